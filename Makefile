@@ -1,0 +1,44 @@
+# Thin wrappers; each target installs what it needs first (idempotent, quick when done).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
+DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
+
+.PHONY: up down reset test lint pgtap pytest install system
+
+up: install
+	@$(BIN)/carebase up
+
+down:
+	@if [ -x $(BIN)/carebase ]; then $(BIN)/carebase down; else echo "nothing to stop"; fi
+
+reset: install
+	@$(BIN)/carebase db reset
+
+test: install lint
+	@$(BIN)/carebase up
+	@$(MAKE) --no-print-directory pgtap pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint --processes 2 supabase sql
+
+pgtap:
+	pg_prove --host 127.0.0.1 --port $(DB_PORT) --username postgres --dbname postgres \
+		--ext .sql --recurse supabase/tests
+
+pytest:
+	$(BIN)/pytest
+
+install: system $(VENV)/.installed
+
+system:
+	@bash devstack/install-system-packages.sh
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	touch $@

@@ -1,0 +1,121 @@
+"""`carebase`: the command line of the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from devstack import postgres
+from devstack.config import Settings
+from devstack.errors import DevstackError
+from devstack.migrate import apply_migrations, apply_platform, apply_seed
+
+
+def migrate(settings: Settings) -> None:
+    shim = apply_platform(
+        settings.dsn(settings.admin_user), settings.platform_dir, settings.db_password
+    )
+    if shim:
+        print(f"platform shim: applied {len(shim)} file(s)")
+    applied = apply_migrations(settings.dsn(), settings.migrations_dir)
+    for name in applied:
+        print(f"migration applied: {name}")
+    print(f"migrations: {len(applied)} applied, database is up to date")
+
+
+def seed(settings: Settings) -> None:
+    if apply_seed(settings.dsn(), settings.seed_file):
+        print(f"seed: applied {settings.seed_file.relative_to(settings.repo_root)}")
+
+
+def start(settings: Settings) -> bool:
+    cluster, created = postgres.start(settings)
+    print(
+        f"database: running on {settings.db_host}:{settings.db_port} (data in {cluster.data_dir})"
+    )
+    return created
+
+
+def reset(settings: Settings) -> None:
+    postgres.destroy(settings)
+    start(settings)
+    migrate(settings)
+    seed(settings)
+
+
+def up(settings: Settings) -> None:
+    """Start, migrate, and seed a database that was just created."""
+    created = start(settings)
+    migrate(settings)
+    if created:
+        seed(settings)
+    print(
+        f"\ncarebase is up.\n  database  {settings.url()}\n"
+        f"  psql      carebase db psql\n  stop      make down"
+    )
+
+
+def status(settings: Settings) -> int:
+    cluster = postgres.locate(settings)
+    if postgres.is_running(cluster):
+        print(f"database: running  {settings.url()}")
+        print(f"  data {cluster.data_dir}\n  log  {cluster.log_file}")
+        return 0
+    state = "stopped" if cluster.initialized else "not created yet"
+    print(f"database: {state} (start it with `carebase db start` or `make up`)")
+    return 3
+
+
+def psql(settings: Settings, extra: list[str]) -> None:
+    if not shutil.which("psql"):
+        raise DevstackError("psql is not installed", "sudo apt-get install -y postgresql-client-15")
+    os.execvp("psql", ["psql", settings.url(), *extra])  # noqa: S606
+
+
+def stop(settings: Settings) -> None:
+    print("database: stopped" if postgres.stop(settings) else "database: was not running")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="carebase", description="carebase local stack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the database, migrate, seed when new")
+    commands.add_parser("down", help="stop everything `up` started")
+    db = commands.add_parser("db", help="the local PostgreSQL").add_subparsers(
+        dest="action", required=True
+    )
+    for action, text in (
+        ("start", "start the cluster (create it when missing)"),
+        ("stop", "stop the cluster"),
+        ("status", "say whether it runs and how to reach it"),
+        ("migrate", "apply the platform shim and pending migrations"),
+        ("seed", "run supabase/seed.sql"),
+        ("reset", "recreate the database: migrations, then supabase/seed.sql"),
+    ):
+        db.add_parser(action, help=text)
+    db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        if args.command == "up":
+            up(settings)
+        elif args.command == "down":
+            stop(settings)
+        elif args.action == "status":
+            return status(settings)
+        elif args.action == "psql":
+            psql(settings, args.args)
+        else:
+            {"start": start, "stop": stop, "migrate": migrate, "seed": seed, "reset": reset}[
+                args.action
+            ](settings)
+    except DevstackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

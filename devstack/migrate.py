@@ -1,0 +1,170 @@
+"""Applies the platform shim, then `supabase/migrations`, then the seed, as the Supabase CLI would.
+
+Each file runs in one transaction, statement by statement, so that a failure names the file
+and line and leaves the database exactly as it was before that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import sqlparse
+from psycopg import sql
+
+from devstack.errors import DevstackError
+
+MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.sql$")
+
+# The table the Supabase CLI records applied migrations in (`supabase migration list`).
+SCHEMA_MIGRATIONS = """
+create schema if not exists supabase_migrations;
+create table if not exists supabase_migrations.schema_migrations (
+    version text primary key,
+    statements text[],
+    name text,
+    created_by text,
+    idempotency_key text unique,
+    rollback text[]
+);
+"""
+
+LOGIN_ROLES = ("postgres", "authenticator", "supabase_auth_admin")
+
+
+@dataclass(frozen=True)
+class Statement:
+    text: str
+    line: int  # 1-based line of the file where the statement starts
+
+
+def split_statements(source: str) -> Iterator[Statement]:
+    """Split a SQL file into statements, remembering the line each one starts on."""
+    position = 0
+    for text in sqlparse.split(source):
+        if not text.strip() or not sqlparse.format(text, strip_comments=True).strip():
+            continue
+        start = source.find(text, position)
+        position = start + len(text)
+        yield Statement(text, source.count("\n", 0, start) + 1)
+
+
+def _error_line(statement: Statement, error: psycopg.Error) -> int:
+    offset = error.diag.statement_position
+    if not offset:
+        return statement.line
+    return statement.line + statement.text.count("\n", 0, int(offset) - 1)
+
+
+def _describe(path: Path, statement: Statement, error: psycopg.Error) -> str:
+    diag = error.diag
+    parts = [
+        f"{path}:{_error_line(statement, error)}: {diag.severity or 'ERROR'}: "
+        f"{diag.message_primary or error}"
+    ]
+    for label, value in (
+        ("detail", diag.message_detail),
+        ("hint", diag.message_hint),
+        ("context", diag.context),
+    ):
+        if value:
+            parts.append(f"  {label}: {value}")
+    return "\n".join(parts)
+
+
+def run_file(conn: psycopg.Connection, path: Path) -> list[Statement]:
+    """Run every statement of a file inside the caller's open transaction."""
+    statements = list(split_statements(path.read_text()))
+    for statement in statements:
+        try:
+            conn.execute(statement.text.encode())
+        except psycopg.Error as error:
+            raise DevstackError(
+                _describe(path, statement, error),
+                "fix that file; the database is as it was before it",
+            ) from error
+    return statements
+
+
+def apply_platform(admin_dsn: str, platform_dir: Path, db_password: str) -> list[str]:
+    """Apply the shim files not yet applied to this database; returns their names."""
+    applied: list[str] = []
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        recorded = dict(
+            conn.execute(
+                "select file, sha256 from _devstack.platform_files"
+                if conn.execute("select to_regclass('_devstack.platform_files')").fetchone()[0]
+                else "select null, null where false"
+            ).fetchall()
+        )
+        for path in sorted(platform_dir.glob("*.sql")):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if path.name in recorded:
+                if recorded[path.name] != digest:
+                    raise DevstackError(
+                        f"{path} changed after it was applied to this database",
+                        "run `carebase db reset` to rebuild the database from scratch",
+                    )
+                continue
+            with conn.transaction():
+                run_file(conn, path)
+                conn.execute(
+                    "insert into _devstack.platform_files (file, sha256) values (%s, %s)",
+                    (path.name, digest),
+                )
+            applied.append(path.name)
+        for role in LOGIN_ROLES:
+            conn.execute(
+                sql.SQL("alter role {} with password {}").format(
+                    sql.Identifier(role), sql.Literal(db_password)
+                )
+            )
+    return applied
+
+
+def pending_migrations(conn: psycopg.Connection, migrations_dir: Path) -> list[Path]:
+    done = {
+        row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")
+    }
+    pending = []
+    for path in sorted(migrations_dir.glob("*.sql")):
+        match = MIGRATION_NAME.match(path.name)
+        if not match:
+            raise DevstackError(
+                f"{path} is not named <timestamp>_<name>.sql",
+                "rename it, e.g. 20260101000000_create_things.sql",
+            )
+        if match["version"] not in done:
+            pending.append(path)
+    return pending
+
+
+def apply_migrations(dsn: str, migrations_dir: Path) -> list[str]:
+    """Apply pending migrations as `postgres`, each in its own transaction; returns their names."""
+    applied: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SCHEMA_MIGRATIONS)
+        for path in pending_migrations(conn, migrations_dir):
+            match = MIGRATION_NAME.match(path.name)
+            with conn.transaction():
+                statements = run_file(conn, path)
+                conn.execute(
+                    "insert into supabase_migrations.schema_migrations (version, name, statements)"
+                    " values (%s, %s, %s)",
+                    (match["version"], match["name"], [s.text for s in statements]),
+                )
+            applied.append(path.name)
+    return applied
+
+
+def apply_seed(dsn: str, seed_file: Path) -> bool:
+    """Run supabase/seed.sql in one transaction, as `supabase db reset` does."""
+    if not seed_file.exists():
+        return False
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        run_file(conn, seed_file)
+    return True
