@@ -23,7 +23,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint --processes 2 supabase sql
+	$(BIN)/sqlfluff lint supabase sql
 
 pgtap:
 	pg_prove --host 127.0.0.1 --port $(DB_PORT) --username postgres --dbname postgres \

@@ -55,9 +55,13 @@ def split_statements(source: str) -> Iterator[Statement]:
 
 def _error_line(statement: Statement, error: psycopg.Error) -> int:
     offset = error.diag.statement_position
-    if not offset:
-        return statement.line
-    return statement.line + statement.text.count("\n", 0, int(offset) - 1)
+    if offset:
+        return statement.line + statement.text.count("\n", 0, int(offset) - 1)
+    # No position: point at the statement's first line of code, past its leading comments.
+    for number, line in enumerate(statement.text.splitlines()):
+        if line.strip() and not line.lstrip().startswith("--"):
+            return statement.line + number
+    return statement.line
 
 
 def _describe(path: Path, statement: Statement, error: psycopg.Error) -> str:
@@ -76,17 +80,18 @@ def _describe(path: Path, statement: Statement, error: psycopg.Error) -> str:
     return "\n".join(parts)
 
 
-def run_file(conn: psycopg.Connection, path: Path) -> list[Statement]:
+def run_file(
+    conn: psycopg.Connection,
+    path: Path,
+    fix: str = "fix that file; the database is as it was before it",
+) -> list[Statement]:
     """Run every statement of a file inside the caller's open transaction."""
     statements = list(split_statements(path.read_text()))
     for statement in statements:
         try:
             conn.execute(statement.text.encode())
         except psycopg.Error as error:
-            raise DevstackError(
-                _describe(path, statement, error),
-                "fix that file; the database is as it was before it",
-            ) from error
+            raise DevstackError(_describe(path, statement, error), fix) from error
     return statements
 
 
@@ -111,7 +116,7 @@ def apply_platform(admin_dsn: str, platform_dir: Path, db_password: str) -> list
                     )
                 continue
             with conn.transaction():
-                run_file(conn, path)
+                run_file(conn, path, fix="see the hint above; nothing of this file was applied")
                 conn.execute(
                     "insert into _devstack.platform_files (file, sha256) values (%s, %s)",
                     (path.name, digest),

@@ -1,0 +1,53 @@
+-- Field-level rules RLS cannot express: which columns each person may change on a row
+-- they may update. Security invoker: they only read the caller's own memberships.
+
+-- A patient keeps their phone number (it is their login) for staff or sign-in to change.
+create function private.guard_patient_self_update()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if (select auth.role()) = 'authenticated'
+        and old.user_id = (select auth.uid())
+        and not old.id = any(private.registered_patient_ids('{front_desk,hospital_admin}', true))
+        and new.phone is distinct from old.phone then
+        raise exception using
+            errcode = '42501',
+            message = 'patients cannot change their phone number on their record',
+            hint = 'the phone number is the sign-in identity; ask the front desk to change it';
+    end if;
+    return new;
+end;
+$$;
+
+create trigger patients_guard_self_update
+before update on public.patients
+for each row execute function private.guard_patient_self_update();
+
+-- A doctor edits their own profile, but licence and active status are the admin's.
+create function private.guard_doctor_self_update()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if (select auth.role()) = 'authenticated'
+        and not old.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+        and (
+            new.licence_number is distinct from old.licence_number
+            or new.licence_council is distinct from old.licence_council
+            or new.is_active is distinct from old.is_active
+        ) then
+        raise exception using
+            errcode = '42501',
+            message = 'only a hospital admin can change a doctor''s licence or active status',
+            hint = 'ask an admin of your hospital';
+    end if;
+    return new;
+end;
+$$;
+
+create trigger doctors_guard_self_update
+before update on public.doctors
+for each row execute function private.guard_doctor_self_update();

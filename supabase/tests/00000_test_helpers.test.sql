@@ -1,0 +1,154 @@
+-- Test helpers, kept in schema `tests`: created and committed first (every other test file
+-- uses them and rolls back), then checked in a transaction that rolls back.
+-- They create users and act as them exactly as PostgREST does per request: transaction-local
+-- `role` and `request.jwt.claims`, the claims being what the custom access token hook issues.
+begin;
+create extension if not exists pgtap with schema extensions;
+create schema if not exists tests;
+grant usage on schema tests to anon, authenticated, service_role;
+
+-- A user signing in with email (name@test.carebase) and, optionally, a phone number.
+create or replace function tests.create_user(name text, phone text default null)
+returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    new_id uuid := gen_random_uuid();
+begin
+    insert into auth.users (
+        instance_id, id, aud, role, email, phone, encrypted_password, email_confirmed_at,
+        raw_app_meta_data, raw_user_meta_data, created_at, updated_at
+    )
+    values (
+        '00000000-0000-0000-0000-000000000000', new_id, 'authenticated', 'authenticated',
+        create_user.name || '@test.carebase', ltrim(create_user.phone, '+'),
+        extensions.crypt('Test#pass1', extensions.gen_salt('bf', 4)), now(),
+        '{"provider": "email", "providers": ["email"]}',
+        jsonb_build_object('full_name', initcap(replace(create_user.name, '_', ' '))), now(), now()
+    );
+    return new_id;
+end;
+$$;
+
+create or replace function tests.user_id(name text)
+returns uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select u.id from auth.users as u where u.email = user_id.name || '@test.carebase';
+$$;
+
+-- The claims Supabase Auth would put in this user's access token, hook included.
+create or replace function tests.claims_for(user_id uuid, aal text default 'aal1')
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select private.custom_access_token_hook(jsonb_build_object(
+        'user_id', u.id,
+        'authentication_method', 'password',
+        'claims', jsonb_build_object(
+            'iss', 'http://127.0.0.1:54321/auth/v1',
+            'aud', 'authenticated',
+            'sub', u.id,
+            'exp', extract(epoch from now() + interval '15 minutes')::bigint,
+            'iat', extract(epoch from now())::bigint,
+            'email', coalesce(u.email, ''),
+            'phone', coalesce(u.phone, ''),
+            'role', 'authenticated',
+            'aal', claims_for.aal,
+            'session_id', gen_random_uuid(),
+            'is_anonymous', u.is_anonymous,
+            'app_metadata', u.raw_app_meta_data,
+            'user_metadata', u.raw_user_meta_data
+        )
+    )) -> 'claims'
+    from auth.users as u where u.id = claims_for.user_id;
+$$;
+
+-- Act as a signed-in user for the rest of the transaction (`set local role authenticated`).
+create or replace function tests.act_as(name text, aal text default 'aal1')
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    claims jsonb := tests.claims_for(tests.user_id(act_as.name), act_as.aal);
+begin
+    if claims is null then
+        raise exception 'tests.act_as: no test user named %', act_as.name;
+    end if;
+    perform set_config('role', 'authenticated', true);
+    perform set_config('request.jwt.claims', claims::text, true);
+end;
+$$;
+
+create or replace function tests.act_as_anon()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform set_config('role', 'anon', true);
+    perform set_config('request.jwt.claims', '{"role": "anon"}', true);
+end;
+$$;
+
+create or replace function tests.act_as_service_role()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform set_config('role', 'service_role', true);
+    perform set_config('request.jwt.claims', '{"role": "service_role"}', true);
+end;
+$$;
+
+-- Back to the session user (postgres) with no claims.
+create or replace function tests.clear_authentication()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform set_config('role', 'none', true);
+    perform set_config('request.jwt.claims', '', true);
+end;
+$$;
+
+grant execute on all functions in schema tests to anon, authenticated, service_role;
+commit;
+
+begin;
+select plan(7);
+
+select tests.create_user('helper_probe', '+919800000001');
+select isnt(tests.user_id('helper_probe'), null, 'create_user makes an auth user');
+select is(
+    (
+        select full_name from public.profiles
+        where id = tests.user_id('helper_probe')
+    ),
+    'Helper Probe', 'its profile is created by trigger with the name'
+);
+
+select tests.act_as('helper_probe');
+select is(current_user::text, 'authenticated', 'act_as switches to the authenticated role');
+select is(auth.uid(), tests.user_id('helper_probe'), 'auth.uid() is the user');
+select is(auth.jwt() ->> 'phone', '919800000001', 'the claims carry the phone as Supabase Auth stores it');
+
+select tests.act_as_anon();
+select is(auth.uid(), null, 'anon has no uid');
+
+select tests.clear_authentication();
+select is(current_user::text, 'postgres', 'clear_authentication returns to the session user');
+
+select * from finish();
+rollback;

@@ -1,0 +1,69 @@
+"""Fixtures: the local stack brought up once per run, and sessions acting as any user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from devstack import cli
+from devstack.config import Settings
+from devstack.migrate import apply_platform
+from tests.postgrest_session import PostgrestSession
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """The running, migrated database (started and seeded when new), as `make up` leaves it."""
+    settings = Settings.from_env()
+    cli.up(settings)
+    return settings
+
+
+@pytest.fixture
+def db(stack: Settings) -> Iterator[psycopg.Connection]:
+    """A connection as `postgres` whose work is rolled back after the test."""
+    with psycopg.connect(stack.dsn()) as conn:
+        yield conn
+        conn.rollback()
+
+
+@pytest.fixture
+def as_user(db: psycopg.Connection) -> PostgrestSession:
+    """Runs statements as a user, the way PostgREST runs a request (see PostgrestSession)."""
+    return PostgrestSession(db)
+
+
+@dataclass(frozen=True)
+class ScratchDatabase:
+    name: str
+    settings: Settings
+
+    def dsn(self, user: str = "postgres") -> str:
+        return self.settings.dsn(user, dbname=self.name)
+
+
+@pytest.fixture
+def scratch_db(stack: Settings) -> Iterator[ScratchDatabase]:
+    """An empty database in the local cluster, dropped after the test."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = stack.dsn(stack.admin_user)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield ScratchDatabase(name, stack)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def platform_db(scratch_db: ScratchDatabase) -> ScratchDatabase:
+    """A scratch database with the platform shim applied and no migration."""
+    settings = scratch_db.settings
+    apply_platform(scratch_db.dsn(settings.admin_user), settings.platform_dir, settings.db_password)
+    return scratch_db
