@@ -25,6 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint supabase sql
 
+pgtap: export PGOPTIONS = -c client_min_messages=warning
 pgtap:
 	pg_prove --host 127.0.0.1 --port $(DB_PORT) --username postgres --dbname postgres \
 		--ext .sql --recurse supabase/tests

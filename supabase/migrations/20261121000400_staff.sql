@@ -121,6 +121,7 @@ create table public.pharmacists (
 );
 
 create index pharmacists_pharmacy_idx on public.pharmacists (pharmacy_id, hospital_id);
+create index pharmacists_hospital_idx on public.pharmacists (hospital_id);
 
 create trigger pharmacists_set_updated_at
 before update on public.pharmacists

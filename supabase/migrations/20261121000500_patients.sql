@@ -126,6 +126,7 @@ create unique index care_team_members_one_active_assignment
 on public.care_team_members (patient_id, hospital_id, member_id) where ended_at is null;
 create unique index care_team_members_one_primary_doctor
 on public.care_team_members (patient_id, hospital_id) where is_primary and ended_at is null;
+create index care_team_members_registration_idx on public.care_team_members (patient_id, hospital_id);
 create index care_team_members_member_idx on public.care_team_members (member_id, hospital_id, member_role);
 create index care_team_members_assigned_by_idx on public.care_team_members (assigned_by);
 

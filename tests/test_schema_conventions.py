@@ -1,0 +1,111 @@
+"""DESIGN.md's database conventions, checked on the migrated schema rather than trusted."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from devstack.config import Settings
+
+
+def names(db: psycopg.Connection, query: str) -> list[str]:
+    return [row[0] for row in db.execute(query)]
+
+
+def test_every_public_table_has_row_level_security_and_policies(db: psycopg.Connection) -> None:
+    tables = names(
+        db,
+        "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace"
+        " and c.relkind in ('r', 'p')",
+    )
+    assert tables, "the migrations create public tables"
+    unprotected = names(
+        db,
+        "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace"
+        " and c.relkind in ('r', 'p') and not c.relrowsecurity",
+    )
+    without_policy = names(
+        db,
+        "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace"
+        " and c.relkind in ('r', 'p') and not exists (select from pg_policy p"
+        " where p.polrelid = c.oid and 'authenticated'::regrole = any(p.polroles))",
+    )
+    assert unprotected == []
+    assert without_policy == []
+
+
+def test_anonymous_requests_hold_no_privilege_on_any_public_table(db: psycopg.Connection) -> None:
+    granted = names(
+        db,
+        "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace"
+        " and c.relkind in ('r', 'p', 'v', 'm')"
+        " and has_table_privilege('anon', c.oid, 'select, insert, update, delete')",
+    )
+    assert granted == []
+
+
+def test_security_definer_functions_live_only_in_private(db: psycopg.Connection) -> None:
+    exposed = names(
+        db,
+        "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
+        " and p.prosecdef",
+    )
+    assert exposed == []
+
+
+def test_every_project_function_pins_its_search_path(db: psycopg.Connection) -> None:
+    unpinned = names(
+        db,
+        "select n.nspname || '.' || p.proname from pg_proc p"
+        " join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname in ('public', 'private')"
+        " and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')"
+        " and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']",
+    )
+    assert unpinned == []
+
+
+def test_every_foreign_key_is_indexed(db: psycopg.Connection) -> None:
+    # Covered: a full (non-partial) index starts with the key's columns, or a unique index
+    # over some of them pins each lookup to at most one row.
+    uncovered = names(
+        db,
+        """
+        select c.conrelid::regclass || ' ' || c.conname
+        from pg_constraint c
+        where c.contype = 'f'
+          and c.connamespace in ('public'::regnamespace, 'private'::regnamespace)
+          and not exists (
+              select from pg_index i
+              where i.indrelid = c.conrelid
+                and i.indpred is null
+                and (
+                    (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+                    or (i.indisunique and c.conkey @> (i.indkey::int2[])[0:i.indnkeyatts - 1])
+                )
+          )
+        order by 1
+        """,
+    )
+    assert uncovered == []
+
+
+@pytest.mark.parametrize(
+    "shim_only",
+    [
+        r"\b_devstack\b",
+        r"\bsupabase_admin\b",
+        r"\bcreate\s+role\b",
+        r"\bcreate\s+event\s+trigger\b",
+    ],
+)
+def test_migrations_rely_on_nothing_only_the_shim_provides(stack: Settings, shim_only: str) -> None:
+    """They must apply unchanged on a Supabase project, where these are not the project's."""
+    offenders = [
+        path.name
+        for path in stack.migrations_dir.glob("*.sql")
+        if re.search(shim_only, path.read_text(), re.IGNORECASE)
+    ]
+    assert offenders == []
