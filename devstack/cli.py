@@ -7,6 +7,8 @@ import os
 import shutil
 import sys
 
+import psycopg
+
 from devstack import postgres
 from devstack.config import Settings
 from devstack.errors import DevstackError
@@ -113,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             ](settings)
     except DevstackError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as error:
+        print(
+            f"error: cannot reach the database: {str(error).strip()}\n"
+            "  fix: start it with `carebase db start` (or `make up`)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -95,17 +95,17 @@ def run_file(
     return statements
 
 
+def _applied_platform_files(conn: psycopg.Connection) -> dict[str, str]:
+    if conn.execute("select to_regclass('_devstack.platform_files')").fetchone()[0] is None:
+        return {}
+    return dict(conn.execute("select file, sha256 from _devstack.platform_files").fetchall())
+
+
 def apply_platform(admin_dsn: str, platform_dir: Path, db_password: str) -> list[str]:
     """Apply the shim files not yet applied to this database; returns their names."""
     applied: list[str] = []
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        recorded = dict(
-            conn.execute(
-                "select file, sha256 from _devstack.platform_files"
-                if conn.execute("select to_regclass('_devstack.platform_files')").fetchone()[0]
-                else "select null, null where false"
-            ).fetchall()
-        )
+        recorded = _applied_platform_files(conn)
         for path in sorted(platform_dir.glob("*.sql")):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if path.name in recorded:

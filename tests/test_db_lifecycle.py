@@ -91,3 +91,11 @@ def test_start_stop_status_and_a_stale_pid_file(own_cluster: dict[str, str]) -> 
     assert restarted.returncode == 0, restarted.stderr
     assert "stale pid file" in restarted.stdout
     assert carebase("db", "status", env=own_cluster).returncode == 0
+
+
+def test_migrating_a_stopped_database_says_how_to_start_it() -> None:
+    result = carebase("db", "migrate", env={"CAREBASE_DB_PORT": str(free_port())})
+    assert result.returncode == 1
+    assert "cannot reach the database" in result.stderr
+    assert "carebase db start" in result.stderr
+    assert "Traceback" not in result.stderr
