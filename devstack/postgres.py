@@ -167,6 +167,8 @@ def is_running(cluster: Cluster) -> bool:
 
 def _check_port_free(settings: Settings) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As PostgreSQL does: connections in TIME_WAIT from a just-stopped server don't count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((settings.db_host, settings.db_port))
         except OSError as exc:

@@ -130,6 +130,25 @@ create index care_team_members_registration_idx on public.care_team_members (pat
 create index care_team_members_member_idx on public.care_team_members (member_id, hospital_id, member_role);
 create index care_team_members_assigned_by_idx on public.care_team_members (assigned_by);
 
+-- Erasing a person (patients.deleted_at, platform work) archives their registrations too.
+create function private.archive_registrations_of_deleted_patient()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    update public.patient_registrations as r
+    set deleted_at = new.deleted_at
+    where r.patient_id = new.id and r.deleted_at is null;
+    return null;
+end;
+$$;
+
+create trigger patients_archive_registrations
+after update of deleted_at on public.patients
+for each row when (old.deleted_at is null and new.deleted_at is not null)
+execute function private.archive_registrations_of_deleted_patient();
+
 alter table public.patients enable row level security;
 alter table public.patient_registrations enable row level security;
 alter table public.care_team_members enable row level security;

@@ -52,7 +52,7 @@ as $$
 $$;
 
 -- Patients whose care team the caller is on, while they still hold that clinical
--- membership at that hospital.
+-- membership at that hospital and the patient's registration there is not archived.
 create function private.care_team_patient_ids()
 returns uuid[]
 language sql
@@ -65,24 +65,55 @@ as $$
     join public.staff_memberships as m
         on m.user_id = c.member_id and m.hospital_id = c.hospital_id and m.role = c.member_role
     join public.hospitals as h on h.id = c.hospital_id
+    join public.patient_registrations as r
+        on r.patient_id = c.patient_id and r.hospital_id = c.hospital_id
     where c.member_id = (select auth.uid())
         and c.ended_at is null
         and m.is_active
-        and h.is_active;
+        and h.is_active
+        and r.deleted_at is null;
 $$;
 
--- Patients with an active registration at any of the caller's hospitals in `roles`.
-create function private.registered_patient_ids(roles public.app_role[], include_archived boolean default false)
-returns uuid[]
+-- Whether the caller is on this patient's care team at this hospital (the exact pair: a
+-- clinician of two hospitals sees a patient's rows only where they treat them).
+create function private.on_care_team(patient uuid, hospital uuid)
+returns boolean
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(distinct r.patient_id), '{}')
-    from public.patient_registrations as r
-    where r.hospital_id = any(private.staff_hospital_ids(roles))
-        and (include_archived or r.deleted_at is null);
+    select exists (
+        select 1
+        from public.care_team_members as c
+        join public.staff_memberships as m
+            on m.user_id = c.member_id and m.hospital_id = c.hospital_id and m.role = c.member_role
+        join public.patient_registrations as r
+            on r.patient_id = c.patient_id and r.hospital_id = c.hospital_id
+        where c.member_id = (select auth.uid())
+            and c.patient_id = on_care_team.patient
+            and c.hospital_id = on_care_team.hospital
+            and c.ended_at is null
+            and m.is_active
+            and r.deleted_at is null
+    );
+$$;
+
+-- Whether a user holds an active membership in this role at this hospital.
+create function private.holds_active_role(member uuid, hospital uuid, role public.app_role)
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select exists (
+        select 1 from public.staff_memberships as m
+        where m.user_id = holds_active_role.member
+            and m.hospital_id = holds_active_role.hospital
+            and m.role = holds_active_role.role
+            and m.is_active
+    );
 $$;
 
 -- Users holding an active membership in any of the given hospitals (the staff directory).
@@ -103,7 +134,8 @@ grant execute on function private.staff_hospital_ids(public.app_role[]) to authe
 grant execute on function private.own_patient_id() to authenticated;
 grant execute on function private.patient_hospital_ids() to authenticated;
 grant execute on function private.care_team_patient_ids() to authenticated;
-grant execute on function private.registered_patient_ids(public.app_role[], boolean) to authenticated;
+grant execute on function private.on_care_team(uuid, uuid) to authenticated;
+grant execute on function private.holds_active_role(uuid, uuid, public.app_role) to authenticated;
 grant execute on function private.staff_user_ids(uuid[]) to authenticated;
 -- Called by check constraints and triggers while API roles write.
 grant execute on function private.is_time_zone(text) to authenticated, service_role;

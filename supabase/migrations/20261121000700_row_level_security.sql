@@ -4,6 +4,10 @@
 -- reads only the patients of their care team; front desk registers and reads patients of
 -- their hospital; a hospital admin reads everything of their hospital and manages its staff;
 -- nobody sees another hospital's rows. service_role bypasses RLS (system work only).
+--
+-- Archiving is per hospital: an admin archives (and restores) the hospital's registration;
+-- archived rows disappear for everyone but that hospital's admins. A person's own
+-- deleted_at (erasure of the person) is platform work for the service role.
 
 -- Privileges first: nothing for anon, exactly the commands the policies allow for
 -- authenticated. Column lists keep ids, owners and MRNs out of reach of UPDATE.
@@ -40,7 +44,7 @@ grant select, insert on public.patients to authenticated;
 grant update (
     full_name, date_of_birth, sex, phone, email, preferred_language, address_line, city,
     district, state, postal_code, emergency_contact_name, emergency_contact_phone,
-    emergency_contact_relation, deleted_at
+    emergency_contact_relation
 ) on public.patients to authenticated;
 
 grant select, insert on public.patient_registrations to authenticated;
@@ -95,7 +99,10 @@ using (
 
 create policy staff_memberships_insert_admin on public.staff_memberships
 for insert to authenticated
-with check (hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[]));
+with check (
+    hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
+    and created_by = (select auth.uid())
+);
 
 create policy staff_memberships_update_admin on public.staff_memberships
 for update to authenticated
@@ -107,7 +114,11 @@ create policy doctors_select_hospital_staff_and_patients on public.doctors
 for select to authenticated
 using (
     hospital_id = any((select private.staff_hospital_ids())::uuid[])
-    or (is_active and hospital_id = any((select private.patient_hospital_ids())::uuid[]))
+    or (
+        is_active
+        and hospital_id = any((select private.patient_hospital_ids())::uuid[])
+        and private.holds_active_role(user_id, hospital_id, 'doctor')
+    )
 );
 
 create policy doctors_insert_admin on public.doctors
@@ -174,25 +185,43 @@ for delete to authenticated
 using (hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[]));
 
 -- patients -------------------------------------------------------------------------------
+-- Hospitals see a person through their registration there: these policies ask the
+-- registrations table (under its own policies) instead of listing every patient id.
 create policy patients_select_self on public.patients
 for select to authenticated
 using (user_id = (select auth.uid()) and deleted_at is null);
 
 create policy patients_select_care_team on public.patients
 for select to authenticated
-using (id = any((select private.care_team_patient_ids())::uuid[]) and deleted_at is null);
+using (deleted_at is null and id = any((select private.care_team_patient_ids())::uuid[]));
 
 create policy patients_select_front_office on public.patients
 for select to authenticated
-using (id = any((select private.registered_patient_ids('{front_desk,cro}'))::uuid[]) and deleted_at is null);
+using (
+    deleted_at is null
+    and exists (
+        select 1 from public.patient_registrations as r
+        where
+            r.patient_id = patients.id
+            and r.deleted_at is null
+            and r.hospital_id = any((select private.staff_hospital_ids('{front_desk,cro}'))::uuid[])
+    )
+);
 
--- Admins also see archived patients, so that they can restore them.
+-- Admins also see patients whose registration is archived, so that they can restore it.
 create policy patients_select_admin on public.patients
 for select to authenticated
-using (id = any((select private.registered_patient_ids('{hospital_admin}', true))::uuid[]));
+using (
+    exists (
+        select 1 from public.patient_registrations as r
+        where
+            r.patient_id = patients.id
+            and r.hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
+    )
+);
 
--- A new person is created by registering staff; the registration follows in the same
--- transaction (public.register_patient).
+-- A new person is created by registering staff; the registration must follow in the same
+-- transaction (public.register_patient does both; a deferred trigger enforces it).
 create policy patients_insert_registering_staff on public.patients
 for insert to authenticated
 with check (
@@ -206,15 +235,19 @@ for update to authenticated
 using (user_id = (select auth.uid()) and deleted_at is null)
 with check (user_id = (select auth.uid()) and deleted_at is null);
 
-create policy patients_update_front_desk on public.patients
+create policy patients_update_hospital_staff on public.patients
 for update to authenticated
-using (id = any((select private.registered_patient_ids('{front_desk}'))::uuid[]) and deleted_at is null)
+using (
+    deleted_at is null
+    and exists (
+        select 1 from public.patient_registrations as r
+        where
+            r.patient_id = patients.id
+            and r.deleted_at is null
+            and r.hospital_id = any((select private.staff_hospital_ids('{front_desk,hospital_admin}'))::uuid[])
+    )
+)
 with check (deleted_at is null);
-
-create policy patients_update_admin on public.patients
-for update to authenticated
-using (id = any((select private.registered_patient_ids('{hospital_admin}', true))::uuid[]))
-with check (id = any((select private.registered_patient_ids('{hospital_admin}', true))::uuid[]));
 
 -- patient_registrations ------------------------------------------------------------------
 create policy patient_registrations_select_own on public.patient_registrations
@@ -224,9 +257,9 @@ using (patient_id = (select private.own_patient_id()) and deleted_at is null);
 create policy patient_registrations_select_care_team on public.patient_registrations
 for select to authenticated
 using (
-    patient_id = any((select private.care_team_patient_ids())::uuid[])
-    and hospital_id = any((select private.staff_hospital_ids('{doctor,nurse}'))::uuid[])
-    and deleted_at is null
+    deleted_at is null
+    and patient_id = any((select private.care_team_patient_ids())::uuid[])
+    and private.on_care_team(patient_id, hospital_id)
 );
 
 create policy patient_registrations_select_front_office on public.patient_registrations
@@ -242,6 +275,7 @@ for insert to authenticated
 with check (
     hospital_id = any((select private.staff_hospital_ids('{front_desk,hospital_admin,cro}'))::uuid[])
     and deleted_at is null
+    and registered_by = (select auth.uid())
 );
 
 -- Archive and restore (deleted_at) are for admins; front desk may fix the referral source.
@@ -260,14 +294,21 @@ create policy care_team_members_select on public.care_team_members
 for select to authenticated
 using (
     hospital_id = any((select private.staff_hospital_ids('{hospital_admin,front_desk}'))::uuid[])
-    or member_id = (select auth.uid())
-    or patient_id = any((select private.care_team_patient_ids())::uuid[])
+    or (
+        patient_id = any((select private.care_team_patient_ids())::uuid[])
+        and private.on_care_team(patient_id, hospital_id)
+    )
     or patient_id = (select private.own_patient_id())
 );
 
+-- Only someone who currently holds that clinical role at the hospital joins a care team.
 create policy care_team_members_insert_staff on public.care_team_members
 for insert to authenticated
-with check (hospital_id = any((select private.staff_hospital_ids('{hospital_admin,front_desk}'))::uuid[]));
+with check (
+    hospital_id = any((select private.staff_hospital_ids('{hospital_admin,front_desk}'))::uuid[])
+    and assigned_by = (select auth.uid())
+    and private.holds_active_role(member_id, hospital_id, member_role)
+);
 
 create policy care_team_members_update_staff on public.care_team_members
 for update to authenticated

@@ -8,10 +8,17 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    if (select auth.role()) = 'authenticated'
-        and old.user_id = (select auth.uid())
-        and not old.id = any(private.registered_patient_ids('{front_desk,hospital_admin}', true))
-        and new.phone is distinct from old.phone then
+    -- System work (service role, migrations) is not a patient editing their record.
+    if (select auth.role()) is distinct from 'authenticated' then
+        return new;
+    end if;
+    if old.user_id = (select auth.uid())
+        and new.phone is distinct from old.phone
+        and not exists (
+            select 1 from public.patient_registrations as r
+            where r.patient_id = old.id
+                and r.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+        ) then
         raise exception using
             errcode = '42501',
             message = 'patients cannot change their phone number on their record',
@@ -32,8 +39,10 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    if (select auth.role()) = 'authenticated'
-        and not old.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+    if (select auth.role()) is distinct from 'authenticated' then
+        return new;
+    end if;
+    if not old.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
         and (
             new.licence_number is distinct from old.licence_number
             or new.licence_council is distinct from old.licence_council
@@ -51,3 +60,27 @@ $$;
 create trigger doctors_guard_self_update
 before update on public.doctors
 for each row execute function private.guard_doctor_self_update();
+
+-- A person created through the API must be registered at a hospital in the same
+-- transaction: an unregistered person would be invisible to everyone who created them.
+create function private.require_patient_registration()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if (select auth.role()) = 'authenticated'
+        and not exists (select 1 from public.patient_registrations as r where r.patient_id = new.id) then
+        raise exception using
+            errcode = '23514',
+            message = 'a new patient must be registered at a hospital in the same transaction',
+            hint = 'use rpc/register_patient, which creates the patient and the registration together';
+    end if;
+    return null;
+end;
+$$;
+
+create constraint trigger patients_require_registration
+after insert on public.patients
+deferrable initially deferred
+for each row execute function private.require_patient_registration();

@@ -3,7 +3,8 @@
 
 grant usage on schema private to supabase_auth_admin;
 grant usage on schema public to supabase_auth_admin;
-grant select (user_id, hospital_id, role, is_active) on public.staff_memberships to supabase_auth_admin;
+grant select (user_id, hospital_id, role, is_active, created_at)
+on public.staff_memberships to supabase_auth_admin;
 grant select (id, is_active) on public.hospitals to supabase_auth_admin;
 grant select (id, user_id, deleted_at) on public.patients to supabase_auth_admin;
 grant select (patient_id, hospital_id, registered_at, deleted_at)
@@ -188,4 +189,4 @@ as $$
 $$;
 
 revoke execute on function public.unlock_login(uuid) from public, anon;
-grant execute on function public.unlock_login(uuid) to authenticated, service_role;
+grant execute on function public.unlock_login(uuid) to authenticated;

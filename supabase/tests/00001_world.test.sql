@@ -219,8 +219,11 @@ begin
 
     -- Explicit MRNs, so that the hospitals' MRN counters are untouched for the tests.
     with inserted as (
-        insert into public.patient_registrations (patient_id, hospital_id, mrn, referral_source)
-        select tests.id_of('patients', r.patient), tests.id_of('hospitals', r.code), r.mrn, 'walk-in'
+        insert into public.patient_registrations (patient_id, hospital_id, mrn, referral_source, deleted_at)
+        select
+            tests.id_of('patients', r.patient), tests.id_of('hospitals', r.code), r.mrn, 'walk-in',
+            -- As erasing the person does (patients_archive_registrations).
+            case when r.patient = 'a_archived' then now() end
         from (
             values
             ('a_patient1', 'TSTA', 'TSTA-T0001'), ('a_patient2', 'TSTA', 'TSTA-T0002'),
@@ -264,9 +267,10 @@ begin
 
     -- The revoked doctor: TSTA's admin deactivated the membership; the doctor profile and the
     -- care-team assignment were left as they were.
-    update public.staff_memberships
+    update public.staff_memberships as m
     set is_active = false
-    where id = tests.id_of('staff_memberships', 'a_revoked_doctor');
+    from tests.world as w
+    where w.kind = 'staff_memberships' and w.name = 'a_revoked_doctor' and m.id = w.id;
 end;
 $$;
 
@@ -281,81 +285,88 @@ select plan(16);
 select tests.create_world();
 select tests.create_world();
 
-select is(
-    (select count(*)::integer from tests.world where kind = 'hospitals'), 2,
-    'the world has two hospitals'
-);
-select is(
-    (select count(*)::integer from public.profiles where id in (select id from tests.world where kind = 'profiles')),
-    20, 'every world user has a profile'
-);
-select is(
-    (
-        select count(*)::integer from public.staff_memberships
-        where id in (select id from tests.world where kind = 'staff_memberships')
-    ),
-    15, 'the world has 8 memberships at TSTA and 7 at TSTB'
-);
-select is(
-    (select count(*)::integer from public.doctors where id in (select id from tests.world where kind = 'doctors')),
-    5, 'the world has five doctor profiles'
-);
-select is(
-    (select count(*)::integer from public.patients where id in (select id from tests.world where kind = 'patients')),
-    5, 'the world has five patients'
-);
-select is(
-    (
-        select count(*)::integer from public.patient_registrations
-        where id in (select id from tests.world where kind = 'patient_registrations')
-    ),
-    6, 'the world has six registrations (ab_patient4 at both hospitals)'
-);
-select is(
-    (
-        select count(*)::integer from public.care_team_members
-        where id in (select id from tests.world where kind = 'care_team_members')
-    ),
-    7, 'the world has seven care-team assignments'
-);
-select is(
-    (select count(*)::integer from tests.world), 65,
+select results_eq(
+    $$ select kind, count(*)::integer from tests.world group by kind order by kind $$,
+    $$
+        values
+        ('care_team_members', 7), ('doctors', 5), ('hospitals', 2), ('patient_registrations', 6),
+        ('patients', 5), ('pharmacies', 3), ('pharmacists', 2), ('profiles', 20), ('staff_memberships', 15)
+    $$,
     'calling create_world twice in a transaction builds the world once'
 );
-select is(
-    (
-        select is_active from public.staff_memberships
-        where id = tests.id_of('staff_memberships', 'a_revoked_doctor')
-    ),
-    false, 'the revoked doctor''s membership is deactivated'
+select is_empty(
+    $$ select w.name from tests.world as w left join public.profiles as p on p.id = w.id
+        where w.kind = 'profiles' and p.id is null $$,
+    'every world user has a profile'
 );
-select isnt(
-    (
-        select deactivated_at from public.staff_memberships
-        where id = tests.id_of('staff_memberships', 'a_revoked_doctor')
-    ),
-    null, 'and its deactivation time is recorded'
+select results_eq(
+    $$ select w.name, h.code, m.role::text from tests.world as w
+        join public.staff_memberships as m on m.id = w.id join public.hospitals as h on h.id = m.hospital_id
+        where w.kind = 'staff_memberships' and w.name in ('a_nurse', 'b_cro') order by 1 $$,
+    $$ values ('a_nurse', 'TSTA', 'nurse'), ('b_cro', 'TSTB', 'cro') $$,
+    'memberships are named after their user and sit at the user''s hospital'
 );
-select is(
-    (
-        select count(*)::integer from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_revoked_doctor:a_patient1@TSTA') and ended_at is null
-    ),
-    1, 'the revoked doctor is still on a_patient1''s care team'
+select results_eq(
+    $$ select count(*)::integer from tests.world as w join public.doctors as d on d.id = w.id
+        where w.kind = 'doctors' $$,
+    array[5],
+    'the world has five doctor profiles'
 );
-select isnt(
-    (select deleted_at from public.patients where id = tests.id_of('patients', 'a_archived')),
-    null, 'the archived patient is archived'
+select results_eq(
+    $$ select count(*)::integer from tests.world as w join public.patient_registrations as r on r.id = w.id
+        where w.kind = 'patient_registrations' $$,
+    array[6],
+    'the world has six registrations (ab_patient4 at both hospitals)'
 );
-select is(
-    (select user_id from public.patients where id = tests.id_of('patients', 'a_patient1')),
-    tests.user_id('a_patient1'), 'a_patient1 signs in as the a_patient1 user'
+select results_eq(
+    $$ select p.full_name from public.patient_registrations as r join public.patients as p on p.id = r.patient_id
+        where r.id = tests.id_of('patient_registrations', 'ab_patient4@TSTB') $$,
+    array['Sukhdev Singh'],
+    'registrations are named patient@hospital'
 );
-select is(
-    (
-        select count(*)::integer from public.staff_memberships where user_id = tests.user_id('nobody')
-    ) + (select count(*)::integer from public.patients where user_id = tests.user_id('nobody')),
-    0, 'nobody has neither a membership nor a patient record'
+select results_eq(
+    $$ select c.member_role::text, c.is_primary from public.care_team_members as c
+        where c.id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
+    $$ values ('doctor', true) $$,
+    'care-team assignments are named member:patient@hospital'
+);
+select results_eq(
+    $$ select is_active, deactivated_at is not null from public.staff_memberships
+        where id = tests.id_of('staff_memberships', 'a_revoked_doctor') $$,
+    $$ values (false, true) $$,
+    'the revoked doctor''s membership is deactivated, with its time recorded'
+);
+select results_eq(
+    $$ select count(*)::integer from public.care_team_members
+        where id = tests.id_of('care_team_members', 'a_revoked_doctor:a_patient1@TSTA') and ended_at is null $$,
+    array[1],
+    'the revoked doctor is still on a_patient1''s care team'
+);
+select results_eq(
+    $$ select deleted_at is not null from public.patients where id = tests.id_of('patients', 'a_archived') $$,
+    array[true],
+    'the archived patient is archived'
+);
+select results_eq(
+    $$ select user_id from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
+    array[tests.user_id('a_patient1')],
+    'a_patient1 signs in as the a_patient1 user'
+);
+select results_eq(
+    $$ select user_id is null from public.patients where id = tests.id_of('patients', 'ab_patient4') $$,
+    array[true],
+    'ab_patient4 has no login'
+);
+select is_empty(
+    $$ select 1 from public.staff_memberships where user_id = tests.user_id('nobody')
+        union all select 1 from public.patients where user_id = tests.user_id('nobody') $$,
+    'nobody has neither a membership nor a patient record'
+);
+select results_eq(
+    $$ select code from public.hospitals
+        where id in (tests.id_of('hospitals', 'TSTA'), tests.id_of('hospitals', 'TSTB')) order by code $$,
+    array['TSTA', 'TSTB'],
+    'the hospitals are TSTA and TSTB, codes the demo seed does not use'
 );
 select throws_ok(
     $$ select tests.id_of('patients', 'no_such_patient') $$,
