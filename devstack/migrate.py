@@ -35,6 +35,14 @@ create table if not exists supabase_migrations.schema_migrations (
 
 LOGIN_ROLES = ("postgres", "authenticator", "supabase_auth_admin")
 
+# Two `carebase up` at once (a test run beside `make up`) must not apply the same file twice.
+MIGRATION_LOCK = 5_432_201
+
+
+def _serialize(conn: psycopg.Connection) -> None:
+    """Wait for any other devstack migrating this database; released when conn closes."""
+    conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -105,6 +113,7 @@ def apply_platform(admin_dsn: str, platform_dir: Path, db_password: str) -> list
     """Apply the shim files not yet applied to this database; returns their names."""
     applied: list[str] = []
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        _serialize(conn)
         recorded = _applied_platform_files(conn)
         for path in sorted(platform_dir.glob("*.sql")):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -152,6 +161,7 @@ def apply_migrations(dsn: str, migrations_dir: Path) -> list[str]:
     """Apply pending migrations as `postgres`, each in its own transaction; returns their names."""
     applied: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
+        _serialize(conn)
         conn.execute(SCHEMA_MIGRATIONS)
         for path in pending_migrations(conn, migrations_dir):
             match = MIGRATION_NAME.match(path.name)

@@ -255,6 +255,8 @@ def start(settings: Settings) -> tuple[Cluster, bool]:
         capture_output=True,
         text=True,
     )
+    if result.returncode != 0 and is_running(cluster):
+        return cluster, created  # another devstack started it at the same moment
     if result.returncode != 0:
         tail = "\n".join(cluster.log_file.read_text(errors="replace").splitlines()[-15:])
         raise DevstackError(
