@@ -1,0 +1,287 @@
+-- The prescription API: issuing (encrypting on the way in), reading decrypted (the patient,
+-- the issuing doctor and the pharmacy it was sent to, nobody else), verifying a code at a
+-- pharmacy, and expiry.
+
+-- Whether the caller may read this prescription's contents in clear. Security definer, like
+-- the access helpers: it reads the prescription whatever the caller's RLS.
+create function private.can_read_prescription(prescription_id uuid)
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select exists (
+        select from public.prescriptions as p
+        where p.id = can_read_prescription.prescription_id
+            and (
+                p.patient_id = private.own_patient_id()
+                or p.doctor_id = any(private.own_doctor_ids())
+                or p.pharmacy_id = any(private.own_pharmacy_ids())
+            )
+    );
+$$;
+
+-- Decrypted contents, or null for anyone but the readers above. Security definer: the key.
+create function private.prescription_item_details(item_id uuid)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select extensions.pgp_sym_decrypt(i.details, private.prescription_key())::jsonb
+    from public.prescription_items as i
+    where i.id = prescription_item_details.item_id
+        and private.can_read_prescription(i.prescription_id);
+$$;
+
+create function private.prescription_notes(prescription_id uuid)
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select extensions.pgp_sym_decrypt(p.notes, private.prescription_key())::jsonb ->> 'notes'
+    from public.prescriptions as p
+    where p.id = prescription_notes.prescription_id
+        and p.notes is not null
+        and private.can_read_prescription(p.id);
+$$;
+
+-- Prescriptions as seed 000 shows them: status in its upper-case code (PENDING, APPROVED,
+-- DENIED, COMPLETED, ...) and `medications` decrypted for the readers (null for others,
+-- e.g. the hospital admin, who sees the rest).
+create view public.prescription_details
+with (security_invoker = true) as
+select
+    p.id,
+    p.hospital_id,
+    p.patient_id,
+    p.doctor_id,
+    p.appointment_id,
+    p.pharmacy_id,
+    p.status,
+    p.status_reason,
+    p.status_changed_at,
+    p.verification_code,
+    p.issued_at,
+    p.valid_until,
+    upper(p.status::text) as status_code,
+    private.prescription_notes(p.id) as notes,
+    case when private.can_read_prescription(p.id) then (
+        select
+            coalesce(jsonb_agg(
+                private.prescription_item_details(i.id)
+                || jsonb_build_object(
+                    'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
+                    'dispensed_quantity', i.dispensed_quantity
+                )
+                order by i.line_no
+            ), '[]')
+        from public.prescription_items as i
+        where i.prescription_id = p.id
+    ) end as medications
+from public.prescriptions as p;
+
+revoke all on public.prescription_details from anon, authenticated;
+grant select on public.prescription_details to authenticated, service_role;
+
+-- RPC: POST /rest/v1/rpc/issue_prescription {"patient_id", "medications": [{"medicine" (or
+-- "name"), "strength", "dosage", "frequency", "duration", "quantity", "instructions"}],
+-- "pharmacy_id"?, "appointment_id"?, "notes"?, "valid_days"?, "hospital_id"?}.
+-- The caller prescribes as their doctor profile at the hospital (the appointment's, the one
+-- given, or the one where the patient is in their care); the pharmacy defaults to the
+-- hospital's default pharmacy.
+create function public.issue_prescription(
+    patient_id uuid,
+    medications jsonb,
+    pharmacy_id uuid default null,
+    appointment_id uuid default null,
+    notes text default null,
+    valid_days integer default 30,
+    hospital_id uuid default null
+)
+returns public.prescription_details
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    at_hospital uuid := issue_prescription.hospital_id;
+    prescriber uuid;
+    to_pharmacy uuid := issue_prescription.pharmacy_id;
+    new_id uuid := gen_random_uuid();
+    line record;
+    issued public.prescription_details;
+begin
+    if jsonb_typeof(issue_prescription.medications) is distinct from 'array'
+        or jsonb_array_length(issue_prescription.medications) = 0 then
+        raise exception using
+            errcode = '22023', message = 'medications must be a non-empty array';
+    end if;
+    if issue_prescription.valid_days is null or issue_prescription.valid_days not between 1 and 365 then
+        raise exception using errcode = '22023', message = 'valid_days must be between 1 and 365';
+    end if;
+    if at_hospital is null and issue_prescription.appointment_id is not null then
+        select a.hospital_id into at_hospital
+        from public.appointments as a where a.id = issue_prescription.appointment_id;
+    end if;
+
+    -- The caller's doctor profile at a hospital where the patient is in their care.
+    select d.id, d.hospital_id into prescriber, at_hospital
+    from public.doctors as d
+    join public.care_team_members as c
+        on c.hospital_id = d.hospital_id and c.member_id = d.user_id and c.ended_at is null
+    where d.id = any(private.own_doctor_ids())
+        and c.patient_id = issue_prescription.patient_id
+        and (at_hospital is null or d.hospital_id = at_hospital)
+    order by d.hospital_id
+    limit 1;
+    if prescriber is null then
+        raise exception using
+            errcode = '42501', message = 'only a doctor of the patient''s care team can prescribe for them',
+            hint = 'book the patient with you or ask an admin to add you to their care team';
+    end if;
+
+    if to_pharmacy is null then
+        select ph.id into to_pharmacy
+        from public.pharmacies as ph
+        where ph.hospital_id = at_hospital and ph.is_default and ph.is_active;
+    end if;
+    if to_pharmacy is null or not exists (
+        select from public.pharmacies as ph where ph.id = to_pharmacy and ph.hospital_id = at_hospital and ph.is_active
+    ) then
+        raise exception using
+            errcode = 'PT422', message = 'no active pharmacy of this hospital to send the prescription to',
+            hint = 'choose an active pharmacy of the hospital or ask an admin to set a default one';
+    end if;
+
+    insert into public.prescriptions (
+        id, hospital_id, patient_id, doctor_id, appointment_id, pharmacy_id, notes, valid_until
+    )
+    values (
+        new_id, at_hospital, issue_prescription.patient_id, prescriber, issue_prescription.appointment_id,
+        to_pharmacy,
+        case
+            when issue_prescription.notes is not null
+                then private.encrypt_contents(jsonb_build_object('notes', issue_prescription.notes))
+        end,
+        now() + make_interval(days => issue_prescription.valid_days)
+    );
+
+    for line in select m.value, m.n from jsonb_array_elements(issue_prescription.medications) with ordinality as m (value, n) loop
+        if coalesce(btrim(coalesce(line.value ->> 'medicine', line.value ->> 'name')), '') = ''
+            or jsonb_typeof(line.value -> 'quantity') is distinct from 'number'
+            or (line.value ->> 'quantity')::numeric <= 0 then
+            raise exception using
+                errcode = '22023',
+                message = format('medication %s needs a medicine name and a positive quantity', line.n);
+        end if;
+        insert into public.prescription_items (prescription_id, line_no, details, quantity)
+        values (
+            new_id, line.n,
+            private.encrypt_contents(jsonb_strip_nulls(jsonb_build_object(
+                'medicine', coalesce(line.value ->> 'medicine', line.value ->> 'name'),
+                'strength', line.value ->> 'strength',
+                'dosage', line.value ->> 'dosage',
+                'frequency', line.value ->> 'frequency',
+                'duration', line.value ->> 'duration',
+                'instructions', line.value ->> 'instructions'
+            ))),
+            (line.value ->> 'quantity')::numeric
+        );
+    end loop;
+
+    select pd.* into issued from public.prescription_details as pd where pd.id = new_id;
+    return issued;
+end;
+$$;
+
+-- Authenticity check by verification code. Security definer: a pharmacy checks codes of
+-- prescriptions it cannot otherwise read; it learns only validity, doctor, date and status.
+-- Only active pharmacists may ask.
+create function private.verify_prescription(code text)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    hit record;
+begin
+    if cardinality(private.staff_hospital_ids('{pharmacist}')) = 0 and not private.acting_as_system() then
+        raise exception using
+            errcode = '42501', message = 'only pharmacists can verify prescriptions';
+    end if;
+    select
+        p.status,
+        p.issued_at,
+        p.valid_until,
+        pr.full_name as doctor_name,
+        d.licence_number,
+        h.name as hospital_name
+    into hit
+    from public.prescriptions as p
+    join public.doctors as d on d.id = p.doctor_id
+    join public.profiles as pr on pr.id = d.user_id
+    join public.hospitals as h on h.id = p.hospital_id
+    where p.verification_code = upper(btrim(verify_prescription.code));
+    if not found then
+        return jsonb_build_object('valid', false, 'status', null);
+    end if;
+    return jsonb_build_object(
+        'valid', hit.status in ('pending', 'approved', 'ready_for_pickup') and hit.valid_until > now(),
+        'status', upper(hit.status::text),
+        'doctor_name', hit.doctor_name,
+        'doctor_licence_number', hit.licence_number,
+        'hospital_name', hit.hospital_name,
+        'issued_on', (hit.issued_at at time zone 'UTC')::date
+    );
+end;
+$$;
+
+-- RPC: GET /rest/v1/rpc/verify_prescription?code=ABCD2345.
+create function public.verify_prescription(code text)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select private.verify_prescription(verify_prescription.code);
+$$;
+
+-- RPC for the system (service role or pg_cron): expires prescriptions past their validity.
+-- Returns how many expired.
+create function public.expire_prescriptions()
+returns integer
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    expired integer;
+begin
+    update public.prescriptions as p
+    set status = 'expired'
+    where p.valid_until <= now() and p.status in ('pending', 'approved', 'ready_for_pickup');
+    get diagnostics expired = row_count;
+    return expired;
+end;
+$$;
+
+revoke execute on function public.issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid) from public, anon;
+grant execute on function public.issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid)
+to authenticated, service_role;
+revoke execute on function public.verify_prescription(text) from public, anon;
+grant execute on function public.verify_prescription(text) to authenticated, service_role;
+revoke execute on function public.expire_prescriptions() from public, anon, authenticated;
+grant execute on function public.expire_prescriptions() to service_role;
+
+revoke execute on all functions in schema private from public;
+grant execute on function private.can_read_prescription(uuid) to authenticated, service_role;
+grant execute on function private.prescription_item_details(uuid) to authenticated, service_role;
+grant execute on function private.prescription_notes(uuid) to authenticated, service_role;
+grant execute on function private.verify_prescription(text) to authenticated, service_role;
