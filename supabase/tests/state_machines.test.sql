@@ -253,10 +253,11 @@ select is(
 select tests.clear_authentication();
 select is(
     (
-        select string_agg(
-            format('%s:%s', c.relname, replace(encode(t.tgargs, 'escape'), '\000', '')), ' '
-            order by c.relname
-        )
+        select
+            string_agg(
+                format('%s:%s', c.relname, replace(encode(t.tgargs, 'escape'), '\000', '')), ' '
+                order by c.relname
+            )
         from pg_trigger as t
         inner join pg_proc as p on t.tgfoid = p.oid
         inner join pg_class as c on t.tgrelid = c.oid
