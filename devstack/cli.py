@@ -12,6 +12,7 @@ import psycopg
 from devstack import postgres
 from devstack.config import Settings
 from devstack.errors import DevstackError
+from devstack.gateway import process as gateway
 from devstack.migrate import apply_migrations, apply_platform, apply_seed
 
 
@@ -48,14 +49,38 @@ def reset(settings: Settings) -> None:
 
 
 def up(settings: Settings) -> None:
-    """Start, migrate, and seed a database that was just created."""
+    """Start and migrate the database (seeding one just created), then the gateway."""
     created = start(settings)
     migrate(settings)
     if created:
         seed(settings)
+    gateway.start(settings)
     print(
-        f"\ncarebase is up.\n  database  {settings.url()}\n"
+        f"\ncarebase is up.\n"
+        f"  API       {settings.api_url}  (/rest/v1, /auth/v1; apikey: the anon key below)\n"
+        f"  anon key  {settings.anon_key}\n"
+        f"  database  {settings.url()}\n"
+        f"  logs      {gateway.log_file(settings)}\n"
         f"  psql      carebase db psql\n  stop      make down"
+    )
+
+
+def down(settings: Settings) -> None:
+    if gateway.stop(settings):
+        print("gateway: stopped")
+    stop(settings)
+
+
+def serve_gateway(settings: Settings) -> None:
+    """Run the gateway in the foreground (what `up` runs in the background)."""
+    import uvicorn
+
+    uvicorn.run(
+        "devstack.gateway.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=gateway.WORKERS,
     )
 
 
@@ -85,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start the database, migrate, seed when new")
     commands.add_parser("down", help="stop everything `up` started")
+    commands.add_parser("gateway", help="run the API gateway (:54321) in the foreground")
     db = commands.add_parser("db", help="the local PostgreSQL").add_subparsers(
         dest="action", required=True
     )
@@ -104,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             up(settings)
         elif args.command == "down":
-            stop(settings)
+            down(settings)
+        elif args.command == "gateway":
+            serve_gateway(settings)
         elif args.action == "status":
             return status(settings)
         elif args.action == "psql":

@@ -10,6 +10,18 @@ from psycopg.conninfo import make_conninfo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The Supabase CLI's well-known local defaults (public, for local stacks only): clients and
+# tests written against `supabase start` work unchanged against devstack.
+LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105
+LOCAL_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLC"
+    "JleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+LOCAL_SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vf"
+    "cm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "")
@@ -29,6 +41,11 @@ class Settings:
     admin_password: str
     pg_bindir: Path
     db_dir_override: Path | None
+    api_host: str
+    api_port: int
+    jwt_secret: str
+    anon_key: str
+    service_role_key: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,6 +60,11 @@ class Settings:
             admin_password=_env("CAREBASE_DB_ADMIN_PASSWORD", "postgres"),
             pg_bindir=Path(_env("CAREBASE_PG_BINDIR", "/usr/lib/postgresql/15/bin")),
             db_dir_override=Path(override) if override else None,
+            api_host=_env("CAREBASE_API_HOST", "127.0.0.1"),
+            api_port=int(_env("CAREBASE_API_PORT", "54321")),
+            jwt_secret=_env("CAREBASE_JWT_SECRET", LOCAL_JWT_SECRET),
+            anon_key=_env("CAREBASE_ANON_KEY", LOCAL_ANON_KEY),
+            service_role_key=_env("CAREBASE_SERVICE_ROLE_KEY", LOCAL_SERVICE_ROLE_KEY),
         )
 
     @property
@@ -72,6 +94,10 @@ class Settings:
             password=password,
             connect_timeout=5,
         )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
 
     def url(self, user: str = "postgres") -> str:
         """The URL people paste into psql or a client, as `supabase status` prints it."""

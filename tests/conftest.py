@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from psycopg import sql
 
 from devstack import cli
 from devstack.config import Settings
+from devstack.gateway import process as gateway_process
 from devstack.migrate import apply_platform
 from tests.postgrest_session import PostgrestSession
 
@@ -22,6 +24,15 @@ def stack() -> Settings:
     settings = Settings.from_env()
     cli.up(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def gateway(stack: Settings) -> Iterator[str]:
+    """The API gateway on :54321 (started for the run unless `make up` already runs it)."""
+    started = gateway_process.start(stack)
+    yield stack.api_url
+    if started:
+        gateway_process.stop(stack)
 
 
 @pytest.fixture
@@ -47,18 +58,24 @@ class ScratchDatabase:
         return self.settings.dsn(user, dbname=self.name)
 
 
-@pytest.fixture
-def scratch_db(stack: Settings) -> Iterator[ScratchDatabase]:
-    """An empty database in the local cluster, dropped after the test."""
+@contextlib.contextmanager
+def scratch_database(settings: Settings) -> Iterator[ScratchDatabase]:
+    """An empty database in the local cluster, dropped afterwards."""
     name = f"scratch_{uuid.uuid4().hex[:12]}"
-    admin = stack.dsn(stack.admin_user)
+    admin = settings.dsn(settings.admin_user)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
-        yield ScratchDatabase(name, stack)
+        yield ScratchDatabase(name, settings)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def scratch_db(stack: Settings) -> Iterator[ScratchDatabase]:
+    with scratch_database(stack) as scratch:
+        yield scratch
 
 
 @pytest.fixture

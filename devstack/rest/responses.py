@@ -1,0 +1,167 @@
+"""Response shapes PostgREST produces: media types (JSON array, singular object, CSV,
+nulls stripped), Content-Range and its statuses, Preference-Applied, error bodies."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+from devstack.rest.errors import ApiError
+
+JSON = "application/json"
+OBJECT = "application/vnd.pgrst.object+json"
+ARRAY = "application/vnd.pgrst.array+json"
+CSV = "text/csv"
+OPENAPI = "application/openapi+json"
+
+
+@dataclass(frozen=True)
+class MediaType:
+    name: str  # JSON, OBJECT, ARRAY or CSV
+    strip_nulls: bool = False
+
+    @property
+    def singular(self) -> bool:
+        return self.name == OBJECT
+
+    @property
+    def content_type(self) -> str:
+        if self.name == CSV:
+            return "text/csv; charset=utf-8"
+        suffix = ";nulls=stripped" if self.strip_nulls else ""
+        if self.name == JSON:
+            return "application/json; charset=utf-8"
+        return f"{self.name}{suffix}; charset=utf-8"
+
+
+def negotiate(accept: str | None, allow_csv: bool = True) -> MediaType:
+    """The first acceptable media type of the Accept header (406 PGRST107 if none)."""
+    if not accept or not accept.strip():
+        return MediaType(JSON)
+    for entry in accept.split(","):
+        parts = [part.strip() for part in entry.split(";")]
+        name = parts[0].lower()
+        strip = "nulls=stripped" in [p.replace(" ", "").lower() for p in parts[1:]]
+        if name in ("*/*", "application/*", JSON):
+            return MediaType(JSON)
+        if name in (OBJECT, ARRAY):
+            return MediaType(name, strip)
+        if name in (CSV, "text/*") and allow_csv:
+            return MediaType(CSV)
+    raise ApiError(406, "PGRST107", f"None of these media types are available: {accept.strip()}")
+
+
+def error_response(error: ApiError) -> Response:
+    body = json.dumps(error.body()).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8", **error.headers}
+    return Response(body, error.status, headers=headers)
+
+
+def not_singular(count: int) -> ApiError:
+    return ApiError(
+        406,
+        "PGRST116",
+        "Cannot coerce the result to a single JSON object",
+        f"The result contains {count} rows",
+    )
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(item) for item in value]
+    return value
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def render_rows(body: str, media: MediaType, names: list[str], count: int) -> str:
+    """A JSON array body (from json_agg) in the negotiated media type."""
+    if media.name == CSV:
+        rows = json.loads(body)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([_csv_cell(row.get(name)) for name in names])
+        return out.getvalue().rstrip("\n")
+    if media.singular:
+        if count != 1:
+            raise not_singular(count)
+        row = json.loads(body)[0]
+        return json.dumps(_strip_nulls(row) if media.strip_nulls else row)
+    if media.strip_nulls:
+        return json.dumps(_strip_nulls(json.loads(body)))
+    return body
+
+
+def content_range(lower: int, count: int, total: int | None) -> str:
+    shown = f"{lower}-{lower + count - 1}" if count > 0 else "*"
+    return f"{shown}/{'*' if total is None else total}"
+
+
+def range_status(lower: int, count: int, total: int | None) -> int:
+    """200, 206 (a counted, partial page) or 416 (PGRST103: past the end)."""
+    if total is None:
+        return 200
+    if lower > total:
+        raise ApiError(
+            416,
+            "PGRST103",
+            "Requested range not satisfiable",
+            f"An offset of {lower} was requested, but there are only {total} rows.",
+        )
+    if count < total:
+        return 206
+    return 200
+
+
+_RANGE = re.compile(r"^\s*(?:items=)?(\d+)-(\d*)\s*$")
+
+
+def parse_range(header: str | None) -> tuple[int, int | None] | None:
+    """`Range: 0-9` (items); a malformed header is ignored, as PostgREST does."""
+    if not header:
+        return None
+    match = _RANGE.match(header)
+    if not match:
+        return None
+    start = int(match.group(1))
+    end = int(match.group(2)) if match.group(2) else None
+    if end is not None and end < start:
+        raise ApiError(
+            416,
+            "PGRST103",
+            "Requested range not satisfiable",
+            f"The lower boundary must be lower than or equal to the upper boundary in the "
+            f"Range header ({start}-{end}).",
+        )
+    return start, end
+
+
+def applied(prefs: list[str]) -> dict[str, str]:
+    return {"Preference-Applied": ", ".join(prefs)} if prefs else {}
+
+
+def body_response(
+    body: str | None, status: int, media: MediaType | None, headers: dict[str, str]
+) -> Response:
+    if body is None or media is None:
+        return Response(status_code=status, headers=headers)
+    all_headers = {"Content-Type": media.content_type, **headers}
+    return Response(body.encode(), status, headers=all_headers)

@@ -1,0 +1,132 @@
+"""The Supabase Auth API the tests/test_auth_*.py suites run against, and helpers for them.
+
+The base URL comes from CAREBASE_TEST_API_URL (e.g. a `supabase start` stack); without it the
+suites use the devstack gateway (conftest's `gateway` fixture). Users the tests need are
+created through the admin API with unique emails and deleted at the end, so the demo data is
+left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import psycopg
+import pytest
+from supabase import Client, ClientOptions, create_client
+
+from devstack.config import Settings
+
+TEST_PASSWORD = "Test#Passw0rd"
+DEMO_PASSWORD = "Carebase#2026"
+DEMO_ADMIN = "admin@nabha.carebase.test"
+DEMO_DOCTOR = "dr.sandhu@nabha.carebase.test"
+NABHA_HOSPITAL = "10000000-0000-4000-8000-000000000001"
+API_VERSION = {"X-Supabase-Api-Version": "2024-01-01"}
+
+
+@dataclass
+class AuthTarget:
+    url: str
+    settings: Settings
+    created_user_ids: list[str] = field(default_factory=list)
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/auth/v1"
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        """Raw HTTP on /auth/v1 with an API key (anon by default) and no API version."""
+        return httpx.Client(
+            base_url=self.auth_url, headers={"apikey": key or self.settings.anon_key}, timeout=30
+        )
+
+    def service_http(self) -> httpx.Client:
+        return self.http(self.settings.service_role_key)
+
+    def client(self) -> Client:
+        """The official client, as an app would hold it (anon key)."""
+        return create_client(
+            self.url,
+            self.settings.anon_key,
+            ClientOptions(auto_refresh_token=False, persist_session=True),
+        )
+
+    def admin(self) -> Client:
+        return create_client(
+            self.url,
+            self.settings.service_role_key,
+            ClientOptions(auto_refresh_token=False, persist_session=False),
+        )
+
+    def new_user(self, password: str = TEST_PASSWORD, **attributes: Any) -> dict[str, Any]:
+        """A confirmed email user of the test's own, deleted when the suite ends."""
+        body = {
+            "email": f"auth-test-{uuid.uuid4().hex[:12]}@example.test",
+            "password": password,
+            "email_confirm": True,
+            **attributes,
+        }
+        with self.service_http() as http:
+            response = http.post("/admin/users", json=body)
+        assert response.status_code == 200, response.text
+        user = response.json()
+        self.created_user_ids.append(user["id"])
+        return user
+
+    def forget(self, user_id: str) -> None:
+        self.created_user_ids.append(user_id)
+
+    def delete_created_users(self) -> None:
+        with self.service_http() as http:
+            for user_id in self.created_user_ids:
+                http.delete(f"/admin/users/{user_id}")
+        self.created_user_ids.clear()
+
+    def db(self) -> psycopg.Connection:
+        """The database as `postgres` (autocommit), to age sessions and tokens."""
+        return psycopg.connect(self.settings.dsn(), autocommit=True)
+
+
+def claims(access_token: str) -> dict[str, Any]:
+    return jwt.decode(access_token, options={"verify_signature": False})
+
+
+def sign_in(target: AuthTarget, email: str, password: str) -> dict[str, Any]:
+    with target.http() as http:
+        response = http.post(
+            "/token", params={"grant_type": "password"}, json={"email": email, "password": password}
+        )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refresh(target: AuthTarget, refresh_token: str) -> httpx.Response:
+    with target.http() as http:
+        return http.post(
+            "/token",
+            params={"grant_type": "refresh_token"},
+            json={"refresh_token": refresh_token},
+            headers=API_VERSION,
+        )
+
+
+_shared: AuthTarget | None = None
+
+
+def auth_target(request: pytest.FixtureRequest) -> AuthTarget:
+    """One AuthTarget for the whole run (see the module's docstring)."""
+    global _shared
+    if _shared is not None:
+        return _shared
+    settings = Settings.from_env()
+    url = os.environ.get("CAREBASE_TEST_API_URL", "").rstrip("/")
+    if not url:
+        url = request.getfixturevalue("gateway")
+    _shared = AuthTarget(url, settings)
+    request.session.config.add_cleanup(_shared.delete_created_users)
+    return _shared

@@ -1,0 +1,191 @@
+"""/rest/v1 resource embedding: to-one objects, to-many arrays, many-to-many, hints,
+ambiguity, !inner, embedded filters/order/limit, spreads, composite keys, views."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("tests.rest_conformance")
+
+from tests.rest_conformance import assert_error  # noqa: E402
+
+pytest_plugins = ["tests.rest_conformance"]
+
+
+def get(api, table, **params):
+    response = api.get(f"/{table}", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_ambiguous_embed_is_300(anon):
+    response = anon.get("/conformance_books", params={"select": "title,conformance_authors(name)"})
+    body = response.json()
+    assert response.status_code == 300
+    assert body["code"] == "PGRST201"
+    assert {item["relationship"].split(" ")[0] for item in body["details"]} == {
+        "conformance_books_author_fkey",
+        "conformance_books_editor_fkey",
+    }
+
+
+def test_many_to_one_with_hints(anon):
+    rows = get(
+        anon,
+        "conformance_books",
+        select="title,author:conformance_authors!author_id(name),"
+        "editor:conformance_authors!conformance_books_editor_fkey(name)",
+        id="eq.1",
+    )
+    assert rows == [
+        {
+            "title": "Notes on the Engine",
+            "author": {"name": "Ada Lovelace"},
+            "editor": {"name": "Alan Turing"},
+        }
+    ]
+    orphan = get(
+        anon, "conformance_books", select="id,conformance_authors!author_id(name)", id="eq.5"
+    )
+    assert orphan == [{"id": 5, "conformance_authors": None}]
+
+
+def test_one_to_many_with_filters_order_and_limit(anon):
+    rows = get(
+        anon,
+        "conformance_authors",
+        select="name,books:conformance_books!author_id(id,title)",
+        id="eq.2",
+        **{"books.order": "id.desc", "books.limit": "1", "books.pages": "gt.10"},
+    )
+    assert rows == [{"name": "Alan Turing", "books": [{"id": 3, "title": "Morphogenesis"}]}]
+    empty = get(
+        anon, "conformance_authors", select="id,books:conformance_books!author_id(id)", id="eq.9"
+    )
+    assert empty == []
+
+
+def test_one_to_one_is_an_object(anon):
+    rows = get(anon, "conformance_authors", select="id,conformance_profiles(website)", order="id")
+    assert rows == [
+        {"id": 1, "conformance_profiles": {"website": "https://ada.example"}},
+        {"id": 2, "conformance_profiles": None},
+        {"id": 3, "conformance_profiles": {"website": None}},
+    ]
+
+
+def test_many_to_many_through_a_junction(anon):
+    rows = get(
+        anon,
+        "conformance_books",
+        select="id,conformance_tags(label)",
+        id="in.(1,4)",
+        order="id",
+        **{"conformance_tags.order": "label"},
+    )
+    assert rows == [
+        {"id": 1, "conformance_tags": [{"label": "classic"}, {"label": "math"}]},
+        {"id": 4, "conformance_tags": []},
+    ]
+
+
+def test_inner_join_and_null_filters_on_embeds(anon):
+    inner = get(
+        anon, "conformance_authors", select="id,conformance_profiles!inner(website)", order="id"
+    )
+    assert [row["id"] for row in inner] == [1, 3]
+    filtered = get(
+        anon,
+        "conformance_authors",
+        select="id,conformance_profiles!inner(website)",
+        **{"conformance_profiles.website": "not.is.null"},
+    )
+    assert [row["id"] for row in filtered] == [1]
+    without = get(
+        anon,
+        "conformance_authors",
+        select="id,conformance_profiles(website)",
+        conformance_profiles="is.null",
+    )
+    assert [row["id"] for row in without] == [2]
+    empty_select = get(
+        anon, "conformance_authors", select="id,conformance_profiles!inner()", order="id"
+    )
+    assert empty_select == [{"id": 1}, {"id": 3}]
+
+
+def test_composite_foreign_key(anon):
+    rows = get(anon, "conformance_reprints", select="id,conformance_editions(year)", order="id")
+    assert rows == [
+        {"id": 1, "conformance_editions": {"year": 1953}},
+        {"id": 2, "conformance_editions": {"year": 1937}},
+    ]
+
+
+def test_spread_of_a_to_one_embed(anon):
+    rows = get(
+        anon,
+        "conformance_books",
+        select="title,...conformance_authors!author_id(author_name:name)",
+        id="eq.2",
+    )
+    assert rows == [{"title": "Computable Numbers", "author_name": "Alan Turing"}]
+    to_many = anon.get(
+        "/conformance_authors", params={"select": "id,...conformance_books!author_id(title)"}
+    )
+    assert_error(to_many, 400, "PGRST119")
+
+
+def test_nested_embedding(anon):
+    rows = get(
+        anon,
+        "conformance_authors",
+        select="name,books:conformance_books!author_id(title,conformance_tags(label))",
+        id="eq.1",
+    )
+    assert rows == [
+        {
+            "name": "Ada Lovelace",
+            "books": [
+                {
+                    "title": "Notes on the Engine",
+                    "conformance_tags": [{"label": "classic"}, {"label": "math"}],
+                }
+            ],
+        }
+    ]
+
+
+def test_view_inherits_foreign_keys(anon):
+    rows = get(anon, "conformance_book_view", select="title,conformance_authors(name)", id="eq.1")
+    assert rows == [
+        {"title": "Notes on the Engine", "conformance_authors": {"name": "Ada Lovelace"}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("select", "status", "code"),
+    [
+        ("id,conformance_tags(label)", 400, "PGRST200"),
+        ("id,conformance_books!nothing(title)", 400, "PGRST200"),
+        ("id,nothing(*)", 400, "PGRST200"),
+        ("id,conformance_books!author_id(nope)", 400, "42703"),
+    ],
+)
+def test_embedding_errors(anon, select, status, code):
+    assert_error(anon.get("/conformance_authors", params={"select": select}), status, code)
+
+
+def test_embedding_with_the_official_client(rest_url, settings, conformance):
+    from supabase import create_client
+
+    client = create_client(rest_url, settings.anon_key)
+    result = (
+        client.table("conformance_books")
+        .select("title, conformance_authors!author_id(name)")
+        .eq("id", 2)
+        .execute()
+    )
+    assert result.data == [
+        {"title": "Computable Numbers", "conformance_authors": {"name": "Alan Turing"}}
+    ]

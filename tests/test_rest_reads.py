@@ -1,0 +1,306 @@
+"""/rest/v1 reads: filters, select, order, ranges, counts, singular objects, CSV, profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("tests.rest_conformance")
+
+from tests.rest_conformance import assert_error  # noqa: E402
+
+pytest_plugins = ["tests.rest_conformance"]
+
+
+def ids(response) -> list[int]:
+    assert response.status_code in (200, 206), response.text
+    return [row["id"] for row in response.json()]
+
+
+def authors(api, **params) -> list[int]:
+    return ids(api.get("/conformance_authors", params={"select": "id", "order": "id", **params}))
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"id": "eq.2"}, [2]),
+        ({"id": "neq.2"}, [1, 3]),
+        ({"id": "gt.1"}, [2, 3]),
+        ({"id": "gte.2"}, [2, 3]),
+        ({"id": "lt.2"}, [1]),
+        ({"id": "lte.2"}, [1, 2]),
+        ({"name": "like.A*"}, [1, 2]),
+        ({"name": "ilike.*HOPPER"}, [3]),
+        ({"name": "match.^Al"}, [2]),
+        ({"name": "imatch.^ada"}, [1]),
+        ({"id": "in.(1,3)"}, [1, 3]),
+        ({"name": 'in.("Ada Lovelace","Grace Hopper")'}, [1, 3]),
+        ({"born": "is.null"}, [3]),
+        ({"born": "not.is.null"}, [1, 2]),
+        ({"rating": "isdistinct.4.5"}, [2, 3]),
+        ({"id": "not.in.(1,2)"}, [3]),
+        ({"tags": "cs.{math}"}, [1, 2]),
+        ({"tags": "cd.{math,cs,poetry}"}, [1, 2]),
+        ({"tags": "ov.{navy,poetry}"}, [1, 3]),
+        ({"meta": 'cs.{"country":"US"}'}, [3]),
+        ({"meta->>country": "eq.UK"}, [1, 2]),
+        ({"meta->langs->>0": "eq.en"}, [1]),
+        ({"bio": "fts(english).turing"}, [2]),
+        ({"bio": "plfts.grace hopper"}, [3]),
+        ({"bio": "phfts(english).ada lovelace"}, [1]),
+        ({"bio": "wfts.alan or grace"}, [2, 3]),
+        ({"name": "like(any).{Ada*,Grace*}"}, [1, 3]),
+        ({"id": "gt(all).{0,1}"}, [2, 3]),
+        ({"or": "(id.eq.1,name.eq.Grace Hopper)"}, [1, 3]),
+        ({"or": "(id.eq.1,and(id.gt.1,born.is.null))"}, [1, 3]),
+        ({"not.or": "(id.eq.1,id.eq.2)"}, [3]),
+        ({"and": "(id.gte.1,id.not.eq.2)"}, [1, 3]),
+        ({"or": '(name.eq."Ada Lovelace",name.in.("Alan Turing","x,y"))'}, [1, 2]),
+    ],
+)
+def test_filter_operators(anon, params, expected):
+    assert authors(anon, **params) == expected
+
+
+def test_range_operators(anon):
+    def books(**params):
+        response = anon.get("/conformance_books", params={"select": "id", "order": "id", **params})
+        return ids(response)
+
+    assert books(period="sl.[1900,1950)") == [1]
+    assert books(period="sr.[1900,1950)") == [4]
+    assert books(period="adj.[1937,1940)") == [2]
+    assert books(period="nxr.[1850,1900)") == [1]
+    assert books(period="nxl.[1940,1950)") == [4]
+    assert books(published="eq.True") == [1, 2, 4]  # the Python client sends booleans so
+    assert books(published="is.false") == [3, 5]
+
+
+def test_select_aliases_casts_and_json_paths(anon):
+    response = anon.get(
+        "/conformance_authors",
+        params={
+            "select": "key:id,name,pages:rating::text,meta->>country,first:meta->langs->0",
+            "id": "eq.1",
+        },
+    )
+    assert response.json() == [
+        {"key": 1, "name": "Ada Lovelace", "pages": "4.5", "country": "UK", "first": "en"}
+    ]
+
+
+def test_order_with_nulls(anon):
+    assert authors(anon, order="born.desc.nullsfirst") == [3, 2, 1]
+    assert authors(anon, order="born.asc.nullslast") == [1, 2, 3]
+    assert authors(anon, order="rating.desc.nullslast,id") == [2, 1, 3]
+
+
+def test_limit_offset_and_content_range(anon):
+    response = anon.get("/conformance_authors", params={"order": "id", "limit": 2, "offset": 1})
+    assert [row["id"] for row in response.json()] == [2, 3]
+    assert response.status_code == 200
+    assert response.headers["content-range"] == "1-2/*"
+
+
+def test_range_header_and_counts(anon):
+    response = anon.get(
+        "/conformance_books",
+        params={"select": "id", "order": "id"},
+        headers={"Range": "0-1", "Prefer": "count=exact"},
+    )
+    assert response.status_code == 206
+    assert response.headers["content-range"] == "0-1/5"
+    assert response.headers["preference-applied"] == "count=exact"
+    full = anon.get("/conformance_books", headers={"Prefer": "count=exact"})
+    assert full.status_code == 200 and full.headers["content-range"] == "0-4/5"
+    empty = anon.get(
+        "/conformance_books", params={"id": "eq.999"}, headers={"Prefer": "count=exact"}
+    )
+    assert empty.status_code == 200 and empty.headers["content-range"] == "*/0"
+    assert empty.json() == []
+    uncounted = anon.get("/conformance_books", params={"id": "eq.999"})
+    assert uncounted.headers["content-range"] == "*/*"
+    planned = anon.get("/conformance_books", headers={"Prefer": "count=planned"})
+    assert planned.headers["content-range"].startswith("0-4/")
+    estimated = anon.get("/conformance_books", headers={"Prefer": "count=estimated"})
+    assert estimated.headers["content-range"] == "0-4/5"
+
+
+def test_offset_past_the_end_is_416(anon):
+    response = anon.get(
+        "/conformance_books", params={"offset": 10}, headers={"Prefer": "count=exact"}
+    )
+    body = assert_error(response, 416, "PGRST103")
+    assert body["details"] == "An offset of 10 was requested, but there are only 5 rows."
+
+
+def test_huge_ranges_are_refused_or_capped(anon):
+    capped = anon.get("/conformance_books", headers={"Range": "0-99999999999999999999999"})
+    assert capped.status_code == 200 and len(capped.json()) == 5
+    far = anon.get("/conformance_books", params={"offset": "99999999999999999999999"})
+    assert 400 <= far.status_code < 500
+    assert set(far.json()) == {"code", "message", "details", "hint"}
+
+
+def test_singular_object(anon):
+    accept = {"Accept": "application/vnd.pgrst.object+json"}
+    one = anon.get("/conformance_authors", params={"id": "eq.2", "select": "name"}, headers=accept)
+    assert one.status_code == 200
+    assert one.headers["content-type"].startswith("application/vnd.pgrst.object+json")
+    assert one.json() == {"name": "Alan Turing"}
+    many = anon.get("/conformance_authors", headers=accept)
+    body = assert_error(many, 406, "PGRST116")
+    assert body["details"] == "The result contains 3 rows"
+    none = anon.get("/conformance_authors", params={"id": "eq.9"}, headers=accept)
+    assert assert_error(none, 406, "PGRST116")["details"] == "The result contains 0 rows"
+
+
+def test_csv(anon):
+    response = anon.get(
+        "/conformance_authors",
+        params={"select": "id,name,born", "order": "id"},
+        headers={"Accept": "text/csv"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.text.splitlines() == [
+        "id,name,born",
+        "1,Ada Lovelace,1815-12-10",
+        "2,Alan Turing,1912-06-23",
+        "3,Grace Hopper,",
+    ]
+
+
+def test_unknown_media_type_is_406(anon):
+    assert_error(anon.get("/conformance_authors", headers={"Accept": "image/png"}), 406)
+
+
+def test_head_has_headers_without_body(anon):
+    response = anon.head("/conformance_authors", headers={"Prefer": "count=exact"})
+    assert response.status_code == 200
+    assert response.headers["content-range"] == "0-2/3"
+    assert response.content == b""
+
+
+def test_profiles(anon):
+    ok = anon.get("/conformance_authors", headers={"Accept-Profile": "public"})
+    assert ok.status_code == 200
+    other = anon.get("/conformance_authors", headers={"Accept-Profile": "private"})
+    assert_error(other, 406, "PGRST106")
+    write = anon.post(
+        "/conformance_tags", json={"id": 50, "label": "x"}, headers={"Content-Profile": "auth"}
+    )
+    assert_error(write, 406, "PGRST106")
+
+
+def test_views_are_readable(anon):
+    response = anon.get("/conformance_book_view", params={"id": "eq.2"})
+    assert response.json() == [{"id": 2, "title": "Computable Numbers", "author_id": 2}]
+
+
+def test_nulls_stripped(anon):
+    response = anon.get(
+        "/conformance_authors",
+        params={"select": "id,born", "id": "eq.3"},
+        headers={"Accept": "application/vnd.pgrst.array+json;nulls=stripped"},
+    )
+    assert response.json() == [{"id": 3}]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({"id": "eqx.1"}, 400, "PGRST100"),
+        ({"id": "eq"}, 400, "PGRST100"),
+        ({"id": "in.1,2"}, 400, "PGRST100"),
+        ({"or": "(id.eq.1"}, 400, "PGRST100"),
+        ({"or": "id.eq.1"}, 400, "PGRST100"),
+        ({"select": "id,,name"}, 400, "PGRST100"),
+        ({"select": "id::text;drop table x"}, 400, "PGRST100"),
+        ({"order": "id.sideways"}, 400, "PGRST100"),
+        ({"limit": "-1"}, 400, "PGRST100"),
+        ({"nope": "eq.1"}, 400, "42703"),
+        ({"select": "id,nope"}, 400, "42703"),
+        ({'id"; drop table x; --': "eq.1"}, 400, "42703"),
+        ({"id": "eq.not-a-number"}, 400, "22P02"),
+        ({"select": "count()"}, 400, "PGRST123"),
+        ({"nothing.id": "eq.1"}, 400, "PGRST108"),
+    ],
+)
+def test_bad_queries(anon, params, status, code):
+    assert_error(anon.get("/conformance_authors", params=params), status, code)
+
+
+def test_values_with_quotes_and_semicolons_are_just_values(anon):
+    response = anon.get(
+        "/conformance_books", params={"title": 'eq.Unsigned "Draft"; v2', "select": "id"}
+    )
+    assert response.json() == [{"id": 5}]
+    response = anon.get("/conformance_books", params={"title": "eq.x' or '1'='1", "select": "id"})
+    assert response.json() == []
+
+
+def test_unknown_table_is_404(anon):
+    body = assert_error(anon.get("/conformance_nothing"), 404, "PGRST205")
+    assert (
+        body["message"]
+        == "Could not find the table 'public.conformance_nothing' in the schema cache"
+    )
+
+
+def test_max_rows_caps_silently(service, settings):
+    response = service.get(
+        "/rpc/conformance_numbers",
+        params={"n": 1500, "limit": 5000},
+    )
+    assert response.status_code == 200
+    assert len(response.json()) == 1500  # scalar sets: no limit, no db-max-rows (a guess)
+
+
+def test_openapi_document(anon):
+    response = anon.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/openapi+json")
+    document = response.json()
+    assert document["swagger"] == "2.0"
+    assert "/conformance_authors" in document["paths"]
+    assert "/rpc/conformance_add" in document["paths"]
+    assert "name" in document["definitions"]["conformance_authors"]["properties"]
+
+
+def test_with_the_official_client(rest_url, settings, conformance):
+    from supabase import create_client
+
+    client = create_client(rest_url, settings.anon_key)
+    result = (
+        client.table("conformance_books")
+        .select("id,title", count="exact")
+        .eq("published", True)
+        .order("id", desc=True)
+        .range(0, 1)
+        .execute()
+    )
+    assert [row["id"] for row in result.data] == [4, 2]
+    assert result.count == 3
+    single = client.table("conformance_authors").select("name").eq("id", 1).single().execute()
+    assert single.data == {"name": "Ada Lovelace"}
+    maybe = client.table("conformance_authors").select("name").eq("id", 9).maybe_single().execute()
+    assert maybe is None
+    text = client.table("conformance_authors").select("id").text_search("bio", "'turing'").execute()
+    assert text.data == [{"id": 2}]
+    filtered = (
+        client.table("conformance_authors")
+        .select("id")
+        .or_("id.eq.1,id.eq.3")
+        .in_("id", [1, 2, 3])
+        .is_("born", "null")
+        .execute()
+    )
+    assert filtered.data == [{"id": 3}]
+
+
+def test_percent_signs_in_names_and_values(anon):
+    """`%` in an alias or value reaches Postgres as itself, never as a placeholder."""
+    response = anon.get("/conformance_authors", params={"select": "a%s:id,b%%:name", "id": "eq.1"})
+    assert response.json() == [{"a%s": 1, "b%%": "Ada Lovelace"}]
+    assert anon.get("/conformance_authors", params={"name": "like.%(p0)s"}).json() == []

@@ -1,0 +1,198 @@
+"""/rest/v1 functions (RPC) and the per-request context: JWT checks, role, claims, settings,
+read-only transactions, RLS as a demo user, error mapping of raised exceptions."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+pytest.register_assert_rewrite("tests.rest_conformance")
+
+from devstack.gateway import tokens  # noqa: E402
+from tests.rest_conformance import Api, assert_error  # noqa: E402
+
+pytest_plugins = ["tests.rest_conformance"]
+
+
+def test_rpc_named_arguments(anon):
+    assert anon.post("/rpc/conformance_add", json={"a": 1, "b": 2}).json() == 3
+    assert anon.get("/rpc/conformance_add", params={"a": 1}).json() == 11  # b's default
+
+
+def test_rpc_unknown_function_or_arguments_is_404(anon):
+    body = assert_error(anon.post("/rpc/conformance_nothing", json={}), 404, "PGRST202")
+    assert (
+        body["message"]
+        == "Could not find the function public.conformance_nothing() in the schema cache"
+    )
+    assert_error(anon.post("/rpc/conformance_add", json={"x": 1}), 404, "PGRST202")
+    assert_error(anon.get("/rpc/conformance_add"), 404, "PGRST202")
+
+
+def test_rpc_set_of_rows_takes_select_filters_order_and_limit(anon):
+    response = anon.get(
+        "/rpc/conformance_books_by",
+        params={"author": 2, "select": "title", "order": "id.desc", "pages": "gt.10"},
+        headers={"Prefer": "count=exact"},
+    )
+    assert response.json() == [{"title": "Morphogenesis"}, {"title": "Computable Numbers"}]
+    assert response.headers["content-range"] == "0-1/2"
+    limited = anon.post("/rpc/conformance_books_by", params={"limit": 1}, json={"author": 2})
+    assert [row["id"] for row in limited.json()] == [2]
+
+
+def test_rpc_result_shapes(anon):
+    assert anon.post("/rpc/conformance_echo", json={"x": [1, 2]}).json() == {"x": [1, 2]}
+    void = anon.post("/rpc/conformance_noop", json={})
+    assert void.status_code == 204 and void.content == b""
+    assert anon.get("/rpc/conformance_card", params={"author": 2}).json() == [
+        {"name": "Alan Turing", "books": 2}
+    ]
+    first = anon.get("/rpc/conformance_first_author", params={"select": "id,name"})
+    assert first.json() == {"id": 1, "name": "Ada Lovelace"}
+    assert anon.get("/rpc/conformance_numbers", params={"n": 3}).json() == [1, 2, 3]
+
+
+def test_rpc_with_the_official_client(rest_url, settings, conformance):
+    from supabase import create_client
+
+    client = create_client(rest_url, settings.anon_key)
+    assert client.rpc("conformance_add", {"a": 2, "b": 3}).execute().data == 5
+    rows = client.rpc("conformance_books_by", {"author": 1}).select("title").execute()
+    assert rows.data == [{"title": "Notes on the Engine"}]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [("plain", 400, "P0001"), ("payment", 402, "PT402"), ("custom", 418, "C001")],
+)
+def test_raised_errors(anon, kind, status, code):
+    response = anon.post("/rpc/conformance_fail", json={"kind": kind})
+    body = assert_error(response, status, code)
+    if kind == "plain":
+        assert body == {
+            "code": "P0001",
+            "message": "plain failure",
+            "details": "some detail",
+            "hint": "some hint",
+        }
+    if kind == "custom":
+        assert body == {"code": "C001", "message": "Custom", "details": "D", "hint": "H"}
+        assert response.headers["x-teapot"] == "yes"
+
+
+def test_unparseable_pgrst_raise_is_pgrst121(anon):
+    assert_error(anon.post("/rpc/conformance_fail", json={"kind": "broken"}), 500, "PGRST121")
+
+
+def test_request_context(anon):
+    response = anon.get(
+        "/rpc/conformance_context",
+        headers={"X-Custom": "Value", "Cookie": "session=abc; theme=dark"},
+    )
+    context = response.json()
+    assert context["user"] == "anon"
+    assert context["claims"]["role"] == "anon"
+    assert context["method"] == "GET"
+    assert context["path"] == "/rpc/conformance_context"
+    assert context["headers"]["x-custom"] == "Value"
+    assert context["cookies"] == {"session": "abc", "theme": "dark"}
+    assert context["statement_timeout"] == "3s"  # anon's own role setting
+    assert context["search_path"] == "public, extensions"
+    assert context["read_only"] == "on"
+    posted = anon.post("/rpc/conformance_context", json={}).json()
+    assert posted["read_only"] == "on"  # a stable function runs read-only even on POST
+    assert posted["method"] == "POST"
+
+
+def test_authenticated_context(patient):
+    context = patient.get("/rpc/conformance_context").json()
+    assert context["user"] == "authenticated"
+    assert context["claims"]["sub"] == "50000000-0000-4000-8000-000000000001"
+    assert context["statement_timeout"] == "8s"
+
+
+def test_rls_applies_to_a_demo_patient(patient, service):
+    mine = patient.get("/patients", params={"select": "phone"})
+    assert mine.status_code == 200
+    assert mine.json() == [{"phone": "+919876500001"}]
+    everyone = service.get("/patients", params={"select": "id"})
+    assert len(everyone.json()) > 1
+
+
+def _token(settings, **claims):
+    return tokens.issue({"role": "authenticated", "exp": int(time.time()) + 60, **claims},
+                        settings.jwt_secret)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["expired", "wrong_secret", "alg_none", "tampered", "garbage"])
+def test_bad_tokens_are_401(rest_url, settings, conformance, case):
+    good = _token(settings)
+    token = {
+        "expired": tokens.issue(
+            {"role": "anon", "exp": int(time.time()) - 120}, settings.jwt_secret
+        ),
+        "wrong_secret": jwt.encode({"role": "service_role"}, "x" * 40, algorithm="HS256"),
+        "alg_none": jwt.encode({"role": "service_role"}, None, algorithm="none"),
+        "tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
+        "garbage": "not-a-jwt",
+    }[case]
+    api = Api(rest_url, settings.anon_key, token)
+    response = api.get("/conformance_authors")
+    body = assert_error(response, 401, "PGRST303" if case == "expired" else "PGRST301")
+    assert body["message"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_token_for_a_role_that_does_not_exist_is_401(rest_url, settings, conformance):
+    api = Api(rest_url, settings.anon_key, _token(settings, role="nobody_at_all"))
+    response = api.get("/conformance_authors")
+    body = assert_error(response, 401, "22023")
+    assert body["message"] == 'role "nobody_at_all" does not exist'
+
+
+def test_pre_request_function_from_in_database_config(anon, settings):
+    """`pgrst.db_pre_request` on the authenticator role, picked up on 'reload config'."""
+    import psycopg
+
+    admin = settings.dsn(settings.admin_user)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        (current,) = conn.execute(
+            "select coalesce((select cfg from pg_db_role_setting s, unnest(s.setconfig) cfg"
+            " where s.setrole = 'authenticator'::regrole"
+            " and cfg like 'pgrst.db\\_pre\\_request=%'), '')"
+        ).fetchone()
+        if current:
+            pytest.skip(f"a pre-request function is configured already ({current})")
+        conn.execute(
+            "create or replace function public.conformance_pre() returns void"
+            " language plpgsql as $$ begin"
+            " if current_setting('request.headers', true)::jsonb ? 'x-conformance-block' then"
+            "   raise sqlstate 'PT403' using message = 'blocked by pre-request';"
+            " end if; end $$;"
+            "grant execute on function public.conformance_pre() to anon, authenticated,"
+            " service_role;"
+            "alter role authenticator set pgrst.db_pre_request = 'public.conformance_pre';"
+            "notify pgrst, 'reload config';"
+        )
+    try:
+        block = {"X-Conformance-Block": "1"}
+        deadline = time.monotonic() + 10
+        streak = 0
+        while time.monotonic() < deadline and streak < 6:
+            refused = anon.get("/conformance_tags", headers=block).status_code == 403
+            streak = streak + 1 if refused else 0
+            time.sleep(0.05)
+        assert streak >= 6, "the pre-request function was never called"
+        body = assert_error(anon.get("/conformance_tags", headers=block), 403, "PT403")
+        assert body["message"] == "blocked by pre-request"
+        assert anon.get("/conformance_tags").status_code == 200
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                "alter role authenticator reset pgrst.db_pre_request;notify pgrst, 'reload config';"
+            )
+            time.sleep(0.5)
+            conn.execute("drop function if exists public.conformance_pre()")

@@ -1,0 +1,238 @@
+"""/rest/v1 writes: POST (bulk, columns, missing=default, upsert), PATCH, DELETE, PUT and the
+Prefer header (return, count, handling=strict, max-affected), with their statuses."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("tests.rest_conformance")
+
+from tests.rest_conformance import assert_error  # noqa: E402
+
+pytest_plugins = ["tests.rest_conformance"]
+
+RETURN = {"Prefer": "return=representation"}
+
+
+def tag(api, tag_id: int):
+    return api.get("/conformance_tags", params={"id": f"eq.{tag_id}"}).json()
+
+
+def test_post_minimal_is_201_without_body(service, reset_data):
+    response = service.post("/conformance_tags", json={"id": 10, "label": "ten"})
+    assert response.status_code == 201
+    assert response.content == b""
+    assert response.headers["content-range"] == "*/*"
+    assert tag(service, 10) == [{"id": 10, "label": "ten"}]
+
+
+def test_post_representation_and_select(service, reset_data):
+    response = service.post(
+        "/conformance_tags",
+        params={"select": "label"},
+        json={"id": 11, "label": "x"},
+        headers=RETURN,
+    )
+    assert response.status_code == 201
+    assert response.json() == [{"label": "x"}]
+    assert response.headers["preference-applied"] == "return=representation"
+
+
+def test_post_headers_only_gives_location(service, reset_data):
+    response = service.post(
+        "/conformance_tags",
+        json={"id": 12, "label": "y"},
+        headers={"Prefer": "return=headers-only"},
+    )
+    assert response.status_code == 201
+    assert response.headers["location"] == "/conformance_tags?id=eq.12"
+
+
+def test_bulk_post_columns_and_missing_default(service, reset_data):
+    response = service.post(
+        "/conformance_tags",
+        params={"columns": "id,label"},
+        json=[{"id": 13, "label": "a", "ignored": 1}, {"id": 14, "label": "b"}],
+        headers=RETURN,
+    )
+    assert response.status_code == 201
+    assert [row["id"] for row in response.json()] == [13, 14]
+    notes = service.post(
+        "/conformance_notes",
+        params={"columns": "body,created_at"},
+        json=[{"body": "one"}, {"body": "two", "created_at": "2020-01-01T00:00:00Z"}],
+        headers={"Prefer": "return=representation,missing=default"},
+    )
+    assert notes.status_code == 201, notes.text
+    rows = notes.json()
+    assert rows[0]["created_at"] is not None  # the column default, not null
+    assert rows[1]["created_at"].startswith("2020-01-01")
+    assert "missing=default" in notes.headers["preference-applied"]
+
+
+def test_upsert_statuses(service, reset_data):
+    merge = {"Prefer": "return=representation,resolution=merge-duplicates"}
+    created = service.post("/conformance_tags", json=[{"id": 15, "label": "new"}], headers=merge)
+    assert created.status_code == 201
+    updated = service.post("/conformance_tags", json=[{"id": 15, "label": "newer"}], headers=merge)
+    assert updated.status_code == 200, updated.text
+    assert updated.json() == [{"id": 15, "label": "newer"}]
+    ignore = service.post(
+        "/conformance_tags",
+        params={"on_conflict": "label"},
+        json={"id": 16, "label": "newer"},
+        headers={"Prefer": "return=representation,resolution=ignore-duplicates"},
+    )
+    assert ignore.status_code == 200 and ignore.json() == []
+
+
+def test_upsert_with_the_official_client(rest_url, settings, conformance, reset_data):
+    from supabase import create_client
+
+    client = create_client(rest_url, settings.service_role_key)
+    inserted = client.table("conformance_tags").insert({"id": 17, "label": "c"}).execute()
+    assert inserted.data == [{"id": 17, "label": "c"}]
+    upserted = (
+        client.table("conformance_tags")
+        .upsert({"id": 17, "label": "d"}, on_conflict="id")
+        .execute()
+    )
+    assert upserted.data == [{"id": 17, "label": "d"}]
+    updated = client.table("conformance_tags").update({"label": "e"}).eq("id", 17).execute()
+    assert updated.data == [{"id": 17, "label": "e"}]
+    deleted = client.table("conformance_tags").delete().eq("id", 17).execute()
+    assert deleted.data == [{"id": 17, "label": "e"}]
+
+
+def test_patch_and_delete_statuses(service, reset_data):
+    service.post("/conformance_tags", json=[{"id": 20, "label": "p"}, {"id": 21, "label": "q"}])
+    minimal = service.patch("/conformance_tags", params={"id": "eq.20"}, json={"label": "pp"})
+    assert minimal.status_code == 204 and minimal.content == b""
+    shown = service.patch(
+        "/conformance_tags", params={"id": "eq.20"}, json={"label": "ppp"}, headers=RETURN
+    )
+    assert shown.status_code == 200 and shown.json() == [{"id": 20, "label": "ppp"}]
+    nothing = service.patch(
+        "/conformance_tags", params={"id": "eq.999"}, json={"label": "z"}, headers=RETURN
+    )
+    assert nothing.status_code == 200 and nothing.json() == []
+    gone = service.delete("/conformance_tags", params={"id": "in.(20,21)"}, headers=RETURN)
+    assert gone.status_code == 200 and len(gone.json()) == 2
+    again = service.delete("/conformance_tags", params={"id": "in.(20,21)"})
+    assert again.status_code == 204
+
+
+def test_put_needs_exactly_the_primary_key(service, reset_data):
+    created = service.put(
+        "/conformance_tags", params={"id": "eq.30"}, json={"id": 30, "label": "put"}, headers=RETURN
+    )
+    assert created.status_code == 200 and created.json() == [{"id": 30, "label": "put"}]
+    replaced = service.put(
+        "/conformance_tags", params={"id": "eq.30"}, json={"id": 30, "label": "put2"}
+    )
+    assert replaced.status_code == 204
+    assert tag(service, 30) == [{"id": 30, "label": "put2"}]
+    assert_error(
+        service.put("/conformance_tags", params={"label": "eq.x"}, json={"id": 1, "label": "x"}),
+        405,
+        "PGRST105",
+    )
+    assert_error(
+        service.put("/conformance_tags", params={"id": "eq.31"}, json={"id": 32, "label": "x"}),
+        400,
+        "PGRST115",
+    )
+
+
+def test_singular_write_rolls_back(service, reset_data):
+    response = service.patch(
+        "/conformance_books",
+        params={"id": "in.(1,2)"},
+        json={"pages": 1},
+        headers={**RETURN, "Accept": "application/vnd.pgrst.object+json"},
+    )
+    assert assert_error(response, 406, "PGRST116")["details"] == "The result contains 2 rows"
+    pages = service.get("/conformance_books", params={"id": "in.(1,2)", "select": "pages"})
+    assert sorted(row["pages"] for row in pages.json()) == [36, 120]
+
+
+def test_max_affected_with_strict_handling(service, reset_data):
+    strict = {"Prefer": "handling=strict, max-affected=1"}
+    response = service.patch(
+        "/conformance_books", params={"id": "in.(1,2)"}, json={"pages": 2}, headers=strict
+    )
+    body = assert_error(response, 400, "PGRST124")
+    assert body["details"] == "The query affects 2 rows"
+    ok = service.patch(
+        "/conformance_books", params={"id": "eq.1"}, json={"pages": 3}, headers=strict
+    )
+    assert ok.status_code == 204
+    assert "max-affected=1" in ok.headers["preference-applied"]
+
+
+def test_unknown_preference_with_strict_handling(service):
+    response = service.get(
+        "/conformance_tags", headers={"Prefer": "handling=strict, frobnicate=yes"}
+    )
+    assert (
+        assert_error(response, 400, "PGRST122")["details"] == "Invalid preferences: frobnicate=yes"
+    )
+    lenient = service.get("/conformance_tags", headers={"Prefer": "frobnicate=yes"})
+    assert lenient.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", "PGRST102"),
+        (b"", "PGRST102"),
+        (b'[{"id": 40, "label": "a"}, {"id": 41}]', "PGRST102"),
+        (b'{"id": 40, "nope": 1}', "PGRST204"),
+        (b"[1, 2]", "PGRST102"),
+    ],
+)
+def test_bad_bodies(service, body, code):
+    response = service.post(
+        "/conformance_tags", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 400, code)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"id": 1, "label": "dup"}, 409, "23505"),
+        ({"id": 50}, 400, "23502"),
+        ({"id": "x", "label": "x"}, 400, "22P02"),
+    ],
+)
+def test_database_errors(service, body, status, code):
+    assert_error(service.post("/conformance_tags", json=body), status, code)
+
+
+def test_foreign_key_violation_is_409(service):
+    response = service.post("/conformance_books", json={"id": 90, "title": "t", "author_id": 99})
+    assert_error(response, 409, "23503")
+
+
+def test_check_violation_is_400(service):
+    assert_error(service.post("/conformance_notes", json={"body": "x" * 200}), 400, "23514")
+
+
+def test_rls_denial_as_anon_is_401(anon):
+    response = anon.post("/conformance_notes", json={"body": "anon"})
+    assert_error(response, 401, "42501")
+
+
+def test_rls_denial_as_user_is_403(patient, reset_data):
+    response = patient.post(
+        "/conformance_notes", json={"body": "x", "owner": "00000000-0000-0000-0000-000000000000"}
+    )
+    assert_error(response, 403, "42501")
+    own = patient.post("/conformance_notes", json={"body": "mine"}, headers=RETURN)
+    assert own.status_code == 201, own.text
+    assert own.json()[0]["owner"] == "50000000-0000-4000-8000-000000000001"
+
+
+def test_writes_in_get_are_read_only(service):
+    assert_error(service.get("/rpc/conformance_touch"), 405, "25006")
