@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest install system
+.PHONY: up down reset test lint pgtap pytest bench install system
 
 up: install
 	@$(BIN)/carebase up
@@ -32,6 +32,12 @@ pgtap:
 
 pytest:
 	$(BIN)/pytest
+
+# Figures go to bench/REPORT.md; needs the stack (`make up`).
+bench: install
+	@$(BIN)/carebase up >/dev/null
+	$(BIN)/python bench/gateway_overhead.py
+	$(BIN)/python bench/audit_overhead.py
 
 install: system $(VENV)/.installed
 

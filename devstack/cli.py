@@ -73,15 +73,9 @@ def down(settings: Settings) -> None:
 
 def serve_gateway(settings: Settings) -> None:
     """Run the gateway in the foreground (what `up` runs in the background)."""
-    import uvicorn
+    from devstack.gateway import serve
 
-    uvicorn.run(
-        "devstack.gateway.app:create_app",
-        factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
-        workers=gateway.WORKERS,
-    )
+    serve.main(["--workers", str(gateway.WORKERS)])
 
 
 def status(settings: Settings) -> int:

@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-cron
   libtap-parser-sourcehandler-pgtap-perl  # pg_prove
+  hey                                     # HTTP load for bench/
   python3-venv
 )
 

@@ -53,22 +53,7 @@ def start(settings: Settings) -> bool:
     settings.local_dir.mkdir(parents=True, exist_ok=True)
     with log_file(settings).open("ab") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "devstack.gateway.app:create_app",
-                "--factory",
-                "--host",
-                settings.api_host,
-                "--port",
-                str(settings.api_port),
-                "--workers",
-                str(WORKERS),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "devstack.gateway.serve", "--workers", str(WORKERS)],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,

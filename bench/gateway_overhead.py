@@ -1,0 +1,248 @@
+"""Gateway overhead: the devstack gateway against the same SQL run directly, in one run.
+
+For each representative request (PK read, role-scoped list with a filter, an embed, an
+insert) it drives the gateway with `hey` and, right after, the equivalent transaction with
+`pgbench`, both C/Go load generators at the same fixed concurrency and duration: the
+transaction PostgREST runs (set_config of role and claims, the pre-request function, one
+statement). It reports requests per second and P50/P95 latency of each and their ratio,
+and rewrites the gateway section of bench/REPORT.md.
+
+Run with `make bench` (the stack must be up: `make up`). Bounded: about 90 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from devstack.config import Settings
+from devstack.gateway.tokens import issue
+
+CONCURRENCY = 16
+SECONDS = 8
+FRONT_DESK = "20000000-0000-4000-8000-000000000006"
+PATIENT = "60000000-0000-4000-8000-000000000001"  # Balwinder Singh, demo seed
+REPORT = Path(__file__).with_name("REPORT.md")
+SECTION = "## Gateway overhead"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str  # under /rest/v1
+    body: str | None
+    sql: str  # the statement PostgREST runs for it, as pgbench runs it
+
+
+@dataclass(frozen=True)
+class Figures:
+    rps: float
+    p50_ms: float
+    p95_ms: float
+
+
+def front_desk_claims(settings: Settings) -> dict:
+    with psycopg.connect(settings.dsn()) as conn:
+        (claims,) = conn.execute(
+            "select private.custom_access_token_hook(jsonb_build_object("
+            "'user_id', %s::text, 'authentication_method', 'password', 'claims',"
+            " jsonb_build_object('sub', %s::text, 'role', 'authenticated', 'aud', 'authenticated',"
+            " 'exp', extract(epoch from now())::bigint + 3600, 'aal', 'aal1')))",
+            (FRONT_DESK, FRONT_DESK),
+        ).fetchone()
+    return claims["claims"]
+
+
+# pgbench takes a script file, not parameters: these statements are fixed text.
+CASES = [
+    Case(
+        "PK read",
+        "GET",
+        f"/patients?id=eq.{PATIENT}",
+        None,
+        "select coalesce(json_agg(t), '[]') from (select * from public.patients"
+        " where id = '60000000-0000-4000-8000-000000000001') t;",
+    ),
+    Case(
+        "role-scoped list with a filter",
+        "GET",
+        "/patients?select=id,full_name,phone&city=eq.Nabha&order=full_name",
+        None,
+        "select coalesce(json_agg(t), '[]') from (select id, full_name, phone"
+        " from public.patients where city = 'Nabha' order by full_name limit 1000) t;",
+    ),
+    Case(
+        "embed (many-to-one)",
+        "GET",
+        "/patient_registrations?select=mrn,patients(full_name,phone)",
+        None,
+        "select coalesce(json_agg(t), '[]') from (select r.mrn, (select row_to_json(p)"
+        " from (select full_name, phone from public.patients where id = r.patient_id) p)"
+        " as patients from public.patient_registrations r limit 1000) t;",
+    ),
+    Case(
+        "insert",
+        "POST",
+        "/bench_notes",
+        '{"body": "bench"}',
+        "insert into public.bench_notes (body) values ('bench');",
+    ),
+]
+
+
+def context_sql(method: str, path: str, claims: dict) -> str:
+    """PostgREST's per-request settings as script text (our own values, quotes doubled)."""
+    literal = json.dumps(claims).replace("'", "''")
+    return (
+        "select set_config('search_path', 'public, extensions', true),"
+        " set_config('statement_timeout', '8s', true),"
+        " set_config('role', 'authenticated', true),"
+        f" set_config('request.jwt.claims', '{literal}', true),"
+        f" set_config('request.method', '{method}', true),"
+        f" set_config('request.path', '{path}', true),"
+        " set_config('request.headers', '{}', true),"
+        " set_config('request.cookies', '{}', true);\n"
+        "select public.db_pre_request();\n"
+    )
+
+
+def run_hey(settings: Settings, case: Case, token: str) -> Figures:
+    argv = [
+        "hey", "-z", f"{SECONDS}s", "-c", str(CONCURRENCY), "-m", case.method,
+        "-H", f"apikey: {settings.anon_key}", "-H", f"Authorization: Bearer {token}",
+        "-H", "Prefer: return=minimal",
+    ]  # fmt: skip
+    if case.body:
+        argv += ["-T", "application/json", "-d", case.body]
+    url = f"{settings.api_url}/rest/v1{case.path}"
+    output = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    statuses = re.findall(r"\[(\d{3})\]\s+(\d+) responses", output)
+    failed = [s for s in statuses if not s[0].startswith("2")]
+    if failed:
+        raise SystemExit(f"{case.name}: the gateway answered {failed}\n{output}")
+
+    def percentile(p: int) -> float:
+        return float(re.search(rf"{p}% in ([\d.]+) secs", output).group(1)) * 1000
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return Figures(rps, percentile(50), percentile(95))
+
+
+def run_pgbench(settings: Settings, case: Case, claims: dict) -> Figures:
+    read_only = case.method == "GET"
+    script = (
+        ("begin read only;\n" if read_only else "begin;\n")
+        + context_sql(case.method, case.path.split("?")[0], claims)
+        + case.sql
+        + "\ncommit;\n"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        script_file = Path(folder) / "case.sql"
+        script_file.write_text(script)
+        subprocess.run(
+            [
+                "pgbench", "-n", "-h", settings.db_host, "-p", str(settings.db_port),
+                "-U", "authenticator", "-c", str(CONCURRENCY), "-j", "2", "-T", str(SECONDS),
+                "-f", str(script_file), "-l", "--log-prefix", str(Path(folder) / "tx"),
+                settings.db_name,
+            ],
+            capture_output=True, text=True, check=True, cwd=folder,
+            env={**os.environ, "PGPASSWORD": settings.db_password},
+        )  # fmt: skip
+        latencies = sorted(
+            int(line.split()[2]) / 1000
+            for log in Path(folder).glob("tx*")
+            for line in log.read_text().splitlines()
+        )
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Figures(len(latencies) / SECONDS, quantiles[49], quantiles[94])
+
+
+def prepare(settings: Settings) -> None:
+    """A table for the insert case, dropped afterwards."""
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        conn.execute(
+            "create table if not exists public.bench_notes (id bigserial primary key, body text);"
+            "alter table public.bench_notes enable row level security;"
+            "grant insert on public.bench_notes to authenticated;"
+            "grant usage on sequence public.bench_notes_id_seq to authenticated;"
+            "drop policy if exists bench_notes_insert on public.bench_notes;"
+            "create policy bench_notes_insert on public.bench_notes"
+            " for insert to authenticated with check (true);"
+        )
+    time.sleep(2)  # the gateway's schema cache reloads on the DDL notification
+
+
+def cleanup(settings: Settings) -> None:
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        conn.execute("drop table if exists public.bench_notes")
+
+
+def write_report(rows: list[tuple[Case, Figures, Figures]]) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"`make bench` on this machine: {os.cpu_count()} cores; gateway (uvicorn, 2 workers), "
+        f"`hey` and `pgbench` share them. Concurrency {CONCURRENCY}, {SECONDS} s per "
+        "measurement, acting as the demo front desk (RLS in force), demo seed data. The direct "
+        "side runs the same transaction as PostgREST (role and claims set, pre-request "
+        "function, one statement) through pgbench as `authenticator`.",
+        "",
+        "| request | gateway req/s | P50 ms | P95 ms | direct SQL req/s | P50 ms | P95 ms "
+        "| throughput ratio (direct / gateway) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for case, gateway, direct in rows:
+        lines.append(
+            f"| {case.name} | {gateway.rps:.0f} | {gateway.p50_ms:.1f} | {gateway.p95_ms:.1f} "
+            f"| {direct.rps:.0f} | {direct.p50_ms:.1f} | {direct.p95_ms:.1f} "
+            f"| {direct.rps / gateway.rps:.2f}x |"
+        )
+    section = "\n".join(lines) + "\n"
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\n"
+    if SECTION in text:
+        start = text.index(SECTION)
+        following = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[following + 1 :] if following != -1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    REPORT.write_text(text)
+    return section
+
+
+def main() -> int:
+    for tool in ("hey", "pgbench"):
+        if not shutil.which(tool):
+            print(f"error: {tool} is not installed (make bench installs it)", file=sys.stderr)
+            return 1
+    settings = Settings.from_env()
+    claims = front_desk_claims(settings)
+    token = issue(claims, settings.jwt_secret)
+    prepare(settings)
+    rows = []
+    try:
+        for case in CASES:
+            gateway = run_hey(settings, case, token)
+            direct = run_pgbench(settings, case, claims)
+            rows.append((case, gateway, direct))
+            print(f"{case.name}: gateway {gateway.rps:.0f} req/s, direct {direct.rps:.0f} req/s")
+    finally:
+        cleanup(settings)
+    print(write_report(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
