@@ -7,6 +7,7 @@ import time
 
 import jwt
 import pytest
+from psycopg import sql
 
 pytest.register_assert_rewrite("tests.rest_conformance")
 
@@ -159,13 +160,14 @@ def test_pre_request_function_from_in_database_config(anon, settings):
 
     admin = settings.dsn(settings.admin_user)
     with psycopg.connect(admin, autocommit=True) as conn:
-        (current,) = conn.execute(
-            "select coalesce((select cfg from pg_db_role_setting s, unnest(s.setconfig) cfg"
+        # The migrations configure public.db_pre_request (audit of clinical reads): put it
+        # back afterwards.
+        (previous,) = conn.execute(
+            "select (select substr(cfg, length('pgrst.db_pre_request=') + 1)"
+            " from pg_db_role_setting s, unnest(s.setconfig) cfg"
             " where s.setrole = 'authenticator'::regrole"
-            " and cfg like 'pgrst.db\\_pre\\_request=%'), '')"
+            " and cfg like 'pgrst.db\\_pre\\_request=%')"
         ).fetchone()
-        if current:
-            pytest.skip(f"a pre-request function is configured already ({current})")
         conn.execute(
             "create or replace function public.conformance_pre() returns void"
             " language plpgsql as $$ begin"
@@ -191,8 +193,14 @@ def test_pre_request_function_from_in_database_config(anon, settings):
         assert anon.get("/conformance_tags").status_code == 200
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                "alter role authenticator reset pgrst.db_pre_request;notify pgrst, 'reload config';"
-            )
+            if previous:
+                conn.execute(
+                    sql.SQL("alter role authenticator set pgrst.db_pre_request = {}").format(
+                        sql.Literal(previous)
+                    )
+                )
+            else:
+                conn.execute("alter role authenticator reset pgrst.db_pre_request")
+            conn.execute("notify pgrst, 'reload config'")
             time.sleep(0.5)
             conn.execute("drop function if exists public.conformance_pre()")

@@ -59,7 +59,8 @@ declare
     path text := coalesce(nullif(current_setting('request.path', true), ''), '/');
     method text := upper(coalesce(nullif(current_setting('request.method', true), ''), 'GET'));
     target text;
-    audited private.audited_resources;
+    -- Plain text, not a private row type: anon, with no usage on schema private, calls this.
+    read_with text;
 begin
     if coalesce(auth.role(), 'anon') not in ('authenticated', 'service_role') then
         return;
@@ -68,15 +69,15 @@ begin
     if target = '' or target = 'rpc' then
         return;
     end if;
-    select r.* into audited from private.audited_resources as r where r.resource = target;
-    if audited.resource is null then
+    select r.read_with into read_with from private.audited_resources as r where r.resource = target;
+    if read_with is null then
         return;
     end if;
     if current_setting('transaction_read_only') = 'on' then
         raise exception using
             errcode = 'PT405',
             message = format('%s %s cannot be logged in a read-only request', method, target),
-            hint = format('clinical records are read through logged calls: %s', audited.read_with);
+            hint = format('clinical records are read through logged calls: %s', read_with);
     end if;
     perform private.log_request_read(target);
 end;
