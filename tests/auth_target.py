@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,18 +116,10 @@ def refresh(target: AuthTarget, refresh_token: str) -> httpx.Response:
         )
 
 
-_shared: AuthTarget | None = None
-
-
-def auth_target(request: pytest.FixtureRequest) -> AuthTarget:
-    """One AuthTarget for the whole run (see the module's docstring)."""
-    global _shared
-    if _shared is not None:
-        return _shared
-    settings = Settings.from_env()
+@pytest.fixture(scope="session")
+def auth(request: pytest.FixtureRequest) -> Iterator[AuthTarget]:
+    """The Supabase Auth API under test, for the whole run (see the module's docstring)."""
     url = os.environ.get("CAREBASE_TEST_API_URL", "").rstrip("/")
-    if not url:
-        url = request.getfixturevalue("gateway")
-    _shared = AuthTarget(url, settings)
-    request.session.config.add_cleanup(_shared.delete_created_users)
-    return _shared
+    target = AuthTarget(url or request.getfixturevalue("gateway"), Settings.from_env())
+    yield target
+    target.delete_created_users()

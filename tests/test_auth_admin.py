@@ -14,14 +14,10 @@ from tests.auth_target import (
     DEMO_PASSWORD,
     TEST_PASSWORD,
     AuthTarget,
-    auth_target,
     sign_in,
 )
 
-
-@pytest.fixture
-def auth(request: pytest.FixtureRequest) -> AuthTarget:
-    return auth_target(request)
+pytest_plugins = ["tests.auth_target"]
 
 
 def _email() -> str:

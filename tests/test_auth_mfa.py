@@ -6,12 +6,9 @@ import pyotp
 import pytest
 from supabase import AuthApiError, Client
 
-from tests.auth_target import API_VERSION, TEST_PASSWORD, AuthTarget, auth_target, claims
+from tests.auth_target import API_VERSION, TEST_PASSWORD, AuthTarget, claims
 
-
-@pytest.fixture
-def auth(request: pytest.FixtureRequest) -> AuthTarget:
-    return auth_target(request)
+pytest_plugins = ["tests.auth_target"]
 
 
 def _signed_in(auth: AuthTarget) -> tuple[Client, dict]:

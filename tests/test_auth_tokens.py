@@ -15,16 +15,12 @@ from tests.auth_target import (
     NABHA_HOSPITAL,
     TEST_PASSWORD,
     AuthTarget,
-    auth_target,
     claims,
     refresh,
     sign_in,
 )
 
-
-@pytest.fixture
-def auth(request: pytest.FixtureRequest) -> AuthTarget:
-    return auth_target(request)
+pytest_plugins = ["tests.auth_target"]
 
 
 def test_a_demo_doctor_signs_in_and_the_token_carries_supabase_and_hook_claims(

@@ -9,16 +9,12 @@ from tests.auth_target import (
     API_VERSION,
     TEST_PASSWORD,
     AuthTarget,
-    auth_target,
     claims,
     refresh,
     sign_in,
 )
 
-
-@pytest.fixture
-def auth(request: pytest.FixtureRequest) -> AuthTarget:
-    return auth_target(request)
+pytest_plugins = ["tests.auth_target"]
 
 
 def test_get_user_returns_the_signed_in_user(auth: AuthTarget) -> None:
