@@ -14,6 +14,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -24,6 +25,7 @@ from tests.conftest import ScratchDatabase
 
 BOOKINGS = 12
 TIMEOUT_SECONDS = 30
+FIRST_START = datetime(2030, 6, 3, 10, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,10 @@ def clinic(platform_db: ScratchDatabase, stack: Settings) -> Clinic:
 
 
 def _book(clinic: Clinic, n: int, start: threading.Barrier) -> tuple[str, str]:
-    """Books patient n at 10:00 + n minutes for 30 minutes: every pair overlaps."""
+    """Books patient n at 10:00 + n seconds for 30 minutes: every pair overlaps."""
     claims = json.dumps({"sub": str(clinic.front_desk), "role": "authenticated"})
-    starts_at = f"2030-06-03 10:{n:02d}:00+00"
-    ends_at = f"2030-06-03 10:{n + 30:02d}:00+00"
+    starts_at = FIRST_START + timedelta(seconds=n)
+    ends_at = starts_at + timedelta(minutes=30)
     with psycopg.connect(clinic.dsn, connect_timeout=10) as conn:
         conn.execute("set statement_timeout = '20s'")
         conn.execute(
