@@ -14,14 +14,21 @@ from devstack.config import Settings
 from devstack.errors import DevstackError
 
 WORKERS = 2  # one per core of the reference machine
+DEFAULT_PORT = 54321
+
+
+def _suffix(settings: Settings) -> str:
+    # A stack on another port (CAREBASE_API_PORT) keeps its own pid and log file, so that it
+    # neither mistakes the default stack's gateway for its own nor stops it.
+    return "" if settings.api_port == DEFAULT_PORT else f"-{settings.api_port}"
 
 
 def _pid_file(settings: Settings) -> Path:
-    return settings.local_dir / "gateway.pid"
+    return settings.local_dir / f"gateway{_suffix(settings)}.pid"
 
 
 def log_file(settings: Settings) -> Path:
-    return settings.local_dir / "gateway.log"
+    return settings.local_dir / f"gateway{_suffix(settings)}.log"
 
 
 def _running_pid(settings: Settings) -> int | None:
