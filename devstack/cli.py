@@ -9,7 +9,7 @@ import sys
 
 import psycopg
 
-from devstack import postgres
+from devstack import postgres, services
 from devstack.config import Settings
 from devstack.errors import DevstackError
 from devstack.gateway import process as gateway
@@ -55,17 +55,23 @@ def up(settings: Settings) -> None:
     if created:
         seed(settings)
     gateway.start(settings)
+    for service in services.background_services(settings):
+        service.start()
     print(
         f"\ncarebase is up.\n"
         f"  API       {settings.api_url}  (/rest/v1, /auth/v1; apikey: the anon key below)\n"
+        f"  sidecar   {settings.sidecar_url}/api/v1  (OpenAPI: /api/v1/openapi.json)\n"
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"
-        f"  logs      {gateway.log_file(settings)}\n"
+        f"  logs      {settings.local_dir}/*.log\n"
         f"  psql      carebase db psql\n  stop      make down"
     )
 
 
 def down(settings: Settings) -> None:
+    for service in reversed(services.background_services(settings)):
+        if service.stop():
+            print(f"{service.name}: stopped")
     if gateway.stop(settings):
         print("gateway: stopped")
     stop(settings)

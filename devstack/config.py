@@ -46,6 +46,8 @@ class Settings:
     jwt_secret: str
     anon_key: str
     service_role_key: str
+    sidecar_host: str
+    sidecar_port: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,6 +67,8 @@ class Settings:
             jwt_secret=_env("CAREBASE_JWT_SECRET", LOCAL_JWT_SECRET),
             anon_key=_env("CAREBASE_ANON_KEY", LOCAL_ANON_KEY),
             service_role_key=_env("CAREBASE_SERVICE_ROLE_KEY", LOCAL_SERVICE_ROLE_KEY),
+            sidecar_host=_env("CAREBASE_SIDECAR_HOST", "127.0.0.1"),
+            sidecar_port=int(_env("CAREBASE_SIDECAR_PORT", "8000")),
         )
 
     @property
@@ -98,6 +102,10 @@ class Settings:
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def sidecar_url(self) -> str:
+        return f"http://{self.sidecar_host}:{self.sidecar_port}"
 
     def url(self, user: str = "postgres") -> str:
         """The URL people paste into psql or a client, as `supabase status` prints it."""

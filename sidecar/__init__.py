@@ -1,0 +1,1 @@
+"""carebase sidecar: the FastAPI service beside Supabase for what the database cannot do."""

@@ -1,0 +1,55 @@
+"""The sidecar's app factory: settings, shared HTTP pool, logs, errors and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI
+
+from sidecar.errors import install_error_handlers
+from sidecar.observability import RequestContext
+from sidecar.rate_limit import RateLimit
+from sidecar.routes import health, staff_auth
+from sidecar.settings import SidecarSettings, get_settings
+from sidecar.supabase_api import SupabaseApi
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: SidecarSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=settings.supabase_timeout) as http:
+            app.state.http = http
+            app.state.supabase = SupabaseApi(settings, http)
+            yield
+
+    app = FastAPI(
+        title="carebase sidecar",
+        version="1.0.0",
+        description=(
+            "What the database cannot do itself: phone login through Firebase, staff "
+            "provisioning, notification delivery. Everything else is the Supabase REST API."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestContext)
+    install_error_handlers(app)
+
+    auth_limit = RateLimit("auth", settings.auth_rate_limit, settings.trusted_proxies)
+    auth_routes = APIRouter(dependencies=[Depends(auth_limit)])
+    auth_routes.include_router(staff_auth.router)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth_routes)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

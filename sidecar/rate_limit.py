@@ -1,0 +1,51 @@
+"""Per-client-IP rate limits (seed 003: 100 requests per 15 minutes on the auth routes).
+
+Counts live in this process (the sidecar runs one process per deployment unit); behind a
+load balancer with several units, each enforces the limit on its own share.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import Request
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from sidecar.errors import ApiError
+
+
+def client_ip(request: Request, trusted_proxies: int) -> str:
+    """The peer address, or the address the nearest trusted proxy saw."""
+    if trusted_proxies > 0:
+        hops = [
+            h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()
+        ]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
+    return request.client.host if request.client else "unknown"
+
+
+class RateLimit:
+    """A FastAPI dependency: `Depends(RateLimit("auth", "100/15 minutes", 0))`."""
+
+    def __init__(self, scope: str, limit: str, trusted_proxies: int) -> None:
+        self.scope = scope
+        self.item = parse(limit)
+        self.trusted_proxies = trusted_proxies
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, request: Request) -> None:
+        key = client_ip(request, self.trusted_proxies)
+        if self.limiter.hit(self.item, self.scope, key):
+            return
+        reset_at, _ = self.limiter.get_window_stats(self.item, self.scope, key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests from this address; try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )

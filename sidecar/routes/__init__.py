@@ -1,0 +1,1 @@
+"""The sidecar's HTTP routes, one module per concern."""

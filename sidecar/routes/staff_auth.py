@@ -1,0 +1,51 @@
+"""POST /api/v1/auth/staff/login: Supabase Auth's password grant for staff (seed 000).
+
+A thin alias: Supabase Auth checks the password, the password verification hook applies the
+lockout (5 failures, 15 minutes), and the custom access token hook sets the claims.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from supabase_auth.errors import AuthApiError
+
+from sidecar.errors import ApiError, error_responses
+from sidecar.sessions import SessionOut, session_out
+from sidecar.supabase_api import Supabase
+
+router = APIRouter(prefix="/auth/staff", tags=["Authentication"])
+
+
+class StaffLogin(BaseModel):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=1, max_length=1024)
+
+
+# Supabase Auth's error codes → the sidecar's.
+_REFUSALS = {
+    "invalid_credentials": (401, "invalid_credentials"),
+    "user_banned": (403, "account_disabled"),
+    "email_not_confirmed": (403, "email_not_confirmed"),
+    "over_request_rate_limit": (429, "rate_limited"),
+}
+
+
+@router.post(
+    "/login",
+    summary="Staff login with email and password",
+    response_model=SessionOut,
+    responses=error_responses(401, 403, 422, 429, 503),
+)
+async def staff_login(body: StaffLogin, supabase: Supabase) -> SessionOut:
+    client = supabase.anonymous()
+    try:
+        result = await client.auth.sign_in_with_password(
+            {"email": body.email, "password": body.password}
+        )
+    except AuthApiError as error:
+        status, code = _REFUSALS.get(error.code or "", (401, "invalid_credentials"))
+        raise ApiError(status, code, error.message) from error
+    if result.session is None:
+        raise ApiError(401, "invalid_credentials", "Invalid login credentials")
+    return session_out(result.session)
