@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from devstack import cli
+from devstack import cli, services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
 from devstack.migrate import apply_platform
@@ -33,6 +33,16 @@ def gateway(stack: Settings) -> Iterator[str]:
     yield stack.api_url
     if started:
         gateway_process.stop(stack)
+
+
+@pytest.fixture(scope="session")
+def sidecar(gateway: str, stack: Settings) -> Iterator[str]:
+    """The sidecar's base URL (started for the run unless `make up` already runs it)."""
+    service = services.sidecar(stack)
+    started = service.start()
+    yield stack.sidecar_url
+    if started:
+        service.stop()
 
 
 @pytest.fixture
