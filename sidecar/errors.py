@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from supabase_auth.errors import AuthRetryableError
 
 log = logging.getLogger("sidecar.errors")
 
@@ -43,10 +44,13 @@ def error_response(
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the errors a route can answer."""
+    """OpenAPI `responses` entries for the errors a route can answer.
+
+    Every route can meet a body it cannot parse (400) and a failure of its own (500).
+    """
     return {
         status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
-        for status in sorted({*statuses, 500})
+        for status in sorted({*statuses, 400, 500})
     }
 
 
@@ -86,7 +90,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(error.status_code, code, message, getattr(error, "headers", None))
 
     @app.exception_handler(httpx.TransportError)
-    async def _unreachable(_: Request, error: httpx.TransportError) -> JSONResponse:
+    @app.exception_handler(AuthRetryableError)
+    async def _unreachable(_: Request, error: Exception) -> JSONResponse:
         log.error("supabase api unreachable", exc_info=error)
         return error_response(503, "upstream_unavailable", "the Supabase API does not answer")
 

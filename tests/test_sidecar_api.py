@@ -1,0 +1,214 @@
+"""The sidecar as a client sees it: its OpenAPI document, error shape, request ids, health,
+the staff login alias and the per-IP limit on the auth routes.
+
+Most tests call the sidecar `make up` runs (:8000); the rate limit and an unreachable
+Supabase API are tested on an app built in-process with those settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from openapi_spec_validator import validate
+
+from devstack.config import Settings
+from sidecar import observability
+from sidecar.app import create_app
+from sidecar.settings import SidecarSettings
+from sidecar.supabase_api import SupabaseApi
+from tests.auth_target import DEMO_DOCTOR, DEMO_PASSWORD, TEST_PASSWORD, AuthTarget, claims, sign_in
+
+pytest_plugins = ["tests.auth_target"]
+
+STAFF_LOGIN = "/api/v1/auth/staff/login"
+
+
+@pytest.fixture
+def api(sidecar: str) -> httpx.Client:
+    with httpx.Client(base_url=sidecar, timeout=30) as client:
+        yield client
+
+
+def _openapi(api: httpx.Client) -> dict[str, Any]:
+    response = api.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_openapi_document_is_valid_and_versioned(api: httpx.Client) -> None:
+    document = _openapi(api)
+    validate(document)
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) - {"/healthz", "/readyz"} == {
+        path for path in document["paths"] if path.startswith("/api/v1/")
+    }
+
+
+def test_every_route_documents_its_error_shape(api: httpx.Client) -> None:
+    document = _openapi(api)
+    error_ref = "#/components/schemas/ErrorBody"
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            errors = {code: r for code, r in operation["responses"].items() if code >= "400"}
+            assert "500" in errors, f"{method} {path} documents no server error"
+            for code, response in errors.items():
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": error_ref}, f"{method} {path} {code}"
+    assert set(document["components"]["schemas"]["ErrorBody"]["required"]) == {"code", "message"}
+
+
+def test_errors_have_one_shape(api: httpx.Client) -> None:
+    not_found = api.get("/api/v1/no-such-route")
+    assert not_found.status_code == 404
+    assert not_found.json() == {"code": "not_found", "message": "Not Found"}
+
+    wrong_method = api.get(STAFF_LOGIN)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+
+    invalid = api.post(STAFF_LOGIN, json={"email": "no-at-sign"})
+    assert invalid.status_code == 422
+    body = invalid.json()
+    assert set(body) == {"code", "message"}
+    assert body["code"] == "validation_failed"
+    assert "email" in body["message"] and "password" in body["message"]
+
+    not_json = api.post(STAFF_LOGIN, content=b"{", headers={"content-type": "application/json"})
+    assert not_json.status_code == 422
+    assert not_json.json()["code"] == "validation_failed"
+
+
+def test_request_id_is_returned_or_made(api: httpx.Client) -> None:
+    generated = api.get("/healthz").headers["x-request-id"]
+    assert uuid.UUID(generated)
+    request_id = f"sidecar-test-{uuid.uuid4().hex}"
+    assert api.get("/healthz", headers={"X-Request-Id": request_id}).headers["x-request-id"] == (
+        request_id
+    )
+    # A header that could forge log lines is replaced, not echoed.
+    hostile = api.get("/healthz", headers={"X-Request-Id": "a b\tc"})
+    assert uuid.UUID(hostile.headers["x-request-id"])
+
+
+def test_request_id_reaches_the_audit_trail_of_writes_made_for_a_user(
+    gateway: str, auth: AuthTarget, db: psycopg.Connection
+) -> None:
+    user = auth.new_user()
+    session = sign_in(auth, user["email"], TEST_PASSWORD)
+    request_id = f"sidecar-test-{uuid.uuid4().hex}"
+
+    async def rename() -> None:
+        async with httpx.AsyncClient() as http:
+            supabase = SupabaseApi(SidecarSettings(supabase_url=gateway), http)
+            token = observability.request_id.set(request_id)
+            try:
+                client = supabase.as_user(session["access_token"])
+                await (
+                    client.table("profiles")
+                    .update({"full_name": "Renamed"})
+                    .eq("id", user["id"])
+                    .execute()
+                )
+            finally:
+                observability.request_id.reset(token)
+
+    asyncio.run(rename())
+    rows = db.execute(
+        "select action, table_name, actor_id::text from audit.log where request_id = %s",
+        (request_id,),
+    ).fetchall()
+    assert rows == [("UPDATE", "public.profiles", user["id"])]
+
+
+def test_health_and_readiness(api: httpx.Client) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"rest": "ok", "auth": "ok"}
+
+
+def test_readiness_fails_when_the_supabase_api_is_down() -> None:
+    app = create_app(SidecarSettings(supabase_url="http://127.0.0.1:9"))
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        login = client.post(STAFF_LOGIN, json={"email": "a@b.c", "password": "x"})
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "not_ready"
+    assert ready.json()["checks"]["rest"].startswith("unreachable")
+    assert login.status_code == 503
+    assert login.json()["code"] == "upstream_unavailable"
+
+
+def test_auth_routes_are_rate_limited_per_client_ip(gateway: str) -> None:
+    settings = SidecarSettings(
+        supabase_url=gateway, auth_rate_limit="3/15 minutes", trusted_proxies=1
+    )
+    wrong = {"email": "nobody@example.test", "password": "wrong"}
+    with TestClient(create_app(settings)) as client:
+
+        def login(ip: str) -> httpx.Response:
+            return client.post(STAFF_LOGIN, json=wrong, headers={"x-forwarded-for": ip})
+
+        first = [login("10.0.0.1") for _ in range(3)]
+        limited = login("10.0.0.1")
+        other_ip = login("10.0.0.2")
+        health = [client.get("/healthz") for _ in range(5)]
+    assert [r.status_code for r in first] == [401, 401, 401]
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert 0 < int(limited.headers["retry-after"]) <= 15 * 60
+    assert other_ip.status_code == 401
+    assert {r.status_code for r in health} == {200}
+
+
+def test_staff_login_returns_a_session_the_rest_api_accepts(
+    api: httpx.Client, stack: Settings
+) -> None:
+    response = api.post(STAFF_LOGIN, json={"email": DEMO_DOCTOR, "password": DEMO_PASSWORD})
+    assert response.status_code == 200, response.text
+    session = response.json()
+    assert session["token_type"] == "bearer"
+    assert session["expires_in"] == 900
+    user = session["user"]
+    assert user["email"] == DEMO_DOCTOR
+    assert user["role"] == "doctor"
+    assert user["hospital_id"] == "10000000-0000-4000-8000-000000000001"
+    assert claims(session["access_token"])["user_role"] == "doctor"
+
+    rest = httpx.get(
+        f"{stack.api_url}/rest/v1/doctors",
+        params={"select": "user_id", "user_id": f"eq.{user['id']}"},
+        headers={"apikey": stack.anon_key, "Authorization": f"Bearer {session['access_token']}"},
+    )
+    assert rest.status_code == 200
+    assert rest.json() == [{"user_id": user["id"]}]
+
+
+def test_staff_login_refusals(api: httpx.Client, auth: AuthTarget) -> None:
+    wrong = api.post(STAFF_LOGIN, json={"email": DEMO_DOCTOR, "password": "Wrong#Passw0rd"})
+    assert wrong.status_code == 401
+    assert wrong.json() == {"code": "invalid_credentials", "message": "Invalid login credentials"}
+    # The lockout of the password verification hook: after five failures even the right
+    # password is refused, with the hook's message.
+    user = auth.new_user()
+    for _ in range(5):
+        failed = api.post(STAFF_LOGIN, json={"email": user["email"], "password": "Nope#123abc"})
+        assert failed.status_code == 401
+    locked = api.post(STAFF_LOGIN, json={"email": user["email"], "password": TEST_PASSWORD})
+    assert locked.status_code == 401
+    assert locked.json()["code"] == "invalid_credentials"
+    assert "locked" in locked.json()["message"]
+
+    banned = auth.new_user(ban_duration="24h")
+    refused = api.post(STAFF_LOGIN, json={"email": banned["email"], "password": TEST_PASSWORD})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "account_disabled"
