@@ -24,8 +24,11 @@ def sidecar_environment(settings: Settings) -> dict[str, str]:
 
 
 def sidecar(settings: Settings) -> BackgroundService:
+    # A sidecar on another port (CAREBASE_SIDECAR_PORT) keeps its own pid and log file, so that
+    # it neither mistakes another stack's sidecar for its own nor stops it.
+    suffix = "" if settings.sidecar_port == 8000 else f"-{settings.sidecar_port}"
     return BackgroundService(
-        name="sidecar",
+        name=f"sidecar{suffix}",
         argv=[sys.executable, "-m", "sidecar.serve"],
         local_dir=settings.local_dir,
         cwd=settings.repo_root,
