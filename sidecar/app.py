@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sidecar.errors import install_error_handlers
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
-from sidecar.routes import health, staff_auth
+from sidecar.routes import health, staff, staff_auth
 from sidecar.settings import SidecarSettings, get_settings
 from sidecar.supabase_api import SupabaseApi
 
@@ -50,6 +50,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
+    api.include_router(staff.router)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -1,0 +1,181 @@
+"""/api/v1/doctors and /api/v1/pharmacists: hospital admins create staff logins with their
+profile, change profiles, deactivate and reactivate (seed 000 epic C).
+
+Reading and listing staff is the Supabase REST API's (`GET /rest/v1/doctors`); the Location
+of a new record points there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response
+
+from sidecar import staff_provisioning
+from sidecar.errors import error_responses
+from sidecar.staff_records import (
+    Doctor,
+    DoctorUpdate,
+    NewDoctor,
+    NewPharmacist,
+    Pharmacist,
+    PharmacistUpdate,
+)
+from sidecar.supabase_api import CallerToken, Supabase
+
+router = APIRouter(tags=["Staff"])
+
+_CREATE_ERRORS = error_responses(401, 403, 409, 422, 502, 503)
+_CHANGE_ERRORS = error_responses(401, 403, 404, 409, 422, 502, 503)
+_DEACTIVATE = (
+    "Refuses the login's access at once (every policy reads the membership) and bans the "
+    "login, so it can neither sign in nor refresh; an access token already issued still "
+    "authenticates until it expires (15 minutes) but reaches nothing of the hospital. A "
+    "login that still holds another active membership is not banned."
+)
+
+
+def _location(request: Request, table: str, record_id: Any) -> str:
+    base = request.app.state.settings.supabase_url
+    return f"{base}/rest/v1/{table}?id=eq.{record_id}"
+
+
+def _changes(body: DoctorUpdate | PharmacistUpdate) -> dict[str, Any]:
+    return body.model_dump(mode="json", exclude_none=True)
+
+
+@router.post(
+    "/doctors",
+    status_code=201,
+    summary="Create a doctor's login and profile (hospital admin)",
+    description="The login and the doctor's records are created together, or neither is.",
+    response_model=Doctor,
+    responses={
+        201: {"headers": {"Location": {"description": "The doctor in the REST API"}}},
+        **_CREATE_ERRORS,
+    },
+)
+async def create_doctor(
+    body: NewDoctor, token: CallerToken, supabase: Supabase, request: Request, response: Response
+) -> dict[str, Any]:
+    fields = body.model_dump(mode="json", exclude_none=True, exclude={"password"})
+    doctor = await staff_provisioning.provision(
+        supabase, token, "begin_doctor_provisioning", fields, body.password
+    )
+    response.headers["Location"] = _location(request, "doctors", doctor["id"])
+    return doctor
+
+
+@router.put(
+    "/doctors/{doctor_id}",
+    summary="Change a doctor's profile (hospital admin, or the doctor)",
+    response_model=Doctor,
+    responses=_CHANGE_ERRORS,
+)
+async def update_doctor(
+    doctor_id: UUID, body: DoctorUpdate, token: CallerToken, supabase: Supabase
+) -> dict[str, Any]:
+    return await staff_provisioning.call(
+        supabase.as_user(token), "update_doctor", {"doctor_id": str(doctor_id), **_changes(body)}
+    )
+
+
+@router.post(
+    "/doctors/{doctor_id}/deactivate",
+    summary="Deactivate a doctor and ban the login (hospital admin)",
+    description=_DEACTIVATE,
+    response_model=Doctor,
+    responses=_CHANGE_ERRORS,
+)
+async def deactivate_doctor(doctor_id: UUID, token: CallerToken, supabase: Supabase) -> Any:
+    return await staff_provisioning.set_active(
+        supabase, token, "set_doctor_active", {"doctor_id": str(doctor_id)}, active=False
+    )
+
+
+@router.post(
+    "/doctors/{doctor_id}/reactivate",
+    summary="Reactivate a doctor and lift the ban (hospital admin)",
+    response_model=Doctor,
+    responses=_CHANGE_ERRORS,
+)
+async def reactivate_doctor(doctor_id: UUID, token: CallerToken, supabase: Supabase) -> Any:
+    return await staff_provisioning.set_active(
+        supabase, token, "set_doctor_active", {"doctor_id": str(doctor_id)}, active=True
+    )
+
+
+@router.post(
+    "/pharmacists",
+    status_code=201,
+    summary="Create a pharmacist's login and profile (hospital admin)",
+    description="The login and the pharmacist's records are created together, or neither is.",
+    response_model=Pharmacist,
+    responses={
+        201: {"headers": {"Location": {"description": "The pharmacist in the REST API"}}},
+        **_CREATE_ERRORS,
+    },
+)
+async def create_pharmacist(
+    body: NewPharmacist,
+    token: CallerToken,
+    supabase: Supabase,
+    request: Request,
+    response: Response,
+) -> dict[str, Any]:
+    fields = body.model_dump(mode="json", exclude_none=True, exclude={"password"})
+    pharmacist = await staff_provisioning.provision(
+        supabase, token, "begin_pharmacist_provisioning", fields, body.password
+    )
+    response.headers["Location"] = _location(request, "pharmacists", pharmacist["id"])
+    return pharmacist
+
+
+@router.put(
+    "/pharmacists/{pharmacist_id}",
+    summary="Change a pharmacist's profile (hospital admin)",
+    response_model=Pharmacist,
+    responses=_CHANGE_ERRORS,
+)
+async def update_pharmacist(
+    pharmacist_id: UUID, body: PharmacistUpdate, token: CallerToken, supabase: Supabase
+) -> dict[str, Any]:
+    return await staff_provisioning.call(
+        supabase.as_user(token),
+        "update_pharmacist",
+        {"pharmacist_id": str(pharmacist_id), **_changes(body)},
+    )
+
+
+@router.post(
+    "/pharmacists/{pharmacist_id}/deactivate",
+    summary="Deactivate a pharmacist and ban the login (hospital admin)",
+    description=_DEACTIVATE,
+    response_model=Pharmacist,
+    responses=_CHANGE_ERRORS,
+)
+async def deactivate_pharmacist(pharmacist_id: UUID, token: CallerToken, supabase: Supabase) -> Any:
+    return await staff_provisioning.set_active(
+        supabase,
+        token,
+        "set_pharmacist_active",
+        {"pharmacist_id": str(pharmacist_id)},
+        active=False,
+    )
+
+
+@router.post(
+    "/pharmacists/{pharmacist_id}/reactivate",
+    summary="Reactivate a pharmacist and lift the ban (hospital admin)",
+    response_model=Pharmacist,
+    responses=_CHANGE_ERRORS,
+)
+async def reactivate_pharmacist(pharmacist_id: UUID, token: CallerToken, supabase: Supabase) -> Any:
+    return await staff_provisioning.set_active(
+        supabase,
+        token,
+        "set_pharmacist_active",
+        {"pharmacist_id": str(pharmacist_id)},
+        active=True,
+    )
