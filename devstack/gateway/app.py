@@ -100,8 +100,14 @@ def _query_param(scope: Scope, name: str) -> str | None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     # PostgREST connects as `authenticator`, Supabase Auth as `supabase_auth_admin`.
+    # devstack.rest.wire prepares the request statements itself: psycopg's own automatic
+    # preparing stays off on these connections (it would DEALLOCATE ALL after a rollback).
     rest_pool = AsyncConnectionPool(
-        settings.dsn("authenticator"), min_size=1, max_size=10, open=False
+        settings.dsn("authenticator"),
+        min_size=1,
+        max_size=10,
+        open=False,
+        kwargs={"prepare_threshold": None},
     )
     auth_pool = AsyncConnectionPool(
         settings.dsn("supabase_auth_admin"), min_size=1, max_size=5, open=False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -25,13 +26,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
-from devstack.rest import preferences, query_grammar, responses, schema_cache
+from devstack.rest import preferences, query_grammar, responses, schema_cache, wire
 from devstack.rest.errors import ApiError, from_database, invalid_body, not_implemented
 from devstack.rest.errors import unknown_column as unknown_body_column
 from devstack.rest.errors import unknown_table as unknown_table_error
 from devstack.rest.openapi import document as openapi_document
 from devstack.rest.query_plan import PlanNode, apply_parameters, build_node, check_field
-from devstack.rest.request_context import Identity, authenticate, context_statement
+from devstack.rest.request_context import Identity, authenticate, context_query
 from devstack.rest.schema_cache import Column, Function, Relation, SchemaCache
 from devstack.rest.sql_builder import SqlBuilder, ident, qualified
 
@@ -39,7 +40,12 @@ log = logging.getLogger("carebase.rest")
 
 METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"]
 DB_MAX_ROWS = 1000
+COMPILED_MAX = 512  # read statements remembered per worker (see _read)
 READ_PARAMS = {"select", "order", "limit", "offset"}
+BEGIN_READ_ONLY = wire.Query(b"begin read only", prepare=False)
+BEGIN = wire.Query(b"begin read write", prepare=False)
+COMMIT = wire.Query(b"commit", prepare=False)
+ROLLBACK = wire.Query(b"rollback", prepare=False)
 WRITE_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
 
 
@@ -62,6 +68,8 @@ class RestApi:
         # PostgREST's db-tx-end: commit (default), commit-allow-override, rollback, ...
         self.tx_end = os.environ.get("CAREBASE_DB_TX_END") or "commit"
         self.max_rows = DB_MAX_ROWS
+        self._compiled: dict[tuple, tuple[list[wire.Query], list[str], int]] = {}
+        self._generation = 0  # of the schema cache; keys of _compiled
         self._listener: asyncio.Task | None = None
         self.reloaded = asyncio.Event()
         self.routes: list[BaseRoute] = [
@@ -91,6 +99,9 @@ class RestApi:
         async with self.pool.connection() as conn:
             await conn.set_read_only(True)
             self.cache = await schema_cache.load(conn)
+        wire.invalidate()  # statements prepared before DDL may name types that are gone
+        self._generation += 1
+        self._compiled.clear()
         self.reloaded.set()
         log.info("schema cache loaded: %d relations", len(self.cache.relations))
 
@@ -151,41 +162,68 @@ class RestApi:
         request: Request,
         identity: Identity,
         read_only: bool,
-        work: Callable[[psycopg.AsyncConnection], Awaitable[Outcome]],
+        queries: list[wire.Query],
+        respond: Callable[[list[Any]], Outcome],
+        end: bool | None = None,
     ) -> Response:
-        statement, params = context_statement(
+        """Run `queries` in the request's transaction and answer with `respond(results)`.
+
+        BEGIN, the settings, the pre-request call, the queries and, when the outcome cannot
+        change it, the end of the transaction go in one round trip. `end` says how a
+        read-write transaction ends whatever its results (True: commit, False: roll back);
+        None: as the outcome of `respond` says, in a second round trip. Read-only
+        transactions always commit with the first: there is nothing to undo.
+        """
+        context = context_query(
             identity,
             request,
             request.url.path.removeprefix(request.scope.get("root_path", "")) or "/",
             self.cache.role_settings.get(identity.role, []),
         )
-        outcome: Outcome | None = None
+        head = [BEGIN_READ_ONLY if read_only else BEGIN, context]
+        pre_request = self.pre_request
+        if pre_request:
+            head.append(self._pre_request_query(pre_request))
+        if read_only:
+            end = True
+        tail = [] if end is None else [COMMIT if end else ROLLBACK]
         try:
             async with self.pool.connection() as conn:
-                await conn.set_read_only(read_only)
-                async with conn.transaction():
-                    try:
-                        await conn.execute(statement, params)
-                    except psycopg.errors.InvalidParameterValue as error:
-                        # a token for a role that does not exist (22023): 401, as PostgREST
-                        raise ApiError(
-                            401,
-                            "22023",
-                            error.diag.message_primary or str(error),
-                            headers={"WWW-Authenticate": "Bearer"},
-                        ) from None
-                    pre_request = self.pre_request
-                    if pre_request:
-                        await conn.execute(
-                            sql.SQL("select {}()").format(sql.Identifier(*pre_request.split(".")))
-                        )
-                    outcome = await work(conn)
-                    if not outcome.commit:
-                        raise psycopg.Rollback()
+                results = await wire.exchange(conn, [*head, *queries, *tail])
+                for index, result in enumerate(results):
+                    if wire.failed(result):
+                        error = wire.error(result)
+                        await wire.rollback(conn)
+                        if index == 1 and isinstance(error, psycopg.errors.InvalidParameterValue):
+                            # the settings statement failed: a token for a role that does not
+                            # exist (22023), 401 as PostgREST; a 22023 raised by the statement
+                            # itself (a trigger, a function) maps as any other error
+                            raise ApiError(
+                                401,
+                                "22023",
+                                error.diag.message_primary or str(error),
+                                headers={"WWW-Authenticate": "Bearer"},
+                            )
+                        raise error
+                answers = results[len(head) : len(head) + len(queries)]
+                if tail:
+                    return respond(answers).response
+                try:
+                    outcome = respond(answers)
+                except BaseException:
+                    await wire.rollback(conn)
+                    raise
+                (result,) = await wire.exchange(conn, [COMMIT if outcome.commit else ROLLBACK])
+                if wire.failed(result):  # a deferred constraint, say
+                    await wire.rollback(conn)
+                    raise wire.error(result)
+                return outcome.response
         except psycopg.Error as error:
             raise from_database(error, identity.anonymous) from None
-        assert outcome is not None
-        return outcome.response
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of names, the api lives forever
+    def _pre_request_query(self, name: str) -> wire.Query:
+        return wire.query(sql.SQL("select {}()").format(sql.Identifier(*name.split("."))))
 
     def _query(self, request: Request) -> list[tuple[str, str]]:
         # `apikey` is the gateway's (Supabase's gateway hides it from PostgREST too)
@@ -290,34 +328,33 @@ class RestApi:
         count = self.max_rows if upper is None else max(0, upper - lower + 1)
         return lower, min(count, self.max_rows)
 
-    async def _total(
-        self,
-        conn: psycopg.AsyncConnection,
-        builder: SqlBuilder,
-        unpaginated: sql.Composable,
-        count: str | None,
-    ) -> int | None:
+    def _count_queries(
+        self, builder: SqlBuilder, unpaginated: sql.Composable, count: str | None
+    ) -> list[wire.Query]:
+        """The statements that give the total `Prefer: count=` asks for (see _total)."""
         if count is None:
-            return None
+            return []
         if count == "exact":
             query = sql.SQL("select count(*) from ({}) as pgrst_count").format(unpaginated)
-            row = await (await conn.execute(query, builder.params)).fetchone()
-            return int(row[0]) if row else 0
+            return [wire.query(query, builder.params)]
+        plan = wire.query(sql.SQL("explain (format json) {}").format(unpaginated), builder.params)
         if count == "estimated":
             capped = sql.SQL("select count(*) from ({} limit {}) as pgrst_count").format(
                 unpaginated, sql.Literal(self.max_rows + 1)
             )
-            row = await (await conn.execute(capped, builder.params)).fetchone()
-            if row and int(row[0]) <= self.max_rows:
-                return int(row[0])
-        plan = await (
-            await conn.execute(
-                sql.SQL("explain (format json) {}").format(unpaginated), builder.params
-            )
-        ).fetchone()
-        document = plan[0] if plan else [{}]
-        if isinstance(document, str):
-            document = json.loads(document)
+            return [wire.query(capped, builder.params), plan]
+        return [plan]
+
+    def _total(self, results: list[Any], count: str | None) -> int | None:
+        """exact: the count; estimated: the count up to db-max-rows, else the planner's
+        estimate; planned: the planner's estimate."""
+        if count is None:
+            return None
+        if count in ("exact", "estimated"):
+            counted = int(wire.value(results[0]) or 0)
+            if count == "exact" or counted <= self.max_rows:
+                return counted
+        document = json.loads(wire.value(results[-1]) or b"[{}]")
         return int(document[0].get("Plan", {}).get("Plan Rows", 0))
 
     async def _read(
@@ -327,43 +364,72 @@ class RestApi:
         relation: Relation,
         prefs: preferences.Preferences,
     ) -> Response:
-        params = self._query(request)
         media = responses.negotiate(request.headers.get("accept"))
-        node = self._plan(relation, params, READ_PARAMS)
-        lower, limit = self._page(request, params)
-        node.limit, node.offset = limit, lower
-        builder = SqlBuilder()
-        alias = builder.alias()
-        source = sql.SQL("{} as {}").format(qualified(relation.name), ident(alias))
-        return await self._respond_rows(
-            request, identity, True, builder, node, source, alias, media, prefs, lower
+        # The statements are a function of the URL, the Range header and the count asked
+        # for (the role does not enter them: RLS applies in the database): remembered per
+        # schema cache, so a repeated request skips parsing, planning and composing.
+        key = (
+            self._generation,
+            relation.name,
+            request.scope.get("query_string", b""),
+            request.headers.get("range"),
+            prefs.count,
         )
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            params = self._query(request)
+            node = self._plan(relation, params, READ_PARAMS)
+            lower, limit = self._page(request, params)
+            node.limit, node.offset = limit, lower
+            builder = SqlBuilder()
+            alias = builder.alias()
+            source = sql.SQL("{} as {}").format(qualified(relation.name), ident(alias))
+            queries, names = self._rows_queries(builder, node, source, alias, prefs.count)
+            compiled = (queries, names, lower)
+            if len(self._compiled) >= COMPILED_MAX:
+                self._compiled.clear()
+            self._compiled[key] = compiled
+        queries, names, lower = compiled
+        return await self._answer_rows(request, identity, True, queries, names, media, prefs, lower)
 
-    async def _respond_rows(
+    def _rows_queries(
         self,
-        request: Request,
-        identity: Identity,
-        read_only: bool,
         builder: SqlBuilder,
         node: PlanNode,
         source: sql.Composable,
         alias: str,
+        count: str | None,
+    ) -> tuple[list[wire.Query], list[str]]:
+        page, names = builder.select(node, source, alias)
+        queries = [
+            wire.query(
+                sql.SQL(
+                    "select count(pgrst_row)::int, coalesce(json_agg(pgrst_row), '[]')::text "
+                    "from ({}) as pgrst_row"
+                ).format(page),
+                builder.params,
+            )
+        ]
+        if count:
+            unpaginated, _ = builder.select(node, source, alias, paginate=False)
+            queries += self._count_queries(builder, unpaginated, count)
+        return queries, names
+
+    async def _answer_rows(
+        self,
+        request: Request,
+        identity: Identity,
+        read_only: bool,
+        queries: list[wire.Query],
+        names: list[str],
         media: responses.MediaType,
         prefs: preferences.Preferences,
         lower: int,
     ) -> Response:
-        page, names = builder.select(node, source, alias)
-        unpaginated, _ = builder.select(node, source, alias, paginate=False)
-        query = sql.SQL(
-            "select count(pgrst_row)::int, coalesce(json_agg(pgrst_row), '[]')::text "
-            "from ({}) as pgrst_row"
-        ).format(page)
-
-        async def work(conn: psycopg.AsyncConnection) -> Outcome:
-            cursor = await conn.execute(query, builder.params)
-            row = await cursor.fetchone()
-            count, body = (row[0], row[1]) if row else (0, "[]")
-            total = await self._total(conn, builder, unpaginated, prefs.count)
+        def respond(results: list[Any]) -> Outcome:
+            count = int(wire.value(results[0], 0) or 0)
+            body = wire.value(results[0], 1) or b"[]"
+            total = self._total(results[1:], prefs.count)
             status = responses.range_status(lower, count, total)
             rendered = responses.render_rows(body, media, names, count)
             headers = {"Content-Range": responses.content_range(lower, count, total)}
@@ -373,7 +439,7 @@ class RestApi:
                 return Outcome(Response(status_code=status, headers=headers))
             return Outcome(responses.body_response(rendered, status, media, headers))
 
-        return await self._run(request, identity, read_only, work)
+        return await self._run(request, identity, read_only, queries, respond)
 
     # ------------------------------------------------------------ writes
 
@@ -436,50 +502,62 @@ class RestApi:
         has_rows: bool = True,
     ) -> Response:
         representation = prefs.return_ == "representation"
+        names: list[str] = []
+        if returning is not None and representation:
+            assert node is not None
+            alias = builder.alias()
+            page, names = builder.select(
+                node,
+                sql.SQL("pgrst_source as {}").format(ident(alias)),
+                alias,
+                paginate=False,
+            )
+            statement = sql.SQL(
+                "with pgrst_source as ({}) select "
+                "(select count(*) from pgrst_source)::int, "
+                "(select count(*) from pgrst_source where pgrst_inserted)::int, "
+                "coalesce((select json_agg(pgrst_row) from ({}) as pgrst_row), '[]')::text"
+            ).format(statement, page)
+        commit = True
+        if prefs.tx and self.tx_end.endswith("allow-override"):
+            applied.append(f"tx={prefs.tx}")
+            commit = prefs.tx == "commit"
+        elif self.tx_end.startswith("rollback"):
+            commit = False
+        # Refusals that depend on the rows affected need the results before the transaction
+        # ends; without them the end goes with the statement.
+        strict = prefs.strict and prefs.max_affected is not None
+        singular = media is not None and media.singular
 
-        async def work(conn: psycopg.AsyncConnection) -> Outcome:
+        def respond(results: list[Any]) -> Outcome:
+            (result,) = results
             inserted = None
             body = None
             location = None
             if returning is None:
-                cursor = await conn.execute(statement, builder.params)
-                affected = max(cursor.rowcount, 0)
+                affected = max(result.command_tuples or 0, 0)
             elif representation:
-                assert node is not None
-                alias = builder.alias()
-                page, names = builder.select(
-                    node,
-                    sql.SQL("pgrst_source as {}").format(ident(alias)),
-                    alias,
-                    paginate=False,
-                )
-                query = sql.SQL(
-                    "with pgrst_source as ({}) select "
-                    "(select count(*) from pgrst_source)::int, "
-                    "(select count(*) from pgrst_source where pgrst_inserted)::int, "
-                    "coalesce((select json_agg(pgrst_row) from ({}) as pgrst_row), '[]')::text"
-                ).format(statement, page)
-                row = await (await conn.execute(query, builder.params)).fetchone()
-                affected, inserted, body = row if row else (0, 0, "[]")
+                affected = int(wire.value(result, 0) or 0)
+                inserted = int(wire.value(result, 1) or 0)
+                body = wire.value(result, 2) or b"[]"
                 assert media is not None
                 body = responses.render_rows(body, media, names, affected)
             else:
-                cursor = await conn.execute(statement, builder.params)
-                keys = await cursor.fetchall()
+                keys = wire.typed_rows(result)
                 affected = len(keys)
                 if kind == "insert" and len(keys) == 1:
                     location = f"/{relation.name}?" + "&".join(
                         f"{quote(column)}=eq.{quote(str(value))}"
                         for column, value in zip(relation.primary_key, keys[0], strict=True)
                     )
-            if prefs.strict and prefs.max_affected is not None and affected > prefs.max_affected:
+            if strict and affected > prefs.max_affected:
                 raise ApiError(
                     400,
                     "PGRST124",
                     "Query result exceeds max-affected preference constraint",
                     f"The query affects {affected} rows",
                 )
-            if media is not None and media.singular and affected != 1:
+            if singular and affected != 1:
                 raise responses.not_singular(affected)
             headers: dict[str, str] = {}
             total = affected if prefs.count else None
@@ -493,18 +571,19 @@ class RestApi:
                 status = 200 if representation else 204
             if location:
                 headers["Location"] = location
-            commit = True
-            if prefs.tx and self.tx_end.endswith("allow-override"):
-                applied.append(f"tx={prefs.tx}")
-                commit = prefs.tx == "commit"
-            elif self.tx_end.startswith("rollback"):
-                commit = False
             headers.update(responses.applied(applied))
             if not representation:
                 return Outcome(Response(status_code=status, headers=headers), commit)
             return Outcome(responses.body_response(body, status, media, headers), commit)
 
-        return await self._run(request, identity, False, work)
+        return await self._run(
+            request,
+            identity,
+            False,
+            [wire.query(statement, builder.params)],
+            respond,
+            None if strict or singular else commit,
+        )
 
     def _applied(self, prefs: preferences.Preferences) -> list[str]:
         applied = []
@@ -778,12 +857,15 @@ class RestApi:
         source = builder.call_from(function, query_args, body, alias)
         media = responses.negotiate(request.headers.get("accept"))
         if function.returns_void:
-
-            async def work_void(conn: psycopg.AsyncConnection) -> Outcome:
-                await conn.execute(sql.SQL("select from {}").format(source), builder.params)
-                return Outcome(Response(status_code=204))
-
-            return await self._run(request, identity, read_only, work_void)
+            call = wire.query(sql.SQL("select from {}").format(source), builder.params)
+            return await self._run(
+                request,
+                identity,
+                read_only,
+                [call],
+                lambda _: Outcome(Response(status_code=204)),
+                end=True,
+            )
         if not function.returns_composite:
             if rest or any(k in ("select", "order") for k, _ in params):
                 raise not_implemented("select, filters and order on scalar function results")
@@ -794,13 +876,14 @@ class RestApi:
             counted = sql.SQL("count(*)::int") if function.returns_set else sql.SQL("1")
             query = sql.SQL("select ({})::text, {} from {}").format(value, counted, source)
 
-            async def work_scalar(conn: psycopg.AsyncConnection) -> Outcome:
-                row = await (await conn.execute(query, builder.params)).fetchone()
-                text = row[0] if row and row[0] is not None else "null"
+            def respond_scalar(results: list[Any]) -> Outcome:
+                (result,) = results
+                text = wire.value(result, 0) or b"null"
+                counted = int(wire.value(result, 1) or (1 if result.ntuples else 0))
                 if media.singular and function.returns_set:
-                    count = row[1] if row else 0
-                    text = responses.render_rows(text, media, [], count)
-                headers = {"Content-Range": f"0-{max((row[1] if row else 1) - 1, 0)}/*"}
+                    text = responses.render_rows(text, media, [], counted)
+                rows = counted if result.ntuples else 1
+                headers = {"Content-Range": f"0-{max(rows - 1, 0)}/*"}
                 body_media = (
                     media if media.name != responses.CSV else responses.MediaType(responses.JSON)
                 )
@@ -808,7 +891,15 @@ class RestApi:
                     return Outcome(Response(status_code=200, headers=headers))
                 return Outcome(responses.body_response(text, 200, body_media, headers))
 
-            return await self._run(request, identity, read_only, work_scalar)
+            # a singular media type refuses a set of other than one row: that rolls back
+            return await self._run(
+                request,
+                identity,
+                read_only,
+                [wire.query(query, builder.params)],
+                respond_scalar,
+                None if media.singular and function.returns_set else True,
+            )
         relation = self._result_relation(function)
         node = self._plan(
             relation, [(k, v) for k, v in params if (k, v) in rest or k in READ_PARAMS], READ_PARAMS
@@ -823,9 +914,8 @@ class RestApi:
                 "select (select row_to_json(pgrst_row) from ({}) as pgrst_row limit 1)::text"
             ).format(page)
 
-            async def work_row(conn: psycopg.AsyncConnection) -> Outcome:
-                row = await (await conn.execute(query, builder.params)).fetchone()
-                text = row[0] if row and row[0] is not None else "null"
+            def respond_row(results: list[Any]) -> Outcome:
+                text = wire.value(results[0], 0) or b"null"
                 if single_media.strip_nulls:
                     text = json.dumps(json.loads(text))
                 content = responses.MediaType(responses.JSON)
@@ -833,9 +923,17 @@ class RestApi:
                     return Outcome(Response(status_code=200))
                 return Outcome(responses.body_response(text, 200, content, {}))
 
-            return await self._run(request, identity, read_only, work_row)
+            return await self._run(
+                request,
+                identity,
+                read_only,
+                [wire.query(query, builder.params)],
+                respond_row,
+                end=True,
+            )
         lower, limit = self._page(request, params)
         node.limit, node.offset = limit, lower
-        return await self._respond_rows(
-            request, identity, read_only, builder, node, source, alias, media, prefs, lower
+        queries, names = self._rows_queries(builder, node, source, alias, prefs.count)
+        return await self._answer_rows(
+            request, identity, read_only, queries, names, media, prefs, lower
         )

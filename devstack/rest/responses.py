@@ -90,8 +90,9 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def render_rows(body: str, media: MediaType, names: list[str], count: int) -> str:
-    """A JSON array body (from json_agg) in the negotiated media type."""
+def render_rows(body: str | bytes, media: MediaType, names: list[str], count: int) -> str | bytes:
+    """A JSON array body (from json_agg) in the negotiated media type; plain JSON passes
+    through as Postgres wrote it."""
     if media.name == CSV:
         rows = json.loads(body)
         out = io.StringIO()
@@ -159,9 +160,10 @@ def applied(prefs: list[str]) -> dict[str, str]:
 
 
 def body_response(
-    body: str | None, status: int, media: MediaType | None, headers: dict[str, str]
+    body: str | bytes | None, status: int, media: MediaType | None, headers: dict[str, str]
 ) -> Response:
     if body is None or media is None:
         return Response(status_code=status, headers=headers)
     all_headers = {"Content-Type": media.content_type, **headers}
-    return Response(body.encode(), status, headers=all_headers)
+    content = body.encode() if isinstance(body, str) else body
+    return Response(content, status, headers=all_headers)
