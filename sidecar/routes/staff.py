@@ -36,6 +36,13 @@ _DEACTIVATE = (
 )
 
 
+def _location_header(what: str) -> dict[str, Any]:
+    return {
+        "description": f"The new {what} in the Supabase REST API",
+        "schema": {"type": "string", "format": "uri"},
+    }
+
+
 def _location(request: Request, table: str, record_id: Any) -> str:
     base = request.app.state.settings.supabase_url
     return f"{base}/rest/v1/{table}?id=eq.{record_id}"
@@ -52,7 +59,7 @@ def _changes(body: DoctorUpdate | PharmacistUpdate) -> dict[str, Any]:
     description="The login and the doctor's records are created together, or neither is.",
     response_model=Doctor,
     responses={
-        201: {"headers": {"Location": {"description": "The doctor in the REST API"}}},
+        201: {"headers": {"Location": _location_header("doctor")}},
         **_CREATE_ERRORS,
     },
 )
@@ -113,7 +120,7 @@ async def reactivate_doctor(doctor_id: UUID, token: CallerToken, supabase: Supab
     description="The login and the pharmacist's records are created together, or neither is.",
     response_model=Pharmacist,
     responses={
-        201: {"headers": {"Location": {"description": "The pharmacist in the REST API"}}},
+        201: {"headers": {"Location": _location_header("pharmacist")}},
         **_CREATE_ERRORS,
     },
 )
