@@ -1,0 +1,1 @@
+"""Notification delivery: workers claim outbox rows and send them through channel adapters."""

@@ -1,0 +1,59 @@
+"""SMS through Twilio's Messages API.
+
+`POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded To/From/Body, HTTP basic
+auth with the account SID and auth token. Errors come back as `{"code", "message",
+"more_info", "status"}`; the code says whether trying again can help.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from sidecar.notifications.outcomes import permanent, transient
+
+# Twilio error codes about the recipient or the message itself: the same send fails again.
+_PERMANENT_CODES = {
+    21211,  # invalid 'To' number
+    21408,  # no permission to send to that region
+    21610,  # the recipient replied STOP
+    21612,  # 'To' cannot be reached from 'From'
+    21614,  # 'To' is not a mobile number
+    21617,  # body too long
+}
+
+
+class TwilioSms:
+    def __init__(
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self.auth = httpx.BasicAuth(account_sid, auth_token)
+        self.from_number = from_number
+        self.http = http
+
+    async def send(self, to: str, body: str) -> str:
+        """Sends one SMS; returns Twilio's message SID."""
+        form = {"To": to, "From": self.from_number, "Body": body}
+        try:
+            response = await self.http.post(self.url, data=form, auth=self.auth)
+        except httpx.HTTPError as error:
+            raise transient(f"twilio unreachable: {type(error).__name__}") from error
+        if response.status_code in (200, 201):
+            return str(response.json().get("sid", ""))
+        try:
+            error = response.json()
+        except ValueError:
+            error = {}
+        code = error.get("code")
+        described = f"twilio {response.status_code} {code}: {error.get('message', '')}".strip()
+        if response.status_code == 429 or response.status_code >= 500:
+            raise transient(described)
+        if response.status_code in (401, 403) and code not in _PERMANENT_CODES:
+            # Our credentials: an operator fixes them, then the retry goes out.
+            raise transient(described)
+        raise permanent(described)

@@ -1,0 +1,203 @@
+"""The notification worker: claim due outbox rows, send each through its channel, report back.
+
+`carebase worker` or `python -m sidecar.notifications.worker`. Every database call is a named
+RPC made with the service role through the Supabase API: `claim_notifications` leases rows
+(`for update skip locked`, so any number of workers can run), `complete_notification` and
+`fail_notification` settle them (backoff and dead letters are the database's rules),
+`forget_device_token` drops tokens FCM says are gone. A worker that dies holding rows loses
+them when their lease ends; another worker sends them then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from sidecar.notifications.fcm import AccessToken, FcmClient, UnregisteredToken
+from sidecar.notifications.outcomes import DeliveryFailed, permanent, transient
+from sidecar.notifications.twilio_sms import TwilioSms
+from sidecar.observability import configure_logging, request_id
+from sidecar.settings import SidecarSettings, get_settings
+from sidecar.supabase_api import SupabaseApi
+
+log = logging.getLogger("sidecar.notifications")
+
+
+@dataclass
+class Channels:
+    """The adapters this worker has settings for; only their channels are claimed."""
+
+    push: FcmClient | None = None
+    sms: TwilioSms | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name in ("push", "sms") if getattr(self, name) is not None]
+
+    @classmethod
+    def from_settings(cls, settings: SidecarSettings, http: httpx.AsyncClient) -> Channels:
+        channels = cls()
+        if settings.fcm_project_id and (settings.fcm_access_token or settings.fcm_credentials_file):
+            token = AccessToken(settings.fcm_access_token, settings.fcm_credentials_file)
+            channels.push = FcmClient(settings.fcm_base_url, settings.fcm_project_id, token, http)
+        s = settings
+        if s.twilio_account_sid and s.twilio_auth_token and s.twilio_from_number:
+            channels.sms = TwilioSms(
+                settings.twilio_base_url,
+                settings.twilio_account_sid,
+                settings.twilio_auth_token,
+                settings.twilio_from_number,
+                http,
+            )
+        return channels
+
+
+@dataclass
+class Worker:
+    settings: SidecarSettings
+    supabase: SupabaseApi
+    channels: Channels
+    name: str = field(default_factory=lambda: f"worker-{uuid.uuid4().hex[:8]}")
+
+    async def _rpc(self, function: str, params: dict[str, Any]) -> Any:
+        return (await self.supabase.as_service().rpc(function, params).execute()).data
+
+    async def run_once(self) -> int:
+        """Claims one batch and settles every row of it; returns how many rows it claimed."""
+        if not self.channels.names:
+            return 0
+        token = request_id.set(f"{self.name}-{uuid.uuid4().hex[:12]}")
+        try:
+            rows = await self._rpc(
+                "claim_notifications",
+                {
+                    "batch": self.settings.worker_batch_size,
+                    "lease": f"{self.settings.worker_lease_seconds} seconds",
+                    "channels": self.channels.names,
+                    "max_attempts": self.settings.worker_max_attempts,
+                },
+            )
+            results = await asyncio.gather(
+                *(self._settle(row) for row in rows or []), return_exceptions=True
+            )
+            for row, result in zip(rows or [], results, strict=True):
+                if isinstance(result, Exception):
+                    # Left processing: the row is claimed again when its lease ends.
+                    log.error(
+                        "settling a notification failed",
+                        exc_info=result,
+                        extra={"notification_id": row["id"]},
+                    )
+            return len(rows or [])
+        finally:
+            request_id.reset(token)
+
+    async def _settle(self, row: dict[str, Any]) -> None:
+        ids = {"notification_id": row["id"], "kind": row["kind"], "channel": row["channel"]}
+        try:
+            provider_id = await self._deliver(row)
+        except DeliveryFailed as failure:
+            result = await self._rpc(
+                "fail_notification",
+                {
+                    "notification_id": row["id"],
+                    "claim_token": row["claim_token"],
+                    "error": str(failure),
+                    "permanent": failure.permanent,
+                    "max_attempts": self.settings.worker_max_attempts,
+                },
+            )
+            state = result[0]["state"] if result else "lost (lease ended)"
+            log.warning("delivery failed", extra={**ids, "error": str(failure), "now": state})
+            return
+        done = await self._rpc(
+            "complete_notification",
+            {
+                "notification_id": row["id"],
+                "claim_token": row["claim_token"],
+                "provider_message_id": provider_id,
+            },
+        )
+        log.info("delivered" if done else "delivered after its lease ended", extra=ids)
+
+    async def _deliver(self, row: dict[str, Any]) -> str:
+        if row["channel"] == "sms" and self.channels.sms and row.get("phone"):
+            return await self.channels.sms.send(row["phone"], f"{row['title']}: {row['body']}")
+        if row["channel"] == "push" and self.channels.push:
+            return await self._push(row)
+        raise permanent(f"no adapter or address for channel {row['channel']}")
+
+    async def _push(self, row: dict[str, Any]) -> str:
+        """Sends to each of the recipient's devices; one success is a delivery."""
+        assert self.channels.push is not None
+        sent: list[str] = []
+        retryable: list[str] = []
+        gone: list[str] = []
+        for device in row.get("device_tokens") or []:
+            try:
+                sent.append(
+                    await self.channels.push.send(device, row["title"], row["body"], row["data"])
+                )
+            except UnregisteredToken as failure:
+                gone.append(str(failure))
+                await self._rpc("forget_device_token", {"token": device})
+            except DeliveryFailed as failure:
+                if failure.permanent:
+                    gone.append(str(failure))
+                else:
+                    retryable.append(str(failure))
+        if sent:
+            return sent[0]
+        if retryable:
+            raise transient("; ".join(retryable))
+        raise permanent("every device refused the message: " + "; ".join(gone))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self.channels.names:
+            log.warning(
+                "no notification channel is configured (set CAREBASE_FCM_* or TWILIO_*): "
+                "notifications stay queued in the outbox"
+            )
+        else:
+            log.info("worker started", extra={"worker": self.name, "channels": self.channels.names})
+        pause = self.settings.worker_poll_seconds
+        while not stop.is_set():
+            try:
+                claimed = await self.run_once()
+                pause = self.settings.worker_poll_seconds
+            except Exception:
+                # The Supabase API is down or refused: wait longer each time, up to a minute.
+                log.exception("claiming notifications failed")
+                claimed, pause = 0, min(pause * 2, 60.0)
+            if claimed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+
+
+async def serve(settings: SidecarSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with httpx.AsyncClient(timeout=settings.delivery_timeout) as http:
+        channels = Channels.from_settings(settings, http)
+        worker = Worker(settings, SupabaseApi(settings, http), channels)
+        await worker.run(stop)
+    log.info("worker stopped")
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

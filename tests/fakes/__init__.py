@@ -1,0 +1,1 @@
+"""Local stand-ins for SaaS that cannot run here, speaking their documented wire formats."""
