@@ -154,6 +154,21 @@ def test_token_for_a_role_that_does_not_exist_is_401(rest_url, settings, conform
     assert body["message"] == 'role "nobody_at_all" does not exist'
 
 
+def test_a_22023_raised_by_the_statement_is_not_a_token_error(rest_url, settings, conformance):
+    """Only the settings statement's 22023 (an unknown role) is 401; the same SQLSTATE
+    raised by the called function maps as any other error (400), with its own message."""
+    api = Api(rest_url, settings.anon_key, _token(settings, role="service_role"))
+    response = api.post(
+        "/rpc/find_slots",
+        json={"from_time": "2026-01-02T10:00:00Z", "to_time": "2026-01-01T10:00:00Z"},
+    )
+    body = assert_error(response, 400, "22023")
+    assert body["message"] == "find_slots needs from_time before to_time"
+    assert "www-authenticate" not in response.headers
+    # and the connection it ran on is fine for the next request
+    assert api.get("/conformance_authors").status_code == 200
+
+
 def test_pre_request_function_from_in_database_config(anon, settings):
     """`pgrst.db_pre_request` on the authenticator role, picked up on 'reload config'."""
     import psycopg

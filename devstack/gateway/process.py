@@ -13,7 +13,8 @@ from pathlib import Path
 from devstack.config import Settings
 from devstack.errors import DevstackError
 
-WORKERS = 2  # one per core of the reference machine
+# one per core of the reference machine; CAREBASE_GATEWAY_WORKERS overrides (benchmarks)
+WORKERS = int(os.environ.get("CAREBASE_GATEWAY_WORKERS") or 2)
 DEFAULT_PORT = 54321
 
 

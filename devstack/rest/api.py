@@ -49,6 +49,12 @@ ROLLBACK = wire.Query(b"rollback", prepare=False)
 WRITE_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
 
 
+def _path(scope: dict) -> str:
+    """request.path: the URL path under /rest/v1, as Starlette's request.url.path gives it."""
+    path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return path.removeprefix(scope.get("root_path", "")) or "/"
+
+
 @dataclass
 class Outcome:
     """What the statement of a request produced."""
@@ -177,7 +183,7 @@ class RestApi:
         context = context_query(
             identity,
             request,
-            request.url.path.removeprefix(request.scope.get("root_path", "")) or "/",
+            _path(request.scope),
             self.cache.role_settings.get(identity.role, []),
         )
         head = [BEGIN_READ_ONLY if read_only else BEGIN, context]
@@ -187,39 +193,46 @@ class RestApi:
         if read_only:
             end = True
         tail = [] if end is None else [COMMIT if end else ROLLBACK]
+        # getconn/putconn, not pool.connection(): its commit-or-rollback on exit is the
+        # exchange's business here, and the connection is idle (or closed) when it returns.
         try:
-            async with self.pool.connection() as conn:
-                results = await wire.exchange(conn, [*head, *queries, *tail])
-                for index, result in enumerate(results):
-                    if wire.failed(result):
-                        error = wire.error(result)
-                        await wire.rollback(conn)
-                        if index == 1 and isinstance(error, psycopg.errors.InvalidParameterValue):
-                            # the settings statement failed: a token for a role that does not
-                            # exist (22023), 401 as PostgREST; a 22023 raised by the statement
-                            # itself (a trigger, a function) maps as any other error
-                            raise ApiError(
-                                401,
-                                "22023",
-                                error.diag.message_primary or str(error),
-                                headers={"WWW-Authenticate": "Bearer"},
-                            )
-                        raise error
-                answers = results[len(head) : len(head) + len(queries)]
-                if tail:
-                    return respond(answers).response
-                try:
-                    outcome = respond(answers)
-                except BaseException:
+            conn = await self.pool.getconn()
+        except psycopg.Error as error:  # PoolTimeout
+            raise from_database(error, identity.anonymous) from None
+        try:
+            results = await wire.exchange(conn, [*head, *queries, *tail])
+            for index, result in enumerate(results):
+                if wire.failed(result):
+                    error = wire.error(result)
                     await wire.rollback(conn)
-                    raise
-                (result,) = await wire.exchange(conn, [COMMIT if outcome.commit else ROLLBACK])
-                if wire.failed(result):  # a deferred constraint, say
-                    await wire.rollback(conn)
-                    raise wire.error(result)
-                return outcome.response
+                    if index == 1 and isinstance(error, psycopg.errors.InvalidParameterValue):
+                        # the settings statement failed: a token for a role that does not
+                        # exist (22023), 401 as PostgREST; a 22023 raised by the statement
+                        # itself (a trigger, a function) maps as any other error
+                        raise ApiError(
+                            401,
+                            "22023",
+                            error.diag.message_primary or str(error),
+                            headers={"WWW-Authenticate": "Bearer"},
+                        )
+                    raise error
+            answers = results[len(head) : len(head) + len(queries)]
+            if tail:
+                return respond(answers).response
+            try:
+                outcome = respond(answers)
+            except BaseException:
+                await wire.rollback(conn)
+                raise
+            (result,) = await wire.exchange(conn, [COMMIT if outcome.commit else ROLLBACK])
+            if wire.failed(result):  # a deferred constraint, say
+                await wire.rollback(conn)
+                raise wire.error(result)
+            return outcome.response
         except psycopg.Error as error:
             raise from_database(error, identity.anonymous) from None
+        finally:
+            await self.pool.putconn(conn)
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of names, the api lives forever
     def _pre_request_query(self, name: str) -> wire.Query:
@@ -227,7 +240,7 @@ class RestApi:
 
     def _query(self, request: Request) -> list[tuple[str, str]]:
         # `apikey` is the gateway's (Supabase's gateway hides it from PostgREST too)
-        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        pairs = parse_qsl(request.scope.get("query_string", b"").decode(), keep_blank_values=True)
         return [(k, v) for k, v in pairs if k != "apikey"]
 
     async def _body(self, request: Request, allow_empty: bool) -> Any:
