@@ -7,7 +7,11 @@ Test rows are committed (the worker reads them through the API) and removed afte
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from postgrest.exceptions import APIError
 from psycopg.rows import dict_row
 from supabase import Client, ClientOptions, create_client
 
+from devstack import services
 from devstack.config import Settings
 from sidecar.notifications.worker import Channels, Worker
 from sidecar.settings import SidecarSettings
@@ -382,3 +387,49 @@ def test_fcm_outage_is_retried_not_dead_lettered(
     assert asha.client.table("device_tokens").select("token").execute().data == [
         {"token": "tok-asha-flaky"}
     ]
+
+
+def test_carebase_worker_delivers_in_the_foreground(
+    stack: Settings,
+    gateway: str,
+    settings: SidecarSettings,
+    twilio: FakeTwilio,
+    patients: list[Person],
+    db_commit: psycopg.Connection,
+) -> None:
+    asha, _ = patients
+    notification = enqueue(db_commit, asha, "sms")
+    env = {
+        **os.environ,
+        "CAREBASE_TWILIO_BASE_URL": settings.twilio_base_url,
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "TWILIO_FROM_NUMBER": settings.twilio_from_number,
+        "CAREBASE_WORKER_POLL_SECONDS": "0.2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack.cli", "worker"],
+        cwd=stack.repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while outbox_row(db_commit, notification)["state"] != "sent":
+            assert time.monotonic() < deadline, "the worker did not deliver within 20 s"
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode()
+    assert process.returncode == 0, output
+    assert len(twilio.messages_to(asha.phone)) == 1
+    assert '"channels": ["sms"]' in output
+
+
+def test_carebase_up_runs_the_worker(stack: Settings) -> None:
+    [worker] = [s for s in services.background_services(stack) if s.name.startswith("worker")]
+    assert worker.running_pid() is not None
+    log = worker.log_file.read_text()
+    assert "worker started" in log or "no notification channel is configured" in log
