@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench install system
+.PHONY: up down reset test lint pgtap pytest bench install system firebase-tools
 
 up: install
 	@$(BIN)/carebase up
@@ -42,10 +42,14 @@ bench: install
 	$(BIN)/python bench/gateway_overhead.py
 	$(BIN)/python bench/audit_overhead.py
 
-install: system $(VENV)/.installed
+install: system $(VENV)/.installed firebase-tools
 
 system:
 	@bash devstack/install-system-packages.sh
+
+# The Firebase Auth emulator for the patient phone login (npm firebase-tools, pinned).
+firebase-tools:
+	@bash devstack/firebase/install.sh
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

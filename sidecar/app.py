@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sidecar.errors import install_error_handlers
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
-from sidecar.routes import health, staff, staff_auth
+from sidecar.routes import health, patient_auth, staff, staff_auth
 from sidecar.settings import SidecarSettings, get_settings
 from sidecar.supabase_api import SupabaseApi
 
@@ -47,6 +47,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     auth_limit = RateLimit("auth", settings.auth_rate_limit, settings.trusted_proxies)
     auth_routes = APIRouter(dependencies=[Depends(auth_limit)])
     auth_routes.include_router(staff_auth.router)
+    auth_routes.include_router(patient_auth.router)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
