@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,8 +27,10 @@ from devstack.rest.api import RestApi
 log = logging.getLogger("carebase.gateway")
 
 
-class ApiKeyGate:
-    """Refuses requests without a known API key, as Supabase's gateway does."""
+class Gateway:
+    """What Supabase's gateway does before the services: gives every request an id (kept
+    from x-request-id when sent) and logs it once, and refuses requests without a known API
+    key. One pass over the raw headers (this runs on every request)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -39,46 +40,51 @@ class ApiKeyGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = MutableHeaders(scope=scope)
-        key = headers.get("apikey") or _query_param(scope, "apikey")
-        if not key:
-            await JSONResponse({"message": "No API key found in request"}, 401)(
-                scope, receive, send
-            )
-            return
-        if key not in self.keys:
-            await JSONResponse({"message": "Invalid API key"}, 401)(scope, receive, send)
-            return
-        if "authorization" not in headers:
-            headers["authorization"] = f"Bearer {key}"
-        await self.app(scope, receive, send)
-
-
-class RequestLog:
-    """Gives every request an id (kept from x-request-id when sent) and logs it once."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = MutableHeaders(scope=scope)
-        request_id = headers.get("x-request-id") or str(uuid.uuid4())
-        headers["x-request-id"] = request_id
+        request_id = key = None
+        authorized = False
+        headers = []
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if request_id is None:
+                    request_id = value.decode("latin-1")
+                    headers.append((name, value))
+                continue  # one x-request-id, the first
+            if name == b"apikey" and key is None:
+                key = value.decode("latin-1")
+            elif name == b"authorization":
+                authorized = True
+            headers.append((name, value))
+        if not request_id:
+            request_id = str(uuid.uuid4())
+            headers = [(n, v) for n, v in headers if n != b"x-request-id"]
+            headers.append((b"x-request-id", request_id.encode("latin-1")))
+        scope["headers"] = headers
         started = time.perf_counter()
         status = 500
+        encoded_id = request_id.encode("latin-1")
 
         async def send_with_id(message: dict) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                message["headers"] = [
+                    *(h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"),
+                    (b"x-request-id", encoded_id),
+                ]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            key = key or _query_param(scope, "apikey")
+            if not key:
+                response = JSONResponse({"message": "No API key found in request"}, 401)
+                await response(scope, receive, send_with_id)
+            elif key not in self.keys:
+                response = JSONResponse({"message": "Invalid API key"}, 401)
+                await response(scope, receive, send_with_id)
+            else:
+                if not authorized:
+                    headers.append((b"authorization", f"Bearer {key}".encode("latin-1")))
+                await self.app(scope, receive, send_with_id)
         finally:
             log.info(
                 "%s %s %s %s %.1fms",
@@ -133,6 +139,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[Mount("/rest/v1", routes=rest.routes), Mount("/auth/v1", routes=auth.routes)],
         lifespan=lifespan,
     )
-    app.add_middleware(ApiKeyGate, settings=settings)
-    app.add_middleware(RequestLog)
+    app.add_middleware(Gateway, settings=settings)
     return app
