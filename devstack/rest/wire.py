@@ -32,6 +32,7 @@ FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
 IDLE = pq.TransactionStatus.IDLE
+BAD = pq.ConnStatus.BAD
 MAX_PREPARED = 256  # per connection; past this the connection's statements are deallocated
 
 
@@ -138,11 +139,18 @@ async def _communicate(pgconn: pq.abc.PGconn, count: int) -> list[pq.abc.PGresul
         await _wait(pgconn, write=True)
         pgconn.consume_input()
     results: list[pq.abc.PGresult] = []
+    ended = False  # the last result was the end of a statement's results
     while True:
         while not pgconn.is_busy():
             result = pgconn.get_result()
             if result is None:
-                continue  # the end of one statement's results
+                if pgconn.status == BAD:
+                    raise psycopg.OperationalError("the connection to the database was lost")
+                if ended:
+                    break  # nothing more has arrived yet
+                ended = True
+                continue
+            ended = False
             if result.status == PIPELINE_SYNC:
                 if len(results) != count:
                     raise psycopg.InterfaceError(
