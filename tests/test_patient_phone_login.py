@@ -3,6 +3,7 @@ and the database, as the patient's app sees them.
 
 Codes come from the emulator's `verificationCodes` endpoint, as an SMS would bring them.
 Every failure is checked for what it leaves behind: no login and no patient for the phone.
+Each test uses fresh phone numbers; what they create is deleted afterwards (`new_phone`).
 A token for another Firebase project is a real emulator token shown to an app configured for
 another project (the emulator mints tokens for its own project only).
 """
@@ -10,7 +11,7 @@ another project (the emulator mints tokens for its own project only).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -52,8 +53,30 @@ def committed(stack: Settings) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def new_phone() -> str:
-    return f"+9197{secrets.randbelow(10**8):08d}"
+@pytest.fixture
+def new_phone(stack: Settings) -> Iterator[Callable[[], str]]:
+    """Fresh phone numbers; the logins, patients and registrations made with them are
+    deleted afterwards, so that other suites see the demo data as seeded."""
+    phones: list[str] = []
+
+    def make() -> str:
+        phones.append(f"+9197{secrets.randbelow(10**8):08d}")
+        return phones[-1]
+
+    yield make
+    with psycopg.connect(stack.dsn(), autocommit=True) as conn, conn.transaction():
+        patients = "select id from public.patients where phone = any(%(phones)s)"
+        conn.execute(
+            f"delete from public.patient_registrations where patient_id in ({patients})",  # noqa: S608
+            {"phones": phones},
+        )
+        conn.execute(
+            "delete from public.patients where phone = any(%(phones)s)", {"phones": phones}
+        )
+        conn.execute(
+            "delete from auth.users where phone = any(%(digits)s)",
+            {"digits": [phone.lstrip("+") for phone in phones]},
+        )
 
 
 def identity_toolkit(firebase: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -126,15 +149,21 @@ def walk_in(conn: psycopg.Connection, phone: str, name: str) -> str:
         (name, phone),
     ).fetchone()
     assert row is not None
+    # An explicit MRN leaves the hospital's MRN counter as the demo seed left it.
     conn.execute(
-        "insert into public.patient_registrations (patient_id, hospital_id) values (%s, %s)",
-        (row[0], NABHA),
+        "insert into public.patient_registrations (patient_id, hospital_id, mrn) "
+        "values (%s, %s, %s)",
+        (row[0], NABHA, f"WALKIN-{phone[1:]}"),
     )
     return str(row[0])
 
 
 def test_a_new_phone_gets_a_patient_and_a_session_that_reads_only_that_patient(
-    api: httpx.Client, firebase: str, stack: Settings, db: psycopg.Connection
+    api: httpx.Client,
+    firebase: str,
+    stack: Settings,
+    db: psycopg.Connection,
+    new_phone: Callable[[], str],
 ) -> None:
     phone = new_phone()
     session = log_in(api, firebase, phone, full_name="Harjit Kaur")
@@ -156,7 +185,7 @@ def test_a_new_phone_gets_a_patient_and_a_session_that_reads_only_that_patient(
 
 
 def test_the_same_phone_twice_is_the_same_login_and_patient(
-    api: httpx.Client, firebase: str, db: psycopg.Connection
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
 ) -> None:
     phone = new_phone()
     first = log_in(api, firebase, phone)["user"]
@@ -166,7 +195,11 @@ def test_the_same_phone_twice_is_the_same_login_and_patient(
 
 
 def test_a_walk_in_patient_known_by_phone_is_linked_not_duplicated(
-    api: httpx.Client, firebase: str, committed: psycopg.Connection, stack: Settings
+    api: httpx.Client,
+    firebase: str,
+    committed: psycopg.Connection,
+    stack: Settings,
+    new_phone: Callable[[], str],
 ) -> None:
     phone = new_phone()
     patient_id = walk_in(committed, phone, "Gurdev Singh")
@@ -179,7 +212,11 @@ def test_a_walk_in_patient_known_by_phone_is_linked_not_duplicated(
 
 
 def test_a_phone_shared_by_two_walk_ins_links_neither(
-    api: httpx.Client, firebase: str, committed: psycopg.Connection, stack: Settings
+    api: httpx.Client,
+    firebase: str,
+    committed: psycopg.Connection,
+    stack: Settings,
+    new_phone: Callable[[], str],
 ) -> None:
     phone = new_phone()
     family = {walk_in(committed, phone, "Father"), walk_in(committed, phone, "Daughter")}
@@ -201,7 +238,7 @@ def test_a_demo_patient_signs_in_to_their_seeded_record(api: httpx.Client, fireb
 
 
 def test_a_wrong_code_is_refused_and_creates_nothing(
-    api: httpx.Client, firebase: str, db: psycopg.Connection
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
 ) -> None:
     phone = new_phone()
     session_info = send_code(api, phone)
@@ -213,7 +250,7 @@ def test_a_wrong_code_is_refused_and_creates_nothing(
 
 
 def test_a_used_or_unknown_session_is_refused_and_creates_nothing(
-    api: httpx.Client, firebase: str, db: psycopg.Connection
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
 ) -> None:
     phone = new_phone()
     session_info = send_code(api, phone)
@@ -241,7 +278,7 @@ def test_a_malformed_phone_is_refused_before_firebase(api: httpx.Client, phone: 
 
 
 def test_a_staff_accounts_phone_is_refused_and_creates_nothing(
-    api: httpx.Client, firebase: str, committed: psycopg.Connection
+    api: httpx.Client, firebase: str, committed: psycopg.Connection, new_phone: Callable[[], str]
 ) -> None:
     phone = new_phone()
     staff_id = committed.execute(
@@ -271,7 +308,7 @@ def test_a_staff_accounts_phone_is_refused_and_creates_nothing(
 
 
 def test_an_app_with_the_firebase_sdk_exchanges_its_id_token(
-    api: httpx.Client, firebase: str, stack: Settings
+    api: httpx.Client, firebase: str, stack: Settings, new_phone: Callable[[], str]
 ) -> None:
     phone = new_phone()
     response = api.post(
@@ -301,6 +338,7 @@ def test_a_token_for_another_firebase_project_is_refused_and_creates_nothing(
     stack: Settings,
     db: psycopg.Connection,
     monkeypatch: pytest.MonkeyPatch,
+    new_phone: Callable[[], str],
 ) -> None:
     host = emulator.emulator_host(stack)
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", host)  # read by firebase-admin
@@ -321,7 +359,7 @@ def test_a_token_for_another_firebase_project_is_refused_and_creates_nothing(
 
 
 def test_refresh_renews_the_session_and_rotates_the_refresh_token(
-    api: httpx.Client, firebase: str, stack: Settings
+    api: httpx.Client, firebase: str, stack: Settings, new_phone: Callable[[], str]
 ) -> None:
     session = log_in(api, firebase, new_phone())
     response = api.post(f"{PATIENT}/refresh", json={"refresh_token": session["refresh_token"]})
