@@ -153,7 +153,7 @@ def walk_in(conn: psycopg.Connection, phone: str, name: str) -> str:
     conn.execute(
         "insert into public.patient_registrations (patient_id, hospital_id, mrn) "
         "values (%s, %s, %s)",
-        (row[0], NABHA, f"WALKIN-{phone[1:]}"),
+        (row[0], NABHA, f"WALKIN-{str(row[0])[:8]}"),
     )
     return str(row[0])
 
