@@ -84,6 +84,14 @@ def serve_gateway(settings: Settings) -> None:
     serve.main(["--workers", str(gateway.WORKERS)])
 
 
+def run_worker(settings: Settings) -> None:
+    """The notification worker in the foreground (what `up` runs in the background)."""
+    from sidecar.notifications import worker
+
+    os.environ.update({**services.sidecar_environment(settings), **os.environ})
+    worker.main()
+
+
 def status(settings: Settings) -> int:
     cluster = postgres.locate(settings)
     if postgres.is_running(cluster):
@@ -111,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start the database, migrate, seed when new")
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("gateway", help="run the API gateway (:54321) in the foreground")
+    commands.add_parser("worker", help="run the notification worker in the foreground")
     db = commands.add_parser("db", help="the local PostgreSQL").add_subparsers(
         dest="action", required=True
     )
@@ -133,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             down(settings)
         elif args.command == "gateway":
             serve_gateway(settings)
+        elif args.command == "worker":
+            run_worker(settings)
         elif args.action == "status":
             return status(settings)
         elif args.action == "psql":
