@@ -10,6 +10,7 @@ import sys
 
 from devstack.background import BackgroundService
 from devstack.config import Settings
+from devstack.firebase import emulator as firebase_emulator
 
 
 def sidecar_environment(settings: Settings) -> dict[str, str]:
@@ -20,6 +21,9 @@ def sidecar_environment(settings: Settings) -> dict[str, str]:
         "SUPABASE_SERVICE_ROLE_KEY": settings.service_role_key,
         "CAREBASE_SIDECAR_HOST": settings.sidecar_host,
         "CAREBASE_SIDECAR_PORT": str(settings.sidecar_port),
+        # A local secret for the patient logins' derived passwords (never used in production).
+        "CAREBASE_PATIENT_LOGIN_SECRET": "carebase-local-patient-login-secret",
+        **firebase_emulator.sidecar_environment(settings),
     }
 
 
@@ -39,6 +43,20 @@ def sidecar(settings: Settings) -> BackgroundService:
     )
 
 
+def worker(settings: Settings) -> BackgroundService:
+    """The notification worker. Without CAREBASE_FCM_* / TWILIO_* in the environment it
+    serves no channel and notifications stay queued (its log says so)."""
+    suffix = "" if settings.sidecar_port == 8000 else f"-{settings.sidecar_port}"
+    return BackgroundService(
+        name=f"worker{suffix}",
+        argv=[sys.executable, "-m", "sidecar.notifications.worker"],
+        local_dir=settings.local_dir,
+        cwd=settings.repo_root,
+        env=sidecar_environment(settings),
+    )
+
+
 def background_services(settings: Settings) -> list[BackgroundService]:
     """In start order; `down` stops them in reverse."""
-    return [sidecar(settings)]
+    firebase = firebase_emulator.service(settings)
+    return [*([firebase] if firebase else []), sidecar(settings), worker(settings)]

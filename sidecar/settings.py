@@ -45,6 +45,45 @@ class SidecarSettings(BaseSettings):
     # How many proxies in front of the sidecar append to X-Forwarded-For (0: use the peer).
     trusted_proxies: int = Field(0, alias="CAREBASE_SIDECAR_TRUSTED_PROXIES")
 
+    # Patient phone login through Firebase (sidecar/patient_login.py). firebase-admin itself
+    # reads FIREBASE_AUTH_EMULATOR_HOST; it is honoured only for a `demo-` project.
+    firebase_project_id: str = Field("demo-carebase", alias="FIREBASE_PROJECT_ID")
+    firebase_web_api_key: str = Field("", alias="FIREBASE_WEB_API_KEY")
+    firebase_auth_emulator_host: str = Field("", alias="FIREBASE_AUTH_EMULATOR_HOST")
+    # Identity Toolkit's base URL; empty: Google's, or the emulator's when one is set.
+    identity_toolkit_url: str = Field("", alias="CAREBASE_IDENTITY_TOOLKIT_URL")
+    # Derives each patient login's Supabase Auth password (HMAC); no default, so that a
+    # deployment cannot run with a publicly known one. Unset: patient login answers 503.
+    patient_login_secret: str = Field("", alias="CAREBASE_PATIENT_LOGIN_SECRET")
+
+    @property
+    def identity_toolkit_base_url(self) -> str:
+        if self.identity_toolkit_url:
+            return self.identity_toolkit_url.rstrip("/")
+        if self.firebase_auth_emulator_host:
+            return f"http://{self.firebase_auth_emulator_host}/identitytoolkit.googleapis.com"
+        return "https://identitytoolkit.googleapis.com"
+
+    # Notification delivery (sidecar/notifications). A channel without its settings is not
+    # served: its messages stay queued. Push: FCM HTTP v1 with an OAuth token (a fixed one,
+    # or minted from the service account file by firebase-admin's credentials).
+    fcm_base_url: str = Field("https://fcm.googleapis.com", alias="CAREBASE_FCM_BASE_URL")
+    fcm_project_id: str = Field("", alias="CAREBASE_FCM_PROJECT_ID")
+    fcm_access_token: str = Field("", alias="CAREBASE_FCM_ACCESS_TOKEN")
+    fcm_credentials_file: str = Field("", alias="GOOGLE_APPLICATION_CREDENTIALS")
+    # SMS: Twilio's Messages API.
+    twilio_base_url: str = Field("https://api.twilio.com", alias="CAREBASE_TWILIO_BASE_URL")
+    twilio_account_sid: str = Field("", alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field("", alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str = Field("", alias="TWILIO_FROM_NUMBER")
+    # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
+    worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
+    worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")
+    worker_max_attempts: int = Field(5, alias="CAREBASE_WORKER_MAX_ATTEMPTS")
+    worker_poll_seconds: float = Field(2.0, alias="CAREBASE_WORKER_POLL_SECONDS")
+    # Seconds to wait for FCM or Twilio before counting the try as failed (and retrying).
+    delivery_timeout: float = Field(10.0, alias="CAREBASE_DELIVERY_TIMEOUT")
+
 
 @lru_cache
 def get_settings() -> SidecarSettings:
