@@ -74,7 +74,7 @@ class RestApi:
         # PostgREST's db-tx-end: commit (default), commit-allow-override, rollback, ...
         self.tx_end = os.environ.get("CAREBASE_DB_TX_END") or "commit"
         self.max_rows = DB_MAX_ROWS
-        self._compiled: dict[tuple, tuple[list[wire.Query], list[str], int]] = {}
+        self._compiled: dict[tuple, Any] = {}  # statements per request shape: _read, _insert
         self._generation = 0  # of the schema cache; keys of _compiled
         self._listener: asyncio.Task | None = None
         self.reloaded = asyncio.Event()
@@ -506,7 +506,7 @@ class RestApi:
         relation: Relation,
         prefs: preferences.Preferences,
         builder: SqlBuilder,
-        statement: sql.Composable,
+        statement: sql.Composable | wire.Query,  # a Query: composed and converted already
         returning: sql.Composable | None,
         node: PlanNode | None,
         media: responses.MediaType | None,
@@ -593,7 +593,11 @@ class RestApi:
             request,
             identity,
             False,
-            [wire.query(statement, builder.params)],
+            [
+                statement
+                if isinstance(statement, wire.Query)
+                else wire.query(statement, builder.params)
+            ],
             respond,
             None if strict or singular else commit,
         )
@@ -668,6 +672,21 @@ class RestApi:
                 statement = sql.SQL("select {} from {} as pgrst_target where false").format(
                     returning, qualified(relation.name)
                 )
+        elif columns and prefs.missing != "default" and prefs.return_ != "representation":
+            # The rows travel as the statement's one parameter; the statement itself is a
+            # function of this key, composed once per shape (see _read).
+            key = ("insert", self._generation, relation.name, tuple(columns), conflict)
+            key += (prefs.resolution, prefs.return_)
+            text = self._compiled.get(key)
+            if text is None:
+                composed = builder.insert(
+                    relation, rows, columns, False, conflict, prefs.resolution, returning
+                )
+                text = wire.query(composed, builder.params).text
+                if len(self._compiled) >= COMPILED_MAX:
+                    self._compiled.clear()
+                self._compiled[key] = text
+            statement = wire.Query(text, (wire.dump(json.dumps(rows)),))
         else:
             statement = builder.insert(
                 relation,
