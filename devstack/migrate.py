@@ -6,6 +6,7 @@ and line and leaves the database exactly as it was before that file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import psycopg
 import sqlparse
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from devstack.errors import DevstackError
 
@@ -33,15 +35,30 @@ create table if not exists supabase_migrations.schema_migrations (
 );
 """
 
+FILE_FIX = "fix that file; the database is as it was before it"
+
 LOGIN_ROLES = ("postgres", "authenticator", "supabase_auth_admin")
 
 # Two `carebase up` at once (a test run beside `make up`) must not apply the same file twice.
 MIGRATION_LOCK = 5_432_201
+# The shim alters roles, which every database of the cluster shares: two databases shimmed at
+# once (scratch test databases) would collide on the same role ("tuple concurrently updated").
+PLATFORM_LOCK = 5_432_202
+# Advisory locks are per database, so the cluster-wide one is taken in this one, which
+# initdb always creates.
+LOCK_DATABASE = "postgres"
 
 
 def _serialize(conn: psycopg.Connection) -> None:
     """Wait for any other devstack migrating this database; released when conn closes."""
     conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+
+
+def _cluster_lock(admin_dsn: str) -> psycopg.Connection:
+    """Wait for any other devstack applying the shim in this cluster; released on close."""
+    conn = psycopg.connect(make_conninfo(admin_dsn, dbname=LOCK_DATABASE), autocommit=True)
+    conn.execute("select pg_advisory_lock(%s)", (PLATFORM_LOCK,))
+    return conn
 
 
 @dataclass(frozen=True)
@@ -88,11 +105,7 @@ def _describe(path: Path, statement: Statement, error: psycopg.Error) -> str:
     return "\n".join(parts)
 
 
-def run_file(
-    conn: psycopg.Connection,
-    path: Path,
-    fix: str = "fix that file; the database is as it was before it",
-) -> list[Statement]:
+def run_file(conn: psycopg.Connection, path: Path, fix: str = FILE_FIX) -> list[Statement]:
     """Run every statement of a file inside the caller's open transaction."""
     statements = list(split_statements(path.read_text()))
     for statement in statements:
@@ -101,6 +114,22 @@ def run_file(
         except psycopg.Error as error:
             raise DevstackError(_describe(path, statement, error), fix) from error
     return statements
+
+
+@contextlib.contextmanager
+def file_transaction(conn: psycopg.Connection, path: Path, fix: str) -> Iterator[None]:
+    """One transaction for one file. A failure at commit (a deferred constraint) has no
+    statement to point at, but names the file all the same."""
+    try:
+        with conn.transaction():
+            yield
+    except DevstackError:
+        raise
+    except psycopg.Error as error:
+        message = error.diag.message_primary or str(error)
+        raise DevstackError(
+            f"{path}: at commit: {error.diag.severity or 'ERROR'}: {message}", fix
+        ) from error
 
 
 def _applied_platform_files(conn: psycopg.Connection) -> dict[str, str]:
@@ -112,8 +141,7 @@ def _applied_platform_files(conn: psycopg.Connection) -> dict[str, str]:
 def apply_platform(admin_dsn: str, platform_dir: Path, db_password: str) -> list[str]:
     """Apply the shim files not yet applied to this database; returns their names."""
     applied: list[str] = []
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        _serialize(conn)
+    with _cluster_lock(admin_dsn), psycopg.connect(admin_dsn, autocommit=True) as conn:
         recorded = _applied_platform_files(conn)
         for path in sorted(platform_dir.glob("*.sql")):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -124,8 +152,9 @@ def apply_platform(admin_dsn: str, platform_dir: Path, db_password: str) -> list
                         "run `carebase db reset` to rebuild the database from scratch",
                     )
                 continue
-            with conn.transaction():
-                run_file(conn, path, fix="see the hint above; nothing of this file was applied")
+            fix = "see the hint above; nothing of this file was applied"
+            with file_transaction(conn, path, fix):
+                run_file(conn, path, fix)
                 conn.execute(
                     "insert into _devstack.platform_files (file, sha256) values (%s, %s)",
                     (path.name, digest),
@@ -165,7 +194,7 @@ def apply_migrations(dsn: str, migrations_dir: Path) -> list[str]:
         conn.execute(SCHEMA_MIGRATIONS)
         for path in pending_migrations(conn, migrations_dir):
             match = MIGRATION_NAME.match(path.name)
-            with conn.transaction():
+            with file_transaction(conn, path, FILE_FIX):
                 statements = run_file(conn, path)
                 conn.execute(
                     "insert into supabase_migrations.schema_migrations (version, name, statements)"
@@ -180,6 +209,9 @@ def apply_seed(dsn: str, seed_file: Path) -> bool:
     """Run supabase/seed.sql in one transaction, as `supabase db reset` does."""
     if not seed_file.exists():
         return False
-    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        file_transaction(conn, seed_file, FILE_FIX),
+    ):
         run_file(conn, seed_file)
     return True

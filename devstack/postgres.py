@@ -20,6 +20,9 @@ from pathlib import Path
 from devstack.config import Settings
 from devstack.errors import DevstackError
 
+# A Unix socket's path must fit in sockaddr_un.sun_path (108 bytes with its terminating NUL).
+MAX_SOCKET_PATH = 107
+
 INSTALL_FIX = "run `make up` (it installs what is missing) or: sudo apt-get install -y {pkg}"
 
 # Rewritten at every start, so a changed port or setting applies on the next start.
@@ -151,13 +154,18 @@ def _server_pid(cluster: Cluster) -> int | None:
     except (FileNotFoundError, IndexError, ValueError):
         return None
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except FileNotFoundError:
-        cmdline = b""
-    if b"postgres" in cmdline:
+        cmdline = []
+    # The pid may since have gone to another process, even another cluster's postgres: only
+    # a postmaster started on this data directory (`postgres -D <data_dir>`) counts.
+    if os.fsencode(cluster.data_dir) in cmdline:
         return pid
     cluster.pid_file.unlink(missing_ok=True)
-    print(f"note: removed a stale pid file ({cluster.pid_file}: process {pid} is not running)")
+    print(
+        f"note: removed a stale pid file ({cluster.pid_file}: "
+        f"process {pid} is not this cluster's server)"
+    )
     return None
 
 
@@ -216,11 +224,13 @@ def _initdb(cluster: Cluster) -> None:
 
 def _write_server_settings(cluster: Cluster) -> None:
     settings = cluster.settings
+    socket = cluster.socket_dir / f".s.PGSQL.{settings.db_port}"
+    # In a deeply nested checkout the socket path would be too long and PostgreSQL would not
+    # start; everything devstack runs connects over TCP, so the socket is only a convenience.
+    socket_dir = cluster.socket_dir if len(bytes(socket)) <= MAX_SOCKET_PATH else ""
     conf = cluster.data_dir / "carebase.conf"
     conf.write_text(
-        SERVER_SETTINGS.format(
-            host=settings.db_host, port=settings.db_port, socket_dir=cluster.socket_dir
-        )
+        SERVER_SETTINGS.format(host=settings.db_host, port=settings.db_port, socket_dir=socket_dir)
     )
     _give_to_server_user(conf)
 

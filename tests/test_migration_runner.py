@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from devstack.config import Settings
 from devstack.errors import DevstackError
-from devstack.migrate import apply_migrations, apply_platform
-from tests.conftest import ScratchDatabase
+from devstack.migrate import apply_migrations, apply_platform, apply_seed
+from tests.conftest import ScratchDatabase, scratch_database
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -81,6 +84,44 @@ def test_a_syntax_error_points_at_its_own_line(
     assert 'type "itn" does not exist' in str(failure.value)
 
 
+def test_a_deferred_constraint_failing_at_commit_names_the_file_and_changes_nothing(
+    platform_db: ScratchDatabase, tmp_path: Path
+) -> None:
+    bad = write(
+        tmp_path,
+        "20260101000000_dangling.sql",
+        "create table public.parents (id int primary key);\n"
+        "create table public.children (parent_id int references public.parents (id)"
+        " deferrable initially deferred);\n"
+        "insert into public.children values (42);\n",
+    )
+    with pytest.raises(DevstackError) as failure:
+        apply_migrations(platform_db.dsn(), tmp_path)
+    message = str(failure.value)
+    assert f"{bad}: at commit:" in message
+    assert "violates foreign key constraint" in message
+    assert not relation_exists(platform_db, "public.children")
+    assert recorded(platform_db) == []
+
+
+def test_a_failing_seed_names_file_and_line_and_leaves_no_row(
+    platform_db: ScratchDatabase, tmp_path: Path
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        conn.execute("create table public.things (a int not null)")
+    seed = write(
+        tmp_path,
+        "seed.sql",
+        "insert into public.things values (1);\n\ninsert into public.things values (null);\n",
+    )
+    with pytest.raises(DevstackError) as failure:
+        apply_seed(platform_db.dsn(), seed)
+    assert f"{seed}:3:" in str(failure.value)
+    assert 'null value in column "a"' in str(failure.value)
+    with psycopg.connect(platform_db.dsn()) as conn:
+        assert conn.execute("select count(*) from public.things").fetchone() == (0,)
+
+
 def test_a_misnamed_migration_is_refused(platform_db: ScratchDatabase, tmp_path: Path) -> None:
     write(tmp_path, "create_things.sql", "select 1;")
     with pytest.raises(DevstackError, match=r"not named <timestamp>_<name>\.sql"):
@@ -93,6 +134,23 @@ def test_the_shim_is_applied_once_per_database(platform_db: ScratchDatabase) -> 
         platform_db.dsn(settings.admin_user), settings.platform_dir, settings.db_password
     )
     assert again == []
+
+
+def test_databases_of_one_cluster_can_be_shimmed_at_the_same_time(stack: Settings) -> None:
+    """Roles are cluster-wide: parallel shims must not collide on them (test runs side by side)."""
+    with contextlib.ExitStack() as stack_of_dbs:
+        dbs = [stack_of_dbs.enter_context(scratch_database(stack)) for _ in range(4)]
+        with ThreadPoolExecutor(len(dbs)) as pool:
+            applied = list(
+                pool.map(
+                    lambda db: apply_platform(
+                        db.dsn(stack.admin_user), stack.platform_dir, stack.db_password
+                    ),
+                    dbs,
+                )
+            )
+    shim_files = sorted(path.name for path in stack.platform_dir.glob("*.sql"))
+    assert applied == [shim_files] * len(dbs)
 
 
 def test_the_shim_refuses_a_database_that_already_is_supabase(scratch_db: ScratchDatabase) -> None:

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from devstack.config import Settings
 from tests.conftest import ScratchDatabase
 
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -62,6 +63,40 @@ def test_postgres_is_not_a_superuser_but_creates_databases_and_roles_and_bypasse
             " from pg_roles where rolname = current_user"
         ).fetchone()
     assert row == (False, True, True, True, True)
+
+
+@pytest.mark.parametrize(
+    ("role", "attributes"),
+    [
+        # (login, inherit, bypassrls, superuser)
+        ("anon", (False, True, False, False)),
+        ("authenticated", (False, True, False, False)),
+        ("service_role", (False, True, True, False)),
+        ("authenticator", (True, False, False, False)),
+        ("supabase_auth_admin", (True, False, False, False)),
+    ],
+)
+def test_the_supabase_roles_have_supabase_attributes(
+    platform_db: ScratchDatabase, role: str, attributes: tuple[bool, ...]
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        row = conn.execute(
+            "select rolcanlogin, rolinherit, rolbypassrls, rolsuper from pg_roles"
+            " where rolname = %s",
+            (role,),
+        ).fetchone()
+    assert row == attributes
+
+
+def test_authenticator_is_a_member_of_exactly_the_three_api_roles(
+    platform_db: ScratchDatabase,
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        granted = conn.execute(
+            "select array_agg(m.roleid::regrole::text order by m.roleid::regrole::text)"
+            " from pg_auth_members m where m.member = 'authenticator'::regrole"
+        ).fetchone()
+    assert granted == (["anon", "authenticated", "service_role"],)
 
 
 @pytest.mark.parametrize("role", API_ROLES)
@@ -158,6 +193,26 @@ def test_the_legacy_claim_sub_setting_wins_over_the_claims(platform_db: ScratchD
         act_as(conn, "authenticated", {"sub": str(current), "role": "authenticated"})
         conn.execute("select set_config('request.jwt.claim.sub', %s, true)", (str(legacy),))
         assert conn.execute("select auth.uid()").fetchone() == (legacy,)
+
+
+@pytest.mark.parametrize(("function", "claim"), [("role", "role"), ("email", "email")])
+def test_the_legacy_role_and_email_settings_win_over_the_claims(
+    platform_db: ScratchDatabase, function: str, claim: str
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        act_as(conn, "authenticated", {"role": "authenticated", "email": "new@example.test"})
+        conn.execute("select set_config(%s, 'legacy-value', true)", (f"request.jwt.claim.{claim}",))
+        row = conn.execute(f"select auth.{function}()").fetchone()
+    assert row == ("legacy-value",)
+
+
+def test_the_legacy_claim_setting_wins_over_the_claims_for_auth_jwt(
+    platform_db: ScratchDatabase,
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        act_as(conn, "authenticated", {"role": "authenticated", "aal": "aal1"})
+        conn.execute("select set_config('request.jwt.claim', '{\"aal\": \"aal2\"}', true)")
+        assert conn.execute("select auth.jwt()").fetchone() == ({"aal": "aal2"},)
 
 
 def test_without_any_claims_the_auth_functions_read_null(platform_db: ScratchDatabase) -> None:
@@ -307,6 +362,35 @@ def test_creating_a_preinstalled_extension_in_extensions_is_a_no_op(
     assert before == after
     assert before[1] == "extensions"
     assert notices == [("NOTICE", f'extension "{extension}" already exists, skipping')]
+
+
+def test_the_extensions_supabase_has_are_installed_in_extensions(
+    platform_db: ScratchDatabase,
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        found = conn.execute(
+            "select extname from pg_extension"
+            " where extnamespace = 'extensions'::regnamespace order by extname"
+        ).fetchall()
+    assert {"btree_gist", "citext", "pg_trgm", "pgcrypto", "uuid-ossp"} <= {r[0] for r in found}
+
+
+def test_pg_cron_is_preloaded_and_postgres_schedules_jobs_in_the_main_database(
+    stack: Settings,
+) -> None:
+    """As on Supabase: pg_cron in pg_catalog, its jobs scheduled by postgres through cron.*."""
+    with psycopg.connect(stack.dsn()) as conn:
+        assert "pg_cron" in conn.execute("show shared_preload_libraries").fetchone()[0]
+        schema = conn.execute(
+            "select extnamespace::regnamespace::text from pg_extension where extname = 'pg_cron'"
+        ).fetchone()
+        assert schema == ("pg_catalog",)
+        conn.execute("select cron.schedule('shim-probe', '0 3 * * *', 'select 1')")
+        jobs = conn.execute(
+            "select schedule, command, username from cron.job where jobname = 'shim-probe'"
+        ).fetchall()
+        conn.rollback()
+    assert jobs == [("0 3 * * *", "select 1", "postgres")]
 
 
 def test_a_migration_can_add_policies_on_storage_objects(platform_db: ScratchDatabase) -> None:
@@ -623,6 +707,53 @@ def test_a_function_postgres_creates_in_public_is_granted_to_the_api_roles(
 
 
 # --- auth tables ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        (
+            "users",
+            {
+                "id",
+                "aud",
+                "role",
+                "email",
+                "encrypted_password",
+                "email_confirmed_at",
+                "phone",
+                "phone_confirmed_at",
+                "confirmed_at",
+                "last_sign_in_at",
+                "raw_app_meta_data",
+                "raw_user_meta_data",
+                "banned_until",
+                "deleted_at",
+                "is_anonymous",
+                "is_sso_user",
+                "created_at",
+                "updated_at",
+            },
+        ),
+        (
+            "identities",
+            {"id", "provider_id", "user_id", "identity_data", "provider", "email"},
+        ),
+        ("sessions", {"id", "user_id", "aal", "factor_id", "not_after", "refreshed_at"}),
+        ("refresh_tokens", {"id", "token", "user_id", "revoked", "parent", "session_id"}),
+        ("mfa_factors", {"id", "user_id", "friendly_name", "factor_type", "status", "secret"}),
+    ],
+)
+def test_auth_tables_have_the_columns_supabase_auth_writes(
+    platform_db: ScratchDatabase, table: str, columns: set[str]
+) -> None:
+    with psycopg.connect(platform_db.dsn()) as conn:
+        found = conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'auth' and table_name = %s",
+            (table,),
+        ).fetchall()
+    assert columns <= {row[0] for row in found}
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])

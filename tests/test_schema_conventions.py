@@ -112,6 +112,8 @@ def test_every_foreign_key_is_indexed(db: psycopg.Connection) -> None:
         r"\bsupabase_admin\b",
         r"\bcreate\s+role\b",
         r"\bcreate\s+event\s+trigger\b",
+        r"\bvault\._\w+",  # the shim's own Vault internals; Supabase Vault's differ
+        r"\balter\s+system\b",
     ],
 )
 def test_migrations_rely_on_nothing_only_the_shim_provides(stack: Settings, shim_only: str) -> None:
