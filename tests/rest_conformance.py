@@ -8,6 +8,7 @@ API roles and dropped at the end; the test waits until the API's schema cache sh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
 from devstack.config import Settings
 from devstack.gateway import tokens
@@ -24,7 +26,7 @@ from tests.postgrest_session import PostgrestSession
 PATIENT_USER_ID = "50000000-0000-4000-8000-000000000001"  # phone +919876500001 in the seed
 
 SCHEMA = """
-drop view if exists public.conformance_book_view;
+drop view if exists public.conformance_book_view, public.conformance_series;
 drop table if exists public.conformance_reprints, public.conformance_editions,
   public.conformance_book_tags, public.conformance_tags, public.conformance_profiles,
   public.conformance_books, public.conformance_authors, public.conformance_notes cascade;
@@ -89,6 +91,9 @@ create policy conformance_notes_own on public.conformance_notes to authenticated
 
 create view public.conformance_book_view with (security_invoker = true) as
   select id, title, author_id from public.conformance_books;
+-- more rows than db-max-rows (1000)
+create view public.conformance_series with (security_invoker = true) as
+  select n from generate_series(1, 1500) as n;
 
 create function public.conformance_add(a int, b int default 10) returns int
   language sql immutable as $$ select a + b $$;
@@ -157,13 +162,14 @@ grant select, insert, update, delete on public.conformance_authors, public.confo
   public.conformance_profiles, public.conformance_tags, public.conformance_book_tags,
   public.conformance_editions, public.conformance_reprints, public.conformance_book_view
   to anon, authenticated, service_role;
+grant select on public.conformance_series to anon, authenticated, service_role;
 grant select, insert, update, delete on public.conformance_notes to authenticated,
   service_role;
 grant select, insert on public.conformance_notes to anon;
 """
 
 TEARDOWN = """
-drop view if exists public.conformance_book_view;
+drop view if exists public.conformance_book_view, public.conformance_series;
 drop table if exists public.conformance_reprints, public.conformance_editions,
   public.conformance_book_tags, public.conformance_tags, public.conformance_profiles,
   public.conformance_books, public.conformance_authors, public.conformance_notes cascade;
@@ -228,6 +234,56 @@ def reset_data(settings: Settings, conformance: None) -> Iterator[None]:
             "update public.conformance_books set pages = 36, title = 'Computable Numbers'"
             " where id = 2;"
         )
+
+
+@contextlib.contextmanager
+def authenticator_setting(settings: Settings, name: str, value: str) -> Iterator[None]:
+    """PostgREST's in-database configuration: `alter role authenticator set pgrst.<name>`,
+    announced with `NOTIFY pgrst, 'reload config'`; the previous value is put back after."""
+    setting = f"pgrst.{name}"
+    admin = settings.dsn(settings.admin_user)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        (previous,) = conn.execute(
+            "select (select substr(cfg, strpos(cfg, '=') + 1)"
+            " from pg_db_role_setting s, unnest(s.setconfig) cfg"
+            " where s.setrole = 'authenticator'::regrole and s.setdatabase = 0"
+            " and split_part(cfg, '=', 1) = %s)",
+            (setting,),
+        ).fetchone()
+        conn.execute(
+            sql.SQL("alter role authenticator set {} = {}").format(
+                sql.Identifier(setting), sql.Literal(value)
+            )
+        )
+        conn.execute("notify pgrst, 'reload config'")
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if previous is None:
+                conn.execute(
+                    sql.SQL("alter role authenticator reset {}").format(sql.Identifier(setting))
+                )
+            else:
+                conn.execute(
+                    sql.SQL("alter role authenticator set {} = {}").format(
+                        sql.Identifier(setting), sql.Literal(previous)
+                    )
+                )
+            conn.execute("notify pgrst, 'reload config'")
+
+
+def eventually(check: Any, seconds: float = 10) -> bool:
+    """Whether `check()` holds six times in a row within `seconds`: every gateway worker
+    (or PostgREST instance) has taken a reload in."""
+    deadline = time.monotonic() + seconds
+    streak = 0
+    while time.monotonic() < deadline:
+        streak = streak + 1 if check() else 0
+        if streak >= 6:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 class Api:

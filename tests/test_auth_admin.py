@@ -166,3 +166,21 @@ def test_an_unconfirmed_email_cannot_sign_in(auth: AuthTarget) -> None:
         )
     assert response.status_code == 400
     assert response.json()["code"] == "email_not_confirmed"
+
+
+def test_input_postgres_cannot_hold_is_a_400_not_a_500(auth: AuthTarget) -> None:
+    with auth.service_http() as http:
+        nul = http.post(
+            "/admin/users",
+            json={"email": "nul\u0000@example.test", "password": TEST_PASSWORD},
+            headers=API_VERSION,
+        )
+        endless_ban = http.post(
+            "/admin/users",
+            json={"email": _email(), "password": TEST_PASSWORD, "ban_duration": "9" * 15 + "h"},
+            headers=API_VERSION,
+        )
+        huge_page = http.get("/admin/users", params={"per_page": "9" * 20}, headers=API_VERSION)
+    for response in (nul, endless_ban, huge_page):
+        assert response.status_code in (400, 422), response.text
+        assert response.json()["code"] == "validation_failed", response.text

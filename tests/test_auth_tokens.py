@@ -4,6 +4,7 @@ Supabase Auth's error bodies, through the official client and raw HTTP."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from supabase import AuthApiError
@@ -51,6 +52,28 @@ def test_a_demo_doctor_signs_in_and_the_token_carries_supabase_and_hook_claims(
     assert token["user_role"] == "doctor"
     assert token["hospital_id"] == NABHA_HOSPITAL
     client.auth.sign_out({"scope": "local"})
+
+
+def test_a_user_signs_in_with_phone_and_password(auth: AuthTarget) -> None:
+    phone = f"9198{uuid.uuid4().int % 10**8:08d}"
+    user = auth.new_user(phone=phone, phone_confirm=True)
+    response = auth.client().auth.sign_in_with_password(
+        {"phone": f"+{phone}", "password": TEST_PASSWORD}
+    )
+    assert response.user is not None and response.user.id == user["id"]
+    assert response.session is not None
+    token = claims(response.session.access_token)
+    assert token["phone"] == phone
+    assert token["sub"] == user["id"]
+    with auth.http() as http:
+        wrong = http.post(
+            "/token",
+            params={"grant_type": "password"},
+            json={"phone": phone, "password": "Wrong#Passw0rd"},
+            headers=API_VERSION,
+        )
+    assert wrong.status_code == 400
+    assert wrong.json()["code"] == "invalid_credentials"
 
 
 def test_a_wrong_password_is_invalid_credentials_in_both_error_formats(auth: AuthTarget) -> None:

@@ -108,6 +108,11 @@ def test_inner_join_and_null_filters_on_embeds(anon):
         conformance_profiles="is.null",
     )
     assert [row["id"] for row in without] == [2]
+    left = get(
+        anon, "conformance_authors", select="id,conformance_profiles!left(website)", order="id"
+    )
+    assert [row["id"] for row in left] == [1, 2, 3]
+    assert left[1]["conformance_profiles"] is None
     empty_select = get(
         anon, "conformance_authors", select="id,conformance_profiles!inner()", order="id"
     )

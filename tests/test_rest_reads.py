@@ -231,6 +231,25 @@ def test_bad_queries(anon, params, status, code):
     assert_error(anon.get("/conformance_authors", params=params), status, code)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"or": "(" + "and(" * 400 + "id.eq.1" + ")" * 400 + ")"},
+        {"select": "id," + "conformance_books!author_id(" * 400 + "id" + ")" * 400},
+        {"select": "meta" + "->a" * 400},
+        {"meta" + "->a" * 400: "eq.1"},
+        {"order": "meta" + "->a" * 400},
+    ],
+    ids=["logic tree", "embeds", "json path", "json path filter", "json path order"],
+)
+def test_deep_nesting_is_refused_cleanly(anon, params):
+    """Nesting nobody writes by hand (devstack refuses more than 32 levels as PGRST100)."""
+    response = anon.get("/conformance_authors", params=params)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert_error(response, response.status_code)
+
+
 def test_values_with_quotes_and_semicolons_are_just_values(anon):
     response = anon.get(
         "/conformance_books", params={"title": 'eq.Unsigned "Draft"; v2', "select": "id"}
@@ -248,13 +267,48 @@ def test_unknown_table_is_404(anon):
     )
 
 
-def test_max_rows_caps_silently(service, settings):
-    response = service.get(
-        "/rpc/conformance_numbers",
-        params={"n": 1500, "limit": 5000},
+def test_max_rows_caps_silently(anon):
+    """db-max-rows (1000, Supabase's `max_rows`) caps tables, views and functions alike."""
+    capped = anon.get("/conformance_series", params={"order": "n"})
+    assert capped.status_code == 200
+    assert capped.headers["content-range"] == "0-999/*"
+    rows = capped.json()
+    assert len(rows) == 1000 and rows[0] == {"n": 1} and rows[-1] == {"n": 1000}
+    counted = anon.get(
+        "/conformance_series", params={"limit": 5000}, headers={"Prefer": "count=exact"}
     )
-    assert response.status_code == 200
-    assert len(response.json()) == 1500  # scalar sets: no limit, no db-max-rows (a guess)
+    assert counted.status_code == 206
+    assert counted.headers["content-range"] == "0-999/1500"
+    last_page = anon.get("/conformance_series", params={"order": "n", "offset": 1400})
+    assert [row["n"] for row in last_page.json()] == list(range(1401, 1501))
+    numbers = anon.get("/rpc/conformance_numbers", params={"n": 1500})
+    assert numbers.status_code == 200
+    assert numbers.json() == list(range(1, 1001))
+    assert numbers.headers["content-range"] == "0-999/*"
+
+
+def test_schema_cache_reloads_after_ddl(anon, settings):
+    """A table created after start appears without a restart (the DDL event trigger sends
+    `NOTIFY pgrst, 'reload schema'`), and disappears when dropped."""
+    import psycopg
+
+    from tests.rest_conformance import eventually
+
+    def status() -> int:
+        return anon.get("/conformance_late", params={"select": "id"}).status_code
+
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        conn.execute(
+            "create table public.conformance_late (id int primary key);"
+            "grant select on public.conformance_late to anon;"
+        )
+    try:
+        assert eventually(lambda: status() == 200), "the new table never showed"
+    finally:
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            conn.execute("drop table if exists public.conformance_late")
+    assert eventually(lambda: status() == 404), "the dropped table stayed"
+    assert_error(anon.get("/conformance_late"), 404, "PGRST205")
 
 
 def test_openapi_document(anon):

@@ -56,6 +56,32 @@ def test_rpc_result_shapes(anon):
     assert anon.get("/rpc/conformance_numbers", params={"n": 3}).json() == [1, 2, 3]
 
 
+def test_rpc_scalar_sets_take_limit_offset_range_and_count(anon):
+    response = anon.get(
+        "/rpc/conformance_numbers",
+        params={"n": 10, "limit": 3, "offset": 2},
+        headers={"Prefer": "count=exact"},
+    )
+    assert response.json() == [3, 4, 5]
+    assert response.status_code == 206
+    assert response.headers["content-range"] == "2-4/10"
+    ranged = anon.post("/rpc/conformance_numbers", params={"limit": 2}, json={"n": 5})
+    assert ranged.json() == [1, 2]
+    assert ranged.headers["content-range"] == "0-1/*"
+    one = anon.get(
+        "/rpc/conformance_numbers",
+        params={"n": 1},
+        headers={"Accept": "application/vnd.pgrst.object+json"},
+    )
+    assert one.status_code == 200 and one.json() == 1
+    many = anon.get(
+        "/rpc/conformance_numbers",
+        params={"n": 2},
+        headers={"Accept": "application/vnd.pgrst.object+json"},
+    )
+    assert assert_error(many, 406, "PGRST116")["details"] == "The result contains 2 rows"
+
+
 def test_rpc_with_the_official_client(rest_url, settings, conformance):
     from supabase import create_client
 

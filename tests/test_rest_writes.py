@@ -7,7 +7,11 @@ import pytest
 
 pytest.register_assert_rewrite("tests.rest_conformance")
 
-from tests.rest_conformance import assert_error  # noqa: E402
+from tests.rest_conformance import (  # noqa: E402
+    assert_error,
+    authenticator_setting,
+    eventually,
+)
 
 pytest_plugins = ["tests.rest_conformance"]
 
@@ -236,3 +240,39 @@ def test_rls_denial_as_user_is_403(patient, reset_data):
 
 def test_writes_in_get_are_read_only(service):
     assert_error(service.get("/rpc/conformance_touch"), 405, "25006")
+
+
+def test_tx_preference_is_ignored_unless_db_tx_end_allows_it(service, settings, reset_data):
+    """`Prefer: tx=rollback` only counts when db-tx-end is `commit-allow-override`
+    (PostgREST's default `commit` ignores it and does not report it as applied)."""
+    rollback = {"Prefer": "tx=rollback, return=representation"}
+    ignored = service.post("/conformance_tags", json={"id": 60, "label": "kept"}, headers=rollback)
+    assert ignored.status_code == 201
+    assert "tx=" not in ignored.headers.get("preference-applied", "")
+    assert tag(service, 60) == [{"id": 60, "label": "kept"}]
+
+    def overridable() -> bool:
+        noop = service.post("/rpc/conformance_noop", json={}, headers={"Prefer": "tx=rollback"})
+        return "tx=rollback" in noop.headers.get("preference-applied", "")
+
+    with authenticator_setting(settings, "db_tx_end", "commit-allow-override"):
+        assert eventually(overridable), "db-tx-end was never reloaded"
+        dry = service.post("/conformance_tags", json={"id": 61, "label": "dry"}, headers=rollback)
+        assert dry.status_code == 201
+        assert dry.json() == [{"id": 61, "label": "dry"}]
+        assert "tx=rollback" in dry.headers["preference-applied"]
+        assert tag(service, 61) == []
+        patched = service.patch(
+            "/conformance_tags", params={"id": "eq.60"}, json={"label": "x"}, headers=rollback
+        )
+        assert patched.status_code == 200 and patched.json() == [{"id": 60, "label": "x"}]
+        assert tag(service, 60) == [{"id": 60, "label": "kept"}]
+        touched = service.post("/rpc/conformance_touch", json={}, headers=rollback)
+        assert touched.status_code == 200 and touched.json() == 99
+        assert tag(service, 99) == []
+        committed = service.post(
+            "/conformance_tags", json={"id": 62, "label": "also"}, headers={"Prefer": "tx=commit"}
+        )
+        assert committed.status_code == 201
+        assert tag(service, 62) == [{"id": 62, "label": "also"}]
+    assert eventually(lambda: not overridable()), "db-tx-end was never put back"

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -118,6 +119,13 @@ class AuthApi:
                 return await handler(request)
             except AuthError as error:
                 return error_response(request, error)
+            except psycopg.DataError as error:
+                # Input Postgres cannot hold (a NUL byte, a date out of range...): the
+                # client's mistake, answered as GoTrue answers invalid input
+                message = error.diag.message_primary or str(error)
+                return error_response(
+                    request, bad_request("validation_failed", f"Invalid input: {message}")
+                )
             except Exception:
                 log.exception("auth: %s %s failed", request.method, request.url.path)
                 return error_response(request, unexpected_failure())
@@ -323,6 +331,8 @@ def _positive_int(raw: str | None, default: int) -> int:
         value = int(raw) if raw else default
     except ValueError:
         raise bad_request("validation_failed", f"not a number: {raw}") from None
+    if value >= 2**31:
+        raise bad_request("validation_failed", "Bad Pagination Parameters")
     return value if value > 0 else default
 
 

@@ -13,6 +13,7 @@ _UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
+_MAX_SECONDS = (2**63 - 1) / 1e9
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 
 
@@ -37,5 +38,7 @@ def parse_seconds(text: str) -> float:
     if position != len(body):
         if re.fullmatch(r"[\d.]+", body):
             raise ValueError(f'time: missing unit in duration "{text}"')
+        raise ValueError(f'time: invalid duration "{text}"')
+    if total > _MAX_SECONDS:  # Go's Duration is int64 nanoseconds (~292 years)
         raise ValueError(f'time: invalid duration "{text}"')
     return sign * total

@@ -72,7 +72,8 @@ class RestApi:
         # The environment wins over the in-database `pgrst.db_pre_request` role setting.
         self.pre_request_override = os.environ.get("CAREBASE_DB_PRE_REQUEST") or None
         # PostgREST's db-tx-end: commit (default), commit-allow-override, rollback, ...
-        self.tx_end = os.environ.get("CAREBASE_DB_TX_END") or "commit"
+        # The environment wins over the in-database `pgrst.db_tx_end` role setting.
+        self.tx_end_override = os.environ.get("CAREBASE_DB_TX_END") or None
         self.max_rows = DB_MAX_ROWS
         self._compiled: dict[tuple, Any] = {}  # statements per request shape: _read, _insert
         self._generation = 0  # of the schema cache; keys of _compiled
@@ -87,6 +88,18 @@ class RestApi:
     @property
     def pre_request(self) -> str | None:
         return self.pre_request_override or self.cache.db_config.get("pgrst.db_pre_request")
+
+    @property
+    def tx_end(self) -> str:
+        return self.tx_end_override or self.cache.db_config.get("pgrst.db_tx_end") or "commit"
+
+    def _commits(self, prefs: preferences.Preferences, applied: list[str]) -> bool:
+        """Whether a read-write transaction commits: db-tx-end, overridden by `Prefer: tx=`
+        only when db-tx-end allows it (then reported as applied)."""
+        if prefs.tx and self.tx_end.endswith("allow-override"):
+            applied.append(f"tx={prefs.tx}")
+            return prefs.tx == "commit"
+        return not self.tx_end.startswith("rollback")
 
     # ------------------------------------------------------------ lifecycle
 
@@ -438,6 +451,8 @@ class RestApi:
         media: responses.MediaType,
         prefs: preferences.Preferences,
         lower: int,
+        commit: bool = True,
+        applied: tuple[str, ...] | list[str] = (),
     ) -> Response:
         def respond(results: list[Any]) -> Outcome:
             count = int(wire.value(results[0], 0) or 0)
@@ -446,11 +461,13 @@ class RestApi:
             status = responses.range_status(lower, count, total)
             rendered = responses.render_rows(body, media, names, count)
             headers = {"Content-Range": responses.content_range(lower, count, total)}
-            headers.update(responses.applied([f"count={prefs.count}"] if prefs.count else []))
+            headers.update(
+                responses.applied([*applied, *([f"count={prefs.count}"] if prefs.count else [])])
+            )
             if request.method == "HEAD":
                 headers["Content-Type"] = media.content_type
-                return Outcome(Response(status_code=status, headers=headers))
-            return Outcome(responses.body_response(rendered, status, media, headers))
+                return Outcome(Response(status_code=status, headers=headers), commit)
+            return Outcome(responses.body_response(rendered, status, media, headers), commit)
 
         return await self._run(request, identity, read_only, queries, respond)
 
@@ -531,12 +548,7 @@ class RestApi:
                 "(select count(*) from pgrst_source where pgrst_inserted)::int, "
                 "coalesce((select json_agg(pgrst_row) from ({}) as pgrst_row), '[]')::text"
             ).format(statement, page)
-        commit = True
-        if prefs.tx and self.tx_end.endswith("allow-override"):
-            applied.append(f"tx={prefs.tx}")
-            commit = prefs.tx == "commit"
-        elif self.tx_end.startswith("rollback"):
-            commit = False
+        commit = self._commits(prefs, applied)
         # Refusals that depend on the rows affected need the results before the transaction
         # ends; without them the end goes with the statement.
         strict = prefs.strict and prefs.max_affected is not None
@@ -884,6 +896,8 @@ class RestApi:
             function = self._function(name, set(query_args), False)
             rest = [(k, v) for k, v in params if k not in READ_PARAMS and k not in query_args]
         read_only = method != "POST" or function.read_only
+        applied: list[str] = []
+        commit = read_only or self._commits(prefs, applied)
         builder = SqlBuilder()
         alias = builder.alias()
         source = builder.call_from(function, query_args, body, alias)
@@ -895,27 +909,24 @@ class RestApi:
                 identity,
                 read_only,
                 [call],
-                lambda _: Outcome(Response(status_code=204)),
-                end=True,
+                lambda _: Outcome(Response(status_code=204, headers=responses.applied(applied))),
+                end=commit,
             )
         if not function.returns_composite:
             if rest or any(k in ("select", "order") for k, _ in params):
                 raise not_implemented("select, filters and order on scalar function results")
-            aggregate = "json_agg" if function.returns_set else "to_json"
-            value = sql.SQL(f"{aggregate}({{}}.pgrst_scalar)").format(ident(alias))
             if function.returns_set:
-                value = sql.SQL("coalesce({}, '[]'::json)").format(value)
-            counted = sql.SQL("count(*)::int") if function.returns_set else sql.SQL("1")
-            query = sql.SQL("select ({})::text, {} from {}").format(value, counted, source)
+                return await self._scalar_set(
+                    request, identity, read_only, builder, source, alias, media, prefs, params,
+                    commit, applied,
+                )  # fmt: skip
+            query = sql.SQL("select (to_json({}.pgrst_scalar))::text from {}").format(
+                ident(alias), source
+            )
 
             def respond_scalar(results: list[Any]) -> Outcome:
-                (result,) = results
-                text = wire.value(result, 0) or b"null"
-                counted = int(wire.value(result, 1) or (1 if result.ntuples else 0))
-                if media.singular and function.returns_set:
-                    text = responses.render_rows(text, media, [], counted)
-                rows = counted if result.ntuples else 1
-                headers = {"Content-Range": f"0-{max(rows - 1, 0)}/*"}
+                text = wire.value(results[0], 0) or b"null"
+                headers = {"Content-Range": "0-0/*", **responses.applied(applied)}
                 body_media = (
                     media if media.name != responses.CSV else responses.MediaType(responses.JSON)
                 )
@@ -923,14 +934,13 @@ class RestApi:
                     return Outcome(Response(status_code=200, headers=headers))
                 return Outcome(responses.body_response(text, 200, body_media, headers))
 
-            # a singular media type refuses a set of other than one row: that rolls back
             return await self._run(
                 request,
                 identity,
                 read_only,
                 [wire.query(query, builder.params)],
                 respond_scalar,
-                None if media.singular and function.returns_set else True,
+                end=commit,
             )
         relation = self._result_relation(function)
         node = self._plan(
@@ -961,11 +971,62 @@ class RestApi:
                 read_only,
                 [wire.query(query, builder.params)],
                 respond_row,
-                end=True,
+                end=commit,
             )
         lower, limit = self._page(request, params)
         node.limit, node.offset = limit, lower
         queries, names = self._rows_queries(builder, node, source, alias, prefs.count)
         return await self._answer_rows(
-            request, identity, read_only, queries, names, media, prefs, lower
+            request, identity, read_only, queries, names, media, prefs, lower, commit, applied
+        )
+
+    async def _scalar_set(
+        self,
+        request: Request,
+        identity: Identity,
+        read_only: bool,
+        builder: SqlBuilder,
+        source: sql.Composable,
+        alias: str,
+        media: responses.MediaType,
+        prefs: preferences.Preferences,
+        params: list[tuple[str, str]],
+        commit: bool,
+        applied: list[str],
+    ) -> Response:
+        """A function returning `setof <scalar>`: a JSON array, paginated (limit, offset,
+        Range) and capped at db-max-rows as any other read, counted when asked."""
+        lower, limit = self._page(request, params)
+        values = sql.SQL("select {}.pgrst_scalar from {}").format(ident(alias), source)
+        page = builder.paginate(values, limit, lower)
+        query = sql.SQL(
+            "select count(*)::int, coalesce(json_agg(pgrst_row.pgrst_scalar), '[]')::text "
+            "from ({}) as pgrst_row"
+        ).format(page)
+        queries = [wire.query(query, builder.params)]
+        queries += self._count_queries(builder, values, prefs.count)
+        if prefs.count:
+            applied = [*applied, f"count={prefs.count}"]
+
+        def respond(results: list[Any]) -> Outcome:
+            count = int(wire.value(results[0], 0) or 0)
+            text = wire.value(results[0], 1) or b"[]"
+            total = self._total(results[1:], prefs.count)
+            status = responses.range_status(lower, count, total)
+            if media.singular:
+                text = responses.render_rows(text, media, [], count)
+            headers = {
+                "Content-Range": responses.content_range(lower, count, total),
+                **responses.applied(applied),
+            }
+            body_media = (
+                media if media.name != responses.CSV else responses.MediaType(responses.JSON)
+            )
+            if request.method == "HEAD":
+                return Outcome(Response(status_code=status, headers=headers), commit)
+            return Outcome(responses.body_response(text, status, body_media, headers), commit)
+
+        # a singular media type refuses a set of other than one row: that rolls back
+        return await self._run(
+            request, identity, read_only, queries, respond, None if media.singular else commit
         )

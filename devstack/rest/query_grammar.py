@@ -41,6 +41,10 @@ IS_VALUES = {"null", "not_null", "true", "false", "unknown"}
 AGGREGATES = {"count", "sum", "avg", "max", "min"}
 RESERVED_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
 
+# Deeper nesting (logic trees, embeds, JSON paths) is refused as a parse error: nobody
+# writes it by hand, and composing it would exhaust Python's recursion limit.
+MAX_DEPTH = 32
+
 _OPERATOR = re.compile(r"([a-z]+)(?:\(([a-z_]+)\))?")
 _CAST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\])?")
 
@@ -125,6 +129,8 @@ def parse_field(text: str) -> Field:
     name = _unquote_name(parts[0].strip())
     if not name:
         raise parse_error(f'"failed to parse field ({text})"', "expecting a column name")
+    if len(parts) // 2 > MAX_DEPTH:
+        raise parse_error(f'"failed to parse field ({text[:80]})"', "JSON path too deep")
     steps = []
     for i in range(1, len(parts), 2):
         key = parts[i + 1].strip()
@@ -153,6 +159,7 @@ class _SelectParser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def fail(self, expecting: str) -> ApiError:
         return parse_error(
@@ -238,7 +245,11 @@ class _SelectParser:
                 raise ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
             if cast:
                 raise self.fail("no cast on an embedded resource")
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail("fewer nested embedded resources")
             children = self.items(nested=True)
+            self.depth -= 1
             self._skip_spaces()
             if not self._peek(")"):
                 raise self.fail('")"')
@@ -343,17 +354,21 @@ def parse_condition(field: Field, text: str, in_tree: bool = False) -> Condition
     return Condition(field, operator, value, negated, quantifier, language)
 
 
-def parse_logic(conjunction: str, text: str, negated: bool = False) -> Logic:
+def parse_logic(conjunction: str, text: str, negated: bool = False, depth: int = 1) -> Logic:
     text = text.strip()
     if not (text.startswith("(") and text.endswith(")")):
         raise parse_error(f'"failed to parse logic tree ({text})"', 'expecting "("')
+    if depth > MAX_DEPTH:
+        raise parse_error(f'"failed to parse logic tree ({text[:80]})"', "nested too deeply")
     conditions: list[Condition | Logic] = []
     for part in split_top_level(text[1:-1]):
         part = part.strip()
         nested = re.match(r"(not\.)?(and|or)\(", part)
         if nested and part.endswith(")"):
             conditions.append(
-                parse_logic(nested.group(2), part[nested.end() - 1 :], bool(nested.group(1)))
+                parse_logic(
+                    nested.group(2), part[nested.end() - 1 :], bool(nested.group(1)), depth + 1
+                )
             )
             continue
         field_text, dot, rest = part.partition(".")
