@@ -8,7 +8,9 @@ number of operations per round, three alternating rounds, well under a minute.
   with the audit trigger enabled and disabled in the same run; the ratio of inserts/s.
 - Reads: a request as PostgREST runs it (set_config of role, claims, method, path, headers,
   then the pre-request function, then the query, then commit) on a clinical resource, with
-  and without public.db_pre_request(); the ratio of requests/s.
+  and without public.db_pre_request(); the ratio of requests/s. The reader is a care-team
+  doctor (RLS in force, the restrictive read_logged policies included) reading 20 real lab
+  results of their patient.
 
 Usage: .venv/bin/python bench/audit_overhead.py   (writes the Audit section of bench/REPORT.md)
 """
@@ -34,6 +36,7 @@ from devstack.migrate import apply_migrations, apply_platform  # noqa: E402
 
 WRITES_PER_ROUND = 1500
 READS_PER_ROUND = 1500
+READ_ROWS = 20
 ROUNDS = 3
 REPORT = ROOT / "bench" / "REPORT.md"
 
@@ -52,24 +55,82 @@ def insert_patients(conn: psycopg.Connection, count: int, audited: bool) -> floa
     return count / (time.perf_counter() - started)
 
 
-def clinical_requests(conn: psycopg.Connection, count: int, pre_request: bool) -> float:
-    claims = json.dumps({"role": "service_role"})
+# A hospital, a doctor on a patient's care team, and READ_ROWS lab results of that patient.
+CLINICAL_FIXTURE = """
+with doctor as (
+    insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
+        email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+    values ('00000000-0000-0000-0000-000000000000', %(doctor)s, 'authenticated',
+        'authenticated', 'bench.doctor@bench.carebase', '', now(),
+        '{"provider": "email", "providers": ["email"]}', '{"full_name": "Bench Doctor"}',
+        now(), now())
+    returning id
+), hospital as (
+    insert into public.hospitals (code, name) values ('BENCH', 'Bench Hospital') returning id
+), patient as (
+    insert into public.patients (full_name, phone) values ('Bench Patient', '+919700000000')
+    returning id
+)
+select doctor.id, hospital.id, patient.id from doctor, hospital, patient
+"""
+
+
+def seed_clinical_reader(conn: psycopg.Connection) -> str:
+    """Returns the JWT claims of a care-team doctor whose patient has READ_ROWS lab results."""
+    doctor, hospital, patient = conn.execute(CLINICAL_FIXTURE, {"doctor": uuid.uuid4()}).fetchone()
+    conn.execute(
+        "insert into public.staff_memberships (user_id, hospital_id, role)"
+        " values (%s, %s, 'doctor')",
+        (doctor, hospital),
+    )
+    conn.execute(
+        "insert into public.patient_registrations (patient_id, hospital_id, mrn)"
+        " values (%s, %s, 'BENCH-0001')",
+        (patient, hospital),
+    )
+    conn.execute(
+        "insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)"
+        " values (%s, %s, %s, 'doctor')",
+        (patient, hospital, doctor),
+    )
+    conn.execute(
+        "insert into public.lab_results (patient_id, hospital_id, recorded_by, test_name,"
+        " result_value, status, test_date)"
+        " select %s, %s, %s, 'Test ' || n, n::text, 'normal', current_date - n"
+        " from generate_series(1, %s) as n",
+        (patient, hospital, doctor, READ_ROWS),
+    )
+    return json.dumps({"role": "authenticated", "sub": str(doctor), "aal": "aal1"})
+
+
+def clinical_requests(
+    conn: psycopg.Connection, claims: str, count: int, pre_request: bool
+) -> float:
+    # Without the access log the request carries no method: the read_logged policies then
+    # log nothing either (as for a SQL session), so the baseline is the bare RLS read.
+    method = "POST" if pre_request else ""
     started = time.perf_counter()
     for n in range(count):
         with conn.transaction():
             conn.execute(
-                "select set_config('role', 'service_role', true),"
+                "select set_config('role', 'authenticated', true),"
                 " set_config('request.jwt.claims', %s, true),"
-                " set_config('request.method', 'POST', true),"
+                " set_config('request.method', %s, true),"
                 " set_config('request.path', '/lab_results', true),"
                 " set_config('request.headers', %s, true)",
-                (claims, json.dumps({"x-request-id": f"bench-{n}", "user-agent": "bench"})),
+                (
+                    claims,
+                    method,
+                    json.dumps({"x-request-id": f"bench-{n}", "user-agent": "bench"}),
+                ),
             )
             if pre_request:
                 conn.execute("select public.db_pre_request()")
-            conn.execute(
-                "select * from public.lab_results order by test_date desc limit 20"
+            rows = conn.execute(
+                "select * from public.lab_results order by test_date desc limit %s", (READ_ROWS,)
             ).fetchall()
+            if len(rows) != READ_ROWS:
+                raise RuntimeError(f"the clinical read returned {len(rows)} rows, not {READ_ROWS}")
     return count / (time.perf_counter() - started)
 
 
@@ -99,12 +160,15 @@ def main() -> None:
         )
         apply_migrations(settings.dsn(dbname=name), settings.migrations_dir)
         with psycopg.connect(settings.dsn(dbname=name), autocommit=True) as conn:
+            claims = seed_clinical_reader(conn)
             with_audit, without_audit, with_log, without_log = [], [], [], []
             for _ in range(ROUNDS):
                 without_audit.append(insert_patients(conn, WRITES_PER_ROUND, audited=False))
                 with_audit.append(insert_patients(conn, WRITES_PER_ROUND, audited=True))
-                without_log.append(clinical_requests(conn, READS_PER_ROUND, pre_request=False))
-                with_log.append(clinical_requests(conn, READS_PER_ROUND, pre_request=True))
+                without_log.append(
+                    clinical_requests(conn, claims, READS_PER_ROUND, pre_request=False)
+                )
+                with_log.append(clinical_requests(conn, claims, READS_PER_ROUND, pre_request=True))
             (entries,) = conn.execute("select count(*) from audit.log").fetchone()
             (valid,) = conn.execute("select valid from private.verify_audit_chain()").fetchone()
     finally:
@@ -120,7 +184,8 @@ def main() -> None:
         "| measure | without | with | ratio (with / without) |\n|---|---|---|---|\n"
         f"| single-row INSERT into patients, audit trigger ({WRITES_PER_ROUND}/round) | "
         f"{w_off:,.0f}/s | {w_on:,.0f}/s | {w_on / w_off:.2f} |\n"
-        f"| clinical read request (20 rows), pre-request access log ({READS_PER_ROUND}/round) | "
+        f"| clinical read request ({READ_ROWS} lab results, as a care-team doctor under RLS),"
+        f" pre-request access log ({READS_PER_ROUND}/round) | "
         f"{r_off:,.0f}/s | {r_on:,.0f}/s | {r_on / r_off:.2f} |\n\n"
         f"{entries:,} audit entries written in the run; chain verified: {valid}. "
         "Appends serialize on the chain head until commit, so these are single-writer figures; "
