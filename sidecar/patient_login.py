@@ -174,6 +174,8 @@ async def refresh(supabase: SupabaseApi, refresh_token: str) -> Session:
     try:
         result = await supabase.anonymous().auth.refresh_session(refresh_token)
     except AuthApiError as error:
+        if error.status >= 500:
+            raise ApiError(502, "upstream_error", "Supabase Auth failed; try again") from error
         raise ApiError(
             401, "invalid_refresh_token", error.message or "the refresh token is not valid"
         ) from error

@@ -90,6 +90,9 @@ _POSTGREST_ERRORS = {
     "23514": (422, "constraint_violated"),
     "22023": (422, "invalid_value"),
     "22P02": (422, "invalid_value"),
+    # Concurrent transactions collided; nothing was done, and the same call can succeed.
+    "40001": (503, "try_again"),
+    "40P01": (503, "try_again"),
 }
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from sidecar.notifications.worker import Channels, Worker
 from sidecar.settings import SidecarSettings
 from sidecar.supabase_api import SupabaseApi
 from tests.fakes.fcm import FakeFcm
+from tests.fakes.google_oauth import FakeGoogleOAuth
 from tests.fakes.server import LocalServer
 from tests.fakes.twilio import FakeTwilio
 
@@ -217,6 +219,67 @@ def test_a_token_registered_over_rest_is_private_and_used_for_push(
     row = outbox_row(db_commit, notification)
     assert row["state"] == "sent"
     assert row["provider_message_id"].startswith(f"projects/{fcm.project_id}/messages/")
+
+
+def test_push_with_a_service_account_exchanges_it_for_one_oauth_token(
+    settings: SidecarSettings,
+    fcm: FakeFcm,
+    patients: list[Person],
+    db_commit: psycopg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As deployed: FCM's bearer token is minted from the service account key, once per hour,
+    whatever the machine's time zone (Mumbai here)."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    oauth = FakeGoogleOAuth(access_token=fcm.access_token)
+    asha, _ = patients
+    register_token(asha, "tok-asha-service-account")
+    notifications = [enqueue(db_commit, asha, "push") for _ in range(2)]
+    with LocalServer(oauth.app) as server:
+        oauth.url = server.url
+        key_file = oauth.service_account_file(tmp_path, fcm.project_id)
+        deliver(
+            settings.model_copy(
+                update={"fcm_access_token": "", "fcm_credentials_file": str(key_file)}
+            )
+        )
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+    assert [len(fcm.messages_for(n)) for n in notifications] == [1, 1]
+    assert oauth.exchanges() == 1
+    [assertion] = oauth.assertions
+    assert assertion["iss"] == oauth.client_email
+    assert "https://www.googleapis.com/auth/cloud-platform" in assertion["scope"].split()
+
+
+def test_a_refused_service_account_key_is_retried_later(
+    settings: SidecarSettings,
+    fcm: FakeFcm,
+    patients: list[Person],
+    db_commit: psycopg.Connection,
+    tmp_path: Path,
+) -> None:
+    oauth = FakeGoogleOAuth(access_token=fcm.access_token)
+    oauth.key_revoked = True
+    asha, _ = patients
+    register_token(asha, "tok-asha-key-revoked")
+    notification = enqueue(db_commit, asha, "push")
+    with LocalServer(oauth.app) as server:
+        oauth.url = server.url
+        key_file = oauth.service_account_file(tmp_path, fcm.project_id)
+        deliver(
+            settings.model_copy(
+                update={"fcm_access_token": "", "fcm_credentials_file": str(key_file)}
+            )
+        )
+
+    row = outbox_row(db_commit, notification)
+    assert (row["state"], row["attempts"]) == ("pending", 1)
+    assert "invalid_grant" in row["last_error"]
+    assert fcm.messages_for(notification) == []
 
 
 def test_two_workers_deliver_each_row_exactly_once(

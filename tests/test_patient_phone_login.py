@@ -5,24 +5,35 @@ Codes come from the emulator's `verificationCodes` endpoint, as an SMS would bri
 Every failure is checked for what it leaves behind: no login and no patient for the phone.
 Each test uses fresh phone numbers; what they create is deleted afterwards (`new_phone`).
 A token for another Firebase project is a real emulator token shown to an app configured for
-another project (the emulator mints tokens for its own project only).
+another project (the emulator mints tokens for its own project only); an expired one is an
+emulator token with its clock turned back (the emulator signs nothing, so that is its format).
+Failures the running stack cannot produce on demand (the database failing mid-login, Firebase
+answering SESSION_EXPIRED) are driven on an app built in-process.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from devstack.config import Settings
 from devstack.firebase import emulator
+from sidecar import patient_login
 from sidecar.app import create_app
 from sidecar.settings import SidecarSettings
+from tests.fakes.server import LocalServer
 
 PATIENT = "/api/v1/auth/patient"
 NABHA = "10000000-0000-4000-8000-000000000001"
@@ -111,17 +122,47 @@ def log_in(api: httpx.Client, firebase: str, phone: str, **extra: Any) -> dict[s
     return response.json()
 
 
-def firebase_id_token(firebase: str, phone: str) -> str:
-    """What an app holds after the Firebase SDK's phone sign-in."""
+def firebase_sign_in(firebase: str, phone: str) -> dict[str, Any]:
+    """What the Firebase SDK's phone sign-in answers an app (idToken, localId...)."""
     session_info = identity_toolkit(firebase, "sendVerificationCode", {"phoneNumber": phone})[
         "sessionInfo"
     ]
-    answer = identity_toolkit(
+    return identity_toolkit(
         firebase,
         "signInWithPhoneNumber",
         {"sessionInfo": session_info, "code": code_for(firebase, session_info)},
     )
-    return answer["idToken"]
+
+
+def firebase_id_token(firebase: str, phone: str) -> str:
+    return firebase_sign_in(firebase, phone)["idToken"]
+
+
+def firebase_admin_update(firebase: str, body: dict[str, Any]) -> None:
+    """The Admin SDK's accounts:update (disable, revoke) against the emulator."""
+    response = httpx.post(
+        f"{firebase}/identitytoolkit.googleapis.com/v1/projects/{emulator.project_id()}"
+        "/accounts:update",
+        headers={"Authorization": "Bearer owner"},
+        json=body,
+    )
+    assert response.status_code == 200, response.text
+
+
+def in_process_app(
+    monkeypatch: pytest.MonkeyPatch, stack: Settings, gateway: str, **overrides: Any
+) -> TestClient:
+    host = emulator.emulator_host(stack)
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", host)  # read by firebase-admin
+    settings = SidecarSettings(
+        supabase_url=gateway,
+        firebase_project_id=emulator.project_id(),
+        firebase_auth_emulator_host=host,
+        firebase_web_api_key="demo-api-key",
+        patient_login_secret="carebase-local-patient-login-secret",
+        **overrides,
+    )
+    return TestClient(create_app(settings))
 
 
 def left_behind(db: psycopg.Connection, phone: str) -> tuple[int, int]:
@@ -373,3 +414,111 @@ def test_refresh_renews_the_session_and_rotates_the_refresh_token(
     response = api.post(f"{PATIENT}/refresh", json={"refresh_token": "never-issued"})
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_refresh_token"
+    response = api.post(f"{PATIENT}/refresh", json={"refresh_token": "never\u0000issued"})
+    assert response.status_code == 422
+
+
+def test_an_expired_id_token_is_refused_and_creates_nothing(
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
+) -> None:
+    phone = new_phone()
+    claims = jwt.decode(firebase_id_token(firebase, phone), options={"verify_signature": False})
+    two_hours_ago = int(time.time()) - 7200
+    claims |= {"iat": two_hours_ago, "auth_time": two_hours_ago, "exp": two_hours_ago + 3600}
+    expired = jwt.encode(claims, key=None, algorithm="none")
+    response = api.post(f"{PATIENT}/exchange", json={"id_token": expired})
+    assert response.status_code == 401
+    assert response.json()["code"] == "id_token_expired"
+    assert left_behind(db, phone) == (0, 0)
+
+
+def test_a_revoked_id_token_is_refused_and_creates_nothing(
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
+) -> None:
+    phone = new_phone()
+    signed_in = firebase_sign_in(firebase, phone)
+    time.sleep(1.1)  # revocation counts in whole seconds: "tokens issued before now"
+    firebase_admin_update(
+        firebase, {"localId": signed_in["localId"], "validSince": str(int(time.time()))}
+    )
+    response = api.post(f"{PATIENT}/exchange", json={"id_token": signed_in["idToken"]})
+    assert response.status_code == 401
+    assert response.json()["code"] == "id_token_revoked"
+    assert left_behind(db, phone) == (0, 0)
+
+
+def test_a_disabled_firebase_account_is_refused_and_creates_nothing(
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
+) -> None:
+    phone = new_phone()
+    signed_in = firebase_sign_in(firebase, phone)
+    firebase_admin_update(firebase, {"localId": signed_in["localId"], "disableUser": True})
+    response = api.post(f"{PATIENT}/exchange", json={"id_token": signed_in["idToken"]})
+    assert response.status_code == 403
+    assert response.json()["code"] == "account_disabled"
+    assert left_behind(db, phone) == (0, 0)
+
+
+def test_a_name_the_database_cannot_store_is_refused_and_creates_nothing(
+    api: httpx.Client, firebase: str, db: psycopg.Connection, new_phone: Callable[[], str]
+) -> None:
+    phone = new_phone()
+    response = api.post(
+        f"{PATIENT}/exchange",
+        json={"id_token": firebase_id_token(firebase, phone), "full_name": "Har\u0000jit"},
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_failed"
+    assert left_behind(db, phone) == (0, 0)
+
+
+def test_a_database_failure_after_the_login_was_made_deletes_it(
+    firebase: str,
+    gateway: str,
+    stack: Settings,
+    db: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    new_phone: Callable[[], str],
+) -> None:
+    real_rpc = patient_login.PatientLogin._rpc
+
+    async def link_fails(self: Any, service: Any, name: str, params: dict[str, Any]) -> Any:
+        if name == "link_patient_login":
+            raise httpx.ConnectError("the Supabase API went away")
+        return await real_rpc(self, service, name, params)
+
+    monkeypatch.setattr(patient_login.PatientLogin, "_rpc", link_fails)
+    phone = new_phone()
+    token = firebase_id_token(firebase, phone)
+    with in_process_app(monkeypatch, stack, gateway) as client:
+        response = client.post(f"{PATIENT}/exchange", json={"id_token": token})
+    assert response.status_code == 503
+    assert response.json()["code"] == "upstream_unavailable"
+    # The Supabase Auth user was created before the failure; it is gone again.
+    assert left_behind(db, phone) == (0, 0)
+
+
+def test_an_expired_sign_in_session_is_refused(
+    gateway: str, stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def expired(_: Request) -> JSONResponse:
+        # Identity Toolkit's error body for a code entered too late.
+        reason = {"message": "SESSION_EXPIRED", "domain": "global", "reason": "invalid"}
+        error = {"code": 400, "message": "SESSION_EXPIRED", "errors": [reason]}
+        return JSONResponse({"error": error}, status_code=400)
+
+    toolkit = Starlette(
+        routes=[Route("/v1/accounts:signInWithPhoneNumber", expired, methods=["POST"])]
+    )
+    with (
+        LocalServer(toolkit) as fake,
+        in_process_app(monkeypatch, stack, gateway, identity_toolkit_url=fake.url) as client,
+    ):
+        response = client.post(
+            f"{PATIENT}/verify", json={"session_info": "issued-long-ago", "code": "123456"}
+        )
+    assert response.status_code == 401
+    assert response.json() == {
+        "code": "session_expired",
+        "message": "the code has expired; ask for a new one",
+    }

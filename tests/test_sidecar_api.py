@@ -85,6 +85,11 @@ def test_errors_have_one_shape(api: httpx.Client) -> None:
     assert not_json.status_code == 422
     assert not_json.json()["code"] == "validation_failed"
 
+    # Text the database cannot store is the caller's mistake, not a failure of the server.
+    nul = api.post(STAFF_LOGIN, json={"email": "a\u0000@b.test", "password": "x"})
+    assert nul.status_code == 422
+    assert nul.json()["code"] == "validation_failed"
+
 
 def test_request_id_is_returned_or_made(api: httpx.Client) -> None:
     generated = api.get("/healthz").headers["x-request-id"]

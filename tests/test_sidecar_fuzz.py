@@ -1,5 +1,6 @@
 """Schemathesis against the sidecar's own OpenAPI document: no input makes it fail (5xx), and
-every answer is one the document declares, in the declared shape.
+every answer is one the document declares, in the declared shape. The staff routes are
+fuzzed a second time with a real access token, so that inputs reach the database too.
 
 Examples are derandomized under CI so a run is reproducible.
 The calls go to the running sidecar, whose document is built here from the same code.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -19,6 +21,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sidecar.app import create_app
+from tests.auth_target import TEST_PASSWORD, AuthTarget, sign_in
+
+pytest_plugins = ["tests.auth_target"]
 
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 
@@ -33,6 +38,36 @@ schema = schemathesis.openapi.from_dict(create_app().openapi())
 def test_no_input_breaks_the_sidecar(case: schemathesis.Case, sidecar: str) -> None:
     case.call_and_validate(
         base_url=sidecar,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def no_role_token(gateway: str, auth: AuthTarget) -> str:
+    """A valid access token of a login with no role anywhere: every staff call reaches the
+    database, which refuses it, so the fuzzing changes nothing."""
+    user = auth.new_user()
+    return sign_in(auth, user["email"], TEST_PASSWORD)["access_token"]
+
+
+@schema.include(path_regex="^/api/v1/(doctors|pharmacists)").parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_input_from_a_signed_in_user_breaks_the_staff_routes(
+    case: schemathesis.Case, sidecar: str, no_role_token: str
+) -> None:
+    case.call_and_validate(
+        base_url=sidecar,
+        headers={"Authorization": f"Bearer {no_role_token}"},
         checks=[
             not_a_server_error,
             status_code_conformance,

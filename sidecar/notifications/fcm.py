@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC
 from typing import Any
 
 import httpx
 from firebase_admin import credentials
+from google.auth.exceptions import GoogleAuthError
 
 from sidecar.notifications.outcomes import DeliveryFailed, permanent, transient
 
@@ -33,15 +35,23 @@ class AccessToken:
         self.certificate = credentials.Certificate(credentials_file) if credentials_file else None
         self.token = ""
         self.expires_at = 0.0
+        # Sends of one batch ask at once: one of them mints, the others wait for its token.
+        self.minting = asyncio.Lock()
 
     async def get(self) -> str:
         if self.fixed or self.certificate is None:
             return self.fixed
+        async with self.minting:
+            return await self._current()
+
+    async def _current(self) -> str:
         if time.time() > self.expires_at - 60:
             # google-auth refreshes synchronously; keep the event loop free.
             info = await asyncio.to_thread(self.certificate.get_access_token)
             self.token = info.access_token
-            self.expires_at = info.expiry.timestamp() if info.expiry else time.time() + 300
+            # google-auth's expiry is a naive datetime in UTC.
+            expiry = info.expiry.replace(tzinfo=UTC) if info.expiry else None
+            self.expires_at = expiry.timestamp() if expiry else time.time() + 300
         return self.token
 
 
@@ -74,7 +84,11 @@ class FcmClient:
             "data": data,
             "android": {"priority": "high"},
         }
-        headers = {"Authorization": f"Bearer {await self.token.get()}"}
+        try:
+            headers = {"Authorization": f"Bearer {await self.token.get()}"}
+        except GoogleAuthError as error:
+            # Google's token endpoint is down or refuses our key: retry once it is fixed.
+            raise transient(f"fcm oauth token: {error}") from error
         try:
             response = await self.http.post(self.url, json={"message": message}, headers=headers)
         except httpx.HTTPError as error:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 router = APIRouter(tags=["Health"])
 
 
-@router.get("/healthz", summary="Liveness")
+class Liveness(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or not_ready")
+    checks: dict[str, str] = Field(description="Per dependency: ok, or what went wrong")
+    code: str | None = Field(None, description="not_ready, when not ready")
+    message: str | None = None
+
+
+@router.get("/healthz", summary="Liveness", response_model=Liveness)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -17,7 +29,9 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: the Supabase REST and Auth APIs answer",
-    responses={503: {"description": "A dependency does not answer"}},
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
 )
 async def readyz(request: Request) -> JSONResponse:
     settings = request.app.state.settings

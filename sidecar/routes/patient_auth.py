@@ -28,11 +28,14 @@ from sidecar.supabase_api import Supabase
 router = APIRouter(prefix="/auth/patient", tags=["Authentication"])
 
 _E164 = r"^\+[1-9][0-9]{7,14}$"
+# Postgres text cannot hold NUL: refused here as a 422, not as a failure of the database.
+_NO_NUL = r"^[^\x00]*$"
 FullName = Annotated[
     str | None,
     Field(
         None,
         max_length=200,
+        pattern=_NO_NUL,
         description="The patient's name, used only when a new patient record is created",
     ),
 ]
@@ -70,7 +73,7 @@ class ExchangeRequest(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=1024)
+    refresh_token: str = Field(min_length=1, max_length=1024, pattern=_NO_NUL)
 
 
 def _settings(request: Request) -> SidecarSettings:
@@ -142,7 +145,7 @@ async def exchange(body: ExchangeRequest, request: Request, supabase: Supabase) 
     "/refresh",
     summary="Renew a session (Supabase Auth refresh grant; the refresh token rotates)",
     response_model=SessionOut,
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(401, 422, 429, 502, 503),
 )
 async def refresh_session(body: RefreshRequest, supabase: Supabase) -> SessionOut:
     return session_out(await refresh(supabase, body.refresh_token))

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/auth/staff", tags=["Authentication"])
 
 
 class StaffLogin(BaseModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -35,7 +35,7 @@ _REFUSALS = {
     "/login",
     summary="Staff login with email and password",
     response_model=SessionOut,
-    responses=error_responses(401, 403, 422, 429, 503),
+    responses=error_responses(401, 403, 422, 429, 502, 503),
 )
 async def staff_login(body: StaffLogin, supabase: Supabase) -> SessionOut:
     client = supabase.anonymous()
@@ -44,6 +44,8 @@ async def staff_login(body: StaffLogin, supabase: Supabase) -> SessionOut:
             {"email": body.email, "password": body.password}
         )
     except AuthApiError as error:
+        if error.status >= 500:
+            raise ApiError(502, "upstream_error", "Supabase Auth failed; try again") from error
         status, code = _REFUSALS.get(error.code or "", (401, "invalid_credentials"))
         raise ApiError(status, code, error.message) from error
     if result.session is None:
