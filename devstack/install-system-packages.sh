@@ -17,6 +17,8 @@ done
 if [[ " ${missing[*]} " == *" python3-venv "* ]] && python3 -c 'import venv, ensurepip' 2>/dev/null; then
   missing=("${missing[@]/python3-venv}")
 fi
+# npm installs the Firebase Auth emulator; a Node.js that brings its own npm (NodeSource) is kept.
+command -v npm >/dev/null || missing+=(nodejs npm)
 read -r -a missing <<<"${missing[*]}"
 [ ${#missing[@]} -eq 0 ] && exit 0
 

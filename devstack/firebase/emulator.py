@@ -95,6 +95,10 @@ def main(argv: list[str]) -> None:
         "NO_UPDATE_NOTIFIER": "1",
         "XDG_CONFIG_HOME": str(workdir / "config"),
     }
+    # install.sh puts a Node.js 20 here when the system's is too old for firebase-tools.
+    private_node = settings.local_dir / "node" / "bin"
+    if (private_node / "node").exists():
+        env["PATH"] = f"{private_node}{os.pathsep}{env.get('PATH', '')}"
     os.chdir(workdir)  # the CLI writes firebase-debug.log to the working directory
     args = ["emulators:start", "--only", "auth", "--project", project_id(), "--config", str(config)]
     os.execve(cli(settings), [str(cli(settings)), *args], env)  # noqa: S606
