@@ -1,6 +1,7 @@
 """Creating, changing and deactivating staff logins: the steps the database cannot take alone.
 
-The database decides every step (supabase/migrations/20261124000300_staff_provisioning.sql):
+The database decides every step (supabase/migrations/20261124000300_staff_provisioning.sql;
+deactivation also ends the login's sessions, 2026120107000100_staff_deactivation_ends_sessions.sql):
 each starts with an RPC made with the admin's own JWT. The service role is used only after
 that, and only for the Auth admin API: create the login, delete it again when the staff records
 could not be made, ban or unban it. So a login and its staff records exist together or not at
@@ -124,8 +125,9 @@ async def provision(
 async def set_active(
     api: SupabaseApi, caller_token: str, function: str, params: dict[str, Any], active: bool
 ) -> dict[str, Any]:
-    """The database marks the record and membership (as the caller); then the login is banned,
-    unless it still serves another role, or unbanned on reactivation."""
+    """The database marks the record and membership (as the caller) and, on deactivation, ends
+    the login's sessions in the same transaction; then the login is banned, unless it still
+    serves another role, or unbanned on reactivation."""
     record = await call(api.as_user(caller_token), function, {**params, "active": active})
     if active or not record.get("login_keeps_access"):
         service = api.as_service()

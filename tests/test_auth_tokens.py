@@ -281,3 +281,77 @@ def test_an_unsupported_grant_type_is_refused(auth: AuthTarget) -> None:
         response = http.post("/token", params={"grant_type": "magic"}, json={})
     assert response.status_code == 400
     assert response.json()["msg"] == "unsupported_grant_type"
+
+
+# Raw JSON: "\u0000" (NUL) and "\ud800" (half a surrogate pair) are valid JSON escapes that
+# Postgres text cannot store (and a lone surrogate cannot even be UTF-8 encoded).
+UNSTORABLE_INPUT = [
+    ("password", '{"email": "nul\\u0000@example.test", "password": "Test#Passw0rd"}'),
+    ("password", '{"email": "half\\ud800@example.test", "password": "Test#Passw0rd"}'),
+    ("password", '{"phone": "+9198\\u000012345", "password": "Test#Passw0rd"}'),
+    ("password", '{"email": "' + DEMO_DOCTOR + '", "password": "Carebase\\u00002026"}'),
+    ("password", '{"email": "' + DEMO_DOCTOR + '", "password": "Carebase#2026\\udfff"}'),
+    ("refresh_token", '{"refresh_token": "abc\\u0000def"}'),
+    ("refresh_token", '{"refresh_token": "abc\\udc00def"}'),
+]
+
+
+@pytest.mark.parametrize(("grant_type", "raw_body"), UNSTORABLE_INPUT)
+def test_text_postgres_cannot_store_is_a_validation_error_in_both_error_formats(
+    auth: AuthTarget, grant_type: str, raw_body: str
+) -> None:
+    json_body = {"Content-Type": "application/json"}
+    with auth.http() as http:
+        legacy = http.post(
+            "/token", params={"grant_type": grant_type}, content=raw_body, headers=json_body
+        )
+        current = http.post(
+            "/token",
+            params={"grant_type": grant_type},
+            content=raw_body,
+            headers={**json_body, **API_VERSION},
+        )
+    assert legacy.status_code == 400, legacy.text
+    assert legacy.json()["code"] == 400
+    assert legacy.json()["error_code"] == "validation_failed"
+    assert legacy.json()["msg"]
+    assert current.status_code == 400, current.text
+    assert current.json()["code"] == "validation_failed"
+    assert current.json()["message"]
+
+
+def test_signup_with_unstorable_text_creates_nobody(auth: AuthTarget) -> None:
+    email = f"auth-signup-nul-{time.time_ns()}@example.test"
+    bodies = [
+        '{"email": "' + email + '\\u0000", "password": "Test#Passw0rd"}',
+        '{"email": "' + email + '", "password": "Test#Passw0rd", "data": {"city": "Nab\\u0000ha"}}',
+        '{"email": "' + email + '", "password": "Test#Passw0rd", "data": {"ci\\ud800ty": "x"}}',
+    ]
+    with auth.http() as http:
+        responses = [
+            http.post(
+                "/signup",
+                content=body,
+                headers={"Content-Type": "application/json", **API_VERSION},
+            )
+            for body in bodies
+        ]
+    for response in responses:
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "validation_failed"
+    with auth.db() as conn:
+        row = conn.execute(
+            "select count(*) from auth.users where email like %s", (email + "%",)
+        ).fetchone()
+    assert row == (0,)
+
+
+def test_a_body_nested_too_deeply_is_bad_json(auth: AuthTarget) -> None:
+    with auth.http() as http:
+        response = http.post(
+            "/signup",
+            content="[" * 200_000,
+            headers={"Content-Type": "application/json", **API_VERSION},
+        )
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_json"

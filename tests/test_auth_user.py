@@ -165,3 +165,36 @@ def test_an_unknown_logout_scope_is_refused(auth: AuthTarget) -> None:
     assert response.status_code == 400
     assert response.json()["code"] == "validation_failed"
     assert claims(tokens["access_token"])["sub"] == user["id"]
+
+
+@pytest.mark.parametrize(
+    "raw_body",
+    [
+        '{"email": "changed\\u0000@example.test"}',
+        '{"phone": "+9198\\u000012345"}',
+        '{"password": "New#Passw0rd\\u0000"}',
+        '{"password": "New#Passw0rd\\ud800"}',
+        '{"data": {"city": "Nab\\u0000ha"}}',
+        '{"data": {"ci\\ud800ty": "Nabha"}}',
+    ],
+)
+def test_update_user_with_text_postgres_cannot_store_is_refused_and_changes_nothing(
+    auth: AuthTarget, raw_body: str
+) -> None:
+    user = auth.new_user(user_metadata={"city": "Patiala"})
+    tokens = sign_in(auth, user["email"], TEST_PASSWORD)
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {tokens['access_token']}",
+    }
+    with auth.http() as http:
+        legacy = http.put("/user", content=raw_body, headers=headers)
+        current = http.put("/user", content=raw_body, headers={**headers, **API_VERSION})
+        after = http.get("/user", headers=headers)
+    assert legacy.status_code == 400, legacy.text
+    assert legacy.json()["error_code"] == "validation_failed"
+    assert current.status_code == 400, current.text
+    assert current.json()["code"] == "validation_failed"
+    assert after.json()["email"] == user["email"]
+    assert after.json()["user_metadata"] == {"city": "Patiala"}
+    assert sign_in(auth, user["email"], TEST_PASSWORD)["user"]["id"] == user["id"]

@@ -1,6 +1,7 @@
 """Staff provisioning through the sidecar, as a hospital admin and everyone else sees it:
 the new login works and is a doctor or pharmacist of the hospital, nobody else can create one,
-a failure leaves no login behind, and deactivation shuts the login out.
+a failure leaves no login behind, and deactivation shuts the login out and ends its sessions
+(unless the login still serves another role).
 
 Logins the tests create are deleted at the end (the `auth` fixture); so are the second
 hospital and the patient record made for the refusal cases.
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.auth_target import (
+    API_VERSION,
     DEMO_ADMIN,
     DEMO_DOCTOR,
     DEMO_PASSWORD,
@@ -24,6 +26,7 @@ from tests.auth_target import (
     AuthTarget,
     claims,
     refresh,
+    sign_in,
 )
 
 pytest_plugins = ["tests.auth_target"]
@@ -73,6 +76,14 @@ def new_doctor(**overrides: Any) -> dict[str, Any]:
 def logins_with_email(auth: AuthTarget, email: str) -> int:
     with auth.db() as conn:
         row = conn.execute("select count(*) from auth.users where email = %s", (email,)).fetchone()
+    return row[0]
+
+
+def sessions_of(auth: AuthTarget, user_id: str) -> int:
+    with auth.db() as conn:
+        row = conn.execute(
+            "select count(*) from auth.sessions where user_id = %s", (user_id,)
+        ).fetchone()
     return row[0]
 
 
@@ -381,7 +392,8 @@ def test_deactivation_shuts_the_login_out_and_reactivation_lets_it_back(
     refused = staff_login(api, body["email"], NEW_PASSWORD)
     assert refused.status_code == 403
     assert refused.json()["code"] == "account_disabled"
-    assert refresh(auth, session["refresh_token"]).json()["code"] == "user_banned"
+    # The session ended with the deactivation, and its refresh token with it.
+    assert refresh(auth, session["refresh_token"]).json()["code"] == "refresh_token_not_found"
     # The access token issued before still authenticates until it expires, but the
     # membership it relied on is gone: nothing of the hospital is visible any more.
     assert rest_get(auth, session["access_token"], "doctors?select=id").json() == []
@@ -396,8 +408,59 @@ def test_deactivation_shuts_the_login_out_and_reactivation_lets_it_back(
     assert again.json()["user"]["role"] == "doctor"
 
 
-def test_deactivating_a_pharmacist_bans_the_login(
-    api: httpx.Client, provision, admin_token: str, other_hospital_admin: str
+def test_deactivation_ends_every_session_of_the_login(
+    api: httpx.Client, auth: AuthTarget, provision, admin_token: str
+) -> None:
+    body = new_doctor()
+    doctor = provision("/doctors", body).json()
+    phone = staff_login(api, body["email"], NEW_PASSWORD).json()
+    laptop = sign_in(auth, body["email"], NEW_PASSWORD)
+    assert sessions_of(auth, doctor["user_id"]) == 2
+
+    deactivated = api.post(f"/doctors/{doctor['id']}/deactivate", headers=bearer(admin_token))
+    assert deactivated.status_code == 200, deactivated.text
+    assert sessions_of(auth, doctor["user_id"]) == 0
+    # Supabase Auth no longer knows the session the old access token names.
+    with auth.http() as http:
+        user = http.get("/user", headers={**API_VERSION, **bearer(laptop["access_token"])})
+    assert user.status_code == 403
+    assert user.json()["code"] == "session_not_found"
+
+    # The refresh tokens died with their sessions: lifting the ban does not revive them.
+    reactivated = api.post(f"/doctors/{doctor['id']}/reactivate", headers=bearer(admin_token))
+    assert reactivated.status_code == 200, reactivated.text
+    for session in (phone, laptop):
+        refused = refresh(auth, session["refresh_token"])
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "refresh_token_not_found"
+    assert staff_login(api, body["email"], NEW_PASSWORD).status_code == 200
+
+
+def test_a_login_that_keeps_another_role_keeps_its_sessions(
+    api: httpx.Client, auth: AuthTarget, provision, admin_token: str
+) -> None:
+    body = new_doctor()
+    doctor = provision("/doctors", body).json()
+    # The same person also works as a nurse of the hospital.
+    with auth.db() as conn:
+        conn.execute(
+            "insert into public.staff_memberships (user_id, hospital_id, role) "
+            "values (%s, %s, 'nurse')",
+            (doctor["user_id"], NABHA_HOSPITAL),
+        )
+    session = sign_in(auth, body["email"], NEW_PASSWORD)
+
+    deactivated = api.post(f"/doctors/{doctor['id']}/deactivate", headers=bearer(admin_token))
+    assert deactivated.status_code == 200, deactivated.text
+    assert deactivated.json()["is_active"] is False
+    assert sessions_of(auth, doctor["user_id"]) == 1
+    refreshed = refresh(auth, session["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert staff_login(api, body["email"], NEW_PASSWORD).status_code == 200
+
+
+def test_deactivating_a_pharmacist_bans_the_login_and_ends_its_sessions(
+    api: httpx.Client, auth: AuthTarget, provision, admin_token: str, other_hospital_admin: str
 ) -> None:
     tag = unique()
     body = {
@@ -415,4 +478,5 @@ def test_deactivating_a_pharmacist_bans_the_login(
     deactivated = api.post(path, headers=bearer(admin_token))
     assert deactivated.status_code == 200, deactivated.text
     assert deactivated.json()["is_active"] is False
+    assert sessions_of(auth, pharmacist["user_id"]) == 0
     assert staff_login(api, body["email"], NEW_PASSWORD).json()["code"] == "account_disabled"

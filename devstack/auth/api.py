@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -143,8 +144,19 @@ class AuthApi:
             raise bad_request(
                 "bad_json", f"Could not parse request body as JSON: {error}"
             ) from None
+        except RecursionError:
+            raise bad_request(
+                "bad_json", "Could not parse request body as JSON: nested too deeply"
+            ) from None
         if not isinstance(body, dict):
             raise bad_request("bad_json", "Could not parse request body as JSON: not an object")
+        if _holds_unstorable_text(body):
+            # Checked once here for every route: Postgres text and jsonb hold neither, and a
+            # lone surrogate cannot even be encoded to send, so deeper down it is a 500.
+            raise bad_request(
+                "validation_failed",
+                "Invalid input: text cannot contain NUL characters or unpaired surrogates",
+            )
         return body
 
     @staticmethod
@@ -313,6 +325,27 @@ class AuthApi:
                 bearer.client_ip(request),
             )
         return JSONResponse({})
+
+
+# NUL and the UTF-16 surrogate halves, which JSON's \u escapes can spell but UTF-8 cannot.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _holds_unstorable_text(body: dict[str, Any]) -> bool:
+    """Whether any string of a parsed JSON body, keys included, is one Postgres cannot store.
+    A loop, not recursion: the body may nest as deep as the JSON parser allowed."""
+    pending: list[Any] = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _refuse(feature: str) -> Handler:

@@ -29,10 +29,12 @@ router = APIRouter(tags=["Staff"])
 _CREATE_ERRORS = error_responses(401, 403, 409, 422, 502, 503)
 _CHANGE_ERRORS = error_responses(401, 403, 404, 409, 422, 502, 503)
 _DEACTIVATE = (
-    "Refuses the login's access at once (every policy reads the membership) and bans the "
-    "login, so it can neither sign in nor refresh; an access token already issued still "
-    "authenticates until it expires (15 minutes) but reaches nothing of the hospital. A "
-    "login that still holds another active membership is not banned."
+    "Refuses the login's access at once (every policy reads the membership), ends every "
+    "session of the login (its refresh tokens stop working, even after a reactivation) and "
+    "bans it, so it cannot sign in again; an access token already issued still authenticates "
+    "at the REST API until it expires (15 minutes) but reaches nothing of the hospital. A "
+    "login that still holds another active membership or a patient record keeps its sessions "
+    "and is not banned."
 )
 
 
