@@ -123,11 +123,12 @@ select set_eq('select pg_temp.read_by_me()', array['document'], 'CRO: documents 
 select tests.act_as('a_pharmacist');
 select set_eq('select pg_temp.read_by_me()', array['document'], 'pharmacist: documents only');
 select tests.act_as('b_doctor');
-select set_eq(
-    'select pg_temp.read_by_me()', array['share'], 'the target hospital''s staff see the share, nothing else'
+select is_empty(
+    'select pg_temp.read_by_me()',
+    'a doctor of the target hospital, not treating the patient there: nothing (consent_record_shares_visibility)'
 );
 select tests.act_as('b_front_desk');
-select set_eq('select pg_temp.read_by_me()', array['share'], 'the target hospital''s front desk: the share only');
+select is_empty('select pg_temp.read_by_me()', 'the target hospital''s front desk: nothing, not even the share');
 select tests.act_as('b_admin');
 select set_eq('select pg_temp.read_by_me()', array['share'], 'the target hospital''s admin: the share, no TSTA audit');
 select tests.act_as('b_patient3');

@@ -92,7 +92,7 @@ select tests.act_as_service_role();
 select is(public.retire_field_keys(), 0, 'the old key does not retire while values still use it');
 select ok(
     (select done between 1 and 5 from public.rotate_field_encryption(1) as done),
-    'a batch re-encrypts at most batch_size values per encrypted column (five columns)'
+    'a batch re-encrypts at most batch_size values per encrypted column (five hold values here)'
 );
 
 -- Mid-rotation: some values under each key, every read works.

@@ -33,8 +33,8 @@ select throws_ok(
     '42501', null, 'nor an inactive pharmacy'
 );
 select throws_ok(
-    $$ update public.patient_pharmacy_choices set pharmacy_id = tests.id_of('pharmacies', 'b_central') $$,
-    '42501', null, 'nor another hospital''s pharmacy'
+    $$ update public.patient_pharmacy_choices set pharmacy_id = gen_random_uuid() $$,
+    '42501', null, 'nor a pharmacy that does not exist (another hospital''s: see consent_external_pharmacy)'
 );
 select tests.act_as('a_front_desk');
 select lives_ok(

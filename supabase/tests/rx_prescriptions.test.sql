@@ -3,7 +3,7 @@
 -- the pharmacy it was sent to, partial fulfilment never exceeding what was prescribed,
 -- verification codes, expiry, the outbox and the RLS of every table, view and RPC.
 begin;
-select plan(35);
+select plan(39);
 
 select tests.create_world();
 
@@ -25,19 +25,25 @@ from public.issue_prescription(
 );
 select results_eq(
     $$ select status::text, status_code, pharmacy_id, jsonb_array_length(medications), notes, length(verification_code)
-        from public.prescription_details where id = (select r.id from tests.rx as r where r.name = 'first') $$,
+        from public.read_prescriptions(array[(select r.id from tests.rx as r where r.name = 'first')]) $$,
     $$ values ('pending', 'PENDING', tests.id_of('pharmacies', 'a_central'), 2, 'drink water', 8) $$,
     'a care-team doctor issues a pending prescription, routed to the hospital''s default pharmacy'
 );
 select is(
     (
-        select medications -> 0 ->> 'medicine' from public.prescription_details
-        where id = (
+        select medications -> 0 ->> 'medicine'
+        from public.read_prescriptions(array[(
             select r.id from tests.rx as r
             where r.name = 'first'
-        )
+        )])
     ),
-    'Amoxicillin', 'the issuing doctor reads the medication in clear'
+    'Amoxicillin', 'the issuing doctor reads the medication in clear through the logged RPC'
+);
+select results_eq(
+    $$ select medications -> 0 ? 'medicine', medications -> 0 ->> 'quantity', notes from public.prescription_details
+        where id = (select r.id from tests.rx as r where r.name = 'first') $$,
+    $$ values (false, '15.00', null::text) $$,
+    'the prescription_details view (a GET, which cannot be logged) shows the lines without their contents'
 );
 select throws_ok(
     $$ select public.issue_prescription(tests.id_of('patients', 'a_patient1'),
@@ -81,55 +87,79 @@ select is_empty(
         where position(convert_to('Amoxicillin', 'utf8') in details) > 0 $$,
     'the medication is not stored in clear'
 );
-select is(
-    (
-        select count(*)::integer from vault.secrets
-        where name = 'carebase_prescription_key'
-    ),
-    1, 'the key lives in Vault'
+select is_empty(
+    $$ select 1 from public.prescription_items
+        where private.field_key_version(details) is distinct from private.active_field_key_version() $$,
+    'the contents are encrypted under the active field key (Vault), which key rotation covers'
 );
 select tests.act_as('a_doctor');
 select throws_ok(
-    $$ select private.prescription_key() $$, '42501', null, 'no API role can read the key'
+    $$ select private.decrypt_field(details) from public.prescription_items $$, '42501', null,
+    'no API role can decrypt the column directly'
 );
 select tests.act_as('a_admin');
 select results_eq(
-    $$ select status_code, medications, notes from public.prescription_details
+    $$ select status_code, jsonb_path_exists(medications, '$[*].medicine'), notes from public.prescription_details
         where id = (select r.id from tests.rx as r where r.name = 'first') $$,
-    $$ values ('PENDING', null::jsonb, null::text) $$,
+    $$ values ('PENDING', false, null::text) $$,
     'the hospital admin oversees the prescription without reading its contents'
 );
-select is(
-    private.prescription_item_details((
-        select id from public.prescription_items
-        order by line_no limit 1
-    )),
-    null, 'nor through the private reader'
+select is_empty(
+    $$ select 1 from public.read_prescriptions(array[(select r.id from tests.rx as r where r.name = 'first')]) $$,
+    'nor through the RPC'
 );
 select tests.act_as('a_patient1');
 select is(
     (
-        select medications -> 1 ->> 'medicine' from public.prescription_details
-        where id = (
+        select medications -> 1 ->> 'medicine'
+        from public.read_prescriptions(array[(
             select r.id from tests.rx as r
             where r.name = 'first'
-        )
+        )])
     ),
     'Paracetamol', 'the patient reads their prescription in clear'
 );
 select tests.act_as('a_pharmacist');
 select is(
     (
-        select medications -> 0 ->> 'frequency' from public.prescription_details
-        where id = (
+        select medications -> 0 ->> 'frequency'
+        from public.read_prescriptions(array[(
             select r.id from tests.rx as r
             where r.name = 'first'
-        )
+        )])
     ),
     'three times a day', 'the pharmacy it was sent to reads it in clear'
 );
 select tests.act_as('b_pharmacist');
 select is_empty($$ select 1 from public.prescription_details $$, 'another pharmacy sees nothing');
+select is_empty(
+    $$ select 1 from public.read_prescriptions(array[(select r.id from tests.rx as r where r.name = 'first')]) $$,
+    'nor reads the contents through the RPC'
+);
+select tests.act_as('a_patient1');
+select results_eq(
+    $$ select actor_name, count(*)::integer from public.record_disclosures
+        where action = 'READ' and table_name = 'public.prescriptions'
+        and row_id = (select r.id::text from tests.rx as r where r.name = 'first')
+        group by actor_name order by actor_name $$,
+    $$ values ('A Doctor', 3), ('A Patient1', 1), ('A Pharmacist', 1) $$,
+    'each read in clear is in the patient''s accounting of disclosures (issuing returns it in clear, then two reads); '
+    || 'refused readers read nothing and leave nothing'
+);
+select tests.act_as('a_admin');
+select ok(
+    exists (
+        select from public.audit_trail
+        where
+            action = 'READ' and table_name = 'public.prescriptions'
+            and row_id = (
+                select r.id::text from tests.rx as r
+                where r.name = 'first'
+            )
+            and 'pharmacist' = any(actor_roles)
+    ),
+    'and in the hospital admin''s audit trail, with the reader''s role'
+);
 select tests.act_as('a_nurse');
 select is_empty($$ select 1 from public.prescriptions $$, 'a nurse sees no prescription');
 select tests.act_as('a_patient2');
