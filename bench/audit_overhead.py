@@ -139,7 +139,7 @@ def write_report(section: str) -> None:
     start = text.find("## Audit")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("" if end < 0 else text[end + 1 :])
+        text = text[:start] + section + ("" if end < 0 else text[end:])
     else:
         text = text.rstrip("\n") + "\n\n" + section
     REPORT.write_text(text)

@@ -297,11 +297,11 @@ def write_report(rows: list[tuple[Case, Figures, Figures, Figures]], load: str) 
         f"{listed[1].p95_ms:.1f} ms).",
     ]
     section = "\n".join(lines) + "\n"
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\n"
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
     if SECTION in text:
         start = text.index(SECTION)
         following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[following + 1 :] if following != -1 else "")
+        text = text[:start] + section + (text[following:] if following != -1 else "")
     else:
         text = text.rstrip() + "\n\n" + section
     REPORT.write_text(text)
