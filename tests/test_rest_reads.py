@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from openapi_spec_validator import OpenAPIV2SpecValidator, validate
 
 pytest.register_assert_rewrite("tests.rest_conformance")
 
@@ -193,6 +194,13 @@ def test_profiles(anon):
     assert_error(write, 406, "PGRST106")
 
 
+def test_options_lists_writes_only_where_postgres_can_write(anon):
+    assert anon.options("/conformance_books").headers["allow"] == (
+        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+    )
+    assert anon.options("/conformance_series").headers["allow"] == "OPTIONS,GET,HEAD"
+
+
 def test_views_are_readable(anon):
     response = anon.get("/conformance_book_view", params={"id": "eq.2"})
     assert response.json() == [{"id": 2, "title": "Computable Numbers", "author_id": 2}]
@@ -248,6 +256,22 @@ def test_deep_nesting_is_refused_cleanly(anon, params):
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert_error(response, response.status_code)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"name": "eq.a\x00b"},
+        {"name": "in.(a\x00)"},
+        {"or": "(name.eq.a\x00)"},
+        {"name": "like.*\x00*"},
+    ],
+    ids=["eq", "in", "or", "like"],
+)
+def test_a_nul_byte_in_a_value_is_refused_as_postgres_refuses_it(anon, params):
+    """Text cannot hold NUL (it was a 500 before): 400 with the error Postgres gives."""
+    body = assert_error(anon.get("/conformance_authors", params=params), 400, "22021")
+    assert body["message"] == 'invalid byte sequence for encoding "UTF8": 0x00'
 
 
 def test_values_with_quotes_and_semicolons_are_just_values(anon):
@@ -320,6 +344,42 @@ def test_openapi_document(anon):
     assert "/conformance_authors" in document["paths"]
     assert "/rpc/conformance_add" in document["paths"]
     assert "name" in document["definitions"]["conformance_authors"]["properties"]
+
+
+def test_openapi_document_is_valid_swagger_2_shaped_as_postgrest_shapes_it(anon):
+    """Valid, so that tools (Swagger UI, schemathesis, client generators) can use it, with the
+    parameters PostgREST declares: row filters, select, order, paging, Prefer, bodies."""
+    document = anon.get("/").json()
+    validate(document, cls=OpenAPIV2SpecValidator)
+    paths, shared = document["paths"], document["parameters"]
+    table = paths["/conformance_authors"]
+    assert [p["$ref"] for p in table["get"]["parameters"]][-7:] == [
+        f"#/parameters/{name}"
+        for name in ("select", "order", "range", "rangeUnit", "offset", "limit", "preferCount")
+    ]
+    assert {"$ref": "#/parameters/rowFilter.conformance_authors.name"} in table["get"]["parameters"]
+    assert shared["rowFilter.conformance_authors.name"] == {
+        "name": "name", "required": False, "in": "query", "type": "string"
+    }  # fmt: skip
+    assert (shared["range"]["in"], shared["range"]["name"]) == ("header", "Range")
+    assert {"$ref": "#/parameters/body.conformance_authors"} in table["post"]["parameters"]
+    assert set(paths["/conformance_book_view"]) == {"get", "post", "patch", "delete"}
+    assert set(paths["/conformance_series"]) == {"get"}  # a view Postgres cannot write to
+    assert set(paths["/rpc/conformance_books_by"]) == {"get", "post"}  # stable
+    assert set(paths["/rpc/conformance_touch"]) == {"post"}  # volatile
+    authors = document["definitions"]["conformance_authors"]
+    assert authors["required"] == ["id", "name"]
+    assert authors["properties"]["tags"] == {
+        "format": "text[]", "type": "array", "items": {"type": "string"}
+    }  # fmt: skip
+    assert "type" not in authors["properties"]["meta"]  # jsonb: any JSON value
+    assert authors["properties"]["id"]["description"] == "Note:\nThis is a Primary Key.<pk/>"
+    books = document["definitions"]["conformance_books"]["properties"]
+    assert books["published"]["default"] is False
+    assert books["author_id"]["description"] == (
+        "Note:\nThis is a Foreign Key to `conformance_authors.id`."
+        "<fk table='conformance_authors' column='id'/>"
+    )
 
 
 def test_with_the_official_client(rest_url, settings, conformance):

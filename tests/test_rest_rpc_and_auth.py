@@ -32,6 +32,12 @@ def test_rpc_unknown_function_or_arguments_is_404(anon):
     assert_error(anon.get("/rpc/conformance_add"), 404, "PGRST202")
 
 
+def test_rpc_argument_with_a_nul_byte_is_refused_cleanly(anon):
+    """A GET argument with NUL (from the OpenAPI fuzz; it was a 500): 400 as Postgres says."""
+    response = anon.get("/rpc/conformance_books_by", params={"author": "1\x00"})
+    assert_error(response, 400, "22021")
+
+
 def test_rpc_set_of_rows_takes_select_filters_order_and_limit(anon):
     response = anon.get(
         "/rpc/conformance_books_by",

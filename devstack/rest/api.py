@@ -300,10 +300,9 @@ class RestApi:
     async def relation(self, request: Request) -> Response:
         method = request.method
         if method == "OPTIONS":
-            self._relation(request.path_params["name"])
-            return Response(
-                status_code=200, headers={"Allow": "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"}
-            )
+            writable = self._relation(request.path_params["name"]).writable
+            allow = "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE" if writable else "OPTIONS,GET,HEAD"
+            return Response(status_code=200, headers={"Allow": allow})
         self._check_profile(request, write=method not in ("GET", "HEAD"))
         identity = authenticate(request.headers.get("authorization"), self.settings.jwt_secret)
         prefs = self._prefer(request)

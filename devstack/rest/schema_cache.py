@@ -18,6 +18,7 @@ class Column:
     nullable: bool
     default: str | None
     is_array: bool
+    enum: tuple[str, ...] = ()  # the labels, when the column's type is an enum
 
 
 @dataclass
@@ -28,6 +29,9 @@ class Relation:
     primary_key: tuple[str, ...] = ()
     unique_keys: list[tuple[str, ...]] = field(default_factory=list)
     comment: str | None = None
+    # Whether it takes POST, PATCH or DELETE at all: a table, or a view or foreign table
+    # Postgres can insert into, update or delete from (auto-updatable or by trigger).
+    writable: bool = True
 
     @property
     def is_table(self) -> bool:
@@ -92,7 +96,10 @@ class SchemaCache:
 _RELATIONS = """
 select c.relname, c.relkind, obj_description(c.oid, 'pg_class'),
        a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), t.typcategory = 'A'
+       pg_get_expr(d.adbin, d.adrelid), t.typcategory = 'A',
+       array(select e.enumlabel from pg_enum e where e.enumtypid = a.atttypid
+             order by e.enumsortorder)::text[],
+       c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 28) <> 0
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -183,13 +190,14 @@ order by s.setdatabase
 async def load(conn: psycopg.AsyncConnection) -> SchemaCache:
     cache = SchemaCache()
     schema = EXPOSED_SCHEMA
-    for name, kind, comment, col, typ, nullable, default, is_array in await _rows(
+    for name, kind, comment, col, typ, nullable, default, is_array, labels, writable in await _rows(
         conn, _RELATIONS, (schema,)
     ):
         relation = cache.relations.get(name)
         if relation is None:
-            relation = cache.relations[name] = Relation(name, kind, {}, comment=comment)
-        relation.columns[col] = Column(col, typ, nullable, default, is_array)
+            relation = Relation(name, kind, {}, comment=comment, writable=writable)
+            cache.relations[name] = relation
+        relation.columns[col] = Column(col, typ, nullable, default, is_array, tuple(labels))
     for conname, contype, table, cols, ref_table, ref_cols in await _rows(
         conn, _KEYS, (schema, schema)
     ):

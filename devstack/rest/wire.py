@@ -28,6 +28,8 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.adapt import Transformer
 
+from devstack.rest.errors import ApiError
+
 FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
@@ -72,8 +74,8 @@ def dump(value: Any) -> bytes | None:
     if value is None:
         return None
     if isinstance(value, str):
-        if "\x00" in value:  # libpq would cut the value there; psycopg refuses it too
-            raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        if "\x00" in value:  # text cannot hold NUL: refused as Postgres refuses it (400)
+            raise ApiError(400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00')
         return value.encode()
     if isinstance(value, bool):
         return b"t" if value else b"f"
