@@ -83,7 +83,8 @@ _POSTGREST_ERRORS = {
     "PGRST303": (401, "invalid_token"),
     "42501": (403, "forbidden"),
     "PGRST116": (404, "not_found"),
-    "P0002": (404, "not_found"),
+    # PostgREST's custom status 404, which the project's RPCs raise for "not found".
+    "PT404": (404, "not_found"),
     "23505": (409, "conflict"),
     "23P01": (409, "conflict"),
     "23503": (409, "conflict"),

@@ -35,24 +35,7 @@ WRITES = {"POST", "PATCH", "DELETE", "PUT"}
 # Objects other test modules create for themselves and drop again: not part of the API.
 TRANSIENT = r"^/(rpc/)?conformance_"
 NO_HOSPITAL = "00000000-0000-4000-8000-000000000000"
-NO_APPOINTMENT = "00000000-0000-4000-8000-000000000000"
-# RPCs that raise "not found" with SQLSTATE P0002, which PostgREST, and so the gateway,
-# answers with 500 (class P0 is a PL/pgSQL error). The fix belongs in their SQL (a 4xx
-# errcode); until then exactly that answer is let through for them.
-# test_a_missing_appointment_is_not_a_server_error (strict xfail) fails once
-# cancel_appointment is fixed: then take out the RPCs fixed with it.
-P0002_RPCS = {
-    "/rpc/book_appointment",
-    "/rpc/cancel_appointment",
-    "/rpc/complete_staff_provisioning",
-    "/rpc/reschedule_appointment",
-    "/rpc/retry_notification",
-    "/rpc/set_doctor_active",
-    "/rpc/set_doctor_schedule",
-    "/rpc/set_pharmacist_active",
-    "/rpc/update_doctor",
-    "/rpc/update_pharmacist",
-}
+NO_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def _rolled_back(prefer: object) -> str:
@@ -112,8 +95,8 @@ def staff_token(request: pytest.FixtureRequest, rest_url: str, settings: Setting
 
 
 @pytest.fixture(scope="module")
-def doctor_token(rest_url: str, settings: Settings) -> Iterator[str]:
-    with _signed_in(rest_url, settings, DEMO_DOCTOR) as token:
+def admin_token(rest_url: str, settings: Settings) -> Iterator[str]:
+    with _signed_in(rest_url, settings, DEMO_ADMIN) as token:
         yield token
 
 
@@ -144,8 +127,7 @@ def _call(case: schemathesis.Case, rest_url: str, settings: Settings, token: str
     if response.status_code >= 400 and case.method != "HEAD":
         body = response.json()
         assert isinstance(body, dict) and set(body) == {"code", "message", "details", "hint"}, shown
-        known = case.operation.path in P0002_RPCS and body["code"] == "P0002"
-        assert response.status_code < 500 or known, shown
+        assert response.status_code < 500, shown
     elif case.method in WRITES and not _read_only(case):
         applied = response.headers.get("preference-applied", "")
         assert "tx=rollback" in applied, f"a write was not rolled back: {shown}"
@@ -202,19 +184,33 @@ def test_no_input_from_signed_in_staff_breaks_the_rest_api(
     _fuzz(gateway_document, lambda case: _call(case, rest_url, settings, token=staff_token))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cancel_appointment raises P0002 for a missing appointment (500)"
-)
-def test_a_missing_appointment_is_not_a_server_error(
-    rest_url: str, settings: Settings, doctor_token: str, rollback_only: None
+# Each RPC's "not found", asked by the demo admin (who may call them all) with an id nobody
+# has: PostgREST's PT404 convention, so a 404 and not the 500 a P0 SQLSTATE would give.
+MISSING_ID_CALLS = {
+    "book_appointment": {"doctor_id": NO_ID, "starts_at": "2030-01-07T10:00:00Z"},
+    "cancel_appointment": {"appointment_id": NO_ID, "reason": "fuzz"},
+    "reschedule_appointment": {"appointment_id": NO_ID, "starts_at": "2030-01-07T10:00:00Z"},
+    "complete_staff_provisioning": {"grant_id": NO_ID, "user_id": NO_ID},
+    "retry_notification": {"notification_id": NO_ID},
+    "set_doctor_active": {"doctor_id": NO_ID, "active": False},
+    "set_doctor_schedule": {"doctor_id": NO_ID, "hours": []},
+    "set_pharmacist_active": {"pharmacist_id": NO_ID, "active": False},
+    "update_doctor": {"doctor_id": NO_ID, "bio": "fuzz"},
+    "update_pharmacist": {"pharmacist_id": NO_ID, "licence_number": "fuzz"},
+}
+
+
+@pytest.mark.parametrize("function", sorted(MISSING_ID_CALLS))
+def test_a_missing_id_is_not_found(
+    function: str, rest_url: str, settings: Settings, admin_token: str, rollback_only: None
 ) -> None:
     response = httpx.post(
-        f"{rest_url}/rest/v1/rpc/cancel_appointment",
-        json={"appointment_id": NO_APPOINTMENT, "reason": "fuzz"},
+        f"{rest_url}/rest/v1/rpc/{function}",
+        json=MISSING_ID_CALLS[function],
         headers={
             "apikey": settings.anon_key,
-            "Authorization": f"Bearer {doctor_token}",
+            "Authorization": f"Bearer {admin_token}",
             "Prefer": "tx=rollback",
         },
     )
-    assert response.status_code < 500, response.text
+    assert (response.status_code, response.json()["code"]) == (404, "PT404"), response.text

@@ -370,6 +370,26 @@ def test_pharmacist_update_is_the_admins(api: httpx.Client, provision, admin_tok
     assert renamed.json()["full_name"] == "Pharmacist After"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("PUT", "/pharmacists/{}", "pharmacist_not_found"),
+        ("POST", "/doctors/{}/deactivate", "doctor_not_found"),
+        ("POST", "/doctors/{}/reactivate", "doctor_not_found"),
+        ("POST", "/pharmacists/{}/deactivate", "pharmacist_not_found"),
+        ("POST", "/pharmacists/{}/reactivate", "pharmacist_not_found"),
+    ],
+)
+def test_an_unknown_staff_id_is_not_found(
+    api: httpx.Client, admin_token: str, method: str, path: str, code: str
+) -> None:
+    body = {"full_name": "Nobody"} if method == "PUT" else None
+    response = api.request(
+        method, path.format(uuid.uuid4()), json=body, headers=bearer(admin_token)
+    )
+    assert (response.status_code, response.json()["code"]) == (404, code), response.text
+
+
 def test_deactivation_shuts_the_login_out_and_reactivation_lets_it_back(
     api: httpx.Client, auth: AuthTarget, provision, admin_token: str
 ) -> None:

@@ -37,7 +37,8 @@ $$;
 revoke execute on function private.end_deactivated_staff_sessions(uuid, uuid, public.app_role) from public;
 grant execute on function private.end_deactivated_staff_sessions(uuid, uuid, public.app_role) to authenticated;
 
--- As in 20261124000300_staff_provisioning.sql, plus ending the sessions on deactivation.
+-- As in 20261124000300_staff_provisioning.sql, plus ending the sessions on deactivation; an
+-- unknown id is PT404 (HTTP 404; P0002 there is a 500 on PostgREST).
 create or replace function public.set_doctor_active(doctor_id uuid, active boolean)
 returns jsonb
 language plpgsql
@@ -51,7 +52,7 @@ begin
     select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
     if not found then
         raise exception using
-            errcode = 'P0002', message = 'no doctor with this id', detail = 'doctor_not_found';
+            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
     end if;
     perform private.require_hospital_admin(doctor.hospital_id);
     -- Read while the person is still on the staff directory the caller sees (deactivating).
@@ -86,7 +87,7 @@ begin
     select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
     if not found then
         raise exception using
-            errcode = 'P0002', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
     end if;
     perform private.require_hospital_admin(pharmacist.hospital_id);
     select p.* into person from public.profiles as p where p.id = pharmacist.user_id;

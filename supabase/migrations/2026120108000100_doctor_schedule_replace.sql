@@ -18,7 +18,7 @@
 -- that zone, so that a client thinking in another zone is told instead of silently
 -- misread. [] clears the weekly schedule. Security invoker: the table's RLS applies (a
 -- doctor their own; the hospital's admin and front desk any of its doctors').
--- Errors: 22023 bad input (message names the item and the rule), P0002 doctor not found (or
+-- Errors: 22023 bad input (message names the item and the rule), PT404 doctor not found (or
 -- not visible), 42501 not allowed.
 create function public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text default null)
 returns setof public.doctor_working_hours
@@ -55,7 +55,7 @@ begin
     where d.id = set_doctor_schedule.doctor_id;
     if doctor_hospital is null then
         raise exception using
-            errcode = 'P0002', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
     end if;
 
     -- Checked up front: under RLS alone a refused caller's delete matches no row and [] looks done.

@@ -377,7 +377,7 @@ select results_eq(
 );
 select throws_ok(
     $$ select public.retry_notification(tests.note('sms_p4')) $$,
-    'P0002', 'no such notification in your hospital',
+    'PT404', 'no such notification in your hospital',
     'and cannot retry another hospital''s'
 );
 select tests.act_as('a_doctor');

@@ -99,7 +99,7 @@ select throws_ok(
     $$ select public.book_appointment(tests.id_of('doctors', 'a_doctor'),
         (select (current_date + 5 + time '10:00') at time zone h.time_zone
             from public.hospitals as h where h.id = tests.id_of('hospitals', 'TSTA'))) $$,
-    'P0002', 'no such doctor',
+    'PT404', 'no such doctor',
     'and the patient can no longer book there'
 );
 

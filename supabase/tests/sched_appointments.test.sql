@@ -156,7 +156,7 @@ select tests.act_as('b_front_desk');
 select throws_ok(
     $$ select public.book_appointment(tests.id_of('doctors', 'a_doctor'), '2030-04-08 06:00Z',
         patient_id => tests.id_of('patients', 'ab_patient4')) $$,
-    'P0002', 'no such doctor', 'another hospital''s front desk cannot see the doctor'
+    'PT404', 'no such doctor', 'another hospital''s front desk cannot see the doctor'
 );
 select tests.act_as('a_admin');
 select throws_ok(

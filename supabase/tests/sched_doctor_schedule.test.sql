@@ -49,8 +49,8 @@ from (
     values
     ('a_doctor', 'replaced'), ('a_admin', 'replaced'), ('a_front_desk', 'replaced'),
     ('a_doctor2', '42501'), ('a_nurse', '42501'), ('a_cro', '42501'), ('a_pharmacist', '42501'),
-    ('a_patient1', '42501'), ('a_revoked_doctor', 'P0002'), ('b_admin', 'P0002'), ('b_front_desk', 'P0002'),
-    ('b_doctor', 'P0002'), ('nobody', 'P0002')
+    ('a_patient1', '42501'), ('a_revoked_doctor', 'PT404'), ('b_admin', 'PT404'), ('b_front_desk', 'PT404'),
+    ('b_doctor', 'PT404'), ('nobody', 'PT404')
 ) as a (name, expected);
 
 select tests.act_as('a_nurse');
@@ -62,7 +62,7 @@ select throws_ok(
 select tests.act_as('b_admin');
 select throws_ok(
     $$ select public.set_doctor_schedule(tests.id_of('doctors', 'a_doctor'), '[]') $$,
-    'P0002', 'no such doctor', 'another hospital''s admin does not even see the doctor'
+    'PT404', 'no such doctor', 'another hospital''s admin does not even see the doctor'
 );
 select tests.act_as_anon();
 select throws_ok(

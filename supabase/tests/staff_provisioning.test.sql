@@ -135,7 +135,7 @@ select tests.act_as('b_admin');
 select throws_ok(
     $$ select public.complete_staff_provisioning(current_setting('test.grant')::uuid,
         current_setting('test.login')::uuid) $$,
-    'P0002', 'no provisioning grant with this id was issued to you', 'another admin cannot redeem the grant'
+    'PT404', 'no provisioning grant with this id was issued to you', 'another admin cannot redeem the grant'
 );
 select tests.act_as('a_admin');
 select throws_ok(
@@ -229,7 +229,7 @@ select is(
 select tests.act_as('b_admin');
 select throws_ok(
     $$ select public.update_doctor(tests.id_of('doctors', 'a_doctor'), bio => 'x') $$,
-    'P0002', 'no doctor with this id', 'the admin of B does not see A''s doctors'
+    'PT404', 'no doctor with this id', 'the admin of B does not see A''s doctors'
 );
 select tests.act_as('a_pharmacist');
 select throws_ok(

@@ -258,7 +258,7 @@ select tests.act_as('b_front_desk');
 select throws_ok(
     $$ select public.cancel_appointment(
         (select id from public.appointments where hospital_id = tests.id_of('hospitals', 'TSTA') limit 1), 'x') $$,
-    'P0002', 'appointment not found', 'another hospital''s front desk cannot cancel TSTA''s appointments'
+    'PT404', 'appointment not found', 'another hospital''s front desk cannot cancel TSTA''s appointments'
 );
 
 -- A reason stays the reason of its transition --------------------------------------------
