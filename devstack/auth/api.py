@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -25,14 +24,22 @@ from devstack.auth.auth_config import AuthConfig
 from devstack.auth.errors import (
     AuthError,
     bad_request,
+    database_unavailable,
     error_response,
     not_found,
     not_implemented,
     oauth,
+    request_timeout,
     unexpected_failure,
 )
 from devstack.auth.server_settings import health, public_settings
 from devstack.config import Settings
+from devstack.gateway.connections import (
+    AcquireTimeout,
+    ConnectionLost,
+    ConnectionPool,
+    DatabaseUnavailable,
+)
 
 log = logging.getLogger("carebase.auth")
 
@@ -61,7 +68,7 @@ NOT_IMPLEMENTED = [
 
 
 class AuthApi:
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool) -> None:
+    def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
         self.settings = settings
         self.pool = pool
         self.secret = settings.jwt_secret
@@ -115,9 +122,28 @@ class AuthApi:
     # -- plumbing -------------------------------------------------------------------------
 
     def _guard(self, handler: Handler) -> Handler:
-        async def guarded(request: Request) -> Response:
+        async def attempt(request: Request) -> Response:
             try:
                 return await handler(request)
+            except ConnectionLost as lost:
+                if not lost.unexecuted:
+                    raise
+            # the connection had been terminated before its first command: nothing ran, and
+            # the handler runs again on another connection (its request body is kept)
+            log.warning("auth: a terminated connection was replaced")
+            return await handler(request)
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await attempt(request)
+            except DatabaseUnavailable as error:
+                log.warning("auth: %s %s: %s", request.method, request.url.path, error.details)
+                return error_response(request, database_unavailable())
+            except AcquireTimeout:
+                return error_response(request, request_timeout())
+            except ConnectionLost as lost:
+                log.warning("auth: %s %s: %s", request.method, request.url.path, lost)
+                return error_response(request, database_unavailable())
             except AuthError as error:
                 return error_response(request, error)
             except psycopg.DataError as error:

@@ -78,6 +78,24 @@ def unexpected_failure() -> AuthError:
     )
 
 
+def database_unavailable() -> AuthError:
+    """The database cannot be reached (down, restarting): worth retrying shortly."""
+    return AuthError(
+        503,
+        "unexpected_failure",
+        "Database connection error. Retrying the connection.",
+    )
+
+
+def request_timeout() -> AuthError:
+    """Every database connection stayed busy for the acquisition timeout."""
+    return AuthError(
+        504,
+        "request_timeout",
+        "Processing this request timed out, please retry after a moment.",
+    )
+
+
 def requested_api_version(request: Request) -> dt.date | None:
     """The API version the client asked for, when it is 2024-01-01 or later."""
     raw = request.headers.get(API_VERSION_HEADER, "")

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from devstack.auth import audit, hooks, passwords, sessions, users
 from devstack.auth.auth_config import AuthConfig
 from devstack.auth.errors import AuthError, bad_request
+from devstack.gateway.connections import ConnectionPool
 
 INVALID_LOGIN = "Invalid login credentials"
 
 
 async def sign_in(
-    pool: AsyncConnectionPool,
+    pool: ConnectionPool,
     config: AuthConfig,
     secret: str,
     body: dict[str, Any],

@@ -18,12 +18,12 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from devstack.auth import access_tokens, audit, users
 from devstack.auth.audit import INSTANCE_ID
 from devstack.auth.auth_config import AuthConfig
 from devstack.auth.errors import AuthError, bad_request
+from devstack.gateway.connections import ConnectionPool
 
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -171,7 +171,7 @@ def _check_usable(token: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def refresh(
-    pool: AsyncConnectionPool,
+    pool: ConnectionPool,
     config: AuthConfig,
     secret: str,
     refresh_token: str,

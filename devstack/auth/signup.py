@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from devstack.auth import audit, passwords, sessions, users
 from devstack.auth.auth_config import AuthConfig
 from devstack.auth.errors import AuthError, bad_request, not_implemented, unprocessable
+from devstack.gateway.connections import ConnectionPool
 
 
 async def sign_up(
-    pool: AsyncConnectionPool,
+    pool: ConnectionPool,
     config: AuthConfig,
     secret: str,
     body: dict[str, Any],

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from devstack.auth.api import AuthApi
 from devstack.config import Settings
+from devstack.gateway.connections import ConnectionPool
 from devstack.rest.api import RestApi
 
 log = logging.getLogger("carebase.gateway")
@@ -108,23 +108,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # PostgREST connects as `authenticator`, Supabase Auth as `supabase_auth_admin`.
     # devstack.rest.wire prepares the request statements itself: psycopg's own automatic
     # preparing stays off on these connections (it would DEALLOCATE ALL after a rollback).
-    rest_pool = AsyncConnectionPool(
+    rest_pool = ConnectionPool(
         settings.dsn("authenticator"),
-        min_size=1,
         max_size=10,
-        open=False,
         kwargs={"prepare_threshold": None},
+        name="rest",
     )
-    auth_pool = AsyncConnectionPool(
-        settings.dsn("supabase_auth_admin"), min_size=1, max_size=5, open=False
-    )
+    auth_pool = ConnectionPool(settings.dsn("supabase_auth_admin"), max_size=5, name="auth")
     rest = RestApi(settings, rest_pool)
     auth = AuthApi(settings, auth_pool)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await rest_pool.open(wait=True)
-        await auth_pool.open(wait=True)
+        await rest_pool.open()
+        await auth_pool.open()
         await rest.startup()
         await auth.startup()
         try:

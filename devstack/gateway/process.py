@@ -89,12 +89,26 @@ def stop(settings: Settings) -> bool:
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             break
         time.sleep(0.1)
     else:
         os.killpg(pid, signal.SIGKILL)
     _pid_file(settings).unlink(missing_ok=True)
     return True
+
+
+def _exited(pid: int) -> bool:
+    """Whether the process has exited. A gateway started by this process (the test fixtures)
+    is reaped here: unreaped, it would linger as a zombie that `kill(pid, 0)` still finds."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped:
+            return True
+    except ChildProcessError:
+        pass  # started by another process (`carebase up`)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

@@ -20,14 +20,28 @@ from urllib.parse import parse_qsl, quote
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
+from devstack.gateway.connections import (
+    AcquireTimeout,
+    ConnectionLost,
+    ConnectionPool,
+    DatabaseUnavailable,
+    TrackedConnection,
+)
 from devstack.rest import preferences, query_grammar, responses, schema_cache, wire
-from devstack.rest.errors import ApiError, from_database, invalid_body, not_implemented
+from devstack.rest.errors import (
+    ApiError,
+    acquisition_timeout,
+    client_error,
+    connection_error,
+    from_database,
+    invalid_body,
+    not_implemented,
+)
 from devstack.rest.errors import unknown_column as unknown_body_column
 from devstack.rest.errors import unknown_table as unknown_table_error
 from devstack.rest.openapi import document as openapi_document
@@ -47,6 +61,9 @@ BEGIN = wire.Query(b"begin read write", prepare=False)
 COMMIT = wire.Query(b"commit", prepare=False)
 ROLLBACK = wire.Query(b"rollback", prepare=False)
 WRITE_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
+# The schema listener's reconnection backoff, in seconds: doubled per failure up to the cap.
+LISTEN_RETRY_MIN = 0.5
+LISTEN_RETRY_MAX = 8.0
 
 
 def _path(scope: dict) -> str:
@@ -64,7 +81,7 @@ class Outcome:
 
 
 class RestApi:
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool) -> None:
+    def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
         self.settings = settings
         self.pool = pool
         self.cache = SchemaCache()
@@ -125,7 +142,10 @@ class RestApi:
         log.info("schema cache loaded: %d relations", len(self.cache.relations))
 
     async def _listen(self) -> None:
-        """LISTEN pgrst on a dedicated connection; reload on 'reload schema' / 'reload config'."""
+        """LISTEN pgrst on a dedicated connection; reload on 'reload schema' / 'reload config'.
+        A lost connection (the database restarted or was reset) is reopened with backoff, and
+        the cache reloaded once listening again: the schema may have changed meanwhile."""
+        delay = LISTEN_RETRY_MIN
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -133,14 +153,17 @@ class RestApi:
                 ) as conn:
                     await conn.execute("listen pgrst")
                     await self.reload()  # anything missed while not listening
+                    delay = LISTEN_RETRY_MIN
                     async for notice in conn.notifies():
                         if notice.payload in ("", "reload schema", "reload config"):
                             await self.reload()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("schema cache listener failed; retrying")
-                await asyncio.sleep(1)
+            except Exception as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+                log.warning("schema cache listener: %s; reconnecting in %.1f s", reason, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LISTEN_RETRY_MAX)
 
     # ------------------------------------------------------------ plumbing
 
@@ -206,14 +229,8 @@ class RestApi:
         if read_only:
             end = True
         tail = [] if end is None else [COMMIT if end else ROLLBACK]
-        # getconn/putconn, not pool.connection(): its commit-or-rollback on exit is the
-        # exchange's business here, and the connection is idle (or closed) when it returns.
+        conn, results = await self._first_exchange([*head, *queries, *tail], identity)
         try:
-            conn = await self.pool.getconn()
-        except psycopg.Error as error:  # PoolTimeout
-            raise from_database(error, identity.anonymous) from None
-        try:
-            results = await wire.exchange(conn, [*head, *queries, *tail])
             for index, result in enumerate(results):
                 if wire.failed(result):
                     error = wire.error(result)
@@ -246,6 +263,35 @@ class RestApi:
             raise from_database(error, identity.anonymous) from None
         finally:
             await self.pool.putconn(conn)
+
+    async def _first_exchange(
+        self, queries: list[wire.Query], identity: Identity
+    ) -> tuple[TrackedConnection, list[Any]]:
+        """A connection and the results of the request's first round trip on it, as PostgREST's
+        pool gives them: getconn/putconn, not pool.connection() (the transaction is the
+        exchange's business, and the connection is idle or closed when it goes back). A
+        connection found terminated before it ran anything is replaced, once."""
+        for retry in (True, False):
+            try:
+                conn = await self.pool.getconn()
+            except DatabaseUnavailable as error:
+                raise connection_error(error.details) from None
+            except AcquireTimeout:
+                raise acquisition_timeout() from None
+            try:
+                return conn, await wire.exchange(conn, queries)
+            except ConnectionLost as lost:
+                await self.pool.putconn(conn)
+                if not (retry and lost.unexecuted):
+                    raise client_error(str(lost)) from None
+                log.warning("a terminated connection was replaced: %s", lost)
+            except psycopg.Error as error:
+                await self.pool.putconn(conn)
+                raise from_database(error, identity.anonymous) from None
+            except BaseException:
+                await self.pool.putconn(conn)
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of names, the api lives forever
     def _pre_request_query(self, name: str) -> wire.Query:

@@ -72,6 +72,21 @@ def invalid_body(message: str) -> ApiError:
     return ApiError(400, "PGRST102", message)
 
 
+def connection_error(details: str) -> ApiError:
+    """No connection to the database could be opened: PostgREST's PGRST000."""
+    return ApiError(503, "PGRST000", "Database connection error. Retrying the connection.", details)
+
+
+def client_error(details: str) -> ApiError:
+    """The connection broke during the request: PostgREST's PGRST001."""
+    return ApiError(503, "PGRST001", "Database client error. Retrying the connection.", details)
+
+
+def acquisition_timeout() -> ApiError:
+    """Every connection stayed busy for the acquisition timeout: PostgREST's PGRST003."""
+    return ApiError(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+
+
 def _status_for_sqlstate(sqlstate: str, anonymous: bool) -> int:
     exact = {
         "23503": 409,
@@ -118,6 +133,8 @@ def _status_for_sqlstate(sqlstate: str, anonymous: bool) -> int:
 def from_database(error: psycopg.Error, anonymous: bool) -> ApiError:
     """The response PostgREST gives for an error raised by Postgres."""
     diag = error.diag
+    if isinstance(error, psycopg.OperationalError) and not (error.sqlstate or diag.sqlstate):
+        return client_error(str(error).strip())  # the connection broke: no server error
     sqlstate = error.sqlstate or diag.sqlstate or "XX000"
     message = diag.message_primary or str(error).strip()
     if sqlstate == "PGRST":

@@ -7,8 +7,10 @@ per request, more than everything else the gateway does. Here the statements of 
 are queued on the libpq connection with one Sync, and their results (errors included, one
 per statement) are read back when the Sync arrives.
 
-Connections come from the psycopg pool and go back to it idle; a connection left in an
-unknown state (an exception or cancellation half-way) is closed, and the pool replaces it.
+Connections come from the gateway's pool (devstack.gateway.connections) and go back to it
+idle; a connection left in an unknown state (an exception or cancellation half-way) is
+closed, and the pool replaces it. A connection that breaks during an exchange raises
+ConnectionLost, saying whether the server ran any of the statements.
 Statements are prepared on a connection from their second use there (as psycopg does from
 its fifth), so Postgres plans each shape once per connection.
 """
@@ -16,6 +18,7 @@ its fifth), so Postgres plans each shape once per connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import re
@@ -28,6 +31,7 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.adapt import Transformer
 
+from devstack.gateway.connections import ConnectionLost, terminated
 from devstack.rest.errors import ApiError
 
 FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
@@ -136,32 +140,49 @@ async def _wait(pgconn: pq.abc.PGconn, write: bool) -> None:
 
 
 async def _communicate(pgconn: pq.abc.PGconn, count: int) -> list[pq.abc.PGresult]:
-    """Flush what is queued and read `count` results and the Sync's."""
-    while pgconn.flush():  # a large body: wait until the socket takes more
-        await _wait(pgconn, write=True)
-        pgconn.consume_input()
+    """Flush what is queued and read `count` results and the Sync's. A connection that
+    breaks meanwhile raises ConnectionLost."""
     results: list[pq.abc.PGresult] = []
-    ended = False  # the last result was the end of a statement's results
-    while True:
-        while not pgconn.is_busy():
-            result = pgconn.get_result()
-            if result is None:
-                if pgconn.status == BAD:
-                    raise psycopg.OperationalError("the connection to the database was lost")
-                if ended:
-                    break  # nothing more has arrived yet
-                ended = True
-                continue
-            ended = False
-            if result.status == PIPELINE_SYNC:
-                if len(results) != count:
-                    raise psycopg.InterfaceError(
-                        f"expected {count} results in the pipeline, got {len(results)}"
-                    )
-                return results
-            results.append(result)
-        await _wait(pgconn, write=False)
-        pgconn.consume_input()
+    try:
+        while pgconn.flush():  # a large body: wait until the socket takes more
+            await _wait(pgconn, write=True)
+            pgconn.consume_input()
+        ended = False  # the last result was the end of a statement's results
+        while True:
+            while not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:
+                    if pgconn.status == BAD:
+                        raise psycopg.OperationalError("the connection to the database was lost")
+                    if ended:
+                        break  # nothing more has arrived yet
+                    ended = True
+                    continue
+                ended = False
+                if result.status == PIPELINE_SYNC:
+                    if len(results) != count:
+                        raise psycopg.InterfaceError(
+                            f"expected {count} results in the pipeline, got {len(results)}"
+                        )
+                    return results
+                results.append(result)
+            await _wait(pgconn, write=False)
+            pgconn.consume_input()
+    except psycopg.OperationalError as error:
+        raise _lost(pgconn, results, error) from None
+
+
+def _lost(pgconn: pq.abc.PGconn, results: list[Any], error: Exception) -> ConnectionLost:
+    """The error of a connection that broke during an exchange. When the server's first
+    answer was the FATAL of a terminated backend, it ran none of the statements: the first
+    one was never completed, and anything completed before the FATAL is sent before it."""
+    if not results:
+        with contextlib.suppress(psycopg.Error):  # what libpq read before the end of stream
+            first = pgconn.get_result()
+            if first is not None:
+                results.append(first)
+    unexecuted = bool(results) and terminated(results[0])
+    return ConnectionLost(str(error).strip(), unexecuted)
 
 
 async def exchange(conn: psycopg.AsyncConnection, queries: Sequence[Query]) -> list[Any]:
