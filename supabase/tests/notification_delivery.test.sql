@@ -77,8 +77,8 @@ select throws_ok(
     $$ insert into public.device_tokens (user_id, token, platform)
         values (tests.user_id('a_patient2'), 'tok-forged', 'android') $$,
     '42501',
-    'new row violates row-level security policy for table "device_tokens"',
-    'a user cannot register a token for someone else'
+    'permission denied for table device_tokens',
+    'a user cannot register a token for someone else (the owner column takes the caller, never a value)'
 );
 select throws_ok(
     $$ update public.device_tokens set user_id = tests.user_id('a_patient2') $$,
