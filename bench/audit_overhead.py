@@ -100,7 +100,8 @@ def seed_clinical_reader(conn: psycopg.Connection) -> str:
         " from generate_series(1, %s) as n",
         (patient, hospital, doctor, READ_ROWS),
     )
-    return json.dumps({"role": "authenticated", "sub": str(doctor), "aal": "aal1"})
+    # aal2: staff read clinical records only in a session verified with their TOTP factor.
+    return json.dumps({"role": "authenticated", "sub": str(doctor), "aal": "aal2"})
 
 
 def clinical_requests(

@@ -1,6 +1,7 @@
 -- Demo data for local development: one hospital in Nabha (Punjab), its staff and five
--- patients. Staff sign in with email and the password Carebase#2026; patients sign in with
--- their phone number (OTP). Applied by `carebase db reset` / `make up` on a new database.
+-- patients. Staff sign in with email and the password Carebase#2026, then verify a TOTP code
+-- of the demo secret CAREBASEDEMOSTAFFTOTPNABHA234567; patients sign in with their phone
+-- number (OTP). Applied by `carebase db reset` / `make up` on a new database.
 
 insert into public.hospitals (id, code, name, address, city, state, phone, email)
 values (
@@ -57,6 +58,22 @@ select
     now(),
     now()
 from inserted as i;
+
+-- Every staff login has a verified TOTP factor (staff read and write clinical records only at
+-- aal2). The demo secret is the same for all of them and documented in the README: put it in
+-- an authenticator app, or compute the code (pyotp.TOTP(secret).now()).
+insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, secret)
+select
+    ('21000000-0000-4000-8000-' || right(u.id::text, 12))::uuid,
+    u.id,
+    'Demo authenticator',
+    'totp',
+    'verified',
+    now(),
+    now(),
+    'CAREBASEDEMOSTAFFTOTPNABHA234567'
+from auth.users as u
+where u.email like '%@nabha.carebase.test' and u.id::text like '20000000-%';
 
 insert into public.staff_memberships (user_id, hospital_id, role, created_by)
 select

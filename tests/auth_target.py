@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import jwt
 import psycopg
+import pyotp
 import pytest
 from supabase import Client, ClientOptions, create_client
 
@@ -24,6 +25,8 @@ from devstack.config import Settings
 
 TEST_PASSWORD = "Test#Passw0rd"
 DEMO_PASSWORD = "Carebase#2026"
+# The demo staff logins' TOTP secret (supabase/seed.sql, README "Demo logins").
+DEMO_TOTP_SECRET = "CAREBASEDEMOSTAFFTOTPNABHA234567"
 DEMO_ADMIN = "admin@nabha.carebase.test"
 DEMO_DOCTOR = "dr.sandhu@nabha.carebase.test"
 NABHA_HOSPITAL = "10000000-0000-4000-8000-000000000001"
@@ -104,6 +107,41 @@ def sign_in(target: AuthTarget, email: str, password: str) -> dict[str, Any]:
         )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def step_up(target: AuthTarget, access_token: str, totp_secret: str) -> dict[str, Any]:
+    """Lifts a session to aal2 as a client does: its verified TOTP factor (GET /user), a
+    challenge, then the code. Returns the new session (access token with aal2)."""
+    headers = {"Authorization": f"Bearer {access_token}"}
+    with target.http() as http:
+        user = http.get("/user", headers=headers)
+        assert user.status_code == 200, user.text
+        [factor_id] = [
+            f["id"]
+            for f in user.json().get("factors", [])
+            if f["factor_type"] == "totp" and f["status"] == "verified"
+        ]
+        challenge = http.post(f"/factors/{factor_id}/challenge", headers=headers)
+        assert challenge.status_code == 200, challenge.text
+        verified = http.post(
+            f"/factors/{factor_id}/verify",
+            headers=headers,
+            json={"challenge_id": challenge.json()["id"], "code": pyotp.TOTP(totp_secret).now()},
+        )
+    assert verified.status_code == 200, verified.text
+    session = verified.json()
+    assert claims(session["access_token"])["aal"] == "aal2"
+    return session
+
+
+def sign_in_at_aal2(
+    target: AuthTarget,
+    email: str,
+    password: str = DEMO_PASSWORD,
+    totp_secret: str = DEMO_TOTP_SECRET,
+) -> dict[str, Any]:
+    """A staff sign-in as staff must do it to read clinical records: password, then TOTP."""
+    return step_up(target, sign_in(target, email, password)["access_token"], totp_secret)
 
 
 def refresh(target: AuthTarget, refresh_token: str) -> httpx.Response:

@@ -3,7 +3,10 @@
 PostgREST opens a transaction and, in one statement, sets transaction-local `search_path`,
 `role`, `request.jwt.claims`, `request.method`, `request.path` and `request.headers`, then
 runs the request's statement. The claims are those Supabase Auth issues, custom access
-token hook included.
+token hook included, at the assurance level the user's login reaches: aal2 for a login with a
+verified TOTP factor (every staff login: they verify a code after their password, as the
+README shows), aal1 otherwise (patients: phone OTP alone). Pass `aal="aal1"` for a staff
+member signed in with a password only.
 """
 
 from __future__ import annotations
@@ -20,17 +23,22 @@ class PostgrestSession:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
 
-    def claims_for(self, email_or_id: str, aal: str = "aal1") -> dict[str, Any]:
-        """The access-token claims Supabase Auth would issue to this user."""
+    def claims_for(self, email_or_id: str, aal: str | None = None) -> dict[str, Any]:
+        """The access-token claims Supabase Auth would issue to this user (see the module's
+        docstring for the assurance level)."""
         self.conn.execute("reset role")
         user = self.conn.execute(
             "select id, coalesce(email, ''), coalesce(phone, ''), is_anonymous,"
-            " raw_app_meta_data, raw_user_meta_data from auth.users"
-            " where email = %(key)s or id::text = %(key)s",
+            " raw_app_meta_data, raw_user_meta_data,"
+            " exists (select from auth.mfa_factors as f where f.user_id = u.id"
+            " and f.factor_type = 'totp' and f.status = 'verified')"
+            " from auth.users as u where email = %(key)s or id::text = %(key)s",
             {"key": email_or_id},
         ).fetchone()
         if user is None:
             raise LookupError(f"no auth user {email_or_id}")
+        if aal is None:
+            aal = "aal2" if user[6] else "aal1"
         now = int(time.time())
         base = {
             "iss": "http://127.0.0.1:54321/auth/v1",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import pathlib
 
 import psycopg
 import pytest
 
+from tests.auth_target import DEMO_TOTP_SECRET, AuthTarget, claims, sign_in_at_aal2
 from tests.postgrest_session import PostgrestSession
+
+pytest_plugins = ["tests.auth_target"]
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 PASSWORD = "Carebase#2026"
@@ -38,6 +42,30 @@ def test_each_staff_login_signs_in_with_the_documented_password(
     assert claims["user_role"] == role
     assert claims["hospital_id"] == NABHA
     assert claims["role"] == "authenticated", "the Postgres role claim is never replaced"
+
+
+def test_each_staff_login_has_a_verified_totp_factor_with_the_documented_secret(
+    db: psycopg.Connection,
+) -> None:
+    factors = dict(
+        db.execute(
+            "select u.email, f.secret from auth.mfa_factors as f join auth.users as u"
+            " on u.id = f.user_id where f.factor_type = 'totp' and f.status = 'verified'"
+        ).fetchall()
+    )
+    assert factors == dict.fromkeys(STAFF, DEMO_TOTP_SECRET)
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    assert DEMO_TOTP_SECRET in readme
+
+
+@pytest.mark.parametrize("email", STAFF)
+def test_each_staff_login_reaches_aal2_with_its_password_and_a_totp_code(
+    auth: AuthTarget, email: str
+) -> None:
+    token = claims(sign_in_at_aal2(auth, email, PASSWORD, DEMO_TOTP_SECRET)["access_token"])
+    assert token["aal"] == "aal2"
+    assert {entry["method"] for entry in token["amr"]} == {"password", "totp"}
+    assert token["user_role"] == STAFF[email]
 
 
 @pytest.mark.parametrize("phone", PATIENT_PHONES)

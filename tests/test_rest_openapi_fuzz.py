@@ -25,7 +25,14 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import BaseSchema, GenerationMode
 
 from devstack.config import Settings
-from tests.auth_target import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PASSWORD
+from tests.auth_target import (
+    DEMO_ADMIN,
+    DEMO_DOCTOR,
+    DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
+    AuthTarget,
+    step_up,
+)
 from tests.rest_conformance import authenticator_setting, eventually
 
 pytest_plugins = ["tests.rest_conformance"]
@@ -72,7 +79,8 @@ def gateway_document(rest_url: str, settings: Settings, rollback_only: None) -> 
 
 @contextlib.contextmanager
 def _signed_in(rest_url: str, settings: Settings, email: str) -> Iterator[str]:
-    """An access token from a real password sign-in; signed out afterwards."""
+    """An access token from a real sign-in (password, then the login's TOTP factor: aal2, as
+    staff need for clinical records); signed out afterwards."""
     with httpx.Client(
         base_url=f"{rest_url}/auth/v1", headers={"apikey": settings.anon_key}
     ) as auth:
@@ -82,7 +90,9 @@ def _signed_in(rest_url: str, settings: Settings, email: str) -> Iterator[str]:
             json={"email": email, "password": DEMO_PASSWORD},
         )
         assert response.status_code == 200, response.text
-        token = response.json()["access_token"]
+        token = step_up(
+            AuthTarget(rest_url, settings), response.json()["access_token"], DEMO_TOTP_SECRET
+        )["access_token"]
         yield token
         auth.post("/logout", headers={"Authorization": f"Bearer {token}"})
 

@@ -72,14 +72,33 @@ as $$
     from auth.users as u where u.id = claims_for.user_id;
 $$;
 
--- Act as a signed-in user for the rest of the transaction (`set local role authenticated`).
-create or replace function tests.act_as(name text, aal text default 'aal1')
+-- The assurance level a user's session has when they sign in as they must: staff (anyone
+-- holding a membership) enroll a TOTP factor and step up to aal2 before touching PHI;
+-- patients sign in with a phone OTP alone (aal1). Security definer: reads the memberships.
+create or replace function tests.usual_aal(user_id uuid)
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select case
+        when exists (select from public.staff_memberships as m where m.user_id = usual_aal.user_id) then 'aal2'
+        else 'aal1'
+    end;
+$$;
+
+-- Act as a signed-in user for the rest of the transaction (`set local role authenticated`),
+-- at the user's usual assurance level (tests.usual_aal) unless `aal` says otherwise
+-- (e.g. 'aal1' for a staff member signed in with a password only).
+create or replace function tests.act_as(name text, aal text default null)
 returns void
 language plpgsql
 set search_path = ''
 as $$
 declare
-    claims jsonb := tests.claims_for(tests.user_id(act_as.name), act_as.aal);
+    user_id uuid := tests.user_id(act_as.name);
+    claims jsonb := tests.claims_for(user_id, coalesce(act_as.aal, tests.usual_aal(user_id)));
 begin
     if claims is null then
         raise exception 'tests.act_as: no test user named %', act_as.name;
@@ -127,7 +146,7 @@ grant execute on all functions in schema tests to anon, authenticated, service_r
 commit;
 
 begin;
-select plan(7);
+select plan(9);
 
 select tests.create_user('helper_probe', '+919800000001');
 select isnt(tests.user_id('helper_probe'), null, 'create_user makes an auth user');
@@ -143,6 +162,19 @@ select tests.act_as('helper_probe');
 select is(current_user::text, 'authenticated', 'act_as switches to the authenticated role');
 select is(auth.uid(), tests.user_id('helper_probe'), 'auth.uid() is the user');
 select is(auth.jwt() ->> 'phone', '919800000001', 'the claims carry the phone as Supabase Auth stores it');
+
+select is(auth.jwt() ->> 'aal', 'aal1', 'a user without a membership acts at aal1 (patients: phone OTP alone)');
+select tests.clear_authentication();
+insert into public.hospitals (code, name) values ('HLPR', 'Helper probe hospital');
+insert into public.staff_memberships (user_id, hospital_id, role)
+select
+    tests.user_id('helper_probe'),
+    h.id,
+    'nurse'
+from public.hospitals as h
+where h.code = 'HLPR';
+select tests.act_as('helper_probe');
+select is(auth.jwt() ->> 'aal', 'aal2', 'staff act at aal2, as after their TOTP step-up, unless told otherwise');
 
 select tests.act_as_anon();
 select is(auth.uid(), null, 'anon has no uid');
