@@ -3,7 +3,7 @@
 Many connections book overlapping times for one doctor at the same instant, as the front
 desk would through PostgREST (role `authenticated`, the user's claims), half through the
 `book_appointment` RPC and half by inserting the row directly. Exactly one booking wins;
-every other one fails with SQLSTATE 23P01 (HTTP 409), and the RPC names the winner.
+every other one fails with SQLSTATE 23P01 (HTTP 409) naming the winner, whichever path it took.
 Runs on a scratch database (platform shim + migrations), so nothing is left behind.
 """
 
@@ -135,6 +135,13 @@ def test_parallel_overlapping_bookings_yield_exactly_one_appointment(clinic: Cli
     assert through_rpc, "some losers booked through the RPC"
     for detail in through_rpc:
         assert "the doctor is already booked" in detail
+        assert f"(appointment {winner})" in detail
+    # A direct insert waits on the booking locks, then its clash check sees the committed
+    # winner: the same clear answer, not the bare constraint error.
+    directly = [detail for n, _, detail in conflicts if n % 2 == 1]
+    assert directly, "some losers inserted the row directly"
+    for detail in directly:
+        assert "the doctor is already booked from" in detail, detail
         assert f"(appointment {winner})" in detail
 
     with psycopg.connect(clinic.dsn) as conn:

@@ -199,6 +199,11 @@ def test_no_input_from_signed_in_staff_breaks_the_rest_api(
 MISSING_ID_CALLS = {
     "book_appointment": {"doctor_id": NO_ID, "starts_at": "2030-01-07T10:00:00Z"},
     "cancel_appointment": {"appointment_id": NO_ID, "reason": "fuzz"},
+    "check_conflicts": {
+        "doctor_id": NO_ID,
+        "starts_at": "2030-01-07T10:00:00Z",
+        "ends_at": "2030-01-07T10:30:00Z",
+    },
     "reschedule_appointment": {"appointment_id": NO_ID, "starts_at": "2030-01-07T10:00:00Z"},
     "complete_staff_provisioning": {"grant_id": NO_ID, "user_id": NO_ID},
     "retry_notification": {"notification_id": NO_ID},

@@ -258,10 +258,9 @@ select tests.act_as('b_admin');
 select is_empty($$ select 1 from public.appointment_details $$, 'another hospital''s admin sees none');
 select tests.act_as('nobody');
 select is_empty($$ select 1 from public.appointments $$, 'a user with no role sees none');
-select is(
-    public.check_conflicts(tests.id_of('doctors', 'a_doctor'), '2030-04-01 03:00Z', '2030-04-01 06:00Z')
-    ->> 'conflict_count',
-    '0', 'nor learns of conflicts of a hospital they do not belong to'
+select throws_ok(
+    $$ select public.check_conflicts(tests.id_of('doctors', 'a_doctor'), '2030-04-01 03:00Z', '2030-04-01 06:00Z') $$,
+    'PT404', 'no such doctor', 'nor learns of conflicts of a hospital they do not belong to'
 );
 select tests.act_as_anon();
 select throws_ok($$ select 1 from public.appointments $$, '42501', null, 'anon reads no appointment');
