@@ -5,6 +5,9 @@
 2. None yet: the Auth admin API creates one (phone confirmed, firebase_uid in app_metadata).
 3. Password grant with the login's password, HMAC(secret, user id): only the sidecar can
    derive it. An older login without it (seeded, or the secret rotated) gets it set, once.
+   So does a former staff member's login (step 1 refuses an active one), whose ban from the
+   deactivation is lifted: it is a patient's login now, and the staff password no longer
+   opens it. A ban an operator set stays.
 4. `rpc/link_patient_login` (service role, one transaction): finds, links or creates the
    patient (see the migration for the linking rule).
 5. A token issued before the link lacks the patient claims: it is refreshed, so the custom
@@ -31,6 +34,7 @@ from supabase_auth.types import Session
 
 from sidecar.errors import ApiError
 from sidecar.firebase_tokens import PhoneIdentity
+from sidecar.staff_provisioning import DEACTIVATION_BAN
 from sidecar.supabase_api import SupabaseApi, api_error_from
 
 log = logging.getLogger("sidecar.patient_login")
@@ -107,12 +111,19 @@ class PatientLogin:
         try:
             return await self._password_grant(credentials)
         except AuthApiError as error:
-            if new or error.code != "invalid_credentials":
+            if new or error.code not in ("invalid_credentials", "user_banned"):
                 raise
-        # A login from before the bridge (seed, voice channel) or from before a secret
-        # rotation: give it the derived password and try once more.
+            refusal = error
+        # A login from before the bridge (seed, voice channel), from before a secret rotation,
+        # or a former staff member's: give it the derived password and try once more.
         service = self.supabase.as_service()
-        await service.auth.admin.update_user_by_id(user_id, {"password": password})
+        attributes: dict[str, Any] = {"password": password}
+        if refusal.code == "user_banned":
+            login = await service.auth.admin.get_user_by_id(user_id)
+            if not (login.user.app_metadata or {}).get(DEACTIVATION_BAN):
+                raise refusal
+            attributes |= {"ban_duration": "none", "app_metadata": {DEACTIVATION_BAN: None}}
+        await service.auth.admin.update_user_by_id(user_id, attributes)  # type: ignore[arg-type]
         return await self._password_grant(credentials)
 
     async def _password_grant(self, credentials: dict[str, str]) -> Session:

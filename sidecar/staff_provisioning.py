@@ -26,6 +26,10 @@ log = logging.getLogger("sidecar.staff")
 
 # Longer than any career: GoTrue's ban_duration is a Go duration.
 BAN_DURATION = "876000h"
+# Marks (in app_metadata, which only the service role writes) a ban that a deactivation set,
+# as opposed to one an operator set: the patient phone login lifts only this kind (the login
+# is no longer staff; sidecar/patient_login.py).
+DEACTIVATION_BAN = "staff_deactivation_ban"
 _MACHINE_CODE = re.compile(r"^[a-z][a-z_]{2,63}$")
 
 
@@ -133,7 +137,11 @@ async def set_active(
         service = api.as_service()
         try:
             await service.auth.admin.update_user_by_id(
-                record["user_id"], {"ban_duration": "none" if active else BAN_DURATION}
+                record["user_id"],
+                {
+                    "ban_duration": "none" if active else BAN_DURATION,
+                    "app_metadata": {DEACTIVATION_BAN: None if active else True},
+                },
             )
         except _AUTH_REFUSALS as error:
             # The records are changed; repeating the call repeats the ban, harmlessly.

@@ -197,6 +197,7 @@ def test_no_input_from_signed_in_staff_breaks_the_rest_api(
 # Each RPC's "not found", asked by the demo admin (who may call them all) with an id nobody
 # has: PostgREST's PT404 convention, so a 404 and not the 500 a P0 SQLSTATE would give.
 MISSING_ID_CALLS = {
+    "accept_staff_invitation": {"invitation_id": NO_ID},
     "book_appointment": {"doctor_id": NO_ID, "starts_at": "2030-01-07T10:00:00Z"},
     "cancel_appointment": {"appointment_id": NO_ID, "reason": "fuzz"},
     "check_conflicts": {
@@ -206,7 +207,9 @@ MISSING_ID_CALLS = {
     },
     "reschedule_appointment": {"appointment_id": NO_ID, "starts_at": "2030-01-07T10:00:00Z"},
     "complete_staff_provisioning": {"grant_id": NO_ID, "user_id": NO_ID},
+    "decline_staff_invitation": {"invitation_id": NO_ID},
     "retry_notification": {"notification_id": NO_ID},
+    "revoke_staff_invitation": {"invitation_id": NO_ID},
     "set_doctor_active": {"doctor_id": NO_ID, "active": False},
     "set_doctor_schedule": {"doctor_id": NO_ID, "hours": []},
     "set_pharmacist_active": {"pharmacist_id": NO_ID, "active": False},

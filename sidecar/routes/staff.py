@@ -34,7 +34,8 @@ _DEACTIVATE = (
     "bans it, so it cannot sign in again; an access token already issued still authenticates "
     "at the REST API until it expires (15 minutes) but reaches nothing of the hospital. A "
     "login that still holds another active membership or a patient record keeps its sessions "
-    "and is not banned."
+    "and is not banned. The person may still become a patient through the phone login, which "
+    "lifts this ban and replaces the staff password; reactivation ends those sessions again."
 )
 
 

@@ -1,10 +1,11 @@
 -- Patient phone login RPCs (begin_patient_login, link_patient_login): only the service role
 -- calls them; a staff account's phone is refused; a login finds its patient again; a known
 -- patient is linked only when the phone names exactly one unlinked record, else a new
--- patient is created; proving the phone lifts a password lockout.
+-- patient is created; proving the phone lifts a password lockout. Only an active membership at
+-- an active hospital makes a staff phone; becoming staff again ends the login's sessions.
 
 begin;
-select plan(24);
+select plan(33);
 
 select tests.create_world();
 
@@ -151,6 +152,78 @@ select throws_like(
     $$ select public.link_patient_login(tests.user_id('newcomer'), '+919811000001') $$,
     'this login does not sign in with this phone number',
     'a login is linked only with the phone it signs in with'
+);
+
+-- Former staff ---------------------------------------------------------------------------------
+-- Only an active membership at an active hospital makes a phone a staff phone: a revoked
+-- doctor, or the staff of a deactivated hospital, may be patients like anyone else.
+select tests.clear_authentication();
+update auth.users set phone = '919811000006'
+where id = tests.user_id('a_revoked_doctor');
+update auth.users set phone = '919811000007'
+where id = tests.user_id('b_nurse');
+update public.hospitals set is_active = false
+where code = 'TSTB';
+select tests.act_as_service_role();
+select is(
+    public.begin_patient_login('+919811000006'), tests.user_id('a_revoked_doctor'),
+    'a doctor whose only membership was revoked signs in with their phone'
+);
+select is(
+    public.link_patient_login(tests.user_id('a_revoked_doctor'), '+919811000006') ->> 'outcome',
+    'created', 'and gets a patient record of their own'
+);
+select is(
+    tests.claims_for(tests.user_id('a_revoked_doctor')) ->> 'user_role', 'patient',
+    'whose token says patient, not doctor'
+);
+select is(
+    public.begin_patient_login('+919811000007'), tests.user_id('b_nurse'),
+    'the nurse of a deactivated hospital signs in with their phone'
+);
+select tests.clear_authentication();
+update public.hospitals set is_active = true
+where code = 'TSTB';
+select tests.act_as_service_role();
+select throws_like(
+    $$ select public.begin_patient_login('+919811000007') $$,
+    'this phone number belongs to a staff account', 'until the hospital is active again'
+);
+
+-- Becoming staff again ends the sessions the login had (they may come from an OTP) -----------------
+select tests.clear_authentication();
+insert into auth.sessions (id, user_id, created_at, updated_at, aal)
+values
+(gen_random_uuid(), tests.user_id('a_revoked_doctor'), now(), now(), 'aal1'),
+(gen_random_uuid(), tests.user_id('a_doctor'), now(), now(), 'aal1');
+select tests.act_as('a_admin');
+select isnt_empty(
+    $$ update public.staff_memberships set is_active = true
+        where id = tests.id_of('staff_memberships', 'a_revoked_doctor') returning 1 $$,
+    'the admin of A reinstates the revoked doctor'
+);
+select tests.clear_authentication();
+select is(
+    (
+        select count(*) from auth.sessions
+        where user_id = tests.user_id('a_revoked_doctor')
+    ),
+    0::bigint, 'the patient session the former doctor had is gone: staff sign in with their password'
+);
+select tests.act_as_service_role();
+select throws_like(
+    $$ select public.begin_patient_login('+919811000006') $$,
+    'this phone number belongs to a staff account', 'and the phone is a staff phone again'
+);
+select tests.clear_authentication();
+insert into public.staff_memberships (user_id, hospital_id, role)
+values (tests.user_id('a_doctor'), tests.id_of('hospitals', 'TSTB'), 'doctor');
+select is(
+    (
+        select count(*) from auth.sessions
+        where user_id = tests.user_id('a_doctor')
+    ),
+    1::bigint, 'a login that was staff already keeps its sessions when it gains a membership'
 );
 
 select * from finish();

@@ -3,7 +3,7 @@
 -- the revocation, which still claims their role at A: policies read the membership table.
 
 begin;
-select plan(34);
+select plan(35);
 
 select tests.create_world();
 
@@ -199,8 +199,15 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
-    'nor add staff to A'
+    'permission denied for table staff_memberships',
+    'nor add staff to A (nobody inserts memberships)'
+);
+select throws_ok(
+    $$ select public.invite_staff(tests.id_of('hospitals', 'TSTA'), 'nobody@test.carebase', 'doctor',
+        '{"specialty": "Surgery", "licence_number": "PMC-A-8888"}') $$,
+    '42501',
+    'only an active admin of this hospital can manage its staff',
+    'nor invite staff to A'
 );
 select is_empty(
     $$ update public.hospitals set name = 'Renamed' where id = tests.id_of('hospitals', 'TSTA') returning 1 $$,

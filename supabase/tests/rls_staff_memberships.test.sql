@@ -1,11 +1,13 @@
 -- RLS matrix for public.staff_memberships (who works where, in which role). Staff read the roster
--- of their hospitals; a user always reads their own memberships; patients read none. Only a
--- hospital's admin adds memberships to it and (de)activates them; nobody changes a membership's
--- role or hospital, and memberships are deactivated, never deleted. Deactivating one cuts access
--- on the very next query, even with an access token issued before.
+-- of their hospitals; a user always reads their own memberships; patients read none. Nobody
+-- but the service role inserts memberships (staff join through provisioning or an invitation
+-- they accept: staff_invitations.test.sql); a hospital's admin (de)activates its memberships;
+-- nobody changes a membership's login, role or hospital, and memberships are deactivated,
+-- never deleted. Deactivating one cuts access on the very next query, even with an access
+-- token issued before.
 
 begin;
-select plan(73);
+select plan(76);
 
 select tests.create_world();
 
@@ -136,7 +138,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('a_patient1'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'a patient cannot make themselves a doctor of A'
 );
 select tests.act_as('a_patient2');
@@ -144,7 +146,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'another patient cannot add staff to A'
 );
 select tests.act_as('a_doctor');
@@ -152,7 +154,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('a_doctor'), tests.id_of('hospitals', 'TSTA'), 'hospital_admin') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'a doctor cannot make themselves the admin of A'
 );
 select tests.act_as('a_doctor2');
@@ -160,7 +162,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'a doctor cannot add a colleague to A'
 );
 select tests.act_as('a_nurse');
@@ -168,7 +170,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'a nurse cannot add staff to A'
 );
 select tests.act_as('a_pharmacist');
@@ -176,7 +178,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'pharmacist') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'the pharmacist of A cannot add staff to A'
 );
 select tests.act_as('a_front_desk');
@@ -184,7 +186,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'front_desk') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'front desk of A cannot add staff to A'
 );
 select tests.act_as('a_cro');
@@ -192,7 +194,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'cro') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'the CRO of A cannot add staff to A'
 );
 select tests.act_as('b_admin');
@@ -200,7 +202,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'cro') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'the admin of B cannot add staff to A'
 );
 select tests.act_as('a_revoked_doctor');
@@ -208,7 +210,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('a_revoked_doctor'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'a revoked doctor cannot give themselves a new role at A'
 );
 select tests.act_as('nobody');
@@ -216,7 +218,7 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'hospital_admin') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'a user with no role cannot make themselves the admin of A'
 );
 select tests.act_as('a_admin');
@@ -224,13 +226,29 @@ select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
         values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTB'), 'nurse') $$,
     '42501',
-    'new row violates row-level security policy for table "staff_memberships"',
+    'permission denied for table staff_memberships',
     'the admin of A cannot add staff to B'
 );
-select isnt_empty(
+select throws_ok(
     $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') returning 1 $$,
-    'the admin of A can add a nurse to A'
+        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
+    '42501',
+    'permission denied for table staff_memberships',
+    'the admin of A cannot attach an existing login to A either (provisioning or an accepted invitation only)'
+);
+select throws_ok(
+    $$ insert into public.staff_memberships (user_id, hospital_id, role)
+        values (tests.user_id('a_patient1'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
+    '42501',
+    'permission denied for table staff_memberships',
+    'nor a patient''s login'
+);
+select throws_ok(
+    $$ insert into public.staff_memberships (user_id, hospital_id, role)
+        values (tests.user_id('b_doctor'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
+    '42501',
+    'permission denied for table staff_memberships',
+    'nor the login of a doctor of B'
 );
 select tests.act_as_service_role();
 select isnt_empty(
@@ -240,12 +258,13 @@ select isnt_empty(
 );
 select tests.clear_authentication();
 select results_eq(
-    $$ select h.code, m.role::text, m.created_by = tests.user_id('a_admin')
+    $$ select h.code, m.role::text, m.created_by
         from public.staff_memberships as m
-        join public.hospitals as h on h.id = m.hospital_id where m.user_id = tests.user_id('nobody')
-        order by h.code $$,
-    $$ values ('TSTA', 'nurse', true), ('TSTB', 'nurse', null) $$,
-    'only the admin of A (recorded as its creator) and the service role added memberships'
+        join public.hospitals as h on h.id = m.hospital_id
+        where m.user_id in (tests.user_id('nobody'), tests.user_id('a_patient1'), tests.user_id('b_doctor'))
+        order by h.code, m.role $$,
+    $$ values ('TSTB', 'doctor', null::uuid), ('TSTB', 'nurse', null::uuid) $$,
+    'only the service role added a membership (and b_doctor keeps only theirs at B)'
 );
 
 -- update ----------------------------------------------------------------------------------
@@ -342,6 +361,13 @@ select throws_ok(
     '42501',
     'permission denied for table staff_memberships',
     'the admin of A cannot move a membership to B (no column privilege)'
+);
+select throws_ok(
+    $$ update public.staff_memberships set user_id = tests.user_id('a_patient1')
+        where id = tests.id_of('staff_memberships', 'a_nurse') $$,
+    '42501',
+    'permission denied for table staff_memberships',
+    'the admin of A cannot hand a membership to another login (no column privilege)'
 );
 select isnt_empty(
     $$ update public.staff_memberships set is_active = false
