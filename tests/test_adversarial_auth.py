@@ -5,12 +5,17 @@ looks like a stranger, attacks, and asserts what the attacker sees and what the 
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import httpx
+import pytest
 
 from tests.auth_target import (
     API_VERSION,
     TEST_PASSWORD,
     AuthTarget,
+    claims,
     refresh,
     sign_in,
 )
@@ -89,3 +94,73 @@ def test_a_concurrent_refresh_within_the_reuse_interval_still_works(auth: AuthTa
     refresh(auth, second)
     late = refresh(auth, first)  # rotated moments ago, not the newest token's parent
     assert late.status_code == 200, late.text
+
+
+# -- finding 9: a lockout locks the sign-in, never the victim's sessions ----------------------
+
+
+def test_a_stranger_locking_an_account_does_not_end_the_victims_sessions(
+    auth: AuthTarget,
+) -> None:
+    victim = auth.new_user()
+    session = sign_in(auth, victim["email"], TEST_PASSWORD)
+
+    attempts = lock_out(auth, victim["email"])
+    assert [a.status_code for a in attempts] == [400] * 5
+
+    # The sign-in is locked: even the right password is refused...
+    locked = password_grant(auth, victim["email"], TEST_PASSWORD, **API_VERSION)
+    assert locked.status_code == 400
+    # ...but the victim's session goes on: it refreshes, and its access token still works.
+    renewed = refresh(auth, session["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    assert (
+        claims(renewed.json()["access_token"])["session_id"]
+        == claims(session["access_token"])["session_id"]
+    )
+    with auth.http() as http:
+        me = http.get("/user", headers={"Authorization": f"Bearer {session['access_token']}"})
+    assert me.status_code == 200, me.text
+
+
+# -- finding 12: one answer for wrong, unknown, locked and banned -----------------------------
+
+
+def _refusals(auth: AuthTarget, login: Any) -> dict[str, tuple[int, Any]]:
+    """What an attacker sees for each kind of account, through `login(email, password)`."""
+    wrong = auth.new_user()
+    locked = auth.new_user()
+    banned = auth.new_user(ban_duration="24h")
+    lock_out(auth, locked["email"])
+    answers = {
+        "wrong password": login(wrong["email"], WRONG_PASSWORD),
+        "unknown email": login(f"nobody-{uuid.uuid4().hex[:8]}@example.test", WRONG_PASSWORD),
+        "locked, wrong password": login(locked["email"], WRONG_PASSWORD),
+        "locked, right password": login(locked["email"], TEST_PASSWORD),
+        "banned, wrong password": login(banned["email"], WRONG_PASSWORD),
+    }
+    return {kind: (r.status_code, r.json()) for kind, r in answers.items()}
+
+
+@pytest.mark.parametrize("api_version", [True, False], ids=["2024-01-01", "initial"])
+def test_locked_banned_and_unknown_accounts_answer_as_a_wrong_password(
+    auth: AuthTarget, api_version: bool
+) -> None:
+    headers = API_VERSION if api_version else {}
+    seen = _refusals(auth, lambda email, pw: password_grant(auth, email, pw, **headers))
+    expected = (
+        {"code": "invalid_credentials", "message": "Invalid login credentials"}
+        if api_version
+        else {"code": 400, "error_code": "invalid_credentials", "msg": "Invalid login credentials"}
+    )
+    assert seen == dict.fromkeys(seen, (400, expected))
+
+
+def test_the_sidecar_staff_login_answers_them_alike(auth: AuthTarget, sidecar: str) -> None:
+    with httpx.Client(base_url=sidecar, timeout=30) as api:
+        seen = _refusals(
+            auth,
+            lambda email, pw: api.post(STAFF_LOGIN, json={"email": email, "password": pw}),
+        )
+    expected = {"code": "invalid_credentials", "message": "Invalid login credentials"}
+    assert seen == dict.fromkeys(seen, (401, expected))
