@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.gateway import forwarding
 from tests.auth_target import (
     API_VERSION,
     TEST_PASSWORD,
@@ -164,3 +165,62 @@ def test_the_sidecar_staff_login_answers_them_alike(auth: AuthTarget, sidecar: s
         )
     expected = {"code": "invalid_credentials", "message": "Invalid login credentials"}
     assert seen == dict.fromkeys(seen, (401, expected))
+
+
+# -- finding 12: the audit trail never records a client-chosen address ------------------------
+
+
+def test_a_client_chosen_x_forwarded_for_is_not_recorded(auth: AuthTarget) -> None:
+    spoofed = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"}
+    user = auth.new_user()
+    session = password_grant(auth, user["email"], TEST_PASSWORD, **spoofed)
+    assert session.status_code == 200, session.text
+    token = session.json()["access_token"]
+    request_id = str(uuid.uuid4())
+    written = httpx.post(
+        f"{auth.url}/rest/v1/device_tokens",
+        json={"token": f"adversarial-{request_id}", "platform": "android"},
+        headers={
+            "apikey": auth.settings.anon_key,
+            "Authorization": f"Bearer {token}",
+            "X-Request-Id": request_id,
+            **spoofed,
+        },
+    )
+    assert written.status_code == 201, written.text
+    with auth.db() as conn:
+        audited = conn.execute(
+            "select ip_address from audit.log where request_id = %s", (request_id,)
+        ).fetchall()
+        session_ip = conn.execute(
+            "select host(ip) from auth.sessions where id = %s",
+            (claims(token)["session_id"],),
+        ).fetchone()
+        login_ips = conn.execute(
+            "select ip_address from auth.audit_log_entries "
+            "where payload ->> 'actor_id' = %s and payload ->> 'action' = 'login'",
+            (user["id"],),
+        ).fetchall()
+    assert audited, "the write left no audit entry"
+    assert {ip for (ip,) in audited} == {"127.0.0.1"}
+    assert session_ip == ("127.0.0.1",)
+    assert {ip for (ip,) in login_ips} == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("received", "trusted_proxies", "passed_on"),
+    [
+        ([], 0, ["10.0.0.1"]),
+        (["6.6.6.6"], 0, ["10.0.0.1"]),
+        (["6.6.6.6, 203.0.113.7"], 1, ["203.0.113.7", "10.0.0.1"]),
+        (["6.6.6.6", "203.0.113.7"], 1, ["203.0.113.7", "10.0.0.1"]),
+        (["203.0.113.7"], 2, ["203.0.113.7", "10.0.0.1"]),
+    ],
+    ids=["none", "untrusted", "one proxy", "two header lines", "fewer than trusted"],
+)
+def test_the_gateway_passes_on_only_the_forwarded_for_entries_it_trusts(
+    received: list[str], trusted_proxies: int, passed_on: list[str]
+) -> None:
+    """CAREBASE_GATEWAY_TRUSTED_PROXIES: the entries its trusted proxies appended, then the
+    peer (10.0.0.1 here); the client is the first entry left."""
+    assert forwarding.forwarded_for(received, "10.0.0.1", trusted_proxies) == passed_on
