@@ -6,12 +6,16 @@ looks like a stranger, attacks, and asserts what the attacker sees and what the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
+from devstack.config import Settings
 from devstack.gateway import forwarding
+from devstack.gateway.app import create_app
 from tests.auth_target import (
     API_VERSION,
     TEST_PASSWORD,
@@ -224,3 +228,46 @@ def test_the_gateway_passes_on_only_the_forwarded_for_entries_it_trusts(
     """CAREBASE_GATEWAY_TRUSTED_PROXIES: the entries its trusted proxies appended, then the
     peer (10.0.0.1 here); the client is the first entry left."""
     assert forwarding.forwarded_for(received, "10.0.0.1", trusted_proxies) == passed_on
+
+
+# -- finding 12: /auth/v1/token is rate limited per client address ----------------------------
+
+
+@pytest.fixture
+def limited_gateway(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The gateway in-process with Supabase's limits lowered to 3 sign-ins and 2 refreshes."""
+    monkeypatch.setenv("CAREBASE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS", "3")
+    monkeypatch.setenv("CAREBASE_AUTH_RATE_LIMIT_TOKEN_REFRESH", "2")
+    with TestClient(create_app(stack), headers={"apikey": stack.anon_key, **API_VERSION}) as client:
+        yield client
+
+
+def test_sign_ins_and_refreshes_are_rate_limited_per_address(
+    limited_gateway: TestClient,
+) -> None:
+    def attempt(grant: str, body: dict[str, str], forwarded_for: str) -> httpx.Response:
+        return limited_gateway.post(
+            f"/auth/v1/token?grant_type={grant}",
+            json=body,
+            headers={"X-Forwarded-For": forwarded_for},
+        )
+
+    # Unknown emails: guesses at a real account would also count towards its lockout.
+    guesses = [
+        attempt(
+            "password", {"email": f"guess{n}@example.test", "password": "Guess#1aA"}, f"10.0.0.{n}"
+        )
+        for n in range(4)
+    ]
+    # A different X-Forwarded-For on every try does not make a new client.
+    assert [g.status_code for g in guesses] == [400, 400, 400, 429]
+    assert guesses[3].json() == {
+        "code": "over_request_rate_limit",
+        "message": "Request rate limit reached",
+    }
+    refreshes = [
+        attempt("refresh_token", {"refresh_token": f"nosuchtoken{n}"}, f"10.0.1.{n}")
+        for n in range(3)
+    ]
+    assert [r.status_code for r in refreshes] == [400, 400, 429]
+    assert refreshes[2].json()["code"] == "over_request_rate_limit"
