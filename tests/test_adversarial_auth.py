@@ -5,6 +5,8 @@ looks like a stranger, attacks, and asserts what the attacker sees and what the 
 
 from __future__ import annotations
 
+import http.client
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -271,3 +273,89 @@ def test_sign_ins_and_refreshes_are_rate_limited_per_address(
     ]
     assert [r.status_code for r in refreshes] == [400, 400, 429]
     assert refreshes[2].json()["code"] == "over_request_rate_limit"
+
+
+# -- finding 12: very deep JSON is a clean 400, never a 500 -----------------------------------
+
+
+def _raw_get(settings: Settings, path: str) -> tuple[int, dict[str, Any]]:
+    """A GET with a long query string httpx would refuse to build."""
+    conn = http.client.HTTPConnection(settings.api_host, settings.api_port, timeout=60)
+    try:
+        conn.request(
+            "GET",
+            path,
+            headers={
+                "apikey": settings.service_role_key,
+                "Authorization": f"Bearer {settings.service_role_key}",
+            },
+        )
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/rest/v1/device_tokens", "[" * 200_000),
+        ("/rest/v1/rpc/set_doctor_schedule", '{"doctor_id": null, "hours": ' + _nested(990) + "}"),
+        ("/rest/v1/rpc/set_doctor_schedule", '{"doctor_id": null, "hours": ' + _nested(65) + "}"),
+    ],
+    ids=["table body", "rpc argument", "just past the bound"],
+)
+def test_a_deeply_nested_body_is_a_clean_400(auth: AuthTarget, path: str, body: str) -> None:
+    response = httpx.post(
+        f"{auth.url}{path}",
+        content=body,
+        headers={
+            "apikey": auth.settings.service_role_key,
+            "Authorization": f"Bearer {auth.settings.service_role_key}",
+            "Content-Type": "application/json",
+            "Prefer": "tx=rollback",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "PGRST102"
+    assert response.json()["details"] == "nested more than 64 levels deep"
+
+
+def test_a_deeply_nested_auth_body_is_bad_json(auth: AuthTarget) -> None:
+    with auth.http() as http:
+        response = http.post(
+            "/token",
+            params={"grant_type": "password"},
+            content='{"email": "a@b.test", "password": "x", "x": ' + _nested(990) + "}",
+            headers={"Content-Type": "application/json", **API_VERSION},
+        )
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_json"
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("/rest/v1/audit_trail?limit=1&details=eq." + _nested(20_000), "54001"),
+        ("/rest/v1/audit_trail?limit=1&details=cs." + _nested(20_000), "54001"),
+        ("/rest/v1/audit_trail?limit=1&details-%3Ea=eq." + _nested(20_000), "54001"),
+        (
+            "/rest/v1/rpc/set_doctor_schedule?doctor_id=00000000-0000-4000-8000-000000000000"
+            "&hours=" + _nested(20_000),
+            "54001",
+        ),
+        ("/rest/v1/doctors?languages=cs." + "{" * 7 + "a" + "}" * 7, "54000"),
+    ],
+    ids=["jsonb filter", "jsonb contains", "json path filter", "rpc query argument", "array"],
+)
+def test_nesting_postgres_cannot_take_in_a_query_string_is_a_clean_400(
+    stack: Settings, auth: AuthTarget, query: str, code: str
+) -> None:
+    status, body = _raw_get(stack, query)
+    assert (status, body["code"]) == (400, code), body
+    assert set(body) == {"code", "message", "details", "hint"}

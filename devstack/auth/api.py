@@ -6,7 +6,6 @@ devstack does not implement answer 501 `not_implemented`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from devstack.auth.errors import (
 from devstack.auth.rate_limits import RateLimits
 from devstack.auth.server_settings import health, public_settings
 from devstack.config import Settings
+from devstack.gateway import json_bodies
 from devstack.gateway.connections import (
     AcquireTimeout,
     ConnectionLost,
@@ -172,14 +172,10 @@ class AuthApi:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
+            body = json_bodies.loads(raw)
         except ValueError as error:
             raise bad_request(
                 "bad_json", f"Could not parse request body as JSON: {error}"
-            ) from None
-        except RecursionError:
-            raise bad_request(
-                "bad_json", "Could not parse request body as JSON: nested too deeply"
             ) from None
         if not isinstance(body, dict):
             raise bad_request("bad_json", "Could not parse request body as JSON: not an object")

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
+from devstack.gateway import json_bodies
 from devstack.gateway.connections import (
     AcquireTimeout,
     ConnectionLost,
@@ -315,7 +316,9 @@ class RestApi:
                 return {}
             raise invalid_body("Empty or invalid json")
         try:
-            return json.loads(raw)
+            return json_bodies.loads(raw)
+        except json_bodies.TooDeep as error:
+            raise ApiError(400, "PGRST102", "Empty or invalid json", str(error)) from None
         except ValueError:
             raise invalid_body("Empty or invalid json") from None
 
