@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -359,3 +360,74 @@ def test_nesting_postgres_cannot_take_in_a_query_string_is_a_clean_400(
     status, body = _raw_get(stack, query)
     assert (status, body["code"]) == (400, code), body
     assert set(body) == {"code", "message", "details", "hint"}
+
+
+# -- finding 12: the OpenAPI document lists only what the caller may use ----------------------
+
+
+def _document(auth: AuthTarget, token: str | None) -> dict[str, Any]:
+    headers = {"apikey": auth.settings.anon_key}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    response = httpx.get(f"{auth.url}/rest/v1/", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _listed(document: dict[str, Any]) -> tuple[set[str], set[str]]:
+    paths = set(document["paths"]) - {"/"}
+    functions = {p.removeprefix("/rpc/") for p in paths if p.startswith("/rpc/")}
+    relations = {p.removeprefix("/") for p in paths if not p.startswith("/rpc/")}
+    return relations, functions
+
+
+def _usable(conn: psycopg.Connection, role: str) -> tuple[set[str], set[str]]:
+    relations = conn.execute(
+        "select c.relname from pg_class as c where c.relnamespace = 'public'::regnamespace "
+        "and c.relkind in ('v', 'r', 'm', 'f', 'p') and not c.relispartition "
+        "and (has_table_privilege(%(role)s, c.oid, "
+        "'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') "
+        "or has_any_column_privilege(%(role)s, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))",
+        {"role": role},
+    ).fetchall()
+    functions = conn.execute(
+        "select distinct p.proname from pg_proc as p where p.pronamespace = "
+        "'public'::regnamespace and p.prokind = 'f' and p.prorettype <> 'trigger'::regtype "
+        "and has_function_privilege(%(role)s, p.oid, 'execute') "
+        "and p.proname <> 'db_pre_request'",
+        {"role": role},
+    ).fetchall()
+    return {r for (r,) in relations}, {f for (f,) in functions}
+
+
+INTERNAL = {"db_pre_request", "claim_notifications", "rotate_field_key", "verify_audit_chain"}
+
+
+def test_the_anonymous_openapi_document_lists_only_what_anon_may_use(auth: AuthTarget) -> None:
+    relations, functions = _listed(_document(auth, None))
+    with auth.db() as conn:
+        usable_relations, usable_functions = _usable(conn, "anon")
+    assert not functions & INTERNAL
+    assert functions == usable_functions
+    assert relations == usable_relations
+    document = _document(auth, None)
+    assert set(document["definitions"]) == usable_relations
+    assert not any(name.startswith("body.") and name[5:] not in relations
+                   for name in document["parameters"])  # fmt: skip
+
+
+def test_a_signed_in_user_sees_what_authenticated_may_use(auth: AuthTarget) -> None:
+    user = auth.new_user()
+    token = sign_in(auth, user["email"], TEST_PASSWORD)["access_token"]
+    relations, functions = _listed(_document(auth, token))
+    with auth.db() as conn:
+        usable_relations, usable_functions = _usable(conn, "authenticated")
+    assert functions == usable_functions
+    assert relations == usable_relations
+    assert not functions & INTERNAL
+    assert "book_appointment" in functions
+
+    service_relations, service_functions = _listed(_document(auth, auth.settings.service_role_key))
+    assert "verify_audit_chain" in service_functions
+    assert "db_pre_request" not in service_functions
+    assert relations <= service_relations
