@@ -16,9 +16,11 @@ down:
 reset: install
 	@$(BIN)/carebase db reset
 
-# The suite signs in far more than 100 times from 127.0.0.1; the limit itself is tested
-# in-process (tests/test_sidecar_api.py).
+# The suite signs in far more than 100 times from 127.0.0.1; the limits themselves are tested
+# in-process (tests/test_sidecar_api.py, tests/test_adversarial_auth.py).
 test: export CAREBASE_SIDECAR_AUTH_RATE_LIMIT ?= 100000/15 minutes
+test: export CAREBASE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS ?= 100000
+test: export CAREBASE_AUTH_RATE_LIMIT_TOKEN_REFRESH ?= 100000
 test: install lint
 	@$(BIN)/carebase up
 	@$(MAKE) --no-print-directory pgtap pytest

@@ -48,6 +48,8 @@ class Settings:
     service_role_key: str
     sidecar_host: str
     sidecar_port: int
+    # proxies in front of the gateway whose X-Forwarded-For entries it trusts
+    gateway_trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -69,6 +71,7 @@ class Settings:
             service_role_key=_env("CAREBASE_SERVICE_ROLE_KEY", LOCAL_SERVICE_ROLE_KEY),
             sidecar_host=_env("CAREBASE_SIDECAR_HOST", "127.0.0.1"),
             sidecar_port=int(_env("CAREBASE_SIDECAR_PORT", "8000")),
+            gateway_trusted_proxies=int(_env("CAREBASE_GATEWAY_TRUSTED_PROXIES", "0")),
         )
 
     @property

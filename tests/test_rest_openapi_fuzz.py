@@ -1,12 +1,13 @@
-"""Schemathesis against the OpenAPI document the gateway serves at `GET /rest/v1/`: every
+"""Schemathesis against the OpenAPI document the gateway serves at `GET /rest/v1/` to the
+service role (the one that lists everything; each role's lists what it may use): every
 operation it lists (tables, views, RPCs; GET/POST/PATCH/DELETE as listed) is called with
 generated valid and invalid input, as anon and as a signed-in demo staff user. No answer is
 a 5xx, and every error has PostgREST's four keys.
 
 Nothing is written: db-tx-end is `commit-allow-override` for the run and every request
 says `Prefer: tx=rollback`; a write that answers 2xx without `Preference-Applied:
-tx=rollback` fails the test. The document is fetched over HTTP with the apikey, like any
-client would, so the same test runs against a real `supabase start` stack
+tx=rollback` fails the test. The document is fetched over HTTP with the service role's
+apikey, like any client would, so the same test runs against a real `supabase start` stack
 (CAREBASE_TEST_API_URL). Examples are derandomized and few per operation, so a run is
 reproducible and bounded.
 """
@@ -71,8 +72,10 @@ def rollback_only(rest_url: str, settings: Settings) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def gateway_document(rest_url: str, settings: Settings, rollback_only: None) -> BaseSchema:
+    # The service role's document lists every operation (anon's lists only what anon may use,
+    # which is next to nothing); each is then tried as anon and as signed-in staff.
     loaded = schemathesis.openapi.from_url(
-        f"{rest_url}/rest/v1/", headers={"apikey": settings.anon_key}
+        f"{rest_url}/rest/v1/", headers={"apikey": settings.service_role_key}
     )
     return loaded.exclude(path_regex=TRANSIENT)
 

@@ -409,9 +409,10 @@ def test_deactivation_shuts_the_login_out_and_reactivation_lets_it_back(
     assert deactivated.json()["is_active"] is False
     assert deactivated.json()["full_name"] == body["full_name"]
 
+    # Banned: refused as any wrong password is (the route names no account state).
     refused = staff_login(api, body["email"], NEW_PASSWORD)
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "account_disabled"
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "invalid_credentials"
     # The session ended with the deactivation, and its refresh token with it.
     assert refresh(auth, session["refresh_token"]).json()["code"] == "refresh_token_not_found"
     # The access token issued before still authenticates until it expires, but the
@@ -499,4 +500,4 @@ def test_deactivating_a_pharmacist_bans_the_login_and_ends_its_sessions(
     assert deactivated.status_code == 200, deactivated.text
     assert deactivated.json()["is_active"] is False
     assert sessions_of(auth, pharmacist["user_id"]) == 0
-    assert staff_login(api, body["email"], NEW_PASSWORD).json()["code"] == "account_disabled"
+    assert staff_login(api, body["email"], NEW_PASSWORD).json()["code"] == "invalid_credentials"

@@ -6,7 +6,6 @@ devstack does not implement answer 501 `not_implemented`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -32,8 +31,10 @@ from devstack.auth.errors import (
     request_timeout,
     unexpected_failure,
 )
+from devstack.auth.rate_limits import RateLimits
 from devstack.auth.server_settings import health, public_settings
 from devstack.config import Settings
+from devstack.gateway import json_bodies
 from devstack.gateway.connections import (
     AcquireTimeout,
     ConnectionLost,
@@ -73,6 +74,9 @@ class AuthApi:
         self.pool = pool
         self.secret = settings.jwt_secret
         self.config = AuthConfig.load(settings)
+        self.rate_limits = RateLimits(
+            self.config.rate_limit_sign_in_sign_ups, self.config.rate_limit_token_refresh
+        )
         self.routes: list[BaseRoute] = [
             Route("/health", self._guard(self.health), methods=["GET"]),
             Route("/settings", self._guard(self.server_settings), methods=["GET"]),
@@ -109,11 +113,14 @@ class AuthApi:
 
     async def startup(self) -> None:
         log.info(
-            "auth: jwt_expiry=%ss inactivity_timeout=%ss hooks: access_token=%s password=%s",
+            "auth: jwt_expiry=%ss inactivity_timeout=%ss hooks: access_token=%s password=%s "
+            "rate limits per IP per 5 min: sign-in/sign-up %s, refresh %s",
             self.config.jwt_expiry,
             self.config.inactivity_timeout,
             self.config.access_token_hook,
             self.config.password_verification_hook,
+            self.config.rate_limit_sign_in_sign_ups,
+            self.config.rate_limit_token_refresh,
         )
 
     async def shutdown(self) -> None:
@@ -165,14 +172,10 @@ class AuthApi:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
+            body = json_bodies.loads(raw)
         except ValueError as error:
             raise bad_request(
                 "bad_json", f"Could not parse request body as JSON: {error}"
-            ) from None
-        except RecursionError:
-            raise bad_request(
-                "bad_json", "Could not parse request body as JSON: nested too deeply"
             ) from None
         if not isinstance(body, dict):
             raise bad_request("bad_json", "Could not parse request body as JSON: not an object")
@@ -199,6 +202,11 @@ class AuthApi:
 
     async def token(self, request: Request) -> Response:
         grant_type = request.query_params.get("grant_type", "")
+        # Counted before anything else, as GoTrue counts them: a refused attempt costs too.
+        if grant_type == "password":
+            self.rate_limits.hit("sign_in_sign_ups", bearer.client_ip(request))
+        elif grant_type == "refresh_token":
+            self.rate_limits.hit("token_refresh", bearer.client_ip(request))
         body = await self._body(request)
         client = self._client(request)
         if grant_type == "password":
@@ -219,6 +227,7 @@ class AuthApi:
         return JSONResponse(response)
 
     async def signup(self, request: Request) -> Response:
+        self.rate_limits.hit("sign_in_sign_ups", bearer.client_ip(request))
         body = await self._body(request)
         response = await signup.sign_up(
             self.pool, self.config, self.secret, body, self._client(request)

@@ -16,6 +16,10 @@ from devstack.config import Settings
 # Seconds without activity after which a session can no longer be refreshed (overrides
 # [auth.sessions] inactivity_timeout).
 INACTIVITY_TIMEOUT_ENV = "CAREBASE_AUTH_INACTIVITY_TIMEOUT"
+# Requests per IP per 5 minutes (override [auth.rate_limit] sign_in_sign_ups / token_refresh;
+# Supabase's defaults 30 and 150).
+SIGN_IN_RATE_LIMIT_ENV = "CAREBASE_AUTH_RATE_LIMIT_SIGN_IN_SIGN_UPS"
+REFRESH_RATE_LIMIT_ENV = "CAREBASE_AUTH_RATE_LIMIT_TOKEN_REFRESH"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class AuthConfig:
     totp_verify_enabled: bool
     max_enrolled_factors: int
     inactivity_timeout: float  # seconds; 0 = never
+    rate_limit_sign_in_sign_ups: int  # per IP per 5 minutes
+    rate_limit_token_refresh: int  # per IP per 5 minutes
     access_token_hook: HookFunction | None
     password_verification_hook: HookFunction | None
 
@@ -67,6 +73,7 @@ class AuthConfig:
         if path.exists():
             auth = tomllib.loads(path.read_text()).get("auth", {})
         hook = auth.get("hook", {})
+        rate_limit = auth.get("rate_limit", {})
         mfa = auth.get("mfa", {})
         totp = mfa.get("totp", {})
         inactivity = os.environ.get(INACTIVITY_TIMEOUT_ENV, "")
@@ -92,6 +99,12 @@ class AuthConfig:
             totp_verify_enabled=bool(totp.get("verify_enabled", True)),
             max_enrolled_factors=int(mfa.get("max_enrolled_factors", 10)),
             inactivity_timeout=inactivity_seconds,
+            rate_limit_sign_in_sign_ups=int(
+                os.environ.get(SIGN_IN_RATE_LIMIT_ENV) or rate_limit.get("sign_in_sign_ups", 30)
+            ),
+            rate_limit_token_refresh=int(
+                os.environ.get(REFRESH_RATE_LIMIT_ENV) or rate_limit.get("token_refresh", 150)
+            ),
             access_token_hook=_hook(hook.get("custom_access_token")),
             password_verification_hook=_hook(hook.get("password_verification_attempt")),
         )

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from devstack.auth import users
 from devstack.auth.errors import AuthError, bad_request, forbidden
-from devstack.gateway import tokens
+from devstack.gateway import forwarding, tokens
 
 ADMIN_ROLES = frozenset({"service_role", "supabase_admin"})
 
@@ -86,8 +86,6 @@ async def require_user(request: Request, secret: str, conn: AsyncConnection) -> 
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address: the first X-Forwarded-For hop, else the socket peer."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "127.0.0.1"
+    """The caller's address as the gateway established it: never a client-chosen
+    X-Forwarded-For entry (devstack.gateway.forwarding)."""
+    return forwarding.client_ip(request)

@@ -1,9 +1,15 @@
 """POST /token?grant_type=password: sign in with email or phone and a password.
 
-Order as in GoTrue: find the user (unknown -> invalid_credentials), refuse a banned user,
-check the password, ask the password verification hook (its `reject` wins, with its message,
-and may sign the user out everywhere), then refuse a wrong password or an unconfirmed
-address, and finally open a session.
+Order as in GoTrue: find the user, check the password, ask the password verification hook
+(its `reject` wins, with its message, and may sign the user out everywhere), then refuse a
+wrong password or an unconfirmed address, and finally open a session.
+
+One deliberate difference: GoTrue answers `user_banned` before it checks the password, which
+tells anyone who types an email that the account exists and is banned. Here an unknown email,
+a user without a password and a banned user given a wrong password all get the answer of a
+wrong password, after the same bcrypt comparison (so the time taken does not tell them
+apart either); only the right password of a banned user is told `user_banned`. A locked
+account is refused by the hook with the same answer (supabase/migrations, lockout).
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from devstack.auth.errors import AuthError, bad_request
 from devstack.gateway.connections import ConnectionPool
 
 INVALID_LOGIN = "Invalid login credentials"
+# A bcrypt hash (cost 10, as GoTrue's) of nothing anyone types: compared against when there is
+# no user, so that an unknown email takes as long to refuse as a wrong password.
+_NO_USER_HASH = "$2a$10$LJmaflf.WKV8jL0wBw6urOh18AEFLyl9nukRIuVsD1lCoxDx71PjO"
 
 
 async def sign_in(
@@ -44,10 +53,13 @@ async def sign_in(
             else:
                 user = await users.find_by_phone(conn, phone.strip().lstrip("+"))
             if user is None or not user["encrypted_password"]:
+                await passwords.password_matches(conn, password or "-", _NO_USER_HASH)
                 raise bad_request("invalid_credentials", INVALID_LOGIN)
-            if user["is_banned"]:
-                raise bad_request("user_banned", "User is banned")
             valid = await passwords.password_matches(conn, password, user["encrypted_password"])
+            if user["is_banned"]:
+                if valid:
+                    raise bad_request("user_banned", "User is banned")
+                raise bad_request("invalid_credentials", INVALID_LOGIN)
             if config.password_verification_hook:
                 # The hook's own writes (attempt counters) stand whatever the answer is.
                 decision = await hooks.password_verification(

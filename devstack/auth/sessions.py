@@ -3,7 +3,10 @@
 Refresh follows GoTrue: the token is swapped for a child (rotation); a rotated token that is
 the parent of the session's current token gets that current token back (the client lost the
 answer); any other rotated token is accepted only within the reuse interval, after which the
-whole session's tokens are revoked and the refresh refused. A session idle for longer than
+whole session's tokens are revoked and the refresh refused. A session whose tokens were all
+revoked that way stays dead: none of its tokens is accepted again, not even within the reuse
+interval (GoTrue's revocation touches updated_at, which would reopen that window for the
+newest token and let whoever holds it carry the session on). A session idle for longer than
 the inactivity timeout (last activity = sessions.refreshed_at, else the token's last update,
 else the session's creation) can no longer be refreshed.
 """
@@ -195,6 +198,13 @@ async def refresh(
             active = await cursor.fetchone()
             if active and active[1] == token["token"]:
                 issued = active[0]
+            elif active is None:
+                # Every token of the session is revoked: reuse was detected and the whole
+                # family revoked. The reuse interval no longer applies: the revocation touched
+                # each token's updated_at, and the newest would otherwise live on for it.
+                refused = bad_request(
+                    "refresh_token_already_used", "Invalid Refresh Token: Already Used"
+                )
             elif token["reuse_expired"]:
                 if config.refresh_token_rotation:
                     await conn.execute(

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from devstack.auth.api import AuthApi
 from devstack.config import Settings
+from devstack.gateway import forwarding
 from devstack.gateway.connections import ConnectionPool
 from devstack.rest.api import RestApi
 
@@ -29,12 +30,14 @@ log = logging.getLogger("carebase.gateway")
 
 class Gateway:
     """What Supabase's gateway does before the services: gives every request an id (kept
-    from x-request-id when sent) and logs it once, and refuses requests without a known API
-    key. One pass over the raw headers (this runs on every request)."""
+    from x-request-id when sent) and logs it once, refuses requests without a known API
+    key, and passes on X-Forwarded-For and X-Real-IP as a reverse proxy does (forwarding.py).
+    One pass over the raw headers (this runs on every request)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.keys = {settings.anon_key, settings.service_role_key}
+        self.trusted_proxies = settings.gateway_trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,12 +46,18 @@ class Gateway:
         request_id = key = None
         authorized = False
         headers = []
+        received_forwarded_for = []
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 if request_id is None:
                     request_id = value.decode("latin-1")
                     headers.append((name, value))
                 continue  # one x-request-id, the first
+            if name == b"x-forwarded-for":
+                received_forwarded_for.append(value.decode("latin-1"))
+                continue  # rebuilt below
+            if name == b"x-real-ip":
+                continue  # set below: never the client's own claim
             if name == b"apikey" and key is None:
                 key = value.decode("latin-1")
             elif name == b"authorization":
@@ -58,6 +67,12 @@ class Gateway:
             request_id = str(uuid.uuid4())
             headers = [(n, v) for n, v in headers if n != b"x-request-id"]
             headers.append((b"x-request-id", request_id.encode("latin-1")))
+        chain = forwarding.forwarded_for(
+            received_forwarded_for, forwarding.peer_address(scope), self.trusted_proxies
+        )
+        headers.append((b"x-forwarded-for", ", ".join(chain).encode("latin-1")))
+        headers.append((b"x-real-ip", chain[0].encode("latin-1")))
+        scope.setdefault("state", {})[forwarding.CLIENT_IP] = chain[0]
         scope["headers"] = headers
         started = time.perf_counter()
         status = 500

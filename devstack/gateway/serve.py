@@ -34,8 +34,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_worker(settings: Settings) -> None:
+    # proxy_headers off: uvicorn would otherwise take the client address from the
+    # X-Forwarded-For of any request from 127.0.0.1; the gateway decides whom to trust itself.
     config = uvicorn.Config(
-        "devstack.gateway.app:create_app", factory=True, log_level="warning", access_log=False
+        "devstack.gateway.app:create_app",
+        factory=True,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
     )
     sock = listening_socket(settings.api_host, settings.api_port)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))

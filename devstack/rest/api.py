@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
+from devstack.gateway import json_bodies
 from devstack.gateway.connections import (
     AcquireTimeout,
     ConnectionLost,
@@ -60,6 +61,34 @@ BEGIN_READ_ONLY = wire.Query(b"begin read only", prepare=False)
 BEGIN = wire.Query(b"begin read write", prepare=False)
 COMMIT = wire.Query(b"commit", prepare=False)
 ROLLBACK = wire.Query(b"rollback", prepare=False)
+# What the current role may use in the exposed schema, as PostgREST's OpenAPI queries it
+# (accessibleTables, accessibleFuncs): relations it holds any privilege on, functions it may
+# execute, trigger functions never.
+_VISIBLE_TO_ROLE = wire.query(
+    b"""
+    select json_build_object(
+        'relations', (
+            select coalesce(json_agg(c.relname), '[]')
+            from pg_catalog.pg_class as c
+            where c.relnamespace = %(schema)s::regnamespace
+                and c.relkind in ('v', 'r', 'm', 'f', 'p') and not c.relispartition
+                and (pg_catalog.pg_has_role(c.relowner, 'USAGE')
+                    or pg_catalog.has_table_privilege(
+                        c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                    or pg_catalog.has_any_column_privilege(
+                        c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+        ),
+        'functions', (
+            select coalesce(json_agg(distinct p.proname), '[]')
+            from pg_catalog.pg_proc as p
+            where p.pronamespace = %(schema)s::regnamespace and p.prokind = 'f'
+                and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype)
+                and pg_catalog.has_function_privilege(p.oid, 'execute')
+        )
+    )::text
+    """,
+    {"schema": schema_cache.EXPOSED_SCHEMA},
+)
 WRITE_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
 # The schema listener's reconnection backoff, in seconds: doubled per failure up to the cap.
 LISTEN_RETRY_MIN = 0.5
@@ -315,7 +344,9 @@ class RestApi:
                 return {}
             raise invalid_body("Empty or invalid json")
         try:
-            return json.loads(raw)
+            return json_bodies.loads(raw)
+        except json_bodies.TooDeep as error:
+            raise ApiError(400, "PGRST102", "Empty or invalid json", str(error)) from None
         except ValueError:
             raise invalid_body("Empty or invalid json") from None
 
@@ -331,15 +362,35 @@ class RestApi:
     # ------------------------------------------------------------ root: OpenAPI
 
     async def root(self, request: Request) -> Response:
+        """The OpenAPI document of what the caller's role may use (PostgREST's default
+        openapi-mode, follow-privileges): the privileges are read in the request's own
+        transaction, as that role."""
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             raise ApiError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
         self._check_profile(request, write=False)
-        authenticate(request.headers.get("authorization"), self.settings.jwt_secret)
+        identity = authenticate(request.headers.get("authorization"), self.settings.jwt_secret)
         if request.method == "OPTIONS":
             return Response(status_code=200, headers={"Allow": "OPTIONS,GET,HEAD"})
-        document = openapi_document(self.cache, self.settings.api_url)
-        body = b"" if request.method == "HEAD" else json.dumps(document).encode()
-        return Response(body, 200, headers={"Content-Type": f"{responses.OPENAPI}; charset=utf-8"})
+
+        def respond(results: list[Any]) -> Outcome:
+            visible = json.loads(wire.value(results[0]) or b"{}")
+            functions = set(visible.get("functions") or [])
+            # The pre-request hook runs on every request; it is not an RPC to offer (PostgREST
+            # lists it, since the role must be able to execute it).
+            pre_request = (self.pre_request or "").split(".")
+            if len(pre_request) == 2 and pre_request[0] == schema_cache.EXPOSED_SCHEMA:
+                functions.discard(pre_request[1])
+            document = openapi_document(
+                self.cache,
+                self.settings.api_url,
+                relations=set(visible.get("relations") or []),
+                functions=functions,
+            )
+            body = b"" if request.method == "HEAD" else json.dumps(document).encode()
+            headers = {"Content-Type": f"{responses.OPENAPI}; charset=utf-8"}
+            return Outcome(Response(body, 200, headers=headers))
+
+        return await self._run(request, identity, True, [_VISIBLE_TO_ROLE], respond)
 
     # ------------------------------------------------------------ tables and views
 

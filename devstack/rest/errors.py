@@ -118,7 +118,10 @@ def _status_for_sqlstate(sqlstate: str, anonymous: bool) -> int:
         "3B": 500,
         "40": 500,
         "53": 503,
-        "54": 500,
+        # Program limits (stack depth of a deeply nested JSON value, array dimensions, an
+        # index row too large): PostgREST answers 500, but the request asked for more than
+        # Postgres does, so devstack answers 400 with the SQLSTATE, as for any bad input.
+        "54": 400,
         "55": 500,
         "57": 500,
         "58": 500,

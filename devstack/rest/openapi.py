@@ -4,6 +4,9 @@ per table/view, and the shared parameters (`select`, `order`, `limit`, `offset`,
 `on_conflict`, the `Range` and `Prefer` headers, a `rowFilter.<table>.<column>` per column
 and a `body.<table>` per table) that the operations refer to.
 
+As PostgREST's default openapi-mode (follow-privileges), it lists only what the caller's role
+may use: `relations` and `functions` name those (the API reads them as that role).
+
 One deliberate difference: a column default is shown only when it is a constant. PostgREST
 also shows expressions (`"gen_random_uuid()"` for a uuid column), which are not values of
 the column and make the document fail validation."""
@@ -147,7 +150,7 @@ def _prefer(*kinds: str) -> dict[str, Any]:
     return _header("Prefer", "Preference", enum=[v for kind in kinds for v in _PREFER[kind]])
 
 
-def _parameters(cache: SchemaCache) -> dict[str, Any]:
+def _parameters(relations: dict[str, Relation]) -> dict[str, Any]:
     shared: dict[str, Any] = {
         "preferParams": _prefer("params"),
         "preferReturn": _prefer("return"),
@@ -161,7 +164,7 @@ def _parameters(cache: SchemaCache) -> dict[str, Any]:
         "offset": _query("offset", "Limiting and Pagination"),
         "limit": _query("limit", "Limiting and Pagination"),
     }
-    for name, relation in sorted(cache.relations.items()):
+    for name, relation in sorted(relations.items()):
         shared[f"body.{name}"] = {
             "name": name,
             "description": name,
@@ -260,8 +263,12 @@ def _function_path(name: str, cache: SchemaCache) -> dict[str, Any]:
     return path
 
 
-def document(cache: SchemaCache, api_url: str) -> dict[str, Any]:
+def document(
+    cache: SchemaCache, api_url: str, relations: set[str], functions: set[str]
+) -> dict[str, Any]:
+    """The document for a role that may use `relations` and `functions` (names)."""
     url = urlparse(api_url)
+    shown = {name: r for name, r in cache.relations.items() if name in relations}
     paths: dict[str, Any] = {
         "/": {
             "get": {
@@ -272,9 +279,9 @@ def document(cache: SchemaCache, api_url: str) -> dict[str, Any]:
             }
         }
     }
-    for name, relation in sorted(cache.relations.items()):
+    for name, relation in sorted(shown.items()):
         paths[f"/{name}"] = _relation_path(name, relation)
-    for name in sorted(cache.functions):
+    for name in sorted(functions & cache.functions.keys()):
         paths[f"/rpc/{name}"] = _function_path(name, cache)
     return {
         "swagger": "2.0",
@@ -294,7 +301,7 @@ def document(cache: SchemaCache, api_url: str) -> dict[str, Any]:
         "produces": [*_MEDIA, "text/csv"],
         "paths": paths,
         "definitions": {
-            name: _definition(relation, cache) for name, relation in sorted(cache.relations.items())
+            name: _definition(relation, cache) for name, relation in sorted(shown.items())
         },
-        "parameters": _parameters(cache),
+        "parameters": _parameters(shown),
     }

@@ -2,6 +2,10 @@
 
 A thin alias: Supabase Auth checks the password, the password verification hook applies the
 lockout (5 failures, 15 minutes), and the custom access token hook sets the claims.
+
+A wrong password, an unknown email, a locked and a banned (deactivated) login get one and the
+same answer, so that the route tells nobody whether an account exists or what state it is
+in. Supabase Auth itself says `user_banned` before it even checks the password.
 """
 
 from __future__ import annotations
@@ -22,10 +26,9 @@ class StaffLogin(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-# Supabase Auth's error codes → the sidecar's.
+INVALID_LOGIN = "Invalid login credentials"
+# Supabase Auth's error codes → the sidecar's (any other refusal: invalid_credentials).
 _REFUSALS = {
-    "invalid_credentials": (401, "invalid_credentials"),
-    "user_banned": (403, "account_disabled"),
     "email_not_confirmed": (403, "email_not_confirmed"),
     "over_request_rate_limit": (429, "rate_limited"),
 }
@@ -46,8 +49,10 @@ async def staff_login(body: StaffLogin, supabase: Supabase) -> SessionOut:
     except AuthApiError as error:
         if error.status >= 500:
             raise ApiError(502, "upstream_error", "Supabase Auth failed; try again") from error
-        status, code = _REFUSALS.get(error.code or "", (401, "invalid_credentials"))
-        raise ApiError(status, code, error.message) from error
+        refusal = _REFUSALS.get(error.code or "")
+        if refusal is None:
+            raise ApiError(401, "invalid_credentials", INVALID_LOGIN) from error
+        raise ApiError(*refusal, error.message) from error
     if result.session is None:
-        raise ApiError(401, "invalid_credentials", "Invalid login credentials")
+        raise ApiError(401, "invalid_credentials", INVALID_LOGIN)
     return session_out(result.session)

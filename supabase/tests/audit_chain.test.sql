@@ -27,7 +27,7 @@ select results_eq(
     $$ values ('UPDATE', 'public.patients', tests.id_of('patients', 'a_patient1')::text,
         array['email'], jsonb_build_object('email', 'gurmeet@example.test'),
         tests.user_id('a_front_desk'), 'authenticated', '{}'::text[], tests.id_of('patients', 'a_patient1'),
-        'req-42', '203.0.113.7', 'carebase-test/1.0', 'PATCH', '/patients') $$,
+        'req-42', '10.0.0.1', 'carebase-test/1.0', 'PATCH', '/patients') $$,
     'an update is logged: who, which row, the changed fields only, request id, client IP, agent, method, path'
 );
 select is(
@@ -49,14 +49,14 @@ select ok(
 select tests.act_as('a_doctor');
 select set_config('request.method', 'POST', true);
 select set_config('request.path', '/clinical_notes', true);
-select set_config('request.headers', '{"x-request-id": "req-read-1", "x-real-ip": "198.51.100.9"}', true);
+select set_config('request.headers', '{"x-request-id": "req-read-1", "x-forwarded-for": "198.51.100.9"}', true);
 select public.db_pre_request();
 select tests.clear_authentication();
 select results_eq(
     $$ select action, table_name, actor_id, ip_address, details ->> 'via' from audit.log
         where request_id = 'req-read-1' $$,
     $$ values ('READ', 'public.clinical_notes', tests.user_id('a_doctor'), '198.51.100.9', 'pre-request') $$,
-    'a request on a clinical resource is logged as a READ by the pre-request function (x-real-ip as the IP)'
+    'a request on a clinical resource is logged as a READ by the pre-request function (with the client IP)'
 );
 
 -- Secrets never enter the log ----------------------------------------------------------------

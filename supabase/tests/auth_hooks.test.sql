@@ -4,6 +4,8 @@
 --   staff, user_role 'patient' and patient_id for patients, and keeps every claim it was given.
 --   password_verification_hook: the 5th consecutive failure locks the login for 15 minutes;
 --   while locked even the right password is refused; an admin of the user's hospital unlocks it.
+--   A lockout reads as a wrong password ("Invalid login credentials") and never signs the user
+--   out (should_logout_user false): a stranger can lock the sign-in, not end the sessions.
 -- Nobody else may run the hooks.
 
 begin;
@@ -216,16 +218,16 @@ select results_eq(
     'four wrong passwords in a row: Supabase Auth answers them itself (continue)'
 );
 select results_eq(
-    $$ select r ->> 'decision', (r ->> 'should_logout_user')::boolean
+    $$ select r ->> 'decision', r ->> 'message', (r ->> 'should_logout_user')::boolean
         from tests.password_attempt('a_doctor', false) as r $$,
-    $$ values ('reject', true) $$,
-    'the fifth wrong password locks the login (reject)'
+    $$ values ('reject', 'Invalid login credentials', false) $$,
+    'the fifth wrong password locks the login (reject), reads as a wrong password, and ends no session'
 );
 select results_eq(
-    $$ select r ->> 'decision', r ->> 'message' like 'Account locked%'
+    $$ select r ->> 'decision', r ->> 'message', (r ->> 'should_logout_user')::boolean
         from tests.password_attempt('a_doctor', true) as r $$,
-    $$ values ('reject', true) $$,
-    'while locked, even the right password is rejected with a message saying so'
+    $$ values ('reject', 'Invalid login credentials', false) $$,
+    'while locked, even the right password is rejected, as a wrong password is, ending no session'
 );
 select results_eq(
     $$ select tests.password_attempt('a_doctor', false) ->> 'decision' $$,
