@@ -65,6 +65,7 @@ def up(settings: Settings) -> None:
         f"  sidecar   {settings.sidecar_url}/api/v1  (OpenAPI: /api/v1/openapi.json)\n"
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"
+        f"  anchors   {services.anchor_dir(settings)}  (carebase audit verify)\n"
         f"  logs      {settings.local_dir}/*.log\n"
         f"  psql      carebase db psql\n  stop      make down"
     )
