@@ -48,6 +48,11 @@ def reset(settings: Settings) -> None:
     start(settings)
     migrate(settings)
     seed(settings)
+    # A running worker anchors the new chain now rather than at its next round.
+    worker = services.worker(settings)
+    if worker.stop():
+        worker.start()
+        print(f"{worker.name}: restarted (the new audit chain is anchored)")
 
 
 def up(settings: Settings) -> None:

@@ -32,6 +32,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from devstack import services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
 from devstack.migrate import apply_migrations, apply_platform
@@ -510,3 +511,23 @@ def test_verifying_needs_the_public_key_it_was_signed_with(chain: AnchoredChain)
     problems = chain.verify(public_key=other).problems
     assert problems
     assert {p.kind for p in problems} == {"anchor_unknown_key"}
+
+
+def test_make_up_generates_one_local_key_and_reset_keeps_the_old_anchors(
+    stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CAREBASE_AUDIT_ANCHOR_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("CAREBASE_AUDIT_ANCHOR_DIR", raising=False)
+    local = replace(stack, repo_root=tmp_path, db_port=55555)
+    first = services.anchor_environment(local)
+    key_file = tmp_path / ".local" / "audit-anchor-signing.key"
+    assert key_file.stat().st_mode & 0o077 == 0  # the owner's alone
+    anchor_signing.load_signing_key(first["CAREBASE_AUDIT_ANCHOR_SIGNING_KEY"])
+    assert services.anchor_environment(local) == first  # generated once
+    assert first["CAREBASE_AUDIT_ANCHOR_DIR"] == str(tmp_path / ".local" / "audit-anchors-55555")
+
+    store = DirectoryAnchorStore(first["CAREBASE_AUDIT_ANCHOR_DIR"])
+    store.create(anchor_name(1), b"{}")
+    kept = services.set_aside_anchors(local)
+    assert kept is not None and (kept / anchor_name(1)).read_bytes() == b"{}"
+    assert store.names() == []
