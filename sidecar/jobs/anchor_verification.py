@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store = DirectoryAnchorStore(args.dir or settings.audit_anchor_dir)
     report = asyncio.run(verify(settings, store, keys))
+    print(f"anchor store {getattr(store, 'root', store)}; trusted key(s) {', '.join(sorted(keys))}")
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
