@@ -42,10 +42,17 @@ def start(settings: Settings) -> bool:
 
 
 def reset(settings: Settings) -> None:
+    if kept := services.set_aside_anchors(settings):
+        print(f"audit anchors of the previous database kept in {kept}")
     postgres.destroy(settings)
     start(settings)
     migrate(settings)
     seed(settings)
+    # A running worker anchors the new chain now rather than at its next round.
+    worker = services.worker(settings)
+    if worker.stop():
+        worker.start()
+        print(f"{worker.name}: restarted (the new audit chain is anchored)")
 
 
 def up(settings: Settings) -> None:
@@ -63,6 +70,7 @@ def up(settings: Settings) -> None:
         f"  sidecar   {settings.sidecar_url}/api/v1  (OpenAPI: /api/v1/openapi.json)\n"
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"
+        f"  anchors   {services.anchor_dir(settings)}  (carebase audit verify)\n"
         f"  logs      {settings.local_dir}/*.log\n"
         f"  psql      carebase db psql\n  stop      make down"
     )
@@ -85,11 +93,27 @@ def serve_gateway(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """The notification worker in the foreground (what `up` runs in the background)."""
-    from sidecar.notifications import worker
+    """The sidecar's worker (notifications, audit anchors) in the foreground (what `up` runs
+    in the background)."""
+    from sidecar.jobs import worker
 
-    os.environ.update({**services.sidecar_environment(settings), **os.environ})
+    local = {**services.sidecar_environment(settings), **services.anchor_environment(settings)}
+    os.environ.update({**local, **os.environ})
     worker.main()
+
+
+def audit(settings: Settings, action: str, extra: list[str]) -> int:
+    """`carebase audit verify | public-key` against this stack and its anchor store."""
+    local = {**services.sidecar_environment(settings), **services.anchor_environment(settings)}
+    os.environ.update({**local, **os.environ})
+    from sidecar.jobs import anchor_signing, anchor_verification
+
+    if action == "public-key":
+        key = anchor_signing.load_signing_key(os.environ["CAREBASE_AUDIT_ANCHOR_SIGNING_KEY"])
+        public = key.public_key()
+        print(f"{anchor_signing.public_key_text(public)}  (key id {anchor_signing.key_id(public)})")
+        return 0
+    return anchor_verification.main(extra)
 
 
 def status(settings: Settings) -> int:
@@ -119,7 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start the database, migrate, seed when new")
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("gateway", help="run the API gateway (:54321) in the foreground")
-    commands.add_parser("worker", help="run the notification worker in the foreground")
+    commands.add_parser(
+        "worker", help="run the worker (notifications, audit anchors) in the foreground"
+    )
+    audit_command = commands.add_parser("audit", help="the audit chain's exported anchors")
+    audit_actions = audit_command.add_subparsers(dest="action", required=True)
+    # Its options (--dir, --public-key, --help) are the verifier's own.
+    audit_actions.add_parser(
+        "verify", help="verify the chain against the signed anchors", add_help=False
+    )
+    audit_actions.add_parser("public-key", help="print the anchors' public key (for verifiers)")
     db = commands.add_parser("db", help="the local PostgreSQL").add_subparsers(
         dest="action", required=True
     )
@@ -133,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         db.add_parser(action, help=text)
     db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command, getattr(args, "action", "")) != ("audit", "verify"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.from_env()
     try:
         if args.command == "up":
@@ -144,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             serve_gateway(settings)
         elif args.command == "worker":
             run_worker(settings)
+        elif args.command == "audit":
+            return audit(settings, args.action, extra)
         elif args.action == "status":
             return status(settings)
         elif args.action == "psql":

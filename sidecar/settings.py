@@ -84,6 +84,22 @@ class SidecarSettings(BaseSettings):
     # Seconds to wait for FCM or Twilio before counting the try as failed (and retrying).
     delivery_timeout: float = Field(10.0, alias="CAREBASE_DELIVERY_TIMEOUT")
 
+    # Audit anchors (sidecar/jobs/audit_anchors.py): the worker signs the audit chain's head
+    # with an Ed25519 key the database never sees (base64 of the 32-byte private key; unset:
+    # no anchor is exported, and the worker says so) and writes it to an append-only store,
+    # at least hourly. Verifiers trust the public keys listed (base64, comma-separated; empty:
+    # the signing key's own), so that a rotated key's anchors still verify.
+    audit_anchor_signing_key: str = Field("", alias="CAREBASE_AUDIT_ANCHOR_SIGNING_KEY")
+    audit_anchor_public_keys: str = Field("", alias="CAREBASE_AUDIT_ANCHOR_PUBLIC_KEYS")
+    audit_anchor_dir: str = Field(".local/audit-anchors", alias="CAREBASE_AUDIT_ANCHOR_DIR")
+    audit_anchor_interval: float = Field(
+        3600.0, gt=0, le=3600, alias="CAREBASE_AUDIT_ANCHOR_INTERVAL"
+    )
+    # Rows covered by one anchor at most; a longer stretch is anchored in several.
+    audit_anchor_max_rows: int = Field(
+        100_000, ge=1, le=1_000_000, alias="CAREBASE_AUDIT_ANCHOR_MAX_ROWS"
+    )
+
 
 @lru_cache
 def get_settings() -> SidecarSettings:

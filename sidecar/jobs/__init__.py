@@ -1,0 +1,1 @@
+"""The sidecar's background jobs, run by its worker process (`carebase worker`)."""

@@ -1,0 +1,55 @@
+"""The sidecar's worker process: `carebase worker` or `python -m sidecar.jobs.worker`.
+
+Runs the notification worker (sidecar/notifications/worker.py) and the audit anchor exporter
+(sidecar/jobs/audit_anchors.py) side by side until SIGTERM or SIGINT. Without
+CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, and the log says so at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import httpx
+
+from sidecar.jobs import anchor_signing
+from sidecar.jobs.audit_anchors import AnchorExporter
+from sidecar.notifications.worker import Channels, Worker
+from sidecar.observability import configure_logging
+from sidecar.settings import SidecarSettings, get_settings
+from sidecar.supabase_api import SupabaseApi
+
+log = logging.getLogger("sidecar.worker")
+
+
+async def serve(settings: SidecarSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with httpx.AsyncClient(timeout=settings.delivery_timeout) as http:
+        supabase = SupabaseApi(settings, http)
+        jobs = [Worker(settings, supabase, Channels.from_settings(settings, http)).run(stop)]
+        if not settings.audit_anchor_signing_key:
+            log.error(
+                "CAREBASE_AUDIT_ANCHOR_SIGNING_KEY is not set: the audit chain is not anchored "
+                "outside the database"
+            )
+        else:
+            try:
+                jobs.append(AnchorExporter.from_settings(settings, supabase).run(stop))
+            except anchor_signing.AnchorKeyError as error:
+                log.error("the audit chain is not anchored: %s", error)
+        await asyncio.gather(*jobs)
+    log.info("worker stopped")
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()
