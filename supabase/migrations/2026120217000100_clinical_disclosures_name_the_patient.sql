@@ -120,16 +120,17 @@ begin
 end;
 $$;
 
--- The trigger of the UPDATE half: a row an API request changed was matched by its filter,
--- counted in its answer and, with return=representation, sent back. Security invoker: the
--- logger it calls is the definer.
+-- The trigger of the UPDATE half: a row a user's API request changed was matched by its
+-- filter, counted in its answer and, with return=representation, sent back. System work
+-- through the API (the service role re-encrypting under a new key) is not a disclosure.
+-- Security invoker: the logger it calls is the definer.
 create function private.log_clinical_update_disclosure()
 returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-    if coalesce(current_setting('request.method', true), '') <> '' then
+    if coalesce(current_setting('request.method', true), '') <> '' and not private.acting_as_system() then
         perform private.log_clinical_disclosure(tg_table_name, new.patient_id, new.hospital_id);
     end if;
     return null;

@@ -12,7 +12,7 @@
 --            were read (tx=rollback, max-affected, plan output, singular on several rows).
 -- Staff act with aal2 (MFA done), so that these checks stay about logging.
 begin;
-select plan(20);
+select plan(21);
 
 select tests.create_world();
 
@@ -81,7 +81,7 @@ end;
 $$;
 
 create table tests.clinical_rows (resource text, patient text, id uuid, primary key (resource, patient));
-grant select on tests.clinical_rows to authenticated;
+grant select on tests.clinical_rows to authenticated, service_role;
 
 -- What PostgREST's next request starts from: a new transaction, without this one's
 -- transaction-local flags of what was logged (carebase.disclosed.<table>, and
@@ -478,6 +478,23 @@ select ok(
     'and the patient sees it in record_disclosures, with the doctor''s name'
 );
 select tests.clear_authentication();
+
+-- System work through the API (the service role re-encrypting, say) is not a disclosure --------------
+create temporary table mark on commit drop as select coalesce(max(l.seq), 0) as seq from audit.log as l;
+select tests.fresh_request();
+select tests.act_as_service_role();
+select set_config('request.method', 'POST', true);
+update public.lab_results set unit = 'mmol/L'
+where id = (
+    select c.id from tests.clinical_rows as c
+    where c.resource = 'lab_results' and c.patient = 'a_patient1'
+);
+select set_config('request.method', '', true);
+select tests.clear_authentication();
+select is_empty(
+    $$ select l.seq from audit.log as l where l.seq > (select m.seq from mark as m) and l.action = 'READ' $$,
+    'an update by the service role through the API is logged as a change, not as a read of the record'
+);
 
 -- Request shapes that could roll back after reading, refused before anything is read -------------
 select is_empty(
