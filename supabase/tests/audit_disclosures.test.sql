@@ -12,7 +12,7 @@
 --            were read (tx=rollback, max-affected, plan output, singular on several rows).
 -- Staff act with aal2 (MFA done), so that these checks stay about logging.
 begin;
-select plan(21);
+select plan(22);
 
 select tests.create_world();
 
@@ -252,6 +252,18 @@ select is_empty(
                 where p.pronamespace = 'public'::regnamespace and 'rpc/' || p.proname = r.resource
             ) $$,
     'every clinical resource names an existing table, view or RPC'
+);
+
+select is_empty(
+    $$ select distinct v.relname::text
+        from pg_catalog.pg_class as v
+        inner join pg_catalog.pg_rewrite as w on v.oid = w.ev_class
+        inner join pg_catalog.pg_depend as d on w.oid = d.objid
+        inner join tests.clinical_relations as r on d.refobjid = r.oid
+        where
+            v.relnamespace = 'public'::regnamespace and v.relkind = 'v' and v.oid <> r.oid
+            and not coalesce(v.reloptions @> array['security_invoker=true'], false) $$,
+    'every view over a clinical table reads it as the caller (security_invoker), so its policies log or refuse'
 );
 
 -- RPCs: every function reaching clinical content is classified ------------------------------------
