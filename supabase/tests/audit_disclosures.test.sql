@@ -6,8 +6,9 @@
 --            as holding no clinical content; every clinical table is checked row by row;
 --   views    every clinical view read in a read-write request names the patient;
 --   RPCs     every public function an API user may call that reaches a clinical relation or
---            decrypts (found through the function bodies, transitively) is either registered
---            as rpc/<name> and called below, or listed as returning no clinical content;
+--            decrypts (pgcrypto's pgp_*_decrypt; found through the function bodies,
+--            transitively) is either registered as rpc/<name> and called below, or listed as
+--            returning no clinical content;
 --   requests every clinical resource refuses the request shapes that can roll back after rows
 --            were read (tx=rollback, max-affected, plan output, singular on several rows).
 -- Staff act with aal2 (MFA done), so that these checks stay about logging.
@@ -285,7 +286,7 @@ reaching (oid) as (
         f.prosrc ~ (
             'public\.(' || (select string_agg(r.resource, '|') from tests.clinical_relations as r) || ')\M'
         )
-        or f.prosrc ~ 'private\.decrypt_field\s*\('
+        or f.prosrc ~ 'pgp_(sym|pub)_decrypt'
     union
     select f.oid
     from reaching as r
