@@ -9,7 +9,8 @@ number of operations per round, three alternating rounds, well under a minute.
 - Reads: a request as PostgREST runs it (set_config of role, claims, method, path, headers,
   then the pre-request function, then the query, then commit) on a clinical resource, with
   and without public.db_pre_request(); the ratio of requests/s. The reader is a care-team
-  doctor (RLS in force, the restrictive read_logged policies included) reading 20 real lab
+  doctor (RLS in force, the restrictive disclosed policies included: one READ naming the
+  patient per request, the other 19 rows read past the inline check) reading 20 real lab
   results of their patient.
 
 Usage: .venv/bin/python bench/audit_overhead.py   (writes the Audit section of bench/REPORT.md)
@@ -107,7 +108,7 @@ def seed_clinical_reader(conn: psycopg.Connection) -> str:
 def clinical_requests(
     conn: psycopg.Connection, claims: str, count: int, pre_request: bool
 ) -> float:
-    # Without the access log the request carries no method: the read_logged policies then
+    # Without the access log the request carries no method: the disclosed policies then
     # log nothing either (as for a SQL session), so the baseline is the bare RLS read.
     method = "POST" if pre_request else ""
     started = time.perf_counter()
@@ -186,7 +187,7 @@ def main() -> None:
         f"| single-row INSERT into patients, audit trigger ({WRITES_PER_ROUND}/round) | "
         f"{w_off:,.0f}/s | {w_on:,.0f}/s | {w_on / w_off:.2f} |\n"
         f"| clinical read request ({READ_ROWS} lab results, as a care-team doctor under RLS),"
-        f" pre-request access log ({READS_PER_ROUND}/round) | "
+        f" access log: pre-request entry and a READ naming the patient ({READS_PER_ROUND}/round) | "
         f"{r_off:,.0f}/s | {r_on:,.0f}/s | {r_on / r_off:.2f} |\n\n"
         f"{entries:,} audit entries written in the run; chain verified: {valid}. "
         "Appends serialize on the chain head until commit, so these are single-writer figures; "

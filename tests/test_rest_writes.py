@@ -174,6 +174,31 @@ def test_max_affected_with_strict_handling(service, reset_data):
     assert "max-affected=1" in ok.headers["preference-applied"]
 
 
+def test_a_preference_given_twice_counts_the_first_time(service, reset_data):
+    """PostgREST applies the first occurrence of a preference, within one Prefer header or
+    across several."""
+    one_header = service.post(
+        "/conformance_tags",
+        json={"id": 12, "label": "a"},
+        headers={"Prefer": "return=minimal, return=representation"},
+    )
+    assert one_header.status_code == 201 and one_header.content == b""
+    two_headers = service.post(
+        "/conformance_tags",
+        json={"id": 13, "label": "b"},
+        headers=[("Prefer", "return=representation"), ("Prefer", "return=minimal")],
+    )
+    assert two_headers.status_code == 201
+    assert two_headers.json() == [{"id": 13, "label": "b"}]
+    strict = service.patch(
+        "/conformance_books",
+        params={"id": "in.(1,2)"},
+        json={"pages": 2},
+        headers={"Prefer": "handling=strict, max-affected=1, max-affected=5"},
+    )
+    assert assert_error(strict, 400, "PGRST124")["details"] == "The query affects 2 rows"
+
+
 def test_unknown_preference_with_strict_handling(service):
     response = service.get(
         "/conformance_tags", headers={"Prefer": "handling=strict, frobnicate=yes"}

@@ -33,6 +33,8 @@ class Preferences:
 
 
 def parse(values: list[str]) -> Preferences:
+    """All Prefer headers, in order. As in PostgREST, the first occurrence of a preference
+    counts, within one header or across several."""
     prefs = Preferences()
     for header in values:
         for item in header.split(","):
@@ -42,9 +44,12 @@ def parse(values: list[str]) -> Preferences:
             name, _, value = item.partition("=")
             name, value = name.strip(), value.strip()
             if name in _CHOICES and value in _CHOICES[name]:
-                setattr(prefs, "return_" if name == "return" else name, value)
+                attribute = "return_" if name == "return" else name
+                if getattr(prefs, attribute) is None:
+                    setattr(prefs, attribute, value)
             elif name == "max-affected" and value.isdigit():
-                prefs.max_affected = int(value)
+                if prefs.max_affected is None:
+                    prefs.max_affected = int(value)
             elif name in ("timezone", "params"):
                 continue  # known to PostgREST; not applied here (never reported as applied)
             else:

@@ -81,14 +81,15 @@ select is_empty(
         ]) as c (relname)
         where not exists (
             select from pg_catalog.pg_policy as p
-            where p.polrelid = ('public.' || c.relname)::regclass and p.polname = c.relname || '_read_logged'
+            where p.polrelid = ('public.' || c.relname)::regclass and p.polname = c.relname || '_disclosed'
                 and not p.polpermissive
         ) $$,
-    'every clinical table reaches API requests only through its restrictive read_logged policy'
+    'every clinical table reaches API requests only through its restrictive disclosed policy'
 );
 
--- A clinical read in a read-write API request is logged once per table ----------------------------
--- (Read-only requests are refused instead: tests/test_clinical_reads_over_http.py.)
+-- A clinical read in a read-write API request is logged once per table and patient ----------------
+-- (Read-only requests are refused instead: tests/test_clinical_reads_over_http.py; every table,
+-- view and RPC: audit_disclosures.test.sql.)
 select tests.act_as('a_doctor');
 select public.write_clinical_note(
     tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"plan": "rest"}'
@@ -106,11 +107,11 @@ select ok(
 select ok(exists (select from public.clinical_notes), 'and reads them again in the same request');
 select tests.clear_authentication();
 select results_eq(
-    $$ select table_name, actor_id, hospital_id, details ->> 'via' from audit.log
+    $$ select table_name, actor_id, hospital_id, patient_id, details ->> 'via' from audit.log
         where request_id = 'req-embed-1' and action = 'READ' $$,
     $$ values ('public.clinical_notes', tests.user_id('a_doctor'), tests.id_of('hospitals', 'TSTA'),
-        'row-level security') $$,
-    'and leaves one READ entry (not one per statement), with the reader''s hospital'
+        tests.id_of('patients', 'a_patient1'), 'row-level security') $$,
+    'and leaves one READ entry (not one per statement) naming the patient, with the row''s hospital'
 );
 
 -- The pre-request READ entry carries the hospital, so the admin sees it -----------------------------
