@@ -116,13 +116,15 @@ class PatientLogin:
             refusal = error
         # A login from before the bridge (seed, voice channel), from before a secret rotation,
         # or a former staff member's: give it the derived password and try once more.
+        # A banned login with a wrong password is refused as invalid_credentials (the answer
+        # does not tell bans apart), so the deactivation mark is read either way.
         service = self.supabase.as_service()
         attributes: dict[str, Any] = {"password": password}
-        if refusal.code == "user_banned":
-            login = await service.auth.admin.get_user_by_id(user_id)
-            if not (login.user.app_metadata or {}).get(DEACTIVATION_BAN):
-                raise refusal
+        login = await service.auth.admin.get_user_by_id(user_id)
+        if (login.user.app_metadata or {}).get(DEACTIVATION_BAN):
             attributes |= {"ban_duration": "none", "app_metadata": {DEACTIVATION_BAN: None}}
+        elif refusal.code == "user_banned":
+            raise refusal
         await service.auth.admin.update_user_by_id(user_id, attributes)  # type: ignore[arg-type]
         return await self._password_grant(credentials)
 
