@@ -142,6 +142,28 @@ begin
 end;
 $$;
 
+-- What a refusal says, as the client would read it (PostgREST's code, message, details,
+-- hint); null when the statement succeeds.
+create or replace function tests.error_of(statement text)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    code text;
+    message text;
+    detail text;
+    hint text;
+begin
+    execute statement;
+    return null;
+exception when others then
+    get stacked diagnostics code = returned_sqlstate, message = message_text, detail = pg_exception_detail,
+        hint = pg_exception_hint;
+    return jsonb_build_object('code', code, 'message', message, 'details', detail, 'hint', hint);
+end;
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 commit;
 

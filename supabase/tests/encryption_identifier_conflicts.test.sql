@@ -7,28 +7,6 @@ select plan(8);
 
 select tests.create_world();
 
--- What a refusal says, as the client would read it (PostgREST's code, message, details, hint).
-create function tests.error_of(statement text)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-    code text;
-    message text;
-    detail text;
-    hint text;
-begin
-    execute statement;
-    return null;
-exception when others then
-    get stacked diagnostics code = returned_sqlstate, message = message_text, detail = pg_exception_detail,
-        hint = pg_exception_hint;
-    return jsonb_build_object('code', code, 'message', message, 'details', detail, 'hint', hint);
-end;
-$$;
-grant execute on function tests.error_of(text) to authenticated;
-
 select tests.act_as('b_front_desk');
 select public.set_patient_identifier(tests.id_of('patients', 'b_patient3'), 'aadhaar', '2345 6789 0123');
 select public.set_patient_identifier(tests.id_of('patients', 'ab_patient4'), 'aadhaar', '3456 7890 1234');

@@ -73,27 +73,6 @@ select
 from public.appointments as a
 where a.patient_id = tests.id_of('patients', 'a_patient1') and a.starts_at = '2030-04-01 09:00Z';
 
--- What a refusal says, as the client would read it (PostgREST's code, message, details, hint).
-create function tests.error_of(statement text)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-    code text;
-    message text;
-    detail text;
-    hint text;
-begin
-    execute statement;
-    return null;
-exception when others then
-    get stacked diagnostics code = returned_sqlstate, message = message_text, detail = pg_exception_detail,
-        hint = pg_exception_hint;
-    return jsonb_build_object('code', code, 'message', message, 'details', detail, 'hint', hint);
-end;
-$$;
-
 -- Whether a text names any of the appointments at_b, ab_at_b, a2 and room: an id, a patient
 -- id or name, the status or an exact time (UTC or local), in any usual spelling. Security
 -- definer: it reads what the caller may not.
