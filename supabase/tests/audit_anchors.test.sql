@@ -1,4 +1,4 @@
--- What the sidecar's anchor exporter and verifier read and write (migration 2026120212000100):
+-- What the sidecar's anchor exporter and verifier read and write (migration 20261202120001):
 -- service-role RPCs only; the canonical text the verifier re-hashes is exactly what the chain
 -- hashes; a segment fingerprints every row; an exported anchor is recorded only for a row as
 -- it stands, and stays append-only. (The exporter, the verifier and the owner's re-hash are in

@@ -57,7 +57,7 @@ select
 select tests.clear_authentication();
 
 -- Values no reader can decrypt, planted as the table owner with the tables' triggers off (as
--- they could be stored before migration 2026120213000100): a line damaged under the active
+-- they could be stored before migration 20261202130001): a line damaged under the active
 -- key, notes and a national number in plain text, a note of raw bytes, and a real ciphertext
 -- naming a key version that does not exist.
 alter table public.prescription_items disable trigger user;

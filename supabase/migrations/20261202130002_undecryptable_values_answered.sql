@@ -1,5 +1,5 @@
 -- A stored value that cannot be decrypted (damaged, written as raw bytes before migration
--- 2026120213000100, or under a key that is missing or retired) is a clear error for its own
+-- 20261202130001, or under a key that is missing or retired) is a clear error for its own
 -- record, never a server error for the whole read, and never blocks key rotation.
 --
 -- Until now private.decrypt_field let pgcrypto's "Wrong key or corrupt data" (39000) or the
@@ -157,64 +157,8 @@ comment on column public.prescription_details.undecryptable is
 'Filled by rpc/read_prescriptions: the content fields that could not be decrypted (notes, medications), '
 'empty when all were read; null in this view, which decrypts nothing.';
 
--- As in 2026120109000200, but a value that cannot be decrypted no longer fails the whole call:
--- that prescription comes back without it, marked (see the header). Security definer:
--- decrypts and appends to the audit trail; it checks access itself.
-create or replace function private.read_prescriptions(prescription_ids uuid[])
-returns setof public.prescription_details
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    rx public.prescription_details;
-    opened record;
-    lines_unreadable boolean;
-begin
-    if cardinality(read_prescriptions.prescription_ids) > 100 then
-        raise exception using
-            errcode = '22023', message = 'at most 100 prescriptions per call',
-            hint = 'list prescriptions with GET /rest/v1/prescription_details, then read the ones you need';
-    end if;
-    for rx in
-        select pd.* from public.prescription_details as pd
-        where pd.id = any(read_prescriptions.prescription_ids) and private.can_read_prescription(pd.id)
-        order by pd.issued_at desc, pd.id
-    loop
-        perform private.audit_append(
-            'READ', 'public.prescriptions', rx.id::text, rx.hospital_id, rx.patient_id, '{medications,notes}'
-        );
-        rx.undecryptable := '{}';
-        select d.content, d.problem into opened
-        from public.prescriptions as p
-        cross join lateral private.try_decrypt_object(p.notes) as d
-        where p.id = rx.id;
-        rx.notes := opened.content ->> 'notes';
-        if opened.problem is not null then
-            rx.undecryptable := rx.undecryptable || 'notes'::text;
-        end if;
-        select
-            coalesce(jsonb_agg(
-                coalesce(d.content, jsonb_build_object('undecryptable', true))
-                || jsonb_build_object(
-                    'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
-                    'dispensed_quantity', i.dispensed_quantity
-                )
-                order by i.line_no
-            ), '[]'),
-            coalesce(bool_or(d.problem is not null), false)
-        into rx.medications, lines_unreadable
-        from public.prescription_items as i
-        cross join lateral private.try_decrypt_object(i.details) as d
-        where i.prescription_id = rx.id;
-        if lines_unreadable then
-            rx.undecryptable := rx.undecryptable || 'medications'::text;
-        end if;
-        return next rx;
-    end loop;
-end;
-$$;
+-- private.read_prescriptions returns each prescription with what could be read and marks the
+-- rest (see the header); its body is in 20261202140001, which also adds the MFA check.
 
 -- As in 20261123000200, but values that cannot be decrypted are skipped (they would stop
 -- every batch for good; private.undecryptable_fields lists them), and the records of fresh
@@ -276,55 +220,9 @@ begin
 end;
 $$;
 
--- As in 20261123000500, but an archive (or any change leaving the ciphertext as it was) of a
--- signed note compares the ciphertexts first, so a note whose content cannot be decrypted can
--- still be archived, and nothing is decrypted for it. Security definer: compares the decrypted
--- content on re-encryption.
-create or replace function private.guard_clinical_note()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-    if tg_op = 'INSERT' then
-        if new.status <> 'draft' then
-            raise exception using
-                errcode = '22023', message = 'a note is written as a draft, then signed';
-        end if;
-        if new.appointment_id is not null and not exists (
-            select from public.appointments as a
-            where a.id = new.appointment_id and a.patient_id = new.patient_id and a.hospital_id = new.hospital_id
-        ) then
-            raise exception using
-                errcode = '22023', message = 'the appointment is not this patient''s at this hospital';
-        end if;
-        return new;
-    end if;
-    if old.status = 'signed' then
-        if (to_jsonb(new) - 'deleted_at' - 'updated_at' - 'soap_encrypted')
-            = (to_jsonb(old) - 'deleted_at' - 'updated_at' - 'soap_encrypted') then
-            if new.soap_encrypted = old.soap_encrypted then
-                return new;
-            end if;
-            if private.decrypt_field(new.soap_encrypted) = private.decrypt_field(old.soap_encrypted) then
-                return new;
-            end if;
-        end if;
-        raise exception using
-            errcode = 'PT409', message = 'a signed note cannot be changed',
-            hint = 'add an addendum (rpc/add_note_addendum)';
-    end if;
-    if not private.acting_as_system() and old.author_id <> (select auth.uid()) and new.deleted_at is not distinct from old.deleted_at then
-        raise exception using
-            errcode = '42501', message = 'only the author edits or signs a draft note';
-    end if;
-    if new.status = 'signed' then
-        new.signed_at := clock_timestamp();
-    end if;
-    return new;
-end;
-$$;
+-- private.guard_clinical_note compares the ciphertexts of a signed note before decrypting them,
+-- so a note whose content cannot be decrypted can still be archived; its body is in
+-- 20261202180001, which also drops the appointment lookup.
 
 revoke execute on function private.try_decrypt_field(bytea) from public;
 revoke execute on function private.try_decrypt_object(bytea) from public;

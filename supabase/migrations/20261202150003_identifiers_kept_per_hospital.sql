@@ -1,7 +1,7 @@
 -- Each hospital keeps the national numbers it recorded (issue 10, finding 1).
 --
 -- Identifiers are seen and revealed only at the hospital that recorded them (or wherever the
--- patient is registered, when the patient recorded them: 2026120210000200). A second
+-- patient is registered, when the patient recorded them: 20261202100002). A second
 -- hospital that registers the same person, with their consent, records the number again as
 -- its own row rather than reading the first hospital's: one row per patient, kind and
 -- recorder. One person, one number still holds across patients, now as an exclusion

@@ -9,7 +9,7 @@
 --   * the addendum guard refuses first, with the answer row-level security gives, unless
 --     the caller is on the note's care team;
 --   * a prescription's appointment is the same patient's at the same hospital by a composite
---     foreign key (as notes' since 2026120210000300), checked after row-level security, and
+--     foreign key (as notes' since 20261202100003), checked after row-level security, and
 --     the two triggers no longer look.
 
 -- Security definer: reads the note whatever the caller's RLS, and says nothing of it to a
@@ -66,8 +66,9 @@ begin
 end;
 $$;
 
--- The note guard as in 2026120213000200, without the appointment lookup (the composite key
--- of 2026120210000300 checks it after row-level security).
+-- The note guard: the ciphertexts of a signed note are compared before decrypting them (so a
+-- note whose content cannot be decrypted can still be archived), and there is no appointment
+-- lookup any more (the composite key of 20261202100003 checks it after row-level security).
 create or replace function private.guard_clinical_note()
 returns trigger
 language plpgsql
