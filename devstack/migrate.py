@@ -20,7 +20,8 @@ from psycopg.conninfo import make_conninfo
 
 from devstack.errors import DevstackError
 
-MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.sql$")
+# A 14-digit UTC timestamp, as `supabase migration new` writes it.
+MIGRATION_NAME = re.compile(r"^(?P<version>\d{14})_(?P<name>.+)\.sql$")
 
 # The table the Supabase CLI records applied migrations in (`supabase migration list`).
 SCHEMA_MIGRATIONS = """
@@ -174,15 +175,26 @@ def pending_migrations(conn: psycopg.Connection, migrations_dir: Path) -> list[P
         row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")
     }
     pending = []
+    versions = set()
     for path in sorted(migrations_dir.glob("*.sql")):
         match = MIGRATION_NAME.match(path.name)
         if not match:
             raise DevstackError(
-                f"{path} is not named <timestamp>_<name>.sql",
+                f"{path} is not named <14-digit UTC timestamp>_<name>.sql",
                 "rename it, e.g. 20260101000000_create_things.sql",
             )
+        versions.add(match["version"])
         if match["version"] not in done:
             pending.append(path)
+    # A version applied here but no longer among the files (a renamed or squashed migration)
+    # would otherwise apply its successor on top of a schema it never expected.
+    unknown = sorted(done - versions)
+    if unknown:
+        raise DevstackError(
+            f"this database was migrated with versions that are not in {migrations_dir}:"
+            f" {', '.join(unknown)}",
+            "run `carebase db reset` to rebuild the database from the current migrations",
+        )
     return pending
 
 

@@ -1,7 +1,7 @@
 """Creating, changing and deactivating staff logins: the steps the database cannot take alone.
 
 The database decides every step (supabase/migrations/20261124000300_staff_provisioning.sql;
-deactivation also ends the login's sessions, 2026120107000100_staff_deactivation_ends_sessions.sql):
+deactivation also ends the login's sessions, 20261201070001_staff_deactivation_ends_sessions.sql):
 each starts with an RPC made with the admin's own JWT. The service role is used only after
 that, and only for the Auth admin API: create the login, delete it again when the staff records
 could not be made, ban or unban it. So a login and its staff records exist together or not at

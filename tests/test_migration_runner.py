@@ -122,10 +122,31 @@ def test_a_failing_seed_names_file_and_line_and_leaves_no_row(
         assert conn.execute("select count(*) from public.things").fetchone() == (0,)
 
 
-def test_a_misnamed_migration_is_refused(platform_db: ScratchDatabase, tmp_path: Path) -> None:
-    write(tmp_path, "create_things.sql", "select 1;")
-    with pytest.raises(DevstackError, match=r"not named <timestamp>_<name>\.sql"):
+@pytest.mark.parametrize(
+    "name", ["create_things.sql", "2026010100000000_sixteen_digits.sql", "20260101_date_only.sql"]
+)
+def test_a_misnamed_migration_is_refused(
+    platform_db: ScratchDatabase, tmp_path: Path, name: str
+) -> None:
+    write(tmp_path, name, "select 1;")
+    with pytest.raises(DevstackError, match=r"not named <14-digit UTC timestamp>_<name>\.sql"):
         apply_migrations(platform_db.dsn(), tmp_path)
+    assert recorded(platform_db) == []
+
+
+def test_a_database_migrated_from_files_since_renamed_is_refused(
+    platform_db: ScratchDatabase, tmp_path: Path
+) -> None:
+    old = write(tmp_path, "20260101000000_create_things.sql", "create table public.things (a int);")
+    apply_migrations(platform_db.dsn(), tmp_path)
+    old.rename(tmp_path / "20260101000001_create_things.sql")
+    write(tmp_path, "20260102000000_add_column.sql", "alter table public.things add column b int;")
+
+    with pytest.raises(DevstackError, match=r"not in .*: 20260101000000") as failure:
+        apply_migrations(platform_db.dsn(), tmp_path)
+
+    assert "carebase db reset" in failure.value.fix
+    assert [row[0] for row in recorded(platform_db)] == ["20260101000000"], "nothing applied"
 
 
 def test_the_shim_is_applied_once_per_database(platform_db: ScratchDatabase) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -124,3 +125,15 @@ def test_migrations_rely_on_nothing_only_the_shim_provides(stack: Settings, shim
         if re.search(shim_only, path.read_text(), re.IGNORECASE)
     ]
     assert offenders == []
+
+
+def test_migration_versions_are_utc_timestamps_unique_and_increasing(stack: Settings) -> None:
+    """`supabase db push` orders by version; a 16-digit one would sort after every later day."""
+    versions = [path.name.split("_", 1)[0] for path in sorted(stack.migrations_dir.glob("*.sql"))]
+    assert versions, "the project has migrations"
+    malformed = [v for v in versions if not re.fullmatch(r"\d{14}", v)]
+    assert malformed == []
+    for version in versions:
+        datetime.strptime(version, "%Y%m%d%H%M%S")  # a real date and time, or ValueError
+    assert len(set(versions)) == len(versions), "no version is used twice"
+    assert versions == sorted(versions, key=int), "file order is version order"

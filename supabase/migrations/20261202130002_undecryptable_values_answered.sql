@@ -120,7 +120,7 @@ end;
 $$;
 
 -- The prescription_details view gains `undecryptable` (always null here: the view decrypts
--- nothing); rpc/read_prescriptions fills it. The rest is as in 2026120109000200.
+-- nothing); rpc/read_prescriptions fills it. The rest is as in 20261201090002.
 create or replace view public.prescription_details
 with (security_invoker = true) as
 select

@@ -115,7 +115,7 @@ using (
     or private.require_phi_aal2(patient_id)
 );
 
--- The readers that bypass RLS, as in 20261123000600 and 2026120109000200 but for the aal2
+-- The readers that bypass RLS, as in 20261123000600 and 20261201090002 but for the aal2
 -- check once access is established.
 
 -- A note in clear, with its addenda, for those who may read it: the care team (or a

@@ -3,7 +3,7 @@
 --
 -- Before, a read-write request that met clinical rows (a write with return=representation, a
 -- PATCH whose filter matched, an embed in a write's representation) left one request-level
--- READ entry per table (2026120105000100) that named no patient, so the patient's
+-- READ entry per table (20261201050001) that named no patient, so the patient's
 -- record_disclosures never showed it. And a request the client asked to roll back (Prefer:
 -- tx=rollback, or handling=strict with max-affected, or a singular Accept that fails) answered
 -- with rows, a row count or a 400 naming the count, while the rollback erased the entry: a
@@ -45,7 +45,7 @@
 -- request whose filter matched nothing leaves only that request-level entry, naming no
 -- patient.
 
--- The request-level policies of 2026120105000100 go: the per-row policies replace them.
+-- The request-level policies of 20261201050001 go: the per-row policies replace them.
 do $$
 declare
     t text;

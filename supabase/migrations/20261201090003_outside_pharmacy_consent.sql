@@ -212,7 +212,7 @@ with check (
     and private.active_pharmacy_hospital_id(pharmacy_id) is not null
 );
 
--- RPC: POST /rest/v1/rpc/issue_prescription. Same signature as in 2026120104000400; the
+-- RPC: POST /rest/v1/rpc/issue_prescription. Same signature as in 20261201040004; the
 -- pharmacy (the doctor's pick, else the patient's choice, else the hospital's default) may
 -- belong to another hospital while the patient's external_pharmacy consent at this hospital
 -- stands; the result is the prescription in clear for the issuing doctor (a logged read).

@@ -1,5 +1,5 @@
 -- One pending reminder per appointment, by construction. The appointment trigger
--- (2026120104000200, 2026120108000200) withdraws the waiting reminder before it queues a new
+-- (20261201040002, 20261201080002) withdraws the waiting reminder before it queues a new
 -- one, but nothing stopped another writer (a script, a worker putting a reminder back to
 -- `pending`, an admin retrying a dead one) from leaving two waiting: the patient would be
 -- reminded twice. A unique partial index now refuses a second pending `appointment_reminder`

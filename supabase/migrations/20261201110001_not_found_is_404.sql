@@ -7,7 +7,7 @@
 --
 -- Each is its latest body with only the errcode changed; create or replace keeps the
 -- signature, owner and grants. set_doctor_active, set_pharmacist_active and
--- set_doctor_schedule were changed in 2026120107000100 and 2026120108000100 themselves.
+-- set_doctor_schedule were changed in 20261201070001 and 20261201080001 themselves.
 
 -- As in 20261122000600_appointment_api.sql; a doctor the caller cannot see is a 404.
 create or replace function public.book_appointment(

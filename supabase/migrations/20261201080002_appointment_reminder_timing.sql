@@ -8,7 +8,7 @@
 -- of the booking, confirmation or move the patient just got is reminder enough. The hour
 -- keeps a reminder from following its notice within minutes.
 --
--- Still one reminder per appointment (2026120104000200): queued only for a scheduled
+-- Still one reminder per appointment (20261201040002): queued only for a scheduled
 -- appointment when it is booked, confirmed or moved, and any pending one withdrawn first.
 
 create function private.appointment_reminder_due(starts_at timestamptz, decided_at timestamptz default now())
@@ -26,7 +26,7 @@ as $$
     where c.due >= appointment_reminder_due.decided_at + interval '1 hour';
 $$;
 
--- Same function as in 2026120104000200 but for when the reminder is due.
+-- Same function as in 20261201040002 but for when the reminder is due.
 create or replace function private.notify_appointment_change()
 returns trigger
 language plpgsql

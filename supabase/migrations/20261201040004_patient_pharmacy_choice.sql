@@ -2,7 +2,7 @@
 -- (e.g. the one the patient asks for in the consult), else to the pharmacy the patient chose
 -- at that hospital, else to the hospital's default pharmacy. Before, the patient had no
 -- way to record a standing choice. `issue_prescription` routes by it; it is re-created with
--- that routing, and with outside pharmacies under consent, in 2026120109000300.
+-- that routing, and with outside pharmacies under consent, in 20261201090003.
 
 -- One choice per patient and hospital, of one of that hospital's pharmacies.
 create table public.patient_pharmacy_choices (
