@@ -9,7 +9,7 @@ import sys
 
 import psycopg
 
-from devstack import postgres, services
+from devstack import postgres, schema_snapshot, services
 from devstack.config import Settings
 from devstack.errors import DevstackError
 from devstack.gateway import process as gateway
@@ -133,6 +133,12 @@ def psql(settings: Settings, extra: list[str]) -> None:
     os.execvp("psql", ["psql", settings.url(), *extra])  # noqa: S606
 
 
+def write_schema(settings: Settings) -> None:
+    path = schema_snapshot.snapshot_file(settings)
+    path.write_text(schema_snapshot.build(settings))
+    print(f"schema: wrote {path.relative_to(settings.repo_root)}")
+
+
 def stop(settings: Settings) -> None:
     print("database: stopped" if postgres.stop(settings) else "database: was not running")
 
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         ("migrate", "apply the platform shim and pending migrations"),
         ("seed", "run supabase/seed.sql"),
         ("reset", "recreate the database: migrations, then supabase/seed.sql"),
+        ("schema", "write supabase/schema.sql from a scratch database the migrations build"),
     ):
         db.add_parser(action, help=text)
     db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
@@ -186,9 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "psql":
             psql(settings, args.args)
         else:
-            {"start": start, "stop": stop, "migrate": migrate, "seed": seed, "reset": reset}[
-                args.action
-            ](settings)
+            actions = {"start": start, "stop": stop, "migrate": migrate, "seed": seed}
+            actions |= {"reset": reset, "schema": write_schema}
+            actions[args.action](settings)
     except DevstackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
