@@ -43,7 +43,7 @@ comment on type public.sex is
 comment on type public.sync_state is
 'Mirror state towards Cal.com: local (nothing to sync), pending, synced or failed.';
 comment on domain public.phone_e164 is
-'A phone number in E.164 (+ and up to 15 digits), so the voice agent and SMS can match callers.';
+'A phone number in E.164 (+, then 8 to 15 digits), so the voice agent and SMS can match callers.';
 
 -- Tenants, people and staff ----------------------------------------------------------------
 
@@ -67,7 +67,7 @@ comment on table public.profiles is
 A user reads their own, their colleagues'' and the directory entries they may see; updates
 their own (a hospital admin their staff''s).';
 comment on column public.profiles.id is
-'The login''s id (auth.users.id).';
+'The user id (auth.users.id).';
 comment on column public.profiles.preferred_language is
 'Language code for messages to this person (e.g. en, hi).';
 
@@ -77,7 +77,7 @@ comment on table public.staff_memberships is
 Made only by provisioning or an accepted invitation. A member reads their own and the
 hospital''s roster; the hospital''s admin deactivates and reactivates them (is_active only).';
 comment on column public.staff_memberships.user_id is
-'The staff member''s login (auth.users.id).';
+'The staff member''s user id.';
 comment on column public.staff_memberships.role is
 'The staff role (never patient).';
 comment on column public.staff_memberships.is_active is
@@ -94,7 +94,7 @@ decline_staff_invitation and revoke_staff_invitation. A decline is not shown to 
 comment on column public.staff_invitations.role is
 'The staff role offered (never patient).';
 comment on column public.staff_invitations.accepted_by is
-'The login that accepted it (auth.users.id).';
+'Who accepted it (user id).';
 
 comment on table public.doctors is
 'Doctors: a doctor''s professional profile at one hospital.
@@ -102,7 +102,7 @@ comment on table public.doctors is
 Read by the hospital''s staff and patients; written by its admin (a doctor edits their own
 profile through rpc/update_doctor). Exists only for a login holding the doctor role there.';
 comment on column public.doctors.user_id is
-'The doctor''s login (auth.users.id).';
+'The doctor''s user id.';
 comment on column public.doctors.membership_role is
 'Always doctor: with (user_id, hospital_id) it references the doctor''s staff membership.';
 comment on column public.doctors.licence_number is
@@ -130,7 +130,7 @@ comment on table public.pharmacists is
 
 Read by the hospital''s admin and the pharmacist; written by the admin.';
 comment on column public.pharmacists.user_id is
-'The pharmacist''s login (auth.users.id).';
+'The pharmacist''s user id.';
 comment on column public.pharmacists.membership_role is
 'Always pharmacist: with (user_id, hospital_id) it references the staff membership.';
 comment on column public.pharmacists.pharmacy_id is
@@ -145,7 +145,7 @@ A patient reads and updates their own record; staff of a hospital where they are
 read them as their role allows (care team, front office, admin). Created by
 rpc/register_patient or the patient phone login.';
 comment on column public.patients.user_id is
-'The patient''s login (auth.users.id), when they have one (phone sign-in).';
+'The patient''s login (user id), when they have one (phone sign-in).';
 comment on column public.patients.phone is
 'Not unique: a family often shares one phone.';
 comment on column public.patients.preferred_language is
@@ -168,10 +168,10 @@ comment on column public.patient_registrations.deleted_at is
 comment on table public.care_team_members is
 'Care teams: which doctors and nurses of a hospital look after which patient.
 
-Clinical access follows it. Read by the hospital''s staff and the patient; managed by the
-hospital''s front office and admin.';
+Clinical access follows it. Read by the hospital''s admin and front desk, the care team and the
+patient; managed by the hospital''s admin and front desk.';
 comment on column public.care_team_members.member_id is
-'The doctor''s or nurse''s login (auth.users.id).';
+'The doctor''s or nurse''s user id.';
 comment on column public.care_team_members.member_role is
 'doctor or nurse: a staff role the member holds at this hospital.';
 comment on column public.care_team_members.is_primary is
@@ -193,7 +193,7 @@ comment on column public.status_history.subject_id is
 comment on column public.status_history.from_state is
 'The state before; null when the row was created in to_state.';
 comment on column public.status_history.actor_id is
-'Who took the step (auth.users.id); null for the system (service role or a database job).';
+'Who took the step (user id); null for the system (service role or a database job).';
 comment on column public.status_history.actor_role is
 'The role the actor acted in.';
 comment on column public.status_history.details is
@@ -220,8 +220,7 @@ comment on column public.doctor_working_hours.valid_until is
 comment on table public.doctor_availability_exceptions is
 'Availability exceptions: a doctor''s dated time off and extra hours.
 
-Read by the hospital''s staff and patients; written by the doctor and the hospital''s admin and
-front desk.';
+Read by the hospital''s staff; written by the doctor and the hospital''s admin and front desk.';
 comment on column public.doctor_availability_exceptions.consultation_modes is
 'For extra hours: the modes offered.';
 comment on column public.doctor_availability_exceptions.slot_minutes is
@@ -247,7 +246,7 @@ comment on column public.appointments.dob_snapshot is
 comment on column public.appointments.sex_snapshot is
 'The patient''s sex as given when booking.';
 comment on column public.appointments.lead_id is
-'The CRM lead the booking came from, if any.';
+'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
 comment on column public.appointments.mode is
 'How the consultation takes place.';
 comment on column public.appointments.video_room is
@@ -263,7 +262,7 @@ comment on column public.appointments.status is
 comment on column public.appointments.status_reason is
 'Why the last status change was made (required for some steps, e.g. cancelling).';
 comment on column public.appointments.booked_by is
-'Who booked it (auth.users.id); set by the database.';
+'Who booked it (user id); set by the database.';
 
 -- Prescriptions -------------------------------------------------------------------------------
 
@@ -318,7 +317,9 @@ and the admin or front desk. Prescriptions go there unless the doctor names anot
 comment on table public.patient_identifiers is
 'National identifiers of patients (Aadhaar, SSN), encrypted with a blind index and masks.
 
-Not readable by API users: set with rpc/set_patient_identifier, found with
+Only the masked columns are readable: by the patient, and by the front desk and admin of the
+hospital that recorded the number (of any hospital of the patient when the patient did). Set
+with rpc/set_patient_identifier, found with
 rpc/find_patient_by_identifier, shown in clear with rpc/reveal_patient_identifier (logged).';
 comment on column public.patient_identifiers.value_encrypted is
 'The number encrypted with the field keys; never readable in clear by an API role.';
@@ -327,7 +328,7 @@ comment on column public.patient_identifiers.blind_index is
 comment on column public.patient_identifiers.last4 is
 'The last four digits.';
 comment on column public.patient_identifiers.masked is
-'The number masked for display (e.g. XXXX-XXXX-1234).';
+'The number masked for display: XXXX-XXXX-1234 (Aadhaar), ***-**-6789 (SSN).';
 
 comment on table public.consent_documents is
 'Consent documents: the text a patient consents to, per hospital, purpose and version.
@@ -339,10 +340,10 @@ comment on column public.consent_documents.version is
 comment on table public.consent_events is
 'Consent events: every grant and withdrawal, append-only (current state: patient_consents).
 
-Read by the patient and the hospital''s staff; recorded with rpc/grant_consent and
-rpc/withdraw_consent.';
+Read and recorded by the patient and the hospital''s front desk and admin (rpc/grant_consent,
+rpc/withdraw_consent).';
 comment on column public.consent_events.recorded_by is
-'Who recorded it (auth.users.id): the patient, or staff recording a paper consent.';
+'Who recorded it (user id): the patient, or staff recording a paper consent.';
 
 comment on table public.record_shares is
 'Record shares: a patient''s record at one hospital shared with another (e.g. a referral).
@@ -372,15 +373,16 @@ comment on table public.encounters is
 Clinical: read by the patient, their care team and the admin; written by the care team.
 Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline.';
 comment on column public.encounters.clinician_id is
-'The clinician who saw the patient (auth.users.id).';
+'The clinician who saw the patient (user id).';
 
 comment on table public.clinical_notes is
 'Clinical notes (SOAP): drafts by their author, then signed and immutable.
 
-Clinical: read with rpc/clinical_note (logged; a GET is refused, PT405); written with rpc/write_clinical_note,
-update_clinical_note, sign_clinical_note and add_note_addendum. The patient reads signed notes.';
+Clinical: read with rpc/clinical_note (logged; a GET is refused, PT405); written with
+rpc/write_clinical_note, update_clinical_note, sign_clinical_note and add_note_addendum. The
+patient reads signed notes.';
 comment on column public.clinical_notes.author_id is
-'The clinician who wrote it (auth.users.id).';
+'The clinician who wrote it (user id).';
 comment on column public.clinical_notes.status is
 'draft or signed; signed_at is set exactly when signed.';
 comment on column public.clinical_notes.soap_encrypted is
@@ -396,7 +398,7 @@ rpc/add_note_addendum.';
 comment on column public.clinical_note_addenda.body_encrypted is
 'The encrypted text of the addendum.';
 comment on column public.clinical_note_addenda.author_id is
-'The clinician who wrote it (auth.users.id).';
+'The clinician who wrote it (user id).';
 
 comment on table public.vital_signs is
 'Vital signs: measurements with their units in the column names (plausible ranges enforced).
@@ -423,9 +425,9 @@ Clinical: read by the care team and the admin, by the patient once final; record
 team. Final results never change (corrections are new results). Each read is logged: a GET
 is refused (PT405); read through rpc/patient_timeline.';
 comment on column public.lab_results.ordered_by is
-'The doctor who ordered the test (auth.users.id); told of a critical result.';
+'The doctor who ordered the test (user id); told of a critical result.';
 comment on column public.lab_results.status is
-'normal, abnormal or critical.';
+'normal, abnormal or critical; a critical result is notified (ordering doctor, else care team, else admins).';
 comment on column public.lab_results.notes_encrypted is
 'Encrypted free-text interpretation.';
 comment on column public.lab_results.attachment_id is
@@ -436,9 +438,9 @@ comment on column public.lab_results.finalised_at is
 comment on table public.patient_documents is
 'Patient documents: metadata here, the file in Storage (bucket patient-documents).
 
-Clinical (PHI): read by the patient, their care team, the front office (insurance and consent
-documents) and the admin; uploaded by the same writers. Each read is logged: a GET is
-refused (PT405); read through rpc/patient_timeline.';
+Clinical (PHI): read by the patient, their care team, the front desk (insurance and consent
+documents) and the admin; uploaded by the care team and the front desk. Each read is logged: a
+GET is refused (PT405); read through rpc/patient_timeline.';
 comment on column public.patient_documents.storage_path is
 'Object path in bucket patient-documents: patients/{patient_id}/{document id}/{file name}.';
 comment on column public.patient_documents.size_bytes is
@@ -496,7 +498,7 @@ comment on column public.audit_trail.actor_db_role is
 comment on column public.audit_trail.actor_roles is
 'The app roles the actor held.';
 comment on column public.audit_trail.action is
-'INSERT, UPDATE, DELETE or READ.';
+'INSERT, UPDATE, DELETE, READ, or ANCHOR (the chain signed and exported).';
 comment on column public.audit_trail.row_id is
 'The id of the row acted on, as text.';
 comment on column public.audit_trail.changed_fields is
@@ -511,7 +513,7 @@ Security invoker: under the events'' row-level security.';
 comment on column public.patient_consents.granted is
 'True when the latest event granted, false when it withdrew.';
 comment on column public.patient_consents.version is
-'The version of the consent document last granted.';
+'The version of the consent document of the latest event.';
 
 comment on view public.patient_timeline is
 'A patient''s timeline: appointments, notes, lab results, prescriptions and documents, newest first.
@@ -635,7 +637,8 @@ comment on function public.issue_registration_code() is
 'A patient proves presence at a new hospital: returns {code, expires_at}.
 
 An 8-character code valid once for 15 minutes, which the patient tells the front desk
-(rpc/register_existing_patient). Errors: 42501 not a patient.';
+(rpc/register_existing_patient); a new code replaces the open one. Errors: 42501 not a
+signed-in patient.';
 
 comment on function public.register_existing_patient(uuid, text, text, text) is
 'Registers a person already known elsewhere, with the code their app issued (front office).
@@ -644,7 +647,7 @@ Front desk, CRO or admin of the hospital; returns the registration. Errors: 4250
 PT404 no such code (wrong, spent or expired), PT409 already registered there.';
 
 comment on function public.set_patient_identifier(uuid, public.national_id_kind, text) is
-'Records or replaces a patient''s national identifier (the patient, or the hospital''s front office).
+'Records or replaces a patient''s national identifier (the patient, or front desk or admin).
 
 Stored encrypted with a blind index; returns the row (masked). Errors: 22023 malformed number,
 42501 not allowed, 23505 the number belongs to another patient.';
@@ -662,13 +665,13 @@ Errors: 42501 may not see it, PT409 undecryptable_field (the stored value cannot
 comment on function public.grant_consent(uuid, uuid) is
 'Grants the consent a consent document asks for (the patient; staff pass patient_id for paper).
 
-Returns the consent event. Errors: PT404 no such document or patient, 42501 not allowed.';
+Returns the consent event. Errors: PT404 no such consent document, 42501 not allowed.';
 
 comment on function public.withdraw_consent(uuid, public.consent_purpose, uuid) is
 'Withdraws consent for a purpose at a hospital (the patient; staff pass patient_id for paper).
 
-Returns the consent event. Errors: PT404 no consent document for the purpose, or no such
-patient; 42501 not allowed.';
+Returns the consent event. Errors: PT404 the hospital has no consent document for the
+purpose, 42501 not allowed.';
 
 -- Patient phone login (service role: the sidecar) ------------------------------------------------
 
@@ -690,7 +693,7 @@ comment on function public.set_doctor_schedule(uuid, jsonb, text) is
 'Replaces a doctor''s whole weekly schedule atomically: all ranges valid, or nothing changes.
 
 hours: [{weekday, starts_at, ends_at, consultation_modes?, slot_minutes?, valid_from?,
-valid_until?}];[] clears it. Times are wall-clock times in the hospital''s time zone;
+valid_until?}]; [] clears it. Times are wall-clock times in the hospital''s time zone;
 time_zone, when given, must be that zone. The doctor their own; the hospital''s admin and front
 desk any of its doctors''. Returns the new rows. Errors: 22023 bad input, PT404 doctor not
 found, 42501 not allowed.';
@@ -762,9 +765,11 @@ Rows as prescription_details; undecryptable names the fields that could not be d
 Errors: 22023 more than 100 ids, PT403 insufficient_aal (staff without aal2).';
 
 comment on function public.verify_prescription(text) is
-'Looks up a prescription by its verification code (pharmacists of the hospital, or the system).
+'Checks a prescription''s verification code (pharmacists, or the system).
 
-Errors: 42501 not a pharmacist.';
+Returns {valid, status, doctor_name, doctor_licence_number, hospital_name, issued_on}; valid is
+false for an unknown code or a prescription no longer to be filled. Errors: 42501 not a
+pharmacist.';
 
 comment on function public.expire_prescriptions() is
 'Expires the prescriptions past their validity (service role; a job runs it every 15 minutes).
@@ -845,7 +850,9 @@ comment on function public.verify_audit_chain(bigint, bigint) is
 Returns valid, how many rows were checked, and the first bad seq with the problem.';
 
 comment on function public.rotate_field_key() is
-'Starts a field-key rotation: creates the new active key version (service role). Returns it.';
+'Starts a field-key rotation: a new active key version, the old one decrypt-only (service role).
+
+Returns the new version.';
 
 comment on function public.rotate_field_encryption(integer) is
 'Re-encrypts up to batch_size values under the active field key (service role).
@@ -853,4 +860,4 @@ comment on function public.rotate_field_encryption(integer) is
 Returns how many were re-encrypted; run until 0.';
 
 comment on function public.retire_field_keys() is
-'Retires the field keys no stored value uses any more (service role). Returns how many.';
+'Retires the decrypt-only field keys no stored value uses any more (service role). Returns how many.';
