@@ -569,8 +569,35 @@ comment on column public.state_machine_transitions.requires_reason is
 
 -- RPCs (POST /rest/v1/rpc/<name>; stable and immutable ones also GET) ------------------------------
 
--- Staff invitations and provisioning (the already-commented invite_staff, accept, decline and
--- revoke keep the comments their migration gives them).
+-- Staff invitations and provisioning. The comments given with a function's definition in earlier
+-- migrations (invitations, audit anchors) are restated here as summary and description.
+
+comment on function public.invite_staff(uuid, text, public.app_role, jsonb) is
+'Invites an email to the hospital''s staff in a role (hospital admin); returns the invitation.
+
+The answer is the same whether or not a login has this email; inviting again renews the open
+invitation. A doctor''s profile needs specialty and licence_number; a pharmacist''s
+licence_number (pharmacy_id: the hospital''s default when left out). Errors: 42501 not the
+hospital''s admin, 22023 bad email, role or profile, 23505 licence number taken, PT422 no active
+pharmacy of the hospital with this id.';
+
+comment on function public.accept_staff_invitation(uuid) is
+'Accepts an open invitation addressed to your verified email; returns the new membership.
+
+You become a member of the hospital in the role (a doctor or pharmacist with the profile). Your
+other sessions end when you were not staff before: sign in again with email and password.
+Errors: PT404 no such invitation addressed to you, PT409 expired, accepted, withdrawn, declined,
+hospital no longer active or role already held, 23505 licence number taken.';
+
+comment on function public.decline_staff_invitation(uuid) is
+'Declines an open invitation addressed to your verified email. The hospital is not told.
+
+Errors: PT404 no such invitation addressed to you, PT409 no longer open.';
+
+comment on function public.revoke_staff_invitation(uuid) is
+'Withdraws an open invitation of your hospital (hospital admin); returns the invitation.
+
+Errors: PT404 no invitation of your hospital with this id, PT409 already accepted.';
 
 comment on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
@@ -843,6 +870,36 @@ comment on function public.retry_notification(uuid) is
 Errors: 42501 not a hospital admin, PT404 no such notification in your hospital, PT409 not dead.';
 
 -- Audit and field encryption (service role) ----------------------------------------------------------
+
+comment on function public.audit_chain_head() is
+'The audit chain head: last seq, its hash in hex, when it moved (service role).';
+
+comment on function public.audit_anchor_segment(bigint, integer) is
+'The audit rows after after_seq (at most max_rows) to be anchored (service role: the exporter).
+
+Returns the head''s seq, the hash of row after_seq as the database now has it, and the
+segment''s first and last seq, last hash and time, and an 8-byte fingerprint (hex) of each
+row''s hash in seq order. Errors: 22023 bad after_seq or max_rows.';
+
+comment on function public.audit_log_canonical(bigint, bigint) is
+'Audit rows from_seq..to_seq with the canonical text each hash covers (service role: the verifier).
+
+At most 10000 rows per call. Errors: 22023 too many rows.';
+
+comment on function public.audit_exported_anchors() is
+'The exported anchors recorded in the database (service role: the verifier).';
+
+comment on function public.record_audit_anchor(bigint, text, bigint, text, text, text) is
+'Records an anchor the sidecar signed and exported (service role); returns its id.
+
+Takes the seq, the hash in hex, its number in the store, the key id, the base64 signature and
+the location. Errors: 22023 incomplete anchor, or the row does not have the anchored hash.';
+
+comment on function public.db_pre_request() is
+'PostgREST''s db-pre-request hook, not an API call.
+
+Logs a READ entry for requests on clinical resources, refuses them in read-only requests
+(PT405) and refuses the request shapes that could roll back the entry (PT400).';
 
 comment on function public.verify_audit_chain(bigint, bigint) is
 'Re-hashes the audit chain from_seq..to_seq (service role).
