@@ -158,6 +158,18 @@ insert into public.conformance_book_tags values (1, 1), (1, 2), (2, 2), (3, 3);
 insert into public.conformance_editions values (1, 1, 1843), (1, 2, 1953), (2, 1, 1937);
 insert into public.conformance_reprints values (1, 1, 2, 500), (2, 2, 1, 100);
 
+comment on table public.conformance_books is 'Books
+
+
+One row per title.
+Authors are in conformance_authors.';
+comment on column public.conformance_authors.born is 'Date of birth, when known.';
+comment on column public.conformance_tags.id is 'The tag''s number.';
+comment on function public.conformance_add(int, int) is 'Adds two numbers
+
+Returns a + b (b is 10 when left out).';
+comment on function public.conformance_touch() is 'Inserts tag 99';
+
 grant select, insert, update, delete on public.conformance_authors, public.conformance_books,
   public.conformance_profiles, public.conformance_tags, public.conformance_book_tags,
   public.conformance_editions, public.conformance_reprints, public.conformance_book_view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from openapi_spec_validator import OpenAPIV2SpecValidator, validate
 
@@ -380,6 +381,72 @@ def test_openapi_document_is_valid_swagger_2_shaped_as_postgrest_shapes_it(anon)
         "Note:\nThis is a Foreign Key to `conformance_authors.id`."
         "<fk table='conformance_authors' column='id'/>"
     )
+
+
+def test_openapi_document_shows_catalog_comments_as_postgrest_does(anon):
+    """A table's or function's comment: first line the summary, the rest (leading newlines
+    dropped) the description, the whole the definition's or arguments' description; a
+    column's comment: its property's description (before the key notes) and its filter's."""
+    document = anon.get("/").json()
+    paths, definitions, shared = document["paths"], document["definitions"], document["parameters"]
+    books_comment = "Books\n\n\nOne row per title.\nAuthors are in conformance_authors."
+    for operation in paths["/conformance_books"].values():
+        assert operation["summary"] == "Books"
+        assert operation["description"] == "One row per title.\nAuthors are in conformance_authors."
+    assert definitions["conformance_books"]["description"] == books_comment
+    assert "summary" not in paths["/conformance_authors"]["get"]  # no comment, no summary
+    assert "description" not in definitions["conformance_authors"]
+    add = paths["/rpc/conformance_add"]
+    for operation in add.values():
+        assert operation["summary"] == "Adds two numbers"
+        assert operation["description"] == "Returns a + b (b is 10 when left out)."
+    args = add["post"]["parameters"][0]["schema"]
+    assert args["description"] == "Adds two numbers\n\nReturns a + b (b is 10 when left out)."
+    touch = paths["/rpc/conformance_touch"]["post"]
+    assert touch["summary"] == "Inserts tag 99"
+    assert "description" not in touch  # one line: a summary only
+    born = "Date of birth, when known."
+    assert definitions["conformance_authors"]["properties"]["born"]["description"] == born
+    assert shared["rowFilter.conformance_authors.born"]["description"] == born
+    assert definitions["conformance_tags"]["properties"]["id"]["description"] == (
+        "The tag's number.\n\nNote:\nThis is a Primary Key.<pk/>"
+    )
+    validate(document, cls=OpenAPIV2SpecValidator)
+
+
+def test_openapi_document_describes_the_carebase_api(service, settings):
+    """The migrations' comments reach the document the service role reads (the one listing
+    everything): every table, view and RPC has a summary; a table's, an RPC's and a column's
+    text are the catalog's."""
+    document = service.get("/").json()
+    paths, definitions = document["paths"], document["definitions"]
+    carebase = {p: item for p, item in paths.items() if p != "/" and "conformance_" not in p}
+    assert "/appointments" in carebase and "/rpc/book_appointment" in carebase
+    unsummarised = [
+        f"{method} {path}"
+        for path, item in sorted(carebase.items())
+        for method, operation in item.items()
+        if not operation.get("summary")
+    ]
+    assert unsummarised == []
+    with psycopg.connect(settings.dsn()) as conn:
+        table, function, column = conn.execute(
+            "select obj_description('public.appointments'::regclass, 'pg_class'),"
+            " obj_description('public.book_appointment'::regproc, 'pg_proc'),"
+            " col_description('public.appointments'::regclass, ("
+            "select attnum from pg_attribute where attrelid = 'public.appointments'::regclass"
+            " and attname = 'status'))"
+        ).fetchone()
+    for comment, operations in (
+        (table, paths["/appointments"]),
+        (function, paths["/rpc/book_appointment"]),
+    ):
+        summary, _, description = comment.partition("\n")
+        assert description.strip(), "the comment has a description after its summary"
+        for operation in operations.values():
+            assert operation["summary"] == summary
+            assert operation["description"] == description.lstrip("\n")
+    assert definitions["appointments"]["properties"]["status"]["description"] == column
 
 
 def test_with_the_official_client(rest_url, settings, conformance):

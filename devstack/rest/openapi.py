@@ -7,6 +7,11 @@ and a `body.<table>` per table) that the operations refer to.
 As PostgREST's default openapi-mode (follow-privileges), it lists only what the caller's role
 may use: `relations` and `functions` name those (the API reads them as that role).
 
+Comments in the catalog document the API as in PostgREST: a table's, view's or function's
+comment is its operations' summary (first line) and description (the rest, leading newlines
+dropped) and its definition's (or arguments') description; a column's comment is its
+property's and row filter's description.
+
 One deliberate difference: a column default is shown only when it is a constant. PostgREST
 also shows expressions (`"gen_random_uuid()"` for a uuid column), which are not values of
 the column and make the document fail validation."""
@@ -105,8 +110,12 @@ def _property(column: Column, relation: Relation, cache: SchemaCache) -> dict[st
         "This is a Primary Key.<pk/>" if column.name in relation.primary_key else "",
         _foreign_key(relation.name, column.name, cache.foreign_keys, cache),
     ]
+    # As PostgREST: the column's comment, then (after a blank line) the key notes.
+    described = [column.comment] if column.comment else []
     if any(notes):
-        prop["description"] = "\n".join(["Note:", *filter(None, notes)])
+        described.append("\n".join(["Note:", *filter(None, notes)]))
+    if described:
+        prop["description"] = "\n\n".join(described)
     if column.enum:
         prop["enum"] = list(column.enum)
     length = _TYPMOD.search(column.type)
@@ -173,7 +182,7 @@ def _parameters(relations: dict[str, Relation]) -> dict[str, Any]:
             "schema": {"$ref": f"#/definitions/{name}"},
         }
         for column in relation.columns.values():
-            shared[f"rowFilter.{name}.{column.name}"] = _query(column.name)
+            shared[f"rowFilter.{name}.{column.name}"] = _query(column.name, column.comment)
     return shared
 
 
@@ -253,6 +262,8 @@ def _function_path(name: str, cache: SchemaCache) -> dict[str, Any]:
         "type": "object",
         "properties": {a.name: _typed(a.type) for a in named},
     }
+    if function.comment:
+        args["description"] = function.comment
     required = [a.name for a in named if not a.has_default]
     if required:
         args["required"] = required

@@ -19,6 +19,7 @@ class Column:
     default: str | None
     is_array: bool
     enum: tuple[str, ...] = ()  # the labels, when the column's type is an enum
+    comment: str | None = None  # `comment on column`: the property's description
 
 
 @dataclass
@@ -99,7 +100,8 @@ select c.relname, c.relkind, obj_description(c.oid, 'pg_class'),
        pg_get_expr(d.adbin, d.adrelid), t.typcategory = 'A',
        array(select e.enumlabel from pg_enum e where e.enumtypid = a.atttypid
              order by e.enumsortorder)::text[],
-       c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 28) <> 0
+       c.relkind in ('r', 'p') or (pg_relation_is_updatable(c.oid, true) & 28) <> 0,
+       col_description(c.oid, a.attnum)
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -190,14 +192,15 @@ order by s.setdatabase
 async def load(conn: psycopg.AsyncConnection) -> SchemaCache:
     cache = SchemaCache()
     schema = EXPOSED_SCHEMA
-    for name, kind, comment, col, typ, nullable, default, is_array, labels, writable in await _rows(
-        conn, _RELATIONS, (schema,)
-    ):
+    for row in await _rows(conn, _RELATIONS, (schema,)):
+        name, kind, comment, col, typ, nullable, default, is_array, labels, writable, note = row
         relation = cache.relations.get(name)
         if relation is None:
             relation = Relation(name, kind, {}, comment=comment, writable=writable)
             cache.relations[name] = relation
-        relation.columns[col] = Column(col, typ, nullable, default, is_array, tuple(labels))
+        relation.columns[col] = Column(
+            col, typ, nullable, default, is_array, tuple(labels), comment=note
+        )
     for conname, contype, table, cols, ref_table, ref_cols in await _rows(
         conn, _KEYS, (schema, schema)
     ):
