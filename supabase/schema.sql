@@ -53,6 +53,12 @@ CREATE TYPE public.app_role AS ENUM (
 ALTER TYPE public.app_role OWNER TO postgres;
 
 --
+-- Name: TYPE app_role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.app_role IS 'The role a person acts in: patient, or a staff role at a hospital.';
+
+--
 -- Name: appointment_source; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -65,6 +71,12 @@ CREATE TYPE public.appointment_source AS ENUM (
 );
 
 ALTER TYPE public.appointment_source OWNER TO postgres;
+
+--
+-- Name: TYPE appointment_source; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent or calcom.';
 
 --
 -- Name: appointment_status; Type: TYPE; Schema: public; Owner: postgres
@@ -84,6 +96,12 @@ CREATE TYPE public.appointment_status AS ENUM (
 ALTER TYPE public.appointment_status OWNER TO postgres;
 
 --
+-- Name: TYPE appointment_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.appointment_status IS 'States of an appointment; state_machine_transitions lists the allowed steps and who takes them.';
+
+--
 -- Name: appointment_type; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -99,6 +117,12 @@ CREATE TYPE public.appointment_type AS ENUM (
 ALTER TYPE public.appointment_type OWNER TO postgres;
 
 --
+-- Name: TYPE appointment_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.appointment_type IS 'What an appointment is for.';
+
+--
 -- Name: availability_exception_kind; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -108,6 +132,12 @@ CREATE TYPE public.availability_exception_kind AS ENUM (
 );
 
 ALTER TYPE public.availability_exception_kind OWNER TO postgres;
+
+--
+-- Name: TYPE availability_exception_kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.availability_exception_kind IS 'A doctor''s dated exception to the weekly hours: time_off, or extra_hours.';
 
 --
 -- Name: clinical_note_status; Type: TYPE; Schema: public; Owner: postgres
@@ -121,6 +151,12 @@ CREATE TYPE public.clinical_note_status AS ENUM (
 ALTER TYPE public.clinical_note_status OWNER TO postgres;
 
 --
+-- Name: TYPE clinical_note_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.clinical_note_status IS 'draft (the author may change it) or signed (immutable; corrections are addenda).';
+
+--
 -- Name: consent_action; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -130,6 +166,12 @@ CREATE TYPE public.consent_action AS ENUM (
 );
 
 ALTER TYPE public.consent_action OWNER TO postgres;
+
+--
+-- Name: TYPE consent_action; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.consent_action IS 'What a consent event records: granted or withdrawn.';
 
 --
 -- Name: consent_purpose; Type: TYPE; Schema: public; Owner: postgres
@@ -146,6 +188,12 @@ CREATE TYPE public.consent_purpose AS ENUM (
 ALTER TYPE public.consent_purpose OWNER TO postgres;
 
 --
+-- Name: TYPE consent_purpose; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.consent_purpose IS 'What a patient consents to at a hospital: sharing records, an outside pharmacy, contact channels.';
+
+--
 -- Name: consultation_mode; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -156,6 +204,12 @@ CREATE TYPE public.consultation_mode AS ENUM (
 );
 
 ALTER TYPE public.consultation_mode OWNER TO postgres;
+
+--
+-- Name: TYPE consultation_mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.consultation_mode IS 'How a consultation takes place: video, audio or in_person.';
 
 --
 -- Name: document_type; Type: TYPE; Schema: public; Owner: postgres
@@ -174,6 +228,12 @@ CREATE TYPE public.document_type AS ENUM (
 ALTER TYPE public.document_type OWNER TO postgres;
 
 --
+-- Name: TYPE document_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.document_type IS 'The kind of a patient document.';
+
+--
 -- Name: free_slot; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -188,6 +248,12 @@ CREATE TYPE public.free_slot AS (
 ALTER TYPE public.free_slot OWNER TO postgres;
 
 --
+-- Name: TYPE free_slot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.free_slot IS 'One bookable slot of a doctor (rpc/find_slots): its time range and the consultation modes offered.';
+
+--
 -- Name: lab_result_status; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -198,6 +264,12 @@ CREATE TYPE public.lab_result_status AS ENUM (
 );
 
 ALTER TYPE public.lab_result_status OWNER TO postgres;
+
+--
+-- Name: TYPE lab_result_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.lab_result_status IS 'normal, abnormal or critical; a critical result notifies the ordering doctor (or the care team).';
 
 --
 -- Name: national_id_kind; Type: TYPE; Schema: public; Owner: postgres
@@ -211,6 +283,12 @@ CREATE TYPE public.national_id_kind AS ENUM (
 ALTER TYPE public.national_id_kind OWNER TO postgres;
 
 --
+-- Name: TYPE national_id_kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.national_id_kind IS 'The kind of a national identifier: aadhaar or ssn.';
+
+--
 -- Name: phone_e164; Type: DOMAIN; Schema: public; Owner: postgres
 --
 
@@ -218,6 +296,12 @@ CREATE DOMAIN public.phone_e164 AS text
 	CONSTRAINT phone_e164_format CHECK ((VALUE ~ '^\+[1-9][0-9]{7,14}$'::text));
 
 ALTER DOMAIN public.phone_e164 OWNER TO postgres;
+
+--
+-- Name: DOMAIN phone_e164; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON DOMAIN public.phone_e164 IS 'A phone number in E.164 (+, then 8 to 15 digits), so the voice agent and SMS can match callers.';
 
 --
 -- Name: prescription_status; Type: TYPE; Schema: public; Owner: postgres
@@ -236,6 +320,12 @@ CREATE TYPE public.prescription_status AS ENUM (
 ALTER TYPE public.prescription_status OWNER TO postgres;
 
 --
+-- Name: TYPE prescription_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.prescription_status IS 'States of a prescription; state_machine_transitions lists the allowed steps and who takes them.';
+
+--
 -- Name: sex; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -249,6 +339,12 @@ CREATE TYPE public.sex AS ENUM (
 ALTER TYPE public.sex OWNER TO postgres;
 
 --
+-- Name: TYPE sex; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.sex IS 'A person''s sex as recorded: female, male, other or unknown.';
+
+--
 -- Name: sync_state; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -260,6 +356,12 @@ CREATE TYPE public.sync_state AS ENUM (
 );
 
 ALTER TYPE public.sync_state OWNER TO postgres;
+
+--
+-- Name: TYPE sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.sync_state IS 'Mirror state towards Cal.com: local (nothing to sync), pending, synced or failed.';
 
 --
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2857,7 +2959,11 @@ ALTER TABLE public.staff_invitations OWNER TO postgres;
 -- Name: TABLE staff_invitations; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TABLE public.staff_invitations IS 'Invitations of existing logins to a hospital''s staff. Admins of the hospital read all of theirs; an invitee reads the open ones addressed to their verified email. Written only through rpc/invite_staff, accept_staff_invitation, decline_staff_invitation and revoke_staff_invitation. Open until accepted, revoked or expired (7 days); a decline is not shown to the hospital.';
+COMMENT ON TABLE public.staff_invitations IS 'Invitations of existing logins to a hospital''s staff (7 days, single use, revocable).
+
+Admins of the hospital read all of theirs; an invitee reads the open ones addressed to their
+verified email. Written only through rpc/invite_staff, accept_staff_invitation,
+decline_staff_invitation and revoke_staff_invitation. A decline is not shown to the hospital.';
 
 --
 -- Name: COLUMN staff_invitations.hospital_name; Type: COMMENT; Schema: public; Owner: postgres
@@ -2872,10 +2978,22 @@ COMMENT ON COLUMN public.staff_invitations.hospital_name IS 'The inviting hospit
 COMMENT ON COLUMN public.staff_invitations.email IS 'The invitee''s email, as the admin typed it (lower case).';
 
 --
+-- Name: COLUMN staff_invitations.role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.staff_invitations.role IS 'The staff role offered (never patient).';
+
+--
 -- Name: COLUMN staff_invitations.profile; Type: COMMENT; Schema: public; Owner: postgres
 --
 
 COMMENT ON COLUMN public.staff_invitations.profile IS 'The doctor''s or pharmacist''s profile created on acceptance (specialty, licence_number, ... or licence_number, pharmacy_id); {} for other roles.';
+
+--
+-- Name: COLUMN staff_invitations.accepted_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.staff_invitations.accepted_by IS 'Who accepted it (user id).';
 
 --
 -- Name: invitation_for_caller(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4109,6 +4227,38 @@ CREATE TABLE public.prescription_items (
 ALTER TABLE public.prescription_items OWNER TO postgres;
 
 --
+-- Name: TABLE prescription_items; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.prescription_items IS 'Prescription items: the lines of a prescription (encrypted contents, quantities).
+
+Readable with the prescription; written by rpc/issue_prescription.';
+
+--
+-- Name: COLUMN prescription_items.line_no; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_items.line_no IS 'Position of the line in the prescription (from 1).';
+
+--
+-- Name: COLUMN prescription_items.details; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_items.details IS 'Encrypted {medicine, strength, dosage, frequency, duration, instructions} (rpc/read_prescriptions).';
+
+--
+-- Name: COLUMN prescription_items.quantity; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_items.quantity IS 'Quantity prescribed, in the medicine''s units.';
+
+--
+-- Name: COLUMN prescription_items.dispensed_quantity; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_items.dispensed_quantity IS 'Quantity dispensed so far (sum of prescription_dispensings); never above quantity.';
+
+--
 -- Name: prescriptions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -4132,6 +4282,57 @@ CREATE TABLE public.prescriptions (
 );
 
 ALTER TABLE public.prescriptions OWNER TO postgres;
+
+--
+-- Name: TABLE prescriptions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.prescriptions IS 'Prescriptions: issued by a doctor to a patient, filled by a pharmacy.
+
+Read by the patient, the issuing doctor, the pharmacy and the hospital''s admin; contents are
+encrypted: read them with rpc/read_prescriptions. Issue with rpc/issue_prescription.';
+
+--
+-- Name: COLUMN prescriptions.doctor_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.doctor_id IS 'The issuing doctor (doctors.id).';
+
+--
+-- Name: COLUMN prescriptions.pharmacy_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.pharmacy_id IS 'The pharmacy that fills it: the doctor''s pick, else the patient''s choice, else the hospital''s default.';
+
+--
+-- Name: COLUMN prescriptions.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.status IS 'Changed only along state_machine_transitions (machine prescription); every step is in status_history.';
+
+--
+-- Name: COLUMN prescriptions.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.status_reason IS 'Why the last status change was made.';
+
+--
+-- Name: COLUMN prescriptions.verification_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.verification_code IS 'Code the pharmacy checks with rpc/verify_prescription.';
+
+--
+-- Name: COLUMN prescriptions.notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.notes IS 'Encrypted free-text notes for the patient and the pharmacy (rpc/read_prescriptions decrypts them).';
+
+--
+-- Name: COLUMN prescriptions.valid_until; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescriptions.valid_until IS 'After this the prescription expires (a job runs every 15 minutes).';
 
 --
 -- Name: prescription_details; Type: VIEW; Schema: public; Owner: postgres
@@ -4159,6 +4360,33 @@ CREATE VIEW public.prescription_details WITH (security_invoker='true') AS
    FROM public.prescriptions p;
 
 ALTER TABLE public.prescription_details OWNER TO postgres;
+
+--
+-- Name: VIEW prescription_details; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.prescription_details IS 'Prescriptions with status codes and their lines, without contents.
+
+Security invoker: the prescriptions the caller may read. rpc/read_prescriptions returns the
+same rows with notes and medications in clear (logged).';
+
+--
+-- Name: COLUMN prescription_details.status_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_details.status_code IS 'The status in upper case (PENDING, APPROVED, DENIED, COMPLETED, ...).';
+
+--
+-- Name: COLUMN prescription_details.notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_details.notes IS 'Null here; rpc/read_prescriptions fills it in clear.';
+
+--
+-- Name: COLUMN prescription_details.medications; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_details.medications IS 'The lines [{item_id, line_no, quantity, dispensed_quantity}]; rpc/read_prescriptions adds their contents.';
 
 --
 -- Name: COLUMN prescription_details.undecryptable; Type: COMMENT; Schema: public; Owner: postgres
@@ -5359,7 +5587,12 @@ ALTER FUNCTION public.accept_staff_invitation(invitation_id uuid) OWNER TO postg
 -- Name: FUNCTION accept_staff_invitation(invitation_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.accept_staff_invitation(invitation_id uuid) IS 'Accepts an open invitation addressed to your verified email: you become a member of the hospital in the role (a doctor or pharmacist with the profile). Your other sessions end when you were not staff before: sign in again with email and password.';
+COMMENT ON FUNCTION public.accept_staff_invitation(invitation_id uuid) IS 'Accepts an open invitation addressed to your verified email; returns the new membership.
+
+You become a member of the hospital in the role (a doctor or pharmacist with the profile). Your
+other sessions end when you were not staff before: sign in again with email and password.
+Errors: PT404 no such invitation addressed to you, PT409 expired, accepted, withdrawn, declined,
+hospital no longer active or role already held, 23505 licence number taken.';
 
 --
 -- Name: add_note_addendum(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5387,6 +5620,14 @@ end;
 $$;
 
 ALTER FUNCTION public.add_note_addendum(note_id uuid, body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text) IS 'Adds a correction or addition to a signed note (the care team); returns the addendum''s id.
+
+Errors: PT404 no such signed note, 22023 empty body, 42501 not allowed, PT403 insufficient_aal.';
 
 --
 -- Name: appointment_stats(date, date, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5425,6 +5666,15 @@ CREATE FUNCTION public.appointment_stats(start_date date DEFAULT NULL::date, end
 $$;
 
 ALTER FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION appointment_stats(start_date date, end_date date, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) IS 'Counts of the appointments the caller may see in a date range.
+
+Returns {total, today, upcoming, requested, completed, cancelled, no_show, by_status,
+by_type}, optionally for one hospital.';
 
 --
 -- Name: audit_anchor_segment(bigint, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5496,7 +5746,11 @@ ALTER FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) O
 -- Name: FUNCTION audit_anchor_segment(after_seq bigint, max_rows integer); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) IS 'The audit rows after after_seq (at most max_rows) to be anchored: last seq, hash and time, and an 8-byte fingerprint of each row''s hash. Service role only (the anchor exporter).';
+COMMENT ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) IS 'The audit rows after after_seq (at most max_rows) to be anchored (service role: the exporter).
+
+Returns the head''s seq, the hash of row after_seq as the database now has it, and the
+segment''s first and last seq, last hash and time, and an 8-byte fingerprint (hex) of each
+row''s hash in seq order. Errors: 22023 bad after_seq or max_rows.';
 
 --
 -- Name: audit_chain_head(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5515,7 +5769,7 @@ ALTER FUNCTION public.audit_chain_head() OWNER TO postgres;
 -- Name: FUNCTION audit_chain_head(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.audit_chain_head() IS 'The audit chain head (last seq, its hash in hex, when it moved). Service role only.';
+COMMENT ON FUNCTION public.audit_chain_head() IS 'The audit chain head: last seq, its hash in hex, when it moved (service role).';
 
 --
 -- Name: audit_exported_anchors(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5537,7 +5791,7 @@ ALTER FUNCTION public.audit_exported_anchors() OWNER TO postgres;
 -- Name: FUNCTION audit_exported_anchors(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.audit_exported_anchors() IS 'The exported anchors recorded in audit.anchors. Service role only (the anchor verifier).';
+COMMENT ON FUNCTION public.audit_exported_anchors() IS 'The exported anchors recorded in the database (service role: the verifier).';
 
 --
 -- Name: audit_log_canonical(bigint, bigint); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5569,7 +5823,9 @@ ALTER FUNCTION public.audit_log_canonical(from_seq bigint, to_seq bigint) OWNER 
 -- Name: FUNCTION audit_log_canonical(from_seq bigint, to_seq bigint); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.audit_log_canonical(from_seq bigint, to_seq bigint) IS 'Audit rows from_seq..to_seq (at most 10000) with the canonical text each hash covers. Service role only (the anchor verifier).';
+COMMENT ON FUNCTION public.audit_log_canonical(from_seq bigint, to_seq bigint) IS 'Audit rows from_seq..to_seq with the canonical text each hash covers (service role: the verifier).
+
+At most 10000 rows per call. Errors: 22023 too many rows.';
 
 --
 -- Name: begin_doctor_provisioning(uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5602,6 +5858,15 @@ $$;
 ALTER FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) OWNER TO postgres;
 
 --
+-- Name: FUNCTION begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) IS 'Step 1 of provisioning a new doctor login (hospital admin): returns the grant id.
+
+The sidecar then creates the login and calls rpc/complete_staff_provisioning. Defaults as in
+doctors. Errors: 42501 not the hospital''s admin, 22023 bad input, PT409 a login has this email.';
+
+--
 -- Name: begin_patient_login(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -5613,6 +5878,15 @@ CREATE FUNCTION public.begin_patient_login(phone text) RETURNS uuid
 $$;
 
 ALTER FUNCTION public.begin_patient_login(phone text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION begin_patient_login(phone text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_patient_login(phone text) IS 'Who signs in with this phone (service role: the sidecar''s patient phone login).
+
+Returns the user id, or null when nobody does yet. Errors: PT409 staff_phone (a staff account''s
+phone).';
 
 --
 -- Name: begin_pharmacist_provisioning(uuid, text, text, text, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5651,6 +5925,15 @@ $$;
 ALTER FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid) IS 'Step 1 of provisioning a new pharmacist login (hospital admin): returns the grant id.
+
+Without a pharmacy, the hospital''s default. Errors: 42501 not the hospital''s admin, 22023 bad
+input, PT409 a login has this email, PT422 no active pharmacy of the hospital with this id.';
+
+--
 -- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -5687,6 +5970,107 @@ CREATE TABLE public.appointments (
 );
 
 ALTER TABLE public.appointments OWNER TO postgres;
+
+--
+-- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
+
+No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
+appointment in the way only when the caller may read it. Front desk, admin and CRO book and
+move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
+steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
+
+--
+-- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
+
+--
+-- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
+
+--
+-- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
+
+--
+-- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
+
+--
+-- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
+
+--
+-- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
+
+--
+-- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
+
+--
+-- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
+
+--
+-- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
+
+--
+-- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
+
+--
+-- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
 
 --
 -- Name: book_appointment(uuid, timestamp with time zone, timestamp with time zone, uuid, public.appointment_type, public.consultation_mode, text, text, public.appointment_source, public.appointment_status, text, text, date, public.sex, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5755,6 +6139,18 @@ $$;
 ALTER FUNCTION public.book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid) IS 'Books an appointment; returns it.
+
+A patient books for themself (patient_id may be omitted); front desk, admin and CRO book anyone
+registered at the doctor''s hospital, or a lead or walk-in by name (patient_name,
+patient_phone, ...); a doctor their care team''s patients. ends_at defaults to one slot.
+Errors: 23P01 (409) a clash, naming what is taken; PT404 doctor or patient out of reach; 22023
+bad input; 42501 not allowed.';
+
+--
 -- Name: cancel_appointment(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -5780,6 +6176,15 @@ end;
 $$;
 
 ALTER FUNCTION public.cancel_appointment(appointment_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_appointment(appointment_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text) IS 'Cancels an appointment with a reason; returns it.
+
+The state machine decides who may cancel from which state. Errors: PT404 no such appointment,
+42501 not allowed.';
 
 --
 -- Name: check_conflicts(uuid, timestamp with time zone, timestamp with time zone, uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5847,7 +6252,11 @@ ALTER FUNCTION public.check_conflicts(doctor_id uuid, starts_at timestamp with t
 -- Name: FUNCTION check_conflicts(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, exclude_appointment_id uuid, patient_id uuid, resource text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.check_conflicts(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, exclude_appointment_id uuid, patient_id uuid, resource text) IS 'Active appointments in the way of a proposed time (doctor, patient or room). An appointment the caller may read is listed in full; any other only as what is taken (conflict_on), once per kind. For a doctor whose schedule the caller may know and a patient they may book there.';
+COMMENT ON FUNCTION public.check_conflicts(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, exclude_appointment_id uuid, patient_id uuid, resource text) IS 'Active appointments in the way of a proposed time (doctor, patient or room).
+
+An appointment the caller may read is listed in full; any other only as what is taken
+(conflict_on), once per kind. For a doctor whose schedule the caller may know and a patient
+they may book there. Errors: PT404 doctor or patient out of reach, 42501 not allowed.';
 
 --
 -- Name: claim_notifications(integer, interval, text[], integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -5967,6 +6376,15 @@ $$;
 ALTER FUNCTION public.claim_notifications(batch integer, lease interval, channels text[], max_attempts integer) OWNER TO postgres;
 
 --
+-- Name: FUNCTION claim_notifications(batch integer, lease interval, channels text[], max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_notifications(batch integer, lease interval, channels text[], max_attempts integer) IS 'Leases up to batch due notifications of the given channels to the caller (service role: the worker).
+
+Returns, per row, the claim token, where it goes (device tokens or phone) and the text to send.
+Errors: 22023 bad arguments.';
+
+--
 -- Name: clinical_note(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -5978,6 +6396,16 @@ CREATE FUNCTION public.clinical_note(note_id uuid) RETURNS jsonb
 $$;
 
 ALTER FUNCTION public.clinical_note(note_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION clinical_note(note_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.clinical_note(note_id uuid) IS 'A clinical note in clear with its addenda; the read is logged.
+
+Returns {id, patient_id, hospital_id, appointment_id, encounter_id, author_id, status,
+signed_at, created_at, soap, addenda}. Errors: PT404 no such note (or not visible), PT409
+undecryptable_field, PT403 insufficient_aal.';
 
 --
 -- Name: complete_notification(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6002,6 +6430,14 @@ $$;
 ALTER FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) OWNER TO postgres;
 
 --
+-- Name: FUNCTION complete_notification(notification_id uuid, claim_token uuid, provider_message_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) IS 'Marks a claimed notification sent (service role: the worker).
+
+False when the claim is no longer the caller''s (its lease ended and another worker took it).';
+
+--
 -- Name: complete_staff_provisioning(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6015,6 +6451,15 @@ CREATE FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) 
 $$;
 
 ALTER FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_staff_provisioning(grant_id uuid, user_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) IS 'Step 3 of provisioning (the admin who holds the grant): creates the doctor or pharmacist.
+
+Redeems the grant for the login made for it; returns the new doctor or pharmacist. The audit
+trail names the admin.';
 
 --
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6089,7 +6534,10 @@ ALTER FUNCTION public.db_pre_request() OWNER TO postgres;
 -- Name: FUNCTION db_pre_request(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.db_pre_request() IS 'PostgREST''s db-pre-request: logs a READ entry for requests on clinical resources, refuses them in read-only requests (PT405) and refuses the request shapes that could roll back the entry (PT400). Not an API call.';
+COMMENT ON FUNCTION public.db_pre_request() IS 'PostgREST''s db-pre-request hook, not an API call.
+
+Logs a READ entry for requests on clinical resources, refuses them in read-only requests
+(PT405) and refuses the request shapes that could roll back the entry (PT400).';
 
 --
 -- Name: dead_notifications(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6103,6 +6551,12 @@ CREATE FUNCTION public.dead_notifications() RETURNS TABLE(id uuid, hospital_id u
 $$;
 
 ALTER FUNCTION public.dead_notifications() OWNER TO postgres;
+
+--
+-- Name: FUNCTION dead_notifications(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.dead_notifications() IS 'The dead-lettered notifications of the caller''s hospitals (hospital admins; empty for others).';
 
 --
 -- Name: decline_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6121,7 +6575,9 @@ ALTER FUNCTION public.decline_staff_invitation(invitation_id uuid) OWNER TO post
 -- Name: FUNCTION decline_staff_invitation(invitation_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.decline_staff_invitation(invitation_id uuid) IS 'Declines an open invitation addressed to your verified email. The hospital is not told.';
+COMMENT ON FUNCTION public.decline_staff_invitation(invitation_id uuid) IS 'Declines an open invitation addressed to your verified email. The hospital is not told.
+
+Errors: PT404 no such invitation addressed to you, PT409 no longer open.';
 
 --
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6143,6 +6599,14 @@ end;
 $$;
 
 ALTER FUNCTION public.expire_prescriptions() OWNER TO postgres;
+
+--
+-- Name: FUNCTION expire_prescriptions(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.expire_prescriptions() IS 'Expires the prescriptions past their validity (service role; a job runs it every 15 minutes).
+
+Returns how many expired.';
 
 --
 -- Name: fail_notification(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6172,6 +6636,16 @@ CREATE FUNCTION public.fail_notification(notification_id uuid, claim_token uuid,
 $$;
 
 ALTER FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) IS 'Records a failed delivery (service role: the worker).
+
+A permanent failure, or the last of max_attempts, dead-letters the row; otherwise it is retried
+after 30 s * 2^(attempts - 1), at most an hour, give or take 20 %. Returns the new state and
+when it is due; no row when the claim is no longer the caller''s.';
 
 --
 -- Name: patients; Type: TABLE; Schema: public; Owner: postgres
@@ -6204,6 +6678,40 @@ CREATE TABLE public.patients (
 ALTER TABLE public.patients OWNER TO postgres;
 
 --
+-- Name: TABLE patients; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patients IS 'Patients: the person, shared by the hospitals they are registered at.
+
+A patient reads and updates their own record; staff of a hospital where they are registered
+read them as their role allows (care team, front office, admin). Created by
+rpc/register_patient or the patient phone login.';
+
+--
+-- Name: COLUMN patients.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.user_id IS 'The patient''s login (user id), when they have one (phone sign-in).';
+
+--
+-- Name: COLUMN patients.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.phone IS 'Not unique: a family often shares one phone.';
+
+--
+-- Name: COLUMN patients.preferred_language; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.preferred_language IS 'Language code for messages to the patient (e.g. en, hi).';
+
+--
+-- Name: COLUMN patients.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from everyone but hospital admins.';
+
+--
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6216,6 +6724,14 @@ CREATE FUNCTION public.find_patient_by_identifier(kind public.national_id_kind, 
 $$;
 
 ALTER FUNCTION public.find_patient_by_identifier(kind public.national_id_kind, value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION find_patient_by_identifier(kind public.national_id_kind, value text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.find_patient_by_identifier(kind public.national_id_kind, value text) IS 'Finds the patients with this national identifier that the caller may see.
+
+By blind index: the number is never decrypted. Errors: 22023 malformed number.';
 
 --
 -- Name: find_slots(timestamp with time zone, timestamp with time zone, uuid, text, public.consultation_mode, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6285,6 +6801,15 @@ $$;
 ALTER FUNCTION public.find_slots(from_time timestamp with time zone, to_time timestamp with time zone, doctor_id uuid, specialty text, mode public.consultation_mode, hospital_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION find_slots(from_time timestamp with time zone, to_time timestamp with time zone, doctor_id uuid, specialty text, mode public.consultation_mode, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.find_slots(from_time timestamp with time zone, to_time timestamp with time zone, doctor_id uuid, specialty text, mode public.consultation_mode, hospital_id uuid) IS 'Free slots of the doctors the caller may see (by doctor_id or specialty), at most 31 days per call.
+
+Computed from working hours, exceptions and appointments, across daylight saving changes.
+Errors: 22023 bad range or arguments.';
+
+--
 -- Name: forget_device_token(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6299,6 +6824,12 @@ CREATE FUNCTION public.forget_device_token(token text) RETURNS boolean
 $$;
 
 ALTER FUNCTION public.forget_device_token(token text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION forget_device_token(token text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.forget_device_token(token text) IS 'Deletes a device token FCM reports invalid (service role: the worker). True when one was deleted.';
 
 --
 -- Name: consent_events; Type: TABLE; Schema: public; Owner: postgres
@@ -6316,6 +6847,21 @@ CREATE TABLE public.consent_events (
 );
 
 ALTER TABLE public.consent_events OWNER TO postgres;
+
+--
+-- Name: TABLE consent_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.consent_events IS 'Consent events: every grant and withdrawal, append-only (current state: patient_consents).
+
+Read and recorded by the patient and the hospital''s front desk and admin (rpc/grant_consent,
+rpc/withdraw_consent).';
+
+--
+-- Name: COLUMN consent_events.recorded_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.consent_events.recorded_by IS 'Who recorded it (user id): the patient, or staff recording a paper consent.';
 
 --
 -- Name: grant_consent(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6347,6 +6893,14 @@ $$;
 ALTER FUNCTION public.grant_consent(document_id uuid, patient_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION grant_consent(document_id uuid, patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.grant_consent(document_id uuid, patient_id uuid) IS 'Grants the consent a consent document asks for (the patient; staff pass patient_id for paper).
+
+Returns the consent event. Errors: PT404 no such consent document, 42501 not allowed.';
+
+--
 -- Name: invite_staff(uuid, text, public.app_role, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6372,7 +6926,13 @@ ALTER FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app
 -- Name: FUNCTION invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb) IS 'Invites an email to the hospital''s staff in a role (hospital admin). The answer is the same whether or not a login has this email; inviting again renews the open invitation. A doctor''s profile needs specialty and licence_number; a pharmacist''s licence_number (pharmacy_id: the hospital''s default when left out).';
+COMMENT ON FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb) IS 'Invites an email to the hospital''s staff in a role (hospital admin); returns the invitation.
+
+The answer is the same whether or not a login has this email; inviting again renews the open
+invitation. A doctor''s profile needs specialty and licence_number; a pharmacist''s
+licence_number (pharmacy_id: the hospital''s default when left out). Errors: 42501 not the
+hospital''s admin, 22023 bad email, role or profile, 23505 licence number taken, PT422 no active
+pharmacy of the hospital with this id.';
 
 --
 -- Name: issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6490,6 +7050,17 @@ $$;
 ALTER FUNCTION public.issue_prescription(patient_id uuid, medications jsonb, pharmacy_id uuid, appointment_id uuid, notes text, valid_days integer, hospital_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION issue_prescription(patient_id uuid, medications jsonb, pharmacy_id uuid, appointment_id uuid, notes text, valid_days integer, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.issue_prescription(patient_id uuid, medications jsonb, pharmacy_id uuid, appointment_id uuid, notes text, valid_days integer, hospital_id uuid) IS 'Issues a prescription (a doctor of the patient''s care team); returns it in clear (a logged read).
+
+medications: [{medicine, strength, dosage, frequency, duration, instructions, quantity}]. The
+pharmacy is the doctor''s pick, else the patient''s choice, else the hospital''s default; one of
+another hospital only while the patient''s external_pharmacy consent stands. Errors: 22023 bad
+input, 42501 not the patient''s doctor or no external_pharmacy consent, PT422 no active pharmacy.';
+
+--
 -- Name: issue_registration_code(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6506,7 +7077,11 @@ ALTER FUNCTION public.issue_registration_code() OWNER TO postgres;
 -- Name: FUNCTION issue_registration_code(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.issue_registration_code() IS 'A patient proves presence at a new hospital: returns {code, expires_at}, an 8-character code valid once for 15 minutes, which the patient tells the front desk.';
+COMMENT ON FUNCTION public.issue_registration_code() IS 'A patient proves presence at a new hospital: returns {code, expires_at}.
+
+An 8-character code valid once for 15 minutes, which the patient tells the front desk
+(rpc/register_existing_patient); a new code replaces the open one. Errors: 42501 not a
+signed-in patient.';
 
 --
 -- Name: link_patient_login(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6522,6 +7097,15 @@ CREATE FUNCTION public.link_patient_login(user_id uuid, phone text, full_name te
 $$;
 
 ALTER FUNCTION public.link_patient_login(user_id uuid, phone text, full_name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION link_patient_login(user_id uuid, phone text, full_name text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.link_patient_login(user_id uuid, phone text, full_name text) IS 'Links a phone login to its patient record, creating it if needed (service role: the sidecar).
+
+Returns {user_id, patient_id, outcome: existing | linked | created}. Errors: PT409 the phone
+belongs to staff or the record is archived, PT422 the login does not sign in with this phone.';
 
 --
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6575,6 +7159,14 @@ $$;
 ALTER FUNCTION public.metadata_enums() OWNER TO postgres;
 
 --
+-- Name: FUNCTION metadata_enums(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.metadata_enums() IS 'Every enum of the API and every state machine''s states and transitions, for dynamic UIs.
+
+Returns {enums: {type: [labels]}, state_machines: {machine: {states, transitions}}}.';
+
+--
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -6595,6 +7187,40 @@ CREATE TABLE public.clinical_notes (
 );
 
 ALTER TABLE public.clinical_notes OWNER TO postgres;
+
+--
+-- Name: TABLE clinical_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.clinical_notes IS 'Clinical notes (SOAP): drafts by their author, then signed and immutable.
+
+Clinical: read with rpc/clinical_note (logged; a GET is refused, PT405); written with
+rpc/write_clinical_note, update_clinical_note, sign_clinical_note and add_note_addendum. The
+patient reads signed notes.';
+
+--
+-- Name: COLUMN clinical_notes.author_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_notes.author_id IS 'The clinician who wrote it (user id).';
+
+--
+-- Name: COLUMN clinical_notes.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_notes.status IS 'draft or signed; signed_at is set exactly when signed.';
+
+--
+-- Name: COLUMN clinical_notes.soap_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_notes.soap_encrypted IS 'Encrypted {chief_complaint, subjective, objective, assessment, plan}; rpc/clinical_note decrypts it.';
+
+--
+-- Name: COLUMN clinical_notes.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_notes.deleted_at IS 'Archived when set; clinical records are never deleted.';
 
 --
 -- Name: lab_results; Type: TABLE; Schema: public; Owner: postgres
@@ -6624,6 +7250,46 @@ CREATE TABLE public.lab_results (
 ALTER TABLE public.lab_results OWNER TO postgres;
 
 --
+-- Name: TABLE lab_results; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lab_results IS 'Lab results: a test''s value, unit and status.
+
+Clinical: read by the care team and the admin, by the patient once final; recorded by the care
+team. Final results never change (corrections are new results). Each read is logged: a GET
+is refused (PT405); read through rpc/patient_timeline.';
+
+--
+-- Name: COLUMN lab_results.ordered_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lab_results.ordered_by IS 'The doctor who ordered the test (user id); told of a critical result.';
+
+--
+-- Name: COLUMN lab_results.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lab_results.status IS 'normal, abnormal or critical; a critical result is notified (ordering doctor, else care team, else admins).';
+
+--
+-- Name: COLUMN lab_results.notes_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lab_results.notes_encrypted IS 'Encrypted free-text interpretation.';
+
+--
+-- Name: COLUMN lab_results.attachment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lab_results.attachment_id IS 'The report file (patient_documents.id), if any.';
+
+--
+-- Name: COLUMN lab_results.finalised_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lab_results.finalised_at IS 'Set when final: from then on visible to the patient and immutable.';
+
+--
 -- Name: patient_documents; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -6645,6 +7311,28 @@ CREATE TABLE public.patient_documents (
 );
 
 ALTER TABLE public.patient_documents OWNER TO postgres;
+
+--
+-- Name: TABLE patient_documents; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patient_documents IS 'Patient documents: metadata here, the file in Storage (bucket patient-documents).
+
+Clinical (PHI): read by the patient, their care team, the front desk (insurance and consent
+documents) and the admin; uploaded by the care team and the front desk. Each read is logged: a
+GET is refused (PT405); read through rpc/patient_timeline.';
+
+--
+-- Name: COLUMN patient_documents.storage_path; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_documents.storage_path IS 'Object path in bucket patient-documents: patients/{patient_id}/{document id}/{file name}.';
+
+--
+-- Name: COLUMN patient_documents.size_bytes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_documents.size_bytes IS 'File size in bytes.';
 
 --
 -- Name: patient_timeline; Type: VIEW; Schema: public; Owner: postgres
@@ -6695,6 +7383,34 @@ UNION ALL
 ALTER TABLE public.patient_timeline OWNER TO postgres;
 
 --
+-- Name: VIEW patient_timeline; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.patient_timeline IS 'A patient''s timeline: appointments, notes, lab results, prescriptions and documents, newest first.
+
+Security invoker, each part under its own table''s row-level security: the front desk sees the
+appointments, the care team everything, the patient signed notes and final results. Read it
+with rpc/patient_timeline, which logs the read (a GET is refused, PT405).';
+
+--
+-- Name: COLUMN patient_timeline.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_timeline.kind IS 'appointment, clinical_note, lab_result, prescription or document.';
+
+--
+-- Name: COLUMN patient_timeline.item_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_timeline.item_id IS 'The id of the row in the table kind names.';
+
+--
+-- Name: COLUMN patient_timeline.summary; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_timeline.summary IS 'A one-line description of the item.';
+
+--
 -- Name: patient_timeline(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6715,6 +7431,14 @@ $$;
 ALTER FUNCTION public.patient_timeline(patient_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION patient_timeline(patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_timeline(patient_id uuid) IS 'A patient''s timeline, newest first (rows of the patient_timeline view); the read is logged.
+
+Staff need aal2 before anything is read. Errors: PT403 insufficient_aal.';
+
+--
 -- Name: read_prescriptions(uuid[]); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6726,6 +7450,15 @@ CREATE FUNCTION public.read_prescriptions(prescription_ids uuid[]) RETURNS SETOF
 $$;
 
 ALTER FUNCTION public.read_prescriptions(prescription_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION read_prescriptions(prescription_ids uuid[]); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.read_prescriptions(prescription_ids uuid[]) IS 'The prescriptions in clear (patient, issuing doctor, pharmacy), newest first, each read logged.
+
+Rows as prescription_details; undecryptable names the fields that could not be decrypted.
+Errors: 22023 more than 100 ids, PT403 insufficient_aal (staff without aal2).';
 
 --
 -- Name: record_audit_anchor(bigint, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6747,7 +7480,10 @@ ALTER FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number
 -- Name: FUNCTION record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) IS 'Records an anchor the sidecar signed and exported (seq, hash in hex, its number in the store, key id, base64 signature, location) in audit.anchors. Service role only.';
+COMMENT ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) IS 'Records an anchor the sidecar signed and exported (service role); returns its id.
+
+Takes the seq, the hash in hex, its number in the store, the key id, the base64 signature and
+the location. Errors: 22023 incomplete anchor, or the row does not have the anchored hash.';
 
 --
 -- Name: patient_registrations; Type: TABLE; Schema: public; Owner: postgres
@@ -6767,6 +7503,33 @@ CREATE TABLE public.patient_registrations (
 );
 
 ALTER TABLE public.patient_registrations OWNER TO postgres;
+
+--
+-- Name: TABLE patient_registrations; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patient_registrations IS 'Registrations: a patient at a hospital, with its MRN.
+
+Read by the patient and the hospital''s staff as their role allows; made by its front office
+(rpc/register_patient, rpc/register_existing_patient); archived and restored by its admin.';
+
+--
+-- Name: COLUMN patient_registrations.mrn; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_registrations.mrn IS 'Medical record number (UHID), unique within the hospital; generated (CODE-YYYY-NNNNNN) when not given.';
+
+--
+-- Name: COLUMN patient_registrations.referral_source; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_registrations.referral_source IS 'How the patient came to the hospital (free text).';
+
+--
+-- Name: COLUMN patient_registrations.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_registrations.deleted_at IS 'Archived when set (hospital admin); only admins still see it.';
 
 --
 -- Name: register_existing_patient(uuid, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6798,7 +7561,10 @@ ALTER FUNCTION public.register_existing_patient(hospital_id uuid, code text, mrn
 -- Name: FUNCTION register_existing_patient(hospital_id uuid, code text, mrn text, referral_source text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.register_existing_patient(hospital_id uuid, code text, mrn text, referral_source text) IS 'Front desk, CRO or admin registers a person already known elsewhere, with the code the patient issued in their app (rpc/issue_registration_code).';
+COMMENT ON FUNCTION public.register_existing_patient(hospital_id uuid, code text, mrn text, referral_source text) IS 'Registers a person already known elsewhere, with the code their app issued (front office).
+
+Front desk, CRO or admin of the hospital; returns the registration. Errors: 42501 not allowed,
+PT404 no such code (wrong, spent or expired), PT409 already registered there.';
 
 --
 -- Name: register_patient(uuid, text, text, date, public.sex, text, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6832,6 +7598,16 @@ end;
 $$;
 
 ALTER FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) IS 'Registers a new person as a patient at a hospital (front desk, admin or CRO of that hospital).
+
+Returns the registration with its MRN (generated unless given). A person already known
+elsewhere is registered with rpc/register_existing_patient. Errors: 42501 not allowed, 23505
+MRN taken.';
 
 --
 -- Name: reschedule_appointment(uuid, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6876,6 +7652,15 @@ $$;
 ALTER FUNCTION public.reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text) OWNER TO postgres;
 
 --
+-- Name: FUNCTION reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text) IS 'Moves an appointment (same id); returns it.
+
+The old and new times go to status_history; ends_at defaults to the same length. Errors:
+23P01 (409) a clash, PT404 no such appointment, 42501 not allowed.';
+
+--
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6887,6 +7672,12 @@ CREATE FUNCTION public.retire_field_keys() RETURNS integer
 $$;
 
 ALTER FUNCTION public.retire_field_keys() OWNER TO postgres;
+
+--
+-- Name: FUNCTION retire_field_keys(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.retire_field_keys() IS 'Retires the decrypt-only field keys no stored value uses any more (service role). Returns how many.';
 
 --
 -- Name: retry_notification(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6902,6 +7693,14 @@ $$;
 ALTER FUNCTION public.retry_notification(notification_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION retry_notification(notification_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.retry_notification(notification_id uuid) IS 'Queues a dead notification again (hospital admin); returns pending, or cancelled when consent is withdrawn.
+
+Errors: 42501 not a hospital admin, PT404 no such notification in your hospital, PT409 not dead.';
+
+--
 -- Name: reveal_patient_identifier(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6913,6 +7712,14 @@ CREATE FUNCTION public.reveal_patient_identifier(identifier_id uuid) RETURNS tex
 $$;
 
 ALTER FUNCTION public.reveal_patient_identifier(identifier_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION reveal_patient_identifier(identifier_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) IS 'Returns a national identifier in clear (the patient, or staff of the recording hospital); logged.
+
+Errors: 42501 may not see it, PT409 undecryptable_field (the stored value cannot be decrypted).';
 
 --
 -- Name: revoke_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6937,7 +7744,9 @@ ALTER FUNCTION public.revoke_staff_invitation(invitation_id uuid) OWNER TO postg
 -- Name: FUNCTION revoke_staff_invitation(invitation_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.revoke_staff_invitation(invitation_id uuid) IS 'Withdraws an open invitation of your hospital (hospital admin).';
+COMMENT ON FUNCTION public.revoke_staff_invitation(invitation_id uuid) IS 'Withdraws an open invitation of your hospital (hospital admin); returns the invitation.
+
+Errors: PT404 no invitation of your hospital with this id, PT409 already accepted.';
 
 --
 -- Name: rotate_field_encryption(integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -6953,6 +7762,14 @@ $$;
 ALTER FUNCTION public.rotate_field_encryption(batch_size integer) OWNER TO postgres;
 
 --
+-- Name: FUNCTION rotate_field_encryption(batch_size integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.rotate_field_encryption(batch_size integer) IS 'Re-encrypts up to batch_size values under the active field key (service role).
+
+Returns how many were re-encrypted; run until 0.';
+
+--
 -- Name: rotate_field_key(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -6964,6 +7781,14 @@ CREATE FUNCTION public.rotate_field_key() RETURNS integer
 $$;
 
 ALTER FUNCTION public.rotate_field_key() OWNER TO postgres;
+
+--
+-- Name: FUNCTION rotate_field_key(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.rotate_field_key() IS 'Starts a field-key rotation: a new active key version, the old one decrypt-only (service role).
+
+Returns the new version.';
 
 --
 -- Name: set_doctor_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
@@ -7005,6 +7830,15 @@ $$;
 ALTER FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) OWNER TO postgres;
 
 --
+-- Name: FUNCTION set_doctor_active(doctor_id uuid, active boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) IS 'Deactivates (active false) or reactivates a doctor at their hospital (hospital admin).
+
+Deactivation ends the login''s sessions and bans it unless the login serves another role.
+Returns the doctor plus login_keeps_access. Errors: PT404 no such doctor, 42501 not the admin.';
+
+--
 -- Name: doctor_working_hours; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -7029,6 +7863,51 @@ CREATE TABLE public.doctor_working_hours (
 );
 
 ALTER TABLE public.doctor_working_hours OWNER TO postgres;
+
+--
+-- Name: TABLE doctor_working_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.doctor_working_hours IS 'Working hours: a doctor''s weekly time ranges, in the hospital''s local time.
+
+Replace a doctor''s whole week with rpc/set_doctor_schedule. Read by the hospital''s staff and
+patients; written by the doctor and the hospital''s admin and front desk.';
+
+--
+-- Name: COLUMN doctor_working_hours.weekday; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_working_hours.weekday IS 'ISO weekday: 1 = Monday ... 7 = Sunday.';
+
+--
+-- Name: COLUMN doctor_working_hours.starts_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_working_hours.starts_at IS 'Local wall-clock time in the hospital''s time zone.';
+
+--
+-- Name: COLUMN doctor_working_hours.ends_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_working_hours.ends_at IS 'Local wall-clock time in the hospital''s time zone; may be 24:00 (midnight).';
+
+--
+-- Name: COLUMN doctor_working_hours.slot_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_working_hours.slot_minutes IS 'Length of one bookable slot, in minutes (5 to 480).';
+
+--
+-- Name: COLUMN doctor_working_hours.valid_from; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_working_hours.valid_from IS 'First day the range applies; null: open-ended.';
+
+--
+-- Name: COLUMN doctor_working_hours.valid_until; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_working_hours.valid_until IS 'Last day the range applies; null: open-ended.';
 
 --
 -- Name: set_doctor_schedule(uuid, jsonb, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -7183,6 +8062,18 @@ $$;
 ALTER FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) OWNER TO postgres;
 
 --
+-- Name: FUNCTION set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) IS 'Replaces a doctor''s whole weekly schedule atomically: all ranges valid, or nothing changes.
+
+hours: [{weekday, starts_at, ends_at, consultation_modes?, slot_minutes?, valid_from?,
+valid_until?}]; [] clears it. Times are wall-clock times in the hospital''s time zone;
+time_zone, when given, must be that zone. The doctor their own; the hospital''s admin and front
+desk any of its doctors''. Returns the new rows. Errors: 22023 bad input, PT404 doctor not
+found, 42501 not allowed.';
+
+--
 -- Name: patient_identifiers; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -7206,6 +8097,41 @@ END) STORED,
 );
 
 ALTER TABLE public.patient_identifiers OWNER TO postgres;
+
+--
+-- Name: TABLE patient_identifiers; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patient_identifiers IS 'National identifiers of patients (Aadhaar, SSN), encrypted with a blind index and masks.
+
+Only the masked columns are readable: by the patient, and by the front desk and admin of the
+hospital that recorded the number (of any hospital of the patient when the patient did). Set
+with rpc/set_patient_identifier, found with
+rpc/find_patient_by_identifier, shown in clear with rpc/reveal_patient_identifier (logged).';
+
+--
+-- Name: COLUMN patient_identifiers.value_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_identifiers.value_encrypted IS 'The number encrypted with the field keys; never readable in clear by an API role.';
+
+--
+-- Name: COLUMN patient_identifiers.blind_index; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_identifiers.blind_index IS 'Keyed hash of the normalized number, to find a patient by it without decrypting.';
+
+--
+-- Name: COLUMN patient_identifiers.last4; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_identifiers.last4 IS 'The last four digits.';
+
+--
+-- Name: COLUMN patient_identifiers.masked; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_identifiers.masked IS 'The number masked for display: XXXX-XXXX-1234 (Aadhaar), ***-**-6789 (SSN).';
 
 --
 -- Name: COLUMN patient_identifiers.recorded_at_hospital_id; Type: COMMENT; Schema: public; Owner: postgres
@@ -7253,6 +8179,15 @@ $$;
 ALTER FUNCTION public.set_patient_identifier(patient_id uuid, kind public.national_id_kind, value text) OWNER TO postgres;
 
 --
+-- Name: FUNCTION set_patient_identifier(patient_id uuid, kind public.national_id_kind, value text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_patient_identifier(patient_id uuid, kind public.national_id_kind, value text) IS 'Records or replaces a patient''s national identifier (the patient, or front desk or admin).
+
+Stored encrypted with a blind index; returns the row (masked). Errors: 22023 malformed number,
+42501 not allowed, 23505 the number belongs to another patient.';
+
+--
 -- Name: set_pharmacist_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7291,6 +8226,16 @@ $$;
 ALTER FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active boolean) OWNER TO postgres;
 
 --
+-- Name: FUNCTION set_pharmacist_active(pharmacist_id uuid, active boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active boolean) IS 'Deactivates (active false) or reactivates a pharmacist at their hospital (hospital admin).
+
+Deactivation ends the login''s sessions and bans it unless the login serves another role.
+Returns the pharmacist plus login_keeps_access. Errors: PT404 no such pharmacist, 42501 not
+the admin.';
+
+--
 -- Name: sign_clinical_note(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7315,6 +8260,14 @@ $$;
 ALTER FUNCTION public.sign_clinical_note(note_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION sign_clinical_note(note_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.sign_clinical_note(note_id uuid) IS 'Signs (finalises) a draft note; from then on it is immutable. Returns when it was signed.
+
+Errors: PT404 no such note (or not the caller''s), PT403 insufficient_aal.';
+
+--
 -- Name: unlock_login(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7326,6 +8279,14 @@ CREATE FUNCTION public.unlock_login(user_id uuid) RETURNS boolean
 $$;
 
 ALTER FUNCTION public.unlock_login(user_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION unlock_login(user_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.unlock_login(user_id uuid) IS 'Lifts a password sign-in lockout (hospital admin of the user''s hospital).
+
+Returns true when the login was locked. Errors: 42501 not allowed.';
 
 --
 -- Name: update_clinical_note(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
@@ -7346,6 +8307,14 @@ end;
 $$;
 
 ALTER FUNCTION public.update_clinical_note(note_id uuid, soap jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_clinical_note(note_id uuid, soap jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_clinical_note(note_id uuid, soap jsonb) IS 'Replaces a draft note''s SOAP content (its author only; a signed note refuses).
+
+Errors: PT404 no such note (or not the caller''s), PT403 insufficient_aal.';
 
 --
 -- Name: update_doctor(uuid, text, text, text, text, text, text, public.consultation_mode[], text[], text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -7402,6 +8371,15 @@ $$;
 ALTER FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) OWNER TO postgres;
 
 --
+-- Name: FUNCTION update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) IS 'Updates a doctor''s profile and name (the doctor their own, the hospital''s admin any).
+
+Fields left null keep their value; licence and status are the admin''s. Returns the doctor.
+Errors: PT404 no such doctor, 42501 not allowed, 22023 bad input, 23505 duplicate licence.';
+
+--
 -- Name: update_pharmacist(uuid, text, text, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7450,6 +8428,15 @@ $$;
 ALTER FUNCTION public.update_pharmacist(pharmacist_id uuid, full_name text, licence_number text, pharmacy_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION update_pharmacist(pharmacist_id uuid, full_name text, licence_number text, pharmacy_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_pharmacist(pharmacist_id uuid, full_name text, licence_number text, pharmacy_id uuid) IS 'Updates a pharmacist''s name, licence or pharmacy (hospital admin).
+
+Fields left null keep their value. Returns the pharmacist. Errors: PT404 no such pharmacist,
+42501 not allowed, 22023 bad input, PT422 the pharmacy is not the hospital''s.';
+
+--
 -- Name: verify_audit_chain(bigint, bigint); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7463,6 +8450,14 @@ $$;
 ALTER FUNCTION public.verify_audit_chain(from_seq bigint, to_seq bigint) OWNER TO postgres;
 
 --
+-- Name: FUNCTION verify_audit_chain(from_seq bigint, to_seq bigint); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.verify_audit_chain(from_seq bigint, to_seq bigint) IS 'Re-hashes the audit chain from_seq..to_seq (service role).
+
+Returns valid, how many rows were checked, and the first bad seq with the problem.';
+
+--
 -- Name: verify_prescription(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7474,6 +8469,16 @@ CREATE FUNCTION public.verify_prescription(code text) RETURNS jsonb
 $$;
 
 ALTER FUNCTION public.verify_prescription(code text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION verify_prescription(code text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.verify_prescription(code text) IS 'Checks a prescription''s verification code (pharmacists, or the system).
+
+Returns {valid, status, doctor_name, doctor_licence_number, hospital_name, issued_on}; valid is
+false for an unknown code or a prescription no longer to be filled. Errors: 42501 not a
+pharmacist.';
 
 --
 -- Name: withdraw_consent(uuid, public.consent_purpose, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -7509,6 +8514,15 @@ $$;
 ALTER FUNCTION public.withdraw_consent(hospital_id uuid, purpose public.consent_purpose, patient_id uuid) OWNER TO postgres;
 
 --
+-- Name: FUNCTION withdraw_consent(hospital_id uuid, purpose public.consent_purpose, patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.withdraw_consent(hospital_id uuid, purpose public.consent_purpose, patient_id uuid) IS 'Withdraws consent for a purpose at a hospital (the patient; staff pass patient_id for paper).
+
+Returns the consent event. Errors: PT404 the hospital has no consent document for the
+purpose, 42501 not allowed.';
+
+--
 -- Name: write_clinical_note(uuid, uuid, jsonb, uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -7534,6 +8548,15 @@ end;
 $$;
 
 ALTER FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) IS 'Writes a draft clinical note (the patient''s care team at that hospital); returns its id.
+
+soap: {chief_complaint, subjective, objective, assessment, plan}, stored encrypted. Errors:
+22023 bad input, 42501 not allowed, PT403 insufficient_aal.';
 
 --
 -- Name: anchors_id_seq; Type: SEQUENCE; Schema: audit; Owner: postgres
@@ -7813,6 +8836,63 @@ CREATE TABLE public.doctors (
 ALTER TABLE public.doctors OWNER TO postgres;
 
 --
+-- Name: TABLE doctors; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.doctors IS 'Doctors: a doctor''s professional profile at one hospital.
+
+Read by the hospital''s staff and patients; written by its admin (a doctor edits their own
+profile through rpc/update_doctor). Exists only for a login holding the doctor role there.';
+
+--
+-- Name: COLUMN doctors.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.user_id IS 'The doctor''s user id.';
+
+--
+-- Name: COLUMN doctors.membership_role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.membership_role IS 'Always doctor: with (user_id, hospital_id) it references the doctor''s staff membership.';
+
+--
+-- Name: COLUMN doctors.licence_number; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.licence_number IS 'Medical council registration number.';
+
+--
+-- Name: COLUMN doctors.licence_council; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.licence_council IS 'The council that issued the licence.';
+
+--
+-- Name: COLUMN doctors.calendar_color; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.calendar_color IS 'Hex colour (#RRGGBB) of the doctor''s appointments in calendars.';
+
+--
+-- Name: COLUMN doctors.consultation_modes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.consultation_modes IS 'The modes the doctor offers (at least one).';
+
+--
+-- Name: COLUMN doctors.languages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.languages IS 'Languages the doctor consults in.';
+
+--
+-- Name: COLUMN doctors.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctors.is_active IS 'False while deactivated (rpc/set_doctor_active): not bookable, no access.';
+
+--
 -- Name: hospitals; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -7839,6 +8919,39 @@ CREATE TABLE public.hospitals (
 ALTER TABLE public.hospitals OWNER TO postgres;
 
 --
+-- Name: TABLE hospitals; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospitals IS 'Hospitals: the tenants; every tenant-scoped row carries a hospital_id.
+
+Read by their staff and patients; updated by their admins. A deactivated hospital is gone for
+its staff; its patients keep their own record there.';
+
+--
+-- Name: COLUMN hospitals.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.code IS 'Short upper-case code (e.g. NAB); prefixes the hospital''s MRNs (NAB-2026-000001).';
+
+--
+-- Name: COLUMN hospitals.country_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.country_code IS 'ISO 3166-1 alpha-2 country code.';
+
+--
+-- Name: COLUMN hospitals.time_zone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.time_zone IS 'IANA time zone (e.g. Asia/Kolkata): working hours and the local times of views are in it.';
+
+--
+-- Name: COLUMN hospitals.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.is_active IS 'False once deactivated: its staff lose access, its patients keep their own record.';
+
+--
 -- Name: profiles; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -7854,6 +8967,27 @@ CREATE TABLE public.profiles (
 );
 
 ALTER TABLE public.profiles OWNER TO postgres;
+
+--
+-- Name: TABLE profiles; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.profiles IS 'Profiles: one per login (auth.users), created and kept in step by triggers.
+
+A user reads their own, their colleagues'' and the directory entries they may see; updates
+their own (a hospital admin their staff''s).';
+
+--
+-- Name: COLUMN profiles.id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.profiles.id IS 'The user id (auth.users.id).';
+
+--
+-- Name: COLUMN profiles.preferred_language; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.profiles.preferred_language IS 'Language code for messages to this person (e.g. en, hi).';
 
 --
 -- Name: appointment_details; Type: VIEW; Schema: public; Owner: postgres
@@ -7895,6 +9029,44 @@ CREATE VIEW public.appointment_details WITH (security_invoker='true') AS
 ALTER TABLE public.appointment_details OWNER TO postgres;
 
 --
+-- Name: VIEW appointment_details; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.appointment_details IS 'Appointments with who and when in the hospital''s local time.
+
+Security invoker: the appointments (and names) the caller may read.';
+
+--
+-- Name: COLUMN appointment_details.time_zone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointment_details.time_zone IS 'The hospital''s time zone; local_date and local_start_time are in it.';
+
+--
+-- Name: COLUMN appointment_details.patient_name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointment_details.patient_name IS 'The patient''s name, or the name given at booking for a lead.';
+
+--
+-- Name: COLUMN appointment_details.local_date; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointment_details.local_date IS 'The start date in the hospital''s time zone.';
+
+--
+-- Name: COLUMN appointment_details.local_start_time; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointment_details.local_start_time IS 'The start time in the hospital''s time zone.';
+
+--
+-- Name: COLUMN appointment_details.duration_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointment_details.duration_minutes IS 'Length in minutes.';
+
+--
 -- Name: appointments_today; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -7929,6 +9101,14 @@ CREATE VIEW public.appointments_today WITH (security_invoker='true') AS
   WHERE (ad.local_date = ((now() AT TIME ZONE ad.time_zone))::date);
 
 ALTER TABLE public.appointments_today OWNER TO postgres;
+
+--
+-- Name: VIEW appointments_today; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.appointments_today IS 'Today''s appointments in the hospital''s own time zone (columns as appointment_details).
+
+Security invoker: the appointments the caller may read.';
 
 --
 -- Name: appointments_upcoming; Type: VIEW; Schema: public; Owner: postgres
@@ -7967,6 +9147,14 @@ CREATE VIEW public.appointments_upcoming WITH (security_invoker='true') AS
 ALTER TABLE public.appointments_upcoming OWNER TO postgres;
 
 --
+-- Name: VIEW appointments_upcoming; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.appointments_upcoming IS 'Appointments not yet started and still expected (columns as appointment_details).
+
+Security invoker: the appointments the caller may read.';
+
+--
 -- Name: audit_trail; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -8000,7 +9188,52 @@ ALTER TABLE public.audit_trail OWNER TO postgres;
 -- Name: VIEW audit_trail; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON VIEW public.audit_trail IS 'The audit trail of the caller''s hospitals (hospital admins): every write and logged read, hash-chained.';
+COMMENT ON VIEW public.audit_trail IS 'The audit trail of the caller''s hospitals (hospital admins): every write and logged read, hash-chained.
+
+Entries of the admin''s hospitals and person-level entries about its patients; never another
+hospital''s entries about a shared patient.';
+
+--
+-- Name: COLUMN audit_trail.seq; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.seq IS 'Position in the hash chain.';
+
+--
+-- Name: COLUMN audit_trail.actor_db_role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.actor_db_role IS 'The database role of the request (authenticated, service_role, ...).';
+
+--
+-- Name: COLUMN audit_trail.actor_roles; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.actor_roles IS 'The app roles the actor held.';
+
+--
+-- Name: COLUMN audit_trail.action; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.action IS 'INSERT, UPDATE, DELETE, READ, or ANCHOR (the chain signed and exported).';
+
+--
+-- Name: COLUMN audit_trail.row_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.row_id IS 'The id of the row acted on, as text.';
+
+--
+-- Name: COLUMN audit_trail.changed_fields; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE changed.';
+
+--
+-- Name: COLUMN audit_trail.hash; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
 
 --
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
@@ -8023,6 +9256,39 @@ CREATE TABLE public.care_team_members (
 ALTER TABLE public.care_team_members OWNER TO postgres;
 
 --
+-- Name: TABLE care_team_members; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.care_team_members IS 'Care teams: which doctors and nurses of a hospital look after which patient.
+
+Clinical access follows it. Read by the hospital''s admin and front desk, the care team and the
+patient; managed by the hospital''s admin and front desk.';
+
+--
+-- Name: COLUMN care_team_members.member_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.care_team_members.member_id IS 'The doctor''s or nurse''s user id.';
+
+--
+-- Name: COLUMN care_team_members.member_role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.care_team_members.member_role IS 'doctor or nurse: a staff role the member holds at this hospital.';
+
+--
+-- Name: COLUMN care_team_members.is_primary; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.care_team_members.is_primary IS 'The patient''s primary doctor or nurse at this hospital.';
+
+--
+-- Name: COLUMN care_team_members.ended_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.care_team_members.ended_at IS 'When the member left the team; access ends with it. Null while on the team.';
+
+--
 -- Name: clinical_note_addenda; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8038,6 +9304,27 @@ CREATE TABLE public.clinical_note_addenda (
 );
 
 ALTER TABLE public.clinical_note_addenda OWNER TO postgres;
+
+--
+-- Name: TABLE clinical_note_addenda; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.clinical_note_addenda IS 'Addenda: corrections or additions to a signed clinical note.
+
+Clinical: read with rpc/clinical_note (logged; a GET is refused, PT405); written with
+rpc/add_note_addendum.';
+
+--
+-- Name: COLUMN clinical_note_addenda.author_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_note_addenda.author_id IS 'The clinician who wrote it (user id).';
+
+--
+-- Name: COLUMN clinical_note_addenda.body_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_note_addenda.body_encrypted IS 'The encrypted text of the addendum.';
 
 --
 -- Name: consent_documents; Type: TABLE; Schema: public; Owner: postgres
@@ -8060,6 +9347,20 @@ CREATE TABLE public.consent_documents (
 ALTER TABLE public.consent_documents OWNER TO postgres;
 
 --
+-- Name: TABLE consent_documents; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.consent_documents IS 'Consent documents: the text a patient consents to, per hospital, purpose and version.
+
+Read by the hospital''s staff and patients; published by its admin.';
+
+--
+-- Name: COLUMN consent_documents.version; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.consent_documents.version IS 'Version of the text for its purpose at the hospital (from 1).';
+
+--
 -- Name: device_tokens; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8075,6 +9376,32 @@ CREATE TABLE public.device_tokens (
 );
 
 ALTER TABLE public.device_tokens OWNER TO postgres;
+
+--
+-- Name: TABLE device_tokens; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.device_tokens IS 'Device tokens: a device''s FCM registration token, for push notifications.
+
+Each user registers, reads and deletes only their own (POST /rest/v1/device_tokens).';
+
+--
+-- Name: COLUMN device_tokens.token; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.device_tokens.token IS 'The FCM registration token; forgotten when FCM reports it invalid.';
+
+--
+-- Name: COLUMN device_tokens.platform; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.device_tokens.platform IS 'android, ios or web.';
+
+--
+-- Name: COLUMN device_tokens.last_seen_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.device_tokens.last_seen_at IS 'When the app last registered this token.';
 
 --
 -- Name: diagnoses; Type: TABLE; Schema: public; Owner: postgres
@@ -8097,6 +9424,33 @@ CREATE TABLE public.diagnoses (
 );
 
 ALTER TABLE public.diagnoses OWNER TO postgres;
+
+--
+-- Name: TABLE diagnoses; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.diagnoses IS 'Diagnoses: ICD-10 codes of a patient, one primary per encounter.
+
+Clinical: read by the patient, their care team and the admin; recorded by the care team.
+Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline.';
+
+--
+-- Name: COLUMN diagnoses.icd10_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.icd10_code IS 'ICD-10 code, e.g. E11.9.';
+
+--
+-- Name: COLUMN diagnoses.is_primary; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.is_primary IS 'The primary diagnosis (one per encounter; one current one per patient and hospital without an encounter).';
+
+--
+-- Name: COLUMN diagnoses.resolved_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.resolved_at IS 'When the condition resolved; null while current.';
 
 --
 -- Name: doctor_availability_exceptions; Type: TABLE; Schema: public; Owner: postgres
@@ -8123,6 +9477,26 @@ CREATE TABLE public.doctor_availability_exceptions (
 ALTER TABLE public.doctor_availability_exceptions OWNER TO postgres;
 
 --
+-- Name: TABLE doctor_availability_exceptions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.doctor_availability_exceptions IS 'Availability exceptions: a doctor''s dated time off and extra hours.
+
+Read by the hospital''s staff; written by the doctor and the hospital''s admin and front desk.';
+
+--
+-- Name: COLUMN doctor_availability_exceptions.consultation_modes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_availability_exceptions.consultation_modes IS 'For extra hours: the modes offered.';
+
+--
+-- Name: COLUMN doctor_availability_exceptions.slot_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_availability_exceptions.slot_minutes IS 'For extra hours: length of one bookable slot, in minutes.';
+
+--
 -- Name: encounters; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8141,6 +9515,21 @@ CREATE TABLE public.encounters (
 );
 
 ALTER TABLE public.encounters OWNER TO postgres;
+
+--
+-- Name: TABLE encounters; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.encounters IS 'Encounters: one visit or contact of a patient with a clinician.
+
+Clinical: read by the patient, their care team and the admin; written by the care team.
+Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline.';
+
+--
+-- Name: COLUMN encounters.clinician_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
 
 --
 -- Name: medical_profiles; Type: TABLE; Schema: public; Owner: postgres
@@ -8162,6 +9551,21 @@ CREATE TABLE public.medical_profiles (
 ALTER TABLE public.medical_profiles OWNER TO postgres;
 
 --
+-- Name: TABLE medical_profiles; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.medical_profiles IS 'Medical profiles: a patient''s blood group, allergies, chronic conditions and medications at a hospital.
+
+Clinical: read by the patient, their care team and the admin, each read logged: a GET is
+refused (PT405); read through rpc/patient_timeline or a write with return=representation.';
+
+--
+-- Name: COLUMN medical_profiles.details_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.medical_profiles.details_encrypted IS 'Encrypted {allergies, chronic_conditions, current_medications}.';
+
+--
 -- Name: patient_consents; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -8180,6 +9584,26 @@ CREATE VIEW public.patient_consents WITH (security_invoker='true') AS
 ALTER TABLE public.patient_consents OWNER TO postgres;
 
 --
+-- Name: VIEW patient_consents; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.patient_consents IS 'The current consent decision per patient, hospital and purpose (from consent_events).
+
+Security invoker: under the events'' row-level security.';
+
+--
+-- Name: COLUMN patient_consents.granted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_consents.granted IS 'True when the latest event granted, false when it withdrew.';
+
+--
+-- Name: COLUMN patient_consents.version; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_consents.version IS 'The version of the consent document of the latest event.';
+
+--
 -- Name: patient_pharmacy_choices; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8193,6 +9617,15 @@ CREATE TABLE public.patient_pharmacy_choices (
 );
 
 ALTER TABLE public.patient_pharmacy_choices OWNER TO postgres;
+
+--
+-- Name: TABLE patient_pharmacy_choices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patient_pharmacy_choices IS 'Pharmacy choices: a patient''s pick among a hospital''s pharmacies (one per hospital).
+
+Read by the patient and the hospital''s admin, front desk and doctors; written by the patient
+and the admin or front desk. Prescriptions go there unless the doctor names another.';
 
 --
 -- Name: pharmacies; Type: TABLE; Schema: public; Owner: postgres
@@ -8216,6 +9649,20 @@ CREATE TABLE public.pharmacies (
 ALTER TABLE public.pharmacies OWNER TO postgres;
 
 --
+-- Name: TABLE pharmacies; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.pharmacies IS 'Pharmacies of a hospital; one is its default.
+
+Read by the hospital''s staff and patients; written by its admin.';
+
+--
+-- Name: COLUMN pharmacies.is_default; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.pharmacies.is_default IS 'Prescriptions go to the default pharmacy unless the doctor or patient picks another.';
+
+--
 -- Name: pharmacists; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8235,6 +9682,38 @@ CREATE TABLE public.pharmacists (
 ALTER TABLE public.pharmacists OWNER TO postgres;
 
 --
+-- Name: TABLE pharmacists; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.pharmacists IS 'Pharmacists: a pharmacist''s profile at a pharmacy of their hospital.
+
+Read by the hospital''s admin and the pharmacist; written by the admin.';
+
+--
+-- Name: COLUMN pharmacists.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.pharmacists.user_id IS 'The pharmacist''s user id.';
+
+--
+-- Name: COLUMN pharmacists.membership_role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.pharmacists.membership_role IS 'Always pharmacist: with (user_id, hospital_id) it references the staff membership.';
+
+--
+-- Name: COLUMN pharmacists.pharmacy_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.pharmacists.pharmacy_id IS 'The pharmacy (of the same hospital) they work at.';
+
+--
+-- Name: COLUMN pharmacists.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.pharmacists.is_active IS 'False while deactivated (rpc/set_pharmacist_active).';
+
+--
 -- Name: prescription_dispensings; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8248,6 +9727,20 @@ CREATE TABLE public.prescription_dispensings (
 );
 
 ALTER TABLE public.prescription_dispensings OWNER TO postgres;
+
+--
+-- Name: TABLE prescription_dispensings; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.prescription_dispensings IS 'Dispensings: what a pharmacy handed out against a prescription item.
+
+Read with the prescription; recorded by the pharmacy''s pharmacists.';
+
+--
+-- Name: COLUMN prescription_dispensings.quantity; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.prescription_dispensings.quantity IS 'Quantity handed out, in the medicine''s units.';
 
 --
 -- Name: record_disclosures; Type: VIEW; Schema: public; Owner: postgres
@@ -8270,6 +9763,26 @@ CREATE VIEW public.record_disclosures WITH (security_invoker='true') AS
 ALTER TABLE public.record_disclosures OWNER TO postgres;
 
 --
+-- Name: VIEW record_disclosures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.record_disclosures IS 'A patient''s accounting of disclosures: who (name and roles), when, what, from where.
+
+The patient reads every read of and write to their own record.';
+
+--
+-- Name: COLUMN record_disclosures.actor_name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.record_disclosures.actor_name IS 'The name of who read or wrote, even one the patient cannot see in profiles.';
+
+--
+-- Name: COLUMN record_disclosures.action; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.record_disclosures.action IS 'INSERT, UPDATE, DELETE or READ.';
+
+--
 -- Name: record_shares; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -8286,6 +9799,33 @@ CREATE TABLE public.record_shares (
 );
 
 ALTER TABLE public.record_shares OWNER TO postgres;
+
+--
+-- Name: TABLE record_shares; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.record_shares IS 'Record shares: a patient''s record at one hospital shared with another (e.g. a referral).
+
+Effective only while not revoked and while the patient''s record_sharing consent at the source
+hospital stands; seen at the target only by the patient''s care team and the admin.';
+
+--
+-- Name: COLUMN record_shares.hospital_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.record_shares.hospital_id IS 'The source hospital, whose record is shared.';
+
+--
+-- Name: COLUMN record_shares.target_hospital_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.record_shares.target_hospital_id IS 'The hospital the record is shared with.';
+
+--
+-- Name: COLUMN record_shares.revoked_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.record_shares.revoked_at IS 'When the share ended; null while it stands.';
 
 --
 -- Name: staff_memberships; Type: TABLE; Schema: public; Owner: postgres
@@ -8308,6 +9848,39 @@ CREATE TABLE public.staff_memberships (
 ALTER TABLE public.staff_memberships OWNER TO postgres;
 
 --
+-- Name: TABLE staff_memberships; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.staff_memberships IS 'Staff memberships: who works at which hospital in which role.
+
+Made only by provisioning or an accepted invitation. A member reads their own and the
+hospital''s roster; the hospital''s admin deactivates and reactivates them (is_active only).';
+
+--
+-- Name: COLUMN staff_memberships.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.staff_memberships.user_id IS 'The staff member''s user id.';
+
+--
+-- Name: COLUMN staff_memberships.role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.staff_memberships.role IS 'The staff role (never patient).';
+
+--
+-- Name: COLUMN staff_memberships.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.staff_memberships.is_active IS 'False once deactivated: the login loses the hospital on its next request.';
+
+--
+-- Name: COLUMN staff_memberships.deactivated_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.staff_memberships.deactivated_at IS 'When it was deactivated; null while active.';
+
+--
 -- Name: state_machine_states; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -8325,6 +9898,26 @@ CREATE VIEW public.state_machine_states WITH (security_invoker='true') AS
 ALTER TABLE public.state_machine_states OWNER TO postgres;
 
 --
+-- Name: VIEW state_machine_states; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.state_machine_states IS 'The states of every state machine (appointment, prescription), for dynamic UIs.
+
+Readable by every signed-in user.';
+
+--
+-- Name: COLUMN state_machine_states.label; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.state_machine_states.label IS 'Human-readable name of the state.';
+
+--
+-- Name: COLUMN state_machine_states."position"; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.state_machine_states."position" IS 'Display order within the machine.';
+
+--
 -- Name: state_machine_transitions; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -8338,6 +9931,26 @@ CREATE VIEW public.state_machine_transitions WITH (security_invoker='true') AS
    FROM private.state_transitions t;
 
 ALTER TABLE public.state_machine_transitions OWNER TO postgres;
+
+--
+-- Name: VIEW state_machine_transitions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.state_machine_transitions IS 'The allowed transitions of every state machine and the roles that may take them.
+
+Readable by every signed-in user.';
+
+--
+-- Name: COLUMN state_machine_transitions.roles; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.state_machine_transitions.roles IS 'The roles that may take the step.';
+
+--
+-- Name: COLUMN state_machine_transitions.requires_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.state_machine_transitions.requires_reason IS 'Whether a reason must be given.';
 
 --
 -- Name: status_history; Type: TABLE; Schema: public; Owner: postgres
@@ -8358,6 +9971,51 @@ CREATE TABLE public.status_history (
 );
 
 ALTER TABLE public.status_history OWNER TO postgres;
+
+--
+-- Name: TABLE status_history; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.status_history IS 'Status history: every state-machine transition taken (appointments, prescriptions).
+
+Each row is readable under the row-level security of the appointment or prescription it
+belongs to. Written only by the database.';
+
+--
+-- Name: COLUMN status_history.machine; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.status_history.machine IS 'The state machine: appointment or prescription.';
+
+--
+-- Name: COLUMN status_history.subject_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.status_history.subject_id IS 'The id of the appointment or prescription.';
+
+--
+-- Name: COLUMN status_history.from_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.status_history.from_state IS 'The state before; null when the row was created in to_state.';
+
+--
+-- Name: COLUMN status_history.actor_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.status_history.actor_id IS 'Who took the step (user id); null for the system (service role or a database job).';
+
+--
+-- Name: COLUMN status_history.actor_role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.status_history.actor_role IS 'The role the actor acted in.';
+
+--
+-- Name: COLUMN status_history.details; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.status_history.details IS 'Extra facts about the event, e.g. the old and new times of a reschedule.';
 
 --
 -- Name: vital_signs; Type: TABLE; Schema: public; Owner: postgres
@@ -8393,6 +10051,15 @@ CREATE TABLE public.vital_signs (
 );
 
 ALTER TABLE public.vital_signs OWNER TO postgres;
+
+--
+-- Name: TABLE vital_signs; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.vital_signs IS 'Vital signs: measurements with their units in the column names (plausible ranges enforced).
+
+Clinical: read by the patient, their care team and the admin; recorded by the care team.
+Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline.';
 
 --
 -- Name: log_default; Type: TABLE ATTACH; Schema: audit; Owner: postgres
