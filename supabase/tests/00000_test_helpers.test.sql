@@ -207,7 +207,8 @@ $$;
 --   select tests.expect('a_admin', 'TSTA', 'denied', ...);            -- one per role
 --   select * from tests.check_matrix('hospitals');                          -- one test per cell
 -- An action's statement returns rows: a read returns the names it sees (tests.seen), a
--- write `returning 'done'`; it may name the actor with current_setting('tests.actor').
+-- write `returning 'done'` (or no RETURNING: 'done' when it touched a row); it may name the
+-- actor with current_setting('tests.actor').
 -- Outcomes, as the client would notice them (tests.outcome):
 --   'TSTA, TSTB'    the rows returned, sorted; 'none' when there are none (RLS hid the row);
 --   'denied'        42501 "permission denied for table <subject>" (the role holds no grant);
@@ -226,7 +227,15 @@ declare
     value text;
     code text;
     message text;
+    touched integer;
 begin
+    -- A write without RETURNING (one whose new row the actor may not read back, like a walk-in
+    -- patient before their registration): 'done' when it touched a row.
+    if statement ~* '^\s*(insert|update|delete)\M' and statement !~* '\mreturning\M' then
+        execute statement;
+        get diagnostics touched = row_count;
+        return case when touched > 0 then 'done' else 'none' end;
+    end if;
     for value in execute statement loop
         returned := returned || value;
     end loop;
@@ -328,7 +337,7 @@ grant execute on all functions in schema tests to anon, authenticated, service_r
 commit;
 
 begin;
-select plan(15);
+select plan(16);
 
 select tests.create_user('helper_probe', '+919800000001');
 select isnt(tests.user_id('helper_probe'), null, 'create_user makes an auth user');
@@ -382,6 +391,10 @@ select is(
 select tests.clear_authentication();
 select is(
     tests.outcome($$ select 1 / 0 $$), '22012: division by zero', 'outcome gives any other error''s code and message'
+);
+select is(
+    tests.outcome($$ update public.hospitals set name = name where code = 'HLPR' $$), 'done',
+    'outcome says done when a write without RETURNING touched a row'
 );
 
 select * from finish();
