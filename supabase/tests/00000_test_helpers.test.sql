@@ -213,6 +213,7 @@ $$;
 --   'TSTA, TSTB'    the rows returned, sorted; 'none' when there are none (RLS hid the row);
 --   'denied'        42501 "permission denied for table <subject>" (the role holds no grant);
 --   'refused'       42501 "new row violates row-level security policy for table <subject>";
+--   'denied on t', 'refused on t'  the same for another table t (an RPC writing several);
 --   '<sqlstate>: <message>' any other error.
 -- A null cell is not checked. Actions run in the order they were declared (column by
 -- column, like a table read down), each for every role in the order given; writes that
@@ -249,21 +250,47 @@ exception when others then
         return 'denied';
     elsif code = '42501' and message = format('new row violates row-level security policy for table "%s"', outcome.subject) then
         return 'refused';
+    elsif code = '42501' and message ~ '^permission denied for table \S+$' then
+        return 'denied on ' || substring(message from '^permission denied for table (\S+)$');
+    elsif code = '42501' and message ~ '^new row violates row-level security policy for table "[^"]+"$' then
+        return 'refused on ' || substring(message from '"([^"]+)"');
     end if;
     return code || ': ' || message;
 end;
 $$;
 
--- Act as a matrix actor: 'anon', 'service_role' or a test user's name.
+-- Keep the access token a user holds now (their claims, as tests.act_as makes them), to act
+-- with it later as 'old token of <name>', e.g. after their membership was revoked.
+create or replace function tests.keep_token(name text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform tests.act_as(keep_token.name);
+    perform set_config('tests.kept_token_' || keep_token.name, current_setting('request.jwt.claims'), true);
+    perform tests.clear_authentication();
+end;
+$$;
+
+-- Act as a matrix actor: 'anon', 'service_role', a test user's name, or 'old token of <name>'
+-- (the claims kept by tests.keep_token).
 create or replace function tests.act_as_actor(actor text)
 returns void
 language plpgsql
 set search_path = ''
 as $$
 begin
-    case act_as_actor.actor
-        when 'anon' then perform tests.act_as_anon();
-        when 'service_role' then perform tests.act_as_service_role();
+    case
+        when act_as_actor.actor = 'anon' then perform tests.act_as_anon();
+        when act_as_actor.actor = 'service_role' then perform tests.act_as_service_role();
+        when act_as_actor.actor like 'old token of %' then
+            perform set_config('role', 'authenticated', true);
+            perform set_config(
+                'request.jwt.claims',
+                current_setting('tests.kept_token_' || substring(act_as_actor.actor from 14)),
+                true
+            );
         else perform tests.act_as(act_as_actor.actor);
     end case;
     perform set_config('tests.actor', act_as_actor.actor, true);
@@ -337,7 +364,7 @@ grant execute on all functions in schema tests to anon, authenticated, service_r
 commit;
 
 begin;
-select plan(16);
+select plan(18);
 
 select tests.create_user('helper_probe', '+919800000001');
 select isnt(tests.user_id('helper_probe'), null, 'create_user makes an auth user');
@@ -392,6 +419,15 @@ select tests.clear_authentication();
 select is(
     tests.outcome($$ select 1 / 0 $$), '22012: division by zero', 'outcome gives any other error''s code and message'
 );
+select tests.act_as_actor('anon');
+select is(
+    tests.outcome($$ select 'x' from public.hospitals $$, 'patients'), 'denied on hospitals',
+    'outcome names the table when it is not the subject'
+);
+select tests.keep_token('helper_probe');
+select tests.act_as_actor('old token of helper_probe');
+select is(auth.uid(), tests.user_id('helper_probe'), 'an old token kept by keep_token acts as its user');
+select tests.clear_authentication();
 select is(
     tests.outcome($$ update public.hospitals set name = name where code = 'HLPR' $$), 'done',
     'outcome says done when a write without RETURNING touched a row'
