@@ -175,7 +175,7 @@ as $$
 begin
     if to_regclass('pg_temp.remembered') is null then
         create temporary table remembered (name text primary key, id uuid not null) on commit drop;
-        grant select on pg_temp.remembered to anon, authenticated, service_role;
+        grant select, insert, update on pg_temp.remembered to anon, authenticated, service_role;
     end if;
     insert into pg_temp.remembered (name, id) values (remember.name, remember.id)
     on conflict on constraint remembered_pkey do update set id = excluded.id;
@@ -199,6 +199,20 @@ begin
         raise exception 'tests.recall: nothing remembered as %', recall.name;
     end if;
     return found;
+end;
+$$;
+
+-- Everything remembered so far, e.g. to join the rows a file made with what they became.
+create or replace function tests.remembered()
+returns table (name text, id uuid)
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if to_regclass('pg_temp.remembered') is not null then
+        return query execute 'select r.name, r.id from pg_temp.remembered as r';
+    end if;
 end;
 $$;
 
@@ -364,7 +378,7 @@ grant execute on all functions in schema tests to anon, authenticated, service_r
 commit;
 
 begin;
-select plan(18);
+select plan(19);
 
 select tests.create_user('helper_probe', '+919800000001');
 select isnt(tests.user_id('helper_probe'), null, 'create_user makes an auth user');
@@ -402,6 +416,9 @@ select is(current_user::text, 'postgres', 'clear_authentication returns to the s
 
 select tests.remember('probe', tests.user_id('helper_probe'));
 select is(tests.recall('probe'), tests.user_id('helper_probe'), 'recall gives back the id remembered under a name');
+select is(
+    (select array_agg(r.name) from tests.remembered() as r), array['probe'], 'remembered lists every name kept'
+);
 select throws_ok(
     $$ select tests.recall('never_remembered') $$, 'P0001', 'tests.recall: nothing remembered as never_remembered',
     'recall refuses a name never remembered instead of returning null'
