@@ -12,7 +12,7 @@ from psycopg import sql
 pytest.register_assert_rewrite("tests.rest_conformance")
 
 from devstack.gateway import tokens  # noqa: E402
-from tests.rest_conformance import Api, assert_error  # noqa: E402
+from tests.rest_conformance import Api, assert_error, fixture_sql  # noqa: E402
 
 pytest_plugins = ["tests.rest_conformance"]
 
@@ -215,17 +215,7 @@ def test_pre_request_function_from_in_database_config(anon, settings):
             " where s.setrole = 'authenticator'::regrole"
             " and cfg like 'pgrst.db\\_pre\\_request=%')"
         ).fetchone()
-        conn.execute(
-            "create or replace function public.conformance_pre() returns void"
-            " language plpgsql as $$ begin"
-            " if current_setting('request.headers', true)::jsonb ? 'x-conformance-block' then"
-            "   raise sqlstate 'PT403' using message = 'blocked by pre-request';"
-            " end if; end $$;"
-            "grant execute on function public.conformance_pre() to anon, authenticated,"
-            " service_role;"
-            "alter role authenticator set pgrst.db_pre_request = 'public.conformance_pre';"
-            "notify pgrst, 'reload config';"
-        )
+        conn.execute(fixture_sql("conformance_pre_request"))
     try:
         block = {"X-Conformance-Block": "1"}
         deadline = time.monotonic() + 10

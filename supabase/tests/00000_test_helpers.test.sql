@@ -164,11 +164,221 @@ exception when others then
 end;
 $$;
 
+-- Ids a test file makes and needs again later (a note, a booking): tests.remember('name', id)
+-- keeps one under a name for the rest of the transaction, tests.recall('name') gives it back;
+-- an unknown name is an error, never a silent null. The table is temporary, dropped at commit.
+create or replace function tests.remember(name text, id uuid)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if to_regclass('pg_temp.remembered') is null then
+        create temporary table remembered (name text primary key, id uuid not null) on commit drop;
+        grant select, insert, update on pg_temp.remembered to anon, authenticated, service_role;
+    end if;
+    insert into pg_temp.remembered (name, id) values (remember.name, remember.id)
+    on conflict on constraint remembered_pkey do update set id = excluded.id;
+    return remember.id;
+end;
+$$;
+
+create or replace function tests.recall(name text)
+returns uuid
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    found uuid;
+begin
+    if to_regclass('pg_temp.remembered') is not null then
+        execute 'select r.id from pg_temp.remembered as r where r.name = $1' into found using recall.name;
+    end if;
+    if found is null then
+        raise exception 'tests.recall: nothing remembered as %', recall.name;
+    end if;
+    return found;
+end;
+$$;
+
+-- Everything remembered so far, e.g. to join the rows a file made with what they became.
+create or replace function tests.remembered()
+returns table (name text, id uuid)
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    if to_regclass('pg_temp.remembered') is not null then
+        return query execute 'select r.name, r.id from pg_temp.remembered as r';
+    end if;
+end;
+$$;
+
+-- Access matrices: what each role may do, written as data and checked by one loop.
+--   select tests.action('create', $$ insert into ... returning 'done' $$);   -- one per column
+--   select tests.expect('a_admin', 'TSTA', 'denied', ...);            -- one per role
+--   select * from tests.check_matrix('hospitals');                          -- one test per cell
+-- An action's statement returns rows: a read returns the names it sees (tests.seen), a
+-- write `returning 'done'` (or no RETURNING: 'done' when it touched a row); it may name the
+-- actor with current_setting('tests.actor').
+-- Outcomes, as the client would notice them (tests.outcome):
+--   'TSTA, TSTB'    the rows returned, sorted; 'none' when there are none (RLS hid the row);
+--   'denied'        42501 "permission denied for table <subject>" (the role holds no grant);
+--   'refused'       42501 "new row violates row-level security policy for table <subject>";
+--   'denied on t', 'refused on t'  the same for another table t (an RPC writing several);
+--   '<sqlstate>: <message>' any other error.
+-- A null cell is not checked. Actions run in the order they were declared (column by
+-- column, like a table read down), each for every role in the order given; writes that
+-- succeed stay, so later columns see them.
+create or replace function tests.outcome(statement text, subject text default null)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+    returned text[] := '{}';
+    value text;
+    code text;
+    message text;
+    touched integer;
+begin
+    -- A write without RETURNING (one whose new row the actor may not read back, like a walk-in
+    -- patient before their registration): 'done' when it touched a row.
+    if statement ~* '^\s*(insert|update|delete)\M' and statement !~* '\mreturning\M' then
+        execute statement;
+        get diagnostics touched = row_count;
+        return case when touched > 0 then 'done' else 'none' end;
+    end if;
+    for value in execute statement loop
+        returned := returned || value;
+    end loop;
+    if cardinality(returned) = 0 then
+        return 'none';
+    end if;
+    return array_to_string(array(select v from unnest(returned) as v order by v), ', ');
+exception when others then
+    get stacked diagnostics code = returned_sqlstate, message = message_text;
+    if code = '42501' and message = format('permission denied for table %s', outcome.subject) then
+        return 'denied';
+    elsif code = '42501' and message = format('new row violates row-level security policy for table "%s"', outcome.subject) then
+        return 'refused';
+    elsif code = '42501' and message ~ '^permission denied for table \S+$' then
+        return 'denied on ' || substring(message from '^permission denied for table (\S+)$');
+    elsif code = '42501' and message ~ '^new row violates row-level security policy for table "[^"]+"$' then
+        return 'refused on ' || substring(message from '"([^"]+)"');
+    end if;
+    return code || ': ' || message;
+end;
+$$;
+
+-- Keep the access token a user holds now (their claims, as tests.act_as makes them), to act
+-- with it later as 'old token of <name>', e.g. after their membership was revoked.
+create or replace function tests.keep_token(name text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform tests.act_as(keep_token.name);
+    perform set_config('tests.kept_token_' || keep_token.name, current_setting('request.jwt.claims'), true);
+    perform tests.clear_authentication();
+end;
+$$;
+
+-- Act as a matrix actor: 'anon', 'service_role', a test user's name, or 'old token of <name>'
+-- (the claims kept by tests.keep_token).
+create or replace function tests.act_as_actor(actor text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    case
+        when act_as_actor.actor = 'anon' then perform tests.act_as_anon();
+        when act_as_actor.actor = 'service_role' then perform tests.act_as_service_role();
+        when act_as_actor.actor like 'old token of %' then
+            perform set_config('role', 'authenticated', true);
+            perform set_config(
+                'request.jwt.claims',
+                current_setting('tests.kept_token_' || substring(act_as_actor.actor from 14)),
+                true
+            );
+        else perform tests.act_as(act_as_actor.actor);
+    end case;
+    perform set_config('tests.actor', act_as_actor.actor, true);
+end;
+$$;
+
+create or replace function tests.action(name text, statement text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    create temporary table if not exists matrix_action (
+        step serial primary key, name text not null unique, statement text not null
+    ) on commit drop;
+    insert into pg_temp.matrix_action (name, statement) values (action.name, action.statement);
+end;
+$$;
+
+create or replace function tests.expect(actor text, variadic outcomes text[])
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    actions integer;
+begin
+    create temporary table if not exists matrix_expect (
+        row_number serial primary key, actor text not null, outcomes text[] not null
+    ) on commit drop;
+    execute 'select count(*) from pg_temp.matrix_action' into actions;
+    if cardinality(expect.outcomes) <> actions then
+        raise exception 'tests.expect: % gives % outcomes for % actions', expect.actor, cardinality(expect.outcomes), actions;
+    end if;
+    insert into pg_temp.matrix_expect (actor, outcomes) values (expect.actor, expect.outcomes);
+end;
+$$;
+
+-- Runs every non-null cell of the matrix declared with tests.action / tests.expect and says
+-- whether each outcome is the one expected (one pgTAP test a cell, named actor: action), then
+-- forgets the matrix so that the file may declare another one. No `set search_path`: pgTAP's
+-- functions find each other through the caller's.
+create or replace function tests.check_matrix(subject text)
+returns setof text
+language plpgsql
+as $$
+declare
+    cell record;
+    cells jsonb;
+    got text;
+begin
+    execute $q$
+        select coalesce(jsonb_agg(jsonb_build_object(
+            'actor', e.actor, 'action', a.name, 'statement', a.statement, 'expected', e.outcomes[a.step]
+        ) order by a.step, e.row_number), '[]')
+        from pg_temp.matrix_action as a
+        cross join pg_temp.matrix_expect as e
+        where e.outcomes[a.step] is not null
+    $q$ into cells;
+    for cell in select * from jsonb_to_recordset(cells) as c (actor text, action text, statement text, expected text) loop
+        perform tests.act_as_actor(cell.actor);
+        got := tests.outcome(cell.statement, check_matrix.subject);
+        perform tests.clear_authentication();
+        return next extensions.is(got, cell.expected, format('%s: %s', cell.actor, cell.action));
+    end loop;
+    execute 'truncate pg_temp.matrix_action, pg_temp.matrix_expect restart identity';
+end;
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 commit;
 
 begin;
-select plan(9);
+select plan(19);
 
 select tests.create_user('helper_probe', '+919800000001');
 select isnt(tests.user_id('helper_probe'), null, 'create_user makes an auth user');
@@ -203,6 +413,42 @@ select is(auth.uid(), null, 'anon has no uid');
 
 select tests.clear_authentication();
 select is(current_user::text, 'postgres', 'clear_authentication returns to the session user');
+
+select tests.remember('probe', tests.user_id('helper_probe'));
+select is(tests.recall('probe'), tests.user_id('helper_probe'), 'recall gives back the id remembered under a name');
+select is(
+    (select array_agg(r.name) from tests.remembered() as r), array['probe'], 'remembered lists every name kept'
+);
+select throws_ok(
+    $$ select tests.recall('never_remembered') $$, 'P0001', 'tests.recall: nothing remembered as never_remembered',
+    'recall refuses a name never remembered instead of returning null'
+);
+select is(
+    tests.outcome($$ select unnest(array['b', 'a']) $$), 'a, b', 'outcome lists the rows returned, sorted'
+);
+select is(tests.outcome($$ select 1 where false $$), 'none', 'outcome says none when no row comes back');
+select tests.act_as_actor('anon');
+select is(
+    tests.outcome($$ select 'x' from public.hospitals $$, 'hospitals'), 'denied',
+    'outcome says denied when the role holds no privilege on the subject table'
+);
+select tests.clear_authentication();
+select is(
+    tests.outcome($$ select 1 / 0 $$), '22012: division by zero', 'outcome gives any other error''s code and message'
+);
+select tests.act_as_actor('anon');
+select is(
+    tests.outcome($$ select 'x' from public.hospitals $$, 'patients'), 'denied on hospitals',
+    'outcome names the table when it is not the subject'
+);
+select tests.keep_token('helper_probe');
+select tests.act_as_actor('old token of helper_probe');
+select is(auth.uid(), tests.user_id('helper_probe'), 'an old token kept by keep_token acts as its user');
+select tests.clear_authentication();
+select is(
+    tests.outcome($$ update public.hospitals set name = name where code = 'HLPR' $$), 'done',
+    'outcome says done when a write without RETURNING touched a row'
+);
 
 select * from finish();
 rollback;

@@ -81,9 +81,6 @@ begin
 end;
 $$;
 
-create table tests.clinical_rows (resource text, patient text, id uuid, primary key (resource, patient));
-grant select on tests.clinical_rows to authenticated, service_role;
-
 -- What PostgREST's next request starts from: a new transaction, without this one's
 -- transaction-local flags of what was logged (carebase.disclosed.<table>, and
 -- carebase.read_logged.<table> of the request-level logger).
@@ -319,12 +316,11 @@ select ok(
 );
 
 -- Fixtures: a row of every clinical table for a_patient1 at TSTA (a_doctor's patient) and for
--- b_patient3 at TSTB (not a_doctor's) ---------------------------------------------------------
-insert into tests.clinical_rows (resource, patient, id)
+-- b_patient3 at TSTB (not a_doctor's), remembered as resource:patient -------------------------
 select
-    r.resource,
-    f.patient,
-    tests.clinical_fixture(r.resource, f.patient, f.hospital, f.clinician)
+    tests.remember(
+        r.resource || ':' || f.patient, tests.clinical_fixture(r.resource, f.patient, f.hospital, f.clinician)
+    )
 from tests.clinical_relations as r
 cross join
     (values ('a_patient1', 'TSTA', 'a_doctor'), ('b_patient3', 'TSTB', 'b_doctor')) as f (patient, hospital, clinician)
@@ -346,7 +342,7 @@ select set_eq(
 select set_eq(
     $$ select r.resource, l.table_name, l.patient
         from tests.clinical_relations as r
-        join tests.clinical_rows as c on c.resource = r.resource and c.patient = 'a_patient1'
+        join tests.remembered() as c on c.name = r.resource || ':a_patient1'
         cross join lateral tests.logged_reads(
             'a_doctor', 'PATCH', '/' || r.resource,
             format('update %s set deleted_at = deleted_at where id = %L returning *', r.qualified, c.id)
@@ -425,10 +421,7 @@ values
     'clinical_note', 'a_doctor',
     format(
         'select public.clinical_note(%L)',
-        (
-            select c.id from tests.clinical_rows as c
-            where c.resource = 'clinical_notes' and c.patient = 'a_patient1'
-        )
+        tests.recall('clinical_notes:a_patient1')
     ),
     'public.clinical_notes'
 ),
@@ -498,10 +491,7 @@ select tests.fresh_request();
 select tests.act_as_service_role();
 select set_config('request.method', 'POST', true);
 update public.lab_results set unit = 'mmol/L'
-where id = (
-    select c.id from tests.clinical_rows as c
-    where c.resource = 'lab_results' and c.patient = 'a_patient1'
-);
+where id = tests.recall('lab_results:a_patient1');
 select set_config('request.method', '', true);
 select tests.clear_authentication();
 select is_empty(

@@ -28,36 +28,38 @@ as $$
     where o.subject_id = told.lab_result and o.kind = 'lab_result_critical' and o.recipient_kind = 'user';
 $$;
 
-create temporary table lab (name text primary key, id uuid not null) on commit drop;
-insert into lab values
-('ordered', pg_temp.critical('Potassium', 'a_patient1', 'a_doctor')),
-('unordered', pg_temp.critical('Potassium', 'a_patient1')),
-('ordered_by_leaver', pg_temp.critical('Potassium', 'a_patient1', 'a_revoked_doctor')),
-('nurses_only', pg_temp.critical('Potassium', 'ab_patient4')),
-('nobody_on_team', pg_temp.critical('Potassium', 'a_patient2'));
+select tests.remember(l.name, l.id)
+from (
+    values
+    ('ordered', pg_temp.critical('Potassium', 'a_patient1', 'a_doctor')),
+    ('unordered', pg_temp.critical('Potassium', 'a_patient1')),
+    ('ordered_by_leaver', pg_temp.critical('Potassium', 'a_patient1', 'a_revoked_doctor')),
+    ('nurses_only', pg_temp.critical('Potassium', 'ab_patient4')),
+    ('nobody_on_team', pg_temp.critical('Potassium', 'a_patient2'))
+) as l (name, id);
 
 select set_eq(
-    $$ select pg_temp.told((select id from lab where name = 'ordered')) $$,
+    $$ select pg_temp.told(tests.recall('ordered')) $$,
     array[tests.user_id('a_doctor')],
     'the ordering doctor is told'
 );
 select set_eq(
-    $$ select pg_temp.told((select id from lab where name = 'unordered')) $$,
+    $$ select pg_temp.told(tests.recall('unordered')) $$,
     array[tests.user_id('a_doctor')],
     'with no ordering doctor, the patient''s primary care-team doctor is told'
 );
 select set_eq(
-    $$ select pg_temp.told((select id from lab where name = 'ordered_by_leaver')) $$,
+    $$ select pg_temp.told(tests.recall('ordered_by_leaver')) $$,
     array[tests.user_id('a_doctor')],
     'an ordering doctor whose membership was revoked is skipped for the care-team doctor'
 );
 select set_eq(
-    $$ select pg_temp.told((select id from lab where name = 'nurses_only')) $$,
+    $$ select pg_temp.told(tests.recall('nurses_only')) $$,
     array[tests.user_id('a_nurse')],
     'with no doctor on the care team, the care team''s nurses are told'
 );
 select set_eq(
-    $$ select pg_temp.told((select id from lab where name = 'nobody_on_team')) $$,
+    $$ select pg_temp.told(tests.recall('nobody_on_team')) $$,
     array[tests.user_id('a_admin')],
     'with no care team at all, the hospital''s admins are told'
 );
@@ -65,17 +67,17 @@ select set_eq(
 -- An admin whose membership is revoked is not told.
 update public.staff_memberships set is_active = false
 where id = tests.id_of('staff_memberships', 'a_admin');
-insert into lab values ('no_active_admin', pg_temp.critical('Sodium', 'a_patient2'));
+select tests.remember('no_active_admin', pg_temp.critical('Sodium', 'a_patient2'));
 select is_empty(
-    $$ select pg_temp.told((select id from lab where name = 'no_active_admin')) $$,
+    $$ select pg_temp.told(tests.recall('no_active_admin')) $$,
     'a revoked admin is not told'
 );
 
 select set_eq(
     $$ select distinct o.payload from private.outbox as o
-        join lab as l on l.id = o.subject_id where o.kind = 'lab_result_critical' $$,
+        join tests.remembered() as l on l.id = o.subject_id where o.kind = 'lab_result_critical' $$,
     $$ select jsonb_build_object('lab_result_id', l.id, 'patient_id', r.patient_id)
-        from lab as l join public.lab_results as r on r.id = l.id
+        from tests.remembered() as l join public.lab_results as r on r.id = l.id
         where l.name <> 'no_active_admin' $$,
     'every message carries the result and patient ids only, no test name or value'
 );

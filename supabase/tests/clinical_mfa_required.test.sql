@@ -34,11 +34,9 @@ $$;
 
 -- A signed note, a draft, vitals, a prescription (approved) and an insurance card for
 -- a_patient1 at TSTA, written at aal2 ------------------------------------------------------
-create temporary table made (name text primary key, id uuid not null) on commit drop;
-grant select, insert on made to authenticated, service_role;
 select tests.act_as('a_doctor', 'aal2');
-insert into made
-values (
+select tests.remember(m.name, m.id)
+from (values (
     'signed',
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"assessment": "Stable angina"}'
@@ -48,33 +46,21 @@ values (
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"plan": "ECG"}'
     )
-);
-select public.sign_clinical_note((
-    select m.id from made as m
-    where m.name = 'signed'
-)) is not null as signed;
+)) as m (name, id);
+select public.sign_clinical_note(tests.recall('signed')) is not null as signed;
 with v as (
     insert into public.vital_signs (patient_id, hospital_id, heart_rate_bpm)
     values (tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 72) returning id
 )
 
-insert into made select
-    'vitals',
-    id
-from v;
-insert into made
-select
-    'rx',
-    id
+select tests.remember('vitals', id) from v;
+select tests.remember('rx', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Amlodipine", "strength": "5 mg", "quantity": 30}]'
 );
 select tests.act_as('a_pharmacist', 'aal2');
 update public.prescriptions set status = 'approved'
-where id = (
-    select m.id from made as m
-    where m.name = 'rx'
-);
+where id = tests.recall('rx');
 select tests.act_as('a_front_desk', 'aal2');
 with d as (
     insert into public.patient_documents (patient_id, hospital_id, name, document_type, storage_path)
@@ -84,10 +70,7 @@ with d as (
     ) returning id
 )
 
-insert into made select
-    'insurance',
-    id
-from d;
+select tests.remember('insurance', id) from d;
 select tests.clear_authentication();
 
 -- Every clinical table and every table holding prescription contents carries the check -----
@@ -105,17 +88,17 @@ select set_eq(
 -- A doctor of the care team at aal1 ------------------------------------------------------------
 select tests.act_as('a_doctor', 'aal1');
 select throws_ok(
-    $$ select public.clinical_note((select m.id from made as m where m.name = 'signed')) $$,
+    $$ select public.clinical_note(tests.recall('signed')) $$,
     'PT403', null, 'aal1 doctor: rpc/clinical_note is refused'
 );
 select is(
-    pg_temp.refusal($$ select public.clinical_note((select m.id from made as m where m.name = 'signed')) $$),
+    pg_temp.refusal($$ select public.clinical_note(tests.recall('signed')) $$),
     'insufficient_aal | verify a TOTP factor (POST /auth/v1/factors/{factor_id}/challenge, then '
     || 'POST /auth/v1/factors/{factor_id}/verify with the code) and retry with the new access token',
     'the refusal carries the stable code insufficient_aal in its details and says how to step up'
 );
 select throws_ok(
-    $$ select public.clinical_note((select m.id from made as m where m.name = 'signed')) $$,
+    $$ select public.clinical_note(tests.recall('signed')) $$,
     'PT403',
     'multi-factor authentication required: staff read and write clinical records only in a session '
     || 'verified with a second factor (aal2)',
@@ -135,15 +118,15 @@ select throws_ok(
     'PT403', null, 'aal1 doctor: rpc/write_clinical_note is refused'
 );
 select throws_ok(
-    $$ select public.update_clinical_note((select m.id from made as m where m.name = 'draft'), '{"plan": "y"}') $$,
+    $$ select public.update_clinical_note(tests.recall('draft'), '{"plan": "y"}') $$,
     'PT403', null, 'aal1 doctor: rpc/update_clinical_note is refused'
 );
 select throws_ok(
-    $$ select public.sign_clinical_note((select m.id from made as m where m.name = 'draft')) $$,
+    $$ select public.sign_clinical_note(tests.recall('draft')) $$,
     'PT403', null, 'aal1 doctor: rpc/sign_clinical_note is refused'
 );
 select throws_ok(
-    $$ select public.add_note_addendum((select m.id from made as m where m.name = 'signed'), 'more') $$,
+    $$ select public.add_note_addendum(tests.recall('signed'), 'more') $$,
     'PT403', null, 'aal1 doctor: rpc/add_note_addendum is refused'
 );
 select throws_ok(
@@ -164,11 +147,11 @@ select throws_ok(
 );
 select throws_ok(
     $$ update public.vital_signs set deleted_at = now()
-        where id = (select m.id from made as m where m.name = 'vitals') $$,
+        where id = tests.recall('vitals') $$,
     'PT403', null, 'aal1 doctor: an update of vital_signs is refused'
 );
 select throws_ok(
-    $$ select * from public.read_prescriptions(array[(select m.id from made as m where m.name = 'rx')]) $$,
+    $$ select * from public.read_prescriptions(array[tests.recall('rx')]) $$,
     'PT403', null, 'aal1 doctor: rpc/read_prescriptions is refused'
 );
 select throws_ok(
@@ -189,10 +172,7 @@ select is(
 -- The same doctor at aal2 -------------------------------------------------------------------
 select tests.act_as('a_doctor', 'aal2');
 select is(
-    public.clinical_note((
-        select m.id from made as m
-        where m.name = 'signed'
-    )) -> 'soap' ->> 'assessment',
+    public.clinical_note(tests.recall('signed')) -> 'soap' ->> 'assessment',
     'Stable angina', 'aal2 doctor: rpc/clinical_note answers'
 );
 select ok(
@@ -207,10 +187,7 @@ select lives_ok(
 select is(
     (
         select medications -> 0 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select m.id from made as m
-            where m.name = 'rx'
-        )])
+        from public.read_prescriptions(array[tests.recall('rx')])
     ),
     'Amlodipine', 'aal2 doctor: rpc/read_prescriptions answers'
 );
@@ -222,7 +199,7 @@ select throws_ok(
 );
 select tests.act_as('a_pharmacist', 'aal1');
 select throws_ok(
-    $$ select * from public.read_prescriptions(array[(select m.id from made as m where m.name = 'rx')]) $$,
+    $$ select * from public.read_prescriptions(array[tests.recall('rx')]) $$,
     'PT403', null, 'aal1 pharmacist: rpc/read_prescriptions is refused'
 );
 select throws_ok(
@@ -232,22 +209,19 @@ select throws_ok(
 select throws_ok(
     $$ insert into public.prescription_dispensings (prescription_item_id, quantity)
         select i.id, 1 from public.prescription_items as i
-        where i.prescription_id = (select m.id from made as m where m.name = 'rx') $$,
+        where i.prescription_id = tests.recall('rx') $$,
     'PT403', null, 'aal1 pharmacist: recording a dispensing is refused'
 );
 select throws_ok(
     $$ update public.prescriptions set status = 'ready_for_pickup'
-        where id = (select m.id from made as m where m.name = 'rx') $$,
+        where id = tests.recall('rx') $$,
     'PT403', null, 'aal1 pharmacist: moving a prescription on is refused'
 );
 select tests.act_as('a_pharmacist', 'aal2');
 select is(
     (
         select count(*) from public.prescription_details
-        where id = (
-            select m.id from made as m
-            where m.name = 'rx'
-        )
+        where id = tests.recall('rx')
     ),
     1::bigint, 'aal2 pharmacist: lists the prescription'
 );
@@ -260,10 +234,7 @@ select tests.act_as('a_front_desk', 'aal2');
 select is(
     (
         select count(*) from public.patient_documents
-        where id = (
-            select m.id from made as m
-            where m.name = 'insurance'
-        )
+        where id = tests.recall('insurance')
     ),
     1::bigint, 'aal2 front desk: reads the insurance card'
 );
@@ -287,37 +258,26 @@ select ok(
 -- The patient at aal1, callers who are not staff, the service role ----------------------------
 select tests.act_as('a_patient1', 'aal1');
 select ok(
-    (
-        select m.id from made as m
-        where m.name = 'signed') in (
+    tests.recall('signed') in (
         select t.item_id from public.patient_timeline(tests.id_of('patients', 'a_patient1')) as t
     ),
     'aal1 patient: reads their own timeline'
 );
 select is(
-    public.clinical_note((
-        select m.id from made as m
-        where m.name = 'signed'
-    )) -> 'soap' ->> 'assessment',
+    public.clinical_note(tests.recall('signed')) -> 'soap' ->> 'assessment',
     'Stable angina', 'aal1 patient: reads their own signed note'
 );
 select is(
     (
         select medications -> 0 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select m.id from made as m
-            where m.name = 'rx'
-        )])
+        from public.read_prescriptions(array[tests.recall('rx')])
     ),
     'Amlodipine', 'aal1 patient: reads their own prescription'
 );
 select is(
     (
         select count(*) from public.vital_signs
-        where id = (
-            select m.id from made as m
-            where m.name = 'vitals'
-        )
+        where id = tests.recall('vitals')
     ),
     1::bigint, 'aal1 patient: reads their own vitals'
 );

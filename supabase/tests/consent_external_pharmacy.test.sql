@@ -8,9 +8,6 @@ select plan(31);
 
 select tests.create_world();
 
-create table tests.rxo (name text primary key, id uuid not null);
-grant select, insert on tests.rxo to authenticated;
-
 select tests.act_as('a_admin');
 insert into public.consent_documents (hospital_id, purpose, version, title, body)
 values (
@@ -24,20 +21,20 @@ returns setof text
 language sql
 as $$
     select 'prescription' from public.prescriptions
-    where id = (select r.id from tests.rxo as r where r.name = 'outside')
+    where id = tests.recall('outside')
     union all
     select distinct 'items' from public.prescription_items
-    where prescription_id = (select r.id from tests.rxo as r where r.name = 'outside')
+    where prescription_id = tests.recall('outside')
     union all
     select distinct 'dispensings' from public.prescription_dispensings as d
     join public.prescription_items as i on i.id = d.prescription_item_id
-    where i.prescription_id = (select r.id from tests.rxo as r where r.name = 'outside')
+    where i.prescription_id = tests.recall('outside')
     union all
     select 'details' from public.prescription_details
-    where id = (select r.id from tests.rxo as r where r.name = 'outside')
+    where id = tests.recall('outside')
     union all
     select distinct 'history' from public.status_history
-    where subject_id = (select r.id from tests.rxo as r where r.name = 'outside');
+    where subject_id = tests.recall('outside');
 $$;
 grant execute on function pg_temp.outside_seen() to authenticated;
 
@@ -87,10 +84,7 @@ select lives_ok(
     'the patient grants the external_pharmacy consent'
 );
 select tests.act_as('a_doctor');
-insert into tests.rxo
-select
-    'outside',
-    id
+select tests.remember('outside', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'),
     '[{"name": "Atorvastatin", "strength": "10 mg", "frequency": "at night", "quantity": 30}]'
@@ -98,24 +92,15 @@ from public.issue_prescription(
 select is(
     (
         select pharmacy_id from public.prescriptions
-        where id = (
-            select r.id from tests.rxo as r
-            where r.name = 'outside'
-        )
+        where id = tests.recall('outside')
     ),
     tests.id_of('pharmacies', 'b_central'),
     'with consent, the prescription goes to the patient''s chosen outside pharmacy'
 );
 select tests.clear_authentication();
-insert into tests.rxo
-select
-    'outside line',
-    i.id
+select tests.remember('outside line', i.id)
 from public.prescription_items as i
-where i.prescription_id = (
-    select r.id from tests.rxo as r
-    where r.name = 'outside'
-);
+where i.prescription_id = tests.recall('outside');
 select tests.act_as('b_pharmacist');
 select set_eq(
     'select pg_temp.outside_seen()', array['prescription', 'items', 'details', 'history'],
@@ -124,31 +109,25 @@ select set_eq(
 select is(
     (
         select medications -> 0 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rxo as r
-            where r.name = 'outside'
-        )])
+        from public.read_prescriptions(array[tests.recall('outside')])
     ),
     'Atorvastatin', 'and reads its contents in clear'
 );
 select lives_ok(
     $$ update public.prescriptions set status = 'approved'
-        where id = (select r.id from tests.rxo as r where r.name = 'outside') $$,
+        where id = tests.recall('outside') $$,
     'the outside pharmacist approves it'
 );
 select is(
     (
         select actor_role::text from public.status_history
-        where subject_id = (
-            select r.id from tests.rxo as r
-            where r.name = 'outside'
-        ) and to_state = 'approved'
+        where subject_id = tests.recall('outside') and to_state = 'approved'
     ),
     'pharmacist', 'as the pharmacist, in the history'
 );
 select lives_ok(
     $$ insert into public.prescription_dispensings (prescription_item_id, quantity)
-        values ((select r.id from tests.rxo as r where r.name = 'outside line'), 10) $$,
+        values (tests.recall('outside line'), 10) $$,
     'and records a partial dispensing'
 );
 select set_eq(
@@ -170,10 +149,7 @@ select ok(
             and table_name = 'public.prescriptions'
             and actor_id = tests.id_of('profiles', 'b_pharmacist')
             and actor_roles = '{pharmacist}'
-            and row_id = (
-                select r.id::text from tests.rxo as r
-                where r.name = 'outside'
-            )
+            and row_id = tests.recall('outside')::text
     ),
     'the outside pharmacist''s read is in the patient''s accounting of disclosures, as a pharmacist'
 );
@@ -190,27 +166,24 @@ select
         'select pg_temp.outside_seen()', 'the outside pharmacist no longer sees the prescription, lines, dispensings'
     );
 select is_empty(
-    $$ select 1 from public.read_prescriptions(array[(select r.id from tests.rxo as r where r.name = 'outside')]) $$,
+    $$ select 1 from public.read_prescriptions(array[tests.recall('outside')]) $$,
     'nor reads its contents'
 );
 select is_empty(
     $$ update public.prescriptions set status = 'ready_for_pickup'
-        where id = (select r.id from tests.rxo as r where r.name = 'outside') returning 1 $$,
+        where id = tests.recall('outside') returning 1 $$,
     'nor moves it on'
 );
 select throws_ok(
     $$ insert into public.prescription_dispensings (prescription_item_id, quantity)
-        values ((select r.id from tests.rxo as r where r.name = 'outside line'), 1) $$,
+        values (tests.recall('outside line'), 1) $$,
     '42501', null, 'nor dispenses from it'
 );
 select tests.act_as('a_patient1');
 select is(
     (
         select medications -> 0 ->> 'dispensed_quantity'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rxo as r
-            where r.name = 'outside'
-        )])
+        from public.read_prescriptions(array[tests.recall('outside')])
     ),
     '10.00', 'the patient still reads their prescription and what was dispensed'
 );
@@ -218,10 +191,7 @@ select tests.act_as('a_doctor');
 select is(
     (
         select count(*)::integer from public.prescription_details
-        where id = (
-            select r.id from tests.rxo as r
-            where r.name = 'outside'
-        )
+        where id = tests.recall('outside')
     ),
     1, 'and so does the issuing doctor'
 );
@@ -234,10 +204,7 @@ select throws_ok(
 );
 
 -- The hospital's own pharmacy needs no such consent -------------------------------------------
-insert into tests.rxo
-select
-    'inside',
-    id
+select tests.remember('inside', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Metformin", "quantity": 60}]',
     pharmacy_id => tests.id_of('pharmacies', 'a_central')
@@ -245,10 +212,7 @@ from public.issue_prescription(
 select is(
     (
         select pharmacy_id from public.prescriptions
-        where id = (
-            select r.id from tests.rxo as r
-            where r.name = 'inside'
-        )
+        where id = tests.recall('inside')
     ),
     tests.id_of('pharmacies', 'a_central'), 'after the withdrawal, the doctor still sends to the hospital''s pharmacy'
 );
@@ -256,16 +220,13 @@ select tests.act_as('a_pharmacist');
 select is(
     (
         select medications -> 0 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rxo as r
-            where r.name = 'inside'
-        )])
+        from public.read_prescriptions(array[tests.recall('inside')])
     ),
     'Metformin', 'which reads it in clear'
 );
 select lives_ok(
     $$ update public.prescriptions set status = 'approved'
-        where id = (select r.id from tests.rxo as r where r.name = 'inside') $$,
+        where id = tests.recall('inside') $$,
     'and approves it'
 );
 

@@ -6,9 +6,6 @@ select plan(12);
 
 select tests.create_world();
 
-create table tests.rxk (name text primary key, id uuid not null);
-grant select, insert on tests.rxk to authenticated, service_role;
-
 select tests.clear_authentication();
 select set_eq(
     $$ select table_name::text || '.' || column_name from private.encrypted_columns
@@ -18,10 +15,7 @@ select set_eq(
 );
 
 select tests.act_as('a_doctor');
-insert into tests.rxk
-select
-    'before',
-    id
+select tests.remember('before', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'),
     '[{"name": "Amlodipine", "strength": "5 mg", "quantity": 30}, {"name": "Aspirin", "quantity": 30}]',
@@ -34,10 +28,10 @@ select private.active_field_key_version() as version;
 grant select on old_key to service_role, authenticated;
 select is_empty(
     $$ select 1 from public.prescription_items
-        where prescription_id = (select r.id from tests.rxk as r where r.name = 'before')
+        where prescription_id = tests.recall('before')
         and private.field_key_version(details) <> (select version from old_key)
         union all
-        select 1 from public.prescriptions where id = (select r.id from tests.rxk as r where r.name = 'before')
+        select 1 from public.prescriptions where id = tests.recall('before')
         and private.field_key_version(notes) <> (select version from old_key) $$,
     'a prescription is written under the active field key'
 );
@@ -46,19 +40,13 @@ select is_empty(
 select tests.act_as_service_role();
 select is(public.rotate_field_key(), (select version + 1 from old_key), 'a new key version is made active');
 select tests.act_as('a_doctor');
-insert into tests.rxk
-select
-    'during',
-    id
+select tests.remember('during', id)
 from public.issue_prescription(tests.id_of('patients', 'a_patient1'), '[{"name": "Losartan", "quantity": 30}]');
 select tests.clear_authentication();
 select is(
     (
         select private.field_key_version(details) from public.prescription_items
-        where prescription_id = (
-            select r.id from tests.rxk as r
-            where r.name = 'during'
-        )
+        where prescription_id = tests.recall('during')
     ),
     (select version + 1 from old_key), 'a prescription issued mid-rotation is under the new key at once'
 );
@@ -69,10 +57,7 @@ select tests.act_as('a_pharmacist');
 select is(
     (
         select medications -> 1 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rxk as r
-            where r.name = 'before'
-        )])
+        from public.read_prescriptions(array[tests.recall('before')])
     ),
     'Aspirin', 'mid-rotation, the pharmacy reads the prescription'
 );
@@ -97,7 +82,7 @@ select is(public.retire_field_keys(), 1, 'the old key retires');
 select tests.act_as('a_patient1');
 select results_eq(
     $$ select notes, medications -> 0 ->> 'medicine', medications -> 0 ->> 'strength', medications -> 0 ->> 'quantity'
-        from public.read_prescriptions(array[(select r.id from tests.rxk as r where r.name = 'before')]) $$,
+        from public.read_prescriptions(array[tests.recall('before')]) $$,
     $$ values ('check BP in a week', 'Amlodipine', '5 mg', '30.00') $$,
     'after rotation and retirement, the patient reads the same prescription'
 );

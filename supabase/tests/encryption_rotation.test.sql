@@ -9,28 +9,20 @@ select tests.create_world();
 -- Encrypted values under the current key: a signed note, a draft, an addendum, a medical
 -- profile, a lab interpretation and a national number.
 select tests.act_as('a_doctor');
-create temporary table note_of (name text, id uuid) on commit drop;
-grant select, insert on note_of to authenticated;
-insert into note_of
-select
+select tests.remember(
     'signed',
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"assessment": "Stable angina"}'
-    );
-insert into note_of
-select
+    )
+);
+select tests.remember(
     'draft',
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"plan": "ECG"}'
-    );
-select public.sign_clinical_note((
-    select n.id from note_of as n
-    where n.name = 'signed'
-)) is not null as signed;
-select public.add_note_addendum((
-    select n.id from note_of as n
-    where n.name = 'signed'
-), 'BP 145/90') is not null as added;
+    )
+);
+select public.sign_clinical_note(tests.recall('signed')) is not null as signed;
+select public.add_note_addendum(tests.recall('signed'), 'BP 145/90') is not null as added;
 insert into public.medical_profiles (patient_id, hospital_id, details_encrypted)
 values (
     tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'),
@@ -98,17 +90,11 @@ select ok(
 -- Mid-rotation: some values under each key, every read works.
 select tests.act_as('a_doctor');
 select is(
-    public.clinical_note((
-        select n.id from note_of as n
-        where n.name = 'signed'
-    )) #>> '{soap,assessment}',
+    public.clinical_note(tests.recall('signed')) #>> '{soap,assessment}',
     'Stable angina', 'mid-rotation, the care team reads the signed note'
 );
 select is(
-    public.clinical_note((
-        select n.id from note_of as n
-        where n.name = 'draft'
-    )) #>> '{soap,plan}',
+    public.clinical_note(tests.recall('draft')) #>> '{soap,plan}',
     'ECG', 'and the draft'
 );
 
@@ -130,7 +116,7 @@ select tests.act_as('a_doctor');
 select results_eq(
     $$ select n.status::text, public.clinical_note(n.id) #>> '{soap,assessment}',
         public.clinical_note(n.id) #>> '{addenda,0,body}'
-        from public.clinical_notes as n join note_of as o on n.id = o.id where o.name = 'signed' $$,
+        from public.clinical_notes as n where n.id = tests.recall('signed') $$,
     $$ values ('signed', 'Stable angina', 'BP 145/90') $$,
     'the signed note is still signed, with the same text and addendum'
 );

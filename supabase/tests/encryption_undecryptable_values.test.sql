@@ -8,48 +8,36 @@ select plan(17);
 
 select tests.create_world();
 
-create table tests.bad (name text primary key, id uuid not null);
-grant select, insert on tests.bad to authenticated, service_role;
-
 select tests.act_as('a_doctor', 'aal2');
-insert into tests.bad
-select
-    'good rx',
-    id
+select tests.remember('good rx', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Amlodipine", "quantity": 30}]', notes => 'check BP'
 );
-insert into tests.bad
-select
-    'bad rx',
-    id
+select tests.remember('bad rx', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'),
     '[{"name": "Aspirin", "quantity": 10}, {"name": "Atorvastatin", "quantity": 30}]',
     notes => 'after meals'
 );
-insert into tests.bad
-select
+select tests.remember(
     'good note',
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"assessment": "Stable angina"}'
-    );
-insert into tests.bad
-select
+    )
+);
+select tests.remember(
     'bad note',
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"assessment": "Hypertension"}'
-    );
-insert into tests.bad
-select
+    )
+);
+select tests.remember(
     'keyless note',
     public.write_clinical_note(
         tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), '{"plan": "ECG"}'
-    );
-select public.sign_clinical_note((
-    select id from tests.bad
-    where name = 'bad note'
-)) is not null as signed;
+    )
+);
+select public.sign_clinical_note(tests.recall('bad note')) is not null as signed;
 select tests.act_as('a_front_desk', 'aal2');
 select
     (public.set_patient_identifier(tests.id_of('patients', 'a_patient1'), 'aadhaar', '234567891234')).id is not null
@@ -66,25 +54,13 @@ alter table public.clinical_notes disable trigger user;
 alter table public.patient_identifiers disable trigger user;
 update public.prescription_items
 set details = int2send(private.active_field_key_version()::smallint) || '\xdeadbeef0102030405'::bytea
-where prescription_id = (
-    select id from tests.bad
-    where name = 'bad rx'
-) and line_no = 2;
+where prescription_id = tests.recall('bad rx') and line_no = 2;
 update public.prescriptions set notes = convert_to('{"notes": "after meals"}', 'UTF8')
-where id = (
-    select id from tests.bad
-    where name = 'bad rx'
-);
+where id = tests.recall('bad rx');
 update public.clinical_notes set soap_encrypted = '\xdeadbeef'
-where id = (
-    select id from tests.bad
-    where name = 'bad note'
-);
+where id = tests.recall('bad note');
 update public.clinical_notes set soap_encrypted = int2send(999::smallint) || substring(soap_encrypted from 3)
-where id = (
-    select id from tests.bad
-    where name = 'keyless note'
-);
+where id = tests.recall('keyless note');
 update public.patient_identifiers set value_encrypted = convert_to('234567891234', 'UTF8')
 where patient_id = tests.id_of('patients', 'a_patient1');
 alter table public.prescription_items enable trigger user;
@@ -95,17 +71,14 @@ alter table public.patient_identifiers enable trigger user;
 -- Several prescriptions in one read ------------------------------------------------------------
 select tests.act_as('a_doctor', 'aal2');
 create temporary table read_back on commit drop as
-select * from public.read_prescriptions(array(
-    select id from tests.bad
-    where name in ('good rx', 'bad rx')
-));
+select * from public.read_prescriptions(array[tests.recall('good rx'), tests.recall('bad rx')]);
 select is(
     (select count(*)::integer from read_back), 2,
     'reading two prescriptions, one of them undecryptable, returns both'
 );
 select results_eq(
     $$ select notes, medications -> 0 ->> 'medicine', undecryptable from read_back
-        where id = (select id from tests.bad where name = 'good rx') $$,
+        where id = tests.recall('good rx') $$,
     $$ values ('check BP', 'Amlodipine', '{}'::text []) $$,
     'the readable one comes in clear, nothing marked'
 );
@@ -113,7 +86,7 @@ select results_eq(
     $$ select notes, undecryptable, medications -> 0 ->> 'medicine', medications -> 1 ? 'medicine',
             medications -> 1 ->> 'undecryptable', (medications -> 1 ->> 'line_no')::integer,
             (medications -> 1 ->> 'quantity')::numeric
-        from read_back where id = (select id from tests.bad where name = 'bad rx') $$,
+        from read_back where id = tests.recall('bad rx') $$,
     $$ values (null::text, '{notes,medications}'::text [], 'Aspirin', false, 'true', 2, 30::numeric) $$,
     'the other comes back with what could be read; its notes and the damaged line are marked undecryptable'
 );
@@ -123,10 +96,7 @@ select is(
         select count(*)::integer from audit.log
         where
             action = 'READ' and table_name = 'public.prescriptions'
-            and row_id = (
-                select b.id::text from tests.bad as b
-                where b.name = 'bad rx'
-            )
+            and row_id = tests.recall('bad rx')::text
             and patient_id = tests.id_of('patients', 'a_patient1')
     ),
     2,
@@ -136,26 +106,23 @@ select is(
 -- Single-record readers: a clear error with a stable code ------------------------------------------
 select tests.act_as('a_doctor', 'aal2');
 select throws_ok(
-    $$ select public.clinical_note((select id from tests.bad where name = 'bad note')) $$,
+    $$ select public.clinical_note(tests.recall('bad note')) $$,
     'PT409', 'the encrypted content of this record cannot be decrypted',
     'a note of raw bytes: PT409 (HTTP 409), not a server error'
 );
 select throws_ok(
-    $$ select public.clinical_note((select id from tests.bad where name = 'keyless note')) $$,
+    $$ select public.clinical_note(tests.recall('keyless note')) $$,
     'PT409', 'the encrypted content of this record cannot be decrypted',
     'a note under a key that does not exist: the same'
 );
 select is(
-    public.clinical_note((
-        select id from tests.bad
-        where name = 'good note'
-    )) #>> '{soap,assessment}',
+    public.clinical_note(tests.recall('good note')) #>> '{soap,assessment}',
     'Stable angina', 'the patient''s other notes read as before'
 );
 select ok(
     (
         select count(*) from public.patient_timeline(tests.id_of('patients', 'a_patient1')) as t
-        where t.item_id in (select b.id from tests.bad as b)
+        where t.item_id in (select r.id from tests.remembered() as r)
     ) = 5,
     'the timeline lists every note and prescription, readable or not'
 );
@@ -194,7 +161,7 @@ select ok(
 select tests.clear_authentication();
 select is_empty(
     $$ select 1 from public.prescription_items
-        where prescription_id = (select id from tests.bad where name = 'good rx')
+        where prescription_id = tests.recall('good rx')
             and private.field_key_version(details) <> private.active_field_key_version() $$,
     'the readable values are under the new key'
 );
@@ -204,17 +171,14 @@ select is(
 select tests.act_as('a_admin', 'aal2');
 select lives_ok(
     $$ update public.clinical_notes set deleted_at = now()
-        where id = (select id from tests.bad where name = 'bad note') $$,
+        where id = tests.recall('bad note') $$,
     'the hospital admin archives the signed note whose content cannot be decrypted'
 );
 select tests.act_as('a_doctor', 'aal2');
 select is(
     (
         select count(*)::integer from
-            public.read_prescriptions(array(
-                select id from tests.bad
-                where name = 'bad rx'
-            ))
+            public.read_prescriptions(array[tests.recall('bad rx')])
         where undecryptable = '{notes,medications}'
     ),
     1,

@@ -10,19 +10,8 @@ select tests.create_world();
 delete from private.outbox;
 
 -- Outbox rows by name, and each claim's rows by round.
-create table tests.notes (name text primary key, id uuid not null);
 create table tests.claims (round integer, id uuid, claim_token uuid, attempts integer);
-grant select on tests.notes to authenticated, service_role;
 grant select, insert on tests.claims to service_role;
-
-create function tests.note(name text)
-returns uuid
-language sql
-stable
-set search_path = ''
-as $$
-    select n.id from tests.notes as n where n.name = note.name;
-$$;
 
 create function tests.claim_of(round integer, name text)
 returns uuid
@@ -31,7 +20,7 @@ stable
 set search_path = ''
 as $$
     select c.claim_token from tests.claims as c
-    where c.round = claim_of.round and c.id = tests.note(claim_of.name);
+    where c.round = claim_of.round and c.id = tests.recall(claim_of.name);
 $$;
 
 -- An appointment_booked message at TSTA; the payload carries a reason no message may show.
@@ -51,8 +40,7 @@ begin
         add_note.channel, jsonb_build_object('starts_at', '2026-12-01T04:30:00Z', 'reason', 'chest pain'),
         add_note.deliver_after
     );
-    insert into tests.notes (name, id)
-    select add_note.name, o.id from private.outbox as o
+    perform tests.remember(add_note.name, o.id) from private.outbox as o
     where o.subject_id = subject;
 end;
 $$;
@@ -157,7 +145,7 @@ select tests.add_note('later', 'patient', 'a_patient1', 'push', now() + interval
 select tests.add_note('email', 'patient', 'a_patient1', 'email', now() - interval '5 minutes');
 select tests.add_note('cancelled', 'patient', 'a_patient1', 'push', now() - interval '6 minutes');
 update private.outbox set state = 'cancelled'
-where id = tests.note('cancelled');
+where id = tests.recall('cancelled');
 
 select tests.act_as_service_role();
 create temporary table claim1 on commit drop as
@@ -170,49 +158,49 @@ select
     c.attempts
 from claim1 as c;
 select set_eq(
-    $$ select n.name from claim1 as c inner join tests.notes as n on c.id = n.id $$,
+    $$ select n.name from claim1 as c inner join tests.remembered() as n on c.id = n.id $$,
     array['push_p1', 'sms_p4', 'push_p2_no_device'],
     'a claim takes the due pending rows of its channels: not later ones, cancelled ones or email'
 );
 select results_eq(
-    $$ select device_tokens, phone, title from claim1 where id = tests.note('push_p1') $$,
+    $$ select device_tokens, phone, title from claim1 where id = tests.recall('push_p1') $$,
     $$ values ('{tok-p1}'::text [], null::text, 'Appointment booked') $$,
     'a push carries the recipient''s device tokens and a title'
 );
 select is(
     (
         select body from claim1
-        where id = tests.note('push_p1')
+        where id = tests.recall('push_p1')
     ),
     'Your appointment is on 01 Dec 2026 at 10:00.',
     'the text says when, in the hospital''s time zone, and nothing clinical (no reason)'
 );
 select results_eq(
-    $$ select channel, phone from claim1 where id = tests.note('sms_p4') $$,
+    $$ select channel, phone from claim1 where id = tests.recall('sms_p4') $$,
     $$ values ('sms', '+919800030004') $$,
     'an SMS carries the patient''s number'
 );
 select results_eq(
-    $$ select channel, phone from claim1 where id = tests.note('push_p2_no_device') $$,
+    $$ select channel, phone from claim1 where id = tests.recall('push_p2_no_device') $$,
     $$ values ('sms', '+919800010002') $$,
     'a push to a patient with no device goes by SMS'
 );
 select is(
     (
         select data ->> 'notification_id' from claim1
-        where id = tests.note('push_p1')
+        where id = tests.recall('push_p1')
     ),
-    tests.note('push_p1')::text,
+    tests.recall('push_p1')::text,
     'the data names the notification (ids only)'
 );
 select tests.clear_authentication();
 select results_eq(
-    $$ select state, attempts, lease_until > now() from private.outbox where id = tests.note('push_p1') $$,
+    $$ select state, attempts, lease_until > now() from private.outbox where id = tests.recall('push_p1') $$,
     $$ values ('processing', 1, true) $$,
     'a claimed row is processing, leased, on its first attempt'
 );
 select results_eq(
-    $$ select state, last_error from private.outbox where id = tests.note('push_doctor_no_device') $$,
+    $$ select state, last_error from private.outbox where id = tests.recall('push_doctor_no_device') $$,
     $$ values ('cancelled', 'undeliverable: the recipient has no registered device') $$,
     'staff with no device are not notified'
 );
@@ -224,31 +212,31 @@ select is_empty(
 
 -- Completing and failing --------------------------------------------------------------------
 select is(
-    public.complete_notification(tests.note('push_p1'), gen_random_uuid(), 'x'),
+    public.complete_notification(tests.recall('push_p1'), gen_random_uuid(), 'x'),
     false,
     'a worker without the current claim cannot complete the row'
 );
 select is(
-    public.complete_notification(tests.note('push_p1'), tests.claim_of(1, 'push_p1'), 'projects/demo/messages/1'),
+    public.complete_notification(tests.recall('push_p1'), tests.claim_of(1, 'push_p1'), 'projects/demo/messages/1'),
     true,
     'the claiming worker completes it'
 );
 select tests.clear_authentication();
 select results_eq(
-    $$ select state, provider_message_id, sent_at is not null from private.outbox where id = tests.note('push_p1') $$,
+    $$ select state, provider_message_id, sent_at is not null from private.outbox where id = tests.recall('push_p1') $$,
     $$ values ('sent', 'projects/demo/messages/1', true) $$,
     'it is sent, with the provider''s message id'
 );
 select tests.act_as_service_role();
 select results_eq(
     $$ select state, deliver_after between now() + interval '24 seconds' and now() + interval '36 seconds'
-        from public.fail_notification(tests.note('sms_p4'), tests.claim_of(1, 'sms_p4'), 'twilio 503') $$,
+        from public.fail_notification(tests.recall('sms_p4'), tests.claim_of(1, 'sms_p4'), 'twilio 503') $$,
     $$ values ('pending', true) $$,
     'a first failure retries in about 30 seconds'
 );
 select tests.clear_authentication();
 update private.outbox set deliver_after = now()
-where id = tests.note('sms_p4');
+where id = tests.recall('sms_p4');
 select tests.act_as_service_role();
 insert into tests.claims
 select
@@ -258,19 +246,19 @@ select
     c.attempts
 from public.claim_notifications(10, '2 minutes', '{sms}') as c;
 select results_eq(
-    $$ select attempts from tests.claims where round = 2 and id = tests.note('sms_p4') $$,
+    $$ select attempts from tests.claims where round = 2 and id = tests.recall('sms_p4') $$,
     array[2],
     'the retry is the second attempt'
 );
 select results_eq(
     $$ select state, deliver_after between now() + interval '48 seconds' and now() + interval '72 seconds'
-        from public.fail_notification(tests.note('sms_p4'), tests.claim_of(2, 'sms_p4'), 'twilio 503') $$,
+        from public.fail_notification(tests.recall('sms_p4'), tests.claim_of(2, 'sms_p4'), 'twilio 503') $$,
     $$ values ('pending', true) $$,
     'the second failure waits twice as long'
 );
 select tests.clear_authentication();
 update private.outbox set deliver_after = now(), attempts = 4
-where id = tests.note('sms_p4');
+where id = tests.recall('sms_p4');
 select tests.act_as_service_role();
 insert into tests.claims
 select
@@ -281,14 +269,14 @@ select
 from public.claim_notifications(10, '2 minutes', '{sms}', 5) as c;
 select results_eq(
     $$ select state from public.fail_notification(
-        tests.note('sms_p4'), tests.claim_of(3, 'sms_p4'), 'twilio 503', false, 5
+        tests.recall('sms_p4'), tests.claim_of(3, 'sms_p4'), 'twilio 503', false, 5
     ) $$,
     array['dead'],
     'the failure of the last attempt dead-letters the row'
 );
 select results_eq(
     $$ select state from public.fail_notification(
-        tests.note('push_p2_no_device'), tests.claim_of(1, 'push_p2_no_device'), 'twilio 21211: invalid number', true
+        tests.recall('push_p2_no_device'), tests.claim_of(1, 'push_p2_no_device'), 'twilio 21211: invalid number', true
     ) $$,
     array['dead'],
     'a permanent failure dead-letters the row at once'
@@ -297,7 +285,7 @@ select results_eq(
 -- Leases ----------------------------------------------------------------------------------------
 select tests.clear_authentication();
 update private.outbox set deliver_after = now()
-where id = tests.note('later');
+where id = tests.recall('later');
 select tests.act_as_service_role();
 insert into tests.claims
 select
@@ -308,7 +296,7 @@ select
 from public.claim_notifications(10, '2 minutes', '{push}') as c;
 select tests.clear_authentication();
 update private.outbox set lease_until = now() - interval '1 second'
-where id = tests.note('later');
+where id = tests.recall('later');
 select tests.act_as_service_role();
 insert into tests.claims
 select
@@ -323,13 +311,13 @@ select results_eq(
     'a row whose lease ended (its worker died) is claimed again, under a new claim'
 );
 select is(
-    public.complete_notification(tests.note('later'), tests.claim_of(4, 'later')),
+    public.complete_notification(tests.recall('later'), tests.claim_of(4, 'later')),
     false,
     'the worker that lost the lease cannot complete it any more'
 );
 select tests.clear_authentication();
 update private.outbox set lease_until = now() - interval '1 second', attempts = 5
-where id = tests.note('later');
+where id = tests.recall('later');
 select tests.act_as_service_role();
 select is_empty(
     $$ select * from public.claim_notifications(10, '2 minutes', '{push}', 5) $$,
@@ -337,7 +325,7 @@ select is_empty(
 );
 select tests.clear_authentication();
 select results_eq(
-    $$ select state, last_error from private.outbox where id = tests.note('later') $$,
+    $$ select state, last_error from private.outbox where id = tests.recall('later') $$,
     $$ values ('dead', 'the worker delivering it stopped answering (attempt 5 of 5)') $$,
     'it is dead-lettered'
 );
@@ -357,14 +345,14 @@ update private.outbox set state = 'dead', last_error = 'fcm 500'
 where recipient_id = tests.id_of('patients', 'b_patient3');
 select tests.act_as('a_admin');
 select set_eq(
-    $$ select n.name from public.dead_notifications() as d inner join tests.notes as n on d.id = n.id $$,
+    $$ select n.name from public.dead_notifications() as d inner join tests.remembered() as n on d.id = n.id $$,
     array['sms_p4', 'push_p2_no_device', 'later'],
     'a hospital admin lists the dead letters of their hospital'
 );
 select is(
     (
         select last_error from public.dead_notifications()
-        where id = tests.note('sms_p4')
+        where id = tests.recall('sms_p4')
     ),
     'twilio 503',
     'with the last error'
@@ -376,28 +364,28 @@ select results_eq(
     'another hospital''s admin sees only their own'
 );
 select throws_ok(
-    $$ select public.retry_notification(tests.note('sms_p4')) $$,
+    $$ select public.retry_notification(tests.recall('sms_p4')) $$,
     'PT404', 'no such notification in your hospital',
     'and cannot retry another hospital''s'
 );
 select tests.act_as('a_doctor');
 select is_empty($$ select * from public.dead_notifications() $$, 'a doctor sees no dead letters');
 select throws_ok(
-    $$ select public.retry_notification(tests.note('sms_p4')) $$,
+    $$ select public.retry_notification(tests.recall('sms_p4')) $$,
     '42501', 'only a hospital admin can retry a notification',
     'and cannot retry one'
 );
 select tests.act_as('a_admin');
-select is(public.retry_notification(tests.note('sms_p4')), 'pending', 'the admin retries a dead letter');
+select is(public.retry_notification(tests.recall('sms_p4')), 'pending', 'the admin retries a dead letter');
 select tests.clear_authentication();
 select results_eq(
-    $$ select state, attempts, deliver_after <= now() from private.outbox where id = tests.note('sms_p4') $$,
+    $$ select state, attempts, deliver_after <= now() from private.outbox where id = tests.recall('sms_p4') $$,
     $$ values ('pending', 0, true) $$,
     'it is pending again, due now, attempts from zero'
 );
 select tests.act_as('a_admin');
 select throws_ok(
-    $$ select public.retry_notification(tests.note('sms_p4')) $$,
+    $$ select public.retry_notification(tests.recall('sms_p4')) $$,
     'PT409', 'only a dead notification can be retried; this one is pending',
     'only a dead letter can be retried'
 );
@@ -411,7 +399,7 @@ select tests.clear_authentication();
 select is(
     (
         select state from private.outbox
-        where id = tests.note('sms_p4')
+        where id = tests.recall('sms_p4')
     ),
     'cancelled',
     'withdrawing SMS contact cancels the retried row'
@@ -423,10 +411,10 @@ select is_empty(
 );
 select tests.clear_authentication();
 update private.outbox set state = 'dead'
-where id = tests.note('sms_p4');
+where id = tests.recall('sms_p4');
 select tests.act_as('a_admin');
 select is(
-    public.retry_notification(tests.note('sms_p4')),
+    public.retry_notification(tests.recall('sms_p4')),
     'cancelled',
     'retrying a dead SMS to a patient who withdrew SMS contact cancels it instead'
 );

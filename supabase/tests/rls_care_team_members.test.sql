@@ -4,261 +4,97 @@
 -- admin read, assign and end their hospital's care teams; nobody reads or touches another
 -- hospital's assignments (ab_patient4 is looked after at both hospitals). Assignments are ended,
 -- never deleted; ending one cuts the member's access at once.
+-- Outcomes as in tests.check_matrix: the assignments seen (member:patient@hospital), 'done',
+-- 'none' (the row is hidden), 'denied' (no privilege), 'refused' (a policy refused the new row).
 
 begin;
-select plan(70);
+select plan(82);
 
 select tests.create_world();
 
--- select ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ select * from public.care_team_members $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'anon cannot read care_team_members (no table privilege)'
-);
-select tests.act_as('a_patient1');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array['a_doctor:a_patient1@TSTA', 'a_nurse:a_patient1@TSTA', 'a_revoked_doctor:a_patient1@TSTA'],
-    'a patient sees their own care team'
-);
-select tests.act_as('a_patient2');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'another patient sees no care team (they have none, and a_patient1''s is not theirs)'
-);
-select tests.act_as('b_patient3');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array['b_doctor:b_patient3@TSTB', 'b_nurse:b_patient3@TSTB'],
-    'a patient of B sees their own care team only'
-);
-select tests.act_as('a_doctor');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array['a_doctor:a_patient1@TSTA', 'a_nurse:a_patient1@TSTA', 'a_revoked_doctor:a_patient1@TSTA'],
-    'a doctor sees the care team of their patient'
-);
-select tests.act_as('a_doctor2');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'a doctor with no patients sees no care team'
-);
-select tests.act_as('a_nurse');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array[
-        'a_doctor:a_patient1@TSTA', 'a_nurse:a_patient1@TSTA', 'a_nurse:ab_patient4@TSTA',
-        'a_revoked_doctor:a_patient1@TSTA'
-    ],
-    'a nurse sees the care teams of their patients at A, not ab_patient4''s care team at B'
-);
-select tests.act_as('b_doctor');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array['b_doctor:ab_patient4@TSTB', 'b_doctor:b_patient3@TSTB', 'b_nurse:b_patient3@TSTB'],
-    'a doctor of B sees the care teams of their patients at B, not ab_patient4''s care team at A'
-);
-select tests.act_as('a_pharmacist');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'the pharmacist of A sees no care team'
-);
-select tests.act_as('a_front_desk');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array[
-        'a_doctor:a_patient1@TSTA', 'a_nurse:a_patient1@TSTA', 'a_nurse:ab_patient4@TSTA',
-        'a_revoked_doctor:a_patient1@TSTA'
-    ],
-    'front desk of A sees every care team at A and none at B'
-);
-select tests.act_as('a_cro');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'the CRO of A sees no care team'
-);
-select tests.act_as('a_admin');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array[
-        'a_doctor:a_patient1@TSTA', 'a_nurse:a_patient1@TSTA', 'a_nurse:ab_patient4@TSTA',
-        'a_revoked_doctor:a_patient1@TSTA'
-    ],
-    'the admin of A sees every care team at A and none at B'
-);
-select tests.act_as('b_admin');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array['b_doctor:ab_patient4@TSTB', 'b_doctor:b_patient3@TSTB', 'b_nurse:b_patient3@TSTB'],
-    'the admin of B sees every care team at B and none at A'
-);
-select tests.act_as('a_revoked_doctor');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'a revoked doctor no longer sees the care team they are still listed on'
-);
-select tests.act_as('nobody');
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'a user with no role sees no care team'
-);
-select tests.act_as_service_role();
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    array[
-        'a_doctor:a_patient1@TSTA', 'a_nurse:a_patient1@TSTA', 'a_nurse:ab_patient4@TSTA',
-        'a_revoked_doctor:a_patient1@TSTA', 'b_doctor:ab_patient4@TSTB', 'b_doctor:b_patient3@TSTB',
-        'b_nurse:b_patient3@TSTB'
-    ],
-    'the service role sees every care team'
-);
+-- Reads -------------------------------------------------------------------------------------
+select tests.action('read', $$ select tests.seen('care_team_members') $$);
 
--- insert ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'anon cannot assign a care team (no insert privilege)'
+select tests.expect('anon', 'denied');
+select tests.expect(
+    'a_patient1', 'a_doctor:a_patient1@TSTA, a_nurse:a_patient1@TSTA, a_revoked_doctor:a_patient1@TSTA'
 );
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'a patient cannot pick their own care team'
+select tests.expect('a_patient2', 'none');
+select tests.expect('a_archived', 'none');
+select tests.expect('b_patient3', 'b_doctor:b_patient3@TSTB, b_nurse:b_patient3@TSTB');
+select tests.expect('a_doctor', 'a_doctor:a_patient1@TSTA, a_nurse:a_patient1@TSTA, a_revoked_doctor:a_patient1@TSTA');
+select tests.expect('a_doctor2', 'none');
+-- Not ab_patient4's care team at TSTB.
+select tests.expect(
+    'a_nurse',
+    'a_doctor:a_patient1@TSTA, a_nurse:a_patient1@TSTA, a_nurse:ab_patient4@TSTA, a_revoked_doctor:a_patient1@TSTA'
 );
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'another patient cannot pick a care team'
+select tests.expect('a_pharmacist', 'none');
+select tests.expect(
+    'a_front_desk',
+    'a_doctor:a_patient1@TSTA, a_nurse:a_patient1@TSTA, a_nurse:ab_patient4@TSTA, a_revoked_doctor:a_patient1@TSTA'
 );
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'a doctor cannot add themselves to the care team of a patient who is not theirs'
+select tests.expect('a_cro', 'none');
+select tests.expect(
+    'a_admin',
+    'a_doctor:a_patient1@TSTA, a_nurse:a_patient1@TSTA, a_nurse:ab_patient4@TSTA, a_revoked_doctor:a_patient1@TSTA'
 );
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'a doctor with no patients cannot add themselves to a care team'
+-- Still listed on a_patient1's care team, but no longer a member of the hospital.
+select tests.expect('a_revoked_doctor', 'none');
+-- Not ab_patient4's care team at TSTA.
+select tests.expect('b_doctor', 'b_doctor:ab_patient4@TSTB, b_doctor:b_patient3@TSTB, b_nurse:b_patient3@TSTB');
+select tests.expect('b_doctor2', 'none');
+select tests.expect('b_nurse', 'b_doctor:b_patient3@TSTB, b_nurse:b_patient3@TSTB');
+select tests.expect('b_pharmacist', 'none');
+select tests.expect('b_front_desk', 'b_doctor:ab_patient4@TSTB, b_doctor:b_patient3@TSTB, b_nurse:b_patient3@TSTB');
+select tests.expect('b_cro', 'none');
+select tests.expect('b_admin', 'b_doctor:ab_patient4@TSTB, b_doctor:b_patient3@TSTB, b_nurse:b_patient3@TSTB');
+select tests.expect('nobody', 'none');
+select tests.expect(
+    'service_role',
+    'a_doctor:a_patient1@TSTA, a_nurse:a_patient1@TSTA, a_nurse:ab_patient4@TSTA, a_revoked_doctor:a_patient1@TSTA, '
+    || 'b_doctor:ab_patient4@TSTB, b_doctor:b_patient3@TSTB, b_nurse:b_patient3@TSTB'
 );
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_nurse'), 'nurse') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'a nurse cannot add themselves to a care team'
-);
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'the pharmacist of A cannot assign a care team'
-);
-select tests.act_as('a_cro');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'the CRO of A cannot assign a care team'
-);
-select tests.act_as('b_admin');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'ab_patient4'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'the admin of B cannot assign a care team at A'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_revoked_doctor'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'a revoked doctor cannot add themselves to a care team'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'a user with no role cannot assign a care team'
-);
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'b_patient3'), tests.id_of('hospitals', 'TSTB'),
-        tests.user_id('b_doctor2'), 'doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'front desk of A cannot assign a care team at B'
-);
-select isnt_empty(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_doctor2'), 'doctor') returning 1 $$,
-    'front desk of A can assign a doctor of A to a patient of A'
-);
-select tests.act_as('a_admin');
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'ab_patient4'), tests.id_of('hospitals', 'TSTB'),
-        tests.user_id('b_nurse'), 'nurse') $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'the admin of A cannot assign a care team at B'
-);
-select isnt_empty(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-        tests.user_id('a_nurse'), 'nurse') returning 1 $$,
-    'the admin of A can assign a nurse of A to a patient of A'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (tests.id_of('patients', 'b_patient3'), tests.id_of('hospitals', 'TSTB'),
-        tests.user_id('b_doctor2'), 'doctor') returning 1 $$,
-    'the service role can assign a care team anywhere'
-);
+select * from tests.check_matrix('care_team_members');
+
+-- Assigning: front desk and the admin, at their own hospital ---------------------------------
+create function pg_temp.assign(member text, role text, patient text, hospital text)
+returns text
+language sql
+as $$
+    select format(
+        'insert into public.care_team_members (patient_id, hospital_id, member_id, member_role) '
+        || 'values (tests.id_of(''patients'', %L), tests.id_of(''hospitals'', %L), %s, %L) returning ''done''',
+        patient, hospital, case member when 'self' then 'auth.uid()' else format('tests.user_id(%L)', member) end, role
+    );
+$$;
+select tests.action('a_doctor2 to a_patient2@TSTA', pg_temp.assign('a_doctor2', 'doctor', 'a_patient2', 'TSTA'));
+select tests.action('self to a_patient2@TSTA', pg_temp.assign('self', 'doctor', 'a_patient2', 'TSTA'));
+select tests.action('a_nurse to a_patient2@TSTA', pg_temp.assign('a_nurse', 'nurse', 'a_patient2', 'TSTA'));
+select tests.action('a_doctor2 to a_patient1@TSTA', pg_temp.assign('a_doctor2', 'doctor', 'a_patient1', 'TSTA'));
+select tests.action('a_doctor2 to ab_patient4@TSTA', pg_temp.assign('a_doctor2', 'doctor', 'ab_patient4', 'TSTA'));
+select tests.action('b_doctor2 to b_patient3@TSTB', pg_temp.assign('b_doctor2', 'doctor', 'b_patient3', 'TSTB'));
+select tests.action('b_nurse to ab_patient4@TSTB', pg_temp.assign('b_nurse', 'nurse', 'ab_patient4', 'TSTB'));
+
+-- actor, a_doctor2 to a_patient2@TSTA, self to a_patient2@TSTA, a_nurse to a_patient2@TSTA,
+-- a_doctor2 to a_patient1@TSTA, a_doctor2 to ab_patient4@TSTA, b_doctor2 to b_patient3@TSTB,
+-- b_nurse to ab_patient4@TSTB
+select tests.expect('anon', 'denied', null, null, null, null, null, null);
+select tests.expect('a_patient1', 'refused', null, null, 'refused', null, null, null);
+select tests.expect('a_patient2', 'refused', null, null, null, null, null, null);
+select tests.expect('a_doctor', 'refused', 'refused', null, null, null, null, null);
+select tests.expect('a_doctor2', 'refused', null, null, 'refused', null, null, null);
+select tests.expect('a_nurse', 'refused', null, 'refused', null, null, null, null);
+select tests.expect('a_pharmacist', 'refused', null, null, null, null, null, null);
+select tests.expect('a_cro', 'refused', null, null, null, null, null, null);
+select tests.expect('a_revoked_doctor', 'refused', 'refused', null, null, null, null, null);
+select tests.expect('b_admin', 'refused', null, null, null, 'refused', null, null);
+select tests.expect('nobody', 'refused', null, null, null, null, null, null);
+select tests.expect('a_front_desk', 'done', null, null, null, null, 'refused', null);
+select tests.expect('a_admin', null, null, 'done', null, null, null, 'refused');
+select tests.expect('service_role', null, null, null, null, null, 'done', null);
+select * from tests.check_matrix('care_team_members');
+
 select tests.act_as('a_doctor2');
 select set_eq(
     $$ select tests.seen('patients') $$,
@@ -278,111 +114,46 @@ select results_eq(
     'only the assignments by front desk and admin of A and by the service role were made'
 );
 
--- update ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'anon cannot end an assignment (no update privilege)'
-);
-select tests.act_as('a_patient1');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'a patient cannot remove a member of their care team'
-);
-select tests.act_as('a_patient2');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'another patient cannot change a_patient1''s care team'
-);
-select tests.act_as('a_doctor');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'a doctor cannot end their own assignment'
-);
-select tests.act_as('a_doctor2');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'a doctor not on the team cannot end an assignment'
-);
-select tests.act_as('a_nurse');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'a nurse cannot end a colleague''s assignment'
-);
-select tests.act_as('a_pharmacist');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'the pharmacist of A cannot end an assignment'
-);
-select tests.act_as('a_cro');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'the CRO of A cannot end an assignment'
-);
-select tests.act_as('b_admin');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'the admin of B cannot end an assignment at A'
-);
-select tests.act_as('a_revoked_doctor');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_revoked_doctor:a_patient1@TSTA') returning 1 $$,
-    'a revoked doctor cannot touch their old assignment'
-);
-select tests.act_as('nobody');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 1 $$,
-    'a user with no role cannot end an assignment'
-);
-select tests.act_as('a_front_desk');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'b_doctor:ab_patient4@TSTB') returning 1 $$,
-    'front desk of A cannot end an assignment at B'
-);
-select throws_ok(
-    $$ update public.care_team_members set member_id = tests.user_id('a_doctor2')
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'front desk of A cannot swap the member of an assignment (no column privilege: end it and assign anew)'
-);
-select isnt_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_revoked_doctor:a_patient1@TSTA') returning 1 $$,
-    'front desk of A can end the revoked doctor''s assignment'
-);
-select tests.act_as('a_admin');
-select is_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'b_doctor:ab_patient4@TSTB') returning 1 $$,
-    'the admin of A cannot end an assignment at B'
-);
-select isnt_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'a_nurse:ab_patient4@TSTA') returning 1 $$,
-    'the admin of A can end an assignment at A'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ update public.care_team_members set ended_at = now()
-        where id = tests.id_of('care_team_members', 'b_nurse:b_patient3@TSTB') returning 1 $$,
-    'the service role can end any assignment'
-);
-select tests.clear_authentication();
+-- Ending an assignment: front desk and the admin, at their own hospital; the member is never
+-- swapped (no column privilege: end it and assign anew) --------------------------------------
+create function pg_temp.end_assignment(assignment text)
+returns text
+language sql
+as $$
+    select format(
+        'update public.care_team_members set ended_at = now() '
+        || 'where id = tests.id_of(''care_team_members'', %L) returning ''done''',
+        assignment
+    );
+$$;
+select tests.action('end a_doctor:a_patient1@TSTA', pg_temp.end_assignment('a_doctor:a_patient1@TSTA'));
+select tests.action('end a_revoked_doctor:a_patient1@TSTA', pg_temp.end_assignment('a_revoked_doctor:a_patient1@TSTA'));
+select tests.action('end b_doctor:ab_patient4@TSTB', pg_temp.end_assignment('b_doctor:ab_patient4@TSTB'));
+select tests.action('swap the member of a_doctor:a_patient1@TSTA', $$
+    update public.care_team_members set member_id = tests.user_id('a_doctor2')
+    where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') returning 'done'
+$$);
+select tests.action('end a_nurse:ab_patient4@TSTA', pg_temp.end_assignment('a_nurse:ab_patient4@TSTA'));
+select tests.action('end b_nurse:b_patient3@TSTB', pg_temp.end_assignment('b_nurse:b_patient3@TSTB'));
+
+-- actor, end a_doctor:a_patient1@TSTA, end a_revoked_doctor:a_patient1@TSTA,
+-- end b_doctor:ab_patient4@TSTB, swap the member, end a_nurse:ab_patient4@TSTA, end b_nurse:b_patient3@TSTB
+select tests.expect('anon', 'denied', null, null, null, null, null);
+select tests.expect('a_patient1', 'none', null, null, null, null, null);
+select tests.expect('a_patient2', 'none', null, null, null, null, null);
+select tests.expect('a_doctor', 'none', null, null, null, null, null);
+select tests.expect('a_doctor2', 'none', null, null, null, null, null);
+select tests.expect('a_nurse', 'none', null, null, null, null, null);
+select tests.expect('a_pharmacist', 'none', null, null, null, null, null);
+select tests.expect('a_cro', 'none', null, null, null, null, null);
+select tests.expect('b_admin', 'none', null, null, null, null, null);
+select tests.expect('a_revoked_doctor', null, 'none', null, null, null, null);
+select tests.expect('nobody', 'none', null, null, null, null, null);
+select tests.expect('a_front_desk', null, 'done', 'none', 'denied', null, null);
+select tests.expect('a_admin', null, null, 'none', null, 'done', null);
+select tests.expect('service_role', null, null, null, null, null, 'done');
+select * from tests.check_matrix('care_team_members');
+
 select results_eq(
     $$ select w.name from public.care_team_members as c
         join tests.world as w on w.kind = 'care_team_members' and w.id = c.id
@@ -392,120 +163,34 @@ select results_eq(
     'only the assignments ended by front desk and admin of A and by the service role ended'
 );
 
--- delete ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'anon cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'a patient (a_patient1) cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'another patient (a_patient2) cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'a doctor on the care team (a_doctor) cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'a doctor of A not on the care team (a_doctor2) cannot delete an assignment (no delete privilege: '
-    || 'assignments are ended)'
-);
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'a nurse on the care team (a_nurse) cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'the pharmacist of A cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'front desk of A cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_cro');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'the CRO of A cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_admin');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'the admin of A cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('b_admin');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'the admin of B cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'a revoked doctor of A cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA') $$,
-    '42501',
-    'permission denied for table care_team_members',
-    'a user with no role cannot delete an assignment (no delete privilege: assignments are ended)'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ delete from public.care_team_members
-        where id = tests.id_of('care_team_members', 'b_nurse:b_patient3@TSTB') returning 1 $$,
-    'the service role can delete an assignment'
-);
+-- Deleting: nobody but the service role (assignments are ended) ------------------------------
+select tests.action('delete a_doctor:a_patient1@TSTA', $$
+    delete from public.care_team_members where id = tests.id_of('care_team_members', 'a_doctor:a_patient1@TSTA')
+    returning 'done'
+$$);
+select tests.action('delete b_nurse:b_patient3@TSTB', $$
+    delete from public.care_team_members where id = tests.id_of('care_team_members', 'b_nurse:b_patient3@TSTB')
+    returning 'done'
+$$);
 
--- an ended assignment cuts access at once -------------------------------------------------
+-- actor, delete a_doctor:a_patient1@TSTA, delete b_nurse:b_patient3@TSTB
+select tests.expect('anon', 'denied', null);
+select tests.expect('a_patient1', 'denied', null);
+select tests.expect('a_patient2', 'denied', null);
+select tests.expect('a_doctor', 'denied', null);
+select tests.expect('a_doctor2', 'denied', null);
+select tests.expect('a_nurse', 'denied', null);
+select tests.expect('a_pharmacist', 'denied', null);
+select tests.expect('a_front_desk', 'denied', null);
+select tests.expect('a_cro', 'denied', null);
+select tests.expect('a_admin', 'denied', null);
+select tests.expect('b_admin', 'denied', null);
+select tests.expect('a_revoked_doctor', 'denied', null);
+select tests.expect('nobody', 'denied', null);
+select tests.expect('service_role', null, 'done');
+select * from tests.check_matrix('care_team_members');
+
+-- An ended assignment cuts access at once --------------------------------------------------
 select tests.act_as('a_doctor');
 select set_eq(
     $$ select tests.seen('patients') $$,

@@ -5,220 +5,73 @@
 -- admin reads and edits all of them, archived ones included (archived patients are visible to
 -- admins only). Registering staff create people (public.register_patient adds the
 -- registration in the same transaction). Patients are archived, never deleted.
+-- Outcomes as in tests.check_matrix: the patients seen, 'done', 'none' (the row is hidden),
+-- 'denied' (no table or column privilege), 'refused' (a policy refused the new row).
 
 begin;
-select plan(76);
+select plan(103);
 
 select tests.create_world();
 
--- select ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ select * from public.patients $$,
-    '42501',
-    'permission denied for table patients',
-    'anon cannot read patients (no table privilege)'
-);
-select tests.act_as('a_patient1');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1'],
-    'a patient sees their own record only'
-);
-select tests.act_as('a_patient2');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient2'],
-    'another patient sees their own record only, not a_patient1''s'
-);
-select tests.act_as('b_patient3');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['b_patient3'],
-    'a patient of B sees their own record only'
-);
-select tests.act_as('a_archived');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'an archived patient no longer sees their record'
-);
-select tests.act_as('a_doctor');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1'],
-    'a doctor sees the patient of their care team only'
-);
-select tests.act_as('a_doctor2');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'a doctor with no patients sees no patient, though the hospital has some'
-);
-select tests.act_as('a_nurse');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'ab_patient4'],
-    'a nurse sees the patients of their care team only'
-);
-select tests.act_as('a_pharmacist');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'the pharmacist of A sees no patient record'
-);
-select tests.act_as('a_front_desk');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'a_patient2', 'ab_patient4'],
-    'front desk of A sees the patients registered at A, not the archived one, not the patients of B'
-);
-select tests.act_as('a_cro');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'a_patient2', 'ab_patient4'],
-    'the CRO of A sees the patients registered at A, not the archived one, not the patients of B'
-);
-select tests.act_as('a_admin');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_archived', 'a_patient1', 'a_patient2', 'ab_patient4'],
-    'the admin of A sees every patient registered at A, the archived one included, none of B'
-);
-select tests.act_as('b_admin');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['ab_patient4', 'b_patient3'],
-    'the admin of B sees the patients registered at B only'
-);
-select tests.act_as('b_doctor');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['ab_patient4', 'b_patient3'],
-    'a doctor of B sees the patients of their care team at B only'
-);
-select tests.act_as('a_revoked_doctor');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'a revoked doctor no longer sees the patient of the care team they are still on'
-);
-select tests.act_as('nobody');
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'a user with no role sees no patient'
-);
-select tests.act_as_service_role();
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_archived', 'a_patient1', 'a_patient2', 'ab_patient4', 'b_patient3'],
-    'the service role sees every patient'
-);
+-- Reads: a patient their own record; the care team its patients; front desk and CRO the
+-- patients registered at their hospital; the admin those too, archived ones included ----------
+select tests.action('read', $$ select tests.seen('patients') $$);
 
--- insert ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by anon') $$,
-    '42501',
-    'permission denied for table patients',
-    'anon cannot create a patient (no insert privilege)'
-);
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_patient1') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'a patient (a_patient1) cannot create a patient record'
-);
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_patient2') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'another patient (a_patient2) cannot create a patient record'
-);
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'a doctor on the care team (a_doctor) cannot create a patient record'
-);
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_doctor2') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'a doctor of A not on the care team (a_doctor2) cannot create a patient record'
-);
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_nurse') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'a nurse on the care team (a_nurse) cannot create a patient record'
-);
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_pharmacist') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'the pharmacist of A cannot create a patient record'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_revoked_doctor') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'a revoked doctor of A cannot create a patient record'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by nobody') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'a user with no role cannot create a patient record'
-);
-select tests.act_as('a_front_desk');
-select lives_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_front_desk') $$,
-    'front desk of A can create a patient record (to register them)'
-);
-select tests.act_as('a_cro');
-select lives_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_cro') $$,
-    'the CRO of A can create a patient record (to register them)'
-);
-select tests.act_as('a_admin');
-select lives_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by a_admin') $$,
-    'the admin of A can create a patient record (to register them)'
-);
-select tests.act_as('b_admin');
-select lives_ok(
-    $$ insert into public.patients (full_name) values ('Walk-in by b_admin') $$,
-    'the admin of B can create a patient record (to register them)'
-);
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ insert into public.patients (full_name, user_id) values ('Claimed', tests.user_id('nobody')) $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'front desk cannot create a patient already linked to a login'
-);
-select throws_ok(
-    $$ insert into public.patients (full_name, deleted_at) values ('Archived at birth', now()) $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'front desk cannot create an archived patient'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ insert into public.patients (full_name) values ('Walk-in by service_role') returning 1 $$,
-    'the service role can create a patient record'
-);
-select tests.clear_authentication();
+select tests.expect('anon', 'denied');
+select tests.expect('a_patient1', 'a_patient1');
+select tests.expect('a_patient2', 'a_patient2');
+select tests.expect('a_archived', 'none');
+select tests.expect('b_patient3', 'b_patient3');
+select tests.expect('a_doctor', 'a_patient1');
+select tests.expect('a_doctor2', 'none');
+select tests.expect('a_nurse', 'a_patient1, ab_patient4');
+select tests.expect('a_pharmacist', 'none');
+select tests.expect('a_front_desk', 'a_patient1, a_patient2, ab_patient4');
+select tests.expect('a_cro', 'a_patient1, a_patient2, ab_patient4');
+select tests.expect('a_admin', 'a_archived, a_patient1, a_patient2, ab_patient4');
+select tests.expect('a_revoked_doctor', 'none');
+select tests.expect('b_doctor', 'ab_patient4, b_patient3');
+select tests.expect('b_doctor2', 'none');
+select tests.expect('b_nurse', 'b_patient3');
+select tests.expect('b_pharmacist', 'none');
+select tests.expect('b_front_desk', 'ab_patient4, b_patient3');
+select tests.expect('b_cro', 'ab_patient4, b_patient3');
+select tests.expect('b_admin', 'ab_patient4, b_patient3');
+select tests.expect('nobody', 'none');
+select tests.expect('service_role', 'a_archived, a_patient1, a_patient2, ab_patient4, b_patient3');
+select * from tests.check_matrix('patients');
+
+-- Creating: registering staff (front desk, CRO, admin) create a person with no login, not
+-- archived; the service role any ----------------------------------------------------------
+select tests.action('create a walk-in', $$
+    insert into public.patients (full_name) values ('Walk-in by ' || current_setting('tests.actor'))
+$$);
+select tests.action('create one linked to nobody', $$
+    insert into public.patients (full_name, user_id) values ('Claimed', tests.user_id('nobody'))
+$$);
+select tests.action('create an archived one', $$
+    insert into public.patients (full_name, deleted_at) values ('Archived at birth', now())
+$$);
+
+-- actor, create a walk-in, create one linked to nobody, create an archived one
+select tests.expect('anon', 'denied', null, null);
+select tests.expect('a_patient1', 'refused', null, null);
+select tests.expect('a_patient2', 'refused', null, null);
+select tests.expect('a_archived', 'refused', null, null);
+select tests.expect('b_patient3', 'refused', null, null);
+select tests.expect('a_doctor', 'refused', null, null);
+select tests.expect('a_doctor2', 'refused', null, null);
+select tests.expect('a_nurse', 'refused', null, null);
+select tests.expect('a_pharmacist', 'refused', null, null);
+select tests.expect('a_revoked_doctor', 'refused', null, null);
+select tests.expect('nobody', 'refused', null, null);
+select tests.expect('a_front_desk', 'done', 'refused', 'refused');
+select tests.expect('a_cro', 'done', 'refused', 'refused');
+select tests.expect('a_admin', 'done', 'refused', 'refused');
+select tests.expect('b_admin', 'done', null, null);
+select tests.expect('service_role', 'done', null, null);
+select * from tests.check_matrix('patients');
+
 select results_eq(
     $$ select full_name from public.patients where full_name like 'Walk-in by %' order by full_name $$,
     $$ values ('Walk-in by a_admin'), ('Walk-in by a_cro'), ('Walk-in by a_front_desk'),
@@ -227,138 +80,81 @@ select results_eq(
     'only registering staff and the service role created patients'
 );
 
--- update ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ update public.patients set city = 'Set by anon' where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'anon cannot edit a patient (no update privilege)'
+-- A patient's own record: the emergency contact, never the phone (their sign-in), the archiving
+-- or the login ------------------------------------------------------------------------------
+select tests.action('own emergency contact', $$
+    update public.patients set emergency_contact_name = 'Set by ' || current_setting('tests.actor'),
+        emergency_contact_phone = '+919900000001'
+    where user_id = auth.uid() returning 'done'
+$$);
+select tests.action('own phone', $$
+    update public.patients set phone = '+919811111111' where user_id = auth.uid() returning 'done'
+$$);
+select tests.action('archive own', $$
+    update public.patients set deleted_at = now() where user_id = auth.uid() returning 'done'
+$$);
+select tests.action('hand own to nobody', $$
+    update public.patients set user_id = tests.user_id('nobody') where user_id = auth.uid() returning 'done'
+$$);
+
+-- actor, own emergency contact, own phone, archive own, hand own to nobody
+select tests.expect(
+    'a_patient1', 'done', '42501: patients cannot change their phone number on their record', 'denied', 'denied'
 );
-select tests.act_as('a_patient1');
-select isnt_empty(
-    $$ update public.patients
-        set emergency_contact_name = 'Set by a_patient1', emergency_contact_phone = '+919900000001'
-        where id = tests.id_of('patients', 'a_patient1') returning 1 $$,
-    'a patient can change their emergency contact'
+select tests.expect(
+    'b_patient3', null, '42501: patients cannot change their phone number on their record', 'denied', 'denied'
 );
-select throws_ok(
-    $$ update public.patients set phone = '+919811111111' where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'patients cannot change their phone number on their record',
-    'a patient cannot change their own phone number'
-);
-select throws_ok(
-    $$ update public.patients set deleted_at = now() where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a patient cannot erase their own record through the API'
-);
-select throws_ok(
-    $$ update public.patients set user_id = tests.user_id('nobody')
-        where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a patient cannot hand their record to another login (no column privilege)'
-);
-select is_empty(
-    $$ update public.patients set city = 'Set by a_patient1'
-        where id = tests.id_of('patients', 'a_patient2') returning 1 $$,
-    'a patient cannot edit another patient''s record'
-);
-select tests.act_as('a_patient2');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_patient2'
-        where id = tests.id_of('patients', 'a_patient1') returning 1 $$,
-    'another patient cannot edit a_patient1''s record'
-);
-select tests.act_as('a_doctor');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_doctor'
-        where id = tests.id_of('patients', 'a_patient1') returning 1 $$,
-    'a doctor on the care team (a_doctor) cannot edit the record of a_patient1'
-);
-select tests.act_as('a_doctor2');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_doctor2'
-        where id = tests.id_of('patients', 'a_patient1') returning 1 $$,
-    'a doctor of A not on the care team (a_doctor2) cannot edit the record of a_patient1'
-);
-select tests.act_as('a_nurse');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_nurse' where id = tests.id_of('patients', 'a_patient1')
-        returning 1 $$,
-    'a nurse on the care team (a_nurse) cannot edit the record of a_patient1'
-);
-select tests.act_as('a_pharmacist');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_pharmacist'
-        where id = tests.id_of('patients', 'a_patient1') returning 1 $$,
-    'the pharmacist of A cannot edit the record of a_patient1'
-);
-select tests.act_as('a_cro');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_cro' where id = tests.id_of('patients', 'a_patient1')
-        returning 1 $$,
-    'the CRO of A cannot edit the record of a_patient1'
-);
-select tests.act_as('a_revoked_doctor');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_revoked_doctor'
-        where id = tests.id_of('patients', 'a_patient1') returning 1 $$,
-    'a revoked doctor of A cannot edit the record of a_patient1'
-);
-select tests.act_as('nobody');
-select is_empty(
-    $$ update public.patients set city = 'Set by nobody' where id = tests.id_of('patients', 'a_patient1')
-        returning 1 $$,
-    'a user with no role cannot edit the record of a_patient1'
-);
-select tests.act_as('b_admin');
-select is_empty(
-    $$ update public.patients set city = 'Set by b_admin' where id = tests.id_of('patients', 'a_patient1')
-        returning 1 $$,
-    'the admin of B cannot edit a patient registered only at A'
-);
-select isnt_empty(
-    $$ update public.patients set city = 'Set by b_admin'
-        where id = tests.id_of('patients', 'ab_patient4') returning 1 $$,
-    'the admin of B can edit a patient registered at B'
-);
-select tests.act_as('a_front_desk');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_front_desk'
-        where id = tests.id_of('patients', 'b_patient3') returning 1 $$,
-    'front desk of A cannot edit a patient of B'
-);
-select is_empty(
-    $$ update public.patients set city = 'Set by a_front_desk'
-        where id = tests.id_of('patients', 'a_archived') returning 1 $$,
-    'front desk of A cannot edit an archived patient'
-);
-select throws_ok(
-    $$ update public.patients set deleted_at = now() where id = tests.id_of('patients', 'a_patient2') $$,
-    '42501',
-    'permission denied for table patients',
-    'front desk of A cannot erase a patient'
-);
-select isnt_empty(
-    $$ update public.patients set phone = '+919800010099' where id = tests.id_of('patients', 'a_patient1')
-        returning 1 $$,
-    'front desk of A can correct the phone number of a patient of A'
-);
+select * from tests.check_matrix('patients');
+
+-- Others' records: front desk corrects the patients of their hospital (the phone included),
+-- the admin edits them; nobody erases a person (archiving is per hospital registration) -----
+create function pg_temp.set_city(patient text)
+returns text
+language sql
+as $$
+    select format(
+        'update public.patients set city = ''Set by '' || current_setting(''tests.actor'') '
+        || 'where id = tests.id_of(''patients'', %L) returning ''done''',
+        patient
+    );
+$$;
+select tests.action('a_patient1''s city', pg_temp.set_city('a_patient1'));
+select tests.action('a_patient2''s city', pg_temp.set_city('a_patient2'));
+select tests.action('ab_patient4''s city', pg_temp.set_city('ab_patient4'));
+select tests.action('b_patient3''s city', pg_temp.set_city('b_patient3'));
+select tests.action('a_archived''s city', pg_temp.set_city('a_archived'));
+select tests.action('archive a_patient2', $$
+    update public.patients set deleted_at = now() where id = tests.id_of('patients', 'a_patient2') returning 'done'
+$$);
+select tests.action('a_patient1''s phone', $$
+    update public.patients set phone = '+919800010099' where id = tests.id_of('patients', 'a_patient1')
+    returning 'done'
+$$);
+select tests.action('b_patient3''s phone', $$
+    update public.patients set phone = '+919800020099' where id = tests.id_of('patients', 'b_patient3')
+$$);
+
+-- actor, the city of: a_patient1, a_patient2, ab_patient4, b_patient3, a_archived; archive a_patient2,
+-- a_patient1's phone, b_patient3's phone
+select tests.expect('anon', 'denied', null, null, null, null, null, null, null);
+select tests.expect('a_patient1', null, 'none', null, null, null, null, null, null);
+select tests.expect('a_patient2', 'none', null, null, null, null, null, null, null);
+select tests.expect('a_doctor', 'none', null, null, null, null, null, null, null);
+select tests.expect('a_doctor2', 'none', null, null, null, null, null, null, null);
+select tests.expect('a_nurse', 'none', null, null, null, null, null, null, null);
+select tests.expect('a_pharmacist', 'none', null, null, null, null, null, null, null);
+select tests.expect('a_cro', 'none', null, null, null, null, null, null, null);
+select tests.expect('a_revoked_doctor', 'none', null, null, null, null, null, null, null);
+select tests.expect('nobody', 'none', null, null, null, null, null, null, null);
+-- ab_patient4 is registered at B too; a_patient1 only at A.
+select tests.expect('b_admin', 'none', null, 'done', null, null, null, null, null);
+select tests.expect('a_front_desk', null, null, null, 'none', 'none', 'denied', 'done', null);
+select tests.expect('a_admin', null, null, null, 'none', null, 'denied', null, null);
+select tests.expect('service_role', null, null, null, null, null, null, null, 'done');
+select * from tests.check_matrix('patients');
+
+-- Archiving is per hospital registration: the admin archives and restores it.
 select tests.act_as('a_admin');
-select is_empty(
-    $$ update public.patients set city = 'Set by a_admin' where id = tests.id_of('patients', 'b_patient3')
-        returning 1 $$,
-    'the admin of A cannot edit a patient of B'
-);
-select throws_ok(
-    $$ update public.patients set deleted_at = now() where id = tests.id_of('patients', 'a_patient2') $$,
-    '42501',
-    'permission denied for table patients',
-    'the admin of A cannot erase a person (archiving is per hospital registration)'
-);
 select isnt_empty(
     $$ update public.patient_registrations set deleted_at = now()
         where id = tests.id_of('patient_registrations', 'a_patient2@TSTA') returning 1 $$,
@@ -380,12 +176,6 @@ select isnt_empty(
     $$ select 1 from public.patients where id = tests.id_of('patients', 'a_patient2') $$,
     'once restored, the front desk of A sees the patient again'
 );
-select tests.act_as('a_admin');
-select tests.act_as_service_role();
-select lives_ok(
-    $$ update public.patients set phone = '+919800020099' where id = tests.id_of('patients', 'b_patient3') $$,
-    'the service role can edit any patient, phone included (system work: the sign-in bridge)'
-);
 select tests.clear_authentication();
 select results_eq(
     $$ select w.name, p.phone::text, p.emergency_contact_name, p.city, p.deleted_at is not null
@@ -400,104 +190,33 @@ select results_eq(
     'only the allowed edits reached the patient records'
 );
 
--- delete ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'anon cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a patient (a_patient1) cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient2') $$,
-    '42501',
-    'permission denied for table patients',
-    'another patient (a_patient2) cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a doctor on the care team (a_doctor) cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a doctor of A not on the care team (a_doctor2) cannot delete a patient (no delete privilege: patients '
-    || 'are archived)'
-);
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a nurse on the care team (a_nurse) cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'the pharmacist of A cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'front desk of A cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_cro');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'the CRO of A cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_admin');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'the admin of A cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('b_admin');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'the admin of B cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a revoked doctor of A cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ delete from public.patients where id = tests.id_of('patients', 'a_patient1') $$,
-    '42501',
-    'permission denied for table patients',
-    'a user with no role cannot delete a patient (no delete privilege: patients are archived)'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ delete from public.patients where full_name = 'Walk-in by service_role' returning 1 $$,
-    'the service role can delete a patient'
-);
+-- Deleting: nobody but the service role (patients are archived) -----------------------------------
+select tests.action('delete a_patient1', $$
+    delete from public.patients where id = tests.id_of('patients', 'a_patient1') returning 'done'
+$$);
+select tests.action('delete a_patient2', $$
+    delete from public.patients where id = tests.id_of('patients', 'a_patient2') returning 'done'
+$$);
+select tests.action('delete the walk-in', $$
+    delete from public.patients where full_name = 'Walk-in by service_role' returning 'done'
+$$);
+
+-- actor, delete a_patient1, delete a_patient2, delete the walk-in
+select tests.expect('anon', 'denied', 'denied', null);
+select tests.expect('a_patient1', 'denied', 'denied', null);
+select tests.expect('a_patient2', 'denied', 'denied', null);
+select tests.expect('a_doctor', 'denied', 'denied', null);
+select tests.expect('a_doctor2', 'denied', 'denied', null);
+select tests.expect('a_nurse', 'denied', 'denied', null);
+select tests.expect('a_pharmacist', 'denied', 'denied', null);
+select tests.expect('a_front_desk', 'denied', 'denied', null);
+select tests.expect('a_cro', 'denied', 'denied', null);
+select tests.expect('a_admin', 'denied', 'denied', null);
+select tests.expect('b_admin', 'denied', 'denied', null);
+select tests.expect('a_revoked_doctor', 'denied', 'denied', null);
+select tests.expect('nobody', 'denied', 'denied', null);
+select tests.expect('service_role', null, null, 'done');
+select * from tests.check_matrix('patients');
 
 select * from finish();
 rollback;

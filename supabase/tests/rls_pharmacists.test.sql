@@ -1,9 +1,11 @@
 -- RLS matrix for public.pharmacists (a pharmacist's record at a pharmacy of their hospital).
 -- Seed 000: the pharmacist list is for hospital admins; a pharmacist reads their own record.
 -- Only the hospital's admin creates, edits and removes them.
+-- Outcomes as in tests.check_matrix: the pharmacists seen, 'done', 'none' (the row is hidden),
+-- 'denied' (no table or column privilege), 'refused' (a policy refused the new row).
 
 begin;
-select plan(62);
+select plan(70);
 
 select tests.create_world();
 -- A new pharmacist of both hospitals, whose records the admins are to create.
@@ -13,417 +15,138 @@ values
 (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), 'pharmacist'),
 (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTB'), 'pharmacist');
 
--- select ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ select * from public.pharmacists $$,
-    '42501',
-    'permission denied for table pharmacists',
-    'anon cannot read pharmacists (no table privilege)'
-);
-select tests.act_as('a_pharmacist');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    array['a_pharmacist'],
-    'the pharmacist of A sees their own record only'
-);
-select tests.act_as('a_admin');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    array['a_pharmacist'],
-    'the admin of A sees the pharmacists of A and none of B'
-);
-select tests.act_as('b_admin');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    array['b_pharmacist'],
-    'the admin of B sees the pharmacists of B and none of A'
-);
-select tests.act_as('a_patient1');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'a patient (a_patient1) sees no pharmacist record'
-);
-select tests.act_as('a_patient2');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'another patient (a_patient2) sees no pharmacist record'
-);
-select tests.act_as('a_doctor');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'a doctor on the care team (a_doctor) sees no pharmacist record'
-);
-select tests.act_as('a_doctor2');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'a doctor of A not on the care team (a_doctor2) sees no pharmacist record'
-);
-select tests.act_as('a_nurse');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'a nurse on the care team (a_nurse) sees no pharmacist record'
-);
-select tests.act_as('a_front_desk');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'front desk of A sees no pharmacist record'
-);
-select tests.act_as('a_cro');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'the CRO of A sees no pharmacist record'
-);
-select tests.act_as('a_revoked_doctor');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'a revoked doctor of A sees no pharmacist record'
-);
-select tests.act_as('nobody');
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    '{}'::text[],
-    'a user with no role sees no pharmacist record'
-);
-select tests.act_as_service_role();
-select set_eq(
-    $$ select tests.seen('pharmacists') $$,
-    array['a_pharmacist', 'b_pharmacist'],
-    'the service role sees every pharmacist'
-);
+-- Reads: the admin reads their hospital's pharmacists, a pharmacist their own record ----------
+select tests.action('read', $$ select tests.seen('pharmacists') $$);
 
--- insert ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'permission denied for table pharmacists',
-    'anon cannot create a pharmacist (no insert privilege)'
-);
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'a patient (a_patient1) cannot create a pharmacist at A'
-);
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'another patient (a_patient2) cannot create a pharmacist at A'
-);
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'a doctor on the care team (a_doctor) cannot create a pharmacist at A'
-);
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'a doctor of A not on the care team (a_doctor2) cannot create a pharmacist at A'
-);
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'a nurse on the care team (a_nurse) cannot create a pharmacist at A'
-);
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'the pharmacist of A cannot create a pharmacist at A'
-);
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'front desk of A cannot create a pharmacist at A'
-);
-select tests.act_as('a_cro');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'the CRO of A cannot create a pharmacist at A'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'a revoked doctor of A cannot create a pharmacist at A'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'a user with no role cannot create a pharmacist at A'
-);
-select tests.act_as('b_admin');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'the admin of B cannot create a pharmacist at A'
-);
-select tests.act_as('a_admin');
-select throws_ok(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTB'), tests.id_of('pharmacies',
-        'b_central'), 'PCI-NEW') $$,
-    '42501',
-    'new row violates row-level security policy for table "pharmacists"',
-    'the admin of A cannot create a pharmacist at B'
-);
-select isnt_empty(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies',
-        'a_central'), 'PCI-NEW') returning 1 $$,
-    'the admin of A can create a pharmacist at A'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
-        values (tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTB'), tests.id_of('pharmacies',
-        'b_central'), 'PCI-NEW') returning 1 $$,
-    'the service role can create a pharmacist anywhere'
-);
+select tests.expect('anon', 'denied');
+select tests.expect('a_patient1', 'none');
+select tests.expect('a_patient2', 'none');
+select tests.expect('a_archived', 'none');
+select tests.expect('b_patient3', 'none');
+select tests.expect('a_doctor', 'none');
+select tests.expect('a_doctor2', 'none');
+select tests.expect('a_nurse', 'none');
+select tests.expect('a_pharmacist', 'a_pharmacist');
+select tests.expect('a_front_desk', 'none');
+select tests.expect('a_cro', 'none');
+select tests.expect('a_admin', 'a_pharmacist');
+select tests.expect('a_revoked_doctor', 'none');
+select tests.expect('b_doctor', 'none');
+select tests.expect('b_doctor2', 'none');
+select tests.expect('b_nurse', 'none');
+select tests.expect('b_pharmacist', 'b_pharmacist');
+select tests.expect('b_front_desk', 'none');
+select tests.expect('b_cro', 'none');
+select tests.expect('b_admin', 'b_pharmacist');
+select tests.expect('nobody', 'none');
+select tests.expect('service_role', 'a_pharmacist, b_pharmacist');
+select * from tests.check_matrix('pharmacists');
 
--- update ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ update public.pharmacists set licence_number = 'PCI by anon'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') $$,
-    '42501',
-    'permission denied for table pharmacists',
-    'anon cannot edit a pharmacist (no update privilege)'
+-- Creating: the admin of the hospital --------------------------------------------------------
+select tests.action('create new_pharmacist at TSTA', $$
+    insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
+    values (
+        tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTA'), tests.id_of('pharmacies', 'a_central'),
+        'PCI-NEW'
+    ) returning 'done'
+$$);
+select tests.action('create new_pharmacist at TSTB', $$
+    insert into public.pharmacists (user_id, hospital_id, pharmacy_id, licence_number)
+    values (
+        tests.user_id('new_pharmacist'), tests.id_of('hospitals', 'TSTB'), tests.id_of('pharmacies', 'b_central'),
+        'PCI-NEW'
+    ) returning 'done'
+$$);
+
+-- actor, create new_pharmacist at TSTA, create new_pharmacist at TSTB
+select tests.expect('anon', 'denied', null);
+select tests.expect('a_patient1', 'refused', null);
+select tests.expect('a_patient2', 'refused', null);
+select tests.expect('a_doctor', 'refused', null);
+select tests.expect('a_doctor2', 'refused', null);
+select tests.expect('a_nurse', 'refused', null);
+select tests.expect('a_pharmacist', 'refused', null);
+select tests.expect('a_front_desk', 'refused', null);
+select tests.expect('a_cro', 'refused', null);
+select tests.expect('a_revoked_doctor', 'refused', null);
+select tests.expect('nobody', 'refused', null);
+select tests.expect('b_admin', 'refused', null);
+select tests.expect('a_admin', 'done', 'refused');
+select tests.expect('service_role', null, 'done');
+select * from tests.check_matrix('pharmacists');
+
+-- Editing: the admin of the hospital (not the pharmacist), never across hospitals --------------
+select tests.action('edit a_pharmacist', $$
+    update public.pharmacists set licence_number = 'PCI by ' || current_setting('tests.actor')
+    where id = tests.id_of('pharmacists', 'a_pharmacist') returning 'done'
+$$);
+select tests.action('edit b_pharmacist', $$
+    update public.pharmacists set licence_number = 'PCI by ' || current_setting('tests.actor')
+    where id = tests.id_of('pharmacists', 'b_pharmacist') returning 'done'
+$$);
+select tests.action('post a_pharmacist to b_central', $$
+    update public.pharmacists set pharmacy_id = tests.id_of('pharmacies', 'b_central')
+    where id = tests.id_of('pharmacists', 'a_pharmacist') returning 'done'
+$$);
+select tests.action('move a_pharmacist to TSTB', $$
+    update public.pharmacists set hospital_id = tests.id_of('hospitals', 'TSTB')
+    where id = tests.id_of('pharmacists', 'a_pharmacist') returning 'done'
+$$);
+
+-- actor, edit a_pharmacist, edit b_pharmacist, post a_pharmacist to b_central, move a_pharmacist to TSTB
+select tests.expect('anon', 'denied', null, null, null);
+select tests.expect('a_patient1', 'none', null, null, null);
+select tests.expect('a_patient2', 'none', null, null, null);
+select tests.expect('a_doctor', 'none', null, null, null);
+select tests.expect('a_doctor2', 'none', null, null, null);
+select tests.expect('a_nurse', 'none', null, null, null);
+-- Not even their own record.
+select tests.expect('a_pharmacist', 'none', null, null, null);
+select tests.expect('a_front_desk', 'none', null, null, null);
+select tests.expect('a_cro', 'none', null, null, null);
+select tests.expect('a_revoked_doctor', 'none', null, null, null);
+select tests.expect('nobody', 'none', null, null, null);
+select tests.expect('b_admin', 'none', null, null, null);
+select tests.expect(
+    'a_admin', 'done', 'none',
+    '23503: insert or update on table "pharmacists" violates foreign key constraint '
+    || '"pharmacists_pharmacy_same_hospital_fkey"',
+    'denied'
 );
-select tests.act_as('a_patient1');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_patient1'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a patient (a_patient1) cannot edit the pharmacist of A'
-);
-select tests.act_as('a_patient2');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_patient2'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'another patient (a_patient2) cannot edit the pharmacist of A'
-);
-select tests.act_as('a_doctor');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_doctor'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a doctor on the care team (a_doctor) cannot edit the pharmacist of A'
-);
-select tests.act_as('a_doctor2');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_doctor2'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a doctor of A not on the care team (a_doctor2) cannot edit the pharmacist of A'
-);
-select tests.act_as('a_nurse');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_nurse'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a nurse on the care team (a_nurse) cannot edit the pharmacist of A'
-);
-select tests.act_as('a_pharmacist');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_pharmacist'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the pharmacist of A cannot edit their own record'
-);
-select tests.act_as('a_front_desk');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_front_desk'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'front desk of A cannot edit the pharmacist of A'
-);
-select tests.act_as('a_cro');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_cro'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the CRO of A cannot edit the pharmacist of A'
-);
-select tests.act_as('a_revoked_doctor');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_revoked_doctor'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a revoked doctor of A cannot edit the pharmacist of A'
-);
-select tests.act_as('nobody');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by nobody'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a user with no role cannot edit the pharmacist of A'
-);
-select tests.act_as('b_admin');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by b_admin'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the admin of B cannot edit the pharmacist of A'
-);
-select tests.act_as('a_admin');
-select is_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_admin'
-        where id = tests.id_of('pharmacists', 'b_pharmacist') returning 1 $$,
-    'the admin of A cannot edit the pharmacist of B'
-);
-select throws_ok(
-    $$ update public.pharmacists set pharmacy_id = tests.id_of('pharmacies', 'b_central')
-        where id = tests.id_of('pharmacists', 'a_pharmacist') $$,
-    '23503',
-    null,
-    'the admin of A cannot post the pharmacist of A to a pharmacy of B'
-);
-select throws_ok(
-    $$ update public.pharmacists set hospital_id = tests.id_of('hospitals', 'TSTB')
-        where id = tests.id_of('pharmacists', 'a_pharmacist') $$,
-    '42501',
-    'permission denied for table pharmacists',
-    'the admin of A cannot move a pharmacist to B (no column privilege)'
-);
-select isnt_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by a_admin'
-        where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the admin of A can edit the pharmacist of A'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ update public.pharmacists set licence_number = 'PCI by service_role'
-        where id = tests.id_of('pharmacists', 'b_pharmacist') returning 1 $$,
-    'the service role can edit any pharmacist'
-);
-select tests.clear_authentication();
+select tests.expect('service_role', null, 'done', null, null);
+select * from tests.check_matrix('pharmacists');
+
 select results_eq(
     $$ select w.name, p.licence_number from public.pharmacists as p
-        join tests.world as w on w.kind = 'pharmacists' and w.id = p.id
-        order by w.name $$,
+        join tests.world as w on w.kind = 'pharmacists' and w.id = p.id order by w.name $$,
     $$ values ('a_pharmacist', 'PCI by a_admin'), ('b_pharmacist', 'PCI by service_role') $$,
     'only the allowed edits reached the pharmacists'
 );
 
--- delete ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') $$,
-    '42501',
-    'permission denied for table pharmacists',
-    'anon cannot remove a pharmacist (no delete privilege)'
-);
-select tests.act_as('a_patient1');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a patient (a_patient1) cannot remove the pharmacist of A'
-);
-select tests.act_as('a_patient2');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'another patient (a_patient2) cannot remove the pharmacist of A'
-);
-select tests.act_as('a_doctor');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a doctor on the care team (a_doctor) cannot remove the pharmacist of A'
-);
-select tests.act_as('a_doctor2');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a doctor of A not on the care team (a_doctor2) cannot remove the pharmacist of A'
-);
-select tests.act_as('a_nurse');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a nurse on the care team (a_nurse) cannot remove the pharmacist of A'
-);
-select tests.act_as('a_pharmacist');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the pharmacist of A cannot remove the pharmacist of A'
-);
-select tests.act_as('a_front_desk');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'front desk of A cannot remove the pharmacist of A'
-);
-select tests.act_as('a_cro');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the CRO of A cannot remove the pharmacist of A'
-);
-select tests.act_as('a_revoked_doctor');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a revoked doctor of A cannot remove the pharmacist of A'
-);
-select tests.act_as('nobody');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'a user with no role cannot remove the pharmacist of A'
-);
-select tests.act_as('b_admin');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the admin of B cannot remove the pharmacist of A'
-);
-select tests.act_as('a_admin');
-select is_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'b_pharmacist') returning 1 $$,
-    'the admin of A cannot remove the pharmacist of B'
-);
-select isnt_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 1 $$,
-    'the admin of A can remove the pharmacist of A'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ delete from public.pharmacists where id = tests.id_of('pharmacists', 'b_pharmacist') returning 1 $$,
-    'the service role can remove any pharmacist'
-);
+-- Removing: the admin of the hospital, the service role ---------------------------------------
+select tests.action('remove a_pharmacist', $$
+    delete from public.pharmacists where id = tests.id_of('pharmacists', 'a_pharmacist') returning 'done'
+$$);
+select tests.action('remove b_pharmacist', $$
+    delete from public.pharmacists where id = tests.id_of('pharmacists', 'b_pharmacist') returning 'done'
+$$);
+
+-- actor, remove a_pharmacist, remove b_pharmacist
+select tests.expect('anon', 'denied', null);
+select tests.expect('a_patient1', 'none', null);
+select tests.expect('a_patient2', 'none', null);
+select tests.expect('a_doctor', 'none', null);
+select tests.expect('a_doctor2', 'none', null);
+select tests.expect('a_nurse', 'none', null);
+select tests.expect('a_pharmacist', 'none', null);
+select tests.expect('a_front_desk', 'none', null);
+select tests.expect('a_cro', 'none', null);
+select tests.expect('a_revoked_doctor', 'none', null);
+select tests.expect('nobody', 'none', null);
+select tests.expect('b_admin', 'none', null);
+select tests.expect('a_admin', 'done', 'none');
+select tests.expect('service_role', null, 'done');
+select * from tests.check_matrix('pharmacists');
 
 select * from finish();
 rollback;

@@ -1,50 +1,44 @@
 -- A revoked membership loses access on the very next query, for every staff role (the doctor's
 -- case is in rls_staff_memberships). Each member keeps using the access token issued before
 -- the revocation, which still claims their role at A: policies read the membership table.
+-- Outcomes as in tests.check_matrix: the rows seen, 'done', 'none' (the row is hidden),
+-- 'denied on t' (no privilege on table t), 'refused on t' (a policy refused the new row of t).
 
 begin;
-select plan(35);
+select plan(45);
 
 select tests.create_world();
 
 -- Each member signs in before the revocation; their token is kept for after it.
-select tests.act_as('a_front_desk');
-select set_config('tests.token_front_desk', current_setting('request.jwt.claims'), true);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'a_patient2', 'ab_patient4'],
-    'before the revocation front desk sees the patients of A'
+select tests.keep_token(name) from unnest(array['a_front_desk', 'a_cro', 'a_nurse', 'a_pharmacist', 'a_admin']) as name;
+
+select tests.action('patients', $$ select tests.seen('patients') $$);
+select tests.action('registrations', $$ select tests.seen('patient_registrations') $$);
+select tests.action('pharmacies', $$ select tests.seen('pharmacies') $$);
+
+-- Before the revocation. actor, patients, registrations, pharmacies
+select tests.expect(
+    'old token of a_front_desk', 'a_patient1, a_patient2, ab_patient4',
+    'a_patient1@TSTA, a_patient2@TSTA, ab_patient4@TSTA', 'a_central, a_old'
 );
-select tests.act_as('a_cro');
-select set_config('tests.token_cro', current_setting('request.jwt.claims'), true);
-select set_eq(
-    $$ select tests.seen('patient_registrations') $$,
-    array['a_patient1@TSTA', 'a_patient2@TSTA', 'ab_patient4@TSTA'],
-    'before the revocation the CRO sees the registrations of A'
+select tests.expect(
+    'old token of a_cro', 'a_patient1, a_patient2, ab_patient4',
+    'a_patient1@TSTA, a_patient2@TSTA, ab_patient4@TSTA', 'a_central, a_old'
 );
-select tests.act_as('a_nurse');
-select set_config('tests.token_nurse', current_setting('request.jwt.claims'), true);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'ab_patient4'],
-    'before the revocation the nurse sees the patients of their care teams'
+-- The patients of their care teams.
+select tests.expect(
+    'old token of a_nurse', 'a_patient1, ab_patient4', 'a_patient1@TSTA, ab_patient4@TSTA', 'a_central, a_old'
 );
-select tests.act_as('a_pharmacist');
-select set_config('tests.token_pharmacist', current_setting('request.jwt.claims'), true);
-select set_eq(
-    $$ select tests.seen('pharmacies') $$,
-    array['a_central', 'a_old'],
-    'before the revocation the pharmacist sees the pharmacies of A'
+select tests.expect('old token of a_pharmacist', 'none', 'none', 'a_central, a_old');
+-- The archived patient included.
+select tests.expect(
+    'old token of a_admin', 'a_archived, a_patient1, a_patient2, ab_patient4',
+    'a_archived@TSTA, a_patient1@TSTA, a_patient2@TSTA, ab_patient4@TSTA', 'a_central, a_old'
 );
-select tests.act_as('a_admin');
-select set_config('tests.token_admin', current_setting('request.jwt.claims'), true);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'a_patient2', 'ab_patient4', 'a_archived'],
-    'before the revocation the admin sees every patient of A, the archived one included'
-);
+select * from tests.check_matrix(null);
 
 -- The admin of A revokes front desk, CRO, nurse and pharmacist.
+select tests.act_as('a_admin');
 select isnt_empty(
     $$ update public.staff_memberships set is_active = false
         where id in (
@@ -53,177 +47,102 @@ select isnt_empty(
         ) returning 1 $$,
     'the admin of A revokes front desk, CRO, nurse and pharmacist'
 );
+select tests.clear_authentication();
 
--- front desk ------------------------------------------------------------------------------
-select
-    set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', current_setting('tests.token_front_desk'), true);
-select results_eq(
-    $$ select auth.jwt() ->> 'user_role' $$,
-    array['front_desk'],
-    'the old token still claims front desk'
-);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'on the next query revoked front desk sees no patient of A'
-);
-select set_eq(
-    $$ select tests.seen('patient_registrations') $$,
-    '{}'::text[],
-    'nor any registration of A'
-);
-select throws_ok(
-    $$ select public.register_patient(tests.id_of('hospitals', 'TSTA'), 'Walk In', '+919811111111') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'revoked front desk can no longer register a patient at A'
-);
-select is_empty(
-    $$ update public.patients set city = 'Nabha' where id = tests.id_of('patients', 'a_patient2') returning 1 $$,
-    'revoked front desk can no longer edit a patient of A'
-);
-select throws_ok(
-    $$ insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        values (
-            tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'),
-            tests.user_id('a_doctor2'), 'doctor'
-        ) $$,
-    '42501',
-    'new row violates row-level security policy for table "care_team_members"',
-    'revoked front desk can no longer assign a care team at A'
-);
+-- On the next query, with the old token: nothing of A is seen any more ---------------------------
+select tests.action('claimed role', $$ select auth.jwt() ->> 'user_role' $$);
+select tests.action('patients', $$ select tests.seen('patients') $$);
+select tests.action('registrations', $$ select tests.seen('patient_registrations') $$);
+select tests.action('care teams', $$ select tests.seen('care_team_members') $$);
+select tests.action('pharmacies', $$ select tests.seen('pharmacies') $$);
+select tests.action('hospitals', $$ select tests.seen('hospitals') $$);
+select tests.action('doctors', $$ select tests.seen('doctors') $$);
+select tests.action('roster', $$ select tests.seen('staff_memberships') $$);
 
--- CRO ---------------------------------------------------------------------------------------
-select
-    set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', current_setting('tests.token_cro'), true);
-select set_eq(
-    $$ select tests.seen('patient_registrations') $$,
-    '{}'::text[],
-    'on the next query the revoked CRO sees no registration of A'
-);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'nor any patient of A'
-);
-select throws_ok(
-    $$ select public.register_patient(tests.id_of('hospitals', 'TSTA'), 'Walk In', '+919811111112') $$,
-    '42501',
-    'new row violates row-level security policy for table "patients"',
-    'the revoked CRO can no longer register a patient at A'
-);
+-- actor, claimed role, patients, registrations, care teams, pharmacies, hospitals, doctors, roster
+-- (their own membership only)
+select tests.expect('old token of a_front_desk', 'front_desk', 'none', 'none', null, null, null, null, null);
+select tests.expect('old token of a_cro', null, 'none', 'none', null, null, null, null, null);
+-- Not even the care teams they are still listed on.
+select tests.expect('old token of a_nurse', null, 'none', 'none', 'none', null, null, null, null);
+select tests.expect('old token of a_pharmacist', null, null, null, null, 'none', 'none', 'none', 'a_pharmacist');
+select * from tests.check_matrix(null);
 
--- nurse -------------------------------------------------------------------------------------
-select
-    set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', current_setting('tests.token_nurse'), true);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'on the next query the revoked nurse no longer sees the patients of the care teams they are still on'
-);
-select set_eq(
-    $$ select tests.seen('patient_registrations') $$,
-    '{}'::text[],
-    'nor their registrations'
-);
-select set_eq(
-    $$ select tests.seen('care_team_members') $$,
-    '{}'::text[],
-    'nor the care teams'
-);
+-- Nor can they still act at A --------------------------------------------------------------
+select tests.action('register a walk-in', $$
+    select public.register_patient(
+        tests.id_of('hospitals', 'TSTA'), 'Walk In',
+        case current_setting('tests.actor') when 'old token of a_cro' then '+919811111112' else '+919811111111' end
+    )
+$$);
+select tests.action('edit a_patient2', $$
+    update public.patients set city = 'Nabha' where id = tests.id_of('patients', 'a_patient2') returning 'done'
+$$);
+select tests.action('assign a_doctor2 to a_patient2', $$
+    insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
+    values (tests.id_of('patients', 'a_patient2'), tests.id_of('hospitals', 'TSTA'), tests.user_id('a_doctor2'), 'doctor')
+$$);
 
--- pharmacist --------------------------------------------------------------------------------
-select
-    set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', current_setting('tests.token_pharmacist'), true);
-select set_eq(
-    $$ select tests.seen('pharmacies') $$,
-    '{}'::text[],
-    'on the next query the revoked pharmacist sees no pharmacy of A'
-);
-select set_eq(
-    $$ select tests.seen('hospitals') $$,
-    '{}'::text[],
-    'nor hospital A'
-);
-select set_eq(
-    $$ select tests.seen('doctors') $$,
-    '{}'::text[],
-    'nor the doctors of A'
-);
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array['a_pharmacist'],
-    'nor the roster of A: only their own membership'
-);
+-- actor, register a walk-in, edit a_patient2, assign a_doctor2 to a_patient2
+select tests.expect('old token of a_front_desk', 'refused on patients', 'none', 'refused on care_team_members');
+select tests.expect('old token of a_cro', 'refused on patients', null, null);
+select * from tests.check_matrix(null);
 
--- hospital admin: revoked by the platform (service role) ------------------------------------
+-- The hospital admin, revoked by the platform (service role) ---------------------------------
 select tests.act_as_service_role();
 select isnt_empty(
     $$ update public.staff_memberships set is_active = false
         where id = tests.id_of('staff_memberships', 'a_admin') returning 1 $$,
     'the platform revokes the admin of A'
 );
-select
-    set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', current_setting('tests.token_admin'), true);
-select results_eq(
-    $$ select auth.jwt() ->> 'user_role' $$,
-    array['hospital_admin'],
-    'the old token still claims hospital admin'
+select tests.clear_authentication();
+
+select tests.action('claimed role', $$ select auth.jwt() ->> 'user_role' $$);
+select tests.action('patients', $$ select tests.seen('patients') $$);
+select tests.action('roster', $$ select tests.seen('staff_memberships') $$);
+select tests.action('deactivate a_doctor2', $$
+    update public.staff_memberships set is_active = false where id = tests.id_of('staff_memberships', 'a_doctor2')
+    returning 'done'
+$$);
+select tests.action('reinstate themselves', $$
+    update public.staff_memberships set is_active = true where id = tests.id_of('staff_memberships', 'a_admin')
+    returning 'done'
+$$);
+select tests.action('add staff', $$
+    insert into public.staff_memberships (user_id, hospital_id, role)
+    values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'doctor')
+$$);
+select tests.action('invite staff', $$
+    select public.invite_staff(
+        tests.id_of('hospitals', 'TSTA'), 'nobody@test.carebase', 'doctor',
+        '{"specialty": "Surgery", "licence_number": "PMC-A-8888"}'
+    )
+$$);
+select tests.action('rename TSTA', $$
+    update public.hospitals set name = 'Renamed' where id = tests.id_of('hospitals', 'TSTA') returning 'done'
+$$);
+select tests.action('archive a_patient2@TSTA', $$
+    update public.patient_registrations set deleted_at = now()
+    where id = tests.id_of('patient_registrations', 'a_patient2@TSTA') returning 'done'
+$$);
+select tests.action('unlock a_doctor', $$ select public.unlock_login(tests.user_id('a_doctor')) $$);
+
+select tests.expect(
+    'old token of a_admin',
+    'hospital_admin',
+    'none',
+    -- Their own membership only.
+    'a_admin',
+    'none',
+    'none',
+    -- Nobody inserts memberships.
+    'denied on staff_memberships',
+    '42501: only an active admin of this hospital can manage its staff',
+    'none',
+    'none',
+    '42501: only a hospital admin of this user''s hospital can unlock their login'
 );
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    '{}'::text[],
-    'on the next query the revoked admin sees no patient of A'
-);
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array['a_admin'],
-    'nor the roster of A: only their own membership'
-);
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor2') returning 1 $$,
-    'the revoked admin can no longer deactivate staff of A'
-);
-select is_empty(
-    $$ update public.staff_memberships set is_active = true
-        where id = tests.id_of('staff_memberships', 'a_admin') returning 1 $$,
-    'nor reinstate themselves'
-);
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'nor add staff to A (nobody inserts memberships)'
-);
-select throws_ok(
-    $$ select public.invite_staff(tests.id_of('hospitals', 'TSTA'), 'nobody@test.carebase', 'doctor',
-        '{"specialty": "Surgery", "licence_number": "PMC-A-8888"}') $$,
-    '42501',
-    'only an active admin of this hospital can manage its staff',
-    'nor invite staff to A'
-);
-select is_empty(
-    $$ update public.hospitals set name = 'Renamed' where id = tests.id_of('hospitals', 'TSTA') returning 1 $$,
-    'nor rename hospital A'
-);
-select is_empty(
-    $$ update public.patient_registrations set deleted_at = now()
-        where id = tests.id_of('patient_registrations', 'a_patient2@TSTA') returning 1 $$,
-    'nor archive a registration at A'
-);
-select throws_ok(
-    $$ select public.unlock_login(tests.user_id('a_doctor')) $$,
-    '42501',
-    'only a hospital admin of this user''s hospital can unlock their login',
-    'nor unlock a staff login of A'
-);
+select * from tests.check_matrix(null);
 
 -- Reinstated by the platform, the admin's same token works again: access follows the table.
 select tests.act_as_service_role();
@@ -232,14 +151,10 @@ select isnt_empty(
         where id = tests.id_of('staff_memberships', 'a_admin') returning 1 $$,
     'the platform reinstates the admin of A'
 );
-select
-    set_config('role', 'authenticated', true),
-    set_config('request.jwt.claims', current_setting('tests.token_admin'), true);
-select set_eq(
-    $$ select tests.seen('patients') $$,
-    array['a_patient1', 'a_patient2', 'ab_patient4', 'a_archived'],
-    'once reinstated, the admin sees every patient of A again'
-);
+select tests.clear_authentication();
+select tests.action('patients', $$ select tests.seen('patients') $$);
+select tests.expect('old token of a_admin', 'a_archived, a_patient1, a_patient2, ab_patient4');
+select * from tests.check_matrix(null);
 
 select * from finish();
 rollback;

@@ -5,258 +5,119 @@
 -- nobody changes a membership's login, role or hospital, and memberships are deactivated,
 -- never deleted. Deactivating one cuts access on the very next query, even with an access
 -- token issued before.
+-- Outcomes as in tests.check_matrix: the memberships seen (by login name), 'done', 'none' (the
+-- row is hidden), 'denied' (no table or column privilege).
 
 begin;
-select plan(76);
+select plan(247);
 
 select tests.create_world();
 
--- select ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ select * from public.staff_memberships $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'anon cannot read staff_memberships (no table privilege)'
-);
-select tests.act_as('a_patient1');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    '{}'::text[],
-    'a patient (a_patient1) sees no staff membership'
-);
-select tests.act_as('a_patient2');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    '{}'::text[],
-    'another patient (a_patient2) sees no staff membership'
-);
-select tests.act_as('a_doctor');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'a doctor on the care team (a_doctor) sees the whole roster of A (revoked doctor included) and nothing of B'
-);
-select tests.act_as('a_doctor2');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'a doctor of A not on the care team (a_doctor2) sees the whole roster of A (revoked doctor included) and '
-    || 'nothing of B'
-);
-select tests.act_as('a_nurse');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'a nurse on the care team (a_nurse) sees the whole roster of A (revoked doctor included) and nothing of B'
-);
-select tests.act_as('a_pharmacist');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'the pharmacist of A sees the whole roster of A (revoked doctor included) and nothing of B'
-);
-select tests.act_as('a_front_desk');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'front desk of A sees the whole roster of A (revoked doctor included) and nothing of B'
-);
-select tests.act_as('a_cro');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'the CRO of A sees the whole roster of A (revoked doctor included) and nothing of B'
-);
-select tests.act_as('a_admin');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor'
-    ],
-    'the admin of A sees the whole roster of A (revoked doctor included) and nothing of B'
-);
-select tests.act_as('b_admin');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array['b_admin', 'b_cro', 'b_doctor', 'b_doctor2', 'b_front_desk', 'b_nurse', 'b_pharmacist'],
-    'the admin of B sees the roster of B and nothing of A'
-);
-select tests.act_as('a_revoked_doctor');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array['a_revoked_doctor'],
-    'a revoked doctor sees only their own, inactive, membership'
-);
-select tests.act_as('nobody');
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    '{}'::text[],
-    'a user with no role sees no membership'
-);
-select tests.act_as_service_role();
-select set_eq(
-    $$ select tests.seen('staff_memberships') $$,
-    array[
-        'a_admin', 'a_cro', 'a_doctor', 'a_doctor2', 'a_front_desk', 'a_nurse', 'a_pharmacist',
-        'a_revoked_doctor', 'b_admin', 'b_cro', 'b_doctor', 'b_doctor2', 'b_front_desk', 'b_nurse',
-        'b_pharmacist'
-    ],
-    'the service role sees every membership'
-);
+-- Reads: staff the roster of their hospitals (revoked colleagues included), everyone their own --
+select tests.action('read', $$ select tests.seen('staff_memberships') $$);
 
--- insert ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'anon cannot add a membership (no insert privilege)'
+select tests.expect('anon', 'denied');
+select tests.expect('a_patient1', 'none');
+select tests.expect('a_patient2', 'none');
+select tests.expect('a_archived', 'none');
+select tests.expect('b_patient3', 'none');
+select tests.expect(
+    'a_doctor', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('a_patient1'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a patient cannot make themselves a doctor of A'
+select tests.expect(
+    'a_doctor2', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'another patient cannot add staff to A'
+select tests.expect(
+    'a_nurse', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('a_doctor'), tests.id_of('hospitals', 'TSTA'), 'hospital_admin') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a doctor cannot make themselves the admin of A'
+select tests.expect(
+    'a_pharmacist', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a doctor cannot add a colleague to A'
+select tests.expect(
+    'a_front_desk', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a nurse cannot add staff to A'
+select tests.expect(
+    'a_cro', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'pharmacist') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the pharmacist of A cannot add staff to A'
+select tests.expect(
+    'a_admin', 'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor'
 );
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'front_desk') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'front desk of A cannot add staff to A'
+select tests.expect('a_revoked_doctor', 'a_revoked_doctor');
+select tests.expect('b_doctor', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('b_doctor2', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('b_nurse', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('b_pharmacist', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('b_front_desk', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('b_cro', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('b_admin', 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist');
+select tests.expect('nobody', 'none');
+select tests.expect(
+    'service_role',
+    'a_admin, a_cro, a_doctor, a_doctor2, a_front_desk, a_nurse, a_pharmacist, a_revoked_doctor, '
+    || 'b_admin, b_cro, b_doctor, b_doctor2, b_front_desk, b_nurse, b_pharmacist'
 );
-select tests.act_as('a_cro');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'cro') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the CRO of A cannot add staff to A'
-);
-select tests.act_as('b_admin');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'cro') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of B cannot add staff to A'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('a_revoked_doctor'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a revoked doctor cannot give themselves a new role at A'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'hospital_admin') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a user with no role cannot make themselves the admin of A'
-);
-select tests.act_as('a_admin');
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTB'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of A cannot add staff to B'
-);
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of A cannot attach an existing login to A either (provisioning or an accepted invitation only)'
-);
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('a_patient1'), tests.id_of('hospitals', 'TSTA'), 'nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'nor a patient''s login'
-);
-select throws_ok(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('b_doctor'), tests.id_of('hospitals', 'TSTA'), 'doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'nor the login of a doctor of B'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ insert into public.staff_memberships (user_id, hospital_id, role)
-        values (tests.user_id('nobody'), tests.id_of('hospitals', 'TSTB'), 'nurse') returning 1 $$,
-    'the service role can add a membership anywhere'
-);
-select tests.clear_authentication();
+select * from tests.check_matrix('staff_memberships');
+
+-- Adding: only the service role (staff join through provisioning or an accepted invitation),
+-- whoever is added, in whatever role, at whichever hospital ------------------------------------
+create function pg_temp.add(who text, role text, hospital text)
+returns text
+language sql
+as $$
+    select format(
+        'insert into public.staff_memberships (user_id, hospital_id, role) '
+        || 'values (%s, tests.id_of(''hospitals'', %L), %L) returning ''done''',
+        case who when 'self' then 'auth.uid()' else format('tests.user_id(%L)', who) end, hospital, role
+    );
+$$;
+select tests.action('nobody as nurse at TSTA', pg_temp.add('nobody', 'nurse', 'TSTA'));
+select tests.action('nobody as doctor at TSTA', pg_temp.add('nobody', 'doctor', 'TSTA'));
+select tests.action('nobody as pharmacist at TSTA', pg_temp.add('nobody', 'pharmacist', 'TSTA'));
+select tests.action('nobody as front_desk at TSTA', pg_temp.add('nobody', 'front_desk', 'TSTA'));
+select tests.action('nobody as cro at TSTA', pg_temp.add('nobody', 'cro', 'TSTA'));
+select tests.action('nobody as nurse at TSTB', pg_temp.add('nobody', 'nurse', 'TSTB'));
+
+-- actor, nobody as nurse at TSTA, nobody as doctor at TSTA, nobody as pharmacist at TSTA,
+-- nobody as front_desk at TSTA, nobody as cro at TSTA, nobody as nurse at TSTB
+select tests.expect('anon', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_patient1', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_patient2', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_doctor', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_doctor2', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_nurse', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_pharmacist', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_front_desk', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_cro', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_admin', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_revoked_doctor', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('b_admin', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('nobody', 'denied', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('service_role', null, null, null, null, null, 'done');
+select * from tests.check_matrix('staff_memberships');
+
+select tests.action('self as hospital_admin at TSTA', pg_temp.add('self', 'hospital_admin', 'TSTA'));
+select tests.action('self as doctor at TSTA', pg_temp.add('self', 'doctor', 'TSTA'));
+select tests.action('self as nurse at TSTA', pg_temp.add('self', 'nurse', 'TSTA'));
+select tests.action('a_patient1 as nurse at TSTA', pg_temp.add('a_patient1', 'nurse', 'TSTA'));
+select tests.action('b_doctor as doctor at TSTA', pg_temp.add('b_doctor', 'doctor', 'TSTA'));
+
+-- actor, self as hospital_admin at TSTA, self as doctor at TSTA, self as nurse at TSTA,
+-- a_patient1 as nurse at TSTA, b_doctor as doctor at TSTA
+select tests.expect('anon', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_patient1', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_patient2', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_doctor', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_doctor2', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_nurse', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_pharmacist', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_front_desk', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_cro', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_admin', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('a_revoked_doctor', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('b_admin', 'denied', 'denied', 'denied', 'denied', 'denied');
+select tests.expect('nobody', 'denied', 'denied', 'denied', 'denied', 'denied');
+select * from tests.check_matrix('staff_memberships');
+
 select results_eq(
     $$ select h.code, m.role::text, m.created_by
         from public.staff_memberships as m
@@ -267,120 +128,42 @@ select results_eq(
     'only the service role added a membership (and b_doctor keeps only theirs at B)'
 );
 
--- update ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor2') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'anon cannot deactivate a membership (no update privilege)'
-);
-select tests.act_as('a_patient1');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'a patient (a_patient1) cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_patient2');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'another patient (a_patient2) cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_doctor');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor2') returning 1 $$,
-    'a doctor on the care team (a_doctor) cannot deactivate the membership of a_doctor2'
-);
-select tests.act_as('a_doctor2');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'a doctor of A not on the care team (a_doctor2) cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_nurse');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'a nurse on the care team (a_nurse) cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_pharmacist');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'the pharmacist of A cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_front_desk');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'front desk of A cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_cro');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'the CRO of A cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('nobody');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor') returning 1 $$,
-    'a user with no role cannot deactivate the membership of a_doctor'
-);
-select tests.act_as('a_revoked_doctor');
-select is_empty(
-    $$ update public.staff_memberships set is_active = true
-        where id = tests.id_of('staff_memberships', 'a_revoked_doctor') returning 1 $$,
-    'a revoked doctor cannot reactivate their own membership'
-);
-select tests.act_as('b_admin');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor2') returning 1 $$,
-    'the admin of B cannot deactivate a membership at A'
-);
-select tests.act_as('a_admin');
-select is_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'b_doctor2') returning 1 $$,
-    'the admin of A cannot deactivate a membership at B'
-);
-select throws_ok(
-    $$ update public.staff_memberships set role = 'hospital_admin'
-        where id = tests.id_of('staff_memberships', 'a_nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of A cannot change the role of a membership (no column privilege)'
-);
-select throws_ok(
-    $$ update public.staff_memberships set hospital_id = tests.id_of('hospitals', 'TSTB')
-        where id = tests.id_of('staff_memberships', 'a_nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of A cannot move a membership to B (no column privilege)'
-);
-select throws_ok(
-    $$ update public.staff_memberships set user_id = tests.user_id('a_patient1')
-        where id = tests.id_of('staff_memberships', 'a_nurse') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of A cannot hand a membership to another login (no column privilege)'
-);
-select isnt_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'a_doctor2') returning 1 $$,
-    'the admin of A can deactivate a doctor of A'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ update public.staff_memberships set is_active = false
-        where id = tests.id_of('staff_memberships', 'b_cro') returning 1 $$,
-    'the service role can deactivate any membership'
-);
-select tests.clear_authentication();
+-- (De)activating: the admin of the hospital, the service role --------------------------------
+create function pg_temp.set_active(membership text, active boolean)
+returns text
+language sql
+as $$
+    select format(
+        'update public.staff_memberships set is_active = %L where id = tests.id_of(''staff_memberships'', %L) '
+        || 'returning ''done''',
+        active, membership
+    );
+$$;
+select tests.action('deactivate a_doctor', pg_temp.set_active('a_doctor', false));
+select tests.action('deactivate a_doctor2', pg_temp.set_active('a_doctor2', false));
+select tests.action('reactivate a_revoked_doctor', pg_temp.set_active('a_revoked_doctor', true));
+select tests.action('deactivate b_doctor2', pg_temp.set_active('b_doctor2', false));
+select tests.action('deactivate b_cro', pg_temp.set_active('b_cro', false));
+
+-- actor, deactivate a_doctor, deactivate a_doctor2, reactivate a_revoked_doctor, deactivate b_doctor2,
+-- deactivate b_cro
+select tests.expect('anon', null, 'denied', null, null, null);
+select tests.expect('a_patient1', 'none', null, null, null, null);
+select tests.expect('a_patient2', 'none', null, null, null, null);
+select tests.expect('a_doctor', null, 'none', null, null, null);
+select tests.expect('a_doctor2', 'none', null, null, null, null);
+select tests.expect('a_nurse', 'none', null, null, null, null);
+select tests.expect('a_pharmacist', 'none', null, null, null, null);
+select tests.expect('a_front_desk', 'none', null, null, null, null);
+select tests.expect('a_cro', 'none', null, null, null, null);
+select tests.expect('nobody', 'none', null, null, null, null);
+-- Not even their own.
+select tests.expect('a_revoked_doctor', null, null, 'none', null, null);
+select tests.expect('b_admin', null, 'none', null, null, null);
+select tests.expect('a_admin', null, 'done', null, 'none', null);
+select tests.expect('service_role', null, null, null, null, 'done');
+select * from tests.check_matrix('staff_memberships');
+
 select results_eq(
     $$ select w.name, m.is_active, m.deactivated_at is not null from public.staff_memberships as m
         join tests.world as w on w.kind = 'staff_memberships' and w.id = m.id where m.is_active = false
@@ -389,107 +172,60 @@ select results_eq(
     'only the deactivations by the admin of A and the service role happened, each with its time recorded'
 );
 
--- delete ----------------------------------------------------------------------------------
-select tests.act_as_anon();
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'anon cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_patient1');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a patient (a_patient1) cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_patient2');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'another patient (a_patient2) cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_doctor');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a doctor on the care team (a_doctor) cannot delete a membership (no delete privilege: memberships are '
-    || 'deactivated)'
-);
-select tests.act_as('a_doctor2');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a doctor of A not on the care team (a_doctor2) cannot delete a membership (no delete privilege: '
-    || 'memberships are deactivated)'
-);
-select tests.act_as('a_nurse');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a nurse on the care team (a_nurse) cannot delete a membership (no delete privilege: memberships are '
-    || 'deactivated)'
-);
-select tests.act_as('a_pharmacist');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the pharmacist of A cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_front_desk');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'front desk of A cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_cro');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the CRO of A cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_admin');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of A cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('b_admin');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'the admin of B cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('a_revoked_doctor');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a revoked doctor of A cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as('nobody');
-select throws_ok(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') $$,
-    '42501',
-    'permission denied for table staff_memberships',
-    'a user with no role cannot delete a membership (no delete privilege: memberships are deactivated)'
-);
-select tests.act_as_service_role();
-select isnt_empty(
-    $$ delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'b_cro')
-        returning 1 $$,
-    'the service role can delete a membership'
-);
+-- A membership's role, hospital and login never change (no column privilege) --------------------
+select tests.action('promote a_nurse', $$
+    update public.staff_memberships set role = 'hospital_admin' where id = tests.id_of('staff_memberships', 'a_nurse')
+    returning 'done'
+$$);
+select tests.action('move a_nurse to TSTB', $$
+    update public.staff_memberships set hospital_id = tests.id_of('hospitals', 'TSTB')
+    where id = tests.id_of('staff_memberships', 'a_nurse') returning 'done'
+$$);
+select tests.action('hand a_nurse''s to a_patient1', $$
+    update public.staff_memberships set user_id = tests.user_id('a_patient1')
+    where id = tests.id_of('staff_memberships', 'a_nurse') returning 'done'
+$$);
+
+-- actor, promote a_nurse, move a_nurse to TSTB, hand a_nurse's to a_patient1
+select tests.expect('anon', 'denied', 'denied', 'denied');
+select tests.expect('a_patient1', 'denied', 'denied', 'denied');
+select tests.expect('a_patient2', 'denied', 'denied', 'denied');
+select tests.expect('a_doctor', 'denied', 'denied', 'denied');
+select tests.expect('a_doctor2', 'denied', 'denied', 'denied');
+select tests.expect('a_nurse', 'denied', 'denied', 'denied');
+select tests.expect('a_pharmacist', 'denied', 'denied', 'denied');
+select tests.expect('a_front_desk', 'denied', 'denied', 'denied');
+select tests.expect('a_cro', 'denied', 'denied', 'denied');
+select tests.expect('a_admin', 'denied', 'denied', 'denied');
+select tests.expect('a_revoked_doctor', 'denied', 'denied', 'denied');
+select tests.expect('b_admin', 'denied', 'denied', 'denied');
+select tests.expect('nobody', 'denied', 'denied', 'denied');
+select * from tests.check_matrix('staff_memberships');
+
+-- Deleting: nobody but the service role (memberships are deactivated) --------------------------
+select tests.action('delete a_doctor', $$
+    delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'a_doctor') returning 'done'
+$$);
+select tests.action('delete b_cro', $$
+    delete from public.staff_memberships where id = tests.id_of('staff_memberships', 'b_cro') returning 'done'
+$$);
+
+-- actor, delete a_doctor, delete b_cro
+select tests.expect('anon', 'denied', null);
+select tests.expect('a_patient1', 'denied', null);
+select tests.expect('a_patient2', 'denied', null);
+select tests.expect('a_doctor', 'denied', null);
+select tests.expect('a_doctor2', 'denied', null);
+select tests.expect('a_nurse', 'denied', null);
+select tests.expect('a_pharmacist', 'denied', null);
+select tests.expect('a_front_desk', 'denied', null);
+select tests.expect('a_cro', 'denied', null);
+select tests.expect('a_admin', 'denied', null);
+select tests.expect('a_revoked_doctor', 'denied', null);
+select tests.expect('b_admin', 'denied', null);
+select tests.expect('nobody', 'denied', null);
+select tests.expect('service_role', null, 'done');
+select * from tests.check_matrix('staff_memberships');
 
 -- a revoked membership loses access on the very next query --------------------------------
 -- The doctor keeps using the access token issued before the revocation (it still claims

@@ -13,9 +13,6 @@ select id from public.pharmacies
 where name = 'TSTA Annex Pharmacy';
 grant select on annex to authenticated, service_role;
 
-create table tests.rxl (name text primary key, id uuid not null);
-grant select, insert on tests.rxl to authenticated, service_role;
-
 -- Routing: the doctor's pick, else the patient's choice, else the hospital's default ------
 select tests.act_as('a_patient1');
 select lives_ok(
@@ -50,21 +47,15 @@ select tests.act_as('b_admin');
 select is_empty($$ select 1 from public.patient_pharmacy_choices $$, 'nor another hospital''s admin');
 
 select tests.act_as('a_doctor');
-insert into tests.rxl
-select
-    'chosen',
-    id
+select tests.remember('chosen', id)
 from public.issue_prescription(tests.id_of('patients', 'a_patient1'), '[{"name": "Metformin", "quantity": 60}]');
-insert into tests.rxl
-select
-    'picked',
-    id
+select tests.remember('picked', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Metformin", "quantity": 60}]',
     pharmacy_id => tests.id_of('pharmacies', 'a_central')
 );
 select results_eq(
-    $$ select r.name, p.pharmacy_id from tests.rxl as r join public.prescriptions as p on p.id = r.id
+    $$ select r.name, p.pharmacy_id from tests.remembered() as r join public.prescriptions as p on p.id = r.id
         order by r.name $$,
     $$ values ('chosen', (select id from annex)), ('picked', tests.id_of('pharmacies', 'a_central')) $$,
     'a prescription goes to the patient''s chosen pharmacy unless the doctor names one'
@@ -88,68 +79,47 @@ select tests.clear_authentication();
 update public.pharmacies set is_active = true
 where id = (select id from annex);
 select tests.act_as('a_doctor');
-insert into tests.rxl
-select
-    'denied',
-    id
+select tests.remember('denied', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Codeine", "quantity": 10}]',
     pharmacy_id => tests.id_of('pharmacies', 'a_central')
 );
-insert into tests.rxl
-select
-    'ready',
-    id
+select tests.remember('ready', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Insulin", "quantity": 2}]',
     pharmacy_id => tests.id_of('pharmacies', 'a_central')
 );
-insert into tests.rxl
-select
-    'withdrawn',
-    id
+select tests.remember('withdrawn', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Aspirin", "quantity": 20}]',
     pharmacy_id => tests.id_of('pharmacies', 'a_central')
 );
 update public.prescriptions set status = 'cancelled', status_reason = 'wrong dose'
-where id = (
-    select r.id from tests.rxl as r
-    where r.name = 'withdrawn'
-);
+where id = tests.recall('withdrawn');
 select tests.act_as('a_pharmacist');
 update public.prescriptions set status = 'denied', status_reason = 'needs a narcotics form'
-where id = (
-    select r.id from tests.rxl as r
-    where r.name = 'denied'
-);
+where id = tests.recall('denied');
 update public.prescriptions set status = 'approved'
-where id = (
-    select r.id from tests.rxl as r
-    where r.name = 'ready'
-);
+where id = tests.recall('ready');
 update public.prescriptions set status = 'ready_for_pickup'
-where id = (
-    select r.id from tests.rxl as r
-    where r.name = 'ready'
-);
+where id = tests.recall('ready');
 select tests.clear_authentication();
 select set_eq(
     $$ select o.kind, o.recipient_kind, o.payload ->> 'reason' from private.outbox as o
-        where o.subject_id = (select r.id from tests.rxl as r where r.name = 'denied') $$,
+        where o.subject_id = tests.recall('denied') $$,
     $$ values ('prescription_issued', 'patient', null), ('prescription_issued', 'pharmacy', null),
         ('prescription_denied', 'patient', 'needs a narcotics form') $$,
     'a denial tells the patient why'
 );
 select set_eq(
     $$ select o.kind from private.outbox as o
-        where o.subject_id = (select r.id from tests.rxl as r where r.name = 'ready') and o.recipient_kind = 'patient' $$,
+        where o.subject_id = tests.recall('ready') and o.recipient_kind = 'patient' $$,
     $$ values ('prescription_issued'), ('prescription_approved'), ('prescription_ready') $$,
     'the patient hears when it is approved and when it is ready for pickup'
 );
 select set_eq(
     $$ select o.kind || ':' || o.recipient_kind from private.outbox as o
-        where o.subject_id = (select r.id from tests.rxl as r where r.name = 'withdrawn') $$,
+        where o.subject_id = tests.recall('withdrawn') $$,
     array[
         'prescription_issued:patient', 'prescription_issued:pharmacy', 'prescription_cancelled:patient',
         'prescription_cancelled:pharmacy'
@@ -158,18 +128,12 @@ select set_eq(
 );
 select tests.act_as('a_patient1');
 update public.prescriptions set status = 'completed'
-where id = (
-    select r.id from tests.rxl as r
-    where r.name = 'ready'
-);
+where id = tests.recall('ready');
 select tests.act_as('a_pharmacist');
 select is(
     (
         select status_code from public.prescription_details
-        where id = (
-            select r.id from tests.rxl as r
-            where r.name = 'ready'
-        )
+        where id = tests.recall('ready')
     ),
     'COMPLETED', 'the patient confirms the pickup: COMPLETED, as seed 000 names it'
 );
@@ -183,7 +147,7 @@ select results_eq(
 );
 update public.prescriptions set issued_at = now() - interval '40 days', valid_until = now() - interval '10 days'
 where id in (
-    select r.id from tests.rxl as r
+    select r.id from tests.remembered() as r
     where r.name in ('chosen', 'picked', 'denied')
 );
 -- What pg_cron runs: the job's own command, with no JWT, as the job's owner.
@@ -195,14 +159,14 @@ select lives_ok(
     'the job''s command runs as the system'
 );
 select results_eq(
-    $$ select r.name, p.status::text from tests.rxl as r join public.prescriptions as p on p.id = r.id
+    $$ select r.name, p.status::text from tests.remembered() as r join public.prescriptions as p on p.id = r.id
         where r.name in ('chosen', 'picked', 'denied', 'ready') order by r.name $$,
     $$ values ('chosen', 'expired'), ('denied', 'denied'), ('picked', 'expired'), ('ready', 'completed') $$,
     'it expires the open prescriptions past their validity and leaves final ones alone'
 );
 select results_eq(
     $$ select h.from_state, h.to_state, h.actor_id, h.actor_role::text from public.status_history as h
-        where h.subject_id = (select r.id from tests.rxl as r where r.name = 'chosen') and h.to_state = 'expired' $$,
+        where h.subject_id = tests.recall('chosen') and h.to_state = 'expired' $$,
     $$ values ('pending'::text, 'expired'::text, null::uuid, null::text) $$,
     'the expiry is in the history as done by the system'
 );
@@ -210,10 +174,7 @@ select is(
     (
         select count(*)::integer from private.outbox
         where
-            subject_id = (
-                select r.id from tests.rxl as r
-                where r.name = 'chosen'
-            )
+            subject_id = tests.recall('chosen')
             and kind = 'prescription_expired' and recipient_kind = 'patient'
     ),
     1, 'and tells the patient'
@@ -222,7 +183,7 @@ select tests.act_as('a_pharmacist');
 select throws_ok(
     $$ insert into public.prescription_dispensings (prescription_item_id, quantity)
         select i.id, 1 from public.prescription_items as i
-        where i.prescription_id = (select r.id from tests.rxl as r where r.name = 'picked') $$,
+        where i.prescription_id = tests.recall('picked') $$,
     'PT409', null, 'nothing is dispensed on an expired prescription'
 );
 

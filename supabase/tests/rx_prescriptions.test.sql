@@ -7,15 +7,9 @@ select plan(39);
 
 select tests.create_world();
 
-create table tests.rx (name text primary key, id uuid not null, code text);
-grant select, insert on tests.rx to authenticated;
-
 -- Issuing ---------------------------------------------------------------------------------
 select tests.act_as('a_doctor');
-insert into tests.rx
-select
-    'first',
-    id
+select tests.remember('first', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'),
     '[{"name": "Amoxicillin", "strength": "500 mg", "dosage": "1 capsule", "frequency": "three times a day",
@@ -25,23 +19,20 @@ from public.issue_prescription(
 );
 select results_eq(
     $$ select status::text, status_code, pharmacy_id, jsonb_array_length(medications), notes, length(verification_code)
-        from public.read_prescriptions(array[(select r.id from tests.rx as r where r.name = 'first')]) $$,
+        from public.read_prescriptions(array[tests.recall('first')]) $$,
     $$ values ('pending', 'PENDING', tests.id_of('pharmacies', 'a_central'), 2, 'drink water', 8) $$,
     'a care-team doctor issues a pending prescription, routed to the hospital''s default pharmacy'
 );
 select is(
     (
         select medications -> 0 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rx as r
-            where r.name = 'first'
-        )])
+        from public.read_prescriptions(array[tests.recall('first')])
     ),
     'Amoxicillin', 'the issuing doctor reads the medication in clear through the logged RPC'
 );
 select results_eq(
     $$ select medications -> 0 ? 'medicine', medications -> 0 ->> 'quantity', notes from public.prescription_details
-        where id = (select r.id from tests.rx as r where r.name = 'first') $$,
+        where id = tests.recall('first') $$,
     $$ values (false, '15.00', null::text) $$,
     'the prescription_details view (a GET, which cannot be logged) shows the lines without their contents'
 );
@@ -100,22 +91,19 @@ select throws_ok(
 select tests.act_as('a_admin');
 select results_eq(
     $$ select status_code, jsonb_path_exists(medications, '$[*].medicine'), notes from public.prescription_details
-        where id = (select r.id from tests.rx as r where r.name = 'first') $$,
+        where id = tests.recall('first') $$,
     $$ values ('PENDING', false, null::text) $$,
     'the hospital admin oversees the prescription without reading its contents'
 );
 select is_empty(
-    $$ select 1 from public.read_prescriptions(array[(select r.id from tests.rx as r where r.name = 'first')]) $$,
+    $$ select 1 from public.read_prescriptions(array[tests.recall('first')]) $$,
     'nor through the RPC'
 );
 select tests.act_as('a_patient1');
 select is(
     (
         select medications -> 1 ->> 'medicine'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rx as r
-            where r.name = 'first'
-        )])
+        from public.read_prescriptions(array[tests.recall('first')])
     ),
     'Paracetamol', 'the patient reads their prescription in clear'
 );
@@ -123,24 +111,21 @@ select tests.act_as('a_pharmacist');
 select is(
     (
         select medications -> 0 ->> 'frequency'
-        from public.read_prescriptions(array[(
-            select r.id from tests.rx as r
-            where r.name = 'first'
-        )])
+        from public.read_prescriptions(array[tests.recall('first')])
     ),
     'three times a day', 'the pharmacy it was sent to reads it in clear'
 );
 select tests.act_as('b_pharmacist');
 select is_empty($$ select 1 from public.prescription_details $$, 'another pharmacy sees nothing');
 select is_empty(
-    $$ select 1 from public.read_prescriptions(array[(select r.id from tests.rx as r where r.name = 'first')]) $$,
+    $$ select 1 from public.read_prescriptions(array[tests.recall('first')]) $$,
     'nor reads the contents through the RPC'
 );
 select tests.act_as('a_patient1');
 select results_eq(
     $$ select actor_name, count(*)::integer from public.record_disclosures
         where action = 'READ' and table_name = 'public.prescriptions'
-        and row_id = (select r.id::text from tests.rx as r where r.name = 'first')
+        and row_id = tests.recall('first')::text
         group by actor_name order by actor_name $$,
     $$ values ('A Doctor', 3), ('A Patient1', 1), ('A Pharmacist', 1) $$,
     'each read in clear is in the patient''s accounting of disclosures (issuing returns it in clear, then two reads); '
@@ -152,10 +137,7 @@ select ok(
         select from public.audit_trail
         where
             action = 'READ' and table_name = 'public.prescriptions'
-            and row_id = (
-                select r.id::text from tests.rx as r
-                where r.name = 'first'
-            )
+            and row_id = tests.recall('first')::text
             and 'pharmacist' = any(actor_roles)
     ),
     'and in the hospital admin''s audit trail, with the reader''s role'
@@ -175,10 +157,7 @@ select throws_ok(
     'PT409', 'a pending prescription cannot be dispensed', 'nothing is dispensed before approval'
 );
 update public.prescriptions set status = 'approved'
-where id = (
-    select r.id from tests.rx as r
-    where r.name = 'first'
-);
+where id = tests.recall('first');
 select lives_ok(
     $$ insert into public.prescription_dispensings (prescription_item_id, quantity)
         select id, 10 from public.prescription_items where line_no = 1 $$,
@@ -198,10 +177,7 @@ select lives_ok(
 select is(
     (
         select medications -> 0 ->> 'dispensed_quantity' from public.prescription_details
-        where id = (
-            select r.id from tests.rx as r
-            where r.name = 'first'
-        )
+        where id = tests.recall('first')
     ),
     '15.00', 'the item shows what was dispensed'
 );
@@ -219,12 +195,14 @@ select throws_ok(
 
 -- Verification -------------------------------------------------------------------------------
 select tests.clear_authentication();
-update tests.rx as r set code = p.verification_code from public.prescriptions as p
-where p.id = r.id;
+-- The first prescription's code, as printed on it.
+select set_config('tests.first_code', p.verification_code, true) is not null as kept
+from public.prescriptions as p
+where p.id = tests.recall('first');
 select tests.act_as('b_pharmacist');
 select results_eq(
     $$ select v ->> 'valid', v ->> 'status', v ->> 'doctor_name', v ->> 'issued_on', v ? 'medications'
-        from public.verify_prescription(lower((select r.code from tests.rx as r where r.name = 'first'))) as v $$,
+        from public.verify_prescription(lower(current_setting('tests.first_code'))) as v $$,
     $$ values ('true', 'APPROVED', 'A Doctor', (now() at time zone 'UTC')::date::text, false) $$,
     'any pharmacist checks a code: valid, status, doctor, date and nothing more'
 );
@@ -239,23 +217,17 @@ select throws_ok(
 
 -- Expiry ------------------------------------------------------------------------------------
 select tests.act_as('a_doctor');
-insert into tests.rx
-select
-    'short',
-    id
+select tests.remember('short', id)
 from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Cetirizine", "quantity": 5}]', valid_days => 1
 );
 select tests.clear_authentication();
 update public.prescriptions set issued_at = now() - interval '3 days', valid_until = now() - interval '1 day'
-where id = (
-    select r.id from tests.rx as r
-    where r.name = 'short'
-);
+where id = tests.recall('short');
 select tests.act_as('a_pharmacist');
 select throws_ok(
     $$ update public.prescriptions set status = 'approved'
-        where id = (select r.id from tests.rx as r where r.name = 'short') $$,
+        where id = tests.recall('short') $$,
     'PT409', null, 'an expired prescription cannot be approved'
 );
 select throws_ok($$ select public.expire_prescriptions() $$, '42501', null, 'people do not run the expiry');
@@ -264,7 +236,7 @@ select is(public.expire_prescriptions(), 1, 'the system expires prescriptions pa
 select tests.act_as('a_pharmacist');
 select results_eq(
     $$ select v ->> 'valid', v ->> 'status' from public.verify_prescription((select p.verification_code
-        from public.prescriptions as p join tests.rx as r on r.id = p.id where r.name = 'short')) as v $$,
+        from public.prescriptions as p where p.id = tests.recall('short'))) as v $$,
     $$ values ('false', 'EXPIRED') $$,
     'an expired prescription''s code is no longer valid'
 );
@@ -273,7 +245,7 @@ select results_eq(
 select tests.clear_authentication();
 select set_eq(
     $$ select kind, recipient_kind from private.outbox
-        where subject_id = (select r.id from tests.rx as r where r.name = 'first') $$,
+        where subject_id = tests.recall('first') $$,
     $$ values ('prescription_issued', 'patient'), ('prescription_issued', 'pharmacy'),
         ('prescription_approved', 'patient') $$,
     'issuing tells the patient and the pharmacy; approval tells the patient'
@@ -281,7 +253,7 @@ select set_eq(
 select tests.act_as('a_pharmacist');
 select results_eq(
     $$ select from_state, to_state, actor_role::text from public.status_history
-        where subject_id = (select r.id from tests.rx as r where r.name = 'first') order by occurred_at $$,
+        where subject_id = tests.recall('first') order by occurred_at $$,
     $$ values (null, 'pending', 'doctor'), ('pending', 'approved', 'pharmacist') $$,
     'the pharmacy reads the prescription''s history'
 );

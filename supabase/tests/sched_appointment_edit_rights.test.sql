@@ -17,8 +17,7 @@ values (
     tests.id_of('hospitals', 'TSTA'), tests.id_of('doctors', 'a_doctor'), tests.id_of('patients', 'a_patient1'),
     '2030-04-01 04:00Z', '2030-04-01 04:30Z', 'Room 1', 'fever', 'front_desk'
 );
-create table tests.visit as select id from public.appointments;
-grant select on tests.visit to authenticated;
+select tests.remember('visit', a.id) from public.appointments as a;
 
 -- Tries one change as `actor` and undoes it: 'changed', 'no row' (RLS hides the row from
 -- the update) or the SQLSTATE of the refusal.
@@ -34,23 +33,23 @@ begin
         when 'time' then
             update public.appointments
             set starts_at = '2030-04-01 05:00Z', ends_at = '2030-04-01 05:30Z'
-            where id = (select v.id from tests.visit as v);
+            where id = tests.recall('visit');
         when 'room' then
-            update public.appointments set resource = 'Room 9' where id = (select v.id from tests.visit as v);
+            update public.appointments set resource = 'Room 9' where id = tests.recall('visit');
         when 'mode' then
-            update public.appointments set mode = 'video' where id = (select v.id from tests.visit as v);
+            update public.appointments set mode = 'video' where id = tests.recall('visit');
         when 'type' then
-            update public.appointments set appointment_type = 'procedure' where id = (select v.id from tests.visit as v);
+            update public.appointments set appointment_type = 'procedure' where id = tests.recall('visit');
         when 'reason' then
-            update public.appointments set reason = 'cough' where id = (select v.id from tests.visit as v);
+            update public.appointments set reason = 'cough' where id = tests.recall('visit');
         when 'doctor' then
             update public.appointments set doctor_id = tests.id_of('doctors', 'a_doctor2')
-            where id = (select v.id from tests.visit as v);
+            where id = tests.recall('visit');
         when 'patient' then
             update public.appointments set patient_id = tests.id_of('patients', 'a_patient2')
-            where id = (select v.id from tests.visit as v);
+            where id = tests.recall('visit');
         when 'arrive' then
-            update public.appointments set status = 'arrived' where id = (select v.id from tests.visit as v);
+            update public.appointments set status = 'arrived' where id = tests.recall('visit');
     end case;
     get diagnostics touched = row_count;
     raise exception using errcode = 'P0001', message = case when touched = 0 then 'no row' else 'changed' end;
@@ -82,38 +81,38 @@ from (
 -- The nurse through the visit, and told why when going further ---------------------------------
 select tests.act_as('a_nurse');
 select throws_ok(
-    $$ select public.reschedule_appointment((select v.id from tests.visit as v), '2030-04-01 06:00Z') $$,
+    $$ select public.reschedule_appointment(tests.recall('visit'), '2030-04-01 06:00Z') $$,
     '42501', 'a nurse may change only the status of an appointment',
     'a nurse cannot reschedule through the RPC either'
 );
 select throws_ok(
     $$ update public.appointments set status = 'arrived', resource = 'Room 9'
-        where id = (select v.id from tests.visit as v) $$,
+        where id = tests.recall('visit') $$,
     '42501', 'a nurse may change only the status of an appointment',
     'nor slip a room change in with a status step'
 );
 select lives_ok(
-    $$ update public.appointments set status = 'arrived' where id = (select v.id from tests.visit as v) $$,
+    $$ update public.appointments set status = 'arrived' where id = tests.recall('visit') $$,
     'the nurse marks the patient arrived'
 );
 select lives_ok(
-    $$ update public.appointments set status = 'checked_in' where id = (select v.id from tests.visit as v) $$,
+    $$ update public.appointments set status = 'checked_in' where id = tests.recall('visit') $$,
     'and checked in'
 );
 select throws_ok(
-    $$ update public.appointments set status = 'in_consultation' where id = (select v.id from tests.visit as v) $$,
+    $$ update public.appointments set status = 'in_consultation' where id = tests.recall('visit') $$,
     '42501', null, 'but the consultation is the doctor''s to start'
 );
 select tests.clear_authentication();
 select results_eq(
     $$ select status::text, starts_at, resource from public.appointments
-        where id = (select v.id from tests.visit as v) $$,
+        where id = tests.recall('visit') $$,
     $$ values ('checked_in', '2030-04-01 04:00Z'::timestamptz, 'Room 1') $$,
     'the appointment kept its time and room; the nurse''s steps are recorded'
 );
 select results_eq(
     $$ select from_state, to_state, actor_role::text from public.status_history
-        where subject_id = (select v.id from tests.visit as v) and from_state is not null order by occurred_at $$,
+        where subject_id = tests.recall('visit') and from_state is not null order by occurred_at $$,
     $$ values ('scheduled', 'arrived', 'nurse'), ('arrived', 'checked_in', 'nurse') $$,
     'status_history shows both steps as the nurse''s'
 );

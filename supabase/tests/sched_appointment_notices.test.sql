@@ -21,15 +21,9 @@ values
 (tests.id_of('doctors', 'a_doctor'), tests.id_of('hospitals', 'TSTA'), 1, '09:00', '17:00', 30),
 ((select id from a_doctor_at_b), tests.id_of('hospitals', 'TSTB'), 1, '09:00', '17:00', 30);
 
-create table tests.notice (name text primary key, id uuid not null);
-grant select, insert on tests.notice to authenticated;
-
 -- One reminder, for a confirmed appointment --------------------------------------------
 select tests.act_as('a_front_desk');
-insert into tests.notice
-select
-    'request',
-    id
+select tests.remember('request', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor'), '2030-04-01 05:00Z',
     patient_id => tests.id_of('patients', 'a_patient2'), status => 'requested'
@@ -37,20 +31,17 @@ from public.book_appointment(
 select tests.clear_authentication();
 select set_eq(
     $$ select kind || ':' || recipient_kind from private.outbox
-        where subject_id = (select n.id from tests.notice as n where n.name = 'request') $$,
+        where subject_id = tests.recall('request') $$,
     array['appointment_booked:patient', 'appointment_booked:user'],
     'a request tells the patient and the doctor, with no reminder yet'
 );
 select tests.act_as('a_front_desk');
 update public.appointments set status = 'scheduled'
-where id = (
-    select n.id from tests.notice as n
-    where n.name = 'request'
-);
+where id = tests.recall('request');
 select tests.clear_authentication();
 select results_eq(
     $$ select kind, state, deliver_after from private.outbox
-        where subject_id = (select n.id from tests.notice as n where n.name = 'request')
+        where subject_id = tests.recall('request')
             and kind in ('appointment_confirmed', 'appointment_reminder') order by kind $$,
     $$ values ('appointment_confirmed', 'pending', now()),
         ('appointment_reminder', 'pending', '2030-03-31 05:00Z'::timestamptz) $$,
@@ -58,30 +49,24 @@ select results_eq(
 );
 select tests.act_as('a_front_desk');
 update public.appointments set status = 'arrived'
-where id = (
-    select n.id from tests.notice as n
-    where n.name = 'request'
-);
+where id = tests.recall('request');
 select tests.clear_authentication();
 select is_empty(
-    $$ select 1 from private.outbox where subject_id = (select n.id from tests.notice as n where n.name = 'request')
+    $$ select 1 from private.outbox where subject_id = tests.recall('request')
         and kind = 'appointment_reminder' and state = 'pending' $$,
     'a patient who has arrived is not reminded'
 );
 
 -- The reschedule notice -------------------------------------------------------------------
 select tests.act_as('a_front_desk');
-insert into tests.notice
-select
-    'moved',
-    id
+select tests.remember('moved', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor'), '2030-04-01 06:00Z', patient_id => tests.id_of('patients', 'ab_patient4')
 );
 do $$
 begin
     perform public.reschedule_appointment(
-        (select n.id from tests.notice as n where n.name = 'moved'), '2030-04-01 07:00Z', reason => 'doctor in surgery'
+        tests.recall('moved'), '2030-04-01 07:00Z', reason => 'doctor in surgery'
     );
 end;
 $$;
@@ -90,14 +75,14 @@ select set_eq(
     $$ select recipient_kind, (payload ->> 'previous_starts_at')::timestamptz as previous_starts_at,
         (payload ->> 'starts_at')::timestamptz as starts_at
         from private.outbox
-        where subject_id = (select n.id from tests.notice as n where n.name = 'moved') and kind = 'appointment_rescheduled' $$,
+        where subject_id = tests.recall('moved') and kind = 'appointment_rescheduled' $$,
     $$ values ('patient', '2030-04-01 06:00Z'::timestamptz, '2030-04-01 07:00Z'::timestamptz),
         ('user', '2030-04-01 06:00Z'::timestamptz, '2030-04-01 07:00Z'::timestamptz) $$,
     'a reschedule tells the patient and the doctor the old and the new time'
 );
 select results_eq(
     $$ select deliver_after from private.outbox
-        where subject_id = (select n.id from tests.notice as n where n.name = 'moved')
+        where subject_id = tests.recall('moved')
         and kind = 'appointment_reminder' and state = 'pending' $$,
     $$ values ('2030-03-31 07:00Z'::timestamptz) $$,
     'and leaves exactly one reminder, for the new time'
@@ -105,10 +90,7 @@ select results_eq(
 select is(
     (
         select count(*)::integer from public.appointments
-        where id = (
-            select n.id from tests.notice as n
-            where n.name = 'moved'
-        )
+        where id = tests.recall('moved')
     ),
     1, 'the appointment is the same row, moved'
 );
@@ -136,10 +118,7 @@ select results_eq(
 
 -- One doctor, two hospitals ----------------------------------------------------------------
 select tests.act_as('a_front_desk');
-insert into tests.notice
-select
-    'at_a',
-    id
+select tests.remember('at_a', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor'), '2030-04-01 04:00Z', patient_id => tests.id_of('patients', 'a_patient1')
 );
@@ -177,7 +156,7 @@ select is(
     'check_conflicts reports that the doctor is busy, not which appointment, whose, when or in what state'
 );
 select is_empty(
-    $$ select 1 from public.appointments where id = (select n.id from tests.notice as n where n.name = 'at_a') $$,
+    $$ select 1 from public.appointments where id = tests.recall('at_a') $$,
     'while TSTB''s front desk still cannot read it'
 );
 
@@ -191,10 +170,7 @@ select set_eq(
 select is(
     (
         select doctor_name from public.appointment_details
-        where id = (
-            select n.id from tests.notice as n
-            where n.name = 'at_a'
-        )
+        where id = tests.recall('at_a')
     ),
     'A Doctor', 'with the doctor''s name'
 );

@@ -8,14 +8,8 @@ select plan(8);
 
 select tests.create_world();
 
-create table tests.visit (name text primary key, id uuid not null);
-grant select, insert on tests.visit to authenticated;
-
 select tests.act_as('a_front_desk');
-insert into tests.visit
-select
-    'in_three_days',
-    id
+select tests.remember('in_three_days', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor'), now() + interval '3 days', now() + interval '3 days 30 minutes',
     patient_id => tests.id_of('patients', 'a_patient1')
@@ -27,7 +21,7 @@ returns setof uuid
 language sql
 as $$
     select o.id from private.outbox as o
-    where o.subject_id = (select v.id from tests.visit as v where v.name = 'in_three_days')
+    where o.subject_id = tests.recall('in_three_days')
         and o.kind = 'appointment_reminder' and o.state = 'pending';
 $$;
 
@@ -38,14 +32,14 @@ select is(
 -- A second pending reminder, written past the trigger: refused ---------------------------------
 select throws_ok(
     $$ select private.enqueue('appointment_reminder', 'appointment',
-        (select v.id from tests.visit as v where v.name = 'in_three_days'), tests.id_of('hospitals', 'TSTA'),
+        tests.recall('in_three_days'), tests.id_of('hospitals', 'TSTA'),
         'patient', tests.id_of('patients', 'a_patient1'), 'push', '{}', now() + interval '1 day') $$,
     '23505', null,
     'a second pending reminder for the same appointment is refused'
 );
 select lives_ok(
     $$ select private.enqueue('appointment_booked', 'appointment',
-        (select v.id from tests.visit as v where v.name = 'in_three_days'), tests.id_of('hospitals', 'TSTA'),
+        tests.recall('in_three_days'), tests.id_of('hospitals', 'TSTA'),
         'patient', tests.id_of('patients', 'a_patient1'), 'push') $$,
     'other kinds of message about the appointment are not limited'
 );
@@ -64,10 +58,7 @@ grant select on claimed to authenticated, service_role;
 
 select tests.act_as('a_front_desk');
 select public.reschedule_appointment(
-    (
-        select v.id from tests.visit as v
-        where v.name = 'in_three_days'
-    ), now() + interval '4 days'
+    tests.recall('in_three_days'), now() + interval '4 days'
 ) is not null as moved;
 select tests.clear_authentication();
 select is(

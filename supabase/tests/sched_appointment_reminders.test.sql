@@ -20,8 +20,6 @@ select results_eq(
 );
 
 -- Who hears what, booking by booking ----------------------------------------------------------
-create table tests.visit (name text primary key, id uuid not null);
-grant select, insert on tests.visit to authenticated;
 
 create function tests.reminders(visit text)
 returns table (state text, deliver_after timestamptz)
@@ -29,7 +27,7 @@ language sql
 as $$
     select o.state, o.deliver_after
     from private.outbox as o
-    where o.subject_id = (select v.id from tests.visit as v where v.name = visit)
+    where o.subject_id = tests.recall(visit)
         and o.kind = 'appointment_reminder'
     order by o.created_at, o.state;
 $$;
@@ -42,26 +40,17 @@ as $$
 $$;
 
 select tests.act_as('a_front_desk');
-insert into tests.visit
-select
-    'in_three_days',
-    id
+select tests.remember('in_three_days', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor'), now() + interval '3 days', now() + interval '3 days 30 minutes',
     patient_id => tests.id_of('patients', 'a_patient1')
 );
-insert into tests.visit
-select
-    'tonight',
-    id
+select tests.remember('tonight', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor'), now() + interval '10 hours', now() + interval '10 hours 30 minutes',
     patient_id => tests.id_of('patients', 'a_patient2')
 );
-insert into tests.visit
-select
-    'in_ninety_minutes',
-    id
+select tests.remember('in_ninety_minutes', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor2'), now() + interval '90 minutes', now() + interval '2 hours',
     patient_id => tests.id_of('patients', 'ab_patient4')
@@ -84,7 +73,7 @@ select is_empty(
 );
 select results_eq(
     $$ select kind from private.outbox
-        where subject_id = (select v.id from tests.visit as v where v.name = 'in_ninety_minutes')
+        where subject_id = tests.recall('in_ninety_minutes')
             and recipient_kind = 'patient' $$,
     $$ values ('appointment_booked') $$,
     'the patient still gets the booking notice itself'
@@ -92,10 +81,7 @@ select results_eq(
 
 -- A request confirmed late --------------------------------------------------------------------
 select tests.act_as('a_front_desk');
-insert into tests.visit
-select
-    'requested',
-    id
+select tests.remember('requested', id)
 from public.book_appointment(
     tests.id_of('doctors', 'a_doctor2'), now() + interval '5 hours', now() + interval '5 hours 30 minutes',
     patient_id => tests.id_of('patients', 'a_patient1'), status => 'requested'
@@ -104,10 +90,7 @@ select tests.clear_authentication();
 select is_empty($$ select * from tests.reminders('requested') $$, 'a request is not reminded');
 select tests.act_as('a_front_desk');
 update public.appointments set status = 'scheduled'
-where id = (
-    select v.id from tests.visit as v
-    where v.name = 'requested'
-);
+where id = tests.recall('requested');
 select tests.clear_authentication();
 select results_eq(
     $$ select * from tests.pending_reminder('requested') $$,
@@ -119,7 +102,7 @@ select results_eq(
 select tests.act_as('a_front_desk');
 select lives_ok(
     $$ select public.reschedule_appointment(
-        (select v.id from tests.visit as v where v.name = 'in_three_days'), now() + interval '6 hours') $$,
+        tests.recall('in_three_days'), now() + interval '6 hours') $$,
     'the front desk moves the three-days-ahead visit to six hours from now'
 );
 select tests.clear_authentication();
@@ -131,7 +114,7 @@ select results_eq(
 select tests.act_as('a_front_desk');
 select lives_ok(
     $$ select public.reschedule_appointment(
-        (select v.id from tests.visit as v where v.name = 'in_three_days'), now() + interval '2 hours') $$,
+        tests.recall('in_three_days'), now() + interval '2 hours') $$,
     'moved again, to two hours from now'
 );
 select tests.clear_authentication();
@@ -141,7 +124,7 @@ select is_empty(
 );
 select results_eq(
     $$ select kind from private.outbox
-        where subject_id = (select v.id from tests.visit as v where v.name = 'in_three_days')
+        where subject_id = tests.recall('in_three_days')
             and recipient_kind = 'patient' and kind <> 'appointment_reminder'
         order by created_at, kind $$,
     $$ values ('appointment_booked'), ('appointment_rescheduled'), ('appointment_rescheduled') $$,
@@ -150,7 +133,7 @@ select results_eq(
 select tests.act_as('a_front_desk');
 select lives_ok(
     $$ select public.reschedule_appointment(
-        (select v.id from tests.visit as v where v.name = 'in_three_days'), now() + interval '4 days') $$,
+        tests.recall('in_three_days'), now() + interval '4 days') $$,
     'moved once more, four days out'
 );
 select tests.clear_authentication();
@@ -163,10 +146,7 @@ select is(
     (
         select count(*)::integer from private.outbox
         where
-            subject_id = (
-                select v.id from tests.visit as v
-                where v.name = 'in_three_days'
-            )
+            subject_id = tests.recall('in_three_days')
             and kind = 'appointment_reminder'
     ),
     3, 'three reminders were queued in all, two of them withdrawn: never two waiting'
@@ -175,7 +155,7 @@ select is(
 -- Cancelling withdraws it -------------------------------------------------------------------------
 select tests.act_as('a_front_desk');
 select lives_ok(
-    $$ select public.cancel_appointment((select v.id from tests.visit as v where v.name = 'tonight'), 'doctor ill') $$,
+    $$ select public.cancel_appointment(tests.recall('tonight'), 'doctor ill') $$,
     'the front desk cancels tonight''s visit'
 );
 select tests.clear_authentication();

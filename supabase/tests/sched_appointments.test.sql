@@ -9,19 +9,13 @@ select tests.create_world();
 insert into public.doctor_working_hours (doctor_id, hospital_id, weekday, starts_at, ends_at, slot_minutes)
 values (tests.id_of('doctors', 'a_doctor'), tests.id_of('hospitals', 'TSTA'), 1, '09:00', '17:00', 30);
 
-create table tests.booked (name text primary key, id uuid not null);
-grant select, insert on tests.booked to authenticated;
-
 -- Booking -----------------------------------------------------------------------------------
 select tests.act_as('a_patient2');
-insert into tests.booked
-select
-    'p2_first',
-    id
+select tests.remember('p2_first', id)
 from public.book_appointment(tests.id_of('doctors', 'a_doctor'), '2030-04-01 04:00Z', mode => 'video');
 select results_eq(
     $$ select a.patient_id, a.status::text, a.ends_at, a.video_room is not null
-        from public.appointments as a where a.id = (select b.id from tests.booked as b where b.name = 'p2_first') $$,
+        from public.appointments as a where a.id = tests.recall('p2_first') $$,
     $$ values (tests.id_of('patients', 'a_patient2'), 'scheduled', '2030-04-01 04:30Z'::timestamptz, true) $$,
     'a patient books for themself: one slot long by default, with a video room'
 );
@@ -49,7 +43,7 @@ select is(
 );
 select results_eq(
     $$ select kind, recipient_kind, state from private.outbox
-        where subject_id = (select b.id from tests.booked as b where b.name = 'p2_first') order by kind, recipient_kind $$,
+        where subject_id = tests.recall('p2_first') order by kind, recipient_kind $$,
     $$ values ('appointment_booked', 'patient', 'pending'), ('appointment_booked', 'user', 'pending'),
         ('appointment_reminder', 'patient', 'pending') $$,
     'booking tells the patient and the doctor and queues a reminder, in the same transaction'
@@ -57,10 +51,7 @@ select results_eq(
 select is(
     (
         select deliver_after from private.outbox
-        where subject_id = (
-            select b.id from tests.booked as b
-            where b.name = 'p2_first'
-        ) and kind = 'appointment_reminder'
+        where subject_id = tests.recall('p2_first') and kind = 'appointment_reminder'
     ),
     '2030-03-31 04:00Z'::timestamptz, 'the reminder is due a day before'
 );
@@ -70,10 +61,7 @@ select tests.act_as('a_front_desk');
 select throws_like(
     $$ select public.book_appointment(tests.id_of('doctors', 'a_doctor'), '2030-04-01 04:15Z',
         patient_id => tests.id_of('patients', 'a_patient1')) $$,
-    'the doctor is already booked from % (appointment ' || (
-        select b.id from tests.booked as b
-        where b.name = 'p2_first'
-    ) || ')',
+    'the doctor is already booked from % (appointment ' || tests.recall('p2_first') || ')',
     'an overlapping booking of the doctor is refused, naming the appointment in the way'
 );
 select throws_ok(
@@ -88,8 +76,7 @@ select throws_ok(
     '23P01', null, 'a direct insert past the RPC is refused by the constraint too'
 );
 select lives_ok(
-    $$ insert into tests.booked
-        select 'p1_adjacent', id from public.book_appointment(tests.id_of('doctors', 'a_doctor'),
+    $$ select tests.remember('p1_adjacent', id) from public.book_appointment(tests.id_of('doctors', 'a_doctor'),
         '2030-04-01 04:30Z', patient_id => tests.id_of('patients', 'a_patient1'), resource => 'Room 1') $$,
     'back-to-back appointments (end = start) are fine'
 );
@@ -106,7 +93,7 @@ select throws_like(
     'a room or machine cannot be booked twice at once'
 );
 select lives_ok(
-    $$ insert into tests.booked select 'walk_in', id from public.book_appointment(tests.id_of('doctors', 'a_doctor2'),
+    $$ select tests.remember('walk_in', id) from public.book_appointment(tests.id_of('doctors', 'a_doctor2'),
         '2030-04-01 04:45Z', patient_name => 'Walk-in Person', patient_phone => '+919811111111', source => 'front_desk',
         resource => 'Room 2') $$,
     'the front desk books a walk-in by name, outside any working hours'
@@ -120,10 +107,7 @@ select results_eq(
 select is(
     public.check_conflicts(
         tests.id_of('doctors', 'a_doctor'), '2030-04-01 03:00Z', '2030-04-01 04:10Z',
-        exclude_appointment_id => (
-            select b.id from tests.booked as b
-            where b.name = 'p2_first'
-        )
+        exclude_appointment_id => tests.recall('p2_first')
     ) ->> 'has_conflict',
     'false', 'check_conflicts can leave out the appointment being moved'
 );
@@ -174,8 +158,8 @@ select throws_ok(
 select tests.act_as('a_patient2');
 select results_eq(
     $$ select id, starts_at, ends_at from public.reschedule_appointment(
-        (select b.id from tests.booked as b where b.name = 'p2_first'), '2030-04-01 06:00Z', reason => 'traffic') $$,
-    $$ select (select b.id from tests.booked as b where b.name = 'p2_first'), '2030-04-01 06:00Z'::timestamptz,
+        tests.recall('p2_first'), '2030-04-01 06:00Z', reason => 'traffic') $$,
+    $$ select tests.recall('p2_first'), '2030-04-01 06:00Z'::timestamptz,
         '2030-04-01 06:30Z'::timestamptz $$,
     'rescheduling keeps the appointment and its length'
 );
@@ -184,38 +168,38 @@ select results_eq(
         (details ->> 'starts_at')::timestamptz,
         actor_role::text, reason
         from public.status_history
-        where subject_id = (select b.id from tests.booked as b where b.name = 'p2_first') and details <> '{}' $$,
+        where subject_id = tests.recall('p2_first') and details <> '{}' $$,
     $$ values ('rescheduled', '2030-04-01 04:00Z'::timestamptz, '2030-04-01 06:00Z'::timestamptz, 'patient',
         'traffic') $$,
     'the history records the old and new times, who moved it and why'
 );
 select throws_ok(
     $$ select public.reschedule_appointment(
-        (select b.id from tests.booked as b where b.name = 'p2_first'), '2030-04-01 04:30Z') $$,
+        tests.recall('p2_first'), '2030-04-01 04:30Z') $$,
     '23P01', null, 'rescheduling onto a taken time is a conflict'
 );
 select tests.clear_authentication();
 select results_eq(
     $$ select state, deliver_after from private.outbox
-        where subject_id = (select b.id from tests.booked as b where b.name = 'p2_first') and kind = 'appointment_reminder'
+        where subject_id = tests.recall('p2_first') and kind = 'appointment_reminder'
         order by created_at, state $$,
     $$ values ('cancelled', '2030-03-31 04:00Z'::timestamptz), ('pending', '2030-03-31 06:00Z'::timestamptz) $$,
     'a reschedule cancels the old reminder and queues a new one'
 );
 select tests.act_as('a_patient2');
 select throws_ok(
-    $$ select public.cancel_appointment((select b.id from tests.booked as b where b.name = 'p2_first'), null) $$,
+    $$ select public.cancel_appointment(tests.recall('p2_first'), null) $$,
     '22023', null, 'cancelling needs a reason'
 );
 select results_eq(
     $$ select status::text, status_reason from public.cancel_appointment(
-        (select b.id from tests.booked as b where b.name = 'p2_first'), 'feeling better') $$,
+        tests.recall('p2_first'), 'feeling better') $$,
     $$ values ('cancelled', 'feeling better') $$,
     'a patient cancels their own appointment with a reason'
 );
 select throws_ok(
     $$ select public.reschedule_appointment(
-        (select b.id from tests.booked as b where b.name = 'p2_first'), '2030-04-01 07:00Z') $$,
+        tests.recall('p2_first'), '2030-04-01 07:00Z') $$,
     'PT409', 'a cancelled appointment cannot be rescheduled', 'a cancelled appointment does not move'
 );
 select tests.clear_authentication();
@@ -223,16 +207,13 @@ select is(
     (
         select count(*)::integer from private.outbox
         where
-            subject_id = (
-                select b.id from tests.booked as b
-                where b.name = 'p2_first'
-            )
+            subject_id = tests.recall('p2_first')
             and kind = 'appointment_cancelled'
     ),
     2, 'cancelling tells the patient and the doctor'
 );
 select is_empty(
-    $$ select 1 from private.outbox where subject_id = (select b.id from tests.booked as b where b.name = 'p2_first')
+    $$ select 1 from private.outbox where subject_id = tests.recall('p2_first')
         and kind = 'appointment_reminder' and state = 'pending' $$,
     'and withdraws the reminder'
 );
