@@ -28,7 +28,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint supabase sql
+	$(BIN)/sqlfluff lint supabase sql devstack/lint
 
 pgtap: export PGOPTIONS = -c client_min_messages=warning
 pgtap:

@@ -133,6 +133,16 @@ def psql(settings: Settings, extra: list[str]) -> None:
     os.execvp("psql", ["psql", settings.url(), *extra])  # noqa: S606
 
 
+def lint_database(settings: Settings) -> int:
+    """`carebase db lint`: the linter's findings on this database; 1 when any is ERROR or WARN."""
+    from devstack import lint
+
+    with psycopg.connect(settings.dsn()) as conn:
+        findings = lint.run(conn)
+    print(lint.report(findings))
+    return 1 if any(f.level in lint.FAILING for f in findings) else 0
+
+
 def stop(settings: Settings) -> None:
     print("database: stopped" if postgres.stop(settings) else "database: was not running")
 
@@ -165,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         ("reset", "recreate the database: migrations, then supabase/seed.sql"),
     ):
         db.add_parser(action, help=text)
+    db.add_parser(
+        "lint", help="run the database linter (Supabase's advisors); fails on ERROR or WARN"
+    )
     db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command, getattr(args, "action", "")) != ("audit", "verify"):
@@ -183,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit(settings, args.action, extra)
         elif args.action == "status":
             return status(settings)
+        elif args.action == "lint":
+            return lint_database(settings)
         elif args.action == "psql":
             psql(settings, args.args)
         else:
