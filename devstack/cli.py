@@ -140,7 +140,15 @@ def lint_database(settings: Settings) -> int:
     with psycopg.connect(settings.dsn()) as conn:
         findings = lint.run(conn)
     print(lint.report(findings))
-    return 1 if any(f.level in lint.FAILING for f in findings) else 0
+    failed = any(f.level in lint.FAILING for f in findings)
+    if lint.splinter_binary(settings).exists():
+        splinter = lint.run_splinter(settings)
+        print(f"{splinter.stdout}{splinter.stderr}".strip())
+        print(f"splinter (postgres-language-server dblint): exit status {splinter.returncode}")
+        failed = failed or splinter.returncode != 0
+    else:
+        print("splinter (postgres-language-server dblint): not installed (make install)")
+    return 1 if failed else 0
 
 
 def stop(settings: Settings) -> None:

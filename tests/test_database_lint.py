@@ -36,6 +36,12 @@ def test_the_migrated_schema_has_no_lint_error_or_warning(migrated: ScratchDatab
     assert failing == [], "\n" + lint.report(failing)
 
 
+def test_splinter_itself_finds_no_error_or_warning(migrated: ScratchDatabase) -> None:
+    """Supabase's own queries (postgres-language-server dblint), on the same database."""
+    result = lint.run_splinter(migrated.settings, migrated.name)
+    assert result.returncode == 0, f"{result.stdout}{result.stderr}"
+
+
 # Objects that break one rule each (some break a few), created as the platform's superuser in a
 # transaction that is rolled back. The schemas PostgREST serves are set as hosted Supabase sets
 # them, with pgmq_public added for the queue check.

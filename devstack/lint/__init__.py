@@ -6,14 +6,22 @@ catalog, in a read-only transaction, so they can run against any database (`care
 and against one built from the migrations alone (tests/test_database_lint.py). Left out: the
 lints that judge a live database's statistics rather than its schema (unused_index,
 table_bloat).
+
+Splinter itself runs beside them (`run_splinter`): its queries ship in the Postgres Language
+Server's CLI, which devstack/lint/install.sh installs from npm (`make install`).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from devstack.config import Settings
+from devstack.errors import DevstackError
 
 CHECKS = Path(__file__).parent / "checks"
 LEVELS = ("ERROR", "WARN", "INFO")
@@ -95,3 +103,40 @@ def run(conn: psycopg.Connection) -> list[Finding]:
 def report(findings: list[Finding]) -> str:
     counts = ", ".join(f"{sum(f.level == level for f in findings)} {level}" for level in LEVELS)
     return "\n".join([*(str(f) for f in findings), f"database lint: {counts}"])
+
+
+def splinter_binary(settings: Settings) -> Path:
+    prefix = settings.local_dir / "postgres-language-server"
+    return prefix / "node_modules/.bin/postgres-language-server"
+
+
+def run_splinter(settings: Settings, dbname: str | None = None) -> subprocess.CompletedProcess:
+    """Splinter's own lints (`postgres-language-server dblint`) on a database of the local
+    cluster, as postgres; exit status 1 when any is ERROR or WARN (INFO is not printed)."""
+    binary = splinter_binary(settings)
+    if not binary.exists():
+        raise DevstackError("splinter (postgres-language-server) is not installed", "make install")
+    environment = {
+        **os.environ,
+        "PGHOST": settings.db_host,
+        "PGPORT": str(settings.db_port),
+        "PGUSER": "postgres",
+        "PGPASSWORD": settings.db_password,
+        "PGDATABASE": dbname or settings.db_name,
+    }
+    return subprocess.run(
+        [
+            str(binary),
+            "dblint",
+            "--colors=off",
+            "--diagnostic-level=warn",
+            "--error-on-warnings",
+            "--max-diagnostics=none",
+        ],
+        cwd=settings.repo_root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
