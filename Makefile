@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench install system firebase-tools
+.PHONY: up down reset test lint pgtap pytest bench install system firebase-tools splinter
 
 up: install
 	@$(BIN)/carebase up
@@ -28,7 +28,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint supabase sql tests/fixtures
+	$(BIN)/sqlfluff lint supabase sql tests/fixtures devstack/lint
 
 pgtap: export PGOPTIONS = -c client_min_messages=warning
 pgtap:
@@ -44,10 +44,14 @@ bench: install
 	$(BIN)/python bench/gateway_overhead.py
 	$(BIN)/python bench/audit_overhead.py
 
-install: system $(VENV)/.installed firebase-tools
+install: system $(VENV)/.installed firebase-tools splinter
 
 system:
 	@bash devstack/install-system-packages.sh
+
+# Supabase's database linter itself (npm @postgres-language-server/cli, pinned), beside ours.
+splinter:
+	@bash devstack/lint/install.sh
 
 # The Firebase Auth emulator for the patient phone login (npm firebase-tools, pinned).
 firebase-tools:

@@ -139,6 +139,24 @@ def write_schema(settings: Settings) -> None:
     print(f"schema: wrote {path.relative_to(settings.repo_root)}")
 
 
+def lint_database(settings: Settings) -> int:
+    """`carebase db lint`: the linter's findings on this database; 1 when any is ERROR or WARN."""
+    from devstack import lint
+
+    with psycopg.connect(settings.dsn()) as conn:
+        findings = lint.run(conn)
+    print(lint.report(findings))
+    failed = any(f.level in lint.FAILING for f in findings)
+    if lint.splinter_binary(settings).exists():
+        splinter = lint.run_splinter(settings)
+        print(f"{splinter.stdout}{splinter.stderr}".strip())
+        print(f"splinter (postgres-language-server dblint): exit status {splinter.returncode}")
+        failed = failed or splinter.returncode != 0
+    else:
+        print("splinter (postgres-language-server dblint): not installed (make install)")
+    return 1 if failed else 0
+
+
 def stop(settings: Settings) -> None:
     print("database: stopped" if postgres.stop(settings) else "database: was not running")
 
@@ -172,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         ("schema", "write supabase/schema.sql from a scratch database the migrations build"),
     ):
         db.add_parser(action, help=text)
+    db.add_parser(
+        "lint", help="run the database linter (Supabase's advisors); fails on ERROR or WARN"
+    )
     db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command, getattr(args, "action", "")) != ("audit", "verify"):
@@ -190,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit(settings, args.action, extra)
         elif args.action == "status":
             return status(settings)
+        elif args.action == "lint":
+            return lint_database(settings)
         elif args.action == "psql":
             psql(settings, args.args)
         else:

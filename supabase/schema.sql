@@ -12811,16 +12811,10 @@ ALTER TABLE audit.log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY log_clinical_entries_need_aal2 ON audit.log AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR (NOT (table_name = ANY (ARRAY['public.medical_profiles'::text, 'public.encounters'::text, 'public.clinical_notes'::text, 'public.clinical_note_addenda'::text, 'public.vital_signs'::text, 'public.diagnoses'::text, 'public.patient_documents'::text, 'public.lab_results'::text, 'public.prescriptions'::text, 'public.prescription_items'::text, 'public.prescription_dispensings'::text]))) OR private.require_phi_aal2(patient_id)));
 
 --
--- Name: log log_select_admin; Type: POLICY; Schema: audit; Owner: postgres
+-- Name: log log_select_patient_or_admin; Type: POLICY; Schema: audit; Owner: postgres
 --
 
-CREATE POLICY log_select_admin ON audit.log FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id IS NULL) AND (patient_id = ANY (( SELECT private.administered_patient_ids() AS administered_patient_ids)::uuid[])))));
-
---
--- Name: log log_select_patient; Type: POLICY; Schema: audit; Owner: postgres
---
-
-CREATE POLICY log_select_patient ON audit.log FOR SELECT TO authenticated USING ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)));
+CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id IS NULL) AND (patient_id = ANY (( SELECT private.administered_patient_ids() AS administered_patient_ids)::uuid[])))));
 
 --
 -- Name: appointments; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12829,58 +12823,22 @@ CREATE POLICY log_select_patient ON audit.log FOR SELECT TO authenticated USING 
 ALTER TABLE public.appointments ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: appointments appointments_insert_doctor; Type: POLICY; Schema: public; Owner: postgres
+-- Name: appointments appointments_insert_staff_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY appointments_insert_doctor ON public.appointments FOR INSERT TO authenticated WITH CHECK (((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)));
+CREATE POLICY appointments_insert_staff_patient_or_doctor ON public.appointments FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (( SELECT private.patient_hospital_ids() AS patient_hospital_ids)::uuid[]))) OR ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id))));
 
 --
--- Name: appointments appointments_insert_patient; Type: POLICY; Schema: public; Owner: postgres
+-- Name: appointments appointments_select_staff_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY appointments_insert_patient ON public.appointments FOR INSERT TO authenticated WITH CHECK (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (( SELECT private.patient_hospital_ids() AS patient_hospital_ids)::uuid[]))));
+CREATE POLICY appointments_select_staff_patient_or_doctor ON public.appointments FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
 
 --
--- Name: appointments appointments_insert_staff; Type: POLICY; Schema: public; Owner: postgres
+-- Name: appointments appointments_update_staff_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY appointments_insert_staff ON public.appointments FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: appointments appointments_select_doctor; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY appointments_select_doctor ON public.appointments FOR SELECT TO authenticated USING ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])));
-
---
--- Name: appointments appointments_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY appointments_select_patient ON public.appointments FOR SELECT TO authenticated USING ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)));
-
---
--- Name: appointments appointments_select_staff; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY appointments_select_staff ON public.appointments FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: appointments appointments_update_doctor; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY appointments_update_doctor ON public.appointments FOR UPDATE TO authenticated USING ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))) WITH CHECK ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])));
-
---
--- Name: appointments appointments_update_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY appointments_update_patient ON public.appointments FOR UPDATE TO authenticated USING ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) WITH CHECK ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)));
-
---
--- Name: appointments appointments_update_staff; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY appointments_update_staff ON public.appointments FOR UPDATE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY appointments_update_staff_patient_or_doctor ON public.appointments FOR UPDATE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])))) WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
 
 --
 -- Name: care_team_members; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12916,7 +12874,7 @@ ALTER TABLE public.clinical_note_addenda ENABLE ROW LEVEL SECURITY;
 -- Name: clinical_note_addenda clinical_note_addenda_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_note_addenda_disclosed ON public.clinical_note_addenda AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.clinical_note_addenda'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_clinical_note_addenda_row(id, patient_id, hospital_id)));
+CREATE POLICY clinical_note_addenda_disclosed ON public.clinical_note_addenda AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.clinical_note_addenda'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_clinical_note_addenda_row(id, patient_id, hospital_id)));
 
 --
 -- Name: clinical_note_addenda clinical_note_addenda_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -12925,22 +12883,10 @@ CREATE POLICY clinical_note_addenda_disclosed ON public.clinical_note_addenda AS
 CREATE POLICY clinical_note_addenda_insert_care_team ON public.clinical_note_addenda FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: clinical_note_addenda clinical_note_addenda_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: clinical_note_addenda clinical_note_addenda_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_note_addenda_select_admin ON public.clinical_note_addenda FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: clinical_note_addenda clinical_note_addenda_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY clinical_note_addenda_select_clinical ON public.clinical_note_addenda FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: clinical_note_addenda clinical_note_addenda_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY clinical_note_addenda_select_patient ON public.clinical_note_addenda FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY clinical_note_addenda_select_patient_clinical_or_admin ON public.clinical_note_addenda FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: clinical_note_addenda clinical_note_addenda_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -12952,7 +12898,7 @@ CREATE POLICY clinical_note_addenda_staff_need_aal2 ON public.clinical_note_adde
 -- Name: clinical_note_addenda clinical_note_addenda_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_note_addenda_update ON public.clinical_note_addenda FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY clinical_note_addenda_update ON public.clinical_note_addenda FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: clinical_notes; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12964,7 +12910,7 @@ ALTER TABLE public.clinical_notes ENABLE ROW LEVEL SECURITY;
 -- Name: clinical_notes clinical_notes_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_notes_disclosed ON public.clinical_notes AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.clinical_notes'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_clinical_notes_row(id, patient_id, hospital_id)));
+CREATE POLICY clinical_notes_disclosed ON public.clinical_notes AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.clinical_notes'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_clinical_notes_row(id, patient_id, hospital_id)));
 
 --
 -- Name: clinical_notes clinical_notes_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -12973,22 +12919,10 @@ CREATE POLICY clinical_notes_disclosed ON public.clinical_notes AS RESTRICTIVE F
 CREATE POLICY clinical_notes_insert_care_team ON public.clinical_notes FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: clinical_notes clinical_notes_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: clinical_notes clinical_notes_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_notes_select_admin ON public.clinical_notes FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: clinical_notes clinical_notes_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY clinical_notes_select_clinical ON public.clinical_notes FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: clinical_notes clinical_notes_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY clinical_notes_select_patient ON public.clinical_notes FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (status = 'signed'::public.clinical_note_status)));
+CREATE POLICY clinical_notes_select_patient_clinical_or_admin ON public.clinical_notes FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (status = 'signed'::public.clinical_note_status)) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: clinical_notes clinical_notes_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13000,7 +12934,7 @@ CREATE POLICY clinical_notes_staff_need_aal2 ON public.clinical_notes AS RESTRIC
 -- Name: clinical_notes clinical_notes_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_notes_update ON public.clinical_notes FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY clinical_notes_update ON public.clinical_notes FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: consent_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13078,7 +13012,7 @@ ALTER TABLE public.diagnoses ENABLE ROW LEVEL SECURITY;
 -- Name: diagnoses diagnoses_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY diagnoses_disclosed ON public.diagnoses AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.diagnoses'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_diagnoses_row(id, patient_id, hospital_id)));
+CREATE POLICY diagnoses_disclosed ON public.diagnoses AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.diagnoses'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_diagnoses_row(id, patient_id, hospital_id)));
 
 --
 -- Name: diagnoses diagnoses_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -13087,22 +13021,10 @@ CREATE POLICY diagnoses_disclosed ON public.diagnoses AS RESTRICTIVE FOR SELECT 
 CREATE POLICY diagnoses_insert_care_team ON public.diagnoses FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: diagnoses diagnoses_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: diagnoses diagnoses_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY diagnoses_select_admin ON public.diagnoses FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: diagnoses diagnoses_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY diagnoses_select_clinical ON public.diagnoses FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: diagnoses diagnoses_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY diagnoses_select_patient ON public.diagnoses FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY diagnoses_select_patient_clinical_or_admin ON public.diagnoses FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: diagnoses diagnoses_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13114,7 +13036,7 @@ CREATE POLICY diagnoses_staff_need_aal2 ON public.diagnoses AS RESTRICTIVE TO au
 -- Name: diagnoses diagnoses_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY diagnoses_update ON public.diagnoses FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY diagnoses_update ON public.diagnoses FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: doctor_availability_exceptions; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13224,7 +13146,7 @@ ALTER TABLE public.encounters ENABLE ROW LEVEL SECURITY;
 -- Name: encounters encounters_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY encounters_disclosed ON public.encounters AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.encounters'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_encounters_row(id, patient_id, hospital_id)));
+CREATE POLICY encounters_disclosed ON public.encounters AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.encounters'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_encounters_row(id, patient_id, hospital_id)));
 
 --
 -- Name: encounters encounters_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -13233,22 +13155,10 @@ CREATE POLICY encounters_disclosed ON public.encounters AS RESTRICTIVE FOR SELEC
 CREATE POLICY encounters_insert_care_team ON public.encounters FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: encounters encounters_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: encounters encounters_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY encounters_select_admin ON public.encounters FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: encounters encounters_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY encounters_select_clinical ON public.encounters FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: encounters encounters_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY encounters_select_patient ON public.encounters FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY encounters_select_patient_clinical_or_admin ON public.encounters FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: encounters encounters_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13260,7 +13170,7 @@ CREATE POLICY encounters_staff_need_aal2 ON public.encounters AS RESTRICTIVE TO 
 -- Name: encounters encounters_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY encounters_update ON public.encounters FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY encounters_update ON public.encounters FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: hospitals; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13296,7 +13206,7 @@ ALTER TABLE public.lab_results ENABLE ROW LEVEL SECURITY;
 -- Name: lab_results lab_results_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY lab_results_disclosed ON public.lab_results AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.lab_results'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_lab_results_row(id, patient_id, hospital_id)));
+CREATE POLICY lab_results_disclosed ON public.lab_results AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.lab_results'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_lab_results_row(id, patient_id, hospital_id)));
 
 --
 -- Name: lab_results lab_results_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -13305,22 +13215,10 @@ CREATE POLICY lab_results_disclosed ON public.lab_results AS RESTRICTIVE FOR SEL
 CREATE POLICY lab_results_insert_care_team ON public.lab_results FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: lab_results lab_results_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: lab_results lab_results_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY lab_results_select_admin ON public.lab_results FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: lab_results lab_results_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY lab_results_select_clinical ON public.lab_results FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: lab_results lab_results_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY lab_results_select_patient ON public.lab_results FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (finalised_at IS NOT NULL)));
+CREATE POLICY lab_results_select_patient_clinical_or_admin ON public.lab_results FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (finalised_at IS NOT NULL)) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: lab_results lab_results_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13332,7 +13230,7 @@ CREATE POLICY lab_results_staff_need_aal2 ON public.lab_results AS RESTRICTIVE T
 -- Name: lab_results lab_results_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: medical_profiles; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13344,7 +13242,7 @@ ALTER TABLE public.medical_profiles ENABLE ROW LEVEL SECURITY;
 -- Name: medical_profiles medical_profiles_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY medical_profiles_disclosed ON public.medical_profiles AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.medical_profiles'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_medical_profiles_row(id, patient_id, hospital_id)));
+CREATE POLICY medical_profiles_disclosed ON public.medical_profiles AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.medical_profiles'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_medical_profiles_row(id, patient_id, hospital_id)));
 
 --
 -- Name: medical_profiles medical_profiles_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -13353,22 +13251,10 @@ CREATE POLICY medical_profiles_disclosed ON public.medical_profiles AS RESTRICTI
 CREATE POLICY medical_profiles_insert_care_team ON public.medical_profiles FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: medical_profiles medical_profiles_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: medical_profiles medical_profiles_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY medical_profiles_select_admin ON public.medical_profiles FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: medical_profiles medical_profiles_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY medical_profiles_select_clinical ON public.medical_profiles FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: medical_profiles medical_profiles_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY medical_profiles_select_patient ON public.medical_profiles FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY medical_profiles_select_patient_clinical_or_admin ON public.medical_profiles FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: medical_profiles medical_profiles_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13380,7 +13266,7 @@ CREATE POLICY medical_profiles_staff_need_aal2 ON public.medical_profiles AS RES
 -- Name: medical_profiles medical_profiles_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY medical_profiles_update ON public.medical_profiles FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY medical_profiles_update ON public.medical_profiles FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: patient_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13392,43 +13278,19 @@ ALTER TABLE public.patient_documents ENABLE ROW LEVEL SECURITY;
 -- Name: patient_documents patient_documents_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_disclosed ON public.patient_documents AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.patient_documents'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_patient_documents_row(id, patient_id, hospital_id)));
+CREATE POLICY patient_documents_disclosed ON public.patient_documents AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.patient_documents'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_patient_documents_row(id, patient_id, hospital_id)));
 
 --
--- Name: patient_documents patient_documents_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
+-- Name: patient_documents patient_documents_insert_paperwork_or_care_team; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_insert_care_team ON public.patient_documents FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
+CREATE POLICY patient_documents_insert_paperwork_or_care_team ON public.patient_documents FOR INSERT TO authenticated WITH CHECK ((((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) OR ((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id))));
 
 --
--- Name: patient_documents patient_documents_insert_front_desk; Type: POLICY; Schema: public; Owner: postgres
+-- Name: patient_documents patient_documents_select_own_paperwork_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_insert_front_desk ON public.patient_documents FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
-
---
--- Name: patient_documents patient_documents_select_admin; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_documents_select_admin ON public.patient_documents FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: patient_documents patient_documents_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_documents_select_clinical ON public.patient_documents FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: patient_documents patient_documents_select_front_desk; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_documents_select_front_desk ON public.patient_documents FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
-
---
--- Name: patient_documents patient_documents_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_documents_select_patient ON public.patient_documents FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY patient_documents_select_own_paperwork_clinical_or_admin ON public.patient_documents FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: patient_documents patient_documents_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13440,7 +13302,7 @@ CREATE POLICY patient_documents_staff_need_aal2 ON public.patient_documents AS R
 -- Name: patient_documents patient_documents_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_update ON public.patient_documents FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY patient_documents_update ON public.patient_documents FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: patient_identifiers; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13515,40 +13377,16 @@ CREATE POLICY patient_registrations_insert_registering_staff ON public.patient_r
 CREATE POLICY patient_registrations_read_by_auth_hook ON public.patient_registrations FOR SELECT TO supabase_auth_admin USING (true);
 
 --
--- Name: patient_registrations patient_registrations_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: patient_registrations patient_registrations_select_own_office_care_team_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_registrations_select_admin ON public.patient_registrations FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY patient_registrations_select_own_office_care_team_or_admin ON public.patient_registrations FOR SELECT TO authenticated USING ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (deleted_at IS NULL)) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
--- Name: patient_registrations patient_registrations_select_care_team; Type: POLICY; Schema: public; Owner: postgres
+-- Name: patient_registrations patient_registrations_update_front_desk_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_registrations_select_care_team ON public.patient_registrations FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)));
-
---
--- Name: patient_registrations patient_registrations_select_front_office; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_registrations_select_front_office ON public.patient_registrations FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)));
-
---
--- Name: patient_registrations patient_registrations_select_own; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_registrations_select_own ON public.patient_registrations FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (deleted_at IS NULL)));
-
---
--- Name: patient_registrations patient_registrations_update_admin; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_registrations_update_admin ON public.patient_registrations FOR UPDATE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: patient_registrations patient_registrations_update_front_desk; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patient_registrations_update_front_desk ON public.patient_registrations FOR UPDATE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL))) WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)));
+CREATE POLICY patient_registrations_update_front_desk_or_admin ON public.patient_registrations FOR UPDATE TO authenticated USING ((((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: patients; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13569,46 +13407,24 @@ CREATE POLICY patients_insert_registering_staff ON public.patients FOR INSERT TO
 CREATE POLICY patients_read_by_auth_hook ON public.patients FOR SELECT TO supabase_auth_admin USING (true);
 
 --
--- Name: patients patients_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: patients patients_select_self_office_care_team_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patients_select_admin ON public.patients FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients FOR SELECT TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))))));
-
---
--- Name: patients patients_select_care_team; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patients_select_care_team ON public.patients FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))));
-
---
--- Name: patients patients_select_front_office; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patients_select_front_office ON public.patients FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (EXISTS ( SELECT 1
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))) OR ((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))) OR (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))));
+  WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))));
 
 --
--- Name: patients patients_select_self; Type: POLICY; Schema: public; Owner: postgres
+-- Name: patients patients_update_self_or_hospital_staff; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patients_select_self ON public.patients FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)));
-
---
--- Name: patients patients_update_hospital_staff; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patients_update_hospital_staff ON public.patients FOR UPDATE TO authenticated USING (((deleted_at IS NULL) AND (EXISTS ( SELECT 1
+CREATE POLICY patients_update_self_or_hospital_staff ON public.patients FOR UPDATE TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))))))) WITH CHECK ((deleted_at IS NULL));
-
---
--- Name: patients patients_update_self; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY patients_update_self ON public.patients FOR UPDATE TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)));
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))))) WITH CHECK ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
+   FROM public.patient_registrations r
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))))))));
 
 --
 -- Name: pharmacies; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13758,28 +13574,10 @@ ALTER TABLE public.prescriptions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY prescriptions_insert_doctor ON public.prescriptions FOR INSERT TO authenticated WITH CHECK (((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: prescriptions prescriptions_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: prescriptions prescriptions_select_pharmacy_patient_doctor_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_select_admin ON public.prescriptions FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: prescriptions prescriptions_select_doctor; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY prescriptions_select_doctor ON public.prescriptions FOR SELECT TO authenticated USING ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])));
-
---
--- Name: prescriptions prescriptions_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY prescriptions_select_patient ON public.prescriptions FOR SELECT TO authenticated USING ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)));
-
---
--- Name: prescriptions prescriptions_select_pharmacy; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY prescriptions_select_pharmacy ON public.prescriptions FOR SELECT TO authenticated USING (((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)));
+CREATE POLICY prescriptions_select_pharmacy_patient_doctor_or_admin ON public.prescriptions FOR SELECT TO authenticated USING ((((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: prescriptions prescriptions_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13788,22 +13586,10 @@ CREATE POLICY prescriptions_select_pharmacy ON public.prescriptions FOR SELECT T
 CREATE POLICY prescriptions_staff_need_aal2 ON public.prescriptions AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
 
 --
--- Name: prescriptions prescriptions_update_doctor; Type: POLICY; Schema: public; Owner: postgres
+-- Name: prescriptions prescriptions_update_pharmacy_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_update_doctor ON public.prescriptions FOR UPDATE TO authenticated USING ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))) WITH CHECK ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])));
-
---
--- Name: prescriptions prescriptions_update_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY prescriptions_update_patient ON public.prescriptions FOR UPDATE TO authenticated USING ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) WITH CHECK ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)));
-
---
--- Name: prescriptions prescriptions_update_pharmacy; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY prescriptions_update_pharmacy ON public.prescriptions FOR UPDATE TO authenticated USING (((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id))) WITH CHECK (((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)));
+CREATE POLICY prescriptions_update_pharmacy_patient_or_doctor ON public.prescriptions FOR UPDATE TO authenticated USING ((((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])))) WITH CHECK ((((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
 
 --
 -- Name: profiles; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13845,7 +13631,7 @@ CREATE POLICY record_shares_select ON public.record_shares FOR SELECT TO authent
 -- Name: record_shares record_shares_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)))) WITH CHECK (true);
+CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)))) WITH CHECK (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id))));
 
 --
 -- Name: staff_invitations; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13854,16 +13640,10 @@ CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authent
 ALTER TABLE public.staff_invitations ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: staff_invitations staff_invitations_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: staff_invitations staff_invitations_select_invitee_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY staff_invitations_select_admin ON public.staff_invitations FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: staff_invitations staff_invitations_select_open_to_invitee; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY staff_invitations_select_open_to_invitee ON public.staff_invitations FOR SELECT TO authenticated USING (((email OPERATOR(extensions.=) ( SELECT private.verified_email() AS verified_email)) AND (accepted_at IS NULL) AND (revoked_at IS NULL) AND (expires_at > now()) AND (id <> ALL (( SELECT private.declined_invitation_ids() AS declined_invitation_ids)::uuid[]))));
+CREATE POLICY staff_invitations_select_invitee_or_admin ON public.staff_invitations FOR SELECT TO authenticated USING ((((email OPERATOR(extensions.=) ( SELECT private.verified_email() AS verified_email)) AND (accepted_at IS NULL) AND (revoked_at IS NULL) AND (expires_at > now()) AND (id <> ALL (( SELECT private.declined_invitation_ids() AS declined_invitation_ids)::uuid[]))) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: staff_memberships; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13896,20 +13676,14 @@ CREATE POLICY staff_memberships_update_admin ON public.staff_memberships FOR UPD
 ALTER TABLE public.status_history ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: status_history status_history_select_appointment; Type: POLICY; Schema: public; Owner: postgres
+-- Name: status_history status_history_select_of_visible_subjects; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY status_history_select_appointment ON public.status_history FOR SELECT TO authenticated USING (((machine = 'appointment'::text) AND (EXISTS ( SELECT
-   FROM public.appointments a
-  WHERE (a.id = status_history.subject_id)))));
-
---
--- Name: status_history status_history_select_prescription; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY status_history_select_prescription ON public.status_history FOR SELECT TO authenticated USING (((machine = 'prescription'::text) AND (EXISTS ( SELECT
+CREATE POLICY status_history_select_of_visible_subjects ON public.status_history FOR SELECT TO authenticated USING ((((machine = 'prescription'::text) AND (EXISTS ( SELECT
    FROM public.prescriptions p
-  WHERE (p.id = status_history.subject_id)))));
+  WHERE (p.id = status_history.subject_id)))) OR ((machine = 'appointment'::text) AND (EXISTS ( SELECT
+   FROM public.appointments a
+  WHERE (a.id = status_history.subject_id))))));
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13921,7 +13695,7 @@ ALTER TABLE public.vital_signs ENABLE ROW LEVEL SECURITY;
 -- Name: vital_signs vital_signs_disclosed; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY vital_signs_disclosed ON public.vital_signs AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT (COALESCE(current_setting('request.method'::text, true), ''::text) = ''::text)) OR (strpos(COALESCE(current_setting('carebase.disclosed.vital_signs'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_vital_signs_row(id, patient_id, hospital_id)));
+CREATE POLICY vital_signs_disclosed ON public.vital_signs AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.vital_signs'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_vital_signs_row(id, patient_id, hospital_id)));
 
 --
 -- Name: vital_signs vital_signs_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
@@ -13930,22 +13704,10 @@ CREATE POLICY vital_signs_disclosed ON public.vital_signs AS RESTRICTIVE FOR SEL
 CREATE POLICY vital_signs_insert_care_team ON public.vital_signs FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
 
 --
--- Name: vital_signs vital_signs_select_admin; Type: POLICY; Schema: public; Owner: postgres
+-- Name: vital_signs vital_signs_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY vital_signs_select_admin ON public.vital_signs FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
-
---
--- Name: vital_signs vital_signs_select_clinical; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY vital_signs_select_clinical ON public.vital_signs FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)));
-
---
--- Name: vital_signs vital_signs_select_patient; Type: POLICY; Schema: public; Owner: postgres
---
-
-CREATE POLICY vital_signs_select_patient ON public.vital_signs FOR SELECT TO authenticated USING (((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY vital_signs_select_patient_clinical_or_admin ON public.vital_signs FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: vital_signs vital_signs_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13957,7 +13719,7 @@ CREATE POLICY vital_signs_staff_need_aal2 ON public.vital_signs AS RESTRICTIVE T
 -- Name: vital_signs vital_signs_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY vital_signs_update ON public.vital_signs FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK (true);
+CREATE POLICY vital_signs_update ON public.vital_signs FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
 
 --
 -- Name: SCHEMA audit; Type: ACL; Schema: -; Owner: postgres
