@@ -9,11 +9,11 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 
 from sidecar.errors import install_error_handlers
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
 from sidecar.routes import health, patient_auth, staff, staff_auth
 from sidecar.settings import SidecarSettings, get_settings
-from sidecar.supabase_api import SupabaseApi
 
 API_PREFIX = "/api/v1"
 

@@ -33,9 +33,9 @@ from supabase_auth.errors import AuthApiError
 from supabase_auth.types import Session
 
 from sidecar.errors import ApiError
-from sidecar.firebase_tokens import PhoneIdentity
+from sidecar.integrations.firebase_tokens import PhoneIdentity
+from sidecar.integrations.supabase_api import SupabaseApi, api_error_from
 from sidecar.staff_provisioning import DEACTIVATION_BAN
-from sidecar.supabase_api import SupabaseApi, api_error_from
 
 log = logging.getLogger("sidecar.patient_login")
 

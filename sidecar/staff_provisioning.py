@@ -20,7 +20,7 @@ from supabase import AsyncClient
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
 from sidecar.errors import ApiError
-from sidecar.supabase_api import SupabaseApi, api_error_from
+from sidecar.integrations.supabase_api import SupabaseApi, api_error_from
 
 log = logging.getLogger("sidecar.staff")
 

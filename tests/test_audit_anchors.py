@@ -36,12 +36,12 @@ from devstack import services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
 from devstack.migrate import apply_migrations, apply_platform
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs import anchor_document, anchor_signing
 from sidecar.jobs.anchor_store import AnchorExists, DirectoryAnchorStore, anchor_name
 from sidecar.jobs.anchor_verification import ChainVerifier, Report
 from sidecar.jobs.audit_anchors import AnchorExporter
 from sidecar.settings import SidecarSettings
-from sidecar.supabase_api import SupabaseApi
 from tests.conftest import ScratchDatabase, scratch_database
 from tests.test_db_lifecycle import free_port
 

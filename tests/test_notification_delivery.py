@@ -28,9 +28,9 @@ from supabase import Client, ClientOptions, create_client
 
 from devstack import services
 from devstack.config import Settings
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.notifications.worker import Channels, Worker
 from sidecar.settings import SidecarSettings
-from sidecar.supabase_api import SupabaseApi
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.google_oauth import FakeGoogleOAuth
 from tests.fakes.server import LocalServer

@@ -20,8 +20,8 @@ from openapi_spec_validator import validate
 from devstack.config import Settings
 from sidecar import observability
 from sidecar.app import create_app
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.settings import SidecarSettings
-from sidecar.supabase_api import SupabaseApi
 from tests.auth_target import DEMO_DOCTOR, DEMO_PASSWORD, TEST_PASSWORD, AuthTarget, claims, sign_in
 
 pytest_plugins = ["tests.auth_target"]

@@ -33,11 +33,11 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs import anchor_document, anchor_signing
 from sidecar.jobs.anchor_document import GENESIS_HASH, Anchor
 from sidecar.jobs.anchor_store import AnchorStore, DirectoryAnchorStore, anchor_name, anchor_number
 from sidecar.settings import SidecarSettings, get_settings
-from sidecar.supabase_api import SupabaseApi
 
 PAGE_ROWS = 2000
 

@@ -26,12 +26,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs import anchor_document, anchor_signing
 from sidecar.jobs.anchor_document import Anchor
 from sidecar.jobs.anchor_store import AnchorExists, AnchorStore, DirectoryAnchorStore, anchor_name
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
-from sidecar.supabase_api import SupabaseApi
 
 log = logging.getLogger("sidecar.audit_anchors")
 

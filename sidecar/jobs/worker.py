@@ -13,12 +13,12 @@ import signal
 
 import httpx
 
+from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs import anchor_signing
 from sidecar.jobs.audit_anchors import AnchorExporter
 from sidecar.notifications.worker import Channels, Worker
 from sidecar.observability import configure_logging
 from sidecar.settings import SidecarSettings, get_settings
-from sidecar.supabase_api import SupabaseApi
 
 log = logging.getLogger("sidecar.worker")
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 
-from sidecar.notifications.fcm import AccessToken, FcmClient, UnregisteredToken
-from sidecar.notifications.outcomes import DeliveryFailed, permanent, transient
-from sidecar.notifications.twilio_sms import TwilioSms
+from sidecar.integrations.fcm import AccessToken, FcmClient, UnregisteredToken
+from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
+from sidecar.integrations.supabase_api import SupabaseApi
+from sidecar.integrations.twilio_sms import TwilioSms
 from sidecar.observability import configure_logging, request_id
 from sidecar.settings import SidecarSettings, get_settings
-from sidecar.supabase_api import SupabaseApi
 
 log = logging.getLogger("sidecar.notifications")
 

@@ -18,12 +18,12 @@ from supabase_auth.errors import AuthApiError
 from supabase_auth.types import Session
 
 from sidecar.errors import ApiError, error_responses
-from sidecar.firebase_identity import IdentityToolkit
-from sidecar.firebase_tokens import token_verifier
+from sidecar.integrations.firebase_identity import IdentityToolkit
+from sidecar.integrations.firebase_tokens import token_verifier
+from sidecar.integrations.supabase_api import Supabase
 from sidecar.patient_login import PatientLogin, refresh
 from sidecar.sessions import SessionOut, session_out
 from sidecar.settings import SidecarSettings
-from sidecar.supabase_api import Supabase
 
 router = APIRouter(prefix="/auth/patient", tags=["Authentication"])
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from sidecar import staff_provisioning
 from sidecar.errors import error_responses
+from sidecar.integrations.supabase_api import CallerToken, Supabase
 from sidecar.staff_records import (
     Doctor,
     DoctorUpdate,
@@ -22,7 +23,6 @@ from sidecar.staff_records import (
     Pharmacist,
     PharmacistUpdate,
 )
-from sidecar.supabase_api import CallerToken, Supabase
 
 router = APIRouter(tags=["Staff"])
 

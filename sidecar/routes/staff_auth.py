@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from supabase_auth.errors import AuthApiError
 
 from sidecar.errors import ApiError, error_responses
+from sidecar.integrations.supabase_api import Supabase
 from sidecar.sessions import SessionOut, session_out
-from sidecar.supabase_api import Supabase
 
 router = APIRouter(prefix="/auth/staff", tags=["Authentication"])
 

@@ -17,7 +17,7 @@ import httpx
 from firebase_admin import credentials
 from google.auth.exceptions import GoogleAuthError
 
-from sidecar.notifications.outcomes import DeliveryFailed, permanent, transient
+from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
 
 
 class UnregisteredToken(DeliveryFailed):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from sidecar.notifications.outcomes import permanent, transient
+from sidecar.integrations.outcomes import permanent, transient
 
 # Twilio error codes about the recipient or the message itself: the same send fails again.
 _PERMANENT_CODES = {
