@@ -64,9 +64,9 @@ class SidecarSettings(BaseSettings):
             return f"http://{self.firebase_auth_emulator_host}/identitytoolkit.googleapis.com"
         return "https://identitytoolkit.googleapis.com"
 
-    # Notification delivery (sidecar/notifications). A channel without its settings is not
-    # served: its messages stay queued. Push: FCM HTTP v1 with an OAuth token (a fixed one,
-    # or minted from the service account file by firebase-admin's credentials).
+    # Notification delivery (sidecar/jobs/notifications.py). A channel without its settings
+    # is not served: its messages stay queued. Push: FCM HTTP v1 with an OAuth token (a fixed
+    # one, or minted from the service account file by firebase-admin's credentials).
     fcm_base_url: str = Field("https://fcm.googleapis.com", alias="CAREBASE_FCM_BASE_URL")
     fcm_project_id: str = Field("", alias="CAREBASE_FCM_PROJECT_ID")
     fcm_access_token: str = Field("", alias="CAREBASE_FCM_ACCESS_TOKEN")

@@ -29,7 +29,7 @@ from supabase import Client, ClientOptions, create_client
 from devstack import services
 from devstack.config import Settings
 from sidecar.integrations.supabase_api import SupabaseApi
-from sidecar.notifications.worker import Channels, Worker
+from sidecar.jobs.notifications import Channels, Worker
 from sidecar.settings import SidecarSettings
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.google_oauth import FakeGoogleOAuth

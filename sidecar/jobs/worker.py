@@ -1,6 +1,6 @@
 """The sidecar's worker process: `carebase worker` or `python -m sidecar.jobs.worker`.
 
-Runs the notification worker (sidecar/notifications/worker.py) and the audit anchor exporter
+Runs the notification worker (sidecar/jobs/notifications.py) and the audit anchor exporter
 (sidecar/jobs/audit_anchors.py) side by side until SIGTERM or SIGINT. Without
 CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, and the log says so at start.
 """
@@ -16,7 +16,7 @@ import httpx
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs import anchor_signing
 from sidecar.jobs.audit_anchors import AnchorExporter
-from sidecar.notifications.worker import Channels, Worker
+from sidecar.jobs.notifications import Channels, Worker
 from sidecar.observability import configure_logging
 from sidecar.settings import SidecarSettings, get_settings
 

@@ -1,7 +1,7 @@
 """The notification worker: claim due outbox rows, send each through its channel, report back.
 
 Run by the sidecar's worker process (`carebase worker`, sidecar/jobs/worker.py), or alone
-with `python -m sidecar.notifications.worker`. Every database call is a named
+with `python -m sidecar.jobs.notifications`. Every database call is a named
 RPC made with the service role through the Supabase API: `claim_notifications` leases rows
 (`for update skip locked`, so any number of workers can run), `complete_notification` and
 `fail_notification` settle them (backoff and dead letters are the database's rules),

@@ -1,1 +1,0 @@
-"""Notification delivery: workers claim outbox rows and send them through channel adapters."""
