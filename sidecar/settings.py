@@ -45,8 +45,8 @@ class SidecarSettings(BaseSettings):
     # How many proxies in front of the sidecar append to X-Forwarded-For (0: use the peer).
     trusted_proxies: int = Field(0, alias="CAREBASE_SIDECAR_TRUSTED_PROXIES")
 
-    # Patient phone login through Firebase (sidecar/patient_login.py). firebase-admin itself
-    # reads FIREBASE_AUTH_EMULATOR_HOST; it is honoured only for a `demo-` project.
+    # Patient phone login through Firebase (sidecar/accounts/patient_login.py). firebase-admin
+    # itself reads FIREBASE_AUTH_EMULATOR_HOST; it is honoured only for a `demo-` project.
     firebase_project_id: str = Field("demo-carebase", alias="FIREBASE_PROJECT_ID")
     firebase_web_api_key: str = Field("", alias="FIREBASE_WEB_API_KEY")
     firebase_auth_emulator_host: str = Field("", alias="FIREBASE_AUTH_EMULATOR_HOST")

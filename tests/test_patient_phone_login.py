@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from devstack.config import Settings
 from devstack.firebase import emulator
-from sidecar import patient_login
+from sidecar.accounts import patient_login
 from sidecar.app import create_app
 from sidecar.settings import SidecarSettings
 from tests.fakes.server import LocalServer

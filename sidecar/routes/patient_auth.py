@@ -17,12 +17,12 @@ from pydantic import BaseModel, Field, field_validator
 from supabase_auth.errors import AuthApiError
 from supabase_auth.types import Session
 
+from sidecar.accounts.patient_login import PatientLogin, refresh
+from sidecar.accounts.sessions import SessionOut, session_out
 from sidecar.errors import ApiError, error_responses
 from sidecar.integrations.firebase_identity import IdentityToolkit
 from sidecar.integrations.firebase_tokens import token_verifier
 from sidecar.integrations.supabase_api import Supabase
-from sidecar.patient_login import PatientLogin, refresh
-from sidecar.sessions import SessionOut, session_out
 from sidecar.settings import SidecarSettings
 
 router = APIRouter(prefix="/auth/patient", tags=["Authentication"])

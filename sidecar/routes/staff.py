@@ -12,10 +12,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 
-from sidecar import staff_provisioning
-from sidecar.errors import error_responses
-from sidecar.integrations.supabase_api import CallerToken, Supabase
-from sidecar.staff_records import (
+from sidecar.accounts import staff_provisioning
+from sidecar.accounts.staff_records import (
     Doctor,
     DoctorUpdate,
     NewDoctor,
@@ -23,6 +21,8 @@ from sidecar.staff_records import (
     Pharmacist,
     PharmacistUpdate,
 )
+from sidecar.errors import error_responses
+from sidecar.integrations.supabase_api import CallerToken, Supabase
 
 router = APIRouter(tags=["Staff"])
 

@@ -14,9 +14,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from supabase_auth.errors import AuthApiError
 
+from sidecar.accounts.sessions import SessionOut, session_out
 from sidecar.errors import ApiError, error_responses
 from sidecar.integrations.supabase_api import Supabase
-from sidecar.sessions import SessionOut, session_out
 
 router = APIRouter(prefix="/auth/staff", tags=["Authentication"])
 

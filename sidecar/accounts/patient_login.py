@@ -32,10 +32,10 @@ from supabase import AsyncClient
 from supabase_auth.errors import AuthApiError
 from supabase_auth.types import Session
 
+from sidecar.accounts.staff_provisioning import DEACTIVATION_BAN
 from sidecar.errors import ApiError
 from sidecar.integrations.firebase_tokens import PhoneIdentity
 from sidecar.integrations.supabase_api import SupabaseApi, api_error_from
-from sidecar.staff_provisioning import DEACTIVATION_BAN
 
 log = logging.getLogger("sidecar.patient_login")
 

@@ -28,7 +28,7 @@ log = logging.getLogger("sidecar.staff")
 BAN_DURATION = "876000h"
 # Marks (in app_metadata, which only the service role writes) a ban that a deactivation set,
 # as opposed to one an operator set: the patient phone login lifts only this kind (the login
-# is no longer staff; sidecar/patient_login.py).
+# is no longer staff; sidecar/accounts/patient_login.py).
 DEACTIVATION_BAN = "staff_deactivation_ban"
 _MACHINE_CODE = re.compile(r"^[a-z][a-z_]{2,63}$")
 
