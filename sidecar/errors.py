@@ -1,12 +1,15 @@
 """One error shape for every failure: `{"code": "...", "message": "..."}` with a stable code.
 
 Routes raise `ApiError`; validation errors, unknown routes and wrong methods are turned into
-the same shape here, so a client never has to parse two formats.
+the same shape here, so a client never has to parse two formats; and the database's refusals
+are mapped here, once (`database_error`), for every caller of the Supabase API.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +17,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from postgrest.exceptions import APIError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from supabase_auth.errors import AuthRetryableError
@@ -52,6 +56,52 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
         for status in sorted({*statuses, 400, 500})
     }
+
+
+# PostgREST error codes (and SQLSTATEs) → the sidecar's HTTP status and stable code.
+_DATABASE_ERRORS = {
+    "PGRST301": (401, "invalid_token"),
+    "PGRST302": (401, "invalid_token"),
+    "PGRST303": (401, "invalid_token"),
+    "42501": (403, "forbidden"),
+    "PGRST116": (404, "not_found"),
+    # PostgREST's custom status 404, which the project's RPCs raise for "not found".
+    "PT404": (404, "not_found"),
+    "23505": (409, "conflict"),
+    "23P01": (409, "conflict"),
+    "23503": (409, "conflict"),
+    "23514": (422, "constraint_violated"),
+    "22023": (422, "invalid_value"),
+    "22P02": (422, "invalid_value"),
+    # Concurrent transactions collided; nothing was done, and the same call can succeed.
+    "40001": (503, "try_again"),
+    "40P01": (503, "try_again"),
+}
+# PostgREST answers a raised PTxyz with HTTP xyz; the project's functions raise them.
+_PT_STATUS = re.compile(r"PT[45]\d\d")
+# The snake_case code a function puts in DETAIL (`staff_phone`, `insufficient_aal`).
+_MACHINE_CODE = re.compile(r"^[a-z][a-z_]{2,63}$")
+
+
+def database_error(
+    error: APIError, refusals: Mapping[str, tuple[int, str, str]] | None = None
+) -> ApiError:
+    """The database's refusal as the sidecar's error, keeping its message.
+
+    Status: PTxyz's digits, else the table's (502 for a code it does not know). Code: the
+    machine code in DETAIL, else the table's. `refusals` answers chosen DETAIL codes with a
+    caller's own (status, code, message) instead.
+    """
+    details = error.details if isinstance(error.details, str) else ""
+    if refusals and details in refusals:
+        return ApiError(*refusals[details])
+    sqlstate = error.code or ""
+    status, code = _DATABASE_ERRORS.get(sqlstate, (502, "upstream_error"))
+    if _PT_STATUS.fullmatch(sqlstate):
+        status = int(sqlstate[2:])
+    if _MACHINE_CODE.match(details):
+        code = details
+    return ApiError(status, code, error.message or "the database refused the request")
 
 
 # Codes for the statuses the framework itself produces.

@@ -27,7 +27,6 @@ import uuid
 from typing import Any
 
 import jwt
-from postgrest.exceptions import APIError
 from supabase import AsyncClient
 from supabase_auth.errors import AuthApiError
 from supabase_auth.types import Session
@@ -35,7 +34,7 @@ from supabase_auth.types import Session
 from sidecar.accounts.staff_provisioning import DEACTIVATION_BAN
 from sidecar.errors import ApiError
 from sidecar.integrations.firebase_tokens import PhoneIdentity
-from sidecar.integrations.supabase_api import SupabaseApi, api_error_from
+from sidecar.integrations.supabase_api import SupabaseApi, call_rpc
 
 log = logging.getLogger("sidecar.patient_login")
 
@@ -73,13 +72,7 @@ class PatientLogin:
         self.secret = secret
 
     async def _rpc(self, service: AsyncClient, name: str, params: dict[str, Any]) -> Any:
-        try:
-            return (await service.rpc(name, params).execute()).data
-        except APIError as error:
-            refusal = _DATABASE_REFUSALS.get(str(error.details or ""))
-            if refusal:
-                raise ApiError(*refusal) from error
-            raise api_error_from(error) from error
+        return await call_rpc(service, name, params, _DATABASE_REFUSALS)
 
     async def _begin(self, service: AsyncClient, phone: str) -> str | None:
         user_id = await self._rpc(service, "begin_patient_login", {"phone": phone})

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 
-from postgrest.exceptions import APIError
 from supabase import AsyncClient
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
 from sidecar.errors import ApiError
-from sidecar.integrations.supabase_api import SupabaseApi, api_error_from
+from sidecar.integrations.supabase_api import SupabaseApi, call_rpc
 
 log = logging.getLogger("sidecar.staff")
 
@@ -30,26 +28,6 @@ BAN_DURATION = "876000h"
 # as opposed to one an operator set: the patient phone login lifts only this kind (the login
 # is no longer staff; sidecar/accounts/patient_login.py).
 DEACTIVATION_BAN = "staff_deactivation_ban"
-_MACHINE_CODE = re.compile(r"^[a-z][a-z_]{2,63}$")
-
-
-def database_error(error: APIError) -> ApiError:
-    """The database's refusal with the snake_case code the provisioning functions put in
-    DETAIL; PostgREST's own PTxyz codes carry the HTTP status in their digits."""
-    mapped = api_error_from(error)
-    sqlstate = error.code or ""
-    status = int(sqlstate[2:]) if re.fullmatch(r"PT[45]\d\d", sqlstate) else mapped.status
-    details = error.details if isinstance(error.details, str) else ""
-    code = details if _MACHINE_CODE.match(details) else mapped.code
-    return ApiError(status, code, mapped.message)
-
-
-async def call(client: AsyncClient, function: str, params: dict[str, Any]) -> Any:
-    try:
-        response = await client.rpc(function, params).execute()
-    except APIError as error:
-        raise database_error(error) from error
-    return response.data
 
 
 # What Supabase Auth refuses; AuthRetryableError (it does not answer) is the app's 503.
@@ -111,13 +89,13 @@ async def provision(
     """Begin (as the caller) -> create the login (service role) -> complete (as the caller),
     deleting the login when completing fails."""
     caller = api.as_user(caller_token)
-    grant_id = await call(caller, begin_function, request)
+    grant_id = await call_rpc(caller, begin_function, request)
     service = api.as_service()
     user_id = await _create_login(
         service, request["email"], password, request["full_name"], str(grant_id)
     )
     try:
-        return await call(
+        return await call_rpc(
             caller, "complete_staff_provisioning", {"grant_id": grant_id, "user_id": user_id}
         )
     except BaseException:
@@ -132,7 +110,7 @@ async def set_active(
     """The database marks the record and membership (as the caller) and, on deactivation, ends
     the login's sessions in the same transaction; then the login is banned, unless it still
     serves another role, or unbanned on reactivation."""
-    record = await call(api.as_user(caller_token), function, {**params, "active": active})
+    record = await call_rpc(api.as_user(caller_token), function, {**params, "active": active})
     if active or not record.get("login_keeps_access"):
         service = api.as_service()
         try:

@@ -7,15 +7,14 @@ through named RPC functions. Every client forwards the request id (see observabi
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from postgrest.exceptions import APIError
 from supabase import AsyncClient, AsyncClientOptions
 
-from sidecar.errors import ApiError
+from sidecar.errors import database_error
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
 
@@ -56,48 +55,14 @@ class SupabaseApi:
         return client
 
 
-def supabase_api(request: Request) -> SupabaseApi:
-    return request.app.state.supabase
-
-
-Supabase = Annotated[SupabaseApi, Depends(supabase_api)]
-
-_bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT)")
-
-
-def caller_token(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The caller's Supabase access token; the database verifies it on every call."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise ApiError(401, "missing_token", "send the access token as `Authorization: Bearer ...`")
-    return credentials.credentials
-
-
-CallerToken = Annotated[str, Depends(caller_token)]
-
-# PostgREST error codes (and SQLSTATEs) → the sidecar's HTTP status and stable code.
-_POSTGREST_ERRORS = {
-    "PGRST301": (401, "invalid_token"),
-    "PGRST302": (401, "invalid_token"),
-    "PGRST303": (401, "invalid_token"),
-    "42501": (403, "forbidden"),
-    "PGRST116": (404, "not_found"),
-    # PostgREST's custom status 404, which the project's RPCs raise for "not found".
-    "PT404": (404, "not_found"),
-    "23505": (409, "conflict"),
-    "23P01": (409, "conflict"),
-    "23503": (409, "conflict"),
-    "23514": (422, "constraint_violated"),
-    "22023": (422, "invalid_value"),
-    "22P02": (422, "invalid_value"),
-    # Concurrent transactions collided; nothing was done, and the same call can succeed.
-    "40001": (503, "try_again"),
-    "40P01": (503, "try_again"),
-}
-
-
-def api_error_from(error: APIError) -> ApiError:
-    """The database's refusal as the sidecar's error, keeping its message."""
-    status, code = _POSTGREST_ERRORS.get(error.code or "", (502, "upstream_error"))
-    return ApiError(status, code, error.message or "the database refused the request")
+async def call_rpc(
+    client: AsyncClient,
+    function: str,
+    params: dict[str, Any],
+    refusals: Mapping[str, tuple[int, str, str]] | None = None,
+) -> Any:
+    """A named RPC's result; its refusal as the sidecar's error (see errors.database_error)."""
+    try:
+        return (await client.rpc(function, params).execute()).data
+    except APIError as error:
+        raise database_error(error, refusals) from error

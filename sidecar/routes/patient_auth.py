@@ -22,7 +22,7 @@ from sidecar.accounts.sessions import SessionOut, session_out
 from sidecar.errors import ApiError, error_responses
 from sidecar.integrations.firebase_identity import IdentityToolkit
 from sidecar.integrations.firebase_tokens import token_verifier
-from sidecar.integrations.supabase_api import Supabase
+from sidecar.routes.dependencies import Supabase
 from sidecar.settings import SidecarSettings
 
 router = APIRouter(prefix="/auth/patient", tags=["Authentication"])

@@ -22,7 +22,8 @@ from sidecar.accounts.staff_records import (
     PharmacistUpdate,
 )
 from sidecar.errors import error_responses
-from sidecar.integrations.supabase_api import CallerToken, Supabase
+from sidecar.integrations.supabase_api import call_rpc
+from sidecar.routes.dependencies import CallerToken, Supabase
 
 router = APIRouter(tags=["Staff"])
 
@@ -86,7 +87,7 @@ async def create_doctor(
 async def update_doctor(
     doctor_id: UUID, body: DoctorUpdate, token: CallerToken, supabase: Supabase
 ) -> dict[str, Any]:
-    return await staff_provisioning.call(
+    return await call_rpc(
         supabase.as_user(token), "update_doctor", {"doctor_id": str(doctor_id), **_changes(body)}
     )
 
@@ -151,7 +152,7 @@ async def create_pharmacist(
 async def update_pharmacist(
     pharmacist_id: UUID, body: PharmacistUpdate, token: CallerToken, supabase: Supabase
 ) -> dict[str, Any]:
-    return await staff_provisioning.call(
+    return await call_rpc(
         supabase.as_user(token),
         "update_pharmacist",
         {"pharmacist_id": str(pharmacist_id), **_changes(body)},

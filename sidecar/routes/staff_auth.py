@@ -16,7 +16,7 @@ from supabase_auth.errors import AuthApiError
 
 from sidecar.accounts.sessions import SessionOut, session_out
 from sidecar.errors import ApiError, error_responses
-from sidecar.integrations.supabase_api import Supabase
+from sidecar.routes.dependencies import Supabase
 
 router = APIRouter(prefix="/auth/staff", tags=["Authentication"])
 
