@@ -8,15 +8,21 @@ Supabase API are tested on an app built in-process with those settings.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
+import re
 import uuid
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
+import sidecar.routes
 from devstack.config import Settings
 from sidecar import observability
 from sidecar.app import create_app
@@ -63,6 +69,51 @@ def test_every_route_documents_its_error_shape(api: httpx.Client) -> None:
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": error_ref}, f"{method} {path} {code}"
     assert set(document["components"]["schemas"]["ErrorBody"]["required"]) == {"code", "message"}
+
+
+# Every operation's id, as generated clients name their methods: a rename shows here in review.
+OPERATION_IDS = {
+    ("GET", "/healthz"): "health_live",
+    ("GET", "/readyz"): "health_ready",
+    ("POST", "/api/v1/auth/staff/login"): "staff_login",
+    ("POST", "/api/v1/auth/patient/otp"): "patient_login_otp",
+    ("POST", "/api/v1/auth/patient/verify"): "patient_login_verify",
+    ("POST", "/api/v1/auth/patient/exchange"): "patient_login_exchange",
+    ("POST", "/api/v1/auth/patient/refresh"): "patient_login_refresh",
+    ("POST", "/api/v1/doctors"): "doctor_create",
+    ("PUT", "/api/v1/doctors/{doctor_id}"): "doctor_update",
+    ("POST", "/api/v1/doctors/{doctor_id}/deactivate"): "doctor_deactivate",
+    ("POST", "/api/v1/doctors/{doctor_id}/reactivate"): "doctor_reactivate",
+    ("POST", "/api/v1/pharmacists"): "pharmacist_create",
+    ("PUT", "/api/v1/pharmacists/{pharmacist_id}"): "pharmacist_update",
+    ("POST", "/api/v1/pharmacists/{pharmacist_id}/deactivate"): "pharmacist_deactivate",
+    ("POST", "/api/v1/pharmacists/{pharmacist_id}/reactivate"): "pharmacist_reactivate",
+}
+
+
+def test_every_operation_has_a_stable_explicit_id() -> None:
+    """`<what>_<action>` in snake_case, set on the route (not FastAPI's path-derived default)."""
+    routes = [
+        route
+        for module in pkgutil.iter_modules(sidecar.routes.__path__)
+        for route in getattr(
+            importlib.import_module(f"sidecar.routes.{module.name}"), "router", APIRouter()
+        ).routes
+        if isinstance(route, APIRoute)
+    ]
+    implicit = [route.path for route in routes if not route.operation_id]
+    assert not implicit, f"routes without an explicit operation_id: {implicit}"
+    document = create_app(SidecarSettings()).openapi()
+    ids = {
+        (method.upper(), path): operation["operationId"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert ids == OPERATION_IDS
+    assert set(ids.values()) == {route.operation_id for route in routes}
+    assert len(set(ids.values())) == len(ids), "operation ids repeat"
+    for operation_id in ids.values():
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)+", operation_id), operation_id
 
 
 def test_errors_have_one_shape(api: httpx.Client) -> None:

@@ -21,13 +21,14 @@ class Readiness(BaseModel):
     message: str | None = None
 
 
-@router.get("/healthz", summary="Liveness", response_model=Liveness)
+@router.get("/healthz", operation_id="health_live", summary="Liveness", response_model=Liveness)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
+    operation_id="health_ready",
     summary="Readiness: the Supabase REST and Auth APIs answer",
     response_model=Readiness,
     response_model_exclude_none=True,

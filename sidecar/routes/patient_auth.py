@@ -107,6 +107,7 @@ _LOGIN_ERRORS = error_responses(401, 403, 409, 422, 429, 502, 503)
 
 @router.post(
     "/otp",
+    operation_id="patient_login_otp",
     summary="Send a sign-in code by SMS (Firebase phone auth)",
     response_model=OtpSent,
     responses=error_responses(422, 429, 502, 503),
@@ -120,6 +121,7 @@ async def send_code(body: OtpRequest, request: Request) -> OtpSent:
 
 @router.post(
     "/verify",
+    operation_id="patient_login_verify",
     summary="Sign in with the SMS code: a Supabase session of the patient",
     response_model=SessionOut,
     responses=_LOGIN_ERRORS,
@@ -133,6 +135,7 @@ async def verify_code(body: VerifyRequest, request: Request, supabase: Supabase)
 
 @router.post(
     "/exchange",
+    operation_id="patient_login_exchange",
     summary="Trade a Firebase ID token (phone sign-in by the app) for a Supabase session",
     response_model=SessionOut,
     responses=_LOGIN_ERRORS,
@@ -143,6 +146,7 @@ async def exchange(body: ExchangeRequest, request: Request, supabase: Supabase) 
 
 @router.post(
     "/refresh",
+    operation_id="patient_login_refresh",
     summary="Renew a session (Supabase Auth refresh grant; the refresh token rotates)",
     response_model=SessionOut,
     responses=error_responses(401, 422, 429, 502, 503),

@@ -58,6 +58,7 @@ def _changes(body: DoctorUpdate | PharmacistUpdate) -> dict[str, Any]:
 
 @router.post(
     "/doctors",
+    operation_id="doctor_create",
     status_code=201,
     summary="Create a doctor's login and profile (hospital admin)",
     description="The login and the doctor's records are created together, or neither is.",
@@ -80,6 +81,7 @@ async def create_doctor(
 
 @router.put(
     "/doctors/{doctor_id}",
+    operation_id="doctor_update",
     summary="Change a doctor's profile (hospital admin, or the doctor)",
     response_model=Doctor,
     responses=_CHANGE_ERRORS,
@@ -94,6 +96,7 @@ async def update_doctor(
 
 @router.post(
     "/doctors/{doctor_id}/deactivate",
+    operation_id="doctor_deactivate",
     summary="Deactivate a doctor and ban the login (hospital admin)",
     description=_DEACTIVATE,
     response_model=Doctor,
@@ -107,6 +110,7 @@ async def deactivate_doctor(doctor_id: UUID, token: CallerToken, supabase: Supab
 
 @router.post(
     "/doctors/{doctor_id}/reactivate",
+    operation_id="doctor_reactivate",
     summary="Reactivate a doctor and lift the ban (hospital admin)",
     response_model=Doctor,
     responses=_CHANGE_ERRORS,
@@ -119,6 +123,7 @@ async def reactivate_doctor(doctor_id: UUID, token: CallerToken, supabase: Supab
 
 @router.post(
     "/pharmacists",
+    operation_id="pharmacist_create",
     status_code=201,
     summary="Create a pharmacist's login and profile (hospital admin)",
     description="The login and the pharmacist's records are created together, or neither is.",
@@ -145,6 +150,7 @@ async def create_pharmacist(
 
 @router.put(
     "/pharmacists/{pharmacist_id}",
+    operation_id="pharmacist_update",
     summary="Change a pharmacist's profile (hospital admin)",
     response_model=Pharmacist,
     responses=_CHANGE_ERRORS,
@@ -161,6 +167,7 @@ async def update_pharmacist(
 
 @router.post(
     "/pharmacists/{pharmacist_id}/deactivate",
+    operation_id="pharmacist_deactivate",
     summary="Deactivate a pharmacist and ban the login (hospital admin)",
     description=_DEACTIVATE,
     response_model=Pharmacist,
@@ -178,6 +185,7 @@ async def deactivate_pharmacist(pharmacist_id: UUID, token: CallerToken, supabas
 
 @router.post(
     "/pharmacists/{pharmacist_id}/reactivate",
+    operation_id="pharmacist_reactivate",
     summary="Reactivate a pharmacist and lift the ban (hospital admin)",
     response_model=Pharmacist,
     responses=_CHANGE_ERRORS,

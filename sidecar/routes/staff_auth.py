@@ -36,6 +36,7 @@ _REFUSALS = {
 
 @router.post(
     "/login",
+    operation_id="staff_login",
     summary="Staff login with email and password",
     response_model=SessionOut,
     responses=error_responses(401, 403, 422, 429, 502, 503),
