@@ -1,0 +1,65 @@
+"""Who may import whom, read from the source with `ast` (every import, also inside functions).
+
+- devstack/ (the local Supabase stand-in) never imports the sidecar: the sidecar runs against
+  any Supabase, and devstack starts it by module path (`python -m sidecar.serve`). Only the
+  `carebase` command (devstack/cli.py) runs the sidecar's worker and audit verifier itself.
+- In the sidecar, routes/ (HTTP) sit on top: nothing imports them but the app. accounts/ (the
+  domain) and jobs/ (workers) use integrations/ (third-party clients), which import neither.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def imports_of(folder: str, prefix: str, exempt: tuple[str, ...] = ()) -> list[str]:
+    """`file: module` for every import of `prefix` (or below it) by a file under `folder`."""
+    return sorted(
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in (ROOT / folder).rglob("*.py")
+        if str(path.relative_to(ROOT)) not in exempt
+        for module in imported_modules(path)
+        if module == prefix or module.startswith(f"{prefix}.")
+    )
+
+
+def test_the_import_reader_sees_imports_inside_functions() -> None:
+    # `carebase worker` imports the worker inside its function.
+    assert "devstack/cli.py: sidecar.jobs.worker" in imports_of("devstack", "sidecar")
+
+
+def test_devstack_does_not_import_the_sidecar() -> None:
+    assert imports_of("devstack", "sidecar", exempt=("devstack/cli.py",)) == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("sidecar/integrations", "sidecar.routes"),
+        ("sidecar/integrations", "sidecar.accounts"),
+        ("sidecar/integrations", "sidecar.jobs"),
+        ("sidecar/accounts", "sidecar.routes"),
+        ("sidecar/accounts", "sidecar.jobs"),
+        ("sidecar/jobs", "sidecar.routes"),
+        ("sidecar/jobs", "sidecar.accounts"),
+        ("sidecar/routes", "sidecar.jobs"),
+    ],
+)
+def test_sidecar_folders_import_only_downwards(folder: str, forbidden: str) -> None:
+    assert imports_of(folder, forbidden) == []
