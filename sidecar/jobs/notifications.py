@@ -1,12 +1,11 @@
 """The notification worker: claim due outbox rows, send each through its channel, report back.
 
-Run by the sidecar's worker process (`carebase worker`, sidecar/jobs/worker.py), or alone
-with `python -m sidecar.jobs.notifications`. Every database call is a named
-RPC made with the service role through the Supabase API: `claim_notifications` leases rows
-(`for update skip locked`, so any number of workers can run), `complete_notification` and
-`fail_notification` settle them (backoff and dead letters are the database's rules),
-`forget_device_token` drops tokens FCM says are gone. A worker that dies holding rows loses
-them when their lease ends; another worker sends them then.
+Run by the sidecar's worker process (`carebase worker`, `python -m sidecar.jobs.worker`).
+Every database call is a named RPC made with the service role through the Supabase API:
+`claim_notifications` leases rows (`for update skip locked`, so any number of workers can
+run), `complete_notification` and `fail_notification` settle them (backoff and dead letters
+are the database's rules), `forget_device_token` drops tokens FCM says are gone. A worker
+that dies holding rows loses them when their lease ends; another worker sends them then.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +23,8 @@ from sidecar.integrations.fcm import AccessToken, FcmClient, UnregisteredToken
 from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.twilio_sms import TwilioSms
-from sidecar.observability import configure_logging, request_id
-from sidecar.settings import SidecarSettings, get_settings
+from sidecar.observability import request_id
+from sidecar.settings import SidecarSettings
 
 log = logging.getLogger("sidecar.notifications")
 
@@ -180,25 +178,3 @@ class Worker:
             if claimed == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pause)
-
-
-async def serve(settings: SidecarSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with httpx.AsyncClient(timeout=settings.delivery_timeout) as http:
-        channels = Channels.from_settings(settings, http)
-        worker = Worker(settings, SupabaseApi(settings, http), channels)
-        await worker.run(stop)
-    log.info("worker stopped")
-
-
-def main() -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
-
-
-if __name__ == "__main__":
-    main()
