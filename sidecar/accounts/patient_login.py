@@ -33,8 +33,9 @@ from supabase_auth.types import Session
 
 from sidecar.accounts.staff_provisioning import DEACTIVATION_BAN
 from sidecar.errors import ApiError
-from sidecar.integrations.firebase_tokens import PhoneIdentity
+from sidecar.integrations.firebase_tokens import PhoneIdentity, token_verifier
 from sidecar.integrations.supabase_api import SupabaseApi, call_rpc
+from sidecar.settings import SidecarSettings
 
 log = logging.getLogger("sidecar.patient_login")
 
@@ -172,6 +173,20 @@ class PatientLogin:
         if _claims(session).get("patient_id") != link["patient_id"]:
             session = await refresh(self.supabase, session.refresh_token)
         return session
+
+
+async def sign_in(
+    supabase: SupabaseApi, settings: SidecarSettings, id_token: str, full_name: str | None
+) -> Session:
+    """A Firebase ID token of a phone sign-in → a Supabase session of the patient's login."""
+    login = PatientLogin(supabase, settings.patient_login_secret)
+    identity = await token_verifier(settings.firebase_project_id).verify(id_token)
+    try:
+        return await login.session_for(identity, full_name)
+    except AuthApiError as error:
+        if error.code == "user_banned":
+            raise ApiError(403, "account_disabled", "this login is disabled") from error
+        raise ApiError(502, "upstream_error", f"Supabase Auth refused: {error.message}") from error
 
 
 async def refresh(supabase: SupabaseApi, refresh_token: str) -> Session:

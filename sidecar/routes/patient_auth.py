@@ -14,14 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
-from supabase_auth.errors import AuthApiError
-from supabase_auth.types import Session
 
-from sidecar.accounts.patient_login import PatientLogin, refresh
+from sidecar.accounts import patient_login
 from sidecar.accounts.sessions import SessionOut, session_out
-from sidecar.errors import ApiError, error_responses
+from sidecar.errors import error_responses
 from sidecar.integrations.firebase_identity import IdentityToolkit
-from sidecar.integrations.firebase_tokens import token_verifier
 from sidecar.routes.dependencies import Supabase
 from sidecar.settings import SidecarSettings
 
@@ -87,21 +84,6 @@ def _identity_toolkit(request: Request) -> IdentityToolkit:
     )
 
 
-async def _login(
-    request: Request, supabase: Supabase, id_token: str, full_name: str | None
-) -> SessionOut:
-    settings = _settings(request)
-    login = PatientLogin(supabase, settings.patient_login_secret)
-    identity = await token_verifier(settings.firebase_project_id).verify(id_token)
-    try:
-        session: Session = await login.session_for(identity, full_name)
-    except AuthApiError as error:
-        if error.code == "user_banned":
-            raise ApiError(403, "account_disabled", "this login is disabled") from error
-        raise ApiError(502, "upstream_error", f"Supabase Auth refused: {error.message}") from error
-    return session_out(session)
-
-
 _LOGIN_ERRORS = error_responses(401, 403, 409, 422, 429, 502, 503)
 
 
@@ -130,7 +112,9 @@ async def verify_code(body: VerifyRequest, request: Request, supabase: Supabase)
     id_token = await _identity_toolkit(request).sign_in_with_phone_number(
         body.session_info, body.code
     )
-    return await _login(request, supabase, id_token, body.full_name)
+    return session_out(
+        await patient_login.sign_in(supabase, _settings(request), id_token, body.full_name)
+    )
 
 
 @router.post(
@@ -141,7 +125,9 @@ async def verify_code(body: VerifyRequest, request: Request, supabase: Supabase)
     responses=_LOGIN_ERRORS,
 )
 async def exchange(body: ExchangeRequest, request: Request, supabase: Supabase) -> SessionOut:
-    return await _login(request, supabase, body.id_token, body.full_name)
+    return session_out(
+        await patient_login.sign_in(supabase, _settings(request), body.id_token, body.full_name)
+    )
 
 
 @router.post(
@@ -152,4 +138,4 @@ async def exchange(body: ExchangeRequest, request: Request, supabase: Supabase) 
     responses=error_responses(401, 422, 429, 502, 503),
 )
 async def refresh_session(body: RefreshRequest, supabase: Supabase) -> SessionOut:
-    return session_out(await refresh(supabase, body.refresh_token))
+    return session_out(await patient_login.refresh(supabase, body.refresh_token))
