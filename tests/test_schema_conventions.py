@@ -137,3 +137,40 @@ def test_migration_versions_are_utc_timestamps_unique_and_increasing(stack: Sett
         datetime.strptime(version, "%Y%m%d%H%M%S")  # a real date and time, or ValueError
     assert len(set(versions)) == len(versions), "no version is used twice"
     assert versions == sorted(versions, key=int), "file order is version order"
+
+
+# Functions a later migration must create again, and why. Every other function is created in
+# exactly one migration, in its final form, so that its body has one place to read.
+RECREATED_FUNCTIONS = {
+    "private.encrypt_contents": "20261201090001 moves prescription contents from their own key"
+    " to the field keys (with a backfill); the SQL body calls private.encrypt_field, which"
+    " 20261123000200 creates after 20261122000700",
+    "private.can_read_prescription": "20261201090003 adds the outside-pharmacy consent; the SQL"
+    " body calls private.pharmacy_may_receive, created there, and 20261122000800's SQL readers"
+    " need the function when they are created",
+    "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
+    " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
+    " find_patient_by_identifier needs the function when it is created",
+    "public.complete_staff_provisioning": "20261202160001 moves provisioning to invitations; the"
+    " SQL body calls private.complete_provisioning_grant, created there",
+}
+
+CREATE_FUNCTION = re.compile(
+    r"\bcreate\s+(?:or\s+replace\s+)?function\s+([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*)\s*\(",
+    re.IGNORECASE,
+)
+
+
+def test_every_function_is_created_in_exactly_one_migration(stack: Settings) -> None:
+    """A reader finds a function's current body in one file, not in the last of several."""
+    created_in: dict[str, list[str]] = {}
+    for path in sorted(stack.migrations_dir.glob("*.sql")):
+        code = re.sub(r"--[^\n]*", "", path.read_text())
+        for name in sorted({m.lower() for m in CREATE_FUNCTION.findall(code)}):
+            created_in.setdefault(name, []).append(path.name)
+    assert created_in, "the migrations create functions"
+    recreated = {name: files for name, files in created_in.items() if len(files) > 1}
+    unexplained = {n: files for n, files in recreated.items() if n not in RECREATED_FUNCTIONS}
+    assert unexplained == {}
+    stale = sorted(set(RECREATED_FUNCTIONS) - set(recreated))
+    assert stale == [], "the allowlist names only functions still created twice"

@@ -228,23 +228,38 @@ security definer
 set search_path = ''
 as $$
 begin
-    if new.patient_id is not null then
-        insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        select new.patient_id, new.hospital_id, d.user_id, 'doctor'
-        from public.doctors as d
-        where d.id = new.doctor_id
-        on conflict (patient_id, hospital_id, member_id) where ended_at is null do nothing;
+    if new.patient_id is null then
+        return null;
     end if;
+    if not (
+        private.acting_as_system()
+        or new.patient_id = private.own_patient_id()
+        or new.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+    ) then
+        return null;
+    end if;
+    insert into public.care_team_members (patient_id, hospital_id, member_id, member_role, assigned_by)
+    select new.patient_id, new.hospital_id, d.user_id, 'doctor', (select auth.uid())
+    from public.doctors as d
+    where d.id = new.doctor_id and d.hospital_id = new.hospital_id
+    on conflict (patient_id, hospital_id, member_id) where ended_at is null do nothing;
     return null;
 end;
 $$;
+
+comment on function private.add_booked_doctor_to_care_team() is
+'Booking adds the doctor to the care team only when the patient, the hospital''s front office '
+'or the system booked.';
 
 create trigger appointments_add_doctor_to_care_team
 after insert on public.appointments
 for each row execute function private.add_booked_doctor_to_care_team();
 
--- Notifications (private.outbox). Security definer: reads the patient's and doctor's
--- contact facts whatever the actor may read, and writes the private outbox.
+-- Notifications (private.outbox). One reminder per appointment, and only for a confirmed
+-- (scheduled) one: queued when it becomes or is booked as scheduled, or is moved while
+-- scheduled (due at private.appointment_reminder_due), and withdrawn on any move or as soon as
+-- it leaves `scheduled`. Security definer: reads the patient's and doctor's contact facts
+-- whatever the actor may read, and writes the private outbox.
 create function private.notify_appointment_change()
 returns trigger
 language plpgsql
@@ -254,6 +269,7 @@ as $$
 declare
     doctor_user uuid;
     kind text;
+    reminder_due timestamptz;
     payload jsonb := jsonb_build_object(
         'appointment_id', new.id, 'doctor_id', new.doctor_id, 'starts_at', new.starts_at,
         'ends_at', new.ends_at, 'mode', new.mode, 'status', new.status
@@ -275,10 +291,11 @@ begin
         );
     end if;
 
-    -- A reminder waits for its time; any change of time or an end cancels it.
+    -- A reminder waits for its time; any change of time, confirmation or leaving
+    -- `scheduled` withdraws the one waiting (a new one is queued below when due).
     if tg_op = 'UPDATE' and (
         (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at)
-        or new.status in ('cancelled', 'no_show', 'completed')
+        or new.status is distinct from old.status
     ) then
         update private.outbox as o
         set state = 'cancelled'
@@ -294,12 +311,12 @@ begin
             kind, 'appointment', new.id, new.hospital_id, 'patient', new.patient_id,
             private.patient_channel(new.patient_id), payload
         );
+        reminder_due := private.appointment_reminder_due(new.starts_at);
         if kind in ('appointment_booked', 'appointment_rescheduled', 'appointment_confirmed')
-            and new.status in ('requested', 'scheduled') and new.starts_at > now() then
+            and new.status = 'scheduled' and reminder_due is not null then
             perform private.enqueue(
                 'appointment_reminder', 'appointment', new.id, new.hospital_id, 'patient', new.patient_id,
-                private.patient_channel(new.patient_id), payload,
-                greatest(now(), new.starts_at - interval '24 hours')
+                private.patient_channel(new.patient_id), payload, reminder_due
             );
         end if;
     end if;

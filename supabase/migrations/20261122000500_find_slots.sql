@@ -87,6 +87,8 @@ as $$
 $$;
 
 -- When the doctor is not free: time off and active appointments (other than `exclude_id`).
+-- A doctor is busy as a person: appointments of all their doctor profiles count (the
+-- exclusion constraint keys on doctor_user_id), whatever the hospital; only times cross.
 -- Security definer: reads other patients' appointments and private time off, returning
 -- only the busy times, for doctors whose schedules the caller may know.
 create function private.busy_times(
@@ -99,22 +101,23 @@ security definer
 set search_path = ''
 as $$
     select coalesce(range_agg(b.span), '{}'::tstzmultirange)
-    from (
+    from public.doctors as d
+    cross join lateral (
         select tstzrange(a.starts_at, a.ends_at) as span
         from public.appointments as a
-        where a.doctor_id = busy_times.doctor_id
+        where a.doctor_user_id = d.user_id
             and a.status not in ('cancelled', 'no_show')
             and a.id is distinct from busy_times.exclude_id
             and tstzrange(a.starts_at, a.ends_at) && tstzrange(busy_times.from_time, busy_times.to_time)
-            and private.can_see_schedules(a.hospital_id)
         union all
         select tstzrange(e.starts_at, e.ends_at)
         from public.doctor_availability_exceptions as e
-        where e.doctor_id = busy_times.doctor_id
+        where e.doctor_id = d.id
             and e.kind = 'time_off'
             and tstzrange(e.starts_at, e.ends_at) && tstzrange(busy_times.from_time, busy_times.to_time)
-            and private.can_see_schedules(e.hospital_id)
-    ) as b;
+    ) as b
+    where d.id = busy_times.doctor_id
+        and private.can_see_schedules(d.hospital_id);
 $$;
 
 -- One bookable slot.

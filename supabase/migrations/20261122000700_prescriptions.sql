@@ -71,20 +71,24 @@ $$;
 -- other access helpers; returns only the caller's own.
 create function private.own_pharmacy_ids()
 returns uuid[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(distinct ph.pharmacy_id), '{}')
-    from public.pharmacists as ph
-    join public.staff_memberships as m
-        on m.user_id = ph.user_id and m.hospital_id = ph.hospital_id and m.role = 'pharmacist'
-    join public.hospitals as h on h.id = ph.hospital_id
-    where ph.user_id = (select auth.uid())
-        and ph.is_active
-        and m.is_active
-        and h.is_active;
+begin
+    return (
+        select coalesce(array_agg(distinct ph.pharmacy_id), '{}')
+        from public.pharmacists as ph
+        join public.staff_memberships as m
+            on m.user_id = ph.user_id and m.hospital_id = ph.hospital_id and m.role = 'pharmacist'
+        join public.hospitals as h on h.id = ph.hospital_id
+        where ph.user_id = (select auth.uid())
+            and ph.is_active
+            and m.is_active
+            and h.is_active
+    );
+end;
 $$;
 
 create type public.prescription_status as enum (
@@ -187,13 +191,6 @@ security definer
 set search_path = ''
 as $$
 begin
-    if tg_op = 'INSERT' and new.appointment_id is not null and not exists (
-        select from public.appointments as a
-        where a.id = new.appointment_id and a.patient_id = new.patient_id and a.hospital_id = new.hospital_id
-    ) then
-        raise exception using
-            errcode = '22023', message = 'the appointment is not this patient''s at this hospital';
-    end if;
     if tg_op = 'UPDATE' and new.status is distinct from old.status
         and new.status in ('approved', 'ready_for_pickup', 'completed')
         and old.valid_until <= now() then

@@ -92,8 +92,10 @@ grant select on public.prescription_details to authenticated, service_role;
 -- "name"), "strength", "dosage", "frequency", "duration", "quantity", "instructions"}],
 -- "pharmacy_id"?, "appointment_id"?, "notes"?, "valid_days"?, "hospital_id"?}.
 -- The caller prescribes as their doctor profile at the hospital (the appointment's, the one
--- given, or the one where the patient is in their care); the pharmacy defaults to the
--- hospital's default pharmacy.
+-- given, or the one where the patient is in their care). The pharmacy (the doctor's pick,
+-- else the patient's choice, else the hospital's default) may belong to another hospital
+-- while the patient's external_pharmacy consent at this hospital stands; the result is the
+-- prescription in clear for the issuing doctor (a logged read).
 create function public.issue_prescription(
     patient_id uuid,
     medications jsonb,
@@ -112,6 +114,7 @@ declare
     at_hospital uuid := issue_prescription.hospital_id;
     prescriber uuid;
     to_pharmacy uuid := issue_prescription.pharmacy_id;
+    pharmacy_hospital uuid;
     new_id uuid := gen_random_uuid();
     line record;
     issued public.prescription_details;
@@ -145,17 +148,30 @@ begin
             hint = 'book the patient with you or ask an admin to add you to their care team';
     end if;
 
+    -- The patient's choice at this hospital, while that pharmacy is open.
+    if to_pharmacy is null then
+        select c.pharmacy_id into to_pharmacy
+        from public.patient_pharmacy_choices as c
+        where c.patient_id = issue_prescription.patient_id and c.hospital_id = at_hospital
+            and private.active_pharmacy_hospital_id(c.pharmacy_id) is not null;
+    end if;
     if to_pharmacy is null then
         select ph.id into to_pharmacy
         from public.pharmacies as ph
         where ph.hospital_id = at_hospital and ph.is_default and ph.is_active;
     end if;
-    if to_pharmacy is null or not exists (
-        select from public.pharmacies as ph where ph.id = to_pharmacy and ph.hospital_id = at_hospital and ph.is_active
-    ) then
+    pharmacy_hospital := private.active_pharmacy_hospital_id(to_pharmacy);
+    if pharmacy_hospital is null then
         raise exception using
-            errcode = 'PT422', message = 'no active pharmacy of this hospital to send the prescription to',
-            hint = 'choose an active pharmacy of the hospital or ask an admin to set a default one';
+            errcode = 'PT422', message = 'no active pharmacy to send the prescription to',
+            hint = 'choose an active pharmacy or ask an admin to set a default one';
+    end if;
+    if not private.pharmacy_may_receive(to_pharmacy, at_hospital, issue_prescription.patient_id) then
+        raise exception using
+            errcode = '42501',
+            message = 'the patient has not consented to sending prescriptions to an outside pharmacy',
+            hint = 'record the patient''s external_pharmacy consent at this hospital, or send it to one of the '
+            || 'hospital''s pharmacies';
     end if;
 
     insert into public.prescriptions (
@@ -194,7 +210,7 @@ begin
         );
     end loop;
 
-    select pd.* into issued from public.prescription_details as pd where pd.id = new_id;
+    select r.* into issued from private.read_prescriptions(array[new_id]) as r;
     return issued;
 end;
 $$;

@@ -103,9 +103,10 @@ as $$
     );
 $$;
 
--- Appends one entry. Security definer: the API roles hold no privilege on schema audit's
--- tables; this is the only way in. Not granted to any API role: triggers and the private
--- readers call it (trigger functions run without an EXECUTE check for the caller).
+-- Appends one entry, with the client address from private.request_client_ip. Security
+-- definer: the API roles hold no privilege on schema audit's tables; this is the only way in.
+-- Not granted to any API role: triggers and the private readers call it (trigger functions
+-- run without an EXECUTE check for the caller).
 create function private.audit_append(
     action text,
     table_name text,
@@ -159,9 +160,7 @@ begin
     entry.new_values := audit_append.new_values;
     entry.details := coalesce(audit_append.details, '{}');
     entry.request_id := headers ->> 'x-request-id';
-    entry.ip_address := coalesce(
-        nullif(btrim(split_part(headers ->> 'x-forwarded-for', ',', 1)), ''), headers ->> 'x-real-ip'
-    );
+    entry.ip_address := private.request_client_ip(headers);
     entry.user_agent := headers ->> 'user-agent';
     entry.request_method := nullif(current_setting('request.method', true), '');
     entry.request_path := nullif(current_setting('request.path', true), '');
@@ -472,14 +471,18 @@ revoke truncate on audit.chain_head from current_user;
 -- access helpers: the audit policies must not depend on the registrations' own policies.
 create function private.administered_patient_ids()
 returns uuid[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(distinct r.patient_id), '{}')
-    from public.patient_registrations as r
-    where r.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'));
+begin
+    return (
+        select coalesce(array_agg(distinct r.patient_id), '{}')
+        from public.patient_registrations as r
+        where r.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+    );
+end;
 $$;
 
 create policy log_select_admin on audit.log

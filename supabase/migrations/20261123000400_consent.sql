@@ -186,12 +186,13 @@ create index record_shares_created_by_idx on public.record_shares (created_by);
 -- patient's consent at `hospital`. Security definer, like the access helpers.
 create function private.shared_with_caller(patient uuid, hospital uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select exists (
+begin
+    return exists (
         select from public.record_shares as s
         where s.patient_id = shared_with_caller.patient
             and s.hospital_id = shared_with_caller.hospital
@@ -199,6 +200,7 @@ as $$
             and private.on_care_team(s.patient_id, s.target_hospital_id)
     )
     and private.has_consent(shared_with_caller.patient, shared_with_caller.hospital, 'record_sharing');
+end;
 $$;
 
 -- Row-level security -------------------------------------------------------------------------

@@ -13,8 +13,8 @@
 -- Security definer (both helpers): auth.users and the lockout counters are not readable by
 -- the API roles; the grants below keep the functions to the service role.
 
--- A login begins: which Supabase Auth user signs in with this phone (null: nobody yet). A
--- staff account's phone is refused: an OTP must never open a staff login, which needs its
+-- A login begins: which Supabase Auth user signs in with this phone (null: nobody yet). An
+-- active staff login's phone is refused: an OTP must never open a staff login, which needs its
 -- password (and MFA). The login's password is a server-held secret, so failed attempts
 -- against it are someone else's guesses: proving the phone lifts the lockout they caused.
 create function private.begin_patient_login(phone public.phone_e164)
@@ -32,7 +32,7 @@ begin
     from auth.users as u
     where u.phone = ltrim(begin_patient_login.phone, '+') and u.deleted_at is null;
 
-    if exists (select 1 from public.staff_memberships as m where m.user_id = found) then
+    if private.is_active_staff(found) then
         raise exception using
             errcode = 'PT409',
             message = 'this phone number belongs to a staff account',
@@ -44,6 +44,7 @@ begin
 end;
 $$;
 
+-- Links the login to the patient record of its phone; refuses an active staff login.
 create function private.link_patient_login(
     user_id uuid, phone public.phone_e164, full_name text default null
 )
@@ -72,7 +73,7 @@ begin
             message = 'this login does not sign in with this phone number',
             detail = 'login_phone_mismatch';
     end if;
-    if exists (select 1 from public.staff_memberships as m where m.user_id = link_patient_login.user_id) then
+    if private.is_active_staff(link_patient_login.user_id) then
         raise exception using
             errcode = 'PT409',
             message = 'this phone number belongs to a staff account',

@@ -20,7 +20,7 @@
 -- has an active membership elsewhere or is a patient's.
 --
 -- Errors carry a stable snake_case code in DETAIL, which the sidecar returns as its `code`:
---   42501 not_hospital_admin, not_allowed      P0002 doctor_not_found, pharmacist_not_found,
+--   42501 not_hospital_admin, not_allowed      PT404 doctor_not_found, pharmacist_not_found,
 --   22023 invalid_email, full_name_required,         grant_not_found
 --         login_mismatch                      PT409 email_exists, grant_used, grant_expired
 --   PT422 pharmacy_not_found                  23505 licence_number_exists, staff_record_exists
@@ -132,7 +132,7 @@ begin
     select g.* into issued from private.staff_provisioning_grants as g where g.id = grant_id for update;
     if not found or issued.created_by is distinct from auth.uid() then
         raise exception using
-            errcode = 'P0002', message = 'no provisioning grant with this id was issued to you',
+            errcode = 'PT404', message = 'no provisioning grant with this id was issued to you',
             detail = 'grant_not_found';
     end if;
     if issued.consumed_at is not null then
@@ -343,7 +343,7 @@ begin
     perform from public.doctors as d where d.id = update_doctor.doctor_id;
     if not found then
         raise exception using
-            errcode = 'P0002', message = 'no doctor with this id', detail = 'doctor_not_found';
+            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
     end if;
     update public.doctors as d
     set specialty = coalesce(update_doctor.specialty, d.specialty),
@@ -399,7 +399,7 @@ begin
     perform from public.pharmacists as ph where ph.id = update_pharmacist.pharmacist_id;
     if not found then
         raise exception using
-            errcode = 'P0002', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
     end if;
     update public.pharmacists as ph
     set licence_number = coalesce(update_pharmacist.licence_number, ph.licence_number),
@@ -428,6 +428,7 @@ $$;
 
 -- RPC: deactivate (active => false) or reactivate a doctor at their hospital -> the doctor,
 -- plus `login_keeps_access`: whether the login must stay usable for another role.
+-- Deactivation also ends the login's sessions; an unknown id is PT404.
 create function public.set_doctor_active(doctor_id uuid, active boolean)
 returns jsonb
 language plpgsql
@@ -441,7 +442,7 @@ begin
     select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
     if not found then
         raise exception using
-            errcode = 'P0002', message = 'no doctor with this id', detail = 'doctor_not_found';
+            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
     end if;
     perform private.require_hospital_admin(doctor.hospital_id);
     -- Read while the person is still on the staff directory the caller sees (deactivating).
@@ -451,6 +452,9 @@ begin
     returning d.* into doctor;
     update public.staff_memberships as m set is_active = set_doctor_active.active
     where m.user_id = doctor.user_id and m.hospital_id = doctor.hospital_id and m.role = 'doctor';
+    if not set_doctor_active.active then
+        perform private.end_deactivated_staff_sessions(doctor.user_id, doctor.hospital_id, 'doctor');
+    end if;
     if person.id is null then
         -- Reactivated: back on the directory only now.
         select p.* into person from public.profiles as p where p.id = doctor.user_id;
@@ -460,6 +464,7 @@ begin
 end;
 $$;
 
+-- RPC: the same for a pharmacist.
 create function public.set_pharmacist_active(pharmacist_id uuid, active boolean)
 returns jsonb
 language plpgsql
@@ -473,7 +478,7 @@ begin
     select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
     if not found then
         raise exception using
-            errcode = 'P0002', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
     end if;
     perform private.require_hospital_admin(pharmacist.hospital_id);
     select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
@@ -482,6 +487,9 @@ begin
     returning ph.* into pharmacist;
     update public.staff_memberships as m set is_active = set_pharmacist_active.active
     where m.user_id = pharmacist.user_id and m.hospital_id = pharmacist.hospital_id and m.role = 'pharmacist';
+    if not set_pharmacist_active.active then
+        perform private.end_deactivated_staff_sessions(pharmacist.user_id, pharmacist.hospital_id, 'pharmacist');
+    end if;
     if person.id is null then
         -- Reactivated: back on the directory only now.
         select p.* into person from public.profiles as p where p.id = pharmacist.user_id;

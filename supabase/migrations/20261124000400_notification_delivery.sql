@@ -482,7 +482,7 @@ begin
             raise exception using
                 errcode = '42501', message = 'only a hospital admin can retry a notification';
         end if;
-        raise exception using errcode = 'P0002', message = 'no such notification in your hospital';
+        raise exception using errcode = 'PT404', message = 'no such notification in your hospital';
     end if;
     if row_.state <> 'dead' then
         raise exception using

@@ -36,35 +36,8 @@ values
 ('public.prescription_items', 'details')
 on conflict do nothing;
 
--- The readers the prescription_details view uses, now through private.decrypt_field (the view
--- is made masked, and these readers dropped, by the next migration). Security definer: the key.
-create or replace function private.prescription_item_details(item_id uuid)
-returns jsonb
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select private.decrypt_field(i.details)::jsonb
-    from public.prescription_items as i
-    where i.id = prescription_item_details.item_id
-        and private.can_read_prescription(i.prescription_id);
-$$;
-
-create or replace function private.prescription_notes(prescription_id uuid)
-returns text
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select private.decrypt_field(p.notes)::jsonb ->> 'notes'
-    from public.prescriptions as p
-    where p.id = prescription_notes.prescription_id
-        and p.notes is not null
-        and private.can_read_prescription(p.id);
-$$;
-
--- Nothing reads the old key any more. The Vault secret carebase_prescription_key is left in
--- place, like a retired field key: delete it once backups older than this migration expire.
+-- Only the readers prescription_item_details and prescription_notes still name the old key,
+-- and the next migration drops them (the view is made masked). The Vault secret
+-- carebase_prescription_key is left in place, like a retired field key: delete it once
+-- backups older than this migration expire.
 drop function private.prescription_key();

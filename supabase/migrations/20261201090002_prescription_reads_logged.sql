@@ -58,6 +58,8 @@ set search_path = ''
 as $$
 declare
     rx public.prescription_details;
+    opened record;
+    lines_unreadable boolean;
 begin
     if cardinality(read_prescriptions.prescription_ids) > 100 then
         raise exception using
@@ -69,25 +71,36 @@ begin
         where pd.id = any(read_prescriptions.prescription_ids) and private.can_read_prescription(pd.id)
         order by pd.issued_at desc, pd.id
     loop
+        perform private.require_phi_aal2(rx.patient_id);
         perform private.audit_append(
             'READ', 'public.prescriptions', rx.id::text, rx.hospital_id, rx.patient_id, '{medications,notes}'
         );
-        rx.notes := (
-            select private.decrypt_field(p.notes)::jsonb ->> 'notes'
-            from public.prescriptions as p where p.id = rx.id and p.notes is not null
-        );
-        rx.medications := (
-            select coalesce(jsonb_agg(
-                private.decrypt_field(i.details)::jsonb
+        rx.undecryptable := '{}';
+        select d.content, d.problem into opened
+        from public.prescriptions as p
+        cross join lateral private.try_decrypt_object(p.notes) as d
+        where p.id = rx.id;
+        rx.notes := opened.content ->> 'notes';
+        if opened.problem is not null then
+            rx.undecryptable := rx.undecryptable || 'notes'::text;
+        end if;
+        select
+            coalesce(jsonb_agg(
+                coalesce(d.content, jsonb_build_object('undecryptable', true))
                 || jsonb_build_object(
                     'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
                     'dispensed_quantity', i.dispensed_quantity
                 )
                 order by i.line_no
-            ), '[]')
-            from public.prescription_items as i
-            where i.prescription_id = rx.id
-        );
+            ), '[]'),
+            coalesce(bool_or(d.problem is not null), false)
+        into rx.medications, lines_unreadable
+        from public.prescription_items as i
+        cross join lateral private.try_decrypt_object(i.details) as d
+        where i.prescription_id = rx.id;
+        if lines_unreadable then
+            rx.undecryptable := rx.undecryptable || 'medications'::text;
+        end if;
         return next rx;
     end loop;
 end;

@@ -14,6 +14,9 @@
 --   - what serves new care goes: private.patient_hospital_ids now lists active hospitals only
 --     (like staff_hospital_ids), so the doctors, pharmacies and staff directories, working
 --     hours, slots and the patient's own booking end with the hospital.
+--
+-- The changed function is defined once, in final form, in the migration that created it:
+-- private.patient_hospital_ids (20261121000600).
 
 -- Hospitals where the caller is a (non-archived) patient, active or not: their own record.
 -- Security definer, like the other access helpers.
@@ -32,28 +35,6 @@ begin
         where p.user_id = (select auth.uid())
             and p.deleted_at is null
             and r.deleted_at is null
-    );
-end;
-$$;
-
--- Active hospitals where the caller is a patient: where they are offered care.
-create or replace function private.patient_hospital_ids()
-returns uuid[]
-language plpgsql
-stable
-security definer
-set search_path = ''
-as $$
-begin
-    return (
-        select coalesce(array_agg(r.hospital_id), '{}')
-        from public.patient_registrations as r
-        join public.patients as p on p.id = r.patient_id
-        join public.hospitals as h on h.id = r.hospital_id
-        where p.user_id = (select auth.uid())
-            and p.deleted_at is null
-            and r.deleted_at is null
-            and h.is_active
     );
 end;
 $$;

@@ -13,6 +13,9 @@
 --     about the same person;
 --   * the phone, which is the patient's sign-in, is changed by staff only at the hospital
 --     where the patient was first registered (their home hospital).
+--
+-- The changed function is defined once, in final form, in the migration that created it:
+-- private.reveal_patient_identifier (20261123000300).
 
 -- Which persons this transaction may register: a comma-separated list of ids in a
 -- transaction-local setting. Clients cannot set it: PostgREST exposes no way to set
@@ -358,30 +361,6 @@ as $$
             private.normalize_national_id(find_patients_by_identifier.kind, find_patients_by_identifier.value)
         )
         and private.can_see_patient_identifier(i.patient_id, i.recorded_at_hospital_id);
-$$;
-
-create or replace function private.reveal_patient_identifier(identifier_id uuid)
-returns text
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    found public.patient_identifiers;
-begin
-    select i.* into found from public.patient_identifiers as i where i.id = reveal_patient_identifier.identifier_id;
-    if found.id is null or not private.can_see_patient_identifier(found.patient_id, found.recorded_at_hospital_id) then
-        raise exception using
-            errcode = '42501', message = 'you may not see this identifier',
-            hint = 'the patient, and the front desk and admins of the hospital that recorded it, may';
-    end if;
-    perform private.audit_append(
-        'READ', 'public.patient_identifiers', found.id::text, found.recorded_at_hospital_id, found.patient_id,
-        '{value_encrypted}', null, null, jsonb_build_object('purpose', 'reveal national identifier')
-    );
-    return private.decrypt_field(found.value_encrypted);
-end;
 $$;
 
 revoke execute on all functions in schema private from public;
