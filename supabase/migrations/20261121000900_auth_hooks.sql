@@ -166,9 +166,9 @@ declare
     was_locked boolean;
 begin
     if not target = any(private.staff_user_ids(private.staff_hospital_ids('{hospital_admin}'))) then
-        raise exception using
-            errcode = '42501',
-            message = 'only a hospital admin of this user''s hospital can unlock their login';
+        perform private.raise_forbidden(
+            'only a hospital admin of this user''s hospital can unlock their login'
+        );
     end if;
     delete from private.login_attempts as a where a.user_id = target
     returning a.locked_until > now() into was_locked;

@@ -215,10 +215,10 @@ begin
     end if;
 
     if transition.requires_reason and reason is null then
-        raise exception using
-            errcode = '22023',
-            message = format('a reason is required to move a %s to %s', machine_name, new_state),
-            hint = 'set status_reason together with status';
+        perform private.raise_invalid(
+            format('a reason is required to move a %s to %s', machine_name, new_state),
+            hint => 'set status_reason together with status'
+        );
     end if;
 
     if not private.acting_as_system() then

@@ -170,10 +170,9 @@ begin
                 on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
             where d.id = new.doctor_id and d.is_active and m.is_active
         ) then
-            raise exception using
-                errcode = 'PT422',
-                message = 'this doctor is not taking appointments',
-                hint = 'choose an active doctor of the hospital';
+            perform private.raise_unprocessable(
+                'this doctor is not taking appointments', hint => 'choose an active doctor of the hospital'
+            );
         end if;
         if new.mode in ('video', 'audio') and new.video_room is null then
             new.video_room := 'cb-' || replace(new.id::text, '-', '');
@@ -183,10 +182,10 @@ begin
 
     if (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
         if old.status not in ('requested', 'scheduled') or new.status is distinct from old.status then
-            raise exception using
-                errcode = 'PT409',
-                message = format('a %s appointment cannot be rescheduled', old.status),
-                hint = 'only requested or scheduled appointments can move; change the time and nothing else';
+            perform private.raise_conflict(
+                format('a %s appointment cannot be rescheduled', old.status),
+                hint => 'only requested or scheduled appointments can move; change the time and nothing else'
+            );
         end if;
         perform private.record_transition(
             'appointment', new.id, new.hospital_id, old.status::text, new.status::text, roles[1],
@@ -206,10 +205,10 @@ begin
         ) is distinct from (
             old.appointment_type, old.video_room, old.resource, old.sync_state
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'patients may change only the time, mode, reason and status of their appointment',
-            hint = 'ask the front desk';
+        perform private.raise_forbidden(
+            'patients may change only the time, mode, reason and status of their appointment',
+            hint => 'ask the front desk'
+        );
     end if;
     return new;
 end;

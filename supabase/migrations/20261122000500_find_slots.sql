@@ -149,17 +149,15 @@ declare
     doctor_ids uuid[];
 begin
     if from_time is null or to_time is null or to_time <= from_time then
-        raise exception using
-            errcode = '22023', message = 'find_slots needs from_time before to_time';
+        perform private.raise_invalid('find_slots needs from_time before to_time');
     end if;
     if to_time - from_time > interval '31 days' then
-        raise exception using
-            errcode = '22023', message = 'find_slots searches at most 31 days at a time',
-            hint = 'narrow from_time .. to_time';
+        perform private.raise_invalid(
+            'find_slots searches at most 31 days at a time', hint => 'narrow from_time .. to_time'
+        );
     end if;
     if find_slots.doctor_id is null and find_slots.specialty is null then
-        raise exception using
-            errcode = '22023', message = 'find_slots needs a doctor_id or a specialty';
+        perform private.raise_invalid('find_slots needs a doctor_id or a specialty');
     end if;
 
     -- The doctors the caller may see (their RLS applies).

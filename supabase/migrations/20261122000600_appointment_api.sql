@@ -138,8 +138,7 @@ begin
     from public.doctors as d
     where d.id = book_appointment.doctor_id;
     if doctor_hospital is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
 
     if for_patient is null and book_appointment.patient_name is null then
@@ -204,7 +203,7 @@ declare
 begin
     select a.* into before_move from public.appointments as a where a.id = reschedule_appointment.appointment_id;
     if before_move.id is null then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
     new_end := coalesce(
         reschedule_appointment.ends_at, reschedule_appointment.starts_at + (before_move.ends_at - before_move.starts_at)
@@ -222,8 +221,7 @@ begin
         );
     end;
     if moved.id is null then
-        raise exception using
-            errcode = '42501', message = 'you may not reschedule this appointment';
+        perform private.raise_forbidden('you may not reschedule this appointment');
     end if;
     return moved;
 end;
@@ -241,14 +239,14 @@ declare
     cancelled public.appointments;
 begin
     if not exists (select from public.appointments as a where a.id = cancel_appointment.appointment_id) then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
     update public.appointments as a
     set status = 'cancelled', status_reason = cancel_appointment.reason
     where a.id = cancel_appointment.appointment_id
     returning a.* into cancelled;
     if cancelled.id is null then
-        raise exception using errcode = '42501', message = 'you may not cancel this appointment';
+        perform private.raise_forbidden('you may not cancel this appointment');
     end if;
     return cancelled;
 end;
@@ -277,23 +275,22 @@ begin
     from public.doctors as d
     where d.id = check_conflicts.doctor_id;
     if doctor_hospital is null or not private.can_see_schedules(doctor_hospital) then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
     if check_conflicts.patient_id is not null and not exists (
         select from public.patient_registrations as r
         where r.patient_id = check_conflicts.patient_id and r.hospital_id = doctor_hospital
     ) then
-        raise exception using
-            errcode = '42501',
-            message = 'this patient is not yours to book at this hospital',
-            hint = 'give a patient registered at the doctor''s hospital whom you may see';
+        perform private.raise_forbidden(
+            'this patient is not yours to book at this hospital',
+            hint => 'give a patient registered at the doctor''s hospital whom you may see'
+        );
     end if;
     if check_conflicts.exclude_appointment_id is not null and not exists (
         select from public.appointments as a
         where a.id = check_conflicts.exclude_appointment_id
     ) then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
 
     return (

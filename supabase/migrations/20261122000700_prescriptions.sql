@@ -194,10 +194,10 @@ begin
     if tg_op = 'UPDATE' and new.status is distinct from old.status
         and new.status in ('approved', 'ready_for_pickup', 'completed')
         and old.valid_until <= now() then
-        raise exception using
-            errcode = 'PT409',
-            message = format('prescription expired on %s', old.valid_until),
-            hint = 'ask the doctor for a new prescription';
+        perform private.raise_conflict(
+            format('prescription expired on %s', old.valid_until),
+            hint => 'ask the doctor for a new prescription'
+        );
     end if;
     return new;
 end;
@@ -222,9 +222,9 @@ begin
     select i.* into item from public.prescription_items as i where i.id = new.prescription_item_id for update;
     select p.status into state from public.prescriptions as p where p.id = item.prescription_id;
     if state not in ('approved', 'ready_for_pickup') then
-        raise exception using
-            errcode = 'PT409', message = format('a %s prescription cannot be dispensed', state),
-            hint = 'approve it first';
+        perform private.raise_conflict(
+            format('a %s prescription cannot be dispensed', state), hint => 'approve it first'
+        );
     end if;
     if item.dispensed_quantity + new.quantity > item.quantity then
         raise exception using

@@ -121,11 +121,10 @@ declare
 begin
     if jsonb_typeof(issue_prescription.medications) is distinct from 'array'
         or jsonb_array_length(issue_prescription.medications) = 0 then
-        raise exception using
-            errcode = '22023', message = 'medications must be a non-empty array';
+        perform private.raise_invalid('medications must be a non-empty array');
     end if;
     if issue_prescription.valid_days is null or issue_prescription.valid_days not between 1 and 365 then
-        raise exception using errcode = '22023', message = 'valid_days must be between 1 and 365';
+        perform private.raise_invalid('valid_days must be between 1 and 365');
     end if;
     if at_hospital is null and issue_prescription.appointment_id is not null then
         select a.hospital_id into at_hospital
@@ -191,9 +190,9 @@ begin
         if coalesce(btrim(coalesce(line.value ->> 'medicine', line.value ->> 'name')), '') = ''
             or jsonb_typeof(line.value -> 'quantity') is distinct from 'number'
             or (line.value ->> 'quantity')::numeric <= 0 then
-            raise exception using
-                errcode = '22023',
-                message = format('medication %s needs a medicine name and a positive quantity', line.n);
+            perform private.raise_invalid(
+                format('medication %s needs a medicine name and a positive quantity', line.n)
+            );
         end if;
         insert into public.prescription_items (prescription_id, line_no, details, quantity)
         values (
@@ -229,8 +228,7 @@ declare
     hit record;
 begin
     if cardinality(private.staff_hospital_ids('{pharmacist}')) = 0 and not private.acting_as_system() then
-        raise exception using
-            errcode = '42501', message = 'only pharmacists can verify prescriptions';
+        perform private.raise_forbidden('only pharmacists can verify prescriptions');
     end if;
     select
         p.status,

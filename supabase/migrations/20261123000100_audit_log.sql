@@ -246,10 +246,10 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    raise exception using
-        errcode = '42501',
-        message = format('the audit trail is append-only: %s on %s is refused', tg_op, tg_table_name),
-        hint = 'audit rows are never updated, deleted or truncated';
+    perform private.raise_forbidden(
+        format('the audit trail is append-only: %s on %s is refused', tg_op, tg_table_name),
+        hint => 'audit rows are never updated, deleted or truncated'
+    );
 end;
 $$;
 

@@ -323,9 +323,9 @@ declare
 begin
     select d.* into document from public.consent_documents as d where d.id = grant_consent.document_id;
     if document.id is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such consent document',
-            hint = 'list the documents of your hospital in consent_documents';
+        perform private.raise_not_found(
+            'no such consent document', hint => 'list the documents of your hospital in consent_documents'
+        );
     end if;
     insert into public.consent_events (patient_id, hospital_id, document_id, action)
     values (

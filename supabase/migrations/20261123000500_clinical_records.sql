@@ -281,8 +281,7 @@ begin
             errcode = 'PT409', message = 'an archived clinical record cannot be changed', hint = 'restore it first';
     end if;
     if not private.on_care_team(new.patient_id, new.hospital_id) then
-        raise exception using
-            errcode = '42501', message = 'only the patient''s care team changes clinical records';
+        perform private.raise_forbidden('only the patient''s care team changes clinical records');
     end if;
     return new;
 end;
@@ -319,8 +318,7 @@ as $$
 begin
     if tg_op = 'INSERT' then
         if new.status <> 'draft' then
-            raise exception using
-                errcode = '22023', message = 'a note is written as a draft, then signed';
+            perform private.raise_invalid('a note is written as a draft, then signed');
         end if;
         return new;
     end if;
@@ -334,14 +332,13 @@ begin
                 return new;
             end if;
         end if;
-        raise exception using
-            errcode = 'PT409', message = 'a signed note cannot be changed',
-            hint = 'add an addendum (rpc/add_note_addendum)';
+        perform private.raise_conflict(
+            'a signed note cannot be changed', hint => 'add an addendum (rpc/add_note_addendum)'
+        );
     end if;
     if not private.acting_as_system() and old.author_id <> (select auth.uid())
         and new.deleted_at is not distinct from old.deleted_at then
-        raise exception using
-            errcode = '42501', message = 'only the author edits or signs a draft note';
+        perform private.raise_forbidden('only the author edits or signs a draft note');
     end if;
     if new.status = 'signed' then
         new.signed_at := clock_timestamp();
@@ -369,13 +366,12 @@ begin
     select n.* into note from public.clinical_notes as n where n.id = new.note_id;
     if not private.acting_as_system()
         and (note.id is null or not private.on_care_team(note.patient_id, note.hospital_id)) then
-        raise exception using
-            errcode = '42501',
-            message = 'new row violates row-level security policy for table "clinical_note_addenda"';
+        perform private.raise_forbidden(
+            'new row violates row-level security policy for table "clinical_note_addenda"'
+        );
     end if;
     if note.status is distinct from 'signed' then
-        raise exception using
-            errcode = 'PT409', message = 'addenda are for signed notes', hint = 'edit the draft instead';
+        perform private.raise_conflict('addenda are for signed notes', hint => 'edit the draft instead');
     end if;
     new.patient_id := note.patient_id;
     new.hospital_id := note.hospital_id;
@@ -398,9 +394,9 @@ begin
     if old.finalised_at is not null
         and (to_jsonb(new) - 'deleted_at') <> (to_jsonb(old) - 'deleted_at')
         and not private.acting_as_system() then
-        raise exception using
-            errcode = 'PT409', message = 'a final lab result cannot be changed',
-            hint = 'record a corrected result';
+        perform private.raise_conflict(
+            'a final lab result cannot be changed', hint => 'record a corrected result'
+        );
     end if;
     return new;
 end;

@@ -47,7 +47,7 @@ begin
     set soap_encrypted = private.encrypt_field(update_clinical_note.soap::text)
     where n.id = update_clinical_note.note_id;
     if not found then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
 end;
 $$;
@@ -67,7 +67,7 @@ begin
     where n.id = sign_clinical_note.note_id
     returning n.signed_at into signed;
     if signed is null then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
     return signed;
 end;
@@ -86,10 +86,10 @@ declare
 begin
     select n.* into note from public.clinical_notes as n where n.id = add_note_addendum.note_id;
     if note.id is null then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
     if length(btrim(coalesce(body, ''))) = 0 then
-        raise exception using errcode = '22023', message = 'an addendum needs a text';
+        perform private.raise_invalid('an addendum needs a text');
     end if;
     insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted)
     values (new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body));

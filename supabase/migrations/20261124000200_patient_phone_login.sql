@@ -33,11 +33,11 @@ begin
     where u.phone = ltrim(begin_patient_login.phone, '+') and u.deleted_at is null;
 
     if private.is_active_staff(found) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'this phone number belongs to a staff account',
-            detail = 'staff_phone',
-            hint = 'staff sign in with email and password';
+        perform private.raise_conflict(
+            'this phone number belongs to a staff account',
+            detail => 'staff_phone',
+            hint => 'staff sign in with email and password'
+        );
     end if;
     delete from private.login_attempts as a where a.user_id = found;
     return found;
@@ -68,17 +68,16 @@ begin
     from auth.users as u
     where u.id = link_patient_login.user_id and u.deleted_at is null;
     if login_phone is distinct from ltrim(link_patient_login.phone, '+') then
-        raise exception using
-            errcode = 'PT422',
-            message = 'this login does not sign in with this phone number',
-            detail = 'login_phone_mismatch';
+        perform private.raise_unprocessable(
+            'this login does not sign in with this phone number', detail => 'login_phone_mismatch'
+        );
     end if;
     if private.is_active_staff(link_patient_login.user_id) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'this phone number belongs to a staff account',
-            detail = 'staff_phone',
-            hint = 'staff sign in with email and password';
+        perform private.raise_conflict(
+            'this phone number belongs to a staff account',
+            detail => 'staff_phone',
+            hint => 'staff sign in with email and password'
+        );
     end if;
 
     select p.id, p.deleted_at into patient_id, archived_at
@@ -87,11 +86,11 @@ begin
 
     if patient_id is not null then
         if archived_at is not null then
-            raise exception using
-                errcode = 'PT409',
-                message = 'the patient record of this login is archived',
-                detail = 'patient_archived',
-                hint = 'ask the hospital to restore the record';
+            perform private.raise_conflict(
+                'the patient record of this login is archived',
+                detail => 'patient_archived',
+                hint => 'ask the hospital to restore the record'
+            );
         end if;
         outcome := 'existing';
     else

@@ -64,11 +64,11 @@ set search_path = ''
 as $$
 begin
     if hospital is null or not hospital = any(private.staff_hospital_ids('{hospital_admin}')) then
-        raise exception using
-            errcode = '42501',
-            message = 'only an active admin of this hospital can manage its staff',
-            detail = 'not_hospital_admin',
-            hint = 'sign in as an admin of the hospital';
+        perform private.raise_forbidden(
+            'only an active admin of this hospital can manage its staff',
+            detail => 'not_hospital_admin',
+            hint => 'sign in as an admin of the hospital'
+        );
     end if;
 end;
 $$;
@@ -90,20 +90,18 @@ declare
 begin
     perform private.require_hospital_admin(hospital);
     if login_email is null or login_email !~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$' then
-        raise exception using
-            errcode = '22023', message = 'the email is not a valid address', detail = 'invalid_email';
+        perform private.raise_invalid('the email is not a valid address', detail => 'invalid_email');
     end if;
     if coalesce(btrim(issue_provisioning_grant.full_name), '') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name is required', detail = 'full_name_required';
+        perform private.raise_invalid('the full name is required', detail => 'full_name_required');
     end if;
     -- Supabase Auth stores emails in lower case.
     if exists (select from auth.users as u where u.email = login_email) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'a login with this email already exists',
-            detail = 'email_exists',
-            hint = 'use another email, or give the existing login a membership';
+        perform private.raise_conflict(
+            'a login with this email already exists',
+            detail => 'email_exists',
+            hint => 'use another email, or give the existing login a membership'
+        );
     end if;
     -- Grants are short-lived; old ones carry emails nobody needs any more.
     delete from private.staff_provisioning_grants as g where g.expires_at < now() - interval '1 day';
@@ -131,26 +129,25 @@ declare
 begin
     select g.* into issued from private.staff_provisioning_grants as g where g.id = grant_id for update;
     if not found or issued.created_by is distinct from auth.uid() then
-        raise exception using
-            errcode = 'PT404', message = 'no provisioning grant with this id was issued to you',
-            detail = 'grant_not_found';
+        perform private.raise_not_found(
+            'no provisioning grant with this id was issued to you', detail => 'grant_not_found'
+        );
     end if;
     if issued.consumed_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this provisioning grant was already used', detail = 'grant_used';
+        perform private.raise_conflict('this provisioning grant was already used', detail => 'grant_used');
     end if;
     if issued.expires_at <= now() then
-        raise exception using
-            errcode = 'PT409', message = 'this provisioning grant has expired', detail = 'grant_expired',
-            hint = 'start again';
+        perform private.raise_conflict(
+            'this provisioning grant has expired', detail => 'grant_expired', hint => 'start again'
+        );
     end if;
     perform private.require_hospital_admin(issued.hospital_id);
     select lower(u.email), u.raw_app_meta_data ->> 'provisioning_grant' into login_email, login_grant
     from auth.users as u where u.id = login;
     if login_grant is distinct from issued.id::text or login_email is distinct from issued.email::text then
-        raise exception using
-            errcode = '22023', message = 'this login was not created for this provisioning grant',
-            detail = 'login_mismatch';
+        perform private.raise_invalid(
+            'this login was not created for this provisioning grant', detail => 'login_mismatch'
+        );
     end if;
     update private.staff_provisioning_grants as g
     set consumed_at = now(), user_id = login
@@ -246,11 +243,11 @@ begin
         and ph.is_active
         and coalesce(ph.id = begin_pharmacist_provisioning.pharmacy_id, ph.is_default);
     if pharmacy is null then
-        raise exception using
-            errcode = 'PT422',
-            message = 'no active pharmacy of this hospital with this id',
-            detail = 'pharmacy_not_found',
-            hint = 'name an active pharmacy of the hospital, or set a default one';
+        perform private.raise_unprocessable(
+            'no active pharmacy of this hospital with this id',
+            detail => 'pharmacy_not_found',
+            hint => 'name an active pharmacy of the hospital, or set a default one'
+        );
     end if;
     return private.issue_provisioning_grant(
         begin_pharmacist_provisioning.hospital_id,
@@ -337,13 +334,11 @@ declare
     person public.profiles;
 begin
     if coalesce(btrim(update_doctor.full_name), 'unchanged') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name cannot be blank', detail = 'full_name_required';
+        perform private.raise_invalid('the full name cannot be blank', detail => 'full_name_required');
     end if;
     perform from public.doctors as d where d.id = update_doctor.doctor_id;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
+        perform private.raise_not_found('no doctor with this id', detail => 'doctor_not_found');
     end if;
     update public.doctors as d
     set specialty = coalesce(update_doctor.specialty, d.specialty),
@@ -357,10 +352,10 @@ begin
     where d.id = update_doctor.doctor_id
     returning d.* into doctor;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = 'only an admin of the doctor''s hospital or the doctor can change this profile',
-            detail = 'not_allowed';
+        perform private.raise_forbidden(
+            'only an admin of the doctor''s hospital or the doctor can change this profile',
+            detail => 'not_allowed'
+        );
     end if;
     update public.profiles as p
     set full_name = coalesce(btrim(update_doctor.full_name), p.full_name)
@@ -393,13 +388,11 @@ declare
     person public.profiles;
 begin
     if coalesce(btrim(update_pharmacist.full_name), 'unchanged') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name cannot be blank', detail = 'full_name_required';
+        perform private.raise_invalid('the full name cannot be blank', detail => 'full_name_required');
     end if;
     perform from public.pharmacists as ph where ph.id = update_pharmacist.pharmacist_id;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+        perform private.raise_not_found('no pharmacist with this id', detail => 'pharmacist_not_found');
     end if;
     update public.pharmacists as ph
     set licence_number = coalesce(update_pharmacist.licence_number, ph.licence_number),
@@ -407,10 +400,9 @@ begin
     where ph.id = update_pharmacist.pharmacist_id
     returning ph.* into pharmacist;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = 'only an admin of the pharmacist''s hospital can change this profile',
-            detail = 'not_allowed';
+        perform private.raise_forbidden(
+            'only an admin of the pharmacist''s hospital can change this profile', detail => 'not_allowed'
+        );
     end if;
     update public.profiles as p
     set full_name = coalesce(btrim(update_pharmacist.full_name), p.full_name)
@@ -419,10 +411,9 @@ begin
     return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text);
 exception
     when foreign_key_violation then
-        raise exception using
-            errcode = 'PT422',
-            message = 'no pharmacy of this hospital with this id',
-            detail = 'pharmacy_not_found';
+        perform private.raise_unprocessable(
+            'no pharmacy of this hospital with this id', detail => 'pharmacy_not_found'
+        );
 end;
 $$;
 
@@ -441,8 +432,7 @@ declare
 begin
     select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
+        perform private.raise_not_found('no doctor with this id', detail => 'doctor_not_found');
     end if;
     perform private.require_hospital_admin(doctor.hospital_id);
     -- Read while the person is still on the staff directory the caller sees (deactivating).
@@ -477,8 +467,7 @@ declare
 begin
     select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+        perform private.raise_not_found('no pharmacist with this id', detail => 'pharmacist_not_found');
     end if;
     perform private.require_hospital_admin(pharmacist.hospital_id);
     select p.* into person from public.profiles as p where p.id = pharmacist.user_id;

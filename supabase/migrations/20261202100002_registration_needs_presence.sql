@@ -134,8 +134,7 @@ declare
     patient uuid;
 begin
     if not spend_registration_code.hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin,cro}')) then
-        raise exception using
-            errcode = '42501', message = 'only the front office of this hospital registers patients';
+        perform private.raise_forbidden('only the front office of this hospital registers patients');
     end if;
     update private.registration_codes as c
     set used_at = now(), used_at_hospital_id = spend_registration_code.hospital, used_by = (select auth.uid())
@@ -191,8 +190,7 @@ begin
     return registration;
 exception
     when unique_violation then
-        raise exception using
-            errcode = 'PT409', message = 'the patient is already registered at this hospital';
+        perform private.raise_conflict('the patient is already registered at this hospital');
 end;
 $$;
 
@@ -222,10 +220,10 @@ begin
     order by r.registered_at, r.id
     limit 1;
     if home is null or not home = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
-        raise exception using
-            errcode = '42501',
-            message = 'the phone number is the patient''s sign-in and is changed at their home hospital',
-            hint = 'the hospital where the patient was first registered changes it';
+        perform private.raise_forbidden(
+            'the phone number is the patient''s sign-in and is changed at their home hospital',
+            hint => 'the hospital where the patient was first registered changes it'
+        );
     end if;
     return new;
 end;

@@ -121,11 +121,11 @@ as $$
 begin
     if (new.blind_index, new.last4) is distinct from (old.blind_index, old.last4)
         and new.value_encrypted is not distinct from old.value_encrypted then
-        raise exception using
-            errcode = '42501',
-            message = 'a national number''s blind index and last digits change only with the number',
-            detail = 'encrypted_column_direct_write',
-            hint = 'use rpc/set_patient_identifier';
+        perform private.raise_forbidden(
+            'a national number''s blind index and last digits change only with the number',
+            detail => 'encrypted_column_direct_write',
+            hint => 'use rpc/set_patient_identifier'
+        );
     end if;
     return new;
 end;

@@ -113,29 +113,28 @@ begin
         return new;
     end if;
     if not private.can_see_schedules(new.hospital_id) then
-        raise exception using
-            errcode = '42501',
-            message = 'you may not book appointments at this hospital',
-            hint = 'book at a hospital where you work or are registered';
+        perform private.raise_forbidden(
+            'you may not book appointments at this hospital',
+            hint => 'book at a hospital where you work or are registered'
+        );
     end if;
     if not exists (
         select from public.doctors as d
         where d.id = new.doctor_id and d.hospital_id = new.hospital_id
     ) then
         -- As private.guard_appointment answers a doctor who does not exist.
-        raise exception using
-            errcode = 'PT422',
-            message = 'this doctor is not taking appointments',
-            hint = 'choose an active doctor of the hospital';
+        perform private.raise_unprocessable(
+            'this doctor is not taking appointments', hint => 'choose an active doctor of the hospital'
+        );
     end if;
     if new.patient_id is not null and not exists (
         select from public.patient_registrations as r
         where r.patient_id = new.patient_id and r.hospital_id = new.hospital_id
     ) then
-        raise exception using
-            errcode = '42501',
-            message = 'this patient is not yours to book at this hospital',
-            hint = 'give a patient registered at the doctor''s hospital whom you may see';
+        perform private.raise_forbidden(
+            'this patient is not yours to book at this hospital',
+            hint => 'give a patient registered at the doctor''s hospital whom you may see'
+        );
     end if;
     return new;
 end;

@@ -159,8 +159,7 @@ begin
     select format('clinical records are read through logged calls: %s', r.read_with) into hint
     from private.audited_resources as r where r.resource = install_clinical_disclosure.resource;
     if hint is null then
-        raise exception using
-            errcode = '22023', message = format('%s is not in private.audited_resources', resource);
+        perform private.raise_invalid(format('%s is not in private.audited_resources', resource));
     end if;
     -- The policy function: security invoker, so that its visibility check runs under the
     -- caller's row-level security (the check skips this policy through a transaction-local flag).
