@@ -417,75 +417,80 @@ exception
 end;
 $$;
 
--- RPC: deactivate (active => false) or reactivate a doctor at their hospital -> the doctor,
--- plus `login_keeps_access`: whether the login must stay usable for another role.
--- Deactivation also ends the login's sessions; an unknown id is PT404.
-create function public.set_doctor_active(doctor_id uuid, active boolean)
+-- Deactivates (active => false) or reactivates a doctor's or a pharmacist's record at its
+-- hospital, with the membership in that role -> the record as the API shows it, plus
+-- `login_keeps_access`: whether the login must stay usable for another role. Deactivation
+-- also ends the login's sessions; an unknown id is PT404. Security invoker: after
+-- private.require_hospital_admin, the admin's own policies apply.
+create function private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean)
 returns jsonb
 language plpgsql
 volatile
 set search_path = ''
 as $$
 declare
-    doctor public.doctors;
+    staff jsonb;
     person public.profiles;
 begin
-    select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
-    if not found then
-        perform private.raise_not_found('no doctor with this id', detail => 'doctor_not_found');
+    if set_staff_active.staff_role = 'doctor' then
+        select to_jsonb(d.*) into staff from public.doctors as d where d.id = set_staff_active.staff_id;
+    else
+        select to_jsonb(ph.*) into staff from public.pharmacists as ph where ph.id = set_staff_active.staff_id;
     end if;
-    perform private.require_hospital_admin(doctor.hospital_id);
+    if staff is null then
+        perform private.raise_not_found(
+            format('no %s with this id', set_staff_active.staff_role),
+            detail => format('%s_not_found', set_staff_active.staff_role)
+        );
+    end if;
+    perform private.require_hospital_admin((staff ->> 'hospital_id')::uuid);
     -- Read while the person is still on the staff directory the caller sees (deactivating).
-    select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    update public.doctors as d set is_active = set_doctor_active.active
-    where d.id = doctor.id
-    returning d.* into doctor;
-    update public.staff_memberships as m set is_active = set_doctor_active.active
-    where m.user_id = doctor.user_id and m.hospital_id = doctor.hospital_id and m.role = 'doctor';
-    if not set_doctor_active.active then
-        perform private.end_deactivated_staff_sessions(doctor.user_id, doctor.hospital_id, 'doctor');
+    select p.* into person from public.profiles as p where p.id = (staff ->> 'user_id')::uuid;
+    if set_staff_active.staff_role = 'doctor' then
+        update public.doctors as d set is_active = set_staff_active.active
+        where d.id = set_staff_active.staff_id
+        returning to_jsonb(d.*) into staff;
+    else
+        update public.pharmacists as ph set is_active = set_staff_active.active
+        where ph.id = set_staff_active.staff_id
+        returning to_jsonb(ph.*) into staff;
+    end if;
+    update public.staff_memberships as m set is_active = set_staff_active.active
+    where m.user_id = (staff ->> 'user_id')::uuid
+        and m.hospital_id = (staff ->> 'hospital_id')::uuid
+        and m.role = set_staff_active.staff_role;
+    if not set_staff_active.active then
+        perform private.end_deactivated_staff_sessions(
+            (staff ->> 'user_id')::uuid, (staff ->> 'hospital_id')::uuid, set_staff_active.staff_role
+        );
     end if;
     if person.id is null then
         -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = doctor.user_id;
+        select p.* into person from public.profiles as p where p.id = (staff ->> 'user_id')::uuid;
     end if;
-    return private.staff_record(to_jsonb(doctor), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(doctor.user_id));
+    return private.staff_record(staff, person.full_name, person.email::text)
+        || jsonb_build_object('login_keeps_access', private.login_keeps_access((staff ->> 'user_id')::uuid));
 end;
+$$;
+
+-- RPC: deactivate (active => false) or reactivate a doctor (private.set_staff_active).
+create function public.set_doctor_active(doctor_id uuid, active boolean)
+returns jsonb
+language sql
+volatile
+set search_path = ''
+as $$
+    select private.set_staff_active('doctor', set_doctor_active.doctor_id, set_doctor_active.active);
 $$;
 
 -- RPC: the same for a pharmacist.
 create function public.set_pharmacist_active(pharmacist_id uuid, active boolean)
 returns jsonb
-language plpgsql
+language sql
 volatile
 set search_path = ''
 as $$
-declare
-    pharmacist public.pharmacists;
-    person public.profiles;
-begin
-    select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
-    if not found then
-        perform private.raise_not_found('no pharmacist with this id', detail => 'pharmacist_not_found');
-    end if;
-    perform private.require_hospital_admin(pharmacist.hospital_id);
-    select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    update public.pharmacists as ph set is_active = set_pharmacist_active.active
-    where ph.id = pharmacist.id
-    returning ph.* into pharmacist;
-    update public.staff_memberships as m set is_active = set_pharmacist_active.active
-    where m.user_id = pharmacist.user_id and m.hospital_id = pharmacist.hospital_id and m.role = 'pharmacist';
-    if not set_pharmacist_active.active then
-        perform private.end_deactivated_staff_sessions(pharmacist.user_id, pharmacist.hospital_id, 'pharmacist');
-    end if;
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    end if;
-    return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(pharmacist.user_id));
-end;
+    select private.set_staff_active('pharmacist', set_pharmacist_active.pharmacist_id, set_pharmacist_active.active);
 $$;
 
 revoke execute on function private.require_hospital_admin(uuid) from public;
@@ -498,6 +503,7 @@ grant execute on function private.issue_provisioning_grant(uuid, public.app_role
 grant execute on function private.redeem_provisioning_grant(uuid, uuid) to authenticated;
 grant execute on function private.login_keeps_access(uuid) to authenticated;
 grant execute on function private.staff_record(jsonb, text, text) to authenticated;
+grant execute on function private.set_staff_active(public.app_role, uuid, boolean) to authenticated, service_role;
 
 revoke execute on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text

@@ -10,8 +10,9 @@
 -- Done inside the deactivating RPC's transaction: the records and the sessions change
 -- together or not at all, the same on Supabase and on devstack.
 --
--- The changed functions are defined once, in final form, in the migration that created them:
--- public.set_doctor_active (20261124000300), public.set_pharmacist_active (20261124000300).
+-- The deactivating RPCs are defined once, in final form, in the migration that created them
+-- (20261124000300): public.set_doctor_active and public.set_pharmacist_active, through
+-- private.set_staff_active, which calls the function below.
 
 -- Security definer: only the table owner and postgres may delete from auth.sessions. It does
 -- only what the deactivation it serves allows: the caller administers the hospital, the
