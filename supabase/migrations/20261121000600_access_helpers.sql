@@ -99,7 +99,9 @@ end;
 $$;
 
 -- Whether the caller is on this patient's care team at this hospital (the exact pair: a
--- clinician of two hospitals sees a patient's rows only where they treat them).
+-- clinician of two hospitals sees a patient's rows only where they treat them), with an
+-- active membership at an active hospital: a deactivated hospital's care team loses the
+-- record at once, as its staff lose everything else.
 create function private.on_care_team(patient uuid, hospital uuid)
 returns boolean
 language plpgsql
@@ -131,7 +133,8 @@ comment on function private.on_care_team(uuid, uuid) is
 'Whether the caller is on the patient''s care team at this hospital, with an active membership '
 'at an active hospital and a live registration.';
 
--- Whether a user holds an active membership in this role at this hospital.
+-- Whether a user holds an active membership in this role at this hospital, while the
+-- hospital is active (it decides who may join a care team).
 create function private.holds_active_role(member uuid, hospital uuid, role public.app_role)
 returns boolean
 language plpgsql

@@ -218,8 +218,10 @@ create trigger appointments_guard
 before insert or update on public.appointments
 for each row execute function private.guard_appointment();
 
--- Booking puts the doctor on the patient's care team, whatever path booked. Security
--- definer: patients and CROs book but may not write care_team_members.
+-- Booking puts the doctor on the patient's care team only when the booker may decide who
+-- treats the patient there: the patient, the hospital's front office (front desk, CRO,
+-- admin) or the system (voice agent, Cal.com). Security definer: patients and CROs book but
+-- may not write care_team_members.
 create function private.add_booked_doctor_to_care_team()
 returns trigger
 language plpgsql
@@ -359,7 +361,8 @@ for select to authenticated
 using (hospital_id = any((select private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'))::uuid[]));
 
 -- A patient books for themself where registered; front desk, admin and CRO book anyone of
--- their hospital; a doctor books their own patients (follow-ups).
+-- their hospital; a doctor books their own patients (follow-ups): those whose care team
+-- they are on at that hospital.
 create policy appointments_insert_patient on public.appointments
 for insert to authenticated
 with check (
@@ -375,7 +378,7 @@ create policy appointments_insert_doctor on public.appointments
 for insert to authenticated
 with check (
     doctor_id = any((select private.own_doctor_ids())::uuid[])
-    and patient_id = any((select private.care_team_patient_ids())::uuid[])
+    and private.on_care_team(patient_id, hospital_id)
 );
 
 -- Status changes are further limited per role by the state machine.

@@ -254,14 +254,16 @@ with check (
 );
 
 -- Shares: made and revoked by the patient, or by the source hospital's admin or a doctor of
--- the patient's care team there; seen by those and by the target hospital's staff.
+-- the patient's care team there; seen by those and, at the target hospital, only by those
+-- who need them: its admin and the patient's care team there (the reason is often clinical).
 create policy record_shares_select on public.record_shares
 for select to authenticated
 using (
     patient_id = (select private.own_patient_id())
     or hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    or target_hospital_id = any((select private.staff_hospital_ids())::uuid[])
     or private.on_care_team(patient_id, hospital_id)
+    or target_hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
+    or private.on_care_team(patient_id, target_hospital_id)
 );
 
 create policy record_shares_insert on public.record_shares

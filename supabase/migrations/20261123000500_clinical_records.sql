@@ -571,8 +571,10 @@ with check (
 );
 
 -- Storage: the bucket and object policies mirror the documents' RLS. An object can be read
--- or uploaded only at the path of a document row the caller can see (metadata first, then
--- the upload); objects are never changed or removed through the API (archive the row).
+-- only at the path of a document row the caller can see, and uploaded only by those who may
+-- write the row (its care team; the front desk for insurance and consent paperwork), not by
+-- everyone who reads it (metadata first, then the upload); objects are never changed or
+-- removed through the API (archive the row).
 insert into storage.buckets (id, name, public, file_size_limit)
 values ('patient-documents', 'patient-documents', false, 52428800)
 on conflict (id) do nothing;
@@ -594,7 +596,16 @@ with check (
     and (storage.foldername(name))[1] = 'patients'
     and exists (
         select from public.patient_documents as d
-        where d.storage_path = objects.name and d.patient_id::text = (storage.foldername(objects.name))[2]
+        where
+            d.storage_path = objects.name
+            and d.patient_id::text = (storage.foldername(objects.name))[2]
+            and (
+                private.on_care_team(d.patient_id, d.hospital_id)
+                or (
+                    d.document_type in ('insurance', 'consent')
+                    and d.hospital_id = any((select private.staff_hospital_ids('{front_desk}'))::uuid[])
+                )
+            )
     )
 );
 
