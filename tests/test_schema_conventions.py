@@ -145,9 +145,6 @@ RECREATED_FUNCTIONS = {
     "private.encrypt_contents": "20261201090001 moves prescription contents from their own key"
     " to the field keys (with a backfill); the SQL body calls private.encrypt_field, which"
     " 20261123000200 creates after 20261122000700",
-    "private.can_read_prescription": "20261201090003 adds the outside-pharmacy consent; the SQL"
-    " body calls private.pharmacy_may_receive, created there, and 20261122000800's SQL readers"
-    " need the function when they are created",
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",

@@ -1,58 +1,12 @@
--- The prescription API: issuing (encrypting on the way in), reading decrypted (the patient,
--- the issuing doctor and the pharmacy it was sent to, nobody else), verifying a code at a
--- pharmacy, and expiry.
-
--- Whether the caller may read this prescription's contents in clear. Security definer, like
--- the access helpers: it reads the prescription whatever the caller's RLS.
-create function private.can_read_prescription(prescription_id uuid)
-returns boolean
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select exists (
-        select from public.prescriptions as p
-        where p.id = can_read_prescription.prescription_id
-            and (
-                p.patient_id = private.own_patient_id()
-                or p.doctor_id = any(private.own_doctor_ids())
-                or p.pharmacy_id = any(private.own_pharmacy_ids())
-            )
-    );
-$$;
-
--- Decrypted contents, or null for anyone but the readers above. Security definer: the key.
-create function private.prescription_item_details(item_id uuid)
-returns jsonb
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select extensions.pgp_sym_decrypt(i.details, private.prescription_key())::jsonb
-    from public.prescription_items as i
-    where i.id = prescription_item_details.item_id
-        and private.can_read_prescription(i.prescription_id);
-$$;
-
-create function private.prescription_notes(prescription_id uuid)
-returns text
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select extensions.pgp_sym_decrypt(p.notes, private.prescription_key())::jsonb ->> 'notes'
-    from public.prescriptions as p
-    where p.id = prescription_notes.prescription_id
-        and p.notes is not null
-        and private.can_read_prescription(p.id);
-$$;
+-- The prescription API: issuing (encrypting on the way in), the prescriptions as the API
+-- lists them (without their contents, which only the logged rpc/read_prescriptions of
+-- 20261201090002 decrypts), verifying a code at a pharmacy, and expiry.
 
 -- Prescriptions as seed 000 shows them: status in its upper-case code (PENDING, APPROVED,
--- DENIED, COMPLETED, ...) and `medications` decrypted for the readers (null for others,
--- e.g. the hospital admin, who sees the rest).
+-- DENIED, COMPLETED, ...). Masked: PostgREST reads a view with GET, in a read-only
+-- transaction where no audit entry can be written, so the view decrypts nothing: `notes` is
+-- null and `medications` lists the lines with their quantities only. rpc/read_prescriptions
+-- returns the same rows with the contents, each read logged, and fills `undecryptable`.
 create view public.prescription_details
 with (security_invoker = true) as
 select
@@ -69,12 +23,11 @@ select
     p.issued_at,
     p.valid_until,
     upper(p.status::text) as status_code,
-    private.prescription_notes(p.id) as notes,
-    case when private.can_read_prescription(p.id) then (
+    null::text as notes,
+    (
         select
             coalesce(jsonb_agg(
-                private.prescription_item_details(i.id)
-                || jsonb_build_object(
+                jsonb_build_object(
                     'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
                     'dispensed_quantity', i.dispensed_quantity
                 )
@@ -82,8 +35,13 @@ select
             ), '[]')
         from public.prescription_items as i
         where i.prescription_id = p.id
-    ) end as medications
+    ) as medications,
+    null::text[] as undecryptable
 from public.prescriptions as p;
+
+comment on column public.prescription_details.undecryptable is
+'Filled by rpc/read_prescriptions: the content fields that could not be decrypted (notes, medications), '
+'empty when all were read; null in this view, which decrypts nothing.';
 
 revoke all on public.prescription_details from anon, authenticated;
 grant select on public.prescription_details to authenticated, service_role;
@@ -295,7 +253,4 @@ revoke execute on function public.expire_prescriptions() from public, anon, auth
 grant execute on function public.expire_prescriptions() to service_role;
 
 revoke execute on all functions in schema private from public;
-grant execute on function private.can_read_prescription(uuid) to authenticated, service_role;
-grant execute on function private.prescription_item_details(uuid) to authenticated, service_role;
-grant execute on function private.prescription_notes(uuid) to authenticated, service_role;
 grant execute on function private.verify_prescription(text) to authenticated, service_role;

@@ -36,8 +36,6 @@ values
 ('public.prescription_items', 'details')
 on conflict do nothing;
 
--- Only the readers prescription_item_details and prescription_notes still name the old key,
--- and the next migration drops them (the view is made masked). The Vault secret
--- carebase_prescription_key is left in place, like a retired field key: delete it once
--- backups older than this migration expire.
+-- Nothing reads the old key any more. The Vault secret carebase_prescription_key is left in
+-- place, like a retired field key: delete it once backups older than this migration expire.
 drop function private.prescription_key();

@@ -123,7 +123,7 @@ with check (
 -- Who reads the contents in clear (rpc/read_prescriptions): the patient, the issuing doctor,
 -- and the pharmacy it was sent to, an outside one only under the consent. Security definer,
 -- like the access helpers.
-create or replace function private.can_read_prescription(prescription_id uuid)
+create function private.can_read_prescription(prescription_id uuid)
 returns boolean
 language sql
 stable
@@ -173,8 +173,10 @@ with check (
     and private.active_pharmacy_hospital_id(pharmacy_id) is not null
 );
 
+revoke execute on function private.can_read_prescription(uuid) from public;
 revoke execute on function private.active_pharmacy_hospital_id(uuid) from public;
 revoke execute on function private.pharmacy_may_receive(uuid, uuid, uuid) from public;
 revoke execute on function private.guard_prescription_pharmacy() from public;
+grant execute on function private.can_read_prescription(uuid) to authenticated, service_role;
 grant execute on function private.active_pharmacy_hospital_id(uuid) to authenticated, service_role;
 grant execute on function private.pharmacy_may_receive(uuid, uuid, uuid) to authenticated, service_role;

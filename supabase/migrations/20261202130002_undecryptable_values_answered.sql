@@ -13,8 +13,9 @@
 --     rpc/reveal_patient_identifier);
 --   rpc/read_prescriptions returns every prescription asked for; one whose notes or lines
 --     cannot be decrypted comes back without them, each such line marked
---     {"undecryptable": true}, and the new column `undecryptable` names the fields ('notes',
---     'medications'; empty when all were read);
+--     {"undecryptable": true}, and the column `undecryptable` (of prescription_details,
+--     null in the view itself) names the fields ('notes', 'medications'; empty when all
+--     were read);
 --   rotation skips such values (private.undecryptable_fields() lists them for operators).
 --
 -- The changed functions are defined once, in final form, in the migration that created them:
@@ -79,44 +80,6 @@ begin
     end if;
 end;
 $$;
-
--- The prescription_details view gains `undecryptable` (always null here: the view decrypts
--- nothing); rpc/read_prescriptions fills it. The rest is as in 20261201090002.
-create or replace view public.prescription_details
-with (security_invoker = true) as
-select
-    p.id,
-    p.hospital_id,
-    p.patient_id,
-    p.doctor_id,
-    p.appointment_id,
-    p.pharmacy_id,
-    p.status,
-    p.status_reason,
-    p.status_changed_at,
-    p.verification_code,
-    p.issued_at,
-    p.valid_until,
-    upper(p.status::text) as status_code,
-    null::text as notes,
-    (
-        select
-            coalesce(jsonb_agg(
-                jsonb_build_object(
-                    'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
-                    'dispensed_quantity', i.dispensed_quantity
-                )
-                order by i.line_no
-            ), '[]')
-        from public.prescription_items as i
-        where i.prescription_id = p.id
-    ) as medications,
-    null::text[] as undecryptable
-from public.prescriptions as p;
-
-comment on column public.prescription_details.undecryptable is
-'Filled by rpc/read_prescriptions: the content fields that could not be decrypted (notes, medications), '
-'empty when all were read; null in this view, which decrypts nothing.';
 
 -- private.read_prescriptions returns each prescription with what could be read and marks the
 -- rest (see the header); its one body is in 20261201090002, where it is created.
