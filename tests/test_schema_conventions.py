@@ -142,14 +142,9 @@ def test_migration_versions_are_utc_timestamps_unique_and_increasing(stack: Sett
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
-    "private.encrypt_contents": "20261201090001 moves prescription contents from their own key"
-    " to the field keys (with a backfill); the SQL body calls private.encrypt_field, which"
-    " 20261123000200 creates after 20261122000700",
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",
-    "public.complete_staff_provisioning": "20261202160001 moves provisioning to invitations; the"
-    " SQL body calls private.complete_provisioning_grant, created there",
 }
 
 CREATE_FUNCTION = re.compile(

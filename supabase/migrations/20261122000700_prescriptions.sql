@@ -2,11 +2,13 @@
 -- appointment, routed to a pharmacy of the hospital, and moved through their states by the
 -- pharmacy (approve / deny / ready / completed), the doctor (cancel before approval), the
 -- patient (picked up) and the system (expiry). The medication contents are encrypted in the
--- column with pgcrypto under a key kept in Vault; quantities stay in clear so that partial
--- fulfilment can be checked by a constraint (dispensed never exceeds prescribed).
+-- column (private.encrypt_contents, 20261201090001, under the versioned field keys);
+-- quantities stay in clear so that partial fulfilment can be checked by a constraint
+-- (dispensed never exceeds prescribed).
 
--- The key: a random passphrase created once in Vault. Only the security definer functions
--- below read it (vault.decrypted_secrets), never the API roles.
+-- The key contents were first encrypted under: a random passphrase created once in Vault.
+-- Only 20261201090001 still reads it (vault.decrypted_secrets), to re-encrypt such values
+-- under the field keys, and then drops private.prescription_key; never the API roles.
 select
     vault.create_secret(
         encode(extensions.gen_random_bytes(32), 'base64'),
@@ -39,18 +41,6 @@ begin
     end if;
     return passphrase;
 end;
-$$;
-
--- Encrypts medication contents. Security definer: needs the key. Granted to the API roles
--- because encrypting reveals nothing; decrypting is reserved to the readers below.
-create function private.encrypt_contents(contents jsonb)
-returns bytea
-language sql
-volatile
-security definer
-set search_path = ''
-as $$
-    select extensions.pgp_sym_encrypt(contents::text, private.prescription_key(), 'cipher-algo=aes256');
 $$;
 
 -- Short code a pharmacy checks authenticity with: 8 characters without look-alikes.
@@ -397,6 +387,5 @@ using (
 );
 
 revoke execute on all functions in schema private from public;
-grant execute on function private.encrypt_contents(jsonb) to authenticated, service_role;
 grant execute on function private.new_verification_code() to authenticated, service_role;
 grant execute on function private.own_pharmacy_ids() to authenticated;

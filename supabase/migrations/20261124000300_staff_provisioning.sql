@@ -9,10 +9,11 @@
 --      as a grant: single use, valid for 5 minutes, redeemable only by the admin who asked.
 --   2. the sidecar creates the login with the Auth admin API (service role), marking it with
 --      the grant id in app_metadata, which only the service role can write.
---   3. rpc/complete_staff_provisioning: redeems the grant for exactly that login and creates
---      the membership and the doctor or pharmacist row, under the admin's row-level security,
---      so the audit trail names the admin. The tables' constraints (licence number unique per
---      hospital...) are checked here, once; when this step fails, the sidecar deletes the login.
+--   3. rpc/complete_staff_provisioning (20261202160001, with the invitations): redeems the
+--      grant for exactly that login and creates the membership and the doctor or pharmacist
+--      row, recording the admin as the one who decided. The tables' constraints (licence
+--      number unique per hospital...) are checked there, once; when this step fails, the
+--      sidecar deletes the login.
 --
 -- Deactivation (rpc/set_doctor_active, rpc/set_pharmacist_active) marks the profile and the
 -- membership inactive: every policy reads the membership, so access ends on the next query,
@@ -259,56 +260,6 @@ begin
 end;
 $$;
 
--- RPC (step 3) -> the new doctor or pharmacist. Security invoker: the admin's own insert
--- policies apply, and the audit trail records the admin as the actor.
-create function public.complete_staff_provisioning(grant_id uuid, user_id uuid)
-returns jsonb
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-    issued private.staff_provisioning_grants;
-    created jsonb;
-    violated text;
-begin
-    issued := private.redeem_provisioning_grant(complete_staff_provisioning.grant_id, complete_staff_provisioning.user_id);
-    insert into public.staff_memberships (user_id, hospital_id, role)
-    values (issued.user_id, issued.hospital_id, issued.role);
-    if issued.role = 'doctor' then
-        insert into public.doctors as d (
-            user_id, hospital_id, specialty, licence_number, qualification, licence_council,
-            calendar_color, consultation_modes, languages, bio
-        )
-        select
-            issued.user_id, issued.hospital_id, p.specialty, p.licence_number, p.qualification,
-            p.licence_council, p.calendar_color, p.consultation_modes, p.languages, p.bio
-        from jsonb_populate_record(null::public.doctors, issued.profile) as p
-        returning to_jsonb(d.*) into created;
-    else
-        insert into public.pharmacists as ph (user_id, hospital_id, pharmacy_id, licence_number)
-        select issued.user_id, issued.hospital_id, p.pharmacy_id, p.licence_number
-        from jsonb_populate_record(null::public.pharmacists, issued.profile) as p
-        returning to_jsonb(ph.*) into created;
-    end if;
-    return private.staff_record(created, issued.full_name, issued.email::text);
-exception
-    when unique_violation then
-        get stacked diagnostics violated = constraint_name;
-        if violated = 'doctors_licence_unique_per_hospital' then
-            raise exception using
-                errcode = '23505',
-                message = 'another doctor of this hospital holds this licence number',
-                detail = 'licence_number_exists',
-                hint = 'check the licence number';
-        end if;
-        raise exception using
-            errcode = '23505',
-            message = format('this staff record already exists (%s)', violated),
-            detail = 'staff_record_exists';
-end;
-$$;
-
 -- RPC: PUT /api/v1/doctors/{id}. Fields left null keep their value. Security invoker: the
 -- doctor edits their own profile, the admin any of the hospital's (licence and status are
 -- the admin's: guard trigger).
@@ -500,7 +451,6 @@ revoke execute on function private.login_keeps_access(uuid) from public;
 revoke execute on function private.staff_record(jsonb, text, text) from public;
 grant execute on function private.require_hospital_admin(uuid) to authenticated;
 grant execute on function private.issue_provisioning_grant(uuid, public.app_role, text, text, jsonb) to authenticated;
-grant execute on function private.redeem_provisioning_grant(uuid, uuid) to authenticated;
 grant execute on function private.login_keeps_access(uuid) to authenticated;
 grant execute on function private.staff_record(jsonb, text, text) to authenticated;
 grant execute on function private.set_staff_active(public.app_role, uuid, boolean) to authenticated, service_role;
@@ -509,7 +459,6 @@ revoke execute on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) from public, anon;
 revoke execute on function public.begin_pharmacist_provisioning(uuid, text, text, text, uuid) from public, anon;
-revoke execute on function public.complete_staff_provisioning(uuid, uuid) from public, anon;
 revoke execute on function public.update_doctor(
     uuid, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) from public, anon;
@@ -520,7 +469,6 @@ grant execute on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) to authenticated;
 grant execute on function public.begin_pharmacist_provisioning(uuid, text, text, text, uuid) to authenticated;
-grant execute on function public.complete_staff_provisioning(uuid, uuid) to authenticated;
 grant execute on function public.update_doctor(
     uuid, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) to authenticated;

@@ -10,9 +10,10 @@
 -- whose first byte always has its high bit set, so it reads as a "key version" above 32767,
 -- which no field key can have: that is what selects them.
 
--- Encrypts new contents under the active field key (same signature, so every caller keeps
--- working). Security definer: needs the key (through private.encrypt_field).
-create or replace function private.encrypt_contents(contents jsonb)
+-- Encrypts medication contents under the active field key (rpc/issue_prescription calls it).
+-- Security definer: needs the key (through private.encrypt_field). Granted to the API roles
+-- because encrypting reveals nothing; decrypting is reserved to the logged readers.
+create function private.encrypt_contents(contents jsonb)
 returns bytea
 language sql
 volatile
@@ -39,3 +40,6 @@ on conflict do nothing;
 -- Nothing reads the old key any more. The Vault secret carebase_prescription_key is left in
 -- place, like a retired field key: delete it once backups older than this migration expire.
 drop function private.prescription_key();
+
+revoke execute on function private.encrypt_contents(jsonb) from public;
+grant execute on function private.encrypt_contents(jsonb) to authenticated, service_role;

@@ -131,9 +131,9 @@ begin
 end;
 $$;
 
--- As in 20261124000300_staff_provisioning.sql, with the records created by the function above
--- (the admin no longer inserts memberships); same answers and errors.
-create or replace function public.complete_staff_provisioning(grant_id uuid, user_id uuid)
+-- RPC (provisioning step 3, see 20261124000300_staff_provisioning.sql) -> the new doctor or
+-- pharmacist, through the function above: the admin inserts no membership themself.
+create function public.complete_staff_provisioning(grant_id uuid, user_id uuid)
 returns jsonb
 language sql
 volatile
@@ -601,8 +601,6 @@ revoke execute on function private.invitation_for_caller(uuid) from public;
 revoke execute on function private.accept_staff_invitation(uuid) from public;
 revoke execute on function private.decline_staff_invitation(uuid) from public;
 revoke execute on function private.revoke_staff_invitation(uuid) from public;
--- Only complete_provisioning_grant redeems grants now.
-revoke execute on function private.redeem_provisioning_grant(uuid, uuid) from authenticated;
 grant execute on function private.complete_provisioning_grant(uuid, uuid) to authenticated;
 grant execute on function private.verified_email() to authenticated;
 grant execute on function private.declined_invitation_ids() to authenticated;
@@ -611,10 +609,12 @@ grant execute on function private.accept_staff_invitation(uuid) to authenticated
 grant execute on function private.decline_staff_invitation(uuid) to authenticated;
 grant execute on function private.revoke_staff_invitation(uuid) to authenticated;
 
+revoke execute on function public.complete_staff_provisioning(uuid, uuid) from public, anon;
 revoke execute on function public.invite_staff(uuid, text, public.app_role, jsonb) from public, anon;
 revoke execute on function public.accept_staff_invitation(uuid) from public, anon;
 revoke execute on function public.decline_staff_invitation(uuid) from public, anon;
 revoke execute on function public.revoke_staff_invitation(uuid) from public, anon;
+grant execute on function public.complete_staff_provisioning(uuid, uuid) to authenticated;
 grant execute on function public.invite_staff(uuid, text, public.app_role, jsonb) to authenticated;
 grant execute on function public.accept_staff_invitation(uuid) to authenticated;
 grant execute on function public.decline_staff_invitation(uuid) to authenticated;
