@@ -496,7 +496,9 @@ create policy log_select_patient on audit.log
 for select to authenticated
 using (patient_id = (select private.own_patient_id()));
 
--- An admin's view of their hospital's trail.
+-- An admin's view of their hospital's trail: entries of the admin's hospitals, and
+-- person-level entries (no hospital) about its patients; never another hospital's entries
+-- about a shared patient.
 create view public.audit_trail
 with (security_invoker = true) as
 select
@@ -523,16 +525,44 @@ select
 from audit.log as l
 where
     l.hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    or l.patient_id = any((select private.administered_patient_ids())::uuid[]);
+    or (l.hospital_id is null and l.patient_id = any((select private.administered_patient_ids())::uuid[]));
 
--- A patient's accounting of disclosures: who (name and roles), when, what, from where.
+comment on view public.audit_trail is
+'The audit trail of the caller''s hospitals (hospital admins): every write and logged read, hash-chained.';
+
+-- The display name of the actor of one audit entry, when the entry is about the caller's own
+-- patient record; null otherwise. Security definer: the actor's profile is outside what the
+-- patient may read in profiles; its check of the entry keeps it to their own disclosures.
+-- (seq, occurred_at) is the log's primary key: one row, its partition found by occurred_at.
+create function private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamptz)
+returns text
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+    return (
+        select p.full_name
+        from audit.log as l
+        join public.profiles as p on p.id = l.actor_id
+        where l.seq = disclosure_actor_name.entry_seq
+            and l.occurred_at = disclosure_actor_name.entry_occurred_at
+            and l.patient_id = (select private.own_patient_id())
+    );
+end;
+$$;
+
+-- A patient's accounting of disclosures: who (name and roles), when, what, from where. The
+-- name of every reader, also one from elsewhere (an outside pharmacist, a doctor of the
+-- hospital a record was shared with), whom the patient's own RLS on profiles does not show.
 create view public.record_disclosures
 with (security_invoker = true) as
 select
     l.seq,
     l.occurred_at,
     l.actor_id,
-    p.full_name as actor_name,
+    private.disclosure_actor_name(l.seq, l.occurred_at) as actor_name,
     l.actor_roles,
     l.hospital_id,
     l.action,
@@ -540,7 +570,6 @@ select
     l.row_id,
     l.request_method
 from audit.log as l
-left join public.profiles as p on l.actor_id = p.id
 where l.patient_id = (select private.own_patient_id());
 
 revoke all on public.audit_trail, public.record_disclosures from anon, authenticated;
@@ -558,6 +587,7 @@ $$;
 
 revoke execute on all functions in schema private from public;
 grant execute on function private.administered_patient_ids() to authenticated, service_role;
+grant execute on function private.disclosure_actor_name(bigint, timestamptz) to authenticated, service_role;
 grant execute on function private.anchor_audit_chain() to service_role;
 grant execute on function private.verify_audit_chain(bigint, bigint) to service_role;
 revoke execute on function public.verify_audit_chain(bigint, bigint) from public, anon, authenticated;

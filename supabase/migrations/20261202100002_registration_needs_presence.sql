@@ -14,8 +14,9 @@
 --   * the phone, which is the patient's sign-in, is changed by staff only at the hospital
 --     where the patient was first registered (their home hospital).
 --
--- The changed function is defined once, in final form, in the migration that created it:
--- private.reveal_patient_identifier (20261123000300).
+-- The changed function and view are defined once, in final form, in the migrations that
+-- created them: private.reveal_patient_identifier (20261123000300) and public.audit_trail
+-- (20261123000100).
 
 -- Which persons this transaction may register: a comma-separated list of ids in a
 -- transaction-local setting. Clients cannot set it: PostgREST exposes no way to set
@@ -232,40 +233,6 @@ $$;
 create trigger patients_guard_phone_change
 before update of phone on public.patients
 for each row execute function private.guard_patient_phone_change();
-
--- Audit trail ------------------------------------------------------------------------------
--- Entries of the admin's hospitals, and person-level entries (no hospital) about its
--- patients; never another hospital's entries about a shared patient.
-create or replace view public.audit_trail
-with (security_invoker = true) as
-select
-    l.seq,
-    l.occurred_at,
-    l.actor_id,
-    l.actor_db_role,
-    l.actor_roles,
-    l.hospital_id,
-    l.patient_id,
-    l.action,
-    l.table_name,
-    l.row_id,
-    l.changed_fields,
-    l.old_values,
-    l.new_values,
-    l.details,
-    l.request_id,
-    l.ip_address,
-    l.user_agent,
-    l.request_method,
-    l.request_path,
-    encode(l.hash, 'hex') as hash
-from audit.log as l
-where
-    l.hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    or (l.hospital_id is null and l.patient_id = any((select private.administered_patient_ids())::uuid[]));
-
-comment on view public.audit_trail is
-'The audit trail of the caller''s hospitals (hospital admins): every write and logged read, hash-chained.';
 
 -- National identifiers ---------------------------------------------------------------------
 alter table public.patient_identifiers
