@@ -48,6 +48,13 @@ begin
 end;
 $$;
 
+-- What a patient keeps of a deactivated hospital. Their own record there stays readable (it
+-- is guarded by own_patient_id, not by the hospital: a right of access to their own data),
+-- and so do the hospital's row, its consent documents (what they agreed to) and recording a
+-- consent event there (withdrawing must always be possible): those policies use
+-- patient_registered_hospital_ids. What serves new care (doctors, pharmacies, staff
+-- directory, working hours, slots, booking) ends with the hospital: patient_hospital_ids.
+
 -- Active hospitals where the calling patient holds an active registration: where they are
 -- offered care.
 create function private.patient_hospital_ids()
@@ -67,6 +74,26 @@ begin
             and p.deleted_at is null
             and r.deleted_at is null
             and h.is_active
+    );
+end;
+$$;
+
+-- Hospitals where the caller is a (non-archived) patient, active or not: their own record.
+create function private.patient_registered_hospital_ids()
+returns uuid[]
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+    return (
+        select coalesce(array_agg(r.hospital_id), '{}')
+        from public.patient_registrations as r
+        join public.patients as p on p.id = r.patient_id
+        where p.user_id = (select auth.uid())
+            and p.deleted_at is null
+            and r.deleted_at is null
     );
 end;
 $$;
@@ -177,6 +204,7 @@ revoke execute on all functions in schema private from public;
 grant execute on function private.staff_hospital_ids(public.app_role[]) to authenticated;
 grant execute on function private.own_patient_id() to authenticated;
 grant execute on function private.patient_hospital_ids() to authenticated;
+grant execute on function private.patient_registered_hospital_ids() to authenticated;
 grant execute on function private.care_team_patient_ids() to authenticated;
 grant execute on function private.on_care_team(uuid, uuid) to authenticated;
 grant execute on function private.holds_active_role(uuid, uuid, public.app_role) to authenticated;

@@ -58,7 +58,7 @@ create policy hospitals_select_staff_and_patients on public.hospitals
 for select to authenticated
 using (
     id = any((select private.staff_hospital_ids())::uuid[])
-    or id = any((select private.patient_hospital_ids())::uuid[])
+    or id = any((select private.patient_registered_hospital_ids())::uuid[])
 );
 
 create policy hospitals_update_admin on public.hospitals

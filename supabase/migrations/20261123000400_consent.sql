@@ -221,7 +221,7 @@ create policy consent_documents_select on public.consent_documents
 for select to authenticated
 using (
     hospital_id = any((select private.staff_hospital_ids())::uuid[])
-    or hospital_id = any((select private.patient_hospital_ids())::uuid[])
+    or hospital_id = any((select private.patient_registered_hospital_ids())::uuid[])
 );
 
 create policy consent_documents_insert_admin on public.consent_documents
@@ -247,7 +247,7 @@ with check (
     and (
         (
             patient_id = (select private.own_patient_id())
-            and hospital_id = any((select private.patient_hospital_ids())::uuid[])
+            and hospital_id = any((select private.patient_registered_hospital_ids())::uuid[])
         )
         or hospital_id = any((select private.staff_hospital_ids('{front_desk,hospital_admin}'))::uuid[])
     )
