@@ -3,9 +3,10 @@
 -- could before insert a membership for any user id (a patient's, another hospital's staff
 -- member's), then read that person's profile and email as "their staff".
 --
---   * Nobody but the service role inserts into staff_memberships any more. The admin keeps
---     UPDATE of is_active only (deactivate, reactivate a member of their hospital): user,
---     hospital and role cannot be changed (no column privilege).
+--   * Nobody but the service role inserts into staff_memberships (no API role holds INSERT
+--     on it, 20261121000700). The admin keeps UPDATE of is_active only (deactivate,
+--     reactivate a member of their hospital): user, hospital and role cannot be changed (no
+--     column privilege).
 --   * doctors and pharmacists rows are inserted only for a person who already holds that role
 --     at that hospital (a restrictive policy, besides the foreign key to the membership).
 --   * rpc/invite_staff(hospital_id, email, role, profile): an admin invites an email. The answer
@@ -25,10 +26,7 @@
 --                                                                   hospital_inactive,
 --                                                                   already_member
 
--- No direct membership inserts -------------------------------------------------------------------
-drop policy staff_memberships_insert_admin on public.staff_memberships;
-revoke insert on public.staff_memberships from authenticated;
-
+-- No direct staff inserts ------------------------------------------------------------------------
 create policy doctors_insert_only_for_doctor_members on public.doctors
 as restrictive
 for insert to authenticated
