@@ -376,8 +376,7 @@ declare
     created jsonb;
 begin
     if not exists (select from public.hospitals as h where h.id = invitation.hospital_id and h.is_active) then
-        raise exception using
-            errcode = 'PT409', message = 'this hospital is no longer active', detail = 'hospital_inactive';
+        perform private.raise_conflict('this hospital is no longer active', detail => 'hospital_inactive');
     end if;
     if exists (
         select from public.staff_memberships as m
@@ -614,9 +613,9 @@ begin
     select i.* into item from public.prescription_items as i where i.id = new.prescription_item_id for update;
     select p.status into state from public.prescriptions as p where p.id = item.prescription_id;
     if state not in ('approved', 'ready_for_pickup') then
-        raise exception using
-            errcode = 'PT409', message = format('a %s prescription cannot be dispensed', state),
-            hint = 'approve it first';
+        perform private.raise_conflict(
+            format('a %s prescription cannot be dispensed', state), hint => 'approve it first'
+        );
     end if;
     if item.dispensed_quantity + new.quantity > item.quantity then
         raise exception using
@@ -928,10 +927,10 @@ CREATE FUNCTION private.audit_refuse_change() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-    raise exception using
-        errcode = '42501',
-        message = format('the audit trail is append-only: %s on %s is refused', tg_op, tg_table_name),
-        hint = 'audit rows are never updated, deleted or truncated';
+    perform private.raise_forbidden(
+        format('the audit trail is append-only: %s on %s is refused', tg_op, tg_table_name),
+        hint => 'audit rows are never updated, deleted or truncated'
+    );
 end;
 $$;
 
@@ -1089,11 +1088,11 @@ begin
     where u.phone = ltrim(begin_patient_login.phone, '+') and u.deleted_at is null;
 
     if private.is_active_staff(found) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'this phone number belongs to a staff account',
-            detail = 'staff_phone',
-            hint = 'staff sign in with email and password';
+        perform private.raise_conflict(
+            'this phone number belongs to a staff account',
+            detail => 'staff_phone',
+            hint => 'staff sign in with email and password'
+        );
     end if;
     delete from private.login_attempts as a where a.user_id = found;
     return found;
@@ -1314,29 +1313,28 @@ begin
         return new;
     end if;
     if not private.can_see_schedules(new.hospital_id) then
-        raise exception using
-            errcode = '42501',
-            message = 'you may not book appointments at this hospital',
-            hint = 'book at a hospital where you work or are registered';
+        perform private.raise_forbidden(
+            'you may not book appointments at this hospital',
+            hint => 'book at a hospital where you work or are registered'
+        );
     end if;
     if not exists (
         select from public.doctors as d
         where d.id = new.doctor_id and d.hospital_id = new.hospital_id
     ) then
         -- As private.guard_appointment answers a doctor who does not exist.
-        raise exception using
-            errcode = 'PT422',
-            message = 'this doctor is not taking appointments',
-            hint = 'choose an active doctor of the hospital';
+        perform private.raise_unprocessable(
+            'this doctor is not taking appointments', hint => 'choose an active doctor of the hospital'
+        );
     end if;
     if new.patient_id is not null and not exists (
         select from public.patient_registrations as r
         where r.patient_id = new.patient_id and r.hospital_id = new.hospital_id
     ) then
-        raise exception using
-            errcode = '42501',
-            message = 'this patient is not yours to book at this hospital',
-            hint = 'give a patient registered at the doctor''s hospital whom you may see';
+        perform private.raise_forbidden(
+            'this patient is not yours to book at this hospital',
+            hint => 'give a patient registered at the doctor''s hospital whom you may see'
+        );
     end if;
     return new;
 end;
@@ -2220,10 +2218,10 @@ begin
     end if;
 
     if transition.requires_reason and reason is null then
-        raise exception using
-            errcode = '22023',
-            message = format('a reason is required to move a %s to %s', machine_name, new_state),
-            hint = 'set status_reason together with status';
+        perform private.raise_invalid(
+            format('a reason is required to move a %s to %s', machine_name, new_state),
+            hint => 'set status_reason together with status'
+        );
     end if;
 
     if not private.acting_as_system() then
@@ -2405,10 +2403,9 @@ begin
                 on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
             where d.id = new.doctor_id and d.is_active and m.is_active
         ) then
-            raise exception using
-                errcode = 'PT422',
-                message = 'this doctor is not taking appointments',
-                hint = 'choose an active doctor of the hospital';
+            perform private.raise_unprocessable(
+                'this doctor is not taking appointments', hint => 'choose an active doctor of the hospital'
+            );
         end if;
         if new.mode in ('video', 'audio') and new.video_room is null then
             new.video_room := 'cb-' || replace(new.id::text, '-', '');
@@ -2418,10 +2415,10 @@ begin
 
     if (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
         if old.status not in ('requested', 'scheduled') or new.status is distinct from old.status then
-            raise exception using
-                errcode = 'PT409',
-                message = format('a %s appointment cannot be rescheduled', old.status),
-                hint = 'only requested or scheduled appointments can move; change the time and nothing else';
+            perform private.raise_conflict(
+                format('a %s appointment cannot be rescheduled', old.status),
+                hint => 'only requested or scheduled appointments can move; change the time and nothing else'
+            );
         end if;
         perform private.record_transition(
             'appointment', new.id, new.hospital_id, old.status::text, new.status::text, roles[1],
@@ -2441,10 +2438,10 @@ begin
         ) is distinct from (
             old.appointment_type, old.video_room, old.resource, old.sync_state
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'patients may change only the time, mode, reason and status of their appointment',
-            hint = 'ask the front desk';
+        perform private.raise_forbidden(
+            'patients may change only the time, mode, reason and status of their appointment',
+            hint => 'ask the front desk'
+        );
     end if;
     return new;
 end;
@@ -2475,11 +2472,11 @@ begin
     from jsonb_each(to_jsonb(new) - status_fields) as n
     where n.value is distinct from to_jsonb(old) -> n.key;
     if changed is not null then
-        raise exception using
-            errcode = '42501',
-            message = 'a nurse may change only the status of an appointment',
-            detail = format('changed: %s', changed),
-            hint = 'ask the front desk to move it or to change its room, mode or type';
+        perform private.raise_forbidden(
+            'a nurse may change only the status of an appointment',
+            detail => format('changed: %s', changed),
+            hint => 'ask the front desk to move it or to change its room, mode or type'
+        );
     end if;
     return new;
 end;
@@ -2498,8 +2495,7 @@ CREATE FUNCTION private.guard_clinical_note() RETURNS trigger
 begin
     if tg_op = 'INSERT' then
         if new.status <> 'draft' then
-            raise exception using
-                errcode = '22023', message = 'a note is written as a draft, then signed';
+            perform private.raise_invalid('a note is written as a draft, then signed');
         end if;
         return new;
     end if;
@@ -2513,14 +2509,13 @@ begin
                 return new;
             end if;
         end if;
-        raise exception using
-            errcode = 'PT409', message = 'a signed note cannot be changed',
-            hint = 'add an addendum (rpc/add_note_addendum)';
+        perform private.raise_conflict(
+            'a signed note cannot be changed', hint => 'add an addendum (rpc/add_note_addendum)'
+        );
     end if;
     if not private.acting_as_system() and old.author_id <> (select auth.uid())
         and new.deleted_at is not distinct from old.deleted_at then
-        raise exception using
-            errcode = '42501', message = 'only the author edits or signs a draft note';
+        perform private.raise_forbidden('only the author edits or signs a draft note');
     end if;
     if new.status = 'signed' then
         new.signed_at := clock_timestamp();
@@ -2559,8 +2554,7 @@ begin
             errcode = 'PT409', message = 'an archived clinical record cannot be changed', hint = 'restore it first';
     end if;
     if not private.on_care_team(new.patient_id, new.hospital_id) then
-        raise exception using
-            errcode = '42501', message = 'only the patient''s care team changes clinical records';
+        perform private.raise_forbidden('only the patient''s care team changes clinical records');
     end if;
     return new;
 end;
@@ -2586,10 +2580,10 @@ begin
             or new.licence_council is distinct from old.licence_council
             or new.is_active is distinct from old.is_active
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'only a hospital admin can change a doctor''s licence or active status',
-            hint = 'ask an admin of your hospital';
+        perform private.raise_forbidden(
+            'only a hospital admin can change a doctor''s licence or active status',
+            hint => 'ask an admin of your hospital'
+        );
     end if;
     return new;
 end;
@@ -2608,11 +2602,11 @@ CREATE FUNCTION private.guard_identifier_derived_columns() RETURNS trigger
 begin
     if (new.blind_index, new.last4) is distinct from (old.blind_index, old.last4)
         and new.value_encrypted is not distinct from old.value_encrypted then
-        raise exception using
-            errcode = '42501',
-            message = 'a national number''s blind index and last digits change only with the number',
-            detail = 'encrypted_column_direct_write',
-            hint = 'use rpc/set_patient_identifier';
+        perform private.raise_forbidden(
+            'a national number''s blind index and last digits change only with the number',
+            detail => 'encrypted_column_direct_write',
+            hint => 'use rpc/set_patient_identifier'
+        );
     end if;
     return new;
 end;
@@ -2632,9 +2626,9 @@ begin
     if old.finalised_at is not null
         and (to_jsonb(new) - 'deleted_at') <> (to_jsonb(old) - 'deleted_at')
         and not private.acting_as_system() then
-        raise exception using
-            errcode = 'PT409', message = 'a final lab result cannot be changed',
-            hint = 'record a corrected result';
+        perform private.raise_conflict(
+            'a final lab result cannot be changed', hint => 'record a corrected result'
+        );
     end if;
     return new;
 end;
@@ -2678,13 +2672,12 @@ begin
     select n.* into note from public.clinical_notes as n where n.id = new.note_id;
     if not private.acting_as_system()
         and (note.id is null or not private.on_care_team(note.patient_id, note.hospital_id)) then
-        raise exception using
-            errcode = '42501',
-            message = 'new row violates row-level security policy for table "clinical_note_addenda"';
+        perform private.raise_forbidden(
+            'new row violates row-level security policy for table "clinical_note_addenda"'
+        );
     end if;
     if note.status is distinct from 'signed' then
-        raise exception using
-            errcode = 'PT409', message = 'addenda are for signed notes', hint = 'edit the draft instead';
+        perform private.raise_conflict('addenda are for signed notes', hint => 'edit the draft instead');
     end if;
     new.patient_id := note.patient_id;
     new.hospital_id := note.hospital_id;
@@ -2716,10 +2709,10 @@ begin
     order by r.registered_at, r.id
     limit 1;
     if home is null or not home = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
-        raise exception using
-            errcode = '42501',
-            message = 'the phone number is the patient''s sign-in and is changed at their home hospital',
-            hint = 'the hospital where the patient was first registered changes it';
+        perform private.raise_forbidden(
+            'the phone number is the patient''s sign-in and is changed at their home hospital',
+            hint => 'the hospital where the patient was first registered changes it'
+        );
     end if;
     return new;
 end;
@@ -2747,10 +2740,10 @@ begin
             where r.patient_id = old.id
                 and r.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'patients cannot change their phone number on their record',
-            hint = 'the phone number is the sign-in identity; ask the front desk to change it';
+        perform private.raise_forbidden(
+            'patients cannot change their phone number on their record',
+            hint => 'the phone number is the sign-in identity; ask the front desk to change it'
+        );
     end if;
     return new;
 end;
@@ -2770,10 +2763,10 @@ begin
     if tg_op = 'UPDATE' and new.status is distinct from old.status
         and new.status in ('approved', 'ready_for_pickup', 'completed')
         and old.valid_until <= now() then
-        raise exception using
-            errcode = 'PT409',
-            message = format('prescription expired on %s', old.valid_until),
-            hint = 'ask the doctor for a new prescription';
+        perform private.raise_conflict(
+            format('prescription expired on %s', old.valid_until),
+            hint => 'ask the doctor for a new prescription'
+        );
     end if;
     return new;
 end;
@@ -2863,8 +2856,7 @@ begin
     select format('clinical records are read through logged calls: %s', r.read_with) into hint
     from private.audited_resources as r where r.resource = install_clinical_disclosure.resource;
     if hint is null then
-        raise exception using
-            errcode = '22023', message = format('%s is not in private.audited_resources', resource);
+        perform private.raise_invalid(format('%s is not in private.audited_resources', resource));
     end if;
     -- The policy function: security invoker, so that its visibility check runs under the
     -- caller's row-level security (the check skips this policy through a transaction-local flag).
@@ -3017,13 +3009,12 @@ begin
             hint = 'invitations are for the verified email of your login';
     end if;
     if invitation.accepted_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this invitation was already accepted', detail = 'invitation_used';
+        perform private.raise_conflict('this invitation was already accepted', detail => 'invitation_used');
     end if;
     if invitation.revoked_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this invitation was withdrawn by the hospital',
-            detail = 'invitation_revoked';
+        perform private.raise_conflict(
+            'this invitation was withdrawn by the hospital', detail => 'invitation_revoked'
+        );
     end if;
     if invitation.id = any(private.declined_invitation_ids()) then
         raise exception using
@@ -3066,23 +3057,23 @@ begin
     if jsonb_typeof(given) <> 'object' or exists (
         select from jsonb_object_keys(given) as k (key) where k.key <> all(allowed)
     ) then
-        raise exception using
-            errcode = '22023',
-            message = format('the profile of a %s takes only these fields: %s', staff_role, allowed),
-            detail = 'invalid_profile';
+        perform private.raise_invalid(
+            format('the profile of a %s takes only these fields: %s', staff_role, allowed),
+            detail => 'invalid_profile'
+        );
     end if;
     if staff_role = 'doctor' then
         doctor := jsonb_populate_record(null::public.doctors, given);
         if coalesce(btrim(doctor.specialty), '') = '' or coalesce(btrim(doctor.licence_number), '') = '' then
-            raise exception using
-                errcode = '22023', message = 'a doctor''s profile needs a specialty and a licence number',
-                detail = 'invalid_profile';
+            perform private.raise_invalid(
+                'a doctor''s profile needs a specialty and a licence number', detail => 'invalid_profile'
+            );
         end if;
         if coalesce(doctor.calendar_color, '#3B82F6') !~ '^#[0-9A-Fa-f]{6}$'
             or cardinality(coalesce(doctor.consultation_modes, '{video}')) = 0 then
-            raise exception using
-                errcode = '22023', message = 'the calendar colour or the consultation modes are not valid',
-                detail = 'invalid_profile';
+            perform private.raise_invalid(
+                'the calendar colour or the consultation modes are not valid', detail => 'invalid_profile'
+            );
         end if;
         if exists (
             select from public.doctors as d
@@ -3107,9 +3098,9 @@ begin
     elsif staff_role = 'pharmacist' then
         pharmacist := jsonb_populate_record(null::public.pharmacists, given);
         if coalesce(btrim(pharmacist.licence_number), '') = '' then
-            raise exception using
-                errcode = '22023', message = 'a pharmacist''s profile needs a licence number',
-                detail = 'invalid_profile';
+            perform private.raise_invalid(
+                'a pharmacist''s profile needs a licence number', detail => 'invalid_profile'
+            );
         end if;
         select ph.id into pharmacy
         from public.pharmacies as ph
@@ -3117,11 +3108,11 @@ begin
             and ph.is_active
             and coalesce(ph.id = pharmacist.pharmacy_id, ph.is_default);
         if pharmacy is null then
-            raise exception using
-                errcode = 'PT422',
-                message = 'no active pharmacy of this hospital with this id',
-                detail = 'pharmacy_not_found',
-                hint = 'name an active pharmacy of the hospital, or set a default one';
+            perform private.raise_unprocessable(
+                'no active pharmacy of this hospital with this id',
+                detail => 'pharmacy_not_found',
+                hint => 'name an active pharmacy of the hospital, or set a default one'
+            );
         end if;
         return jsonb_build_object('licence_number', pharmacist.licence_number, 'pharmacy_id', pharmacy);
     end if;
@@ -3146,12 +3137,10 @@ declare
 begin
     perform private.require_hospital_admin(hospital);
     if invitee is null or invitee !~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$' then
-        raise exception using
-            errcode = '22023', message = 'the email is not a valid address', detail = 'invalid_email';
+        perform private.raise_invalid('the email is not a valid address', detail => 'invalid_email');
     end if;
     if staff_role is null or staff_role = 'patient' then
-        raise exception using
-            errcode = '22023', message = 'invitations are for staff roles', detail = 'invalid_role';
+        perform private.raise_invalid('invitations are for staff roles', detail => 'invalid_role');
     end if;
     checked := private.invitation_profile(hospital, staff_role, invitee_profile);
     insert into public.staff_invitations as i (hospital_id, hospital_name, email, role, profile, invited_by)
@@ -3214,20 +3203,18 @@ declare
 begin
     perform private.require_hospital_admin(hospital);
     if login_email is null or login_email !~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$' then
-        raise exception using
-            errcode = '22023', message = 'the email is not a valid address', detail = 'invalid_email';
+        perform private.raise_invalid('the email is not a valid address', detail => 'invalid_email');
     end if;
     if coalesce(btrim(issue_provisioning_grant.full_name), '') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name is required', detail = 'full_name_required';
+        perform private.raise_invalid('the full name is required', detail => 'full_name_required');
     end if;
     -- Supabase Auth stores emails in lower case.
     if exists (select from auth.users as u where u.email = login_email) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'a login with this email already exists',
-            detail = 'email_exists',
-            hint = 'use another email, or give the existing login a membership';
+        perform private.raise_conflict(
+            'a login with this email already exists',
+            detail => 'email_exists',
+            hint => 'use another email, or give the existing login a membership'
+        );
     end if;
     -- Grants are short-lived; old ones carry emails nobody needs any more.
     delete from private.staff_provisioning_grants as g where g.expires_at < now() - interval '1 day';
@@ -3295,11 +3282,11 @@ begin
         is distinct from (before_row ->> 'starts_at', before_row ->> 'ends_at') then
         return new;
     end if;
-    raise exception using
-        errcode = 'PT409',
-        message = format('the reason of a %s cannot be changed without a change of status', rtrim(tg_table_name, 's')),
-        detail = format('%s %s', tg_table_name, new.id),
-        hint = 'set status_reason together with the new status';
+    perform private.raise_conflict(
+        format('the reason of a %s cannot be changed without a change of status', rtrim(tg_table_name, 's')),
+        detail => format('%s %s', tg_table_name, new.id),
+        hint => 'set status_reason together with the new status'
+    );
 end;
 $$;
 
@@ -3327,17 +3314,16 @@ begin
     from auth.users as u
     where u.id = link_patient_login.user_id and u.deleted_at is null;
     if login_phone is distinct from ltrim(link_patient_login.phone, '+') then
-        raise exception using
-            errcode = 'PT422',
-            message = 'this login does not sign in with this phone number',
-            detail = 'login_phone_mismatch';
+        perform private.raise_unprocessable(
+            'this login does not sign in with this phone number', detail => 'login_phone_mismatch'
+        );
     end if;
     if private.is_active_staff(link_patient_login.user_id) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'this phone number belongs to a staff account',
-            detail = 'staff_phone',
-            hint = 'staff sign in with email and password';
+        perform private.raise_conflict(
+            'this phone number belongs to a staff account',
+            detail => 'staff_phone',
+            hint => 'staff sign in with email and password'
+        );
     end if;
 
     select p.id, p.deleted_at into patient_id, archived_at
@@ -3346,11 +3332,11 @@ begin
 
     if patient_id is not null then
         if archived_at is not null then
-            raise exception using
-                errcode = 'PT409',
-                message = 'the patient record of this login is archived',
-                detail = 'patient_archived',
-                hint = 'ask the hospital to restore the record';
+            perform private.raise_conflict(
+                'the patient record of this login is archived',
+                detail => 'patient_archived',
+                hint => 'ask the hospital to restore the record'
+            );
         end if;
         outcome := 'existing';
     else
@@ -4163,6 +4149,96 @@ $$;
 ALTER FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) OWNER TO postgres;
 
 --
+-- Name: raise_conflict(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_conflict(message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.raise_error('PT409', message, detail, hint);
+$$;
+
+ALTER FUNCTION private.raise_conflict(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: raise_error(text, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_error(code text, message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if raise_error.detail is null and raise_error.hint is null then
+        raise exception using errcode = raise_error.code, message = raise_error.message;
+    elsif raise_error.hint is null then
+        raise exception using
+            errcode = raise_error.code, message = raise_error.message, detail = raise_error.detail;
+    elsif raise_error.detail is null then
+        raise exception using errcode = raise_error.code, message = raise_error.message, hint = raise_error.hint;
+    end if;
+    raise exception using
+        errcode = raise_error.code, message = raise_error.message, detail = raise_error.detail,
+        hint = raise_error.hint;
+end;
+$$;
+
+ALTER FUNCTION private.raise_error(code text, message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: raise_forbidden(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_forbidden(message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.raise_error('42501', message, detail, hint);
+$$;
+
+ALTER FUNCTION private.raise_forbidden(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: raise_invalid(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_invalid(message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.raise_error('22023', message, detail, hint);
+$$;
+
+ALTER FUNCTION private.raise_invalid(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: raise_not_found(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_not_found(message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.raise_error('PT404', message, detail, hint);
+$$;
+
+ALTER FUNCTION private.raise_not_found(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: raise_unprocessable(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_unprocessable(message text, detail text DEFAULT NULL::text, hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.raise_error('PT422', message, detail, hint);
+$$;
+
+ALTER FUNCTION private.raise_unprocessable(message text, detail text, hint text) OWNER TO postgres;
+
+--
 -- Name: read_clinical_note(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4521,10 +4597,10 @@ begin
         select from audit.log as l
         where l.seq = record_audit_anchor.seq and l.hash = decode(record_audit_anchor.hash, 'hex')
     ) then
-        raise exception using
-            errcode = '22023',
-            message = format('audit row %s does not have the anchored hash', record_audit_anchor.seq),
-            hint = 'the chain changed since the anchor was read; run `carebase audit verify`';
+        perform private.raise_invalid(
+            format('audit row %s does not have the anchored hash', record_audit_anchor.seq),
+            hint => 'the chain changed since the anchor was read; run `carebase audit verify`'
+        );
     end if;
     insert into audit.anchors (seq, hash, exported_number, key_id, signature, location)
     values (
@@ -4594,26 +4670,25 @@ declare
 begin
     select g.* into issued from private.staff_provisioning_grants as g where g.id = grant_id for update;
     if not found or issued.created_by is distinct from auth.uid() then
-        raise exception using
-            errcode = 'PT404', message = 'no provisioning grant with this id was issued to you',
-            detail = 'grant_not_found';
+        perform private.raise_not_found(
+            'no provisioning grant with this id was issued to you', detail => 'grant_not_found'
+        );
     end if;
     if issued.consumed_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this provisioning grant was already used', detail = 'grant_used';
+        perform private.raise_conflict('this provisioning grant was already used', detail => 'grant_used');
     end if;
     if issued.expires_at <= now() then
-        raise exception using
-            errcode = 'PT409', message = 'this provisioning grant has expired', detail = 'grant_expired',
-            hint = 'start again';
+        perform private.raise_conflict(
+            'this provisioning grant has expired', detail => 'grant_expired', hint => 'start again'
+        );
     end if;
     perform private.require_hospital_admin(issued.hospital_id);
     select lower(u.email), u.raw_app_meta_data ->> 'provisioning_grant' into login_email, login_grant
     from auth.users as u where u.id = login;
     if login_grant is distinct from issued.id::text or login_email is distinct from issued.email::text then
-        raise exception using
-            errcode = '22023', message = 'this login was not created for this provisioning grant',
-            detail = 'login_mismatch';
+        perform private.raise_invalid(
+            'this login was not created for this provisioning grant', detail => 'login_mismatch'
+        );
     end if;
     update private.staff_provisioning_grants as g
     set consumed_at = now(), user_id = login
@@ -4665,10 +4740,10 @@ CREATE FUNCTION private.refuse_clinical_delete() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-    raise exception using
-        errcode = '42501',
-        message = format('%s rows are archived, never deleted', tg_table_name),
-        hint = 'set deleted_at (the hospital''s admin archives and restores)';
+    perform private.raise_forbidden(
+        format('%s rows are archived, never deleted', tg_table_name),
+        hint => 'set deleted_at (the hospital''s admin archives and restores)'
+    );
 end;
 $$;
 
@@ -4885,11 +4960,11 @@ CREATE FUNCTION private.require_hospital_admin(hospital uuid) RETURNS void
     AS $$
 begin
     if hospital is null or not hospital = any(private.staff_hospital_ids('{hospital_admin}')) then
-        raise exception using
-            errcode = '42501',
-            message = 'only an active admin of this hospital can manage its staff',
-            detail = 'not_hospital_admin',
-            hint = 'sign in as an admin of the hospital';
+        perform private.raise_forbidden(
+            'only an active admin of this hospital can manage its staff',
+            detail => 'not_hospital_admin',
+            hint => 'sign in as an admin of the hospital'
+        );
     end if;
 end;
 $$;
@@ -4989,10 +5064,9 @@ begin
     select o.* into row_ from private.outbox as o where o.id = retry_notification.notification_id for update;
     if not found or not coalesce(row_.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false) then
         if cardinality(private.staff_hospital_ids('{hospital_admin}')) = 0 then
-            raise exception using
-                errcode = '42501', message = 'only a hospital admin can retry a notification';
+            perform private.raise_forbidden('only a hospital admin can retry a notification');
         end if;
-        raise exception using errcode = 'PT404', message = 'no such notification in your hospital';
+        perform private.raise_not_found('no such notification in your hospital');
     end if;
     if row_.state <> 'dead' then
         raise exception using
@@ -5058,9 +5132,9 @@ begin
         and i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
     for update;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no invitation of your hospital with this id',
-            detail = 'invitation_not_found';
+        perform private.raise_not_found(
+            'no invitation of your hospital with this id', detail => 'invitation_not_found'
+        );
     end if;
     if invitation.accepted_at is not null then
         raise exception using
@@ -5114,6 +5188,61 @@ $_$;
 ALTER FUNCTION private.rotate_field_encryption(batch_size integer) OWNER TO postgres;
 
 --
+-- Name: set_staff_active(public.app_role, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    staff jsonb;
+    person public.profiles;
+begin
+    if set_staff_active.staff_role = 'doctor' then
+        select to_jsonb(d.*) into staff from public.doctors as d where d.id = set_staff_active.staff_id;
+    else
+        select to_jsonb(ph.*) into staff from public.pharmacists as ph where ph.id = set_staff_active.staff_id;
+    end if;
+    if staff is null then
+        perform private.raise_not_found(
+            format('no %s with this id', set_staff_active.staff_role),
+            detail => format('%s_not_found', set_staff_active.staff_role)
+        );
+    end if;
+    perform private.require_hospital_admin((staff ->> 'hospital_id')::uuid);
+    -- Read while the person is still on the staff directory the caller sees (deactivating).
+    select p.* into person from public.profiles as p where p.id = (staff ->> 'user_id')::uuid;
+    if set_staff_active.staff_role = 'doctor' then
+        update public.doctors as d set is_active = set_staff_active.active
+        where d.id = set_staff_active.staff_id
+        returning to_jsonb(d.*) into staff;
+    else
+        update public.pharmacists as ph set is_active = set_staff_active.active
+        where ph.id = set_staff_active.staff_id
+        returning to_jsonb(ph.*) into staff;
+    end if;
+    update public.staff_memberships as m set is_active = set_staff_active.active
+    where m.user_id = (staff ->> 'user_id')::uuid
+        and m.hospital_id = (staff ->> 'hospital_id')::uuid
+        and m.role = set_staff_active.staff_role;
+    if not set_staff_active.active then
+        perform private.end_deactivated_staff_sessions(
+            (staff ->> 'user_id')::uuid, (staff ->> 'hospital_id')::uuid, set_staff_active.staff_role
+        );
+    end if;
+    if person.id is null then
+        -- Reactivated: back on the directory only now.
+        select p.* into person from public.profiles as p where p.id = (staff ->> 'user_id')::uuid;
+    end if;
+    return private.staff_record(staff, person.full_name, person.email::text)
+        || jsonb_build_object('login_keeps_access', private.login_keeps_access((staff ->> 'user_id')::uuid));
+end;
+$$;
+
+ALTER FUNCTION private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean) OWNER TO postgres;
+
+--
 -- Name: set_updated_at(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5163,8 +5292,7 @@ declare
     patient uuid;
 begin
     if not spend_registration_code.hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin,cro}')) then
-        raise exception using
-            errcode = '42501', message = 'only the front office of this hospital registers patients';
+        perform private.raise_forbidden('only the front office of this hospital registers patients');
     end if;
     update private.registration_codes as c
     set used_at = now(), used_at_hospital_id = spend_registration_code.hospital, used_by = (select auth.uid())
@@ -5408,9 +5536,9 @@ declare
     was_locked boolean;
 begin
     if not target = any(private.staff_user_ids(private.staff_hospital_ids('{hospital_admin}'))) then
-        raise exception using
-            errcode = '42501',
-            message = 'only a hospital admin of this user''s hospital can unlock their login';
+        perform private.raise_forbidden(
+            'only a hospital admin of this user''s hospital can unlock their login'
+        );
     end if;
     delete from private.login_attempts as a where a.user_id = target
     returning a.locked_until > now() into was_locked;
@@ -5538,8 +5666,7 @@ declare
     hit record;
 begin
     if cardinality(private.staff_hospital_ids('{pharmacist}')) = 0 and not private.acting_as_system() then
-        raise exception using
-            errcode = '42501', message = 'only pharmacists can verify prescriptions';
+        perform private.raise_forbidden('only pharmacists can verify prescriptions');
     end if;
     select
         p.status,
@@ -5608,10 +5735,10 @@ declare
 begin
     select n.* into note from public.clinical_notes as n where n.id = add_note_addendum.note_id;
     if note.id is null then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
     if length(btrim(coalesce(body, ''))) = 0 then
-        raise exception using errcode = '22023', message = 'an addendum needs a text';
+        perform private.raise_invalid('an addendum needs a text');
     end if;
     insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted)
     values (new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body));
@@ -5692,14 +5819,14 @@ declare
     before_hash text;
 begin
     if after_seq is null or after_seq < 0 then
-        raise exception using
-            errcode = '22023', message = 'after_seq must be 0 or more',
-            hint = 'pass the seq of the last exported anchor (0 for none)';
+        perform private.raise_invalid(
+            'after_seq must be 0 or more', hint => 'pass the seq of the last exported anchor (0 for none)'
+        );
     end if;
     if max_rows is null or max_rows not between 1 and 1000000 then
-        raise exception using
-            errcode = '22023', message = 'max_rows must be between 1 and 1000000',
-            hint = 'anchor a long chain in several segments';
+        perform private.raise_invalid(
+            'max_rows must be between 1 and 1000000', hint => 'anchor a long chain in several segments'
+        );
     end if;
 
     select h.* into head from audit.chain_head as h where h.singleton;
@@ -5804,9 +5931,9 @@ CREATE FUNCTION public.audit_log_canonical(from_seq bigint, to_seq bigint) RETUR
 #variable_conflict use_column
 begin
     if from_seq is null or to_seq is null or to_seq < from_seq or to_seq - from_seq >= 10000 then
-        raise exception using
-            errcode = '22023', message = 'from_seq..to_seq must name at most 10000 rows',
-            hint = 'read a long chain in pages';
+        perform private.raise_invalid(
+            'from_seq..to_seq must name at most 10000 rows', hint => 'read a long chain in pages'
+        );
     end if;
     return query
     select l.seq, l.occurred_at, l.action, l.table_name, l.row_id,
@@ -5906,11 +6033,11 @@ begin
         and ph.is_active
         and coalesce(ph.id = begin_pharmacist_provisioning.pharmacy_id, ph.is_default);
     if pharmacy is null then
-        raise exception using
-            errcode = 'PT422',
-            message = 'no active pharmacy of this hospital with this id',
-            detail = 'pharmacy_not_found',
-            hint = 'name an active pharmacy of the hospital, or set a default one';
+        perform private.raise_unprocessable(
+            'no active pharmacy of this hospital with this id',
+            detail => 'pharmacy_not_found',
+            hint => 'name an active pharmacy of the hospital, or set a default one'
+        );
     end if;
     return private.issue_provisioning_grant(
         begin_pharmacist_provisioning.hospital_id,
@@ -6090,8 +6217,7 @@ begin
     from public.doctors as d
     where d.id = book_appointment.doctor_id;
     if doctor_hospital is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
 
     if for_patient is null and book_appointment.patient_name is null then
@@ -6162,14 +6288,14 @@ declare
     cancelled public.appointments;
 begin
     if not exists (select from public.appointments as a where a.id = cancel_appointment.appointment_id) then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
     update public.appointments as a
     set status = 'cancelled', status_reason = cancel_appointment.reason
     where a.id = cancel_appointment.appointment_id
     returning a.* into cancelled;
     if cancelled.id is null then
-        raise exception using errcode = '42501', message = 'you may not cancel this appointment';
+        perform private.raise_forbidden('you may not cancel this appointment');
     end if;
     return cancelled;
 end;
@@ -6201,23 +6327,22 @@ begin
     from public.doctors as d
     where d.id = check_conflicts.doctor_id;
     if doctor_hospital is null or not private.can_see_schedules(doctor_hospital) then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
     if check_conflicts.patient_id is not null and not exists (
         select from public.patient_registrations as r
         where r.patient_id = check_conflicts.patient_id and r.hospital_id = doctor_hospital
     ) then
-        raise exception using
-            errcode = '42501',
-            message = 'this patient is not yours to book at this hospital',
-            hint = 'give a patient registered at the doctor''s hospital whom you may see';
+        perform private.raise_forbidden(
+            'this patient is not yours to book at this hospital',
+            hint => 'give a patient registered at the doctor''s hospital whom you may see'
+        );
     end if;
     if check_conflicts.exclude_appointment_id is not null and not exists (
         select from public.appointments as a
         where a.id = check_conflicts.exclude_appointment_id
     ) then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
 
     return (
@@ -6274,13 +6399,13 @@ declare
     text_ record;
 begin
     if batch is null or batch not between 1 and 500 then
-        raise exception using errcode = '22023', message = 'batch must be between 1 and 500';
+        perform private.raise_invalid('batch must be between 1 and 500');
     end if;
     if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        raise exception using errcode = '22023', message = 'lease must be between 5 seconds and 1 hour';
+        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
     end if;
     if max_attempts is null or max_attempts < 1 then
-        raise exception using errcode = '22023', message = 'max_attempts must be at least 1';
+        perform private.raise_invalid('max_attempts must be at least 1');
     end if;
 
     update private.outbox as o
@@ -6745,17 +6870,15 @@ declare
     doctor_ids uuid[];
 begin
     if from_time is null or to_time is null or to_time <= from_time then
-        raise exception using
-            errcode = '22023', message = 'find_slots needs from_time before to_time';
+        perform private.raise_invalid('find_slots needs from_time before to_time');
     end if;
     if to_time - from_time > interval '31 days' then
-        raise exception using
-            errcode = '22023', message = 'find_slots searches at most 31 days at a time',
-            hint = 'narrow from_time .. to_time';
+        perform private.raise_invalid(
+            'find_slots searches at most 31 days at a time', hint => 'narrow from_time .. to_time'
+        );
     end if;
     if find_slots.doctor_id is null and find_slots.specialty is null then
-        raise exception using
-            errcode = '22023', message = 'find_slots needs a doctor_id or a specialty';
+        perform private.raise_invalid('find_slots needs a doctor_id or a specialty');
     end if;
 
     -- The doctors the caller may see (their RLS applies).
@@ -6877,9 +7000,9 @@ declare
 begin
     select d.* into document from public.consent_documents as d where d.id = grant_consent.document_id;
     if document.id is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such consent document',
-            hint = 'list the documents of your hospital in consent_documents';
+        perform private.raise_not_found(
+            'no such consent document', hint => 'list the documents of your hospital in consent_documents'
+        );
     end if;
     insert into public.consent_events (patient_id, hospital_id, document_id, action)
     values (
@@ -6953,11 +7076,10 @@ declare
 begin
     if jsonb_typeof(issue_prescription.medications) is distinct from 'array'
         or jsonb_array_length(issue_prescription.medications) = 0 then
-        raise exception using
-            errcode = '22023', message = 'medications must be a non-empty array';
+        perform private.raise_invalid('medications must be a non-empty array');
     end if;
     if issue_prescription.valid_days is null or issue_prescription.valid_days not between 1 and 365 then
-        raise exception using errcode = '22023', message = 'valid_days must be between 1 and 365';
+        perform private.raise_invalid('valid_days must be between 1 and 365');
     end if;
     if at_hospital is null and issue_prescription.appointment_id is not null then
         select a.hospital_id into at_hospital
@@ -7023,9 +7145,9 @@ begin
         if coalesce(btrim(coalesce(line.value ->> 'medicine', line.value ->> 'name')), '') = ''
             or jsonb_typeof(line.value -> 'quantity') is distinct from 'number'
             or (line.value ->> 'quantity')::numeric <= 0 then
-            raise exception using
-                errcode = '22023',
-                message = format('medication %s needs a medicine name and a positive quantity', line.n);
+            perform private.raise_invalid(
+                format('medication %s needs a medicine name and a positive quantity', line.n)
+            );
         end if;
         insert into public.prescription_items (prescription_id, line_no, details, quantity)
         values (
@@ -7550,8 +7672,7 @@ begin
     return registration;
 exception
     when unique_violation then
-        raise exception using
-            errcode = 'PT409', message = 'the patient is already registered at this hospital';
+        perform private.raise_conflict('the patient is already registered at this hospital');
 end;
 $$;
 
@@ -7624,7 +7745,7 @@ declare
 begin
     select a.* into before_move from public.appointments as a where a.id = reschedule_appointment.appointment_id;
     if before_move.id is null then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
     new_end := coalesce(
         reschedule_appointment.ends_at, reschedule_appointment.starts_at + (before_move.ends_at - before_move.starts_at)
@@ -7642,8 +7763,7 @@ begin
         );
     end;
     if moved.id is null then
-        raise exception using
-            errcode = '42501', message = 'you may not reschedule this appointment';
+        perform private.raise_forbidden('you may not reschedule this appointment');
     end if;
     return moved;
 end;
@@ -7795,36 +7915,10 @@ Returns the new version.';
 --
 
 CREATE FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) RETURNS jsonb
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-    doctor public.doctors;
-    person public.profiles;
-begin
-    select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
-    if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
-    end if;
-    perform private.require_hospital_admin(doctor.hospital_id);
-    -- Read while the person is still on the staff directory the caller sees (deactivating).
-    select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    update public.doctors as d set is_active = set_doctor_active.active
-    where d.id = doctor.id
-    returning d.* into doctor;
-    update public.staff_memberships as m set is_active = set_doctor_active.active
-    where m.user_id = doctor.user_id and m.hospital_id = doctor.hospital_id and m.role = 'doctor';
-    if not set_doctor_active.active then
-        perform private.end_deactivated_staff_sessions(doctor.user_id, doctor.hospital_id, 'doctor');
-    end if;
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    end if;
-    return private.staff_record(to_jsonb(doctor), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(doctor.user_id));
-end;
+    select private.set_staff_active('doctor', set_doctor_active.doctor_id, set_doctor_active.active);
 $$;
 
 ALTER FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) OWNER TO postgres;
@@ -7935,9 +8029,9 @@ declare
     failure text;
 begin
     if jsonb_typeof(set_doctor_schedule.hours) is distinct from 'array' then
-        raise exception using
-            errcode = '22023', message = 'hours must be a JSON array of weekly ranges',
-            hint = 'send [] to clear the weekly schedule';
+        perform private.raise_invalid(
+            'hours must be a JSON array of weekly ranges', hint => 'send [] to clear the weekly schedule'
+        );
     end if;
 
     select d.hospital_id, h.time_zone into doctor_hospital, hospital_zone
@@ -7945,8 +8039,7 @@ begin
     join public.hospitals as h on h.id = d.hospital_id
     where d.id = set_doctor_schedule.doctor_id;
     if doctor_hospital is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
 
     -- Checked up front: under RLS alone a refused caller's delete matches no row and [] looks done.
@@ -7974,8 +8067,7 @@ begin
     for item in select e.value from jsonb_array_elements(set_doctor_schedule.hours) as e loop
         item_no := item_no + 1;
         if jsonb_typeof(item) is distinct from 'object' then
-            raise exception using
-                errcode = '22023', message = format('hours item %s must be an object', item_no);
+            perform private.raise_invalid(format('hours item %s must be an object', item_no));
         end if;
         select string_agg(k.key, ', ' order by k.key) into unknown_fields
         from jsonb_object_keys(item) as k (key)
@@ -8192,35 +8284,10 @@ Stored encrypted with a blind index; returns the row (masked). Errors: 22023 mal
 --
 
 CREATE FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active boolean) RETURNS jsonb
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-declare
-    pharmacist public.pharmacists;
-    person public.profiles;
-begin
-    select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
-    if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
-    end if;
-    perform private.require_hospital_admin(pharmacist.hospital_id);
-    select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    update public.pharmacists as ph set is_active = set_pharmacist_active.active
-    where ph.id = pharmacist.id
-    returning ph.* into pharmacist;
-    update public.staff_memberships as m set is_active = set_pharmacist_active.active
-    where m.user_id = pharmacist.user_id and m.hospital_id = pharmacist.hospital_id and m.role = 'pharmacist';
-    if not set_pharmacist_active.active then
-        perform private.end_deactivated_staff_sessions(pharmacist.user_id, pharmacist.hospital_id, 'pharmacist');
-    end if;
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    end if;
-    return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(pharmacist.user_id));
-end;
+    select private.set_staff_active('pharmacist', set_pharmacist_active.pharmacist_id, set_pharmacist_active.active);
 $$;
 
 ALTER FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active boolean) OWNER TO postgres;
@@ -8251,7 +8318,7 @@ begin
     where n.id = sign_clinical_note.note_id
     returning n.signed_at into signed;
     if signed is null then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
     return signed;
 end;
@@ -8301,7 +8368,7 @@ begin
     set soap_encrypted = private.encrypt_field(update_clinical_note.soap::text)
     where n.id = update_clinical_note.note_id;
     if not found then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
 end;
 $$;
@@ -8329,13 +8396,11 @@ declare
     person public.profiles;
 begin
     if coalesce(btrim(update_doctor.full_name), 'unchanged') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name cannot be blank', detail = 'full_name_required';
+        perform private.raise_invalid('the full name cannot be blank', detail => 'full_name_required');
     end if;
     perform from public.doctors as d where d.id = update_doctor.doctor_id;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
+        perform private.raise_not_found('no doctor with this id', detail => 'doctor_not_found');
     end if;
     update public.doctors as d
     set specialty = coalesce(update_doctor.specialty, d.specialty),
@@ -8349,10 +8414,10 @@ begin
     where d.id = update_doctor.doctor_id
     returning d.* into doctor;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = 'only an admin of the doctor''s hospital or the doctor can change this profile',
-            detail = 'not_allowed';
+        perform private.raise_forbidden(
+            'only an admin of the doctor''s hospital or the doctor can change this profile',
+            detail => 'not_allowed'
+        );
     end if;
     update public.profiles as p
     set full_name = coalesce(btrim(update_doctor.full_name), p.full_name)
@@ -8392,13 +8457,11 @@ declare
     person public.profiles;
 begin
     if coalesce(btrim(update_pharmacist.full_name), 'unchanged') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name cannot be blank', detail = 'full_name_required';
+        perform private.raise_invalid('the full name cannot be blank', detail => 'full_name_required');
     end if;
     perform from public.pharmacists as ph where ph.id = update_pharmacist.pharmacist_id;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+        perform private.raise_not_found('no pharmacist with this id', detail => 'pharmacist_not_found');
     end if;
     update public.pharmacists as ph
     set licence_number = coalesce(update_pharmacist.licence_number, ph.licence_number),
@@ -8406,10 +8469,9 @@ begin
     where ph.id = update_pharmacist.pharmacist_id
     returning ph.* into pharmacist;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = 'only an admin of the pharmacist''s hospital can change this profile',
-            detail = 'not_allowed';
+        perform private.raise_forbidden(
+            'only an admin of the pharmacist''s hospital can change this profile', detail => 'not_allowed'
+        );
     end if;
     update public.profiles as p
     set full_name = coalesce(btrim(update_pharmacist.full_name), p.full_name)
@@ -8418,10 +8480,9 @@ begin
     return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text);
 exception
     when foreign_key_violation then
-        raise exception using
-            errcode = 'PT422',
-            message = 'no pharmacy of this hospital with this id',
-            detail = 'pharmacy_not_found';
+        perform private.raise_unprocessable(
+            'no pharmacy of this hospital with this id', detail => 'pharmacy_not_found'
+        );
 end;
 $$;
 
@@ -14600,6 +14661,60 @@ GRANT ALL ON FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at time
 GRANT ALL ON FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION raise_conflict(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_conflict(message text, detail text, hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.raise_conflict(message text, detail text, hint text) TO authenticated;
+GRANT ALL ON FUNCTION private.raise_conflict(message text, detail text, hint text) TO service_role;
+GRANT ALL ON FUNCTION private.raise_conflict(message text, detail text, hint text) TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION raise_error(code text, message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_error(code text, message text, detail text, hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.raise_error(code text, message text, detail text, hint text) TO authenticated;
+GRANT ALL ON FUNCTION private.raise_error(code text, message text, detail text, hint text) TO service_role;
+GRANT ALL ON FUNCTION private.raise_error(code text, message text, detail text, hint text) TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION raise_forbidden(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_forbidden(message text, detail text, hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.raise_forbidden(message text, detail text, hint text) TO authenticated;
+GRANT ALL ON FUNCTION private.raise_forbidden(message text, detail text, hint text) TO service_role;
+GRANT ALL ON FUNCTION private.raise_forbidden(message text, detail text, hint text) TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION raise_invalid(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) TO authenticated;
+GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) TO service_role;
+GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION raise_not_found(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_not_found(message text, detail text, hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.raise_not_found(message text, detail text, hint text) TO authenticated;
+GRANT ALL ON FUNCTION private.raise_not_found(message text, detail text, hint text) TO service_role;
+GRANT ALL ON FUNCTION private.raise_not_found(message text, detail text, hint text) TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION raise_unprocessable(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hint text) TO authenticated;
+GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hint text) TO service_role;
+GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hint text) TO supabase_auth_admin;
+
+--
 -- Name: FUNCTION read_clinical_note(note_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14788,6 +14903,14 @@ GRANT ALL ON FUNCTION private.revoke_staff_invitation(invitation_id uuid) TO aut
 
 REVOKE ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO service_role;
+
+--
+-- Name: FUNCTION set_staff_active(staff_role public.app_role, staff_id uuid, active boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean) TO authenticated;
+GRANT ALL ON FUNCTION private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean) TO service_role;
 
 --
 -- Name: FUNCTION set_updated_at(); Type: ACL; Schema: private; Owner: postgres

@@ -201,3 +201,32 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
         """,
     )
     assert undocumented == []
+
+
+# Functions a later migration must create again, and why. Every other function is created in
+# exactly one migration, in its final form, so that its body has one place to read.
+RECREATED_FUNCTIONS = {
+    "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
+    " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
+    " find_patient_by_identifier needs the function when it is created",
+}
+
+CREATE_FUNCTION = re.compile(
+    r"\bcreate\s+(?:or\s+replace\s+)?function\s+([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*)\s*\(",
+    re.IGNORECASE,
+)
+
+
+def test_every_function_is_created_in_exactly_one_migration(stack: Settings) -> None:
+    """A reader finds a function's current body in one file, not in the last of several."""
+    created_in: dict[str, list[str]] = {}
+    for path in sorted(stack.migrations_dir.glob("*.sql")):
+        code = re.sub(r"--[^\n]*", "", path.read_text())
+        for name in sorted({m.lower() for m in CREATE_FUNCTION.findall(code)}):
+            created_in.setdefault(name, []).append(path.name)
+    assert created_in, "the migrations create functions"
+    recreated = {name: files for name, files in created_in.items() if len(files) > 1}
+    unexplained = {n: files for n, files in recreated.items() if n not in RECREATED_FUNCTIONS}
+    assert unexplained == {}
+    stale = sorted(set(RECREATED_FUNCTIONS) - set(recreated))
+    assert stale == [], "the allowlist names only functions still created twice"

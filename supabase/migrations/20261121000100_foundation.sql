@@ -1,4 +1,5 @@
--- Foundation: extensions, the private schema, the role enum and shared trigger functions.
+-- Foundation: extensions, the private schema, the role enum, shared trigger functions and the
+-- helpers that raise the project's errors.
 
 -- On Supabase, extensions live in the `extensions` schema.
 create extension if not exists pgcrypto with schema extensions;
@@ -41,4 +42,91 @@ as $$
     select exists (select 1 from pg_catalog.pg_timezone_names as tz where tz.name = is_time_zone.name);
 $$;
 
+-- The project's errors, raised in one way: a stable SQLSTATE, a message, the sidecar's
+-- machine code in DETAIL, the fix in HINT. PostgREST answers PTxyz with HTTP xyz, 42501 with
+-- 403 (401 without a login) and 22023 with 400. A RAISE option cannot be null, so absent ones are left out.
+create function private.raise_error(code text, message text, detail text default null, hint text default null)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+    if raise_error.detail is null and raise_error.hint is null then
+        raise exception using errcode = raise_error.code, message = raise_error.message;
+    elsif raise_error.hint is null then
+        raise exception using
+            errcode = raise_error.code, message = raise_error.message, detail = raise_error.detail;
+    elsif raise_error.detail is null then
+        raise exception using errcode = raise_error.code, message = raise_error.message, hint = raise_error.hint;
+    end if;
+    raise exception using
+        errcode = raise_error.code, message = raise_error.message, detail = raise_error.detail,
+        hint = raise_error.hint;
+end;
+$$;
+
+-- HTTP 404: what the caller asked for does not exist, or is not theirs to know of.
+create function private.raise_not_found(message text, detail text default null, hint text default null)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+    select private.raise_error('PT404', message, detail, hint);
+$$;
+
+-- HTTP 409: the request clashes with the state of the data (used, expired, taken...).
+create function private.raise_conflict(message text, detail text default null, hint text default null)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+    select private.raise_error('PT409', message, detail, hint);
+$$;
+
+-- HTTP 403 (42501, insufficient_privilege): the caller may not do this.
+create function private.raise_forbidden(message text, detail text default null, hint text default null)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+    select private.raise_error('42501', message, detail, hint);
+$$;
+
+-- HTTP 400 (22023, invalid_parameter_value): an argument is missing or malformed.
+create function private.raise_invalid(message text, detail text default null, hint text default null)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+    select private.raise_error('22023', message, detail, hint);
+$$;
+
+-- HTTP 422: well-formed, but it names something unusable here (an inactive doctor...).
+create function private.raise_unprocessable(message text, detail text default null, hint text default null)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+    select private.raise_error('PT422', message, detail, hint);
+$$;
+
 revoke execute on all functions in schema private from public;
+-- Raising reveals nothing: every role that runs project code may call the helpers.
+grant execute on function private.raise_error(text, text, text, text)
+to authenticated, service_role, supabase_auth_admin;
+grant execute on function private.raise_not_found(text, text, text)
+to authenticated, service_role, supabase_auth_admin;
+grant execute on function private.raise_conflict(text, text, text)
+to authenticated, service_role, supabase_auth_admin;
+grant execute on function private.raise_forbidden(text, text, text)
+to authenticated, service_role, supabase_auth_admin;
+grant execute on function private.raise_invalid(text, text, text)
+to authenticated, service_role, supabase_auth_admin;
+grant execute on function private.raise_unprocessable(text, text, text)
+to authenticated, service_role, supabase_auth_admin;

@@ -24,7 +24,9 @@ grant update (name, address, city, state, time_zone, phone, email) on public.hos
 grant select on public.profiles to authenticated;
 grant update (full_name, avatar_url, preferred_language) on public.profiles to authenticated;
 
-grant select, insert on public.staff_memberships to authenticated;
+-- Memberships are inserted by the service role and by the provisioning and invitation
+-- functions only (20261202160001): no API role inserts them.
+grant select on public.staff_memberships to authenticated;
 grant update (is_active) on public.staff_memberships to authenticated;
 
 grant select, insert, delete on public.doctors to authenticated;
@@ -58,7 +60,7 @@ create policy hospitals_select_staff_and_patients on public.hospitals
 for select to authenticated
 using (
     id = any((select private.staff_hospital_ids())::uuid[])
-    or id = any((select private.patient_hospital_ids())::uuid[])
+    or id = any((select private.patient_registered_hospital_ids())::uuid[])
 );
 
 create policy hospitals_update_admin on public.hospitals
@@ -95,13 +97,6 @@ for select to authenticated
 using (
     user_id = (select auth.uid())
     or hospital_id = any((select private.staff_hospital_ids())::uuid[])
-);
-
-create policy staff_memberships_insert_admin on public.staff_memberships
-for insert to authenticated
-with check (
-    hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    and created_by = (select auth.uid())
 );
 
 create policy staff_memberships_update_admin on public.staff_memberships

@@ -19,10 +19,10 @@ begin
             where r.patient_id = old.id
                 and r.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'patients cannot change their phone number on their record',
-            hint = 'the phone number is the sign-in identity; ask the front desk to change it';
+        perform private.raise_forbidden(
+            'patients cannot change their phone number on their record',
+            hint => 'the phone number is the sign-in identity; ask the front desk to change it'
+        );
     end if;
     return new;
 end;
@@ -48,10 +48,10 @@ begin
             or new.licence_council is distinct from old.licence_council
             or new.is_active is distinct from old.is_active
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'only a hospital admin can change a doctor''s licence or active status',
-            hint = 'ask an admin of your hospital';
+        perform private.raise_forbidden(
+            'only a hospital admin can change a doctor''s licence or active status',
+            hint => 'ask an admin of your hospital'
+        );
     end if;
     return new;
 end;

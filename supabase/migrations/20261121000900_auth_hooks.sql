@@ -90,8 +90,11 @@ create table private.login_attempts (
 grant select, insert, update, delete on private.login_attempts to supabase_auth_admin;
 
 -- Password verification hook: Supabase Auth calls it after checking a password, with
--- {user_id, valid}. Five consecutive failures lock the account for 15 minutes; while
--- locked even the right password is rejected. A success resets the count.
+-- {user_id, valid}. Five consecutive failures lock the sign-in for 15 minutes; while locked
+-- even the right password is rejected. A success resets the count; an admin unlocks with
+-- rpc/unlock_login. The lockout keeps existing sessions (else anyone knowing a staff email
+-- could sign them out everywhere), and a locked account gets Supabase Auth's own answer for
+-- a wrong password ("Invalid login credentials"), so a stranger learns nothing.
 create function private.password_verification_hook(event jsonb)
 returns jsonb
 language plpgsql
@@ -102,21 +105,19 @@ declare
     lock_for constant interval := interval '15 minutes';
     subject uuid := (event ->> 'user_id')::uuid;
     attempt private.login_attempts;
+    -- Supabase Auth's message for a wrong password: a lockout must not read differently.
+    refusal constant jsonb := jsonb_build_object(
+        'decision', 'reject',
+        'message', 'Invalid login credentials',
+        'should_logout_user', false
+    );
 begin
     insert into private.login_attempts as a (user_id) values (subject)
     on conflict on constraint login_attempts_pkey do update set user_id = a.user_id
     returning * into attempt;
 
     if attempt.locked_until > now() then
-        return jsonb_build_object(
-            'decision', 'reject',
-            'message', format(
-                'Account locked after %s failed sign-in attempts; try again after %s UTC '
-                'or ask a hospital admin to unlock it.',
-                max_failures, to_char(attempt.locked_until at time zone 'UTC', 'HH24:MI')
-            ),
-            'should_logout_user', true
-        );
+        return refusal;
     end if;
 
     if (event ->> 'valid')::boolean then
@@ -137,16 +138,16 @@ begin
         update private.login_attempts as a
         set locked_until = now() + lock_for, failed_count = 0
         where a.user_id = subject;
-        return jsonb_build_object(
-            'decision', 'reject',
-            'message', format('Account locked after %s failed sign-in attempts; try again in 15 minutes.', max_failures),
-            'should_logout_user', true
-        );
+        return refusal;
     end if;
     -- Supabase Auth answers the wrong password itself.
     return jsonb_build_object('decision', 'continue');
 end;
 $$;
+
+comment on function private.password_verification_hook(jsonb) is
+'Supabase Auth password verification hook: 5 consecutive failures lock the password sign-in for 15 minutes '
+'(refused as "Invalid login credentials", like a wrong password); existing sessions are never ended.';
 
 revoke execute on function private.custom_access_token_hook(jsonb) from public, anon, authenticated;
 revoke execute on function private.password_verification_hook(jsonb) from public, anon, authenticated;
@@ -165,9 +166,9 @@ declare
     was_locked boolean;
 begin
     if not target = any(private.staff_user_ids(private.staff_hospital_ids('{hospital_admin}'))) then
-        raise exception using
-            errcode = '42501',
-            message = 'only a hospital admin of this user''s hospital can unlock their login';
+        perform private.raise_forbidden(
+            'only a hospital admin of this user''s hospital can unlock their login'
+        );
     end if;
     delete from private.login_attempts as a where a.user_id = target
     returning a.locked_until > now() into was_locked;

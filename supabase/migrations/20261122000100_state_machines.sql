@@ -76,29 +76,48 @@ grant select on public.status_history to service_role;
 -- The definitions are not secret: UIs read them (metadata) and so may API roles.
 grant select on private.state_machine_states, private.state_transitions to authenticated, service_role;
 
--- The caller's roles for a row of `hospital_id` whose patient is `patient_id`. Security
--- definer: it reads memberships and patients whatever the caller may read of them; it only
--- ever reports the caller's own roles.
+-- The caller's roles for a row of `hospital_id` whose patient is `patient_id` (the state
+-- machine and the audit trail ask), plus `pharmacist` for a pharmacist of another hospital's
+-- pharmacy holding a prescription of this patient from this hospital under the
+-- external_pharmacy consent, so that the outside pharmacy approves, denies and hands over what
+-- it was sent. Security definer: it reads memberships and prescriptions whatever the caller
+-- may read of them; it only ever reports the caller's own roles.
 create function private.actor_roles(hospital_id uuid, patient_id uuid default null)
 returns public.app_role[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(distinct m.role), '{}')
-        || case
-            when actor_roles.patient_id is not null
-                and actor_roles.patient_id = private.own_patient_id()
-                then '{patient}'::public.app_role[]
-            else '{}'::public.app_role[]
-        end
+declare
+    roles public.app_role[];
+begin
+    select coalesce(array_agg(distinct m.role), '{}') into roles
     from public.staff_memberships as m
     join public.hospitals as h on h.id = m.hospital_id
     where m.user_id = (select auth.uid())
         and m.hospital_id = actor_roles.hospital_id
         and m.is_active
         and h.is_active;
+    if actor_roles.patient_id is null then
+        return roles;
+    end if;
+    if actor_roles.patient_id = private.own_patient_id() then
+        roles := roles || '{patient}'::public.app_role[];
+    end if;
+    if not 'pharmacist' = any(roles)
+        and exists (select from public.pharmacists as ph where ph.user_id = (select auth.uid()) and ph.is_active)
+        and exists (
+            select from public.prescriptions as p
+            where p.patient_id = actor_roles.patient_id
+                and p.hospital_id = actor_roles.hospital_id
+                and p.pharmacy_id = any(private.own_pharmacy_ids())
+                and private.pharmacy_may_receive(p.pharmacy_id, p.hospital_id, p.patient_id)
+        ) then
+        roles := roles || '{pharmacist}'::public.app_role[];
+    end if;
+    return roles;
+end;
 $$;
 
 -- True when the current request acts as the system: the service role, or no JWT at all
@@ -196,10 +215,10 @@ begin
     end if;
 
     if transition.requires_reason and reason is null then
-        raise exception using
-            errcode = '22023',
-            message = format('a reason is required to move a %s to %s', machine_name, new_state),
-            hint = 'set status_reason together with status';
+        perform private.raise_invalid(
+            format('a reason is required to move a %s to %s', machine_name, new_state),
+            hint => 'set status_reason together with status'
+        );
     end if;
 
     if not private.acting_as_system() then

@@ -9,19 +9,23 @@ alter table public.doctors add constraint doctors_id_hospital_key unique (id, ho
 -- the other access helpers: policies call it; it returns only the caller's own ids.
 create function private.own_doctor_ids()
 returns uuid[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(d.id), '{}')
-    from public.doctors as d
-    join public.staff_memberships as m
-        on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
-    join public.hospitals as h on h.id = d.hospital_id
-    where d.user_id = (select auth.uid())
-        and m.is_active
-        and h.is_active;
+begin
+    return (
+        select coalesce(array_agg(d.id), '{}')
+        from public.doctors as d
+        join public.staff_memberships as m
+            on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
+        join public.hospitals as h on h.id = d.hospital_id
+        where d.user_id = (select auth.uid())
+            and m.is_active
+            and h.is_active
+    );
+end;
 $$;
 
 create table public.doctor_working_hours (

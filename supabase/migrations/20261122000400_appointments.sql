@@ -170,10 +170,9 @@ begin
                 on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
             where d.id = new.doctor_id and d.is_active and m.is_active
         ) then
-            raise exception using
-                errcode = 'PT422',
-                message = 'this doctor is not taking appointments',
-                hint = 'choose an active doctor of the hospital';
+            perform private.raise_unprocessable(
+                'this doctor is not taking appointments', hint => 'choose an active doctor of the hospital'
+            );
         end if;
         if new.mode in ('video', 'audio') and new.video_room is null then
             new.video_room := 'cb-' || replace(new.id::text, '-', '');
@@ -183,10 +182,10 @@ begin
 
     if (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
         if old.status not in ('requested', 'scheduled') or new.status is distinct from old.status then
-            raise exception using
-                errcode = 'PT409',
-                message = format('a %s appointment cannot be rescheduled', old.status),
-                hint = 'only requested or scheduled appointments can move; change the time and nothing else';
+            perform private.raise_conflict(
+                format('a %s appointment cannot be rescheduled', old.status),
+                hint => 'only requested or scheduled appointments can move; change the time and nothing else'
+            );
         end if;
         perform private.record_transition(
             'appointment', new.id, new.hospital_id, old.status::text, new.status::text, roles[1],
@@ -206,10 +205,10 @@ begin
         ) is distinct from (
             old.appointment_type, old.video_room, old.resource, old.sync_state
         ) then
-        raise exception using
-            errcode = '42501',
-            message = 'patients may change only the time, mode, reason and status of their appointment',
-            hint = 'ask the front desk';
+        perform private.raise_forbidden(
+            'patients may change only the time, mode, reason and status of their appointment',
+            hint => 'ask the front desk'
+        );
     end if;
     return new;
 end;
@@ -219,8 +218,10 @@ create trigger appointments_guard
 before insert or update on public.appointments
 for each row execute function private.guard_appointment();
 
--- Booking puts the doctor on the patient's care team, whatever path booked. Security
--- definer: patients and CROs book but may not write care_team_members.
+-- Booking puts the doctor on the patient's care team only when the booker may decide who
+-- treats the patient there: the patient, the hospital's front office (front desk, CRO,
+-- admin) or the system (voice agent, Cal.com). Security definer: patients and CROs book but
+-- may not write care_team_members.
 create function private.add_booked_doctor_to_care_team()
 returns trigger
 language plpgsql
@@ -228,23 +229,38 @@ security definer
 set search_path = ''
 as $$
 begin
-    if new.patient_id is not null then
-        insert into public.care_team_members (patient_id, hospital_id, member_id, member_role)
-        select new.patient_id, new.hospital_id, d.user_id, 'doctor'
-        from public.doctors as d
-        where d.id = new.doctor_id
-        on conflict (patient_id, hospital_id, member_id) where ended_at is null do nothing;
+    if new.patient_id is null then
+        return null;
     end if;
+    if not (
+        private.acting_as_system()
+        or new.patient_id = private.own_patient_id()
+        or new.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+    ) then
+        return null;
+    end if;
+    insert into public.care_team_members (patient_id, hospital_id, member_id, member_role, assigned_by)
+    select new.patient_id, new.hospital_id, d.user_id, 'doctor', (select auth.uid())
+    from public.doctors as d
+    where d.id = new.doctor_id and d.hospital_id = new.hospital_id
+    on conflict (patient_id, hospital_id, member_id) where ended_at is null do nothing;
     return null;
 end;
 $$;
+
+comment on function private.add_booked_doctor_to_care_team() is
+'Booking adds the doctor to the care team only when the patient, the hospital''s front office '
+'or the system booked.';
 
 create trigger appointments_add_doctor_to_care_team
 after insert on public.appointments
 for each row execute function private.add_booked_doctor_to_care_team();
 
--- Notifications (private.outbox). Security definer: reads the patient's and doctor's
--- contact facts whatever the actor may read, and writes the private outbox.
+-- Notifications (private.outbox). One reminder per appointment, and only for a confirmed
+-- (scheduled) one: queued when it becomes or is booked as scheduled, or is moved while
+-- scheduled (due at private.appointment_reminder_due), and withdrawn on any move or as soon as
+-- it leaves `scheduled`. Security definer: reads the patient's and doctor's contact facts
+-- whatever the actor may read, and writes the private outbox.
 create function private.notify_appointment_change()
 returns trigger
 language plpgsql
@@ -254,6 +270,7 @@ as $$
 declare
     doctor_user uuid;
     kind text;
+    reminder_due timestamptz;
     payload jsonb := jsonb_build_object(
         'appointment_id', new.id, 'doctor_id', new.doctor_id, 'starts_at', new.starts_at,
         'ends_at', new.ends_at, 'mode', new.mode, 'status', new.status
@@ -275,10 +292,11 @@ begin
         );
     end if;
 
-    -- A reminder waits for its time; any change of time or an end cancels it.
+    -- A reminder waits for its time; any change of time, confirmation or leaving
+    -- `scheduled` withdraws the one waiting (a new one is queued below when due).
     if tg_op = 'UPDATE' and (
         (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at)
-        or new.status in ('cancelled', 'no_show', 'completed')
+        or new.status is distinct from old.status
     ) then
         update private.outbox as o
         set state = 'cancelled'
@@ -294,12 +312,12 @@ begin
             kind, 'appointment', new.id, new.hospital_id, 'patient', new.patient_id,
             private.patient_channel(new.patient_id), payload
         );
+        reminder_due := private.appointment_reminder_due(new.starts_at);
         if kind in ('appointment_booked', 'appointment_rescheduled', 'appointment_confirmed')
-            and new.status in ('requested', 'scheduled') and new.starts_at > now() then
+            and new.status = 'scheduled' and reminder_due is not null then
             perform private.enqueue(
                 'appointment_reminder', 'appointment', new.id, new.hospital_id, 'patient', new.patient_id,
-                private.patient_channel(new.patient_id), payload,
-                greatest(now(), new.starts_at - interval '24 hours')
+                private.patient_channel(new.patient_id), payload, reminder_due
             );
         end if;
     end if;
@@ -343,7 +361,8 @@ for select to authenticated
 using (hospital_id = any((select private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'))::uuid[]));
 
 -- A patient books for themself where registered; front desk, admin and CRO book anyone of
--- their hospital; a doctor books their own patients (follow-ups).
+-- their hospital; a doctor books their own patients (follow-ups): those whose care team
+-- they are on at that hospital.
 create policy appointments_insert_patient on public.appointments
 for insert to authenticated
 with check (
@@ -359,7 +378,7 @@ create policy appointments_insert_doctor on public.appointments
 for insert to authenticated
 with check (
     doctor_id = any((select private.own_doctor_ids())::uuid[])
-    and patient_id = any((select private.care_team_patient_ids())::uuid[])
+    and private.on_care_team(patient_id, hospital_id)
 );
 
 -- Status changes are further limited per role by the state machine.

@@ -87,6 +87,8 @@ as $$
 $$;
 
 -- When the doctor is not free: time off and active appointments (other than `exclude_id`).
+-- A doctor is busy as a person: appointments of all their doctor profiles count (the
+-- exclusion constraint keys on doctor_user_id), whatever the hospital; only times cross.
 -- Security definer: reads other patients' appointments and private time off, returning
 -- only the busy times, for doctors whose schedules the caller may know.
 create function private.busy_times(
@@ -99,22 +101,23 @@ security definer
 set search_path = ''
 as $$
     select coalesce(range_agg(b.span), '{}'::tstzmultirange)
-    from (
+    from public.doctors as d
+    cross join lateral (
         select tstzrange(a.starts_at, a.ends_at) as span
         from public.appointments as a
-        where a.doctor_id = busy_times.doctor_id
+        where a.doctor_user_id = d.user_id
             and a.status not in ('cancelled', 'no_show')
             and a.id is distinct from busy_times.exclude_id
             and tstzrange(a.starts_at, a.ends_at) && tstzrange(busy_times.from_time, busy_times.to_time)
-            and private.can_see_schedules(a.hospital_id)
         union all
         select tstzrange(e.starts_at, e.ends_at)
         from public.doctor_availability_exceptions as e
-        where e.doctor_id = busy_times.doctor_id
+        where e.doctor_id = d.id
             and e.kind = 'time_off'
             and tstzrange(e.starts_at, e.ends_at) && tstzrange(busy_times.from_time, busy_times.to_time)
-            and private.can_see_schedules(e.hospital_id)
-    ) as b;
+    ) as b
+    where d.id = busy_times.doctor_id
+        and private.can_see_schedules(d.hospital_id);
 $$;
 
 -- One bookable slot.
@@ -146,17 +149,15 @@ declare
     doctor_ids uuid[];
 begin
     if from_time is null or to_time is null or to_time <= from_time then
-        raise exception using
-            errcode = '22023', message = 'find_slots needs from_time before to_time';
+        perform private.raise_invalid('find_slots needs from_time before to_time');
     end if;
     if to_time - from_time > interval '31 days' then
-        raise exception using
-            errcode = '22023', message = 'find_slots searches at most 31 days at a time',
-            hint = 'narrow from_time .. to_time';
+        perform private.raise_invalid(
+            'find_slots searches at most 31 days at a time', hint => 'narrow from_time .. to_time'
+        );
     end if;
     if find_slots.doctor_id is null and find_slots.specialty is null then
-        raise exception using
-            errcode = '22023', message = 'find_slots needs a doctor_id or a specialty';
+        perform private.raise_invalid('find_slots needs a doctor_id or a specialty');
     end if;
 
     -- The doctors the caller may see (their RLS applies).

@@ -2,10 +2,10 @@
 -- a clear error, the conflict pre-flight check, and the today / upcoming / stats views
 -- (seed 001). All security invoker: the appointments' RLS and state machine decide.
 
--- Active appointments clashing with a proposed time, on the doctor, the patient or the
--- resource. Security definer: a patient must learn that a time is taken without seeing
--- whose it is; it returns no name, only ids, times and status, for hospitals whose
--- schedules the caller may know.
+-- Active appointments clashing with a proposed time, on the doctor (as a person: any of their
+-- doctor profiles), the patient or the resource. Security definer: a patient must learn that
+-- a time is taken without seeing whose it is; it returns no name, only ids, times and status,
+-- for hospitals whose schedules the caller may know.
 create function private.appointment_clashes(
     doctor_id uuid,
     starts_at timestamptz,
@@ -30,7 +30,7 @@ as $$
     select
         a.id,
         case
-            when a.doctor_id = appointment_clashes.doctor_id then 'doctor'
+            when a.doctor_user_id = d.user_id then 'doctor'
             when a.patient_id = appointment_clashes.patient_id then 'patient'
             else 'resource'
         end,
@@ -44,7 +44,7 @@ as $$
         and a.id is distinct from appointment_clashes.exclude_id
         and tstzrange(a.starts_at, a.ends_at) && tstzrange(appointment_clashes.starts_at, appointment_clashes.ends_at)
         and (
-            a.doctor_id = appointment_clashes.doctor_id
+            a.doctor_user_id = d.user_id
             or a.patient_id = appointment_clashes.patient_id
             or (a.hospital_id = d.hospital_id and a.resource = appointment_clashes.resource)
         )
@@ -52,7 +52,8 @@ as $$
     order by a.starts_at, a.id;
 $$;
 
--- Raises the 23P01 a booking met, naming the clashing appointment(s).
+-- Raises the 23P01 a booking met, naming the clashing appointment(s) in the caller's terms
+-- (private.clash_report).
 create function private.raise_booking_clash(
     doctor_id uuid,
     starts_at timestamptz,
@@ -70,15 +71,26 @@ declare
     first_clash record;
     clashes jsonb;
 begin
-    select coalesce(jsonb_agg(to_jsonb(c) - 'clash_patient_id'), '[]') into clashes
-    from private.appointment_clashes(doctor_id, starts_at, ends_at, patient_id, resource, exclude_id) as c;
+    select
+        coalesce(
+            jsonb_agg(
+                jsonb_build_object(
+                    'appointment_id', c.appointment_id, 'clash_on', c.clash_on, 'clash_status', c.clash_status,
+                    'clash_starts_at', c.clash_starts_at, 'clash_ends_at', c.clash_ends_at
+                )
+            ),
+            '[]'
+        )
+    into clashes
+    from private.clash_report(doctor_id, starts_at, ends_at, patient_id, resource, exclude_id) as c;
     select c.* into first_clash
-    from private.appointment_clashes(doctor_id, starts_at, ends_at, patient_id, resource, exclude_id) as c
+    from private.clash_report(doctor_id, starts_at, ends_at, patient_id, resource, exclude_id) as c
     limit 1;
     raise exception using
         errcode = '23P01',
         message = case
-            when first_clash.appointment_id is null then 'this time clashes with another appointment'
+            when first_clash.clash_on is null then 'this time clashes with another appointment'
+            when first_clash.appointment_id is null then format('the %s is already booked at this time', first_clash.clash_on)
             else format(
                 'the %s is already booked from %s to %s (appointment %s)',
                 first_clash.clash_on, first_clash.clash_starts_at, first_clash.clash_ends_at, first_clash.appointment_id
@@ -93,7 +105,7 @@ $$;
 -- omitted); front desk, admin and CRO book anyone registered at the doctor's hospital, or a
 -- lead / walk-in by name (patient_name, patient_phone, ...). ends_at defaults to one slot of
 -- the doctor's working hours then (30 minutes outside them). A clash is a 409 (23P01)
--- naming the appointment in the way.
+-- naming the appointment in the way; a doctor the caller cannot see is a 404 (PT404).
 create function public.book_appointment(
     doctor_id uuid,
     starts_at timestamptz,
@@ -126,8 +138,7 @@ begin
     from public.doctors as d
     where d.id = book_appointment.doctor_id;
     if doctor_hospital is null then
-        raise exception using
-            errcode = 'P0002', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
 
     if for_patient is null and book_appointment.patient_name is null then
@@ -192,7 +203,7 @@ declare
 begin
     select a.* into before_move from public.appointments as a where a.id = reschedule_appointment.appointment_id;
     if before_move.id is null then
-        raise exception using errcode = 'P0002', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
     new_end := coalesce(
         reschedule_appointment.ends_at, reschedule_appointment.starts_at + (before_move.ends_at - before_move.starts_at)
@@ -210,8 +221,7 @@ begin
         );
     end;
     if moved.id is null then
-        raise exception using
-            errcode = '42501', message = 'you may not reschedule this appointment';
+        perform private.raise_forbidden('you may not reschedule this appointment');
     end if;
     return moved;
 end;
@@ -229,14 +239,14 @@ declare
     cancelled public.appointments;
 begin
     if not exists (select from public.appointments as a where a.id = cancel_appointment.appointment_id) then
-        raise exception using errcode = 'P0002', message = 'appointment not found';
+        perform private.raise_not_found('appointment not found');
     end if;
     update public.appointments as a
     set status = 'cancelled', status_reason = cancel_appointment.reason
     where a.id = cancel_appointment.appointment_id
     returning a.* into cancelled;
     if cancelled.id is null then
-        raise exception using errcode = '42501', message = 'you may not cancel this appointment';
+        perform private.raise_forbidden('you may not cancel this appointment');
     end if;
     return cancelled;
 end;
@@ -244,7 +254,7 @@ $$;
 
 -- RPC: GET /rest/v1/rpc/check_conflicts?doctor_id=&starts_at=&ends_at= (seed 001
 -- GET /appointments/conflicts): every active appointment in the way, not only the first.
--- patient_id is shown only when the caller may see that appointment.
+-- A clash the caller may not see has only conflict_on; the others' fields are null.
 create function public.check_conflicts(
     doctor_id uuid,
     starts_at timestamptz,
@@ -254,33 +264,65 @@ create function public.check_conflicts(
     resource text default null
 )
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select jsonb_build_object(
-        'has_conflict', count(c.appointment_id) > 0,
-        'conflict_count', count(c.appointment_id),
-        'conflicting_appointments', coalesce(
-            jsonb_agg(
-                jsonb_build_object(
-                    'appointment_id', c.appointment_id,
-                    'patient_id', v.patient_id,
-                    'status', c.clash_status,
-                    'start_time', c.clash_starts_at,
-                    'end_time', c.clash_ends_at,
-                    'conflict_on', c.clash_on
-                ) order by c.clash_starts_at
-            ) filter (where c.appointment_id is not null),
-            '[]'
+declare
+    doctor_hospital uuid;
+begin
+    select d.hospital_id into doctor_hospital
+    from public.doctors as d
+    where d.id = check_conflicts.doctor_id;
+    if doctor_hospital is null or not private.can_see_schedules(doctor_hospital) then
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
+    end if;
+    if check_conflicts.patient_id is not null and not exists (
+        select from public.patient_registrations as r
+        where r.patient_id = check_conflicts.patient_id and r.hospital_id = doctor_hospital
+    ) then
+        perform private.raise_forbidden(
+            'this patient is not yours to book at this hospital',
+            hint => 'give a patient registered at the doctor''s hospital whom you may see'
+        );
+    end if;
+    if check_conflicts.exclude_appointment_id is not null and not exists (
+        select from public.appointments as a
+        where a.id = check_conflicts.exclude_appointment_id
+    ) then
+        perform private.raise_not_found('appointment not found');
+    end if;
+
+    return (
+        select jsonb_build_object(
+            'has_conflict', count(*) > 0,
+            'conflict_count', count(*),
+            'conflicting_appointments', coalesce(
+                jsonb_agg(
+                    jsonb_build_object(
+                        'appointment_id', c.appointment_id,
+                        'patient_id', c.clash_patient_id,
+                        'status', c.clash_status,
+                        'start_time', c.clash_starts_at,
+                        'end_time', c.clash_ends_at,
+                        'conflict_on', c.clash_on
+                    ) order by c.clash_starts_at nulls last, c.appointment_id, c.clash_on
+                ),
+                '[]'
+            )
         )
-    )
-    from private.appointment_clashes(
-        check_conflicts.doctor_id, check_conflicts.starts_at, check_conflicts.ends_at,
-        check_conflicts.patient_id, check_conflicts.resource, check_conflicts.exclude_appointment_id
-    ) as c
-    left join public.appointments as v on v.id = c.appointment_id;
+        from private.clash_report(
+            check_conflicts.doctor_id, check_conflicts.starts_at, check_conflicts.ends_at,
+            check_conflicts.patient_id, check_conflicts.resource, check_conflicts.exclude_appointment_id
+        ) as c
+    );
+end;
 $$;
+
+comment on function public.check_conflicts(uuid, timestamptz, timestamptz, uuid, uuid, text) is
+'Active appointments in the way of a proposed time (doctor, patient or room). An appointment '
+'the caller may read is listed in full; any other only as what is taken (conflict_on), once '
+'per kind. For a doctor whose schedule the caller may know and a patient they may book there.';
 
 -- Appointments with who and when in the hospital's local time (seed 001
 -- AppointmentDetailResponse, seed 003 doctor view). Names come through their own RLS.

@@ -2,11 +2,13 @@
 -- appointment, routed to a pharmacy of the hospital, and moved through their states by the
 -- pharmacy (approve / deny / ready / completed), the doctor (cancel before approval), the
 -- patient (picked up) and the system (expiry). The medication contents are encrypted in the
--- column with pgcrypto under a key kept in Vault; quantities stay in clear so that partial
--- fulfilment can be checked by a constraint (dispensed never exceeds prescribed).
+-- column (private.encrypt_contents, 20261201090001, under the versioned field keys);
+-- quantities stay in clear so that partial fulfilment can be checked by a constraint
+-- (dispensed never exceeds prescribed).
 
--- The key: a random passphrase created once in Vault. Only the security definer functions
--- below read it (vault.decrypted_secrets), never the API roles.
+-- The key contents were first encrypted under: a random passphrase created once in Vault.
+-- Only 20261201090001 still reads it (vault.decrypted_secrets), to re-encrypt such values
+-- under the field keys, and then drops private.prescription_key; never the API roles.
 select
     vault.create_secret(
         encode(extensions.gen_random_bytes(32), 'base64'),
@@ -41,18 +43,6 @@ begin
 end;
 $$;
 
--- Encrypts medication contents. Security definer: needs the key. Granted to the API roles
--- because encrypting reveals nothing; decrypting is reserved to the readers below.
-create function private.encrypt_contents(contents jsonb)
-returns bytea
-language sql
-volatile
-security definer
-set search_path = ''
-as $$
-    select extensions.pgp_sym_encrypt(contents::text, private.prescription_key(), 'cipher-algo=aes256');
-$$;
-
 -- Short code a pharmacy checks authenticity with: 8 characters without look-alikes.
 create function private.new_verification_code()
 returns text
@@ -71,20 +61,24 @@ $$;
 -- other access helpers; returns only the caller's own.
 create function private.own_pharmacy_ids()
 returns uuid[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(distinct ph.pharmacy_id), '{}')
-    from public.pharmacists as ph
-    join public.staff_memberships as m
-        on m.user_id = ph.user_id and m.hospital_id = ph.hospital_id and m.role = 'pharmacist'
-    join public.hospitals as h on h.id = ph.hospital_id
-    where ph.user_id = (select auth.uid())
-        and ph.is_active
-        and m.is_active
-        and h.is_active;
+begin
+    return (
+        select coalesce(array_agg(distinct ph.pharmacy_id), '{}')
+        from public.pharmacists as ph
+        join public.staff_memberships as m
+            on m.user_id = ph.user_id and m.hospital_id = ph.hospital_id and m.role = 'pharmacist'
+        join public.hospitals as h on h.id = ph.hospital_id
+        where ph.user_id = (select auth.uid())
+            and ph.is_active
+            and m.is_active
+            and h.is_active
+    );
+end;
 $$;
 
 create type public.prescription_status as enum (
@@ -187,20 +181,13 @@ security definer
 set search_path = ''
 as $$
 begin
-    if tg_op = 'INSERT' and new.appointment_id is not null and not exists (
-        select from public.appointments as a
-        where a.id = new.appointment_id and a.patient_id = new.patient_id and a.hospital_id = new.hospital_id
-    ) then
-        raise exception using
-            errcode = '22023', message = 'the appointment is not this patient''s at this hospital';
-    end if;
     if tg_op = 'UPDATE' and new.status is distinct from old.status
         and new.status in ('approved', 'ready_for_pickup', 'completed')
         and old.valid_until <= now() then
-        raise exception using
-            errcode = 'PT409',
-            message = format('prescription expired on %s', old.valid_until),
-            hint = 'ask the doctor for a new prescription';
+        perform private.raise_conflict(
+            format('prescription expired on %s', old.valid_until),
+            hint => 'ask the doctor for a new prescription'
+        );
     end if;
     return new;
 end;
@@ -225,9 +212,9 @@ begin
     select i.* into item from public.prescription_items as i where i.id = new.prescription_item_id for update;
     select p.status into state from public.prescriptions as p where p.id = item.prescription_id;
     if state not in ('approved', 'ready_for_pickup') then
-        raise exception using
-            errcode = 'PT409', message = format('a %s prescription cannot be dispensed', state),
-            hint = 'approve it first';
+        perform private.raise_conflict(
+            format('a %s prescription cannot be dispensed', state), hint => 'approve it first'
+        );
     end if;
     if item.dispensed_quantity + new.quantity > item.quantity then
         raise exception using
@@ -400,6 +387,5 @@ using (
 );
 
 revoke execute on all functions in schema private from public;
-grant execute on function private.encrypt_contents(jsonb) to authenticated, service_role;
 grant execute on function private.new_verification_code() to authenticated, service_role;
 grant execute on function private.own_pharmacy_ids() to authenticated;

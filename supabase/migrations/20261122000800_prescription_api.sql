@@ -1,58 +1,12 @@
--- The prescription API: issuing (encrypting on the way in), reading decrypted (the patient,
--- the issuing doctor and the pharmacy it was sent to, nobody else), verifying a code at a
--- pharmacy, and expiry.
-
--- Whether the caller may read this prescription's contents in clear. Security definer, like
--- the access helpers: it reads the prescription whatever the caller's RLS.
-create function private.can_read_prescription(prescription_id uuid)
-returns boolean
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select exists (
-        select from public.prescriptions as p
-        where p.id = can_read_prescription.prescription_id
-            and (
-                p.patient_id = private.own_patient_id()
-                or p.doctor_id = any(private.own_doctor_ids())
-                or p.pharmacy_id = any(private.own_pharmacy_ids())
-            )
-    );
-$$;
-
--- Decrypted contents, or null for anyone but the readers above. Security definer: the key.
-create function private.prescription_item_details(item_id uuid)
-returns jsonb
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select extensions.pgp_sym_decrypt(i.details, private.prescription_key())::jsonb
-    from public.prescription_items as i
-    where i.id = prescription_item_details.item_id
-        and private.can_read_prescription(i.prescription_id);
-$$;
-
-create function private.prescription_notes(prescription_id uuid)
-returns text
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select extensions.pgp_sym_decrypt(p.notes, private.prescription_key())::jsonb ->> 'notes'
-    from public.prescriptions as p
-    where p.id = prescription_notes.prescription_id
-        and p.notes is not null
-        and private.can_read_prescription(p.id);
-$$;
+-- The prescription API: issuing (encrypting on the way in), the prescriptions as the API
+-- lists them (without their contents, which only the logged rpc/read_prescriptions of
+-- 20261201090002 decrypts), verifying a code at a pharmacy, and expiry.
 
 -- Prescriptions as seed 000 shows them: status in its upper-case code (PENDING, APPROVED,
--- DENIED, COMPLETED, ...) and `medications` decrypted for the readers (null for others,
--- e.g. the hospital admin, who sees the rest).
+-- DENIED, COMPLETED, ...). Masked: PostgREST reads a view with GET, in a read-only
+-- transaction where no audit entry can be written, so the view decrypts nothing: `notes` is
+-- null and `medications` lists the lines with their quantities only. rpc/read_prescriptions
+-- returns the same rows with the contents, each read logged, and fills `undecryptable`.
 create view public.prescription_details
 with (security_invoker = true) as
 select
@@ -69,12 +23,11 @@ select
     p.issued_at,
     p.valid_until,
     upper(p.status::text) as status_code,
-    private.prescription_notes(p.id) as notes,
-    case when private.can_read_prescription(p.id) then (
+    null::text as notes,
+    (
         select
             coalesce(jsonb_agg(
-                private.prescription_item_details(i.id)
-                || jsonb_build_object(
+                jsonb_build_object(
                     'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
                     'dispensed_quantity', i.dispensed_quantity
                 )
@@ -82,8 +35,13 @@ select
             ), '[]')
         from public.prescription_items as i
         where i.prescription_id = p.id
-    ) end as medications
+    ) as medications,
+    null::text[] as undecryptable
 from public.prescriptions as p;
+
+comment on column public.prescription_details.undecryptable is
+'Filled by rpc/read_prescriptions: the content fields that could not be decrypted (notes, medications), '
+'empty when all were read; null in this view, which decrypts nothing.';
 
 revoke all on public.prescription_details from anon, authenticated;
 grant select on public.prescription_details to authenticated, service_role;
@@ -92,8 +50,10 @@ grant select on public.prescription_details to authenticated, service_role;
 -- "name"), "strength", "dosage", "frequency", "duration", "quantity", "instructions"}],
 -- "pharmacy_id"?, "appointment_id"?, "notes"?, "valid_days"?, "hospital_id"?}.
 -- The caller prescribes as their doctor profile at the hospital (the appointment's, the one
--- given, or the one where the patient is in their care); the pharmacy defaults to the
--- hospital's default pharmacy.
+-- given, or the one where the patient is in their care). The pharmacy (the doctor's pick,
+-- else the patient's choice, else the hospital's default) may belong to another hospital
+-- while the patient's external_pharmacy consent at this hospital stands; the result is the
+-- prescription in clear for the issuing doctor (a logged read).
 create function public.issue_prescription(
     patient_id uuid,
     medications jsonb,
@@ -112,17 +72,17 @@ declare
     at_hospital uuid := issue_prescription.hospital_id;
     prescriber uuid;
     to_pharmacy uuid := issue_prescription.pharmacy_id;
+    pharmacy_hospital uuid;
     new_id uuid := gen_random_uuid();
     line record;
     issued public.prescription_details;
 begin
     if jsonb_typeof(issue_prescription.medications) is distinct from 'array'
         or jsonb_array_length(issue_prescription.medications) = 0 then
-        raise exception using
-            errcode = '22023', message = 'medications must be a non-empty array';
+        perform private.raise_invalid('medications must be a non-empty array');
     end if;
     if issue_prescription.valid_days is null or issue_prescription.valid_days not between 1 and 365 then
-        raise exception using errcode = '22023', message = 'valid_days must be between 1 and 365';
+        perform private.raise_invalid('valid_days must be between 1 and 365');
     end if;
     if at_hospital is null and issue_prescription.appointment_id is not null then
         select a.hospital_id into at_hospital
@@ -145,17 +105,30 @@ begin
             hint = 'book the patient with you or ask an admin to add you to their care team';
     end if;
 
+    -- The patient's choice at this hospital, while that pharmacy is open.
+    if to_pharmacy is null then
+        select c.pharmacy_id into to_pharmacy
+        from public.patient_pharmacy_choices as c
+        where c.patient_id = issue_prescription.patient_id and c.hospital_id = at_hospital
+            and private.active_pharmacy_hospital_id(c.pharmacy_id) is not null;
+    end if;
     if to_pharmacy is null then
         select ph.id into to_pharmacy
         from public.pharmacies as ph
         where ph.hospital_id = at_hospital and ph.is_default and ph.is_active;
     end if;
-    if to_pharmacy is null or not exists (
-        select from public.pharmacies as ph where ph.id = to_pharmacy and ph.hospital_id = at_hospital and ph.is_active
-    ) then
+    pharmacy_hospital := private.active_pharmacy_hospital_id(to_pharmacy);
+    if pharmacy_hospital is null then
         raise exception using
-            errcode = 'PT422', message = 'no active pharmacy of this hospital to send the prescription to',
-            hint = 'choose an active pharmacy of the hospital or ask an admin to set a default one';
+            errcode = 'PT422', message = 'no active pharmacy to send the prescription to',
+            hint = 'choose an active pharmacy or ask an admin to set a default one';
+    end if;
+    if not private.pharmacy_may_receive(to_pharmacy, at_hospital, issue_prescription.patient_id) then
+        raise exception using
+            errcode = '42501',
+            message = 'the patient has not consented to sending prescriptions to an outside pharmacy',
+            hint = 'record the patient''s external_pharmacy consent at this hospital, or send it to one of the '
+            || 'hospital''s pharmacies';
     end if;
 
     insert into public.prescriptions (
@@ -175,9 +148,9 @@ begin
         if coalesce(btrim(coalesce(line.value ->> 'medicine', line.value ->> 'name')), '') = ''
             or jsonb_typeof(line.value -> 'quantity') is distinct from 'number'
             or (line.value ->> 'quantity')::numeric <= 0 then
-            raise exception using
-                errcode = '22023',
-                message = format('medication %s needs a medicine name and a positive quantity', line.n);
+            perform private.raise_invalid(
+                format('medication %s needs a medicine name and a positive quantity', line.n)
+            );
         end if;
         insert into public.prescription_items (prescription_id, line_no, details, quantity)
         values (
@@ -194,7 +167,7 @@ begin
         );
     end loop;
 
-    select pd.* into issued from public.prescription_details as pd where pd.id = new_id;
+    select r.* into issued from private.read_prescriptions(array[new_id]) as r;
     return issued;
 end;
 $$;
@@ -213,8 +186,7 @@ declare
     hit record;
 begin
     if cardinality(private.staff_hospital_ids('{pharmacist}')) = 0 and not private.acting_as_system() then
-        raise exception using
-            errcode = '42501', message = 'only pharmacists can verify prescriptions';
+        perform private.raise_forbidden('only pharmacists can verify prescriptions');
     end if;
     select
         p.status,
@@ -281,7 +253,4 @@ revoke execute on function public.expire_prescriptions() from public, anon, auth
 grant execute on function public.expire_prescriptions() to service_role;
 
 revoke execute on all functions in schema private from public;
-grant execute on function private.can_read_prescription(uuid) to authenticated, service_role;
-grant execute on function private.prescription_item_details(uuid) to authenticated, service_role;
-grant execute on function private.prescription_notes(uuid) to authenticated, service_role;
 grant execute on function private.verify_prescription(text) to authenticated, service_role;

@@ -103,9 +103,10 @@ as $$
     );
 $$;
 
--- Appends one entry. Security definer: the API roles hold no privilege on schema audit's
--- tables; this is the only way in. Not granted to any API role: triggers and the private
--- readers call it (trigger functions run without an EXECUTE check for the caller).
+-- Appends one entry, with the client address from private.request_client_ip. Security
+-- definer: the API roles hold no privilege on schema audit's tables; this is the only way in.
+-- Not granted to any API role: triggers and the private readers call it (trigger functions
+-- run without an EXECUTE check for the caller).
 create function private.audit_append(
     action text,
     table_name text,
@@ -159,9 +160,7 @@ begin
     entry.new_values := audit_append.new_values;
     entry.details := coalesce(audit_append.details, '{}');
     entry.request_id := headers ->> 'x-request-id';
-    entry.ip_address := coalesce(
-        nullif(btrim(split_part(headers ->> 'x-forwarded-for', ',', 1)), ''), headers ->> 'x-real-ip'
-    );
+    entry.ip_address := private.request_client_ip(headers);
     entry.user_agent := headers ->> 'user-agent';
     entry.request_method := nullif(current_setting('request.method', true), '');
     entry.request_path := nullif(current_setting('request.path', true), '');
@@ -247,10 +246,10 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    raise exception using
-        errcode = '42501',
-        message = format('the audit trail is append-only: %s on %s is refused', tg_op, tg_table_name),
-        hint = 'audit rows are never updated, deleted or truncated';
+    perform private.raise_forbidden(
+        format('the audit trail is append-only: %s on %s is refused', tg_op, tg_table_name),
+        hint => 'audit rows are never updated, deleted or truncated'
+    );
 end;
 $$;
 
@@ -472,14 +471,18 @@ revoke truncate on audit.chain_head from current_user;
 -- access helpers: the audit policies must not depend on the registrations' own policies.
 create function private.administered_patient_ids()
 returns uuid[]
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(array_agg(distinct r.patient_id), '{}')
-    from public.patient_registrations as r
-    where r.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'));
+begin
+    return (
+        select coalesce(array_agg(distinct r.patient_id), '{}')
+        from public.patient_registrations as r
+        where r.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+    );
+end;
 $$;
 
 create policy log_select_admin on audit.log
@@ -493,7 +496,9 @@ create policy log_select_patient on audit.log
 for select to authenticated
 using (patient_id = (select private.own_patient_id()));
 
--- An admin's view of their hospital's trail.
+-- An admin's view of their hospital's trail: entries of the admin's hospitals, and
+-- person-level entries (no hospital) about its patients; never another hospital's entries
+-- about a shared patient.
 create view public.audit_trail
 with (security_invoker = true) as
 select
@@ -520,16 +525,44 @@ select
 from audit.log as l
 where
     l.hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    or l.patient_id = any((select private.administered_patient_ids())::uuid[]);
+    or (l.hospital_id is null and l.patient_id = any((select private.administered_patient_ids())::uuid[]));
 
--- A patient's accounting of disclosures: who (name and roles), when, what, from where.
+comment on view public.audit_trail is
+'The audit trail of the caller''s hospitals (hospital admins): every write and logged read, hash-chained.';
+
+-- The display name of the actor of one audit entry, when the entry is about the caller's own
+-- patient record; null otherwise. Security definer: the actor's profile is outside what the
+-- patient may read in profiles; its check of the entry keeps it to their own disclosures.
+-- (seq, occurred_at) is the log's primary key: one row, its partition found by occurred_at.
+create function private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamptz)
+returns text
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+    return (
+        select p.full_name
+        from audit.log as l
+        join public.profiles as p on p.id = l.actor_id
+        where l.seq = disclosure_actor_name.entry_seq
+            and l.occurred_at = disclosure_actor_name.entry_occurred_at
+            and l.patient_id = (select private.own_patient_id())
+    );
+end;
+$$;
+
+-- A patient's accounting of disclosures: who (name and roles), when, what, from where. The
+-- name of every reader, also one from elsewhere (an outside pharmacist, a doctor of the
+-- hospital a record was shared with), whom the patient's own RLS on profiles does not show.
 create view public.record_disclosures
 with (security_invoker = true) as
 select
     l.seq,
     l.occurred_at,
     l.actor_id,
-    p.full_name as actor_name,
+    private.disclosure_actor_name(l.seq, l.occurred_at) as actor_name,
     l.actor_roles,
     l.hospital_id,
     l.action,
@@ -537,7 +570,6 @@ select
     l.row_id,
     l.request_method
 from audit.log as l
-left join public.profiles as p on l.actor_id = p.id
 where l.patient_id = (select private.own_patient_id());
 
 revoke all on public.audit_trail, public.record_disclosures from anon, authenticated;
@@ -555,6 +587,7 @@ $$;
 
 revoke execute on all functions in schema private from public;
 grant execute on function private.administered_patient_ids() to authenticated, service_role;
+grant execute on function private.disclosure_actor_name(bigint, timestamptz) to authenticated, service_role;
 grant execute on function private.anchor_audit_chain() to service_role;
 grant execute on function private.verify_audit_chain(bigint, bigint) to service_role;
 revoke execute on function public.verify_audit_chain(bigint, bigint) from public, anon, authenticated;

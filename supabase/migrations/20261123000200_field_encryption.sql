@@ -106,8 +106,9 @@ as $$
     select k.version from private.field_keys as k where k.state = 'active';
 $$;
 
--- Encrypts under the active key. Security definer: needs the key. Granted to the API roles
--- (encrypting reveals nothing); decrypting is reserved to the private readers.
+-- Encrypts under the active key, and records the fresh ciphertext (private.fresh_ciphertexts).
+-- Security definer: needs the key. Granted to the API roles (encrypting reveals nothing);
+-- decrypting is reserved to the private readers.
 create function private.encrypt_field(plaintext text)
 returns bytea
 language plpgsql
@@ -117,36 +118,59 @@ set search_path = ''
 as $$
 declare
     version integer := private.active_field_key_version();
+    sealed bytea;
 begin
     if plaintext is null then
         return null;
     end if;
-    return int2send(version::smallint)
+    sealed := int2send(version::smallint)
         || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256');
+    insert into private.fresh_ciphertexts (digest) values (extensions.digest(sealed, 'sha256'));
+    return sealed;
 end;
 $$;
 
+-- The key version a ciphertext names; 0 (no key) for a value too short to name one (so that
+-- rotation does not stop on it).
 create function private.field_key_version(ciphertext bytea)
 returns integer
 language sql
 immutable
 set search_path = ''
 as $$
-    select case when ciphertext is null then null else get_byte(ciphertext, 0) * 256 + get_byte(ciphertext, 1) end;
+    select case
+        when ciphertext is null then null
+        when octet_length(ciphertext) < 2 then 0
+        else get_byte(ciphertext, 0) * 256 + get_byte(ciphertext, 1)
+    end;
 $$;
 
--- Decrypts with the key version the ciphertext names. Security definer: the key. Not granted
--- to any API role: only private readers that check access first call it.
+-- Decrypts with the key version the ciphertext names; a value that cannot be decrypted is
+-- PT409 (HTTP 409), detail undecryptable_field, for the record being read. Security definer:
+-- the key. Not granted to any API role: only private readers that check access first call it.
 create function private.decrypt_field(ciphertext bytea)
 returns text
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select extensions.pgp_sym_decrypt(
-        substring(ciphertext from 3), private.field_key(private.field_key_version(ciphertext))
-    );
+declare
+    opened record;
+begin
+    select d.plaintext, d.problem into opened from private.try_decrypt_field(ciphertext) as d;
+    if opened.problem is not null then
+        raise exception using
+            errcode = 'PT409',
+            message = 'the encrypted content of this record cannot be decrypted',
+            detail = 'undecryptable_field',
+            hint = case opened.problem
+                when 'key_missing' then 'the key it was encrypted with is missing or retired'
+                else 'the stored value is not a ciphertext of its key (damaged, or written without encryption)'
+            end || '; ask an administrator (docs/field-encryption.md, values that cannot be decrypted)';
+    end if;
+    return opened.plaintext;
+end;
 $$;
 
 -- Keyed blind index of a value of some kind ('aadhaar', 'ssn', ...), normalized first.
@@ -170,7 +194,9 @@ $$;
 -- Re-encrypts up to batch_size rows per encrypted column whose ciphertext is not under the
 -- active key, skipping rows others hold locked (run it repeatedly, e.g. from pg_cron, until
 -- it returns 0; then private.retire_field_keys()). Readers keep working throughout: every
--- ciphertext names its key. Returns how many values were re-encrypted.
+-- ciphertext names its key. Values that cannot be decrypted are skipped (they would stop
+-- every batch; private.undecryptable_fields lists them), and the records of fresh
+-- ciphertexts left by finished transactions are pruned. Returns how many were re-encrypted.
 create function private.rotate_field_encryption(batch_size integer default 500)
 returns integer
 language plpgsql
@@ -184,12 +210,14 @@ declare
     done integer;
     total integer := 0;
 begin
+    delete from private.fresh_ciphertexts as f where f.xact < pg_snapshot_xmin(pg_current_snapshot());
     for target in select c.* from private.encrypted_columns as c order by c.table_name::text, c.column_name loop
         execute format(
             'update %1$s as t set %2$I = private.encrypt_field(private.decrypt_field(t.%2$I))
              where t.id in (
                  select s.id from %1$s as s
                  where s.%2$I is not null and private.field_key_version(s.%2$I) <> $1
+                     and (private.try_decrypt_field(s.%2$I)).problem is null
                  limit $2 for update skip locked
              )',
             target.table_name, target.column_name

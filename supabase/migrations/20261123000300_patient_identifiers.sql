@@ -37,18 +37,20 @@ values ('public.patient_identifiers', 'value_encrypted');
 -- archived. Clinical staff, CRO and pharmacists do not need national numbers.
 create function private.can_see_patient_identifiers(patient uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(can_see_patient_identifiers.patient = private.own_patient_id(), false)
+begin
+    return coalesce(can_see_patient_identifiers.patient = private.own_patient_id(), false)
         or exists (
             select from public.patient_registrations as r
             where r.patient_id = can_see_patient_identifiers.patient
                 and r.deleted_at is null
                 and r.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
         );
+end;
 $$;
 
 alter table public.patient_identifiers enable row level security;
@@ -171,13 +173,13 @@ declare
     found public.patient_identifiers;
 begin
     select i.* into found from public.patient_identifiers as i where i.id = reveal_patient_identifier.identifier_id;
-    if found.id is null or not private.can_see_patient_identifiers(found.patient_id) then
+    if found.id is null or not private.can_see_patient_identifier(found.patient_id, found.recorded_at_hospital_id) then
         raise exception using
             errcode = '42501', message = 'you may not see this identifier',
-            hint = 'the patient, their front desk and hospital admins may';
+            hint = 'the patient, and the front desk and admins of the hospital that recorded it, may';
     end if;
     perform private.audit_append(
-        'READ', 'public.patient_identifiers', found.id::text, null, found.patient_id,
+        'READ', 'public.patient_identifiers', found.id::text, found.recorded_at_hospital_id, found.patient_id,
         '{value_encrypted}', null, null, jsonb_build_object('purpose', 'reveal national identifier')
     );
     return private.decrypt_field(found.value_encrypted);

@@ -186,12 +186,13 @@ create index record_shares_created_by_idx on public.record_shares (created_by);
 -- patient's consent at `hospital`. Security definer, like the access helpers.
 create function private.shared_with_caller(patient uuid, hospital uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select exists (
+begin
+    return exists (
         select from public.record_shares as s
         where s.patient_id = shared_with_caller.patient
             and s.hospital_id = shared_with_caller.hospital
@@ -199,6 +200,7 @@ as $$
             and private.on_care_team(s.patient_id, s.target_hospital_id)
     )
     and private.has_consent(shared_with_caller.patient, shared_with_caller.hospital, 'record_sharing');
+end;
 $$;
 
 -- Row-level security -------------------------------------------------------------------------
@@ -219,7 +221,7 @@ create policy consent_documents_select on public.consent_documents
 for select to authenticated
 using (
     hospital_id = any((select private.staff_hospital_ids())::uuid[])
-    or hospital_id = any((select private.patient_hospital_ids())::uuid[])
+    or hospital_id = any((select private.patient_registered_hospital_ids())::uuid[])
 );
 
 create policy consent_documents_insert_admin on public.consent_documents
@@ -245,21 +247,23 @@ with check (
     and (
         (
             patient_id = (select private.own_patient_id())
-            and hospital_id = any((select private.patient_hospital_ids())::uuid[])
+            and hospital_id = any((select private.patient_registered_hospital_ids())::uuid[])
         )
         or hospital_id = any((select private.staff_hospital_ids('{front_desk,hospital_admin}'))::uuid[])
     )
 );
 
 -- Shares: made and revoked by the patient, or by the source hospital's admin or a doctor of
--- the patient's care team there; seen by those and by the target hospital's staff.
+-- the patient's care team there; seen by those and, at the target hospital, only by those
+-- who need them: its admin and the patient's care team there (the reason is often clinical).
 create policy record_shares_select on public.record_shares
 for select to authenticated
 using (
     patient_id = (select private.own_patient_id())
     or hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    or target_hospital_id = any((select private.staff_hospital_ids())::uuid[])
     or private.on_care_team(patient_id, hospital_id)
+    or target_hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
+    or private.on_care_team(patient_id, target_hospital_id)
 );
 
 create policy record_shares_insert on public.record_shares
@@ -321,9 +325,9 @@ declare
 begin
     select d.* into document from public.consent_documents as d where d.id = grant_consent.document_id;
     if document.id is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such consent document',
-            hint = 'list the documents of your hospital in consent_documents';
+        perform private.raise_not_found(
+            'no such consent document', hint => 'list the documents of your hospital in consent_documents'
+        );
     end if;
     insert into public.consent_events (patient_id, hospital_id, document_id, action)
     values (

@@ -23,13 +23,15 @@ create type public.document_type as enum (
 -- consented share. Security definer, like the access helpers.
 create function private.can_read_clinical(patient uuid, hospital uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-    select private.on_care_team(can_read_clinical.patient, can_read_clinical.hospital)
+begin
+    return private.on_care_team(can_read_clinical.patient, can_read_clinical.hospital)
         or private.shared_with_caller(can_read_clinical.patient, can_read_clinical.hospital);
+end;
 $$;
 
 create table public.medical_profiles (
@@ -279,8 +281,7 @@ begin
             errcode = 'PT409', message = 'an archived clinical record cannot be changed', hint = 'restore it first';
     end if;
     if not private.on_care_team(new.patient_id, new.hospital_id) then
-        raise exception using
-            errcode = '42501', message = 'only the patient''s care team changes clinical records';
+        perform private.raise_forbidden('only the patient''s care team changes clinical records');
     end if;
     return new;
 end;
@@ -304,8 +305,10 @@ create trigger clinical_note_addenda_guard before update on public.clinical_note
 for each row execute function private.guard_clinical_update();
 
 -- Notes: only the author edits a draft and signs it; a signed note never changes (but for
--- archiving and re-encryption under a new key, which leaves its content as it was).
--- Security definer: compares the decrypted content on re-encryption.
+-- archiving and re-encryption under a new key, which leaves its content as it was). The
+-- ciphertexts of a signed note are compared before decrypting them, so a note whose content
+-- cannot be decrypted can still be archived; the appointment is checked by the composite key
+-- (after row-level security), not here. Security definer: decrypts on re-encryption.
 create function private.guard_clinical_note()
 returns trigger
 language plpgsql
@@ -315,31 +318,27 @@ as $$
 begin
     if tg_op = 'INSERT' then
         if new.status <> 'draft' then
-            raise exception using
-                errcode = '22023', message = 'a note is written as a draft, then signed';
-        end if;
-        if new.appointment_id is not null and not exists (
-            select from public.appointments as a
-            where a.id = new.appointment_id and a.patient_id = new.patient_id and a.hospital_id = new.hospital_id
-        ) then
-            raise exception using
-                errcode = '22023', message = 'the appointment is not this patient''s at this hospital';
+            perform private.raise_invalid('a note is written as a draft, then signed');
         end if;
         return new;
     end if;
     if old.status = 'signed' then
         if (to_jsonb(new) - 'deleted_at' - 'updated_at' - 'soap_encrypted')
-            = (to_jsonb(old) - 'deleted_at' - 'updated_at' - 'soap_encrypted')
-            and private.decrypt_field(new.soap_encrypted) = private.decrypt_field(old.soap_encrypted) then
-            return new;
+            = (to_jsonb(old) - 'deleted_at' - 'updated_at' - 'soap_encrypted') then
+            if new.soap_encrypted = old.soap_encrypted then
+                return new;
+            end if;
+            if private.decrypt_field(new.soap_encrypted) = private.decrypt_field(old.soap_encrypted) then
+                return new;
+            end if;
         end if;
-        raise exception using
-            errcode = 'PT409', message = 'a signed note cannot be changed',
-            hint = 'add an addendum (rpc/add_note_addendum)';
+        perform private.raise_conflict(
+            'a signed note cannot be changed', hint => 'add an addendum (rpc/add_note_addendum)'
+        );
     end if;
-    if not private.acting_as_system() and old.author_id <> (select auth.uid()) and new.deleted_at is not distinct from old.deleted_at then
-        raise exception using
-            errcode = '42501', message = 'only the author edits or signs a draft note';
+    if not private.acting_as_system() and old.author_id <> (select auth.uid())
+        and new.deleted_at is not distinct from old.deleted_at then
+        perform private.raise_forbidden('only the author edits or signs a draft note');
     end if;
     if new.status = 'signed' then
         new.signed_at := clock_timestamp();
@@ -352,7 +351,9 @@ create trigger clinical_notes_guard_note
 before insert or update on public.clinical_notes
 for each row execute function private.guard_clinical_note();
 
--- Addenda go on signed notes only, for the note's patient and hospital.
+-- Addenda go on signed notes only, for the note's patient and hospital. Security definer:
+-- reads the note whatever the caller's RLS, and says nothing of it to a caller who may not
+-- add to it.
 create function private.guard_note_addendum()
 returns trigger
 language plpgsql
@@ -362,11 +363,15 @@ as $$
 declare
     note public.clinical_notes;
 begin
-    -- Security definer: reads the note whatever the caller's RLS (the policy checked access).
     select n.* into note from public.clinical_notes as n where n.id = new.note_id;
+    if not private.acting_as_system()
+        and (note.id is null or not private.on_care_team(note.patient_id, note.hospital_id)) then
+        perform private.raise_forbidden(
+            'new row violates row-level security policy for table "clinical_note_addenda"'
+        );
+    end if;
     if note.status is distinct from 'signed' then
-        raise exception using
-            errcode = 'PT409', message = 'addenda are for signed notes', hint = 'edit the draft instead';
+        perform private.raise_conflict('addenda are for signed notes', hint => 'edit the draft instead');
     end if;
     new.patient_id := note.patient_id;
     new.hospital_id := note.hospital_id;
@@ -389,9 +394,9 @@ begin
     if old.finalised_at is not null
         and (to_jsonb(new) - 'deleted_at') <> (to_jsonb(old) - 'deleted_at')
         and not private.acting_as_system() then
-        raise exception using
-            errcode = 'PT409', message = 'a final lab result cannot be changed',
-            hint = 'record a corrected result';
+        perform private.raise_conflict(
+            'a final lab result cannot be changed', hint => 'record a corrected result'
+        );
     end if;
     return new;
 end;
@@ -401,6 +406,15 @@ create trigger lab_results_guard_final
 before update on public.lab_results
 for each row execute function private.guard_lab_result();
 
+-- A critical lab result always reaches someone who can act on it; first match wins:
+--   1. the ordering doctor, while they hold an active doctor membership at the hospital;
+--   2. else one doctor of the patient's care team there (the primary first), same condition;
+--   3. else every nurse of the care team there with an active nurse membership (doctors and
+--      nurses read lab results);
+--   4. else every active admin of the hospital, who can read the result row and find a doctor.
+-- The message is kind lab_result_critical, ids only, no test or value. Security definer:
+-- writes the private outbox and reads memberships and care teams whatever the writer of the
+-- result may read.
 create function private.notify_critical_lab_result()
 returns trigger
 language plpgsql
@@ -408,25 +422,44 @@ security definer
 set search_path = ''
 as $$
 declare
-    doctor uuid := new.ordered_by;
+    recipients uuid[];
+    recipient uuid;
 begin
     if new.status <> 'critical' or (tg_op = 'UPDATE' and old.status = 'critical') then
         return null;
     end if;
-    if doctor is null then
-        select c.member_id into doctor
+
+    if new.ordered_by is not null and private.holds_active_role(new.ordered_by, new.hospital_id, 'doctor') then
+        recipients := array[new.ordered_by];
+    end if;
+    if recipients is null then
+        select array[c.member_id] into recipients
         from public.care_team_members as c
         where c.patient_id = new.patient_id and c.hospital_id = new.hospital_id
             and c.member_role = 'doctor' and c.ended_at is null
+            and private.holds_active_role(c.member_id, c.hospital_id, 'doctor')
         order by c.is_primary desc, c.assigned_at
         limit 1;
     end if;
-    if doctor is not null then
+    if recipients is null then
+        select array_agg(distinct c.member_id) into recipients
+        from public.care_team_members as c
+        where c.patient_id = new.patient_id and c.hospital_id = new.hospital_id
+            and c.member_role = 'nurse' and c.ended_at is null
+            and private.holds_active_role(c.member_id, c.hospital_id, 'nurse');
+    end if;
+    if recipients is null then
+        select array_agg(distinct m.user_id) into recipients
+        from public.staff_memberships as m
+        where m.hospital_id = new.hospital_id and m.role = 'hospital_admin' and m.is_active;
+    end if;
+
+    foreach recipient in array coalesce(recipients, '{}') loop
         perform private.enqueue(
-            'lab_result_critical', 'lab_result', new.id, new.hospital_id, 'user', doctor, 'push',
+            'lab_result_critical', 'lab_result', new.id, new.hospital_id, 'user', recipient, 'push',
             jsonb_build_object('lab_result_id', new.id, 'patient_id', new.patient_id)
         );
-    end if;
+    end loop;
     return null;
 end;
 $$;
@@ -538,8 +571,10 @@ with check (
 );
 
 -- Storage: the bucket and object policies mirror the documents' RLS. An object can be read
--- or uploaded only at the path of a document row the caller can see (metadata first, then
--- the upload); objects are never changed or removed through the API (archive the row).
+-- only at the path of a document row the caller can see, and uploaded only by those who may
+-- write the row (its care team; the front desk for insurance and consent paperwork), not by
+-- everyone who reads it (metadata first, then the upload); objects are never changed or
+-- removed through the API (archive the row).
 insert into storage.buckets (id, name, public, file_size_limit)
 values ('patient-documents', 'patient-documents', false, 52428800)
 on conflict (id) do nothing;
@@ -561,7 +596,16 @@ with check (
     and (storage.foldername(name))[1] = 'patients'
     and exists (
         select from public.patient_documents as d
-        where d.storage_path = objects.name and d.patient_id::text = (storage.foldername(objects.name))[2]
+        where
+            d.storage_path = objects.name
+            and d.patient_id::text = (storage.foldername(objects.name))[2]
+            and (
+                private.on_care_team(d.patient_id, d.hospital_id)
+                or (
+                    d.document_type in ('insurance', 'consent')
+                    and d.hospital_id = any((select private.staff_hospital_ids('{front_desk}'))::uuid[])
+                )
+            )
     )
 );
 

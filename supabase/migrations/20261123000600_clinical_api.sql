@@ -47,7 +47,7 @@ begin
     set soap_encrypted = private.encrypt_field(update_clinical_note.soap::text)
     where n.id = update_clinical_note.note_id;
     if not found then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
 end;
 $$;
@@ -67,7 +67,7 @@ begin
     where n.id = sign_clinical_note.note_id
     returning n.signed_at into signed;
     if signed is null then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
     return signed;
 end;
@@ -86,10 +86,10 @@ declare
 begin
     select n.* into note from public.clinical_notes as n where n.id = add_note_addendum.note_id;
     if note.id is null then
-        raise exception using errcode = 'PT404', message = 'no such note';
+        perform private.raise_not_found('no such note');
     end if;
     if length(btrim(coalesce(body, ''))) = 0 then
-        raise exception using errcode = '22023', message = 'an addendum needs a text';
+        perform private.raise_invalid('an addendum needs a text');
     end if;
     insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted)
     values (new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body));
@@ -98,8 +98,9 @@ end;
 $$;
 
 -- A note in clear, with its addenda, for those who may read it: the care team (or a
--- consented share), the patient once signed. Each read is a READ entry in the audit trail.
--- Security definer: decrypts and appends to the audit trail; it checks access itself.
+-- consented share), the patient once signed; staff need aal2 first. Each read is a READ entry
+-- in the audit trail. Security definer: decrypts and appends to the audit trail; it checks
+-- access itself.
 create function private.read_clinical_note(note_id uuid)
 returns jsonb
 language plpgsql
@@ -120,6 +121,7 @@ begin
             errcode = 'PT404', message = 'no such note',
             hint = 'notes are read by the patient''s care team, and by the patient once signed';
     end if;
+    perform private.require_phi_aal2(note.patient_id);
     perform private.audit_append(
         'READ', 'public.clinical_notes', note.id::text, note.hospital_id, note.patient_id, '{soap_encrypted}'
     );
@@ -206,20 +208,34 @@ from public.patient_documents as d;
 revoke all on public.patient_timeline from anon, authenticated;
 grant select on public.patient_timeline to authenticated, service_role;
 
--- Security definer: appends the READ entry for a timeline read (the rows themselves are read
--- by the invoker below, under RLS).
+-- The timeline RPC's logger: one READ entry naming the patient, and the patient marked as
+-- logged for the clinical tables the timeline reads, so that the per-row policies do not log
+-- them again (the rows themselves are read by the invoker below, under RLS). Security
+-- definer: appends to the audit trail.
 create function private.log_timeline_read(patient_id uuid)
 returns void
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
-    select private.audit_append('READ', 'public.patient_timeline', null, null, log_timeline_read.patient_id);
+declare
+    resource text;
+    flag text;
+begin
+    perform private.audit_append('READ', 'public.patient_timeline', null, null, log_timeline_read.patient_id);
+    foreach resource in array array['clinical_notes', 'lab_results', 'patient_documents'] loop
+        flag := 'carebase.disclosed.' || resource;
+        perform set_config(
+            flag, coalesce(current_setting(flag, true), '') || log_timeline_read.patient_id::text || ' ', true
+        );
+    end loop;
+end;
 $$;
 
 -- RPC: POST /rest/v1/rpc/patient_timeline {"patient_id": ...}: the timeline, newest first,
--- its read logged in the audit trail.
+-- its read logged in the audit trail. Staff need aal2 before anything is read, whatever the
+-- record holds (the tables' own check would refuse only once it met a row).
 create function public.patient_timeline(patient_id uuid)
 returns setof public.patient_timeline
 language plpgsql
@@ -227,6 +243,7 @@ volatile
 set search_path = ''
 as $$
 begin
+    perform private.require_phi_aal2(patient_timeline.patient_id);
     perform private.log_timeline_read(patient_timeline.patient_id);
     return query
     select t.* from public.patient_timeline as t

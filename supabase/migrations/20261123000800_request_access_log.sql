@@ -32,23 +32,25 @@ values
 
 grant select on private.audited_resources to authenticated, service_role;
 
--- Security definer: appends to the audit trail. Called by public.db_pre_request only.
+-- Security definer: appends to the audit trail and marks what it logged. Called by
+-- public.db_pre_request only.
 create function private.log_request_read(resource text)
 returns void
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
-    select private.audit_append(
-        'READ', 'public.' || log_request_read.resource, null, null, null, '{}', null, null,
-        jsonb_build_object('via', 'pre-request')
-    );
+begin
+    perform private.log_request_level_read(log_request_read.resource, 'pre-request');
+end;
 $$;
 
 -- The pre-request function. Security invoker and in public because PostgREST calls it as
 -- the request's role, anon included (anon holds no usage on schema private): anonymous
--- requests return at once (they read nothing clinical anyway).
+-- requests return at once (they read nothing clinical anyway). On clinical resources it also
+-- refuses the request shapes that can roll back after rows were read, and knows the RPCs that
+-- disclose record contents (private.audited_resources).
 create function public.db_pre_request()
 returns void
 language plpgsql
@@ -58,15 +60,22 @@ as $$
 declare
     path text := coalesce(nullif(current_setting('request.path', true), ''), '/');
     method text := upper(coalesce(nullif(current_setting('request.method', true), ''), 'GET'));
-    target text;
+    headers jsonb := coalesce(nullif(current_setting('request.headers', true), '')::jsonb, '{}');
+    prefer text := lower(coalesce(headers ->> 'prefer', ''));
+    accept text := lower(coalesce(headers ->> 'accept', ''));
+    segments text [] := string_to_array(regexp_replace(path, '^(/rest/v1)?/+', ''), '/');
+    target text := coalesce(segments[1], '');
     -- Plain text, not a private row type: anon, with no usage on schema private, calls this.
     read_with text;
+    refused text;
 begin
     if coalesce(auth.role(), 'anon') not in ('authenticated', 'service_role') then
         return;
     end if;
-    target := split_part(regexp_replace(path, '^(/rest/v1)?/+', ''), '/', 1);
-    if target = '' or target = 'rpc' then
+    if target = 'rpc' then
+        target := 'rpc/' || coalesce(segments[2], '');
+    end if;
+    if target = '' then
         return;
     end if;
     select r.read_with into read_with from private.audited_resources as r where r.resource = target;
@@ -79,9 +88,37 @@ begin
             message = format('%s %s cannot be logged in a read-only request', method, target),
             hint = format('clinical records are read through logged calls: %s', read_with);
     end if;
-    perform private.log_request_read(target);
+    refused := case
+        when prefer ~ '(^|,)\s*tx\s*=\s*rollback\s*(,|$)' then 'Prefer: tx=rollback'
+        when prefer ~ '(^|,)\s*max-affected\s*=' then 'Prefer: max-affected'
+        when accept ~ 'application/vnd\.pgrst\.plan' then 'Accept: application/vnd.pgrst.plan'
+        when accept ~ 'application/vnd\.pgrst\.object'
+            and (
+                method in ('PATCH', 'PUT', 'DELETE')
+                or exists (
+                    select from pg_catalog.pg_proc as p
+                    where p.pronamespace = 'public'::regnamespace and p.proname = coalesce(segments[2], '')
+                        and p.proretset
+                )
+            )
+            then 'Accept: application/vnd.pgrst.object (singular) on a ' || method || ' of several rows'
+    end;
+    if refused is not null then
+        raise exception using
+            errcode = 'PT400',
+            message = format('%s is not accepted on %s', refused, target),
+            detail = 'the request could roll back after reading clinical rows, and take the audit entry with it',
+            hint = 'send the request without it; clinical records are changed and read one logged request at a time';
+    end if;
+    if target not like 'rpc/%' then
+        perform private.log_request_read(target);
+    end if;
 end;
 $$;
+
+comment on function public.db_pre_request() is
+'PostgREST''s db-pre-request: logs a READ entry for requests on clinical resources, refuses them in read-only '
+'requests (PT405) and refuses the request shapes that could roll back the entry (PT400). Not an API call.';
 
 revoke execute on function public.db_pre_request() from public;
 grant execute on function public.db_pre_request() to anon, authenticated, service_role;

@@ -13,8 +13,8 @@
 -- Security definer (both helpers): auth.users and the lockout counters are not readable by
 -- the API roles; the grants below keep the functions to the service role.
 
--- A login begins: which Supabase Auth user signs in with this phone (null: nobody yet). A
--- staff account's phone is refused: an OTP must never open a staff login, which needs its
+-- A login begins: which Supabase Auth user signs in with this phone (null: nobody yet). An
+-- active staff login's phone is refused: an OTP must never open a staff login, which needs its
 -- password (and MFA). The login's password is a server-held secret, so failed attempts
 -- against it are someone else's guesses: proving the phone lifts the lockout they caused.
 create function private.begin_patient_login(phone public.phone_e164)
@@ -32,18 +32,19 @@ begin
     from auth.users as u
     where u.phone = ltrim(begin_patient_login.phone, '+') and u.deleted_at is null;
 
-    if exists (select 1 from public.staff_memberships as m where m.user_id = found) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'this phone number belongs to a staff account',
-            detail = 'staff_phone',
-            hint = 'staff sign in with email and password';
+    if private.is_active_staff(found) then
+        perform private.raise_conflict(
+            'this phone number belongs to a staff account',
+            detail => 'staff_phone',
+            hint => 'staff sign in with email and password'
+        );
     end if;
     delete from private.login_attempts as a where a.user_id = found;
     return found;
 end;
 $$;
 
+-- Links the login to the patient record of its phone; refuses an active staff login.
 create function private.link_patient_login(
     user_id uuid, phone public.phone_e164, full_name text default null
 )
@@ -67,17 +68,16 @@ begin
     from auth.users as u
     where u.id = link_patient_login.user_id and u.deleted_at is null;
     if login_phone is distinct from ltrim(link_patient_login.phone, '+') then
-        raise exception using
-            errcode = 'PT422',
-            message = 'this login does not sign in with this phone number',
-            detail = 'login_phone_mismatch';
+        perform private.raise_unprocessable(
+            'this login does not sign in with this phone number', detail => 'login_phone_mismatch'
+        );
     end if;
-    if exists (select 1 from public.staff_memberships as m where m.user_id = link_patient_login.user_id) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'this phone number belongs to a staff account',
-            detail = 'staff_phone',
-            hint = 'staff sign in with email and password';
+    if private.is_active_staff(link_patient_login.user_id) then
+        perform private.raise_conflict(
+            'this phone number belongs to a staff account',
+            detail => 'staff_phone',
+            hint => 'staff sign in with email and password'
+        );
     end if;
 
     select p.id, p.deleted_at into patient_id, archived_at
@@ -86,11 +86,11 @@ begin
 
     if patient_id is not null then
         if archived_at is not null then
-            raise exception using
-                errcode = 'PT409',
-                message = 'the patient record of this login is archived',
-                detail = 'patient_archived',
-                hint = 'ask the hospital to restore the record';
+            perform private.raise_conflict(
+                'the patient record of this login is archived',
+                detail => 'patient_archived',
+                hint => 'ask the hospital to restore the record'
+            );
         end if;
         outcome := 'existing';
     else

@@ -9,10 +9,11 @@
 --      as a grant: single use, valid for 5 minutes, redeemable only by the admin who asked.
 --   2. the sidecar creates the login with the Auth admin API (service role), marking it with
 --      the grant id in app_metadata, which only the service role can write.
---   3. rpc/complete_staff_provisioning: redeems the grant for exactly that login and creates
---      the membership and the doctor or pharmacist row, under the admin's row-level security,
---      so the audit trail names the admin. The tables' constraints (licence number unique per
---      hospital...) are checked here, once; when this step fails, the sidecar deletes the login.
+--   3. rpc/complete_staff_provisioning (20261202160001, with the invitations): redeems the
+--      grant for exactly that login and creates the membership and the doctor or pharmacist
+--      row, recording the admin as the one who decided. The tables' constraints (licence
+--      number unique per hospital...) are checked there, once; when this step fails, the
+--      sidecar deletes the login.
 --
 -- Deactivation (rpc/set_doctor_active, rpc/set_pharmacist_active) marks the profile and the
 -- membership inactive: every policy reads the membership, so access ends on the next query,
@@ -20,7 +21,7 @@
 -- has an active membership elsewhere or is a patient's.
 --
 -- Errors carry a stable snake_case code in DETAIL, which the sidecar returns as its `code`:
---   42501 not_hospital_admin, not_allowed      P0002 doctor_not_found, pharmacist_not_found,
+--   42501 not_hospital_admin, not_allowed      PT404 doctor_not_found, pharmacist_not_found,
 --   22023 invalid_email, full_name_required,         grant_not_found
 --         login_mismatch                      PT409 email_exists, grant_used, grant_expired
 --   PT422 pharmacy_not_found                  23505 licence_number_exists, staff_record_exists
@@ -64,11 +65,11 @@ set search_path = ''
 as $$
 begin
     if hospital is null or not hospital = any(private.staff_hospital_ids('{hospital_admin}')) then
-        raise exception using
-            errcode = '42501',
-            message = 'only an active admin of this hospital can manage its staff',
-            detail = 'not_hospital_admin',
-            hint = 'sign in as an admin of the hospital';
+        perform private.raise_forbidden(
+            'only an active admin of this hospital can manage its staff',
+            detail => 'not_hospital_admin',
+            hint => 'sign in as an admin of the hospital'
+        );
     end if;
 end;
 $$;
@@ -90,20 +91,18 @@ declare
 begin
     perform private.require_hospital_admin(hospital);
     if login_email is null or login_email !~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$' then
-        raise exception using
-            errcode = '22023', message = 'the email is not a valid address', detail = 'invalid_email';
+        perform private.raise_invalid('the email is not a valid address', detail => 'invalid_email');
     end if;
     if coalesce(btrim(issue_provisioning_grant.full_name), '') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name is required', detail = 'full_name_required';
+        perform private.raise_invalid('the full name is required', detail => 'full_name_required');
     end if;
     -- Supabase Auth stores emails in lower case.
     if exists (select from auth.users as u where u.email = login_email) then
-        raise exception using
-            errcode = 'PT409',
-            message = 'a login with this email already exists',
-            detail = 'email_exists',
-            hint = 'use another email, or give the existing login a membership';
+        perform private.raise_conflict(
+            'a login with this email already exists',
+            detail => 'email_exists',
+            hint => 'use another email, or give the existing login a membership'
+        );
     end if;
     -- Grants are short-lived; old ones carry emails nobody needs any more.
     delete from private.staff_provisioning_grants as g where g.expires_at < now() - interval '1 day';
@@ -131,26 +130,25 @@ declare
 begin
     select g.* into issued from private.staff_provisioning_grants as g where g.id = grant_id for update;
     if not found or issued.created_by is distinct from auth.uid() then
-        raise exception using
-            errcode = 'P0002', message = 'no provisioning grant with this id was issued to you',
-            detail = 'grant_not_found';
+        perform private.raise_not_found(
+            'no provisioning grant with this id was issued to you', detail => 'grant_not_found'
+        );
     end if;
     if issued.consumed_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this provisioning grant was already used', detail = 'grant_used';
+        perform private.raise_conflict('this provisioning grant was already used', detail => 'grant_used');
     end if;
     if issued.expires_at <= now() then
-        raise exception using
-            errcode = 'PT409', message = 'this provisioning grant has expired', detail = 'grant_expired',
-            hint = 'start again';
+        perform private.raise_conflict(
+            'this provisioning grant has expired', detail => 'grant_expired', hint => 'start again'
+        );
     end if;
     perform private.require_hospital_admin(issued.hospital_id);
     select lower(u.email), u.raw_app_meta_data ->> 'provisioning_grant' into login_email, login_grant
     from auth.users as u where u.id = login;
     if login_grant is distinct from issued.id::text or login_email is distinct from issued.email::text then
-        raise exception using
-            errcode = '22023', message = 'this login was not created for this provisioning grant',
-            detail = 'login_mismatch';
+        perform private.raise_invalid(
+            'this login was not created for this provisioning grant', detail => 'login_mismatch'
+        );
     end if;
     update private.staff_provisioning_grants as g
     set consumed_at = now(), user_id = login
@@ -246,11 +244,11 @@ begin
         and ph.is_active
         and coalesce(ph.id = begin_pharmacist_provisioning.pharmacy_id, ph.is_default);
     if pharmacy is null then
-        raise exception using
-            errcode = 'PT422',
-            message = 'no active pharmacy of this hospital with this id',
-            detail = 'pharmacy_not_found',
-            hint = 'name an active pharmacy of the hospital, or set a default one';
+        perform private.raise_unprocessable(
+            'no active pharmacy of this hospital with this id',
+            detail => 'pharmacy_not_found',
+            hint => 'name an active pharmacy of the hospital, or set a default one'
+        );
     end if;
     return private.issue_provisioning_grant(
         begin_pharmacist_provisioning.hospital_id,
@@ -259,56 +257,6 @@ begin
         begin_pharmacist_provisioning.full_name,
         jsonb_build_object('licence_number', begin_pharmacist_provisioning.licence_number, 'pharmacy_id', pharmacy)
     );
-end;
-$$;
-
--- RPC (step 3) -> the new doctor or pharmacist. Security invoker: the admin's own insert
--- policies apply, and the audit trail records the admin as the actor.
-create function public.complete_staff_provisioning(grant_id uuid, user_id uuid)
-returns jsonb
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-    issued private.staff_provisioning_grants;
-    created jsonb;
-    violated text;
-begin
-    issued := private.redeem_provisioning_grant(complete_staff_provisioning.grant_id, complete_staff_provisioning.user_id);
-    insert into public.staff_memberships (user_id, hospital_id, role)
-    values (issued.user_id, issued.hospital_id, issued.role);
-    if issued.role = 'doctor' then
-        insert into public.doctors as d (
-            user_id, hospital_id, specialty, licence_number, qualification, licence_council,
-            calendar_color, consultation_modes, languages, bio
-        )
-        select
-            issued.user_id, issued.hospital_id, p.specialty, p.licence_number, p.qualification,
-            p.licence_council, p.calendar_color, p.consultation_modes, p.languages, p.bio
-        from jsonb_populate_record(null::public.doctors, issued.profile) as p
-        returning to_jsonb(d.*) into created;
-    else
-        insert into public.pharmacists as ph (user_id, hospital_id, pharmacy_id, licence_number)
-        select issued.user_id, issued.hospital_id, p.pharmacy_id, p.licence_number
-        from jsonb_populate_record(null::public.pharmacists, issued.profile) as p
-        returning to_jsonb(ph.*) into created;
-    end if;
-    return private.staff_record(created, issued.full_name, issued.email::text);
-exception
-    when unique_violation then
-        get stacked diagnostics violated = constraint_name;
-        if violated = 'doctors_licence_unique_per_hospital' then
-            raise exception using
-                errcode = '23505',
-                message = 'another doctor of this hospital holds this licence number',
-                detail = 'licence_number_exists',
-                hint = 'check the licence number';
-        end if;
-        raise exception using
-            errcode = '23505',
-            message = format('this staff record already exists (%s)', violated),
-            detail = 'staff_record_exists';
 end;
 $$;
 
@@ -337,13 +285,11 @@ declare
     person public.profiles;
 begin
     if coalesce(btrim(update_doctor.full_name), 'unchanged') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name cannot be blank', detail = 'full_name_required';
+        perform private.raise_invalid('the full name cannot be blank', detail => 'full_name_required');
     end if;
     perform from public.doctors as d where d.id = update_doctor.doctor_id;
     if not found then
-        raise exception using
-            errcode = 'P0002', message = 'no doctor with this id', detail = 'doctor_not_found';
+        perform private.raise_not_found('no doctor with this id', detail => 'doctor_not_found');
     end if;
     update public.doctors as d
     set specialty = coalesce(update_doctor.specialty, d.specialty),
@@ -357,10 +303,10 @@ begin
     where d.id = update_doctor.doctor_id
     returning d.* into doctor;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = 'only an admin of the doctor''s hospital or the doctor can change this profile',
-            detail = 'not_allowed';
+        perform private.raise_forbidden(
+            'only an admin of the doctor''s hospital or the doctor can change this profile',
+            detail => 'not_allowed'
+        );
     end if;
     update public.profiles as p
     set full_name = coalesce(btrim(update_doctor.full_name), p.full_name)
@@ -393,13 +339,11 @@ declare
     person public.profiles;
 begin
     if coalesce(btrim(update_pharmacist.full_name), 'unchanged') = '' then
-        raise exception using
-            errcode = '22023', message = 'the full name cannot be blank', detail = 'full_name_required';
+        perform private.raise_invalid('the full name cannot be blank', detail => 'full_name_required');
     end if;
     perform from public.pharmacists as ph where ph.id = update_pharmacist.pharmacist_id;
     if not found then
-        raise exception using
-            errcode = 'P0002', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
+        perform private.raise_not_found('no pharmacist with this id', detail => 'pharmacist_not_found');
     end if;
     update public.pharmacists as ph
     set licence_number = coalesce(update_pharmacist.licence_number, ph.licence_number),
@@ -407,10 +351,9 @@ begin
     where ph.id = update_pharmacist.pharmacist_id
     returning ph.* into pharmacist;
     if not found then
-        raise exception using
-            errcode = '42501',
-            message = 'only an admin of the pharmacist''s hospital can change this profile',
-            detail = 'not_allowed';
+        perform private.raise_forbidden(
+            'only an admin of the pharmacist''s hospital can change this profile', detail => 'not_allowed'
+        );
     end if;
     update public.profiles as p
     set full_name = coalesce(btrim(update_pharmacist.full_name), p.full_name)
@@ -419,76 +362,86 @@ begin
     return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text);
 exception
     when foreign_key_violation then
-        raise exception using
-            errcode = 'PT422',
-            message = 'no pharmacy of this hospital with this id',
-            detail = 'pharmacy_not_found';
+        perform private.raise_unprocessable(
+            'no pharmacy of this hospital with this id', detail => 'pharmacy_not_found'
+        );
 end;
 $$;
 
--- RPC: deactivate (active => false) or reactivate a doctor at their hospital -> the doctor,
--- plus `login_keeps_access`: whether the login must stay usable for another role.
+-- Deactivates (active => false) or reactivates a doctor's or a pharmacist's record at its
+-- hospital, with the membership in that role -> the record as the API shows it, plus
+-- `login_keeps_access`: whether the login must stay usable for another role. Deactivation
+-- also ends the login's sessions; an unknown id is PT404. Security invoker: after
+-- private.require_hospital_admin, the admin's own policies apply.
+create function private.set_staff_active(staff_role public.app_role, staff_id uuid, active boolean)
+returns jsonb
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    staff jsonb;
+    person public.profiles;
+begin
+    if set_staff_active.staff_role = 'doctor' then
+        select to_jsonb(d.*) into staff from public.doctors as d where d.id = set_staff_active.staff_id;
+    else
+        select to_jsonb(ph.*) into staff from public.pharmacists as ph where ph.id = set_staff_active.staff_id;
+    end if;
+    if staff is null then
+        perform private.raise_not_found(
+            format('no %s with this id', set_staff_active.staff_role),
+            detail => format('%s_not_found', set_staff_active.staff_role)
+        );
+    end if;
+    perform private.require_hospital_admin((staff ->> 'hospital_id')::uuid);
+    -- Read while the person is still on the staff directory the caller sees (deactivating).
+    select p.* into person from public.profiles as p where p.id = (staff ->> 'user_id')::uuid;
+    if set_staff_active.staff_role = 'doctor' then
+        update public.doctors as d set is_active = set_staff_active.active
+        where d.id = set_staff_active.staff_id
+        returning to_jsonb(d.*) into staff;
+    else
+        update public.pharmacists as ph set is_active = set_staff_active.active
+        where ph.id = set_staff_active.staff_id
+        returning to_jsonb(ph.*) into staff;
+    end if;
+    update public.staff_memberships as m set is_active = set_staff_active.active
+    where m.user_id = (staff ->> 'user_id')::uuid
+        and m.hospital_id = (staff ->> 'hospital_id')::uuid
+        and m.role = set_staff_active.staff_role;
+    if not set_staff_active.active then
+        perform private.end_deactivated_staff_sessions(
+            (staff ->> 'user_id')::uuid, (staff ->> 'hospital_id')::uuid, set_staff_active.staff_role
+        );
+    end if;
+    if person.id is null then
+        -- Reactivated: back on the directory only now.
+        select p.* into person from public.profiles as p where p.id = (staff ->> 'user_id')::uuid;
+    end if;
+    return private.staff_record(staff, person.full_name, person.email::text)
+        || jsonb_build_object('login_keeps_access', private.login_keeps_access((staff ->> 'user_id')::uuid));
+end;
+$$;
+
+-- RPC: deactivate (active => false) or reactivate a doctor (private.set_staff_active).
 create function public.set_doctor_active(doctor_id uuid, active boolean)
 returns jsonb
-language plpgsql
+language sql
 volatile
 set search_path = ''
 as $$
-declare
-    doctor public.doctors;
-    person public.profiles;
-begin
-    select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
-    if not found then
-        raise exception using
-            errcode = 'P0002', message = 'no doctor with this id', detail = 'doctor_not_found';
-    end if;
-    perform private.require_hospital_admin(doctor.hospital_id);
-    -- Read while the person is still on the staff directory the caller sees (deactivating).
-    select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    update public.doctors as d set is_active = set_doctor_active.active
-    where d.id = doctor.id
-    returning d.* into doctor;
-    update public.staff_memberships as m set is_active = set_doctor_active.active
-    where m.user_id = doctor.user_id and m.hospital_id = doctor.hospital_id and m.role = 'doctor';
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    end if;
-    return private.staff_record(to_jsonb(doctor), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(doctor.user_id));
-end;
+    select private.set_staff_active('doctor', set_doctor_active.doctor_id, set_doctor_active.active);
 $$;
 
+-- RPC: the same for a pharmacist.
 create function public.set_pharmacist_active(pharmacist_id uuid, active boolean)
 returns jsonb
-language plpgsql
+language sql
 volatile
 set search_path = ''
 as $$
-declare
-    pharmacist public.pharmacists;
-    person public.profiles;
-begin
-    select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
-    if not found then
-        raise exception using
-            errcode = 'P0002', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
-    end if;
-    perform private.require_hospital_admin(pharmacist.hospital_id);
-    select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    update public.pharmacists as ph set is_active = set_pharmacist_active.active
-    where ph.id = pharmacist.id
-    returning ph.* into pharmacist;
-    update public.staff_memberships as m set is_active = set_pharmacist_active.active
-    where m.user_id = pharmacist.user_id and m.hospital_id = pharmacist.hospital_id and m.role = 'pharmacist';
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    end if;
-    return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(pharmacist.user_id));
-end;
+    select private.set_staff_active('pharmacist', set_pharmacist_active.pharmacist_id, set_pharmacist_active.active);
 $$;
 
 revoke execute on function private.require_hospital_admin(uuid) from public;
@@ -498,15 +451,14 @@ revoke execute on function private.login_keeps_access(uuid) from public;
 revoke execute on function private.staff_record(jsonb, text, text) from public;
 grant execute on function private.require_hospital_admin(uuid) to authenticated;
 grant execute on function private.issue_provisioning_grant(uuid, public.app_role, text, text, jsonb) to authenticated;
-grant execute on function private.redeem_provisioning_grant(uuid, uuid) to authenticated;
 grant execute on function private.login_keeps_access(uuid) to authenticated;
 grant execute on function private.staff_record(jsonb, text, text) to authenticated;
+grant execute on function private.set_staff_active(public.app_role, uuid, boolean) to authenticated, service_role;
 
 revoke execute on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) from public, anon;
 revoke execute on function public.begin_pharmacist_provisioning(uuid, text, text, text, uuid) from public, anon;
-revoke execute on function public.complete_staff_provisioning(uuid, uuid) from public, anon;
 revoke execute on function public.update_doctor(
     uuid, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) from public, anon;
@@ -517,7 +469,6 @@ grant execute on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) to authenticated;
 grant execute on function public.begin_pharmacist_provisioning(uuid, text, text, text, uuid) to authenticated;
-grant execute on function public.complete_staff_provisioning(uuid, uuid) to authenticated;
 grant execute on function public.update_doctor(
     uuid, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) to authenticated;

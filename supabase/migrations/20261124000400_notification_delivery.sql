@@ -250,13 +250,13 @@ declare
     text_ record;
 begin
     if batch is null or batch not between 1 and 500 then
-        raise exception using errcode = '22023', message = 'batch must be between 1 and 500';
+        perform private.raise_invalid('batch must be between 1 and 500');
     end if;
     if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        raise exception using errcode = '22023', message = 'lease must be between 5 seconds and 1 hour';
+        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
     end if;
     if max_attempts is null or max_attempts < 1 then
-        raise exception using errcode = '22023', message = 'max_attempts must be at least 1';
+        perform private.raise_invalid('max_attempts must be at least 1');
     end if;
 
     update private.outbox as o
@@ -479,10 +479,9 @@ begin
     select o.* into row_ from private.outbox as o where o.id = retry_notification.notification_id for update;
     if not found or not coalesce(row_.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false) then
         if cardinality(private.staff_hospital_ids('{hospital_admin}')) = 0 then
-            raise exception using
-                errcode = '42501', message = 'only a hospital admin can retry a notification';
+            perform private.raise_forbidden('only a hospital admin can retry a notification');
         end if;
-        raise exception using errcode = 'P0002', message = 'no such notification in your hospital';
+        perform private.raise_not_found('no such notification in your hospital');
     end if;
     if row_.state <> 'dead' then
         raise exception using

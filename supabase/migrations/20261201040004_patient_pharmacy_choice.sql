@@ -1,8 +1,8 @@
 -- The patient's choice of pharmacy. A prescription goes to the pharmacy the doctor names
 -- (e.g. the one the patient asks for in the consult), else to the pharmacy the patient chose
 -- at that hospital, else to the hospital's default pharmacy. Before, the patient had no
--- way to record a standing choice. `issue_prescription` routes by it; it is re-created with
--- that routing, and with outside pharmacies under consent, in 20261201090003.
+-- way to record a standing choice. `issue_prescription` routes by it (its one
+-- definition, in 20261122000800, also sends to outside pharmacies under consent).
 
 -- One choice per patient and hospital, of one of that hospital's pharmacies.
 create table public.patient_pharmacy_choices (

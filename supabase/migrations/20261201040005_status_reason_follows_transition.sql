@@ -24,11 +24,11 @@ begin
         is distinct from (before_row ->> 'starts_at', before_row ->> 'ends_at') then
         return new;
     end if;
-    raise exception using
-        errcode = 'PT409',
-        message = format('the reason of a %s cannot be changed without a change of status', rtrim(tg_table_name, 's')),
-        detail = format('%s %s', tg_table_name, new.id),
-        hint = 'set status_reason together with the new status';
+    perform private.raise_conflict(
+        format('the reason of a %s cannot be changed without a change of status', rtrim(tg_table_name, 's')),
+        detail => format('%s %s', tg_table_name, new.id),
+        hint => 'set status_reason together with the new status'
+    );
 end;
 $$;
 

@@ -21,6 +21,9 @@
 -- A request-level READ entry names no row, so it carries the caller's hospital (when they are
 -- staff of exactly one) and the caller's own patient record: before, it carried neither, and
 -- no admin could see it in public.audit_trail.
+--
+-- The changed functions are defined once, in final form, in the migration that created them:
+-- private.log_timeline_read (20261123000600), private.log_request_read (20261123000800).
 
 -- Security definer: appends to the audit trail.
 create function private.log_request_level_read(resource text, via text)
@@ -68,39 +71,6 @@ begin
     end if;
     perform private.log_request_level_read(clinical_read_logged.resource, 'row-level security');
     return true;
-end;
-$$;
-
--- The pre-request function's logger, now marking what it logged. Security definer: appends
--- to the audit trail.
-create or replace function private.log_request_read(resource text)
-returns void
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-begin
-    perform private.log_request_level_read(log_request_read.resource, 'pre-request');
-end;
-$$;
-
--- The timeline RPC's logger (one READ entry naming the patient), now marking the clinical
--- tables the timeline reads. Security definer: appends to the audit trail.
-create or replace function private.log_timeline_read(patient_id uuid)
-returns void
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    resource text;
-begin
-    perform private.audit_append('READ', 'public.patient_timeline', null, null, log_timeline_read.patient_id);
-    foreach resource in array array['clinical_notes', 'lab_results', 'patient_documents'] loop
-        perform set_config('carebase.read_logged.' || resource, 'on', true);
-    end loop;
 end;
 $$;
 

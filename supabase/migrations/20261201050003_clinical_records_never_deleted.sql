@@ -10,10 +10,10 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    raise exception using
-        errcode = '42501',
-        message = format('%s rows are archived, never deleted', tg_table_name),
-        hint = 'set deleted_at (the hospital''s admin archives and restores)';
+    perform private.raise_forbidden(
+        format('%s rows are archived, never deleted', tg_table_name),
+        hint => 'set deleted_at (the hospital''s admin archives and restores)'
+    );
 end;
 $$;
 

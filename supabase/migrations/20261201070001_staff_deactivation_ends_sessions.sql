@@ -9,6 +9,10 @@
 -- global sign-out; their refresh tokens go with them (refresh_tokens.session_id cascades).
 -- Done inside the deactivating RPC's transaction: the records and the sessions change
 -- together or not at all, the same on Supabase and on devstack.
+--
+-- The deactivating RPCs are defined once, in final form, in the migration that created them
+-- (20261124000300): public.set_doctor_active and public.set_pharmacist_active, through
+-- private.set_staff_active, which calls the function below.
 
 -- Security definer: only the table owner and postgres may delete from auth.sessions. It does
 -- only what the deactivation it serves allows: the caller administers the hospital, the
@@ -36,74 +40,3 @@ $$;
 
 revoke execute on function private.end_deactivated_staff_sessions(uuid, uuid, public.app_role) from public;
 grant execute on function private.end_deactivated_staff_sessions(uuid, uuid, public.app_role) to authenticated;
-
--- As in 20261124000300_staff_provisioning.sql, plus ending the sessions on deactivation; an
--- unknown id is PT404 (HTTP 404; P0002 there is a 500 on PostgREST).
-create or replace function public.set_doctor_active(doctor_id uuid, active boolean)
-returns jsonb
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-    doctor public.doctors;
-    person public.profiles;
-begin
-    select d.* into doctor from public.doctors as d where d.id = set_doctor_active.doctor_id;
-    if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no doctor with this id', detail = 'doctor_not_found';
-    end if;
-    perform private.require_hospital_admin(doctor.hospital_id);
-    -- Read while the person is still on the staff directory the caller sees (deactivating).
-    select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    update public.doctors as d set is_active = set_doctor_active.active
-    where d.id = doctor.id
-    returning d.* into doctor;
-    update public.staff_memberships as m set is_active = set_doctor_active.active
-    where m.user_id = doctor.user_id and m.hospital_id = doctor.hospital_id and m.role = 'doctor';
-    if not set_doctor_active.active then
-        perform private.end_deactivated_staff_sessions(doctor.user_id, doctor.hospital_id, 'doctor');
-    end if;
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = doctor.user_id;
-    end if;
-    return private.staff_record(to_jsonb(doctor), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(doctor.user_id));
-end;
-$$;
-
-create or replace function public.set_pharmacist_active(pharmacist_id uuid, active boolean)
-returns jsonb
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-    pharmacist public.pharmacists;
-    person public.profiles;
-begin
-    select ph.* into pharmacist from public.pharmacists as ph where ph.id = set_pharmacist_active.pharmacist_id;
-    if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no pharmacist with this id', detail = 'pharmacist_not_found';
-    end if;
-    perform private.require_hospital_admin(pharmacist.hospital_id);
-    select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    update public.pharmacists as ph set is_active = set_pharmacist_active.active
-    where ph.id = pharmacist.id
-    returning ph.* into pharmacist;
-    update public.staff_memberships as m set is_active = set_pharmacist_active.active
-    where m.user_id = pharmacist.user_id and m.hospital_id = pharmacist.hospital_id and m.role = 'pharmacist';
-    if not set_pharmacist_active.active then
-        perform private.end_deactivated_staff_sessions(pharmacist.user_id, pharmacist.hospital_id, 'pharmacist');
-    end if;
-    if person.id is null then
-        -- Reactivated: back on the directory only now.
-        select p.* into person from public.profiles as p where p.id = pharmacist.user_id;
-    end if;
-    return private.staff_record(to_jsonb(pharmacist), person.full_name, person.email::text)
-        || jsonb_build_object('login_keeps_access', private.login_keeps_access(pharmacist.user_id));
-end;
-$$;

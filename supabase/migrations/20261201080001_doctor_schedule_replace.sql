@@ -44,9 +44,9 @@ declare
     failure text;
 begin
     if jsonb_typeof(set_doctor_schedule.hours) is distinct from 'array' then
-        raise exception using
-            errcode = '22023', message = 'hours must be a JSON array of weekly ranges',
-            hint = 'send [] to clear the weekly schedule';
+        perform private.raise_invalid(
+            'hours must be a JSON array of weekly ranges', hint => 'send [] to clear the weekly schedule'
+        );
     end if;
 
     select d.hospital_id, h.time_zone into doctor_hospital, hospital_zone
@@ -54,8 +54,7 @@ begin
     join public.hospitals as h on h.id = d.hospital_id
     where d.id = set_doctor_schedule.doctor_id;
     if doctor_hospital is null then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
+        perform private.raise_not_found('no such doctor', hint => 'list doctors with GET /rest/v1/doctors');
     end if;
 
     -- Checked up front: under RLS alone a refused caller's delete matches no row and [] looks done.
@@ -83,8 +82,7 @@ begin
     for item in select e.value from jsonb_array_elements(set_doctor_schedule.hours) as e loop
         item_no := item_no + 1;
         if jsonb_typeof(item) is distinct from 'object' then
-            raise exception using
-                errcode = '22023', message = format('hours item %s must be an object', item_no);
+            perform private.raise_invalid(format('hours item %s must be an object', item_no));
         end if;
         select string_agg(k.key, ', ' order by k.key) into unknown_fields
         from jsonb_object_keys(item) as k (key)

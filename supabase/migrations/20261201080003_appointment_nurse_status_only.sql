@@ -29,11 +29,11 @@ begin
     from jsonb_each(to_jsonb(new) - status_fields) as n
     where n.value is distinct from to_jsonb(old) -> n.key;
     if changed is not null then
-        raise exception using
-            errcode = '42501',
-            message = 'a nurse may change only the status of an appointment',
-            detail = format('changed: %s', changed),
-            hint = 'ask the front desk to move it or to change its room, mode or type';
+        perform private.raise_forbidden(
+            'a nurse may change only the status of an appointment',
+            detail => format('changed: %s', changed),
+            hint => 'ask the front desk to move it or to change its room, mode or type'
+        );
     end if;
     return new;
 end;

@@ -10,9 +10,10 @@
 -- whose first byte always has its high bit set, so it reads as a "key version" above 32767,
 -- which no field key can have: that is what selects them.
 
--- Encrypts new contents under the active field key (same signature, so every caller keeps
--- working). Security definer: needs the key (through private.encrypt_field).
-create or replace function private.encrypt_contents(contents jsonb)
+-- Encrypts medication contents under the active field key (rpc/issue_prescription calls it).
+-- Security definer: needs the key (through private.encrypt_field). Granted to the API roles
+-- because encrypting reveals nothing; decrypting is reserved to the logged readers.
+create function private.encrypt_contents(contents jsonb)
 returns bytea
 language sql
 volatile
@@ -36,35 +37,9 @@ values
 ('public.prescription_items', 'details')
 on conflict do nothing;
 
--- The readers the prescription_details view uses, now through private.decrypt_field (the view
--- is made masked, and these readers dropped, by the next migration). Security definer: the key.
-create or replace function private.prescription_item_details(item_id uuid)
-returns jsonb
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select private.decrypt_field(i.details)::jsonb
-    from public.prescription_items as i
-    where i.id = prescription_item_details.item_id
-        and private.can_read_prescription(i.prescription_id);
-$$;
-
-create or replace function private.prescription_notes(prescription_id uuid)
-returns text
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select private.decrypt_field(p.notes)::jsonb ->> 'notes'
-    from public.prescriptions as p
-    where p.id = prescription_notes.prescription_id
-        and p.notes is not null
-        and private.can_read_prescription(p.id);
-$$;
-
 -- Nothing reads the old key any more. The Vault secret carebase_prescription_key is left in
 -- place, like a retired field key: delete it once backups older than this migration expire.
 drop function private.prescription_key();
+
+revoke execute on function private.encrypt_contents(jsonb) from public;
+grant execute on function private.encrypt_contents(jsonb) to authenticated, service_role;

@@ -1,49 +1,11 @@
 -- Every read of decrypted prescription contents leaves a READ entry in the audit trail.
 --
--- The prescription_details view decrypted medications and notes for the patient, the issuing
--- doctor and the pharmacy, and logged nothing: PostgREST reads a view with GET, in a
--- read-only transaction where no audit row can be written. Now the view shows the
--- prescription without its contents (the lines keep their quantities, which are in clear
--- anyway), and the contents come only from the RPC below, which checks access, appends one
--- READ entry per prescription naming the patient and the hospital (so the read appears in the
--- patient's record_disclosures and the hospital admin's audit_trail), then decrypts.
-
--- The view, masked: same columns as before; `medications` lists the lines with their
--- quantities but no contents, `notes` is null. Read the contents with rpc/read_prescriptions.
-create or replace view public.prescription_details
-with (security_invoker = true) as
-select
-    p.id,
-    p.hospital_id,
-    p.patient_id,
-    p.doctor_id,
-    p.appointment_id,
-    p.pharmacy_id,
-    p.status,
-    p.status_reason,
-    p.status_changed_at,
-    p.verification_code,
-    p.issued_at,
-    p.valid_until,
-    upper(p.status::text) as status_code,
-    null::text as notes,
-    (
-        select
-            coalesce(jsonb_agg(
-                jsonb_build_object(
-                    'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
-                    'dispensed_quantity', i.dispensed_quantity
-                )
-                order by i.line_no
-            ), '[]')
-        from public.prescription_items as i
-        where i.prescription_id = p.id
-    ) as medications
-from public.prescriptions as p;
-
--- The decrypting readers the old view called: nothing may decrypt without logging.
-drop function private.prescription_item_details(uuid);
-drop function private.prescription_notes(uuid);
+-- PostgREST reads a view with GET, in a read-only transaction where no audit row can be
+-- written, so the prescription_details view (20261122000800) shows prescriptions without
+-- their contents (the lines keep their quantities, which are in clear anyway). The contents
+-- come only from the RPC below, which checks access, appends one READ entry per prescription
+-- naming the patient and the hospital (so the read appears in the patient's
+-- record_disclosures and the hospital admin's audit_trail), then decrypts.
 
 -- Prescriptions in clear, for those who may read them (private.can_read_prescription: the
 -- patient, the issuing doctor, the pharmacy it was sent to), each read a READ entry. Ids the
@@ -58,6 +20,8 @@ set search_path = ''
 as $$
 declare
     rx public.prescription_details;
+    opened record;
+    lines_unreadable boolean;
 begin
     if cardinality(read_prescriptions.prescription_ids) > 100 then
         raise exception using
@@ -69,25 +33,36 @@ begin
         where pd.id = any(read_prescriptions.prescription_ids) and private.can_read_prescription(pd.id)
         order by pd.issued_at desc, pd.id
     loop
+        perform private.require_phi_aal2(rx.patient_id);
         perform private.audit_append(
             'READ', 'public.prescriptions', rx.id::text, rx.hospital_id, rx.patient_id, '{medications,notes}'
         );
-        rx.notes := (
-            select private.decrypt_field(p.notes)::jsonb ->> 'notes'
-            from public.prescriptions as p where p.id = rx.id and p.notes is not null
-        );
-        rx.medications := (
-            select coalesce(jsonb_agg(
-                private.decrypt_field(i.details)::jsonb
+        rx.undecryptable := '{}';
+        select d.content, d.problem into opened
+        from public.prescriptions as p
+        cross join lateral private.try_decrypt_object(p.notes) as d
+        where p.id = rx.id;
+        rx.notes := opened.content ->> 'notes';
+        if opened.problem is not null then
+            rx.undecryptable := rx.undecryptable || 'notes'::text;
+        end if;
+        select
+            coalesce(jsonb_agg(
+                coalesce(d.content, jsonb_build_object('undecryptable', true))
                 || jsonb_build_object(
                     'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
                     'dispensed_quantity', i.dispensed_quantity
                 )
                 order by i.line_no
-            ), '[]')
-            from public.prescription_items as i
-            where i.prescription_id = rx.id
-        );
+            ), '[]'),
+            coalesce(bool_or(d.problem is not null), false)
+        into rx.medications, lines_unreadable
+        from public.prescription_items as i
+        cross join lateral private.try_decrypt_object(i.details) as d
+        where i.prescription_id = rx.id;
+        if lines_unreadable then
+            rx.undecryptable := rx.undecryptable || 'medications'::text;
+        end if;
         return next rx;
     end loop;
 end;

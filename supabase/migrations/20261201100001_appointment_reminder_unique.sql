@@ -1,8 +1,8 @@
 -- One pending reminder per appointment, by construction. The appointment trigger
--- (20261201040002, 20261201080002) withdraws the waiting reminder before it queues a new
--- one, but nothing stopped another writer (a script, a worker putting a reminder back to
--- `pending`, an admin retrying a dead one) from leaving two waiting: the patient would be
--- reminded twice. A unique partial index now refuses a second pending `appointment_reminder`
+-- (private.notify_appointment_change, 20261122000400) withdraws the waiting reminder before
+-- it queues a new one, but nothing stopped another writer (a script, a worker putting a
+-- reminder back to `pending`, an admin retrying a dead one) from leaving two waiting: the
+-- patient would be reminded twice. A unique partial index now refuses a second pending `appointment_reminder`
 -- for the same appointment whatever path writes it.
 
 -- On a live database: wait at most a few seconds for the lock instead of queueing every

@@ -13,6 +13,10 @@
 --     about the same person;
 --   * the phone, which is the patient's sign-in, is changed by staff only at the hospital
 --     where the patient was first registered (their home hospital).
+--
+-- The changed function and view are defined once, in final form, in the migrations that
+-- created them: private.reveal_patient_identifier (20261123000300) and public.audit_trail
+-- (20261123000100).
 
 -- Which persons this transaction may register: a comma-separated list of ids in a
 -- transaction-local setting. Clients cannot set it: PostgREST exposes no way to set
@@ -131,8 +135,7 @@ declare
     patient uuid;
 begin
     if not spend_registration_code.hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin,cro}')) then
-        raise exception using
-            errcode = '42501', message = 'only the front office of this hospital registers patients';
+        perform private.raise_forbidden('only the front office of this hospital registers patients');
     end if;
     update private.registration_codes as c
     set used_at = now(), used_at_hospital_id = spend_registration_code.hospital, used_by = (select auth.uid())
@@ -188,8 +191,7 @@ begin
     return registration;
 exception
     when unique_violation then
-        raise exception using
-            errcode = 'PT409', message = 'the patient is already registered at this hospital';
+        perform private.raise_conflict('the patient is already registered at this hospital');
 end;
 $$;
 
@@ -219,10 +221,10 @@ begin
     order by r.registered_at, r.id
     limit 1;
     if home is null or not home = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
-        raise exception using
-            errcode = '42501',
-            message = 'the phone number is the patient''s sign-in and is changed at their home hospital',
-            hint = 'the hospital where the patient was first registered changes it';
+        perform private.raise_forbidden(
+            'the phone number is the patient''s sign-in and is changed at their home hospital',
+            hint => 'the hospital where the patient was first registered changes it'
+        );
     end if;
     return new;
 end;
@@ -231,40 +233,6 @@ $$;
 create trigger patients_guard_phone_change
 before update of phone on public.patients
 for each row execute function private.guard_patient_phone_change();
-
--- Audit trail ------------------------------------------------------------------------------
--- Entries of the admin's hospitals, and person-level entries (no hospital) about its
--- patients; never another hospital's entries about a shared patient.
-create or replace view public.audit_trail
-with (security_invoker = true) as
-select
-    l.seq,
-    l.occurred_at,
-    l.actor_id,
-    l.actor_db_role,
-    l.actor_roles,
-    l.hospital_id,
-    l.patient_id,
-    l.action,
-    l.table_name,
-    l.row_id,
-    l.changed_fields,
-    l.old_values,
-    l.new_values,
-    l.details,
-    l.request_id,
-    l.ip_address,
-    l.user_agent,
-    l.request_method,
-    l.request_path,
-    encode(l.hash, 'hex') as hash
-from audit.log as l
-where
-    l.hospital_id = any((select private.staff_hospital_ids('{hospital_admin}'))::uuid[])
-    or (l.hospital_id is null and l.patient_id = any((select private.administered_patient_ids())::uuid[]));
-
-comment on view public.audit_trail is
-'The audit trail of the caller''s hospitals (hospital admins): every write and logged read, hash-chained.';
 
 -- National identifiers ---------------------------------------------------------------------
 alter table public.patient_identifiers
@@ -358,30 +326,6 @@ as $$
             private.normalize_national_id(find_patients_by_identifier.kind, find_patients_by_identifier.value)
         )
         and private.can_see_patient_identifier(i.patient_id, i.recorded_at_hospital_id);
-$$;
-
-create or replace function private.reveal_patient_identifier(identifier_id uuid)
-returns text
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    found public.patient_identifiers;
-begin
-    select i.* into found from public.patient_identifiers as i where i.id = reveal_patient_identifier.identifier_id;
-    if found.id is null or not private.can_see_patient_identifier(found.patient_id, found.recorded_at_hospital_id) then
-        raise exception using
-            errcode = '42501', message = 'you may not see this identifier',
-            hint = 'the patient, and the front desk and admins of the hospital that recorded it, may';
-    end if;
-    perform private.audit_append(
-        'READ', 'public.patient_identifiers', found.id::text, found.recorded_at_hospital_id, found.patient_id,
-        '{value_encrypted}', null, null, jsonb_build_object('purpose', 'reveal national identifier')
-    );
-    return private.decrypt_field(found.value_encrypted);
-end;
 $$;
 
 revoke execute on all functions in schema private from public;

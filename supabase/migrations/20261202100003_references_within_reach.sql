@@ -11,6 +11,9 @@
 --    Columns the policies already pinned to auth.uid() follow the same rule.
 -- 3. The doctor who ordered a lab result is a doctor of the result's hospital.
 -- 4. A pharmacy of a deactivated hospital is not an active pharmacy.
+--
+-- The changed function is defined once, in final form, in the migration that created it:
+-- private.active_pharmacy_hospital_id (20261201090003).
 
 -- 1. Same patient, same hospital -------------------------------------------------------------
 alter table public.appointments
@@ -148,20 +151,4 @@ create trigger lab_results_guard_orderer
 before insert or update of ordered_by on public.lab_results
 for each row execute function private.guard_lab_result_orderer();
 
--- 4. Active pharmacies -----------------------------------------------------------------------------
-create or replace function private.active_pharmacy_hospital_id(pharmacy uuid)
-returns uuid
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select ph.hospital_id
-    from public.pharmacies as ph
-    join public.hospitals as h on h.id = ph.hospital_id
-    where ph.id = active_pharmacy_hospital_id.pharmacy and ph.is_active and h.is_active;
-$$;
-
 revoke execute on function private.guard_lab_result_orderer() from public;
-revoke execute on function private.active_pharmacy_hospital_id(uuid) from public;
-grant execute on function private.active_pharmacy_hospital_id(uuid) to authenticated, service_role;

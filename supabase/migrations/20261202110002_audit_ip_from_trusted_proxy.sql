@@ -14,6 +14,9 @@
 -- front of PostgREST (check with a request from a known address:
 -- `update private.client_ip_settings set proxy_hops = 2;`). Behind devstack's gateway with
 -- CAREBASE_GATEWAY_TRUSTED_PROXIES = n, it is n + 1.
+--
+-- The changed function is defined once, in final form, in the migration that created it:
+-- private.audit_append (20261123000100).
 
 create table private.client_ip_settings (
     singleton boolean primary key default true constraint client_ip_settings_singleton check (singleton),
@@ -42,72 +45,3 @@ as $$
 $$;
 
 revoke execute on function private.request_client_ip(jsonb) from public, anon, authenticated, service_role;
-
--- As in 20261123000100_audit_log.sql, with the address from private.request_client_ip.
-create or replace function private.audit_append(
-    action text,
-    table_name text,
-    row_id text default null,
-    hospital_id uuid default null,
-    patient_id uuid default null,
-    changed_fields text[] default '{}',
-    old_values jsonb default null,
-    new_values jsonb default null,
-    details jsonb default '{}'
-)
-returns bigint
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    head audit.chain_head;
-    headers jsonb := coalesce(nullif(current_setting('request.headers', true), '')::jsonb, '{}');
-    request_role text := current_setting('role', true);
-    entry audit.log;
-begin
-    -- The lock serializes appends until commit: the chain is one total order.
-    select h.* into head from audit.chain_head as h where h.singleton for update;
-
-    entry.seq := head.seq + 1;
-    entry.occurred_at := clock_timestamp();
-    entry.actor_id := auth.uid();
-    -- current_user is this function's owner here; the request's role is the `role` setting.
-    entry.actor_db_role := case
-        when request_role is null or request_role in ('', 'none') then session_user::text
-        else request_role
-    end;
-    entry.actor_jwt_role := auth.role();
-    entry.actor_roles := case
-        when entry.actor_id is not null and audit_append.hospital_id is not null
-            then private.actor_roles(audit_append.hospital_id, audit_append.patient_id)
-        when entry.actor_id is not null and audit_append.patient_id is not null
-            and audit_append.patient_id = private.own_patient_id()
-            then '{patient}'::public.app_role []
-        else '{}'::public.app_role []
-    end;
-    entry.hospital_id := audit_append.hospital_id;
-    entry.patient_id := audit_append.patient_id;
-    entry.action := audit_append.action;
-    entry.table_name := audit_append.table_name;
-    entry.row_id := audit_append.row_id;
-    entry.changed_fields := coalesce(audit_append.changed_fields, '{}');
-    entry.old_values := audit_append.old_values;
-    entry.new_values := audit_append.new_values;
-    entry.details := coalesce(audit_append.details, '{}');
-    entry.request_id := headers ->> 'x-request-id';
-    entry.ip_address := private.request_client_ip(headers);
-    entry.user_agent := headers ->> 'user-agent';
-    entry.request_method := nullif(current_setting('request.method', true), '');
-    entry.request_path := nullif(current_setting('request.path', true), '');
-    entry.prev_hash := head.hash;
-    entry.hash := private.audit_hash(entry);
-
-    insert into audit.log select entry.*;
-    update audit.chain_head as h
-    set seq = entry.seq, hash = entry.hash, updated_at = entry.occurred_at
-    where h.singleton;
-    return entry.seq;
-end;
-$$;

@@ -92,14 +92,14 @@ declare
     before_hash text;
 begin
     if after_seq is null or after_seq < 0 then
-        raise exception using
-            errcode = '22023', message = 'after_seq must be 0 or more',
-            hint = 'pass the seq of the last exported anchor (0 for none)';
+        perform private.raise_invalid(
+            'after_seq must be 0 or more', hint => 'pass the seq of the last exported anchor (0 for none)'
+        );
     end if;
     if max_rows is null or max_rows not between 1 and 1000000 then
-        raise exception using
-            errcode = '22023', message = 'max_rows must be between 1 and 1000000',
-            hint = 'anchor a long chain in several segments';
+        perform private.raise_invalid(
+            'max_rows must be between 1 and 1000000', hint => 'anchor a long chain in several segments'
+        );
     end if;
 
     select h.* into head from audit.chain_head as h where h.singleton;
@@ -165,9 +165,9 @@ as $$
 #variable_conflict use_column
 begin
     if from_seq is null or to_seq is null or to_seq < from_seq or to_seq - from_seq >= 10000 then
-        raise exception using
-            errcode = '22023', message = 'from_seq..to_seq must name at most 10000 rows',
-            hint = 'read a long chain in pages';
+        perform private.raise_invalid(
+            'from_seq..to_seq must name at most 10000 rows', hint => 'read a long chain in pages'
+        );
     end if;
     return query
     select l.seq, l.occurred_at, l.action, l.table_name, l.row_id,
@@ -211,10 +211,10 @@ begin
         select from audit.log as l
         where l.seq = record_audit_anchor.seq and l.hash = decode(record_audit_anchor.hash, 'hex')
     ) then
-        raise exception using
-            errcode = '22023',
-            message = format('audit row %s does not have the anchored hash', record_audit_anchor.seq),
-            hint = 'the chain changed since the anchor was read; run `carebase audit verify`';
+        perform private.raise_invalid(
+            format('audit row %s does not have the anchored hash', record_audit_anchor.seq),
+            hint => 'the chain changed since the anchor was read; run `carebase audit verify`'
+        );
     end if;
     insert into audit.anchors (seq, hash, exported_number, key_id, signature, location)
     values (

@@ -17,6 +17,9 @@
 -- privileges and row-level security still decide who writes a row: the encrypting RPCs are
 -- unchanged. Registering a column in private.encrypted_columns installs its triggers, so a
 -- new encrypted column is protected (and rotated) as soon as it is registered.
+--
+-- The changed function is defined once, in final form, in the migration that created it:
+-- private.encrypt_field (20261123000200).
 
 -- Ciphertexts private.encrypt_field returned, by transaction, until a row stores them.
 -- Unlogged: a crash loses only values of transactions that could not commit anyway.
@@ -27,29 +30,6 @@ create unlogged table private.fresh_ciphertexts (
 );
 
 revoke all on private.fresh_ciphertexts from public, anon, authenticated, service_role;
-
--- As in 20261123000200_field_encryption.sql, plus the record of the fresh ciphertext.
--- Security definer: needs the key, and writes private.fresh_ciphertexts.
-create or replace function private.encrypt_field(plaintext text)
-returns bytea
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    version integer := private.active_field_key_version();
-    sealed bytea;
-begin
-    if plaintext is null then
-        return null;
-    end if;
-    sealed := int2send(version::smallint)
-        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256');
-    insert into private.fresh_ciphertexts (digest) values (extensions.digest(sealed, 'sha256'));
-    return sealed;
-end;
-$$;
 
 -- Trigger (BEFORE INSERT / UPDATE of an encrypted column, whose name is the argument): the
 -- new value must be a ciphertext private.encrypt_field returned in this transaction and that
@@ -141,11 +121,11 @@ as $$
 begin
     if (new.blind_index, new.last4) is distinct from (old.blind_index, old.last4)
         and new.value_encrypted is not distinct from old.value_encrypted then
-        raise exception using
-            errcode = '42501',
-            message = 'a national number''s blind index and last digits change only with the number',
-            detail = 'encrypted_column_direct_write',
-            hint = 'use rpc/set_patient_identifier';
+        perform private.raise_forbidden(
+            'a national number''s blind index and last digits change only with the number',
+            detail => 'encrypted_column_direct_write',
+            hint => 'use rpc/set_patient_identifier'
+        );
     end if;
     return new;
 end;

@@ -13,24 +13,14 @@
 --     rpc/reveal_patient_identifier);
 --   rpc/read_prescriptions returns every prescription asked for; one whose notes or lines
 --     cannot be decrypted comes back without them, each such line marked
---     {"undecryptable": true}, and the new column `undecryptable` names the fields ('notes',
---     'medications'; empty when all were read);
+--     {"undecryptable": true}, and the column `undecryptable` (of prescription_details,
+--     null in the view itself) names the fields ('notes', 'medications'; empty when all
+--     were read);
 --   rotation skips such values (private.undecryptable_fields() lists them for operators).
-
--- The key version a ciphertext names; 0 (no key) for a value too short to name one, which
--- used to fail with "index out of range" and stop rotation.
-create or replace function private.field_key_version(ciphertext bytea)
-returns integer
-language sql
-immutable
-set search_path = ''
-as $$
-    select case
-        when ciphertext is null then null
-        when octet_length(ciphertext) < 2 then 0
-        else get_byte(ciphertext, 0) * 256 + get_byte(ciphertext, 1)
-    end;
-$$;
+--
+-- The changed functions are defined once, in final form, in the migration that created them:
+-- private.field_key_version (20261123000200), private.decrypt_field (20261123000200),
+-- private.rotate_field_encryption (20261123000200).
 
 -- Decrypts without failing on a bad value: problem is null (plaintext is the clear text, or
 -- null for a null value), 'key_missing' (the key version it names is unknown or retired) or
@@ -91,109 +81,8 @@ begin
 end;
 $$;
 
--- Decrypts with the key version the ciphertext names; a value that cannot be decrypted is
--- PT409 (HTTP 409), detail undecryptable_field, for the record being read. Security definer:
--- the key. Not granted to any API role: only private readers that check access first call it.
-create or replace function private.decrypt_field(ciphertext bytea)
-returns text
-language plpgsql
-stable
-security definer
-set search_path = ''
-as $$
-declare
-    opened record;
-begin
-    select d.plaintext, d.problem into opened from private.try_decrypt_field(ciphertext) as d;
-    if opened.problem is not null then
-        raise exception using
-            errcode = 'PT409',
-            message = 'the encrypted content of this record cannot be decrypted',
-            detail = 'undecryptable_field',
-            hint = case opened.problem
-                when 'key_missing' then 'the key it was encrypted with is missing or retired'
-                else 'the stored value is not a ciphertext of its key (damaged, or written without encryption)'
-            end || '; ask an administrator (docs/field-encryption.md, values that cannot be decrypted)';
-    end if;
-    return opened.plaintext;
-end;
-$$;
-
--- The prescription_details view gains `undecryptable` (always null here: the view decrypts
--- nothing); rpc/read_prescriptions fills it. The rest is as in 20261201090002.
-create or replace view public.prescription_details
-with (security_invoker = true) as
-select
-    p.id,
-    p.hospital_id,
-    p.patient_id,
-    p.doctor_id,
-    p.appointment_id,
-    p.pharmacy_id,
-    p.status,
-    p.status_reason,
-    p.status_changed_at,
-    p.verification_code,
-    p.issued_at,
-    p.valid_until,
-    upper(p.status::text) as status_code,
-    null::text as notes,
-    (
-        select
-            coalesce(jsonb_agg(
-                jsonb_build_object(
-                    'item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity,
-                    'dispensed_quantity', i.dispensed_quantity
-                )
-                order by i.line_no
-            ), '[]')
-        from public.prescription_items as i
-        where i.prescription_id = p.id
-    ) as medications,
-    null::text[] as undecryptable
-from public.prescriptions as p;
-
-comment on column public.prescription_details.undecryptable is
-'Filled by rpc/read_prescriptions: the content fields that could not be decrypted (notes, medications), '
-'empty when all were read; null in this view, which decrypts nothing.';
-
 -- private.read_prescriptions returns each prescription with what could be read and marks the
--- rest (see the header); its body is in 20261202140001, which also adds the MFA check.
-
--- As in 20261123000200, but values that cannot be decrypted are skipped (they would stop
--- every batch for good; private.undecryptable_fields lists them), and the records of fresh
--- ciphertexts left by finished transactions (an encryption never stored) are pruned.
-create or replace function private.rotate_field_encryption(batch_size integer default 500)
-returns integer
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    target private.encrypted_columns;
-    active integer := private.active_field_key_version();
-    done integer;
-    total integer := 0;
-begin
-    delete from private.fresh_ciphertexts as f where f.xact < pg_snapshot_xmin(pg_current_snapshot());
-    for target in select c.* from private.encrypted_columns as c order by c.table_name::text, c.column_name loop
-        execute format(
-            'update %1$s as t set %2$I = private.encrypt_field(private.decrypt_field(t.%2$I))
-             where t.id in (
-                 select s.id from %1$s as s
-                 where s.%2$I is not null and private.field_key_version(s.%2$I) <> $1
-                     and (private.try_decrypt_field(s.%2$I)).problem is null
-                 limit $2 for update skip locked
-             )',
-            target.table_name, target.column_name
-        ) using active, batch_size;
-        get diagnostics done = row_count;
-        total := total + done;
-    end loop;
-    return total;
-end;
-$$;
+-- rest (see the header); its one body is in 20261201090002, where it is created.
 
 -- Values of the encrypted columns that cannot be decrypted, at most max_rows of them, for
 -- operators (service role): restore them from a backup, or archive the record. Decrypts every

@@ -25,6 +25,9 @@
 --   exclusion constraints meet the row, so a client reads the same 409 whichever path it
 --   took. The constraints stay the rule; the booking locks of 20261124000100 (taken by an
 --   earlier trigger) make a concurrent booker wait and then see the committed row.
+--
+-- The changed functions are defined once, in final form, in the migration that created them:
+-- private.raise_booking_clash (20261122000600), public.check_conflicts (20261122000600).
 
 -- The clashes as the caller may be told of them. Security invoker: the appointments' RLS
 -- decides which clashes the caller sees in full; private.appointment_clashes (security
@@ -97,126 +100,6 @@ as $$
     order by reported.starts_at nulls last, reported.id, reported.clash_on;
 $$;
 
--- Same signature as in 20261122000600; raises the clash in the caller's terms.
-create or replace function private.raise_booking_clash(
-    doctor_id uuid,
-    starts_at timestamptz,
-    ends_at timestamptz,
-    patient_id uuid,
-    resource text,
-    exclude_id uuid
-)
-returns void
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-    first_clash record;
-    clashes jsonb;
-begin
-    select
-        coalesce(
-            jsonb_agg(
-                jsonb_build_object(
-                    'appointment_id', c.appointment_id, 'clash_on', c.clash_on, 'clash_status', c.clash_status,
-                    'clash_starts_at', c.clash_starts_at, 'clash_ends_at', c.clash_ends_at
-                )
-            ),
-            '[]'
-        )
-    into clashes
-    from private.clash_report(doctor_id, starts_at, ends_at, patient_id, resource, exclude_id) as c;
-    select c.* into first_clash
-    from private.clash_report(doctor_id, starts_at, ends_at, patient_id, resource, exclude_id) as c
-    limit 1;
-    raise exception using
-        errcode = '23P01',
-        message = case
-            when first_clash.clash_on is null then 'this time clashes with another appointment'
-            when first_clash.appointment_id is null then format('the %s is already booked at this time', first_clash.clash_on)
-            else format(
-                'the %s is already booked from %s to %s (appointment %s)',
-                first_clash.clash_on, first_clash.clash_starts_at, first_clash.clash_ends_at, first_clash.appointment_id
-            )
-        end,
-        detail = clashes::text,
-        hint = 'choose another time; find_slots lists the free ones';
-end;
-$$;
-
--- Same signature and answer shape as in 20261122000600. An unseen clash has only
--- conflict_on; the others' fields are null.
-create or replace function public.check_conflicts(
-    doctor_id uuid,
-    starts_at timestamptz,
-    ends_at timestamptz,
-    exclude_appointment_id uuid default null,
-    patient_id uuid default null,
-    resource text default null
-)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-declare
-    doctor_hospital uuid;
-begin
-    select d.hospital_id into doctor_hospital
-    from public.doctors as d
-    where d.id = check_conflicts.doctor_id;
-    if doctor_hospital is null or not private.can_see_schedules(doctor_hospital) then
-        raise exception using
-            errcode = 'PT404', message = 'no such doctor', hint = 'list doctors with GET /rest/v1/doctors';
-    end if;
-    if check_conflicts.patient_id is not null and not exists (
-        select from public.patient_registrations as r
-        where r.patient_id = check_conflicts.patient_id and r.hospital_id = doctor_hospital
-    ) then
-        raise exception using
-            errcode = '42501',
-            message = 'this patient is not yours to book at this hospital',
-            hint = 'give a patient registered at the doctor''s hospital whom you may see';
-    end if;
-    if check_conflicts.exclude_appointment_id is not null and not exists (
-        select from public.appointments as a
-        where a.id = check_conflicts.exclude_appointment_id
-    ) then
-        raise exception using errcode = 'PT404', message = 'appointment not found';
-    end if;
-
-    return (
-        select jsonb_build_object(
-            'has_conflict', count(*) > 0,
-            'conflict_count', count(*),
-            'conflicting_appointments', coalesce(
-                jsonb_agg(
-                    jsonb_build_object(
-                        'appointment_id', c.appointment_id,
-                        'patient_id', c.clash_patient_id,
-                        'status', c.clash_status,
-                        'start_time', c.clash_starts_at,
-                        'end_time', c.clash_ends_at,
-                        'conflict_on', c.clash_on
-                    ) order by c.clash_starts_at nulls last, c.appointment_id, c.clash_on
-                ),
-                '[]'
-            )
-        )
-        from private.clash_report(
-            check_conflicts.doctor_id, check_conflicts.starts_at, check_conflicts.ends_at,
-            check_conflicts.patient_id, check_conflicts.resource, check_conflicts.exclude_appointment_id
-        ) as c
-    );
-end;
-$$;
-
-comment on function public.check_conflicts(uuid, timestamptz, timestamptz, uuid, uuid, text) is
-'Active appointments in the way of a proposed time (doctor, patient or room). An appointment '
-'the caller may read is listed in full; any other only as what is taken (conflict_on), once '
-'per kind. For a doctor whose schedule the caller may know and a patient they may book there.';
-
 -- Who may book what, checked before anything looks for clashes, so that an unreachable
 -- hospital, doctor or patient gets one answer whether or not anyone is busy then. Security
 -- invoker: the caller's own RLS on doctors and patient_registrations is the reach.
@@ -230,29 +113,28 @@ begin
         return new;
     end if;
     if not private.can_see_schedules(new.hospital_id) then
-        raise exception using
-            errcode = '42501',
-            message = 'you may not book appointments at this hospital',
-            hint = 'book at a hospital where you work or are registered';
+        perform private.raise_forbidden(
+            'you may not book appointments at this hospital',
+            hint => 'book at a hospital where you work or are registered'
+        );
     end if;
     if not exists (
         select from public.doctors as d
         where d.id = new.doctor_id and d.hospital_id = new.hospital_id
     ) then
         -- As private.guard_appointment answers a doctor who does not exist.
-        raise exception using
-            errcode = 'PT422',
-            message = 'this doctor is not taking appointments',
-            hint = 'choose an active doctor of the hospital';
+        perform private.raise_unprocessable(
+            'this doctor is not taking appointments', hint => 'choose an active doctor of the hospital'
+        );
     end if;
     if new.patient_id is not null and not exists (
         select from public.patient_registrations as r
         where r.patient_id = new.patient_id and r.hospital_id = new.hospital_id
     ) then
-        raise exception using
-            errcode = '42501',
-            message = 'this patient is not yours to book at this hospital',
-            hint = 'give a patient registered at the doctor''s hospital whom you may see';
+        perform private.raise_forbidden(
+            'this patient is not yours to book at this hospital',
+            hint => 'give a patient registered at the doctor''s hospital whom you may see'
+        );
     end if;
     return new;
 end;
@@ -302,6 +184,4 @@ for each row execute function private.refuse_appointment_clash();
 
 revoke execute on all functions in schema private from public;
 grant execute on function private.clash_report(uuid, timestamptz, timestamptz, uuid, text, uuid)
-to authenticated, service_role;
-grant execute on function private.raise_booking_clash(uuid, timestamptz, timestamptz, uuid, text, uuid)
 to authenticated, service_role;

@@ -3,9 +3,10 @@
 -- could before insert a membership for any user id (a patient's, another hospital's staff
 -- member's), then read that person's profile and email as "their staff".
 --
---   * Nobody but the service role inserts into staff_memberships any more. The admin keeps
---     UPDATE of is_active only (deactivate, reactivate a member of their hospital): user,
---     hospital and role cannot be changed (no column privilege).
+--   * Nobody but the service role inserts into staff_memberships (no API role holds INSERT
+--     on it, 20261121000700). The admin keeps UPDATE of is_active only (deactivate,
+--     reactivate a member of their hospital): user, hospital and role cannot be changed (no
+--     column privilege).
 --   * doctors and pharmacists rows are inserted only for a person who already holds that role
 --     at that hospital (a restrictive policy, besides the foreign key to the membership).
 --   * rpc/invite_staff(hospital_id, email, role, profile): an admin invites an email. The answer
@@ -25,10 +26,7 @@
 --                                                                   hospital_inactive,
 --                                                                   already_member
 
--- No direct membership inserts -------------------------------------------------------------------
-drop policy staff_memberships_insert_admin on public.staff_memberships;
-revoke insert on public.staff_memberships from authenticated;
-
+-- No direct staff inserts ------------------------------------------------------------------------
 create policy doctors_insert_only_for_doctor_members on public.doctors
 as restrictive
 for insert to authenticated
@@ -131,9 +129,9 @@ begin
 end;
 $$;
 
--- As in 20261124000300_staff_provisioning.sql, with the records created by the function above
--- (the admin no longer inserts memberships); same answers and errors.
-create or replace function public.complete_staff_provisioning(grant_id uuid, user_id uuid)
+-- RPC (provisioning step 3, see 20261124000300_staff_provisioning.sql) -> the new doctor or
+-- pharmacist, through the function above: the admin inserts no membership themself.
+create function public.complete_staff_provisioning(grant_id uuid, user_id uuid)
 returns jsonb
 language sql
 volatile
@@ -268,23 +266,23 @@ begin
     if jsonb_typeof(given) <> 'object' or exists (
         select from jsonb_object_keys(given) as k (key) where k.key <> all(allowed)
     ) then
-        raise exception using
-            errcode = '22023',
-            message = format('the profile of a %s takes only these fields: %s', staff_role, allowed),
-            detail = 'invalid_profile';
+        perform private.raise_invalid(
+            format('the profile of a %s takes only these fields: %s', staff_role, allowed),
+            detail => 'invalid_profile'
+        );
     end if;
     if staff_role = 'doctor' then
         doctor := jsonb_populate_record(null::public.doctors, given);
         if coalesce(btrim(doctor.specialty), '') = '' or coalesce(btrim(doctor.licence_number), '') = '' then
-            raise exception using
-                errcode = '22023', message = 'a doctor''s profile needs a specialty and a licence number',
-                detail = 'invalid_profile';
+            perform private.raise_invalid(
+                'a doctor''s profile needs a specialty and a licence number', detail => 'invalid_profile'
+            );
         end if;
         if coalesce(doctor.calendar_color, '#3B82F6') !~ '^#[0-9A-Fa-f]{6}$'
             or cardinality(coalesce(doctor.consultation_modes, '{video}')) = 0 then
-            raise exception using
-                errcode = '22023', message = 'the calendar colour or the consultation modes are not valid',
-                detail = 'invalid_profile';
+            perform private.raise_invalid(
+                'the calendar colour or the consultation modes are not valid', detail => 'invalid_profile'
+            );
         end if;
         if exists (
             select from public.doctors as d
@@ -309,9 +307,9 @@ begin
     elsif staff_role = 'pharmacist' then
         pharmacist := jsonb_populate_record(null::public.pharmacists, given);
         if coalesce(btrim(pharmacist.licence_number), '') = '' then
-            raise exception using
-                errcode = '22023', message = 'a pharmacist''s profile needs a licence number',
-                detail = 'invalid_profile';
+            perform private.raise_invalid(
+                'a pharmacist''s profile needs a licence number', detail => 'invalid_profile'
+            );
         end if;
         select ph.id into pharmacy
         from public.pharmacies as ph
@@ -319,11 +317,11 @@ begin
             and ph.is_active
             and coalesce(ph.id = pharmacist.pharmacy_id, ph.is_default);
         if pharmacy is null then
-            raise exception using
-                errcode = 'PT422',
-                message = 'no active pharmacy of this hospital with this id',
-                detail = 'pharmacy_not_found',
-                hint = 'name an active pharmacy of the hospital, or set a default one';
+            perform private.raise_unprocessable(
+                'no active pharmacy of this hospital with this id',
+                detail => 'pharmacy_not_found',
+                hint => 'name an active pharmacy of the hospital, or set a default one'
+            );
         end if;
         return jsonb_build_object('licence_number', pharmacist.licence_number, 'pharmacy_id', pharmacy);
     end if;
@@ -350,12 +348,10 @@ declare
 begin
     perform private.require_hospital_admin(hospital);
     if invitee is null or invitee !~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$' then
-        raise exception using
-            errcode = '22023', message = 'the email is not a valid address', detail = 'invalid_email';
+        perform private.raise_invalid('the email is not a valid address', detail => 'invalid_email');
     end if;
     if staff_role is null or staff_role = 'patient' then
-        raise exception using
-            errcode = '22023', message = 'invitations are for staff roles', detail = 'invalid_role';
+        perform private.raise_invalid('invitations are for staff roles', detail => 'invalid_role');
     end if;
     checked := private.invitation_profile(hospital, staff_role, invitee_profile);
     insert into public.staff_invitations as i (hospital_id, hospital_name, email, role, profile, invited_by)
@@ -394,13 +390,12 @@ begin
             hint = 'invitations are for the verified email of your login';
     end if;
     if invitation.accepted_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this invitation was already accepted', detail = 'invitation_used';
+        perform private.raise_conflict('this invitation was already accepted', detail => 'invitation_used');
     end if;
     if invitation.revoked_at is not null then
-        raise exception using
-            errcode = 'PT409', message = 'this invitation was withdrawn by the hospital',
-            detail = 'invitation_revoked';
+        perform private.raise_conflict(
+            'this invitation was withdrawn by the hospital', detail => 'invitation_revoked'
+        );
     end if;
     if invitation.id = any(private.declined_invitation_ids()) then
         raise exception using
@@ -431,8 +426,7 @@ declare
     created jsonb;
 begin
     if not exists (select from public.hospitals as h where h.id = invitation.hospital_id and h.is_active) then
-        raise exception using
-            errcode = 'PT409', message = 'this hospital is no longer active', detail = 'hospital_inactive';
+        perform private.raise_conflict('this hospital is no longer active', detail => 'hospital_inactive');
     end if;
     if exists (
         select from public.staff_memberships as m
@@ -496,9 +490,9 @@ begin
         and i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
     for update;
     if not found then
-        raise exception using
-            errcode = 'PT404', message = 'no invitation of your hospital with this id',
-            detail = 'invitation_not_found';
+        perform private.raise_not_found(
+            'no invitation of your hospital with this id', detail => 'invitation_not_found'
+        );
     end if;
     if invitation.accepted_at is not null then
         raise exception using
@@ -605,8 +599,6 @@ revoke execute on function private.invitation_for_caller(uuid) from public;
 revoke execute on function private.accept_staff_invitation(uuid) from public;
 revoke execute on function private.decline_staff_invitation(uuid) from public;
 revoke execute on function private.revoke_staff_invitation(uuid) from public;
--- Only complete_provisioning_grant redeems grants now.
-revoke execute on function private.redeem_provisioning_grant(uuid, uuid) from authenticated;
 grant execute on function private.complete_provisioning_grant(uuid, uuid) to authenticated;
 grant execute on function private.verified_email() to authenticated;
 grant execute on function private.declined_invitation_ids() to authenticated;
@@ -615,10 +607,12 @@ grant execute on function private.accept_staff_invitation(uuid) to authenticated
 grant execute on function private.decline_staff_invitation(uuid) to authenticated;
 grant execute on function private.revoke_staff_invitation(uuid) to authenticated;
 
+revoke execute on function public.complete_staff_provisioning(uuid, uuid) from public, anon;
 revoke execute on function public.invite_staff(uuid, text, public.app_role, jsonb) from public, anon;
 revoke execute on function public.accept_staff_invitation(uuid) from public, anon;
 revoke execute on function public.decline_staff_invitation(uuid) from public, anon;
 revoke execute on function public.revoke_staff_invitation(uuid) from public, anon;
+grant execute on function public.complete_staff_provisioning(uuid, uuid) to authenticated;
 grant execute on function public.invite_staff(uuid, text, public.app_role, jsonb) to authenticated;
 grant execute on function public.accept_staff_invitation(uuid) to authenticated;
 grant execute on function public.decline_staff_invitation(uuid) to authenticated;

@@ -44,6 +44,9 @@
 -- rollback takes the request-level entry of the pre-request function too). A committed
 -- request whose filter matched nothing leaves only that request-level entry, naming no
 -- patient.
+--
+-- The changed functions are defined once, in final form, in the migration that created them:
+-- private.log_timeline_read (20261123000600), public.db_pre_request (20261123000800).
 
 -- The request-level policies of 20261201050001 go: the per-row policies replace them.
 do $$
@@ -156,8 +159,7 @@ begin
     select format('clinical records are read through logged calls: %s', r.read_with) into hint
     from private.audited_resources as r where r.resource = install_clinical_disclosure.resource;
     if hint is null then
-        raise exception using
-            errcode = '22023', message = format('%s is not in private.audited_resources', resource);
+        perform private.raise_invalid(format('%s is not in private.audited_resources', resource));
     end if;
     -- The policy function: security invoker, so that its visibility check runs under the
     -- caller's row-level security (the check skips this policy through a transaction-local flag).
@@ -236,102 +238,6 @@ begin
     end loop;
 end;
 $$;
-
--- The timeline RPC's logger (one READ entry naming the patient), now marking the patient as
--- logged for the clinical tables the timeline reads, so that the per-row policies do not log
--- them again. Security definer: appends to the audit trail.
-create or replace function private.log_timeline_read(patient_id uuid)
-returns void
-language plpgsql
-volatile
-security definer
-set search_path = ''
-as $$
-declare
-    resource text;
-    flag text;
-begin
-    perform private.audit_append('READ', 'public.patient_timeline', null, null, log_timeline_read.patient_id);
-    foreach resource in array array['clinical_notes', 'lab_results', 'patient_documents'] loop
-        flag := 'carebase.disclosed.' || resource;
-        perform set_config(
-            flag, coalesce(current_setting(flag, true), '') || log_timeline_read.patient_id::text || ' ', true
-        );
-    end loop;
-end;
-$$;
-
--- The pre-request function (20261123000800), now also refusing on clinical resources the
--- request shapes that can roll back after rows were read (see the top of this file), and
--- knowing the RPCs that disclose record contents. Security invoker, as before.
-create or replace function public.db_pre_request()
-returns void
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-    path text := coalesce(nullif(current_setting('request.path', true), ''), '/');
-    method text := upper(coalesce(nullif(current_setting('request.method', true), ''), 'GET'));
-    headers jsonb := coalesce(nullif(current_setting('request.headers', true), '')::jsonb, '{}');
-    prefer text := lower(coalesce(headers ->> 'prefer', ''));
-    accept text := lower(coalesce(headers ->> 'accept', ''));
-    segments text [] := string_to_array(regexp_replace(path, '^(/rest/v1)?/+', ''), '/');
-    target text := coalesce(segments[1], '');
-    -- Plain text, not a private row type: anon, with no usage on schema private, calls this.
-    read_with text;
-    refused text;
-begin
-    if coalesce(auth.role(), 'anon') not in ('authenticated', 'service_role') then
-        return;
-    end if;
-    if target = 'rpc' then
-        target := 'rpc/' || coalesce(segments[2], '');
-    end if;
-    if target = '' then
-        return;
-    end if;
-    select r.read_with into read_with from private.audited_resources as r where r.resource = target;
-    if read_with is null then
-        return;
-    end if;
-    if current_setting('transaction_read_only') = 'on' then
-        raise exception using
-            errcode = 'PT405',
-            message = format('%s %s cannot be logged in a read-only request', method, target),
-            hint = format('clinical records are read through logged calls: %s', read_with);
-    end if;
-    refused := case
-        when prefer ~ '(^|,)\s*tx\s*=\s*rollback\s*(,|$)' then 'Prefer: tx=rollback'
-        when prefer ~ '(^|,)\s*max-affected\s*=' then 'Prefer: max-affected'
-        when accept ~ 'application/vnd\.pgrst\.plan' then 'Accept: application/vnd.pgrst.plan'
-        when accept ~ 'application/vnd\.pgrst\.object'
-            and (
-                method in ('PATCH', 'PUT', 'DELETE')
-                or exists (
-                    select from pg_catalog.pg_proc as p
-                    where p.pronamespace = 'public'::regnamespace and p.proname = coalesce(segments[2], '')
-                        and p.proretset
-                )
-            )
-            then 'Accept: application/vnd.pgrst.object (singular) on a ' || method || ' of several rows'
-    end;
-    if refused is not null then
-        raise exception using
-            errcode = 'PT400',
-            message = format('%s is not accepted on %s', refused, target),
-            detail = 'the request could roll back after reading clinical rows, and take the audit entry with it',
-            hint = 'send the request without it; clinical records are changed and read one logged request at a time';
-    end if;
-    if target not like 'rpc/%' then
-        perform private.log_request_read(target);
-    end if;
-end;
-$$;
-
-comment on function public.db_pre_request() is
-'PostgREST''s db-pre-request: logs a READ entry for requests on clinical resources, refuses them in read-only '
-'requests (PT405) and refuses the request shapes that could roll back the entry (PT400). Not an API call.';
 
 revoke execute on all functions in schema private from public;
 grant execute on function private.log_clinical_disclosure(text, uuid, uuid) to authenticated, service_role;
