@@ -150,7 +150,7 @@ def page(req: ApiRequest) -> tuple[int, int]:
     offset = grammar.parse_count("offset", values["offset"]) if "offset" in values else 0
     limit = grammar.parse_count("limit", values["limit"]) if "limit" in values else None
     lower, upper = offset, (offset + limit - 1 if limit is not None else None)
-    requested = responses.parse_range(req.range) if req.reads else None
+    requested = responses.parse_range(req.range) if req.is_read else None
     if requested is not None:
         start, end = requested
         lower = max(lower, start)

@@ -39,7 +39,7 @@ class ApiRequest:
     body: bytes
 
     @property
-    def reads(self) -> bool:
+    def is_read(self) -> bool:
         return self.method in ("GET", "HEAD")
 
 
