@@ -69,8 +69,7 @@ async def create_user(
             raise bad_request(
                 "validation_failed", "ID must conform to the uuid v4 format"
             ) from None
-    user_id = await users.create(
-        conn,
+    new = users.NewUser(
         email=email,
         phone=phone,
         password_hash=await passwords.hash_password(conn, str(password)) if password else None,
@@ -82,6 +81,7 @@ async def create_user(
         banned_for_seconds=ban,
         user_id=requested_id,
     )
+    user_id = await users.create(conn, new)
     app_metadata = _object(body, "app_metadata")
     if app_metadata:
         await _merge_app_metadata(conn, str(user_id), app_metadata)

@@ -38,15 +38,14 @@ async def sign_up(
     async with pool.connection() as conn, conn.transaction():
         if await users.find_by_email(conn, email):
             raise unprocessable("user_already_exists", "User already registered")
-        user_id = await users.create(
-            conn,
+        new = users.NewUser(
             email=email,
             phone=None,
             password_hash=await passwords.hash_password(conn, password),
             user_metadata=metadata or {},
-            app_metadata={},
             email_confirmed=True,
         )
+        user_id = await users.create(conn, new)
         await audit.record(
             conn,
             "user_signedup",

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -95,24 +96,28 @@ async def ensure_unique(
             )
 
 
-async def create(
-    conn: AsyncConnection,
-    *,
-    email: str | None,
-    phone: str | None,
-    password_hash: str | None,
-    user_metadata: dict[str, Any],
-    app_metadata: dict[str, Any],
-    role: str = "authenticated",
-    email_confirmed: bool = False,
-    phone_confirmed: bool = False,
-    banned_for_seconds: float | None = None,
-    user_id: uuid.UUID | None = None,
-) -> uuid.UUID:
+@dataclass(frozen=True)
+class NewUser:
+    """A user to create, as signup or the admin API describe one."""
+
+    email: str | None
+    phone: str | None
+    password_hash: str | None
+    user_metadata: dict[str, Any]
+    app_metadata: dict[str, Any] = field(default_factory=dict)
+    role: str = "authenticated"
+    email_confirmed: bool = False
+    phone_confirmed: bool = False
+    banned_for_seconds: float | None = None
+    user_id: uuid.UUID | None = None
+
+
+async def create(conn: AsyncConnection, new: NewUser) -> uuid.UUID:
     """Insert the user and one identity per provider (email, phone), as GoTrue does."""
-    user_id = user_id or uuid.uuid4()
+    user_id = new.user_id or uuid.uuid4()
+    email, phone = new.email, new.phone
     providers = [p for p, v in (("email", email), ("phone", phone)) if v]
-    meta = {"provider": providers[0], "providers": providers, **app_metadata}
+    meta = {"provider": providers[0], "providers": providers, **new.app_metadata}
     await conn.execute(
         """
         insert into auth.users (
@@ -133,23 +138,23 @@ async def create(
         {
             "instance": INSTANCE_ID,
             "id": user_id,
-            "role": role,
+            "role": new.role,
             "email": email,
-            "hash": password_hash or "",
-            "email_confirmed": email_confirmed,
+            "hash": new.password_hash or "",
+            "email_confirmed": new.email_confirmed,
             "phone": phone,
-            "phone_confirmed": phone_confirmed,
+            "phone_confirmed": new.phone_confirmed,
             "app": json.dumps(meta),
-            "user": json.dumps(user_metadata),
-            "ban": banned_for_seconds or 0,
+            "user": json.dumps(new.user_metadata),
+            "ban": new.banned_for_seconds or 0,
         },
     )
     for provider in providers:
         data: dict[str, Any] = {"sub": str(user_id)}
         if provider == "email":
-            data.update(email=email, email_verified=email_confirmed, phone_verified=False)
+            data.update(email=email, email_verified=new.email_confirmed, phone_verified=False)
         else:
-            data.update(phone=phone, email_verified=False, phone_verified=phone_confirmed)
+            data.update(phone=phone, email_verified=False, phone_verified=new.phone_confirmed)
         await conn.execute(
             "insert into auth.identities (id, provider_id, user_id, identity_data, provider, "
             "created_at, updated_at) values (%s, %s, %s, %s::jsonb, %s, now(), now())",

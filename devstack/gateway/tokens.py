@@ -14,9 +14,10 @@ CLOCK_SKEW_SECONDS = 30
 
 @dataclass(frozen=True)
 class TokenRejected(Exception):
-    """Why a bearer token was refused, in PostgREST's terms (code PGRST301 or PGRST303)."""
+    """Why a bearer token was refused: outside its validity period (expired, or not yet
+    valid) or flawed otherwise; PostgREST gives the two different codes."""
 
-    code: str
+    expired: bool
     message: str
 
 
@@ -35,20 +36,20 @@ def verify(token: str, secret: str) -> dict[str, Any]:
             options={"verify_aud": False, "require": []},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenRejected("PGRST303", "JWT expired") from None
+        raise TokenRejected(True, "JWT expired") from None
     except jwt.ImmatureSignatureError:
-        raise TokenRejected("PGRST303", "JWT not yet valid") from None
+        raise TokenRejected(True, "JWT not yet valid") from None
     except jwt.InvalidIssuedAtError:
-        raise TokenRejected("PGRST303", "JWT issued at future") from None
+        raise TokenRejected(True, "JWT issued at future") from None
     except jwt.DecodeError as error:
         message = str(error)
         if "Signature verification failed" in message:
-            raise TokenRejected("PGRST301", "JWT cryptographic operation failed") from None
-        raise TokenRejected("PGRST301", f"JWT could not be decoded: {message}") from None
+            raise TokenRejected(False, "JWT cryptographic operation failed") from None
+        raise TokenRejected(False, f"JWT could not be decoded: {message}") from None
     except jwt.InvalidTokenError as error:
-        raise TokenRejected("PGRST301", str(error)) from None
+        raise TokenRejected(False, str(error)) from None
     if not isinstance(claims, dict):
-        raise TokenRejected("PGRST301", "JWT claims are not an object")
+        raise TokenRejected(False, "JWT claims are not an object")
     return claims
 
 

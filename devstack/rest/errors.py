@@ -1,4 +1,6 @@
-"""PostgREST's errors: the four-key body, the PGRST codes and the SQLSTATE-to-status mapping."""
+"""PostgREST's errors: the four-key body, every PGRST code the gateway answers (one
+constructor each, so a code and its wording live in one place) and the SQLSTATE-to-status
+mapping of errors Postgres raises."""
 
 from __future__ import annotations
 
@@ -37,8 +39,117 @@ class ApiError(Exception):
         }
 
 
+# ------------------------------------------------------------ the request (PGRST1xx)
+
+
 def parse_error(message: str, details: str | None = None) -> ApiError:
     return ApiError(400, "PGRST100", message, details)
+
+
+def function_method() -> ApiError:
+    return ApiError(405, "PGRST101", "Only GET, HEAD or POST are allowed for functions")
+
+
+def invalid_body(message: str, details: str | None = None) -> ApiError:
+    return ApiError(400, "PGRST102", message, details)
+
+
+def range_not_satisfiable(details: str | None = None) -> ApiError:
+    return ApiError(416, "PGRST103", "Requested range not satisfiable", details)
+
+
+def put_filters() -> ApiError:
+    return ApiError(
+        405,
+        "PGRST105",
+        "Filters must include all and only primary key columns with 'eq' operators",
+    )
+
+
+def unknown_schema(exposed: str) -> ApiError:
+    """An Accept-Profile / Content-Profile naming a schema that is not exposed."""
+    return ApiError(406, "PGRST106", f"The schema must be one of the following: {exposed}")
+
+
+def unacceptable(accept: str) -> ApiError:
+    """No media type of the Accept header can be produced."""
+    return ApiError(406, "PGRST107", f"None of these media types are available: {accept}")
+
+
+def unsupported_media(media: str) -> ApiError:
+    """A request body in a media type that cannot be read."""
+    return ApiError(415, "PGRST107", f"The media type {media} is not supported")
+
+
+def not_embedded(dotted: str) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST108",
+        f"'{dotted}' is not an embedded resource in this request",
+        None,
+        f"Verify that '{dotted}' is included in the 'select' query parameter.",
+    )
+
+
+def put_limit_offset() -> ApiError:
+    return ApiError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
+
+
+def put_key_mismatch() -> ApiError:
+    return ApiError(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+
+
+def not_singular(count: int) -> ApiError:
+    return ApiError(
+        406,
+        "PGRST116",
+        "Cannot coerce the result to a single JSON object",
+        f"The result contains {count} rows",
+    )
+
+
+def unsupported_method(method: str) -> ApiError:
+    return ApiError(405, "PGRST117", f"Unsupported HTTP method: {method}")
+
+
+def spread_to_many(origin: str, target: str) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST119",
+        f"A spread operation on '{target}' is not possible",
+        f"'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship",
+    )
+
+
+def embed_operator(name: str) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST120",
+        f"Bad operator on the '{name}' embedded resource",
+        "Only is null or not is null filters are allowed on embedded resources",
+    )
+
+
+def invalid_preferences(invalid: list[str]) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST122",
+        "Invalid preferences given with handling=strict",
+        f"Invalid preferences: {', '.join(invalid)}",
+    )
+
+
+def aggregates() -> ApiError:
+    return ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+
+
+def max_affected(affected: int) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST124",
+        "Query result exceeds max-affected preference constraint",
+        f"The query affects {affected} rows",
+    )
 
 
 def not_implemented(feature: str) -> ApiError:
@@ -52,11 +163,52 @@ def not_implemented(feature: str) -> ApiError:
     )
 
 
-def unknown_table(name: str) -> ApiError:
+# ------------------------------------------------------------ the schema cache (PGRST2xx)
+
+
+def no_relationship(origin: str, target: str, searched: str, schema: str) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST200",
+        f"Could not find a relationship between '{origin}' and '{target}' in the schema cache",
+        f"Searched for a foreign key relationship between {searched} in the schema "
+        f"'{schema}', but no matches were found.",
+    )
+
+
+def ambiguous_relationship(origin: str, target: str, details: list, options: str) -> ApiError:
+    return ApiError(
+        300,
+        "PGRST201",
+        f"Could not embed because more than one relationship was found for '{origin}' and "
+        f"'{target}'",
+        details,  # PostgREST sends a list here
+        f"Try changing '{target}' to one of the following: {options}. Find the desired "
+        "relationship in the 'details' key.",
+    )
+
+
+def unknown_function(name: str, keys: set[str]) -> ApiError:
+    listed = ", ".join(sorted(keys))
+    with_parameters = f"with parameters {listed}" if keys else "without parameters"
     return ApiError(
         404,
-        "PGRST205",
-        f"Could not find the table 'public.{name}' in the schema cache",
+        "PGRST202",
+        f"Could not find the function public.{name}({listed}) in the schema cache",
+        f"Searched for the function public.{name} {with_parameters} or with a "
+        "single unnamed json/jsonb parameter, but no matches were found in the schema "
+        "cache.",
+    )
+
+
+def ambiguous_function(signatures: list[str]) -> ApiError:
+    return ApiError(
+        300,
+        "PGRST203",
+        "Could not choose the best candidate function between: " + ", ".join(signatures),
+        None,
+        "Try renaming the parameters or the function itself in the database so "
+        "function overloading can be resolved",
     )
 
 
@@ -68,8 +220,39 @@ def unknown_column(column: str, table: str) -> ApiError:
     )
 
 
-def invalid_body(message: str) -> ApiError:
-    return ApiError(400, "PGRST102", message)
+def unknown_table(name: str) -> ApiError:
+    return ApiError(
+        404,
+        "PGRST205",
+        f"Could not find the table 'public.{name}' in the schema cache",
+    )
+
+
+# ------------------------------------------------------------ the token (PGRST3xx)
+
+
+def token_rejected(expired: bool, message: str) -> ApiError:
+    """PGRST303 for a token outside its validity period, PGRST301 for any other flaw."""
+    return ApiError(
+        401,
+        "PGRST303" if expired else "PGRST301",
+        message,
+        headers={
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{message}"'
+        },
+    )
+
+
+def role_claim() -> ApiError:
+    return ApiError(
+        401,
+        "PGRST301",
+        "JWT role claim must be a non-empty string",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+# ------------------------------------------------------------ the connection (PGRST0xx)
 
 
 def connection_error(details: str) -> ApiError:
@@ -85,6 +268,11 @@ def client_error(details: str) -> ApiError:
 def acquisition_timeout() -> ApiError:
     """Every connection stayed busy for the acquisition timeout: PostgREST's PGRST003."""
     return ApiError(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+
+
+def internal() -> ApiError:
+    """A bug in the gateway, not in the request: logged, and answered without details."""
+    return ApiError(500, "PGRSTX00", "Internal error in the devstack REST API")
 
 
 def _status_for_sqlstate(sqlstate: str, anonymous: bool) -> int:

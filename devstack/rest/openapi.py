@@ -5,7 +5,8 @@ per table/view, and the shared parameters (`select`, `order`, `limit`, `offset`,
 and a `body.<table>` per table) that the operations refer to.
 
 As PostgREST's default openapi-mode (follow-privileges), it lists only what the caller's role
-may use: `relations` and `functions` name those (the API reads them as that role).
+may use: `relations` and `functions` name those, read in the request's own transaction, as
+that role (see serve).
 
 Comments in the catalog document the API as in PostgREST: a table's, view's or function's
 comment is its operations' summary (first line) and description (the rest, leading newlines
@@ -23,7 +24,12 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+from starlette.responses import Response
+
+from devstack.rest import responses, schema_cache, wire
+from devstack.rest.request import ApiRequest
 from devstack.rest.schema_cache import Argument, Column, ForeignKey, Relation, SchemaCache
+from devstack.rest.transaction import Outcome, Transactions
 
 _SWAGGER_TYPES = {
     "character varying": "string",
@@ -316,3 +322,53 @@ def document(
         },
         "parameters": _parameters(shown),
     }
+
+
+# What the current role may use in the exposed schema, as PostgREST's OpenAPI queries it
+# (accessibleTables, accessibleFuncs): relations it holds any privilege on, functions it may
+# execute, trigger functions never.
+_VISIBLE_TO_ROLE = wire.query(
+    b"""
+    select json_build_object(
+        'relations', (
+            select coalesce(json_agg(c.relname), '[]')
+            from pg_catalog.pg_class as c
+            where c.relnamespace = %(schema)s::regnamespace
+                and c.relkind in ('v', 'r', 'm', 'f', 'p') and not c.relispartition
+                and (pg_catalog.pg_has_role(c.relowner, 'USAGE')
+                    or pg_catalog.has_table_privilege(
+                        c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                    or pg_catalog.has_any_column_privilege(
+                        c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+        ),
+        'functions', (
+            select coalesce(json_agg(distinct p.proname), '[]')
+            from pg_catalog.pg_proc as p
+            where p.pronamespace = %(schema)s::regnamespace and p.prokind = 'f'
+                and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype)
+                and pg_catalog.has_function_privilege(p.oid, 'execute')
+        )
+    )::text
+    """,
+    {"schema": schema_cache.EXPOSED_SCHEMA},
+)
+
+
+async def serve(db: Transactions, req: ApiRequest, api_url: str) -> Response:
+    """GET / : the document of what the caller's role may use."""
+
+    def respond(results: list[Any]) -> Outcome:
+        visible = json.loads(wire.value(results[0]) or b"{}")
+        functions = set(visible.get("functions") or [])
+        # The pre-request hook runs on every request; it is not an RPC to offer (PostgREST
+        # lists it, since the role must be able to execute it).
+        pre_request = (db.pre_request or "").split(".")
+        if len(pre_request) == 2 and pre_request[0] == schema_cache.EXPOSED_SCHEMA:
+            functions.discard(pre_request[1])
+        relations = set(visible.get("relations") or [])
+        content = document(db.schema.cache, api_url, relations, functions)
+        body = b"" if req.method == "HEAD" else json.dumps(content).encode()
+        headers = {"Content-Type": f"{responses.OPENAPI}; charset=utf-8"}
+        return Outcome(Response(body, 200, headers=headers))
+
+    return await db.run(req, True, [_VISIBLE_TO_ROLE], respond)

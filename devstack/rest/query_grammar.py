@@ -1,12 +1,12 @@
 """PostgREST's URL grammar: `select=`, horizontal filters, `and`/`or` trees and `order=`,
-parsed into plain values. Nothing here knows SQL or the schema; errors are PGRST100."""
+parsed into plain values. Nothing here knows SQL or the schema; errors are parse errors."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from devstack.rest.errors import ApiError, not_implemented, parse_error
+from devstack.rest.errors import ApiError, aggregates, not_implemented, parse_error
 
 # operator -> SQL operator, for those that are a plain binary operator
 BINARY_OPERATORS = {
@@ -242,7 +242,7 @@ class _SelectParser:
         if self._peek("("):
             self.pos += 1
             if self._peek(")") and (name in AGGREGATES or name.rsplit(".", 1)[-1] in AGGREGATES):
-                raise ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+                raise aggregates()
             if cast:
                 raise self.fail("no cast on an embedded resource")
             self.depth += 1
@@ -258,7 +258,7 @@ class _SelectParser:
         if spread or hint or join:
             raise self.fail('"(" after an embedded resource')
         if "." in name and name.rsplit(".", 1)[-1] in AGGREGATES:
-            raise ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
+            raise aggregates()
         return ColumnItem(parse_field(name), alias, cast)
 
 
@@ -336,9 +336,9 @@ def parse_condition(field: Field, text: str, in_tree: bool = False) -> Condition
         if not (value.startswith("(") and value.endswith(")")):
             raise parse_error(f'"failed to parse filter ({text})"', 'expecting "("')
         inner = value[1:-1]
-        items = () if not inner.strip() else tuple(
-            _unquote_value(item.strip()) for item in split_top_level(inner)
-        )  # fmt: skip
+        items: tuple[str, ...] = ()
+        if inner.strip():
+            items = tuple(_unquote_value(item.strip()) for item in split_top_level(inner))
         return Condition(field, "in", items, negated)
     if operator == "is":
         if value.lower() not in IS_VALUES:

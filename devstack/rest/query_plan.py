@@ -1,14 +1,20 @@
-"""A read request resolved against the schema cache: a tree of relations to select from, with
-the columns, embedded relations, filters, order and limits of each level."""
+"""A read request resolved against the schema cache (PostgREST's ReadPlan): a tree of
+relations to select from, with the columns, embedded relations, filters, order and limits of
+each level, and the page of rows asked for."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from devstack.rest import errors, responses
 from devstack.rest import query_grammar as grammar
 from devstack.rest.errors import ApiError
 from devstack.rest.relationships import Relationship, resolve
+from devstack.rest.request import ApiRequest
 from devstack.rest.schema_cache import Relation, SchemaCache
+
+DB_MAX_ROWS = 1000  # PostgREST's db-max-rows (Supabase's `max_rows`): the most rows read
 
 
 @dataclass
@@ -69,14 +75,7 @@ def build_node(
         else:
             relationship = resolve(cache, relation.name, item.target, item.hint)
             if item.spread and not relationship.to_one:
-                raise ApiError(
-                    400,
-                    "PGRST119",
-                    f"A spread operation on '{item.target}' is not possible",
-                    "'"
-                    f"{relation.name}' and '{item.target}' do not form a many-to-one or "
-                    "one-to-one relationship",
-                )
+                raise errors.spread_to_many(relation.name, item.target)
             target = cache.relations[relationship.target]
             resolved.append(EmbedPlan(item, relationship, build_node(cache, target, item.items)))
     return PlanNode(relation, resolved)
@@ -104,13 +103,7 @@ def apply_parameters(root: PlanNode, parameters: list[tuple[str, str]]) -> None:
         node = nodes.get(path)
         if node is None:
             dotted = ".".join(path)
-            raise ApiError(
-                400,
-                "PGRST108",
-                f"'{dotted}' is not an embedded resource in this request",
-                None,
-                f"Verify that '{dotted}' is included in the 'select' query parameter.",
-            )
+            raise errors.not_embedded(dotted)
         if name in ("or", "and"):
             logic = grammar.parse_logic(name, value, negated)
             _check_logic(node.relation, logic)
@@ -126,14 +119,44 @@ def apply_parameters(root: PlanNode, parameters: list[tuple[str, str]]) -> None:
             embed = node.embed(target.name) if not target.json_path else None
             if embed is not None and target.name not in node.relation.columns:
                 if value not in ("is.null", "not.is.null"):
-                    raise ApiError(
-                        400,
-                        "PGRST120",
-                        f"Bad operator on the '{target.name}' embedded resource",
-                        "Only is null or not is null filters are allowed on embedded resources",
-                    )
+                    raise errors.embed_operator(target.name)
                 node.embed_null_filters.append((embed, value == "is.null"))
                 continue
             condition = grammar.parse_condition(target, value)
             check_field(node.relation, target)
             node.conditions.append(condition)
+
+
+def read_plan(
+    cache: SchemaCache, relation: Relation, params: Iterable[tuple[str, str]], reserved: set[str]
+) -> PlanNode:
+    """The plan of `select=` and the filters, order and limits the other parameters give
+    (the `reserved` ones are the caller's business)."""
+    params = list(params)
+    select = next((v for k, v in reversed(params) if k == "select"), "*")
+    node = build_node(cache, relation, grammar.parse_select(select))
+    apply_parameters(node, [(k, v) for k, v in params if k not in reserved])
+    order = next((v for k, v in reversed(params) if k == "order"), None)
+    if order:
+        node.order = grammar.parse_order(order)
+        for term in node.order:
+            check_field(relation, term.field)
+    return node
+
+
+def page(req: ApiRequest) -> tuple[int, int]:
+    """offset and limit from limit=/offset= and the Range header, capped at db-max-rows."""
+    values = dict(req.params)
+    offset = grammar.parse_count("offset", values["offset"]) if "offset" in values else 0
+    limit = grammar.parse_count("limit", values["limit"]) if "limit" in values else None
+    lower, upper = offset, (offset + limit - 1 if limit is not None else None)
+    requested = responses.parse_range(req.range) if req.is_read else None
+    if requested is not None:
+        start, end = requested
+        lower = max(lower, start)
+        if end is not None:
+            upper = end if upper is None else min(upper, end)
+    if lower > 2**62:
+        raise errors.range_not_satisfiable()
+    count = DB_MAX_ROWS if upper is None else max(0, upper - lower + 1)
+    return lower, min(count, DB_MAX_ROWS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devstack.rest.errors import ApiError
+from devstack.rest import errors
 from devstack.rest.schema_cache import EXPOSED_SCHEMA, ForeignKey, SchemaCache
 
 
@@ -104,7 +104,8 @@ def relationships(cache: SchemaCache, origin: str, target: str) -> list[Relation
 
 
 def resolve(cache: SchemaCache, origin: str, target: str, hint: str | None) -> Relationship:
-    """The one relationship an embed `target!hint` means from `origin` (PGRST200 / PGRST201)."""
+    """The one relationship an embed `target!hint` means from `origin`; none or several:
+    an error."""
     if target in cache.relations:
         candidates = relationships(cache, origin, target)
     else:
@@ -125,13 +126,7 @@ def resolve(cache: SchemaCache, origin: str, target: str, hint: str | None) -> R
         searched = f"'{origin}' and '{target}'"
         if hint:
             searched += f" using the hint '{hint}'"
-        raise ApiError(
-            400,
-            "PGRST200",
-            f"Could not find a relationship between '{origin}' and '{target}' in the schema cache",
-            f"Searched for a foreign key relationship between {searched} in the schema "
-            f"'{EXPOSED_SCHEMA}', but no matches were found.",
-        )
+        raise errors.no_relationship(origin, target, searched, EXPOSED_SCHEMA)
     if len(candidates) > 1:
         # PostgREST prefers a direct relationship over one through a junction table
         direct = [rel for rel in candidates if rel.junction is None]
@@ -140,13 +135,6 @@ def resolve(cache: SchemaCache, origin: str, target: str, hint: str | None) -> R
         options = ", ".join(
             f"'{target}!{rel.junction or rel.foreign_key.name}'" for rel in candidates
         )
-        raise ApiError(
-            300,
-            "PGRST201",
-            f"Could not embed because more than one relationship was found for '{origin}' and "
-            f"'{target}'",
-            [rel.describe() for rel in candidates],  # PostgREST sends a list here
-            f"Try changing '{target}' to one of the following: {options}. Find the desired "
-            "relationship in the 'details' key.",
-        )
+        details = [rel.describe() for rel in candidates]
+        raise errors.ambiguous_relationship(origin, target, details, options)
     return candidates[0]

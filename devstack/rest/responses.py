@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from devstack.rest import errors
 from devstack.rest.errors import ApiError
 
 JSON = "application/json"
@@ -41,7 +42,7 @@ class MediaType:
 
 
 def negotiate(accept: str | None, allow_csv: bool = True) -> MediaType:
-    """The first acceptable media type of the Accept header (406 PGRST107 if none)."""
+    """The first acceptable media type of the Accept header (406 if none)."""
     if not accept or not accept.strip():
         return MediaType(JSON)
     for entry in accept.split(","):
@@ -54,22 +55,13 @@ def negotiate(accept: str | None, allow_csv: bool = True) -> MediaType:
             return MediaType(name, strip)
         if name in (CSV, "text/*") and allow_csv:
             return MediaType(CSV)
-    raise ApiError(406, "PGRST107", f"None of these media types are available: {accept.strip()}")
+    raise errors.unacceptable(accept.strip())
 
 
 def error_response(error: ApiError) -> Response:
     body = json.dumps(error.body()).encode()
     headers = {"Content-Type": "application/json; charset=utf-8", **error.headers}
     return Response(body, error.status, headers=headers)
-
-
-def not_singular(count: int) -> ApiError:
-    return ApiError(
-        406,
-        "PGRST116",
-        "Cannot coerce the result to a single JSON object",
-        f"The result contains {count} rows",
-    )
 
 
 def _strip_nulls(value: Any) -> Any:
@@ -103,7 +95,7 @@ def render_rows(body: str | bytes, media: MediaType, names: list[str], count: in
         return out.getvalue().rstrip("\n")
     if media.singular:
         if count != 1:
-            raise not_singular(count)
+            raise errors.not_singular(count)
         row = json.loads(body)[0]
         return json.dumps(_strip_nulls(row) if media.strip_nulls else row)
     if media.strip_nulls:
@@ -117,15 +109,12 @@ def content_range(lower: int, count: int, total: int | None) -> str:
 
 
 def range_status(lower: int, count: int, total: int | None) -> int:
-    """200, 206 (a counted, partial page) or 416 (PGRST103: past the end)."""
+    """200, 206 (a counted, partial page) or 416 (past the end)."""
     if total is None:
         return 200
     if lower > total:
-        raise ApiError(
-            416,
-            "PGRST103",
-            "Requested range not satisfiable",
-            f"An offset of {lower} was requested, but there are only {total} rows.",
+        raise errors.range_not_satisfiable(
+            f"An offset of {lower} was requested, but there are only {total} rows."
         )
     if count < total:
         return 206
@@ -145,12 +134,9 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
     start = int(match.group(1))
     end = int(match.group(2)) if match.group(2) else None
     if end is not None and end < start:
-        raise ApiError(
-            416,
-            "PGRST103",
-            "Requested range not satisfiable",
-            f"The lower boundary must be lower than or equal to the upper boundary in the "
-            f"Range header ({start}-{end}).",
+        raise errors.range_not_satisfiable(
+            "The lower boundary must be lower than or equal to the upper boundary in the "
+            f"Range header ({start}-{end})."
         )
     return start, end
 

@@ -5,6 +5,7 @@ role settings of the exposed schema, read from the catalogs at startup and on ev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import psycopg
 
@@ -256,24 +257,45 @@ def _add_view_keys(cache: SchemaCache, sources: list[tuple[str, str, str]]) -> N
                 if fk.table == table_name and set(fk.columns) <= columns:
                     cache.foreign_keys.append(
                         ForeignKey(
-                            fk.name, view_name, fk.columns, fk.referenced_table,
+                            fk.name,
+                            view_name,
+                            fk.columns,
+                            fk.referenced_table,
                             fk.referenced_columns,
                         )
-                    )  # fmt: skip
+                    )
                 if fk.referenced_table == table_name and set(fk.referenced_columns) <= columns:
                     cache.foreign_keys.append(
                         ForeignKey(fk.name, fk.table, fk.columns, view_name, fk.referenced_columns)
                     )
 
 
-def _function(row: tuple) -> Function | None:
-    (
-        name, arg_names, arg_modes, arg_types, n_defaults, n_args, variadic,
-        return_type, returns_set, returns_void, returns_composite, return_relation,
-        volatility, comment, type_columns, type_column_types,
-    ) = row  # fmt: skip
-    modes = arg_modes or ["i"] * len(arg_types)
-    names = arg_names or [""] * len(arg_types)
+class _FunctionRow(NamedTuple):
+    """A row of _FUNCTIONS, in its column order."""
+
+    name: str
+    arg_names: list[str] | None
+    arg_modes: list[str] | None
+    arg_types: list[str]
+    n_defaults: int
+    n_args: int
+    variadic: bool
+    return_type: str
+    returns_set: bool
+    returns_void: bool
+    returns_composite: bool
+    return_relation: str | None
+    volatility: str
+    comment: str | None
+    type_columns: list[str] | None
+    type_column_types: list[str] | None
+
+
+def _function(values: tuple) -> Function | None:
+    row = _FunctionRow(*values)
+    arg_types, n_args = row.arg_types, row.n_args
+    modes = row.arg_modes or ["i"] * len(arg_types)
+    names = row.arg_names or [""] * len(arg_types)
     inputs = [
         (names[i], arg_types[i], modes[i])
         for i in range(len(arg_types))
@@ -282,7 +304,7 @@ def _function(row: tuple) -> Function | None:
     if len(inputs) != n_args:
         return None
     arguments = tuple(
-        Argument(arg_name, arg_type, i >= n_args - n_defaults, mode == "v")
+        Argument(arg_name, arg_type, i >= n_args - row.n_defaults, mode == "v")
         for i, (arg_name, arg_type, mode) in enumerate(inputs)
     )
     outputs = [
@@ -290,18 +312,26 @@ def _function(row: tuple) -> Function | None:
         for i in range(len(arg_types))
         if modes[i] in ("o", "b", "t")
     ]
+    returns_composite = row.returns_composite
     if any(mode == "t" for mode in modes) or len(outputs) > 1:
         returns_composite = True
         columns = tuple(outputs)
     else:
         columns = tuple(
             Column(col, typ, True, None, typ.endswith("[]"))
-            for col, typ in zip(type_columns or [], type_column_types or [], strict=False)
+            for col, typ in zip(row.type_columns or [], row.type_column_types or [], strict=False)
         )
     if returns_composite and not columns:
         return None  # `returns record` without column definitions cannot be called over HTTP
-    del variadic
     return Function(
-        name, arguments, return_type, returns_set, returns_void, returns_composite,
-        return_relation, volatility, comment, columns,
-    )  # fmt: skip
+        name=row.name,
+        arguments=arguments,
+        return_type=row.return_type,
+        returns_set=row.returns_set,
+        returns_void=row.returns_void,
+        returns_composite=returns_composite,
+        return_relation=row.return_relation,
+        volatility=row.volatility,
+        comment=row.comment,
+        columns=columns,
+    )

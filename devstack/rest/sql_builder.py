@@ -4,12 +4,13 @@ cache and are quoted, values from the URL or body only ever travel as parameters
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 
 from devstack.rest import query_grammar as grammar
-from devstack.rest.errors import ApiError
+from devstack.rest.errors import invalid_body
 from devstack.rest.query_plan import EmbedPlan, PlanNode
 from devstack.rest.schema_cache import EXPOSED_SCHEMA, Function, Relation
 
@@ -24,6 +25,19 @@ def ident(*names: str) -> sql.Identifier:
 
 def qualified(name: str) -> sql.Composable:
     return ident(EXPOSED_SCHEMA, name)
+
+
+@dataclass(frozen=True)
+class Insert:
+    """What an INSERT writes: rows of a JSON body into the named columns, and what a
+    conflict does (`Prefer: resolution=`, `on_conflict=`)."""
+
+    relation: Relation
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    missing_default: bool = False  # absent keys take the column default, not null
+    conflict: tuple[str, ...] | None = None
+    resolution: str | None = None
 
 
 def _and(parts: list[sql.Composable]) -> sql.Composable:
@@ -152,10 +166,8 @@ class SqlBuilder:
             if item.item.join == "inner":
                 conditions.append(present)
         for embed, is_null in node.embed_null_filters:
-            conditions.append(
-                sql.SQL("not ({})").format(present_of[id(embed)]) if is_null
-                else present_of[id(embed)]
-            )  # fmt: skip
+            present = present_of[id(embed)]
+            conditions.append(sql.SQL("not ({})").format(present) if is_null else present)
         conditions += [self.condition(condition, alias) for condition in node.conditions]
         query = sql.SQL("select {} from {}{} where {}{}").format(
             sql.SQL(", ").join(columns),
@@ -237,24 +249,16 @@ class SqlBuilder:
             for name in columns
         )
 
-    def insert(
-        self,
-        relation: Relation,
-        rows: list[dict[str, Any]],
-        columns: list[str],
-        missing_default: bool,
-        conflict: tuple[str, ...] | None,
-        resolution: str | None,
-        returning: sql.Composable | None,
-    ) -> sql.Composed:
+    def insert(self, plan: Insert, returning: sql.Composable | None) -> sql.Composed:
+        relation, rows, columns = plan.relation, plan.rows, plan.columns
         target = sql.SQL("{} as pgrst_target").format(qualified(relation.name))
         if not columns:
             if not relation.columns:
-                raise ApiError(400, "PGRST102", "Empty or invalid json")
+                raise invalid_body("Empty or invalid json")
             first = ident(next(iter(relation.columns)))
             values = sql.SQL(", ").join(sql.SQL("(default)") for _ in rows)
             source = sql.SQL("({}) values {}").format(first, values)
-        elif missing_default:
+        elif plan.missing_default:
             value_rows = []
             for row in rows:
                 row_param = self.param(json.dumps(row))
@@ -287,14 +291,14 @@ class SqlBuilder:
                 defs=self.body_columns(relation, columns),
             )
         statement = sql.SQL("insert into {} {}").format(target, source)
-        if resolution is not None:
-            keys = conflict or relation.primary_key
+        if plan.resolution is not None:
+            keys = plan.conflict or relation.primary_key
             conflict_target = (
                 sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Identifier, keys)))
                 if keys
                 else sql.SQL("")
             )
-            if resolution == "ignore-duplicates" or not columns:
+            if plan.resolution == "ignore-duplicates" or not columns:
                 action = sql.SQL("do nothing")
             else:
                 action = sql.SQL("do update set {}").format(
