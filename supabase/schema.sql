@@ -2897,7 +2897,6 @@ begin
         fn, resource, format('%s cannot be read in a read-only request: the read could not be logged', resource),
         hint, resource
     );
-    execute format('revoke execute on function %s(uuid, uuid, uuid) from public', fn);
     execute format('grant execute on function %s(uuid, uuid, uuid) to authenticated, service_role', fn);
     execute format('drop policy if exists %I on public.%I', resource || '_disclosed', resource);
     execute format(
@@ -15275,9 +15274,9 @@ GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id 
 --
 
 REVOKE ALL ON FUNCTION public.db_pre_request() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.db_pre_request() TO anon;
 GRANT ALL ON FUNCTION public.db_pre_request() TO authenticated;
 GRANT ALL ON FUNCTION public.db_pre_request() TO service_role;
+GRANT ALL ON FUNCTION public.db_pre_request() TO anon;
 
 --
 -- Name: FUNCTION dead_notifications(); Type: ACL; Schema: public; Owner: postgres
@@ -17161,7 +17160,6 @@ ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON S
 --
 
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO postgres;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO anon;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO service_role;
 

@@ -230,3 +230,44 @@ def test_every_function_is_created_in_exactly_one_migration(stack: Settings) -> 
     assert unexplained == {}
     stale = sorted(set(RECREATED_FUNCTIONS) - set(recreated))
     assert stale == [], "the allowlist names only functions still created twice"
+
+
+# A `revoke execute ... from public` (or anon): the foundation migration's default privileges
+# (the one place that says it) already leave every function to its explicit grants.
+DEFAULT_PRIVILEGES = re.compile(r"\balter\s+default\s+privileges\b[^;]*;", re.IGNORECASE)
+REDUNDANT_REVOKE = re.compile(
+    r"\brevoke\s+execute\s+on\s+(?:function|functions|routine|routines|all\s+functions)\b"
+    r"[^;]*?\bfrom\s+(?:\w+\s*,\s*)*(?:public|anon)\b(?!\.)",
+    re.IGNORECASE,
+)
+
+
+def test_no_migration_revokes_execute_from_public(stack: Settings) -> None:
+    """Privileges are stated once, in the foundation's default privileges."""
+    offenders = {
+        path.name: [" ".join(m.group(0).split()) for m in REDUNDANT_REVOKE.finditer(code)]
+        for path in sorted(stack.migrations_dir.glob("*.sql"))
+        if REDUNDANT_REVOKE.search(
+            code := DEFAULT_PRIVILEGES.sub("", re.sub(r"--[^\n]*", "", path.read_text()))
+        )
+    }
+    assert offenders == {}
+
+
+# The only functions an anonymous request may execute. Derived from the grants of 2026-12-02:
+# PostgREST's pre-request hook runs for every request, signed in or not; no RPC is anonymous.
+ANON_EXECUTABLE = ["public.db_pre_request()"]
+
+
+def test_no_project_function_is_executable_by_anon_unless_listed(db: psycopg.Connection) -> None:
+    executable = names(
+        db,
+        "select format('%s.%s(%s)', n.nspname, p.proname,"
+        " pg_get_function_identity_arguments(p.oid))"
+        " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname in ('public', 'private')"
+        " and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')"
+        " and has_function_privilege('anon', p.oid, 'execute')"
+        " order by 1",
+    )
+    assert executable == ANON_EXECUTABLE

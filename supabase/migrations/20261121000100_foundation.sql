@@ -13,6 +13,14 @@ create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
+-- Privileges on functions, stated once: a function that postgres (the migrations' role, here
+-- and on Supabase) creates can be executed by nobody but its owner and its explicit grants.
+-- Revoking from PUBLIC must be a global default (a per-schema default can only add grants). In
+-- schema public, Supabase's defaults still grant EXECUTE to authenticated and service_role, but
+-- not to anon: nothing is anonymous unless its migration grants it.
+alter default privileges for role postgres revoke execute on functions from public;
+alter default privileges for role postgres in schema public revoke execute on functions from anon;
+
 -- Every person who signs in acts in one of these roles.
 create type public.app_role as enum (
     'patient', 'doctor', 'pharmacist', 'hospital_admin', 'front_desk', 'cro', 'nurse'
@@ -116,7 +124,6 @@ as $$
     select private.raise_error('PT422', message, detail, hint);
 $$;
 
-revoke execute on all functions in schema private from public;
 -- Raising reveals nothing: every role that runs project code may call the helpers.
 grant execute on function private.raise_error(text, text, text, text)
 to authenticated, service_role, supabase_auth_admin;

@@ -200,7 +200,6 @@ begin
 end;
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.staff_hospital_ids(public.app_role[]) to authenticated;
 grant execute on function private.own_patient_id() to authenticated;
 grant execute on function private.patient_hospital_ids() to authenticated;

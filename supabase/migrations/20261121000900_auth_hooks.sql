@@ -149,8 +149,6 @@ comment on function private.password_verification_hook(jsonb) is
 'Supabase Auth password verification hook: 5 consecutive failures lock the password sign-in for 15 minutes '
 '(refused as "Invalid login credentials", like a wrong password); existing sessions are never ended.';
 
-revoke execute on function private.custom_access_token_hook(jsonb) from public, anon, authenticated;
-revoke execute on function private.password_verification_hook(jsonb) from public, anon, authenticated;
 grant execute on function private.custom_access_token_hook(jsonb) to supabase_auth_admin;
 grant execute on function private.password_verification_hook(jsonb) to supabase_auth_admin;
 
@@ -176,7 +174,6 @@ begin
 end;
 $$;
 
-revoke execute on function private.unlock_login(uuid) from public, anon;
 grant execute on function private.unlock_login(uuid) to authenticated;
 
 -- RPC: POST /rest/v1/rpc/unlock_login {"user_id": ...} -> true when it was locked.
@@ -189,5 +186,4 @@ as $$
     select private.unlock_login(unlock_login.user_id);
 $$;
 
-revoke execute on function public.unlock_login(uuid) from public, anon;
 grant execute on function public.unlock_login(uuid) to authenticated;

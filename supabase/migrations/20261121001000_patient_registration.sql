@@ -42,7 +42,5 @@ begin
 end;
 $$;
 
-revoke execute on function public.register_patient(uuid, text, text, date, public.sex, text, text, text, text)
-from public, anon;
 grant execute on function public.register_patient(uuid, text, text, date, public.sex, text, text, text, text)
 to authenticated, service_role;

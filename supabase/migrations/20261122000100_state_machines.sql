@@ -336,9 +336,7 @@ as $$
     );
 $$;
 
-revoke execute on function public.metadata_enums() from public, anon;
 grant execute on function public.metadata_enums() to authenticated, service_role;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.actor_roles(uuid, uuid) to authenticated, service_role;
 grant execute on function private.acting_as_system() to authenticated, service_role;

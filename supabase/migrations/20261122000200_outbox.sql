@@ -75,5 +75,3 @@ as $$
     from public.patients as p
     where p.id = patient_channel.patient_id;
 $$;
-
-revoke execute on all functions in schema private from public;

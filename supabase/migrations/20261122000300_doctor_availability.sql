@@ -175,5 +175,4 @@ using (
     or doctor_id = any((select private.own_doctor_ids())::uuid[])
 );
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.own_doctor_ids() to authenticated;

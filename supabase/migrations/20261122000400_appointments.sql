@@ -409,5 +409,3 @@ using (
         where a.id = status_history.subject_id
     )
 );
-
-revoke execute on all functions in schema private from public;

@@ -200,9 +200,6 @@ begin
 end;
 $$;
 
-revoke execute on function public.find_slots(
-    timestamptz, timestamptz, uuid, text, public.consultation_mode, uuid
-) from public, anon;
 grant execute on function public.find_slots(
     timestamptz, timestamptz, uuid, text, public.consultation_mode, uuid
 ) to authenticated, service_role;
@@ -259,7 +256,6 @@ create trigger appointments_time_available_for_patient
 before insert or update of starts_at, ends_at, mode on public.appointments
 for each row execute function private.check_patient_booking_time();
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.can_see_schedules(uuid) to authenticated, service_role;
 grant execute on function private.availability_windows(uuid[], timestamptz, timestamptz) to authenticated, service_role;
 grant execute on function private.busy_times(uuid, timestamptz, timestamptz, uuid) to authenticated, service_role;

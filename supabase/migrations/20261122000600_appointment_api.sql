@@ -420,26 +420,17 @@ as $$
     );
 $$;
 
-revoke execute on function public.book_appointment(
-    uuid, timestamptz, timestamptz, uuid, public.appointment_type, public.consultation_mode, text, text,
-    public.appointment_source, public.appointment_status, text, text, date, public.sex, uuid
-) from public, anon;
 grant execute on function public.book_appointment(
     uuid, timestamptz, timestamptz, uuid, public.appointment_type, public.consultation_mode, text, text,
     public.appointment_source, public.appointment_status, text, text, date, public.sex, uuid
 ) to authenticated, service_role;
-revoke execute on function public.reschedule_appointment(uuid, timestamptz, timestamptz, text) from public, anon;
 grant execute on function public.reschedule_appointment(uuid, timestamptz, timestamptz, text)
 to authenticated, service_role;
-revoke execute on function public.cancel_appointment(uuid, text) from public, anon;
 grant execute on function public.cancel_appointment(uuid, text) to authenticated, service_role;
-revoke execute on function public.check_conflicts(uuid, timestamptz, timestamptz, uuid, uuid, text) from public, anon;
 grant execute on function public.check_conflicts(uuid, timestamptz, timestamptz, uuid, uuid, text)
 to authenticated, service_role;
-revoke execute on function public.appointment_stats(date, date, uuid) from public, anon;
 grant execute on function public.appointment_stats(date, date, uuid) to authenticated, service_role;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.appointment_clashes(uuid, timestamptz, timestamptz, uuid, text, uuid)
 to authenticated, service_role;
 grant execute on function private.raise_booking_clash(uuid, timestamptz, timestamptz, uuid, text, uuid)

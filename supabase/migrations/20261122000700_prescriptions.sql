@@ -386,6 +386,5 @@ using (
     )
 );
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.new_verification_code() to authenticated, service_role;
 grant execute on function private.own_pharmacy_ids() to authenticated;

@@ -244,13 +244,10 @@ begin
 end;
 $$;
 
-revoke execute on function public.issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid) from public, anon;
 grant execute on function public.issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid)
 to authenticated, service_role;
-revoke execute on function public.verify_prescription(text) from public, anon;
 grant execute on function public.verify_prescription(text) to authenticated, service_role;
-revoke execute on function public.expire_prescriptions() from public, anon, authenticated;
+revoke execute on function public.expire_prescriptions() from authenticated;
 grant execute on function public.expire_prescriptions() to service_role;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.verify_prescription(text) to authenticated, service_role;

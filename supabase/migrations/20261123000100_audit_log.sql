@@ -585,10 +585,9 @@ begin
 end;
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.administered_patient_ids() to authenticated, service_role;
 grant execute on function private.disclosure_actor_name(bigint, timestamptz) to authenticated, service_role;
 grant execute on function private.anchor_audit_chain() to service_role;
 grant execute on function private.verify_audit_chain(bigint, bigint) to service_role;
-revoke execute on function public.verify_audit_chain(bigint, bigint) from public, anon, authenticated;
+revoke execute on function public.verify_audit_chain(bigint, bigint) from authenticated;
 grant execute on function public.verify_audit_chain(bigint, bigint) to service_role;

@@ -304,7 +304,6 @@ $$;
 revoke all on private.field_keys, private.encrypted_columns from public, anon, authenticated, service_role;
 grant select on private.field_keys to service_role;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.encrypt_field(text) to authenticated, service_role;
 grant execute on function private.field_key_version(bytea) to authenticated, service_role;
 grant execute on function private.active_field_key_version() to authenticated, service_role;
@@ -312,9 +311,9 @@ grant execute on function private.mask_identifier(text, text) to authenticated, 
 grant execute on function private.create_field_key() to service_role;
 grant execute on function private.rotate_field_encryption(integer) to service_role;
 grant execute on function private.retire_field_keys() to service_role;
-revoke execute on function public.rotate_field_key() from public, anon, authenticated;
-revoke execute on function public.rotate_field_encryption(integer) from public, anon, authenticated;
-revoke execute on function public.retire_field_keys() from public, anon, authenticated;
+revoke execute on function public.rotate_field_key() from authenticated;
+revoke execute on function public.rotate_field_encryption(integer) from authenticated;
+revoke execute on function public.retire_field_keys() from authenticated;
 grant execute on function public.rotate_field_key() to service_role;
 grant execute on function public.rotate_field_encryption(integer) to service_role;
 grant execute on function public.retire_field_keys() to service_role;

@@ -196,16 +196,12 @@ as $$
     select private.reveal_patient_identifier(reveal_patient_identifier.identifier_id);
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.can_see_patient_identifiers(uuid) to authenticated, service_role;
 grant execute on function private.normalize_national_id(public.national_id_kind, text) to authenticated, service_role;
 grant execute on function private.blind_index(text, text) to authenticated, service_role;
 grant execute on function private.find_patients_by_identifier(public.national_id_kind, text)
 to authenticated, service_role;
 grant execute on function private.reveal_patient_identifier(uuid) to authenticated, service_role;
-revoke execute on function public.set_patient_identifier(uuid, public.national_id_kind, text) from public, anon;
-revoke execute on function public.find_patient_by_identifier(public.national_id_kind, text) from public, anon;
-revoke execute on function public.reveal_patient_identifier(uuid) from public, anon;
 grant execute on function public.set_patient_identifier(uuid, public.national_id_kind, text)
 to authenticated, service_role;
 grant execute on function public.find_patient_by_identifier(public.national_id_kind, text)

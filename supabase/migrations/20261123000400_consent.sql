@@ -369,11 +369,8 @@ begin
 end;
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.has_consent(uuid, uuid, public.consent_purpose) to authenticated, service_role;
 grant execute on function private.contact_withdrawn(uuid, uuid, text) to authenticated, service_role;
 grant execute on function private.shared_with_caller(uuid, uuid) to authenticated, service_role;
-revoke execute on function public.grant_consent(uuid, uuid) from public, anon;
-revoke execute on function public.withdraw_consent(uuid, public.consent_purpose, uuid) from public, anon;
 grant execute on function public.grant_consent(uuid, uuid) to authenticated, service_role;
 grant execute on function public.withdraw_consent(uuid, public.consent_purpose, uuid) to authenticated, service_role;

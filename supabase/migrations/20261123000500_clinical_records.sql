@@ -609,5 +609,4 @@ with check (
     )
 );
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.can_read_clinical(uuid, uuid) to authenticated, service_role;

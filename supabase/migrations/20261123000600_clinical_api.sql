@@ -252,15 +252,8 @@ begin
 end;
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.read_clinical_note(uuid) to authenticated, service_role;
 grant execute on function private.log_timeline_read(uuid) to authenticated, service_role;
-revoke execute on function public.write_clinical_note(uuid, uuid, jsonb, uuid, uuid) from public, anon;
-revoke execute on function public.update_clinical_note(uuid, jsonb) from public, anon;
-revoke execute on function public.sign_clinical_note(uuid) from public, anon;
-revoke execute on function public.add_note_addendum(uuid, text) from public, anon;
-revoke execute on function public.clinical_note(uuid) from public, anon;
-revoke execute on function public.patient_timeline(uuid) from public, anon;
 grant execute on function public.write_clinical_note(uuid, uuid, jsonb, uuid, uuid) to authenticated, service_role;
 grant execute on function public.update_clinical_note(uuid, jsonb) to authenticated, service_role;
 grant execute on function public.sign_clinical_note(uuid) to authenticated, service_role;

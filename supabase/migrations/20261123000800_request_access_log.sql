@@ -120,9 +120,7 @@ comment on function public.db_pre_request() is
 'PostgREST''s db-pre-request: logs a READ entry for requests on clinical resources, refuses them in read-only '
 'requests (PT405) and refuses the request shapes that could roll back the entry (PT400). Not an API call.';
 
-revoke execute on function public.db_pre_request() from public;
 grant execute on function public.db_pre_request() to anon, authenticated, service_role;
-revoke execute on all functions in schema private from public;
 grant execute on function private.log_request_read(text) to authenticated, service_role;
 
 -- PostgREST's in-database configuration (read by the authenticator role at startup and on

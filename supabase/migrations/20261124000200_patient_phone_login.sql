@@ -126,9 +126,6 @@ begin
 end;
 $$;
 
-revoke execute on function private.begin_patient_login(public.phone_e164) from public, anon, authenticated;
-revoke execute on function private.link_patient_login(uuid, public.phone_e164, text)
-from public, anon, authenticated;
 grant execute on function private.begin_patient_login(public.phone_e164) to service_role;
 grant execute on function private.link_patient_login(uuid, public.phone_e164, text) to service_role;
 
@@ -156,7 +153,7 @@ as $$
     );
 $$;
 
-revoke execute on function public.begin_patient_login(text) from public, anon, authenticated;
-revoke execute on function public.link_patient_login(uuid, text, text) from public, anon, authenticated;
+revoke execute on function public.begin_patient_login(text) from authenticated;
+revoke execute on function public.link_patient_login(uuid, text, text) from authenticated;
 grant execute on function public.begin_patient_login(text) to service_role;
 grant execute on function public.link_patient_login(uuid, text, text) to service_role;

@@ -444,27 +444,12 @@ as $$
     select private.set_staff_active('pharmacist', set_pharmacist_active.pharmacist_id, set_pharmacist_active.active);
 $$;
 
-revoke execute on function private.require_hospital_admin(uuid) from public;
-revoke execute on function private.issue_provisioning_grant(uuid, public.app_role, text, text, jsonb) from public;
-revoke execute on function private.redeem_provisioning_grant(uuid, uuid) from public;
-revoke execute on function private.login_keeps_access(uuid) from public;
-revoke execute on function private.staff_record(jsonb, text, text) from public;
 grant execute on function private.require_hospital_admin(uuid) to authenticated;
 grant execute on function private.issue_provisioning_grant(uuid, public.app_role, text, text, jsonb) to authenticated;
 grant execute on function private.login_keeps_access(uuid) to authenticated;
 grant execute on function private.staff_record(jsonb, text, text) to authenticated;
 grant execute on function private.set_staff_active(public.app_role, uuid, boolean) to authenticated, service_role;
 
-revoke execute on function public.begin_doctor_provisioning(
-    uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
-) from public, anon;
-revoke execute on function public.begin_pharmacist_provisioning(uuid, text, text, text, uuid) from public, anon;
-revoke execute on function public.update_doctor(
-    uuid, text, text, text, text, text, text, public.consultation_mode[], text[], text
-) from public, anon;
-revoke execute on function public.update_pharmacist(uuid, text, text, uuid) from public, anon;
-revoke execute on function public.set_doctor_active(uuid, boolean) from public, anon;
-revoke execute on function public.set_pharmacist_active(uuid, boolean) from public, anon;
 grant execute on function public.begin_doctor_provisioning(
     uuid, text, text, text, text, text, text, text, public.consultation_mode[], text[], text
 ) to authenticated;

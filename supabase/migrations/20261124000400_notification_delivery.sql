@@ -199,9 +199,6 @@ as $$
     end;
 $$;
 
-revoke execute on function private.render_notification(text, text, jsonb, text) from public;
-revoke execute on function private.recipient_device_tokens(text, uuid) from public;
-revoke execute on function private.recipient_phone(text, uuid) from public;
 grant execute on function private.render_notification(text, text, jsonb, text) to service_role;
 grant execute on function private.recipient_device_tokens(text, uuid) to service_role;
 grant execute on function private.recipient_phone(text, uuid) to service_role;
@@ -421,11 +418,11 @@ as $$
 $$;
 
 revoke execute on function public.claim_notifications(integer, interval, text[], integer)
-from public, anon, authenticated;
-revoke execute on function public.complete_notification(uuid, uuid, text) from public, anon, authenticated;
+from authenticated;
+revoke execute on function public.complete_notification(uuid, uuid, text) from authenticated;
 revoke execute on function public.fail_notification(uuid, uuid, text, boolean, integer)
-from public, anon, authenticated;
-revoke execute on function public.forget_device_token(text) from public, anon, authenticated;
+from authenticated;
+revoke execute on function public.forget_device_token(text) from authenticated;
 grant execute on function public.claim_notifications(integer, interval, text[], integer) to service_role;
 grant execute on function public.complete_notification(uuid, uuid, text) to service_role;
 grant execute on function public.fail_notification(uuid, uuid, text, boolean, integer) to service_role;
@@ -501,8 +498,6 @@ begin
 end;
 $$;
 
-revoke execute on function private.dead_notifications() from public, anon;
-revoke execute on function private.retry_notification(uuid) from public, anon;
 grant execute on function private.dead_notifications() to authenticated;
 grant execute on function private.retry_notification(uuid) to authenticated;
 
@@ -541,7 +536,5 @@ as $$
     select private.retry_notification(retry_notification.notification_id);
 $$;
 
-revoke execute on function public.dead_notifications() from public, anon;
-revoke execute on function public.retry_notification(uuid) from public, anon;
 grant execute on function public.dead_notifications() to authenticated;
 grant execute on function public.retry_notification(uuid) to authenticated;

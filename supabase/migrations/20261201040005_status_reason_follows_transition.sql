@@ -39,5 +39,3 @@ for each row execute function private.keep_status_reason();
 create trigger prescriptions_keep_status_reason
 before update of status_reason on public.prescriptions
 for each row execute function private.keep_status_reason();
-
-revoke execute on function private.keep_status_reason() from public;

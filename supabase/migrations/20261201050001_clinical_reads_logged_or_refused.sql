@@ -91,6 +91,4 @@ begin
 end;
 $$;
 
-revoke execute on function private.log_request_level_read(text, text) from public;
-revoke execute on function private.clinical_read_logged(text) from public;
 grant execute on function private.clinical_read_logged(text) to authenticated, service_role;

@@ -38,5 +38,3 @@ begin
     end loop;
 end;
 $$;
-
-revoke execute on function private.refuse_clinical_delete() from public;

@@ -38,5 +38,4 @@ begin
 end;
 $$;
 
-revoke execute on function private.end_deactivated_staff_sessions(uuid, uuid, public.app_role) from public;
 grant execute on function private.end_deactivated_staff_sessions(uuid, uuid, public.app_role) to authenticated;

@@ -166,5 +166,4 @@ begin
 end;
 $$;
 
-revoke execute on function public.set_doctor_schedule(uuid, jsonb, text) from public, anon;
 grant execute on function public.set_doctor_schedule(uuid, jsonb, text) to authenticated, service_role;

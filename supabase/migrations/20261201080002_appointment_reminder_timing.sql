@@ -28,5 +28,3 @@ as $$
     ) as c (due)
     where c.due >= appointment_reminder_due.decided_at + interval '1 hour';
 $$;
-
-revoke execute on function private.appointment_reminder_due(timestamptz, timestamptz) from public;

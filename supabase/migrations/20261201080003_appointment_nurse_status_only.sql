@@ -42,5 +42,3 @@ $$;
 create trigger appointments_guard_nurse_fields
 before update on public.appointments
 for each row execute function private.guard_appointment_nurse_fields();
-
-revoke execute on function private.guard_appointment_nurse_fields() from public;

@@ -41,5 +41,4 @@ on conflict do nothing;
 -- place, like a retired field key: delete it once backups older than this migration expire.
 drop function private.prescription_key();
 
-revoke execute on function private.encrypt_contents(jsonb) from public;
 grant execute on function private.encrypt_contents(jsonb) to authenticated, service_role;

@@ -79,7 +79,5 @@ as $$
     select * from private.read_prescriptions(read_prescriptions.prescription_ids);
 $$;
 
-revoke execute on function private.read_prescriptions(uuid[]) from public;
 grant execute on function private.read_prescriptions(uuid[]) to authenticated, service_role;
-revoke execute on function public.read_prescriptions(uuid[]) from public, anon;
 grant execute on function public.read_prescriptions(uuid[]) to authenticated, service_role;

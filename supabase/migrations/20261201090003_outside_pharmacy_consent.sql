@@ -173,10 +173,6 @@ with check (
     and private.active_pharmacy_hospital_id(pharmacy_id) is not null
 );
 
-revoke execute on function private.can_read_prescription(uuid) from public;
-revoke execute on function private.active_pharmacy_hospital_id(uuid) from public;
-revoke execute on function private.pharmacy_may_receive(uuid, uuid, uuid) from public;
-revoke execute on function private.guard_prescription_pharmacy() from public;
 grant execute on function private.can_read_prescription(uuid) to authenticated, service_role;
 grant execute on function private.active_pharmacy_hospital_id(uuid) to authenticated, service_role;
 grant execute on function private.pharmacy_may_receive(uuid, uuid, uuid) to authenticated, service_role;

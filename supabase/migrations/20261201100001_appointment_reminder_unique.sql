@@ -71,5 +71,3 @@ before update of state on private.outbox
 for each row
 when (new.kind = 'appointment_reminder' and new.state = 'pending' and old.state <> 'pending')
 execute function private.reminder_retry_superseded();
-
-revoke execute on function private.reminder_retry_superseded() from public;

@@ -328,13 +328,10 @@ as $$
         and private.can_see_patient_identifier(i.patient_id, i.recorded_at_hospital_id);
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.registrable_in_this_transaction(uuid) to authenticated, service_role;
 grant execute on function private.can_see_patient_identifier(uuid, uuid) to authenticated, service_role;
 grant execute on function private.issue_registration_code() to authenticated;
 grant execute on function private.spend_registration_code(uuid, text) to authenticated;
-revoke execute on function public.issue_registration_code() from public, anon;
-revoke execute on function public.register_existing_patient(uuid, text, text, text) from public, anon;
 grant execute on function public.issue_registration_code() to authenticated;
 grant execute on function public.register_existing_patient(uuid, text, text, text) to authenticated;
 revoke all on private.registration_codes from public, anon, authenticated;

@@ -150,5 +150,3 @@ $$;
 create trigger lab_results_guard_orderer
 before insert or update of ordered_by on public.lab_results
 for each row execute function private.guard_lab_result_orderer();
-
-revoke execute on function private.guard_lab_result_orderer() from public;

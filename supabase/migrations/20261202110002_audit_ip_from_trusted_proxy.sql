@@ -43,5 +43,3 @@ as $$
     cross join lateral (select string_to_array(headers ->> 'x-forwarded-for', ',') as entry) as hops
     where s.singleton;
 $$;
-
-revoke execute on function private.request_client_ip(jsonb) from public, anon, authenticated, service_role;

@@ -275,17 +275,15 @@ $$;
 comment on function public.audit_exported_anchors() is
 'The exported anchors recorded in audit.anchors. Service role only (the anchor verifier).';
 
-revoke execute on function private.audit_canonical(audit.log) from public;
-revoke execute on function private.record_audit_anchor(bigint, text, bigint, text, text, text) from public;
 grant execute on function private.audit_canonical(audit.log) to service_role;
 grant execute on function private.record_audit_anchor(bigint, text, bigint, text, text, text) to service_role;
 
-revoke execute on function public.audit_chain_head() from public, anon, authenticated;
-revoke execute on function public.audit_anchor_segment(bigint, integer) from public, anon, authenticated;
-revoke execute on function public.audit_log_canonical(bigint, bigint) from public, anon, authenticated;
+revoke execute on function public.audit_chain_head() from authenticated;
+revoke execute on function public.audit_anchor_segment(bigint, integer) from authenticated;
+revoke execute on function public.audit_log_canonical(bigint, bigint) from authenticated;
 revoke execute on function public.record_audit_anchor(bigint, text, bigint, text, text, text)
-from public, anon, authenticated;
-revoke execute on function public.audit_exported_anchors() from public, anon, authenticated;
+from authenticated;
+revoke execute on function public.audit_exported_anchors() from authenticated;
 grant execute on function public.audit_chain_head() to service_role;
 grant execute on function public.audit_anchor_segment(bigint, integer) to service_role;
 grant execute on function public.audit_log_canonical(bigint, bigint) to service_role;

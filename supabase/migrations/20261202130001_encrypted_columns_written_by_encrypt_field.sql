@@ -134,8 +134,3 @@ $$;
 create trigger patient_identifiers_ciphertext_derived_columns
 before update on public.patient_identifiers
 for each row execute function private.guard_identifier_derived_columns();
-
-revoke execute on function private.guard_identifier_derived_columns() from public;
-revoke execute on function private.require_fresh_ciphertext() from public;
-revoke execute on function private.protect_encrypted_column(regclass, text) from public;
-revoke execute on function private.encrypted_column_registered() from public;

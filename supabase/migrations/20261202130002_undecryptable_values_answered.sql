@@ -113,7 +113,4 @@ $$;
 -- so a note whose content cannot be decrypted can still be archived; its body is in
 -- 20261202180001, which also drops the appointment lookup.
 
-revoke execute on function private.try_decrypt_field(bytea) from public;
-revoke execute on function private.try_decrypt_object(bytea) from public;
-revoke execute on function private.undecryptable_fields(integer) from public;
 grant execute on function private.undecryptable_fields(integer) to service_role;

@@ -73,8 +73,6 @@ begin
 end;
 $$;
 
-revoke execute on function private.phi_aal2_cleared() from public;
-revoke execute on function private.require_phi_aal2(uuid) from public;
 grant execute on function private.phi_aal2_cleared() to authenticated, service_role;
 grant execute on function private.require_phi_aal2(uuid) to authenticated, service_role;
 

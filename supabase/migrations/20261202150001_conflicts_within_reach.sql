@@ -182,6 +182,5 @@ create trigger appointments_want_free_time
 before insert or update of starts_at, ends_at, resource, status on public.appointments
 for each row execute function private.refuse_appointment_clash();
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.clash_report(uuid, timestamptz, timestamptz, uuid, text, uuid)
 to authenticated, service_role;

@@ -51,5 +51,3 @@ $$;
 create trigger patient_identifiers_one_person_per_number
 before insert or update of kind, blind_index on public.patient_identifiers
 for each row execute function private.refuse_national_id_held_by_another();
-
-revoke execute on all functions in schema private from public;

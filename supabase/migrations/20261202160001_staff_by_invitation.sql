@@ -589,16 +589,6 @@ comment on function public.decline_staff_invitation(uuid) is
 comment on function public.revoke_staff_invitation(uuid) is
 'Withdraws an open invitation of your hospital (hospital admin).';
 
-revoke execute on function private.create_staff_records(uuid, uuid, public.app_role, jsonb, uuid) from public;
-revoke execute on function private.complete_provisioning_grant(uuid, uuid) from public;
-revoke execute on function private.verified_email() from public;
-revoke execute on function private.declined_invitation_ids() from public;
-revoke execute on function private.invitation_profile(uuid, public.app_role, jsonb) from public;
-revoke execute on function private.invite_staff(uuid, text, public.app_role, jsonb) from public;
-revoke execute on function private.invitation_for_caller(uuid) from public;
-revoke execute on function private.accept_staff_invitation(uuid) from public;
-revoke execute on function private.decline_staff_invitation(uuid) from public;
-revoke execute on function private.revoke_staff_invitation(uuid) from public;
 grant execute on function private.complete_provisioning_grant(uuid, uuid) to authenticated;
 grant execute on function private.verified_email() to authenticated;
 grant execute on function private.declined_invitation_ids() to authenticated;
@@ -607,11 +597,6 @@ grant execute on function private.accept_staff_invitation(uuid) to authenticated
 grant execute on function private.decline_staff_invitation(uuid) to authenticated;
 grant execute on function private.revoke_staff_invitation(uuid) to authenticated;
 
-revoke execute on function public.complete_staff_provisioning(uuid, uuid) from public, anon;
-revoke execute on function public.invite_staff(uuid, text, public.app_role, jsonb) from public, anon;
-revoke execute on function public.accept_staff_invitation(uuid) from public, anon;
-revoke execute on function public.decline_staff_invitation(uuid) from public, anon;
-revoke execute on function public.revoke_staff_invitation(uuid) from public, anon;
 grant execute on function public.complete_staff_provisioning(uuid, uuid) to authenticated;
 grant execute on function public.invite_staff(uuid, text, public.app_role, jsonb) to authenticated;
 grant execute on function public.accept_staff_invitation(uuid) to authenticated;

@@ -56,6 +56,3 @@ $$;
 create trigger staff_memberships_new_staff_signs_in_again
 after insert or update of is_active on public.staff_memberships
 for each row when (new.is_active) execute function private.end_sessions_of_new_staff();
-
-revoke execute on function private.is_active_staff(uuid) from public;
-revoke execute on function private.end_sessions_of_new_staff() from public;

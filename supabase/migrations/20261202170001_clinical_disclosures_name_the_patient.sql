@@ -200,7 +200,6 @@ begin
         fn, resource, format('%s cannot be read in a read-only request: the read could not be logged', resource),
         hint, resource
     );
-    execute format('revoke execute on function %s(uuid, uuid, uuid) from public', fn);
     execute format('grant execute on function %s(uuid, uuid, uuid) to authenticated, service_role', fn);
     execute format('drop policy if exists %I on public.%I', resource || '_disclosed', resource);
     execute format(
@@ -239,6 +238,5 @@ begin
 end;
 $$;
 
-revoke execute on all functions in schema private from public;
 grant execute on function private.log_clinical_disclosure(text, uuid, uuid) to authenticated, service_role;
 grant execute on function private.clinical_row_exists(text, uuid) to authenticated, service_role;

@@ -32,6 +32,9 @@ exception
 end;
 $$;
 
+-- Functions are executable only where granted (see the foundation migration).
+grant execute on function pg_temp.refusal(text) to authenticated;
+
 -- A signed note, a draft, vitals, a prescription (approved) and an insurance card for
 -- a_patient1 at TSTA, written at aal2 ------------------------------------------------------
 select tests.act_as('a_doctor', 'aal2');

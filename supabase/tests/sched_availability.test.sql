@@ -16,6 +16,9 @@ as $$
     select s.starts_at from public.find_slots(from_time, to_time, tests.id_of('doctors', 'a_doctor'), mode => mode) as s;
 $$;
 
+-- Functions are executable only where granted (see the foundation migration).
+grant execute on function tests.slots(timestamptz, timestamptz, public.consultation_mode) to authenticated;
+
 -- a_doctor: Saturday 09:00-10:00 (30 min); Sunday 00:00-04:00 (60 min, across the change);
 -- Monday 09:00-11:00 and 14:00-15:00 (30 min); Tuesday 16:00-17:00 (45 min) and 23:00-24:00
 -- (30 min, video only).

@@ -27,6 +27,9 @@ as $$
     order by w.weekday, w.starts_at;
 $$;
 
+-- Functions are executable only where granted (see the foundation migration).
+grant execute on function tests.week(text) to authenticated;
+
 -- Who may replace a_doctor's week -------------------------------------------------------------
 create function tests.replace_week(actor text)
 returns text
