@@ -35,7 +35,8 @@ VOLATILE = re.compile(
 )
 
 # The project's objects in the platform's schemas: triggers on auth.users, policies on
-# storage.objects, pg_cron jobs. pg_dump of the project's schemas alone would miss them.
+# storage.objects, pg_cron jobs, and default privileges set for every schema (pg_dump of the
+# project's schemas alone leaves these out).
 PLATFORM_OBJECTS = """
 select format('%%s;', pg_get_triggerdef(t.oid))
 from pg_trigger t
@@ -52,6 +53,13 @@ select format(
 )
 from pg_policies
 where schemaname <> all(%(project)s)
+union all
+select format(
+    '-- default privileges of role %%s on %%s in every schema: %%s',
+    d.defaclrole::regrole, d.defaclobjtype, d.defaclacl
+)
+from pg_default_acl d
+where d.defaclnamespace = 0
 order by 1
 """
 # pg_cron lives in one database of the cluster; a scratch database may not have it.

@@ -17198,6 +17198,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON T
 -- The project's objects in the platform's schemas
 --
 
+-- default privileges of role postgres on f in every schema: {postgres=X/postgres}
 CREATE TRIGGER on_auth_user_contact_changed AFTER UPDATE OF email, phone, raw_user_meta_data ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
