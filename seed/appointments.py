@@ -76,7 +76,8 @@ def _rows(world: World) -> Iterator[tuple]:
     rng = Randomness(world.seed, "appointments")
     size = world.size
     now = world.now
-    first_day = world.today.toordinal() - size.days_back
+    today = world.today.toordinal()
+    first_day = today - size.days_back
     last_day = world.today.toordinal() + size.days_ahead
     capacity = 0
     for doctor in world.doctors:
@@ -109,10 +110,13 @@ def _rows(world: World) -> Iterator[tuple]:
                 if w != weekday:
                     continue
                 for minute in range(start, end - minutes + 1, minutes):
-                    if rng.random() >= occupancy:
-                        continue
                     starts = midnight + minute * 60
                     ends = starts + minutes * 60
+                    # Today is busy (the demo shows a full clinic): every slot running now is
+                    # taken, and most of the others.
+                    wanted = occupancy if day != today else 1.0 if starts <= now < ends else 0.8
+                    if rng.random() >= max(occupancy, wanted):
+                        continue
                     cells = range(int(starts) // CELL, int(ends - 1) // CELL + 1)
                     for _ in range(4):
                         n = rng.choice(panel) if rng.random() < 0.65 else rng.choice(everyone)

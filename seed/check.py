@@ -11,7 +11,9 @@ from psycopg import sql
 # Foreign keys of the loaded schemas, each checked by an anti-join (triggers enforce them, and
 # the triggers were off during the load).
 FOREIGN_KEYS = """
-    select c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,
+    select c.conname, format('%I.%I', s.nspname, t.relname),
+        (select format('%I.%I', ps.nspname, pt.relname) from pg_class as pt
+            join pg_namespace as ps on ps.oid = pt.relnamespace where pt.oid = c.confrelid),
         array(select a.attname from unnest(c.conkey) with ordinality as k (n, i)
             join pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.n order by k.i),
         array(select a.attname from unnest(c.confkey) with ordinality as k (n, i)
