@@ -118,16 +118,16 @@ def _rows(world: World) -> Iterator[tuple]:
                     if rng.random() >= max(occupancy, wanted):
                         continue
                     cells = range(int(starts) // CELL, int(ends - 1) // CELL + 1)
-                    for _ in range(4):
+                    # A patient registered by then and free then (a few tries, else the slot
+                    # stays free).
+                    for _ in range(6):
                         n = rng.choice(panel) if rng.random() < 0.65 else rng.choice(everyone)
                         keys = [(n << 32) | c for c in cells]
-                        if not any(k in busy for k in keys):
+                        patient = world.patients[n]
+                        if patient.registered_at <= starts and not any(k in busy for k in keys):
                             break
                     else:
                         continue
-                    patient = world.patients[n]
-                    if patient.registered_at > starts:
-                        continue  # not registered yet then
                     busy.update(keys)
                     status = _status(rng, starts, ends, now)
                     booked = max(patient.registered_at, starts - rng.randrange(3600, 21 * 86400))

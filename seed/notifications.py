@@ -49,6 +49,8 @@ DERIVED = [
     where a.hospital_id = any(%(hospitals)s) and a.status = 'scheduled'
         and a.starts_at > %(now)s and due.at is not null
     """,
+]
+DERIVED_AFTER_PRESCRIPTIONS = [
     # private.notify_prescription_change for the last week's prescriptions, and
     # private.notify_critical_lab_result for every critical result (to the doctor who ordered).
     """

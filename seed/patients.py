@@ -18,7 +18,11 @@ def build(world: World) -> list[Table]:
     today = world.today.toordinal()
     start = world.now - (size.days_back + 365) * 86400
     span = world.now - start
-    registered = sorted(start + rng.random() * span for _ in range(size.patients))
+    # Most patients were registered before the generated appointments begin.
+    registered = sorted(
+        start + (rng.random() if rng.chance(0.25) else rng.random() * 0.5) * span
+        for _ in range(size.patients)
+    )
     hospital_doctors = {
         h: [i for i, d in enumerate(world.doctors) if d.hospital == h]
         for h in range(size.hospitals)

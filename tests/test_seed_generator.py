@@ -57,6 +57,8 @@ def database_from(settings: Settings, template: str) -> Iterator[str]:
                 sql.Identifier(name), sql.Identifier(template)
             )
         )
+        # As sql/platform/20_database.sql leaves every database (the owner is not copied).
+        conn.execute(sql.SQL("alter database {} owner to postgres").format(sql.Identifier(name)))
     try:
         yield settings.dsn(dbname=name)
     finally:
@@ -213,3 +215,32 @@ def test_the_command_line_refuses_a_second_load(tiny: str, capsys: pytest.Captur
         cli.main(
             ["seed", "generate", "--size", "tiny", "--database-url", tiny, "--today", "2026-12-02"]
         )
+
+
+# Constraints (and whether validated), indexes, triggers (and whether enabled), and comments.
+CATALOG = """
+    select conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+        || ' ' || convalidated from pg_constraint
+    where connamespace in ('public'::regnamespace, 'private'::regnamespace)
+    union all
+    select indexrelid::regclass::text || ' ' || pg_get_indexdef(indexrelid) from pg_index
+    where indrelid in (select oid from pg_class
+        where relnamespace in ('public'::regnamespace, 'private'::regnamespace))
+    union all
+    select tgrelid::regclass::text || ' ' || tgname || ' ' || tgenabled::text from pg_trigger
+    where not tgisinternal
+    union all
+    select 'comment ' || coalesce(obj_description(oid, 'pg_constraint'), '') from pg_constraint
+    order by 1
+"""
+
+
+def test_the_load_leaves_the_schema_as_it_found_it(
+    stack: Settings, migrated: str, tiny: str
+) -> None:
+    """Triggers switched off, indexes and constraints set aside for the load are all back."""
+    with psycopg.connect(stack.dsn(dbname=migrated)) as fresh, psycopg.connect(tiny) as loaded:
+        before = [row[0] for row in fresh.execute(CATALOG)]
+        after = [row[0] for row in loaded.execute(CATALOG)]
+    assert len(before) > 500
+    assert after == before
