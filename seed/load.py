@@ -1,19 +1,24 @@
-"""Writing the generated rows: COPY in one transaction, with the row triggers switched off.
+"""Writing the generated rows: COPY in one transaction, the way bulk loads are made fast.
 
-Why switched off: the row triggers (audit append, state machine, notifications, care team, MRN,
-guards) cost milliseconds a row and serialize on the audit chain head; `large` would take hours.
-`alter table ... disable trigger user` on each table written, inside the load's transaction and
-enabled again before it commits (a failed load rolls both back; other sessions wait for the
-tables meanwhile). Foreign keys stay enforced (their triggers are not user triggers), and so do
-check, unique and exclusion constraints. What the user triggers would have done is done here:
-- derived rows (doctor_user_id, MRNs, video rooms, dispensed quantities, status history of
-  prescriptions) are written by the generator; care-team members, the status history of
-  appointments and the notifications by set-based SQL afterwards (each domain's DERIVED); the
+For each public/private table it writes, inside the load's transaction (a failed load rolls it
+all back; other sessions wait for these tables meanwhile), the loader
+- switches the user triggers off (`alter table ... disable trigger user`): the row triggers
+  (audit append, state machine, notifications, care team, MRN, guards) cost milliseconds a row
+  and serialize on the audit chain head, so `large` would take hours;
+- sets aside its foreign keys, exclusion constraints and plain indexes, and makes them again at
+  the end: indexes built once, exclusion constraints re-added (their build is the overlap
+  check), foreign keys added NOT VALID and then validated (one join each). Primary keys, unique
+  and check constraints stay in force throughout. tests/test_seed_generator.py checks that the
+  catalog is the same afterwards.
+What the triggers would have done is done here instead:
+- derived columns (doctor_user_id, MRNs, video rooms, dispensed quantities) and the status
+  history of prescriptions are written by the generator; care-team members, the status history
+  of appointments and the notifications by set-based SQL afterwards (each domain's DERIVED); the
   MRN counters are moved past the MRNs used; auth.users keeps its trigger (profiles);
-- encrypted columns go through private.encrypt_field, as the RPCs do;
+- encrypted columns hold ciphertexts made by private.encrypt_field (seed.encryption);
 - the audit trail gets one entry per table loaded (through private.audit_append, so the chain
   stays valid), saying what was bulk-loaded, instead of one entry per row;
-- the rules the guards enforce and the rest are checked after the load by seed.check.
+- seed.check then verifies what the guards would have refused (see README, "Synthetic data").
 """
 
 from __future__ import annotations
