@@ -7,15 +7,16 @@ in it (every slot starts on the 15-minute grid).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 from seed.randomness import Randomness, timestamp
 from seed.world import Table, Visit, World
 
 TYPES = ["consultation", "follow_up", "procedure", "scan", "ivf_consult", "iui_procedure"]
-TYPE_WEIGHTS = [60, 30, 4, 4, 1, 1]
+TYPE_WEIGHTS = list(itertools.accumulate([60, 30, 4, 4, 1, 1]))
 SOURCES = ["app", "web", "front_desk", "voice_agent"]
-SOURCE_WEIGHTS = [35, 10, 50, 5]
+SOURCE_WEIGHTS = list(itertools.accumulate([35, 10, 50, 5]))
 REASONS = [
     "fever and cough",
     "follow-up of blood pressure",
@@ -143,7 +144,7 @@ def _rows(world: World) -> Iterator[tuple]:
                         changed = min(now, starts)
                     elif status == "cancelled":
                         changed = booked + (min(starts, now) - booked) * rng.random()
-                    source = rng.choices(SOURCES, SOURCE_WEIGHTS)[0]
+                    source = rng.choices(SOURCES, cum_weights=SOURCE_WEIGHTS)[0]
                     mode = rng.choice(modes)
                     appointment_id = rng.uuid()
                     if world.visits and world.visits[-1].appointment_id == "":
@@ -156,7 +157,7 @@ def _rows(world: World) -> Iterator[tuple]:
                         patient.id,
                         timestamp(starts),
                         timestamp(ends),
-                        rng.choices(TYPES, TYPE_WEIGHTS)[0],
+                        rng.choices(TYPES, cum_weights=TYPE_WEIGHTS)[0],
                         mode,
                         "cb-" + appointment_id.replace("-", "") if mode != "in_person" else None,
                         rng.choice(REASONS),
