@@ -197,7 +197,7 @@ DERIVED = [
     insert into public.status_history
         (machine, subject_id, hospital_id, from_state, to_state, actor_id, actor_role, reason,
          occurred_at)
-    select 'appointment', a.id, a.hospital_id, lag(step.state) over w, step.state,
+    select 'appointment', a.id, a.hospital_id, p.states[step.n - 1], step.state,
         case when step.state in ('in_consultation', 'completed')
             then a.doctor_user_id else a.booked_by end,
         (case
@@ -232,6 +232,5 @@ DERIVED = [
     cross join lateral (select cardinality(p.states) as length) as path
     cross join lateral unnest(p.states) with ordinality as step (state, n)
     where a.hospital_id = any(%(hospitals)s)
-    window w as (partition by a.id order by step.n)
     """,
 ]
