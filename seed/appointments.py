@@ -130,12 +130,21 @@ def _rows(world: World) -> Iterator[tuple]:
                     else:
                         continue
                     busy.update(keys)
+                    appointment_id = rng.uuid()
                     status = _status(rng, starts, ends, now)
                     booked = max(patient.registered_at, starts - rng.randrange(3600, 21 * 86400))
                     booked = min(booked, now - 60)
                     if status in ("completed", "in_consultation"):
                         world.visits.append(
-                            Visit("", n, doctor.hospital, d, starts, ends, status == "completed")
+                            Visit(
+                                appointment_id,
+                                n,
+                                doctor.hospital,
+                                d,
+                                starts,
+                                ends,
+                                status == "completed",
+                            )
                         )
                     changed = booked
                     if status in ("completed", "no_show"):
@@ -146,9 +155,6 @@ def _rows(world: World) -> Iterator[tuple]:
                         changed = booked + (min(starts, now) - booked) * rng.random()
                     source = rng.choices(SOURCES, cum_weights=SOURCE_WEIGHTS)[0]
                     mode = rng.choice(modes)
-                    appointment_id = rng.uuid()
-                    if world.visits and world.visits[-1].appointment_id == "":
-                        world.visits[-1].appointment_id = appointment_id
                     yield (
                         appointment_id,
                         hospital.id,
