@@ -28,7 +28,12 @@ def main(argv: list[str], default_database_url: str) -> int:
     parser = argparse.ArgumentParser(prog="carebase seed", description="synthetic data")
     commands = parser.add_subparsers(dest="action", required=True)
     generate = commands.add_parser("generate", help="generate data of a size and load it")
-    generate.add_argument("--size", choices=list(SIZES), default="demo")
+    generate.add_argument(
+        "--size",
+        choices=list(SIZES),
+        default="demo",
+        help="tiny (60 patients), demo (400), large (100,000), xl (1M); default demo",
+    )
     generate.add_argument("--seed", type=int, default=1, help="same seed, same day: same rows")
     generate.add_argument(
         "--today",
@@ -36,7 +41,11 @@ def main(argv: list[str], default_database_url: str) -> int:
         default=None,
         help="the day the data is made for (YYYY-MM-DD; default: today, UTC)",
     )
-    generate.add_argument("--database-url", default=default_database_url)
+    generate.add_argument(
+        "--database-url",
+        default=default_database_url,
+        help="a migrated database (default: the local stack's)",
+    )
     generate.add_argument("--no-check", action="store_true", help="skip the check after loading")
     checking = commands.add_parser("check", help="check the loaded data (see README)")
     checking.add_argument("--database-url", default=default_database_url)
