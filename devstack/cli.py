@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="verify the chain against the signed anchors", add_help=False
     )
     audit_actions.add_parser("public-key", help="print the anchors' public key (for verifiers)")
+    # The generator lives in seed/ (see README, "Synthetic data"); its options are its own.
+    commands.add_parser(
+        "seed", help="synthetic data: generate --size tiny|demo|large|xl, check", add_help=False
+    )
     db = commands.add_parser("db", help="the local PostgreSQL").add_subparsers(
         dest="action", required=True
     )
@@ -195,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command, getattr(args, "action", "")) != ("audit", "verify"):
+    if (
+        extra
+        and args.command != "seed"
+        and (args.command, getattr(args, "action", "")) != ("audit", "verify")
+    ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.from_env()
     try:
@@ -209,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             run_worker(settings)
         elif args.command == "audit":
             return audit(settings, args.action, extra)
+        elif args.command == "seed":
+            from seed import cli as seed_cli
+
+            return seed_cli.main(extra, settings.dsn())
         elif args.action == "status":
             return status(settings)
         elif args.action == "lint":

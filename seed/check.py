@@ -1,0 +1,150 @@
+"""The consistency check after a load: what the bypassed triggers and foreign keys would have
+refused, the overlaps the constraints forbid, and the audit chain."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+from psycopg import sql
+
+# Foreign keys of the loaded schemas, each checked by an anti-join (triggers enforce them, and
+# the triggers were off during the load).
+FOREIGN_KEYS = """
+    select c.conname, format('%I.%I', s.nspname, t.relname),
+        (select format('%I.%I', ps.nspname, pt.relname) from pg_class as pt
+            join pg_namespace as ps on ps.oid = pt.relnamespace where pt.oid = c.confrelid),
+        array(select a.attname from unnest(c.conkey) with ordinality as k (n, i)
+            join pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.n order by k.i),
+        array(select a.attname from unnest(c.confkey) with ordinality as k (n, i)
+            join pg_attribute as a on a.attrelid = c.confrelid and a.attnum = k.n order by k.i)
+    from pg_constraint as c
+    join pg_class as t on t.oid = c.conrelid
+    join pg_namespace as s on s.oid = t.relnamespace
+    where c.contype = 'f' and s.nspname in ('public', 'private', 'auth') and not t.relispartition
+    order by 2, 1
+"""
+RULES = {
+    "live appointments of a doctor overlapping": """
+        select count(*) from public.appointments as a
+        join public.appointments as b on b.doctor_user_id = a.doctor_user_id and b.id > a.id
+            and tstzrange(b.starts_at, b.ends_at) && tstzrange(a.starts_at, a.ends_at)
+        where a.status not in ('cancelled', 'no_show') and b.status not in ('cancelled', 'no_show')
+    """,
+    "live appointments of a patient overlapping": """
+        select count(*) from public.appointments as a
+        join public.appointments as b on b.patient_id = a.patient_id and b.id > a.id
+            and tstzrange(b.starts_at, b.ends_at) && tstzrange(a.starts_at, a.ends_at)
+        where a.status not in ('cancelled', 'no_show') and b.status not in ('cancelled', 'no_show')
+    """,
+    "appointments whose patient is not registered at the hospital": """
+        select count(*) from public.appointments as a
+        where a.patient_id is not null and not exists (
+            select from public.patient_registrations as r
+            where r.patient_id = a.patient_id and r.hospital_id = a.hospital_id)
+    """,
+    "appointments whose doctor_user_id is not the doctor's login": """
+        select count(*) from public.appointments as a
+        join public.doctors as d on d.id = a.doctor_id
+        where d.user_id <> a.doctor_user_id or d.hospital_id <> a.hospital_id
+    """,
+    "patients without a registration": """
+        select count(*) from public.patients as p
+        where not exists (select from public.patient_registrations as r where r.patient_id = p.id)
+    """,
+    "booked patients not on the doctor's care team": """
+        select count(*) from (select distinct patient_id, hospital_id, doctor_user_id
+            from public.appointments where patient_id is not null) as a
+        where not exists (select from public.care_team_members as c
+            where c.patient_id = a.patient_id and c.hospital_id = a.hospital_id
+                and c.member_id = a.doctor_user_id)
+    """,
+    "status transitions the state machines do not allow": """
+        select count(*) from public.status_history as h
+        where not exists (select from private.state_transitions as t
+            where t.machine = h.machine and t.from_state is not distinct from h.from_state
+                and t.to_state = h.to_state)
+    """,
+    "current statuses that are not the last recorded transition": """
+        select count(*) from (
+            select a.id, a.status::text as status from public.appointments as a
+            union all select p.id, p.status::text from public.prescriptions as p
+        ) as s
+        where s.status is distinct from (select h.to_state from public.status_history as h
+            where h.subject_id = s.id order by h.occurred_at desc, h.from_state is null limit 1)
+    """,
+    "prescriptions whose appointment is another patient's or hospital's": """
+        select count(*) from public.prescriptions as p
+        join public.appointments as a on a.id = p.appointment_id
+        where a.patient_id <> p.patient_id or a.hospital_id <> p.hospital_id
+    """,
+    "prescription lines whose dispensed quantity is not the sum dispensed": """
+        select count(*) from public.prescription_items as i
+        where i.dispensed_quantity <> coalesce((select sum(d.quantity)
+            from public.prescription_dispensings as d where d.prescription_item_id = i.id), 0)
+    """,
+    "MRNs at or beyond their hospital's counter": """
+        select count(*) from public.patient_registrations as r
+        join public.hospitals as h on h.id = r.hospital_id
+        where r.mrn like h.code || '-%' and not exists (
+            select from private.mrn_counters as c where c.hospital_id = r.hospital_id
+                and c.year = split_part(r.mrn, '-', 2)::integer
+                and c.last_value >= split_part(r.mrn, '-', 3)::integer)
+    """,
+    "encrypted values that do not decrypt (a sample of each column)": """
+        select count(*) from (
+            (select soap_encrypted as v from public.clinical_notes order by id limit 200)
+            union all (select details from public.prescription_items order by id limit 200)
+            union all (select notes from public.prescriptions where notes is not null
+                order by id limit 200)
+        ) as s
+        where (select d.problem from private.try_decrypt_field(s.v) as d) is not null
+    """,
+    "staff without a hashed password": """
+        select count(*) from public.staff_memberships as m
+        join auth.users as u on u.id = m.user_id
+        where u.encrypted_password is null or u.encrypted_password not like '$2%'
+    """,
+}
+
+
+def run(database_url: str) -> list[tuple[str, int, float]]:
+    """Every check as (what, problems found, seconds); none found means the data is sound."""
+    results = []
+    with psycopg.connect(database_url) as conn:
+        conn.execute("set statement_timeout = 0")
+        for name, child, parent, columns, referenced in conn.execute(FOREIGN_KEYS).fetchall():
+            started = time.monotonic()
+            query = sql.SQL(
+                "select count(*) from {child} as c where {not_null} and not exists "
+                "(select from {parent} as p where {match})"
+            ).format(
+                child=sql.SQL(child),
+                parent=sql.SQL(parent),
+                not_null=sql.SQL(" and ").join(
+                    sql.SQL("c.{} is not null").format(sql.Identifier(c)) for c in columns
+                ),
+                match=sql.SQL(" and ").join(
+                    sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(c))
+                    for c, r in zip(columns, referenced, strict=True)
+                ),
+            )
+            (count,) = conn.execute(query).fetchone()
+            results.append((f"foreign key {child}.{name}", count, time.monotonic() - started))
+        for what, query in RULES.items():
+            started = time.monotonic()
+            (count,) = conn.execute(query).fetchone()
+            results.append((what, count, time.monotonic() - started))
+        started = time.monotonic()
+        valid, checked, bad, problem = conn.execute(
+            "select * from public.verify_audit_chain()"
+        ).fetchone()
+        results.append(
+            (
+                f"audit chain ({checked} entries){'' if valid else f': row {bad}: {problem}'}",
+                0 if valid else 1,
+                time.monotonic() - started,
+            )
+        )
+        conn.rollback()
+    return results

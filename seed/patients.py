@@ -1,0 +1,151 @@
+"""Patients (families sharing a surname and often a phone) and their hospital registrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from seed import people
+from seed.randomness import Randomness, timestamp
+from seed.world import Patient, Table, World
+
+BLOOD_GROUPS = ["O+", "B+", "A+", "AB+", "O-", "B-", "A-", "AB-"]
+BLOOD_WEIGHTS = [37, 32, 22, 7, 1, 1, 0.5, 0.5]
+
+
+def build(world: World) -> list[Table]:
+    rng = Randomness(world.seed, "patients")
+    size = world.size
+    today = world.today.toordinal()
+    start = world.now - (size.days_back + 365) * 86400
+    span = world.now - start
+    # Most patients were registered before the generated appointments begin.
+    registered = sorted(
+        start + (rng.random() if rng.chance(0.25) else rng.random() * 0.5) * span
+        for _ in range(size.patients)
+    )
+    hospital_doctors = {
+        h: [i for i, d in enumerate(world.doctors) if d.hospital == h]
+        for h in range(size.hospitals)
+    }
+    patients, registrations, profiles = [], [], []
+    counters: dict[tuple[int, int], int] = {}
+    family_left, family_surname, family_phone, family_place = 0, None, None, None
+    for n in range(size.patients):
+        if family_left == 0:
+            family_left = rng.choice((1, 1, 2, 2, 3, 4, 5))
+            family_surname = people.family_surname(rng)
+            family_phone = people.mobile(rng)
+            family_place = rng.choice(people.PLACES)
+        family_left -= 1
+        district, state, town, pin = family_place
+        sex = rng.choices(("female", "male", "other"), (49, 49, 2))[0]
+        surname = family_surname if rng.chance(0.6) else None
+        name = people.person_name(rng, "male" if sex == "male" else "female", surname)
+        script = people.script_for(rng, state)
+        full_name = name.in_script(script)
+        dob = people.date_of_birth(rng, today)
+        # Children and many elders use the family's phone; others have their own.
+        age = (today - dob) / 365.25
+        phone = family_phone if age < 16 or age > 70 or rng.chance(0.3) else people.mobile(rng)
+        contact_sex = rng.choice(("male", "female"))
+        contact = people.person_name(rng, contact_sex, family_surname).in_script(script)
+        home = rng.randrange(size.hospitals)
+        hospitals = [home]
+        if size.hospitals > 1 and rng.chance(size.second_registration_share):
+            hospitals.append((home + 1 + rng.randrange(size.hospitals - 1)) % size.hospitals)
+        patient = Patient(rng.uuid(), full_name, phone, hospitals, registered[n])
+        world.patients.append(patient)
+        at = timestamp(patient.registered_at)
+        patients.append(
+            (
+                patient.id,
+                full_name,
+                date.fromordinal(dob).isoformat(),
+                sex,
+                phone,
+                people.language_for(script, rng),
+                f"House {rng.randrange(1, 999)}, Ward {rng.randrange(1, 30)}",
+                town,
+                district,
+                state,
+                f"{pin}{rng.randrange(10, 99)}",
+                contact,
+                family_phone,
+                rng.choice(people.RELATIONS),
+                at,
+                at,
+            )
+        )
+        for h in hospitals:
+            hospital = world.hospitals[h]
+            hospital.patients.append(n)
+            patient.primary_doctor[h] = rng.choice(hospital_doctors[h])
+            year = datetime.fromtimestamp(patient.registered_at, UTC).year
+            counters[(h, year)] = counters.get((h, year), 0) + 1
+            front_desk = rng.choice(world.staff_of(h, "front_desk")).user_id
+            registrations.append(
+                (
+                    rng.uuid(),
+                    patient.id,
+                    hospital.id,
+                    f"{hospital.code}-{year}-{counters[(h, year)]:06d}",
+                    at,
+                    front_desk,
+                    rng.choice(("walk_in", "walk_in", "referral", "camp", "website", None)),
+                    at,
+                )
+            )
+            if rng.chance(0.6):
+                blood = rng.choices(BLOOD_GROUPS, BLOOD_WEIGHTS)[0]
+                profiles.append((rng.uuid(), patient.id, hospital.id, blood, front_desk, at, at))
+    return [
+        Table(
+            "public.patients",
+            [
+                "id",
+                "full_name",
+                "date_of_birth",
+                "sex",
+                "phone",
+                "preferred_language",
+                "address_line",
+                "city",
+                "district",
+                "state",
+                "postal_code",
+                "emergency_contact_name",
+                "emergency_contact_phone",
+                "emergency_contact_relation",
+                "created_at",
+                "updated_at",
+            ],
+            patients,
+        ),
+        Table(
+            "public.patient_registrations",
+            [
+                "id",
+                "patient_id",
+                "hospital_id",
+                "mrn",
+                "registered_at",
+                "registered_by",
+                "referral_source",
+                "updated_at",
+            ],
+            registrations,
+        ),
+        Table(
+            "public.medical_profiles",
+            [
+                "id",
+                "patient_id",
+                "hospital_id",
+                "blood_group",
+                "updated_by",
+                "created_at",
+                "updated_at",
+            ],
+            profiles,
+        ),
+    ]

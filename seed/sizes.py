@@ -1,0 +1,39 @@
+"""What each size makes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    hospitals: int
+    doctors_per_hospital: int
+    # Other staff per hospital: admins, front desk, CROs, nurses, pharmacists.
+    admins: int
+    front_desk: int
+    cros: int
+    nurses: int
+    pharmacists: int
+    patients: int
+    appointments: int
+    days_back: int
+    days_ahead: int
+    # Share of encounters with an encrypted SOAP note, and of completed visits with a
+    # prescription. Encryption (pgp_sym_encrypt, ~1 ms a value) bounds the large sizes.
+    note_share: float
+    prescription_share: float
+    # Share of patients registered at a second hospital.
+    second_registration_share: float = 0.05
+
+
+SIZES = {
+    size.name: size
+    for size in (
+        Size("tiny", 1, 4, 1, 1, 1, 2, 1, 60, 400, 21, 7, 1.0, 0.4),
+        Size("demo", 2, 8, 1, 2, 1, 4, 2, 400, 3_000, 30, 7, 1.0, 0.35),
+        Size("large", 2, 100, 2, 10, 4, 40, 6, 100_000, 1_000_000, 330, 30, 0.05, 0.25),
+        Size("xl", 10, 200, 2, 20, 6, 80, 8, 1_000_000, 10_000_000, 330, 30, 0.02, 0.15),
+    )
+}
