@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import sqlparse
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from devstack.config import Settings
 from devstack.errors import DevstackError
 
 # A 14-digit UTC timestamp, as `supabase migration new` writes it.
@@ -227,3 +229,24 @@ def apply_seed(dsn: str, seed_file: Path) -> bool:
     ):
         run_file(conn, seed_file)
     return True
+
+
+@contextlib.contextmanager
+def migrated_scratch_database(settings: Settings) -> Iterator[str]:
+    """A database of the local cluster built from the shim and the migrations alone (no seed),
+    dropped afterwards: what the catalog tests and the schema snapshot read."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = settings.dsn(settings.admin_user)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        apply_platform(
+            settings.dsn(settings.admin_user, dbname=name),
+            settings.platform_dir,
+            settings.db_password,
+        )
+        apply_migrations(settings.dsn(dbname=name), settings.migrations_dir)
+        yield name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))

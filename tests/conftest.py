@@ -14,7 +14,7 @@ from psycopg import sql
 from devstack import cli, services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
-from devstack.migrate import apply_platform
+from devstack.migrate import apply_platform, migrated_scratch_database
 from tests.postgrest_session import PostgrestSession
 
 
@@ -86,6 +86,14 @@ def scratch_database(settings: Settings) -> Iterator[ScratchDatabase]:
 def scratch_db(stack: Settings) -> Iterator[ScratchDatabase]:
     with scratch_database(stack) as scratch:
         yield scratch
+
+
+@pytest.fixture(scope="session")
+def migrated_db(stack: Settings) -> Iterator[ScratchDatabase]:
+    """A database built from the migrations alone (no seed, no objects other tests create),
+    migrated once for the tests that read its catalog; a test that changes it rolls back."""
+    with migrated_scratch_database(stack) as name:
+        yield ScratchDatabase(name, stack)
 
 
 @pytest.fixture

@@ -8,24 +8,16 @@ schema object that breaks its rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
 from devstack import lint
-from devstack.config import Settings
-from devstack.migrate import apply_migrations, apply_platform
-from tests.conftest import ScratchDatabase, scratch_database
+from tests.conftest import ScratchDatabase
 
 
 @pytest.fixture(scope="module")
-def migrated(stack: Settings) -> Iterator[ScratchDatabase]:
-    """A database built from the migrations alone: no seed, no objects other tests create."""
-    with scratch_database(stack) as scratch:
-        apply_platform(scratch.dsn(stack.admin_user), stack.platform_dir, stack.db_password)
-        apply_migrations(scratch.dsn(), stack.migrations_dir)
-        yield scratch
+def migrated(migrated_db: ScratchDatabase) -> ScratchDatabase:
+    return migrated_db
 
 
 def test_the_migrated_schema_has_no_lint_error_or_warning(migrated: ScratchDatabase) -> None:

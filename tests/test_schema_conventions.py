@@ -10,18 +10,13 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
-from devstack.migrate import apply_migrations, apply_platform
-from tests.conftest import scratch_database
+from tests.conftest import ScratchDatabase
 
 
 @pytest.fixture(scope="module")
-def db(stack: Settings) -> Iterator[psycopg.Connection]:
-    """A database built from the migrations alone: no seed, no objects other tests create."""
-    with scratch_database(stack) as scratch:
-        apply_platform(scratch.dsn(stack.admin_user), stack.platform_dir, stack.db_password)
-        apply_migrations(scratch.dsn(), stack.migrations_dir)
-        with psycopg.connect(scratch.dsn()) as conn:
-            yield conn
+def db(migrated_db: ScratchDatabase) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(migrated_db.dsn()) as conn:
+        yield conn
 
 
 def names(db: psycopg.Connection, query: str) -> list[str]:

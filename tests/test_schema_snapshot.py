@@ -6,11 +6,14 @@ import difflib
 
 from devstack import schema_snapshot
 from devstack.config import Settings
+from tests.conftest import ScratchDatabase
 
 
-def test_the_committed_schema_snapshot_is_what_the_migrations_build(stack: Settings) -> None:
+def test_the_committed_schema_snapshot_is_what_the_migrations_build(
+    stack: Settings, migrated_db: ScratchDatabase
+) -> None:
     committed = schema_snapshot.snapshot_file(stack).read_text()
-    built = schema_snapshot.build(stack)
+    built = schema_snapshot.render(stack, migrated_db.name)
     diff = "".join(
         difflib.unified_diff(
             committed.splitlines(keepends=True),
