@@ -87,7 +87,13 @@ def normalize(dump: str) -> str:
 def render(settings: Settings, dbname: str) -> str:
     """The normalized schema of a migrated database."""
     schemas = project_schemas(settings.migrations_dir)
-    command = ["pg_dump", "--schema-only", "--exclude-table=audit.log_y*", "--no-password"]
+    # The cluster's own pg_dump: another major version on PATH would write another dialect.
+    command = [
+        str(settings.pg_bindir / "pg_dump"),
+        "--schema-only",
+        "--exclude-table=audit.log_y*",
+        "--no-password",
+    ]
     command += [f"--schema={schema}" for schema in schemas]
     command += ["--dbname", settings.dsn(dbname=dbname)]
     try:
