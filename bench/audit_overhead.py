@@ -26,14 +26,13 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack import cli  # noqa: E402
 from devstack.config import Settings  # noqa: E402
-from devstack.migrate import apply_migrations, apply_platform  # noqa: E402
+from devstack.migrate import migrated_scratch_database  # noqa: E402
 
 WRITES_PER_ROUND = 1500
 READS_PER_ROUND = 1500
@@ -150,32 +149,19 @@ def write_report(section: str) -> None:
 def main() -> None:
     settings = Settings.from_env()
     cli.start(settings)
-    name = f"bench_audit_{uuid.uuid4().hex[:8]}"
-    admin_dsn = settings.dsn(settings.admin_user)
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        apply_platform(
-            settings.dsn(settings.admin_user, dbname=name),
-            settings.platform_dir,
-            settings.db_password,
-        )
-        apply_migrations(settings.dsn(dbname=name), settings.migrations_dir)
-        with psycopg.connect(settings.dsn(dbname=name), autocommit=True) as conn:
-            claims = seed_clinical_reader(conn)
-            with_audit, without_audit, with_log, without_log = [], [], [], []
-            for _ in range(ROUNDS):
-                without_audit.append(insert_patients(conn, WRITES_PER_ROUND, audited=False))
-                with_audit.append(insert_patients(conn, WRITES_PER_ROUND, audited=True))
-                without_log.append(
-                    clinical_requests(conn, claims, READS_PER_ROUND, pre_request=False)
-                )
-                with_log.append(clinical_requests(conn, claims, READS_PER_ROUND, pre_request=True))
-            (entries,) = conn.execute("select count(*) from audit.log").fetchone()
-            (valid,) = conn.execute("select valid from private.verify_audit_chain()").fetchone()
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+    with (
+        migrated_scratch_database(settings) as name,
+        psycopg.connect(settings.dsn(dbname=name), autocommit=True) as conn,
+    ):
+        claims = seed_clinical_reader(conn)
+        with_audit, without_audit, with_log, without_log = [], [], [], []
+        for _ in range(ROUNDS):
+            without_audit.append(insert_patients(conn, WRITES_PER_ROUND, audited=False))
+            with_audit.append(insert_patients(conn, WRITES_PER_ROUND, audited=True))
+            without_log.append(clinical_requests(conn, claims, READS_PER_ROUND, pre_request=False))
+            with_log.append(clinical_requests(conn, claims, READS_PER_ROUND, pre_request=True))
+        (entries,) = conn.execute("select count(*) from audit.log").fetchone()
+        (valid,) = conn.execute("select valid from private.verify_audit_chain()").fetchone()
 
     w_on, w_off = statistics.median(with_audit), statistics.median(without_audit)
     r_on, r_off = statistics.median(with_log), statistics.median(without_log)

@@ -232,14 +232,34 @@ def apply_seed(dsn: str, seed_file: Path) -> bool:
 
 
 @contextlib.contextmanager
+def scratch_database(settings: Settings, template: str | None = None) -> Iterator[str]:
+    """An empty database of the local cluster, or a copy of `template`, dropped afterwards."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(settings.dsn(settings.admin_user), autocommit=True) as conn:
+        if template is None:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        else:
+            conn.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+            # As sql/platform/20_database.sql leaves every database (the owner is not copied).
+            conn.execute(
+                sql.SQL("alter database {} owner to postgres").format(sql.Identifier(name))
+            )
+    try:
+        yield name
+    finally:
+        with psycopg.connect(settings.dsn(settings.admin_user), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
 def migrated_scratch_database(settings: Settings) -> Iterator[str]:
     """A database of the local cluster built from the shim and the migrations alone (no seed),
-    dropped afterwards: what the catalog tests and the schema snapshot read."""
-    name = f"scratch_{uuid.uuid4().hex[:12]}"
-    admin = settings.dsn(settings.admin_user)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
+    dropped afterwards: what the catalog tests, the schema snapshot and the benches read."""
+    with scratch_database(settings) as name:
         apply_platform(
             settings.dsn(settings.admin_user, dbname=name),
             settings.platform_dir,
@@ -247,6 +267,3 @@ def migrated_scratch_database(settings: Settings) -> Iterator[str]:
         )
         apply_migrations(settings.dsn(dbname=name), settings.migrations_dir)
         yield name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))

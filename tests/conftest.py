@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from devstack import cli, services
+from devstack import cli, migrate, services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
 from devstack.migrate import apply_platform, migrated_scratch_database
@@ -71,15 +69,8 @@ class ScratchDatabase:
 @contextlib.contextmanager
 def scratch_database(settings: Settings) -> Iterator[ScratchDatabase]:
     """An empty database in the local cluster, dropped afterwards."""
-    name = f"scratch_{uuid.uuid4().hex[:12]}"
-    admin = settings.dsn(settings.admin_user)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
+    with migrate.scratch_database(settings) as name:
         yield ScratchDatabase(name, settings)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

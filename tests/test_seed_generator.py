@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from devstack import cli
 from devstack.config import Settings
-from devstack.migrate import apply_migrations, apply_platform
+from devstack.migrate import migrated_scratch_database, scratch_database
 from seed import check, load
 from seed.sizes import SIZES
 from seed.world import STAFF_PASSWORD, World
-from tests.conftest import scratch_database
 
 TODAY = date(2026, 12, 2)
 # What identifies a loaded data set, leaving out what is random by design: ciphertexts
@@ -50,29 +47,15 @@ DIGESTS = {
 @contextlib.contextmanager
 def database_from(settings: Settings, template: str) -> Iterator[str]:
     """A copy of a migrated database (instant, and no second migration run)."""
-    name = f"scratch_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(settings.dsn(settings.admin_user), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-        # As sql/platform/20_database.sql leaves every database (the owner is not copied).
-        conn.execute(sql.SQL("alter database {} owner to postgres").format(sql.Identifier(name)))
-    try:
+    with scratch_database(settings, template) as name:
         yield settings.dsn(dbname=name)
-    finally:
-        with psycopg.connect(settings.dsn(settings.admin_user), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="module")
 def migrated(stack: Settings) -> Iterator[str]:
     """The name of a scratch database built from the migrations alone (used as a template)."""
-    with scratch_database(stack) as scratch:
-        apply_platform(scratch.dsn(stack.admin_user), stack.platform_dir, stack.db_password)
-        apply_migrations(scratch.dsn(), stack.migrations_dir)
-        yield scratch.name
+    with migrated_scratch_database(stack) as name:
+        yield name
 
 
 def generate(dsn: str, seed: int = 7) -> load.Summary:
