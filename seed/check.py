@@ -105,6 +105,13 @@ RULES = {
         join auth.users as u on u.id = m.user_id
         where u.encrypted_password is null or u.encrypted_password not like '$2%'
     """,
+    "patient accounts whose phone login is not the patient's phone": """
+        select count(*) from public.patients as p
+        join auth.users as u on u.id = p.user_id
+        where u.phone is distinct from ltrim(p.phone, '+')
+            or not exists (select from auth.identities as i
+                where i.user_id = u.id and i.provider = 'phone')
+    """,
 }
 
 

@@ -63,9 +63,11 @@ def main(argv: list[str], default_database_url: str) -> int:
         print(f"{table:<42}{rows:>12,}{summary.seconds[table]:>10.1f}")
     print(f"{'total':<42}{sum(summary.rows.values()):>12,}{loaded:>10.1f}")
     staff = world.staff[0]
+    app_users = summary.rows.get("auth.users", 0) - len(world.staff)
     print(
         f"\nstaff sign in as e.g. {staff.email} / {STAFF_PASSWORD} "
         f"({len(world.staff)} logins: <role><n>@<hospital code>.carebase.test)"
+        f"\npatients with the app sign in by phone OTP: {app_users:,}"
     )
     if args.no_check:
         return 0

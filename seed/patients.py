@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 from seed import people
@@ -10,6 +11,8 @@ from seed.world import Patient, Table, World
 
 BLOOD_GROUPS = ["O+", "B+", "A+", "AB+", "O-", "B-", "A-", "AB-"]
 BLOOD_WEIGHTS = [37, 32, 22, 7, 1, 1, 0.5, 0.5]
+# Share of phone holders who use the app: they sign in by phone OTP, so one account a phone.
+APP_SHARE = 0.4
 
 
 def build(world: World) -> list[Table]:
@@ -27,7 +30,8 @@ def build(world: World) -> list[Table]:
         h: [i for i, d in enumerate(world.doctors) if d.hospital == h]
         for h in range(size.hospitals)
     }
-    patients, registrations, profiles = [], [], []
+    patients, registrations, profiles, users, identities = [], [], [], [], []
+    account_phones: set[str] = set()
     counters: dict[tuple[int, int], int] = {}
     family_left, family_surname, family_phone, family_place = 0, None, None, None
     for n in range(size.patients):
@@ -56,9 +60,26 @@ def build(world: World) -> list[Table]:
         patient = Patient(rng.uuid(), full_name, phone, hospitals, registered[n])
         world.patients.append(patient)
         at = timestamp(patient.registered_at)
+        user_id = None
+        if 16 <= age <= 70 and phone not in account_phones and rng.chance(APP_SHARE):
+            account_phones.add(phone)
+            user_id = rng.uuid()
+            users.append(_phone_user(user_id, phone, full_name, at))
+            identities.append(
+                (
+                    rng.uuid(),
+                    user_id,
+                    user_id,
+                    json.dumps({"sub": user_id, "phone": phone.lstrip("+")}),
+                    "phone",
+                    at,
+                    at,
+                )
+            )
         patients.append(
             (
                 patient.id,
+                user_id,
                 full_name,
                 date.fromordinal(dob).isoformat(),
                 sex,
@@ -99,10 +120,25 @@ def build(world: World) -> list[Table]:
                 blood = rng.choices(BLOOD_GROUPS, BLOOD_WEIGHTS)[0]
                 profiles.append((rng.uuid(), patient.id, hospital.id, blood, front_desk, at, at))
     return [
+        Table("auth.users", USER_COLUMNS, users),
+        Table(
+            "auth.identities",
+            [
+                "id",
+                "provider_id",
+                "user_id",
+                "identity_data",
+                "provider",
+                "created_at",
+                "updated_at",
+            ],
+            identities,
+        ),
         Table(
             "public.patients",
             [
                 "id",
+                "user_id",
                 "full_name",
                 "date_of_birth",
                 "sex",
@@ -149,3 +185,33 @@ def build(world: World) -> list[Table]:
             profiles,
         ),
     ]
+
+
+USER_COLUMNS = [
+    "instance_id",
+    "id",
+    "aud",
+    "role",
+    "phone",
+    "phone_confirmed_at",
+    "raw_app_meta_data",
+    "raw_user_meta_data",
+    "created_at",
+    "updated_at",
+]
+
+
+def _phone_user(user_id: str, phone: str, full_name: str, at: str) -> tuple:
+    """An app user who signed in by phone OTP (auth stores the phone without its '+')."""
+    return (
+        "00000000-0000-0000-0000-000000000000",
+        user_id,
+        "authenticated",
+        "authenticated",
+        phone.lstrip("+"),
+        at,
+        '{"provider": "phone", "providers": ["phone"]}',
+        json.dumps({"full_name": full_name}),
+        at,
+        at,
+    )
