@@ -407,6 +407,93 @@ $$;
 ALTER FUNCTION private.accept_staff_invitation(invitation_id uuid) OWNER TO postgres;
 
 --
+-- Name: access_cache_forget(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.access_cache_forget() RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select pg_catalog.set_config(
+        'carebase.access_generation',
+        (coalesce(nullif(pg_catalog.current_setting('carebase.access_generation', true), ''), '0')::bigint + 1)::text,
+        true
+    );
+$$;
+
+ALTER FUNCTION private.access_cache_forget() OWNER TO postgres;
+
+--
+-- Name: FUNCTION access_cache_forget(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.access_cache_forget() IS 'Starts a new generation of the access cache: every value cached before is ignored.';
+
+--
+-- Name: access_cache_get(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.access_cache_get(item text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    select case
+        when pg_catalog.current_setting('carebase.access_for', true)
+            operator(pg_catalog.=) coalesce(pg_catalog.current_setting('request.jwt.claims', true), '')
+            -- A setting made in a rolled-back subtransaction reads as '' afterwards: a miss.
+            then nullif(pg_catalog.current_setting(
+                'carebase.access_' operator(pg_catalog.||)
+                pg_catalog.current_setting('carebase.access_generation', true)
+                operator(pg_catalog.||) '.' operator(pg_catalog.||) item,
+                true
+            ), '')
+    end
+$$;
+
+ALTER FUNCTION private.access_cache_get(item text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION access_cache_get(item text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.access_cache_get(item text) IS 'Inlined into the caller''s query. The cached value of one access helper for the caller whose claims filled the cache in this transaction, or null.';
+
+--
+-- Name: access_cache_put(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.access_cache_put(item text, value text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    claims constant text := coalesce(current_setting('request.jwt.claims', true), '');
+begin
+    -- auth.uid() prefers the legacy per-claim setting; such a caller is not cached.
+    if nullif(current_setting('request.jwt.claim.sub', true), '') is not null then
+        return access_cache_put.value;
+    end if;
+    if current_setting('carebase.access_for', true) is distinct from claims then
+        perform private.access_cache_forget();
+        perform set_config('carebase.access_for', claims, true);
+    end if;
+    perform set_config(
+        format('carebase.access_%s.%s', current_setting('carebase.access_generation'), access_cache_put.item),
+        access_cache_put.value,
+        true
+    );
+    return access_cache_put.value;
+end;
+$$;
+
+ALTER FUNCTION private.access_cache_put(item text, value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION access_cache_put(item text, value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.access_cache_put(item text, value text) IS 'Caches one access helper''s value for the current caller until the transaction ends, the claims change or a table it derives from changes.';
+
+--
 -- Name: acting_as_system(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2380,6 +2467,28 @@ $$;
 ALTER FUNCTION private.find_patients_by_identifier(kind public.national_id_kind, value text) OWNER TO postgres;
 
 --
+-- Name: forget_cached_access(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.forget_cached_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.access_cache_forget();
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.forget_cached_access() OWNER TO postgres;
+
+--
+-- Name: FUNCTION forget_cached_access(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.forget_cached_access() IS 'After a statement changes memberships, staff, hospitals or patients, the access cache is recomputed on next use.';
+
+--
 -- Name: guard_appointment(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3374,6 +3483,114 @@ $$;
 ALTER FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) OWNER TO postgres;
 
 --
+-- Name: load_own_doctor_ids(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.load_own_doctor_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    return private.access_cache_put(
+        'own_doctor_ids',
+        (
+            select coalesce(array_agg(d.id), '{}')
+            from public.doctors as d
+            join public.staff_memberships as m
+                on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
+            join public.hospitals as h on h.id = d.hospital_id
+            where d.user_id = (select auth.uid())
+                and m.is_active
+                and h.is_active
+        )::text
+    )::uuid[];
+end;
+$$;
+
+ALTER FUNCTION private.load_own_doctor_ids() OWNER TO postgres;
+
+--
+-- Name: load_own_pharmacy_ids(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.load_own_pharmacy_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    return private.access_cache_put(
+        'own_pharmacy_ids',
+        (
+            select coalesce(array_agg(distinct ph.pharmacy_id), '{}')
+            from public.pharmacists as ph
+            join public.staff_memberships as m
+                on m.user_id = ph.user_id and m.hospital_id = ph.hospital_id and m.role = 'pharmacist'
+            join public.hospitals as h on h.id = ph.hospital_id
+            where ph.user_id = (select auth.uid())
+                and ph.is_active
+                and m.is_active
+                and h.is_active
+        )::text
+    )::uuid[];
+end;
+$$;
+
+ALTER FUNCTION private.load_own_pharmacy_ids() OWNER TO postgres;
+
+--
+-- Name: load_patient_hospital_ids(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.load_patient_hospital_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    return private.access_cache_put(
+        'patient_hospital_ids',
+        (
+            select coalesce(array_agg(r.hospital_id), '{}')
+            from public.patient_registrations as r
+            join public.patients as p on p.id = r.patient_id
+            join public.hospitals as h on h.id = r.hospital_id
+            where p.user_id = (select auth.uid())
+                and p.deleted_at is null
+                and r.deleted_at is null
+                and h.is_active
+        )::text
+    )::uuid[];
+end;
+$$;
+
+ALTER FUNCTION private.load_patient_hospital_ids() OWNER TO postgres;
+
+--
+-- Name: load_staff_hospital_ids(public.app_role[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.load_staff_hospital_ids(roles public.app_role[]) RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    return private.access_cache_put(
+        private.staff_access_item(load_staff_hospital_ids.roles),
+        (
+            select coalesce(array_agg(distinct m.hospital_id), '{}')
+            from public.staff_memberships as m
+            join public.hospitals as h on h.id = m.hospital_id
+            where m.user_id = (select auth.uid())
+                and m.is_active
+                and h.is_active
+                and (load_staff_hospital_ids.roles is null or m.role = any(load_staff_hospital_ids.roles))
+        )::text
+    )::uuid[];
+end;
+$$;
+
+ALTER FUNCTION private.load_staff_hospital_ids(roles public.app_role[]) OWNER TO postgres;
+
+--
 -- Name: lock_booking_keys(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3852,24 +4069,21 @@ ALTER FUNCTION private.outbox_respect_contact_consent() OWNER TO postgres;
 --
 
 CREATE FUNCTION private.own_doctor_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
+    LANGUAGE sql STABLE
     AS $$
-begin
-    return (
-        select coalesce(array_agg(d.id), '{}')
-        from public.doctors as d
-        join public.staff_memberships as m
-            on m.user_id = d.user_id and m.hospital_id = d.hospital_id and m.role = 'doctor'
-        join public.hospitals as h on h.id = d.hospital_id
-        where d.user_id = (select auth.uid())
-            and m.is_active
-            and h.is_active
-    );
-end;
+    select coalesce(
+        private.access_cache_get('own_doctor_ids')::pg_catalog.uuid[],
+        private.load_own_doctor_ids()
+    )
 $$;
 
 ALTER FUNCTION private.own_doctor_ids() OWNER TO postgres;
+
+--
+-- Name: FUNCTION own_doctor_ids(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.own_doctor_ids() IS 'Inlined into the caller''s query. The caller''s doctor rows with an active membership at an active hospital.';
 
 --
 -- Name: own_patient_id(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3894,25 +4108,21 @@ ALTER FUNCTION private.own_patient_id() OWNER TO postgres;
 --
 
 CREATE FUNCTION private.own_pharmacy_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
+    LANGUAGE sql STABLE
     AS $$
-begin
-    return (
-        select coalesce(array_agg(distinct ph.pharmacy_id), '{}')
-        from public.pharmacists as ph
-        join public.staff_memberships as m
-            on m.user_id = ph.user_id and m.hospital_id = ph.hospital_id and m.role = 'pharmacist'
-        join public.hospitals as h on h.id = ph.hospital_id
-        where ph.user_id = (select auth.uid())
-            and ph.is_active
-            and m.is_active
-            and h.is_active
-    );
-end;
+    select coalesce(
+        private.access_cache_get('own_pharmacy_ids')::pg_catalog.uuid[],
+        private.load_own_pharmacy_ids()
+    )
 $$;
 
 ALTER FUNCTION private.own_pharmacy_ids() OWNER TO postgres;
+
+--
+-- Name: FUNCTION own_pharmacy_ids(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.own_pharmacy_ids() IS 'Inlined into the caller''s query. The pharmacies of the caller''s active pharmacist rows.';
 
 --
 -- Name: password_verification_hook(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3995,24 +4205,21 @@ ALTER FUNCTION private.patient_channel(patient_id uuid) OWNER TO postgres;
 --
 
 CREATE FUNCTION private.patient_hospital_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
+    LANGUAGE sql STABLE
     AS $$
-begin
-    return (
-        select coalesce(array_agg(r.hospital_id), '{}')
-        from public.patient_registrations as r
-        join public.patients as p on p.id = r.patient_id
-        join public.hospitals as h on h.id = r.hospital_id
-        where p.user_id = (select auth.uid())
-            and p.deleted_at is null
-            and r.deleted_at is null
-            and h.is_active
-    );
-end;
+    select coalesce(
+        private.access_cache_get('patient_hospital_ids')::pg_catalog.uuid[],
+        private.load_patient_hospital_ids()
+    )
 $$;
 
 ALTER FUNCTION private.patient_hospital_ids() OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_hospital_ids(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.patient_hospital_ids() IS 'Inlined into the caller''s query. The active hospitals where the caller is a registered patient.';
 
 --
 -- Name: patient_registered_hospital_ids(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5312,27 +5519,43 @@ $$;
 ALTER FUNCTION private.spend_registration_code(hospital uuid, code text) OWNER TO postgres;
 
 --
+-- Name: staff_access_item(public.app_role[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.staff_access_item(roles public.app_role[]) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    select 'staff_' operator(pg_catalog.||) coalesce(pg_catalog.array_to_string(roles, '_'), 'any')
+$$;
+
+ALTER FUNCTION private.staff_access_item(roles public.app_role[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION staff_access_item(roles public.app_role[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.staff_access_item(roles public.app_role[]) IS 'Inlined into the caller''s query. The cache entry of staff_hospital_ids for a set of roles.';
+
+--
 -- Name: staff_hospital_ids(public.app_role[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
 CREATE FUNCTION private.staff_hospital_ids(roles public.app_role[] DEFAULT NULL::public.app_role[]) RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
+    LANGUAGE sql STABLE
     AS $$
-begin
-    return (
-        select coalesce(array_agg(distinct m.hospital_id), '{}')
-        from public.staff_memberships as m
-        join public.hospitals as h on h.id = m.hospital_id
-        where m.user_id = (select auth.uid())
-            and m.is_active
-            and h.is_active
-            and (staff_hospital_ids.roles is null or m.role = any(staff_hospital_ids.roles))
-    );
-end;
+    select coalesce(
+        private.access_cache_get(private.staff_access_item(roles))::pg_catalog.uuid[],
+        private.load_staff_hospital_ids(roles)
+    )
 $$;
 
 ALTER FUNCTION private.staff_hospital_ids(roles public.app_role[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION staff_hospital_ids(roles public.app_role[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.staff_hospital_ids(roles public.app_role[]) IS 'Inlined into the caller''s query. The active hospitals where the caller holds one of these roles (any role when null).';
 
 --
 -- Name: staff_record(jsonb, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11876,6 +12099,42 @@ CREATE TRIGGER encounters_never_truncated BEFORE TRUNCATE ON public.encounters F
 CREATE TRIGGER encounters_update_disclosed AFTER UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: doctors forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.doctors FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: hospitals forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.hospitals FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: patient_registrations forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.patient_registrations FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: patients forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.patients FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: pharmacists forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.pharmacists FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: staff_memberships forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.staff_memberships FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
 -- Name: hospitals hospitals_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -12874,7 +13133,7 @@ CREATE POLICY log_clinical_entries_need_aal2 ON audit.log AS RESTRICTIVE FOR SEL
 -- Name: log log_select_patient_or_admin; Type: POLICY; Schema: audit; Owner: postgres
 --
 
-CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id IS NULL) AND (patient_id = ANY (( SELECT private.administered_patient_ids() AS administered_patient_ids)::uuid[])))));
+CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id IS NULL) AND (patient_id = ANY (( SELECT private.administered_patient_ids() AS administered_patient_ids)::uuid[])))));
 
 --
 -- Name: appointments; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12886,19 +13145,19 @@ ALTER TABLE public.appointments ENABLE ROW LEVEL SECURITY;
 -- Name: appointments appointments_insert_staff_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY appointments_insert_staff_patient_or_doctor ON public.appointments FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (( SELECT private.patient_hospital_ids() AS patient_hospital_ids)::uuid[]))) OR ((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id))));
+CREATE POLICY appointments_insert_staff_patient_or_doctor ON public.appointments FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro}'::public.app_role[]))) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (private.patient_hospital_ids()))) OR ((doctor_id = ANY (private.own_doctor_ids())) AND private.on_care_team(patient_id, hospital_id))));
 
 --
 -- Name: appointments appointments_select_staff_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY appointments_select_staff_patient_or_doctor ON public.appointments FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY appointments_select_staff_patient_or_doctor ON public.appointments FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: appointments appointments_update_staff_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY appointments_update_staff_patient_or_doctor ON public.appointments FOR UPDATE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])))) WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY appointments_update_staff_patient_or_doctor ON public.appointments FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: care_team_members; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12910,19 +13169,19 @@ ALTER TABLE public.care_team_members ENABLE ROW LEVEL SECURITY;
 -- Name: care_team_members care_team_members_insert_staff; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY care_team_members_insert_staff ON public.care_team_members FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (assigned_by = ( SELECT auth.uid() AS uid)) AND private.holds_active_role(member_id, hospital_id, member_role)));
+CREATE POLICY care_team_members_insert_staff ON public.care_team_members FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) AND (assigned_by = ( SELECT auth.uid() AS uid)) AND private.holds_active_role(member_id, hospital_id, member_role)));
 
 --
 -- Name: care_team_members care_team_members_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY care_team_members_select ON public.care_team_members FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+CREATE POLICY care_team_members_select ON public.care_team_members FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR ((patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
 
 --
 -- Name: care_team_members care_team_members_update_staff; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY care_team_members_update_staff ON public.care_team_members FOR UPDATE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY care_team_members_update_staff ON public.care_team_members FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))));
 
 --
 -- Name: clinical_note_addenda; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12946,7 +13205,7 @@ CREATE POLICY clinical_note_addenda_insert_care_team ON public.clinical_note_add
 -- Name: clinical_note_addenda clinical_note_addenda_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_note_addenda_select_patient_clinical_or_admin ON public.clinical_note_addenda FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY clinical_note_addenda_select_patient_clinical_or_admin ON public.clinical_note_addenda FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: clinical_note_addenda clinical_note_addenda_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -12958,7 +13217,7 @@ CREATE POLICY clinical_note_addenda_staff_need_aal2 ON public.clinical_note_adde
 -- Name: clinical_note_addenda clinical_note_addenda_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_note_addenda_update ON public.clinical_note_addenda FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY clinical_note_addenda_update ON public.clinical_note_addenda FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: clinical_notes; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -12982,7 +13241,7 @@ CREATE POLICY clinical_notes_insert_care_team ON public.clinical_notes FOR INSER
 -- Name: clinical_notes clinical_notes_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_notes_select_patient_clinical_or_admin ON public.clinical_notes FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (status = 'signed'::public.clinical_note_status)) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY clinical_notes_select_patient_clinical_or_admin ON public.clinical_notes FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (status = 'signed'::public.clinical_note_status)) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: clinical_notes clinical_notes_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -12994,7 +13253,7 @@ CREATE POLICY clinical_notes_staff_need_aal2 ON public.clinical_notes AS RESTRIC
 -- Name: clinical_notes clinical_notes_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY clinical_notes_update ON public.clinical_notes FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY clinical_notes_update ON public.clinical_notes FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: consent_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13006,13 +13265,13 @@ ALTER TABLE public.consent_documents ENABLE ROW LEVEL SECURITY;
 -- Name: consent_documents consent_documents_insert_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY consent_documents_insert_admin ON public.consent_documents FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (created_by = ( SELECT auth.uid() AS uid))));
+CREATE POLICY consent_documents_insert_admin ON public.consent_documents FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) AND (created_by = ( SELECT auth.uid() AS uid))));
 
 --
 -- Name: consent_documents consent_documents_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY consent_documents_select ON public.consent_documents FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[])) OR (hospital_id = ANY (( SELECT private.patient_registered_hospital_ids() AS patient_registered_hospital_ids)::uuid[]))));
+CREATE POLICY consent_documents_select ON public.consent_documents FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (( SELECT private.patient_registered_hospital_ids() AS patient_registered_hospital_ids)::uuid[]))));
 
 --
 -- Name: consent_events; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13024,13 +13283,13 @@ ALTER TABLE public.consent_events ENABLE ROW LEVEL SECURITY;
 -- Name: consent_events consent_events_insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY consent_events_insert ON public.consent_events FOR INSERT TO authenticated WITH CHECK (((recorded_by = ( SELECT auth.uid() AS uid)) AND (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (( SELECT private.patient_registered_hospital_ids() AS patient_registered_hospital_ids)::uuid[]))) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))));
+CREATE POLICY consent_events_insert ON public.consent_events FOR INSERT TO authenticated WITH CHECK (((recorded_by = ( SELECT auth.uid() AS uid)) AND (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (( SELECT private.patient_registered_hospital_ids() AS patient_registered_hospital_ids)::uuid[]))) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))))));
 
 --
 -- Name: consent_events consent_events_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY consent_events_select ON public.consent_events FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY consent_events_select ON public.consent_events FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: device_tokens; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13084,7 +13343,7 @@ CREATE POLICY diagnoses_insert_care_team ON public.diagnoses FOR INSERT TO authe
 -- Name: diagnoses diagnoses_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY diagnoses_select_patient_clinical_or_admin ON public.diagnoses FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY diagnoses_select_patient_clinical_or_admin ON public.diagnoses FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: diagnoses diagnoses_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13096,7 +13355,7 @@ CREATE POLICY diagnoses_staff_need_aal2 ON public.diagnoses AS RESTRICTIVE TO au
 -- Name: diagnoses diagnoses_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY diagnoses_update ON public.diagnoses FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY diagnoses_update ON public.diagnoses FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: doctor_availability_exceptions; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13108,25 +13367,25 @@ ALTER TABLE public.doctor_availability_exceptions ENABLE ROW LEVEL SECURITY;
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_availability_exceptions_delete ON public.doctor_availability_exceptions FOR DELETE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY doctor_availability_exceptions_delete ON public.doctor_availability_exceptions FOR DELETE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_availability_exceptions_insert ON public.doctor_availability_exceptions FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY doctor_availability_exceptions_insert ON public.doctor_availability_exceptions FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_availability_exceptions_select ON public.doctor_availability_exceptions FOR SELECT TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[])));
+CREATE POLICY doctor_availability_exceptions_select ON public.doctor_availability_exceptions FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
 
 --
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_availability_exceptions_update ON public.doctor_availability_exceptions FOR UPDATE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])))) WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY doctor_availability_exceptions_update ON public.doctor_availability_exceptions FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: doctor_working_hours; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13138,25 +13397,25 @@ ALTER TABLE public.doctor_working_hours ENABLE ROW LEVEL SECURITY;
 -- Name: doctor_working_hours doctor_working_hours_delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_working_hours_delete ON public.doctor_working_hours FOR DELETE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY doctor_working_hours_delete ON public.doctor_working_hours FOR DELETE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: doctor_working_hours doctor_working_hours_insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_working_hours_insert ON public.doctor_working_hours FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY doctor_working_hours_insert ON public.doctor_working_hours FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: doctor_working_hours doctor_working_hours_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_working_hours_select ON public.doctor_working_hours FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[])) OR (hospital_id = ANY (( SELECT private.patient_hospital_ids() AS patient_hospital_ids)::uuid[]))));
+CREATE POLICY doctor_working_hours_select ON public.doctor_working_hours FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
 
 --
 -- Name: doctor_working_hours doctor_working_hours_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctor_working_hours_update ON public.doctor_working_hours FOR UPDATE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])))) WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY doctor_working_hours_update ON public.doctor_working_hours FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: doctors; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13168,13 +13427,13 @@ ALTER TABLE public.doctors ENABLE ROW LEVEL SECURITY;
 -- Name: doctors doctors_delete_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctors_delete_admin ON public.doctors FOR DELETE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY doctors_delete_admin ON public.doctors FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: doctors doctors_insert_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctors_insert_admin ON public.doctors FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY doctors_insert_admin ON public.doctors FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: doctors doctors_insert_only_for_doctor_members; Type: POLICY; Schema: public; Owner: postgres
@@ -13188,13 +13447,13 @@ CREATE POLICY doctors_insert_only_for_doctor_members ON public.doctors AS RESTRI
 -- Name: doctors doctors_select_hospital_staff_and_patients; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctors_select_hospital_staff_and_patients ON public.doctors FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[])) OR (is_active AND (hospital_id = ANY (( SELECT private.patient_hospital_ids() AS patient_hospital_ids)::uuid[])) AND private.holds_active_role(user_id, hospital_id, 'doctor'::public.app_role))));
+CREATE POLICY doctors_select_hospital_staff_and_patients ON public.doctors FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (is_active AND (hospital_id = ANY (private.patient_hospital_ids())) AND private.holds_active_role(user_id, hospital_id, 'doctor'::public.app_role))));
 
 --
 -- Name: doctors doctors_update_admin_or_self; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY doctors_update_admin_or_self ON public.doctors FOR UPDATE TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))))) WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))));
+CREATE POLICY doctors_update_admin_or_self ON public.doctors FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[])))))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))))));
 
 --
 -- Name: encounters; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13218,7 +13477,7 @@ CREATE POLICY encounters_insert_care_team ON public.encounters FOR INSERT TO aut
 -- Name: encounters encounters_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY encounters_select_patient_clinical_or_admin ON public.encounters FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY encounters_select_patient_clinical_or_admin ON public.encounters FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: encounters encounters_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13230,7 +13489,7 @@ CREATE POLICY encounters_staff_need_aal2 ON public.encounters AS RESTRICTIVE TO 
 -- Name: encounters encounters_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY encounters_update ON public.encounters FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY encounters_update ON public.encounters FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: hospitals; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13248,13 +13507,13 @@ CREATE POLICY hospitals_read_by_auth_hook ON public.hospitals FOR SELECT TO supa
 -- Name: hospitals hospitals_select_staff_and_patients; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY hospitals_select_staff_and_patients ON public.hospitals FOR SELECT TO authenticated USING (((id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[])) OR (id = ANY (( SELECT private.patient_registered_hospital_ids() AS patient_registered_hospital_ids)::uuid[]))));
+CREATE POLICY hospitals_select_staff_and_patients ON public.hospitals FOR SELECT TO authenticated USING (((id = ANY (private.staff_hospital_ids())) OR (id = ANY (( SELECT private.patient_registered_hospital_ids() AS patient_registered_hospital_ids)::uuid[]))));
 
 --
 -- Name: hospitals hospitals_update_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY hospitals_update_admin ON public.hospitals FOR UPDATE TO authenticated USING ((id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY hospitals_update_admin ON public.hospitals FOR UPDATE TO authenticated USING ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: lab_results; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13278,7 +13537,7 @@ CREATE POLICY lab_results_insert_care_team ON public.lab_results FOR INSERT TO a
 -- Name: lab_results lab_results_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY lab_results_select_patient_clinical_or_admin ON public.lab_results FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (finalised_at IS NOT NULL)) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY lab_results_select_patient_clinical_or_admin ON public.lab_results FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (finalised_at IS NOT NULL)) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: lab_results lab_results_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13290,7 +13549,7 @@ CREATE POLICY lab_results_staff_need_aal2 ON public.lab_results AS RESTRICTIVE T
 -- Name: lab_results lab_results_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: medical_profiles; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13314,7 +13573,7 @@ CREATE POLICY medical_profiles_insert_care_team ON public.medical_profiles FOR I
 -- Name: medical_profiles medical_profiles_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY medical_profiles_select_patient_clinical_or_admin ON public.medical_profiles FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY medical_profiles_select_patient_clinical_or_admin ON public.medical_profiles FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: medical_profiles medical_profiles_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13326,7 +13585,7 @@ CREATE POLICY medical_profiles_staff_need_aal2 ON public.medical_profiles AS RES
 -- Name: medical_profiles medical_profiles_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY medical_profiles_update ON public.medical_profiles FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY medical_profiles_update ON public.medical_profiles FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: patient_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13344,13 +13603,13 @@ CREATE POLICY patient_documents_disclosed ON public.patient_documents AS RESTRIC
 -- Name: patient_documents patient_documents_insert_paperwork_or_care_team; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_insert_paperwork_or_care_team ON public.patient_documents FOR INSERT TO authenticated WITH CHECK ((((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) OR ((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id))));
+CREATE POLICY patient_documents_insert_paperwork_or_care_team ON public.patient_documents FOR INSERT TO authenticated WITH CHECK ((((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::public.app_role[])))) OR ((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id))));
 
 --
 -- Name: patient_documents patient_documents_select_own_paperwork_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_select_own_paperwork_clinical_or_admin ON public.patient_documents FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY patient_documents_select_own_paperwork_clinical_or_admin ON public.patient_documents FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND (document_type = ANY (ARRAY['insurance'::public.document_type, 'consent'::public.document_type])) AND (hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::public.app_role[])))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: patient_documents patient_documents_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13362,7 +13621,7 @@ CREATE POLICY patient_documents_staff_need_aal2 ON public.patient_documents AS R
 -- Name: patient_documents patient_documents_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_documents_update ON public.patient_documents FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY patient_documents_update ON public.patient_documents FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: patient_identifiers; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13398,25 +13657,25 @@ ALTER TABLE public.patient_pharmacy_choices ENABLE ROW LEVEL SECURITY;
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_delete; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_pharmacy_choices_delete ON public.patient_pharmacy_choices FOR DELETE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY patient_pharmacy_choices_delete ON public.patient_pharmacy_choices FOR DELETE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[])))));
 
 --
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_pharmacy_choices_insert ON public.patient_pharmacy_choices FOR INSERT TO authenticated WITH CHECK ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) AND (private.active_pharmacy_hospital_id(pharmacy_id) IS NOT NULL)));
+CREATE POLICY patient_pharmacy_choices_insert ON public.patient_pharmacy_choices FOR INSERT TO authenticated WITH CHECK ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[])))) AND (private.active_pharmacy_hospital_id(pharmacy_id) IS NOT NULL)));
 
 --
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_pharmacy_choices_select ON public.patient_pharmacy_choices FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk,doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY patient_pharmacy_choices_select ON public.patient_pharmacy_choices FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,doctor}'::public.app_role[])))));
 
 --
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_pharmacy_choices_update ON public.patient_pharmacy_choices FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) AND (private.active_pharmacy_hospital_id(pharmacy_id) IS NOT NULL)));
+CREATE POLICY patient_pharmacy_choices_update ON public.patient_pharmacy_choices FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))))) WITH CHECK ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[])))) AND (private.active_pharmacy_hospital_id(pharmacy_id) IS NOT NULL)));
 
 --
 -- Name: patient_registrations; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13428,7 +13687,7 @@ ALTER TABLE public.patient_registrations ENABLE ROW LEVEL SECURITY;
 -- Name: patient_registrations patient_registrations_insert_registering_staff; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_registrations_insert_registering_staff ON public.patient_registrations FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL) AND (registered_by = ( SELECT auth.uid() AS uid)) AND private.registrable_in_this_transaction(patient_id)));
+CREATE POLICY patient_registrations_insert_registering_staff ON public.patient_registrations FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin,cro}'::public.app_role[]))) AND (deleted_at IS NULL) AND (registered_by = ( SELECT auth.uid() AS uid)) AND private.registrable_in_this_transaction(patient_id)));
 
 --
 -- Name: patient_registrations patient_registrations_read_by_auth_hook; Type: POLICY; Schema: public; Owner: postgres
@@ -13440,13 +13699,13 @@ CREATE POLICY patient_registrations_read_by_auth_hook ON public.patient_registra
 -- Name: patient_registrations patient_registrations_select_own_office_care_team_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_registrations_select_own_office_care_team_or_admin ON public.patient_registrations FOR SELECT TO authenticated USING ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (deleted_at IS NULL)) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY patient_registrations_select_own_office_care_team_or_admin ON public.patient_registrations FOR SELECT TO authenticated USING ((((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (deleted_at IS NULL)) OR ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]))) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: patient_registrations patient_registrations_update_front_desk_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patient_registrations_update_front_desk_or_admin ON public.patient_registrations FOR UPDATE TO authenticated USING ((((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((((hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND (deleted_at IS NULL)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY patient_registrations_update_front_desk_or_admin ON public.patient_registrations FOR UPDATE TO authenticated USING ((((hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::public.app_role[]))) AND (deleted_at IS NULL)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((((hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::public.app_role[]))) AND (deleted_at IS NULL)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: patients; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13458,7 +13717,7 @@ ALTER TABLE public.patients ENABLE ROW LEVEL SECURITY;
 -- Name: patients patients_insert_registering_staff; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patients_insert_registering_staff ON public.patients FOR INSERT TO authenticated WITH CHECK (((user_id IS NULL) AND (deleted_at IS NULL) AND (cardinality(( SELECT private.staff_hospital_ids('{front_desk,hospital_admin,cro}'::public.app_role[]) AS staff_hospital_ids)) > 0)));
+CREATE POLICY patients_insert_registering_staff ON public.patients FOR INSERT TO authenticated WITH CHECK (((user_id IS NULL) AND (deleted_at IS NULL) AND (cardinality(private.staff_hospital_ids('{front_desk,hospital_admin,cro}'::public.app_role[])) > 0)));
 
 --
 -- Name: patients patients_read_by_auth_hook; Type: POLICY; Schema: public; Owner: postgres
@@ -13472,9 +13731,9 @@ CREATE POLICY patients_read_by_auth_hook ON public.patients FOR SELECT TO supaba
 
 CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients FOR SELECT TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))) OR ((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))) OR (EXISTS ( SELECT 1
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]))))))) OR ((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))) OR (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))));
+  WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))))));
 
 --
 -- Name: patients patients_update_self_or_hospital_staff; Type: POLICY; Schema: public; Owner: postgres
@@ -13482,9 +13741,9 @@ CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients 
 
 CREATE POLICY patients_update_self_or_hospital_staff ON public.patients FOR UPDATE TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))))))) WITH CHECK ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))))))))) WITH CHECK ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM public.patient_registrations r
-  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))))))));
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))))))));
 
 --
 -- Name: pharmacies; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13496,25 +13755,25 @@ ALTER TABLE public.pharmacies ENABLE ROW LEVEL SECURITY;
 -- Name: pharmacies pharmacies_delete_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacies_delete_admin ON public.pharmacies FOR DELETE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY pharmacies_delete_admin ON public.pharmacies FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: pharmacies pharmacies_insert_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacies_insert_admin ON public.pharmacies FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY pharmacies_insert_admin ON public.pharmacies FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: pharmacies pharmacies_select_hospital_staff_and_patients; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacies_select_hospital_staff_and_patients ON public.pharmacies FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[])) OR (is_active AND (hospital_id = ANY (( SELECT private.patient_hospital_ids() AS patient_hospital_ids)::uuid[])))));
+CREATE POLICY pharmacies_select_hospital_staff_and_patients ON public.pharmacies FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (is_active AND (hospital_id = ANY (private.patient_hospital_ids())))));
 
 --
 -- Name: pharmacies pharmacies_update_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacies_update_admin ON public.pharmacies FOR UPDATE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY pharmacies_update_admin ON public.pharmacies FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: pharmacists; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13526,13 +13785,13 @@ ALTER TABLE public.pharmacists ENABLE ROW LEVEL SECURITY;
 -- Name: pharmacists pharmacists_delete_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacists_delete_admin ON public.pharmacists FOR DELETE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY pharmacists_delete_admin ON public.pharmacists FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: pharmacists pharmacists_insert_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacists_insert_admin ON public.pharmacists FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY pharmacists_insert_admin ON public.pharmacists FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: pharmacists pharmacists_insert_only_for_pharmacist_members; Type: POLICY; Schema: public; Owner: postgres
@@ -13546,13 +13805,13 @@ CREATE POLICY pharmacists_insert_only_for_pharmacist_members ON public.pharmacis
 -- Name: pharmacists pharmacists_select_admin_or_self; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacists_select_admin_or_self ON public.pharmacists FOR SELECT TO authenticated USING (((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR (user_id = ( SELECT auth.uid() AS uid))));
+CREATE POLICY pharmacists_select_admin_or_self ON public.pharmacists FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR (user_id = ( SELECT auth.uid() AS uid))));
 
 --
 -- Name: pharmacists pharmacists_update_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY pharmacists_update_admin ON public.pharmacists FOR UPDATE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY pharmacists_update_admin ON public.pharmacists FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: prescription_dispensings; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13567,7 +13826,7 @@ ALTER TABLE public.prescription_dispensings ENABLE ROW LEVEL SECURITY;
 CREATE POLICY prescription_dispensings_insert_pharmacy ON public.prescription_dispensings FOR INSERT TO authenticated WITH CHECK (((dispensed_by = ( SELECT auth.uid() AS uid)) AND (EXISTS ( SELECT
    FROM (public.prescription_items i
      JOIN public.prescriptions p ON ((i.prescription_id = p.id)))
-  WHERE ((i.id = prescription_dispensings.prescription_item_id) AND (p.pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(p.pharmacy_id, p.hospital_id, p.patient_id))))));
+  WHERE ((i.id = prescription_dispensings.prescription_item_id) AND (p.pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(p.pharmacy_id, p.hospital_id, p.patient_id))))));
 
 --
 -- Name: prescription_dispensings prescription_dispensings_select; Type: POLICY; Schema: public; Owner: postgres
@@ -13601,7 +13860,7 @@ ALTER TABLE public.prescription_items ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY prescription_items_insert_doctor ON public.prescription_items FOR INSERT TO authenticated WITH CHECK ((EXISTS ( SELECT
    FROM public.prescriptions p
-  WHERE ((p.id = prescription_items.prescription_id) AND (p.status = 'pending'::public.prescription_status) AND (p.doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))))));
+  WHERE ((p.id = prescription_items.prescription_id) AND (p.status = 'pending'::public.prescription_status) AND (p.doctor_id = ANY (private.own_doctor_ids()))))));
 
 --
 -- Name: prescription_items prescription_items_select; Type: POLICY; Schema: public; Owner: postgres
@@ -13631,13 +13890,13 @@ ALTER TABLE public.prescriptions ENABLE ROW LEVEL SECURITY;
 -- Name: prescriptions prescriptions_insert_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_insert_doctor ON public.prescriptions FOR INSERT TO authenticated WITH CHECK (((doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)));
+CREATE POLICY prescriptions_insert_doctor ON public.prescriptions FOR INSERT TO authenticated WITH CHECK (((doctor_id = ANY (private.own_doctor_ids())) AND (patient_id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)));
 
 --
 -- Name: prescriptions prescriptions_select_pharmacy_patient_doctor_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_select_pharmacy_patient_doctor_or_admin ON public.prescriptions FOR SELECT TO authenticated USING ((((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY prescriptions_select_pharmacy_patient_doctor_or_admin ON public.prescriptions FOR SELECT TO authenticated USING ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: prescriptions prescriptions_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13649,7 +13908,7 @@ CREATE POLICY prescriptions_staff_need_aal2 ON public.prescriptions AS RESTRICTI
 -- Name: prescriptions prescriptions_update_pharmacy_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_update_pharmacy_patient_or_doctor ON public.prescriptions FOR UPDATE TO authenticated USING ((((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[])))) WITH CHECK ((((pharmacy_id = ANY (( SELECT private.own_pharmacy_ids() AS own_pharmacy_ids)::uuid[])) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (( SELECT private.own_doctor_ids() AS own_doctor_ids)::uuid[]))));
+CREATE POLICY prescriptions_update_pharmacy_patient_or_doctor ON public.prescriptions FOR UPDATE TO authenticated USING ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: profiles; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13679,19 +13938,19 @@ ALTER TABLE public.record_shares ENABLE ROW LEVEL SECURITY;
 -- Name: record_shares record_shares_insert; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY record_shares_insert ON public.record_shares FOR INSERT TO authenticated WITH CHECK (((created_by = ( SELECT auth.uid() AS uid)) AND (revoked_at IS NULL) AND ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)))));
+CREATE POLICY record_shares_insert ON public.record_shares FOR INSERT TO authenticated WITH CHECK (((created_by = ( SELECT auth.uid() AS uid)) AND (revoked_at IS NULL) AND ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id)))));
 
 --
 -- Name: record_shares record_shares_select; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY record_shares_select ON public.record_shares FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR private.on_care_team(patient_id, hospital_id) OR (target_hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR private.on_care_team(patient_id, target_hospital_id)));
+CREATE POLICY record_shares_select ON public.record_shares FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR private.on_care_team(patient_id, hospital_id) OR (target_hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR private.on_care_team(patient_id, target_hospital_id)));
 
 --
 -- Name: record_shares record_shares_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id)))) WITH CHECK (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) OR ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{doctor}'::public.app_role[]) AS staff_hospital_ids)::uuid[])) AND private.on_care_team(patient_id, hospital_id))));
+CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id)))) WITH CHECK (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id))));
 
 --
 -- Name: staff_invitations; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13703,7 +13962,7 @@ ALTER TABLE public.staff_invitations ENABLE ROW LEVEL SECURITY;
 -- Name: staff_invitations staff_invitations_select_invitee_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY staff_invitations_select_invitee_or_admin ON public.staff_invitations FOR SELECT TO authenticated USING ((((email OPERATOR(extensions.=) ( SELECT private.verified_email() AS verified_email)) AND (accepted_at IS NULL) AND (revoked_at IS NULL) AND (expires_at > now()) AND (id <> ALL (( SELECT private.declined_invitation_ids() AS declined_invitation_ids)::uuid[]))) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY staff_invitations_select_invitee_or_admin ON public.staff_invitations FOR SELECT TO authenticated USING ((((email OPERATOR(extensions.=) ( SELECT private.verified_email() AS verified_email)) AND (accepted_at IS NULL) AND (revoked_at IS NULL) AND (expires_at > now()) AND (id <> ALL (( SELECT private.declined_invitation_ids() AS declined_invitation_ids)::uuid[]))) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: staff_memberships; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13721,13 +13980,13 @@ CREATE POLICY staff_memberships_read_by_auth_hook ON public.staff_memberships FO
 -- Name: staff_memberships staff_memberships_select_own_and_roster; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY staff_memberships_select_own_and_roster ON public.staff_memberships FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids() AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY staff_memberships_select_own_and_roster ON public.staff_memberships FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (hospital_id = ANY (private.staff_hospital_ids()))));
 
 --
 -- Name: staff_memberships staff_memberships_update_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY staff_memberships_update_admin ON public.staff_memberships FOR UPDATE TO authenticated USING ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))) WITH CHECK ((hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])));
+CREATE POLICY staff_memberships_update_admin ON public.staff_memberships FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: status_history; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -13767,7 +14026,7 @@ CREATE POLICY vital_signs_insert_care_team ON public.vital_signs FOR INSERT TO a
 -- Name: vital_signs vital_signs_select_patient_clinical_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY vital_signs_select_patient_clinical_or_admin ON public.vital_signs FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY vital_signs_select_patient_clinical_or_admin ON public.vital_signs FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR ((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: vital_signs vital_signs_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13779,7 +14038,7 @@ CREATE POLICY vital_signs_staff_need_aal2 ON public.vital_signs AS RESTRICTIVE T
 -- Name: vital_signs vital_signs_update; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY vital_signs_update ON public.vital_signs FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[])))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (( SELECT private.staff_hospital_ids('{hospital_admin}'::public.app_role[]) AS staff_hospital_ids)::uuid[]))));
+CREATE POLICY vital_signs_update ON public.vital_signs FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: SCHEMA audit; Type: ACL; Schema: -; Owner: postgres
@@ -13812,6 +14071,25 @@ GRANT USAGE ON SCHEMA public TO supabase_auth_admin;
 
 REVOKE ALL ON FUNCTION private.accept_staff_invitation(invitation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.accept_staff_invitation(invitation_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION access_cache_forget(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.access_cache_forget() FROM PUBLIC;
+
+--
+-- Name: FUNCTION access_cache_get(item text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.access_cache_get(item text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.access_cache_get(item text) TO authenticated;
+
+--
+-- Name: FUNCTION access_cache_put(item text, value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.access_cache_put(item text, value text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION acting_as_system(); Type: ACL; Schema: private; Owner: postgres
@@ -14298,6 +14576,12 @@ GRANT ALL ON FUNCTION private.find_patients_by_identifier(kind public.national_i
 GRANT ALL ON FUNCTION private.find_patients_by_identifier(kind public.national_id_kind, value text) TO service_role;
 
 --
+-- Name: FUNCTION forget_cached_access(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.forget_cached_access() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_appointment(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14462,6 +14746,34 @@ REVOKE ALL ON FUNCTION private.keep_status_reason() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) TO service_role;
+
+--
+-- Name: FUNCTION load_own_doctor_ids(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.load_own_doctor_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.load_own_doctor_ids() TO authenticated;
+
+--
+-- Name: FUNCTION load_own_pharmacy_ids(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.load_own_pharmacy_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.load_own_pharmacy_ids() TO authenticated;
+
+--
+-- Name: FUNCTION load_patient_hospital_ids(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.load_patient_hospital_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.load_patient_hospital_ids() TO authenticated;
+
+--
+-- Name: FUNCTION load_staff_hospital_ids(roles public.app_role[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.load_staff_hospital_ids(roles public.app_role[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.load_staff_hospital_ids(roles public.app_role[]) TO authenticated;
 
 --
 -- Name: FUNCTION lock_booking_keys(); Type: ACL; Schema: private; Owner: postgres
@@ -14931,6 +15243,13 @@ GRANT ALL ON FUNCTION private.shared_with_caller(patient uuid, hospital uuid) TO
 
 REVOKE ALL ON FUNCTION private.spend_registration_code(hospital uuid, code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.spend_registration_code(hospital uuid, code text) TO authenticated;
+
+--
+-- Name: FUNCTION staff_access_item(roles public.app_role[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.staff_access_item(roles public.app_role[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.staff_access_item(roles public.app_role[]) TO authenticated;
 
 --
 -- Name: FUNCTION staff_hospital_ids(roles public.app_role[]); Type: ACL; Schema: private; Owner: postgres
@@ -17203,7 +17522,7 @@ CREATE TRIGGER on_auth_user_contact_changed AFTER UPDATE OF email, phone, raw_us
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
-  WHERE ((d.storage_path = objects.name) AND ((d.patient_id)::text = (storage.foldername(objects.name))[2]) AND (private.on_care_team(d.patient_id, d.hospital_id) OR ((d.document_type = ANY (ARRAY['insurance'::document_type, 'consent'::document_type])) AND (d.hospital_id = ANY (( SELECT private.staff_hospital_ids('{front_desk}'::app_role[]) AS staff_hospital_ids)::uuid[])))))))));
+  WHERE ((d.storage_path = objects.name) AND ((d.patient_id)::text = (storage.foldername(objects.name))[2]) AND (private.on_care_team(d.patient_id, d.hospital_id) OR ((d.document_type = ANY (ARRAY['insurance'::document_type, 'consent'::document_type])) AND (d.hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::app_role[]))))))))));
 create policy patient_documents_objects_select on storage.objects as PERMISSIVE for SELECT to authenticated using (((bucket_id = 'patient-documents'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE (d.storage_path = objects.name)))));

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -64,6 +65,18 @@ def test_security_definer_functions_live_only_in_private(db: psycopg.Connection)
     assert exposed == []
 
 
+# The access helpers the planner must see through (issue 12): SQL functions inlined into the
+# caller's query, which Postgres does only for a function without `set search_path` and without
+# security definer. They say so in their comment, and qualify every name and operator instead.
+INLINED_FUNCTIONS = """
+    select n.nspname || '.' || p.proname, p.prosrc, l.lanname
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    join pg_language l on l.oid = p.prolang
+    where n.nspname in ('public', 'private')
+        and obj_description(p.oid, 'pg_proc') like 'Inlined into the caller''s query.%'
+"""
+
+
 def test_every_project_function_pins_its_search_path(db: psycopg.Connection) -> None:
     unpinned = names(
         db,
@@ -73,7 +86,61 @@ def test_every_project_function_pins_its_search_path(db: psycopg.Connection) -> 
         " and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')"
         " and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']",
     )
-    assert unpinned == []
+    inlined = names(db, INLINED_FUNCTIONS)
+    assert inlined, "the access helpers are inlined"
+    assert sorted(unpinned) == sorted(inlined)
+
+
+def test_inlined_functions_qualify_every_name_and_are_inlined(db: psycopg.Connection) -> None:
+    """Their body is parsed with the caller's search_path, so nothing in it may depend on it;
+    and a change that stops Postgres inlining one (a `set` clause, security definer, plpgsql)
+    would quietly cost a function call per row."""
+    unqualified_call = re.compile(
+        r"(?<![.\w])(?!(?:select|case|when|then|else|end|coalesce|nullif|operator)\b)([a-z_]\w*)\s*\("
+    )
+    bare_operator = re.compile(r"(?<!operator\(pg_catalog\.)(\|\||<>|!=|<=|>=|(?<![:=<>!])=(?!>))")
+    for name, body, language in db.execute(INLINED_FUNCTIONS).fetchall():
+        code = re.sub(r"'[^']*'", "''", re.sub(r"--[^\n]*", "", body))
+        assert language == "sql", name
+        assert unqualified_call.findall(code) == [], name
+        assert bare_operator.findall(code) == [], name
+        security_definer, config = db.execute(
+            "select prosecdef, proconfig from pg_proc where oid = %s::regproc", (name,)
+        ).fetchone()
+        assert (security_definer, config) == (False, None), name
+    plan = db.execute(
+        "explain (verbose, costs off) select private.staff_hospital_ids('{front_desk}'),"
+        " private.own_doctor_ids(), private.own_pharmacy_ids(), private.patient_hospital_ids()"
+    ).fetchall()
+    output = " ".join(line for (line,) in plan)
+    assert "current_setting" in output
+    assert not re.search(
+        r"private\.(staff_hospital_ids|own_doctor_ids|own_pharmacy_ids|patient_hospital_ids)\(",
+        output,
+    )
+
+
+def test_splinter_exempts_exactly_the_inlined_functions(
+    db: psycopg.Connection, stack: Settings
+) -> None:
+    text = (stack.repo_root / "postgres-language-server.jsonc").read_text()
+    config = json.loads(re.sub(r"^\s*//[^\n]*", "", text, flags=re.MULTILINE))
+    rule = config["splinter"]["rules"]["security"]["functionSearchPathMutable"]
+    assert sorted(rule["options"]["ignore"]) == sorted(names(db, INLINED_FUNCTIONS))
+
+
+def test_no_policy_hides_an_inlined_helper_in_a_scalar_subquery(db: psycopg.Connection) -> None:
+    """`(select private.staff_hospital_ids(...))` runs once per statement but hides its value
+    from the planner, which then estimates a patient's 8 appointments at half the table."""
+    inlined = "|".join(re.escape(name) for name in names(db, INLINED_FUNCTIONS))
+    wrapped = re.compile(rf"select\s+({inlined})\(", re.IGNORECASE)
+    policies = db.execute(
+        "select c.relname || ' ' || pol.polname, concat(pg_get_expr(pol.polqual, pol.polrelid),"
+        " ' ', pg_get_expr(pol.polwithcheck, pol.polrelid))"
+        " from pg_policy pol join pg_class c on c.oid = pol.polrelid"
+    ).fetchall()
+    hidden = [name for name, expression in policies if wrapped.search(expression)]
+    assert hidden == []
 
 
 def test_every_foreign_key_is_indexed(db: psycopg.Connection) -> None:
@@ -204,6 +271,10 @@ RECREATED_FUNCTIONS = {
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",
+    "private.own_doctor_ids": "20261204000100 inlines it so the planner sees the caller's reach",
+    "private.own_pharmacy_ids": "20261204000100 inlines it so the planner sees the caller's reach",
+    "private.patient_hospital_ids": "20261204000100 inlines it so the planner sees the caller's reach",
+    "private.staff_hospital_ids": "20261204000100 inlines it so the planner sees the caller's reach",
 }
 
 CREATE_FUNCTION = re.compile(
