@@ -36,6 +36,9 @@ cron.database_name = 'postgres'
 wal_level = logical
 max_connections = 200
 timezone = 'UTC'
+# As hosted Supabase's platform defaults (supabase/postgres: postgresql-platform-defaults.conf):
+# JIT compiling a short API query costs more than it saves.
+jit = off
 # The local cluster holds disposable data: trade durability for test speed.
 fsync = off
 synchronous_commit = off
