@@ -3285,6 +3285,28 @@ $$;
 ALTER FUNCTION private.is_active_staff(member uuid) OWNER TO postgres;
 
 --
+-- Name: is_own_pharmacy_home(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    select (pharmacy::pg_catalog.text operator(pg_catalog.||) '/' operator(pg_catalog.||) hospital::pg_catalog.text)
+        operator(pg_catalog.=) any(coalesce(
+            private.access_cache_get('own_pharmacy_homes')::pg_catalog.text [],
+            private.load_own_pharmacy_homes()
+        ))
+$$;
+
+ALTER FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION is_own_pharmacy_home(pharmacy uuid, hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid) IS 'Inlined into the caller''s query. Whether this pharmacy is one of the caller''s and belongs to this hospital (so it receives the hospital''s prescriptions without the patient''s consent).';
+
+--
 -- Name: is_time_zone(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3508,6 +3530,28 @@ end;
 $$;
 
 ALTER FUNCTION private.load_own_doctor_ids() OWNER TO postgres;
+
+--
+-- Name: load_own_pharmacy_homes(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.load_own_pharmacy_homes() RETURNS text[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    return private.access_cache_put(
+        'own_pharmacy_homes',
+        (
+            select coalesce(array_agg(p.id || '/' || p.hospital_id), '{}')
+            from public.pharmacies as p
+            where p.id = any(private.own_pharmacy_ids())
+        )::text
+    )::text [];
+end;
+$$;
+
+ALTER FUNCTION private.load_own_pharmacy_homes() OWNER TO postgres;
 
 --
 -- Name: load_own_pharmacy_ids(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11403,6 +11447,12 @@ CREATE INDEX patient_pharmacy_choices_hospital_idx ON public.patient_pharmacy_ch
 CREATE INDEX patient_pharmacy_choices_pharmacy_idx ON public.patient_pharmacy_choices USING btree (pharmacy_id, hospital_id);
 
 --
+-- Name: patient_registrations_hospital_registered_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_registrations_hospital_registered_idx ON public.patient_registrations USING btree (hospital_id, registered_at);
+
+--
 -- Name: patient_registrations_registered_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11457,6 +11507,12 @@ CREATE INDEX prescription_dispensings_item_idx ON public.prescription_dispensing
 CREATE INDEX prescriptions_appointment_idx ON public.prescriptions USING btree (appointment_id, patient_id, hospital_id);
 
 --
+-- Name: prescriptions_approved_queue_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX prescriptions_approved_queue_idx ON public.prescriptions USING btree (pharmacy_id, issued_at) WHERE (status = 'approved'::public.prescription_status);
+
+--
 -- Name: prescriptions_doctor_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -11475,10 +11531,22 @@ CREATE INDEX prescriptions_hospital_idx ON public.prescriptions USING btree (hos
 CREATE INDEX prescriptions_patient_idx ON public.prescriptions USING btree (patient_id, hospital_id, issued_at);
 
 --
+-- Name: prescriptions_pending_queue_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX prescriptions_pending_queue_idx ON public.prescriptions USING btree (pharmacy_id, issued_at) WHERE (status = 'pending'::public.prescription_status);
+
+--
 -- Name: prescriptions_pharmacy_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
 CREATE INDEX prescriptions_pharmacy_idx ON public.prescriptions USING btree (pharmacy_id, hospital_id, status);
+
+--
+-- Name: prescriptions_ready_queue_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX prescriptions_ready_queue_idx ON public.prescriptions USING btree (pharmacy_id, issued_at) WHERE (status = 'ready_for_pickup'::public.prescription_status);
 
 --
 -- Name: record_shares_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -12121,6 +12189,12 @@ CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
 --
 
 CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.patients FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: pharmacies forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.pharmacies FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
 
 --
 -- Name: pharmacists forget_cached_access; Type: TRIGGER; Schema: public; Owner: postgres
@@ -13896,7 +13970,7 @@ CREATE POLICY prescriptions_insert_doctor ON public.prescriptions FOR INSERT TO 
 -- Name: prescriptions prescriptions_select_pharmacy_patient_doctor_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_select_pharmacy_patient_doctor_or_admin ON public.prescriptions FOR SELECT TO authenticated USING ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+CREATE POLICY prescriptions_select_pharmacy_patient_doctor_or_admin ON public.prescriptions FOR SELECT TO authenticated USING ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND (private.is_own_pharmacy_home(pharmacy_id, hospital_id) OR private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: prescriptions prescriptions_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
@@ -13908,7 +13982,7 @@ CREATE POLICY prescriptions_staff_need_aal2 ON public.prescriptions AS RESTRICTI
 -- Name: prescriptions prescriptions_update_pharmacy_patient_or_doctor; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY prescriptions_update_pharmacy_patient_or_doctor ON public.prescriptions FOR UPDATE TO authenticated USING ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id)) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
+CREATE POLICY prescriptions_update_pharmacy_patient_or_doctor ON public.prescriptions FOR UPDATE TO authenticated USING ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND (private.is_own_pharmacy_home(pharmacy_id, hospital_id) OR private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK ((((pharmacy_id = ANY (private.own_pharmacy_ids())) AND (private.is_own_pharmacy_home(pharmacy_id, hospital_id) OR private.pharmacy_may_receive(pharmacy_id, hospital_id, patient_id))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
 -- Name: profiles; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -14713,6 +14787,13 @@ GRANT ALL ON FUNCTION private.invite_staff(hospital uuid, invitee_email text, st
 REVOKE ALL ON FUNCTION private.is_active_staff(member uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION is_own_pharmacy_home(pharmacy uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid) TO authenticated;
+
+--
 -- Name: FUNCTION is_time_zone(name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -14753,6 +14834,13 @@ GRANT ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phon
 
 REVOKE ALL ON FUNCTION private.load_own_doctor_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.load_own_doctor_ids() TO authenticated;
+
+--
+-- Name: FUNCTION load_own_pharmacy_homes(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.load_own_pharmacy_homes() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.load_own_pharmacy_homes() TO authenticated;
 
 --
 -- Name: FUNCTION load_own_pharmacy_ids(); Type: ACL; Schema: private; Owner: postgres

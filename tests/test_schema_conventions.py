@@ -96,7 +96,7 @@ def test_inlined_functions_qualify_every_name_and_are_inlined(db: psycopg.Connec
     and a change that stops Postgres inlining one (a `set` clause, security definer, plpgsql)
     would quietly cost a function call per row."""
     unqualified_call = re.compile(
-        r"(?<![.\w])(?!(?:select|case|when|then|else|end|coalesce|nullif|operator)\b)([a-z_]\w*)\s*\("
+        r"(?<![.\w])(?!(?:select|case|when|then|else|end|coalesce|nullif|operator|any)\b)([a-z_]\w*)\s*\("
     )
     bare_operator = re.compile(r"(?<!operator\(pg_catalog\.)(\|\||<>|!=|<=|>=|(?<![:=<>!])=(?!>))")
     for name, body, language in db.execute(INLINED_FUNCTIONS).fetchall():
