@@ -1,7 +1,9 @@
 -- Demo data for local development: one hospital in Nabha (Punjab), its staff, five patients
 -- and the doctors' working hours. Staff sign in with email and the password Carebase#2026, then
 -- verify a TOTP code of the demo secret CAREBASEDEMOSTAFFTOTPNABHA234567; patients sign in with
--- their phone number (OTP). Applied by `carebase db reset` / `make up` on a new database.
+-- their phone number (OTP). Applied by `carebase db reset` / `make up` on a new database; `make
+-- up` then adds the synthetic hospitals of `carebase seed generate --size demo` (README, "Demo
+-- data"), which leave this hospital as it is.
 
 insert into public.hospitals (id, code, name, address, city, state, phone, email)
 values (
