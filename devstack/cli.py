@@ -95,6 +95,7 @@ def up(settings: Settings) -> None:
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"
         f"  anchors   {services.anchor_dir(settings)}  (carebase audit verify)\n"
+        f'  tour      README.md, "Five-minute tour" (logins: "Demo logins")\n'
         f"  logs      {settings.local_dir}/*.log\n"
         f"  psql      carebase db psql\n  stop      make down"
     )
