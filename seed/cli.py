@@ -39,7 +39,11 @@ def load_unless_present(database_url: str, size_name: str, today: date) -> str |
     started = time.monotonic()
     # The per-table progress lines are for `carebase seed generate`; `up` prints one line.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        summary = load.generate(database_url, world)
+        try:
+            summary = load.generate(database_url, world)
+        except SystemExit:
+            # Another `carebase up` loaded them meanwhile (the load waited for it).
+            return None
         failed = [(what, count) for what, count, _ in check.run(database_url) if count]
     rows = summary.rows
     doctor = next(s.email for s in world.staff if s.role == "doctor")
