@@ -6,6 +6,8 @@ import argparse
 import os
 import shutil
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -33,6 +35,25 @@ def seed(settings: Settings) -> None:
         print(f"seed: applied {settings.seed_file.relative_to(settings.repo_root)}")
 
 
+def demo(settings: Settings) -> None:
+    """The synthetic hospitals of `carebase seed generate --size demo` (CAREBASE_DEMO_DATA),
+    loaded once: a database that holds them already is left as it is (README, "Demo data")."""
+    from seed import cli as seed_cli
+    from seed.sizes import SIZES
+
+    if settings.demo_data == "none":
+        return
+    if settings.demo_data not in SIZES:
+        raise DevstackError(
+            f"CAREBASE_DEMO_DATA={settings.demo_data} is not a size",
+            f"set it to one of {', '.join(SIZES)} or none (default: demo)",
+        )
+    # The day in India, where the generated hospitals are.
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    if summary := seed_cli.load_unless_present(settings.dsn(), settings.demo_data, today):
+        print(f"demo data: loaded {summary}")
+
+
 def start(settings: Settings) -> bool:
     cluster, created = postgres.start(settings)
     print(
@@ -48,6 +69,7 @@ def reset(settings: Settings) -> None:
     start(settings)
     migrate(settings)
     seed(settings)
+    demo(settings)
     # A running worker anchors the new chain now rather than at its next round.
     worker = services.worker(settings)
     if worker.stop():
@@ -56,11 +78,13 @@ def reset(settings: Settings) -> None:
 
 
 def up(settings: Settings) -> None:
-    """Start and migrate the database (seeding one just created), then the gateway."""
+    """Start and migrate the database (seeding one just created, adding the demo data when it
+    is missing), then the gateway and the background services."""
     created = start(settings)
     migrate(settings)
     if created:
         seed(settings)
+    demo(settings)
     gateway.start(settings)
     for service in services.background_services(settings):
         service.start()
@@ -71,6 +95,7 @@ def up(settings: Settings) -> None:
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"
         f"  anchors   {services.anchor_dir(settings)}  (carebase audit verify)\n"
+        f'  tour      README.md, "Five-minute tour" (logins: "Demo logins")\n'
         f"  logs      {settings.local_dir}/*.log\n"
         f"  psql      carebase db psql\n  stop      make down"
     )
@@ -164,7 +189,9 @@ def stop(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="carebase", description="carebase local stack")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the database, migrate, seed when new")
+    commands.add_parser(
+        "up", help="start the database, migrate, seed when new, add the demo data when missing"
+    )
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("gateway", help="run the API gateway (:54321) in the foreground")
     commands.add_parser(
@@ -190,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         ("status", "say whether it runs and how to reach it"),
         ("migrate", "apply the platform shim and pending migrations"),
         ("seed", "run supabase/seed.sql"),
-        ("reset", "recreate the database: migrations, then supabase/seed.sql"),
+        ("reset", "recreate the database: migrations, supabase/seed.sql, the demo data"),
         ("schema", "write supabase/schema.sql from a scratch database the migrations build"),
     ):
         db.add_parser(action, help=text)

@@ -50,6 +50,9 @@ class Settings:
     sidecar_port: int
     # proxies in front of the gateway whose X-Forwarded-For entries it trusts
     gateway_trusted_proxies: int = 0
+    # the synthetic data `up` and `db reset` add to supabase/seed.sql: a size of
+    # `carebase seed generate`, or "none"
+    demo_data: str = "demo"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             sidecar_host=_env("CAREBASE_SIDECAR_HOST", "127.0.0.1"),
             sidecar_port=int(_env("CAREBASE_SIDECAR_PORT", "8000")),
             gateway_trusted_proxies=int(_env("CAREBASE_GATEWAY_TRUSTED_PROXIES", "0")),
+            demo_data=_env("CAREBASE_DEMO_DATA", "demo"),
         )
 
     @property

@@ -6,6 +6,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-cron
   libtap-parser-sourcehandler-pgtap-perl  # pg_prove
   hey                                     # HTTP load for bench/
+  curl jq                                 # the README's five-minute tour
   python3-venv
 )
 

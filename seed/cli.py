@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import time
 from datetime import UTC, date, datetime
+
+import psycopg
 
 from seed import check, load
 from seed.sizes import SIZES
@@ -22,6 +26,37 @@ def _report_check(database_url: str) -> int:
         f"({time.monotonic() - started:.1f} s)"
     )
     return 1 if failed else 0
+
+
+def load_unless_present(database_url: str, size_name: str, today: date) -> str | None:
+    """What `carebase up` does: loads a size (seed 1) unless its hospitals are there already,
+    quietly; returns what it made in one line, or None when it was loaded before."""
+    size = SIZES[size_name]
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        if load.loaded_codes(cur, size):
+            return None
+    world = World(1, size, today)
+    started = time.monotonic()
+    # The per-table progress lines are for `carebase seed generate`; `up` prints one line.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            summary = load.generate(database_url, world)
+        except SystemExit:
+            # Another `carebase up` loaded them meanwhile (the load waited for it).
+            return None
+        failed = [(what, count) for what, count, _ in check.run(database_url) if count]
+    rows = summary.rows
+    doctor = next(s.email for s in world.staff if s.role == "doctor")
+    line = (
+        f"the {size.name} size for {today.isoformat()} in {time.monotonic() - started:.1f} s: "
+        f"hospitals {' and '.join(h.code for h in world.hospitals)}, "
+        f"{rows['public.patients']:,} patients, {rows['public.appointments']:,} appointments, "
+        f"{rows['public.prescriptions']:,} prescriptions; their staff sign in as "
+        f"<role><n>@<code>.carebase.test ({doctor}, ...)"
+    )
+    for what, count in failed:
+        line += f"\n  check FAILED  {what}: {count} (carebase seed check)"
+    return line
 
 
 def main(argv: list[str], default_database_url: str) -> int:

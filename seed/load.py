@@ -43,6 +43,7 @@ from seed import (
     schedules,
 )
 from seed.encryption import Encryptor
+from seed.sizes import Size
 from seed.world import Table, World
 
 BUILDERS: list[Callable[[World], list[Table]]] = [
@@ -229,17 +230,29 @@ def restore(cur: psycopg.Cursor, items: list[SetAside]) -> None:
             print(f"    {item.table} {item.name}: {elapsed:.1f} s")
 
 
+def hospital_codes(size: Size) -> list[str]:
+    """The codes of the hospitals a size makes (PTA, LDH, ...): a load is known by them."""
+    return [code for code, *_ in hospitals.HOSPITALS[: size.hospitals]]
+
+
+def loaded_codes(cur: psycopg.Cursor, size: Size) -> list[str]:
+    """Which of the size's hospitals the database holds already."""
+    cur.execute("select code from public.hospitals where code = any(%s)", (hospital_codes(size),))
+    return [code for (code,) in cur.fetchall()]
+
+
 def generate(database_url: str, world: World) -> Summary:
     summary = Summary()
-    codes = [code for code, *_ in hospitals.HOSPITALS[: world.size.hospitals]]
     encryptor = Encryptor(database_url)
     try:
         with psycopg.connect(database_url) as conn, conn.cursor() as cur:
-            cur.execute("select code from public.hospitals where code = any(%s)", (codes,))
-            if taken := [code for (code,) in cur.fetchall()]:
+            # Two loads at once (two `carebase up`): the second waits, then finds the hospitals.
+            cur.execute("select pg_advisory_xact_lock(hashtext('carebase seed generate'))")
+            if taken := loaded_codes(cur, world.size):
                 raise SystemExit(
                     f"error: hospitals {', '.join(taken)} already exist in this database: the "
-                    "data was generated before (`carebase db reset` gives an empty one)"
+                    "data was generated before (`CAREBASE_DEMO_DATA=none carebase db reset` "
+                    "gives a database without them)"
                 )
             _load(cur, world, summary, encryptor)
     finally:

@@ -1,7 +1,9 @@
--- Demo data for local development: one hospital in Nabha (Punjab), its staff and five
--- patients. Staff sign in with email and the password Carebase#2026, then verify a TOTP code
--- of the demo secret CAREBASEDEMOSTAFFTOTPNABHA234567; patients sign in with their phone
--- number (OTP). Applied by `carebase db reset` / `make up` on a new database.
+-- Demo data for local development: one hospital in Nabha (Punjab), its staff, five patients
+-- and the doctors' working hours. Staff sign in with email and the password Carebase#2026, then
+-- verify a TOTP code of the demo secret CAREBASEDEMOSTAFFTOTPNABHA234567; patients sign in with
+-- their phone number (OTP). Applied by `carebase db reset` / `make up` on a new database; `make
+-- up` then adds the synthetic hospitals of `carebase seed generate --size demo` (README, "Demo
+-- data"), which leave this hospital as it is.
 
 insert into public.hospitals (id, code, name, address, city, state, phone, email)
 values (
@@ -209,3 +211,28 @@ from (
     ('60000000-0000-4000-8000-000000000001', '20000000-0000-4000-8000-000000000008', 'nurse', false),
     ('60000000-0000-4000-8000-000000000002', '20000000-0000-4000-8000-000000000008', 'nurse', false)
 ) as c (patient_id, member_id, member_role, is_primary);
+
+-- Working hours (Asia/Kolkata, the hospital's time zone), so that rpc/find_slots has slots for
+-- the demo doctors: Dr. Sandhu Monday to Saturday 09:00-13:00 and 14:00-17:00 (15 minutes a
+-- slot), Dr. Mehta Monday to Saturday 10:00-14:00 (20 minutes), Dr. Bhatia Monday, Wednesday
+-- and Friday 09:00-13:00 (30 minutes).
+insert into public.doctor_working_hours (
+    doctor_id, hospital_id, weekday, starts_at, ends_at, consultation_modes, slot_minutes
+)
+select
+    d.id,
+    d.hospital_id,
+    w.weekday,
+    h.starts_at,
+    h.ends_at,
+    d.consultation_modes,
+    h.slot_minutes
+from public.doctors as d
+inner join (
+    values
+    ('30000000-0000-4000-8000-000000000001'::uuid, '09:00'::time, '13:00'::time, 15, '{1,2,3,4,5,6}'::smallint[]),
+    ('30000000-0000-4000-8000-000000000001'::uuid, '14:00'::time, '17:00'::time, 15, '{1,2,3,4,5,6}'::smallint[]),
+    ('30000000-0000-4000-8000-000000000002'::uuid, '10:00'::time, '14:00'::time, 20, '{1,2,3,4,5,6}'::smallint[]),
+    ('30000000-0000-4000-8000-000000000003'::uuid, '09:00'::time, '13:00'::time, 30, '{1,3,5}'::smallint[])
+) as h (doctor_id, starts_at, ends_at, slot_minutes, weekdays) on d.id = h.doctor_id
+cross join lateral unnest(h.weekdays) as w (weekday);

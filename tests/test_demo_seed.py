@@ -84,7 +84,12 @@ def test_each_patient_sees_only_their_own_record(
 
 def test_registrations_carry_sequential_mrns_of_the_hospital(db: psycopg.Connection) -> None:
     year = datetime.datetime.now(datetime.UTC).year
-    mrns = [row[0] for row in db.execute("select mrn from patient_registrations order by mrn")]
+    mrns = [
+        row[0]
+        for row in db.execute(
+            "select mrn from patient_registrations where hospital_id = %s order by mrn", (NABHA,)
+        )
+    ]
     assert mrns == [f"NAB-{year}-{n:06d}" for n in range(1, 6)]
 
 

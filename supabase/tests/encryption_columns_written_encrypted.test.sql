@@ -91,10 +91,17 @@ declare
     picked jsonb;
 begin
     for target in select * from private.encrypted_columns loop
+        -- a_patient1's rows written above, not those of any other data the database holds.
         execute format(
-            'select to_jsonb(t) from %s as t where t.%I is not null order by to_jsonb(t) ->> ''status'' = ''signed'' limit 1',
-            target.table_name, target.column_name
-        ) into picked;
+            'select to_jsonb(t) from %s as t where t.%I is not null and %s
+             order by to_jsonb(t) ->> ''status'' = ''signed'' limit 1',
+            target.table_name, target.column_name,
+            case
+                when target.table_name = 'public.prescription_items'::regclass
+                    then 'exists (select from public.prescriptions as p where p.id = t.prescription_id and p.patient_id = $1)'
+                else 't.patient_id = $1'
+            end
+        ) into picked using tests.id_of('patients', 'a_patient1');
         insert into tests.enc_target
         select
             target.table_name, target.column_name, (picked ->> 'id')::uuid,
@@ -111,7 +118,7 @@ insert into tests.enc_payload values
 ('plain text', convert_to('{"plan": "typed in clear", "allergies": ["none"]}', 'UTF8')),
 ('copied ciphertext', (
     select soap_encrypted from public.clinical_notes
-    where status = 'signed'
+    where status = 'signed' and patient_id = tests.id_of('patients', 'a_patient1')
 ));
 
 -- Tries every write and records what happened: refused as a direct write, refused for lack of

@@ -98,7 +98,8 @@ delete from public.doctor_availability_exceptions
 where doctor_id = tests.id_of('doctors', 'a_doctor') and kind = 'time_off';
 select tests.clear_authentication();
 select is_empty(
-    $$ select 1 from public.doctor_availability_exceptions where kind = 'time_off' $$,
+    $$ select 1 from public.doctor_availability_exceptions
+        where doctor_id = tests.id_of('doctors', 'a_doctor') and kind = 'time_off' $$,
     'the admin removes a doctor''s time off'
 );
 

@@ -244,7 +244,10 @@ select is_empty(
 );
 select tests.clear_authentication();
 select is(
-    (select count(*)::integer from public.doctor_availability_exceptions),
+    (
+        select count(*)::integer from public.doctor_availability_exceptions
+        where doctor_id = tests.id_of('doctors', 'a_doctor')
+    ),
     1, 'the doctor''s dated exceptions survive a replacement of the week'
 );
 
