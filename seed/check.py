@@ -109,8 +109,6 @@ RULES = {
         select count(*) from public.patients as p
         join auth.users as u on u.id = p.user_id
         where u.phone is distinct from ltrim(p.phone, '+')
-            or not exists (select from auth.identities as i
-                where i.user_id = u.id and i.provider = 'phone')
     """,
 }
 

@@ -273,8 +273,10 @@ RECREATED_FUNCTIONS = {
     " find_patient_by_identifier needs the function when it is created",
     "private.own_doctor_ids": "20261204000100 inlines it so the planner sees the caller's reach",
     "private.own_pharmacy_ids": "20261204000100 inlines it so the planner sees the caller's reach",
-    "private.patient_hospital_ids": "20261204000100 inlines it so the planner sees the caller's reach",
-    "private.staff_hospital_ids": "20261204000100 inlines it so the planner sees the caller's reach",
+    "private.patient_hospital_ids": "20261204000100 inlines it so the planner sees the caller's"
+    " reach",
+    "private.staff_hospital_ids": "20261204000100 inlines it so the planner sees the caller's"
+    " reach",
 }
 
 CREATE_FUNCTION = re.compile(
