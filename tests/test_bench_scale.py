@@ -1,9 +1,10 @@
 """The scale bench's pure logic: reading hey's summary, deciding whether the bench data set must
-be made again. (The bench itself runs on demand, `make bench`; nothing here is timed.)"""
+be made again, the key lines of a plan. (The bench itself runs on demand, `make bench`; nothing
+here is timed.)"""
 
 from __future__ import annotations
 
-from bench import hey
+from bench import explain, hey
 from bench.scale_stack import Dataset, regeneration_reasons
 
 WANTED = Dataset("large", 1, ("20261121000100", "20261203000200"), "shim1", "gen1")
@@ -80,3 +81,65 @@ def test_hey_percentiles_it_had_too_few_results_for_are_missing_not_zero() -> No
 def test_the_offered_rate_is_spread_over_heys_workers() -> None:
     assert hey.rate_per_worker(1000, 16) == 62.5
     assert hey.rate_per_worker(1000, 3) * 3 >= 1000  # rounded up, never under the rate
+
+
+PLAN = """\
+Aggregate  (cost=308.08..308.10 rows=1 width=36) (actual time=2301.9..2301.9 rows=1 loops=1)
+  Buffers: shared hit=1046 read=20
+  ->  Subquery Scan on pgrst_row  (cost=3.2..3.8 rows=50 width=4) (actual time=4..4 rows=11 loops=1)
+        ->  Limit  (cost=3.2..3.3 rows=50 width=8) (actual time=4.6..4.6 rows=11 loops=1)
+              ->  Sort  (cost=3.4..3.2 rows=900000 width=8) (actual time=4.6..4.6 rows=11 loops=1)
+                    ->  Seq Scan on appointments  (cost=0.0..2.4 rows=900000 width=8) (actual \
+time=4.1..4.6 rows=11 loops=1)
+                          Filter: ((hospital_id = ANY ($0)) OR (patient_id = $1))
+                    ->  Index Scan using x on y  (cost=0.1..1.2 rows=1 width=8) (never executed)
+Planning Time: 1.143 ms
+JIT:
+  Functions: 12
+  Options: Inlining true, Optimization true, Expressions true, Deforming true
+  Timing: Generation 1.2 ms, Inlining 100.0 ms, Optimization 300.1 ms, Emission 200.0 ms, \
+Total 601.3 ms
+Execution Time: 2302.5 ms
+"""
+
+
+def test_a_plans_key_lines_name_the_worst_estimate_jit_and_times() -> None:
+    lines = explain.key_lines(PLAN)
+    assert lines.top == "Sort (est 900,000, actual 11)"  # under the gateway's wrapper
+    assert lines.worst == "Seq Scan on appointments (est 900,000, actual 11)"  # the deepest
+    assert lines.execution_ms == 2302.5
+    assert lines.planning_ms == 1.143
+    assert lines.jit == "12 functions, 601 ms"
+    assert lines.buffers == "shared hit=1046 read=20"
+
+
+def test_a_calls_key_line_is_its_functions_scan() -> None:
+    plan = (
+        "Nested Loop  (cost=0.25..20.26 rows=1000 width=80) (actual time=1..2 rows=122 loops=1)\n"
+        "  ->  Function Scan on json_to_record pgrst_args  (cost=0.00..0.01 rows=1 width=32)"
+        " (actual time=0.01..0.01 rows=1 loops=1)\n"
+        "  ->  Function Scan on find_slots pgrst_1  (cost=0.25..10.25 rows=1000 width=80)"
+        " (actual time=89.5..89.5 rows=122 loops=1)\n"
+        "Execution Time: 94.8 ms\n"
+    )
+    lines = explain.key_lines(plan)
+    assert lines.top == "Function Scan on find_slots pgrst_1 (est 1,000, actual 122)"
+    assert lines.jit == ""
+
+
+def test_inner_statements_are_grouped_by_text_and_ranked_by_total_time() -> None:
+    def notice(ms: float, query: str) -> str:
+        return (
+            f"duration: {ms} ms  plan:\nQuery Text: {query}\n"
+            "Result  (cost=0.00..0.03 rows=1 width=1) (actual time=0.003..0.003 rows=1 loops=1)"
+        )
+
+    notices = [notice(0.5, "select busy_times()")] * 3 + [
+        notice(1.0, "select windows()"),
+        notice(9.0, "explain (analyze) select 1"),  # the statement itself: left out
+    ]
+    text = explain.summarize_nested(notices)
+    assert text.startswith("4 statements ran inside (2 distinct)")
+    assert text.index("select busy_times()") < text.index("select windows()")
+    assert "-- 3 run(s), 1.500 ms in all, slowest 0.500 ms" in text
+    assert "explain" not in text.split("\n", 1)[1]
