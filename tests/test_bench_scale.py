@@ -1,10 +1,10 @@
 """The scale bench's pure logic: reading hey's summary, deciding whether the bench data set must
-be made again, the key lines of a plan. (The bench itself runs on demand, `make bench`; nothing
-here is timed.)"""
+be made again, the key lines of a plan, and the budgets judged from a run's figures. (The bench
+itself runs on demand, `make bench`; nothing here is timed.)"""
 
 from __future__ import annotations
 
-from bench import explain, hey
+from bench import explain, hey, scale_report
 from bench.scale_stack import Dataset, regeneration_reasons
 
 WANTED = Dataset("large", 1, ("20261121000100", "20261203000200"), "shim1", "gen1")
@@ -143,3 +143,36 @@ def test_inner_statements_are_grouped_by_text_and_ranked_by_total_time() -> None
     assert text.index("select busy_times()") < text.index("select windows()")
     assert "-- 3 run(s), 1.500 ms in all, slowest 0.500 ms" in text
     assert "explain" not in text.split("\n", 1)[1]
+
+
+def _call(name: str, kind: str, rls: dict | None, service: dict | None = None) -> dict:
+    return {"name": name, "kind": kind, "rls": rls, "service": service}
+
+
+def _figures(rps: float, p50: float, p95: float, errors: int = 0) -> dict:
+    return {"rps": rps, "p50_ms": p50, "p95_ms": p95, "p99_ms": p95, "errors": errors}
+
+
+def test_budgets_are_judged_from_the_runs_figures() -> None:
+    run = {
+        "rate": 1000,
+        "calls": [
+            _call("fine", "list", _figures(999, 3.0, 9.0), _figures(1000, 2.5, 8.0)),
+            _call("slow", "list", _figures(300, 50.0, 90.0), _figures(1000, 2.0, 5.0)),
+            _call("find_slots_week", "slots", _figures(400, 20.0, 99.0)),
+            _call("book_appointment", "booking", _figures(250, 30.0, 60.0, errors=1)),
+        ],
+    }
+    verdicts = {
+        what.split(" ")[0]: (met, detail) for what, met, detail in scale_report.budgets(run)
+    }
+    ratio, rate, slots, booking = (
+        verdicts["every"],
+        verdicts["lists:"],
+        verdicts["`find_slots`"],
+        (verdicts["booking"]),
+    )
+    assert ratio == (False, "slow 25.0x")  # P50 50 ms against 2 ms
+    assert rate[0] is False and rate[1].startswith("slow 300 req/s")  # under 500 req/s
+    assert slots[0] is True
+    assert booking == (False, "250 req/s, 1 errors")  # fast enough, but one error
