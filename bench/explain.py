@@ -272,6 +272,7 @@ _NODE = re.compile(
 
 
 WRAPPERS = {"Aggregate", "Subquery Scan on pgrst_row", "Limit", "Result"}
+BITMAP_SETS = {"BitmapAnd", "BitmapOr"}
 
 
 @dataclass(frozen=True)
@@ -316,8 +317,9 @@ def key_lines(plan: str) -> KeyLines:
     jit_functions = re.search(r"^\s*Functions: (\d+)", plan, re.MULTILINE)
     jit_total = re.search(r"^\s*Timing: .*Total ([\d.]+) ms", plan, re.MULTILINE)
     buffers = re.search(r"^\s*Buffers: (shared [^\n]*)", plan, re.MULTILINE)
-    # Ties go to the deepest node (the scan whose estimate the nodes above inherit).
-    candidates = [n for n in nodes if n[0] not in WRAPPERS] or nodes
+    # Ties go to the deepest node (the scan whose estimate the nodes above inherit). Bitmap
+    # And / Or nodes always report 0 rows found: they say nothing of the estimate.
+    candidates = [n for n in nodes if n[0] not in WRAPPERS and n[0] not in BITMAP_SETS] or nodes
     worst = max(reversed(candidates), key=misestimate) if candidates else None
     # The gateway wraps every read in the same nodes (json_agg over a subquery, the limit);
     # a call is its function's scan, beside the scan of its arguments.

@@ -124,7 +124,9 @@ def size_section(run: dict) -> list[str]:
         f"load average {load_start} at the start, {load_end} at the end. Data "
         f"(`carebase seed generate --size {run['size']} --seed {run['seed']}`, made for "
         f"{run['data_today']}): {rows['patients']:,} patients, {rows['appointments']:,} "
-        f"appointments, {rows['prescriptions']:,} prescriptions. Postgres `jit` = {run['jit']}.",
+        f"appointments, {rows['prescriptions']:,} prescriptions, {rows.get('log', 0):,} audit "
+        f"log entries (earlier runs' logged reads and bookings included). Postgres `jit` = "
+        f"{run['jit']}.",
         "",
         f"| call | as | req/s (offered {offered:,.0f}) | P50 ms | P95 ms | P99 ms | errors "
         "| service role req/s | P50 ms | P95 ms | RLS / service P50 | service / RLS req/s |",
