@@ -51,7 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", choices=scale_report.SIZES, default="large")
     parser.add_argument("--seconds", type=float, default=60, help="per measurement (default 60)")
     parser.add_argument("--quick", action="store_true", help="5 s per measurement, 1 s warm-up")
-    parser.add_argument("--rate", type=float, default=1000, help="offered req/s (default 1000)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1000,
+        help="offered req/s (default 1000; 0: as fast as it goes)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="hey's workers (default 16)")
     parser.add_argument("--seed", type=int, default=1, help="the data set's seed (default 1)")
     parser.add_argument(

@@ -20,7 +20,9 @@ BOOKING_RATE = 200
 
 
 def sustained(figures: dict, offered: float) -> bool:
-    return figures["rps"] >= SUSTAINED * offered
+    """Whether the run kept up with the offered rate (none offered, `--rate 0`: it did not,
+    its rate is the highest reached)."""
+    return bool(offered) and figures["rps"] >= SUSTAINED * offered
 
 
 def rls_ratios(call: dict) -> tuple[float | None, float | None]:
@@ -128,7 +130,8 @@ def size_section(run: dict) -> list[str]:
         f"log entries (earlier runs' logged reads and bookings included). Postgres `jit` = "
         f"{run['jit']}.",
         "",
-        f"| call | as | req/s (offered {offered:,.0f}) | P50 ms | P95 ms | P99 ms | errors "
+        f"| call | as | req/s ({f'offered {offered:,.0f}' if offered else 'closed loop'}) "
+        "| P50 ms | P95 ms | P99 ms | errors "
         "| service role req/s | P50 ms | P95 ms | RLS / service P50 | service / RLS req/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
