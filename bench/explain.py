@@ -301,9 +301,13 @@ def key_lines(plan: str) -> KeyLines:
                 )
             )
 
+    analyzed = "Execution Time:" in plan
+
     def shown(node: tuple[str, int, int | None, int]) -> str:
         name, est, actual, loops = node
-        found = "not run" if actual is None else f"{actual:,}" + (f" x{loops}" if loops > 1 else "")
+        if not analyzed:
+            return f"{name} (est {est:,}, not run)"
+        found = "never" if actual is None else f"{actual:,}" + (f" x{loops}" if loops > 1 else "")
         return f"{name} (est {est:,}, actual {found})"
 
     def misestimate(node: tuple[str, int, int | None, int]) -> float:

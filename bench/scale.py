@@ -213,6 +213,13 @@ def capture_plans(
     return found
 
 
+def schema_version(conn: psycopg.Connection) -> str:
+    (version,) = conn.execute(
+        "select max(version) from supabase_migrations.schema_migrations"
+    ).fetchone()
+    return version
+
+
 def commit_id() -> str:
     result = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -263,10 +270,10 @@ def explain_elsewhere(args: argparse.Namespace, base: Settings) -> int:
         picks = scale_calls.pick(conn, today)
         calls = selected(scale_calls.build(conn, base, picks), args.calls)
         calls = with_booking_body(conn, picks, calls)
-    header = (
-        f"{args.size}, captured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on another database"
-        f" (read only) at {commit_id()}"
-    )
+        header = (
+            f"{args.size}, captured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on another database"
+            f" (read only; schema at migration {schema_version(conn)}) from {commit_id()}"
+        )
     capture_plans(
         args.database_url, None, base, calls, args.size, header, True, args.explain_timeout,
         complete=not args.calls,
@@ -286,7 +293,7 @@ def run(args: argparse.Namespace, base: Settings) -> int:
             calls = selected(scale_calls.build(conn, settings, picks), args.calls)
             header = (
                 f"{args.size}, captured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the bench"
-                f" stack at {commit_id()}"
+                f" stack (schema at migration {schema_version(conn)}) at {commit_id()}"
             )
             plans = capture_plans(
                 settings.dsn(), settings.dsn(settings.admin_user), settings,
@@ -359,6 +366,7 @@ def measure_all(
         "data_today": dataset.today.isoformat(),
         "measured_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "commit": commit_id(),
+        "schema": schema_version(conn),
         "quick": args.quick,
         "seconds": args.seconds,
         "rate": args.rate,

@@ -120,7 +120,8 @@ def size_section(run: dict) -> list[str]:
     lines = [
         f"### {run['size']}",
         "",
-        f"Measured {run['measured_at']} at {run['commit']}"
+        f"Measured {run['measured_at']} at {run['commit']} (schema at migration "
+        f"{run.get('schema', NA)})"
         f"{' (--quick)' if run['quick'] else ''}: {run['seconds']:g} s per call, "
         f"{run['cores']} cores shared by the gateway, Postgres and the load generator; "
         f"load average {load_start} at the start, {load_end} at the end. Data "
