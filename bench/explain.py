@@ -273,6 +273,9 @@ _NODE = re.compile(
 
 WRAPPERS = {"Aggregate", "Subquery Scan on pgrst_row", "Limit", "Result"}
 BITMAP_SETS = {"BitmapAnd", "BitmapOr"}
+# Nodes that read all their input before they answer: a Limit above them does not stop it.
+CONSUMING = {"Sort", "Incremental Sort", "Hash", "HashAggregate", "GroupAggregate", "Aggregate"}
+CONSUMING |= {"Materialize", "Bitmap Heap Scan"}  # the latter builds its whole bitmap first
 
 
 @dataclass(frozen=True)
@@ -288,13 +291,25 @@ class KeyLines:
 def key_lines(plan: str) -> KeyLines:
     """What a before/after comparison of a plan needs first (see the plan file for the rest)."""
     nodes = []
+    stopped = set()  # nodes a Limit stopped early: they found fewer rows than they would
+    parents: list[tuple[int, str]] = []  # (indentation, name) of the nodes above
     for line in plan.splitlines():
         match = _NODE.match(line)
         if match:
+            name = match["node"].strip()
+            indent = match.start("node")
+            while parents and parents[-1][0] >= indent:
+                parents.pop()
+            for _, above in reversed(parents):  # the nearest Limit or consuming node
+                if above == "Limit":
+                    stopped.add(len(nodes))
+                if above == "Limit" or above.split(" on ")[0] in CONSUMING:
+                    break
+            parents.append((indent, name))
             actual = match["actual"]
             nodes.append(
                 (
-                    match["node"].strip(),
+                    name,
                     int(match["est"]),
                     int(actual) if actual is not None else None,
                     int(match["loops"] or 1),
@@ -322,8 +337,13 @@ def key_lines(plan: str) -> KeyLines:
     jit_total = re.search(r"^\s*Timing: .*Total ([\d.]+) ms", plan, re.MULTILINE)
     buffers = re.search(r"^\s*Buffers: (shared [^\n]*)", plan, re.MULTILINE)
     # Ties go to the deepest node (the scan whose estimate the nodes above inherit). Bitmap
-    # And / Or nodes always report 0 rows found: they say nothing of the estimate.
-    candidates = [n for n in nodes if n[0] not in WRAPPERS and n[0] not in BITMAP_SETS] or nodes
+    # And / Or nodes always report 0 rows found, and a node under a Limit stops early: they
+    # say nothing of the estimate.
+    candidates = [
+        n
+        for i, n in enumerate(nodes)
+        if n[0] not in WRAPPERS and n[0] not in BITMAP_SETS and i not in stopped
+    ] or nodes
     worst = max(reversed(candidates), key=misestimate) if candidates else None
     # The gateway wraps every read in the same nodes (json_agg over a subquery, the limit);
     # a call is its function's scan, beside the scan of its arguments.

@@ -383,7 +383,7 @@ def measure_all(
         print(scale_report.section({args.size: run_figures}))
         print("(--calls: bench/REPORT.md and bench/results are left as they were)")
         return 0
-    print(scale_report.write(REPORT, RESULTS, run_figures))
+    print(scale_report.write(REPORT, RESULTS, PLANS, run_figures))
     return 0
 
 

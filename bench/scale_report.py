@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import explain
+
 SECTION = "## Access layer at scale"
 SIZES = ("demo", "large", "xl")
 NA = "\u2013"  # a dash where there is no figure
@@ -229,7 +231,32 @@ data, each for a patient registered there). RLS / service P50 is the ratio of th
 the same offered rate; service / RLS req/s the ratio of the rates reached."""
 
 
-def section(runs: dict[str, dict]) -> str:
+def plans_only_section(size: str, folder: Path) -> list[str]:
+    """A size with plans but no measured run (`--explain-only`): the plans' key lines."""
+    files = sorted(p for p in folder.glob("*.txt") if not p.stem.endswith(".service_role"))
+    header = files[0].read_text().splitlines()[1].removeprefix("-- ") if files else ""
+    lines = [
+        f"### {size}: plans only",
+        "",
+        f"Not measured yet; the plans (`--explain-only`) were captured: {header}.",
+        "",
+        "| call | top node (est / actual rows) | furthest estimate | execution ms | planning ms "
+        "| JIT | service role execution ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in files:
+        plan = explain.key_lines(path.read_text())
+        twin_path = path.with_name(f"{path.stem}.service_role.txt")
+        twin = explain.key_lines(twin_path.read_text()) if twin_path.exists() else None
+        lines.append(
+            f"| [{path.stem}](plans/{size}/{path.name}) | {plan.top or NA} | {plan.worst or NA} "
+            f"| {_ms(plan.execution_ms)} | {_ms(plan.planning_ms)} | {plan.jit or 'off'} "
+            f"| {_ms(twin.execution_ms if twin else None)} |"
+        )
+    return lines
+
+
+def section(runs: dict[str, dict], plans: Path | None = None) -> str:
     any_run = next(iter(runs.values()))
     lines = [
         SECTION,
@@ -240,6 +267,8 @@ def section(runs: dict[str, dict]) -> str:
     for size in SIZES:
         if size in runs:
             lines += [*size_section(runs[size]), ""]
+        elif plans is not None and (plans / size).is_dir():
+            lines += [*plans_only_section(size, plans / size), ""]
     for big in ("large", "xl"):
         if big in runs and "demo" in runs:
             lines += [*growth(runs["demo"], runs[big]), ""]
@@ -255,11 +284,12 @@ def load_runs(results: Path) -> dict[str, dict]:
     return runs
 
 
-def write(report: Path, results: Path, run: dict[str, Any]) -> str:
-    """Store this run's figures and rewrite the section from every size's last run."""
+def write(report: Path, results: Path, plans: Path, run: dict[str, Any]) -> str:
+    """Store this run's figures and rewrite the section from every size's last run (and the
+    plans of sizes not measured)."""
     results.mkdir(parents=True, exist_ok=True)
     (results / f"scale-{run['size']}.json").write_text(json.dumps(run, indent=1) + "\n")
-    text = section(load_runs(results))
+    text = section(load_runs(results), plans)
     current = report.read_text() if report.exists() else "# Benchmark report\n"
     if SECTION in current:
         start = current.index(SECTION)

@@ -113,6 +113,20 @@ def test_a_plans_key_lines_name_the_worst_estimate_jit_and_times() -> None:
     assert lines.buffers == "shared hit=1046 read=20"
 
 
+def test_nodes_a_limit_stopped_early_are_not_judged_on_their_estimate() -> None:
+    plan = (
+        "Limit  (cost=0.4..9.1 rows=50 width=8) (actual time=0.1..0.2 rows=50 loops=1)\n"
+        "  ->  Bitmap Heap Scan on appointments  (cost=0.4..9 rows=90000 width=8)"
+        " (actual time=0.1..0.2 rows=50 loops=1)\n"
+        "        ->  Bitmap Index Scan on j  (cost=0.0..1.0 rows=300 width=0)"
+        " (actual time=0.1..0.1 rows=4000 loops=1)\n"
+        "Execution Time: 0.3 ms\n"
+    )
+    # The heap scan found 50 of its 90,000 because the Limit stopped it; the bitmap under it
+    # was built whole, and 300 against 4,000 is a real misestimate.
+    assert explain.key_lines(plan).worst == "Bitmap Index Scan on j (est 300, actual 4,000)"
+
+
 def test_a_calls_key_line_is_its_functions_scan() -> None:
     plan = (
         "Nested Loop  (cost=0.25..20.26 rows=1000 width=80) (actual time=1..2 rows=122 loops=1)\n"
