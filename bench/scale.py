@@ -168,6 +168,8 @@ def capture_plans(
     found: dict[str, tuple[dict, dict | None]] = {}
     nested = admin_dsn is not None
     with psycopg.connect(admin_dsn or conn_dsn, autocommit=True) as conn:
+        (jit,) = conn.execute("show jit").fetchone()
+        header = f"{header}; jit = {jit}"
         for call in calls:
             summaries: list[dict | None] = []
             for service in (False, True):
