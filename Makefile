@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench install system firebase-tools splinter
+.PHONY: up down reset test lint pgtap pytest bench bench-gateway bench-audit bench-scale install system firebase-tools splinter
 
 up: install
 	@$(BIN)/carebase up
@@ -38,11 +38,23 @@ pgtap:
 pytest:
 	$(BIN)/pytest
 
-# Figures go to bench/REPORT.md; needs the stack (`make up`).
-bench: install
+# Benchmarks, on demand only (never part of `make test`); figures go to bench/REPORT.md.
+# `make bench` runs all three; each target runs one. The first two use `make up`'s stack; the
+# scale bench its own (bench/scale_stack.py), on the data set SIZE (demo, large or xl):
+#   make bench-scale SIZE=demo BENCH_ARGS=--quick
+SIZE ?= large
+bench: bench-gateway bench-audit bench-scale
+
+bench-gateway: install
 	@$(BIN)/carebase up >/dev/null
 	$(BIN)/python bench/gateway_overhead.py
+
+bench-audit: install
+	@$(BIN)/carebase up >/dev/null
 	$(BIN)/python bench/audit_overhead.py
+
+bench-scale: install
+	$(BIN)/python bench/scale.py --size $(SIZE) $(BENCH_ARGS)
 
 install: system $(VENV)/.installed firebase-tools splinter
 

@@ -1,0 +1,1 @@
+"""Load and latency benchmarks (`make bench`); figures in bench/REPORT.md."""
