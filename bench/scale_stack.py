@@ -69,6 +69,17 @@ def regeneration_reasons(recorded: Dataset | None, wanted: Dataset) -> list[str]
     return reasons
 
 
+def only_new_migrations(recorded: Dataset | None, wanted: Dataset) -> bool:
+    """Whether the data set differs only by migrations added after it was made: they are
+    applied to it, as to a production database, instead of regenerating it."""
+    return (
+        recorded is not None
+        and replace(recorded, migrations=(), today=None) == replace(wanted, migrations=())
+        and len(wanted.migrations) > len(recorded.migrations)
+        and wanted.migrations[: len(recorded.migrations)] == recorded.migrations
+    )
+
+
 def _digest(paths: list[Path]) -> str:
     hashed = hashlib.sha256()
     for path in sorted(paths):
@@ -193,6 +204,13 @@ def ensure(settings: Settings, wanted: Dataset, today: date | None, regenerate: 
             "CAREBASE_BENCH_DB_PORT / CAREBASE_BENCH_API_PORT to free ports",
         ) from error
     recorded = _recorded(settings)
+    if not regenerate and only_new_migrations(recorded, wanted):
+        applied = apply_migrations(settings.dsn(), settings.migrations_dir)
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            conn.execute("analyze")
+            conn.execute("update bench.dataset set migrations = %s", (list(wanted.migrations),))
+        print(f"bench data: {settings.db_name} kept, migrated forward: {', '.join(applied)}")
+        return replace(wanted, today=recorded.today)
     reasons = ["--regenerate"] if regenerate else regeneration_reasons(recorded, wanted)
     if not reasons:
         print(f"bench data: {settings.db_name} holds {wanted.size} (seed {wanted.seed}), kept")

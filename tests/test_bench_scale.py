@@ -5,7 +5,7 @@ itself runs on demand, `make bench`; nothing here is timed.)"""
 from __future__ import annotations
 
 from bench import explain, hey, scale_report
-from bench.scale_stack import Dataset, regeneration_reasons
+from bench.scale_stack import Dataset, only_new_migrations, regeneration_reasons
 
 WANTED = Dataset("large", 1, ("20261121000100", "20261203000200"), "shim1", "gen1")
 
@@ -30,6 +30,19 @@ def test_every_difference_in_what_makes_the_data_set_regenerates_it() -> None:
     assert regeneration_reasons(renamed, WANTED) == [
         "the migrations changed (new 20261203000200, no longer present 20261203000199)"
     ]
+
+
+def test_a_data_set_behind_only_by_new_migrations_is_migrated_forward_not_remade() -> None:
+    behind = Dataset("large", 1, ("20261121000100",), "shim1", "gen1", today=None)
+    assert only_new_migrations(behind, WANTED)
+    assert not only_new_migrations(None, WANTED)
+    assert not only_new_migrations(Dataset("large", 1, WANTED.migrations, "shim1", "gen1"), WANTED)
+    assert not only_new_migrations(
+        Dataset("large", 1, ("20261121000099",), "shim1", "gen1"), WANTED
+    )
+    assert not only_new_migrations(
+        Dataset("large", 1, ("20261121000100",), "shim1", "gen0"), WANTED
+    )
 
 
 HEY_OUTPUT = """
