@@ -49,6 +49,7 @@ class Picks:
     note_id: str | None
     prescription_ids: list[str]
     registered: int  # active registrations at the hospital
+    deep_cursor: str  # registered_at of the registration that starts the deep page
     today: date
 
 
@@ -148,6 +149,13 @@ def pick(conn: psycopg.Connection, today: date) -> Picks:
         " where r.hospital_id = %s and r.deleted_at is null and p.deleted_at is null",
         (hospital_id,),
     )
+    (deep_cursor,) = _one(
+        conn,
+        "select registered_at from public.patient_registrations"
+        " where hospital_id = %s and deleted_at is null"
+        " order by registered_at desc offset %s limit 1",
+        (hospital_id, min(DEEP_OFFSET, registered // 2)),
+    )
     return Picks(
         hospital_id=str(hospital_id),
         hospital_code=code,
@@ -163,6 +171,7 @@ def pick(conn: psycopg.Connection, today: date) -> Picks:
         note_id=str(note_id) if note_id else None,
         prescription_ids=prescription_ids,
         registered=registered,
+        deep_cursor=deep_cursor.isoformat(),
         today=today,
     )
 
@@ -215,6 +224,11 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
         f"select=*,patient_registrations!inner()&deleted_at=is.null"
         f"&patient_registrations.hospital_id=eq.{picks.hospital_id}"
         "&patient_registrations.deleted_at=is.null"
+    )
+    keyset_page = (
+        "select=mrn,registered_at,patients(id,full_name,phone,date_of_birth,sex)"
+        f"&hospital_id=eq.{picks.hospital_id}&deleted_at=is.null"
+        f"&registered_at=lt.{_q(picks.deep_cursor)}&order=registered_at.desc&limit={PAGE}"
     )
     week = (
         f"starts_at=gte.{_q(_local(picks.week_start, picks.time_zone))}"
@@ -269,6 +283,15 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
             service_path=f"/patients?{at_hospital}&order=full_name,id&offset={offset}&limit={PAGE}",
         ),
         Call(
+            "front_desk_patient_keyset",
+            "front desk, the same deep page by keyset: the hospital's registrations before a date",
+            "front desk",
+            front_desk,
+            "GET",
+            f"/patient_registrations?{keyset_page}",
+            service_path=f"/patient_registrations?{keyset_page}",
+        ),
+        Call(
             "front_desk_name_search",
             f"front desk, name search (`ilike *{SEARCH}*`)",
             "front desk",
@@ -282,13 +305,13 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
         ),
         Call(
             "pharmacist_queue",
-            "pharmacist's queue (prescriptions waiting)",
+            "pharmacist's queue (prescriptions waiting for review)",
             "pharmacist",
             pharmacist,
             "GET",
-            f"/prescription_details?status=in.(pending,approved)&order=issued_at,id&limit={PAGE}",
+            f"/prescription_details?status=eq.pending&order=issued_at,id&limit={PAGE}",
             service_path=(
-                f"/prescription_details?status=in.(pending,approved)"
+                f"/prescription_details?status=eq.pending"
                 f"&pharmacy_id=eq.{picks.pharmacy_id}&order=issued_at,id&limit={PAGE}"
             ),
         ),
