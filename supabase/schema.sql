@@ -1106,7 +1106,7 @@ ALTER FUNCTION private.auth_phone_to_e164(phone text) OWNER TO postgres;
 --
 
 CREATE FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) RETURNS TABLE(doctor_id uuid, hospital_id uuid, span tstzrange, modes public.consultation_mode[], slot_minutes integer)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE SECURITY DEFINER ROWS 50
     SET search_path TO ''
     AS $$
     with doctor as (
@@ -1208,34 +1208,36 @@ $$;
 ALTER FUNCTION private.blind_index(kind text, value text) OWNER TO postgres;
 
 --
--- Name: busy_times(uuid, timestamp with time zone, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: busy_times_by_doctor(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.busy_times(doctor_id uuid, from_time timestamp with time zone, to_time timestamp with time zone, exclude_id uuid DEFAULT NULL::uuid) RETURNS tstzmultirange
-    LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) RETURNS TABLE(doctor_id uuid, times tstzmultirange)
+    LANGUAGE sql STABLE SECURITY DEFINER ROWS 10
     SET search_path TO ''
     AS $$
-    select coalesce(range_agg(b.span), '{}'::tstzmultirange)
+    select d.id, coalesce(range_agg(b.span), '{}'::tstzmultirange)
     from public.doctors as d
-    cross join lateral (
+    left join lateral (
         select tstzrange(a.starts_at, a.ends_at) as span
         from public.appointments as a
         where a.doctor_user_id = d.user_id
             and a.status not in ('cancelled', 'no_show')
-            and a.id is distinct from busy_times.exclude_id
-            and tstzrange(a.starts_at, a.ends_at) && tstzrange(busy_times.from_time, busy_times.to_time)
+            and tstzrange(a.starts_at, a.ends_at)
+            && tstzrange(busy_times_by_doctor.from_time, busy_times_by_doctor.to_time)
         union all
         select tstzrange(e.starts_at, e.ends_at)
         from public.doctor_availability_exceptions as e
         where e.doctor_id = d.id
             and e.kind = 'time_off'
-            and tstzrange(e.starts_at, e.ends_at) && tstzrange(busy_times.from_time, busy_times.to_time)
-    ) as b
-    where d.id = busy_times.doctor_id
-        and private.can_see_schedules(d.hospital_id);
+            and tstzrange(e.starts_at, e.ends_at)
+            && tstzrange(busy_times_by_doctor.from_time, busy_times_by_doctor.to_time)
+    ) as b on true
+    where d.id = any(busy_times_by_doctor.doctor_ids)
+        and private.can_see_schedules(d.hospital_id)
+    group by d.id;
 $$;
 
-ALTER FUNCTION private.busy_times(doctor_id uuid, from_time timestamp with time zone, to_time timestamp with time zone, exclude_id uuid) OWNER TO postgres;
+ALTER FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
 
 --
 -- Name: can_read_clinical(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7156,7 +7158,13 @@ begin
         and (find_slots.hospital_id is null or d.hospital_id = find_slots.hospital_id);
 
     return query
-    with window_slot as (
+    -- Materialized: computed once, before any slot is looked at.
+    with busy as materialized (
+        select b.doctor_id, b.times
+        from private.busy_times_by_doctor(doctor_ids, find_slots.from_time, find_slots.to_time) as b
+    ),
+
+    window_slot as (
         select
             w.doctor_id,
             w.hospital_id,
@@ -7169,11 +7177,6 @@ begin
             make_interval(mins => w.slot_minutes)
         ) as slot_start
         where find_slots.mode is null or find_slots.mode = any(w.modes)
-    ),
-
-    busy as (
-        select d.id as doctor_id, private.busy_times(d.id, find_slots.from_time, find_slots.to_time) as times
-        from unnest(doctor_ids) as d (id)
     )
 
     select distinct on (s.doctor_id, s.slot_start)
@@ -14340,12 +14343,12 @@ GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO authenticate
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO service_role;
 
 --
--- Name: FUNCTION busy_times(doctor_id uuid, from_time timestamp with time zone, to_time timestamp with time zone, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.busy_times(doctor_id uuid, from_time timestamp with time zone, to_time timestamp with time zone, exclude_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.busy_times(doctor_id uuid, from_time timestamp with time zone, to_time timestamp with time zone, exclude_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION private.busy_times(doctor_id uuid, from_time timestamp with time zone, to_time timestamp with time zone, exclude_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION can_read_clinical(patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres

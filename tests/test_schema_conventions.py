@@ -277,6 +277,8 @@ RECREATED_FUNCTIONS = {
     " reach",
     "private.staff_hospital_ids": "20261204000100 inlines it so the planner sees the caller's"
     " reach",
+    "public.find_slots": "20261204001000 computes the busy time once per request, not once per"
+    " slot",
 }
 
 CREATE_FUNCTION = re.compile(
