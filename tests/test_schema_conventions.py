@@ -279,6 +279,7 @@ RECREATED_FUNCTIONS = {
     " reach",
     "public.find_slots": "20261204001000 computes the busy time once per request, not once per"
     " slot",
+    "public.appointment_stats": "20261204001100 counts from the (hospital_id, starts_at) index",
 }
 
 CREATE_FUNCTION = re.compile(
