@@ -9,7 +9,7 @@ the pre-request function, and rolled back, a booking included.
 
 With a superuser connection (the bench stack's own `supabase_admin`), the statements run
 inside functions and policies are captured too, with auto_explain (nested statements, analyzed,
-sent to the client as notices): `find_slots` shows its per-slot helper calls there.
+sent to the client as notices), such as the queries inside `find_slots`.
 
 `statement_timeout` is lifted to `timeout` for the EXPLAIN: a plan is wanted even when the
 call is far too slow for the gateway's own timeout.
