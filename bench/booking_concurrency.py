@@ -86,6 +86,9 @@ def bookings(conn: psycopg.Connection, settings: Settings) -> tuple[list[tuple[s
                 "select r.patient_id from public.patient_registrations as r"
                 " join public.patients as p on p.id = r.patient_id"
                 " where r.hospital_id = %s and r.deleted_at is null and p.deleted_at is null"
+                # one hospital's patients only: a patient booked at two at once would clash
+                " and not exists (select from public.patient_registrations as o"
+                " where o.patient_id = r.patient_id and o.hospital_id <> r.hospital_id)"
                 " order by r.patient_id",
                 (hospital,),
             )
