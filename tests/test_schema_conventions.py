@@ -204,6 +204,8 @@ RECREATED_FUNCTIONS = {
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",
+    "private.audit_append": "20261204002000 leaves the chain link to the commit (audit.pending);"
+    " it returns nothing now, and a function's return type changes only by drop and create",
 }
 
 CREATE_FUNCTION = re.compile(
