@@ -227,9 +227,9 @@ def main() -> None:
         f" access log: pre-request entry and a READ naming the patient ({READS_PER_ROUND}/round) | "
         f"{r_off:,.0f}/s | {r_on:,.0f}/s | {r_on / r_off:.2f} |\n\n"
         f"{entries:,} audit entries written in the run; chain verified: {valid}. "
-        "Appends serialize on the chain head until commit, so these are single-writer figures; "
-        "under concurrent writers the chain head is the bottleneck"
-        " (see docs/field-encryption.md).\n"
+        "Entries are hashed into the chain when their transaction commits, the chain head locked "
+        "from then to the commit only; the concurrent row is what that lock costs writers that "
+        "overlap (see docs/field-encryption.md).\n"
     )
     write_report(section)
     print(section)
