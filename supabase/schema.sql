@@ -920,20 +920,25 @@ ALTER FUNCTION private.audit_hash(entry audit.log) OWNER TO postgres;
 CREATE FUNCTION private.audit_link_pending() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     this_xact xid8 := pg_catalog.pg_current_xact_id();
+    entries audit.log [];
     head audit.chain_head;
     entry audit.log;
 begin
-    if not exists (select from audit.pending as p where p.xact = this_xact) then
+    with taken as (
+        delete from audit.pending as p where p.xact = this_xact
+        returning p.id, p.entry
+    )
+    select array_agg(t.entry order by t.id) into entries from taken as t;
+    if entries is null then
         return null;
     end if;
     -- From here to the commit, the head is ours: the chain is one total order.
     select h.* into head from audit.chain_head as h where h.singleton for update;
-    for entry in
-        select (p.entry).* from audit.pending as p where p.xact = this_xact order by p.id
-    loop
+    foreach entry in array entries loop
         entry.seq := head.seq + 1;
         entry.prev_hash := head.hash;
         entry.hash := private.audit_hash(entry);
@@ -944,7 +949,6 @@ begin
     update audit.chain_head as h
     set seq = head.seq, hash = head.hash, updated_at = clock_timestamp()
     where h.singleton;
-    delete from audit.pending as p where p.xact = this_xact;
     return null;
 end;
 $$;

@@ -122,26 +122,34 @@ comment on function private.audit_append(text, text, text, uuid, uuid, text[], j
 
 -- Links this transaction's pending entries into the chain, in append order. Fired once per
 -- pending row at commit; the first firing links them all, the others find none. Security
--- definer: it writes schema audit whatever role the transaction ends in.
+-- definer: it writes schema audit whatever role the transaction ends in. enable_seqscan off:
+-- audit.pending looks empty to the planner (its rows never outlive their transaction), which
+-- would then read all of it, the dead rows of every recent transaction included; its primary
+-- key finds this transaction's rows.
 create function private.audit_link_pending()
 returns trigger
 language plpgsql
 security definer
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
     this_xact xid8 := pg_catalog.pg_current_xact_id();
+    entries audit.log [];
     head audit.chain_head;
     entry audit.log;
 begin
-    if not exists (select from audit.pending as p where p.xact = this_xact) then
+    with taken as (
+        delete from audit.pending as p where p.xact = this_xact
+        returning p.id, p.entry
+    )
+    select array_agg(t.entry order by t.id) into entries from taken as t;
+    if entries is null then
         return null;
     end if;
     -- From here to the commit, the head is ours: the chain is one total order.
     select h.* into head from audit.chain_head as h where h.singleton for update;
-    for entry in
-        select (p.entry).* from audit.pending as p where p.xact = this_xact order by p.id
-    loop
+    foreach entry in array entries loop
         entry.seq := head.seq + 1;
         entry.prev_hash := head.hash;
         entry.hash := private.audit_hash(entry);
@@ -152,7 +160,6 @@ begin
     update audit.chain_head as h
     set seq = head.seq, hash = head.hash, updated_at = clock_timestamp()
     where h.singleton;
-    delete from audit.pending as p where p.xact = this_xact;
     return null;
 end;
 $$;
