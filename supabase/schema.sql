@@ -923,22 +923,20 @@ CREATE FUNCTION private.audit_link_pending() RETURNS trigger
     SET enable_seqscan TO 'off'
     AS $$
 declare
-    this_xact xid8 := pg_catalog.pg_current_xact_id();
-    entries audit.log [];
     head audit.chain_head;
     entry audit.log;
 begin
-    with taken as (
-        delete from audit.pending as p where p.xact = this_xact
-        returning p.id, p.entry
-    )
-    select array_agg(t.entry order by t.id) into entries from taken as t;
-    if entries is null then
+    if not exists (select from audit.pending as p where p.xact = new.xact and p.id = new.id) then
         return null;
     end if;
-    -- From here to the commit, the head is ours: the chain is one total order.
+    -- The transaction's first link waits here for the head; from then to the commit the head is
+    -- this transaction's: the chain is one total order.
     select h.* into head from audit.chain_head as h where h.singleton for update;
-    foreach entry in array entries loop
+    for entry in
+        select (p.entry).* from audit.pending as p
+        where p.xact = new.xact and p.id >= new.id
+        order by p.id
+    loop
         entry.seq := head.seq + 1;
         entry.prev_hash := head.hash;
         entry.hash := private.audit_hash(entry);
@@ -949,6 +947,7 @@ begin
     update audit.chain_head as h
     set seq = head.seq, hash = head.hash, updated_at = clock_timestamp()
     where h.singleton;
+    delete from audit.pending as p where p.xact = new.xact and p.id >= new.id;
     return null;
 end;
 $$;
@@ -959,7 +958,7 @@ ALTER FUNCTION private.audit_link_pending() OWNER TO postgres;
 -- Name: FUNCTION audit_link_pending(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
+COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): in the order written, next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
 
 --
 -- Name: audit_refuse_change(); Type: FUNCTION; Schema: private; Owner: postgres

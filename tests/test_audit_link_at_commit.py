@@ -118,6 +118,31 @@ def test_a_commit_that_fails_after_the_link_leaves_no_gap(dsn: str, conn) -> Non
     assert verify(conn)[0] is True
 
 
+def test_a_link_undone_with_its_savepoint_is_made_again_at_commit(dsn: str, conn) -> None:
+    before = head(conn)
+    with psycopg.connect(dsn) as writer:
+        patient = insert_patient(writer, "Linked Twice", "+919822200008")
+        writer.execute("savepoint early_link")
+        writer.execute("set constraints audit.pending_link immediate")  # links in the savepoint
+        writer.execute("rollback to savepoint early_link")
+        writer.commit()
+    rows = entries_after(conn, before)
+    assert [(seq - before, row_id) for seq, row_id, *_ in rows] == [(1, patient)]
+    assert all(linked and hashed for *_, linked, hashed in rows)
+    assert verify(conn)[0] is True
+
+
+def test_one_statement_of_many_audited_rows_links_them_all_in_order(conn) -> None:
+    ids = [insert_patient(conn, f"Bulk {n}", f"+91984000{n:04d}") for n in range(300)]
+    before = head(conn)
+    conn.execute("update public.patients set city = 'Sangrur' where full_name like 'Bulk %'")
+    rows = entries_after(conn, before)
+    assert [seq for seq, *_ in rows] == list(range(before + 1, before + 301))
+    assert sorted(row_id for _, row_id, *_ in rows) == sorted(ids)
+    assert all(linked and hashed for *_, linked, hashed in rows)
+    assert verify(conn)[0] is True
+
+
 def test_a_committed_entry_carries_its_link(conn) -> None:
     before = head(conn)
     patient = insert_patient(conn, "Linked", "+919822200007")

@@ -31,10 +31,11 @@
 -- need a chain of their own, and every head, anchor, export and verification would become one
 -- per chain. The link at commit keeps the one chain and everything that reads it.
 
--- This transaction's unlinked entries, in append order. Unlogged: a row lives only inside its
--- own transaction (the link at commit deletes it; a rollback takes it away), so a crash has
--- nothing to recover and the WAL nothing to carry. The entry is an audit.log row whose seq,
--- prev_hash and hash are still null.
+-- This transaction's unlinked entries, in the order written (id). Unlogged: a row lives only
+-- inside its own transaction (its link at commit deletes it; a rollback takes it away), so a
+-- crash has nothing to recover and the WAL nothing to carry. The entry is an audit.log row
+-- whose seq, prev_hash and hash are still null. The key starts with the transaction, so a
+-- transaction finds its own rows without reading anyone else's.
 create unlogged table audit.pending (
     xact xid8 not null default pg_catalog.pg_current_xact_id(),
     id bigint generated always as identity,
@@ -120,12 +121,14 @@ comment on function private.audit_append(text, text, text, uuid, uuid, text[], j
 'Appends one audit entry (who, what, when, the request context) to this transaction''s '
 'audit.pending; it is hashed into the chain when the transaction commits.';
 
--- Links this transaction's pending entries into the chain, in append order. Fired once per
--- pending row at commit; the first firing links them all, the others find none. Security
--- definer: it writes schema audit whatever role the transaction ends in. enable_seqscan off:
--- audit.pending looks empty to the planner (its rows never outlive their transaction), which
--- would then read all of it, the dead rows of every recent transaction included; its primary
--- key finds this transaction's rows.
+-- Links this transaction's pending entries into the chain. The trigger pending_link fires it at
+-- commit once per row of audit.pending, in the order the rows were written; the first firing
+-- links its row and every later one of the transaction, in that order (one head lock, one head
+-- update), and each later firing finds its row gone. Every query goes by the primary key, so a
+-- transaction of many entries costs each entry the same. Security definer: it writes schema
+-- audit whatever role the transaction ends in. enable_seqscan off: audit.pending looks empty to
+-- the planner (its rows never outlive their transaction), which would then read all of it, the
+-- dead rows of every recent transaction included; the primary key finds the rows asked for.
 create function private.audit_link_pending()
 returns trigger
 language plpgsql
@@ -134,22 +137,20 @@ set search_path = ''
 set enable_seqscan = off
 as $$
 declare
-    this_xact xid8 := pg_catalog.pg_current_xact_id();
-    entries audit.log [];
     head audit.chain_head;
     entry audit.log;
 begin
-    with taken as (
-        delete from audit.pending as p where p.xact = this_xact
-        returning p.id, p.entry
-    )
-    select array_agg(t.entry order by t.id) into entries from taken as t;
-    if entries is null then
+    if not exists (select from audit.pending as p where p.xact = new.xact and p.id = new.id) then
         return null;
     end if;
-    -- From here to the commit, the head is ours: the chain is one total order.
+    -- The transaction's first link waits here for the head; from then to the commit the head is
+    -- this transaction's: the chain is one total order.
     select h.* into head from audit.chain_head as h where h.singleton for update;
-    foreach entry in array entries loop
+    for entry in
+        select (p.entry).* from audit.pending as p
+        where p.xact = new.xact and p.id >= new.id
+        order by p.id
+    loop
         entry.seq := head.seq + 1;
         entry.prev_hash := head.hash;
         entry.hash := private.audit_hash(entry);
@@ -160,14 +161,16 @@ begin
     update audit.chain_head as h
     set seq = head.seq, hash = head.hash, updated_at = clock_timestamp()
     where h.singleton;
+    delete from audit.pending as p where p.xact = new.xact and p.id >= new.id;
     return null;
 end;
 $$;
 
 comment on function private.audit_link_pending() is
 'Links a transaction''s pending audit entries into the chain when it commits (constraint '
-'trigger pending_link on audit.pending, initially deferred): next seq, prev_hash, hash, insert '
-'into audit.log, move the head. The chain head is locked only from then to the commit.';
+'trigger pending_link on audit.pending, initially deferred): in the order written, next seq, '
+'prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then '
+'to the commit.';
 
 -- Initially deferred: it fires at commit. Enabled ALWAYS: in session_replication_role =
 -- replica an entry must still reach the chain, not stay behind unlinked.
