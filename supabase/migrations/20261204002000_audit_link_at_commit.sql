@@ -20,11 +20,14 @@
 -- - occurred_at is the time of the write (clock_timestamp() at append). Along the chain it can
 --   now step back a little (a transaction that wrote first and committed last has the later
 --   seq): seq is the chain's order.
--- What changes: a transaction sees its own entries in audit.log (and audit_trail,
--- record_disclosures) only once it has committed, as every other session always did.
--- `set constraints audit.pending_link immediate` links at the end of each statement instead:
--- the pgTAP tests, which never commit, do so (tests.create_world) to read the chain as a commit
--- leaves it.
+-- What changes:
+-- - a transaction sees its own entries in audit.log (and audit_trail, record_disclosures) only
+--   once it has committed, as every other session always did. `set constraints
+--   audit.pending_link immediate` links at the end of each statement instead: the pgTAP tests,
+--   which never commit, do so (tests.create_world) to read the chain as a commit leaves it;
+-- - an audited transaction at repeatable read or serializable fails at commit (40001) when
+--   another one committed after its snapshot (before: when it did so before its first audited
+--   write). PostgREST runs at read committed.
 --
 -- Why not a chain per hospital: one hospital's writes (a booking load is one hospital's) would
 -- still queue behind each other for their whole transaction, entries without a hospital would
