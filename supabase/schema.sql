@@ -816,20 +816,15 @@ ALTER FUNCTION private.assign_mrn() OWNER TO postgres;
 -- Name: audit_append(text, text, text, uuid, uuid, text[], jsonb, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.audit_append(action text, table_name text, row_id text DEFAULT NULL::text, hospital_id uuid DEFAULT NULL::uuid, patient_id uuid DEFAULT NULL::uuid, changed_fields text[] DEFAULT '{}'::text[], old_values jsonb DEFAULT NULL::jsonb, new_values jsonb DEFAULT NULL::jsonb, details jsonb DEFAULT '{}'::jsonb) RETURNS bigint
+CREATE FUNCTION private.audit_append(action text, table_name text, row_id text DEFAULT NULL::text, hospital_id uuid DEFAULT NULL::uuid, patient_id uuid DEFAULT NULL::uuid, changed_fields text[] DEFAULT '{}'::text[], old_values jsonb DEFAULT NULL::jsonb, new_values jsonb DEFAULT NULL::jsonb, details jsonb DEFAULT '{}'::jsonb) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-    head audit.chain_head;
     headers jsonb := coalesce(nullif(current_setting('request.headers', true), '')::jsonb, '{}');
     request_role text := current_setting('role', true);
     entry audit.log;
 begin
-    -- The lock serializes appends until commit: the chain is one total order.
-    select h.* into head from audit.chain_head as h where h.singleton for update;
-
-    entry.seq := head.seq + 1;
     entry.occurred_at := clock_timestamp();
     entry.actor_id := auth.uid();
     -- current_user is this function's owner here; the request's role is the `role` setting.
@@ -860,18 +855,18 @@ begin
     entry.user_agent := headers ->> 'user-agent';
     entry.request_method := nullif(current_setting('request.method', true), '');
     entry.request_path := nullif(current_setting('request.path', true), '');
-    entry.prev_hash := head.hash;
-    entry.hash := private.audit_hash(entry);
-
-    insert into audit.log select entry.*;
-    update audit.chain_head as h
-    set seq = entry.seq, hash = entry.hash, updated_at = entry.occurred_at
-    where h.singleton;
-    return entry.seq;
+    -- seq, prev_hash and hash: at commit, under the chain head's lock.
+    insert into audit.pending (entry) values (entry);
 end;
 $$;
 
 ALTER FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) IS 'Appends one audit entry (who, what, when, the request context) to this transaction''s audit.pending; it is hashed into the chain when the transaction commits.';
 
 --
 -- Name: log; Type: TABLE; Schema: audit; Owner: postgres
@@ -1004,6 +999,53 @@ CREATE FUNCTION private.audit_hash(entry audit.log) RETURNS bytea
 $$;
 
 ALTER FUNCTION private.audit_hash(entry audit.log) OWNER TO postgres;
+
+--
+-- Name: audit_link_pending(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_link_pending() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    AS $$
+declare
+    head audit.chain_head;
+    entry audit.log;
+begin
+    if not exists (select from audit.pending as p where p.xact = new.xact and p.id = new.id) then
+        return null;
+    end if;
+    -- The transaction's first link waits here for the head; from then to the commit the head is
+    -- this transaction's: the chain is one total order.
+    select h.* into head from audit.chain_head as h where h.singleton for update;
+    for entry in
+        select (p.entry).* from audit.pending as p
+        where p.xact = new.xact and p.id >= new.id
+        order by p.id
+    loop
+        entry.seq := head.seq + 1;
+        entry.prev_hash := head.hash;
+        entry.hash := private.audit_hash(entry);
+        insert into audit.log select entry.*;
+        head.seq := entry.seq;
+        head.hash := entry.hash;
+    end loop;
+    update audit.chain_head as h
+    set seq = head.seq, hash = head.hash, updated_at = clock_timestamp()
+    where h.singleton;
+    delete from audit.pending as p where p.xact = new.xact and p.id >= new.id;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.audit_link_pending() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_link_pending(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): in the order written, next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
 
 --
 -- Name: audit_refuse_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8987,6 +9029,37 @@ CREATE TABLE audit.log_default (
 ALTER TABLE audit.log_default OWNER TO postgres;
 
 --
+-- Name: pending; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE UNLOGGED TABLE audit.pending (
+    xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    id bigint NOT NULL,
+    entry audit.log NOT NULL
+);
+
+ALTER TABLE audit.pending OWNER TO postgres;
+
+--
+-- Name: TABLE pending; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.pending IS 'Audit entries written by a transaction that has not committed yet, in append order, without their chain link. private.audit_link_pending (constraint trigger pending_link, initially deferred) links them into audit.log when the transaction commits, so the chain head is locked from then to the commit instead of from the first audited write. Always empty to other sessions.';
+
+--
+-- Name: pending_id_seq; Type: SEQUENCE; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.pending ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME audit.pending_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: audited_resources; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -10465,6 +10538,13 @@ ALTER TABLE ONLY audit.log_default
     ADD CONSTRAINT log_default_pkey PRIMARY KEY (seq, occurred_at);
 
 --
+-- Name: pending pending_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.pending
+    ADD CONSTRAINT pending_pkey PRIMARY KEY (xact, id);
+
+--
 -- Name: audited_resources audited_resources_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11769,6 +11849,14 @@ ALTER TABLE audit.log_default ENABLE ALWAYS TRIGGER log_default_no_truncate;
 CREATE TRIGGER log_no_truncate BEFORE TRUNCATE ON audit.log FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
 
 ALTER TABLE audit.log ENABLE ALWAYS TRIGGER log_no_truncate;
+
+--
+-- Name: pending pending_link; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE CONSTRAINT TRIGGER pending_link AFTER INSERT ON audit.pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION private.audit_link_pending();
+
+ALTER TABLE audit.pending ENABLE ALWAYS TRIGGER pending_link;
 
 --
 -- Name: staff_invitation_declines audit_row_change; Type: TRIGGER; Schema: private; Owner: postgres
@@ -13252,6 +13340,12 @@ CREATE POLICY log_clinical_entries_need_aal2 ON audit.log AS RESTRICTIVE FOR SEL
 CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id IS NULL) AND (patient_id = ANY (( SELECT private.administered_patient_ids() AS administered_patient_ids)::uuid[])))));
 
 --
+-- Name: pending; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: appointments; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -14339,6 +14433,12 @@ REVOKE ALL ON FUNCTION private.audit_ensure_partitions(months_ahead integer) FRO
 --
 
 REVOKE ALL ON FUNCTION private.audit_hash(entry audit.log) FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_link_pending(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_link_pending() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_refuse_change(); Type: ACL; Schema: private; Owner: postgres

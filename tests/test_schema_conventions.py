@@ -280,6 +280,8 @@ RECREATED_FUNCTIONS = {
     "public.find_slots": "20261204001000 computes the busy time once per request, not once per"
     " slot",
     "public.appointment_stats": "20261204001100 counts from the (hospital_id, starts_at) index",
+    "private.audit_append": "20261204002000 leaves the chain link to the commit (audit.pending);"
+    " it returns nothing now, and a function's return type changes only by drop and create",
 }
 
 CREATE_FUNCTION = re.compile(

@@ -75,6 +75,10 @@ as $$
 declare
     person record;
 begin
+    -- Audit entries join the chain when their transaction commits; a test transaction never
+    -- commits, so the tests link them at the end of each statement instead and read the chain
+    -- as a commit leaves it (audit_link_at_commit.test.sql sets it back to deferred).
+    set constraints audit.pending_link immediate;
     if exists (select from tests.world) then
         return;
     end if;
