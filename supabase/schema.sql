@@ -9191,6 +9191,24 @@ CREATE TABLE private.outbox (
 ALTER TABLE private.outbox OWNER TO postgres;
 
 --
+-- Name: patient_hospitals; Type: VIEW; Schema: private; Owner: postgres
+--
+
+CREATE VIEW private.patient_hospitals AS
+ SELECT r.patient_id,
+    r.hospital_id,
+    r.deleted_at
+   FROM public.patient_registrations r;
+
+ALTER TABLE private.patient_hospitals OWNER TO postgres;
+
+--
+-- Name: VIEW patient_hospitals; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
+
+--
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -11575,6 +11593,12 @@ CREATE INDEX patient_pharmacy_choices_pharmacy_idx ON public.patient_pharmacy_ch
 CREATE INDEX patient_registrations_hospital_registered_idx ON public.patient_registrations USING btree (hospital_id, registered_at);
 
 --
+-- Name: patient_registrations_live_by_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_registrations_live_by_hospital_idx ON public.patient_registrations USING btree (hospital_id, patient_id) WHERE (deleted_at IS NULL);
+
+--
 -- Name: patient_registrations_registered_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -13940,9 +13964,9 @@ CREATE POLICY patients_read_by_auth_hook ON public.patients FOR SELECT TO supaba
 --
 
 CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients FOR SELECT TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
-   FROM public.patient_registrations r
+   FROM private.patient_hospitals r
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]))))))) OR ((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))) OR (EXISTS ( SELECT 1
-   FROM public.patient_registrations r
+   FROM private.patient_hospitals r
   WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))))));
 
 --
@@ -13950,9 +13974,9 @@ CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients 
 --
 
 CREATE POLICY patients_update_self_or_hospital_staff ON public.patients FOR UPDATE TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
-   FROM public.patient_registrations r
+   FROM private.patient_hospitals r
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))))))))) WITH CHECK ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
-   FROM public.patient_registrations r
+   FROM private.patient_hospitals r
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))))))));
 
 --
@@ -16713,6 +16737,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.login_attempts TO supabase_au
 --
 
 GRANT SELECT,UPDATE ON TABLE private.outbox TO service_role;
+
+--
+-- Name: TABLE patient_hospitals; Type: ACL; Schema: private; Owner: postgres
+--
+
+GRANT SELECT ON TABLE private.patient_hospitals TO authenticated;
 
 --
 -- Name: TABLE state_machine_states; Type: ACL; Schema: private; Owner: postgres
