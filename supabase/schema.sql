@@ -4629,6 +4629,26 @@ COMMENT ON COLUMN public.prescription_items.quantity IS 'Quantity prescribed, in
 COMMENT ON COLUMN public.prescription_items.dispensed_quantity IS 'Quantity dispensed so far (sum of prescription_dispensings); never above quantity.';
 
 --
+-- Name: prescription_lines; Type: VIEW; Schema: private; Owner: postgres
+--
+
+CREATE VIEW private.prescription_lines AS
+ SELECT i.id,
+    i.prescription_id,
+    i.line_no,
+    i.quantity,
+    i.dispensed_quantity
+   FROM public.prescription_items i;
+
+ALTER TABLE private.prescription_lines OWNER TO postgres;
+
+--
+-- Name: VIEW prescription_lines; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON VIEW private.prescription_lines IS 'Prescription lines without their contents, read as the owner: for public.prescription_details, which shows the lines of the prescriptions the caller may read. Not served by the API.';
+
+--
 -- Name: prescriptions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -4724,7 +4744,7 @@ CREATE VIEW public.prescription_details WITH (security_invoker='true') AS
     upper((p.status)::text) AS status_code,
     NULL::text AS notes,
     ( SELECT COALESCE(jsonb_agg(jsonb_build_object('item_id', i.id, 'line_no', i.line_no, 'quantity', i.quantity, 'dispensed_quantity', i.dispensed_quantity) ORDER BY i.line_no), '[]'::jsonb) AS "coalesce"
-           FROM public.prescription_items i
+           FROM private.prescription_lines i
           WHERE (i.prescription_id = p.id)) AS medications,
     NULL::text[] AS undecryptable
    FROM public.prescriptions p;
@@ -15293,6 +15313,12 @@ GRANT ALL ON FUNCTION private.read_clinical_note(note_id uuid) TO service_role;
 
 GRANT ALL ON TABLE public.prescription_items TO service_role;
 GRANT SELECT,INSERT ON TABLE public.prescription_items TO authenticated;
+
+--
+-- Name: TABLE prescription_lines; Type: ACL; Schema: private; Owner: postgres
+--
+
+GRANT SELECT ON TABLE private.prescription_lines TO authenticated;
 
 --
 -- Name: TABLE prescriptions; Type: ACL; Schema: public; Owner: postgres
