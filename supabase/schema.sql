@@ -15319,6 +15319,7 @@ GRANT SELECT,INSERT ON TABLE public.prescription_items TO authenticated;
 --
 
 GRANT SELECT ON TABLE private.prescription_lines TO authenticated;
+GRANT SELECT ON TABLE private.prescription_lines TO service_role;
 
 --
 -- Name: TABLE prescriptions; Type: ACL; Schema: public; Owner: postgres
@@ -16956,7 +16957,7 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 -- Name: TABLE audit_trail; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT ALL ON TABLE public.audit_trail TO service_role;
+GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
 
 --
@@ -17540,7 +17541,7 @@ GRANT INSERT(dispensed_at) ON TABLE public.prescription_dispensings TO authentic
 -- Name: TABLE record_disclosures; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT ALL ON TABLE public.record_disclosures TO service_role;
+GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.record_disclosures TO service_role;
 GRANT SELECT ON TABLE public.record_disclosures TO authenticated;
 
 --

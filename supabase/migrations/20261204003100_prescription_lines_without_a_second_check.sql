@@ -21,7 +21,7 @@ comment on view private.prescription_lines is
 'Prescription lines without their contents, read as the owner: for public.prescription_details, '
 'which shows the lines of the prescriptions the caller may read. Not served by the API.';
 
-grant select on private.prescription_lines to authenticated;
+grant select on private.prescription_lines to authenticated, service_role;
 
 create or replace view public.prescription_details
 with (security_invoker = true) as
