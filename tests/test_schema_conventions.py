@@ -9,6 +9,7 @@ from datetime import datetime
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from devstack.config import Settings
 from tests.conftest import ScratchDatabase
@@ -63,23 +64,25 @@ def test_every_relation_a_role_may_select_it_can_read_to_the_bottom(
     # A grant on the view or table is not enough: the relations its policies and view bodies
     # read (private views such as private.prescription_lines) are checked as the role too, and
     # a missing grant there answers 42501 only when someone reads it.
-    relations = names(
-        db,
-        "select format('%I.%I', n.nspname, c.relname) from pg_class c"
+    relations = db.execute(
+        "select n.nspname, c.relname from pg_class c"
         " join pg_namespace n on n.oid = c.relnamespace"
         " where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm')"
-        f" and has_table_privilege('{role}', c.oid, 'select')",
-    )
+        " and has_table_privilege(%s, c.oid, 'select')",
+        (role,),
+    ).fetchall()
     assert relations
     refused = []
-    for relation in relations:
+    for schema, name in relations:
         with db.transaction(force_rollback=True):
-            db.execute(f"set local role {role}")
+            db.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
             try:
                 with db.transaction():
-                    db.execute(f"select * from {relation} limit 0")  # noqa: S608
+                    db.execute(
+                        sql.SQL("select * from {} limit 0").format(sql.Identifier(schema, name))
+                    )
             except psycopg.errors.InsufficientPrivilege as error:
-                refused.append(f"{relation}: {error.diag.message_primary}")
+                refused.append(f"{schema}.{name}: {error.diag.message_primary}")
     assert refused == []
 
 
