@@ -112,7 +112,11 @@ def check(settings: Settings, call: scale_calls.Call) -> tuple[bool | None, str 
 
 
 def measure(
-    settings: Settings, call: scale_calls.Call, args: argparse.Namespace, service: bool
+    settings: Settings,
+    call: scale_calls.Call,
+    args: argparse.Namespace,
+    service: bool,
+    rate: float | None = None,
 ) -> hey.Figures:
     path, body, token = (
         (call.service_path, call.service_body, settings.service_role_key)
@@ -122,8 +126,9 @@ def measure(
     url = f"{settings.api_url}/rest/v1{path}"
     sent = headers(settings, token, service)
     warm_up = 2 if args.quick else 3
-    hey.run(url, sent, warm_up, args.concurrency, args.rate, call.method, body)
-    return hey.run(url, sent, args.seconds, args.concurrency, args.rate, call.method, body)
+    rate = rate or args.rate
+    hey.run(url, sent, warm_up, args.concurrency, rate, call.method, body)
+    return hey.run(url, sent, args.seconds, args.concurrency, rate, call.method, body)
 
 
 def warm_up_gateway(settings: Settings, args: argparse.Namespace) -> None:
@@ -370,6 +375,19 @@ def measure_all(
             twin = measure(settings, call, args, service=True)
             entry["service"] = asdict(twin)
             line += f"; service role {twin.rps:,.0f} req/s, P50 {twin.p50_ms or 0:.1f} ms"
+            if not scale_report.sustained(entry["rls"], args.rate):
+                # A saturated run's median is mostly queueing: compare medians at a load both
+                # sustain, a share of the rate the call reached under RLS.
+                equal = round(scale_report.EQUAL_LOAD * figures.rps)
+                mine = measure(settings, call, args, False, equal)
+                theirs = measure(settings, call, args, True, equal)
+                entry["equal_load"] = {
+                    "rate": equal,
+                    "rls": asdict(mine),
+                    "service": asdict(theirs),
+                }
+                line += f"; at {equal:,} req/s P50 {mine.p50_ms or 0:.1f}"
+                line += f" / {theirs.p50_ms or 0:.1f} ms"
         print(line)
     run_figures = {
         "size": args.size,

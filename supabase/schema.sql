@@ -3467,6 +3467,121 @@ $$;
 ALTER FUNCTION private.keep_status_reason() OWNER TO postgres;
 
 --
+-- Name: latin_reading(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.latin_reading(name text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+declare
+    consonants constant jsonb := '{
+        "क": "k", "ख": "kh", "ग": "g", "घ": "gh", "ङ": "n", "च": "ch", "छ": "chh", "ज": "j",
+        "झ": "jh", "ञ": "n", "ट": "t", "ठ": "th", "ड": "d", "ढ": "dh", "ण": "n", "त": "t",
+        "थ": "th", "द": "d", "ध": "dh", "न": "n", "प": "p", "फ": "ph", "ब": "b", "भ": "bh",
+        "म": "m", "य": "y", "र": "r", "ल": "l", "ळ": "l", "व": "v", "श": "sh", "ष": "sh",
+        "स": "s", "ह": "h", "क़": "q", "ख़": "kh", "ग़": "g", "ज़": "z", "ड़": "r", "ढ़": "rh",
+        "फ़": "f", "य़": "y",
+        "ਕ": "k", "ਖ": "kh", "ਗ": "g", "ਘ": "gh", "ਙ": "n", "ਚ": "ch", "ਛ": "chh", "ਜ": "j",
+        "ਝ": "jh", "ਞ": "n", "ਟ": "t", "ਠ": "th", "ਡ": "d", "ਢ": "dh", "ਣ": "n", "ਤ": "t",
+        "ਥ": "th", "ਦ": "d", "ਧ": "dh", "ਨ": "n", "ਪ": "p", "ਫ": "ph", "ਬ": "b", "ਭ": "bh",
+        "ਮ": "m", "ਯ": "y", "ਰ": "r", "ਲ": "l", "ਲ਼": "l", "ਵ": "v", "ਸ਼": "sh", "ਸ": "s",
+        "ਹ": "h", "ਖ਼": "kh", "ਗ਼": "g", "ਜ਼": "z", "ੜ": "r", "ਫ਼": "f"
+    }';
+    vowels constant jsonb := '{
+        "अ": "a", "आ": "aa", "इ": "i", "ई": "ii", "उ": "u", "ऊ": "uu", "ऋ": "ri", "ए": "e",
+        "ऐ": "ai", "ओ": "o", "औ": "au", "ऑ": "o",
+        "ਅ": "a", "ਆ": "aa", "ਇ": "i", "ਈ": "ii", "ਉ": "u", "ਊ": "uu", "ਏ": "e", "ਐ": "ai",
+        "ਓ": "o", "ਔ": "au"
+    }';
+    vowel_signs constant jsonb := '{
+        "ा": "aa", "ि": "i", "ी": "ii", "ु": "u", "ू": "uu", "ृ": "ri", "े": "e", "ै": "ai",
+        "ो": "o", "ौ": "au", "ॉ": "o", "ॅ": "e",
+        "ਾ": "aa", "ਿ": "i", "ੀ": "ii", "ੁ": "u", "ੂ": "uu", "ੇ": "e", "ੈ": "ai", "ੋ": "o",
+        "ੌ": "au"
+    }';
+    viramas constant text[] := array[U&'\094D', U&'\0A4D'];
+    nasals constant text[] := array[U&'\0901', U&'\0902', U&'\0A01', U&'\0A02', U&'\0A70'];
+    nuktas constant text[] := array[U&'\093C', U&'\0A3C'];
+    ignored constant text[] := array[U&'\0A71', U&'\0903', U&'\0A03'];
+    reading text := '';
+    letter text;
+    -- The syllables of the word being read: consonant ('' for a vowel letter), vowel (null for
+    -- the inherent 'a', '' after a virama), nasal (a bindi, tippi or anusvara after it).
+    sounds text[] := '{}';
+    vowels_of text[] := '{}';
+    nasal boolean[] := '{}';
+    silent boolean[];
+    n integer;
+    j integer;
+begin
+    if name !~ '[\u0900-\u097F\u0A00-\u0A7F]' then
+        return name;
+    end if;
+    -- A space appended ends the last word like any other.
+    foreach letter in array regexp_split_to_array(name || ' ', '') loop
+        n := cardinality(sounds);
+        if consonants ? letter then
+            sounds := sounds || (consonants ->> letter);
+            vowels_of := vowels_of || null::text;
+            nasal := nasal || false;
+        elsif vowels ? letter then
+            sounds := sounds || ''::text;
+            vowels_of := vowels_of || (vowels ->> letter);
+            nasal := nasal || false;
+        elsif vowel_signs ? letter and n > 0 then
+            vowels_of[n] := vowel_signs ->> letter;
+        elsif letter = any(viramas) and n > 0 then
+            vowels_of[n] := '';
+        elsif letter = any(nasals) and n > 0 then
+            nasal[n] := true;
+        elsif letter = any(nuktas) and n > 0 then
+            -- A dot below makes another sound (NFC keeps ड़ as ड and the dot): ड़ r, क़ q, ज़ z.
+            sounds[n] := case sounds[n]
+                when 'd' then 'r' when 'dh' then 'rh' when 'k' then 'q' when 'j' then 'z'
+                when 'ph' then 'f' else sounds[n]
+            end;
+        elsif letter = any(ignored) then
+            continue;
+        else
+            -- The word ends: decide which inherent vowels are silent, right to left.
+            silent := array_fill(false, array[n]);
+            for i in reverse n..1 loop
+                continue when vowels_of[i] is not null or sounds[i] = '' or nasal[i];
+                if i = n then
+                    silent[i] := n > 1;
+                elsif i > 1 and vowels_of[i - 1] is distinct from '' and not nasal[i - 1] then
+                    j := i + 1;
+                    while j < n and vowels_of[j] = '' and sounds[j] <> '' loop
+                        j := j + 1;
+                    end loop;
+                    silent[i] := sounds[j] <> '' and vowels_of[j] is distinct from '' and not silent[j];
+                end if;
+            end loop;
+            for i in 1..n loop
+                reading := reading || sounds[i]
+                    || coalesce(vowels_of[i], case when silent[i] then '' else 'a' end)
+                    || case when nasal[i] then 'n' else '' end;
+            end loop;
+            reading := reading || letter;
+            sounds := '{}';
+            vowels_of := '{}';
+            nasal := '{}';
+        end if;
+    end loop;
+    return left(reading, -1);
+end;
+$$;
+
+ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION latin_reading(name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
+
+--
 -- Name: link_patient_login(uuid, public.phone_e164, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3862,6 +3977,42 @@ CREATE FUNCTION private.mask_identifier(kind text, last4 text) RETURNS text
 $$;
 
 ALTER FUNCTION private.mask_identifier(kind text, last4 text) OWNER TO postgres;
+
+--
+-- Name: name_key(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.name_key(name text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+declare
+    key text := lower(private.unaccented(private.latin_reading(name)));
+begin
+    key := regexp_replace(key, '[^a-z]+', ' ', 'g');
+    key := translate(key, 'wqz', 'vkj');
+    key := replace(key, 'x', 'ks');
+    key := replace(key, 'ph', 'f');
+    key := regexp_replace(key, '([bcdgjknprst])h', '\1', 'g'); -- aspirates: Sukhdev, Sandhu
+    key := regexp_replace(key, 'ee|ii', 'i', 'g'); -- long vowels: Harpreet, हरप्रीत (harpriit)
+    key := regexp_replace(key, 'oo|uu', 'u', 'g');
+    key := replace(key, 'ou', 'au'); -- Kour, Kaur
+    key := replace(key, 'er', 'ar'); -- Rajinder, ਰਾਜਿੰਦਰ (raajindar); Verma, वर्मा (varmaa)
+    key := regexp_replace(key, '([aeiou])y([aeiou])', '\1\2', 'g'); -- Priya, ਪ੍ਰਿਆ (priaa)
+    key := regexp_replace(key, '([^aeiou ])y', '\1', 'g'); -- Jyoti, ਜੋਤੀ (jotii)
+    key := regexp_replace(key, 'ng\M', 'n', 'g'); -- Singh, सिंह (sinh)
+    key := regexp_replace(key, '([a-z])\1+', '\1', 'g'); -- Gill, ਗਿੱਲ (gil)
+    return btrim(regexp_replace(key, ' +', ' ', 'g'));
+end;
+$$;
+
+ALTER FUNCTION private.name_key(name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION name_key(name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.name_key(name text) IS 'A name as it sounds in Latin letters, the same for its common spellings and scripts (patients.name_key; compared by rpc/search_patients with trigram word similarity).';
 
 --
 -- Name: new_verification_code(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4330,6 +4481,98 @@ end;
 $$;
 
 ALTER FUNCTION private.patient_registered_hospital_ids() OWNER TO postgres;
+
+--
+-- Name: patient_search_candidates(text, text, integer, uuid, date, public.sex, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) RETURNS TABLE(patient_id uuid, matched_on text, score real)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    q constant text := btrim(query);
+    digits constant text := regexp_replace(q, '\D', '', 'g');
+    -- The last digits, reversed: the phone index holds reversed numbers, a prefix range here.
+    ending constant text := reverse(right(digits, 10));
+    key constant text := private.name_key(q);
+    front_office constant uuid[] := private.staff_hospital_ids('{front_desk,cro}');
+    admin_of constant uuid[] := private.staff_hospital_ids('{hospital_admin}');
+    team constant uuid[] := private.care_team_patient_ids();
+    me constant uuid := (select auth.uid());
+begin
+    return query
+    with found as (
+        select p.id, 'name'::text as matched_on,
+            extensions.word_similarity(key, p.name_key) as score
+        from public.patients as p
+        where (kind is null or kind = 'name') and key <> ''
+            and key operator(extensions.<%) p.name_key
+        union all
+        select p.id, 'phone', case when length(digits) >= 10 then 1.0 else 0.9 end::real
+        from public.patients as p
+        where (kind is null or kind = 'phone') and q ~ '^[+0-9 ()./-]+$' and length(digits) >= 4
+            and reverse(p.phone::text) operator(pg_catalog.~>=~) ending
+            and reverse(p.phone::text) operator(pg_catalog.~<~) (ending || ':')
+        union all
+        select r.patient_id, 'mrn', 1.0::real
+        from public.patient_registrations as r
+        where (kind is null or kind = 'mrn') and r.mrn = upper(q)
+        union all
+        select p.id, 'email', 1.0::real
+        from public.patients as p
+        where (kind is null or kind = 'email') and q like '%@%'
+            and p.email operator(extensions.=) q::extensions.citext
+    ),
+    best as (
+        select distinct on (f.id) f.id, f.matched_on, f.score
+        from found as f
+        order by f.id, f.score desc, f.matched_on
+    )
+    select b.id, b.matched_on, b.score
+    from best as b
+    inner join public.patients as p on p.id = b.id
+    where
+        (
+            (p.user_id = me and p.deleted_at is null)
+            or (p.deleted_at is null and p.id = any(team))
+            or exists (
+                select 1 from public.patient_registrations as r
+                where r.patient_id = p.id
+                    and (
+                        (r.hospital_id = any(front_office) and r.deleted_at is null and p.deleted_at is null)
+                        or r.hospital_id = any(admin_of)
+                    )
+            )
+        )
+        and (born_on is null or p.date_of_birth = born_on)
+        and (of_sex is null or p.sex = of_sex)
+        and (archived is null or archived = (p.deleted_at is not null))
+        -- Only a hospital where the caller works: a filter on another hospital would tell them
+        -- where else their patient is registered.
+        and (
+            patient_search_candidates.hospital_id is null
+            or (
+                patient_search_candidates.hospital_id = any(private.staff_hospital_ids(null))
+                and exists (
+                    select 1 from public.patient_registrations as r
+                    where r.patient_id = p.id and r.deleted_at is null
+                        and r.hospital_id = patient_search_candidates.hospital_id
+                )
+            )
+        )
+    order by b.score desc, p.full_name, p.id
+    limit max_results;
+end;
+$_$;
+
+ALTER FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) IS 'The first max_results patients matching a search by name, phone, MRN or email among those the patients policy lets the caller read, with what matched and a score in 0..1.';
 
 --
 -- Name: pharmacy_may_receive(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5830,6 +6073,23 @@ $$;
 ALTER FUNCTION private.try_decrypt_object(ciphertext bytea, OUT content jsonb, OUT problem text) OWNER TO postgres;
 
 --
+-- Name: unaccented(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.unaccented(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    RETURN extensions.unaccent('extensions.unaccent'::regdictionary, value);
+
+ALTER FUNCTION private.unaccented(value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION unaccented(value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.unaccented(value text) IS 'unaccent() with its dictionary named, so that indexes may use it.';
+
+--
 -- Name: undecryptable_fields(integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7165,6 +7425,7 @@ CREATE TABLE public.patients (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
+    name_key text GENERATED ALWAYS AS (private.name_key(full_name)) STORED,
     CONSTRAINT patients_date_of_birth_plausible CHECK (((date_of_birth >= '1900-01-01'::date) AND (date_of_birth <= CURRENT_DATE))),
     CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0))
 );
@@ -7204,6 +7465,12 @@ COMMENT ON COLUMN public.patients.preferred_language IS 'Language code for messa
 --
 
 COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from everyone but hospital admins.';
+
+--
+-- Name: COLUMN patients.name_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.name_key IS 'full_name as it sounds in Latin letters (private.name_key), kept by Postgres: what rpc/search_patients matches, whatever the script or spelling.';
 
 --
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -8279,6 +8546,62 @@ ALTER FUNCTION public.rotate_field_key() OWNER TO postgres;
 COMMENT ON FUNCTION public.rotate_field_key() IS 'Starts a field-key rotation: a new active key version, the old one decrypt-only (service role).
 
 Returns the new version.';
+
+--
+-- Name: search_patients(text, text, integer, uuid, date, public.sex, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.search_patients(query text, kind text DEFAULT NULL::text, max_results integer DEFAULT 20, hospital_id uuid DEFAULT NULL::uuid, born_on date DEFAULT NULL::date, of_sex public.sex DEFAULT NULL::public.sex, status text DEFAULT NULL::text) RETURNS TABLE(id uuid, full_name text, date_of_birth date, sex public.sex, phone_masked text, email_masked text, mrns text[], matched_on text, score real)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if length(btrim(coalesce(query, ''))) < 2 then
+        perform private.raise_invalid(
+            'query must have at least 2 characters', 'query_too_short',
+            'search by name, phone (4 digits or more), MRN or email'
+        );
+    end if;
+    if max_results is null or max_results not between 1 and 50 then
+        perform private.raise_invalid('max_results must be between 1 and 50', 'max_results_out_of_range');
+    end if;
+    if kind is not null and kind not in ('name', 'phone', 'mrn', 'email') then
+        perform private.raise_invalid('kind must be name, phone, mrn or email', 'unknown_kind');
+    end if;
+    if status is not null and status not in ('active', 'archived') then
+        perform private.raise_invalid('status must be active or archived', 'unknown_status');
+    end if;
+    return query
+    select
+        p.id,
+        p.full_name,
+        p.date_of_birth,
+        p.sex,
+        -- The country code and the last 4 digits: +91******5678.
+        left(p.phone::text, greatest(length(p.phone::text) - 10, 1)) || '******' || right(p.phone::text, 4),
+        regexp_replace(p.email::text, '^(.).*@', '\1***@'),
+        array(
+            select r.mrn from public.patient_registrations as r
+            where r.patient_id = p.id and r.deleted_at is null
+            order by r.mrn
+        ),
+        c.matched_on,
+        c.score
+    from private.patient_search_candidates(
+        query, kind, max_results, search_patients.hospital_id, born_on, of_sex, status = 'archived'
+    ) as c
+    inner join public.patients as p on p.id = c.patient_id
+    order by c.score desc, p.full_name, p.id;
+end;
+$$;
+
+ALTER FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) IS 'Find patients by name (misspelled, any of Latin, Gurmukhi and Devanagari script), phone (the number or its last 4+ digits), MRN (exact) or email (exact), best match first. Only patients the caller may read (their policies decide); phone and email masked, MRNs of the registrations the caller may read. kind (name, phone, mrn, email) searches one way only; filters: hospital_id (registered there), born_on, of_sex, status (active, archived). max_results 1..50 (default 20). Errors: 22023 with details query_too_short (under 2 characters), max_results_out_of_range, unknown_kind, unknown_status.';
 
 --
 -- Name: set_doctor_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
@@ -11619,10 +11942,22 @@ CREATE INDEX patient_registrations_hospital_registered_idx ON public.patient_reg
 CREATE INDEX patient_registrations_live_by_hospital_idx ON public.patient_registrations USING btree (hospital_id, patient_id) WHERE (deleted_at IS NULL);
 
 --
+-- Name: patient_registrations_mrn_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_registrations_mrn_idx ON public.patient_registrations USING btree (mrn);
+
+--
 -- Name: patient_registrations_registered_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
 CREATE INDEX patient_registrations_registered_by_idx ON public.patient_registrations USING btree (registered_by);
+
+--
+-- Name: patients_email_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patients_email_idx ON public.patients USING btree (email);
 
 --
 -- Name: patients_full_name_trgm_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -11631,10 +11966,22 @@ CREATE INDEX patient_registrations_registered_by_idx ON public.patient_registrat
 CREATE INDEX patients_full_name_trgm_idx ON public.patients USING gin (full_name extensions.gin_trgm_ops);
 
 --
+-- Name: patients_name_key_trgm_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patients_name_key_trgm_idx ON public.patients USING gin (name_key extensions.gin_trgm_ops);
+
+--
 -- Name: patients_phone_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
 CREATE INDEX patients_phone_idx ON public.patients USING btree (phone);
+
+--
+-- Name: patients_phone_reversed_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patients_phone_reversed_idx ON public.patients USING btree (reverse((phone)::text) text_pattern_ops);
 
 --
 -- Name: pharmacies_one_default_per_hospital; Type: INDEX; Schema: public; Owner: postgres
@@ -15008,6 +15355,14 @@ GRANT ALL ON FUNCTION private.issue_registration_code() TO authenticated;
 REVOKE ALL ON FUNCTION private.keep_status_reason() FROM PUBLIC;
 
 --
+-- Name: FUNCTION latin_reading(name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.latin_reading(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
+GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
+
+--
 -- Name: FUNCTION link_patient_login(user_id uuid, phone public.phone_e164, full_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15113,6 +15468,14 @@ GRANT ALL ON FUNCTION private.mask_identifier(kind text, last4 text) TO authenti
 GRANT ALL ON FUNCTION private.mask_identifier(kind text, last4 text) TO service_role;
 
 --
+-- Name: FUNCTION name_key(name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.name_key(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.name_key(name text) TO authenticated;
+GRANT ALL ON FUNCTION private.name_key(name text) TO service_role;
+
+--
 -- Name: FUNCTION new_verification_code(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15214,6 +15577,13 @@ GRANT ALL ON FUNCTION private.patient_hospital_ids() TO authenticated;
 
 REVOKE ALL ON FUNCTION private.patient_registered_hospital_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.patient_registered_hospital_ids() TO authenticated;
+
+--
+-- Name: FUNCTION patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) TO authenticated;
 
 --
 -- Name: FUNCTION pharmacy_may_receive(pharmacy uuid, hospital uuid, patient uuid); Type: ACL; Schema: private; Owner: postgres
@@ -15582,6 +15952,14 @@ REVOKE ALL ON FUNCTION private.try_decrypt_field(ciphertext bytea, OUT plaintext
 --
 
 REVOKE ALL ON FUNCTION private.try_decrypt_object(ciphertext bytea, OUT content jsonb, OUT problem text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION unaccented(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.unaccented(value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.unaccented(value text) TO authenticated;
+GRANT ALL ON FUNCTION private.unaccented(value text) TO service_role;
 
 --
 -- Name: FUNCTION undecryptable_fields(max_rows integer); Type: ACL; Schema: private; Owner: postgres
@@ -16500,6 +16878,14 @@ GRANT ALL ON FUNCTION public.rotate_field_encryption(batch_size integer) TO serv
 
 REVOKE ALL ON FUNCTION public.rotate_field_key() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_field_key() TO service_role;
+
+--
+-- Name: FUNCTION search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) TO authenticated;
+GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) TO service_role;
 
 --
 -- Name: FUNCTION set_doctor_active(doctor_id uuid, active boolean); Type: ACL; Schema: public; Owner: postgres

@@ -203,3 +203,39 @@ def test_budgets_are_judged_from_the_runs_figures() -> None:
     assert rate[0] is False and rate[1].startswith("slow 300 req/s")  # under 500 req/s
     assert slots[0] is True
     assert booking == (False, "250 req/s, 1 errors")  # fast enough, but one error
+
+
+def test_a_saturated_calls_medians_are_compared_at_a_load_both_sustain() -> None:
+    # Under RLS the call reached 700 req/s of the 1,000 offered: its median (21 ms) is mostly
+    # queueing, so the ratio is of the medians measured again at 80% of 700 req/s.
+    call = _call("keyset", "list", _figures(700, 21.0, 36.0), _figures(1000, 8.0, 10.0))
+    call["equal_load"] = {
+        "rate": 560,
+        "rls": _figures(560, 9.0, 15.0),
+        "service": _figures(560, 7.5, 9.0),
+    }
+    latency, rate = scale_report.rls_ratios(call)
+    assert round(latency, 2) == 1.2
+    assert round(rate, 2) == 1.43
+    lines = scale_report.size_section(
+        {
+            "size": "large",
+            "measured_at": "now",
+            "commit": "c",
+            "schema": "s",
+            "quick": False,
+            "seconds": 20,
+            "rate": 1000,
+            "concurrency": 16,
+            "booking_concurrency": 8,
+            "cores": 2,
+            "load_start": [0, 0, 0],
+            "load_end": [0, 0, 0],
+            "jit": "off",
+            "rows": {"patients": 1, "appointments": 1, "prescriptions": 1, "log": 1},
+            "seed": 1,
+            "data_today": "2026-12-03",
+            "calls": [{**call, "title": "t", "actor": "a"}],
+        }
+    )
+    assert any("1.20x at 560 req/s" in line for line in lines), lines
