@@ -62,7 +62,10 @@ class Call:
     method: str
     path: str  # under /rest/v1, query string included
     body: str | None = None
-    kind: str = "list"  # list (budgets of role-scoped lists), slots, booking, read
+    # list (judged by the budgets of role-scoped lists), scan (a request only a read of the
+    # whole table can answer, measured to show why: offset pages, non-leakproof filters),
+    # slots, booking, read
+    kind: str = "list"
     service_path: str | None = None  # the service-role twin (lists)
     service_body: str | None = None
     bodies: list[str] = field(default_factory=list)  # booking: one body per request
@@ -284,6 +287,7 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
             front_desk,
             "GET",
             f"/patients?order=full_name,id&offset={offset}&limit={PAGE}",
+            kind="scan",
             service_path=f"/patients?{at_hospital}&order=full_name,id&offset={offset}&limit={PAGE}",
         ),
         Call(
@@ -297,15 +301,25 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
         ),
         Call(
             "front_desk_name_search",
-            f"front desk, name search (`ilike *{SEARCH}*`)",
+            f"front desk, a name filter through REST (`ilike *{SEARCH}*`)",
             "front desk",
             front_desk,
             "GET",
             f"/patients?full_name=ilike.*{SEARCH}*&order=full_name,id&limit={PAGE}",
+            kind="scan",
             service_path=(
                 f"/patients?{at_hospital}&full_name=ilike.*{SEARCH}*&order=full_name,id"
                 f"&limit={PAGE}"
             ),
+        ),
+        Call(
+            "front_desk_search",
+            f"front desk, patient search (`rpc/search_patients` {SEARCH!r})",
+            "front desk",
+            front_desk,
+            "POST",
+            "/rpc/search_patients",
+            json.dumps({"query": SEARCH, "max_results": PAGE}),
         ),
         Call(
             "pharmacist_queue",

@@ -233,7 +233,10 @@ runs closed loop at concurrency {booking} (distinct free slots after every appoi
 data, each for a patient registered there). RLS / service P50 is the ratio of the medians at
 the same offered rate; when the RLS run fell short of it (its median then is mostly queueing),
 both are measured again at 80% of the rate it reached, and the ratio is of those medians
-(marked "at N req/s"). Service / RLS req/s is the ratio of the rates reached."""
+(marked "at N req/s"). Service / RLS req/s is the ratio of the rates reached. The deep offset
+page and the `ilike` filter are scans by construction (Postgres must read every row before the
+offset; it may apply `ilike` only after the policy, as ilike is not leakproof): measured to
+show it, not judged as role-scoped lists; the keyset page and rpc/search_patients answer them."""
 
 
 def plans_only_section(size: str, folder: Path) -> list[str]:
