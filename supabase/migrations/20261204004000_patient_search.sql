@@ -186,8 +186,10 @@ comment on column public.patients.name_key is
 grant execute on function private.latin_reading(text), private.unaccented(text), private.name_key(text)
 to authenticated, service_role;
 
+-- GiST, not GIN: it hands out the nearest names first (`<<->`, word similarity distance), so a
+-- search for a name 7% of patients share reads a page of them, not all of them.
 create index patients_name_key_trgm_idx on public.patients
-using gin (name_key extensions.gin_trgm_ops);
+using gist (name_key extensions.gist_trgm_ops);
 
 -- Phones: the last digits, as people say them ("the number ending 3210").
 create index patients_phone_reversed_idx on public.patients (reverse(phone::text) text_pattern_ops);
@@ -198,11 +200,15 @@ create index patient_registrations_mrn_idx on public.patient_registrations (mrn)
 
 -- Candidates --------------------------------------------------------------------------------
 
--- security definer: searches the indexes of all patients, then keeps those the patients policy
--- lets the caller read (the same four branches: themselves; the front office of a hospital
--- with a live registration; their care team; an admin of a hospital with any registration),
--- so that the page is cut after the caller's reach, not before. rpc/search_patients reads the
--- page under the policy itself, which decides; this only spares it a scan. Ids and scores only.
+-- security definer: reads all patients' indexes, and returns only patients the patients policy
+-- lets the caller read (the same four branches: themselves; the front office of a hospital with
+-- a live registration; their care team; an admin of a hospital with any registration), so that
+-- the page is cut after the caller's reach, not before. rpc/search_patients reads the page under
+-- the policy itself, which decides; this only spares it a scan. Ids and scores only.
+--
+-- Exact matches (MRN, email, phone) come first, then names nearest first, straight from the
+-- GiST index in growing batches; each batch is checked against the caller's reach in one
+-- statement, until the page is full or the names run out.
 create function private.patient_search_candidates(
     query text,
     kind text,
@@ -226,24 +232,21 @@ declare
     key constant text := private.name_key(q);
     front_office constant uuid[] := private.staff_hospital_ids('{front_desk,cro}');
     admin_of constant uuid[] := private.staff_hospital_ids('{hospital_admin}');
+    works_at constant uuid[] := private.staff_hospital_ids(null);
     team constant uuid[] := private.care_team_patient_ids();
     me constant uuid := (select auth.uid());
+    ids uuid[];
+    ways text[];
+    scores real[];
+    taken uuid[] := '{}';
+    batch integer := 4 * max_results;
+    skipped integer := 0;
+    names_left boolean := (kind is null or kind = 'name') and key <> '';
 begin
-    return query
-    with found as (
-        select p.id, 'name'::text as matched_on,
-            extensions.word_similarity(key, p.name_key) as score
-        from public.patients as p
-        where (kind is null or kind = 'name') and key <> ''
-            and key operator(extensions.<%) p.name_key
-        union all
-        select p.id, 'phone', case when length(digits) >= 10 then 1.0 else 0.9 end::real
-        from public.patients as p
-        where (kind is null or kind = 'phone') and q ~ '^[+0-9 ()./-]+$' and length(digits) >= 4
-            and reverse(p.phone::text) operator(pg_catalog.~>=~) ending
-            and reverse(p.phone::text) operator(pg_catalog.~<~) (ending || ':')
-        union all
-        select r.patient_id, 'mrn', 1.0::real
+    select coalesce(array_agg(e.id), '{}'), coalesce(array_agg(e.way), '{}'), coalesce(array_agg(e.score), '{}')
+    into ids, ways, scores
+    from (
+        select r.patient_id as id, 'mrn' as way, 1.0::real as score
         from public.patient_registrations as r
         where (kind is null or kind = 'mrn') and r.mrn = upper(q)
         union all
@@ -251,46 +254,85 @@ begin
         from public.patients as p
         where (kind is null or kind = 'email') and q like '%@%'
             and p.email operator(extensions.=) q::extensions.citext
-    ),
-    best as (
-        select distinct on (f.id) f.id, f.matched_on, f.score
-        from found as f
-        order by f.id, f.score desc, f.matched_on
-    )
-    select b.id, b.matched_on, b.score
-    from best as b
-    inner join public.patients as p on p.id = b.id
-    where
-        (
-            (p.user_id = me and p.deleted_at is null)
-            or (p.deleted_at is null and p.id = any(team))
-            or exists (
-                select 1 from public.patient_registrations as r
-                where r.patient_id = p.id
-                    and (
-                        (r.hospital_id = any(front_office) and r.deleted_at is null and p.deleted_at is null)
-                        or r.hospital_id = any(admin_of)
+        union all
+        select p.id, 'phone', case when length(digits) >= 10 then 1.0 else 0.9 end::real
+        from public.patients as p
+        where (kind is null or kind = 'phone') and q ~ '^[+0-9 ()./-]+$' and length(digits) >= 4
+            and reverse(p.phone::text) operator(pg_catalog.~>=~) ending
+            and reverse(p.phone::text) operator(pg_catalog.~<~) (ending || ':')
+    ) as e;
+    loop
+        -- The batch's patients the caller may read, in the batch's order.
+        select
+            coalesce(array_agg(c.id order by c.position), '{}'),
+            coalesce(array_agg(c.way order by c.position), '{}'),
+            coalesce(array_agg(c.score order by c.position), '{}')
+        into ids, ways, scores
+        from (
+            select c.id, c.way, c.score, c.position
+            from unnest(ids, ways, scores) with ordinality as c (id, way, score, position)
+            inner join public.patients as p on p.id = c.id
+            where
+                c.id <> all(taken)
+                and (
+                    (p.user_id = me and p.deleted_at is null)
+                    or (p.deleted_at is null and p.id = any(team))
+                    or exists (
+                        select 1 from public.patient_registrations as r
+                        where r.patient_id = p.id
+                            and (
+                                (r.hospital_id = any(front_office) and r.deleted_at is null and p.deleted_at is null)
+                                or r.hospital_id = any(admin_of)
+                            )
                     )
-            )
-        )
-        and (born_on is null or p.date_of_birth = born_on)
-        and (of_sex is null or p.sex = of_sex)
-        and (archived is null or archived = (p.deleted_at is not null))
-        -- Only a hospital where the caller works: a filter on another hospital would tell them
-        -- where else their patient is registered.
-        and (
-            patient_search_candidates.hospital_id is null
-            or (
-                patient_search_candidates.hospital_id = any(private.staff_hospital_ids(null))
-                and exists (
-                    select 1 from public.patient_registrations as r
-                    where r.patient_id = p.id and r.deleted_at is null
-                        and r.hospital_id = patient_search_candidates.hospital_id
                 )
-            )
-        )
-    order by b.score desc, p.full_name, p.id
-    limit max_results;
+                and (born_on is null or p.date_of_birth = born_on)
+                and (of_sex is null or p.sex = of_sex)
+                and (archived is null or archived = (p.deleted_at is not null))
+                -- Only a hospital where the caller works: a filter on another hospital would
+                -- tell them where else their patient is registered.
+                and (
+                    patient_search_candidates.hospital_id is null
+                    or (
+                        patient_search_candidates.hospital_id = any(works_at)
+                        and exists (
+                            select 1 from public.patient_registrations as r
+                            where r.patient_id = p.id and r.deleted_at is null
+                                and r.hospital_id = patient_search_candidates.hospital_id
+                        )
+                    )
+                )
+            order by c.position
+            limit max_results - cardinality(taken)
+        ) as c;
+        taken := taken || ids;
+        return query select * from unnest(ids, ways, scores);
+        exit when cardinality(taken) >= max_results or not names_left;
+        -- The next names, nearest first.
+        select
+            coalesce(array_agg(n.id order by n.distance), '{}'),
+            coalesce(array_agg('name'::text), '{}'),
+            coalesce(array_agg((1 - n.distance)::real order by n.distance), '{}')
+        into ids, ways, scores
+        from (
+            select p.id, key operator(extensions.<<->) p.name_key as distance
+            from public.patients as p
+            where key operator(extensions.<%) p.name_key
+                -- Without a hospital-wide role the caller reaches only themselves and their
+                -- care team: no need to check every namesake of the hospital one by one.
+                and (
+                    cardinality(front_office || admin_of) > 0
+                    or p.id = any(team)
+                    or p.user_id = me
+                )
+            order by key operator(extensions.<<->) p.name_key
+            limit batch offset skipped
+        ) as n;
+        names_left := cardinality(ids) = batch;
+        exit when cardinality(ids) = 0;
+        skipped := skipped + batch;
+        batch := batch * 2;
+    end loop;
 end;
 $$;
 
