@@ -5343,36 +5343,6 @@ $$;
 ALTER FUNCTION private.refuse_clinical_delete() OWNER TO postgres;
 
 --
--- Name: refuse_live_registration_of_archived_patient(); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.refuse_live_registration_of_archived_patient() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-    if exists (
-        select 1 from public.patients as p
-        where p.id = new.patient_id and p.deleted_at is not null
-    ) then
-        perform private.raise_conflict(
-            'the patient''s record is archived', detail => 'patient_archived',
-            hint => 'an archived person cannot be registered again; register them as a new patient'
-        );
-    end if;
-    return new;
-end;
-$$;
-
-ALTER FUNCTION private.refuse_live_registration_of_archived_patient() OWNER TO postgres;
-
---
--- Name: FUNCTION refuse_live_registration_of_archived_patient(); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.refuse_live_registration_of_archived_patient() IS 'Trigger: a live registration of an archived patient is refused (PT409 patient_archived).';
-
---
 -- Name: refuse_national_id_held_by_another(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12970,12 +12940,6 @@ CREATE TRIGGER patient_pharmacy_choices_set_updated_at BEFORE UPDATE ON public.p
 CREATE TRIGGER patient_registrations_assign_mrn BEFORE INSERT ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.assign_mrn();
 
 --
--- Name: patient_registrations patient_registrations_of_live_patients; Type: TRIGGER; Schema: public; Owner: postgres
---
-
-CREATE TRIGGER patient_registrations_of_live_patients BEFORE INSERT OR UPDATE OF deleted_at, patient_id ON public.patient_registrations FOR EACH ROW WHEN ((new.deleted_at IS NULL)) EXECUTE FUNCTION private.refuse_live_registration_of_archived_patient();
-
---
 -- Name: patient_registrations patient_registrations_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -14402,9 +14366,11 @@ CREATE POLICY patients_read_by_auth_hook ON public.patients FOR SELECT TO supaba
 -- Name: patients patients_select_self_office_care_team_or_admin; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients FOR SELECT TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))) OR (EXISTS ( SELECT 1
+CREATE POLICY patients_select_self_office_care_team_or_admin ON public.patients FOR SELECT TO authenticated USING ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM private.patient_hospitals r
-  WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))) AND ((r.deleted_at IS NULL) OR (r.hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))))))));
+  WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro}'::public.app_role[]))))))) OR ((deleted_at IS NULL) AND (id = ANY (( SELECT private.care_team_patient_ids() AS care_team_patient_ids)::uuid[]))) OR (EXISTS ( SELECT 1
+   FROM private.patient_hospitals r
+  WHERE ((r.patient_id = patients.id) AND (r.hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))))));
 
 --
 -- Name: patients patients_update_self_or_hospital_staff; Type: POLICY; Schema: public; Owner: postgres
@@ -15839,12 +15805,6 @@ REVOKE ALL ON FUNCTION private.refuse_appointment_clash() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.refuse_clinical_delete() FROM PUBLIC;
-
---
--- Name: FUNCTION refuse_live_registration_of_archived_patient(); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.refuse_live_registration_of_archived_patient() FROM PUBLIC;
 
 --
 -- Name: FUNCTION refuse_national_id_held_by_another(); Type: ACL; Schema: private; Owner: postgres

@@ -11,10 +11,8 @@
 -- owner, so without their policies): it gives the (patient, hospital) pairs and nothing else,
 -- in the private schema that the API does not serve. Postgres plans each EXISTS both ways and
 -- picks by the rows it expects: a hashed set of the hospital's patients for a scan of all
--- patients, an index probe per row for a page of 50. The front office's and the admins' EXISTS
--- become one (half the planning of a patient row). The rules are the same: the policies name
--- the same registrations with the same conditions, given that an archived patient has no live
--- registration, which a trigger here now makes a rule.
+-- patients, an index probe per row for a page of 50. The rules are the same: the policies name
+-- the same registrations with the same conditions.
 
 -- security definer view (the default, on purpose): policies read it to learn where a patient is
 -- registered whatever the registrations' own policies would show the caller.
@@ -37,56 +35,29 @@ create index patient_registrations_live_by_hospital_idx
 on public.patient_registrations (hospital_id, patient_id)
 where deleted_at is null;
 
--- One EXISTS for the front office and the admins: a live registration at a hospital where the
--- caller is either, or an archived one where they are an admin. (The front office's branch
--- also asked that the patient be live; a live registration now implies it, below.)
 alter policy patients_select_self_office_care_team_or_admin on public.patients
 using (
     (user_id = (select auth.uid()) and deleted_at is null)
+    or (
+        deleted_at is null
+        and exists (
+            select 1
+            from private.patient_hospitals as r
+            where
+                r.patient_id = patients.id
+                and r.deleted_at is null
+                and r.hospital_id = any(private.staff_hospital_ids('{front_desk,cro}'))
+        )
+    )
     or (deleted_at is null and id = any((select private.care_team_patient_ids())::uuid[]))
     or exists (
         select 1
         from private.patient_hospitals as r
         where
             r.patient_id = patients.id
-            and r.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
-            and (
-                r.deleted_at is null
-                or r.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
-            )
+            and r.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
     )
 );
-
--- An archived patient has no live registration: erasing the person archives every one
--- (patients_archive_registrations), and none may be added or restored afterwards.
--- security definer: the caller may no longer see the archived person.
-create function private.refuse_live_registration_of_archived_patient()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-    if exists (
-        select 1 from public.patients as p
-        where p.id = new.patient_id and p.deleted_at is not null
-    ) then
-        perform private.raise_conflict(
-            'the patient''s record is archived', detail => 'patient_archived',
-            hint => 'an archived person cannot be registered again; register them as a new patient'
-        );
-    end if;
-    return new;
-end;
-$$;
-
-comment on function private.refuse_live_registration_of_archived_patient() is
-'Trigger: a live registration of an archived patient is refused (PT409 patient_archived).';
-
-create trigger patient_registrations_of_live_patients
-before insert or update of deleted_at, patient_id on public.patient_registrations
-for each row when (new.deleted_at is null)
-execute function private.refuse_live_registration_of_archived_patient();
 
 alter policy patients_update_self_or_hospital_staff on public.patients
 using (
