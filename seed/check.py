@@ -83,6 +83,12 @@ RULES = {
         where i.dispensed_quantity <> coalesce((select sum(d.quantity)
             from public.prescription_dispensings as d where d.prescription_item_id = i.id), 0)
     """,
+    "open prescriptions lapsing within a day of the load, or expired ones still valid": """
+        select count(*) from public.prescriptions as p
+        where (p.status in ('pending', 'approved', 'ready_for_pickup')
+                and p.valid_until < now() + interval '1 day')
+            or (p.status = 'expired' and p.valid_until > now())
+    """,
     "MRNs at or beyond their hospital's counter": """
         select count(*) from public.patient_registrations as r
         join public.hospitals as h on h.id = r.hospital_id
