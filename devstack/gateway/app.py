@@ -3,7 +3,7 @@
 Like Supabase's API gateway it checks the `apikey` header (or query parameter) first, and a
 request without an `Authorization` header is made with the API key as its bearer token.
 /rest/v1 is PostgREST-compatible (devstack.rest), /auth/v1 Supabase Auth-compatible
-(devstack.auth).
+(devstack.auth), /realtime/v1 Supabase Realtime's Broadcast (devstack.realtime).
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from devstack.auth.api import AuthApi
 from devstack.config import Settings
 from devstack.gateway import forwarding
 from devstack.gateway.connections import ConnectionPool
+from devstack.realtime.api import RealtimeApi
 from devstack.rest.api import RestApi
 
 log = logging.getLogger("carebase.gateway")
@@ -40,6 +42,9 @@ class Gateway:
         self.trusted_proxies = settings.gateway_trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -110,6 +115,19 @@ class Gateway:
                 (time.perf_counter() - started) * 1000,
             )
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A websocket upgrade (/realtime/v1) needs a known API key too, in the `apikey`
+        query parameter as the Realtime clients send it, or the header."""
+        key = _query_param(scope, "apikey") or dict(scope["headers"]).get(b"apikey", b"").decode(
+            "latin-1"
+        )
+        if key in self.keys:
+            await self.app(scope, receive, send)
+            return
+        message = "Invalid API key" if key else "No API key found in request"
+        websocket = WebSocket(scope, receive, send)
+        await websocket.send_denial_response(JSONResponse({"message": message}, 401))
+
 
 def _query_param(scope: Scope, name: str) -> str | None:
     from urllib.parse import parse_qs
@@ -132,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     auth_pool = ConnectionPool(settings.dsn("supabase_auth_admin"), max_size=5, name="auth")
     rest = RestApi(settings, rest_pool)
     auth = AuthApi(settings, auth_pool)
+    realtime = RealtimeApi(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -139,16 +158,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await auth_pool.open()
         await rest.startup()
         await auth.startup()
+        await realtime.startup()
         try:
             yield
         finally:
+            await realtime.shutdown()
             await rest.shutdown()
             await auth.shutdown()
             await rest_pool.close()
             await auth_pool.close()
 
     app = Starlette(
-        routes=[Mount("/rest/v1", routes=rest.routes), Mount("/auth/v1", routes=auth.routes)],
+        routes=[
+            Mount("/rest/v1", routes=rest.routes),
+            Mount("/auth/v1", routes=auth.routes),
+            Mount("/realtime/v1", routes=realtime.routes),
+        ],
         lifespan=lifespan,
     )
     app.add_middleware(Gateway, settings=settings)

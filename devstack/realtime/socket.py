@@ -1,0 +1,287 @@
+"""One client's websocket: its channels, what each Phoenix event does, and the limits that
+keep one gateway worker healthy (channels per socket, message size, a bounded send queue that
+drops a client too slow to read rather than buffering for it without end).
+
+Join, leave, heartbeat, broadcast and access_token behave as in Supabase Realtime
+(lib/realtime_web/channels/realtime_channel.ex): a private channel is joined only when the
+user's RLS lets them read a probe message on its topic, a client broadcast on it only when
+they may insert one; a channel whose token expires, or whose new token no longer reads the
+topic, gets a `system` error message and is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from devstack.gateway import tokens
+from devstack.realtime import database, frames
+from devstack.realtime.hub import Hub
+from devstack.realtime.limits import Limits
+
+log = logging.getLogger("carebase.realtime")
+
+
+@dataclass
+class Rejected(Exception):
+    """A join or token refused, with Realtime's reason (`Code: message`)."""
+
+    reason: str
+
+
+@dataclass(eq=False)
+class Channel:
+    socket: ClientSocket
+    topic: str  # the full Phoenix topic, "realtime:<name>"
+    join_ref: str | None
+    private: bool
+    self_broadcast: bool
+    ack: bool
+    claims: dict[str, Any]
+    expiry: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.topic.removeprefix("realtime:")
+
+    @property
+    def origin(self) -> str:
+        return self.socket.origin
+
+    def deliver(self, text: str) -> None:
+        self.socket.send(text)
+
+
+class ClientSocket:
+    def __init__(self, websocket: WebSocket, hub: Hub, context: RealtimeContext) -> None:
+        self.websocket = websocket
+        self.hub = hub
+        self.context = context
+        self.origin = f"{context.worker}:{uuid.uuid4()}"
+        self.channels: dict[str, Channel] = {}
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(context.limits.send_queue)
+        self.token = context.token
+        self.closing = False  # closed by the server for a limit (code 1008)
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, text: str) -> None:
+        """Queue a frame; a client that lets the queue fill is disconnected."""
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("realtime: a client too slow to read was disconnected")
+            self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)
+        self.closing = True
+
+    async def _writer(self) -> None:
+        while (text := await self.outbox.get()) is not None:
+            await self.websocket.send_text(text)
+        await self.websocket.close(1008 if self.closing else 1000)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def serve(self) -> None:
+        writer = asyncio.create_task(self._writer())
+        try:
+            while not writer.done():
+                text = await asyncio.wait_for(
+                    self.websocket.receive_text(), self.context.limits.idle_timeout
+                )
+                if len(text) > self.context.limits.max_frame_bytes:
+                    log.warning("realtime: a frame over the size limit closed its socket")
+                    break
+                try:
+                    frame = frames.parse(text)
+                except frames.BadFrame:
+                    break
+                await self._handle(frame)
+        except (WebSocketDisconnect, TimeoutError, RuntimeError):
+            pass
+        finally:
+            for channel in list(self.channels.values()):
+                self._drop(channel)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _handle(self, frame: frames.Frame) -> None:
+        if frame.topic == frames.PHOENIX and frame.event == "heartbeat":
+            self.send(frames.reply(frame, "ok", {}))
+        elif frame.event == "phx_join":
+            await self._join(frame)
+        elif (channel := self.channels.get(frame.topic)) is None:
+            # Phoenix's answer to a push on a channel the socket has not joined.
+            self.send(frames.reply(frame, "error", {"reason": "unmatched topic"}))
+        elif frame.event == "phx_leave":
+            self._drop(channel)
+            self.send(frames.reply(frame, "ok", {}))
+        elif frame.event == "broadcast":
+            await self._broadcast(channel, frame)
+        elif frame.event == "access_token":
+            await self._refresh(channel, frame.payload.get("access_token"))
+        elif frame.event == "presence":
+            self.send(frames.reply(frame, "error", {"reason": "presence is not supported"}))
+        # Anything else is ignored, as Realtime ignores (and only logs) unknown events.
+
+    # ------------------------------------------------------------------ events
+
+    async def _join(self, frame: frames.Frame) -> None:
+        config = frame.payload.get("config") or {}
+        try:
+            if frame.topic in self.channels:
+                self._drop(self.channels[frame.topic])  # a rejoin replaces the channel
+            if not frame.topic.startswith("realtime:") or frame.topic == "realtime:":
+                raise Rejected("TopicNameRequired: You must provide a topic name")
+            if len(self.channels) >= self.context.limits.channels_per_socket:
+                raise Rejected("ChannelRateLimitReached: Too many channels")
+            if config.get("postgres_changes"):
+                raise Rejected(
+                    "PostgresChangesNotSupported: devstack's Realtime serves Broadcast only;"
+                    " subscribe to a private channel fed by the database instead"
+                )
+            token = frame.payload.get("access_token") or self.token
+            claims = self._verify(token)
+            broadcast = config.get("broadcast") or {}
+            channel = Channel(
+                self,
+                frame.topic,
+                frame.ref,
+                private=bool(config.get("private")),
+                self_broadcast=bool(broadcast.get("self")),
+                ack=bool(broadcast.get("ack")),
+                claims=claims,
+            )
+            await self._authorize(channel)
+        except Rejected as rejected:
+            self.send(frames.reply(frame, "error", {"reason": rejected.reason}))
+            return
+        self.channels[frame.topic] = channel
+        self.hub.add(channel.name, channel.private, channel)
+        self._watch_expiry(channel)
+        self.send(frames.reply(frame, "ok", {"postgres_changes": []}))
+
+    async def _authorize(self, channel: Channel) -> None:
+        if channel.private and not await database.may_read(
+            self.context.pool, channel.claims, channel.name
+        ):
+            raise Rejected(
+                "Unauthorized: You do not have permissions to read from this Channel topic: "
+                + channel.name
+            )
+
+    async def _broadcast(self, channel: Channel, frame: frames.Frame) -> None:
+        payload = dict(frame.payload)
+        if (
+            len(frames.push(channel.topic, "broadcast", payload))
+            > self.context.limits.max_payload_bytes
+        ):
+            if channel.ack:
+                self.send(frames.reply(frame, "error", {"reason": "payload_size_exceeded"}))
+            return
+        sender = channel.claims if channel.private else None
+        sent = await database.send(self.context.pool, sender, channel.name, payload, self.origin)
+        # Realtime answers nothing when the sender may not write: an `ack` then times out.
+        if sent and channel.ack:
+            self.send(frames.reply(frame, "ok", {}))
+
+    async def _refresh(self, channel: Channel, token: Any) -> None:
+        """A new access token for the channel: checked as at join; the channel closes when it
+        is invalid, expired, or no longer reads the topic."""
+        if not isinstance(token, str) or token.startswith("sb_"):
+            return
+        try:
+            claims = self._verify(token)
+            channel.claims = claims
+            await self._authorize(channel)
+        except Rejected as rejected:
+            message = rejected.reason.split(": ", 1)[-1]
+            if rejected.reason.startswith("Unauthorized"):
+                message = (
+                    f"You no longer have permission to read from this Channel topic: {channel.name}"
+                )
+            self._shut_down(channel, message)
+            return
+        self.token = token
+        self._watch_expiry(channel)
+
+    # ------------------------------------------------------------------ channel lifetime
+
+    def _verify(self, token: Any) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise Rejected("MalformedJWT: The token provided is not a valid JWT")
+        try:
+            claims = tokens.verify(token, self.context.jwt_secret, leeway=0)
+        except tokens.TokenRejected as rejected:
+            if rejected.expired:
+                # The signature was checked before the time: this exp is the issuer's.
+                exp = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
+                raise Rejected(
+                    f"InvalidJWTToken: Token has expired {max(tokens.now() - exp, 0)} seconds ago"
+                ) from None
+            if "cryptographic" in rejected.message:
+                raise Rejected("JwtSignatureError: Failed to validate JWT signature") from None
+            raise Rejected("MalformedJWT: The token provided is not a valid JWT") from None
+        if "role" not in claims or not isinstance(claims.get("exp"), int):
+            raise Rejected("InvalidJWTToken: Fields `role` and `exp` are required in JWT")
+        return claims
+
+    def _watch_expiry(self, channel: Channel) -> None:
+        """Close the channel when its token expires, unless a new token comes first."""
+        if channel.expiry is not None:
+            channel.expiry.cancel()
+
+        async def expire(exp: int) -> None:
+            await asyncio.sleep(max(exp - tokens.now(), 0))
+            self._shut_down(channel, f"Token has expired {max(tokens.now() - exp, 0)} seconds ago")
+
+        channel.expiry = asyncio.create_task(expire(channel.claims["exp"]))
+
+    def _shut_down(self, channel: Channel, message: str) -> None:
+        """Realtime's shutdown_response: a `system` error message, then the channel closes."""
+        self.send(
+            frames.push(
+                channel.topic,
+                "system",
+                {
+                    "extension": "system",
+                    "status": "error",
+                    "message": message,
+                    "channel": channel.name,
+                },
+            )
+        )
+        self._drop(channel)
+        self.send(frames.push(channel.topic, frames.CLOSE, {}, channel.join_ref))
+
+    def _drop(self, channel: Channel) -> None:
+        if self.channels.get(channel.topic) is channel:
+            del self.channels[channel.topic]
+        self.hub.remove(channel.name, channel.private, channel)
+        if channel.expiry is not None and channel.expiry is not asyncio.current_task():
+            channel.expiry.cancel()
+
+
+@dataclass(frozen=True)
+class RealtimeContext:
+    """What every socket of a worker shares."""
+
+    pool: Any  # devstack.gateway.connections.ConnectionPool
+    jwt_secret: str
+    limits: Limits
+    worker: str
+    token: str = ""  # the socket's own token (its apikey), set per socket
+
+    def for_socket(self, token: str) -> RealtimeContext:
+        return RealtimeContext(self.pool, self.jwt_secret, self.limits, self.worker, token)
