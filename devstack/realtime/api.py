@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket
 from devstack.config import Settings
 from devstack.gateway import tokens
 from devstack.gateway.connections import ConnectionPool
-from devstack.realtime import database
+from devstack.realtime import database, frames
 from devstack.realtime.hub import Hub
 from devstack.realtime.limits import Limits
 from devstack.realtime.socket import ClientSocket, RealtimeContext
@@ -53,8 +53,14 @@ class RealtimeApi:
         if refusal is not None:
             await websocket.send_denial_response(JSONResponse({"error": refusal}, 401))
             return
+        try:
+            serializer = frames.Serializer(websocket.query_params.get("vsn") or frames.V1)
+        except frames.BadFrame as bad:
+            await websocket.send_denial_response(JSONResponse({"error": str(bad)}, 400))
+            return
         await websocket.accept()
-        await ClientSocket(websocket, self.hub, self.context.for_socket(token)).serve()
+        context = self.context.for_socket(token)
+        await ClientSocket(websocket, self.hub, context, serializer).serve()
 
 
 def _connect_refusal(token: Any, secret: str) -> str | None:

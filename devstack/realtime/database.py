@@ -33,7 +33,7 @@ class Message:
     id: str
     topic: str
     event: str | None
-    payload: dict[str, Any]
+    payload: Any
     private: bool
     origin: str | None  # "<worker>:<socket>" for a client's broadcast, None from the database
 
@@ -86,14 +86,15 @@ async def send(
     pool: ConnectionPool,
     sender: dict[str, Any] | None,
     topic: str,
-    frame_payload: dict[str, Any],
+    event: str,
+    payload: Any,
     origin: str,
 ) -> bool:
-    """A client's broadcast, stored as a message so every gateway worker delivers it. On a
-    private channel it is inserted as the sender (`sender`: their claims), so their insert
+    """A client's broadcast, stored as a message so that every gateway worker delivers it. On
+    a private channel it is inserted as the sender (`sender`: their claims), so their insert
     policy decides (Realtime's write check); False when it refuses. On a public channel the
-    Realtime role inserts it. `frame_payload` is the broadcast as the client sent it, `origin`
-    the sending socket (so that a channel without `self` does not get its own broadcast)."""
+    Realtime role inserts it. `origin` is the sending socket, so that a channel without
+    `self` does not get its own broadcast back."""
     async with pool.connection() as conn:
         try:
             async with conn.transaction():
@@ -105,12 +106,7 @@ async def send(
                 await conn.execute(
                     "insert into realtime.messages (topic, extension, event, payload, private)"
                     " values (%s, 'broadcast', %s, %s, %s)",
-                    (
-                        topic,
-                        str(frame_payload.get("event") or ""),
-                        json.dumps(frame_payload),
-                        sender is not None,
-                    ),
+                    (topic, event, json.dumps(payload), sender is not None),
                 )
             return True
         except NotAllowed:
@@ -174,6 +170,4 @@ async def _read(conn: psycopg.AsyncConnection, announcement: str) -> Message | N
     if row is None:  # deleted since (retention), nothing to deliver
         return None
     topic, event, payload, private = row
-    return Message(
-        announced["id"], topic, event, payload or {}, bool(private), announced.get("origin")
-    )
+    return Message(announced["id"], topic, event, payload, bool(private), announced.get("origin"))

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Protocol
 
-from devstack.realtime import frames
 from devstack.realtime.database import Message
+from devstack.realtime.frames import Broadcast
 
 
 class Subscriber(Protocol):
@@ -17,7 +17,7 @@ class Subscriber(Protocol):
     origin: str  # its socket, "<worker>:<socket id>"
     self_broadcast: bool
 
-    def deliver(self, text: str) -> None: ...
+    def deliver(self, broadcast: Broadcast) -> None: ...
 
 
 class Hub:
@@ -38,21 +38,12 @@ class Hub:
         audience = self._subscribers.get((message.topic, message.private))
         if not audience:
             return
-        text = frames.push(f"realtime:{message.topic}", "broadcast", _broadcast_payload(message))
+        # A message from the database carries its id as Realtime's `meta`; a client's does not.
+        meta = {"id": message.id} if message.origin is None else None
+        broadcast = Broadcast(
+            f"realtime:{message.topic}", message.event or "", message.payload, meta
+        )
         for subscriber in list(audience):
             if message.origin == subscriber.origin and not subscriber.self_broadcast:
                 continue
-            subscriber.deliver(text)
-
-
-def _broadcast_payload(message: Message) -> dict:
-    """A client's broadcast goes out as it was sent; a message from the database as Realtime
-    wraps it: `{event, payload, type: broadcast, meta: {id}}`."""
-    if message.origin is not None:
-        return message.payload
-    return {
-        "event": message.event,
-        "payload": message.payload,
-        "type": "broadcast",
-        "meta": {"id": message.id},
-    }
+            subscriber.deliver(broadcast)

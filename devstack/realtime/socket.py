@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -55,27 +56,37 @@ class Channel:
     def origin(self) -> str:
         return self.socket.origin
 
-    def deliver(self, text: str) -> None:
-        self.socket.send(text)
+    def deliver(self, broadcast: frames.Broadcast) -> None:
+        try:
+            self.socket.send(self.socket.serializer.broadcast(broadcast))
+        except frames.BadFrame:  # a topic or event too long for the binary frame
+            log.warning("realtime: a broadcast on %s could not be framed", self.topic)
 
 
 class ClientSocket:
-    def __init__(self, websocket: WebSocket, hub: Hub, context: RealtimeContext) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        hub: Hub,
+        context: RealtimeContext,
+        serializer: frames.Serializer,
+    ) -> None:
         self.websocket = websocket
+        self.serializer = serializer
         self.hub = hub
         self.context = context
         self.origin = f"{context.worker}:{uuid.uuid4()}"
         self.channels: dict[str, Channel] = {}
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(context.limits.send_queue)
+        self.outbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(context.limits.send_queue)
         self.token = context.token
         self.closing = False  # closed by the server for a limit (code 1008)
 
     # ------------------------------------------------------------------ sending
 
-    def send(self, text: str) -> None:
+    def send(self, data: str | bytes) -> None:
         """Queue a frame; a client that lets the queue fill is disconnected."""
         try:
-            self.outbox.put_nowait(text)
+            self.outbox.put_nowait(data)
         except asyncio.QueueFull:
             log.warning("realtime: a client too slow to read was disconnected")
             self.close()
@@ -86,8 +97,11 @@ class ClientSocket:
         self.closing = True
 
     async def _writer(self) -> None:
-        while (text := await self.outbox.get()) is not None:
-            await self.websocket.send_text(text)
+        while (data := await self.outbox.get()) is not None:
+            if isinstance(data, bytes):
+                await self.websocket.send_bytes(data)
+            else:
+                await self.websocket.send_text(data)
         await self.websocket.close(1008 if self.closing else 1000)
 
     # ------------------------------------------------------------------ receiving
@@ -96,18 +110,22 @@ class ClientSocket:
         writer = asyncio.create_task(self._writer())
         try:
             while not writer.done():
-                text = await asyncio.wait_for(
-                    self.websocket.receive_text(), self.context.limits.idle_timeout
+                received = await asyncio.wait_for(
+                    self.websocket.receive(), self.context.limits.idle_timeout
                 )
-                if len(text) > self.context.limits.max_frame_bytes:
+                if received["type"] == "websocket.disconnect":
+                    break
+                data = received.get("text") or received.get("bytes") or ""
+                if len(data) > self.context.limits.max_frame_bytes:
                     log.warning("realtime: a frame over the size limit closed its socket")
                     break
                 try:
-                    frame = frames.parse(text)
-                except frames.BadFrame:
+                    frame = self.serializer.parse(data)
+                except frames.BadFrame as bad:
+                    log.info("realtime: closing a socket that sent a bad frame: %s", bad)
                     break
                 await self._handle(frame)
-        except (WebSocketDisconnect, TimeoutError, RuntimeError):
+        except (WebSocketDisconnect, TimeoutError):
             pass
         finally:
             for channel in list(self.channels.values()):
@@ -118,21 +136,23 @@ class ClientSocket:
 
     async def _handle(self, frame: frames.Frame) -> None:
         if frame.topic == frames.PHOENIX and frame.event == "heartbeat":
-            self.send(frames.reply(frame, "ok", {}))
+            self.send(self.serializer.reply(frame, "ok", {}))
         elif frame.event == "phx_join":
             await self._join(frame)
         elif (channel := self.channels.get(frame.topic)) is None:
             # Phoenix's answer to a push on a channel the socket has not joined.
-            self.send(frames.reply(frame, "error", {"reason": "unmatched topic"}))
+            self.send(self.serializer.reply(frame, "error", {"reason": "unmatched topic"}))
         elif frame.event == "phx_leave":
             self._drop(channel)
-            self.send(frames.reply(frame, "ok", {}))
+            self.send(self.serializer.reply(frame, "ok", {}))
         elif frame.event == "broadcast":
             await self._broadcast(channel, frame)
         elif frame.event == "access_token":
             await self._refresh(channel, frame.payload.get("access_token"))
         elif frame.event == "presence":
-            self.send(frames.reply(frame, "error", {"reason": "presence is not supported"}))
+            self.send(
+                self.serializer.reply(frame, "error", {"reason": "presence is not supported"})
+            )
         # Anything else is ignored, as Realtime ignores (and only logs) unknown events.
 
     # ------------------------------------------------------------------ events
@@ -157,7 +177,7 @@ class ClientSocket:
             channel = Channel(
                 self,
                 frame.topic,
-                frame.ref,
+                frame.join_ref or frame.ref,
                 private=bool(config.get("private")),
                 self_broadcast=bool(broadcast.get("self")),
                 ack=bool(broadcast.get("ack")),
@@ -165,12 +185,12 @@ class ClientSocket:
             )
             await self._authorize(channel)
         except Rejected as rejected:
-            self.send(frames.reply(frame, "error", {"reason": rejected.reason}))
+            self.send(self.serializer.reply(frame, "error", {"reason": rejected.reason}))
             return
         self.channels[frame.topic] = channel
         self.hub.add(channel.name, channel.private, channel)
         self._watch_expiry(channel)
-        self.send(frames.reply(frame, "ok", {"postgres_changes": []}))
+        self.send(self.serializer.reply(frame, "ok", {"postgres_changes": []}))
 
     async def _authorize(self, channel: Channel) -> None:
         if channel.private and not await database.may_read(
@@ -182,19 +202,21 @@ class ClientSocket:
             )
 
     async def _broadcast(self, channel: Channel, frame: frames.Frame) -> None:
-        payload = dict(frame.payload)
-        if (
-            len(frames.push(channel.topic, "broadcast", payload))
-            > self.context.limits.max_payload_bytes
-        ):
+        """A client's broadcast, `{type: broadcast, event, payload}`, to the channel's topic."""
+        event, payload = frame.payload.get("event"), frame.payload.get("payload", {})
+        too_large = len(json.dumps(payload)) > self.context.limits.max_payload_bytes
+        if not isinstance(event, str) or too_large:
             if channel.ack:
-                self.send(frames.reply(frame, "error", {"reason": "payload_size_exceeded"}))
+                reason = "payload_size_exceeded" if too_large else "a broadcast needs an event"
+                self.send(self.serializer.reply(frame, "error", {"reason": reason}))
             return
         sender = channel.claims if channel.private else None
-        sent = await database.send(self.context.pool, sender, channel.name, payload, self.origin)
+        sent = await database.send(
+            self.context.pool, sender, channel.name, event, payload, self.origin
+        )
         # Realtime answers nothing when the sender may not write: an `ack` then times out.
         if sent and channel.ack:
-            self.send(frames.reply(frame, "ok", {}))
+            self.send(self.serializer.reply(frame, "ok", {}))
 
     async def _refresh(self, channel: Channel, token: Any) -> None:
         """A new access token for the channel: checked as at join; the channel closes when it
@@ -250,20 +272,15 @@ class ClientSocket:
 
     def _shut_down(self, channel: Channel, message: str) -> None:
         """Realtime's shutdown_response: a `system` error message, then the channel closes."""
+        system = {"extension": "system", "status": "error", "message": message}
+        system["channel"] = channel.name
+        self.send(self.serializer.push(channel.topic, "system", system, channel.join_ref))
+        self._drop(channel)
         self.send(
-            frames.push(
-                channel.topic,
-                "system",
-                {
-                    "extension": "system",
-                    "status": "error",
-                    "message": message,
-                    "channel": channel.name,
-                },
+            self.serializer.push(
+                channel.topic, frames.CLOSE, {}, channel.join_ref, ref=channel.join_ref
             )
         )
-        self._drop(channel)
-        self.send(frames.push(channel.topic, frames.CLOSE, {}, channel.join_ref))
 
     def _drop(self, channel: Channel) -> None:
         if self.channels.get(channel.topic) is channel:
