@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench bench-gateway bench-audit bench-scale install system firebase-tools splinter
+.PHONY: up down reset test lint pgtap pytest bench bench-gateway bench-audit bench-scale install system firebase-tools js-clients splinter
 
 up: install
 	@$(BIN)/carebase up
@@ -56,7 +56,7 @@ bench-audit: install
 bench-scale: install
 	$(BIN)/python bench/scale.py --size $(SIZE) $(BENCH_ARGS)
 
-install: system $(VENV)/.installed firebase-tools splinter
+install: system $(VENV)/.installed firebase-tools js-clients splinter
 
 system:
 	@bash devstack/install-system-packages.sh
@@ -68,6 +68,9 @@ splinter:
 # The Firebase Auth emulator for the patient phone login (npm firebase-tools, pinned).
 firebase-tools:
 	@bash devstack/firebase/install.sh
+
+js-clients: firebase-tools
+	@bash tests/js/install.sh
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
