@@ -1,0 +1,177 @@
+"""Realtime fan-out: 200 subscribers of one private channel, each a doctor of the demo hospital
+joined as themselves (the RLS probe of realtime.messages decides each join), and the database
+broadcasting to it with `realtime.send` in committed transactions, as the live-event triggers
+do. Measures, from the commit's return to each subscriber's receipt: P50/P95/P99 delivery
+latency at a steady rate, and the events/s delivered when the sender goes as fast as it can.
+Subscribers speak serializer 1.0.0 on raw websockets (one asyncio process beside the gateway's
+two workers and Postgres, on the same 2 cores). Rewrites the Realtime section of
+bench/REPORT.md.
+
+Run with `make bench-realtime` (the stack must be up: `make up`). Bounded: under a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import websockets
+
+from devstack.config import Settings
+from devstack.gateway.tokens import issue
+
+SUBSCRIBERS = 200
+STEADY_EVENTS, STEADY_RATE = 200, 20  # events, events/s
+BURST_EVENTS = 200
+REPORT = Path(__file__).with_name("REPORT.md")
+SECTION = "## Realtime fan-out"
+TOPIC = "bench:fanout"
+
+
+def subscriber_token(settings: Settings) -> str:
+    """A doctor of the demo hospital; the bench adds a receive policy for its topic only."""
+    with psycopg.connect(settings.dsn()) as conn:
+        user = conn.execute(
+            "select user_id from public.staff_memberships where role = 'doctor' limit 1"
+        ).fetchone()[0]
+    now = int(time.time())
+    claims = {"sub": str(user), "role": "authenticated", "aud": "authenticated"}
+    return issue({**claims, "iat": now, "exp": now + 3600}, settings.jwt_secret)
+
+
+POLICY = (
+    "create policy bench_fanout_receive on realtime.messages for select to authenticated"
+    " using (realtime.messages.topic = 'bench:fanout' and (select auth.uid()) is not null)"
+)
+
+
+async def subscribe(
+    url: str, token: str, received: dict[int, list[float]]
+) -> websockets.ClientConnection:
+    socket = await websockets.connect(url, max_queue=None)
+    join = {
+        "topic": f"realtime:{TOPIC}",
+        "event": "phx_join",
+        "payload": {
+            "config": {"private": True, "broadcast": {"self": False}},
+            "access_token": token,
+        },
+        "ref": "1",
+    }
+    await socket.send(json.dumps(join))
+    reply = json.loads(await socket.recv())
+    if reply["payload"]["status"] != "ok":
+        raise SystemExit(f"join refused: {reply['payload']}")
+
+    async def read() -> None:
+        async for text in socket:
+            now = time.perf_counter()
+            message = json.loads(text)
+            if message["event"] == "broadcast":
+                received.setdefault(message["payload"]["payload"]["n"], []).append(now)
+
+    asyncio.get_running_loop().create_task(read())
+    return socket
+
+
+async def send(settings: Settings, count: int, rate: float | None, offset: int) -> dict[int, float]:
+    committed: dict[int, float] = {}
+    async with await psycopg.AsyncConnection.connect(settings.dsn()) as conn:
+        started = time.perf_counter()
+        for i in range(count):
+            n = offset + i
+            await conn.execute(
+                "select realtime.send(jsonb_build_object('n', %s::int), 'tick', %s, true)",
+                (n, TOPIC),
+            )
+            await conn.commit()
+            committed[n] = time.perf_counter()
+            if rate:
+                await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+    return committed
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def measure(settings: Settings) -> str:
+    url = f"ws://{settings.api_host}:{settings.api_port}/realtime/v1/websocket?apikey={settings.anon_key}"
+    token = subscriber_token(settings)
+    received: dict[int, list[float]] = {}
+    sockets = [await subscribe(url, token, received) for _ in range(SUBSCRIBERS)]
+    committed = await send(settings, STEADY_EVENTS, STEADY_RATE, 0)
+    await asyncio.sleep(2)
+    latencies = [
+        (t - committed[n]) * 1000 for n, times in received.items() if n in committed for t in times
+    ]
+    steady_delivered = sum(len(received.get(n, [])) for n in committed)
+    burst_start = time.perf_counter()
+    burst = await send(settings, BURST_EVENTS, None, 100_000)
+    expected = BURST_EVENTS * SUBSCRIBERS
+    while sum(len(received.get(n, [])) for n in burst) < expected:
+        if time.perf_counter() - burst_start > 60:
+            break
+        await asyncio.sleep(0.05)
+    last = max((max(received[n]) for n in burst if n in received), default=burst_start)
+    burst_delivered = sum(len(received.get(n, [])) for n in burst)
+    for socket in sockets:
+        await socket.close()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"`make bench-realtime`: {SUBSCRIBERS} subscribers of one private channel (each a"
+            " doctor joined as themselves through the RLS probe), the database broadcasting with"
+            " `realtime.send` in committed transactions; subscribers on raw websockets"
+            " (serializer 1.0.0) in one asyncio process, on the same 2 cores as the gateway's two"
+            f" workers and Postgres; load average {load} at the end. Latency is from the"
+            " commit's return to each subscriber's receipt.",
+            "",
+            "| measure | figure |",
+            "|---|---|",
+            f"| steady {STEADY_RATE} events/s x {SUBSCRIBERS}: delivered | {steady_delivered:,} of"
+            f" {STEADY_EVENTS * SUBSCRIBERS:,} |",
+            f"| steady: P50 / P95 / P99 delivery ms | {statistics.median(latencies):.1f} /"
+            f" {percentile(latencies, 0.95):.1f} / {percentile(latencies, 0.99):.1f} |",
+            f"| burst of {BURST_EVENTS} events as fast as the sender commits: delivered |"
+            f" {burst_delivered:,} of {expected:,} |",
+            f"| burst: deliveries per second | {burst_delivered / (last - burst_start):,.0f} |",
+            "",
+        ]
+    )
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+        conn.execute("drop policy if exists bench_fanout_receive on realtime.messages")
+        conn.execute(POLICY)
+    try:
+        section = asyncio.run(measure(settings))
+    finally:
+        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
+            conn.execute("drop policy if exists bench_fanout_receive on realtime.messages")
+            conn.execute("delete from realtime.messages where topic = %s", (TOPIC,))
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
+    if SECTION in text:
+        start = text.index(SECTION)
+        following = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[following:] if following != -1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    REPORT.write_text(text)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
