@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
   postgresql-15 postgresql-client-15 postgresql-15-pgtap postgresql-15-cron
+  postgresql-15-wal2json                  # Realtime's Postgres Changes (devstack/realtime)
   libtap-parser-sourcehandler-pgtap-perl  # pg_prove
   hey                                     # HTTP load for bench/
   curl jq                                 # the README's five-minute tour

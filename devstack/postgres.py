@@ -42,6 +42,9 @@ jit = off
 # The local cluster holds disposable data: trade durability for test speed.
 fsync = off
 synchronous_commit = off
+# An asynchronous commit reaches the flushed WAL, which Realtime's Postgres Changes read,
+# within this delay (the default 200 ms, up to three times over, would show in every event).
+wal_writer_delay = 10ms
 full_page_writes = off
 """
 

@@ -74,7 +74,7 @@ def test_postgres_is_not_a_superuser_but_creates_databases_and_roles_and_bypasse
         ("service_role", (False, True, True, False)),
         ("authenticator", (True, False, False, False)),
         ("supabase_auth_admin", (True, False, False, False)),
-        ("supabase_realtime_admin", (True, False, False, False)),
+        ("supabase_realtime_admin", (True, False, False, False)),  # and replication
     ],
 )
 def test_the_supabase_roles_have_supabase_attributes(

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +25,7 @@ from tests.postgrest_session import PostgrestSession
 
 PATIENT_USER = "50000000-0000-4000-8000-000000000001"
 OTHER_PATIENT_USER = "50000000-0000-4000-8000-000000000002"
+OTHER_PATIENT = "60000000-0000-4000-8000-000000000002"
 WAIT = 2.0  # seconds a delivery may take before the test says it never came
 
 
@@ -210,22 +215,6 @@ def test_a_private_message_does_not_reach_a_public_channel_of_the_same_name(
 # --- joins refused -------------------------------------------------------------------------
 
 
-def test_postgres_changes_are_refused_clearly(gateway: str, stack: Settings) -> None:
-    async def scenario() -> list:
-        client = AsyncRealtimeClient(f"{gateway}/realtime/v1", stack.anon_key)
-        await client.connect()
-        channel = client.channel("db-changes")
-        channel.on_postgres_changes("*", lambda change: None, table="appointments")
-        states: list = []
-        await channel.subscribe(lambda state, error: states.append((state, str(error))))
-        await client.close()
-        return states
-
-    states = run(scenario)
-    assert states[-1][0] == RealtimeSubscribeStates.CHANNEL_ERROR
-    assert "PostgresChangesNotSupported" in states[-1][1]
-
-
 def test_an_expired_access_token_cannot_join(gateway: str, stack: Settings) -> None:
     expired = token(stack, PATIENT_USER, exp=tokens.now() - 5)
 
@@ -279,3 +268,143 @@ def test_a_socket_holds_at_most_100_channels(gateway: str, stack: Settings, coun
     states = run(scenario)
     assert states[:100] == [RealtimeSubscribeStates.SUBSCRIBED] * 100
     assert states[100] == RealtimeSubscribeStates.CHANNEL_ERROR
+
+
+# --- Postgres Changes: each row change only to subscribers whose RLS reads the row ----------
+
+PATIENT = "60000000-0000-4000-8000-000000000001"
+DOCTOR = "30000000-0000-4000-8000-000000000001"  # Dr. Sandhu, whose login is DOCTOR_USER
+DOCTOR_USER = "20000000-0000-4000-8000-000000000002"
+FRONT_DESK = "frontdesk@nabha.carebase.test"
+
+
+async def watch_changes(
+    gateway: str, stack: Settings, user: str, table: str, filter: str | None = None
+) -> tuple[AsyncRealtimeClient, list[dict], list]:
+    client = AsyncRealtimeClient(f"{gateway}/realtime/v1", stack.anon_key, auto_reconnect=False)
+    await client.connect()
+    await client.set_auth(token(stack, user))
+    changes: list[dict] = []
+    states: list = []
+    channel = client.channel(f"changes-{table}-{user}-{filter}")
+    channel.on_postgres_changes("INSERT", changes.append, table=table, filter=filter)
+    await channel.subscribe(lambda state, error: states.append((state, error)))
+    return client, changes, states
+
+
+@pytest.fixture
+def book(gateway: str, stack: Settings) -> Iterator[Callable[[str], Awaitable[str]]]:
+    """Books the demo doctor for a patient through REST as the front desk, at a random hour of
+    2040 (runs never meet); removes what it booked afterwards."""
+    made: list[str] = []
+    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {token(stack, FRONT_DESK)}"}
+
+    async def booked(patient: str) -> str:
+        start = datetime(2040, 1, 2, tzinfo=UTC) + timedelta(hours=random.randrange(24 * 300))  # noqa: S311
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{gateway}/rest/v1/rpc/book_appointment",
+                headers=headers,
+                json={
+                    "doctor_id": DOCTOR,
+                    "patient_id": patient,
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(minutes=30)).isoformat(),
+                    "source": "front_desk",
+                },
+            )
+        assert response.status_code == 200, response.text
+        made.append(response.json()["id"])
+        return made[-1]
+
+    yield booked
+    with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
+        ids = [uuid.UUID(i) for i in made]
+        conn.execute("delete from private.outbox where subject_id = any(%s)", (ids,))
+        conn.execute("delete from public.status_history where subject_id = any(%s)", (ids,))
+        conn.execute("delete from public.appointments where id = any(%s)", (ids,))
+
+
+async def first_of(changes: list[dict], within: float = WAIT) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not changes and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # time for a wrong or second delivery to arrive
+
+
+def test_a_booking_reaches_its_patient_and_doctor_within_a_second_and_no_other_patient(
+    gateway: str, stack: Settings, book: Callable[[str], Awaitable[str]]
+) -> None:
+    async def scenario() -> tuple[list, list, list, str, float]:
+        patient, patient_changes, states = await watch_changes(
+            gateway, stack, PATIENT_USER, "appointments"
+        )
+        doctor, doctor_changes, _ = await watch_changes(gateway, stack, DOCTOR_USER, "appointments")
+        other, other_changes, _ = await watch_changes(
+            gateway, stack, OTHER_PATIENT_USER, "appointments"
+        )
+        assert states[-1][0] == RealtimeSubscribeStates.SUBSCRIBED
+        appointment = await book(PATIENT)
+        booked_at = time.monotonic()
+        await first_of(doctor_changes, within=1.0)
+        took = time.monotonic() - booked_at
+        await first_of(patient_changes)
+        for client in (patient, doctor, other):
+            await client.close()
+        return patient_changes, doctor_changes, other_changes, appointment, took
+
+    patients, doctors, others, appointment, took = run(scenario)
+    assert others == []
+    assert len(patients) == 1 and len(doctors) == 1
+    assert took < 1.0
+    data = patients[0]["data"]
+    assert (data["schema"], data["table"], data["type"]) == ("public", "appointments", "INSERT")
+    assert data["record"]["id"] == appointment
+    assert data["record"]["patient_id"] == PATIENT
+    assert data["record"]["status"] == "scheduled"
+    assert "old_record" not in data  # an INSERT has none
+    assert {"name": "status", "type": "appointment_status"} in data["columns"]
+    assert data["commit_timestamp"].endswith("Z")
+
+
+def test_a_filter_narrows_the_changes_in_sql(
+    gateway: str, stack: Settings, book: Callable[[str], Awaitable[str]]
+) -> None:
+    async def scenario() -> tuple[list, list]:
+        wanted, hits, _ = await watch_changes(
+            gateway, stack, DOCTOR_USER, "appointments", f"patient_id=eq.{PATIENT}"
+        )
+        other, misses, _ = await watch_changes(
+            gateway, stack, DOCTOR_USER, "appointments", f"patient_id=in.({OTHER_PATIENT})"
+        )
+        await book(PATIENT)
+        await first_of(hits)
+        await wanted.close()
+        await other.close()
+        return hits, misses
+
+    hits, misses = run(scenario)
+    assert len(hits) == 1
+    assert misses == []
+
+
+@pytest.mark.parametrize(
+    ("table", "filter", "reason"),
+    [
+        ("lab_results", None, "is not in the supabase_realtime publication"),
+        ("doctors", None, "is not in the supabase_realtime publication"),
+        ("appointments", "status=like.sched%", "invalid filter"),
+        ("appointments", "no_such_column=eq.1", "invalid column for filter no_such_column"),
+    ],
+)
+def test_bindings_that_cannot_be_served_are_refused_with_a_reason(
+    gateway: str, stack: Settings, table: str, filter: str | None, reason: str
+) -> None:
+    async def scenario() -> list:
+        client, _, states = await watch_changes(gateway, stack, PATIENT_USER, table, filter)
+        await client.close()
+        return states
+
+    state, error = run(scenario)[-1]
+    assert state == RealtimeSubscribeStates.CHANNEL_ERROR
+    assert reason in str(error)

@@ -47,6 +47,31 @@ def test_every_public_table_has_row_level_security_and_policies(db: psycopg.Conn
     assert without_policy == []
 
 
+def test_realtime_streams_only_tables_with_rls_and_never_clinical_records(
+    db: psycopg.Connection,
+) -> None:
+    """Postgres Changes send each published table's rows to subscribers as their RLS allows;
+    clinical records are read only through logged calls, which Realtime cannot make."""
+    published = names(
+        db, "select tablename from pg_publication_tables where pubname = 'supabase_realtime'"
+    )
+    assert "appointments" in published
+    unprotected = names(
+        db,
+        "select p.tablename from pg_publication_tables p"
+        " join pg_class c on c.oid = format('%I.%I', p.schemaname, p.tablename)::regclass"
+        " where p.pubname = 'supabase_realtime' and not c.relrowsecurity",
+    )
+    clinical = names(
+        db,
+        "select p.tablename from pg_publication_tables p"
+        " join private.audited_resources r on r.resource = p.tablename"
+        " where p.pubname = 'supabase_realtime' and p.schemaname = 'public'",
+    )
+    assert unprotected == []
+    assert clinical == []
+
+
 def test_anonymous_requests_hold_no_privilege_on_any_public_table(db: psycopg.Connection) -> None:
     granted = names(
         db,

@@ -1,5 +1,6 @@
-"""RealtimeApi: /realtime/v1/websocket, Supabase Realtime's Broadcast over Phoenix channels
-(serializer 1.0.0), with private channels authorized by RLS on realtime.messages.
+"""RealtimeApi: /realtime/v1/websocket, Supabase Realtime's Broadcast and Postgres Changes
+over Phoenix channels (serializers 1.0.0 and 2.0.0), with private channels authorized by RLS
+on realtime.messages and each row change by the subscriber's RLS (changes.py).
 
 The socket's own token is its `apikey` (query parameter or header), checked at connect as
 Realtime does: a bad or expired one is answered 401 with `{"error": ...}` and no upgrade.
@@ -20,7 +21,7 @@ from starlette.websockets import WebSocket
 from devstack.config import Settings
 from devstack.gateway import tokens
 from devstack.gateway.connections import ConnectionPool
-from devstack.realtime import database, frames
+from devstack.realtime import changes, database, frames
 from devstack.realtime.hub import Hub
 from devstack.realtime.limits import Limits
 from devstack.realtime.socket import ClientSocket, RealtimeContext
@@ -34,16 +35,19 @@ class RealtimeApi:
         self.pool = ConnectionPool(settings.dsn(ROLE), max_size=5, name="realtime")
         self.hub = Hub()
         self.listener = database.Listener(settings.dsn(ROLE), self.hub.deliver)
+        self.changes = changes.ChangeFeed(settings.dsn(ROLE), self.pool)
         self.context = RealtimeContext(
-            self.pool, settings.jwt_secret, Limits.from_env(), worker=str(os.getpid())
+            self.pool, self.changes, settings.jwt_secret, Limits.from_env(), str(os.getpid())
         )
         self.routes = [WebSocketRoute("/websocket", self.websocket)]
 
     async def startup(self) -> None:
         await self.pool.open()
         self.listener.start()
+        self.changes.start()
 
     async def shutdown(self) -> None:
+        await self.changes.stop()
         await self.listener.stop()
         await self.pool.close()
 

@@ -42,7 +42,7 @@ class NotAllowed(Exception):
     """The caller's policies refuse it (or the token names no API role)."""
 
 
-async def _act_as(conn: psycopg.AsyncConnection, claims: dict[str, Any], topic: str) -> None:
+async def act_as(conn: psycopg.AsyncConnection, claims: dict[str, Any], topic: str) -> None:
     """The joining user's role and claims and the channel's topic, for this transaction only:
     what Realtime sets before evaluating the policies (`realtime.topic()` reads the topic)."""
     role = claims.get("role")
@@ -70,7 +70,7 @@ async def may_read(pool: ConnectionPool, claims: dict[str, Any], topic: str) -> 
                     " values (%s, %s, 'broadcast')",
                     (probe, topic),
                 )
-                await _act_as(conn, claims, topic)
+                await act_as(conn, claims, topic)
                 cursor = await conn.execute(
                     "select 1 from realtime.messages where id = %s", (probe,)
                 )
@@ -102,7 +102,7 @@ async def send(
                     "select set_config('realtime.devstack_origin', %s, true)", (origin,)
                 )
                 if sender is not None:
-                    await _act_as(conn, sender, topic)
+                    await act_as(conn, sender, topic)
                 await conn.execute(
                     "insert into realtime.messages (topic, extension, event, payload, private)"
                     " values (%s, 'broadcast', %s, %s, %s)",

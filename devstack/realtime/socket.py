@@ -2,7 +2,8 @@
 keep one gateway worker healthy (channels per socket, message size, a bounded send queue that
 drops a client too slow to read rather than buffering for it without end).
 
-Join, leave, heartbeat, broadcast and access_token behave as in Supabase Realtime
+Join (with its postgres_changes bindings), leave, heartbeat, broadcast and access_token behave
+as in Supabase Realtime
 (lib/realtime_web/channels/realtime_channel.ex): a private channel is joined only when the
 user's RLS lets them read a probe message on its topic, a client broadcast on it only when
 they may insert one; a channel whose token expires, or whose new token no longer reads the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import uuid
@@ -20,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import psycopg
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from devstack.gateway import tokens
-from devstack.realtime import database, frames
+from devstack.realtime import changes, database, frames
 from devstack.realtime.hub import Hub
 from devstack.realtime.limits import Limits
 
@@ -47,6 +50,7 @@ class Channel:
     ack: bool
     claims: dict[str, Any]
     expiry: asyncio.Task | None = field(default=None, repr=False)
+    bindings: list[changes.Binding] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -55,6 +59,11 @@ class Channel:
     @property
     def origin(self) -> str:
         return self.socket.origin
+
+    def deliver_change(self, payload: dict[str, Any]) -> None:
+        self.socket.send(
+            self.socket.serializer.push(self.topic, "postgres_changes", payload, self.join_ref)
+        )
 
     def deliver(self, broadcast: frames.Broadcast) -> None:
         try:
@@ -166,11 +175,6 @@ class ClientSocket:
                 raise Rejected("TopicNameRequired: You must provide a topic name")
             if len(self.channels) >= self.context.limits.channels_per_socket:
                 raise Rejected("ChannelRateLimitReached: Too many channels")
-            if config.get("postgres_changes"):
-                raise Rejected(
-                    "PostgresChangesNotSupported: devstack's Realtime serves Broadcast only;"
-                    " subscribe to a private channel fed by the database instead"
-                )
             token = frame.payload.get("access_token") or self.token
             claims = self._verify(token)
             broadcast = config.get("broadcast") or {}
@@ -184,13 +188,47 @@ class ClientSocket:
                 claims=claims,
             )
             await self._authorize(channel)
+            channel.bindings = await self._bindings(channel, config.get("postgres_changes"))
         except Rejected as rejected:
             self.send(self.serializer.reply(frame, "error", {"reason": rejected.reason}))
             return
         self.channels[frame.topic] = channel
         self.hub.add(channel.name, channel.private, channel)
         self._watch_expiry(channel)
-        self.send(self.serializer.reply(frame, "ok", {"postgres_changes": []}))
+        for binding in channel.bindings:
+            await self.context.changes.add(binding)
+        echoed = [binding.echo for binding in channel.bindings]
+        self.send(self.serializer.reply(frame, "ok", {"postgres_changes": echoed}))
+        if channel.bindings:
+            status = {"extension": "postgres_changes", "status": "ok"}
+            status |= {"message": "Subscribed to PostgreSQL", "channel": channel.name}
+            self.send(self.serializer.push(channel.topic, "system", status, channel.join_ref))
+
+    async def _bindings(self, channel: Channel, requested: Any) -> list[changes.Binding]:
+        """The channel's postgres_changes bindings, each checked: a published table whose
+        reads are not audited, a valid event and a filter on one of its columns."""
+        if not requested:
+            return []
+        if not isinstance(requested, list):
+            raise Rejected("InvalidJoinPayload: postgres_changes must be a list")
+        bindings = []
+        for params in requested:
+            try:
+                event, schema, table = await changes.check_binding(self.context.pool, params)
+                filter = changes.parse_filter(params.get("filter"))
+                columns = await self.context.changes.table_columns(schema, table)
+                if filter is not None and filter.column not in columns.names:
+                    raise changes.BindingRefused(f"invalid column for filter {filter.column}")
+            except changes.BindingRefused as refused:
+                raise Rejected(f"PostgresChangesError: {refused}") from None
+            except psycopg.Error as error:
+                log.warning("realtime: checking a postgres_changes binding failed: %s", error)
+                raise Rejected("UnknownErrorOnChannel: Unknown Error on Channel") from None
+            echo = {**params, "id": changes.binding_id(params)}
+            bindings.append(
+                changes.Binding(echo["id"], event, schema, table, filter, echo, channel)
+            )
+        return bindings
 
     async def _authorize(self, channel: Channel) -> None:
         if channel.private and not await database.may_read(
@@ -286,6 +324,8 @@ class ClientSocket:
         if self.channels.get(channel.topic) is channel:
             del self.channels[channel.topic]
         self.hub.remove(channel.name, channel.private, channel)
+        for binding in channel.bindings:
+            self.context.changes.remove(binding)
         if channel.expiry is not None and channel.expiry is not asyncio.current_task():
             channel.expiry.cancel()
 
@@ -295,10 +335,11 @@ class RealtimeContext:
     """What every socket of a worker shares."""
 
     pool: Any  # devstack.gateway.connections.ConnectionPool
+    changes: changes.ChangeFeed
     jwt_secret: str
     limits: Limits
     worker: str
     token: str = ""  # the socket's own token (its apikey), set per socket
 
     def for_socket(self, token: str) -> RealtimeContext:
-        return RealtimeContext(self.pool, self.jwt_secret, self.limits, self.worker, token)
+        return dataclasses.replace(self, token=token)

@@ -1,4 +1,5 @@
--- How devstack's Realtime (devstack/realtime) learns of new broadcasts. Supabase Realtime reads
+-- How devstack's Realtime (devstack/realtime) learns of new broadcasts (Postgres Changes come
+-- from the WAL instead, devstack/realtime/changes.py). Supabase Realtime reads
 -- inserts into realtime.messages from the WAL; devstack's gateway LISTENs instead. Only the
 -- message's id goes out (and, for a client's broadcast, which socket sent it), so no payload
 -- or topic ever travels on a channel any database session could LISTEN to; the gateway reads
@@ -6,9 +7,10 @@
 -- Realtime's own authorization probes.
 
 -- Realtime's login role here (on Supabase the service logs in as its admin role): it owns
--- realtime.messages, and becomes the joining user's API role to evaluate their policies, as
--- PostgREST's authenticator does, never using those roles' rights itself (noinherit).
-alter role supabase_realtime_admin with login;
+-- realtime.messages, becomes the joining user's API role to evaluate their policies, as
+-- PostgREST's authenticator does, never using those roles' rights itself (noinherit), and
+-- reads the WAL for Postgres Changes (a temporary wal2json slot: replication).
+alter role supabase_realtime_admin with login replication;
 
 do $$
 declare
