@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import websockets
 from realtime import AsyncRealtimeChannel, AsyncRealtimeClient, RealtimeSubscribeStates
 
 from devstack.config import Settings
@@ -408,3 +410,79 @@ def test_bindings_that_cannot_be_served_are_refused_with_a_reason(
     state, error = run(scenario)[-1]
     assert state == RealtimeSubscribeStates.CHANNEL_ERROR
     assert reason in str(error)
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+async def raw_join(gateway: str, stack: Settings, topic: str, **options: Any) -> Any:
+    """A raw serializer-1.0.0 socket joined to a public channel."""
+    url = f"{gateway.replace('http', 'ws', 1)}/realtime/v1/websocket?apikey={stack.anon_key}"
+    connection = await websockets.connect(url, **options)
+    config = {"broadcast": {"ack": True, "self": False}, "private": False}
+    join_frame = {"topic": f"realtime:{topic}", "event": "phx_join", "ref": "1"}
+    await connection.send(json.dumps({**join_frame, "payload": {"config": config}}))
+    assert json.loads(await connection.recv())["payload"]["status"] == "ok"
+    return connection
+
+
+def test_a_broadcast_over_the_size_limit_is_refused_and_not_delivered(
+    gateway: str, stack: Settings
+) -> None:
+    async def scenario() -> tuple[dict, list]:
+        listener = await join(gateway, stack, "big-room")
+        sender = await raw_join(gateway, stack, "big-room")
+        huge = {"type": "broadcast", "event": "blob", "payload": {"data": "x" * 300_000}}
+        frame = {"topic": "realtime:big-room", "event": "broadcast", "ref": "2"}
+        await sender.send(json.dumps({**frame, "payload": huge}))
+        reply = json.loads(await sender.recv())
+        received = await listener.received(1, within=0.5)
+        await sender.close()
+        await listener.client.close()
+        return reply, received
+
+    reply, received = run(scenario)
+    assert reply["payload"] == {"status": "error", "response": {"reason": "payload_size_exceeded"}}
+    assert received == []
+
+
+def test_a_client_too_slow_to_read_is_disconnected_and_the_others_get_everything(
+    gateway: str, stack: Settings
+) -> None:
+    events = 8000  # 32 MB: more than the loopback socket buffers and the send queue hold
+
+    async def scenario() -> tuple[int, Any]:
+        reader = await join(gateway, stack, "busy-room")
+        # Reads nothing after its join; the websockets library stops reading its socket after
+        # one queued frame, and a small receive buffer (no autotuning to 32 MB on loopback)
+        # without compression (the padding would shrink to nothing) lets the gateway's send
+        # queue for it fill up.
+        small = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        small.connect((stack.api_host, stack.api_port))
+        stalled = await raw_join(
+            gateway, stack, "busy-room", max_queue=1, sock=small, compression=None
+        )
+        with psycopg.connect(stack.dsn()) as conn:
+            conn.execute(
+                "select realtime.send(jsonb_build_object('n', n, 'pad', repeat('x', 4000)),"
+                " 'tick', 'busy-room', false) from generate_series(1, %s) as n",
+                (events,),
+            )
+        await reader.received(events, within=40)
+        # Reading now drains what the kernel still holds for it; then the connection ends:
+        # the close frame (1008) stays behind the unread bytes, so the server aborts it.
+        outcome = "still open"
+        try:
+            while True:
+                await asyncio.wait_for(stalled.recv(), 5)
+        except websockets.ConnectionClosed:
+            outcome = "closed by the server"
+        except TimeoutError:
+            pass
+        await reader.client.close()
+        return len(reader.broadcasts), outcome
+
+    received, outcome = run(scenario)
+    assert received == events
+    assert outcome == "closed by the server"

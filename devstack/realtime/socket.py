@@ -86,42 +86,49 @@ class ClientSocket:
         self.context = context
         self.origin = f"{context.worker}:{uuid.uuid4()}"
         self.channels: dict[str, Channel] = {}
-        self.outbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(context.limits.send_queue)
+        self.outbox: asyncio.Queue[str | bytes] = asyncio.Queue(context.limits.send_queue)
+        self.overflowed = asyncio.Event()  # the client read too slowly: it is dropped
         self.token = context.token
-        self.closing = False  # closed by the server for a limit (code 1008)
 
     # ------------------------------------------------------------------ sending
 
     def send(self, data: str | bytes) -> None:
         """Queue a frame; a client that lets the queue fill is disconnected."""
+        if self.overflowed.is_set():
+            return
         try:
             self.outbox.put_nowait(data)
         except asyncio.QueueFull:
             log.warning("realtime: a client too slow to read was disconnected")
-            self.close()
-
-    def close(self) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.outbox.put_nowait(None)
-        self.closing = True
+            self.overflowed.set()
 
     async def _writer(self) -> None:
-        while (data := await self.outbox.get()) is not None:
+        while True:
+            data = await self.outbox.get()
             if isinstance(data, bytes):
                 await self.websocket.send_bytes(data)
             else:
                 await self.websocket.send_text(data)
-        await self.websocket.close(1008 if self.closing else 1000)
 
     # ------------------------------------------------------------------ receiving
 
     async def serve(self) -> None:
+        """Read frames until the client leaves, goes silent, breaks the protocol or is too
+        slow to read what it is sent (then closed with 1008, its queue dropped)."""
         writer = asyncio.create_task(self._writer())
+        overflow = asyncio.create_task(self.overflowed.wait())
         try:
-            while not writer.done():
-                received = await asyncio.wait_for(
-                    self.websocket.receive(), self.context.limits.idle_timeout
+            while True:
+                receive = asyncio.create_task(self.websocket.receive())
+                done, _ = await asyncio.wait(
+                    {receive, overflow, writer},
+                    timeout=self.context.limits.idle_timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
+                if receive not in done:
+                    receive.cancel()
+                    break
+                received = receive.result()
                 if received["type"] == "websocket.disconnect":
                     break
                 data = received.get("text") or received.get("bytes") or ""
@@ -134,14 +141,17 @@ class ClientSocket:
                     log.info("realtime: closing a socket that sent a bad frame: %s", bad)
                     break
                 await self._handle(frame)
-        except (WebSocketDisconnect, TimeoutError):
+        except WebSocketDisconnect:
             pass
         finally:
             for channel in list(self.channels.values()):
                 self._drop(channel)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            for task in (writer, overflow):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.websocket.close(1008 if self.overflowed.is_set() else 1000), 2
+                )
 
     async def _handle(self, frame: frames.Frame) -> None:
         if frame.topic == frames.PHOENIX and frame.event == "heartbeat":
