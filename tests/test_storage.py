@@ -4,10 +4,12 @@ patient-documents bucket's real policies deciding who reads what."""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -55,7 +57,7 @@ def refusal(call: Callable[[], object]) -> dict[str, str]:
 def files_of(stack: Settings, bucket: str, name: str) -> list[Path]:
     """Every file (versions, partial uploads) devstack keeps for an object."""
     directory = ObjectStore(StorageConfig.from_settings(stack).root).path(bucket, name, "x").parent
-    return sorted(directory.glob("*")) + sorted(directory.glob(".*"))
+    return sorted(directory.iterdir()) if directory.exists() else []
 
 
 @pytest.fixture
@@ -204,6 +206,31 @@ def test_size_and_mime_type_limits(stack: Settings, service: SyncStorageClient) 
     finally:
         service.empty_bucket(name)
         service.delete_bucket(name)
+
+
+def test_an_upload_cut_off_midway_leaves_nothing(
+    gateway: str, stack: Settings, service: SyncStorageClient, bucket: str
+) -> None:
+    """The connection drops after half the body: no object, no file, no partial file."""
+    url = urlsplit(gateway)
+    with socket.create_connection((url.hostname, url.port)) as connection:
+        connection.sendall(
+            f"POST /storage/v1/object/{bucket}/cut.bin HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"apikey: {stack.service_role_key}\r\n"
+            f"Authorization: Bearer {stack.service_role_key}\r\n"
+            "Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n".encode()
+            + b"x" * 524288
+        )
+        deadline = time.monotonic() + 10
+        while not files_of(stack, bucket, "cut.bin") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [partial] = files_of(stack, bucket, "cut.bin")  # being written, under a temporary name
+        assert partial.name.endswith(".part")
+    deadline = time.monotonic() + 10
+    while files_of(stack, bucket, "cut.bin") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert files_of(stack, bucket, "cut.bin") == []
+    assert not service.from_(bucket).exists("cut.bin")
 
 
 def test_public_buckets_serve_without_a_key(gateway: str, service: SyncStorageClient) -> None:

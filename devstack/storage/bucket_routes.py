@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from devstack.storage import errors
 from devstack.storage.callers import caller_of
 from devstack.storage.config import StorageConfig
-from devstack.storage.database import StorageDatabase
+from devstack.storage.database import StorageDatabase, owner_columns
 from devstack.storage.http import bucket_json, json_body, message, required_text
 from devstack.storage.object_store import ObjectStore
 from devstack.storage.uploader import check_bucket_name
@@ -42,8 +42,7 @@ class BucketRoutes:
         row = {
             "id": bucket_id,
             "name": name,
-            "owner": caller.owner if _is_uuid(caller.owner) else None,
-            "owner_id": caller.owner,
+            **owner_columns(caller.owner),
             "public": bool(body.get("public", False)),
             **self._limits(body),
         }
@@ -157,7 +156,3 @@ def _whole_number(value: str, name: str) -> int:
     if not value.isdigit():
         raise errors.invalid_request(f"querystring/{name} must be integer")
     return int(value)
-
-
-def _is_uuid(text: str | None) -> bool:
-    return bool(text) and re.fullmatch(r"[0-9a-fA-F-]{36}", text or "") is not None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ OBJECT_COLUMNS = (
 BUCKET_COLUMNS = (
     "id, name, owner, owner_id, public, file_size_limit, allowed_mime_types, created_at, updated_at"
 )
+UUID_TEXT_LENGTH = 36
 SORTABLE = {"name", "updated_at", "created_at", "last_accessed_at"}
 BUCKET_SORTABLE = {"id", "name", "created_at", "updated_at"}
 
@@ -52,6 +54,16 @@ class Caller:
     def owner(self) -> str | None:
         sub = self.claims.get("sub")
         return sub if isinstance(sub, str) and sub else None
+
+
+def owner_columns(owner: str | None) -> dict[str, str | None]:
+    """Storage's `owner` (the caller's id when it is a uuid; deprecated) and `owner_id`
+    (the JWT's `sub`, whatever it is)."""
+    try:
+        as_uuid = str(uuid.UUID(owner)) if owner and len(owner) == UUID_TEXT_LENGTH else None
+    except ValueError:
+        as_uuid = None
+    return {"owner": as_uuid, "owner_id": owner}
 
 
 class Queries:
@@ -180,9 +192,9 @@ class Queries:
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes
         )
-        query = sql.SQL(
-            "update storage.objects set {} where bucket_id = %s and name = %s returning 1 as one"
-        ).format(assignments)
+        query = sql.SQL("update storage.objects set {} where bucket_id = %s and name = %s").format(
+            assignments
+        )
         params = [*map(_adapt, changes.values()), bucket_id, name]
         cursor = await self.conn.execute(query, params)
         return cursor.rowcount > 0
@@ -285,7 +297,3 @@ def _adapt(value: Any) -> Any:
     if isinstance(value, dict):
         return psycopg.types.json.Jsonb(value)
     return value
-
-
-def names_of(rows: Iterable[dict]) -> list[str]:
-    return [row["name"] for row in rows]

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from devstack.storage import errors
 
 MAX_FIELD_BYTES = 1024 * 1024  # Storage's cap on user metadata
+MAX_FORM_OVERHEAD = 4 * MAX_FIELD_BYTES  # part headers and fields together, before the file
 
 
 @dataclass
@@ -79,6 +80,7 @@ class _FormReader:
         self._value = bytearray()
         self._in_file = False
         self._name = ""
+        self._overhead = 0  # bytes of part headers and fields so far
         self.parser = MultipartParser(
             boundary,
             {
@@ -95,10 +97,18 @@ class _FormReader:
     def _part_begin(self) -> None:
         self._headers, self._value = {}, bytearray()
 
+    def _count(self, size: int) -> None:
+        """Only the file may be large: a form padded with endless headers is refused."""
+        self._overhead += size
+        if self._overhead > MAX_FORM_OVERHEAD:
+            raise errors.invalid_request("The form's fields and headers are too large")
+
     def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count(end - start)
         self._header[0] += data[start:end]
 
     def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count(end - start)
         self._header[1] += data[start:end]
 
     def _header_end(self) -> None:
@@ -115,8 +125,10 @@ class _FormReader:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
             self.pending.append(bytes(data[start:end]))
-        elif not self.file_done and len(self._value) + end - start <= MAX_FIELD_BYTES:
-            self._value += data[start:end]
+        elif not self.file_done:
+            self._count(end - start)
+            if len(self._value) + end - start <= MAX_FIELD_BYTES:
+                self._value += data[start:end]
 
     def _part_end(self) -> None:
         if self._in_file:

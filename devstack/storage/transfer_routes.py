@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from devstack.storage import errors
 from devstack.storage.callers import caller_of
 from devstack.storage.config import StorageConfig
-from devstack.storage.database import StorageDatabase
+from devstack.storage.database import StorageDatabase, owner_columns
 from devstack.storage.http import json_body, message, required_text
 from devstack.storage.object_store import ObjectStore
 from devstack.storage.uploader import Target, Uploader, check_bucket_name, check_key
@@ -49,8 +49,7 @@ class TransferRoutes:
                     "bucket_id": target[0],
                     "name": target[1],
                     "version": version,
-                    "owner": _uuid_or_none(caller.owner),
-                    "owner_id": caller.owner,
+                    **owner_columns(caller.owner),
                 }
                 if not await queries.update_object(*source, changes):
                     raise errors.no_such_key()
@@ -82,8 +81,7 @@ class TransferRoutes:
                     "id": previous["id"] if previous and upsert else uuid.uuid4(),
                     "bucket_id": bucket,
                     "name": name,
-                    "owner": _uuid_or_none(caller.owner),
-                    "owner_id": caller.owner,
+                    **owner_columns(caller.owner),
                     "version": version,
                     "metadata": metadata,
                     "user_metadata": original["user_metadata"],
@@ -132,13 +130,6 @@ def _copied_metadata(original: dict[str, Any], body: dict[str, Any]) -> dict[str
             if asked.get(key) is not None:
                 metadata[key] = asked[key]
     return metadata
-
-
-def _uuid_or_none(text: str | None) -> str | None:
-    try:
-        return str(uuid.UUID(text)) if text else None
-    except ValueError:
-        return None
 
 
 def _unlink(path: os.PathLike | None) -> None:

@@ -232,7 +232,9 @@ class TusRoutes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and offset + int(declared) > upload.size:
             raise SIZE_EXCEEDED
-        fd = os.open(self.uploads.data_path(upload.id), os.O_WRONLY | os.O_APPEND)
+        fd = os.open(
+            self.uploads.data_path(upload.id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+        )
         try:
             async for chunk in request.stream():
                 if offset + len(chunk) > upload.size:

@@ -19,12 +19,11 @@ from typing import Any
 
 from devstack.storage import errors
 from devstack.storage.config import StorageConfig
-from devstack.storage.database import Caller, Queries, StorageDatabase
+from devstack.storage.database import Caller, Queries, StorageDatabase, owner_columns
 from devstack.storage.object_store import ObjectStore, StagedFile, file_metadata
 from devstack.storage.request_files import IncomingFile
 
 EMPTY_FOLDER = ".emptyFolderPlaceholder"
-UUID_LENGTH = 36
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,7 @@ class Uploader:
 
     async def limits(self, target: Target) -> Limits:
         """The bucket's limits (404 for a bucket that does not exist)."""
+        check_bucket_name(target.bucket)
         check_key(target.name)
         async with self.db.transaction() as queries:
             bucket = await queries.find_bucket(target.bucket)
@@ -131,23 +131,13 @@ class Uploader:
 
 
 def _row(target: Target, version: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Storage's object row: `owner` only when the owner is a uuid, `owner_id` always."""
-    owner = target.owner
     return {
         "bucket_id": target.bucket,
         "name": target.name,
-        "owner": owner if owner and _is_uuid(owner) else None,
-        "owner_id": owner,
+        **owner_columns(target.owner),
         "version": version,
         "metadata": metadata,
     }
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return len(text) == UUID_LENGTH and bool(uuid.UUID(text))
-    except ValueError:
-        return False
 
 
 def check_key(name: str) -> None:
