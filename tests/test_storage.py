@@ -100,6 +100,22 @@ def test_upload_download_info_and_list(service: SyncStorageClient, bucket: str) 
     assert [entry["name"] for entry in files.list("reports", {"search": "ec"})] == ["echo.pdf"]
 
 
+def test_ranges_and_cached_copies(gateway: str, stack: Settings, bucket: str) -> None:
+    """A viewer reads part of a large study, and revalidates what it has."""
+    url = f"{gateway}/storage/v1/object/{bucket}/series.bin"
+    headers = {"apikey": stack.service_role_key}
+    assert httpx.post(url, content=bytes(range(256)), headers=headers).status_code == 200
+    part = httpx.get(url, headers={**headers, "Range": "bytes=10-19"})
+    assert (part.status_code, part.content) == (206, bytes(range(10, 20)))
+    assert part.headers["content-range"] == "bytes 10-19/256"
+    tail = httpx.get(url, headers={**headers, "Range": "bytes=-6"})
+    assert tail.content == bytes(range(250, 256))
+    beyond = httpx.get(url, headers={**headers, "Range": "bytes=300-"})
+    assert (beyond.status_code, beyond.json()["code"]) == (416, "InvalidRange")
+    etag = httpx.get(url, headers=headers).headers["etag"]
+    assert httpx.get(url, headers={**headers, "If-None-Match": etag}).status_code == 304
+
+
 def test_a_duplicate_needs_upsert(service: SyncStorageClient, bucket: str) -> None:
     files = service.from_(bucket)
     files.upload("a.txt", b"first", {"content-type": "text/plain"})

@@ -8,6 +8,7 @@ there). Bytes are streamed from an open descriptor, never read whole.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -178,20 +179,36 @@ class ObjectRoutes:
         return row
 
     def asset(self, request: Request, row: dict[str, Any], expires: str | None = None) -> Response:
-        """The object's bytes with Storage's headers (`download` asks for an attachment)."""
-        fd = self.store.open(row["bucket_id"], row["name"], row["version"])
+        """The object's bytes with Storage's headers: 304 when the client's ETag is current,
+        206 with one `Range: bytes=...`, `download` for an attachment."""
         metadata = row["metadata"] or {}
         headers = _asset_headers(metadata)
-        headers["Content-Length"] = str(os.fstat(fd).st_size)
         if expires:
             headers["Expires"] = expires
+        if metadata.get("eTag") and request.headers.get("if-none-match") == metadata["eTag"]:
+            del headers["Content-Length"]
+            return Response(status_code=304, headers=headers)
+        fd = self.store.open(row["bucket_id"], row["name"], row["version"])
+        size = os.fstat(fd).st_size
+        start, length, status = 0, size, 200
+        if request.headers.get("range"):
+            try:
+                start, end = byte_range(request.headers["range"], size)
+            except errors.StorageError:
+                os.close(fd)
+                raise
+            length, status = end - start + 1, 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(length)
+        headers["Accept-Ranges"] = "bytes"
         download = request.query_params.get("download")
         if download is not None:
             headers["Content-Disposition"] = _attachment(download)
-        return StreamingResponse(_chunks(fd), headers=headers)
+        return StreamingResponse(_chunks(fd, start, length), status_code=status, headers=headers)
 
 
 _AUTHENTICATED = "/storage/v1/object/authenticated/"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _location(request: Request) -> tuple[str, str]:
@@ -237,9 +254,29 @@ def _attachment(filename: str) -> str:
     return f"attachment; filename={encoded}; filename*=UTF-8''{encoded}"
 
 
-async def _chunks(fd: int) -> AsyncIterator[bytes]:
+def byte_range(header: str, size: int) -> tuple[int, int]:
+    """First and last byte of a single `bytes=a-b`, `bytes=a-` or `bytes=-n` range, the end
+    clamped to the object; Storage's 416 InvalidRange for anything else."""
+    match = _RANGE.match(header)
+    invalid = errors.StorageError(416, "InvalidRange", "invalid range provided", "invalid_range")
+    if match is None or size <= 0 or not (match.group(1) or match.group(2)):
+        raise invalid.with_http_status(416)
+    first, last = match.group(1), match.group(2)
+    if not first:  # the last n bytes
+        if int(last) <= 0:
+            raise invalid.with_http_status(416)
+        return max(size - int(last), 0), size - 1
+    start, end = int(first), int(last) if last else size - 1
+    if start > end or start >= size:
+        raise invalid.with_http_status(416)
+    return start, min(end, size - 1)
+
+
+async def _chunks(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
     try:
-        while chunk := os.read(fd, READ_CHUNK):
+        os.lseek(fd, start, os.SEEK_SET)
+        while length > 0 and (chunk := os.read(fd, min(READ_CHUNK, length))):
+            length -= len(chunk)
             yield chunk
     finally:
         os.close(fd)
