@@ -145,6 +145,10 @@ class ObjectRoutes:
             prefix += "/"  # a prefix is a folder, as Storage reads it
         sort = body.get("sortBy") if isinstance(body.get("sortBy"), dict) else {}
         options = {**sort, **{k: body.get(k) for k in ("limit", "offset", "search")}}
+        for key, least in (("limit", 1), ("offset", 0)):
+            value = options[key]
+            if value is not None and (not isinstance(value, int) or value < least):
+                raise errors.invalid_request(f"body/{key} must be >= {least}")
         async with self.db.as_caller(caller) as queries:
             rows = await queries.search(bucket, prefix, options)
         return JSONResponse([rendered(row) for row in rows])
