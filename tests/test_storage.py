@@ -317,6 +317,12 @@ def test_a_patient_reads_their_own_document_and_no_one_elses(
         doctor.from_("patient-documents").upload(
             path, f"report of {patient}".encode(), {"content-type": "application/pdf"}
         )
+    # the care team uploads only where a document row says so (metadata first)
+    unlisted = f"patients/{PATIENT}/{uuid.uuid4()}/extra.pdf"
+    assert (
+        refusal(lambda: doctor.from_("patient-documents").upload(unlisted, b"%PDF"))["status"]
+        == "403"
+    )
     patient = client(gateway, stack.anon_key, user_token(stack, PATIENT_USER)).from_(
         "patient-documents"
     )
@@ -334,6 +340,7 @@ def test_a_patient_reads_their_own_document_and_no_one_elses(
         "message": "new row violates row-level security policy",
     }
     assert refusal(lambda: patient.update(theirs, b"x"))["status"] == "403"
+    assert refusal(lambda: patient.create_signed_upload_url(theirs))["status"] == "403"
     assert (
         client(gateway, stack.service_role_key).from_("patient-documents").download(theirs)
         == f"report of {OTHER_PATIENT}".encode()
