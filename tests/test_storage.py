@@ -116,13 +116,31 @@ def test_ranges_and_cached_copies(gateway: str, stack: Settings, bucket: str) ->
     assert httpx.get(url, headers={**headers, "If-None-Match": etag}).status_code == 304
 
 
-def test_a_duplicate_needs_upsert(service: SyncStorageClient, bucket: str) -> None:
+def test_a_duplicate_needs_upsert(
+    gateway: str, stack: Settings, service: SyncStorageClient, bucket: str
+) -> None:
     files = service.from_(bucket)
     files.upload("a.txt", b"first", {"content-type": "text/plain"})
     assert refusal(lambda: files.upload("a.txt", b"second")) == {
         "status": "409",
         "message": "The resource already exists",
     }
+    # on the wire as Storage answers it: HTTP 400, the error's own status in the body
+    raw = httpx.post(
+        f"{gateway}/storage/v1/object/{bucket}/a.txt",
+        content=b"again",
+        headers={"apikey": stack.service_role_key},
+    )
+    assert (raw.status_code, raw.json()) == (
+        400,
+        {
+            "statusCode": "409",
+            "code": "KeyAlreadyExists",
+            "error": "Duplicate",
+            "message": "The resource already exists",
+        },
+    )
+    assert refusal(lambda: service.create_bucket(bucket))["status"] == "409"
     files.upload("a.txt", b"second", {"content-type": "text/plain", "upsert": "true"})
     assert files.download("a.txt") == b"second"
     files.update("a.txt", b"third", {"content-type": "text/plain"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -49,8 +50,8 @@ class BucketRoutes:
         async with self.db.as_caller(caller) as queries:
             try:
                 await queries.insert_bucket(row)
-            except errors.StorageError as error:
-                raise _duplicate_bucket(error) from None
+            except psycopg.errors.UniqueViolation:
+                raise errors.already_exists("BucketAlreadyExists") from None
         return JSONResponse({"name": name})
 
     async def list(self, request: Request) -> Response:
@@ -144,12 +145,6 @@ class BucketRoutes:
         if value > self.config.file_size_limit:
             raise errors.entity_too_large()
         return int(value)
-
-
-def _duplicate_bucket(error: errors.StorageError) -> errors.StorageError:
-    if error.code == "ResourceAlreadyExists":
-        return errors.already_exists("BucketAlreadyExists")
-    return error
 
 
 def _whole_number(value: str, name: str) -> int:

@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from devstack.storage import errors
 from devstack.storage.config import StorageConfig
 from devstack.storage.database import Caller, Queries, StorageDatabase, owner_columns
@@ -73,7 +75,7 @@ class Uploader:
     async def upload(self, target: Target, file: IncomingFile) -> str:
         """A standard upload, from the request to the committed object; returns its id."""
         limits = await self.limits(target)
-        if limits.allowed_mime_types and limits.max_size:
+        if limits.allowed_mime_types:
             check_mime_type(file.mime_type, limits.allowed_mime_types)
         if file.declared_length is not None and file.declared_length > limits.max_size:
             raise errors.entity_too_large()
@@ -124,10 +126,8 @@ class Uploader:
                 await queries.upsert_object(row)
             else:
                 await queries.insert_object(row)
-        except errors.StorageError as error:
-            if error.code == "ResourceAlreadyExists":
-                raise errors.already_exists("KeyAlreadyExists") from None
-            raise
+        except psycopg.errors.UniqueViolation:
+            raise errors.already_exists("KeyAlreadyExists") from None
 
 
 def _row(target: Target, version: str, metadata: dict[str, Any]) -> dict[str, Any]:
