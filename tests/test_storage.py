@@ -76,7 +76,11 @@ def bucket(service: SyncStorageClient) -> Iterator[str]:
 
 def test_upload_download_info_and_list(service: SyncStorageClient, bucket: str) -> None:
     files = service.from_(bucket)
-    files.upload("reports/2026/ecg.pdf", b"%PDF-1.7 ecg", {"content-type": "application/pdf"})
+    files.upload(
+        "reports/2026/ecg.pdf",
+        b"%PDF-1.7 ecg",
+        {"content-type": "application/pdf", "metadata": {"study": "resting ECG"}},
+    )
     files.upload("reports/echo.pdf", b"%PDF-1.7 echo", {"content-type": "application/pdf"})
     files.upload("readme.txt", b"hello", {"content-type": "text/plain", "cache-control": "60"})
 
@@ -89,6 +93,7 @@ def test_upload_download_info_and_list(service: SyncStorageClient, bucket: str) 
     )
     assert info["etag"] == '"5d41402abc4b2a76b9719d911017c592"'  # md5 of "hello", as S3's
     assert files.exists("readme.txt") and not files.exists("nope.txt")
+    assert files.info("reports/2026/ecg.pdf")["metadata"] == {"study": "resting ECG"}
 
     top = files.list()
     assert [(entry["name"], entry["id"] is None) for entry in top] == [
