@@ -164,6 +164,28 @@ def test_creation_checks_the_callers_policies_and_the_bucket(
     ).upload()
 
 
+def test_a_signed_upload_url_serves_a_resumable_upload(
+    gateway: str, stack: Settings, bucket: str, tmp_path: Path
+) -> None:
+    """The signer's permission travels in the token (`x-signature`): no JWT needed, and the
+    token names one object."""
+    service = {"apikey": stack.service_role_key}
+    signed = httpx.post(f"{gateway}/storage/v1/object/upload/sign/{bucket}/s.dcm", headers=service)
+    token = signed.json()["token"]
+    source = tmp_path / "s.dcm"
+    source.write_bytes(os.urandom(CHUNK + 1000))
+    uploads = f"{stack.api_url}/storage/v1/upload/resumable/sign"
+    holder = tus.TusClient(uploads, headers={"x-signature": token})
+    uploader = holder.uploader(str(source), chunk_size=CHUNK, metadata=metadata(bucket, "s.dcm"))
+    uploader.upload()
+    assert "/upload/resumable/sign/" in uploader.url
+    stored = httpx.get(f"{gateway}/storage/v1/object/{bucket}/s.dcm", headers=service)
+    assert stored.content == source.read_bytes()
+    with pytest.raises(TusCommunicationError) as elsewhere:
+        holder.uploader(str(source), metadata=metadata(bucket, "other.dcm")).upload()
+    assert elsewhere.value.status_code == 400
+
+
 def test_a_chunk_at_the_wrong_offset_is_refused(gateway: str, stack: Settings, bucket: str) -> None:
     headers = {
         "apikey": stack.service_role_key,

@@ -9,6 +9,8 @@ server with creation, creation-with-upload and termination).
   connection keeps what arrived. With the last byte the object is written as any upload is
   (uploader.py): the row as the caller and the file in one transaction; only then it exists.
 - HEAD tells the offset to resume from; DELETE abandons an upload; OPTIONS needs no key.
+- Under `/upload/resumable/sign` the same, without a JWT: the header `x-signature` carries the
+  token of a signed upload URL (`POST /object/upload/sign/...`), which names the object.
 
 Errors are TUS's: the real HTTP status and a plain-text message (Storage's own message for
 its errors, e.g. "new row violates row-level security policy" with 403).
@@ -26,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from devstack.storage import errors
+from devstack.storage import errors, signed_urls
 from devstack.storage.callers import caller_of
 from devstack.storage.config import StorageConfig
 from devstack.storage.database import Caller
@@ -108,11 +110,13 @@ class TusRoutes:
     # ------------------------------------------------------------------ protocol
 
     async def _answer(
-        self, request: Request, handle: Callable[[Request, Caller], Awaitable[Response]]
+        self, request: Request, handle: Callable[[Request, Caller | None], Awaitable[Response]]
     ) -> Response:
         """The JWT first (Storage's JSON error when it fails, as its auth runs before tus),
-        then the TUS exchange with TUS's plain-text errors."""
-        caller = caller_of(request, self.config.jwt_secret)
+        then the TUS exchange with TUS's plain-text errors. Under `/sign` no JWT: the
+        `x-signature` token of a signed upload URL is the permission (see `_target`)."""
+        signed = _signed(request)
+        caller = None if signed else caller_of(request, self.config.jwt_secret)
         headers = {"Tus-Resumable": TUS_VERSION, "Access-Control-Expose-Headers": TUS_HEADERS}
         try:
             if not request.headers.get("tus-resumable"):
@@ -127,7 +131,7 @@ class TusRoutes:
         response.headers.update(headers)
         return response
 
-    async def _create(self, request: Request, caller: Caller) -> Response:
+    async def _create(self, request: Request, caller: Caller | None) -> Response:
         if request.headers.get("upload-defer-length") is not None:
             raise DEFER_LENGTH
         length = request.headers.get("upload-length")
@@ -139,7 +143,7 @@ class TusRoutes:
             raise INVALID_METADATA from None
         if not metadata:
             raise errors.StorageError(400, "InvalidRequest", "Metadata header is required")
-        target = _target(
+        target = self._target(
             request, caller, metadata.get("bucketName", ""), metadata.get("objectName", "")
         )
         limits = await self.uploader.limits(target)
@@ -169,7 +173,7 @@ class TusRoutes:
             headers.update(await self._finish(request, caller, upload))
         return Response(status_code=201, headers=headers)
 
-    async def _append(self, request: Request, caller: Caller) -> Response:
+    async def _append(self, request: Request, caller: Caller | None) -> Response:
         upload_offset = request.headers.get("upload-offset")
         if upload_offset is None:
             raise MISSING_OFFSET
@@ -180,14 +184,14 @@ class TusRoutes:
             raise TusError(400, "Invalid content-type\n")
         if not upload_offset.isdigit():
             raise TusError(400, "Invalid upload-offset\n")
-        upload = self._find(request)
+        upload = self._find(request, caller)
         bucket, name, _ = upload.location
-        target = _target(request, caller, bucket, name)
+        target = self._target(request, caller, bucket, name)
         await self.uploader.check_permission(
             target, {"mimetype": upload.metadata.get("contentType"), "contentLength": upload.size}
         )
         async with self.uploads.locked(upload.id):
-            upload = self._find(request)  # as the previous holder of the lock left it
+            upload = self._find(request, caller)  # as the previous holder of the lock left it
             if upload.completed or self.uploads.offset(upload) != int(upload_offset):
                 raise OFFSET_CONFLICT
             offset = await self._receive(request, upload, int(upload_offset))
@@ -196,12 +200,12 @@ class TusRoutes:
                 headers.update(await self._finish(request, caller, upload))
         return Response(status_code=204, headers=headers)
 
-    async def _offset(self, request: Request, caller: Caller) -> Response:
+    async def _offset(self, request: Request, caller: Caller | None) -> Response:
         """Under the lock: a chunk still arriving (or whose client just vanished) is
         counted once it is in, so the client resumes from where the bytes really end."""
-        upload = self._find(request)
+        upload = self._find(request, caller)
         async with self.uploads.locked(upload.id):
-            upload = self._find(request)
+            upload = self._find(request, caller)
         headers = {
             "Cache-Control": "no-store",
             "Upload-Offset": str(self.uploads.offset(upload)),
@@ -210,8 +214,8 @@ class TusRoutes:
         }
         return Response(status_code=200, headers=headers)
 
-    async def _terminate(self, request: Request, caller: Caller) -> Response:
-        upload = self._find(request)
+    async def _terminate(self, request: Request, caller: Caller | None) -> Response:
+        upload = self._find(request, caller)
         if upload.completed:
             raise ALREADY_COMPLETED
         async with self.uploads.locked(upload.id):
@@ -220,10 +224,31 @@ class TusRoutes:
 
     # ------------------------------------------------------------------ internals
 
-    def _find(self, request: Request) -> ResumableUpload:
+    def _target(self, request: Request, caller: Caller | None, bucket: str, name: str) -> Target:
+        """For whom and how the object is written: the caller, with x-upsert; or, for a
+        signed upload, the signer and the upsert their token names (written as the Storage
+        role, the token being the permission)."""
+        if caller is not None:
+            upsert = request.headers.get("x-upsert") == "true"
+            return Target(bucket, name, caller, caller.owner, upsert)
+        claims = self._signature(request, bucket, name)
+        return Target(bucket, name, None, claims.get("owner"), bool(claims.get("upsert")))
+
+    def _signature(self, request: Request, bucket: str, name: str) -> dict:
+        """The claims of a signed upload's `x-signature` token, which must name this object."""
+        token = request.headers.get("x-signature")
+        if not token:
+            raise errors.invalid_signature("Missing x-signature header")
+        return signed_urls.verify(self.config.jwt_secret, token, bucket, name, signed_urls.UPLOAD)
+
+    def _find(self, request: Request, caller: Caller | None) -> ResumableUpload:
+        """The upload the URL names (404 else); a signed request's token must name its object."""
         found = self.uploads.find(request.path_params["upload_id"])
         if found is None:
             raise NOT_FOUND
+        if caller is None:
+            bucket, name, _ = found.location
+            self._signature(request, bucket, name)
         return found
 
     async def _receive(self, request: Request, upload: ResumableUpload, offset: int) -> int:
@@ -248,7 +273,7 @@ class TusRoutes:
         return offset
 
     async def _finish(
-        self, request: Request, caller: Caller, upload: ResumableUpload
+        self, request: Request, caller: Caller | None, upload: ResumableUpload
     ) -> dict[str, str]:
         """The last byte is in: the object is written as any upload (row and file together)."""
         bucket, name, version = upload.location
@@ -262,22 +287,22 @@ class TusRoutes:
             data.stat().st_mtime,
         )
         staged = StagedFile.written(data, self.store.path(bucket, name, version))
-        target = _target(request, caller, bucket, name)
+        target = self._target(request, caller, bucket, name)
         await self.uploader.complete(target, staged, metadata, _user_metadata(upload))
         upload.completed = True
         self.uploads.save(upload)
         return {"Tus-Complete": "1"}
 
 
-def _target(request: Request, caller: Caller, bucket: str, name: str) -> Target:
-    upsert = request.headers.get("x-upsert") == "true"
-    return Target(bucket, name, caller, caller.owner, upsert)
+def _signed(request: Request) -> bool:
+    return request.url.path.startswith(f"{PATH}/sign")
 
 
 def _base_url(request: Request) -> str:
+    """Where the upload is resumed: under /sign for a signed one, as Storage answers."""
     scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
     host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
-    return f"{scheme}://{host}{PATH}"
+    return f"{scheme}://{host}{PATH}{'/sign' if _signed(request) else ''}"
 
 
 def _plain(status: int, body: str) -> Response:
