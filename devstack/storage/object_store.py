@@ -41,10 +41,7 @@ class StagedFile:
         return cls(temporary, final, temporary.stat().st_size, _fd=os.open(temporary, os.O_RDONLY))
 
     def write(self, chunk: bytes) -> None:
-        view = memoryview(chunk)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        write_all(self._fd, chunk)
         self.md5.update(chunk)
         self.size += len(chunk)
 
@@ -139,6 +136,13 @@ def file_metadata(
         "contentLength": size,
         "httpStatusCode": 200,
     }
+
+
+def write_all(fd: int, chunk: bytes) -> None:
+    """os.write until every byte is written (it may write fewer)."""
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_directory(path: Path) -> None:

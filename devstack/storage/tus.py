@@ -32,7 +32,7 @@ from devstack.storage import errors, signed_urls
 from devstack.storage.callers import caller_of
 from devstack.storage.config import StorageConfig
 from devstack.storage.database import Caller
-from devstack.storage.object_store import ObjectStore, StagedFile, file_metadata
+from devstack.storage.object_store import ObjectStore, StagedFile, file_metadata, write_all
 from devstack.storage.resumable_uploads import (
     LockTimeout,
     ResumableUpload,
@@ -137,8 +137,9 @@ class TusRoutes:
         length = request.headers.get("upload-length")
         if length is None or not length.isdigit():
             raise INVALID_LENGTH
+        header = request.headers.get("upload-metadata")
         try:
-            metadata = parse_metadata(request.headers.get("upload-metadata") or "")
+            metadata = parse_metadata(header) if header else {}
         except ValueError:
             raise INVALID_METADATA from None
         if not metadata:
@@ -264,7 +265,7 @@ class TusRoutes:
             async for chunk in request.stream():
                 if offset + len(chunk) > upload.size:
                     raise SIZE_EXCEEDED
-                os.write(fd, chunk)
+                write_all(fd, chunk)
                 offset += len(chunk)
         except ClientDisconnect:
             pass
