@@ -90,7 +90,8 @@ def up(settings: Settings) -> None:
         service.start()
     print(
         f"\ncarebase is up.\n"
-        f"  API       {settings.api_url}  (/rest/v1, /auth/v1; apikey: the anon key below)\n"
+        f"  API       {settings.api_url}  (/rest/v1, /auth/v1, /realtime/v1, /storage/v1;"
+        " apikey: the anon key below)\n"
         f"  sidecar   {settings.sidecar_url}/api/v1  (OpenAPI: /api/v1/openapi.json)\n"
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"
