@@ -16,6 +16,8 @@ from devstack.config import Settings
 from devstack.errors import DevstackError
 from devstack.gateway import process as gateway
 from devstack.migrate import apply_migrations, apply_platform, apply_seed
+from devstack.storage.config import StorageConfig
+from devstack.storage.object_store import forget_all
 
 
 def migrate(settings: Settings) -> None:
@@ -66,6 +68,7 @@ def reset(settings: Settings) -> None:
     if kept := services.set_aside_anchors(settings):
         print(f"audit anchors of the previous database kept in {kept}")
     postgres.destroy(settings)
+    forget_all(StorageConfig.from_settings(settings).root)  # no row names those bytes any more
     start(settings)
     migrate(settings)
     seed(settings)

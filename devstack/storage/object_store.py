@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,6 +120,13 @@ class ObjectStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         _remove_if_empty(path.parent)
+
+
+def forget_all(root: Path) -> None:
+    """Every object's bytes and every upload in progress under `root`: gone with the database
+    whose rows named them (`carebase db reset`). The root itself may be shared: it stays."""
+    for part in ("objects", "uploads"):
+        shutil.rmtree(root / part, ignore_errors=True)
 
 
 def file_metadata(
