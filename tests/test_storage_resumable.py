@@ -20,6 +20,7 @@ from tusclient import client as tus
 from tusclient.exceptions import TusCommunicationError
 
 from devstack.config import Settings
+from devstack.storage.resumable_uploads import ResumableUpload, UploadDirectory, upload_id
 
 CHUNK = 6 * 1024 * 1024  # Supabase's resumable chunk size
 SIZE = 200 * 1024 * 1024
@@ -213,3 +214,13 @@ def test_a_chunk_at_the_wrong_offset_is_refused(gateway: str, stack: Settings, b
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def test_uploads_abandoned_for_a_day_are_swept(tmp_path: Path) -> None:
+    uploads = UploadDirectory(tmp_path)
+    old = ResumableUpload(upload_id("b", "old.dcm", "v1"), 10, {}, created=time.time() - 2 * 86400)
+    fresh = ResumableUpload(upload_id("b", "new.dcm", "v2"), 10, {})
+    uploads.create(old)
+    uploads.create(fresh)
+    assert uploads.sweep(86400) == 1
+    assert uploads.find(old.id) is None and uploads.find(fresh.id) == fresh

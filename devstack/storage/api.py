@@ -20,12 +20,15 @@ from devstack.storage.database import ROLE, StorageDatabase
 from devstack.storage.http import Handler, storage_route
 from devstack.storage.object_routes import ObjectRoutes
 from devstack.storage.object_store import ObjectStore
+from devstack.storage.resumable_uploads import UploadDirectory
 from devstack.storage.signed_routes import SignedRoutes
 from devstack.storage.transfer_routes import TransferRoutes
 from devstack.storage.tus import TusRoutes
 from devstack.storage.uploader import Uploader
 
 OBJECT = "/object/{bucket}/{path:path}"
+# A resumable upload not finished within a day is abandoned; the gateway's start sweeps it.
+UPLOAD_MAX_AGE_SECONDS = 24 * 60 * 60
 
 
 class StorageApi:
@@ -88,6 +91,7 @@ class StorageApi:
 
     async def startup(self) -> None:
         self.config.root.mkdir(parents=True, exist_ok=True)
+        UploadDirectory(self.config.root).sweep(UPLOAD_MAX_AGE_SECONDS)
         await self.pool.open()
 
     async def shutdown(self) -> None:

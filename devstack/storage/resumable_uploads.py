@@ -103,6 +103,21 @@ class UploadDirectory:
     def remove(self, upload_id: str) -> None:
         shutil.rmtree(self._dir(upload_id), ignore_errors=True)
 
+    def sweep(self, max_age_seconds: float) -> int:
+        """Removes uploads created longer ago than `max_age_seconds` (abandoned ones, and the
+        record of finished ones); how many. Run when the gateway starts."""
+        removed = 0
+        cutoff = time.time() - max_age_seconds
+        for info in self.root.glob("*/info.json"):
+            try:
+                created = json.loads(info.read_text())["created"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if created < cutoff:
+                shutil.rmtree(info.parent, ignore_errors=True)
+                removed += 1
+        return removed
+
     @contextlib.asynccontextmanager
     async def locked(self, upload_id: str) -> AsyncIterator[None]:
         """This upload to this request alone (every worker): waits while a previous request
