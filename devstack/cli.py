@@ -16,6 +16,8 @@ from devstack.config import Settings
 from devstack.errors import DevstackError
 from devstack.gateway import process as gateway
 from devstack.migrate import apply_migrations, apply_platform, apply_seed
+from devstack.storage.config import StorageConfig
+from devstack.storage.object_store import forget_all
 
 
 def migrate(settings: Settings) -> None:
@@ -66,6 +68,7 @@ def reset(settings: Settings) -> None:
     if kept := services.set_aside_anchors(settings):
         print(f"audit anchors of the previous database kept in {kept}")
     postgres.destroy(settings)
+    forget_all(StorageConfig.from_settings(settings).root)  # no row names those bytes any more
     start(settings)
     migrate(settings)
     seed(settings)
@@ -90,7 +93,8 @@ def up(settings: Settings) -> None:
         service.start()
     print(
         f"\ncarebase is up.\n"
-        f"  API       {settings.api_url}  (/rest/v1, /auth/v1; apikey: the anon key below)\n"
+        f"  API       {settings.api_url}  (/rest/v1, /auth/v1, /realtime/v1, /storage/v1;"
+        " apikey: the anon key below)\n"
         f"  sidecar   {settings.sidecar_url}/api/v1  (OpenAPI: /api/v1/openapi.json)\n"
         f"  anon key  {settings.anon_key}\n"
         f"  database  {settings.url()}\n"

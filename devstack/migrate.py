@@ -40,7 +40,13 @@ create table if not exists supabase_migrations.schema_migrations (
 
 FILE_FIX = "fix that file; the database is as it was before it"
 
-LOGIN_ROLES = ("postgres", "authenticator", "supabase_auth_admin", "supabase_realtime_admin")
+LOGIN_ROLES = (
+    "postgres",
+    "authenticator",
+    "supabase_auth_admin",
+    "supabase_realtime_admin",
+    "supabase_storage_admin",
+)
 
 # Two `carebase up` at once (a test run beside `make up`) must not apply the same file twice.
 MIGRATION_LOCK = 5_432_201

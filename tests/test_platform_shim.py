@@ -75,6 +75,7 @@ def test_postgres_is_not_a_superuser_but_creates_databases_and_roles_and_bypasse
         ("authenticator", (True, False, False, False)),
         ("supabase_auth_admin", (True, False, False, False)),
         ("supabase_realtime_admin", (True, False, False, False)),  # and replication
+        ("supabase_storage_admin", (True, False, False, False)),
     ],
 )
 def test_the_supabase_roles_have_supabase_attributes(

@@ -3,7 +3,8 @@
 Like Supabase's API gateway it checks the `apikey` header (or query parameter) first, and a
 request without an `Authorization` header is made with the API key as its bearer token.
 /rest/v1 is PostgREST-compatible (devstack.rest), /auth/v1 Supabase Auth-compatible
-(devstack.auth), /realtime/v1 Supabase Realtime's Broadcast (devstack.realtime).
+(devstack.auth), /realtime/v1 Supabase Realtime's Broadcast (devstack.realtime), /storage/v1
+Supabase Storage (devstack.storage).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from devstack.gateway import forwarding
 from devstack.gateway.connections import ConnectionPool
 from devstack.realtime.api import RealtimeApi
 from devstack.rest.api import RestApi
+from devstack.storage.api import StorageApi
 
 log = logging.getLogger("carebase.gateway")
+
+KEYLESS_PREFIX = "/storage/v1/"
 
 
 class Gateway:
@@ -95,7 +99,11 @@ class Gateway:
 
         try:
             key = key or _query_param(scope, "apikey")
-            if not key:
+            if not key and scope["path"].startswith(KEYLESS_PREFIX):
+                # Storage answers for itself, as behind Supabase's gateway: public and signed
+                # URLs open without any key, other routes refuse a request without a JWT.
+                await self.app(scope, receive, send_with_id)
+            elif not key:
                 response = JSONResponse({"message": "No API key found in request"}, 401)
                 await response(scope, receive, send_with_id)
             elif key not in self.keys:
@@ -151,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     rest = RestApi(settings, rest_pool)
     auth = AuthApi(settings, auth_pool)
     realtime = RealtimeApi(settings)
+    storage = StorageApi(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -159,9 +168,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await rest.startup()
         await auth.startup()
         await realtime.startup()
+        await storage.startup()
         try:
             yield
         finally:
+            await storage.shutdown()
             await realtime.shutdown()
             await rest.shutdown()
             await auth.shutdown()
@@ -173,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/rest/v1", routes=rest.routes),
             Mount("/auth/v1", routes=auth.routes),
             Mount("/realtime/v1", routes=realtime.routes),
+            Mount("/storage/v1", routes=storage.routes),
         ],
         lifespan=lifespan,
     )
