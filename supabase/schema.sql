@@ -3435,6 +3435,35 @@ $$;
 ALTER FUNCTION private.issue_registration_code() OWNER TO postgres;
 
 --
+-- Name: joinable_topics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.joinable_topics() RETURNS text[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select case when (select auth.uid()) is null then '{}'::text[] else
+        array['user:' || (select auth.uid())::text] || coalesce(
+            (
+                select array_agg('hospital:' || m.hospital_id::text || ':' || m.role::text order by m.hospital_id, m.role)
+                from public.staff_memberships as m
+                join public.hospitals as h on h.id = m.hospital_id
+                where m.user_id = (select auth.uid()) and m.is_active and h.is_active
+            ),
+            '{}'
+        )
+    end
+$$;
+
+ALTER FUNCTION private.joinable_topics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION joinable_topics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.joinable_topics() IS 'The live-event topics the caller may join and read: user:<own uid>, and hospital:<hospital>:<role> for each active membership at an active hospital.';
+
+--
 -- Name: keep_status_reason(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3977,6 +4006,25 @@ CREATE FUNCTION private.mask_identifier(kind text, last4 text) RETURNS text
 $$;
 
 ALTER FUNCTION private.mask_identifier(kind text, last4 text) OWNER TO postgres;
+
+--
+-- Name: may_join_topic(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_join_topic(topic text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(may_join_topic.topic = any(private.joinable_topics()), false)
+$$;
+
+ALTER FUNCTION private.may_join_topic(topic text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION may_join_topic(topic text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.may_join_topic(topic text) IS 'Whether the caller may receive on the private channel of this live-event topic (the RLS policy on realtime.messages asks it with realtime.topic()); the rule is private.joinable_topics().';
 
 --
 -- Name: name_key(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15385,6 +15433,13 @@ REVOKE ALL ON FUNCTION private.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.issue_registration_code() TO authenticated;
 
 --
+-- Name: FUNCTION joinable_topics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.joinable_topics() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.joinable_topics() TO authenticated;
+
+--
 -- Name: FUNCTION keep_status_reason(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15502,6 +15557,13 @@ REVOKE ALL ON FUNCTION private.mark_new_patient_registrable() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.mask_identifier(kind text, last4 text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.mask_identifier(kind text, last4 text) TO authenticated;
 GRANT ALL ON FUNCTION private.mask_identifier(kind text, last4 text) TO service_role;
+
+--
+-- Name: FUNCTION may_join_topic(topic text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_join_topic(topic text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.may_join_topic(topic text) TO authenticated;
 
 --
 -- Name: FUNCTION name_key(name text); Type: ACL; Schema: private; Owner: postgres
@@ -18229,6 +18291,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON T
 -- default privileges of role postgres on f in every schema: {postgres=X/postgres}
 CREATE TRIGGER on_auth_user_contact_changed AFTER UPDATE OF email, phone, raw_user_meta_data ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
+create policy live_topics_receive on realtime.messages as PERMISSIVE for SELECT to authenticated using (((extension = 'broadcast'::text) AND (topic = ( SELECT realtime.topic() AS topic)) AND ( SELECT private.may_join_topic(( SELECT realtime.topic() AS topic)) AS may_join_topic)));
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE ((d.storage_path = objects.name) AND ((d.patient_id)::text = (storage.foldername(objects.name))[2]) AND (private.on_care_team(d.patient_id, d.hospital_id) OR ((d.document_type = ANY (ARRAY['insurance'::document_type, 'consent'::document_type])) AND (d.hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::app_role[]))))))))));
