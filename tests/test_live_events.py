@@ -61,7 +61,10 @@ def broadcasts(conn: psycopg.Connection, topic: str) -> list[tuple[int, str]]:
     ).fetchall()
 
 
-def test_seqs_follow_commit_order_and_no_writer_waits_for_another(dsn: str, conn) -> None:
+@pytest.mark.parametrize("later_writer_commits_first", [True, False])
+def test_seqs_follow_commit_order_and_no_writer_waits_for_another(
+    dsn: str, conn, later_writer_commits_first: bool
+) -> None:
     user = str(uuid.uuid4())
     topic = f"user:{user}"
     with psycopg.connect(dsn) as first, psycopg.connect(dsn) as second:
@@ -70,12 +73,14 @@ def test_seqs_follow_commit_order_and_no_writer_waits_for_another(dsn: str, conn
         second.execute("set local lock_timeout = '2s'")
         second_id = notify(second, user)
         assert feed(conn, topic) == [], "nothing is numbered, stored or sent before the commit"
-        second.commit()
-        first.commit()
-    assert feed(conn, topic) == [(1, second_id), (2, first_id)]
-    assert broadcasts(conn, topic) == [(1, second_id), (2, first_id)], (
-        "the broadcast carries the feed's seq"
-    )
+        commits = [(second, second_id), (first, first_id)]
+        if not later_writer_commits_first:
+            commits.reverse()
+        for writer, _ in commits:
+            writer.commit()
+    in_commit_order = [(n + 1, notification) for n, (_, notification) in enumerate(commits)]
+    assert feed(conn, topic) == in_commit_order
+    assert broadcasts(conn, topic) == in_commit_order, "the broadcast carries the feed's seq"
     assert conn.execute("select count(*) from private.live_events_pending").fetchone() == (0,)
 
 
