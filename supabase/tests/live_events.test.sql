@@ -5,7 +5,7 @@
 -- (Commit order of seqs across concurrent transactions: tests/test_live_events.py.)
 -- TSTA is in Asia/Kolkata (+05:30); 2030-04-01 is a Monday.
 begin;
-select plan(22);
+select plan(23);
 
 select tests.create_world();
 -- Number events at the end of each statement, as a commit would (this transaction never
@@ -24,6 +24,21 @@ as $$ select 'hospital:' || tests.id_of('hospitals', code)::text || ':' || role 
 
 grant execute on function pg_temp.user_topic(text), pg_temp.hospital_topic(text, text) to authenticated, anon;
 
+-- The events of this world's people and hospitals (the database may hold the demo data's).
+create temporary view world_events as
+select e.*
+from public.live_events as e
+where
+    e.topic in (
+        select 'user:' || w.id::text from tests.world as w
+        where w.kind = 'profiles'
+    )
+    or e.topic in (
+        select 'hospital:' || w.id::text || ':' || r.role::text
+        from tests.world as w cross join unnest(enum_range(null::public.app_role)) as r (role)
+        where w.kind = 'hospitals'
+    );
+
 -- A booking ----------------------------------------------------------------------------------
 insert into public.doctor_working_hours (doctor_id, hospital_id, weekday, starts_at, ends_at, slot_minutes)
 values (tests.id_of('doctors', 'a_doctor'), tests.id_of('hospitals', 'TSTA'), 1, '09:00', '17:00', 30);
@@ -36,7 +51,7 @@ from public.book_appointment(
 select tests.clear_authentication();
 
 select set_eq(
-    $$ select topic from public.live_events where event = 'appointment_created'
+    $$ select topic from world_events where event = 'appointment_created'
         and payload ->> 'appointment_id' = tests.recall('booking')::text $$,
     array[
         pg_temp.user_topic('a_patient1'), pg_temp.user_topic('a_doctor'), pg_temp.hospital_topic('TSTA', 'front_desk')
@@ -44,14 +59,14 @@ select set_eq(
     'a booking raises appointment_created for the patient, the doctor and the front desk'
 );
 select results_eq(
-    $$ select distinct array(select jsonb_object_keys(payload) order by 1) from public.live_events
+    $$ select distinct array(select jsonb_object_keys(payload) order by 1) from world_events
         where event = 'appointment_created' and payload ->> 'appointment_id' = tests.recall('booking')::text $$,
     $$ values (array['appointment_id', 'doctor_id', 'ends_at', 'hospital_id', 'occurred_at', 'starts_at', 'status']) $$,
     'with ids, status and times only'
 );
 select is(
     (
-        select payload from public.live_events
+        select payload from world_events
         where event = 'appointment_created' and topic = pg_temp.user_topic('a_patient1')
     ) - 'occurred_at',
     jsonb_build_object(
@@ -62,7 +77,7 @@ select is(
     'the payload names the appointment, its hospital and doctor, its status and times'
 );
 select results_eq(
-    $$ select event from public.live_events where topic = pg_temp.user_topic('a_patient1') order by seq $$,
+    $$ select event from world_events where topic = pg_temp.user_topic('a_patient1') order by seq $$,
     $$ values ('notification'), ('appointment_created') $$,
     'the patient also receives the notification the push carries (queued first, in the booking)'
 );
@@ -76,7 +91,7 @@ select tests.clear_authentication();
 
 select results_eq(
     $$ select seq, event, payload ->> 'status', payload ->> 'previous_status', payload ->> 'previous_starts_at'
-        from public.live_events where topic = pg_temp.hospital_topic('TSTA', 'front_desk') order by seq $$,
+        from world_events where topic = pg_temp.hospital_topic('TSTA', 'front_desk') order by seq $$,
     $$ values
         (1::bigint, 'appointment_created', 'scheduled', null, null),
         (2, 'appointment_rescheduled', 'scheduled', null, '2030-04-01T05:00:00+00:00'),
@@ -84,16 +99,20 @@ select results_eq(
     'moves and status changes follow on the front desk topic as 1, 2, 3'
 );
 select is_empty(
-    $$ select topic from public.live_events
+    $$ select topic from world_events
         group by topic having min(seq) <> 1 or max(seq) <> count(*) $$,
     'every topic''s seqs run 1..n without a gap'
 );
 select results_eq(
-    $$ select count(*)::integer from public.live_events as e
-        join realtime.messages as m on m.topic = e.topic and m.event = e.event
-            and m.payload = e.payload || jsonb_build_object('topic', e.topic, 'seq', e.seq, 'id', m.id)
-        where m.private and m.extension = 'broadcast' $$,
-    $$ select count(*)::integer from public.live_events $$,
+    $$ with e as materialized (select * from world_events),
+        m as materialized (
+            select * from realtime.messages
+            where topic in (select topic from e) and private and extension = 'broadcast'
+        )
+        select count(*)::integer from e
+        join m on m.topic = e.topic and m.event = e.event
+            and m.payload = e.payload || jsonb_build_object('topic', e.topic, 'seq', e.seq, 'id', m.id) $$,
+    $$ select count(*)::integer from world_events $$,
     'each event is broadcast on its topic (private) with the payload plus topic and seq, the same seq as the feed'
 );
 
@@ -113,10 +132,35 @@ update public.appointments set status = 'checked_in'
 where id = tests.recall('booking');
 select tests.clear_authentication();
 select results_eq(
-    $$ select seq, payload ->> 'status' from public.live_events
+    $$ select seq, payload ->> 'status' from world_events
         where topic = pg_temp.hospital_topic('TSTA', 'front_desk') and seq > 3 $$,
     $$ values (4::bigint, 'checked_in') $$,
     'after a rolled-back change the next event takes the next number: no gap'
+);
+
+-- The system moves an appointment to another doctor (no API role may): both doctors hear of it.
+insert into public.doctor_working_hours (doctor_id, hospital_id, weekday, starts_at, ends_at, slot_minutes)
+values (tests.id_of('doctors', 'a_doctor2'), tests.id_of('hospitals', 'TSTA'), 1, '09:00', '17:00', 30);
+select tests.act_as('a_front_desk');
+select tests.remember('moved', id)
+from public.book_appointment(
+    tests.id_of('doctors', 'a_doctor'), '2030-04-01 08:00Z', patient_id => tests.id_of('patients', 'ab_patient4')
+);
+select tests.clear_authentication();
+update public.appointments set doctor_id = tests.id_of('doctors', 'a_doctor2')
+where id = tests.recall('moved');
+select set_eq(
+    $$ select topic || ' ' || (payload ->> 'previous_doctor_id')::uuid || ' ' || (payload ->> 'doctor_id')::uuid
+        from world_events
+        where event = 'appointment_rescheduled' and payload ->> 'appointment_id' = tests.recall('moved')::text $$,
+    array(
+        select t || ' ' || tests.id_of('doctors', 'a_doctor') || ' ' || tests.id_of('doctors', 'a_doctor2')
+        from unnest(array[
+            pg_temp.user_topic('a_doctor'), pg_temp.user_topic('a_doctor2'),
+            pg_temp.hospital_topic('TSTA', 'front_desk')
+        ]) as t
+    ),
+    'an appointment moved to another doctor is news for both doctors and the front desk (the patient has no login)'
 );
 
 -- Prescriptions and lab results --------------------------------------------------------------
@@ -127,14 +171,14 @@ from public.issue_prescription(
 );
 select tests.clear_authentication();
 select set_eq(
-    $$ select topic from public.live_events where event = 'prescription_created' $$,
+    $$ select topic from world_events where event = 'prescription_created' $$,
     array[
         pg_temp.user_topic('a_patient1'), pg_temp.user_topic('a_doctor'), pg_temp.hospital_topic('TSTA', 'pharmacist')
     ],
     'a prescription raises prescription_created for the patient, the doctor and the pharmacists'
 );
 select results_eq(
-    $$ select distinct array(select jsonb_object_keys(payload) order by 1) from public.live_events
+    $$ select distinct array(select jsonb_object_keys(payload) order by 1) from world_events
         where event = 'prescription_created' $$,
     $$ values (
         array['doctor_id', 'hospital_id', 'occurred_at', 'pharmacy_id', 'prescription_id', 'status', 'valid_until']
@@ -146,7 +190,7 @@ update public.prescriptions set status = 'approved'
 where id = tests.recall('rx');
 select tests.clear_authentication();
 select results_eq(
-    $$ select event, payload ->> 'status', payload ->> 'previous_status' from public.live_events
+    $$ select event, payload ->> 'status', payload ->> 'previous_status' from world_events
         where topic = pg_temp.hospital_topic('TSTA', 'pharmacist') order by seq $$,
     $$ values ('prescription_created', 'pending', null), ('prescription_status_changed', 'approved', 'pending') $$,
     'its status changes follow on the pharmacists'' topic'
@@ -159,7 +203,7 @@ values (
 )
 returning tests.remember('lab', id);
 select results_eq(
-    $$ select topic, event, payload - 'occurred_at' from public.live_events where event like 'lab_result%' $$,
+    $$ select topic, event, payload - 'occurred_at' from world_events where event like 'lab_result%' $$,
     $$ values (
         pg_temp.user_topic('a_doctor'), 'lab_result_created',
         jsonb_build_object('lab_result_id', tests.recall('lab'), 'hospital_id', tests.id_of('hospitals', 'TSTA'), 'finalised_at', null)
@@ -167,7 +211,7 @@ select results_eq(
     'a new lab result is news for the ordering doctor; not yet for the patient (not final)'
 );
 select results_eq(
-    $$ select topic, payload ->> 'kind', payload ->> 'subject_id' from public.live_events
+    $$ select topic, payload ->> 'kind', payload ->> 'subject_id' from world_events
         where event = 'notification' and payload ->> 'subject_id' = tests.recall('lab')::text $$,
     $$ values (pg_temp.user_topic('a_doctor'), 'lab_result_critical', tests.recall('lab')::text) $$,
     'its critical flag reaches the doctor the existing rule picks, as a notification'
@@ -175,14 +219,14 @@ select results_eq(
 update public.lab_results set finalised_at = now()
 where id = tests.recall('lab');
 select set_eq(
-    $$ select topic from public.live_events where event = 'lab_result_finalised' $$,
+    $$ select topic from world_events where event = 'lab_result_finalised' $$,
     array[pg_temp.user_topic('a_doctor'), pg_temp.user_topic('a_patient1')],
     'once final, the patient and the ordering doctor hear of it'
 );
 
 select is_empty(
-    $$ select e.topic, e.event from public.live_events as e
-        where e.payload::text ~* 'gurmeet|singh|chest|amoxicillin|water|potassium|6\.9|"critical"|unwell'
+    $$ select e.topic, e.event from world_events as e
+        where e.payload::text ~* 'gurmeet|singh|chest|amoxicillin|water|potassium|"6\.9"|"critical"|unwell'
             or exists (
                 select from jsonb_object_keys(e.payload) as k
                 where k not in (
