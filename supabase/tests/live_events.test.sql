@@ -5,7 +5,7 @@
 -- (Commit order of seqs across concurrent transactions: tests/test_live_events.py.)
 -- TSTA is in Asia/Kolkata (+05:30); 2030-04-01 is a Monday.
 begin;
-select plan(23);
+select plan(26);
 
 select tests.create_world();
 -- Number events at the end of each statement, as a commit would (this transaction never
@@ -239,6 +239,33 @@ select is_empty(
     'no event carries a name, a reason, a medicine, a result or any other clinical text'
 );
 
+-- Retention ----------------------------------------------------------------------------------
+select results_eq(
+    $$ select schedule::text collate "default", command::text collate "default"
+        from cron.job where jobname = 'carebase-live-events-retention' $$,
+    $$ values ('25 0 * * *', 'select private.forget_old_live_events()') $$,
+    'a daily pg_cron job deletes old events'
+);
+update public.live_events set created_at = now() - interval '31 days'
+where topic = pg_temp.hospital_topic('TSTA', 'pharmacist');
+select private.forget_old_live_events() >= 2 as forgotten;
+select results_eq(
+    $$ select count(*) filter (where topic = pg_temp.hospital_topic('TSTA', 'pharmacist'))::integer,
+        count(*) filter (where topic = pg_temp.hospital_topic('TSTA', 'front_desk'))::integer
+        from world_events $$,
+    $$ values (0, 6) $$,
+    'events older than 30 days are deleted, younger ones kept'
+);
+select tests.act_as('a_pharmacist');
+update public.prescriptions set status = 'ready_for_pickup'
+where id = tests.recall('rx');
+select tests.clear_authentication();
+select results_eq(
+    $$ select seq, event from world_events where topic = pg_temp.hospital_topic('TSTA', 'pharmacist') $$,
+    $$ values (3::bigint, 'prescription_status_changed') $$,
+    'the topic''s numbering goes on where it was: a client never sees a seq again'
+);
+
 -- The feed -----------------------------------------------------------------------------------
 select tests.act_as('a_patient1');
 select results_eq(
@@ -249,7 +276,9 @@ select results_eq(
 select results_eq(
     $$ select seq, event from public.live_events
         where topic = pg_temp.user_topic('a_patient1') and seq > 8 order by seq $$,
-    $$ values (9::bigint, 'prescription_status_changed'), (10, 'notification'), (11, 'lab_result_finalised') $$,
+    $$ values
+        (9::bigint, 'prescription_status_changed'), (10, 'notification'), (11, 'lab_result_finalised'),
+        (12, 'prescription_status_changed'), (13, 'notification') $$,
     'and catches up with everything after the last seq seen, in order'
 );
 select tests.act_as('a_patient2');

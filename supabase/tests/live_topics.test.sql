@@ -2,7 +2,7 @@
 -- their own user topic, staff their hospital's role topics while the membership is active;
 -- nothing for anyone else, no presence, and no client sends on them.
 begin;
-select plan(14);
+select plan(16);
 
 select tests.create_world();
 
@@ -117,6 +117,14 @@ select ok(
 select ok(
     pg_temp.joins('a_front_desk', pg_temp.user_topic('a_front_desk')),
     'their own user topic stays theirs'
+);
+
+-- A deactivated hospital: gone for its staff at once.
+select ok(pg_temp.joins('b_doctor', pg_temp.hospital_topic('TSTB', 'doctor')), 'b_doctor joins TSTB''s doctors');
+update public.hospitals set is_active = false where id = tests.id_of('hospitals', 'TSTB');
+select ok(
+    not pg_temp.joins('b_doctor', pg_temp.hospital_topic('TSTB', 'doctor')),
+    'and not once TSTB is deactivated'
 );
 
 select * from finish();
