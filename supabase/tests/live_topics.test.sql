@@ -121,7 +121,8 @@ select ok(
 
 -- A deactivated hospital: gone for its staff at once.
 select ok(pg_temp.joins('b_doctor', pg_temp.hospital_topic('TSTB', 'doctor')), 'b_doctor joins TSTB''s doctors');
-update public.hospitals set is_active = false where id = tests.id_of('hospitals', 'TSTB');
+update public.hospitals set is_active = false
+where id = tests.id_of('hospitals', 'TSTB');
 select ok(
     not pg_temp.joins('b_doctor', pg_temp.hospital_topic('TSTB', 'doctor')),
     'and not once TSTB is deactivated'
