@@ -13,12 +13,16 @@
 --   commit, so the next committer numbers after it);
 -- - a client that reconnects reads /rest/v1/live_events?topic=eq.<t>&seq=gt.<last>&order=seq
 --   and misses nothing; a broadcast it receives twice (feed and channel) has the same seq.
--- Lock order: the audit chain head first, then the topic heads in topic order. Every event
--- comes from a change the audit trail records, whose own link at commit takes the chain head;
--- whichever of the two deferred triggers fires first, the head is then taken before any topic,
--- so two committing transactions never wait for each other in opposite orders (a deadlock).
--- Commits that raise events are ordered one at a time by the chain head already, so the topic
--- heads themselves are never waited for.
+-- Lock order: the audit chain head first, then the topic heads in topic order. Nearly every
+-- event comes with a change the audit trail records, whose own link at commit takes the chain
+-- head; live_events_publish takes it first too, so whichever of the two deferred triggers
+-- fires first, the head is taken before any topic and two committing transactions never wait
+-- for each other in opposite orders (without it they deadlock: tests/test_live_events.py).
+-- Commits that raise events are then ordered one at a time by the chain head, which audited
+-- ones were already, so the topic heads themselves are never waited for. As for the audit
+-- chain, a transaction at repeatable read or serializable that raises events fails at commit
+-- (40001) when another one moved the same topic after its snapshot; PostgREST runs at read
+-- committed.
 -- realtime.send never aborts the transaction (it turns a failure into a warning); the feed row
 -- is written anyway, so a lost broadcast is recovered from the feed.
 
