@@ -8296,6 +8296,25 @@ Returns {user_id, patient_id, outcome: existing | linked | created}. Errors: PT4
 belongs to staff or the record is archived, PT422 the login does not sign in with this phone.';
 
 --
+-- Name: live_topics(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.live_topics() RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.joinable_topics()
+$$;
+
+ALTER FUNCTION public.live_topics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_topics(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid> and hospital:<hospital>:<role> for each active membership. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
+
+--
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17181,6 +17200,14 @@ GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
 
 REVOKE ALL ON FUNCTION public.link_patient_login(user_id uuid, phone text, full_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.link_patient_login(user_id uuid, phone text, full_name text) TO service_role;
+
+--
+-- Name: FUNCTION live_topics(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.live_topics() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.live_topics() TO authenticated;
+GRANT ALL ON FUNCTION public.live_topics() TO service_role;
 
 --
 -- Name: FUNCTION metadata_enums(); Type: ACL; Schema: public; Owner: postgres

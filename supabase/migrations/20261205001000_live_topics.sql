@@ -66,6 +66,21 @@ comment on function private.may_join_topic(text) is
 
 grant execute on function private.joinable_topics(), private.may_join_topic(text) to authenticated;
 
+-- What a client subscribes to after signing in (and again after a token refresh).
+create function public.live_topics()
+returns text[]
+language sql
+stable
+set search_path = ''
+as $$
+    select private.joinable_topics()
+$$;
+
+comment on function public.live_topics() is
+'The live-event topics the caller may join now: user:<own uid> and hospital:<hospital>:<role> '
+'for each active membership. Subscribe to the private channel realtime:<topic> of each; catch '
+'up from live_events.';
+
 -- Receive only: broadcast on a topic the caller may join. Presence is not offered on these
 -- topics. The row's own topic must be the channel's, so nothing else in the table is readable
 -- with a topic one may join.

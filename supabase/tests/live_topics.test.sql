@@ -2,7 +2,7 @@
 -- their own user topic, staff their hospital's role topics while the membership is active;
 -- nothing for anyone else, no presence, and no client sends on them.
 begin;
-select plan(16);
+select plan(19);
 
 select tests.create_world();
 
@@ -103,6 +103,19 @@ select throws_ok(
     ),
     '42501', null, 'a client cannot send on its own topic (no insert policy)'
 );
+select tests.clear_authentication();
+
+-- What to subscribe to ------------------------------------------------------------------------
+select tests.act_as('a_front_desk');
+select is(
+    public.live_topics(),
+    array[pg_temp.user_topic('a_front_desk'), pg_temp.hospital_topic('TSTA', 'front_desk')],
+    'rpc/live_topics names the caller''s topics'
+);
+select tests.act_as('a_patient1');
+select is(public.live_topics(), array[pg_temp.user_topic('a_patient1')], 'a patient has their user topic');
+select tests.act_as_anon();
+select throws_ok($$ select public.live_topics() $$, '42501', null, 'anonymous clients have none');
 select tests.clear_authentication();
 
 -- A revoked membership: refused at the next join ---------------------------------------------
