@@ -2533,6 +2533,29 @@ ALTER FUNCTION private.forget_cached_access() OWNER TO postgres;
 COMMENT ON FUNCTION private.forget_cached_access() IS 'After a statement changes memberships, staff, hospitals or patients, the access cache is recomputed on next use.';
 
 --
+-- Name: forget_old_live_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.forget_old_live_events() RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with gone as (
+        delete from public.live_events as e where e.created_at < now() - interval '30 days'
+        returning 1
+    )
+    select count(*)::integer from gone;
+$$;
+
+ALTER FUNCTION private.forget_old_live_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION forget_old_live_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.forget_old_live_events() IS 'Deletes live events older than 30 days and says how many (pg_cron job carebase-live-events-retention, daily). Security definer: nobody else deletes from the feed.';
+
+--
 -- Name: guard_appointment(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2995,6 +3018,25 @@ $$;
 ALTER FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) OWNER TO postgres;
 
 --
+-- Name: hospital_topic(uuid, public.app_role); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select 'hospital:' || hospital_topic.hospital_id::text || ':' || hospital_topic.role::text
+$$;
+
+ALTER FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_topic(hospital_id uuid, role public.app_role); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) IS 'The live-event topic of everyone holding a role at a hospital: hospital:<uuid>:<role>.';
+
+--
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3435,6 +3477,35 @@ $$;
 ALTER FUNCTION private.issue_registration_code() OWNER TO postgres;
 
 --
+-- Name: joinable_topics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.joinable_topics() RETURNS text[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select case when (select auth.uid()) is null then '{}'::text[] else
+        array['user:' || (select auth.uid())::text] || coalesce(
+            (
+                select array_agg('hospital:' || m.hospital_id::text || ':' || m.role::text order by m.hospital_id, m.role)
+                from public.staff_memberships as m
+                join public.hospitals as h on h.id = m.hospital_id
+                where m.user_id = (select auth.uid()) and m.is_active and h.is_active
+            ),
+            '{}'
+        )
+    end
+$$;
+
+ALTER FUNCTION private.joinable_topics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION joinable_topics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.joinable_topics() IS 'The live-event topics the caller may join and read: user:<own uid>, and hospital:<hospital>:<role> for each active membership at an active hospital.';
+
+--
 -- Name: keep_status_reason(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3662,6 +3733,249 @@ end;
 $$;
 
 ALTER FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) OWNER TO postgres;
+
+--
+-- Name: live_appointment_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_appointment_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    event text;
+    payload jsonb := jsonb_build_object(
+        'appointment_id', new.id, 'hospital_id', new.hospital_id, 'doctor_id', new.doctor_id,
+        'status', new.status, 'starts_at', new.starts_at, 'ends_at', new.ends_at, 'occurred_at', now()
+    );
+    previous_doctor_user uuid;
+begin
+    if tg_op = 'INSERT' then
+        event := 'appointment_created';
+    else
+        if new.status is distinct from old.status then
+            event := 'appointment_status_changed';
+            payload := payload || jsonb_build_object('previous_status', old.status);
+        end if;
+        if (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
+            event := coalesce(event, 'appointment_rescheduled');
+            payload := payload || jsonb_build_object(
+                'previous_starts_at', old.starts_at, 'previous_ends_at', old.ends_at
+            );
+        end if;
+        if new.doctor_id is distinct from old.doctor_id then
+            event := coalesce(event, 'appointment_rescheduled');
+            payload := payload || jsonb_build_object('previous_doctor_id', old.doctor_id);
+            previous_doctor_user := old.doctor_user_id;
+        end if;
+    end if;
+    if event is null then
+        return null;
+    end if;
+    perform private.raise_live_event(
+        array[
+            private.patient_user_topic(new.patient_id),
+            private.user_topic(new.doctor_user_id),
+            private.user_topic(previous_doctor_user),
+            private.hospital_topic(new.hospital_id, 'front_desk')
+        ],
+        event,
+        payload
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_appointment_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_appointment_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_appointment_events() IS 'Raises appointment_created / _status_changed / _rescheduled for the patient''s login, the doctor and the hospital''s front desk (ids, status, times only).';
+
+--
+-- Name: live_events_publish(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_events_publish() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET enable_seqscan TO 'off'
+    AS $$
+declare
+    pending record;
+    next_seq bigint;
+begin
+    if not exists (select from private.live_events_pending as p where p.xact = new.xact and p.id = new.id) then
+        return null;
+    end if;
+    -- Lock order (see the migration's header): the audit chain head, then the topics.
+    perform from audit.chain_head as h where h.singleton for update;
+    for pending in
+        select p.topic, p.event, p.payload, p.created_at
+        from private.live_events_pending as p
+        where p.xact = new.xact and p.id >= new.id
+        order by p.topic, p.id
+    loop
+        insert into private.live_topic_heads as h (topic, seq)
+        values (pending.topic, 1)
+        on conflict (topic) do update set seq = h.seq + 1
+        returning h.seq into next_seq;
+        insert into public.live_events (topic, seq, event, payload, created_at)
+        values (pending.topic, next_seq, pending.event, pending.payload, pending.created_at);
+        perform realtime.send(
+            pending.payload || jsonb_build_object('topic', pending.topic, 'seq', next_seq),
+            pending.event,
+            pending.topic,
+            true
+        );
+    end loop;
+    delete from private.live_events_pending as p where p.xact = new.xact and p.id >= new.id;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_events_publish() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_events_publish(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_events_publish() IS 'Gives a committing transaction''s live events the next seq of their topic, stores them in public.live_events and broadcasts them with realtime.send (payload plus topic and seq). Constraint trigger live_events_publish, initially deferred: a topic is locked only from then to the commit.';
+
+--
+-- Name: live_lab_result_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_lab_result_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    event text;
+begin
+    if tg_op = 'INSERT' then
+        event := 'lab_result_created';
+    elsif old.finalised_at is null and new.finalised_at is not null then
+        event := 'lab_result_finalised';
+    else
+        return null;
+    end if;
+    perform private.raise_live_event(
+        array[
+            private.user_topic(new.ordered_by),
+            -- Patients see final results only.
+            case when new.finalised_at is not null then private.patient_user_topic(new.patient_id) end
+        ],
+        event,
+        jsonb_build_object(
+            'lab_result_id', new.id, 'hospital_id', new.hospital_id, 'finalised_at', new.finalised_at,
+            'occurred_at', now()
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_lab_result_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_lab_result_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_lab_result_events() IS 'Raises lab_result_created / _finalised for the ordering doctor and, once final, the patient''s login (ids and times only; the result and its flag are read through the logged API).';
+
+--
+-- Name: live_notification_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_notification_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.raise_live_event(
+        array[
+            case new.recipient_kind
+                when 'user' then private.user_topic(new.recipient_id)
+                when 'patient' then private.patient_user_topic(new.recipient_id)
+            end
+        ],
+        'notification',
+        jsonb_build_object(
+            'notification_id', new.id, 'kind', new.kind, 'subject_type', new.subject_type,
+            'subject_id', new.subject_id, 'hospital_id', new.hospital_id, 'occurred_at', now()
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_notification_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_notification_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_notification_events() IS 'Raises notification {notification_id, kind, subject_type, subject_id, hospital_id} for the user an outbox message due now is addressed to (never its text or payload).';
+
+--
+-- Name: live_prescription_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_prescription_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    event text;
+    payload jsonb := jsonb_build_object(
+        'prescription_id', new.id, 'hospital_id', new.hospital_id, 'doctor_id', new.doctor_id,
+        'pharmacy_id', new.pharmacy_id, 'status', new.status, 'valid_until', new.valid_until,
+        'occurred_at', now()
+    );
+    previous_pharmacy uuid;
+begin
+    if tg_op = 'INSERT' then
+        event := 'prescription_created';
+    else
+        if new.status is distinct from old.status then
+            event := 'prescription_status_changed';
+            payload := payload || jsonb_build_object('previous_status', old.status);
+        end if;
+        if new.pharmacy_id is distinct from old.pharmacy_id then
+            event := coalesce(event, 'prescription_rerouted');
+            payload := payload || jsonb_build_object('previous_pharmacy_id', old.pharmacy_id);
+            previous_pharmacy := old.pharmacy_id;
+        end if;
+    end if;
+    if event is null then
+        return null;
+    end if;
+    perform private.raise_live_event(
+        array[
+            private.patient_user_topic(new.patient_id),
+            (select private.user_topic(d.user_id) from public.doctors as d where d.id = new.doctor_id)
+        ] || array(
+            select private.hospital_topic(ph.hospital_id, 'pharmacist')
+            from public.pharmacies as ph
+            where ph.id in (new.pharmacy_id, previous_pharmacy)
+        ),
+        event,
+        payload
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_prescription_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_prescription_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_prescription_events() IS 'Raises prescription_created / _status_changed / _rerouted for the patient''s login, the issuing doctor and the pharmacists of the pharmacy''s hospital (ids, status, times only).';
 
 --
 -- Name: load_own_doctor_ids(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3977,6 +4291,25 @@ CREATE FUNCTION private.mask_identifier(kind text, last4 text) RETURNS text
 $$;
 
 ALTER FUNCTION private.mask_identifier(kind text, last4 text) OWNER TO postgres;
+
+--
+-- Name: may_join_topic(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_join_topic(topic text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(may_join_topic.topic = any(private.joinable_topics()), false)
+$$;
+
+ALTER FUNCTION private.may_join_topic(topic text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION may_join_topic(topic text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.may_join_topic(topic text) IS 'Whether the caller may receive on the private channel of this live-event topic (the RLS policy on realtime.messages asks it with realtime.topic()); the rule is private.joinable_topics().';
 
 --
 -- Name: name_key(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4611,6 +4944,25 @@ ALTER FUNCTION private.patient_search_candidates(query text, kind text, max_resu
 COMMENT ON FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) IS 'The first max_results patients matching a search by name, phone, MRN or email among those the patients policy lets the caller read, with what matched and a score in 0..1.';
 
 --
+-- Name: patient_user_topic(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.patient_user_topic(patient_id uuid) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.user_topic(p.user_id) from public.patients as p where p.id = patient_user_topic.patient_id
+$$;
+
+ALTER FUNCTION private.patient_user_topic(patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_user_topic(patient_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.patient_user_topic(patient_id uuid) IS 'The live-event topic of a patient''s app login; null when the patient has none.';
+
+--
 -- Name: pharmacy_may_receive(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4784,6 +5136,28 @@ CREATE FUNCTION private.raise_invalid(message text, detail text DEFAULT NULL::te
 $$;
 
 ALTER FUNCTION private.raise_invalid(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: raise_live_event(text[], text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_live_event(topics text[], event text, payload jsonb) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    insert into private.live_events_pending (topic, event, payload)
+    select distinct t.topic, raise_live_event.event, raise_live_event.payload
+    from unnest(raise_live_event.topics) as t (topic)
+    where t.topic is not null;
+$$;
+
+ALTER FUNCTION private.raise_live_event(topics text[], event text, payload jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION raise_live_event(topics text[], event text, payload jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.raise_live_event(topics text[], event text, payload jsonb) IS 'Queues a live event for each topic; it is numbered, stored in public.live_events and broadcast when the transaction commits.';
 
 --
 -- Name: raise_not_found(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6173,6 +6547,25 @@ end;
 $$;
 
 ALTER FUNCTION private.unlock_login(target uuid) OWNER TO postgres;
+
+--
+-- Name: user_topic(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.user_topic(user_id uuid) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select 'user:' || user_topic.user_id::text
+$$;
+
+ALTER FUNCTION private.user_topic(user_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION user_topic(user_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.user_topic(user_id uuid) IS 'The live-event topic of one user: user:<uuid>; null for null.';
 
 --
 -- Name: verified_email(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7903,6 +8296,25 @@ Returns {user_id, patient_id, outcome: existing | linked | created}. Errors: PT4
 belongs to staff or the record is archived, PT422 the login does not sign in with this phone.';
 
 --
+-- Name: live_topics(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.live_topics() RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.joinable_topics()
+$$;
+
+ALTER FUNCTION public.live_topics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_topics(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid> and hospital:<hospital>:<role> for each active membership. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
+
+--
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -9513,6 +9925,57 @@ CREATE UNLOGGED TABLE private.fresh_ciphertexts (
 ALTER TABLE private.fresh_ciphertexts OWNER TO postgres;
 
 --
+-- Name: live_events_pending; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE UNLOGGED TABLE private.live_events_pending (
+    xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    id bigint NOT NULL,
+    topic text NOT NULL,
+    event text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.live_events_pending OWNER TO postgres;
+
+--
+-- Name: TABLE live_events_pending; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.live_events_pending IS 'Live events raised by a transaction that has not committed yet; private.live_events_publish (constraint trigger live_events_publish, initially deferred) numbers, stores and broadcasts them at commit. Always empty to other sessions.';
+
+--
+-- Name: live_events_pending_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.live_events_pending ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.live_events_pending_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: live_topic_heads; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.live_topic_heads (
+    topic text NOT NULL,
+    seq bigint NOT NULL
+);
+
+ALTER TABLE private.live_topic_heads OWNER TO postgres;
+
+--
+-- Name: TABLE live_topic_heads; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.live_topic_heads IS 'The last live-event seq given on each topic; moved by private.live_events_publish at commit.';
+
+--
 -- Name: login_attempts; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -10371,6 +10834,57 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
 
 --
+-- Name: live_events; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.live_events (
+    topic text NOT NULL,
+    seq bigint NOT NULL,
+    event text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT live_events_seq_positive CHECK ((seq > 0))
+);
+
+ALTER TABLE public.live_events OWNER TO postgres;
+
+--
+-- Name: TABLE live_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.live_events IS 'Live events, as broadcast on Realtime, kept for catching up after a disconnect: read ?topic=eq.<topic>&seq=gt.<last seen>&order=seq. Readable for the topics one may join (user:<own uid>, hospital:<hospital>:<role> of an active membership). Events carry ids, statuses and times, never names or clinical text. Kept 30 days (pg_cron job carebase-live-events-retention); older ones are gone, reload the screen instead.';
+
+--
+-- Name: COLUMN live_events.topic; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.live_events.topic IS 'user:<auth user uuid> or hospital:<hospital uuid>:<app role>; the private Realtime channel is realtime:<topic>.';
+
+--
+-- Name: COLUMN live_events.seq; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.live_events.seq IS '1, 2, 3... per topic, without gaps, in commit order; the same number the broadcast carries.';
+
+--
+-- Name: COLUMN live_events.event; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.live_events.event IS 'What happened, e.g. appointment_created, prescription_status_changed (the broadcast event).';
+
+--
+-- Name: COLUMN live_events.payload; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.live_events.payload IS 'The broadcast payload without topic and seq: ids, statuses and times only.';
+
+--
+-- Name: COLUMN live_events.created_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.live_events.created_at IS 'When the change was made (its transaction''s time).';
+
+--
 -- Name: medical_profiles; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -10984,6 +11498,20 @@ ALTER TABLE ONLY private.fresh_ciphertexts
     ADD CONSTRAINT fresh_ciphertexts_pkey PRIMARY KEY (xact, digest);
 
 --
+-- Name: live_events_pending live_events_pending_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.live_events_pending
+    ADD CONSTRAINT live_events_pending_pkey PRIMARY KEY (xact, id);
+
+--
+-- Name: live_topic_heads live_topic_heads_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.live_topic_heads
+    ADD CONSTRAINT live_topic_heads_pkey PRIMARY KEY (topic);
+
+--
 -- Name: login_attempts login_attempts_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -11255,6 +11783,13 @@ ALTER TABLE ONLY public.hospitals
 
 ALTER TABLE ONLY public.lab_results
     ADD CONSTRAINT lab_results_pkey PRIMARY KEY (id);
+
+--
+-- Name: live_events live_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.live_events
+    ADD CONSTRAINT live_events_pkey PRIMARY KEY (topic, seq);
 
 --
 -- Name: medical_profiles medical_profiles_one_per_registration; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -11906,6 +12441,12 @@ CREATE INDEX lab_results_recorded_by_idx ON public.lab_results USING btree (reco
 CREATE INDEX lab_results_registration_idx ON public.lab_results USING btree (patient_id, hospital_id, test_date);
 
 --
+-- Name: live_events_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX live_events_created_at_idx ON public.live_events USING brin (created_at);
+
+--
 -- Name: medical_profiles_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -12296,6 +12837,20 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON private.staf
 --
 
 CREATE TRIGGER encrypted_columns_protected AFTER INSERT ON private.encrypted_columns FOR EACH ROW EXECUTE FUNCTION private.encrypted_column_registered();
+
+--
+-- Name: outbox live_events_outbox; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER live_events_outbox AFTER INSERT ON private.outbox FOR EACH ROW WHEN (((new.state = 'pending'::text) AND (new.deliver_after <= new.created_at))) EXECUTE FUNCTION private.live_notification_events();
+
+--
+-- Name: live_events_pending live_events_publish; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE CONSTRAINT TRIGGER live_events_publish AFTER INSERT ON private.live_events_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION private.live_events_publish();
+
+ALTER TABLE private.live_events_pending ENABLE ALWAYS TRIGGER live_events_publish;
 
 --
 -- Name: outbox outbox_reminder_retry_superseded; Type: TRIGGER; Schema: private; Owner: postgres
@@ -12824,6 +13379,24 @@ CREATE TRIGGER lab_results_notify_critical AFTER INSERT OR UPDATE OF status ON p
 --
 
 CREATE TRIGGER lab_results_update_disclosed AFTER UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
+-- Name: appointments live_events_appointments; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER live_events_appointments AFTER INSERT OR UPDATE OF status, starts_at, ends_at, doctor_id ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.live_appointment_events();
+
+--
+-- Name: lab_results live_events_lab_results; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER live_events_lab_results AFTER INSERT OR UPDATE OF finalised_at ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.live_lab_result_events();
+
+--
+-- Name: prescriptions live_events_prescriptions; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER live_events_prescriptions AFTER INSERT OR UPDATE OF status, pharmacy_id ON public.prescriptions FOR EACH ROW EXECUTE FUNCTION private.live_prescription_events();
 
 --
 -- Name: medical_profiles medical_profiles_ciphertext_details_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -13773,6 +14346,18 @@ CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticat
 ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: live_events_pending; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.live_events_pending ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: live_topic_heads; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.live_topic_heads ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: appointments; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -14187,6 +14772,24 @@ CREATE POLICY lab_results_staff_need_aal2 ON public.lab_results AS RESTRICTIVE T
 --
 
 CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: live_events; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.live_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: live_events live_events_select_joinable; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY live_events_select_joinable ON public.live_events FOR SELECT TO authenticated USING ((topic = ANY (( SELECT private.joinable_topics() AS joinable_topics)::text[])));
+
+--
+-- Name: POLICY live_events_select_joinable ON live_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY live_events_select_joinable ON public.live_events IS 'A user reads the events of the topics they may join (private.joinable_topics), nothing else.';
 
 --
 -- Name: medical_profiles; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -15225,6 +15828,12 @@ GRANT ALL ON FUNCTION private.find_patients_by_identifier(kind public.national_i
 REVOKE ALL ON FUNCTION private.forget_cached_access() FROM PUBLIC;
 
 --
+-- Name: FUNCTION forget_old_live_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.forget_old_live_events() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_appointment(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15318,6 +15927,12 @@ REVOKE ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, rol
 GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) TO authenticated;
 
 --
+-- Name: FUNCTION hospital_topic(hospital_id uuid, role public.app_role); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) FROM PUBLIC;
+
+--
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15385,6 +16000,13 @@ REVOKE ALL ON FUNCTION private.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.issue_registration_code() TO authenticated;
 
 --
+-- Name: FUNCTION joinable_topics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.joinable_topics() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.joinable_topics() TO authenticated;
+
+--
 -- Name: FUNCTION keep_status_reason(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15404,6 +16026,36 @@ GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) TO service_role;
+
+--
+-- Name: FUNCTION live_appointment_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_appointment_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_events_publish(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_events_publish() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_lab_result_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_lab_result_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_notification_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_notification_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_prescription_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_prescription_events() FROM PUBLIC;
 
 --
 -- Name: FUNCTION load_own_doctor_ids(); Type: ACL; Schema: private; Owner: postgres
@@ -15502,6 +16154,13 @@ REVOKE ALL ON FUNCTION private.mark_new_patient_registrable() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.mask_identifier(kind text, last4 text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.mask_identifier(kind text, last4 text) TO authenticated;
 GRANT ALL ON FUNCTION private.mask_identifier(kind text, last4 text) TO service_role;
+
+--
+-- Name: FUNCTION may_join_topic(topic text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_join_topic(topic text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.may_join_topic(topic text) TO authenticated;
 
 --
 -- Name: FUNCTION name_key(name text); Type: ACL; Schema: private; Owner: postgres
@@ -15622,6 +16281,12 @@ REVOKE ALL ON FUNCTION private.patient_search_candidates(query text, kind text, 
 GRANT ALL ON FUNCTION private.patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean) TO authenticated;
 
 --
+-- Name: FUNCTION patient_user_topic(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.patient_user_topic(patient_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION pharmacy_may_receive(pharmacy uuid, hospital uuid, patient uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -15686,6 +16351,12 @@ REVOKE ALL ON FUNCTION private.raise_invalid(message text, detail text, hint tex
 GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) TO authenticated;
 GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) TO service_role;
 GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text) TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION raise_live_event(topics text[], event text, payload jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_live_event(topics text[], event text, payload jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION raise_not_found(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
@@ -16010,6 +16681,12 @@ GRANT ALL ON FUNCTION private.undecryptable_fields(max_rows integer) TO service_
 
 REVOKE ALL ON FUNCTION private.unlock_login(target uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unlock_login(target uuid) TO authenticated;
+
+--
+-- Name: FUNCTION user_topic(user_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.user_topic(user_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION verified_email(); Type: ACL; Schema: private; Owner: postgres
@@ -16523,6 +17200,14 @@ GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
 
 REVOKE ALL ON FUNCTION public.link_patient_login(user_id uuid, phone text, full_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.link_patient_login(user_id uuid, phone text, full_name text) TO service_role;
+
+--
+-- Name: FUNCTION live_topics(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.live_topics() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.live_topics() TO authenticated;
+GRANT ALL ON FUNCTION public.live_topics() TO service_role;
 
 --
 -- Name: FUNCTION metadata_enums(); Type: ACL; Schema: public; Owner: postgres
@@ -17756,6 +18441,13 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
 
 --
+-- Name: TABLE live_events; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.live_events TO authenticated;
+GRANT SELECT ON TABLE public.live_events TO service_role;
+
+--
 -- Name: TABLE medical_profiles; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -18229,6 +18921,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON T
 -- default privileges of role postgres on f in every schema: {postgres=X/postgres}
 CREATE TRIGGER on_auth_user_contact_changed AFTER UPDATE OF email, phone, raw_user_meta_data ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
+create policy live_topics_receive on realtime.messages as PERMISSIVE for SELECT to authenticated using (((extension = 'broadcast'::text) AND (topic = ( SELECT realtime.topic() AS topic)) AND ( SELECT private.may_join_topic(( SELECT realtime.topic() AS topic)) AS may_join_topic)));
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE ((d.storage_path = objects.name) AND ((d.patient_id)::text = (storage.foldername(objects.name))[2]) AND (private.on_care_team(d.patient_id, d.hospital_id) OR ((d.document_type = ANY (ARRAY['insurance'::document_type, 'consent'::document_type])) AND (d.hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::app_role[]))))))))));
