@@ -1,8 +1,9 @@
-"""Realtime fan-out: 200 subscribers of one private channel, each a doctor of the demo hospital
-joined as themselves (the RLS probe of realtime.messages decides each join), and the database
-broadcasting to it with `realtime.send` in committed transactions, as the live-event triggers
-do. Measures, from the commit's return to each subscriber's receipt: P50/P95/P99 delivery
-latency at a steady rate, and the events/s delivered when the sender goes as fast as it can.
+"""Realtime fan-out: 200 subscribers of one private channel, the doctors' topic of the demo
+hospital with the most doctors (`hospital:<id>:doctor`), each joined as one of its doctors (the
+RLS probe of realtime.messages decides each join), and the database broadcasting to it with
+`realtime.send` in committed transactions, as the live-event triggers do. Measures, from the
+commit's return to each subscriber's receipt: P50/P95/P99 delivery latency at a steady rate,
+and the deliveries per second when the sender goes as fast as it can.
 Subscribers speak serializer 1.0.0 on raw websockets (one asyncio process beside the gateway's
 two workers and Postgres, on the same 2 cores). Rewrites the Realtime section of
 bench/REPORT.md.
@@ -31,32 +32,39 @@ STEADY_EVENTS, STEADY_RATE = 200, 20  # events, events/s
 BURST_EVENTS = 200
 REPORT = Path(__file__).with_name("REPORT.md")
 SECTION = "## Realtime fan-out"
-TOPIC = "bench:fanout"
 
 
-def subscriber_token(settings: Settings) -> str:
-    """A doctor of the demo hospital; the bench adds a receive policy for its topic only."""
+def doctors_topic(settings: Settings) -> tuple[str, list[str]]:
+    """The hospital with the most doctors: its doctors' topic and a token for each of them."""
     with psycopg.connect(settings.dsn()) as conn:
-        user = conn.execute(
-            "select user_id from public.staff_memberships where role = 'doctor' limit 1"
-        ).fetchone()[0]
+        hospital, users = conn.execute(
+            "select hospital_id, array_agg(user_id) from public.staff_memberships"
+            " where role = 'doctor' and is_active group by hospital_id order by count(*) desc"
+            " limit 1"
+        ).fetchone()
     now = int(time.time())
-    claims = {"sub": str(user), "role": "authenticated", "aud": "authenticated"}
-    return issue({**claims, "iat": now, "exp": now + 3600}, settings.jwt_secret)
-
-
-POLICY = (
-    "create policy bench_fanout_receive on realtime.messages for select to authenticated"
-    " using (realtime.messages.topic = 'bench:fanout' and (select auth.uid()) is not null)"
-)
+    tokens = [
+        issue(
+            {
+                "sub": str(u),
+                "role": "authenticated",
+                "aud": "authenticated",
+                "iat": now,
+                "exp": now + 3600,
+            },
+            settings.jwt_secret,
+        )
+        for u in users
+    ]
+    return f"hospital:{hospital}:doctor", tokens
 
 
 async def subscribe(
-    url: str, token: str, received: dict[int, list[float]]
+    url: str, topic: str, token: str, received: dict[int, list[float]]
 ) -> websockets.ClientConnection:
     socket = await websockets.connect(url, max_queue=None)
     join = {
-        "topic": f"realtime:{TOPIC}",
+        "topic": f"realtime:{topic}",
         "event": "phx_join",
         "payload": {
             "config": {"private": True, "broadcast": {"self": False}},
@@ -80,7 +88,9 @@ async def subscribe(
     return socket
 
 
-async def send(settings: Settings, count: int, rate: float | None, offset: int) -> dict[int, float]:
+async def send(
+    settings: Settings, topic: str, count: int, rate: float | None, offset: int
+) -> dict[int, float]:
     committed: dict[int, float] = {}
     async with await psycopg.AsyncConnection.connect(settings.dsn()) as conn:
         started = time.perf_counter()
@@ -88,7 +98,7 @@ async def send(settings: Settings, count: int, rate: float | None, offset: int) 
             n = offset + i
             await conn.execute(
                 "select realtime.send(jsonb_build_object('n', %s::int), 'tick', %s, true)",
-                (n, TOPIC),
+                (n, topic),
             )
             await conn.commit()
             committed[n] = time.perf_counter()
@@ -104,17 +114,19 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(settings: Settings) -> str:
     url = f"ws://{settings.api_host}:{settings.api_port}/realtime/v1/websocket?apikey={settings.anon_key}"
-    token = subscriber_token(settings)
+    topic, tokens = doctors_topic(settings)
     received: dict[int, list[float]] = {}
-    sockets = [await subscribe(url, token, received) for _ in range(SUBSCRIBERS)]
-    committed = await send(settings, STEADY_EVENTS, STEADY_RATE, 0)
+    sockets = [
+        await subscribe(url, topic, tokens[i % len(tokens)], received) for i in range(SUBSCRIBERS)
+    ]
+    committed = await send(settings, topic, STEADY_EVENTS, STEADY_RATE, 0)
     await asyncio.sleep(2)
     latencies = [
         (t - committed[n]) * 1000 for n, times in received.items() if n in committed for t in times
     ]
     steady_delivered = sum(len(received.get(n, [])) for n in committed)
     burst_start = time.perf_counter()
-    burst = await send(settings, BURST_EVENTS, None, 100_000)
+    burst = await send(settings, topic, BURST_EVENTS, None, 100_000)
     expected = BURST_EVENTS * SUBSCRIBERS
     while sum(len(received.get(n, [])) for n in burst) < expected:
         if time.perf_counter() - burst_start > 60:
@@ -129,8 +141,10 @@ async def measure(settings: Settings) -> str:
         [
             SECTION,
             "",
-            f"`make bench-realtime`: {SUBSCRIBERS} subscribers of one private channel (each a"
-            " doctor joined as themselves through the RLS probe), the database broadcasting with"
+            f"`make bench-realtime`: {SUBSCRIBERS} subscribers of one private channel, the"
+            " doctors' topic (`hospital:<id>:doctor`) of the demo hospital with the most doctors,"
+            f" joined as its {len(tokens)} doctors in turn through the RLS probe; the database"
+            " broadcasting with"
             " `realtime.send` in committed transactions; subscribers on raw websockets"
             " (serializer 1.0.0) in one asyncio process, on the same 2 cores as the gateway's two"
             f" workers and Postgres; load average {load} at the end. Latency is from the"
@@ -152,15 +166,7 @@ async def measure(settings: Settings) -> str:
 
 def main() -> int:
     settings = Settings.from_env()
-    with psycopg.connect(settings.dsn(), autocommit=True) as conn:
-        conn.execute("drop policy if exists bench_fanout_receive on realtime.messages")
-        conn.execute(POLICY)
-    try:
-        section = asyncio.run(measure(settings))
-    finally:
-        with psycopg.connect(settings.dsn(), autocommit=True) as conn:
-            conn.execute("drop policy if exists bench_fanout_receive on realtime.messages")
-            conn.execute("delete from realtime.messages where topic = %s", (TOPIC,))
+    section = asyncio.run(measure(settings))
     text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
     if SECTION in text:
         start = text.index(SECTION)

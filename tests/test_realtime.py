@@ -486,3 +486,175 @@ def test_a_client_too_slow_to_read_is_disconnected_and_the_others_get_everything
     received, outcome = run(scenario)
     assert received == events
     assert outcome == "closed by the server"
+
+
+# --- private channels: the RLS policies on realtime.messages decide ---------------------------
+
+
+def test_a_patient_joins_their_own_topic_and_not_another_patients(
+    gateway: str, stack: Settings
+) -> None:
+    own, other = f"user:{PATIENT_USER}", f"user:{OTHER_PATIENT_USER}"
+    patient = token(stack, PATIENT_USER)
+
+    async def scenario() -> tuple[Joined, Joined]:
+        mine = await join(gateway, stack, own, access_token=patient, private=True)
+        theirs = await join(gateway, stack, other, access_token=patient, private=True)
+        await mine.client.close()
+        await theirs.client.close()
+        return mine, theirs
+
+    mine, theirs = run(scenario)
+    assert mine.subscribed
+    assert not theirs.subscribed
+    reason = json.loads(str(theirs.states[-1][1]))["reason"]
+    assert (
+        reason
+        == f"Unauthorized: You do not have permissions to read from this Channel topic: {other}"
+    )
+
+
+def test_without_a_user_token_no_private_channel_is_joined(gateway: str, stack: Settings) -> None:
+    async def scenario() -> Joined:
+        anonymous = await join(gateway, stack, f"user:{PATIENT_USER}", private=True)
+        await anonymous.client.close()
+        return anonymous
+
+    assert not run(scenario).subscribed
+
+
+def test_a_new_token_of_someone_else_closes_the_channel(gateway: str, stack: Settings) -> None:
+    topic = f"user:{PATIENT_USER}"
+
+    async def scenario() -> Joined:
+        joined = await join(
+            gateway, stack, topic, access_token=token(stack, PATIENT_USER), private=True
+        )
+        await joined.client.set_auth(token(stack, OTHER_PATIENT_USER))
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while not joined.channel.is_closed and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await joined.client.close()
+        return joined
+
+    joined = run(scenario)
+    assert joined.channel.is_closed
+    error = joined.states[1][1]
+    assert json.loads(str(error))["message"] == (
+        f"You no longer have permission to read from this Channel topic: {topic}"
+    )
+
+
+def test_a_private_message_reaches_only_the_users_own_channel(
+    gateway: str, stack: Settings
+) -> None:
+    async def scenario() -> tuple[list, list]:
+        mine = await join(
+            gateway,
+            stack,
+            f"user:{PATIENT_USER}",
+            access_token=token(stack, PATIENT_USER),
+            private=True,
+        )
+        theirs = await join(
+            gateway,
+            stack,
+            f"user:{OTHER_PATIENT_USER}",
+            access_token=token(stack, OTHER_PATIENT_USER),
+            private=True,
+        )
+        database_send(stack, f"user:{PATIENT_USER}", {"for": "patient 1"}, private=True)
+        await mine.received(1)
+        await theirs.received(1, within=0.5)
+        await mine.client.close()
+        await theirs.client.close()
+        return mine.broadcasts, theirs.broadcasts
+
+    mine, theirs = run(scenario)
+    assert [b["payload"]["for"] for b in mine] == ["patient 1"]
+    assert theirs == []
+
+
+def test_a_client_may_not_broadcast_where_no_insert_policy_lets_it(
+    gateway: str, stack: Settings
+) -> None:
+    topic = f"user:{PATIENT_USER}"
+
+    async def scenario() -> list:
+        joined = await join(
+            gateway,
+            stack,
+            topic,
+            access_token=token(stack, PATIENT_USER),
+            private=True,
+            self_broadcast=True,
+        )
+        await joined.channel.send_broadcast("forged", {"status": "cancelled"})
+        received = await joined.received(1, within=0.7)
+        await joined.client.close()
+        return received
+
+    assert run(scenario) == []
+
+
+# --- live events: the database's broadcasts on private topics, and catching up ----------------
+
+
+def test_a_doctor_hears_a_front_desk_booking_on_their_topic_within_a_second(
+    gateway: str, stack: Settings, book: Callable[[str], Awaitable[str]]
+) -> None:
+    async def scenario() -> tuple[list, float, str]:
+        doctor = await join(
+            gateway,
+            stack,
+            f"user:{DOCTOR_USER}",
+            access_token=token(stack, DOCTOR_USER),
+            private=True,
+        )
+        assert doctor.subscribed
+        appointment = await book(PATIENT)
+        booked_at = time.monotonic()
+        await doctor.received(1, within=1.0)
+        took = time.monotonic() - booked_at
+        await doctor.client.close()
+        return doctor.broadcasts, took, appointment
+
+    heard, took, appointment = run(scenario)
+    assert took < 1.0
+    (event,) = [b for b in heard if b["payload"].get("appointment_id") == appointment]
+    assert event["event"] == "appointment_created"
+    assert event["payload"]["topic"] == f"user:{DOCTOR_USER}"
+    assert event["payload"]["seq"] >= 1
+    assert "reason" not in event["payload"]  # ids, statuses and times only
+
+
+def test_a_client_that_was_away_for_three_events_reads_them_back_by_seq(
+    gateway: str, stack: Settings, book: Callable[[str], Awaitable[str]]
+) -> None:
+    topic = f"user:{DOCTOR_USER}"
+    doctor_token = token(stack, DOCTOR_USER)
+
+    async def scenario() -> tuple[int, list[str], list[dict]]:
+        doctor = await join(gateway, stack, topic, access_token=doctor_token, private=True)
+        await book(PATIENT)
+        await doctor.received(1)
+        await asyncio.sleep(0.3)  # a booking may raise more than one event on the topic
+        last = max(b["payload"]["seq"] for b in doctor.broadcasts)
+        await doctor.client.close()  # away: the next three bookings happen meanwhile
+        missed = [await book(PATIENT) for _ in range(3)]
+        async with httpx.AsyncClient() as client:
+            response = await client.get(
+                f"{gateway}/rest/v1/live_events",
+                params={"topic": f"eq.{topic}", "seq": f"gt.{last}", "order": "seq"},
+                headers={"apikey": stack.anon_key, "Authorization": f"Bearer {doctor_token}"},
+            )
+        assert response.status_code == 200, response.text
+        return last, missed, response.json()
+
+    last, missed, feed = run(scenario)
+    # Everything since, without a gap, the three bookings among it in order.
+    assert [row["seq"] for row in feed] == list(range(last + 1, last + 1 + len(feed)))
+    created = [
+        row["payload"]["appointment_id"] for row in feed if row["event"] == "appointment_created"
+    ]
+    assert created == missed
