@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import psycopg
 import pytest
 
 from devstack import cli, migrate, services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
+from devstack.gateway.tokens import issue
 from devstack.migrate import apply_platform, migrated_scratch_database
 from tests.postgrest_session import PostgrestSession
 
@@ -93,3 +98,48 @@ def platform_db(scratch_db: ScratchDatabase) -> ScratchDatabase:
     settings = scratch_db.settings
     apply_platform(scratch_db.dsn(settings.admin_user), settings.platform_dir, settings.db_password)
     return scratch_db
+
+
+# The demo hospital's Dr. Sandhu (supabase/seed.sql), booked by its front desk.
+DEMO_DOCTOR = "30000000-0000-4000-8000-000000000001"
+DEMO_FRONT_DESK = "frontdesk@nabha.carebase.test"
+
+
+@pytest.fixture
+def book(gateway: str, stack: Settings) -> Iterator[Callable[[str], Awaitable[str]]]:
+    """`await book(patient_id)`: books the demo doctor through REST as the front desk, each
+    booking an hour after the last from a random hour of 2040 (runs never meet); returns the
+    appointment's id, and removes what it booked afterwards."""
+    with psycopg.connect(stack.dsn()) as conn:
+        claims = PostgrestSession(conn).claims_for(DEMO_FRONT_DESK)
+    headers = {
+        "apikey": stack.anon_key,
+        "Authorization": f"Bearer {issue(claims, stack.jwt_secret)}",
+    }
+    first = datetime(2040, 1, 2, tzinfo=UTC) + timedelta(hours=random.randrange(24 * 300))  # noqa: S311
+    made: list[str] = []
+
+    async def booked(patient: str) -> str:
+        start = first + timedelta(hours=len(made))
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{gateway}/rest/v1/rpc/book_appointment",
+                headers=headers,
+                json={
+                    "doctor_id": DEMO_DOCTOR,
+                    "patient_id": patient,
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(minutes=30)).isoformat(),
+                    "source": "front_desk",
+                },
+            )
+        assert response.status_code == 200, response.text
+        made.append(response.json()["id"])
+        return made[-1]
+
+    yield booked
+    with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
+        ids = [uuid.UUID(i) for i in made]
+        conn.execute("delete from private.outbox where subject_id = any(%s)", (ids,))
+        conn.execute("delete from public.status_history where subject_id = any(%s)", (ids,))
+        conn.execute("delete from public.appointments where id = any(%s)", (ids,))

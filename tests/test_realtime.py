@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import socket
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -275,9 +272,7 @@ def test_a_socket_holds_at_most_100_channels(gateway: str, stack: Settings, coun
 # --- Postgres Changes: each row change only to subscribers whose RLS reads the row ----------
 
 PATIENT = "60000000-0000-4000-8000-000000000001"
-DOCTOR = "30000000-0000-4000-8000-000000000001"  # Dr. Sandhu, whose login is DOCTOR_USER
 DOCTOR_USER = "20000000-0000-4000-8000-000000000002"
-FRONT_DESK = "frontdesk@nabha.carebase.test"
 
 
 async def watch_changes(
@@ -292,39 +287,6 @@ async def watch_changes(
     channel.on_postgres_changes("INSERT", changes.append, table=table, filter=filter)
     await channel.subscribe(lambda state, error: states.append((state, error)))
     return client, changes, states
-
-
-@pytest.fixture
-def book(gateway: str, stack: Settings) -> Iterator[Callable[[str], Awaitable[str]]]:
-    """Books the demo doctor for a patient through REST as the front desk, at a random hour of
-    2040 (runs never meet); removes what it booked afterwards."""
-    made: list[str] = []
-    headers = {"apikey": stack.anon_key, "Authorization": f"Bearer {token(stack, FRONT_DESK)}"}
-
-    async def booked(patient: str) -> str:
-        start = datetime(2040, 1, 2, tzinfo=UTC) + timedelta(hours=random.randrange(24 * 300))  # noqa: S311
-        async with httpx.AsyncClient() as client:
-            response = await client.post(
-                f"{gateway}/rest/v1/rpc/book_appointment",
-                headers=headers,
-                json={
-                    "doctor_id": DOCTOR,
-                    "patient_id": patient,
-                    "starts_at": start.isoformat(),
-                    "ends_at": (start + timedelta(minutes=30)).isoformat(),
-                    "source": "front_desk",
-                },
-            )
-        assert response.status_code == 200, response.text
-        made.append(response.json()["id"])
-        return made[-1]
-
-    yield booked
-    with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
-        ids = [uuid.UUID(i) for i in made]
-        conn.execute("delete from private.outbox where subject_id = any(%s)", (ids,))
-        conn.execute("delete from public.status_history where subject_id = any(%s)", (ids,))
-        conn.execute("delete from public.appointments where id = any(%s)", (ids,))
 
 
 async def first_of(changes: list[dict], within: float = WAIT) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
-from tests.test_realtime import join, run
+from tests.test_realtime import DOCTOR_USER, PATIENT, PATIENT_USER, join, run, token
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / ".local" / "js-clients"
@@ -106,3 +107,48 @@ def test_the_python_client_hears_supabase_js(
     assert {"vsn": "2.0.0"} in report
     assert {"sent": "ok"} in report  # acknowledged (ack: true)
     assert [(b["event"], b["payload"]) for b in received] == [("from-js", {"n": 3})]
+
+
+def test_supabase_js_joins_its_users_private_topic_and_hears_a_booking(
+    node_client: Path, gateway: str, stack: Settings, book: Callable[[str], Awaitable[str]]
+) -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], str]:
+        doctor = start(
+            node_client,
+            stack,
+            gateway,
+            TOPIC=f"user:{DOCTOR_USER}",
+            PRIVATE="1",
+            ACCESS_TOKEN=token(stack, DOCTOR_USER),
+            SECONDS="3",
+        )
+        await until_subscribed(doctor)
+        appointment = await book(PATIENT)
+        report = await asyncio.get_running_loop().run_in_executor(None, lines, doctor)
+        return report, appointment
+
+    report, appointment = run(scenario)
+    heard = [line["broadcast"] for line in report if "broadcast" in line]
+    created = [b for b in heard if b["event"] == "appointment_created"]
+    assert [b["payload"]["appointment_id"] for b in created] == [appointment]
+    assert created[0]["meta"]["id"]
+
+
+def test_supabase_js_cannot_join_another_users_topic(
+    node_client: Path, gateway: str, stack: Settings
+) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        patient = start(
+            node_client,
+            stack,
+            gateway,
+            TOPIC=f"user:{DOCTOR_USER}",
+            PRIVATE="1",
+            ACCESS_TOKEN=token(stack, PATIENT_USER),
+            SECONDS="2",
+        )
+        return await asyncio.get_running_loop().run_in_executor(None, lines, patient)
+
+    statuses = [line for line in run(scenario) if "status" in line]
+    assert "SUBSCRIBED" not in [s["status"] for s in statuses]
+    assert any("Unauthorized" in (s["error"] or "") for s in statuses)
