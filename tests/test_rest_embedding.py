@@ -194,3 +194,87 @@ def test_embedding_with_the_official_client(rest_url, settings, conformance):
     assert result.data == [
         {"title": "Computable Numbers", "conformance_authors": {"name": "Alan Turing"}}
     ]
+
+
+def test_embedding_by_constraint_name_and_column_name(anon):
+    """A foreign key's constraint name or column names its relationship; the view over
+    conformance_authors (which inherits the key) is no second candidate."""
+    by_constraint = get(
+        anon,
+        "conformance_books",
+        select="title,author:conformance_books_author_fkey(name)",
+        id="eq.1",
+    )
+    assert by_constraint == [{"title": "Notes on the Engine", "author": {"name": "Ada Lovelace"}}]
+    by_column = get(anon, "conformance_books", select="title,editor_id(name)", id="eq.1")
+    assert by_column == [{"title": "Notes on the Engine", "editor_id": {"name": "Alan Turing"}}]
+    one_to_many = get(
+        anon, "conformance_authors", select="name,conformance_books_editor_fkey(title)", id="eq.1"
+    )
+    assert one_to_many == [
+        {"name": "Ada Lovelace", "conformance_books_editor_fkey": [{"title": "Morphogenesis"}]}
+    ]
+
+
+def test_self_referencing_foreign_key(anon):
+    """The table's name is the one-to-many side (reports), the column the many-to-one side
+    (manager); a hint on the table's name names the referencing column."""
+    rows = get(
+        anon,
+        "conformance_staff",
+        select="name,manager:manager_id(name),conformance_staff(name),"
+        "reports:conformance_staff!manager_id(id)",
+        id="eq.2",
+        **{"conformance_staff.order": "id", "reports.order": "id.desc"},
+    )
+    assert rows == [
+        {
+            "name": "Lead",
+            "manager": {"name": "Chief"},
+            "conformance_staff": [{"name": "Clerk"}, {"name": "Intern"}],
+            "reports": [{"id": 4}, {"id": 3}],
+        }
+    ]
+    by_constraint = anon.get(
+        "/conformance_staff", params={"select": "conformance_staff_manager_fkey(name)"}
+    )
+    assert_error(by_constraint, 400, "PGRST200")
+
+
+def test_ambiguous_embed_lists_relationships_in_postgrest_order(anon):
+    """PostgREST sorts the candidates: one-to-many, many-to-one, one-to-one, many-to-many."""
+    response = anon.get("/conformance_desks", params={"select": "conformance_staff(*)"})
+    body = assert_error(response, 300, "PGRST201")
+    assert body["message"] == (
+        "Could not embed because more than one relationship was found for "
+        "'conformance_desks' and 'conformance_staff'"
+    )
+    embedding = "conformance_desks with conformance_staff"
+    assert body["details"] == [
+        {
+            "cardinality": "one-to-many",
+            "embedding": embedding,
+            "relationship": "conformance_staff_desk_id_fkey using "
+            "conformance_desks(id) and conformance_staff(desk_id)",
+        },
+        {
+            "cardinality": "many-to-one",
+            "embedding": embedding,
+            "relationship": "conformance_desks_cleaner_id_fkey using "
+            "conformance_desks(cleaner_id) and conformance_staff(id)",
+        },
+        {
+            "cardinality": "many-to-many",
+            "embedding": embedding,
+            "relationship": "conformance_desk_bookings using "
+            "conformance_desk_bookings_desk_id_fkey(desk_id) and "
+            "conformance_desk_bookings_staff_id_fkey(staff_id)",
+        },
+    ]
+    assert body["hint"] == (
+        "Try changing 'conformance_staff' to one of the following: "
+        "'conformance_staff!conformance_staff_desk_id_fkey', "
+        "'conformance_staff!conformance_desks_cleaner_id_fkey', "
+        "'conformance_staff!conformance_desk_bookings'. "
+        "Find the desired relationship in the 'details' key."
+    )

@@ -4,7 +4,7 @@ role settings of the exposed schema, read from the catalogs at startup and on ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import psycopg
@@ -47,6 +47,8 @@ class ForeignKey:
     columns: tuple[str, ...]
     referenced_table: str
     referenced_columns: tuple[str, ...]
+    # its columns are its table's primary key or a unique key: a one-to-one relationship
+    one_to_one: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,19 +204,19 @@ async def load(conn: psycopg.AsyncConnection) -> SchemaCache:
         relation.columns[col] = Column(
             col, typ, nullable, default, is_array, tuple(labels), comment=note
         )
-    for conname, contype, table, cols, ref_table, ref_cols in await _rows(
-        conn, _KEYS, (schema, schema)
-    ):
-        if table not in cache.relations:
-            continue
-        if contype == "p":
-            cache.relations[table].primary_key = tuple(cols)
+    keys = await _rows(conn, _KEYS, (schema, schema))
+    for _, contype, table, cols, _, _ in keys:
+        if table in cache.relations and contype in ("p", "u"):
+            if contype == "p":
+                cache.relations[table].primary_key = tuple(cols)
             cache.relations[table].unique_keys.append(tuple(cols))
-        elif contype == "u":
-            cache.relations[table].unique_keys.append(tuple(cols))
-        elif ref_table in cache.relations:
+    for conname, contype, table, cols, ref_table, ref_cols in keys:
+        if contype == "f" and table in cache.relations and ref_table in cache.relations:
+            unique = [set(key) for key in cache.relations[table].unique_keys]
             cache.foreign_keys.append(
-                ForeignKey(conname, table, tuple(cols), ref_table, tuple(ref_cols))
+                ForeignKey(
+                    conname, table, tuple(cols), ref_table, tuple(ref_cols), set(cols) in unique
+                )
             )
     _add_view_keys(cache, await _rows(conn, _VIEW_SOURCES, (schema, schema)))
     for row in await _rows(conn, _FUNCTIONS, (schema, schema)):
@@ -255,19 +257,9 @@ def _add_view_keys(cache: SchemaCache, sources: list[tuple[str, str, str]]) -> N
                 view.primary_key = table.primary_key
             for fk in table_keys:
                 if fk.table == table_name and set(fk.columns) <= columns:
-                    cache.foreign_keys.append(
-                        ForeignKey(
-                            fk.name,
-                            view_name,
-                            fk.columns,
-                            fk.referenced_table,
-                            fk.referenced_columns,
-                        )
-                    )
+                    cache.foreign_keys.append(replace(fk, table=view_name))
                 if fk.referenced_table == table_name and set(fk.referenced_columns) <= columns:
-                    cache.foreign_keys.append(
-                        ForeignKey(fk.name, fk.table, fk.columns, view_name, fk.referenced_columns)
-                    )
+                    cache.foreign_keys.append(replace(fk, referenced_table=view_name))
 
 
 class _FunctionRow(NamedTuple):

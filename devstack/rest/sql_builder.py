@@ -197,20 +197,18 @@ class SqlBuilder:
             junction = self.alias()
             from_clause = sql.SQL("{} join {} as {} on {}").format(
                 target,
-                qualified(rel.junction),
+                qualified(rel.junction.table),
                 ident(junction),
                 _and(
                     [
                         sql.SQL("{} = {}").format(ident(junction, j), ident(child, t))
-                        for j, t in zip(
-                            rel.junction_target_columns, rel.target_columns, strict=True
-                        )
+                        for t, j in rel.junction.target_pairs
                     ]
                 ),
             )
             join = [
                 sql.SQL("{} = {}").format(ident(junction, j), ident(parent, o))
-                for j, o in zip(rel.junction_origin_columns, rel.origin_columns, strict=True)
+                for o, j in rel.junction.origin_pairs
             ]
         else:
             from_clause = target
