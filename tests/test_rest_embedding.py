@@ -278,3 +278,28 @@ def test_ambiguous_embed_lists_relationships_in_postgrest_order(anon):
         "'conformance_staff!conformance_desk_bookings'. "
         "Find the desired relationship in the 'details' key."
     )
+
+
+def test_two_embeds_of_one_name_need_aliases(anon):
+    """PostgREST names each embed's subquery `<origin>_<name>_<depth>`: two embeds of one name
+    at one level collide in Postgres (42712, HTTP 400)."""
+    response = anon.get(
+        "/conformance_books",
+        params={
+            "select": "id,conformance_authors!author_id(name),conformance_authors!editor_id(name)"
+        },
+    )
+    body = assert_error(response, 400, "42712")
+    assert body["message"] == (
+        'table name "conformance_books_conformance_authors_1" specified more than once'
+    )
+    assert body["details"] is None and body["hint"] is None
+    nested = anon.get(
+        "/conformance_authors",
+        params={
+            "select": "books:conformance_books!author_id("
+            "id,x:conformance_tags(id),x:conformance_tags(label))"
+        },
+    )
+    body = assert_error(nested, 400, "42712")
+    assert body["message"] == 'table name "conformance_books_x_2" specified more than once'

@@ -228,6 +228,12 @@ def unknown_table(name: str) -> ApiError:
     )
 
 
+def duplicate_subquery(name: str) -> ApiError:
+    """Two embeds of one name at one level: PostgREST's SQL names both subqueries alike, and
+    Postgres refuses it (duplicate_alias, HTTP 400)."""
+    return ApiError(400, "42712", f'table name "{name}" specified more than once')
+
+
 # ------------------------------------------------------------ the token (PGRST3xx)
 
 

@@ -63,9 +63,14 @@ def _check_logic(relation: Relation, logic: grammar.Logic) -> None:
 
 
 def build_node(
-    cache: SchemaCache, relation: Relation, items: tuple[grammar.SelectItem, ...]
+    cache: SchemaCache,
+    relation: Relation,
+    items: tuple[grammar.SelectItem, ...],
+    depth: int = 1,
 ) -> PlanNode:
+    """The plan of one level of `select=`; its embeds are at `depth` (1: the top's)."""
     resolved: list[grammar.ColumnItem | EmbedPlan] = []
+    subqueries: set[str] = set()
     for item in items:
         if isinstance(item, grammar.StarItem):
             resolved += [grammar.ColumnItem(grammar.Field(name)) for name in relation.columns]
@@ -73,11 +78,18 @@ def build_node(
             check_field(relation, item.field)
             resolved.append(item)
         else:
+            # PostgREST names an embed's subquery <origin>_<alias or name>_<depth>: two embeds
+            # of one name at one level fail in Postgres, and devstack answers as they do
+            subquery = f"{relation.name}_{item.output_name}_{depth}"
+            if subquery in subqueries:
+                raise errors.duplicate_subquery(subquery)
+            subqueries.add(subquery)
             relationship = resolve(cache, relation.name, item.target, item.hint)
             if item.spread and not relationship.to_one:
                 raise errors.spread_to_many(relation.name, item.target)
             target = cache.relations[relationship.target]
-            resolved.append(EmbedPlan(item, relationship, build_node(cache, target, item.items)))
+            node = build_node(cache, target, item.items, depth + 1)
+            resolved.append(EmbedPlan(item, relationship, node))
     return PlanNode(relation, resolved)
 
 
