@@ -81,13 +81,21 @@ def test_upsert_statuses(service, reset_data):
     updated = service.post("/conformance_tags", json=[{"id": 15, "label": "newer"}], headers=merge)
     assert updated.status_code == 200, updated.text
     assert updated.json() == [{"id": 15, "label": "newer"}]
+    # ignore-duplicates answers 201 even when it inserted nothing (only merge-duplicates
+    # tells an update by its 200)
     ignore = service.post(
         "/conformance_tags",
         params={"on_conflict": "label"},
         json={"id": 16, "label": "newer"},
         headers={"Prefer": "return=representation,resolution=ignore-duplicates"},
     )
-    assert ignore.status_code == 200 and ignore.json() == []
+    assert ignore.status_code == 201 and ignore.json() == []
+    minimal = service.post(
+        "/conformance_tags",
+        json={"id": 15, "label": "again"},
+        headers={"Prefer": "resolution=ignore-duplicates"},
+    )
+    assert minimal.status_code == 201 and minimal.content == b""
 
 
 def test_upsert_with_the_official_client(rest_url, settings, conformance, reset_data):

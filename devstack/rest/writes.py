@@ -218,8 +218,11 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         total = affected if prefs.count else None
         if mutation.kind == "insert":
             headers["Content-Range"] = f"*/{'*' if total is None else total}"
+            # only merge-duplicates tells an upsert that inserted nothing by its 200;
+            # ignore-duplicates answers 201 whatever it skipped, as PostgREST
             status = 201
-            if prefs.resolution and inserted == 0 and mutation.has_rows:
+            merged = prefs.resolution == "merge-duplicates"
+            if merged and inserted == 0 and mutation.has_rows:
                 status = 200
         else:
             headers["Content-Range"] = responses.content_range(0, affected, total)
