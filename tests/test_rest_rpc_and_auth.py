@@ -241,3 +241,40 @@ def test_pre_request_function_from_in_database_config(anon, settings):
             conn.execute("notify pgrst, 'reload config'")
             time.sleep(0.5)
             conn.execute("drop function if exists public.conformance_pre()")
+
+
+def test_rpc_single_values_are_counted_as_one_row(anon):
+    """A function returning one value is one row: Content-Range 0-0/1 with a count."""
+    scalar = anon.get("/rpc/conformance_add", params={"a": 1}, headers={"Prefer": "count=exact"})
+    assert scalar.status_code == 200 and scalar.json() == 11
+    assert scalar.headers["content-range"] == "0-0/1"
+    assert scalar.headers["preference-applied"] == "count=exact"
+    assert anon.get("/rpc/conformance_add", params={"a": 1}).headers["content-range"] == "0-0/*"
+    row = anon.get("/rpc/conformance_first_author", headers={"Prefer": "count=exact"})
+    assert row.json()["id"] == 1 and row.headers["content-range"] == "0-0/1"
+
+
+def test_rpc_max_affected_with_strict_handling(service, reset_data):
+    """PGRST124 when a set-returning function gives more rows than max-affected, and its
+    writes are rolled back; a function returning one value cannot take it (PGRST128)."""
+    strict = {"Prefer": "handling=strict, max-affected=2"}
+    refused = service.post("/rpc/conformance_add_tags", json={"n": 3}, headers=strict)
+    assert assert_error(refused, 400, "PGRST124")["details"] == "The query affects 3 rows"
+    tags = service.get("/conformance_tags", params={"select": "id", "id": "gt.3"})
+    assert tags.json() == []
+    allowed = service.post("/rpc/conformance_add_tags", json={"n": 2}, headers=strict)
+    assert allowed.status_code == 200 and len(allowed.json()) == 2
+    values = service.get("/rpc/conformance_numbers", params={"n": 3}, headers=strict)
+    assert assert_error(values, 400, "PGRST124")["details"] == "The query affects 3 rows"
+    lenient = service.get(
+        "/rpc/conformance_numbers",
+        params={"n": 5},
+        headers={"Prefer": "handling=lenient, max-affected=2"},
+    )
+    assert lenient.status_code == 200 and lenient.json() == [1, 2, 3, 4, 5]
+    single = service.get("/rpc/conformance_add", params={"a": 1}, headers=strict)
+    body = assert_error(single, 400, "PGRST128")
+    assert body["message"] == (
+        "Function must return SETOF or TABLE when max-affected preference is used with "
+        "handling=strict"
+    )

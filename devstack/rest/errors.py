@@ -152,6 +152,15 @@ def max_affected(affected: int) -> ApiError:
     )
 
 
+def max_affected_single_value() -> ApiError:
+    return ApiError(
+        400,
+        "PGRST128",
+        "Function must return SETOF or TABLE when max-affected preference is used with "
+        "handling=strict",
+    )
+
+
 def not_implemented(feature: str) -> ApiError:
     """Something PostgREST does that devstack does not: said plainly, never answered wrongly."""
     return ApiError(

@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import sql
 from starlette.responses import Response
 
-from devstack.rest import responses, wire
+from devstack.rest import errors, responses, wire
 from devstack.rest.query_plan import DB_MAX_ROWS, PlanNode, page, read_plan
 from devstack.rest.request import ApiRequest
 from devstack.rest.schema_cache import Relation
@@ -32,6 +32,7 @@ class Rows:
     read_only: bool = True
     commit: bool = True
     applied: tuple[str, ...] | list[str] = ()
+    max_affected: int | None = None  # more rows refuse the request (RPC, handling=strict)
 
 
 async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -111,6 +112,8 @@ async def answer_rows(db: Transactions, req: ApiRequest, rows: Rows) -> Response
 
     def respond(results: list[Any]) -> Outcome:
         count = int(wire.value(results[0], 0) or 0)
+        if rows.max_affected is not None and count > rows.max_affected:
+            raise errors.max_affected(count)
         body = wire.value(results[0], 1) or b"[]"
         counted = total(results[1:], count_pref)
         status = responses.range_status(rows.lower, count, counted)
