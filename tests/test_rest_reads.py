@@ -157,22 +157,6 @@ def test_singular_object(anon):
     assert assert_error(none, 406, "PGRST116")["details"] == "The result contains 0 rows"
 
 
-def test_csv(anon):
-    response = anon.get(
-        "/conformance_authors",
-        params={"select": "id,name,born", "order": "id"},
-        headers={"Accept": "text/csv"},
-    )
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
-    assert response.text.splitlines() == [
-        "id,name,born",
-        "1,Ada Lovelace,1815-12-10",
-        "2,Alan Turing,1912-06-23",
-        "3,Grace Hopper,",
-    ]
-
-
 def test_unknown_media_type_is_406(anon):
     assert_error(anon.get("/conformance_authors", headers={"Accept": "image/png"}), 406)
 

@@ -15,7 +15,7 @@ from devstack.rest import errors, responses, wire
 from devstack.rest.query_plan import DB_MAX_ROWS, PlanNode, page, read_plan
 from devstack.rest.request import ApiRequest
 from devstack.rest.schema_cache import Relation
-from devstack.rest.sql_builder import SqlBuilder, ident, qualified
+from devstack.rest.sql_builder import SqlBuilder, aggregate_rows, ident, qualified
 from devstack.rest.transaction import Outcome, Transactions
 
 READ_PARAMS = {"select", "order", "limit", "offset"}
@@ -47,25 +47,31 @@ async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Respons
         builder = SqlBuilder()
         alias = builder.alias()
         source = sql.SQL("{} as {}").format(qualified(relation.name), ident(alias))
-        queries, names = rows_queries(builder, node, source, alias, req.prefs.count)
+        queries, names = rows_queries(builder, node, source, alias, req.prefs.count, media)
         return queries, names, lower
 
-    key = ("read", relation.name, req.query_string, req.range, req.prefs.count)
+    key = ("read", relation.name, req.query_string, req.range, req.prefs.count, media.name)
     queries, names, lower = db.schema.remembered(key, compose)
     return await answer_rows(db, req, Rows(queries, names, media, lower))
 
 
 def rows_queries(
-    builder: SqlBuilder, node: PlanNode, source: sql.Composable, alias: str, count: str | None
+    builder: SqlBuilder,
+    node: PlanNode,
+    source: sql.Composable,
+    alias: str,
+    count: str | None,
+    media: responses.MediaType,
 ) -> tuple[list[wire.Query], list[str]]:
-    """The page's row count and rows (one JSON array), then the count statements."""
+    """The page's row count and rows (a JSON array or CSV lines), then the count
+    statements."""
     page_query, names = builder.select(node, source, alias)
+    rows = aggregate_rows(media.name == responses.CSV)
     queries = [
         wire.query(
-            sql.SQL(
-                "select count(pgrst_row)::int, coalesce(json_agg(pgrst_row), '[]')::text "
-                "from ({}) as pgrst_row"
-            ).format(page_query),
+            sql.SQL("select count(pgrst_row)::int, {} from ({}) as pgrst_row").format(
+                rows, page_query
+            ),
             builder.params,
         )
     ]
@@ -114,7 +120,7 @@ async def answer_rows(db: Transactions, req: ApiRequest, rows: Rows) -> Response
         count = int(wire.value(results[0], 0) or 0)
         if rows.max_affected is not None and count > rows.max_affected:
             raise errors.max_affected(count)
-        body = wire.value(results[0], 1) or b"[]"
+        body = wire.value(results[0], 1) or b""  # CSV of no rows is empty
         counted = total(results[1:], count_pref)
         status = responses.range_status(rows.lower, count, counted)
         rendered = responses.render_rows(body, rows.media, rows.names, count)

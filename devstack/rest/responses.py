@@ -3,8 +3,6 @@ nulls stripped), Content-Range and its statuses, Preference-Applied, error bodie
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -72,27 +70,14 @@ def _strip_nulls(value: Any) -> Any:
     return value
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 def render_rows(body: str | bytes, media: MediaType, names: list[str], count: int) -> str | bytes:
-    """A JSON array body (from json_agg) in the negotiated media type; plain JSON passes
-    through as Postgres wrote it."""
+    """A body from sql_builder.aggregate_rows in the negotiated media type; plain JSON
+    passes through as Postgres wrote it."""
     if media.name == CSV:
-        rows = json.loads(body)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            writer.writerow([_csv_cell(row.get(name)) for name in names])
-        return out.getvalue().rstrip("\n")
+        # the body holds the lines (sql_builder.aggregate_rows); PostgREST's header is the
+        # first row's keys, unquoted, and empty without rows
+        text = body.decode() if isinstance(body, bytes) else body
+        return f"{','.join(names) if count else ''}\n{text}"
     if media.singular:
         if count != 1:
             raise errors.not_singular(count)

@@ -213,7 +213,9 @@ async def _rows(db: Transactions, req: ApiRequest, plan: Call) -> Response:
     node = _result_plan(db.schema.cache, req, plan)
     lower, limit = page(req)
     node.limit, node.offset = limit, lower
-    queries, names = rows_queries(plan.builder, node, plan.source, plan.alias, req.prefs.count)
+    queries, names = rows_queries(
+        plan.builder, node, plan.source, plan.alias, req.prefs.count, plan.media
+    )
     rows = Rows(
         queries,
         names,

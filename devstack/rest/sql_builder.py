@@ -40,6 +40,17 @@ class Insert:
     resolution: str | None = None
 
 
+def aggregate_rows(csv: bool) -> sql.Composable:
+    """The rows aliased `pgrst_row` as one text: a JSON array, or (PostgREST's CSV body) each
+    row as Postgres prints a record, without its parentheses, one a line."""
+    if csv:
+        return sql.SQL(
+            "coalesce(string_agg(substring(pgrst_row::text, 2, length(pgrst_row::text) - 2), "
+            "E'\\n'), '')"
+        )
+    return sql.SQL("coalesce(json_agg(pgrst_row), '[]')::text")
+
+
 def _and(parts: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" and ").join(parts) if parts else TRUE
 
@@ -226,13 +237,14 @@ class SqlBuilder:
             outputs = [(ident(lateral, column), column) for column in names]
             present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
         else:
+            # jsonb, as PostgREST's embeds: its key order and spacing show in the body
             function = sql.SQL("row_to_json" if rel.to_one else "json_agg")
-            body = sql.SQL("select {}(pgrst_row) as body from ({}) as pgrst_row").format(
+            body = sql.SQL("select {}(pgrst_row)::jsonb as body from ({}) as pgrst_row").format(
                 function, inner
             )
             value: sql.Composable = ident(lateral, "body")
             if not rel.to_one:
-                value = sql.SQL("coalesce({}, '[]'::json)").format(value)
+                value = sql.SQL("coalesce({}, '[]'::jsonb)").format(value)
             outputs = [(value, embed.output_name)] if embed.node.items else []
             present = sql.SQL("{} is not null").format(ident(lateral, "body"))
         lateral_sql = sql.SQL(" left join lateral ({}) as {} on true").format(body, name)

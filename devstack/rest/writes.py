@@ -17,7 +17,7 @@ from devstack.rest.preferences import Preferences
 from devstack.rest.query_plan import PlanNode, apply_parameters, build_node, check_field
 from devstack.rest.request import ApiRequest, payload
 from devstack.rest.schema_cache import Relation, SchemaCache
-from devstack.rest.sql_builder import Insert, SqlBuilder, ident, qualified
+from devstack.rest.sql_builder import Insert, SqlBuilder, aggregate_rows, ident, qualified
 from devstack.rest.transaction import Outcome, Transactions
 
 WRITE_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
@@ -180,8 +180,10 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
             "with pgrst_source as ({}) select "
             "(select count(*) from pgrst_source)::int, "
             "(select count(*) from pgrst_source where pgrst_inserted)::int, "
-            "coalesce((select json_agg(pgrst_row) from ({}) as pgrst_row), '[]')::text"
-        ).format(statement, select)
+            "(select {} from ({}) as pgrst_row)"
+        ).format(
+            statement, aggregate_rows(media is not None and media.name == responses.CSV), select
+        )
     applied = mutation.applied
     commit = db.commits(req, applied)
     # Refusals that depend on the rows affected need the results before the transaction
@@ -199,7 +201,7 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         elif prefs.representation:
             affected = int(wire.value(result, 0) or 0)
             inserted = int(wire.value(result, 1) or 0)
-            body = wire.value(result, 2) or b"[]"
+            body = wire.value(result, 2) or b""  # CSV of no rows is empty
             assert media is not None
             body = responses.render_rows(body, media, names, affected)
         else:
