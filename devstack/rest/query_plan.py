@@ -50,8 +50,20 @@ def unknown_column(relation: Relation, name: str) -> ApiError:
 
 
 def check_field(relation: Relation, target: grammar.Field) -> None:
-    if target.name not in relation.columns:
+    """A column or computed field, as a filter or order term may name it."""
+    if target.name not in relation.columns and target.name not in relation.computed:
         raise unknown_column(relation, target.name)
+
+
+# `rel(count)`: PostgREST selects `alias.count`, which Postgres reads as count(alias), the
+# embed's (or the table's) row count; older than aggregates, it works with them disabled
+LEGACY_COUNT = grammar.Field("count")
+
+
+def check_selected(relation: Relation, target: grammar.Field) -> None:
+    """A column, computed field or the legacy count, as `select=` may name it."""
+    if target != LEGACY_COUNT:
+        check_field(relation, target)
 
 
 def _check_logic(relation: Relation, logic: grammar.Logic) -> None:
@@ -75,7 +87,7 @@ def build_node(
         if isinstance(item, grammar.StarItem):
             resolved += [grammar.ColumnItem(grammar.Field(name)) for name in relation.columns]
         elif isinstance(item, grammar.ColumnItem):
-            check_field(relation, item.field)
+            check_selected(relation, item.field)
             resolved.append(item)
         else:
             # PostgREST names an embed's subquery <origin>_<alias or name>_<depth>: two embeds

@@ -34,6 +34,8 @@ class Relation:
     # Whether it takes POST, PATCH or DELETE at all: a table, or a view or foreign table
     # Postgres can insert into, update or delete from (auto-updatable or by trigger).
     writable: bool = True
+    # Computed fields: functions of its row type, read as `alias.fn` (Postgres calls fn(alias))
+    computed: set[str] = field(default_factory=set)
 
     @property
     def is_table(self) -> bool:
@@ -71,6 +73,7 @@ class Function:
     volatility: str  # i, s, v
     comment: str | None
     columns: tuple[Column, ...]  # the row type's columns when it returns rows
+    field_of: str | None = None  # the relation whose row type is its one argument
 
     @property
     def single_json_argument(self) -> bool:
@@ -162,7 +165,9 @@ select p.proname, p.proargnames, p.proargmodes::text[],
              and a.attnum > 0 and not a.attisdropped order by a.attnum)::text[],
        array(select format_type(a.atttypid, a.atttypmod) from pg_attribute a
              where a.attrelid = rt.typrelid and a.attnum > 0 and not a.attisdropped
-             order by a.attnum)::text[]
+             order by a.attnum)::text[],
+       (select ac.relname from pg_class ac where p.pronargs = 1
+          and ac.reltype = p.proargtypes[0] and ac.relnamespace = n.oid)
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -223,6 +228,8 @@ async def load(conn: psycopg.AsyncConnection) -> SchemaCache:
         function = _function(row)
         if function is not None:
             cache.functions.setdefault(function.name, []).append(function)
+            if function.field_of in cache.relations:
+                cache.relations[function.field_of].computed.add(function.name)
     for role, name, value in await _rows(conn, _ROLE_SETTINGS, ()):
         cache.role_settings.setdefault(role, []).append((name, value))
     for name, value in await _rows(conn, _DB_CONFIG, ()):
@@ -281,6 +288,7 @@ class _FunctionRow(NamedTuple):
     comment: str | None
     type_columns: list[str] | None
     type_column_types: list[str] | None
+    field_of: str | None
 
 
 def _function(values: tuple) -> Function | None:
@@ -326,4 +334,5 @@ def _function(values: tuple) -> Function | None:
         volatility=row.volatility,
         comment=row.comment,
         columns=columns,
+        field_of=row.field_of,
     )

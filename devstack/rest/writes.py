@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from devstack.rest import errors, preferences, query_grammar, responses, wire
 from devstack.rest.preferences import Preferences
-from devstack.rest.query_plan import PlanNode, apply_parameters, build_node, check_field
+from devstack.rest.query_plan import PlanNode, apply_parameters, build_node, unknown_column
 from devstack.rest.request import ApiRequest, payload
 from devstack.rest.schema_cache import Relation, SchemaCache
 from devstack.rest.sql_builder import Insert, SqlBuilder, aggregate_rows, ident, qualified
@@ -49,7 +49,8 @@ async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Respo
             query_grammar.parse_field(c).name for c in on_conflict.split(",") if c.strip()
         )
         for name in conflict:
-            check_field(relation, query_grammar.Field(name))
+            if name not in relation.columns:
+                raise unknown_column(relation, name)
     media = _media(req)
     node = _representation_node(db.schema.cache, relation, req)
     applied = preferences.applied(prefs)
