@@ -135,10 +135,33 @@ def test_spread_of_a_to_one_embed(anon):
         id="eq.2",
     )
     assert rows == [{"title": "Computable Numbers", "author_name": "Alan Turing"}]
-    to_many = anon.get(
-        "/conformance_authors", params={"select": "id,...conformance_books!author_id(title)"}
+
+
+def test_spread_of_a_to_many_embed(anon):
+    """PostgREST v13: each column of a one-to-many or many-to-many spread is an array."""
+    rows = get(
+        anon,
+        "conformance_authors",
+        select="id,...conformance_books!author_id(title,pages)",
+        order="id",
+        **{"conformance_books.order": "id.desc"},
     )
-    assert_error(to_many, 400, "PGRST119")
+    assert rows == [
+        {"id": 1, "title": ["Notes on the Engine"], "pages": [120]},
+        {"id": 2, "title": ["Morphogenesis", "Computable Numbers"], "pages": [72, 36]},
+        {"id": 3, "title": ["COBOL, Explained"], "pages": [None]},
+    ]
+    many_to_many = get(
+        anon,
+        "conformance_books",
+        select="id,...conformance_tags(tag:label)",
+        id="in.(1,4)",
+        order="id",
+        **{"conformance_tags.order": "label"},
+    )
+    assert many_to_many == [{"id": 1, "tag": ["classic", "math"]}, {"id": 4, "tag": []}]
+    inner = get(anon, "conformance_staff", select="id,...conformance_staff!inner(name)", order="id")
+    assert [row["id"] for row in inner] == [1, 2]
 
 
 def test_nested_embedding(anon):

@@ -112,15 +112,6 @@ def unsupported_method(method: str) -> ApiError:
     return ApiError(405, "PGRST117", f"Unsupported HTTP method: {method}")
 
 
-def spread_to_many(origin: str, target: str) -> ApiError:
-    return ApiError(
-        400,
-        "PGRST119",
-        f"A spread operation on '{target}' is not possible",
-        f"'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship",
-    )
-
-
 def embed_operator(name: str) -> ApiError:
     return ApiError(
         400,

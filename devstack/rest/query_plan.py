@@ -97,8 +97,6 @@ def build_node(
                 raise errors.duplicate_subquery(subquery)
             subqueries.add(subquery)
             relationship = resolve(cache, relation.name, item.target, item.hint)
-            if item.spread and not relationship.to_one:
-                raise errors.spread_to_many(relation.name, item.target)
             target = cache.relations[relationship.target]
             node = build_node(cache, target, item.items, depth + 1)
             resolved.append(EmbedPlan(item, relationship, node))

@@ -230,10 +230,24 @@ class SqlBuilder:
         inner, names = self.select(embed.node, from_clause, child, join)
         lateral = self.alias()
         name = ident(lateral)
-        if embed.item.spread:
+        if embed.item.spread and rel.to_one:
             body = sql.SQL(
                 "select true as pgrst_present, pgrst_spread.* from ({}) as pgrst_spread"
             ).format(inner)
+            outputs = [(ident(lateral, column), column) for column in names]
+            present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
+        elif embed.item.spread:
+            # a to-many spread (PostgREST v13): each column aggregated into an array;
+            # bool_or(true) is null without rows, as the embed is absent
+            arrays = [
+                sql.SQL("coalesce(json_agg(pgrst_spread.{}), '[]')::jsonb as {}").format(
+                    ident(column), ident(column)
+                )
+                for column in names
+            ]
+            body = sql.SQL("select {} from ({}) as pgrst_spread").format(
+                sql.SQL(", ").join([sql.SQL("bool_or(true) as pgrst_present"), *arrays]), inner
+            )
             outputs = [(ident(lateral, column), column) for column in names]
             present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
         else:
