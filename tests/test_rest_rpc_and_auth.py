@@ -24,9 +24,9 @@ def test_rpc_named_arguments(anon):
 
 def test_rpc_unknown_function_or_arguments_is_404(anon):
     body = assert_error(anon.post("/rpc/conformance_nothing", json={}), 404, "PGRST202")
-    assert (
-        body["message"]
-        == "Could not find the function public.conformance_nothing() in the schema cache"
+    assert body["message"] == (
+        "Could not find the function public.conformance_nothing without parameters in the "
+        "schema cache"
     )
     assert_error(anon.post("/rpc/conformance_add", json={"x": 1}), 404, "PGRST202")
     assert_error(anon.get("/rpc/conformance_add"), 404, "PGRST202")

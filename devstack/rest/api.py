@@ -76,8 +76,16 @@ class RestApi:
         return await handler(self.db, req, relation)
 
     async def rpc(self, http: Request) -> Response:
+        if http.method == "OPTIONS":
+            name = http.path_params["name"]
+            overloads = self.schema.cache.functions.get(name)
+            if not overloads:
+                raise errors.unknown_function(name, set(), json_body=False)
+            # a volatile function is only called with POST
+            allow = "OPTIONS,GET,HEAD,POST" if overloads[0].read_only else "OPTIONS,POST"
+            return Response(status_code=200, headers={"Allow": allow})
         if http.method not in ("GET", "HEAD", "POST"):
-            raise errors.function_method()
+            raise errors.function_method(http.method)
         req = await request.read(http, self.settings.jwt_secret)
         return await rpc.call(self.db, req)
 

@@ -46,8 +46,8 @@ def parse_error(message: str, details: str | None = None) -> ApiError:
     return ApiError(400, "PGRST100", message, details)
 
 
-def function_method() -> ApiError:
-    return ApiError(405, "PGRST101", "Only GET, HEAD or POST are allowed for functions")
+def function_method(method: str) -> ApiError:
+    return ApiError(405, "PGRST101", f"Cannot use the {method} method on RPC")
 
 
 def invalid_body(message: str, details: str | None = None) -> ApiError:
@@ -66,9 +66,14 @@ def put_filters() -> ApiError:
     )
 
 
-def unknown_schema(exposed: str) -> ApiError:
-    """An Accept-Profile / Content-Profile naming a schema that is not exposed."""
-    return ApiError(406, "PGRST106", f"The schema must be one of the following: {exposed}")
+def unknown_schema(schema: str, exposed: str) -> ApiError:
+    """An Accept-Profile / Content-Profile naming a schema that is not exposed (v13.0.7+)."""
+    return ApiError(
+        406,
+        "PGRST106",
+        f"Invalid schema: {schema}",
+        hint=f"Only the following schemas are exposed: {exposed}",
+    )
 
 
 def unacceptable(accept: str) -> ApiError:
@@ -188,16 +193,24 @@ def ambiguous_relationship(origin: str, target: str, details: list, options: str
     )
 
 
-def unknown_function(name: str, keys: set[str]) -> ApiError:
+def unknown_function(name: str, keys: set[str], json_body: bool) -> ApiError:
+    """No overload takes these argument names; a POST with a JSON body could also have
+    meant a function taking a single unnamed json/jsonb parameter."""
     listed = ", ".join(sorted(keys))
-    with_parameters = f"with parameters {listed}" if keys else "without parameters"
+    function = f"public.{name}"
+    if not keys:
+        called = searched = " without parameters"
+    else:
+        called = f"({listed})"
+        searched = f" with parameter{'s' if len(keys) > 1 else ''} {listed}"
+    if json_body:
+        searched += " or with a single unnamed json/jsonb parameter"
     return ApiError(
         404,
         "PGRST202",
-        f"Could not find the function public.{name}({listed}) in the schema cache",
-        f"Searched for the function public.{name} {with_parameters} or with a "
-        "single unnamed json/jsonb parameter, but no matches were found in the schema "
-        "cache.",
+        f"Could not find the function {function}{called} in the schema cache",
+        f"Searched for the function {function}{searched}, but no matches were found in the "
+        "schema cache.",
     )
 
 
@@ -341,15 +354,29 @@ def from_database(error: psycopg.Error, anonymous: bool) -> ApiError:
     return ApiError(status, sqlstate, message, diag.message_detail, diag.message_hint, headers)
 
 
+_DETAIL_HINT = (
+    "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: "
+    "'status_text'."
+)
+
+
+def _unparseable_raise(details: str, hint: str) -> ApiError:
+    return ApiError(
+        500,
+        "PGRST121",
+        "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+        details,
+        hint,
+    )
+
+
 def _raised_pgrst(message: str, detail: str | None) -> ApiError:
     """`RAISE SQLSTATE 'PGRST'`: a JSON message {code, message, details, hint} and a JSON
     detail {status, headers}."""
-    failure = ApiError(
-        500,
-        "PGRST121",
-        "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error",
+    failure = _unparseable_raise(
         f"Invalid JSON value for MESSAGE: '{message}'",
-        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message'.",
+        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional "
+        "keys: 'details', 'hint'.",
     )
     try:
         body = json.loads(message)
@@ -357,21 +384,14 @@ def _raised_pgrst(message: str, detail: str | None) -> ApiError:
         return failure
     if not isinstance(body, dict) or not {"code", "message"} <= body.keys():
         return failure
-    status, headers = 400, {}
-    if detail:
-        try:
-            extra = json.loads(detail)
-            status = int(extra["status"])
-            headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return ApiError(
-                500,
-                "PGRST121",
-                "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error",
-                f"Invalid JSON value for DETAIL: '{detail}'",
-                "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' "
-                "and optional key: 'status_text'.",
-            )
+    if detail is None:
+        return _unparseable_raise("DETAIL is missing in the RAISE statement", _DETAIL_HINT)
+    try:
+        extra = json.loads(detail)
+        status = int(extra["status"])
+        headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _unparseable_raise(f"Invalid JSON value for DETAIL: '{detail}'", _DETAIL_HINT)
     if not 100 <= status <= 599:
         status = 500
 

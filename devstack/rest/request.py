@@ -96,7 +96,7 @@ def _check_profile(request: Request, write: bool) -> None:
     header = "content-profile" if write else "accept-profile"
     profile = request.headers.get(header)
     if profile is not None and profile != schema_cache.EXPOSED_SCHEMA:
-        raise errors.unknown_schema(schema_cache.EXPOSED_SCHEMA)
+        raise errors.unknown_schema(profile, schema_cache.EXPOSED_SCHEMA)
 
 
 def _path(scope: dict) -> str:

@@ -105,7 +105,7 @@ def choose(cache: SchemaCache, name: str, keys: set[str], body_is_object: bool) 
             ]
         )
     if not matches:
-        raise errors.unknown_function(name, keys)
+        raise errors.unknown_function(name, keys, body_is_object)
     return matches[0]
 
 
