@@ -65,15 +65,26 @@ def refuse_invalid(prefs: Preferences) -> None:
         raise invalid_preferences(list(prefs.invalid))
 
 
-def applied(prefs: Preferences) -> list[str]:
-    """The preferences a mutation reports as applied (Preference-Applied)."""
-    names = []
-    if prefs.return_:
-        names.append(f"return={prefs.return_}")
-    if prefs.count:
-        names.append(f"count={prefs.count}")
-    if prefs.handling:
-        names.append(f"handling={prefs.handling}")
-    if prefs.max_affected is not None and prefs.strict:
-        names.append(f"max-affected={prefs.max_affected}")
-    return names
+# Preference-Applied lists what each action takes, in this order whatever the request's
+# (tx, when db-tx-end allows it, is added by the transaction)
+APPLIED_ORDER = ("resolution", "missing", "return", "count", "tx", "handling", "max-affected")
+READ = ("count", "handling")
+CALL = ("count", "handling", "max-affected")
+INSERT = ("resolution", "missing", "return", "count", "handling")
+UPDATE = ("missing", "return", "count", "handling", "max-affected")
+DELETE = ("return", "count", "handling", "max-affected")
+SINGLE_UPSERT = ("return", "count", "handling")
+
+
+def applied(prefs: Preferences, taken: tuple[str, ...]) -> list[str]:
+    """Those of the `taken` preferences the request gave, as Preference-Applied names them
+    (max-affected only under handling=strict)."""
+    values = {
+        "resolution": prefs.resolution,
+        "missing": prefs.missing,
+        "return": prefs.return_,
+        "count": prefs.count,
+        "handling": prefs.handling,
+        "max-affected": prefs.max_affected if prefs.strict else None,
+    }
+    return [f"{name}={values[name]}" for name in taken if values[name] is not None]

@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import sql
 from starlette.responses import Response
 
-from devstack.rest import errors, responses, wire
+from devstack.rest import errors, preferences, responses, wire
 from devstack.rest.query_plan import DB_MAX_ROWS, PlanNode, page, read_plan
 from devstack.rest.request import ApiRequest
 from devstack.rest.schema_cache import Relation
@@ -52,7 +52,8 @@ async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Respons
 
     key = ("read", relation.name, req.query_string, req.range, req.prefs.count, media.name)
     queries, names, lower = db.schema.remembered(key, compose)
-    return await answer_rows(db, req, Rows(queries, names, media, lower))
+    applied = preferences.applied(req.prefs, preferences.READ)
+    return await answer_rows(db, req, Rows(queries, names, media, lower, applied=applied))
 
 
 def rows_queries(
@@ -125,8 +126,7 @@ async def answer_rows(db: Transactions, req: ApiRequest, rows: Rows) -> Response
         status = responses.range_status(rows.lower, count, counted)
         rendered = responses.render_rows(body, rows.media, rows.names, count)
         headers = {"Content-Range": responses.content_range(rows.lower, count, counted)}
-        applied = [*rows.applied, *([f"count={count_pref}"] if count_pref else [])]
-        headers.update(responses.applied(applied))
+        headers.update(responses.applied(list(rows.applied)))
         if req.method == "HEAD":
             headers["Content-Type"] = rows.media.content_type
             return Outcome(Response(status_code=status, headers=headers), rows.commit)

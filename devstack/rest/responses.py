@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from devstack.rest import errors
 from devstack.rest.errors import ApiError
+from devstack.rest.preferences import APPLIED_ORDER
 
 JSON = "application/json"
 OBJECT = "application/vnd.pgrst.object+json"
@@ -127,7 +128,9 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
 
 
 def applied(prefs: list[str]) -> dict[str, str]:
-    return {"Preference-Applied": ", ".join(prefs)} if prefs else {}
+    """The Preference-Applied header of `name=value` items, in PostgREST's order."""
+    ordered = sorted(prefs, key=lambda item: APPLIED_ORDER.index(item.split("=")[0]))
+    return {"Preference-Applied": ", ".join(ordered)} if prefs else {}
 
 
 def body_response(

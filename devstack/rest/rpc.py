@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import sql
 from starlette.responses import Response
 
-from devstack.rest import errors, responses, wire
+from devstack.rest import errors, preferences, responses, wire
 from devstack.rest.query_plan import PlanNode, page, read_plan
 from devstack.rest.reads import READ_PARAMS, Rows, answer_rows, count_queries, rows_queries, total
 from devstack.rest.request import ApiRequest, payload
@@ -62,7 +62,7 @@ async def call(db: Transactions, req: ApiRequest) -> Response:
     if req.prefs.strict and req.prefs.max_affected is not None and not function.returns_set:
         raise errors.max_affected_single_value()
     read_only = req.method != "POST" or function.read_only
-    applied: list[str] = []
+    applied = preferences.applied(req.prefs, preferences.CALL)
     commit = read_only or db.commits(req, applied)
     builder = SqlBuilder()
     alias = builder.alias()
@@ -111,9 +111,8 @@ def choose(cache: SchemaCache, name: str, keys: set[str], body_is_object: bool) 
 
 def _single_value_headers(req: ApiRequest, plan: Call) -> dict[str, str]:
     """A function returning one value (void included) gives one row: 0-0, counted as 1."""
-    count = req.prefs.count
-    applied = [*plan.applied, f"count={count}"] if count else plan.applied
-    return {"Content-Range": f"0-0/{1 if count else '*'}", **responses.applied(applied)}
+    count = 1 if req.prefs.count else "*"
+    return {"Content-Range": f"0-0/{count}", **responses.applied(plan.applied)}
 
 
 async def _nothing(db: Transactions, req: ApiRequest, plan: Call) -> Response:
@@ -158,7 +157,6 @@ async def _scalar_set(db: Transactions, req: ApiRequest, plan: Call) -> Response
     ).format(builder.paginate(values, limit, lower))
     queries = [wire.query(query, builder.params)]
     queries += count_queries(builder, values, count_pref)
-    applied = [*plan.applied, f"count={count_pref}"] if count_pref else plan.applied
     body_media = JSON if media.name == responses.CSV else media
 
     def respond(results: list[Any]) -> Outcome:
@@ -172,7 +170,7 @@ async def _scalar_set(db: Transactions, req: ApiRequest, plan: Call) -> Response
             text = responses.render_rows(text, media, [], count)
         headers = {
             "Content-Range": responses.content_range(lower, count, counted),
-            **responses.applied(applied),
+            **responses.applied(plan.applied),
         }
         if req.method == "HEAD":
             return Outcome(Response(status_code=status, headers=headers), plan.commit)

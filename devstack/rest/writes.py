@@ -53,11 +53,11 @@ async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Respo
                 raise unknown_column(relation, name)
     media = _media(req)
     node = _representation_node(db.schema.cache, relation, req)
-    applied = preferences.applied(prefs)
-    if prefs.resolution:
-        applied.append(f"resolution={prefs.resolution}")
-    if prefs.missing == "default":
-        applied.append("missing=default")
+    # a resolution needs a conflict target: the primary key or on_conflict
+    taken = preferences.INSERT
+    if not (relation.primary_key or conflict):
+        taken = tuple(name for name in taken if name != "resolution")
+    applied = preferences.applied(prefs, taken)
     builder = SqlBuilder()
     returning = _returning(relation, prefs, upsert=prefs.resolution is not None)
     plan = Insert(relation, rows, columns, prefs.missing == "default", conflict, prefs.resolution)
@@ -159,7 +159,8 @@ async def _mutate_rows(
     kind = "delete" if req.method == "DELETE" else "update"
     node = _representation_node(db.schema.cache, relation, req)
     media = _media(req)
-    applied = preferences.applied(req.prefs)
+    taken = {"DELETE": preferences.DELETE, "PATCH": preferences.UPDATE}
+    applied = preferences.applied(req.prefs, taken.get(req.method, preferences.SINGLE_UPSERT))
     mutation = Mutation(relation, kind, statement, builder, returning, node, media, applied)
     return await mutate(db, req, mutation)
 
@@ -220,7 +221,6 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         headers: dict[str, str] = {}
         total = affected if prefs.count else None
         if mutation.kind == "insert":
-            headers["Content-Range"] = f"*/{'*' if total is None else total}"
             # only merge-duplicates tells an upsert that inserted nothing by its 200;
             # ignore-duplicates answers 201 whatever it skipped, as PostgREST
             status = 201
@@ -228,8 +228,12 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
             if merged and inserted == 0 and mutation.has_rows:
                 status = 200
         else:
-            headers["Content-Range"] = responses.content_range(0, affected, total)
             status = 200 if prefs.representation else 204
+        if mutation.kind == "insert" or req.method == "DELETE":
+            # these name no range, as PostgREST's
+            headers["Content-Range"] = f"*/{'*' if total is None else total}"
+        else:
+            headers["Content-Range"] = responses.content_range(0, affected, total)
         if location:
             headers["Location"] = location
         headers.update(responses.applied(applied))
