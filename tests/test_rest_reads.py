@@ -64,6 +64,17 @@ def test_filter_operators(anon, params, expected):
     assert authors(anon, **params) == expected
 
 
+def test_full_text_search_on_a_text_column(anon):
+    """PostgREST v13 searches a column that is no tsvector as to_tsvector([config,] col):
+    with `simple`, "numbers" is not stemmed to the default configuration's "number"."""
+    response = anon.get(
+        "/conformance_books", params={"select": "id", "title": "fts(simple).numbers"}
+    )
+    assert ids(response) == [2]
+    response = anon.get("/conformance_books", params={"select": "id", "title": "plfts.engine"})
+    assert ids(response) == [1]
+
+
 def test_range_operators(anon):
     def books(**params):
         response = anon.get("/conformance_books", params={"select": "id", "order": "id", **params})

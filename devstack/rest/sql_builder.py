@@ -84,11 +84,16 @@ class SqlBuilder:
             expression = sql.SQL("({} {} {})").format(expression, sql.SQL(step.arrow), key_sql)
         return expression
 
-    def condition(self, condition: grammar.Condition | grammar.Logic, alias: str) -> sql.Composable:
+    def condition(
+        self, condition: grammar.Condition | grammar.Logic, alias: str, relation: Relation
+    ) -> sql.Composable:
+        """A filter on `alias`, a row of `relation`."""
         if isinstance(condition, grammar.Logic):
             joiner = sql.SQL(f" {condition.conjunction} ")
             tree = sql.SQL("({})").format(
-                joiner.join(self.condition(child, alias) for child in condition.conditions)
+                joiner.join(
+                    self.condition(child, alias, relation) for child in condition.conditions
+                )
             )
             return sql.SQL("not {}").format(tree) if condition.negated else tree
         column = self.column(alias, condition.field)
@@ -111,12 +116,15 @@ class SqlBuilder:
                 )
         elif operator in grammar.TEXT_SEARCH:
             function = ident(grammar.TEXT_SEARCH[operator])
-            if condition.language:
-                query = sql.SQL("{}({}::regconfig, {})").format(
-                    function, self.param(condition.language), self.param(value)
-                )
-            else:
-                query = sql.SQL("{}({})").format(function, self.param(value))
+            language = [self.param(condition.language)] if condition.language else []
+            config = [sql.SQL("{}::regconfig").format(lang) for lang in language]
+            query = sql.SQL("{}({})").format(
+                function, sql.SQL(", ").join([*config, self.param(value)])
+            )
+            known = relation.columns.get(condition.field.name)
+            if known is not None and known.type != "tsvector" and not condition.field.json_path:
+                # PostgREST v13 reads a column of another type as to_tsvector([config,] column)
+                column = sql.SQL("to_tsvector({})").format(sql.SQL(", ").join([*config, column]))
             expression = sql.SQL("{} @@ {}").format(column, query)
         else:
             text = str(value)
@@ -179,7 +187,9 @@ class SqlBuilder:
         for embed, is_null in node.embed_null_filters:
             present = present_of[id(embed)]
             conditions.append(sql.SQL("not ({})").format(present) if is_null else present)
-        conditions += [self.condition(condition, alias) for condition in node.conditions]
+        conditions += [
+            self.condition(condition, alias, node.relation) for condition in node.conditions
+        ]
         query = sql.SQL("select {} from {}{} where {}{}").format(
             sql.SQL(", ").join(columns),
             from_clause,

@@ -313,4 +313,4 @@ def _filters(
     filters += [(k, v) for k, v in params if k in ("not.or", "not.and")]
     node = PlanNode(relation, [])
     apply_parameters(node, filters)
-    return [builder.condition(condition, "pgrst_target") for condition in node.conditions]
+    return [builder.condition(condition, "pgrst_target", relation) for condition in node.conditions]
