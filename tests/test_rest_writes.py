@@ -96,6 +96,12 @@ def test_upsert_statuses(service, reset_data):
         headers={"Prefer": "resolution=ignore-duplicates"},
     )
     assert minimal.status_code == 201 and minimal.content == b""
+    # merge-duplicates tells an update by its 200 without a representation too
+    merge_minimal = {"Prefer": "resolution=merge-duplicates"}
+    again = service.post("/conformance_tags", json={"id": 15, "label": "m"}, headers=merge_minimal)
+    assert again.status_code == 200 and again.content == b""
+    fresh = service.post("/conformance_tags", json={"id": 18, "label": "n"}, headers=merge_minimal)
+    assert fresh.status_code == 201
 
 
 def test_upsert_with_the_official_client(rest_url, settings, conformance, reset_data):

@@ -37,6 +37,7 @@ class Mutation:
     media: responses.MediaType | None
     applied: list[str]
     has_rows: bool = True
+    counts_inserts: bool = False  # the statement gives (rows affected, rows inserted)
 
 
 async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -60,6 +61,10 @@ async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Respo
     applied = preferences.applied(prefs, taken)
     builder = SqlBuilder()
     returning = _returning(relation, prefs, upsert=prefs.resolution is not None)
+    # a merge without a representation still tells an update (200) from an insert (201)
+    counts_inserts = prefs.resolution == "merge-duplicates" and prefs.return_ in (None, "minimal")
+    if counts_inserts:
+        returning = _inserted_flag(relation)
     plan = Insert(relation, rows, columns, prefs.missing == "default", conflict, prefs.resolution)
     statement: sql.Composable | wire.Query
     if not rows:
@@ -75,17 +80,39 @@ async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Respo
         # function of this key, composed once per shape (as reads are).
         def compose() -> bytes:
             composer = SqlBuilder()
-            return wire.query(composer.insert(plan, returning), composer.params).text
+            composed = composer.insert(plan, returning)
+            if counts_inserts:
+                composed = _counting_inserts(composed)
+            return wire.query(composed, composer.params).text
 
         key = ("insert", relation.name, tuple(columns), conflict, prefs.resolution)
         text = db.schema.remembered((*key, prefs.return_), compose)
         statement = wire.Query(text, (wire.dump(json.dumps(rows)),))
     else:
         statement = builder.insert(plan, returning)
+    if counts_inserts and not isinstance(statement, wire.Query):
+        statement = _counting_inserts(statement)
     mutation = Mutation(
-        relation, "insert", statement, builder, returning, node, media, applied, bool(rows)
+        relation,
+        "insert",
+        statement,
+        builder,
+        returning,
+        node,
+        media,
+        applied,
+        bool(rows),
+        counts_inserts,
     )
     return await mutate(db, req, mutation)
+
+
+def _counting_inserts(statement: sql.Composable) -> sql.Composable:
+    """The rows an upsert affected and those it inserted (its returning is _inserted_flag)."""
+    return sql.SQL(
+        "with pgrst_source as ({}) select count(*)::int, "
+        "(count(*) filter (where pgrst_inserted))::int from pgrst_source"
+    ).format(statement)
 
 
 async def update(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -200,6 +227,9 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         location = None
         if returning is None:
             affected = max(result.command_tuples or 0, 0)
+        elif mutation.counts_inserts:
+            affected = int(wire.value(result, 0) or 0)
+            inserted = int(wire.value(result, 1) or 0)
         elif prefs.representation:
             affected = int(wire.value(result, 0) or 0)
             inserted = int(wire.value(result, 1) or 0)
@@ -280,14 +310,17 @@ def _media(req: ApiRequest) -> responses.MediaType | None:
     return responses.negotiate(req.accept) if req.prefs.representation else None
 
 
+def _inserted_flag(relation: Relation) -> sql.Composable:
+    """Whether an upserted row was inserted: a row an update wrote has a non-zero xmax."""
+    if relation.is_table:
+        return sql.SQL("(pgrst_target.xmax = 0) as pgrst_inserted")
+    return sql.SQL("true as pgrst_inserted")
+
+
 def _returning(relation: Relation, prefs: Preferences, upsert: bool) -> sql.Composable | None:
     if prefs.representation:
-        extra = (
-            sql.SQL(", (pgrst_target.xmax = 0) as pgrst_inserted")
-            if upsert and relation.is_table
-            else sql.SQL(", true as pgrst_inserted")
-        )
-        return sql.SQL("pgrst_target.*{}").format(extra)
+        extra = _inserted_flag(relation) if upsert else sql.SQL("true as pgrst_inserted")
+        return sql.SQL("pgrst_target.*, {}").format(extra)
     if prefs.return_ == "headers-only" and relation.primary_key:
         return sql.SQL(", ").join(ident("pgrst_target", column) for column in relation.primary_key)
     return None
