@@ -144,7 +144,14 @@ def test_put_needs_exactly_the_primary_key(service, reset_data):
     created = service.put(
         "/conformance_tags", params={"id": "eq.30"}, json={"id": 30, "label": "put"}, headers=RETURN
     )
-    assert created.status_code == 200 and created.json() == [{"id": 30, "label": "put"}]
+    assert created.status_code == 201 and created.json() == [{"id": 30, "label": "put"}]
+    updated = service.put(
+        "/conformance_tags",
+        params={"id": "eq.30"},
+        json={"id": 30, "label": "put1"},
+        headers=RETURN,
+    )
+    assert updated.status_code == 200 and updated.json() == [{"id": 30, "label": "put1"}]
     replaced = service.put(
         "/conformance_tags", params={"id": "eq.30"}, json={"id": 30, "label": "put2"}
     )

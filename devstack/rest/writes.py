@@ -165,7 +165,7 @@ async def put(db: Transactions, req: ApiRequest, relation: Relation) -> Response
         if column not in body or text != filters[column][3:]:
             raise errors.put_key_mismatch()
     builder = SqlBuilder()
-    returning = _returning(relation, req.prefs, upsert=False)
+    returning = _returning(relation, req.prefs, upsert=True)
     plan = Insert(relation, [body], list(body), conflict=key, resolution="merge-duplicates")
     statement = builder.insert(plan, returning)
     response = await _mutate_rows(db, req, relation, builder, statement, returning)
@@ -259,6 +259,8 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
                 status = 200
         else:
             status = 200 if prefs.representation else 204
+            if req.method == "PUT" and inserted:
+                status = 201  # a PUT that inserted its row, told with a representation
         if mutation.kind == "insert" or req.method == "DELETE":
             # these name no range, as PostgREST's
             headers["Content-Range"] = f"*/{'*' if total is None else total}"
