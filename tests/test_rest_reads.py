@@ -340,6 +340,9 @@ def test_openapi_document(anon):
     assert "/conformance_authors" in document["paths"]
     assert "/rpc/conformance_add" in document["paths"]
     assert "name" in document["definitions"]["conformance_authors"]["properties"]
+    # the PostgREST version devstack follows (v13, as hosted Supabase), and its docs
+    assert document["info"]["version"].startswith("13.")
+    assert document["externalDocs"]["url"] == "https://postgrest.org/en/v13/references/api.html"
 
 
 def test_openapi_document_is_valid_swagger_2_shaped_as_postgrest_shapes_it(anon):

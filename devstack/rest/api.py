@@ -1,4 +1,5 @@
-"""`/rest/v1`: a PostgREST-compatible API (v12-v14 behaviour) over the local database.
+"""`/rest/v1`: a PostgREST-compatible API over the local database, answering as PostgREST v13
+does (the version hosted Supabase runs; the README's "REST API and PostgREST versions").
 
 Routing only. Each request goes the way PostgREST's App sends it: read once into an
 ApiRequest (request), planned and composed by its handler (reads, writes, rpc, openapi),

@@ -1,5 +1,5 @@
 """The OpenAPI (Swagger 2.0) document PostgREST serves at its root, built from the schema
-cache as PostgREST v12 builds it: one path per table/view and per function, one definition
+cache as PostgREST v13 builds it: one path per table/view and per function, one definition
 per table/view, and the shared parameters (`select`, `order`, `limit`, `offset`,
 `on_conflict`, the `Range` and `Prefer` headers, a `rowFilter.<table>.<column>` per column
 and a `body.<table>` per table) that the operations refer to.
@@ -305,11 +305,11 @@ def document(
         "info": {
             "title": "carebase devstack REST API",
             "description": "PostgREST-compatible API of the local stack",
-            "version": "12.2.0 (devstack)",
+            "version": "13.0.8 (devstack)",
         },
         "externalDocs": {
             "description": "PostgREST Documentation",
-            "url": "https://postgrest.org/en/v12/references/api.html",
+            "url": "https://postgrest.org/en/v13/references/api.html",
         },
         "host": url.netloc,
         "basePath": "/rest/v1",
