@@ -326,3 +326,13 @@ def test_two_embeds_of_one_name_need_aliases(anon):
     )
     body = assert_error(nested, 400, "42712")
     assert body["message"] == 'table name "conformance_books_x_2" specified more than once'
+
+
+def test_view_to_view_embedding(anon):
+    """A key joins a view over its table to a view over the table it references."""
+    rows = get(
+        anon, "conformance_book_view", select="title,conformance_author_view(name)", id="eq.1"
+    )
+    assert rows == [
+        {"title": "Notes on the Engine", "conformance_author_view": {"name": "Ada Lovelace"}}
+    ]

@@ -251,22 +251,32 @@ def _add_view_keys(cache: SchemaCache, sources: list[tuple[str, str, str]]) -> N
     for view, table, column in sources:
         if providers[(view, column)] == 1:  # a name two tables provide is left out: ambiguous
             shown.setdefault(view, {}).setdefault(table, set()).add(column)
-    table_keys = list(cache.foreign_keys)
     for view_name, tables in shown.items():
         view = cache.relations.get(view_name)
-        if view is None:
-            continue
         for table_name, columns in tables.items():
             table = cache.relations.get(table_name)
-            if table is None:
+            if view is None or table is None or view.primary_key:
                 continue
-            if not view.primary_key and table.primary_key and set(table.primary_key) <= columns:
+            if table.primary_key and set(table.primary_key) <= columns:
                 view.primary_key = table.primary_key
-            for fk in table_keys:
-                if fk.table == table_name and set(fk.columns) <= columns:
-                    cache.foreign_keys.append(replace(fk, table=view_name))
-                if fk.referenced_table == table_name and set(fk.referenced_columns) <= columns:
-                    cache.foreign_keys.append(replace(fk, referenced_table=view_name))
+
+    def showing(table: str, columns: tuple[str, ...]) -> list[str]:
+        """The views that show these columns of the table."""
+        return [
+            view
+            for view, tables in shown.items()
+            if view in cache.relations and set(columns) <= tables.get(table, set())
+        ]
+
+    # a key joins the views of its table to its referenced table and to the views of that
+    # (PostgREST's view-table, table-view and view-view relationships)
+    for fk in list(cache.foreign_keys):
+        origins = [fk.table, *showing(fk.table, fk.columns)]
+        targets = [fk.referenced_table, *showing(fk.referenced_table, fk.referenced_columns)]
+        for origin in origins:
+            for target in targets:
+                if (origin, target) != (fk.table, fk.referenced_table):
+                    cache.foreign_keys.append(replace(fk, table=origin, referenced_table=target))
 
 
 class _FunctionRow(NamedTuple):
