@@ -64,6 +64,19 @@ def test_filter_operators(anon, params, expected):
     assert authors(anon, **params) == expected
 
 
+def test_reads_name_their_canonical_location(anon):
+    """Content-Location: the query string sorted by name, a repeated name's values joined."""
+    response = anon.get(
+        "/conformance_authors?select=id,name&order=id&id=gt.1&id=lt.9&name=like.A*%20T*"
+    )
+    assert response.headers["content-location"] == (
+        "/conformance_authors?id=gt.1,lt.9&name=like.A%2A%20T%2A&order=id&select=id%2Cname"
+    )
+    assert anon.get("/conformance_tags").headers["content-location"] == "/conformance_tags"
+    accented = anon.get("/conformance_tags", params={"label": "eq.é"})
+    assert accented.headers["content-location"] == "/conformance_tags?label=eq.%C3%83%C2%A9"
+
+
 def test_full_text_search_on_a_text_column(anon):
     """PostgREST v13 searches a column that is no tsvector as to_tsvector([config,] col):
     with `simple`, "numbers" is not stemmed to the default configuration's "number"."""

@@ -33,6 +33,7 @@ class Rows:
     commit: bool = True
     applied: tuple[str, ...] | list[str] = ()
     max_affected: int | None = None  # more rows refuse the request (RPC, handling=strict)
+    location: str | None = None  # Content-Location (table and view reads)
 
 
 async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -53,7 +54,9 @@ async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Respons
     key = ("read", relation.name, req.query_string, req.range, req.prefs.count, media.name)
     queries, names, lower = db.schema.remembered(key, compose)
     applied = preferences.applied(req.prefs, preferences.READ)
-    return await answer_rows(db, req, Rows(queries, names, media, lower, applied=applied))
+    location = responses.content_location(relation.name, req.params)
+    rows = Rows(queries, names, media, lower, applied=applied, location=location)
+    return await answer_rows(db, req, rows)
 
 
 def rows_queries(
@@ -126,6 +129,8 @@ async def answer_rows(db: Transactions, req: ApiRequest, rows: Rows) -> Response
         status = responses.range_status(rows.lower, count, counted)
         rendered = responses.render_rows(body, rows.media, rows.names, count)
         headers = {"Content-Range": responses.content_range(rows.lower, count, counted)}
+        if rows.location:
+            headers["Content-Location"] = rows.location
         headers.update(responses.applied(list(rows.applied)))
         if req.method == "HEAD":
             headers["Content-Type"] = rows.media.content_type

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -87,6 +88,22 @@ def render_rows(body: str | bytes, media: MediaType, names: list[str], count: in
     if media.strip_nulls:
         return json.dumps(_strip_nulls(json.loads(body)))
     return body
+
+
+def content_location(relation: str, params: tuple[tuple[str, str], ...]) -> str:
+    """A read's Content-Location: its query string in PostgREST's canonical form, sorted by
+    name (stable), percent-encoded, the values of a repeated name joined by commas."""
+    joined: dict[str, list[str]] = {}
+    for name, value in sorted(params, key=lambda param: param[0]):
+        joined.setdefault(name, []).append(_url_encoded(value))
+    query = "&".join(f"{_url_encoded(name)}={','.join(v)}" for name, v in joined.items())
+    return f"/{relation}?{query}" if query else f"/{relation}"
+
+
+def _url_encoded(text: str) -> str:
+    """As PostgREST encodes it: each UTF-8 byte taken as a character and encoded again, so a
+    non-ASCII character comes out twice encoded (é: %C3%83%C2%A9), as PostgREST sends it."""
+    return quote(text.encode().decode("latin-1"), safe="-_.~")
 
 
 def content_range(lower: int, count: int, total: int | None) -> str:
