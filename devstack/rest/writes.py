@@ -248,24 +248,11 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
             raise errors.max_affected(affected)
         if singular and affected != 1:
             raise errors.not_singular(affected)
-        headers: dict[str, str] = {}
+        status = _status(req, mutation, inserted)
         total = affected if prefs.count else None
-        if mutation.kind == "insert":
-            # only merge-duplicates tells an upsert that inserted nothing by its 200;
-            # ignore-duplicates answers 201 whatever it skipped, as PostgREST
-            status = 201
-            merged = prefs.resolution == "merge-duplicates"
-            if merged and inserted == 0 and mutation.has_rows:
-                status = 200
-        else:
-            status = 200 if prefs.representation else 204
-            if req.method == "PUT" and inserted:
-                status = 201  # a PUT that inserted its row, told with a representation
+        headers = {"Content-Range": responses.content_range(0, affected, total)}
         if mutation.kind == "insert" or req.method == "DELETE":
-            # these name no range, as PostgREST's
-            headers["Content-Range"] = f"*/{'*' if total is None else total}"
-        else:
-            headers["Content-Range"] = responses.content_range(0, affected, total)
+            headers["Content-Range"] = f"*/{'*' if total is None else total}"  # no range
         if location:
             headers["Location"] = location
         headers.update(responses.applied(applied))
@@ -277,6 +264,19 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         statement = wire.query(statement, mutation.builder.params)
     end = None if strict or singular else commit
     return await db.run(req, False, [statement], respond, end)
+
+
+def _status(req: ApiRequest, mutation: Mutation, inserted: int | None) -> int:
+    """201 for an insert, but 200 for a merge-duplicates upsert that inserted nothing
+    (ignore-duplicates answers 201 whatever it skipped); 200 or 204 for the others (with or
+    without a representation), but 201 for a PUT that inserted its row."""
+    prefs = req.prefs
+    if mutation.kind == "insert":
+        merged = prefs.resolution == "merge-duplicates"
+        return 200 if merged and inserted == 0 and mutation.has_rows else 201
+    if req.method == "PUT" and inserted:
+        return 201
+    return 200 if prefs.representation else 204
 
 
 def _columns(relation: Relation, names: list[str]) -> list[str]:
