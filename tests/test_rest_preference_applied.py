@@ -4,6 +4,12 @@ Content-Range of a DELETE (`*/<count>`: it names no range)."""
 
 from __future__ import annotations
 
+import pytest
+
+pytest.register_assert_rewrite("tests.rest_conformance")
+
+from tests.rest_conformance import assert_error  # noqa: E402
+
 pytest_plugins = ["tests.rest_conformance"]
 
 
@@ -49,3 +55,36 @@ def test_delete_content_range_names_no_range(service, reset_data):
     )
     assert uncounted.headers["content-range"] == "*/*"
     assert uncounted.headers["preference-applied"] == "return=representation"
+
+
+def test_timezone_preference(service, reset_data):
+    """`Prefer: timezone=` sets the transaction's time zone when Postgres knows the name
+    (pg_timezone_names), and is reported; another name is ignored, or refused when strict."""
+    service.post("/conformance_notes", json={"body": "zoned"})
+    kolkata = service.get(
+        "/conformance_notes",
+        params={"select": "created_at"},
+        headers={"Prefer": "timezone=Asia/Kolkata"},
+    )
+    assert kolkata.json()[0]["created_at"].endswith("+05:30")
+    assert kolkata.headers["preference-applied"] == "timezone=Asia/Kolkata"
+    unknown = service.get(
+        "/conformance_notes", params={"select": "created_at"}, headers={"Prefer": "timezone=Mars"}
+    )
+    assert unknown.status_code == 200 and "preference-applied" not in unknown.headers
+    strict = service.get(
+        "/conformance_notes", headers={"Prefer": "handling=strict, timezone=Mars/Olympus"}
+    )
+    body = assert_error(strict, 400, "PGRST122")
+    assert body["details"] == "Invalid preferences: timezone=Mars/Olympus"
+
+
+def test_params_preference_is_gone_since_v13(anon):
+    """PostgREST v13 removed `Prefer: params=single-object`: an invalid preference."""
+    response = anon.post(
+        "/rpc/conformance_add",
+        json={"a": 1},
+        headers={"Prefer": "handling=strict, params=single-object"},
+    )
+    body = assert_error(response, 400, "PGRST122")
+    assert body["details"] == "Invalid preferences: params=single-object"

@@ -356,6 +356,7 @@ def test_openapi_document(anon):
     # the PostgREST version devstack follows (v13, as hosted Supabase), and its docs
     assert document["info"]["version"].startswith("13.")
     assert document["externalDocs"]["url"] == "https://postgrest.org/en/v13/references/api.html"
+    assert "enum" not in document["parameters"]["preferParams"]  # params= is gone in v13
 
 
 def test_openapi_document_is_valid_swagger_2_shaped_as_postgrest_shapes_it(anon):

@@ -321,4 +321,9 @@ def test_tx_preference_is_ignored_unless_db_tx_end_allows_it(service, settings, 
         )
         assert committed.status_code == 201
         assert tag(service, 62) == [{"id": 62, "label": "also"}]
+        # reads and read-only calls report it too, as PostgREST's
+        read = service.get("/conformance_tags", headers={"Prefer": "tx=rollback, count=exact"})
+        assert read.headers["preference-applied"] == "count=exact, tx=rollback"
+        call = service.get("/rpc/conformance_add", params={"a": 1}, headers=rollback)
+        assert call.headers["preference-applied"] == "tx=rollback"
     assert eventually(lambda: not overridable()), "db-tx-end was never put back"

@@ -59,7 +59,7 @@ class RestApi:
     async def root(self, http: Request) -> Response:
         if http.method not in ("GET", "HEAD", "OPTIONS"):
             raise errors.unsupported_method(http.method)
-        req = await request.read(http, self.settings.jwt_secret, strict_prefs=False)
+        req = await request.read(http, self.settings.jwt_secret, self._timezones, False)
         if req.method == "OPTIONS":
             return Response(status_code=200, headers={"Allow": "OPTIONS,GET,HEAD"})
         return await openapi.serve(self.db, req, self.settings.api_url)
@@ -69,7 +69,7 @@ class RestApi:
             writable = self._relation(http.path_params["name"]).writable
             allow = "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE" if writable else "OPTIONS,GET,HEAD"
             return Response(status_code=200, headers={"Allow": allow})
-        req = await request.read(http, self.settings.jwt_secret)
+        req = await request.read(http, self.settings.jwt_secret, self._timezones)
         relation = self._relation(req.target)
         handler = RELATION_HANDLERS.get(req.method)
         if handler is None:
@@ -87,8 +87,12 @@ class RestApi:
             return Response(status_code=200, headers={"Allow": allow})
         if http.method not in ("GET", "HEAD", "POST"):
             raise errors.function_method(http.method)
-        req = await request.read(http, self.settings.jwt_secret)
+        req = await request.read(http, self.settings.jwt_secret, self._timezones)
         return await rpc.call(self.db, req)
+
+    @property
+    def _timezones(self) -> frozenset[str]:
+        return self.schema.cache.timezones
 
     def _relation(self, name: str) -> Relation:
         relation = self.schema.cache.relations.get(name)

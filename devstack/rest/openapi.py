@@ -48,7 +48,7 @@ _SWAGGER_TYPES = {
 _TYPMOD = re.compile(r"\((\d+)(?:,\s*\d+)?\)")
 _LITERAL = re.compile(r"^'((?:[^']|'')*)'(?:::.+)?$")
 _PREFER = {
-    "params": ["params=single-object"],
+    "params": [],  # PostgREST v13 removed params=single-object: no enum at all (13.0.6)
     "count": ["count=none"],
     "return": ["return=representation", "return=minimal", "return=none"],
     "resolution": ["resolution=ignore-duplicates", "resolution=merge-duplicates"],
@@ -162,7 +162,8 @@ def _query(name: str, description: str | None = None) -> dict[str, Any]:
 
 
 def _prefer(*kinds: str) -> dict[str, Any]:
-    return _header("Prefer", "Preference", enum=[v for kind in kinds for v in _PREFER[kind]])
+    values = [v for kind in kinds for v in _PREFER[kind]]
+    return _header("Prefer", "Preference", **({"enum": values} if values else {}))
 
 
 def _parameters(relations: dict[str, Relation]) -> dict[str, Any]:

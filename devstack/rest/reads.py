@@ -54,6 +54,7 @@ async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Respons
     key = ("read", relation.name, req.query_string, req.range, req.prefs.count, media.name)
     queries, names, lower = db.schema.remembered(key, compose)
     applied = preferences.applied(req.prefs, preferences.READ)
+    db.commits(req, applied)  # a read-only transaction has nothing to undo; tx is reported
     location = responses.content_location(relation.name, req.params)
     rows = Rows(queries, names, media, lower, applied=applied, location=location)
     return await answer_rows(db, req, rows)

@@ -43,14 +43,16 @@ class ApiRequest:
         return self.method in ("GET", "HEAD")
 
 
-async def read(request: Request, secret: str, strict_prefs: bool = True) -> ApiRequest:
+async def read(
+    request: Request, secret: str, timezones: frozenset[str], strict_prefs: bool = True
+) -> ApiRequest:
     """The request's ApiRequest, refusing in PostgREST's order: a schema that is not exposed
     (406), a bad token (401), invalid preferences under handling=strict (400; the root,
     which never read preferences, passes strict_prefs=False)."""
     method = request.method
     _check_profile(request, write=method not in ("GET", "HEAD", "OPTIONS"))
     identity = authenticate(request.headers.get("authorization"), secret)
-    prefs = preferences.parse(request.headers.getlist("prefer"))
+    prefs = preferences.parse(request.headers.getlist("prefer"), timezones)
     if strict_prefs:
         preferences.refuse_invalid(prefs)
     query_string = request.scope.get("query_string", b"")

@@ -63,7 +63,7 @@ async def call(db: Transactions, req: ApiRequest) -> Response:
         raise errors.max_affected_single_value()
     read_only = req.method != "POST" or function.read_only
     applied = preferences.applied(req.prefs, preferences.CALL)
-    commit = read_only or db.commits(req, applied)
+    commit = db.commits(req, applied) or read_only  # tx is reported either way
     builder = SqlBuilder()
     alias = builder.alias()
     source = builder.call_from(function, query_args, body, alias)

@@ -98,6 +98,8 @@ class SchemaCache:
     # PostgREST's in-database configuration: `pgrst.*` settings of the connecting role
     # (e.g. `alter role authenticator set pgrst.db_pre_request = 'public.fn'`)
     db_config: dict[str, str] = field(default_factory=dict)
+    # the time zone names `Prefer: timezone=` may give (pg_timezone_names)
+    timezones: frozenset[str] = frozenset()
 
 
 _RELATIONS = """
@@ -186,6 +188,8 @@ where s.setdatabase in (0, (select oid from pg_database where datname = current_
 order by r.rolname, s.setdatabase
 """
 
+_TIMEZONES = "select name from pg_timezone_names"
+
 _DB_CONFIG = """
 select split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
 from pg_db_role_setting s
@@ -232,6 +236,7 @@ async def load(conn: psycopg.AsyncConnection) -> SchemaCache:
                 cache.relations[function.field_of].computed.add(function.name)
     for role, name, value in await _rows(conn, _ROLE_SETTINGS, ()):
         cache.role_settings.setdefault(role, []).append((name, value))
+    cache.timezones = frozenset(name for (name,) in await _rows(conn, _TIMEZONES, ()))
     for name, value in await _rows(conn, _DB_CONFIG, ()):
         cache.db_config[name] = value  # a database-specific setting wins (ordered last)
     return cache
