@@ -336,3 +336,28 @@ def test_view_to_view_embedding(anon):
     assert rows == [
         {"title": "Notes on the Engine", "conformance_author_view": {"name": "Ada Lovelace"}}
     ]
+
+
+def test_computed_relationships(anon):
+    """A function from a row to another relation's rows embeds by its name: a set of rows is
+    an array, one row an object."""
+    to_many = get(
+        anon,
+        "conformance_authors",
+        select="name,conformance_author_books(title)",
+        id="eq.2",
+        **{"conformance_author_books.order": "id"},
+    )
+    assert to_many == [
+        {
+            "name": "Alan Turing",
+            "conformance_author_books": [
+                {"title": "Computable Numbers"},
+                {"title": "Morphogenesis"},
+            ],
+        }
+    ]
+    to_one = get(anon, "conformance_books", select="title,conformance_book_author(name)", id="eq.3")
+    assert to_one == [
+        {"title": "Morphogenesis", "conformance_book_author": {"name": "Alan Turing"}}
+    ]

@@ -42,6 +42,7 @@ class Relationship:
     is_self: bool = False
     origin_is_view: bool = False
     target_is_view: bool = False
+    function: str | None = None  # a computed relationship: this function of the origin's row
 
     @property
     def to_one(self) -> bool:
@@ -63,6 +64,8 @@ class Relationship:
 
     def named_by(self, target: str, hint: str | None) -> bool:
         """Whether `target!hint` names this relationship (PostgREST's findRel)."""
+        if self.function:
+            return target == self.function
         if self.is_self:
             if hint is None:
                 return (self.cardinality == ONE_TO_MANY and target == self.target) or (
@@ -90,6 +93,7 @@ class Relationship:
         """PostgREST keeps each relation's relationships sorted (its derived Ord)."""
         junction = self.junction
         return (
+            self.function is not None,  # computed ones last, as PostgREST's constructors
             self.target,
             self.is_self,
             _RANK[self.cardinality],
@@ -196,13 +200,36 @@ def _through_junctions(cache: SchemaCache, origin: str, many_to_one: list[Relati
             )
 
 
+def _computed(cache: SchemaCache, origin: str) -> list[Relationship]:
+    """Computed relationships: functions taking `origin`'s row and returning rows of an
+    exposed relation (one row: to-one)."""
+    return [
+        Relationship(
+            origin=origin,
+            target=function.return_relation,
+            cardinality=MANY_TO_ONE if function.single_row else ONE_TO_MANY,
+            constraint=None,
+            pairs=(),
+            is_self=origin == function.return_relation,
+            function=function.name,
+        )
+        for overloads in cache.functions.values()
+        for function in overloads
+        if function.field_of == origin and function.return_relation in cache.relations
+    ]
+
+
 def relationships_of(cache: SchemaCache, origin: str) -> list[Relationship]:
-    """Every relationship from `origin`, in PostgREST's order."""
+    """Every relationship from `origin`, in PostgREST's order. A computed relationship
+    named as a relation replaces the detected ones to that relation."""
     direct = [_direct(cache, fk) for fk in cache.foreign_keys]
     many_to_one = [rel for rel in direct if rel.cardinality == MANY_TO_ONE]
     found = [rel for rel in direct if rel.origin == origin]
     found += [_inverse(rel) for rel in direct if rel.target == origin]
     found += _through_junctions(cache, origin, many_to_one)
+    computed = _computed(cache, origin)
+    overridden = {rel.function for rel in computed}
+    found = [rel for rel in found if rel.target not in overridden] + computed
     return sorted(found, key=Relationship.sort_key)
 
 

@@ -74,6 +74,7 @@ class Function:
     comment: str | None
     columns: tuple[Column, ...]  # the row type's columns when it returns rows
     field_of: str | None = None  # the relation whose row type is its one argument
+    single_row: bool = True  # not set-returning, or declared `rows 1`
 
     @property
     def single_json_argument(self) -> bool:
@@ -169,7 +170,8 @@ select p.proname, p.proargnames, p.proargmodes::text[],
              where a.attrelid = rt.typrelid and a.attnum > 0 and not a.attisdropped
              order by a.attnum)::text[],
        (select ac.relname from pg_class ac where p.pronargs = 1
-          and ac.reltype = p.proargtypes[0] and ac.relnamespace = n.oid)
+          and ac.reltype = p.proargtypes[0] and ac.relnamespace = n.oid),
+       not p.proretset or p.prorows = 1
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -304,6 +306,7 @@ class _FunctionRow(NamedTuple):
     type_columns: list[str] | None
     type_column_types: list[str] | None
     field_of: str | None
+    single_row: bool
 
 
 def _function(values: tuple) -> Function | None:
@@ -350,4 +353,5 @@ def _function(values: tuple) -> Function | None:
         comment=row.comment,
         columns=columns,
         field_of=row.field_of,
+        single_row=row.single_row,
     )

@@ -214,7 +214,13 @@ class SqlBuilder:
         rel = embed.relationship
         child = self.alias()
         target = sql.SQL("{} as {}").format(qualified(rel.target), ident(child))
-        if rel.junction:
+        if rel.function:
+            # a computed relationship: the function called with the parent's row
+            from_clause: sql.Composable = sql.SQL("{}({}) as {}").format(
+                qualified(rel.function), ident(parent), ident(child)
+            )
+            join: list[sql.Composable] = []
+        elif rel.junction:
             junction = self.alias()
             from_clause = sql.SQL("{} join {} as {} on {}").format(
                 target,
