@@ -361,3 +361,27 @@ def test_computed_relationships(anon):
     assert to_one == [
         {"title": "Morphogenesis", "conformance_book_author": {"name": "Alan Turing"}}
     ]
+
+
+def test_ordering_by_a_to_one_embed(anon):
+    """`order=<embed>(<column>)`: by a column of a to-one embed of the same level."""
+    rows = get(
+        anon,
+        "conformance_books",
+        select="id,author:conformance_authors!author_id(name)",
+        order="author(name).desc.nullslast,id",
+        id="lt.5",
+    )
+    assert [row["id"] for row in rows] == [4, 2, 3, 1]
+    to_many = anon.get(
+        "/conformance_authors",
+        params={"select": "id,conformance_books!author_id(id)", "order": "conformance_books(id)"},
+    )
+    body = assert_error(to_many, 400, "PGRST118")
+    assert body["message"] == "A related order on 'conformance_books' is not possible"
+    assert body["details"] == (
+        "'conformance_authors' and 'conformance_books' do not form a many-to-one or one-to-one "
+        "relationship"
+    )
+    missing = anon.get("/conformance_books", params={"select": "id", "order": "author(name)"})
+    assert_error(missing, 400, "PGRST108")

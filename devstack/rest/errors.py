@@ -117,6 +117,15 @@ def unsupported_method(method: str) -> ApiError:
     return ApiError(405, "PGRST117", f"Unsupported HTTP method: {method}")
 
 
+def related_order(origin: str, target: str) -> ApiError:
+    return ApiError(
+        400,
+        "PGRST118",
+        f"A related order on '{target}' is not possible",
+        f"'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship",
+    )
+
+
 def embed_operator(name: str) -> ApiError:
     return ApiError(
         400,

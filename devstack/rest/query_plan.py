@@ -103,6 +103,19 @@ def build_node(
     return PlanNode(relation, resolved)
 
 
+def check_order(node: PlanNode) -> None:
+    """Order terms name columns of the node, or (`embed(column)`) of a to-one embed of it."""
+    for term in node.order:
+        if term.embed is None:
+            check_field(node.relation, term.field)
+            continue
+        embed = node.embed(term.embed)
+        if embed is None:
+            raise errors.not_embedded(term.embed)
+        if not embed.relationship.to_one:
+            raise errors.related_order(node.relation.name, term.embed)
+
+
 def _nodes_by_path(node: PlanNode, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], PlanNode]:
     found = {path: node}
     for item in node.items:
@@ -132,8 +145,7 @@ def apply_parameters(root: PlanNode, parameters: list[tuple[str, str]]) -> None:
             node.conditions.append(logic)
         elif path and name == "order":
             node.order = grammar.parse_order(value)
-            for term in node.order:
-                check_field(node.relation, term.field)
+            check_order(node)
         elif path and name in ("limit", "offset"):
             setattr(node, name, grammar.parse_count(key, value))
         else:
@@ -161,8 +173,7 @@ def read_plan(
     order = next((v for k, v in reversed(params) if k == "order"), None)
     if order:
         node.order = grammar.parse_order(order)
-        for term in node.order:
-            check_field(relation, term.field)
+        check_order(node)
     return node
 
 

@@ -12,6 +12,7 @@ from psycopg import sql
 from devstack.rest import query_grammar as grammar
 from devstack.rest.errors import invalid_body
 from devstack.rest.query_plan import EmbedPlan, PlanNode
+from devstack.rest.relationships import Relationship
 from devstack.rest.schema_cache import EXPOSED_SCHEMA, Function, Relation
 
 TRUE = sql.SQL("true")
@@ -139,13 +140,20 @@ class SqlBuilder:
                 expression = sql.SQL("{} {} {}").format(column, symbol, self.param(text))
         return sql.SQL("not ({})").format(expression) if condition.negated else expression
 
-    def order_by(self, terms: tuple[grammar.OrderTerm, ...], alias: str) -> sql.Composable:
+    def order_by(
+        self,
+        terms: tuple[grammar.OrderTerm, ...],
+        alias: str,
+        laterals: dict[str, str] | None = None,
+    ) -> sql.Composable:
+        """`order by`, a term `embed(column)` on the lateral of that (to-one) embed."""
         if not terms:
             return sql.SQL("")
         parts = []
         for term in terms:
+            source = (laterals or {}).get(term.embed, alias) if term.embed else alias
             part = sql.SQL("{} {}").format(
-                self.column(alias, term.field), sql.SQL("desc" if term.descending else "asc")
+                self.column(source, term.field), sql.SQL("desc" if term.descending else "asc")
             )
             if term.nulls:
                 part = sql.SQL("{} nulls {}").format(part, sql.SQL(term.nulls))
@@ -168,6 +176,7 @@ class SqlBuilder:
         joins: list[sql.Composable] = []
         conditions = list(where or [])
         present_of: dict[int, sql.Composable] = {}
+        laterals: dict[str, str] = {}  # an embed's output name -> its lateral's alias
         for item in node.items:
             if isinstance(item, grammar.ColumnItem):
                 expression = self.column(alias, item.field)
@@ -176,7 +185,8 @@ class SqlBuilder:
                 columns.append(sql.SQL("{} as {}").format(expression, ident(item.output_name)))
                 names.append(item.output_name)
                 continue
-            lateral, outputs, present = self._embed(item, alias)
+            laterals[item.output_name] = self.alias()
+            lateral, outputs, present = self._embed(item, alias, laterals[item.output_name])
             joins.append(lateral)
             present_of[id(item)] = present
             for expression, name in outputs:
@@ -195,7 +205,7 @@ class SqlBuilder:
             from_clause,
             sql.SQL("").join(joins),
             _and(conditions),
-            self.order_by(node.order, alias),
+            self.order_by(node.order, alias, laterals),
         )
         if paginate:
             query = self.paginate(query, node.limit, node.offset)
@@ -208,50 +218,53 @@ class SqlBuilder:
             query = sql.SQL("{} offset {}").format(query, sql.Literal(offset))
         return query
 
-    def _embed(
-        self, embed: EmbedPlan, parent: str
-    ) -> tuple[sql.Composable, list[tuple[sql.Composable, str]], sql.Composable]:
-        rel = embed.relationship
+    def _embed_source(
+        self, rel: Relationship, parent: str
+    ) -> tuple[sql.Composable, str, list[sql.Composable]]:
+        """Where an embed's rows come from: the from clause, its alias, the join conditions."""
         child = self.alias()
         target = sql.SQL("{} as {}").format(qualified(rel.target), ident(child))
         if rel.function:
             # a computed relationship: the function called with the parent's row
-            from_clause: sql.Composable = sql.SQL("{}({}) as {}").format(
+            call = sql.SQL("{}({}) as {}").format(
                 qualified(rel.function), ident(parent), ident(child)
             )
-            join: list[sql.Composable] = []
-        elif rel.junction:
+            return call, child, []
+        if rel.junction:
             junction = self.alias()
-            from_clause = sql.SQL("{} join {} as {} on {}").format(
-                target,
-                qualified(rel.junction.table),
-                ident(junction),
-                _and(
-                    [
-                        sql.SQL("{} = {}").format(ident(junction, j), ident(child, t))
-                        for t, j in rel.junction.target_pairs
-                    ]
-                ),
+            on_target = [
+                sql.SQL("{} = {}").format(ident(junction, j), ident(child, t))
+                for t, j in rel.junction.target_pairs
+            ]
+            through = sql.SQL("{} join {} as {} on {}").format(
+                target, qualified(rel.junction.table), ident(junction), _and(on_target)
             )
-            join = [
+            on_parent = [
                 sql.SQL("{} = {}").format(ident(junction, j), ident(parent, o))
                 for o, j in rel.junction.origin_pairs
             ]
-        else:
-            from_clause = target
-            join = [
-                sql.SQL("{} = {}").format(ident(child, t), ident(parent, o))
-                for o, t in zip(rel.origin_columns, rel.target_columns, strict=True)
-            ]
+            return through, child, on_parent
+        join = [
+            sql.SQL("{} = {}").format(ident(child, t), ident(parent, o))
+            for o, t in zip(rel.origin_columns, rel.target_columns, strict=True)
+        ]
+        return target, child, join
+
+    def _embed(
+        self, embed: EmbedPlan, parent: str, lateral: str
+    ) -> tuple[sql.Composable, list[tuple[sql.Composable, str]], sql.Composable]:
+        """The `left join lateral (...) as <lateral>` of an embed, the columns it adds to the
+        parent's select, and the condition that it has rows (for !inner and `is.null`). A
+        to-one embed shows its columns too (`order=embed(column)`)."""
+        rel = embed.relationship
+        from_clause, child, join = self._embed_source(rel, parent)
         inner, names = self.select(embed.node, from_clause, child, join)
-        lateral = self.alias()
-        name = ident(lateral)
+        present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
         if embed.item.spread and rel.to_one:
             body = sql.SQL(
                 "select true as pgrst_present, pgrst_spread.* from ({}) as pgrst_spread"
             ).format(inner)
             outputs = [(ident(lateral, column), column) for column in names]
-            present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
         elif embed.item.spread:
             # a to-many spread (PostgREST v13): each column aggregated into an array;
             # bool_or(true) is null without rows, as the embed is absent
@@ -265,19 +278,23 @@ class SqlBuilder:
                 sql.SQL(", ").join([sql.SQL("bool_or(true) as pgrst_present"), *arrays]), inner
             )
             outputs = [(ident(lateral, column), column) for column in names]
-            present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
         else:
             # jsonb, as PostgREST's embeds: its key order and spacing show in the body
-            function = sql.SQL("row_to_json" if rel.to_one else "json_agg")
-            body = sql.SQL("select {}(pgrst_row)::jsonb as body from ({}) as pgrst_row").format(
-                function, inner
-            )
-            value: sql.Composable = ident(lateral, "body")
+            if rel.to_one:
+                body = sql.SQL(
+                    "select pgrst_row.*, row_to_json(pgrst_row)::jsonb as pgrst_body "
+                    "from ({}) as pgrst_row"
+                ).format(inner)
+            else:
+                body = sql.SQL(
+                    "select json_agg(pgrst_row)::jsonb as pgrst_body from ({}) as pgrst_row"
+                ).format(inner)
+            value: sql.Composable = ident(lateral, "pgrst_body")
+            present = sql.SQL("{} is not null").format(value)
             if not rel.to_one:
                 value = sql.SQL("coalesce({}, '[]'::jsonb)").format(value)
             outputs = [(value, embed.output_name)] if embed.node.items else []
-            present = sql.SQL("{} is not null").format(ident(lateral, "body"))
-        lateral_sql = sql.SQL(" left join lateral ({}) as {} on true").format(body, name)
+        lateral_sql = sql.SQL(" left join lateral ({}) as {} on true").format(body, ident(lateral))
         return lateral_sql, outputs, present
 
     # ------------------------------------------------------------ writes
