@@ -77,6 +77,16 @@ def test_reads_name_their_canonical_location(anon):
     assert accented.headers["content-location"] == "/conformance_tags?label=eq.%C3%83%C2%A9"
 
 
+def test_json_paths_on_columns_that_are_not_json(anon):
+    """PostgREST reads `col->key` on a column of another type as to_jsonb(col)->key."""
+    response = anon.get(
+        "/conformance_authors",
+        params={"select": "id,first:tags->>0,name->>x", "tags->>0": "eq.cs", "order": "id"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == [{"id": 3, "first": "cs", "x": None}]
+
+
 def test_full_text_search_on_a_text_column(anon):
     """PostgREST v13 searches a column that is no tsvector as to_tsvector([config,] col):
     with `simple`, "numbers" is not stemmed to the default configuration's "number"."""

@@ -16,6 +16,7 @@ from devstack.rest.relationships import Relationship
 from devstack.rest.schema_cache import EXPOSED_SCHEMA, Function, Relation
 
 TRUE = sql.SQL("true")
+JSON_TYPES = ("json", "jsonb")
 
 
 def ident(*names: str) -> sql.Identifier:
@@ -74,8 +75,15 @@ class SqlBuilder:
 
     # ------------------------------------------------------------ expressions
 
-    def column(self, alias: str, target: grammar.Field) -> sql.Composable:
+    def column(
+        self, alias: str, target: grammar.Field, relation: Relation | None = None
+    ) -> sql.Composable:
+        """A field of `alias`; a JSON path on a column of `relation` that is not json/jsonb
+        reads it as to_jsonb(column), as PostgREST (an array's element, null for a key)."""
         expression: sql.Composable = ident(alias, target.name)
+        known = relation.columns.get(target.name) if relation else None
+        if target.json_path and relation and (known is None or known.type not in JSON_TYPES):
+            expression = sql.SQL("to_jsonb({})").format(expression)
         for step in target.json_path:
             key = step.key
             if key.lstrip("-").isdigit():
@@ -97,7 +105,7 @@ class SqlBuilder:
                 )
             )
             return sql.SQL("not {}").format(tree) if condition.negated else tree
-        column = self.column(alias, condition.field)
+        column = self.column(alias, condition.field, relation)
         operator, value = condition.operator, condition.value
         if operator == "is":
             keyword = {
@@ -145,16 +153,19 @@ class SqlBuilder:
         terms: tuple[grammar.OrderTerm, ...],
         alias: str,
         laterals: dict[str, str] | None = None,
+        relation: Relation | None = None,
     ) -> sql.Composable:
-        """`order by`, a term `embed(column)` on the lateral of that (to-one) embed."""
+        """`order by` on `alias` (a row of `relation`), a term `embed(column)` on the lateral
+        of that (to-one) embed."""
         if not terms:
             return sql.SQL("")
         parts = []
         for term in terms:
-            source = (laterals or {}).get(term.embed, alias) if term.embed else alias
-            part = sql.SQL("{} {}").format(
-                self.column(source, term.field), sql.SQL("desc" if term.descending else "asc")
-            )
+            if term.embed:
+                field = self.column((laterals or {}).get(term.embed, alias), term.field)
+            else:
+                field = self.column(alias, term.field, relation)
+            part = sql.SQL("{} {}").format(field, sql.SQL("desc" if term.descending else "asc"))
             if term.nulls:
                 part = sql.SQL("{} nulls {}").format(part, sql.SQL(term.nulls))
             parts.append(part)
@@ -179,7 +190,7 @@ class SqlBuilder:
         laterals: dict[str, str] = {}  # an embed's output name -> its lateral's alias
         for item in node.items:
             if isinstance(item, grammar.ColumnItem):
-                expression = self.column(alias, item.field)
+                expression = self.column(alias, item.field, node.relation)
                 if item.cast:
                     expression = sql.SQL("({})::{}").format(expression, sql.SQL(item.cast))
                 columns.append(sql.SQL("{} as {}").format(expression, ident(item.output_name)))
@@ -205,7 +216,7 @@ class SqlBuilder:
             from_clause,
             sql.SQL("").join(joins),
             _and(conditions),
-            self.order_by(node.order, alias, laterals),
+            self.order_by(node.order, alias, laterals, node.relation),
         )
         if paginate:
             query = self.paginate(query, node.limit, node.offset)
