@@ -67,3 +67,22 @@ def test_unknown_function(anon):
     two = assert_error(anon.post("/rpc/conformance_add", json={"y": 1, "x": 1}), 404, "PGRST202")
     assert two["message"].startswith("Could not find the function public.conformance_add(x, y)")
     assert "with parameters x, y or" in two["details"]
+
+
+def test_perhaps_you_meant(anon):
+    """PostgREST's fuzzy hints for a misspelled table, function, parameters or embed."""
+    table = assert_error(anon.get("/conformance_autors"), 404, "PGRST205")
+    assert table["hint"] == "Perhaps you meant the table 'public.conformance_authors'"
+    function = assert_error(anon.post("/rpc/conformance_ad", json={}), 404, "PGRST202")
+    assert function["hint"] == "Perhaps you meant to call the function public.conformance_add"
+    parameters = assert_error(
+        anon.post("/rpc/conformance_add", json={"a": 1, "c": 2}), 404, "PGRST202"
+    )
+    assert parameters["hint"] == (
+        "Perhaps you meant to call the function public.conformance_add(a, b)"
+    )
+    embed = anon.get("/conformance_authors", params={"select": "conformance_bookz(*)"})
+    body = assert_error(embed, 400, "PGRST200")
+    assert body["hint"] == "Perhaps you meant 'conformance_books' instead of 'conformance_bookz'."
+    nowhere = anon.get("/conformance_authors", params={"select": "xyzzy(*)"})
+    assert assert_error(nowhere, 400, "PGRST200")["hint"] is None

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
 from devstack.gateway.connections import ConnectionPool
-from devstack.rest import errors, openapi, reads, request, responses, rpc, writes
+from devstack.rest import errors, fuzzy_names, openapi, reads, request, responses, rpc, writes
 from devstack.rest.errors import ApiError
 from devstack.rest.listener import Schema
 from devstack.rest.request import ApiRequest
@@ -81,7 +81,8 @@ class RestApi:
             name = http.path_params["name"]
             overloads = self.schema.cache.functions.get(name)
             if not overloads:
-                raise errors.unknown_function(name, set(), json_body=False)
+                suggestion = fuzzy_names.closest(self.schema.cache.functions, name)
+                raise errors.unknown_function(name, set(), False, suggestion)
             # a volatile function is only called with POST
             allow = "OPTIONS,GET,HEAD,POST" if overloads[0].read_only else "OPTIONS,POST"
             return Response(status_code=200, headers={"Allow": allow})
@@ -97,7 +98,7 @@ class RestApi:
     def _relation(self, name: str) -> Relation:
         relation = self.schema.cache.relations.get(name)
         if relation is None:
-            raise errors.unknown_table(name)
+            raise errors.unknown_table(name, fuzzy_names.closest(self.schema.cache.relations, name))
         return relation
 
 

@@ -180,13 +180,16 @@ def not_implemented(feature: str) -> ApiError:
 # ------------------------------------------------------------ the schema cache (PGRST2xx)
 
 
-def no_relationship(origin: str, target: str, searched: str, schema: str) -> ApiError:
+def no_relationship(
+    origin: str, target: str, searched: str, schema: str, hint: str | None = None
+) -> ApiError:
     return ApiError(
         400,
         "PGRST200",
         f"Could not find a relationship between '{origin}' and '{target}' in the schema cache",
         f"Searched for a foreign key relationship between {searched} in the schema "
         f"'{schema}', but no matches were found.",
+        hint,
     )
 
 
@@ -202,9 +205,12 @@ def ambiguous_relationship(origin: str, target: str, details: list, options: str
     )
 
 
-def unknown_function(name: str, keys: set[str], json_body: bool) -> ApiError:
+def unknown_function(
+    name: str, keys: set[str], json_body: bool, suggestion: str | None = None
+) -> ApiError:
     """No overload takes these argument names; a POST with a JSON body could also have
-    meant a function taking a single unnamed json/jsonb parameter."""
+    meant a function taking a single unnamed json/jsonb parameter. `suggestion`: the
+    function (with its parameters) the caller may have meant."""
     listed = ", ".join(sorted(keys))
     function = f"public.{name}"
     if not keys:
@@ -220,6 +226,7 @@ def unknown_function(name: str, keys: set[str], json_body: bool) -> ApiError:
         f"Could not find the function {function}{called} in the schema cache",
         f"Searched for the function {function}{searched}, but no matches were found in the "
         "schema cache.",
+        f"Perhaps you meant to call the function public.{suggestion}" if suggestion else None,
     )
 
 
@@ -242,11 +249,12 @@ def unknown_column(column: str, table: str) -> ApiError:
     )
 
 
-def unknown_table(name: str) -> ApiError:
+def unknown_table(name: str, suggestion: str | None = None) -> ApiError:
     return ApiError(
         404,
         "PGRST205",
         f"Could not find the table 'public.{name}' in the schema cache",
+        hint=f"Perhaps you meant the table 'public.{suggestion}'" if suggestion else None,
     )
 
 

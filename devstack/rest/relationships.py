@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devstack.rest import errors
+from devstack.rest import errors, fuzzy_names
 from devstack.rest.schema_cache import EXPOSED_SCHEMA, ForeignKey, SchemaCache
 
 ONE_TO_MANY = "one-to-many"
@@ -233,6 +233,18 @@ def relationships_of(cache: SchemaCache, origin: str) -> list[Relationship]:
     return sorted(found, key=Relationship.sort_key)
 
 
+def _no_relationship_hint(cache: SchemaCache, origin: str, target: str) -> str | None:
+    """PostgREST's suggestion: a relation `origin` has relationships to, not `target` itself;
+    when `origin` has none, a relation that has some."""
+    targets = [rel.target for rel in relationships_of(cache, origin)]
+    if targets:
+        meant = [name for score, name in fuzzy_names.ranked(targets, target) if score < 1.0]
+        return f"Perhaps you meant '{meant[0]}' instead of '{target}'." if meant else None
+    origins = [name for name in cache.relations if relationships_of(cache, name)]
+    parent = fuzzy_names.closest(origins, origin)
+    return f"Perhaps you meant '{parent}' instead of '{origin}'." if parent else None
+
+
 def resolve(cache: SchemaCache, origin: str, target: str, hint: str | None) -> Relationship:
     """The one relationship an embed `target!hint` means from `origin`; none or several:
     PGRST200 or PGRST201."""
@@ -241,7 +253,8 @@ def resolve(cache: SchemaCache, origin: str, target: str, hint: str | None) -> R
         searched = f"'{origin}' and '{target}'"
         if hint:
             searched += f" using the hint '{hint}'"
-        raise errors.no_relationship(origin, target, searched, EXPOSED_SCHEMA)
+        hint = _no_relationship_hint(cache, origin, target)
+        raise errors.no_relationship(origin, target, searched, EXPOSED_SCHEMA, hint)
     if len(candidates) > 1:
         options = ", ".join(rel.suggestion() for rel in candidates)
         details = [rel.describe() for rel in candidates]

@@ -6,13 +6,14 @@ a table is."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 from starlette.responses import Response
 
-from devstack.rest import errors, preferences, responses, wire
+from devstack.rest import errors, fuzzy_names, preferences, responses, wire
 from devstack.rest.query_plan import PlanNode, page, read_plan
 from devstack.rest.reads import READ_PARAMS, Rows, answer_rows, count_queries, rows_queries, total
 from devstack.rest.request import ApiRequest, payload
@@ -105,7 +106,7 @@ def choose(cache: SchemaCache, name: str, keys: set[str], body_is_object: bool) 
             ]
         )
     if not matches:
-        raise errors.unknown_function(name, keys, body_is_object)
+        raise errors.unknown_function(name, keys, body_is_object, _meant(cache, name, keys))
     return matches[0]
 
 
@@ -113,6 +114,20 @@ def _single_value_headers(req: ApiRequest, plan: Call) -> dict[str, str]:
     """A function returning one value (void included) gives one row: 0-0, counted as 1."""
     count = 1 if req.prefs.count else "*"
     return {"Content-Range": f"0-0/{count}", **responses.applied(plan.applied)}
+
+
+def _meant(cache: SchemaCache, name: str, keys: set[str]) -> str | None:
+    """PostgREST's suggestion: another function's name, or this one's parameters."""
+    overloads = cache.functions.get(name)
+    if not overloads:
+        return fuzzy_names.closest(cache.functions, name)
+
+    def listed(names: Iterable[str]) -> str:
+        return f"({', '.join(sorted(names))})"
+
+    parameters = [listed(a.name for a in f.arguments) for f in overloads]
+    best = fuzzy_names.closest(parameters, listed(keys))
+    return f"{name}{best}" if best else None
 
 
 async def _nothing(db: Transactions, req: ApiRequest, plan: Call) -> Response:
