@@ -205,6 +205,13 @@ def test_head_has_headers_without_body(anon):
 def test_profiles(anon):
     ok = anon.get("/conformance_authors", headers={"Accept-Profile": "public"})
     assert ok.status_code == 200
+    # a body names the schema a profile header named, as PostgREST's
+    assert ok.headers["content-profile"] == "public"
+    assert "content-profile" not in anon.get("/conformance_authors").headers
+    minimal = anon.post("/rpc/conformance_noop", json={}, headers={"Content-Profile": "public"})
+    assert minimal.status_code == 204 and "content-profile" not in minimal.headers
+    called = anon.post("/rpc/conformance_add", json={"a": 1}, headers={"Content-Profile": "public"})
+    assert called.headers["content-profile"] == "public"
     other = anon.get("/conformance_authors", headers={"Accept-Profile": "private"})
     assert_error(other, 406, "PGRST106")
     write = anon.post(

@@ -18,7 +18,17 @@ from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
 from devstack.gateway.connections import ConnectionPool
-from devstack.rest import errors, fuzzy_names, openapi, reads, request, responses, rpc, writes
+from devstack.rest import (
+    errors,
+    fuzzy_names,
+    openapi,
+    reads,
+    request,
+    responses,
+    rpc,
+    schema_cache,
+    writes,
+)
 from devstack.rest.errors import ApiError
 from devstack.rest.listener import Schema
 from devstack.rest.request import ApiRequest
@@ -62,7 +72,7 @@ class RestApi:
         req = await request.read(http, self.settings.jwt_secret, self._timezones, False)
         if req.method == "OPTIONS":
             return Response(status_code=200, headers={"Allow": "OPTIONS,GET,HEAD"})
-        return await openapi.serve(self.db, req, self.settings.api_url)
+        return _profiled(req, await openapi.serve(self.db, req, self.settings.api_url))
 
     async def relation(self, http: Request) -> Response:
         if http.method == "OPTIONS":
@@ -74,7 +84,7 @@ class RestApi:
         handler = RELATION_HANDLERS.get(req.method)
         if handler is None:
             raise errors.unsupported_method(req.method)
-        return await handler(self.db, req, relation)
+        return _profiled(req, await handler(self.db, req, relation))
 
     async def rpc(self, http: Request) -> Response:
         if http.method == "OPTIONS":
@@ -89,7 +99,7 @@ class RestApi:
         if http.method not in ("GET", "HEAD", "POST"):
             raise errors.function_method(http.method)
         req = await request.read(http, self.settings.jwt_secret, self._timezones)
-        return await rpc.call(self.db, req)
+        return _profiled(req, await rpc.call(self.db, req))
 
     @property
     def _timezones(self) -> frozenset[str]:
@@ -100,6 +110,14 @@ class RestApi:
         if relation is None:
             raise errors.unknown_table(name, fuzzy_names.closest(self.schema.cache.relations, name))
         return relation
+
+
+def _profiled(req: ApiRequest, response: Response) -> Response:
+    """A response with a body names its schema when the request named it by profile, as
+    PostgREST's (Content-Profile)."""
+    if req.by_profile and "content-type" in response.headers:
+        response.headers["Content-Profile"] = schema_cache.EXPOSED_SCHEMA
+    return response
 
 
 def _endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable:

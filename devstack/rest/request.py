@@ -37,6 +37,7 @@ class ApiRequest:
     headers_json: str  # request.headers
     cookies_json: str  # request.cookies
     body: bytes
+    by_profile: bool = False  # the schema was named by a profile header: say it back
 
     @property
     def is_read(self) -> bool:
@@ -50,7 +51,7 @@ async def read(
     (406), a bad token (401), invalid preferences under handling=strict (400; the root,
     which never read preferences, passes strict_prefs=False)."""
     method = request.method
-    _check_profile(request, write=method not in ("GET", "HEAD", "OPTIONS"))
+    by_profile = _check_profile(request, write=method not in ("GET", "HEAD", "OPTIONS"))
     identity = authenticate(request.headers.get("authorization"), secret)
     prefs = preferences.parse(request.headers.getlist("prefer"), timezones)
     if strict_prefs:
@@ -72,6 +73,7 @@ async def read(
         headers_json=json.dumps(_headers(request)),
         cookies_json=json.dumps(_cookies(request)),
         body=await request.body() if method in BODY_METHODS else b"",
+        by_profile=by_profile,
     )
 
 
@@ -94,11 +96,14 @@ def payload(req: ApiRequest, allow_empty: bool) -> Any:
         raise errors.invalid_body("Empty or invalid json") from None
 
 
-def _check_profile(request: Request, write: bool) -> None:
+def _check_profile(request: Request, write: bool) -> bool:
+    """Whether the request names its schema (Accept-Profile, or Content-Profile for writes);
+    406 for one that is not exposed."""
     header = "content-profile" if write else "accept-profile"
     profile = request.headers.get(header)
     if profile is not None and profile != schema_cache.EXPOSED_SCHEMA:
         raise errors.unknown_schema(profile, schema_cache.EXPOSED_SCHEMA)
+    return profile is not None
 
 
 def _path(scope: dict) -> str:
