@@ -3,7 +3,8 @@ findRel resolve it. Every foreign key gives a many-to-one (or one-to-one) relati
 its inverse; a junction whose primary key holds two keys gives a many-to-many one. An embed
 names a relationship by the target's name, or (not through a view) by a key's constraint or
 single column; a hint narrows the target. A self-referencing key is the one-to-many side by
-the table's name and the many-to-one side by its column."""
+the table's name and the many-to-one side by its column. A function from a row to another
+relation's rows is a computed relationship, named by the function."""
 
 from __future__ import annotations
 
