@@ -179,6 +179,13 @@ def test_bad_tokens_are_401(rest_url, settings, conformance, case):
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_a_token_of_other_than_three_parts(rest_url, settings, conformance):
+    for token, parts in (("not-a-jwt", 1), ("a.b", 2), ("a.b.c.d", 4)):
+        response = Api(rest_url, settings.anon_key, token).get("/conformance_authors")
+        body = assert_error(response, 401, "PGRST301")
+        assert body["message"] == f"Expected 3 parts in JWT; got {parts}"
+
+
 def test_token_for_a_role_that_does_not_exist_is_401(rest_url, settings, conformance):
     api = Api(rest_url, settings.anon_key, _token(settings, role="nobody_at_all"))
     response = api.get("/conformance_authors")
