@@ -135,10 +135,33 @@ def test_spread_of_a_to_one_embed(anon):
         id="eq.2",
     )
     assert rows == [{"title": "Computable Numbers", "author_name": "Alan Turing"}]
-    to_many = anon.get(
-        "/conformance_authors", params={"select": "id,...conformance_books!author_id(title)"}
+
+
+def test_spread_of_a_to_many_embed(anon):
+    """PostgREST v13: each column of a one-to-many or many-to-many spread is an array."""
+    rows = get(
+        anon,
+        "conformance_authors",
+        select="id,...conformance_books!author_id(title,pages)",
+        order="id",
+        **{"conformance_books.order": "id.desc"},
     )
-    assert_error(to_many, 400, "PGRST119")
+    assert rows == [
+        {"id": 1, "title": ["Notes on the Engine"], "pages": [120]},
+        {"id": 2, "title": ["Morphogenesis", "Computable Numbers"], "pages": [72, 36]},
+        {"id": 3, "title": ["COBOL, Explained"], "pages": [None]},
+    ]
+    many_to_many = get(
+        anon,
+        "conformance_books",
+        select="id,...conformance_tags(tag:label)",
+        id="in.(1,4)",
+        order="id",
+        **{"conformance_tags.order": "label"},
+    )
+    assert many_to_many == [{"id": 1, "tag": ["classic", "math"]}, {"id": 4, "tag": []}]
+    inner = get(anon, "conformance_staff", select="id,...conformance_staff!inner(name)", order="id")
+    assert [row["id"] for row in inner] == [1, 2]
 
 
 def test_nested_embedding(anon):
@@ -194,3 +217,171 @@ def test_embedding_with_the_official_client(rest_url, settings, conformance):
     assert result.data == [
         {"title": "Computable Numbers", "conformance_authors": {"name": "Alan Turing"}}
     ]
+
+
+def test_embedding_by_constraint_name_and_column_name(anon):
+    """A foreign key's constraint name or column names its relationship; the view over
+    conformance_authors (which inherits the key) is no second candidate."""
+    by_constraint = get(
+        anon,
+        "conformance_books",
+        select="title,author:conformance_books_author_fkey(name)",
+        id="eq.1",
+    )
+    assert by_constraint == [{"title": "Notes on the Engine", "author": {"name": "Ada Lovelace"}}]
+    by_column = get(anon, "conformance_books", select="title,editor_id(name)", id="eq.1")
+    assert by_column == [{"title": "Notes on the Engine", "editor_id": {"name": "Alan Turing"}}]
+    one_to_many = get(
+        anon, "conformance_authors", select="name,conformance_books_editor_fkey(title)", id="eq.1"
+    )
+    assert one_to_many == [
+        {"name": "Ada Lovelace", "conformance_books_editor_fkey": [{"title": "Morphogenesis"}]}
+    ]
+
+
+def test_self_referencing_foreign_key(anon):
+    """The table's name is the one-to-many side (reports), the column the many-to-one side
+    (manager); a hint on the table's name names the referencing column."""
+    rows = get(
+        anon,
+        "conformance_staff",
+        select="name,manager:manager_id(name),conformance_staff(name),"
+        "reports:conformance_staff!manager_id(id)",
+        id="eq.2",
+        **{"conformance_staff.order": "id", "reports.order": "id.desc"},
+    )
+    assert rows == [
+        {
+            "name": "Lead",
+            "manager": {"name": "Chief"},
+            "conformance_staff": [{"name": "Clerk"}, {"name": "Intern"}],
+            "reports": [{"id": 4}, {"id": 3}],
+        }
+    ]
+    by_constraint = anon.get(
+        "/conformance_staff", params={"select": "conformance_staff_manager_fkey(name)"}
+    )
+    assert_error(by_constraint, 400, "PGRST200")
+
+
+def test_ambiguous_embed_lists_relationships_in_postgrest_order(anon):
+    """PostgREST sorts the candidates: one-to-many, many-to-one, one-to-one, many-to-many."""
+    response = anon.get("/conformance_desks", params={"select": "conformance_staff(*)"})
+    body = assert_error(response, 300, "PGRST201")
+    assert body["message"] == (
+        "Could not embed because more than one relationship was found for "
+        "'conformance_desks' and 'conformance_staff'"
+    )
+    embedding = "conformance_desks with conformance_staff"
+    assert body["details"] == [
+        {
+            "cardinality": "one-to-many",
+            "embedding": embedding,
+            "relationship": "conformance_staff_desk_id_fkey using "
+            "conformance_desks(id) and conformance_staff(desk_id)",
+        },
+        {
+            "cardinality": "many-to-one",
+            "embedding": embedding,
+            "relationship": "conformance_desks_cleaner_id_fkey using "
+            "conformance_desks(cleaner_id) and conformance_staff(id)",
+        },
+        {
+            "cardinality": "many-to-many",
+            "embedding": embedding,
+            "relationship": "conformance_desk_bookings using "
+            "conformance_desk_bookings_desk_id_fkey(desk_id) and "
+            "conformance_desk_bookings_staff_id_fkey(staff_id)",
+        },
+    ]
+    assert body["hint"] == (
+        "Try changing 'conformance_staff' to one of the following: "
+        "'conformance_staff!conformance_staff_desk_id_fkey', "
+        "'conformance_staff!conformance_desks_cleaner_id_fkey', "
+        "'conformance_staff!conformance_desk_bookings'. "
+        "Find the desired relationship in the 'details' key."
+    )
+
+
+def test_two_embeds_of_one_name_need_aliases(anon):
+    """PostgREST names each embed's subquery `<origin>_<name>_<depth>`: two embeds of one name
+    at one level collide in Postgres (42712, HTTP 400)."""
+    response = anon.get(
+        "/conformance_books",
+        params={
+            "select": "id,conformance_authors!author_id(name),conformance_authors!editor_id(name)"
+        },
+    )
+    body = assert_error(response, 400, "42712")
+    assert body["message"] == (
+        'table name "conformance_books_conformance_authors_1" specified more than once'
+    )
+    assert body["details"] is None and body["hint"] is None
+    nested = anon.get(
+        "/conformance_authors",
+        params={
+            "select": "books:conformance_books!author_id("
+            "id,x:conformance_tags(id),x:conformance_tags(label))"
+        },
+    )
+    body = assert_error(nested, 400, "42712")
+    assert body["message"] == 'table name "conformance_books_x_2" specified more than once'
+
+
+def test_view_to_view_embedding(anon):
+    """A key joins a view over its table to a view over the table it references."""
+    rows = get(
+        anon, "conformance_book_view", select="title,conformance_author_view(name)", id="eq.1"
+    )
+    assert rows == [
+        {"title": "Notes on the Engine", "conformance_author_view": {"name": "Ada Lovelace"}}
+    ]
+
+
+def test_computed_relationships(anon):
+    """A function from a row to another relation's rows embeds by its name: a set of rows is
+    an array, one row an object."""
+    to_many = get(
+        anon,
+        "conformance_authors",
+        select="name,conformance_author_books(title)",
+        id="eq.2",
+        **{"conformance_author_books.order": "id"},
+    )
+    assert to_many == [
+        {
+            "name": "Alan Turing",
+            "conformance_author_books": [
+                {"title": "Computable Numbers"},
+                {"title": "Morphogenesis"},
+            ],
+        }
+    ]
+    to_one = get(anon, "conformance_books", select="title,conformance_book_author(name)", id="eq.3")
+    assert to_one == [
+        {"title": "Morphogenesis", "conformance_book_author": {"name": "Alan Turing"}}
+    ]
+
+
+def test_ordering_by_a_to_one_embed(anon):
+    """`order=<embed>(<column>)`: by a column of a to-one embed of the same level."""
+    rows = get(
+        anon,
+        "conformance_books",
+        select="id,author:conformance_authors!author_id(name)",
+        order="author(name).desc.nullslast,id",
+        id="lt.5",
+    )
+    assert [row["id"] for row in rows] == [4, 2, 3, 1]
+    to_many = anon.get(
+        "/conformance_authors",
+        params={"select": "id,conformance_books!author_id(id)", "order": "conformance_books(id)"},
+    )
+    body = assert_error(to_many, 400, "PGRST118")
+    assert body["message"] == "A related order on 'conformance_books' is not possible"
+    assert body["details"] == (
+        "'conformance_authors' and 'conformance_books' do not form a many-to-one or one-to-one "
+        "relationship"
+    )
+    missing = anon.get("/conformance_books", params={"select": "id", "order": "author(name)"})
+    assert_error(missing, 400, "PGRST108")

@@ -24,9 +24,9 @@ def test_rpc_named_arguments(anon):
 
 def test_rpc_unknown_function_or_arguments_is_404(anon):
     body = assert_error(anon.post("/rpc/conformance_nothing", json={}), 404, "PGRST202")
-    assert (
-        body["message"]
-        == "Could not find the function public.conformance_nothing() in the schema cache"
+    assert body["message"] == (
+        "Could not find the function public.conformance_nothing without parameters in the "
+        "schema cache"
     )
     assert_error(anon.post("/rpc/conformance_add", json={"x": 1}), 404, "PGRST202")
     assert_error(anon.get("/rpc/conformance_add"), 404, "PGRST202")
@@ -179,6 +179,13 @@ def test_bad_tokens_are_401(rest_url, settings, conformance, case):
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_a_token_of_other_than_three_parts(rest_url, settings, conformance):
+    for token, parts in (("not-a-jwt", 1), ("a.b", 2), ("a.b.c.d", 4)):
+        response = Api(rest_url, settings.anon_key, token).get("/conformance_authors")
+        body = assert_error(response, 401, "PGRST301")
+        assert body["message"] == f"Expected 3 parts in JWT; got {parts}"
+
+
 def test_token_for_a_role_that_does_not_exist_is_401(rest_url, settings, conformance):
     api = Api(rest_url, settings.anon_key, _token(settings, role="nobody_at_all"))
     response = api.get("/conformance_authors")
@@ -241,3 +248,40 @@ def test_pre_request_function_from_in_database_config(anon, settings):
             conn.execute("notify pgrst, 'reload config'")
             time.sleep(0.5)
             conn.execute("drop function if exists public.conformance_pre()")
+
+
+def test_rpc_single_values_are_counted_as_one_row(anon):
+    """A function returning one value is one row: Content-Range 0-0/1 with a count."""
+    scalar = anon.get("/rpc/conformance_add", params={"a": 1}, headers={"Prefer": "count=exact"})
+    assert scalar.status_code == 200 and scalar.json() == 11
+    assert scalar.headers["content-range"] == "0-0/1"
+    assert scalar.headers["preference-applied"] == "count=exact"
+    assert anon.get("/rpc/conformance_add", params={"a": 1}).headers["content-range"] == "0-0/*"
+    row = anon.get("/rpc/conformance_first_author", headers={"Prefer": "count=exact"})
+    assert row.json()["id"] == 1 and row.headers["content-range"] == "0-0/1"
+
+
+def test_rpc_max_affected_with_strict_handling(service, reset_data):
+    """PGRST124 when a set-returning function gives more rows than max-affected, and its
+    writes are rolled back; a function returning one value cannot take it (PGRST128)."""
+    strict = {"Prefer": "handling=strict, max-affected=2"}
+    refused = service.post("/rpc/conformance_add_tags", json={"n": 3}, headers=strict)
+    assert assert_error(refused, 400, "PGRST124")["details"] == "The query affects 3 rows"
+    tags = service.get("/conformance_tags", params={"select": "id", "id": "gt.3"})
+    assert tags.json() == []
+    allowed = service.post("/rpc/conformance_add_tags", json={"n": 2}, headers=strict)
+    assert allowed.status_code == 200 and len(allowed.json()) == 2
+    values = service.get("/rpc/conformance_numbers", params={"n": 3}, headers=strict)
+    assert assert_error(values, 400, "PGRST124")["details"] == "The query affects 3 rows"
+    lenient = service.get(
+        "/rpc/conformance_numbers",
+        params={"n": 5},
+        headers={"Prefer": "handling=lenient, max-affected=2"},
+    )
+    assert lenient.status_code == 200 and lenient.json() == [1, 2, 3, 4, 5]
+    single = service.get("/rpc/conformance_add", params={"a": 1}, headers=strict)
+    body = assert_error(single, 400, "PGRST128")
+    assert body["message"] == (
+        "Function must return SETOF or TABLE when max-affected preference is used with "
+        "handling=strict"
+    )

@@ -81,13 +81,27 @@ def test_upsert_statuses(service, reset_data):
     updated = service.post("/conformance_tags", json=[{"id": 15, "label": "newer"}], headers=merge)
     assert updated.status_code == 200, updated.text
     assert updated.json() == [{"id": 15, "label": "newer"}]
+    # ignore-duplicates answers 201 even when it inserted nothing (only merge-duplicates
+    # tells an update by its 200)
     ignore = service.post(
         "/conformance_tags",
         params={"on_conflict": "label"},
         json={"id": 16, "label": "newer"},
         headers={"Prefer": "return=representation,resolution=ignore-duplicates"},
     )
-    assert ignore.status_code == 200 and ignore.json() == []
+    assert ignore.status_code == 201 and ignore.json() == []
+    minimal = service.post(
+        "/conformance_tags",
+        json={"id": 15, "label": "again"},
+        headers={"Prefer": "resolution=ignore-duplicates"},
+    )
+    assert minimal.status_code == 201 and minimal.content == b""
+    # merge-duplicates tells an update by its 200 without a representation too
+    merge_minimal = {"Prefer": "resolution=merge-duplicates"}
+    again = service.post("/conformance_tags", json={"id": 15, "label": "m"}, headers=merge_minimal)
+    assert again.status_code == 200 and again.content == b""
+    fresh = service.post("/conformance_tags", json={"id": 18, "label": "n"}, headers=merge_minimal)
+    assert fresh.status_code == 201
 
 
 def test_upsert_with_the_official_client(rest_url, settings, conformance, reset_data):
@@ -130,7 +144,14 @@ def test_put_needs_exactly_the_primary_key(service, reset_data):
     created = service.put(
         "/conformance_tags", params={"id": "eq.30"}, json={"id": 30, "label": "put"}, headers=RETURN
     )
-    assert created.status_code == 200 and created.json() == [{"id": 30, "label": "put"}]
+    assert created.status_code == 201 and created.json() == [{"id": 30, "label": "put"}]
+    updated = service.put(
+        "/conformance_tags",
+        params={"id": "eq.30"},
+        json={"id": 30, "label": "put1"},
+        headers=RETURN,
+    )
+    assert updated.status_code == 200 and updated.json() == [{"id": 30, "label": "put1"}]
     replaced = service.put(
         "/conformance_tags", params={"id": "eq.30"}, json={"id": 30, "label": "put2"}
     )
@@ -300,4 +321,9 @@ def test_tx_preference_is_ignored_unless_db_tx_end_allows_it(service, settings, 
         )
         assert committed.status_code == 201
         assert tag(service, 62) == [{"id": 62, "label": "also"}]
+        # reads and read-only calls report it too, as PostgREST's
+        read = service.get("/conformance_tags", headers={"Prefer": "tx=rollback, count=exact"})
+        assert read.headers["preference-applied"] == "count=exact, tx=rollback"
+        call = service.get("/rpc/conformance_add", params={"a": 1}, headers=rollback)
+        assert call.headers["preference-applied"] == "tx=rollback"
     assert eventually(lambda: not overridable()), "db-tx-end was never put back"

@@ -1,4 +1,5 @@
-"""`/rest/v1`: a PostgREST-compatible API (v12-v14 behaviour) over the local database.
+"""`/rest/v1`: a PostgREST-compatible API over the local database, answering as PostgREST v13
+does (the version hosted Supabase runs; the README's "REST API and PostgREST versions").
 
 Routing only. Each request goes the way PostgREST's App sends it: read once into an
 ApiRequest (request), planned and composed by its handler (reads, writes, rpc, openapi),
@@ -17,7 +18,17 @@ from starlette.routing import BaseRoute, Route
 
 from devstack.config import Settings
 from devstack.gateway.connections import ConnectionPool
-from devstack.rest import errors, openapi, reads, request, responses, rpc, writes
+from devstack.rest import (
+    errors,
+    fuzzy_names,
+    openapi,
+    reads,
+    request,
+    responses,
+    rpc,
+    schema_cache,
+    writes,
+)
 from devstack.rest.errors import ApiError
 from devstack.rest.listener import Schema
 from devstack.rest.request import ApiRequest
@@ -58,34 +69,55 @@ class RestApi:
     async def root(self, http: Request) -> Response:
         if http.method not in ("GET", "HEAD", "OPTIONS"):
             raise errors.unsupported_method(http.method)
-        req = await request.read(http, self.settings.jwt_secret, strict_prefs=False)
+        req = await request.read(http, self.settings.jwt_secret, self._timezones, False)
         if req.method == "OPTIONS":
             return Response(status_code=200, headers={"Allow": "OPTIONS,GET,HEAD"})
-        return await openapi.serve(self.db, req, self.settings.api_url)
+        return _profiled(req, await openapi.serve(self.db, req, self.settings.api_url))
 
     async def relation(self, http: Request) -> Response:
         if http.method == "OPTIONS":
             writable = self._relation(http.path_params["name"]).writable
             allow = "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE" if writable else "OPTIONS,GET,HEAD"
             return Response(status_code=200, headers={"Allow": allow})
-        req = await request.read(http, self.settings.jwt_secret)
+        req = await request.read(http, self.settings.jwt_secret, self._timezones)
         relation = self._relation(req.target)
         handler = RELATION_HANDLERS.get(req.method)
         if handler is None:
             raise errors.unsupported_method(req.method)
-        return await handler(self.db, req, relation)
+        return _profiled(req, await handler(self.db, req, relation))
 
     async def rpc(self, http: Request) -> Response:
+        if http.method == "OPTIONS":
+            name = http.path_params["name"]
+            overloads = self.schema.cache.functions.get(name)
+            if not overloads:
+                suggestion = fuzzy_names.closest(self.schema.cache.functions, name)
+                raise errors.unknown_function(name, set(), False, suggestion)
+            # a volatile function is only called with POST
+            allow = "OPTIONS,GET,HEAD,POST" if overloads[0].read_only else "OPTIONS,POST"
+            return Response(status_code=200, headers={"Allow": allow})
         if http.method not in ("GET", "HEAD", "POST"):
-            raise errors.function_method()
-        req = await request.read(http, self.settings.jwt_secret)
-        return await rpc.call(self.db, req)
+            raise errors.function_method(http.method)
+        req = await request.read(http, self.settings.jwt_secret, self._timezones)
+        return _profiled(req, await rpc.call(self.db, req))
+
+    @property
+    def _timezones(self) -> frozenset[str]:
+        return self.schema.cache.timezones
 
     def _relation(self, name: str) -> Relation:
         relation = self.schema.cache.relations.get(name)
         if relation is None:
-            raise errors.unknown_table(name)
+            raise errors.unknown_table(name, fuzzy_names.closest(self.schema.cache.relations, name))
         return relation
+
+
+def _profiled(req: ApiRequest, response: Response) -> Response:
+    """A response with a body names its schema when the request named it by profile, as
+    PostgREST's (Content-Profile)."""
+    if req.by_profile and "content-type" in response.headers:
+        response.headers["Content-Profile"] = schema_cache.EXPOSED_SCHEMA
+    return response
 
 
 def _endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable:

@@ -46,8 +46,8 @@ def parse_error(message: str, details: str | None = None) -> ApiError:
     return ApiError(400, "PGRST100", message, details)
 
 
-def function_method() -> ApiError:
-    return ApiError(405, "PGRST101", "Only GET, HEAD or POST are allowed for functions")
+def function_method(method: str) -> ApiError:
+    return ApiError(405, "PGRST101", f"Cannot use the {method} method on RPC")
 
 
 def invalid_body(message: str, details: str | None = None) -> ApiError:
@@ -66,9 +66,14 @@ def put_filters() -> ApiError:
     )
 
 
-def unknown_schema(exposed: str) -> ApiError:
-    """An Accept-Profile / Content-Profile naming a schema that is not exposed."""
-    return ApiError(406, "PGRST106", f"The schema must be one of the following: {exposed}")
+def unknown_schema(schema: str, exposed: str) -> ApiError:
+    """An Accept-Profile / Content-Profile naming a schema that is not exposed (v13.0.7+)."""
+    return ApiError(
+        406,
+        "PGRST106",
+        f"Invalid schema: {schema}",
+        hint=f"Only the following schemas are exposed: {exposed}",
+    )
 
 
 def unacceptable(accept: str) -> ApiError:
@@ -112,11 +117,11 @@ def unsupported_method(method: str) -> ApiError:
     return ApiError(405, "PGRST117", f"Unsupported HTTP method: {method}")
 
 
-def spread_to_many(origin: str, target: str) -> ApiError:
+def related_order(origin: str, target: str) -> ApiError:
     return ApiError(
         400,
-        "PGRST119",
-        f"A spread operation on '{target}' is not possible",
+        "PGRST118",
+        f"A related order on '{target}' is not possible",
         f"'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship",
     )
 
@@ -152,6 +157,15 @@ def max_affected(affected: int) -> ApiError:
     )
 
 
+def max_affected_single_value() -> ApiError:
+    return ApiError(
+        400,
+        "PGRST128",
+        "Function must return SETOF or TABLE when max-affected preference is used with "
+        "handling=strict",
+    )
+
+
 def not_implemented(feature: str) -> ApiError:
     """Something PostgREST does that devstack does not: said plainly, never answered wrongly."""
     return ApiError(
@@ -166,13 +180,16 @@ def not_implemented(feature: str) -> ApiError:
 # ------------------------------------------------------------ the schema cache (PGRST2xx)
 
 
-def no_relationship(origin: str, target: str, searched: str, schema: str) -> ApiError:
+def no_relationship(
+    origin: str, target: str, searched: str, schema: str, hint: str | None = None
+) -> ApiError:
     return ApiError(
         400,
         "PGRST200",
         f"Could not find a relationship between '{origin}' and '{target}' in the schema cache",
         f"Searched for a foreign key relationship between {searched} in the schema "
         f"'{schema}', but no matches were found.",
+        hint,
     )
 
 
@@ -188,16 +205,28 @@ def ambiguous_relationship(origin: str, target: str, details: list, options: str
     )
 
 
-def unknown_function(name: str, keys: set[str]) -> ApiError:
+def unknown_function(
+    name: str, keys: set[str], json_body: bool, suggestion: str | None = None
+) -> ApiError:
+    """No overload takes these argument names; a POST with a JSON body could also have
+    meant a function taking a single unnamed json/jsonb parameter. `suggestion`: the
+    function (with its parameters) the caller may have meant."""
     listed = ", ".join(sorted(keys))
-    with_parameters = f"with parameters {listed}" if keys else "without parameters"
+    function = f"public.{name}"
+    if not keys:
+        called = searched = " without parameters"
+    else:
+        called = f"({listed})"
+        searched = f" with parameter{'s' if len(keys) > 1 else ''} {listed}"
+    if json_body:
+        searched += " or with a single unnamed json/jsonb parameter"
     return ApiError(
         404,
         "PGRST202",
-        f"Could not find the function public.{name}({listed}) in the schema cache",
-        f"Searched for the function public.{name} {with_parameters} or with a "
-        "single unnamed json/jsonb parameter, but no matches were found in the schema "
-        "cache.",
+        f"Could not find the function {function}{called} in the schema cache",
+        f"Searched for the function {function}{searched}, but no matches were found in the "
+        "schema cache.",
+        f"Perhaps you meant to call the function public.{suggestion}" if suggestion else None,
     )
 
 
@@ -220,12 +249,19 @@ def unknown_column(column: str, table: str) -> ApiError:
     )
 
 
-def unknown_table(name: str) -> ApiError:
+def unknown_table(name: str, suggestion: str | None = None) -> ApiError:
     return ApiError(
         404,
         "PGRST205",
         f"Could not find the table 'public.{name}' in the schema cache",
+        hint=f"Perhaps you meant the table 'public.{suggestion}'" if suggestion else None,
     )
+
+
+def duplicate_subquery(name: str) -> ApiError:
+    """Two embeds of one name at one level: PostgREST's SQL names both subqueries alike, and
+    Postgres refuses it (duplicate_alias, HTTP 400)."""
+    return ApiError(400, "42712", f'table name "{name}" specified more than once')
 
 
 # ------------------------------------------------------------ the token (PGRST3xx)
@@ -335,15 +371,29 @@ def from_database(error: psycopg.Error, anonymous: bool) -> ApiError:
     return ApiError(status, sqlstate, message, diag.message_detail, diag.message_hint, headers)
 
 
+_DETAIL_HINT = (
+    "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: "
+    "'status_text'."
+)
+
+
+def _unparseable_raise(details: str, hint: str) -> ApiError:
+    return ApiError(
+        500,
+        "PGRST121",
+        "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+        details,
+        hint,
+    )
+
+
 def _raised_pgrst(message: str, detail: str | None) -> ApiError:
     """`RAISE SQLSTATE 'PGRST'`: a JSON message {code, message, details, hint} and a JSON
     detail {status, headers}."""
-    failure = ApiError(
-        500,
-        "PGRST121",
-        "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error",
+    failure = _unparseable_raise(
         f"Invalid JSON value for MESSAGE: '{message}'",
-        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message'.",
+        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional "
+        "keys: 'details', 'hint'.",
     )
     try:
         body = json.loads(message)
@@ -351,21 +401,14 @@ def _raised_pgrst(message: str, detail: str | None) -> ApiError:
         return failure
     if not isinstance(body, dict) or not {"code", "message"} <= body.keys():
         return failure
-    status, headers = 400, {}
-    if detail:
-        try:
-            extra = json.loads(detail)
-            status = int(extra["status"])
-            headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return ApiError(
-                500,
-                "PGRST121",
-                "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error",
-                f"Invalid JSON value for DETAIL: '{detail}'",
-                "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' "
-                "and optional key: 'status_text'.",
-            )
+    if detail is None:
+        return _unparseable_raise("DETAIL is missing in the RAISE statement", _DETAIL_HINT)
+    try:
+        extra = json.loads(detail)
+        status = int(extra["status"])
+        headers = {str(k): str(v) for k, v in (extra.get("headers") or {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _unparseable_raise(f"Invalid JSON value for DETAIL: '{detail}'", _DETAIL_HINT)
     if not 100 <= status <= 599:
         status = 500
 

@@ -50,6 +50,9 @@ def authenticate(authorization: str | None, secret: str) -> Identity:
 
 
 def _verify(token: str, secret: str) -> tuple[Identity, float]:
+    parts = len(token.split("."))
+    if parts != 3:  # PostgREST counts the parts before it decodes anything
+        raise errors.token_rejected(False, f"Expected 3 parts in JWT; got {parts}")
     try:
         claims = tokens.verify(token, secret)
     except tokens.TokenRejected as rejected:

@@ -1,5 +1,5 @@
 """The OpenAPI (Swagger 2.0) document PostgREST serves at its root, built from the schema
-cache as PostgREST v12 builds it: one path per table/view and per function, one definition
+cache as PostgREST v13 builds it: one path per table/view and per function, one definition
 per table/view, and the shared parameters (`select`, `order`, `limit`, `offset`,
 `on_conflict`, the `Range` and `Prefer` headers, a `rowFilter.<table>.<column>` per column
 and a `body.<table>` per table) that the operations refer to.
@@ -48,7 +48,7 @@ _SWAGGER_TYPES = {
 _TYPMOD = re.compile(r"\((\d+)(?:,\s*\d+)?\)")
 _LITERAL = re.compile(r"^'((?:[^']|'')*)'(?:::.+)?$")
 _PREFER = {
-    "params": ["params=single-object"],
+    "params": [],  # PostgREST v13 removed params=single-object: no enum at all (13.0.6)
     "count": ["count=none"],
     "return": ["return=representation", "return=minimal", "return=none"],
     "resolution": ["resolution=ignore-duplicates", "resolution=merge-duplicates"],
@@ -162,7 +162,8 @@ def _query(name: str, description: str | None = None) -> dict[str, Any]:
 
 
 def _prefer(*kinds: str) -> dict[str, Any]:
-    return _header("Prefer", "Preference", enum=[v for kind in kinds for v in _PREFER[kind]])
+    values = [v for kind in kinds for v in _PREFER[kind]]
+    return _header("Prefer", "Preference", **({"enum": values} if values else {}))
 
 
 def _parameters(relations: dict[str, Relation]) -> dict[str, Any]:
@@ -305,11 +306,11 @@ def document(
         "info": {
             "title": "carebase devstack REST API",
             "description": "PostgREST-compatible API of the local stack",
-            "version": "12.2.0 (devstack)",
+            "version": "13.0.8 (devstack)",
         },
         "externalDocs": {
             "description": "PostgREST Documentation",
-            "url": "https://postgrest.org/en/v12/references/api.html",
+            "url": "https://postgrest.org/en/v13/references/api.html",
         },
         "host": url.netloc,
         "basePath": "/rest/v1",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from devstack.rest.errors import ApiError, aggregates, not_implemented, parse_error
+from devstack.rest.errors import ApiError, aggregates, parse_error
 
 # operator -> SQL operator, for those that are a plain binary operator
 BINARY_OPERATORS = {
@@ -47,6 +47,7 @@ MAX_DEPTH = 32
 
 _OPERATOR = re.compile(r"([a-z]+)(?:\(([a-z_]+)\))?")
 _CAST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\])?")
+_RELATED_ORDER = re.compile(r"([^.(]+)\(([^)]+)\)(.*)")
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class OrderTerm:
     field: Field
     descending: bool = False
     nulls: str | None = None  # 'first' | 'last'
+    embed: str | None = None  # `embed(field)`: a column of a to-one embed of the same level
 
 
 def parse_field(text: str) -> Field:
@@ -387,8 +389,11 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
     terms = []
     for part in split_top_level(text):
         part = part.strip()
-        if re.match(r"[^.(]+\(", part):
-            raise not_implemented("Ordering by a related table's column")
+        embed = None
+        related = _RELATED_ORDER.fullmatch(part)
+        if related:
+            embed, field_text, modifiers = related.groups()
+            part = field_text + modifiers
         pieces = part.split(".")
         field = parse_field(pieces[0])
         descending, nulls = False, None
@@ -402,7 +407,7 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
                     f'"failed to parse order ({text})" (line 1, column {len(pieces[0]) + 2})',
                     f'unexpected "{modifier}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
                 )
-        terms.append(OrderTerm(field, descending, nulls))
+        terms.append(OrderTerm(field, descending, nulls, embed))
     return tuple(terms)
 
 

@@ -50,8 +50,20 @@ def unknown_column(relation: Relation, name: str) -> ApiError:
 
 
 def check_field(relation: Relation, target: grammar.Field) -> None:
-    if target.name not in relation.columns:
+    """A column or computed field, as a filter or order term may name it."""
+    if target.name not in relation.columns and target.name not in relation.computed:
         raise unknown_column(relation, target.name)
+
+
+# `rel(count)`: PostgREST selects `alias.count`, which Postgres reads as count(alias), the
+# embed's (or the table's) row count; older than aggregates, it works with them disabled
+LEGACY_COUNT = grammar.Field("count")
+
+
+def check_selected(relation: Relation, target: grammar.Field) -> None:
+    """A column, computed field or the legacy count, as `select=` may name it."""
+    if target != LEGACY_COUNT:
+        check_field(relation, target)
 
 
 def _check_logic(relation: Relation, logic: grammar.Logic) -> None:
@@ -63,22 +75,45 @@ def _check_logic(relation: Relation, logic: grammar.Logic) -> None:
 
 
 def build_node(
-    cache: SchemaCache, relation: Relation, items: tuple[grammar.SelectItem, ...]
+    cache: SchemaCache,
+    relation: Relation,
+    items: tuple[grammar.SelectItem, ...],
+    depth: int = 1,
 ) -> PlanNode:
+    """The plan of one level of `select=`; its embeds are at `depth` (1: the top's)."""
     resolved: list[grammar.ColumnItem | EmbedPlan] = []
+    subqueries: set[str] = set()
     for item in items:
         if isinstance(item, grammar.StarItem):
             resolved += [grammar.ColumnItem(grammar.Field(name)) for name in relation.columns]
         elif isinstance(item, grammar.ColumnItem):
-            check_field(relation, item.field)
+            check_selected(relation, item.field)
             resolved.append(item)
         else:
+            # PostgREST names an embed's subquery <origin>_<alias or name>_<depth>: two embeds
+            # of one name at one level fail in Postgres, and devstack answers as they do
+            subquery = f"{relation.name}_{item.output_name}_{depth}"
+            if subquery in subqueries:
+                raise errors.duplicate_subquery(subquery)
+            subqueries.add(subquery)
             relationship = resolve(cache, relation.name, item.target, item.hint)
-            if item.spread and not relationship.to_one:
-                raise errors.spread_to_many(relation.name, item.target)
             target = cache.relations[relationship.target]
-            resolved.append(EmbedPlan(item, relationship, build_node(cache, target, item.items)))
+            node = build_node(cache, target, item.items, depth + 1)
+            resolved.append(EmbedPlan(item, relationship, node))
     return PlanNode(relation, resolved)
+
+
+def check_order(node: PlanNode) -> None:
+    """Order terms name columns of the node, or (`embed(column)`) of a to-one embed of it."""
+    for term in node.order:
+        if term.embed is None:
+            check_field(node.relation, term.field)
+            continue
+        embed = node.embed(term.embed)
+        if embed is None:
+            raise errors.not_embedded(term.embed)
+        if not embed.relationship.to_one:
+            raise errors.related_order(node.relation.name, term.embed)
 
 
 def _nodes_by_path(node: PlanNode, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], PlanNode]:
@@ -110,8 +145,7 @@ def apply_parameters(root: PlanNode, parameters: list[tuple[str, str]]) -> None:
             node.conditions.append(logic)
         elif path and name == "order":
             node.order = grammar.parse_order(value)
-            for term in node.order:
-                check_field(node.relation, term.field)
+            check_order(node)
         elif path and name in ("limit", "offset"):
             setattr(node, name, grammar.parse_count(key, value))
         else:
@@ -139,8 +173,7 @@ def read_plan(
     order = next((v for k, v in reversed(params) if k == "order"), None)
     if order:
         node.order = grammar.parse_order(order)
-        for term in node.order:
-            check_field(relation, term.field)
+        check_order(node)
     return node
 
 

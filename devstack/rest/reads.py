@@ -11,11 +11,11 @@ from typing import Any
 from psycopg import sql
 from starlette.responses import Response
 
-from devstack.rest import responses, wire
+from devstack.rest import errors, preferences, responses, wire
 from devstack.rest.query_plan import DB_MAX_ROWS, PlanNode, page, read_plan
 from devstack.rest.request import ApiRequest
 from devstack.rest.schema_cache import Relation
-from devstack.rest.sql_builder import SqlBuilder, ident, qualified
+from devstack.rest.sql_builder import SqlBuilder, aggregate_rows, ident, qualified
 from devstack.rest.transaction import Outcome, Transactions
 
 READ_PARAMS = {"select", "order", "limit", "offset"}
@@ -32,6 +32,8 @@ class Rows:
     read_only: bool = True
     commit: bool = True
     applied: tuple[str, ...] | list[str] = ()
+    max_affected: int | None = None  # more rows refuse the request (RPC, handling=strict)
+    location: str | None = None  # Content-Location (table and view reads)
 
 
 async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -46,25 +48,35 @@ async def read(db: Transactions, req: ApiRequest, relation: Relation) -> Respons
         builder = SqlBuilder()
         alias = builder.alias()
         source = sql.SQL("{} as {}").format(qualified(relation.name), ident(alias))
-        queries, names = rows_queries(builder, node, source, alias, req.prefs.count)
+        queries, names = rows_queries(builder, node, source, alias, req.prefs.count, media)
         return queries, names, lower
 
-    key = ("read", relation.name, req.query_string, req.range, req.prefs.count)
+    key = ("read", relation.name, req.query_string, req.range, req.prefs.count, media.name)
     queries, names, lower = db.schema.remembered(key, compose)
-    return await answer_rows(db, req, Rows(queries, names, media, lower))
+    applied = preferences.applied(req.prefs, preferences.READ)
+    db.commits(req, applied)  # a read-only transaction has nothing to undo; tx is reported
+    location = responses.content_location(relation.name, req.params)
+    rows = Rows(queries, names, media, lower, applied=applied, location=location)
+    return await answer_rows(db, req, rows)
 
 
 def rows_queries(
-    builder: SqlBuilder, node: PlanNode, source: sql.Composable, alias: str, count: str | None
+    builder: SqlBuilder,
+    node: PlanNode,
+    source: sql.Composable,
+    alias: str,
+    count: str | None,
+    media: responses.MediaType,
 ) -> tuple[list[wire.Query], list[str]]:
-    """The page's row count and rows (one JSON array), then the count statements."""
+    """The page's row count and rows (a JSON array or CSV lines), then the count
+    statements."""
     page_query, names = builder.select(node, source, alias)
+    rows = aggregate_rows(media.name == responses.CSV)
     queries = [
         wire.query(
-            sql.SQL(
-                "select count(pgrst_row)::int, coalesce(json_agg(pgrst_row), '[]')::text "
-                "from ({}) as pgrst_row"
-            ).format(page_query),
+            sql.SQL("select count(pgrst_row)::int, {} from ({}) as pgrst_row").format(
+                rows, page_query
+            ),
             builder.params,
         )
     ]
@@ -111,13 +123,16 @@ async def answer_rows(db: Transactions, req: ApiRequest, rows: Rows) -> Response
 
     def respond(results: list[Any]) -> Outcome:
         count = int(wire.value(results[0], 0) or 0)
-        body = wire.value(results[0], 1) or b"[]"
+        if rows.max_affected is not None and count > rows.max_affected:
+            raise errors.max_affected(count)
+        body = wire.value(results[0], 1) or b""  # CSV of no rows is empty
         counted = total(results[1:], count_pref)
         status = responses.range_status(rows.lower, count, counted)
         rendered = responses.render_rows(body, rows.media, rows.names, count)
         headers = {"Content-Range": responses.content_range(rows.lower, count, counted)}
-        applied = [*rows.applied, *([f"count={count_pref}"] if count_pref else [])]
-        headers.update(responses.applied(applied))
+        if rows.location:
+            headers["Content-Location"] = rows.location
+        headers.update(responses.applied(list(rows.applied)))
         if req.method == "HEAD":
             headers["Content-Type"] = rows.media.content_type
             return Outcome(Response(status_code=status, headers=headers), rows.commit)

@@ -37,20 +37,23 @@ class ApiRequest:
     headers_json: str  # request.headers
     cookies_json: str  # request.cookies
     body: bytes
+    by_profile: bool = False  # the schema was named by a profile header: say it back
 
     @property
     def is_read(self) -> bool:
         return self.method in ("GET", "HEAD")
 
 
-async def read(request: Request, secret: str, strict_prefs: bool = True) -> ApiRequest:
+async def read(
+    request: Request, secret: str, timezones: frozenset[str], strict_prefs: bool = True
+) -> ApiRequest:
     """The request's ApiRequest, refusing in PostgREST's order: a schema that is not exposed
     (406), a bad token (401), invalid preferences under handling=strict (400; the root,
     which never read preferences, passes strict_prefs=False)."""
     method = request.method
-    _check_profile(request, write=method not in ("GET", "HEAD", "OPTIONS"))
+    by_profile = _check_profile(request, write=method not in ("GET", "HEAD", "OPTIONS"))
     identity = authenticate(request.headers.get("authorization"), secret)
-    prefs = preferences.parse(request.headers.getlist("prefer"))
+    prefs = preferences.parse(request.headers.getlist("prefer"), timezones)
     if strict_prefs:
         preferences.refuse_invalid(prefs)
     query_string = request.scope.get("query_string", b"")
@@ -70,6 +73,7 @@ async def read(request: Request, secret: str, strict_prefs: bool = True) -> ApiR
         headers_json=json.dumps(_headers(request)),
         cookies_json=json.dumps(_cookies(request)),
         body=await request.body() if method in BODY_METHODS else b"",
+        by_profile=by_profile,
     )
 
 
@@ -92,11 +96,14 @@ def payload(req: ApiRequest, allow_empty: bool) -> Any:
         raise errors.invalid_body("Empty or invalid json") from None
 
 
-def _check_profile(request: Request, write: bool) -> None:
+def _check_profile(request: Request, write: bool) -> bool:
+    """Whether the request names its schema (Accept-Profile, or Content-Profile for writes);
+    406 for one that is not exposed."""
     header = "content-profile" if write else "accept-profile"
     profile = request.headers.get(header)
     if profile is not None and profile != schema_cache.EXPOSED_SCHEMA:
-        raise errors.unknown_schema(schema_cache.EXPOSED_SCHEMA)
+        raise errors.unknown_schema(profile, schema_cache.EXPOSED_SCHEMA)
+    return profile is not None
 
 
 def _path(scope: dict) -> str:

@@ -3,17 +3,17 @@ nulls stripped), Content-Range and its statuses, Preference-Applied, error bodie
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
 from devstack.rest import errors
 from devstack.rest.errors import ApiError
+from devstack.rest.preferences import APPLIED_ORDER
 
 JSON = "application/json"
 OBJECT = "application/vnd.pgrst.object+json"
@@ -72,27 +72,14 @@ def _strip_nulls(value: Any) -> Any:
     return value
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 def render_rows(body: str | bytes, media: MediaType, names: list[str], count: int) -> str | bytes:
-    """A JSON array body (from json_agg) in the negotiated media type; plain JSON passes
-    through as Postgres wrote it."""
+    """A body from sql_builder.aggregate_rows in the negotiated media type; plain JSON
+    passes through as Postgres wrote it."""
     if media.name == CSV:
-        rows = json.loads(body)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            writer.writerow([_csv_cell(row.get(name)) for name in names])
-        return out.getvalue().rstrip("\n")
+        # the body holds the lines (sql_builder.aggregate_rows); PostgREST's header is the
+        # first row's keys, unquoted, and empty without rows
+        text = body.decode() if isinstance(body, bytes) else body
+        return f"{','.join(names) if count else ''}\n{text}"
     if media.singular:
         if count != 1:
             raise errors.not_singular(count)
@@ -101,6 +88,22 @@ def render_rows(body: str | bytes, media: MediaType, names: list[str], count: in
     if media.strip_nulls:
         return json.dumps(_strip_nulls(json.loads(body)))
     return body
+
+
+def content_location(relation: str, params: tuple[tuple[str, str], ...]) -> str:
+    """A read's Content-Location: its query string in PostgREST's canonical form, sorted by
+    name (stable), percent-encoded, the values of a repeated name joined by commas."""
+    joined: dict[str, list[str]] = {}
+    for name, value in sorted(params, key=lambda param: param[0]):
+        joined.setdefault(name, []).append(_url_encoded(value))
+    query = "&".join(f"{_url_encoded(name)}={','.join(v)}" for name, v in joined.items())
+    return f"/{relation}?{query}" if query else f"/{relation}"
+
+
+def _url_encoded(text: str) -> str:
+    """As PostgREST encodes it: each UTF-8 byte taken as a character and encoded again, so a
+    non-ASCII character comes out twice encoded (é: %C3%83%C2%A9), as PostgREST sends it."""
+    return quote(text.encode().decode("latin-1"), safe="-_.~")
 
 
 def content_range(lower: int, count: int, total: int | None) -> str:
@@ -142,7 +145,9 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
 
 
 def applied(prefs: list[str]) -> dict[str, str]:
-    return {"Preference-Applied": ", ".join(prefs)} if prefs else {}
+    """The Preference-Applied header of `name=value` items, in PostgREST's order."""
+    ordered = sorted(prefs, key=lambda item: APPLIED_ORDER.index(item.split("=")[0]))
+    return {"Preference-Applied": ", ".join(ordered)} if prefs else {}
 
 
 def body_response(

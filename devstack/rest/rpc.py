@@ -6,13 +6,14 @@ a table is."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 from starlette.responses import Response
 
-from devstack.rest import errors, responses, wire
+from devstack.rest import errors, fuzzy_names, preferences, responses, wire
 from devstack.rest.query_plan import PlanNode, page, read_plan
 from devstack.rest.reads import READ_PARAMS, Rows, answer_rows, count_queries, rows_queries, total
 from devstack.rest.request import ApiRequest, payload
@@ -59,9 +60,11 @@ async def call(db: Transactions, req: ApiRequest) -> Response:
                 query_args.setdefault(key, []).append(value)
         function = choose(cache, req.target, set(query_args), False)
         rest = [(k, v) for k, v in req.params if k not in READ_PARAMS and k not in query_args]
+    if req.prefs.strict and req.prefs.max_affected is not None and not function.returns_set:
+        raise errors.max_affected_single_value()
     read_only = req.method != "POST" or function.read_only
-    applied: list[str] = []
-    commit = read_only or db.commits(req, applied)
+    applied = preferences.applied(req.prefs, preferences.CALL)
+    commit = db.commits(req, applied) or read_only  # tx is reported either way
     builder = SqlBuilder()
     alias = builder.alias()
     source = builder.call_from(function, query_args, body, alias)
@@ -103,13 +106,33 @@ def choose(cache: SchemaCache, name: str, keys: set[str], body_is_object: bool) 
             ]
         )
     if not matches:
-        raise errors.unknown_function(name, keys)
+        raise errors.unknown_function(name, keys, body_is_object, _meant(cache, name, keys))
     return matches[0]
+
+
+def _single_value_headers(req: ApiRequest, plan: Call) -> dict[str, str]:
+    """A function returning one value (void included) gives one row: 0-0, counted as 1."""
+    count = 1 if req.prefs.count else "*"
+    return {"Content-Range": f"0-0/{count}", **responses.applied(plan.applied)}
+
+
+def _meant(cache: SchemaCache, name: str, keys: set[str]) -> str | None:
+    """PostgREST's suggestion: another function's name, or this one's parameters."""
+    overloads = cache.functions.get(name)
+    if not overloads:
+        return fuzzy_names.closest(cache.functions, name)
+
+    def listed(names: Iterable[str]) -> str:
+        return f"({', '.join(sorted(names))})"
+
+    parameters = [listed(a.name for a in f.arguments) for f in overloads]
+    best = fuzzy_names.closest(parameters, listed(keys))
+    return f"{name}{best}" if best else None
 
 
 async def _nothing(db: Transactions, req: ApiRequest, plan: Call) -> Response:
     statement = wire.query(sql.SQL("select from {}").format(plan.source), plan.builder.params)
-    headers = responses.applied(plan.applied)
+    headers = _single_value_headers(req, plan)
     return await db.run(
         req,
         plan.read_only,
@@ -127,7 +150,7 @@ async def _scalar(db: Transactions, req: ApiRequest, plan: Call) -> Response:
 
     def respond(results: list[Any]) -> Outcome:
         text = wire.value(results[0], 0) or b"null"
-        headers = {"Content-Range": "0-0/*", **responses.applied(plan.applied)}
+        headers = _single_value_headers(req, plan)
         if req.method == "HEAD":
             return Outcome(Response(status_code=200, headers=headers))
         return Outcome(responses.body_response(text, 200, body_media, headers))
@@ -140,6 +163,7 @@ async def _scalar_set(db: Transactions, req: ApiRequest, plan: Call) -> Response
     """A function returning `setof <scalar>`: a JSON array, paginated (limit, offset,
     Range) and capped at db-max-rows as any other read, counted when asked."""
     count_pref, media, builder = req.prefs.count, plan.media, plan.builder
+    limit_affected = _max_affected(req)
     lower, limit = page(req)
     values = sql.SQL("select {}.pgrst_scalar from {}").format(ident(plan.alias), plan.source)
     query = sql.SQL(
@@ -148,11 +172,12 @@ async def _scalar_set(db: Transactions, req: ApiRequest, plan: Call) -> Response
     ).format(builder.paginate(values, limit, lower))
     queries = [wire.query(query, builder.params)]
     queries += count_queries(builder, values, count_pref)
-    applied = [*plan.applied, f"count={count_pref}"] if count_pref else plan.applied
     body_media = JSON if media.name == responses.CSV else media
 
     def respond(results: list[Any]) -> Outcome:
         count = int(wire.value(results[0], 0) or 0)
+        if limit_affected is not None and count > limit_affected:
+            raise errors.max_affected(count)
         text = wire.value(results[0], 1) or b"[]"
         counted = total(results[1:], count_pref)
         status = responses.range_status(lower, count, counted)
@@ -160,14 +185,14 @@ async def _scalar_set(db: Transactions, req: ApiRequest, plan: Call) -> Response
             text = responses.render_rows(text, media, [], count)
         headers = {
             "Content-Range": responses.content_range(lower, count, counted),
-            **responses.applied(applied),
+            **responses.applied(plan.applied),
         }
         if req.method == "HEAD":
             return Outcome(Response(status_code=status, headers=headers), plan.commit)
         return Outcome(responses.body_response(text, status, body_media, headers), plan.commit)
 
-    # a singular media type refuses a set of other than one row: that rolls back
-    end = None if media.singular else plan.commit
+    # a singular media type or max-affected refuses by the rows: that rolls back
+    end = None if media.singular or limit_affected is not None else plan.commit
     return await db.run(req, plan.read_only, queries, respond, end)
 
 
@@ -187,9 +212,10 @@ async def _row(db: Transactions, req: ApiRequest, plan: Call) -> Response:
         text = wire.value(results[0], 0) or b"null"
         if single_media.strip_nulls:
             text = json.dumps(json.loads(text))
+        headers = _single_value_headers(req, plan)
         if req.method == "HEAD":
-            return Outcome(Response(status_code=200))
-        return Outcome(responses.body_response(text, 200, JSON, {}))
+            return Outcome(Response(status_code=200, headers=headers))
+        return Outcome(responses.body_response(text, 200, JSON, headers))
 
     statements = [wire.query(query, plan.builder.params)]
     return await db.run(req, plan.read_only, statements, respond, end=plan.commit)
@@ -200,9 +226,25 @@ async def _rows(db: Transactions, req: ApiRequest, plan: Call) -> Response:
     node = _result_plan(db.schema.cache, req, plan)
     lower, limit = page(req)
     node.limit, node.offset = limit, lower
-    queries, names = rows_queries(plan.builder, node, plan.source, plan.alias, req.prefs.count)
-    rows = Rows(queries, names, plan.media, lower, plan.read_only, plan.commit, plan.applied)
+    queries, names = rows_queries(
+        plan.builder, node, plan.source, plan.alias, req.prefs.count, plan.media
+    )
+    rows = Rows(
+        queries,
+        names,
+        plan.media,
+        lower,
+        plan.read_only,
+        plan.commit,
+        plan.applied,
+        _max_affected(req),
+    )
     return await answer_rows(db, req, rows)
+
+
+def _max_affected(req: ApiRequest) -> int | None:
+    """The most rows a set-returning call may give: max-affected under handling=strict."""
+    return req.prefs.max_affected if req.prefs.strict else None
 
 
 def _result_plan(cache: SchemaCache, req: ApiRequest, plan: Call) -> PlanNode:

@@ -4,7 +4,7 @@ role settings of the exposed schema, read from the catalogs at startup and on ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import psycopg
@@ -34,6 +34,8 @@ class Relation:
     # Whether it takes POST, PATCH or DELETE at all: a table, or a view or foreign table
     # Postgres can insert into, update or delete from (auto-updatable or by trigger).
     writable: bool = True
+    # Computed fields: functions of its row type, read as `alias.fn` (Postgres calls fn(alias))
+    computed: set[str] = field(default_factory=set)
 
     @property
     def is_table(self) -> bool:
@@ -47,6 +49,8 @@ class ForeignKey:
     columns: tuple[str, ...]
     referenced_table: str
     referenced_columns: tuple[str, ...]
+    # its columns are its table's primary key or a unique key: a one-to-one relationship
+    one_to_one: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class Function:
     volatility: str  # i, s, v
     comment: str | None
     columns: tuple[Column, ...]  # the row type's columns when it returns rows
+    field_of: str | None = None  # the relation whose row type is its one argument
+    single_row: bool = True  # not set-returning, or declared `rows 1`
 
     @property
     def single_json_argument(self) -> bool:
@@ -93,6 +99,8 @@ class SchemaCache:
     # PostgREST's in-database configuration: `pgrst.*` settings of the connecting role
     # (e.g. `alter role authenticator set pgrst.db_pre_request = 'public.fn'`)
     db_config: dict[str, str] = field(default_factory=dict)
+    # the time zone names `Prefer: timezone=` may give (pg_timezone_names)
+    timezones: frozenset[str] = frozenset()
 
 
 _RELATIONS = """
@@ -160,7 +168,10 @@ select p.proname, p.proargnames, p.proargmodes::text[],
              and a.attnum > 0 and not a.attisdropped order by a.attnum)::text[],
        array(select format_type(a.atttypid, a.atttypmod) from pg_attribute a
              where a.attrelid = rt.typrelid and a.attnum > 0 and not a.attisdropped
-             order by a.attnum)::text[]
+             order by a.attnum)::text[],
+       (select ac.relname from pg_class ac where p.pronargs = 1
+          and ac.reltype = p.proargtypes[0] and ac.relnamespace = n.oid),
+       not p.proretset or p.prorows = 1
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -178,6 +189,8 @@ join pg_settings ps on ps.name = split_part(cfg, '=', 1) and ps.context = 'user'
 where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
 order by r.rolname, s.setdatabase
 """
+
+_TIMEZONES = "select name from pg_timezone_names"
 
 _DB_CONFIG = """
 select split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
@@ -202,27 +215,30 @@ async def load(conn: psycopg.AsyncConnection) -> SchemaCache:
         relation.columns[col] = Column(
             col, typ, nullable, default, is_array, tuple(labels), comment=note
         )
-    for conname, contype, table, cols, ref_table, ref_cols in await _rows(
-        conn, _KEYS, (schema, schema)
-    ):
-        if table not in cache.relations:
-            continue
-        if contype == "p":
-            cache.relations[table].primary_key = tuple(cols)
+    keys = await _rows(conn, _KEYS, (schema, schema))
+    for _, contype, table, cols, _, _ in keys:
+        if table in cache.relations and contype in ("p", "u"):
+            if contype == "p":
+                cache.relations[table].primary_key = tuple(cols)
             cache.relations[table].unique_keys.append(tuple(cols))
-        elif contype == "u":
-            cache.relations[table].unique_keys.append(tuple(cols))
-        elif ref_table in cache.relations:
+    for conname, contype, table, cols, ref_table, ref_cols in keys:
+        if contype == "f" and table in cache.relations and ref_table in cache.relations:
+            unique = [set(key) for key in cache.relations[table].unique_keys]
             cache.foreign_keys.append(
-                ForeignKey(conname, table, tuple(cols), ref_table, tuple(ref_cols))
+                ForeignKey(
+                    conname, table, tuple(cols), ref_table, tuple(ref_cols), set(cols) in unique
+                )
             )
     _add_view_keys(cache, await _rows(conn, _VIEW_SOURCES, (schema, schema)))
     for row in await _rows(conn, _FUNCTIONS, (schema, schema)):
         function = _function(row)
         if function is not None:
             cache.functions.setdefault(function.name, []).append(function)
+            if function.field_of in cache.relations:
+                cache.relations[function.field_of].computed.add(function.name)
     for role, name, value in await _rows(conn, _ROLE_SETTINGS, ()):
         cache.role_settings.setdefault(role, []).append((name, value))
+    cache.timezones = frozenset(name for (name,) in await _rows(conn, _TIMEZONES, ()))
     for name, value in await _rows(conn, _DB_CONFIG, ()):
         cache.db_config[name] = value  # a database-specific setting wins (ordered last)
     return cache
@@ -242,32 +258,32 @@ def _add_view_keys(cache: SchemaCache, sources: list[tuple[str, str, str]]) -> N
     for view, table, column in sources:
         if providers[(view, column)] == 1:  # a name two tables provide is left out: ambiguous
             shown.setdefault(view, {}).setdefault(table, set()).add(column)
-    table_keys = list(cache.foreign_keys)
     for view_name, tables in shown.items():
         view = cache.relations.get(view_name)
-        if view is None:
-            continue
         for table_name, columns in tables.items():
             table = cache.relations.get(table_name)
-            if table is None:
+            if view is None or table is None or view.primary_key:
                 continue
-            if not view.primary_key and table.primary_key and set(table.primary_key) <= columns:
+            if table.primary_key and set(table.primary_key) <= columns:
                 view.primary_key = table.primary_key
-            for fk in table_keys:
-                if fk.table == table_name and set(fk.columns) <= columns:
-                    cache.foreign_keys.append(
-                        ForeignKey(
-                            fk.name,
-                            view_name,
-                            fk.columns,
-                            fk.referenced_table,
-                            fk.referenced_columns,
-                        )
-                    )
-                if fk.referenced_table == table_name and set(fk.referenced_columns) <= columns:
-                    cache.foreign_keys.append(
-                        ForeignKey(fk.name, fk.table, fk.columns, view_name, fk.referenced_columns)
-                    )
+
+    def showing(table: str, columns: tuple[str, ...]) -> list[str]:
+        """The views that show these columns of the table."""
+        return [
+            view
+            for view, tables in shown.items()
+            if view in cache.relations and set(columns) <= tables.get(table, set())
+        ]
+
+    # a key joins the views of its table to its referenced table and to the views of that
+    # (PostgREST's view-table, table-view and view-view relationships)
+    for fk in list(cache.foreign_keys):
+        origins = [fk.table, *showing(fk.table, fk.columns)]
+        targets = [fk.referenced_table, *showing(fk.referenced_table, fk.referenced_columns)]
+        for origin in origins:
+            for target in targets:
+                if (origin, target) != (fk.table, fk.referenced_table):
+                    cache.foreign_keys.append(replace(fk, table=origin, referenced_table=target))
 
 
 class _FunctionRow(NamedTuple):
@@ -289,6 +305,8 @@ class _FunctionRow(NamedTuple):
     comment: str | None
     type_columns: list[str] | None
     type_column_types: list[str] | None
+    field_of: str | None
+    single_row: bool
 
 
 def _function(values: tuple) -> Function | None:
@@ -334,4 +352,6 @@ def _function(values: tuple) -> Function | None:
         volatility=row.volatility,
         comment=row.comment,
         columns=columns,
+        field_of=row.field_of,
+        single_row=row.single_row,
     )

@@ -12,9 +12,11 @@ from psycopg import sql
 from devstack.rest import query_grammar as grammar
 from devstack.rest.errors import invalid_body
 from devstack.rest.query_plan import EmbedPlan, PlanNode
+from devstack.rest.relationships import Relationship
 from devstack.rest.schema_cache import EXPOSED_SCHEMA, Function, Relation
 
 TRUE = sql.SQL("true")
+JSON_TYPES = ("json", "jsonb")
 
 
 def ident(*names: str) -> sql.Identifier:
@@ -40,6 +42,17 @@ class Insert:
     resolution: str | None = None
 
 
+def aggregate_rows(csv: bool) -> sql.Composable:
+    """The rows aliased `pgrst_row` as one text: a JSON array, or (PostgREST's CSV body) each
+    row as Postgres prints a record, without its parentheses, one a line."""
+    if csv:
+        return sql.SQL(
+            "coalesce(string_agg(substring(pgrst_row::text, 2, length(pgrst_row::text) - 2), "
+            "E'\\n'), '')"
+        )
+    return sql.SQL("coalesce(json_agg(pgrst_row), '[]')::text")
+
+
 def _and(parts: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" and ").join(parts) if parts else TRUE
 
@@ -62,8 +75,15 @@ class SqlBuilder:
 
     # ------------------------------------------------------------ expressions
 
-    def column(self, alias: str, target: grammar.Field) -> sql.Composable:
+    def column(
+        self, alias: str, target: grammar.Field, relation: Relation | None = None
+    ) -> sql.Composable:
+        """A field of `alias`; a JSON path on a column of `relation` that is not json/jsonb
+        reads it as to_jsonb(column), as PostgREST (an array's element, null for a key)."""
         expression: sql.Composable = ident(alias, target.name)
+        known = relation.columns.get(target.name) if relation else None
+        if target.json_path and relation and (known is None or known.type not in JSON_TYPES):
+            expression = sql.SQL("to_jsonb({})").format(expression)
         for step in target.json_path:
             key = step.key
             if key.lstrip("-").isdigit():
@@ -73,14 +93,19 @@ class SqlBuilder:
             expression = sql.SQL("({} {} {})").format(expression, sql.SQL(step.arrow), key_sql)
         return expression
 
-    def condition(self, condition: grammar.Condition | grammar.Logic, alias: str) -> sql.Composable:
+    def condition(
+        self, condition: grammar.Condition | grammar.Logic, alias: str, relation: Relation
+    ) -> sql.Composable:
+        """A filter on `alias`, a row of `relation`."""
         if isinstance(condition, grammar.Logic):
             joiner = sql.SQL(f" {condition.conjunction} ")
             tree = sql.SQL("({})").format(
-                joiner.join(self.condition(child, alias) for child in condition.conditions)
+                joiner.join(
+                    self.condition(child, alias, relation) for child in condition.conditions
+                )
             )
             return sql.SQL("not {}").format(tree) if condition.negated else tree
-        column = self.column(alias, condition.field)
+        column = self.column(alias, condition.field, relation)
         operator, value = condition.operator, condition.value
         if operator == "is":
             keyword = {
@@ -100,12 +125,15 @@ class SqlBuilder:
                 )
         elif operator in grammar.TEXT_SEARCH:
             function = ident(grammar.TEXT_SEARCH[operator])
-            if condition.language:
-                query = sql.SQL("{}({}::regconfig, {})").format(
-                    function, self.param(condition.language), self.param(value)
-                )
-            else:
-                query = sql.SQL("{}({})").format(function, self.param(value))
+            language = [self.param(condition.language)] if condition.language else []
+            config = [sql.SQL("{}::regconfig").format(lang) for lang in language]
+            query = sql.SQL("{}({})").format(
+                function, sql.SQL(", ").join([*config, self.param(value)])
+            )
+            known = relation.columns.get(condition.field.name)
+            if known is not None and known.type != "tsvector" and not condition.field.json_path:
+                # PostgREST v13 reads a column of another type as to_tsvector([config,] column)
+                column = sql.SQL("to_tsvector({})").format(sql.SQL(", ").join([*config, column]))
             expression = sql.SQL("{} @@ {}").format(column, query)
         else:
             text = str(value)
@@ -120,14 +148,24 @@ class SqlBuilder:
                 expression = sql.SQL("{} {} {}").format(column, symbol, self.param(text))
         return sql.SQL("not ({})").format(expression) if condition.negated else expression
 
-    def order_by(self, terms: tuple[grammar.OrderTerm, ...], alias: str) -> sql.Composable:
+    def order_by(
+        self,
+        terms: tuple[grammar.OrderTerm, ...],
+        alias: str,
+        laterals: dict[str, str] | None = None,
+        relation: Relation | None = None,
+    ) -> sql.Composable:
+        """`order by` on `alias` (a row of `relation`), a term `embed(column)` on the lateral
+        of that (to-one) embed."""
         if not terms:
             return sql.SQL("")
         parts = []
         for term in terms:
-            part = sql.SQL("{} {}").format(
-                self.column(alias, term.field), sql.SQL("desc" if term.descending else "asc")
-            )
+            if term.embed:
+                field = self.column((laterals or {}).get(term.embed, alias), term.field)
+            else:
+                field = self.column(alias, term.field, relation)
+            part = sql.SQL("{} {}").format(field, sql.SQL("desc" if term.descending else "asc"))
             if term.nulls:
                 part = sql.SQL("{} nulls {}").format(part, sql.SQL(term.nulls))
             parts.append(part)
@@ -149,15 +187,17 @@ class SqlBuilder:
         joins: list[sql.Composable] = []
         conditions = list(where or [])
         present_of: dict[int, sql.Composable] = {}
+        laterals: dict[str, str] = {}  # an embed's output name -> its lateral's alias
         for item in node.items:
             if isinstance(item, grammar.ColumnItem):
-                expression = self.column(alias, item.field)
+                expression = self.column(alias, item.field, node.relation)
                 if item.cast:
                     expression = sql.SQL("({})::{}").format(expression, sql.SQL(item.cast))
                 columns.append(sql.SQL("{} as {}").format(expression, ident(item.output_name)))
                 names.append(item.output_name)
                 continue
-            lateral, outputs, present = self._embed(item, alias)
+            laterals[item.output_name] = self.alias()
+            lateral, outputs, present = self._embed(item, alias, laterals[item.output_name])
             joins.append(lateral)
             present_of[id(item)] = present
             for expression, name in outputs:
@@ -168,13 +208,15 @@ class SqlBuilder:
         for embed, is_null in node.embed_null_filters:
             present = present_of[id(embed)]
             conditions.append(sql.SQL("not ({})").format(present) if is_null else present)
-        conditions += [self.condition(condition, alias) for condition in node.conditions]
+        conditions += [
+            self.condition(condition, alias, node.relation) for condition in node.conditions
+        ]
         query = sql.SQL("select {} from {}{} where {}{}").format(
             sql.SQL(", ").join(columns),
             from_clause,
             sql.SQL("").join(joins),
             _and(conditions),
-            self.order_by(node.order, alias),
+            self.order_by(node.order, alias, laterals, node.relation),
         )
         if paginate:
             query = self.paginate(query, node.limit, node.offset)
@@ -187,57 +229,83 @@ class SqlBuilder:
             query = sql.SQL("{} offset {}").format(query, sql.Literal(offset))
         return query
 
-    def _embed(
-        self, embed: EmbedPlan, parent: str
-    ) -> tuple[sql.Composable, list[tuple[sql.Composable, str]], sql.Composable]:
-        rel = embed.relationship
+    def _embed_source(
+        self, rel: Relationship, parent: str
+    ) -> tuple[sql.Composable, str, list[sql.Composable]]:
+        """Where an embed's rows come from: the from clause, its alias, the join conditions."""
         child = self.alias()
         target = sql.SQL("{} as {}").format(qualified(rel.target), ident(child))
+        if rel.function:
+            # a computed relationship: the function called with the parent's row
+            call = sql.SQL("{}({}) as {}").format(
+                qualified(rel.function), ident(parent), ident(child)
+            )
+            return call, child, []
         if rel.junction:
             junction = self.alias()
-            from_clause = sql.SQL("{} join {} as {} on {}").format(
-                target,
-                qualified(rel.junction),
-                ident(junction),
-                _and(
-                    [
-                        sql.SQL("{} = {}").format(ident(junction, j), ident(child, t))
-                        for j, t in zip(
-                            rel.junction_target_columns, rel.target_columns, strict=True
-                        )
-                    ]
-                ),
+            on_target = [
+                sql.SQL("{} = {}").format(ident(junction, j), ident(child, t))
+                for t, j in rel.junction.target_pairs
+            ]
+            through = sql.SQL("{} join {} as {} on {}").format(
+                target, qualified(rel.junction.table), ident(junction), _and(on_target)
             )
-            join = [
+            on_parent = [
                 sql.SQL("{} = {}").format(ident(junction, j), ident(parent, o))
-                for j, o in zip(rel.junction_origin_columns, rel.origin_columns, strict=True)
+                for o, j in rel.junction.origin_pairs
             ]
-        else:
-            from_clause = target
-            join = [
-                sql.SQL("{} = {}").format(ident(child, t), ident(parent, o))
-                for o, t in zip(rel.origin_columns, rel.target_columns, strict=True)
-            ]
+            return through, child, on_parent
+        join = [
+            sql.SQL("{} = {}").format(ident(child, t), ident(parent, o))
+            for o, t in zip(rel.origin_columns, rel.target_columns, strict=True)
+        ]
+        return target, child, join
+
+    def _embed(
+        self, embed: EmbedPlan, parent: str, lateral: str
+    ) -> tuple[sql.Composable, list[tuple[sql.Composable, str]], sql.Composable]:
+        """The `left join lateral (...) as <lateral>` of an embed, the columns it adds to the
+        parent's select, and the condition that it has rows (for !inner and `is.null`). A
+        to-one embed shows its columns too (`order=embed(column)`)."""
+        rel = embed.relationship
+        from_clause, child, join = self._embed_source(rel, parent)
         inner, names = self.select(embed.node, from_clause, child, join)
-        lateral = self.alias()
-        name = ident(lateral)
-        if embed.item.spread:
+        present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
+        if embed.item.spread and rel.to_one:
             body = sql.SQL(
                 "select true as pgrst_present, pgrst_spread.* from ({}) as pgrst_spread"
             ).format(inner)
             outputs = [(ident(lateral, column), column) for column in names]
-            present = sql.SQL("{} is not null").format(ident(lateral, "pgrst_present"))
-        else:
-            function = sql.SQL("row_to_json" if rel.to_one else "json_agg")
-            body = sql.SQL("select {}(pgrst_row) as body from ({}) as pgrst_row").format(
-                function, inner
+        elif embed.item.spread:
+            # a to-many spread (PostgREST v13): each column aggregated into an array;
+            # bool_or(true) is null without rows, as the embed is absent
+            arrays = [
+                sql.SQL("coalesce(json_agg(pgrst_spread.{}), '[]')::jsonb as {}").format(
+                    ident(column), ident(column)
+                )
+                for column in names
+            ]
+            body = sql.SQL("select {} from ({}) as pgrst_spread").format(
+                sql.SQL(", ").join([sql.SQL("bool_or(true) as pgrst_present"), *arrays]), inner
             )
-            value: sql.Composable = ident(lateral, "body")
+            outputs = [(ident(lateral, column), column) for column in names]
+        else:
+            # jsonb, as PostgREST's embeds: its key order and spacing show in the body
+            if rel.to_one:
+                body = sql.SQL(
+                    "select pgrst_row.*, row_to_json(pgrst_row)::jsonb as pgrst_body "
+                    "from ({}) as pgrst_row"
+                ).format(inner)
+            else:
+                body = sql.SQL(
+                    "select json_agg(pgrst_row)::jsonb as pgrst_body from ({}) as pgrst_row"
+                ).format(inner)
+            value: sql.Composable = ident(lateral, "pgrst_body")
+            present = sql.SQL("{} is not null").format(value)
             if not rel.to_one:
-                value = sql.SQL("coalesce({}, '[]'::json)").format(value)
+                value = sql.SQL("coalesce({}, '[]'::jsonb)").format(value)
             outputs = [(value, embed.output_name)] if embed.node.items else []
-            present = sql.SQL("{} is not null").format(ident(lateral, "body"))
-        lateral_sql = sql.SQL(" left join lateral ({}) as {} on true").format(body, name)
+        lateral_sql = sql.SQL(" left join lateral ({}) as {} on true").format(body, ident(lateral))
         return lateral_sql, outputs, present
 
     # ------------------------------------------------------------ writes

@@ -200,5 +200,7 @@ def _context_query(req: ApiRequest, role_settings: list[tuple[str, str]]) -> wir
         ("request.headers", req.headers_json),
         ("request.cookies", req.cookies_json),
     ]
+    if req.prefs.timezone:
+        settings.append(("timezone", req.prefs.timezone))
     params = tuple(wire.dump(part) for setting in settings for part in setting)
     return wire.Query(_set_configs(len(settings)), params)

@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from devstack.rest import errors, preferences, query_grammar, responses, wire
 from devstack.rest.preferences import Preferences
-from devstack.rest.query_plan import PlanNode, apply_parameters, build_node, check_field
+from devstack.rest.query_plan import PlanNode, apply_parameters, build_node, unknown_column
 from devstack.rest.request import ApiRequest, payload
 from devstack.rest.schema_cache import Relation, SchemaCache
-from devstack.rest.sql_builder import Insert, SqlBuilder, ident, qualified
+from devstack.rest.sql_builder import Insert, SqlBuilder, aggregate_rows, ident, qualified
 from devstack.rest.transaction import Outcome, Transactions
 
 WRITE_PARAMS = {"select", "order", "limit", "offset", "columns", "on_conflict"}
@@ -37,6 +37,7 @@ class Mutation:
     media: responses.MediaType | None
     applied: list[str]
     has_rows: bool = True
+    counts_inserts: bool = False  # the statement gives (rows affected, rows inserted)
 
 
 async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -49,16 +50,21 @@ async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Respo
             query_grammar.parse_field(c).name for c in on_conflict.split(",") if c.strip()
         )
         for name in conflict:
-            check_field(relation, query_grammar.Field(name))
+            if name not in relation.columns:
+                raise unknown_column(relation, name)
     media = _media(req)
     node = _representation_node(db.schema.cache, relation, req)
-    applied = preferences.applied(prefs)
-    if prefs.resolution:
-        applied.append(f"resolution={prefs.resolution}")
-    if prefs.missing == "default":
-        applied.append("missing=default")
+    # a resolution needs a conflict target: the primary key or on_conflict
+    taken = preferences.INSERT
+    if not (relation.primary_key or conflict):
+        taken = tuple(name for name in taken if name != "resolution")
+    applied = preferences.applied(prefs, taken)
     builder = SqlBuilder()
     returning = _returning(relation, prefs, upsert=prefs.resolution is not None)
+    # a merge without a representation still tells an update (200) from an insert (201)
+    counts_inserts = prefs.resolution == "merge-duplicates" and prefs.return_ in (None, "minimal")
+    if counts_inserts:
+        returning = _inserted_flag(relation)
     plan = Insert(relation, rows, columns, prefs.missing == "default", conflict, prefs.resolution)
     statement: sql.Composable | wire.Query
     if not rows:
@@ -74,17 +80,39 @@ async def insert(db: Transactions, req: ApiRequest, relation: Relation) -> Respo
         # function of this key, composed once per shape (as reads are).
         def compose() -> bytes:
             composer = SqlBuilder()
-            return wire.query(composer.insert(plan, returning), composer.params).text
+            composed = composer.insert(plan, returning)
+            if counts_inserts:
+                composed = _counting_inserts(composed)
+            return wire.query(composed, composer.params).text
 
         key = ("insert", relation.name, tuple(columns), conflict, prefs.resolution)
         text = db.schema.remembered((*key, prefs.return_), compose)
         statement = wire.Query(text, (wire.dump(json.dumps(rows)),))
     else:
         statement = builder.insert(plan, returning)
+    if counts_inserts and not isinstance(statement, wire.Query):
+        statement = _counting_inserts(statement)
     mutation = Mutation(
-        relation, "insert", statement, builder, returning, node, media, applied, bool(rows)
+        relation,
+        "insert",
+        statement,
+        builder,
+        returning,
+        node,
+        media,
+        applied,
+        bool(rows),
+        counts_inserts,
     )
     return await mutate(db, req, mutation)
+
+
+def _counting_inserts(statement: sql.Composable) -> sql.Composable:
+    """The rows an upsert affected and those it inserted (its returning is _inserted_flag)."""
+    return sql.SQL(
+        "with pgrst_source as ({}) select count(*)::int, "
+        "(count(*) filter (where pgrst_inserted))::int from pgrst_source"
+    ).format(statement)
 
 
 async def update(db: Transactions, req: ApiRequest, relation: Relation) -> Response:
@@ -137,7 +165,7 @@ async def put(db: Transactions, req: ApiRequest, relation: Relation) -> Response
         if column not in body or text != filters[column][3:]:
             raise errors.put_key_mismatch()
     builder = SqlBuilder()
-    returning = _returning(relation, req.prefs, upsert=False)
+    returning = _returning(relation, req.prefs, upsert=True)
     plan = Insert(relation, [body], list(body), conflict=key, resolution="merge-duplicates")
     statement = builder.insert(plan, returning)
     response = await _mutate_rows(db, req, relation, builder, statement, returning)
@@ -158,7 +186,8 @@ async def _mutate_rows(
     kind = "delete" if req.method == "DELETE" else "update"
     node = _representation_node(db.schema.cache, relation, req)
     media = _media(req)
-    applied = preferences.applied(req.prefs)
+    taken = {"DELETE": preferences.DELETE, "PATCH": preferences.UPDATE}
+    applied = preferences.applied(req.prefs, taken.get(req.method, preferences.SINGLE_UPSERT))
     mutation = Mutation(relation, kind, statement, builder, returning, node, media, applied)
     return await mutate(db, req, mutation)
 
@@ -180,8 +209,10 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
             "with pgrst_source as ({}) select "
             "(select count(*) from pgrst_source)::int, "
             "(select count(*) from pgrst_source where pgrst_inserted)::int, "
-            "coalesce((select json_agg(pgrst_row) from ({}) as pgrst_row), '[]')::text"
-        ).format(statement, select)
+            "(select {} from ({}) as pgrst_row)"
+        ).format(
+            statement, aggregate_rows(media is not None and media.name == responses.CSV), select
+        )
     applied = mutation.applied
     commit = db.commits(req, applied)
     # Refusals that depend on the rows affected need the results before the transaction
@@ -196,10 +227,13 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         location = None
         if returning is None:
             affected = max(result.command_tuples or 0, 0)
+        elif mutation.counts_inserts:
+            affected = int(wire.value(result, 0) or 0)
+            inserted = int(wire.value(result, 1) or 0)
         elif prefs.representation:
             affected = int(wire.value(result, 0) or 0)
             inserted = int(wire.value(result, 1) or 0)
-            body = wire.value(result, 2) or b"[]"
+            body = wire.value(result, 2) or b""  # CSV of no rows is empty
             assert media is not None
             body = responses.render_rows(body, media, names, affected)
         else:
@@ -214,16 +248,11 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
             raise errors.max_affected(affected)
         if singular and affected != 1:
             raise errors.not_singular(affected)
-        headers: dict[str, str] = {}
+        status = _status(req, mutation, inserted)
         total = affected if prefs.count else None
-        if mutation.kind == "insert":
-            headers["Content-Range"] = f"*/{'*' if total is None else total}"
-            status = 201
-            if prefs.resolution and inserted == 0 and mutation.has_rows:
-                status = 200
-        else:
-            headers["Content-Range"] = responses.content_range(0, affected, total)
-            status = 200 if prefs.representation else 204
+        headers = {"Content-Range": responses.content_range(0, affected, total)}
+        if mutation.kind == "insert" or req.method == "DELETE":
+            headers["Content-Range"] = f"*/{'*' if total is None else total}"  # no range
         if location:
             headers["Location"] = location
         headers.update(responses.applied(applied))
@@ -235,6 +264,19 @@ async def mutate(db: Transactions, req: ApiRequest, mutation: Mutation) -> Respo
         statement = wire.query(statement, mutation.builder.params)
     end = None if strict or singular else commit
     return await db.run(req, False, [statement], respond, end)
+
+
+def _status(req: ApiRequest, mutation: Mutation, inserted: int | None) -> int:
+    """201 for an insert, but 200 for a merge-duplicates upsert that inserted nothing
+    (ignore-duplicates answers 201 whatever it skipped); 200 or 204 for the others (with or
+    without a representation), but 201 for a PUT that inserted its row."""
+    prefs = req.prefs
+    if mutation.kind == "insert":
+        merged = prefs.resolution == "merge-duplicates"
+        return 200 if merged and inserted == 0 and mutation.has_rows else 201
+    if req.method == "PUT" and inserted:
+        return 201
+    return 200 if prefs.representation else 204
 
 
 def _columns(relation: Relation, names: list[str]) -> list[str]:
@@ -270,14 +312,17 @@ def _media(req: ApiRequest) -> responses.MediaType | None:
     return responses.negotiate(req.accept) if req.prefs.representation else None
 
 
+def _inserted_flag(relation: Relation) -> sql.Composable:
+    """Whether an upserted row was inserted: a row an update wrote has a non-zero xmax."""
+    if relation.is_table:
+        return sql.SQL("(pgrst_target.xmax = 0) as pgrst_inserted")
+    return sql.SQL("true as pgrst_inserted")
+
+
 def _returning(relation: Relation, prefs: Preferences, upsert: bool) -> sql.Composable | None:
     if prefs.representation:
-        extra = (
-            sql.SQL(", (pgrst_target.xmax = 0) as pgrst_inserted")
-            if upsert and relation.is_table
-            else sql.SQL(", true as pgrst_inserted")
-        )
-        return sql.SQL("pgrst_target.*{}").format(extra)
+        extra = _inserted_flag(relation) if upsert else sql.SQL("true as pgrst_inserted")
+        return sql.SQL("pgrst_target.*, {}").format(extra)
     if prefs.return_ == "headers-only" and relation.primary_key:
         return sql.SQL(", ").join(ident("pgrst_target", column) for column in relation.primary_key)
     return None
@@ -303,4 +348,4 @@ def _filters(
     filters += [(k, v) for k, v in params if k in ("not.or", "not.and")]
     node = PlanNode(relation, [])
     apply_parameters(node, filters)
-    return [builder.condition(condition, "pgrst_target") for condition in node.conditions]
+    return [builder.condition(condition, "pgrst_target", relation) for condition in node.conditions]
