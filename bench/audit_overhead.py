@@ -35,6 +35,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import rewrite_section  # noqa: E402
 from devstack import cli  # noqa: E402
 from devstack.config import Settings  # noqa: E402
 from devstack.migrate import migrated_scratch_database  # noqa: E402
@@ -45,7 +46,6 @@ READ_ROWS = 20
 ROUNDS = 3
 CLIENTS = 8
 CONCURRENT_SECONDS = 4
-REPORT = ROOT / "bench" / "REPORT.md"
 
 
 def insert_patients(conn: psycopg.Connection, count: int, audited: bool) -> float:
@@ -178,14 +178,7 @@ def clinical_requests(
 
 
 def write_report(section: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n"
-    start = text.find("## Audit")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("" if end < 0 else text[end:])
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    REPORT.write_text(text)
+    rewrite_section(section)
 
 
 def main() -> None:

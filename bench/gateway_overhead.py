@@ -31,15 +31,18 @@ from pathlib import Path
 
 import psycopg
 
-from devstack.config import Settings
-from devstack.gateway.tokens import issue
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import rewrite_section  # noqa: E402
+from devstack.config import Settings  # noqa: E402
+from devstack.gateway.tokens import issue  # noqa: E402
 
 CONCURRENCY = 16
 SECONDS = 8
 DIRECT_PROCESSES = 2  # as the gateway's workers
 FRONT_DESK = "20000000-0000-4000-8000-000000000006"
 PATIENT = "60000000-0000-4000-8000-000000000001"  # Balwinder Singh, demo seed
-REPORT = Path(__file__).with_name("REPORT.md")
 SECTION = "## Gateway overhead"
 
 
@@ -297,14 +300,7 @@ def write_report(rows: list[tuple[Case, Figures, Figures, Figures]], load: str) 
         f"{listed[1].p95_ms:.1f} ms).",
     ]
     section = "\n".join(lines) + "\n"
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[following:] if following != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    REPORT.write_text(text)
+    rewrite_section(section)
     return section
 
 

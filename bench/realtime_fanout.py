@@ -24,13 +24,16 @@ from pathlib import Path
 import psycopg
 import websockets
 
-from devstack.config import Settings
-from devstack.gateway.tokens import issue
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import rewrite_section  # noqa: E402
+from devstack.config import Settings  # noqa: E402
+from devstack.gateway.tokens import issue  # noqa: E402
 
 SUBSCRIBERS = 200
 STEADY_EVENTS, STEADY_RATE = 200, 20  # events, events/s
 BURST_EVENTS = 200
-REPORT = Path(__file__).with_name("REPORT.md")
 SECTION = "## Realtime fan-out"
 
 
@@ -167,14 +170,7 @@ async def measure(settings: Settings) -> str:
 def main() -> int:
     settings = Settings.from_env()
     section = asyncio.run(measure(settings))
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[following:] if following != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    REPORT.write_text(text)
+    rewrite_section(section)
     print(section)
     return 0
 

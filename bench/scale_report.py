@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import explain
+from bench.report import rewrite_section
 
 SECTION = "## Access layer at scale"
 SIZES = ("demo", "large", "xl")
@@ -298,12 +299,5 @@ def write(report: Path, results: Path, plans: Path, run: dict[str, Any]) -> str:
     results.mkdir(parents=True, exist_ok=True)
     (results / f"scale-{run['size']}.json").write_text(json.dumps(run, indent=1) + "\n")
     text = section(load_runs(results), plans)
-    current = report.read_text() if report.exists() else "# Benchmark report\n"
-    if SECTION in current:
-        start = current.index(SECTION)
-        following = current.find("\n## ", start + len(SECTION))
-        current = current[:start] + text + (current[following:] if following != -1 else "")
-    else:
-        current = current.rstrip() + "\n\n" + text
-    report.write_text(current)
+    rewrite_section(text, report)
     return text

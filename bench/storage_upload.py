@@ -23,12 +23,15 @@ from pathlib import Path
 import httpx
 from tusclient import client as tus
 
-from devstack.config import Settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import rewrite_section  # noqa: E402
+from devstack.config import Settings  # noqa: E402
 
 SIZE = 500 * 1024 * 1024
 MB = 1024 * 1024
 BUCKET = "bench-storage"
-REPORT = Path(__file__).with_name("REPORT.md")
 SECTION = "## Storage"
 
 
@@ -158,14 +161,7 @@ def main() -> int:
     httpx.post(f"{base}/bucket/{BUCKET}/empty", headers=headers)
     httpx.delete(f"{base}/bucket/{BUCKET}", headers=headers)
     section = report(rows)
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmark report\n\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[following:] if following != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    REPORT.write_text(text)
+    rewrite_section(section)
     print(section)
     return 0
 
