@@ -143,7 +143,6 @@ class ChangeFeed:
     bindings: dict[tuple[str, str], set[Binding]] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task | None = None
-    _columns: dict[tuple[str, str], _Columns] = field(default_factory=dict)
     _slot_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self) -> None:
@@ -309,9 +308,7 @@ class ChangeFeed:
                 return False
 
     async def table_columns(self, schema: str, table: str) -> _Columns:
-        cached = self._columns.get((schema, table))
-        if cached is not None:
-            return cached
+        """Read per change, not cached: a migration may change a published table any time."""
         async with self.pool.connection() as conn:
             cursor = await conn.execute(
                 "select a.attname, t.typname,"
@@ -325,17 +322,11 @@ class ChangeFeed:
                 (schema, table),
             )
             rows = await cursor.fetchall()
-        columns = _Columns(
+        return _Columns(
             [name for name, _, _ in rows],
             {name: type_name for name, type_name, _ in rows},
             [name for name, _, is_key in rows if is_key],
         )
-        self._columns[(schema, table)] = columns
-        return columns
-
-    def forget_tables(self) -> None:
-        """After DDL: a table's columns may have changed."""
-        self._columns.clear()
 
 
 def _event(

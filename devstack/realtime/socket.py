@@ -3,11 +3,10 @@ keep one gateway worker healthy (channels per socket, message size, a bounded se
 drops a client too slow to read rather than buffering for it without end).
 
 Join (with its postgres_changes bindings), leave, heartbeat, broadcast and access_token behave
-as in Supabase Realtime
-(lib/realtime_web/channels/realtime_channel.ex): a private channel is joined only when the
-user's RLS lets them read a probe message on its topic, a client broadcast on it only when
-they may insert one; a channel whose token expires, or whose new token no longer reads the
-topic, gets a `system` error message and is closed.
+as in Supabase Realtime (lib/realtime_web/channels/realtime_channel.ex): a private channel is
+joined only when the user's RLS lets them read a probe message on its topic, a client broadcast
+on it only when they may insert one; a channel whose token expires, or whose new token no
+longer reads the topic, gets a `system` error message and is closed.
 """
 
 from __future__ import annotations
