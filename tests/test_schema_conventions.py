@@ -59,7 +59,8 @@ def test_realtime_streams_only_tables_with_rls_and_never_clinical_records(
     unprotected = names(
         db,
         "select p.tablename from pg_publication_tables p"
-        " join pg_class c on c.oid = format('%I.%I', p.schemaname, p.tablename)::regclass"
+        " join pg_namespace n on n.nspname = p.schemaname"
+        " join pg_class c on c.relnamespace = n.oid and c.relname = p.tablename"
         " where p.pubname = 'supabase_realtime' and not c.relrowsecurity",
     )
     clinical = names(
