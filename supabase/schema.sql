@@ -8646,6 +8646,30 @@ COMMENT ON FUNCTION public.patient_timeline(patient_id uuid) IS 'A patient''s ti
 Staff need aal2 before anything is read. Errors: PT403 insufficient_aal.';
 
 --
+-- Name: practitioner_specialties(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.practitioner_specialties(hospital_id uuid DEFAULT NULL::uuid) RETURNS SETOF text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select distinct p.specialty
+    from public.practitioners as p
+    where p.specialty is not null and p.is_active
+        and (practitioner_specialties.hospital_id is null or p.hospital_id = practitioner_specialties.hospital_id)
+    order by p.specialty;
+$$;
+
+ALTER FUNCTION public.practitioner_specialties(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION practitioner_specialties(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.practitioner_specialties(hospital_id uuid) IS 'The specialties of the active doctors the caller may see (optionally at one hospital), each once,
+in alphabetical order: the filter list of the practitioner directory.';
+
+--
 -- Name: read_prescriptions(uuid[]); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -11065,6 +11089,50 @@ COMMENT ON COLUMN public.pharmacists.pharmacy_id IS 'The pharmacy (of the same h
 --
 
 COMMENT ON COLUMN public.pharmacists.is_active IS 'False while deactivated (rpc/set_pharmacist_active).';
+
+--
+-- Name: practitioners; Type: VIEW; Schema: public; Owner: postgres
+--
+
+CREATE VIEW public.practitioners WITH (security_invoker='true') AS
+ SELECT d.id,
+    d.user_id,
+    d.hospital_id,
+    p.full_name AS name,
+    d.specialty,
+    d.qualification,
+    d.calendar_color,
+    d.consultation_modes,
+    d.languages,
+    d.is_active
+   FROM (public.doctors d
+     JOIN public.profiles p ON ((d.user_id = p.id)));
+
+ALTER TABLE public.practitioners OWNER TO postgres;
+
+--
+-- Name: VIEW practitioners; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.practitioners IS 'The doctor directory: each doctor of the hospitals the caller may see, with the name to show.
+
+Seed 001: GET /practitioners = ?name=ilike.*<search>*&specialty=eq.<s>&is_active=eq.true
+(page with limit/offset or Range, Prefer: count=exact for the total); /practitioners/simple =
+?select=id,name,specialty,is_active&is_active=eq.true; /practitioners/{id} = ?id=eq.<id>
+(Accept: application/vnd.pgrst.object+json). Seed 004: GET /api/metadata/doctors =
+?select=id,name,calendar_color&is_active=eq.true. Distinct specialties: rpc/practitioner_specialties.';
+
+--
+-- Name: COLUMN practitioners.name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.practitioners.name IS 'The doctor''s name as in their profile.';
+
+--
+-- Name: COLUMN practitioners.calendar_color; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.practitioners.calendar_color IS 'The colour the calendars show the doctor''s appointments in (seed 004 color_code).';
 
 --
 -- Name: prescription_dispensings; Type: TABLE; Schema: public; Owner: postgres
@@ -17458,6 +17526,14 @@ GRANT ALL ON FUNCTION public.patient_timeline(patient_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.patient_timeline(patient_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION practitioner_specialties(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.practitioner_specialties(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.practitioner_specialties(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.practitioner_specialties(hospital_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION read_prescriptions(prescription_ids uuid[]); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -18619,6 +18695,13 @@ GRANT UPDATE(licence_number) ON TABLE public.pharmacists TO authenticated;
 --
 
 GRANT UPDATE(is_active) ON TABLE public.pharmacists TO authenticated;
+
+--
+-- Name: TABLE practitioners; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.practitioners TO service_role;
+GRANT SELECT ON TABLE public.practitioners TO authenticated;
 
 --
 -- Name: TABLE prescription_dispensings; Type: ACL; Schema: public; Owner: postgres

@@ -815,6 +815,11 @@ values
     jsonb_build_object('doctor_id', pg_temp.a('doctors', 'a_doctor'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
+    'practitioner_specialties', 'a_patient1',
+    $$ select jsonb_agg(s) from public.practitioner_specialties(($1 ->> 'hospital_id')::uuid) as s $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
     'search_patients', 'a_front_desk',
     $$ select jsonb_agg(s) from public.search_patients('singh', hospital_id => ($1 ->> 'hospital_id')::uuid) as s $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
