@@ -8374,6 +8374,101 @@ COMMENT ON FUNCTION public.metadata_enums() IS 'Every enum of the API and every 
 Returns {enums: {type: [labels]}, state_machines: {machine: {states, transitions}}}.';
 
 --
+-- Name: patient_360(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_360(patient_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    person jsonb;
+begin
+    select jsonb_build_object(
+        'id', p.id,
+        'full_name', p.full_name,
+        'date_of_birth', p.date_of_birth,
+        'sex', p.sex,
+        'phone', p.phone,
+        'email', p.email,
+        'status', case when p.deleted_at is null then 'active' else 'archived' end,
+        'mrns', array(
+            select r.mrn from public.patient_registrations as r
+            where r.patient_id = p.id and r.deleted_at is null
+            order by r.mrn
+        )
+    )
+    into person
+    from public.patients as p
+    where p.id = patient_360.patient_id;
+    if person is null then
+        -- The same answer for a patient who does not exist and one beyond the caller's reach.
+        perform private.raise_not_found('patient not found');
+    end if;
+    return jsonb_build_object(
+        'patient', person,
+        'appointments', (
+            with seen as (
+                select
+                    a.id, a.hospital_id, a.doctor_id, pr.name as doctor_name, a.starts_at,
+                    a.ends_at, a.status, a.mode, a.appointment_type
+                from public.appointments as a
+                left join public.practitioners as pr on pr.id = a.doctor_id
+                where a.patient_id = patient_360.patient_id
+            )
+            select jsonb_build_object(
+                'recent', coalesce((
+                    select jsonb_agg(to_jsonb(r) order by r.starts_at desc)
+                    from (select * from seen where seen.starts_at < now() order by seen.starts_at desc limit 10) as r
+                ), '[]'),
+                'next', (
+                    select to_jsonb(n) from seen as n
+                    where n.starts_at >= now() and n.status in ('requested', 'scheduled')
+                    order by n.starts_at limit 1
+                ),
+                'last_visit', (
+                    select to_jsonb(v) from seen as v
+                    where v.status = 'completed' order by v.starts_at desc limit 1
+                ),
+                'upcoming_count', (
+                    select count(*) from seen as u
+                    where u.starts_at >= now() and u.status in ('requested', 'scheduled')
+                ),
+                'counts', (
+                    select jsonb_build_object(
+                        'total', count(*),
+                        'completed', count(*) filter (where c.status = 'completed'),
+                        'cancelled', count(*) filter (where c.status = 'cancelled'),
+                        'no_show', count(*) filter (where c.status = 'no_show')
+                    )
+                    from seen as c
+                )
+            )
+        ),
+        'prescriptions', jsonb_build_object(
+            'open_count', (
+                select count(*) from public.prescriptions as rx
+                where rx.patient_id = patient_360.patient_id
+                    and rx.status in ('pending', 'approved', 'ready_for_pickup')
+            )
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION public.patient_360(patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_360(patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_360(patient_id uuid) IS 'One patient at a glance (seed 001 GET /patients/{id}/360), each part as the caller may read it:
+patient (demographics, status, MRNs), appointments (recent: the last ten before now with the
+doctor''s name; next; last_visit; upcoming_count; counts by outcome) and prescriptions
+(open_count). No clinical content: read notes and results through rpc/patient_timeline.
+PT404 when the patient does not exist or is beyond the caller''s reach.';
+
+--
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -17284,6 +17379,14 @@ GRANT ALL ON FUNCTION public.live_topics() TO service_role;
 REVOKE ALL ON FUNCTION public.metadata_enums() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.metadata_enums() TO authenticated;
 GRANT ALL ON FUNCTION public.metadata_enums() TO service_role;
+
+--
+-- Name: FUNCTION patient_360(patient_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_360(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_360(patient_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_360(patient_id uuid) TO service_role;
 
 --
 -- Name: TABLE clinical_notes; Type: ACL; Schema: public; Owner: postgres
