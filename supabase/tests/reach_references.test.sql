@@ -815,6 +815,11 @@ values
     jsonb_build_object('doctor_id', pg_temp.a('doctors', 'a_doctor'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
+    'patient_demographics', 'a_front_desk',
+    $$ select public.patient_demographics(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
     'patient_360', 'a_front_desk',
     $$ select public.patient_360(($1 ->> 'patient_id')::uuid) $$,
     jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
