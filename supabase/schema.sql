@@ -6155,6 +6155,43 @@ $_$;
 ALTER FUNCTION private.rotate_field_encryption(batch_size integer) OWNER TO postgres;
 
 --
+-- Name: schedule_job(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.schedule_job(job_name text, schedule text, command text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if not exists (select from pg_catalog.pg_extension as e where e.extname = 'pg_cron')
+        and exists (select from pg_catalog.pg_available_extensions as e where e.name = 'pg_cron')
+        and pg_catalog.current_database()
+        = coalesce(nullif(pg_catalog.current_setting('cron.database_name', true), ''), 'postgres') then
+        begin
+            create extension pg_cron with schema pg_catalog;
+        exception
+            when others then
+                raise notice 'pg_cron could not be enabled (%)', sqlerrm;
+        end;
+    end if;
+    if exists (select from pg_catalog.pg_extension as e where e.extname = 'pg_cron') then
+        perform cron.schedule(job_name, schedule, command);
+    else
+        raise notice 'pg_cron is not enabled in this database: job % (%, at %) is not scheduled; run it by other means',
+            job_name, command, schedule;
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION schedule_job(job_name text, schedule text, command text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
+
+--
 -- Name: set_staff_active(public.app_role, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -16793,6 +16830,12 @@ GRANT ALL ON FUNCTION private.revoke_staff_invitation(invitation_id uuid) TO aut
 
 REVOKE ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO service_role;
+
+--
+-- Name: FUNCTION schedule_job(job_name text, schedule text, command text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION set_staff_active(staff_role public.app_role, staff_id uuid, active boolean); Type: ACL; Schema: private; Owner: postgres

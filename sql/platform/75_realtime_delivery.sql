@@ -6,26 +6,7 @@
 -- the row itself. NOTIFY is delivered at commit, and never for a rolled-back insert, such as
 -- Realtime's own authorization probes.
 
--- Realtime's login role here (on Supabase the service logs in as its admin role): it owns
--- realtime.messages, becomes the joining user's API role to evaluate their policies, as
--- PostgREST's authenticator does, never using those roles' rights itself (noinherit), and
--- reads the WAL for Postgres Changes (a temporary wal2json slot: replication).
-alter role supabase_realtime_admin with login replication;
-
-do $$
-declare
-    api_role text;
-begin
-    foreach api_role in array array['anon', 'authenticated', 'service_role'] loop
-        if not exists (
-            select from pg_catalog.pg_auth_members as a
-            where a.roleid = api_role::regrole and a.member = 'supabase_realtime_admin'::regrole
-        ) then
-            execute pg_catalog.format('grant %I to supabase_realtime_admin', api_role);
-        end if;
-    end loop;
-end;
-$$;
+-- The Realtime role logs in (65_service_logins.sql).
 
 create function realtime.devstack_announce()
 returns trigger

@@ -198,26 +198,6 @@ comment on function private.forget_old_live_events() is
 'Deletes live events older than 30 days and says how many (pg_cron job '
 'carebase-live-events-retention, daily). Security definer: nobody else deletes from the feed.';
 
--- pg_cron is off on a new hosted Supabase project: enable it where it is available and this is
--- its database, as 20261201050004 does; elsewhere say so and move on. cron.schedule replaces a
--- job of the same name.
-do $$
-begin
-    if not exists (select from pg_catalog.pg_extension as e where e.extname = 'pg_cron')
-        and exists (select from pg_catalog.pg_available_extensions as e where e.name = 'pg_cron')
-        and current_database() = coalesce(nullif(current_setting('cron.database_name', true), ''), 'postgres') then
-        begin
-            create extension pg_cron with schema pg_catalog;
-        exception
-            when others then
-                raise notice 'pg_cron could not be enabled (%): run private.forget_old_live_events() '
-                'daily by other means', sqlerrm;
-        end;
-    end if;
-    if exists (select from pg_catalog.pg_extension as e where e.extname = 'pg_cron') then
-        perform cron.schedule('carebase-live-events-retention', '25 0 * * *', 'select private.forget_old_live_events()');
-    else
-        raise notice 'pg_cron is not enabled in this database: old live events are not deleted on a schedule';
-    end if;
-end;
-$$;
+select private.schedule_job(
+    'carebase-live-events-retention', '25 0 * * *', 'select private.forget_old_live_events()'
+);
