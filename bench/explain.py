@@ -97,7 +97,7 @@ def statements(
         target=target,
         path=url.path,
         identity=authenticate(f"Bearer {token}", secret),
-        prefs=preferences.parse([]),
+        prefs=preferences.parse([], frozenset()),
         params=tuple(pairs),
         query_string=query.encode(),
         accept=None,

@@ -4816,6 +4816,125 @@ $$;
 ALTER FUNCTION private.patient_registered_hospital_ids() OWNER TO postgres;
 
 --
+-- Name: patients; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.patients (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid,
+    full_name text NOT NULL,
+    date_of_birth date,
+    sex public.sex,
+    phone public.phone_e164,
+    email extensions.citext,
+    preferred_language text DEFAULT 'en'::text NOT NULL,
+    address_line text,
+    city text,
+    district text,
+    state text,
+    postal_code text,
+    emergency_contact_name text,
+    emergency_contact_phone public.phone_e164,
+    emergency_contact_relation text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    name_key text GENERATED ALWAYS AS (private.name_key(full_name)) STORED,
+    CONSTRAINT patients_date_of_birth_plausible CHECK (((date_of_birth >= '1900-01-01'::date) AND (date_of_birth <= CURRENT_DATE))),
+    CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0))
+);
+
+ALTER TABLE public.patients OWNER TO postgres;
+
+--
+-- Name: TABLE patients; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patients IS 'Patients: the person, shared by the hospitals they are registered at.
+
+A patient reads and updates their own record; staff of a hospital where they are registered
+read them as their role allows (care team, front office, admin). Created by
+rpc/register_patient or the patient phone login.';
+
+--
+-- Name: COLUMN patients.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.user_id IS 'The patient''s login (user id), when they have one (phone sign-in).';
+
+--
+-- Name: COLUMN patients.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.phone IS 'Not unique: a family often shares one phone.';
+
+--
+-- Name: COLUMN patients.preferred_language; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.preferred_language IS 'Language code for messages to the patient (e.g. en, hi).';
+
+--
+-- Name: COLUMN patients.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from everyone but hospital admins.';
+
+--
+-- Name: COLUMN patients.name_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.name_key IS 'full_name as it sounds in Latin letters (private.name_key), kept by Postgres: what rpc/search_patients matches, whatever the script or spelling.';
+
+--
+-- Name: patient_search_admits(public.patients, uuid, uuid[], uuid[], uuid[], uuid[], uuid, date, public.sex, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean) RETURNS SETOF boolean
+    LANGUAGE sql STABLE
+    AS $$
+    select true
+    where (
+            (patient.user_id operator(pg_catalog.=) me and patient.deleted_at is null)
+            or (patient.deleted_at is null and patient.id operator(pg_catalog.=) any(team))
+            or exists (
+                select from public.patient_registrations as r
+                where r.patient_id operator(pg_catalog.=) patient.id
+                    and (
+                        (
+                            r.hospital_id operator(pg_catalog.=) any(front_office)
+                            and r.deleted_at is null and patient.deleted_at is null
+                        )
+                        or r.hospital_id operator(pg_catalog.=) any(admin_of)
+                    )
+            )
+        )
+        and (born_on is null or patient.date_of_birth operator(pg_catalog.=) born_on)
+        and (of_sex is null or patient.sex operator(pg_catalog.=) of_sex)
+        and (archived is null or archived operator(pg_catalog.=) (patient.deleted_at is not null))
+        and (
+            at_hospital is null
+            or (
+                at_hospital operator(pg_catalog.=) any(works_at)
+                and exists (
+                    select from public.patient_registrations as r
+                    where r.patient_id operator(pg_catalog.=) patient.id
+                        and r.deleted_at is null
+                        and r.hospital_id operator(pg_catalog.=) at_hospital
+                )
+            )
+        )
+$$;
+
+ALTER FUNCTION private.patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean) IS 'Inlined into the caller''s query. One row when rpc/search_patients may show the patient: the four branches of the patients policy for the caller whose ids are given, and the search''s filters.';
+
+--
 -- Name: patient_search_candidates(text, text, integer, uuid, date, public.sex, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4837,101 +4956,53 @@ declare
     ids uuid[];
     ways text[];
     scores real[];
-    taken uuid[] := '{}';
-    batch integer := 4 * max_results;
-    skipped integer := 0;
-    names_left boolean := (kind is null or kind = 'name') and key <> '';
 begin
-    select coalesce(array_agg(e.id), '{}'), coalesce(array_agg(e.way), '{}'), coalesce(array_agg(e.score), '{}')
+    select coalesce(array_agg(e.id order by e.position), '{}'),
+        coalesce(array_agg(e.way order by e.position), '{}'),
+        coalesce(array_agg(e.score order by e.position), '{}')
     into ids, ways, scores
     from (
-        select r.patient_id as id, 'mrn' as way, 1.0::real as score
-        from public.patient_registrations as r
-        where (kind is null or kind = 'mrn') and r.mrn = upper(q)
-        union all
-        select p.id, 'email', 1.0::real
-        from public.patients as p
-        where (kind is null or kind = 'email') and q like '%@%'
-            and p.email operator(extensions.=) q::extensions.citext
-        union all
-        select p.id, 'phone', case when length(digits) >= 10 then 1.0 else 0.9 end::real
-        from public.patients as p
-        where (kind is null or kind = 'phone') and q ~ '^[+0-9 ()./-]+$' and length(digits) >= 4
-            and reverse(p.phone::text) operator(pg_catalog.~>=~) ending
-            and reverse(p.phone::text) operator(pg_catalog.~<~) (ending || ':')
-    ) as e;
-    loop
-        -- The batch's patients the caller may read, in the batch's order.
-        select
-            coalesce(array_agg(c.id order by c.position), '{}'),
-            coalesce(array_agg(c.way order by c.position), '{}'),
-            coalesce(array_agg(c.score order by c.position), '{}')
-        into ids, ways, scores
+        select e.id, e.way, e.score, e.position
         from (
-            select c.id, c.way, c.score, c.position
-            from unnest(ids, ways, scores) with ordinality as c (id, way, score, position)
-            inner join public.patients as p on p.id = c.id
-            where
-                c.id <> all(taken)
-                and (
-                    (p.user_id = me and p.deleted_at is null)
-                    or (p.deleted_at is null and p.id = any(team))
-                    or exists (
-                        select 1 from public.patient_registrations as r
-                        where r.patient_id = p.id
-                            and (
-                                (r.hospital_id = any(front_office) and r.deleted_at is null and p.deleted_at is null)
-                                or r.hospital_id = any(admin_of)
-                            )
-                    )
-                )
-                and (born_on is null or p.date_of_birth = born_on)
-                and (of_sex is null or p.sex = of_sex)
-                and (archived is null or archived = (p.deleted_at is not null))
-                -- Only a hospital where the caller works: a filter on another hospital would
-                -- tell them where else their patient is registered.
-                and (
-                    patient_search_candidates.hospital_id is null
-                    or (
-                        patient_search_candidates.hospital_id = any(works_at)
-                        and exists (
-                            select 1 from public.patient_registrations as r
-                            where r.patient_id = p.id and r.deleted_at is null
-                                and r.hospital_id = patient_search_candidates.hospital_id
-                        )
-                    )
-                )
-            order by c.position
-            limit max_results - cardinality(taken)
-        ) as c;
-        taken := taken || ids;
-        return query select * from unnest(ids, ways, scores);
-        exit when cardinality(taken) >= max_results or not names_left;
-        -- The next names, nearest first.
-        select
-            coalesce(array_agg(n.id order by n.distance), '{}'),
-            coalesce(array_agg('name'::text), '{}'),
-            coalesce(array_agg((1 - n.distance)::real order by n.distance), '{}')
-        into ids, ways, scores
-        from (
-            select p.id, key operator(extensions.<<->) p.name_key as distance
+            select r.patient_id as id, 'mrn' as way, 1.0::real as score, 1 as position
+            from public.patient_registrations as r
+            where (kind is null or kind = 'mrn') and r.mrn = upper(q)
+            union all
+            select p.id, 'email', 1.0::real, 2
             from public.patients as p
-            where key operator(extensions.<%) p.name_key
-                -- Without a hospital-wide role the caller reaches only themselves and their
-                -- care team: no need to check every namesake of the hospital one by one.
-                and (
-                    cardinality(front_office || admin_of) > 0
-                    or p.id = any(team)
-                    or p.user_id = me
-                )
-            order by key operator(extensions.<<->) p.name_key
-            limit batch offset skipped
-        ) as n;
-        names_left := cardinality(ids) = batch;
-        exit when cardinality(ids) = 0;
-        skipped := skipped + batch;
-        batch := batch * 2;
-    end loop;
+            where (kind is null or kind = 'email') and q like '%@%'
+                and p.email operator(extensions.=) q::extensions.citext
+            union all
+            select p.id, 'phone', case when length(digits) >= 10 then 1.0 else 0.9 end::real, 3
+            from public.patients as p
+            where (kind is null or kind = 'phone') and q ~ '^[+0-9 ()./-]+$' and length(digits) >= 4
+                and reverse(p.phone::text) operator(pg_catalog.~>=~) ending
+                and reverse(p.phone::text) operator(pg_catalog.~<~) (ending || ':')
+        ) as e
+        inner join public.patients as p on p.id = e.id
+        cross join lateral private.patient_search_admits(
+            p, me, team, front_office, admin_of, works_at, hospital_id, born_on, of_sex, archived
+        ) as admitted
+        order by e.position
+        limit max_results
+    ) as e;
+    return query select * from unnest(ids, ways, scores);
+    if cardinality(ids) >= max_results or key = '' or coalesce(kind, 'name') <> 'name' then
+        return;
+    end if;
+    return query
+    select p.id, 'name'::text, (1 - (key operator(extensions.<<->) p.name_key))::real
+    from public.patients as p
+    cross join lateral private.patient_search_admits(
+        p, me, team, front_office, admin_of, works_at, hospital_id, born_on, of_sex, archived
+    ) as admitted
+    where key operator(extensions.<%) p.name_key
+        and p.id <> all(ids)
+        -- Without a hospital-wide role the caller reaches only themselves and their care team:
+        -- no need to check every namesake of the hospital one by one.
+        and (cardinality(front_office || admin_of) > 0 or p.id = any(team) or p.user_id = me)
+    order by key operator(extensions.<<->) p.name_key
+    limit max_results - cardinality(ids);
 end;
 $_$;
 
@@ -7866,77 +7937,6 @@ COMMENT ON FUNCTION public.fail_notification(notification_id uuid, claim_token u
 A permanent failure, or the last of max_attempts, dead-letters the row; otherwise it is retried
 after 30 s * 2^(attempts - 1), at most an hour, give or take 20 %. Returns the new state and
 when it is due; no row when the claim is no longer the caller''s.';
-
---
--- Name: patients; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.patients (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid,
-    full_name text NOT NULL,
-    date_of_birth date,
-    sex public.sex,
-    phone public.phone_e164,
-    email extensions.citext,
-    preferred_language text DEFAULT 'en'::text NOT NULL,
-    address_line text,
-    city text,
-    district text,
-    state text,
-    postal_code text,
-    emergency_contact_name text,
-    emergency_contact_phone public.phone_e164,
-    emergency_contact_relation text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone,
-    name_key text GENERATED ALWAYS AS (private.name_key(full_name)) STORED,
-    CONSTRAINT patients_date_of_birth_plausible CHECK (((date_of_birth >= '1900-01-01'::date) AND (date_of_birth <= CURRENT_DATE))),
-    CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0))
-);
-
-ALTER TABLE public.patients OWNER TO postgres;
-
---
--- Name: TABLE patients; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.patients IS 'Patients: the person, shared by the hospitals they are registered at.
-
-A patient reads and updates their own record; staff of a hospital where they are registered
-read them as their role allows (care team, front office, admin). Created by
-rpc/register_patient or the patient phone login.';
-
---
--- Name: COLUMN patients.user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.user_id IS 'The patient''s login (user id), when they have one (phone sign-in).';
-
---
--- Name: COLUMN patients.phone; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.phone IS 'Not unique: a family often shares one phone.';
-
---
--- Name: COLUMN patients.preferred_language; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.preferred_language IS 'Language code for messages to the patient (e.g. en, hi).';
-
---
--- Name: COLUMN patients.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from everyone but hospital admins.';
-
---
--- Name: COLUMN patients.name_key; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.name_key IS 'full_name as it sounds in Latin letters (private.name_key), kept by Postgres: what rpc/search_patients matches, whatever the script or spelling.';
 
 --
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16532,6 +16532,122 @@ REVOKE ALL ON FUNCTION private.patient_registered_hospital_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.patient_registered_hospital_ids() TO authenticated;
 
 --
+-- Name: TABLE patients; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.patients TO service_role;
+GRANT SELECT,INSERT ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.patients TO supabase_auth_admin;
+
+--
+-- Name: COLUMN patients.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(user_id) ON TABLE public.patients TO supabase_auth_admin;
+
+--
+-- Name: COLUMN patients.full_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(full_name) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.date_of_birth; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(date_of_birth) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.sex; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(sex) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(phone) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(email) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.preferred_language; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(preferred_language) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.address_line; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(address_line) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.city; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(city) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.district; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(district) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.state; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(state) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.postal_code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(postal_code) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.emergency_contact_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(emergency_contact_name) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.emergency_contact_phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(emergency_contact_phone) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.emergency_contact_relation; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(emergency_contact_relation) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(deleted_at) ON TABLE public.patients TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean) TO authenticated;
+
+--
 -- Name: FUNCTION patient_search_candidates(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, archived boolean); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17262,115 +17378,6 @@ GRANT ALL ON FUNCTION public.expire_prescriptions() TO service_role;
 
 REVOKE ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
-
---
--- Name: TABLE patients; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.patients TO service_role;
-GRANT SELECT,INSERT ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(id) ON TABLE public.patients TO supabase_auth_admin;
-
---
--- Name: COLUMN patients.user_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(user_id) ON TABLE public.patients TO supabase_auth_admin;
-
---
--- Name: COLUMN patients.full_name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(full_name) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.date_of_birth; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(date_of_birth) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.sex; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(sex) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.phone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(phone) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.email; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(email) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.preferred_language; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(preferred_language) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.address_line; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(address_line) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.city; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(city) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.district; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(district) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.state; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(state) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.postal_code; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(postal_code) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.emergency_contact_name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(emergency_contact_name) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.emergency_contact_phone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(emergency_contact_phone) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.emergency_contact_relation; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(emergency_contact_relation) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.deleted_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(deleted_at) ON TABLE public.patients TO supabase_auth_admin;
 
 --
 -- Name: FUNCTION find_patient_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: public; Owner: postgres
