@@ -2190,6 +2190,266 @@ $$;
 ALTER FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: duplicate_matches(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.duplicate_matches(patient_id uuid, hospital_id uuid) RETURNS TABLE(other_patient_id uuid, score numeric, parts jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with me as (
+        select p.* from public.patients as p
+        where p.id = duplicate_matches.patient_id and p.deleted_at is null
+    ),
+    blocked as (
+        select o.id from me join public.patients as o on o.phone = me.phone
+        union
+        select o.id from me join public.patients as o on o.email = me.email
+        union
+        select o.id from me join public.patients as o on o.date_of_birth = me.date_of_birth
+        union
+        select n.id from me cross join lateral (
+            select o.id from public.patients as o
+            where o.name_key operator(extensions.%) me.name_key
+            order by o.name_key operator(extensions.<->) me.name_key
+            limit 50
+        ) as n
+    )
+    select o.id, s.score, s.parts
+    from me
+    join blocked as b on b.id <> me.id
+    join public.patients as o on o.id = b.id and o.deleted_at is null
+    cross join lateral private.duplicate_score(me, o) as s
+    where s.score >= private.duplicate_threshold()
+        and s.name_similarity >= 0.5
+        and exists (
+            select from public.patient_registrations as r
+            where r.patient_id = o.id and r.hospital_id = duplicate_matches.hospital_id and r.deleted_at is null
+        )
+        and not exists (
+            select from public.patient_duplicate_pairs as d
+            where d.patient_id = least(me.id, o.id) and d.other_patient_id = greatest(me.id, o.id)
+                and d.status = 'not_duplicate'
+        )
+$$;
+
+ALTER FUNCTION private.duplicate_matches(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION duplicate_matches(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.duplicate_matches(patient_id uuid, hospital_id uuid) IS 'The possible duplicates of a patient among the live registrations of a hospital, scored, without the pairs decided "not a duplicate".';
+
+--
+-- Name: name_key(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.name_key(name text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+declare
+    key text := lower(private.unaccented(private.latin_reading(name)));
+begin
+    key := regexp_replace(key, '[^a-z]+', ' ', 'g');
+    key := translate(key, 'wqz', 'vkj');
+    key := replace(key, 'x', 'ks');
+    key := replace(key, 'ph', 'f');
+    key := regexp_replace(key, '([bcdgjknprst])h', '\1', 'g'); -- aspirates: Sukhdev, Sandhu
+    key := regexp_replace(key, 'ee|ii', 'i', 'g'); -- long vowels: Harpreet, हरप्रीत (harpriit)
+    key := regexp_replace(key, 'oo|uu', 'u', 'g');
+    key := replace(key, 'ou', 'au'); -- Kour, Kaur
+    key := replace(key, 'er', 'ar'); -- Rajinder, ਰਾਜਿੰਦਰ (raajindar); Verma, वर्मा (varmaa)
+    key := regexp_replace(key, '([aeiou])y([aeiou])', '\1\2', 'g'); -- Priya, ਪ੍ਰਿਆ (priaa)
+    key := regexp_replace(key, '([^aeiou ])y', '\1', 'g'); -- Jyoti, ਜੋਤੀ (jotii)
+    key := regexp_replace(key, 'ng\M', 'n', 'g'); -- Singh, सिंह (sinh)
+    key := regexp_replace(key, '([a-z])\1+', '\1', 'g'); -- Gill, ਗਿੱਲ (gil)
+    return btrim(regexp_replace(key, ' +', ' ', 'g'));
+end;
+$$;
+
+ALTER FUNCTION private.name_key(name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION name_key(name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.name_key(name text) IS 'A name as it sounds in Latin letters, the same for its common spellings and scripts (patients.name_key; compared by rpc/search_patients with trigram word similarity).';
+
+--
+-- Name: patients; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.patients (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid,
+    full_name text NOT NULL,
+    date_of_birth date,
+    sex public.sex,
+    phone public.phone_e164,
+    email extensions.citext,
+    preferred_language text DEFAULT 'en'::text NOT NULL,
+    address_line text,
+    city text,
+    district text,
+    state text,
+    postal_code text,
+    emergency_contact_name text,
+    emergency_contact_phone public.phone_e164,
+    emergency_contact_relation text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    name_key text GENERATED ALWAYS AS (private.name_key(full_name)) STORED,
+    CONSTRAINT patients_date_of_birth_plausible CHECK (((date_of_birth >= '1900-01-01'::date) AND (date_of_birth <= CURRENT_DATE))),
+    CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0))
+);
+
+ALTER TABLE public.patients OWNER TO postgres;
+
+--
+-- Name: TABLE patients; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patients IS 'Patients: the person, shared by the hospitals they are registered at.
+
+A patient reads and updates their own record; staff of a hospital where they are registered
+read them as their role allows (care team, front office, admin). Created by
+rpc/register_patient or the patient phone login.';
+
+--
+-- Name: COLUMN patients.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.user_id IS 'The patient''s login (user id), when they have one (phone sign-in).';
+
+--
+-- Name: COLUMN patients.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.phone IS 'Not unique: a family often shares one phone.';
+
+--
+-- Name: COLUMN patients.preferred_language; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.preferred_language IS 'Language code for messages to the patient (e.g. en, hi).';
+
+--
+-- Name: COLUMN patients.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from everyone but hospital admins.';
+
+--
+-- Name: COLUMN patients.name_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.name_key IS 'full_name as it sounds in Latin letters (private.name_key), kept by Postgres: what rpc/search_patients matches, whatever the script or spelling.';
+
+--
+-- Name: duplicate_score(public.patients, public.patients); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.duplicate_score(a public.patients, b public.patients) RETURNS TABLE(score numeric, parts jsonb, name_similarity real)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with facts as (
+        select
+            extensions.similarity(a.name_key, b.name_key) as name_similarity,
+            case
+                when a.date_of_birth is null or b.date_of_birth is null then null
+                when a.date_of_birth = b.date_of_birth then 'same'
+                when (
+                    extract(year from a.date_of_birth) = extract(year from b.date_of_birth)
+                    and extract(month from a.date_of_birth) = extract(day from b.date_of_birth)
+                    and extract(day from a.date_of_birth) = extract(month from b.date_of_birth)
+                )
+                or (
+                    -- one digit off: one field differs, by a single digit of its written form
+                    (to_char(a.date_of_birth, 'YYYYMMDD') <> to_char(b.date_of_birth, 'YYYYMMDD'))
+                    and (
+                        select count(*) from generate_series(1, 8) as i
+                        where substr(to_char(a.date_of_birth, 'YYYYMMDD'), i, 1)
+                            <> substr(to_char(b.date_of_birth, 'YYYYMMDD'), i, 1)
+                    ) = 1
+                ) then 'typo'
+                else 'different'
+            end as birth,
+            exists (
+                select from public.patient_identifiers as x
+                join public.patient_identifiers as y on y.kind = x.kind and y.blind_index <> x.blind_index
+                where x.patient_id = a.id and y.patient_id = b.id
+            ) as national_id_differs
+    ),
+    points as (
+        select 'name' as part, round((0.30 * f.name_similarity)::numeric, 3) as points,
+            format('similarity %s', round(f.name_similarity::numeric, 2)) as detail
+        from facts as f
+        union all
+        select 'phonetic_key', 0.10, 'the names sound the same'
+        where a.name_key = b.name_key
+        union all
+        select 'date_of_birth',
+            case f.birth when 'same' then 0.25 when 'typo' then 0.10 else -0.30 end,
+            case f.birth
+                when 'same' then 'the same date'
+                when 'typo' then 'day and month swapped or one digit off'
+                else 'different dates'
+            end
+        from facts as f
+        where f.birth is not null
+        union all
+        select 'sex', case when a.sex = b.sex then 0.05 else -0.20 end,
+            case when a.sex = b.sex then 'the same' else 'different' end
+        where a.sex is not null and b.sex is not null
+        union all
+        select 'phone', 0.10, 'the same number' where a.phone = b.phone
+        union all
+        select 'email', 0.10, 'the same address' where a.email = b.email
+        union all
+        select 'address', 0.05, 'the same postal code or district and city'
+        where a.postal_code = b.postal_code or (a.district = b.district and a.city = b.city)
+        union all
+        select 'national_id', -0.50, 'different numbers of the same kind'
+        from facts as f
+        where f.national_id_differs
+    )
+    select
+        greatest(0, least(1, sum(p.points)))::numeric(4, 3),
+        jsonb_agg(jsonb_build_object('part', p.part, 'points', p.points, 'detail', p.detail) order by p.points desc),
+        (select f.name_similarity from facts as f)
+    from points as p
+$$;
+
+ALTER FUNCTION private.duplicate_score(a public.patients, b public.patients) OWNER TO postgres;
+
+--
+-- Name: FUNCTION duplicate_score(a public.patients, b public.patients); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.duplicate_score(a public.patients, b public.patients) IS 'How alike two patient records are (0..1) and the parts that counted, each with its points and a reason; no value of either record.';
+
+--
+-- Name: duplicate_threshold(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.duplicate_threshold() RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 0.55 $$;
+
+ALTER FUNCTION private.duplicate_threshold() OWNER TO postgres;
+
+--
+-- Name: FUNCTION duplicate_threshold(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.duplicate_threshold() IS 'The score from which two records are proposed as one person (names at least half alike too).';
+
+--
 -- Name: encrypt_contents(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4312,42 +4572,6 @@ ALTER FUNCTION private.may_join_topic(topic text) OWNER TO postgres;
 COMMENT ON FUNCTION private.may_join_topic(topic text) IS 'Whether the caller may receive on the private channel of this live-event topic (the RLS policy on realtime.messages asks it with realtime.topic()); the rule is private.joinable_topics().';
 
 --
--- Name: name_key(text); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.name_key(name text) RETURNS text
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path TO ''
-    AS $$
-declare
-    key text := lower(private.unaccented(private.latin_reading(name)));
-begin
-    key := regexp_replace(key, '[^a-z]+', ' ', 'g');
-    key := translate(key, 'wqz', 'vkj');
-    key := replace(key, 'x', 'ks');
-    key := replace(key, 'ph', 'f');
-    key := regexp_replace(key, '([bcdgjknprst])h', '\1', 'g'); -- aspirates: Sukhdev, Sandhu
-    key := regexp_replace(key, 'ee|ii', 'i', 'g'); -- long vowels: Harpreet, हरप्रीत (harpriit)
-    key := regexp_replace(key, 'oo|uu', 'u', 'g');
-    key := replace(key, 'ou', 'au'); -- Kour, Kaur
-    key := replace(key, 'er', 'ar'); -- Rajinder, ਰਾਜਿੰਦਰ (raajindar); Verma, वर्मा (varmaa)
-    key := regexp_replace(key, '([aeiou])y([aeiou])', '\1\2', 'g'); -- Priya, ਪ੍ਰਿਆ (priaa)
-    key := regexp_replace(key, '([^aeiou ])y', '\1', 'g'); -- Jyoti, ਜੋਤੀ (jotii)
-    key := regexp_replace(key, 'ng\M', 'n', 'g'); -- Singh, सिंह (sinh)
-    key := regexp_replace(key, '([a-z])\1+', '\1', 'g'); -- Gill, ਗਿੱਲ (gil)
-    return btrim(regexp_replace(key, ' +', ' ', 'g'));
-end;
-$$;
-
-ALTER FUNCTION private.name_key(name text) OWNER TO postgres;
-
---
--- Name: FUNCTION name_key(name text); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.name_key(name text) IS 'A name as it sounds in Latin letters, the same for its common spellings and scripts (patients.name_key; compared by rpc/search_patients with trigram word similarity).';
-
---
 -- Name: new_verification_code(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4816,77 +5040,6 @@ $$;
 ALTER FUNCTION private.patient_registered_hospital_ids() OWNER TO postgres;
 
 --
--- Name: patients; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.patients (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid,
-    full_name text NOT NULL,
-    date_of_birth date,
-    sex public.sex,
-    phone public.phone_e164,
-    email extensions.citext,
-    preferred_language text DEFAULT 'en'::text NOT NULL,
-    address_line text,
-    city text,
-    district text,
-    state text,
-    postal_code text,
-    emergency_contact_name text,
-    emergency_contact_phone public.phone_e164,
-    emergency_contact_relation text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone,
-    name_key text GENERATED ALWAYS AS (private.name_key(full_name)) STORED,
-    CONSTRAINT patients_date_of_birth_plausible CHECK (((date_of_birth >= '1900-01-01'::date) AND (date_of_birth <= CURRENT_DATE))),
-    CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0))
-);
-
-ALTER TABLE public.patients OWNER TO postgres;
-
---
--- Name: TABLE patients; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.patients IS 'Patients: the person, shared by the hospitals they are registered at.
-
-A patient reads and updates their own record; staff of a hospital where they are registered
-read them as their role allows (care team, front office, admin). Created by
-rpc/register_patient or the patient phone login.';
-
---
--- Name: COLUMN patients.user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.user_id IS 'The patient''s login (user id), when they have one (phone sign-in).';
-
---
--- Name: COLUMN patients.phone; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.phone IS 'Not unique: a family often shares one phone.';
-
---
--- Name: COLUMN patients.preferred_language; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.preferred_language IS 'Language code for messages to the patient (e.g. en, hi).';
-
---
--- Name: COLUMN patients.deleted_at; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from everyone but hospital admins.';
-
---
--- Name: COLUMN patients.name_key; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.patients.name_key IS 'full_name as it sounds in Latin letters (private.name_key), kept by Postgres: what rpc/search_patients matches, whatever the script or spelling.';
-
---
 -- Name: patient_search_admits(public.patients, uuid, uuid[], uuid[], uuid[], uuid[], uuid, date, public.sex, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5072,6 +5225,31 @@ $$;
 ALTER FUNCTION private.phi_aal2_cleared() OWNER TO postgres;
 
 --
+-- Name: possible_duplicates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.possible_duplicates(patient_id uuid) RETURNS TABLE(other_patient_id uuid, hospital_id uuid, score numeric, parts jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select m.other_patient_id, h.id, m.score, m.parts
+    from unnest(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')) as h (id)
+    cross join lateral private.duplicate_matches(possible_duplicates.patient_id, h.id) as m
+    where exists (
+        select from public.patient_registrations as r
+        where r.patient_id = possible_duplicates.patient_id and r.hospital_id = h.id and r.deleted_at is null
+    )
+$$;
+
+ALTER FUNCTION private.possible_duplicates(patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION possible_duplicates(patient_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.possible_duplicates(patient_id uuid) IS 'The possible duplicates of a patient in the hospitals where the caller reviews duplicates.';
+
+--
 -- Name: protect_encrypted_column(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5099,6 +5277,36 @@ end;
 $_$;
 
 ALTER FUNCTION private.protect_encrypted_column(target regclass, column_name text) OWNER TO postgres;
+
+--
+-- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_possible_duplicates() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    insert into public.patient_duplicate_pairs (hospital_id, patient_id, other_patient_id, score, parts)
+    select
+        new.hospital_id,
+        least(new.patient_id, m.other_patient_id),
+        greatest(new.patient_id, m.other_patient_id),
+        m.score,
+        m.parts
+    from private.duplicate_matches(new.patient_id, new.hospital_id) as m
+    on conflict (patient_id, other_patient_id) do nothing;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.queue_possible_duplicates() OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_possible_duplicates(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_possible_duplicates() IS 'Queues for review the patients of the hospital that a new registration''s patient looks like.';
 
 --
 -- Name: raise_booking_clash(uuid, timestamp with time zone, timestamp with time zone, uuid, text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5651,6 +5859,156 @@ end;
 $$;
 
 ALTER FUNCTION private.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) OWNER TO postgres;
+
+--
+-- Name: patient_duplicate_pairs; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.patient_duplicate_pairs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    other_patient_id uuid NOT NULL,
+    score numeric(4,3) NOT NULL,
+    parts jsonb NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    detected_at timestamp with time zone DEFAULT now() NOT NULL,
+    reviewed_by uuid,
+    reviewed_at timestamp with time zone,
+    review_note text,
+    CONSTRAINT patient_duplicate_pairs_lower_id_first CHECK ((patient_id < other_patient_id)),
+    CONSTRAINT patient_duplicate_pairs_score_range CHECK (((score >= (0)::numeric) AND (score <= (1)::numeric))),
+    CONSTRAINT patient_duplicate_pairs_status_known CHECK ((status = ANY (ARRAY['open'::text, 'not_duplicate'::text, 'merged'::text])))
+);
+
+ALTER TABLE public.patient_duplicate_pairs OWNER TO postgres;
+
+--
+-- Name: TABLE patient_duplicate_pairs; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patient_duplicate_pairs IS 'Possible duplicate patients to review (seed 001 GET /patients/{id}/duplicates, as a queue): read ?hospital_id=eq.<h>&status=eq.open&order=score.desc. Proposed when a registration makes a patient look like another registered at the same hospital; decided with rpc/review_duplicate. Readable by the front desk, CROs and admins of the pair''s hospital.';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.hospital_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.hospital_id IS 'The hospital whose queue holds the pair (where both records were registered when it was found).';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.patient_id IS 'One record of the pair (the lower id).';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.other_patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.other_patient_id IS 'The other record (the higher id).';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.score; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.score IS 'How alike the records were when compared, 0..1 (proposed from 0.55).';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.parts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.parts IS 'Why: [{part, points, detail}], e.g. {"part": "date_of_birth", "points": 0.25, "detail": "the same date"}; parts are name, phonetic_key, date_of_birth, sex, phone, email, address, national_id. Never a value of either record.';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.status IS 'open: to review; not_duplicate: two people, never proposed again; merged: made one record.';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.detected_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.detected_at IS 'When the pair was first proposed.';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.reviewed_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.reviewed_by IS 'Who last decided on the pair.';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.reviewed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.reviewed_at IS 'When the pair was last decided.';
+
+--
+-- Name: COLUMN patient_duplicate_pairs.review_note; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_duplicate_pairs.review_note IS 'The reviewer''s reason, if given.';
+
+--
+-- Name: record_duplicate_review(uuid, uuid, uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) RETURNS public.patient_duplicate_pairs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    a constant uuid := least(patient_id, other_patient_id);
+    b constant uuid := greatest(patient_id, other_patient_id);
+    pair public.patient_duplicate_pairs;
+begin
+    if not coalesce(
+        hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+        and (
+            select count(distinct r.patient_id) from public.patient_registrations as r
+            where r.hospital_id = record_duplicate_review.hospital_id and r.deleted_at is null
+                and r.patient_id in (a, b)
+        ) = 2,
+        false
+    ) then
+        perform private.raise_forbidden(
+            'both patients must be registered at a hospital where you review duplicates',
+            'not_registered_together'
+        );
+    end if;
+    select * into pair from public.patient_duplicate_pairs as d
+    where d.patient_id = a and d.other_patient_id = b
+    for update;
+    if pair.status = 'merged' then
+        perform private.raise_conflict('the pair was merged', 'pair_merged', 'unmerge the records first');
+    end if;
+    if pair.id is null then
+        insert into public.patient_duplicate_pairs (
+            hospital_id, patient_id, other_patient_id, score, parts, status, reviewed_by, reviewed_at, review_note
+        )
+        select record_duplicate_review.hospital_id, a, b, s.score, s.parts, decision, (select auth.uid()), now(), note
+        from public.patients as x
+        cross join public.patients as y
+        cross join lateral private.duplicate_score(x, y) as s
+        where x.id = a and y.id = b
+        returning * into pair;
+    else
+        update public.patient_duplicate_pairs as d
+        set status = decision, reviewed_by = (select auth.uid()), reviewed_at = now(), review_note = note
+        where d.id = pair.id
+        returning * into pair;
+    end if;
+    return pair;
+end;
+$$;
+
+ALTER FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) IS 'Sets a pair''s review decision (creating the pair if needed) for a reviewer of the hospital where both are registered; refuses a merged pair.';
 
 --
 -- Name: record_transition(text, uuid, uuid, text, text, public.app_role, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8564,6 +8922,51 @@ those registered at hospital_id: total, by_status (active, archived), by_sex, by
 counts nothing.';
 
 --
+-- Name: patient_duplicates(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_duplicates(patient_id uuid) RETURNS TABLE(id uuid, full_name text, date_of_birth date, sex public.sex, mrns text[], score numeric, parts jsonb, status text, hospital_id uuid)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not exists (select from public.patients as p where p.id = patient_duplicates.patient_id) then
+        -- The same answer for a patient who does not exist and one beyond the caller's reach.
+        perform private.raise_not_found('patient not found');
+    end if;
+    return query
+    select distinct on (o.id)
+        o.id,
+        o.full_name,
+        o.date_of_birth,
+        o.sex,
+        array(
+            select r.mrn from public.patient_registrations as r
+            where r.patient_id = o.id and r.hospital_id = m.hospital_id and r.deleted_at is null
+            order by r.mrn
+        ),
+        m.score,
+        m.parts,
+        coalesce(d.status, 'open'),
+        m.hospital_id
+    from private.possible_duplicates(patient_duplicates.patient_id) as m
+    inner join public.patients as o on o.id = m.other_patient_id
+    left join public.patient_duplicate_pairs as d
+        on d.patient_id = least(patient_duplicates.patient_id, o.id)
+        and d.other_patient_id = greatest(patient_duplicates.patient_id, o.id)
+    order by o.id, m.score desc;
+end;
+$$;
+
+ALTER FUNCTION public.patient_duplicates(patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_duplicates(patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_duplicates(patient_id uuid) IS 'The patients who may be the same person as this one (seed 001 GET /patients/{id}/duplicates), among the patients registered where the caller works at the front office or as admin: score 0..1 with its parts ([{part, points, detail}]), the pair''s status (open or merged; pairs decided not_duplicate are left out) and the hospital. Never on a shared phone alone. PT404 for a patient who does not exist or whom the caller may not read.';
+
+--
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9139,6 +9542,56 @@ ALTER FUNCTION public.reveal_patient_identifier(identifier_id uuid) OWNER TO pos
 COMMENT ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) IS 'Returns a national identifier in clear (the patient, or staff of the recording hospital); logged.
 
 Errors: 42501 may not see it, PT409 undecryptable_field (the stored value cannot be decrypted).';
+
+--
+-- Name: review_duplicate(uuid, uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text DEFAULT NULL::text) RETURNS public.patient_duplicate_pairs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    at_hospital uuid;
+begin
+    if decision is null or decision not in ('not_duplicate', 'open') then
+        perform private.raise_invalid('decision must be not_duplicate or open', 'unknown_decision');
+    end if;
+    if patient_id = other_patient_id then
+        perform private.raise_invalid('a patient is not a duplicate of themselves', 'same_patient');
+    end if;
+    -- Both records as the caller may read them: one they cannot read is not found.
+    if (
+        select count(*) from public.patients as p
+        where p.id in (review_duplicate.patient_id, review_duplicate.other_patient_id)
+    ) < 2 then
+        perform private.raise_not_found('patient not found');
+    end if;
+    -- A hospital where the caller reviews and both are registered: the queue the pair is in
+    -- when it is there, else the first such hospital (none: refused by the call below).
+    select h.id into at_hospital
+    from unnest(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')) as h (id)
+    left join public.patient_duplicate_pairs as d
+        on d.patient_id = least(review_duplicate.patient_id, review_duplicate.other_patient_id)
+        and d.other_patient_id = greatest(review_duplicate.patient_id, review_duplicate.other_patient_id)
+    where (
+        select count(distinct r.patient_id) from public.patient_registrations as r
+        where r.hospital_id = h.id and r.deleted_at is null
+            and r.patient_id in (review_duplicate.patient_id, review_duplicate.other_patient_id)
+    ) = 2
+    order by d.hospital_id is distinct from h.id, h.id
+    limit 1;
+    return private.record_duplicate_review(at_hospital, patient_id, other_patient_id, decision, note);
+end;
+$$;
+
+ALTER FUNCTION public.review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text) IS 'Decides whether two patients are one person, for the review queue: decision not_duplicate (never proposed again) or open (undo). For the front desk, CROs and admins of a hospital where both are registered. Errors: 22023 unknown_decision, same_patient; PT404 a patient not found or not readable; PT403 not_registered_together; PT409 pair_merged.';
 
 --
 -- Name: revoke_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12085,6 +12538,20 @@ ALTER TABLE ONLY public.patient_documents
     ADD CONSTRAINT patient_documents_storage_path_unique UNIQUE (storage_path);
 
 --
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_duplicate_pairs
+    ADD CONSTRAINT patient_duplicate_pairs_once UNIQUE (patient_id, other_patient_id);
+
+--
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_duplicate_pairs
+    ADD CONSTRAINT patient_duplicate_pairs_pkey PRIMARY KEY (id);
+
+--
 -- Name: patient_identifiers patient_identifiers_number_held_once; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -12735,6 +13202,24 @@ CREATE INDEX patient_documents_registration_idx ON public.patient_documents USIN
 CREATE INDEX patient_documents_uploaded_by_idx ON public.patient_documents USING btree (uploaded_by);
 
 --
+-- Name: patient_duplicate_pairs_other_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_duplicate_pairs_other_patient_idx ON public.patient_duplicate_pairs USING btree (other_patient_id);
+
+--
+-- Name: patient_duplicate_pairs_queue_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_duplicate_pairs_queue_idx ON public.patient_duplicate_pairs USING btree (hospital_id, status, score DESC);
+
+--
+-- Name: patient_duplicate_pairs_reviewed_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_duplicate_pairs_reviewed_by_idx ON public.patient_duplicate_pairs USING btree (reviewed_by);
+
+--
 -- Name: patient_identifiers_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -12787,6 +13272,12 @@ CREATE INDEX patient_registrations_mrn_idx ON public.patient_registrations USING
 --
 
 CREATE INDEX patient_registrations_registered_by_idx ON public.patient_registrations USING btree (registered_by);
+
+--
+-- Name: patients_date_of_birth_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patients_date_of_birth_idx ON public.patients USING btree (date_of_birth);
 
 --
 -- Name: patients_email_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -13279,6 +13770,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.medic
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patient_documents FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: patient_duplicate_pairs audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patient_duplicate_pairs FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: patient_identifiers audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -13769,6 +14266,12 @@ CREATE TRIGGER patient_pharmacy_choices_set_updated_at BEFORE UPDATE ON public.p
 --
 
 CREATE TRIGGER patient_registrations_assign_mrn BEFORE INSERT ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.assign_mrn();
+
+--
+-- Name: patient_registrations patient_registrations_queue_possible_duplicates; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER patient_registrations_queue_possible_duplicates AFTER INSERT ON public.patient_registrations FOR EACH ROW WHEN ((new.deleted_at IS NULL)) EXECUTE FUNCTION private.queue_possible_duplicates();
 
 --
 -- Name: patient_registrations patient_registrations_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -14314,6 +14817,34 @@ ALTER TABLE ONLY public.patient_documents
 
 ALTER TABLE ONLY public.patient_documents
     ADD CONSTRAINT patient_documents_uploaded_by_fkey FOREIGN KEY (uploaded_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_duplicate_pairs
+    ADD CONSTRAINT patient_duplicate_pairs_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_other_patient_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_duplicate_pairs
+    ADD CONSTRAINT patient_duplicate_pairs_other_patient_id_fkey FOREIGN KEY (other_patient_id) REFERENCES public.patients(id);
+
+--
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_patient_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_duplicate_pairs
+    ADD CONSTRAINT patient_duplicate_pairs_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id);
+
+--
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_reviewed_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_duplicate_pairs
+    ADD CONSTRAINT patient_duplicate_pairs_reviewed_by_fkey FOREIGN KEY (reviewed_by) REFERENCES auth.users(id);
 
 --
 -- Name: patient_identifiers patient_identifiers_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -15120,6 +15651,24 @@ CREATE POLICY patient_documents_staff_need_aal2 ON public.patient_documents AS R
 --
 
 CREATE POLICY patient_documents_update ON public.patient_documents FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: patient_duplicate_pairs; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.patient_duplicate_pairs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: patient_duplicate_pairs patient_duplicate_pairs_select_front_office_or_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY patient_duplicate_pairs_select_front_office_or_admin ON public.patient_duplicate_pairs FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY patient_duplicate_pairs_select_front_office_or_admin ON patient_duplicate_pairs; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY patient_duplicate_pairs_select_front_office_or_admin ON public.patient_duplicate_pairs IS 'The front desk, CROs and admins of the pair''s hospital read its queue.';
 
 --
 -- Name: patient_identifiers; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -15999,6 +16548,141 @@ GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occu
 GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION duplicate_matches(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.duplicate_matches(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION name_key(name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.name_key(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.name_key(name text) TO authenticated;
+GRANT ALL ON FUNCTION private.name_key(name text) TO service_role;
+
+--
+-- Name: TABLE patients; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.patients TO service_role;
+GRANT SELECT,INSERT ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.patients TO supabase_auth_admin;
+
+--
+-- Name: COLUMN patients.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(user_id) ON TABLE public.patients TO supabase_auth_admin;
+
+--
+-- Name: COLUMN patients.full_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(full_name) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.date_of_birth; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(date_of_birth) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.sex; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(sex) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(phone) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(email) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.preferred_language; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(preferred_language) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.address_line; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(address_line) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.city; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(city) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.district; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(district) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.state; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(state) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.postal_code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(postal_code) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.emergency_contact_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(emergency_contact_name) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.emergency_contact_phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(emergency_contact_phone) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.emergency_contact_relation; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(emergency_contact_relation) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(deleted_at) ON TABLE public.patients TO supabase_auth_admin;
+
+--
+-- Name: FUNCTION duplicate_score(a public.patients, b public.patients); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.duplicate_score(a public.patients, b public.patients) FROM PUBLIC;
+
+--
+-- Name: FUNCTION duplicate_threshold(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.duplicate_threshold() FROM PUBLIC;
+
+--
 -- Name: FUNCTION encrypt_contents(contents jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -16421,14 +17105,6 @@ REVOKE ALL ON FUNCTION private.may_join_topic(topic text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.may_join_topic(topic text) TO authenticated;
 
 --
--- Name: FUNCTION name_key(name text); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.name_key(name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.name_key(name text) TO authenticated;
-GRANT ALL ON FUNCTION private.name_key(name text) TO service_role;
-
---
 -- Name: FUNCTION new_verification_code(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -16532,115 +17208,6 @@ REVOKE ALL ON FUNCTION private.patient_registered_hospital_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.patient_registered_hospital_ids() TO authenticated;
 
 --
--- Name: TABLE patients; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.patients TO service_role;
-GRANT SELECT,INSERT ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(id) ON TABLE public.patients TO supabase_auth_admin;
-
---
--- Name: COLUMN patients.user_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(user_id) ON TABLE public.patients TO supabase_auth_admin;
-
---
--- Name: COLUMN patients.full_name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(full_name) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.date_of_birth; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(date_of_birth) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.sex; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(sex) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.phone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(phone) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.email; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(email) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.preferred_language; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(preferred_language) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.address_line; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(address_line) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.city; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(city) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.district; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(district) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.state; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(state) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.postal_code; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(postal_code) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.emergency_contact_name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(emergency_contact_name) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.emergency_contact_phone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(emergency_contact_phone) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.emergency_contact_relation; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(emergency_contact_relation) ON TABLE public.patients TO authenticated;
-
---
--- Name: COLUMN patients.deleted_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(deleted_at) ON TABLE public.patients TO supabase_auth_admin;
-
---
 -- Name: FUNCTION patient_search_admits(patient public.patients, me uuid, team uuid[], front_office uuid[], admin_of uuid[], works_at uuid[], at_hospital uuid, born_on date, of_sex public.sex, archived boolean); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -16677,10 +17244,23 @@ GRANT ALL ON FUNCTION private.phi_aal2_cleared() TO authenticated;
 GRANT ALL ON FUNCTION private.phi_aal2_cleared() TO service_role;
 
 --
+-- Name: FUNCTION possible_duplicates(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.possible_duplicates(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.possible_duplicates(patient_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION protect_encrypted_column(target regclass, column_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.protect_encrypted_column(target regclass, column_name text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_possible_duplicates() FROM PUBLIC;
 
 --
 -- Name: FUNCTION raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -16826,6 +17406,20 @@ GRANT ALL ON FUNCTION private.recipient_phone(recipient_kind text, recipient_id 
 
 REVOKE ALL ON FUNCTION private.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) TO service_role;
+
+--
+-- Name: TABLE patient_duplicate_pairs; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.patient_duplicate_pairs TO authenticated;
+GRANT SELECT ON TABLE public.patient_duplicate_pairs TO service_role;
+
+--
+-- Name: FUNCTION record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) TO authenticated;
 
 --
 -- Name: FUNCTION record_transition(machine text, subject_id uuid, hospital_id uuid, from_state text, to_state text, actor_role public.app_role, reason text, details jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -17505,6 +18099,14 @@ GRANT ALL ON FUNCTION public.patient_demographics(hospital_id uuid) TO authentic
 GRANT ALL ON FUNCTION public.patient_demographics(hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION patient_duplicates(patient_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_duplicates(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO service_role;
+
+--
 -- Name: TABLE clinical_notes; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -17872,6 +18474,14 @@ GRANT ALL ON FUNCTION public.retry_notification(notification_id uuid) TO service
 REVOKE ALL ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text) TO authenticated;
+GRANT ALL ON FUNCTION public.review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text) TO service_role;
 
 --
 -- Name: FUNCTION revoke_staff_invitation(invitation_id uuid); Type: ACL; Schema: public; Owner: postgres

@@ -205,6 +205,7 @@ select is_empty(
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
                 'consent_events',           -- consent decisions, read by the patient and front desk
+                'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
                 'patient_registrations',    -- the person at a hospital

@@ -712,13 +712,30 @@ select is_empty(
     'every table the API roles may insert into has a reach template'
 );
 
+-- A second record of a_patient1 at TSTA (the same person registered twice), for the duplicate
+-- calls.
+do $$
+declare
+    twin uuid;
+begin
+    insert into public.patients (full_name, phone, date_of_birth, sex)
+    select p.full_name, p.phone, p.date_of_birth, p.sex from public.patients as p
+    where p.id = tests.id_of('patients', 'a_patient1')
+    returning id into twin;
+    perform pg_temp.fixture('patients', 'a_patient1_twin', twin);
+    insert into public.patient_registrations (patient_id, hospital_id, mrn, referral_source)
+    values (twin, tests.id_of('hospitals', 'TSTA'), 'TSTA-TWIN1', 'walk-in');
+end;
+$$;
+
 -- RPCs ------------------------------------------------------------------------------------------
 -- Which table an argument named like a reference points at. A reference argument whose name
 -- is not here fails the completeness check below.
 create temporary table reach_argument_targets (argument text primary key, target regclass, why_not text);
 insert into reach_argument_targets (argument, target, why_not)
 values
-('patient_id', 'public.patients', null), ('hospital_id', 'public.hospitals', null),
+('patient_id', 'public.patients', null), ('other_patient_id', 'public.patients', null),
+('hospital_id', 'public.hospitals', null),
 ('doctor_id', 'public.doctors', null), ('appointment_id', 'public.appointments', null),
 ('exclude_appointment_id', 'public.appointments', null), ('note_id', 'public.clinical_notes', null),
 ('prescription_ids', 'public.prescriptions', null), ('pharmacy_id', 'public.pharmacies', null),
@@ -820,6 +837,11 @@ values
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
+    'patient_duplicates', 'a_front_desk',
+    $$ select jsonb_agg(d) from public.patient_duplicates(($1 ->> 'patient_id')::uuid) as d $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
+),
+(
     'patient_360', 'a_front_desk',
     $$ select public.patient_360(($1 ->> 'patient_id')::uuid) $$,
     jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
@@ -828,6 +850,14 @@ values
     'practitioner_specialties', 'a_patient1',
     $$ select jsonb_agg(s) from public.practitioner_specialties(($1 ->> 'hospital_id')::uuid) as s $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'review_duplicate', 'a_front_desk',
+    $$ select to_jsonb(public.review_duplicate(
+        ($1 ->> 'patient_id')::uuid, ($1 ->> 'other_patient_id')::uuid, 'not_duplicate')) $$,
+    jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'other_patient_id', pg_temp.a('patients', 'a_patient1_twin')
+    )
 ),
 (
     'search_patients', 'a_front_desk',
