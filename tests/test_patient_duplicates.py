@@ -16,7 +16,8 @@ from devstack.config import Settings
 from devstack.gateway.tokens import issue
 from tests.postgrest_session import PostgrestSession
 
-FRONT_DESK = "frontdesk@nabha.carebase.test"
+# A generated hospital's front desk: the demo hospital's patients stay as the demo tests know them.
+FRONT_DESK = "front-desk2@pta.carebase.test"
 
 
 def front_desk(stack: Settings) -> tuple[dict[str, str], str]:
