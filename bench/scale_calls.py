@@ -322,6 +322,15 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
             json.dumps({"query": SEARCH, "max_results": PAGE}),
         ),
         Call(
+            "front_desk_duplicates",
+            "front desk, a patient's possible duplicates (`rpc/patient_duplicates`)",
+            "front desk",
+            front_desk,
+            "POST",
+            "/rpc/patient_duplicates",
+            json.dumps({"patient_id": picks.patient_id}),
+        ),
+        Call(
             "pharmacist_queue",
             "pharmacist's queue (prescriptions waiting for review at their pharmacy)",
             "pharmacist",
