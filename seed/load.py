@@ -13,8 +13,9 @@ all back; other sessions wait for these tables meanwhile), the loader
 What the triggers would have done is done here instead:
 - derived columns (doctor_user_id, MRNs, video rooms, dispensed quantities) and the status
   history of prescriptions are written by the generator; care-team members, the status history
-  of appointments and the notifications by set-based SQL afterwards (each domain's DERIVED); the
-  MRN counters are moved past the MRNs used; auth.users keeps its trigger (profiles);
+  of appointments, the notifications and the duplicate review queue by set-based SQL afterwards
+  (each domain's DERIVED); the MRN counters are moved past the MRNs used; auth.users keeps its
+  trigger (profiles);
 - encrypted columns hold ciphertexts made by private.encrypt_field (seed.encryption);
 - the audit trail gets one entry per table loaded (through private.audit_append, so the chain
   stays valid), saying what was bulk-loaded, instead of one entry per row;
@@ -55,7 +56,7 @@ BUILDERS: list[Callable[[World], list[Table]]] = [
     clinical.build,
     prescriptions.build,
 ]
-DERIVED = [*appointments.DERIVED, *clinical.DERIVED, *notifications.DERIVED]
+DERIVED = [*patients.DERIVED, *appointments.DERIVED, *clinical.DERIVED, *notifications.DERIVED]
 MRN_COUNTERS = """
     insert into private.mrn_counters as c (hospital_id, year, last_value)
     select hospital_id, split_part(mrn, '-', 2)::integer, max(split_part(mrn, '-', 3)::integer)
@@ -285,7 +286,12 @@ def _load(cur: psycopg.Cursor, world: World, summary: Summary, encryptor: Encryp
             switched_off.append(table)
             aside.extend(set_aside(cur, table))
 
-    for table in ("public.care_team_members", "public.status_history", "private.outbox"):
+    for table in (
+        "public.care_team_members",
+        "public.status_history",
+        "private.outbox",
+        "public.patient_duplicate_pairs",
+    ):
         prepare(table)
     # Tables with encrypted columns (and those after them in their domain) wait for their
     # ciphertexts until the rest is loaded.

@@ -17,6 +17,8 @@ APP_SHARE = 0.4
 
 def build(world: World) -> list[Table]:
     rng = Randomness(world.seed, "patients")
+    # Its own stream: the duplicates leave every other generated row as it was.
+    twins = Randomness(world.seed, "duplicate records")
     size = world.size
     today = world.today.toordinal()
     start = world.now - (size.days_back + 365) * 86400
@@ -119,6 +121,33 @@ def build(world: World) -> list[Table]:
             if rng.chance(0.6):
                 blood = rng.choices(BLOOD_GROUPS, BLOOD_WEIGHTS)[0]
                 profiles.append((rng.uuid(), patient.id, hospital.id, blood, front_desk, at, at))
+        if twins.chance(size.duplicate_share):
+            # Registered again at the home hospital, later, without the app login.
+            again = timestamp(
+                min(patient.registered_at + twins.randrange(1, 365) * 86400, world.now)
+            )
+            twin = (
+                twins.uuid(),
+                None,
+                people.written_again(twins, name, script),
+                *patients[-1][3:15],
+            )
+            patients.append((*twin, again, again))
+            year = int(again[:4])
+            counters[(home, year)] = counters.get((home, year), 0) + 1
+            hospital = world.hospitals[home]
+            registrations.append(
+                (
+                    twins.uuid(),
+                    twin[0],
+                    hospital.id,
+                    f"{hospital.code}-{year}-{counters[(home, year)]:06d}",
+                    again,
+                    twins.choice(world.staff_of(home, "front_desk")).user_id,
+                    "walk_in",
+                    again,
+                )
+            )
     return [
         Table("auth.users", USER_COLUMNS, users),
         Table(
@@ -215,3 +244,29 @@ def _phone_user(user_id: str, phone: str, full_name: str, at: str) -> tuple:
         at,
         at,
     )
+
+
+# The review queue, as the registration trigger (private.queue_possible_duplicates) would have
+# filled it: the records of one person registered twice at a hospital. Only pairs sharing the
+# phone and birth date are looked for (the trigger also matches on email and the nearest
+# names; with triggers off, comparing every registration that way would take hours), scored
+# by the database's own private.duplicate_score.
+DERIVED = [
+    """
+    insert into public.patient_duplicate_pairs
+        (hospital_id, patient_id, other_patient_id, score, parts, detected_at)
+    select distinct on (a.id, b.id)
+        ra.hospital_id, a.id, b.id, s.score, s.parts, greatest(ra.registered_at, rb.registered_at)
+    from public.patients as a
+    join public.patients as b
+        on b.phone = a.phone and b.date_of_birth = a.date_of_birth and a.id < b.id
+    join public.patient_registrations as ra on ra.patient_id = a.id and ra.deleted_at is null
+    join public.patient_registrations as rb
+        on rb.patient_id = b.id and rb.hospital_id = ra.hospital_id and rb.deleted_at is null
+    cross join lateral private.duplicate_score(a, b) as s
+    where ra.hospital_id = any(%(hospitals)s)
+        and extensions.similarity(a.name_key, b.name_key) >= 0.5
+        and s.score >= private.duplicate_threshold()
+    order by a.id, b.id, ra.registered_at
+    """,
+]

@@ -166,6 +166,31 @@ def person_name(rng: Randomness, sex: str, surname: tuple[str, str, str] | None 
     return Name(*(f"{f} {s}" for f, s in zip(first, surname, strict=True)))
 
 
+# How a second desk writes a name it has heard: (as written, as written again).
+RESPELLINGS = [
+    ("ee", "i"),
+    ("Kaur", "Kour"),
+    ("Singh", "Sing"),
+    ("w", "v"),
+    ("inder", "indar"),
+    ("jit", "jeet"),
+    ("oo", "u"),
+    ("Gill", "Gil"),
+]
+
+
+def written_again(rng: Randomness, name: Name, script: str) -> str:
+    """The same person's name as another registration writes it: in another script, or
+    spelled another way (what makes a duplicate record)."""
+    respellings = [(a, b) for a, b in RESPELLINGS if a in name.latin]
+    if script != "latin" or not respellings or rng.chance(0.3):
+        return name.in_script(
+            rng.choice([s for s in ("latin", "gurmukhi", "devanagari") if s != script])
+        )
+    was, now = rng.choice(respellings)
+    return name.latin.replace(was, now, 1)
+
+
 def family_surname(rng: Randomness) -> tuple[str, str, str]:
     return rng.choice(SURNAMES)
 

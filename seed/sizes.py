@@ -26,13 +26,17 @@ class Size:
     prescription_share: float
     # Share of patients registered at a second hospital.
     second_registration_share: float = 0.05
+    # Share of patients registered a second time at their hospital as a new record (the name
+    # written another way, the same phone and birth date): what the duplicate review queue is
+    # for. Higher on the small sizes, so that their queues are not empty.
+    duplicate_share: float = 0.01
 
 
 SIZES = {
     size.name: size
     for size in (
-        Size("tiny", 1, 4, 1, 1, 1, 2, 1, 60, 400, 21, 7, 1.0, 0.4),
-        Size("demo", 2, 8, 1, 2, 1, 4, 2, 400, 3_000, 30, 7, 1.0, 0.35),
+        Size("tiny", 1, 4, 1, 1, 1, 2, 1, 60, 400, 21, 7, 1.0, 0.4, duplicate_share=0.08),
+        Size("demo", 2, 8, 1, 2, 1, 4, 2, 400, 3_000, 30, 7, 1.0, 0.35, duplicate_share=0.02),
         Size("large", 2, 100, 2, 10, 4, 40, 6, 100_000, 1_000_000, 330, 30, 0.05, 0.25),
         Size("xl", 10, 200, 2, 20, 6, 80, 8, 1_000_000, 10_000_000, 330, 30, 0.02, 0.15),
     )
