@@ -237,6 +237,10 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
         f"/prescription_details?status=eq.pending&pharmacy_id=eq.{picks.pharmacy_id}"
         f"&order=issued_at,id&limit={PAGE}"
     )
+    duplicate_queue = (
+        "/patient_duplicate_pairs?select=id,patient_id,other_patient_id,score,parts,detected_at"
+        f"&hospital_id=eq.{picks.hospital_id}&status=eq.open&order=score.desc,id&limit={PAGE}"
+    )
     week = (
         f"starts_at=gte.{_q(_local(picks.week_start, picks.time_zone))}"
         f"&starts_at=lt.{_q(_local(week_to, picks.time_zone))}"
@@ -329,6 +333,15 @@ def build(conn: psycopg.Connection, settings: Settings, picks: Picks) -> list[Ca
             "POST",
             "/rpc/patient_duplicates",
             json.dumps({"patient_id": picks.patient_id}),
+        ),
+        Call(
+            "front_desk_duplicate_queue",
+            "front desk, the duplicate review queue (open pairs, best first)",
+            "front desk",
+            front_desk,
+            "GET",
+            duplicate_queue,
+            service_path=duplicate_queue,
         ),
         Call(
             "pharmacist_queue",

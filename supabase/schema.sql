@@ -8937,27 +8937,31 @@ begin
         -- The same answer for a patient who does not exist and one beyond the caller's reach.
         perform private.raise_not_found('patient not found');
     end if;
+    -- The best match first (per record, the hospital where it scores highest).
     return query
-    select distinct on (o.id)
-        o.id,
-        o.full_name,
-        o.date_of_birth,
-        o.sex,
-        array(
-            select r.mrn from public.patient_registrations as r
-            where r.patient_id = o.id and r.hospital_id = m.hospital_id and r.deleted_at is null
-            order by r.mrn
-        ),
-        m.score,
-        m.parts,
-        coalesce(d.status, 'open'),
-        m.hospital_id
-    from private.possible_duplicates(patient_duplicates.patient_id) as m
-    inner join public.patients as o on o.id = m.other_patient_id
-    left join public.patient_duplicate_pairs as d
-        on d.patient_id = least(patient_duplicates.patient_id, o.id)
-        and d.other_patient_id = greatest(patient_duplicates.patient_id, o.id)
-    order by o.id, m.score desc;
+    select best.* from (
+        select distinct on (o.id)
+            o.id,
+            o.full_name,
+            o.date_of_birth,
+            o.sex,
+            array(
+                select r.mrn from public.patient_registrations as r
+                where r.patient_id = o.id and r.hospital_id = m.hospital_id and r.deleted_at is null
+                order by r.mrn
+            ),
+            m.score,
+            m.parts,
+            coalesce(d.status, 'open'),
+            m.hospital_id
+        from private.possible_duplicates(patient_duplicates.patient_id) as m
+        inner join public.patients as o on o.id = m.other_patient_id
+        left join public.patient_duplicate_pairs as d
+            on d.patient_id = least(patient_duplicates.patient_id, o.id)
+            and d.other_patient_id = greatest(patient_duplicates.patient_id, o.id)
+        order by o.id, m.score desc
+    ) as best
+    order by best.score desc, best.id;
 end;
 $$;
 
