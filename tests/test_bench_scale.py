@@ -1,11 +1,17 @@
 """The scale bench's pure logic: reading hey's summary, deciding whether the bench data set must
 be made again, the key lines of a plan, and the budgets judged from a run's figures. (The bench
-itself runs on demand, `make bench`; nothing here is timed.)"""
+itself runs on demand, `make bench`; nothing here is timed), and that the plans it captures
+are of the gateway's own statements."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from bench import explain, hey, scale_report
 from bench.scale_stack import Dataset, only_new_migrations, regeneration_reasons
+from devstack.config import Settings
+from devstack.gateway.tokens import issue
 
 WANTED = Dataset("large", 1, ("20261121000100", "20261203000200"), "shim1", "gen1")
 
@@ -239,3 +245,19 @@ def test_a_saturated_calls_medians_are_compared_at_a_load_both_sustain() -> None
         }
     )
     assert any("1.20x at 560 req/s" in line for line in lines), lines
+
+
+def test_the_plans_are_of_the_statements_the_gateway_runs(stack: Settings) -> None:
+    """bench/explain.py drives the gateway's own request pipeline to get the SQL it EXPLAINs:
+    a change to that pipeline's signatures must fail here, not at the next bench run."""
+    cache = asyncio.run(explain.load_cache(stack.dsn()))
+    token = issue({"role": "service_role", "exp": int(time.time()) + 600}, stack.jwt_secret)
+    read = explain.statements(
+        cache, stack.jwt_secret, token, "GET", "/hospitals?select=id&code=eq.NAB", None
+    )
+    assert read.read_only
+    assert any(b'"public"."hospitals"' in query.text for query in read.queries)
+    call = explain.statements(
+        cache, stack.jwt_secret, token, "POST", "/rpc/search_patients", '{"query": "kaur"}'
+    )
+    assert any(b'"public"."search_patients"' in query.text for query in call.queries)
