@@ -3756,6 +3756,10 @@ CREATE FUNCTION private.joinable_topics() RETURNS text[]
                 where m.user_id = (select auth.uid()) and m.is_active and h.is_active
             ),
             '{}'
+        ) || array(
+            select 'pharmacy:' || p.pharmacy_id::text
+            from unnest(private.own_pharmacy_ids()) as p (pharmacy_id)
+            order by p.pharmacy_id
         )
     end
 $$;
@@ -3766,7 +3770,7 @@ ALTER FUNCTION private.joinable_topics() OWNER TO postgres;
 -- Name: FUNCTION joinable_topics(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.joinable_topics() IS 'The live-event topics the caller may join and read: user:<own uid>, and hospital:<hospital>:<role> for each active membership at an active hospital.';
+COMMENT ON FUNCTION private.joinable_topics() IS 'The live-event topics the caller may join and read: user:<own uid>, hospital:<hospital>:<role> for each active membership at an active hospital, and pharmacy:<pharmacy> for each pharmacy where they are an active pharmacist.';
 
 --
 -- Name: keep_status_reason(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4038,8 +4042,8 @@ begin
     perform private.raise_live_event(
         array[
             private.patient_user_topic(new.patient_id),
-            private.user_topic(new.doctor_user_id),
-            private.user_topic(previous_doctor_user),
+            private.staff_user_topic(new.doctor_user_id, new.hospital_id),
+            private.staff_user_topic(previous_doctor_user, new.hospital_id),
             private.hospital_topic(new.hospital_id, 'front_desk')
         ],
         event,
@@ -4127,7 +4131,7 @@ begin
     end if;
     perform private.raise_live_event(
         array[
-            private.user_topic(new.ordered_by),
+            private.staff_user_topic(new.ordered_by, new.hospital_id),
             -- Patients see final results only.
             case when new.finalised_at is not null then private.patient_user_topic(new.patient_id) end
         ],
@@ -4219,12 +4223,13 @@ begin
     perform private.raise_live_event(
         array[
             private.patient_user_topic(new.patient_id),
-            (select private.user_topic(d.user_id) from public.doctors as d where d.id = new.doctor_id)
-        ] || array(
-            select private.hospital_topic(ph.hospital_id, 'pharmacist')
-            from public.pharmacies as ph
-            where ph.id in (new.pharmacy_id, previous_pharmacy)
-        ),
+            (
+                select private.staff_user_topic(d.user_id, new.hospital_id)
+                from public.doctors as d where d.id = new.doctor_id
+            ),
+            private.pharmacy_topic(new.pharmacy_id),
+            private.pharmacy_topic(previous_pharmacy)
+        ],
         event,
         payload
     );
@@ -4238,7 +4243,7 @@ ALTER FUNCTION private.live_prescription_events() OWNER TO postgres;
 -- Name: FUNCTION live_prescription_events(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.live_prescription_events() IS 'Raises prescription_created / _status_changed / _rerouted for the patient''s login, the issuing doctor and the pharmacists of the pharmacy''s hospital (ids, status, times only).';
+COMMENT ON FUNCTION private.live_prescription_events() IS 'Raises prescription_created / _status_changed / _rerouted for the patient''s login, the issuing doctor while they work at the hospital, and the pharmacists of the pharmacy (old and new when rerouted): ids, status, times only.';
 
 --
 -- Name: load_own_doctor_ids(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5205,6 +5210,25 @@ CREATE FUNCTION private.pharmacy_may_receive(pharmacy uuid, hospital uuid, patie
 $$;
 
 ALTER FUNCTION private.pharmacy_may_receive(pharmacy uuid, hospital uuid, patient uuid) OWNER TO postgres;
+
+--
+-- Name: pharmacy_topic(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.pharmacy_topic(pharmacy_id uuid) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select 'pharmacy:' || pharmacy_topic.pharmacy_id::text
+$$;
+
+ALTER FUNCTION private.pharmacy_topic(pharmacy_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION pharmacy_topic(pharmacy_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.pharmacy_topic(pharmacy_id uuid) IS 'The live-event topic of one pharmacy''s pharmacists: pharmacy:<uuid>; null for null.';
 
 --
 -- Name: phi_aal2_cleared(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6818,6 +6842,30 @@ end;
 $$;
 
 ALTER FUNCTION private.staff_user_ids(hospital_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: staff_user_topic(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.staff_user_topic(user_id uuid, hospital_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select private.user_topic(m.user_id)
+    from public.staff_memberships as m
+    join public.hospitals as h on h.id = m.hospital_id
+    where m.user_id = staff_user_topic.user_id and m.hospital_id = staff_user_topic.hospital_id
+        and m.is_active and h.is_active
+    limit 1
+$$;
+
+ALTER FUNCTION private.staff_user_topic(user_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION staff_user_topic(user_id uuid, hospital_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.staff_user_topic(user_id uuid, hospital_id uuid) IS 'A staff member''s user topic for the events of a hospital: null unless they hold an active membership at it (a revoked doctor hears nothing more of their former patients).';
 
 --
 -- Name: stamp_identifier_hospital(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8710,7 +8758,7 @@ ALTER FUNCTION public.live_topics() OWNER TO postgres;
 -- Name: FUNCTION live_topics(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid> and hospital:<hospital>:<role> for each active membership. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
+COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid>, hospital:<hospital>:<role> for each active membership and pharmacy:<pharmacy> for a pharmacist''s pharmacy. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
 
 --
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17243,6 +17291,12 @@ GRANT ALL ON FUNCTION private.pharmacy_may_receive(pharmacy uuid, hospital uuid,
 GRANT ALL ON FUNCTION private.pharmacy_may_receive(pharmacy uuid, hospital uuid, patient uuid) TO service_role;
 
 --
+-- Name: FUNCTION pharmacy_topic(pharmacy_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.pharmacy_topic(pharmacy_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION phi_aal2_cleared(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17610,6 +17664,12 @@ GRANT ALL ON FUNCTION private.staff_record(item jsonb, full_name text, email tex
 
 REVOKE ALL ON FUNCTION private.staff_user_ids(hospital_ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.staff_user_ids(hospital_ids uuid[]) TO authenticated;
+
+--
+-- Name: FUNCTION staff_user_topic(user_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.staff_user_topic(user_id uuid, hospital_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION stamp_identifier_hospital(); Type: ACL; Schema: private; Owner: postgres

@@ -340,6 +340,11 @@ RECREATED_FUNCTIONS = {
     " it returns nothing now, and a function's return type changes only by drop and create",
     "private.patient_search_candidates": "20261205010000 filters the name index scan by the"
     " caller's reach, one pass instead of batches",
+    "private.joinable_topics": "20261205012000 adds the pharmacy topics",
+    "private.live_appointment_events": "20261205012000 tells doctors only while they work there",
+    "private.live_prescription_events": "20261205012000 tells the pharmacy, not the hospital's"
+    " pharmacists, and doctors only while they work there",
+    "private.live_lab_result_events": "20261205012000 tells doctors only while they work there",
 }
 
 CREATE_FUNCTION = re.compile(

@@ -5,7 +5,7 @@
 -- (Commit order of seqs across concurrent transactions: tests/test_live_events.py.)
 -- TSTA is in Asia/Kolkata (+05:30); 2030-04-01 is a Monday.
 begin;
-select plan(26);
+select plan(28);
 
 select tests.create_world();
 -- Number events at the end of each statement, as a commit would (this transaction never
@@ -22,7 +22,13 @@ returns text
 language sql
 as $$ select 'hospital:' || tests.id_of('hospitals', code)::text || ':' || role $$;
 
-grant execute on function pg_temp.user_topic(text), pg_temp.hospital_topic(text, text) to authenticated, anon;
+create function pg_temp.pharmacy_topic(pharmacy text)
+returns text
+language sql
+as $$ select 'pharmacy:' || tests.id_of('pharmacies', pharmacy)::text $$;
+
+grant execute on function pg_temp.user_topic(text), pg_temp.hospital_topic(text, text), pg_temp.pharmacy_topic(text)
+to authenticated, anon;
 
 -- The events of this world's people and hospitals (the database may hold the demo data's).
 create temporary view world_events as
@@ -37,6 +43,10 @@ where
         select 'hospital:' || w.id::text || ':' || r.role::text
         from tests.world as w cross join unnest(enum_range(null::public.app_role)) as r (role)
         where w.kind = 'hospitals'
+    )
+    or e.topic in (
+        select 'pharmacy:' || w.id::text from tests.world as w
+        where w.kind = 'pharmacies'
     );
 
 -- A booking ----------------------------------------------------------------------------------
@@ -173,9 +183,13 @@ select tests.clear_authentication();
 select set_eq(
     $$ select topic from world_events where event = 'prescription_created' $$,
     array[
-        pg_temp.user_topic('a_patient1'), pg_temp.user_topic('a_doctor'), pg_temp.hospital_topic('TSTA', 'pharmacist')
+        pg_temp.user_topic('a_patient1'), pg_temp.user_topic('a_doctor'), pg_temp.pharmacy_topic('a_central')
     ],
-    'a prescription raises prescription_created for the patient, the doctor and the pharmacists'
+    'a prescription raises prescription_created for the patient, the doctor and the pharmacists of its pharmacy'
+);
+select is_empty(
+    $$ select topic from world_events where topic = pg_temp.hospital_topic('TSTA', 'pharmacist') $$,
+    'not for every pharmacist of the hospital: another pharmacy''s may not read it'
 );
 select results_eq(
     $$ select distinct array(select jsonb_object_keys(payload) order by 1) from world_events
@@ -191,7 +205,7 @@ where id = tests.recall('rx');
 select tests.clear_authentication();
 select results_eq(
     $$ select event, payload ->> 'status', payload ->> 'previous_status' from world_events
-        where topic = pg_temp.hospital_topic('TSTA', 'pharmacist') order by seq $$,
+        where topic = pg_temp.pharmacy_topic('a_central') order by seq $$,
     $$ values ('prescription_created', 'pending', null), ('prescription_status_changed', 'approved', 'pending') $$,
     'its status changes follow on the pharmacists'' topic'
 );
@@ -209,6 +223,15 @@ select results_eq(
         jsonb_build_object('lab_result_id', tests.recall('lab'), 'hospital_id', tests.id_of('hospitals', 'TSTA'), 'finalised_at', null)
     ) $$,
     'a new lab result is news for the ordering doctor; not yet for the patient (not final)'
+);
+insert into public.lab_results (patient_id, hospital_id, ordered_by, recorded_by, test_name, result_value, status)
+values (
+    tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), tests.user_id('a_revoked_doctor'),
+    tests.user_id('a_nurse'), 'Sodium', '139', 'normal'
+);
+select is_empty(
+    $$ select event from world_events where topic = pg_temp.user_topic('a_revoked_doctor') $$,
+    'a doctor whose membership was revoked hears nothing more of their former orders'
 );
 select results_eq(
     $$ select topic, payload ->> 'kind', payload ->> 'subject_id' from world_events
@@ -247,10 +270,10 @@ select results_eq(
     'a daily pg_cron job deletes old events'
 );
 update public.live_events set created_at = now() - interval '31 days'
-where topic = pg_temp.hospital_topic('TSTA', 'pharmacist');
+where topic = pg_temp.pharmacy_topic('a_central');
 select private.forget_old_live_events() >= 2 as forgotten;
 select results_eq(
-    $$ select count(*) filter (where topic = pg_temp.hospital_topic('TSTA', 'pharmacist'))::integer,
+    $$ select count(*) filter (where topic = pg_temp.pharmacy_topic('a_central'))::integer,
         count(*) filter (where topic = pg_temp.hospital_topic('TSTA', 'front_desk'))::integer
         from world_events $$,
     $$ values (0, 6) $$,
@@ -261,7 +284,7 @@ update public.prescriptions set status = 'ready_for_pickup'
 where id = tests.recall('rx');
 select tests.clear_authentication();
 select results_eq(
-    $$ select seq, event from world_events where topic = pg_temp.hospital_topic('TSTA', 'pharmacist') $$,
+    $$ select seq, event from world_events where topic = pg_temp.pharmacy_topic('a_central') $$,
     $$ values (3::bigint, 'prescription_status_changed') $$,
     'the topic''s numbering goes on where it was: a client never sees a seq again'
 );

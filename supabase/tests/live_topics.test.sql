@@ -2,7 +2,7 @@
 -- their own user topic, staff their hospital's role topics while the membership is active;
 -- nothing for anyone else, no presence, and no client sends on them.
 begin;
-select plan(19);
+select plan(20);
 
 select tests.create_world();
 
@@ -111,6 +111,15 @@ select is(
     public.live_topics(),
     array[pg_temp.user_topic('a_front_desk'), pg_temp.hospital_topic('TSTA', 'front_desk')],
     'rpc/live_topics names the caller''s topics'
+);
+select tests.act_as('a_pharmacist');
+select is(
+    public.live_topics(),
+    array[
+        pg_temp.user_topic('a_pharmacist'), pg_temp.hospital_topic('TSTA', 'pharmacist'),
+        'pharmacy:' || tests.id_of('pharmacies', 'a_central')::text
+    ],
+    'a pharmacist also has the topic of their own pharmacy'
 );
 select tests.act_as('a_patient1');
 select is(public.live_topics(), array[pg_temp.user_topic('a_patient1')], 'a patient has their user topic');
