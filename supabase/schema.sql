@@ -4062,6 +4062,39 @@ ALTER FUNCTION private.live_appointment_events() OWNER TO postgres;
 COMMENT ON FUNCTION private.live_appointment_events() IS 'Raises appointment_created / _status_changed / _rescheduled for the patient''s login, the doctor and the hospital''s front desk (ids, status, times only).';
 
 --
+-- Name: live_duplicate_pair_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_duplicate_pair_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.raise_live_event(
+        array[
+            private.hospital_topic(new.hospital_id, 'front_desk'),
+            private.hospital_topic(new.hospital_id, 'cro'),
+            private.hospital_topic(new.hospital_id, 'hospital_admin')
+        ],
+        case when tg_op = 'INSERT' then 'duplicate_pair_queued' else 'duplicate_pair_reviewed' end,
+        jsonb_build_object(
+            'pair_id', new.id, 'hospital_id', new.hospital_id, 'status', new.status, 'score', new.score,
+            'occurred_at', now()
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_duplicate_pair_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_duplicate_pair_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_duplicate_pair_events() IS 'Raises duplicate_pair_queued / duplicate_pair_reviewed {pair_id, hospital_id, status, score} for the front desk, CROs and admins of the pair''s hospital.';
+
+--
 -- Name: live_events_publish(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -14197,6 +14230,12 @@ CREATE TRIGGER lab_results_update_disclosed AFTER UPDATE ON public.lab_results F
 CREATE TRIGGER live_events_appointments AFTER INSERT OR UPDATE OF status, starts_at, ends_at, doctor_id ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.live_appointment_events();
 
 --
+-- Name: patient_duplicate_pairs live_events_duplicate_pairs; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER live_events_duplicate_pairs AFTER INSERT OR UPDATE OF status ON public.patient_duplicate_pairs FOR EACH ROW EXECUTE FUNCTION private.live_duplicate_pair_events();
+
+--
 -- Name: lab_results live_events_lab_results; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -17029,6 +17068,12 @@ GRANT ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phon
 --
 
 REVOKE ALL ON FUNCTION private.live_appointment_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_duplicate_pair_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_duplicate_pair_events() FROM PUBLIC;
 
 --
 -- Name: FUNCTION live_events_publish(); Type: ACL; Schema: private; Owner: postgres

@@ -256,6 +256,39 @@ after insert on public.patient_registrations
 for each row when (new.deleted_at is null)
 execute function private.queue_possible_duplicates();
 
+-- The queue, live: a pair queued or decided is news for the hospital's front desk, CROs and
+-- admins (hospital:<hospital>:<role> topics; ids, status and score only, never a name).
+create function private.live_duplicate_pair_events()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    perform private.raise_live_event(
+        array[
+            private.hospital_topic(new.hospital_id, 'front_desk'),
+            private.hospital_topic(new.hospital_id, 'cro'),
+            private.hospital_topic(new.hospital_id, 'hospital_admin')
+        ],
+        case when tg_op = 'INSERT' then 'duplicate_pair_queued' else 'duplicate_pair_reviewed' end,
+        jsonb_build_object(
+            'pair_id', new.id, 'hospital_id', new.hospital_id, 'status', new.status, 'score', new.score,
+            'occurred_at', now()
+        )
+    );
+    return null;
+end;
+$$;
+
+comment on function private.live_duplicate_pair_events() is
+'Raises duplicate_pair_queued / duplicate_pair_reviewed {pair_id, hospital_id, status, score} '
+'for the front desk, CROs and admins of the pair''s hospital.';
+
+create trigger live_events_duplicate_pairs
+after insert or update of status on public.patient_duplicate_pairs
+for each row execute function private.live_duplicate_pair_events();
+
 -- The API ------------------------------------------------------------------------------------
 
 -- The possible duplicates of a patient in each hospital where the caller works at the front

@@ -4,9 +4,11 @@
 -- from a later registration; the queue and the matches stay inside the hospital; nobody writes
 -- the queue but the review call.
 begin;
-select plan(20);
+select plan(21);
 
 select tests.create_world();
+-- Number live events at the end of each statement, as a commit would.
+set constraints private.live_events_publish immediate;
 
 -- Registering a patient at a hospital, as the front desk's registration does (the queue
 -- trigger fires on the registration).
@@ -200,6 +202,15 @@ select is(
     ),
     1,
     'the decision is in the audit trail'
+);
+
+select results_eq(
+    $$ select e.event, e.payload ->> 'status' from public.live_events as e
+        where e.topic = 'hospital:' || tests.id_of('hospitals', 'TSTA')::text || ':front_desk'
+            and e.payload ->> 'pair_id' = (tests.pair_of('gk1', 'gk2')).id::text
+        order by e.seq $$,
+    $$ values ('duplicate_pair_queued', 'open'), ('duplicate_pair_reviewed', 'not_duplicate') $$,
+    'the TSTA front desk''s queue is live: the pair queued, then decided'
 );
 
 select * from finish();
