@@ -249,22 +249,33 @@ def _phone_user(user_id: str, phone: str, full_name: str, at: str) -> tuple:
 # The review queue, as the registration trigger (private.queue_possible_duplicates) would have
 # filled it: the records of one person registered twice at a hospital. Only pairs sharing the
 # phone and birth date are looked for (the trigger also matches on email and the nearest
-# names; with triggers off, comparing every registration that way would take hours), scored
-# by the database's own private.duplicate_score.
+# names; with triggers off, comparing every registration that way would take hours), grouped
+# first (the tables have no statistics yet, and plain indexes are set aside during the load: a
+# join on phone would be planned blind), then scored by the database's own
+# private.duplicate_score. The primary keys and the one-registration-a-hospital key stay.
 DERIVED = [
     """
     insert into public.patient_duplicate_pairs
         (hospital_id, patient_id, other_patient_id, score, parts, detected_at)
     select distinct on (a.id, b.id)
         ra.hospital_id, a.id, b.id, s.score, s.parts, greatest(ra.registered_at, rb.registered_at)
-    from public.patients as a
-    join public.patients as b
-        on b.phone = a.phone and b.date_of_birth = a.date_of_birth and a.id < b.id
+    from (
+        select array_agg(p.id order by p.id) as ids
+        from public.patients as p
+        where p.phone is not null and p.date_of_birth is not null
+        group by p.phone, p.date_of_birth
+        having count(*) > 1
+    ) as same
+    cross join lateral unnest(same.ids) with ordinality as x (id, i)
+    cross join lateral unnest(same.ids) with ordinality as y (id, j)
+    join public.patients as a on a.id = x.id
+    join public.patients as b on b.id = y.id
     join public.patient_registrations as ra on ra.patient_id = a.id and ra.deleted_at is null
     join public.patient_registrations as rb
         on rb.patient_id = b.id and rb.hospital_id = ra.hospital_id and rb.deleted_at is null
     cross join lateral private.duplicate_score(a, b) as s
-    where ra.hospital_id = any(%(hospitals)s)
+    where x.i < y.j
+        and ra.hospital_id = any(%(hospitals)s)
         and extensions.similarity(a.name_key, b.name_key) >= 0.5
         and s.score >= private.duplicate_threshold()
     order by a.id, b.id, ra.registered_at
