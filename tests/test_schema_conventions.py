@@ -340,6 +340,16 @@ RECREATED_FUNCTIONS = {
     " it returns nothing now, and a function's return type changes only by drop and create",
     "private.patient_search_candidates": "20261205010000 filters the name index scan by the"
     " caller's reach, one pass instead of batches",
+    "private.set_updated_at": "20261205020000 leaves updated_at alone while a merge re-points"
+    " or an unmerge restores rows",
+    "private.guard_clinical_update": "20261205020000 lets a merge's re-pointing through",
+    "private.guard_clinical_note": "20261205020000 lets a merge's re-pointing of a signed note"
+    " through",
+    "private.guard_lab_result": "20261205020000 lets a merge's re-pointing of a final result"
+    " through",
+    "private.guard_appointment_nurse_fields": "20261205020000 lets a merge's re-pointing through",
+    "private.guard_prescription_pharmacy": "20261205020000 moves a prescription with the consent"
+    " it was sent under",
 }
 
 CREATE_FUNCTION = re.compile(
