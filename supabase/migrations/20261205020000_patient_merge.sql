@@ -51,6 +51,14 @@ references public.patients (id, is_merged) on delete restrict;
 
 create index patients_merged_into_idx on public.patients (merged_into, merged_into_is_merged);
 
+-- Only the merge writes the mark: the table-wide INSERT grant becomes one per column, without it.
+revoke insert on public.patients from authenticated;
+grant insert (
+    id, user_id, full_name, date_of_birth, sex, phone, email, preferred_language, address_line, city,
+    district, state, postal_code, emergency_contact_name, emergency_contact_phone,
+    emergency_contact_relation, created_at, updated_at, deleted_at
+) on public.patients to authenticated;
+
 comment on column public.patients.merged_into is
 'The record this one was merged into (rpc/merge_patients); null unless merged. Never a merged record.';
 comment on column public.patients.merged_at is 'When this record was merged into merged_into.';
@@ -102,7 +110,9 @@ using (
     or (
         hospital_id = any(private.staff_hospital_ids('{front_desk}'))
         and exists (
-            select from public.hospitals as h where h.id = patient_merges.hospital_id and h.front_desk_may_merge_patients
+            select
+            from public.hospitals as h
+            where h.id = patient_merges.hospital_id and h.front_desk_may_merge_patients
         )
     )
 );
@@ -126,7 +136,8 @@ comment on column public.patient_merges.kept_registrations is
 'The source''s registrations at hospitals where the target is registered too: kept with the '
 'source and archived; their rows before the merge.';
 comment on column public.patient_merges.login_moved is 'Whether the source''s login moved to the target.';
-comment on column public.patient_merges.unmerged_at is 'When rpc/unmerge_patients undid this merge; null while it stands.';
+comment on column public.patient_merges.unmerged_at is
+'When rpc/unmerge_patients undid this merge; null while it stands.';
 
 -- A merge or unmerge in progress in this transaction: the only thing the guard triggers let
 -- re-point rows they otherwise keep immutable (signed notes, final results...). Written only by
@@ -399,7 +410,7 @@ comment on function private.patient_reference_columns() is
 -- One table of the merge: its patient columns, how to name a row (its primary key) and the SQL
 -- pieces the plan and the moves are built from.
 create function private.merge_table_sql(
-    table_name regclass, columns name [], source uuid, target uuid, alias text
+    table_name regclass, columns name[], source uuid, target uuid, alias text
 )
 returns jsonb
 language plpgsql
@@ -450,7 +461,7 @@ begin
 end;
 $$;
 
-comment on function private.merge_table_sql(regclass, name [], uuid, uuid, text) is
+comment on function private.merge_table_sql(regclass, name[], uuid, uuid, text) is
 'SQL pieces for one table of a merge: its row key (primary key as JSON) and which rows move.';
 
 -- What a merge of source into target would do: every row that moves (per table, with the
@@ -608,7 +619,8 @@ as $$
 $$;
 
 comment on function private.merge_state_refusals(uuid, uuid) is
-'Refusals a merge meets from the records'' state: into itself, archived, already merged, records merged into the source.';
+'Refusals a merge meets from the records'' state: into itself, archived, already merged, '
+'records merged into the source.';
 
 -- Whether the two records can be one person: a known sex that differs, or two different
 -- national numbers of one kind, say they are not.

@@ -114,7 +114,10 @@ $$;
 create temporary table source_before as
 select * from pg_temp.rows_of(tests.recall('source'));
 create temporary table patients_before as
-select p.id, to_jsonb(p) as whole from public.patients as p
+select
+    p.id,
+    to_jsonb(p) as whole
+from public.patients as p
 where p.id in (tests.recall('source'), tests.recall('target'));
 
 select ok(
@@ -181,7 +184,10 @@ update public.hospitals set front_desk_may_merge_patients = true
 where id = tests.id_of('hospitals', 'TSTA');
 select tests.clear_authentication();
 select is(
-    (select h.front_desk_may_merge_patients from public.hospitals as h where h.id = tests.id_of('hospitals', 'TSTA')),
+    (
+        select h.front_desk_may_merge_patients from public.hospitals as h
+        where h.id = tests.id_of('hospitals', 'TSTA')
+    ),
     false,
     'the front desk cannot allow itself'
 );
@@ -195,59 +201,81 @@ select is((select v -> 'can_merge' from preview), 'true'::jsonb, 'the preview: t
 select is(
     (
         select jsonb_object_agg((m ->> 'table')::regclass::text, (m ->> 'count')::integer)
-        from preview, jsonb_array_elements(v -> 'moves') as m
+        from preview, jsonb_array_elements(preview.v -> 'moves') as m
     ),
     (select jsonb_object_agg(t.table_name, t.n) from (
-        select table_name, count(*)::integer as n from source_before
-        where not (table_name = 'patient_registrations' and whole ->> 'hospital_id' = tests.id_of('hospitals', 'TSTA')::text)
+        select
+            table_name,
+            count(*)::integer as n
+        from source_before
+        where
+            not (
+                table_name = 'patient_registrations'
+                and whole ->> 'hospital_id' = tests.id_of('hospitals', 'TSTA')::text
+            )
         group by table_name
     ) as t),
     'it counts every row that will move, per table (the TSTA registration stays)'
 );
 select is(
-    (select jsonb_agg(r ->> 'mrn') from preview, jsonb_array_elements(v -> 'kept_registrations') as r),
+    (select jsonb_agg(r ->> 'mrn') from preview, jsonb_array_elements(preview.v -> 'kept_registrations') as r),
     '["TSTA-M0001"]'::jsonb,
     'the registration at the hospital both are registered at is kept with the source'
 );
 
 -- The merge.
 select tests.act_as('a_admin');
-select tests.remember('merge', (public.merge_patients(tests.recall('source'), tests.recall('target'), 'same person')).id);
+select tests.remember(
+    'merge', (public.merge_patients(tests.recall('source'), tests.recall('target'), 'same person')).id
+);
 select tests.clear_authentication();
 
 select is(
-    (select count(*)::integer from pg_temp.rows_of(tests.recall('source')) as r where r.table_name <> 'patient_registrations'),
+    (
+        select count(*)::integer from pg_temp.rows_of(tests.recall('source')) as r
+        where r.table_name <> 'patient_registrations'
+    ),
     0,
     'no row of any table references the source any more'
 );
 select is(
     (
         select count(*)::integer from source_before as b
-        join pg_temp.rows_of(tests.recall('target')) as a on a.table_name = b.table_name and a.row_key = b.row_key
+        inner join pg_temp.rows_of(tests.recall('target')) as a on b.table_name = a.table_name and b.row_key = a.row_key
         where a.whole = jsonb_set(b.whole, '{patient_id}', to_jsonb(tests.recall('target')))
     ),
     (select count(*)::integer from source_before) - 1,
     'every other row moved to the target unchanged but for the reference (updated_at too)'
 );
 select ok(
-    (select p.merged_into = tests.recall('target') and p.merged_at is not null and p.user_id is null
-    from public.patients as p where p.id = tests.recall('source')),
+    (
+        select p.merged_into = tests.recall('target') and p.merged_at is not null and p.user_id is null
+        from public.patients as p
+        where p.id = tests.recall('source')
+    ),
     'the source is marked merged into the target, never deleted; its login left it'
 );
 select is(
-    (select p.user_id from public.patients as p where p.id = tests.recall('target')),
+    (
+        select p.user_id from public.patients as p
+        where p.id = tests.recall('target')
+    ),
     tests.user_id('m_source'),
     'the login now reaches the target (it had none)'
 );
 select is(
-    (select r.deleted_at is not null from public.patient_registrations as r where r.mrn = 'TSTA-M0001'),
+    (
+        select r.deleted_at is not null from public.patient_registrations as r
+        where r.mrn = 'TSTA-M0001'
+    ),
     true,
     'the kept registration is archived'
 );
 select ok(
     exists (
         select from audit.log as e
-        where e.table_name = 'public.clinical_notes' and e.row_id = tests.recall('note')::text
+        where
+            e.table_name = 'public.clinical_notes' and e.row_id = tests.recall('note')::text
             and e.old_values ->> 'patient_id' = tests.recall('source')::text
     ),
     'the audit trail holds the before-image of the moved signed note'
@@ -255,13 +283,17 @@ select ok(
 select ok(
     exists (
         select from audit.log as e
-        where e.table_name = 'public.patient_merges' and e.action = 'INSERT'
+        where
+            e.table_name = 'public.patient_merges' and e.action = 'INSERT'
             and e.row_id = tests.recall('merge')::text and e.hash is not null
     ),
     'and one entry for the merge itself'
 );
 select ok(
-    (select array_agg(e.topic) from private.live_events_pending as e where e.event = 'patient_merged')
+    (
+        select array_agg(e.topic) from private.live_events_pending as e
+        where e.event = 'patient_merged'
+    )
     @> array[
         'user:' || tests.user_id('m_source'),
         'hospital:' || tests.id_of('hospitals', 'TSTA') || ':front_desk',
@@ -294,17 +326,25 @@ select is(pg_temp.journal_seen('m_source'), 0, 'the patient does not');
 -- Refusals: again, the other way round, into itself.
 select tests.act_as('a_admin');
 select is(
-    tests.error_of(format('select public.merge_patients(%L, %L, %L)', tests.recall('source'), tests.recall('target'), 'again')) ->> 'details',
+    tests.error_of(
+        format('select public.merge_patients(%L, %L, %L)', tests.recall('source'), tests.recall('target'), 'again')
+    )
+    ->> 'details',
     'already_merged',
     'a merged record cannot be merged again'
 );
 select is(
-    tests.error_of(format('select public.merge_patients(%L, %L, %L)', tests.recall('target'), tests.recall('source'), 'back')) ->> 'details',
+    tests.error_of(
+        format('select public.merge_patients(%L, %L, %L)', tests.recall('target'), tests.recall('source'), 'back')
+    )
+    ->> 'details',
     'already_merged',
     'nor merged into'
 );
 select is(
-    tests.error_of(format('select public.merge_patients(%L, %L, %L)', tests.recall('target'), tests.recall('target'), 'self')),
+    tests.error_of(
+        format('select public.merge_patients(%L, %L, %L)', tests.recall('target'), tests.recall('target'), 'self')
+    ),
     jsonb_build_object(
         'code', '22023', 'message', 'a record cannot be merged into itself', 'details', 'merge_into_itself', 'hint', ''
     ),
@@ -312,7 +352,10 @@ select is(
 );
 select is(
     tests.error_of(format(
-        'select public.merge_patients(%L, %L, %L)', tests.recall('target'), tests.id_of('patients', 'a_patient1'), 'chain'
+        'select public.merge_patients(%L, %L, %L)',
+        tests.recall('target'),
+        tests.id_of('patients', 'a_patient1'),
+        'chain'
     )) ->> 'details',
     'has_merged_records',
     'the survivor of a merge is not merged away while the merge stands'
@@ -343,7 +386,10 @@ select set_config('carebase.merge_operation', '', true);
 update public.patients set address_line = '12 Mall Road'
 where id = tests.recall('target');
 select tests.act_as('a_front_desk');
-select public.reschedule_appointment(tests.recall('later_visit'), now() + interval '11 days', now() + interval '11 days 20 minutes');
+select
+    public.reschedule_appointment(
+        tests.recall('later_visit'), now() + interval '11 days', now() + interval '11 days 20 minutes'
+    );
 select tests.clear_authentication();
 select tests.remember('new_visit', pg_temp.visit('target', 'TSTA', 'a_doctor2', 20));
 
@@ -367,19 +413,31 @@ select is(
 select tests.clear_authentication();
 
 select is(
-    (select to_jsonb(p) from public.patients as p where p.id = tests.recall('source')),
-    (select b.whole from patients_before as b where b.id = tests.recall('source')),
+    (
+        select to_jsonb(p) from public.patients as p
+        where p.id = tests.recall('source')
+    ),
+    (
+        select b.whole from patients_before as b
+        where b.id = tests.recall('source')
+    ),
     'the source is restored exactly, column by column (its login too)'
 );
 select is(
-    (select to_jsonb(p) from public.patients as p where p.id = tests.recall('target')),
-    (select b.whole || '{"address_line": "12 Mall Road"}' from patients_before as b where b.id = tests.recall('target')),
+    (
+        select to_jsonb(p) from public.patients as p
+        where p.id = tests.recall('target')
+    ),
+    (
+        select b.whole || '{"address_line": "12 Mall Road"}' from patients_before as b
+        where b.id = tests.recall('target')
+    ),
     'the target is as it was, with the edit made since'
 );
 select is(
     (
         select count(*)::integer from source_before as b
-        join pg_temp.rows_of(tests.recall('source')) as a on a.table_name = b.table_name and a.row_key = b.row_key
+        inner join pg_temp.rows_of(tests.recall('source')) as a on b.table_name = a.table_name and b.row_key = a.row_key
         where a.whole = b.whole
     ),
     (select count(*)::integer from source_before) - 1,
@@ -389,20 +447,28 @@ select is(
     (
         select (a.whole ->> 'starts_at')::timestamptz > (b.whole ->> 'starts_at')::timestamptz
         from source_before as b
-        join pg_temp.rows_of(tests.recall('source')) as a on a.row_key = b.row_key
+        inner join pg_temp.rows_of(tests.recall('source')) as a on b.row_key = a.row_key
         where b.row_key = tests.recall('later_visit')::text
     ),
     true,
     'the visit moved since comes back with its new time'
 );
 select is(
-    (select a.patient_id from public.appointments as a where a.id = tests.recall('new_visit')),
+    (
+        select a.patient_id from public.appointments as a
+        where a.id = tests.recall('new_visit')
+    ),
     tests.recall('target'),
     'a visit booked for the survivor after the merge stays with it'
 );
 select ok(
-    (select array_agg(e.topic) from private.live_events_pending as e where e.event = 'patient_unmerged')
-    @> array['user:' || tests.user_id('m_source'), 'hospital:' || tests.id_of('hospitals', 'TSTA') || ':hospital_admin'],
+    (
+        select array_agg(e.topic) from private.live_events_pending as e
+        where e.event = 'patient_unmerged'
+    )
+    @> array[
+        'user:' || tests.user_id('m_source'), 'hospital:' || tests.id_of('hospitals', 'TSTA') || ':hospital_admin'
+    ],
     'the unmerge is broadcast too'
 );
 
@@ -411,12 +477,15 @@ select tests.act_as('a_admin');
 create temporary table conflict_preview as
 select public.merge_preview(tests.id_of('patients', 'ab_patient4'), tests.id_of('patients', 'a_patient1')) as v;
 select is(
-    (select c ->> 'constraint' from conflict_preview, jsonb_array_elements(v -> 'conflicts') as c),
+    (select c ->> 'constraint' from conflict_preview, jsonb_array_elements(conflict_preview.v -> 'conflicts') as c),
     'care_team_members_one_active_assignment',
     'the preview names the constraint the merge would break'
 );
 select is(
-    (select c -> 'source_row' ->> 'id' from conflict_preview, jsonb_array_elements(v -> 'conflicts') as c),
+    (
+        select c -> 'source_row' ->> 'id'
+        from conflict_preview, jsonb_array_elements(conflict_preview.v -> 'conflicts') as c
+    ),
     (
         select m.id::text from public.care_team_members as m
         where m.patient_id = tests.id_of('patients', 'ab_patient4') and m.member_id = tests.user_id('a_nurse')
@@ -433,7 +502,10 @@ select is(
 );
 select tests.clear_authentication();
 select is(
-    (select count(*)::integer from public.patient_registrations as r where r.patient_id = tests.id_of('patients', 'ab_patient4')),
+    (
+        select count(*)::integer from public.patient_registrations as r
+        where r.patient_id = tests.id_of('patients', 'ab_patient4')
+    ),
     2,
     'and nothing of it was written'
 );

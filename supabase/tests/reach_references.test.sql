@@ -856,14 +856,20 @@ values
     'merge_preview', 'a_admin',
     $$ select public.merge_preview(($1 ->> 'source_id')::uuid, ($1 ->> 'target_id')::uuid) $$,
     jsonb_build_object(
-        'source_id', pg_temp.a('patients', 'a_open_merge_source'), 'target_id', pg_temp.a('patients', 'a_open_merge_target')
+        'source_id',
+        pg_temp.a('patients', 'a_open_merge_source'),
+        'target_id',
+        pg_temp.a('patients', 'a_open_merge_target')
     )
 ),
 (
     'merge_patients', 'a_admin',
     $$ select to_jsonb(public.merge_patients(($1 ->> 'source_id')::uuid, ($1 ->> 'target_id')::uuid, 'reach')) $$,
     jsonb_build_object(
-        'source_id', pg_temp.a('patients', 'a_open_merge_source'), 'target_id', pg_temp.a('patients', 'a_open_merge_target')
+        'source_id',
+        pg_temp.a('patients', 'a_open_merge_source'),
+        'target_id',
+        pg_temp.a('patients', 'a_open_merge_target')
     )
 ),
 (
