@@ -4491,6 +4491,8 @@ begin
         or not exists (select from public.patients as p where p.id = merge_check.target) then
         perform private.raise_not_found('patient not found');
     end if;
+    -- The plan names clinical rows and the merge moves them: staff need their second factor.
+    perform private.require_phi_aal2(null);
     refusals := private.merge_state_refusals(source, target);
     if jsonb_array_length(refusals) > 0 then
         return jsonb_build_object('can_merge', false, 'refusals', refusals);
@@ -7579,6 +7581,7 @@ begin
             'only the hospital''s admin (or its front desk where allowed) unmerges', 'merge_not_allowed'
         );
     end if;
+    perform private.require_phi_aal2(null);
     if journal.unmerged_at is not null then
         perform private.raise_conflict('this merge was already undone', 'already_unmerged');
     end if;
@@ -9358,7 +9361,7 @@ ALTER FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text
 -- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) IS 'Merges patient source_id into target_id (seed 001 POST /patients/merge) in one transaction: every row referencing the source (found from the catalog''s foreign keys) re-pointed to the target, the source marked merged_into (never deleted; its registrations where the target is registered too archived), its login moved when the target has none; journaled in patient_merges (returned) and undone by rpc/unmerge_patients. Hospital admin of a hospital where both are registered, or its front desk where allowed. Errors: PT404 patient not found (also out of reach), 42501 merge_not_allowed, 22023 merge_into_itself / reason_required, PT409 (details) patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict (the constraint is named; nothing is written).';
+COMMENT ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) IS 'Merges patient source_id into target_id (seed 001 POST /patients/merge) in one transaction: every row referencing the source (found from the catalog''s foreign keys) re-pointed to the target, the source marked merged_into (never deleted; its registrations where the target is registered too archived), its login moved when the target has none; journaled in patient_merges (returned) and undone by rpc/unmerge_patients. Hospital admin of a hospital where both are registered, or its front desk where allowed (aal2). Errors: PT404 patient not found (also out of reach), 42501 merge_not_allowed, PT403 insufficient_aal, 22023 merge_into_itself / reason_required, PT409 (details) patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict (the constraint is named; nothing is written).';
 
 --
 -- Name: merge_preview(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -9384,7 +9387,7 @@ ALTER FUNCTION public.merge_preview(source_id uuid, target_id uuid) OWNER TO pos
 -- Name: FUNCTION merge_preview(source_id uuid, target_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed.';
+COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed, in a session with a second factor. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, PT403 insufficient_aal.';
 
 --
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -10768,7 +10771,7 @@ ALTER FUNCTION public.unmerge_patients(merge_id uuid, reason text) OWNER TO post
 -- Name: FUNCTION unmerge_patients(merge_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.unmerge_patients(merge_id uuid, reason text) IS 'Undoes a merge (patient_merges.id): the source record restored exactly as it was (column by column, its login back if it had moved), its archived registrations restored, every row the merge moved pointed back at it; rows created for the survivor since stay with the survivor, edits to moved rows are kept. Who may merge at the merge''s hospital. Errors: PT404 merge not found (also out of reach), 42501 merge_not_allowed, 22023 reason_required, PT409 already_unmerged, merge_conflict.';
+COMMENT ON FUNCTION public.unmerge_patients(merge_id uuid, reason text) IS 'Undoes a merge (patient_merges.id): the source record restored exactly as it was (column by column, its login back if it had moved), its archived registrations restored, every row the merge moved pointed back at it; rows created for the survivor since stay with the survivor, edits to moved rows are kept. Who may merge at the merge''s hospital (aal2). Errors: PT404 merge not found (also out of reach), 42501 merge_not_allowed, PT403 insufficient_aal, 22023 reason_required, PT409 already_unmerged, merge_conflict.';
 
 --
 -- Name: update_clinical_note(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres

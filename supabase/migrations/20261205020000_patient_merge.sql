@@ -738,6 +738,8 @@ begin
         or not exists (select from public.patients as p where p.id = merge_check.target) then
         perform private.raise_not_found('patient not found');
     end if;
+    -- The plan names clinical rows and the merge moves them: staff need their second factor.
+    perform private.require_phi_aal2(null);
     refusals := private.merge_state_refusals(source, target);
     if jsonb_array_length(refusals) > 0 then
         return jsonb_build_object('can_merge', false, 'refusals', refusals);
@@ -801,7 +803,8 @@ comment on function public.merge_preview(uuid, uuid) is
 'has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, '
 'rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, '
 'source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk '
-'where allowed. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed.';
+'where allowed, in a session with a second factor. Errors: PT404 patient not found (also when out of '
+'reach), 42501 merge_not_allowed, PT403 insufficient_aal.';
 
 -- The moves, in one statement so that composite foreign keys (clinical_notes to appointments
 -- to registrations...) are checked once every table has moved.
@@ -1052,10 +1055,10 @@ comment on function public.merge_patients(uuid, uuid, text) is
 'source marked merged_into (never deleted; its registrations where the target is registered too '
 'archived), its login moved when the target has none; journaled in patient_merges (returned) and '
 'undone by rpc/unmerge_patients. Hospital admin of a hospital where both are registered, or its '
-'front desk where allowed. Errors: PT404 patient not found (also out of reach), 42501 '
-'merge_not_allowed, 22023 merge_into_itself / reason_required, PT409 (details) patient_archived, '
-'already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict (the constraint '
-'is named; nothing is written).';
+'front desk where allowed (aal2). Errors: PT404 patient not found (also out of reach), 42501 '
+'merge_not_allowed, PT403 insufficient_aal, 22023 merge_into_itself / reason_required, PT409 '
+'(details) patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, '
+'merge_conflict (the constraint is named; nothing is written).';
 
 -- Security definer, as private.merge_patients_as_owner.
 create function private.unmerge_patients_as_owner(merge_id uuid, reason text)
@@ -1082,6 +1085,7 @@ begin
             'only the hospital''s admin (or its front desk where allowed) unmerges', 'merge_not_allowed'
         );
     end if;
+    perform private.require_phi_aal2(null);
     if journal.unmerged_at is not null then
         perform private.raise_conflict('this merge was already undone', 'already_unmerged');
     end if;
@@ -1156,8 +1160,9 @@ comment on function public.unmerge_patients(uuid, text) is
 'Undoes a merge (patient_merges.id): the source record restored exactly as it was (column by column, '
 'its login back if it had moved), its archived registrations restored, every row the merge moved '
 'pointed back at it; rows created for the survivor since stay with the survivor, edits to moved '
-'rows are kept. Who may merge at the merge''s hospital. Errors: PT404 merge not found (also out of '
-'reach), 42501 merge_not_allowed, 22023 reason_required, PT409 already_unmerged, merge_conflict.';
+'rows are kept. Who may merge at the merge''s hospital (aal2). Errors: PT404 merge not found (also '
+'out of reach), 42501 merge_not_allowed, PT403 insufficient_aal, 22023 reason_required, PT409 '
+'already_unmerged, merge_conflict.';
 
 grant execute on function public.merge_preview(uuid, uuid) to authenticated, service_role;
 grant execute on function public.merge_patients(uuid, uuid, text) to authenticated, service_role;

@@ -522,5 +522,74 @@ select is(
 );
 select tests.clear_authentication();
 
+-- A second factor is needed: the plan names clinical rows.
+select tests.act_as('a_admin', 'aal1');
+select is(
+    tests.error_of(format(
+        'select public.merge_preview(%L, %L)',
+        tests.id_of('patients', 'a_patient1'), tests.id_of('patients', 'ab_patient4')
+    )) ->> 'details',
+    'insufficient_aal',
+    'an admin without the second factor is asked for it'
+);
+select tests.clear_authentication();
+
+-- Different numbers of one kind say two people.
+select tests.remember('ssn_one', pg_temp.new_patient('Gurpreet Singh', 'male'));
+select tests.remember('ssn_two', pg_temp.new_patient('Gurpreet Singh', 'male'));
+insert into public.patient_registrations (patient_id, hospital_id)
+values (tests.recall('ssn_one'), tests.id_of('hospitals', 'TSTA')),
+(tests.recall('ssn_two'), tests.id_of('hospitals', 'TSTA'));
+insert into public.patient_identifiers (patient_id, kind, value_encrypted, blind_index, last4)
+values
+(
+    tests.recall('ssn_one'), 'ssn', private.encrypt_field('111223333'), private.blind_index('ssn', '111223333'),
+    '3333'
+),
+(
+    tests.recall('ssn_two'), 'ssn', private.encrypt_field('444556666'), private.blind_index('ssn', '444556666'),
+    '6666'
+);
+select tests.act_as('a_admin');
+select is(
+    tests.error_of(format(
+        'select public.merge_patients(%L, %L, %L)', tests.recall('ssn_one'), tests.recall('ssn_two'), 'ssn'
+    )) ->> 'details',
+    'national_id_differs',
+    'records with different national numbers of one kind are not merged'
+);
+
+-- The admin lets the front desk merge; two records each with a login: the target keeps its
+-- own, the source's stays on the merged record.
+update public.hospitals set front_desk_may_merge_patients = true
+where id = tests.id_of('hospitals', 'TSTA');
+select tests.clear_authentication();
+select tests.create_user('m_login_one', '+919800090011');
+select tests.create_user('m_login_two', '+919800090012');
+select tests.remember('login_one', pg_temp.new_patient('Amrit Kaur', 'female', 'm_login_one'));
+select tests.remember('login_two', pg_temp.new_patient('Amrit Kaur', 'female', 'm_login_two'));
+insert into public.patient_registrations (patient_id, hospital_id)
+values (tests.recall('login_one'), tests.id_of('hospitals', 'TSTA')),
+(tests.recall('login_two'), tests.id_of('hospitals', 'TSTA'));
+select tests.act_as('a_front_desk');
+select lives_ok(
+    format(
+        'select public.merge_patients(%L, %L, %L)',
+        tests.recall('login_one'), tests.recall('login_two'), 'walk-in twice'
+    ),
+    'where the hospital allows it, its front desk merges'
+);
+select tests.clear_authentication();
+select is(
+    (
+        select array_agg(p.user_id order by p.full_name, p.id = tests.recall('login_one'))
+        from public.patients as p
+        where p.id in (tests.recall('login_one'), tests.recall('login_two'))
+    ),
+    array[tests.user_id('m_login_two'), tests.user_id('m_login_one')],
+    'both logins stay where they were: the target''s reaches the survivor'
+);
+select is(pg_temp.journal_seen('a_front_desk'), 2, 'and the front desk reads the journal now');
+
 select * from finish();
 rollback;
