@@ -36,11 +36,13 @@ def pair(stack: Settings) -> Iterator[tuple[str, str]]:
     with psycopg.connect(stack.dsn(), autocommit=True) as conn:
         for patient in (source, target):
             conn.execute(
-                "insert into public.patients (id, full_name, sex) values (%s, 'Merge Walkin', 'male')",
+                "insert into public.patients (id, full_name, sex)"
+                " values (%s, 'Merge Walkin', 'male')",
                 (patient,),
             )
             conn.execute(
-                "insert into public.patient_registrations (patient_id, hospital_id) values (%s, %s)",
+                "insert into public.patient_registrations (patient_id, hospital_id)"
+                " values (%s, %s)",
                 (patient, NABHA),
             )
         conn.execute(
@@ -52,14 +54,13 @@ def pair(stack: Settings) -> Iterator[tuple[str, str]]:
     yield source, target
     with psycopg.connect(stack.dsn(), autocommit=True) as conn:
         ids = [source, target]
-        conn.execute("delete from public.patient_merges where source_id = any(%s::uuid[])", (ids,))
-        conn.execute(
-            "delete from public.care_team_members where patient_id = any(%s::uuid[])", (ids,)
-        )
-        conn.execute(
-            "delete from public.patient_registrations where patient_id = any(%s::uuid[])", (ids,)
-        )
-        conn.execute("delete from public.patients where id = any(%s::uuid[])", (ids,))
+        for cleanup in [
+            "delete from public.patient_merges where source_id = any(%s::uuid[])",
+            "delete from public.care_team_members where patient_id = any(%s::uuid[])",
+            "delete from public.patient_registrations where patient_id = any(%s::uuid[])",
+            "delete from public.patients where id = any(%s::uuid[])",
+        ]:
+            conn.execute(cleanup, (ids,))
 
 
 def rpc(gateway: str, name: str, body: dict, headers: dict[str, str]) -> httpx.Response:
