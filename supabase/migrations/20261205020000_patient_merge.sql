@@ -432,8 +432,9 @@ begin
     join pg_catalog.pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[k.i]
     where i.indrelid = merge_table_sql.table_name and i.indisprimary;
     if pk is null then
-        perform private.raise_error(
-            'PT500', format('%s has no primary key: its rows cannot be listed for a merge', table_name)
+        perform private.raise_conflict(
+            format('%s references patients without a primary key: its rows cannot be journaled', table_name),
+            'reference_without_key', 'give the table a primary key'
         );
     end if;
     select
