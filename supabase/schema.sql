@@ -3947,6 +3947,24 @@ COMMENT ON COLUMN public.patient_merges.source_id IS 'The record merged away (ma
 COMMENT ON COLUMN public.patient_merges.target_id IS 'The record that stays and received the rows.';
 
 --
+-- Name: COLUMN patient_merges.reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.reason IS 'Why the records were merged (required).';
+
+--
+-- Name: COLUMN patient_merges.merged_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.merged_by IS 'Who merged (user id).';
+
+--
+-- Name: COLUMN patient_merges.merged_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.merged_at IS 'When the merge was made.';
+
+--
 -- Name: COLUMN patient_merges.source_before; Type: COMMENT; Schema: public; Owner: postgres
 --
 
@@ -3981,6 +3999,18 @@ COMMENT ON COLUMN public.patient_merges.login_moved IS 'Whether the source''s lo
 --
 
 COMMENT ON COLUMN public.patient_merges.unmerged_at IS 'When rpc/unmerge_patients undid this merge; null while it stands.';
+
+--
+-- Name: COLUMN patient_merges.unmerged_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.unmerged_by IS 'Who undid the merge (user id).';
+
+--
+-- Name: COLUMN patient_merges.unmerge_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.unmerge_reason IS 'Why the merge was undone.';
 
 --
 -- Name: live_merge_event(text, public.patient_merges); Type: FUNCTION; Schema: private; Owner: postgres

@@ -128,6 +128,11 @@ comment on table public.patient_merges is
 comment on column public.patient_merges.hospital_id is 'The hospital whose admin (or front desk) merged.';
 comment on column public.patient_merges.source_id is 'The record merged away (marked merged_into).';
 comment on column public.patient_merges.target_id is 'The record that stays and received the rows.';
+comment on column public.patient_merges.reason is 'Why the records were merged (required).';
+comment on column public.patient_merges.merged_by is 'Who merged (user id).';
+comment on column public.patient_merges.merged_at is 'When the merge was made.';
+comment on column public.patient_merges.unmerged_by is 'Who undid the merge (user id).';
+comment on column public.patient_merges.unmerge_reason is 'Why the merge was undone.';
 comment on column public.patient_merges.source_before is 'The source patient row before the merge.';
 comment on column public.patient_merges.target_before is 'The target patient row before the merge.';
 comment on column public.patient_merges.moved_rows is
