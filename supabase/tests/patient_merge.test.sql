@@ -29,6 +29,11 @@ values
 (tests.recall('source'), tests.id_of('hospitals', 'TSTB'), 'TSTB-M0001'),
 (tests.recall('target'), tests.id_of('hospitals', 'TSTA'), 'TSTA-M0002');
 
+-- A registration code the source's app issued (its hash must not reach the preview).
+select tests.act_as('m_source');
+select private.issue_registration_code() is not null as issued;
+select tests.clear_authentication();
+
 -- The source's history at TSTA: a visit with an encounter, a signed note, a final lab result,
 -- a diagnosis; at TSTB a visit (under the registration that will move).
 create function pg_temp.visit(patient text, hospital text, doctor text, days integer)
@@ -134,7 +139,7 @@ select is(
         select count(*)::integer from source_before
         where table_name in (
             'merge_probe_direct', 'merge_probe_registered', 'appointments', 'clinical_notes', 'lab_results',
-            'diagnoses', 'encounters', 'patient_registrations', 'care_team_members'
+            'diagnoses', 'encounters', 'patient_registrations', 'care_team_members', 'private.registration_codes'
         )
     ),
     'the source''s rows lie in the tables the fixture filled'
@@ -216,6 +221,14 @@ select is(
         group by table_name
     ) as t),
     'it counts every row that will move, per table (the TSTA registration stays)'
+);
+select ok(
+    (select v::text not like '%code_hash%' from preview)
+    and (
+        select m -> 'rows' -> 0 ? 'digest' from preview, jsonb_array_elements(preview.v -> 'moves') as m
+        where m ->> 'table' = 'private.registration_codes'
+    ),
+    'a private table''s rows are named by a digest of their key, never the key (a code''s hash)'
 );
 select is(
     (select jsonb_agg(r ->> 'mrn') from preview, jsonb_array_elements(preview.v -> 'kept_registrations') as r),
