@@ -133,6 +133,17 @@ select ok(
     ],
     'the references are read from the catalog: the tables made after the migrations are among them'
 );
+select is_empty(
+    $$ select c.conrelid::regclass, a.attname
+        from pg_catalog.pg_constraint as c
+        cross join lateral unnest(c.conkey, c.confkey) as k (attnum, refnum)
+        join pg_catalog.pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.attnum
+        where c.contype = 'f' and c.confrelid = 'public.patients'::regclass
+            and c.conrelid not in ('public.patients'::regclass, 'public.patient_merges'::regclass)
+        except
+        select table_name, column_name from private.patient_reference_columns() $$,
+    'every column with a foreign key to patients is a reference the merge moves'
+);
 select is(
     (select count(*)::integer from source_before),
     (
@@ -382,6 +393,17 @@ select is(
     '23503',
     'and no chain can be written, even by the owner: a constraint'
 );
+
+select tests.act_as('a_admin');
+select is(
+    tests.error_of(format(
+        'update public.patients set merged_into = %L, merged_at = now() where id = %L',
+        tests.id_of('patients', 'a_patient1'), tests.id_of('patients', 'ab_patient4')
+    )) ->> 'code',
+    '42501',
+    'the merged mark is written by the merge alone, not by an update through the API'
+);
+select tests.clear_authentication();
 
 -- Only the merge's own re-pointing passes the guards: not the owner with the setting forged.
 select set_config('carebase.merge_operation', tests.recall('merge')::text, true);
