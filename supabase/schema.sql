@@ -6658,6 +6658,41 @@ $$;
 ALTER FUNCTION private.refuse_clinical_delete() OWNER TO postgres;
 
 --
+-- Name: refuse_merged_patient(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refuse_merged_patient() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    written jsonb := to_jsonb(new);
+    patient_column text;
+begin
+    foreach patient_column in array tg_argv loop
+        if exists (
+            select from public.patients as p
+            where p.id = (written ->> patient_column)::uuid and p.merged_into is not null
+        ) and not private.merge_running() then
+            perform private.raise_conflict(
+                'this patient record was merged into another', 'patient_merged',
+                'use the record it was merged into (patients.merged_into), or unmerge first'
+            );
+        end if;
+    end loop;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.refuse_merged_patient() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refuse_merged_patient(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refuse_merged_patient() IS 'Trigger: refuses a row written for a patient merged into another (PT409 patient_merged), unless a merge or unmerge is running; its arguments name the row''s patient columns.';
+
+--
 -- Name: refuse_national_id_held_by_another(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -14323,6 +14358,12 @@ CREATE TRIGGER outbox_respect_contact_consent BEFORE INSERT ON private.outbox FO
 CREATE TRIGGER outbox_set_updated_at BEFORE UPDATE ON private.outbox FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: registration_codes refuse_merged_patient; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON private.registration_codes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: appointments appointments_add_doctor_to_care_team; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -15095,6 +15136,102 @@ CREATE TRIGGER prescriptions_state_machine BEFORE INSERT OR UPDATE OF status ON 
 --
 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: appointments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: care_team_members refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.care_team_members FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: clinical_note_addenda refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.clinical_note_addenda FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: clinical_notes refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.clinical_notes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: consent_events refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: diagnoses refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: encounters refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: lab_results refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: medical_profiles refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_documents refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_documents FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_identifiers refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_identifiers FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_pharmacy_choices refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_pharmacy_choices FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_registrations refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: prescriptions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.prescriptions FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: record_shares refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: vital_signs refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: staff_invitations staff_invitations_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -18226,6 +18363,12 @@ REVOKE ALL ON FUNCTION private.refuse_appointment_clash() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.refuse_clinical_delete() FROM PUBLIC;
+
+--
+-- Name: FUNCTION refuse_merged_patient(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refuse_merged_patient() FROM PUBLIC;
 
 --
 -- Name: FUNCTION refuse_national_id_held_by_another(); Type: ACL; Schema: private; Owner: postgres

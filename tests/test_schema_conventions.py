@@ -224,6 +224,27 @@ def test_every_foreign_key_is_indexed(db: psycopg.Connection) -> None:
     assert uncovered == []
 
 
+def test_every_patient_reference_refuses_a_merged_patient(db: psycopg.Connection) -> None:
+    """A table that references a patient (what a merge moves, read from the catalog) carries
+    private.refuse_merged_patient over each such column, so a merged record takes nothing new:
+    a table added later needs `create trigger refuse_merged_patient ... ('<its columns>')`."""
+    uncovered = names(
+        db,
+        """
+        select r.table_name::text || '.' || r.column_name
+        from private.patient_reference_columns() as r
+        where not exists (
+            select from pg_trigger as t
+            where t.tgrelid = r.table_name
+              and t.tgfoid = 'private.refuse_merged_patient'::regproc
+              and strpos(pg_get_triggerdef(t.oid), quote_literal(r.column_name::text)) > 0
+        )
+        order by 1
+        """,
+    )
+    assert uncovered == []
+
+
 @pytest.mark.parametrize(
     "shim_only",
     [

@@ -417,6 +417,25 @@ select is(
 );
 select set_config('carebase.merge_operation', '', true);
 
+-- The merged record takes nothing new, not even from the admin who sees it.
+select tests.act_as('a_admin');
+select is(
+    tests.error_of(format(
+        'select public.book_appointment(%L, now() + interval ''40 days'', patient_id => %L)',
+        tests.id_of('doctors', 'a_doctor'), tests.recall('source')
+    )) ->> 'details',
+    'patient_merged',
+    'a visit cannot be booked for the merged record'
+);
+select is(
+    tests.error_of(format(
+        'update public.patient_registrations set deleted_at = null where patient_id = %L', tests.recall('source')
+    )) ->> 'details',
+    'patient_merged',
+    'nor its kept registration restored'
+);
+select tests.clear_authentication();
+
 -- Edits after the merge: the target's address, a moved visit rescheduled, a new visit.
 update public.patients set address_line = '12 Mall Road'
 where id = tests.recall('target');
