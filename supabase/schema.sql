@@ -2199,7 +2199,7 @@ CREATE FUNCTION private.duplicate_matches(patient_id uuid, hospital_id uuid) RET
     AS $$
     with me as (
         select p.* from public.patients as p
-        where p.id = duplicate_matches.patient_id and p.deleted_at is null
+        where p.id = duplicate_matches.patient_id and p.deleted_at is null and p.merged_into is null
     ),
     blocked as (
         select o.id from me join public.patients as o on o.phone = me.phone
@@ -2222,7 +2222,8 @@ CREATE FUNCTION private.duplicate_matches(patient_id uuid, hospital_id uuid) RET
     -- Names at least half alike first: a pair is never proposed without, and scoring is the
     -- costly part.
     join public.patients as o
-        on o.id = b.id and o.deleted_at is null and extensions.similarity(o.name_key, me.name_key) >= 0.5
+        on o.id = b.id and o.deleted_at is null and o.merged_into is null
+        and extensions.similarity(o.name_key, me.name_key) >= 0.5
     cross join lateral private.duplicate_score(me, o) as s
     where s.score >= private.duplicate_threshold()
         and exists (
@@ -2305,8 +2306,18 @@ CREATE TABLE public.patients (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
     name_key text GENERATED ALWAYS AS (private.name_key(full_name)) STORED,
+    merged_into uuid,
+    merged_at timestamp with time zone,
+    is_merged boolean GENERATED ALWAYS AS ((merged_into IS NOT NULL)) STORED,
+    merged_into_is_merged boolean GENERATED ALWAYS AS (
+CASE
+    WHEN (merged_into IS NOT NULL) THEN false
+    ELSE NULL::boolean
+END) STORED,
     CONSTRAINT patients_date_of_birth_plausible CHECK (((date_of_birth >= '1900-01-01'::date) AND (date_of_birth <= CURRENT_DATE))),
-    CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0))
+    CONSTRAINT patients_full_name_present CHECK ((length(btrim(full_name)) > 0)),
+    CONSTRAINT patients_merged_at_with_merged_into CHECK (((merged_into IS NULL) = (merged_at IS NULL))),
+    CONSTRAINT patients_never_merged_into_itself CHECK ((merged_into <> id))
 );
 
 ALTER TABLE public.patients OWNER TO postgres;
@@ -2350,6 +2361,30 @@ COMMENT ON COLUMN public.patients.deleted_at IS 'Archived when set: hidden from 
 --
 
 COMMENT ON COLUMN public.patients.name_key IS 'full_name as it sounds in Latin letters (private.name_key), kept by Postgres: what rpc/search_patients matches, whatever the script or spelling.';
+
+--
+-- Name: COLUMN patients.merged_into; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.merged_into IS 'The record this one was merged into (rpc/merge_patients); null unless merged. Never a merged record.';
+
+--
+-- Name: COLUMN patients.merged_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.merged_at IS 'When this record was merged into merged_into.';
+
+--
+-- Name: COLUMN patients.is_merged; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.is_merged IS 'Whether this record was merged into another (derived).';
+
+--
+-- Name: COLUMN patients.merged_into_is_merged; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patients.merged_into_is_merged IS 'Always false when merged_into is set (derived): the constraint that merged_into is not merged.';
 
 --
 -- Name: duplicate_score(public.patients, public.patients); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2904,7 +2939,8 @@ begin
     if private.acting_as_system()
         or old.hospital_id = any(private.staff_hospital_ids('{hospital_admin,front_desk,cro}'))
         or old.doctor_id = any(private.own_doctor_ids())
-        or old.patient_id = private.own_patient_id() then
+        or old.patient_id = private.own_patient_id()
+        or private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
         return new;
     end if;
     select string_agg(n.key, ', ' order by n.key) into changed
@@ -2936,6 +2972,9 @@ begin
         if new.status <> 'draft' then
             perform private.raise_invalid('a note is written as a draft, then signed');
         end if;
+        return new;
+    end if;
+    if private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
         return new;
     end if;
     if old.status = 'signed' then
@@ -2977,7 +3016,7 @@ declare
     old_row jsonb := to_jsonb(old) - 'deleted_at' - 'updated_at';
     new_row jsonb := to_jsonb(new) - 'deleted_at' - 'updated_at';
 begin
-    if private.acting_as_system() then
+    if private.acting_as_system() or private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
         return new;
     end if;
     if new.deleted_at is distinct from old.deleted_at then
@@ -3064,7 +3103,8 @@ CREATE FUNCTION private.guard_lab_result() RETURNS trigger
 begin
     if old.finalised_at is not null
         and (to_jsonb(new) - 'deleted_at') <> (to_jsonb(old) - 'deleted_at')
-        and not private.acting_as_system() then
+        and not private.acting_as_system()
+        and not private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
         perform private.raise_conflict(
             'a final lab result cannot be changed', hint => 'record a corrected result'
         );
@@ -3222,6 +3262,10 @@ CREATE FUNCTION private.guard_prescription_pharmacy() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+    -- A merge moves the prescription with the consent it was sent under.
+    if tg_op = 'UPDATE' and private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
     if not private.pharmacy_may_receive(new.pharmacy_id, new.hospital_id, new.patient_id) then
         raise exception using
             errcode = '42501',
@@ -4187,6 +4231,164 @@ ALTER FUNCTION private.live_lab_result_events() OWNER TO postgres;
 COMMENT ON FUNCTION private.live_lab_result_events() IS 'Raises lab_result_created / _finalised for the ordering doctor and, once final, the patient''s login (ids and times only; the result and its flag are read through the logged API).';
 
 --
+-- Name: patient_merges; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.patient_merges (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    source_id uuid NOT NULL,
+    target_id uuid NOT NULL,
+    reason text NOT NULL,
+    merged_by uuid,
+    merged_at timestamp with time zone DEFAULT now() NOT NULL,
+    source_before jsonb NOT NULL,
+    target_before jsonb NOT NULL,
+    moved_rows jsonb DEFAULT '[]'::jsonb NOT NULL,
+    kept_registrations jsonb DEFAULT '[]'::jsonb NOT NULL,
+    login_moved boolean DEFAULT false NOT NULL,
+    unmerged_at timestamp with time zone,
+    unmerged_by uuid,
+    unmerge_reason text,
+    CONSTRAINT patient_merges_reason_present CHECK ((length(btrim(reason)) > 0)),
+    CONSTRAINT patient_merges_two_records CHECK ((source_id <> target_id)),
+    CONSTRAINT patient_merges_unmerge_complete CHECK ((((unmerged_at IS NULL) = (unmerge_reason IS NULL)) AND ((unmerge_reason IS NULL) OR (length(btrim(unmerge_reason)) > 0))))
+);
+
+ALTER TABLE public.patient_merges OWNER TO postgres;
+
+--
+-- Name: TABLE patient_merges; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.patient_merges IS 'Patient merges (rpc/merge_patients): which record was merged into which, why, by whom, exactly which rows moved and the before-images of both patients, for rpc/unmerge_patients. Read by the hospital''s admin (and its front desk where it may merge); written only by the merge RPCs.';
+
+--
+-- Name: COLUMN patient_merges.hospital_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.hospital_id IS 'The hospital whose admin (or front desk) merged.';
+
+--
+-- Name: COLUMN patient_merges.source_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.source_id IS 'The record merged away (marked merged_into).';
+
+--
+-- Name: COLUMN patient_merges.target_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.target_id IS 'The record that stays and received the rows.';
+
+--
+-- Name: COLUMN patient_merges.reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.reason IS 'Why the records were merged (required).';
+
+--
+-- Name: COLUMN patient_merges.merged_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.merged_by IS 'Who merged (user id).';
+
+--
+-- Name: COLUMN patient_merges.merged_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.merged_at IS 'When the merge was made.';
+
+--
+-- Name: COLUMN patient_merges.source_before; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.source_before IS 'The source patient row before the merge.';
+
+--
+-- Name: COLUMN patient_merges.target_before; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.target_before IS 'The target patient row before the merge.';
+
+--
+-- Name: COLUMN patient_merges.moved_rows; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.moved_rows IS 'Every row re-pointed: [{table, key (its primary key), columns (those that named the source)}].';
+
+--
+-- Name: COLUMN patient_merges.kept_registrations; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.kept_registrations IS 'The source''s registrations at hospitals where the target is registered too: kept with the source and archived; their rows before the merge.';
+
+--
+-- Name: COLUMN patient_merges.login_moved; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.login_moved IS 'Whether the source''s login moved to the target.';
+
+--
+-- Name: COLUMN patient_merges.unmerged_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.unmerged_at IS 'When rpc/unmerge_patients undid this merge; null while it stands.';
+
+--
+-- Name: COLUMN patient_merges.unmerged_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.unmerged_by IS 'Who undid the merge (user id).';
+
+--
+-- Name: COLUMN patient_merges.unmerge_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_merges.unmerge_reason IS 'Why the merge was undone.';
+
+--
+-- Name: live_merge_event(text, public.patient_merges); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_merge_event(event text, journal public.patient_merges) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.raise_live_event(
+        array(
+            select private.user_topic((live_merge_event.journal.source_before ->> 'user_id')::uuid)
+            union
+            select private.user_topic((live_merge_event.journal.target_before ->> 'user_id')::uuid)
+            union
+            select private.user_topic(c.member_id)
+            from public.care_team_members as c
+            where c.patient_id in (live_merge_event.journal.source_id, live_merge_event.journal.target_id)
+                and c.ended_at is null
+            union
+            select private.hospital_topic(r.hospital_id, office.app_role)
+            from public.patient_registrations as r
+            cross join unnest('{front_desk,hospital_admin}'::public.app_role []) as office (app_role)
+            where r.patient_id in (live_merge_event.journal.source_id, live_merge_event.journal.target_id)
+        ),
+        live_merge_event.event,
+        jsonb_build_object(
+            'merge_id', live_merge_event.journal.id, 'source_id', live_merge_event.journal.source_id,
+            'target_id', live_merge_event.journal.target_id, 'hospital_id', live_merge_event.journal.hospital_id,
+            'occurred_at', now()
+        )
+    )
+$$;
+
+ALTER FUNCTION private.live_merge_event(event text, journal public.patient_merges) OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_merge_event(event text, journal public.patient_merges); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_merge_event(event text, journal public.patient_merges) IS 'Raises patient_merged / patient_unmerged for both patients'' logins, their care teams and the front desks and admins of their hospitals (ids only).';
+
+--
 -- Name: live_notification_events(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4611,6 +4813,606 @@ ALTER FUNCTION private.may_join_topic(topic text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.may_join_topic(topic text) IS 'Whether the caller may receive on the private channel of this live-event topic (the RLS policy on realtime.messages asks it with realtime.topic()); the rule is private.joinable_topics().';
+
+--
+-- Name: may_merge_at(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_merge_at(hospital uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select may_merge_at.hospital = any(private.staff_hospital_ids('{hospital_admin}'))
+        or (
+            may_merge_at.hospital = any(private.staff_hospital_ids('{front_desk}'))
+            and exists (
+                select from public.hospitals as h where h.id = may_merge_at.hospital and h.front_desk_may_merge_patients
+            )
+        )
+$$;
+
+ALTER FUNCTION private.may_merge_at(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION may_merge_at(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.may_merge_at(hospital uuid) IS 'Whether the caller may merge patients at the hospital: its admin, or its front desk where allowed.';
+
+--
+-- Name: merge_check(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_check(source uuid, target uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    refusals jsonb;
+    hospital uuid;
+    plan jsonb;
+    conflicts jsonb;
+begin
+    if not exists (select from public.patients as p where p.id = merge_check.source)
+        or not exists (select from public.patients as p where p.id = merge_check.target) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    -- The plan names clinical rows and the merge moves them: staff need their second factor.
+    perform private.require_phi_aal2(null);
+    refusals := private.merge_state_refusals(source, target);
+    if jsonb_array_length(refusals) > 0 then
+        return jsonb_build_object('can_merge', false, 'refusals', refusals);
+    end if;
+    hospital := private.merge_hospital(source, target);
+    if hospital is null then
+        perform private.raise_forbidden(
+            'only a hospital admin (or the front desk where the hospital allows it) of a hospital where '
+            || 'both records are registered merges them',
+            'merge_not_allowed'
+        );
+    end if;
+    refusals := private.merge_person_refusals(source, target);
+    plan := private.merge_plan(source, target);
+    conflicts := plan -> 'conflicts';
+    if jsonb_array_length(conflicts) > 0 then
+        refusals := refusals || jsonb_build_array(jsonb_build_object(
+            'code', 'merge_conflict',
+            'message', (
+                select format(
+                    'the merge would break %s',
+                    string_agg(distinct format('%s (%s)', c ->> 'constraint', c ->> 'table'), ', ')
+                )
+                from jsonb_array_elements(conflicts) as c
+            )
+        ));
+    end if;
+    return jsonb_build_object(
+        'can_merge', jsonb_array_length(refusals) = 0,
+        'hospital_id', hospital,
+        'source_id', source,
+        'target_id', target,
+        'refusals', refusals
+    ) || plan;
+end;
+$$;
+
+ALTER FUNCTION private.merge_check(source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_check(source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_check(source uuid, target uuid) IS 'Validation and plan of a merge for the caller (security definer: the plan reads every table that references a patient); PT404 for a record that does not exist, 42501 without the right.';
+
+--
+-- Name: merge_hospital(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_hospital(source uuid, target uuid) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select s.hospital_id
+    from public.patient_registrations as s
+    join public.patient_registrations as t
+        on t.hospital_id = s.hospital_id and t.patient_id = merge_hospital.target and t.deleted_at is null
+    join public.hospitals as h on h.id = s.hospital_id
+    where s.patient_id = merge_hospital.source and s.deleted_at is null
+        and (
+            s.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+            or (h.front_desk_may_merge_patients and s.hospital_id = any(private.staff_hospital_ids('{front_desk}')))
+        )
+    order by s.hospital_id
+    limit 1
+$$;
+
+ALTER FUNCTION private.merge_hospital(source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_hospital(source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_hospital(source uuid, target uuid) IS 'The hospital where the caller may merge source and target (both registered there, caller its admin or its allowed front desk), or null.';
+
+--
+-- Name: merge_move_rows(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_move_rows(source uuid, target uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    t record;
+    sql jsonb;
+    parts text [] := '{}';
+    updated_key text;
+    moved jsonb;
+    n integer := 0;
+begin
+    for t in
+        select r.table_name, array_agg(r.column_name order by r.column_name) as columns
+        from private.patient_reference_columns() as r
+        group by r.table_name
+        order by r.table_name::text
+    loop
+        n := n + 1;
+        sql := private.merge_table_sql(t.table_name, t.columns, source, target, 'x');
+        updated_key := private.merge_table_sql(t.table_name, t.columns, source, target, 'u') ->> 'key';
+        parts := parts || format(
+            'm%s as (update %s as u set %s from (select %s, %s from %s as x where %s) as o where %s'
+            ' returning %L::text as table_name, %s as row_key, array_remove(array[%s]::text[], null) as columns)',
+            n, t.table_name,
+            (select string_agg(format('%I = case when u.%I = %L then %L::uuid else u.%I end', c, c, source, target, c), ', ')
+            from unnest(t.columns) as c),
+            (select string_agg(format('x.%I as pk_%s', p, p), ', ') from jsonb_array_elements_text(sql -> 'pk') as p),
+            (select string_agg(format('x.%I as was_%s', c, c), ', ') from unnest(t.columns) as c),
+            t.table_name, sql ->> 'moving',
+            (select string_agg(format('u.%I = o.pk_%s', p, p), ' and ') from jsonb_array_elements_text(sql -> 'pk') as p),
+            t.table_name::text,
+            updated_key,
+            (select string_agg(format('case when o.was_%s = %L then %L end', c, source, c), ', ') from unnest(t.columns) as c)
+        );
+    end loop;
+    if n = 0 then
+        return '[]';
+    end if;
+    execute format(
+        'with %s select coalesce(jsonb_agg(jsonb_build_object(''table'', m.table_name, ''key'', m.row_key,'
+        ' ''columns'', to_jsonb(m.columns)) order by m.table_name, m.row_key::text), ''[]'') from (%s) as m',
+        array_to_string(parts, ', '),
+        (select string_agg(format('select * from m%s', i), ' union all ') from generate_series(1, n) as i)
+    ) into moved;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.merge_move_rows(source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_move_rows(source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_move_rows(source uuid, target uuid) IS 'Re-points every row referencing source to target in one statement; returns the rows moved.';
+
+--
+-- Name: merge_patients_as_owner(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_patients_as_owner(source uuid, target uuid, reason text) RETURNS public.patient_merges
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    checked jsonb;
+    refusal jsonb;
+    src public.patients;
+    tgt public.patients;
+    journal public.patient_merges;
+    failed_constraint text;
+    failed_message text;
+begin
+    if coalesce(btrim(reason), '') = '' then
+        perform private.raise_invalid('a merge needs a reason', 'reason_required');
+    end if;
+    -- Both rows locked (in id order) so that nothing attaches to the source meanwhile.
+    perform from public.patients as p where p.id in (source, target) order by p.id for update;
+    checked := private.merge_check(source, target);
+    for refusal in select * from jsonb_array_elements(checked -> 'refusals') loop
+        perform private.raise_merge_refusal(refusal);
+    end loop;
+
+    select * into src from public.patients as p where p.id = source;
+    select * into tgt from public.patients as p where p.id = target;
+    journal.id := gen_random_uuid();
+    insert into private.merge_operations (merge_id, from_id, to_id) values (journal.id, source, target);
+    perform set_config('carebase.merge_operation', journal.id::text, true);
+
+    begin
+        journal.moved_rows := private.merge_move_rows(source, target);
+        journal.kept_registrations := checked -> 'kept_registrations';
+        update public.patient_registrations as r
+        set deleted_at = now()
+        where r.patient_id = source and r.deleted_at is null;
+        journal.login_moved := src.user_id is not null and tgt.user_id is null;
+        if journal.login_moved then
+            update public.patients as p set user_id = null where p.id = source;
+            update public.patients as p set user_id = src.user_id where p.id = target;
+        end if;
+        update public.patients as p set merged_into = target, merged_at = now() where p.id = source;
+    exception
+        when unique_violation or exclusion_violation or foreign_key_violation or check_violation
+            or not_null_violation then
+            get stacked diagnostics failed_constraint = constraint_name, failed_message = message_text;
+            perform private.raise_merge_refusal(jsonb_build_object(
+                'code', 'merge_conflict',
+                'message', format('the merge would break %s: %s', failed_constraint, failed_message)
+            ));
+    end;
+
+    insert into public.patient_merges (
+        id, hospital_id, source_id, target_id, reason, merged_by, source_before, target_before,
+        moved_rows, kept_registrations, login_moved
+    )
+    values (
+        journal.id, (checked ->> 'hospital_id')::uuid, source, target, btrim(merge_patients_as_owner.reason), auth.uid(),
+        to_jsonb(src), to_jsonb(tgt), journal.moved_rows, journal.kept_registrations, journal.login_moved
+    )
+    returning * into journal;
+
+    delete from private.merge_operations as o where o.tx = pg_catalog.pg_current_xact_id();
+    perform set_config('carebase.merge_operation', '', true);
+    perform private.live_merge_event('patient_merged', journal);
+    return journal;
+end;
+$$;
+
+ALTER FUNCTION private.merge_patients_as_owner(source uuid, target uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_patients_as_owner(source uuid, target uuid, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_patients_as_owner(source uuid, target uuid, reason text) IS 'The merge itself (rpc/merge_patients): checks, re-points, marks, journals, in one transaction.';
+
+--
+-- Name: merge_person_refusals(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_person_refusals(source uuid, target uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(r.refusal order by r.n), '[]')
+    from (
+        select 1 as n, jsonb_build_object(
+            'code', 'sex_differs', 'message', 'the two records give a different sex'
+        ) as refusal
+        from public.patients as s, public.patients as t
+        where s.id = merge_person_refusals.source and t.id = merge_person_refusals.target
+            and s.sex <> 'unknown' and t.sex <> 'unknown' and s.sex <> t.sex
+        union all
+        select distinct 2, jsonb_build_object(
+            'code', 'national_id_differs',
+            'message', format('the two records hold different %s numbers', s.kind), 'kind', s.kind
+        )
+        from public.patient_identifiers as s
+        join public.patient_identifiers as t on t.kind = s.kind and t.blind_index <> s.blind_index
+        where s.patient_id = merge_person_refusals.source and t.patient_id = merge_person_refusals.target
+    ) as r
+$$;
+
+ALTER FUNCTION private.merge_person_refusals(source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_person_refusals(source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_person_refusals(source uuid, target uuid) IS 'Refusals a merge meets because the records describe different people: sex, national numbers.';
+
+--
+-- Name: merge_plan(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_plan(source uuid, target uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    t record;
+    sql jsonb;
+    rows jsonb;
+    moves jsonb := '[]';
+    conflicts jsonb := '[]';
+    idx record;
+    found_conflicts jsonb;
+    kept jsonb;
+begin
+    for t in
+        select r.table_name, array_agg(r.column_name order by r.column_name) as columns,
+            array_agg(a.attnum order by r.column_name) as attnums
+        from private.patient_reference_columns() as r
+        join pg_catalog.pg_attribute as a on a.attrelid = r.table_name and a.attname = r.column_name
+        group by r.table_name
+        order by r.table_name::text
+    loop
+        sql := private.merge_table_sql(t.table_name, t.columns, source, target, 'x');
+        execute format(
+            'select coalesce(jsonb_agg(%s order by %s), ''[]'') from %s as x where %s',
+            sql ->> 'key', sql ->> 'key', t.table_name, sql ->> 'moving'
+        ) into rows;
+        if jsonb_array_length(rows) > 0 then
+            moves := moves || jsonb_build_array(jsonb_build_object(
+                'table', t.table_name::text, 'columns', to_jsonb(t.columns),
+                'count', jsonb_array_length(rows), 'rows', rows
+            ));
+        end if;
+
+        -- Unique indexes and exclusion constraints over a patient column: a moved row and a
+        -- target's row equal on every other key column (by the constraint's operators) collide.
+        for idx in
+            select
+                coalesce(c.conname, ic.relname) as name,
+                i.indnullsnotdistinct as nulls_not_distinct,
+                pg_catalog.pg_get_expr(i.indpred, i.indrelid) as predicate,
+                k.exprs, k.is_patient, k.ops
+            from pg_catalog.pg_index as i
+            join pg_catalog.pg_class as ic on ic.oid = i.indexrelid
+            left join pg_catalog.pg_constraint as c on c.conindid = i.indexrelid and c.contype in ('p', 'u', 'x')
+            cross join lateral (
+                select
+                    array_agg(pg_catalog.pg_get_indexdef(i.indexrelid, g.n + 1, true) order by g.n) as exprs,
+                    array_agg(i.indkey[g.n] = any(t.attnums) order by g.n) as is_patient,
+                    array_agg(
+                        coalesce(
+                            (
+                                select format('operator(%I.%s)', ns.nspname, o.oprname)
+                                from pg_catalog.pg_operator as o
+                                join pg_catalog.pg_namespace as ns on ns.oid = o.oprnamespace
+                                where o.oid = c.conexclop[g.n + 1]
+                            ),
+                            '='
+                        ) order by g.n
+                    ) as ops
+                from pg_catalog.generate_series(0, i.indnkeyatts - 1) as g (n)
+            ) as k
+            where i.indrelid = t.table_name and (i.indisunique or c.contype = 'x') and true = any(k.is_patient)
+        loop
+            execute format(
+                'select coalesce(jsonb_agg(jsonb_build_object(''constraint'', %L, ''table'', %L,'
+                ' ''source_row'', s.row_key, ''target_row'', g.row_key)), ''[]'')'
+                ' from (select %s as row_key%s from %s as x where %s%s) as s'
+                ' join (select %s as row_key%s from %s as x where %s%s) as g on s.row_key <> g.row_key%s',
+                idx.name, t.table_name::text,
+                sql ->> 'key',
+                (select string_agg(format(', %s as k%s', e, n), '') from unnest(idx.exprs) with ordinality as u (e, n)),
+                t.table_name, sql ->> 'moving',
+                coalesce(' and (' || idx.predicate || ')', ''),
+                sql ->> 'key',
+                (select string_agg(format(', %s as k%s', e, n), '') from unnest(idx.exprs) with ordinality as u (e, n)),
+                t.table_name, sql ->> 'staying',
+                coalesce(' and (' || idx.predicate || ')', ''),
+                coalesce((
+                    select string_agg(
+                        case
+                            when u.op = '=' and idx.nulls_not_distinct
+                                then format(' and s.k%s is not distinct from g.k%s', u.n, u.n)
+                            else format(' and s.k%s %s g.k%s', u.n, u.op, u.n)
+                        end, ''
+                    )
+                    from unnest(idx.ops, idx.is_patient) with ordinality as u (op, patient, n)
+                    where not u.patient
+                ), '')
+            ) into found_conflicts;
+            conflicts := conflicts || found_conflicts;
+        end loop;
+    end loop;
+
+    select coalesce(jsonb_agg(to_jsonb(r) order by r.hospital_id), '[]') into kept
+    from public.patient_registrations as r
+    where r.patient_id = merge_plan.source
+        and exists (
+            select from public.patient_registrations as g
+            where g.patient_id = merge_plan.target and g.hospital_id = r.hospital_id
+        );
+
+    return jsonb_build_object('moves', moves, 'kept_registrations', kept, 'conflicts', conflicts);
+end;
+$$;
+
+ALTER FUNCTION private.merge_plan(source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_plan(source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_plan(source uuid, target uuid) IS 'What merging source into target would move (per table and column, with row keys), the registrations kept with the source, and the conflicts (constraint and rows) that refuse it.';
+
+--
+-- Name: merge_repointing(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_repointing(old_row jsonb, new_row jsonb) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    op private.merge_operations;
+begin
+    if coalesce(current_setting('carebase.merge_operation', true), '') = '' then
+        return false;
+    end if;
+    select o.* into op from private.merge_operations as o where o.tx = pg_catalog.pg_current_xact_id();
+    if not found then
+        return false;
+    end if;
+    return exists (
+        select from jsonb_each(merge_repointing.new_row) as n
+        where n.key <> 'updated_at' and n.value is distinct from merge_repointing.old_row -> n.key
+    ) and not exists (
+        select from jsonb_each(merge_repointing.new_row) as n
+        where n.key <> 'updated_at' and n.value is distinct from merge_repointing.old_row -> n.key
+            and not (
+                merge_repointing.old_row ->> n.key = op.from_id::text and n.value #>> '{}' = op.to_id::text
+            )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.merge_repointing(old_row jsonb, new_row jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_repointing(old_row jsonb, new_row jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_repointing(old_row jsonb, new_row jsonb) IS 'Whether an update (old and new row) is the running merge''s re-pointing of patient references and nothing else; the guard triggers let exactly that through.';
+
+--
+-- Name: merge_running(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_running() RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if coalesce(current_setting('carebase.merge_operation', true), '') = '' then
+        return false;
+    end if;
+    return exists (select from private.merge_operations as o where o.tx = pg_catalog.pg_current_xact_id());
+end;
+$$;
+
+ALTER FUNCTION private.merge_running() OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_running(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_running() IS 'Whether a merge or unmerge is running in this transaction (private.merge_operations).';
+
+--
+-- Name: merge_state_refusals(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_state_refusals(source uuid, target uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(r.refusal order by r.n), '[]')
+    from (
+        select 1 as n, jsonb_build_object(
+            'code', 'merge_into_itself', 'message', 'a record cannot be merged into itself'
+        ) as refusal
+        where merge_state_refusals.source = merge_state_refusals.target
+        union all
+        select 2, jsonb_build_object(
+            'code', 'patient_archived', 'message', 'an archived patient record cannot be merged',
+            'patient_id', p.id
+        )
+        from public.patients as p
+        where p.id in (merge_state_refusals.source, merge_state_refusals.target) and p.deleted_at is not null
+        union all
+        select 3, jsonb_build_object(
+            'code', 'already_merged', 'message', 'this record was already merged into another',
+            'patient_id', p.id
+        )
+        from public.patients as p
+        where p.id in (merge_state_refusals.source, merge_state_refusals.target) and p.merged_into is not null
+        union all
+        select 4, jsonb_build_object(
+            'code', 'has_merged_records',
+            'message', 'other records were merged into this one: unmerge them or merge them into the target first',
+            'patient_id', merge_state_refusals.source
+        )
+        where merge_state_refusals.source <> merge_state_refusals.target
+            and exists (select from public.patients as m where m.merged_into = merge_state_refusals.source)
+    ) as r
+$$;
+
+ALTER FUNCTION private.merge_state_refusals(source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_state_refusals(source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_state_refusals(source uuid, target uuid) IS 'Refusals a merge meets from the records'' state: into itself, archived, already merged, records merged into the source.';
+
+--
+-- Name: merge_table_sql(regclass, name[], uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    pk name [];
+    pk_types text [];
+    plain_key text;
+    moving text;
+    staying text;
+begin
+    select
+        array_agg(a.attname order by k.i),
+        array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) order by k.i)
+    into pk, pk_types
+    from pg_catalog.pg_index as i
+    cross join lateral pg_catalog.generate_series(0, i.indnkeyatts - 1) as k (i)
+    join pg_catalog.pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[k.i]
+    where i.indrelid = merge_table_sql.table_name and i.indisprimary;
+    if pk is null then
+        perform private.raise_conflict(
+            format('%s references patients without a primary key: its rows cannot be journaled', table_name),
+            'reference_without_key', 'give the table a primary key'
+        );
+    end if;
+    select
+        '(' || string_agg(format('%I.%I = %L', alias, c, source), ' or ') || ')',
+        '(' || string_agg(format('%I.%I = %L', alias, c, target), ' or ') || ')'
+    into moving, staying
+    from unnest(columns) as c;
+    -- A registration at a hospital where the target is registered too stays with the source.
+    if table_name = 'public.patient_registrations'::regclass then
+        moving := moving || format(
+            ' and not exists (select from public.patient_registrations as kept'
+            ' where kept.patient_id = %L and kept.hospital_id = %I.hospital_id)', target, alias
+        );
+    end if;
+    select 'jsonb_build_object(' || string_agg(format('%L, %I.%I', p, alias, p), ', ') || ')'
+    into plain_key
+    from unnest(pk) as p;
+    -- Outside public (private.registration_codes...) a row is named by a digest of its key:
+    -- the preview and the journal are read by admins, and such keys can be secrets' hashes.
+    if (select c.relnamespace <> 'public'::regnamespace from pg_catalog.pg_class as c where c.oid = table_name) then
+        return jsonb_build_object(
+            'key', format('jsonb_build_object(''digest'', md5((%s)::text))', plain_key),
+            'match', format('md5((%s)::text) = o.row_key ->> ''digest''', plain_key),
+            'pk', to_jsonb(pk),
+            'moving', moving,
+            'staying', staying
+        );
+    end if;
+    return jsonb_build_object(
+        'key', plain_key,
+        'match', (
+            select string_agg(format('%I.%I = (o.row_key ->> %L)::%s', alias, p.name, p.name, p.type), ' and ')
+            from unnest(pk, pk_types) as p (name, type)
+        ),
+        'pk', to_jsonb(pk),
+        'moving', moving,
+        'staying', staying
+    );
+end;
+$$;
+
+ALTER FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) IS 'SQL pieces for one table of a merge: its row key (primary key as JSON; a digest of it outside public), how to find a journaled row again, and which rows move.';
 
 --
 -- Name: new_verification_code(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5059,6 +5861,50 @@ ALTER FUNCTION private.patient_hospital_ids() OWNER TO postgres;
 COMMENT ON FUNCTION private.patient_hospital_ids() IS 'Inlined into the caller''s query. The active hospitals where the caller is a registered patient.';
 
 --
+-- Name: patient_reference_columns(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.patient_reference_columns() RETURNS TABLE(table_name regclass, column_name name)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with recursive refs (relid, attnum) as (
+        select c.conrelid, c.conkey[k.i]
+        from pg_catalog.pg_constraint as c
+        cross join lateral pg_catalog.generate_subscripts(c.conkey, 1) as k (i)
+        join pg_catalog.pg_attribute as a
+            on a.attrelid = c.confrelid and a.attnum = c.confkey[k.i] and a.attname = 'id'
+        where c.contype = 'f' and c.confrelid = 'public.patients'::regclass
+            and c.conrelid not in (
+                'public.patients'::regclass, 'public.patient_merges'::regclass,
+                'public.patient_duplicate_pairs'::regclass
+            )
+        union
+        select c.conrelid, c.conkey[k.i]
+        from refs as r
+        join pg_catalog.pg_constraint as c on c.contype = 'f' and c.confrelid = r.relid
+        cross join lateral pg_catalog.generate_subscripts(c.conkey, 1) as k (i)
+        where c.confkey[k.i] = r.attnum
+            and c.conrelid not in (
+                'public.patients'::regclass, 'public.patient_merges'::regclass,
+                'public.patient_duplicate_pairs'::regclass
+            )
+    )
+    select r.relid::regclass, a.attname
+    from refs as r
+    join pg_catalog.pg_attribute as a on a.attrelid = r.relid and a.attnum = r.attnum
+    order by r.relid::regclass::text, a.attname
+$$;
+
+ALTER FUNCTION private.patient_reference_columns() OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_reference_columns(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.patient_reference_columns() IS 'Every (table, column) that references a patient, directly or through a composite foreign key, read from pg_constraint: what a merge re-points.';
+
+--
 -- Name: patient_registered_hospital_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5497,6 +6343,37 @@ ALTER FUNCTION private.raise_live_event(topics text[], event text, payload jsonb
 --
 
 COMMENT ON FUNCTION private.raise_live_event(topics text[], event text, payload jsonb) IS 'Queues a live event for each topic; it is numbered, stored in public.live_events and broadcast when the transaction commits.';
+
+--
+-- Name: raise_merge_refusal(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_merge_refusal(refusal jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.raise_error(
+        case when refusal ->> 'code' = 'merge_into_itself' then '22023' else 'PT409' end,
+        refusal ->> 'message',
+        refusal ->> 'code',
+        case refusal ->> 'code'
+            when 'sex_differs' then 'correct the wrong record first if they are one person'
+            when 'national_id_differs' then 'correct the wrong number first if they are one person'
+            when 'has_merged_records' then 'merge the other way round, or unmerge the earlier merge first'
+            when 'merge_conflict' then 'resolve the named rows (end, cancel or archive one) and try again'
+        end
+    );
+end;
+$$;
+
+ALTER FUNCTION private.raise_merge_refusal(refusal jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION raise_merge_refusal(refusal jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.raise_merge_refusal(refusal jsonb) IS 'Raises a merge refusal: 22023 merge_into_itself, else PT409 with the refusal''s code as details.';
 
 --
 -- Name: raise_not_found(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6206,6 +7083,41 @@ $$;
 ALTER FUNCTION private.refuse_clinical_delete() OWNER TO postgres;
 
 --
+-- Name: refuse_merged_patient(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refuse_merged_patient() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    written jsonb := to_jsonb(new);
+    patient_column text;
+begin
+    foreach patient_column in array tg_argv loop
+        if exists (
+            select from public.patients as p
+            where p.id = (written ->> patient_column)::uuid and p.merged_into is not null
+        ) and not private.merge_running() then
+            perform private.raise_conflict(
+                'this patient record was merged into another', 'patient_merged',
+                'use the record it was merged into (patients.merged_into), or unmerge first'
+            );
+        end if;
+    end loop;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.refuse_merged_patient() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refuse_merged_patient(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refuse_merged_patient() IS 'Trigger: refuses a row written for a patient merged into another (PT409 patient_merged), unless a merge or unmerge is running; its arguments name the row''s patient columns.';
+
+--
 -- Name: refuse_national_id_held_by_another(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6744,12 +7656,52 @@ CREATE FUNCTION private.set_updated_at() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+    -- A merge re-points rows without editing them, and an unmerge restores rows exactly.
+    if coalesce(current_setting('carebase.merge_operation', true), '') <> '' then
+        if private.merge_running() then
+            return new;
+        end if;
+    end if;
     new.updated_at := now();
     return new;
 end;
 $$;
 
 ALTER FUNCTION private.set_updated_at() OWNER TO postgres;
+
+--
+-- Name: settle_duplicate_pair(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_duplicate_pair() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    merged constant boolean := tg_op = 'INSERT';
+begin
+    if not merged and not (old.unmerged_at is null and new.unmerged_at is not null) then
+        return null;
+    end if;
+    update public.patient_duplicate_pairs as d
+    set
+        status = case when merged then 'merged' else 'not_duplicate' end,
+        reviewed_by = case when merged then new.merged_by else new.unmerged_by end,
+        reviewed_at = now(),
+        review_note = case when merged then new.reason else new.unmerge_reason end
+    where d.patient_id = least(new.source_id, new.target_id)
+        and d.other_patient_id = greatest(new.source_id, new.target_id);
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.settle_duplicate_pair() OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_duplicate_pair(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_duplicate_pair() IS 'Trigger on patient_merges: the merged pair''s queue entry becomes merged, and not_duplicate when the merge is undone.';
 
 --
 -- Name: shared_with_caller(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7097,6 +8049,159 @@ end;
 $$;
 
 ALTER FUNCTION private.unlock_login(target uuid) OWNER TO postgres;
+
+--
+-- Name: unmerge_move_rows(jsonb, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.unmerge_move_rows(moved jsonb, source uuid, target uuid) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    t record;
+    sql jsonb;
+    parts text [] := '{}';
+    n integer := 0;
+    total integer;
+begin
+    for t in
+        select g.table_name, g.rows,
+            array(
+                select distinct c
+                from jsonb_array_elements(g.rows) as e, jsonb_array_elements_text(e -> 'columns') as c
+                order by 1
+            ) as columns
+        from (
+            select (m ->> 'table')::regclass as table_name, jsonb_agg(m) as rows
+            from jsonb_array_elements(moved) as m
+            group by m ->> 'table'
+        ) as g
+        order by g.table_name::text
+    loop
+        n := n + 1;
+        sql := private.merge_table_sql(t.table_name, t.columns::name [], target, source, 'u');
+        parts := parts || format(
+            'm%s as (update %s as u set %s from (select e -> ''key'' as row_key,'
+            ' array(select jsonb_array_elements_text(e -> ''columns'')) as columns'
+            ' from jsonb_array_elements(%L::jsonb) as e) as o where %s and %s returning 1)',
+            n, t.table_name,
+            (select string_agg(
+                format('%I = case when u.%I = %L and %L = any(o.columns) then %L::uuid else u.%I end', c, c, target, c, source, c),
+                ', '
+            ) from unnest(t.columns) as c),
+            t.rows,
+            sql ->> 'match',
+            '(' || (select string_agg(format('u.%I = %L', c, target), ' or ') from unnest(t.columns) as c) || ')'
+        );
+    end loop;
+    if n = 0 then
+        return 0;
+    end if;
+    execute format(
+        'with %s select count(*) from (%s) as m',
+        array_to_string(parts, ', '),
+        (select string_agg(format('select * from m%s', i), ' union all ') from generate_series(1, n) as i)
+    ) into total;
+    return total;
+end;
+$$;
+
+ALTER FUNCTION private.unmerge_move_rows(moved jsonb, source uuid, target uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION unmerge_move_rows(moved jsonb, source uuid, target uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.unmerge_move_rows(moved jsonb, source uuid, target uuid) IS 'Points the rows a merge moved back at the source, in one statement; rows since moved elsewhere stay.';
+
+--
+-- Name: unmerge_patients_as_owner(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) RETURNS public.patient_merges
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    journal public.patient_merges;
+    kept jsonb;
+    failed_constraint text;
+    failed_message text;
+begin
+    if coalesce(btrim(reason), '') = '' then
+        perform private.raise_invalid('an unmerge needs a reason', 'reason_required');
+    end if;
+    select * into journal from public.patient_merges as m where m.id = unmerge_patients_as_owner.merge_id for update;
+    if not found then
+        perform private.raise_not_found('merge not found');
+    end if;
+    if not private.may_merge_at(journal.hospital_id) then
+        perform private.raise_forbidden(
+            'only the hospital''s admin (or its front desk where allowed) unmerges', 'merge_not_allowed'
+        );
+    end if;
+    perform private.require_phi_aal2(null);
+    if journal.unmerged_at is not null then
+        perform private.raise_conflict('this merge was already undone', 'already_unmerged');
+    end if;
+    perform from public.patients as p where p.id in (journal.source_id, journal.target_id) order by p.id for update;
+
+    insert into private.merge_operations (merge_id, from_id, to_id) values (journal.id, journal.target_id, journal.source_id);
+    perform set_config('carebase.merge_operation', journal.id::text, true);
+    begin
+        -- The source exactly as it was (its login back from the target when it had moved).
+        if journal.login_moved then
+            update public.patients as p set user_id = (journal.target_before ->> 'user_id')::uuid
+            where p.id = journal.target_id;
+        end if;
+        execute format(
+            'update public.patients as p set (%s) = (select %s from jsonb_populate_record(null::public.patients, $1) as b)'
+            ' where p.id = $2',
+            (select string_agg(quote_ident(a.attname), ', ' order by a.attnum)
+            from pg_catalog.pg_attribute as a
+            where a.attrelid = 'public.patients'::regclass and a.attnum > 0 and not a.attisdropped
+                and a.attgenerated = '' and a.attname <> 'id'),
+            (select string_agg('b.' || quote_ident(a.attname), ', ' order by a.attnum)
+            from pg_catalog.pg_attribute as a
+            where a.attrelid = 'public.patients'::regclass and a.attnum > 0 and not a.attisdropped
+                and a.attgenerated = '' and a.attname <> 'id')
+        ) using journal.source_before, journal.source_id;
+        -- The registrations the merge archived, as they were.
+        for kept in select * from jsonb_array_elements(journal.kept_registrations) loop
+            update public.patient_registrations as r
+            set deleted_at = (kept ->> 'deleted_at')::timestamptz, updated_at = (kept ->> 'updated_at')::timestamptz
+            where r.id = (kept ->> 'id')::uuid;
+        end loop;
+        perform private.unmerge_move_rows(journal.moved_rows, journal.source_id, journal.target_id);
+    exception
+        when unique_violation or exclusion_violation or foreign_key_violation or check_violation
+            or not_null_violation then
+            get stacked diagnostics failed_constraint = constraint_name, failed_message = message_text;
+            perform private.raise_merge_refusal(jsonb_build_object(
+                'code', 'merge_conflict',
+                'message', format('the unmerge would break %s: %s', failed_constraint, failed_message)
+            ));
+    end;
+    delete from private.merge_operations as o where o.tx = pg_catalog.pg_current_xact_id();
+    perform set_config('carebase.merge_operation', '', true);
+
+    update public.patient_merges as m
+    set unmerged_at = now(), unmerged_by = auth.uid(), unmerge_reason = btrim(unmerge_patients_as_owner.reason)
+    where m.id = journal.id
+    returning * into journal;
+    perform private.live_merge_event('patient_unmerged', journal);
+    return journal;
+end;
+$_$;
+
+ALTER FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION unmerge_patients_as_owner(merge_id uuid, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) IS 'The unmerge itself (rpc/unmerge_patients): restores the source, its registrations and moved rows.';
 
 --
 -- Name: user_topic(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8794,6 +9899,57 @@ ALTER FUNCTION public.live_topics() OWNER TO postgres;
 COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid>, hospital:<hospital>:<role> for each active membership and pharmacy:<pharmacy> for a pharmacist''s pharmacy. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
 
 --
+-- Name: merge_patients(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) RETURNS public.patient_merges
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if not exists (select from public.patients as p where p.id = merge_patients.source_id)
+        or not exists (select from public.patients as p where p.id = merge_patients.target_id) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    return private.merge_patients_as_owner(source_id, target_id, reason);
+end;
+$$;
+
+ALTER FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) IS 'Merges patient source_id into target_id (seed 001 POST /patients/merge) in one transaction: every row referencing the source (found from the catalog''s foreign keys) re-pointed to the target, the source marked merged_into (never deleted; its registrations where the target is registered too archived), its login moved when the target has none; journaled in patient_merges (returned) and undone by rpc/unmerge_patients. Hospital admin of a hospital where both are registered, or its front desk where allowed (aal2). Errors: PT404 patient not found (also out of reach), 42501 merge_not_allowed, PT403 insufficient_aal, 22023 merge_into_itself / reason_required, PT409 (details) patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict (the constraint is named; nothing is written).';
+
+--
+-- Name: merge_preview(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.merge_preview(source_id uuid, target_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    -- Read under the caller's RLS: a record they cannot read is one that does not exist.
+    if not exists (select from public.patients as p where p.id = merge_preview.source_id)
+        or not exists (select from public.patients as p where p.id = merge_preview.target_id) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    return private.merge_check(source_id, target_id);
+end;
+$$;
+
+ALTER FUNCTION public.merge_preview(source_id uuid, target_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION merge_preview(source_id uuid, target_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed, in a session with a second factor. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, PT403 insufficient_aal.';
+
+--
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -10252,6 +11408,31 @@ COMMENT ON FUNCTION public.unlock_login(user_id uuid) IS 'Lifts a password sign-
 Returns true when the login was locked. Errors: 42501 not allowed.';
 
 --
+-- Name: unmerge_patients(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.unmerge_patients(merge_id uuid, reason text) RETURNS public.patient_merges
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    -- Read under the caller's RLS: a merge they may not see is one that does not exist.
+    if not exists (select from public.patient_merges as m where m.id = unmerge_patients.merge_id) then
+        perform private.raise_not_found('merge not found');
+    end if;
+    return private.unmerge_patients_as_owner(merge_id, reason);
+end;
+$$;
+
+ALTER FUNCTION public.unmerge_patients(merge_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION unmerge_patients(merge_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.unmerge_patients(merge_id uuid, reason text) IS 'Undoes a merge (patient_merges.id): the source record restored exactly as it was (column by column, its login back if it had moved), its archived registrations restored, every row the merge moved pointed back at it; rows created for the survivor since stay with the survivor, edits to moved rows are kept. Who may merge at the merge''s hospital (aal2). Errors: PT404 merge not found (also out of reach), 42501 merge_not_allowed, PT403 insufficient_aal, 22023 reason_required, PT409 already_unmerged, merge_conflict.';
+
+--
 -- Name: update_clinical_note(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -10744,6 +11925,25 @@ CREATE TABLE private.login_attempts (
 ALTER TABLE private.login_attempts OWNER TO postgres;
 
 --
+-- Name: merge_operations; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.merge_operations (
+    tx xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    merge_id uuid NOT NULL,
+    from_id uuid NOT NULL,
+    to_id uuid NOT NULL
+);
+
+ALTER TABLE private.merge_operations OWNER TO postgres;
+
+--
+-- Name: TABLE merge_operations; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.merge_operations IS 'The merge or unmerge running in a transaction (from_id re-pointed to to_id); empty otherwise.';
+
+--
 -- Name: mrn_counters; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -10967,6 +12167,7 @@ CREATE TABLE public.hospitals (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    front_desk_may_merge_patients boolean DEFAULT false NOT NULL,
     CONSTRAINT hospitals_code_format CHECK ((code ~ '^[A-Z][A-Z0-9]{1,9}$'::text)),
     CONSTRAINT hospitals_country_code_format CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
     CONSTRAINT hospitals_name_present CHECK ((length(btrim(name)) > 0)),
@@ -11007,6 +12208,12 @@ COMMENT ON COLUMN public.hospitals.time_zone IS 'IANA time zone (e.g. Asia/Kolka
 --
 
 COMMENT ON COLUMN public.hospitals.is_active IS 'False once deactivated: its staff lose access, its patients keep their own record.';
+
+--
+-- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.front_desk_may_merge_patients IS 'Whether the hospital''s front desk may merge and unmerge patient records (rpc/merge_patients); off by default, changed by the hospital''s admin.';
 
 --
 -- Name: profiles; Type: TABLE; Schema: public; Owner: postgres
@@ -12318,6 +13525,13 @@ ALTER TABLE ONLY private.login_attempts
     ADD CONSTRAINT login_attempts_pkey PRIMARY KEY (user_id);
 
 --
+-- Name: merge_operations merge_operations_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.merge_operations
+    ADD CONSTRAINT merge_operations_pkey PRIMARY KEY (tx);
+
+--
 -- Name: mrn_counters mrn_counters_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -12667,6 +13881,13 @@ ALTER TABLE ONLY public.patient_identifiers
     ADD CONSTRAINT patient_identifiers_pkey PRIMARY KEY (id);
 
 --
+-- Name: patient_merges patient_merges_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_merges
+    ADD CONSTRAINT patient_merges_pkey PRIMARY KEY (id);
+
+--
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -12693,6 +13914,13 @@ ALTER TABLE ONLY public.patient_registrations
 
 ALTER TABLE ONLY public.patient_registrations
     ADD CONSTRAINT patient_registrations_pkey PRIMARY KEY (id);
+
+--
+-- Name: patients patients_id_is_merged_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patients
+    ADD CONSTRAINT patients_id_is_merged_unique UNIQUE (id, is_merged);
 
 --
 -- Name: patients patients_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -13320,6 +14548,42 @@ CREATE INDEX patient_identifiers_created_by_idx ON public.patient_identifiers US
 CREATE INDEX patient_identifiers_recorded_at_hospital_idx ON public.patient_identifiers USING btree (recorded_at_hospital_id);
 
 --
+-- Name: patient_merges_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_merges_hospital_idx ON public.patient_merges USING btree (hospital_id, merged_at);
+
+--
+-- Name: patient_merges_merged_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_merges_merged_by_idx ON public.patient_merges USING btree (merged_by);
+
+--
+-- Name: patient_merges_one_open_per_source; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX patient_merges_one_open_per_source ON public.patient_merges USING btree (source_id) WHERE (unmerged_at IS NULL);
+
+--
+-- Name: patient_merges_source_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_merges_source_idx ON public.patient_merges USING btree (source_id);
+
+--
+-- Name: patient_merges_target_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_merges_target_idx ON public.patient_merges USING btree (target_id);
+
+--
+-- Name: patient_merges_unmerged_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_merges_unmerged_by_idx ON public.patient_merges USING btree (unmerged_by);
+
+--
 -- Name: patient_pharmacy_choices_chosen_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -13378,6 +14642,12 @@ CREATE INDEX patients_email_idx ON public.patients USING btree (email);
 --
 
 CREATE INDEX patients_full_name_trgm_idx ON public.patients USING gin (full_name extensions.gin_trgm_ops);
+
+--
+-- Name: patients_merged_into_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patients_merged_into_idx ON public.patients USING btree (merged_into, merged_into_is_merged);
 
 --
 -- Name: patients_name_key_trgm_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -13708,6 +14978,12 @@ CREATE TRIGGER outbox_respect_contact_consent BEFORE INSERT ON private.outbox FO
 CREATE TRIGGER outbox_set_updated_at BEFORE UPDATE ON private.outbox FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: registration_codes refuse_merged_patient; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON private.registration_codes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: appointments appointments_add_doctor_to_care_team; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -13868,6 +15144,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patie
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patient_identifiers FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'value_encrypted', 'blind_index');
+
+--
+-- Name: patient_merges audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patient_merges FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('source_id');
 
 --
 -- Name: patient_pharmacy_choices audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -14350,6 +15632,12 @@ CREATE TRIGGER patient_identifiers_set_updated_at BEFORE UPDATE ON public.patien
 CREATE TRIGGER patient_identifiers_stamp_hospital BEFORE INSERT ON public.patient_identifiers FOR EACH ROW EXECUTE FUNCTION private.stamp_identifier_hospital();
 
 --
+-- Name: patient_merges patient_merges_settle_duplicate_pair; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER patient_merges_settle_duplicate_pair AFTER INSERT OR UPDATE OF unmerged_at ON public.patient_merges FOR EACH ROW EXECUTE FUNCTION private.settle_duplicate_pair();
+
+--
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -14492,6 +15780,102 @@ CREATE TRIGGER prescriptions_state_machine BEFORE INSERT OR UPDATE OF status ON 
 --
 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: appointments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: care_team_members refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.care_team_members FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: clinical_note_addenda refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.clinical_note_addenda FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: clinical_notes refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.clinical_notes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: consent_events refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: diagnoses refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: encounters refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: lab_results refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: medical_profiles refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_documents refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_documents FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_identifiers refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_identifiers FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_pharmacy_choices refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_pharmacy_choices FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: patient_registrations refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: prescriptions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.prescriptions FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: record_shares refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: vital_signs refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: staff_invitations staff_invitations_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -14962,6 +16346,41 @@ ALTER TABLE ONLY public.patient_identifiers
     ADD CONSTRAINT patient_identifiers_recorded_at_hospital_id_fkey FOREIGN KEY (recorded_at_hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
 
 --
+-- Name: patient_merges patient_merges_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_merges
+    ADD CONSTRAINT patient_merges_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
+-- Name: patient_merges patient_merges_merged_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_merges
+    ADD CONSTRAINT patient_merges_merged_by_fkey FOREIGN KEY (merged_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: patient_merges patient_merges_source_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_merges
+    ADD CONSTRAINT patient_merges_source_id_fkey FOREIGN KEY (source_id) REFERENCES public.patients(id) ON DELETE RESTRICT;
+
+--
+-- Name: patient_merges patient_merges_target_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_merges
+    ADD CONSTRAINT patient_merges_target_id_fkey FOREIGN KEY (target_id) REFERENCES public.patients(id) ON DELETE RESTRICT;
+
+--
+-- Name: patient_merges patient_merges_unmerged_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_merges
+    ADD CONSTRAINT patient_merges_unmerged_by_fkey FOREIGN KEY (unmerged_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: patient_pharmacy_choices patient_pharmacy_choices_chosen_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -15002,6 +16421,13 @@ ALTER TABLE ONLY public.patient_registrations
 
 ALTER TABLE ONLY public.patient_registrations
     ADD CONSTRAINT patient_registrations_registered_by_fkey FOREIGN KEY (registered_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: patients patients_merged_into_survivor_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patients
+    ADD CONSTRAINT patients_merged_into_survivor_fkey FOREIGN KEY (merged_into, merged_into_is_merged) REFERENCES public.patients(id, is_merged) ON DELETE RESTRICT;
 
 --
 -- Name: patients patients_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -15239,6 +16665,12 @@ ALTER TABLE private.live_events_pending ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.live_topic_heads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: merge_operations; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.merge_operations ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: appointments; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -15787,6 +17219,20 @@ CREATE POLICY patient_identifiers_select ON public.patient_identifiers FOR SELEC
 --
 
 CREATE POLICY patient_identifiers_update ON public.patient_identifiers FOR UPDATE TO authenticated USING (private.can_see_patient_identifier(patient_id, recorded_at_hospital_id)) WITH CHECK (private.can_see_patient_identifier(patient_id, recorded_at_hospital_id));
+
+--
+-- Name: patient_merges; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.patient_merges ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: patient_merges patient_merges_select_who_may_merge; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY patient_merges_select_who_may_merge ON public.patient_merges FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::public.app_role[]))) AND (EXISTS ( SELECT
+   FROM public.hospitals h
+  WHERE ((h.id = patient_merges.hospital_id) AND h.front_desk_may_merge_patients))))));
 
 --
 -- Name: patient_pharmacy_choices; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -16660,109 +18106,124 @@ GRANT ALL ON FUNCTION private.name_key(name text) TO service_role;
 --
 
 GRANT ALL ON TABLE public.patients TO service_role;
-GRANT SELECT,INSERT ON TABLE public.patients TO authenticated;
+GRANT SELECT ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.id; Type: ACL; Schema: public; Owner: postgres
 --
 
 GRANT SELECT(id) ON TABLE public.patients TO supabase_auth_admin;
+GRANT INSERT(id) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.user_id; Type: ACL; Schema: public; Owner: postgres
 --
 
 GRANT SELECT(user_id) ON TABLE public.patients TO supabase_auth_admin;
+GRANT INSERT(user_id) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.full_name; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(full_name) ON TABLE public.patients TO authenticated;
+GRANT INSERT(full_name),UPDATE(full_name) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.date_of_birth; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(date_of_birth) ON TABLE public.patients TO authenticated;
+GRANT INSERT(date_of_birth),UPDATE(date_of_birth) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.sex; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(sex) ON TABLE public.patients TO authenticated;
+GRANT INSERT(sex),UPDATE(sex) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.phone; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(phone) ON TABLE public.patients TO authenticated;
+GRANT INSERT(phone),UPDATE(phone) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.email; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(email) ON TABLE public.patients TO authenticated;
+GRANT INSERT(email),UPDATE(email) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.preferred_language; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(preferred_language) ON TABLE public.patients TO authenticated;
+GRANT INSERT(preferred_language),UPDATE(preferred_language) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.address_line; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(address_line) ON TABLE public.patients TO authenticated;
+GRANT INSERT(address_line),UPDATE(address_line) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.city; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(city) ON TABLE public.patients TO authenticated;
+GRANT INSERT(city),UPDATE(city) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.district; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(district) ON TABLE public.patients TO authenticated;
+GRANT INSERT(district),UPDATE(district) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.state; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(state) ON TABLE public.patients TO authenticated;
+GRANT INSERT(state),UPDATE(state) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.postal_code; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(postal_code) ON TABLE public.patients TO authenticated;
+GRANT INSERT(postal_code),UPDATE(postal_code) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.emergency_contact_name; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(emergency_contact_name) ON TABLE public.patients TO authenticated;
+GRANT INSERT(emergency_contact_name),UPDATE(emergency_contact_name) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.emergency_contact_phone; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(emergency_contact_phone) ON TABLE public.patients TO authenticated;
+GRANT INSERT(emergency_contact_phone),UPDATE(emergency_contact_phone) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.emergency_contact_relation; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT UPDATE(emergency_contact_relation) ON TABLE public.patients TO authenticated;
+GRANT INSERT(emergency_contact_relation),UPDATE(emergency_contact_relation) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(created_at) ON TABLE public.patients TO authenticated;
+
+--
+-- Name: COLUMN patients.updated_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(updated_at) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: COLUMN patients.deleted_at; Type: ACL; Schema: public; Owner: postgres
 --
 
 GRANT SELECT(deleted_at) ON TABLE public.patients TO supabase_auth_admin;
+GRANT INSERT(deleted_at) ON TABLE public.patients TO authenticated;
 
 --
 -- Name: FUNCTION duplicate_score(a public.patients, b public.patients); Type: ACL; Schema: private; Owner: postgres
@@ -17088,6 +18549,19 @@ REVOKE ALL ON FUNCTION private.live_events_publish() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.live_lab_result_events() FROM PUBLIC;
 
 --
+-- Name: TABLE patient_merges; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.patient_merges TO service_role;
+GRANT SELECT ON TABLE public.patient_merges TO authenticated;
+
+--
+-- Name: FUNCTION live_merge_event(event text, journal public.patient_merges); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_merge_event(event text, journal public.patient_merges) FROM PUBLIC;
+
+--
 -- Name: FUNCTION live_notification_events(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17205,6 +18679,80 @@ REVOKE ALL ON FUNCTION private.may_join_topic(topic text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.may_join_topic(topic text) TO authenticated;
 
 --
+-- Name: FUNCTION may_merge_at(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_merge_at(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION merge_check(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_check(source uuid, target uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.merge_check(source uuid, target uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.merge_check(source uuid, target uuid) TO service_role;
+
+--
+-- Name: FUNCTION merge_hospital(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_hospital(source uuid, target uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION merge_move_rows(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_move_rows(source uuid, target uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION merge_patients_as_owner(source uuid, target uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_patients_as_owner(source uuid, target uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.merge_patients_as_owner(source uuid, target uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION private.merge_patients_as_owner(source uuid, target uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION merge_person_refusals(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_person_refusals(source uuid, target uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION merge_plan(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_plan(source uuid, target uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION merge_repointing(old_row jsonb, new_row jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_repointing(old_row jsonb, new_row jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.merge_repointing(old_row jsonb, new_row jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.merge_repointing(old_row jsonb, new_row jsonb) TO service_role;
+
+--
+-- Name: FUNCTION merge_running(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_running() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.merge_running() TO authenticated;
+GRANT ALL ON FUNCTION private.merge_running() TO service_role;
+
+--
+-- Name: FUNCTION merge_state_refusals(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_state_refusals(source uuid, target uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION new_verification_code(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17299,6 +18847,12 @@ REVOKE ALL ON FUNCTION private.patient_channel(patient_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.patient_hospital_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.patient_hospital_ids() TO authenticated;
+
+--
+-- Name: FUNCTION patient_reference_columns(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.patient_reference_columns() FROM PUBLIC;
 
 --
 -- Name: FUNCTION patient_registered_hospital_ids(); Type: ACL; Schema: private; Owner: postgres
@@ -17417,6 +18971,12 @@ GRANT ALL ON FUNCTION private.raise_invalid(message text, detail text, hint text
 --
 
 REVOKE ALL ON FUNCTION private.raise_live_event(topics text[], event text, payload jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION raise_merge_refusal(refusal jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_merge_refusal(refusal jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION raise_not_found(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
@@ -17552,6 +19112,12 @@ REVOKE ALL ON FUNCTION private.refuse_appointment_clash() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refuse_clinical_delete() FROM PUBLIC;
 
 --
+-- Name: FUNCTION refuse_merged_patient(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refuse_merged_patient() FROM PUBLIC;
+
+--
 -- Name: FUNCTION refuse_national_id_held_by_another(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17668,6 +19234,12 @@ GRANT ALL ON FUNCTION private.set_staff_active(staff_role public.app_role, staff
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 --
+-- Name: FUNCTION settle_duplicate_pair(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_duplicate_pair() FROM PUBLIC;
+
+--
 -- Name: FUNCTION shared_with_caller(patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -17767,6 +19339,20 @@ GRANT ALL ON FUNCTION private.undecryptable_fields(max_rows integer) TO service_
 
 REVOKE ALL ON FUNCTION private.unlock_login(target uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unlock_login(target uuid) TO authenticated;
+
+--
+-- Name: FUNCTION unmerge_move_rows(moved jsonb, source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.unmerge_move_rows(moved jsonb, source uuid, target uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION unmerge_patients_as_owner(merge_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) TO service_role;
 
 --
 -- Name: FUNCTION user_topic(user_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -18185,6 +19771,22 @@ GRANT ALL ON FUNCTION public.link_patient_login(user_id uuid, phone text, full_n
 REVOKE ALL ON FUNCTION public.live_topics() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.live_topics() TO authenticated;
 GRANT ALL ON FUNCTION public.live_topics() TO service_role;
+
+--
+-- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION merge_preview(source_id uuid, target_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION metadata_enums(); Type: ACL; Schema: public; Owner: postgres
@@ -18795,6 +20397,14 @@ GRANT ALL ON FUNCTION public.unlock_login(user_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.unlock_login(user_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION unmerge_patients(merge_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.unmerge_patients(merge_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.unmerge_patients(merge_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.unmerge_patients(merge_id uuid, reason text) TO service_role;
+
+--
 -- Name: FUNCTION update_clinical_note(note_id uuid, soap jsonb); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -19030,6 +20640,12 @@ GRANT UPDATE(email) ON TABLE public.hospitals TO authenticated;
 --
 
 GRANT SELECT(is_active) ON TABLE public.hospitals TO supabase_auth_admin;
+
+--
+-- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(front_desk_may_merge_patients) ON TABLE public.hospitals TO authenticated;
 
 --
 -- Name: TABLE profiles; Type: ACL; Schema: public; Owner: postgres

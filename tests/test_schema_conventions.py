@@ -224,6 +224,27 @@ def test_every_foreign_key_is_indexed(db: psycopg.Connection) -> None:
     assert uncovered == []
 
 
+def test_every_patient_reference_refuses_a_merged_patient(db: psycopg.Connection) -> None:
+    """A table that references a patient (what a merge moves, read from the catalog) carries
+    private.refuse_merged_patient over each such column, so a merged record takes nothing new:
+    a table added later needs `create trigger refuse_merged_patient ... ('<its columns>')`."""
+    uncovered = names(
+        db,
+        """
+        select r.table_name::text || '.' || r.column_name
+        from private.patient_reference_columns() as r
+        where not exists (
+            select from pg_trigger as t
+            where t.tgrelid = r.table_name
+              and t.tgfoid = 'private.refuse_merged_patient'::regproc
+              and strpos(pg_get_triggerdef(t.oid), quote_literal(r.column_name::text)) > 0
+        )
+        order by 1
+        """,
+    )
+    assert uncovered == []
+
+
 @pytest.mark.parametrize(
     "shim_only",
     [
@@ -345,6 +366,17 @@ RECREATED_FUNCTIONS = {
     "private.live_prescription_events": "20261205012000 tells the pharmacy, not the hospital's"
     " pharmacists, and doctors only while they work there",
     "private.live_lab_result_events": "20261205012000 tells doctors only while they work there",
+    "private.set_updated_at": "20261205020000 leaves updated_at alone while a merge re-points"
+    " or an unmerge restores rows",
+    "private.guard_clinical_update": "20261205020000 lets a merge's re-pointing through",
+    "private.guard_clinical_note": "20261205020000 lets a merge's re-pointing of a signed note"
+    " through",
+    "private.guard_lab_result": "20261205020000 lets a merge's re-pointing of a final result"
+    " through",
+    "private.guard_appointment_nurse_fields": "20261205020000 lets a merge's re-pointing through",
+    "private.guard_prescription_pharmacy": "20261205020000 moves a prescription with the consent"
+    " it was sent under",
+    "private.duplicate_matches": "20261205020200 leaves merged records out (merges landed after it)",
 }
 
 CREATE_FUNCTION = re.compile(

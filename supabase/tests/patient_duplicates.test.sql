@@ -4,7 +4,7 @@
 -- from a later registration; the queue and the matches stay inside the hospital; nobody writes
 -- the queue but the review call.
 begin;
-select plan(21);
+select plan(24);
 
 select tests.create_world();
 -- Number live events at the end of each statement, as a commit would.
@@ -211,6 +211,27 @@ select results_eq(
         order by e.seq $$,
     $$ values ('duplicate_pair_queued', 'open'), ('duplicate_pair_reviewed', 'not_duplicate') $$,
     'the TSTA front desk''s queue is live: the pair queued, then decided'
+);
+
+-- Merged, then unmerged (the pair's queue entry follows).
+select tests.act_as('a_admin', 'aal2');
+select tests.remember(
+    'merge', (public.merge_patients(tests.recall('ms2'), tests.recall('ms1'), 'one man, two records')).id
+);
+select is(
+    (tests.pair_of('ms1', 'ms2')).status, 'merged', 'merging a queued pair settles it as merged'
+);
+select tests.act_as('a_front_desk');
+select is_empty(
+    $$ select d.id from public.patient_duplicates(tests.recall('ms1')) as d $$,
+    'the merged record is nobody''s possible duplicate any more'
+);
+select tests.act_as('a_admin', 'aal2');
+select public.unmerge_patients(tests.recall('merge'), 'two brothers after all') is not null as unmerged;
+select is(
+    (tests.pair_of('ms1', 'ms2')).status,
+    'not_duplicate',
+    'undoing the merge says they are two people: not proposed again'
 );
 
 select * from finish();

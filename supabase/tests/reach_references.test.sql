@@ -201,6 +201,41 @@ select pg_temp.fixture('profiles', n, tests.create_user(n)) from unnest(array['b
 select pg_temp.invitation('a', 'a_admin', 'a_new_staff', 'TSTA');
 select pg_temp.invitation('b', 'b_admin', 'b_invitee', 'TSTB');
 select pg_temp.invitation('c', 'c_admin', 'c_invitee', 'TSTC');
+-- Per hospital, two records of one person merged by its admin (a merge to unmerge), and at A
+-- two more to merge.
+create function pg_temp.merge_pair(side text, admin text, hospital text, name text)
+returns uuid
+language plpgsql
+as $$
+declare
+    pair uuid[];
+    made uuid;
+begin
+    with p as (
+        insert into public.patients (full_name) values (name), (name) returning id
+    ),
+    r as (
+        insert into public.patient_registrations (patient_id, hospital_id)
+        select p.id, tests.id_of('hospitals', hospital) from p
+        returning patient_id
+    )
+    select array_agg(r.patient_id order by r.patient_id) into pair from r;
+    perform pg_temp.fixture('patients', side || '_merge_source', pair[1]);
+    perform pg_temp.fixture('patients', side || '_merge_target', pair[2]);
+    if admin is null then
+        return null;
+    end if;
+    perform tests.act_as(admin);
+    made := (public.merge_patients(pair[1], pair[2], 'reach fixture')).id;
+    perform tests.clear_authentication();
+    perform pg_temp.fixture('patient_merges', side || '_merge', made);
+    return made;
+end;
+$$;
+select pg_temp.merge_pair('a', 'a_admin', 'TSTA', 'Merged Twice');
+select pg_temp.merge_pair('b', 'b_admin', 'TSTB', 'Merged Twice');
+select pg_temp.merge_pair('c', 'c_admin', 'TSTC', 'Merged Twice');
+select pg_temp.merge_pair('a_open', null, 'TSTA', 'Registered Twice');
 update public.hospitals set is_active = false
 where id = tests.id_of('hospitals', 'TSTC');
 
@@ -285,7 +320,8 @@ from (
     ('public.patient_identifiers', 'c', null, 'c_identifier'),
     ('public.pharmacists', 'b', null, 'b_pharmacist'), ('public.pharmacists', 'c', null, 'c_pharmacist'),
     ('private.outbox', 'b', 'notifications', 'b_dead'), ('private.outbox', 'c', 'notifications', 'c_dead'),
-    ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation')
+    ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
+    ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -743,6 +779,8 @@ values
 ('identifier_id', 'public.patient_identifiers', null), ('pharmacist_id', 'public.pharmacists', null),
 ('user_id', 'public.profiles', null), ('notification_id', 'private.outbox', null),
 ('invitation_id', 'public.staff_invitations', null),
+('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
+('merge_id', 'public.patient_merges', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -830,6 +868,31 @@ values
     $$ select jsonb_agg(s) from public.find_slots(now() + interval '2 days', now() + interval '3 days',
         doctor_id => ($1 ->> 'doctor_id')::uuid, hospital_id => ($1 ->> 'hospital_id')::uuid) as s $$,
     jsonb_build_object('doctor_id', pg_temp.a('doctors', 'a_doctor'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'merge_preview', 'a_admin',
+    $$ select public.merge_preview(($1 ->> 'source_id')::uuid, ($1 ->> 'target_id')::uuid) $$,
+    jsonb_build_object(
+        'source_id',
+        pg_temp.a('patients', 'a_open_merge_source'),
+        'target_id',
+        pg_temp.a('patients', 'a_open_merge_target')
+    )
+),
+(
+    'merge_patients', 'a_admin',
+    $$ select to_jsonb(public.merge_patients(($1 ->> 'source_id')::uuid, ($1 ->> 'target_id')::uuid, 'reach')) $$,
+    jsonb_build_object(
+        'source_id',
+        pg_temp.a('patients', 'a_open_merge_source'),
+        'target_id',
+        pg_temp.a('patients', 'a_open_merge_target')
+    )
+),
+(
+    'unmerge_patients', 'a_admin',
+    $$ select to_jsonb(public.unmerge_patients(($1 ->> 'merge_id')::uuid, 'reach')) $$,
+    jsonb_build_object('merge_id', pg_temp.a('patient_merges', 'a_merge'))
 ),
 (
     'patient_demographics', 'a_front_desk',
