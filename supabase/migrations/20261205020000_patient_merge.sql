@@ -781,6 +781,20 @@ begin
             'merge_not_allowed'
         );
     end if;
+    -- A merge moves every row of both records, and its plan names them: a hospital merges only
+    -- records held by hospitals where the caller merges, so that neither the plan nor the merge
+    -- reaches another hospital's rows (its MRNs, visits, results). The refusal tells the caller
+    -- no more than that one of the records is registered elsewhere.
+    if exists (
+        select from public.patient_registrations as r
+        where r.patient_id in (source, target) and not private.may_merge_at(r.hospital_id)
+    ) then
+        perform private.raise_forbidden(
+            'one of these records is also registered at a hospital where you do not merge patients: '
+            || 'records held by other hospitals are not merged from one hospital',
+            'registered_elsewhere'
+        );
+    end if;
     refusals := private.merge_person_refusals(source, target);
     plan := private.merge_plan(source, target);
     conflicts := plan -> 'conflicts';
@@ -832,8 +846,9 @@ comment on function public.merge_preview(uuid, uuid) is
 'has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, '
 'rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, '
 'source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk '
-'where allowed, in a session with a second factor. Errors: PT404 patient not found (also when out of '
-'reach), 42501 merge_not_allowed, PT403 insufficient_aal.';
+'where allowed, in a session with a second factor; both records held only by hospitals where the '
+'caller merges. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, '
+'42501 registered_elsewhere, PT403 insufficient_aal.';
 
 -- The moves, in one statement so that composite foreign keys (clinical_notes to appointments
 -- to registrations...) are checked once every table has moved.

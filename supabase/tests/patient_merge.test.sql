@@ -212,7 +212,24 @@ select is(
     'the front desk cannot allow itself'
 );
 
--- The preview, as TSTA's admin.
+-- The source is registered at TSTB too: TSTA's admin alone may not merge it (the plan would
+-- name TSTB's rows, and the merge move them), and learns only that it is held elsewhere.
+select is(
+    pg_temp.merge_error('a_admin', tests.recall('source'), tests.recall('target')) ->> 'details',
+    'registered_elsewhere',
+    'an admin of one of the hospitals holding the records is refused: 42501 registered_elsewhere'
+);
+select is(
+    pg_temp.merge_error('a_admin', tests.recall('source'), tests.recall('target')) ->> 'message',
+    'one of these records is also registered at a hospital where you do not merge patients: records held by '
+    || 'other hospitals are not merged from one hospital',
+    'which names no hospital, visit or MRN'
+);
+-- From here on a_admin administers both hospitals (a group's admin).
+insert into public.staff_memberships (user_id, hospital_id, role)
+values (tests.user_id('a_admin'), tests.id_of('hospitals', 'TSTB'), 'hospital_admin');
+
+-- The preview, as the admin of both hospitals.
 select tests.act_as('a_admin');
 create temporary table preview as
 select public.merge_preview(tests.recall('source'), tests.recall('target')) as v;
