@@ -5889,20 +5889,16 @@ CREATE FUNCTION private.patient_reference_columns() RETURNS TABLE(table_name reg
         join pg_catalog.pg_attribute as a
             on a.attrelid = c.confrelid and a.attnum = c.confkey[k.i] and a.attname = 'id'
         where c.contype = 'f' and c.confrelid = 'public.patients'::regclass
-            and c.conrelid not in (
-                'public.patients'::regclass, 'public.patient_merges'::regclass,
-                'public.patient_duplicate_pairs'::regclass
-            )
+            and c.conrelid <> 'public.patients'::regclass
+            and coalesce(pg_catalog.obj_description(c.oid, 'pg_constraint'), '') not like 'Kept at a merge:%'
         union
         select c.conrelid, c.conkey[k.i]
         from refs as r
         join pg_catalog.pg_constraint as c on c.contype = 'f' and c.confrelid = r.relid
         cross join lateral pg_catalog.generate_subscripts(c.conkey, 1) as k (i)
         where c.confkey[k.i] = r.attnum
-            and c.conrelid not in (
-                'public.patients'::regclass, 'public.patient_merges'::regclass,
-                'public.patient_duplicate_pairs'::regclass
-            )
+            and c.conrelid <> 'public.patients'::regclass
+            and coalesce(pg_catalog.obj_description(c.oid, 'pg_constraint'), '') not like 'Kept at a merge:%'
     )
     select r.relid::regclass, a.attname
     from refs as r
@@ -16325,11 +16321,23 @@ ALTER TABLE ONLY public.patient_duplicate_pairs
     ADD CONSTRAINT patient_duplicate_pairs_other_patient_id_fkey FOREIGN KEY (other_patient_id) REFERENCES public.patients(id);
 
 --
+-- Name: CONSTRAINT patient_duplicate_pairs_other_patient_id_fkey ON patient_duplicate_pairs; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT patient_duplicate_pairs_other_patient_id_fkey ON public.patient_duplicate_pairs IS 'Kept at a merge: the pair is about the two records themselves (a merge settles it as merged).';
+
+--
 -- Name: patient_duplicate_pairs patient_duplicate_pairs_patient_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.patient_duplicate_pairs
     ADD CONSTRAINT patient_duplicate_pairs_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id);
+
+--
+-- Name: CONSTRAINT patient_duplicate_pairs_patient_id_fkey ON patient_duplicate_pairs; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT patient_duplicate_pairs_patient_id_fkey ON public.patient_duplicate_pairs IS 'Kept at a merge: the pair is about the two records themselves (a merge settles it as merged).';
 
 --
 -- Name: patient_duplicate_pairs patient_duplicate_pairs_reviewed_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -16381,11 +16389,23 @@ ALTER TABLE ONLY public.patient_merges
     ADD CONSTRAINT patient_merges_source_id_fkey FOREIGN KEY (source_id) REFERENCES public.patients(id) ON DELETE RESTRICT;
 
 --
+-- Name: CONSTRAINT patient_merges_source_id_fkey ON patient_merges; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT patient_merges_source_id_fkey ON public.patient_merges IS 'Kept at a merge: the journal names the record merged away.';
+
+--
 -- Name: patient_merges patient_merges_target_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.patient_merges
     ADD CONSTRAINT patient_merges_target_id_fkey FOREIGN KEY (target_id) REFERENCES public.patients(id) ON DELETE RESTRICT;
+
+--
+-- Name: CONSTRAINT patient_merges_target_id_fkey ON patient_merges; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT patient_merges_target_id_fkey ON public.patient_merges IS 'Kept at a merge: the journal names the record that stayed.';
 
 --
 -- Name: patient_merges patient_merges_unmerged_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres

@@ -376,8 +376,6 @@ RECREATED_FUNCTIONS = {
     "private.guard_appointment_nurse_fields": "20261205020000 lets a merge's re-pointing through",
     "private.guard_prescription_pharmacy": "20261205020000 moves a prescription with the consent"
     " it was sent under",
-    "private.duplicate_matches": "20261205020200 leaves merged records out (merges landed after"
-    " it)",
 }
 
 CREATE_FUNCTION = re.compile(

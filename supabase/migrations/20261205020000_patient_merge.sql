@@ -90,6 +90,11 @@ create table public.patient_merges (
     )
 );
 
+comment on constraint patient_merges_source_id_fkey on public.patient_merges is
+'Kept at a merge: the journal names the record merged away.';
+comment on constraint patient_merges_target_id_fkey on public.patient_merges is
+'Kept at a merge: the journal names the record that stayed.';
+
 create unique index patient_merges_one_open_per_source on public.patient_merges (source_id)
 where unmerged_at is null;
 create index patient_merges_source_idx on public.patient_merges (source_id);
@@ -378,9 +383,9 @@ $$;
 
 -- Which columns of which tables reference a patient: the foreign keys to public.patients and,
 -- transitively, every foreign key whose referenced columns include such a column (a composite
--- key through patient_registrations, appointments, encounters...). The journal, the merged
--- mark itself and the duplicate review queue (its pairs are about the two records themselves,
--- and say what became of them) are not references to move.
+-- key through patient_registrations, appointments, encounters...). The merged mark itself is
+-- not a reference to move, nor a foreign key whose comment begins 'Kept at a merge:' (a record
+-- about the two patients themselves, such as the journal below or the duplicate review queue).
 create function private.patient_reference_columns()
 returns table (table_name regclass, column_name name)
 language sql
@@ -394,20 +399,16 @@ as $$
         join pg_catalog.pg_attribute as a
             on a.attrelid = c.confrelid and a.attnum = c.confkey[k.i] and a.attname = 'id'
         where c.contype = 'f' and c.confrelid = 'public.patients'::regclass
-            and c.conrelid not in (
-                'public.patients'::regclass, 'public.patient_merges'::regclass,
-                'public.patient_duplicate_pairs'::regclass
-            )
+            and c.conrelid <> 'public.patients'::regclass
+            and coalesce(pg_catalog.obj_description(c.oid, 'pg_constraint'), '') not like 'Kept at a merge:%'
         union
         select c.conrelid, c.conkey[k.i]
         from refs as r
         join pg_catalog.pg_constraint as c on c.contype = 'f' and c.confrelid = r.relid
         cross join lateral pg_catalog.generate_subscripts(c.conkey, 1) as k (i)
         where c.confkey[k.i] = r.attnum
-            and c.conrelid not in (
-                'public.patients'::regclass, 'public.patient_merges'::regclass,
-                'public.patient_duplicate_pairs'::regclass
-            )
+            and c.conrelid <> 'public.patients'::regclass
+            and coalesce(pg_catalog.obj_description(c.oid, 'pg_constraint'), '') not like 'Kept at a merge:%'
     )
     select r.relid::regclass, a.attname
     from refs as r

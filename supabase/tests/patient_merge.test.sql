@@ -139,14 +139,18 @@ select is_empty(
         cross join lateral unnest(c.conkey, c.confkey) as k (attnum, refnum)
         join pg_catalog.pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.attnum
         where c.contype = 'f' and c.confrelid = 'public.patients'::regclass
-            and c.conrelid not in (
-                'public.patients'::regclass, 'public.patient_merges'::regclass,
-                'public.patient_duplicate_pairs'::regclass
-            )
+            and c.conrelid <> 'public.patients'::regclass
+            and coalesce(obj_description(c.oid, 'pg_constraint'), '') not like 'Kept at a merge:%'
         except
         select table_name, column_name from private.patient_reference_columns() $$,
-    'every column with a foreign key to patients is a reference the merge moves (but the journal and '
-    || 'the duplicate review queue, which are about the records themselves)'
+    'every column with a foreign key to patients is a reference the merge moves, but those marked '
+    || '"Kept at a merge:" (the journal and the duplicate review queue: about the records themselves)'
+);
+select set_eq(
+    $$ select distinct c.conrelid::regclass::text from pg_catalog.pg_constraint as c
+        where c.contype = 'f' and obj_description(c.oid, 'pg_constraint') like 'Kept at a merge:%' $$,
+    array['patient_duplicate_pairs', 'patient_merges'],
+    'only the journal and the duplicate review queue are kept at a merge (a new exception is a decision)'
 );
 select is(
     (select count(*)::integer from source_before),

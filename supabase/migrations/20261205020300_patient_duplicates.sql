@@ -6,7 +6,9 @@
 -- registered there, and never learns that a person is also registered somewhere else.
 -- Candidates are blocked on cheap keys (the same phone, the same date of birth, the same email,
 -- the nearest names of the trigram index), then scored. Never on the phone alone: families
--- share one, so a pair is proposed only when the names are alike as well.
+-- share one, so a pair is proposed only when the names are alike as well. A record merged into
+-- another (20261205020000) is nobody's possible duplicate; merging a queued pair settles it as
+-- merged, unmerging it as not_duplicate (the unmerge says they are two people).
 
 -- The review queue: one row per pair of records ever proposed (or decided from a patient's
 -- screen), the lower id first, in the queue of the hospital where it was found.
@@ -67,6 +69,10 @@ comment on column public.patient_duplicate_pairs.detected_at is 'When the pair w
 comment on column public.patient_duplicate_pairs.reviewed_by is 'Who last decided on the pair.';
 comment on column public.patient_duplicate_pairs.reviewed_at is 'When the pair was last decided.';
 comment on column public.patient_duplicate_pairs.review_note is 'The reviewer''s reason, if given.';
+comment on constraint patient_duplicate_pairs_patient_id_fkey on public.patient_duplicate_pairs is
+'Kept at a merge: the pair is about the two records themselves (a merge settles it as merged).';
+comment on constraint patient_duplicate_pairs_other_patient_id_fkey on public.patient_duplicate_pairs is
+'Kept at a merge: the pair is about the two records themselves (a merge settles it as merged).';
 comment on policy patient_duplicate_pairs_select_front_office_or_admin on public.patient_duplicate_pairs is
 'The front desk, CROs and admins of the pair''s hospital read its queue.';
 
@@ -184,7 +190,7 @@ set search_path = ''
 as $$
     with me as (
         select p.* from public.patients as p
-        where p.id = duplicate_matches.patient_id and p.deleted_at is null
+        where p.id = duplicate_matches.patient_id and p.deleted_at is null and p.merged_into is null
     ),
     blocked as (
         select o.id from me join public.patients as o on o.phone = me.phone
@@ -207,7 +213,8 @@ as $$
     -- Names at least half alike first: a pair is never proposed without, and scoring is the
     -- costly part.
     join public.patients as o
-        on o.id = b.id and o.deleted_at is null and extensions.similarity(o.name_key, me.name_key) >= 0.5
+        on o.id = b.id and o.deleted_at is null and o.merged_into is null
+        and extensions.similarity(o.name_key, me.name_key) >= 0.5
     cross join lateral private.duplicate_score(me, o) as s
     where s.score >= private.duplicate_threshold()
         and exists (
@@ -489,3 +496,39 @@ comment on function public.review_duplicate(uuid, uuid, text, text) is
 'not found or not readable; PT403 not_registered_together; PT409 pair_merged.';
 
 grant execute on function public.review_duplicate(uuid, uuid, text, text) to authenticated;
+
+-- Merges (20261205020000) ---------------------------------------------------------------------
+
+-- Security definer: the queue is written by nobody else; the merge journal's trigger runs as
+-- whoever merges.
+create function private.settle_duplicate_pair()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    merged constant boolean := tg_op = 'INSERT';
+begin
+    if not merged and not (old.unmerged_at is null and new.unmerged_at is not null) then
+        return null;
+    end if;
+    update public.patient_duplicate_pairs as d
+    set
+        status = case when merged then 'merged' else 'not_duplicate' end,
+        reviewed_by = case when merged then new.merged_by else new.unmerged_by end,
+        reviewed_at = now(),
+        review_note = case when merged then new.reason else new.unmerge_reason end
+    where d.patient_id = least(new.source_id, new.target_id)
+        and d.other_patient_id = greatest(new.source_id, new.target_id);
+    return null;
+end;
+$$;
+
+comment on function private.settle_duplicate_pair() is
+'Trigger on patient_merges: the merged pair''s queue entry becomes merged, and not_duplicate '
+'when the merge is undone.';
+
+create trigger patient_merges_settle_duplicate_pair
+after insert or update of unmerged_at on public.patient_merges
+for each row execute function private.settle_duplicate_pair();
