@@ -76,6 +76,13 @@ class SidecarSettings(BaseSettings):
     twilio_account_sid: str = Field("", alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str = Field("", alias="TWILIO_AUTH_TOKEN")
     twilio_from_number: str = Field("", alias="TWILIO_FROM_NUMBER")
+    # Scheduling mirror: Cal.com API v2 (sidecar/integrations/calcom.py). A deployment-wide
+    # key; a doctor's own key or OAuth token comes from Vault, never from here.
+    calcom_base_url: str = Field("https://api.cal.com/v2", alias="CAREBASE_CALCOM_BASE_URL")
+    calcom_api_key: str = Field("", alias="CALCOM_API_KEY")
+    # Voice agent: Vapi's API (outbound calls, listing calls for reports that never came).
+    vapi_base_url: str = Field("https://api.vapi.ai", alias="CAREBASE_VAPI_BASE_URL")
+    vapi_api_key: str = Field("", alias="VAPI_API_KEY")
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")
