@@ -14,8 +14,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -308,6 +309,39 @@ def test_schedule_hours_and_dated_overrides(calcom: FakeCalcom, api: str) -> Non
         lambda c: c.update_schedule(301, availability=[WeeklyHours(("Funday",), "9", "5")]),
     )
     assert bad.permanent and bad.code == REFUSED
+
+
+def test_free_slots_follow_the_hours_overrides_and_bookings(calcom: FakeCalcom, api: str) -> None:
+    india = ZoneInfo("Asia/Kolkata")
+    today = datetime.now(india).date()
+    monday = today + timedelta(days=7 - today.weekday())  # next week's, always ahead
+    wednesday = monday + timedelta(days=2)
+    calcom.book_as_attendee(
+        datetime.combine(monday, time(9, 30), india), "Taken", "taken@example.com"
+    )
+
+    async def use(client: CalcomClient) -> list[datetime]:
+        await client.update_schedule(
+            301,
+            availability=[
+                WeeklyHours(("Monday",), "09:00", "11:00"),
+                WeeklyHours(("Wednesday",), "10:00", "11:00"),
+            ],
+            overrides=[DateOverride(wednesday.isoformat(), "00:00", "00:00")],
+        )
+        return await client.available_slots(
+            event_type_id=501,
+            start=datetime.combine(monday, time(0, 0), india),
+            end=datetime.combine(wednesday, time(23, 59), india),
+            time_zone="Asia/Kolkata",
+        )
+
+    free = with_client(api, use)
+    assert [f"{t:%a %H:%M%z}" for t in free] == [
+        "Mon 09:00+0530",
+        "Mon 10:00+0530",
+        "Mon 10:30+0530",
+    ]
 
 
 def test_the_fake_refuses_like_cal_com(calcom: FakeCalcom, api: str) -> None:

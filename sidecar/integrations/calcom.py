@@ -1,10 +1,11 @@
-"""Cal.com API v2: bookings and schedules of the doctors who keep their calendars there.
+"""Cal.com API v2: bookings, free slots and schedules of the doctors who keep their calendars
+there.
 
-`{base}/bookings...` and `{base}/schedules/{id}` with `Authorization: Bearer <key>` and the
-`cal-api-version` header each endpoint family is written against (without it Cal.com answers
-with an older version's shapes). Answers are `{"status": "success", "data": ...}`; errors are
-`{"status": "error", "error": {"code", "message", ...}}`. Booking statuses are lowercase here
-(`accepted`, `pending`, `cancelled`, `rejected`), unlike in webhooks.
+`{base}/bookings...`, `{base}/slots` and `{base}/schedules/{id}` with `Authorization: Bearer
+<key>` and the `cal-api-version` header each endpoint family is written against (without it
+Cal.com answers with an older version's shapes). Answers are `{"status": "success", "data":
+...}`; errors are `{"status": "error", "error": {"code", "message", ...}}`. Booking statuses are
+lowercase here (`accepted`, `pending`, `cancelled`, `rejected`), unlike in webhooks.
 
 Idempotency: Cal.com takes no idempotency key, so a create that timed out may or may not have
 made a booking. `create_booking_once` therefore tags every booking with the carebase
@@ -424,6 +425,24 @@ class CalcomClient:
         if not failure.permanent or failure.code != REFUSED:
             return None
         return await self.get_booking(uid)
+
+    # Slots
+
+    async def available_slots(
+        self, *, event_type_id: int, start: datetime, end: datetime, time_zone: str = "UTC"
+    ) -> list[datetime]:
+        """The free start times of an event type between start and end, in `time_zone`."""
+        params = {
+            "eventTypeId": event_type_id,
+            "start": iso(start),
+            "end": iso(end),
+            "timeZone": time_zone,
+        }
+        response = await self._call("GET", "/slots", SLOTS_VERSION, "slots", params=params)
+        days = response.json().get("data") or {}
+        return sorted(
+            datetime.fromisoformat(item["start"]) for day in days.values() for item in day
+        )
 
     # Schedules (a doctor's working hours and dated exceptions)
 

@@ -4,14 +4,16 @@ API (`/v2/...`, `Authorization: Bearer <key>`, `cal-api-version` per endpoint fa
 `POST /v2/bookings`, `GET /v2/bookings` (status, afterStart, beforeEnd, eventTypeId,
 attendeeEmail, bookingUid, sortStart, take <= 250, skip; the answer carries `pagination`),
 `GET /v2/bookings/{uid}`, `POST /v2/bookings/{uid}/cancel`, `POST /v2/bookings/{uid}/reschedule`
-(bookings 2024-08-13), `GET|PATCH /v2/schedules/{id}` (2024-06-11). Answers are `{"status":
+(bookings 2024-08-13), `GET /v2/slots` (2024-09-04, the free starts of an event type from its
+owner's default schedule), `GET|PATCH /v2/schedules/{id}` (2024-06-11). Answers are `{"status":
 "success", "data"}`, errors `{"status": "error", "timestamp", "path", "error": {"code",
 "message"}}`; a slot that overlaps an accepted booking of the same organizer is refused with 409
 `no_available_users_found_error`. Booking statuses are lowercase in the API.
 
 Where the fake is stricter than Cal.com: a missing or wrong `cal-api-version` is refused with 400
 (Cal.com would answer with an older version's shapes, which carebase must never depend on),
-and a key sees only its own user's bookings in lists. It does not check working hours.
+and a key sees only its own user's bookings in lists. Creating a booking does not check working
+hours (only clashes).
 
 Webhooks (version 2021-10-20): every change (through the API or through the "outside user"
 methods, as a patient booking on cal.com would) queues `{"triggerEvent", "createdAt",
@@ -33,8 +35,9 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from starlette.applications import Starlette
@@ -44,6 +47,7 @@ from starlette.routing import Route
 
 BOOKINGS_VERSION = "2024-08-13"
 SCHEDULES_VERSION = "2024-06-11"
+SLOTS_VERSION = "2024-09-04"
 WEBHOOK_VERSION = "2021-10-20"
 NO_SECRET = "no-secret-provided"
 _DAYS = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
@@ -179,6 +183,7 @@ class FakeCalcom:
                 Route("/v2/bookings/{uid}", self.get_booking_route, methods=["GET"]),
                 Route("/v2/bookings/{uid}/cancel", self.cancel_route, methods=["POST"]),
                 Route("/v2/bookings/{uid}/reschedule", self.reschedule_route, methods=["POST"]),
+                Route("/v2/slots", self.slots_route, methods=["GET"]),
                 Route("/v2/schedules/{id:int}", self.get_schedule_route, methods=["GET"]),
                 Route("/v2/schedules/{id:int}", self.update_schedule_route, methods=["PATCH"]),
             ]
@@ -628,7 +633,9 @@ class FakeCalcom:
 
     # The API
 
-    async def _gate(self, request: Request, version: str) -> tuple[int | None, JSONResponse | None]:
+    async def _gate(
+        self, request: Request, version: str, *, public: bool = False
+    ) -> tuple[int | None, JSONResponse | None]:
         """(the key's user, or a refusal) after the programmed failures, key and version."""
         path = request.url.path
         with self.lock:
@@ -640,7 +647,7 @@ class FakeCalcom:
         if failure is not None:
             name = _EXCEPTIONS.get(failure, "HttpException")
             return None, cal_error(failure, name, "Simulated failure", path)
-        if user_id is None:
+        if user_id is None and not public:
             return None, cal_error(401, "UnauthorizedException", "Invalid API Key", path)
         if request.headers.get("cal-api-version") != version:
             message = f"cal-api-version must be {version} for this endpoint"
@@ -852,6 +859,82 @@ class FakeCalcom:
             new = self._reschedule(old, start, str(body.get("reschedulingReason") or ""))
             shown = self.output(new)
         return await self._answer({"status": "success", "data": shown}, 201)
+
+    def _slots(self, event_type: EventType, start: datetime, end: datetime) -> list[datetime]:
+        """Free starts between start and end: the owner's default schedule (a dated override
+        replaces the weekday's hours; 00:00-00:00 closes the day), minus accepted bookings
+        and the past, one every event length."""
+        schedule = next(
+            (
+                s
+                for s in self.schedules.values()
+                if s.owner_id == event_type.owner_id and s.is_default
+            ),
+            None,
+        )
+        if schedule is None:
+            return []
+        zone = ZoneInfo(schedule.time_zone)
+        length = timedelta(minutes=event_type.length)
+        now = datetime.now(UTC)
+        free = []
+        day: date = start.astimezone(zone).date()
+        while day <= end.astimezone(zone).date():
+            dated = [o for o in schedule.overrides if o["date"] == day.isoformat()]
+            hours = dated or [a for a in schedule.availability if day.strftime("%A") in a["days"]]
+            for window in hours:
+                at = datetime.combine(day, time.fromisoformat(window["startTime"]), zone)
+                until = datetime.combine(day, time.fromisoformat(window["endTime"]), zone)
+                while at + length <= until:
+                    if (
+                        start <= at
+                        and at + length <= end
+                        and at > now
+                        and not self._clash(event_type.owner_id, at, at + length)
+                    ):
+                        free.append(at)
+                    at += length
+            day += timedelta(days=1)
+        return sorted(free)
+
+    async def slots_route(self, request: Request) -> JSONResponse:
+        """GET /v2/slots (2024-09-04, no key needed): `{"data": {"YYYY-MM-DD": [{"start"}]}}`
+        with times and dates in `timeZone` (default UTC)."""
+        path = request.url.path
+        _, refusal = await self._gate(request, SLOTS_VERSION, public=True)
+        if refusal:
+            return refusal
+        query = request.query_params
+
+        def bound(name: str, day_end: bool) -> datetime | None:
+            value = query.get(name, "")
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                moment = time(23, 59, 59) if day_end else time(0, 0)
+                return datetime.combine(date.fromisoformat(value), moment, UTC)
+            return _parse_time(value)
+
+        start, end = bound("start", False), bound("end", True)
+        if start is None or end is None:
+            message = "start and end must be ISO 8601 dates or UTC times"
+            return cal_error(400, "BadRequestException", message, path)
+        try:
+            zone = ZoneInfo(query.get("timeZone") or "UTC")
+        except (KeyError, ValueError):
+            return cal_error(400, "BadRequestException", "timeZone must be an IANA zone", path)
+        with self.lock:
+            event_type = self.event_types.get(int(query.get("eventTypeId", "0") or 0))
+            if event_type is None:
+                message = f"Event type with id={query.get('eventTypeId')} not found"
+                return cal_error(404, "NotFoundException", message, path)
+            free = self._slots(event_type, start, end)
+        days: dict[str, list[dict[str, str]]] = {}
+        for at in free:
+            local = at.astimezone(zone)
+            shown = f"{local:%Y-%m-%dT%H:%M:%S}.000{local:%z}"
+            days.setdefault(local.date().isoformat(), []).append(
+                {"start": f"{shown[:-2]}:{shown[-2:]}"}
+            )
+        return await self._answer({"status": "success", "data": days})
 
     def _schedule_output(self, schedule: Schedule) -> dict[str, Any]:
         return {
