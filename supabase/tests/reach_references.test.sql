@@ -149,6 +149,10 @@ begin
         doctor_user, 'push', 'dead')
     returning id into row_id;
     perform pg_temp.fixture('notifications', side || '_dead', row_id);
+    insert into private.webhook_inbox (provider, event_key, hospital_id, payload, body_sha256, outcome, reason)
+    values ('calcom', 'reach:' || side, h, '{"unparsed": "x"}', 'reach', 'unprocessable', 'malformed_json')
+    returning id into row_id;
+    perform pg_temp.fixture('webhook_inbox', side || '_inbox', row_id);
 end;
 $$;
 
@@ -320,6 +324,7 @@ from (
     ('public.patient_identifiers', 'c', null, 'c_identifier'),
     ('public.pharmacists', 'b', null, 'b_pharmacist'), ('public.pharmacists', 'c', null, 'c_pharmacist'),
     ('private.outbox', 'b', 'notifications', 'b_dead'), ('private.outbox', 'c', 'notifications', 'c_dead'),
+    ('private.webhook_inbox', 'b', null, 'b_inbox'), ('private.webhook_inbox', 'c', null, 'c_inbox'),
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge')
 ) as t (target, side, kind, name);
@@ -377,6 +382,12 @@ values
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'doctor_id', pg_temp.a('doctors', 'a_doctor'),
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'starts_at', now() + interval '40 days',
         'ends_at', now() + interval '40 days 20 minutes'
+    )
+),
+(
+    'public.doctor_calendar_links', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'doctor_id', pg_temp.a('doctors', 'a_doctor'),
+        'cal_user_id', 770001, 'cal_email', 'a.doctor@cal.test'
     )
 ),
 (
@@ -778,6 +789,7 @@ values
 ('encounter_id', 'public.encounters', null), ('document_id', 'public.consent_documents', null),
 ('identifier_id', 'public.patient_identifiers', null), ('pharmacist_id', 'public.pharmacists', null),
 ('user_id', 'public.profiles', null), ('notification_id', 'private.outbox', null),
+('inbox_entry_id', 'private.webhook_inbox', null),
 ('invitation_id', 'public.staff_invitations', null),
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null),
@@ -971,6 +983,14 @@ values
     'reschedule_appointment', 'a_front_desk',
     $$ select to_jsonb(public.reschedule_appointment(($1 ->> 'appointment_id')::uuid, now() + interval '70 days')) $$,
     jsonb_build_object('appointment_id', pg_temp.a('appointments', 'a_appointment2'))
+),
+(
+    'reapply_webhook', 'a_admin', $$ select public.reapply_webhook(($1 ->> 'inbox_entry_id')::uuid) $$,
+    jsonb_build_object('inbox_entry_id', pg_temp.a('webhook_inbox', 'a_inbox'))
+),
+(
+    'webhook_inbox_payload', 'a_admin', $$ select public.webhook_inbox_payload(($1 ->> 'inbox_entry_id')::uuid) $$,
+    jsonb_build_object('inbox_entry_id', pg_temp.a('webhook_inbox', 'a_inbox'))
 ),
 (
     'retry_notification', 'a_admin', $$ select to_jsonb(public.retry_notification(($1 ->> 'notification_id')::uuid)) $$,

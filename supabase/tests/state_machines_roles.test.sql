@@ -57,11 +57,19 @@ begin
             perform tests.act_as(actor);
         end if;
         if machine = 'appointment' then
-            insert into public.appointments (hospital_id, doctor_id, patient_id, starts_at, ends_at, status)
+            -- A first state that needs a reason (cancelled: a mirrored booking) is given one.
+            insert into public.appointments (
+                hospital_id, doctor_id, patient_id, starts_at, ends_at, status, status_reason
+            )
             values (
                 tests.id_of('hospitals', 'TSTA'), tests.id_of('doctors', 'a_doctor'),
                 tests.id_of('patients', 'a_patient1'), timestamptz '2032-03-01 00:00Z' + n * interval '1 hour',
-                timestamptz '2032-03-01 00:30Z' + n * interval '1 hour', state::public.appointment_status
+                timestamptz '2032-03-01 00:30Z' + n * interval '1 hour', state::public.appointment_status,
+                (
+                    select 'the reason it starts so' from private.state_transitions as t
+                    where t.machine = 'appointment' and t.from_state is null and t.to_state = state
+                        and t.requires_reason
+                )
             );
         else
             insert into public.prescriptions (hospital_id, patient_id, doctor_id, pharmacy_id, status)
