@@ -28,6 +28,8 @@ def sidecar_environment(settings: Settings) -> dict[str, str]:
         "CAREBASE_SIDECAR_PORT": str(settings.sidecar_port),
         # A local secret for the patient logins' derived passwords (never used in production).
         "CAREBASE_PATIENT_LOGIN_SECRET": "carebase-local-patient-login-secret",
+        # The local Cal.com webhook secret (never used in production).
+        "CAREBASE_CALCOM_WEBHOOK_SECRET": "carebase-local-calcom-webhook-secret",
         **firebase_emulator.sidecar_environment(settings),
     }
 

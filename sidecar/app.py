@@ -12,7 +12,7 @@ from sidecar.errors import install_error_handlers
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
-from sidecar.routes import health, patient_auth, staff, staff_auth
+from sidecar.routes import health, patient_auth, staff, staff_auth, webhooks
 from sidecar.settings import SidecarSettings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -33,7 +33,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
         version="1.0.0",
         description=(
             "What the database cannot do itself: phone login through Firebase, staff "
-            "provisioning, notification delivery. Everything else is the Supabase REST API."
+            "provisioning, signed webhooks, notification delivery. Everything else is the "
+            "Supabase REST API."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
@@ -52,6 +53,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
+    api.include_router(webhooks.router)
     app.include_router(api)
     app.include_router(health.router)
     return app

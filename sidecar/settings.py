@@ -56,6 +56,13 @@ class SidecarSettings(BaseSettings):
     # deployment cannot run with a publicly known one. Unset: patient login answers 503.
     patient_login_secret: str = Field("", alias="CAREBASE_PATIENT_LOGIN_SECRET")
 
+    # Cal.com webhooks (sidecar/routes/webhooks.py): the secret set on the webhook in Cal.com;
+    # no default, so that nobody can sign events with a publicly known one. Unset: every
+    # webhook is refused (503) and nothing is stored.
+    calcom_webhook_secret: str = Field("", alias="CAREBASE_CALCOM_WEBHOOK_SECRET")
+    # The largest webhook body accepted (bytes); larger: 413.
+    webhook_max_bytes: int = Field(1_048_576, ge=1024, alias="CAREBASE_WEBHOOK_MAX_BYTES")
+
     @property
     def identity_toolkit_base_url(self) -> str:
         if self.identity_toolkit_url:

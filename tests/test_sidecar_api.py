@@ -88,6 +88,7 @@ OPERATION_IDS = {
     ("PUT", "/api/v1/pharmacists/{pharmacist_id}"): "pharmacist_update",
     ("POST", "/api/v1/pharmacists/{pharmacist_id}/deactivate"): "pharmacist_deactivate",
     ("POST", "/api/v1/pharmacists/{pharmacist_id}/reactivate"): "pharmacist_reactivate",
+    ("POST", "/api/v1/webhooks/cal"): "calcom_webhook_receive",
 }
 
 
