@@ -1565,6 +1565,7 @@ declare
     path text [];
     note text;
     skip_reason text;
+    lock_key bigint;
 begin
     if booking_ref is null then
         return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_uid');
@@ -1578,6 +1579,17 @@ begin
     if attendee_email is not null and attendee_email !~ '^[^@\s]+@[^@\s]+$' then
         attendee_email := null;
     end if;
+
+    -- Events of one booking (or of the two ends of a reschedule) take turns, so that two of
+    -- them arriving together agree on one appointment. Locks in a fixed order: no deadlock.
+    for lock_key in
+        select distinct hashtextextended('calendar_booking:' || source || ':' || k.ref, 0)
+        from unnest(array[booking_ref, previous_ref]) as k (ref)
+        where k.ref is not null
+        order by 1
+    loop
+        perform pg_advisory_xact_lock(lock_key);
+    end loop;
 
     select array_agg(distinct r.appointment_id) into holders
     from private.appointment_external_refs as r

@@ -14,6 +14,7 @@ import json
 import random
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -392,3 +393,22 @@ def test_an_unknown_phone_becomes_one_unverified_patient_reused_by_the_next_book
     assert (login, name, str(hospital), source) == (None, "Cal Attendee", HOSPITAL, "calcom")
     for uid in (run.uid("new-1"), run.uid("new-2")):
         assert [row[4] for row in appointments_of(run, uid)] == [patient]
+
+
+def test_events_of_one_booking_arriving_together_agree_on_one_appointment(run: Run) -> None:
+    """Cal.com sends CREATED and CANCELLED of a booking within moments; they may be applied
+    at once. Each pair must end as one cancelled appointment, never a failed apply."""
+    pairs = [run.uid(f"race-{n}") for n in range(6)]
+    bodies = [
+        body
+        for n, uid in enumerate(pairs)
+        for body in (
+            run.body("BOOKING_CREATED", uid, run.at(10 + n)),
+            run.body("BOOKING_CANCELLED", uid, run.at(10 + n)),
+        )
+    ]
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        answers = list(pool.map(run.deliver, bodies))
+    assert {answer["outcome"] for answer in answers} <= {"applied", "ignored"}, answers
+    for uid in pairs:
+        assert [row[1] for row in appointments_of(run, uid)] == ["cancelled"], uid

@@ -79,13 +79,21 @@ select tests.clear_authentication();
 -- An event of an organizer nobody linked yet: stored, unprocessable, no hospital's.
 insert into answers values ('unknown', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-u1', '2031-05-05 04:00Z')));
 select is(
-    (select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers where name = 'unknown'),
+    (
+        select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers
+        where name = 'unknown'
+    ),
     'unprocessable/unknown_organizer', 'an unknown organizer''s booking is stored as unprocessable'
 );
 select tests.act_as('a_admin');
 select is_empty($$ select * from public.webhook_inbox_entries() $$, 'no admin sees an entry that matched no hospital');
 select throws_ok(
-    format('select public.reapply_webhook(%L)', (select answer ->> 'inbox_entry_id' from answers where name = 'unknown')),
+    format(
+        'select public.reapply_webhook(%L)', (
+            select answer ->> 'inbox_entry_id' from answers
+            where name = 'unknown'
+        )
+    ),
     'PT404', null, 'nor can re-apply it'
 );
 
@@ -103,11 +111,21 @@ select tests.act_as('b_admin');
 select is_empty($$ select * from public.doctor_calendar_links $$, 'another hospital''s admin sees no link');
 select is_empty($$ select * from public.webhook_inbox_entries() $$, 'nor the entry');
 select throws_ok(
-    format('select public.reapply_webhook(%L)', (select answer ->> 'inbox_entry_id' from answers where name = 'unknown')),
+    format(
+        'select public.reapply_webhook(%L)', (
+            select answer ->> 'inbox_entry_id' from answers
+            where name = 'unknown'
+        )
+    ),
     'PT404', null, 'nor re-applies it'
 );
 select throws_ok(
-    format('select public.webhook_inbox_payload(%L)', (select answer ->> 'inbox_entry_id' from answers where name = 'unknown')),
+    format(
+        'select public.webhook_inbox_payload(%L)', (
+            select answer ->> 'inbox_entry_id' from answers
+            where name = 'unknown'
+        )
+    ),
     'PT404', null, 'nor reads its payload'
 );
 select tests.act_as('a_doctor');
@@ -118,9 +136,17 @@ select results_eq(
 
 select tests.act_as('a_admin');
 insert into answers values (
-    'reapplied', public.reapply_webhook((select (answer ->> 'inbox_entry_id')::uuid from answers where name = 'unknown'))
+    'reapplied',
+    public.reapply_webhook((
+        select (answer ->> 'inbox_entry_id')::uuid from answers
+        where name = 'unknown'
+    ))
 );
-select is((select answer ->> 'outcome' from answers where name = 'reapplied'), 'applied', 'the re-apply creates the appointment');
+select
+    is((
+        select answer ->> 'outcome' from answers
+        where name = 'reapplied'
+    ), 'applied', 'the re-apply creates the appointment');
 select tests.clear_authentication();
 select results_eq(
     $$ select a.status::text, a.source::text, a.sync_state::text, a.external_ref, a.booked_by
@@ -131,7 +157,8 @@ select results_eq(
 select ok(
     exists (
         select from audit.log as l
-        where l.table_name = 'private.webhook_inbox' and l.action = 'UPDATE'
+        where
+            l.table_name = 'private.webhook_inbox' and l.action = 'UPDATE'
             and l.actor_id = tests.user_id('a_admin') and l.details ->> 'action' = 'reapply'
             and l.new_values ->> 'outcome' = 'applied' and l.old_values ->> 'outcome' = 'unprocessable'
     ),
@@ -149,12 +176,20 @@ select results_eq(
 -- The payload: the admin of the hospital, aal2, audited; never the front desk ---------------
 select tests.act_as('a_admin', 'aal1');
 select throws_ok(
-    format('select public.webhook_inbox_payload(%L)', (select answer ->> 'inbox_entry_id' from answers where name = 'unknown')),
+    format(
+        'select public.webhook_inbox_payload(%L)', (
+            select answer ->> 'inbox_entry_id' from answers
+            where name = 'unknown'
+        )
+    ),
     'PT403', null, 'the admin reads a payload only at aal2'
 );
 select tests.act_as('a_admin');
 select is(
-    public.webhook_inbox_payload((select (answer ->> 'inbox_entry_id')::uuid from answers where name = 'unknown'))
+    public.webhook_inbox_payload((
+        select (answer ->> 'inbox_entry_id')::uuid from answers
+        where name = 'unknown'
+    ))
     -> 'payload' ->> 'uid',
     'tap-u1', 'at aal2 they read it'
 );
@@ -162,7 +197,8 @@ select tests.clear_authentication();
 select ok(
     exists (
         select from audit.log as l
-        where l.table_name = 'private.webhook_inbox' and l.action = 'READ'
+        where
+            l.table_name = 'private.webhook_inbox' and l.action = 'READ'
             and l.actor_id = tests.user_id('a_admin') and l.hospital_id = tests.id_of('hospitals', 'TSTA')
     ),
     'and the read is audited'
@@ -170,7 +206,12 @@ select ok(
 select tests.act_as('a_front_desk');
 select is_empty($$ select * from public.webhook_inbox_entries() $$, 'the front desk lists no inbox entry');
 select throws_ok(
-    format('select public.webhook_inbox_payload(%L)', (select answer ->> 'inbox_entry_id' from answers where name = 'unknown')),
+    format(
+        'select public.webhook_inbox_payload(%L)', (
+            select answer ->> 'inbox_entry_id' from answers
+            where name = 'unknown'
+        )
+    ),
     'PT404', null, 'and reads no payload'
 );
 select tests.clear_authentication();
@@ -179,18 +220,30 @@ select tests.clear_authentication();
 insert into answers values ('created', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-a', '2031-05-06 04:00Z')));
 insert into answers values ('replay', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-a', '2031-05-06 04:00Z')));
 select is(
-    (select answer ->> 'outcome' from answers where name = 'replay'), 'duplicate',
+    (
+        select answer ->> 'outcome' from answers
+        where name = 'replay'
+    ), 'duplicate',
     'the same event again (a new createdAt) is a duplicate'
 );
 select is(
-    (select count(*)::integer from public.appointments where external_ref = 'tap-a'), 1, 'one appointment'
+    (
+        select count(*)::integer from public.appointments
+        where external_ref = 'tap-a'
+    ), 1, 'one appointment'
 );
 select is(
-    (select count(*)::integer from public.patients where phone = '+919877700001'), 1,
+    (
+        select count(*)::integer from public.patients
+        where phone = '+919877700001'
+    ), 1,
     'a second booking by the same phone reuses the patient'
 );
 
-select pg_temp.receive(pg_temp.cal('BOOKING_RESCHEDULED', 'tap-b', '2031-05-07 04:00Z', extra => '{"rescheduleUid": "tap-a"}'));
+select
+    pg_temp.receive(
+        pg_temp.cal('BOOKING_RESCHEDULED', 'tap-b', '2031-05-07 04:00Z', extra => '{"rescheduleUid": "tap-a"}')
+    );
 select pg_temp.receive(pg_temp.cal(
     'BOOKING_CREATED', 'tap-c', '2031-05-08 04:00Z', extra => '{"rescheduleUid": "tap-b", "rescheduledToUid": null}'
 ));
@@ -201,7 +254,8 @@ select results_eq(
     'a reschedule chain of three uids (the last one under the wrong trigger) keeps one appointment, at the newest time'
 );
 insert into answers values (
-    'late', pg_temp.receive(pg_temp.cal('BOOKING_REQUESTED', 'tap-a', '2031-05-06 04:00Z', extra => '{"status": "PENDING"}'))
+    'late',
+    pg_temp.receive(pg_temp.cal('BOOKING_REQUESTED', 'tap-a', '2031-05-06 04:00Z', extra => '{"status": "PENDING"}'))
 );
 select results_eq(
     $$ select l.answer ->> 'outcome', a.status::text, a.starts_at, a.external_ref
@@ -219,11 +273,16 @@ select results_eq(
 );
 insert into answers values ('resurrect', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-c', '2031-05-08 04:30Z')));
 select is(
-    (select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers where name = 'resurrect'),
+    (
+        select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers
+        where name = 'resurrect'
+    ),
     'ignored/not_forward', 'a creation after the cancellation does not resurrect it'
 );
 
-insert into answers values ('cancel-first', pg_temp.receive(pg_temp.cal('BOOKING_CANCELLED', 'tap-x', '2031-05-09 04:00Z')));
+insert into answers values (
+    'cancel-first', pg_temp.receive(pg_temp.cal('BOOKING_CANCELLED', 'tap-x', '2031-05-09 04:00Z'))
+);
 select pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-x', '2031-05-09 04:00Z'));
 select results_eq(
     $$ select count(*)::integer, min(status::text) from public.appointments where external_ref = 'tap-x' $$,
@@ -254,7 +313,10 @@ select lives_ok(
 select tests.clear_authentication();
 insert into answers values ('clash', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-k', '2031-05-10 04:15Z')));
 select is(
-    (select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers where name = 'clash'),
+    (
+        select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers
+        where name = 'clash'
+    ),
     'flagged/clash', 'a Cal.com booking that clashes is flagged, not dropped'
 );
 select tests.act_as('a_front_desk');
@@ -270,6 +332,48 @@ select is_empty($$ select * from public.calendar_sync_flags $$, 'another hospita
 select tests.act_as('a_doctor');
 select is_empty($$ select * from public.calendar_sync_flags $$, 'a doctor sees no flag');
 select tests.clear_authentication();
+
+-- Meetings (the booking at the top level) and no-shows (their own shape) ------------------------
+insert into answers values ('meet', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-m', '2031-05-11 04:00Z')));
+select pg_temp.receive(jsonb_build_object(
+    'triggerEvent', 'MEETING_ENDED', 'createdAt', now(), 'uid', 'tap-m', 'startTime', '2031-05-11T04:00:00Z',
+    'endTime', '2031-05-11T04:30:00Z', 'status', 'ACCEPTED', 'user', jsonb_build_object('id', 770001)
+)::text);
+select results_eq(
+    $$ select from_state, to_state from public.status_history
+        where subject_id = (select (answer ->> 'appointment_id')::uuid from answers where name = 'meet')
+            and from_state is distinct from to_state
+        order by occurred_at $$,
+    $$ values (null::text, 'scheduled'::text), ('scheduled', 'in_consultation'), ('in_consultation', 'completed') $$,
+    'a meeting that ended completes the appointment one recorded transition at a time'
+);
+insert into answers values ('show', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-n', '2031-05-12 04:00Z')));
+insert into answers values ('no-show', pg_temp.receive(jsonb_build_object(
+    'triggerEvent', 'BOOKING_NO_SHOW_UPDATED', 'createdAt', now(),
+    'payload', jsonb_build_object(
+        'bookingUid', 'tap-n', 'attendees', jsonb_build_array(jsonb_build_object('email', 'x@cal.test', 'noShow', true))
+    )
+)::text));
+select results_eq(
+    $$ select l.answer ->> 'outcome', a.status::text from answers as l, public.appointments as a
+        where l.name = 'no-show' and a.id = (l.answer ->> 'appointment_id')::uuid $$,
+    $$ values ('applied'::text, 'no_show'::text) $$,
+    'a no-show update marks the appointment no_show'
+);
+select is(
+    pg_temp.receive(jsonb_build_object(
+        'triggerEvent', 'BOOKING_NO_SHOW_UPDATED', 'createdAt', now(),
+        'payload', jsonb_build_object(
+            'bookingUid', 'tap-unknown', 'attendees', jsonb_build_array(jsonb_build_object('noShow', true))
+        )
+    )::text) ->> 'reason',
+    'unknown_booking', 'a no-show of a booking never seen is unprocessable (it does not carry the booking)'
+);
+select is(
+    pg_temp.receive('{"triggerEvent": "BOOKING_CREATED", "payload": {"uid": "tap-bad", "startTime": "soon"}}')
+    ->> 'reason',
+    'malformed_event', 'a booking without readable times is stored as malformed'
+);
 
 select * from finish();
 rollback;
