@@ -7624,7 +7624,7 @@ begin
 
     insert into private.webhook_inbox as i (
         provider, event_key, event_type, external_ref, organizer_cal_user_id, organizer_email, payload,
-        body_sha256
+        body_sha256, request_id
     )
     values (
         'calcom', key, left(parsed ->> 'triggerEvent', 100), left(booking_ref, 200),
@@ -7634,7 +7634,8 @@ begin
             case when jsonb_typeof(parsed) = 'object' then parsed end,
             jsonb_build_object('unparsed', left(body, 100000))
         ),
-        digest
+        digest,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
     )
     on conflict (provider, event_key) do nothing
     returning i.* into entry;
@@ -9317,13 +9318,13 @@ ALTER FUNCTION private.verify_prescription(code text) OWNER TO postgres;
 -- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.webhook_inbox_entries() RETURNS TABLE(id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid, outcome text, reason text, detail text, received_at timestamp with time zone, last_received_at timestamp with time zone, deliveries integer, attempts integer, applied_at timestamp with time zone, reapplied_by uuid, reapplied_at timestamp with time zone, payload_erased_at timestamp with time zone)
+CREATE FUNCTION private.webhook_inbox_entries() RETURNS TABLE(id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid, outcome text, reason text, detail text, received_at timestamp with time zone, last_received_at timestamp with time zone, deliveries integer, attempts integer, applied_at timestamp with time zone, reapplied_by uuid, reapplied_at timestamp with time zone, payload_erased_at timestamp with time zone, request_id text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
     select i.id, i.provider, i.event_type, i.external_ref, i.hospital_id, i.appointment_id, i.outcome, i.reason,
         i.detail, i.received_at, i.last_received_at, i.deliveries, i.attempts, i.applied_at, i.reapplied_by,
-        i.reapplied_at, i.payload_erased_at
+        i.reapplied_at, i.payload_erased_at, i.request_id
     from private.webhook_inbox as i
     where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
     order by i.received_at desc, i.id;
@@ -12647,7 +12648,7 @@ pharmacist.';
 -- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.webhook_inbox_entries() RETURNS TABLE(id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid, outcome text, reason text, detail text, received_at timestamp with time zone, last_received_at timestamp with time zone, deliveries integer, attempts integer, applied_at timestamp with time zone, reapplied_by uuid, reapplied_at timestamp with time zone, payload_erased_at timestamp with time zone)
+CREATE FUNCTION public.webhook_inbox_entries() RETURNS TABLE(id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid, outcome text, reason text, detail text, received_at timestamp with time zone, last_received_at timestamp with time zone, deliveries integer, attempts integer, applied_at timestamp with time zone, reapplied_by uuid, reapplied_at timestamp with time zone, payload_erased_at timestamp with time zone, request_id text)
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
@@ -12660,7 +12661,7 @@ ALTER FUNCTION public.webhook_inbox_entries() OWNER TO postgres;
 -- Name: FUNCTION webhook_inbox_entries(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.webhook_inbox_entries() IS 'The webhook inbox of the caller''s hospitals (hospital admins; empty for others), newest first: each received event with its outcome (applied, ignored, unprocessable, flagged), its reason code and the appointment it reached, without the payload (rpc/webhook_inbox_payload). Filter and page as any set-returning RPC (?outcome=eq.unprocessable&limit=50). An event that matched no hospital (unknown_organizer) appears once a doctor link of the hospital names its organizer.';
+COMMENT ON FUNCTION public.webhook_inbox_entries() IS 'The webhook inbox of the caller''s hospitals (hospital admins; empty for others), newest first: each received event with its outcome (applied, ignored, unprocessable, flagged), its reason code, the appointment it reached and the delivering request''s id (its audit entries carry it), without the payload (rpc/webhook_inbox_payload). Filter and page as any set-returning RPC (?outcome=eq.unprocessable&limit=50). An event that matched no hospital (unknown_organizer) appears once a doctor link of the hospital names its organizer.';
 
 --
 -- Name: webhook_inbox_payload(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -13174,6 +13175,7 @@ CREATE TABLE private.webhook_inbox (
     reapplied_by uuid,
     reapplied_at timestamp with time zone,
     payload_erased_at timestamp with time zone,
+    request_id text,
     CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
     CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
     CONSTRAINT webhook_inbox_provider_known CHECK ((provider = 'calcom'::text)),

@@ -258,6 +258,14 @@ def test_the_same_webhook_twice_is_one_appointment_and_a_200_no_op(run: Run) -> 
         "select deliveries, outcome from private.webhook_inbox where id = %s",
         first["inbox_entry_id"],
     ) == [(2, "applied")]
+    # Written as the service role, by this delivery: the audit trail names both.
+    audited = run.query(
+        "select l.actor_db_role, l.actor_jwt_role, l.request_path from audit.log as l"
+        " join private.webhook_inbox as i on i.request_id = l.request_id"
+        " where i.id = %s and l.table_name = 'public.appointments' and l.action = 'INSERT'",
+        first["inbox_entry_id"],
+    )
+    assert audited == [("service_role", "service_role", "/rpc/receive_calcom_webhook")]
     # Booked as an app booking is: the doctor and the patient are told once.
     assert run.query(
         "select count(*) from private.outbox where subject_id = %s and kind = 'appointment_booked'",

@@ -287,7 +287,7 @@ begin
 
     insert into private.webhook_inbox as i (
         provider, event_key, event_type, external_ref, organizer_cal_user_id, organizer_email, payload,
-        body_sha256
+        body_sha256, request_id
     )
     values (
         'calcom', key, left(parsed ->> 'triggerEvent', 100), left(booking_ref, 200),
@@ -297,7 +297,8 @@ begin
             case when jsonb_typeof(parsed) = 'object' then parsed end,
             jsonb_build_object('unparsed', left(body, 100000))
         ),
-        digest
+        digest,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
     )
     on conflict (provider, event_key) do nothing
     returning i.* into entry;
@@ -340,7 +341,7 @@ returns table (
     id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid,
     outcome text, reason text, detail text, received_at timestamptz, last_received_at timestamptz,
     deliveries integer, attempts integer, applied_at timestamptz, reapplied_by uuid, reapplied_at timestamptz,
-    payload_erased_at timestamptz
+    payload_erased_at timestamptz, request_id text
 )
 language sql
 stable
@@ -349,7 +350,7 @@ set search_path = ''
 as $$
     select i.id, i.provider, i.event_type, i.external_ref, i.hospital_id, i.appointment_id, i.outcome, i.reason,
         i.detail, i.received_at, i.last_received_at, i.deliveries, i.attempts, i.applied_at, i.reapplied_by,
-        i.reapplied_at, i.payload_erased_at
+        i.reapplied_at, i.payload_erased_at, i.request_id
     from private.webhook_inbox as i
     where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
     order by i.received_at desc, i.id;
@@ -360,7 +361,7 @@ returns table (
     id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid,
     outcome text, reason text, detail text, received_at timestamptz, last_received_at timestamptz,
     deliveries integer, attempts integer, applied_at timestamptz, reapplied_by uuid, reapplied_at timestamptz,
-    payload_erased_at timestamptz
+    payload_erased_at timestamptz, request_id text
 )
 language sql
 stable
@@ -375,7 +376,8 @@ grant execute on function public.webhook_inbox_entries() to authenticated;
 comment on function public.webhook_inbox_entries() is
 'The webhook inbox of the caller''s hospitals (hospital admins; empty for others), newest '
 'first: each received event with its outcome (applied, ignored, unprocessable, flagged), its '
-'reason code and the appointment it reached, without the payload (rpc/webhook_inbox_payload). '
+'reason code, the appointment it reached and the delivering request''s id (its audit entries '
+'carry it), without the payload (rpc/webhook_inbox_payload). '
 'Filter and page as any set-returning RPC (?outcome=eq.unprocessable&limit=50). An event that '
 'matched no hospital (unknown_organizer) appears once a doctor link of the hospital names its '
 'organizer.';

@@ -375,5 +375,39 @@ select is(
     'malformed_event', 'a booking without readable times is stored as malformed'
 );
 
+-- Several patients of the hospital match the attendee: flagged, none picked -----------------------
+insert into public.patients (full_name, phone)
+values ('Twin One', '+919877700777'), ('Twin Two', '+919877700777');
+insert into public.patient_registrations (patient_id, hospital_id, referral_source)
+select
+    p.id,
+    tests.id_of('hospitals', 'TSTA'),
+    'walk-in'
+from public.patients as p
+where p.phone = '+919877700777';
+insert into answers values (
+    'twins', pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-t', '2031-05-13 04:00Z', phone => '+919877700777'))
+);
+select is(
+    (
+        select answer ->> 'outcome' || '/' || (answer ->> 'reason') from answers
+        where name = 'twins'
+    ),
+    'flagged/ambiguous_patient', 'an attendee matching two patients is flagged'
+);
+select results_eq(
+    $$ select count(*)::integer from public.appointments where external_ref = 'tap-t' $$,
+    $$ values (0) $$,
+    'and booked for neither'
+);
+select tests.act_as('a_front_desk');
+select results_eq(
+    $$ select kind, (details ->> 'candidates')::integer from public.calendar_sync_flags
+        where external_ref = 'tap-t' $$,
+    $$ values ('ambiguous_patient'::text, 2) $$,
+    'the front desk sees the flag'
+);
+select tests.clear_authentication();
+
 select * from finish();
 rollback;
