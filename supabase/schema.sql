@@ -1360,7 +1360,7 @@ ALTER FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timesta
 CREATE FUNCTION private.calcom_booking_snapshot(body jsonb) RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
     trigger_event text := body ->> 'triggerEvent';
     booking jsonb;
@@ -1438,11 +1438,12 @@ begin
     end;
 
     first_attendee := case when jsonb_typeof(booking -> 'attendees') = 'array' then booking -> 'attendees' -> 0 end;
+    -- JSON null is no phone: the next place is tried.
     phone := coalesce(
-        first_attendee -> 'phoneNumber',
-        booking -> 'responses' -> 'attendeePhoneNumber' -> 'value',
-        booking -> 'responses' -> 'attendeePhoneNumber',
-        booking -> 'smsReminderNumber'
+        nullif(first_attendee -> 'phoneNumber', 'null'),
+        nullif(booking -> 'responses' -> 'attendeePhoneNumber' -> 'value', 'null'),
+        nullif(booking -> 'responses' -> 'attendeePhoneNumber', 'null'),
+        nullif(booking -> 'smsReminderNumber', 'null')
     );
     location := coalesce(booking ->> 'location', '');
 
@@ -1468,12 +1469,13 @@ begin
         ),
         'attendee', jsonb_strip_nulls(jsonb_build_object(
             'name', first_attendee ->> 'name',
-            'email', first_attendee ->> 'email',
+            -- A phone-only booking's attendee has the made-up <digits>@sms.cal.com: no email.
+            'email', case when first_attendee ->> 'email' !~* '@sms\.cal\.com$' then first_attendee ->> 'email' end,
             'phone', case when jsonb_typeof(phone) = 'string' then phone #>> '{}' end
         ))
     );
 end;
-$$;
+$_$;
 
 ALTER FUNCTION private.calcom_booking_snapshot(body jsonb) OWNER TO postgres;
 

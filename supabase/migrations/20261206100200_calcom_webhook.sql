@@ -95,11 +95,12 @@ begin
     end;
 
     first_attendee := case when jsonb_typeof(booking -> 'attendees') = 'array' then booking -> 'attendees' -> 0 end;
+    -- JSON null is no phone: the next place is tried.
     phone := coalesce(
-        first_attendee -> 'phoneNumber',
-        booking -> 'responses' -> 'attendeePhoneNumber' -> 'value',
-        booking -> 'responses' -> 'attendeePhoneNumber',
-        booking -> 'smsReminderNumber'
+        nullif(first_attendee -> 'phoneNumber', 'null'),
+        nullif(booking -> 'responses' -> 'attendeePhoneNumber' -> 'value', 'null'),
+        nullif(booking -> 'responses' -> 'attendeePhoneNumber', 'null'),
+        nullif(booking -> 'smsReminderNumber', 'null')
     );
     location := coalesce(booking ->> 'location', '');
 
@@ -125,7 +126,8 @@ begin
         ),
         'attendee', jsonb_strip_nulls(jsonb_build_object(
             'name', first_attendee ->> 'name',
-            'email', first_attendee ->> 'email',
+            -- A phone-only booking's attendee has the made-up <digits>@sms.cal.com: no email.
+            'email', case when first_attendee ->> 'email' !~* '@sms\.cal\.com$' then first_attendee ->> 'email' end,
             'phone', case when jsonb_typeof(phone) = 'string' then phone #>> '{}' end
         ))
     );

@@ -409,5 +409,25 @@ select results_eq(
 );
 select tests.clear_authentication();
 
+-- A phone-only booking: Cal.com's made-up email is no email, the phone comes from the answers --
+select pg_temp.receive(jsonb_build_object(
+    'triggerEvent', 'BOOKING_CREATED', 'createdAt', now(),
+    'payload', jsonb_build_object(
+        'uid', 'tap-p', 'status', 'ACCEPTED', 'startTime', '2031-05-14T04:00:00Z', 'endTime', '2031-05-14T04:30:00Z',
+        'organizer', jsonb_build_object('id', 770001),
+        'attendees', jsonb_build_array(jsonb_build_object(
+            'name', 'Phone Only', 'email', '919877700888@sms.cal.com', 'phoneNumber', null
+        )),
+        'responses', jsonb_build_object('attendeePhoneNumber', jsonb_build_object('value', '+919877700888'))
+    )
+)::text);
+select results_eq(
+    $$ select p.phone::text, p.email::text from public.patients as p
+        inner join public.appointments as a on p.id = a.patient_id
+        where a.external_ref = 'tap-p' $$,
+    $$ values ('+919877700888'::text, null::text) $$,
+    'a phone-only attendee becomes a patient with that phone and no made-up email'
+);
+
 select * from finish();
 rollback;
