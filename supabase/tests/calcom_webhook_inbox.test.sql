@@ -429,5 +429,25 @@ select results_eq(
     'a phone-only attendee becomes a patient with that phone and no made-up email'
 );
 
+-- Retention: payloads erased, rows kept, replays still recognised ---------------------------------
+update private.webhook_inbox set last_received_at = now() - interval '31 days'
+where external_ref = 'tap-a' and event_type = 'BOOKING_CREATED';
+update private.webhook_inbox set last_received_at = now() - interval '31 days'
+where external_ref = 'tap-u1';
+update private.webhook_inbox set last_received_at = now() - interval '31 days', outcome = 'unprocessable'
+where external_ref = 'tap-k';
+select ok(private.purge_webhook_payloads() >= 2, 'the retention job erases old payloads');
+select results_eq(
+    $$ select external_ref, payload is null, payload_erased_at is not null from private.webhook_inbox
+        where external_ref in ('tap-a', 'tap-u1', 'tap-k') and event_type = 'BOOKING_CREATED'
+        order by external_ref $$,
+    $$ values ('tap-a'::text, true, true), ('tap-k', false, false), ('tap-u1', true, true) $$,
+    'of applied events after 30 days; an event never applied keeps its payload longer'
+);
+select is(
+    pg_temp.receive(pg_temp.cal('BOOKING_CREATED', 'tap-a', '2031-05-06 04:00Z')) ->> 'outcome',
+    'duplicate', 'a replay of an erased event is still a duplicate'
+);
+
 select * from finish();
 rollback;
