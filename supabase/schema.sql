@@ -7557,8 +7557,9 @@ declare
     after private.webhook_inbox;
 begin
     select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id for update;
-    if entry.id is null or entry.hospital_id is null
-        or not entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+    if entry.id is null or not coalesce(
+        private.acting_as_system() or entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false
+    ) then
         perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
     end if;
     if entry.outcome = 'applied' then
@@ -9328,7 +9329,7 @@ CREATE FUNCTION private.webhook_inbox_entries() RETURNS TABLE(id uuid, provider 
         i.detail, i.received_at, i.last_received_at, i.deliveries, i.attempts, i.applied_at, i.reapplied_by,
         i.reapplied_at, i.payload_erased_at, i.request_id
     from private.webhook_inbox as i
-    where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+    where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) or private.acting_as_system()
     order by i.received_at desc, i.id;
 $$;
 
@@ -9346,8 +9347,9 @@ declare
     entry private.webhook_inbox;
 begin
     select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id;
-    if entry.id is null or entry.hospital_id is null
-        or not entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+    if entry.id is null or not coalesce(
+        private.acting_as_system() or entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false
+    ) then
         perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
     end if;
     perform private.require_phi_aal2(null);
@@ -11535,7 +11537,7 @@ ALTER FUNCTION public.reapply_webhook(inbox_entry_id uuid) OWNER TO postgres;
 -- Name: FUNCTION reapply_webhook(inbox_entry_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) IS 'Applies a webhook inbox entry again after its cause was fixed (a doctor linked, a clash resolved), through the same function as the webhook, as the calling hospital admin (audited; the transitions are theirs, so an event only a doctor may apply stays not_permitted). Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry in your hospitals, PT409 already_applied.';
+COMMENT ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) IS 'Applies a webhook inbox entry again after its cause was fixed (a doctor linked, a clash resolved), through the same function as the webhook, as the calling hospital admin or the service role (audited; the transitions are theirs, so an event only a doctor may apply stays not_permitted). Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry in your hospitals, PT409 already_applied.';
 
 --
 -- Name: receive_calcom_webhook(text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12663,7 +12665,7 @@ ALTER FUNCTION public.webhook_inbox_entries() OWNER TO postgres;
 -- Name: FUNCTION webhook_inbox_entries(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.webhook_inbox_entries() IS 'The webhook inbox of the caller''s hospitals (hospital admins; empty for others), newest first: each received event with its outcome (applied, ignored, unprocessable, flagged), its reason code, the appointment it reached and the delivering request''s id (its audit entries carry it), without the payload (rpc/webhook_inbox_payload). Filter and page as any set-returning RPC (?outcome=eq.unprocessable&limit=50). An event that matched no hospital (unknown_organizer) appears once a doctor link of the hospital names its organizer.';
+COMMENT ON FUNCTION public.webhook_inbox_entries() IS 'The webhook inbox of the caller''s hospitals (hospital admins; the service role: all of it, the entries that matched no hospital too; empty for others), newest first: each received event with its outcome (applied, ignored, unprocessable, flagged), its reason code, the appointment it reached and the delivering request''s id (its audit entries carry it), without the payload (rpc/webhook_inbox_payload). Filter and page as any set-returning RPC (?outcome=eq.unprocessable&limit=50). An event that matched no hospital (unknown_organizer) appears once a doctor link of the hospital names its organizer.';
 
 --
 -- Name: webhook_inbox_payload(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12682,7 +12684,7 @@ ALTER FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) OWNER TO postgr
 -- Name: FUNCTION webhook_inbox_payload(inbox_entry_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) IS 'The raw payload of one webhook inbox entry (hospital admin of its hospital, aal2; the read is audited). null once erased (30 days after it was applied). Errors: PT404 no such entry in your hospitals, PT403 insufficient_aal.';
+COMMENT ON FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) IS 'The raw payload of one webhook inbox entry (hospital admin of its hospital, aal2, or the service role; the read is audited). null once erased (30 days after it was applied). Errors: PT404 no such entry in your hospitals, PT403 insufficient_aal.';
 
 --
 -- Name: withdraw_consent(uuid, public.consent_purpose, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -20661,6 +20663,7 @@ GRANT ALL ON FUNCTION private.read_prescriptions(prescription_ids uuid[]) TO ser
 
 REVOKE ALL ON FUNCTION private.reapply_webhook(inbox_entry_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reapply_webhook(inbox_entry_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.reapply_webhook(inbox_entry_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION receive_calcom_webhook(body text); Type: ACL; Schema: private; Owner: postgres
@@ -21005,6 +21008,7 @@ GRANT ALL ON FUNCTION private.verify_prescription(code text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.webhook_inbox_entries() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.webhook_inbox_entries() TO authenticated;
+GRANT ALL ON FUNCTION private.webhook_inbox_entries() TO service_role;
 
 --
 -- Name: FUNCTION webhook_inbox_payload(inbox_entry_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -21012,6 +21016,7 @@ GRANT ALL ON FUNCTION private.webhook_inbox_entries() TO authenticated;
 
 REVOKE ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION accept_staff_invitation(invitation_id uuid); Type: ACL; Schema: public; Owner: postgres

@@ -354,7 +354,7 @@ as $$
         i.detail, i.received_at, i.last_received_at, i.deliveries, i.attempts, i.applied_at, i.reapplied_by,
         i.reapplied_at, i.payload_erased_at, i.request_id
     from private.webhook_inbox as i
-    where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+    where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) or private.acting_as_system()
     order by i.received_at desc, i.id;
 $$;
 
@@ -372,11 +372,12 @@ as $$
     select * from private.webhook_inbox_entries();
 $$;
 
-grant execute on function private.webhook_inbox_entries() to authenticated;
-grant execute on function public.webhook_inbox_entries() to authenticated;
+grant execute on function private.webhook_inbox_entries() to authenticated, service_role;
+grant execute on function public.webhook_inbox_entries() to authenticated, service_role;
 
 comment on function public.webhook_inbox_entries() is
-'The webhook inbox of the caller''s hospitals (hospital admins; empty for others), newest '
+'The webhook inbox of the caller''s hospitals (hospital admins; the service role: all of it, '
+'the entries that matched no hospital too; empty for others), newest '
 'first: each received event with its outcome (applied, ignored, unprocessable, flagged), its '
 'reason code, the appointment it reached and the delivering request''s id (its audit entries '
 'carry it), without the payload (rpc/webhook_inbox_payload). '
@@ -397,8 +398,9 @@ declare
     entry private.webhook_inbox;
 begin
     select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id;
-    if entry.id is null or entry.hospital_id is null
-        or not entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+    if entry.id is null or not coalesce(
+        private.acting_as_system() or entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false
+    ) then
         perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
     end if;
     perform private.require_phi_aal2(null);
@@ -419,16 +421,17 @@ as $$
     select private.webhook_inbox_payload(webhook_inbox_payload.inbox_entry_id);
 $$;
 
-grant execute on function private.webhook_inbox_payload(uuid) to authenticated;
-grant execute on function public.webhook_inbox_payload(uuid) to authenticated;
+grant execute on function private.webhook_inbox_payload(uuid) to authenticated, service_role;
+grant execute on function public.webhook_inbox_payload(uuid) to authenticated, service_role;
 
 comment on function public.webhook_inbox_payload(uuid) is
-'The raw payload of one webhook inbox entry (hospital admin of its hospital, aal2; the read '
-'is audited). null once erased (30 days after it was applied). Errors: PT404 no such entry '
+'The raw payload of one webhook inbox entry (hospital admin of its hospital, aal2, or the '
+'service role; the read is audited). null once erased (30 days after it was applied). '
+'Errors: PT404 no such entry '
 'in your hospitals, PT403 insufficient_aal.';
 
 -- Security definer: the inbox is not the admin's to write; the entry must be of a hospital
--- they administer, and the apply runs as them.
+-- they administer (or the caller the service role), and the apply runs as them.
 create function private.reapply_webhook(inbox_entry_id uuid)
 returns jsonb
 language plpgsql
@@ -442,8 +445,9 @@ declare
     after private.webhook_inbox;
 begin
     select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id for update;
-    if entry.id is null or entry.hospital_id is null
-        or not entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+    if entry.id is null or not coalesce(
+        private.acting_as_system() or entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false
+    ) then
         perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
     end if;
     if entry.outcome = 'applied' then
@@ -484,12 +488,13 @@ as $$
     select private.reapply_webhook(reapply_webhook.inbox_entry_id);
 $$;
 
-grant execute on function private.reapply_webhook(uuid) to authenticated;
-grant execute on function public.reapply_webhook(uuid) to authenticated;
+grant execute on function private.reapply_webhook(uuid) to authenticated, service_role;
+grant execute on function public.reapply_webhook(uuid) to authenticated, service_role;
 
 comment on function public.reapply_webhook(uuid) is
 'Applies a webhook inbox entry again after its cause was fixed (a doctor linked, a clash '
-'resolved), through the same function as the webhook, as the calling hospital admin (audited; '
+'resolved), through the same function as the webhook, as the calling hospital admin or the '
+'service role (audited; '
 'the transitions are theirs, so an event only a doctor may apply stays not_permitted). '
 'Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry '
 'in your hospitals, PT409 already_applied.';

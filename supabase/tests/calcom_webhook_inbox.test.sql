@@ -85,6 +85,18 @@ select is(
     ),
     'unprocessable/unknown_organizer', 'an unknown organizer''s booking is stored as unprocessable'
 );
+select tests.act_as_service_role();
+select results_eq(
+    format(
+        'select outcome from public.webhook_inbox_entries() where id = %L',
+        (
+            select answer ->> 'inbox_entry_id' from answers
+            where name = 'unknown'
+        )
+    ),
+    $$ values ('unprocessable'::text) $$,
+    'the service role sees it'
+);
 select tests.act_as('a_admin');
 select is_empty($$ select * from public.webhook_inbox_entries() $$, 'no admin sees an entry that matched no hospital');
 select throws_ok(
