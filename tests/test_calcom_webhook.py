@@ -10,6 +10,7 @@ Cal.com user id carries the run's tag, and what the run made is removed afterwar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -420,3 +421,45 @@ def test_events_of_one_booking_arriving_together_agree_on_one_appointment(run: R
     assert {answer["outcome"] for answer in answers} <= {"applied", "ignored"}, answers
     for uid in pairs:
         assert [row[1] for row in appointments_of(run, uid)] == ["cancelled"], uid
+
+
+def test_a_signed_malformed_body_is_stored_unprocessable_and_answered_200(run: Run) -> None:
+    for body, reason in (
+        (
+            b'{"triggerEvent": "BOOKING_CREATED", "payload": {"uid": "' + run.uid("bad").encode(),
+            "malformed_json",
+        ),
+        (
+            json.dumps(
+                {
+                    "triggerEvent": "BOOKING_CREATED",
+                    "payload": {"uid": run.uid("bad"), "startTime": "soon"},
+                }
+            ).encode(),
+            "malformed_event",
+        ),
+    ):
+        answer = run.deliver(body)
+        assert (answer["outcome"], answer["reason"]) == ("unprocessable", reason)
+        digest = hashlib.sha256(body).hexdigest()
+        assert run.query(
+            "select outcome, reason from private.webhook_inbox where id = %s and body_sha256 = %s",
+            answer["inbox_entry_id"],
+            digest,
+        ) == [("unprocessable", reason)]
+        run.query(
+            "delete from private.webhook_inbox where id = %s returning id", answer["inbox_entry_id"]
+        )
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read_whole() -> None:
+    app = create_app(SidecarSettings(calcom_webhook_secret="s3cret", webhook_max_bytes=1024))
+    body = b'{"triggerEvent": "BOOKING_CREATED", "pad": "' + b"x" * 2048 + b'"}'
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/v1/webhooks/cal",
+            content=body,
+            headers={"X-Cal-Signature-256": sign("s3cret", body)},
+        )
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
