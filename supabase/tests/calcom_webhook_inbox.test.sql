@@ -61,6 +61,14 @@ select throws_ok(
 );
 select tests.act_as_anon();
 select throws_ok($$ select public.receive_calcom_webhook('{}') $$, '42501', null, 'nor can anon');
+select tests.clear_authentication();
+select ok(
+    not has_function_privilege('authenticated', 'private.calendar_apply_booking(jsonb, uuid)', 'execute')
+    and not has_function_privilege('service_role', 'private.calendar_apply_booking(jsonb, uuid)', 'execute')
+    and not has_function_privilege('authenticated', 'private.apply_inbox_entry(uuid)', 'execute')
+    and not has_function_privilege('authenticated', 'private.receive_calcom_webhook(text)', 'execute'),
+    'no API role calls the apply functions directly; the service role only through the inbox'
+);
 select tests.act_as('a_admin');
 select throws_ok(
     $$ select * from private.webhook_inbox $$, '42501', null, 'the inbox table itself is nobody''s to read'
