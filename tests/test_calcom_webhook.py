@@ -30,6 +30,7 @@ from devstack.gateway.tokens import issue
 from sidecar.app import create_app
 from sidecar.integrations.calcom_webhook import sign
 from sidecar.settings import SidecarSettings
+from tests.fakes.calcom import FakeCalcom
 from tests.postgrest_session import PostgrestSession
 
 ADMIN = "admin@nabha.carebase.test"
@@ -53,6 +54,8 @@ class Run:
         self.day0 = datetime(2041, 1, 1, 4, 0, tzinfo=UTC) + timedelta(days=days)
         self.cal_user = random.randrange(10**9, 10**10)  # noqa: S311
         self.phones: list[str] = []
+        # Uids that do not carry the tag (made by the Cal.com fake), to remove afterwards.
+        self.refs: list[str] = []
 
     def uid(self, name: str) -> str:
         return f"{self.tag}-{name}"
@@ -162,26 +165,30 @@ def run(stack: Settings, sidecar: str) -> Iterator[Run]:
 
 def _clean(run: Run) -> None:
     like = f"{run.tag}-%"
+    ours = "(external_ref like %s or external_ref = any(%s))"
     with psycopg.connect(run.stack.dsn()) as conn:
         conn.execute(
             "delete from public.doctor_calendar_links where doctor_id in (%s, %s)",
             (LINKED_DOCTOR, LATE_DOCTOR),
         )
+        appointments = f"select id from public.appointments where {ours} or reason = %s"  # noqa: S608
         conn.execute(
-            "delete from public.calendar_sync_flags where external_ref like %s"
-            " or appointment_id in (select id from public.appointments where reason = %s)",
-            (like, run.tag),
+            f"delete from public.calendar_sync_flags where {ours}"  # noqa: S608
+            f" or appointment_id in ({appointments})",
+            (like, run.refs, like, run.refs, run.tag),
         )
-        conn.execute("delete from private.webhook_inbox where external_ref like %s", (like,))
+        conn.execute(
+            f"delete from private.webhook_inbox where {ours}",  # noqa: S608
+            (like, run.refs),
+        )
         # Their notifications too, so that the worker never delivers for a removed booking.
         conn.execute(
-            "delete from private.outbox where subject_id in (select id from public.appointments"
-            " where external_ref like %s or reason = %s)",
-            (like, run.tag),
+            f"delete from private.outbox where subject_id in ({appointments})",  # noqa: S608
+            (like, run.refs, run.tag),
         )
         conn.execute(
-            "delete from public.appointments where external_ref like %s or reason = %s",
-            (like, run.tag),
+            f"delete from public.appointments where {ours} or reason = %s",  # noqa: S608
+            (like, run.refs, run.tag),
         )
         if run.phones:
             patients = "select id from public.patients where phone = any(%s)"
@@ -463,3 +470,32 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read_whole() -> None:
         )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+def test_the_cal_com_fake_s_webhooks_doubled_and_reversed_leave_one_correct_appointment(
+    run: Run,
+) -> None:
+    """The local Cal.com fake (tests/fakes/calcom.py) sends what Cal.com sends, signed with the
+    sidecar's secret: a booking on the doctor's page, two reschedules, the meeting started and
+    ended; every webhook twice, newest first."""
+    fake = FakeCalcom(webhook_secret=run.secret, subscriber_url=run.webhook)
+    fake.add_user(run.cal_user, "Dr. Run", f"{run.tag}@cal.test")
+    fake.add_event_type(9001, run.cal_user, "consultation", "Consultation", 30)
+    first = fake.book_as_attendee(
+        run.at(20), "Fake Patient", "", phone_number=run.phones[0], event_type_id=9001
+    )
+    second = fake.reschedule_as_attendee(first, run.at(21))
+    third = fake.reschedule_as_attendee(second, run.at(22))
+    fake.start_meeting(third)
+    fake.end_meeting(third)
+    run.refs.extend([first, second, third])
+    fake.duplicating = True
+    deliveries = fake.deliver(reverse=True)
+    assert [d.status_code for d in deliveries] == [200] * 10
+    rows = appointments_of(run, first)
+    assert [(row[1], row[2], row[3]) for row in rows] == [("completed", third, run.at(22))]
+    assert appointments_of(run, second) == rows == appointments_of(run, third)
+    assert run.query(
+        "select count(*), sum(deliveries) from private.webhook_inbox where external_ref = any(%s)",
+        [first, second, third],
+    ) == [(5, 10)]
