@@ -202,6 +202,7 @@ select is_empty(
             and c.relname not in (select r.resource from tests.clinical_relations as r)
             and c.relname not in (
                 -- Tables naming a patient without clinical content (reason each):
+                'ai_sessions',              -- what was said encrypted; in clear only through rpc/voice_session
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
                 'consent_events',           -- consent decisions, read by the patient and front desk
@@ -412,8 +413,22 @@ from public.issue_prescription(tests.id_of('patients', 'a_patient1'), '[{"name":
 select tests.act_as('a_front_desk', 'aal2');
 create temporary table identifier on commit drop as
 select id from public.set_patient_identifier(tests.id_of('patients', 'a_patient1'), 'aadhaar', '2345 6789 1234');
+select tests.act_as_service_role();
+insert into public.voice_lines (hospital_id, vapi_phone_number_id, phone)
+values (tests.id_of('hospitals', 'TSTA'), 'pn-disclosure', '+911765500100');
+create temporary table voice on commit drop as
+select (public.record_voice_call(
+    jsonb_build_object(
+        'type', 'end-of-call-report',
+        'call', jsonb_build_object(
+            'id', 'disclosure-call', 'phoneNumberId', 'pn-disclosure',
+            'customer', jsonb_build_object('number', '+919800010001')
+        ),
+        'artifact', jsonb_build_object('transcript', 'my chest hurts')
+    )
+) ->> 'session_id')::uuid as id;
 select tests.clear_authentication();
-grant select on rx, identifier to authenticated;
+grant select on rx, identifier, voice to authenticated;
 
 create temporary table rpc_calls (name text primary key, actor text, statement text, logged_table text) on commit drop;
 insert into rpc_calls
@@ -446,7 +461,8 @@ values
 (
     'reveal_patient_identifier', 'a_front_desk',
     'select public.reveal_patient_identifier((select id from identifier))', 'public.patient_identifiers'
-);
+),
+('voice_session', 'a_front_desk', 'select public.voice_session((select id from voice))', 'public.ai_sessions');
 
 select is_empty(
     $$ select r.resource from private.audited_resources as r

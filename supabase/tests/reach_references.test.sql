@@ -153,6 +153,11 @@ begin
     values ('calcom', 'reach:' || side, h, '{"unparsed": "x"}', 'reach', 'unprocessable', 'malformed_json')
     returning id into row_id;
     perform pg_temp.fixture('webhook_inbox', side || '_inbox', row_id);
+    -- A call from a number the front desk must attribute (the patient's own, for the template).
+    insert into public.ai_sessions (channel, hospital_id, external_id, caller_phone, call_status, attention)
+    values ('voice', h, side || '-call', (select pt.phone from public.patients as pt where pt.id = p), 'ended', 'shared_number')
+    returning id into row_id;
+    perform pg_temp.fixture('ai_sessions', side || '_voice_session', row_id);
 end;
 $$;
 
@@ -326,7 +331,8 @@ from (
     ('private.outbox', 'b', 'notifications', 'b_dead'), ('private.outbox', 'c', 'notifications', 'c_dead'),
     ('private.webhook_inbox', 'b', null, 'b_inbox'), ('private.webhook_inbox', 'c', null, 'c_inbox'),
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
-    ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge')
+    ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
+    ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -377,6 +383,11 @@ create temporary table reach_templates (table_name regclass primary key, actor t
 create function pg_temp.a(kind text, name text) returns uuid language sql as $$ select tests.id_of(kind, name) $$;
 insert into reach_templates (table_name, actor, template)
 values
+(
+    'public.voice_lines', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'vapi_phone_number_id', 'pn-reach', 'phone', '+911765500199'
+    )
+),
 (
     'public.appointments', 'a_front_desk', jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'doctor_id', pg_temp.a('doctors', 'a_doctor'),
@@ -792,7 +803,7 @@ values
 ('inbox_entry_id', 'private.webhook_inbox', null),
 ('invitation_id', 'public.staff_invitations', null),
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
-('merge_id', 'public.patient_merges', null),
+('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -925,6 +936,18 @@ values
     'practitioner_specialties', 'a_patient1',
     $$ select jsonb_agg(s) from public.practitioner_specialties(($1 ->> 'hospital_id')::uuid) as s $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'assign_voice_session', 'a_front_desk',
+    $$ select to_jsonb(public.assign_voice_session(($1 ->> 'session_id')::uuid, ($1 ->> 'patient_id')::uuid)) $$,
+    jsonb_build_object(
+        'session_id', pg_temp.a('ai_sessions', 'a_voice_session'), 'patient_id', pg_temp.a('patients', 'a_patient1')
+    )
+),
+(
+    'voice_session', 'a_front_desk',
+    $$ select public.voice_session(($1 ->> 'session_id')::uuid) $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_voice_session'))
 ),
 (
     'review_duplicate', 'a_front_desk',
