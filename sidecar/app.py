@@ -12,7 +12,7 @@ from sidecar.errors import install_error_handlers
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
-from sidecar.routes import health, patient_auth, staff, staff_auth, webhooks
+from sidecar.routes import health, patient_auth, staff, staff_auth, vapi_webhook, webhooks
 from sidecar.settings import SidecarSettings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -54,6 +54,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(auth_routes)
     api.include_router(staff.router)
     api.include_router(webhooks.router)
+    api.include_router(vapi_webhook.router)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -90,6 +90,16 @@ class SidecarSettings(BaseSettings):
     # Voice agent: Vapi's API (outbound calls, listing calls for reports that never came).
     vapi_base_url: str = Field("https://api.vapi.ai", alias="CAREBASE_VAPI_BASE_URL")
     vapi_api_key: str = Field("", alias="VAPI_API_KEY")
+    # Vapi's server messages (POST /api/v1/webhooks/vapi), authenticated as the server URL's
+    # credential in Vapi is set up: hmac (`x-signature` over `{x-timestamp}.{body}`, within
+    # max_age seconds), bearer (`Authorization: Bearer <secret>`) or header (the secret alone
+    # in the named header). No default secret: unset, every message is refused (503).
+    vapi_server_auth: str = Field("hmac", alias="CAREBASE_VAPI_SERVER_AUTH")
+    vapi_server_secret: str = Field("", alias="VAPI_SERVER_SECRET")
+    vapi_server_secret_header: str = Field("X-Vapi-Secret", alias="CAREBASE_VAPI_SECRET_HEADER")
+    vapi_server_max_age: int = Field(300, alias="CAREBASE_VAPI_SERVER_MAX_AGE")
+    # The assistant that answers a caller (Vapi's assistant-request); unset: 503.
+    vapi_assistant_id: str = Field("", alias="VAPI_ASSISTANT_ID")
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")

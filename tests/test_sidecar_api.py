@@ -89,6 +89,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/pharmacists/{pharmacist_id}/deactivate"): "pharmacist_deactivate",
     ("POST", "/api/v1/pharmacists/{pharmacist_id}/reactivate"): "pharmacist_reactivate",
     ("POST", "/api/v1/webhooks/cal"): "calcom_webhook_receive",
+    ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
 }
 
 
