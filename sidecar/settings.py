@@ -100,6 +100,10 @@ class SidecarSettings(BaseSettings):
     vapi_server_max_age: int = Field(300, alias="CAREBASE_VAPI_SERVER_MAX_AGE")
     # The assistant that answers a caller (Vapi's assistant-request); unset: 503.
     vapi_assistant_id: str = Field("", alias="VAPI_ASSISTANT_ID")
+    # The worker's sweep for call reports that never arrived (needs VAPI_API_KEY): how often,
+    # and how far back it looks.
+    vapi_sweep_interval: int = Field(600, alias="CAREBASE_VAPI_SWEEP_INTERVAL")
+    vapi_sweep_lookback_hours: int = Field(24, alias="CAREBASE_VAPI_SWEEP_LOOKBACK_HOURS")
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")

@@ -8796,6 +8796,24 @@ $_$;
 ALTER FUNCTION private.voice_caller_context(phone text) OWNER TO postgres;
 
 --
+-- Name: voice_calls_without_report(text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_calls_without_report(call_ids text[]) RETURNS text[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(array_agg(c.id order by c.id), '{}')
+    from unnest(call_ids) as c (id)
+    where not exists (
+        select from public.ai_sessions as s
+        where s.channel = 'voice' and s.external_id = c.id and s.content_encrypted is not null
+    );
+$$;
+
+ALTER FUNCTION private.voice_calls_without_report(call_ids text[]) OWNER TO postgres;
+
+--
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12098,6 +12116,25 @@ ALTER FUNCTION public.voice_caller_context(phone text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.voice_caller_context(phone text) IS 'Service role only (the sidecar answering Vapi''s assistant-request): what the voice agent may say to a caller known only by their number: {first_name, language, next_appointment_at, next_appointment_doctor}; {} when no patient, or several, carry the number.';
+
+--
+-- Name: voice_calls_without_report(text[]); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.voice_calls_without_report(call_ids text[]) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.voice_calls_without_report(voice_calls_without_report.call_ids);
+$$;
+
+ALTER FUNCTION public.voice_calls_without_report(call_ids text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION voice_calls_without_report(call_ids text[]); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.voice_calls_without_report(call_ids text[]) IS 'Service role only (the sidecar''s sweep): which of these Vapi call ids have no recorded end-of-call report yet.';
 
 --
 -- Name: voice_session(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -20272,6 +20309,13 @@ REVOKE ALL ON FUNCTION private.voice_caller_context(phone text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.voice_caller_context(phone text) TO service_role;
 
 --
+-- Name: FUNCTION voice_calls_without_report(call_ids text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_calls_without_report(call_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_calls_without_report(call_ids text[]) TO service_role;
+
+--
 -- Name: FUNCTION accept_staff_invitation(invitation_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -21353,6 +21397,13 @@ GRANT ALL ON FUNCTION public.verify_prescription(code text) TO service_role;
 
 REVOKE ALL ON FUNCTION public.voice_caller_context(phone text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.voice_caller_context(phone text) TO service_role;
+
+--
+-- Name: FUNCTION voice_calls_without_report(call_ids text[]); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.voice_calls_without_report(call_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.voice_calls_without_report(call_ids text[]) TO service_role;
 
 --
 -- Name: FUNCTION voice_session(session_id uuid); Type: ACL; Schema: public; Owner: postgres

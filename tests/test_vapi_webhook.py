@@ -10,6 +10,7 @@ replayed later, is refused and leaves nothing.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,9 @@ import pytest
 
 from devstack.config import Settings
 from sidecar.app import create_app
+from sidecar.integrations.supabase_api import SupabaseApi
+from sidecar.integrations.vapi import VapiClient
+from sidecar.jobs.voice_sweep import SweepCount, VoiceSweep
 from sidecar.settings import SidecarSettings
 from tests.fakes.server import LocalServer
 from tests.fakes.vapi import ASSISTANT_ID, PHONE_NUMBER_ID, FakeVapi
@@ -265,3 +269,38 @@ def test_without_a_credential_configured_every_message_is_refused(
         (delivery,) = vapi.end_call(call)
     assert delivery.status_code == 503
     assert sessions_of_call(committed, call) == []
+
+
+def test_the_sweep_records_the_calls_whose_report_never_arrived(
+    stack: Settings,
+    gateway: str,
+    voice_line: None,
+    committed: psycopg.Connection,
+    new_phone: Callable[[], str],
+) -> None:
+    vapi = FakeVapi()
+    with LocalServer(vapi.app) as api:
+        lost = vapi.inbound_call(new_phone())
+        assert vapi.end_call(lost, reports=0) == []  # Vapi gave up on the report
+        still_talking = vapi.inbound_call(new_phone())
+        settings = SidecarSettings(
+            supabase_url=stack.api_url, vapi_base_url=api.url, vapi_api_key=vapi.api_key
+        )
+
+        async def sweep_twice() -> tuple[SweepCount, SweepCount]:
+            async with httpx.AsyncClient(timeout=30) as http:
+                client = VapiClient(settings.vapi_base_url, settings.vapi_api_key, http)
+                sweep = VoiceSweep(settings, SupabaseApi(settings, http), client)
+                return await sweep.sweep_once(), await sweep.sweep_once()
+
+        first, second = asyncio.run(sweep_twice())
+    assert first == SweepCount(ended=1, recorded=1)
+    assert second == SweepCount(ended=1, recorded=0), "a recorded call is not recorded again"
+    assert sessions_of_call(committed, lost) == [
+        (sessions_of_call(committed, lost)[0][0], None, "ended", "customer-ended-call")
+    ]
+    assert committed.execute(
+        "select content_encrypted is not null from public.ai_sessions where external_id = %s",
+        (lost,),
+    ).fetchone() == (True,)
+    assert sessions_of_call(committed, still_talking) == [], "a call still going is left alone"

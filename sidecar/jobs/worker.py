@@ -1,8 +1,9 @@
 """The sidecar's worker process: `carebase worker` or `python -m sidecar.jobs.worker`.
 
-Runs the notification worker (sidecar/jobs/notifications.py) and the audit anchor exporter
-(sidecar/jobs/audit_anchors.py) side by side until SIGTERM or SIGINT. Without
-CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, and the log says so at start.
+Runs the notification worker (sidecar/jobs/notifications.py), the audit anchor exporter
+(sidecar/jobs/audit_anchors.py) and the voice call sweep (sidecar/jobs/voice_sweep.py) side by
+side until SIGTERM or SIGINT. Without CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported,
+and without VAPI_API_KEY no call is swept; the log says so at start.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import signal
 import httpx
 
 from sidecar.integrations.supabase_api import SupabaseApi
+from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs import anchor_signing
 from sidecar.jobs.audit_anchors import AnchorExporter
 from sidecar.jobs.notifications import Channels, Worker
+from sidecar.jobs.voice_sweep import VoiceSweep
 from sidecar.observability import configure_logging
 from sidecar.settings import SidecarSettings, get_settings
 
@@ -41,6 +44,13 @@ async def serve(settings: SidecarSettings) -> None:
                 jobs.append(AnchorExporter.from_settings(settings, supabase).run(stop))
             except anchor_signing.AnchorKeyError as error:
                 log.error("the audit chain is not anchored: %s", error)
+        if settings.vapi_api_key:
+            vapi = VapiClient(settings.vapi_base_url, settings.vapi_api_key, http)
+            jobs.append(VoiceSweep(settings, supabase, vapi).run(stop))
+        else:
+            log.warning(
+                "VAPI_API_KEY is not set: voice call reports that never arrived are not swept"
+            )
         await asyncio.gather(*jobs)
     log.info("worker stopped")
 

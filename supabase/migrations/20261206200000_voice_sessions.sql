@@ -561,3 +561,38 @@ values ('public.ai_sessions', 'content_encrypted');
 
 insert into private.audited_resources (resource, read_with)
 values ('rpc/voice_session', 'POST /rest/v1/rpc/voice_session');
+
+-- The sweep for reports Vapi never delivered (sidecar/jobs/voice_sweep.py): of these ended
+-- calls, those without a recorded report. Security definer: reads sessions for the service role.
+create function private.voice_calls_without_report(call_ids text[])
+returns text[]
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select coalesce(array_agg(c.id order by c.id), '{}')
+    from unnest(call_ids) as c (id)
+    where not exists (
+        select from public.ai_sessions as s
+        where s.channel = 'voice' and s.external_id = c.id and s.content_encrypted is not null
+    );
+$$;
+
+-- RPC: POST /rest/v1/rpc/voice_calls_without_report {"call_ids": [...]} (the sidecar's sweep).
+create function public.voice_calls_without_report(call_ids text[])
+returns text[]
+language sql
+stable
+set search_path = ''
+as $$
+    select private.voice_calls_without_report(voice_calls_without_report.call_ids);
+$$;
+
+grant execute on function private.voice_calls_without_report(text[]) to service_role;
+revoke execute on function public.voice_calls_without_report(text[]) from authenticated;
+grant execute on function public.voice_calls_without_report(text[]) to service_role;
+
+comment on function public.voice_calls_without_report(text[]) is
+'Service role only (the sidecar''s sweep): which of these Vapi call ids have no recorded '
+'end-of-call report yet.';
