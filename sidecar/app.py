@@ -12,7 +12,16 @@ from sidecar.errors import install_error_handlers
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
-from sidecar.routes import health, patient_auth, staff, staff_auth, vapi_webhook, webhooks
+from sidecar.routes import (
+    health,
+    patient_auth,
+    staff,
+    staff_auth,
+    twilio_webhook,
+    vapi_webhook,
+    voice,
+    webhooks,
+)
 from sidecar.settings import SidecarSettings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -55,6 +64,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(staff.router)
     api.include_router(webhooks.router)
     api.include_router(vapi_webhook.router)
+    api.include_router(twilio_webhook.router)
+    api.include_router(voice.router)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -37,6 +37,9 @@ class SidecarSettings(BaseSettings):
     supabase_timeout: float = Field(10.0, alias="CAREBASE_SIDECAR_SUPABASE_TIMEOUT")
 
     host: str = Field("127.0.0.1", alias="CAREBASE_SIDECAR_HOST")
+    # The sidecar's public base URL as providers call it (Twilio signs the URL it called);
+    # empty: the URL of the request as it arrives.
+    sidecar_public_url: str = Field("", alias="CAREBASE_SIDECAR_PUBLIC_URL")
     port: int = Field(8000, alias="CAREBASE_SIDECAR_PORT")
     log_level: str = Field("info", alias="CAREBASE_SIDECAR_LOG_LEVEL")
 

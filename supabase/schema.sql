@@ -740,6 +740,78 @@ $$;
 ALTER FUNCTION private.apply_dispensing() OWNER TO postgres;
 
 --
+-- Name: apply_inbox_entry(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    entry private.webhook_inbox;
+    snapshot jsonb;
+    result jsonb;
+    failed_state text;
+    failed_message text;
+begin
+    select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id for update;
+    if entry.payload is null then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'payload_erased');
+    elsif entry.payload ? 'unparsed' then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
+    else
+        snapshot := private.calcom_booking_snapshot(entry.payload);
+        if snapshot ? 'unprocessable' then
+            result := jsonb_build_object('outcome', 'unprocessable', 'reason', snapshot ->> 'unprocessable');
+        elsif snapshot ? 'ignored' then
+            result := jsonb_build_object('outcome', 'ignored', 'reason', snapshot ->> 'ignored');
+        else
+            -- The flags of an earlier attempt are settled by this one (it raises its own).
+            update public.calendar_sync_flags as f
+            set resolved_at = now(), resolved_by = auth.uid()
+            where f.inbox_entry_id = entry.id and f.resolved_at is null;
+            begin
+                result := private.calendar_apply_booking(snapshot, entry.id);
+            exception
+                when others then
+                    get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text;
+                    if failed_state in ('40001', '40P01', '55P03', '57014') then
+                        raise;
+                    end if;
+                    result := jsonb_build_object(
+                        'outcome', 'unprocessable',
+                        'reason', case when failed_state = '42501' then 'not_permitted' else 'apply_failed' end,
+                        'detail', failed_state || ': ' || failed_message
+                    );
+            end;
+        end if;
+    end if;
+
+    update private.webhook_inbox as i
+    set outcome = result ->> 'outcome',
+        reason = result ->> 'reason',
+        detail = result ->> 'detail',
+        appointment_id = coalesce((result ->> 'appointment_id')::uuid, i.appointment_id),
+        hospital_id = coalesce((result ->> 'hospital_id')::uuid, i.hospital_id),
+        applied_at = case when result ->> 'outcome' = 'applied' then now() else i.applied_at end
+    where i.id = entry.id
+    returning i.* into entry;
+    return jsonb_build_object(
+        'inbox_entry_id', entry.id, 'outcome', entry.outcome, 'reason', entry.reason, 'detail', entry.detail,
+        'appointment_id', entry.appointment_id
+    );
+end;
+$$;
+
+ALTER FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION apply_inbox_entry(inbox_entry_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) IS 'Applies an inbox entry (webhook or re-apply) and records its outcome; answers {inbox_entry_id, outcome, reason, detail, appointment_id}.';
+
+--
 -- Name: appointment_clashes(uuid, timestamp with time zone, timestamp with time zone, uuid, text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -810,6 +882,23 @@ end;
 $$;
 
 ALTER FUNCTION private.archive_registrations_of_deleted_patient() OWNER TO postgres;
+
+--
+-- Name: asks_for_callback(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.asks_for_callback(body text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    RETURN (lower(split_part(btrim(regexp_replace(COALESCE(body, ''::text), '[[:punct:]]'::text, ' '::text, 'g'::text)), ' '::text, 1)) = ANY (ARRAY['call'::text, 'callback'::text, 'callme'::text, 'phone'::text, 'kol'::text, 'kaal'::text, 'कॉल'::text, 'काल'::text, 'फोन'::text, 'फ़ोन'::text, 'ਕਾਲ'::text, 'ਫੋਨ'::text, 'ਫ਼ੋਨ'::text]));
+
+ALTER FUNCTION private.asks_for_callback(body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION asks_for_callback(body text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.asks_for_callback(body text) IS 'Whether an SMS asks for a call back: its first word is CALL (or callback, phone) in English, Hindi or Punjabi, in their scripts or in Latin letters.';
 
 --
 -- Name: assign_mrn(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1440,6 +1529,639 @@ $$;
 ALTER FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: calcom_booking_snapshot(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calcom_booking_snapshot(body jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    trigger_event text := body ->> 'triggerEvent';
+    booking jsonb;
+    status text;
+    target text;
+    reason text;
+    first_attendee jsonb;
+    phone jsonb;
+    location text;
+begin
+    if jsonb_typeof(body) is distinct from 'object' or trigger_event is null then
+        return jsonb_build_object('unprocessable', 'malformed_event');
+    end if;
+    if trigger_event not in (
+        'BOOKING_CREATED', 'BOOKING_REQUESTED', 'BOOKING_RESCHEDULED', 'BOOKING_CANCELLED', 'BOOKING_REJECTED',
+        'BOOKING_NO_SHOW_UPDATED', 'MEETING_STARTED', 'MEETING_ENDED'
+    ) then
+        return jsonb_build_object('ignored', 'unsupported_trigger');
+    end if;
+    booking := case
+        when trigger_event in ('MEETING_STARTED', 'MEETING_ENDED') and body ? 'uid' then body
+        else body -> 'payload'
+    end;
+    if jsonb_typeof(booking) is distinct from 'object' then
+        return jsonb_build_object('unprocessable', 'malformed_event');
+    end if;
+
+    if trigger_event = 'BOOKING_NO_SHOW_UPDATED' then
+        if jsonb_typeof(booking -> 'attendees') is distinct from 'array' or booking ->> 'bookingUid' is null then
+            return jsonb_build_object('unprocessable', 'malformed_event');
+        end if;
+        return jsonb_build_object(
+            'provider', 'calcom',
+            'uid', booking ->> 'bookingUid',
+            'target_status', case
+                when exists (
+                    select from jsonb_array_elements(booking -> 'attendees') as a (attendee)
+                    where jsonb_typeof(a.attendee) = 'object' and a.attendee ->> 'noShow' = 'true'
+                ) then 'no_show'
+            end,
+            'status_reason', 'marked no-show in Cal.com'
+        );
+    end if;
+
+    status := upper(booking ->> 'status');
+    begin
+        perform (booking ->> 'startTime')::timestamptz, (booking ->> 'endTime')::timestamptz;
+    exception
+        when others then
+            return jsonb_build_object('unprocessable', 'malformed_event');
+    end;
+    if booking ->> 'uid' is null or booking ->> 'startTime' is null or booking ->> 'endTime' is null then
+        return jsonb_build_object('unprocessable', 'malformed_event');
+    end if;
+
+    target := case trigger_event
+        when 'BOOKING_CANCELLED' then 'cancelled'
+        when 'BOOKING_REJECTED' then 'cancelled'
+        when 'MEETING_STARTED' then 'in_consultation'
+        when 'MEETING_ENDED' then 'completed'
+        else case status
+            when 'ACCEPTED' then 'scheduled'
+            when 'PENDING' then 'requested'
+            when 'AWAITING_HOST' then 'requested'
+            when 'CANCELLED' then 'cancelled'
+            when 'REJECTED' then 'cancelled'
+            else case when trigger_event = 'BOOKING_REQUESTED' then 'requested' else 'scheduled' end
+        end
+    end;
+    reason := case
+        when trigger_event = 'BOOKING_REJECTED' or status = 'REJECTED' then
+            'rejected in Cal.com' || coalesce(': ' || nullif(btrim(booking ->> 'rejectionReason'), ''), '')
+        when target = 'cancelled' then
+            'cancelled in Cal.com' || coalesce(': ' || nullif(btrim(booking ->> 'cancellationReason'), ''), '')
+    end;
+
+    first_attendee := case when jsonb_typeof(booking -> 'attendees') = 'array' then booking -> 'attendees' -> 0 end;
+    -- JSON null is no phone: the next place is tried.
+    phone := coalesce(
+        nullif(first_attendee -> 'phoneNumber', 'null'),
+        nullif(booking -> 'responses' -> 'attendeePhoneNumber' -> 'value', 'null'),
+        nullif(booking -> 'responses' -> 'attendeePhoneNumber', 'null'),
+        nullif(booking -> 'smsReminderNumber', 'null')
+    );
+    location := coalesce(booking ->> 'location', '');
+
+    return jsonb_build_object(
+        'provider', 'calcom',
+        'uid', booking ->> 'uid',
+        'reschedule_uid', coalesce(booking ->> 'rescheduleUid', booking ->> 'fromReschedule'),
+        'rescheduled', coalesce(booking ->> 'rescheduled', 'false') = 'true',
+        'target_status', target,
+        'status_reason', reason,
+        'starts_at', booking ->> 'startTime',
+        'ends_at', booking ->> 'endTime',
+        'mode', case
+            when location ~* '^(integrations:|https?://)' or jsonb_typeof(booking -> 'videoCallData') = 'object' then 'video'
+            when location ~* 'phone' then 'audio'
+            when location = '' then 'video'
+            else 'in_person'
+        end,
+        'reason', left(booking ->> 'additionalNotes', 1000),
+        'organizer', jsonb_build_object(
+            'cal_user_id', coalesce(booking -> 'organizer' ->> 'id', booking -> 'user' ->> 'id', booking ->> 'userId'),
+            'email', coalesce(booking -> 'organizer' ->> 'email', booking -> 'user' ->> 'email')
+        ),
+        'attendee', jsonb_strip_nulls(jsonb_build_object(
+            'name', first_attendee ->> 'name',
+            -- A phone-only booking's attendee has the made-up <digits>@sms.cal.com: no email.
+            'email', case when first_attendee ->> 'email' !~* '@sms\.cal\.com$' then first_attendee ->> 'email' end,
+            'phone', case when jsonb_typeof(phone) = 'string' then phone #>> '{}' end
+        ))
+    );
+end;
+$_$;
+
+ALTER FUNCTION private.calcom_booking_snapshot(body jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calcom_booking_snapshot(body jsonb) IS 'Translates a Cal.com webhook body into the booking snapshot private.calendar_apply_booking applies ({unprocessable|ignored: code} when it carries none).';
+
+--
+-- Name: calcom_event_key(jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    with event as (
+        select
+            body ->> 'triggerEvent' as trigger_event,
+            case
+                when body ->> 'triggerEvent' in ('MEETING_STARTED', 'MEETING_ENDED') and body ? 'uid' then body
+                when jsonb_typeof(body -> 'payload') = 'object' then body -> 'payload'
+            end as booking
+    )
+
+    select case
+        when e.trigger_event is null or jsonb_typeof(e.booking) is distinct from 'object' then 'body:' || body_sha256
+        when e.trigger_event = 'BOOKING_NO_SHOW_UPDATED' and e.booking ? 'bookingUid' then concat_ws(
+            '|', e.trigger_event, e.booking ->> 'bookingUid',
+            (
+                select string_agg(
+                    lower(coalesce(a.attendee ->> 'email', '')) || ':' || coalesce(a.attendee ->> 'noShow', ''),
+                    ',' order by lower(coalesce(a.attendee ->> 'email', '')), a.attendee ->> 'noShow'
+                )
+                from jsonb_array_elements(
+                    case when jsonb_typeof(e.booking -> 'attendees') = 'array' then e.booking -> 'attendees' else '[]' end
+                ) as a (attendee)
+            )
+        )
+        when e.booking ? 'uid' then concat_ws(
+            '|', e.trigger_event, e.booking ->> 'uid', coalesce(e.booking ->> 'startTime', ''),
+            coalesce(e.booking ->> 'endTime', ''), coalesce(upper(e.booking ->> 'status'), ''),
+            coalesce(e.booking ->> 'rescheduleUid', '')
+        )
+        else 'body:' || body_sha256
+    end
+    from event as e;
+$$;
+
+ALTER FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calcom_event_key(body jsonb, body_sha256 text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) IS 'The inbox key of a Cal.com webhook (see private.webhook_inbox.event_key).';
+
+--
+-- Name: calendar_apply_booking(jsonb, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    source text := coalesce(snapshot ->> 'provider', 'calcom');
+    booking_ref text := nullif(btrim(snapshot ->> 'uid'), '');
+    previous_ref text := nullif(btrim(snapshot ->> 'reschedule_uid'), '');
+    target public.appointment_status := (snapshot ->> 'target_status')::public.appointment_status;
+    target_reason text := nullif(btrim(snapshot ->> 'status_reason'), '');
+    starts timestamptz := (snapshot ->> 'starts_at')::timestamptz;
+    ends timestamptz := (snapshot ->> 'ends_at')::timestamptz;
+    attendee jsonb := coalesce(snapshot -> 'attendee', '{}');
+    attendee_phone text := attendee ->> 'phone';
+    attendee_email text := nullif(btrim(attendee ->> 'email'), '');
+    organizer_id bigint;
+    holders uuid [];
+    appt public.appointments;
+    link public.doctor_calendar_links;
+    link_count integer;
+    matches uuid [];
+    patient uuid;
+    new_patient boolean := false;
+    ref_superseded boolean;
+    changed boolean := false;
+    step text;
+    path text [];
+    note text;
+    skip_reason text;
+    lock_key bigint;
+begin
+    if booking_ref is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_uid');
+    end if;
+    if attendee_phone is not null then
+        attendee_phone := regexp_replace(attendee_phone, '[\s().-]', '', 'g');
+        if attendee_phone !~ '^\+[1-9][0-9]{7,14}$' then
+            attendee_phone := null;
+        end if;
+    end if;
+    if attendee_email is not null and attendee_email !~ '^[^@\s]+@[^@\s]+$' then
+        attendee_email := null;
+    end if;
+
+    -- Events of one booking (or of the two ends of a reschedule) take turns, so that two of
+    -- them arriving together agree on one appointment. Locks in a fixed order: no deadlock.
+    for lock_key in
+        select distinct hashtextextended('calendar_booking:' || source || ':' || k.ref, 0)
+        from unnest(array[booking_ref, previous_ref]) as k (ref)
+        where k.ref is not null
+        order by 1
+    loop
+        perform pg_advisory_xact_lock(lock_key);
+    end loop;
+
+    select array_agg(distinct r.appointment_id) into holders
+    from private.appointment_external_refs as r
+    where r.provider = source and r.external_ref in (booking_ref, previous_ref);
+    if holders is null then
+        select array_agg(a.id) into holders
+        from public.appointments as a
+        where a.external_ref in (booking_ref, previous_ref);
+    end if;
+
+    if cardinality(holders) > 1 then
+        select a.* into appt from public.appointments as a where a.id = holders[1];
+        perform private.raise_calendar_flag(
+            appt.hospital_id, 'lineage_conflict', inbox_entry, booking_ref, appt.doctor_id, appt.id, starts, ends,
+            jsonb_build_object('appointment_ids', to_jsonb(holders), 'reschedule_uid', previous_ref)
+        );
+        return jsonb_build_object(
+            'outcome', 'flagged', 'reason', 'lineage_conflict', 'hospital_id', appt.hospital_id,
+            'detail', 'the booking and the one it replaces are mirrored by two appointments'
+        );
+    end if;
+
+    -- A booking seen for the first time ------------------------------------------------------
+    if holders is null then
+        if starts is null or ends is null then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'unknown_booking',
+                'detail', 'no appointment mirrors this booking, and the event does not carry it whole'
+            );
+        end if;
+        organizer_id := case
+            when snapshot -> 'organizer' ->> 'cal_user_id' ~ '^[0-9]{1,18}$'
+                then (snapshot -> 'organizer' ->> 'cal_user_id')::bigint
+        end;
+        select count(*) into link_count
+        from private.calendar_links_for(organizer_id, snapshot -> 'organizer' ->> 'email');
+        if link_count <> 1 then
+            return jsonb_build_object(
+                'outcome', 'unprocessable',
+                'reason', case when link_count = 0 then 'unknown_organizer' else 'ambiguous_organizer' end,
+                'detail', case
+                    when link_count = 0 then 'no doctor is linked to this Cal.com organizer'
+                    else 'several doctors are linked to this Cal.com organizer'
+                end
+            );
+        end if;
+        select l.* into link from private.calendar_links_for(organizer_id, snapshot -> 'organizer' ->> 'email') as l;
+        if not private.acting_as_system()
+            and not link.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'not_permitted',
+                'detail', 'the organizer''s doctor works at a hospital you do not administer'
+            );
+        end if;
+        if attendee_phone is null and attendee_email is null and nullif(btrim(attendee ->> 'name'), '') is null then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'no_attendee', 'hospital_id', link.hospital_id,
+                'detail', 'the booking names no attendee'
+            );
+        end if;
+
+        -- One attendee's phone or email at a time, so that two bookings of a new person
+        -- agree on one patient (the phone login takes the same lock).
+        perform pg_advisory_xact_lock(hashtextextended('patient_phone_login:' || attendee_phone, 0))
+        where attendee_phone is not null;
+        perform pg_advisory_xact_lock(hashtextextended('calendar_attendee_email:' || lower(attendee_email), 0))
+        where attendee_email is not null;
+        matches := private.calendar_patient_matches(link.hospital_id, attendee_phone, attendee_email);
+        if cardinality(matches) > 1 then
+            perform private.raise_calendar_flag(
+                link.hospital_id, 'ambiguous_patient', inbox_entry, booking_ref, link.doctor_id, null, starts, ends,
+                jsonb_build_object('attendee', attendee, 'candidates', cardinality(matches))
+            );
+            return jsonb_build_object(
+                'outcome', 'flagged', 'reason', 'ambiguous_patient', 'hospital_id', link.hospital_id,
+                'detail', format('%s patients of the hospital match the attendee', cardinality(matches))
+            );
+        end if;
+        patient := matches[1];
+
+        begin
+            if patient is null then
+                -- An unknown attendee: a new, unverified patient (no login has proven the phone)
+                -- registered at the doctor's hospital, where the duplicate queue sees it.
+                new_patient := true;
+                patient := gen_random_uuid();
+                insert into public.patients (id, full_name, phone, email)
+                values (
+                    patient,
+                    coalesce(nullif(btrim(attendee ->> 'name'), ''), attendee_email, attendee_phone),
+                    attendee_phone,
+                    attendee_email
+                );
+                insert into public.patient_registrations (patient_id, hospital_id, referral_source)
+                values (patient, link.hospital_id, 'calcom');
+            end if;
+            insert into public.appointments (
+                hospital_id, doctor_id, patient_id, starts_at, ends_at, mode, reason, source, external_ref,
+                sync_state, status, status_reason
+            )
+            values (
+                link.hospital_id, link.doctor_id, patient, starts, ends,
+                coalesce((snapshot ->> 'mode')::public.consultation_mode, 'video'),
+                nullif(btrim(snapshot ->> 'reason'), ''), 'calcom', booking_ref, 'synced',
+                case when target in ('requested', 'cancelled') then target else 'scheduled' end,
+                case when target = 'cancelled' then coalesce(target_reason, 'cancelled in Cal.com') end
+            )
+            returning * into appt;
+        exception
+            when exclusion_violation then
+                perform private.raise_calendar_flag(
+                    link.hospital_id, 'clash', inbox_entry, booking_ref, link.doctor_id, null, starts, ends,
+                    jsonb_build_object(
+                        'attendee', attendee,
+                        'clashes', private.calendar_clashes(
+                            link.hospital_id, link.doctor_id, case when not new_patient then patient end,
+                            starts, ends, null
+                        )
+                    )
+                );
+                return jsonb_build_object(
+                    'outcome', 'flagged', 'reason', 'clash', 'hospital_id', link.hospital_id,
+                    'detail', 'the booking clashes with an appointment in carebase'
+                );
+        end;
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        values (source, booking_ref, appt.id, false);
+        if previous_ref is not null then
+            insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+            values (source, previous_ref, appt.id, true);
+        end if;
+        changed := true;
+    else
+        -- A booking already mirrored ------------------------------------------------------------
+        select a.* into appt from public.appointments as a where a.id = holders[1] for update;
+        if not private.acting_as_system()
+            and not appt.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'not_permitted',
+                'detail', 'the appointment is at a hospital you do not administer'
+            );
+        end if;
+        -- The lineage: the appointment's own reference (an appointment carebase sent to Cal.com
+        -- has no lineage yet), this event's uid, and the uid it replaces, now superseded.
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        select source, appt.external_ref, appt.id, false
+        where appt.external_ref is not null
+        on conflict (provider, external_ref) do nothing;
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        values (source, booking_ref, appt.id, false)
+        on conflict (provider, external_ref) do nothing;
+        if previous_ref is not null then
+            insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+            values (source, previous_ref, appt.id, true)
+            on conflict (provider, external_ref) do update set superseded = true;
+        end if;
+        select r.superseded into ref_superseded
+        from private.appointment_external_refs as r
+        where r.provider = source and r.external_ref = booking_ref;
+
+        -- The newest uid of the chain is the appointment's reference; an older one never
+        -- takes it back.
+        if not ref_superseded and appt.external_ref is distinct from booking_ref then
+            update public.appointments as a
+            set external_ref = booking_ref, sync_state = 'synced'
+            where a.id = appt.id
+            returning * into appt;
+            changed := true;
+        end if;
+
+        -- Times: only from the chain's newest uid, only while the appointment can still move.
+        if not ref_superseded and starts is not null and ends is not null
+            and (starts, ends) is distinct from (appt.starts_at, appt.ends_at) then
+            if appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then
+                begin
+                    update public.appointments as a
+                    set starts_at = starts, ends_at = ends
+                    where a.id = appt.id
+                    returning * into appt;
+                    changed := true;
+                exception
+                    when exclusion_violation then
+                        perform private.raise_calendar_flag(
+                            appt.hospital_id, 'clash', inbox_entry, booking_ref, appt.doctor_id, appt.id, starts, ends,
+                            jsonb_build_object(
+                                'attendee', attendee,
+                                'clashes', private.calendar_clashes(
+                                    appt.hospital_id, appt.doctor_id, appt.patient_id, starts, ends, appt.id
+                                )
+                            )
+                        );
+                        return jsonb_build_object(
+                            'outcome', 'flagged', 'reason', 'clash', 'hospital_id', appt.hospital_id,
+                            'appointment_id', appt.id,
+                            'detail', 'the new time clashes with an appointment in carebase; the appointment keeps its time'
+                        );
+                end;
+            else
+                note := format('a %s appointment keeps its time', appt.status);
+                skip_reason := 'not_forward';
+            end if;
+        end if;
+
+        -- A cancellation of a uid that a reschedule replaced is the reschedule, not the end.
+        if target = 'cancelled' and ref_superseded and coalesce((snapshot ->> 'rescheduled')::boolean, false) then
+            target := null;
+            note := 'the cancelled booking was replaced by a reschedule';
+            skip_reason := 'superseded';
+        end if;
+    end if;
+
+    -- Status: forward only, one checked transition at a time.
+    if target is not null and target <> appt.status then
+        path := private.forward_path('appointment', appt.status::text, target::text);
+        if path is null then
+            note := format('the appointment is %s; %s would move it back', appt.status, target);
+            skip_reason := 'not_forward';
+        else
+            foreach step in array path loop
+                update public.appointments as a
+                set status = step::public.appointment_status,
+                    status_reason = case
+                        when step = 'cancelled' then coalesce(target_reason, 'cancelled in Cal.com')
+                        when step::public.appointment_status = target then target_reason
+                    end
+                where a.id = appt.id
+                returning * into appt;
+            end loop;
+            changed := true;
+        end if;
+    end if;
+
+    return jsonb_build_object(
+        'outcome', case when changed then 'applied' else 'ignored' end,
+        'reason', case when not changed then coalesce(skip_reason, 'no_change') end,
+        'detail', note,
+        'appointment_id', appt.id,
+        'hospital_id', appt.hospital_id
+    );
+end;
+$_$;
+
+ALTER FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) IS 'Applies one booking snapshot (webhook or reconciliation) to the appointment mirror, forward only; answers {outcome, reason, detail, appointment_id, hospital_id}.';
+
+--
+-- Name: calendar_clashes(uuid, uuid, uuid, timestamp with time zone, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_clashes(hospital uuid, doctor uuid, patient uuid, starts timestamp with time zone, ends timestamp with time zone, exclude_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'clash_on', c.clash_on,
+        'elsewhere', a.hospital_id is distinct from calendar_clashes.hospital,
+        'appointment_id', case when a.hospital_id = calendar_clashes.hospital then c.appointment_id end,
+        'starts_at', case when a.hospital_id = calendar_clashes.hospital then c.clash_starts_at end,
+        'ends_at', case when a.hospital_id = calendar_clashes.hospital then c.clash_ends_at end
+    )), '[]')
+    from private.clash_report(
+        calendar_clashes.doctor, calendar_clashes.starts, calendar_clashes.ends, calendar_clashes.patient,
+        null, calendar_clashes.exclude_id
+    ) as c
+    left join public.appointments as a on c.appointment_id = a.id;
+$$;
+
+ALTER FUNCTION private.calendar_clashes(hospital uuid, doctor uuid, patient uuid, starts timestamp with time zone, ends timestamp with time zone, exclude_id uuid) OWNER TO postgres;
+
+--
+-- Name: doctor_calendar_links; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.doctor_calendar_links (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    doctor_id uuid NOT NULL,
+    cal_user_id bigint,
+    cal_email extensions.citext,
+    cal_event_type_ids bigint[] DEFAULT '{}'::bigint[] NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT doctor_calendar_links_email_format CHECK ((cal_email OPERATOR(extensions.~) '^[^@\s]+@[^@\s]+$'::extensions.citext)),
+    CONSTRAINT doctor_calendar_links_event_types_positive CHECK ((0 < ALL (cal_event_type_ids))),
+    CONSTRAINT doctor_calendar_links_names_someone CHECK (((cal_user_id IS NOT NULL) OR (cal_email IS NOT NULL))),
+    CONSTRAINT doctor_calendar_links_user_id_positive CHECK ((cal_user_id > 0))
+);
+
+ALTER TABLE public.doctor_calendar_links OWNER TO postgres;
+
+--
+-- Name: TABLE doctor_calendar_links; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.doctor_calendar_links IS 'A doctor''s Cal.com account: the Cal.com user id and email that name them as organizer of a booking, and their event type ids (seed 000 epic D). One per doctor; written by the admins of the doctor''s hospital, read by them and the doctor. A Cal.com webhook is applied to the doctor whose link holds the organizer''s user id, else (no link holds it) the one link with the organizer''s email; none or several matching leaves the event unprocessable in the inbox (rpc/webhook_inbox_entries), to re-apply once the link is right. No API key or token is stored here. Errors: 23505 the doctor already has a link, 23503 a doctor of another hospital, 23514 neither a user id nor an email.';
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_calendar_links.cal_user_id IS 'The Cal.com user id (payload.organizer.id of its webhooks).';
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_email; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_calendar_links.cal_email IS 'The Cal.com account''s email (payload.organizer.email), matched when no link holds the user id.';
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_event_type_ids; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_calendar_links.cal_event_type_ids IS 'The doctor''s Cal.com event type ids (for booking from carebase into Cal.com).';
+
+--
+-- Name: calendar_links_for(bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_links_for(cal_user_id bigint, cal_email text) RETURNS SETOF public.doctor_calendar_links
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select l.*
+    from public.doctor_calendar_links as l
+    where l.cal_user_id = calendar_links_for.cal_user_id
+    union all
+    select l.*
+    from public.doctor_calendar_links as l
+    where l.cal_email = calendar_links_for.cal_email::extensions.citext
+        and (l.cal_user_id is null or l.cal_user_id = calendar_links_for.cal_user_id)
+        and not exists (
+            select from public.doctor_calendar_links as other
+            where other.cal_user_id = calendar_links_for.cal_user_id
+        )
+        and l.cal_user_id is distinct from calendar_links_for.cal_user_id;
+$$;
+
+ALTER FUNCTION private.calendar_links_for(cal_user_id bigint, cal_email text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_links_for(cal_user_id bigint, cal_email text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calendar_links_for(cal_user_id bigint, cal_email text) IS 'The doctor links an organizer names: those holding its Cal.com user id, else those with its email and no other user id. The caller takes exactly one or refuses.';
+
+--
+-- Name: calendar_patient_matches(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email text) RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    found uuid [];
+begin
+    if phone is not null then
+        select array_agg(p.id order by p.id) into found
+        from public.patients as p
+        where p.phone = calendar_patient_matches.phone and p.merged_into is null and p.deleted_at is null
+            and exists (
+                select from public.patient_registrations as r
+                where r.patient_id = p.id and r.hospital_id = calendar_patient_matches.hospital and r.deleted_at is null
+            );
+    end if;
+    if found is null and email is not null then
+        select array_agg(p.id order by p.id) into found
+        from public.patients as p
+        where p.email = calendar_patient_matches.email::extensions.citext
+            and p.merged_into is null and p.deleted_at is null
+            and (p.phone is null or p.phone = calendar_patient_matches.phone)
+            and exists (
+                select from public.patient_registrations as r
+                where r.patient_id = p.id and r.hospital_id = calendar_patient_matches.hospital and r.deleted_at is null
+            );
+    end if;
+    return coalesce(found, '{}');
+end;
+$$;
+
+ALTER FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_patient_matches(hospital uuid, phone text, email text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email text) IS 'The patients of a hospital an attendee matches: by phone, else by email among those without another phone.';
+
+--
 -- Name: call_status_rank(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1690,6 +2412,59 @@ end;
 $$;
 
 ALTER FUNCTION private.check_patient_booking_time() OWNER TO postgres;
+
+--
+-- Name: claim_calendar_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_calendar_inbox_entries() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update private.webhook_inbox as i
+    set hospital_id = new.hospital_id
+    where i.provider = 'calcom' and i.hospital_id is null
+        and i.reason in ('unknown_organizer', 'ambiguous_organizer')
+        and (
+            i.organizer_cal_user_id = new.cal_user_id
+            or i.organizer_email = new.cal_email
+        )
+        and (
+            select array_agg(l.id)
+            from private.calendar_links_for(i.organizer_cal_user_id, i.organizer_email) as l
+        ) = array[new.id];
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.claim_calendar_inbox_entries() OWNER TO postgres;
+
+--
+-- Name: claim_voice_callback(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_voice_callback(callback_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    claimed public.voice_callbacks;
+begin
+    update public.voice_callbacks as c set status = 'placing'
+    where c.id = claim_voice_callback.callback_id and c.status = 'requested'
+    returning * into claimed;
+    if claimed.id is null then
+        return null;
+    end if;
+    return jsonb_build_object(
+        'id', claimed.id, 'phone', claimed.phone,
+        'vapi_phone_number_id', (select l.vapi_phone_number_id from public.voice_lines as l where l.id = claimed.voice_line_id)
+    );
+end;
+$$;
+
+ALTER FUNCTION private.claim_voice_callback(callback_id uuid) OWNER TO postgres;
 
 --
 -- Name: clash_report(uuid, timestamp with time zone, timestamp with time zone, uuid, text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2978,6 +3753,111 @@ $$;
 ALTER FUNCTION private.find_patients_by_identifier(kind public.national_id_kind, value text) OWNER TO postgres;
 
 --
+-- Name: voice_callbacks; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.voice_callbacks (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    voice_line_id uuid NOT NULL,
+    patient_id uuid,
+    phone public.phone_e164 NOT NULL,
+    requested_via text NOT NULL,
+    requested_by uuid,
+    status text DEFAULT 'requested'::text NOT NULL,
+    vapi_call_id text,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT voice_callbacks_placed_has_call CHECK (((status = 'placed'::text) = (vapi_call_id IS NOT NULL))),
+    CONSTRAINT voice_callbacks_requested_via_known CHECK ((requested_via = ANY (ARRAY['app'::text, 'staff'::text, 'sms'::text]))),
+    CONSTRAINT voice_callbacks_status_known CHECK ((status = ANY (ARRAY['requested'::text, 'placing'::text, 'placed'::text, 'failed'::text])))
+);
+
+ALTER TABLE public.voice_callbacks OWNER TO postgres;
+
+--
+-- Name: TABLE voice_callbacks; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.voice_callbacks IS 'Requests for the voice agent to call a patient back (seed 000 epic F): from the app (rpc/request_voice_callback), the front desk (the same, with patient_id) or an SMS keyword. Read by the patient (their own) and the front desk, CROs and admins of the line''s hospital.';
+
+--
+-- Name: COLUMN voice_callbacks.voice_line_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.voice_line_id IS 'The line whose number calls.';
+
+--
+-- Name: COLUMN voice_callbacks.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.patient_id IS 'Who asked, when known (an SMS from a number several patients share names nobody).';
+
+--
+-- Name: COLUMN voice_callbacks.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.phone IS 'The number to call, in E.164.';
+
+--
+-- Name: COLUMN voice_callbacks.requested_via; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.requested_via IS 'app (the patient), staff or sms.';
+
+--
+-- Name: COLUMN voice_callbacks.requested_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.requested_by IS 'The login that asked (null for an SMS).';
+
+--
+-- Name: COLUMN voice_callbacks.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.status IS 'requested, placing (Vapi is being asked), placed (with vapi_call_id) or failed (with failure).';
+
+--
+-- Name: COLUMN voice_callbacks.vapi_call_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.vapi_call_id IS 'The call Vapi placed (its session in ai_sessions).';
+
+--
+-- Name: COLUMN voice_callbacks.failure; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_callbacks.failure IS 'Why the call could not be placed.';
+
+--
+-- Name: finish_voice_callback(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) RETURNS public.voice_callbacks
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    finished public.voice_callbacks;
+begin
+    update public.voice_callbacks as c
+    set
+        status = case when finish_voice_callback.vapi_call_id is null then 'failed' else 'placed' end,
+        vapi_call_id = finish_voice_callback.vapi_call_id,
+        failure = case when finish_voice_callback.vapi_call_id is null then coalesce(finish_voice_callback.failure, 'unknown') end
+    where c.id = finish_voice_callback.callback_id and c.status = 'placing'
+    returning * into finished;
+    if finished.id is null then
+        perform private.raise_conflict('this callback is not being placed', detail => 'callback_not_placing');
+    end if;
+    return finished;
+end;
+$$;
+
+ALTER FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) OWNER TO postgres;
+
+--
 -- Name: forget_cached_access(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3021,6 +3901,39 @@ ALTER FUNCTION private.forget_old_live_events() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.forget_old_live_events() IS 'Deletes live events older than 30 days and says how many (pg_cron job carebase-live-events-retention, daily). Security definer: nobody else deletes from the feed.';
+
+--
+-- Name: forward_path(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.forward_path(machine text, from_state text, to_state text) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with recursive walk (state, path) as (
+        select forward_path.from_state, array[]::text []
+        union all
+        select t.to_state, w.path || t.to_state
+        from walk as w
+        inner join private.state_transitions as t
+            on t.machine = forward_path.machine and t.from_state = w.state
+        where not t.to_state = any(w.path) and t.to_state <> forward_path.from_state and cardinality(w.path) < 12
+    )
+
+    select w.path
+    from walk as w
+    where w.state = forward_path.to_state and cardinality(w.path) > 0
+    order by cardinality(w.path)
+    limit 1;
+$$;
+
+ALTER FUNCTION private.forward_path(machine text, from_state text, to_state text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION forward_path(machine text, from_state text, to_state text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.forward_path(machine text, from_state text, to_state text) IS 'The shortest sequence of states leading forward from from_state to to_state (null when to_state is behind or unreachable).';
 
 --
 -- Name: guard_appointment(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5680,6 +6593,10 @@ begin
     select d.user_id into doctor_user from public.doctors as d where d.id = new.doctor_id;
 
     if tg_op = 'INSERT' then
+        -- A mirrored booking recorded already cancelled was never booked for anyone here.
+        if new.status = 'cancelled' then
+            return null;
+        end if;
         kind := 'appointment_booked';
     elsif new.status is distinct from old.status and new.status = 'cancelled' then
         kind := 'appointment_cancelled';
@@ -6364,6 +7281,36 @@ $_$;
 ALTER FUNCTION private.protect_encrypted_column(target regclass, column_name text) OWNER TO postgres;
 
 --
+-- Name: purge_webhook_payloads(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.purge_webhook_payloads() RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    with erased as (
+        update private.webhook_inbox as i
+        set payload = null, payload_erased_at = now()
+        where i.payload is not null
+            and (
+                (i.outcome in ('applied', 'ignored') and i.last_received_at < now() - interval '30 days')
+                or i.last_received_at < now() - interval '180 days'
+            )
+        returning 1
+    )
+
+    select count(*)::integer from erased;
+$$;
+
+ALTER FUNCTION private.purge_webhook_payloads() OWNER TO postgres;
+
+--
+-- Name: FUNCTION purge_webhook_payloads(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.purge_webhook_payloads() IS 'Erases webhook payloads past their retention (30 days once applied or ignored, 180 days otherwise); returns how many.';
+
+--
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6436,6 +7383,27 @@ end;
 $$;
 
 ALTER FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) OWNER TO postgres;
+
+--
+-- Name: raise_calendar_flag(uuid, text, uuid, text, uuid, uuid, timestamp with time zone, timestamp with time zone, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.raise_calendar_flag(hospital uuid, flag_kind text, inbox_entry uuid, booking_ref text, doctor uuid, appointment uuid, starts timestamp with time zone, ends timestamp with time zone, details jsonb) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    insert into public.calendar_sync_flags (
+        hospital_id, provider, kind, inbox_entry_id, external_ref, doctor_id, appointment_id,
+        starts_at, ends_at, details
+    )
+    values (
+        raise_calendar_flag.hospital, 'calcom', raise_calendar_flag.flag_kind, raise_calendar_flag.inbox_entry,
+        raise_calendar_flag.booking_ref, raise_calendar_flag.doctor, raise_calendar_flag.appointment,
+        raise_calendar_flag.starts, raise_calendar_flag.ends, coalesce(raise_calendar_flag.details, '{}')
+    );
+$$;
+
+ALTER FUNCTION private.raise_calendar_flag(hospital uuid, flag_kind text, inbox_entry uuid, booking_ref text, doctor uuid, appointment uuid, starts timestamp with time zone, ends timestamp with time zone, details jsonb) OWNER TO postgres;
 
 --
 -- Name: raise_conflict(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6933,6 +7901,122 @@ $$;
 ALTER FUNCTION private.read_voice_session(session_id uuid) OWNER TO postgres;
 
 --
+-- Name: reapply_webhook(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.reapply_webhook(inbox_entry_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    entry private.webhook_inbox;
+    result jsonb;
+    after private.webhook_inbox;
+begin
+    select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id for update;
+    if entry.id is null or not coalesce(
+        private.acting_as_system() or entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false
+    ) then
+        perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
+    end if;
+    if entry.outcome = 'applied' then
+        perform private.raise_conflict(
+            'this event has been applied already', 'already_applied',
+            'a later event or a reconciliation changes the appointment from here'
+        );
+    end if;
+    update private.webhook_inbox as i
+    set attempts = i.attempts + 1, reapplied_by = auth.uid(), reapplied_at = now()
+    where i.id = entry.id;
+    result := private.apply_inbox_entry(entry.id);
+    select i.* into after from private.webhook_inbox as i where i.id = entry.id;
+    perform private.audit_append(
+        'UPDATE', 'private.webhook_inbox', entry.id::text, entry.hospital_id, null,
+        '{attempts,outcome,reason,reapplied_at,reapplied_by}',
+        jsonb_build_object(
+            'outcome', entry.outcome, 'reason', entry.reason, 'attempts', entry.attempts,
+            'reapplied_by', entry.reapplied_by, 'reapplied_at', entry.reapplied_at
+        ),
+        jsonb_build_object(
+            'outcome', after.outcome, 'reason', after.reason, 'attempts', after.attempts,
+            'reapplied_by', after.reapplied_by, 'reapplied_at', after.reapplied_at,
+            'appointment_id', after.appointment_id
+        ),
+        jsonb_build_object('action', 'reapply', 'provider', entry.provider)
+    );
+    return result;
+end;
+$$;
+
+ALTER FUNCTION private.reapply_webhook(inbox_entry_id uuid) OWNER TO postgres;
+
+--
+-- Name: receive_calcom_webhook(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_calcom_webhook(body text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    parsed jsonb;
+    digest text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
+    key text;
+    booking_ref text;
+    organizer jsonb;
+    entry private.webhook_inbox;
+begin
+    begin
+        parsed := body::jsonb;
+    exception
+        when others then
+            parsed := null;
+    end;
+    if parsed is null or jsonb_typeof(parsed) <> 'object' then
+        key := 'body:' || digest;
+    else
+        key := private.calcom_event_key(parsed, digest);
+        organizer := private.calcom_booking_snapshot(parsed) -> 'organizer';
+        booking_ref := coalesce(
+            parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'
+        );
+    end if;
+
+    insert into private.webhook_inbox as i (
+        provider, event_key, event_type, external_ref, organizer_cal_user_id, organizer_email, payload,
+        body_sha256, request_id
+    )
+    values (
+        'calcom', key, left(parsed ->> 'triggerEvent', 100), left(booking_ref, 200),
+        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
+        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end,
+        coalesce(
+            case when jsonb_typeof(parsed) = 'object' then parsed end,
+            jsonb_build_object('unparsed', left(body, 100000))
+        ),
+        digest,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+    )
+    on conflict (provider, event_key) do nothing
+    returning i.* into entry;
+
+    if entry.id is null then
+        update private.webhook_inbox as i
+        set deliveries = i.deliveries + 1, last_received_at = now()
+        where i.provider = 'calcom' and i.event_key = key
+        returning i.* into entry;
+        return jsonb_build_object(
+            'inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome,
+            'appointment_id', entry.appointment_id
+        );
+    end if;
+    return private.apply_inbox_entry(entry.id);
+end;
+$_$;
+
+ALTER FUNCTION private.receive_calcom_webhook(body text) OWNER TO postgres;
+
+--
 -- Name: recipient_device_tokens(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7304,6 +8388,101 @@ ALTER FUNCTION private.record_voice_call(message jsonb) OWNER TO postgres;
 COMMENT ON FUNCTION private.record_voice_call(message jsonb) IS 'Records a Vapi status-update or end-of-call-report into the call''s voice session (one per call; a report twice is recorded once; statuses only move forward).';
 
 --
+-- Name: voice_lines; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.voice_lines (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    vapi_phone_number_id text NOT NULL,
+    phone public.phone_e164 NOT NULL,
+    label text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT voice_lines_vapi_phone_number_id_present CHECK ((length(btrim(vapi_phone_number_id)) > 0))
+);
+
+ALTER TABLE public.voice_lines OWNER TO postgres;
+
+--
+-- Name: TABLE voice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.voice_lines IS 'The phone numbers of the voice agent (Vapi phone numbers) and the hospital each answers for. Calls to a line become that hospital''s voice sessions. Staff of the hospital read its lines; its admins add and change them.';
+
+--
+-- Name: COLUMN voice_lines.vapi_phone_number_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_lines.vapi_phone_number_id IS 'Vapi''s id of the phone number (call.phoneNumberId in its messages).';
+
+--
+-- Name: COLUMN voice_lines.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_lines.phone IS 'The number patients dial, in E.164.';
+
+--
+-- Name: COLUMN voice_lines.label; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_lines.label IS 'A name for staff, e.g. "Nabha helpline (Punjabi)".';
+
+--
+-- Name: COLUMN voice_lines.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.voice_lines.is_active IS 'false: calls to it are still recorded, as sessions of no hospital (seen by the service role only).';
+
+--
+-- Name: record_voice_callback(public.voice_lines, uuid, public.phone_e164, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_voice_callback(line public.voice_lines, patient_id uuid, phone public.phone_e164, via text) RETURNS TABLE(callback public.voice_callbacks, is_new boolean)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    recent public.voice_callbacks;
+begin
+    -- Requests for one number take turns, so that two at once make one call.
+    perform pg_advisory_xact_lock(hashtextextended('voice_callback:' || record_voice_callback.phone, 0));
+    select c.* into recent from public.voice_callbacks as c
+    where c.phone = record_voice_callback.phone and c.status <> 'failed'
+        and c.created_at > now() - interval '10 minutes'
+    order by c.created_at desc
+    limit 1;
+    if recent.id is not null then
+        return query select recent, false;
+        return;
+    end if;
+    if (
+        select count(*) from public.voice_callbacks as c
+        where c.phone = record_voice_callback.phone and c.status <> 'failed'
+            and c.created_at > now() - interval '24 hours'
+    ) >= 3 then
+        perform private.raise_error(
+            'PT429', 'this number was already called back 3 times today', 'too_many_callbacks',
+            'try again tomorrow, or call the hospital''s line'
+        );
+    end if;
+    insert into public.voice_callbacks (hospital_id, voice_line_id, patient_id, phone, requested_via, requested_by)
+    values (line.hospital_id, line.id, record_voice_callback.patient_id, record_voice_callback.phone, via, auth.uid())
+    returning * into recent;
+    return query select recent, true;
+end;
+$$;
+
+ALTER FUNCTION private.record_voice_callback(line public.voice_lines, patient_id uuid, phone public.phone_e164, via text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_voice_callback(line public.voice_lines, patient_id uuid, phone public.phone_e164, via text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_voice_callback(line public.voice_lines, patient_id uuid, phone public.phone_e164, via text) IS 'Records a callback request for a number (or returns the one still going from the last 10 minutes); refuses a fourth in 24 hours (PT429 too_many_callbacks).';
+
+--
 -- Name: staff_provisioning_grants; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -7622,6 +8801,105 @@ CREATE FUNCTION private.request_client_ip(headers jsonb) RETURNS text
 $$;
 
 ALTER FUNCTION private.request_client_ip(headers jsonb) OWNER TO postgres;
+
+--
+-- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_voice_callback(patient_id uuid, hospital_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    own constant uuid := private.own_patient_id();
+    patient public.patients;
+    line public.voice_lines;
+    as_staff boolean;
+    made record;
+begin
+    select p.* into patient from public.patients as p
+    where p.id = coalesce(request_voice_callback.patient_id, own) and p.deleted_at is null and p.merged_into is null;
+    as_staff := patient.id is distinct from own;
+    -- Only the patient themselves, or staff of the chosen hospital where the patient is registered.
+    if patient.id is null or (
+        as_staff and not (
+            request_voice_callback.hospital_id = any(private.staff_hospital_ids())
+            and exists (
+                select from public.patient_registrations as r
+                where r.patient_id = patient.id and r.hospital_id = request_voice_callback.hospital_id
+                    and r.deleted_at is null
+            )
+        )
+    ) then
+        perform private.raise_not_found('no such patient', hint => 'staff name the hospital where the patient is registered');
+    end if;
+    select l.* into line
+    from public.voice_lines as l
+    join public.patient_registrations as r on r.hospital_id = l.hospital_id and r.patient_id = patient.id
+    where l.is_active and r.deleted_at is null
+        and (request_voice_callback.hospital_id is null or l.hospital_id = request_voice_callback.hospital_id)
+    order by r.registered_at desc, l.created_at
+    limit 1;
+    if line.id is null then
+        perform private.raise_unprocessable(
+            'the hospital has no voice line to call from', detail => 'no_voice_line'
+        );
+    end if;
+    if patient.phone is null then
+        perform private.raise_unprocessable('the patient has no phone number', detail => 'no_phone');
+    end if;
+    select * into made from private.record_voice_callback(
+        line, patient.id, patient.phone, case when as_staff then 'staff' else 'app' end
+    );
+    return jsonb_build_object(
+        'id', (made.callback).id, 'status', (made.callback).status, 'created_at', (made.callback).created_at,
+        'new', made.is_new
+    );
+end;
+$$;
+
+ALTER FUNCTION private.request_voice_callback(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: request_voice_callback_by_sms(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_voice_callback_by_sms(from_phone text, to_phone text, body text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    line public.voice_lines;
+    carriers uuid[];
+    made record;
+begin
+    if from_phone is null or from_phone !~ '^\+[1-9][0-9]{6,14}$' then
+        return jsonb_build_object('outcome', 'invalid_number');
+    end if;
+    select l.* into line from public.voice_lines as l where l.phone = to_phone and l.is_active;
+    if line.id is null then
+        return jsonb_build_object('outcome', 'unknown_line');
+    end if;
+    if not private.asks_for_callback(body) then
+        return jsonb_build_object('outcome', 'not_a_request');
+    end if;
+    select coalesce(array_agg(p.id), '{}') into carriers from public.patients as p
+    where p.phone = from_phone::public.phone_e164 and p.deleted_at is null and p.merged_into is null;
+    begin
+        select * into made from private.record_voice_callback(
+            line, case when cardinality(carriers) = 1 then carriers[1] end, from_phone::public.phone_e164, 'sms'
+        );
+    exception when sqlstate 'PT429' then
+        return jsonb_build_object('outcome', 'too_many_callbacks');
+    end;
+    return jsonb_build_object(
+        'outcome', case when made.is_new then 'requested' else 'already_requested' end,
+        'id', (made.callback).id
+    );
+end;
+$_$;
+
+ALTER FUNCTION private.request_voice_callback_by_sms(from_phone text, to_phone text, body text) OWNER TO postgres;
 
 --
 -- Name: require_fresh_ciphertext(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8814,6 +10092,52 @@ $$;
 ALTER FUNCTION private.voice_calls_without_report(call_ids text[]) OWNER TO postgres;
 
 --
+-- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.webhook_inbox_entries() RETURNS TABLE(id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid, outcome text, reason text, detail text, received_at timestamp with time zone, last_received_at timestamp with time zone, deliveries integer, attempts integer, applied_at timestamp with time zone, reapplied_by uuid, reapplied_at timestamp with time zone, payload_erased_at timestamp with time zone, request_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select i.id, i.provider, i.event_type, i.external_ref, i.hospital_id, i.appointment_id, i.outcome, i.reason,
+        i.detail, i.received_at, i.last_received_at, i.deliveries, i.attempts, i.applied_at, i.reapplied_by,
+        i.reapplied_at, i.payload_erased_at, i.request_id
+    from private.webhook_inbox as i
+    where i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) or private.acting_as_system()
+    order by i.received_at desc, i.id;
+$$;
+
+ALTER FUNCTION private.webhook_inbox_entries() OWNER TO postgres;
+
+--
+-- Name: webhook_inbox_payload(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    entry private.webhook_inbox;
+begin
+    select i.* into entry from private.webhook_inbox as i where i.id = inbox_entry_id;
+    if entry.id is null or not coalesce(
+        private.acting_as_system() or entry.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false
+    ) then
+        perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
+    end if;
+    perform private.require_phi_aal2(null);
+    perform private.audit_append(
+        'READ', 'private.webhook_inbox', entry.id::text, entry.hospital_id, null, '{payload}', null, null,
+        jsonb_build_object('via', 'rpc/webhook_inbox_payload', 'provider', entry.provider)
+    );
+    return entry.payload;
+end;
+$$;
+
+ALTER FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) OWNER TO postgres;
+
+--
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -9684,6 +11008,25 @@ Returns, per row, the claim token, where it goes (device tokens or phone) and th
 Errors: 22023 bad arguments.';
 
 --
+-- Name: claim_voice_callback(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.claim_voice_callback(callback_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.claim_voice_callback(claim_voice_callback.callback_id);
+$$;
+
+ALTER FUNCTION public.claim_voice_callback(callback_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_voice_callback(callback_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_voice_callback(callback_id uuid) IS 'Service role only (the sidecar): takes a requested callback to place it ({id, phone, vapi_phone_number_id}), or null when it is not waiting (placed, or being placed).';
+
+--
 -- Name: clinical_note(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -10042,6 +11385,27 @@ COMMENT ON FUNCTION public.find_slots(from_time timestamp with time zone, to_tim
 
 Computed from working hours, exceptions and appointments, across daylight saving changes.
 Errors: 22023 bad range or arguments.';
+
+--
+-- Name: finish_voice_callback(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.finish_voice_callback(callback_id uuid, vapi_call_id text DEFAULT NULL::text, failure text DEFAULT NULL::text) RETURNS public.voice_callbacks
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select * from private.finish_voice_callback(
+        finish_voice_callback.callback_id, finish_voice_callback.vapi_call_id, finish_voice_callback.failure
+    );
+$$;
+
+ALTER FUNCTION public.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION finish_voice_callback(callback_id uuid, vapi_call_id text, failure text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) IS 'Service role only (the sidecar): the callback was placed (vapi_call_id) or failed (failure). Errors: PT409 callback_not_placing.';
 
 --
 -- Name: forget_device_token(text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -10990,6 +12354,44 @@ Rows as prescription_details; undecryptable names the fields that could not be d
 Errors: 22023 more than 100 ids, PT403 insufficient_aal (staff without aal2).';
 
 --
+-- Name: reapply_webhook(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.reapply_webhook(inbox_entry_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.reapply_webhook(reapply_webhook.inbox_entry_id);
+$$;
+
+ALTER FUNCTION public.reapply_webhook(inbox_entry_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION reapply_webhook(inbox_entry_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) IS 'Applies a webhook inbox entry again after its cause was fixed (a doctor linked, a clash resolved), through the same function as the webhook, as the calling hospital admin or the service role (audited; the transitions are theirs, so an event only a doctor may apply stays not_permitted). Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry in your hospitals, PT409 already_applied.';
+
+--
+-- Name: receive_calcom_webhook(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_calcom_webhook(body text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_calcom_webhook(receive_calcom_webhook.body);
+$$;
+
+ALTER FUNCTION public.receive_calcom_webhook(body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_calcom_webhook(body text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_calcom_webhook(body text) IS 'Records a Cal.com webhook (the raw body, signature already verified by the sidecar) in the inbox and applies it to the appointment mirror in one transaction (service role only). Answers {inbox_entry_id, outcome: applied|ignored|unprocessable|flagged|duplicate, reason, detail, appointment_id}. A replay is a duplicate and changes nothing.';
+
+--
 -- Name: record_audit_anchor(bigint, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -11155,6 +12557,47 @@ COMMENT ON FUNCTION public.register_patient(hospital_id uuid, full_name text, ph
 Returns the registration with its MRN (generated unless given). A person already known
 elsewhere is registered with rpc/register_existing_patient. Errors: 42501 not allowed, 23505
 MRN taken.';
+
+--
+-- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.request_voice_callback(patient_id uuid DEFAULT NULL::uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.request_voice_callback(request_voice_callback.patient_id, request_voice_callback.hospital_id);
+$$;
+
+ALTER FUNCTION public.request_voice_callback(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.request_voice_callback(patient_id uuid, hospital_id uuid) IS 'Records a request for the voice agent to call a patient back: the patient for themselves (no arguments), or staff for a patient registered at their hospital (patient_id, hospital_id). Placed by POST /api/v1/voice/callback, which calls this first. Returns {id, status, created_at, new} (new false: a request from the last 10 minutes is still going). Errors: PT404 no such patient, PT422 no_voice_line or no_phone, PT429 too_many_callbacks (3 a day per number).';
+
+--
+-- Name: request_voice_callback_by_sms(text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.request_voice_callback_by_sms(from_phone text, to_phone text, body text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.request_voice_callback_by_sms(
+        request_voice_callback_by_sms.from_phone, request_voice_callback_by_sms.to_phone,
+        request_voice_callback_by_sms.body
+    );
+$$;
+
+ALTER FUNCTION public.request_voice_callback_by_sms(from_phone text, to_phone text, body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_voice_callback_by_sms(from_phone text, to_phone text, body text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.request_voice_callback_by_sms(from_phone text, to_phone text, body text) IS 'Service role only (the sidecar, after verifying Twilio''s signature): an SMS to a line asking for a call back. Returns {outcome: requested | already_requested | not_a_request | unknown_line | invalid_number | too_many_callbacks, id}.';
 
 --
 -- Name: reschedule_appointment(uuid, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12156,6 +13599,44 @@ ALTER FUNCTION public.voice_session(session_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.voice_session(session_id uuid) IS 'A voice session with what was said: {..., content: {transcript, messages, summary, structured_data, recording_url}}. For the patient, the front desk, CROs and admins of the line''s hospital and the care team (staff at aal2); each read is logged. Errors: PT404 (no such session, or not yours to read), PT403 insufficient_aal.';
 
 --
+-- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.webhook_inbox_entries() RETURNS TABLE(id uuid, provider text, event_type text, external_ref text, hospital_id uuid, appointment_id uuid, outcome text, reason text, detail text, received_at timestamp with time zone, last_received_at timestamp with time zone, deliveries integer, attempts integer, applied_at timestamp with time zone, reapplied_by uuid, reapplied_at timestamp with time zone, payload_erased_at timestamp with time zone, request_id text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.webhook_inbox_entries();
+$$;
+
+ALTER FUNCTION public.webhook_inbox_entries() OWNER TO postgres;
+
+--
+-- Name: FUNCTION webhook_inbox_entries(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.webhook_inbox_entries() IS 'The webhook inbox of the caller''s hospitals (hospital admins; the service role: all of it, the entries that matched no hospital too; empty for others), newest first: each received event with its outcome (applied, ignored, unprocessable, flagged), its reason code, the appointment it reached and the delivering request''s id (its audit entries carry it), without the payload (rpc/webhook_inbox_payload). Filter and page as any set-returning RPC (?outcome=eq.unprocessable&limit=50). An event that matched no hospital (unknown_organizer) appears once a doctor link of the hospital names its organizer.';
+
+--
+-- Name: webhook_inbox_payload(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.webhook_inbox_payload(webhook_inbox_payload.inbox_entry_id);
+$$;
+
+ALTER FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION webhook_inbox_payload(inbox_entry_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) IS 'The raw payload of one webhook inbox entry (hospital admin of its hospital, aal2, or the service role; the read is audited). null once erased (30 days after it was applied). Errors: PT404 no such entry in your hospitals, PT403 insufficient_aal.';
+
+--
 -- Name: withdraw_consent(uuid, public.consent_purpose, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12322,6 +13803,26 @@ ALTER TABLE audit.pending ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: appointment_external_refs; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.appointment_external_refs (
+    provider text NOT NULL,
+    external_ref text NOT NULL,
+    appointment_id uuid NOT NULL,
+    superseded boolean DEFAULT false NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.appointment_external_refs OWNER TO postgres;
+
+--
+-- Name: TABLE appointment_external_refs; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.appointment_external_refs IS 'The uid lineage of mirrored appointments: every external reference an appointment has had, the current one (not superseded) also in appointments.external_ref.';
 
 --
 -- Name: audited_resources; Type: TABLE; Schema: private; Owner: postgres
@@ -12600,6 +14101,54 @@ CREATE TABLE private.state_transitions (
 );
 
 ALTER TABLE private.state_transitions OWNER TO postgres;
+
+--
+-- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.webhook_inbox (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_key text NOT NULL,
+    event_type text,
+    external_ref text,
+    organizer_cal_user_id bigint,
+    organizer_email extensions.citext,
+    hospital_id uuid,
+    appointment_id uuid,
+    payload jsonb,
+    body_sha256 text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
+    deliveries integer DEFAULT 1 NOT NULL,
+    outcome text DEFAULT 'received'::text NOT NULL,
+    reason text,
+    detail text,
+    attempts integer DEFAULT 1 NOT NULL,
+    applied_at timestamp with time zone,
+    reapplied_by uuid,
+    reapplied_at timestamp with time zone,
+    payload_erased_at timestamp with time zone,
+    request_id text,
+    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
+    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = 'calcom'::text)),
+    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
+);
+
+ALTER TABLE private.webhook_inbox OWNER TO postgres;
+
+--
+-- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
+
+--
+-- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
 
 --
 -- Name: doctors; Type: TABLE; Schema: public; Owner: postgres
@@ -13035,6 +14584,48 @@ COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE ch
 --
 
 COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
+
+--
+-- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.calendar_sync_flags (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    provider text NOT NULL,
+    kind text NOT NULL,
+    inbox_entry_id uuid,
+    external_ref text,
+    doctor_id uuid,
+    appointment_id uuid,
+    starts_at timestamp with time zone,
+    ends_at timestamp with time zone,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    resolved_by uuid,
+    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text])))
+);
+
+ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed) or lineage_conflict (two appointments claim one reschedule chain). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook). Written only by the system.';
+
+--
+-- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient or lineage_conflict.';
+
+--
+-- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
 
 --
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
@@ -13958,54 +15549,6 @@ Clinical: read by the patient, their care team and the admin; recorded by the ca
 Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline.';
 
 --
--- Name: voice_lines; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.voice_lines (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    vapi_phone_number_id text NOT NULL,
-    phone public.phone_e164 NOT NULL,
-    label text,
-    is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT voice_lines_vapi_phone_number_id_present CHECK ((length(btrim(vapi_phone_number_id)) > 0))
-);
-
-ALTER TABLE public.voice_lines OWNER TO postgres;
-
---
--- Name: TABLE voice_lines; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.voice_lines IS 'The phone numbers of the voice agent (Vapi phone numbers) and the hospital each answers for. Calls to a line become that hospital''s voice sessions. Staff of the hospital read its lines; its admins add and change them.';
-
---
--- Name: COLUMN voice_lines.vapi_phone_number_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.voice_lines.vapi_phone_number_id IS 'Vapi''s id of the phone number (call.phoneNumberId in its messages).';
-
---
--- Name: COLUMN voice_lines.phone; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.voice_lines.phone IS 'The number patients dial, in E.164.';
-
---
--- Name: COLUMN voice_lines.label; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.voice_lines.label IS 'A name for staff, e.g. "Nabha helpline (Punjabi)".';
-
---
--- Name: COLUMN voice_lines.is_active; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.voice_lines.is_active IS 'false: calls to it are still recorded, as sessions of no hospital (seen by the service role only).';
-
---
 -- Name: log_default; Type: TABLE ATTACH; Schema: audit; Owner: postgres
 --
 
@@ -14045,6 +15588,13 @@ ALTER TABLE ONLY audit.log_default
 
 ALTER TABLE ONLY audit.pending
     ADD CONSTRAINT pending_pkey PRIMARY KEY (xact, id);
+
+--
+-- Name: appointment_external_refs appointment_external_refs_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.appointment_external_refs
+    ADD CONSTRAINT appointment_external_refs_pkey PRIMARY KEY (provider, external_ref);
 
 --
 -- Name: audited_resources audited_resources_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -14166,6 +15716,20 @@ ALTER TABLE ONLY private.state_transitions
     ADD CONSTRAINT state_transitions_unique UNIQUE NULLS NOT DISTINCT (machine, from_state, to_state);
 
 --
+-- Name: webhook_inbox webhook_inbox_event_unique; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.webhook_inbox
+    ADD CONSTRAINT webhook_inbox_event_unique UNIQUE (provider, event_key);
+
+--
+-- Name: webhook_inbox webhook_inbox_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.webhook_inbox
+    ADD CONSTRAINT webhook_inbox_pkey PRIMARY KEY (id);
+
+--
 -- Name: ai_sessions ai_sessions_external_id_once; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -14220,6 +15784,13 @@ ALTER TABLE ONLY public.appointments
 
 ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_pkey PRIMARY KEY (id);
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.calendar_sync_flags
+    ADD CONSTRAINT calendar_sync_flags_pkey PRIMARY KEY (id);
 
 --
 -- Name: care_team_members care_team_members_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -14304,6 +15875,20 @@ ALTER TABLE ONLY public.diagnoses
 
 ALTER TABLE ONLY public.doctor_availability_exceptions
     ADD CONSTRAINT doctor_availability_exceptions_pkey PRIMARY KEY (id);
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_doctor_id_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.doctor_calendar_links
+    ADD CONSTRAINT doctor_calendar_links_doctor_id_key UNIQUE (doctor_id);
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.doctor_calendar_links
+    ADD CONSTRAINT doctor_calendar_links_pkey PRIMARY KEY (id);
 
 --
 -- Name: doctor_working_hours doctor_working_hours_no_overlap; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -14655,6 +16240,20 @@ ALTER TABLE ONLY public.vital_signs
     ADD CONSTRAINT vital_signs_pkey PRIMARY KEY (id);
 
 --
+-- Name: voice_callbacks voice_callbacks_call_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.voice_callbacks
+    ADD CONSTRAINT voice_callbacks_call_once UNIQUE (vapi_call_id);
+
+--
+-- Name: voice_callbacks voice_callbacks_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.voice_callbacks
+    ADD CONSTRAINT voice_callbacks_pkey PRIMARY KEY (id);
+
+--
 -- Name: voice_lines voice_lines_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -14727,6 +16326,12 @@ CREATE INDEX log_table_row_idx ON ONLY audit.log USING btree (table_name, row_id
 --
 
 CREATE INDEX log_default_table_name_row_id_idx ON audit.log_default USING btree (table_name, row_id);
+
+--
+-- Name: appointment_external_refs_appointment_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX appointment_external_refs_appointment_idx ON private.appointment_external_refs USING btree (appointment_id);
 
 --
 -- Name: field_keys_one_active; Type: INDEX; Schema: private; Owner: postgres
@@ -14819,6 +16424,42 @@ CREATE INDEX staff_provisioning_grants_user_idx ON private.staff_provisioning_gr
 CREATE INDEX state_transitions_to_idx ON private.state_transitions USING btree (machine, to_state);
 
 --
+-- Name: webhook_inbox_appointment_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX webhook_inbox_appointment_idx ON private.webhook_inbox USING btree (appointment_id);
+
+--
+-- Name: webhook_inbox_hospital_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX webhook_inbox_hospital_idx ON private.webhook_inbox USING btree (hospital_id, received_at);
+
+--
+-- Name: webhook_inbox_reapplied_by_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX webhook_inbox_reapplied_by_idx ON private.webhook_inbox USING btree (reapplied_by);
+
+--
+-- Name: webhook_inbox_retention_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX webhook_inbox_retention_idx ON private.webhook_inbox USING btree (last_received_at) WHERE (payload IS NOT NULL);
+
+--
+-- Name: webhook_inbox_unclaimed_email_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX webhook_inbox_unclaimed_email_idx ON private.webhook_inbox USING btree (organizer_email) WHERE (hospital_id IS NULL);
+
+--
+-- Name: webhook_inbox_unclaimed_user_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX webhook_inbox_unclaimed_user_idx ON private.webhook_inbox USING btree (organizer_cal_user_id) WHERE (hospital_id IS NULL);
+
+--
 -- Name: ai_sessions_attention_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -14871,6 +16512,36 @@ CREATE INDEX appointments_hospital_starts_idx ON public.appointments USING btree
 --
 
 CREATE INDEX appointments_patient_idx ON public.appointments USING btree (patient_id, hospital_id, starts_at);
+
+--
+-- Name: calendar_sync_flags_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX calendar_sync_flags_appointment_idx ON public.calendar_sync_flags USING btree (appointment_id);
+
+--
+-- Name: calendar_sync_flags_doctor_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX calendar_sync_flags_doctor_idx ON public.calendar_sync_flags USING btree (doctor_id, hospital_id);
+
+--
+-- Name: calendar_sync_flags_hospital_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX calendar_sync_flags_hospital_open_idx ON public.calendar_sync_flags USING btree (hospital_id, created_at DESC);
+
+--
+-- Name: calendar_sync_flags_inbox_entry_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX calendar_sync_flags_inbox_entry_idx ON public.calendar_sync_flags USING btree (inbox_entry_id);
+
+--
+-- Name: calendar_sync_flags_resolved_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX calendar_sync_flags_resolved_by_idx ON public.calendar_sync_flags USING btree (resolved_by);
 
 --
 -- Name: care_team_members_assigned_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -15045,6 +16716,30 @@ CREATE INDEX doctor_availability_exceptions_doctor_idx ON public.doctor_availabi
 --
 
 CREATE INDEX doctor_availability_exceptions_hospital_idx ON public.doctor_availability_exceptions USING btree (hospital_id);
+
+--
+-- Name: doctor_calendar_links_cal_email_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX doctor_calendar_links_cal_email_idx ON public.doctor_calendar_links USING btree (cal_email);
+
+--
+-- Name: doctor_calendar_links_cal_user_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX doctor_calendar_links_cal_user_idx ON public.doctor_calendar_links USING btree (cal_user_id);
+
+--
+-- Name: doctor_calendar_links_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX doctor_calendar_links_created_by_idx ON public.doctor_calendar_links USING btree (created_by);
+
+--
+-- Name: doctor_calendar_links_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX doctor_calendar_links_hospital_idx ON public.doctor_calendar_links USING btree (hospital_id);
 
 --
 -- Name: doctor_working_hours_doctor_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -15485,6 +17180,36 @@ CREATE INDEX vital_signs_recorded_by_idx ON public.vital_signs USING btree (reco
 CREATE INDEX vital_signs_registration_idx ON public.vital_signs USING btree (patient_id, hospital_id, recorded_at);
 
 --
+-- Name: voice_callbacks_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX voice_callbacks_hospital_idx ON public.voice_callbacks USING btree (hospital_id, created_at DESC);
+
+--
+-- Name: voice_callbacks_line_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX voice_callbacks_line_idx ON public.voice_callbacks USING btree (voice_line_id);
+
+--
+-- Name: voice_callbacks_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX voice_callbacks_patient_idx ON public.voice_callbacks USING btree (patient_id);
+
+--
+-- Name: voice_callbacks_phone_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX voice_callbacks_phone_idx ON public.voice_callbacks USING btree (phone, created_at DESC);
+
+--
+-- Name: voice_callbacks_requested_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX voice_callbacks_requested_by_idx ON public.voice_callbacks USING btree (requested_by);
+
+--
 -- Name: voice_lines_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -15729,6 +17454,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_se
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: calendar_sync_flags audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.calendar_sync_flags FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
 -- Name: care_team_members audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -15769,6 +17500,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.devic
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: doctor_calendar_links audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.doctor_calendar_links FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
 
 --
 -- Name: doctors audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -15889,6 +17626,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.staff
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: voice_callbacks audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice_callbacks FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: voice_lines audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -16033,6 +17776,18 @@ CREATE TRIGGER diagnoses_update_disclosed AFTER UPDATE ON public.diagnoses FOR E
 --
 
 CREATE TRIGGER doctor_availability_exceptions_set_updated_at BEFORE UPDATE ON public.doctor_availability_exceptions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_claim_inbox; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER doctor_calendar_links_claim_inbox AFTER INSERT OR UPDATE OF cal_user_id, cal_email ON public.doctor_calendar_links FOR EACH ROW EXECUTE FUNCTION private.claim_calendar_inbox_entries();
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER doctor_calendar_links_set_updated_at BEFORE UPDATE ON public.doctor_calendar_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
 -- Name: doctor_working_hours doctor_working_hours_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -16557,6 +18312,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.record_sh
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: voice_callbacks refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.voice_callbacks FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: staff_invitations staff_invitations_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -16605,10 +18366,23 @@ CREATE TRIGGER vital_signs_never_truncated BEFORE TRUNCATE ON public.vital_signs
 CREATE TRIGGER vital_signs_update_disclosed AFTER UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: voice_callbacks voice_callbacks_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER voice_callbacks_set_updated_at BEFORE UPDATE ON public.voice_callbacks FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
 -- Name: voice_lines voice_lines_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER voice_lines_set_updated_at BEFORE UPDATE ON public.voice_lines FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: appointment_external_refs appointment_external_refs_appointment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.appointment_external_refs
+    ADD CONSTRAINT appointment_external_refs_appointment_id_fkey FOREIGN KEY (appointment_id) REFERENCES public.appointments(id) ON DELETE CASCADE;
 
 --
 -- Name: login_attempts login_attempts_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -16695,6 +18469,27 @@ ALTER TABLE ONLY private.state_transitions
     ADD CONSTRAINT state_transitions_to_fkey FOREIGN KEY (machine, to_state) REFERENCES private.state_machine_states(machine, state) ON DELETE CASCADE;
 
 --
+-- Name: webhook_inbox webhook_inbox_appointment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.webhook_inbox
+    ADD CONSTRAINT webhook_inbox_appointment_id_fkey FOREIGN KEY (appointment_id) REFERENCES public.appointments(id) ON DELETE SET NULL;
+
+--
+-- Name: webhook_inbox webhook_inbox_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.webhook_inbox
+    ADD CONSTRAINT webhook_inbox_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE SET NULL;
+
+--
+-- Name: webhook_inbox webhook_inbox_reapplied_by_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.webhook_inbox
+    ADD CONSTRAINT webhook_inbox_reapplied_by_fkey FOREIGN KEY (reapplied_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: ai_sessions ai_sessions_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -16742,6 +18537,41 @@ ALTER TABLE ONLY public.appointments
 
 ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_appointment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.calendar_sync_flags
+    ADD CONSTRAINT calendar_sync_flags_appointment_id_fkey FOREIGN KEY (appointment_id) REFERENCES public.appointments(id) ON DELETE SET NULL;
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_doctor_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.calendar_sync_flags
+    ADD CONSTRAINT calendar_sync_flags_doctor_same_hospital_fkey FOREIGN KEY (doctor_id, hospital_id) REFERENCES public.doctors(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.calendar_sync_flags
+    ADD CONSTRAINT calendar_sync_flags_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_inbox_entry_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.calendar_sync_flags
+    ADD CONSTRAINT calendar_sync_flags_inbox_entry_id_fkey FOREIGN KEY (inbox_entry_id) REFERENCES private.webhook_inbox(id) ON DELETE SET NULL;
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_resolved_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.calendar_sync_flags
+    ADD CONSTRAINT calendar_sync_flags_resolved_by_fkey FOREIGN KEY (resolved_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 --
 -- Name: care_team_members care_team_members_assigned_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -16889,6 +18719,27 @@ ALTER TABLE ONLY public.doctor_availability_exceptions
 
 ALTER TABLE ONLY public.doctor_availability_exceptions
     ADD CONSTRAINT doctor_availability_exceptions_doctor_fkey FOREIGN KEY (doctor_id, hospital_id) REFERENCES public.doctors(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.doctor_calendar_links
+    ADD CONSTRAINT doctor_calendar_links_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_doctor_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.doctor_calendar_links
+    ADD CONSTRAINT doctor_calendar_links_doctor_same_hospital_fkey FOREIGN KEY (doctor_id, hospital_id) REFERENCES public.doctors(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.doctor_calendar_links
+    ADD CONSTRAINT doctor_calendar_links_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
 -- Name: doctor_working_hours doctor_working_hours_doctor_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -17342,6 +19193,34 @@ ALTER TABLE ONLY public.vital_signs
     ADD CONSTRAINT vital_signs_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: voice_callbacks voice_callbacks_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.voice_callbacks
+    ADD CONSTRAINT voice_callbacks_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: voice_callbacks voice_callbacks_patient_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.voice_callbacks
+    ADD CONSTRAINT voice_callbacks_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id);
+
+--
+-- Name: voice_callbacks voice_callbacks_requested_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.voice_callbacks
+    ADD CONSTRAINT voice_callbacks_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES auth.users(id);
+
+--
+-- Name: voice_callbacks voice_callbacks_voice_line_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.voice_callbacks
+    ADD CONSTRAINT voice_callbacks_voice_line_id_fkey FOREIGN KEY (voice_line_id) REFERENCES public.voice_lines(id);
+
+--
 -- Name: voice_lines voice_lines_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -17385,6 +19264,12 @@ CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticat
 ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: appointment_external_refs; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.appointment_external_refs ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: live_events_pending; Type: ROW SECURITY; Schema: private; Owner: postgres
 --
 
@@ -17401,6 +19286,12 @@ ALTER TABLE private.live_topic_heads ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.merge_operations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: webhook_inbox; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.webhook_inbox ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: ai_sessions; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -17443,6 +19334,18 @@ CREATE POLICY appointments_select_staff_patient_or_doctor ON public.appointments
 --
 
 CREATE POLICY appointments_update_staff_patient_or_doctor ON public.appointments FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
+
+--
+-- Name: calendar_sync_flags; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.calendar_sync_flags ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: calendar_sync_flags calendar_sync_flags_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY calendar_sync_flags_select_front_office ON public.calendar_sync_flags FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: care_team_members; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -17671,6 +19574,36 @@ CREATE POLICY doctor_availability_exceptions_select ON public.doctor_availabilit
 --
 
 CREATE POLICY doctor_availability_exceptions_update ON public.doctor_availability_exceptions FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
+
+--
+-- Name: doctor_calendar_links; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.doctor_calendar_links ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY doctor_calendar_links_delete_admin ON public.doctor_calendar_links FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY doctor_calendar_links_insert_admin ON public.doctor_calendar_links FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_select_admin_or_doctor; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY doctor_calendar_links_select_admin_or_doctor ON public.doctor_calendar_links FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR (doctor_id = ANY (private.own_doctor_ids()))));
+
+--
+-- Name: doctor_calendar_links doctor_calendar_links_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY doctor_calendar_links_update_admin ON public.doctor_calendar_links FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
 -- Name: doctor_working_hours; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -18376,6 +20309,24 @@ CREATE POLICY vital_signs_staff_need_aal2 ON public.vital_signs AS RESTRICTIVE T
 CREATE POLICY vital_signs_update ON public.vital_signs FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
+-- Name: voice_callbacks; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.voice_callbacks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: voice_callbacks voice_callbacks_select_patient_or_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY voice_callbacks_select_patient_or_staff ON public.voice_callbacks FOR SELECT TO authenticated USING ((((patient_id IS NOT NULL) AND (patient_id = private.own_patient_id())) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: POLICY voice_callbacks_select_patient_or_staff ON voice_callbacks; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY voice_callbacks_select_patient_or_staff ON public.voice_callbacks IS 'The patient reads their own requests; the front desk, CROs and admins of the line''s hospital theirs.';
+
+--
 -- Name: voice_lines; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -18542,6 +20493,12 @@ GRANT ALL ON FUNCTION private.anchor_audit_chain() TO service_role;
 REVOKE ALL ON FUNCTION private.apply_dispensing() FROM PUBLIC;
 
 --
+-- Name: FUNCTION apply_inbox_entry(inbox_entry_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -18560,6 +20517,12 @@ REVOKE ALL ON FUNCTION private.appointment_reminder_due(starts_at timestamp with
 --
 
 REVOKE ALL ON FUNCTION private.archive_registrations_of_deleted_patient() FROM PUBLIC;
+
+--
+-- Name: FUNCTION asks_for_callback(body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.asks_for_callback(body text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION assign_mrn(); Type: ACL; Schema: private; Owner: postgres
@@ -18760,6 +20723,79 @@ GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time 
 GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_booking_snapshot(body jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calcom_event_key(body jsonb, body_sha256 text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_clashes(hospital uuid, doctor uuid, patient uuid, starts timestamp with time zone, ends timestamp with time zone, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_clashes(hospital uuid, doctor uuid, patient uuid, starts timestamp with time zone, ends timestamp with time zone, exclude_id uuid) FROM PUBLIC;
+
+--
+-- Name: TABLE doctor_calendar_links; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.doctor_calendar_links TO service_role;
+GRANT SELECT,DELETE ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
+-- Name: COLUMN doctor_calendar_links.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
+-- Name: COLUMN doctor_calendar_links.doctor_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(doctor_id) ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(cal_user_id),UPDATE(cal_user_id) ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(cal_email),UPDATE(cal_email) ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_event_type_ids; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(cal_event_type_ids),UPDATE(cal_event_type_ids) ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
+-- Name: FUNCTION calendar_links_for(cal_user_id bigint, cal_email text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_links_for(cal_user_id bigint, cal_email text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_patient_matches(hospital uuid, phone text, email text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION call_status_rank(status text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -18829,6 +20865,19 @@ REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
+
+--
+-- Name: FUNCTION claim_calendar_inbox_entries(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_calendar_inbox_entries() FROM PUBLIC;
+
+--
+-- Name: FUNCTION claim_voice_callback(callback_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_voice_callback(callback_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.claim_voice_callback(callback_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION clash_report(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -19218,6 +21267,20 @@ GRANT ALL ON FUNCTION private.find_patients_by_identifier(kind public.national_i
 GRANT ALL ON FUNCTION private.find_patients_by_identifier(kind public.national_id_kind, value text) TO service_role;
 
 --
+-- Name: TABLE voice_callbacks; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.voice_callbacks TO authenticated;
+GRANT SELECT ON TABLE public.voice_callbacks TO service_role;
+
+--
+-- Name: FUNCTION finish_voice_callback(callback_id uuid, vapi_call_id text, failure text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) TO service_role;
+
+--
 -- Name: FUNCTION forget_cached_access(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -19228,6 +21291,12 @@ REVOKE ALL ON FUNCTION private.forget_cached_access() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.forget_old_live_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION forward_path(machine text, from_state text, to_state text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.forward_path(machine text, from_state text, to_state text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION guard_appointment(); Type: ACL; Schema: private; Owner: postgres
@@ -19816,6 +21885,12 @@ GRANT ALL ON FUNCTION private.possible_duplicates(patient_id uuid) TO authentica
 REVOKE ALL ON FUNCTION private.protect_encrypted_column(target regclass, column_name text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION purge_webhook_payloads(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.purge_webhook_payloads() FROM PUBLIC;
+
+--
 -- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -19828,6 +21903,12 @@ REVOKE ALL ON FUNCTION private.queue_possible_duplicates() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.raise_booking_clash(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION raise_calendar_flag(hospital uuid, flag_kind text, inbox_entry uuid, booking_ref text, doctor uuid, appointment uuid, starts timestamp with time zone, ends timestamp with time zone, details jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.raise_calendar_flag(hospital uuid, flag_kind text, inbox_entry uuid, booking_ref text, doctor uuid, appointment uuid, starts timestamp with time zone, ends timestamp with time zone, details jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION raise_conflict(message text, detail text, hint text); Type: ACL; Schema: private; Owner: postgres
@@ -19959,6 +22040,21 @@ REVOKE ALL ON FUNCTION private.read_voice_session(session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.read_voice_session(session_id uuid) TO authenticated;
 
 --
+-- Name: FUNCTION reapply_webhook(inbox_entry_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.reapply_webhook(inbox_entry_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reapply_webhook(inbox_entry_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.reapply_webhook(inbox_entry_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION receive_calcom_webhook(body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_calcom_webhook(body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_calcom_webhook(body text) TO service_role;
+
+--
 -- Name: FUNCTION recipient_device_tokens(recipient_kind text, recipient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -20005,6 +22101,19 @@ REVOKE ALL ON FUNCTION private.record_transition(machine text, subject_id uuid, 
 
 REVOKE ALL ON FUNCTION private.record_voice_call(message jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_voice_call(message jsonb) TO service_role;
+
+--
+-- Name: TABLE voice_lines; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE public.voice_lines TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.voice_lines TO service_role;
+
+--
+-- Name: FUNCTION record_voice_callback(line public.voice_lines, patient_id uuid, phone public.phone_e164, via text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_voice_callback(line public.voice_lines, patient_id uuid, phone public.phone_e164, via text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION redeem_provisioning_grant(grant_id uuid, login uuid); Type: ACL; Schema: private; Owner: postgres
@@ -20062,6 +22171,20 @@ GRANT ALL ON FUNCTION private.render_notification(kind text, recipient_kind text
 --
 
 REVOKE ALL ON FUNCTION private.request_client_ip(headers jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_voice_callback(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_voice_callback(patient_id uuid, hospital_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION request_voice_callback_by_sms(from_phone text, to_phone text, body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_voice_callback_by_sms(from_phone text, to_phone text, body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_voice_callback_by_sms(from_phone text, to_phone text, body text) TO service_role;
 
 --
 -- Name: FUNCTION require_fresh_ciphertext(); Type: ACL; Schema: private; Owner: postgres
@@ -20316,6 +22439,22 @@ REVOKE ALL ON FUNCTION private.voice_calls_without_report(call_ids text[]) FROM 
 GRANT ALL ON FUNCTION private.voice_calls_without_report(call_ids text[]) TO service_role;
 
 --
+-- Name: FUNCTION webhook_inbox_entries(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.webhook_inbox_entries() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.webhook_inbox_entries() TO authenticated;
+GRANT ALL ON FUNCTION private.webhook_inbox_entries() TO service_role;
+
+--
+-- Name: FUNCTION webhook_inbox_payload(inbox_entry_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION accept_staff_invitation(invitation_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -20551,6 +22690,13 @@ REVOKE ALL ON FUNCTION public.claim_notifications(batch integer, lease interval,
 GRANT ALL ON FUNCTION public.claim_notifications(batch integer, lease interval, channels text[], max_attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION claim_voice_callback(callback_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.claim_voice_callback(callback_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_voice_callback(callback_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION clinical_note(note_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -20627,6 +22773,13 @@ GRANT ALL ON FUNCTION public.find_patient_by_identifier(kind public.national_id_
 REVOKE ALL ON FUNCTION public.find_slots(from_time timestamp with time zone, to_time timestamp with time zone, doctor_id uuid, specialty text, mode public.consultation_mode, hospital_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.find_slots(from_time timestamp with time zone, to_time timestamp with time zone, doctor_id uuid, specialty text, mode public.consultation_mode, hospital_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.find_slots(from_time timestamp with time zone, to_time timestamp with time zone, doctor_id uuid, specialty text, mode public.consultation_mode, hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION finish_voice_callback(callback_id uuid, vapi_call_id text, failure text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) TO service_role;
 
 --
 -- Name: FUNCTION forget_device_token(token text); Type: ACL; Schema: public; Owner: postgres
@@ -21018,6 +23171,22 @@ GRANT ALL ON FUNCTION public.read_prescriptions(prescription_ids uuid[]) TO auth
 GRANT ALL ON FUNCTION public.read_prescriptions(prescription_ids uuid[]) TO service_role;
 
 --
+-- Name: FUNCTION reapply_webhook(inbox_entry_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION receive_calcom_webhook(body text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_calcom_webhook(body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO authenticated;
+GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO service_role;
+
+--
 -- Name: FUNCTION record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -21105,6 +23274,21 @@ GRANT ALL ON FUNCTION public.register_existing_patient(hospital_id uuid, code te
 REVOKE ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO authenticated;
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO service_role;
+
+--
+-- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.request_voice_callback(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_voice_callback(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.request_voice_callback(patient_id uuid, hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION request_voice_callback_by_sms(from_phone text, to_phone text, body text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.request_voice_callback_by_sms(from_phone text, to_phone text, body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_voice_callback_by_sms(from_phone text, to_phone text, body text) TO service_role;
 
 --
 -- Name: FUNCTION reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text); Type: ACL; Schema: public; Owner: postgres
@@ -21414,6 +23598,22 @@ GRANT ALL ON FUNCTION public.voice_session(session_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.voice_session(session_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION webhook_inbox_entries(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.webhook_inbox_entries() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_inbox_entries() TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_inbox_entries() TO service_role;
+
+--
+-- Name: FUNCTION webhook_inbox_payload(inbox_entry_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.webhook_inbox_payload(inbox_entry_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION withdraw_consent(hospital_id uuid, purpose public.consent_purpose, patient_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -21669,6 +23869,13 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
+GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
 
 --
 -- Name: TABLE care_team_members; Type: ACL; Schema: public; Owner: postgres
@@ -22466,13 +24673,6 @@ GRANT INSERT(height_cm) ON TABLE public.vital_signs TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.vital_signs TO authenticated;
-
---
--- Name: TABLE voice_lines; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE public.voice_lines TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.voice_lines TO service_role;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: public; Owner: postgres

@@ -90,6 +90,8 @@ OPERATION_IDS = {
     ("POST", "/api/v1/pharmacists/{pharmacist_id}/reactivate"): "pharmacist_reactivate",
     ("POST", "/api/v1/webhooks/cal"): "calcom_webhook_receive",
     ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
+    ("POST", "/api/v1/webhooks/twilio/sms"): "twilio_sms_receive",
+    ("POST", "/api/v1/voice/callback"): "voice_callback_request",
 }
 
 

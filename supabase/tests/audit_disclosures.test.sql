@@ -211,7 +211,8 @@ select is_empty(
                 'patient_pharmacy_choices', -- where prescriptions go
                 'patient_registrations',    -- the person at a hospital
                 'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
-                'record_shares'             -- which hospital may read the record
+                'record_shares',            -- which hospital may read the record
+                'voice_callbacks'           -- requests for a call back: a number, times, a status
             ) $$,
     'every table naming a patient is either clinical (private.audited_resources) or listed as holding '
     || 'no clinical content'

@@ -158,6 +158,8 @@ begin
     values ('voice', h, side || '-call', (select pt.phone from public.patients as pt where pt.id = p), 'ended', 'shared_number')
     returning id into row_id;
     perform pg_temp.fixture('ai_sessions', side || '_voice_session', row_id);
+    insert into public.voice_lines (hospital_id, vapi_phone_number_id, phone)
+    values (h, 'pn-reach-' || side, '+9117655001' || length(side) || ascii(side) % 10);
 end;
 $$;
 
@@ -943,6 +945,11 @@ values
     jsonb_build_object(
         'session_id', pg_temp.a('ai_sessions', 'a_voice_session'), 'patient_id', pg_temp.a('patients', 'a_patient1')
     )
+),
+(
+    'request_voice_callback', 'a_front_desk',
+    $$ select public.request_voice_callback(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
     'voice_session', 'a_front_desk',
