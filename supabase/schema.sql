@@ -7919,6 +7919,10 @@ begin
     ) then
         perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
     end if;
+    -- A voice call's message is applied once, on arrival: its call id keeps it one session.
+    if entry.provider <> 'calcom' then
+        perform private.raise_conflict('only Cal.com events are applied again', 'not_reapplicable');
+    end if;
     if entry.outcome = 'applied' then
         perform private.raise_conflict(
             'this event has been applied already', 'already_applied',
@@ -8015,6 +8019,113 @@ end;
 $_$;
 
 ALTER FUNCTION private.receive_calcom_webhook(body text) OWNER TO postgres;
+
+--
+-- Name: receive_vapi_message(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_vapi_message(body text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    said constant text[] := '{artifact,analysis,transcript,messages,recordingUrl,summary}';
+    digest constant text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
+    parsed jsonb;
+    message jsonb;
+    call_id text;
+    key text;
+    entry private.webhook_inbox;
+    recorded jsonb;
+    result jsonb;
+    failed_state text;
+    failed_detail text;
+begin
+    begin
+        parsed := body::jsonb;
+    exception
+        when others then
+            parsed := null;
+    end;
+    if jsonb_typeof(parsed -> 'message') = 'object' then
+        message := parsed -> 'message';
+    end if;
+    call_id := nullif(btrim(message #>> '{call,id}'), '');
+    key := case
+        when call_id is null then 'body:' || digest
+        when message ->> 'type' = 'status-update' then concat_ws('|', 'status-update', call_id, message ->> 'status')
+        else concat_ws('|', message ->> 'type', call_id)
+    end;
+
+    insert into private.webhook_inbox as i (
+        provider, event_key, event_type, external_ref, hospital_id, payload, body_sha256, request_id
+    )
+    values (
+        'vapi', key, left(message ->> 'type', 100), left(call_id, 200),
+        (
+            select l.hospital_id from public.voice_lines as l
+            where l.vapi_phone_number_id = message #>> '{call,phoneNumberId}' and l.is_active
+        ),
+        case
+            when message is null then jsonb_build_object('unparsed', left(body, 100000))
+            else jsonb_build_object(
+                'message', (message - said) || jsonb_strip_nulls(jsonb_build_object('call', (message -> 'call') - said))
+            )
+        end,
+        digest,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+    )
+    on conflict (provider, event_key) do nothing
+    returning i.* into entry;
+
+    if entry.id is null then
+        update private.webhook_inbox as i
+        set deliveries = i.deliveries + 1, last_received_at = now()
+        where i.provider = 'vapi' and i.event_key = key
+        returning i.* into entry;
+        return jsonb_build_object('inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome);
+    end if;
+
+    if message is null then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
+    else
+        begin
+            recorded := private.record_voice_call(message);
+            result := jsonb_build_object(
+                'outcome', case when recorded ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
+                'reason', case
+                    when recorded ->> 'outcome' = 'duplicate' then 'already_recorded'
+                    when recorded ->> 'outcome' = 'unchanged' then 'status_not_forward'
+                end,
+                'session_id', recorded ->> 'session_id'
+            );
+        exception
+            when others then
+                get stacked diagnostics failed_state = returned_sqlstate, failed_detail = pg_exception_detail;
+                if failed_state <> '22023' then
+                    raise;
+                end if;
+                result := jsonb_build_object('outcome', 'unprocessable', 'reason', failed_detail);
+        end;
+    end if;
+
+    update private.webhook_inbox as i
+    set
+        outcome = result ->> 'outcome',
+        reason = result ->> 'reason',
+        applied_at = case when result ->> 'outcome' = 'applied' then now() end
+    where i.id = entry.id;
+    return result || jsonb_build_object('inbox_entry_id', entry.id);
+end;
+$$;
+
+ALTER FUNCTION private.receive_vapi_message(body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_vapi_message(body text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_vapi_message(body text) IS 'Records a Vapi status-update or end-of-call-report (the raw body, authenticated by the sidecar) in the webhook inbox and into the call''s voice session, in one transaction.';
 
 --
 -- Name: recipient_device_tokens(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12370,7 +12481,7 @@ ALTER FUNCTION public.reapply_webhook(inbox_entry_id uuid) OWNER TO postgres;
 -- Name: FUNCTION reapply_webhook(inbox_entry_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) IS 'Applies a webhook inbox entry again after its cause was fixed (a doctor linked, a clash resolved), through the same function as the webhook, as the calling hospital admin or the service role (audited; the transitions are theirs, so an event only a doctor may apply stays not_permitted). Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry in your hospitals, PT409 already_applied.';
+COMMENT ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) IS 'Applies a webhook inbox entry again after its cause was fixed (a doctor linked, a clash resolved), through the same function as the webhook, as the calling hospital admin or the service role (audited; the transitions are theirs, so an event only a doctor may apply stays not_permitted). Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry in your hospitals, PT409 already_applied, PT409 not_reapplicable (a voice call''s message).';
 
 --
 -- Name: receive_calcom_webhook(text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12390,6 +12501,25 @@ ALTER FUNCTION public.receive_calcom_webhook(body text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.receive_calcom_webhook(body text) IS 'Records a Cal.com webhook (the raw body, signature already verified by the sidecar) in the inbox and applies it to the appointment mirror in one transaction (service role only). Answers {inbox_entry_id, outcome: applied|ignored|unprocessable|flagged|duplicate, reason, detail, appointment_id}. A replay is a duplicate and changes nothing.';
+
+--
+-- Name: receive_vapi_message(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_vapi_message(body text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_vapi_message(receive_vapi_message.body);
+$$;
+
+ALTER FUNCTION public.receive_vapi_message(body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_vapi_message(body text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_vapi_message(body text) IS 'Service role only (the sidecar, after authenticating Vapi''s message): records a call''s status-update or end-of-call-report in the webhook inbox and its voice session in one transaction. Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (already_recorded, status_not_forward, malformed_json, call_id_missing, ...), session_id}.';
 
 --
 -- Name: record_audit_anchor(bigint, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14132,7 +14262,7 @@ CREATE TABLE private.webhook_inbox (
     request_id text,
     CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
     CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = 'calcom'::text)),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
     CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
 );
 
@@ -22055,6 +22185,13 @@ REVOKE ALL ON FUNCTION private.receive_calcom_webhook(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_vapi_message(body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_vapi_message(body text) TO service_role;
+
+--
 -- Name: FUNCTION recipient_device_tokens(recipient_kind text, recipient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23185,6 +23322,13 @@ GRANT ALL ON FUNCTION public.reapply_webhook(inbox_entry_id uuid) TO service_rol
 REVOKE ALL ON FUNCTION public.receive_calcom_webhook(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO authenticated;
 GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO service_role;
+
+--
+-- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_vapi_message(body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_vapi_message(body text) TO service_role;
 
 --
 -- Name: FUNCTION record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text); Type: ACL; Schema: public; Owner: postgres

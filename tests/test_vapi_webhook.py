@@ -11,6 +11,7 @@ replayed later, is refused and leaves nothing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -133,7 +134,7 @@ def test_a_call_from_an_unknown_number_appears_in_the_app_of_who_logs_in_with_it
     call = vapi.inbound_call(phone)
     (report,) = vapi.end_call(call, structured_data={"name": "Gurdev Singh"})
     assert report.status_code == 200, report.answer
-    assert report.answer["outcome"] == "recorded"
+    assert report.answer["outcome"] == "applied"
     ((patient_id, attention, status, ended_reason),) = sessions_of_call(committed, call)
     assert (attention, status, ended_reason) == (None, "ended", "customer-ended-call")
 
@@ -162,7 +163,7 @@ def test_a_report_sent_twice_is_one_session(
     call = vapi.inbound_call(phone)
     first, again = vapi.end_call(call, reports=2)
     assert (first.status_code, again.status_code) == (200, 200)
-    assert (first.answer["outcome"], again.answer["outcome"]) == ("recorded", "duplicate")
+    assert (first.answer["outcome"], again.answer["outcome"]) == ("applied", "duplicate")
     assert [str(row[0]) for row in sessions_of_call(committed, call)] == [patient]
 
 
@@ -173,7 +174,7 @@ def test_statuses_only_move_forward(
     vapi.end_call(call)
     (late,) = vapi.status_update(call, "ringing")
     assert late.status_code == 200
-    assert late.answer["outcome"] == "unchanged"
+    assert (late.answer["outcome"], late.answer["reason"]) == ("ignored", "status_not_forward")
     assert sessions_of_call(committed, call)[0][2] == "ended"
 
 
@@ -304,3 +305,35 @@ def test_the_sweep_records_the_calls_whose_report_never_arrived(
         (lost,),
     ).fetchone() == (True,)
     assert sessions_of_call(committed, still_talking) == [], "a call still going is left alone"
+
+
+def test_the_inbox_keeps_each_message_once_and_never_what_was_said(
+    vapi: FakeVapi, committed: psycopg.Connection, new_phone: Callable[[], str]
+) -> None:
+    call = vapi.inbound_call(new_phone())
+    vapi.end_call(call, transcript="User: my chest hurts since morning", reports=2)
+    ((deliveries, outcome, payload),) = committed.execute(
+        "select deliveries, outcome, payload::text from private.webhook_inbox "
+        "where provider = 'vapi' and external_ref = %s",
+        (call,),
+    ).fetchall()
+    assert (deliveries, outcome) == (2, "applied")
+    assert "chest" not in payload and "recordingUrl" not in payload
+
+
+def test_a_signed_body_that_is_not_a_message_is_kept_as_unprocessable(
+    vapi: FakeVapi, committed: psycopg.Connection
+) -> None:
+    body = b'{"message": "not an object' + secrets.token_hex(4).encode()
+    stamp = int(time.time() * 1000)
+    delivery = vapi._post("garbage", body, vapi.auth_headers(body, stamp))
+    assert delivery.status_code == 200, delivery.answer
+    assert (delivery.answer["outcome"], delivery.answer["reason"]) == (
+        "unprocessable",
+        "malformed_json",
+    )
+    digest = hashlib.sha256(body).hexdigest()
+    assert committed.execute(
+        "select outcome from private.webhook_inbox where provider = 'vapi' and body_sha256 = %s",
+        (digest,),
+    ).fetchall() == [("unprocessable",)]

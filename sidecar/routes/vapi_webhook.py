@@ -1,9 +1,11 @@
 """POST /api/v1/webhooks/vapi: the voice agent's server messages (seed 000 epic F).
 
 Each message is authenticated on its raw body first (integrations/vapi_server_auth), then
-handed to the database with the service role: `status-update` and `end-of-call-report` become
-the call's voice session (rpc/record_voice_call: one per call, so a report sent twice is
-recorded once); `assistant-request` is answered with the assistant and what it may say to a
+handed to the database with the service role: `status-update` and `end-of-call-report` (and a
+body that cannot be read) go to the webhook inbox and the call's voice session in one
+transaction (rpc/receive_vapi_message: one entry per event, a replay a duplicate, an
+unreadable message kept as unprocessable; all answered 200 so that Vapi does not retry what
+cannot change); `assistant-request` is answered with the assistant and what it may say to a
 caller known only by their number (rpc/voice_caller_context: nothing clinical). Other message
 types are acknowledged and not kept.
 """
@@ -28,21 +30,24 @@ RECORDED_TYPES = ("status-update", "end-of-call-report")
 
 class Acknowledgement(BaseModel):
     received: str = Field(description="The message type")
-    session_id: str | None = Field(None, description="The call's voice session, when recorded")
+    inbox_entry_id: str | None = Field(None, description="The webhook inbox entry, when kept")
     outcome: str | None = Field(
-        None, description="recorded, duplicate, status_changed or unchanged; none when not kept"
+        None, description="applied, ignored, unprocessable or duplicate; none when not kept"
     )
+    reason: str | None = None
+    session_id: str | None = Field(None, description="The call's voice session")
 
 
-def _message(body: bytes) -> dict[str, Any]:
+def _message(body: bytes) -> dict[str, Any] | None:
+    """The message, or None when the body is not a Vapi message at all."""
     try:
         envelope = json.loads(body)
-    except ValueError as error:
-        raise ApiError(400, "malformed_message", "the body is not JSON") from error
+    except ValueError:
+        return None
     message = envelope.get("message") if isinstance(envelope, dict) else None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise ApiError(400, "malformed_message", 'expected {"message": {"type": ...}}')
-    return message
+    if isinstance(message, dict) and isinstance(message.get("type"), str):
+        return message
+    return None
 
 
 def _caller_number(message: dict[str, Any]) -> str | None:
@@ -63,7 +68,7 @@ def _caller_number(message: dict[str, Any]) -> str | None:
             "description": "The message was taken; for assistant-request, the assistant",
             "model": Acknowledgement,
         },
-        **error_responses(401, 422, 503),
+        **error_responses(401, 503),
     },
 )
 async def receive(request: Request, supabase: Supabase) -> dict[str, Any]:
@@ -71,10 +76,11 @@ async def receive(request: Request, supabase: Supabase) -> dict[str, Any]:
     body = await request.body()
     vapi_server_auth.verify(settings, request.headers, body)
     message = _message(body)
-    kind = message["type"]
+    kind = message["type"] if message else "unreadable"
     service = supabase.as_service()
-    if kind in RECORDED_TYPES:
-        result = await call_rpc(service, "record_voice_call", {"message": message})
+    if message is None or kind in RECORDED_TYPES:
+        text = body.decode("utf-8", errors="replace")
+        result = await call_rpc(service, "receive_vapi_message", {"body": text})
         return {"received": kind, **result}
     if kind == "assistant-request":
         if not settings.vapi_assistant_id:

@@ -45,7 +45,7 @@ create table private.webhook_inbox (
     payload_erased_at timestamptz,
     -- The delivering request's id (X-Request-Id): the audit entries of what it changed carry it.
     request_id text,
-    constraint webhook_inbox_provider_known check (provider in ('calcom')),
+    constraint webhook_inbox_provider_known check (provider in ('calcom', 'vapi')),
     constraint webhook_inbox_event_unique unique (provider, event_key),
     constraint webhook_inbox_outcome_known check (
         outcome in ('received', 'applied', 'ignored', 'unprocessable', 'flagged')

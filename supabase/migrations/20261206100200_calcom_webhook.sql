@@ -450,6 +450,10 @@ begin
     ) then
         perform private.raise_not_found('webhook inbox entry not found', 'inbox_entry_not_found');
     end if;
+    -- A voice call's message is applied once, on arrival: its call id keeps it one session.
+    if entry.provider <> 'calcom' then
+        perform private.raise_conflict('only Cal.com events are applied again', 'not_reapplicable');
+    end if;
     if entry.outcome = 'applied' then
         perform private.raise_conflict(
             'this event has been applied already', 'already_applied',
@@ -497,7 +501,7 @@ comment on function public.reapply_webhook(uuid) is
 'service role (audited; '
 'the transitions are theirs, so an event only a doctor may apply stays not_permitted). '
 'Answers {inbox_entry_id, outcome, reason, detail, appointment_id}. Errors: PT404 no such entry '
-'in your hospitals, PT409 already_applied.';
+'in your hospitals, PT409 already_applied, PT409 not_reapplicable (a voice call''s message).';
 
 -- A link names an organizer whose events matched no hospital: they become this hospital's to
 -- see and re-apply (when the organizer now resolves to exactly this link's doctor).

@@ -4,7 +4,7 @@
 -- hospital, a number several carry attaches to nobody until the front desk assigns it; what
 -- was said is read only through the logged RPC, by those who may read the session.
 begin;
-select plan(33);
+select plan(36);
 
 select tests.create_world();
 
@@ -200,6 +200,27 @@ select is(
 );
 select is(public.voice_caller_context('+919822200001'), '{}'::jsonb, 'and nothing of a shared number''s carriers');
 
+-- Through the webhook inbox: one entry per event, applied once.
+create temporary table inboxed on commit drop as
+select public.receive_vapi_message(jsonb_build_object('message', tests.report('call-8', '+919800010001'))::text) as a
+from generate_series(1, 2) as n (delivery)
+order by n.delivery;
+grant select on inboxed to service_role;
+select is(
+    (select array_agg(a ->> 'outcome' order by a ->> 'outcome') from inboxed),
+    array['applied', 'duplicate'],
+    'a report through the inbox is applied, its replay a duplicate'
+);
+select is(
+    (select count(distinct a ->> 'inbox_entry_id')::int from inboxed), 1, 'both name one inbox entry'
+);
+select is(
+    tests.error_of(format('select public.reapply_webhook(%L)', (select min(a ->> 'inbox_entry_id') from inboxed)))
+    ->> 'details',
+    'not_reapplicable',
+    'a voice message is not applied again'
+);
+
 -- Who reads what -----------------------------------------------------------------------------
 
 select tests.act_as('a_front_desk');
@@ -222,7 +243,7 @@ select is(
 
 select tests.act_as('a_patient1');
 select is(
-    (select array_agg(external_id) from public.ai_sessions), array['call-1'],
+    (select array_agg(external_id order by external_id) from public.ai_sessions), array['call-1', 'call-8'],
     'a patient lists only their own sessions'
 );
 select is(
