@@ -17,8 +17,6 @@ from sidecar.routes import (
     patient_auth,
     staff,
     staff_auth,
-    twilio_webhook,
-    vapi_webhook,
     voice,
     webhooks,
 )
@@ -63,8 +61,6 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(auth_routes)
     api.include_router(staff.router)
     api.include_router(webhooks.router)
-    api.include_router(vapi_webhook.router)
-    api.include_router(twilio_webhook.router)
     api.include_router(voice.router)
     app.include_router(api)
     app.include_router(health.router)

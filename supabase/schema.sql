@@ -10112,8 +10112,9 @@ begin
         return query select null::uuid, 'no_number';
         return;
     end if;
-    -- Calls from one number take turns, so that two reports never make two records.
-    perform pg_advisory_xact_lock(hashtextextended('voice_caller:' || voice_caller.phone, 0));
+    -- Calls from one number take turns with each other and with the phone login (the same
+    -- lock), so that two of them never make two records for one number.
+    perform pg_advisory_xact_lock(hashtextextended('patient_phone_login:' || voice_caller.phone, 0));
     select coalesce(array_agg(p.id), '{}') into carriers
     from public.patients as p
     where p.phone = voice_caller.phone and p.deleted_at is null and p.merged_into is null;

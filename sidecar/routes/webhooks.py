@@ -1,23 +1,40 @@
-"""/api/v1/webhooks/cal: Cal.com's booking webhooks (seed 000 epic D).
+"""/api/v1/webhooks: what Cal.com, Vapi and Twilio post to carebase (seed 000 epics D and F).
 
-The signature is checked on the raw body before anything reads it; then the body goes, as it
-came, to one Postgres function (rpc/receive_calcom_webhook, service role) that records it in
-the inbox and applies it to the appointment mirror in one transaction. Every event it stores,
-applied or not, is answered 200, so that Cal.com does not disable the webhook; a replay is a
-duplicate, also 200.
+Each body is read whole (up to CAREBASE_WEBHOOK_MAX_BYTES, 413 beyond) and authenticated as
+its provider signs it before anything parses it (401 otherwise, nothing stored); then it goes,
+as it came, to one Postgres function with the service role that records and applies it in one
+transaction.
+
+- `cal`: rpc/receive_calcom_webhook records the event in the inbox and applies it to the
+  appointment mirror. Every event it stores, applied or not, is answered 200, so that Cal.com
+  does not disable the webhook; a replay is a duplicate, also 200.
+- `vapi`: `status-update` and `end-of-call-report` (and a body that cannot be read) go to the
+  inbox and the call's voice session (rpc/receive_vapi_message: one entry per event, a replay a
+  duplicate, all answered 200); `assistant-request` is answered with the assistant and what it
+  may say to a caller known only by their number (rpc/voice_caller_context: nothing clinical).
+  Other message types are acknowledged and not kept.
+- `twilio/sms`: a patient texts CALL (or कॉल, ਕਾਲ) to a hospital's line; the database decides
+  whether the text asks for a call, records the request (one per number going, 3 a day) and
+  the call is placed. The answer is TwiML: a short reply to the sender, or nothing.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from sidecar.errors import ApiError, error_responses
-from sidecar.integrations import calcom_webhook
+from sidecar.integrations import calcom_webhook, twilio_signature, vapi_server_auth
 from sidecar.integrations.supabase_api import call_rpc
+from sidecar.integrations.vapi import VapiClient
 from sidecar.routes.dependencies import Supabase
+from sidecar.voice import callbacks
 
 router = APIRouter(tags=["Webhooks"])
 
@@ -32,6 +49,12 @@ class WebhookReceipt(BaseModel):
     detail: str | None = None
     appointment_id: str | None = None
     first_outcome: str | None = Field(None, description="For a duplicate: the event's outcome")
+
+
+def _text(body: bytes) -> str:
+    """The body for the database, which parses it (a malformed one is stored too); text
+    cannot hold NUL."""
+    return body.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 async def _raw_body(request: Request, limit: int) -> bytes:
@@ -72,6 +95,129 @@ async def receive_cal(request: Request, supabase: Supabase) -> Any:
         raise ApiError(
             401, "invalid_signature", f"{calcom_webhook.SIGNATURE_HEADER} does not match the body"
         )
-    # The database parses it (a malformed body is stored too); text cannot hold NUL.
-    text = body.decode("utf-8", "replace").replace("\x00", "\ufffd")
-    return await call_rpc(supabase.as_service(), "receive_calcom_webhook", {"body": text})
+    return await call_rpc(supabase.as_service(), "receive_calcom_webhook", {"body": _text(body)})
+
+
+VAPI_RECORDED_TYPES = ("status-update", "end-of-call-report")
+
+
+class Acknowledgement(BaseModel):
+    received: str = Field(description="The message type")
+    inbox_entry_id: str | None = Field(None, description="The webhook inbox entry, when kept")
+    outcome: str | None = Field(
+        None, description="applied, ignored, unprocessable or duplicate; none when not kept"
+    )
+    reason: str | None = None
+    session_id: str | None = Field(None, description="The call's voice session")
+
+
+def _vapi_message(body: bytes) -> dict[str, Any] | None:
+    """The message, or None when the body is not a Vapi message at all."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    if isinstance(message, dict) and isinstance(message.get("type"), str):
+        return message
+    return None
+
+
+def _caller_number(message: dict[str, Any]) -> str | None:
+    for holder in (message, message.get("call") or {}):
+        customer = holder.get("customer") if isinstance(holder, dict) else None
+        if isinstance(customer, dict) and isinstance(customer.get("number"), str):
+            return customer["number"]
+    return None
+
+
+@router.post(
+    "/webhooks/vapi",
+    operation_id="vapi_webhook_receive",
+    summary="Vapi server messages: call status, end-of-call reports, assistant requests",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The message was taken; for assistant-request, the assistant",
+            "model": Acknowledgement,
+        },
+        **error_responses(401, 413, 503),
+    },
+)
+async def receive_vapi(request: Request, supabase: Supabase) -> dict[str, Any]:
+    settings = request.app.state.settings
+    body = await _raw_body(request, settings.webhook_max_bytes)
+    vapi_server_auth.verify(settings, request.headers, body)
+    message = _vapi_message(body)
+    kind = message["type"] if message else "unreadable"
+    service = supabase.as_service()
+    if message is None or kind in VAPI_RECORDED_TYPES:
+        result = await call_rpc(service, "receive_vapi_message", {"body": _text(body)})
+        return {"received": kind, **result}
+    if kind == "assistant-request":
+        if not settings.vapi_assistant_id:
+            raise ApiError(503, "not_configured", "no assistant is set up (VAPI_ASSISTANT_ID)")
+        context = await call_rpc(
+            service, "voice_caller_context", {"phone": _caller_number(message)}
+        )
+        answer: dict[str, Any] = {"assistantId": settings.vapi_assistant_id}
+        if context:
+            answer["assistantOverrides"] = {"variableValues": context}
+        return answer
+    return {"received": kind}
+
+
+TWILIO_SMS_PATH = "/api/v1/webhooks/twilio/sms"
+SMS_REPLIES = {
+    "requested": "We will call you back in a few minutes.",
+    "already_requested": "We will call you back in a few minutes.",
+    "too_many_callbacks": "We have called you back 3 times today. Please call the hospital.",
+    "not_a_request": "Reply CALL and we will call you back.",
+}
+
+
+def _twiml(text: str | None) -> Response:
+    inner = f"<Message>{escape(text)}</Message>" if text else ""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'
+    return Response(body, media_type="text/xml")
+
+
+@router.post(
+    "/webhooks/twilio/sms",
+    operation_id="twilio_sms_receive",
+    summary="An SMS to a hospital's line (Twilio): CALL asks the voice agent to call back",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/xml": {}}, "description": "TwiML: the reply, if any"},
+        **error_responses(401, 413, 502, 503),
+    },
+)
+async def receive_twilio_sms(request: Request, supabase: Supabase) -> Response:
+    settings = request.app.state.settings
+    if not settings.twilio_auth_token:
+        raise ApiError(503, "not_configured", "Twilio webhooks are not accepted: no auth token")
+    body = await _raw_body(request, settings.webhook_max_bytes)
+    # Twilio posts application/x-www-form-urlencoded; every parameter is signed.
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    base = settings.sidecar_public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    url = base + TWILIO_SMS_PATH + (f"?{request.url.query}" if request.url.query else "")
+    given = request.headers.get("x-twilio-signature")
+    if not twilio_signature.is_valid(settings.twilio_auth_token, url, params, given):
+        raise ApiError(401, "invalid_signature", "X-Twilio-Signature does not match")
+    fields = dict(params)
+    service = supabase.as_service()
+    asked = await call_rpc(
+        service,
+        "request_voice_callback_by_sms",
+        {
+            "from_phone": fields.get("From"),
+            "to_phone": fields.get("To"),
+            "body": fields.get("Body"),
+        },
+    )
+    outcome = asked["outcome"]
+    if outcome == "requested":
+        callbacks.require_configured(settings)
+        vapi = VapiClient(settings.vapi_base_url, settings.vapi_api_key, request.app.state.http)
+        await callbacks.place(settings, service, vapi, asked["id"])
+    return _twiml(SMS_REPLIES.get(outcome))
