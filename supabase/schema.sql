@@ -6593,10 +6593,6 @@ begin
     select d.user_id into doctor_user from public.doctors as d where d.id = new.doctor_id;
 
     if tg_op = 'INSERT' then
-        -- A mirrored booking recorded already cancelled was never booked for anyone here.
-        if new.status = 'cancelled' then
-            return null;
-        end if;
         kind := 'appointment_booked';
     elsif new.status is distinct from old.status and new.status = 'cancelled' then
         kind := 'appointment_cancelled';
@@ -17540,7 +17536,13 @@ CREATE TRIGGER appointments_lock_booking_keys BEFORE INSERT OR UPDATE OF doctor_
 -- Name: appointments appointments_notify; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER appointments_notify AFTER INSERT OR UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.notify_appointment_change();
+CREATE TRIGGER appointments_notify AFTER INSERT ON public.appointments FOR EACH ROW WHEN ((new.status <> 'cancelled'::public.appointment_status)) EXECUTE FUNCTION private.notify_appointment_change();
+
+--
+-- Name: appointments appointments_notify_changes; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_notify_changes AFTER UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.notify_appointment_change();
 
 --
 -- Name: appointments appointments_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres

@@ -376,8 +376,6 @@ RECREATED_FUNCTIONS = {
     "private.guard_appointment_nurse_fields": "20261205020000 lets a merge's re-pointing through",
     "private.guard_prescription_pharmacy": "20261205020000 moves a prescription with the consent"
     " it was sent under",
-    "private.notify_appointment_change": "20261206100100 tells nobody of a mirrored booking first"
-    " seen already cancelled",
 }
 
 CREATE_FUNCTION = re.compile(

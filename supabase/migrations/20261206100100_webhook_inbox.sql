@@ -159,76 +159,17 @@ values (
     'A mirrored booking (Cal.com) first seen already cancelled'
 );
 
-create or replace function private.notify_appointment_change()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-    doctor_user uuid;
-    kind text;
-    reminder_due timestamptz;
-    payload jsonb := jsonb_build_object(
-        'appointment_id', new.id, 'doctor_id', new.doctor_id, 'starts_at', new.starts_at,
-        'ends_at', new.ends_at, 'mode', new.mode, 'status', new.status
-    );
-begin
-    select d.user_id into doctor_user from public.doctors as d where d.id = new.doctor_id;
+-- The notification trigger's function is unchanged: the insert trigger takes a WHEN.
+drop trigger appointments_notify on public.appointments;
 
-    if tg_op = 'INSERT' then
-        -- A mirrored booking recorded already cancelled was never booked for anyone here.
-        if new.status = 'cancelled' then
-            return null;
-        end if;
-        kind := 'appointment_booked';
-    elsif new.status is distinct from old.status and new.status = 'cancelled' then
-        kind := 'appointment_cancelled';
-        payload := payload || jsonb_build_object('reason', new.status_reason);
-    elsif new.status is distinct from old.status and new.status = 'scheduled' then
-        kind := 'appointment_confirmed';
-    elsif (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
-        kind := 'appointment_rescheduled';
-        payload := payload || jsonb_build_object(
-            'previous_starts_at', old.starts_at, 'previous_ends_at', old.ends_at
-        );
-    end if;
+create trigger appointments_notify
+after insert on public.appointments
+for each row when (new.status <> 'cancelled')
+execute function private.notify_appointment_change();
 
-    -- A reminder waits for its time; any change of time, confirmation or leaving
-    -- `scheduled` withdraws the one waiting (a new one is queued below when due).
-    if tg_op = 'UPDATE' and (
-        (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at)
-        or new.status is distinct from old.status
-    ) then
-        update private.outbox as o
-        set state = 'cancelled'
-        where o.subject_id = new.id and o.kind = 'appointment_reminder' and o.state = 'pending';
-    end if;
-
-    if kind is null then
-        return null;
-    end if;
-
-    if new.patient_id is not null then
-        perform private.enqueue(
-            kind, 'appointment', new.id, new.hospital_id, 'patient', new.patient_id,
-            private.patient_channel(new.patient_id), payload
-        );
-        reminder_due := private.appointment_reminder_due(new.starts_at);
-        if kind in ('appointment_booked', 'appointment_rescheduled', 'appointment_confirmed')
-            and new.status = 'scheduled' and reminder_due is not null then
-            perform private.enqueue(
-                'appointment_reminder', 'appointment', new.id, new.hospital_id, 'patient', new.patient_id,
-                private.patient_channel(new.patient_id), payload, reminder_due
-            );
-        end if;
-    end if;
-    if kind <> 'appointment_confirmed' then
-        perform private.enqueue(kind, 'appointment', new.id, new.hospital_id, 'user', doctor_user, 'push', payload);
-    end if;
-    return null;
-end;
-$$;
+create trigger appointments_notify_changes
+after update on public.appointments
+for each row execute function private.notify_appointment_change();
 
 -- The shortest way forward from one state to another along a machine's transitions (null:
 -- the target is behind, or unreachable). Webhooks and reconciliation move a mirrored
