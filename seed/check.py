@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 from psycopg import sql
+
+from seed import connection
 
 # Foreign keys of the loaded schemas, each checked by an anti-join (triggers enforce them, and
 # the triggers were off during the load).
@@ -122,7 +123,7 @@ RULES = {
 def run(database_url: str) -> list[tuple[str, int, float]]:
     """Every check as (what, problems found, seconds); none found means the data is sound."""
     results = []
-    with psycopg.connect(database_url) as conn:
+    with connection.connect(database_url) as conn:
         conn.execute("set statement_timeout = 0")
         for name, child, parent, columns, referenced in conn.execute(FOREIGN_KEYS).fetchall():
             started = time.monotonic()

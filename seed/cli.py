@@ -8,9 +8,7 @@ import io
 import time
 from datetime import UTC, date, datetime
 
-import psycopg
-
-from seed import check, load
+from seed import check, connection, load
 from seed.sizes import SIZES
 from seed.world import STAFF_PASSWORD, World
 
@@ -32,7 +30,7 @@ def load_unless_present(database_url: str, size_name: str, today: date) -> str |
     """What `carebase up` does: loads a size (seed 1) unless its hospitals are there already,
     quietly; returns what it made in one line, or None when it was loaded before."""
     size = SIZES[size_name]
-    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+    with connection.connect(database_url) as conn, conn.cursor() as cur:
         if load.loaded_codes(cur, size):
             return None
     world = World(1, size, today)

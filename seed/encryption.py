@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import psycopg
+from seed import connection
 
 BATCH = 4000
 
@@ -22,7 +22,7 @@ class Encryptor:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encrypt")
 
     def _encrypt(self, values: list[str]) -> list[bytes]:
-        with psycopg.connect(self.database_url) as conn, conn.cursor() as cur:
+        with connection.connect(self.database_url) as conn, conn.cursor() as cur:
             cur.execute("create temp table clear (n integer, value text)")
             with cur.copy("copy clear (n, value) from stdin") as copy:
                 for n, value in enumerate(values):

@@ -36,6 +36,7 @@ from psycopg import sql
 from seed import (
     appointments,
     clinical,
+    connection,
     consent,
     hospitals,
     notifications,
@@ -246,7 +247,7 @@ def generate(database_url: str, world: World) -> Summary:
     summary = Summary()
     encryptor = Encryptor(database_url)
     try:
-        with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        with connection.connect(database_url) as conn, conn.cursor() as cur:
             # Two loads at once (two `carebase up`): the second waits, then finds the hospitals.
             cur.execute("select pg_advisory_xact_lock(hashtext('carebase seed generate'))")
             if taken := loaded_codes(cur, world.size):
@@ -259,7 +260,7 @@ def generate(database_url: str, world: World) -> Summary:
     finally:
         encryptor.close()
     started = time.monotonic()
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connection.connect(database_url, autocommit=True) as conn:
         conn.execute("analyze")
     summary.add("(analyze)", 0, time.monotonic() - started)
     return summary
