@@ -132,6 +132,19 @@ class Run:
         with psycopg.connect(self.stack.dsn()) as conn:
             return conn.execute(sql, params).fetchall()
 
+    def walk_in(self) -> str:
+        """A patient of the hospital with the run's phone (removed with the run, care team
+        included), so that no demo patient's care team is changed."""
+        (patient,) = self.query(
+            "with p as (insert into public.patients (full_name, phone) values ('Run Patient', %s)"
+            " returning id) insert into public.patient_registrations (patient_id, hospital_id, mrn)"
+            " select p.id, %s, %s from p returning patient_id",
+            self.phone(),
+            HOSPITAL,
+            f"RUN-{self.tag[-10:]}",
+        )[0]
+        return str(patient)
+
 
 def _link(run: Run, doctor: str, cal_user: int) -> httpx.Response:
     with run.rest(ADMIN) as rest:
@@ -357,12 +370,8 @@ def test_an_unknown_organizer_waits_until_the_admin_links_the_doctor_and_reappli
 
 def test_a_clashing_booking_is_flagged_for_the_front_desk(run: Run) -> None:
     starts = run.at(7)
+    patient = run.walk_in()
     with run.rest(FRONT_DESK) as rest:
-        patient = run.query(
-            "select patient_id from public.patient_registrations where hospital_id = %s"
-            " order by patient_id limit 1",
-            HOSPITAL,
-        )[0][0]
         booked = rest.post(
             "/rpc/book_appointment",
             json={
