@@ -30,6 +30,8 @@ def sidecar_environment(settings: Settings) -> dict[str, str]:
         "CAREBASE_PATIENT_LOGIN_SECRET": "carebase-local-patient-login-secret",
         # The local Cal.com webhook secret (never used in production).
         "CAREBASE_CALCOM_WEBHOOK_SECRET": "carebase-local-calcom-webhook-secret",
+        # The local Vapi server-message secret (never used in production).
+        "VAPI_SERVER_SECRET": "carebase-local-vapi-server-secret",
         **firebase_emulator.sidecar_environment(settings),
     }
 

@@ -260,7 +260,7 @@ def test_unconfigured_secret_refuses_every_webhook() -> None:
             headers={"X-Cal-Signature-256": "no-secret-provided"},
         )
     assert response.status_code == 503
-    assert response.json()["code"] == "webhook_unconfigured"
+    assert response.json()["code"] == "not_configured"
 
 
 def test_the_same_webhook_twice_is_one_appointment_and_a_200_no_op(run: Run) -> None:

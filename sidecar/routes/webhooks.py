@@ -88,7 +88,7 @@ async def _raw_body(request: Request, limit: int) -> bytes:
 async def receive_cal(request: Request, supabase: Supabase) -> Any:
     settings = request.app.state.settings
     if not settings.calcom_webhook_secret:
-        raise ApiError(503, "webhook_unconfigured", "the Cal.com webhook secret is not configured")
+        raise ApiError(503, "not_configured", "the Cal.com webhook secret is not configured")
     body = await _raw_body(request, settings.webhook_max_bytes)
     signature = request.headers.get(calcom_webhook.SIGNATURE_HEADER)
     if not calcom_webhook.signature_valid(settings.calcom_webhook_secret, body, signature):
