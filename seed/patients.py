@@ -250,9 +250,9 @@ def _phone_user(user_id: str, phone: str, full_name: str, at: str) -> tuple:
 # filled it: the records of one person registered twice at a hospital. Only pairs sharing the
 # phone and birth date are looked for (the trigger also matches on email and the nearest
 # names; with triggers off, comparing every registration that way would take hours), grouped
-# first (the tables have no statistics yet, and plain indexes are set aside during the load: a
-# join on phone would be planned blind), then scored by the database's own
-# private.duplicate_score. The primary keys and the one-registration-a-hospital key stay.
+# first (plain indexes are set aside during the load: a join on phone would have none), then
+# scored by the database's own private.duplicate_score. The primary keys and the
+# one-registration-a-hospital key stay.
 DERIVED = [
     """
     insert into public.patient_duplicate_pairs
