@@ -4426,6 +4426,94 @@ ALTER FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) OW
 COMMENT ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) IS 'The live-event topic of everyone holding a role at a hospital: hospital:<uuid>:<role>.';
 
 --
+-- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.webhook_inbox (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_key text NOT NULL,
+    event_type text,
+    external_ref text,
+    organizer_cal_user_id bigint,
+    organizer_email extensions.citext,
+    hospital_id uuid,
+    appointment_id uuid,
+    payload jsonb,
+    body_sha256 text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
+    deliveries integer DEFAULT 1 NOT NULL,
+    outcome text DEFAULT 'received'::text NOT NULL,
+    reason text,
+    detail text,
+    attempts integer DEFAULT 1 NOT NULL,
+    applied_at timestamp with time zone,
+    reapplied_by uuid,
+    reapplied_at timestamp with time zone,
+    payload_erased_at timestamp with time zone,
+    request_id text,
+    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
+    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
+    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
+);
+
+ALTER TABLE private.webhook_inbox OWNER TO postgres;
+
+--
+-- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
+
+--
+-- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
+
+--
+-- Name: inbox_record(text, text, text, text, uuid, jsonb, text, bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint DEFAULT NULL::bigint, organizer_email text DEFAULT NULL::text, OUT entry private.webhook_inbox, OUT replay boolean) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    insert into private.webhook_inbox as i (
+        provider, event_key, event_type, external_ref, hospital_id, organizer_cal_user_id,
+        organizer_email, payload, body_sha256, request_id
+    )
+    values (
+        inbox_record.provider, inbox_record.event_key, left(inbox_record.event_type, 100),
+        left(inbox_record.external_ref, 200), inbox_record.hospital_id,
+        inbox_record.organizer_cal_user_id, inbox_record.organizer_email, inbox_record.payload,
+        inbox_record.body_sha256,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+    )
+    on conflict on constraint webhook_inbox_event_unique do nothing
+    returning i.* into entry;
+    replay := entry.id is null;
+    if replay then
+        update private.webhook_inbox as i
+        set deliveries = i.deliveries + 1, last_received_at = now()
+        where i.provider = inbox_record.provider and i.event_key = inbox_record.event_key
+        returning i.* into entry;
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) IS 'Records a webhook event in the inbox: the new entry, or (replay true) the first entry of the same provider event with this delivery counted.';
+
+--
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7962,9 +8050,8 @@ declare
     parsed jsonb;
     digest text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
     key text;
-    booking_ref text;
     organizer jsonb;
-    entry private.webhook_inbox;
+    recorded record;
 begin
     begin
         parsed := body::jsonb;
@@ -7972,45 +8059,30 @@ begin
         when others then
             parsed := null;
     end;
-    if parsed is null or jsonb_typeof(parsed) <> 'object' then
+    if jsonb_typeof(parsed) is distinct from 'object' then
+        parsed := null;
         key := 'body:' || digest;
     else
         key := private.calcom_event_key(parsed, digest);
         organizer := private.calcom_booking_snapshot(parsed) -> 'organizer';
-        booking_ref := coalesce(
-            parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'
-        );
     end if;
 
-    insert into private.webhook_inbox as i (
-        provider, event_key, event_type, external_ref, organizer_cal_user_id, organizer_email, payload,
-        body_sha256, request_id
-    )
-    values (
-        'calcom', key, left(parsed ->> 'triggerEvent', 100), left(booking_ref, 200),
-        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
-        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end,
-        coalesce(
-            case when jsonb_typeof(parsed) = 'object' then parsed end,
-            jsonb_build_object('unparsed', left(body, 100000))
-        ),
+    recorded := private.inbox_record(
+        'calcom', key, parsed ->> 'triggerEvent',
+        coalesce(parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'),
+        null,
+        coalesce(parsed, jsonb_build_object('unparsed', left(body, 100000))),
         digest,
-        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
-    )
-    on conflict (provider, event_key) do nothing
-    returning i.* into entry;
-
-    if entry.id is null then
-        update private.webhook_inbox as i
-        set deliveries = i.deliveries + 1, last_received_at = now()
-        where i.provider = 'calcom' and i.event_key = key
-        returning i.* into entry;
+        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
+        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end
+    );
+    if recorded.replay then
         return jsonb_build_object(
-            'inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome,
-            'appointment_id', entry.appointment_id
+            'inbox_entry_id', (recorded.entry).id, 'outcome', 'duplicate',
+            'first_outcome', (recorded.entry).outcome, 'appointment_id', (recorded.entry).appointment_id
         );
     end if;
-    return private.apply_inbox_entry(entry.id);
+    return private.apply_inbox_entry((recorded.entry).id);
 end;
 $_$;
 
@@ -8031,8 +8103,9 @@ declare
     message jsonb;
     call_id text;
     key text;
-    entry private.webhook_inbox;
-    recorded jsonb;
+    recorded record;
+    entry_id uuid;
+    called jsonb;
     result jsonb;
     failed_state text;
     failed_detail text;
@@ -8053,11 +8126,8 @@ begin
         else concat_ws('|', message ->> 'type', call_id)
     end;
 
-    insert into private.webhook_inbox as i (
-        provider, event_key, event_type, external_ref, hospital_id, payload, body_sha256, request_id
-    )
-    values (
-        'vapi', key, left(message ->> 'type', 100), left(call_id, 200),
+    recorded := private.inbox_record(
+        'vapi', key, message ->> 'type', call_id,
         (
             select l.hospital_id from public.voice_lines as l
             where l.vapi_phone_number_id = message #>> '{call,phoneNumberId}' and l.is_active
@@ -8068,32 +8138,25 @@ begin
                 'message', (message - said) || jsonb_strip_nulls(jsonb_build_object('call', (message -> 'call') - said))
             )
         end,
-        digest,
-        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
-    )
-    on conflict (provider, event_key) do nothing
-    returning i.* into entry;
-
-    if entry.id is null then
-        update private.webhook_inbox as i
-        set deliveries = i.deliveries + 1, last_received_at = now()
-        where i.provider = 'vapi' and i.event_key = key
-        returning i.* into entry;
-        return jsonb_build_object('inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome);
+        digest
+    );
+    entry_id := (recorded.entry).id;
+    if recorded.replay then
+        return jsonb_build_object('inbox_entry_id', entry_id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome);
     end if;
 
     if message is null then
         result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
     else
         begin
-            recorded := private.record_voice_call(message);
+            called := private.record_voice_call(message);
             result := jsonb_build_object(
-                'outcome', case when recorded ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
+                'outcome', case when called ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
                 'reason', case
-                    when recorded ->> 'outcome' = 'duplicate' then 'already_recorded'
-                    when recorded ->> 'outcome' = 'unchanged' then 'status_not_forward'
+                    when called ->> 'outcome' = 'duplicate' then 'already_recorded'
+                    when called ->> 'outcome' = 'unchanged' then 'status_not_forward'
                 end,
-                'session_id', recorded ->> 'session_id'
+                'session_id', called ->> 'session_id'
             );
         exception
             when others then
@@ -8110,8 +8173,8 @@ begin
         outcome = result ->> 'outcome',
         reason = result ->> 'reason',
         applied_at = case when result ->> 'outcome' = 'applied' then now() end
-    where i.id = entry.id;
-    return result || jsonb_build_object('inbox_entry_id', entry.id);
+    where i.id = entry_id;
+    return result || jsonb_build_object('inbox_entry_id', entry_id);
 end;
 $$;
 
@@ -14228,54 +14291,6 @@ CREATE TABLE private.state_transitions (
 );
 
 ALTER TABLE private.state_transitions OWNER TO postgres;
-
---
--- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.webhook_inbox (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider text NOT NULL,
-    event_key text NOT NULL,
-    event_type text,
-    external_ref text,
-    organizer_cal_user_id bigint,
-    organizer_email extensions.citext,
-    hospital_id uuid,
-    appointment_id uuid,
-    payload jsonb,
-    body_sha256 text NOT NULL,
-    received_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
-    deliveries integer DEFAULT 1 NOT NULL,
-    outcome text DEFAULT 'received'::text NOT NULL,
-    reason text,
-    detail text,
-    attempts integer DEFAULT 1 NOT NULL,
-    applied_at timestamp with time zone,
-    reapplied_by uuid,
-    reapplied_at timestamp with time zone,
-    payload_erased_at timestamp with time zone,
-    request_id text,
-    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
-    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
-    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
-);
-
-ALTER TABLE private.webhook_inbox OWNER TO postgres;
-
---
--- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
-
---
--- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
 
 --
 -- Name: doctors; Type: TABLE; Schema: public; Owner: postgres
@@ -21529,6 +21544,12 @@ GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role
 --
 
 REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) FROM PUBLIC;
+
+--
+-- Name: FUNCTION inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) FROM PUBLIC;
 
 --
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
