@@ -7,9 +7,11 @@ a fixed rate (default 200/s for 60 s) from one asyncio loop, each a booking of a
 time for a patient registered at the doctor's hospital, and re-sends a tenth of them (Cal.com
 retries). Then it counts in the database: one inbox entry and one appointment per booking,
 deliveries equal to the requests sent. Acknowledgement times are P50/P95/P99 of the whole
-request. What the run made (links, appointments, their notifications and care-team rows, the
-inbox entries) is removed afterwards; the audit trail keeps its entries. It rewrites the
-webhook section of bench/REPORT.md.
+request. Before the run, a CPU budget: webhooks sent one at a time straight to the database
+function, through the gateway and through the sidecar, with the CPU each process used per
+webhook, which bounds the rate these cores can reach. What the run made (links, appointments,
+their notifications and care-team rows, the inbox entries) is removed afterwards; the audit
+trail keeps its entries. It rewrites the webhook section of bench/REPORT.md.
 
 Run with `make bench-webhooks` (`BENCH_ARGS="--rate 200 --seconds 60"`).
 """
@@ -35,12 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import rewrite_section  # noqa: E402
-from devstack import services  # noqa: E402
+from devstack import postgres, services  # noqa: E402
 from devstack.config import Settings  # noqa: E402
+from devstack.gateway import process as gateway  # noqa: E402
+from sidecar.integrations.calcom_webhook import SIGNATURE_HEADER as CALCOM_SIGNATURE  # noqa: E402
 from sidecar.integrations.calcom_webhook import sign  # noqa: E402
 
 DOCTORS = 20
 RESEND_SHARE = 0.1
+CALIBRATION = 200  # webhooks sent one at a time through each layer for the CPU budget
 
 
 def parse_args() -> argparse.Namespace:
@@ -135,6 +140,96 @@ async def drive(
         return latencies, errors, time.monotonic() - begun
 
 
+def _stat(pid: str) -> tuple[int, int] | None:
+    """(parent pid, CPU ticks of the process and its reaped children), None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), sum(int(f) for f in fields[11:15])
+
+
+def tree_cpu(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree (the root and its live descendants;
+    ended ones count through their parent's reaped-children times)."""
+    stats = {int(pid): s for pid in os.listdir("/proc") if pid.isdigit() and (s := _stat(pid))}
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, root in roots.items():
+        total, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            total += stats.get(pid, (0, 0))[1]
+            todo += children.get(pid, [])
+        used[name] = total / ticks
+    return used
+
+
+def stack_roots(settings: Settings) -> dict[str, int]:
+    """The processes a webhook goes through: Postgres's postmaster, the gateway (its RPC, and
+    its Realtime relaying the booking's live events), the sidecar."""
+    postmaster = int(postgres.locate(settings).pid_file.read_text().split()[0])
+    return {
+        "Postgres": postmaster,
+        "gateway (REST, Realtime)": gateway.running_pid(settings) or 0,
+        "sidecar": services.sidecar(settings).running_pid() or 0,
+    }
+
+
+def cpu_budget(
+    conn: psycopg.Connection, settings: Settings, secret: str, bodies: list[bytes]
+) -> list[tuple[str, float, dict[str, float]]]:
+    """Sends the bodies one at a time, a third each straight to the database function, to the
+    gateway's RPC and to the sidecar; answers (path, wall ms a webhook, CPU ms a webhook by
+    process, this script included)."""
+    roots = stack_roots(settings)
+    # What the stack uses doing nothing (the worker's polls, Realtime), taken off each figure.
+    idle_before, idle_begun = tree_cpu(roots), time.monotonic()
+    time.sleep(3)
+    idle_after, idle_seconds = tree_cpu(roots), time.monotonic() - idle_begun
+    idle = {name: (idle_after[name] - idle_before[name]) / idle_seconds for name in roots}
+    third = len(bodies) // 3
+    key = settings.service_role_key
+    rpc = f"{settings.api_url}/rest/v1/rpc/receive_calcom_webhook"
+    hook = f"{settings.sidecar_url}/api/v1/webhooks/cal"
+    rows = []
+    with httpx.Client(timeout=30) as http:
+        paths = {
+            "the database function": lambda b: conn.execute(
+                "select public.receive_calcom_webhook(%s)", (b.decode(),)
+            ),
+            "gateway (rpc)": lambda b: http.post(
+                rpc,
+                json={"body": b.decode()},
+                headers={"apikey": key, "Authorization": f"Bearer {key}"},
+            ).raise_for_status(),
+            "sidecar (webhook)": lambda b: http.post(
+                hook,
+                content=b,
+                headers={"Content-Type": "application/json", CALCOM_SIGNATURE: sign(secret, b)},
+            ).raise_for_status(),
+        }
+        for n, (path, send) in enumerate(paths.items()):
+            chunk = bodies[n * third : (n + 1) * third]
+            before, own, begun = tree_cpu(roots), time.process_time(), time.monotonic()
+            for content in chunk:
+                send(content)
+            seconds = time.monotonic() - begun
+            after = tree_cpu(roots)
+            used = {
+                name: max(0.0, after[name] - before[name] - idle[name] * seconds)
+                * 1000
+                / len(chunk)
+                for name in roots
+            }
+            used["bench client"] = (time.process_time() - own) * 1000 / len(chunk)
+            rows.append((path, seconds * 1000 / len(chunk), used))
+    return rows
+
+
 # What a run made, by its tag: in an order the foreign keys allow.
 _CLEAN = (
     "delete from private.outbox where subject_id in"
@@ -181,6 +276,13 @@ def main() -> int:
                 sends.append(body(tag, n, cal_user, phone, day0 + timedelta(minutes=15 * n)))
                 if n in resent:  # Cal.com's retry of a delivery it did not see answered
                     sends.append(sends[-1])
+            calibration = [
+                body(f"{tag}c", n, cal_user, phone, day0 + timedelta(days=200, minutes=15 * n))
+                for n, (cal_user, _, phone) in enumerate(
+                    rng.choice(choices) for _ in range(3 * CALIBRATION)
+                )
+            ]
+            budget = cpu_budget(conn, settings, secret, calibration)
             load_start = os.getloadavg()
             latencies, errors, took = asyncio.run(
                 drive(url, secret, sends, args.rate, args.concurrency)
@@ -198,6 +300,7 @@ def main() -> int:
                 (f"{tag}-%",),
             ).fetchone()
         finally:
+            clean(conn, f"{tag}c", started)
             clean(conn, tag, started)
     quantiles = statistics.quantiles(latencies, n=100)
     reached = len(sends) / took
@@ -211,6 +314,20 @@ def main() -> int:
     )
     if errors:
         print("first errors:", *errors[:5], sep="\n  ")
+    names = list(budget[0][2])
+    budget_table = (
+        f"| one at a time through | wall | {' | '.join(names)} | CPU in all "
+        "| ceiling on 2 cores |\n"
+        f"|---|---|{'---|' * len(names)}---|---|\n"
+    )
+    for path, wall, used in budget:
+        total = sum(used.values())
+        budget_table += (
+            f"| {path} | {wall:.1f} ms | "
+            + " | ".join(f"{used[name]:.1f} ms" for name in names)
+            + f" | {total:.1f} ms | {2000 / total:.0f}/s |\n"
+        )
+    print(budget_table)
     rewrite_section(
         "## Webhooks\n\n"
         f"`bench/webhook_throughput.py`, measured {started:%Y-%m-%d %H:%M} UTC: signed Cal.com "
@@ -225,7 +342,12 @@ def main() -> int:
         "| doubled | ack P50 | P95 | P99 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         f"| {len(sends):,} | {reached:.0f}/s | {len(errors)} | {entries:,} | {deliveries:,} | "
         f"{applied:,} | {appointments:,} | {lost} | {doubled} | {quantiles[49]:.0f} ms | "
-        f"{quantiles[94]:.0f} ms | {quantiles[98]:.0f} ms |\n"
+        f"{quantiles[94]:.0f} ms | {quantiles[98]:.0f} ms |\n\n"
+        f"Where the time goes: before the run, {CALIBRATION} webhooks sent one at a time "
+        "through each layer, with the CPU each process tree used per webhook (Postgres "
+        "backends, the gateway's workers, the sidecar, this script; what each uses idle is "
+        "taken off) and the rate those 2 cores "
+        "could sustain at that cost if nothing else ran:\n\n" + budget_table
     )
     return 0 if not errors and lost == 0 and doubled == 0 and deliveries == len(sends) else 1
 

@@ -32,7 +32,7 @@ def log_file(settings: Settings) -> Path:
     return settings.local_dir / f"gateway{_suffix(settings)}.log"
 
 
-def _running_pid(settings: Settings) -> int | None:
+def running_pid(settings: Settings) -> int | None:
     try:
         pid = int(_pid_file(settings).read_text())
         os.kill(pid, 0)
@@ -50,7 +50,7 @@ def _listening(settings: Settings) -> bool:
 
 def start(settings: Settings) -> bool:
     """Start the gateway unless it runs; returns whether it was started now."""
-    if _running_pid(settings):
+    if running_pid(settings):
         return False
     if _listening(settings):
         raise DevstackError(
@@ -83,7 +83,7 @@ def start(settings: Settings) -> bool:
 
 def stop(settings: Settings) -> bool:
     """Stop the gateway if it runs; returns whether it was running."""
-    pid = _running_pid(settings)
+    pid = running_pid(settings)
     if pid is None:
         return False
     os.killpg(pid, signal.SIGTERM)
