@@ -9171,6 +9171,91 @@ $$;
 ALTER FUNCTION private.require_phi_aal2(patient uuid) OWNER TO postgres;
 
 --
+-- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.calendar_sync_flags (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    provider text NOT NULL,
+    kind text NOT NULL,
+    inbox_entry_id uuid,
+    external_ref text,
+    doctor_id uuid,
+    appointment_id uuid,
+    starts_at timestamp with time zone,
+    ends_at timestamp with time zone,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    resolved_by uuid,
+    resolution text,
+    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text]))),
+    CONSTRAINT calendar_sync_flags_resolution_length CHECK ((char_length(resolution) <= 500))
+);
+
+ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed) or lineage_conflict (two appointments claim one reschedule chain). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook), or by the front desk or an admin saying what they did (rpc/resolve_calendar_flag). Written only by the system and those two calls.';
+
+--
+-- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient or lineage_conflict.';
+
+--
+-- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
+
+--
+-- Name: COLUMN calendar_sync_flags.resolution; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.resolution IS 'What the person who closed the flag did (rpc/resolve_calendar_flag); null when a re-apply closed it.';
+
+--
+-- Name: resolve_calendar_flag(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) RETURNS public.calendar_sync_flags
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    flag public.calendar_sync_flags;
+    said constant text := nullif(btrim(resolve_calendar_flag.resolution), '');
+begin
+    select f.* into flag from public.calendar_sync_flags as f where f.id = flag_id for update;
+    if flag.id is null or not flag.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('calendar flag not found', 'calendar_flag_not_found');
+    end if;
+    if said is null or char_length(said) > 500 then
+        perform private.raise_invalid(
+            'say what was done, in at most 500 characters', 'resolution_required',
+            'e.g. "called the patient, moved to Friday 10:00"'
+        );
+    end if;
+    if flag.resolved_at is not null then
+        perform private.raise_conflict('this flag is resolved already', 'already_resolved');
+    end if;
+    update public.calendar_sync_flags as f
+    set resolved_at = now(), resolved_by = auth.uid(), resolution = said
+    where f.id = flag.id
+    returning f.* into flag;
+    return flag;
+end;
+$$;
+
+ALTER FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
+
+--
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12840,6 +12925,25 @@ The old and new times go to status_history; ends_at defaults to the same length.
 23P01 (409) a clash, PT404 no such appointment, 42501 not allowed.';
 
 --
+-- Name: resolve_calendar_flag(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) RETURNS public.calendar_sync_flags
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.resolve_calendar_flag(resolve_calendar_flag.flag_id, resolve_calendar_flag.resolution);
+$$;
+
+ALTER FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) IS 'Closes a calendar flag of the caller''s hospital (front desk, hospital admin) with what was done about it; answers the flag. The change is in the audit trail. Errors: 404 calendar_flag_not_found (no such flag within reach), 400 resolution_required (empty or over 500 characters), 409 already_resolved.';
+
+--
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14726,48 +14830,6 @@ COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE ch
 --
 
 COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
-
---
--- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.calendar_sync_flags (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    provider text NOT NULL,
-    kind text NOT NULL,
-    inbox_entry_id uuid,
-    external_ref text,
-    doctor_id uuid,
-    appointment_id uuid,
-    starts_at timestamp with time zone,
-    ends_at timestamp with time zone,
-    details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    resolved_at timestamp with time zone,
-    resolved_by uuid,
-    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text])))
-);
-
-ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
-
---
--- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed) or lineage_conflict (two appointments claim one reschedule chain). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook). Written only by the system.';
-
---
--- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient or lineage_conflict.';
-
---
--- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
 
 --
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
@@ -22375,6 +22437,20 @@ GRANT ALL ON FUNCTION private.require_phi_aal2(patient uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.require_phi_aal2(patient uuid) TO service_role;
 
 --
+-- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
+GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
+
+--
+-- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
+
+--
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23467,6 +23543,14 @@ GRANT ALL ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_
 GRANT ALL ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text) TO service_role;
 
 --
+-- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
+GRANT ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) TO service_role;
+
+--
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -24037,13 +24121,6 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
-
---
--- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
-GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
 
 --
 -- Name: TABLE care_team_members; Type: ACL; Schema: public; Owner: postgres

@@ -153,6 +153,10 @@ begin
     values ('calcom', 'reach:' || side, h, '{"unparsed": "x"}', 'reach', 'unprocessable', 'malformed_json')
     returning id into row_id;
     perform pg_temp.fixture('webhook_inbox', side || '_inbox', row_id);
+    insert into public.calendar_sync_flags (hospital_id, provider, kind, external_ref)
+    values (h, 'calcom', 'clash', 'reach-flag-' || side)
+    returning id into row_id;
+    perform pg_temp.fixture('calendar_sync_flags', side || '_flag', row_id);
     -- A call from a number the front desk must attribute (the patient's own, for the template).
     insert into public.ai_sessions (channel, hospital_id, external_id, caller_phone, call_status, attention)
     values ('voice', h, side || '-call', (select pt.phone from public.patients as pt where pt.id = p), 'ended', 'shared_number')
@@ -332,6 +336,7 @@ from (
     ('public.pharmacists', 'b', null, 'b_pharmacist'), ('public.pharmacists', 'c', null, 'c_pharmacist'),
     ('private.outbox', 'b', 'notifications', 'b_dead'), ('private.outbox', 'c', 'notifications', 'c_dead'),
     ('private.webhook_inbox', 'b', null, 'b_inbox'), ('private.webhook_inbox', 'c', null, 'c_inbox'),
+    ('public.calendar_sync_flags', 'b', null, 'b_flag'), ('public.calendar_sync_flags', 'c', null, 'c_flag'),
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session')
@@ -803,6 +808,7 @@ values
 ('identifier_id', 'public.patient_identifiers', null), ('pharmacist_id', 'public.pharmacists', null),
 ('user_id', 'public.profiles', null), ('notification_id', 'private.outbox', null),
 ('inbox_entry_id', 'private.webhook_inbox', null),
+('flag_id', 'public.calendar_sync_flags', null),
 ('invitation_id', 'public.staff_invitations', null),
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
@@ -1008,6 +1014,11 @@ values
     'register_patient', 'a_front_desk',
     $$ select to_jsonb(public.register_patient(($1 ->> 'hospital_id')::uuid, 'Reach Walk-in')) $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'resolve_calendar_flag', 'a_front_desk',
+    $$ select to_jsonb(public.resolve_calendar_flag(($1 ->> 'flag_id')::uuid, 'called the patient')) $$,
+    jsonb_build_object('flag_id', pg_temp.a('calendar_sync_flags', 'a_flag'))
 ),
 (
     'reschedule_appointment', 'a_front_desk',
