@@ -2827,6 +2827,12 @@ CREATE FUNCTION private.calendar_reconciliations() RETURNS TABLE(id uuid, run_tr
     cross join unnest(private.staff_hospital_ids('{hospital_admin}')) as h (id)
     left join private.calendar_reconciliation_counts as c on r.id = c.reconciliation_id and h.id = c.hospital_id
     where not private.acting_as_system()
+        -- The runs the hospital takes part in: it had bookings checked, or it links doctors to
+        -- Cal.com (so that a run that failed before reaching any booking is seen too).
+        and (
+            c.hospital_id is not null
+            or exists (select from public.doctor_calendar_links as l where l.hospital_id = h.id)
+        )
     union all
     select
         r.id, r.run_trigger, r.window_from, r.window_to, r.started_at, r.finished_at, null::uuid,
@@ -11499,7 +11505,7 @@ ALTER FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from tim
 -- Name: FUNCTION calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) IS 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers its id. Errors: PT400 unknown_trigger, PT400 invalid_window.';
+COMMENT ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) IS 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers its id. Errors: 22023 (HTTP 400) unknown_trigger, invalid_window.';
 
 --
 -- Name: calendar_reconcile_bookings(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
@@ -11594,7 +11600,7 @@ ALTER FUNCTION public.calendar_reconciliations() OWNER TO postgres;
 -- Name: FUNCTION calendar_reconciliations(); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.calendar_reconciliations() IS 'Reconciliation runs of the Cal.com mirror, newest first: window, trigger (periodic, nightly, manual), start and end, the error that ended one early, and the counts (checked, created, updated, cancelled, flagged). A hospital admin gets one row per run and hospital they administer, with that hospital''s counts (skipped: null); the service role one row per run with all counts and skipped (bookings of no linked doctor); others nothing. What a run could not fix is on calendar_sync_flags. Filter and page as any set-returning RPC (?run_trigger=eq.nightly&limit=10).';
+COMMENT ON FUNCTION public.calendar_reconciliations() IS 'Reconciliation runs of the Cal.com mirror, newest first: window, trigger (periodic, nightly, manual), start and end, the error that ended one early, and the counts (checked, created, updated, cancelled, flagged). A hospital admin gets one row per run and hospital they administer that takes part (bookings of it were checked, or it links doctors to Cal.com), with that hospital''s counts (skipped: null); the service role one row per run with all counts and skipped (bookings of no linked doctor); others nothing. What a run could not fix is on calendar_sync_flags. Filter and page as any set-returning RPC (?run_trigger=eq.nightly&limit=10).';
 
 --
 -- Name: cancel_appointment(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -23684,7 +23690,6 @@ GRANT ALL ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestam
 --
 
 REVOKE ALL ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) TO service_role;
 
 --
@@ -23692,7 +23697,6 @@ GRANT ALL ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_f
 --
 
 REVOKE ALL ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) TO service_role;
 
 --
@@ -23700,7 +23704,6 @@ GRANT ALL ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings j
 --
 
 REVOKE ALL ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) TO authenticated;
 GRANT ALL ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) TO service_role;
 
 --
@@ -23708,7 +23711,6 @@ GRANT ALL ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) 
 --
 
 REVOKE ALL ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) TO authenticated;
 GRANT ALL ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) TO service_role;
 
 --
@@ -23716,7 +23718,6 @@ GRANT ALL ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_re
 --
 
 REVOKE ALL ON FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) TO authenticated;
 GRANT ALL ON FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) TO service_role;
 
 --

@@ -651,6 +651,12 @@ grant execute on function private.calendar_reconcile_bookings(uuid, jsonb) to se
 grant execute on function private.calendar_reconcile_unseen(uuid, text[]) to service_role;
 grant execute on function private.calendar_reconcile_missing(uuid, text[]) to service_role;
 grant execute on function private.calendar_reconcile_finish(uuid, text) to service_role;
+-- The service role's alone (public functions are the API's by default).
+revoke execute on function public.calendar_reconcile_begin(text, timestamptz, timestamptz) from authenticated;
+revoke execute on function public.calendar_reconcile_bookings(uuid, jsonb) from authenticated;
+revoke execute on function public.calendar_reconcile_unseen(uuid, text[]) from authenticated;
+revoke execute on function public.calendar_reconcile_missing(uuid, text[]) from authenticated;
+revoke execute on function public.calendar_reconcile_finish(uuid, text) from authenticated;
 grant execute on function public.calendar_reconcile_begin(text, timestamptz, timestamptz) to service_role;
 grant execute on function public.calendar_reconcile_bookings(uuid, jsonb) to service_role;
 grant execute on function public.calendar_reconcile_unseen(uuid, text[]) to service_role;
@@ -660,7 +666,7 @@ grant execute on function public.calendar_reconcile_finish(uuid, text) to servic
 comment on function public.calendar_reconcile_begin(text, timestamptz, timestamptz) is
 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of '
 'the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers '
-'its id. Errors: PT400 unknown_trigger, PT400 invalid_window.';
+'its id. Errors: 22023 (HTTP 400) unknown_trigger, invalid_window.';
 comment on function public.calendar_reconcile_bookings(uuid, jsonb) is
 'Service role only: applies a page of Cal.com bookings (as API v2 lists them, older uids of a '
 'reschedule chain first) to the mirror through the webhook''s apply function, one '
@@ -681,7 +687,8 @@ comment on function public.calendar_reconcile_finish(uuid, text) is
 
 -- Admins: the runs, with their hospitals' counts ------------------------------------------------
 -- Security definer: the runs are private; an admin gets a row per run and hospital they
--- administer (that hospital's counts only), the service role one per run with all counts.
+-- administer that takes part in the mirror (that hospital's counts only), the service role one
+-- per run with all counts.
 create function private.calendar_reconciliations()
 returns table (
     id uuid, run_trigger text, window_from timestamptz, window_to timestamptz, started_at timestamptz,
@@ -701,6 +708,12 @@ as $$
     cross join unnest(private.staff_hospital_ids('{hospital_admin}')) as h (id)
     left join private.calendar_reconciliation_counts as c on r.id = c.reconciliation_id and h.id = c.hospital_id
     where not private.acting_as_system()
+        -- The runs the hospital takes part in: it had bookings checked, or it links doctors to
+        -- Cal.com (so that a run that failed before reaching any booking is seen too).
+        and (
+            c.hospital_id is not null
+            or exists (select from public.doctor_calendar_links as l where l.hospital_id = h.id)
+        )
     union all
     select
         r.id, r.run_trigger, r.window_from, r.window_to, r.started_at, r.finished_at, null::uuid,
@@ -730,7 +743,8 @@ comment on function public.calendar_reconciliations() is
 'Reconciliation runs of the Cal.com mirror, newest first: window, trigger (periodic, nightly, '
 'manual), start and end, the error that ended one early, and the counts (checked, created, '
 'updated, cancelled, flagged). A hospital admin gets one row per run and hospital they '
-'administer, with that hospital''s counts (skipped: null); the service role one row per run '
+'administer that takes part (bookings of it were checked, or it links doctors to Cal.com), '
+'with that hospital''s counts (skipped: null); the service role one row per run '
 'with all counts and skipped (bookings of no linked doctor); others nothing. What a run could '
 'not fix is on calendar_sync_flags. Filter and page as any set-returning RPC '
 '(?run_trigger=eq.nightly&limit=10).';
