@@ -2437,6 +2437,10 @@ begin
     if window_from is null or window_to is null or window_from >= window_to then
         perform private.raise_invalid('the window must end after it starts', 'invalid_window');
     end if;
+    -- A run whose sidecar died before finishing it is not left looking as if still going.
+    update private.calendar_reconciliations as r
+    set finished_at = clock_timestamp(), error = 'abandoned: the run was never finished'
+    where r.finished_at is null and r.started_at < clock_timestamp() - interval '6 hours';
     insert into private.calendar_reconciliations (run_trigger, window_from, window_to)
     values (calendar_reconcile_begin.run_trigger, calendar_reconcile_begin.window_from, calendar_reconcile_begin.window_to)
     returning id into run_id;
@@ -11505,7 +11509,7 @@ ALTER FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from tim
 -- Name: FUNCTION calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) IS 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers its id. Errors: 22023 (HTTP 400) unknown_trigger, invalid_window.';
+COMMENT ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) IS 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers its id (and ends, as abandoned, any run left unfinished for 6 hours). Errors: 22023 (HTTP 400) unknown_trigger, invalid_window.';
 
 --
 -- Name: calendar_reconcile_bookings(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres

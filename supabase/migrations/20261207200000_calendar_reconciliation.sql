@@ -336,6 +336,10 @@ begin
     if window_from is null or window_to is null or window_from >= window_to then
         perform private.raise_invalid('the window must end after it starts', 'invalid_window');
     end if;
+    -- A run whose sidecar died before finishing it is not left looking as if still going.
+    update private.calendar_reconciliations as r
+    set finished_at = clock_timestamp(), error = 'abandoned: the run was never finished'
+    where r.finished_at is null and r.started_at < clock_timestamp() - interval '6 hours';
     insert into private.calendar_reconciliations (run_trigger, window_from, window_to)
     values (calendar_reconcile_begin.run_trigger, calendar_reconcile_begin.window_from, calendar_reconcile_begin.window_to)
     returning id into run_id;
@@ -666,7 +670,8 @@ grant execute on function public.calendar_reconcile_finish(uuid, text) to servic
 comment on function public.calendar_reconcile_begin(text, timestamptz, timestamptz) is
 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of '
 'the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers '
-'its id. Errors: 22023 (HTTP 400) unknown_trigger, invalid_window.';
+'its id (and ends, as abandoned, any run left unfinished for 6 hours). Errors: 22023 (HTTP '
+'400) unknown_trigger, invalid_window.';
 comment on function public.calendar_reconcile_bookings(uuid, jsonb) is
 'Service role only: applies a page of Cal.com bookings (as API v2 lists them, older uids of a '
 'reschedule chain first) to the mirror through the webhook''s apply function, one '

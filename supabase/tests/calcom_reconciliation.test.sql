@@ -250,6 +250,28 @@ select throws_ok(
     $$ select public.calendar_reconcile_bookings((select id from runs where name = 'one'), '[]') $$,
     'PT409', null, 'a finished run takes no more bookings'
 );
+-- A run its sidecar never finished is ended as abandoned when the next one begins.
+insert into runs values ('lost', public.calendar_reconcile_begin('periodic', '2031-06-01Z', '2031-07-01Z'));
+select tests.clear_authentication();
+update private.calendar_reconciliations set started_at = now() - interval '7 hours'
+where id = (
+    select id from runs
+    where name = 'lost'
+);
+select tests.act_as_service_role();
+insert into runs values ('next', public.calendar_reconcile_begin('periodic', '2031-06-01Z', '2031-07-01Z'));
+select tests.clear_authentication();
+select results_eq(
+    $$ select finished_at is not null, error from private.calendar_reconciliations
+        where id in (select id from runs where name in ('lost', 'next')) order by started_at $$,
+    $$ values (true, 'abandoned: the run was never finished'), (false, null) $$,
+    'an abandoned run is ended with the reason'
+);
+delete from private.calendar_reconciliations
+where id in (
+    select id from runs
+    where name in ('lost', 'next')
+);
 select tests.clear_authentication();
 
 -- Who sees what ----------------------------------------------------------------------------------
