@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -356,3 +356,35 @@ def test_the_worker_runs_the_nightly_window_once_a_night() -> None:
     assert reconciler.nightly_due(night + timedelta(hours=3), night - timedelta(days=2)), (
         "a night missed (the worker was down) is made up at once"
     )
+
+
+def test_the_worker_loop_records_a_periodic_run(run: Run, cal: Cal) -> None:
+    settings = cal.settings()
+
+    async def one_round() -> None:
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(timeout=30) as http:
+            client = CalcomClient(settings.calcom_base_url, settings.calcom_api_key, http)
+            reconciler = CalendarReconciler(settings, SupabaseApi(settings, http), client)
+            original = reconciler.reconcile
+
+            async def then_stop(trigger: str, start: datetime, end: datetime) -> dict[str, Any]:
+                try:
+                    return await original(trigger, start, end)
+                finally:
+                    stop.set()
+
+            reconciler.reconcile = then_stop  # type: ignore[method-assign]
+            await asyncio.wait_for(reconciler.run(stop), timeout=60)
+
+    started = datetime.now(UTC)
+    asyncio.run(one_round())
+    # (A nightly run too when the test runs in the nightly hour.)
+    rows = run.query(
+        "delete from private.calendar_reconciliations where run_trigger <> 'manual'"
+        " and started_at >= %s"
+        " returning run_trigger, window_to - window_from, finished_at is not null, error",
+        started,
+    )
+    periodic = [row[1:] for row in rows if row[0] == "periodic"]
+    assert periodic == [(timedelta(days=31), True, None)], "the next 30 days, from a day back"
