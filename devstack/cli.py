@@ -6,7 +6,7 @@ import argparse
 import os
 import shutil
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -145,6 +145,59 @@ def audit(settings: Settings, action: str, extra: list[str]) -> int:
     return anchor_verification.main(extra)
 
 
+def _moment(text: str) -> datetime:
+    """An ISO 8601 time or date for --from/--to (UTC when it names no zone)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text}") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reconcile_calendar(settings: Settings, start: datetime | None, end: datetime | None) -> int:
+    """`carebase reconcile cal`: one reconciliation run of the Cal.com mirror, now, against this
+    stack (CALCOM_API_KEY and CAREBASE_CALCOM_BASE_URL name the Cal.com account); prints the
+    run's counts. Default window: the nightly one's start to the periodic one's end."""
+    import asyncio
+
+    import httpx
+
+    from sidecar.integrations.calcom import CalcomClient
+    from sidecar.integrations.supabase_api import SupabaseApi
+    from sidecar.jobs.calendar_reconcile import COUNTS, CalendarReconciler
+    from sidecar.settings import SidecarSettings
+
+    os.environ.update({**services.sidecar_environment(settings), **os.environ})
+    sidecar_settings = SidecarSettings()
+    if not sidecar_settings.calcom_api_key:
+        raise DevstackError(
+            "CALCOM_API_KEY is not set", "export the Cal.com API key (and CAREBASE_CALCOM_BASE_URL)"
+        )
+    now = datetime.now(UTC)
+    start = start or now - timedelta(days=sidecar_settings.calcom_reconcile_behind_days)
+    end = end or now + timedelta(days=sidecar_settings.calcom_reconcile_ahead_days)
+    if start >= end:
+        raise DevstackError("--from must be before --to")
+
+    async def once() -> dict:
+        async with httpx.AsyncClient(timeout=sidecar_settings.delivery_timeout) as http:
+            calcom = CalcomClient(
+                sidecar_settings.calcom_base_url, sidecar_settings.calcom_api_key, http
+            )
+            reconciler = CalendarReconciler(
+                sidecar_settings, SupabaseApi(sidecar_settings, http), calcom
+            )
+            return await reconciler.reconcile("manual", start, end)
+
+    run = asyncio.run(once())
+    print(f"reconciliation {run['id']}: {run['window_from']} .. {run['window_to']}")
+    print("  " + "  ".join(f"{name} {run[name]}" for name in COUNTS))
+    if run.get("error"):
+        print(f"  error: {run['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def status(settings: Settings) -> int:
     cluster = postgres.locate(settings)
     if postgres.is_running(cluster):
@@ -208,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="verify the chain against the signed anchors", add_help=False
     )
     audit_actions.add_parser("public-key", help="print the anchors' public key (for verifiers)")
+    reconcile = commands.add_parser("reconcile", help="reconcile a mirror with its source")
+    reconcile_what = reconcile.add_subparsers(dest="action", required=True)
+    cal = reconcile_what.add_parser(
+        "cal", help="one Cal.com reconciliation run now (default: last 7 to next 30 days)"
+    )
+    cal.add_argument("--from", dest="start", type=_moment, help="window start (ISO 8601)")
+    cal.add_argument("--to", dest="end", type=_moment, help="window end, excluded (ISO 8601)")
     # The generator lives in seed/ (see README, "Synthetic data"); its options are its own.
     commands.add_parser(
         "seed", help="synthetic data: generate --size tiny|demo|large|xl, check", add_help=False
@@ -248,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             run_worker(settings)
         elif args.command == "audit":
             return audit(settings, args.action, extra)
+        elif args.command == "reconcile":
+            return reconcile_calendar(settings, args.start, args.end)
         elif args.command == "seed":
             from seed import cli as seed_cli
 

@@ -90,6 +90,22 @@ class SidecarSettings(BaseSettings):
     # key; a doctor's own key or OAuth token comes from Vault, never from here.
     calcom_base_url: str = Field("https://api.cal.com/v2", alias="CAREBASE_CALCOM_BASE_URL")
     calcom_api_key: str = Field("", alias="CALCOM_API_KEY")
+    # Reconciliation of the mirror (sidecar/jobs/calendar_reconcile.py, needs CALCOM_API_KEY):
+    # every interval seconds over the next ahead_days days, and once a night (in the UTC hour
+    # given) over the last behind_days days; bookings per database transaction.
+    calcom_reconcile_interval: int = Field(900, ge=10, alias="CAREBASE_CALCOM_RECONCILE_INTERVAL")
+    calcom_reconcile_ahead_days: int = Field(
+        30, ge=1, le=366, alias="CAREBASE_CALCOM_RECONCILE_AHEAD_DAYS"
+    )
+    calcom_reconcile_behind_days: int = Field(
+        7, ge=1, le=366, alias="CAREBASE_CALCOM_RECONCILE_BEHIND_DAYS"
+    )
+    calcom_reconcile_nightly_hour: int = Field(
+        21, ge=0, le=23, alias="CAREBASE_CALCOM_RECONCILE_NIGHTLY_HOUR"
+    )
+    calcom_reconcile_page_size: int = Field(
+        100, ge=1, le=250, alias="CAREBASE_CALCOM_RECONCILE_PAGE_SIZE"
+    )
     # Voice agent: Vapi's API (outbound calls, listing calls for reports that never came).
     vapi_base_url: str = Field("https://api.vapi.ai", alias="CAREBASE_VAPI_BASE_URL")
     vapi_api_key: str = Field("", alias="VAPI_API_KEY")

@@ -1529,6 +1529,98 @@ $$;
 ALTER FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: calcom_api_booking_snapshot(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calcom_api_booking_snapshot(booking jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    status text := lower(booking ->> 'status');
+    next_ref text := nullif(btrim(booking ->> 'rescheduledToUid'), '');
+    host jsonb := case when jsonb_typeof(booking -> 'hosts') = 'array' then booking -> 'hosts' -> 0 end;
+    first_attendee jsonb := case when jsonb_typeof(booking -> 'attendees') = 'array' then booking -> 'attendees' -> 0 end;
+    location text := coalesce(booking ->> 'location', '');
+    target text;
+    organizer jsonb;
+    attendee jsonb;
+begin
+    if jsonb_typeof(booking) is distinct from 'object' or nullif(btrim(booking ->> 'uid'), '') is null then
+        return jsonb_build_object('unprocessable', 'malformed_booking');
+    end if;
+    begin
+        perform (booking ->> 'start')::timestamptz, (booking ->> 'end')::timestamptz;
+    exception
+        when others then
+            return jsonb_build_object('unprocessable', 'malformed_booking');
+    end;
+    if booking ->> 'start' is null or booking ->> 'end' is null then
+        return jsonb_build_object('unprocessable', 'malformed_booking');
+    end if;
+
+    organizer := jsonb_build_object('cal_user_id', host ->> 'id', 'email', host ->> 'email');
+    attendee := jsonb_strip_nulls(jsonb_build_object(
+        'name', first_attendee ->> 'name',
+        -- A phone-only booking's attendee has the made-up <digits>@sms.cal.com: no email.
+        'email', case when first_attendee ->> 'email' !~* '@sms\.cal\.com$' then nullif(first_attendee ->> 'email', '') end,
+        'phone', nullif(first_attendee ->> 'phoneNumber', '')
+    ));
+
+    if status in ('cancelled', 'rejected') and next_ref is not null then
+        return jsonb_build_object(
+            'provider', 'calcom', 'uid', next_ref, 'reschedule_uid', booking ->> 'uid', 'rescheduled', true,
+            'organizer', organizer, 'attendee', attendee
+        );
+    end if;
+
+    target := case
+        when status in ('accepted', 'pending') and exists (
+            select from jsonb_array_elements(
+                case when jsonb_typeof(booking -> 'attendees') = 'array' then booking -> 'attendees' else '[]' end
+            ) as a (one)
+            where a.one ->> 'absent' = 'true'
+        ) then 'no_show'
+        when status = 'accepted' then 'scheduled'
+        when status in ('pending', 'awaiting_host') then 'requested'
+        when status in ('cancelled', 'rejected') then 'cancelled'
+    end;
+    return jsonb_build_object(
+        'provider', 'calcom',
+        'uid', booking ->> 'uid',
+        'reschedule_uid', nullif(btrim(booking ->> 'rescheduledFromUid'), ''),
+        'rescheduled', false,
+        'target_status', target,
+        'status_reason', case
+            when target = 'no_show' then 'marked no-show in Cal.com'
+            when status = 'rejected' then
+                'rejected in Cal.com' || coalesce(': ' || nullif(btrim(booking ->> 'rejectionReason'), ''), '')
+            when status = 'cancelled' then
+                'cancelled in Cal.com' || coalesce(': ' || nullif(btrim(booking ->> 'cancellationReason'), ''), '')
+        end,
+        'starts_at', booking ->> 'start',
+        'ends_at', booking ->> 'end',
+        'mode', case
+            when location ~* '^(integrations:|https?://)' or location = '' then 'video'
+            when location ~* 'phone' then 'audio'
+            else 'in_person'
+        end,
+        'reason', left(booking ->> 'description', 1000),
+        'organizer', organizer,
+        'attendee', attendee
+    );
+end;
+$_$;
+
+ALTER FUNCTION private.calcom_api_booking_snapshot(booking jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calcom_api_booking_snapshot(booking jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calcom_api_booking_snapshot(booking jsonb) IS 'Translates a booking as Cal.com''s API v2 shows it into the snapshot private.calendar_apply_booking applies ({unprocessable: code} when it is not a booking).';
+
+--
 -- Name: calcom_booking_snapshot(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2018,6 +2110,171 @@ ALTER FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) 
 COMMENT ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) IS 'Applies one booking snapshot (webhook or reconciliation) to the appointment mirror, forward only; answers {outcome, reason, detail, appointment_id, hospital_id}.';
 
 --
+-- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.appointments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    doctor_id uuid NOT NULL,
+    doctor_user_id uuid NOT NULL,
+    patient_id uuid,
+    patient_name_snapshot text,
+    phone_snapshot public.phone_e164,
+    dob_snapshot date,
+    sex_snapshot public.sex,
+    lead_id uuid,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
+    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
+    video_room text,
+    reason text,
+    resource text,
+    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
+    external_ref text,
+    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
+    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    booked_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
+    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
+    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
+);
+
+ALTER TABLE public.appointments OWNER TO postgres;
+
+--
+-- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
+
+No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
+appointment in the way only when the caller may read it. Front desk, admin and CRO book and
+move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
+steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
+
+--
+-- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
+
+--
+-- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
+
+--
+-- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
+
+--
+-- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
+
+--
+-- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
+
+--
+-- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
+
+--
+-- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
+
+--
+-- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
+
+--
+-- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
+
+--
+-- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
+
+--
+-- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
+
+--
+-- Name: calendar_booking_holder(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_booking_holder(booking_ref text, previous_ref text) RETURNS public.appointments
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with holders as (
+        select r.appointment_id as id
+        from private.appointment_external_refs as r
+        where r.provider = 'calcom' and r.external_ref in (booking_ref, previous_ref)
+        union
+        select a.id
+        from public.appointments as a
+        where a.external_ref in (booking_ref, previous_ref)
+    )
+
+    select a.*
+    from public.appointments as a
+    where a.id = (select h.id from holders as h)
+        and (select count(*) from holders) = 1;
+$$;
+
+ALTER FUNCTION private.calendar_booking_holder(booking_ref text, previous_ref text) OWNER TO postgres;
+
+--
 -- Name: calendar_clashes(uuid, uuid, uuid, timestamp with time zone, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2160,6 +2417,471 @@ ALTER FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email
 --
 
 COMMENT ON FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email text) IS 'The patients of a hospital an attendee matches: by phone, else by email among those without another phone.';
+
+--
+-- Name: calendar_reconcile_begin(text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    run_id uuid;
+begin
+    if run_trigger is null or run_trigger not in ('periodic', 'nightly', 'manual') then
+        perform private.raise_invalid(
+            'unknown reconciliation trigger', 'unknown_trigger', 'periodic, nightly or manual'
+        );
+    end if;
+    if window_from is null or window_to is null or window_from >= window_to then
+        perform private.raise_invalid('the window must end after it starts', 'invalid_window');
+    end if;
+    -- A run whose sidecar died before finishing it is not left looking as if still going.
+    update private.calendar_reconciliations as r
+    set finished_at = clock_timestamp(), error = 'abandoned: the run was never finished'
+    where r.finished_at is null and r.started_at < clock_timestamp() - interval '6 hours';
+    insert into private.calendar_reconciliations (run_trigger, window_from, window_to)
+    values (calendar_reconcile_begin.run_trigger, calendar_reconcile_begin.window_from, calendar_reconcile_begin.window_to)
+    returning id into run_id;
+    return run_id;
+end;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: calendar_reconcile_bookings(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_bookings(run_id uuid, bookings jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    run private.calendar_reconciliations := private.calendar_reconcile_open_run(run_id);
+    item jsonb;
+    snapshot jsonb;
+    booking_ref text;
+    remote_status text;
+    tagged_id text;
+    before public.appointments;
+    after public.appointments;
+    tagged public.appointments;
+    result jsonb;
+    effect text;
+    hospital uuid;
+    already_flagged boolean;
+    failed_state text;
+    failed_message text;
+    tally jsonb := '{}';
+begin
+    if jsonb_typeof(bookings) is distinct from 'array' then
+        perform private.raise_invalid('bookings must be a JSON array', 'invalid_bookings');
+    end if;
+    for item in select b.booking from jsonb_array_elements(bookings) as b (booking) loop
+        effect := null;
+        hospital := null;
+        result := null;
+        after := null;
+        snapshot := private.calcom_api_booking_snapshot(item);
+        if snapshot ? 'unprocessable' then
+            tally := private.calendar_tally_add(tally, null, 'skipped');
+            continue;
+        end if;
+        booking_ref := snapshot ->> 'uid';
+        remote_status := lower(item ->> 'status');
+        before := private.calendar_booking_holder(booking_ref, snapshot ->> 'reschedule_uid');
+        hospital := before.hospital_id;
+        tagged_id := item -> 'metadata' ->> 'carebase_appointment_id';
+        tagged := null;
+        if before.id is null and tagged_id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' then
+            select a.* into tagged from public.appointments as a where a.id = tagged_id::uuid;
+        end if;
+
+        if before.sync_state = 'pending' then
+            -- A change made in carebase waits to go out: it wins until the push is done.
+            effect := null;
+        elsif tagged.id is not null then
+            -- Made by carebase's push for that appointment, but not (or not yet) its booking:
+            -- the push finds it again when it is pending; a second live copy is flagged.
+            hospital := tagged.hospital_id;
+            if tagged.sync_state = 'synced' and remote_status in ('accepted', 'pending') then
+                effect := case when private.calendar_reconcile_flag(
+                    run.id, 'duplicate_booking', tagged, booking_ref,
+                    jsonb_build_object('appointment_external_ref', tagged.external_ref, 'remote_status', remote_status)
+                ) then 'flagged' end;
+            end if;
+        else
+            begin
+                -- A flag already open for this booking as it is now is not raised again.
+                already_flagged := exists (
+                    select from public.calendar_sync_flags as f
+                    where f.external_ref = booking_ref and f.resolved_at is null
+                        and f.starts_at is not distinct from (snapshot ->> 'starts_at')::timestamptz
+                );
+                result := private.calendar_apply_booking(snapshot, null);
+                if result ->> 'outcome' = 'flagged' and already_flagged then
+                    raise exception using errcode = 'RCN01', message = 'flagged already';
+                end if;
+            exception
+                when sqlstate 'RCN01' then
+                    result := jsonb_build_object('outcome', 'ignored', 'reason', 'already_flagged');
+                when others then
+                    get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text;
+                    if failed_state in ('40001', '40P01', '55P03', '57014') then
+                        raise;
+                    end if;
+                    result := jsonb_build_object(
+                        'outcome', 'failed', 'detail', failed_state || ': ' || failed_message
+                    );
+            end;
+            hospital := coalesce((result ->> 'hospital_id')::uuid, hospital);
+            if result ->> 'appointment_id' is not null then
+                select a.* into after from public.appointments as a where a.id = (result ->> 'appointment_id')::uuid;
+            end if;
+
+            if result ->> 'outcome' = 'applied' then
+                effect := case
+                    when before.id is null then 'created'
+                    when after.status = 'cancelled' and before.status <> 'cancelled' then 'cancelled'
+                    when (after.starts_at, after.ends_at, after.status)
+                        is distinct from (before.starts_at, before.ends_at, before.status) then 'updated'
+                end;
+            elsif result ->> 'outcome' = 'flagged' then
+                effect := 'flagged';
+            elsif result ->> 'outcome' = 'failed' then
+                effect := case
+                    when before.id is null then 'skipped'
+                    when private.calendar_reconcile_flag(
+                        run.id, 'apply_failed', before, booking_ref, jsonb_build_object('error', result ->> 'detail')
+                    ) then 'flagged'
+                end;
+            elsif result ->> 'outcome' = 'unprocessable' then
+                -- A reschedule link of a chain carebase never mirrored is nothing to apply.
+                effect := case when result ->> 'reason' <> 'unknown_booking' then 'skipped' end;
+            elsif result ->> 'reason' = 'not_forward' and after.id is not null and (
+                (snapshot ->> 'target_status' = 'cancelled' and after.status <> 'cancelled')
+                or (
+                    snapshot ->> 'target_status' in ('scheduled', 'requested') and after.status = 'cancelled'
+                    and after.sync_state = 'synced'
+                )
+            ) then
+                -- Carebase keeps its status (clinical, or cancelled here): a person looks.
+                effect := case when private.calendar_reconcile_flag(
+                    run.id, 'status_conflict', after, booking_ref,
+                    jsonb_build_object('remote_status', remote_status, 'local_status', after.status)
+                ) then 'flagged' end;
+            end if;
+        end if;
+        if hospital is null then
+            -- Counted at the organizer's hospital when exactly one doctor link names them.
+            select min(l.hospital_id::text)::uuid into hospital
+            from private.calendar_links_for(
+                case
+                    when snapshot -> 'organizer' ->> 'cal_user_id' ~ '^[0-9]{1,18}$'
+                        then (snapshot -> 'organizer' ->> 'cal_user_id')::bigint
+                end,
+                snapshot -> 'organizer' ->> 'email'
+            ) as l
+            having count(*) = 1;
+        end if;
+        tally := private.calendar_tally_add(tally, hospital, effect);
+    end loop;
+    perform private.calendar_reconcile_tally(run.id, tally);
+    return tally;
+end;
+$_$;
+
+ALTER FUNCTION private.calendar_reconcile_bookings(run_id uuid, bookings jsonb) OWNER TO postgres;
+
+--
+-- Name: calendar_reconcile_finish(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_finish(run_id uuid, error text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    run private.calendar_reconciliations := private.calendar_reconcile_open_run(run_id);
+begin
+    update private.calendar_reconciliations as r
+    set finished_at = clock_timestamp(), error = left(nullif(btrim(calendar_reconcile_finish.error), ''), 2000)
+    where r.id = run.id
+    returning r.* into run;
+    return jsonb_build_object(
+        'id', run.id, 'trigger', run.run_trigger, 'window_from', run.window_from, 'window_to', run.window_to,
+        'started_at', run.started_at, 'finished_at', run.finished_at, 'checked', run.checked,
+        'created', run.created, 'updated', run.updated, 'cancelled', run.cancelled, 'flagged', run.flagged,
+        'skipped', run.skipped, 'error', run.error
+    );
+end;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_finish(run_id uuid, error text) OWNER TO postgres;
+
+--
+-- Name: calendar_reconcile_flag(uuid, text, public.appointments, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_flag(run_id uuid, flag_kind text, appt public.appointments, booking_ref text, details jsonb) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if exists (
+        select from public.calendar_sync_flags as f
+        where f.kind = flag_kind and f.resolved_at is null and f.hospital_id = appt.hospital_id
+            and f.appointment_id is not distinct from appt.id and f.external_ref is not distinct from booking_ref
+    ) then
+        return false;
+    end if;
+    perform private.raise_calendar_flag(
+        appt.hospital_id, flag_kind, null, booking_ref, appt.doctor_id, appt.id, appt.starts_at, appt.ends_at,
+        coalesce(details, '{}') || jsonb_build_object('reconciliation_id', run_id)
+    );
+    return true;
+end;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_flag(run_id uuid, flag_kind text, appt public.appointments, booking_ref text, details jsonb) OWNER TO postgres;
+
+--
+-- Name: calendar_reconcile_missing(uuid, text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_missing(run_id uuid, external_refs text[]) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    run private.calendar_reconciliations := private.calendar_reconcile_open_run(run_id);
+    appt public.appointments;
+    effect text;
+    tally jsonb := '{}';
+begin
+    for appt in
+        select a.* from public.appointments as a
+        where a.external_ref = any(coalesce(external_refs, '{}'))
+            and a.status in ('requested', 'scheduled') and a.sync_state = 'synced'
+        order by a.id
+        for update
+    loop
+        if appt.source <> 'calcom' then
+            -- Carebase's own booking: pushed again (the uid stays in the lineage, superseded).
+            insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+            values ('calcom', appt.external_ref, appt.id, true)
+            on conflict (provider, external_ref) do update set superseded = true;
+            update public.appointments as a
+            set sync_state = 'pending', external_ref = null
+            where a.id = appt.id;
+            effect := 'updated';
+        else
+            effect := case when private.calendar_reconcile_flag(
+                run.id, 'booking_vanished', appt, appt.external_ref, '{}'
+            ) then 'flagged' end;
+        end if;
+        tally := private.calendar_tally_add(tally, appt.hospital_id, effect);
+    end loop;
+    perform private.calendar_reconcile_tally(run.id, tally);
+    return tally;
+end;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_missing(run_id uuid, external_refs text[]) OWNER TO postgres;
+
+--
+-- Name: calendar_reconciliations; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.calendar_reconciliations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text DEFAULT 'calcom'::text NOT NULL,
+    run_trigger text NOT NULL,
+    window_from timestamp with time zone NOT NULL,
+    window_to timestamp with time zone NOT NULL,
+    started_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    finished_at timestamp with time zone,
+    checked integer DEFAULT 0 NOT NULL,
+    created integer DEFAULT 0 NOT NULL,
+    updated integer DEFAULT 0 NOT NULL,
+    cancelled integer DEFAULT 0 NOT NULL,
+    flagged integer DEFAULT 0 NOT NULL,
+    skipped integer DEFAULT 0 NOT NULL,
+    error text,
+    CONSTRAINT calendar_reconciliations_provider_known CHECK ((provider = 'calcom'::text)),
+    CONSTRAINT calendar_reconciliations_trigger_known CHECK ((run_trigger = ANY (ARRAY['periodic'::text, 'nightly'::text, 'manual'::text]))),
+    CONSTRAINT calendar_reconciliations_window_order CHECK ((window_from < window_to))
+);
+
+ALTER TABLE private.calendar_reconciliations OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_reconciliations; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.calendar_reconciliations IS 'Reconciliation runs of the Cal.com mirror: window, trigger, times, counts (all hospitals), the error that ended a run early. Read through rpc/calendar_reconciliations.';
+
+--
+-- Name: calendar_reconcile_open_run(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_open_run(run_id uuid) RETURNS private.calendar_reconciliations
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    run private.calendar_reconciliations;
+begin
+    select r.* into run from private.calendar_reconciliations as r where r.id = run_id;
+    if run.id is null then
+        perform private.raise_not_found('no such reconciliation run', 'reconciliation_not_found');
+    end if;
+    if run.finished_at is not null then
+        perform private.raise_conflict('this reconciliation run has finished', 'reconciliation_finished');
+    end if;
+    return run;
+end;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_open_run(run_id uuid) OWNER TO postgres;
+
+--
+-- Name: calendar_reconcile_tally(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_tally(run_id uuid, tally jsonb) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    insert into private.calendar_reconciliation_counts as c (
+        reconciliation_id, hospital_id, checked, created, updated, cancelled, flagged
+    )
+    select
+        calendar_reconcile_tally.run_id, t.key::uuid, coalesce((t.value ->> 'checked')::integer, 0),
+        coalesce((t.value ->> 'created')::integer, 0), coalesce((t.value ->> 'updated')::integer, 0),
+        coalesce((t.value ->> 'cancelled')::integer, 0), coalesce((t.value ->> 'flagged')::integer, 0)
+    from jsonb_each(calendar_reconcile_tally.tally) as t
+    where t.key <> 'none'
+    on conflict (reconciliation_id, hospital_id) do update
+        set checked = c.checked + excluded.checked, created = c.created + excluded.created,
+        updated = c.updated + excluded.updated, cancelled = c.cancelled + excluded.cancelled,
+        flagged = c.flagged + excluded.flagged;
+
+    update private.calendar_reconciliations as r
+    set checked = r.checked + s.checked, created = r.created + s.created, updated = r.updated + s.updated,
+        cancelled = r.cancelled + s.cancelled, flagged = r.flagged + s.flagged, skipped = r.skipped + s.skipped
+    from (
+        select
+            coalesce(sum((t.value ->> 'checked')::integer), 0) as checked,
+            coalesce(sum((t.value ->> 'created')::integer), 0) as created,
+            coalesce(sum((t.value ->> 'updated')::integer), 0) as updated,
+            coalesce(sum((t.value ->> 'cancelled')::integer), 0) as cancelled,
+            coalesce(sum((t.value ->> 'flagged')::integer), 0) as flagged,
+            coalesce(sum((t.value ->> 'skipped')::integer), 0) as skipped
+        from jsonb_each(calendar_reconcile_tally.tally) as t
+    ) as s
+    where r.id = calendar_reconcile_tally.run_id;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_tally(run_id uuid, tally jsonb) OWNER TO postgres;
+
+--
+-- Name: calendar_reconcile_unseen(uuid, text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) RETURNS SETOF text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    run private.calendar_reconciliations;
+begin
+    select r.* into run from private.calendar_reconciliations as r where r.id = run_id;
+    if run.id is null then
+        perform private.raise_not_found('no such reconciliation run', 'reconciliation_not_found');
+    end if;
+    return query
+    select a.external_ref
+    from public.appointments as a
+    inner join public.doctor_calendar_links as l on a.doctor_id = l.doctor_id and a.hospital_id = l.hospital_id
+    where a.starts_at >= run.window_from and a.ends_at <= run.window_to
+        and a.status in ('requested', 'scheduled') and a.sync_state = 'synced' and a.external_ref is not null
+        and not a.external_ref = any(coalesce(seen_refs, '{}'))
+    order by a.starts_at, a.id;
+end;
+$$;
+
+ALTER FUNCTION private.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) OWNER TO postgres;
+
+--
+-- Name: calendar_reconciliations(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_reconciliations() RETURNS TABLE(id uuid, run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone, started_at timestamp with time zone, finished_at timestamp with time zone, hospital_id uuid, checked integer, created integer, updated integer, cancelled integer, flagged integer, skipped integer, error text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select
+        r.id, r.run_trigger, r.window_from, r.window_to, r.started_at, r.finished_at, h.id,
+        coalesce(c.checked, 0), coalesce(c.created, 0), coalesce(c.updated, 0), coalesce(c.cancelled, 0),
+        coalesce(c.flagged, 0), null::integer, r.error
+    from private.calendar_reconciliations as r
+    cross join unnest(private.staff_hospital_ids('{hospital_admin}')) as h (id)
+    left join private.calendar_reconciliation_counts as c on r.id = c.reconciliation_id and h.id = c.hospital_id
+    where not private.acting_as_system()
+        -- The runs the hospital takes part in: it had bookings checked, or it links doctors to
+        -- Cal.com (so that a run that failed before reaching any booking is seen too).
+        and (
+            c.hospital_id is not null
+            or exists (select from public.doctor_calendar_links as l where l.hospital_id = h.id)
+        )
+    union all
+    select
+        r.id, r.run_trigger, r.window_from, r.window_to, r.started_at, r.finished_at, null::uuid,
+        r.checked, r.created, r.updated, r.cancelled, r.flagged, r.skipped, r.error
+    from private.calendar_reconciliations as r
+    where private.acting_as_system()
+    order by 5 desc, 1, 7;
+$$;
+
+ALTER FUNCTION private.calendar_reconciliations() OWNER TO postgres;
+
+--
+-- Name: calendar_tally_add(jsonb, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_tally_add(tally jsonb, hospital uuid, effect text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select calendar_tally_add.tally || jsonb_build_object(
+        coalesce(calendar_tally_add.hospital::text, 'none'),
+        coalesce(calendar_tally_add.tally -> coalesce(calendar_tally_add.hospital::text, 'none'), '{}')
+        || jsonb_build_object(
+            'checked',
+            coalesce((calendar_tally_add.tally -> coalesce(calendar_tally_add.hospital::text, 'none') ->> 'checked')::integer, 0)
+            + 1
+        )
+        || case
+            when calendar_tally_add.effect in ('created', 'updated', 'cancelled', 'flagged', 'skipped') then
+                jsonb_build_object(
+                    calendar_tally_add.effect,
+                    coalesce(
+                        (
+                            calendar_tally_add.tally -> coalesce(calendar_tally_add.hospital::text, 'none')
+                            ->> calendar_tally_add.effect
+                        )::integer,
+                        0
+                    ) + 1
+                )
+            else '{}'
+        end
+    );
+$$;
+
+ALTER FUNCTION private.calendar_tally_add(tally jsonb, hospital uuid, effect text) OWNER TO postgres;
 
 --
 -- Name: call_status_rank(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4424,94 +5146,6 @@ ALTER FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) OW
 --
 
 COMMENT ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) IS 'The live-event topic of everyone holding a role at a hospital: hospital:<uuid>:<role>.';
-
---
--- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.webhook_inbox (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider text NOT NULL,
-    event_key text NOT NULL,
-    event_type text,
-    external_ref text,
-    organizer_cal_user_id bigint,
-    organizer_email extensions.citext,
-    hospital_id uuid,
-    appointment_id uuid,
-    payload jsonb,
-    body_sha256 text NOT NULL,
-    received_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
-    deliveries integer DEFAULT 1 NOT NULL,
-    outcome text DEFAULT 'received'::text NOT NULL,
-    reason text,
-    detail text,
-    attempts integer DEFAULT 1 NOT NULL,
-    applied_at timestamp with time zone,
-    reapplied_by uuid,
-    reapplied_at timestamp with time zone,
-    payload_erased_at timestamp with time zone,
-    request_id text,
-    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
-    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
-    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
-);
-
-ALTER TABLE private.webhook_inbox OWNER TO postgres;
-
---
--- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
-
---
--- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
-
---
--- Name: inbox_record(text, text, text, text, uuid, jsonb, text, bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint DEFAULT NULL::bigint, organizer_email text DEFAULT NULL::text, OUT entry private.webhook_inbox, OUT replay boolean) RETURNS record
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-    insert into private.webhook_inbox as i (
-        provider, event_key, event_type, external_ref, hospital_id, organizer_cal_user_id,
-        organizer_email, payload, body_sha256, request_id
-    )
-    values (
-        inbox_record.provider, inbox_record.event_key, left(inbox_record.event_type, 100),
-        left(inbox_record.external_ref, 200), inbox_record.hospital_id,
-        inbox_record.organizer_cal_user_id, inbox_record.organizer_email, inbox_record.payload,
-        inbox_record.body_sha256,
-        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
-    )
-    on conflict on constraint webhook_inbox_event_unique do nothing
-    returning i.* into entry;
-    replay := entry.id is null;
-    if replay then
-        update private.webhook_inbox as i
-        set deliveries = i.deliveries + 1, last_received_at = now()
-        where i.provider = inbox_record.provider and i.event_key = inbox_record.event_key
-        returning i.* into entry;
-    end if;
-end;
-$$;
-
-ALTER FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) OWNER TO postgres;
-
---
--- Name: FUNCTION inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) IS 'Records a webhook event in the inbox: the new entry, or (replay true) the first entry of the same provider event with this delivery counted.';
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7365,6 +7999,31 @@ $_$;
 ALTER FUNCTION private.protect_encrypted_column(target regclass, column_name text) OWNER TO postgres;
 
 --
+-- Name: purge_calendar_reconciliations(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.purge_calendar_reconciliations() RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    with gone as (
+        delete from private.calendar_reconciliations as r
+        where r.started_at < now() - interval '90 days'
+        returning 1
+    )
+
+    select count(*)::integer from gone;
+$$;
+
+ALTER FUNCTION private.purge_calendar_reconciliations() OWNER TO postgres;
+
+--
+-- Name: FUNCTION purge_calendar_reconciliations(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.purge_calendar_reconciliations() IS 'Deletes reconciliation runs older than 90 days; returns how many.';
+
+--
 -- Name: purge_webhook_payloads(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8050,8 +8709,9 @@ declare
     parsed jsonb;
     digest text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
     key text;
+    booking_ref text;
     organizer jsonb;
-    recorded record;
+    entry private.webhook_inbox;
 begin
     begin
         parsed := body::jsonb;
@@ -8059,30 +8719,45 @@ begin
         when others then
             parsed := null;
     end;
-    if jsonb_typeof(parsed) is distinct from 'object' then
-        parsed := null;
+    if parsed is null or jsonb_typeof(parsed) <> 'object' then
         key := 'body:' || digest;
     else
         key := private.calcom_event_key(parsed, digest);
         organizer := private.calcom_booking_snapshot(parsed) -> 'organizer';
-    end if;
-
-    recorded := private.inbox_record(
-        'calcom', key, parsed ->> 'triggerEvent',
-        coalesce(parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'),
-        null,
-        coalesce(parsed, jsonb_build_object('unparsed', left(body, 100000))),
-        digest,
-        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
-        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end
-    );
-    if recorded.replay then
-        return jsonb_build_object(
-            'inbox_entry_id', (recorded.entry).id, 'outcome', 'duplicate',
-            'first_outcome', (recorded.entry).outcome, 'appointment_id', (recorded.entry).appointment_id
+        booking_ref := coalesce(
+            parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'
         );
     end if;
-    return private.apply_inbox_entry((recorded.entry).id);
+
+    insert into private.webhook_inbox as i (
+        provider, event_key, event_type, external_ref, organizer_cal_user_id, organizer_email, payload,
+        body_sha256, request_id
+    )
+    values (
+        'calcom', key, left(parsed ->> 'triggerEvent', 100), left(booking_ref, 200),
+        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
+        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end,
+        coalesce(
+            case when jsonb_typeof(parsed) = 'object' then parsed end,
+            jsonb_build_object('unparsed', left(body, 100000))
+        ),
+        digest,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+    )
+    on conflict (provider, event_key) do nothing
+    returning i.* into entry;
+
+    if entry.id is null then
+        update private.webhook_inbox as i
+        set deliveries = i.deliveries + 1, last_received_at = now()
+        where i.provider = 'calcom' and i.event_key = key
+        returning i.* into entry;
+        return jsonb_build_object(
+            'inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome,
+            'appointment_id', entry.appointment_id
+        );
+    end if;
+    return private.apply_inbox_entry(entry.id);
 end;
 $_$;
 
@@ -8103,9 +8778,8 @@ declare
     message jsonb;
     call_id text;
     key text;
-    recorded record;
-    entry_id uuid;
-    called jsonb;
+    entry private.webhook_inbox;
+    recorded jsonb;
     result jsonb;
     failed_state text;
     failed_detail text;
@@ -8126,8 +8800,11 @@ begin
         else concat_ws('|', message ->> 'type', call_id)
     end;
 
-    recorded := private.inbox_record(
-        'vapi', key, message ->> 'type', call_id,
+    insert into private.webhook_inbox as i (
+        provider, event_key, event_type, external_ref, hospital_id, payload, body_sha256, request_id
+    )
+    values (
+        'vapi', key, left(message ->> 'type', 100), left(call_id, 200),
         (
             select l.hospital_id from public.voice_lines as l
             where l.vapi_phone_number_id = message #>> '{call,phoneNumberId}' and l.is_active
@@ -8138,25 +8815,32 @@ begin
                 'message', (message - said) || jsonb_strip_nulls(jsonb_build_object('call', (message -> 'call') - said))
             )
         end,
-        digest
-    );
-    entry_id := (recorded.entry).id;
-    if recorded.replay then
-        return jsonb_build_object('inbox_entry_id', entry_id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome);
+        digest,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+    )
+    on conflict (provider, event_key) do nothing
+    returning i.* into entry;
+
+    if entry.id is null then
+        update private.webhook_inbox as i
+        set deliveries = i.deliveries + 1, last_received_at = now()
+        where i.provider = 'vapi' and i.event_key = key
+        returning i.* into entry;
+        return jsonb_build_object('inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome);
     end if;
 
     if message is null then
         result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
     else
         begin
-            called := private.record_voice_call(message);
+            recorded := private.record_voice_call(message);
             result := jsonb_build_object(
-                'outcome', case when called ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
+                'outcome', case when recorded ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
                 'reason', case
-                    when called ->> 'outcome' = 'duplicate' then 'already_recorded'
-                    when called ->> 'outcome' = 'unchanged' then 'status_not_forward'
+                    when recorded ->> 'outcome' = 'duplicate' then 'already_recorded'
+                    when recorded ->> 'outcome' = 'unchanged' then 'status_not_forward'
                 end,
-                'session_id', called ->> 'session_id'
+                'session_id', recorded ->> 'session_id'
             );
         exception
             when others then
@@ -8173,8 +8857,8 @@ begin
         outcome = result ->> 'outcome',
         reason = result ->> 'reason',
         applied_at = case when result ->> 'outcome' = 'applied' then now() end
-    where i.id = entry_id;
-    return result || jsonb_build_object('inbox_entry_id', entry_id);
+    where i.id = entry.id;
+    return result || jsonb_build_object('inbox_entry_id', entry.id);
 end;
 $$;
 
@@ -9169,91 +9853,6 @@ end;
 $$;
 
 ALTER FUNCTION private.require_phi_aal2(patient uuid) OWNER TO postgres;
-
---
--- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.calendar_sync_flags (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    provider text NOT NULL,
-    kind text NOT NULL,
-    inbox_entry_id uuid,
-    external_ref text,
-    doctor_id uuid,
-    appointment_id uuid,
-    starts_at timestamp with time zone,
-    ends_at timestamp with time zone,
-    details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    resolved_at timestamp with time zone,
-    resolved_by uuid,
-    resolution text,
-    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text]))),
-    CONSTRAINT calendar_sync_flags_resolution_length CHECK ((char_length(resolution) <= 500))
-);
-
-ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
-
---
--- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed) or lineage_conflict (two appointments claim one reschedule chain). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook), or by the front desk or an admin saying what they did (rpc/resolve_calendar_flag). Written only by the system and those two calls.';
-
---
--- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient or lineage_conflict.';
-
---
--- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
-
---
--- Name: COLUMN calendar_sync_flags.resolution; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.resolution IS 'What the person who closed the flag did (rpc/resolve_calendar_flag); null when a re-apply closed it.';
-
---
--- Name: resolve_calendar_flag(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) RETURNS public.calendar_sync_flags
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-    flag public.calendar_sync_flags;
-    said constant text := nullif(btrim(resolve_calendar_flag.resolution), '');
-begin
-    select f.* into flag from public.calendar_sync_flags as f where f.id = flag_id for update;
-    if flag.id is null or not flag.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
-        perform private.raise_not_found('calendar flag not found', 'calendar_flag_not_found');
-    end if;
-    if said is null or char_length(said) > 500 then
-        perform private.raise_invalid(
-            'say what was done, in at most 500 characters', 'resolution_required',
-            'e.g. "called the patient, moved to Friday 10:00"'
-        );
-    end if;
-    if flag.resolved_at is not null then
-        perform private.raise_conflict('this flag is resolved already', 'already_resolved');
-    end if;
-    update public.calendar_sync_flags as f
-    set resolved_at = now(), resolved_by = auth.uid(), resolution = said
-    where f.id = flag.id
-    returning f.* into flag;
-    return flag;
-end;
-$$;
-
-ALTER FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
 
 --
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10815,145 +11414,6 @@ Without a pharmacy, the hospital''s default. Errors: 42501 not the hospital''s a
 input, PT409 a login has this email, PT422 no active pharmacy of the hospital with this id.';
 
 --
--- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.appointments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    doctor_id uuid NOT NULL,
-    doctor_user_id uuid NOT NULL,
-    patient_id uuid,
-    patient_name_snapshot text,
-    phone_snapshot public.phone_e164,
-    dob_snapshot date,
-    sex_snapshot public.sex,
-    lead_id uuid,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
-    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
-    video_room text,
-    reason text,
-    resource text,
-    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
-    external_ref text,
-    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
-    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
-    status_reason text,
-    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    booked_by uuid DEFAULT auth.uid(),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
-    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
-    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
-);
-
-ALTER TABLE public.appointments OWNER TO postgres;
-
---
--- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
-
-No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
-appointment in the way only when the caller may read it. Front desk, admin and CRO book and
-move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
-steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
-
---
--- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
-
---
--- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
-
---
--- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
-
---
--- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
-
---
--- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
-
---
--- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
-
---
--- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
-
---
--- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
-
---
--- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
-
---
--- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
-
---
--- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
-
---
 -- Name: book_appointment(uuid, timestamp with time zone, timestamp with time zone, uuid, public.appointment_type, public.consultation_mode, text, text, public.appointment_source, public.appointment_status, text, text, date, public.sex, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -11029,6 +11489,122 @@ registered at the doctor''s hospital, or a lead or walk-in by name (patient_name
 patient_phone, ...); a doctor their care team''s patients. ends_at defaults to one slot.
 Errors: 23P01 (409) a clash, naming what is taken; PT404 doctor or patient out of reach; 22023
 bad input; 42501 not allowed.';
+
+--
+-- Name: calendar_reconcile_begin(text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) RETURNS uuid
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.calendar_reconcile_begin(
+        calendar_reconcile_begin.run_trigger, calendar_reconcile_begin.window_from, calendar_reconcile_begin.window_to
+    );
+$$;
+
+ALTER FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) IS 'Service role only (the sidecar''s reconciler): records the start of a reconciliation run of the Cal.com mirror over [window_from, window_to), trigger periodic, nightly or manual; answers its id (and ends, as abandoned, any run left unfinished for 6 hours). Errors: 22023 (HTTP 400) unknown_trigger, invalid_window.';
+
+--
+-- Name: calendar_reconcile_bookings(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.calendar_reconcile_bookings(calendar_reconcile_bookings.run_id, calendar_reconcile_bookings.bookings);
+$$;
+
+ALTER FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_reconcile_bookings(run_id uuid, bookings jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) IS 'Service role only: applies a page of Cal.com bookings (as API v2 lists them, older uids of a reschedule chain first) to the mirror through the webhook''s apply function, one subtransaction per booking; answers the page''s counts per hospital {<hospital id|none>: {checked, created, updated, cancelled, flagged, skipped}}. Errors: PT404 reconciliation_not_found, PT409 reconciliation_finished.';
+
+--
+-- Name: calendar_reconcile_finish(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_reconcile_finish(run_id uuid, error text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.calendar_reconcile_finish(calendar_reconcile_finish.run_id, calendar_reconcile_finish.error);
+$$;
+
+ALTER FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_reconcile_finish(run_id uuid, error text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) IS 'Service role only: ends a reconciliation run (with the error that ended it early, if any); answers the run with its counts.';
+
+--
+-- Name: calendar_reconcile_missing(uuid, text[]); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.calendar_reconcile_missing(calendar_reconcile_missing.run_id, calendar_reconcile_missing.external_refs);
+$$;
+
+ALTER FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_reconcile_missing(run_id uuid, external_refs text[]); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) IS 'Service role only: the appointments of these booking uids, which Cal.com no longer has: a carebase-born one is pushed again (sync_state pending, external_ref cleared), a Cal.com-born one is flagged booking_vanished and kept. Answers the counts like rpc/calendar_reconcile_bookings.';
+
+--
+-- Name: calendar_reconcile_unseen(uuid, text[]); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) RETURNS SETOF text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.calendar_reconcile_unseen(calendar_reconcile_unseen.run_id, calendar_reconcile_unseen.seen_refs);
+$$;
+
+ALTER FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_reconcile_unseen(run_id uuid, seen_refs text[]); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) IS 'Service role only: the booking uids of the mirrored, still open appointments in the run''s window that are not among seen_refs (the uids Cal.com listed), for the sidecar to look up.';
+
+--
+-- Name: calendar_reconciliations(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_reconciliations() RETURNS TABLE(id uuid, run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone, started_at timestamp with time zone, finished_at timestamp with time zone, hospital_id uuid, checked integer, created integer, updated integer, cancelled integer, flagged integer, skipped integer, error text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.calendar_reconciliations();
+$$;
+
+ALTER FUNCTION public.calendar_reconciliations() OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_reconciliations(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_reconciliations() IS 'Reconciliation runs of the Cal.com mirror, newest first: window, trigger (periodic, nightly, manual), start and end, the error that ended one early, and the counts (checked, created, updated, cancelled, flagged). A hospital admin gets one row per run and hospital they administer that takes part (bookings of it were checked, or it links doctors to Cal.com), with that hospital''s counts (skipped: null); the service role one row per run with all counts and skipped (bookings of no linked doctor); others nothing. What a run could not fix is on calendar_sync_flags. Filter and page as any set-returning RPC (?run_trigger=eq.nightly&limit=10).';
 
 --
 -- Name: cancel_appointment(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12925,25 +13501,6 @@ The old and new times go to status_history; ends_at defaults to the same length.
 23P01 (409) a clash, PT404 no such appointment, 42501 not allowed.';
 
 --
--- Name: resolve_calendar_flag(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) RETURNS public.calendar_sync_flags
-    LANGUAGE sql
-    SET search_path TO ''
-    AS $$
-    select private.resolve_calendar_flag(resolve_calendar_flag.flag_id, resolve_calendar_flag.resolution);
-$$;
-
-ALTER FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
-
---
--- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) IS 'Closes a calendar flag of the caller''s hospital (front desk, hospital admin) with what was done about it; answers the flag. The change is in the audit trail. Errors: 404 calendar_flag_not_found (no such flag within reach), 400 resolution_required (empty or over 500 characters), 409 already_resolved.';
-
---
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14136,6 +14693,28 @@ ALTER TABLE private.audited_resources OWNER TO postgres;
 COMMENT ON TABLE private.audited_resources IS 'Clinical resources of the API: tables and views by name (reads logged per patient or refused in read-only requests), and the RPCs that disclose record contents as rpc/<name> (they log per patient themselves). db_pre_request refuses on all of them the request shapes that could roll back what was logged.';
 
 --
+-- Name: calendar_reconciliation_counts; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.calendar_reconciliation_counts (
+    reconciliation_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    checked integer DEFAULT 0 NOT NULL,
+    created integer DEFAULT 0 NOT NULL,
+    updated integer DEFAULT 0 NOT NULL,
+    cancelled integer DEFAULT 0 NOT NULL,
+    flagged integer DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE private.calendar_reconciliation_counts OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_reconciliation_counts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.calendar_reconciliation_counts IS 'What a reconciliation run checked and changed at each hospital.';
+
+--
 -- Name: client_ip_settings; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -14395,6 +14974,54 @@ CREATE TABLE private.state_transitions (
 );
 
 ALTER TABLE private.state_transitions OWNER TO postgres;
+
+--
+-- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.webhook_inbox (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_key text NOT NULL,
+    event_type text,
+    external_ref text,
+    organizer_cal_user_id bigint,
+    organizer_email extensions.citext,
+    hospital_id uuid,
+    appointment_id uuid,
+    payload jsonb,
+    body_sha256 text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
+    deliveries integer DEFAULT 1 NOT NULL,
+    outcome text DEFAULT 'received'::text NOT NULL,
+    reason text,
+    detail text,
+    attempts integer DEFAULT 1 NOT NULL,
+    applied_at timestamp with time zone,
+    reapplied_by uuid,
+    reapplied_at timestamp with time zone,
+    payload_erased_at timestamp with time zone,
+    request_id text,
+    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
+    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
+    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
+);
+
+ALTER TABLE private.webhook_inbox OWNER TO postgres;
+
+--
+-- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
+
+--
+-- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
 
 --
 -- Name: doctors; Type: TABLE; Schema: public; Owner: postgres
@@ -14830,6 +15457,48 @@ COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE ch
 --
 
 COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
+
+--
+-- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.calendar_sync_flags (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    provider text NOT NULL,
+    kind text NOT NULL,
+    inbox_entry_id uuid,
+    external_ref text,
+    doctor_id uuid,
+    appointment_id uuid,
+    starts_at timestamp with time zone,
+    ends_at timestamp with time zone,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    resolved_by uuid,
+    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text, 'status_conflict'::text, 'booking_vanished'::text, 'duplicate_booking'::text, 'apply_failed'::text])))
+);
+
+ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed), lineage_conflict (two appointments claim one reschedule chain), and from reconciliation runs (details.reconciliation_id): status_conflict (Cal.com and carebase disagree on a status carebase keeps, e.g. cancelled in Cal.com but completed here; details.remote_status, details.local_status), booking_vanished (a Cal.com-born appointment whose booking Cal.com no longer has; the appointment is kept), duplicate_booking (a second Cal.com booking tagged with this appointment) and apply_failed (details.error). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook); one flag stays open per booking and problem (a later run does not raise it again). Written only by the system.';
+
+--
+-- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient, lineage_conflict, status_conflict, booking_vanished, duplicate_booking or apply_failed.';
+
+--
+-- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
 
 --
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
@@ -15808,6 +16477,20 @@ ALTER TABLE ONLY private.audited_resources
     ADD CONSTRAINT audited_resources_pkey PRIMARY KEY (resource);
 
 --
+-- Name: calendar_reconciliation_counts calendar_reconciliation_counts_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_reconciliation_counts
+    ADD CONSTRAINT calendar_reconciliation_counts_pkey PRIMARY KEY (reconciliation_id, hospital_id);
+
+--
+-- Name: calendar_reconciliations calendar_reconciliations_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_reconciliations
+    ADD CONSTRAINT calendar_reconciliations_pkey PRIMARY KEY (id);
+
+--
 -- Name: client_ip_settings client_ip_settings_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -16536,6 +17219,18 @@ CREATE INDEX log_default_table_name_row_id_idx ON audit.log_default USING btree 
 --
 
 CREATE INDEX appointment_external_refs_appointment_idx ON private.appointment_external_refs USING btree (appointment_id);
+
+--
+-- Name: calendar_reconciliation_counts_hospital_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX calendar_reconciliation_counts_hospital_idx ON private.calendar_reconciliation_counts USING btree (hospital_id);
+
+--
+-- Name: calendar_reconciliations_started_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX calendar_reconciliations_started_idx ON private.calendar_reconciliations USING btree (started_at DESC);
 
 --
 -- Name: field_keys_one_active; Type: INDEX; Schema: private; Owner: postgres
@@ -18595,6 +19290,20 @@ ALTER TABLE ONLY private.appointment_external_refs
     ADD CONSTRAINT appointment_external_refs_appointment_id_fkey FOREIGN KEY (appointment_id) REFERENCES public.appointments(id) ON DELETE CASCADE;
 
 --
+-- Name: calendar_reconciliation_counts calendar_reconciliation_counts_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_reconciliation_counts
+    ADD CONSTRAINT calendar_reconciliation_counts_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: calendar_reconciliation_counts calendar_reconciliation_counts_reconciliation_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_reconciliation_counts
+    ADD CONSTRAINT calendar_reconciliation_counts_reconciliation_id_fkey FOREIGN KEY (reconciliation_id) REFERENCES private.calendar_reconciliations(id) ON DELETE CASCADE;
+
+--
 -- Name: login_attempts login_attempts_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -19478,6 +20187,18 @@ ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.appointment_external_refs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: calendar_reconciliation_counts; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.calendar_reconciliation_counts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: calendar_reconciliations; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.calendar_reconciliations ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: live_events_pending; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -20933,6 +21654,12 @@ GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time 
 GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION calcom_api_booking_snapshot(booking jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_api_booking_snapshot(booking jsonb) FROM PUBLIC;
+
+--
 -- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -20949,6 +21676,133 @@ REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FR
 --
 
 REVOKE ALL ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) FROM PUBLIC;
+
+--
+-- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.appointments TO service_role;
+GRANT SELECT ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.doctor_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(doctor_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_name_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(phone_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(dob_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(sex_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.starts_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(starts_at),UPDATE(starts_at) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.ends_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(ends_at),UPDATE(ends_at) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.mode; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(mode),UPDATE(mode) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.video_room; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(video_room),UPDATE(video_room) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(reason),UPDATE(reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.resource; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(resource),UPDATE(resource) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.source; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(source) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: FUNCTION calendar_booking_holder(booking_ref text, previous_ref text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_booking_holder(booking_ref text, previous_ref text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION calendar_clashes(hospital uuid, doctor uuid, patient uuid, starts timestamp with time zone, ends timestamp with time zone, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -21004,6 +21858,73 @@ REVOKE ALL ON FUNCTION private.calendar_links_for(cal_user_id bigint, cal_email 
 --
 
 REVOKE ALL ON FUNCTION private.calendar_patient_matches(hospital uuid, phone text, email text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_bookings(run_id uuid, bookings jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_bookings(run_id uuid, bookings jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_reconcile_bookings(run_id uuid, bookings jsonb) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_finish(run_id uuid, error text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_finish(run_id uuid, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_reconcile_finish(run_id uuid, error text) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_flag(run_id uuid, flag_kind text, appt public.appointments, booking_ref text, details jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_flag(run_id uuid, flag_kind text, appt public.appointments, booking_ref text, details jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_reconcile_missing(run_id uuid, external_refs text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_missing(run_id uuid, external_refs text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_reconcile_missing(run_id uuid, external_refs text[]) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_open_run(run_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_open_run(run_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_reconcile_tally(run_id uuid, tally jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_tally(run_id uuid, tally jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_reconcile_unseen(run_id uuid, seen_refs text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconciliations(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_reconciliations() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_reconciliations() TO authenticated;
+GRANT ALL ON FUNCTION private.calendar_reconciliations() TO service_role;
+
+--
+-- Name: FUNCTION calendar_tally_add(tally jsonb, hospital uuid, effect text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_tally_add(tally jsonb, hospital uuid, effect text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION call_status_rank(status text); Type: ACL; Schema: private; Owner: postgres
@@ -21608,12 +22529,6 @@ GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role
 REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) FROM PUBLIC;
 
 --
--- Name: FUNCTION inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) FROM PUBLIC;
-
---
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -22101,6 +23016,12 @@ GRANT ALL ON FUNCTION private.possible_duplicates(patient_id uuid) TO authentica
 REVOKE ALL ON FUNCTION private.protect_encrypted_column(target regclass, column_name text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION purge_calendar_reconciliations(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.purge_calendar_reconciliations() FROM PUBLIC;
+
+--
 -- Name: FUNCTION purge_webhook_payloads(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -22437,20 +23358,6 @@ GRANT ALL ON FUNCTION private.require_phi_aal2(patient uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.require_phi_aal2(patient uuid) TO service_role;
 
 --
--- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
-GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
-
---
--- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
-
---
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -22775,133 +23682,55 @@ GRANT ALL ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, ema
 GRANT ALL ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid) TO service_role;
 
 --
--- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.appointments TO service_role;
-GRANT SELECT ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.hospital_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(hospital_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.doctor_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(doctor_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.patient_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(patient_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(patient_name_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(phone_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(dob_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(sex_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.lead_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(lead_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.starts_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(starts_at),UPDATE(starts_at) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.ends_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(ends_at),UPDATE(ends_at) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.appointment_type; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.mode; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(mode),UPDATE(mode) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.video_room; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(video_room),UPDATE(video_room) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.reason; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(reason),UPDATE(reason) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.resource; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(resource),UPDATE(resource) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.source; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(source) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.status; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.status_reason; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
-
---
 -- Name: FUNCTION book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_bookings(run_id uuid, bookings jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_reconcile_bookings(run_id uuid, bookings jsonb) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_finish(run_id uuid, error text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_reconcile_finish(run_id uuid, error text) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_missing(run_id uuid, external_refs text[]); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_reconcile_missing(run_id uuid, external_refs text[]) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconcile_unseen(run_id uuid, seen_refs text[]); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_reconcile_unseen(run_id uuid, seen_refs text[]) TO service_role;
+
+--
+-- Name: FUNCTION calendar_reconciliations(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_reconciliations() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_reconciliations() TO authenticated;
+GRANT ALL ON FUNCTION public.calendar_reconciliations() TO service_role;
 
 --
 -- Name: FUNCTION cancel_appointment(appointment_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
@@ -23543,14 +24372,6 @@ GRANT ALL ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_
 GRANT ALL ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text) TO service_role;
 
 --
--- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
-GRANT ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) TO service_role;
-
---
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -24121,6 +24942,13 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
+GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
 
 --
 -- Name: TABLE care_team_members; Type: ACL; Schema: public; Owner: postgres

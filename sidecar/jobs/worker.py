@@ -1,9 +1,11 @@
 """The sidecar's worker process: `carebase worker` or `python -m sidecar.jobs.worker`.
 
 Runs the notification worker (sidecar/jobs/notifications.py), the audit anchor exporter
-(sidecar/jobs/audit_anchors.py) and the voice call sweep (sidecar/jobs/voice_sweep.py) side by
-side until SIGTERM or SIGINT. Without CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported,
-and without VAPI_API_KEY no call is swept; the log says so at start.
+(sidecar/jobs/audit_anchors.py), the voice call sweep (sidecar/jobs/voice_sweep.py) and the
+Cal.com reconciliation (sidecar/jobs/calendar_reconcile.py) side by side until SIGTERM or
+SIGINT. Without CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, without VAPI_API_KEY
+no call is swept, and without CALCOM_API_KEY the mirror is not reconciled; the log says so at
+start.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import signal
 
 import httpx
 
+from sidecar.integrations.calcom import CalcomClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs import anchor_signing
 from sidecar.jobs.audit_anchors import AnchorExporter
+from sidecar.jobs.calendar_reconcile import CalendarReconciler
 from sidecar.jobs.notifications import Channels, Worker
 from sidecar.jobs.voice_sweep import VoiceSweep
 from sidecar.observability import configure_logging
@@ -51,6 +55,11 @@ async def serve(settings: SidecarSettings) -> None:
             log.warning(
                 "VAPI_API_KEY is not set: voice call reports that never arrived are not swept"
             )
+        if settings.calcom_api_key:
+            calcom = CalcomClient(settings.calcom_base_url, settings.calcom_api_key, http)
+            jobs.append(CalendarReconciler(settings, supabase, calcom).run(stop))
+        else:
+            log.warning("CALCOM_API_KEY is not set: the Cal.com mirror is not reconciled")
         await asyncio.gather(*jobs)
     log.info("worker stopped")
 

@@ -10,16 +10,6 @@ comment on column public.calendar_sync_flags.resolution is
 'What the person who closed the flag did (rpc/resolve_calendar_flag); null when a re-apply '
 'closed it.';
 
-comment on table public.calendar_sync_flags is
-'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of '
-'the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists '
-'what it clashes with, appointment ids of this hospital only), ambiguous_patient (several '
-'patients of the hospital match the attendee: none was guessed) or lineage_conflict (two '
-'appointments claim one reschedule chain). details.attendee is the attendee as Cal.com sent it '
-'(name, email, phone). A flag is resolved when its inbox entry is re-applied '
-'(rpc/reapply_webhook), or by the front desk or an admin saying what they did '
-'(rpc/resolve_calendar_flag). Written only by the system and those two calls.';
-
 -- Security definer: API roles may not update flags; this closes one, for its hospital's staff.
 create function private.resolve_calendar_flag(flag_id uuid, resolution text)
 returns public.calendar_sync_flags
