@@ -2514,10 +2514,11 @@ begin
             end if;
         else
             begin
-                -- A flag already open for this booking as it is now is not raised again.
+                -- A flag already open for this booking as it is now, or closed by a person,
+                -- is not raised again.
                 already_flagged := exists (
                     select from public.calendar_sync_flags as f
-                    where f.external_ref = booking_ref and f.resolved_at is null
+                    where f.external_ref = booking_ref and (f.resolved_at is null or f.resolution is not null)
                         and f.starts_at is not distinct from (snapshot ->> 'starts_at')::timestamptz
                 );
                 result := private.calendar_apply_booking(snapshot, null);
@@ -2632,7 +2633,8 @@ CREATE FUNCTION private.calendar_reconcile_flag(run_id uuid, flag_kind text, app
 begin
     if exists (
         select from public.calendar_sync_flags as f
-        where f.kind = flag_kind and f.resolved_at is null and f.hospital_id = appt.hospital_id
+        where f.kind = flag_kind and (f.resolved_at is null or f.resolution is not null)
+            and f.hospital_id = appt.hospital_id
             and f.appointment_id is not distinct from appt.id and f.external_ref is not distinct from booking_ref
     ) then
         return false;
@@ -5146,6 +5148,94 @@ ALTER FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) OW
 --
 
 COMMENT ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) IS 'The live-event topic of everyone holding a role at a hospital: hospital:<uuid>:<role>.';
+
+--
+-- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.webhook_inbox (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_key text NOT NULL,
+    event_type text,
+    external_ref text,
+    organizer_cal_user_id bigint,
+    organizer_email extensions.citext,
+    hospital_id uuid,
+    appointment_id uuid,
+    payload jsonb,
+    body_sha256 text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
+    deliveries integer DEFAULT 1 NOT NULL,
+    outcome text DEFAULT 'received'::text NOT NULL,
+    reason text,
+    detail text,
+    attempts integer DEFAULT 1 NOT NULL,
+    applied_at timestamp with time zone,
+    reapplied_by uuid,
+    reapplied_at timestamp with time zone,
+    payload_erased_at timestamp with time zone,
+    request_id text,
+    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
+    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
+    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
+);
+
+ALTER TABLE private.webhook_inbox OWNER TO postgres;
+
+--
+-- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
+
+--
+-- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
+
+--
+-- Name: inbox_record(text, text, text, text, uuid, jsonb, text, bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint DEFAULT NULL::bigint, organizer_email text DEFAULT NULL::text, OUT entry private.webhook_inbox, OUT replay boolean) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    insert into private.webhook_inbox as i (
+        provider, event_key, event_type, external_ref, hospital_id, organizer_cal_user_id,
+        organizer_email, payload, body_sha256, request_id
+    )
+    values (
+        inbox_record.provider, inbox_record.event_key, left(inbox_record.event_type, 100),
+        left(inbox_record.external_ref, 200), inbox_record.hospital_id,
+        inbox_record.organizer_cal_user_id, inbox_record.organizer_email, inbox_record.payload,
+        inbox_record.body_sha256,
+        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+    )
+    on conflict on constraint webhook_inbox_event_unique do nothing
+    returning i.* into entry;
+    replay := entry.id is null;
+    if replay then
+        update private.webhook_inbox as i
+        set deliveries = i.deliveries + 1, last_received_at = now()
+        where i.provider = inbox_record.provider and i.event_key = inbox_record.event_key
+        returning i.* into entry;
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) IS 'Records a webhook event in the inbox: the new entry, or (replay true) the first entry of the same provider event with this delivery counted.';
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8709,9 +8799,8 @@ declare
     parsed jsonb;
     digest text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
     key text;
-    booking_ref text;
     organizer jsonb;
-    entry private.webhook_inbox;
+    recorded record;
 begin
     begin
         parsed := body::jsonb;
@@ -8719,45 +8808,30 @@ begin
         when others then
             parsed := null;
     end;
-    if parsed is null or jsonb_typeof(parsed) <> 'object' then
+    if jsonb_typeof(parsed) is distinct from 'object' then
+        parsed := null;
         key := 'body:' || digest;
     else
         key := private.calcom_event_key(parsed, digest);
         organizer := private.calcom_booking_snapshot(parsed) -> 'organizer';
-        booking_ref := coalesce(
-            parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'
-        );
     end if;
 
-    insert into private.webhook_inbox as i (
-        provider, event_key, event_type, external_ref, organizer_cal_user_id, organizer_email, payload,
-        body_sha256, request_id
-    )
-    values (
-        'calcom', key, left(parsed ->> 'triggerEvent', 100), left(booking_ref, 200),
-        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
-        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end,
-        coalesce(
-            case when jsonb_typeof(parsed) = 'object' then parsed end,
-            jsonb_build_object('unparsed', left(body, 100000))
-        ),
+    recorded := private.inbox_record(
+        'calcom', key, parsed ->> 'triggerEvent',
+        coalesce(parsed -> 'payload' ->> 'uid', parsed -> 'payload' ->> 'bookingUid', parsed ->> 'uid'),
+        null,
+        coalesce(parsed, jsonb_build_object('unparsed', left(body, 100000))),
         digest,
-        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
-    )
-    on conflict (provider, event_key) do nothing
-    returning i.* into entry;
-
-    if entry.id is null then
-        update private.webhook_inbox as i
-        set deliveries = i.deliveries + 1, last_received_at = now()
-        where i.provider = 'calcom' and i.event_key = key
-        returning i.* into entry;
+        case when organizer ->> 'cal_user_id' ~ '^[0-9]{1,18}$' then (organizer ->> 'cal_user_id')::bigint end,
+        case when organizer ->> 'email' ~ '^[^@\s]+@[^@\s]+$' then organizer ->> 'email' end
+    );
+    if recorded.replay then
         return jsonb_build_object(
-            'inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome,
-            'appointment_id', entry.appointment_id
+            'inbox_entry_id', (recorded.entry).id, 'outcome', 'duplicate',
+            'first_outcome', (recorded.entry).outcome, 'appointment_id', (recorded.entry).appointment_id
         );
     end if;
-    return private.apply_inbox_entry(entry.id);
+    return private.apply_inbox_entry((recorded.entry).id);
 end;
 $_$;
 
@@ -8778,8 +8852,9 @@ declare
     message jsonb;
     call_id text;
     key text;
-    entry private.webhook_inbox;
-    recorded jsonb;
+    recorded record;
+    entry_id uuid;
+    called jsonb;
     result jsonb;
     failed_state text;
     failed_detail text;
@@ -8800,11 +8875,8 @@ begin
         else concat_ws('|', message ->> 'type', call_id)
     end;
 
-    insert into private.webhook_inbox as i (
-        provider, event_key, event_type, external_ref, hospital_id, payload, body_sha256, request_id
-    )
-    values (
-        'vapi', key, left(message ->> 'type', 100), left(call_id, 200),
+    recorded := private.inbox_record(
+        'vapi', key, message ->> 'type', call_id,
         (
             select l.hospital_id from public.voice_lines as l
             where l.vapi_phone_number_id = message #>> '{call,phoneNumberId}' and l.is_active
@@ -8815,32 +8887,25 @@ begin
                 'message', (message - said) || jsonb_strip_nulls(jsonb_build_object('call', (message -> 'call') - said))
             )
         end,
-        digest,
-        left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
-    )
-    on conflict (provider, event_key) do nothing
-    returning i.* into entry;
-
-    if entry.id is null then
-        update private.webhook_inbox as i
-        set deliveries = i.deliveries + 1, last_received_at = now()
-        where i.provider = 'vapi' and i.event_key = key
-        returning i.* into entry;
-        return jsonb_build_object('inbox_entry_id', entry.id, 'outcome', 'duplicate', 'first_outcome', entry.outcome);
+        digest
+    );
+    entry_id := (recorded.entry).id;
+    if recorded.replay then
+        return jsonb_build_object('inbox_entry_id', entry_id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome);
     end if;
 
     if message is null then
         result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
     else
         begin
-            recorded := private.record_voice_call(message);
+            called := private.record_voice_call(message);
             result := jsonb_build_object(
-                'outcome', case when recorded ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
+                'outcome', case when called ->> 'outcome' in ('recorded', 'status_changed') then 'applied' else 'ignored' end,
                 'reason', case
-                    when recorded ->> 'outcome' = 'duplicate' then 'already_recorded'
-                    when recorded ->> 'outcome' = 'unchanged' then 'status_not_forward'
+                    when called ->> 'outcome' = 'duplicate' then 'already_recorded'
+                    when called ->> 'outcome' = 'unchanged' then 'status_not_forward'
                 end,
-                'session_id', recorded ->> 'session_id'
+                'session_id', called ->> 'session_id'
             );
         exception
             when others then
@@ -8857,8 +8922,8 @@ begin
         outcome = result ->> 'outcome',
         reason = result ->> 'reason',
         applied_at = case when result ->> 'outcome' = 'applied' then now() end
-    where i.id = entry.id;
-    return result || jsonb_build_object('inbox_entry_id', entry.id);
+    where i.id = entry_id;
+    return result || jsonb_build_object('inbox_entry_id', entry_id);
 end;
 $$;
 
@@ -9853,6 +9918,91 @@ end;
 $$;
 
 ALTER FUNCTION private.require_phi_aal2(patient uuid) OWNER TO postgres;
+
+--
+-- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.calendar_sync_flags (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    provider text NOT NULL,
+    kind text NOT NULL,
+    inbox_entry_id uuid,
+    external_ref text,
+    doctor_id uuid,
+    appointment_id uuid,
+    starts_at timestamp with time zone,
+    ends_at timestamp with time zone,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    resolved_by uuid,
+    resolution text,
+    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text, 'status_conflict'::text, 'booking_vanished'::text, 'duplicate_booking'::text, 'apply_failed'::text]))),
+    CONSTRAINT calendar_sync_flags_resolution_length CHECK ((char_length(resolution) <= 500))
+);
+
+ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed), lineage_conflict (two appointments claim one reschedule chain), and from reconciliation runs (details.reconciliation_id): status_conflict (Cal.com and carebase disagree on a status carebase keeps, e.g. cancelled in Cal.com but completed here; details.remote_status, details.local_status), booking_vanished (a Cal.com-born appointment whose booking Cal.com no longer has; the appointment is kept), duplicate_booking (a second Cal.com booking tagged with this appointment) and apply_failed (details.error). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook), or by the front desk or an admin saying what they did (rpc/resolve_calendar_flag); one flag stays open per booking and problem (a later run does not raise it again). Written only by the system and those two calls.';
+
+--
+-- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient, lineage_conflict, status_conflict, booking_vanished, duplicate_booking or apply_failed.';
+
+--
+-- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
+
+--
+-- Name: COLUMN calendar_sync_flags.resolution; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.calendar_sync_flags.resolution IS 'What the person who closed the flag did (rpc/resolve_calendar_flag); null when a re-apply closed it.';
+
+--
+-- Name: resolve_calendar_flag(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) RETURNS public.calendar_sync_flags
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    flag public.calendar_sync_flags;
+    said constant text := nullif(btrim(resolve_calendar_flag.resolution), '');
+begin
+    select f.* into flag from public.calendar_sync_flags as f where f.id = flag_id for update;
+    if flag.id is null or not flag.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('calendar flag not found', 'calendar_flag_not_found');
+    end if;
+    if said is null or char_length(said) > 500 then
+        perform private.raise_invalid(
+            'say what was done, in at most 500 characters', 'resolution_required',
+            'e.g. "called the patient, moved to Friday 10:00"'
+        );
+    end if;
+    if flag.resolved_at is not null then
+        perform private.raise_conflict('this flag is resolved already', 'already_resolved');
+    end if;
+    update public.calendar_sync_flags as f
+    set resolved_at = now(), resolved_by = auth.uid(), resolution = said
+    where f.id = flag.id
+    returning f.* into flag;
+    return flag;
+end;
+$$;
+
+ALTER FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
 
 --
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13501,6 +13651,25 @@ The old and new times go to status_history; ends_at defaults to the same length.
 23P01 (409) a clash, PT404 no such appointment, 42501 not allowed.';
 
 --
+-- Name: resolve_calendar_flag(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) RETURNS public.calendar_sync_flags
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.resolve_calendar_flag(resolve_calendar_flag.flag_id, resolve_calendar_flag.resolution);
+$$;
+
+ALTER FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) IS 'Closes a calendar flag of the caller''s hospital (front desk, hospital admin) with what was done about it; answers the flag. The change is in the audit trail. Errors: 404 calendar_flag_not_found (no such flag within reach), 400 resolution_required (empty or over 500 characters), 409 already_resolved.';
+
+--
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14976,54 +15145,6 @@ CREATE TABLE private.state_transitions (
 ALTER TABLE private.state_transitions OWNER TO postgres;
 
 --
--- Name: webhook_inbox; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.webhook_inbox (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider text NOT NULL,
-    event_key text NOT NULL,
-    event_type text,
-    external_ref text,
-    organizer_cal_user_id bigint,
-    organizer_email extensions.citext,
-    hospital_id uuid,
-    appointment_id uuid,
-    payload jsonb,
-    body_sha256 text NOT NULL,
-    received_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_received_at timestamp with time zone DEFAULT now() NOT NULL,
-    deliveries integer DEFAULT 1 NOT NULL,
-    outcome text DEFAULT 'received'::text NOT NULL,
-    reason text,
-    detail text,
-    attempts integer DEFAULT 1 NOT NULL,
-    applied_at timestamp with time zone,
-    reapplied_by uuid,
-    reapplied_at timestamp with time zone,
-    payload_erased_at timestamp with time zone,
-    request_id text,
-    CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
-    CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
-    CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
-);
-
-ALTER TABLE private.webhook_inbox OWNER TO postgres;
-
---
--- Name: TABLE webhook_inbox; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.webhook_inbox IS 'Signed webhooks received, one row per provider event (replays counted in deliveries), with the outcome of applying them. Read by hospital admins through rpc/webhook_inbox_entries.';
-
---
--- Name: COLUMN webhook_inbox.event_key; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON COLUMN private.webhook_inbox.event_key IS 'What makes two deliveries one event. Cal.com sends no delivery id: <trigger>|<uid>|<start>|<end>|<status>|<rescheduleUid> for bookings (the fields that say what changed; createdAt is left out because a re-send carries a new one), <trigger>|<bookingUid>|<attendee:noShow...> for no-show updates, body:<sha256> when the body names no booking.';
-
---
 -- Name: doctors; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -15457,48 +15578,6 @@ COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE ch
 --
 
 COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
-
---
--- Name: calendar_sync_flags; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.calendar_sync_flags (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    provider text NOT NULL,
-    kind text NOT NULL,
-    inbox_entry_id uuid,
-    external_ref text,
-    doctor_id uuid,
-    appointment_id uuid,
-    starts_at timestamp with time zone,
-    ends_at timestamp with time zone,
-    details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    resolved_at timestamp with time zone,
-    resolved_by uuid,
-    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text, 'status_conflict'::text, 'booking_vanished'::text, 'duplicate_booking'::text, 'apply_failed'::text])))
-);
-
-ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
-
---
--- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed), lineage_conflict (two appointments claim one reschedule chain), and from reconciliation runs (details.reconciliation_id): status_conflict (Cal.com and carebase disagree on a status carebase keeps, e.g. cancelled in Cal.com but completed here; details.remote_status, details.local_status), booking_vanished (a Cal.com-born appointment whose booking Cal.com no longer has; the appointment is kept), duplicate_booking (a second Cal.com booking tagged with this appointment) and apply_failed (details.error). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook); one flag stays open per booking and problem (a later run does not raise it again). Written only by the system.';
-
---
--- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient, lineage_conflict, status_conflict, booking_vanished, duplicate_booking or apply_failed.';
-
---
--- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.calendar_sync_flags.appointment_id IS 'The mirrored appointment the event was about, when it exists (a reschedule that clashes).';
 
 --
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
@@ -22529,6 +22608,12 @@ GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role
 REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_role) FROM PUBLIC;
 
 --
+-- Name: FUNCTION inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) FROM PUBLIC;
+
+--
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23356,6 +23441,20 @@ REVOKE ALL ON FUNCTION private.require_patient_registration() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.require_phi_aal2(patient uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.require_phi_aal2(patient uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.require_phi_aal2(patient uuid) TO service_role;
+
+--
+-- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
+GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
+
+--
+-- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
 
 --
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: private; Owner: postgres
@@ -24372,6 +24471,14 @@ GRANT ALL ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_
 GRANT ALL ON FUNCTION public.reschedule_appointment(appointment_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, reason text) TO service_role;
 
 --
+-- Name: FUNCTION resolve_calendar_flag(flag_id uuid, resolution text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
+GRANT ALL ON FUNCTION public.resolve_calendar_flag(flag_id uuid, resolution text) TO service_role;
+
+--
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -24942,13 +25049,6 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
-
---
--- Name: TABLE calendar_sync_flags; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.calendar_sync_flags TO service_role;
-GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
 
 --
 -- Name: TABLE care_team_members; Type: ACL; Schema: public; Owner: postgres
