@@ -345,6 +345,12 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.voice_caller": "20261207233000 finds the number's carriers with"
+    " private.phone_carriers",
+    "private.voice_caller_context": "20261207233000 finds the number's carriers with"
+    " private.phone_carriers",
+    "private.request_voice_callback_by_sms": "20261207233000 finds the number's carriers with"
+    " private.phone_carriers",
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",
