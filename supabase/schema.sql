@@ -939,9 +939,12 @@ CREATE TABLE public.ai_sessions (
     attention text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    verified_patient_id uuid,
+    verified_at timestamp with time zone,
     CONSTRAINT ai_sessions_attention_known CHECK ((attention = ANY (ARRAY['shared_number'::text, 'unknown_line'::text]))),
     CONSTRAINT ai_sessions_call_status_known CHECK ((call_status = ANY (ARRAY['scheduled'::text, 'queued'::text, 'ringing'::text, 'in-progress'::text, 'forwarding'::text, 'ended'::text]))),
     CONSTRAINT ai_sessions_ends_after_start CHECK ((ended_at >= started_at)),
+    CONSTRAINT ai_sessions_verified_together CHECK (((verified_patient_id IS NULL) = (verified_at IS NULL))),
     CONSTRAINT ai_sessions_voice_has_status CHECK (((channel <> 'voice'::public.ai_channel) OR (call_status IS NOT NULL)))
 );
 
@@ -1012,6 +1015,18 @@ COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'What was said, encryp
 --
 
 COMMENT ON COLUMN public.ai_sessions.attention IS 'Why a person must look at the session: shared_number (several patients carry the caller''s number: assign it with rpc/assign_voice_session), unknown_line (a line carebase does not know).';
+
+--
+-- Name: COLUMN ai_sessions.verified_patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.verified_patient_id IS 'The patient the caller proved to be in this call (their voice PIN): the voice agent''s tools reveal and change only this patient''s record, and only in this call.';
+
+--
+-- Name: COLUMN ai_sessions.verified_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.verified_at IS 'When the caller was verified in the call.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8035,6 +8050,27 @@ $$;
 ALTER FUNCTION private.phi_aal2_cleared() OWNER TO postgres;
 
 --
+-- Name: phone_carriers(public.phone_e164); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.phone_carriers(phone public.phone_e164) RETURNS uuid[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(array_agg(p.id order by p.id), '{}')
+    from public.patients as p
+    where p.phone = phone_carriers.phone and p.deleted_at is null and p.merged_into is null;
+$$;
+
+ALTER FUNCTION private.phone_carriers(phone public.phone_e164) OWNER TO postgres;
+
+--
+-- Name: FUNCTION phone_carriers(phone public.phone_e164); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.phone_carriers(phone public.phone_e164) IS 'The live (not deleted, not merged) patients carrying a number; a number identifies a patient only when exactly one carries it.';
+
+--
 -- Name: possible_duplicates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9802,8 +9838,7 @@ begin
     if not private.asks_for_callback(body) then
         return jsonb_build_object('outcome', 'not_a_request');
     end if;
-    select coalesce(array_agg(p.id), '{}') into carriers from public.patients as p
-    where p.phone = from_phone::public.phone_e164 and p.deleted_at is null and p.merged_into is null;
+    carriers := private.phone_carriers(from_phone::public.phone_e164);
     begin
         select * into made from private.record_voice_callback(
             line, case when cardinality(carriers) = 1 then carriers[1] end, from_phone::public.phone_e164, 'sms'
@@ -10286,6 +10321,46 @@ end;
 $$;
 
 ALTER FUNCTION private.set_updated_at() OWNER TO postgres;
+
+--
+-- Name: set_voice_pin(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_voice_pin(pin text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    patient public.patients;
+    stored private.voice_pins;
+begin
+    select p.* into patient from public.patients as p where p.id = private.own_patient_id();
+    if patient.id is null then
+        perform private.raise_forbidden('only a patient sets a voice PIN', hint => 'sign in as the patient');
+    end if;
+    if pin is null or pin !~ '^[0-9]{4,6}$' then
+        perform private.raise_invalid('a voice PIN is 4 to 6 digits', 'pin_format');
+    end if;
+    -- What anyone holding the phone could guess first.
+    if pin ~ '^(.)\1*$' or strpos('0123456789', pin) > 0 or strpos('9876543210', pin) > 0
+        or right(coalesce(patient.phone::text, ''), length(pin)) = pin then
+        perform private.raise_invalid(
+            'this PIN is too easy to guess', 'pin_too_simple',
+            'avoid repeated or consecutive digits and the end of your phone number'
+        );
+    end if;
+    insert into private.voice_pins (patient_id, pin_hash)
+    values (patient.id, extensions.crypt(pin, extensions.gen_salt('bf', 8)))
+    on conflict (patient_id) do update set pin_hash = excluded.pin_hash, set_at = now()
+    returning * into stored;
+    perform private.audit_append(
+        'UPDATE', 'private.voice_pins', patient.id::text, null, patient.id, '{pin_hash}'
+    );
+    return jsonb_build_object('set_at', stored.set_at);
+end;
+$_$;
+
+ALTER FUNCTION private.set_voice_pin(pin text) OWNER TO postgres;
 
 --
 -- Name: settle_duplicate_pair(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10990,6 +11065,85 @@ $$;
 ALTER FUNCTION private.verify_prescription(code text) OWNER TO postgres;
 
 --
+-- Name: voice_act_as(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_act_as(claims jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if claims is null or claims ->> 'role' <> 'authenticated' or claims ->> 'sub' is null then
+        perform private.raise_forbidden('no login to act as');
+    end if;
+    perform set_config('request.jwt.claims', claims::text, true);
+    perform set_config('role', 'authenticated', true);
+end;
+$$;
+
+ALTER FUNCTION private.voice_act_as(claims jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION voice_act_as(claims jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.voice_act_as(claims jsonb) IS 'Makes the rest of the transaction (or of the enclosing exception block) run as a patient''s login, as PostgREST runs their request: role authenticated and their claims.';
+
+--
+-- Name: voice_call_caller(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    login uuid;
+begin
+    if nullif(btrim(call_id), '') is null then
+        perform private.raise_invalid('the message names no call (call.id)', 'call_id_missing');
+    end if;
+    select s.* into session from public.ai_sessions as s
+    where s.channel = 'voice' and s.external_id = call_id;
+    if session.id is null then
+        -- A tool call proves the call is in progress; its session is made as a status would.
+        perform private.record_voice_call(jsonb_build_object(
+            'type', 'status-update', 'status', 'in-progress',
+            'call', jsonb_build_object(
+                'id', call_id, 'phoneNumberId', phone_number_id, 'customer', jsonb_build_object('number', caller_phone)
+            )
+        ));
+        select s.* into session from public.ai_sessions as s
+        where s.channel = 'voice' and s.external_id = call_id;
+    end if;
+    -- The patient's login, unless it is banned or deleted (then nobody acts in its name).
+    select u.id into login
+    from public.patients as p
+    join auth.users as u on u.id = p.user_id
+    where p.id = session.patient_id and p.deleted_at is null and p.merged_into is null
+        and u.deleted_at is null and (u.banned_until is null or u.banned_until < now());
+    return jsonb_build_object(
+        'session_id', session.id,
+        'call_status', session.call_status,
+        'hospital_id', session.hospital_id,
+        'time_zone', (select h.time_zone from public.hospitals as h where h.id = session.hospital_id),
+        'patient_id', session.patient_id,
+        'login', login,
+        'verified', coalesce(session.patient_id is not null and session.verified_patient_id = session.patient_id, false)
+    );
+end;
+$$;
+
+ALTER FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION voice_call_caller(call_id text, caller_phone text, phone_number_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) IS 'The session of a call (made if needed) and its caller: {session_id, call_status, hospital_id, time_zone, patient_id, login, verified}.';
+
+--
 -- Name: voice_caller(public.phone_e164, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11008,9 +11162,7 @@ begin
     -- Calls from one number take turns with each other and with the phone login (the same
     -- lock), so that two of them never make two records for one number.
     perform pg_advisory_xact_lock(hashtextextended('patient_phone_login:' || voice_caller.phone, 0));
-    select coalesce(array_agg(p.id), '{}') into carriers
-    from public.patients as p
-    where p.phone = voice_caller.phone and p.deleted_at is null and p.merged_into is null;
+    carriers := private.phone_carriers(voice_caller.phone);
     if cardinality(carriers) = 1 then
         return query select carriers[1], 'matched';
     elsif cardinality(carriers) > 1 then
@@ -11052,9 +11204,7 @@ begin
     if phone is null or phone !~ '^\+[1-9][0-9]{6,14}$' then
         return '{}';
     end if;
-    select coalesce(array_agg(p.id), '{}') into carriers
-    from public.patients as p
-    where p.phone = voice_caller_context.phone::public.phone_e164 and p.deleted_at is null and p.merged_into is null;
+    carriers := private.phone_carriers(voice_caller_context.phone::public.phone_e164);
     if cardinality(carriers) <> 1 then
         return '{}';
     end if;
@@ -11095,6 +11245,427 @@ CREATE FUNCTION private.voice_calls_without_report(call_ids text[]) RETURNS text
 $$;
 
 ALTER FUNCTION private.voice_calls_without_report(call_ids text[]) OWNER TO postgres;
+
+--
+-- Name: voice_describe_appointments(uuid[], text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_describe_appointments(appointment_ids uuid[], time_zone text) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'appointment_id', a.id,
+        'starts_at', to_char(a.starts_at at time zone voice_describe_appointments.time_zone, 'YYYY-MM-DD"T"HH24:MI'),
+        'doctor', pr.full_name, 'specialty', d.specialty, 'mode', a.mode, 'status', a.status
+    ) order by a.starts_at), '[]')
+    from public.appointments as a
+    join public.doctors as d on d.id = a.doctor_id
+    join public.profiles as pr on pr.id = d.user_id
+    where a.id = any(appointment_ids);
+$$;
+
+ALTER FUNCTION private.voice_describe_appointments(appointment_ids uuid[], time_zone text) OWNER TO postgres;
+
+--
+-- Name: voice_describe_prescriptions(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_describe_prescriptions(prescription_ids uuid[]) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'prescription_id', p.id,
+        'status', p.status,
+        'ready_for_pickup', p.status = 'ready_for_pickup',
+        'pharmacy', ph.name,
+        'issued_on', p.issued_at::date,
+        'valid_until', p.valid_until::date
+    ) order by p.issued_at desc), '[]')
+    from public.prescriptions as p
+    join public.pharmacies as ph on ph.id = p.pharmacy_id
+    where p.id = any(prescription_ids);
+$$;
+
+ALTER FUNCTION private.voice_describe_prescriptions(prescription_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: voice_login_claims(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_login_claims(login uuid, session_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select private.custom_access_token_hook(jsonb_build_object(
+        'user_id', u.id,
+        'authentication_method', 'voice_pin',
+        'claims', jsonb_build_object(
+            'aud', 'authenticated', 'sub', u.id, 'role', 'authenticated', 'aal', 'aal1',
+            'phone', coalesce(u.phone, ''), 'email', coalesce(u.email, ''), 'is_anonymous', false,
+            'session_id', voice_login_claims.session_id,
+            'app_metadata', u.raw_app_meta_data, 'user_metadata', u.raw_user_meta_data,
+            'voice_session_id', voice_login_claims.session_id
+        )
+    )) -> 'claims'
+    from auth.users as u where u.id = voice_login_claims.login;
+$$;
+
+ALTER FUNCTION private.voice_login_claims(login uuid, session_id uuid) OWNER TO postgres;
+
+--
+-- Name: voice_needs_verification(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_needs_verification(caller jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case
+        when caller ->> 'patient_id' is null then jsonb_build_object(
+            'result', jsonb_build_object(
+                'done', false, 'reason', 'caller_not_identified',
+                'say', 'This number does not identify one patient, so no record can be given or changed on this call. The front desk can help.'
+            )
+        )
+        when not coalesce((caller ->> 'verified')::boolean, false) then jsonb_build_object(
+            'result', jsonb_build_object(
+                'done', false, 'reason', 'verification_required',
+                'say', 'Ask the caller for their voice PIN and call verify_caller first. Nothing about their record can be told or changed before.'
+            )
+        )
+        when caller ->> 'login' is null then jsonb_build_object(
+            'result', jsonb_build_object(
+                'done', false, 'reason', 'no_app_login',
+                'say', 'This patient has no app login to act for; the front desk can help.'
+            )
+        )
+    end;
+$$;
+
+ALTER FUNCTION private.voice_needs_verification(caller jsonb) OWNER TO postgres;
+
+--
+-- Name: voice_owns_appointment(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_owns_appointment(patient_id uuid, appointment_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from public.appointments as a
+        where a.id = voice_owns_appointment.appointment_id and a.patient_id = voice_owns_appointment.patient_id
+    );
+$$;
+
+ALTER FUNCTION private.voice_owns_appointment(patient_id uuid, appointment_id uuid) OWNER TO postgres;
+
+--
+-- Name: voice_pin_locked(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_pin_locked(session_id uuid, patient_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select
+        (
+            select count(*) from private.voice_pin_attempts as a
+            where a.session_id = voice_pin_locked.session_id and not a.succeeded
+        ) >= 5
+        or (
+            select count(*) from private.voice_pin_attempts as a
+            where a.patient_id = voice_pin_locked.patient_id and not a.succeeded
+                and a.attempted_at > now() - interval '24 hours'
+        ) >= 5;
+$$;
+
+ALTER FUNCTION private.voice_pin_locked(session_id uuid, patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: voice_time(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_time(value text, time_zone text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+begin
+    if value ~ '([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$' then
+        return value::timestamptz;
+    end if;
+    return value::timestamp at time zone coalesce(time_zone, 'Asia/Kolkata');
+exception
+    when invalid_datetime_format or datetime_field_overflow or invalid_text_representation then
+    perform private.raise_invalid(format('%L is not a time (use 2026-12-08T10:30)', value), 'bad_time');
+end;
+$_$;
+
+ALTER FUNCTION private.voice_time(value text, time_zone text) OWNER TO postgres;
+
+--
+-- Name: voice_tool_call(text, text, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    caller jsonb;
+    args constant jsonb := case when jsonb_typeof(arguments) = 'object' then arguments else '{}' end;
+    patient uuid;
+    zone text;
+    claims jsonb;
+    saved_role constant text := current_setting('role');
+    saved_claims constant text := coalesce(current_setting('request.jwt.claims', true), '');
+    gate jsonb;
+    target uuid;
+    starts timestamptz;
+    done public.appointments;
+    ids uuid[];
+    answer jsonb;
+    failed_state text;
+    failed_message text;
+    failed_hint text;
+begin
+    caller := private.voice_call_caller(call_id, caller_phone, phone_number_id);
+    if caller ->> 'call_status' = 'ended' then
+        return jsonb_build_object('error', 'this call has ended');
+    end if;
+    patient := (caller ->> 'patient_id')::uuid;
+    zone := coalesce(caller ->> 'time_zone', 'Asia/Kolkata');
+
+    if tool = 'find_slots' then
+        return private.voice_tool_find_slots(caller, args);
+    elsif tool = 'verify_caller' then
+        return jsonb_build_object(
+            'result', private.voice_verify_pin((caller ->> 'session_id')::uuid, args ->> 'pin')
+        );
+    elsif tool not in (
+        'book_appointment', 'reschedule_appointment', 'cancel_appointment', 'next_appointments', 'prescription_status'
+    ) or tool is null then
+        return jsonb_build_object('error', format('unknown tool %s', coalesce(tool, '(none)')));
+    end if;
+
+    gate := private.voice_needs_verification(caller);
+    if gate is not null then
+        return gate;
+    end if;
+    claims := private.voice_login_claims((caller ->> 'login')::uuid, (caller ->> 'session_id')::uuid);
+
+    begin
+        if tool in ('reschedule_appointment', 'cancel_appointment') then
+            begin
+                target := (args ->> 'appointment_id')::uuid;
+            exception when invalid_text_representation then
+                target := null;
+            end;
+            if target is null or not private.voice_owns_appointment(patient, target) then
+                return jsonb_build_object('error', 'no such appointment of the caller''s; list them with next_appointments');
+            end if;
+        end if;
+        if tool in ('book_appointment', 'reschedule_appointment') then
+            starts := private.voice_time(args ->> 'starts_at', zone);
+        end if;
+
+        perform private.voice_act_as(claims);
+        -- From here to the restore, every statement runs as the patient's login.
+        if tool = 'book_appointment' then
+            if not exists (
+                select from public.doctors as d
+                where d.id::text = args ->> 'doctor_id' and d.hospital_id = (caller ->> 'hospital_id')::uuid
+            ) then
+                perform private.raise_not_found('no such doctor at this hospital', hint => 'use a doctor_id from find_slots');
+            end if;
+            done := public.book_appointment(
+                doctor_id => (args ->> 'doctor_id')::uuid, starts_at => starts, patient_id => patient,
+                mode => coalesce(args ->> 'mode', 'in_person')::public.consultation_mode,
+                reason => args ->> 'reason', source => 'voice_agent'
+            );
+            ids := array[done.id];
+        elsif tool = 'reschedule_appointment' then
+            done := public.reschedule_appointment(target, starts, reason => 'moved by the patient on a call');
+            ids := array[done.id];
+        elsif tool = 'cancel_appointment' then
+            done := public.cancel_appointment(target, coalesce(args ->> 'reason', 'cancelled by the patient on a call'));
+            ids := array[done.id];
+        elsif tool = 'next_appointments' then
+            select coalesce(array_agg(a.id), '{}') into ids from (
+                select a.id from public.appointments as a
+                where a.patient_id = patient and a.starts_at > now() and a.status in ('requested', 'scheduled')
+                order by a.starts_at
+                limit 5
+            ) as a;
+        elsif tool = 'prescription_status' then
+            select coalesce(array_agg(p.id), '{}') into ids from (
+                select p.id from public.prescriptions as p
+                where p.patient_id = patient
+                    and (p.status in ('pending', 'approved', 'ready_for_pickup') or p.status_changed_at > now() - interval '14 days')
+                order by p.issued_at desc
+                limit 5
+            ) as p;
+        end if;
+        perform set_config('role', saved_role, true);
+        perform set_config('request.jwt.claims', saved_claims, true);
+    exception
+        when others then
+            -- The block is rolled back, and the role and claims with it.
+            get stacked diagnostics failed_state = returned_sqlstate, failed_message = message_text,
+                failed_hint = pg_exception_hint;
+            if failed_state in ('XX000', '57014', '40001', '40P01', '53000', '53200', '53300') then
+                raise;
+            end if;
+            return jsonb_build_object(
+                'error', failed_message || coalesce(' (' || nullif(failed_hint, '') || ')', ''), 'code', failed_state
+            );
+    end;
+
+    if tool = 'prescription_status' then
+        answer := jsonb_build_object('prescriptions', private.voice_describe_prescriptions(ids));
+    elsif tool = 'next_appointments' then
+        answer := jsonb_build_object('appointments', private.voice_describe_appointments(ids, zone));
+    else
+        answer := jsonb_build_object(
+            'done', true, 'appointment', private.voice_describe_appointments(ids, zone) -> 0
+        );
+    end if;
+    return jsonb_build_object('result', answer);
+end;
+$$;
+
+ALTER FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) IS 'One tool call of the voice agent for the caller of a call: find_slots (anyone), verify_caller (the voice PIN), and for a caller verified in this call book_appointment, reschedule_appointment, cancel_appointment, next_appointments, prescription_status, run as the patient''s login. Returns {result} or {error}.';
+
+--
+-- Name: voice_tool_find_slots(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jsonb) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital constant uuid := (caller ->> 'hospital_id')::uuid;
+    zone constant text := coalesce(caller ->> 'time_zone', 'Asia/Kolkata');
+    day date;
+    doctor_ids uuid[];
+    slots jsonb;
+begin
+    if hospital is null then
+        return jsonb_build_object('error', 'this line belongs to no hospital');
+    end if;
+    begin
+        day := coalesce((arguments ->> 'date')::date, (now() at time zone zone)::date);
+    exception when invalid_datetime_format or datetime_field_overflow then
+        return jsonb_build_object('error', 'date must be a day such as 2026-12-08');
+    end;
+    select coalesce(array_agg(d.id), '{}') into doctor_ids
+    from public.doctors as d
+    join public.profiles as pr on pr.id = d.user_id
+    where d.hospital_id = hospital and d.is_active
+        and (arguments ->> 'doctor_id' is null or d.id::text = arguments ->> 'doctor_id')
+        and (arguments ->> 'specialty' is null or lower(d.specialty) = lower(btrim(arguments ->> 'specialty')))
+        and (
+            arguments ->> 'doctor_name' is null
+            or pr.full_name ilike '%' || replace(btrim(regexp_replace(arguments ->> 'doctor_name', '^(dr\.?|doctor)\s+', '', 'i')), '%', '') || '%'
+        );
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'doctor_id', s.doctor_id,
+        'doctor', pr.full_name,
+        'specialty', d.specialty,
+        'starts_at', to_char(s.starts_at at time zone zone, 'YYYY-MM-DD"T"HH24:MI'),
+        'modes', s.modes
+    ) order by s.starts_at, pr.full_name), '[]') into slots
+    from (
+        select f.*
+        from unnest(doctor_ids) as i (id)
+        cross join lateral public.find_slots(
+            day::timestamp at time zone zone, (day + 1)::timestamp at time zone zone, doctor_id => i.id
+        ) as f
+        order by f.starts_at
+        limit 12
+    ) as s
+    join public.doctors as d on d.id = s.doctor_id
+    join public.profiles as pr on pr.id = d.user_id;
+    return jsonb_build_object('result', jsonb_build_object(
+        'date', day, 'time_zone', zone, 'doctors_matched', cardinality(doctor_ids), 'slots', slots
+    ));
+end;
+$$;
+
+ALTER FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jsonb) OWNER TO postgres;
+
+--
+-- Name: voice_verify_pin(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_verify_pin(session_id uuid, pin text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    stored private.voice_pins;
+    right_pin boolean;
+    left_tries integer;
+begin
+    select s.* into session from public.ai_sessions as s where s.id = voice_verify_pin.session_id for update;
+    if session.patient_id is null then
+        return jsonb_build_object(
+            'verified', false, 'reason', 'caller_not_identified',
+            'say', 'This number does not identify one patient. The front desk can help with records.'
+        );
+    end if;
+    if session.verified_patient_id = session.patient_id then
+        return jsonb_build_object('verified', true);
+    end if;
+    -- Attempts for one patient take turns, so that the count of wrong ones is exact.
+    perform pg_advisory_xact_lock(hashtextextended('voice_pin:' || session.patient_id, 0));
+    if private.voice_pin_locked(session.id, session.patient_id) then
+        return jsonb_build_object(
+            'verified', false, 'reason', 'locked',
+            'say', 'Too many wrong PINs. Records cannot be given on the phone today; please contact the hospital.'
+        );
+    end if;
+    select v.* into stored from private.voice_pins as v where v.patient_id = session.patient_id;
+    if stored.patient_id is null then
+        return jsonb_build_object(
+            'verified', false, 'reason', 'no_pin_set',
+            'say', 'No voice PIN is set for this number. The patient can set one in the app.'
+        );
+    end if;
+    right_pin := pin is not null and extensions.crypt(pin, stored.pin_hash) = stored.pin_hash;
+    insert into private.voice_pin_attempts (session_id, patient_id, succeeded)
+    values (session.id, session.patient_id, right_pin);
+    if right_pin then
+        update public.ai_sessions as s
+        set verified_patient_id = session.patient_id, verified_at = now()
+        where s.id = session.id;
+        return jsonb_build_object('verified', true);
+    end if;
+    left_tries := greatest(0, 5 - greatest(
+        (select count(*) from private.voice_pin_attempts as a where a.session_id = session.id and not a.succeeded),
+        (
+            select count(*) from private.voice_pin_attempts as a
+            where a.patient_id = session.patient_id and not a.succeeded and a.attempted_at > now() - interval '24 hours'
+        )
+    ));
+    return jsonb_build_object(
+        'verified', false, 'reason', case when left_tries = 0 then 'locked' else 'wrong_pin' end,
+        'tries_left', left_tries
+    );
+end;
+$$;
+
+ALTER FUNCTION private.voice_verify_pin(session_id uuid, pin text) OWNER TO postgres;
 
 --
 -- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14298,6 +14869,25 @@ Returns the pharmacist plus login_keeps_access. Errors: PT404 no such pharmacist
 the admin.';
 
 --
+-- Name: set_voice_pin(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.set_voice_pin(pin text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.set_voice_pin(set_voice_pin.pin);
+$$;
+
+ALTER FUNCTION public.set_voice_pin(pin text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_voice_pin(pin text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_voice_pin(pin text) IS 'A patient sets or changes their voice PIN (4 to 6 digits): what they say to the voice agent to be verified in a call before it tells or changes anything of their record. Stored as a hash only. Returns {set_at}. Errors: 42501 not a patient, 22023 pin_format or pin_too_simple.';
+
+--
 -- Name: sign_clinical_note(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14617,6 +15207,28 @@ ALTER FUNCTION public.voice_session(session_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.voice_session(session_id uuid) IS 'A voice session with what was said: {..., content: {transcript, messages, summary, structured_data, recording_url}}. For the patient, the front desk, CROs and admins of the line''s hospital and the care team (staff at aal2); each read is logged. Errors: PT404 (no such session, or not yours to read), PT403 insufficient_aal.';
+
+--
+-- Name: voice_tool_call(text, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.voice_tool_call(
+        voice_tool_call.call_id, voice_tool_call.caller_phone, voice_tool_call.phone_number_id,
+        voice_tool_call.tool, voice_tool_call.arguments
+    );
+$$;
+
+ALTER FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) IS 'Service role only (the sidecar answering Vapi''s tool-calls): runs one voice agent tool for the caller of the call (call.id, customer.number, call.phoneNumberId). The caller is the patient of the call''s session, never one named in the arguments. find_slots {date, specialty | doctor_name | doctor_id} is open to any caller; verify_caller {pin} checks the voice PIN (5 wrong lock the call, 5 in a day the patient''s PIN); book_appointment {doctor_id, starts_at, mode}, reschedule_appointment {appointment_id, starts_at}, cancel_appointment {appointment_id, reason}, next_appointments and prescription_status need a caller verified in this call and run with the patient''s own rights. Returns {result} or {error}.';
 
 --
 -- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15143,6 +15755,57 @@ CREATE TABLE private.state_transitions (
 );
 
 ALTER TABLE private.state_transitions OWNER TO postgres;
+
+--
+-- Name: voice_pin_attempts; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.voice_pin_attempts (
+    id bigint NOT NULL,
+    session_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    succeeded boolean NOT NULL,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.voice_pin_attempts OWNER TO postgres;
+
+--
+-- Name: TABLE voice_pin_attempts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.voice_pin_attempts IS 'The voice PINs said in calls (whether right, not what): 5 wrong in a call lock that call, 5 wrong for a patient in 24 hours lock their voice PIN until the day has passed.';
+
+--
+-- Name: voice_pin_attempts_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.voice_pin_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.voice_pin_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: voice_pins; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.voice_pins (
+    patient_id uuid NOT NULL,
+    pin_hash text NOT NULL,
+    set_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.voice_pins OWNER TO postgres;
+
+--
+-- Name: TABLE voice_pins; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.voice_pins IS 'Each patient''s voice PIN (rpc/set_voice_pin), as a bcrypt hash only: what a caller says to be verified in a call to the voice agent.';
 
 --
 -- Name: doctors; Type: TABLE; Schema: public; Owner: postgres
@@ -16682,6 +17345,20 @@ ALTER TABLE ONLY private.state_transitions
     ADD CONSTRAINT state_transitions_unique UNIQUE NULLS NOT DISTINCT (machine, from_state, to_state);
 
 --
+-- Name: voice_pin_attempts voice_pin_attempts_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_pin_attempts
+    ADD CONSTRAINT voice_pin_attempts_pkey PRIMARY KEY (id);
+
+--
+-- Name: voice_pins voice_pins_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_pins
+    ADD CONSTRAINT voice_pins_pkey PRIMARY KEY (patient_id);
+
+--
 -- Name: webhook_inbox webhook_inbox_event_unique; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -17402,6 +18079,18 @@ CREATE INDEX staff_provisioning_grants_user_idx ON private.staff_provisioning_gr
 CREATE INDEX state_transitions_to_idx ON private.state_transitions USING btree (machine, to_state);
 
 --
+-- Name: voice_pin_attempts_patient_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX voice_pin_attempts_patient_idx ON private.voice_pin_attempts USING btree (patient_id, attempted_at);
+
+--
+-- Name: voice_pin_attempts_session_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX voice_pin_attempts_session_idx ON private.voice_pin_attempts USING btree (session_id);
+
+--
 -- Name: webhook_inbox_appointment_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -17460,6 +18149,12 @@ CREATE INDEX ai_sessions_hospital_idx ON public.ai_sessions USING btree (hospita
 --
 
 CREATE INDEX ai_sessions_patient_idx ON public.ai_sessions USING btree (patient_id, started_at DESC);
+
+--
+-- Name: ai_sessions_verified_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_sessions_verified_patient_idx ON public.ai_sessions USING btree (verified_patient_id);
 
 --
 -- Name: appointments_booked_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -19197,7 +19892,7 @@ CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH
 -- Name: ai_sessions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.ai_sessions FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.ai_sessions FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id', 'verified_patient_id');
 
 --
 -- Name: appointments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -19467,6 +20162,39 @@ ALTER TABLE ONLY private.state_transitions
     ADD CONSTRAINT state_transitions_to_fkey FOREIGN KEY (machine, to_state) REFERENCES private.state_machine_states(machine, state) ON DELETE CASCADE;
 
 --
+-- Name: voice_pin_attempts voice_pin_attempts_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_pin_attempts
+    ADD CONSTRAINT voice_pin_attempts_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT voice_pin_attempts_patient_id_fkey ON voice_pin_attempts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT voice_pin_attempts_patient_id_fkey ON private.voice_pin_attempts IS 'Kept at a merge: attempts count against the record whose PIN was tried.';
+
+--
+-- Name: voice_pin_attempts voice_pin_attempts_session_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_pin_attempts
+    ADD CONSTRAINT voice_pin_attempts_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.ai_sessions(id) ON DELETE CASCADE;
+
+--
+-- Name: voice_pins voice_pins_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_pins
+    ADD CONSTRAINT voice_pins_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT voice_pins_patient_id_fkey ON voice_pins; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT voice_pins_patient_id_fkey ON private.voice_pins IS 'Kept at a merge: a PIN belongs to the record it was set on; a merged record answers no call.';
+
+--
 -- Name: webhook_inbox webhook_inbox_appointment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -19500,6 +20228,13 @@ ALTER TABLE ONLY public.ai_sessions
 
 ALTER TABLE ONLY public.ai_sessions
     ADD CONSTRAINT ai_sessions_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id);
+
+--
+-- Name: ai_sessions ai_sessions_verified_patient_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_sessions
+    ADD CONSTRAINT ai_sessions_verified_patient_id_fkey FOREIGN KEY (verified_patient_id) REFERENCES public.patients(id);
 
 --
 -- Name: appointments appointments_booked_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -20296,6 +21031,18 @@ ALTER TABLE private.live_topic_heads ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.merge_operations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: voice_pin_attempts; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.voice_pin_attempts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: voice_pins; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.voice_pins ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: webhook_inbox; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -21635,6 +22382,12 @@ GRANT SELECT(created_at) ON TABLE public.ai_sessions TO authenticated;
 --
 
 GRANT SELECT(updated_at) ON TABLE public.ai_sessions TO authenticated;
+
+--
+-- Name: COLUMN ai_sessions.verified_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(verified_at) ON TABLE public.ai_sessions TO authenticated;
 
 --
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -23088,6 +23841,12 @@ GRANT ALL ON FUNCTION private.phi_aal2_cleared() TO authenticated;
 GRANT ALL ON FUNCTION private.phi_aal2_cleared() TO service_role;
 
 --
+-- Name: FUNCTION phone_carriers(phone public.phone_e164); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.phone_carriers(phone public.phone_e164) FROM PUBLIC;
+
+--
 -- Name: FUNCTION possible_duplicates(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23513,6 +24272,13 @@ GRANT ALL ON FUNCTION private.set_staff_active(staff_role public.app_role, staff
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 --
+-- Name: FUNCTION set_voice_pin(pin text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_voice_pin(pin text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.set_voice_pin(pin text) TO authenticated;
+
+--
 -- Name: FUNCTION settle_duplicate_pair(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23662,6 +24428,20 @@ GRANT ALL ON FUNCTION private.verify_prescription(code text) TO authenticated;
 GRANT ALL ON FUNCTION private.verify_prescription(code text) TO service_role;
 
 --
+-- Name: FUNCTION voice_act_as(claims jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_act_as(claims jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_act_as(claims jsonb) TO service_role;
+
+--
+-- Name: FUNCTION voice_call_caller(call_id text, caller_phone text, phone_number_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) TO service_role;
+
+--
 -- Name: FUNCTION voice_caller(phone public.phone_e164, hospital_id uuid, spoken_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23680,6 +24460,75 @@ GRANT ALL ON FUNCTION private.voice_caller_context(phone text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.voice_calls_without_report(call_ids text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.voice_calls_without_report(call_ids text[]) TO service_role;
+
+--
+-- Name: FUNCTION voice_describe_appointments(appointment_ids uuid[], time_zone text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_describe_appointments(appointment_ids uuid[], time_zone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_describe_appointments(appointment_ids uuid[], time_zone text) TO service_role;
+
+--
+-- Name: FUNCTION voice_describe_prescriptions(prescription_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_describe_prescriptions(prescription_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_describe_prescriptions(prescription_ids uuid[]) TO service_role;
+
+--
+-- Name: FUNCTION voice_login_claims(login uuid, session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_login_claims(login uuid, session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_login_claims(login uuid, session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION voice_needs_verification(caller jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_needs_verification(caller jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_needs_verification(caller jsonb) TO service_role;
+
+--
+-- Name: FUNCTION voice_owns_appointment(patient_id uuid, appointment_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_owns_appointment(patient_id uuid, appointment_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_owns_appointment(patient_id uuid, appointment_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION voice_pin_locked(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_pin_locked(session_id uuid, patient_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION voice_time(value text, time_zone text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_time(value text, time_zone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_time(value text, time_zone text) TO service_role;
+
+--
+-- Name: FUNCTION voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) TO service_role;
+
+--
+-- Name: FUNCTION voice_tool_find_slots(caller jsonb, arguments jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jsonb) TO service_role;
+
+--
+-- Name: FUNCTION voice_verify_pin(session_id uuid, pin text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_verify_pin(session_id uuid, pin text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_verify_pin(session_id uuid, pin text) TO service_role;
 
 --
 -- Name: FUNCTION webhook_inbox_entries(); Type: ACL; Schema: private; Owner: postgres
@@ -24693,6 +25542,14 @@ GRANT ALL ON FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active bo
 GRANT ALL ON FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active boolean) TO service_role;
 
 --
+-- Name: FUNCTION set_voice_pin(pin text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.set_voice_pin(pin text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_voice_pin(pin text) TO authenticated;
+GRANT ALL ON FUNCTION public.set_voice_pin(pin text) TO service_role;
+
+--
 -- Name: FUNCTION sign_clinical_note(note_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -24776,6 +25633,13 @@ GRANT ALL ON FUNCTION public.voice_calls_without_report(call_ids text[]) TO serv
 REVOKE ALL ON FUNCTION public.voice_session(session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.voice_session(session_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.voice_session(session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) TO service_role;
 
 --
 -- Name: FUNCTION webhook_inbox_entries(); Type: ACL; Schema: public; Owner: postgres

@@ -349,6 +349,12 @@ RECREATED_FUNCTIONS = {
     " private.inbox_record",
     "private.receive_vapi_message": "20261207000000 records through the shared"
     " private.inbox_record",
+    "private.voice_caller": "20261207233000 finds the number's carriers with"
+    " private.phone_carriers",
+    "private.voice_caller_context": "20261207233000 finds the number's carriers with"
+    " private.phone_carriers",
+    "private.request_voice_callback_by_sms": "20261207233000 finds the number's carriers with"
+    " private.phone_carriers",
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",

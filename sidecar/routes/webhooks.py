@@ -11,8 +11,10 @@ transaction.
 - `vapi`: `status-update` and `end-of-call-report` (and a body that cannot be read) go to the
   inbox and the call's voice session (rpc/receive_vapi_message: one entry per event, a replay a
   duplicate, all answered 200); `assistant-request` is answered with the assistant and what it
-  may say to a caller known only by their number (rpc/voice_caller_context: nothing clinical).
-  Other message types are acknowledged and not kept.
+  may say to a caller known only by their number (rpc/voice_caller_context: nothing clinical);
+  `tool-calls` runs each of the agent's tool calls for the call's caller (rpc/voice_tool_call:
+  the database decides who the caller is and what they may hear) and answers in Vapi's results
+  format. Other message types are acknowledged and not kept.
 - `twilio/sms`: a patient texts CALL (or कॉल, ਕਾਲ) to a hospital's line; the database decides
   whether the text asks for a call, records the request (one per number going, 3 a day) and
   the call is placed. The answer is TwiML: a short reply to the sender, or nothing.
@@ -131,14 +133,80 @@ def _caller_number(message: dict[str, Any]) -> str | None:
     return None
 
 
+def _tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Vapi's tool calls: `toolCallList` items `{id, type: function, function: {name,
+    arguments}}` (older ones `{id, name, arguments|parameters}`), else the `toolCall` of each
+    `toolWithToolCallList` item."""
+    listed = message.get("toolCallList")
+    if not isinstance(listed, list):
+        listed = [
+            item.get("toolCall") | {"name": item.get("name")}
+            for item in message.get("toolWithToolCallList") or []
+            if isinstance(item, dict) and isinstance(item.get("toolCall"), dict)
+        ]
+    return [call for call in listed if isinstance(call, dict)]
+
+
+def _tool_name_and_arguments(call: dict[str, Any]) -> tuple[str | None, Any]:
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    name = function.get("name") or call.get("name")
+    arguments = function.get("arguments", call.get("arguments", call.get("parameters")))
+    if isinstance(arguments, str):  # Vapi sends the model's arguments as a string or an object
+        arguments = json.loads(arguments) if arguments.strip() else {}
+    return (name if isinstance(name, str) else None), arguments if arguments is not None else {}
+
+
+def _one_line(value: Any) -> str:
+    """A tool's answer as Vapi wants it: a single-line string (a line break breaks its parsing)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return " ".join(text.splitlines())
+
+
+async def _run_tool_calls(service: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """`{"results": [{"toolCallId", "name", "result" | "error"}]}`, one per tool call, in order;
+    always answered 200 (Vapi ignores any other status), a failed call as its `error`."""
+    call = message.get("call") if isinstance(message.get("call"), dict) else {}
+    results = []
+    for tool_call in _tool_calls(message):
+        try:
+            name, arguments = _tool_name_and_arguments(tool_call)
+        except ValueError:
+            name, arguments = None, None
+        entry: dict[str, Any] = {"toolCallId": str(tool_call.get("id", "")), "name": name or ""}
+        if arguments is None or not isinstance(arguments, dict):
+            entry["error"] = "the tool's arguments are not a JSON object"
+        else:
+            try:
+                answer = await call_rpc(
+                    service,
+                    "voice_tool_call",
+                    {
+                        "call_id": call.get("id"),
+                        "caller_phone": _caller_number(message),
+                        "phone_number_id": call.get("phoneNumberId"),
+                        "tool": name,
+                        "arguments": arguments,
+                    },
+                )
+            except ApiError as error:
+                answer = {"error": error.message}
+            if not isinstance(answer, dict) or "error" in answer:
+                entry["error"] = _one_line((answer or {}).get("error", "no answer"))
+            else:
+                entry["result"] = _one_line(answer.get("result"))
+        results.append(entry)
+    return {"results": results}
+
+
 @router.post(
     "/webhooks/vapi",
     operation_id="vapi_webhook_receive",
-    summary="Vapi server messages: call status, end-of-call reports, assistant requests",
+    summary="Vapi server messages: call status, reports, assistant requests, tool calls",
     response_model=None,
     responses={
         200: {
-            "description": "The message was taken; for assistant-request, the assistant",
+            "description": "The message was taken; for assistant-request, the assistant; for "
+            "tool-calls, `{results: [{toolCallId, name, result | error}]}`",
             "model": Acknowledgement,
         },
         **error_responses(401, 413, 503),
@@ -164,6 +232,8 @@ async def receive_vapi(request: Request, supabase: Supabase) -> dict[str, Any]:
         if context:
             answer["assistantOverrides"] = {"variableValues": context}
         return answer
+    if kind == "tool-calls":
+        return await _run_tool_calls(service, message)
     return {"received": kind}
 
 

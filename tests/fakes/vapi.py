@@ -13,7 +13,8 @@ HMAC-SHA256 of `{timestamp}.{body}`, `x-timestamp`: Vapi's docs do not give the 
 sends milliseconds since the epoch, the unit of the messages' own `timestamp`), or `none`.
 The test drives calls: `inbound_call` (a patient rings the clinic), `end_call` (sends the
 `end-of-call-report` once, twice or never), `status_update`, and `send` for any other message
-(`assistant-request`, `tool-calls`), which returns the server's answer.
+(`assistant-request`), and `tool_calls` (the assistant calls tools), which return the server's
+answer.
 """
 
 from __future__ import annotations
@@ -221,6 +222,32 @@ class FakeVapi:
         stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
         body = json.dumps({"message": {"timestamp": stamp, **message}}).encode()
         return self._post(message["type"], body, self.auth_headers(body, stamp))
+
+    def tool_calls(self, call_id: str, *calls: tuple[str, dict[str, Any]]) -> Delivery:
+        """The assistant calls tools during the call: a `tool-calls` message as Vapi sends it,
+        `toolCallList` items `{id, type: function, function: {name, arguments}}` (the
+        arguments as the model's JSON string) and the same calls in `toolWithToolCallList`."""
+        with self.lock:
+            call = dict(self.calls[call_id])
+        listed = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for name, arguments in calls
+        ]
+        message = {
+            "type": "tool-calls",
+            "call": call,
+            "customer": call.get("customer"),
+            "toolCallList": listed,
+            "toolWithToolCallList": [
+                {"type": "function", "name": item["function"]["name"], "toolCall": item}
+                for item in listed
+            ],
+        }
+        return self.send(message)
 
     def auth_headers(self, body: bytes, timestamp_ms: int) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
