@@ -90,6 +90,10 @@ class SidecarSettings(BaseSettings):
     # key; a doctor's own key or OAuth token comes from Vault, never from here.
     calcom_base_url: str = Field("https://api.cal.com/v2", alias="CAREBASE_CALCOM_BASE_URL")
     calcom_api_key: str = Field("", alias="CALCOM_API_KEY")
+    # The worker pushes carebase appointments and working hours to Cal.com
+    # (sidecar/jobs/calendar_push.py) with each doctor's key from Vault, else CALCOM_API_KEY.
+    # Off: nothing is pushed and pending appointments wait (the local stack has no Cal.com).
+    calcom_push: bool = Field(True, alias="CAREBASE_CALCOM_PUSH")
     # Voice agent: Vapi's API (outbound calls, listing calls for reports that never came).
     vapi_base_url: str = Field("https://api.vapi.ai", alias="CAREBASE_VAPI_BASE_URL")
     vapi_api_key: str = Field("", alias="VAPI_API_KEY")
