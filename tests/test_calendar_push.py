@@ -352,10 +352,13 @@ def test_a_time_cal_com_refuses_cancels_the_appointment_and_tells_the_patient(ru
         assert "no_available_users_found_error" in flags.json()[0]["details"]["error"]
     with run.rest(ADMIN) as rest:
         history = rest.get(
-            "/status_history", params={"subject_id": f"eq.{appointment}", "order": "changed_at"}
+            "/status_history", params={"subject_id": f"eq.{appointment}", "order": "occurred_at"}
         )
-        if history.status_code == 200:
-            assert history.json()[-1]["to_state"] == "cancelled"
+        assert history.status_code == 200, history.text
+        assert (history.json()[-1]["to_state"], history.json()[-1]["reason"]) == (
+            "cancelled",
+            "calendar_slot_taken",
+        )
 
 
 def test_a_permanent_failure_leaves_the_appointment_failed_and_flagged(run: Run) -> None:
@@ -475,3 +478,26 @@ def test_the_key_is_never_readable_and_an_admin_of_another_hospital_cannot_set_i
             "/rpc/set_doctor_calendar_key", json={"doctor_id": DOCTOR, "api_key": "cal_x"}
         )
         assert refused.status_code == 404, refused.text
+
+
+def test_a_move_cal_com_refuses_cancels_the_appointment_and_the_booking_left_behind(
+    run: Run,
+) -> None:
+    appointment = run.book(run.at(9))
+    run.push()
+    (first,) = run.remote(appointment)
+    run.fake.book_as_attendee(
+        run.at(9, 120), "Walk-in Elsewhere", "elsewhere@example.com", event_type_id=EVENT_TYPE
+    )
+    run.fake.pending.clear()
+    run.change(
+        appointment, starts_at=run.at(9, 120).isoformat(), ends_at=run.at(9, 150).isoformat()
+    )
+    run.push()
+    assert run.state(appointment) == ("cancelled", "calendar_slot_taken", "pending", first.uid)
+    run.push()  # the booking at the old time goes too
+    assert [b.status for b in run.remote(appointment)] == ["cancelled"]
+    assert run.state(appointment) == ("cancelled", "calendar_slot_taken", "synced", first.uid)
+    assert run.query(
+        "select kind from public.calendar_sync_flags where appointment_id = %s", appointment
+    ) == [("slot_taken",)]
