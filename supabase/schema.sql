@@ -1638,6 +1638,12 @@ begin
             else 'in_person'
         end,
         'reason', left(booking ->> 'additionalNotes', 1000),
+        -- A booking carebase made carries its appointment id (sidecar/integrations/calcom.py).
+        'appointment_id', case
+            when booking -> 'metadata' ->> 'carebase_appointment_id'
+                ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                then booking -> 'metadata' ->> 'carebase_appointment_id'
+        end,
         'organizer', jsonb_build_object(
             'cal_user_id', coalesce(booking -> 'organizer' ->> 'id', booking -> 'user' ->> 'id', booking ->> 'userId'),
             'email', coalesce(booking -> 'organizer' ->> 'email', booking -> 'user' ->> 'email')
@@ -1783,6 +1789,34 @@ begin
     loop
         perform pg_advisory_xact_lock(lock_key);
     end loop;
+
+    -- A booking carebase made, whose uid the worker has not recorded yet (its answer was late
+    -- or lost, and Cal.com's webhook came first): it joins the lineage of the appointment its
+    -- metadata names, if that appointment is carebase's own, of the organizer's doctor, and
+    -- has no booking in Cal.com yet (metadata anyone can set claims nothing else).
+    if snapshot ->> 'appointment_id' is not null and previous_ref is null then
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        select coalesce(snapshot ->> 'provider', 'calcom'), booking_ref, a.id, false
+        from public.appointments as a
+        where a.id = (snapshot ->> 'appointment_id')::uuid
+            and a.source <> 'calcom' and a.external_ref is null
+            and a.doctor_id = (
+                select l.doctor_id
+                from private.calendar_links_for(
+                    case
+                        when snapshot -> 'organizer' ->> 'cal_user_id' ~ '^[0-9]{1,18}$'
+                            then (snapshot -> 'organizer' ->> 'cal_user_id')::bigint
+                    end,
+                    snapshot -> 'organizer' ->> 'email'
+                ) as l
+                limit 1
+            )
+            and not exists (
+                select from private.appointment_external_refs as r
+                where r.appointment_id = a.id and r.provider = coalesce(snapshot ->> 'provider', 'calcom')
+            )
+        on conflict (provider, external_ref) do nothing;
+    end if;
 
     select array_agg(distinct r.appointment_id) into holders
     from private.appointment_external_refs as r
@@ -1947,7 +1981,8 @@ begin
         -- takes it back.
         if not ref_superseded and appt.external_ref is distinct from booking_ref then
             update public.appointments as a
-            set external_ref = booking_ref, sync_state = 'synced'
+            set external_ref = booking_ref,
+                sync_state = case when a.sync_state = 'pending' then 'pending' else 'synced' end::public.sync_state
             where a.id = appt.id
             returning * into appt;
             changed := true;
@@ -1956,7 +1991,11 @@ begin
         -- Times: only from the chain's newest uid, only while the appointment can still move.
         if not ref_superseded and starts is not null and ends is not null
             and (starts, ends) is distinct from (appt.starts_at, appt.ends_at) then
-            if appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then
+            if appt.source <> 'calcom' and appt.sync_state = 'pending' then
+                -- carebase changed it and will push that change: Cal.com's view is older.
+                note := 'a change made in carebase is waiting to be pushed to Cal.com';
+                skip_reason := 'push_pending';
+            elsif appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then
                 begin
                     update public.appointments as a
                     set starts_at = starts, ends_at = ends

@@ -501,3 +501,44 @@ def test_a_move_cal_com_refuses_cancels_the_appointment_and_the_booking_left_beh
     assert run.query(
         "select kind from public.calendar_sync_flags where appointment_id = %s", appointment
     ) == [("slot_taken",)]
+
+
+def test_the_webhook_of_a_booking_whose_answer_was_lost_finds_the_appointment(run: Run) -> None:
+    """Cal.com made the booking but its answer timed out; its BOOKING_CREATED (which carries
+    the appointment id in its metadata) arrives before the worker tries again."""
+    appointment = run.book(run.at(10))
+    run.fake.slow_next = [0, 2.0]
+    run.push(timeout=0.5)
+    (booking,) = run.remote(appointment)
+    [delivered] = run.fake.deliver()
+    assert delivered.status_code == 200
+    # Applied: the webhook recorded the uid the worker had not.
+    assert run.query(
+        "select outcome, appointment_id from private.webhook_inbox where external_ref = %s",
+        booking.uid,
+    ) == [("applied", uuid.UUID(appointment))]
+    assert run.query(
+        "select count(*) from public.calendar_sync_flags where external_ref = %s", booking.uid
+    ) == [(0,)]
+    assert run.state(appointment) == ("scheduled", None, "pending", booking.uid)
+    run.due_now(appointment)
+    run.push()
+    assert [b.uid for b in run.remote(appointment)] == [booking.uid]
+    assert run.state(appointment) == ("scheduled", None, "synced", booking.uid)
+
+
+def test_a_late_webhook_about_our_booking_does_not_undo_a_move_not_yet_pushed(run: Run) -> None:
+    appointment = run.book(run.at(11))
+    run.push()
+    (booking,) = run.remote(appointment)
+    run.change(
+        appointment, starts_at=run.at(11, 60).isoformat(), ends_at=run.at(11, 90).isoformat()
+    )
+    run.fake.deliver()  # BOOKING_CREATED at the first time, after the move
+    assert run.query(
+        "select starts_at, sync_state::text from public.appointments where id = %s", appointment
+    ) == [(run.at(11, 60), "pending")]
+    run.push()
+    live = [b for b in run.remote(appointment) if b.status == "accepted"]
+    assert [(b.start, b.rescheduled_from_uid) for b in live] == [(run.at(11, 60), booking.uid)]
+    assert run.state(appointment) == ("scheduled", None, "synced", live[0].uid)

@@ -345,6 +345,10 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.calcom_booking_snapshot": "20261207100300 passes on the appointment id carebase"
+    " tags its own Cal.com bookings with",
+    "private.calendar_apply_booking": "20261207100300 finds the appointment of a booking carebase"
+    " pushed before the worker recorded its uid, and keeps a change waiting to be pushed",
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",

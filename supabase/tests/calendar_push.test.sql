@@ -187,6 +187,43 @@ select is(
     1, 'and does not double it'
 );
 
+-- Metadata anyone can set on cal.com claims only a carebase appointment of the organizer's
+-- doctor that has no booking in Cal.com yet.
+create function pg_temp.tagged(uid text, starts timestamptz, appointment uuid)
+returns jsonb
+language plpgsql
+as $$
+declare
+    answer jsonb;
+begin
+    perform tests.act_as_service_role();
+    answer := public.receive_calcom_webhook(jsonb_build_object(
+        'triggerEvent', 'BOOKING_CREATED', 'createdAt', now(),
+        'payload', jsonb_build_object(
+            'uid', uid, 'status', 'ACCEPTED', 'startTime', starts, 'endTime', starts + interval '30 minutes',
+            'organizer', jsonb_build_object('id', 880001),
+            'metadata', jsonb_build_object('carebase_appointment_id', appointment),
+            'attendees', jsonb_build_array(jsonb_build_object('name', 'Mallory', 'phoneNumber', '+919800099999'))
+        )
+    )::text);
+    perform tests.clear_authentication();
+    return answer;
+end;
+$$;
+select isnt(
+    pg_temp.tagged('uid-forged-1', '2042-03-07 05:00+00', tests.recall('unlinked')) ->> 'appointment_id',
+    tests.recall('unlinked')::text, 'a booking naming another doctor''s appointment does not reach it'
+);
+select isnt(
+    pg_temp.tagged('uid-forged-2', '2042-03-08 05:00+00', tests.recall('linked')) ->> 'appointment_id',
+    tests.recall('linked')::text, 'nor one naming an appointment already booked in Cal.com'
+);
+select results_eq(
+    $$ select a.external_ref, a.starts_at from public.appointments as a where a.id = tests.recall('linked') $$,
+    $$ values ('uid-ours-1', '2042-03-03 05:00+00'::timestamptz) $$,
+    'which keeps its booking and time'
+);
+
 -- A move marks it again; an update that sets sync_state itself is left alone.
 select tests.act_as('a_front_desk');
 update public.appointments set starts_at = '2042-03-03 06:00+00', ends_at = '2042-03-03 06:30+00'
