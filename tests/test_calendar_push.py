@@ -542,3 +542,14 @@ def test_a_late_webhook_about_our_booking_does_not_undo_a_move_not_yet_pushed(ru
     live = [b for b in run.remote(appointment) if b.status == "accepted"]
     assert [(b.start, b.rescheduled_from_uid) for b in live] == [(run.at(11, 60), booking.uid)]
     assert run.state(appointment) == ("scheduled", None, "synced", live[0].uid)
+
+
+def test_make_up_s_worker_pushes_nothing_to_cal_com(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """There is no Cal.com locally: the tests push to their own fake. A deployment pushes."""
+    monkeypatch.delenv("CAREBASE_CALCOM_PUSH", raising=False)
+    environment = services.worker(stack).env
+    assert environment["CAREBASE_CALCOM_PUSH"] == "off"
+    assert SidecarSettings(CAREBASE_CALCOM_PUSH="off").calcom_push is False
+    assert SidecarSettings().calcom_push is True
