@@ -99,14 +99,19 @@ def sidecar(settings: Settings) -> BackgroundService:
 def worker(settings: Settings) -> BackgroundService:
     """The sidecar's worker: notifications and the audit anchor exporter. Without
     CAREBASE_FCM_* / TWILIO_* in the environment it serves no channel and notifications stay
-    queued (its log says so)."""
+    queued (its log says so). It pushes nothing to Cal.com (there is none locally: the tests
+    push to their own Cal.com fake), unless CAREBASE_CALCOM_PUSH=on is set."""
     suffix = "" if settings.sidecar_port == 8000 else f"-{settings.sidecar_port}"
     return BackgroundService(
         name=f"worker{suffix}",
         argv=[sys.executable, "-m", "sidecar.jobs.worker"],
         local_dir=settings.local_dir,
         cwd=settings.repo_root,
-        env={**sidecar_environment(settings), **anchor_environment(settings)},
+        env={
+            **sidecar_environment(settings),
+            **anchor_environment(settings),
+            "CAREBASE_CALCOM_PUSH": os.environ.get("CAREBASE_CALCOM_PUSH", "off"),
+        },
     )
 
 

@@ -106,6 +106,10 @@ class SidecarSettings(BaseSettings):
     calcom_reconcile_page_size: int = Field(
         100, ge=1, le=250, alias="CAREBASE_CALCOM_RECONCILE_PAGE_SIZE"
     )
+    # The worker pushes carebase appointments and working hours to Cal.com
+    # (sidecar/jobs/calendar_push.py) with each doctor's key from Vault, else CALCOM_API_KEY.
+    # Off: nothing is pushed and pending appointments wait (the local stack has no Cal.com).
+    calcom_push: bool = Field(True, alias="CAREBASE_CALCOM_PUSH")
     # Voice agent: Vapi's API (outbound calls, listing calls for reports that never came).
     vapi_base_url: str = Field("https://api.vapi.ai", alias="CAREBASE_VAPI_BASE_URL")
     vapi_api_key: str = Field("", alias="VAPI_API_KEY")

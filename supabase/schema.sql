@@ -1745,6 +1745,12 @@ begin
             else 'in_person'
         end,
         'reason', left(booking ->> 'additionalNotes', 1000),
+        -- A booking carebase made carries its appointment id (sidecar/integrations/calcom.py).
+        'appointment_id', case
+            when booking -> 'metadata' ->> 'carebase_appointment_id'
+                ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                then booking -> 'metadata' ->> 'carebase_appointment_id'
+        end,
         'organizer', jsonb_build_object(
             'cal_user_id', coalesce(booking -> 'organizer' ->> 'id', booking -> 'user' ->> 'id', booking ->> 'userId'),
             'email', coalesce(booking -> 'organizer' ->> 'email', booking -> 'user' ->> 'email')
@@ -1817,6 +1823,22 @@ ALTER FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) OWNER TO p
 COMMENT ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) IS 'The inbox key of a Cal.com webhook (see private.webhook_inbox.event_key).';
 
 --
+-- Name: calendar_api_key(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_api_key(doctor_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select s.decrypted_secret
+    from private.doctor_calendar_credentials as c
+    join vault.decrypted_secrets as s on s.id = c.secret_id
+    where c.doctor_id = calendar_api_key.doctor_id;
+$$;
+
+ALTER FUNCTION private.calendar_api_key(doctor_id uuid) OWNER TO postgres;
+
+--
 -- Name: calendar_apply_booking(jsonb, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1874,6 +1896,34 @@ begin
     loop
         perform pg_advisory_xact_lock(lock_key);
     end loop;
+
+    -- A booking carebase made, whose uid the worker has not recorded yet (its answer was late
+    -- or lost, and Cal.com's webhook came first): it joins the lineage of the appointment its
+    -- metadata names, if that appointment is carebase's own, of the organizer's doctor, and
+    -- has no booking in Cal.com yet (metadata anyone can set claims nothing else).
+    if snapshot ->> 'appointment_id' is not null and previous_ref is null then
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        select coalesce(snapshot ->> 'provider', 'calcom'), booking_ref, a.id, false
+        from public.appointments as a
+        where a.id = (snapshot ->> 'appointment_id')::uuid
+            and a.source <> 'calcom' and a.external_ref is null
+            and a.doctor_id = (
+                select l.doctor_id
+                from private.calendar_links_for(
+                    case
+                        when snapshot -> 'organizer' ->> 'cal_user_id' ~ '^[0-9]{1,18}$'
+                            then (snapshot -> 'organizer' ->> 'cal_user_id')::bigint
+                    end,
+                    snapshot -> 'organizer' ->> 'email'
+                ) as l
+                limit 1
+            )
+            and not exists (
+                select from private.appointment_external_refs as r
+                where r.appointment_id = a.id and r.provider = coalesce(snapshot ->> 'provider', 'calcom')
+            )
+        on conflict (provider, external_ref) do nothing;
+    end if;
 
     select array_agg(distinct r.appointment_id) into holders
     from private.appointment_external_refs as r
@@ -2038,7 +2088,8 @@ begin
         -- takes it back.
         if not ref_superseded and appt.external_ref is distinct from booking_ref then
             update public.appointments as a
-            set external_ref = booking_ref, sync_state = 'synced'
+            set external_ref = booking_ref,
+                sync_state = case when a.sync_state = 'pending' then 'pending' else 'synced' end::public.sync_state
             where a.id = appt.id
             returning * into appt;
             changed := true;
@@ -2047,7 +2098,11 @@ begin
         -- Times: only from the chain's newest uid, only while the appointment can still move.
         if not ref_superseded and starts is not null and ends is not null
             and (starts, ends) is distinct from (appt.starts_at, appt.ends_at) then
-            if appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then
+            if appt.source <> 'calcom' and appt.sync_state = 'pending' then
+                -- carebase changed it and will push that change: Cal.com's view is older.
+                note := 'a change made in carebase is waiting to be pushed to Cal.com';
+                skip_reason := 'push_pending';
+            elsif appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then
                 begin
                     update public.appointments as a
                     set starts_at = starts, ends_at = ends
@@ -2327,9 +2382,12 @@ CREATE TABLE public.doctor_calendar_links (
     created_by uuid DEFAULT auth.uid(),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cal_schedule_id bigint,
+    api_key_set_at timestamp with time zone,
     CONSTRAINT doctor_calendar_links_email_format CHECK ((cal_email OPERATOR(extensions.~) '^[^@\s]+@[^@\s]+$'::extensions.citext)),
     CONSTRAINT doctor_calendar_links_event_types_positive CHECK ((0 < ALL (cal_event_type_ids))),
     CONSTRAINT doctor_calendar_links_names_someone CHECK (((cal_user_id IS NOT NULL) OR (cal_email IS NOT NULL))),
+    CONSTRAINT doctor_calendar_links_schedule_id_positive CHECK ((cal_schedule_id > 0)),
     CONSTRAINT doctor_calendar_links_user_id_positive CHECK ((cal_user_id > 0))
 );
 
@@ -2358,6 +2416,18 @@ COMMENT ON COLUMN public.doctor_calendar_links.cal_email IS 'The Cal.com account
 --
 
 COMMENT ON COLUMN public.doctor_calendar_links.cal_event_type_ids IS 'The doctor''s Cal.com event type ids (for booking from carebase into Cal.com).';
+
+--
+-- Name: COLUMN doctor_calendar_links.cal_schedule_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_calendar_links.cal_schedule_id IS 'The Cal.com schedule the doctor''s working hours and exceptions are pushed to (null: none).';
+
+--
+-- Name: COLUMN doctor_calendar_links.api_key_set_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.doctor_calendar_links.api_key_set_at IS 'When a hospital admin last stored the doctor''s own Cal.com API key (rpc/set_doctor_calendar_key); null: none, the deployment''s key is used. The key itself is in Vault, readable by nobody through the API.';
 
 --
 -- Name: calendar_links_for(bigint, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2866,6 +2936,97 @@ $$;
 ALTER FUNCTION private.calendar_reconciliations() OWNER TO postgres;
 
 --
+-- Name: calendar_schedule(uuid, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.calendar_schedule(doctor uuid, horizon_days integer DEFAULT 90) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    day_names constant text[] := array['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+    zone text;
+    today date;
+    weekly jsonb;
+    overrides jsonb := '[]';
+    day date;
+    open_hours tsmultirange;
+begin
+    select h.time_zone into zone
+    from public.doctors as d
+    inner join public.hospitals as h on h.id = d.hospital_id
+    where d.id = calendar_schedule.doctor;
+    today := (now() at time zone zone)::date;
+
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'days', g.days, 'startTime', to_char(g.starts_at, 'HH24:MI'), 'endTime', to_char(g.ends_at, 'HH24:MI')
+    ) order by g.starts_at, g.ends_at), '[]') into weekly
+    from (
+        select w.starts_at, w.ends_at, jsonb_agg(day_names[w.weekday] order by w.weekday) as days
+        from public.doctor_working_hours as w
+        where w.doctor_id = calendar_schedule.doctor
+            and (w.valid_from is null or w.valid_from <= today)
+            and (w.valid_until is null or w.valid_until >= today)
+        group by w.starts_at, w.ends_at
+    ) as g;
+
+    for day in
+        select distinct d.day::date
+        from public.doctor_availability_exceptions as x,
+            generate_series(
+                (x.starts_at at time zone zone)::date, ((x.ends_at - interval '1 microsecond') at time zone zone)::date,
+                interval '1 day'
+            ) as d (day)
+        where x.doctor_id = calendar_schedule.doctor and x.ends_at > now()
+            and d.day::date between today and today + horizon_days
+        order by 1
+    loop
+        select coalesce(range_agg(tsrange(day + w.starts_at, day + w.ends_at)), '{}'::tsmultirange) into open_hours
+        from public.doctor_working_hours as w
+        where w.doctor_id = calendar_schedule.doctor and w.weekday = extract(isodow from day)
+            and (w.valid_from is null or w.valid_from <= day)
+            and (w.valid_until is null or w.valid_until >= day);
+        open_hours := open_hours - coalesce((
+            select range_agg(tsrange(x.starts_at at time zone zone, x.ends_at at time zone zone))
+            from public.doctor_availability_exceptions as x
+            where x.doctor_id = calendar_schedule.doctor and x.kind = 'time_off'
+        ), '{}'::tsmultirange);
+        open_hours := open_hours + coalesce((
+            select range_agg(tsrange(x.starts_at at time zone zone, x.ends_at at time zone zone))
+            from public.doctor_availability_exceptions as x
+            where x.doctor_id = calendar_schedule.doctor and x.kind = 'extra_hours'
+        ), '{}'::tsmultirange);
+        open_hours := open_hours * tsmultirange(tsrange(day::timestamp, (day + 1)::timestamp));
+        if isempty(open_hours) then
+            overrides := overrides || jsonb_build_object('date', day, 'startTime', '00:00', 'endTime', '00:00');
+        else
+            overrides := overrides || (
+                select jsonb_agg(jsonb_build_object(
+                    'date', day,
+                    'startTime', to_char(lower(r.window_), 'HH24:MI'),
+                    'endTime', case
+                        when upper(r.window_) >= (day + 1)::timestamp then '23:59'
+                        else to_char(upper(r.window_), 'HH24:MI')
+                    end
+                ) order by lower(r.window_))
+                from unnest(open_hours) as r (window_)
+            );
+        end if;
+    end loop;
+
+    return jsonb_build_object('timeZone', zone, 'availability', weekly, 'overrides', overrides);
+end;
+$$;
+
+ALTER FUNCTION private.calendar_schedule(doctor uuid, horizon_days integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_schedule(doctor uuid, horizon_days integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.calendar_schedule(doctor uuid, horizon_days integer) IS 'A doctor''s working hours and exceptions as a Cal.com schedule {timeZone, availability, overrides}.';
+
+--
 -- Name: calendar_tally_add(jsonb, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3180,6 +3341,154 @@ $$;
 ALTER FUNCTION private.claim_calendar_inbox_entries() OWNER TO postgres;
 
 --
+-- Name: claim_calendar_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) RETURNS TABLE(appointment_id uuid, claim_token uuid, attempts integer, hospital_id uuid, doctor_id uuid, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, external_ref text, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text, attendee_phone text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+    stale record;
+begin
+    if batch is null or batch not between 1 and 500 then
+        perform private.raise_invalid('batch must be between 1 and 500');
+    end if;
+    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
+        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
+    end if;
+    if max_attempts is null or max_attempts < 1 then
+        perform private.raise_invalid('max_attempts must be at least 1');
+    end if;
+
+    -- Leases that ran out on their last attempt: the worker holding them stopped answering.
+    for stale in
+        select x.appointment_id, x.claim_token, x.attempts
+        from private.calendar_pushes as x
+        where x.lease_until <= now() and x.attempts >= max_attempts
+        for update skip locked
+    loop
+        perform private.fail_calendar_push(
+            stale.appointment_id, stale.claim_token,
+            format('the worker pushing it stopped answering (attempt %s of %s)', stale.attempts, max_attempts),
+            true, false, max_attempts
+        );
+    end loop;
+
+    return query
+    with picked as (
+        select x.appointment_id, x.create_attempted_at is not null as tried
+        from private.calendar_pushes as x
+        inner join public.appointments as a on a.id = x.appointment_id
+        where x.next_attempt_at <= now()
+            and (x.lease_until is null or x.lease_until <= now())
+            and a.sync_state = 'pending'
+            and exists (select from public.doctor_calendar_links as l where l.doctor_id = a.doctor_id)
+            and (
+                default_key
+                or exists (select from private.doctor_calendar_credentials as c where c.doctor_id = a.doctor_id)
+            )
+        order by x.next_attempt_at
+        limit batch
+        for update of x skip locked
+    ),
+
+    claimed as (
+        update private.calendar_pushes as p
+        set attempts = p.attempts + 1, claim_token = gen_random_uuid(), lease_until = now() + lease,
+            create_attempted_at = case
+                when a.status <> 'cancelled' then coalesce(p.create_attempted_at, now()) else p.create_attempted_at
+            end
+        from picked, public.appointments as a
+        where p.appointment_id = picked.appointment_id and a.id = p.appointment_id
+        returning p.*, picked.tried
+    )
+
+    select
+        c.appointment_id, c.claim_token, c.attempts, a.hospital_id, a.doctor_id, h.time_zone,
+        a.starts_at, a.ends_at, a.status::text, a.external_ref,
+        c.remote_uid, c.pushed_state, c.pushed_starts_at, c.pushed_ends_at, c.tried,
+        l.cal_user_id, l.cal_event_type_ids[1],
+        coalesce(p.full_name, a.patient_name_snapshot), p.email::text, coalesce(p.phone, a.phone_snapshot)::text
+    from claimed as c
+    inner join public.appointments as a on a.id = c.appointment_id
+    inner join public.hospitals as h on h.id = a.hospital_id
+    inner join public.doctor_calendar_links as l on l.doctor_id = a.doctor_id
+    left join public.patients as p on p.id = a.patient_id;
+end;
+$$;
+
+ALTER FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) OWNER TO postgres;
+
+--
+-- Name: claim_schedule_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) RETURNS TABLE(doctor_id uuid, claim_token uuid, attempts integer, version bigint, hospital_id uuid, schedule_id bigint, schedule jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+    stale record;
+begin
+    if batch is null or batch not between 1 and 500 then
+        perform private.raise_invalid('batch must be between 1 and 500');
+    end if;
+    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
+        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
+    end if;
+    if max_attempts is null or max_attempts < 1 then
+        perform private.raise_invalid('max_attempts must be at least 1');
+    end if;
+
+    for stale in
+        select x.doctor_id, x.claim_token, x.attempts
+        from private.calendar_schedule_pushes as x
+        where x.lease_until <= now() and x.attempts >= max_attempts
+        for update skip locked
+    loop
+        perform private.fail_schedule_push(
+            stale.doctor_id, stale.claim_token,
+            format('the worker pushing it stopped answering (attempt %s of %s)', stale.attempts, max_attempts),
+            true, max_attempts
+        );
+    end loop;
+
+    return query
+    with claimed as (
+        update private.calendar_schedule_pushes as s
+        set attempts = s.attempts + 1, claim_token = gen_random_uuid(), lease_until = now() + lease
+        where s.doctor_id in (
+            select x.doctor_id
+            from private.calendar_schedule_pushes as x
+            inner join public.doctor_calendar_links as l on l.doctor_id = x.doctor_id
+            where x.next_attempt_at <= now()
+                and (x.lease_until is null or x.lease_until <= now())
+                and x.version > x.pushed_version
+                and l.cal_schedule_id is not null
+                and (
+                    default_key
+                    or exists (select from private.doctor_calendar_credentials as c where c.doctor_id = x.doctor_id)
+                )
+            order by x.next_attempt_at
+            limit batch
+            for update of x skip locked
+        )
+        returning s.*
+    )
+
+    select c.doctor_id, c.claim_token, c.attempts, c.version, l.hospital_id, l.cal_schedule_id,
+        private.calendar_schedule(c.doctor_id)
+    from claimed as c
+    inner join public.doctor_calendar_links as l on l.doctor_id = c.doctor_id;
+end;
+$$;
+
+ALTER FUNCTION private.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) OWNER TO postgres;
+
+--
 -- Name: claim_voice_callback(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3284,6 +3593,89 @@ $_$;
 ALTER FUNCTION private.clinical_row_exists(resource text, row_id uuid) OWNER TO postgres;
 
 --
+-- Name: complete_calendar_push(uuid, uuid, text, text, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    push private.calendar_pushes;
+    appt public.appointments;
+    same boolean;
+    holder uuid;
+begin
+    if complete_calendar_push.pushed_state not in ('booked', 'cancelled') then
+        perform private.raise_invalid('pushed_state is booked or cancelled');
+    end if;
+    select p.* into push
+    from private.calendar_pushes as p
+    where p.appointment_id = complete_calendar_push.appointment_id and p.claim_token = complete_calendar_push.claim_token
+    for update;
+    if push.appointment_id is null then
+        return 'lost';
+    end if;
+    select a.* into appt from public.appointments as a where a.id = push.appointment_id for update;
+
+    -- The lineage: the booking's uid (a webhook about it finds this appointment), and the uids
+    -- it replaced (a move makes a new booking in Cal.com).
+    if remote_uid is not null then
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        values ('calcom', remote_uid, appt.id, false)
+        on conflict (provider, external_ref) do nothing
+        returning appointment_external_refs.appointment_id into holder;
+        if holder is null then
+            select r.appointment_id into holder
+            from private.appointment_external_refs as r
+            where r.provider = 'calcom' and r.external_ref = complete_calendar_push.remote_uid;
+            if holder <> appt.id then
+                perform private.raise_calendar_flag(
+                    appt.hospital_id, 'lineage_conflict', null, remote_uid, appt.doctor_id, appt.id,
+                    appt.starts_at, appt.ends_at,
+                    jsonb_build_object('appointment_ids', jsonb_build_array(holder, appt.id), 'via', 'push')
+                );
+            end if;
+        end if;
+        insert into private.appointment_external_refs (provider, external_ref, appointment_id, superseded)
+        select distinct 'calcom', old_ref.ref, appt.id, true
+        from (values (replaced_uid), (appt.external_ref), (push.remote_uid)) as old_ref (ref)
+        where old_ref.ref is not null and old_ref.ref <> complete_calendar_push.remote_uid
+        on conflict (provider, external_ref) do update
+        set superseded = true
+        where appointment_external_refs.appointment_id = excluded.appointment_id;
+    end if;
+
+    same := case
+        when appt.status = 'cancelled' then pushed_state = 'cancelled'
+        else pushed_state = 'booked'
+            and (appt.starts_at, appt.ends_at) is not distinct from (pushed_starts_at, pushed_ends_at)
+    end;
+
+    update private.calendar_pushes as p
+    set remote_uid = coalesce(complete_calendar_push.remote_uid, p.remote_uid),
+        pushed_state = complete_calendar_push.pushed_state,
+        pushed_starts_at = complete_calendar_push.pushed_starts_at,
+        pushed_ends_at = complete_calendar_push.pushed_ends_at,
+        pushed_at = now(), claim_token = null, lease_until = null, attempts = 0, last_error = null,
+        next_attempt_at = case when same then 'infinity' else now() end
+    where p.appointment_id = appt.id;
+
+    update public.appointments as a
+    set external_ref = coalesce(complete_calendar_push.remote_uid, a.external_ref),
+        sync_state = case when same then 'synced' else 'pending' end::public.sync_state
+    where a.id = appt.id
+        and (a.external_ref, a.sync_state) is distinct from (
+            coalesce(complete_calendar_push.remote_uid, a.external_ref),
+            case when same then 'synced' else 'pending' end::public.sync_state
+        );
+    return case when same then 'synced' else 'pending' end;
+end;
+$$;
+
+ALTER FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) OWNER TO postgres;
+
+--
 -- Name: complete_provisioning_grant(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3304,6 +3696,32 @@ end;
 $$;
 
 ALTER FUNCTION private.complete_provisioning_grant(grant_id uuid, login uuid) OWNER TO postgres;
+
+--
+-- Name: complete_schedule_push(uuid, uuid, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    push private.calendar_schedule_pushes;
+begin
+    update private.calendar_schedule_pushes as s
+    set pushed_version = greatest(s.pushed_version, complete_schedule_push.version), pushed_at = now(),
+        claim_token = null, lease_until = null, attempts = 0, last_error = null,
+        next_attempt_at = case when s.version > complete_schedule_push.version then now() else 'infinity' end
+    where s.doctor_id = complete_schedule_push.doctor_id and s.claim_token = complete_schedule_push.claim_token
+    returning s.* into push;
+    if push.doctor_id is null then
+        return 'lost';
+    end if;
+    return case when push.version > push.pushed_version then 'pending' else 'synced' end;
+end;
+$$;
+
+ALTER FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) OWNER TO postgres;
 
 --
 -- Name: contact_withdrawn(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4394,6 +4812,111 @@ $$;
 ALTER FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: fail_calendar_push(uuid, uuid, text, boolean, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    push private.calendar_pushes;
+    appt public.appointments;
+    message text := left(coalesce(nullif(btrim(error), ''), 'unknown error'), 1000);
+    remote_booked boolean;
+begin
+    select p.* into push
+    from private.calendar_pushes as p
+    where p.appointment_id = fail_calendar_push.appointment_id and p.claim_token = fail_calendar_push.claim_token
+    for update;
+    if push.appointment_id is null then
+        return 'lost';
+    end if;
+    select a.* into appt from public.appointments as a where a.id = push.appointment_id for update;
+
+    if slot_taken and appt.status in ('requested', 'scheduled') then
+        -- Cal.com refused the time: the appointment cannot be kept. A booking still standing in
+        -- Cal.com at the time pushed before (a refused move) is cancelled by the next push.
+        remote_booked := push.remote_uid is not null and push.pushed_state = 'booked';
+        update public.appointments as a
+        set status = 'cancelled', status_reason = 'calendar_slot_taken',
+            sync_state = case when remote_booked then 'pending' else 'failed' end::public.sync_state
+        where a.id = appt.id;
+        perform private.raise_calendar_flag(
+            appt.hospital_id, 'slot_taken', null, coalesce(push.remote_uid, appt.external_ref), appt.doctor_id,
+            appt.id, appt.starts_at, appt.ends_at, jsonb_build_object('error', message)
+        );
+        update private.calendar_pushes as p
+        set claim_token = null, lease_until = null, attempts = 0, last_error = message,
+            next_attempt_at = case when remote_booked then now() else 'infinity' end
+        where p.appointment_id = appt.id;
+        return 'cancelled';
+    end if;
+
+    if permanent or slot_taken or push.attempts >= fail_calendar_push.max_attempts then
+        update public.appointments as a set sync_state = 'failed' where a.id = appt.id;
+        perform private.raise_calendar_flag(
+            appt.hospital_id, 'push_failed', null, coalesce(push.remote_uid, appt.external_ref), appt.doctor_id,
+            appt.id, appt.starts_at, appt.ends_at, jsonb_build_object('error', message, 'attempts', push.attempts)
+        );
+        update private.calendar_pushes as p
+        set claim_token = null, lease_until = null, last_error = message, next_attempt_at = 'infinity'
+        where p.appointment_id = appt.id;
+        return 'failed';
+    end if;
+
+    update private.calendar_pushes as p
+    set claim_token = null, lease_until = null, last_error = message,
+        next_attempt_at = now() + least(interval '1 hour', interval '30 seconds' * power(2, greatest(p.attempts - 1, 0)))
+    where p.appointment_id = appt.id;
+    return 'retry';
+end;
+$$;
+
+ALTER FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: fail_schedule_push(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    push private.calendar_schedule_pushes;
+    message text := left(coalesce(nullif(btrim(error), ''), 'unknown error'), 1000);
+    doctor public.doctors;
+begin
+    select s.* into push
+    from private.calendar_schedule_pushes as s
+    where s.doctor_id = fail_schedule_push.doctor_id and s.claim_token = fail_schedule_push.claim_token
+    for update;
+    if push.doctor_id is null then
+        return 'lost';
+    end if;
+    if permanent or push.attempts >= fail_schedule_push.max_attempts then
+        select d.* into doctor from public.doctors as d where d.id = push.doctor_id;
+        perform private.raise_calendar_flag(
+            doctor.hospital_id, 'schedule_push_failed', null, null, doctor.id, null, null, null,
+            jsonb_build_object('error', message, 'attempts', push.attempts)
+        );
+        update private.calendar_schedule_pushes as s
+        set claim_token = null, lease_until = null, last_error = message, next_attempt_at = 'infinity'
+        where s.doctor_id = push.doctor_id;
+        return 'failed';
+    end if;
+    update private.calendar_schedule_pushes as s
+    set claim_token = null, lease_until = null, last_error = message,
+        next_attempt_at = now() + least(interval '1 hour', interval '30 seconds' * power(2, greatest(s.attempts - 1, 0)))
+    where s.doctor_id = push.doctor_id;
+    return 'retry';
+end;
+$$;
+
+ALTER FUNCTION private.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) OWNER TO postgres;
+
+--
 -- Name: field_key(integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4617,6 +5140,22 @@ ALTER FUNCTION private.forget_cached_access() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.forget_cached_access() IS 'After a statement changes memberships, staff, hospitals or patients, the access cache is recomputed on next use.';
+
+--
+-- Name: forget_calendar_secret(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.forget_calendar_secret() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    delete from vault.secrets as s where s.id = old.secret_id;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.forget_calendar_secret() OWNER TO postgres;
 
 --
 -- Name: forget_old_live_events(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6670,6 +7209,38 @@ $$;
 ALTER FUNCTION private.login_keeps_access(member uuid) OWNER TO postgres;
 
 --
+-- Name: mark_calendar_push(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_calendar_push() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.source = 'calcom' then
+        return new;
+    end if;
+    if tg_op = 'INSERT' then
+        if new.status = 'cancelled' then
+            return new;
+        end if;
+    elsif new.sync_state is distinct from old.sync_state
+        or not (
+            (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at)
+            or (new.status = 'cancelled' and old.status <> 'cancelled')
+        ) then
+        return new;
+    end if;
+    if exists (select from public.doctor_calendar_links as l where l.doctor_id = new.doctor_id) then
+        new.sync_state := 'pending';
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.mark_calendar_push() OWNER TO postgres;
+
+--
 -- Name: mark_new_patient_registrable(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6686,6 +7257,47 @@ end;
 $$;
 
 ALTER FUNCTION private.mark_new_patient_registrable() OWNER TO postgres;
+
+--
+-- Name: mark_schedule_push(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_schedule_push(doctor uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    insert into private.calendar_schedule_pushes as s (doctor_id)
+    select mark_schedule_push.doctor
+    where exists (
+        select from public.doctor_calendar_links as l
+        where l.doctor_id = mark_schedule_push.doctor and l.cal_schedule_id is not null
+    )
+    on conflict (doctor_id) do update
+    set version = s.version + 1, attempts = 0, next_attempt_at = now(), last_error = null;
+$$;
+
+ALTER FUNCTION private.mark_schedule_push(doctor uuid) OWNER TO postgres;
+
+--
+-- Name: mark_schedule_push_on_change(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_schedule_push_on_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op in ('UPDATE', 'DELETE') then
+        perform private.mark_schedule_push(old.doctor_id);
+    end if;
+    if tg_op in ('INSERT', 'UPDATE') and (tg_op = 'INSERT' or new.doctor_id <> old.doctor_id) then
+        perform private.mark_schedule_push(new.doctor_id);
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.mark_schedule_push_on_change() OWNER TO postgres;
 
 --
 -- Name: mask_identifier(text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8178,6 +8790,32 @@ ALTER FUNCTION private.purge_webhook_payloads() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.purge_webhook_payloads() IS 'Erases webhook payloads past their retention (30 days once applied or ignored, 180 days otherwise); returns how many.';
+
+--
+-- Name: queue_calendar_push(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_calendar_push() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.sync_state <> 'pending' then
+        return null;
+    end if;
+    if tg_op = 'UPDATE' and old.sync_state = 'pending'
+        and (new.starts_at, new.ends_at, new.status) is not distinct from (old.starts_at, old.ends_at, old.status) then
+        return null;
+    end if;
+    insert into private.calendar_pushes as p (appointment_id)
+    values (new.id)
+    on conflict (appointment_id) do update
+    set attempts = 0, next_attempt_at = now(), last_error = null;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.queue_calendar_push() OWNER TO postgres;
 
 --
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10246,6 +10884,72 @@ ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) 
 COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
 
 --
+-- Name: set_doctor_calendar_key(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor public.doctors;
+    existing private.doctor_calendar_credentials;
+    key text := nullif(btrim(api_key), '');
+    secret uuid;
+    action text;
+begin
+    select d.* into doctor from public.doctors as d where d.id = set_doctor_calendar_key.doctor_id;
+    if doctor.id is null or not doctor.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+        perform private.raise_not_found(
+            'no such doctor in your hospitals', hint => 'a hospital admin sets the keys of their own doctors'
+        );
+    end if;
+    if key is not null and (length(key) > 500 or key ~ '[[:space:][:cntrl:]]') then
+        perform private.raise_invalid(
+            'the Cal.com API key must be one word of at most 500 characters',
+            hint => 'paste the key from Cal.com settings, developer, API keys'
+        );
+    end if;
+
+    select c.* into existing
+    from private.doctor_calendar_credentials as c
+    where c.doctor_id = doctor.id
+    for update;
+
+    if key is null then
+        action := case when existing.doctor_id is null then 'clear_none' else 'clear' end;
+        delete from private.doctor_calendar_credentials as c where c.doctor_id = doctor.id;
+    elsif existing.doctor_id is null then
+        action := 'set';
+        secret := vault.create_secret(
+            key, 'carebase_calcom_key_' || doctor.id::text,
+            'Cal.com API key of a carebase doctor (rpc/set_doctor_calendar_key)'
+        );
+        insert into private.doctor_calendar_credentials (doctor_id, hospital_id, secret_id, set_by)
+        values (doctor.id, doctor.hospital_id, secret, auth.uid());
+    else
+        action := 'replace';
+        perform vault.update_secret(existing.secret_id, key);
+        update private.doctor_calendar_credentials as c
+        set set_by = auth.uid(), set_at = now()
+        where c.doctor_id = doctor.id;
+    end if;
+
+    update public.doctor_calendar_links as l
+    set api_key_set_at = case when key is null then null else now() end
+    where l.doctor_id = doctor.id;
+
+    perform private.audit_append(
+        'UPDATE', 'private.doctor_calendar_credentials', doctor.id::text, doctor.hospital_id, null,
+        '{api_key}', null, null, jsonb_build_object('action', action)
+    );
+    return jsonb_build_object('doctor_id', doctor.id, 'has_key', key is not null);
+end;
+$$;
+
+ALTER FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) OWNER TO postgres;
+
+--
 -- Name: set_staff_active(public.app_role, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12212,6 +12916,25 @@ Errors: 23P01 (409) a clash, naming what is taken; PT404 doctor or patient out o
 bad input; 42501 not allowed.';
 
 --
+-- Name: calendar_api_key(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.calendar_api_key(doctor_id uuid) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.calendar_api_key(calendar_api_key.doctor_id);
+$$;
+
+ALTER FUNCTION public.calendar_api_key(doctor_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.calendar_api_key(doctor_id uuid) IS 'The doctor''s own Cal.com API key from Vault, for the worker (service role only); null when none is stored.';
+
+--
 -- Name: calendar_reconcile_begin(text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12435,6 +13158,28 @@ An appointment the caller may read is listed in full; any other only as what is 
 they may book there. Errors: PT404 doctor or patient out of reach, 42501 not allowed.';
 
 --
+-- Name: claim_calendar_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.claim_calendar_pushes(batch integer DEFAULT 20, lease interval DEFAULT '00:02:00'::interval, max_attempts integer DEFAULT 5, default_key boolean DEFAULT false) RETURNS TABLE(appointment_id uuid, claim_token uuid, attempts integer, hospital_id uuid, doctor_id uuid, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, external_ref text, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text, attendee_phone text)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select * from private.claim_calendar_pushes(
+        claim_calendar_pushes.batch, claim_calendar_pushes.lease, claim_calendar_pushes.max_attempts,
+        claim_calendar_pushes.default_key
+    );
+$$;
+
+ALTER FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) IS 'Leases up to batch appointments waiting to be pushed to Cal.com (sync_state pending, the doctor linked, and a key for the doctor unless default_key says the worker has the deployment''s) to the worker (service role only), with what was last pushed and the attendee. A lease that runs out makes the appointment claimable again; one that runs out on its last attempt fails it.';
+
+--
 -- Name: claim_notifications(integer, interval, text[], integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12561,6 +13306,28 @@ Returns, per row, the claim token, where it goes (device tokens or phone) and th
 Errors: 22023 bad arguments.';
 
 --
+-- Name: claim_schedule_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.claim_schedule_pushes(batch integer DEFAULT 20, lease interval DEFAULT '00:02:00'::interval, max_attempts integer DEFAULT 5, default_key boolean DEFAULT false) RETURNS TABLE(doctor_id uuid, claim_token uuid, attempts integer, version bigint, hospital_id uuid, schedule_id bigint, schedule jsonb)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select * from private.claim_schedule_pushes(
+        claim_schedule_pushes.batch, claim_schedule_pushes.lease, claim_schedule_pushes.max_attempts,
+        claim_schedule_pushes.default_key
+    );
+$$;
+
+ALTER FUNCTION public.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) IS 'Leases up to batch doctors whose working hours or exceptions changed since they were last pushed to their Cal.com schedule (service role only: the worker), each with the schedule to send ({timeZone, availability, overrides}) and the version it is.';
+
+--
 -- Name: claim_voice_callback(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12603,6 +13370,29 @@ signed_at, created_at, soap, addenda}. Errors: PT404 no such note (or not visibl
 undecryptable_field, PT403 insufficient_aal.';
 
 --
+-- Name: complete_calendar_push(uuid, uuid, text, text, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone DEFAULT NULL::timestamp with time zone, pushed_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, replaced_uid text DEFAULT NULL::text) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.complete_calendar_push(
+        complete_calendar_push.appointment_id, complete_calendar_push.claim_token, complete_calendar_push.remote_uid,
+        complete_calendar_push.pushed_state, complete_calendar_push.pushed_starts_at,
+        complete_calendar_push.pushed_ends_at, complete_calendar_push.replaced_uid
+    );
+$$;
+
+ALTER FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) IS 'Records a successful push (service role only): the booking uid (remote_uid) joins the appointment''s uid lineage and external_ref, replaced_uid (a move) is superseded, and the appointment is synced, or stays pending when it changed since it was claimed. Answers synced, pending or lost (the lease was taken by another worker: nothing recorded).';
+
+--
 -- Name: complete_notification(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12631,6 +13421,27 @@ ALTER FUNCTION public.complete_notification(notification_id uuid, claim_token uu
 COMMENT ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) IS 'Marks a claimed notification sent (service role: the worker).
 
 False when the claim is no longer the caller''s (its lease ended and another worker took it).';
+
+--
+-- Name: complete_schedule_push(uuid, uuid, bigint); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.complete_schedule_push(
+        complete_schedule_push.doctor_id, complete_schedule_push.claim_token, complete_schedule_push.version
+    );
+$$;
+
+ALTER FUNCTION public.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) IS 'Records that a doctor''s schedule of this version reached Cal.com (service role only). Answers synced, pending (changed again meanwhile: pushed again) or lost.';
 
 --
 -- Name: complete_staff_provisioning(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -12804,6 +13615,28 @@ COMMENT ON FUNCTION public.expire_prescriptions() IS 'Expires the prescriptions 
 Returns how many expired.';
 
 --
+-- Name: fail_calendar_push(uuid, uuid, text, boolean, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean DEFAULT false, slot_taken boolean DEFAULT false, max_attempts integer DEFAULT 5) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.fail_calendar_push(
+        fail_calendar_push.appointment_id, fail_calendar_push.claim_token, fail_calendar_push.error,
+        fail_calendar_push.permanent, fail_calendar_push.slot_taken, fail_calendar_push.max_attempts
+    );
+$$;
+
+ALTER FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) IS 'Records a failed push (service role only): retry (transient, with backoff), failed (permanent, or max_attempts reached: sync_state failed and a push_failed flag), cancelled (slot_taken: Cal.com refused the time, the appointment is cancelled with the reason calendar_slot_taken, the patient told, and a slot_taken flag raised) or lost.';
+
+--
 -- Name: fail_notification(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -12841,6 +13674,28 @@ COMMENT ON FUNCTION public.fail_notification(notification_id uuid, claim_token u
 A permanent failure, or the last of max_attempts, dead-letters the row; otherwise it is retried
 after 30 s * 2^(attempts - 1), at most an hour, give or take 20 %. Returns the new state and
 when it is due; no row when the claim is no longer the caller''s.';
+
+--
+-- Name: fail_schedule_push(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean DEFAULT false, max_attempts integer DEFAULT 5) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.fail_schedule_push(
+        fail_schedule_push.doctor_id, fail_schedule_push.claim_token, fail_schedule_push.error,
+        fail_schedule_push.permanent, fail_schedule_push.max_attempts
+    );
+$$;
+
+ALTER FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) IS 'Records a failed schedule push (service role only): retry with backoff, or failed (permanent or max_attempts reached: a schedule_push_failed flag for the hospital).';
 
 --
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14499,6 +15354,25 @@ Deactivation ends the login''s sessions and bans it unless the login serves anot
 Returns the doctor plus login_keeps_access. Errors: PT404 no such doctor, 42501 not the admin.';
 
 --
+-- Name: set_doctor_calendar_key(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.set_doctor_calendar_key(doctor_id uuid, api_key text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.set_doctor_calendar_key(set_doctor_calendar_key.doctor_id, set_doctor_calendar_key.api_key);
+$$;
+
+ALTER FUNCTION public.set_doctor_calendar_key(doctor_id uuid, api_key text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_doctor_calendar_key(doctor_id uuid, api_key text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_doctor_calendar_key(doctor_id uuid, api_key text) IS 'Stores a doctor''s own Cal.com API key in Vault (hospital admins of the doctor''s hospital); null or empty clears it, and the worker then uses the deployment''s key. Answers {doctor_id, has_key}, never the key; audited. The worker creates, moves and cancels the doctor''s Cal.com bookings with it. Errors: PT404 no such doctor in your hospitals, 22023 not a key.';
+
+--
 -- Name: doctor_working_hours; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -15474,6 +16348,34 @@ ALTER TABLE private.audited_resources OWNER TO postgres;
 COMMENT ON TABLE private.audited_resources IS 'Clinical resources of the API: tables and views by name (reads logged per patient or refused in read-only requests), and the RPCs that disclose record contents as rpc/<name> (they log per patient themselves). db_pre_request refuses on all of them the request shapes that could roll back what was logged.';
 
 --
+-- Name: calendar_pushes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.calendar_pushes (
+    appointment_id uuid NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    claim_token uuid,
+    lease_until timestamp with time zone,
+    last_error text,
+    remote_uid text,
+    pushed_state text,
+    pushed_starts_at timestamp with time zone,
+    pushed_ends_at timestamp with time zone,
+    pushed_at timestamp with time zone,
+    create_attempted_at timestamp with time zone,
+    CONSTRAINT calendar_pushes_pushed_state_known CHECK ((pushed_state = ANY (ARRAY['booked'::text, 'cancelled'::text])))
+);
+
+ALTER TABLE private.calendar_pushes OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_pushes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.calendar_pushes IS 'The push of a carebase appointment to Cal.com: the worker''s lease and attempts, and what the last successful push left there (remote uid, state and times).';
+
+--
 -- Name: calendar_reconciliation_counts; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -15496,6 +16398,30 @@ ALTER TABLE private.calendar_reconciliation_counts OWNER TO postgres;
 COMMENT ON TABLE private.calendar_reconciliation_counts IS 'What a reconciliation run checked and changed at each hospital.';
 
 --
+-- Name: calendar_schedule_pushes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.calendar_schedule_pushes (
+    doctor_id uuid NOT NULL,
+    version bigint DEFAULT 1 NOT NULL,
+    pushed_version bigint DEFAULT 0 NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    claim_token uuid,
+    lease_until timestamp with time zone,
+    last_error text,
+    pushed_at timestamp with time zone
+);
+
+ALTER TABLE private.calendar_schedule_pushes OWNER TO postgres;
+
+--
+-- Name: TABLE calendar_schedule_pushes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.calendar_schedule_pushes IS 'Per doctor: the version of their working hours and exceptions, the version last pushed to their Cal.com schedule, and the worker''s lease and attempts.';
+
+--
 -- Name: client_ip_settings; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -15513,6 +16439,26 @@ ALTER TABLE private.client_ip_settings OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.client_ip_settings IS 'How many proxies in front of PostgREST append to X-Forwarded-For; the client address is the entry that many places from the right (private.request_client_ip).';
+
+--
+-- Name: doctor_calendar_credentials; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.doctor_calendar_credentials (
+    doctor_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    secret_id uuid NOT NULL,
+    set_by uuid,
+    set_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.doctor_calendar_credentials OWNER TO postgres;
+
+--
+-- Name: TABLE doctor_calendar_credentials; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.doctor_calendar_credentials IS 'Which Vault secret holds a doctor''s Cal.com API key (the key is only in Vault).';
 
 --
 -- Name: encrypted_columns; Type: TABLE; Schema: private; Owner: postgres
@@ -17219,6 +18165,13 @@ ALTER TABLE ONLY private.audited_resources
     ADD CONSTRAINT audited_resources_pkey PRIMARY KEY (resource);
 
 --
+-- Name: calendar_pushes calendar_pushes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_pushes
+    ADD CONSTRAINT calendar_pushes_pkey PRIMARY KEY (appointment_id);
+
+--
 -- Name: calendar_reconciliation_counts calendar_reconciliation_counts_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -17233,11 +18186,32 @@ ALTER TABLE ONLY private.calendar_reconciliations
     ADD CONSTRAINT calendar_reconciliations_pkey PRIMARY KEY (id);
 
 --
+-- Name: calendar_schedule_pushes calendar_schedule_pushes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_schedule_pushes
+    ADD CONSTRAINT calendar_schedule_pushes_pkey PRIMARY KEY (doctor_id);
+
+--
 -- Name: client_ip_settings client_ip_settings_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
 ALTER TABLE ONLY private.client_ip_settings
     ADD CONSTRAINT client_ip_settings_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: doctor_calendar_credentials doctor_calendar_credentials_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.doctor_calendar_credentials
+    ADD CONSTRAINT doctor_calendar_credentials_pkey PRIMARY KEY (doctor_id);
+
+--
+-- Name: doctor_calendar_credentials doctor_calendar_credentials_secret_id_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.doctor_calendar_credentials
+    ADD CONSTRAINT doctor_calendar_credentials_secret_id_key UNIQUE (secret_id);
 
 --
 -- Name: encrypted_columns encrypted_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -17977,6 +18951,12 @@ CREATE INDEX log_default_table_name_row_id_idx ON audit.log_default USING btree 
 CREATE INDEX appointment_external_refs_appointment_idx ON private.appointment_external_refs USING btree (appointment_id);
 
 --
+-- Name: calendar_pushes_due_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX calendar_pushes_due_idx ON private.calendar_pushes USING btree (next_attempt_at);
+
+--
 -- Name: calendar_reconciliation_counts_hospital_idx; Type: INDEX; Schema: private; Owner: postgres
 --
 
@@ -17987,6 +18967,24 @@ CREATE INDEX calendar_reconciliation_counts_hospital_idx ON private.calendar_rec
 --
 
 CREATE INDEX calendar_reconciliations_started_idx ON private.calendar_reconciliations USING btree (started_at DESC);
+
+--
+-- Name: calendar_schedule_pushes_due_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX calendar_schedule_pushes_due_idx ON private.calendar_schedule_pushes USING btree (next_attempt_at);
+
+--
+-- Name: doctor_calendar_credentials_hospital_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX doctor_calendar_credentials_hospital_idx ON private.doctor_calendar_credentials USING btree (hospital_id);
+
+--
+-- Name: doctor_calendar_credentials_set_by_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX doctor_calendar_credentials_set_by_idx ON private.doctor_calendar_credentials USING btree (set_by);
 
 --
 -- Name: field_keys_one_active; Type: INDEX; Schema: private; Owner: postgres
@@ -18185,6 +19183,12 @@ CREATE INDEX appointments_hospital_starts_idx ON public.appointments USING btree
 --
 
 CREATE INDEX appointments_patient_idx ON public.appointments USING btree (patient_id, hospital_id, starts_at);
+
+--
+-- Name: appointments_sync_pending_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX appointments_sync_pending_idx ON public.appointments USING btree (doctor_id) WHERE (sync_state = 'pending'::public.sync_state);
 
 --
 -- Name: calendar_sync_flags_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -18981,6 +19985,12 @@ ALTER TABLE audit.pending ENABLE ALWAYS TRIGGER pending_link;
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON private.staff_invitation_declines FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
 
 --
+-- Name: doctor_calendar_credentials doctor_calendar_credentials_forget_secret; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER doctor_calendar_credentials_forget_secret AFTER DELETE ON private.doctor_calendar_credentials FOR EACH ROW EXECUTE FUNCTION private.forget_calendar_secret();
+
+--
 -- Name: encrypted_columns encrypted_columns_protected; Type: TRIGGER; Schema: private; Owner: postgres
 --
 
@@ -19079,6 +20089,12 @@ CREATE TRIGGER appointments_keep_status_reason BEFORE UPDATE OF status_reason ON
 CREATE TRIGGER appointments_lock_booking_keys BEFORE INSERT OR UPDATE OF doctor_id, patient_id, hospital_id, resource, starts_at, ends_at, status ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.lock_booking_keys();
 
 --
+-- Name: appointments appointments_mark_calendar_push; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_mark_calendar_push BEFORE INSERT OR UPDATE OF starts_at, ends_at, status ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.mark_calendar_push();
+
+--
 -- Name: appointments appointments_notify; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -19089,6 +20105,12 @@ CREATE TRIGGER appointments_notify AFTER INSERT ON public.appointments FOR EACH 
 --
 
 CREATE TRIGGER appointments_notify_changes AFTER UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.notify_appointment_change();
+
+--
+-- Name: appointments appointments_queue_calendar_push; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_queue_calendar_push AFTER INSERT OR UPDATE OF sync_state, starts_at, ends_at, status ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.queue_calendar_push();
 
 --
 -- Name: appointments appointments_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -19451,6 +20473,12 @@ CREATE TRIGGER diagnoses_never_truncated BEFORE TRUNCATE ON public.diagnoses FOR
 CREATE TRIGGER diagnoses_update_disclosed AFTER UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: doctor_availability_exceptions doctor_availability_exceptions_mark_schedule_push; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER doctor_availability_exceptions_mark_schedule_push AFTER INSERT OR DELETE OR UPDATE ON public.doctor_availability_exceptions FOR EACH ROW EXECUTE FUNCTION private.mark_schedule_push_on_change();
+
+--
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -19463,10 +20491,22 @@ CREATE TRIGGER doctor_availability_exceptions_set_updated_at BEFORE UPDATE ON pu
 CREATE TRIGGER doctor_calendar_links_claim_inbox AFTER INSERT OR UPDATE OF cal_user_id, cal_email ON public.doctor_calendar_links FOR EACH ROW EXECUTE FUNCTION private.claim_calendar_inbox_entries();
 
 --
+-- Name: doctor_calendar_links doctor_calendar_links_mark_schedule_push; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER doctor_calendar_links_mark_schedule_push AFTER INSERT OR UPDATE OF cal_schedule_id ON public.doctor_calendar_links FOR EACH ROW WHEN ((new.cal_schedule_id IS NOT NULL)) EXECUTE FUNCTION private.mark_schedule_push_on_change();
+
+--
 -- Name: doctor_calendar_links doctor_calendar_links_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER doctor_calendar_links_set_updated_at BEFORE UPDATE ON public.doctor_calendar_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: doctor_working_hours doctor_working_hours_mark_schedule_push; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER doctor_working_hours_mark_schedule_push AFTER INSERT OR DELETE OR UPDATE ON public.doctor_working_hours FOR EACH ROW EXECUTE FUNCTION private.mark_schedule_push_on_change();
 
 --
 -- Name: doctor_working_hours doctor_working_hours_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -20064,6 +21104,13 @@ ALTER TABLE ONLY private.appointment_external_refs
     ADD CONSTRAINT appointment_external_refs_appointment_id_fkey FOREIGN KEY (appointment_id) REFERENCES public.appointments(id) ON DELETE CASCADE;
 
 --
+-- Name: calendar_pushes calendar_pushes_appointment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_pushes
+    ADD CONSTRAINT calendar_pushes_appointment_id_fkey FOREIGN KEY (appointment_id) REFERENCES public.appointments(id) ON DELETE CASCADE;
+
+--
 -- Name: calendar_reconciliation_counts calendar_reconciliation_counts_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -20076,6 +21123,34 @@ ALTER TABLE ONLY private.calendar_reconciliation_counts
 
 ALTER TABLE ONLY private.calendar_reconciliation_counts
     ADD CONSTRAINT calendar_reconciliation_counts_reconciliation_id_fkey FOREIGN KEY (reconciliation_id) REFERENCES private.calendar_reconciliations(id) ON DELETE CASCADE;
+
+--
+-- Name: calendar_schedule_pushes calendar_schedule_pushes_doctor_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.calendar_schedule_pushes
+    ADD CONSTRAINT calendar_schedule_pushes_doctor_id_fkey FOREIGN KEY (doctor_id) REFERENCES public.doctors(id) ON DELETE CASCADE;
+
+--
+-- Name: doctor_calendar_credentials doctor_calendar_credentials_doctor_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.doctor_calendar_credentials
+    ADD CONSTRAINT doctor_calendar_credentials_doctor_id_fkey FOREIGN KEY (doctor_id) REFERENCES public.doctors(id) ON DELETE CASCADE;
+
+--
+-- Name: doctor_calendar_credentials doctor_calendar_credentials_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.doctor_calendar_credentials
+    ADD CONSTRAINT doctor_calendar_credentials_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: doctor_calendar_credentials doctor_calendar_credentials_set_by_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.doctor_calendar_credentials
+    ADD CONSTRAINT doctor_calendar_credentials_set_by_fkey FOREIGN KEY (set_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 --
 -- Name: login_attempts login_attempts_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -21003,6 +22078,12 @@ ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.appointment_external_refs ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: calendar_pushes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.calendar_pushes ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: calendar_reconciliation_counts; Type: ROW SECURITY; Schema: private; Owner: postgres
 --
 
@@ -21013,6 +22094,18 @@ ALTER TABLE private.calendar_reconciliation_counts ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.calendar_reconciliations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: calendar_schedule_pushes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.calendar_schedule_pushes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: doctor_calendar_credentials; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.doctor_calendar_credentials ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: live_events_pending; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -22504,6 +23597,13 @@ REVOKE ALL ON FUNCTION private.calcom_booking_snapshot(body jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -22680,6 +23780,12 @@ GRANT INSERT(cal_email),UPDATE(cal_email) ON TABLE public.doctor_calendar_links 
 GRANT INSERT(cal_event_type_ids),UPDATE(cal_event_type_ids) ON TABLE public.doctor_calendar_links TO authenticated;
 
 --
+-- Name: COLUMN doctor_calendar_links.cal_schedule_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(cal_schedule_id),UPDATE(cal_schedule_id) ON TABLE public.doctor_calendar_links TO authenticated;
+
+--
 -- Name: FUNCTION calendar_links_for(cal_user_id bigint, cal_email text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -22751,6 +23857,12 @@ GRANT ALL ON FUNCTION private.calendar_reconcile_unseen(run_id uuid, seen_refs t
 REVOKE ALL ON FUNCTION private.calendar_reconciliations() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.calendar_reconciliations() TO authenticated;
 GRANT ALL ON FUNCTION private.calendar_reconciliations() TO service_role;
+
+--
+-- Name: FUNCTION calendar_schedule(doctor uuid, horizon_days integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_schedule(doctor uuid, horizon_days integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION calendar_tally_add(tally jsonb, hospital uuid, effect text); Type: ACL; Schema: private; Owner: postgres
@@ -22836,6 +23948,20 @@ REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.claim_calendar_inbox_entries() FROM PUBLIC;
 
 --
+-- Name: FUNCTION claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
+
+--
+-- Name: FUNCTION claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
+
+--
 -- Name: FUNCTION claim_voice_callback(callback_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -22859,11 +23985,25 @@ GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO
 GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) TO service_role;
+
+--
 -- Name: FUNCTION complete_provisioning_grant(grant_id uuid, login uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.complete_provisioning_grant(grant_id uuid, login uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.complete_provisioning_grant(grant_id uuid, login uuid) TO authenticated;
+
+--
+-- Name: FUNCTION complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) TO service_role;
 
 --
 -- Name: FUNCTION contact_withdrawn(patient uuid, hospital uuid, channel text); Type: ACL; Schema: private; Owner: postgres
@@ -23196,6 +24336,20 @@ REVOKE ALL ON FUNCTION private.enforce_state_machine() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) FROM PUBLIC;
 
 --
+-- Name: FUNCTION fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION field_key(version integer); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -23248,6 +24402,12 @@ GRANT ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_
 --
 
 REVOKE ALL ON FUNCTION private.forget_cached_access() FROM PUBLIC;
+
+--
+-- Name: FUNCTION forget_calendar_secret(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.forget_calendar_secret() FROM PUBLIC;
 
 --
 -- Name: FUNCTION forget_old_live_events(); Type: ACL; Schema: private; Owner: postgres
@@ -23595,10 +24755,28 @@ REVOKE ALL ON FUNCTION private.login_keeps_access(member uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.login_keeps_access(member uuid) TO authenticated;
 
 --
+-- Name: FUNCTION mark_calendar_push(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_calendar_push() FROM PUBLIC;
+
+--
 -- Name: FUNCTION mark_new_patient_registrable(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.mark_new_patient_registrable() FROM PUBLIC;
+
+--
+-- Name: FUNCTION mark_schedule_push(doctor uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_schedule_push(doctor uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION mark_schedule_push_on_change(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_schedule_push_on_change() FROM PUBLIC;
 
 --
 -- Name: FUNCTION mask_identifier(kind text, last4 text); Type: ACL; Schema: private; Owner: postgres
@@ -23870,6 +25048,12 @@ REVOKE ALL ON FUNCTION private.purge_calendar_reconciliations() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.purge_webhook_payloads() FROM PUBLIC;
+
+--
+-- Name: FUNCTION queue_calendar_push(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_calendar_push() FROM PUBLIC;
 
 --
 -- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
@@ -24258,6 +25442,13 @@ GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO ser
 REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION set_doctor_calendar_key(doctor_id uuid, api_key text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) TO authenticated;
+
+--
 -- Name: FUNCTION set_staff_active(staff_role public.app_role, staff_id uuid, active boolean); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -24638,6 +25829,13 @@ GRANT ALL ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestam
 GRANT ALL ON FUNCTION public.book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.calendar_api_key(doctor_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.calendar_api_key(doctor_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION calendar_reconcile_begin(run_trigger text, window_from timestamp with time zone, window_to timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -24697,11 +25895,25 @@ GRANT ALL ON FUNCTION public.check_conflicts(doctor_id uuid, starts_at timestamp
 GRANT ALL ON FUNCTION public.check_conflicts(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, exclude_appointment_id uuid, patient_id uuid, resource text) TO service_role;
 
 --
+-- Name: FUNCTION claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
+
+--
 -- Name: FUNCTION claim_notifications(batch integer, lease interval, channels text[], max_attempts integer); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.claim_notifications(batch integer, lease interval, channels text[], max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.claim_notifications(batch integer, lease interval, channels text[], max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
 
 --
 -- Name: FUNCTION claim_voice_callback(callback_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -24719,11 +25931,25 @@ GRANT ALL ON FUNCTION public.clinical_note(note_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.clinical_note(note_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) TO service_role;
+
+--
 -- Name: FUNCTION complete_notification(notification_id uuid, claim_token uuid, provider_message_id text); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint) TO service_role;
 
 --
 -- Name: FUNCTION complete_staff_provisioning(grant_id uuid, user_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -24766,11 +25992,25 @@ REVOKE ALL ON FUNCTION public.expire_prescriptions() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.expire_prescriptions() TO service_role;
 
 --
+-- Name: FUNCTION fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION find_patient_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: public; Owner: postgres
@@ -25395,6 +26635,14 @@ GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results 
 REVOKE ALL ON FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) TO authenticated;
 GRANT ALL ON FUNCTION public.set_doctor_active(doctor_id uuid, active boolean) TO service_role;
+
+--
+-- Name: FUNCTION set_doctor_calendar_key(doctor_id uuid, api_key text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.set_doctor_calendar_key(doctor_id uuid, api_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_doctor_calendar_key(doctor_id uuid, api_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.set_doctor_calendar_key(doctor_id uuid, api_key text) TO service_role;
 
 --
 -- Name: TABLE doctor_working_hours; Type: ACL; Schema: public; Owner: postgres

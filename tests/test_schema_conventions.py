@@ -355,6 +355,10 @@ RECREATED_FUNCTIONS = {
     " private.phone_carriers",
     "private.request_voice_callback_by_sms": "20261207233000 finds the number's carriers with"
     " private.phone_carriers",
+    "private.calcom_booking_snapshot": "20261207100300 passes on the appointment id carebase"
+    " tags its own Cal.com bookings with",
+    "private.calendar_apply_booking": "20261207100300 finds the appointment of a booking carebase"
+    " pushed before the worker recorded its uid, and keeps a change waiting to be pushed",
     "private.find_patients_by_identifier": "20261202100002 keeps identifiers per hospital; the"
     " SQL body reads a column and calls a function created there, and 20261123000300's SQL"
     " find_patient_by_identifier needs the function when it is created",

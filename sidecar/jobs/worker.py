@@ -1,11 +1,12 @@
 """The sidecar's worker process: `carebase worker` or `python -m sidecar.jobs.worker`.
 
 Runs the notification worker (sidecar/jobs/notifications.py), the audit anchor exporter
-(sidecar/jobs/audit_anchors.py), the voice call sweep (sidecar/jobs/voice_sweep.py) and the
-Cal.com reconciliation (sidecar/jobs/calendar_reconcile.py) side by side until SIGTERM or
-SIGINT. Without CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, without VAPI_API_KEY
-no call is swept, and without CALCOM_API_KEY the mirror is not reconciled; the log says so at
-start.
+(sidecar/jobs/audit_anchors.py), the voice call sweep (sidecar/jobs/voice_sweep.py), the
+Cal.com push (sidecar/jobs/calendar_push.py) and the Cal.com reconciliation
+(sidecar/jobs/calendar_reconcile.py) side by side until SIGTERM or SIGINT. Without
+CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, without VAPI_API_KEY no call is swept,
+with CAREBASE_CALCOM_PUSH off nothing is pushed to Cal.com, and without CALCOM_API_KEY the
+mirror is not reconciled; the log says so at start.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs import anchor_signing
 from sidecar.jobs.audit_anchors import AnchorExporter
+from sidecar.jobs.calendar_push import CalendarPush
 from sidecar.jobs.calendar_reconcile import CalendarReconciler
 from sidecar.jobs.notifications import Channels, Worker
 from sidecar.jobs.voice_sweep import VoiceSweep
@@ -54,6 +56,13 @@ async def serve(settings: SidecarSettings) -> None:
         else:
             log.warning(
                 "VAPI_API_KEY is not set: voice call reports that never arrived are not swept"
+            )
+        if settings.calcom_push:
+            jobs.append(CalendarPush(settings, supabase, http).run(stop))
+        else:
+            log.warning(
+                "CAREBASE_CALCOM_PUSH is off: appointments and working hours are not pushed "
+                "to Cal.com (they wait, pending)"
             )
         if settings.calcom_api_key:
             calcom = CalcomClient(settings.calcom_base_url, settings.calcom_api_key, http)

@@ -1034,6 +1034,11 @@ values
     jsonb_build_object('inbox_entry_id', pg_temp.a('webhook_inbox', 'a_inbox'))
 ),
 (
+    'set_doctor_calendar_key', 'a_admin',
+    $$ select public.set_doctor_calendar_key(($1 ->> 'doctor_id')::uuid, 'cal_live_reach_test_key') $$,
+    jsonb_build_object('doctor_id', pg_temp.a('doctors', 'a_doctor'))
+),
+(
     'retry_notification', 'a_admin', $$ select to_jsonb(public.retry_notification(($1 ->> 'notification_id')::uuid)) $$,
     jsonb_build_object('notification_id', pg_temp.a('notifications', 'a_dead'))
 ),
