@@ -10612,7 +10612,7 @@ CREATE TABLE public.calendar_sync_flags (
     resolved_at timestamp with time zone,
     resolved_by uuid,
     resolution text,
-    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text, 'status_conflict'::text, 'booking_vanished'::text, 'duplicate_booking'::text, 'apply_failed'::text]))),
+    CONSTRAINT calendar_sync_flags_kind_known CHECK ((kind = ANY (ARRAY['clash'::text, 'ambiguous_patient'::text, 'lineage_conflict'::text, 'slot_taken'::text, 'push_failed'::text, 'schedule_push_failed'::text, 'status_conflict'::text, 'booking_vanished'::text, 'duplicate_booking'::text, 'apply_failed'::text]))),
     CONSTRAINT calendar_sync_flags_resolution_length CHECK ((char_length(resolution) <= 500))
 );
 
@@ -10622,13 +10622,13 @@ ALTER TABLE public.calendar_sync_flags OWNER TO postgres;
 -- Name: TABLE calendar_sync_flags; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed), lineage_conflict (two appointments claim one reschedule chain), and from reconciliation runs (details.reconciliation_id): status_conflict (Cal.com and carebase disagree on a status carebase keeps, e.g. cancelled in Cal.com but completed here; details.remote_status, details.local_status), booking_vanished (a Cal.com-born appointment whose booking Cal.com no longer has; the appointment is kept), duplicate_booking (a second Cal.com booking tagged with this appointment) and apply_failed (details.error). details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook), or by the front desk or an admin saying what they did (rpc/resolve_calendar_flag); one flag stays open per booking and problem (a later run does not raise it again). Written only by the system and those two calls.';
+COMMENT ON TABLE public.calendar_sync_flags IS 'Bookings from Cal.com that need a person (seed 000 epic D), for the front desk and admins of the hospital: kind clash (the booking overlaps a carebase appointment; details.clashes lists what it clashes with, appointment ids of this hospital only), ambiguous_patient (several patients of the hospital match the attendee: none was guessed), lineage_conflict (two appointments claim one reschedule chain), and from reconciliation runs (details.reconciliation_id): status_conflict (Cal.com and carebase disagree on a status carebase keeps, e.g. cancelled in Cal.com but completed here; details.remote_status, details.local_status), booking_vanished (a Cal.com-born appointment whose booking Cal.com no longer has; the appointment is kept), duplicate_booking (a second Cal.com booking tagged with this appointment) and apply_failed (details.error), and from the push (see the kind column): slot_taken, push_failed, schedule_push_failed. details.attendee is the attendee as Cal.com sent it (name, email, phone). A flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook), or by the front desk or an admin saying what they did (rpc/resolve_calendar_flag); one flag stays open per booking and problem (a later run does not raise it again). Written only by the system and those two calls.';
 
 --
 -- Name: COLUMN calendar_sync_flags.kind; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient, lineage_conflict, status_conflict, booking_vanished, duplicate_booking or apply_failed.';
+COMMENT ON COLUMN public.calendar_sync_flags.kind IS 'clash, ambiguous_patient or lineage_conflict (a webhook); slot_taken (Cal.com refused the time of a carebase appointment, which was cancelled with the reason calendar_slot_taken), push_failed (the appointment could not be pushed: details.error, its sync_state is failed) or schedule_push_failed (the doctor''s working hours could not be pushed: details.error); status_conflict, booking_vanished, duplicate_booking or apply_failed (a reconciliation run).';
 
 --
 -- Name: COLUMN calendar_sync_flags.appointment_id; Type: COMMENT; Schema: public; Owner: postgres

@@ -31,8 +31,8 @@
 alter table public.calendar_sync_flags drop constraint calendar_sync_flags_kind_known;
 alter table public.calendar_sync_flags add constraint calendar_sync_flags_kind_known check (
     kind in (
-        'clash', 'ambiguous_patient', 'lineage_conflict', 'status_conflict', 'booking_vanished',
-        'duplicate_booking', 'apply_failed'
+        'clash', 'ambiguous_patient', 'lineage_conflict', 'slot_taken', 'push_failed', 'schedule_push_failed',
+        'status_conflict', 'booking_vanished', 'duplicate_booking', 'apply_failed'
     )
 );
 
@@ -46,14 +46,18 @@ comment on table public.calendar_sync_flags is
 'Cal.com but completed here; details.remote_status, details.local_status), booking_vanished (a '
 'Cal.com-born appointment whose booking Cal.com no longer has; the appointment is kept), '
 'duplicate_booking (a second Cal.com booking tagged with this appointment) and apply_failed '
-'(details.error). details.attendee is the attendee as Cal.com sent it (name, email, phone). A '
+'(details.error), and from the push (see the kind column): slot_taken, push_failed, '
+'schedule_push_failed. details.attendee is the attendee as Cal.com sent it (name, email, phone). A '
 'flag is resolved when its inbox entry is re-applied (rpc/reapply_webhook), or by the front '
 'desk or an admin saying what they did (rpc/resolve_calendar_flag); one flag stays open per '
 'booking and problem (a later run does not raise it again). Written only by the system and '
 'those two calls.';
 comment on column public.calendar_sync_flags.kind is
-'clash, ambiguous_patient, lineage_conflict, status_conflict, booking_vanished, duplicate_booking '
-'or apply_failed.';
+'clash, ambiguous_patient or lineage_conflict (a webhook); slot_taken (Cal.com refused the time '
+'of a carebase appointment, which was cancelled with the reason calendar_slot_taken), '
+'push_failed (the appointment could not be pushed: details.error, its sync_state is failed) or '
+'schedule_push_failed (the doctor''s working hours could not be pushed: details.error); '
+'status_conflict, booking_vanished, duplicate_booking or apply_failed (a reconciliation run).';
 
 -- Runs ------------------------------------------------------------------------------------------
 create table private.calendar_reconciliations (
