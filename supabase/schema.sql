@@ -19173,6 +19173,12 @@ CREATE INDEX appointments_doctor_idx ON public.appointments USING btree (doctor_
 CREATE INDEX appointments_doctor_person_idx ON public.appointments USING btree (doctor_id, doctor_user_id);
 
 --
+-- Name: appointments_external_ref_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX appointments_external_ref_idx ON public.appointments USING btree (external_ref) WHERE (external_ref IS NOT NULL);
+
+--
 -- Name: appointments_hospital_starts_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
