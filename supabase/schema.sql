@@ -11848,6 +11848,24 @@ ALTER FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_
 COMMENT ON FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) IS 'The session of a call (made if needed) and its caller: {session_id, call_status, hospital_id, time_zone, patient_id, login, verified}.';
 
 --
+-- Name: voice_callbacks_left_placing(timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_callbacks_left_placing(taken_before timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'id', c.id, 'phone', c.phone, 'vapi_phone_number_id', l.vapi_phone_number_id, 'taken_at', c.updated_at
+    ) order by c.updated_at), '[]')
+    from public.voice_callbacks as c
+    join public.voice_lines as l on l.id = c.voice_line_id
+    where c.status = 'placing' and c.updated_at < voice_callbacks_left_placing.taken_before;
+$$;
+
+ALTER FUNCTION private.voice_callbacks_left_placing(taken_before timestamp with time zone) OWNER TO postgres;
+
+--
 -- Name: voice_caller(public.phone_e164, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -16026,6 +16044,25 @@ false for an unknown code or a prescription no longer to be filled. Errors: 4250
 pharmacist.';
 
 --
+-- Name: voice_callbacks_left_placing(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.voice_callbacks_left_placing(taken_before timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.voice_callbacks_left_placing(voice_callbacks_left_placing.taken_before);
+$$;
+
+ALTER FUNCTION public.voice_callbacks_left_placing(taken_before timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION voice_callbacks_left_placing(taken_before timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.voice_callbacks_left_placing(taken_before timestamp with time zone) IS 'Service role only (the voice sweep): callbacks taken to be placed before the given time and never finished, [{id, phone, vapi_phone_number_id, taken_at}], oldest first; the sweep finishes each with rpc/finish_voice_callback.';
+
+--
 -- Name: voice_caller_context(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -19885,6 +19922,12 @@ CREATE INDEX voice_callbacks_patient_idx ON public.voice_callbacks USING btree (
 --
 
 CREATE INDEX voice_callbacks_phone_idx ON public.voice_callbacks USING btree (phone, created_at DESC);
+
+--
+-- Name: voice_callbacks_placing_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX voice_callbacks_placing_idx ON public.voice_callbacks USING btree (updated_at) WHERE (status = 'placing'::text);
 
 --
 -- Name: voice_callbacks_requested_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -25639,6 +25682,13 @@ REVOKE ALL ON FUNCTION private.voice_call_caller(call_id text, caller_phone text
 GRANT ALL ON FUNCTION private.voice_call_caller(call_id text, caller_phone text, phone_number_id text) TO service_role;
 
 --
+-- Name: FUNCTION voice_callbacks_left_placing(taken_before timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_callbacks_left_placing(taken_before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_callbacks_left_placing(taken_before timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION voice_caller(phone public.phone_e164, hospital_id uuid, spoken_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -26865,6 +26915,13 @@ GRANT ALL ON FUNCTION public.verify_audit_chain(from_seq bigint, to_seq bigint) 
 REVOKE ALL ON FUNCTION public.verify_prescription(code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.verify_prescription(code text) TO authenticated;
 GRANT ALL ON FUNCTION public.verify_prescription(code text) TO service_role;
+
+--
+-- Name: FUNCTION voice_callbacks_left_placing(taken_before timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.voice_callbacks_left_placing(taken_before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.voice_callbacks_left_placing(taken_before timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION voice_caller_context(phone text); Type: ACL; Schema: public; Owner: postgres

@@ -5,11 +5,13 @@ running stack's database and asks the local Vapi fake to place the call, once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,6 +21,9 @@ import pytest
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
 from sidecar.app import create_app
+from sidecar.integrations.supabase_api import SupabaseApi
+from sidecar.integrations.vapi import VapiClient
+from sidecar.jobs.voice_sweep import VoiceSweep
 from sidecar.settings import SidecarSettings
 from tests.fakes.server import LocalServer
 from tests.fakes.vapi import ASSISTANT_ID, PHONE_NUMBER, PHONE_NUMBER_ID, FakeVapi
@@ -221,3 +226,52 @@ def test_a_text_not_signed_by_twilio_is_refused_and_calls_nobody(
         assert conn.execute(
             "select count(*) from public.voice_callbacks where phone = %s", (phone,)
         ).fetchone() == (0,)
+
+
+def left_placing(stack: Settings, phone: str, minutes_ago: int) -> str:
+    """A request whose sidecar stopped after taking it, `minutes_ago` minutes ago."""
+    with psycopg.connect(stack.dsn(), autocommit=True) as conn:
+        row = conn.execute(
+            "insert into public.voice_callbacks"
+            " (hospital_id, voice_line_id, phone, requested_via, status, updated_at)"
+            " select hospital_id, id, %s, 'staff', 'placing', now() - make_interval(mins => %s)"
+            " from public.voice_lines where vapi_phone_number_id = %s returning id",
+            (phone, minutes_ago, PHONE_NUMBER_ID),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_sweep_settles_callbacks_whose_sidecar_stopped_without_calling_twice(
+    stack: Settings, vapi: tuple[FakeVapi, str], fake: FakeVapi, new_phone: Callable[[], str]
+) -> None:
+    called, never_called, just_taken = new_phone(), new_phone(), new_phone()
+    ids = {
+        "called": left_placing(stack, called, 5),
+        "never called": left_placing(stack, never_called, 20),
+        "just taken": left_placing(stack, just_taken, 0),
+    }
+    settings = SidecarSettings(
+        supabase_url=stack.api_url, vapi_base_url=vapi[1], vapi_api_key=fake.api_key
+    )
+
+    async def sweep() -> int:
+        async with httpx.AsyncClient(timeout=30) as http:
+            client = VapiClient(settings.vapi_base_url, settings.vapi_api_key, http)
+            # Vapi made the first call before its sidecar could record it.
+            made = await client.create_call(
+                assistant_id=ASSISTANT_ID, phone_number_id=PHONE_NUMBER_ID, customer_number=called
+            )
+            count = await VoiceSweep(settings, SupabaseApi(settings, http), client).sweep_once(
+                datetime.now(UTC)
+            )
+            assert status_of(stack, ids["called"]) == ("placed", made.id, "staff")
+            return count.settled
+
+    assert asyncio.run(sweep()) == 2
+    assert status_of(stack, ids["never called"]) == ("failed", None, "staff")
+    assert status_of(stack, ids["just taken"]) == ("placing", None, "staff"), (
+        "a request still being placed is left to its sidecar"
+    )
+    assert len(calls_to(fake, called)) == 1, "nobody is called a second time"
+    assert calls_to(fake, never_called) == []

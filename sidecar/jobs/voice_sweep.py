@@ -5,6 +5,11 @@ sessions. Every few minutes the worker lists the calls of the lookback window th
 API, asks the database which ended ones have no recorded report, and records those from the
 call itself, through the same rpc/record_voice_call as the webhook (one session per call id:
 a report that does arrive later is then a duplicate).
+
+The same round settles callbacks left `placing` (the sidecar stopped between asking Vapi to
+call and recording the answer): the call Vapi made for one, to its number from its line after
+it was taken, finishes it as placed; none after PLACING_GIVE_UP finishes it as failed, for the
+front desk to see. A request is never placed again here: that could ring the patient twice.
 """
 
 from __future__ import annotations
@@ -23,11 +28,19 @@ from sidecar.settings import SidecarSettings
 
 log = logging.getLogger("sidecar.voice_sweep")
 
+# Longer than a request to Vapi can take (its timeout): a callback still placing after this
+# has lost its sidecar.
+PLACING_GRACE = timedelta(minutes=2)
+# Vapi lists a call as soon as it is queued: none this long after the request was taken means
+# none was made.
+PLACING_GIVE_UP = timedelta(minutes=15)
+
 
 @dataclass(frozen=True)
 class SweepCount:
     ended: int  # ended calls of the window
     recorded: int  # of which the report was missing and is now recorded
+    settled: int = 0  # callbacks left placing, now finished (placed or failed)
 
 
 def _text(moment: datetime | None) -> str | None:
@@ -63,17 +76,52 @@ class VoiceSweep:
         self.vapi = vapi
 
     async def sweep_once(self, now: datetime | None = None) -> SweepCount:
-        since = (now or datetime.now(UTC)) - timedelta(
-            hours=self.settings.vapi_sweep_lookback_hours
-        )
-        ended = {call.id: call async for call in self.vapi.calls_since(since) if call.ended}
-        if not ended:
-            return SweepCount(0, 0)
+        now = now or datetime.now(UTC)
+        since = now - timedelta(hours=self.settings.vapi_sweep_lookback_hours)
+        calls = [call async for call in self.vapi.calls_since(since)]
         service = self.supabase.as_service()
-        missing = await call_rpc(service, "voice_calls_without_report", {"call_ids": list(ended)})
+        ended = {call.id: call for call in calls if call.ended}
+        missing = []
+        if ended:
+            missing = await call_rpc(
+                service, "voice_calls_without_report", {"call_ids": list(ended)}
+            )
         for call_id in missing or []:
             await call_rpc(service, "record_voice_call", {"message": report_of(ended[call_id])})
-        return SweepCount(len(ended), len(missing or []))
+        settled = await self.settle_callbacks(service, calls, now)
+        return SweepCount(len(ended), len(missing or []), settled)
+
+    async def settle_callbacks(self, service: Any, calls: list[Call], now: datetime) -> int:
+        """Finishes the callbacks left placing; returns how many."""
+        left = await call_rpc(
+            service,
+            "voice_callbacks_left_placing",
+            {"taken_before": (now - PLACING_GRACE).isoformat()},
+        )
+        settled = 0
+        for callback in left or []:
+            taken = datetime.fromisoformat(callback["taken_at"])
+            made = sorted(
+                (
+                    call
+                    for call in calls
+                    if call.customer_number == callback["phone"]
+                    and call.phone_number_id == callback["vapi_phone_number_id"]
+                    and call.created_at >= taken
+                ),
+                key=lambda call: call.created_at,
+            )
+            if made:
+                outcome = {"vapi_call_id": made[0].id}
+            elif now - taken >= PLACING_GIVE_UP:
+                outcome = {"failure": "no call was made: the request was left unfinished"}
+            else:
+                continue
+            await call_rpc(
+                service, "finish_voice_callback", {"callback_id": callback["id"], **outcome}
+            )
+            settled += 1
+        return settled
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.settings.vapi_sweep_interval
@@ -81,10 +129,15 @@ class VoiceSweep:
         while not stop.is_set():
             try:
                 count = await self.sweep_once()
-                if count.recorded:
+                if count.recorded or count.settled:
                     log.warning(
-                        "recorded voice calls whose report never arrived",
-                        extra={"recorded": count.recorded, "ended": count.ended},
+                        "recorded voice calls whose report never arrived, settled callbacks "
+                        "left placing",
+                        extra={
+                            "recorded": count.recorded,
+                            "ended": count.ended,
+                            "settled": count.settled,
+                        },
                     )
             except DeliveryFailed as failure:
                 log.error("the voice call sweep could not list calls: %s", failure)

@@ -3,7 +3,8 @@ taken, so two requests at once place one call), Vapi calls the number from the l
 number with the configured assistant, and the database records the call or why it failed.
 
 Vapi takes no idempotency key: if the sidecar stops between asking Vapi and recording the
-answer, the request stays `placing` (never placed twice); the call itself still reaches
+answer, the request stays `placing` (never placed twice) until the voice sweep finds the call
+Vapi made for it, or none (sidecar/jobs/voice_sweep.py); the call itself still reaches
 ai_sessions through its report.
 """
 
