@@ -352,8 +352,8 @@ comment on function private.voice_call_caller(text, text, text) is
 'The session of a call (made if needed) and its caller: {session_id, call_status, hospital_id, '
 'time_zone, patient_id, login, verified}.';
 
--- Whether a patient's voice PIN is locked for this call: 5 wrong in the call, or 5 wrong for
--- the patient in the last 24 hours.
+-- Whether a patient's voice verification is locked for this call: 5 wrong PINs or SMS codes
+-- (counted together) in the call, or for the patient in the last 24 hours.
 create function private.voice_pin_locked(session_id uuid, patient_id uuid)
 returns boolean
 language sql
