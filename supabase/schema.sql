@@ -12037,10 +12037,10 @@ $$;
 ALTER FUNCTION private.voice_login_claims(login uuid, session_id uuid) OWNER TO postgres;
 
 --
--- Name: voice_needs_verification(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: voice_needs_verification(jsonb, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.voice_needs_verification(caller jsonb) RETURNS jsonb
+CREATE FUNCTION private.voice_needs_verification(caller jsonb, tool text) RETURNS jsonb
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$
@@ -12054,19 +12054,19 @@ CREATE FUNCTION private.voice_needs_verification(caller jsonb) RETURNS jsonb
         when not coalesce((caller ->> 'verified')::boolean, false) then jsonb_build_object(
             'result', jsonb_build_object(
                 'done', false, 'reason', 'verification_required',
-                'say', 'Ask the caller for their voice PIN and call verify_caller first. Nothing about their record can be told or changed before.'
+                'say', 'Ask the caller for their voice PIN, or send them a code by SMS with send_verification_code, and call verify_caller with {pin} or {code} first. Nothing about their record can be told or changed before.'
             )
         )
-        when caller ->> 'login' is null then jsonb_build_object(
+        when caller ->> 'login' is null and tool not in ('next_appointments', 'prescription_status') then jsonb_build_object(
             'result', jsonb_build_object(
                 'done', false, 'reason', 'no_app_login',
-                'say', 'This patient has no app login to act for; the front desk can help.'
+                'say', 'This patient has no app login to act for, so appointments cannot be booked, moved or cancelled on this call; the front desk can help.'
             )
         )
     end;
 $$;
 
-ALTER FUNCTION private.voice_needs_verification(caller jsonb) OWNER TO postgres;
+ALTER FUNCTION private.voice_needs_verification(caller jsonb, tool text) OWNER TO postgres;
 
 --
 -- Name: voice_owns_appointment(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12105,6 +12105,89 @@ CREATE FUNCTION private.voice_pin_locked(session_id uuid, patient_id uuid) RETUR
 $$;
 
 ALTER FUNCTION private.voice_pin_locked(session_id uuid, patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: voice_send_code(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_send_code(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    patient public.patients;
+    draw bigint;
+    code text;
+    hospital_name text;
+begin
+    select s.* into session from public.ai_sessions as s where s.id = voice_send_code.session_id for update;
+    if session.patient_id is null then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'caller_not_identified',
+            'say', 'This number does not identify one patient, so no code can be sent. The front desk can help.'
+        ));
+    end if;
+    if session.verified_patient_id = session.patient_id then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'already_verified', 'say', 'The caller is already verified in this call.'
+        ));
+    end if;
+    -- The same turn as the attempts: the counts below are exact.
+    perform pg_advisory_xact_lock(hashtextextended('voice_pin:' || session.patient_id, 0));
+    if private.voice_pin_locked(session.id, session.patient_id) then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'locked',
+            'say', 'Too many wrong PINs or codes. Records cannot be given on the phone today; please contact the hospital.'
+        ));
+    end if;
+    select p.* into patient from public.patients as p
+    where p.id = session.patient_id and p.deleted_at is null and p.merged_into is null;
+    if patient.phone is null then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'no_phone_on_record', 'say', 'There is no phone number on the record to send a code to.'
+        ));
+    end if;
+    if (select count(*) from private.voice_codes as c where c.session_id = session.id) >= 3 then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'too_many_codes', 'say', 'Three codes were sent in this call; no more can be sent.'
+        ));
+    end if;
+    if (
+        select count(*) from private.voice_codes as c
+        where c.patient_id = patient.id and c.sent_at > now() - interval '24 hours'
+    ) >= 5 then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'too_many_codes_today',
+            'say', 'Five codes were sent to this patient today; no more can be sent until tomorrow.'
+        ));
+    end if;
+    -- A uniform draw from a CSPRNG: 32 random bits, redrawn above the last whole million.
+    loop
+        draw := ('x' || encode(extensions.gen_random_bytes(4), 'hex'))::bit(32)::bigint;
+        exit when draw < 4294000000;
+    end loop;
+    code := lpad((draw % 1000000)::text, 6, '0');
+    insert into private.voice_codes (session_id, patient_id, code_hash, expires_at)
+    values (session.id, patient.id, extensions.crypt(code, extensions.gen_salt('bf', 8)), now() + interval '10 minutes');
+    select h.name into hospital_name from public.hospitals as h where h.id = session.hospital_id;
+    return jsonb_build_object(
+        'result', jsonb_build_object(
+            'sent', true,
+            'say', 'A code was sent to the phone number on your record. Ask the caller to say it, then call verify_caller with {code}. It expires in 10 minutes.'
+        ),
+        'sms', jsonb_build_object(
+            'to', patient.phone,
+            'body', format(
+                '%s is your code for your call with %s. It expires in 10 minutes. Do not tell it to anyone who calls you.',
+                code, coalesce(hospital_name, 'the hospital')
+            )
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.voice_send_code(session_id uuid) OWNER TO postgres;
 
 --
 -- Name: voice_time(text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12163,20 +12246,25 @@ begin
     if tool = 'find_slots' then
         return private.voice_tool_find_slots(caller, args);
     elsif tool = 'verify_caller' then
-        return jsonb_build_object(
-            'result', private.voice_verify_pin((caller ->> 'session_id')::uuid, args ->> 'pin')
-        );
+        return jsonb_build_object('result', private.voice_verify_caller(
+            (caller ->> 'session_id')::uuid, args ->> 'pin', args ->> 'code'
+        ));
+    elsif tool = 'send_verification_code' then
+        -- {result, sms}: the sidecar sends `sms` and gives the agent only `result`.
+        return private.voice_send_code((caller ->> 'session_id')::uuid);
     elsif tool not in (
         'book_appointment', 'reschedule_appointment', 'cancel_appointment', 'next_appointments', 'prescription_status'
     ) or tool is null then
         return jsonb_build_object('error', format('unknown tool %s', coalesce(tool, '(none)')));
     end if;
 
-    gate := private.voice_needs_verification(caller);
+    gate := private.voice_needs_verification(caller, tool);
     if gate is not null then
         return gate;
     end if;
-    claims := private.voice_login_claims((caller ->> 'login')::uuid, (caller ->> 'session_id')::uuid);
+    if caller ->> 'login' is not null then
+        claims := private.voice_login_claims((caller ->> 'login')::uuid, (caller ->> 'session_id')::uuid);
+    end if;
 
     begin
         if tool in ('reschedule_appointment', 'cancel_appointment') then
@@ -12193,8 +12281,12 @@ begin
             starts := private.voice_time(args ->> 'starts_at', zone);
         end if;
 
-        perform private.voice_act_as(claims);
-        -- From here to the restore, every statement runs as the patient's login.
+        -- From here to the restore, every statement runs as the patient's login. A verified
+        -- patient without one (a voice-only record) only reads, as the service role, and only
+        -- rows of that patient (the queries below name them).
+        if claims is not null then
+            perform private.voice_act_as(claims);
+        end if;
         if tool = 'book_appointment' then
             if not exists (
                 select from public.doctors as d
@@ -12264,7 +12356,7 @@ ALTER FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_nu
 -- Name: FUNCTION voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) IS 'One tool call of the voice agent for the caller of a call: find_slots (anyone), verify_caller (the voice PIN), and for a caller verified in this call book_appointment, reschedule_appointment, cancel_appointment, next_appointments, prescription_status, run as the patient''s login. Returns {result} or {error}.';
+COMMENT ON FUNCTION private.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) IS 'One tool call of the voice agent for the caller of a call: find_slots (anyone), send_verification_code (an SMS code to the patient''s phone on record), verify_caller (the voice PIN or that code), and for a caller verified in this call book_appointment, reschedule_appointment, cancel_appointment, next_appointments, prescription_status, run as the patient''s login. Returns {result} or {error}; send_verification_code also {sms: {to, body}} for the sidecar to send, never for the agent.';
 
 --
 -- Name: voice_tool_find_slots(jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12326,20 +12418,51 @@ $$;
 ALTER FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jsonb) OWNER TO postgres;
 
 --
--- Name: voice_verify_pin(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: voice_tries_left(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.voice_verify_pin(session_id uuid, pin text) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION private.voice_tries_left(session_id uuid, patient_id uuid) RETURNS integer
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
+    select greatest(0, 5 - greatest(
+        (
+            select count(*) from private.voice_pin_attempts as a
+            where a.session_id = voice_tries_left.session_id and not a.succeeded
+        ),
+        (
+            select count(*) from private.voice_pin_attempts as a
+            where a.patient_id = voice_tries_left.patient_id and not a.succeeded
+                and a.attempted_at > now() - interval '24 hours'
+        )
+    ))::integer;
+$$;
+
+ALTER FUNCTION private.voice_tries_left(session_id uuid, patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: voice_verify_caller(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.voice_verify_caller(session_id uuid, pin text, code text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
 declare
     session public.ai_sessions;
     stored private.voice_pins;
-    right_pin boolean;
+    sent private.voice_codes;
+    factor constant text := case when code is not null then 'code' else 'pin' end;
+    said constant text := regexp_replace(code, '[\s-]', '', 'g');
+    right_answer boolean;
     left_tries integer;
 begin
-    select s.* into session from public.ai_sessions as s where s.id = voice_verify_pin.session_id for update;
+    if pin is not null and code is not null then
+        return jsonb_build_object(
+            'verified', false, 'reason', 'pin_or_code', 'say', 'Pass either the PIN or the code, not both.'
+        );
+    end if;
+    select s.* into session from public.ai_sessions as s where s.id = voice_verify_caller.session_id for update;
     if session.patient_id is null then
         return jsonb_build_object(
             'verified', false, 'reason', 'caller_not_identified',
@@ -12354,40 +12477,61 @@ begin
     if private.voice_pin_locked(session.id, session.patient_id) then
         return jsonb_build_object(
             'verified', false, 'reason', 'locked',
-            'say', 'Too many wrong PINs. Records cannot be given on the phone today; please contact the hospital.'
+            'say', 'Too many wrong PINs or codes. Records cannot be given on the phone today; please contact the hospital.'
         );
     end if;
-    select v.* into stored from private.voice_pins as v where v.patient_id = session.patient_id;
-    if stored.patient_id is null then
-        return jsonb_build_object(
-            'verified', false, 'reason', 'no_pin_set',
-            'say', 'No voice PIN is set for this number. The patient can set one in the app.'
-        );
+    if factor = 'code' then
+        -- Only the newest code of this call counts: one sent in another call, or replaced, does not.
+        select c.* into sent from private.voice_codes as c
+        where c.session_id = session.id
+        order by c.id desc
+        limit 1;
+        if sent.id is null then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'no_code_sent',
+                'say', 'No code was sent in this call; call send_verification_code first.'
+            );
+        elsif sent.used_at is not null then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'code_used', 'say', 'That code was already used; send a new one.'
+            );
+        elsif sent.expires_at <= now() then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'code_expired', 'say', 'The code has expired; send a new one.'
+            );
+        end if;
+        right_answer := said ~ '^[0-9]{6}$' and extensions.crypt(said, sent.code_hash) = sent.code_hash;
+    else
+        select v.* into stored from private.voice_pins as v where v.patient_id = session.patient_id;
+        if stored.patient_id is null then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'no_pin_set',
+                'say', 'No voice PIN is set for this number. The patient can set one in the app, or ask for a code by SMS (send_verification_code).'
+            );
+        end if;
+        right_answer := pin is not null and extensions.crypt(pin, stored.pin_hash) = stored.pin_hash;
     end if;
-    right_pin := pin is not null and extensions.crypt(pin, stored.pin_hash) = stored.pin_hash;
-    insert into private.voice_pin_attempts (session_id, patient_id, succeeded)
-    values (session.id, session.patient_id, right_pin);
-    if right_pin then
+    insert into private.voice_pin_attempts (session_id, patient_id, factor, succeeded)
+    values (session.id, session.patient_id, factor, right_answer);
+    if right_answer then
+        if factor = 'code' then
+            -- Single use.
+            update private.voice_codes as c set used_at = now() where c.id = sent.id;
+        end if;
         update public.ai_sessions as s
         set verified_patient_id = session.patient_id, verified_at = now()
         where s.id = session.id;
         return jsonb_build_object('verified', true);
     end if;
-    left_tries := greatest(0, 5 - greatest(
-        (select count(*) from private.voice_pin_attempts as a where a.session_id = session.id and not a.succeeded),
-        (
-            select count(*) from private.voice_pin_attempts as a
-            where a.patient_id = session.patient_id and not a.succeeded and a.attempted_at > now() - interval '24 hours'
-        )
-    ));
+    left_tries := private.voice_tries_left(session.id, session.patient_id);
     return jsonb_build_object(
-        'verified', false, 'reason', case when left_tries = 0 then 'locked' else 'wrong_pin' end,
+        'verified', false, 'reason', case when left_tries = 0 then 'locked' when factor = 'code' then 'wrong_code' else 'wrong_pin' end,
         'tries_left', left_tries
     );
 end;
-$$;
+$_$;
 
-ALTER FUNCTION private.voice_verify_pin(session_id uuid, pin text) OWNER TO postgres;
+ALTER FUNCTION private.voice_verify_caller(session_id uuid, pin text, code text) OWNER TO postgres;
 
 --
 -- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -16139,7 +16283,7 @@ ALTER FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_num
 -- Name: FUNCTION voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) IS 'Service role only (the sidecar answering Vapi''s tool-calls): runs one voice agent tool for the caller of the call (call.id, customer.number, call.phoneNumberId). The caller is the patient of the call''s session, never one named in the arguments. find_slots {date, specialty | doctor_name | doctor_id} is open to any caller; verify_caller {pin} checks the voice PIN (5 wrong lock the call, 5 in a day the patient''s PIN); book_appointment {doctor_id, starts_at, mode}, reschedule_appointment {appointment_id, starts_at}, cancel_appointment {appointment_id, reason}, next_appointments and prescription_status need a caller verified in this call and run with the patient''s own rights. Returns {result} or {error}.';
+COMMENT ON FUNCTION public.voice_tool_call(call_id text, caller_phone text, phone_number_id text, tool text, arguments jsonb) IS 'Service role only (the sidecar answering Vapi''s tool-calls): runs one voice agent tool for the caller of the call (call.id, customer.number, call.phoneNumberId). The caller is the patient of the call''s session, never one named in the arguments. find_slots {date, specialty | doctor_name | doctor_id} is open to any caller; send_verification_code makes a 6-digit code for the identified caller''s patient, valid 10 minutes in this call (3 per call, 5 per patient a day), and returns {result, sms: {to, body}}: the sidecar texts body to the patient''s phone on record and gives the agent only result; verify_caller {pin} or {code} checks the voice PIN or that code (5 wrong of both lock the call, 5 in a day the patient); book_appointment {doctor_id, starts_at, mode}, reschedule_appointment {appointment_id, starts_at}, cancel_appointment {appointment_id, reason} need a caller verified in this call and run with the patient''s own rights (their app login); next_appointments and prescription_status need a verified caller and read only their rows. Returns {result} or {error}.';
 
 --
 -- Name: webhook_inbox_entries(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16740,6 +16884,41 @@ CREATE TABLE private.state_transitions (
 ALTER TABLE private.state_transitions OWNER TO postgres;
 
 --
+-- Name: voice_codes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.voice_codes (
+    id bigint NOT NULL,
+    session_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    code_hash text NOT NULL,
+    sent_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone
+);
+
+ALTER TABLE private.voice_codes OWNER TO postgres;
+
+--
+-- Name: TABLE voice_codes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.voice_codes IS 'The one-time codes sent by SMS to a patient''s phone on record to verify a caller in a call (bcrypt hash only, never the code): the newest of the call is live for 10 minutes and once; 3 per call, 5 per patient in 24 hours.';
+
+--
+-- Name: voice_codes_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.voice_codes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.voice_codes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: voice_pin_attempts; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -16747,8 +16926,10 @@ CREATE TABLE private.voice_pin_attempts (
     id bigint NOT NULL,
     session_id uuid NOT NULL,
     patient_id uuid NOT NULL,
+    factor text DEFAULT 'pin'::text NOT NULL,
     succeeded boolean NOT NULL,
-    attempted_at timestamp with time zone DEFAULT now() NOT NULL
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT voice_pin_attempts_factor_check CHECK ((factor = ANY (ARRAY['pin'::text, 'code'::text])))
 );
 
 ALTER TABLE private.voice_pin_attempts OWNER TO postgres;
@@ -16757,7 +16938,7 @@ ALTER TABLE private.voice_pin_attempts OWNER TO postgres;
 -- Name: TABLE voice_pin_attempts; Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON TABLE private.voice_pin_attempts IS 'The voice PINs said in calls (whether right, not what): 5 wrong in a call lock that call, 5 wrong for a patient in 24 hours lock their voice PIN until the day has passed.';
+COMMENT ON TABLE private.voice_pin_attempts IS 'The voice PINs and SMS codes said in calls (whether right, not what; factor pin or code): 5 wrong in a call lock that call, 5 wrong for a patient in 24 hours lock their voice verification (PIN and codes) until the day has passed.';
 
 --
 -- Name: voice_pin_attempts_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
@@ -18356,6 +18537,13 @@ ALTER TABLE ONLY private.state_transitions
     ADD CONSTRAINT state_transitions_unique UNIQUE NULLS NOT DISTINCT (machine, from_state, to_state);
 
 --
+-- Name: voice_codes voice_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_codes
+    ADD CONSTRAINT voice_codes_pkey PRIMARY KEY (id);
+
+--
 -- Name: voice_pin_attempts voice_pin_attempts_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -19112,6 +19300,18 @@ CREATE INDEX staff_provisioning_grants_user_idx ON private.staff_provisioning_gr
 --
 
 CREATE INDEX state_transitions_to_idx ON private.state_transitions USING btree (machine, to_state);
+
+--
+-- Name: voice_codes_patient_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX voice_codes_patient_idx ON private.voice_codes USING btree (patient_id, sent_at);
+
+--
+-- Name: voice_codes_session_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX voice_codes_session_idx ON private.voice_codes USING btree (session_id, id);
 
 --
 -- Name: voice_pin_attempts_patient_idx; Type: INDEX; Schema: private; Owner: postgres
@@ -21286,6 +21486,26 @@ ALTER TABLE ONLY private.state_transitions
     ADD CONSTRAINT state_transitions_to_fkey FOREIGN KEY (machine, to_state) REFERENCES private.state_machine_states(machine, state) ON DELETE CASCADE;
 
 --
+-- Name: voice_codes voice_codes_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_codes
+    ADD CONSTRAINT voice_codes_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT voice_codes_patient_id_fkey ON voice_codes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT voice_codes_patient_id_fkey ON private.voice_codes IS 'Kept at a merge: a code was sent for the record the call identified; a merged record answers no call.';
+
+--
+-- Name: voice_codes voice_codes_session_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.voice_codes
+    ADD CONSTRAINT voice_codes_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.ai_sessions(id) ON DELETE CASCADE;
+
+--
 -- Name: voice_pin_attempts voice_pin_attempts_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -22173,6 +22393,12 @@ ALTER TABLE private.live_topic_heads ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.merge_operations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: voice_codes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.voice_codes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: voice_pin_attempts; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -25730,11 +25956,11 @@ REVOKE ALL ON FUNCTION private.voice_login_claims(login uuid, session_id uuid) F
 GRANT ALL ON FUNCTION private.voice_login_claims(login uuid, session_id uuid) TO service_role;
 
 --
--- Name: FUNCTION voice_needs_verification(caller jsonb); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION voice_needs_verification(caller jsonb, tool text); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.voice_needs_verification(caller jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.voice_needs_verification(caller jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.voice_needs_verification(caller jsonb, tool text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_needs_verification(caller jsonb, tool text) TO service_role;
 
 --
 -- Name: FUNCTION voice_owns_appointment(patient_id uuid, appointment_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -25748,6 +25974,13 @@ GRANT ALL ON FUNCTION private.voice_owns_appointment(patient_id uuid, appointmen
 --
 
 REVOKE ALL ON FUNCTION private.voice_pin_locked(session_id uuid, patient_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION voice_send_code(session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_send_code(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_send_code(session_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION voice_time(value text, time_zone text); Type: ACL; Schema: private; Owner: postgres
@@ -25771,11 +26004,17 @@ REVOKE ALL ON FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jso
 GRANT ALL ON FUNCTION private.voice_tool_find_slots(caller jsonb, arguments jsonb) TO service_role;
 
 --
--- Name: FUNCTION voice_verify_pin(session_id uuid, pin text); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION voice_tries_left(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.voice_verify_pin(session_id uuid, pin text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.voice_verify_pin(session_id uuid, pin text) TO service_role;
+REVOKE ALL ON FUNCTION private.voice_tries_left(session_id uuid, patient_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION voice_verify_caller(session_id uuid, pin text, code text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.voice_verify_caller(session_id uuid, pin text, code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.voice_verify_caller(session_id uuid, pin text, code text) TO service_role;
 
 --
 -- Name: FUNCTION webhook_inbox_entries(); Type: ACL; Schema: private; Owner: postgres

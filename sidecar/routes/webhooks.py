@@ -14,7 +14,9 @@ transaction.
   may say to a caller known only by their number (rpc/voice_caller_context: nothing clinical);
   `tool-calls` runs each of the agent's tool calls for the call's caller (rpc/voice_tool_call:
   the database decides who the caller is and what they may hear) and answers in Vapi's results
-  format. Other message types are acknowledged and not kept.
+  format; `send_verification_code`'s code is texted here to the patient's phone on record
+  (Twilio), and the agent hears only that it was sent. Other message types are acknowledged
+  and not kept.
 - `twilio/sms`: a patient texts CALL (or कॉल, ਕਾਲ) to a hospital's line; the database decides
   whether the text asks for a call, records the request (one per number going, 3 a day) and
   the call is placed. The answer is TwiML: a short reply to the sender, or nothing.
@@ -36,7 +38,7 @@ from sidecar.integrations import calcom_webhook, twilio_signature, vapi_server_a
 from sidecar.integrations.supabase_api import call_rpc
 from sidecar.integrations.vapi import VapiClient
 from sidecar.routes.dependencies import Supabase
-from sidecar.voice import callbacks
+from sidecar.voice import callbacks, codes
 
 router = APIRouter(tags=["Webhooks"])
 
@@ -162,10 +164,15 @@ def _one_line(value: Any) -> str:
     return " ".join(text.splitlines())
 
 
-async def _run_tool_calls(service: Any, message: dict[str, Any]) -> dict[str, Any]:
+async def _run_tool_calls(
+    request: Request, service: Any, message: dict[str, Any]
+) -> dict[str, Any]:
     """`{"results": [{"toolCallId", "name", "result" | "error"}]}`, one per tool call, in order;
-    always answered 200 (Vapi ignores any other status), a failed call as its `error`."""
+    always answered 200 (Vapi ignores any other status), a failed call as its `error`.
+    send_verification_code's text goes out by SMS here (sidecar.voice.codes); the agent hears
+    only whether it went."""
     call = message.get("call") if isinstance(message.get("call"), dict) else {}
+    sms = codes.sms_client(request.app.state.settings, request.app.state.http)
     results = []
     for tool_call in _tool_calls(message):
         try:
@@ -175,6 +182,8 @@ async def _run_tool_calls(service: Any, message: dict[str, Any]) -> dict[str, An
         entry: dict[str, Any] = {"toolCallId": str(tool_call.get("id", "")), "name": name or ""}
         if arguments is None or not isinstance(arguments, dict):
             entry["error"] = "the tool's arguments are not a JSON object"
+        elif name == codes.TOOL and sms is None:
+            entry["result"] = _one_line(codes.NOT_CONFIGURED)
         else:
             try:
                 answer = await call_rpc(
@@ -190,6 +199,8 @@ async def _run_tool_calls(service: Any, message: dict[str, Any]) -> dict[str, An
                 )
             except ApiError as error:
                 answer = {"error": error.message}
+            if name == codes.TOOL and sms is not None:
+                answer = await codes.deliver(sms, answer)
             if not isinstance(answer, dict) or "error" in answer:
                 entry["error"] = _one_line((answer or {}).get("error", "no answer"))
             else:
@@ -233,7 +244,7 @@ async def receive_vapi(request: Request, supabase: Supabase) -> dict[str, Any]:
             answer["assistantOverrides"] = {"variableValues": context}
         return answer
     if kind == "tool-calls":
-        return await _run_tool_calls(service, message)
+        return await _run_tool_calls(request, service, message)
     return {"received": kind}
 
 

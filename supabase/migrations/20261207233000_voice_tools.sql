@@ -8,9 +8,16 @@
 -- Caller ID is not identity (a number can be spoofed, and a family shares one): without a
 -- verification in the call the agent may only find slots. Anything that reveals or changes
 -- the caller's record needs their voice PIN, set in the app (rpc/set_voice_pin, stored as a
--- bcrypt hash) and said in the call (the verify_caller tool). The verification is stored on
--- the call's session and holds for that call only; 5 wrong PINs lock the call, and 5 in a day
--- lock the patient's voice PIN for the day, whichever number calls.
+-- bcrypt hash) and said in the call (the verify_caller tool), or a one-time code sent by SMS
+-- to the patient's phone on record (send_verification_code: for patients on keypad phones
+-- who have no app, so no PIN). The verification is stored on the call's session and holds
+-- for that call only; 5 wrong PINs or codes lock the call, and 5 in a day lock the patient's
+-- voice verification for the day, whichever number calls.
+--
+-- Why the SMS code is safe against a spoofed caller ID: the code goes to the phone on the
+-- identified patient's record, never to a number the caller or the agent names. A spoofer
+-- showing another patient's number makes carebase text that patient's real phone, which the
+-- spoofer cannot read; without the code they stay unverified and hear nothing clinical.
 --
 -- A verified caller's tools act as the patient's own login (private.voice_act_as): the same
 -- role and claims PostgREST sets for their request, so RLS, the state machine and the
@@ -162,11 +169,12 @@ comment on table private.voice_pins is
 comment on constraint voice_pins_patient_id_fkey on private.voice_pins is
 'Kept at a merge: a PIN belongs to the record it was set on; a merged record answers no call.';
 
--- Every PIN said in a call, right or wrong: the lock counts the wrong ones.
+-- Every PIN or SMS code said in a call, right or wrong: the lock counts the wrong ones of both.
 create table private.voice_pin_attempts (
     id bigint generated always as identity primary key,
     session_id uuid not null references public.ai_sessions (id) on delete cascade,
     patient_id uuid not null references public.patients (id) on delete cascade,
+    factor text not null default 'pin' check (factor in ('pin', 'code')),
     succeeded boolean not null,
     attempted_at timestamptz not null default now()
 );
@@ -178,10 +186,38 @@ alter table private.voice_pin_attempts enable row level security;
 revoke all on private.voice_pin_attempts from anon, authenticated, service_role;
 
 comment on table private.voice_pin_attempts is
-'The voice PINs said in calls (whether right, not what): 5 wrong in a call lock that call, 5 '
-'wrong for a patient in 24 hours lock their voice PIN until the day has passed.';
+'The voice PINs and SMS codes said in calls (whether right, not what; factor pin or code): 5 '
+'wrong in a call lock that call, 5 wrong for a patient in 24 hours lock their voice '
+'verification (PIN and codes) until the day has passed.';
 comment on constraint voice_pin_attempts_patient_id_fkey on private.voice_pin_attempts is
 'Kept at a merge: attempts count against the record whose PIN was tried.';
+
+-- The one-time codes sent by SMS in calls (send_verification_code), as bcrypt hashes only.
+-- Bound to the call's session: the newest code of a call is its only live one (a new code
+-- replaces the previous), for 10 minutes, once. The rows also count the codes sent: 3 per
+-- call, 5 per patient in 24 hours.
+create table private.voice_codes (
+    id bigint generated always as identity primary key,
+    session_id uuid not null references public.ai_sessions (id) on delete cascade,
+    patient_id uuid not null references public.patients (id) on delete cascade,
+    code_hash text not null,
+    sent_at timestamptz not null default now(),
+    expires_at timestamptz not null,
+    used_at timestamptz
+);
+
+create index voice_codes_session_idx on private.voice_codes (session_id, id);
+create index voice_codes_patient_idx on private.voice_codes (patient_id, sent_at);
+
+alter table private.voice_codes enable row level security;
+revoke all on private.voice_codes from anon, authenticated, service_role;
+
+comment on table private.voice_codes is
+'The one-time codes sent by SMS to a patient''s phone on record to verify a caller in a call '
+'(bcrypt hash only, never the code): the newest of the call is live for 10 minutes and once; 3 '
+'per call, 5 per patient in 24 hours.';
+comment on constraint voice_codes_patient_id_fkey on private.voice_codes is
+'Kept at a merge: a code was sent for the record the call identified; a merged record answers no call.';
 
 -- The verification of a call: for its patient, in that call only.
 alter table public.ai_sessions
@@ -316,8 +352,8 @@ comment on function private.voice_call_caller(text, text, text) is
 'The session of a call (made if needed) and its caller: {session_id, call_status, hospital_id, '
 'time_zone, patient_id, login, verified}.';
 
--- Whether a patient's voice PIN is locked for this call: 5 wrong in the call, or 5 wrong for
--- the patient in the last 24 hours.
+-- Whether a patient's voice verification is locked for this call: 5 wrong PINs or SMS codes
+-- (counted together) in the call, or for the patient in the last 24 hours.
 create function private.voice_pin_locked(session_id uuid, patient_id uuid)
 returns boolean
 language sql
@@ -336,9 +372,31 @@ as $$
         ) >= 5;
 $$;
 
--- The verify_caller tool: the PIN said in the call against the session's patient's. Security
--- definer: reads the hash, counts the attempt, marks the session.
-create function private.voice_verify_pin(session_id uuid, pin text)
+-- How many tries a patient has left in a call: 5 wrong (PINs and codes together) in the call,
+-- or for the patient in the last 24 hours, lock.
+create function private.voice_tries_left(session_id uuid, patient_id uuid)
+returns integer
+language sql
+stable
+set search_path = ''
+as $$
+    select greatest(0, 5 - greatest(
+        (
+            select count(*) from private.voice_pin_attempts as a
+            where a.session_id = voice_tries_left.session_id and not a.succeeded
+        ),
+        (
+            select count(*) from private.voice_pin_attempts as a
+            where a.patient_id = voice_tries_left.patient_id and not a.succeeded
+                and a.attempted_at > now() - interval '24 hours'
+        )
+    ))::integer;
+$$;
+
+-- The verify_caller tool: the PIN, or the SMS code of this call, said in the call against the
+-- session's patient's. Wrong ones of both count toward the same lock. Security definer: reads
+-- the hashes, counts the attempt, marks the session.
+create function private.voice_verify_caller(session_id uuid, pin text, code text)
 returns jsonb
 language plpgsql
 volatile
@@ -348,10 +406,18 @@ as $$
 declare
     session public.ai_sessions;
     stored private.voice_pins;
-    right_pin boolean;
+    sent private.voice_codes;
+    factor constant text := case when code is not null then 'code' else 'pin' end;
+    said constant text := regexp_replace(code, '[\s-]', '', 'g');
+    right_answer boolean;
     left_tries integer;
 begin
-    select s.* into session from public.ai_sessions as s where s.id = voice_verify_pin.session_id for update;
+    if pin is not null and code is not null then
+        return jsonb_build_object(
+            'verified', false, 'reason', 'pin_or_code', 'say', 'Pass either the PIN or the code, not both.'
+        );
+    end if;
+    select s.* into session from public.ai_sessions as s where s.id = voice_verify_caller.session_id for update;
     if session.patient_id is null then
         return jsonb_build_object(
             'verified', false, 'reason', 'caller_not_identified',
@@ -366,35 +432,142 @@ begin
     if private.voice_pin_locked(session.id, session.patient_id) then
         return jsonb_build_object(
             'verified', false, 'reason', 'locked',
-            'say', 'Too many wrong PINs. Records cannot be given on the phone today; please contact the hospital.'
+            'say', 'Too many wrong PINs or codes. Records cannot be given on the phone today; please contact the hospital.'
         );
     end if;
-    select v.* into stored from private.voice_pins as v where v.patient_id = session.patient_id;
-    if stored.patient_id is null then
-        return jsonb_build_object(
-            'verified', false, 'reason', 'no_pin_set',
-            'say', 'No voice PIN is set for this number. The patient can set one in the app.'
-        );
+    if factor = 'code' then
+        -- Only the newest code of this call counts: one sent in another call, or replaced, does not.
+        select c.* into sent from private.voice_codes as c
+        where c.session_id = session.id
+        order by c.id desc
+        limit 1;
+        if sent.id is null then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'no_code_sent',
+                'say', 'No code was sent in this call; call send_verification_code first.'
+            );
+        elsif sent.used_at is not null then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'code_used', 'say', 'That code was already used; send a new one.'
+            );
+        elsif sent.expires_at <= now() then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'code_expired', 'say', 'The code has expired; send a new one.'
+            );
+        end if;
+        right_answer := said ~ '^[0-9]{6}$' and extensions.crypt(said, sent.code_hash) = sent.code_hash;
+    else
+        select v.* into stored from private.voice_pins as v where v.patient_id = session.patient_id;
+        if stored.patient_id is null then
+            return jsonb_build_object(
+                'verified', false, 'reason', 'no_pin_set',
+                'say', 'No voice PIN is set for this number. The patient can set one in the app, or ask for a code by SMS (send_verification_code).'
+            );
+        end if;
+        right_answer := pin is not null and extensions.crypt(pin, stored.pin_hash) = stored.pin_hash;
     end if;
-    right_pin := pin is not null and extensions.crypt(pin, stored.pin_hash) = stored.pin_hash;
-    insert into private.voice_pin_attempts (session_id, patient_id, succeeded)
-    values (session.id, session.patient_id, right_pin);
-    if right_pin then
+    insert into private.voice_pin_attempts (session_id, patient_id, factor, succeeded)
+    values (session.id, session.patient_id, factor, right_answer);
+    if right_answer then
+        if factor = 'code' then
+            -- Single use.
+            update private.voice_codes as c set used_at = now() where c.id = sent.id;
+        end if;
         update public.ai_sessions as s
         set verified_patient_id = session.patient_id, verified_at = now()
         where s.id = session.id;
         return jsonb_build_object('verified', true);
     end if;
-    left_tries := greatest(0, 5 - greatest(
-        (select count(*) from private.voice_pin_attempts as a where a.session_id = session.id and not a.succeeded),
-        (
-            select count(*) from private.voice_pin_attempts as a
-            where a.patient_id = session.patient_id and not a.succeeded and a.attempted_at > now() - interval '24 hours'
-        )
-    ));
+    left_tries := private.voice_tries_left(session.id, session.patient_id);
     return jsonb_build_object(
-        'verified', false, 'reason', case when left_tries = 0 then 'locked' else 'wrong_pin' end,
+        'verified', false, 'reason', case when left_tries = 0 then 'locked' when factor = 'code' then 'wrong_code' else 'wrong_pin' end,
         'tries_left', left_tries
+    );
+end;
+$$;
+
+-- The send_verification_code tool: a 6-digit one-time code for the session's patient, to be
+-- texted to the phone on their record. Only its hash is stored; the code and the number go
+-- back in `sms`, for the sidecar to send, never in `result`, which is what the agent hears.
+-- The number is the patient's own (a spoofed caller ID makes the real patient's phone get
+-- the text, which the spoofer cannot read), never one from the tool's arguments. Security
+-- definer: reads the patient's phone, writes the hash.
+create function private.voice_send_code(session_id uuid)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+    session public.ai_sessions;
+    patient public.patients;
+    draw bigint;
+    code text;
+    hospital_name text;
+begin
+    select s.* into session from public.ai_sessions as s where s.id = voice_send_code.session_id for update;
+    if session.patient_id is null then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'caller_not_identified',
+            'say', 'This number does not identify one patient, so no code can be sent. The front desk can help.'
+        ));
+    end if;
+    if session.verified_patient_id = session.patient_id then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'already_verified', 'say', 'The caller is already verified in this call.'
+        ));
+    end if;
+    -- The same turn as the attempts: the counts below are exact.
+    perform pg_advisory_xact_lock(hashtextextended('voice_pin:' || session.patient_id, 0));
+    if private.voice_pin_locked(session.id, session.patient_id) then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'locked',
+            'say', 'Too many wrong PINs or codes. Records cannot be given on the phone today; please contact the hospital.'
+        ));
+    end if;
+    select p.* into patient from public.patients as p
+    where p.id = session.patient_id and p.deleted_at is null and p.merged_into is null;
+    if patient.phone is null then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'no_phone_on_record', 'say', 'There is no phone number on the record to send a code to.'
+        ));
+    end if;
+    if (select count(*) from private.voice_codes as c where c.session_id = session.id) >= 3 then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'too_many_codes', 'say', 'Three codes were sent in this call; no more can be sent.'
+        ));
+    end if;
+    if (
+        select count(*) from private.voice_codes as c
+        where c.patient_id = patient.id and c.sent_at > now() - interval '24 hours'
+    ) >= 5 then
+        return jsonb_build_object('result', jsonb_build_object(
+            'sent', false, 'reason', 'too_many_codes_today',
+            'say', 'Five codes were sent to this patient today; no more can be sent until tomorrow.'
+        ));
+    end if;
+    -- A uniform draw from a CSPRNG: 32 random bits, redrawn above the last whole million.
+    loop
+        draw := ('x' || encode(extensions.gen_random_bytes(4), 'hex'))::bit(32)::bigint;
+        exit when draw < 4294000000;
+    end loop;
+    code := lpad((draw % 1000000)::text, 6, '0');
+    insert into private.voice_codes (session_id, patient_id, code_hash, expires_at)
+    values (session.id, patient.id, extensions.crypt(code, extensions.gen_salt('bf', 8)), now() + interval '10 minutes');
+    select h.name into hospital_name from public.hospitals as h where h.id = session.hospital_id;
+    return jsonb_build_object(
+        'result', jsonb_build_object(
+            'sent', true,
+            'say', 'A code was sent to the phone number on your record. Ask the caller to say it, then call verify_caller with {code}. It expires in 10 minutes.'
+        ),
+        'sms', jsonb_build_object(
+            'to', patient.phone,
+            'body', format(
+                '%s is your code for your call with %s. It expires in 10 minutes. Do not tell it to anyone who calls you.',
+                code, coalesce(hospital_name, 'the hospital')
+            )
+        )
     );
 end;
 $$;
@@ -451,8 +624,10 @@ comment on function private.voice_act_as(jsonb) is
 'Makes the rest of the transaction (or of the enclosing exception block) run as a patient''s '
 'login, as PostgREST runs their request: role authenticated and their claims.';
 
--- What the agent hears when a tool needs a verified caller.
-create function private.voice_needs_verification(caller jsonb)
+-- What the agent hears when a tool needs a verified caller. Changing the record (booking,
+-- moving, cancelling) also needs the patient's app login to act as; hearing their own next
+-- appointments and medicine does not (a voice-only patient verified by SMS code hears them).
+create function private.voice_needs_verification(caller jsonb, tool text)
 returns jsonb
 language sql
 immutable
@@ -468,13 +643,13 @@ as $$
         when not coalesce((caller ->> 'verified')::boolean, false) then jsonb_build_object(
             'result', jsonb_build_object(
                 'done', false, 'reason', 'verification_required',
-                'say', 'Ask the caller for their voice PIN and call verify_caller first. Nothing about their record can be told or changed before.'
+                'say', 'Ask the caller for their voice PIN, or send them a code by SMS with send_verification_code, and call verify_caller with {pin} or {code} first. Nothing about their record can be told or changed before.'
             )
         )
-        when caller ->> 'login' is null then jsonb_build_object(
+        when caller ->> 'login' is null and tool not in ('next_appointments', 'prescription_status') then jsonb_build_object(
             'result', jsonb_build_object(
                 'done', false, 'reason', 'no_app_login',
-                'say', 'This patient has no app login to act for; the front desk can help.'
+                'say', 'This patient has no app login to act for, so appointments cannot be booked, moved or cancelled on this call; the front desk can help.'
             )
         )
     end;
@@ -653,20 +828,25 @@ begin
     if tool = 'find_slots' then
         return private.voice_tool_find_slots(caller, args);
     elsif tool = 'verify_caller' then
-        return jsonb_build_object(
-            'result', private.voice_verify_pin((caller ->> 'session_id')::uuid, args ->> 'pin')
-        );
+        return jsonb_build_object('result', private.voice_verify_caller(
+            (caller ->> 'session_id')::uuid, args ->> 'pin', args ->> 'code'
+        ));
+    elsif tool = 'send_verification_code' then
+        -- {result, sms}: the sidecar sends `sms` and gives the agent only `result`.
+        return private.voice_send_code((caller ->> 'session_id')::uuid);
     elsif tool not in (
         'book_appointment', 'reschedule_appointment', 'cancel_appointment', 'next_appointments', 'prescription_status'
     ) or tool is null then
         return jsonb_build_object('error', format('unknown tool %s', coalesce(tool, '(none)')));
     end if;
 
-    gate := private.voice_needs_verification(caller);
+    gate := private.voice_needs_verification(caller, tool);
     if gate is not null then
         return gate;
     end if;
-    claims := private.voice_login_claims((caller ->> 'login')::uuid, (caller ->> 'session_id')::uuid);
+    if caller ->> 'login' is not null then
+        claims := private.voice_login_claims((caller ->> 'login')::uuid, (caller ->> 'session_id')::uuid);
+    end if;
 
     begin
         if tool in ('reschedule_appointment', 'cancel_appointment') then
@@ -683,8 +863,12 @@ begin
             starts := private.voice_time(args ->> 'starts_at', zone);
         end if;
 
-        perform private.voice_act_as(claims);
-        -- From here to the restore, every statement runs as the patient's login.
+        -- From here to the restore, every statement runs as the patient's login. A verified
+        -- patient without one (a voice-only record) only reads, as the service role, and only
+        -- rows of that patient (the queries below name them).
+        if claims is not null then
+            perform private.voice_act_as(claims);
+        end if;
         if tool = 'book_appointment' then
             if not exists (
                 select from public.doctors as d
@@ -751,8 +935,9 @@ $$;
 grant execute on function private.voice_tool_call(text, text, text, text, jsonb) to service_role;
 grant execute on function private.voice_call_caller(text, text, text) to service_role;
 grant execute on function private.voice_tool_find_slots(jsonb, jsonb) to service_role;
-grant execute on function private.voice_verify_pin(uuid, text) to service_role;
-grant execute on function private.voice_needs_verification(jsonb) to service_role;
+grant execute on function private.voice_verify_caller(uuid, text, text) to service_role;
+grant execute on function private.voice_send_code(uuid) to service_role;
+grant execute on function private.voice_needs_verification(jsonb, text) to service_role;
 grant execute on function private.voice_login_claims(uuid, uuid) to service_role;
 grant execute on function private.voice_act_as(jsonb) to service_role;
 grant execute on function private.voice_time(text, text) to service_role;
@@ -761,10 +946,12 @@ grant execute on function private.voice_describe_appointments(uuid[], text) to s
 grant execute on function private.voice_describe_prescriptions(uuid[]) to service_role;
 
 comment on function private.voice_tool_call(text, text, text, text, jsonb) is
-'One tool call of the voice agent for the caller of a call: find_slots (anyone), verify_caller '
-'(the voice PIN), and for a caller verified in this call book_appointment, '
+'One tool call of the voice agent for the caller of a call: find_slots (anyone), '
+'send_verification_code (an SMS code to the patient''s phone on record), verify_caller (the '
+'voice PIN or that code), and for a caller verified in this call book_appointment, '
 'reschedule_appointment, cancel_appointment, next_appointments, prescription_status, run as '
-'the patient''s login. Returns {result} or {error}.';
+'the patient''s login. Returns {result} or {error}; send_verification_code also {sms: {to, '
+'body}} for the sidecar to send, never for the agent.';
 
 -- RPC: POST /rest/v1/rpc/voice_tool_call (the sidecar, for each of Vapi's tool calls).
 create function public.voice_tool_call(
@@ -788,8 +975,13 @@ comment on function public.voice_tool_call(text, text, text, text, jsonb) is
 'Service role only (the sidecar answering Vapi''s tool-calls): runs one voice agent tool for '
 'the caller of the call (call.id, customer.number, call.phoneNumberId). The caller is the '
 'patient of the call''s session, never one named in the arguments. find_slots {date, '
-'specialty | doctor_name | doctor_id} is open to any caller; verify_caller {pin} checks the '
-'voice PIN (5 wrong lock the call, 5 in a day the patient''s PIN); book_appointment {doctor_id, '
-'starts_at, mode}, reschedule_appointment {appointment_id, starts_at}, cancel_appointment '
-'{appointment_id, reason}, next_appointments and prescription_status need a caller verified in '
-'this call and run with the patient''s own rights. Returns {result} or {error}.';
+'specialty | doctor_name | doctor_id} is open to any caller; send_verification_code makes a '
+'6-digit code for the identified caller''s patient, valid 10 minutes in this call (3 per call, '
+'5 per patient a day), and returns {result, sms: {to, body}}: the sidecar texts body to the '
+'patient''s phone on record and gives the agent only result; verify_caller {pin} or {code} '
+'checks the voice PIN or that code (5 wrong of both lock the call, 5 in a day the patient); '
+'book_appointment {doctor_id, starts_at, mode}, reschedule_appointment {appointment_id, '
+'starts_at}, cancel_appointment {appointment_id, reason} need a caller verified in this call '
+'and run with the patient''s own rights (their app login); next_appointments and '
+'prescription_status need a verified caller and read only their rows. Returns {result} or '
+'{error}.';

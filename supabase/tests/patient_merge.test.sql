@@ -149,9 +149,12 @@ select is_empty(
 select set_eq(
     $$ select distinct c.conrelid::regclass::text from pg_catalog.pg_constraint as c
         where c.contype = 'f' and obj_description(c.oid, 'pg_constraint') like 'Kept at a merge:%' $$,
-    array['patient_duplicate_pairs', 'patient_merges', 'private.voice_pins', 'private.voice_pin_attempts'],
-    'only the journal, the duplicate review queue and the voice PIN with its attempts (a secret of the '
-    || 'record it was set on) are kept at a merge (a new exception is a decision)'
+    array[
+        'patient_duplicate_pairs', 'patient_merges', 'private.voice_pins', 'private.voice_pin_attempts',
+        'private.voice_codes'
+    ],
+    'only the journal, the duplicate review queue and the voice PIN with its attempts and the SMS codes '
+    || '(secrets of the record they were set on or sent for) are kept at a merge (a new exception is a decision)'
 );
 select is(
     (select count(*)::integer from source_before),

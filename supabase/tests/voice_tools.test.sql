@@ -59,7 +59,8 @@ select ok(
 );
 select ok(
     not has_function_privilege('authenticated', 'private.voice_tool_call(text, text, text, text, jsonb)', 'EXECUTE')
-    and not has_function_privilege('authenticated', 'private.voice_verify_pin(uuid, text)', 'EXECUTE')
+    and not has_function_privilege('authenticated', 'private.voice_verify_caller(uuid, text, text)', 'EXECUTE')
+    and not has_function_privilege('authenticated', 'private.voice_send_code(uuid)', 'EXECUTE')
     and not has_function_privilege('authenticated', 'private.voice_act_as(jsonb)', 'EXECUTE'),
     'no login reaches the tools or the acting helper through private'
 );
@@ -71,8 +72,10 @@ select ok(
 select ok(
     not has_table_privilege('authenticated', 'private.voice_pins', 'SELECT')
     and not has_table_privilege('service_role', 'private.voice_pins', 'SELECT')
-    and not has_table_privilege('service_role', 'private.voice_pin_attempts', 'SELECT'),
-    'no API role reads the PINs or the attempts'
+    and not has_table_privilege('service_role', 'private.voice_pin_attempts', 'SELECT')
+    and not has_table_privilege('authenticated', 'private.voice_codes', 'SELECT')
+    and not has_table_privilege('service_role', 'private.voice_codes', 'SELECT'),
+    'no API role reads the PINs, the SMS codes or the attempts'
 );
 
 -- Setting a PIN -------------------------------------------------------------------------------------
