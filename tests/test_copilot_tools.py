@@ -472,3 +472,84 @@ def test_api_refusals_are_compact_outcomes(stack: Settings, tokens: dict[str, st
     assert not_prescriber["ok"] is False and not_prescriber["code"] == "forbidden"
     expired = run(stack, "not-a-jwt", "list_doctors", {})
     assert expired["ok"] is False and expired["code"] == "invalid_token"
+
+
+# Prescriptions: issued by the doctor, moved by the pharmacy, picked up by the patient -------
+
+
+@pytest.fixture
+def prescription_for_ramesh(stack: Settings, tokens: dict[str, str]) -> Iterator[dict[str, Any]]:
+    outcome = run(
+        stack,
+        tokens["doctor"],
+        "issue_prescription",
+        {
+            "patient_id": RAMESH,
+            "medications": [
+                {
+                    "medicine": "Azithromycin",
+                    "strength": "500 mg",
+                    "dosage": "1 tablet",
+                    "frequency": "once a day",
+                    "duration": "5 days",
+                    "quantity": 5,
+                }
+            ],
+        },
+    )
+    assert outcome["ok"], outcome
+    yield outcome["result"]
+    made = uuid.UUID(outcome["result"]["id"])
+    with psycopg.connect(stack.dsn(stack.admin_user)) as conn:
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("delete from private.outbox where subject_id = %s", (made,))
+        conn.execute("delete from public.status_history where subject_id = %s", (made,))
+        conn.execute("delete from public.prescription_items where prescription_id = %s", (made,))
+        conn.execute("delete from public.prescriptions where id = %s", (made,))
+
+
+def test_a_prescription_goes_from_doctor_to_pharmacy_to_patient_through_the_tools(
+    stack: Settings, tokens: dict[str, str], prescription_for_ramesh: dict[str, Any]
+) -> None:
+    prescription = prescription_for_ramesh["id"]
+    assert prescription_for_ramesh["status"] == "pending"
+    assert prescription_for_ramesh["medicines"] == ["Azithromycin"]
+    waiting = run(stack, tokens["pharmacist"], "list_prescriptions", {"status": "pending"})
+    assert prescription in ids(waiting)
+    [read] = run(
+        stack, tokens["pharmacist"], "read_prescriptions", {"prescription_ids": [prescription]}
+    )["rows"]
+    assert read["medications"][0]["medicine"] == "Azithromycin"
+    # Neither another patient nor a doctor who did not issue it sees it.
+    for outsider in ("patient", "other_doctor"):
+        assert run(stack, tokens[outsider], "list_prescriptions", {}) == {"ok": True, "rows": []}
+        assert run(
+            stack, tokens[outsider], "read_prescriptions", {"prescription_ids": [prescription]}
+        ) == {"ok": True, "rows": []}
+    early = run(
+        stack, tokens["ramesh"], "mark_prescription_picked_up", {"prescription_id": prescription}
+    )
+    assert early["ok"] is False, early
+    not_theirs = run(
+        stack,
+        tokens["patient"],
+        "mark_prescription_picked_up",
+        {"prescription_id": prescription},
+    )
+    assert not_theirs == {
+        "ok": False,
+        "code": "not_found",
+        "message": "no such prescription, or you may not change it",
+    }
+    for status in ("approved", "ready_for_pickup"):
+        moved = run(
+            stack,
+            tokens["pharmacist"],
+            "update_prescription_status",
+            {"prescription_id": prescription, "status": status},
+        )
+        assert moved["ok"] and moved["result"]["status"] == status, moved
+    picked = run(
+        stack, tokens["ramesh"], "mark_prescription_picked_up", {"prescription_id": prescription}
+    )
+    assert picked["ok"] and picked["result"]["status"] == "completed", picked
