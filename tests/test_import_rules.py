@@ -3,8 +3,9 @@
 - devstack/ (the local Supabase stand-in) never imports the sidecar: the sidecar runs against
   any Supabase, and devstack starts it by module path (`python -m sidecar.serve`). Only the
   `carebase` command (devstack/cli.py) runs the sidecar's worker and audit verifier itself.
-- In the sidecar, routes/ (HTTP) sit on top: nothing imports them but the app. accounts/ and
-  voice/ (the domain: logins, the voice agent's calls) and jobs/ (workers) use integrations/
+- In the sidecar, routes/ (HTTP) sit on top: nothing imports them but the app. accounts/,
+  voice/ and copilot/ (the domain: logins, the voice agent's calls, the AI copilot's tools)
+  and jobs/ (workers) use integrations/
   (third-party clients), which import neither; all may use the app-wide settings, errors and
   observability modules.
 """
@@ -53,9 +54,10 @@ def test_devstack_does_not_import_the_sidecar() -> None:
 # What each sidecar folder may import of the sidecar (besides itself); docs/architecture.md.
 # settings, errors and observability are the app-wide modules at the package's top.
 MAY_IMPORT = {
-    "routes": {"accounts", "voice", "integrations", "errors", "settings"},
+    "routes": {"accounts", "voice", "copilot", "integrations", "errors", "settings"},
     "accounts": {"integrations", "errors", "settings"},
     "voice": {"integrations", "errors", "settings"},
+    "copilot": {"integrations", "errors", "settings"},
     "jobs": {"integrations", "errors", "settings", "observability"},
     "integrations": {"errors", "settings", "observability"},
 }
