@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from sidecar.app import create_app
 from sidecar.integrations.claude import (
     ClaudeClient,
     ClaudeUnavailable,
@@ -32,6 +34,7 @@ from sidecar.integrations.claude import (
 from sidecar.settings import SidecarSettings
 from tests.fakes.anthropic import (
     API_KEY,
+    BREAK_STREAM,
     HANG,
     FakeAnthropic,
     Seen,
@@ -325,6 +328,36 @@ def test_an_overloaded_or_failing_upstream_is_502_after_the_retries(
     everything = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "next appointment" not in everything  # never the prompt
     assert SYSTEM not in everything
+
+
+def test_a_stream_broken_off_by_an_error_event_is_502_after_its_first_text(
+    fake: FakeAnthropic, base_url: str
+) -> None:
+    fake.mode = BREAK_STREAM
+    question = [{"role": "user", "content": "When is my next appointment?"}]
+    received: list[str | Turn] = []
+
+    async def use(client: ClaudeClient) -> None:
+        async for item in client.stream(SYSTEM, question, TOOLS):
+            received.append(item)
+
+    with pytest.raises(ClaudeUnavailable) as caught:
+        with_client(settings(base_url, copilot_max_retries=2), use)
+
+    assert (caught.value.status, caught.value.code) == (502, "upstream_failed")
+    assert "overloaded_error" in caught.value.message
+    assert received == ["Let me look"]  # what came before the break, and no final turn
+    assert len(fake.requests) == 1  # a stream that has begun is not tried again
+
+
+def test_the_app_holds_one_client(base_url: str) -> None:
+    app = create_app(settings(base_url))
+    with TestClient(app):
+        assert isinstance(app.state.claude, ClaudeClient)
+        assert app.state.claude.configured
+    unconfigured = create_app(settings(base_url, anthropic_api_key=""))
+    with TestClient(unconfigured):
+        assert not unconfigured.state.claude.configured
 
 
 def test_an_overload_that_a_retry_gets_past_is_answered(fake: FakeAnthropic, base_url: str) -> None:

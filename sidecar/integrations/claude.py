@@ -159,8 +159,10 @@ def _failure(error: BaseException) -> ClaudeUnavailable:
                 "upstream_error": error.type,
             },
         )
+        # An `error` event inside a stream comes with the stream's own 200.
+        what = f"{error.status_code} " if error.status_code >= 400 else "mid-stream "
         return ClaudeUnavailable(
-            502, "upstream_failed", f"the Claude API failed ({error.status_code} {error.type})"
+            502, "upstream_failed", f"the Claude API failed ({what}{error.type})"
         )
     log.error(
         "claude unreachable", extra={"upstream_error": type(error).__name__}

@@ -27,8 +27,9 @@ ids are derived from the request, so the streamed and the whole answer to one re
 
 Every request is kept (`requests`: headers, body, and views of its system prompt, messages and
 tools) for assertions. `fail_next(...)` makes the next requests fail (an HTTP status such as
-529 `overloaded_error` or 500 `api_error`, or `HANG`: no answer at all); `mode = HANG` or a
-status makes every request do so until `reset`.
+529 `overloaded_error` or 500 `api_error`; `HANG`: no answer at all; `BREAK_STREAM`: a streamed
+answer that an `error` event breaks off after its first text); `mode` makes every request do so
+until `reset`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 API_KEY = "sk-ant-fake-key"
 HANG = "hang"
+# Streamed: the answer begins, then an `error` event (overloaded) ends it, as the real API can.
+BREAK_STREAM = "break_stream"
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -224,6 +227,11 @@ def anthropic_error(status: int, message: str, request_id: str) -> JSONResponse:
     )
 
 
+def _event(kind: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event as the API writes it: its type named twice."""
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+
 def _tokens(value: Any) -> int:
     """A stand-in for the tokenizer: about four characters of JSON per token."""
     return max(1, len(json.dumps(value, ensure_ascii=False, sort_keys=True)) // 4)
@@ -364,6 +372,12 @@ class FakeAnthropic:
             return anthropic_error(failure, messages.get(failure, "failed"), request_id)
         try:
             _check(body)
+            if failure == BREAK_STREAM and seen.stream:
+                return StreamingResponse(
+                    self._broken_events(body["model"]),
+                    media_type="text/event-stream",
+                    headers={"request-id": request_id},
+                )
             message = self._answer(seen)
         except RequestRefused as refused:
             return anthropic_error(refused.status, refused.message, request_id)
@@ -439,9 +453,27 @@ class FakeAnthropic:
             },
         }
 
+    async def _broken_events(self, model: str) -> AsyncIterator[bytes]:
+        started = {
+            "id": f"msg_fake_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        }
+        yield _event("message_start", {"message": started})
+        text_block = {"type": "text", "text": ""}
+        yield _event("content_block_start", {"index": 0, "content_block": text_block})
+        delta = {"type": "text_delta", "text": "Let me look"}
+        yield _event("content_block_delta", {"index": 0, "delta": delta})
+        error = {"type": "overloaded_error", "message": "Overloaded"}
+        yield _event("error", {"error": error})
+
     async def _events(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
-        def event(kind: str, data: dict[str, Any]) -> bytes:
-            return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+        event = _event
 
         start = {
             **message,
