@@ -36,6 +36,7 @@ from tests.fakes.anthropic import (
     API_KEY,
     BREAK_STREAM,
     HANG,
+    STALL_STREAM,
     FakeAnthropic,
     Seen,
     api_key_of,
@@ -348,6 +349,26 @@ def test_a_stream_broken_off_by_an_error_event_is_502_after_its_first_text(
     assert "overloaded_error" in caught.value.message
     assert received == ["Let me look"]  # what came before the break, and no final turn
     assert len(fake.requests) == 1  # a stream that has begun is not tried again
+
+
+def test_a_stream_that_stalls_is_504_within_the_timeout(fake: FakeAnthropic, base_url: str) -> None:
+    fake.mode = STALL_STREAM
+    question = [{"role": "user", "content": "When is my next appointment?"}]
+    received: list[str | Turn] = []
+
+    async def use(client: ClaudeClient) -> None:
+        async for item in client.stream(SYSTEM, question, TOOLS):
+            received.append(item)
+            began[0] = time.monotonic()
+
+    began = [time.monotonic()]
+    with pytest.raises(ClaudeUnavailable) as caught:
+        with_client(settings(base_url, copilot_timeout=0.5), use)
+    waited = time.monotonic() - began[0]
+
+    assert (caught.value.status, caught.value.code) == (504, "upstream_timeout")
+    assert received == ["Let me look"]
+    assert waited < 1.5, f"the timeout is 0.5 s, the client waited {waited:.2f} s for more"
 
 
 def test_the_app_holds_one_client(base_url: str) -> None:

@@ -28,7 +28,8 @@ ids are derived from the request, so the streamed and the whole answer to one re
 Every request is kept (`requests`: headers, body, and views of its system prompt, messages and
 tools) for assertions. `fail_next(...)` makes the next requests fail (an HTTP status such as
 529 `overloaded_error` or 500 `api_error`; `HANG`: no answer at all; `BREAK_STREAM`: a streamed
-answer that an `error` event breaks off after its first text); `mode` makes every request do so
+answer that an `error` event breaks off after its first text; `STALL_STREAM`: one that stops
+after its first text); `mode` makes every request do so
 until `reset`.
 """
 
@@ -52,6 +53,8 @@ API_KEY = "sk-ant-fake-key"
 HANG = "hang"
 # Streamed: the answer begins, then an `error` event (overloaded) ends it, as the real API can.
 BREAK_STREAM = "break_stream"
+# Streamed: the answer begins, its first text comes, then nothing more (a stalled connection).
+STALL_STREAM = "stall_stream"
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -372,9 +375,9 @@ class FakeAnthropic:
             return anthropic_error(failure, messages.get(failure, "failed"), request_id)
         try:
             _check(body)
-            if failure == BREAK_STREAM and seen.stream:
+            if failure in (BREAK_STREAM, STALL_STREAM) and seen.stream:
                 return StreamingResponse(
-                    self._broken_events(body["model"]),
+                    self._broken_events(body["model"], stall=failure == STALL_STREAM),
                     media_type="text/event-stream",
                     headers={"request-id": request_id},
                 )
@@ -453,7 +456,7 @@ class FakeAnthropic:
             },
         }
 
-    async def _broken_events(self, model: str) -> AsyncIterator[bytes]:
+    async def _broken_events(self, model: str, *, stall: bool) -> AsyncIterator[bytes]:
         started = {
             "id": f"msg_fake_{uuid.uuid4().hex[:24]}",
             "type": "message",
@@ -469,6 +472,11 @@ class FakeAnthropic:
         yield _event("content_block_start", {"index": 0, "content_block": text_block})
         delta = {"type": "text_delta", "text": "Let me look"}
         yield _event("content_block_delta", {"index": 0, "delta": delta})
+        if stall:
+            released, deadline = self.released, time.monotonic() + 60
+            while not released.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            return
         error = {"type": "overloaded_error", "message": "Overloaded"}
         yield _event("error", {"error": error})
 
