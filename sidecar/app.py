@@ -9,6 +9,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 
 from sidecar.errors import install_error_handlers
+from sidecar.integrations.claude import ClaudeClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
@@ -33,7 +34,12 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
         async with httpx.AsyncClient(timeout=settings.supabase_timeout) as http:
             app.state.http = http
             app.state.supabase = SupabaseApi(settings, http)
-            yield
+            # The copilot's model client: one per app (the SDK's own connection pool).
+            app.state.claude = ClaudeClient(settings)
+            try:
+                yield
+            finally:
+                await app.state.claude.close()
 
     app = FastAPI(
         title="carebase sidecar",

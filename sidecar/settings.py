@@ -127,6 +127,24 @@ class SidecarSettings(BaseSettings):
     # and how far back it looks.
     vapi_sweep_interval: int = Field(600, alias="CAREBASE_VAPI_SWEEP_INTERVAL")
     vapi_sweep_lookback_hours: int = Field(24, alias="CAREBASE_VAPI_SWEEP_LOOKBACK_HOURS")
+    # The AI copilot (issue 15): Claude through the official `anthropic` SDK
+    # (sidecar/integrations/claude.py). No default key: unset, the copilot answers 503
+    # `not_configured`. The tests point the base URL at the local fake (tests/fakes/anthropic.py).
+    anthropic_api_key: str = Field("", alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str = Field("https://api.anthropic.com", alias="ANTHROPIC_BASE_URL")
+    copilot_model: str = Field("claude-sonnet-5-5", alias="CAREBASE_COPILOT_MODEL")
+    # Seconds one model turn may take, the SDK's retries included (a silent upstream: 504);
+    # streamed, the seconds to the first event and between two events.
+    copilot_timeout: float = Field(60.0, gt=0, le=600, alias="CAREBASE_COPILOT_TIMEOUT")
+    # The SDK's retries of a 429, 5xx, 529 or lost connection, within the timeout above.
+    copilot_max_retries: int = Field(2, ge=0, le=10, alias="CAREBASE_COPILOT_MAX_RETRIES")
+    # Output tokens of one model turn; model turns (tool rounds) of one message; and the input
+    # plus output tokens one copilot session may spend in all.
+    copilot_max_tokens: int = Field(2048, ge=1, le=128_000, alias="CAREBASE_COPILOT_MAX_TOKENS")
+    copilot_max_tool_rounds: int = Field(6, ge=1, le=50, alias="CAREBASE_COPILOT_MAX_TOOL_ROUNDS")
+    copilot_session_token_budget: int = Field(
+        200_000, ge=1, alias="CAREBASE_COPILOT_SESSION_TOKEN_BUDGET"
+    )
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")
