@@ -2654,7 +2654,8 @@ begin
                     and after.sync_state = 'synced'
                 )
             ) then
-                -- Carebase keeps its status (clinical, or cancelled here): a person looks.
+                -- Carebase keeps its status (clinical, or cancelled here): a person looks. A
+                -- cancellation whose push gave up (failed) has its push_failed flag already.
                 effect := case when private.calendar_reconcile_flag(
                     run.id, 'status_conflict', after, booking_ref,
                     jsonb_build_object('remote_status', remote_status, 'local_status', after.status)
