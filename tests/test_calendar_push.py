@@ -749,3 +749,46 @@ def test_a_cancellation_of_a_cal_com_booking_waits_for_its_push_and_a_failed_one
         assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
     assert run.state(appointment) == ("cancelled", "patient called", "failed", uid)
     assert run.flags(appointment) == [("push_failed",)]
+
+
+def test_a_cancellation_in_carebase_reaches_the_booking_the_patient_moved_to_on_cal_com(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(16))
+    # The patient moves it on cal.com; that webhook is lost.
+    moved = run.fake.reschedule_as_attendee(uid, run.at(16, 60))
+    run.fake.pending.clear()
+    run.front_desk("cancel_appointment", appointment_id=appointment, reason="patient called")
+    run.push()
+    assert [(b.uid, b.status) for b in sorted(run.fake.bookings.values(), key=lambda b: b.id)] == [
+        (uid, "cancelled"),
+        (moved, "cancelled"),
+    ], "the live booking went, none was made"
+    assert run.state(appointment) == ("cancelled", "patient called", "synced", moved)
+    assert run.query(
+        "select external_ref, superseded from private.appointment_external_refs"
+        " where appointment_id = %s order by superseded",
+        appointment,
+    ) == [(moved, False), (uid, True)]
+    counts = run.reconcile(run.at(15), run.at(17))
+    assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
+
+
+def test_a_cal_com_booking_gone_there_is_not_booked_again_when_moved_in_carebase(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(17))
+    # The patient cancels on cal.com; that webhook is lost; the front desk moves it meanwhile.
+    run.fake.cancel_as_attendee(uid)
+    run.fake.pending.clear()
+    run.front_desk(
+        "reschedule_appointment", appointment_id=appointment, starts_at=run.at(17, 60).isoformat()
+    )
+    run.push()
+    assert list(run.fake.bookings) == [uid], "no booking was made"
+    assert run.state(appointment)[2] == "failed"
+    assert run.flags(appointment) == [("push_failed",)]
+    # The reconciliation brings Cal.com's news: the patient cancelled.
+    counts = run.reconcile(run.at(16), run.at(18))
+    assert counts["cancelled"] == 1
+    assert run.state(appointment)[0] == "cancelled"
