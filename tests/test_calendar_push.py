@@ -723,8 +723,9 @@ def test_a_move_of_a_cal_com_booking_refused_there_cancels_it_and_tells_the_pati
     assert len(told) == 1
     title, body = told[0]
     assert title == "Appointment cancelled"
-    assert "already taken in the doctor's calendar" in body
-    assert "Please choose another time." in body
+    assert "the time was taken in the doctor's calendar" in body
+    assert body.endswith("Please choose another time.")
+    assert len(f"{title}: {body}") <= 160, "one SMS"  # the SMS the worker sends
 
 
 def test_a_cancellation_of_a_cal_com_booking_waits_for_its_push_and_a_failed_one_is_flagged_once(

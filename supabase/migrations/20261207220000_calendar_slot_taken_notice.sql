@@ -45,12 +45,11 @@ begin
                 -- the patient books again instead of waiting or calling to ask.
                 when render_notification.payload ->> 'reason' = 'calendar_slot_taken' then format(
                     case
-                        when staff then
-                            'The appointment on %s was cancelled: that time was already taken in the '
-                            || 'doctor''s calendar.'
+                        when staff then 'The appointment on %s was cancelled: the time was taken in the doctor''s calendar.'
+                        -- With the title, one SMS (160 characters).
                         else
-                            'Your appointment on %s was cancelled because that time was already taken in '
-                            || 'the doctor''s calendar. Please choose another time.'
+                            'Your appointment on %s was cancelled: the time was taken in the doctor''s calendar. '
+                            || 'Please choose another time.'
                     end,
                     starts_at
                 )

@@ -650,8 +650,8 @@ select is(
             jsonb_build_object('starts_at', '2042-03-06 06:00+00', 'reason', 'calendar_slot_taken'), 'Asia/Kolkata'
         ) as r
     ),
-    'Your appointment on 06 Mar 2042 at 11:30 was cancelled because that time was already taken in the '
-    || 'doctor''s calendar. Please choose another time.',
+    'Your appointment on 06 Mar 2042 at 11:30 was cancelled: the time was taken in the doctor''s calendar. '
+    || 'Please choose another time.',
     'the patient hears that the time was taken in the doctor''s calendar and to choose another'
 );
 select is(
@@ -661,7 +661,7 @@ select is(
             jsonb_build_object('starts_at', '2042-03-06 06:00+00', 'reason', 'calendar_slot_taken'), 'Asia/Kolkata'
         ) as r
     ),
-    'The appointment on 06 Mar 2042 at 11:30 was cancelled: that time was already taken in the doctor''s calendar.',
+    'The appointment on 06 Mar 2042 at 11:30 was cancelled: the time was taken in the doctor''s calendar.',
     'so does the doctor'
 );
 select is(
