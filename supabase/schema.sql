@@ -2098,8 +2098,9 @@ begin
         -- Times: only from the chain's newest uid, only while the appointment can still move.
         if not ref_superseded and starts is not null and ends is not null
             and (starts, ends) is distinct from (appt.starts_at, appt.ends_at) then
-            if appt.source <> 'calcom' and appt.sync_state = 'pending' then
-                -- carebase changed it and will push that change: Cal.com's view is older.
+            if appt.sync_state = 'pending' then
+                -- carebase changed it (whichever side made the booking) and will push that
+                -- change: Cal.com's view is older.
                 note := 'a change made in carebase is waiting to be pushed to Cal.com';
                 skip_reason := 'push_pending';
             elsif appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then
@@ -2653,7 +2654,8 @@ begin
                     and after.sync_state = 'synced'
                 )
             ) then
-                -- Carebase keeps its status (clinical, or cancelled here): a person looks.
+                -- Carebase keeps its status (clinical, or cancelled here): a person looks. A
+                -- cancellation whose push gave up (failed) has its push_failed flag already.
                 effect := case when private.calendar_reconcile_flag(
                     run.id, 'status_conflict', after, booking_ref,
                     jsonb_build_object('remote_status', remote_status, 'local_status', after.status)
@@ -3344,7 +3346,7 @@ ALTER FUNCTION private.claim_calendar_inbox_entries() OWNER TO postgres;
 -- Name: claim_calendar_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) RETURNS TABLE(appointment_id uuid, claim_token uuid, attempts integer, hospital_id uuid, doctor_id uuid, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, external_ref text, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text, attendee_phone text)
+CREATE FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) RETURNS TABLE(appointment_id uuid, claim_token uuid, attempts integer, hospital_id uuid, doctor_id uuid, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, external_ref text, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text, attendee_phone text, calcom_born boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -3410,7 +3412,8 @@ begin
         a.starts_at, a.ends_at, a.status::text, a.external_ref,
         c.remote_uid, c.pushed_state, c.pushed_starts_at, c.pushed_ends_at, c.tried,
         l.cal_user_id, l.cal_event_type_ids[1],
-        coalesce(p.full_name, a.patient_name_snapshot), p.email::text, coalesce(p.phone, a.phone_snapshot)::text
+        coalesce(p.full_name, a.patient_name_snapshot), p.email::text, coalesce(p.phone, a.phone_snapshot)::text,
+        a.source = 'calcom'
     from claimed as c
     inner join public.appointments as a on a.id = c.appointment_id
     inner join public.hospitals as h on h.id = a.hospital_id
@@ -4836,8 +4839,10 @@ begin
 
     if slot_taken and appt.status in ('requested', 'scheduled') then
         -- Cal.com refused the time: the appointment cannot be kept. A booking still standing in
-        -- Cal.com at the time pushed before (a refused move) is cancelled by the next push.
-        remote_booked := push.remote_uid is not null and push.pushed_state = 'booked';
+        -- Cal.com at the time pushed before (a refused move), or at the time it was booked there
+        -- (a move of a Cal.com-born appointment), is cancelled by the next push.
+        remote_booked := (push.remote_uid is not null and push.pushed_state = 'booked')
+            or (appt.source = 'calcom' and push.pushed_state is null and appt.external_ref is not null);
         update public.appointments as a
         set status = 'cancelled', status_reason = 'calendar_slot_taken',
             sync_state = case when remote_booked then 'pending' else 'failed' end::public.sync_state
@@ -7217,7 +7222,9 @@ CREATE FUNCTION private.mark_calendar_push() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-    if new.source = 'calcom' then
+    -- Born in Cal.com: only a person's change made here goes out (what the system applies
+    -- came from Cal.com).
+    if new.source = 'calcom' and (tg_op = 'INSERT' or private.acting_as_system()) then
         return new;
     end if;
     if tg_op = 'INSERT' then
@@ -10339,11 +10346,25 @@ begin
             );
         when 'appointment_cancelled' then
             title := 'Appointment cancelled';
-            body := format(
-                case when staff then 'The appointment on %s was cancelled.'
-                    else 'Your appointment on %s was cancelled.' end,
-                starts_at
-            );
+            body := case
+                -- The push found the time taken in the doctor's Cal.com calendar: say so, so that
+                -- the patient books again instead of waiting or calling to ask.
+                when render_notification.payload ->> 'reason' = 'calendar_slot_taken' then format(
+                    case
+                        when staff then 'The appointment on %s was cancelled: the time was taken in the doctor''s calendar.'
+                        -- With the title, one SMS (160 characters).
+                        else
+                            'Your appointment on %s was cancelled: the time was taken in the doctor''s calendar. '
+                            || 'Please choose another time.'
+                    end,
+                    starts_at
+                )
+                else format(
+                    case when staff then 'The appointment on %s was cancelled.'
+                        else 'Your appointment on %s was cancelled.' end,
+                    starts_at
+                )
+            end;
         when 'appointment_reminder' then
             title := 'Appointment reminder';
             body := format('Reminder: your appointment is on %s.', starts_at);
@@ -13323,7 +13344,7 @@ they may book there. Errors: PT404 doctor or patient out of reach, 42501 not all
 -- Name: claim_calendar_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.claim_calendar_pushes(batch integer DEFAULT 20, lease interval DEFAULT '00:02:00'::interval, max_attempts integer DEFAULT 5, default_key boolean DEFAULT false) RETURNS TABLE(appointment_id uuid, claim_token uuid, attempts integer, hospital_id uuid, doctor_id uuid, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, external_ref text, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text, attendee_phone text)
+CREATE FUNCTION public.claim_calendar_pushes(batch integer DEFAULT 20, lease interval DEFAULT '00:02:00'::interval, max_attempts integer DEFAULT 5, default_key boolean DEFAULT false) RETURNS TABLE(appointment_id uuid, claim_token uuid, attempts integer, hospital_id uuid, doctor_id uuid, time_zone text, starts_at timestamp with time zone, ends_at timestamp with time zone, status text, external_ref text, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text, attendee_phone text, calcom_born boolean)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -13339,7 +13360,7 @@ ALTER FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_a
 -- Name: FUNCTION claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) IS 'Leases up to batch appointments waiting to be pushed to Cal.com (sync_state pending, the doctor linked, and a key for the doctor unless default_key says the worker has the deployment''s) to the worker (service role only), with what was last pushed and the attendee. A lease that runs out makes the appointment claimable again; one that runs out on its last attempt fails it.';
+COMMENT ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) IS 'Leases up to batch appointments waiting to be pushed to Cal.com (sync_state pending, the doctor linked, and a key for the doctor unless default_key says the worker has the deployment''s) to the worker (service role only), with what was last pushed and the attendee (calcom_born: the booking was made in Cal.com, so it is moved or cancelled there, never made). A lease that runs out makes the appointment claimable again; one that runs out on its last attempt fails it.';
 
 --
 -- Name: claim_notifications(integer, interval, text[], integer); Type: FUNCTION; Schema: public; Owner: postgres

@@ -25,9 +25,10 @@ import pytest
 from devstack import services
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from sidecar.integrations.calcom import APPOINTMENT_ID_KEY
+from sidecar.integrations.calcom import APPOINTMENT_ID_KEY, CalcomClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.calendar_push import CalendarPush
+from sidecar.jobs.calendar_reconcile import COUNTS, CalendarReconciler
 from sidecar.settings import SidecarSettings
 from tests.fakes.calcom import FakeCalcom
 from tests.fakes.server import LocalServer
@@ -67,6 +68,7 @@ class Run:
             worker_max_attempts=3,
             delivery_timeout=5.0,
         )
+        self.reconciled: list[datetime] = []  # window starts of the run's reconciliations
         fake.webhook_secret = services.sidecar_environment(stack)["CAREBASE_CALCOM_WEBHOOK_SECRET"]
         fake.subscriber_url = f"{sidecar}/api/v1/webhooks/cal"
 
@@ -142,6 +144,48 @@ class Run:
                 key=lambda b: b.id,
             )
 
+    def booked_in_cal_com(self, starts: datetime) -> tuple[str, str]:
+        """The run's patient books the doctor on cal.com; the webhook mirrors it. Answers the
+        booking's uid and the appointment."""
+        uid = self.fake.book_as_attendee(
+            starts, "Cal Patient", "", phone_number=self.phone, event_type_id=EVENT_TYPE
+        )
+        assert [(d.trigger, d.status_code) for d in self.fake.deliver()] == [
+            ("BOOKING_CREATED", 200)
+        ]
+        ((appointment, source),) = self.query(
+            "select id, source::text from public.appointments where external_ref = %s", uid
+        )
+        assert source == "calcom"
+        return uid, str(appointment)
+
+    def front_desk(self, rpc: str, **params: Any) -> dict[str, Any]:
+        with self.rest(FRONT_DESK) as rest:
+            answer = rest.post(f"/rpc/{rpc}", json=params)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def reconcile(self, start: datetime, end: datetime) -> dict[str, int]:
+        """One manual reconciliation run over [start, end) with the doctor's key."""
+        settings = self.settings.model_copy(update={"calcom_api_key": self.key})
+        self.reconciled.append(start)
+
+        async def once() -> dict[str, Any]:
+            async with httpx.AsyncClient(timeout=30) as http:
+                client = CalcomClient(settings.calcom_base_url, settings.calcom_api_key, http)
+                reconciler = CalendarReconciler(settings, SupabaseApi(settings, http), client)
+                return await reconciler.reconcile("manual", start, end)
+
+        done = asyncio.run(once())
+        assert done["error"] is None, done
+        return {name: done[name] for name in COUNTS}
+
+    def flags(self, appointment: str) -> list[tuple[Any, ...]]:
+        return self.query(
+            "select kind from public.calendar_sync_flags where appointment_id = %s order by kind",
+            appointment,
+        )
+
     def due_now(self, appointment: str) -> None:
         """Skips the backoff of a failed try (the test does not wait 30 s)."""
         self.query(
@@ -194,21 +238,29 @@ def run(stack: Settings, sidecar: str, served: tuple[FakeCalcom, str]) -> Iterat
 
 def _clean(run: Run) -> None:
     with psycopg.connect(run.stack.dsn()) as conn:
-        mine = "select id from public.appointments where reason = %s"
+        # The run's bookings: made in carebase (tagged), or in Cal.com by the run's patient.
+        mine = "select id from public.appointments where reason = %s or patient_id = %s"
         conn.execute(
             f"delete from public.calendar_sync_flags where appointment_id in ({mine})"  # noqa: S608
             " or (doctor_id = %s and kind = 'schedule_push_failed')",
-            (run.tag, DOCTOR),
+            (run.tag, run.patient, DOCTOR),
         )
         conn.execute(
             f"delete from private.webhook_inbox where appointment_id in ({mine})",  # noqa: S608
-            (run.tag,),
+            (run.tag, run.patient),
         )
         conn.execute(
             f"delete from private.outbox where subject_id in ({mine})",  # noqa: S608
-            (run.tag,),
+            (run.tag, run.patient),
         )
-        conn.execute("delete from public.appointments where reason = %s", (run.tag,))
+        conn.execute(
+            "delete from public.appointments where reason = %s or patient_id = %s",
+            (run.tag, run.patient),
+        )
+        conn.execute(
+            "delete from private.calendar_reconciliations where window_from = any(%s)",
+            (run.reconciled,),
+        )
         conn.execute(
             "delete from private.doctor_calendar_credentials where doctor_id = %s", (DOCTOR,)
         )
@@ -553,3 +605,191 @@ def test_make_up_s_worker_pushes_nothing_to_cal_com(
     assert environment["CAREBASE_CALCOM_PUSH"] == "off"
     assert SidecarSettings(CAREBASE_CALCOM_PUSH="off").calcom_push is False
     assert SidecarSettings().calcom_push is True
+
+
+# Bookings born in Cal.com, changed in carebase (issue 14): the front desk or the patient
+# cancels or moves in the app a booking a patient made on cal.com. The push cancels or moves that
+# booking (never makes one), the webhook Cal.com sends back changes nothing, and the
+# reconciliation then finds nothing to fix.
+
+NOTHING_TO_FIX = {"created": 0, "updated": 0, "cancelled": 0, "flagged": 0, "skipped": 0}
+
+
+def test_a_cal_com_booking_cancelled_in_carebase_is_cancelled_in_cal_com(run: Run) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(12))
+    assert run.state(appointment) == ("scheduled", None, "synced", uid)
+
+    run.front_desk("cancel_appointment", appointment_id=appointment, reason="patient called")
+    assert run.state(appointment)[2] == "pending"
+    run.push()
+    assert list(run.fake.bookings) == [uid], "no booking was made"
+    assert (run.fake.bookings[uid].status, run.fake.bookings[uid].cancellation_reason) == (
+        "cancelled",
+        "Cancelled in carebase",
+    )
+    assert run.state(appointment) == ("cancelled", "patient called", "synced", uid)
+
+    # Cal.com's BOOKING_CANCELLED about it changes nothing.
+    before = run.query("select updated_at from public.appointments where id = %s", appointment)
+    assert [(d.trigger, d.status_code) for d in run.fake.deliver()] == [("BOOKING_CANCELLED", 200)]
+    assert run.query(
+        "select outcome, reason from private.webhook_inbox where external_ref = %s"
+        " order by received_at",
+        uid,
+    ) == [("applied", None), ("ignored", "no_change")]
+    assert run.query("select updated_at from public.appointments where id = %s", appointment) == (
+        before
+    )
+    assert run.state(appointment) == ("cancelled", "patient called", "synced", uid)
+
+    counts = run.reconcile(run.at(11), run.at(13))
+    assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
+    assert counts["checked"] >= 1
+    assert run.flags(appointment) == []
+
+
+def test_a_cal_com_booking_moved_in_carebase_moves_in_cal_com_and_stays_one_appointment(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(13))
+    run.front_desk(
+        "reschedule_appointment", appointment_id=appointment, starts_at=run.at(13, 60).isoformat()
+    )
+    assert run.state(appointment)[2] == "pending"
+    run.push()
+    old = run.fake.bookings[uid]
+    assert (old.status, old.rescheduled_to_uid is not None) == ("cancelled", True)
+    new = run.fake.bookings[old.rescheduled_to_uid]
+    assert (new.status, new.start, new.rescheduled_from_uid) == ("accepted", run.at(13, 60), uid)
+    assert len(run.fake.bookings) == 2, "moved, not booked again"
+    assert run.state(appointment)[2:] == ("synced", new.uid)
+    # The uid lineage: both uids find this one appointment, the newest is its reference.
+    assert run.query(
+        "select external_ref, superseded from private.appointment_external_refs"
+        " where appointment_id = %s order by superseded",
+        appointment,
+    ) == [(new.uid, False), (uid, True)]
+
+    # Cal.com's BOOKING_RESCHEDULED about our move changes nothing.
+    assert [(d.trigger, d.status_code) for d in run.fake.deliver()] == [
+        ("BOOKING_RESCHEDULED", 200)
+    ]
+    assert run.query(
+        "select outcome from private.webhook_inbox where external_ref = %s", new.uid
+    ) == [("ignored",)]
+    assert run.query(
+        "select id, starts_at, status::text, sync_state::text from public.appointments"
+        " where patient_id = %s",
+        run.patient,
+    ) == [(uuid.UUID(appointment), run.at(13, 60), "scheduled", "synced")]
+
+    counts = run.reconcile(run.at(12), run.at(14))
+    assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
+    assert run.flags(appointment) == []
+    assert run.query(
+        "select starts_at, external_ref from public.appointments where id = %s", appointment
+    ) == [(run.at(13, 60), new.uid)]
+
+
+def test_a_move_of_a_cal_com_booking_refused_there_cancels_it_and_tells_the_patient_why(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(14))
+    # Someone else took 16:00 on cal.com; that webhook never reached carebase.
+    taken = run.fake.book_as_attendee(
+        run.at(14, 120), "Walk-in Elsewhere", "elsewhere@example.com", event_type_id=EVENT_TYPE
+    )
+    run.fake.pending.clear()
+    run.front_desk(
+        "reschedule_appointment", appointment_id=appointment, starts_at=run.at(14, 120).isoformat()
+    )
+    run.push()
+    # Cancelled here; the booking at the old time still stands in Cal.com, so it stays pending.
+    assert run.state(appointment) == ("cancelled", "calendar_slot_taken", "pending", uid)
+    run.push()
+    assert run.fake.bookings[uid].status == "cancelled"
+    assert sorted(run.fake.bookings) == sorted([uid, taken]), "no booking was made"
+    assert run.state(appointment) == ("cancelled", "calendar_slot_taken", "synced", uid)
+    assert run.flags(appointment) == [("slot_taken",)]
+
+    # What the patient reads (the worker sends the outbox row's rendered text).
+    told = run.query(
+        "select r.title, r.body from private.outbox as o,"
+        " private.render_notification(o.kind, o.recipient_kind, o.payload, 'Asia/Kolkata') as r"
+        " where o.subject_id = %s and o.kind = 'appointment_cancelled'"
+        " and o.recipient_kind = 'patient'",
+        appointment,
+    )
+    assert len(told) == 1
+    title, body = told[0]
+    assert title == "Appointment cancelled"
+    assert "the time was taken in the doctor's calendar" in body
+    assert body.endswith("Please choose another time.")
+    assert len(f"{title}: {body}") <= 160, "one SMS"  # the SMS the worker sends
+
+
+def test_a_cancellation_of_a_cal_com_booking_waits_for_its_push_and_a_failed_one_is_flagged_once(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(15))
+    run.front_desk("cancel_appointment", appointment_id=appointment, reason="patient called")
+    # Pending: the reconciliation leaves it to the push, whatever Cal.com still shows.
+    counts = run.reconcile(run.at(14), run.at(16))
+    assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
+    assert run.state(appointment) == ("cancelled", "patient called", "pending", uid)
+    assert run.flags(appointment) == []
+
+    run.fake.fail_next = [403]  # our key may not touch this booking
+    run.push()
+    assert run.state(appointment) == ("cancelled", "patient called", "failed", uid)
+    assert run.fake.bookings[uid].status == "accepted"
+    assert run.flags(appointment) == [("push_failed",)]
+    # The push's flag is the one flag: runs keep the appointment cancelled and add none.
+    for _ in range(2):
+        counts = run.reconcile(run.at(14), run.at(16))
+        assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
+    assert run.state(appointment) == ("cancelled", "patient called", "failed", uid)
+    assert run.flags(appointment) == [("push_failed",)]
+
+
+def test_a_cancellation_in_carebase_reaches_the_booking_the_patient_moved_to_on_cal_com(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(16))
+    # The patient moves it on cal.com; that webhook is lost.
+    moved = run.fake.reschedule_as_attendee(uid, run.at(16, 60))
+    run.fake.pending.clear()
+    run.front_desk("cancel_appointment", appointment_id=appointment, reason="patient called")
+    run.push()
+    assert [(b.uid, b.status) for b in sorted(run.fake.bookings.values(), key=lambda b: b.id)] == [
+        (uid, "cancelled"),
+        (moved, "cancelled"),
+    ], "the live booking went, none was made"
+    assert run.state(appointment) == ("cancelled", "patient called", "synced", moved)
+    assert run.query(
+        "select external_ref, superseded from private.appointment_external_refs"
+        " where appointment_id = %s order by superseded",
+        appointment,
+    ) == [(moved, False), (uid, True)]
+    counts = run.reconcile(run.at(15), run.at(17))
+    assert {**counts, "checked": None} == {**NOTHING_TO_FIX, "checked": None}
+
+
+def test_a_cal_com_booking_gone_there_is_not_booked_again_when_moved_in_carebase(
+    run: Run,
+) -> None:
+    uid, appointment = run.booked_in_cal_com(run.at(17))
+    # The patient cancels on cal.com; that webhook is lost; the front desk moves it meanwhile.
+    run.fake.cancel_as_attendee(uid)
+    run.fake.pending.clear()
+    run.front_desk(
+        "reschedule_appointment", appointment_id=appointment, starts_at=run.at(17, 60).isoformat()
+    )
+    run.push()
+    assert list(run.fake.bookings) == [uid], "no booking was made"
+    assert run.state(appointment)[2] == "failed"
+    assert run.flags(appointment) == [("push_failed",)]
+    # The reconciliation brings Cal.com's news: the patient cancelled.
+    counts = run.reconcile(run.at(16), run.at(18))
+    assert counts["cancelled"] == 1
+    assert run.state(appointment)[0] == "cancelled"

@@ -390,6 +390,8 @@ RECREATED_FUNCTIONS = {
     "private.guard_appointment_nurse_fields": "20261205020000 lets a merge's re-pointing through",
     "private.guard_prescription_pharmacy": "20261205020000 moves a prescription with the consent"
     " it was sent under",
+    "private.render_notification": "20261207220000 tells the patient why a calendar_slot_taken"
+    " cancellation happened and to choose another time",
 }
 
 CREATE_FUNCTION = re.compile(

@@ -2,14 +2,17 @@
 working hours to their Cal.com calendars.
 
 The database says what to do: an appointment whose `sync_state` is `pending` (a trigger marks
-carebase-born appointments of linked doctors when they are made, moved or cancelled; the
-reconciliation marks those missing in Cal.com). `claim_calendar_pushes` leases them with what
-was last pushed; for each this job
+carebase-born appointments of linked doctors when they are made, moved or cancelled, and
+Cal.com-born ones when a user moves or cancels them in carebase; the reconciliation marks
+carebase bookings missing in Cal.com). `claim_calendar_pushes` leases them with what was last
+pushed; for each this job
 
 * creates the booking (`create_booking_once`: a retry after a timeout finds the booking the
-  first try made instead of making a second), also when the booking it had vanished,
+  first try made instead of making a second), also when the booking it had vanished; never for
+  a booking born in Cal.com (that one is moved or cancelled, or the push fails and is flagged),
 * moves it (`reschedule_booking`: Cal.com makes a new uid) when its time differs in Cal.com,
-* cancels it (nothing to call for an appointment that was never pushed),
+* cancels the live booking it is now (following moves made in Cal.com; nothing to call for an
+  appointment that was never pushed or whose booking is no longer live),
 
 and reports with `complete_calendar_push` (the uid joins the appointment's lineage, so the
 webhook Cal.com then sends about our own booking finds this appointment) or
@@ -34,6 +37,7 @@ import httpx
 
 from sidecar.integrations.calcom import (
     NOT_FOUND,
+    REFUSED,
     SLOT_UNAVAILABLE,
     Booking,
     CalcomClient,
@@ -172,6 +176,14 @@ class CalendarPush:
                     return Pushed(current.uid, "booked", uid if current.uid != uid else None)
                 moved = await cal.reschedule_booking(current.uid, starts, reason=RESCHEDULE_REASON)
                 return Pushed(moved.uid, "booked", current.uid)
+        if row.get("calcom_born"):
+            # The patient's booking in Cal.com is gone or cancelled there: carebase does not
+            # book it again on its own (its webhook, or the reconciliation, brings the news).
+            raise permanent(
+                f"the Cal.com booking {uid} is no longer live; a booking made in Cal.com is not"
+                " made again from carebase",
+                REFUSED,
+            )
         # Never pushed, or the booking vanished from Cal.com: booked (again).
         return Pushed((await self._create(cal, row, starts)).uid, "booked", uid)
 
@@ -227,12 +239,16 @@ class CalendarPush:
             if found is None:
                 return Pushed(None, "cancelled")
             uid = found.uid
+        # The booking the uid is now (it may have been moved in Cal.com since): that one goes.
+        current = await self._current(cal, uid)
+        if current is None:
+            return Pushed(uid, "cancelled")  # cancelled or gone there already
         try:
-            await cal.cancel_booking(uid, CANCEL_REASON)
+            await cal.cancel_booking(current.uid, CANCEL_REASON)
         except DeliveryFailed as failure:
             if failure.code != NOT_FOUND:
                 raise
-        return Pushed(uid, "cancelled")
+        return Pushed(current.uid, "cancelled", uid if current.uid != uid else None)
 
     # Schedules
 

@@ -5,8 +5,10 @@
 -- work to do (whoever set it: the trigger below, or the reconciliation finding a carebase
 -- booking missing in Cal.com). The trigger marks `pending` when an appointment of a doctor with
 -- a calendar link that was not born in Cal.com is created, moved or cancelled; an update that
--- sets sync_state itself is the writer's business and is left alone. Appointments born in
--- Cal.com are already there and are never pushed.
+-- sets sync_state itself is the writer's business and is left alone. An appointment born in
+-- Cal.com is already there: it is marked only when a user of the API (the front desk, the
+-- patient) moves or cancels it in carebase, never when the system applies what Cal.com says
+-- (a webhook, the reconciliation); its push moves or cancels that booking, never makes one.
 --
 -- The worker claims pending appointments (rpc/claim_calendar_pushes: a lease, `for update skip
 -- locked`, attempts with backoff), compares them with what it last pushed
@@ -72,7 +74,9 @@ security definer
 set search_path = ''
 as $$
 begin
-    if new.source = 'calcom' then
+    -- Born in Cal.com: only a person's change made here goes out (what the system applies
+    -- came from Cal.com).
+    if new.source = 'calcom' and (tg_op = 'INSERT' or private.acting_as_system()) then
         return new;
     end if;
     if tg_op = 'INSERT' then
@@ -137,7 +141,7 @@ returns table (
     starts_at timestamptz, ends_at timestamptz, status text, external_ref text,
     remote_uid text, pushed_state text, pushed_starts_at timestamptz, pushed_ends_at timestamptz,
     create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text,
-    attendee_phone text
+    attendee_phone text, calcom_born boolean
 )
 language plpgsql
 volatile
@@ -206,7 +210,8 @@ begin
         a.starts_at, a.ends_at, a.status::text, a.external_ref,
         c.remote_uid, c.pushed_state, c.pushed_starts_at, c.pushed_ends_at, c.tried,
         l.cal_user_id, l.cal_event_type_ids[1],
-        coalesce(p.full_name, a.patient_name_snapshot), p.email::text, coalesce(p.phone, a.phone_snapshot)::text
+        coalesce(p.full_name, a.patient_name_snapshot), p.email::text, coalesce(p.phone, a.phone_snapshot)::text,
+        a.source = 'calcom'
     from claimed as c
     inner join public.appointments as a on a.id = c.appointment_id
     inner join public.hospitals as h on h.id = a.hospital_id
@@ -224,7 +229,7 @@ returns table (
     starts_at timestamptz, ends_at timestamptz, status text, external_ref text,
     remote_uid text, pushed_state text, pushed_starts_at timestamptz, pushed_ends_at timestamptz,
     create_attempted boolean, cal_user_id bigint, event_type_id bigint, attendee_name text, attendee_email text,
-    attendee_phone text
+    attendee_phone text, calcom_born boolean
 )
 language sql
 volatile
@@ -364,8 +369,10 @@ begin
 
     if slot_taken and appt.status in ('requested', 'scheduled') then
         -- Cal.com refused the time: the appointment cannot be kept. A booking still standing in
-        -- Cal.com at the time pushed before (a refused move) is cancelled by the next push.
-        remote_booked := push.remote_uid is not null and push.pushed_state = 'booked';
+        -- Cal.com at the time pushed before (a refused move), or at the time it was booked there
+        -- (a move of a Cal.com-born appointment), is cancelled by the next push.
+        remote_booked := (push.remote_uid is not null and push.pushed_state = 'booked')
+            or (appt.source = 'calcom' and push.pushed_state is null and appt.external_ref is not null);
         update public.appointments as a
         set status = 'cancelled', status_reason = 'calendar_slot_taken',
             sync_state = case when remote_booked then 'pending' else 'failed' end::public.sync_state
@@ -433,7 +440,8 @@ comment on function public.claim_calendar_pushes(integer, interval, integer, boo
 'Leases up to batch appointments waiting to be pushed to Cal.com (sync_state pending, the '
 'doctor linked, and a key for the doctor unless default_key says the worker has the '
 'deployment''s) to the worker (service role only), with what was last pushed and the '
-'attendee. A lease that runs out makes the appointment claimable again; one that runs out on '
+'attendee (calcom_born: the booking was made in Cal.com, so it is moved or cancelled there, '
+'never made). A lease that runs out makes the appointment claimable again; one that runs out on '
 'its last attempt fails it.';
 comment on function public.complete_calendar_push(uuid, uuid, text, text, timestamptz, timestamptz, text) is
 'Records a successful push (service role only): the booking uid (remote_uid) joins the '

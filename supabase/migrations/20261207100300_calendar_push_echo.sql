@@ -7,10 +7,10 @@
 --     late or lost and the webhook came first). Without this, the echo of our own booking was
 --     taken for a new booking clashing with the appointment, and flagged. Only a carebase-born
 --     appointment of the organizer's doctor with no booking in Cal.com yet is claimed so.
---   * While a change made in carebase waits to be pushed (sync_state pending, not born in
---     Cal.com), a webhook carrying Cal.com's older time does not move the appointment back
---     (ignored, push_pending) and a new uid does not mark it synced: the push makes Cal.com
---     match carebase.
+--   * While a change made in carebase waits to be pushed (sync_state pending; a Cal.com-born
+--     appointment too, once someone moved or cancelled it here), a webhook carrying Cal.com's
+--     older time does not move the appointment back (ignored, push_pending) and a new uid does
+--     not mark it synced: the push makes Cal.com match carebase.
 
 create or replace function private.calcom_booking_snapshot(body jsonb)
 returns jsonb
@@ -399,8 +399,9 @@ begin
         -- Times: only from the chain's newest uid, only while the appointment can still move.
         if not ref_superseded and starts is not null and ends is not null
             and (starts, ends) is distinct from (appt.starts_at, appt.ends_at) then
-            if appt.source <> 'calcom' and appt.sync_state = 'pending' then
-                -- carebase changed it and will push that change: Cal.com's view is older.
+            if appt.sync_state = 'pending' then
+                -- carebase changed it (whichever side made the booking) and will push that
+                -- change: Cal.com's view is older.
                 note := 'a change made in carebase is waiting to be pushed to Cal.com';
                 skip_reason := 'push_pending';
             elsif appt.status in ('requested', 'scheduled') and target is distinct from 'cancelled' then

@@ -10,8 +10,8 @@
 --     once. Cal.com wins for times and cancellations; carebase wins for clinical status (an
 --     appointment in consultation, completed or a no-show is never cancelled or moved back; the
 --     disagreement is flagged, kind status_conflict). A booking whose appointment carries a
---     local change not yet pushed (sync_state pending) is left to the push: carebase's change
---     wins until it has gone out.
+--     local change not yet pushed (sync_state pending, whichever side made the booking) is left
+--     to the push: carebase's change wins until it has gone out.
 --   * a mirrored appointment of the window that Cal.com no longer has (the sidecar asked for its
 --     uid and got 404): a carebase-born one is carebase's, so it is pushed again (sync_state
 --     pending, external_ref cleared, the old uid kept in the lineage); a Cal.com-born one is
@@ -495,7 +495,8 @@ begin
                     and after.sync_state = 'synced'
                 )
             ) then
-                -- Carebase keeps its status (clinical, or cancelled here): a person looks.
+                -- Carebase keeps its status (clinical, or cancelled here): a person looks. A
+                -- cancellation whose push gave up (failed) has its push_failed flag already.
                 effect := case when private.calendar_reconcile_flag(
                     run.id, 'status_conflict', after, booking_ref,
                     jsonb_build_object('remote_status', remote_status, 'local_status', after.status)

@@ -71,7 +71,98 @@ select is(
         select a.sync_state::text from public.appointments as a
         where a.external_ref = 'uid-from-cal'
     ), 'synced',
-    'an appointment born in Cal.com is never marked, not even when it moves'
+    'an appointment born in Cal.com that the system moves (what Cal.com said) is not marked'
+);
+select tests.act_as_service_role();
+update public.appointments set status = 'cancelled', status_reason = 'cancelled in Cal.com'
+where external_ref = 'uid-from-cal';
+select tests.clear_authentication();
+select is(
+    (
+        select a.sync_state::text from public.appointments as a
+        where a.external_ref = 'uid-from-cal'
+    ), 'synced',
+    'nor one the service role cancels (a webhook, the reconciliation)'
+);
+
+-- Changed in carebase by a person, a Cal.com-born booking goes out too (moved or cancelled
+-- there, never made: the claim says it was born in Cal.com).
+create function pg_temp.cal_born(uid text, starts timestamptz, patient text)
+returns uuid
+language plpgsql
+as $$
+declare
+    made uuid;
+begin
+    perform tests.act_as_service_role();
+    insert into public.appointments (
+        hospital_id, doctor_id, patient_id, starts_at, ends_at, source, external_ref, sync_state, reason
+    )
+    values (
+        tests.id_of('hospitals', 'TSTA'), tests.id_of('doctors', 'a_doctor'), tests.id_of('patients', patient),
+        starts, starts + interval '30 minutes', 'calcom', uid, 'synced', 'calendar push test'
+    )
+    returning id into made;
+    perform tests.clear_authentication();
+    return made;
+end;
+$$;
+
+select tests.remember('cal_moved', pg_temp.cal_born('uid-cal-moved', '2042-03-06 05:00+00', 'a_patient2'));
+select tests.remember('cal_cancelled', pg_temp.cal_born('uid-cal-cancelled', '2042-03-06 07:00+00', 'a_patient2'));
+select tests.remember('cal_seen', pg_temp.cal_born('uid-cal-seen', '2042-03-06 09:00+00', 'a_patient1'));
+select is(pg_temp.sync_state(tests.recall('cal_moved')), 'synced', 'a Cal.com-born booking arrives synced');
+select tests.act_as('a_front_desk');
+select lives_ok(
+    $$ select public.reschedule_appointment(tests.recall('cal_moved'), '2042-03-06 06:00+00') $$,
+    'the front desk moves a Cal.com-born appointment'
+);
+select tests.clear_authentication();
+select is(pg_temp.sync_state(tests.recall('cal_moved')), 'pending', 'and its move is pending');
+select tests.act_as('a_patient2');
+select lives_ok(
+    $$ select public.cancel_appointment(tests.recall('cal_cancelled'), 'cannot come') $$,
+    'the patient cancels their Cal.com-born appointment in the app'
+);
+select tests.clear_authentication();
+select is(pg_temp.sync_state(tests.recall('cal_cancelled')), 'pending', 'and the cancellation is pending');
+select tests.act_as('a_doctor');
+update public.appointments set status = 'in_consultation'
+where id = tests.recall('cal_seen');
+select tests.clear_authentication();
+select is(
+    pg_temp.sync_state(tests.recall('cal_seen')), 'synced',
+    'a clinical step is carebase''s own: not pushed'
+);
+select is(
+    (
+        select p.next_attempt_at <= now() from private.calendar_pushes as p
+        where p.appointment_id = tests.recall('cal_moved')
+    ),
+    true, 'a person''s change of a Cal.com-born appointment is due now'
+);
+
+-- While the move waits, Cal.com's older time does not take it back (the webhook's apply, as the
+-- system).
+select is(
+    (
+        select r ->> 'reason'
+        from private.calendar_apply_booking(
+            jsonb_build_object(
+                'provider', 'calcom', 'uid', 'uid-cal-moved', 'target_status', 'scheduled',
+                'starts_at', '2042-03-06 05:00+00', 'ends_at', '2042-03-06 05:30+00',
+                'organizer', jsonb_build_object('cal_user_id', '880001')
+            )
+        ) as r
+    ),
+    'push_pending', 'a webhook with Cal.com''s older time is left to the push'
+);
+select is(
+    (
+        select a.starts_at from public.appointments as a
+        where a.id = tests.recall('cal_moved')
+    ),
+    '2042-03-06 06:00+00'::timestamptz, 'and the appointment keeps the time set in carebase'
 );
 
 -- The worker leases, completes and fails ------------------------------------------------------
@@ -509,6 +600,89 @@ select results_eq(
     'the worker claims it with the schedule id'
 );
 select tests.clear_authentication();
+
+-- The push of a Cal.com-born appointment: claimed as such, and a move Cal.com refuses cancels it
+-- and leaves it pending, for the next push to cancel the booking still standing at the old time.
+-- (An earlier claim in this file leased it with the rest: that lease has run out.)
+update private.calendar_pushes set lease_until = now(), next_attempt_at = now()
+where appointment_id = tests.recall('cal_moved');
+select tests.act_as_service_role();
+insert into answers
+select
+    'claim_cal',
+    to_jsonb(c)
+from public.claim_calendar_pushes(default_key => true) as c
+where c.appointment_id = tests.recall('cal_moved');
+select is(
+    (
+        select (a.answer ->> 'calcom_born', a.answer ->> 'external_ref', a.answer ->> 'remote_uid')
+        from answers as a
+        where a.name = 'claim_cal'
+    ),
+    ('true'::text, 'uid-cal-moved'::text, null::text),
+    'the claim says the booking was born in Cal.com, and its uid'
+);
+select is(
+    public.fail_calendar_push(
+        tests.recall('cal_moved'), ((
+            select a.answer ->> 'claim_token' from answers as a
+            where a.name = 'claim_cal'
+        ))::uuid,
+        'cal.com reschedule: 409 no_available_users_found_error', true, true, 5
+    ),
+    'cancelled', 'a refused move cancels the Cal.com-born appointment'
+);
+select tests.clear_authentication();
+select is(
+    (
+        select (a.status::text, a.status_reason, a.sync_state::text) from public.appointments as a
+        where a.id = tests.recall('cal_moved')
+    ),
+    ('cancelled'::text, 'calendar_slot_taken'::text, 'pending'::text),
+    'with the reason calendar_slot_taken, pending: its booking at the old time is cancelled next'
+);
+
+-- The patient's notice of that cancellation says why; other cancellations say no reason.
+select is(
+    (
+        select r.body from private.render_notification(
+            'appointment_cancelled', 'patient',
+            jsonb_build_object('starts_at', '2042-03-06 06:00+00', 'reason', 'calendar_slot_taken'), 'Asia/Kolkata'
+        ) as r
+    ),
+    'Your appointment on 06 Mar 2042 at 11:30 was cancelled: the time was taken in the doctor''s calendar. '
+    || 'Please choose another time.',
+    'the patient hears that the time was taken in the doctor''s calendar and to choose another'
+);
+select is(
+    (
+        select r.body from private.render_notification(
+            'appointment_cancelled', 'user',
+            jsonb_build_object('starts_at', '2042-03-06 06:00+00', 'reason', 'calendar_slot_taken'), 'Asia/Kolkata'
+        ) as r
+    ),
+    'The appointment on 06 Mar 2042 at 11:30 was cancelled: the time was taken in the doctor''s calendar.',
+    'so does the doctor'
+);
+select is(
+    (
+        select r.body from private.render_notification(
+            'appointment_cancelled', 'patient',
+            jsonb_build_object('starts_at', '2042-03-06 06:00+00', 'reason', 'feeling unwell'), 'Asia/Kolkata'
+        ) as r
+    ),
+    'Your appointment on 06 Mar 2042 at 11:30 was cancelled.',
+    'a reason a person typed is never shown'
+);
+select is(
+    (
+        select count(*)::integer from private.outbox as o
+        where
+            o.subject_id = tests.recall('cal_moved') and o.kind = 'appointment_cancelled'
+            and o.recipient_kind = 'patient' and o.payload ->> 'reason' = 'calendar_slot_taken'
+    ),
+    1, 'and the patient''s notice carries that reason'
+);
 
 select * from finish();
 rollback;
