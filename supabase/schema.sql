@@ -927,7 +927,7 @@ CREATE TABLE public.ai_sessions (
     channel public.ai_channel NOT NULL,
     hospital_id uuid,
     patient_id uuid,
-    external_id text NOT NULL,
+    external_id text,
     caller_phone public.phone_e164,
     call_status text,
     started_at timestamp with time zone,
@@ -941,10 +941,21 @@ CREATE TABLE public.ai_sessions (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     verified_patient_id uuid,
     verified_at timestamp with time zone,
+    user_id uuid DEFAULT auth.uid(),
+    started_roles public.app_role[],
+    session_status text,
+    input_tokens bigint DEFAULT 0 NOT NULL,
+    output_tokens bigint DEFAULT 0 NOT NULL,
+    last_activity_at timestamp with time zone,
     CONSTRAINT ai_sessions_attention_known CHECK ((attention = ANY (ARRAY['shared_number'::text, 'unknown_line'::text]))),
     CONSTRAINT ai_sessions_call_status_known CHECK ((call_status = ANY (ARRAY['scheduled'::text, 'queued'::text, 'ringing'::text, 'in-progress'::text, 'forwarding'::text, 'ended'::text]))),
+    CONSTRAINT ai_sessions_copilot_has_owner CHECK (((channel <> 'copilot'::public.ai_channel) OR ((user_id IS NOT NULL) AND (cardinality(started_roles) > 0) AND (session_status IS NOT NULL) AND (started_at IS NOT NULL) AND (last_activity_at IS NOT NULL)))),
     CONSTRAINT ai_sessions_ends_after_start CHECK ((ended_at >= started_at)),
+    CONSTRAINT ai_sessions_only_copilot_has_owner CHECK (((channel = 'copilot'::public.ai_channel) OR (user_id IS NULL))),
+    CONSTRAINT ai_sessions_status_known CHECK ((session_status = ANY (ARRAY['open'::text, 'closed'::text]))),
+    CONSTRAINT ai_sessions_tokens_not_negative CHECK (((input_tokens >= 0) AND (output_tokens >= 0))),
     CONSTRAINT ai_sessions_verified_together CHECK (((verified_patient_id IS NULL) = (verified_at IS NULL))),
+    CONSTRAINT ai_sessions_voice_has_external_id CHECK (((channel <> 'voice'::public.ai_channel) OR (external_id IS NOT NULL))),
     CONSTRAINT ai_sessions_voice_has_status CHECK (((channel <> 'voice'::public.ai_channel) OR (call_status IS NOT NULL)))
 );
 
@@ -954,25 +965,25 @@ ALTER TABLE public.ai_sessions OWNER TO postgres;
 -- Name: TABLE ai_sessions; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TABLE public.ai_sessions IS 'AI sessions: calls to the voice agent (channel voice) and, later, copilot conversations. Who called, when, how long, how it ended and to whom it is attached; what was said is read with rpc/voice_session (logged). Read by the patient (their own), the front desk, CROs and admins of the line''s hospital, and the patient''s care team there. Sessions needing a person (attention not null) are the front desk''s to resolve.';
+COMMENT ON TABLE public.ai_sessions IS 'AI sessions: calls to the voice agent (channel voice) and conversations in the app''s copilot (channel copilot). Who, when, how long, how it ended and to whom it is attached; what was said is read with rpc/voice_session or rpc/copilot_session_history (logged). Voice: read by the patient (their own), the front desk, CROs and admins of the line''s hospital, and the patient''s care team there; sessions needing a person (attention not null) are the front desk''s to resolve. Copilot: written only by the copilot_* RPCs; read by their owner and, for staff, the admins of the session''s hospital.';
 
 --
 -- Name: COLUMN ai_sessions.hospital_id; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.hospital_id IS 'The hospital of the line that was called (null: a line not known to carebase).';
+COMMENT ON COLUMN public.ai_sessions.hospital_id IS 'Voice: the hospital of the line that was called (null: a line not known to carebase). Copilot: the hospital the staff member works at in this session (null: a patient''s session).';
 
 --
 -- Name: COLUMN ai_sessions.patient_id; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.patient_id IS 'The patient the session is about (null: not yet known, see attention).';
+COMMENT ON COLUMN public.ai_sessions.patient_id IS 'The patient the session is about (voice; null: not yet known, see attention); a patient''s own record for their copilot session (null for staff).';
 
 --
 -- Name: COLUMN ai_sessions.external_id; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.external_id IS 'Vapi''s call id (voice): one session per call.';
+COMMENT ON COLUMN public.ai_sessions.external_id IS 'Vapi''s call id (voice, required): one session per call. Null for copilot sessions.';
 
 --
 -- Name: COLUMN ai_sessions.caller_phone; Type: COMMENT; Schema: public; Owner: postgres
@@ -1008,7 +1019,7 @@ COMMENT ON COLUMN public.ai_sessions.ended_reason IS 'Vapi''s endedReason, e.g. 
 -- Name: COLUMN ai_sessions.content_encrypted; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'What was said, encrypted (private.encrypt_field): read with rpc/voice_session.';
+COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary": ...}, read with rpc/copilot_session_history.';
 
 --
 -- Name: COLUMN ai_sessions.attention; Type: COMMENT; Schema: public; Owner: postgres
@@ -1027,6 +1038,42 @@ COMMENT ON COLUMN public.ai_sessions.verified_patient_id IS 'The patient the cal
 --
 
 COMMENT ON COLUMN public.ai_sessions.verified_at IS 'When the caller was verified in the call.';
+
+--
+-- Name: COLUMN ai_sessions.user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.user_id IS 'Copilot: the user who typed (the session''s owner).';
+
+--
+-- Name: COLUMN ai_sessions.started_roles; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.started_roles IS 'Copilot: the owner''s roles at the hospital when the session opened ({patient} for a patient): what chose its tool set.';
+
+--
+-- Name: COLUMN ai_sessions.session_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (rpc/copilot_close_session; nothing more is added).';
+
+--
+-- Name: COLUMN ai_sessions.input_tokens; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.input_tokens IS 'Copilot: input tokens spent so far (the per-session budget).';
+
+--
+-- Name: COLUMN ai_sessions.output_tokens; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.output_tokens IS 'Copilot: output tokens spent so far.';
+
+--
+-- Name: COLUMN ai_sessions.last_activity_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.last_activity_at IS 'Copilot: when the last turn or action was recorded.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3746,6 +3793,567 @@ CREATE FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel t
 $$;
 
 ALTER FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) OWNER TO postgres;
+
+--
+-- Name: ai_pending_actions; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ai_pending_actions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    session_id uuid NOT NULL,
+    tool text NOT NULL,
+    arguments_encrypted bytea NOT NULL,
+    arguments_hash text NOT NULL,
+    summary_encrypted bytea NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    decided_at timestamp with time zone,
+    decided_by uuid,
+    finished_at timestamp with time zone,
+    outcome jsonb,
+    CONSTRAINT ai_pending_actions_decided_when_decided CHECK ((((status = ANY (ARRAY['pending'::text, 'expired'::text])) = (decided_at IS NULL)) AND ((decided_at IS NULL) = (decided_by IS NULL)))),
+    CONSTRAINT ai_pending_actions_expires_after_creation CHECK ((expires_at > created_at)),
+    CONSTRAINT ai_pending_actions_finished_when_run CHECK (((status = ANY (ARRAY['done'::text, 'failed'::text])) = (finished_at IS NOT NULL))),
+    CONSTRAINT ai_pending_actions_hash_sha256 CHECK ((arguments_hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT ai_pending_actions_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'rejected'::text, 'expired'::text, 'failed'::text, 'done'::text]))),
+    CONSTRAINT ai_pending_actions_tool_named CHECK ((tool ~ '^[a-z][a-z0-9_]{0,63}$'::text))
+);
+
+ALTER TABLE public.ai_pending_actions OWNER TO postgres;
+
+--
+-- Name: TABLE ai_pending_actions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ai_pending_actions IS 'Writes the copilot proposed: they run only when the session''s owner confirms them (once, before they expire), with the owner''s rights at that moment. Written by rpc/copilot_propose_action, rpc/copilot_decide_action and rpc/copilot_finish_action; read (without arguments and summary) by whoever may read the session.';
+
+--
+-- Name: COLUMN ai_pending_actions.tool; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.tool IS 'The tool that would run (a write).';
+
+--
+-- Name: COLUMN ai_pending_actions.arguments_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.arguments_encrypted IS 'The tool''s arguments (JSON), encrypted (private.encrypt_field): handed back by rpc/copilot_decide_action on confirmation.';
+
+--
+-- Name: COLUMN ai_pending_actions.arguments_hash; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.arguments_hash IS 'sha256 (hex) of the arguments as Postgres prints the jsonb: what was shown is what runs.';
+
+--
+-- Name: COLUMN ai_pending_actions.summary_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.summary_encrypted IS 'What the action does, in words shown to the user, encrypted (private.encrypt_field).';
+
+--
+-- Name: COLUMN ai_pending_actions.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.status IS 'pending (waiting for the owner) -> confirmed (to run) -> done | failed (rpc/copilot_finish_action); pending -> rejected; pending -> expired (not decided before expires_at; so marked at the session''s next write, and refused confirmation at once).';
+
+--
+-- Name: COLUMN ai_pending_actions.expires_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.expires_at IS 'After this, it can no longer be confirmed.';
+
+--
+-- Name: COLUMN ai_pending_actions.decided_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.decided_at IS 'When the owner confirmed or rejected it.';
+
+--
+-- Name: COLUMN ai_pending_actions.decided_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.decided_by IS 'Who decided (the session''s owner).';
+
+--
+-- Name: COLUMN ai_pending_actions.finished_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.finished_at IS 'When running it was recorded.';
+
+--
+-- Name: COLUMN ai_pending_actions.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_pending_actions.outcome IS 'What running it did, as the sidecar recorded it (ids, the API''s answer or refusal).';
+
+--
+-- Name: copilot_action_json(public.ai_pending_actions); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_action_json(action public.ai_pending_actions) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'id', action.id, 'session_id', action.session_id, 'tool', action.tool,
+        'arguments_hash', action.arguments_hash, 'status', action.status, 'created_at', action.created_at,
+        'expires_at', action.expires_at, 'decided_at', action.decided_at, 'decided_by', action.decided_by,
+        'finished_at', action.finished_at, 'outcome', action.outcome
+    );
+$$;
+
+ALTER FUNCTION private.copilot_action_json(action public.ai_pending_actions) OWNER TO postgres;
+
+--
+-- Name: copilot_action_ttl_cap(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_action_ttl_cap() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    RETURN '00:30:00'::interval;
+
+ALTER FUNCTION private.copilot_action_ttl_cap() OWNER TO postgres;
+
+--
+-- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id, false);
+begin
+    update public.ai_sessions as s
+    set
+        session_status = 'closed',
+        ended_at = coalesce(s.ended_at, now()),
+        last_activity_at = now(),
+        content_encrypted = case
+            when copilot_close_session.summary is null then s.content_encrypted
+            else private.encrypt_field(jsonb_build_object('summary', copilot_close_session.summary)::text)
+        end
+    where s.id = session.id
+    returning * into session;
+    return private.copilot_session_json(session);
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+
+--
+-- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_decide_action(action_id uuid, decision text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    action public.ai_pending_actions;
+    session public.ai_sessions;
+    wanted text := case decision when 'confirm' then 'confirmed' when 'reject' then 'rejected' end;
+begin
+    if wanted is null then
+        perform private.raise_invalid('decision is confirm or reject', detail => 'decision_invalid');
+    end if;
+    action := private.copilot_own_action(copilot_decide_action.action_id);
+    if action.status = 'expired' or (action.status = 'pending' and action.expires_at <= now()) then
+        perform private.raise_conflict(
+            'this action expired before it was decided', detail => 'action_expired',
+            hint => 'ask the copilot again'
+        );
+    end if;
+    if action.status <> 'pending' then
+        if (wanted = 'confirmed' and action.status in ('confirmed', 'done', 'failed'))
+            or (wanted = 'rejected' and action.status = 'rejected') then
+            return private.copilot_action_json(action) || jsonb_build_object('first', false);
+        end if;
+        perform private.raise_conflict(
+            format('this action was already %s', case action.status when 'rejected' then 'rejected' else 'confirmed' end),
+            detail => case action.status when 'rejected' then 'action_rejected' else 'action_confirmed' end
+        );
+    end if;
+    select s.* into session from public.ai_sessions as s where s.id = action.session_id;
+    if session.session_status <> 'open' then
+        perform private.raise_conflict('this copilot session is closed', detail => 'session_closed');
+    end if;
+    update public.ai_pending_actions as a
+    set status = wanted, decided_at = now(), decided_by = (select auth.uid())
+    where a.id = action.id
+    returning * into action;
+    update public.ai_sessions as s set last_activity_at = now() where s.id = session.id;
+    if wanted = 'rejected' then
+        return private.copilot_action_json(action) || jsonb_build_object('first', true);
+    end if;
+    perform private.audit_append(
+        'READ', 'public.ai_pending_actions', action.id::text, session.hospital_id, session.patient_id,
+        '{arguments_encrypted}', details => '{"via": "rpc/copilot_decide_action"}'
+    );
+    return private.copilot_action_json(action) || jsonb_build_object(
+        'first', true,
+        'arguments', private.decrypt_field(action.arguments_encrypted)::jsonb,
+        'summary', private.decrypt_field(action.summary_encrypted)
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_decide_action(action_id uuid, decision text) OWNER TO postgres;
+
+--
+-- Name: copilot_finish_action(uuid, jsonb, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    action public.ai_pending_actions;
+begin
+    if ok is null then
+        perform private.raise_invalid('say whether it ran (ok)', detail => 'ok_missing');
+    end if;
+    action := private.copilot_own_action(copilot_finish_action.action_id);
+    if action.status in ('done', 'failed') then
+        perform private.raise_conflict('what this action did is already recorded', detail => 'action_finished');
+    end if;
+    if action.status <> 'confirmed' then
+        perform private.raise_conflict('this action was not confirmed', detail => 'action_not_confirmed');
+    end if;
+    update public.ai_pending_actions as a
+    set
+        status = case when copilot_finish_action.ok then 'done' else 'failed' end,
+        finished_at = now(),
+        outcome = coalesce(copilot_finish_action.outcome, '{}')
+    where a.id = action.id
+    returning * into action;
+    update public.ai_sessions as s set last_activity_at = now() where s.id = action.session_id;
+    return private.copilot_action_json(action);
+end;
+$$;
+
+ALTER FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) OWNER TO postgres;
+
+--
+-- Name: copilot_open_session(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_open_session(hospital_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    caller constant uuid := (select auth.uid());
+    roles public.app_role [];
+    patient uuid;
+    session public.ai_sessions;
+begin
+    if caller is null then
+        perform private.raise_forbidden('sign in to use the copilot', detail => 'not_signed_in');
+    end if;
+    if copilot_open_session.hospital_id is not null then
+        select coalesce(array_agg(distinct m.role order by m.role), '{}') into roles
+        from public.staff_memberships as m
+        join public.hospitals as h on h.id = m.hospital_id
+        where m.user_id = caller and m.hospital_id = copilot_open_session.hospital_id and m.is_active and h.is_active;
+        if cardinality(roles) = 0 then
+            perform private.raise_not_found(
+                'no such hospital among those you work at', detail => 'hospital_not_found',
+                hint => 'patients open a session without a hospital'
+            );
+        end if;
+    else
+        patient := private.own_patient_id();
+        if patient is null then
+            perform private.raise_invalid(
+                'name the hospital you work at for this session', detail => 'hospital_required'
+            );
+        end if;
+        roles := '{patient}';
+    end if;
+    insert into public.ai_sessions (
+        channel, hospital_id, patient_id, user_id, started_roles, session_status, started_at, last_activity_at
+    )
+    values ('copilot', copilot_open_session.hospital_id, patient, caller, roles, 'open', now(), now())
+    returning * into session;
+    return private.copilot_session_json(session);
+end;
+$$;
+
+ALTER FUNCTION private.copilot_open_session(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: copilot_own_action(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_own_action(action_id uuid) RETURNS public.ai_pending_actions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    action public.ai_pending_actions;
+begin
+    select a.* into action
+    from public.ai_pending_actions as a
+    join public.ai_sessions as s on s.id = a.session_id
+    where a.id = copilot_own_action.action_id and s.channel = 'copilot' and s.user_id = (select auth.uid())
+    for update of a;
+    if action.id is null then
+        perform private.raise_not_found('no such pending action', detail => 'action_not_found');
+    end if;
+    return action;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_own_action(action_id uuid) OWNER TO postgres;
+
+--
+-- Name: copilot_own_session(uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_own_session(session_id uuid, for_write boolean DEFAULT true) RETURNS public.ai_sessions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+begin
+    select s.* into session from public.ai_sessions as s
+    where s.id = copilot_own_session.session_id and s.channel = 'copilot' and s.user_id = (select auth.uid())
+    for update;
+    if session.id is null then
+        perform private.raise_not_found('no such copilot session', detail => 'session_not_found');
+    end if;
+    if for_write and session.session_status <> 'open' then
+        perform private.raise_conflict(
+            'this copilot session is closed', detail => 'session_closed', hint => 'open a new session'
+        );
+    end if;
+    -- Actions nobody decided in time are expired from now on.
+    update public.ai_pending_actions as a
+    set status = 'expired'
+    where a.session_id = session.id and a.status = 'pending' and a.expires_at <= now();
+    return session;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_own_session(session_id uuid, for_write boolean) OWNER TO postgres;
+
+--
+-- Name: copilot_propose_action(uuid, text, jsonb, text, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_propose_action.session_id);
+    action public.ai_pending_actions;
+begin
+    if tool is null or tool !~ '^[a-z][a-z0-9_]{0,63}$' then
+        perform private.raise_invalid('the tool must be named in lower case (a-z, 0-9, _)', detail => 'tool_invalid');
+    end if;
+    if jsonb_typeof(arguments) is distinct from 'object' then
+        perform private.raise_invalid('the arguments must be a JSON object', detail => 'arguments_invalid');
+    end if;
+    if nullif(btrim(coalesce(summary, '')), '') is null then
+        perform private.raise_invalid('say what the action does (summary)', detail => 'summary_missing');
+    end if;
+    if coalesce(ttl_seconds, 0) <= 0 then
+        perform private.raise_invalid('ttl_seconds must be positive', detail => 'ttl_invalid');
+    end if;
+    insert into public.ai_pending_actions (
+        session_id, tool, arguments_encrypted, arguments_hash, summary_encrypted, expires_at
+    )
+    values (
+        session.id, tool, private.encrypt_field(arguments::text),
+        encode(extensions.digest(convert_to(arguments::text, 'UTF8'), 'sha256'), 'hex'),
+        private.encrypt_field(summary),
+        now() + least(make_interval(secs => ttl_seconds), private.copilot_action_ttl_cap())
+    )
+    returning * into action;
+    update public.ai_sessions as s set last_activity_at = now() where s.id = session.id;
+    return private.copilot_action_json(action);
+end;
+$_$;
+
+ALTER FUNCTION private.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) OWNER TO postgres;
+
+--
+-- Name: copilot_record_turn(uuid, text, text, jsonb, integer, integer, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_record_turn.session_id);
+    next_seq integer;
+    next_call integer;
+    asked_id uuid;
+    answer_id uuid;
+    call jsonb;
+    call_ids uuid[] := '{}';
+    call_id uuid;
+begin
+    if nullif(btrim(coalesce(user_message, '')), '') is null then
+        perform private.raise_invalid('the turn has no user message', detail => 'message_missing');
+    end if;
+    if coalesce(input_tokens, 0) < 0 or coalesce(output_tokens, 0) < 0 then
+        perform private.raise_invalid('token counts cannot be negative', detail => 'tokens_invalid');
+    end if;
+    if jsonb_typeof(coalesce(tool_calls, '[]')) <> 'array' then
+        perform private.raise_invalid('tool_calls must be an array', detail => 'tool_calls_malformed');
+    end if;
+    select coalesce(max(m.seq), 0) + 1 into next_seq from public.ai_messages as m where m.session_id = session.id;
+    select coalesce(max(c.seq), 0) + 1 into next_call from public.ai_tool_calls as c where c.session_id = session.id;
+
+    insert into public.ai_messages (session_id, seq, role, content_encrypted)
+    values (session.id, next_seq, 'user', private.encrypt_field(user_message))
+    returning id into asked_id;
+    if assistant_message is not null then
+        insert into public.ai_messages (session_id, seq, role, content_encrypted, input_tokens, output_tokens)
+        values (
+            session.id, next_seq + 1, 'assistant', private.encrypt_field(assistant_message),
+            coalesce(input_tokens, 0), coalesce(output_tokens, 0)
+        )
+        returning id into answer_id;
+    end if;
+
+    for call in select c.value from jsonb_array_elements(coalesce(tool_calls, '[]')) as c loop
+        if jsonb_typeof(call) is distinct from 'object'
+            or jsonb_typeof(call -> 'tool') is distinct from 'string'
+            or jsonb_typeof(call -> 'read_only') is distinct from 'boolean'
+            or jsonb_typeof(call -> 'outcome') is distinct from 'string'
+            or coalesce(jsonb_typeof(call -> 'arguments'), 'object') <> 'object' then
+            perform private.raise_invalid(
+                'each tool call is {tool, arguments, read_only, outcome, code, row_count, duration_ms, action_id}',
+                detail => 'tool_calls_malformed'
+            );
+        end if;
+        if call ? 'action_id' and not exists (
+            select from public.ai_pending_actions as a
+            where a.id::text = call ->> 'action_id' and a.session_id = session.id
+        ) then
+            perform private.raise_invalid(
+                'a tool call names a pending action of another session', detail => 'action_not_in_session'
+            );
+        end if;
+        insert into public.ai_tool_calls (
+            session_id, message_id, seq, tool, arguments_encrypted, read_only, outcome, code, row_count,
+            duration_ms, action_id
+        )
+        values (
+            session.id, coalesce(answer_id, asked_id), next_call, call ->> 'tool',
+            private.encrypt_field(coalesce(call -> 'arguments', '{}')::text), (call ->> 'read_only')::boolean,
+            call ->> 'outcome', call ->> 'code', (call ->> 'row_count')::integer, (call ->> 'duration_ms')::integer,
+            (call ->> 'action_id')::uuid
+        )
+        returning id into call_id;
+        call_ids := call_ids || call_id;
+        next_call := next_call + 1;
+    end loop;
+
+    update public.ai_sessions as s
+    set
+        input_tokens = s.input_tokens + coalesce(copilot_record_turn.input_tokens, 0),
+        output_tokens = s.output_tokens + coalesce(copilot_record_turn.output_tokens, 0),
+        last_activity_at = now(),
+        content_encrypted = case
+            when copilot_record_turn.summary is null then s.content_encrypted
+            else private.encrypt_field(jsonb_build_object('summary', copilot_record_turn.summary)::text)
+        end
+    where s.id = session.id
+    returning * into session;
+    return jsonb_build_object(
+        'session', private.copilot_session_json(session),
+        'user_message_id', asked_id, 'assistant_message_id', answer_id, 'tool_call_ids', to_jsonb(call_ids)
+    );
+exception
+    when check_violation or not_null_violation or invalid_text_representation or numeric_value_out_of_range then
+    perform private.raise_invalid(
+        'a tool call is malformed: ' || sqlerrm, detail => 'tool_calls_malformed',
+        hint => 'tool: a lower-case name; outcome: ok, proposed (with action_id, writes), refused or error '
+        || '(with code); a write (read_only false) is never ok'
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) OWNER TO postgres;
+
+--
+-- Name: copilot_session_history(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_history(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_session_history.session_id, false);
+begin
+    perform private.require_phi_aal2(session.patient_id);
+    perform private.audit_append(
+        'READ', 'public.ai_messages', session.id::text, session.hospital_id, session.patient_id,
+        '{content_encrypted}', details => '{"via": "rpc/copilot_session_history"}'
+    );
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', private.decrypt_field(session.content_encrypted)::jsonb ->> 'summary',
+        'messages', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', m.id, 'seq', m.seq, 'role', m.role, 'content', private.decrypt_field(m.content_encrypted),
+                'input_tokens', m.input_tokens, 'output_tokens', m.output_tokens, 'created_at', m.created_at
+            ) order by m.seq)
+            from public.ai_messages as m where m.session_id = session.id
+        ), '[]'),
+        'tool_calls', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', c.id, 'seq', c.seq, 'message_id', c.message_id, 'tool', c.tool,
+                'arguments', private.decrypt_field(c.arguments_encrypted)::jsonb, 'read_only', c.read_only,
+                'outcome', c.outcome, 'code', c.code, 'row_count', c.row_count, 'duration_ms', c.duration_ms,
+                'action_id', c.action_id, 'created_at', c.created_at
+            ) order by c.seq)
+            from public.ai_tool_calls as c where c.session_id = session.id
+        ), '[]'),
+        'actions', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', a.id, 'tool', a.tool, 'summary', private.decrypt_field(a.summary_encrypted),
+                'arguments', private.decrypt_field(a.arguments_encrypted)::jsonb, 'arguments_hash', a.arguments_hash,
+                'status', a.status, 'created_at', a.created_at, 'expires_at', a.expires_at,
+                'decided_at', a.decided_at, 'finished_at', a.finished_at, 'outcome', a.outcome
+            ) order by a.created_at, a.id)
+            from public.ai_pending_actions as a where a.session_id = session.id
+        ), '[]')
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_session_history(session_id uuid) OWNER TO postgres;
+
+--
+-- Name: copilot_session_json(public.ai_sessions); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_json(session public.ai_sessions) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'id', session.id, 'channel', session.channel, 'hospital_id', session.hospital_id,
+        'patient_id', session.patient_id, 'user_id', session.user_id, 'roles', to_jsonb(session.started_roles),
+        'status', session.session_status, 'input_tokens', session.input_tokens, 'output_tokens', session.output_tokens,
+        'started_at', session.started_at, 'last_activity_at', session.last_activity_at, 'ended_at', session.ended_at
+    );
+$$;
+
+ALTER FUNCTION private.copilot_session_json(session public.ai_sessions) OWNER TO postgres;
 
 --
 -- Name: create_field_key(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9386,7 +9994,8 @@ declare
     session public.ai_sessions;
     visible boolean;
 begin
-    select s.* into session from public.ai_sessions as s where s.id = read_voice_session.session_id;
+    select s.* into session from public.ai_sessions as s
+    where s.id = read_voice_session.session_id and s.channel = 'voice';
     visible := session.id is not null and (
         (session.patient_id is not null and session.patient_id = private.own_patient_id())
         or session.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
@@ -13651,6 +14260,148 @@ Redeems the grant for the login made for it; returns the new doctor or pharmacis
 trail names the admin.';
 
 --
+-- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_close_session(copilot_close_session.session_id, copilot_close_session.summary);
+$$;
+
+ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text) IS 'Closes the caller''s session (nothing more is recorded), with an optional final summary. Returns the session. Errors: PT404 session_not_found.';
+
+--
+-- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_decide_action(action_id uuid, decision text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_decide_action(copilot_decide_action.action_id, copilot_decide_action.decision);
+$$;
+
+ALTER FUNCTION public.copilot_decide_action(action_id uuid, decision text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_decide_action(action_id uuid, decision text) IS 'The owner confirms or rejects a pending action (decision: confirm | reject). The first decision wins: {..., status, first: true} and, on confirmation, the arguments and summary to run (logged). The same decision again returns the action as it stands (first: false, outcome once recorded) and must not run it again. Errors: PT404 action_not_found (no such action, or not yours), PT409 action_expired, action_rejected (confirm after reject), action_confirmed (reject after confirm), session_closed, 400 decision_invalid.';
+
+--
+-- Name: copilot_finish_action(uuid, jsonb, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_finish_action(
+        copilot_finish_action.action_id, copilot_finish_action.outcome, copilot_finish_action.ok
+    );
+$$;
+
+ALTER FUNCTION public.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_finish_action(action_id uuid, outcome jsonb, ok boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) IS 'Records what running a confirmed action did: status done (ok) or failed, and its outcome; once. Returns the action. Errors: PT404 action_not_found, PT409 action_not_confirmed, action_finished, 400 ok_missing.';
+
+--
+-- Name: copilot_open_session(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_open_session(hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_open_session(copilot_open_session.hospital_id);
+$$;
+
+ALTER FUNCTION public.copilot_open_session(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_open_session(hospital_id uuid) IS 'Opens a copilot session for the caller: at a hospital where they work (hospital_id; their roles there are the session''s), or without one for a patient (their own record). Returns {id, channel, hospital_id, patient_id, user_id, roles, status, input_tokens, output_tokens, started_at, last_activity_at, ended_at}. Errors: PT404 hospital_not_found (not a hospital you work at), 400 hospital_required (staff must name one).';
+
+--
+-- Name: copilot_propose_action(uuid, text, jsonb, text, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer DEFAULT 600) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_propose_action(
+        copilot_propose_action.session_id, copilot_propose_action.tool, copilot_propose_action.arguments,
+        copilot_propose_action.summary, copilot_propose_action.ttl_seconds
+    );
+$$;
+
+ALTER FUNCTION public.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) IS 'Records a write the copilot proposes in the caller''s open session; it runs only once they confirm it (rpc/copilot_decide_action) within ttl_seconds (default 600, at most 1800). Returns {id, session_id, tool, arguments_hash (sha256 hex of the arguments as Postgres prints the jsonb), status: pending, created_at, expires_at, ...}. Errors: PT404 session_not_found, PT409 session_closed, 400 tool_invalid, arguments_invalid, summary_missing, ttl_invalid.';
+
+--
+-- Name: copilot_record_turn(uuid, text, text, jsonb, integer, integer, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_record_turn(session_id uuid, user_message text, assistant_message text DEFAULT NULL::text, tool_calls jsonb DEFAULT '[]'::jsonb, input_tokens integer DEFAULT 0, output_tokens integer DEFAULT 0, summary text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_record_turn(
+        copilot_record_turn.session_id, copilot_record_turn.user_message, copilot_record_turn.assistant_message,
+        copilot_record_turn.tool_calls, copilot_record_turn.input_tokens, copilot_record_turn.output_tokens,
+        copilot_record_turn.summary
+    );
+$$;
+
+ALTER FUNCTION public.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) IS 'Appends one turn to the caller''s open session, all or nothing: the user''s message, the answer (null when the turn ended without one), tool_calls [{tool, arguments, read_only, outcome: ok|proposed|refused|error, code, row_count, duration_ms, action_id}], the tokens spent (added to the session''s) and optionally a new summary. Text and arguments are stored encrypted. Returns {session, user_message_id, assistant_message_id, tool_call_ids}. Errors: PT404 session_not_found, PT409 session_closed, 400 message_missing, tokens_invalid, tool_calls_malformed, action_not_in_session.';
+
+--
+-- Name: copilot_session_history(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_session_history(session_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_session_history(copilot_session_history.session_id);
+$$;
+
+ALTER FUNCTION public.copilot_session_history(session_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_history(session_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_session_history(session_id uuid) IS 'The caller''s own session in clear: {..., summary, messages [{seq, role, content, ...}], tool_calls [{tool, arguments, read_only, outcome, code, ...}], actions [{tool, summary, arguments, status, outcome, ...}]}. The owner only (staff at aal2); each read is logged. Errors: PT404 session_not_found (no such session, or not yours), PT403 insufficient_aal.';
+
+--
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16993,6 +17744,150 @@ ALTER TABLE private.voice_pins OWNER TO postgres;
 COMMENT ON TABLE private.voice_pins IS 'Each patient''s voice PIN (rpc/set_voice_pin), as a bcrypt hash only: what a caller says to be verified in a call to the voice agent.';
 
 --
+-- Name: ai_messages; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ai_messages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    session_id uuid NOT NULL,
+    seq integer NOT NULL,
+    role text NOT NULL,
+    content_encrypted bytea NOT NULL,
+    input_tokens integer,
+    output_tokens integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ai_messages_role_known CHECK ((role = ANY (ARRAY['user'::text, 'assistant'::text]))),
+    CONSTRAINT ai_messages_seq_positive CHECK ((seq > 0)),
+    CONSTRAINT ai_messages_tokens_not_negative CHECK (((input_tokens >= 0) AND (output_tokens >= 0)))
+);
+
+ALTER TABLE public.ai_messages OWNER TO postgres;
+
+--
+-- Name: TABLE ai_messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ai_messages IS 'The messages of a copilot session, in order: what the user typed and what the assistant answered. Written by rpc/copilot_record_turn; the text is read with rpc/copilot_session_history (the owner, logged). Read (without the text) by whoever may read the session.';
+
+--
+-- Name: COLUMN ai_messages.seq; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_messages.seq IS 'The message''s place in its session (1, 2, ...).';
+
+--
+-- Name: COLUMN ai_messages.role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_messages.role IS 'user (what was typed) or assistant (the answer).';
+
+--
+-- Name: COLUMN ai_messages.content_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_messages.content_encrypted IS 'The text, encrypted (private.encrypt_field): read with rpc/copilot_session_history.';
+
+--
+-- Name: COLUMN ai_messages.input_tokens; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_messages.input_tokens IS 'Assistant messages: the input tokens the turn spent.';
+
+--
+-- Name: COLUMN ai_messages.output_tokens; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_messages.output_tokens IS 'Assistant messages: the output tokens the turn spent.';
+
+--
+-- Name: ai_tool_calls; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ai_tool_calls (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    session_id uuid NOT NULL,
+    message_id uuid NOT NULL,
+    seq integer NOT NULL,
+    tool text NOT NULL,
+    arguments_encrypted bytea NOT NULL,
+    read_only boolean NOT NULL,
+    outcome text NOT NULL,
+    code text,
+    row_count integer,
+    duration_ms integer,
+    action_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ai_tool_calls_code_when_not_ok CHECK (((outcome = ANY (ARRAY['refused'::text, 'error'::text])) = (code IS NOT NULL))),
+    CONSTRAINT ai_tool_calls_counts_not_negative CHECK (((row_count >= 0) AND (duration_ms >= 0))),
+    CONSTRAINT ai_tool_calls_outcome_known CHECK ((outcome = ANY (ARRAY['ok'::text, 'proposed'::text, 'refused'::text, 'error'::text]))),
+    CONSTRAINT ai_tool_calls_proposed_names_action CHECK (((outcome = 'proposed'::text) = (action_id IS NOT NULL))),
+    CONSTRAINT ai_tool_calls_tool_named CHECK ((tool ~ '^[a-z][a-z0-9_]{0,63}$'::text)),
+    CONSTRAINT ai_tool_calls_writes_are_proposed CHECK ((read_only OR (outcome = ANY (ARRAY['proposed'::text, 'refused'::text, 'error'::text]))))
+);
+
+ALTER TABLE public.ai_tool_calls OWNER TO postgres;
+
+--
+-- Name: TABLE ai_tool_calls; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ai_tool_calls IS 'The tool calls the copilot''s model made in a session: which tool, read-only or not, how it ended. Written by rpc/copilot_record_turn; the arguments are read with rpc/copilot_session_history. Read (without the arguments) by whoever may read the session.';
+
+--
+-- Name: COLUMN ai_tool_calls.message_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.message_id IS 'The message of the turn: its answer, or what was typed when the turn ended without one.';
+
+--
+-- Name: COLUMN ai_tool_calls.seq; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.seq IS 'The call''s place in its session (1, 2, ...).';
+
+--
+-- Name: COLUMN ai_tool_calls.arguments_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.arguments_encrypted IS 'The arguments (JSON), encrypted (private.encrypt_field): read with rpc/copilot_session_history.';
+
+--
+-- Name: COLUMN ai_tool_calls.read_only; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.read_only IS 'true: a read that ran at once; false: a write, which never runs in the model loop (proposed).';
+
+--
+-- Name: COLUMN ai_tool_calls.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.outcome IS 'ok (ran), proposed (a write waiting for confirmation: action_id), refused (the API refused it, see code), error (it failed, see code).';
+
+--
+-- Name: COLUMN ai_tool_calls.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.code IS 'Why it was refused or failed (e.g. PT404, not_in_care_team, timeout).';
+
+--
+-- Name: COLUMN ai_tool_calls.row_count; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.row_count IS 'How many rows the tool answered.';
+
+--
+-- Name: COLUMN ai_tool_calls.duration_ms; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.duration_ms IS 'How long the call took, in milliseconds.';
+
+--
+-- Name: COLUMN ai_tool_calls.action_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_tool_calls.action_id IS 'The pending action a proposed write became.';
+
+--
 -- Name: doctors; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -18593,6 +19488,27 @@ ALTER TABLE ONLY private.webhook_inbox
     ADD CONSTRAINT webhook_inbox_pkey PRIMARY KEY (id);
 
 --
+-- Name: ai_messages ai_messages_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_messages
+    ADD CONSTRAINT ai_messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: ai_messages ai_messages_seq_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_messages
+    ADD CONSTRAINT ai_messages_seq_once UNIQUE (session_id, seq);
+
+--
+-- Name: ai_pending_actions ai_pending_actions_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_pending_actions
+    ADD CONSTRAINT ai_pending_actions_pkey PRIMARY KEY (id);
+
+--
 -- Name: ai_sessions ai_sessions_external_id_once; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -18605,6 +19521,20 @@ ALTER TABLE ONLY public.ai_sessions
 
 ALTER TABLE ONLY public.ai_sessions
     ADD CONSTRAINT ai_sessions_pkey PRIMARY KEY (id);
+
+--
+-- Name: ai_tool_calls ai_tool_calls_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_tool_calls
+    ADD CONSTRAINT ai_tool_calls_pkey PRIMARY KEY (id);
+
+--
+-- Name: ai_tool_calls ai_tool_calls_seq_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_tool_calls
+    ADD CONSTRAINT ai_tool_calls_seq_once UNIQUE (session_id, seq);
 
 --
 -- Name: appointments appointments_external_ref_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -19383,6 +20313,24 @@ CREATE INDEX webhook_inbox_unclaimed_email_idx ON private.webhook_inbox USING bt
 CREATE INDEX webhook_inbox_unclaimed_user_idx ON private.webhook_inbox USING btree (organizer_cal_user_id) WHERE (hospital_id IS NULL);
 
 --
+-- Name: ai_messages_session_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_messages_session_idx ON public.ai_messages USING btree (session_id, seq);
+
+--
+-- Name: ai_pending_actions_decided_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_pending_actions_decided_by_idx ON public.ai_pending_actions USING btree (decided_by);
+
+--
+-- Name: ai_pending_actions_session_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_pending_actions_session_idx ON public.ai_pending_actions USING btree (session_id, created_at);
+
+--
 -- Name: ai_sessions_attention_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -19407,10 +20355,28 @@ CREATE INDEX ai_sessions_hospital_idx ON public.ai_sessions USING btree (hospita
 CREATE INDEX ai_sessions_patient_idx ON public.ai_sessions USING btree (patient_id, started_at DESC);
 
 --
+-- Name: ai_sessions_user_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_sessions_user_idx ON public.ai_sessions USING btree (user_id, last_activity_at DESC);
+
+--
 -- Name: ai_sessions_verified_patient_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
 CREATE INDEX ai_sessions_verified_patient_idx ON public.ai_sessions USING btree (verified_patient_id);
+
+--
+-- Name: ai_tool_calls_action_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_tool_calls_action_idx ON public.ai_tool_calls USING btree (action_id);
+
+--
+-- Name: ai_tool_calls_message_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_tool_calls_message_idx ON public.ai_tool_calls USING btree (message_id);
 
 --
 -- Name: appointments_booked_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -20305,6 +21271,42 @@ CREATE TRIGGER outbox_set_updated_at BEFORE UPDATE ON private.outbox FOR EACH RO
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON private.registration_codes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: ai_messages ai_messages_ciphertext_content_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_messages_ciphertext_content_encrypted_on_insert BEFORE INSERT ON public.ai_messages FOR EACH ROW WHEN ((new.content_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('content_encrypted');
+
+--
+-- Name: ai_messages ai_messages_ciphertext_content_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_messages_ciphertext_content_encrypted_on_update BEFORE UPDATE ON public.ai_messages FOR EACH ROW WHEN (((new.content_encrypted IS NOT NULL) AND (new.content_encrypted IS DISTINCT FROM old.content_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('content_encrypted');
+
+--
+-- Name: ai_pending_actions ai_pending_actions_ciphertext_arguments_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_pending_actions_ciphertext_arguments_encrypted_on_insert BEFORE INSERT ON public.ai_pending_actions FOR EACH ROW WHEN ((new.arguments_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('arguments_encrypted');
+
+--
+-- Name: ai_pending_actions ai_pending_actions_ciphertext_arguments_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_pending_actions_ciphertext_arguments_encrypted_on_update BEFORE UPDATE ON public.ai_pending_actions FOR EACH ROW WHEN (((new.arguments_encrypted IS NOT NULL) AND (new.arguments_encrypted IS DISTINCT FROM old.arguments_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('arguments_encrypted');
+
+--
+-- Name: ai_pending_actions ai_pending_actions_ciphertext_summary_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_pending_actions_ciphertext_summary_encrypted_on_insert BEFORE INSERT ON public.ai_pending_actions FOR EACH ROW WHEN ((new.summary_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('summary_encrypted');
+
+--
+-- Name: ai_pending_actions ai_pending_actions_ciphertext_summary_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_pending_actions_ciphertext_summary_encrypted_on_update BEFORE UPDATE ON public.ai_pending_actions FOR EACH ROW WHEN (((new.summary_encrypted IS NOT NULL) AND (new.summary_encrypted IS DISTINCT FROM old.summary_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('summary_encrypted');
+
+--
 -- Name: ai_sessions ai_sessions_ciphertext_content_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -20321,6 +21323,18 @@ CREATE TRIGGER ai_sessions_ciphertext_content_encrypted_on_update BEFORE UPDATE 
 --
 
 CREATE TRIGGER ai_sessions_set_updated_at BEFORE UPDATE ON public.ai_sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: ai_tool_calls ai_tool_calls_ciphertext_arguments_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_tool_calls_ciphertext_arguments_encrypted_on_insert BEFORE INSERT ON public.ai_tool_calls FOR EACH ROW WHEN ((new.arguments_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('arguments_encrypted');
+
+--
+-- Name: ai_tool_calls ai_tool_calls_ciphertext_arguments_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ai_tool_calls_ciphertext_arguments_encrypted_on_update BEFORE UPDATE ON public.ai_tool_calls FOR EACH ROW WHEN (((new.arguments_encrypted IS NOT NULL) AND (new.arguments_encrypted IS DISTINCT FROM old.arguments_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('arguments_encrypted');
 
 --
 -- Name: appointments appointments_add_doctor_to_care_team; Type: TRIGGER; Schema: public; Owner: postgres
@@ -20411,6 +21425,12 @@ CREATE TRIGGER appointments_verify_reach BEFORE INSERT ON public.appointments FO
 --
 
 CREATE TRIGGER appointments_want_free_time BEFORE INSERT OR UPDATE OF starts_at, ends_at, resource, status ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.refuse_appointment_clash();
+
+--
+-- Name: ai_pending_actions audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_pending_actions FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('', 'arguments_encrypted', 'summary_encrypted');
 
 --
 -- Name: ai_sessions audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -21581,6 +22601,27 @@ ALTER TABLE ONLY private.webhook_inbox
     ADD CONSTRAINT webhook_inbox_reapplied_by_fkey FOREIGN KEY (reapplied_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 --
+-- Name: ai_messages ai_messages_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_messages
+    ADD CONSTRAINT ai_messages_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.ai_sessions(id);
+
+--
+-- Name: ai_pending_actions ai_pending_actions_decided_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_pending_actions
+    ADD CONSTRAINT ai_pending_actions_decided_by_fkey FOREIGN KEY (decided_by) REFERENCES public.profiles(id);
+
+--
+-- Name: ai_pending_actions ai_pending_actions_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_pending_actions
+    ADD CONSTRAINT ai_pending_actions_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.ai_sessions(id);
+
+--
 -- Name: ai_sessions ai_sessions_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -21595,11 +22636,39 @@ ALTER TABLE ONLY public.ai_sessions
     ADD CONSTRAINT ai_sessions_patient_id_fkey FOREIGN KEY (patient_id) REFERENCES public.patients(id);
 
 --
+-- Name: ai_sessions ai_sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_sessions
+    ADD CONSTRAINT ai_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id);
+
+--
 -- Name: ai_sessions ai_sessions_verified_patient_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.ai_sessions
     ADD CONSTRAINT ai_sessions_verified_patient_id_fkey FOREIGN KEY (verified_patient_id) REFERENCES public.patients(id);
+
+--
+-- Name: ai_tool_calls ai_tool_calls_action_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_tool_calls
+    ADD CONSTRAINT ai_tool_calls_action_id_fkey FOREIGN KEY (action_id) REFERENCES public.ai_pending_actions(id);
+
+--
+-- Name: ai_tool_calls ai_tool_calls_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_tool_calls
+    ADD CONSTRAINT ai_tool_calls_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.ai_messages(id);
+
+--
+-- Name: ai_tool_calls ai_tool_calls_session_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ai_tool_calls
+    ADD CONSTRAINT ai_tool_calls_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.ai_sessions(id);
 
 --
 -- Name: appointments appointments_booked_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -22440,22 +23509,82 @@ ALTER TABLE private.voice_pins ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.webhook_inbox ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: ai_messages; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ai_messages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ai_messages ai_messages_select_with_session; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ai_messages_select_with_session ON public.ai_messages FOR SELECT TO authenticated USING ((EXISTS ( SELECT
+   FROM public.ai_sessions s
+  WHERE (s.id = ai_messages.session_id))));
+
+--
+-- Name: POLICY ai_messages_select_with_session ON ai_messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ai_messages_select_with_session ON public.ai_messages IS 'Whoever may read the session reads its messages (not their text).';
+
+--
+-- Name: ai_pending_actions; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ai_pending_actions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ai_pending_actions ai_pending_actions_select_with_session; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ai_pending_actions_select_with_session ON public.ai_pending_actions FOR SELECT TO authenticated USING ((EXISTS ( SELECT
+   FROM public.ai_sessions s
+  WHERE (s.id = ai_pending_actions.session_id))));
+
+--
+-- Name: POLICY ai_pending_actions_select_with_session ON ai_pending_actions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ai_pending_actions_select_with_session ON public.ai_pending_actions IS 'Whoever may read the session reads its pending actions (not their arguments or summary).';
+
+--
 -- Name: ai_sessions; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
 ALTER TABLE public.ai_sessions ENABLE ROW LEVEL SECURITY;
 
 --
--- Name: ai_sessions ai_sessions_select_patient_staff_or_care_team; Type: POLICY; Schema: public; Owner: postgres
+-- Name: ai_sessions ai_sessions_select_by_channel; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY ai_sessions_select_patient_staff_or_care_team ON public.ai_sessions FOR SELECT TO authenticated USING ((((patient_id IS NOT NULL) AND (patient_id = private.own_patient_id())) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))) OR ((patient_id IS NOT NULL) AND private.on_care_team(patient_id, hospital_id))));
+CREATE POLICY ai_sessions_select_by_channel ON public.ai_sessions FOR SELECT TO authenticated USING ((((channel = 'voice'::public.ai_channel) AND (((patient_id IS NOT NULL) AND (patient_id = private.own_patient_id())) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))) OR ((patient_id IS NOT NULL) AND private.on_care_team(patient_id, hospital_id)))) OR ((channel = 'copilot'::public.ai_channel) AND ((user_id = ( SELECT auth.uid() AS uid)) OR ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) AND (NOT (started_roles @> '{patient}'::public.app_role[])))))));
 
 --
--- Name: POLICY ai_sessions_select_patient_staff_or_care_team ON ai_sessions; Type: COMMENT; Schema: public; Owner: postgres
+-- Name: POLICY ai_sessions_select_by_channel ON ai_sessions; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON POLICY ai_sessions_select_patient_staff_or_care_team ON public.ai_sessions IS 'The patient reads their own sessions; the front desk, CROs and admins of the line''s hospital its sessions; the patient''s care team at that hospital theirs.';
+COMMENT ON POLICY ai_sessions_select_by_channel ON public.ai_sessions IS 'Voice: the patient reads their own sessions; the front desk, CROs and admins of the line''s hospital its sessions; the patient''s care team at that hospital theirs. Copilot: the owner reads their own (a patient''s are theirs only); the admins of the hospital a staff member opened one at read it for audit (not what was said).';
+
+--
+-- Name: ai_tool_calls; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ai_tool_calls ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ai_tool_calls ai_tool_calls_select_with_session; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ai_tool_calls_select_with_session ON public.ai_tool_calls FOR SELECT TO authenticated USING ((EXISTS ( SELECT
+   FROM public.ai_sessions s
+  WHERE (s.id = ai_tool_calls.session_id))));
+
+--
+-- Name: POLICY ai_tool_calls_select_with_session ON ai_tool_calls; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ai_tool_calls_select_with_session ON public.ai_tool_calls IS 'Whoever may read the session reads its tool calls (not their arguments).';
 
 --
 -- Name: appointments; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -23779,6 +24908,42 @@ GRANT SELECT(updated_at) ON TABLE public.ai_sessions TO authenticated;
 GRANT SELECT(verified_at) ON TABLE public.ai_sessions TO authenticated;
 
 --
+-- Name: COLUMN ai_sessions.user_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(user_id) ON TABLE public.ai_sessions TO authenticated;
+
+--
+-- Name: COLUMN ai_sessions.started_roles; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(started_roles) ON TABLE public.ai_sessions TO authenticated;
+
+--
+-- Name: COLUMN ai_sessions.session_status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(session_status) ON TABLE public.ai_sessions TO authenticated;
+
+--
+-- Name: COLUMN ai_sessions.input_tokens; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(input_tokens) ON TABLE public.ai_sessions TO authenticated;
+
+--
+-- Name: COLUMN ai_sessions.output_tokens; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(output_tokens) ON TABLE public.ai_sessions TO authenticated;
+
+--
+-- Name: COLUMN ai_sessions.last_activity_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(last_activity_at) ON TABLE public.ai_sessions TO authenticated;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -24308,6 +25473,162 @@ GRANT ALL ON FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token
 REVOKE ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO authenticated;
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO service_role;
+
+--
+-- Name: TABLE ai_pending_actions; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.ai_pending_actions TO service_role;
+
+--
+-- Name: COLUMN ai_pending_actions.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.session_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(session_id) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.tool; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(tool) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.arguments_hash; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(arguments_hash) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(status) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(created_at) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.expires_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(expires_at) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.decided_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(decided_at) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.decided_by; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(decided_by) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.finished_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(finished_at) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: COLUMN ai_pending_actions.outcome; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(outcome) ON TABLE public.ai_pending_actions TO authenticated;
+
+--
+-- Name: FUNCTION copilot_action_json(action public.ai_pending_actions); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_action_json(action public.ai_pending_actions) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_action_json(action public.ai_pending_actions) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_action_ttl_cap(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_action_ttl_cap() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_action_ttl_cap() TO authenticated;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_decide_action(action_id uuid, decision text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_decide_action(action_id uuid, decision text) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_finish_action(action_id uuid, outcome jsonb, ok boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_open_session(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_open_session(hospital_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_own_action(action_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_own_action(action_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_own_action(action_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_own_session(session_id uuid, for_write boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_own_session(session_id uuid, for_write boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_own_session(session_id uuid, for_write boolean) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_session_history(session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_history(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_session_history(session_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_session_json(session public.ai_sessions); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) TO authenticated;
 
 --
 -- Name: FUNCTION create_field_key(); Type: ACL; Schema: private; Owner: postgres
@@ -26276,6 +27597,62 @@ GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id 
 GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO service_role;
+
+--
+-- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_decide_action(action_id uuid, decision text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_decide_action(action_id uuid, decision text) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_decide_action(action_id uuid, decision text) TO service_role;
+
+--
+-- Name: FUNCTION copilot_finish_action(action_id uuid, outcome jsonb, ok boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO service_role;
+
+--
+-- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_open_session(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_open_session(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_open_session(hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_propose_action(session_id uuid, tool text, arguments jsonb, summary text, ttl_seconds integer) TO service_role;
+
+--
+-- Name: FUNCTION copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO service_role;
+
+--
+-- Name: FUNCTION copilot_session_history(session_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_session_history(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION db_pre_request(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -27303,6 +28680,132 @@ GRANT SELECT ON TABLE private.state_machine_states TO service_role;
 
 GRANT SELECT ON TABLE private.state_transitions TO authenticated;
 GRANT SELECT ON TABLE private.state_transitions TO service_role;
+
+--
+-- Name: TABLE ai_messages; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.ai_messages TO service_role;
+
+--
+-- Name: COLUMN ai_messages.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: COLUMN ai_messages.session_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(session_id) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: COLUMN ai_messages.seq; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(seq) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: COLUMN ai_messages.role; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(role) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: COLUMN ai_messages.input_tokens; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(input_tokens) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: COLUMN ai_messages.output_tokens; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(output_tokens) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: COLUMN ai_messages.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(created_at) ON TABLE public.ai_messages TO authenticated;
+
+--
+-- Name: TABLE ai_tool_calls; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.ai_tool_calls TO service_role;
+
+--
+-- Name: COLUMN ai_tool_calls.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.session_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(session_id) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.message_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(message_id) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.seq; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(seq) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.tool; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(tool) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.read_only; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(read_only) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.outcome; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(outcome) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(code) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.row_count; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(row_count) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.duration_ms; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(duration_ms) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.action_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(action_id) ON TABLE public.ai_tool_calls TO authenticated;
+
+--
+-- Name: COLUMN ai_tool_calls.created_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(created_at) ON TABLE public.ai_tool_calls TO authenticated;
 
 --
 -- Name: TABLE doctors; Type: ACL; Schema: public; Owner: postgres

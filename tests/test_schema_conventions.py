@@ -355,6 +355,8 @@ RECREATED_FUNCTIONS = {
     " private.phone_carriers",
     "private.request_voice_callback_by_sms": "20261207233000 finds the number's carriers with"
     " private.phone_carriers",
+    "private.read_voice_session": "20261208000000 reads only voice sessions: a copilot session"
+    " of a hospital's staff is not the front desk's to read",
     "private.calcom_booking_snapshot": "20261207100300 passes on the appointment id carebase"
     " tags its own Cal.com bookings with",
     "private.calendar_apply_booking": "20261207100300 finds the appointment of a booking carebase"

@@ -428,8 +428,19 @@ select (public.record_voice_call(
         'artifact', jsonb_build_object('transcript', 'my chest hurts')
     )
 ) ->> 'session_id')::uuid as id;
+select tests.act_as('a_patient1');
+create temporary table copilot on commit drop as
+select (public.copilot_open_session() ->> 'id')::uuid as id;
+select public.copilot_record_turn((select id from copilot), 'move my visit to Friday', 'Shall I move it?') is not null;
+create temporary table copilot_action on commit drop as
+select (public.copilot_propose_action(
+    (select id from copilot),
+    'reschedule_appointment',
+    '{"starts_at": "2026-12-11T10:00:00Z"}',
+    'Move the visit to Friday'
+) ->> 'id')::uuid as id;
 select tests.clear_authentication();
-grant select on rx, identifier, voice to authenticated;
+grant select on rx, identifier, voice, copilot, copilot_action to authenticated;
 
 create temporary table rpc_calls (name text primary key, actor text, statement text, logged_table text) on commit drop;
 insert into rpc_calls
@@ -463,7 +474,15 @@ values
     'reveal_patient_identifier', 'a_front_desk',
     'select public.reveal_patient_identifier((select id from identifier))', 'public.patient_identifiers'
 ),
-('voice_session', 'a_front_desk', 'select public.voice_session((select id from voice))', 'public.ai_sessions');
+('voice_session', 'a_front_desk', 'select public.voice_session((select id from voice))', 'public.ai_sessions'),
+(
+    'copilot_session_history', 'a_patient1', 'select public.copilot_session_history((select id from copilot))',
+    'public.ai_messages'
+),
+(
+    'copilot_decide_action', 'a_patient1',
+    'select public.copilot_decide_action((select id from copilot_action), ''confirm'')', 'public.ai_pending_actions'
+);
 
 select is_empty(
     $$ select r.resource from private.audited_resources as r

@@ -81,6 +81,17 @@ select public.record_voice_call(
         'artifact', jsonb_build_object('transcript', 'chest pain since morning')
     )
 ) ->> 'outcome' as voice_recorded;
+-- A copilot session of a_patient1's: a turn with a tool call, and a proposed action.
+select tests.act_as('a_patient1');
+create temporary table enc_copilot on commit drop as
+select (public.copilot_open_session() ->> 'id')::uuid as id;
+select public.copilot_propose_action(
+    (select id from enc_copilot), 'cancel_appointment', '{"appointment_id": "x"}', 'Cancel my visit'
+) ->> 'status' as proposed;
+select public.copilot_record_turn(
+    (select id from enc_copilot), 'cancel my visit', 'Shall I cancel it?',
+    '[{"tool": "my_appointments", "arguments": {}, "read_only": true, "outcome": "ok"}]'
+) is not null as turn_recorded;
 select tests.act_as('a_front_desk', 'aal2');
 select
     (public.set_patient_identifier(tests.id_of('patients', 'a_patient1'), 'aadhaar', '234567891234')).id is not null
@@ -111,6 +122,10 @@ begin
             case
                 when target.table_name = 'public.prescription_items'::regclass
                     then 'exists (select from public.prescriptions as p where p.id = t.prescription_id and p.patient_id = $1)'
+                when target.table_name in (
+                    'public.ai_messages'::regclass, 'public.ai_tool_calls'::regclass, 'public.ai_pending_actions'::regclass
+                )
+                    then 'exists (select from public.ai_sessions as s where s.id = t.session_id and s.patient_id = $1)'
                 else 't.patient_id = $1'
             end
         ) into picked using tests.id_of('patients', 'a_patient1');

@@ -109,6 +109,8 @@ declare
     p uuid := tests.id_of('patients', patient);
     doctor_user uuid := tests.user_id(doctor);
     row_id uuid;
+    action uuid;
+    confirmed uuid;
 begin
     insert into public.consent_documents (hospital_id, purpose, version, title, body)
     values (h, 'contact_email', 1, 'Email', 'You may email me.') returning id into row_id;
@@ -164,6 +166,16 @@ begin
     perform pg_temp.fixture('ai_sessions', side || '_voice_session', row_id);
     insert into public.voice_lines (hospital_id, vapi_phone_number_id, phone)
     values (h, 'pn-reach-' || side, '+9117655001' || length(side) || ascii(side) % 10);
+    -- The doctor's copilot session there, with an action waiting and one confirmed.
+    perform tests.act_as(doctor);
+    row_id := (public.copilot_open_session(h) ->> 'id')::uuid;
+    action := (public.copilot_propose_action(row_id, 'cancel_appointment', '{}', 'Cancel the visit') ->> 'id')::uuid;
+    confirmed := (public.copilot_propose_action(row_id, 'cancel_appointment', '{}', 'Cancel') ->> 'id')::uuid;
+    perform public.copilot_decide_action(confirmed, 'confirm');
+    perform tests.clear_authentication();
+    perform pg_temp.fixture('ai_sessions', side || '_copilot_session', row_id);
+    perform pg_temp.fixture('ai_pending_actions', side || '_action', action);
+    perform pg_temp.fixture('ai_pending_actions', side || '_confirmed_action', confirmed);
 end;
 $$;
 
@@ -339,7 +351,8 @@ from (
     ('public.calendar_sync_flags', 'b', null, 'b_flag'), ('public.calendar_sync_flags', 'c', null, 'c_flag'),
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
-    ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session')
+    ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
+    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -812,6 +825,7 @@ values
 ('invitation_id', 'public.staff_invitations', null),
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
+('action_id', 'public.ai_pending_actions', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -956,6 +970,38 @@ values
     'request_voice_callback', 'a_front_desk',
     $$ select public.request_voice_callback(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid) $$,
     jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'copilot_open_session', 'a_doctor', $$ select public.copilot_open_session(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'copilot_record_turn', 'a_doctor',
+    $$ select public.copilot_record_turn(($1 ->> 'session_id')::uuid, 'my patients today', 'Two.') $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
+),
+(
+    'copilot_close_session', 'a_doctor', $$ select public.copilot_close_session(($1 ->> 'session_id')::uuid) $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
+),
+(
+    'copilot_session_history', 'a_doctor', $$ select public.copilot_session_history(($1 ->> 'session_id')::uuid) $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
+),
+(
+    'copilot_propose_action', 'a_doctor',
+    $$ select public.copilot_propose_action(($1 ->> 'session_id')::uuid, 'cancel_appointment', '{}', 'Cancel') $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
+),
+(
+    'copilot_decide_action', 'a_doctor',
+    $$ select public.copilot_decide_action(($1 ->> 'action_id')::uuid, 'confirm') $$,
+    jsonb_build_object('action_id', pg_temp.a('ai_pending_actions', 'a_action'))
+),
+(
+    'copilot_finish_action', 'a_doctor',
+    $$ select public.copilot_finish_action(($1 ->> 'action_id')::uuid, '{"done": true}', true) $$,
+    jsonb_build_object('action_id', pg_temp.a('ai_pending_actions', 'a_confirmed_action'))
 ),
 (
     'voice_session', 'a_front_desk',
