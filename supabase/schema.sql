@@ -21436,7 +21436,7 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_pe
 -- Name: ai_sessions audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_sessions FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_sessions FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'content_encrypted');
 
 --
 -- Name: appointments audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres

@@ -3,7 +3,7 @@
 -- clinical read through the API is logged, embedded reads included; the daily anchor and the
 -- monthly partitions are scheduled; every partition carries the append-only guards.
 begin;
-select plan(12);
+select plan(13);
 
 -- Scheduled jobs and partitions (first: creating a partition locks the log, and nothing of this
 -- transaction may hold the chain head then) ---------------------------------------------------------
@@ -132,6 +132,16 @@ select is_empty(
     'and not in another hospital''s'
 );
 select tests.clear_authentication();
+
+-- The trail keeps no ciphertext: every registered encrypted column of an audited table is
+-- logged as '[encrypted]' (named in its audit trigger's arguments).
+select is_empty(
+    $$ select e.table_name::text || '.' || e.column_name
+        from private.encrypted_columns as e
+        join pg_catalog.pg_trigger as t on t.tgrelid = e.table_name and t.tgname = 'audit_row_change'
+        where position(quote_literal(e.column_name) in pg_catalog.pg_get_triggerdef(t.oid)) = 0 $$,
+    'every encrypted column of an audited table is masked in its audit entries'
+);
 
 select * from finish();
 rollback;
