@@ -220,7 +220,7 @@ router.add_api_route(
     operation_id="copilot_confirm_action",
     summary="Confirm a pending action: it runs now, once, with your current rights",
     response_model=ActionDecision,
-    responses=error_responses(401, 404, 409, 429),
+    responses=error_responses(401, 403, 404, 409, 422, 429, 502),
 )
 router.add_api_route(
     "/sessions/copilot/{session_id}/actions/{action_id}/reject",
@@ -229,5 +229,5 @@ router.add_api_route(
     operation_id="copilot_reject_action",
     summary="Reject a pending action: it never runs",
     response_model=ActionDecision,
-    responses=error_responses(401, 404, 409, 429),
+    responses=error_responses(401, 403, 404, 409, 422, 429, 502),
 )
