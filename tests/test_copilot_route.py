@@ -368,6 +368,62 @@ def test_an_instruction_inside_record_text_changes_nothing(
     assert body["pending_actions"] == []
 
 
+# Sessions --------------------------------------------------------------------------------
+
+
+def test_a_session_continues_with_its_history_and_is_its_owners_alone(
+    stack: Settings, sidecar: str, fake: FakeAnthropic
+) -> None:
+    fake.set_script(
+        say("Kal subah 10 baje.", when=lambda seen: seen.assistant_turns == 0),
+        say(
+            lambda seen: f"Earlier you asked: {seen.messages[0]['content']}",
+            when=lambda seen: seen.assistant_turns == 1,
+        ),
+    )
+    token = token_of(stack, PATIENT)
+    first = ask(sidecar, token, {"message": "mera agla appointment kab hai"})
+    assert first.status_code == 200, first.text
+    session = first.json()["session_id"]
+    again = ask(sidecar, token, {"message": "aur uske baad?", "session_id": session})
+    assert again.status_code == 200, again.text
+    assert again.json()["session_id"] == session
+    assert again.json()["answer"] == "Earlier you asked: mera agla appointment kab hai"
+    assert [m["role"] for m in fake.requests[-1].messages] == ["user", "assistant", "user"]
+    stored = history(stack, token, session)
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 2
+    # Another user's session is not there for them (nothing is sent to the model).
+    sent = len(fake.requests)
+    other = ask(sidecar, token_of(stack, FRONT_DESK), {"message": "hi", "session_id": session})
+    assert other.status_code == 404 and other.json()["code"] == "session_not_found"
+    assert len(fake.requests) == sent
+
+
+def test_the_session_token_budget_and_the_tool_rounds_are_bounded(
+    stack: Settings, gateway: str, anthropic: tuple[FakeAnthropic, str], fake: FakeAnthropic
+) -> None:
+    settings = sidecar_settings(
+        stack, anthropic[1], copilot_max_tool_rounds=2, copilot_session_token_budget=100_000
+    )
+    token = token_of(stack, PATIENT)
+    with LocalServer(create_app(settings), lifespan="on") as server:
+        fake.set_script(call("my_record", {}), call("my_record", {}), call("my_record", {}))
+        rounds = ask(server.url, token, {"message": "loop"})
+        assert rounds.status_code == 200, rounds.text
+        assert rounds.json()["stopped"] == "max_tool_rounds"
+        assert len(fake.requests) == 2 and len(rounds.json()["tool_calls"]) == 2
+    tight = sidecar_settings(stack, anthropic[1], copilot_session_token_budget=1)
+    with LocalServer(create_app(tight), lifespan="on") as server:
+        fake.reset()
+        fake.set_script(say("one answer"))
+        spent = ask(server.url, token, {"message": "hi"})
+        assert spent.status_code == 200, spent.text
+        session = spent.json()["session_id"]
+        over = ask(server.url, token, {"message": "more", "session_id": session})
+        assert over.status_code == 429 and over.json()["code"] == "token_budget_exhausted"
+        assert len(fake.requests) == 1  # nothing more was sent to the model
+
+
 # Failures --------------------------------------------------------------------------------
 
 
