@@ -483,6 +483,18 @@ def sessions_of(stack: Settings, user: str) -> list[str]:
         ]
 
 
+def test_a_failing_model_is_502_and_the_message_is_kept(
+    stack: Settings, sidecar: str, fake: FakeAnthropic
+) -> None:
+    fake.set_script(say("never"))
+    fake.fail_next(529)
+    token = token_of(stack, PATIENT)
+    answer = ask(sidecar, token, {"message": "kuch batao"})
+    assert answer.status_code == 502 and answer.json()["code"] == "upstream_failed"
+    stored = history(stack, token, sessions_of(stack, user_of_token(token))[0])
+    assert [m["content"] for m in stored["messages"]] == ["kuch batao"]
+
+
 # Streaming -------------------------------------------------------------------------------
 
 

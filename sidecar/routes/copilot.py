@@ -89,6 +89,30 @@ class ActionDecision(BaseModel):
     )
 
 
+_JSON_EXAMPLE = {
+    "session_id": "0b6e2a3c-1f4d-4c2e-9a51-7d1f0c9e8b21",
+    "answer": "Dr. Sandhu is free tomorrow at 10:00; the booking waits for your confirmation.",
+    "pending_actions": [
+        {
+            "id": "5f0c3b7e-8d2a-4e61-b3c9-2a7e4d1f9c05",
+            "tool": "book_appointment",
+            "summary": "Book Ramesh Kumar with Dr. Gurpreet Sandhu at 2026-12-04 10:00 IST",
+            "expires_at": "2026-12-03T17:40:00+00:00",
+        }
+    ],
+    "tool_calls": [
+        {"tool": "find_slots", "read_only": True, "outcome": "ok", "code": None},
+        {
+            "tool": "book_appointment",
+            "read_only": False,
+            "outcome": "proposed",
+            "code": None,
+            "action_id": "5f0c3b7e-8d2a-4e61-b3c9-2a7e4d1f9c05",
+        },
+    ],
+    "stopped": None,
+    "usage": {"input_tokens": 2412, "output_tokens": 118, "session_tokens": 2530},
+}
 _SSE_EXAMPLE = (
     'event: session\ndata: {"session_id": "…"}\n\n'
     ": heartbeat\n\n"
@@ -122,7 +146,7 @@ def _sse(kind: str, data: dict[str, Any]) -> bytes:
         200: {
             "description": "The answer. " + _STREAM_DESCRIPTION,
             "content": {
-                "application/json": {},
+                "application/json": {"example": _JSON_EXAMPLE},
                 "text/event-stream": {
                     "schema": {"type": "string"},
                     "example": _SSE_EXAMPLE,
