@@ -84,7 +84,7 @@ def sidecar(stack: Settings, gateway: str, anthropic: tuple[FakeAnthropic, str])
 
 def token_of(stack: Settings, login: str) -> str:
     with psycopg.connect(stack.dsn()) as conn:
-        return issue(PostgrestSession(conn).claims_for(login, aal="aal2"), stack.jwt_secret)
+        return issue(PostgrestSession(conn).claims_for(login), stack.jwt_secret)
 
 
 def bearer(token: str) -> dict[str, str]:
