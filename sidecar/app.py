@@ -14,6 +14,7 @@ from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
 from sidecar.routes import (
+    copilot,
     health,
     patient_auth,
     staff,
@@ -63,11 +64,23 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     auth_routes.include_router(staff_auth.router)
     auth_routes.include_router(patient_auth.router)
 
+    # The copilot: per user (the token's subject), since each message costs model tokens.
+    copilot_limit = RateLimit(
+        "copilot",
+        settings.copilot_rate_limit,
+        settings.trusted_proxies,
+        key=copilot.rate_key,
+        who="this user",
+    )
+    copilot_routes = APIRouter(dependencies=[Depends(copilot_limit)])
+    copilot_routes.include_router(copilot.router)
+
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
+    api.include_router(copilot_routes)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from fastapi import Request
 from limits import parse
@@ -31,14 +32,24 @@ def client_ip(request: Request, trusted_proxies: int) -> str:
 class RateLimit:
     """A FastAPI dependency: `Depends(RateLimit("auth", "100/15 minutes", 0))`."""
 
-    def __init__(self, scope: str, limit: str, trusted_proxies: int) -> None:
+    def __init__(
+        self,
+        scope: str,
+        limit: str,
+        trusted_proxies: int,
+        key: Callable[[Request], str | None] | None = None,
+        who: str = "this address",
+    ) -> None:
         self.scope = scope
         self.item = parse(limit)
         self.trusted_proxies = trusted_proxies
+        # Another key than the address (e.g. the user); None from it: the address.
+        self.key = key
+        self.who = who
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, request: Request) -> None:
-        key = client_ip(request, self.trusted_proxies)
+        key = (self.key(request) if self.key else None) or client_ip(request, self.trusted_proxies)
         if self.limiter.hit(self.item, self.scope, key):
             return
         reset_at, _ = self.limiter.get_window_stats(self.item, self.scope, key)
@@ -46,6 +57,6 @@ class RateLimit:
         raise ApiError(
             429,
             "rate_limited",
-            f"too many requests from this address; try again in {retry_after} s",
+            f"too many requests from {self.who}; try again in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )

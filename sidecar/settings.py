@@ -145,6 +145,14 @@ class SidecarSettings(BaseSettings):
     copilot_session_token_budget: int = Field(
         200_000, ge=1, alias="CAREBASE_COPILOT_SESSION_TOKEN_BUDGET"
     )
+    # Seconds a proposed write waits for the user's confirmation (the store caps it at 1800).
+    copilot_action_ttl: int = Field(600, ge=1, le=1800, alias="CAREBASE_COPILOT_ACTION_TTL")
+    # Copilot messages and decisions per user (their token's subject), and the seconds between
+    # two SSE heartbeats (comments) while a streamed answer waits for the model or a tool.
+    copilot_rate_limit: str = Field("30/minute", alias="CAREBASE_COPILOT_RATE_LIMIT")
+    copilot_heartbeat_seconds: float = Field(
+        5.0, gt=0, le=60, alias="CAREBASE_COPILOT_HEARTBEAT_SECONDS"
+    )
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")

@@ -92,6 +92,13 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
     ("POST", "/api/v1/webhooks/twilio/sms"): "twilio_sms_receive",
     ("POST", "/api/v1/voice/callback"): "voice_callback_request",
+    ("POST", "/api/v1/sessions/copilot"): "copilot_message",
+    ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/confirm"): (
+        "copilot_confirm_action"
+    ),
+    ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/reject"): (
+        "copilot_reject_action"
+    ),
 }
 
 
