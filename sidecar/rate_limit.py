@@ -43,13 +43,17 @@ class RateLimit:
         self.scope = scope
         self.item = parse(limit)
         self.trusted_proxies = trusted_proxies
-        # Another key than the address (e.g. the user); None from it: the address.
+        # A key of the caller's own (the copilot's user), counted per address: the token is
+        # verified later, by the database, so a subject alone would let a forged token spend
+        # another user's limit. None from it: the address alone.
         self.key = key
         self.who = who
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, request: Request) -> None:
-        key = (self.key(request) if self.key else None) or client_ip(request, self.trusted_proxies)
+        address = client_ip(request, self.trusted_proxies)
+        own = self.key(request) if self.key else None
+        key = f"{own}@{address}" if own else address
         if self.limiter.hit(self.item, self.scope, key):
             return
         reset_at, _ = self.limiter.get_window_stats(self.item, self.scope, key)

@@ -444,6 +444,28 @@ def test_no_key_is_503_and_the_limit_is_per_user(stack: Settings, gateway: str) 
         assert ask(server.url, front_desk, {"message": "hi"}).status_code == 503
 
 
+def test_a_forged_token_cannot_spend_another_users_limit(stack: Settings, gateway: str) -> None:
+    # The limit keys on the token's subject before the database has verified the token: a token
+    # forged with the patient's subject, sent from elsewhere, must not use up the patient's.
+    settings = sidecar_settings(
+        stack,
+        "http://127.0.0.1:9",
+        anthropic_api_key="",
+        copilot_rate_limit="2/minute",
+        trusted_proxies=1,
+    )
+    patient = token_of(stack, PATIENT)
+    header, claims, _ = patient.split(".")
+    forged = f"{header}.{claims}.{'A' * 43}"
+    with LocalServer(create_app(settings), lifespan="on") as server:
+        for _ in range(3):
+            ask(server.url, forged, {"message": "hi"}, **{"X-Forwarded-For": "203.0.113.9"})
+        attacker = ask(server.url, forged, {"message": "hi"}, **{"X-Forwarded-For": "203.0.113.9"})
+        assert attacker.status_code == 429
+        own = ask(server.url, patient, {"message": "hi"}, **{"X-Forwarded-For": "198.51.100.7"})
+        assert own.status_code == 503, "the patient's own requests are not limited by the forgery"
+
+
 def test_a_hanging_model_is_504_within_the_timeout_and_what_ran_is_recorded(
     stack: Settings, sidecar: str, fake: FakeAnthropic
 ) -> None:

@@ -31,7 +31,8 @@ _running: set[asyncio.Task[None]] = set()
 
 
 def rate_key(request: Request) -> str | None:
-    """The per-user rate limit's key: the token's subject (the address when there is none)."""
+    """The per-user rate limit's key: the token's subject, unverified (RateLimit counts it per
+    address), or none."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     subject = token_subject(token) if scheme.lower() == "bearer" else None
     return f"user:{subject}" if subject else None
