@@ -198,6 +198,65 @@ def reconcile_calendar(settings: Settings, start: datetime | None, end: datetime
     return 0
 
 
+def eval_copilot(settings: Settings) -> int:
+    """`carebase eval copilot`: tests/copilot_eval/cases.yaml against the real model (it
+    chooses the tool calls), through an in-process sidecar on the running stack; a case passes
+    when the tools called and their outcomes match; prints a score per role."""
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        print(
+            "error: ANTHROPIC_API_KEY is not set: the evaluation runs against the real model\n"
+            "  fix: export ANTHROPIC_API_KEY=... (the tests run the set against a local fake)",
+            file=sys.stderr,
+        )
+        return 2
+    import contextlib
+
+    import httpx
+
+    from devstack import copilot_eval
+    from devstack.gateway.tokens import issue
+    from sidecar.app import create_app
+    from sidecar.settings import SidecarSettings
+    from tests.fakes.server import LocalServer
+    from tests.postgrest_session import PostgrestSession
+
+    data = copilot_eval.load()
+    values = copilot_eval.placeholders(settings.dsn())
+    app = create_app(SidecarSettings(supabase_url=settings.api_url))
+    scores: dict[str, list[int]] = {}
+    with LocalServer(app, lifespan="on") as server:
+        for case in data["cases"]:
+            user = data["users"][case["as"]]
+            with contextlib.ExitStack() as scope:
+                found = dict(values)
+                if case.get("setup") == "injected_patient":
+                    found["injected_patient_id"] = scope.enter_context(
+                        copilot_eval.injected_patient(settings.dsn())
+                    )
+                resolved = copilot_eval.resolve(case, found)
+                with psycopg.connect(settings.dsn()) as conn:
+                    claims = PostgrestSession(conn).claims_for(user["login"])
+                body = {"message": resolved["message"]}
+                if hospital := copilot_eval.hospital_of(settings.dsn(), user.get("hospital")):
+                    body["hospital_id"] = hospital
+                answer = httpx.post(
+                    f"{server.url}/api/v1/sessions/copilot",
+                    json=body,
+                    headers={"Authorization": f"Bearer {issue(claims, settings.jwt_secret)}"},
+                    timeout=120,
+                )
+                problems = [f"HTTP {answer.status_code}"] if answer.status_code != 200 else []
+                if not problems:
+                    problems = copilot_eval.score_answer(resolved, user["role"], answer.json())
+            scores.setdefault(user["role"], []).append(0 if problems else 1)
+            print(f"{'pass' if not problems else 'FAIL'}  {case['id']}  {'; '.join(problems)}")
+    total = sum(sum(v) for v in scores.values())
+    for role, marks in sorted(scores.items()):
+        print(f"{role:15} {sum(marks)}/{len(marks)}")
+    print(f"{'all':15} {total}/{sum(len(v) for v in scores.values())}")
+    return 0
+
+
 def status(settings: Settings) -> int:
     cluster = postgres.locate(settings)
     if postgres.is_running(cluster):
@@ -272,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "seed", help="synthetic data: generate --size tiny|demo|large|xl, check", add_help=False
     )
+    evaluate = commands.add_parser("eval", help="evaluation sets")
+    evaluate.add_subparsers(dest="action", required=True).add_parser(
+        "copilot", help="the copilot's evaluation set against the real model (ANTHROPIC_API_KEY)"
+    )
     db = commands.add_parser("db", help="the local PostgreSQL").add_subparsers(
         dest="action", required=True
     )
@@ -310,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit(settings, args.action, extra)
         elif args.command == "reconcile":
             return reconcile_calendar(settings, args.start, args.end)
+        elif args.command == "eval":
+            return eval_copilot(settings)
         elif args.command == "seed":
             from seed import cli as seed_cli
 
