@@ -216,6 +216,7 @@ def eval_copilot(settings: Settings) -> int:
     from devstack import copilot_eval
     from devstack.gateway.tokens import issue
     from sidecar.app import create_app
+    from sidecar.copilot.tools import tools_for
     from sidecar.settings import SidecarSettings
     from tests.fakes.server import LocalServer
     from tests.postgrest_session import PostgrestSession
@@ -247,7 +248,8 @@ def eval_copilot(settings: Settings) -> int:
                 )
                 problems = [f"HTTP {answer.status_code}"] if answer.status_code != 200 else []
                 if not problems:
-                    problems = copilot_eval.score_answer(resolved, user["role"], answer.json())
+                    offered = [tool.name for tool in tools_for(user["role"])]
+                    problems = copilot_eval.score_answer(resolved, offered, answer.json())
             scores.setdefault(user["role"], []).append(0 if problems else 1)
             print(f"{'pass' if not problems else 'FAIL'}  {case['id']}  {'; '.join(problems)}")
     total = sum(sum(v) for v in scores.values())

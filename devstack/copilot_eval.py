@@ -180,12 +180,10 @@ def score(
     return problems
 
 
-def score_answer(case: Mapping[str, Any], role: str, body: Mapping[str, Any]) -> list[str]:
-    """`score` from the route's answer (what the real model chose): the tools offered are the
-    role's set, each call's outcome is `ok`, `proposed` (pending) or a refusal code."""
-    from sidecar.copilot.tools import tools_for
-
-    offered = [tool.name for tool in tools_for(role)]
+def score_answer(case: Mapping[str, Any], offered: list[str], body: Mapping[str, Any]) -> list[str]:
+    """`score` from the route's answer (what the real model chose): `offered` is the role's
+    tool set (the caller asks the sidecar: devstack does not import it), each call's outcome is
+    `ok`, `proposed` (pending) or a refusal code."""
     results: list[tuple[str, dict[str, Any]]] = []
     for made in body.get("tool_calls", []):
         if made["outcome"] == "proposed":
