@@ -270,7 +270,10 @@ select results_eq(
 -- A flag the front desk closed, saying what they did, is their decision: not raised again.
 select tests.act_as('a_front_desk');
 select public.resolve_calendar_flag(
-    (select f.id from public.calendar_sync_flags as f where f.external_ref = 'rc-b2'),
+    (
+        select f.id from public.calendar_sync_flags as f
+        where f.external_ref = 'rc-b2'
+    ),
     'the doctor saw the patient; the booking was deleted in Cal.com by mistake'
 );
 select tests.act_as_service_role();
