@@ -3314,6 +3314,29 @@ $$;
 ALTER FUNCTION private.check_appointment_reach() OWNER TO postgres;
 
 --
+-- Name: check_claim_arguments(integer, interval, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if batch is null or batch not between 1 and 500 then
+        perform private.raise_invalid('batch must be between 1 and 500');
+    end if;
+    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
+        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
+    end if;
+    if max_attempts is null or max_attempts < 1 then
+        perform private.raise_invalid('max_attempts must be at least 1');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) OWNER TO postgres;
+
+--
 -- Name: check_patient_booking_time(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3401,15 +3424,7 @@ CREATE FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max
 declare
     stale record;
 begin
-    if batch is null or batch not between 1 and 500 then
-        perform private.raise_invalid('batch must be between 1 and 500');
-    end if;
-    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
-    end if;
-    if max_attempts is null or max_attempts < 1 then
-        perform private.raise_invalid('max_attempts must be at least 1');
-    end if;
+    perform private.check_claim_arguments(batch, lease, max_attempts);
 
     -- Leases that ran out on their last attempt: the worker holding them stopped answering.
     for stale in
@@ -3483,15 +3498,7 @@ CREATE FUNCTION private.claim_schedule_pushes(batch integer, lease interval, max
 declare
     stale record;
 begin
-    if batch is null or batch not between 1 and 500 then
-        perform private.raise_invalid('batch must be between 1 and 500');
-    end if;
-    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
-    end if;
-    if max_attempts is null or max_attempts < 1 then
-        perform private.raise_invalid('max_attempts must be at least 1');
-    end if;
+    perform private.check_claim_arguments(batch, lease, max_attempts);
 
     for stale in
         select x.doctor_id, x.claim_token, x.attempts
@@ -25395,6 +25402,12 @@ GRANT ALL ON FUNCTION private.care_team_patient_ids() TO authenticated;
 --
 
 REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_claim_arguments(batch integer, lease interval, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres

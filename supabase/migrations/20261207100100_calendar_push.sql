@@ -130,6 +130,26 @@ create trigger appointments_queue_calendar_push
 after insert or update of sync_state, starts_at, ends_at, status on public.appointments
 for each row execute function private.queue_calendar_push();
 
+-- The bounds a worker's claim must keep, shared by the appointment and schedule pushes.
+create function private.check_claim_arguments(batch integer, lease interval, max_attempts integer)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if batch is null or batch not between 1 and 500 then
+        perform private.raise_invalid('batch must be between 1 and 500');
+    end if;
+    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
+        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
+    end if;
+    if max_attempts is null or max_attempts < 1 then
+        perform private.raise_invalid('max_attempts must be at least 1');
+    end if;
+end;
+$$;
+
 -- Claim -------------------------------------------------------------------------------------
 -- Security definer: reads the push state, the links and the credentials, and writes the
 -- lineage and flags, none of which the service role holds.
@@ -152,15 +172,7 @@ as $$
 declare
     stale record;
 begin
-    if batch is null or batch not between 1 and 500 then
-        perform private.raise_invalid('batch must be between 1 and 500');
-    end if;
-    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
-    end if;
-    if max_attempts is null or max_attempts < 1 then
-        perform private.raise_invalid('max_attempts must be at least 1');
-    end if;
+    perform private.check_claim_arguments(batch, lease, max_attempts);
 
     -- Leases that ran out on their last attempt: the worker holding them stopped answering.
     for stale in

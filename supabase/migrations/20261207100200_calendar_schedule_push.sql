@@ -187,15 +187,7 @@ as $$
 declare
     stale record;
 begin
-    if batch is null or batch not between 1 and 500 then
-        perform private.raise_invalid('batch must be between 1 and 500');
-    end if;
-    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
-    end if;
-    if max_attempts is null or max_attempts < 1 then
-        perform private.raise_invalid('max_attempts must be at least 1');
-    end if;
+    perform private.check_claim_arguments(batch, lease, max_attempts);
 
     for stale in
         select x.doctor_id, x.claim_token, x.attempts
