@@ -57,7 +57,10 @@ def refusal(call: Callable[[], object]) -> dict[str, str]:
 def files_of(stack: Settings, bucket: str, name: str) -> list[Path]:
     """Every file (versions, partial uploads) devstack keeps for an object."""
     directory = ObjectStore(StorageConfig.from_settings(stack).root).path(bucket, name, "x").parent
-    return sorted(directory.iterdir()) if directory.exists() else []
+    try:
+        return sorted(directory.iterdir())
+    except FileNotFoundError:  # none yet, or Storage removed the last one as we looked
+        return []
 
 
 @pytest.fixture
