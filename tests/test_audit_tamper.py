@@ -13,17 +13,15 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
-from devstack.migrate import migrated_scratch_database
-from tests.conftest import ScratchDatabase
+from tests.conftest import ScratchDatabase, copy_of
 
 PATIENTS = 8
 
 
 @contextlib.contextmanager
-def audited_database(stack: Settings) -> Iterator[ScratchDatabase]:
-    """A scratch database with the platform shim, the migrations and a few audited writes."""
-    with migrated_scratch_database(stack) as name:
-        scratch = ScratchDatabase(name, stack)
+def audited_database(stack: Settings, template: str) -> Iterator[ScratchDatabase]:
+    """A migrated database with a few audited writes."""
+    with copy_of(stack, template) as scratch:
         with psycopg.connect(scratch.dsn(), autocommit=True) as conn:
             for n in range(PATIENTS):
                 conn.execute(
@@ -35,17 +33,17 @@ def audited_database(stack: Settings) -> Iterator[ScratchDatabase]:
 
 
 @pytest.fixture(scope="module")
-def guarded(stack: Settings) -> Iterator[ScratchDatabase]:
+def guarded(stack: Settings, migrated_template: str) -> Iterator[ScratchDatabase]:
     """One database for the refused writes: each is refused and rolled back, and the chain
     is verified after each, so a write that got through fails its own test."""
-    with audited_database(stack) as scratch:
+    with audited_database(stack, migrated_template) as scratch:
         yield scratch
 
 
 @pytest.fixture
-def audited(stack: Settings) -> Iterator[ScratchDatabase]:
+def audited(stack: Settings, migrated_template: str) -> Iterator[ScratchDatabase]:
     """A database of its own, for a test that tampers as a superuser."""
-    with audited_database(stack) as scratch:
+    with audited_database(stack, migrated_template) as scratch:
         yield scratch
 
 
