@@ -139,7 +139,8 @@ def future_start() -> datetime:
 def appointments_at(stack: Settings, starts_at: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(stack.dsn()) as conn:
         return conn.execute(
-            "select id::text, patient_id::text, booked_by::text from public.appointments "
+            "select id::text, patient_id::text, booked_by::text, source::text "
+            "from public.appointments "
             "where doctor_id = %s and starts_at = %s::timestamptz",
             (SANDHU, starts_at),
         ).fetchall()
@@ -232,7 +233,8 @@ def test_a_write_waits_for_confirmation_runs_once_and_the_session_keeps_every_ca
     assert answer.status_code == 200, answer.text
     body = answer.json()
     [pending] = body["pending_actions"]
-    assert pending["tool"] == "book_appointment" and start[:10] in pending["summary"]
+    assert pending["tool"] == "book_appointment"
+    assert pending["summary"].startswith("Book Ramesh Kumar with Dr. Gurpreet Sandhu on ")
     assert pending["expires_at"]
     assert appointments_at(stack, start) == []  # not booked yet
     [result] = fake.requests[1].tool_results()
@@ -245,8 +247,8 @@ def test_a_write_waits_for_confirmation_runs_once_and_the_session_keeps_every_ca
     done = confirmed.json()
     assert done["first"] and done["ran"] and done["status"] == "done"
     assert done["outcome"]["ok"] and done["outcome"]["result"]["patient_id"] == RAMESH
-    [(booked, _patient, booked_by)] = appointments_at(stack, start)
-    assert booked_by == user_id(stack, FRONT_DESK)
+    [(booked, _patient, booked_by, source)] = appointments_at(stack, start)
+    assert (booked_by, source) == (user_id(stack, FRONT_DESK), "copilot")
 
     again = decide(sidecar, token, session, pending["id"], "confirm")
     assert again.status_code == 200, again.text

@@ -51,7 +51,12 @@ class CopilotRequest(BaseModel):
 class PendingAction(BaseModel):
     id: UUID
     tool: str
-    summary: str = Field(description="What it will do, for the user to confirm")
+    summary: str = Field(
+        description=(
+            "What it will do, for the user to confirm, naming people and times (looked up "
+            "with your rights; what you cannot reach is refused, never proposed)"
+        )
+    )
     expires_at: str
 
 
@@ -135,7 +140,7 @@ _JSON_EXAMPLE = {
         {
             "id": "5f0c3b7e-8d2a-4e61-b3c9-2a7e4d1f9c05",
             "tool": "book_appointment",
-            "summary": "Book Ramesh Kumar with Dr. Gurpreet Sandhu at 2026-12-04 10:00 IST",
+            "summary": "Book Ramesh Kumar with Dr. Gurpreet Sandhu on Fri 4 Dec 10:00 IST",
             "expires_at": "2026-12-03T17:40:00+00:00",
         }
     ],
