@@ -6,7 +6,8 @@ appointments gets nothing of theirs (the tool ran with the patient's JWT; RLS re
 nothing); a write waits for the user's confirmation, runs once when confirmed, and not at all
 when the user lost the right in between; an instruction injected into record text changes
 nothing; every turn is stored with its tool calls; no key is 503, a silent model 504 within the
-timeout; the answer streams as server-sent events ending with a final one.
+timeout; the answer streams as server-sent events ending with a final one; a closed session
+keeps the model's summary, or its facts when the model is silent.
 """
 
 from __future__ import annotations
