@@ -209,17 +209,15 @@ def eval_copilot(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    import contextlib
-
     import httpx
 
     from devstack import copilot_eval
     from devstack.gateway.tokens import issue
+    from devstack.local_server import LocalServer
+    from devstack.postgrest_session import PostgrestSession
     from sidecar.app import create_app
     from sidecar.copilot.tools import tools_for
     from sidecar.settings import SidecarSettings
-    from tests.fakes.server import LocalServer
-    from tests.postgrest_session import PostgrestSession
 
     data = copilot_eval.load()
     values = copilot_eval.placeholders(settings.dsn())
@@ -228,13 +226,10 @@ def eval_copilot(settings: Settings) -> int:
     with LocalServer(app, lifespan="on") as server:
         for case in data["cases"]:
             user = data["users"][case["as"]]
-            with contextlib.ExitStack() as scope:
-                found = dict(values)
-                if case.get("setup") == "injected_patient":
-                    found["injected_patient_id"] = scope.enter_context(
-                        copilot_eval.injected_patient(settings.dsn())
-                    )
-                resolved = copilot_eval.resolve(case, found)
+            with copilot_eval.prepared(
+                case, settings.dsn(), settings.dsn(settings.admin_user)
+            ) as made:
+                resolved = copilot_eval.resolve(case, values | made)
                 with psycopg.connect(settings.dsn()) as conn:
                     claims = PostgrestSession(conn).claims_for(user["login"])
                 body = {"message": resolved["message"]}

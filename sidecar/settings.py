@@ -147,6 +147,15 @@ class SidecarSettings(BaseSettings):
     )
     # Seconds a proposed write waits for the user's confirmation (the store caps it at 1800).
     copilot_action_ttl: int = Field(600, ge=1, le=1800, alias="CAREBASE_COPILOT_ACTION_TTL")
+    # Closing a session (POST /sessions/copilot/{session}/close): the model's summary is one
+    # call without tools, at most this many output tokens and seconds; past them (or without a
+    # key) the session closes with the facts the database counted as its summary.
+    copilot_summary_max_tokens: int = Field(
+        300, ge=16, le=4096, alias="CAREBASE_COPILOT_SUMMARY_MAX_TOKENS"
+    )
+    copilot_summary_timeout: float = Field(
+        15.0, gt=0, le=600, alias="CAREBASE_COPILOT_SUMMARY_TIMEOUT"
+    )
     # Copilot messages and decisions per user (their token's subject), and the seconds between
     # two SSE heartbeats (comments) while a streamed answer waits for the model or a tool.
     copilot_rate_limit: str = Field("30/minute", alias="CAREBASE_COPILOT_RATE_LIMIT")

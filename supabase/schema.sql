@@ -84,7 +84,8 @@ CREATE TYPE public.appointment_source AS ENUM (
     'web',
     'front_desk',
     'voice_agent',
-    'calcom'
+    'calcom',
+    'copilot'
 );
 
 ALTER TYPE public.appointment_source OWNER TO postgres;
@@ -93,7 +94,7 @@ ALTER TYPE public.appointment_source OWNER TO postgres;
 -- Name: TYPE appointment_source; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent or calcom.';
+COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent, calcom or copilot (the AI copilot, on the user''s confirmation).';
 
 --
 -- Name: appointment_status; Type: TYPE; Schema: public; Owner: postgres
@@ -947,6 +948,7 @@ CREATE TABLE public.ai_sessions (
     input_tokens bigint DEFAULT 0 NOT NULL,
     output_tokens bigint DEFAULT 0 NOT NULL,
     last_activity_at timestamp with time zone,
+    facts text,
     CONSTRAINT ai_sessions_attention_known CHECK ((attention = ANY (ARRAY['shared_number'::text, 'unknown_line'::text]))),
     CONSTRAINT ai_sessions_call_status_known CHECK ((call_status = ANY (ARRAY['scheduled'::text, 'queued'::text, 'ringing'::text, 'in-progress'::text, 'forwarding'::text, 'ended'::text]))),
     CONSTRAINT ai_sessions_copilot_has_owner CHECK (((channel <> 'copilot'::public.ai_channel) OR ((user_id IS NOT NULL) AND (cardinality(started_roles) > 0) AND (session_status IS NOT NULL) AND (started_at IS NOT NULL) AND (last_activity_at IS NOT NULL)))),
@@ -1019,7 +1021,7 @@ COMMENT ON COLUMN public.ai_sessions.ended_reason IS 'Vapi''s endedReason, e.g. 
 -- Name: COLUMN ai_sessions.content_encrypted; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary": ...}, read with rpc/copilot_session_history.';
+COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary", "summary_source": model | facts}, read with rpc/copilot_session_summary or rpc/copilot_session_history.';
 
 --
 -- Name: COLUMN ai_sessions.attention; Type: COMMENT; Schema: public; Owner: postgres
@@ -1055,7 +1057,7 @@ COMMENT ON COLUMN public.ai_sessions.started_roles IS 'Copilot: the owner''s rol
 -- Name: COLUMN ai_sessions.session_status; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (rpc/copilot_close_session; nothing more is added).';
+COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (by its owner, rpc/copilot_close_session, or after a day without activity, private.copilot_close_idle_sessions; nothing more is added).';
 
 --
 -- Name: COLUMN ai_sessions.input_tokens; Type: COMMENT; Schema: public; Owner: postgres
@@ -1074,6 +1076,12 @@ COMMENT ON COLUMN public.ai_sessions.output_tokens IS 'Copilot: output tokens sp
 --
 
 COMMENT ON COLUMN public.ai_sessions.last_activity_at IS 'Copilot: when the last turn or action was recorded.';
+
+--
+-- Name: COLUMN ai_sessions.facts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.facts IS 'Copilot: once closed, what happened in the session as the database counted it (how it was closed, messages typed and answered, tool calls by tool and outcome, actions by decision, tokens); never what was said. The summary itself (encrypted) is read with rpc/copilot_session_summary.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3925,32 +3933,121 @@ CREATE FUNCTION private.copilot_action_ttl_cap() RETURNS interval
 ALTER FUNCTION private.copilot_action_ttl_cap() OWNER TO postgres;
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: copilot_close(public.ai_sessions, text, integer, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) RETURNS public.ai_sessions
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id, false);
+    counted text;
+    closed public.ai_sessions;
 begin
+    update public.ai_pending_actions as a
+    set status = 'expired'
+    where a.session_id = session.id and a.status = 'pending';
+    counted := private.copilot_session_facts(
+        session.id,
+        case
+            when idle_for is null then 'Closed by its owner.'
+            else format('Closed after %s without activity.', idle_for)
+        end,
+        session.input_tokens + input_tokens, session.output_tokens + output_tokens
+    );
     update public.ai_sessions as s
     set
         session_status = 'closed',
         ended_at = coalesce(s.ended_at, now()),
-        last_activity_at = now(),
-        content_encrypted = case
-            when copilot_close_session.summary is null then s.content_encrypted
-            else private.encrypt_field(jsonb_build_object('summary', copilot_close_session.summary)::text)
-        end
+        last_activity_at = case when idle_for is null then now() else s.last_activity_at end,
+        input_tokens = s.input_tokens + copilot_close.input_tokens,
+        output_tokens = s.output_tokens + copilot_close.output_tokens,
+        facts = counted,
+        content_encrypted = private.encrypt_field(jsonb_build_object(
+            'summary', coalesce(copilot_close.summary, counted),
+            'summary_source', case when copilot_close.summary is null then 'facts' else 'model' end
+        )::text)
     where s.id = session.id
-    returning * into session;
-    return private.copilot_session_json(session);
+    returning s.* into closed;
+    return closed;
 end;
 $$;
 
-ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) IS 'Closes a copilot session: undecided actions expire, the facts are written, the summary (null: the facts) stored encrypted with its source (model or facts), the summary''s tokens added. idle_for: closed by the idle sweep after that long (null: by its owner).';
+
+--
+-- Name: copilot_close_idle_sessions(interval); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_idle_sessions(idle_for interval DEFAULT NULL::interval) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    idle constant interval := coalesce(idle_for, private.copilot_idle_after());
+    session public.ai_sessions;
+    closed integer := 0;
+begin
+    if idle <= interval '0' then
+        perform private.raise_invalid('idle_for must be positive', detail => 'idle_for_invalid');
+    end if;
+    for session in
+        select s.* from public.ai_sessions as s
+        where s.channel = 'copilot' and s.session_status = 'open' and s.last_activity_at < now() - idle
+        order by s.last_activity_at
+        for update skip locked
+    loop
+        perform private.copilot_close(session, null, 0, 0, idle);
+        closed := closed + 1;
+    end loop;
+    return closed;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_idle_sessions(idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) IS 'Closes the copilot sessions without activity for longer than idle_for (null: carebase.copilot_idle_after, else 24 hours), their facts as the summary; returns how many (pg_cron job carebase-copilot-idle-sessions, every 15 minutes).';
+
+--
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id);
+    given constant text := nullif(btrim(coalesce(summary, '')), '');
+begin
+    if coalesce(input_tokens, 0) < 0 or coalesce(output_tokens, 0) < 0 then
+        perform private.raise_invalid('token counts cannot be negative', detail => 'tokens_invalid');
+    end if;
+    if length(given) > 4000 then
+        perform private.raise_invalid('a summary is at most 4000 characters', detail => 'summary_too_long');
+    end if;
+    session := private.copilot_close(
+        session, given, coalesce(input_tokens, 0), coalesce(output_tokens, 0), null
+    );
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', coalesce(given, session.facts),
+        'summary_source', case when given is null then 'facts' else 'model' end,
+        'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4045,6 +4142,36 @@ end;
 $$;
 
 ALTER FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) OWNER TO postgres;
+
+--
+-- Name: copilot_idle_after(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_idle_after() RETURNS interval
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    setting constant text := nullif(btrim(coalesce(current_setting('carebase.copilot_idle_after', true), '')), '');
+    idle interval;
+begin
+    begin
+        idle := setting::interval;
+    exception
+        when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
+        raise warning 'carebase.copilot_idle_after is not an interval (%): 24 hours it is', setting;
+    end;
+    return case when idle > interval '0' then idle else interval '24 hours' end;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_idle_after() OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_idle_after() IS 'How long a copilot session may stay idle before private.copilot_close_idle_sessions closes it: the setting carebase.copilot_idle_after, else 24 hours.';
 
 --
 -- Name: copilot_open_session(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4296,6 +4423,70 @@ $$;
 ALTER FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) OWNER TO postgres;
 
 --
+-- Name: copilot_session_facts(uuid, text, bigint, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with typed as (
+        select
+            count(*) filter (where m.role = 'user') as asked,
+            count(*) filter (where m.role = 'assistant') as answered
+        from public.ai_messages as m
+        where m.session_id = copilot_session_facts.session_id
+    ),
+
+    calls as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_seq) as lines
+        from (
+            select
+                count(*) as n,
+                min(c.seq) as first_seq,
+                concat_ws(' ', c.tool, c.outcome, c.code)
+                || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_tool_calls as c
+            where c.session_id = copilot_session_facts.session_id
+            group by c.tool, c.outcome, c.code
+        ) as g
+    ),
+
+    actions as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_at, g.line) as lines
+        from (
+            select
+                count(*) as n,
+                min(a.created_at) as first_at,
+                a.tool || ' ' || a.status || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_pending_actions as a
+            where a.session_id = copilot_session_facts.session_id
+            group by a.tool, a.status
+        ) as g
+    )
+
+    select format(
+        '%s Messages: %s typed, %s answered. Tool calls (%s): %s. Actions (%s): %s. Tokens: %s in, %s out.',
+        copilot_session_facts.closing, typed.asked, typed.answered, coalesce(calls.total, 0),
+        coalesce(calls.lines, 'none'), coalesce(actions.total, 0), coalesce(actions.lines, 'none'),
+        copilot_session_facts.input_tokens, copilot_session_facts.output_tokens
+    )
+    from typed, calls, actions;
+$$;
+
+ALTER FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) IS 'The facts of a copilot session as one line: how it was closed, messages typed and answered, tool calls by tool, outcome and code, actions by status, tokens.';
+
+--
 -- Name: copilot_session_history(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4361,6 +4552,46 @@ CREATE FUNCTION private.copilot_session_json(session public.ai_sessions) RETURNS
 $$;
 
 ALTER FUNCTION private.copilot_session_json(session public.ai_sessions) OWNER TO postgres;
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    content jsonb;
+begin
+    select s.* into session from public.ai_sessions as s
+    where
+        s.id = copilot_session_summary.session_id
+        and s.channel = 'copilot'
+        and (
+            s.user_id = (select auth.uid())
+            or (
+                s.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+                and not s.started_roles @> '{patient}'
+            )
+        );
+    if session.id is null then
+        perform private.raise_not_found('no such copilot session', detail => 'session_not_found');
+    end if;
+    perform private.require_phi_aal2(session.patient_id);
+    perform private.audit_append(
+        'READ', 'public.ai_sessions', session.id::text, session.hospital_id, session.patient_id,
+        '{content_encrypted}', details => '{"via": "rpc/copilot_session_summary"}'
+    );
+    content := coalesce(private.decrypt_field(session.content_encrypted)::jsonb, '{}');
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', content ->> 'summary', 'summary_source', content ->> 'summary_source', 'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_session_summary(session_id uuid) OWNER TO postgres;
 
 --
 -- Name: create_field_key(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14267,23 +14498,26 @@ Redeems the grant for the login made for it; returns the new doctor or pharmacis
 trail names the admin.';
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text, input_tokens integer DEFAULT 0, output_tokens integer DEFAULT 0) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-    select private.copilot_close_session(copilot_close_session.session_id, copilot_close_session.summary);
+    select private.copilot_close_session(
+        copilot_close_session.session_id, copilot_close_session.summary, copilot_close_session.input_tokens,
+        copilot_close_session.output_tokens
+    );
 $$;
 
-ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text) IS 'Closes the caller''s session (nothing more is recorded), with an optional final summary. Returns the session. Errors: PT404 session_not_found.';
+COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) IS 'Closes the caller''s open session: nothing more is recorded, undecided actions expire. summary: the model''s summary of the session (null: the facts, counted by the database, are the summary); input_tokens, output_tokens: what writing it cost (added to the session''s). Returns the session with summary, summary_source (model | facts) and facts. Errors: PT404 session_not_found, PT409 session_closed (closed before: read it with rpc/copilot_session_summary), 400 tokens_invalid, summary_too_long.';
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14407,6 +14641,25 @@ ALTER FUNCTION public.copilot_session_history(session_id uuid) OWNER TO postgres
 --
 
 COMMENT ON FUNCTION public.copilot_session_history(session_id uuid) IS 'The caller''s own session in clear: {..., summary, messages [{seq, role, content, ...}], tool_calls [{tool, arguments, read_only, outcome, code, ...}], actions [{tool, summary, arguments, status, outcome, ...}]}. The owner only (staff at aal2); each read is logged. Errors: PT404 session_not_found (no such session, or not yours), PT403 insufficient_aal.';
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_session_summary(copilot_session_summary.session_id);
+$$;
+
+ALTER FUNCTION public.copilot_session_summary(session_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_session_summary(session_id uuid) IS 'A copilot session with its summary: {id, ..., status, ended_at, summary, summary_source: model | facts, facts} (summary and facts null while open). For its owner, and for the admins of the hospital a staff member opened it at (audit; never its messages). Staff at aal2; each read is logged. Errors: PT404 session_not_found, PT403 insufficient_aal.';
 
 --
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -20350,6 +20603,12 @@ CREATE INDEX ai_sessions_attention_idx ON public.ai_sessions USING btree (hospit
 CREATE INDEX ai_sessions_caller_phone_idx ON public.ai_sessions USING btree (caller_phone);
 
 --
+-- Name: ai_sessions_copilot_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_sessions_copilot_open_idx ON public.ai_sessions USING btree (last_activity_at) WHERE ((channel = 'copilot'::public.ai_channel) AND (session_status = 'open'::text));
+
+--
 -- Name: ai_sessions_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -24951,6 +25210,12 @@ GRANT SELECT(output_tokens) ON TABLE public.ai_sessions TO authenticated;
 GRANT SELECT(last_activity_at) ON TABLE public.ai_sessions TO authenticated;
 
 --
+-- Name: COLUMN ai_sessions.facts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(facts) ON TABLE public.ai_sessions TO authenticated;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -25574,11 +25839,23 @@ REVOKE ALL ON FUNCTION private.copilot_action_ttl_cap() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_action_ttl_cap() TO authenticated;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) TO authenticated;
+REVOKE ALL ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: private; Owner: postgres
@@ -25593,6 +25870,12 @@ GRANT ALL ON FUNCTION private.copilot_decide_action(action_id uuid, decision tex
 
 REVOKE ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_idle_after() FROM PUBLIC;
 
 --
 -- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -25630,6 +25913,12 @@ REVOKE ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message
 GRANT ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO authenticated;
 
 --
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION copilot_session_history(session_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -25642,6 +25931,13 @@ GRANT ALL ON FUNCTION private.copilot_session_history(session_id uuid) TO authen
 
 REVOKE ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_session_summary(session_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION create_field_key(); Type: ACL; Schema: private; Owner: postgres
@@ -27610,12 +27906,12 @@ GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id 
 GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) TO service_role;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO authenticated;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO service_role;
+REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO service_role;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: public; Owner: postgres
@@ -27664,6 +27960,14 @@ GRANT ALL ON FUNCTION public.copilot_record_turn(session_id uuid, user_message t
 REVOKE ALL ON FUNCTION public.copilot_session_history(session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION db_pre_request(); Type: ACL; Schema: public; Owner: postgres

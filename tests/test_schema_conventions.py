@@ -355,6 +355,10 @@ RECREATED_FUNCTIONS = {
     " private.phone_carriers",
     "private.request_voice_callback_by_sms": "20261207233000 finds the number's carriers with"
     " private.phone_carriers",
+    "private.copilot_close_session": "20261209000000 writes the session's facts and takes the"
+    " tokens the summary cost (a new signature: dropped and created)",
+    "public.copilot_close_session": "20261209000000 takes the tokens the summary cost (a new"
+    " signature: dropped and created)",
     "private.read_voice_session": "20261208000000 reads only voice sessions: a copilot session"
     " of a hospital's staff is not the front desk's to read",
     "private.calcom_booking_snapshot": "20261207100300 passes on the appointment id carebase"

@@ -99,6 +99,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/reject"): (
         "copilot_reject_action"
     ),
+    ("POST", "/api/v1/sessions/copilot/{session_id}/close"): "copilot_close_session",
 }
 
 

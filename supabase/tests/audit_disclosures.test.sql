@@ -202,7 +202,7 @@ select is_empty(
             and c.relname not in (select r.resource from tests.clinical_relations as r)
             and c.relname not in (
                 -- Tables naming a patient without clinical content (reason each):
-                'ai_sessions',              -- what was said encrypted; in clear only through rpc/voice_session
+                'ai_sessions',              -- what was said encrypted; in clear only through its logged RPCs
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
                 'consent_events',           -- consent decisions, read by the patient and front desk
@@ -482,6 +482,10 @@ values
 (
     'copilot_decide_action', 'a_patient1',
     'select public.copilot_decide_action((select id from copilot_action), ''confirm'')', 'public.ai_pending_actions'
+),
+(
+    'copilot_session_summary', 'a_patient1', 'select public.copilot_session_summary((select id from copilot))',
+    'public.ai_sessions'
 );
 
 select is_empty(

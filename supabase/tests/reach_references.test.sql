@@ -989,6 +989,10 @@ values
     jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
 ),
 (
+    'copilot_session_summary', 'a_doctor', $$ select public.copilot_session_summary(($1 ->> 'session_id')::uuid) $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
+),
+(
     'copilot_propose_action', 'a_doctor',
     $$ select public.copilot_propose_action(($1 ->> 'session_id')::uuid, 'cancel_appointment', '{}', 'Cancel') $$,
     jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
