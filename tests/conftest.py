@@ -18,7 +18,7 @@ from devstack.config import Settings
 from devstack.gateway import process as gateway_process
 from devstack.gateway.tokens import issue
 from devstack.migrate import apply_platform, migrated_scratch_database
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 
 @pytest.fixture(scope="session")

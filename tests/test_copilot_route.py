@@ -30,12 +30,12 @@ from supabase import AsyncClientOptions, acreate_client
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.local_server import LocalServer
+from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
 from sidecar.copilot.tools import REGISTRY, tools_for
 from sidecar.settings import SidecarSettings
 from tests.fakes.anthropic import API_KEY, HANG, FakeAnthropic, call, say
-from tests.fakes.server import LocalServer
-from tests.postgrest_session import PostgrestSession
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 SANDHU = "30000000-0000-4000-8000-000000000001"

@@ -23,8 +23,8 @@ from supabase import AsyncClientOptions, acreate_client
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.postgrest_session import PostgrestSession
 from sidecar.copilot.tools import REGISTRY, ROLES, TOOLS, Tool, tools_for
-from tests.postgrest_session import PostgrestSession
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 SANDHU = "30000000-0000-4000-8000-000000000001"  # Dr. Sandhu's doctor id

@@ -20,9 +20,9 @@ from storage3.exceptions import StorageApiError
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.postgrest_session import PostgrestSession
 from devstack.storage.config import StorageConfig
 from devstack.storage.object_store import ObjectStore
-from tests.postgrest_session import PostgrestSession
 
 DOCTOR = "dr.sandhu@nabha.carebase.test"
 HOSPITAL = "10000000-0000-4000-8000-000000000001"
