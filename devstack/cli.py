@@ -344,6 +344,13 @@ def restore_database(settings: Settings, folder: Path, replace: bool) -> int:
     return 1
 
 
+def audit_retention(settings: Settings, folder: Path | None, apply: bool) -> int:
+    """`carebase db retention [--apply] [--archive-dir DIR]`: the dry run by default."""
+    from devstack import retention
+
+    return retention.run(settings, folder or retention.default_folder(settings), apply)
+
+
 def stop(settings: Settings) -> None:
     print("database: stopped" if postgres.stop(settings) else "database: was not running")
 
@@ -411,6 +418,20 @@ def main(argv: list[str] | None = None) -> int:
     restore_command.add_argument(
         "--replace", action="store_true", help="drop the target database first if it holds data"
     )
+    retention_command = db.add_parser(
+        "retention",
+        help="audit partitions older than 7 years: list them (dry run) or, with --apply,"
+        " archive them to files and drop them",
+    )
+    retention_command.add_argument(
+        "--apply", action="store_true", help="archive and drop (default: only list)"
+    )
+    retention_command.add_argument(
+        "--archive-dir",
+        dest="folder",
+        type=Path,
+        help="where the archive files go (default .local/audit-archive)",
+    )
     args, extra = parser.parse_known_args(argv)
     if (
         extra
@@ -448,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             return backup_database(settings, args.folder)
         elif args.action == "restore":
             return restore_database(settings, args.folder, args.replace)
+        elif args.action == "retention":
+            return audit_retention(settings, args.folder, args.apply)
         else:
             actions = {"start": start, "stop": stop, "migrate": migrate, "seed": seed}
             actions |= {"reset": reset, "schema": write_schema}

@@ -17909,6 +17909,27 @@ ALTER TABLE private.patient_hospitals OWNER TO postgres;
 COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
 
 --
+-- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.personal_data_columns (
+    table_name regclass NOT NULL,
+    column_name name NOT NULL,
+    kind text NOT NULL,
+    note text,
+    CONSTRAINT personal_data_columns_kind_known CHECK ((kind = ANY (ARRAY['person_name'::text, 'phone'::text, 'email'::text, 'street_address'::text, 'place'::text, 'postal_code'::text, 'birth_date'::text, 'national_id'::text, 'identifier'::text, 'free_text'::text, 'json'::text, 'row_values'::text, 'ip_address'::text, 'credential'::text, 'derived'::text, 'none'::text]))),
+    CONSTRAINT personal_data_columns_none_says_why CHECK (((kind <> 'none'::text) OR (length(btrim(note)) > 0)))
+);
+
+ALTER TABLE private.personal_data_columns OWNER TO postgres;
+
+--
+-- Name: TABLE personal_data_columns; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
+
+--
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -19749,6 +19770,13 @@ ALTER TABLE ONLY private.mrn_counters
 
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.personal_data_columns
+    ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
