@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -201,7 +202,7 @@ def default_folder(settings: Settings) -> Path:
     return settings.local_dir / "backups" / f"{settings.db_name}-{stamp}"
 
 
-def _empty_folder(folder: Path) -> None:
+def empty_folder(folder: Path) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise DevstackError(
             f"{folder} is not empty", "choose a new folder (backups are never overwritten)"
@@ -211,7 +212,7 @@ def _empty_folder(folder: Path) -> None:
 
 def backup(settings: Settings, folder: Path, anchors: Path | None = None) -> Manifest:
     """Back up settings' database into `folder`: dump, roles, anchors, manifest."""
-    _empty_folder(folder)
+    empty_folder(folder)
     dump = folder / DUMP
     with psycopg.connect(settings.dsn(settings.admin_user)) as conn:
         # One snapshot for the counts, the chain head and the dump: they agree by construction.
@@ -334,23 +335,19 @@ def apply_globals(settings: Settings, source: Path) -> None:
         if line.startswith(f"ALTER ROLE {settings.admin_user} WITH "):
             continue
         kept.append(line)
-    filtered = source.with_name(f".{source.name}.apply")
-    filtered.write_text("\n".join(kept) + "\n")
-    try:
-        _run(
-            [
-                _binary(settings, "psql"),
-                "--quiet",
-                "--no-psqlrc",
-                "--set=ON_ERROR_STOP=1",
-                f"--file={filtered}",
-                f"--dbname={_conninfo(settings, 'template1')}",
-            ],
-            settings,
-            "applying the roles (globals.sql)",
-        )
-    finally:
-        filtered.unlink(missing_ok=True)
+    _run(
+        [
+            _binary(settings, "psql"),
+            "--quiet",
+            "--no-psqlrc",
+            "--set=ON_ERROR_STOP=1",
+            "--file=-",
+            f"--dbname={_conninfo(settings, 'template1')}",
+        ],
+        settings,
+        "applying the roles (globals.sql)",
+        input="\n".join(kept) + "\n",
+    )
 
 
 def apply_database_properties(settings: Settings, properties: dict[str, object]) -> None:
@@ -435,6 +432,62 @@ def _restore_anchors(settings: Settings, folder: Path, replace: bool) -> str:
     return f"{note}{len(files)} exported anchor(s) copied to {target}"
 
 
+def _cron_database(settings: Settings) -> str:
+    with psycopg.connect(settings.dsn(settings.admin_user)) as conn:
+        row = conn.execute("select current_setting('cron.database_name', true)").fetchone()
+    return row[0] or "postgres"
+
+
+def _restore_list(settings: Settings, dump: Path, folder: Path) -> Path | None:
+    """pg_cron lives in one database of a cluster (cron.database_name): restoring a dump that
+    holds it into another database leaves it and its jobs out. Returns the TOC list to restore
+    then (None: everything)."""
+    if settings.db_name == _cron_database(settings):
+        return None
+    listing = subprocess.run(
+        [_binary(settings, "pg_restore"), "--list", str(dump)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = listing.splitlines()
+    kept = [
+        line
+        for line in lines
+        if not re.search(r" (EXTENSION|COMMENT) - (EXTENSION )?pg_cron\b", line)
+        and not re.search(r" (TABLE DATA|SEQUENCE SET) cron ", line)
+    ]
+    if len(kept) == len(lines):
+        return None
+    path = folder / ".restore.list"
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+def load(settings: Settings, folder: Path, manifest: Manifest, replace: bool, jobs: int) -> bool:
+    """Restore the backup into settings.db_name of a running cluster: roles, the database's
+    properties, the dump, then make it this cluster's. Returns whether pg_cron came along."""
+    _prepare_database(settings, replace)
+    apply_globals(settings, folder / GLOBALS)
+    apply_database_properties(settings, manifest.database)
+    with tempfile.TemporaryDirectory(prefix="carebase-restore-") as scratch:
+        selection = _restore_list(settings, folder / DUMP, Path(scratch))
+        _run(
+            [
+                _binary(settings, "pg_restore"),
+                "--exit-on-error",
+                f"--jobs={max(jobs, 1)}",
+                *([f"--use-list={selection}"] if selection else []),
+                f"--dbname={_conninfo(settings)}",
+                str(folder / DUMP),
+            ],
+            settings,
+            "pg_restore",
+        )
+    _after_restore(settings)
+    return selection is None
+
+
 def restore(
     settings: Settings, folder: Path, replace: bool = False, jobs: int = 2
 ) -> RestoreReport:
@@ -444,28 +497,18 @@ def restore(
     manifest = Manifest.read(folder)
     check_files(folder, manifest)
     postgres.start(settings)
-    _prepare_database(settings, replace)
-    apply_globals(settings, folder / GLOBALS)
-    apply_database_properties(settings, manifest.database)
-    _run(
-        [
-            _binary(settings, "pg_restore"),
-            "--exit-on-error",
-            f"--jobs={max(jobs, 1)}",
-            f"--dbname={_conninfo(settings)}",
-            str(folder / DUMP),
-        ],
-        settings,
-        "pg_restore",
-    )
-    _after_restore(settings)
+    with_cron = load(settings, folder, manifest, replace, jobs)
     anchors = _restore_anchors(settings, folder, replace)
     counts, chain, head = verify(settings)
+    expected = manifest.counts
+    if not with_cron:
+        anchors += "; pg_cron and its jobs left out (this is not the cron.database_name database)"
+        expected = {t: n for t, n in expected.items() if not t.startswith("cron.")}
     mismatches = [
-        f"{table}: {manifest.counts.get(table, 'absent')} in the backup, "
+        f"{table}: {expected.get(table, 'absent')} in the backup, "
         f"{counts.get(table, 'absent')} restored"
-        for table in sorted(set(counts) | set(manifest.counts))
-        if counts.get(table) != manifest.counts.get(table)
+        for table in sorted(set(counts) | set(expected))
+        if counts.get(table) != expected.get(table)
     ]
     head_mismatch = None
     if manifest.chain_head != head:

@@ -344,6 +344,31 @@ def restore_database(settings: Settings, folder: Path, replace: bool) -> int:
     return 1
 
 
+def masked_copy(
+    settings: Settings, source: Path | None, folder: Path | None, key_file: Path | None
+) -> int:
+    """`carebase db masked-copy [--from DIR] [--to DIR] [--key-file FILE]`."""
+    from devstack import backup, masked_copy
+
+    if folder is None:
+        folder = backup.default_folder(settings).with_name(
+            backup.default_folder(settings).name.replace(
+                settings.db_name, f"{settings.db_name}-masked"
+            )
+        )
+    copy, replaced = masked_copy.masked_copy(settings, source, folder, key_file)
+    kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(replaced.items()))
+    print(
+        f"masked copy: {copy.source} -> {folder}\n"
+        f"  {len(copy.counts)} tables, {sum(copy.counts.values()):,} rows;"
+        f" distinct values replaced: {kinds}\n"
+        "  encrypted columns re-encrypted under new keys; the audit chain rebuilt over the"
+        " masked entries\n"
+        f"  load it: carebase db restore {folder}  (into a fresh cluster or database)"
+    )
+    return 0
+
+
 def audit_retention(settings: Settings, folder: Path | None, apply: bool) -> int:
     """`carebase db retention [--apply] [--archive-dir DIR]`: the dry run by default."""
     from devstack import retention
@@ -418,6 +443,24 @@ def main(argv: list[str] | None = None) -> int:
     restore_command.add_argument(
         "--replace", action="store_true", help="drop the target database first if it holds data"
     )
+    masked_command = db.add_parser(
+        "masked-copy",
+        help="a backup folder of this database (or --from one) with every personal value replaced",
+    )
+    masked_command.add_argument(
+        "--from", dest="source", type=Path, help="a backup folder (default: back up this database)"
+    )
+    masked_command.add_argument(
+        "--to",
+        dest="folder",
+        type=Path,
+        help="a new folder (default .local/backups/<db>-masked-<time>)",
+    )
+    masked_command.add_argument(
+        "--key-file",
+        type=Path,
+        help="base64 masking key (32+ bytes) for fakes that agree across copies (default: random)",
+    )
     retention_command = db.add_parser(
         "retention",
         help="audit partitions older than 7 years: list them (dry run) or, with --apply,"
@@ -469,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
             return backup_database(settings, args.folder)
         elif args.action == "restore":
             return restore_database(settings, args.folder, args.replace)
+        elif args.action == "masked-copy":
+            return masked_copy(settings, args.source, args.folder, args.key_file)
         elif args.action == "retention":
             return audit_retention(settings, args.folder, args.apply)
         else:
