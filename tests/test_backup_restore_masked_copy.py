@@ -151,7 +151,11 @@ def source(stack: Settings, migrated_db: ScratchDatabase) -> Iterator[Place]:
                 "  where r.patient_id = p.id limit 1) as r on true"
             )
             conn.execute("select private.anchor_audit_chain()")
-        yield Place(settings, Path(tmp) / "anchors")
+        # An exported anchor in the source's store (outside the database): a backup carries it.
+        anchors = Path(tmp) / "anchors"
+        anchors.mkdir()
+        (anchors / "anchor-000000000001.json").write_text('{"number": 1}\n')
+        yield Place(settings, anchors)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +202,9 @@ def test_a_backup_restored_into_a_fresh_cluster_matches_its_source(
     source: Place, restored: Place
 ) -> None:
     assert restored.settings.db_port != source.settings.db_port
+    assert (restored.anchors / "anchor-000000000001.json").read_text() == (
+        source.anchors / "anchor-000000000001.json"
+    ).read_text(), "the exported anchors came along into the new stack's empty store"
     with source.connect() as before, restored.connect() as after:
         source_counts, restored_counts = row_counts(before), row_counts(after)
         assert restored_counts == source_counts
