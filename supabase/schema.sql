@@ -1186,6 +1186,153 @@ ALTER FUNCTION private.audit_append(action text, table_name text, row_id text, h
 COMMENT ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) IS 'Appends one audit entry (who, what, when, the request context) to this transaction''s audit.pending; it is hashed into the chain when the transaction commits.';
 
 --
+-- Name: archives; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archives (
+    id bigint NOT NULL,
+    partition_name text NOT NULL,
+    range_from timestamp with time zone NOT NULL,
+    range_to timestamp with time zone NOT NULL,
+    row_count bigint NOT NULL,
+    first_seq bigint,
+    last_seq bigint,
+    archive_sha256 text NOT NULL,
+    location text NOT NULL,
+    retention interval NOT NULL,
+    archived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    archived_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT archives_location_present CHECK ((length(btrim(location)) > 0)),
+    CONSTRAINT archives_row_count_positive CHECK ((row_count >= 0)),
+    CONSTRAINT archives_sha256_hex CHECK ((archive_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+ALTER TABLE audit.archives OWNER TO postgres;
+
+--
+-- Name: TABLE archives; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archives IS 'Audit partitions archived after the retention period: range, rows, first and last seq, the sha256 and location of the archive file. Append-only.';
+
+--
+-- Name: audit_archive_partition(text, text, text, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) RETURNS audit.archives
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    head audit.chain_head;
+    target record;
+    verdict record;
+    archive audit.archives;
+begin
+    -- Appends wait from here to the commit: the runs, the detach and the ARCHIVE entry are one
+    -- step of the chain.
+    select h.* into head from audit.chain_head as h where h.singleton for update;
+    select p.* into target
+    from private.audit_retention_plan() as p
+    where p.partition_name = audit_archive_partition.partition_name;
+    if not found then
+        if exists (
+            select from private.audit_partitions() as p
+            where p.partition_name = audit_archive_partition.partition_name
+        ) then
+            perform private.raise_forbidden(
+                format(
+                    '%s is not entirely older than the retention period (%s)',
+                    audit_archive_partition.partition_name, private.audit_retention_period()
+                ),
+                'audit_retention_period',
+                'only the partitions private.audit_retention_plan() lists are archived'
+            );
+        end if;
+        perform private.raise_not_found(
+            format('no audit partition %s', audit_archive_partition.partition_name), 'audit_partition_unknown'
+        );
+    end if;
+    if archive_sha256 is null or archive_sha256 !~ '^[0-9a-f]{64}$'
+        or coalesce(btrim(archive_location), '') = '' then
+        perform private.raise_invalid(
+            'an archive needs the sha256 (hex) and location of its file', 'audit_archive_unnamed'
+        );
+    end if;
+    if archived_rows is distinct from target.row_count then
+        perform private.raise_invalid(
+            format('the archive holds %s rows, partition %s holds %s', archived_rows, target.partition_name, target.row_count),
+            'audit_archive_incomplete',
+            'export the partition again'
+        );
+    end if;
+    if target.row_count > 0 then
+        select v.* into verdict
+        from private.verify_audit_chain(target.first_seq, least(target.last_seq + 1, head.seq)) as v;
+        if not verdict.valid then
+            perform private.raise_conflict(
+                format('the audit chain does not verify at row %s (%s): it is not archived', verdict.first_bad_seq, verdict.problem),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain(); a broken stretch is evidence'
+            );
+        end if;
+        if exists (
+            select from audit.anchors as a
+            where
+                a.seq between target.first_seq and target.last_seq
+                and not exists (select from audit.log as l where l.seq = a.seq and l.hash = a.hash)
+                and not exists (select from audit.archived_runs as r where r.last_seq = a.seq and r.last_hash = a.hash)
+        ) then
+            perform private.raise_conflict(
+                format('an anchor in %s no longer matches its row: it is not archived', target.partition_name),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain()'
+            );
+        end if;
+    end if;
+
+    insert into audit.archives (
+        partition_name, range_from, range_to, row_count, first_seq, last_seq, archive_sha256, location, retention
+    )
+    values (
+        target.partition_name, target.range_from, target.range_to, target.row_count, target.first_seq,
+        target.last_seq, archive_sha256, btrim(archive_location), private.audit_retention_period()
+    )
+    returning * into archive;
+
+    execute format(
+        'insert into audit.archived_runs (archive_id, first_seq, last_seq, first_prev_hash, last_hash) '
+        'select $1, min(r.seq), max(r.seq), (array_agg(r.prev_hash order by r.seq))[1], '
+        '(array_agg(r.hash order by r.seq desc))[1] '
+        'from (select l.seq, l.prev_hash, l.hash, l.seq - row_number() over (order by l.seq) as island '
+        'from audit.%I as l) as r group by r.island',
+        target.partition_name
+    ) using archive.id;
+
+    execute format('alter table audit.log detach partition audit.%I', target.partition_name);
+    execute format('drop table audit.%I', target.partition_name);
+
+    perform private.audit_append(
+        'ARCHIVE', 'audit.log', target.partition_name,
+        details => jsonb_build_object(
+            'range_from', target.range_from, 'range_to', target.range_to, 'rows', target.row_count,
+            'first_seq', target.first_seq, 'last_seq', target.last_seq, 'sha256', archive_sha256,
+            'location', btrim(archive_location), 'retention', private.audit_retention_period()::text
+        )
+    );
+    return archive;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) IS 'Archives an audit partition older than the retention period once its rows are in a file (sha256, location, row count): verifies its stretch of the chain, records it in audit.archives and audit.archived_runs, detaches and drops it, and logs an ARCHIVE entry. Retention job only.';
+
+--
 -- Name: log; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -1212,7 +1359,7 @@ CREATE TABLE audit.log (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 )
 PARTITION BY RANGE (occurred_at);
 
@@ -1365,6 +1512,41 @@ ALTER FUNCTION private.audit_link_pending() OWNER TO postgres;
 COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): in the order written, next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
 
 --
+-- Name: audit_partitions(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_partitions() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    bound text;
+    parts text [];
+begin
+    for partition_name, bound in
+        select c.relname::text, pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+        from pg_catalog.pg_inherits as i
+        join pg_catalog.pg_class as c on i.inhrelid = c.oid
+        where i.inhparent = 'audit.log'::regclass
+        order by c.relname
+    loop
+        parts := regexp_match(bound, '^FOR VALUES FROM \(''([^'']+)''\) TO \(''([^'']+)''\)$');
+        range_from := parts[1]::timestamptz;
+        range_to := parts[2]::timestamptz;
+        return next;
+    end loop;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_partitions() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_partitions(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_partitions() IS 'The partitions of audit.log and their occurred_at ranges (null bounds: the default partition).';
+
+--
 -- Name: audit_refuse_change(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1381,6 +1563,57 @@ end;
 $$;
 
 ALTER FUNCTION private.audit_refuse_change() OWNER TO postgres;
+
+--
+-- Name: audit_retention_period(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_period() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select interval '7 years';
+$$;
+
+ALTER FUNCTION private.audit_retention_period() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_period() IS 'How long audit entries are kept in the database before their partition may be archived: 7 years (seed 002).';
+
+--
+-- Name: audit_retention_plan(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_plan() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, first_seq bigint, last_seq bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    cutoff timestamptz := now() - private.audit_retention_period();
+begin
+    for partition_name, range_from, range_to in
+        select p.partition_name, p.range_from, p.range_to
+        from private.audit_partitions() as p
+        where p.range_to <= cutoff
+        order by p.range_from
+    loop
+        execute format('select count(*), min(l.seq), max(l.seq) from audit.%I as l', partition_name)
+        into row_count, first_seq, last_seq;
+        return next;
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.audit_retention_plan() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_plan() IS 'The audit partitions the retention job would archive now (their whole range is older than private.audit_retention_period()), with row counts and seq ranges; changes nothing.';
 
 --
 -- Name: audit_row_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12512,19 +12745,30 @@ CREATE FUNCTION private.verify_audit_chain(from_seq bigint DEFAULT 1, to_seq big
     AS $$
 declare
     head audit.chain_head;
-    entry audit.log;
+    link record;
     expected_seq bigint := greatest(coalesce(from_seq, 1), 1);
-    last_seq bigint;
+    run_start bigint;
+    end_seq bigint;
     prev_hash bytea;
     count bigint := 0;
     anchor audit.anchors;
 begin
     select h.* into head from audit.chain_head as h where h.singleton;
-    last_seq := coalesce(to_seq, head.seq);
+    end_seq := coalesce(to_seq, head.seq);
+    -- A range starting inside an archived stretch starts with the stretch.
+    select r.first_seq into run_start
+    from audit.archived_runs as r
+    where expected_seq > r.first_seq and expected_seq <= r.last_seq;
+    if run_start is not null then
+        expected_seq := run_start;
+    end if;
     if expected_seq = 1 then
         prev_hash := extensions.digest('carebase audit chain genesis', 'sha256');
     else
-        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1;
+        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1 limit 1;
+        if prev_hash is null then
+            select r.last_hash into prev_hash from audit.archived_runs as r where r.last_seq = expected_seq - 1;
+        end if;
         if prev_hash is null then
             return query select false, 0::bigint, expected_seq - 1,
                 format('row %s, before the range, is missing', expected_seq - 1);
@@ -12532,41 +12776,53 @@ begin
         end if;
     end if;
 
-    for entry in
-        select l.* from audit.log as l
-        where l.seq between expected_seq and last_seq
-        order by l.seq
+    for link in
+        select l.seq as first_seq, l.seq as last_seq, l.prev_hash, l.hash, false as archived, l as entry
+        from audit.log as l
+        where l.seq between expected_seq and end_seq
+        union all
+        select r.first_seq, r.last_seq, r.first_prev_hash, r.last_hash, true, null::audit.log
+        from audit.archived_runs as r
+        where r.first_seq between expected_seq and end_seq
+        order by 1
     loop
-        if entry.seq <> expected_seq then
+        if link.first_seq < expected_seq then
+            return query select false, count, link.first_seq,
+                format('row %s appears more than once', link.first_seq);
+            return;
+        end if;
+        if link.first_seq > expected_seq then
             return query select false, count, expected_seq,
-                format('rows %s to %s are missing', expected_seq, entry.seq - 1);
+                format('rows %s to %s are missing', expected_seq, link.first_seq - 1);
             return;
         end if;
-        if entry.prev_hash <> prev_hash then
-            -- This row's content still matches its hash, so the row before it was rewritten
-            -- (hash recomputed) or removed and replaced.
-            return query select false, count, entry.seq - 1,
-                format('row %s was rewritten: row %s no longer links to it', entry.seq - 1, entry.seq);
+        if link.prev_hash <> prev_hash then
+            -- This row's content (or this archived stretch) still matches its hash, so the row
+            -- before it was rewritten (hash recomputed) or removed and replaced.
+            return query select false, count, link.first_seq - 1,
+                format('row %s was rewritten: row %s no longer links to it', link.first_seq - 1, link.first_seq);
             return;
         end if;
-        if private.audit_hash(entry) <> entry.hash then
-            return query select false, count, entry.seq,
-                format('row %s was altered: its content does not match its hash', entry.seq);
-            return;
+        if not link.archived then
+            if private.audit_hash(link.entry) <> link.hash then
+                return query select false, count, link.first_seq,
+                    format('row %s was altered: its content does not match its hash', link.first_seq);
+                return;
+            end if;
+            count := count + 1;
         end if;
-        prev_hash := entry.hash;
-        count := count + 1;
-        expected_seq := expected_seq + 1;
+        prev_hash := link.hash;
+        expected_seq := link.last_seq + 1;
     end loop;
 
-    if expected_seq <= last_seq then
+    if expected_seq <= end_seq then
         return query select false, count, expected_seq,
-            format('rows %s to %s are missing', expected_seq, last_seq);
+            format('rows %s to %s are missing', expected_seq, end_seq);
         return;
     end if;
 
     if to_seq is null then
-        if count > 0 and prev_hash <> head.hash then
+        if expected_seq > 1 and prev_hash <> head.hash then
             return query select false, count, head.seq, 'the chain head does not match the last row';
             return;
         end if;
@@ -12577,9 +12833,18 @@ begin
                         anchor.id, anchor.seq, head.seq);
                 return;
             end if;
-            if anchor.seq > 0 and not exists (
-                select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
-            ) then
+            -- An anchor inside an archived stretch is checked where the stretch's last hash is
+            -- recorded; the rest of the stretch is in the archive file.
+            if anchor.seq > 0
+                and not exists (
+                    select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
+                )
+                and not exists (
+                    select from audit.archived_runs as r
+                    where
+                        anchor.seq between r.first_seq and r.last_seq
+                        and (anchor.seq < r.last_seq or r.last_hash = anchor.hash)
+                ) then
                 return query select false, count, anchor.seq,
                     format('row %s does not match anchor %s', anchor.seq, anchor.id);
                 return;
@@ -12592,6 +12857,12 @@ end;
 $$;
 
 ALTER FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION verify_audit_chain(from_seq bigint, to_seq bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) IS 'Verifies the audit chain over from_seq..to_seq (the head when null): hashes, links, no gap, the head and the anchors; stretches archived after the retention period (audit.archived_runs) link in place of their rows. Names the first bad row.';
 
 --
 -- Name: verify_prescription(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -17447,6 +17718,40 @@ ALTER TABLE audit.anchors ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: archived_runs; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archived_runs (
+    first_seq bigint NOT NULL,
+    last_seq bigint NOT NULL,
+    archive_id bigint NOT NULL,
+    first_prev_hash bytea NOT NULL,
+    last_hash bytea NOT NULL,
+    CONSTRAINT archived_runs_ordered CHECK ((last_seq >= first_seq))
+);
+
+ALTER TABLE audit.archived_runs OWNER TO postgres;
+
+--
+-- Name: TABLE archived_runs; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archived_runs IS 'Each stretch of consecutive seq an archived partition held: the prev_hash of its first row and the hash of its last, which private.verify_audit_chain links the remaining rows to. Append-only.';
+
+--
+-- Name: archives_id_seq; Type: SEQUENCE; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME audit.archives_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: chain_head; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -17487,7 +17792,7 @@ CREATE TABLE audit.log_default (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 );
 
 ALTER TABLE audit.log_default OWNER TO postgres;
@@ -17855,6 +18160,27 @@ ALTER TABLE private.patient_hospitals OWNER TO postgres;
 --
 
 COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
+
+--
+-- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.personal_data_columns (
+    table_name regclass NOT NULL,
+    column_name name NOT NULL,
+    kind text NOT NULL,
+    note text,
+    CONSTRAINT personal_data_columns_kind_known CHECK ((kind = ANY (ARRAY['person_name'::text, 'phone'::text, 'email'::text, 'street_address'::text, 'place'::text, 'postal_code'::text, 'birth_date'::text, 'national_id'::text, 'identifier'::text, 'free_text'::text, 'json'::text, 'row_values'::text, 'ip_address'::text, 'credential'::text, 'derived'::text, 'none'::text]))),
+    CONSTRAINT personal_data_columns_none_says_why CHECK (((kind <> 'none'::text) OR (length(btrim(note)) > 0)))
+);
+
+ALTER TABLE private.personal_data_columns OWNER TO postgres;
+
+--
+-- Name: TABLE personal_data_columns; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
 
 --
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
@@ -19517,6 +19843,27 @@ ALTER TABLE ONLY audit.anchors
     ADD CONSTRAINT anchors_pkey PRIMARY KEY (id);
 
 --
+-- Name: archived_runs archived_runs_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archived_runs
+    ADD CONSTRAINT archived_runs_pkey PRIMARY KEY (first_seq);
+
+--
+-- Name: archives archives_partition_once; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_partition_once UNIQUE (partition_name);
+
+--
+-- Name: archives archives_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_pkey PRIMARY KEY (id);
+
+--
 -- Name: chain_head chain_head_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
 --
 
@@ -19676,6 +20023,13 @@ ALTER TABLE ONLY private.mrn_counters
 
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.personal_data_columns
+    ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -20331,6 +20685,18 @@ CREATE INDEX anchors_exported_number_idx ON audit.anchors USING btree (exported_
 --
 
 CREATE INDEX anchors_seq_idx ON audit.anchors USING btree (seq);
+
+--
+-- Name: archived_runs_archive_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_archive_idx ON audit.archived_runs USING btree (archive_id);
+
+--
+-- Name: archived_runs_last_seq_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_last_seq_idx ON audit.archived_runs USING btree (last_seq);
 
 --
 -- Name: log_actor_idx; Type: INDEX; Schema: audit; Owner: postgres
@@ -21439,6 +21805,38 @@ ALTER TABLE audit.anchors ENABLE ALWAYS TRIGGER anchors_append_only;
 CREATE TRIGGER anchors_no_truncate BEFORE TRUNCATE ON audit.anchors FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
 
 ALTER TABLE audit.anchors ENABLE ALWAYS TRIGGER anchors_no_truncate;
+
+--
+-- Name: archived_runs archived_runs_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_append_only BEFORE DELETE OR UPDATE ON audit.archived_runs FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_append_only;
+
+--
+-- Name: archived_runs archived_runs_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_no_truncate BEFORE TRUNCATE ON audit.archived_runs FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_no_truncate;
+
+--
+-- Name: archives archives_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_append_only BEFORE DELETE OR UPDATE ON audit.archives FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_append_only;
+
+--
+-- Name: archives archives_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_no_truncate BEFORE TRUNCATE ON audit.archives FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_no_truncate;
 
 --
 -- Name: chain_head chain_head_no_delete; Type: TRIGGER; Schema: audit; Owner: postgres
@@ -23667,6 +24065,18 @@ ALTER TABLE ONLY public.voice_lines
 ALTER TABLE audit.anchors ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: archived_runs; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archived_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: archives; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: chain_head; Type: ROW SECURITY; Schema: audit; Owner: postgres
 --
 
@@ -25229,6 +25639,20 @@ GRANT ALL ON FUNCTION private.assign_voice_session(session_id uuid, patient_id u
 REVOKE ALL ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) FROM PUBLIC;
 
 --
+-- Name: TABLE archives; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archives FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archives TO postgres;
+GRANT SELECT ON TABLE audit.archives TO service_role;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) FROM PUBLIC;
+
+--
 -- Name: TABLE log; Type: ACL; Schema: audit; Owner: postgres
 --
 
@@ -25263,10 +25687,28 @@ REVOKE ALL ON FUNCTION private.audit_hash(entry audit.log) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.audit_link_pending() FROM PUBLIC;
 
 --
+-- Name: FUNCTION audit_partitions(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_partitions() FROM PUBLIC;
+
+--
 -- Name: FUNCTION audit_refuse_change(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.audit_refuse_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_period() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_plan() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_row_change(); Type: ACL; Schema: private; Owner: postgres
@@ -28937,6 +29379,14 @@ GRANT ALL ON FUNCTION public.withdraw_consent(hospital_id uuid, purpose public.c
 REVOKE ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) TO service_role;
+
+--
+-- Name: TABLE archived_runs; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archived_runs FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archived_runs TO postgres;
+GRANT SELECT ON TABLE audit.archived_runs TO service_role;
 
 --
 -- Name: TABLE chain_head; Type: ACL; Schema: audit; Owner: postgres
