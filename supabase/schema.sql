@@ -2117,7 +2117,7 @@ begin
     if lead.preferred_doctor_id is null and inquiry.specialty is null then
         return null;
     end if;
-    select ((now() at time zone h.time_zone)::date + 1) at time zone h.time_zone into day_end
+    select ((now() at time zone h.time_zone)::date + 1)::timestamp at time zone h.time_zone into day_end
     from public.hospitals as h where h.id = lead.hospital_id;
     for slot in
         select s.* from public.find_slots(
@@ -4262,6 +4262,114 @@ CREATE FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel t
 $$;
 
 ALTER FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) OWNER TO postgres;
+
+--
+-- Name: convert_lead(uuid, uuid, date, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    lead public.leads;
+    target uuid;
+    match_score numeric;
+    match_parts jsonb;
+    linked boolean := false;
+    registration public.patient_registrations;
+    moved integer;
+begin
+    select l.* into lead from public.leads as l where l.id = convert_lead.lead_id for update;
+    if lead.id is null
+        or not lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')) then
+        perform private.raise_not_found('lead not found');
+    end if;
+    if lead.status = 'converted' then
+        perform private.raise_conflict(
+            'this lead was converted already', 'already_converted',
+            format('its patient is %s', lead.patient_id)
+        );
+    end if;
+
+    if convert_lead.patient_id is not null then
+        -- The patient the caller names: one registered at the lead's hospital.
+        select p.id into target from public.patients as p
+        where p.id = convert_lead.patient_id and p.deleted_at is null and p.merged_into is null
+            and exists (
+                select from public.patient_registrations as r
+                where r.patient_id = p.id and r.hospital_id = lead.hospital_id and r.deleted_at is null
+            );
+        if target is null then
+            perform private.raise_not_found(
+                'patient not found', 'patient_not_registered_here',
+                'name a patient registered at the lead''s hospital, or leave patient_id out'
+            );
+        end if;
+        linked := true;
+    elsif not coalesce(convert_lead.create_new, false) then
+        select m.patient_id, m.score, m.parts into target, match_score, match_parts
+        from private.lead_patient_matches(lead.id, convert_lead.born_on) as m
+        limit 1;
+        linked := target is not null;
+    end if;
+
+    if target is null then
+        insert into public.patients (full_name, phone, email, sex, date_of_birth)
+        values (lead.full_name, lead.phone, lead.email, lead.sex, convert_lead.born_on)
+        returning id into target;
+        insert into public.patient_registrations (patient_id, hospital_id, referral_source)
+        values (target, lead.hospital_id, lead.source)
+        returning * into registration;
+    else
+        select r.* into registration from public.patient_registrations as r
+        where r.patient_id = target and r.hospital_id = lead.hospital_id;
+    end if;
+
+    -- The lead's appointments (booked by name) are the patient's now; their doctors treat them.
+    begin
+        update public.appointments as a
+        set patient_id = target
+        where a.lead_id = lead.id and a.hospital_id = lead.hospital_id and a.patient_id is null;
+        get diagnostics moved = row_count;
+    exception when exclusion_violation then
+        perform private.raise_conflict(
+            'an appointment of the lead overlaps one of the patient''s', 'appointment_clash',
+            'cancel or move one of them, then convert again'
+        );
+    end;
+    insert into public.care_team_members (patient_id, hospital_id, member_id, member_role, assigned_by)
+    select distinct target, lead.hospital_id, a.doctor_user_id, 'doctor'::public.app_role, auth.uid()
+    from public.appointments as a
+    where a.lead_id = lead.id and a.hospital_id = lead.hospital_id and a.status not in ('cancelled', 'no_show')
+        and private.holds_active_role(a.doctor_user_id, lead.hospital_id, 'doctor')
+    on conflict do nothing;
+
+    -- The move itself: the state machine checks the caller's role from the lead's status.
+    update public.leads as l
+    set status = 'converted', patient_id = target, converted_at = now()
+    where l.id = lead.id;
+
+    return jsonb_build_object(
+        'lead_id', lead.id,
+        'patient_id', target,
+        'mrn', registration.mrn,
+        'linked', linked,
+        'match', case when match_score is not null
+            then jsonb_build_object('score', match_score, 'parts', match_parts)
+        end,
+        'appointments_moved', moved
+    );
+end;
+$$;
+
+ALTER FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (found, named or created) in one transaction, for the front office of its hospital.';
 
 --
 -- Name: ai_pending_actions; Type: TABLE; Schema: public; Owner: postgres
@@ -7801,6 +7909,69 @@ ALTER FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text)
 --
 
 COMMENT ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) IS 'The canonical name of a hospital''s active lead source or inquiry typed in any case; null when it has none such.';
+
+--
+-- Name: lead_patient_matches(uuid, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date DEFAULT NULL::date) RETURNS TABLE(patient_id uuid, score numeric, parts jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with lead as (
+        select l.* from public.leads as l where l.id = lead_patient_matches.lead_id
+    ),
+
+    me as (
+        select (jsonb_populate_record(
+            null::public.patients,
+            jsonb_build_object(
+                'id', lead.id, 'full_name', lead.full_name, 'name_key', private.name_key(lead.full_name),
+                'phone', lead.phone, 'email', lead.email, 'sex', lead.sex,
+                'date_of_birth', lead_patient_matches.date_of_birth
+            )
+        )).*
+        from lead
+    ),
+
+    blocked as (
+        select o.id from me join public.patients as o on o.phone = me.phone
+        union
+        select o.id from me join public.patients as o on o.email operator(extensions.=) me.email
+        union
+        select o.id from me join public.patients as o on o.date_of_birth = me.date_of_birth
+        union
+        select n.id from me cross join lateral (
+            select o.id from public.patients as o
+            where o.name_key operator(extensions.%) me.name_key
+            order by o.name_key operator(extensions.<->) me.name_key
+            limit 50
+        ) as n
+    )
+
+    select o.id, s.score, s.parts
+    from me
+    cross join lead
+    join blocked as b on true
+    join public.patients as o
+        on o.id = b.id and o.deleted_at is null and o.merged_into is null
+        and extensions.similarity(o.name_key, me.name_key) >= 0.5
+    cross join lateral private.duplicate_score(me, o) as s
+    where s.score >= private.duplicate_threshold()
+        and exists (
+            select from public.patient_registrations as r
+            where r.patient_id = o.id and r.hospital_id = lead.hospital_id and r.deleted_at is null
+        )
+    order by s.score desc, o.id
+$$;
+
+ALTER FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_patient_matches(lead_id uuid, date_of_birth date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) IS 'The patients registered at a lead''s hospital who may be its person (identity match score from the threshold, names at least half alike), best first.';
 
 --
 -- Name: lead_repeat_window(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15373,6 +15544,27 @@ Redeems the grant for the login made for it; returns the new doctor or pharmacis
 trail names the admin.';
 
 --
+-- Name: convert_lead(uuid, uuid, date, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.convert_lead(lead_id uuid, patient_id uuid DEFAULT NULL::uuid, born_on date DEFAULT NULL::date, create_new boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.convert_lead(
+        convert_lead.lead_id, convert_lead.patient_id, convert_lead.born_on, convert_lead.create_new
+    );
+$$;
+
+ALTER FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (seed 004 POST /api/leads/:id/convert), in one transaction: links it to the patient named (patient_id, registered at the lead''s hospital), else to the best identity match among the patients registered there (rpc/lead_matches; create_new: true skips it; born_on, the date of birth, sharpens it and is recorded), else creates the patient and their registration with the next MRN (UHID) of the hospital''s year; moves the lead to converted (the front desk from new_inquiry or contacted; CROs and admins also from stalling_sent_to_cro) and makes its appointments the patient''s. Returns {lead_id, patient_id, mrn, linked, match: {score, parts} | null, appointments_moved}. Errors: PT404 lead not found, patient_not_registered_here; PT409 already_converted, appointment_clash, a move the machine does not have (e.g. from lost); 42501 a role that may not convert from the lead''s status.';
+
+--
 -- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16291,6 +16483,41 @@ COMMENT ON FUNCTION public.issue_registration_code() IS 'A patient proves presen
 An 8-character code valid once for 15 minutes, which the patient tells the front desk
 (rpc/register_existing_patient); a new code replaces the open one. Errors: 42501 not a
 signed-in patient.';
+
+--
+-- Name: lead_matches(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_matches(lead_id uuid, born_on date DEFAULT NULL::date) RETURNS TABLE(patient_id uuid, full_name text, date_of_birth date, sex public.sex, mrn text, score numeric, parts jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    lead_hospital uuid;
+begin
+    select l.hospital_id into lead_hospital from public.leads as l
+    where l.id = lead_matches.lead_id
+        and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'));
+    if lead_hospital is null then
+        perform private.raise_not_found('lead not found');
+    end if;
+    return query
+    select p.id, p.full_name, p.date_of_birth, p.sex, r.mrn, m.score, m.parts
+    from private.lead_patient_matches(lead_matches.lead_id, lead_matches.born_on) as m
+    join public.patients as p on p.id = m.patient_id
+    join public.patient_registrations as r
+        on r.patient_id = p.id and r.hospital_id = lead_hospital and r.deleted_at is null
+    order by m.score desc, p.id;
+end;
+$$;
+
+ALTER FUNCTION public.lead_matches(lead_id uuid, born_on date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_matches(lead_id uuid, born_on date) IS 'The patients registered at the lead''s hospital who may be the lead''s person, best first, each with its MRN, score (0..1, from 0.55) and its parts (as rpc/patient_duplicates; never on a shared phone alone). born_on (the date of birth), if known, sharpens the match. For the front desk, CROs and admins of the lead''s hospital; PT404 otherwise.';
 
 --
 -- Name: link_patient_login(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -27762,6 +27989,13 @@ GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, cha
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO service_role;
 
 --
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO authenticated;
+
+--
 -- Name: TABLE ai_pending_actions; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -28566,6 +28800,13 @@ GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) TO authenticated;
+
+--
+-- Name: FUNCTION lead_patient_matches(lead_id uuid, date_of_birth date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) TO authenticated;
 
 --
 -- Name: FUNCTION lead_repeat_window(); Type: ACL; Schema: private; Owner: postgres
@@ -30008,6 +30249,14 @@ GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id 
 GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO service_role;
+
+--
 -- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30224,6 +30473,14 @@ GRANT ALL ON FUNCTION public.issue_prescription(patient_id uuid, medications jso
 REVOKE ALL ON FUNCTION public.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO authenticated;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
+
+--
+-- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) TO service_role;
 
 --
 -- Name: FUNCTION link_patient_login(user_id uuid, phone text, full_name text); Type: ACL; Schema: public; Owner: postgres

@@ -930,7 +930,7 @@ begin
     if lead.preferred_doctor_id is null and inquiry.specialty is null then
         return null;
     end if;
-    select ((now() at time zone h.time_zone)::date + 1) at time zone h.time_zone into day_end
+    select ((now() at time zone h.time_zone)::date + 1)::timestamp at time zone h.time_zone into day_end
     from public.hospitals as h where h.id = lead.hospital_id;
     for slot in
         select s.* from public.find_slots(

@@ -316,6 +316,13 @@ update auth.users set
     ))
 where id = tests.user_id('reach_login');
 
+-- A lead of A who looks like a_patient1 (the same name, phone and sex).
+insert into public.leads (hospital_id, full_name, phone, sex, source)
+values (tests.id_of('hospitals', 'TSTA'), 'Gurmeet Singh', '+919800010001', 'male', 'Walk-In');
+select pg_temp.fixture('leads', 'a_lead_like_patient1', l.id)
+from public.leads as l
+where l.phone = '+919800010001' and l.hospital_id = tests.id_of('hospitals', 'TSTA');
+
 -- A person the front desk of A creates in this transaction, who may be registered.
 select pg_temp.fixture('patients', 'a_new_person', gen_random_uuid());
 select tests.act_as('a_front_desk');
@@ -916,6 +923,16 @@ values
     jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'preferred_doctor_id', pg_temp.a('doctors', 'a_doctor')
     )
+),
+(
+    'convert_lead', 'a_cro',
+    $$ select public.convert_lead(($1 ->> 'lead_id')::uuid, patient_id => ($1 ->> 'patient_id')::uuid) $$,
+    jsonb_build_object('lead_id', pg_temp.a('leads', 'a_lead'), 'patient_id', pg_temp.a('patients', 'a_patient1'))
+),
+(
+    'lead_matches', 'a_front_desk',
+    $$ select jsonb_agg(m) from public.lead_matches(($1 ->> 'lead_id')::uuid) as m $$,
+    jsonb_build_object('lead_id', pg_temp.a('leads', 'a_lead_like_patient1'))
 ),
 (
     'assign_leads', 'a_front_desk', $$ select public.assign_leads(($1 ->> 'hospital_id')::uuid) $$,
