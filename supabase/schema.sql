@@ -3799,6 +3799,35 @@ $$;
 ALTER FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) OWNER TO postgres;
 
 --
+-- Name: check_lead_dashboard_reader(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not coalesce(check_lead_dashboard_reader.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital read its lead numbers', 'not_front_office'
+        );
+    end if;
+    if check_lead_dashboard_reader.to_date < check_lead_dashboard_reader.from_date
+        or check_lead_dashboard_reader.to_date - check_lead_dashboard_reader.from_date > 3660 then
+        perform private.raise_invalid('from_date must come before to_date, at most 10 years apart', 'bad_date_range');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) IS 'Refuses a caller who is not front desk, CRO or admin of the hospital (42501 not_front_office), and a bad range.';
+
+--
 -- Name: check_patient_booking_time(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7163,6 +7192,31 @@ $$;
 ALTER FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) OWNER TO postgres;
 
 --
+-- Name: hospital_days(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) RETURNS tstzrange
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    -- Security definer: the service role and jobs read the hospital's time zone as its staff do.
+    select tstzrange(
+        coalesce(hospital_days.from_date, (now() at time zone h.time_zone)::date - 29)::timestamp at time zone h.time_zone,
+        (coalesce(hospital_days.to_date, (now() at time zone h.time_zone)::date) + 1)::timestamp at time zone h.time_zone
+    )
+    from public.hospitals as h
+    where h.id = hospital_days.hospital_id
+$$;
+
+ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
+
+--
 -- Name: hospital_topic(uuid, public.app_role); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7888,6 +7942,156 @@ ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
+
+--
+-- Name: lead_dashboard(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    span tstzrange;
+    answer jsonb;
+begin
+    perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
+    span := private.hospital_days(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
+    with cohort as materialized (
+        select l.status, l.source
+        from public.leads as l
+        where l.hospital_id = lead_dashboard.hospital_id
+            and l.created_at >= lower(span) and l.created_at < upper(span)
+    ),
+
+    totals as (
+        select
+            count(*) as leads,
+            count(*) filter (where c.status = 'converted') as converted,
+            count(*) filter (where c.status = 'lost') as lost
+        from cohort as c
+    ),
+
+    by_source as (
+        select coalesce(jsonb_agg(jsonb_build_object(
+            'source', s.source, 'leads', s.leads, 'converted', s.converted
+        ) order by s.leads desc, s.source), '[]') as list
+        from (
+            select c.source, count(*) as leads, count(*) filter (where c.status = 'converted') as converted
+            from cohort as c
+            group by c.source
+        ) as s
+    ),
+
+    by_status as (
+        select coalesce(jsonb_object_agg(s.status, s.n), '{}') as counts
+        from (select c.status, count(*) as n from cohort as c group by c.status) as s
+    ),
+
+    now_open as (
+        select
+            count(*) filter (where l.status = 'stalling_sent_to_cro') as cro_queue,
+            count(*) filter (where l.status = 'stalling_sent_to_cro' and l.assigned_to is null) as unassigned,
+            count(*) filter (where l.status = 'new_inquiry') as new_inquiries
+        from public.leads as l
+        where l.hospital_id = lead_dashboard.hospital_id
+            and l.status in ('new_inquiry', 'stalling_sent_to_cro')
+    )
+
+    select jsonb_build_object(
+        'from_date', (lower(span) at time zone h.time_zone)::date,
+        'to_date', (upper(span) at time zone h.time_zone)::date - 1,
+        'new_leads', t.leads,
+        'converted', t.converted,
+        'lost', t.lost,
+        'conversion_rate', case when t.leads = 0 then 0 else round(100.0 * t.converted / t.leads, 1) end,
+        'leads_by_source', bs.list,
+        'leads_by_status', bst.counts,
+        'cro_queue', o.cro_queue,
+        'cro_queue_unassigned', o.unassigned,
+        'new_inquiries_waiting', o.new_inquiries,
+        'revenue', jsonb_build_object(
+            'amount', 0, 'currency', 'INR', 'note', 'financial records are not kept yet: 0 until they are'
+        )
+    ) into answer
+    from totals as t
+    cross join by_source as bs
+    cross join by_status as bst
+    cross join now_open as o
+    cross join public.hospitals as h
+    where h.id = lead_dashboard.hospital_id;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs of a hospital over a cohort of leads (for its front desk, CROs and admins).';
+
+--
+-- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    span tstzrange;
+    answer jsonb;
+begin
+    perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
+    span := private.hospital_days(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
+    with cohort as materialized (
+        select l.id, l.status
+        from public.leads as l
+        where l.hospital_id = lead_funnel.hospital_id
+            and l.created_at >= lower(span) and l.created_at < upper(span)
+    ),
+
+    reached as (
+        select h.to_state, count(distinct h.subject_id) as n
+        from cohort as c
+        join public.status_history as h on h.subject_id = c.id and h.machine = 'lead'
+        group by h.to_state
+    ),
+
+    standing as (
+        select c.status::text as state, count(*) as n from cohort as c group by c.status
+    )
+
+    select jsonb_build_object(
+        'from_date', (lower(span) at time zone ho.time_zone)::date,
+        'to_date', (upper(span) at time zone ho.time_zone)::date - 1,
+        'cohort', (select count(*) from cohort),
+        'stages', jsonb_agg(
+            jsonb_build_object(
+                'state', s.state, 'label', s.label, 'position', s.position,
+                'reached', coalesce(r.n, 0), 'now', coalesce(n.n, 0)
+            ) order by s.position
+        )
+    ) into answer
+    from private.state_machine_states as s
+    left join reached as r on r.to_state = s.state
+    left join standing as n on n.state = s.state
+    cross join public.hospitals as ho
+    where s.machine = 'lead' and ho.id = lead_funnel.hospital_id
+    group by ho.time_zone;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The funnel of a hospital''s cohort of leads from their moves (for its front desk, CROs and admins).';
 
 --
 -- Name: lead_option_name(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -16483,6 +16687,44 @@ COMMENT ON FUNCTION public.issue_registration_code() IS 'A patient proves presen
 An 8-character code valid once for 15 minutes, which the patient tells the front desk
 (rpc/register_existing_patient); a new code replaces the open one. Errors: 42501 not a
 signed-in patient.';
+
+--
+-- Name: lead_dashboard(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_dashboard(hospital_id uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.lead_dashboard(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
+$$;
+
+ALTER FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting. revenue is 0 until financial records are kept. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+
+--
+-- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_funnel(hospital_id uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.lead_funnel(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
+$$;
+
+ALTER FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The lead funnel (seed 004 GET /api/dashboard/funnel) of the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): cohort, and per stage of the pipeline in order {state, label, position, reached: how many of the cohort ever entered it (from status_history, so a lead moved back still counts where it was), now: how many are in it}. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
 
 --
 -- Name: lead_matches(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
@@ -27911,6 +28153,12 @@ REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28695,6 +28943,12 @@ REVOKE ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, rol
 GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) TO authenticated;
 
 --
+-- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION hospital_topic(hospital_id uuid, role public.app_role); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28793,6 +29047,20 @@ REVOKE ALL ON FUNCTION private.keep_status_reason() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.latin_reading(name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) TO authenticated;
 
 --
 -- Name: FUNCTION lead_option_name(hospital_id uuid, kind text, typed text); Type: ACL; Schema: private; Owner: postgres
@@ -30473,6 +30741,22 @@ GRANT ALL ON FUNCTION public.issue_prescription(patient_id uuid, medications jso
 REVOKE ALL ON FUNCTION public.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO authenticated;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO service_role;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) TO service_role;
 
 --
 -- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: ACL; Schema: public; Owner: postgres

@@ -935,6 +935,14 @@ values
     jsonb_build_object('lead_id', pg_temp.a('leads', 'a_lead_like_patient1'))
 ),
 (
+    'lead_dashboard', 'a_front_desk', $$ select public.lead_dashboard(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'lead_funnel', 'a_cro', $$ select public.lead_funnel(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
     'assign_leads', 'a_front_desk', $$ select public.assign_leads(($1 ->> 'hospital_id')::uuid) $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
