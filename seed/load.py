@@ -57,6 +57,7 @@ BUILDERS: list[Callable[[World], list[Table]]] = [
     appointments.build,
     clinical.build,
     prescriptions.build,
+    leads.build,
 ]
 DERIVED = [
     *patients.DERIVED,
