@@ -70,9 +70,22 @@ RULES = {
         select count(*) from (
             select a.id, a.status::text as status from public.appointments as a
             union all select p.id, p.status::text from public.prescriptions as p
+            union all select l.id, l.status::text from public.leads as l
         ) as s
         where s.status is distinct from (select h.to_state from public.status_history as h
             where h.subject_id = s.id order by h.occurred_at desc, h.from_state is null limit 1)
+    """,
+    "leads whose status changed at another time than their last recorded move": """
+        select count(*) from public.leads as l
+        where l.status_changed_at <> (select max(h.occurred_at) from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id)
+    """,
+    "CRO queue leads given to someone who is no CRO of their hospital": """
+        select count(*) from public.leads as l
+        where l.status = 'stalling_sent_to_cro' and l.assigned_to is not null
+            and not exists (select from public.staff_memberships as m
+                where m.user_id = l.assigned_to and m.hospital_id = l.hospital_id
+                    and m.role = 'cro' and m.is_active)
     """,
     "prescriptions whose appointment is another patient's or hospital's": """
         select count(*) from public.prescriptions as p

@@ -39,6 +39,7 @@ from seed import (
     connection,
     consent,
     hospitals,
+    leads,
     notifications,
     patients,
     prescriptions,
@@ -56,8 +57,15 @@ BUILDERS: list[Callable[[World], list[Table]]] = [
     appointments.build,
     clinical.build,
     prescriptions.build,
+    leads.build,
 ]
-DERIVED = [*patients.DERIVED, *appointments.DERIVED, *clinical.DERIVED, *notifications.DERIVED]
+DERIVED = [
+    *patients.DERIVED,
+    *appointments.DERIVED,
+    *clinical.DERIVED,
+    *notifications.DERIVED,
+    *leads.DERIVED,
+]
 MRN_COUNTERS = """
     insert into private.mrn_counters as c (hospital_id, year, last_value)
     select hospital_id, split_part(mrn, '-', 2)::integer, max(split_part(mrn, '-', 3)::integer)

@@ -30,14 +30,53 @@ class Size:
     # written another way, the same phone and birth date): what the duplicate review queue is
     # for. Higher on the small sizes, so that their queues are not empty.
     duplicate_share: float = 0.01
+    # Leads of the fertility front office (seed 004), over the last days_back days (60 at least).
+    leads: int = 0
 
 
 SIZES = {
     size.name: size
     for size in (
-        Size("tiny", 1, 4, 1, 1, 1, 2, 1, 60, 400, 21, 7, 1.0, 0.4, duplicate_share=0.08),
-        Size("demo", 2, 8, 1, 2, 1, 4, 2, 400, 3_000, 30, 7, 1.0, 0.35, duplicate_share=0.02),
-        Size("large", 2, 100, 2, 10, 4, 40, 6, 100_000, 1_000_000, 330, 30, 0.05, 0.25),
-        Size("xl", 10, 200, 2, 20, 6, 80, 8, 1_000_000, 10_000_000, 330, 30, 0.02, 0.15),
+        Size(
+            "tiny", 1, 4, 1, 1, 1, 2, 1, 60, 400, 21, 7, 1.0, 0.4, duplicate_share=0.08, leads=150
+        ),
+        Size(
+            "demo",
+            2,
+            8,
+            1,
+            2,
+            1,
+            4,
+            2,
+            400,
+            3_000,
+            30,
+            7,
+            1.0,
+            0.35,
+            duplicate_share=0.02,
+            leads=1_200,
+        ),
+        Size(
+            "large", 2, 100, 2, 10, 4, 40, 6, 100_000, 1_000_000, 330, 30, 0.05, 0.25, leads=100_000
+        ),
+        Size(
+            "xl",
+            10,
+            200,
+            2,
+            20,
+            6,
+            80,
+            8,
+            1_000_000,
+            10_000_000,
+            330,
+            30,
+            0.02,
+            0.15,
+            leads=1_000_000,
+        ),
     )
 }

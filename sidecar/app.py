@@ -9,6 +9,7 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 
 from sidecar.errors import install_error_handlers
+from sidecar.form_cors import WebsiteFormCors
 from sidecar.integrations.claude import ClaudeClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
@@ -21,6 +22,7 @@ from sidecar.routes import (
     staff_auth,
     voice,
     webhooks,
+    website_leads,
 )
 from sidecar.settings import SidecarSettings, get_settings
 
@@ -57,6 +59,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(RequestContext)
+    if origins := [o.strip() for o in settings.website_lead_origins.split(",") if o.strip()]:
+        app.add_middleware(WebsiteFormCors, path=f"{API_PREFIX}/leads/website", origins=origins)
     install_error_handlers(app)
 
     auth_limit = RateLimit("auth", settings.auth_rate_limit, settings.trusted_proxies)
@@ -75,12 +79,20 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     copilot_routes = APIRouter(dependencies=[Depends(copilot_limit)])
     copilot_routes.include_router(copilot.router)
 
+    # The public website form: per client address, since anyone may post it.
+    website_limit = RateLimit(
+        "website_leads", settings.website_lead_rate_limit, settings.trusted_proxies
+    )
+    website_routes = APIRouter(dependencies=[Depends(website_limit)])
+    website_routes.include_router(website_leads.router)
+
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(copilot_routes)
+    api.include_router(website_routes)
     app.include_router(api)
     app.include_router(health.router)
     return app

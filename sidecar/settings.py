@@ -162,6 +162,19 @@ class SidecarSettings(BaseSettings):
     copilot_heartbeat_seconds: float = Field(
         5.0, gt=0, le=60, alias="CAREBASE_COPILOT_HEARTBEAT_SECONDS"
     )
+    # The public website lead form (POST /api/v1/leads/website, seed 004): requests per client
+    # address; the captcha service's siteverify URL and secret (Turnstile by default; hCaptcha and
+    # reCAPTCHA speak the same protocol; no secret: no captcha asked, the rate limit alone); the
+    # websites allowed to post from a browser (comma-separated origins; empty: none).
+    website_lead_rate_limit: str = Field("10/hour", alias="CAREBASE_WEBSITE_LEAD_RATE_LIMIT")
+    captcha_verify_url: str = Field(
+        "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+        alias="CAREBASE_CAPTCHA_VERIFY_URL",
+    )
+    captcha_secret: str = Field("", alias="CAREBASE_CAPTCHA_SECRET")
+    captcha_timeout: float = Field(5.0, gt=0, le=30, alias="CAREBASE_CAPTCHA_TIMEOUT")
+    website_lead_origins: str = Field("", alias="CAREBASE_WEBSITE_LEAD_ORIGINS")
+
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")

@@ -152,3 +152,31 @@ def test_a_worker_could_claim_and_render_every_generated_notification(
         (hospitals,),
     ).fetchall()
     assert left == 0
+
+
+def test_the_generated_front_offices_have_a_funnel_and_a_cro_queue(made_up: Settings) -> None:
+    """Seed 004's screens show something: every stage of the funnel reached, a CRO queue with
+    unassigned leads too, calls logged, follow-ups waiting, leads converted into patients."""
+    with psycopg.connect(made_up.dsn()) as conn:
+        session = PostgrestSession(conn)
+        session.user("front-desk1@pta.carebase.test")
+        (funnel,) = conn.execute(
+            "select public.lead_funnel(id) from public.hospitals where code = 'PTA'"
+        ).fetchone()
+        (queue, unassigned) = conn.execute(
+            "select count(*), count(*) filter (where assigned_to is null)"
+            " from public.cro_queue(everyone => true)"
+        ).fetchone()
+        conn.rollback()
+        calls, follow_ups, linked = conn.execute(
+            "select (select count(*) from public.lead_activities where kind = 'call'),"
+            " (select count(*) from public.lead_follow_ups where done_at is null),"
+            " (select count(*) from public.leads as l join public.patients as p"
+            " on p.id = l.patient_id and p.full_name = l.full_name)"
+        ).fetchone()
+    reached = {stage["state"]: stage["reached"] for stage in funnel["stages"]}
+    assert funnel["cohort"] > 100
+    assert reached["new_inquiry"] == funnel["cohort"]
+    assert all(reached[s] > 0 for s in ("contacted", "stalling_sent_to_cro", "converted", "lost"))
+    assert queue > 10 and 0 < unassigned < queue
+    assert calls > 0 and follow_ups > 0 and linked > 0

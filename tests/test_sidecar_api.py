@@ -92,6 +92,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
     ("POST", "/api/v1/webhooks/twilio/sms"): "twilio_sms_receive",
     ("POST", "/api/v1/voice/callback"): "voice_callback_request",
+    ("POST", "/api/v1/leads/website"): "website_lead_create",
     ("POST", "/api/v1/sessions/copilot"): "copilot_message",
     ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/confirm"): (
         "copilot_confirm_action"

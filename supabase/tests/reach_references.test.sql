@@ -176,6 +176,12 @@ begin
     perform pg_temp.fixture('ai_sessions', side || '_copilot_session', row_id);
     perform pg_temp.fixture('ai_pending_actions', side || '_action', action);
     perform pg_temp.fixture('ai_pending_actions', side || '_confirmed_action', confirmed);
+    -- A lead in the CRO queue, entered by the website form (the system).
+    insert into public.leads (hospital_id, full_name, phone, source, created_via)
+    values (h, 'Reach Lead ' || side, '+9198111000' || ascii(side) % 100, 'Website', 'website')
+    returning id into row_id;
+    update public.leads set status = 'stalling_sent_to_cro' where id = row_id;
+    perform pg_temp.fixture('leads', side || '_lead', row_id);
 end;
 $$;
 
@@ -310,6 +316,13 @@ update auth.users set
     ))
 where id = tests.user_id('reach_login');
 
+-- A lead of A who looks like a_patient1 (the same name, phone and sex).
+insert into public.leads (hospital_id, full_name, phone, sex, source)
+values (tests.id_of('hospitals', 'TSTA'), 'Gurmeet Singh', '+919800010001', 'male', 'Walk-In');
+select pg_temp.fixture('leads', 'a_lead_like_patient1', l.id)
+from public.leads as l
+where l.phone = '+919800010001' and l.hospital_id = tests.id_of('hospitals', 'TSTA');
+
 -- A person the front desk of A creates in this transaction, who may be registered.
 select pg_temp.fixture('patients', 'a_new_person', gen_random_uuid());
 select tests.act_as('a_front_desk');
@@ -352,7 +365,8 @@ from (
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
-    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action')
+    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action'),
+    ('public.leads', 'b', null, 'b_lead'), ('public.leads', 'c', null, 'c_lead')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -412,7 +426,31 @@ values
     'public.appointments', 'a_front_desk', jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'doctor_id', pg_temp.a('doctors', 'a_doctor'),
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'starts_at', now() + interval '40 days',
-        'ends_at', now() + interval '40 days 20 minutes'
+        'ends_at', now() + interval '40 days 20 minutes', 'lead_id', pg_temp.a('leads', 'a_lead')
+    )
+),
+(
+    'public.leads', 'a_front_desk', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'full_name', 'Reach Inquiry', 'phone', '+919811199999',
+        'source', 'Walk-In', 'preferred_doctor_id', pg_temp.a('doctors', 'a_doctor'),
+        'assigned_to', tests.user_id('a_cro')
+    )
+),
+(
+    'public.lead_activities', 'a_cro', jsonb_build_object(
+        'lead_id', pg_temp.a('leads', 'a_lead'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'kind', 'call',
+        'outcome', 'busy'
+    )
+),
+(
+    'public.lead_follow_ups', 'a_cro', jsonb_build_object(
+        'lead_id', pg_temp.a('leads', 'a_lead'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
+        'due_at', now() + interval '1 day', 'assigned_to', tests.user_id('a_cro')
+    )
+),
+(
+    'public.lead_options', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'kind', 'source', 'name', 'Reach Radio'
     )
 ),
 (
@@ -827,7 +865,7 @@ values
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('action_id', 'public.ai_pending_actions', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
-('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
+('lead_id', 'public.leads', null), ('preferred_doctor_id', 'public.doctors', null);
 
 -- A call the actor may make, as a query over the argument object $1 whose answer is not
 -- empty; every key of the object is a reference to swap.
@@ -877,6 +915,41 @@ values
     jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'pharmacy_id', pg_temp.a('pharmacies', 'a_central')
     )
+),
+(
+    'create_lead', 'a_front_desk',
+    $$ select public.create_lead(($1 ->> 'hospital_id')::uuid, 'Reach Caller', '+919811188888',
+        preferred_doctor_id => ($1 ->> 'preferred_doctor_id')::uuid, book_today => false) $$,
+    jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'preferred_doctor_id', pg_temp.a('doctors', 'a_doctor')
+    )
+),
+(
+    'convert_lead', 'a_cro',
+    $$ select public.convert_lead(($1 ->> 'lead_id')::uuid, patient_id => ($1 ->> 'patient_id')::uuid) $$,
+    jsonb_build_object('lead_id', pg_temp.a('leads', 'a_lead'), 'patient_id', pg_temp.a('patients', 'a_patient1'))
+),
+(
+    'lead_matches', 'a_front_desk',
+    $$ select jsonb_agg(m) from public.lead_matches(($1 ->> 'lead_id')::uuid) as m $$,
+    jsonb_build_object('lead_id', pg_temp.a('leads', 'a_lead_like_patient1'))
+),
+(
+    'lead_dashboard', 'a_front_desk', $$ select public.lead_dashboard(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'lead_funnel', 'a_cro', $$ select public.lead_funnel(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'assign_leads', 'a_front_desk', $$ select public.assign_leads(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'cro_queue', 'a_cro',
+    $$ select jsonb_agg(q) from public.cro_queue(($1 ->> 'hospital_id')::uuid, everyone => true) as q $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
     'book_appointment', 'a_front_desk',
