@@ -318,6 +318,10 @@ def restore_database(settings: Settings, folder: Path, replace: bool) -> int:
     from devstack import backup
 
     report = backup.restore(settings, folder, replace=replace)
+    worker = services.worker(settings)
+    if replace and worker.stop():
+        worker.start()  # it anchors the restored chain, not the one it knew
+        print(f"{worker.name}: restarted")
     print(
         f"restore: {folder} -> {report.database} in {report.seconds:.1f} s\n"
         f"  {report.tables} tables, {report.rows:,} rows; {report.anchors}"

@@ -254,9 +254,10 @@ def _encrypt_again(conn: psycopg.Connection, column: Column) -> None:
         # Its derived columns follow the masked number, under the new blind-index key.
         conn.execute(
             "update public.patient_identifiers as t set"
-            " blind_index = private.blind_index(t.kind::text, d.number), last4 = right(d.number, 4)"
-            " from (select i.id, private.decrypt_field(i.value_encrypted) as number"
-            " from public.patient_identifiers as i) as d where d.id = t.id"
+            " blind_index = private.blind_index(t.kind::text, m.number), last4 = right(m.number, 4)"
+            " from (select c.row_id, masking.masked('national_id', c.plaintext) as number"
+            " from masking.clear as c where c.table_name = 'public.patient_identifiers'::regclass"
+            " and c.column_name = 'value_encrypted') as m where m.row_id = t.id"
         )
 
 
