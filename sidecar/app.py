@@ -17,6 +17,7 @@ from sidecar.routes import (
     copilot,
     health,
     patient_auth,
+    payments,
     staff,
     staff_auth,
     voice,
@@ -80,6 +81,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(staff.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
+    api.include_router(payments.router)
     api.include_router(copilot_routes)
     app.include_router(api)
     app.include_router(health.router)
