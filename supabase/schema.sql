@@ -3714,6 +3714,31 @@ $$;
 ALTER FUNCTION private.check_patient_booking_time() OWNER TO postgres;
 
 --
+-- Name: check_report_period(date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_report_period(start_date date, end_date date) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if start_date is null or end_date is null or end_date < start_date or end_date - start_date > 3660 then
+        perform private.raise_invalid(
+            'a report covers start_date to end_date (inclusive), at most ten years', 'bad_period'
+        );
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_report_period(start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_report_period(start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_report_period(start_date date, end_date date) IS 'Refuses a missing, reversed or over-long period (22023 bad_period).';
+
+--
 -- Name: claim_calendar_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4769,6 +4794,25 @@ end;
 $$;
 
 ALTER FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) OWNER TO postgres;
+
+--
+-- Name: csv_safe(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.csv_safe(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case when value ~ '^[=+@\t\r-]' then '''' || value else value end;
+$$;
+
+ALTER FUNCTION private.csv_safe(value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION csv_safe(value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.csv_safe(value text) IS 'A text cell neutralized against spreadsheet formula injection: a leading apostrophe when it begins with =, +, -, @, a tab or a carriage return.';
 
 --
 -- Name: custom_access_token_hook(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7020,6 +7064,25 @@ ALTER FUNCTION private.holds_card_number(value text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.holds_card_number(value text) IS 'Whether a text holds something that reads as a card number (13-19 digits passing the Luhn check).';
+
+--
+-- Name: hospital_day(uuid, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) RETURNS date
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select (moment at time zone h.time_zone)::date from public.hospitals as h where h.id = hospital;
+$$;
+
+ALTER FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_day(hospital uuid, moment timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) IS 'The calendar day of a moment in the hospital''s time zone.';
 
 --
 -- Name: hospital_today(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12639,6 +12702,255 @@ $$;
 ALTER FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) OWNER TO postgres;
 
 --
+-- Name: report_appointments(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(day date, total bigint, completed bigint, cancelled bigint, no_show bigint, average_wait_minutes numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_appointments.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    return query
+    with visits as (
+        select a.id, a.status, private.hospital_day(a.hospital_id, a.starts_at) as day
+        from public.appointments as a
+        where a.hospital_id = report_appointments.hospital_id
+            and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+            and (doctor is null or a.doctor_id = doctor)
+    ),
+
+    waits as (
+        select
+            h.subject_id,
+            extract(epoch from min(h.occurred_at) filter (where h.to_state = 'in_consultation')
+                - max(h.occurred_at) filter (where h.to_state = 'checked_in')) / 60 as minutes
+        from public.status_history as h
+        where h.machine = 'appointment' and h.subject_id in (select v.id from visits as v)
+            and h.to_state in ('checked_in', 'in_consultation')
+        group by h.subject_id
+    )
+
+    select
+        v.day,
+        count(*),
+        count(*) filter (where v.status = 'completed'),
+        count(*) filter (where v.status = 'cancelled'),
+        count(*) filter (where v.status = 'no_show'),
+        round(avg(w.minutes) filter (where w.minutes >= 0), 1)
+    from visits as v
+    left join waits as w on w.subject_id = v.id
+    where v.day between start_date and end_date
+    group by v.day
+    order by v.day;
+end;
+$$;
+
+ALTER FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_dashboard(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_dashboard.hospital_id);
+    answer jsonb;
+begin
+    perform private.check_report_period(start_date, end_date);
+    select jsonb_build_object(
+        'hospital_id', report_dashboard.hospital_id,
+        'scope', case when doctor is null then 'hospital' else 'doctor' end,
+        'start_date', start_date,
+        'end_date', end_date,
+        'total_patients', (
+            select count(*) from public.patient_registrations as r
+            where r.hospital_id = report_dashboard.hospital_id and r.deleted_at is null
+                and (doctor is null or exists (
+                    select from public.appointments as a
+                    where a.patient_id = r.patient_id and a.hospital_id = r.hospital_id and a.doctor_id = doctor
+                ))
+        ),
+        'active_patients', (
+            select count(distinct a.patient_id) from public.appointments as a
+            where a.hospital_id = report_dashboard.hospital_id and a.status not in ('cancelled', 'no_show')
+                and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+                and private.hospital_day(a.hospital_id, a.starts_at) between start_date and end_date
+                and (doctor is null or a.doctor_id = doctor)
+        ),
+        'new_patients', (select coalesce(sum(p.new_patients), 0) from private.report_patients(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as p),
+        'total_appointments', (select coalesce(sum(a.total), 0) from private.report_appointments(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as a),
+        'completed_appointments', (select coalesce(sum(a.completed), 0) from private.report_appointments(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as a),
+        'revenue', (select coalesce(round(sum(f.collected), 2), 0) from private.revenue_facts(
+            report_dashboard.hospital_id, doctor, start_date, end_date
+        ) as f),
+        'pending_invoices', (
+            select count(*) from public.invoices as i
+            left join public.appointments as a on a.id = i.appointment_id
+            where i.hospital_id = report_dashboard.hospital_id and i.status in ('issued', 'partially_paid', 'overdue')
+                and (doctor is null or a.doctor_id = doctor)
+        ),
+        'average_wait_minutes', (
+            select round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
+                where a.average_wait_minutes is not null
+            ), 0), 1)
+            from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a
+        ),
+        'patient_satisfaction', null,
+        'currency', 'INR'
+    ) into answer;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_patients(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(month text, new_patients bigint, patients_seen bigint, visits bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_patients.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    return query
+    with registered as (
+        select to_char(private.hospital_day(r.hospital_id, r.registered_at), 'YYYY-MM') as month, r.patient_id
+        from public.patient_registrations as r
+        where r.hospital_id = report_patients.hospital_id and r.deleted_at is null
+            and private.hospital_day(r.hospital_id, r.registered_at) between start_date and end_date
+            and (doctor is null or exists (
+                select from public.appointments as a
+                where a.patient_id = r.patient_id and a.hospital_id = r.hospital_id and a.doctor_id = doctor
+            ))
+    ),
+
+    seen as (
+        select to_char(private.hospital_day(a.hospital_id, a.starts_at), 'YYYY-MM') as month, a.patient_id
+        from public.appointments as a
+        where a.hospital_id = report_patients.hospital_id and a.status = 'completed' and a.patient_id is not null
+            and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+            and private.hospital_day(a.hospital_id, a.starts_at) between start_date and end_date
+            and (doctor is null or a.doctor_id = doctor)
+    ),
+
+    months as (select r.month from registered as r union select s.month from seen as s)
+
+    select
+        m.month,
+        (select count(distinct r.patient_id) from registered as r where r.month = m.month),
+        (select count(distinct s.patient_id) from seen as s where s.month = m.month),
+        (select count(*) from seen as s where s.month = m.month)
+    from months as m
+    order by m.month;
+end;
+$$;
+
+ALTER FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_revenue(uuid, date, date, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) RETURNS TABLE(dimension text, key text, label text, invoices bigint, billed numeric, collected numeric, currency text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_revenue.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    if report_revenue.group_by not in ('month', 'service', 'doctor', 'insurer') then
+        perform private.raise_invalid('group_by is month, service, doctor or insurer', 'unknown_grouping');
+    end if;
+    return query
+    with facts as (
+        select
+            case report_revenue.group_by
+                when 'month' then to_char(f.day, 'YYYY-MM')
+                when 'service' then f.service
+                when 'doctor' then coalesce(f.doctor_id::text, 'none')
+                else f.insurer
+            end as key,
+            f.doctor_id,
+            f.invoice_id,
+            f.billed,
+            f.collected
+        from private.revenue_facts(report_revenue.hospital_id, doctor, start_date, end_date) as f
+    )
+
+    select
+        report_revenue.group_by,
+        private.csv_safe(x.key),
+        private.csv_safe(case
+            when report_revenue.group_by = 'doctor' then coalesce(
+                (select p.full_name from public.doctors as d join public.profiles as p on p.id = d.user_id
+                    where d.id::text = x.key),
+                'No appointment'
+            )
+            else x.key
+        end),
+        count(distinct x.invoice_id),
+        round(sum(x.billed), 2),
+        round(sum(x.collected), 2),
+        'INR'::text
+    from facts as x
+    group by x.key
+    order by x.key;
+end;
+$$;
+
+ALTER FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: report_scope(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_scope(hospital uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid;
+begin
+    if hospital = any(private.staff_hospital_ids('{hospital_admin}')) then
+        return null;
+    end if;
+    select d.id into doctor from public.doctors as d
+    where d.hospital_id = hospital and d.id = any(private.own_doctor_ids());
+    if doctor is null then
+        perform private.raise_forbidden(
+            'reports are for the hospital''s admins, and for its doctors about their own work', 'not_report_reader'
+        );
+    end if;
+    return doctor;
+end;
+$$;
+
+ALTER FUNCTION private.report_scope(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_scope(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.report_scope(hospital uuid) IS 'null for an admin of the hospital (every figure), the caller''s doctor id there for a doctor (their own figures); 42501 not_report_reader otherwise.';
+
+--
 -- Name: request_client_ip(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -13106,6 +13418,63 @@ end;
 $$;
 
 ALTER FUNCTION private.reveal_patient_identifier(identifier_id uuid) OWNER TO postgres;
+
+--
+-- Name: revenue_facts(uuid, uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) RETURNS TABLE(day date, invoice_id uuid, service text, doctor_id uuid, insurer text, billed numeric, collected numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with invoices as (
+        select i.*, a.doctor_id
+        from public.invoices as i
+        left join public.appointments as a on a.id = i.appointment_id
+        where i.hospital_id = hospital and i.status <> 'draft' and i.total > 0
+            and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor)
+    ),
+
+    events as (
+        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected from invoices as i
+        union all
+        select c.invoice_id, c.issued_at, -c.amount, 0 from public.credit_notes as c
+        where c.invoice_id in (select i.id from invoices as i)
+        union all
+        select p.invoice_id, p.captured_at, 0, p.amount from public.payments as p
+        where p.status = 'captured' and p.invoice_id in (select i.id from invoices as i)
+        union all
+        select p.invoice_id, r.processed_at, 0, -r.amount from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.status = 'processed' and p.invoice_id in (select i.id from invoices as i)
+    ),
+
+    dated as (
+        select e.*, private.hospital_day(hospital, e.at) as day from events as e
+    )
+
+    select
+        d.day,
+        d.invoice_id,
+        coalesce(s.code || ' ' || s.name, l.description),
+        i.doctor_id,
+        coalesce(nullif(btrim(i.insurer_name), ''), 'Self-pay'),
+        d.billed * l.line_total / i.total,
+        d.collected * l.line_total / i.total
+    from dated as d
+    join invoices as i on i.id = d.invoice_id
+    join public.invoice_lines as l on l.invoice_id = i.id
+    left join public.billing_services as s on s.id = l.service_id
+    where d.day between start_date and end_date;
+$$;
+
+ALTER FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) IS 'The billed (issues less credit notes) and collected (captures less refunds) amounts of a hospital''s invoices (a doctor''s visits'' only, when doctor is given) per day of the period, spread over each invoice''s lines by their share.';
 
 --
 -- Name: revoke_staff_invitation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -16473,6 +16842,91 @@ ALTER FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error
 COMMENT ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) IS 'Records a failed schedule push (service role only): retry with backoff, or failed (permanent or max_attempts reached: a schedule_push_failed flag for the hospital).';
 
 --
+-- Name: financial_snapshot(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.financial_snapshot(hospital_id uuid, period_start date DEFAULT NULL::date, period_end date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    first_day date;
+    last_day date;
+    answer jsonb;
+begin
+    if hospital_id is null or not hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_forbidden(
+            'the financial snapshot is for the front desk and admins of the hospital', 'not_front_office'
+        );
+    end if;
+    today := private.hospital_day(financial_snapshot.hospital_id, now());
+    first_day := coalesce(period_start, date_trunc('month', today)::date);
+    last_day := coalesce(period_end, today);
+    if last_day < first_day or last_day - first_day > 3660 then
+        perform private.raise_invalid('the period runs from period_start to period_end, at most ten years', 'bad_period');
+    end if;
+    with money as (
+        select private.hospital_day(p.hospital_id, p.captured_at) as day, p.amount as amount, 'payment' as kind
+        from public.payments as p
+        where p.hospital_id = financial_snapshot.hospital_id and p.status = 'captured'
+            and p.captured_at >= (first_day - 1)::timestamptz and p.captured_at < (greatest(last_day, today) + 2)::timestamptz
+        union all
+        select private.hospital_day(r.hospital_id, r.processed_at), -r.amount, 'refund'
+        from public.refunds as r
+        where r.hospital_id = financial_snapshot.hospital_id and r.status = 'processed'
+            and r.processed_at >= (first_day - 1)::timestamptz and r.processed_at < (greatest(last_day, today) + 2)::timestamptz
+    )
+
+    select jsonb_build_object(
+        'hospital_id', financial_snapshot.hospital_id,
+        'currency', 'INR',
+        'today', jsonb_build_object(
+            'date', today,
+            'revenue', coalesce(sum(m.amount) filter (where m.day = today), 0),
+            'payments', count(*) filter (where m.day = today and m.kind = 'payment')
+        ),
+        'period', jsonb_build_object(
+            'start', first_day,
+            'end', last_day,
+            'revenue', coalesce(sum(m.amount) filter (where m.day between first_day and last_day), 0),
+            'payments', count(*) filter (where m.day between first_day and last_day and m.kind = 'payment'),
+            'refunded', coalesce(-sum(m.amount) filter (where m.day between first_day and last_day and m.kind = 'refund'), 0),
+            'invoiced', (
+                select coalesce(sum(i.total), 0) from public.invoices as i
+                where i.hospital_id = financial_snapshot.hospital_id and i.status <> 'draft'
+                    and private.hospital_day(i.hospital_id, i.issued_at) between first_day and last_day
+            )
+        ),
+        'pending_invoices', (
+            select jsonb_build_object(
+                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+            )
+            from public.invoices as i
+            where i.hospital_id = financial_snapshot.hospital_id and i.status in ('issued', 'partially_paid')
+        ),
+        'overdue_invoices', (
+            select jsonb_build_object(
+                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+            )
+            from public.invoices as i
+            where i.hospital_id = financial_snapshot.hospital_id and i.status = 'overdue'
+        )
+    ) into answer
+    from money as m;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION financial_snapshot(hospital_id uuid, period_start date, period_end date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) IS 'The financial snapshot widget (seed 004 GET /api/financials/snapshot; its dashboard''s revenue KPI), for the front desk and admins of the hospital: revenue today and over the period (payments captured less refunds processed, by the hospital''s day; the period defaults to this month up to today), payments counted, refunds, what was invoiced in the period, and the pending and overdue invoices with what is still due on them. Errors: 42501 not_front_office, 22023 bad_period.';
+
+--
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17276,6 +17730,89 @@ ALTER FUNCTION public.patient_duplicates(patient_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.patient_duplicates(patient_id uuid) IS 'The patients who may be the same person as this one (seed 001 GET /patients/{id}/duplicates), among the patients registered where the caller works at the front office or as admin: score 0..1 with its parts ([{part, points, detail}]), the pair''s status (open or merged; pairs decided not_duplicate are left out) and the hospital. Never on a shared phone alone. PT404 for a patient who does not exist or whom the caller may not read.';
 
 --
+-- Name: patient_financials(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if not exists (select from public.patients as p where p.id = patient_financials.patient_id) then
+        perform private.raise_not_found('patient not found', 'patient_not_found');
+    end if;
+    with entries as (
+        select
+            'invoice' as kind, i.id, i.hospital_id, i.currency, i.issued_at as at, i.number as reference,
+            'Invoice ' || i.number as description, i.total as debit, 0::numeric as credit, i.status::text as status,
+            null::text as method, i.id as invoice_id
+        from public.invoices as i
+        where i.patient_id = patient_financials.patient_id and i.status <> 'draft'
+        union all
+        select
+            'credit_note', c.id, c.hospital_id, c.currency, c.issued_at, c.number,
+            'Credit note ' || c.number || ': ' || c.reason, 0, c.amount, 'issued', null, c.invoice_id
+        from public.credit_notes as c
+        where c.patient_id = patient_financials.patient_id
+        union all
+        select
+            'payment', p.id, p.hospital_id, p.currency, p.captured_at, p.receipt_number,
+            'Payment ' || p.receipt_number || ' (' || p.method || ')', 0, p.amount, p.status::text,
+            p.method::text, p.invoice_id
+        from public.payments as p
+        where p.patient_id = patient_financials.patient_id and p.status = 'captured'
+        union all
+        select
+            'refund', r.id, r.hospital_id, r.currency, r.created_at, p.receipt_number,
+            'Refund of ' || p.receipt_number || ': ' || r.reason, r.amount, 0, r.status::text, p.method::text,
+            p.invoice_id
+        from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.patient_id = patient_financials.patient_id and r.status <> 'failed'
+    ),
+
+    scoped as (
+        select
+            e.*,
+            array_position(array['invoice', 'payment', 'credit_note', 'refund'], e.kind) as rank,
+            sum(e.debit - e.credit) over (
+                partition by e.currency
+                order by e.at, array_position(array['invoice', 'payment', 'credit_note', 'refund'], e.kind), e.id
+                rows unbounded preceding
+            ) as balance
+        from entries as e
+        where patient_financials.hospital_id is null or e.hospital_id = patient_financials.hospital_id
+    )
+
+    select jsonb_build_object(
+        'patient_id', patient_financials.patient_id,
+        'balances', coalesce((
+            select jsonb_object_agg(b.currency, b.balance)
+            from (select s.currency, sum(s.debit - s.credit) as balance from scoped as s group by s.currency) as b
+        ), '{}'),
+        'entries', coalesce(jsonb_agg(jsonb_build_object(
+            'type', s.kind, 'id', s.id, 'hospital_id', s.hospital_id, 'invoice_id', s.invoice_id,
+            'at', s.at, 'date', private.hospital_day(s.hospital_id, s.at), 'reference', s.reference,
+            'description', s.description, 'debit', s.debit, 'credit', s.credit, 'currency', s.currency,
+            'status', s.status, 'payment_method', s.method, 'balance', s.balance
+        ) order by s.at, s.rank, s.id), '[]')
+    ) into answer
+    from scoped as s;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_financials(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) IS 'A patient''s ledger (seed 004 GET /api/patients/:id/financials), optionally at one hospital: issued invoices (debit), credit notes and captured payments (credit), refunds (debit), oldest first, each with the running balance in its currency, and the balances (positive: the patient owes; negative: the hospital does). Read as the caller may: the patient their own, the front desk and admins of a hospital its part. Errors: PT404 patient_not_found (not readable).';
+
+--
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -17878,6 +18415,88 @@ COMMENT ON FUNCTION public.register_patient(hospital_id uuid, full_name text, ph
 Returns the registration with its MRN (generated unless given). A person already known
 elsewhere is registered with rpc/register_existing_patient. Errors: 42501 not allowed, 23505
 MRN taken.';
+
+--
+-- Name: report_appointments(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(day date, total bigint, completed bigint, cancelled bigint, no_show bigint, average_wait_minutes numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_appointments(
+        report_appointments.hospital_id, report_appointments.start_date, report_appointments.end_date
+    );
+$$;
+
+ALTER FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) IS 'Appointments report (seed 003 GET /reports/appointments): per day of the period (the hospital''s days, end date included) the appointments, completed, cancelled and no-shows, and the average wait in minutes from check-in to the start of the consultation. Hospital admins: every doctor; a doctor: their own. CSV with Accept: text/csv. Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_dashboard(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.report_dashboard(report_dashboard.hospital_id, report_dashboard.start_date, report_dashboard.end_date);
+$$;
+
+ALTER FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) IS 'Dashboard statistics (seed 003 GET /reports/dashboard) for a period in the hospital''s time zone, end date included: total_patients (registered), active_patients (with a visit in the period), new_patients, total_appointments, completed_appointments, revenue (collected: captured less refunds), pending_invoices (unpaid, overdue included), average_wait_minutes (check-in to consultation) and patient_satisfaction (null: not collected). Hospital admins: the hospital; a doctor: their own work (scope doctor). Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_patients(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(month text, new_patients bigint, patients_seen bigint, visits bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_patients(
+        report_patients.hospital_id, report_patients.start_date, report_patients.end_date
+    );
+$$;
+
+ALTER FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) IS 'Patients report (seed 003 GET /reports/patients): per month of the period, patients newly registered, patients seen (completed visits) and the visits. Hospital admins: the hospital; a doctor: their own patients. CSV with Accept: text/csv. Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_revenue(uuid, date, date, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text DEFAULT 'month'::text) RETURNS TABLE(dimension text, key text, label text, invoices bigint, billed numeric, collected numeric, currency text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_revenue(
+        report_revenue.hospital_id, report_revenue.start_date, report_revenue.end_date, report_revenue.group_by
+    );
+$$;
+
+ALTER FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) IS 'Revenue report (seed 003 GET /reports/revenue) for a period in the hospital''s time zone, end date included, grouped by month, service, doctor or insurer (dimension; key and label name the group): per group the invoices, what was billed (issued less credit notes) and collected (captured less refunds), an invoice''s amounts spread over its lines by their share. Hospital admins: every invoice; a doctor: the invoices of their own visits. As CSV with Accept: text/csv (text cells neutralized against formula injection). Errors: 42501 not_report_reader, 22023 bad_period, unknown_grouping.';
 
 --
 -- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -20685,6 +21304,75 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 --
 
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
+
+--
+-- Name: financial_records; Type: VIEW; Schema: public; Owner: postgres
+--
+
+CREATE VIEW public.financial_records WITH (security_invoker='true') AS
+ SELECT i.id,
+    i.patient_id,
+    i.hospital_id,
+    'Invoice'::text AS type,
+    i.total AS amount,
+    i.currency,
+    private.hospital_day(i.hospital_id, i.issued_at) AS date,
+    ('Invoice '::text || i.number) AS description,
+        CASE i.status
+            WHEN 'paid'::public.invoice_status THEN 'Paid'::text
+            WHEN 'overdue'::public.invoice_status THEN 'Overdue'::text
+            WHEN 'cancelled'::public.invoice_status THEN 'Cancelled'::text
+            ELSE 'Pending'::text
+        END AS status,
+    NULL::text AS payment_method,
+    i.number AS reference,
+    i.created_at
+   FROM public.invoices i
+  WHERE (i.status <> 'draft'::public.invoice_status)
+UNION ALL
+ SELECT p.id,
+    p.patient_id,
+    p.hospital_id,
+    'Payment'::text AS type,
+    (p.amount - p.amount_refunded) AS amount,
+    p.currency,
+    private.hospital_day(p.hospital_id, p.captured_at) AS date,
+    ('Receipt '::text || p.receipt_number) AS description,
+        CASE
+            WHEN (p.amount_refunded = p.amount) THEN 'Cancelled'::text
+            ELSE 'Paid'::text
+        END AS status,
+    (p.method)::text AS payment_method,
+    p.receipt_number AS reference,
+    p.created_at
+   FROM public.payments p
+  WHERE (p.status = 'captured'::public.payment_status);
+
+ALTER TABLE public.financial_records OWNER TO postgres;
+
+--
+-- Name: VIEW financial_records; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.financial_records IS 'Seed 004 Financial_Records: one row per issued invoice (type Invoice, its total, status Pending / Paid / Overdue / Cancelled) and per captured payment (type Payment, what the hospital kept of it after refunds, status Paid, or Cancelled when refunded whole, with its payment_method), dated in the hospital''s time zone. Read as the invoices and payments are: the patient their own, the hospital''s front desk and admins theirs. The ledger with credit notes and refunds is rpc/patient_financials.';
+
+--
+-- Name: COLUMN financial_records.type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.type IS 'Invoice or Payment.';
+
+--
+-- Name: COLUMN financial_records.amount; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.amount IS 'The invoice''s total, or the payment less its refunds.';
+
+--
+-- Name: COLUMN financial_records.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.status IS 'Pending, Paid, Overdue or Cancelled.';
 
 --
 -- Name: invoice_lines; Type: TABLE; Schema: public; Owner: postgres
@@ -28384,6 +29072,12 @@ REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interv
 REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_report_period(start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_report_period(start_date date, end_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION claim_calendar_inbox_entries(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28623,6 +29317,12 @@ GRANT ALL ON FUNCTION private.create_field_key() TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION csv_safe(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.csv_safe(value text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION custom_access_token_hook(event jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -29223,6 +29923,14 @@ GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role
 REVOKE ALL ON FUNCTION private.holds_card_number(value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holds_card_number(value text) TO authenticated;
 GRANT ALL ON FUNCTION private.holds_card_number(value text) TO service_role;
+
+--
+-- Name: FUNCTION hospital_day(hospital uuid, moment timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION hospital_today(hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30173,6 +30881,40 @@ REVOKE ALL ON FUNCTION private.render_notification(kind text, recipient_kind tex
 GRANT ALL ON FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) TO service_role;
 
 --
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
+
+--
+-- Name: FUNCTION report_scope(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_scope(hospital uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION request_client_ip(headers jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30261,6 +31003,12 @@ GRANT ALL ON FUNCTION private.retry_notification(notification_id uuid) TO authen
 REVOKE ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION revoke_staff_invitation(invitation_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30965,6 +31713,14 @@ REVOKE ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uui
 GRANT ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION financial_snapshot(hospital_id uuid, period_start date, period_end date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) TO authenticated;
+GRANT ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) TO service_role;
+
+--
 -- Name: FUNCTION find_patient_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31143,6 +31899,14 @@ GRANT ALL ON FUNCTION public.patient_demographics(hospital_id uuid) TO service_r
 REVOKE ALL ON FUNCTION public.patient_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION patient_financials(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) TO service_role;
 
 --
 -- Name: TABLE clinical_notes; Type: ACL; Schema: public; Owner: postgres
@@ -31533,6 +32297,38 @@ GRANT ALL ON FUNCTION public.register_existing_patient(hospital_id uuid, code te
 REVOKE ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO authenticated;
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO service_role;
+
+--
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
+GRANT ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO service_role;
 
 --
 -- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: public; Owner: postgres
@@ -32740,6 +33536,13 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
+
+--
+-- Name: TABLE financial_records; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.financial_records TO service_role;
+GRANT SELECT ON TABLE public.financial_records TO authenticated;
 
 --
 -- Name: TABLE invoice_lines; Type: ACL; Schema: public; Owner: postgres

@@ -889,6 +889,38 @@ create temporary table reach_calls (
 insert into reach_calls (function_name, actor, call, args)
 values
 (
+    'patient_financials', 'a_front_desk',
+    $$ select public.patient_financials(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'financial_snapshot', 'a_front_desk', $$ select public.financial_snapshot(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_dashboard', 'a_admin',
+    $$ select public.report_dashboard(($1 ->> 'hospital_id')::uuid, current_date - 30, current_date) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_revenue', 'a_admin',
+    $$ select jsonb_agg(r) from public.report_revenue(($1 ->> 'hospital_id')::uuid, current_date - 30,
+        current_date + 1) as r $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_appointments', 'a_admin',
+    $$ select jsonb_agg(r) from public.report_appointments(($1 ->> 'hospital_id')::uuid, current_date - 30,
+        current_date + 1) as r $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_patients', 'a_admin',
+    $$ select jsonb_agg(r) from public.report_patients(($1 ->> 'hospital_id')::uuid, current_date - 30,
+        current_date + 1) as r $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
     'issue_invoice', 'a_front_desk', $$ select to_jsonb(public.issue_invoice(($1 ->> 'invoice_id')::uuid)) $$,
     jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_draft_invoice'))
 ),
