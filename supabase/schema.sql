@@ -6204,7 +6204,9 @@ begin
     end if;
     if invoice.status is distinct from 'draft' then
         perform private.raise_conflict(
-            format('invoice %s is issued and its lines cannot be changed', invoice.number), 'invoice_issued',
+            format('invoice %s is %s and its lines cannot be changed', coalesce(invoice.number, '(a discarded draft)'),
+                invoice.status),
+            case when invoice.number is null then 'invoice_discarded' else 'invoice_issued' end,
             'correct it with a credit note (rpc/issue_credit_note)'
         );
     end if;
@@ -6795,7 +6797,8 @@ begin
     end if;
     if old.status <> 'draft' and (to_jsonb(new) - moving) is distinct from (to_jsonb(old) - moving) then
         perform private.raise_conflict(
-            format('invoice %s is issued and cannot be changed', old.number), 'invoice_issued',
+            format('invoice %s is %s and cannot be changed', coalesce(old.number, '(a discarded draft)'), old.status),
+            case when old.number is null then 'invoice_discarded' else 'invoice_issued' end,
             'correct it with a credit note (rpc/issue_credit_note)'
         );
     end if;
