@@ -35,6 +35,7 @@ from psycopg import sql
 
 from seed import (
     appointments,
+    billing,
     clinical,
     connection,
     consent,
@@ -56,6 +57,7 @@ BUILDERS: list[Callable[[World], list[Table]]] = [
     appointments.build,
     clinical.build,
     prescriptions.build,
+    billing.build,
 ]
 DERIVED = [*patients.DERIVED, *appointments.DERIVED, *clinical.DERIVED, *notifications.DERIVED]
 MRN_COUNTERS = """
@@ -322,7 +324,8 @@ def _load(cur: psycopg.Cursor, world: World, summary: Summary, encryptor: Encryp
     _derive(cur, DERIVED, params, summary)
     for table in deferred:
         load_table(cur, table, summary, sealed)
-    _derive(cur, [*notifications.DERIVED_AFTER_PRESCRIPTIONS, MRN_COUNTERS], params, summary)
+    after = [*notifications.DERIVED_AFTER_PRESCRIPTIONS, MRN_COUNTERS, billing.COUNTERS]
+    _derive(cur, after, params, summary)
     started = time.monotonic()
     restore(cur, aside)
     summary.add("(indexes and constraints)", 0, time.monotonic() - started)
