@@ -18,6 +18,7 @@ from sidecar.routes import (
     health,
     patient_auth,
     payments,
+    reports,
     staff,
     staff_auth,
     voice,
@@ -82,6 +83,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(payments.router)
+    api.include_router(reports.router)
     api.include_router(copilot_routes)
     app.include_router(api)
     app.include_router(health.router)

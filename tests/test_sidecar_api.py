@@ -94,6 +94,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/razorpay"): "razorpay_webhook_receive",
     ("POST", "/api/v1/payments/process"): "payments_process",
     ("POST", "/api/v1/payments/refund"): "payments_refund",
+    ("GET", "/api/v1/reports/{report}/xlsx"): "report_export_xlsx",
     ("POST", "/api/v1/voice/callback"): "voice_callback_request",
     ("POST", "/api/v1/sessions/copilot"): "copilot_message",
     ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/confirm"): (
