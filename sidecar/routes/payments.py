@@ -131,7 +131,7 @@ class ProcessPayment(BaseModel):
         description="online (Razorpay's hosted checkout), or a counter method (front desk)",
     )
     amount: float | None = Field(
-        None, gt=0, description="A counter payment's amount; online pays what is due"
+        None, gt=0, le=10_000_000, description="A counter payment's amount; online pays what is due"
     )
     reference: str | None = Field(
         None, max_length=100, description="The counter's slip or transaction reference"
@@ -161,7 +161,7 @@ class RefundRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     payment_id: UUID = Field(alias="paymentId")
-    amount: float = Field(gt=0)
+    amount: float = Field(gt=0, le=10_000_000)
     reason: str = Field(min_length=1, max_length=500)
 
 
