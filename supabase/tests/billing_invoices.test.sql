@@ -55,7 +55,7 @@ values (tests.id_of('hospitals', 'TSTA'), tests.id_of('patients', 'a_patient1'),
 select tests.clear_authentication();
 select tests.remember('draft', (
     select id from public.invoices
-    where insurer_name = 'Star Health'
+    where insurer_name = 'Star Health' and hospital_id = tests.id_of('hospitals', 'TSTA')
 ));
 select tests.act_as('a_front_desk');
 insert into public.invoice_lines (invoice_id, service_id) values (tests.recall('draft'), tests.recall('consult'));
@@ -100,7 +100,7 @@ values (tests.id_of('hospitals', 'TSTA'), tests.id_of('patients', 'a_patient2'),
 select tests.clear_authentication();
 select tests.remember('interstate', (
     select id from public.invoices
-    where place_of_supply = 'Haryana'
+    where place_of_supply = 'Haryana' and hospital_id = tests.id_of('hospitals', 'TSTA')
 ));
 select tests.act_as('a_front_desk');
 insert into public.invoice_lines (invoice_id, service_id, quantity) values (

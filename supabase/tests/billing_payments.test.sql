@@ -74,7 +74,7 @@ select is(
 select is(
     (
         select count(*) from public.payments
-        where reference like '%4111%'
+        where invoice_id = tests.recall('invoice') and reference like '%4111%'
     ), 0::bigint, 'and nothing of it is stored'
 );
 select results_eq(
