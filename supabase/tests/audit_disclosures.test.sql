@@ -207,12 +207,17 @@ select is_empty(
                 'care_team_members',        -- who treats whom
                 'consent_events',           -- consent decisions, read by the patient and front desk
                 'leads',                    -- an inquiry before a record exists: contact, what they asked about
+                'credit_notes',             -- billing: an amount, its taxes and why
+                'invoice_lines',            -- billing: the services charged, with their codes and prices
+                'invoices',                 -- billing: amounts, status, due date, the insurer's name
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
                 'patient_registrations',    -- the person at a hospital
+                'payments',                 -- billing: amounts, method, receipt number
                 'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
                 'record_shares',            -- which hospital may read the record
+                'refunds',                  -- billing: amounts and why
                 'voice_callbacks'           -- requests for a call back: a number, times, a status
             ) $$,
     'every table naming a patient is either clinical (private.audited_resources) or listed as holding '

@@ -263,7 +263,7 @@ select is(
         inner join pg_class as c on t.tgrelid = c.oid
         where p.proname = 'enforce_state_machine'
     ),
-    'appointments:appointment leads:lead prescriptions:prescription',
+    'appointments:appointment invoices:invoice leads:lead payments:payment prescriptions:prescription refunds:refund',
     'one generic trigger function serves every machine, named by its argument'
 );
 
