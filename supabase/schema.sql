@@ -84,7 +84,8 @@ CREATE TYPE public.appointment_source AS ENUM (
     'web',
     'front_desk',
     'voice_agent',
-    'calcom'
+    'calcom',
+    'copilot'
 );
 
 ALTER TYPE public.appointment_source OWNER TO postgres;
@@ -93,7 +94,7 @@ ALTER TYPE public.appointment_source OWNER TO postgres;
 -- Name: TYPE appointment_source; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent or calcom.';
+COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent, calcom or copilot (the AI copilot, on the user''s confirmation).';
 
 --
 -- Name: appointment_status; Type: TYPE; Schema: public; Owner: postgres
@@ -342,6 +343,26 @@ ALTER TYPE public.lab_result_status OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.lab_result_status IS 'normal, abnormal or critical; a critical result notifies the ordering doctor (or the care team).';
+
+--
+-- Name: lead_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.lead_status AS ENUM (
+    'new_inquiry',
+    'contacted',
+    'stalling_sent_to_cro',
+    'converted',
+    'lost'
+);
+
+ALTER TYPE public.lead_status OWNER TO postgres;
+
+--
+-- Name: TYPE lead_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.lead_status IS 'Where a lead is in the pipeline (seed 004 LeadStatus): new_inquiry, contacted, stalling_sent_to_cro (hesitant, in the CRO intervention queue), converted (an active patient), lost. The labels and the moves each role may make: rpc/metadata_enums, machine lead.';
 
 --
 -- Name: national_id_kind; Type: TYPE; Schema: public; Owner: postgres
@@ -744,6 +765,32 @@ ALTER FUNCTION private.add_booked_doctor_to_care_team() OWNER TO postgres;
 COMMENT ON FUNCTION private.add_booked_doctor_to_care_team() IS 'Booking adds the doctor to the care team only when the patient, the hospital''s front office or the system booked.';
 
 --
+-- Name: add_default_lead_options(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.add_default_lead_options() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    -- Security definer: the hospital's creator (the platform) is nobody's admin yet.
+    insert into public.lead_options (hospital_id, kind, name, specialty, appointment_type, is_website, position)
+    select new.id, d.kind, d.name, d.specialty, d.appointment_type, d.is_website, d.sort_order
+    from private.default_lead_options() as d
+    on conflict do nothing;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.add_default_lead_options() OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_default_lead_options(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.add_default_lead_options() IS 'Trigger on hospitals: a new hospital starts with the default lead sources and inquiries.';
+
+--
 -- Name: administered_patient_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1015,6 +1062,145 @@ ALTER FUNCTION private.asks_for_callback(body text) OWNER TO postgres;
 COMMENT ON FUNCTION private.asks_for_callback(body text) IS 'Whether an SMS asks for a call back: its first word is CALL (or callback, phone) in English, Hindi or Punjabi, in their scripts or in Latin letters.';
 
 --
+-- Name: assign_lead_sent_to_cro(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.assign_lead_sent_to_cro() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.assign_leads(new.hospital_id, array[new.id], 1, 'round_robin');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.assign_lead_sent_to_cro() OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_lead_sent_to_cro(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.assign_lead_sent_to_cro() IS 'Trigger on leads: a lead entering stalling_sent_to_cro without a CRO is assigned round-robin.';
+
+--
+-- Name: assign_leads(uuid, uuid[], integer, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[] DEFAULT NULL::uuid[], max_leads integer DEFAULT 100, how text DEFAULT 'round_robin'::text) RETURNS TABLE(lead_id uuid, assigned_to uuid)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    turn_base bigint;
+    batch constant integer := least(greatest(coalesce(max_leads, 100), 1), 10000);
+begin
+    select (now() at time zone h.time_zone)::date into today
+    from public.hospitals as h where h.id = assign_leads.hospital_id and h.is_active;
+    if today is null then
+        return;
+    end if;
+    turn_base := nextval('private.cro_rotation_turns') * 100000;
+    perform set_config('carebase.lead_assignment', coalesce(how, 'round_robin'), true);
+    return query
+    with waiting as materialized (
+        select l.id, l.status_changed_at
+        from public.leads as l
+        where l.hospital_id = assign_leads.hospital_id
+            and l.status = 'stalling_sent_to_cro'
+            and (assign_leads.lead_ids is null or l.id = any(assign_leads.lead_ids))
+            and (
+                l.assigned_to is null
+                or not exists (
+                    select from public.staff_memberships as m
+                    where m.user_id = l.assigned_to and m.hospital_id = l.hospital_id and m.role = 'cro' and m.is_active
+                )
+            )
+        order by l.status_changed_at, l.id
+        limit batch
+        for update of l skip locked
+    ),
+
+    cro as materialized (
+        select
+            r.user_id,
+            r.last_turn,
+            case when r.assigned_on = today then r.assigned_today else 0 end as taken_today,
+            r.daily_cap
+        from public.cro_rotation as r
+        where r.hospital_id = assign_leads.hospital_id
+            and r.on_shift
+            and (r.daily_cap is null or case when r.assigned_on = today then r.assigned_today else 0 end < r.daily_cap)
+            and exists (
+                select from public.staff_memberships as m
+                where m.user_id = r.user_id and m.hospital_id = r.hospital_id and m.role = 'cro' and m.is_active
+            )
+        order by r.last_turn nulls first, r.user_id
+        limit (select count(*) from waiting)
+        for update of r skip locked
+    ),
+
+    -- Round k gives each CRO with room their k-th lead of the batch, in rotation order.
+    slot as (
+        select
+            c.user_id,
+            row_number() over (order by k.round, c.last_turn nulls first, c.user_id) as n
+        from cro as c
+        cross join lateral generate_series(1, coalesce(c.daily_cap - c.taken_today, batch)) as k (round)
+    ),
+
+    backlog as (
+        select w.id, row_number() over (order by w.status_changed_at, w.id) as n
+        from waiting as w
+    ),
+
+    pair as (
+        select b.id, s.user_id, s.n
+        from backlog as b
+        join slot as s on s.n = b.n
+    ),
+
+    assigned as (
+        update public.leads as l
+        set assigned_to = p.user_id
+        from pair as p
+        where l.id = p.id
+        returning l.id, l.assigned_to
+    ),
+
+    turns as (
+        select p.user_id, count(*) as taken, max(p.n) as last_n
+        from pair as p
+        group by p.user_id
+    ),
+
+    counted as (
+        update public.cro_rotation as r
+        set
+            assigned_today = case when r.assigned_on = today then r.assigned_today else 0 end + t.taken,
+            assigned_on = today,
+            last_turn = turn_base + t.last_n,
+            last_assigned_at = now()
+        from turns as t
+        where r.hospital_id = assign_leads.hospital_id and r.user_id = t.user_id
+        returning r.user_id
+    )
+
+    select a.id, a.assigned_to from assigned as a;
+    perform set_config('carebase.lead_assignment', '', true);
+end;
+$$;
+
+ALTER FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text) IS 'Gives the hospital''s CRO queue leads without a CRO (oldest first; all, or those named) to its CROs in turn, on shift and under their daily cap, in one statement with for update skip locked.';
+
+--
 -- Name: assign_mrn(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1061,6 +1247,7 @@ CREATE TABLE public.ai_sessions (
     input_tokens bigint DEFAULT 0 NOT NULL,
     output_tokens bigint DEFAULT 0 NOT NULL,
     last_activity_at timestamp with time zone,
+    facts text,
     CONSTRAINT ai_sessions_attention_known CHECK ((attention = ANY (ARRAY['shared_number'::text, 'unknown_line'::text]))),
     CONSTRAINT ai_sessions_call_status_known CHECK ((call_status = ANY (ARRAY['scheduled'::text, 'queued'::text, 'ringing'::text, 'in-progress'::text, 'forwarding'::text, 'ended'::text]))),
     CONSTRAINT ai_sessions_copilot_has_owner CHECK (((channel <> 'copilot'::public.ai_channel) OR ((user_id IS NOT NULL) AND (cardinality(started_roles) > 0) AND (session_status IS NOT NULL) AND (started_at IS NOT NULL) AND (last_activity_at IS NOT NULL)))),
@@ -1133,7 +1320,7 @@ COMMENT ON COLUMN public.ai_sessions.ended_reason IS 'Vapi''s endedReason, e.g. 
 -- Name: COLUMN ai_sessions.content_encrypted; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary": ...}, read with rpc/copilot_session_history.';
+COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary", "summary_source": model | facts}, read with rpc/copilot_session_summary or rpc/copilot_session_history.';
 
 --
 -- Name: COLUMN ai_sessions.attention; Type: COMMENT; Schema: public; Owner: postgres
@@ -1169,7 +1356,7 @@ COMMENT ON COLUMN public.ai_sessions.started_roles IS 'Copilot: the owner''s rol
 -- Name: COLUMN ai_sessions.session_status; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (rpc/copilot_close_session; nothing more is added).';
+COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (by its owner, rpc/copilot_close_session, or after a day without activity, private.copilot_close_idle_sessions; nothing more is added).';
 
 --
 -- Name: COLUMN ai_sessions.input_tokens; Type: COMMENT; Schema: public; Owner: postgres
@@ -1188,6 +1375,12 @@ COMMENT ON COLUMN public.ai_sessions.output_tokens IS 'Copilot: output tokens sp
 --
 
 COMMENT ON COLUMN public.ai_sessions.last_activity_at IS 'Copilot: when the last turn or action was recorded.';
+
+--
+-- Name: COLUMN ai_sessions.facts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.facts IS 'Copilot: once closed, what happened in the session as the database counted it (how it was closed, messages typed and answered, tool calls by tool and outcome, actions by decision, tokens); never what was said. The summary itself (encrypted) is read with rpc/copilot_session_summary.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1234,6 +1427,47 @@ end;
 $$;
 
 ALTER FUNCTION private.assign_voice_session(session_id uuid, patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: assign_waiting_leads(uuid, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    given jsonb;
+begin
+    if not coalesce(assign_waiting_leads.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital assign its leads', 'not_front_office'
+        );
+    end if;
+    if max_leads is null or max_leads not between 1 and 500 then
+        perform private.raise_invalid('max_leads is 1 to 500', 'max_leads_out_of_range');
+    end if;
+    select coalesce(jsonb_agg(jsonb_build_object('lead_id', a.lead_id, 'assigned_to', a.assigned_to)), '[]')
+    into given
+    from private.assign_leads(assign_waiting_leads.hospital_id, null, assign_waiting_leads.max_leads, 'round_robin') as a;
+    return jsonb_build_object(
+        'assigned', given,
+        'waiting', (
+            select count(*) from public.leads as l
+            where l.hospital_id = assign_waiting_leads.hospital_id and l.status = 'stalling_sent_to_cro'
+                and l.assigned_to is null
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_waiting_leads(hospital_id uuid, max_leads integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) IS 'Assigns a hospital''s waiting CRO queue leads for its front office (checked here).';
 
 --
 -- Name: payments; Type: TABLE; Schema: public; Owner: postgres
@@ -1420,6 +1654,153 @@ ALTER FUNCTION private.audit_append(action text, table_name text, row_id text, h
 COMMENT ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) IS 'Appends one audit entry (who, what, when, the request context) to this transaction''s audit.pending; it is hashed into the chain when the transaction commits.';
 
 --
+-- Name: archives; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archives (
+    id bigint NOT NULL,
+    partition_name text NOT NULL,
+    range_from timestamp with time zone NOT NULL,
+    range_to timestamp with time zone NOT NULL,
+    row_count bigint NOT NULL,
+    first_seq bigint,
+    last_seq bigint,
+    archive_sha256 text NOT NULL,
+    location text NOT NULL,
+    retention interval NOT NULL,
+    archived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    archived_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT archives_location_present CHECK ((length(btrim(location)) > 0)),
+    CONSTRAINT archives_row_count_positive CHECK ((row_count >= 0)),
+    CONSTRAINT archives_sha256_hex CHECK ((archive_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+ALTER TABLE audit.archives OWNER TO postgres;
+
+--
+-- Name: TABLE archives; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archives IS 'Audit partitions archived after the retention period: range, rows, first and last seq, the sha256 and location of the archive file. Append-only.';
+
+--
+-- Name: audit_archive_partition(text, text, text, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) RETURNS audit.archives
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    head audit.chain_head;
+    target record;
+    verdict record;
+    archive audit.archives;
+begin
+    -- Appends wait from here to the commit: the runs, the detach and the ARCHIVE entry are one
+    -- step of the chain.
+    select h.* into head from audit.chain_head as h where h.singleton for update;
+    select p.* into target
+    from private.audit_retention_plan() as p
+    where p.partition_name = audit_archive_partition.partition_name;
+    if not found then
+        if exists (
+            select from private.audit_partitions() as p
+            where p.partition_name = audit_archive_partition.partition_name
+        ) then
+            perform private.raise_forbidden(
+                format(
+                    '%s is not entirely older than the retention period (%s)',
+                    audit_archive_partition.partition_name, private.audit_retention_period()
+                ),
+                'audit_retention_period',
+                'only the partitions private.audit_retention_plan() lists are archived'
+            );
+        end if;
+        perform private.raise_not_found(
+            format('no audit partition %s', audit_archive_partition.partition_name), 'audit_partition_unknown'
+        );
+    end if;
+    if archive_sha256 is null or archive_sha256 !~ '^[0-9a-f]{64}$'
+        or coalesce(btrim(archive_location), '') = '' then
+        perform private.raise_invalid(
+            'an archive needs the sha256 (hex) and location of its file', 'audit_archive_unnamed'
+        );
+    end if;
+    if archived_rows is distinct from target.row_count then
+        perform private.raise_invalid(
+            format('the archive holds %s rows, partition %s holds %s', archived_rows, target.partition_name, target.row_count),
+            'audit_archive_incomplete',
+            'export the partition again'
+        );
+    end if;
+    if target.row_count > 0 then
+        select v.* into verdict
+        from private.verify_audit_chain(target.first_seq, least(target.last_seq + 1, head.seq)) as v;
+        if not verdict.valid then
+            perform private.raise_conflict(
+                format('the audit chain does not verify at row %s (%s): it is not archived', verdict.first_bad_seq, verdict.problem),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain(); a broken stretch is evidence'
+            );
+        end if;
+        if exists (
+            select from audit.anchors as a
+            where
+                a.seq between target.first_seq and target.last_seq
+                and not exists (select from audit.log as l where l.seq = a.seq and l.hash = a.hash)
+                and not exists (select from audit.archived_runs as r where r.last_seq = a.seq and r.last_hash = a.hash)
+        ) then
+            perform private.raise_conflict(
+                format('an anchor in %s no longer matches its row: it is not archived', target.partition_name),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain()'
+            );
+        end if;
+    end if;
+
+    insert into audit.archives (
+        partition_name, range_from, range_to, row_count, first_seq, last_seq, archive_sha256, location, retention
+    )
+    values (
+        target.partition_name, target.range_from, target.range_to, target.row_count, target.first_seq,
+        target.last_seq, archive_sha256, btrim(archive_location), private.audit_retention_period()
+    )
+    returning * into archive;
+
+    execute format(
+        'insert into audit.archived_runs (archive_id, first_seq, last_seq, first_prev_hash, last_hash) '
+        'select $1, min(r.seq), max(r.seq), (array_agg(r.prev_hash order by r.seq))[1], '
+        '(array_agg(r.hash order by r.seq desc))[1] '
+        'from (select l.seq, l.prev_hash, l.hash, l.seq - row_number() over (order by l.seq) as island '
+        'from audit.%I as l) as r group by r.island',
+        target.partition_name
+    ) using archive.id;
+
+    execute format('alter table audit.log detach partition audit.%I', target.partition_name);
+    execute format('drop table audit.%I', target.partition_name);
+
+    perform private.audit_append(
+        'ARCHIVE', 'audit.log', target.partition_name,
+        details => jsonb_build_object(
+            'range_from', target.range_from, 'range_to', target.range_to, 'rows', target.row_count,
+            'first_seq', target.first_seq, 'last_seq', target.last_seq, 'sha256', archive_sha256,
+            'location', btrim(archive_location), 'retention', private.audit_retention_period()::text
+        )
+    );
+    return archive;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) IS 'Archives an audit partition older than the retention period once its rows are in a file (sha256, location, row count): verifies its stretch of the chain, records it in audit.archives and audit.archived_runs, detaches and drops it, and logs an ARCHIVE entry. Retention job only.';
+
+--
 -- Name: log; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -1446,7 +1827,7 @@ CREATE TABLE audit.log (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 )
 PARTITION BY RANGE (occurred_at);
 
@@ -1599,6 +1980,41 @@ ALTER FUNCTION private.audit_link_pending() OWNER TO postgres;
 COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): in the order written, next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
 
 --
+-- Name: audit_partitions(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_partitions() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    bound text;
+    parts text [];
+begin
+    for partition_name, bound in
+        select c.relname::text, pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+        from pg_catalog.pg_inherits as i
+        join pg_catalog.pg_class as c on i.inhrelid = c.oid
+        where i.inhparent = 'audit.log'::regclass
+        order by c.relname
+    loop
+        parts := regexp_match(bound, '^FOR VALUES FROM \(''([^'']+)''\) TO \(''([^'']+)''\)$');
+        range_from := parts[1]::timestamptz;
+        range_to := parts[2]::timestamptz;
+        return next;
+    end loop;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_partitions() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_partitions(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_partitions() IS 'The partitions of audit.log and their occurred_at ranges (null bounds: the default partition).';
+
+--
 -- Name: audit_refuse_change(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1615,6 +2031,57 @@ end;
 $$;
 
 ALTER FUNCTION private.audit_refuse_change() OWNER TO postgres;
+
+--
+-- Name: audit_retention_period(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_period() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select interval '7 years';
+$$;
+
+ALTER FUNCTION private.audit_retention_period() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_period() IS 'How long audit entries are kept in the database before their partition may be archived: 7 years (seed 002).';
+
+--
+-- Name: audit_retention_plan(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_plan() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, first_seq bigint, last_seq bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    cutoff timestamptz := now() - private.audit_retention_period();
+begin
+    for partition_name, range_from, range_to in
+        select p.partition_name, p.range_from, p.range_to
+        from private.audit_partitions() as p
+        where p.range_to <= cutoff
+        order by p.range_from
+    loop
+        execute format('select count(*), min(l.seq), max(l.seq) from audit.%I as l', partition_name)
+        into row_count, first_seq, last_seq;
+        return next;
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.audit_retention_plan() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_plan() IS 'The audit partitions the retention job would archive now (their whole range is older than private.audit_retention_period()), with row counts and seq ranges; changes nothing.';
 
 --
 -- Name: audit_row_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1852,6 +2319,381 @@ CREATE FUNCTION private.blind_index(kind text, value text) RETURNS bytea
 $$;
 
 ALTER FUNCTION private.blind_index(kind text, value text) OWNER TO postgres;
+
+--
+-- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.appointments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    doctor_id uuid NOT NULL,
+    doctor_user_id uuid NOT NULL,
+    patient_id uuid,
+    patient_name_snapshot text,
+    phone_snapshot public.phone_e164,
+    dob_snapshot date,
+    sex_snapshot public.sex,
+    lead_id uuid,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
+    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
+    video_room text,
+    reason text,
+    resource text,
+    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
+    external_ref text,
+    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
+    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    booked_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
+    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
+    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
+);
+
+ALTER TABLE public.appointments OWNER TO postgres;
+
+--
+-- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
+
+No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
+appointment in the way only when the caller may read it. Front desk, admin and CRO book and
+move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
+steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
+
+--
+-- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
+
+--
+-- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
+
+--
+-- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
+
+--
+-- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
+
+--
+-- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
+
+--
+-- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
+
+--
+-- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
+
+--
+-- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
+
+--
+-- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
+
+--
+-- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
+
+--
+-- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
+
+--
+-- Name: leads; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.leads (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    full_name text NOT NULL,
+    phone public.phone_e164 NOT NULL,
+    email extensions.citext,
+    age integer,
+    sex public.sex,
+    source text NOT NULL,
+    inquiry text,
+    problem text,
+    treatment_doctor text,
+    treatment_suggested text,
+    preferred_doctor_id uuid,
+    status public.lead_status DEFAULT 'new_inquiry'::public.lead_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    assigned_to uuid,
+    assigned_at timestamp with time zone,
+    inquiries integer DEFAULT 1 NOT NULL,
+    last_inquiry_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_contacted_at timestamp with time zone,
+    patient_id uuid,
+    converted_at timestamp with time zone,
+    created_via text DEFAULT 'app'::text NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT leads_age_plausible CHECK (((age >= 0) AND (age <= 120))),
+    CONSTRAINT leads_converted_at_with_patient CHECK (((converted_at IS NULL) = (patient_id IS NULL))),
+    CONSTRAINT leads_converted_has_patient CHECK (((status = 'converted'::public.lead_status) = (patient_id IS NOT NULL))),
+    CONSTRAINT leads_created_via_known CHECK ((created_via = ANY (ARRAY['app'::text, 'website'::text]))),
+    CONSTRAINT leads_full_name_present CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
+    CONSTRAINT leads_inquiries_positive CHECK ((inquiries > 0)),
+    CONSTRAINT leads_problem_length CHECK ((length(problem) <= 4000))
+);
+
+ALTER TABLE public.leads OWNER TO postgres;
+
+--
+-- Name: TABLE leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.leads IS 'Leads (seed 004 Leads): people who asked about treatment and are not patients yet. Read and worked by the front desk, CROs and admins of the hospital (a doctor reads only a lead with an appointment booked to them; patients never). Create with rpc/create_lead (a repeat inquiry from an open lead''s phone is recorded on it; instant booking); move with PATCH {status, status_reason} along machine lead (status_history keeps every move); convert with rpc/convert_lead. Errors: 22023 unknown_lead_source, unknown_lead_inquiry; 42501 assignee_not_front_office or a move the role may not make; PT409 a move the machine does not have, duplicate_lead, convert_with_rpc.';
+
+--
+-- Name: COLUMN leads.full_name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.full_name IS 'The person''s name as given.';
+
+--
+-- Name: COLUMN leads.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.phone IS 'E.164; one open lead per phone and hospital.';
+
+--
+-- Name: COLUMN leads.age; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.age IS 'Years, as given (seed 004 age).';
+
+--
+-- Name: COLUMN leads.source; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.source IS 'Where the lead came from: a source of lead_options (first inquiry).';
+
+--
+-- Name: COLUMN leads.inquiry; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.inquiry IS 'What they asked about: an inquiry of lead_options (IVF, IUI, General...).';
+
+--
+-- Name: COLUMN leads.problem; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.problem IS 'What they told about their problem.';
+
+--
+-- Name: COLUMN leads.treatment_doctor; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.treatment_doctor IS 'Camp leads: the doctor named at the camp, as written.';
+
+--
+-- Name: COLUMN leads.treatment_suggested; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.treatment_suggested IS 'Camp leads: the treatment suggested there.';
+
+--
+-- Name: COLUMN leads.preferred_doctor_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.preferred_doctor_id IS 'The doctor they asked for (instant booking books them today).';
+
+--
+-- Name: COLUMN leads.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.status IS 'Changed only along state_machine_transitions (machine lead); every step is in status_history. converted only through rpc/convert_lead; lost needs a status_reason.';
+
+--
+-- Name: COLUMN leads.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.status_reason IS 'Why the last move was made (required for lost).';
+
+--
+-- Name: COLUMN leads.status_changed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.status_changed_at IS 'When the lead entered its status (the CRO queue''s order).';
+
+--
+-- Name: COLUMN leads.assigned_to; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.assigned_to IS 'Who works the lead: round-robin among the hospital''s CROs when it reaches the CRO queue, or set by hand.';
+
+--
+-- Name: COLUMN leads.assigned_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.assigned_at IS 'When assigned_to was last set.';
+
+--
+-- Name: COLUMN leads.inquiries; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.inquiries IS 'Inquiries made while open (a repeat from the same phone counts here).';
+
+--
+-- Name: COLUMN leads.last_inquiry_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.last_inquiry_at IS 'When the last inquiry came in.';
+
+--
+-- Name: COLUMN leads.last_contacted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.last_contacted_at IS 'When the last call to them was logged (lead_activities).';
+
+--
+-- Name: COLUMN leads.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.patient_id IS 'The patient the lead became (rpc/convert_lead).';
+
+--
+-- Name: COLUMN leads.converted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.converted_at IS 'When the lead was converted.';
+
+--
+-- Name: COLUMN leads.created_via; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.created_via IS 'app (staff) or website (the public form).';
+
+--
+-- Name: COLUMN leads.created_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.created_by IS 'Who entered the lead (null: the website form).';
+
+--
+-- Name: book_lead_today(public.leads, public.appointment_source); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) RETURNS public.appointments
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    inquiry public.lead_options;
+    day_end timestamptz;
+    slot public.free_slot;
+    booked public.appointments;
+begin
+    select o.* into inquiry from public.lead_options as o
+    where o.hospital_id = lead.hospital_id and o.kind = 'inquiry' and o.name = lead.inquiry;
+    if lead.preferred_doctor_id is null and inquiry.specialty is null then
+        return null;
+    end if;
+    select ((now() at time zone h.time_zone)::date + 1)::timestamp at time zone h.time_zone into day_end
+    from public.hospitals as h where h.id = lead.hospital_id;
+    for slot in
+        select s.* from public.find_slots(
+            now(), day_end,
+            doctor_id => lead.preferred_doctor_id,
+            specialty => case when lead.preferred_doctor_id is null then inquiry.specialty end,
+            mode => 'in_person',
+            hospital_id => lead.hospital_id
+        ) as s
+        order by s.starts_at, s.doctor_id
+        limit 20
+    loop
+        begin
+            insert into public.appointments (
+                hospital_id, doctor_id, patient_name_snapshot, phone_snapshot, sex_snapshot, lead_id,
+                starts_at, ends_at, appointment_type, mode, reason, source, status
+            )
+            values (
+                lead.hospital_id, slot.doctor_id, lead.full_name, lead.phone, lead.sex, lead.id,
+                slot.starts_at, slot.ends_at, coalesce(inquiry.appointment_type, 'consultation'), 'in_person',
+                coalesce(lead.inquiry, 'first consultation'), book_lead_today.source, 'scheduled'
+            )
+            returning * into booked;
+            return booked;
+        exception when exclusion_violation then
+            -- Taken since the slots were read (another lead raced for it): the next one.
+            null;
+        end;
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) OWNER TO postgres;
+
+--
+-- Name: FUNCTION book_lead_today(lead public.leads, source public.appointment_source); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) IS 'Books a new lead into the first free slot today of its preferred doctor or its inquiry''s specialty; null when none is free. Runs with the caller''s rights.';
 
 --
 -- Name: busy_times_by_doctor(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2521,145 +3363,6 @@ ALTER FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) 
 --
 
 COMMENT ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) IS 'Applies one booking snapshot (webhook or reconciliation) to the appointment mirror, forward only; answers {outcome, reason, detail, appointment_id, hospital_id}.';
-
---
--- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.appointments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    doctor_id uuid NOT NULL,
-    doctor_user_id uuid NOT NULL,
-    patient_id uuid,
-    patient_name_snapshot text,
-    phone_snapshot public.phone_e164,
-    dob_snapshot date,
-    sex_snapshot public.sex,
-    lead_id uuid,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
-    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
-    video_room text,
-    reason text,
-    resource text,
-    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
-    external_ref text,
-    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
-    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
-    status_reason text,
-    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    booked_by uuid DEFAULT auth.uid(),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
-    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
-    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
-);
-
-ALTER TABLE public.appointments OWNER TO postgres;
-
---
--- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
-
-No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
-appointment in the way only when the caller may read it. Front desk, admin and CRO book and
-move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
-steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
-
---
--- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
-
---
--- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
-
---
--- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
-
---
--- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
-
---
--- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
-
---
--- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
-
---
--- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
-
---
--- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
-
---
--- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
-
---
--- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
-
---
--- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
 
 --
 -- Name: calendar_booking_holder(text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3665,6 +4368,35 @@ $$;
 ALTER FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) OWNER TO postgres;
 
 --
+-- Name: check_lead_dashboard_reader(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not coalesce(check_lead_dashboard_reader.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital read its lead numbers', 'not_front_office'
+        );
+    end if;
+    if check_lead_dashboard_reader.to_date < check_lead_dashboard_reader.from_date
+        or check_lead_dashboard_reader.to_date - check_lead_dashboard_reader.from_date > 3660 then
+        perform private.raise_invalid('from_date must come before to_date, at most 10 years apart', 'bad_date_range');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) IS 'Refuses a caller who is not front desk, CRO or admin of the hospital (42501 not_front_office), and a bad range.';
+
+--
 -- Name: check_patient_booking_time(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4155,6 +4887,114 @@ $$;
 ALTER FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) OWNER TO postgres;
 
 --
+-- Name: convert_lead(uuid, uuid, date, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    lead public.leads;
+    target uuid;
+    match_score numeric;
+    match_parts jsonb;
+    linked boolean := false;
+    registration public.patient_registrations;
+    moved integer;
+begin
+    select l.* into lead from public.leads as l where l.id = convert_lead.lead_id for update;
+    if lead.id is null
+        or not lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')) then
+        perform private.raise_not_found('lead not found');
+    end if;
+    if lead.status = 'converted' then
+        perform private.raise_conflict(
+            'this lead was converted already', 'already_converted',
+            format('its patient is %s', lead.patient_id)
+        );
+    end if;
+
+    if convert_lead.patient_id is not null then
+        -- The patient the caller names: one registered at the lead's hospital.
+        select p.id into target from public.patients as p
+        where p.id = convert_lead.patient_id and p.deleted_at is null and p.merged_into is null
+            and exists (
+                select from public.patient_registrations as r
+                where r.patient_id = p.id and r.hospital_id = lead.hospital_id and r.deleted_at is null
+            );
+        if target is null then
+            perform private.raise_not_found(
+                'patient not found', 'patient_not_registered_here',
+                'name a patient registered at the lead''s hospital, or leave patient_id out'
+            );
+        end if;
+        linked := true;
+    elsif not coalesce(convert_lead.create_new, false) then
+        select m.patient_id, m.score, m.parts into target, match_score, match_parts
+        from private.lead_patient_matches(lead.id, convert_lead.born_on) as m
+        limit 1;
+        linked := target is not null;
+    end if;
+
+    if target is null then
+        insert into public.patients (full_name, phone, email, sex, date_of_birth)
+        values (lead.full_name, lead.phone, lead.email, lead.sex, convert_lead.born_on)
+        returning id into target;
+        insert into public.patient_registrations (patient_id, hospital_id, referral_source)
+        values (target, lead.hospital_id, lead.source)
+        returning * into registration;
+    else
+        select r.* into registration from public.patient_registrations as r
+        where r.patient_id = target and r.hospital_id = lead.hospital_id;
+    end if;
+
+    -- The lead's appointments (booked by name) are the patient's now; their doctors treat them.
+    begin
+        update public.appointments as a
+        set patient_id = target
+        where a.lead_id = lead.id and a.hospital_id = lead.hospital_id and a.patient_id is null;
+        get diagnostics moved = row_count;
+    exception when exclusion_violation then
+        perform private.raise_conflict(
+            'an appointment of the lead overlaps one of the patient''s', 'appointment_clash',
+            'cancel or move one of them, then convert again'
+        );
+    end;
+    insert into public.care_team_members (patient_id, hospital_id, member_id, member_role, assigned_by)
+    select distinct target, lead.hospital_id, a.doctor_user_id, 'doctor'::public.app_role, auth.uid()
+    from public.appointments as a
+    where a.lead_id = lead.id and a.hospital_id = lead.hospital_id and a.status not in ('cancelled', 'no_show')
+        and private.holds_active_role(a.doctor_user_id, lead.hospital_id, 'doctor')
+    on conflict do nothing;
+
+    -- The move itself: the state machine checks the caller's role from the lead's status.
+    update public.leads as l
+    set status = 'converted', patient_id = target, converted_at = now()
+    where l.id = lead.id;
+
+    return jsonb_build_object(
+        'lead_id', lead.id,
+        'patient_id', target,
+        'mrn', registration.mrn,
+        'linked', linked,
+        'match', case when match_score is not null
+            then jsonb_build_object('score', match_score, 'parts', match_parts)
+        end,
+        'appointments_moved', moved
+    );
+end;
+$$;
+
+ALTER FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (found, named or created) in one transaction, for the front office of its hospital.';
+
+--
 -- Name: ai_pending_actions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -4278,32 +5118,121 @@ CREATE FUNCTION private.copilot_action_ttl_cap() RETURNS interval
 ALTER FUNCTION private.copilot_action_ttl_cap() OWNER TO postgres;
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: copilot_close(public.ai_sessions, text, integer, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) RETURNS public.ai_sessions
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id, false);
+    counted text;
+    closed public.ai_sessions;
 begin
+    update public.ai_pending_actions as a
+    set status = 'expired'
+    where a.session_id = session.id and a.status = 'pending';
+    counted := private.copilot_session_facts(
+        session.id,
+        case
+            when idle_for is null then 'Closed by its owner.'
+            else format('Closed after %s without activity.', idle_for)
+        end,
+        session.input_tokens + input_tokens, session.output_tokens + output_tokens
+    );
     update public.ai_sessions as s
     set
         session_status = 'closed',
         ended_at = coalesce(s.ended_at, now()),
-        last_activity_at = now(),
-        content_encrypted = case
-            when copilot_close_session.summary is null then s.content_encrypted
-            else private.encrypt_field(jsonb_build_object('summary', copilot_close_session.summary)::text)
-        end
+        last_activity_at = case when idle_for is null then now() else s.last_activity_at end,
+        input_tokens = s.input_tokens + copilot_close.input_tokens,
+        output_tokens = s.output_tokens + copilot_close.output_tokens,
+        facts = counted,
+        content_encrypted = private.encrypt_field(jsonb_build_object(
+            'summary', coalesce(copilot_close.summary, counted),
+            'summary_source', case when copilot_close.summary is null then 'facts' else 'model' end
+        )::text)
     where s.id = session.id
-    returning * into session;
-    return private.copilot_session_json(session);
+    returning s.* into closed;
+    return closed;
 end;
 $$;
 
-ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) IS 'Closes a copilot session: undecided actions expire, the facts are written, the summary (null: the facts) stored encrypted with its source (model or facts), the summary''s tokens added. idle_for: closed by the idle sweep after that long (null: by its owner).';
+
+--
+-- Name: copilot_close_idle_sessions(interval); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_idle_sessions(idle_for interval DEFAULT NULL::interval) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    idle constant interval := coalesce(idle_for, private.copilot_idle_after());
+    session public.ai_sessions;
+    closed integer := 0;
+begin
+    if idle <= interval '0' then
+        perform private.raise_invalid('idle_for must be positive', detail => 'idle_for_invalid');
+    end if;
+    for session in
+        select s.* from public.ai_sessions as s
+        where s.channel = 'copilot' and s.session_status = 'open' and s.last_activity_at < now() - idle
+        order by s.last_activity_at
+        for update skip locked
+    loop
+        perform private.copilot_close(session, null, 0, 0, idle);
+        closed := closed + 1;
+    end loop;
+    return closed;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_idle_sessions(idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) IS 'Closes the copilot sessions without activity for longer than idle_for (null: carebase.copilot_idle_after, else 24 hours), their facts as the summary; returns how many (pg_cron job carebase-copilot-idle-sessions, every 15 minutes).';
+
+--
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id);
+    given constant text := nullif(btrim(coalesce(summary, '')), '');
+begin
+    if coalesce(input_tokens, 0) < 0 or coalesce(output_tokens, 0) < 0 then
+        perform private.raise_invalid('token counts cannot be negative', detail => 'tokens_invalid');
+    end if;
+    if length(given) > 4000 then
+        perform private.raise_invalid('a summary is at most 4000 characters', detail => 'summary_too_long');
+    end if;
+    session := private.copilot_close(
+        session, given, coalesce(input_tokens, 0), coalesce(output_tokens, 0), null
+    );
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', coalesce(given, session.facts),
+        'summary_source', case when given is null then 'facts' else 'model' end,
+        'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4398,6 +5327,36 @@ end;
 $$;
 
 ALTER FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) OWNER TO postgres;
+
+--
+-- Name: copilot_idle_after(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_idle_after() RETURNS interval
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    setting constant text := nullif(btrim(coalesce(current_setting('carebase.copilot_idle_after', true), '')), '');
+    idle interval;
+begin
+    begin
+        idle := setting::interval;
+    exception
+        when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
+        raise warning 'carebase.copilot_idle_after is not an interval (%): 24 hours it is', setting;
+    end;
+    return case when idle > interval '0' then idle else interval '24 hours' end;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_idle_after() OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_idle_after() IS 'How long a copilot session may stay idle before private.copilot_close_idle_sessions closes it: the setting carebase.copilot_idle_after, else 24 hours.';
 
 --
 -- Name: copilot_open_session(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4649,6 +5608,70 @@ $$;
 ALTER FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) OWNER TO postgres;
 
 --
+-- Name: copilot_session_facts(uuid, text, bigint, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with typed as (
+        select
+            count(*) filter (where m.role = 'user') as asked,
+            count(*) filter (where m.role = 'assistant') as answered
+        from public.ai_messages as m
+        where m.session_id = copilot_session_facts.session_id
+    ),
+
+    calls as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_seq) as lines
+        from (
+            select
+                count(*) as n,
+                min(c.seq) as first_seq,
+                concat_ws(' ', c.tool, c.outcome, c.code)
+                || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_tool_calls as c
+            where c.session_id = copilot_session_facts.session_id
+            group by c.tool, c.outcome, c.code
+        ) as g
+    ),
+
+    actions as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_at, g.line) as lines
+        from (
+            select
+                count(*) as n,
+                min(a.created_at) as first_at,
+                a.tool || ' ' || a.status || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_pending_actions as a
+            where a.session_id = copilot_session_facts.session_id
+            group by a.tool, a.status
+        ) as g
+    )
+
+    select format(
+        '%s Messages: %s typed, %s answered. Tool calls (%s): %s. Actions (%s): %s. Tokens: %s in, %s out.',
+        copilot_session_facts.closing, typed.asked, typed.answered, coalesce(calls.total, 0),
+        coalesce(calls.lines, 'none'), coalesce(actions.total, 0), coalesce(actions.lines, 'none'),
+        copilot_session_facts.input_tokens, copilot_session_facts.output_tokens
+    )
+    from typed, calls, actions;
+$$;
+
+ALTER FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) IS 'The facts of a copilot session as one line: how it was closed, messages typed and answered, tool calls by tool, outcome and code, actions by status, tokens.';
+
+--
 -- Name: copilot_session_history(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4714,6 +5737,46 @@ CREATE FUNCTION private.copilot_session_json(session public.ai_sessions) RETURNS
 $$;
 
 ALTER FUNCTION private.copilot_session_json(session public.ai_sessions) OWNER TO postgres;
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    content jsonb;
+begin
+    select s.* into session from public.ai_sessions as s
+    where
+        s.id = copilot_session_summary.session_id
+        and s.channel = 'copilot'
+        and (
+            s.user_id = (select auth.uid())
+            or (
+                s.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+                and not s.started_roles @> '{patient}'
+            )
+        );
+    if session.id is null then
+        perform private.raise_not_found('no such copilot session', detail => 'session_not_found');
+    end if;
+    perform private.require_phi_aal2(session.patient_id);
+    perform private.audit_append(
+        'READ', 'public.ai_sessions', session.id::text, session.hospital_id, session.patient_id,
+        '{content_encrypted}', details => '{"via": "rpc/copilot_session_summary"}'
+    );
+    content := coalesce(private.decrypt_field(session.content_encrypted)::jsonb, '{}');
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', content ->> 'summary', 'summary_source', content ->> 'summary_source', 'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_session_summary(session_id uuid) OWNER TO postgres;
 
 --
 -- Name: create_field_key(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4953,6 +6016,42 @@ end;
 $$;
 
 ALTER FUNCTION private.decrypt_field(ciphertext bytea) OWNER TO postgres;
+
+--
+-- Name: default_lead_options(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.default_lead_options() RETURNS TABLE(kind text, name text, specialty text, appointment_type public.appointment_type, is_website boolean, sort_order integer)
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select o.kind, o.name, o.specialty, o.appointment_type::public.appointment_type, o.is_website, o.position
+    from (
+        values
+        ('source', 'Walk-In', null, null, false, 10),
+        ('source', 'Google Ads', null, null, false, 20),
+        ('source', 'Referral', null, null, false, 30),
+        ('source', 'Sakhi App', null, null, false, 40),
+        ('source', 'Camp', null, null, false, 50),
+        ('source', 'Website', null, null, true, 60),
+        ('source', 'Phone Call', null, null, false, 70),
+        ('source', 'Social Media', null, null, false, 80),
+        ('inquiry', 'IVF', 'Reproductive Medicine', 'ivf_consult', false, 10),
+        ('inquiry', 'IUI', 'Reproductive Medicine', 'consultation', false, 20),
+        ('inquiry', 'ICSI', 'Reproductive Medicine', 'ivf_consult', false, 30),
+        ('inquiry', 'Egg Freezing', 'Reproductive Medicine', 'consultation', false, 40),
+        ('inquiry', 'Male Infertility', 'Reproductive Medicine', 'consultation', false, 50),
+        ('inquiry', 'General', null, 'consultation', false, 60)
+    ) as o (kind, name, specialty, appointment_type, is_website, position)
+$$;
+
+ALTER FUNCTION private.default_lead_options() OWNER TO postgres;
+
+--
+-- Name: FUNCTION default_lead_options(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.default_lead_options() IS 'The lead sources and inquiries a new hospital starts with.';
 
 --
 -- Name: device_token_changes_hands(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5433,6 +6532,38 @@ end;
 $$;
 
 ALTER FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: drain_lead_backlog(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.drain_lead_backlog() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid;
+    given integer := 0;
+    n integer;
+begin
+    for hospital in
+        select distinct l.hospital_id from public.leads as l
+        where l.status = 'stalling_sent_to_cro' and l.assigned_to is null
+    loop
+        select count(*) into n from private.assign_leads(hospital, null, 500, 'round_robin');
+        given := given + n;
+    end loop;
+    return given;
+end;
+$$;
+
+ALTER FUNCTION private.drain_lead_backlog() OWNER TO postgres;
+
+--
+-- Name: FUNCTION drain_lead_backlog(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.drain_lead_backlog() IS 'Assigns the waiting CRO queue leads of every hospital (the pg_cron job carebase-lead-backlog); returns how many.';
 
 --
 -- Name: duplicate_matches(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6396,6 +7527,50 @@ $$;
 ALTER FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) OWNER TO postgres;
 
 --
+-- Name: follow_cro_membership(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.follow_cro_membership() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    handed_back uuid[];
+begin
+    if new.is_active then
+        insert into public.cro_rotation (hospital_id, user_id) values (new.hospital_id, new.user_id)
+        on conflict do nothing;
+        return null;
+    end if;
+    if tg_op = 'UPDATE' and old.is_active then
+        perform set_config('carebase.lead_assignment', 'reassigned', true);
+        with released as (
+            update public.leads as l
+            set assigned_to = null
+            where l.assigned_to = new.user_id and l.hospital_id = new.hospital_id
+                and l.status in ('new_inquiry', 'contacted', 'stalling_sent_to_cro')
+            returning l.id, l.status
+        )
+        select coalesce(array_agg(r.id) filter (where r.status = 'stalling_sent_to_cro'), '{}') into handed_back
+        from released as r;
+        perform set_config('carebase.lead_assignment', '', true);
+        if cardinality(handed_back) > 0 then
+            perform private.assign_leads(new.hospital_id, handed_back, cardinality(handed_back), 'reassigned');
+        end if;
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.follow_cro_membership() OWNER TO postgres;
+
+--
+-- Name: FUNCTION follow_cro_membership(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.follow_cro_membership() IS 'Trigger on staff_memberships (CROs): an active CRO is in the rotation; a deactivated one''s open leads are released, those in the CRO queue reassigned round-robin.';
+
+--
 -- Name: forget_cached_access(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6730,6 +7905,35 @@ ALTER FUNCTION private.guard_credit_note() OWNER TO postgres;
 COMMENT ON FUNCTION private.guard_credit_note() IS 'Trigger: credit notes are final (PT409 credit_note_issued).';
 
 --
+-- Name: guard_cro_rotation(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_cro_rotation() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if current_user::text <> 'authenticated' or new.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+        return new;
+    end if;
+    if new.user_id is distinct from auth.uid() or new.daily_cap is distinct from old.daily_cap then
+        perform private.raise_forbidden(
+            'a CRO changes only their own shift; caps are set by the hospital''s admin', 'rotation_admin_only'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_cro_rotation() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_cro_rotation(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_cro_rotation() IS 'Trigger on cro_rotation: admins change anything; a CRO only their own on_shift.';
+
+--
 -- Name: guard_doctor_self_update(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6858,6 +8062,153 @@ end;
 $$;
 
 ALTER FUNCTION private.guard_lab_result_orderer() OWNER TO postgres;
+
+--
+-- Name: guard_lead(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_lead() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    canonical text;
+    existing uuid;
+begin
+    -- Nothing of a hospital's leads or lists is told to someone who may not enter its leads.
+    if tg_op = 'INSERT' and not private.acting_as_system()
+        and not coalesce(new.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital enter its leads', 'not_front_office'
+        );
+    end if;
+    if tg_op = 'INSERT' or new.source is distinct from old.source then
+        canonical := private.lead_option_name(new.hospital_id, 'source', new.source);
+        if canonical is null then
+            perform private.raise_invalid(
+                format('%s is not a lead source of this hospital', new.source), 'unknown_lead_source',
+                'GET /rest/v1/lead_options?kind=eq.source lists them'
+            );
+        end if;
+        new.source := canonical;
+    end if;
+    if new.inquiry is not null and (tg_op = 'INSERT' or new.inquiry is distinct from old.inquiry) then
+        canonical := private.lead_option_name(new.hospital_id, 'inquiry', new.inquiry);
+        if canonical is null then
+            perform private.raise_invalid(
+                format('%s is not an inquiry of this hospital', new.inquiry), 'unknown_lead_inquiry',
+                'GET /rest/v1/lead_options?kind=eq.inquiry lists them'
+            );
+        end if;
+        new.inquiry := canonical;
+    end if;
+    if new.assigned_to is not null and (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to)
+        and not private.may_work_leads(new.assigned_to, new.hospital_id) then
+        perform private.raise_forbidden(
+            'a lead is given only to a CRO, front desk or admin of its hospital', 'assignee_not_front_office'
+        );
+    end if;
+    if tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to then
+        new.assigned_at := case when new.assigned_to is not null then now() end;
+    end if;
+    if new.preferred_doctor_id is not null
+        and (tg_op = 'INSERT' or new.preferred_doctor_id is distinct from old.preferred_doctor_id)
+        and exists (
+            select from public.doctors as d
+            where d.id = new.preferred_doctor_id and d.hospital_id = new.hospital_id and not d.is_active
+        ) then
+        perform private.raise_unprocessable('this doctor is not taking appointments', 'doctor_inactive');
+    end if;
+    if new.status = 'converted' and new.patient_id is null then
+        perform private.raise_conflict(
+            'a lead is converted with rpc/convert_lead', 'convert_with_rpc',
+            'POST /rest/v1/rpc/convert_lead {"lead_id": "..."} makes or finds the patient and moves the lead'
+        );
+    end if;
+
+    if tg_op = 'INSERT' then
+        -- A second inquiry from the phone of an open lead is that lead again: rpc/create_lead and
+        -- the website form record it there; a direct insert is told which lead it is.
+        perform private.lock_lead_phone(new.hospital_id, new.phone);
+        existing := private.open_lead_of_phone(new.hospital_id, new.phone);
+        if existing is not null then
+            perform private.raise_conflict(
+                format('this phone already has an open lead (%s)', existing), 'duplicate_lead',
+                'POST /rest/v1/rpc/create_lead records a repeat inquiry on the open lead'
+            );
+        end if;
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_lead() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_lead(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_lead() IS 'Trigger on leads: source and inquiry from the hospital''s lists, assignee of the front office, an active preferred doctor, conversion only through rpc/convert_lead, no second open lead per phone.';
+
+--
+-- Name: guard_lead_activity(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_lead_activity() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if current_user::text = 'authenticated' and new.kind not in ('call', 'note') then
+        perform private.raise_invalid(
+            'staff log calls and notes; repeat inquiries and assignments are recorded by the database',
+            'activity_kind_reserved'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_lead_activity() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_lead_activity(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_lead_activity() IS 'Trigger on lead_activities: the API logs calls and notes only.';
+
+--
+-- Name: guard_lead_follow_up(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_lead_follow_up() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to)
+        and not private.may_work_leads(new.assigned_to, new.hospital_id) then
+        perform private.raise_forbidden(
+            'a follow-up is given only to a CRO, front desk or admin of the lead''s hospital',
+            'assignee_not_front_office'
+        );
+    end if;
+    if tg_op = 'UPDATE' and new.done_at is distinct from old.done_at then
+        new.done_by := case when new.done_at is not null then auth.uid() end;
+    elsif tg_op = 'INSERT' then
+        new.done_by := case when new.done_at is not null then auth.uid() end;
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_lead_follow_up() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_lead_follow_up(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_lead_follow_up() IS 'Trigger on lead_follow_ups: the assignee works the lead''s hospital''s front office; done_by is whoever set done_at.';
 
 --
 -- Name: guard_note_addendum(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7086,6 +8437,31 @@ ALTER FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zo
 --
 
 COMMENT ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) IS 'The calendar day of a moment in the hospital''s time zone.';
+
+--
+-- Name: hospital_days(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) RETURNS tstzrange
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    -- Security definer: the service role and jobs read the hospital's time zone as its staff do.
+    select tstzrange(
+        coalesce(hospital_days.from_date, (now() at time zone h.time_zone)::date - 29)::timestamp at time zone h.time_zone,
+        (coalesce(hospital_days.to_date, (now() at time zone h.time_zone)::date) + 1)::timestamp at time zone h.time_zone
+    )
+    from public.hospitals as h
+    where h.id = hospital_days.hospital_id
+$$;
+
+ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
 
 --
 -- Name: hospital_today(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8089,6 +9465,257 @@ ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
 COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
 
 --
+-- Name: lead_dashboard(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    span tstzrange;
+    answer jsonb;
+begin
+    perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
+    span := private.hospital_days(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
+    with cohort as materialized (
+        select l.status, l.source
+        from public.leads as l
+        where l.hospital_id = lead_dashboard.hospital_id
+            and l.created_at >= lower(span) and l.created_at < upper(span)
+    ),
+
+    totals as (
+        select
+            count(*) as leads,
+            count(*) filter (where c.status = 'converted') as converted,
+            count(*) filter (where c.status = 'lost') as lost
+        from cohort as c
+    ),
+
+    by_source as (
+        select coalesce(jsonb_agg(jsonb_build_object(
+            'source', s.source, 'leads', s.leads, 'converted', s.converted
+        ) order by s.leads desc, s.source), '[]') as list
+        from (
+            select c.source, count(*) as leads, count(*) filter (where c.status = 'converted') as converted
+            from cohort as c
+            group by c.source
+        ) as s
+    ),
+
+    by_status as (
+        select coalesce(jsonb_object_agg(s.status, s.n), '{}') as counts
+        from (select c.status, count(*) as n from cohort as c group by c.status) as s
+    ),
+
+    now_open as (
+        select
+            count(*) filter (where l.status = 'stalling_sent_to_cro') as cro_queue,
+            count(*) filter (where l.status = 'stalling_sent_to_cro' and l.assigned_to is null) as unassigned,
+            count(*) filter (where l.status = 'new_inquiry') as new_inquiries
+        from public.leads as l
+        where l.hospital_id = lead_dashboard.hospital_id
+            and l.status in ('new_inquiry', 'stalling_sent_to_cro')
+    )
+
+    select jsonb_build_object(
+        'from_date', (lower(span) at time zone h.time_zone)::date,
+        'to_date', (upper(span) at time zone h.time_zone)::date - 1,
+        'new_leads', t.leads,
+        'converted', t.converted,
+        'lost', t.lost,
+        'conversion_rate', case when t.leads = 0 then 0 else round(100.0 * t.converted / t.leads, 1) end,
+        'leads_by_source', bs.list,
+        'leads_by_status', bst.counts,
+        'cro_queue', o.cro_queue,
+        'cro_queue_unassigned', o.unassigned,
+        'new_inquiries_waiting', o.new_inquiries,
+        'revenue', jsonb_build_object(
+            'amount', 0, 'currency', 'INR', 'note', 'financial records are not kept yet: 0 until they are'
+        )
+    ) into answer
+    from totals as t
+    cross join by_source as bs
+    cross join by_status as bst
+    cross join now_open as o
+    cross join public.hospitals as h
+    where h.id = lead_dashboard.hospital_id;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs of a hospital over a cohort of leads (for its front desk, CROs and admins).';
+
+--
+-- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    span tstzrange;
+    answer jsonb;
+begin
+    perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
+    span := private.hospital_days(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
+    with cohort as materialized (
+        select l.id, l.status
+        from public.leads as l
+        where l.hospital_id = lead_funnel.hospital_id
+            and l.created_at >= lower(span) and l.created_at < upper(span)
+    ),
+
+    reached as (
+        select h.to_state, count(distinct h.subject_id) as n
+        from cohort as c
+        join public.status_history as h on h.subject_id = c.id and h.machine = 'lead'
+        group by h.to_state
+    ),
+
+    standing as (
+        select c.status::text as state, count(*) as n from cohort as c group by c.status
+    )
+
+    select jsonb_build_object(
+        'from_date', (lower(span) at time zone ho.time_zone)::date,
+        'to_date', (upper(span) at time zone ho.time_zone)::date - 1,
+        'cohort', (select count(*) from cohort),
+        'stages', jsonb_agg(
+            jsonb_build_object(
+                'state', s.state, 'label', s.label, 'position', s.position,
+                'reached', coalesce(r.n, 0), 'now', coalesce(n.n, 0)
+            ) order by s.position
+        )
+    ) into answer
+    from private.state_machine_states as s
+    left join reached as r on r.to_state = s.state
+    left join standing as n on n.state = s.state
+    cross join public.hospitals as ho
+    where s.machine = 'lead' and ho.id = lead_funnel.hospital_id
+    group by ho.time_zone;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The funnel of a hospital''s cohort of leads from their moves (for its front desk, CROs and admins).';
+
+--
+-- Name: lead_option_name(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select o.name from public.lead_options as o
+    where o.hospital_id = lead_option_name.hospital_id and o.kind = lead_option_name.kind
+        and lower(o.name) = lower(btrim(lead_option_name.typed)) and o.is_active
+$$;
+
+ALTER FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_option_name(hospital_id uuid, kind text, typed text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) IS 'The canonical name of a hospital''s active lead source or inquiry typed in any case; null when it has none such.';
+
+--
+-- Name: lead_patient_matches(uuid, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date DEFAULT NULL::date) RETURNS TABLE(patient_id uuid, score numeric, parts jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with lead as (
+        select l.* from public.leads as l where l.id = lead_patient_matches.lead_id
+    ),
+
+    me as (
+        select (jsonb_populate_record(
+            null::public.patients,
+            jsonb_build_object(
+                'id', lead.id, 'full_name', lead.full_name, 'name_key', private.name_key(lead.full_name),
+                'phone', lead.phone, 'email', lead.email, 'sex', lead.sex,
+                'date_of_birth', lead_patient_matches.date_of_birth
+            )
+        )).*
+        from lead
+    ),
+
+    blocked as (
+        select o.id from me join public.patients as o on o.phone = me.phone
+        union
+        select o.id from me join public.patients as o on o.email operator(extensions.=) me.email
+        union
+        select o.id from me join public.patients as o on o.date_of_birth = me.date_of_birth
+        union
+        select n.id from me cross join lateral (
+            select o.id from public.patients as o
+            where o.name_key operator(extensions.%) me.name_key
+            order by o.name_key operator(extensions.<->) me.name_key
+            limit 50
+        ) as n
+    )
+
+    select o.id, s.score, s.parts
+    from me
+    cross join lead
+    join blocked as b on true
+    join public.patients as o
+        on o.id = b.id and o.deleted_at is null and o.merged_into is null
+        and extensions.similarity(o.name_key, me.name_key) >= 0.5
+    cross join lateral private.duplicate_score(me, o) as s
+    where s.score >= private.duplicate_threshold()
+        and exists (
+            select from public.patient_registrations as r
+            where r.patient_id = o.id and r.hospital_id = lead.hospital_id and r.deleted_at is null
+        )
+    order by s.score desc, o.id
+$$;
+
+ALTER FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_patient_matches(lead_id uuid, date_of_birth date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) IS 'The patients registered at a lead''s hospital who may be its person (identity match score from the threshold, names at least half alike), best first.';
+
+--
+-- Name: lead_repeat_window(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_repeat_window() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select interval '60 days' $$;
+
+ALTER FUNCTION private.lead_repeat_window() OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_repeat_window(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_repeat_window() IS 'An inquiry from the phone of an open lead whose last inquiry is this recent is that lead again.';
+
+--
 -- Name: link_patient_login(uuid, public.phone_e164, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8354,6 +9981,49 @@ ALTER FUNCTION private.live_lab_result_events() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.live_lab_result_events() IS 'Raises lab_result_created / _finalised for the ordering doctor and, once final, the patient''s login (ids and times only; the result and its flag are read through the logged API).';
+
+--
+-- Name: live_lead_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_lead_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    payload jsonb := jsonb_build_object(
+        'lead_id', new.id, 'hospital_id', new.hospital_id, 'status', new.status, 'source', new.source,
+        'assigned_to', new.assigned_to, 'occurred_at', now()
+    );
+begin
+    if tg_op = 'INSERT' then
+        perform private.raise_live_event(
+            array[private.hospital_topic(new.hospital_id, 'front_desk'), private.hospital_topic(new.hospital_id, 'cro')],
+            'lead_created', payload
+        );
+    end if;
+    if new.assigned_to is not null and (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to) then
+        perform private.raise_live_event(
+            array[private.staff_user_topic(new.assigned_to, new.hospital_id)], 'lead_assigned', payload
+        );
+    end if;
+    if tg_op = 'UPDATE' and new.status is distinct from old.status then
+        perform private.raise_live_event(
+            array[private.hospital_topic(new.hospital_id, 'front_desk'), private.hospital_topic(new.hospital_id, 'cro')],
+            'lead_status_changed', payload || jsonb_build_object('previous_status', old.status)
+        );
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_lead_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_lead_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_lead_events() IS 'Raises lead_created and lead_status_changed for the hospital''s front desk and CROs, and lead_assigned for the assignee (ids, status and source only).';
 
 --
 -- Name: patient_merges; Type: TABLE; Schema: public; Owner: postgres
@@ -8768,6 +10438,25 @@ $$;
 ALTER FUNCTION private.lock_booking_keys() OWNER TO postgres;
 
 --
+-- Name: lock_lead_phone(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select pg_advisory_xact_lock(hashtextextended('lead:' || lock_lead_phone.hospital_id || ':' || lock_lead_phone.phone, 0));
+$$;
+
+ALTER FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lock_lead_phone(hospital_id uuid, phone text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) IS 'Takes the transaction''s turn for new inquiries from one phone at one hospital.';
+
+--
 -- Name: log_clinical_disclosure(text, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9102,6 +10791,31 @@ ALTER FUNCTION private.may_merge_at(hospital uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.may_merge_at(hospital uuid) IS 'Whether the caller may merge patients at the hospital: its admin, or its front desk where allowed.';
+
+--
+-- Name: may_work_leads(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_work_leads(member uuid, hospital uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    -- Security definer: reads the memberships of the hospital whatever the caller may read.
+    select exists (
+        select from public.staff_memberships as m
+        join public.hospitals as h on h.id = m.hospital_id
+        where m.user_id = may_work_leads.member and m.hospital_id = may_work_leads.hospital
+            and m.role in ('cro', 'front_desk', 'hospital_admin') and m.is_active and h.is_active
+    )
+$$;
+
+ALTER FUNCTION private.may_work_leads(member uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION may_work_leads(member uuid, hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.may_work_leads(member uuid, hospital uuid) IS 'True for an active CRO, front desk or admin of the hospital (who may be given a lead or a follow-up).';
 
 --
 -- Name: merge_check(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9790,6 +11504,30 @@ $_$;
 ALTER FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) OWNER TO postgres;
 
 --
+-- Name: note_lead_contact(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_lead_contact() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update public.leads as l
+    set last_contacted_at = greatest(l.last_contacted_at, new.occurred_at)
+    where l.id = new.lead_id;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.note_lead_contact() OWNER TO postgres;
+
+--
+-- Name: FUNCTION note_lead_contact(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.note_lead_contact() IS 'Trigger on lead_activities: a logged call becomes the lead''s last_contacted_at.';
+
+--
 -- Name: notify_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9992,6 +11730,30 @@ ALTER FUNCTION private.on_care_team(patient uuid, hospital uuid) OWNER TO postgr
 --
 
 COMMENT ON FUNCTION private.on_care_team(patient uuid, hospital uuid) IS 'Whether the caller is on the patient''s care team at this hospital, with an active membership at an active hospital and a live registration.';
+
+--
+-- Name: open_lead_of_phone(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select l.id from public.leads as l
+    where l.hospital_id = open_lead_of_phone.hospital_id and l.phone = open_lead_of_phone.phone
+        and l.status in ('new_inquiry', 'contacted', 'stalling_sent_to_cro')
+        and l.last_inquiry_at > now() - private.lead_repeat_window()
+    order by l.last_inquiry_at desc
+    limit 1
+$$;
+
+ALTER FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION open_lead_of_phone(hospital_id uuid, phone text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) IS 'The open lead of a phone at a hospital whose last inquiry is within the repeat window.';
 
 --
 -- Name: outbox_respect_contact_consent(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10458,6 +12220,35 @@ ALTER FUNCTION private.phone_carriers(phone public.phone_e164) OWNER TO postgres
 --
 
 COMMENT ON FUNCTION private.phone_carriers(phone public.phone_e164) IS 'The live (not deleted, not merged) patients carrying a number; a number identifies a patient only when exactly one carries it.';
+
+--
+-- Name: phone_to_e164(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.phone_to_e164(raw text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    with digits as (select regexp_replace(btrim(raw), '[\s().-]', '', 'g') as d)
+    select case
+        when raw is null or btrim(raw) = '' then null
+        when d ~ '^\+' then d
+        when d ~ '^00[1-9]' then '+' || substr(d, 3)
+        when d ~ '^[6-9][0-9]{9}$' then '+91' || d
+        when d ~ '^0[6-9][0-9]{9}$' then '+91' || substr(d, 2)
+        when d ~ '^91[6-9][0-9]{9}$' then '+' || d
+        else d
+    end
+    from digits
+$_$;
+
+ALTER FUNCTION private.phone_to_e164(raw text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION phone_to_e164(raw text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.phone_to_e164(raw text) IS 'A typed phone number in E.164 (+91 for a 10-digit Indian number); other input as typed.';
 
 --
 -- Name: possible_duplicates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11693,6 +13484,76 @@ ALTER FUNCTION private.receive_vapi_message(body text) OWNER TO postgres;
 COMMENT ON FUNCTION private.receive_vapi_message(body text) IS 'Records a Vapi status-update or end-of-call-report (the raw body, authenticated by the sidecar) in the webhook inbox and into the call''s voice session, in one transaction.';
 
 --
+-- Name: receive_website_lead(text, text, text, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    e164 constant text := private.phone_to_e164(receive_website_lead.phone);
+    hospital uuid;
+    source_name text;
+    inquiry_name text;
+    existing uuid;
+begin
+    select h.id, o.name into hospital, source_name
+    from public.hospitals as h
+    join public.lead_options as o on o.hospital_id = h.id and o.is_website and o.is_active
+    where h.code = upper(btrim(receive_website_lead.hospital_code)) and h.is_active;
+    if hospital is null then
+        perform private.raise_not_found('this hospital takes no leads from its website', 'website_leads_off');
+    end if;
+    if coalesce(length(btrim(receive_website_lead.full_name)), 0) not between 1 and 200 then
+        perform private.raise_invalid('give a name', 'name_required');
+    end if;
+    if e164 is null or e164 !~ '^\+[1-9][0-9]{7,14}$' then
+        perform private.raise_invalid('the phone number is not valid', 'invalid_phone');
+    end if;
+    if length(receive_website_lead.message) > 4000 or length(receive_website_lead.email) > 254 then
+        perform private.raise_invalid('the message or email is too long', 'too_long');
+    end if;
+    -- An inquiry the hospital does not list is kept in the message rather than refused.
+    inquiry_name := private.lead_option_name(hospital, 'inquiry', receive_website_lead.inquiry);
+
+    perform private.lock_lead_phone(hospital, e164);
+    existing := private.open_lead_of_phone(hospital, e164);
+    if existing is not null then
+        perform private.record_repeat_inquiry(
+            existing,
+            jsonb_build_object(
+                'source', source_name, 'inquiry', coalesce(inquiry_name, receive_website_lead.inquiry),
+                'problem', receive_website_lead.message, 'full_name', btrim(receive_website_lead.full_name),
+                'via', 'website'
+            )
+        );
+        return jsonb_build_object('outcome', 'merged');
+    end if;
+    insert into public.leads (hospital_id, full_name, phone, email, source, inquiry, problem, created_via)
+    values (
+        hospital, btrim(receive_website_lead.full_name), e164, nullif(btrim(receive_website_lead.email), ''),
+        source_name, inquiry_name,
+        nullif(concat_ws(
+            E'\n',
+            case when inquiry_name is null then nullif(btrim(receive_website_lead.inquiry), '') end,
+            nullif(btrim(receive_website_lead.message), '')
+        ), ''),
+        'website'
+    );
+    return jsonb_build_object('outcome', 'created');
+end;
+$_$;
+
+ALTER FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) IS 'Files a lead from a hospital''s public website form (or records a repeat inquiry on the open lead of the phone).';
+
+--
 -- Name: recipient_device_tokens(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12025,6 +13886,35 @@ $$;
 ALTER FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) OWNER TO postgres;
 
 --
+-- Name: record_lead_assignment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_lead_assignment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    insert into public.lead_activities (lead_id, hospital_id, kind, details)
+    values (
+        new.id, new.hospital_id, 'assigned',
+        jsonb_build_object(
+            'from', case when tg_op = 'UPDATE' then old.assigned_to end, 'to', new.assigned_to,
+            'how', coalesce(nullif(current_setting('carebase.lead_assignment', true), ''), 'manual')
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.record_lead_assignment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_lead_assignment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_lead_assignment() IS 'Trigger on leads: every change of assigned_to is an assigned activity {from, to, how}.';
+
+--
 -- Name: record_payment(uuid, numeric, public.payment_method, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12093,6 +13983,42 @@ end;
 $$;
 
 ALTER FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: record_repeat_inquiry(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) RETURNS public.leads
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    lead public.leads;
+begin
+    select l.* into lead from public.leads as l where l.id = record_repeat_inquiry.lead_id for update;
+    if lead.id is null or not (
+        private.acting_as_system()
+        or lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+    ) then
+        perform private.raise_not_found('lead not found');
+    end if;
+    update public.leads as l
+    set inquiries = l.inquiries + 1, last_inquiry_at = now()
+    where l.id = lead.id
+    returning l.* into lead;
+    insert into public.lead_activities (lead_id, hospital_id, kind, details)
+    values (lead.id, lead.hospital_id, 'repeat_inquiry', jsonb_strip_nulls(record_repeat_inquiry.inquiry));
+    return lead;
+end;
+$$;
+
+ALTER FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) IS 'Counts a repeat inquiry on an open lead and records what came in (source, inquiry, problem, name).';
 
 --
 -- Name: record_transition(text, uuid, uuid, text, text, public.app_role, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14430,19 +16356,30 @@ CREATE FUNCTION private.verify_audit_chain(from_seq bigint DEFAULT 1, to_seq big
     AS $$
 declare
     head audit.chain_head;
-    entry audit.log;
+    link record;
     expected_seq bigint := greatest(coalesce(from_seq, 1), 1);
-    last_seq bigint;
+    run_start bigint;
+    end_seq bigint;
     prev_hash bytea;
     count bigint := 0;
     anchor audit.anchors;
 begin
     select h.* into head from audit.chain_head as h where h.singleton;
-    last_seq := coalesce(to_seq, head.seq);
+    end_seq := coalesce(to_seq, head.seq);
+    -- A range starting inside an archived stretch starts with the stretch.
+    select r.first_seq into run_start
+    from audit.archived_runs as r
+    where expected_seq > r.first_seq and expected_seq <= r.last_seq;
+    if run_start is not null then
+        expected_seq := run_start;
+    end if;
     if expected_seq = 1 then
         prev_hash := extensions.digest('carebase audit chain genesis', 'sha256');
     else
-        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1;
+        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1 limit 1;
+        if prev_hash is null then
+            select r.last_hash into prev_hash from audit.archived_runs as r where r.last_seq = expected_seq - 1;
+        end if;
         if prev_hash is null then
             return query select false, 0::bigint, expected_seq - 1,
                 format('row %s, before the range, is missing', expected_seq - 1);
@@ -14450,41 +16387,53 @@ begin
         end if;
     end if;
 
-    for entry in
-        select l.* from audit.log as l
-        where l.seq between expected_seq and last_seq
-        order by l.seq
+    for link in
+        select l.seq as first_seq, l.seq as last_seq, l.prev_hash, l.hash, false as archived, l as entry
+        from audit.log as l
+        where l.seq between expected_seq and end_seq
+        union all
+        select r.first_seq, r.last_seq, r.first_prev_hash, r.last_hash, true, null::audit.log
+        from audit.archived_runs as r
+        where r.first_seq between expected_seq and end_seq
+        order by 1
     loop
-        if entry.seq <> expected_seq then
+        if link.first_seq < expected_seq then
+            return query select false, count, link.first_seq,
+                format('row %s appears more than once', link.first_seq);
+            return;
+        end if;
+        if link.first_seq > expected_seq then
             return query select false, count, expected_seq,
-                format('rows %s to %s are missing', expected_seq, entry.seq - 1);
+                format('rows %s to %s are missing', expected_seq, link.first_seq - 1);
             return;
         end if;
-        if entry.prev_hash <> prev_hash then
-            -- This row's content still matches its hash, so the row before it was rewritten
-            -- (hash recomputed) or removed and replaced.
-            return query select false, count, entry.seq - 1,
-                format('row %s was rewritten: row %s no longer links to it', entry.seq - 1, entry.seq);
+        if link.prev_hash <> prev_hash then
+            -- This row's content (or this archived stretch) still matches its hash, so the row
+            -- before it was rewritten (hash recomputed) or removed and replaced.
+            return query select false, count, link.first_seq - 1,
+                format('row %s was rewritten: row %s no longer links to it', link.first_seq - 1, link.first_seq);
             return;
         end if;
-        if private.audit_hash(entry) <> entry.hash then
-            return query select false, count, entry.seq,
-                format('row %s was altered: its content does not match its hash', entry.seq);
-            return;
+        if not link.archived then
+            if private.audit_hash(link.entry) <> link.hash then
+                return query select false, count, link.first_seq,
+                    format('row %s was altered: its content does not match its hash', link.first_seq);
+                return;
+            end if;
+            count := count + 1;
         end if;
-        prev_hash := entry.hash;
-        count := count + 1;
-        expected_seq := expected_seq + 1;
+        prev_hash := link.hash;
+        expected_seq := link.last_seq + 1;
     end loop;
 
-    if expected_seq <= last_seq then
+    if expected_seq <= end_seq then
         return query select false, count, expected_seq,
-            format('rows %s to %s are missing', expected_seq, last_seq);
+            format('rows %s to %s are missing', expected_seq, end_seq);
         return;
     end if;
 
     if to_seq is null then
-        if count > 0 and prev_hash <> head.hash then
+        if expected_seq > 1 and prev_hash <> head.hash then
             return query select false, count, head.seq, 'the chain head does not match the last row';
             return;
         end if;
@@ -14495,9 +16444,18 @@ begin
                         anchor.id, anchor.seq, head.seq);
                 return;
             end if;
-            if anchor.seq > 0 and not exists (
-                select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
-            ) then
+            -- An anchor inside an archived stretch is checked where the stretch's last hash is
+            -- recorded; the rest of the stretch is in the archive file.
+            if anchor.seq > 0
+                and not exists (
+                    select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
+                )
+                and not exists (
+                    select from audit.archived_runs as r
+                    where
+                        anchor.seq between r.first_seq and r.last_seq
+                        and (anchor.seq < r.last_seq or r.last_hash = anchor.hash)
+                ) then
                 return query select false, count, anchor.seq,
                     format('row %s does not match anchor %s', anchor.seq, anchor.id);
                 return;
@@ -14510,6 +16468,12 @@ end;
 $$;
 
 ALTER FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION verify_audit_chain(from_seq bigint, to_seq bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) IS 'Verifies the audit chain over from_seq..to_seq (the head when null): hashes, links, no gap, the head and the anchors; stretches archived after the retention period (audit.archived_runs) link in place of their rows. Names the first bad row.';
 
 --
 -- Name: verify_prescription(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15511,6 +17475,25 @@ Returns {total, today, upcoming, requested, completed, cancelled, no_show, by_st
 by_type}, optionally for one hospital.';
 
 --
+-- Name: assign_leads(uuid, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.assign_leads(hospital_id uuid, max_leads integer DEFAULT 50) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.assign_waiting_leads(assign_leads.hospital_id, assign_leads.max_leads);
+$$;
+
+ALTER FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, max_leads integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) IS 'Gives the hospital''s CRO queue leads without a CRO to its CROs round-robin (on shift, under their daily cap), oldest first, at most max_leads (1-500). For its front desk, CROs and admins. Returns {assigned: [{lead_id, assigned_to}], waiting: leads still without a CRO}. Errors: 42501 not_front_office, 22023 max_leads_out_of_range.';
+
+--
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16454,23 +18437,47 @@ Redeems the grant for the login made for it; returns the new doctor or pharmacis
 trail names the admin.';
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: convert_lead(uuid, uuid, date, boolean); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.convert_lead(lead_id uuid, patient_id uuid DEFAULT NULL::uuid, born_on date DEFAULT NULL::date, create_new boolean DEFAULT false) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-    select private.copilot_close_session(copilot_close_session.session_id, copilot_close_session.summary);
+    select private.convert_lead(
+        convert_lead.lead_id, convert_lead.patient_id, convert_lead.born_on, convert_lead.create_new
+    );
 $$;
 
-ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) OWNER TO postgres;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text) IS 'Closes the caller''s session (nothing more is recorded), with an optional final summary. Returns the session. Errors: PT404 session_not_found.';
+COMMENT ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (seed 004 POST /api/leads/:id/convert), in one transaction: links it to the patient named (patient_id, registered at the lead''s hospital), else to the best identity match among the patients registered there (rpc/lead_matches; create_new: true skips it; born_on, the date of birth, sharpens it and is recorded), else creates the patient and their registration with the next MRN (UHID) of the hospital''s year; moves the lead to converted (the front desk from new_inquiry or contacted; CROs and admins also from stalling_sent_to_cro) and makes its appointments the patient''s. Returns {lead_id, patient_id, mrn, linked, match: {score, parts} | null, appointments_moved}. Errors: PT404 lead not found, patient_not_registered_here; PT409 already_converted, appointment_clash, a move the machine does not have (e.g. from lost); 42501 a role that may not convert from the lead''s status.';
+
+--
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text, input_tokens integer DEFAULT 0, output_tokens integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_close_session(
+        copilot_close_session.session_id, copilot_close_session.summary, copilot_close_session.input_tokens,
+        copilot_close_session.output_tokens
+    );
+$$;
+
+ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) IS 'Closes the caller''s open session: nothing more is recorded, undecided actions expire. summary: the model''s summary of the session (null: the facts, counted by the database, are the summary); input_tokens, output_tokens: what writing it cost (added to the session''s). Returns the session with summary, summary_source (model | facts) and facts. Errors: PT404 session_not_found, PT409 session_closed (closed before: read it with rpc/copilot_session_summary), 400 tokens_invalid, summary_too_long.';
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16594,6 +18601,182 @@ ALTER FUNCTION public.copilot_session_history(session_id uuid) OWNER TO postgres
 --
 
 COMMENT ON FUNCTION public.copilot_session_history(session_id uuid) IS 'The caller''s own session in clear: {..., summary, messages [{seq, role, content, ...}], tool_calls [{tool, arguments, read_only, outcome, code, ...}], actions [{tool, summary, arguments, status, outcome, ...}]}. The owner only (staff at aal2); each read is logged. Errors: PT404 session_not_found (no such session, or not yours), PT403 insufficient_aal.';
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_session_summary(copilot_session_summary.session_id);
+$$;
+
+ALTER FUNCTION public.copilot_session_summary(session_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_session_summary(session_id uuid) IS 'A copilot session with its summary: {id, ..., status, ended_at, summary, summary_source: model | facts, facts} (summary and facts null while open). For its owner, and for the admins of the hospital a staff member opened it at (audit; never its messages). Staff at aal2; each read is logged. Errors: PT404 session_not_found, PT403 insufficient_aal.';
+
+--
+-- Name: create_lead(uuid, text, text, text, text, text, integer, public.sex, text, text, text, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text DEFAULT 'Walk-In'::text, inquiry text DEFAULT NULL::text, email text DEFAULT NULL::text, age integer DEFAULT NULL::integer, sex public.sex DEFAULT NULL::public.sex, problem text DEFAULT NULL::text, treatment_doctor text DEFAULT NULL::text, treatment_suggested text DEFAULT NULL::text, preferred_doctor_id uuid DEFAULT NULL::uuid, book_today boolean DEFAULT true) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    e164 constant text := private.phone_to_e164(create_lead.phone);
+    source_name text;
+    inquiry_name text;
+    existing uuid;
+    lead public.leads;
+    booked public.appointments;
+begin
+    if not coalesce(create_lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital enter its leads', 'not_front_office'
+        );
+    end if;
+    if e164 is null or e164 !~ '^\+[1-9][0-9]{7,14}$' then
+        perform private.raise_invalid(
+            'the phone number is not valid', 'invalid_phone', 'e.g. +919876543210 or 98765 43210'
+        );
+    end if;
+    source_name := private.lead_option_name(create_lead.hospital_id, 'source', coalesce(create_lead.source, 'Walk-In'));
+    if source_name is null then
+        perform private.raise_invalid(
+            format('%s is not a lead source of this hospital', create_lead.source), 'unknown_lead_source',
+            'GET /rest/v1/lead_options?kind=eq.source lists them'
+        );
+    end if;
+    if create_lead.inquiry is not null then
+        inquiry_name := private.lead_option_name(create_lead.hospital_id, 'inquiry', create_lead.inquiry);
+        if inquiry_name is null then
+            perform private.raise_invalid(
+                format('%s is not an inquiry of this hospital', create_lead.inquiry), 'unknown_lead_inquiry',
+                'GET /rest/v1/lead_options?kind=eq.inquiry lists them'
+            );
+        end if;
+    end if;
+
+    perform private.lock_lead_phone(create_lead.hospital_id, e164);
+    existing := private.open_lead_of_phone(create_lead.hospital_id, e164);
+    if existing is not null then
+        lead := private.record_repeat_inquiry(
+            existing,
+            jsonb_build_object(
+                'source', source_name, 'inquiry', inquiry_name, 'problem', create_lead.problem,
+                'full_name', nullif(btrim(create_lead.full_name), ''), 'via', 'app'
+            )
+        );
+        return jsonb_build_object('lead', to_jsonb(lead), 'merged', true, 'appointment', null, 'booking', 'not_attempted');
+    end if;
+
+    insert into public.leads (
+        hospital_id, full_name, phone, email, age, sex, source, inquiry, problem, treatment_doctor,
+        treatment_suggested, preferred_doctor_id
+    )
+    values (
+        create_lead.hospital_id, btrim(create_lead.full_name), e164, nullif(btrim(create_lead.email), ''),
+        create_lead.age, create_lead.sex, source_name, inquiry_name, create_lead.problem,
+        create_lead.treatment_doctor, create_lead.treatment_suggested, create_lead.preferred_doctor_id
+    )
+    returning * into lead;
+
+    if create_lead.book_today then
+        booked := private.book_lead_today(lead, 'front_desk');
+    end if;
+    return jsonb_build_object(
+        'lead', to_jsonb(lead),
+        'merged', false,
+        'appointment', case when booked.id is not null then to_jsonb(booked) end,
+        'booking', case
+            when not create_lead.book_today then 'not_requested'
+            when booked.id is not null then 'booked'
+            when lead.preferred_doctor_id is null
+                and not exists (
+                    select from public.lead_options as o
+                    where o.hospital_id = lead.hospital_id and o.kind = 'inquiry' and o.name = lead.inquiry
+                        and o.specialty is not null
+                ) then 'no_doctor_to_book'
+            else 'no_free_slot_today'
+        end
+    );
+end;
+$_$;
+
+ALTER FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) IS 'Enters a lead (seed 004 POST /api/leads) for the front desk, CROs and admins of the hospital. The phone is read as E.164 (+91 for a 10-digit number). An inquiry from the phone of an open lead (last inquiry within 60 days) is that lead again: counted and recorded on it (merged: true). A new lead with a preferred doctor, or an inquiry mapped to a specialty, is booked into the first free slot of today (instant booking; book_today false skips it). Returns {lead, merged, appointment, booking: booked | no_free_slot_today | no_doctor_to_book | not_requested | not_attempted}. Errors: 42501 not_front_office; 22023 invalid_phone, unknown_lead_source, unknown_lead_inquiry; PT422 doctor_inactive.';
+
+--
+-- Name: cro_queue(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.cro_queue(hospital_id uuid DEFAULT NULL::uuid, everyone boolean DEFAULT false) RETURNS TABLE(lead_id uuid, hospital_id uuid, full_name text, phone text, inquiry text, source text, problem text, assigned_to uuid, waiting_since timestamp with time zone, inquiries integer, last_contacted_at timestamp with time zone, last_call_outcome text, next_follow_up_at timestamp with time zone, open_follow_ups bigint, history jsonb)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select
+        l.id,
+        l.hospital_id,
+        l.full_name,
+        l.phone::text,
+        l.inquiry,
+        l.source,
+        l.problem,
+        l.assigned_to,
+        l.status_changed_at,
+        l.inquiries,
+        l.last_contacted_at,
+        (
+            select a.outcome from public.lead_activities as a
+            where a.lead_id = l.id and a.hospital_id = l.hospital_id and a.kind = 'call'
+            order by a.occurred_at desc
+            limit 1
+        ),
+        (
+            select min(f.due_at) from public.lead_follow_ups as f
+            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
+        ),
+        (
+            select count(*) from public.lead_follow_ups as f
+            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
+        ),
+        (
+            select coalesce(jsonb_agg(
+                jsonb_build_object(
+                    'from', h.from_state, 'to', h.to_state, 'by', h.actor_id, 'role', h.actor_role,
+                    'reason', h.reason, 'at', h.occurred_at
+                ) order by h.occurred_at
+            ), '[]')
+            from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id
+        )
+    from public.leads as l
+    where l.status = 'stalling_sent_to_cro'
+        and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+        and (cro_queue.hospital_id is null or l.hospital_id = cro_queue.hospital_id)
+        and (cro_queue.everyone or l.assigned_to is null or l.assigned_to = (select auth.uid()))
+    order by l.status_changed_at, l.id
+$$;
+
+ALTER FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) IS 'The CRO intervention queue (seed 004): the leads in stalling_sent_to_cro of the hospitals where the caller is front desk, CRO or admin (or the one given), oldest first, each with its last call outcome, next follow-up and its moves (history). By default the caller''s own and the unassigned ones; everyone: true for all. GET /rest/v1/rpc/cro_queue takes filters, order and limit.';
 
 --
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17376,6 +19559,79 @@ COMMENT ON FUNCTION public.issue_registration_code() IS 'A patient proves presen
 An 8-character code valid once for 15 minutes, which the patient tells the front desk
 (rpc/register_existing_patient); a new code replaces the open one. Errors: 42501 not a
 signed-in patient.';
+
+--
+-- Name: lead_dashboard(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_dashboard(hospital_id uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.lead_dashboard(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
+$$;
+
+ALTER FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting. revenue is 0 until financial records are kept. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+
+--
+-- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_funnel(hospital_id uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.lead_funnel(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
+$$;
+
+ALTER FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The lead funnel (seed 004 GET /api/dashboard/funnel) of the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): cohort, and per stage of the pipeline in order {state, label, position, reached: how many of the cohort ever entered it (from status_history, so a lead moved back still counts where it was), now: how many are in it}. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+
+--
+-- Name: lead_matches(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_matches(lead_id uuid, born_on date DEFAULT NULL::date) RETURNS TABLE(patient_id uuid, full_name text, date_of_birth date, sex public.sex, mrn text, score numeric, parts jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    lead_hospital uuid;
+begin
+    select l.hospital_id into lead_hospital from public.leads as l
+    where l.id = lead_matches.lead_id
+        and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'));
+    if lead_hospital is null then
+        perform private.raise_not_found('lead not found');
+    end if;
+    return query
+    select p.id, p.full_name, p.date_of_birth, p.sex, r.mrn, m.score, m.parts
+    from private.lead_patient_matches(lead_matches.lead_id, lead_matches.born_on) as m
+    join public.patients as p on p.id = m.patient_id
+    join public.patient_registrations as r
+        on r.patient_id = p.id and r.hospital_id = lead_hospital and r.deleted_at is null
+    order by m.score desc, p.id;
+end;
+$$;
+
+ALTER FUNCTION public.lead_matches(lead_id uuid, born_on date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_matches(lead_id uuid, born_on date) IS 'The patients registered at the lead''s hospital who may be the lead''s person, best first, each with its MRN, score (0..1, from 0.55) and its parts (as rpc/patient_duplicates; never on a shared phone alone). born_on (the date of birth), if known, sharpens the match. For the front desk, CROs and admins of the lead''s hospital; PT404 otherwise.';
 
 --
 -- Name: link_patient_login(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -18208,6 +20464,28 @@ ALTER FUNCTION public.receive_vapi_message(body text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.receive_vapi_message(body text) IS 'Service role only (the sidecar, after authenticating Vapi''s message): records a call''s status-update or end-of-call-report in the webhook inbox and its voice session in one transaction. Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (already_recorded, status_not_forward, malformed_json, call_id_missing, ...), session_id}.';
+
+--
+-- Name: receive_website_lead(text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text DEFAULT NULL::text, inquiry text DEFAULT NULL::text, message text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_website_lead(
+        receive_website_lead.hospital_code, receive_website_lead.full_name, receive_website_lead.phone,
+        receive_website_lead.email, receive_website_lead.inquiry, receive_website_lead.message
+    );
+$$;
+
+ALTER FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) IS 'Service role only (the sidecar''s public POST /api/v1/leads/website, after its rate limit and captcha): files a website lead at the hospital of that code under its website source, or records a repeat inquiry on the open lead of the phone. Answers {outcome: created | merged} and nothing about the lead. Errors: PT404 website_leads_off; 22023 name_required, invalid_phone, too_long.';
 
 --
 -- Name: record_audit_anchor(bigint, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -19790,6 +22068,40 @@ ALTER TABLE audit.anchors ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: archived_runs; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archived_runs (
+    first_seq bigint NOT NULL,
+    last_seq bigint NOT NULL,
+    archive_id bigint NOT NULL,
+    first_prev_hash bytea NOT NULL,
+    last_hash bytea NOT NULL,
+    CONSTRAINT archived_runs_ordered CHECK ((last_seq >= first_seq))
+);
+
+ALTER TABLE audit.archived_runs OWNER TO postgres;
+
+--
+-- Name: TABLE archived_runs; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archived_runs IS 'Each stretch of consecutive seq an archived partition held: the prev_hash of its first row and the hash of its last, which private.verify_audit_chain links the remaining rows to. Append-only.';
+
+--
+-- Name: archives_id_seq; Type: SEQUENCE; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME audit.archives_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: chain_head; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -19830,7 +22142,7 @@ CREATE TABLE audit.log_default (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 );
 
 ALTER TABLE audit.log_default OWNER TO postgres;
@@ -19995,6 +22307,19 @@ ALTER TABLE private.client_ip_settings OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.client_ip_settings IS 'How many proxies in front of PostgREST append to X-Forwarded-For; the client address is the entry that many places from the right (private.request_client_ip).';
+
+--
+-- Name: cro_rotation_turns; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+CREATE SEQUENCE private.cro_rotation_turns
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER TABLE private.cro_rotation_turns OWNER TO postgres;
 
 --
 -- Name: doctor_calendar_credentials; Type: TABLE; Schema: private; Owner: postgres
@@ -20221,6 +22546,27 @@ ALTER TABLE private.patient_hospitals OWNER TO postgres;
 --
 
 COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
+
+--
+-- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.personal_data_columns (
+    table_name regclass NOT NULL,
+    column_name name NOT NULL,
+    kind text NOT NULL,
+    note text,
+    CONSTRAINT personal_data_columns_kind_known CHECK ((kind = ANY (ARRAY['person_name'::text, 'phone'::text, 'email'::text, 'street_address'::text, 'place'::text, 'postal_code'::text, 'birth_date'::text, 'national_id'::text, 'identifier'::text, 'free_text'::text, 'json'::text, 'row_values'::text, 'ip_address'::text, 'credential'::text, 'derived'::text, 'none'::text]))),
+    CONSTRAINT personal_data_columns_none_says_why CHECK (((kind <> 'none'::text) OR (length(btrim(note)) > 0)))
+);
+
+ALTER TABLE private.personal_data_columns OWNER TO postgres;
+
+--
+-- Name: TABLE personal_data_columns; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
 
 --
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
@@ -21138,6 +23484,75 @@ Read by the hospital''s staff and patients; published by its admin.';
 COMMENT ON COLUMN public.consent_documents.version IS 'Version of the text for its purpose at the hospital (from 1).';
 
 --
+-- Name: cro_rotation; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.cro_rotation (
+    hospital_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    role public.app_role DEFAULT 'cro'::public.app_role NOT NULL,
+    on_shift boolean DEFAULT true NOT NULL,
+    daily_cap integer,
+    assigned_on date,
+    assigned_today integer DEFAULT 0 NOT NULL,
+    last_turn bigint,
+    last_assigned_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cro_rotation_daily_cap_positive CHECK ((daily_cap > 0)),
+    CONSTRAINT cro_rotation_role_is_cro CHECK ((role = 'cro'::public.app_role))
+);
+
+ALTER TABLE public.cro_rotation OWNER TO postgres;
+
+--
+-- Name: TABLE cro_rotation; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.cro_rotation IS 'The round-robin of a hospital''s CROs for the intervention queue: one row per CRO (made with their membership). on_shift and daily_cap decide who is given leads; assigned_today and last_turn are the rotation''s state. Read by the front desk, CROs and admins of the hospital; admins set caps and shifts (PATCH {daily_cap, on_shift}), a CRO their own on_shift. Errors: 42501 rotation_admin_only.';
+
+--
+-- Name: COLUMN cro_rotation.role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.role IS 'Always cro (ties the row to the CRO membership).';
+
+--
+-- Name: COLUMN cro_rotation.on_shift; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.on_shift IS 'Given leads only while on shift.';
+
+--
+-- Name: COLUMN cro_rotation.daily_cap; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.daily_cap IS 'At most this many leads a day (hospital time); null: no cap.';
+
+--
+-- Name: COLUMN cro_rotation.assigned_on; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.assigned_on IS 'The hospital''s day assigned_today counts.';
+
+--
+-- Name: COLUMN cro_rotation.assigned_today; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.assigned_today IS 'Leads given on assigned_on.';
+
+--
+-- Name: COLUMN cro_rotation.last_turn; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.last_turn IS 'Their place in the rotation: the lowest goes next (null: never).';
+
+--
+-- Name: COLUMN cro_rotation.last_assigned_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.last_assigned_at IS 'When they were last given a lead.';
+
+--
 -- Name: device_tokens; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -21472,6 +23887,207 @@ COMMENT ON COLUMN public.invoice_lines.insurer_share IS 'What the insurer pays o
 --
 
 COMMENT ON COLUMN public.invoice_lines.patient_share IS 'What the patient pays: line_total - insurer_share unless given.';
+
+--
+-- Name: lead_activities; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lead_activities (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    lead_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    kind text NOT NULL,
+    outcome text,
+    notes text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    actor_id uuid DEFAULT auth.uid(),
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lead_activities_call_has_outcome CHECK (((kind = 'call'::text) = (outcome IS NOT NULL))),
+    CONSTRAINT lead_activities_kind_known CHECK ((kind = ANY (ARRAY['call'::text, 'note'::text, 'repeat_inquiry'::text, 'assigned'::text]))),
+    CONSTRAINT lead_activities_notes_length CHECK ((length(notes) <= 4000)),
+    CONSTRAINT lead_activities_outcome_known CHECK ((outcome = ANY (ARRAY['interested'::text, 'hesitant'::text, 'not_interested'::text, 'no_answer'::text, 'busy'::text, 'call_back_later'::text, 'wrong_number'::text])))
+);
+
+ALTER TABLE public.lead_activities OWNER TO postgres;
+
+--
+-- Name: TABLE lead_activities; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lead_activities IS 'What was done with a lead, append-only (seed 004 call outcomes): calls with their outcome and notes written by the front office (POST {lead_id, hospital_id, kind: call, outcome, notes}); repeat inquiries (details: source, inquiry, problem, name) and assignments (details: from, to, how: manual, round_robin, reassigned) recorded by the database. Read by the front desk, CROs and admins of the hospital. Errors: 22023 activity_kind_reserved.';
+
+--
+-- Name: COLUMN lead_activities.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.kind IS 'call, note, repeat_inquiry or assigned.';
+
+--
+-- Name: COLUMN lead_activities.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.outcome IS 'Calls: interested, hesitant, not_interested, no_answer, busy, call_back_later or wrong_number.';
+
+--
+-- Name: COLUMN lead_activities.notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.notes IS 'What was said.';
+
+--
+-- Name: COLUMN lead_activities.details; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.details IS 'Repeat inquiries and assignments: what came in, who had it.';
+
+--
+-- Name: COLUMN lead_activities.actor_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.actor_id IS 'Who did it (null: the system).';
+
+--
+-- Name: lead_follow_ups; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lead_follow_ups (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    lead_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    assigned_to uuid DEFAULT auth.uid() NOT NULL,
+    due_at timestamp with time zone NOT NULL,
+    note text,
+    done_at timestamp with time zone,
+    done_by uuid,
+    outcome text,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lead_follow_ups_done_by_with_done_at CHECK (((done_at IS NULL) = (done_by IS NULL))),
+    CONSTRAINT lead_follow_ups_note_length CHECK ((length(note) <= 2000)),
+    CONSTRAINT lead_follow_ups_outcome_length CHECK ((length(outcome) <= 2000))
+);
+
+ALTER TABLE public.lead_follow_ups OWNER TO postgres;
+
+--
+-- Name: TABLE lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lead_follow_ups IS 'Follow-up tasks on leads (seed 004 CRO queue): who calls whom when. POST {lead_id, hospital_id, due_at, note} (assigned_to defaults to you); done with PATCH {done_at, outcome}. One''s open ones: ?assigned_to=eq.<me>&done_at=is.null&order=due_at. Read and kept by the front desk, CROs and admins of the lead''s hospital. Errors: 42501 assignee_not_front_office.';
+
+--
+-- Name: COLUMN lead_follow_ups.assigned_to; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.assigned_to IS 'Who is to follow up (a CRO, front desk or admin there).';
+
+--
+-- Name: COLUMN lead_follow_ups.due_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.due_at IS 'When.';
+
+--
+-- Name: COLUMN lead_follow_ups.note; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.note IS 'What to do.';
+
+--
+-- Name: COLUMN lead_follow_ups.done_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.done_at IS 'When it was done (null: open).';
+
+--
+-- Name: COLUMN lead_follow_ups.done_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.done_by IS 'Who marked it done.';
+
+--
+-- Name: COLUMN lead_follow_ups.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.outcome IS 'What came of it.';
+
+--
+-- Name: COLUMN lead_follow_ups.created_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.created_by IS 'Who set it.';
+
+--
+-- Name: lead_options; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lead_options (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    specialty text,
+    appointment_type public.appointment_type,
+    is_website boolean DEFAULT false NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    "position" integer DEFAULT 100 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lead_options_booking_for_inquiries CHECK (((kind = 'inquiry'::text) OR ((specialty IS NULL) AND (appointment_type IS NULL)))),
+    CONSTRAINT lead_options_kind_known CHECK ((kind = ANY (ARRAY['source'::text, 'inquiry'::text]))),
+    CONSTRAINT lead_options_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 60))),
+    CONSTRAINT lead_options_website_is_a_source CHECK (((NOT is_website) OR (kind = 'source'::text)))
+);
+
+ALTER TABLE public.lead_options OWNER TO postgres;
+
+--
+-- Name: TABLE lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lead_options IS 'The choices of a hospital''s lead form (seed 004 lead source and inquiry lists): kind source (Walk-In, Google Ads, Referral, Sakhi App, Camp, Website...) or inquiry (IVF, IUI, General...). Read by the hospital''s staff (GET ?hospital_id=eq.<h>&is_active=eq.true&order=kind,position); kept by its admins (names are never changed: deactivate one and add another). A new hospital starts with the defaults.';
+
+--
+-- Name: COLUMN lead_options.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.kind IS 'source or inquiry.';
+
+--
+-- Name: COLUMN lead_options.name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.name IS 'What the form shows and leads.source / leads.inquiry hold.';
+
+--
+-- Name: COLUMN lead_options.specialty; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.specialty IS 'Inquiries: the doctors'' specialty instant booking looks at when no doctor is chosen (e.g. Reproductive Medicine).';
+
+--
+-- Name: COLUMN lead_options.appointment_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.appointment_type IS 'Inquiries: the type of the appointment instant booking makes.';
+
+--
+-- Name: COLUMN lead_options.is_website; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.is_website IS 'Sources: the public website form files its leads under this one; none active: the hospital takes no website leads.';
+
+--
+-- Name: COLUMN lead_options.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.is_active IS 'Offered for new leads; leads filed under an inactive one keep it.';
+
+--
+-- Name: COLUMN lead_options."position"; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options."position" IS 'Order in the form.';
 
 --
 -- Name: live_events; Type: TABLE; Schema: public; Owner: postgres
@@ -22112,6 +24728,27 @@ ALTER TABLE ONLY audit.anchors
     ADD CONSTRAINT anchors_pkey PRIMARY KEY (id);
 
 --
+-- Name: archived_runs archived_runs_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archived_runs
+    ADD CONSTRAINT archived_runs_pkey PRIMARY KEY (first_seq);
+
+--
+-- Name: archives archives_partition_once; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_partition_once UNIQUE (partition_name);
+
+--
+-- Name: archives archives_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_pkey PRIMARY KEY (id);
+
+--
 -- Name: chain_head chain_head_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
 --
 
@@ -22278,6 +24915,13 @@ ALTER TABLE ONLY private.mrn_counters
 
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.personal_data_columns
+    ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -22546,6 +25190,13 @@ ALTER TABLE ONLY public.credit_notes
     ADD CONSTRAINT credit_notes_sequence_unique UNIQUE (hospital_id, fiscal_year, sequence_no);
 
 --
+-- Name: cro_rotation cro_rotation_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cro_rotation
+    ADD CONSTRAINT cro_rotation_pkey PRIMARY KEY (hospital_id, user_id);
+
+--
 -- Name: device_tokens device_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22726,6 +25377,41 @@ ALTER TABLE ONLY public.invoices
 
 ALTER TABLE ONLY public.lab_results
     ADD CONSTRAINT lab_results_pkey PRIMARY KEY (id);
+
+--
+-- Name: lead_activities lead_activities_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_activities
+    ADD CONSTRAINT lead_activities_pkey PRIMARY KEY (id);
+
+--
+-- Name: lead_follow_ups lead_follow_ups_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_pkey PRIMARY KEY (id);
+
+--
+-- Name: lead_options lead_options_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_options
+    ADD CONSTRAINT lead_options_pkey PRIMARY KEY (id);
+
+--
+-- Name: leads leads_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: leads leads_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_pkey PRIMARY KEY (id);
 
 --
 -- Name: live_events live_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -23089,6 +25775,18 @@ CREATE INDEX anchors_exported_number_idx ON audit.anchors USING btree (exported_
 CREATE INDEX anchors_seq_idx ON audit.anchors USING btree (seq);
 
 --
+-- Name: archived_runs_archive_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_archive_idx ON audit.archived_runs USING btree (archive_id);
+
+--
+-- Name: archived_runs_last_seq_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_last_seq_idx ON audit.archived_runs USING btree (last_seq);
+
+--
 -- Name: log_actor_idx; Type: INDEX; Schema: audit; Owner: postgres
 --
 
@@ -23359,6 +26057,12 @@ CREATE INDEX ai_sessions_attention_idx ON public.ai_sessions USING btree (hospit
 CREATE INDEX ai_sessions_caller_phone_idx ON public.ai_sessions USING btree (caller_phone);
 
 --
+-- Name: ai_sessions_copilot_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_sessions_copilot_open_idx ON public.ai_sessions USING btree (last_activity_at) WHERE ((channel = 'copilot'::public.ai_channel) AND (session_status = 'open'::text));
+
+--
 -- Name: ai_sessions_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -23423,6 +26127,12 @@ CREATE INDEX appointments_external_ref_idx ON public.appointments USING btree (e
 --
 
 CREATE INDEX appointments_hospital_starts_idx ON public.appointments USING btree (hospital_id, starts_at);
+
+--
+-- Name: appointments_lead_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX appointments_lead_idx ON public.appointments USING btree (lead_id, hospital_id);
 
 --
 -- Name: appointments_patient_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23597,6 +26307,12 @@ CREATE INDEX credit_notes_issued_by_idx ON public.credit_notes USING btree (issu
 --
 
 CREATE INDEX credit_notes_patient_idx ON public.credit_notes USING btree (patient_id, hospital_id);
+
+--
+-- Name: cro_rotation_user_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cro_rotation_user_idx ON public.cro_rotation USING btree (user_id);
 
 --
 -- Name: device_tokens_user_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23819,6 +26535,96 @@ CREATE INDEX lab_results_recorded_by_idx ON public.lab_results USING btree (reco
 --
 
 CREATE INDEX lab_results_registration_idx ON public.lab_results USING btree (patient_id, hospital_id, test_date);
+
+--
+-- Name: lead_activities_actor_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_activities_actor_idx ON public.lead_activities USING btree (actor_id);
+
+--
+-- Name: lead_activities_lead_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_activities_lead_idx ON public.lead_activities USING btree (lead_id, hospital_id, occurred_at);
+
+--
+-- Name: lead_follow_ups_assigned_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_assigned_idx ON public.lead_follow_ups USING btree (assigned_to, due_at);
+
+--
+-- Name: lead_follow_ups_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_created_by_idx ON public.lead_follow_ups USING btree (created_by);
+
+--
+-- Name: lead_follow_ups_done_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_done_by_idx ON public.lead_follow_ups USING btree (done_by);
+
+--
+-- Name: lead_follow_ups_lead_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_lead_idx ON public.lead_follow_ups USING btree (lead_id, hospital_id, due_at);
+
+--
+-- Name: lead_options_name_unique; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX lead_options_name_unique ON public.lead_options USING btree (hospital_id, kind, lower(name));
+
+--
+-- Name: lead_options_one_website_source; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX lead_options_one_website_source ON public.lead_options USING btree (hospital_id) WHERE is_website;
+
+--
+-- Name: leads_assigned_to_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_assigned_to_idx ON public.leads USING btree (assigned_to, status);
+
+--
+-- Name: leads_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_created_by_idx ON public.leads USING btree (created_by);
+
+--
+-- Name: leads_hospital_created_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_hospital_created_idx ON public.leads USING btree (hospital_id, created_at);
+
+--
+-- Name: leads_hospital_phone_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_hospital_phone_idx ON public.leads USING btree (hospital_id, phone, last_inquiry_at);
+
+--
+-- Name: leads_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_hospital_status_idx ON public.leads USING btree (hospital_id, status, status_changed_at);
+
+--
+-- Name: leads_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_patient_idx ON public.leads USING btree (patient_id, hospital_id);
+
+--
+-- Name: leads_preferred_doctor_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_preferred_doctor_idx ON public.leads USING btree (preferred_doctor_id, hospital_id);
 
 --
 -- Name: live_events_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -24329,6 +27135,38 @@ CREATE TRIGGER anchors_no_truncate BEFORE TRUNCATE ON audit.anchors FOR EACH STA
 ALTER TABLE audit.anchors ENABLE ALWAYS TRIGGER anchors_no_truncate;
 
 --
+-- Name: archived_runs archived_runs_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_append_only BEFORE DELETE OR UPDATE ON audit.archived_runs FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_append_only;
+
+--
+-- Name: archived_runs archived_runs_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_no_truncate BEFORE TRUNCATE ON audit.archived_runs FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_no_truncate;
+
+--
+-- Name: archives archives_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_append_only BEFORE DELETE OR UPDATE ON audit.archives FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_append_only;
+
+--
+-- Name: archives archives_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_no_truncate BEFORE TRUNCATE ON audit.archives FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_no_truncate;
+
+--
 -- Name: chain_head chain_head_no_delete; Type: TRIGGER; Schema: audit; Owner: postgres
 --
 
@@ -24647,6 +27485,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.conse
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
+-- Name: cro_rotation audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.cro_rotation FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
 -- Name: device_tokens audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24693,6 +27537,24 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.invoi
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'notes_encrypted');
+
+--
+-- Name: lead_activities audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lead_activities FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: lead_follow_ups audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lead_follow_ups FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: leads audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: medical_profiles audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24935,6 +27797,18 @@ CREATE TRIGGER consent_events_fill_purpose BEFORE INSERT ON public.consent_event
 CREATE TRIGGER credit_notes_guard BEFORE DELETE OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.guard_credit_note();
 
 --
+-- Name: cro_rotation cro_rotation_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cro_rotation_guard BEFORE UPDATE ON public.cro_rotation FOR EACH ROW EXECUTE FUNCTION private.guard_cro_rotation();
+
+--
+-- Name: cro_rotation cro_rotation_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cro_rotation_set_updated_at BEFORE UPDATE ON public.cro_rotation FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
 -- Name: device_tokens device_tokens_change_hands; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25085,6 +27959,12 @@ CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
 CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.staff_memberships FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
 
 --
+-- Name: hospitals hospitals_add_default_lead_options; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hospitals_add_default_lead_options AFTER INSERT ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.add_default_lead_options();
+
+--
 -- Name: hospitals hospitals_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25199,6 +28079,72 @@ CREATE TRIGGER lab_results_notify_critical AFTER INSERT OR UPDATE OF status ON p
 CREATE TRIGGER lab_results_update_disclosed AFTER UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: lead_activities lead_activities_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_activities_guard BEFORE INSERT ON public.lead_activities FOR EACH ROW EXECUTE FUNCTION private.guard_lead_activity();
+
+--
+-- Name: lead_activities lead_activities_note_contact; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_activities_note_contact AFTER INSERT ON public.lead_activities FOR EACH ROW WHEN ((new.kind = 'call'::text)) EXECUTE FUNCTION private.note_lead_contact();
+
+--
+-- Name: lead_follow_ups lead_follow_ups_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_follow_ups_guard BEFORE INSERT OR UPDATE ON public.lead_follow_ups FOR EACH ROW EXECUTE FUNCTION private.guard_lead_follow_up();
+
+--
+-- Name: lead_follow_ups lead_follow_ups_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_follow_ups_set_updated_at BEFORE UPDATE ON public.lead_follow_ups FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: leads leads_assign_sent_to_cro; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_assign_sent_to_cro AFTER UPDATE OF status ON public.leads FOR EACH ROW WHEN (((new.status = 'stalling_sent_to_cro'::public.lead_status) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION private.assign_lead_sent_to_cro();
+
+--
+-- Name: leads leads_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_guard BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.guard_lead();
+
+--
+-- Name: leads leads_keep_status_reason; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_keep_status_reason BEFORE UPDATE OF status_reason ON public.leads FOR EACH ROW EXECUTE FUNCTION private.keep_status_reason();
+
+--
+-- Name: leads leads_record_assignment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_record_assignment AFTER INSERT ON public.leads FOR EACH ROW WHEN ((new.assigned_to IS NOT NULL)) EXECUTE FUNCTION private.record_lead_assignment();
+
+--
+-- Name: leads leads_record_reassignment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_record_reassignment AFTER UPDATE OF assigned_to ON public.leads FOR EACH ROW WHEN ((new.assigned_to IS DISTINCT FROM old.assigned_to)) EXECUTE FUNCTION private.record_lead_assignment();
+
+--
+-- Name: leads leads_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_set_updated_at BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: leads leads_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_state_machine BEFORE INSERT OR UPDATE OF status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('lead');
+
+--
 -- Name: appointments live_events_appointments; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25215,6 +28161,12 @@ CREATE TRIGGER live_events_duplicate_pairs AFTER INSERT OR UPDATE OF status ON p
 --
 
 CREATE TRIGGER live_events_lab_results AFTER INSERT OR UPDATE OF finalised_at ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.live_lab_result_events();
+
+--
+-- Name: leads live_events_leads; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER live_events_leads AFTER INSERT OR UPDATE OF assigned_to, status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.live_lead_events();
 
 --
 -- Name: prescriptions live_events_prescriptions; Type: TRIGGER; Schema: public; Owner: postgres
@@ -25583,6 +28535,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.invoices 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: leads refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: medical_profiles refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25653,6 +28611,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.voice_cal
 --
 
 CREATE TRIGGER staff_invitations_set_updated_at BEFORE UPDATE ON public.staff_invitations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: staff_memberships staff_memberships_follow_cro; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER staff_memberships_follow_cro AFTER INSERT OR UPDATE OF is_active ON public.staff_memberships FOR EACH ROW WHEN ((new.role = 'cro'::public.app_role)) EXECUTE FUNCTION private.follow_cro_membership();
 
 --
 -- Name: staff_memberships staff_memberships_new_staff_signs_in_again; Type: TRIGGER; Schema: public; Owner: postgres
@@ -26028,6 +28992,19 @@ ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
 
 --
+-- Name: appointments appointments_lead_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.appointments
+    ADD CONSTRAINT appointments_lead_same_hospital_fkey FOREIGN KEY (lead_id, hospital_id) REFERENCES public.leads(id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: CONSTRAINT appointments_lead_same_hospital_fkey ON appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT appointments_lead_same_hospital_fkey ON public.appointments IS 'An appointment names a lead of its own hospital (seed 004 instant booking).';
+
+--
 -- Name: appointments appointments_patient_registered_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -26194,6 +29171,20 @@ ALTER TABLE ONLY public.credit_notes
 
 ALTER TABLE ONLY public.credit_notes
     ADD CONSTRAINT credit_notes_issued_by_fkey FOREIGN KEY (issued_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: cro_rotation cro_rotation_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cro_rotation
+    ADD CONSTRAINT cro_rotation_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: cro_rotation cro_rotation_membership_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cro_rotation
+    ADD CONSTRAINT cro_rotation_membership_fkey FOREIGN KEY (user_id, hospital_id, role) REFERENCES public.staff_memberships(user_id, hospital_id, role) ON DELETE CASCADE;
 
 --
 -- Name: device_tokens device_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26383,6 +29374,90 @@ ALTER TABLE ONLY public.lab_results
 
 ALTER TABLE ONLY public.lab_results
     ADD CONSTRAINT lab_results_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: lead_activities lead_activities_actor_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_activities
+    ADD CONSTRAINT lead_activities_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: lead_activities lead_activities_lead_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_activities
+    ADD CONSTRAINT lead_activities_lead_fkey FOREIGN KEY (lead_id, hospital_id) REFERENCES public.leads(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_assigned_to_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_done_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_done_by_fkey FOREIGN KEY (done_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_lead_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_lead_fkey FOREIGN KEY (lead_id, hospital_id) REFERENCES public.leads(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: lead_options lead_options_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_options
+    ADD CONSTRAINT lead_options_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: leads leads_assigned_to_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: leads leads_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: leads leads_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
+-- Name: leads leads_patient_registered_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: leads leads_preferred_doctor_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_preferred_doctor_same_hospital_fkey FOREIGN KEY (preferred_doctor_id, hospital_id) REFERENCES public.doctors(id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: medical_profiles medical_profiles_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26828,6 +29903,18 @@ ALTER TABLE ONLY public.voice_lines
 ALTER TABLE audit.anchors ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: archived_runs; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archived_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: archives; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: chain_head; Type: ROW SECURITY; Schema: audit; Owner: postgres
 --
 
@@ -27248,6 +30335,36 @@ CREATE POLICY credit_notes_select_front_office_or_patient ON public.credit_notes
 COMMENT ON POLICY credit_notes_select_front_office_or_patient ON public.credit_notes IS 'The hospital''s front desk and admins, and the patient.';
 
 --
+-- Name: cro_rotation; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.cro_rotation ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: cro_rotation cro_rotation_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cro_rotation_select_front_office ON public.cro_rotation FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY cro_rotation_select_front_office ON cro_rotation; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY cro_rotation_select_front_office ON public.cro_rotation IS 'The front desk, CROs and admins of the hospital read its rotation.';
+
+--
+-- Name: cro_rotation cro_rotation_update_admin_or_self; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cro_rotation_update_admin_or_self ON public.cro_rotation FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (private.staff_hospital_ids('{cro}'::public.app_role[])))))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (private.staff_hospital_ids('{cro}'::public.app_role[]))))));
+
+--
+-- Name: POLICY cro_rotation_update_admin_or_self ON cro_rotation; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY cro_rotation_update_admin_or_self ON public.cro_rotation IS 'The hospital''s admins set caps and shifts; a CRO their own shift (column rules: guard_cro_rotation).';
+
+--
 -- Name: device_tokens; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -27634,6 +30751,164 @@ CREATE POLICY lab_results_staff_need_aal2 ON public.lab_results AS RESTRICTIVE T
 --
 
 CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: lead_activities; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lead_activities ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lead_activities lead_activities_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_activities_insert_front_office ON public.lead_activities FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_activities_insert_front_office ON lead_activities; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_activities_insert_front_office ON public.lead_activities IS 'The front desk, CROs and admins of the lead''s hospital log calls and notes.';
+
+--
+-- Name: lead_activities lead_activities_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_activities_select_front_office ON public.lead_activities FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_activities_select_front_office ON lead_activities; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_activities_select_front_office ON public.lead_activities IS 'The front desk, CROs and admins of the lead''s hospital read what was done with it.';
+
+--
+-- Name: lead_follow_ups; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lead_follow_ups ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_follow_ups_insert_front_office ON public.lead_follow_ups FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_follow_ups_insert_front_office ON lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_follow_ups_insert_front_office ON public.lead_follow_ups IS 'The front desk, CROs and admins of the lead''s hospital set follow-ups.';
+
+--
+-- Name: lead_follow_ups lead_follow_ups_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_follow_ups_select_front_office ON public.lead_follow_ups FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_follow_ups_select_front_office ON lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_follow_ups_select_front_office ON public.lead_follow_ups IS 'The front desk, CROs and admins of the lead''s hospital read its follow-ups.';
+
+--
+-- Name: lead_follow_ups lead_follow_ups_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_follow_ups_update_front_office ON public.lead_follow_ups FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_follow_ups_update_front_office ON lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_follow_ups_update_front_office ON public.lead_follow_ups IS 'The front desk, CROs and admins of the lead''s hospital reschedule and close follow-ups.';
+
+--
+-- Name: lead_options; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lead_options ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lead_options lead_options_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_options_insert_admin ON public.lead_options FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_options_insert_admin ON lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_options_insert_admin ON public.lead_options IS 'The hospital''s admins add choices.';
+
+--
+-- Name: lead_options lead_options_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_options_select_staff ON public.lead_options FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY lead_options_select_staff ON lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_options_select_staff ON public.lead_options IS 'The hospital''s staff read its lists.';
+
+--
+-- Name: lead_options lead_options_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_options_update_admin ON public.lead_options FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_options_update_admin ON lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_options_update_admin ON public.lead_options IS 'The hospital''s admins reorder, (de)activate and map choices.';
+
+--
+-- Name: leads; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: leads leads_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY leads_insert_front_office ON public.leads FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY leads_insert_front_office ON leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY leads_insert_front_office ON public.leads IS 'The front desk, CROs and admins enter leads.';
+
+--
+-- Name: leads leads_select_front_office_or_booked_doctor; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY leads_select_front_office_or_booked_doctor ON public.leads FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))) OR (EXISTS ( SELECT
+   FROM public.appointments a
+  WHERE ((a.lead_id = leads.id) AND (a.doctor_id = ANY (private.own_doctor_ids())))))));
+
+--
+-- Name: POLICY leads_select_front_office_or_booked_doctor ON leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY leads_select_front_office_or_booked_doctor ON public.leads IS 'The front desk, CROs and admins of the hospital read its leads; a doctor those booked to them.';
+
+--
+-- Name: leads leads_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY leads_update_front_office ON public.leads FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY leads_update_front_office ON leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY leads_update_front_office ON public.leads IS 'The front desk, CROs and admins work leads (moves further limited per role by the state machine).';
 
 --
 -- Name: live_events; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -28172,7 +31447,9 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.prescriptions p
   WHERE (p.id = status_history.subject_id)))) OR ((machine = 'appointment'::text) AND (EXISTS ( SELECT
    FROM public.appointments a
-  WHERE (a.id = status_history.subject_id)))) OR ((machine = 'invoice'::text) AND (EXISTS ( SELECT
+  WHERE (a.id = status_history.subject_id)))) OR ((machine = 'lead'::text) AND (EXISTS ( SELECT
+   FROM public.leads l
+  WHERE (l.id = status_history.subject_id)))) OR ((machine = 'invoice'::text) AND (EXISTS ( SELECT
    FROM public.invoices i
   WHERE (i.id = status_history.subject_id)))) OR ((machine = 'payment'::text) AND (EXISTS ( SELECT
    FROM public.payments p
@@ -28184,7 +31461,7 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
 -- Name: POLICY status_history_select_of_visible_subjects ON status_history; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON POLICY status_history_select_of_visible_subjects ON public.status_history IS 'A transition is read by whoever may read its subject (prescription, appointment, invoice, payment, refund).';
+COMMENT ON POLICY status_history_select_of_visible_subjects ON public.status_history IS 'A transition is read by whoever may read its subject: a prescription, appointment, lead, invoice, payment or refund.';
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -28372,6 +31649,12 @@ GRANT ALL ON FUNCTION private.actor_roles(hospital_id uuid, patient_id uuid) TO 
 REVOKE ALL ON FUNCTION private.add_booked_doctor_to_care_team() FROM PUBLIC;
 
 --
+-- Name: FUNCTION add_default_lead_options(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.add_default_lead_options() FROM PUBLIC;
+
+--
 -- Name: FUNCTION administered_patient_ids(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28437,6 +31720,18 @@ REVOKE ALL ON FUNCTION private.archive_registrations_of_deleted_patient() FROM P
 --
 
 REVOKE ALL ON FUNCTION private.asks_for_callback(body text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION assign_lead_sent_to_cro(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.assign_lead_sent_to_cro() FROM PUBLIC;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION assign_mrn(); Type: ACL; Schema: private; Owner: postgres
@@ -28583,11 +31878,24 @@ GRANT SELECT(output_tokens) ON TABLE public.ai_sessions TO authenticated;
 GRANT SELECT(last_activity_at) ON TABLE public.ai_sessions TO authenticated;
 
 --
+-- Name: COLUMN ai_sessions.facts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(facts) ON TABLE public.ai_sessions TO authenticated;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.assign_voice_session(session_id uuid, patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.assign_voice_session(session_id uuid, patient_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION assign_waiting_leads(hospital_id uuid, max_leads integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) TO authenticated;
 
 --
 -- Name: TABLE payments; Type: ACL; Schema: public; Owner: postgres
@@ -28608,6 +31916,20 @@ GRANT ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_orde
 --
 
 REVOKE ALL ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) FROM PUBLIC;
+
+--
+-- Name: TABLE archives; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archives FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archives TO postgres;
+GRANT SELECT ON TABLE audit.archives TO service_role;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) FROM PUBLIC;
 
 --
 -- Name: TABLE log; Type: ACL; Schema: audit; Owner: postgres
@@ -28644,10 +31966,28 @@ REVOKE ALL ON FUNCTION private.audit_hash(entry audit.log) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.audit_link_pending() FROM PUBLIC;
 
 --
+-- Name: FUNCTION audit_partitions(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_partitions() FROM PUBLIC;
+
+--
 -- Name: FUNCTION audit_refuse_change(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.audit_refuse_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_period() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_plan() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_row_change(); Type: ACL; Schema: private; Owner: postgres
@@ -28690,45 +32030,6 @@ GRANT ALL ON FUNCTION private.begin_patient_login(phone public.phone_e164) TO se
 REVOKE ALL ON FUNCTION private.blind_index(kind text, value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO authenticated;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO service_role;
-
---
--- Name: FUNCTION busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
-GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
-
---
--- Name: FUNCTION calcom_api_booking_snapshot(booking jsonb); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calcom_api_booking_snapshot(booking jsonb) FROM PUBLIC;
-
---
--- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calcom_booking_snapshot(body jsonb) FROM PUBLIC;
-
---
--- Name: FUNCTION calcom_event_key(body jsonb, body_sha256 text); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FROM PUBLIC;
-
---
--- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) TO service_role;
-
---
--- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) FROM PUBLIC;
 
 --
 -- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
@@ -28850,6 +32151,149 @@ GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticate
 --
 
 GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: TABLE leads; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.leads TO service_role;
+GRANT SELECT ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.full_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(full_name),UPDATE(full_name) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(phone),UPDATE(phone) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(email),UPDATE(email) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.age; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(age),UPDATE(age) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.sex; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(sex),UPDATE(sex) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.source; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(source),UPDATE(source) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.inquiry; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(inquiry),UPDATE(inquiry) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.problem; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(problem),UPDATE(problem) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.treatment_doctor; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(treatment_doctor),UPDATE(treatment_doctor) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.treatment_suggested; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(treatment_suggested),UPDATE(treatment_suggested) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.preferred_doctor_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(preferred_doctor_id),UPDATE(preferred_doctor_id) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.assigned_to; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(assigned_to),UPDATE(assigned_to) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: FUNCTION book_lead_today(lead public.leads, source public.appointment_source); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) TO authenticated;
+
+--
+-- Name: FUNCTION busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION calcom_api_booking_snapshot(booking jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_api_booking_snapshot(booking jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_booking_snapshot(body jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calcom_event_key(body jsonb, body_sha256 text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION calendar_booking_holder(booking_ref text, previous_ref text); Type: ACL; Schema: private; Owner: postgres
@@ -29069,6 +32513,12 @@ REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29151,6 +32601,13 @@ GRANT ALL ON FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token
 REVOKE ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO authenticated;
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO service_role;
+
+--
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO authenticated;
 
 --
 -- Name: TABLE ai_pending_actions; Type: ACL; Schema: public; Owner: postgres
@@ -29239,11 +32696,23 @@ REVOKE ALL ON FUNCTION private.copilot_action_ttl_cap() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_action_ttl_cap() TO authenticated;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) TO authenticated;
+REVOKE ALL ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: private; Owner: postgres
@@ -29258,6 +32727,12 @@ GRANT ALL ON FUNCTION private.copilot_decide_action(action_id uuid, decision tex
 
 REVOKE ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_idle_after() FROM PUBLIC;
 
 --
 -- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29295,6 +32770,12 @@ REVOKE ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message
 GRANT ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO authenticated;
 
 --
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION copilot_session_history(session_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29307,6 +32788,13 @@ GRANT ALL ON FUNCTION private.copilot_session_history(session_id uuid) TO authen
 
 REVOKE ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_session_summary(session_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION create_field_key(); Type: ACL; Schema: private; Owner: postgres
@@ -29360,6 +32848,12 @@ GRANT ALL ON FUNCTION private.declined_invitation_ids() TO authenticated;
 --
 
 REVOKE ALL ON FUNCTION private.decrypt_field(ciphertext bytea) FROM PUBLIC;
+
+--
+-- Name: FUNCTION default_lead_options(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.default_lead_options() FROM PUBLIC;
 
 --
 -- Name: FUNCTION device_token_changes_hands(); Type: ACL; Schema: private; Owner: postgres
@@ -29512,6 +33006,12 @@ GRANT ALL ON FUNCTION private.disclose_vital_signs_row(row_id uuid, patient uuid
 REVOKE ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION drain_lead_backlog(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.drain_lead_backlog() FROM PUBLIC;
 
 --
 -- Name: FUNCTION duplicate_matches(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29785,6 +33285,12 @@ REVOKE ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call
 GRANT ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) TO service_role;
 
 --
+-- Name: FUNCTION follow_cro_membership(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.follow_cro_membership() FROM PUBLIC;
+
+--
 -- Name: FUNCTION forget_cached_access(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29845,6 +33351,12 @@ REVOKE ALL ON FUNCTION private.guard_clinical_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_credit_note() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_cro_rotation(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_cro_rotation() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_doctor_self_update(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29873,6 +33385,24 @@ REVOKE ALL ON FUNCTION private.guard_lab_result() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.guard_lab_result_orderer() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_lead(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_lead() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_lead_activity(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_lead_activity() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_lead_follow_up(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_lead_follow_up() FROM PUBLIC;
 
 --
 -- Name: FUNCTION guard_note_addendum(); Type: ACL; Schema: private; Owner: postgres
@@ -29934,6 +33464,12 @@ GRANT ALL ON FUNCTION private.holds_card_number(value text) TO service_role;
 REVOKE ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION hospital_today(hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30082,6 +33618,41 @@ GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
 
 --
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_option_name(hospital_id uuid, kind text, typed text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) TO authenticated;
+
+--
+-- Name: FUNCTION lead_patient_matches(lead_id uuid, date_of_birth date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_repeat_window(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_repeat_window() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_repeat_window() TO authenticated;
+
+--
 -- Name: FUNCTION link_patient_login(user_id uuid, phone public.phone_e164, full_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30111,6 +33682,12 @@ REVOKE ALL ON FUNCTION private.live_events_publish() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.live_lab_result_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_lead_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_lead_events() FROM PUBLIC;
 
 --
 -- Name: TABLE patient_merges; Type: ACL; Schema: public; Owner: postgres
@@ -30177,6 +33754,13 @@ GRANT ALL ON FUNCTION private.load_staff_hospital_ids(roles public.app_role[]) T
 --
 
 REVOKE ALL ON FUNCTION private.lock_booking_keys() FROM PUBLIC;
+
+--
+-- Name: FUNCTION lock_lead_phone(hospital_id uuid, phone text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) TO authenticated;
 
 --
 -- Name: FUNCTION log_clinical_disclosure(resource text, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30281,6 +33865,12 @@ GRANT ALL ON FUNCTION private.may_join_topic(topic text) TO authenticated;
 REVOKE ALL ON FUNCTION private.may_merge_at(hospital uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION may_work_leads(member uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_work_leads(member uuid, hospital uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION merge_check(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30379,6 +33969,12 @@ GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind
 GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) TO service_role;
 
 --
+-- Name: FUNCTION note_lead_contact(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_lead_contact() FROM PUBLIC;
+
+--
 -- Name: FUNCTION notify_appointment_change(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30402,6 +33998,13 @@ REVOKE ALL ON FUNCTION private.notify_prescription_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) TO authenticated;
+
+--
+-- Name: FUNCTION open_lead_of_phone(hospital_id uuid, phone text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) TO authenticated;
 
 --
 -- Name: FUNCTION outbox_respect_contact_consent(); Type: ACL; Schema: private; Owner: postgres
@@ -30510,6 +34113,14 @@ GRANT ALL ON FUNCTION private.phi_aal2_cleared() TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.phone_carriers(phone public.phone_e164) FROM PUBLIC;
+
+--
+-- Name: FUNCTION phone_to_e164(raw text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.phone_to_e164(raw text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.phone_to_e164(raw text) TO authenticated;
+GRANT ALL ON FUNCTION private.phone_to_e164(raw text) TO service_role;
 
 --
 -- Name: FUNCTION possible_duplicates(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30739,6 +34350,13 @@ REVOKE ALL ON FUNCTION private.receive_vapi_message(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_vapi_message(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) TO service_role;
+
+--
 -- Name: FUNCTION recipient_device_tokens(recipient_kind text, recipient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30788,11 +34406,24 @@ REVOKE ALL ON FUNCTION private.record_gateway_refund(refund_id uuid, gateway_ref
 GRANT ALL ON FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) TO service_role;
 
 --
+-- Name: FUNCTION record_lead_assignment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_lead_assignment() FROM PUBLIC;
+
+--
 -- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
+
+--
+-- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION record_transition(machine text, subject_id uuid, hospital_id uuid, from_state text, to_state text, actor_role public.app_role, reason text, details jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -31386,6 +35017,14 @@ GRANT ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, h
 GRANT ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION assign_leads(hospital_id uuid, max_leads integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) TO authenticated;
+GRANT ALL ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) TO service_role;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31599,12 +35238,20 @@ GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id 
 GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) TO service_role;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO authenticated;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO service_role;
+REVOKE ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO service_role;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO service_role;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: public; Owner: postgres
@@ -31653,6 +35300,30 @@ GRANT ALL ON FUNCTION public.copilot_record_turn(session_id uuid, user_message t
 REVOKE ALL ON FUNCTION public.copilot_session_history(session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO service_role;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) TO service_role;
 
 --
 -- Name: FUNCTION db_pre_request(); Type: ACL; Schema: public; Owner: postgres
@@ -31839,6 +35510,30 @@ GRANT ALL ON FUNCTION public.issue_prescription(patient_id uuid, medications jso
 REVOKE ALL ON FUNCTION public.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO authenticated;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO service_role;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) TO service_role;
+
+--
+-- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) TO service_role;
 
 --
 -- Name: FUNCTION link_patient_login(user_id uuid, phone text, full_name text); Type: ACL; Schema: public; Owner: postgres
@@ -32196,6 +35891,14 @@ GRANT ALL ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) 
 
 REVOKE ALL ON FUNCTION public.receive_vapi_message(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.receive_vapi_message(body text) TO service_role;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) TO authenticated;
+GRANT ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) TO service_role;
 
 --
 -- Name: FUNCTION record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text); Type: ACL; Schema: public; Owner: postgres
@@ -32732,6 +36435,14 @@ GRANT ALL ON FUNCTION public.withdraw_consent(hospital_id uuid, purpose public.c
 REVOKE ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) TO service_role;
+
+--
+-- Name: TABLE archived_runs; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archived_runs FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archived_runs TO postgres;
+GRANT SELECT ON TABLE audit.archived_runs TO service_role;
 
 --
 -- Name: TABLE chain_head; Type: ACL; Schema: audit; Owner: postgres
@@ -33315,6 +37026,25 @@ GRANT INSERT(body) ON TABLE public.consent_documents TO authenticated;
 GRANT INSERT(published_at) ON TABLE public.consent_documents TO authenticated;
 
 --
+-- Name: TABLE cro_rotation; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.cro_rotation TO service_role;
+GRANT SELECT ON TABLE public.cro_rotation TO authenticated;
+
+--
+-- Name: COLUMN cro_rotation.on_shift; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(on_shift) ON TABLE public.cro_rotation TO authenticated;
+
+--
+-- Name: COLUMN cro_rotation.daily_cap; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(daily_cap) ON TABLE public.cro_rotation TO authenticated;
+
+--
 -- Name: TABLE device_tokens; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -33625,6 +37355,147 @@ GRANT INSERT(insurer_share),UPDATE(insurer_share) ON TABLE public.invoice_lines 
 --
 
 GRANT INSERT(patient_share),UPDATE(patient_share) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: TABLE lead_activities; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_activities TO service_role;
+GRANT SELECT ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.outcome; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(outcome) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(notes) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: TABLE lead_follow_ups; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_follow_ups TO service_role;
+GRANT SELECT ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.assigned_to; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(assigned_to),UPDATE(assigned_to) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.due_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(due_at),UPDATE(due_at) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.note; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(note),UPDATE(note) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.done_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(done_at),UPDATE(done_at) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.outcome; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(outcome),UPDATE(outcome) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: TABLE lead_options; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.lead_options TO authenticated;
+GRANT SELECT ON TABLE public.lead_options TO service_role;
+
+--
+-- Name: COLUMN lead_options.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.specialty; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(specialty),UPDATE(specialty) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.is_website; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_website),UPDATE(is_website) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options."position"; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT("position"),UPDATE("position") ON TABLE public.lead_options TO authenticated;
 
 --
 -- Name: TABLE live_events; Type: ACL; Schema: public; Owner: postgres
