@@ -381,6 +381,25 @@ ALTER TYPE public.sync_state OWNER TO postgres;
 COMMENT ON TYPE public.sync_state IS 'Mirror state towards Cal.com: local (nothing to sync), pending, synced or failed.';
 
 --
+-- Name: ticket_priority; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.ticket_priority AS ENUM (
+    'low',
+    'medium',
+    'high',
+    'urgent'
+);
+
+ALTER TYPE public.ticket_priority OWNER TO postgres;
+
+--
+-- Name: TYPE ticket_priority; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.ticket_priority IS 'How urgent a ticket is: low, medium, high, urgent. Each has its SLA (ticket_sla_targets).';
+
+--
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -628,6 +647,47 @@ ALTER FUNCTION private.add_booked_doctor_to_care_team() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.add_booked_doctor_to_care_team() IS 'Booking adds the doctor to the care team only when the patient, the hospital''s front office or the system booked.';
+
+--
+-- Name: add_business_minutes(uuid, timestamp with time zone, numeric); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    remaining numeric := minutes;
+    chunk_start timestamptz := from_at;
+    w record;
+    length_ numeric;
+begin
+    if remaining is null or remaining <= 0 then
+        return from_at;
+    end if;
+    for month_ in 1..13 loop
+        for w in
+            select * from private.business_windows(hospital, chunk_start, chunk_start + interval '31 days')
+        loop
+            length_ := extract(epoch from w.closes - w.opens) / 60;
+            if remaining <= length_ then
+                return w.opens + make_interval(secs => remaining * 60);
+            end if;
+            remaining := remaining - length_;
+        end loop;
+        chunk_start := chunk_start + interval '31 days';
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) IS 'The instant that many business minutes of the hospital after from_at (null when it is not open within a year).';
 
 --
 -- Name: administered_patient_ids(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1557,6 +1617,88 @@ CREATE FUNCTION private.blind_index(kind text, value text) RETURNS bytea
 $$;
 
 ALTER FUNCTION private.blind_index(kind text, value text) OWNER TO postgres;
+
+--
+-- Name: business_minutes(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(sum(extract(epoch from w.closes - w.opens) / 60), 0)
+    from private.business_windows(business_minutes.hospital, business_minutes.from_at, business_minutes.to_at) as w
+    where business_minutes.to_at > business_minutes.from_at;
+$$;
+
+ALTER FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) IS 'How many minutes between two instants fall in the hospital''s open hours (0 when to_at is not after from_at).';
+
+--
+-- Name: business_windows(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) RETURNS TABLE(opens timestamp with time zone, closes timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with zone as (
+        select h.time_zone,
+            exists (select from public.hospital_business_hours as b where b.hospital_id = h.id) as configured
+        from public.hospitals as h
+        where h.id = business_windows.hospital
+    ),
+
+    hours as (
+        select b.weekday, b.opens_at, b.closes_at
+        from public.hospital_business_hours as b, zone
+        where b.hospital_id = business_windows.hospital and zone.configured
+        union all
+        select d.weekday, time '09:00', time '18:00'
+        from generate_series(1, 6) as d (weekday), zone
+        where not zone.configured
+    ),
+
+    days as (
+        select d::date as day, zone.time_zone
+        from zone,
+            generate_series(
+                (business_windows.from_at at time zone zone.time_zone)::date,
+                (business_windows.to_at at time zone zone.time_zone)::date,
+                interval '1 day'
+            ) as d
+    ),
+
+    windows as (
+        select
+            (days.day + hours.opens_at) at time zone days.time_zone as opens,
+            (days.day + hours.closes_at) at time zone days.time_zone as closes
+        from days
+        inner join hours on hours.weekday = extract(isodow from days.day)
+        where not exists (
+            select from public.hospital_closures as c
+            where c.hospital_id = business_windows.hospital and c.closed_on = days.day
+        )
+    )
+
+    select greatest(w.opens, business_windows.from_at), least(w.closes, business_windows.to_at)
+    from windows as w
+    where least(w.closes, business_windows.to_at) > greatest(w.opens, business_windows.from_at)
+    order by w.opens;
+$$;
+
+ALTER FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) IS 'The hospital''s open windows between two instants (its hours, or Monday-Saturday 09:00-18:00 when it set none, less its closures), clipped to them, in order.';
 
 --
 -- Name: busy_times_by_doctor(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5615,6 +5757,32 @@ $$;
 ALTER FUNCTION private.fill_consent_purpose() OWNER TO postgres;
 
 --
+-- Name: fill_ticket_comment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fill_ticket_comment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    select t.hospital_id, t.patient_id into new.hospital_id, new.patient_id
+    from public.tickets as t
+    where t.id = new.ticket_id;
+    new.author_id := coalesce((select auth.uid()), new.author_id);
+    new.by_staff := new.author_id is not null and private.is_active_staff_at(new.author_id, new.hospital_id);
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.fill_ticket_comment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION fill_ticket_comment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fill_ticket_comment() IS 'Trigger: a comment takes its ticket''s hospital and patient, its author is the caller, and by_staff says whether the author is staff of that hospital.';
+
+--
 -- Name: find_patients_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6260,6 +6428,59 @@ $$;
 ALTER FUNCTION private.guard_prescription_pharmacy() OWNER TO postgres;
 
 --
+-- Name: guard_ticket(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_ticket() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op = 'UPDATE' and not private.acting_as_system()
+        and not private.is_active_staff_at((select auth.uid()), new.hospital_id)
+        and to_jsonb(new) - '{status,status_reason,status_changed_at,updated_at}'::text[]
+        <> to_jsonb(old) - '{status,status_reason,status_changed_at,updated_at}'::text[]
+        and not private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        perform private.raise_forbidden(
+            'a patient only reopens or closes their ticket', 'ticket_patient_fields',
+            'the hospital''s staff change the rest'
+        );
+    end if;
+    if new.assigned_to is not null
+        and (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to) then
+        if not private.acting_as_system()
+            and not private.is_active_staff_at((select auth.uid()), new.hospital_id) then
+            perform private.raise_forbidden(
+                'only the hospital''s staff assign tickets', 'ticket_assignment_staff_only'
+            );
+        end if;
+        if not private.is_active_staff_at(new.assigned_to, new.hospital_id) then
+            perform private.raise_invalid(
+                'a ticket is assigned to active staff of its hospital only', 'ticket_assignee_not_staff',
+                'choose someone with an active membership at the ticket''s hospital'
+            );
+        end if;
+    end if;
+    if new.status = 'resolved' and (tg_op = 'INSERT' or old.status is distinct from 'resolved')
+        and coalesce(btrim(new.resolution_notes), '') = '' then
+        perform private.raise_invalid(
+            'a resolved ticket says how it was resolved', 'resolution_notes_required',
+            'set resolution_notes together with status'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_ticket() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_ticket(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_ticket() IS 'Trigger: a patient changes only the status of their ticket; the assignee is active staff of the ticket''s hospital, set by its staff; resolving needs resolution notes.';
+
+--
 -- Name: has_consent(uuid, uuid, public.consent_purpose); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6744,6 +6965,30 @@ CREATE FUNCTION private.is_active_staff(member uuid) RETURNS boolean
 $$;
 
 ALTER FUNCTION private.is_active_staff(member uuid) OWNER TO postgres;
+
+--
+-- Name: is_active_staff_at(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.is_active_staff_at(member uuid, hospital uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from public.staff_memberships as m
+        join public.hospitals as h on h.id = m.hospital_id
+        where m.user_id = is_active_staff_at.member and m.hospital_id = is_active_staff_at.hospital
+            and m.is_active and h.is_active
+    );
+$$;
+
+ALTER FUNCTION private.is_active_staff_at(member uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION is_active_staff_at(member uuid, hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) IS 'Whether the user holds an active membership at the hospital, and the hospital is active.';
 
 --
 -- Name: is_own_pharmacy_home(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11958,6 +12203,221 @@ $$;
 ALTER FUNCTION private.sync_profile_from_auth_user() OWNER TO postgres;
 
 --
+-- Name: tickets; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.tickets (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    journey_instance_id uuid,
+    title text NOT NULL,
+    description text,
+    category text DEFAULT 'general'::text NOT NULL,
+    priority public.ticket_priority DEFAULT 'medium'::public.ticket_priority NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    assigned_to uuid,
+    resolution_notes text,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tickets_category_format CHECK ((category ~ '^[a-z][a-z_]{0,39}$'::text)),
+    CONSTRAINT tickets_description_length CHECK ((length(description) <= 4000)),
+    CONSTRAINT tickets_resolution_notes_length CHECK ((length(resolution_notes) <= 4000)),
+    CONSTRAINT tickets_title_length CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 200)))
+);
+
+ALTER TABLE public.tickets OWNER TO postgres;
+
+--
+-- Name: TABLE tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.tickets IS 'Support tickets (seed 001): a patient''s problem the hospital works on. Create with POST (hospital_id, patient_id, title, optional description, category, priority, assigned_to, journey_instance_id); change with PATCH (status along the ticket machine, priority, category, assigned_to: active staff of the hospital only, resolution_notes: required to resolve). Read by the hospital''s staff and by the patient; patients may open tickets at their hospitals but not assign them. SLA: rpc/ticket_sla and rpc/ticket_sla_breaches.';
+
+--
+-- Name: COLUMN tickets.journey_instance_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.journey_instance_id IS 'The patient journey instance the ticket belongs to, if any.';
+
+--
+-- Name: COLUMN tickets.category; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.category IS 'A lower-case code, e.g. prescription, appointment, billing, general.';
+
+--
+-- Name: COLUMN tickets.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.status IS 'Changed only along state_machine_transitions (machine ticket): open, in_progress, waiting_on_patient (the SLA clock stops), resolved, closed; reopen with a status_reason. Every step is in status_history.';
+
+--
+-- Name: COLUMN tickets.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.status_reason IS 'Why the last transition was taken (required to reopen, or to close unresolved).';
+
+--
+-- Name: COLUMN tickets.assigned_to; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.assigned_to IS 'The staff member working on it: a user with an active membership at the ticket''s hospital when assigned.';
+
+--
+-- Name: COLUMN tickets.resolution_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.resolution_notes IS 'How the problem was resolved (required to resolve).';
+
+--
+-- Name: COLUMN tickets.created_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.created_by IS 'Who opened the ticket (the caller, always).';
+
+--
+-- Name: ticket_sla(public.tickets, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    target record;
+    step record;
+    opened_at timestamptz;
+    state_ text;
+    since timestamptz;
+    responded_at timestamptz;
+    resolved_at timestamptz;
+    worked numeric := 0;
+    piece numeric;
+    first_due timestamptz;
+    resolution_due timestamptz;
+begin
+    select * into target from private.ticket_sla_target(ticket.hospital_id, ticket.priority);
+    for step in
+        select h.from_state, h.to_state, h.occurred_at
+        from public.status_history as h
+        where h.machine = 'ticket' and h.subject_id = ticket.id and h.occurred_at <= ticket_sla.at
+        order by h.occurred_at
+    loop
+        if state_ is null then
+            opened_at := step.occurred_at;
+        else
+            if state_ in ('open', 'in_progress') then
+                piece := private.business_minutes(ticket.hospital_id, since, step.occurred_at);
+                if resolution_due is null and worked + piece >= target.resolution_minutes then
+                    resolution_due := private.add_business_minutes(
+                        ticket.hospital_id, since, target.resolution_minutes - worked
+                    );
+                end if;
+                worked := worked + piece;
+            end if;
+            if state_ = 'open' and responded_at is null then
+                responded_at := step.occurred_at;
+            end if;
+        end if;
+        -- Resolved when it first reached resolved or closed since it last ran.
+        if step.to_state not in ('resolved', 'closed') then
+            resolved_at := null;
+        elsif resolved_at is null then
+            resolved_at := step.occurred_at;
+        end if;
+        state_ := step.to_state;
+        since := step.occurred_at;
+    end loop;
+    if opened_at is null then
+        return null;
+    end if;
+
+    -- The segment still running at `at`.
+    if state_ in ('open', 'in_progress') then
+        piece := private.business_minutes(ticket.hospital_id, since, ticket_sla.at);
+        if resolution_due is null then
+            resolution_due := private.add_business_minutes(ticket.hospital_id, since, target.resolution_minutes - worked);
+        end if;
+        worked := worked + piece;
+    end if;
+
+    responded_at := least(responded_at, (
+        select min(c.created_at) from public.ticket_comments as c
+        where c.ticket_id = ticket.id and c.by_staff and not c.is_internal and c.created_at <= ticket_sla.at
+    ));
+    first_due := private.add_business_minutes(ticket.hospital_id, opened_at, target.first_response_minutes);
+
+    return jsonb_build_object(
+        'ticket_id', ticket.id,
+        'hospital_id', ticket.hospital_id,
+        'priority', ticket.priority,
+        'status', state_,
+        'paused', state_ = 'waiting_on_patient',
+        'as_of', ticket_sla.at,
+        'opened_at', opened_at,
+        'first_response', jsonb_build_object(
+            'target_minutes', target.first_response_minutes,
+            'elapsed_minutes', round(private.business_minutes(
+                ticket.hospital_id, opened_at, coalesce(responded_at, ticket_sla.at)
+            ), 1),
+            'due_at', first_due,
+            'met_at', responded_at,
+            'breached', coalesce(responded_at, ticket_sla.at) > first_due
+        ),
+        'resolution', jsonb_build_object(
+            'target_minutes', target.resolution_minutes,
+            'elapsed_minutes', round(worked, 1),
+            'due_at', resolution_due,
+            'met_at', resolved_at,
+            'breached', worked > target.resolution_minutes
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla(ticket public.tickets, at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) IS 'A ticket''s SLA as of a time, computed from its status history and comments in the hospital''s business hours (see rpc/ticket_sla).';
+
+--
+-- Name: ticket_sla_target(uuid, public.ticket_priority); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) RETURNS TABLE(first_response_minutes integer, resolution_minutes integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(t.first_response_minutes, d.first_response_minutes),
+        coalesce(t.resolution_minutes, d.resolution_minutes)
+    from (
+        values
+        ('urgent'::public.ticket_priority, 60, 240),
+        ('high'::public.ticket_priority, 240, 960),
+        ('medium'::public.ticket_priority, 480, 2400),
+        ('low'::public.ticket_priority, 960, 4800)
+    ) as d (priority, first_response_minutes, resolution_minutes)
+    left join public.ticket_sla_targets as t
+        on t.hospital_id = ticket_sla_target.hospital and t.priority = d.priority
+    where d.priority = ticket_sla_target.priority;
+$$;
+
+ALTER FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla_target(hospital uuid, priority public.ticket_priority); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) IS 'The hospital''s SLA for a priority (ticket_sla_targets), or the default.';
+
+--
 -- Name: try_decrypt_field(bytea); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -16735,6 +17195,65 @@ COMMENT ON FUNCTION public.sign_clinical_note(note_id uuid) IS 'Signs (finalises
 Errors: PT404 no such note (or not the caller''s), PT403 insufficient_aal.';
 
 --
+-- Name: ticket_sla(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    subject public.tickets;
+begin
+    select t.* into subject from public.tickets as t where t.id = ticket_sla.ticket_id;
+    if subject.id is null then
+        perform private.raise_not_found('ticket not found');
+    end if;
+    return private.ticket_sla(subject, coalesce(ticket_sla.at, clock_timestamp()));
+end;
+$$;
+
+ALTER FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla(ticket_id uuid, at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) IS 'The SLA of a ticket the caller may read, as of `at` (default: now), in the business hours of its hospital: {ticket_id, hospital_id, priority, status, paused (waiting on the patient), opened_at, first_response {target_minutes, elapsed_minutes, due_at, met_at, breached}, resolution {target_minutes, elapsed_minutes (business minutes worked: open and in_progress), due_at (null while paused and not yet breached), met_at (resolved or closed), breached}}. Computed from the ticket''s status history and comments. PT404 for a ticket the caller cannot read.';
+
+--
+-- Name: ticket_sla_breaches(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.ticket_sla_breaches(hospital_id uuid DEFAULT NULL::uuid, at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(ticket_id uuid, hospital_id uuid, patient_id uuid, title text, priority public.ticket_priority, status text, assigned_to uuid, breach text, due_at timestamp with time zone, elapsed_minutes numeric, target_minutes integer)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select s.ticket_id, s.hospital_id, s.patient_id, s.title, s.priority, s.status, s.assigned_to, b.breach,
+        (s.sla -> b.breach ->> 'due_at')::timestamptz,
+        (s.sla -> b.breach ->> 'elapsed_minutes')::numeric,
+        (s.sla -> b.breach ->> 'target_minutes')::integer
+    from (
+        select t.id as ticket_id, t.hospital_id, t.patient_id, t.title, t.priority, t.status, t.assigned_to,
+            private.ticket_sla(t, coalesce(ticket_sla_breaches.at, clock_timestamp())) as sla
+        from public.tickets as t
+        where t.status in ('open', 'in_progress', 'waiting_on_patient')
+            and (ticket_sla_breaches.hospital_id is null or t.hospital_id = ticket_sla_breaches.hospital_id)
+    ) as s
+    cross join lateral (values ('first_response'), ('resolution')) as b (breach)
+    where (s.sla -> b.breach ->> 'breached')::boolean
+    order by (s.sla -> b.breach ->> 'due_at')::timestamptz, s.ticket_id, b.breach;
+$$;
+
+ALTER FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla_breaches(hospital_id uuid, at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) IS 'The SLA breaches of the unresolved tickets (open, in_progress, waiting_on_patient) the caller may read, optionally of one hospital, as of `at` (default: now): one row per breached deadline (breach first_response or resolution) with its due time and the business minutes elapsed, oldest due first.';
+
+--
 -- Name: unlock_login(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -18626,6 +19145,73 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
 
 --
+-- Name: hospital_business_hours; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.hospital_business_hours (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    weekday smallint NOT NULL,
+    opens_at time without time zone NOT NULL,
+    closes_at time without time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT hospital_business_hours_range_order CHECK ((closes_at > opens_at)),
+    CONSTRAINT hospital_business_hours_weekday_iso CHECK (((weekday >= 1) AND (weekday <= 7)))
+);
+
+ALTER TABLE public.hospital_business_hours OWNER TO postgres;
+
+--
+-- Name: TABLE hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospital_business_hours IS 'When a hospital is open, per ISO weekday (1 = Monday ... 7 = Sunday), in its local time: the calendar that ticket SLAs count business time on. A hospital with no rows is open Monday to Saturday 09:00-18:00; once it has rows, a weekday without one is closed. Read by its staff and patients, set by its admins.';
+
+--
+-- Name: COLUMN hospital_business_hours.weekday; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_business_hours.weekday IS 'ISO weekday: 1 = Monday ... 7 = Sunday.';
+
+--
+-- Name: COLUMN hospital_business_hours.opens_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_business_hours.opens_at IS 'Local wall-clock time in the hospital''s time zone.';
+
+--
+-- Name: COLUMN hospital_business_hours.closes_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_business_hours.closes_at IS 'Local wall-clock time in the hospital''s time zone; may be 24:00 (midnight).';
+
+--
+-- Name: hospital_closures; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.hospital_closures (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    closed_on date NOT NULL,
+    name text NOT NULL,
+    CONSTRAINT hospital_closures_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
+);
+
+ALTER TABLE public.hospital_closures OWNER TO postgres;
+
+--
+-- Name: TABLE hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospital_closures IS 'Days a hospital is closed (public holidays, ...): no business time is counted on them.';
+
+--
+-- Name: COLUMN hospital_closures.closed_on; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_closures.closed_on IS 'The local date the hospital is closed.';
+
+--
 -- Name: live_events; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -19207,6 +19793,95 @@ COMMENT ON COLUMN public.status_history.actor_role IS 'The role the actor acted 
 COMMENT ON COLUMN public.status_history.details IS 'Extra facts about the event, e.g. the old and new times of a reschedule.';
 
 --
+-- Name: ticket_comments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ticket_comments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    ticket_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    author_id uuid DEFAULT auth.uid(),
+    body text NOT NULL,
+    is_internal boolean DEFAULT false NOT NULL,
+    by_staff boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT ticket_comments_body_length CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 4000)))
+);
+
+ALTER TABLE public.ticket_comments OWNER TO postgres;
+
+--
+-- Name: TABLE ticket_comments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ticket_comments IS 'Comments on a ticket. The hospital''s staff read and write all of them; the patient reads and writes those not internal. A comment by staff that is not internal is the hospital''s first response for the SLA. POST with ticket_id, body and is_internal.';
+
+--
+-- Name: COLUMN ticket_comments.hospital_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.hospital_id IS 'The ticket''s hospital (filled in).';
+
+--
+-- Name: COLUMN ticket_comments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.patient_id IS 'The ticket''s patient (filled in).';
+
+--
+-- Name: COLUMN ticket_comments.author_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.author_id IS 'Who wrote it (the caller, always).';
+
+--
+-- Name: COLUMN ticket_comments.is_internal; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.is_internal IS 'A note for staff only, hidden from the patient.';
+
+--
+-- Name: COLUMN ticket_comments.by_staff; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.by_staff IS 'Whether the author was staff of the hospital when writing it (filled in).';
+
+--
+-- Name: ticket_sla_targets; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ticket_sla_targets (
+    hospital_id uuid NOT NULL,
+    priority public.ticket_priority NOT NULL,
+    first_response_minutes integer NOT NULL,
+    resolution_minutes integer NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ticket_sla_targets_positive CHECK (((first_response_minutes > 0) AND (resolution_minutes > 0))),
+    CONSTRAINT ticket_sla_targets_response_first CHECK ((resolution_minutes >= first_response_minutes))
+);
+
+ALTER TABLE public.ticket_sla_targets OWNER TO postgres;
+
+--
+-- Name: TABLE ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ticket_sla_targets IS 'A hospital''s SLA per priority, in business minutes of its calendar (hospital_business_hours). Without a row the defaults apply: urgent 60 / 240, high 240 / 960, medium 480 / 2400, low 960 / 4800 (first response / resolution). Read by its staff, set by its admins.';
+
+--
+-- Name: COLUMN ticket_sla_targets.first_response_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_sla_targets.first_response_minutes IS 'Business minutes from opening to the first response (a staff comment to the patient, or any step out of open).';
+
+--
+-- Name: COLUMN ticket_sla_targets.resolution_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_sla_targets.resolution_minutes IS 'Business minutes of work (open or in_progress; waiting_on_patient does not count) until resolved.';
+
+--
 -- Name: vital_signs; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -19761,6 +20436,34 @@ ALTER TABLE ONLY public.encounters
     ADD CONSTRAINT encounters_pkey PRIMARY KEY (id);
 
 --
+-- Name: hospital_business_hours hospital_business_hours_one_range_a_day; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_business_hours
+    ADD CONSTRAINT hospital_business_hours_one_range_a_day UNIQUE (hospital_id, weekday);
+
+--
+-- Name: hospital_business_hours hospital_business_hours_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_business_hours
+    ADD CONSTRAINT hospital_business_hours_pkey PRIMARY KEY (id);
+
+--
+-- Name: hospital_closures hospital_closures_once_a_day; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_closures
+    ADD CONSTRAINT hospital_closures_once_a_day UNIQUE (hospital_id, closed_on);
+
+--
+-- Name: hospital_closures hospital_closures_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_closures
+    ADD CONSTRAINT hospital_closures_pkey PRIMARY KEY (id);
+
+--
 -- Name: hospitals hospitals_code_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -20031,6 +20734,34 @@ ALTER TABLE ONLY public.staff_memberships
 
 ALTER TABLE ONLY public.status_history
     ADD CONSTRAINT status_history_pkey PRIMARY KEY (id);
+
+--
+-- Name: ticket_comments ticket_comments_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_comments
+    ADD CONSTRAINT ticket_comments_pkey PRIMARY KEY (id);
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_sla_targets
+    ADD CONSTRAINT ticket_sla_targets_pkey PRIMARY KEY (hospital_id, priority);
+
+--
+-- Name: tickets tickets_id_hospital_patient_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_id_hospital_patient_key UNIQUE (id, hospital_id, patient_id);
+
+--
+-- Name: tickets tickets_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_pkey PRIMARY KEY (id);
 
 --
 -- Name: vital_signs vital_signs_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -21070,6 +21801,48 @@ CREATE INDEX status_history_machine_idx ON public.status_history USING btree (ma
 CREATE INDEX status_history_subject_idx ON public.status_history USING btree (subject_id, occurred_at);
 
 --
+-- Name: ticket_comments_author_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ticket_comments_author_idx ON public.ticket_comments USING btree (author_id);
+
+--
+-- Name: ticket_comments_ticket_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ticket_comments_ticket_idx ON public.ticket_comments USING btree (ticket_id, hospital_id, patient_id, created_at);
+
+--
+-- Name: tickets_assigned_to_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_assigned_to_idx ON public.tickets USING btree (assigned_to, status);
+
+--
+-- Name: tickets_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_created_by_idx ON public.tickets USING btree (created_by);
+
+--
+-- Name: tickets_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_hospital_status_idx ON public.tickets USING btree (hospital_id, status, created_at DESC);
+
+--
+-- Name: tickets_journey_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_journey_instance_idx ON public.tickets USING btree (journey_instance_id);
+
+--
+-- Name: tickets_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_registration_idx ON public.tickets USING btree (patient_id, hospital_id);
+
+--
 -- Name: vital_signs_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -21518,6 +22291,18 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.docto
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: hospital_business_hours audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.hospital_business_hours FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: hospital_closures audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.hospital_closures FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
 -- Name: lab_results audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -21618,6 +22403,24 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.staff
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.staff_memberships FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: ticket_comments audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ticket_comments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: ticket_sla_targets audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ticket_sla_targets FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: tickets audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: vital_signs audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -21888,6 +22691,12 @@ CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
 --
 
 CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.staff_memberships FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
+
+--
+-- Name: hospital_business_hours hospital_business_hours_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hospital_business_hours_set_updated_at BEFORE UPDATE ON public.hospital_business_hours FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
 -- Name: hospitals hospitals_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -22322,6 +23131,18 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.prescript
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: ticket_comments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.ticket_comments FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: tickets refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: vital_signs refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -22356,6 +23177,36 @@ CREATE TRIGGER staff_memberships_set_updated_at BEFORE UPDATE ON public.staff_me
 --
 
 CREATE TRIGGER staff_memberships_stamp_deactivation BEFORE INSERT OR UPDATE OF is_active ON public.staff_memberships FOR EACH ROW EXECUTE FUNCTION private.stamp_membership_deactivation();
+
+--
+-- Name: ticket_comments ticket_comments_fill; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ticket_comments_fill BEFORE INSERT ON public.ticket_comments FOR EACH ROW EXECUTE FUNCTION private.fill_ticket_comment();
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ticket_sla_targets_set_updated_at BEFORE UPDATE ON public.ticket_sla_targets FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: tickets tickets_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_guard BEFORE INSERT OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.guard_ticket();
+
+--
+-- Name: tickets tickets_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_set_updated_at BEFORE UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: tickets tickets_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_state_machine BEFORE INSERT OR UPDATE OF status ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('ticket');
 
 --
 -- Name: vital_signs vital_signs_guard; Type: TRIGGER; Schema: public; Owner: postgres
@@ -22958,6 +23809,20 @@ ALTER TABLE ONLY public.encounters
     ADD CONSTRAINT encounters_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: hospital_business_hours hospital_business_hours_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_business_hours
+    ADD CONSTRAINT hospital_business_hours_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: hospital_closures hospital_closures_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_closures
+    ADD CONSTRAINT hospital_closures_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
 -- Name: lab_results lab_results_attachment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -23344,6 +24209,55 @@ ALTER TABLE ONLY public.staff_memberships
 
 ALTER TABLE ONLY public.staff_memberships
     ADD CONSTRAINT staff_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+--
+-- Name: ticket_comments ticket_comments_author_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_comments
+    ADD CONSTRAINT ticket_comments_author_id_fkey FOREIGN KEY (author_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: ticket_comments ticket_comments_ticket_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_comments
+    ADD CONSTRAINT ticket_comments_ticket_fkey FOREIGN KEY (ticket_id, hospital_id, patient_id) REFERENCES public.tickets(id, hospital_id, patient_id) ON DELETE CASCADE;
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_sla_targets
+    ADD CONSTRAINT ticket_sla_targets_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: tickets tickets_assigned_to_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.profiles(id);
+
+--
+-- Name: tickets tickets_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: tickets tickets_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: tickets tickets_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: vital_signs vital_signs_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -23992,6 +24906,114 @@ CREATE POLICY encounters_staff_need_aal2 ON public.encounters AS RESTRICTIVE TO 
 CREATE POLICY encounters_update ON public.encounters FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
+-- Name: hospital_business_hours; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.hospital_business_hours ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: hospital_business_hours hospital_business_hours_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_delete_admin ON public.hospital_business_hours FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_business_hours_delete_admin ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_delete_admin ON public.hospital_business_hours IS 'The hospital''s admins remove a weekday''s hours.';
+
+--
+-- Name: hospital_business_hours hospital_business_hours_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_insert_admin ON public.hospital_business_hours FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_business_hours_insert_admin ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_insert_admin ON public.hospital_business_hours IS 'The hospital''s admins set its hours.';
+
+--
+-- Name: hospital_business_hours hospital_business_hours_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_select ON public.hospital_business_hours FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
+
+--
+-- Name: POLICY hospital_business_hours_select ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_select ON public.hospital_business_hours IS 'Staff and registered patients of the hospital read its hours.';
+
+--
+-- Name: hospital_business_hours hospital_business_hours_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_update_admin ON public.hospital_business_hours FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_business_hours_update_admin ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_update_admin ON public.hospital_business_hours IS 'The hospital''s admins change its hours.';
+
+--
+-- Name: hospital_closures; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.hospital_closures ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: hospital_closures hospital_closures_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_delete_admin ON public.hospital_closures FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_closures_delete_admin ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_delete_admin ON public.hospital_closures IS 'The hospital''s admins remove closures.';
+
+--
+-- Name: hospital_closures hospital_closures_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_insert_admin ON public.hospital_closures FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_closures_insert_admin ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_insert_admin ON public.hospital_closures IS 'The hospital''s admins add closures.';
+
+--
+-- Name: hospital_closures hospital_closures_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_select ON public.hospital_closures FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
+
+--
+-- Name: POLICY hospital_closures_select ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_select ON public.hospital_closures IS 'Staff and registered patients of the hospital read its closures.';
+
+--
+-- Name: hospital_closures hospital_closures_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_update_admin ON public.hospital_closures FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_closures_update_admin ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_update_admin ON public.hospital_closures IS 'The hospital''s admins rename closures.';
+
+--
 -- Name: hospitals; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -24552,7 +25574,135 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.prescriptions p
   WHERE (p.id = status_history.subject_id)))) OR ((machine = 'appointment'::text) AND (EXISTS ( SELECT
    FROM public.appointments a
-  WHERE (a.id = status_history.subject_id))))));
+  WHERE (a.id = status_history.subject_id)))) OR ((machine = 'ticket'::text) AND (EXISTS ( SELECT
+   FROM public.tickets t
+  WHERE (t.id = status_history.subject_id))))));
+
+--
+-- Name: ticket_comments; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ticket_comments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ticket_comments ticket_comments_insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_comments_insert ON public.ticket_comments FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (private.patient_hospital_ids())) AND (NOT is_internal))));
+
+--
+-- Name: POLICY ticket_comments_insert ON ticket_comments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_comments_insert ON public.ticket_comments IS 'The hospital''s staff comment on its tickets; the patient on their own, never internal.';
+
+--
+-- Name: ticket_comments ticket_comments_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_comments_select ON public.ticket_comments FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (NOT is_internal))));
+
+--
+-- Name: POLICY ticket_comments_select ON ticket_comments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_comments_select ON public.ticket_comments IS 'The hospital''s staff read every comment; the patient those not internal.';
+
+--
+-- Name: ticket_sla_targets; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ticket_sla_targets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_delete_admin ON public.ticket_sla_targets FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY ticket_sla_targets_delete_admin ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_delete_admin ON public.ticket_sla_targets IS 'The hospital''s admins go back to the default SLA.';
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_insert_admin ON public.ticket_sla_targets FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY ticket_sla_targets_insert_admin ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_insert_admin ON public.ticket_sla_targets IS 'The hospital''s admins set its SLA.';
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_select_staff ON public.ticket_sla_targets FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY ticket_sla_targets_select_staff ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_select_staff ON public.ticket_sla_targets IS 'The hospital''s staff read its SLA.';
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_update_admin ON public.ticket_sla_targets FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY ticket_sla_targets_update_admin ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_update_admin ON public.ticket_sla_targets IS 'The hospital''s admins change its SLA.';
+
+--
+-- Name: tickets; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.tickets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tickets tickets_insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY tickets_insert ON public.tickets FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (private.patient_hospital_ids())) AND (assigned_to IS NULL))));
+
+--
+-- Name: POLICY tickets_insert ON tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY tickets_insert ON public.tickets IS 'The hospital''s staff open tickets for its patients; a patient opens their own, unassigned.';
+
+--
+-- Name: tickets tickets_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY tickets_select ON public.tickets FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY tickets_select ON tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY tickets_select ON public.tickets IS 'The hospital''s staff, and the patient, read a ticket.';
+
+--
+-- Name: tickets tickets_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY tickets_update ON public.tickets FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY tickets_update ON tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY tickets_update ON public.tickets IS 'The hospital''s staff work on its tickets; the patient reopens or closes their own (guard_ticket).';
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -24738,6 +25888,14 @@ GRANT ALL ON FUNCTION private.actor_roles(hospital_id uuid, patient_id uuid) TO 
 --
 
 REVOKE ALL ON FUNCTION private.add_booked_doctor_to_care_team() FROM PUBLIC;
+
+--
+-- Name: FUNCTION add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) TO authenticated;
+GRANT ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) TO service_role;
 
 --
 -- Name: FUNCTION administered_patient_ids(); Type: ACL; Schema: private; Owner: postgres
@@ -25037,6 +26195,22 @@ GRANT ALL ON FUNCTION private.begin_patient_login(phone public.phone_e164) TO se
 REVOKE ALL ON FUNCTION private.blind_index(kind text, value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO authenticated;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO service_role;
+
+--
+-- Name: FUNCTION business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
@@ -26006,6 +27180,12 @@ REVOKE ALL ON FUNCTION private.fill_appointment_doctor_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.fill_consent_purpose() FROM PUBLIC;
 
 --
+-- Name: FUNCTION fill_ticket_comment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fill_ticket_comment() FROM PUBLIC;
+
+--
 -- Name: FUNCTION find_patients_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -26130,6 +27310,12 @@ REVOKE ALL ON FUNCTION private.guard_prescription() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_prescription_pharmacy() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_ticket(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_ticket() FROM PUBLIC;
+
+--
 -- Name: FUNCTION has_consent(patient uuid, hospital uuid, purpose public.consent_purpose); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -26193,6 +27379,14 @@ GRANT ALL ON FUNCTION private.invite_staff(hospital uuid, invitee_email text, st
 --
 
 REVOKE ALL ON FUNCTION private.is_active_staff(member uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION is_active_staff_at(member uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) TO service_role;
 
 --
 -- Name: FUNCTION is_own_pharmacy_home(pharmacy uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -27171,6 +28365,95 @@ REVOKE ALL ON FUNCTION private.stamp_membership_deactivation() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.sync_profile_from_auth_user() FROM PUBLIC;
+
+--
+-- Name: TABLE tickets; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.tickets TO authenticated;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.tickets TO service_role;
+
+--
+-- Name: COLUMN tickets.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.journey_instance_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(journey_instance_id),UPDATE(journey_instance_id) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.title; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.category; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(category),UPDATE(category) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.priority; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(priority),UPDATE(priority) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.assigned_to; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(assigned_to),UPDATE(assigned_to) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.resolution_notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(resolution_notes) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: FUNCTION ticket_sla(ticket public.tickets, at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION ticket_sla_target(hospital uuid, priority public.ticket_priority); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) TO authenticated;
+GRANT ALL ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) TO service_role;
 
 --
 -- Name: FUNCTION try_decrypt_field(ciphertext bytea, OUT plaintext text, OUT problem text); Type: ACL; Schema: private; Owner: postgres
@@ -28512,6 +29795,22 @@ GRANT ALL ON FUNCTION public.sign_clinical_note(note_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.sign_clinical_note(note_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION ticket_sla(ticket_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION ticket_sla_breaches(hospital_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION unlock_login(user_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29375,6 +30674,62 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
 
 --
+-- Name: TABLE hospital_business_hours; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.hospital_business_hours TO authenticated;
+GRANT SELECT ON TABLE public.hospital_business_hours TO service_role;
+
+--
+-- Name: COLUMN hospital_business_hours.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: COLUMN hospital_business_hours.weekday; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(weekday) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: COLUMN hospital_business_hours.opens_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(opens_at),UPDATE(opens_at) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: COLUMN hospital_business_hours.closes_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(closes_at),UPDATE(closes_at) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: TABLE hospital_closures; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.hospital_closures TO authenticated;
+GRANT SELECT ON TABLE public.hospital_closures TO service_role;
+
+--
+-- Name: COLUMN hospital_closures.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.hospital_closures TO authenticated;
+
+--
+-- Name: COLUMN hospital_closures.closed_on; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(closed_on) ON TABLE public.hospital_closures TO authenticated;
+
+--
+-- Name: COLUMN hospital_closures.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.hospital_closures TO authenticated;
+
+--
 -- Name: TABLE live_events; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29706,6 +31061,62 @@ GRANT SELECT ON TABLE public.state_machine_transitions TO authenticated;
 
 GRANT ALL ON TABLE public.status_history TO service_role;
 GRANT SELECT ON TABLE public.status_history TO authenticated;
+
+--
+-- Name: TABLE ticket_comments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.ticket_comments TO authenticated;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.ticket_comments TO service_role;
+
+--
+-- Name: COLUMN ticket_comments.ticket_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(ticket_id) ON TABLE public.ticket_comments TO authenticated;
+
+--
+-- Name: COLUMN ticket_comments.body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(body) ON TABLE public.ticket_comments TO authenticated;
+
+--
+-- Name: COLUMN ticket_comments.is_internal; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_internal) ON TABLE public.ticket_comments TO authenticated;
+
+--
+-- Name: TABLE ticket_sla_targets; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.ticket_sla_targets TO authenticated;
+GRANT SELECT ON TABLE public.ticket_sla_targets TO service_role;
+
+--
+-- Name: COLUMN ticket_sla_targets.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.ticket_sla_targets TO authenticated;
+
+--
+-- Name: COLUMN ticket_sla_targets.priority; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(priority) ON TABLE public.ticket_sla_targets TO authenticated;
+
+--
+-- Name: COLUMN ticket_sla_targets.first_response_minutes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(first_response_minutes),UPDATE(first_response_minutes) ON TABLE public.ticket_sla_targets TO authenticated;
+
+--
+-- Name: COLUMN ticket_sla_targets.resolution_minutes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(resolution_minutes),UPDATE(resolution_minutes) ON TABLE public.ticket_sla_targets TO authenticated;
 
 --
 -- Name: TABLE vital_signs; Type: ACL; Schema: public; Owner: postgres

@@ -164,6 +164,9 @@ begin
     values ('voice', h, side || '-call', (select pt.phone from public.patients as pt where pt.id = p), 'ended', 'shared_number')
     returning id into row_id;
     perform pg_temp.fixture('ai_sessions', side || '_voice_session', row_id);
+    insert into public.tickets (hospital_id, patient_id, title) values (h, p, 'Reach ' || side)
+    returning id into row_id;
+    perform pg_temp.fixture('tickets', side || '_ticket', row_id);
     insert into public.voice_lines (hospital_id, vapi_phone_number_id, phone)
     values (h, 'pn-reach-' || side, '+9117655001' || length(side) || ascii(side) % 10);
     -- The doctor's copilot session there, with an action waiting and one confirmed.
@@ -352,7 +355,8 @@ from (
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
-    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action')
+    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action'),
+    ('public.tickets', 'b', null, 'b_ticket'), ('public.tickets', 'c', null, 'c_ticket')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -558,6 +562,33 @@ values
     'public.record_shares', 'a_patient1', jsonb_build_object(
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
         'target_hospital_id', pg_temp.a('hospitals', 'TSTB')
+    )
+),
+(
+    'public.hospital_business_hours', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'weekday', 7, 'opens_at', '10:00', 'closes_at', '14:00'
+    )
+),
+(
+    'public.hospital_closures', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'closed_on', '2031-12-25', 'name', 'Christmas'
+    )
+),
+(
+    'public.tickets', 'a_front_desk', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'patient_id', pg_temp.a('patients', 'a_patient1'),
+        'title', 'Reach template', 'assigned_to', tests.user_id('a_nurse')
+    )
+),
+(
+    'public.ticket_comments', 'a_front_desk', jsonb_build_object(
+        'ticket_id', pg_temp.a('tickets', 'a_ticket'), 'body', 'Called back'
+    )
+),
+(
+    'public.ticket_sla_targets', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'priority', 'low', 'first_response_minutes', 60,
+        'resolution_minutes', 600
     )
 ),
 (
@@ -825,7 +856,7 @@ values
 ('invitation_id', 'public.staff_invitations', null),
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
-('action_id', 'public.ai_pending_actions', null),
+('action_id', 'public.ai_pending_actions', null), ('ticket_id', 'public.tickets', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -1002,6 +1033,16 @@ values
     'copilot_finish_action', 'a_doctor',
     $$ select public.copilot_finish_action(($1 ->> 'action_id')::uuid, '{"done": true}', true) $$,
     jsonb_build_object('action_id', pg_temp.a('ai_pending_actions', 'a_confirmed_action'))
+),
+(
+    'ticket_sla', 'a_front_desk', $$ select public.ticket_sla(($1 ->> 'ticket_id')::uuid) $$,
+    jsonb_build_object('ticket_id', pg_temp.a('tickets', 'a_ticket'))
+),
+(
+    'ticket_sla_breaches', 'a_front_desk',
+    $$ select jsonb_agg(b)
+        from public.ticket_sla_breaches(($1 ->> 'hospital_id')::uuid, now() + interval '400 days') as b $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
     'voice_session', 'a_front_desk',
