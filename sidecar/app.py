@@ -14,6 +14,7 @@ from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
 from sidecar.routes import (
+    communications,
     copilot,
     health,
     patient_auth,
@@ -78,6 +79,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
+    api.include_router(communications.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(copilot_routes)

@@ -8,6 +8,7 @@ CLI's well-known local ones).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,19 @@ class SidecarSettings(BaseSettings):
     twilio_account_sid: str = Field("", alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str = Field("", alias="TWILIO_AUTH_TOKEN")
     twilio_from_number: str = Field("", alias="TWILIO_FROM_NUMBER")
+    # WhatsApp through the same account: the sender as Twilio spells it (whatsapp:+1415...).
+    # Unset: WhatsApp messages stay queued. Status callbacks go to CAREBASE_SIDECAR_PUBLIC_URL
+    # (unset: Twilio is not asked to call back, as it could not reach a local stack).
+    twilio_whatsapp_from: str = Field("", alias="TWILIO_WHATSAPP_FROM")
+    # Email over SMTP (Amazon SES, SendGrid or any relay): host (unset: email stays queued),
+    # port, login, TLS (starttls on 587, ssl on 465, or none for a local relay) and sender.
+    smtp_host: str = Field("", alias="CAREBASE_SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, alias="CAREBASE_SMTP_PORT")
+    smtp_username: str = Field("", alias="CAREBASE_SMTP_USERNAME")
+    smtp_password: str = Field("", alias="CAREBASE_SMTP_PASSWORD")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field("starttls", alias="CAREBASE_SMTP_TLS")
+    smtp_from: str = Field("", alias="CAREBASE_SMTP_FROM")
+    smtp_from_name: str = Field("carebase", alias="CAREBASE_SMTP_FROM_NAME")
     # Scheduling mirror: Cal.com API v2 (sidecar/integrations/calcom.py). A deployment-wide
     # key; a doctor's own key or OAuth token comes from Vault, never from here.
     calcom_base_url: str = Field("https://api.cal.com/v2", alias="CAREBASE_CALCOM_BASE_URL")

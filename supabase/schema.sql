@@ -289,6 +289,41 @@ ALTER TYPE public.lab_result_status OWNER TO postgres;
 COMMENT ON TYPE public.lab_result_status IS 'normal, abnormal or critical; a critical result notifies the ordering doctor (or the care team).';
 
 --
+-- Name: message_channel; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.message_channel AS ENUM (
+    'whatsapp',
+    'sms',
+    'email'
+);
+
+ALTER TYPE public.message_channel OWNER TO postgres;
+
+--
+-- Name: TYPE message_channel; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.message_channel IS 'How a message travels: whatsapp, sms or email.';
+
+--
+-- Name: message_direction; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.message_direction AS ENUM (
+    'outbound',
+    'inbound'
+);
+
+ALTER TYPE public.message_direction OWNER TO postgres;
+
+--
+-- Name: TYPE message_direction; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.message_direction IS 'outbound (the hospital to the patient) or inbound (the patient to the hospital).';
+
+--
 -- Name: national_id_kind; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -870,6 +905,59 @@ ALTER FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) IS 'Applies an inbox entry (webhook or re-apply) and records its outcome; answers {inbox_entry_id, outcome, reason, detail, appointment_id}.';
+
+--
+-- Name: apply_message_status(uuid, text, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    msg public.messages;
+    path text [];
+    step text;
+begin
+    select m.* into msg from public.messages as m where m.id = apply_message_status.message for update;
+    if msg.id is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'unknown_message');
+    end if;
+    if apply_message_status.provider_message_id is not null then
+        if msg.provider_message_id is null then
+            update public.messages as m set provider_message_id = apply_message_status.provider_message_id
+            where m.id = msg.id;
+        elsif msg.provider_message_id <> apply_message_status.provider_message_id then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'provider_id_mismatch', 'hospital_id', msg.hospital_id
+            );
+        end if;
+    end if;
+    if target is null or target = msg.status then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'no_change', 'hospital_id', msg.hospital_id);
+    end if;
+    path := private.forward_path('message', msg.status, target);
+    if path is null then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'not_forward', 'hospital_id', msg.hospital_id);
+    end if;
+    foreach step in array path loop
+        update public.messages as m
+        set status = step,
+            status_reason = case when step = 'failed' then coalesce(apply_message_status.error_message, 'failed') end,
+            error_code = case when step = 'failed' then apply_message_status.error_code else m.error_code end
+        where m.id = msg.id;
+    end loop;
+    return jsonb_build_object('outcome', 'applied', 'hospital_id', msg.hospital_id);
+end;
+$$;
+
+ALTER FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) IS 'Moves a message forward to a status reported by its provider, one transition at a time; never back.';
 
 --
 -- Name: appointment_clashes(uuid, timestamp with time zone, timestamp with time zone, uuid, text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3362,6 +3450,30 @@ $$;
 ALTER FUNCTION private.can_see_schedules(hospital_id uuid) OWNER TO postgres;
 
 --
+-- Name: cancel_message_delivery(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_message_delivery() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update private.outbox as o
+    set state = 'cancelled', last_error = format('the message was %s', new.status)
+    where o.kind = 'message' and o.subject_id = new.id and o.state = 'pending';
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.cancel_message_delivery() OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_message_delivery(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_message_delivery() IS 'Trigger: a queued message cancelled or failed by hand is not sent (its pending outbox row is cancelled).';
+
+--
 -- Name: cancel_withdrawn_contact(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3790,6 +3902,23 @@ end;
 $_$;
 
 ALTER FUNCTION private.clinical_row_exists(resource text, row_id uuid) OWNER TO postgres;
+
+--
+-- Name: clinical_variable(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.clinical_variable(name text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    RETURN (name ~ ('(diagnos|icd|result|lab_value|medic|drug|dose|dosage|prescri|symptom|soap|assessment|vital|allerg|'::text || 'condition|treatment|procedure)'::text));
+
+ALTER FUNCTION private.clinical_variable(name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION clinical_variable(name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.clinical_variable(name text) IS 'Whether a template variable is named for clinical content (diagnosis, result, medication, ...).';
 
 --
 -- Name: complete_calendar_push(uuid, uuid, text, text, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6286,6 +6415,58 @@ $$;
 ALTER FUNCTION private.guard_lab_result_orderer() OWNER TO postgres;
 
 --
+-- Name: guard_message_template(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_message_template() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    undeclared text [];
+    clinical text [];
+begin
+    select array_agg(v order by v) into clinical from unnest(new.variables) as v where private.clinical_variable(v);
+    if clinical is not null then
+        perform private.raise_invalid(
+            format('message bodies carry no clinical content; rename or remove: %s', array_to_string(clinical, ', ')),
+            'template_variable_clinical',
+            'say that something is available and let the patient log in to see it'
+        );
+    end if;
+    if (select count(distinct v) from unnest(new.variables) as v) <> cardinality(new.variables) then
+        perform private.raise_invalid('a template declares each variable once', 'template_variable_repeated');
+    end if;
+    select array_agg(p order by p) into undeclared
+    from unnest(private.template_placeholders(new.body) || private.template_placeholders(new.subject)) as p
+    where not p = any(new.variables);
+    if undeclared is not null then
+        perform private.raise_invalid(
+            format('the template uses variables it does not declare: %s', array_to_string(undeclared, ', ')),
+            'template_variable_undeclared', 'add them to variables, or take them out of the text'
+        );
+    end if;
+    if tg_op = 'UPDATE' and (new.body, new.subject, new.variables, new.channel)
+        is distinct from (old.body, old.subject, old.variables, old.channel)
+        and exists (select from public.messages as m where m.template_id = new.id) then
+        perform private.raise_conflict(
+            'a template that messages were sent from keeps its text', 'template_in_use',
+            'create a new template (and deactivate this one)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_message_template() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_message_template(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_message_template() IS 'Trigger: a template declares every variable its text uses, nothing clinical, each once; a used template''s text does not change.';
+
+--
 -- Name: guard_note_addendum(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6574,7 +6755,7 @@ CREATE TABLE private.webhook_inbox (
     request_id text,
     CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
     CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text, 'twilio'::text]))),
     CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
 );
 
@@ -8817,6 +8998,111 @@ ALTER FUNCTION private.merge_table_sql(table_name regclass, columns name[], sour
 COMMENT ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) IS 'SQL pieces for one table of a merge: its row key (primary key as JSON; a digest of it outside public), how to find a journaled row again, and which rows move.';
 
 --
+-- Name: outbox; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.outbox (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    kind text NOT NULL,
+    subject_type text NOT NULL,
+    subject_id uuid NOT NULL,
+    hospital_id uuid,
+    recipient_kind text NOT NULL,
+    recipient_id uuid NOT NULL,
+    channel text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    deliver_after timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_until timestamp with time zone,
+    claim_token uuid,
+    sent_at timestamp with time zone,
+    provider_message_id text,
+    CONSTRAINT outbox_channel_known CHECK ((channel = ANY (ARRAY['push'::text, 'sms'::text, 'email'::text, 'whatsapp'::text]))),
+    CONSTRAINT outbox_kind_format CHECK ((kind ~ '^[a-z][a-z_]*$'::text)),
+    CONSTRAINT outbox_recipient_kind_known CHECK ((recipient_kind = ANY (ARRAY['patient'::text, 'user'::text, 'pharmacy'::text]))),
+    CONSTRAINT outbox_state_known CHECK ((state = ANY (ARRAY['pending'::text, 'processing'::text, 'sent'::text, 'failed'::text, 'dead'::text, 'cancelled'::text])))
+);
+
+ALTER TABLE private.outbox OWNER TO postgres;
+
+--
+-- Name: message_delivery(private.outbox); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.message_delivery(row_ private.outbox) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    msg public.messages;
+    person public.patients;
+    template public.message_templates;
+    to_address text;
+    as_template boolean := false;
+begin
+    select m.* into msg from public.messages as m where m.id = row_.subject_id for update;
+    if msg.id is null or msg.status <> 'queued' or msg.archived_at is not null then
+        return jsonb_build_object(
+            'settle', 'cancelled',
+            'error', format('the message is %s', coalesce(case when msg.archived_at is not null then 'archived' end, msg.status, 'gone'))
+        );
+    end if;
+    select p.* into person from public.patients as p where p.id = msg.patient_id;
+    to_address := case when msg.channel = 'email' then person.email::text else person.phone::text end;
+    if to_address is null or person.deleted_at is not null then
+        return jsonb_build_object(
+            'settle', 'dead',
+            'error', format('undeliverable: the patient has no %s', case when msg.channel = 'email' then 'email address' else 'phone number' end)
+        );
+    end if;
+    if msg.template_id is not null then
+        select t.* into template from public.message_templates as t where t.id = msg.template_id;
+    end if;
+    if msg.channel = 'whatsapp' and not private.whatsapp_window_open(person.id, now()) then
+        if template.whatsapp_content_sid is null then
+            return jsonb_build_object(
+                'settle', 'dead',
+                'error', 'whatsapp_window_closed: the 24-hour window closed before it went out'
+            );
+        end if;
+        as_template := true;
+    end if;
+    update public.messages as m set address = to_address where m.id = msg.id;
+    return jsonb_build_object(
+        'channel', msg.channel,
+        'phone', case when msg.channel <> 'email' then to_address end,
+        'title', msg.subject,
+        'body', msg.body,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'notification_id', row_.id::text,
+            'kind', 'message',
+            'subject_type', 'message',
+            'subject_id', msg.id::text,
+            'message_id', msg.id::text,
+            'email', case when msg.channel = 'email' then to_address end,
+            'content_sid', case when as_template then template.whatsapp_content_sid end,
+            'content_variables', case when as_template then (
+                select jsonb_object_agg(v.n::text, coalesce(msg.template_variables ->> v.name, ''))
+                from unnest(template.variables) with ordinality as v (name, n)
+            )::text end
+        ))
+    );
+end;
+$$;
+
+ALTER FUNCTION private.message_delivery(row_ private.outbox) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_delivery(row_ private.outbox); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.message_delivery(row_ private.outbox) IS 'For the worker: how to send the message of an outbox row (address, text, WhatsApp template), or how to settle the row when it must not go.';
+
+--
 -- Name: new_verification_code(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9082,6 +9368,126 @@ ALTER FUNCTION private.on_care_team(patient uuid, hospital uuid) OWNER TO postgr
 --
 
 COMMENT ON FUNCTION private.on_care_team(patient uuid, hospital uuid) IS 'Whether the caller is on the patient''s care team at this hospital, with an active membership at an active hospital and a live registration.';
+
+--
+-- Name: outbox_delivery(private.outbox, text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    tokens text [] := '{}';
+    number text;
+    channel_ text := row_.channel;
+    text_ record;
+begin
+    if row_.recipient_kind = 'patient' and row_.channel in ('sms', 'whatsapp', 'email')
+        and row_.hospital_id is not null
+        and private.contact_withdrawn(row_.recipient_id, row_.hospital_id, row_.channel) then
+        return jsonb_build_object(
+            'settle', 'cancelled',
+            'error', format('the patient withdrew consent to contact by %s', row_.channel)
+        );
+    end if;
+    if row_.kind = 'message' then
+        return private.message_delivery(row_);
+    end if;
+
+    if row_.channel = 'push' then
+        tokens := private.recipient_device_tokens(row_.recipient_kind, row_.recipient_id);
+        if cardinality(tokens) = 0 and row_.recipient_kind = 'patient'
+            and 'sms' = any(channels)
+            and not (row_.hospital_id is not null
+                and private.contact_withdrawn(row_.recipient_id, row_.hospital_id, 'sms')) then
+            number := private.recipient_phone('patient', row_.recipient_id);
+            if number is not null then
+                channel_ := 'sms';
+                update private.outbox as o set channel = 'sms' where o.id = row_.id;
+            end if;
+        end if;
+    elsif row_.channel = 'sms' then
+        number := private.recipient_phone(row_.recipient_kind, row_.recipient_id);
+    end if;
+
+    -- Nowhere to send it: a patient must hear (dead letter: an admin can add the phone
+    -- number and retry); staff and pharmacies without the app are simply not notified.
+    if cardinality(tokens) = 0 and number is null then
+        return jsonb_build_object(
+            'settle', case when row_.recipient_kind = 'patient' then 'dead' else 'cancelled' end,
+            'error', case row_.channel
+                when 'push' then 'undeliverable: the recipient has no registered device'
+                when 'sms' then 'undeliverable: the recipient has no phone number'
+                else format('undeliverable: no address for channel %s', row_.channel)
+            end
+        );
+    end if;
+
+    select r.title, r.body into text_
+    from public.hospitals as h,
+        lateral private.render_notification(row_.kind, row_.recipient_kind, row_.payload, h.time_zone) as r
+    where h.id = row_.hospital_id;
+    if not found then
+        select r.title, r.body into text_
+        from private.render_notification(row_.kind, row_.recipient_kind, row_.payload, 'Asia/Kolkata') as r;
+    end if;
+    return jsonb_build_object(
+        'channel', channel_,
+        'device_tokens', to_jsonb(tokens),
+        'phone', number,
+        'title', text_.title,
+        'body', text_.body,
+        -- For the app to open the right screen: ids only, as strings (FCM data values are strings).
+        'data', jsonb_build_object(
+            'notification_id', row_.id::text, 'kind', row_.kind,
+            'subject_type', row_.subject_type, 'subject_id', row_.subject_id::text
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION outbox_delivery(row_ private.outbox, channels text[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) IS 'For the worker: where and what to send for a claimed outbox row (notification or message), or how to settle it instead (consent withdrawn since it was queued, no address, ...).';
+
+--
+-- Name: outbox_message_settled(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.outbox_message_settled() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.state = 'sent' then
+        update public.messages as m
+        set provider_message_id = coalesce(m.provider_message_id, new.provider_message_id)
+        where m.id = new.subject_id and m.provider_message_id is null and new.provider_message_id is not null;
+        update public.messages as m
+        set status = 'sent'
+        where m.id = new.subject_id and m.status = 'queued';
+    elsif new.state in ('dead', 'cancelled') then
+        update public.messages as m
+        set status = case when new.state = 'dead' then 'failed' else 'cancelled' end,
+            status_reason = coalesce(new.last_error, 'not sent')
+        where m.id = new.subject_id and m.status = 'queued';
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.outbox_message_settled() OWNER TO postgres;
+
+--
+-- Name: FUNCTION outbox_message_settled(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.outbox_message_settled() IS 'Trigger: a message follows its outbox row (sent, failed when dead-lettered, cancelled).';
 
 --
 -- Name: outbox_respect_contact_consent(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10378,6 +10784,112 @@ end;
 $_$;
 
 ALTER FUNCTION private.receive_calcom_webhook(body text) OWNER TO postgres;
+
+--
+-- Name: receive_patient_message(public.message_channel, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    number text := regexp_replace(coalesce(from_phone, ''), '^whatsapp:', '');
+    recorded integer;
+begin
+    if coalesce(btrim(body), '') = '' then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'empty', 'messages', 0);
+    end if;
+    if exists (select from public.messages as m where m.provider_message_id = receive_patient_message.provider_message_id) then
+        return jsonb_build_object('outcome', 'duplicate', 'messages', 0);
+    end if;
+    insert into public.messages (
+        hospital_id, patient_id, channel, direction, address, body, status, provider_message_id
+    )
+    select r.hospital_id, p.id, receive_patient_message.channel, 'inbound', number, left(body, 20000), 'received',
+        case when row_number() over (order by p.id, r.hospital_id) = 1 then receive_patient_message.provider_message_id end
+    from public.patients as p
+    join public.patient_registrations as r on r.patient_id = p.id and r.deleted_at is null
+    where p.phone::text = number and p.deleted_at is null and p.merged_into is null;
+    get diagnostics recorded = row_count;
+    return jsonb_build_object(
+        'outcome', case when recorded > 0 then 'applied' else 'ignored' end,
+        'reason', case when recorded = 0 then 'unknown_number' end,
+        'messages', recorded
+    );
+end;
+$$;
+
+ALTER FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) IS 'Records a patient''s inbound message for each registration of the patients carrying the number.';
+
+--
+-- Name: receive_twilio_status(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    sid text := nullif(params ->> 'MessageSid', '');
+    reported text := lower(params ->> 'MessageStatus');
+    recorded record;
+    result jsonb;
+begin
+    recorded := private.inbox_record(
+        'twilio', concat_ws('|', 'status', sid, receive_twilio_status.message_id, reported), 'message-status', sid,
+        (select m.hospital_id from public.messages as m where m.id = receive_twilio_status.message_id),
+        params, encode(extensions.digest(convert_to(params::text, 'UTF8'), 'sha256'), 'hex')
+    );
+    if recorded.replay then
+        return jsonb_build_object(
+            'inbox_entry_id', (recorded.entry).id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome
+        );
+    end if;
+    if receive_twilio_status.message_id is null or sid is null or reported is null then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_fields');
+    else
+        result := private.apply_message_status(
+            receive_twilio_status.message_id,
+            case reported
+                when 'sent' then 'sent'
+                when 'delivered' then 'delivered'
+                when 'read' then 'read'
+                when 'failed' then 'failed'
+                when 'undelivered' then 'failed'
+                when 'canceled' then 'cancelled'
+            end,
+            nullif(params ->> 'ErrorCode', ''),
+            coalesce(
+                nullif(params ->> 'ErrorMessage', ''),
+                case when reported in ('failed', 'undelivered') then
+                    format('twilio %s%s', reported, coalesce(' ' || nullif(params ->> 'ErrorCode', ''), ''))
+                end
+            ),
+            sid
+        );
+    end if;
+    update private.webhook_inbox as i
+    set outcome = result ->> 'outcome', reason = result ->> 'reason',
+        applied_at = case when result ->> 'outcome' = 'applied' then now() end
+    where i.id = (recorded.entry).id;
+    return result || jsonb_build_object('inbox_entry_id', (recorded.entry).id);
+end;
+$$;
+
+ALTER FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) IS 'Records a verified Twilio status callback in the webhook inbox and moves its message forward.';
 
 --
 -- Name: receive_vapi_message(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11766,6 +12278,226 @@ ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) 
 COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
 
 --
+-- Name: messages; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.messages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    journey_instance_id uuid,
+    channel public.message_channel NOT NULL,
+    direction public.message_direction DEFAULT 'outbound'::public.message_direction NOT NULL,
+    address text,
+    subject text,
+    body text NOT NULL,
+    template_id uuid,
+    template_variables jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    scheduled_for timestamp with time zone,
+    sent_at timestamp with time zone,
+    delivered_at timestamp with time zone,
+    read_at timestamp with time zone,
+    failed_at timestamp with time zone,
+    error_code text,
+    provider_message_id text,
+    archived_at timestamp with time zone,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ((COALESCE(subject, ''::text) || ' '::text) || body))) STORED,
+    CONSTRAINT messages_body_length CHECK (((length(body) >= 1) AND (length(body) <= 20000))),
+    CONSTRAINT messages_subject_length CHECK ((length(subject) <= 200)),
+    CONSTRAINT messages_template_variables_object CHECK ((jsonb_typeof(template_variables) = 'object'::text))
+);
+
+ALTER TABLE public.messages OWNER TO postgres;
+
+--
+-- Name: TABLE messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.messages IS 'Messages to and from patients (seed 001 communications): WhatsApp, SMS, email. Sent with rpc/send_message (or POST /api/v1/communications on the sidecar, which renders templates); listed with filters here (?patient_id=eq...&channel=eq...&status=eq...&archived_at=is.null); searched with rpc/search_messages; counted with rpc/message_stats; archived with rpc/archive_message (never deleted). Read by the hospital''s staff and by the patient (until archived); staff PATCH status (delivered, read, failed with status_reason as the error).';
+
+--
+-- Name: COLUMN messages.address; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.address IS 'The patient''s number (E.164) or email it went to (set when it was sent), or came from (inbound).';
+
+--
+-- Name: COLUMN messages.body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.body IS 'The text as sent (rendered from the template): never clinical content.';
+
+--
+-- Name: COLUMN messages.template_variables; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.template_variables IS 'The values the template was rendered with.';
+
+--
+-- Name: COLUMN messages.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.status IS 'Changed only along state_machine_transitions (machine message): queued, sent, delivered, read, failed, cancelled (outbound); received, read (inbound). Every step is in status_history.';
+
+--
+-- Name: COLUMN messages.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.status_reason IS 'Why: the error of a failure, the cause of a cancellation.';
+
+--
+-- Name: COLUMN messages.scheduled_for; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.scheduled_for IS 'When it is to go out; null: at once.';
+
+--
+-- Name: COLUMN messages.error_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.error_code IS 'The provider''s error code of a failure (e.g. Twilio 30008).';
+
+--
+-- Name: COLUMN messages.provider_message_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.provider_message_id IS 'The provider''s id (Twilio Message SID, SMTP Message-ID).';
+
+--
+-- Name: COLUMN messages.archived_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.archived_at IS 'Archived (the API''s delete): hidden from the patient and from search.';
+
+--
+-- Name: COLUMN messages.search; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.search IS 'The subject and body for full-text search (simple configuration: any script).';
+
+--
+-- Name: send_message(uuid, public.message_channel, text, text, uuid, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) RETURNS public.messages
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := send_message.hospital_id;
+    person public.patients;
+    template public.message_templates;
+    due timestamptz := greatest(coalesce(send_message.scheduled_for, now()), now());
+    made public.messages;
+begin
+    if hospital is null then
+        -- The one hospital of the caller's where the patient is registered (else: name it).
+        select r.hospital_id into strict hospital
+        from public.patient_registrations as r
+        where r.patient_id = send_message.patient_id and r.deleted_at is null
+            and private.is_active_staff_at((select auth.uid()), r.hospital_id);
+    end if;
+    if not private.acting_as_system() and not private.is_active_staff_at((select auth.uid()), hospital) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    select p.* into person
+    from public.patients as p
+    join public.patient_registrations as r on r.patient_id = p.id
+    where p.id = send_message.patient_id and r.hospital_id = hospital and r.deleted_at is null;
+    if person.id is null then
+        perform private.raise_not_found('patient not found');
+    end if;
+
+    if send_message.channel in ('sms', 'whatsapp') and person.phone is null then
+        perform private.raise_unprocessable('the patient has no phone number', 'patient_has_no_phone');
+    elsif send_message.channel = 'email' and person.email is null then
+        perform private.raise_unprocessable('the patient has no email address', 'patient_has_no_email');
+    end if;
+    if private.contact_withdrawn(person.id, hospital, send_message.channel::text) then
+        perform private.raise_conflict(
+            format('the patient withdrew consent to contact by %s', send_message.channel),
+            'contact_consent_withdrawn'
+        );
+    end if;
+
+    if send_message.template_id is not null then
+        select t.* into template
+        from public.message_templates as t
+        where t.id = send_message.template_id and t.hospital_id = hospital;
+        if template.id is null then
+            perform private.raise_not_found('template not found');
+        end if;
+        if template.channel <> send_message.channel or not template.is_active then
+            perform private.raise_invalid(
+                format('the template is for %s%s', template.channel, case when template.is_active then '' else ', and inactive' end),
+                'template_not_usable'
+            );
+        end if;
+    end if;
+    if coalesce(btrim(send_message.body), '') = '' then
+        perform private.raise_invalid('a message needs a body', 'body_required');
+    end if;
+    if length(send_message.body) > (
+        case send_message.channel when 'sms' then 1600 when 'whatsapp' then 4096 else 20000 end
+    ) then
+        perform private.raise_invalid(
+            format('the body is too long for %s', send_message.channel), 'body_too_long',
+            'SMS: 1600 characters, WhatsApp: 4096, email: 20000'
+        );
+    end if;
+    if send_message.channel = 'email' and coalesce(btrim(send_message.subject), '') = '' then
+        perform private.raise_invalid('an email needs a subject', 'subject_required');
+    end if;
+    if send_message.scheduled_for > now() + interval '366 days' then
+        perform private.raise_invalid('a message is scheduled at most a year ahead', 'scheduled_too_far');
+    end if;
+    if send_message.channel = 'whatsapp' and template.whatsapp_content_sid is null
+        and not private.whatsapp_window_open(person.id, due) then
+        perform private.raise_conflict(
+            'outside the 24-hour WhatsApp window only an approved template may be sent', 'whatsapp_window_closed',
+            'send an approved template (one with a whatsapp_content_sid), or use SMS'
+        );
+    end if;
+
+    insert into public.messages (
+        hospital_id, patient_id, journey_instance_id, channel, direction, subject, body, template_id,
+        template_variables, scheduled_for
+    )
+    values (
+        hospital, person.id, send_message.journey_instance_id, send_message.channel, 'outbound',
+        nullif(btrim(send_message.subject), ''), send_message.body, send_message.template_id,
+        coalesce(send_message.template_variables, '{}'), send_message.scheduled_for
+    )
+    returning * into made;
+    perform private.enqueue(
+        'message', 'message', made.id, hospital, 'patient', person.id, send_message.channel::text,
+        jsonb_build_object('message_id', made.id), due
+    );
+    return made;
+exception
+    when no_data_found or too_many_rows then
+        perform private.raise_invalid(
+            'name the hospital the message is from', 'hospital_required',
+            'the patient is registered at none, or at several, of your hospitals'
+        );
+end;
+$$;
+
+ALTER FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) IS 'Queues a message and its outbox row after checking reach, consent, address and the WhatsApp window.';
+
+--
 -- Name: set_doctor_calendar_key(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12177,6 +12909,40 @@ $$;
 ALTER FUNCTION private.stamp_membership_deactivation() OWNER TO postgres;
 
 --
+-- Name: stamp_message_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.stamp_message_status() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op = 'UPDATE' and new.status is not distinct from old.status then
+        return new;
+    end if;
+    case new.status
+        when 'sent' then new.sent_at := coalesce(new.sent_at, now());
+        when 'delivered' then
+            new.sent_at := coalesce(new.sent_at, now());
+            new.delivered_at := coalesce(new.delivered_at, now());
+        when 'read' then new.read_at := coalesce(new.read_at, now());
+        when 'failed' then new.failed_at := coalesce(new.failed_at, now());
+        else
+            null;
+    end case;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.stamp_message_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION stamp_message_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.stamp_message_status() IS 'Trigger: sets sent_at, delivered_at, read_at or failed_at when a message reaches that status.';
+
+--
 -- Name: sync_profile_from_auth_user(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12201,6 +12967,26 @@ end;
 $$;
 
 ALTER FUNCTION private.sync_profile_from_auth_user() OWNER TO postgres;
+
+--
+-- Name: template_placeholders(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.template_placeholders(source text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(array_agg(distinct m[1]), '{}')
+    from regexp_matches(coalesce(template_placeholders.source, ''), '\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)', 'g') as m;
+$$;
+
+ALTER FUNCTION private.template_placeholders(source text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION template_placeholders(source text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.template_placeholders(source text) IS 'The variable names a template text uses ({{ name ... }}), as declared variables must cover them.';
 
 --
 -- Name: tickets; Type: TABLE; Schema: public; Owner: postgres
@@ -13677,6 +14463,31 @@ $$;
 ALTER FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) OWNER TO postgres;
 
 --
+-- Name: whatsapp_window_open(uuid, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from public.patients as p
+        join public.messages as m on m.address = p.phone::text
+        where p.id = whatsapp_window_open.patient
+            and m.direction = 'inbound' and m.channel = 'whatsapp'
+            and m.created_at > whatsapp_window_open.at - interval '24 hours'
+    );
+$$;
+
+ALTER FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION whatsapp_window_open(patient uuid, at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) IS 'Whether the patient''s number sent us a WhatsApp message in the 24 hours before `at`.';
+
+--
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -13820,6 +14631,36 @@ COMMENT ON FUNCTION public.appointment_stats(start_date date, end_date date, hos
 
 Returns {total, today, upcoming, requested, completed, cancelled, no_show, by_status,
 by_type}, optionally for one hospital.';
+
+--
+-- Name: archive_message(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.archive_message(message_id uuid) RETURNS public.messages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    changed public.messages;
+begin
+    update public.messages as m
+    set archived_at = coalesce(m.archived_at, now())
+    where m.id = archive_message.message_id
+    returning * into changed;
+    if changed.id is null then
+        perform private.raise_not_found('message not found');
+    end if;
+    return changed;
+end;
+$$;
+
+ALTER FUNCTION public.archive_message(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION archive_message(message_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.archive_message(message_id uuid) IS 'Archives a message (seed 001 DELETE /communications/{id}): kept, hidden from the patient and from search. The hospital''s staff only; PT404 otherwise.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14449,19 +15290,9 @@ CREATE FUNCTION public.claim_notifications(batch integer DEFAULT 20, lease inter
 #variable_conflict use_column
 declare
     row_ private.outbox;
-    tokens text[];
-    number text;
-    text_ record;
+    delivery jsonb;
 begin
-    if batch is null or batch not between 1 and 500 then
-        perform private.raise_invalid('batch must be between 1 and 500');
-    end if;
-    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
-    end if;
-    if max_attempts is null or max_attempts < 1 then
-        perform private.raise_invalid('max_attempts must be at least 1');
-    end if;
+    perform private.check_claim_arguments(batch, lease, max_attempts);
 
     update private.outbox as o
     set state = 'dead', lease_until = null, claim_token = null,
@@ -14489,65 +15320,27 @@ begin
         )
         returning o.*
     loop
-        tokens := '{}';
-        number := null;
-        if row_.channel = 'push' then
-            tokens := private.recipient_device_tokens(row_.recipient_kind, row_.recipient_id);
-            if cardinality(tokens) = 0 and row_.recipient_kind = 'patient'
-                and 'sms' = any(channels)
-                and not (row_.hospital_id is not null
-                    and private.contact_withdrawn(row_.recipient_id, row_.hospital_id, 'sms')) then
-                number := private.recipient_phone('patient', row_.recipient_id);
-                if number is not null then
-                    row_.channel := 'sms';
-                    update private.outbox as o set channel = 'sms' where o.id = row_.id;
-                end if;
-            end if;
-        elsif row_.channel = 'sms' then
-            number := private.recipient_phone(row_.recipient_kind, row_.recipient_id);
-        end if;
-
-        -- Nowhere to send it: a patient must hear (dead letter: an admin can add the phone
-        -- number and retry); staff and pharmacies without the app are simply not notified.
-        if cardinality(tokens) = 0 and number is null then
+        delivery := private.outbox_delivery(row_, channels);
+        if delivery ? 'settle' then
             update private.outbox as o
-            set state = case when row_.recipient_kind = 'patient' then 'dead' else 'cancelled' end,
-                lease_until = null, claim_token = null,
-                last_error = case row_.channel
-                    when 'push' then 'undeliverable: the recipient has no registered device'
-                    when 'sms' then 'undeliverable: the recipient has no phone number'
-                    else format('undeliverable: no address for channel %s', row_.channel)
-                end
+            set state = delivery ->> 'settle', lease_until = null, claim_token = null,
+                last_error = delivery ->> 'error'
             where o.id = row_.id;
             continue;
         end if;
-
-        select r.title, r.body into text_
-        from public.hospitals as h,
-            lateral private.render_notification(row_.kind, row_.recipient_kind, row_.payload, h.time_zone) as r
-        where h.id = row_.hospital_id;
-        if not found then
-            select r.title, r.body into text_
-            from private.render_notification(row_.kind, row_.recipient_kind, row_.payload, 'Asia/Kolkata') as r;
-        end if;
-
         id := row_.id;
         claim_token := row_.claim_token;
         kind := row_.kind;
-        channel := row_.channel;
+        channel := delivery ->> 'channel';
         attempts := row_.attempts;
         recipient_kind := row_.recipient_kind;
         recipient_id := row_.recipient_id;
         hospital_id := row_.hospital_id;
-        device_tokens := tokens;
-        phone := number;
-        title := text_.title;
-        body := text_.body;
-        -- For the app to open the right screen: ids only, as strings (FCM data values are strings).
-        data := jsonb_build_object(
-            'notification_id', row_.id::text, 'kind', row_.kind,
-            'subject_type', row_.subject_type, 'subject_id', row_.subject_id::text
-        );
+        device_tokens := array(select jsonb_array_elements_text(coalesce(delivery -> 'device_tokens', '[]')));
+        phone := delivery ->> 'phone';
+        title := delivery ->> 'title';
+        body := delivery ->> 'body';
+        data := delivery -> 'data';
         return next;
     end loop;
 end;
@@ -15533,6 +16326,39 @@ ALTER FUNCTION public.live_topics() OWNER TO postgres;
 COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid>, hospital:<hospital>:<role> for each active membership and pharmacy:<pharmacy> for a pharmacist''s pharmacy. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
 
 --
+-- Name: mark_message_read(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.mark_message_read(message_id uuid) RETURNS public.messages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    changed public.messages;
+begin
+    update public.messages as m
+    set status = 'read'
+    where m.id = mark_message_read.message_id and m.status <> 'read'
+    returning * into changed;
+    if changed.id is null then
+        select m.* into changed from public.messages as m where m.id = mark_message_read.message_id;
+        if changed.id is null then
+            perform private.raise_not_found('message not found');
+        end if;
+    end if;
+    return changed;
+end;
+$$;
+
+ALTER FUNCTION public.mark_message_read(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION mark_message_read(message_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.mark_message_read(message_id uuid) IS 'Marks a message read (seed 001 PATCH /communications/{id}/read): an inbound message the hospital read, or an outbound one the patient read; a read message is returned as it is. PT404 for a message the caller cannot read; PT409 when its status cannot become read (queued, failed).';
+
+--
 -- Name: merge_patients(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -15582,6 +16408,60 @@ ALTER FUNCTION public.merge_preview(source_id uuid, target_id uuid) OWNER TO pos
 --
 
 COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed, in a session with a second factor; both records held only by hospitals where the caller merges. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, 42501 registered_elsewhere, PT403 insufficient_aal.';
+
+--
+-- Name: message_stats(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.message_stats(hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    counted jsonb;
+begin
+    if message_stats.hospital_id is not null
+        and not message_stats.hospital_id = any(private.staff_hospital_ids()) then
+        perform private.raise_not_found('hospital not found');
+    end if;
+    with visible as (
+        select m.channel::text as channel, m.status, count(*) as n
+        from public.messages as m
+        where m.archived_at is null and m.direction = 'outbound'
+            and (message_stats.hospital_id is null or m.hospital_id = message_stats.hospital_id)
+        group by m.channel, m.status
+    )
+
+    select jsonb_build_object(
+        'total', coalesce(sum(v.n), 0),
+        'by_channel', coalesce((
+            select jsonb_object_agg(c.channel, c.n) from (
+                select x.channel, sum(x.n) as n from visible as x group by x.channel
+            ) as c
+        ), '{}'),
+        'by_status', coalesce((
+            select jsonb_object_agg(s.status, s.n) from (
+                select x.status, sum(x.n) as n from visible as x group by x.status
+            ) as s
+        ), '{}'),
+        'sent', coalesce(sum(v.n) filter (where v.status in ('sent', 'delivered', 'read')), 0),
+        'delivered', coalesce(sum(v.n) filter (where v.status in ('delivered', 'read')), 0),
+        'read', coalesce(sum(v.n) filter (where v.status = 'read'), 0),
+        'pending', coalesce(sum(v.n) filter (where v.status = 'queued'), 0),
+        'failed', coalesce(sum(v.n) filter (where v.status = 'failed'), 0)
+    ) into counted
+    from visible as v;
+    return counted;
+end;
+$$;
+
+ALTER FUNCTION public.message_stats(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_stats(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.message_stats(hospital_id uuid) IS 'Counts of the outbound messages the caller may read, not archived, optionally of one hospital (seed 001 GET /communications/stats): {total, by_channel, by_status, sent (sent, delivered or read), delivered, read, pending (queued), failed}. PT404 for a hospital the caller is not staff of.';
 
 --
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16201,6 +17081,47 @@ ALTER FUNCTION public.receive_calcom_webhook(body text) OWNER TO postgres;
 COMMENT ON FUNCTION public.receive_calcom_webhook(body text) IS 'Records a Cal.com webhook (the raw body, signature already verified by the sidecar) in the inbox and applies it to the appointment mirror in one transaction (service role only). Answers {inbox_entry_id, outcome: applied|ignored|unprocessable|flagged|duplicate, reason, detail, appointment_id}. A replay is a duplicate and changes nothing.';
 
 --
+-- Name: receive_patient_message(public.message_channel, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_patient_message(
+        receive_patient_message.channel, receive_patient_message.from_phone, receive_patient_message.body,
+        receive_patient_message.provider_message_id
+    );
+$$;
+
+ALTER FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) IS 'For the sidecar (service role) after verifying X-Twilio-Signature: a patient''s WhatsApp or SMS message (From as Twilio sends it, whatsapp: prefix allowed), recorded as a received message at each hospital where a patient with that number is registered; it opens the 24-hour WhatsApp window. Answers {outcome, reason, messages}.';
+
+--
+-- Name: receive_twilio_status(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_twilio_status(receive_twilio_status.message_id, receive_twilio_status.params);
+$$;
+
+ALTER FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) IS 'For the sidecar (service role) after verifying X-Twilio-Signature: a message status callback (the form parameters as an object, message_id from the callback URL). Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason}.';
+
+--
 -- Name: receive_vapi_message(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16677,6 +17598,46 @@ COMMENT ON FUNCTION public.rotate_field_key() IS 'Starts a field-key rotation: a
 Returns the new version.';
 
 --
+-- Name: search_messages(text, uuid, public.message_channel, timestamp with time zone, timestamp with time zone, integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.search_messages(query text, patient_id uuid DEFAULT NULL::uuid, channel public.message_channel DEFAULT NULL::public.message_channel, date_from timestamp with time zone DEFAULT NULL::timestamp with time zone, date_to timestamp with time zone DEFAULT NULL::timestamp with time zone, page integer DEFAULT 1, page_size integer DEFAULT 20) RETURNS TABLE(message jsonb, rank real, total bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    terms tsquery;
+begin
+    if length(btrim(coalesce(query, ''))) < 2 then
+        perform private.raise_invalid('search for at least 2 characters', 'query_too_short');
+    end if;
+    if page is null or page < 1 or page_size is null or page_size not between 1 and 100 then
+        perform private.raise_invalid('page starts at 1; page_size is 1 to 100', 'bad_page');
+    end if;
+    terms := websearch_to_tsquery('simple'::regconfig, query);
+    return query
+    select to_jsonb(m) - 'search', ts_rank_cd(m.search, terms), count(*) over ()
+    from public.messages as m
+    where m.search @@ terms
+        and m.archived_at is null
+        and (search_messages.patient_id is null or m.patient_id = search_messages.patient_id)
+        and (search_messages.channel is null or m.channel = search_messages.channel)
+        and (search_messages.date_from is null or m.created_at >= search_messages.date_from)
+        and (search_messages.date_to is null or m.created_at <= search_messages.date_to)
+    order by ts_rank_cd(m.search, terms) desc, m.created_at desc, m.id
+    limit page_size offset (page - 1) * page_size;
+end;
+$$;
+
+ALTER FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) IS 'Full-text search over the subject and body of the messages the caller may read, not archived (seed 001 GET /communications/search): web-search syntax ("quoted phrase", or, -word), ranked, with patient, channel and date filters (date_to inclusive), a page of page_size (at most 100): rows {message (the messages row), rank, total (the number of matches)}. 22023 query_too_short under 2 characters.';
+
+--
 -- Name: search_patients(text, text, integer, uuid, date, public.sex, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16731,6 +17692,29 @@ ALTER FUNCTION public.search_patients(query text, kind text, max_results integer
 --
 
 COMMENT ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) IS 'Find patients by name (misspelled, any of Latin, Gurmukhi and Devanagari script), phone (the number or its last 4+ digits), MRN (exact) or email (exact), best match first. Only patients the caller may read (their policies decide); phone and email masked, MRNs of the registrations the caller may read. kind (name, phone, mrn, email) searches one way only; filters: hospital_id (registered there), born_on, of_sex, status (active, archived). max_results 1..50 (default 20). Errors: 22023 with details query_too_short (under 2 characters), max_results_out_of_range, unknown_kind, unknown_status.';
+
+--
+-- Name: send_message(uuid, public.message_channel, text, text, uuid, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text DEFAULT NULL::text, hospital_id uuid DEFAULT NULL::uuid, template_id uuid DEFAULT NULL::uuid, template_variables jsonb DEFAULT '{}'::jsonb, scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone, journey_instance_id uuid DEFAULT NULL::uuid) RETURNS public.messages
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.send_message(
+        send_message.patient_id, send_message.channel, send_message.body, send_message.subject,
+        send_message.hospital_id, send_message.template_id, send_message.template_variables,
+        send_message.scheduled_for, send_message.journey_instance_id
+    );
+$$;
+
+ALTER FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) IS 'Queues a message to a patient of the caller''s hospital (seed 001 POST /communications): channel whatsapp, sms or email; body (the rendered text: POST /api/v1/communications on the sidecar renders a template), subject (email); hospital_id (needed when the patient is registered at several of the caller''s hospitals); template_id and template_variables (what it was rendered from); scheduled_for (null: now). It goes to the patient''s phone or email on record. Errors: PT404 patient or template not found; PT409 contact_consent_withdrawn, whatsapp_window_closed (outside 24 hours since the patient''s last WhatsApp message only a template with a whatsapp_content_sid may be sent); PT422 patient_has_no_phone / patient_has_no_email; 22023 body_required, subject_required, body_too_long, template_not_usable.';
 
 --
 -- Name: set_doctor_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
@@ -18073,38 +19057,6 @@ CREATE TABLE private.mrn_counters (
 ALTER TABLE private.mrn_counters OWNER TO postgres;
 
 --
--- Name: outbox; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.outbox (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    kind text NOT NULL,
-    subject_type text NOT NULL,
-    subject_id uuid NOT NULL,
-    hospital_id uuid,
-    recipient_kind text NOT NULL,
-    recipient_id uuid NOT NULL,
-    channel text NOT NULL,
-    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
-    state text DEFAULT 'pending'::text NOT NULL,
-    deliver_after timestamp with time zone DEFAULT now() NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    last_error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    lease_until timestamp with time zone,
-    claim_token uuid,
-    sent_at timestamp with time zone,
-    provider_message_id text,
-    CONSTRAINT outbox_channel_known CHECK ((channel = ANY (ARRAY['push'::text, 'sms'::text, 'email'::text, 'whatsapp'::text]))),
-    CONSTRAINT outbox_kind_format CHECK ((kind ~ '^[a-z][a-z_]*$'::text)),
-    CONSTRAINT outbox_recipient_kind_known CHECK ((recipient_kind = ANY (ARRAY['patient'::text, 'user'::text, 'pharmacy'::text]))),
-    CONSTRAINT outbox_state_known CHECK ((state = ANY (ARRAY['pending'::text, 'processing'::text, 'sent'::text, 'failed'::text, 'dead'::text, 'cancelled'::text])))
-);
-
-ALTER TABLE private.outbox OWNER TO postgres;
-
---
 -- Name: patient_hospitals; Type: VIEW; Schema: private; Owner: postgres
 --
 
@@ -19295,6 +20247,67 @@ refused (PT405); read through rpc/patient_timeline or a write with return=repres
 --
 
 COMMENT ON COLUMN public.medical_profiles.details_encrypted IS 'Encrypted {allergies, chronic_conditions, current_medications}.';
+
+--
+-- Name: message_templates; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.message_templates (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    channel public.message_channel NOT NULL,
+    category text DEFAULT 'general'::text NOT NULL,
+    subject text,
+    body text NOT NULL,
+    variables text[] DEFAULT '{}'::text[] NOT NULL,
+    whatsapp_content_sid text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT message_templates_body_length CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 20000))),
+    CONSTRAINT message_templates_category_known CHECK ((category = ANY (ARRAY['appointment'::text, 'instructions'::text, 'follow_up'::text, 'results'::text, 'pharmacy'::text, 'billing'::text, 'general'::text]))),
+    CONSTRAINT message_templates_code_format CHECK ((code ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT message_templates_content_sid CHECK (((whatsapp_content_sid IS NULL) OR ((channel = 'whatsapp'::public.message_channel) AND (whatsapp_content_sid ~ '^HX[0-9a-f]{32}$'::text)))),
+    CONSTRAINT message_templates_email_has_subject CHECK (((channel <> 'email'::public.message_channel) OR (length(btrim(subject)) > 0))),
+    CONSTRAINT message_templates_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT message_templates_subject_length CHECK ((length(subject) <= 200)),
+    CONSTRAINT message_templates_variables_named CHECK (((cardinality(variables) <= 20) AND (array_to_string(variables, ','::text) ~ '^([a-z][a-z0-9_]{0,39}(,|$))*$'::text)))
+);
+
+ALTER TABLE public.message_templates OWNER TO postgres;
+
+--
+-- Name: TABLE message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.message_templates IS 'Message templates per hospital and channel (seed 001): code, name, category (appointment, instructions, follow_up, results, pharmacy, billing, general), subject (email), body in Jinja2 syntax using only its declared variables (none named for clinical content), and for WhatsApp the Twilio Content SID of the template as WhatsApp approved it (ContentVariables "1", "2"... are the declared variables in order). Read by the hospital''s staff; written by its admins and CROs. A template messages were sent from keeps its text.';
+
+--
+-- Name: COLUMN message_templates.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.code IS 'The template''s key within its hospital and channel, e.g. apt_reminder.';
+
+--
+-- Name: COLUMN message_templates.body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.body IS 'The text in Jinja2 syntax, e.g. "Hi {{ patient_name }}, your appointment is on {{ appointment_date }}".';
+
+--
+-- Name: COLUMN message_templates.variables; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.variables IS 'The variables the text may use, in order; rendering refuses any other, and any left out.';
+
+--
+-- Name: COLUMN message_templates.whatsapp_content_sid; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.whatsapp_content_sid IS 'The Twilio Content SID (HX...) of the WhatsApp-approved template: what may be sent outside the 24-hour window.';
 
 --
 -- Name: patient_consents; Type: VIEW; Schema: public; Owner: postgres
@@ -20506,6 +21519,41 @@ ALTER TABLE ONLY public.medical_profiles
     ADD CONSTRAINT medical_profiles_pkey PRIMARY KEY (id);
 
 --
+-- Name: message_templates message_templates_code_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_code_unique UNIQUE (hospital_id, channel, code);
+
+--
+-- Name: message_templates message_templates_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: message_templates message_templates_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_pkey PRIMARY KEY (id);
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: messages messages_provider_message_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_provider_message_once UNIQUE (provider_message_id);
+
+--
 -- Name: patient_documents patient_documents_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -21477,6 +22525,60 @@ CREATE INDEX medical_profiles_hospital_idx ON public.medical_profiles USING btre
 CREATE INDEX medical_profiles_updated_by_idx ON public.medical_profiles USING btree (updated_by);
 
 --
+-- Name: message_templates_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX message_templates_created_by_idx ON public.message_templates USING btree (created_by);
+
+--
+-- Name: messages_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_created_by_idx ON public.messages USING btree (created_by);
+
+--
+-- Name: messages_hospital_channel_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_hospital_channel_status_idx ON public.messages USING btree (hospital_id, channel, status);
+
+--
+-- Name: messages_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_hospital_idx ON public.messages USING btree (hospital_id, created_at DESC);
+
+--
+-- Name: messages_inbound_address_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_inbound_address_idx ON public.messages USING btree (address, channel, created_at DESC) WHERE (direction = 'inbound'::public.message_direction);
+
+--
+-- Name: messages_journey_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_journey_instance_idx ON public.messages USING btree (journey_instance_id);
+
+--
+-- Name: messages_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_registration_idx ON public.messages USING btree (patient_id, hospital_id, created_at DESC);
+
+--
+-- Name: messages_search_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_search_idx ON public.messages USING gin (search);
+
+--
+-- Name: messages_template_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_template_idx ON public.messages USING btree (template_id, hospital_id);
+
+--
 -- Name: patient_documents_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -22027,6 +23129,12 @@ CREATE CONSTRAINT TRIGGER live_events_publish AFTER INSERT ON private.live_event
 ALTER TABLE private.live_events_pending ENABLE ALWAYS TRIGGER live_events_publish;
 
 --
+-- Name: outbox outbox_message_settled; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER outbox_message_settled AFTER UPDATE OF state ON private.outbox FOR EACH ROW WHEN (((new.kind = 'message'::text) AND (new.state IS DISTINCT FROM old.state))) EXECUTE FUNCTION private.outbox_message_settled();
+
+--
 -- Name: outbox outbox_reminder_retry_superseded; Type: TRIGGER; Schema: private; Owner: postgres
 --
 
@@ -22313,6 +23421,18 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lab_r
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'details_encrypted');
+
+--
+-- Name: message_templates audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.message_templates FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: messages audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: patient_documents audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -22825,6 +23945,42 @@ CREATE TRIGGER medical_profiles_set_updated_at BEFORE UPDATE ON public.medical_p
 CREATE TRIGGER medical_profiles_update_disclosed AFTER UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: message_templates message_templates_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER message_templates_guard BEFORE INSERT OR UPDATE ON public.message_templates FOR EACH ROW EXECUTE FUNCTION private.guard_message_template();
+
+--
+-- Name: message_templates message_templates_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER message_templates_set_updated_at BEFORE UPDATE ON public.message_templates FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: messages messages_cancel_delivery; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_cancel_delivery AFTER UPDATE OF status ON public.messages FOR EACH ROW WHEN (((old.status = 'queued'::text) AND (new.status = ANY (ARRAY['cancelled'::text, 'failed'::text])))) EXECUTE FUNCTION private.cancel_message_delivery();
+
+--
+-- Name: messages messages_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_set_updated_at BEFORE UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: messages messages_stamp_status; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_stamp_status BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.stamp_message_status();
+
+--
+-- Name: messages messages_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_state_machine BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('message');
+
+--
 -- Name: patient_documents patient_documents_guard; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23093,6 +24249,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.lab_resul
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: messages refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: patient_documents refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -23870,6 +25032,48 @@ ALTER TABLE ONLY public.medical_profiles
 
 ALTER TABLE ONLY public.medical_profiles
     ADD CONSTRAINT medical_profiles_updated_by_fkey FOREIGN KEY (updated_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: message_templates message_templates_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: message_templates message_templates_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: messages messages_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: messages messages_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: messages messages_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: messages messages_template_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_template_same_hospital_fkey FOREIGN KEY (template_id, hospital_id) REFERENCES public.message_templates(id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: patient_documents patient_documents_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -25128,6 +26332,78 @@ CREATE POLICY medical_profiles_staff_need_aal2 ON public.medical_profiles AS RES
 CREATE POLICY medical_profiles_update ON public.medical_profiles FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
+-- Name: message_templates; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.message_templates ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: message_templates message_templates_insert_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY message_templates_insert_office ON public.message_templates FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,cro}'::public.app_role[]))));
+
+--
+-- Name: POLICY message_templates_insert_office ON message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY message_templates_insert_office ON public.message_templates IS 'The hospital''s admins and CROs add templates.';
+
+--
+-- Name: message_templates message_templates_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY message_templates_select_staff ON public.message_templates FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY message_templates_select_staff ON message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY message_templates_select_staff ON public.message_templates IS 'The hospital''s staff read its templates.';
+
+--
+-- Name: message_templates message_templates_update_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY message_templates_update_office ON public.message_templates FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,cro}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,cro}'::public.app_role[]))));
+
+--
+-- Name: POLICY message_templates_update_office ON message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY message_templates_update_office ON public.message_templates IS 'The hospital''s admins and CROs change templates (the text only while unused).';
+
+--
+-- Name: messages; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: messages messages_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY messages_select ON public.messages FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (archived_at IS NULL))));
+
+--
+-- Name: POLICY messages_select ON messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY messages_select ON public.messages IS 'The hospital''s staff read its messages; the patient their own until archived.';
+
+--
+-- Name: messages messages_update_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY messages_update_staff ON public.messages FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids()))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY messages_update_staff ON messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY messages_update_staff ON public.messages IS 'The hospital''s staff move a message''s status and archive it.';
+
+--
 -- Name: patient_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -25576,7 +26852,9 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.appointments a
   WHERE (a.id = status_history.subject_id)))) OR ((machine = 'ticket'::text) AND (EXISTS ( SELECT
    FROM public.tickets t
-  WHERE (t.id = status_history.subject_id))))));
+  WHERE (t.id = status_history.subject_id)))) OR ((machine = 'message'::text) AND (EXISTS ( SELECT
+   FROM public.messages m
+  WHERE (m.id = status_history.subject_id))))));
 
 --
 -- Name: ticket_comments; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -25937,6 +27215,13 @@ REVOKE ALL ON FUNCTION private.apply_dispensing() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) TO service_role;
 
 --
 -- Name: FUNCTION appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -26559,6 +27844,12 @@ GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO authenticat
 GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION cancel_message_delivery(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_message_delivery() FROM PUBLIC;
+
+--
 -- Name: FUNCTION cancel_withdrawn_contact(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -26582,6 +27873,7 @@ REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres
@@ -26631,6 +27923,14 @@ GRANT ALL ON FUNCTION private.clash_report(doctor_id uuid, starts_at timestamp w
 REVOKE ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION clinical_variable(name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.clinical_variable(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.clinical_variable(name text) TO authenticated;
+GRANT ALL ON FUNCTION private.clinical_variable(name text) TO service_role;
 
 --
 -- Name: FUNCTION complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text); Type: ACL; Schema: private; Owner: postgres
@@ -27280,6 +28580,12 @@ REVOKE ALL ON FUNCTION private.guard_lab_result() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_lab_result_orderer() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_message_template(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_message_template() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_note_addendum(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27692,6 +28998,19 @@ REVOKE ALL ON FUNCTION private.merge_state_refusals(source uuid, target uuid) FR
 REVOKE ALL ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) FROM PUBLIC;
 
 --
+-- Name: TABLE outbox; Type: ACL; Schema: private; Owner: postgres
+--
+
+GRANT SELECT,UPDATE ON TABLE private.outbox TO service_role;
+
+--
+-- Name: FUNCTION message_delivery(row_ private.outbox); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.message_delivery(row_ private.outbox) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.message_delivery(row_ private.outbox) TO service_role;
+
+--
 -- Name: FUNCTION new_verification_code(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27739,6 +29058,19 @@ REVOKE ALL ON FUNCTION private.notify_prescription_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) TO authenticated;
+
+--
+-- Name: FUNCTION outbox_delivery(row_ private.outbox, channels text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) TO service_role;
+
+--
+-- Name: FUNCTION outbox_message_settled(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.outbox_message_settled() FROM PUBLIC;
 
 --
 -- Name: FUNCTION outbox_respect_contact_consent(); Type: ACL; Schema: private; Owner: postgres
@@ -28044,6 +29376,20 @@ REVOKE ALL ON FUNCTION private.receive_calcom_webhook(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) TO service_role;
+
+--
 -- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28266,6 +29612,39 @@ GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO ser
 REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
 
 --
+-- Name: TABLE messages; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.messages TO authenticated;
+GRANT SELECT,UPDATE ON TABLE public.messages TO service_role;
+
+--
+-- Name: COLUMN messages.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.archived_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(archived_at) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION set_doctor_calendar_key(doctor_id uuid, api_key text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28361,10 +29740,24 @@ REVOKE ALL ON FUNCTION private.stamp_identifier_hospital() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.stamp_membership_deactivation() FROM PUBLIC;
 
 --
+-- Name: FUNCTION stamp_message_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.stamp_message_status() FROM PUBLIC;
+
+--
 -- Name: FUNCTION sync_profile_from_auth_user(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.sync_profile_from_auth_user() FROM PUBLIC;
+
+--
+-- Name: FUNCTION template_placeholders(source text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.template_placeholders(source text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.template_placeholders(source text) TO authenticated;
+GRANT ALL ON FUNCTION private.template_placeholders(source text) TO service_role;
 
 --
 -- Name: TABLE tickets; Type: ACL; Schema: public; Owner: postgres
@@ -28671,6 +30064,14 @@ GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO auth
 GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION whatsapp_window_open(patient uuid, at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION accept_staff_invitation(invitation_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -28693,6 +30094,14 @@ GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO servi
 REVOKE ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION archive_message(message_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.archive_message(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.archive_message(message_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.archive_message(message_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -29110,6 +30519,14 @@ GRANT ALL ON FUNCTION public.live_topics() TO authenticated;
 GRANT ALL ON FUNCTION public.live_topics() TO service_role;
 
 --
+-- Name: FUNCTION mark_message_read(message_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.mark_message_read(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29124,6 +30541,14 @@ GRANT ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reas
 REVOKE ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION message_stats(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.message_stats(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.message_stats(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.message_stats(hospital_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION metadata_enums(); Type: ACL; Schema: public; Owner: postgres
@@ -29430,6 +30855,20 @@ GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO authenticated;
 GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) TO service_role;
+
+--
 -- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29610,12 +31049,28 @@ REVOKE ALL ON FUNCTION public.rotate_field_key() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_field_key() TO service_role;
 
 --
+-- Name: FUNCTION search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) TO authenticated;
+GRANT ALL ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) TO service_role;
+
+--
 -- Name: FUNCTION search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) TO authenticated;
 GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) TO service_role;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION set_doctor_active(doctor_id uuid, active boolean); Type: ACL; Schema: public; Owner: postgres
@@ -29966,12 +31421,6 @@ GRANT SELECT ON TABLE private.field_keys TO service_role;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.login_attempts TO supabase_auth_admin;
-
---
--- Name: TABLE outbox; Type: ACL; Schema: private; Owner: postgres
---
-
-GRANT SELECT,UPDATE ON TABLE private.outbox TO service_role;
 
 --
 -- Name: TABLE patient_hospitals; Type: ACL; Schema: private; Owner: postgres
@@ -30790,6 +32239,73 @@ GRANT INSERT(updated_at) ON TABLE public.medical_profiles TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.medical_profiles TO authenticated;
+
+--
+-- Name: TABLE message_templates; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.message_templates TO authenticated;
+GRANT SELECT ON TABLE public.message_templates TO service_role;
+
+--
+-- Name: COLUMN message_templates.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.channel; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(channel) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.category; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(category),UPDATE(category) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.subject; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(subject),UPDATE(subject) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(body),UPDATE(body) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.variables; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(variables),UPDATE(variables) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.whatsapp_content_sid; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(whatsapp_content_sid),UPDATE(whatsapp_content_sid) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.message_templates TO authenticated;
 
 --
 -- Name: TABLE patient_consents; Type: ACL; Schema: public; Owner: postgres

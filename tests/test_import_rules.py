@@ -4,7 +4,8 @@
   any Supabase, and devstack starts it by module path (`python -m sidecar.serve`). Only the
   `carebase` command (devstack/cli.py) runs the sidecar's worker and audit verifier itself.
 - In the sidecar, routes/ (HTTP) sit on top: nothing imports them but the app. accounts/,
-  voice/ and copilot/ (the domain: logins, the voice agent's calls, the AI copilot's tools)
+  voice/, copilot/ and messaging/ (the domain: logins, the voice agent's calls, the AI
+  copilot's tools, message templates)
   and jobs/ (workers) use integrations/
   (third-party clients), which import neither; all may use the app-wide settings, errors and
   observability modules.
@@ -54,11 +55,12 @@ def test_devstack_does_not_import_the_sidecar() -> None:
 # What each sidecar folder may import of the sidecar (besides itself); docs/architecture.md.
 # settings, errors and observability are the app-wide modules at the package's top.
 MAY_IMPORT = {
-    "routes": {"accounts", "voice", "copilot", "integrations", "errors", "settings"},
+    "routes": {"accounts", "voice", "copilot", "messaging", "integrations", "errors", "settings"},
     "accounts": {"integrations", "errors", "settings"},
     "voice": {"integrations", "errors", "settings"},
     "copilot": {"integrations", "errors", "settings"},
-    "jobs": {"integrations", "errors", "settings", "observability"},
+    "messaging": {"integrations", "errors", "settings"},
+    "jobs": {"messaging", "integrations", "errors", "settings", "observability"},
     "integrations": {"errors", "settings", "observability"},
 }
 

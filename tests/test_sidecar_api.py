@@ -91,6 +91,9 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/cal"): "calcom_webhook_receive",
     ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
     ("POST", "/api/v1/webhooks/twilio/sms"): "twilio_sms_receive",
+    ("POST", "/api/v1/webhooks/twilio/status"): "twilio_status_receive",
+    ("POST", "/api/v1/webhooks/twilio/whatsapp"): "twilio_whatsapp_receive",
+    ("POST", "/api/v1/communications"): "communication_create",
     ("POST", "/api/v1/voice/callback"): "voice_callback_request",
     ("POST", "/api/v1/sessions/copilot"): "copilot_message",
     ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/confirm"): (

@@ -205,6 +205,7 @@ select is_empty(
                 'ai_sessions',              -- what was said encrypted; in clear only through rpc/voice_session
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
+                'messages',                 -- PRM messages: no clinical content by rule (templates refuse it)
                 'consent_events',           -- consent decisions, read by the patient and front desk
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
@@ -212,6 +213,8 @@ select is_empty(
                 'patient_registrations',    -- the person at a hospital
                 'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
                 'record_shares',            -- which hospital may read the record
+                'ticket_comments',          -- support conversation about a ticket, not the record
+                'tickets',                  -- support requests: logistics (refills, reports, bills), a status
                 'voice_callbacks'           -- requests for a call back: a number, times, a status
             ) $$,
     'every table naming a patient is either clinical (private.audited_resources) or listed as holding '

@@ -167,6 +167,15 @@ begin
     insert into public.tickets (hospital_id, patient_id, title) values (h, p, 'Reach ' || side)
     returning id into row_id;
     perform pg_temp.fixture('tickets', side || '_ticket', row_id);
+    insert into public.message_templates (hospital_id, code, name, channel, body)
+    values (h, 'reach', 'Reach', 'sms', 'Hello') returning id into row_id;
+    perform pg_temp.fixture('message_templates', side || '_template', row_id);
+    -- A patient's WhatsApp message to the hospital, unread.
+    insert into public.messages (hospital_id, patient_id, channel, direction, address, body, status)
+    select h, p, 'whatsapp', 'inbound', pt.phone, 'Reach message ' || side, 'received'
+    from public.patients as pt where pt.id = p
+    returning id into row_id;
+    perform pg_temp.fixture('messages', side || '_message', row_id);
     insert into public.voice_lines (hospital_id, vapi_phone_number_id, phone)
     values (h, 'pn-reach-' || side, '+9117655001' || length(side) || ascii(side) % 10);
     -- The doctor's copilot session there, with an action waiting and one confirmed.
@@ -356,7 +365,9 @@ from (
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
     ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action'),
-    ('public.tickets', 'b', null, 'b_ticket'), ('public.tickets', 'c', null, 'c_ticket')
+    ('public.tickets', 'b', null, 'b_ticket'), ('public.tickets', 'c', null, 'c_ticket'),
+    ('public.message_templates', 'b', null, 'b_template'), ('public.message_templates', 'c', null, 'c_template'),
+    ('public.messages', 'b', null, 'b_message'), ('public.messages', 'c', null, 'c_message')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -572,6 +583,12 @@ values
 (
     'public.hospital_closures', 'a_admin', jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'closed_on', '2031-12-25', 'name', 'Christmas'
+    )
+),
+(
+    'public.message_templates', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'code', 'reach_template', 'name', 'Reach', 'channel', 'sms',
+        'body', 'Hello {{ patient_name }}', 'variables', '{patient_name}'
     )
 ),
 (
@@ -857,6 +874,9 @@ values
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('action_id', 'public.ai_pending_actions', null), ('ticket_id', 'public.tickets', null),
+('message_id', 'public.messages', null), ('template_id', 'public.message_templates', null),
+('provider_message_id', null, 'the provider''s id of a message (Twilio SID), for the service role only'),
+('journey_instance_id', null, 'journeys do not exist yet; the column is a plain reference until they do'),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -1033,6 +1053,34 @@ values
     'copilot_finish_action', 'a_doctor',
     $$ select public.copilot_finish_action(($1 ->> 'action_id')::uuid, '{"done": true}', true) $$,
     jsonb_build_object('action_id', pg_temp.a('ai_pending_actions', 'a_confirmed_action'))
+),
+(
+    'send_message', 'a_front_desk',
+    $$ select to_jsonb(public.send_message(($1 ->> 'patient_id')::uuid, 'sms', 'Hello Gurmeet Singh',
+        hospital_id => ($1 ->> 'hospital_id')::uuid, template_id => ($1 ->> 'template_id')::uuid)) $$,
+    jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
+        'template_id', pg_temp.a('message_templates', 'a_template')
+    )
+),
+(
+    'mark_message_read', 'a_front_desk',
+    $$ select to_jsonb(public.mark_message_read(($1 ->> 'message_id')::uuid)) $$,
+    jsonb_build_object('message_id', pg_temp.a('messages', 'a_message'))
+),
+(
+    'archive_message', 'a_front_desk',
+    $$ select to_jsonb(public.archive_message(($1 ->> 'message_id')::uuid)) $$,
+    jsonb_build_object('message_id', pg_temp.a('messages', 'a_message'))
+),
+(
+    'message_stats', 'a_front_desk', $$ select public.message_stats(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'search_messages', 'a_front_desk',
+    $$ select jsonb_agg(s) from public.search_messages('reach', patient_id => ($1 ->> 'patient_id')::uuid) as s $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
 ),
 (
     'ticket_sla', 'a_front_desk', $$ select public.ticket_sla(($1 ->> 'ticket_id')::uuid) $$,
