@@ -725,6 +725,50 @@ ALTER FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp wit
 COMMENT ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) IS 'The instant that many business minutes of the hospital after from_at (null when it is not open within a year).';
 
 --
+-- Name: add_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_journey public.journeys;
+    version public.journey_versions;
+    at_position integer;
+    last_position integer;
+begin
+    select j.* into found_journey from public.journeys as j where j.id = add_journey_stage.journey_id for update;
+    if found_journey.id is null then
+        perform private.raise_not_found('journey not found');
+    end if;
+    perform private.require_journey_office(found_journey.hospital_id);
+    version := private.journey_version_for_edit(found_journey.id);
+    select coalesce(max(s.position), 0) into last_position
+    from public.journey_stages as s where s.journey_version_id = version.id;
+    at_position := least(
+        greatest(coalesce((stage ->> 'order_index')::integer, (stage ->> 'position')::integer, last_position + 1), 1),
+        last_position + 1
+    );
+    -- Make room (from the end, so that no two stages share a position meanwhile).
+    update public.journey_stages as s set position = s.position + 1000
+    where s.journey_version_id = version.id and s.position >= at_position;
+    update public.journey_stages as s set position = s.position - 999
+    where s.journey_version_id = version.id and s.position >= at_position + 1000;
+    return to_jsonb(private.insert_journey_stage(version, stage, at_position))
+        || jsonb_build_object('version', version.version);
+end;
+$$;
+
+ALTER FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) IS 'Adds a stage to a journey at a position (default: last), in a new version when instances use the current one.';
+
+--
 -- Name: administered_patient_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -742,6 +786,189 @@ end;
 $$;
 
 ALTER FUNCTION private.administered_patient_ids() OWNER TO postgres;
+
+--
+-- Name: advance_due_journeys(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.advance_due_journeys() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance record;
+    moved integer := 0;
+begin
+    for instance in
+        select i.id, nxt.trigger_event
+        from public.journey_instances as i
+        join public.journey_stages as cur on cur.id = i.current_stage_id
+        join public.journey_stages as nxt
+            on nxt.journey_version_id = i.journey_version_id
+            and nxt.position = (
+                select min(s.position) from public.journey_stages as s
+                where s.journey_version_id = i.journey_version_id and s.position > cur.position
+            )
+        where i.status = 'active'
+            and (
+                (nxt.trigger_event = 'days_after_previous' and i.stage_entered_at + make_interval(days => nxt.wait_days) <= now())
+                or (nxt.trigger_event = 'days_after_start' and i.created_at + make_interval(days => nxt.wait_days) <= now())
+            )
+        order by i.stage_entered_at
+        limit 1000
+    loop
+        perform private.advance_journey(instance.id, null, instance.trigger_event);
+        moved := moved + 1;
+    end loop;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.advance_due_journeys() OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_due_journeys(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.advance_due_journeys() IS 'Advances the instances whose next stage is time-triggered and due (pg_cron: carebase-journeys-due).';
+
+--
+-- Name: journey_instances; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_instances (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    journey_id uuid NOT NULL,
+    journey_version_id uuid NOT NULL,
+    appointment_id uuid,
+    encounter_id uuid,
+    context jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    current_stage_id uuid,
+    stage_entered_at timestamp with time zone,
+    started_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT journey_instances_context_object CHECK ((jsonb_typeof(context) = 'object'::text))
+);
+
+ALTER TABLE public.journey_instances OWNER TO postgres;
+
+--
+-- Name: TABLE journey_instances; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_instances IS 'A patient on a journey (seed 001 instances), pinned to the version they started on, at one stage of it at a time. Started with rpc/start_journey_instance, moved with rpc/advance_journey_instance (and automatically by trigger events), cancelled with rpc/cancel_journey_instance; rpc/journey_instance gives it with its stages. At most one active instance of a journey per patient. Read by the hospital''s staff and the patient.';
+
+--
+-- Name: COLUMN journey_instances.context; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.context IS 'Values for the journey''s messages (text values; e.g. {"procedure_date": "5 Jan"}).';
+
+--
+-- Name: COLUMN journey_instances.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.status IS 'Changed only along state_machine_transitions (machine journey_instance): active, completed, cancelled. Every step is in status_history.';
+
+--
+-- Name: COLUMN journey_instances.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.status_reason IS 'Why it was cancelled.';
+
+--
+-- Name: COLUMN journey_instances.current_stage_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.current_stage_id IS 'The stage the patient is in (null once completed or cancelled).';
+
+--
+-- Name: COLUMN journey_instances.stage_entered_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.stage_entered_at IS 'When the patient entered the current stage.';
+
+--
+-- Name: advance_journey(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.advance_journey(instance_id uuid, notes text, how text) RETURNS public.journey_instances
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+    current_position integer;
+    next_stage public.journey_stages;
+begin
+    select i.* into instance from public.journey_instances as i where i.id = advance_journey.instance_id for update;
+    if instance.status <> 'active' then
+        perform private.raise_conflict(
+            format('the journey is %s', instance.status), 'journey_not_active', 'only an active journey moves on'
+        );
+    end if;
+    update public.journey_stage_events as e
+    set completed_at = clock_timestamp(), completed_by = (select auth.uid()), notes = advance_journey.notes
+    where e.instance_id = instance.id and e.stage_id = instance.current_stage_id and e.completed_at is null;
+    select s.position into current_position from public.journey_stages as s where s.id = instance.current_stage_id;
+    select s.* into next_stage from public.journey_stages as s
+    where s.journey_version_id = instance.journey_version_id and s.position > current_position
+    order by s.position
+    limit 1;
+    if next_stage.id is null then
+        update public.journey_instances as i
+        set status = 'completed', current_stage_id = null, stage_entered_at = null, completed_at = clock_timestamp()
+        where i.id = instance.id;
+    else
+        perform private.enter_journey_stage(instance.id, next_stage, how);
+    end if;
+    select i.* into instance from public.journey_instances as i where i.id = advance_journey.instance_id;
+    return instance;
+end;
+$$;
+
+ALTER FUNCTION private.advance_journey(instance_id uuid, notes text, how text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_journey(instance_id uuid, notes text, how text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.advance_journey(instance_id uuid, notes text, how text) IS 'Completes an instance''s current stage (with notes) and enters the next, or completes the instance.';
+
+--
+-- Name: advance_journey_instance(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.advance_journey_instance(instance_id uuid, notes text) RETURNS public.journey_instances
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid;
+begin
+    select i.hospital_id into hospital from public.journey_instances as i where i.id = advance_journey_instance.instance_id;
+    if hospital is null then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+    perform private.require_journey_staff(hospital);
+    return private.advance_journey(advance_journey_instance.instance_id, advance_journey_instance.notes, 'manual');
+end;
+$$;
+
+ALTER FUNCTION private.advance_journey_instance(instance_id uuid, notes text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) IS 'Advances an instance by hand, for the hospital''s staff.';
 
 --
 -- Name: allow_registration_of(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3450,6 +3677,39 @@ $$;
 ALTER FUNCTION private.can_see_schedules(hospital_id uuid) OWNER TO postgres;
 
 --
+-- Name: cancel_journey_instance(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) RETURNS public.journey_instances
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    changed public.journey_instances;
+begin
+    select i.* into changed from public.journey_instances as i where i.id = cancel_journey_instance.instance_id for update;
+    if changed.id is null then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+    perform private.require_journey_staff(changed.hospital_id);
+    update public.journey_instances as i
+    set status = 'cancelled', status_reason = cancel_journey_instance.reason, current_stage_id = null,
+        stage_entered_at = null
+    where i.id = changed.id
+    returning * into changed;
+    return changed;
+end;
+$$;
+
+ALTER FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) IS 'Cancels an instance, for the hospital''s staff.';
+
+--
 -- Name: cancel_message_delivery(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4662,6 +4922,55 @@ $$;
 ALTER FUNCTION private.create_field_key() OWNER TO postgres;
 
 --
+-- Name: create_journey(uuid, text, text, text, boolean, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    made public.journeys;
+    version public.journey_versions;
+    stage jsonb;
+    n integer := 0;
+begin
+    perform private.require_journey_office(create_journey.hospital_id);
+    if jsonb_typeof(coalesce(stages, '[]')) <> 'array' then
+        perform private.raise_invalid('stages is an array', 'stages_malformed');
+    end if;
+    insert into public.journeys (hospital_id, name, journey_type, description, is_default)
+    values (
+        create_journey.hospital_id, create_journey.name, coalesce(create_journey.journey_type, 'general'),
+        create_journey.description, coalesce(create_journey.is_default, false)
+    )
+    returning * into made;
+    insert into public.journey_versions (journey_id, hospital_id, version, trigger_conditions)
+    values (made.id, made.hospital_id, 1, coalesce(create_journey.trigger_conditions, '{}'))
+    returning * into version;
+    for stage in
+        select s.value from jsonb_array_elements(coalesce(stages, '[]')) with ordinality as s (value, n)
+        order by coalesce((s.value ->> 'order_index')::integer, (s.value ->> 'position')::integer, s.n::integer), s.n
+    loop
+        n := n + 1;
+        perform private.insert_journey_stage(version, stage, n);
+    end loop;
+    return private.journey_json(made.id);
+exception
+    when check_violation or not_null_violation then
+        perform private.raise_invalid(format('the journey is not valid: %s', sqlerrm), 'journey_invalid');
+end;
+$$;
+
+ALTER FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) IS 'Creates a journey, its version 1 and its stages (admins and CROs of the hospital).';
+
+--
 -- Name: create_staff_records(uuid, uuid, public.app_role, jsonb, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5701,6 +6010,123 @@ $$;
 ALTER FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: journey_actions_valid(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_actions_valid(actions jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    select jsonb_typeof(actions) = 'array' and jsonb_array_length(actions) <= 10 and not exists (
+        select from jsonb_array_elements(actions) as a (action)
+        where jsonb_typeof(a.action) <> 'object'
+            or not case a.action ->> 'type'
+                when 'send_template' then
+                    coalesce(a.action ->> 'template_code', '') ~ '^[a-z][a-z0-9_]{0,62}$'
+                    and coalesce(a.action ->> 'channel', '') in ('whatsapp', 'sms', 'email')
+                when 'create_ticket' then
+                    length(btrim(coalesce(a.action ->> 'title', ''))) between 1 and 200
+                    and coalesce(a.action ->> 'priority', 'medium') in ('low', 'medium', 'high', 'urgent')
+                    and coalesce(a.action ->> 'category', 'journey') ~ '^[a-z][a-z_]{0,39}$'
+                when 'book_follow_up' then
+                    coalesce(a.action ->> 'days', '0') ~ '^[0-9]{1,4}$'
+                else false
+            end
+    );
+$_$;
+
+ALTER FUNCTION private.journey_actions_valid(actions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_actions_valid(actions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_actions_valid(actions jsonb) IS 'Whether a stage''s actions are an array of send_template {template_code, channel}, create_ticket {title, priority, category} and book_follow_up {days} objects.';
+
+--
+-- Name: journey_stages; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_stages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    journey_version_id uuid NOT NULL,
+    journey_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    "position" integer NOT NULL,
+    name text NOT NULL,
+    description text,
+    trigger_event text DEFAULT 'manual'::text NOT NULL,
+    wait_days integer,
+    due_days integer,
+    actions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT journey_stages_actions_valid CHECK (private.journey_actions_valid(actions)),
+    CONSTRAINT journey_stages_days_range CHECK ((((wait_days >= 0) AND (wait_days <= 3650)) AND ((due_days >= 0) AND (due_days <= 3650)))),
+    CONSTRAINT journey_stages_name_length CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT journey_stages_position_positive CHECK (("position" > 0)),
+    CONSTRAINT journey_stages_trigger_known CHECK ((trigger_event = ANY (ARRAY['manual'::text, 'appointment_completed'::text, 'lab_result_recorded'::text, 'days_after_previous'::text, 'days_after_start'::text]))),
+    CONSTRAINT journey_stages_wait_for_days CHECK (((trigger_event ~~ 'days_after_%'::text) = (wait_days IS NOT NULL)))
+);
+
+ALTER TABLE public.journey_stages OWNER TO postgres;
+
+--
+-- Name: TABLE journey_stages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_stages IS 'The ordered stages of a journey version. trigger_event says how an instance enters the stage: manual (rpc/advance_journey_instance), appointment_completed, lab_result_recorded, days_after_previous or days_after_start (wait_days). actions run on entering it. due_days: overdue when an instance stays in the stage longer.';
+
+--
+-- Name: COLUMN journey_stages."position"; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stages."position" IS 'The order, from 1 (the stage an instance starts in).';
+
+--
+-- Name: COLUMN journey_stages.actions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stages.actions IS 'Run when an instance enters the stage: [{"type": "send_template", "template_code", "channel"}, {"type": "create_ticket", "title", "priority", "category"}, {"type": "book_follow_up", "days"}].';
+
+--
+-- Name: enter_journey_stage(uuid, public.journey_stages, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+    event_id uuid;
+    done jsonb := '[]';
+    action jsonb;
+begin
+    update public.journey_instances as i
+    set current_stage_id = stage.id, stage_entered_at = clock_timestamp()
+    where i.id = enter_journey_stage.instance_id
+    returning * into instance;
+    insert into public.journey_stage_events (instance_id, hospital_id, patient_id, stage_id, entered_by_event)
+    values (instance.id, instance.hospital_id, instance.patient_id, stage.id, how)
+    returning id into event_id;
+    for action in select a.value from jsonb_array_elements(stage.actions) as a (value) loop
+        done := done || jsonb_build_array(private.run_journey_action(instance, stage, action));
+    end loop;
+    if jsonb_array_length(done) > 0 then
+        update public.journey_stage_events as e set actions_done = done where e.id = event_id;
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION enter_journey_stage(instance_id uuid, stage public.journey_stages, how text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) IS 'Moves an instance into a stage: recorded in journey_stage_events, with what its actions did.';
+
+--
 -- Name: fail_calendar_push(uuid, uuid, text, boolean, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6370,6 +6796,35 @@ $$;
 ALTER FUNCTION private.guard_identifier_derived_columns() OWNER TO postgres;
 
 --
+-- Name: guard_journey_version_frozen(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_journey_version_frozen() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    version_id uuid := case when tg_table_name = 'journey_versions' then old.id else old.journey_version_id end;
+begin
+    if exists (select from public.journey_instances as i where i.journey_version_id = version_id) then
+        perform private.raise_conflict(
+            'a journey version with instances does not change', 'journey_version_frozen',
+            'edit the journey: the edit makes a new version'
+        );
+    end if;
+    return case when tg_op = 'DELETE' then old else new end;
+end;
+$$;
+
+ALTER FUNCTION private.guard_journey_version_frozen() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_journey_version_frozen(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_journey_version_frozen() IS 'Trigger: refuses changing or removing a journey version (or its stages) that instances are pinned to.';
+
+--
 -- Name: guard_lab_result(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6812,6 +7267,79 @@ ALTER FUNCTION private.inbox_record(provider text, event_key text, event_type te
 --
 
 COMMENT ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) IS 'Records a webhook event in the inbox: the new entry, or (replay true) the first entry of the same provider event with this delivery counted.';
+
+--
+-- Name: journey_versions; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_versions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    journey_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    version integer NOT NULL,
+    trigger_conditions jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT journey_versions_conditions_object CHECK ((jsonb_typeof(trigger_conditions) = 'object'::text)),
+    CONSTRAINT journey_versions_positive CHECK ((version > 0))
+);
+
+ALTER TABLE public.journey_versions OWNER TO postgres;
+
+--
+-- Name: TABLE journey_versions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_versions IS 'Versions of a journey: editing a journey whose latest version has instances makes a new one; instances stay on theirs. A version with instances never changes.';
+
+--
+-- Name: COLUMN journey_versions.trigger_conditions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_versions.trigger_conditions IS 'When the journey applies (free-form, for the hospital''s staff).';
+
+--
+-- Name: insert_journey_stage(public.journey_versions, jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) RETURNS public.journey_stages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    made public.journey_stages;
+begin
+    if jsonb_typeof(stage) is distinct from 'object' then
+        perform private.raise_invalid('a stage is an object', 'stage_malformed');
+    end if;
+    insert into public.journey_stages (
+        journey_version_id, journey_id, hospital_id, position, name, description, trigger_event, wait_days,
+        due_days, actions
+    )
+    values (
+        version.id, version.journey_id, version.hospital_id, at_position, stage ->> 'name', stage ->> 'description',
+        coalesce(stage ->> 'trigger_event', 'manual'), (stage ->> 'wait_days')::integer,
+        (stage ->> 'due_days')::integer, coalesce(stage -> 'actions', '[]')
+    )
+    returning * into made;
+    return made;
+exception
+    when check_violation or not_null_violation or invalid_text_representation then
+        perform private.raise_invalid(
+            format('the stage is not valid: %s', sqlerrm), 'stage_invalid',
+            'name; trigger_event manual, appointment_completed, lab_result_recorded, days_after_previous or '
+            || 'days_after_start (with wait_days); due_days; actions (see journey_stages.actions)'
+        );
+end;
+$$;
+
+ALTER FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) IS 'Adds a stage (its JSON: name, description, trigger_event, wait_days, due_days, actions) to a version.';
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7309,6 +7837,207 @@ ALTER FUNCTION private.joinable_topics() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.joinable_topics() IS 'The live-event topics the caller may join and read: user:<own uid>, hospital:<hospital>:<role> for each active membership at an active hospital, and pharmacy:<pharmacy> for each pharmacy where they are an active pharmacist.';
+
+--
+-- Name: journey_appointment_completed(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_appointment_completed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.journey_event(new.patient_id, new.hospital_id, 'appointment_completed');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.journey_appointment_completed() OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_appointment_completed(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_appointment_completed() IS 'Trigger: a completed appointment advances the patient''s journeys waiting for one.';
+
+--
+-- Name: journey_event(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_event(patient uuid, hospital uuid, event text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+    moved integer := 0;
+begin
+    for instance in
+        select i.* from public.journey_instances as i
+        join public.journey_stages as cur on cur.id = i.current_stage_id
+        join public.journey_stages as nxt
+            on nxt.journey_version_id = i.journey_version_id
+            and nxt.position = (
+                select min(s.position) from public.journey_stages as s
+                where s.journey_version_id = i.journey_version_id and s.position > cur.position
+            )
+        where i.patient_id = journey_event.patient and i.hospital_id = journey_event.hospital
+            and i.status = 'active' and nxt.trigger_event = journey_event.event
+        order by i.id
+    loop
+        perform private.advance_journey(instance.id, null, journey_event.event);
+        moved := moved + 1;
+    end loop;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.journey_event(patient uuid, hospital uuid, event text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_event(patient uuid, hospital uuid, event text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_event(patient uuid, hospital uuid, event text) IS 'Advances the patient''s active instances at the hospital whose next stage this event enters.';
+
+--
+-- Name: journey_json(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_json(journey uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select to_jsonb(j) || jsonb_build_object(
+        'version', v.version,
+        'journey_version_id', v.id,
+        'trigger_conditions', v.trigger_conditions,
+        'stages', coalesce((
+            select jsonb_agg(to_jsonb(s) order by s.position)
+            from public.journey_stages as s where s.journey_version_id = v.id
+        ), '[]'),
+        'instances', jsonb_build_object(
+            'active', (select count(*) from public.journey_instances as i where i.journey_id = j.id and i.status = 'active'),
+            'total', (select count(*) from public.journey_instances as i where i.journey_id = j.id)
+        )
+    )
+    from public.journeys as j
+    cross join lateral (
+        select x.* from public.journey_versions as x where x.journey_id = j.id order by x.version desc limit 1
+    ) as v
+    where j.id = journey_json.journey;
+$$;
+
+ALTER FUNCTION private.journey_json(journey uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_json(journey uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_json(journey uuid) IS 'A journey with its current version''s stages.';
+
+--
+-- Name: journey_lab_result_recorded(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_lab_result_recorded() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.journey_event(new.patient_id, new.hospital_id, 'lab_result_recorded');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.journey_lab_result_recorded() OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_lab_result_recorded(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_lab_result_recorded() IS 'Trigger: a recorded lab result advances the patient''s journeys waiting for one.';
+
+--
+-- Name: journey_message_values(public.journey_instances, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce((
+        select jsonb_object_agg(c.key, c.value) from jsonb_each(instance.context) as c
+        where jsonb_typeof(c.value) in ('string', 'number', 'boolean')
+    ), '{}') || jsonb_strip_nulls(jsonb_build_object(
+        'patient_name', p.full_name,
+        'hospital_name', h.name,
+        'journey_name', j.name,
+        'stage_name', journey_message_values.stage_name,
+        'appointment_date', to_char(a.starts_at at time zone h.time_zone, 'DD Mon YYYY'),
+        'appointment_time', to_char(a.starts_at at time zone h.time_zone, 'HH24:MI'),
+        'practitioner_name', pr.full_name
+    ))
+    from public.patients as p
+    join public.hospitals as h on h.id = instance.hospital_id
+    join public.journeys as j on j.id = instance.journey_id
+    left join public.appointments as a on a.id = instance.appointment_id
+    left join public.doctors as d on d.id = a.doctor_id
+    left join public.profiles as pr on pr.id = d.user_id
+    where p.id = instance.patient_id;
+$$;
+
+ALTER FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_message_values(instance public.journey_instances, stage_name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) IS 'The values a journey''s message templates may use: the instance context, patient_name, hospital_name, journey_name, stage_name, appointment_date, appointment_time, practitioner_name.';
+
+--
+-- Name: journey_version_for_edit(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_version_for_edit(journey uuid) RETURNS public.journey_versions
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    latest public.journey_versions;
+    copy public.journey_versions;
+begin
+    select v.* into latest
+    from public.journey_versions as v
+    where v.journey_id = journey_version_for_edit.journey
+    order by v.version desc
+    limit 1
+    for update;
+    if not exists (select from public.journey_instances as i where i.journey_version_id = latest.id) then
+        return latest;
+    end if;
+    insert into public.journey_versions (journey_id, hospital_id, version, trigger_conditions)
+    values (latest.journey_id, latest.hospital_id, latest.version + 1, latest.trigger_conditions)
+    returning * into copy;
+    insert into public.journey_stages (
+        journey_version_id, journey_id, hospital_id, position, name, description, trigger_event, wait_days,
+        due_days, actions
+    )
+    select copy.id, s.journey_id, s.hospital_id, s.position, s.name, s.description, s.trigger_event, s.wait_days,
+        s.due_days, s.actions
+    from public.journey_stages as s
+    where s.journey_version_id = latest.id;
+    return copy;
+end;
+$$;
+
+ALTER FUNCTION private.journey_version_for_edit(journey uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_version_for_edit(journey uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_version_for_edit(journey uuid) IS 'The version a journey edit goes to: the latest, or a new copy of it when instances are pinned to it.';
 
 --
 -- Name: keep_status_reason(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9072,6 +9801,9 @@ begin
         as_template := true;
     end if;
     update public.messages as m set address = to_address where m.id = msg.id;
+    if msg.body is null and template.id is null then
+        return jsonb_build_object('settle', 'dead', 'error', 'the template of the message is gone');
+    end if;
     return jsonb_build_object(
         'channel', msg.channel,
         'phone', case when msg.channel <> 'email' then to_address end,
@@ -9088,7 +9820,13 @@ begin
             'content_variables', case when as_template then (
                 select jsonb_object_agg(v.n::text, coalesce(msg.template_variables ->> v.name, ''))
                 from unnest(template.variables) with ordinality as v (name, n)
-            )::text end
+            )::text end,
+            -- Not rendered yet: the worker renders it (Jinja2 sandbox) and records the text
+            -- with rpc/record_message_text before it sends.
+            'render', case when msg.body is null then jsonb_build_object(
+                'body', template.body, 'subject', template.subject, 'variables', to_jsonb(template.variables),
+                'values', msg.template_variables
+            ) end
         ))
     );
 end;
@@ -11940,6 +12678,54 @@ $$;
 ALTER FUNCTION private.require_hospital_admin(hospital uuid) OWNER TO postgres;
 
 --
+-- Name: require_journey_office(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.require_journey_office(hospital uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not private.acting_as_system()
+        and not coalesce(hospital = any(private.staff_hospital_ids('{hospital_admin,cro}')), false) then
+        perform private.raise_not_found('journey not found');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.require_journey_office(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION require_journey_office(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.require_journey_office(hospital uuid) IS 'Refuses (PT404, as for a journey that does not exist) anyone but the hospital''s admins and CROs.';
+
+--
+-- Name: require_journey_staff(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.require_journey_staff(hospital uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not private.acting_as_system()
+        and not coalesce(hospital = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin,nurse,doctor}')), false) then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.require_journey_staff(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION require_journey_staff(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.require_journey_staff(hospital uuid) IS 'Refuses (PT404) anyone but the hospital''s front desk, CROs, admins, nurses and doctors.';
+
+--
 -- Name: require_patient_registration(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12241,6 +13027,72 @@ $_$;
 ALTER FUNCTION private.rotate_field_encryption(batch_size integer) OWNER TO postgres;
 
 --
+-- Name: run_journey_action(public.journey_instances, public.journey_stages, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    template public.message_templates;
+    sent public.messages;
+    ticket uuid;
+    values_ jsonb;
+    failure_detail text;
+begin
+    case action ->> 'type'
+        when 'send_template' then
+            select t.* into template from public.message_templates as t
+            where t.hospital_id = instance.hospital_id and t.code = action ->> 'template_code'
+                and t.channel = (action ->> 'channel')::public.message_channel and t.is_active;
+            if template.id is null then
+                return action || jsonb_build_object('outcome', 'skipped', 'reason', 'template_not_found');
+            end if;
+            values_ := private.journey_message_values(instance, stage.name);
+            sent := private.send_message(
+                instance.patient_id, template.channel, null, null, instance.hospital_id, template.id,
+                coalesce((
+                    select jsonb_object_agg(v.name, values_ -> v.name)
+                    from unnest(template.variables) as v (name) where values_ ? v.name
+                ), '{}'),
+                null, instance.id
+            );
+            return action || jsonb_build_object('outcome', 'done', 'message_id', sent.id);
+        when 'create_ticket', 'book_follow_up' then
+            insert into public.tickets (hospital_id, patient_id, journey_instance_id, title, category, priority)
+            values (
+                instance.hospital_id, instance.patient_id, instance.id,
+                case when action ->> 'type' = 'book_follow_up'
+                    then format('Book a follow-up visit in %s days (%s)', coalesce(action ->> 'days', '0'), stage.name)
+                    else action ->> 'title'
+                end,
+                case when action ->> 'type' = 'book_follow_up' then 'appointment' else coalesce(action ->> 'category', 'journey') end,
+                coalesce(action ->> 'priority', 'medium')::public.ticket_priority
+            )
+            returning id into ticket;
+            return action || jsonb_build_object('outcome', 'done', 'ticket_id', ticket);
+        else
+            return action || jsonb_build_object('outcome', 'skipped', 'reason', 'unknown_action');
+    end case;
+exception
+    when others then
+        get stacked diagnostics failure_detail = pg_exception_detail;
+        return action || jsonb_build_object(
+            'outcome', 'skipped', 'reason', coalesce(nullif(failure_detail, ''), 'failed'), 'message', sqlerrm
+        );
+end;
+$$;
+
+ALTER FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) IS 'Runs a stage action (send_template, create_ticket, book_follow_up) and answers its outcome; a refusal (consent withdrawn, the WhatsApp window, no template) is an outcome, not an error.';
+
+--
 -- Name: schedule_job(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12290,7 +13142,7 @@ CREATE TABLE public.messages (
     direction public.message_direction DEFAULT 'outbound'::public.message_direction NOT NULL,
     address text,
     subject text,
-    body text NOT NULL,
+    body text,
     template_id uuid,
     template_variables jsonb DEFAULT '{}'::jsonb NOT NULL,
     status text DEFAULT 'queued'::text NOT NULL,
@@ -12307,8 +13159,9 @@ CREATE TABLE public.messages (
     created_by uuid DEFAULT auth.uid(),
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ((COALESCE(subject, ''::text) || ' '::text) || body))) STORED,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ((COALESCE(subject, ''::text) || ' '::text) || COALESCE(body, ''::text)))) STORED,
     CONSTRAINT messages_body_length CHECK (((length(body) >= 1) AND (length(body) <= 20000))),
+    CONSTRAINT messages_body_or_template CHECK (((body IS NOT NULL) OR (template_id IS NOT NULL))),
     CONSTRAINT messages_subject_length CHECK ((length(subject) <= 200)),
     CONSTRAINT messages_template_variables_object CHECK ((jsonb_typeof(template_variables) = 'object'::text))
 );
@@ -12331,7 +13184,7 @@ COMMENT ON COLUMN public.messages.address IS 'The patient''s number (E.164) or e
 -- Name: COLUMN messages.body; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.messages.body IS 'The text as sent (rendered from the template): never clinical content.';
+COMMENT ON COLUMN public.messages.body IS 'The text as sent (rendered from the template): never clinical content. Null only for an automatic message (a journey stage''s) until the worker renders its template.';
 
 --
 -- Name: COLUMN messages.template_variables; Type: COMMENT; Schema: public; Owner: postgres
@@ -12440,8 +13293,10 @@ begin
             );
         end if;
     end if;
-    if coalesce(btrim(send_message.body), '') = '' then
-        perform private.raise_invalid('a message needs a body', 'body_required');
+    -- Without a body, a template is rendered by the worker when the message goes out (a
+    -- journey stage's messages; clients that do not render it themselves).
+    if coalesce(btrim(send_message.body), '') = '' and not (send_message.body is null and template.id is not null) then
+        perform private.raise_invalid('a message needs a body, or a template', 'body_required');
     end if;
     if length(send_message.body) > (
         case send_message.channel when 'sms' then 1600 when 'whatsapp' then 4096 else 20000 end
@@ -12451,7 +13306,8 @@ begin
             'SMS: 1600 characters, WhatsApp: 4096, email: 20000'
         );
     end if;
-    if send_message.channel = 'email' and coalesce(btrim(send_message.subject), '') = '' then
+    if send_message.channel = 'email' and coalesce(btrim(send_message.subject), '') = ''
+        and send_message.body is not null then
         perform private.raise_invalid('an email needs a subject', 'subject_required');
     end if;
     if send_message.scheduled_for > now() + interval '366 days' then
@@ -12471,7 +13327,7 @@ begin
     )
     values (
         hospital, person.id, send_message.journey_instance_id, send_message.channel, 'outbound',
-        nullif(btrim(send_message.subject), ''), send_message.body, send_message.template_id,
+        nullif(btrim(send_message.subject), ''), nullif(send_message.body, ''), send_message.template_id,
         coalesce(send_message.template_variables, '{}'), send_message.scheduled_for
     )
     returning * into made;
@@ -12941,6 +13797,80 @@ ALTER FUNCTION private.stamp_message_status() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.stamp_message_status() IS 'Trigger: sets sent_at, delivered_at, read_at or failed_at when a message reaches that status.';
+
+--
+-- Name: start_journey_instance(uuid, uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) RETURNS public.journey_instances
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_journey public.journeys;
+    version public.journey_versions;
+    first_stage public.journey_stages;
+    made public.journey_instances;
+begin
+    select j.* into found_journey from public.journeys as j where j.id = start_journey_instance.journey_id;
+    if found_journey.id is null then
+        perform private.raise_not_found('journey not found');
+    end if;
+    if not private.acting_as_system()
+        and not coalesce(found_journey.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin,nurse,doctor}')), false) then
+        perform private.raise_not_found('journey not found');
+    end if;
+    if not found_journey.is_active then
+        perform private.raise_conflict('the journey is inactive', 'journey_inactive');
+    end if;
+    if not exists (
+        select from public.patient_registrations as r
+        where r.patient_id = start_journey_instance.patient_id and r.hospital_id = found_journey.hospital_id
+            and r.deleted_at is null
+    ) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    select v.* into version from public.journey_versions as v
+    where v.journey_id = found_journey.id order by v.version desc limit 1;
+    select s.* into first_stage from public.journey_stages as s
+    where s.journey_version_id = version.id order by s.position limit 1;
+    if first_stage.id is null then
+        perform private.raise_invalid('the journey has no stages', 'journey_has_no_stages');
+    end if;
+    begin
+        insert into public.journey_instances (
+            hospital_id, patient_id, journey_id, journey_version_id, appointment_id, encounter_id, context
+        )
+        values (
+            found_journey.hospital_id, start_journey_instance.patient_id, found_journey.id, version.id,
+            start_journey_instance.appointment_id, start_journey_instance.encounter_id,
+            coalesce(start_journey_instance.context, '{}')
+        )
+        returning * into made;
+    exception
+        when exclusion_violation then
+            perform private.raise_conflict(
+                'the patient is already on this journey', 'journey_already_active',
+                'complete or cancel the active instance first'
+            );
+        when foreign_key_violation then
+            perform private.raise_not_found('appointment or encounter not found');
+        when check_violation then
+            perform private.raise_invalid('context is an object', 'context_malformed');
+    end;
+    perform private.enter_journey_stage(made.id, first_stage, 'start');
+    select i.* into made from public.journey_instances as i where i.id = made.id;
+    return made;
+end;
+$$;
+
+ALTER FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) IS 'Starts a patient on the current version of a journey, in its first stage.';
 
 --
 -- Name: sync_profile_from_auth_user(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13482,6 +14412,107 @@ ALTER FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) OWN
 --
 
 COMMENT ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) IS 'The unmerge itself (rpc/unmerge_patients): restores the source, its registrations and moved rows.';
+
+--
+-- Name: update_journey(uuid, text, text, text, boolean, boolean, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_journey public.journeys;
+    version public.journey_versions;
+begin
+    select j.* into found_journey from public.journeys as j where j.id = update_journey.journey_id for update;
+    if found_journey.id is null then
+        perform private.raise_not_found('journey not found');
+    end if;
+    perform private.require_journey_office(found_journey.hospital_id);
+    update public.journeys as j
+    set name = coalesce(update_journey.name, j.name),
+        journey_type = coalesce(update_journey.journey_type, j.journey_type),
+        description = coalesce(update_journey.description, j.description),
+        is_default = coalesce(update_journey.is_default, j.is_default),
+        is_active = coalesce(update_journey.is_active, j.is_active)
+    where j.id = found_journey.id;
+    if update_journey.trigger_conditions is not null then
+        version := private.journey_version_for_edit(found_journey.id);
+        if version.trigger_conditions is distinct from update_journey.trigger_conditions then
+            update public.journey_versions as v set trigger_conditions = update_journey.trigger_conditions
+            where v.id = version.id;
+        end if;
+    end if;
+    return private.journey_json(found_journey.id);
+exception
+    when check_violation then
+        perform private.raise_invalid(format('the journey is not valid: %s', sqlerrm), 'journey_invalid');
+end;
+$$;
+
+ALTER FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) IS 'Changes a journey; new trigger conditions go to a new version when instances use the current one.';
+
+--
+-- Name: update_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    old_stage public.journey_stages;
+    version public.journey_versions;
+    target public.journey_stages;
+begin
+    select s.* into old_stage from public.journey_stages as s where s.id = update_journey_stage.stage_id;
+    if old_stage.id is null then
+        perform private.raise_not_found('stage not found');
+    end if;
+    perform private.require_journey_office(old_stage.hospital_id);
+    perform from public.journeys as j where j.id = old_stage.journey_id for update;
+    if exists (
+        select from public.journey_versions as v
+        where v.journey_id = old_stage.journey_id
+            and v.version > (select x.version from public.journey_versions as x where x.id = old_stage.journey_version_id)
+    ) then
+        perform private.raise_conflict(
+            'the stage is of an older version of the journey', 'stage_of_old_version', 'edit the current version''s stage'
+        );
+    end if;
+    version := private.journey_version_for_edit(old_stage.journey_id);
+    select s.* into target from public.journey_stages as s
+    where s.journey_version_id = version.id and s.position = old_stage.position;
+    update public.journey_stages as s
+    set name = coalesce(changes ->> 'name', s.name),
+        description = coalesce(changes ->> 'description', s.description),
+        trigger_event = coalesce(changes ->> 'trigger_event', s.trigger_event),
+        wait_days = case when changes ? 'wait_days' then (changes ->> 'wait_days')::integer else s.wait_days end,
+        due_days = case when changes ? 'due_days' then (changes ->> 'due_days')::integer else s.due_days end,
+        actions = coalesce(changes -> 'actions', s.actions)
+    where s.id = target.id
+    returning * into target;
+    return to_jsonb(target) || jsonb_build_object('version', version.version);
+exception
+    when check_violation or invalid_text_representation then
+        perform private.raise_invalid(format('the stage is not valid: %s', sqlerrm), 'stage_invalid');
+end;
+$$;
+
+ALTER FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) IS 'Changes a stage of a journey''s current version, in a new version when instances use it.';
 
 --
 -- Name: user_topic(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14512,6 +15543,25 @@ Errors: PT404 no such invitation addressed to you, PT409 expired, accepted, with
 hospital no longer active or role already held, 23505 licence number taken.';
 
 --
+-- Name: add_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.add_journey_stage(add_journey_stage.journey_id, add_journey_stage.stage);
+$$;
+
+ALTER FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) IS 'Adds a stage to a journey (seed 001 POST /journeys/{id}/stages): {name, order_index (default: last), description, trigger_event, wait_days, due_days, actions}. When instances are on the current version the stage goes to a new version (a copy of it); running instances keep theirs. Answers the stage with the version it is in.';
+
+--
 -- Name: add_note_addendum(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14545,6 +15595,25 @@ ALTER FUNCTION public.add_note_addendum(note_id uuid, body text) OWNER TO postgr
 COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text) IS 'Adds a correction or addition to a signed note (the care team); returns the addendum''s id.
 
 Errors: PT404 no such signed note, 22023 empty body, 42501 not allowed, PT403 insufficient_aal.';
+
+--
+-- Name: advance_journey_instance(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.advance_journey_instance(instance_id uuid, notes text DEFAULT NULL::text) RETURNS public.journey_instances
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.advance_journey_instance(advance_journey_instance.instance_id, advance_journey_instance.notes);
+$$;
+
+ALTER FUNCTION public.advance_journey_instance(instance_id uuid, notes text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) IS 'Completes the current stage with notes and moves to the next (seed 001 POST /journeys/instances/{id}/advance), whatever its trigger; after the last stage the instance is completed. PT404 beyond reach; PT409 journey_not_active.';
 
 --
 -- Name: appointment_stats(date, date, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15187,6 +16256,25 @@ The state machine decides who may cancel from which state. Errors: PT404 no such
 42501 not allowed.';
 
 --
+-- Name: cancel_journey_instance(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) RETURNS public.journey_instances
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.cancel_journey_instance(cancel_journey_instance.instance_id, cancel_journey_instance.reason);
+$$;
+
+ALTER FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) IS 'Takes the patient off the journey (active -> cancelled, with a reason). PT404 beyond reach.';
+
+--
 -- Name: check_conflicts(uuid, timestamp with time zone, timestamp with time zone, uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -15660,6 +16748,28 @@ ALTER FUNCTION public.copilot_session_history(session_id uuid) OWNER TO postgres
 --
 
 COMMENT ON FUNCTION public.copilot_session_history(session_id uuid) IS 'The caller''s own session in clear: {..., summary, messages [{seq, role, content, ...}], tool_calls [{tool, arguments, read_only, outcome, code, ...}], actions [{tool, summary, arguments, status, outcome, ...}]}. The owner only (staff at aal2); each read is logged. Errors: PT404 session_not_found (no such session, or not yours), PT403 insufficient_aal.';
+
+--
+-- Name: create_journey(uuid, text, text, text, boolean, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text DEFAULT 'general'::text, description text DEFAULT NULL::text, is_default boolean DEFAULT false, trigger_conditions jsonb DEFAULT '{}'::jsonb, stages jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.create_journey(
+        create_journey.hospital_id, create_journey.name, create_journey.journey_type, create_journey.description,
+        create_journey.is_default, create_journey.trigger_conditions, create_journey.stages
+    );
+$$;
+
+ALTER FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) IS 'Creates a journey (seed 001 POST /journeys) with its stages, in order of order_index: [{name, description, trigger_event, wait_days, due_days, actions}]. The hospital''s admins and CROs; PT404 for anyone else. Answers the journey as rpc/journey does.';
 
 --
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16281,6 +17391,155 @@ COMMENT ON FUNCTION public.issue_registration_code() IS 'A patient proves presen
 An 8-character code valid once for 15 minutes, which the patient tells the front desk
 (rpc/register_existing_patient); a new code replaces the open one. Errors: 42501 not a
 signed-in patient.';
+
+--
+-- Name: journey(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey(journey_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if not exists (select from public.journeys as j where j.id = journey.journey_id) then
+        perform private.raise_not_found('journey not found');
+    end if;
+    answer := private.journey_json(journey.journey_id);
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.journey(journey_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey(journey_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey(journey_id uuid) IS 'A journey with its current version, trigger conditions, ordered stages and instance counts (seed 001 GET /journeys/{id}), for the hospital''s staff; PT404 otherwise.';
+
+--
+-- Name: journey_instance(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey_instance(instance_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+begin
+    select i.* into instance from public.journey_instances as i where i.id = journey_instance.instance_id;
+    if instance.id is null then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+    return to_jsonb(instance) || jsonb_build_object(
+        'journey_name', (select j.name from public.journeys as j where j.id = instance.journey_id),
+        'version', (select v.version from public.journey_versions as v where v.id = instance.journey_version_id),
+        'stages', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'stage_id', s.id, 'position', s.position, 'name', s.name, 'trigger_event', s.trigger_event,
+                    'due_days', s.due_days,
+                    'status', case
+                        when s.id = instance.current_stage_id then 'current'
+                        when e.completed_at is not null then 'completed'
+                        when e.entered_at is not null then 'skipped'
+                        else 'pending'
+                    end,
+                    'entered_at', e.entered_at, 'completed_at', e.completed_at, 'notes', e.notes,
+                    'actions', e.actions_done
+                ) order by s.position
+            )
+            from public.journey_stages as s
+            left join lateral (
+                select x.* from public.journey_stage_events as x
+                where x.instance_id = instance.id and x.stage_id = s.id
+                order by x.entered_at desc limit 1
+            ) as e on true
+            where s.journey_version_id = instance.journey_version_id
+        ), '[]')
+    );
+end;
+$$;
+
+ALTER FUNCTION public.journey_instance(instance_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_instance(instance_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey_instance(instance_id uuid) IS 'A journey instance with the stages of its version (seed 001 GET /journeys/instances/{id}): each stage''s status (completed, current, pending), when it was entered and completed, the notes and what its actions did. PT404 beyond reach.';
+
+--
+-- Name: journey_instance_stats(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey_instance_stats(hospital_id uuid DEFAULT NULL::uuid, journey_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with counted as (
+        select i.status, j.name, count(*) as n
+        from public.journey_instances as i
+        join public.journeys as j on j.id = i.journey_id
+        where (journey_instance_stats.hospital_id is null or i.hospital_id = journey_instance_stats.hospital_id)
+            and (journey_instance_stats.journey_id is null or i.journey_id = journey_instance_stats.journey_id)
+        group by i.status, j.name
+    )
+
+    select jsonb_build_object(
+        'total', coalesce(sum(c.n), 0),
+        'active', coalesce(sum(c.n) filter (where c.status = 'active'), 0),
+        'completed', coalesce(sum(c.n) filter (where c.status = 'completed'), 0),
+        'cancelled', coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0),
+        'by_status', coalesce((
+            select jsonb_object_agg(s.status, s.n)
+            from (select x.status, sum(x.n) as n from counted as x group by x.status) as s
+        ), '{}'),
+        'by_journey', coalesce((
+            select jsonb_object_agg(s.name, s.n)
+            from (select x.name, sum(x.n) as n from counted as x group by x.name) as s
+        ), '{}')
+    )
+    from counted as c;
+$$;
+
+ALTER FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_instance_stats(hospital_id uuid, journey_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) IS 'Counts of the journey instances the caller may read (seed 001 GET /journeys/instances/stats), optionally of one hospital or journey: {total, active, completed, cancelled, by_status, by_journey (by name)}.';
+
+--
+-- Name: journey_overdue_stages(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey_overdue_stages(hospital_id uuid DEFAULT NULL::uuid, at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(instance_id uuid, hospital_id uuid, patient_id uuid, journey_id uuid, journey_name text, stage_id uuid, stage_name text, entered_at timestamp with time zone, due_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select i.id, i.hospital_id, i.patient_id, i.journey_id, j.name, s.id, s.name, i.stage_entered_at,
+        i.stage_entered_at + make_interval(days => s.due_days)
+    from public.journey_instances as i
+    join public.journey_stages as s on s.id = i.current_stage_id
+    join public.journeys as j on j.id = i.journey_id
+    where i.status = 'active' and s.due_days is not null
+        and i.stage_entered_at + make_interval(days => s.due_days) < coalesce(journey_overdue_stages.at, now())
+        and (journey_overdue_stages.hospital_id is null or i.hospital_id = journey_overdue_stages.hospital_id)
+    order by i.stage_entered_at + make_interval(days => s.due_days), i.id;
+$$;
+
+ALTER FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_overdue_stages(hospital_id uuid, at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) IS 'The active instances the caller may read whose current stage is overdue (in it longer than its due_days) as of `at` (default now), optionally of one hospital, oldest due first.';
 
 --
 -- Name: link_patient_login(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17166,6 +18425,31 @@ Takes the seq, the hash in hex, its number in the store, the key id, the base64 
 the location. Errors: 22023 incomplete anchor, or the row does not have the anchored hash.';
 
 --
+-- Name: record_message_text(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_message_text(message_id uuid, subject text, body text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    with recorded as (
+        update public.messages as m
+        set body = record_message_text.body, subject = coalesce(record_message_text.subject, m.subject)
+        where m.id = record_message_text.message_id and m.body is null and m.status = 'queued'
+        returning 1
+    )
+    select exists (select from recorded);
+$$;
+
+ALTER FUNCTION public.record_message_text(message_id uuid, subject text, body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_message_text(message_id uuid, subject text, body text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_message_text(message_id uuid, subject text, body text) IS 'For the worker (service role): the text it rendered from the template of an automatic message, recorded before it is sent (once: false when the message already has its text).';
+
+--
 -- Name: record_voice_call(jsonb); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17714,7 +18998,7 @@ ALTER FUNCTION public.send_message(patient_id uuid, channel public.message_chann
 -- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) IS 'Queues a message to a patient of the caller''s hospital (seed 001 POST /communications): channel whatsapp, sms or email; body (the rendered text: POST /api/v1/communications on the sidecar renders a template), subject (email); hospital_id (needed when the patient is registered at several of the caller''s hospitals); template_id and template_variables (what it was rendered from); scheduled_for (null: now). It goes to the patient''s phone or email on record. Errors: PT404 patient or template not found; PT409 contact_consent_withdrawn, whatsapp_window_closed (outside 24 hours since the patient''s last WhatsApp message only a template with a whatsapp_content_sid may be sent); PT422 patient_has_no_phone / patient_has_no_email; 22023 body_required, subject_required, body_too_long, template_not_usable.';
+COMMENT ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) IS 'Queues a message to a patient of the caller''s hospital (seed 001 POST /communications): channel whatsapp, sms or email; body (the rendered text: POST /api/v1/communications on the sidecar renders a template; null with a template: the worker renders it with template_variables when it goes out, and a variable it lacks fails the message), subject (email); hospital_id (needed when the patient is registered at several of the caller''s hospitals); template_id and template_variables (what it was rendered from); scheduled_for (null: now). It goes to the patient''s phone or email on record. Errors: PT404 patient or template not found; PT409 contact_consent_withdrawn, whatsapp_window_closed (outside 24 hours since the patient''s last WhatsApp message only a template with a whatsapp_content_sid may be sent); PT422 patient_has_no_phone / patient_has_no_email; 22023 body_required, subject_required, body_too_long, template_not_usable.';
 
 --
 -- Name: set_doctor_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
@@ -18179,6 +19463,28 @@ COMMENT ON FUNCTION public.sign_clinical_note(note_id uuid) IS 'Signs (finalises
 Errors: PT404 no such note (or not the caller''s), PT403 insufficient_aal.';
 
 --
+-- Name: start_journey_instance(uuid, uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid DEFAULT NULL::uuid, encounter_id uuid DEFAULT NULL::uuid, context jsonb DEFAULT '{}'::jsonb) RETURNS public.journey_instances
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.start_journey_instance(
+        start_journey_instance.journey_id, start_journey_instance.patient_id, start_journey_instance.appointment_id,
+        start_journey_instance.encounter_id, start_journey_instance.context
+    );
+$$;
+
+ALTER FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) IS 'Starts a patient on a journey (seed 001 POST /journeys/instances): pinned to the journey''s current version, in its first stage, whose actions run. Optional appointment and encounter of the same patient at the hospital; context: values for its messages. The hospital''s front desk, CROs, admins, nurses and doctors. PT404 journey or patient not found (or beyond reach); PT409 journey_already_active (one active instance of a journey per patient), journey_inactive.';
+
+--
 -- Name: ticket_sla(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -18371,6 +19677,47 @@ COMMENT ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, special
 
 Fields left null keep their value; licence and status are the admin''s. Returns the doctor.
 Errors: PT404 no such doctor, 42501 not allowed, 22023 bad input, 23505 duplicate licence.';
+
+--
+-- Name: update_journey(uuid, text, text, text, boolean, boolean, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.update_journey(journey_id uuid, name text DEFAULT NULL::text, journey_type text DEFAULT NULL::text, description text DEFAULT NULL::text, is_default boolean DEFAULT NULL::boolean, is_active boolean DEFAULT NULL::boolean, trigger_conditions jsonb DEFAULT NULL::jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.update_journey(
+        update_journey.journey_id, update_journey.name, update_journey.journey_type, update_journey.description,
+        update_journey.is_default, update_journey.is_active, update_journey.trigger_conditions
+    );
+$$;
+
+ALTER FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) IS 'Changes a journey (seed 001 PATCH /journeys/{id}); arguments left out stay. New trigger conditions make a new version when instances are on the current one. An inactive journey starts no new instance. PT404 for anyone but the hospital''s admins and CROs.';
+
+--
+-- Name: update_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.update_journey_stage(update_journey_stage.stage_id, update_journey_stage.changes);
+$$;
+
+ALTER FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) IS 'Changes a stage (seed 001 PATCH /journeys/{id}/stages/{stage_id}): changes {name, description, trigger_event, wait_days, due_days, actions}. When instances are on the stage''s version the change goes to a new version and the answer is the new version''s stage (a new id). PT409 stage_of_old_version for a stage a newer version replaced.';
 
 --
 -- Name: update_pharmacist(uuid, text, text, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -20164,6 +21511,79 @@ COMMENT ON TABLE public.hospital_closures IS 'Days a hospital is closed (public 
 COMMENT ON COLUMN public.hospital_closures.closed_on IS 'The local date the hospital is closed.';
 
 --
+-- Name: journey_stage_events; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_stage_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    instance_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    stage_id uuid NOT NULL,
+    entered_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    entered_by_event text NOT NULL,
+    completed_at timestamp with time zone,
+    completed_by uuid,
+    notes text,
+    actions_done jsonb DEFAULT '[]'::jsonb NOT NULL,
+    CONSTRAINT journey_stage_events_notes_length CHECK ((length(notes) <= 4000))
+);
+
+ALTER TABLE public.journey_stage_events OWNER TO postgres;
+
+--
+-- Name: TABLE journey_stage_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_stage_events IS 'Every stage a journey instance entered: when and how (start, manual, appointment_completed...), when it was completed, by whom, with what notes, and what its actions did.';
+
+--
+-- Name: COLUMN journey_stage_events.actions_done; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stage_events.actions_done IS 'One outcome per action: {type, outcome: done | skipped | failed, message_id / ticket_id, reason}.';
+
+--
+-- Name: journeys; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journeys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    name text NOT NULL,
+    description text,
+    journey_type text DEFAULT 'general'::text NOT NULL,
+    is_default boolean DEFAULT false NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT journeys_description_length CHECK ((length(description) <= 4000)),
+    CONSTRAINT journeys_name_length CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT journeys_type_format CHECK ((journey_type ~ '^[a-z][a-z_]{0,39}$'::text))
+);
+
+ALTER TABLE public.journeys OWNER TO postgres;
+
+--
+-- Name: TABLE journeys; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journeys IS 'Journey definitions of a hospital (seed 001): name, journey_type (post_procedure, onboarding, ivf_cycle...), is_default, is_active. Their stages and trigger conditions are in versions (journey_versions, journey_stages; rpc/journey gives the current one). Created and edited with rpc/create_journey, rpc/update_journey, rpc/add_journey_stage, rpc/update_journey_stage by the hospital''s admins and CROs; read by its staff.';
+
+--
+-- Name: COLUMN journeys.journey_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journeys.journey_type IS 'A lower-case code: post_procedure, onboarding, ivf_cycle, general...';
+
+--
+-- Name: COLUMN journeys.is_default; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journeys.is_default IS 'Offered first for its type.';
+
+--
 -- Name: live_events; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -21491,6 +22911,90 @@ ALTER TABLE ONLY public.hospitals
     ADD CONSTRAINT hospitals_pkey PRIMARY KEY (id);
 
 --
+-- Name: journey_instances journey_instances_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_id_patient_hospital_key UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: journey_instances journey_instances_one_active; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_one_active EXCLUDE USING btree (patient_id WITH =, journey_id WITH =) WHERE ((status = 'active'::text));
+
+--
+-- Name: journey_instances journey_instances_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_pkey PRIMARY KEY (id);
+
+--
+-- Name: journey_stage_events journey_stage_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: journey_stages journey_stages_id_version_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_id_version_hospital_key UNIQUE (id, journey_version_id, hospital_id);
+
+--
+-- Name: journey_stages journey_stages_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_pkey PRIMARY KEY (id);
+
+--
+-- Name: journey_stages journey_stages_position_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_position_once UNIQUE (journey_version_id, "position");
+
+--
+-- Name: journey_versions journey_versions_id_journey_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_id_journey_hospital_key UNIQUE (id, journey_id, hospital_id);
+
+--
+-- Name: journey_versions journey_versions_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_once UNIQUE (journey_id, version);
+
+--
+-- Name: journey_versions journey_versions_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_pkey PRIMARY KEY (id);
+
+--
+-- Name: journeys journeys_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: journeys journeys_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_pkey PRIMARY KEY (id);
+
+--
 -- Name: lab_results lab_results_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22471,6 +23975,96 @@ CREATE INDEX encounters_hospital_idx ON public.encounters USING btree (hospital_
 CREATE INDEX encounters_registration_idx ON public.encounters USING btree (patient_id, hospital_id, started_at);
 
 --
+-- Name: journey_instances_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_appointment_idx ON public.journey_instances USING btree (appointment_id, patient_id, hospital_id);
+
+--
+-- Name: journey_instances_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_encounter_idx ON public.journey_instances USING btree (encounter_id, patient_id, hospital_id);
+
+--
+-- Name: journey_instances_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_hospital_status_idx ON public.journey_instances USING btree (hospital_id, status, journey_id);
+
+--
+-- Name: journey_instances_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_registration_idx ON public.journey_instances USING btree (patient_id, hospital_id);
+
+--
+-- Name: journey_instances_stage_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_stage_idx ON public.journey_instances USING btree (current_stage_id, journey_version_id, hospital_id);
+
+--
+-- Name: journey_instances_started_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_started_by_idx ON public.journey_instances USING btree (started_by);
+
+--
+-- Name: journey_instances_version_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_version_idx ON public.journey_instances USING btree (journey_version_id, journey_id, hospital_id);
+
+--
+-- Name: journey_stage_events_completed_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stage_events_completed_by_idx ON public.journey_stage_events USING btree (completed_by);
+
+--
+-- Name: journey_stage_events_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stage_events_instance_idx ON public.journey_stage_events USING btree (instance_id, patient_id, hospital_id, entered_at);
+
+--
+-- Name: journey_stage_events_stage_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stage_events_stage_idx ON public.journey_stage_events USING btree (stage_id);
+
+--
+-- Name: journey_stages_version_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stages_version_idx ON public.journey_stages USING btree (journey_version_id, journey_id, hospital_id);
+
+--
+-- Name: journey_versions_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_versions_created_by_idx ON public.journey_versions USING btree (created_by);
+
+--
+-- Name: journey_versions_journey_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_versions_journey_idx ON public.journey_versions USING btree (journey_id, hospital_id);
+
+--
+-- Name: journeys_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journeys_created_by_idx ON public.journeys USING btree (created_by);
+
+--
+-- Name: journeys_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journeys_hospital_idx ON public.journeys USING btree (hospital_id, journey_type);
+
+--
 -- Name: lab_results_attachment_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -22558,7 +24152,7 @@ CREATE INDEX messages_inbound_address_idx ON public.messages USING btree (addres
 -- Name: messages_journey_instance_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX messages_journey_instance_idx ON public.messages USING btree (journey_instance_id);
+CREATE INDEX messages_journey_instance_idx ON public.messages USING btree (journey_instance_id, patient_id, hospital_id);
 
 --
 -- Name: messages_registration_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -22936,7 +24530,7 @@ CREATE INDEX tickets_hospital_status_idx ON public.tickets USING btree (hospital
 -- Name: tickets_journey_instance_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX tickets_journey_instance_idx ON public.tickets USING btree (journey_instance_id);
+CREATE INDEX tickets_journey_instance_idx ON public.tickets USING btree (journey_instance_id, patient_id, hospital_id);
 
 --
 -- Name: tickets_registration_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23249,6 +24843,12 @@ CREATE TRIGGER appointments_guard BEFORE INSERT OR UPDATE ON public.appointments
 CREATE TRIGGER appointments_guard_nurse_fields BEFORE UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.guard_appointment_nurse_fields();
 
 --
+-- Name: appointments appointments_journey_event; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_journey_event AFTER UPDATE OF status ON public.appointments FOR EACH ROW WHEN (((new.status = 'completed'::public.appointment_status) AND (old.status IS DISTINCT FROM 'completed'::public.appointment_status))) EXECUTE FUNCTION private.journey_appointment_completed();
+
+--
 -- Name: appointments appointments_keep_status_reason; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23409,6 +25009,36 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.hospi
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.hospital_closures FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: journey_instances audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: journey_stage_events audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_stage_events FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: journey_stages audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_stages FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: journey_versions audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_versions FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: journeys audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journeys FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
 
 --
 -- Name: lab_results audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -23825,6 +25455,36 @@ CREATE TRIGGER hospital_business_hours_set_updated_at BEFORE UPDATE ON public.ho
 CREATE TRIGGER hospitals_set_updated_at BEFORE UPDATE ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: journey_instances journey_instances_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_set_updated_at BEFORE UPDATE ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: journey_instances journey_instances_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_state_machine BEFORE INSERT OR UPDATE OF status ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('journey_instance');
+
+--
+-- Name: journey_stages journey_stages_frozen; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_stages_frozen BEFORE DELETE OR UPDATE ON public.journey_stages FOR EACH ROW EXECUTE FUNCTION private.guard_journey_version_frozen();
+
+--
+-- Name: journey_versions journey_versions_frozen; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_versions_frozen BEFORE DELETE OR UPDATE ON public.journey_versions FOR EACH ROW EXECUTE FUNCTION private.guard_journey_version_frozen();
+
+--
+-- Name: journeys journeys_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journeys_set_updated_at BEFORE UPDATE ON public.journeys FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
 -- Name: lab_results lab_results_ciphertext_notes_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23853,6 +25513,12 @@ CREATE TRIGGER lab_results_guard_final BEFORE UPDATE ON public.lab_results FOR E
 --
 
 CREATE TRIGGER lab_results_guard_orderer BEFORE INSERT OR UPDATE OF ordered_by ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.guard_lab_result_orderer();
+
+--
+-- Name: lab_results lab_results_journey_event; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lab_results_journey_event AFTER INSERT ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.journey_lab_result_recorded();
 
 --
 -- Name: lab_results lab_results_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24237,6 +25903,18 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.diagnoses
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: journey_instances refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: journey_stage_events refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.journey_stage_events FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: lab_results refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24985,6 +26663,104 @@ ALTER TABLE ONLY public.hospital_closures
     ADD CONSTRAINT hospital_closures_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
+-- Name: journey_instances journey_instances_appointment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_appointment_same_patient_fkey FOREIGN KEY (appointment_id, patient_id, hospital_id) REFERENCES public.appointments(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_encounter_same_patient_fkey FOREIGN KEY (encounter_id, patient_id, hospital_id) REFERENCES public.encounters(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_stage_of_version_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_stage_of_version_fkey FOREIGN KEY (current_stage_id, journey_version_id, hospital_id) REFERENCES public.journey_stages(id, journey_version_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_started_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_started_by_fkey FOREIGN KEY (started_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journey_instances journey_instances_version_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_version_fkey FOREIGN KEY (journey_version_id, journey_id, hospital_id) REFERENCES public.journey_versions(id, journey_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_stage_events journey_stage_events_completed_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_completed_by_fkey FOREIGN KEY (completed_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journey_stage_events journey_stage_events_instance_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_instance_fkey FOREIGN KEY (instance_id, patient_id, hospital_id) REFERENCES public.journey_instances(id, patient_id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: journey_stage_events journey_stage_events_stage_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_stage_id_fkey FOREIGN KEY (stage_id) REFERENCES public.journey_stages(id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_stages journey_stages_version_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_version_fkey FOREIGN KEY (journey_version_id, journey_id, hospital_id) REFERENCES public.journey_versions(id, journey_id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: journey_versions journey_versions_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journey_versions journey_versions_journey_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_journey_fkey FOREIGN KEY (journey_id, hospital_id) REFERENCES public.journeys(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: journeys journeys_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journeys journeys_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
 -- Name: lab_results lab_results_attachment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -25060,6 +26836,13 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: messages messages_journey_instance_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_journey_instance_same_patient_fkey FOREIGN KEY (journey_instance_id, patient_id, hospital_id) REFERENCES public.journey_instances(id, patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: messages messages_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -25455,6 +27238,13 @@ ALTER TABLE ONLY public.tickets
 
 ALTER TABLE ONLY public.tickets
     ADD CONSTRAINT tickets_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: tickets tickets_journey_instance_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_journey_instance_same_patient_fkey FOREIGN KEY (journey_instance_id, patient_id, hospital_id) REFERENCES public.journey_instances(id, patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: tickets tickets_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26242,6 +28032,96 @@ CREATE POLICY hospitals_select_staff_and_patients ON public.hospitals FOR SELECT
 CREATE POLICY hospitals_update_admin ON public.hospitals FOR UPDATE TO authenticated USING ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
 
 --
+-- Name: journey_instances; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_instances ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_instances journey_instances_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_instances_select ON public.journey_instances FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY journey_instances_select ON journey_instances; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_instances_select ON public.journey_instances IS 'The hospital''s staff read its instances; the patient their own.';
+
+--
+-- Name: journey_stage_events; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_stage_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_stage_events journey_stage_events_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_stage_events_select ON public.journey_stage_events FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY journey_stage_events_select ON journey_stage_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_stage_events_select ON public.journey_stage_events IS 'The hospital''s staff read them; the patient their own.';
+
+--
+-- Name: journey_stages; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_stages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_stages journey_stages_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_stages_select_staff ON public.journey_stages FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY journey_stages_select_staff ON journey_stages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_stages_select_staff ON public.journey_stages IS 'The hospital''s staff read them.';
+
+--
+-- Name: journey_versions; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_versions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_versions journey_versions_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_versions_select_staff ON public.journey_versions FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY journey_versions_select_staff ON journey_versions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_versions_select_staff ON public.journey_versions IS 'The hospital''s staff read them.';
+
+--
+-- Name: journeys; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journeys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journeys journeys_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journeys_select_staff ON public.journeys FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY journeys_select_staff ON journeys; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journeys_select_staff ON public.journeys IS 'The hospital''s staff read its journeys.';
+
+--
 -- Name: lab_results; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -26854,7 +28734,9 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.tickets t
   WHERE (t.id = status_history.subject_id)))) OR ((machine = 'message'::text) AND (EXISTS ( SELECT
    FROM public.messages m
-  WHERE (m.id = status_history.subject_id))))));
+  WHERE (m.id = status_history.subject_id)))) OR ((machine = 'journey_instance'::text) AND (EXISTS ( SELECT
+   FROM public.journey_instances j
+  WHERE (j.id = status_history.subject_id))))));
 
 --
 -- Name: ticket_comments; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27176,12 +29058,47 @@ GRANT ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timest
 GRANT ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) TO service_role;
 
 --
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) TO service_role;
+
+--
 -- Name: FUNCTION administered_patient_ids(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.administered_patient_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.administered_patient_ids() TO authenticated;
 GRANT ALL ON FUNCTION private.administered_patient_ids() TO service_role;
+
+--
+-- Name: FUNCTION advance_due_journeys(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.advance_due_journeys() FROM PUBLIC;
+
+--
+-- Name: TABLE journey_instances; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_instances TO authenticated;
+GRANT SELECT ON TABLE public.journey_instances TO service_role;
+
+--
+-- Name: FUNCTION advance_journey(instance_id uuid, notes text, how text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.advance_journey(instance_id uuid, notes text, how text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) TO authenticated;
+GRANT ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) TO service_role;
 
 --
 -- Name: FUNCTION allow_registration_of(patient uuid); Type: ACL; Schema: private; Owner: postgres
@@ -27844,6 +29761,14 @@ GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO authenticat
 GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) TO service_role;
+
+--
 -- Name: FUNCTION cancel_message_delivery(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28123,6 +30048,14 @@ GRANT ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) T
 
 REVOKE ALL ON FUNCTION private.create_field_key() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.create_field_key() TO service_role;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO service_role;
 
 --
 -- Name: FUNCTION create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid); Type: ACL; Schema: private; Owner: postgres
@@ -28440,6 +30373,27 @@ REVOKE ALL ON FUNCTION private.enforce_state_machine() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) FROM PUBLIC;
 
 --
+-- Name: FUNCTION journey_actions_valid(actions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_actions_valid(actions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO service_role;
+
+--
+-- Name: TABLE journey_stages; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_stages TO authenticated;
+GRANT SELECT ON TABLE public.journey_stages TO service_role;
+
+--
+-- Name: FUNCTION enter_journey_stage(instance_id uuid, stage public.journey_stages, how text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28568,6 +30522,12 @@ REVOKE ALL ON FUNCTION private.guard_doctor_self_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_identifier_derived_columns() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_journey_version_frozen(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_journey_version_frozen() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_lab_result(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28647,6 +30607,19 @@ REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_
 --
 
 REVOKE ALL ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) FROM PUBLIC;
+
+--
+-- Name: TABLE journey_versions; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_versions TO authenticated;
+GRANT SELECT ON TABLE public.journey_versions TO service_role;
+
+--
+-- Name: FUNCTION insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
@@ -28729,6 +30702,44 @@ GRANT ALL ON FUNCTION private.issue_registration_code() TO authenticated;
 
 REVOKE ALL ON FUNCTION private.joinable_topics() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.joinable_topics() TO authenticated;
+
+--
+-- Name: FUNCTION journey_appointment_completed(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_appointment_completed() FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_event(patient uuid, hospital uuid, event text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_event(patient uuid, hospital uuid, event text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_json(journey uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_json(journey uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.journey_json(journey uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.journey_json(journey uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_lab_result_recorded(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_lab_result_recorded() FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_message_values(instance public.journey_instances, stage_name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_version_for_edit(journey uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_version_for_edit(journey uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION keep_status_reason(); Type: ACL; Schema: private; Owner: postgres
@@ -29542,6 +31553,22 @@ REVOKE ALL ON FUNCTION private.require_hospital_admin(hospital uuid) FROM PUBLIC
 GRANT ALL ON FUNCTION private.require_hospital_admin(hospital uuid) TO authenticated;
 
 --
+-- Name: FUNCTION require_journey_office(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.require_journey_office(hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_journey_office(hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.require_journey_office(hospital uuid) TO service_role;
+
+--
+-- Name: FUNCTION require_journey_staff(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.require_journey_staff(hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_journey_staff(hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.require_journey_staff(hospital uuid) TO service_role;
+
+--
 -- Name: FUNCTION require_patient_registration(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29604,6 +31631,12 @@ GRANT ALL ON FUNCTION private.revoke_staff_invitation(invitation_id uuid) TO aut
 
 REVOKE ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO service_role;
+
+--
+-- Name: FUNCTION run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION schedule_job(job_name text, schedule text, command text); Type: ACL; Schema: private; Owner: postgres
@@ -29744,6 +31777,14 @@ REVOKE ALL ON FUNCTION private.stamp_membership_deactivation() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.stamp_message_status() FROM PUBLIC;
+
+--
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO service_role;
 
 --
 -- Name: FUNCTION sync_profile_from_auth_user(); Type: ACL; Schema: private; Owner: postgres
@@ -29895,6 +31936,22 @@ REVOKE ALL ON FUNCTION private.unmerge_move_rows(moved jsonb, source uuid, targe
 REVOKE ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) TO authenticated;
 GRANT ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO service_role;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) TO service_role;
 
 --
 -- Name: FUNCTION user_topic(user_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30080,12 +32137,28 @@ GRANT ALL ON FUNCTION public.accept_staff_invitation(invitation_id uuid) TO auth
 GRANT ALL ON FUNCTION public.accept_staff_invitation(invitation_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO service_role;
+
+--
 -- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO authenticated;
 GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO service_role;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO authenticated;
+GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO service_role;
 
 --
 -- Name: FUNCTION appointment_stats(start_date date, end_date date, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -30229,6 +32302,14 @@ GRANT ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text
 GRANT ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text) TO service_role;
 
 --
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) TO service_role;
+
+--
 -- Name: FUNCTION check_conflicts(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, exclude_appointment_id uuid, patient_id uuid, resource text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30356,6 +32437,14 @@ GRANT ALL ON FUNCTION public.copilot_record_turn(session_id uuid, user_message t
 REVOKE ALL ON FUNCTION public.copilot_session_history(session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO service_role;
 
 --
 -- Name: FUNCTION db_pre_request(); Type: ACL; Schema: public; Owner: postgres
@@ -30502,6 +32591,38 @@ GRANT ALL ON FUNCTION public.issue_prescription(patient_id uuid, medications jso
 REVOKE ALL ON FUNCTION public.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO authenticated;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
+
+--
+-- Name: FUNCTION journey(journey_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey(journey_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey(journey_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.journey(journey_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_instance(instance_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey_instance(instance_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey_instance(instance_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.journey_instance(instance_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_instance_stats(hospital_id uuid, journey_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_overdue_stages(hospital_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION link_patient_login(user_id uuid, phone text, full_name text); Type: ACL; Schema: public; Owner: postgres
@@ -30883,6 +33004,13 @@ REVOKE ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exporte
 GRANT ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) TO service_role;
 
 --
+-- Name: FUNCTION record_message_text(message_id uuid, subject text, body text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_message_text(message_id uuid, subject text, body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_message_text(message_id uuid, subject text, body text) TO service_role;
+
+--
 -- Name: FUNCTION record_voice_call(message jsonb); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31250,6 +33378,14 @@ GRANT ALL ON FUNCTION public.sign_clinical_note(note_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.sign_clinical_note(note_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO service_role;
+
+--
 -- Name: FUNCTION ticket_sla(ticket_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31296,6 +33432,22 @@ GRANT ALL ON FUNCTION public.update_clinical_note(note_id uuid, soap jsonb) TO s
 REVOKE ALL ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO authenticated;
 GRANT ALL ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO service_role;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO service_role;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) TO service_role;
 
 --
 -- Name: FUNCTION update_pharmacist(pharmacist_id uuid, full_name text, licence_number text, pharmacy_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -32177,6 +34329,20 @@ GRANT INSERT(closed_on) ON TABLE public.hospital_closures TO authenticated;
 --
 
 GRANT INSERT(name),UPDATE(name) ON TABLE public.hospital_closures TO authenticated;
+
+--
+-- Name: TABLE journey_stage_events; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_stage_events TO authenticated;
+GRANT SELECT ON TABLE public.journey_stage_events TO service_role;
+
+--
+-- Name: TABLE journeys; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journeys TO authenticated;
+GRANT SELECT ON TABLE public.journeys TO service_role;
 
 --
 -- Name: TABLE live_events; Type: ACL; Schema: public; Owner: postgres

@@ -351,3 +351,62 @@ def test_whatsapp_outside_the_window_goes_only_as_template_and_twilio_reports_ba
     assert [m["body"] for m in twilio.messages_to(f"whatsapp:{patient.phone}")][-1] == (
         "Yes, 11 is fine."
     )
+
+
+def test_a_template_queued_without_its_text_is_rendered_by_the_worker(
+    stack: Settings,
+    gateway: str,
+    mailbox: Mailbox,
+    worker_settings: SidecarSettings,
+    patient: Patient,
+) -> None:
+    """As a journey stage queues its messages (or a client calling rpc/send_message with a
+    template and no text): the worker renders the template when it sends, and records the text;
+    a variable left out fails the message instead of sending a blank."""
+    code = add_template(
+        stack,
+        gateway,
+        channel="email",
+        subject="{{ journey_name }}",
+        body="Dear {{ patient_name }}, the next step of {{ journey_name }} is due.",
+        variables=["patient_name", "journey_name"],
+    )
+    with psycopg.connect(stack.dsn()) as conn:
+        (template_id,) = conn.execute(
+            "select id from public.message_templates where hospital_id = %s and code = %s",
+            (NABHA, code),
+        ).fetchone()
+    front_desk = headers(stack, FRONT_DESK)
+    queued = []
+    for values in (
+        {"patient_name": "Jaspreet Kaur", "journey_name": "Recovery"},
+        {"patient_name": "Jaspreet Kaur"},
+    ):
+        response = httpx.post(
+            f"{gateway}/rest/v1/rpc/send_message",
+            json={
+                "patient_id": patient.id,
+                "channel": "email",
+                "body": None,
+                "template_id": str(template_id),
+                "template_variables": values,
+            },
+            headers=front_desk,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["body"] is None
+        queued.append(response.json()["id"])
+
+    mailbox.messages.clear()
+    deliver(worker_settings)
+    [(recipients, email)] = mailbox.messages
+    assert (recipients, email["Subject"]) == ([patient.email], "Recovery")
+    rendered = message(stack, queued[0])
+    assert (rendered["status"], rendered["body"]) == (
+        "sent",
+        "Dear Jaspreet Kaur, the next step of Recovery is due.",
+    )
+    failed = message(stack, queued[1])
+    assert failed["status"] == "failed"
+    assert failed["status_reason"].startswith("template_variable_missing")
+    assert failed["body"] is None

@@ -27,6 +27,7 @@ from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
 from sidecar.integrations.smtp_email import SmtpMailer
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.twilio_sms import TwilioSms
+from sidecar.messaging.templates import TemplateError, render
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
 
@@ -178,19 +179,40 @@ class Worker:
                 f"?message_id={data.get('message_id', '')}"
             )
         channel, phone = row["channel"], row.get("phone")
+        subject, body = row["title"], row["body"]
+        if data.get("render"):
+            subject, body = await self._render(data["message_id"], data["render"])
         if channel == "sms" and self.channels.sms and phone:
-            return await self.channels.sms.send(phone, row["body"], status_callback=callback)
+            return await self.channels.sms.send(phone, body, status_callback=callback)
         if channel == "whatsapp" and self.channels.whatsapp and phone:
             return await self.channels.whatsapp.send(
                 f"whatsapp:{phone}",
-                row["body"],
+                body,
                 content_sid=data.get("content_sid"),
                 content_variables=data.get("content_variables"),
                 status_callback=callback,
             )
         if channel == "email" and self.channels.email and data.get("email"):
-            return await self.channels.email.send(data["email"], row["title"] or "", row["body"])
+            return await self.channels.email.send(data["email"], subject or "", body)
         raise permanent(f"no adapter or address for channel {channel}")
+
+    async def _render(self, message_id: str, source: dict[str, Any]) -> tuple[str | None, str]:
+        """An automatic message's template rendered in the sandbox, its text recorded on the
+        message before it goes; a template that cannot be rendered fails the message."""
+        values = source.get("values") or {}
+        try:
+            body = render(source["body"], source["variables"], values)
+            subject = (
+                render(source["subject"], source["variables"], values)
+                if source.get("subject")
+                else None
+            )
+        except TemplateError as error:
+            raise permanent(f"{error.code}: {error.message}") from error
+        await self._rpc(
+            "record_message_text", {"message_id": message_id, "subject": subject, "body": body}
+        )
+        return subject, body
 
     async def _push(self, row: dict[str, Any]) -> str:
         """Sends to each of the recipient's devices; one success is a delivery."""

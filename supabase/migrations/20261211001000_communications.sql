@@ -157,7 +157,7 @@ create table public.messages (
     direction public.message_direction not null default 'outbound',
     address text,
     subject text,
-    body text not null,
+    body text,
     template_id uuid,
     template_variables jsonb not null default '{}',
     status text not null default 'queued',
@@ -175,7 +175,7 @@ create table public.messages (
     created_at timestamptz not null default clock_timestamp(),
     updated_at timestamptz not null default now(),
     search tsvector generated always as (
-        to_tsvector('simple'::regconfig, coalesce(subject, '') || ' ' || body)
+        to_tsvector('simple'::regconfig, coalesce(subject, '') || ' ' || coalesce(body, ''))
     ) stored,
     constraint messages_registration_fkey foreign key (patient_id, hospital_id)
     references public.patient_registrations (patient_id, hospital_id) on delete restrict,
@@ -183,6 +183,8 @@ create table public.messages (
     references public.message_templates (id, hospital_id) on delete restrict,
     constraint messages_provider_message_once unique (provider_message_id),
     constraint messages_body_length check (length(body) between 1 and 20000),
+    -- An automatic message (a journey's stage) is rendered by the worker when it goes out.
+    constraint messages_body_or_template check (body is not null or template_id is not null),
     constraint messages_subject_length check (length(subject) <= 200),
     constraint messages_template_variables_object check (jsonb_typeof(template_variables) = 'object')
 );
@@ -426,7 +428,8 @@ comment on column public.messages.status_reason is 'Why: the error of a failure,
 comment on column public.messages.address is
 'The patient''s number (E.164) or email it went to (set when it was sent), or came from (inbound).';
 comment on column public.messages.body is
-'The text as sent (rendered from the template): never clinical content.';
+'The text as sent (rendered from the template): never clinical content. Null only for an '
+'automatic message (a journey stage''s) until the worker renders its template.';
 comment on column public.messages.template_variables is 'The values the template was rendered with.';
 comment on column public.messages.scheduled_for is 'When it is to go out; null: at once.';
 comment on column public.messages.error_code is 'The provider''s error code of a failure (e.g. Twilio 30008).';
@@ -540,8 +543,10 @@ begin
             );
         end if;
     end if;
-    if coalesce(btrim(send_message.body), '') = '' then
-        perform private.raise_invalid('a message needs a body', 'body_required');
+    -- Without a body, a template is rendered by the worker when the message goes out (a
+    -- journey stage's messages; clients that do not render it themselves).
+    if coalesce(btrim(send_message.body), '') = '' and not (send_message.body is null and template.id is not null) then
+        perform private.raise_invalid('a message needs a body, or a template', 'body_required');
     end if;
     if length(send_message.body) > (
         case send_message.channel when 'sms' then 1600 when 'whatsapp' then 4096 else 20000 end
@@ -551,7 +556,8 @@ begin
             'SMS: 1600 characters, WhatsApp: 4096, email: 20000'
         );
     end if;
-    if send_message.channel = 'email' and coalesce(btrim(send_message.subject), '') = '' then
+    if send_message.channel = 'email' and coalesce(btrim(send_message.subject), '') = ''
+        and send_message.body is not null then
         perform private.raise_invalid('an email needs a subject', 'subject_required');
     end if;
     if send_message.scheduled_for > now() + interval '366 days' then
@@ -571,7 +577,7 @@ begin
     )
     values (
         hospital, person.id, send_message.journey_instance_id, send_message.channel, 'outbound',
-        nullif(btrim(send_message.subject), ''), send_message.body, send_message.template_id,
+        nullif(btrim(send_message.subject), ''), nullif(send_message.body, ''), send_message.template_id,
         coalesce(send_message.template_variables, '{}'), send_message.scheduled_for
     )
     returning * into made;
@@ -622,9 +628,10 @@ comment on function public.send_message(
 ) is
 'Queues a message to a patient of the caller''s hospital (seed 001 POST /communications): channel '
 'whatsapp, sms or email; body (the rendered text: POST /api/v1/communications on the sidecar '
-'renders a template), subject (email); hospital_id (needed when the patient is registered at '
-'several of the caller''s hospitals); template_id and template_variables (what it was rendered '
-'from); scheduled_for (null: now). It goes to the patient''s phone or email on record. Errors: '
+'renders a template; null with a template: the worker renders it with template_variables when it '
+'goes out, and a variable it lacks fails the message), subject (email); hospital_id (needed when '
+'the patient is registered at several of the caller''s hospitals); template_id and '
+'template_variables (what it was rendered from); scheduled_for (null: now). It goes to the patient''s phone or email on record. Errors: '
 'PT404 patient or template not found; PT409 contact_consent_withdrawn, whatsapp_window_closed '
 '(outside 24 hours since the patient''s last WhatsApp message only a template with a '
 'whatsapp_content_sid may be sent); PT422 patient_has_no_phone / patient_has_no_email; 22023 '
@@ -830,6 +837,9 @@ begin
         as_template := true;
     end if;
     update public.messages as m set address = to_address where m.id = msg.id;
+    if msg.body is null and template.id is null then
+        return jsonb_build_object('settle', 'dead', 'error', 'the template of the message is gone');
+    end if;
     return jsonb_build_object(
         'channel', msg.channel,
         'phone', case when msg.channel <> 'email' then to_address end,
@@ -846,7 +856,13 @@ begin
             'content_variables', case when as_template then (
                 select jsonb_object_agg(v.n::text, coalesce(msg.template_variables ->> v.name, ''))
                 from unnest(template.variables) with ordinality as v (name, n)
-            )::text end
+            )::text end,
+            -- Not rendered yet: the worker renders it (Jinja2 sandbox) and records the text
+            -- with rpc/record_message_text before it sends.
+            'render', case when msg.body is null then jsonb_build_object(
+                'body', template.body, 'subject', template.subject, 'variables', to_jsonb(template.variables),
+                'values', msg.template_variables
+            ) end
         ))
     );
 end;
@@ -1063,6 +1079,30 @@ create trigger outbox_message_settled
 after update of state on private.outbox
 for each row when (new.kind = 'message' and new.state is distinct from old.state)
 execute function private.outbox_message_settled();
+
+-- POST /rest/v1/rpc/record_message_text (service role: the worker), for an automatic message
+-- whose template it rendered: the text is recorded before it is sent, once.
+create function public.record_message_text(message_id uuid, subject text, body text)
+returns boolean
+language sql
+volatile
+set search_path = ''
+as $$
+    with recorded as (
+        update public.messages as m
+        set body = record_message_text.body, subject = coalesce(record_message_text.subject, m.subject)
+        where m.id = record_message_text.message_id and m.body is null and m.status = 'queued'
+        returning 1
+    )
+    select exists (select from recorded);
+$$;
+
+comment on function public.record_message_text(uuid, text, text) is
+'For the worker (service role): the text it rendered from the template of an automatic message, '
+'recorded before it is sent (once: false when the message already has its text).';
+
+revoke execute on function public.record_message_text(uuid, text, text) from authenticated;
+grant execute on function public.record_message_text(uuid, text, text) to service_role;
 
 -- Twilio status callbacks ------------------------------------------------------------------------------
 alter table private.webhook_inbox drop constraint webhook_inbox_provider_known;

@@ -207,6 +207,8 @@ select is_empty(
                 'care_team_members',        -- who treats whom
                 'messages',                 -- PRM messages: no clinical content by rule (templates refuse it)
                 'consent_events',           -- consent decisions, read by the patient and front desk
+                'journey_instances',        -- a patient on a journey: stage, times, a status
+                'journey_stage_events',     -- stages entered and completed, staff notes on logistics
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go

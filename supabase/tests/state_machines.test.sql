@@ -263,7 +263,8 @@ select is(
         inner join pg_class as c on t.tgrelid = c.oid
         where p.proname = 'enforce_state_machine'
     ),
-    'appointments:appointment messages:message prescriptions:prescription tickets:ticket',
+    'appointments:appointment journey_instances:journey_instance messages:message prescriptions:prescription '
+    || 'tickets:ticket',
     'one generic trigger function serves every machine, named by its argument'
 );
 
