@@ -17984,6 +17984,74 @@ ALTER FUNCTION public.patient_duplicates(patient_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.patient_duplicates(patient_id uuid) IS 'The patients who may be the same person as this one (seed 001 GET /patients/{id}/duplicates), among the patients registered where the caller works at the front office or as admin: score 0..1 with its parts ([{part, points, detail}]), the pair''s status (open or merged; pairs decided not_duplicate are left out) and the hospital. Never on a shared phone alone. PT404 for a patient who does not exist or whom the caller may not read.';
 
 --
+-- Name: patient_engagement(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_engagement(patient_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not exists (select from public.patients as p where p.id = patient_engagement.patient_id) then
+        -- The same answer for a patient who does not exist and one beyond the caller's reach.
+        perform private.raise_not_found('patient not found');
+    end if;
+    return jsonb_build_object(
+        'journeys', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', i.id, 'hospital_id', i.hospital_id, 'journey_id', i.journey_id, 'journey_name', j.name,
+                'stage_id', i.current_stage_id, 'stage_name', s.name, 'stage_entered_at', i.stage_entered_at,
+                'started_at', i.created_at
+            ) order by i.created_at desc)
+            from public.journey_instances as i
+            join public.journeys as j on j.id = i.journey_id
+            left join public.journey_stages as s on s.id = i.current_stage_id
+            where i.patient_id = patient_engagement.patient_id and i.status = 'active'
+        ), '[]'),
+        'tickets', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', t.id, 'hospital_id', t.hospital_id, 'title', t.title, 'status', t.status,
+                'priority', t.priority, 'category', t.category, 'assigned_to', t.assigned_to, 'created_at', t.created_at
+            ) order by t.created_at desc)
+            from public.tickets as t
+            where t.patient_id = patient_engagement.patient_id and t.status in ('open', 'in_progress', 'waiting_on_patient')
+        ), '[]'),
+        'communications', coalesce((
+            select jsonb_agg(to_jsonb(r) order by r.created_at desc)
+            from (
+                select m.id, m.hospital_id, m.channel, m.direction, m.status, m.subject, m.created_at
+                from public.messages as m
+                where m.patient_id = patient_engagement.patient_id and m.archived_at is null
+                order by m.created_at desc
+                limit 10
+            ) as r
+        ), '[]'),
+        'active_journeys', (
+            select count(*) from public.journey_instances as i
+            where i.patient_id = patient_engagement.patient_id and i.status = 'active'
+        ),
+        'open_tickets', (
+            select count(*) from public.tickets as t
+            where t.patient_id = patient_engagement.patient_id and t.status in ('open', 'in_progress', 'waiting_on_patient')
+        ),
+        'recent_communications', (
+            select count(*) from public.messages as m
+            where m.patient_id = patient_engagement.patient_id and m.archived_at is null
+                and m.created_at > now() - interval '30 days'
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION public.patient_engagement(patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_engagement(patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_engagement(patient_id uuid) IS 'A patient''s engagement at a glance, the other half of seed 001 GET /patients/{id}/360 beside rpc/patient_360, each part as the caller may read it: journeys (active instances, current stage), tickets (open, in progress, waiting on the patient), communications (the ten latest, without their text), active_journeys, open_tickets, recent_communications (30 days). PT404 when the patient does not exist or is beyond the caller''s reach.';
+
+--
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -32702,6 +32770,14 @@ GRANT ALL ON FUNCTION public.patient_demographics(hospital_id uuid) TO service_r
 REVOKE ALL ON FUNCTION public.patient_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION patient_engagement(patient_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_engagement(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_engagement(patient_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_engagement(patient_id uuid) TO service_role;
 
 --
 -- Name: TABLE clinical_notes; Type: ACL; Schema: public; Owner: postgres

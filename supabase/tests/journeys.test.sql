@@ -3,7 +3,7 @@
 -- hand, by time (the pg_cron job's function) and by trigger events (a completed appointment);
 -- stage actions (a message rendered later by the worker, a ticket); stats and overdue stages.
 begin;
-select plan(40);
+select plan(42);
 
 select tests.create_world();
 
@@ -291,6 +291,21 @@ select results_eq(
 select tests.act_as('b_admin');
 select is(
     (public.journey_instance_stats() ->> 'total')::integer, 0, 'another hospital''s admin counts none of them'
+);
+
+-- The patient at a glance (the engagement half of seed 001's 360 view) -------------------------------------
+select tests.act_as('a_front_desk');
+select results_eq(
+    $$ select (e ->> 'active_journeys')::integer, e -> 'journeys' -> 0 ->> 'stage_name',
+            (e ->> 'open_tickets')::integer, jsonb_array_length(e -> 'communications')
+        from public.patient_engagement(tests.id_of('patients', 'a_patient1')) as e $$,
+    $$ values (1, 'Discharged', 1, 2) $$,
+    'the front desk sees the patient''s active journey, open ticket and messages at a glance'
+);
+select tests.act_as('b_front_desk');
+select throws_ok(
+    $$ select public.patient_engagement(tests.id_of('patients', 'a_patient1')) $$, 'PT404', 'patient not found',
+    'another hospital''s front desk does not'
 );
 
 select * from finish();

@@ -1142,6 +1142,10 @@ values
     )
 ),
 (
+    'patient_engagement', 'a_front_desk', $$ select public.patient_engagement(($1 ->> 'patient_id')::uuid) $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
+),
+(
     'journey_overdue_stages', 'a_front_desk',
     $$ select jsonb_agg(o)
         from public.journey_overdue_stages(($1 ->> 'hospital_id')::uuid, now() + interval '2 days') as o $$,
