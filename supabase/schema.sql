@@ -988,6 +988,385 @@ $$;
 ALTER FUNCTION private.allow_registration_of(patient uuid) OWNER TO postgres;
 
 --
+-- Name: analytics_appointments(uuid, text, date, date, public.appointment_source, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_appointments.hospital_id);
+    p record;
+begin
+    if practitioner_id is not null and not exists (
+        select from public.doctors as d where d.id = practitioner_id and d.hospital_id = hospital
+    ) then
+        perform private.raise_not_found('practitioner not found');
+    end if;
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    return (
+        with counted as materialized (
+            select c.day, c.doctor_id, c.source::text as source, c.mode::text as mode, c.status::text as status, c.n
+            from private.appointment_counts(
+                hospital, p.first_day, p.last_day, p.time_zone, channel_origin, practitioner_id
+            ) as c
+        )
+
+        select jsonb_build_object(
+            'hospital_id', hospital,
+            'period', jsonb_build_object(
+                'time_period', upper(coalesce(
+                    time_period, case when start_date is not null then 'CUSTOM' else 'LAST_30_DAYS' end
+                )),
+                'first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone
+            ),
+            'total', coalesce(sum(r.n), 0),
+            'completed', coalesce(sum(r.n) filter (where r.status = 'completed'), 0),
+            'cancelled', coalesce(sum(r.n) filter (where r.status = 'cancelled'), 0),
+            'no_show', coalesce(sum(r.n) filter (where r.status = 'no_show'), 0),
+            'upcoming', coalesce(sum(r.n) filter (where r.status in ('requested', 'scheduled')), 0),
+            'completion_rate', round(
+                coalesce(sum(r.n) filter (where r.status = 'completed'), 0)::numeric
+                / nullif(sum(r.n) filter (where r.status in ('completed', 'no_show')), 0), 4
+            ),
+            'no_show_rate', round(
+                coalesce(sum(r.n) filter (where r.status = 'no_show'), 0)::numeric
+                / nullif(sum(r.n) filter (where r.status in ('completed', 'no_show')), 0), 4
+            ),
+            'by_status', coalesce((
+                select jsonb_object_agg(s.status, s.n)
+                from (select x.status, sum(x.n) as n from counted as x group by x.status) as s
+            ), '{}')
+        ) || case when not coalesce(include_breakdown, true) then '{}'::jsonb else jsonb_build_object(
+            'breakdown', jsonb_build_object(
+                'by_day', coalesce((
+                    select jsonb_agg(jsonb_build_object(
+                        'day', d.day, 'total', d.total, 'completed', d.completed, 'cancelled', d.cancelled,
+                        'no_show', d.no_show
+                    ) order by d.day)
+                    from (
+                        select x.day, sum(x.n) as total,
+                            coalesce(sum(x.n) filter (where x.status = 'completed'), 0) as completed,
+                            coalesce(sum(x.n) filter (where x.status = 'cancelled'), 0) as cancelled,
+                            coalesce(sum(x.n) filter (where x.status = 'no_show'), 0) as no_show
+                        from counted as x group by x.day
+                    ) as d
+                ), '[]'),
+                'by_channel', coalesce((
+                    select jsonb_object_agg(s.source, s.n)
+                    from (select x.source, sum(x.n) as n from counted as x group by x.source) as s
+                ), '{}'),
+                'by_mode', coalesce((
+                    select jsonb_object_agg(s.mode, s.n)
+                    from (select x.mode, sum(x.n) as n from counted as x group by x.mode) as s
+                ), '{}'),
+                'by_practitioner', coalesce((
+                    select jsonb_agg(jsonb_build_object(
+                        'practitioner_id', d.doctor_id, 'name', pr.full_name, 'total', d.total,
+                        'completed', d.completed
+                    ) order by d.total desc, pr.full_name)
+                    from (
+                        select x.doctor_id, sum(x.n) as total,
+                            coalesce(sum(x.n) filter (where x.status = 'completed'), 0) as completed
+                        from counted as x group by x.doctor_id
+                    ) as d
+                    left join public.doctors as doc on doc.id = d.doctor_id
+                    left join public.profiles as pr on pr.id = doc.user_id
+                ), '[]')
+            )
+        ) end
+        from counted as r
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) IS 'Appointment analytics of one hospital and period (see rpc/analytics_appointments).';
+
+--
+-- Name: analytics_communications(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_communications.hospital_id);
+    p record;
+    volumes jsonb;
+    replies jsonb;
+begin
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    with outbound as (
+        select m.channel::text as channel, m.status, count(*) as n
+        from public.messages as m
+        where m.hospital_id = hospital and m.direction = 'outbound'
+            and m.created_at >= p.from_at and m.created_at < p.to_at
+        group by m.channel, m.status
+    )
+
+    select jsonb_build_object(
+        'sent', coalesce(sum(o.n), 0),
+        'by_channel', coalesce((
+            select jsonb_object_agg(c.channel, c.n)
+            from (select x.channel, sum(x.n) as n from outbound as x group by x.channel) as c
+        ), '{}'),
+        'by_status', coalesce((
+            select jsonb_object_agg(s.status, s.n)
+            from (select x.status, sum(x.n) as n from outbound as x group by x.status) as s
+        ), '{}'),
+        'delivered', coalesce(sum(o.n) filter (where o.status in ('delivered', 'read')), 0),
+        'read', coalesce(sum(o.n) filter (where o.status = 'read'), 0),
+        'failed', coalesce(sum(o.n) filter (where o.status = 'failed'), 0),
+        'delivery_rate', round(
+            coalesce(sum(o.n) filter (where o.status in ('delivered', 'read')), 0)::numeric
+            / nullif(sum(o.n) filter (where o.status in ('sent', 'delivered', 'read', 'failed')), 0), 4
+        ),
+        'read_rate', round(
+            coalesce(sum(o.n) filter (where o.status = 'read'), 0)::numeric
+            / nullif(sum(o.n) filter (where o.status in ('sent', 'delivered', 'read', 'failed')), 0), 4
+        )
+    ) into volumes
+    from outbound as o;
+    -- Response time: from a patient's message to the hospital's next message to them.
+    with answered as (
+        select extract(epoch from (
+            select min(r.created_at) from public.messages as r
+            where r.hospital_id = m.hospital_id and r.patient_id = m.patient_id and r.direction = 'outbound'
+                and r.created_at > m.created_at
+        ) - m.created_at) / 60 as minutes
+        from public.messages as m
+        where m.hospital_id = hospital and m.direction = 'inbound'
+            and m.created_at >= p.from_at and m.created_at < p.to_at
+    )
+
+    select jsonb_build_object(
+        'inbound', count(*),
+        'answered', count(a.minutes),
+        'median_minutes', round((percentile_cont(0.5) within group (order by a.minutes))::numeric, 1),
+        'p90_minutes', round((percentile_cont(0.9) within group (order by a.minutes))::numeric, 1)
+    ) into replies
+    from answered as a;
+    return jsonb_build_object(
+        'hospital_id', hospital,
+        'period', jsonb_build_object('first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone)
+    ) || volumes || jsonb_build_object('response_time', replies);
+end;
+$$;
+
+ALTER FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Communication analytics of one hospital and period (see rpc/analytics_communications).';
+
+--
+-- Name: analytics_hospital(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_hospital(hospital_id uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    mine uuid [] := private.staff_hospital_ids('{hospital_admin,cro}');
+begin
+    if analytics_hospital.hospital_id is null then
+        if cardinality(mine) = 1 then
+            return mine[1];
+        end if;
+        perform private.raise_invalid('name the hospital', 'hospital_required');
+    end if;
+    if not analytics_hospital.hospital_id = any(mine) then
+        perform private.raise_not_found('hospital not found');
+    end if;
+    return analytics_hospital.hospital_id;
+end;
+$$;
+
+ALTER FUNCTION private.analytics_hospital(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_hospital(hospital_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_hospital(hospital_id uuid) IS 'The hospital an analytics call is about, refused (PT404) unless the caller is its admin or CRO.';
+
+--
+-- Name: analytics_journeys(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_journeys.hospital_id);
+    p record;
+begin
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    return (
+        with per_journey as (
+            select j.id, j.name,
+                count(*) filter (where i.status = 'active') as active,
+                count(*) filter (where i.created_at >= p.from_at and i.created_at < p.to_at) as started,
+                count(*) filter (where i.completed_at >= p.from_at and i.completed_at < p.to_at) as completed,
+                count(*) filter (
+                    where i.status = 'cancelled' and i.status_changed_at >= p.from_at and i.status_changed_at < p.to_at
+                ) as cancelled,
+                count(*) filter (
+                    where i.status = 'active' and s.due_days is not null
+                        and i.stage_entered_at + make_interval(days => s.due_days) < now()
+                ) as overdue
+            from public.journeys as j
+            left join public.journey_instances as i on i.journey_id = j.id
+            left join public.journey_stages as s on s.id = i.current_stage_id
+            where j.hospital_id = hospital
+            group by j.id, j.name
+        )
+
+        select jsonb_build_object(
+            'hospital_id', hospital,
+            'period', jsonb_build_object('first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone),
+            'active', coalesce(sum(x.active), 0),
+            'started', coalesce(sum(x.started), 0),
+            'completed', coalesce(sum(x.completed), 0),
+            'cancelled', coalesce(sum(x.cancelled), 0),
+            'overdue', coalesce(sum(x.overdue), 0),
+            'by_journey', coalesce(jsonb_agg(jsonb_build_object(
+                'journey_id', x.id, 'name', x.name, 'active', x.active, 'started', x.started,
+                'completed', x.completed, 'cancelled', x.cancelled, 'overdue', x.overdue
+            ) order by x.name) filter (where x.id is not null), '[]')
+        )
+        from per_journey as x
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Journey analytics of one hospital and period (see rpc/analytics_journeys).';
+
+--
+-- Name: analytics_period(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) RETURNS TABLE(time_zone text, first_day date, last_day date, from_at timestamp with time zone, to_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    kind text := upper(coalesce(
+        analytics_period.time_period,
+        case when analytics_period.start_date is not null then 'CUSTOM' else 'LAST_30_DAYS' end
+    ));
+begin
+    select h.time_zone into time_zone from public.hospitals as h where h.id = analytics_period.hospital;
+    today := (now() at time zone time_zone)::date;
+    case kind
+        when 'TODAY' then first_day := today; last_day := today;
+        when 'YESTERDAY' then first_day := today - 1; last_day := today - 1;
+        when 'LAST_7_DAYS' then first_day := today - 6; last_day := today;
+        when 'LAST_30_DAYS' then first_day := today - 29; last_day := today;
+        when 'LAST_90_DAYS' then first_day := today - 89; last_day := today;
+        when 'CUSTOM' then
+            first_day := analytics_period.start_date;
+            last_day := coalesce(analytics_period.end_date, today);
+            if first_day is null or last_day < first_day or last_day - first_day > 365 then
+                perform private.raise_invalid(
+                    'a custom period runs from start_date to end_date (included), at most 366 days',
+                    'period_invalid'
+                );
+            end if;
+        else
+            perform private.raise_invalid(
+                format('unknown time_period %s', analytics_period.time_period), 'period_unknown',
+                'TODAY, YESTERDAY, LAST_7_DAYS, LAST_30_DAYS, LAST_90_DAYS or CUSTOM'
+            );
+    end case;
+    from_at := first_day::timestamp at time zone time_zone;
+    to_at := (last_day + 1)::timestamp at time zone time_zone;
+    return next;
+end;
+$$;
+
+ALTER FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_period(hospital uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) IS 'A period as local dates of the hospital (first_day and last_day included) and the instants that bound it (from_at included, to_at excluded).';
+
+--
+-- Name: analytics_voice_calls(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_voice_calls.hospital_id);
+    p record;
+begin
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    return (
+        with calls as (
+            select s.call_status, s.ended_reason, s.duration_seconds, s.cost, s.patient_id
+            from public.ai_sessions as s
+            where s.hospital_id = hospital and s.channel = 'voice'
+                and coalesce(s.started_at, s.created_at) >= p.from_at and coalesce(s.started_at, s.created_at) < p.to_at
+        )
+
+        select jsonb_build_object(
+            'hospital_id', hospital,
+            'period', jsonb_build_object('first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone),
+            'total', count(*),
+            'ended', count(*) filter (where c.call_status = 'ended'),
+            'identified_patient', count(c.patient_id),
+            'total_duration_seconds', coalesce(sum(c.duration_seconds), 0),
+            'average_duration_seconds', round(avg(c.duration_seconds), 1),
+            'cost', coalesce(sum(c.cost), 0),
+            'by_outcome', coalesce((
+                select jsonb_object_agg(o.reason, o.n) from (
+                    select coalesce(x.ended_reason, 'unknown') as reason, count(*) as n from calls as x group by 1
+                ) as o
+            ), '{}'),
+            'by_status', coalesce((
+                select jsonb_object_agg(o.call_status, o.n) from (
+                    select x.call_status, count(*) as n from calls as x group by 1
+                ) as o
+            ), '{}')
+        )
+        from calls as c
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Voice call analytics of one hospital and period (see rpc/analytics_voice_calls).';
+
+--
 -- Name: anchors; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -1220,6 +1599,51 @@ CREATE FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp 
 $$;
 
 ALTER FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) OWNER TO postgres;
+
+--
+-- Name: appointment_counts(uuid, date, date, text, public.appointment_source, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) RETURNS TABLE(day date, doctor_id uuid, source public.appointment_source, mode public.consultation_mode, status public.appointment_status, n bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with settled as materialized (
+        select coalesce(
+            (
+                select (r.refreshed_at at time zone appointment_counts.time_zone)::date - 1
+                from private.analytics_refreshes as r where r.name = 'appointment_day_counts'
+            ),
+            date '0001-01-01'
+        ) as until_day
+    )
+
+    select c.day, c.doctor_id, c.source, c.mode, c.status, c.n
+    from private.appointment_day_counts as c, settled
+    where c.hospital_id = appointment_counts.hospital
+        and c.day between appointment_counts.first_day and least(appointment_counts.last_day, settled.until_day - 1)
+        and (appointment_counts.source is null or c.source = appointment_counts.source)
+        and (appointment_counts.doctor is null or c.doctor_id = appointment_counts.doctor)
+    union all
+    select (a.starts_at at time zone appointment_counts.time_zone)::date, a.doctor_id, a.source, a.mode, a.status,
+        count(*)
+    from public.appointments as a, settled
+    where a.hospital_id = appointment_counts.hospital
+        and a.starts_at >= greatest(appointment_counts.first_day, settled.until_day)::timestamp
+        at time zone appointment_counts.time_zone
+        and a.starts_at < (appointment_counts.last_day + 1)::timestamp at time zone appointment_counts.time_zone
+        and (appointment_counts.source is null or a.source = appointment_counts.source)
+        and (appointment_counts.doctor is null or a.doctor_id = appointment_counts.doctor)
+    group by 1, 2, 3, 4, 5;
+$$;
+
+ALTER FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) IS 'Appointment counts per local day, doctor, source, mode and status: the rollup for settled days, live after.';
 
 --
 -- Name: appointment_reminder_due(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12260,6 +12684,31 @@ $$;
 ALTER FUNCTION private.redeem_provisioning_grant(grant_id uuid, login uuid) OWNER TO postgres;
 
 --
+-- Name: refresh_analytics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refresh_analytics() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    started timestamptz := clock_timestamp();
+begin
+    refresh materialized view concurrently private.appointment_day_counts;
+    insert into private.analytics_refreshes (name, refreshed_at) values ('appointment_day_counts', started)
+    on conflict (name) do update set refreshed_at = excluded.refreshed_at;
+end;
+$$;
+
+ALTER FUNCTION private.refresh_analytics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refresh_analytics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refresh_analytics() IS 'Refreshes the analytics rollups (pg_cron: carebase-analytics-rollup, every 10 minutes).';
+
+--
 -- Name: refuse_appointment_clash(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15614,6 +16063,138 @@ ALTER FUNCTION public.advance_journey_instance(instance_id uuid, notes text) OWN
 --
 
 COMMENT ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) IS 'Completes the current stage with notes and moves to the next (seed 001 POST /journeys/instances/{id}/advance), whatever its trigger; after the last stage the instance is completed. PT404 beyond reach; PT409 journey_not_active.';
+
+--
+-- Name: analytics_appointments(uuid, text, date, date, public.appointment_source, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_appointments(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date, channel_origin public.appointment_source DEFAULT NULL::public.appointment_source, practitioner_id uuid DEFAULT NULL::uuid, include_breakdown boolean DEFAULT true) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_appointments(
+        analytics_appointments.hospital_id, analytics_appointments.time_period, analytics_appointments.start_date,
+        analytics_appointments.end_date, analytics_appointments.channel_origin, analytics_appointments.practitioner_id,
+        analytics_appointments.include_breakdown
+    );
+$$;
+
+ALTER FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) IS 'Appointments of a hospital by the day they take place (seed 001 GET /analytics/appointments): time_period TODAY, YESTERDAY, LAST_7_DAYS, LAST_30_DAYS (default), LAST_90_DAYS or CUSTOM (start_date, end_date: local dates, both included), optionally of one channel_origin (source) or practitioner: {period, total, completed, cancelled, no_show, upcoming, completion_rate and no_show_rate (of completed plus no-shows), by_status, breakdown {by_day, by_channel, by_mode, by_practitioner}}. The hospital''s admins and CROs; PT404 for anyone else, and for a practitioner of another hospital.';
+
+--
+-- Name: analytics_communications(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_communications(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_communications(
+        analytics_communications.hospital_id, analytics_communications.time_period,
+        analytics_communications.start_date, analytics_communications.end_date
+    );
+$$;
+
+ALTER FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Messages of a hospital queued in a period (seed 001 GET /analytics/communication): sent (all outbound), by_channel, by_status, delivered, read, failed, delivery_rate and read_rate (of those that left), and response_time {inbound, answered, median_minutes, p90_minutes}: from a patient''s message to the hospital''s next message to them. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_dashboard(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_dashboard(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'TODAY'::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    appointments jsonb := public.analytics_appointments(
+        analytics_dashboard.hospital_id, analytics_dashboard.time_period, include_breakdown => false
+    );
+    hospital uuid := (appointments ->> 'hospital_id')::uuid;
+begin
+    return jsonb_build_object(
+        'hospital_id', hospital,
+        'period', appointments -> 'period',
+        'appointments', appointments - 'hospital_id' - 'period',
+        'journeys', public.analytics_journeys(hospital, analytics_dashboard.time_period) - 'hospital_id' - 'period',
+        'communications', public.analytics_communications(hospital, analytics_dashboard.time_period)
+        - 'hospital_id' - 'period',
+        'voice_calls', public.analytics_voice_calls(hospital, analytics_dashboard.time_period) - 'hospital_id' - 'period',
+        'tickets', (
+            select jsonb_build_object(
+                'open', count(*) filter (where t.status in ('open', 'in_progress', 'waiting_on_patient')),
+                'urgent_open', count(*) filter (
+                    where t.status in ('open', 'in_progress', 'waiting_on_patient') and t.priority = 'urgent'
+                )
+            )
+            from public.tickets as t where t.hospital_id = hospital
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_dashboard(hospital_id uuid, time_period text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) IS 'Every dashboard number of a hospital in one call (seed 001 GET /analytics/dashboard): appointments, journeys, communications, voice_calls of the period (default TODAY; as the analytics_* calls) and open tickets now. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_journeys(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_journeys(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_journeys(
+        analytics_journeys.hospital_id, analytics_journeys.time_period, analytics_journeys.start_date,
+        analytics_journeys.end_date
+    );
+$$;
+
+ALTER FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Journeys of a hospital (seed 001 GET /analytics/journeys): active and overdue now; started, completed and cancelled in the period; the same per journey. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_voice_calls(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_voice_calls(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_voice_calls(
+        analytics_voice_calls.hospital_id, analytics_voice_calls.time_period, analytics_voice_calls.start_date,
+        analytics_voice_calls.end_date
+    );
+$$;
+
+ALTER FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Calls to the voice agent''s lines of a hospital started in a period (seed 001 GET /analytics/voice-calls): total, ended, identified_patient, total and average duration (seconds), cost, by_outcome (Vapi''s endedReason), by_status. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
 
 --
 -- Name: appointment_stats(date, date, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -20189,6 +20770,114 @@ ALTER TABLE audit.pending ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: analytics_refreshes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_refreshes (
+    name text NOT NULL,
+    refreshed_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE private.analytics_refreshes OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_refreshes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.analytics_refreshes IS 'When each analytics rollup was last refreshed.';
+
+--
+-- Name: hospitals; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.hospitals (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    address text,
+    city text,
+    state text,
+    country_code text DEFAULT 'IN'::text NOT NULL,
+    time_zone text DEFAULT 'Asia/Kolkata'::text NOT NULL,
+    phone public.phone_e164,
+    email extensions.citext,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    front_desk_may_merge_patients boolean DEFAULT false NOT NULL,
+    CONSTRAINT hospitals_code_format CHECK ((code ~ '^[A-Z][A-Z0-9]{1,9}$'::text)),
+    CONSTRAINT hospitals_country_code_format CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
+    CONSTRAINT hospitals_name_present CHECK ((length(btrim(name)) > 0)),
+    CONSTRAINT hospitals_time_zone_known CHECK (private.is_time_zone(time_zone))
+);
+
+ALTER TABLE public.hospitals OWNER TO postgres;
+
+--
+-- Name: TABLE hospitals; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospitals IS 'Hospitals: the tenants; every tenant-scoped row carries a hospital_id.
+
+Read by their staff and patients; updated by their admins. A deactivated hospital is gone for
+its staff; its patients keep their own record there.';
+
+--
+-- Name: COLUMN hospitals.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.code IS 'Short upper-case code (e.g. NAB); prefixes the hospital''s MRNs (NAB-2026-000001).';
+
+--
+-- Name: COLUMN hospitals.country_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.country_code IS 'ISO 3166-1 alpha-2 country code.';
+
+--
+-- Name: COLUMN hospitals.time_zone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.time_zone IS 'IANA time zone (e.g. Asia/Kolkata): working hours and the local times of views are in it.';
+
+--
+-- Name: COLUMN hospitals.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.is_active IS 'False once deactivated: its staff lose access, its patients keep their own record.';
+
+--
+-- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.front_desk_may_merge_patients IS 'Whether the hospital''s front desk may merge and unmerge patient records (rpc/merge_patients); off by default, changed by the hospital''s admin.';
+
+--
+-- Name: appointment_day_counts; Type: MATERIALIZED VIEW; Schema: private; Owner: postgres
+--
+
+CREATE MATERIALIZED VIEW private.appointment_day_counts AS
+ SELECT a.hospital_id,
+    ((a.starts_at AT TIME ZONE h.time_zone))::date AS day,
+    a.doctor_id,
+    a.source,
+    a.mode,
+    a.status,
+    count(*) AS n
+   FROM (public.appointments a
+     JOIN public.hospitals h ON ((a.hospital_id = h.id)))
+  GROUP BY a.hospital_id, (((a.starts_at AT TIME ZONE h.time_zone))::date), a.doctor_id, a.source, a.mode, a.status
+  WITH NO DATA;
+
+ALTER TABLE private.appointment_day_counts OWNER TO postgres;
+
+--
+-- Name: MATERIALIZED VIEW appointment_day_counts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON MATERIALIZED VIEW private.appointment_day_counts IS 'Appointments per hospital, local day, doctor, source, mode and status; refreshed by pg_cron (carebase-analytics-rollup). Read only through the analytics functions.';
+
+--
 -- Name: appointment_external_refs; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -20864,72 +21553,6 @@ COMMENT ON COLUMN public.doctors.languages IS 'Languages the doctor consults in.
 --
 
 COMMENT ON COLUMN public.doctors.is_active IS 'False while deactivated (rpc/set_doctor_active): not bookable, no access.';
-
---
--- Name: hospitals; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.hospitals (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    code text NOT NULL,
-    name text NOT NULL,
-    address text,
-    city text,
-    state text,
-    country_code text DEFAULT 'IN'::text NOT NULL,
-    time_zone text DEFAULT 'Asia/Kolkata'::text NOT NULL,
-    phone public.phone_e164,
-    email extensions.citext,
-    is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    front_desk_may_merge_patients boolean DEFAULT false NOT NULL,
-    CONSTRAINT hospitals_code_format CHECK ((code ~ '^[A-Z][A-Z0-9]{1,9}$'::text)),
-    CONSTRAINT hospitals_country_code_format CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
-    CONSTRAINT hospitals_name_present CHECK ((length(btrim(name)) > 0)),
-    CONSTRAINT hospitals_time_zone_known CHECK (private.is_time_zone(time_zone))
-);
-
-ALTER TABLE public.hospitals OWNER TO postgres;
-
---
--- Name: TABLE hospitals; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.hospitals IS 'Hospitals: the tenants; every tenant-scoped row carries a hospital_id.
-
-Read by their staff and patients; updated by their admins. A deactivated hospital is gone for
-its staff; its patients keep their own record there.';
-
---
--- Name: COLUMN hospitals.code; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.code IS 'Short upper-case code (e.g. NAB); prefixes the hospital''s MRNs (NAB-2026-000001).';
-
---
--- Name: COLUMN hospitals.country_code; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.country_code IS 'ISO 3166-1 alpha-2 country code.';
-
---
--- Name: COLUMN hospitals.time_zone; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.time_zone IS 'IANA time zone (e.g. Asia/Kolkata): working hours and the local times of views are in it.';
-
---
--- Name: COLUMN hospitals.is_active; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.is_active IS 'False once deactivated: its staff lose access, its patients keep their own record.';
-
---
--- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.front_desk_may_merge_patients IS 'Whether the hospital''s front desk may merge and unmerge patient records (rpc/merge_patients); off by default, changed by the hospital''s admin.';
 
 --
 -- Name: profiles; Type: TABLE; Schema: public; Owner: postgres
@@ -22468,6 +23091,13 @@ ALTER TABLE ONLY audit.pending
     ADD CONSTRAINT pending_pkey PRIMARY KEY (xact, id);
 
 --
+-- Name: analytics_refreshes analytics_refreshes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_refreshes
+    ADD CONSTRAINT analytics_refreshes_pkey PRIMARY KEY (name);
+
+--
 -- Name: appointment_external_refs appointment_external_refs_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -23477,6 +24107,12 @@ CREATE INDEX log_table_row_idx ON ONLY audit.log USING btree (table_name, row_id
 --
 
 CREATE INDEX log_default_table_name_row_id_idx ON audit.log_default USING btree (table_name, row_id);
+
+--
+-- Name: appointment_day_counts_key; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE UNIQUE INDEX appointment_day_counts_key ON private.appointment_day_counts USING btree (hospital_id, day, doctor_id, source, mode, status);
 
 --
 -- Name: appointment_external_refs_appointment_idx; Type: INDEX; Schema: private; Owner: postgres
@@ -27414,6 +28050,12 @@ CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticat
 ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: analytics_refreshes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.analytics_refreshes ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: appointment_external_refs; Type: ROW SECURITY; Schema: private; Owner: postgres
 --
 
@@ -29175,6 +29817,54 @@ GRANT ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes t
 REVOKE ALL ON FUNCTION private.allow_registration_of(patient uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO service_role;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_hospital(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_hospital(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_hospital(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_hospital(hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_period(hospital uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
 -- Name: TABLE anchors; Type: ACL; Schema: audit; Owner: postgres
 --
 
@@ -29215,6 +29905,12 @@ GRANT ALL ON FUNCTION private.apply_message_status(message uuid, target text, er
 REVOKE ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION appointment_reminder_due(starts_at timestamp with time zone, decided_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
@@ -31543,6 +32239,12 @@ REVOKE ALL ON FUNCTION private.record_voice_callback(line public.voice_lines, pa
 REVOKE ALL ON FUNCTION private.redeem_provisioning_grant(grant_id uuid, login uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION refresh_analytics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refresh_analytics() FROM PUBLIC;
+
+--
 -- Name: FUNCTION refuse_appointment_clash(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -32227,6 +32929,46 @@ GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO servi
 REVOKE ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO authenticated;
 GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO service_role;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO service_role;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_dashboard(hospital_id uuid, time_period text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) TO service_role;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
 
 --
 -- Name: FUNCTION appointment_stats(start_date date, end_date date, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -33632,6 +34374,73 @@ REVOKE ALL ON TABLE audit.log_default FROM postgres;
 GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.log_default TO postgres;
 
 --
+-- Name: TABLE hospitals; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.hospitals TO service_role;
+GRANT SELECT ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.hospitals TO supabase_auth_admin;
+
+--
+-- Name: COLUMN hospitals.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(name) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.address; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(address) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.city; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(city) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.state; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(state) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.time_zone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(time_zone) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(phone) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(email) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(is_active) ON TABLE public.hospitals TO supabase_auth_admin;
+
+--
+-- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(front_desk_may_merge_patients) ON TABLE public.hospitals TO authenticated;
+
+--
 -- Name: TABLE audited_resources; Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -33856,73 +34665,6 @@ GRANT UPDATE(bio) ON TABLE public.doctors TO authenticated;
 --
 
 GRANT UPDATE(is_active) ON TABLE public.doctors TO authenticated;
-
---
--- Name: TABLE hospitals; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.hospitals TO service_role;
-GRANT SELECT ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(id) ON TABLE public.hospitals TO supabase_auth_admin;
-
---
--- Name: COLUMN hospitals.name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(name) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.address; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(address) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.city; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(city) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.state; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(state) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.time_zone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(time_zone) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.phone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(phone) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.email; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(email) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.is_active; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(is_active) ON TABLE public.hospitals TO supabase_auth_admin;
-
---
--- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(front_desk_may_merge_patients) ON TABLE public.hospitals TO authenticated;
 
 --
 -- Name: TABLE profiles; Type: ACL; Schema: public; Owner: postgres

@@ -898,6 +898,7 @@ values
 ('provider_message_id', null, 'the provider''s id of a message (Twilio SID), for the service role only'),
 ('journey_instance_id', 'public.journey_instances', null), ('instance_id', 'public.journey_instances', null),
 ('journey_id', 'public.journeys', null), ('stage_id', 'public.journey_stages', null),
+('practitioner_id', 'public.doctors', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -1140,6 +1141,30 @@ values
     jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'journey_id', pg_temp.a('journeys', 'a_journey')
     )
+),
+(
+    'analytics_appointments', 'a_admin',
+    $$ select public.analytics_appointments(($1 ->> 'hospital_id')::uuid,
+        practitioner_id => ($1 ->> 'practitioner_id')::uuid) $$,
+    jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'practitioner_id', pg_temp.a('doctors', 'a_doctor')
+    )
+),
+(
+    'analytics_journeys', 'a_admin', $$ select public.analytics_journeys(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_communications', 'a_admin', $$ select public.analytics_communications(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_voice_calls', 'a_admin', $$ select public.analytics_voice_calls(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_dashboard', 'a_admin', $$ select public.analytics_dashboard(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
     'patient_engagement', 'a_front_desk', $$ select public.patient_engagement(($1 ->> 'patient_id')::uuid) $$,
