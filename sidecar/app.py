@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,8 +13,9 @@ from sidecar.errors import install_error_handlers
 from sidecar.integrations.claude import ClaudeClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
-from sidecar.rate_limit import RateLimit
+from sidecar.rate_limit import RateLimit, UsageLimits
 from sidecar.routes import (
+    analytics,
     communications,
     copilot,
     health,
@@ -57,6 +59,15 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Live analytics streams held per user (sidecar/routes/analytics.py).
+    app.state.analytics_streams = Counter()
+    app.add_middleware(
+        UsageLimits,
+        per_user=settings.user_rate_limit,
+        per_tenant=settings.tenant_rate_limit,
+        trusted_proxies=settings.trusted_proxies,
+        prefix=f"{API_PREFIX}/",
+    )
     app.add_middleware(RequestContext)
     install_error_handlers(app)
 
@@ -80,6 +91,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(auth_routes)
     api.include_router(staff.router)
     api.include_router(communications.router)
+    api.include_router(analytics.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(copilot_routes)

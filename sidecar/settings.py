@@ -46,6 +46,10 @@ class SidecarSettings(BaseSettings):
 
     # Seed 003: 100 requests per 15 minutes per client IP on the auth routes.
     auth_rate_limit: str = Field("100/15 minutes", alias="CAREBASE_SIDECAR_AUTH_RATE_LIMIT")
+    # Seed 001: requests a minute to the API per user and per tenant (the hospital of the
+    # user's token); only requests whose token the database accepted are counted.
+    user_rate_limit: str = Field("100/minute", alias="CAREBASE_SIDECAR_USER_RATE_LIMIT")
+    tenant_rate_limit: str = Field("1000/minute", alias="CAREBASE_SIDECAR_TENANT_RATE_LIMIT")
     # How many proxies in front of the sidecar append to X-Forwarded-For (0: use the peer).
     trusted_proxies: int = Field(0, alias="CAREBASE_SIDECAR_TRUSTED_PROXIES")
 
@@ -166,6 +170,14 @@ class SidecarSettings(BaseSettings):
     copilot_rate_limit: str = Field("30/minute", alias="CAREBASE_COPILOT_RATE_LIMIT")
     copilot_heartbeat_seconds: float = Field(
         5.0, gt=0, le=60, alias="CAREBASE_COPILOT_HEARTBEAT_SECONDS"
+    )
+    # The live analytics stream (GET /api/v1/analytics/realtime): seconds between heartbeats
+    # (and between re-reads when Realtime is quiet), and streams one user may hold at once.
+    analytics_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=60, alias="CAREBASE_ANALYTICS_HEARTBEAT_SECONDS"
+    )
+    analytics_streams_per_user: int = Field(
+        3, ge=1, le=100, alias="CAREBASE_ANALYTICS_STREAMS_PER_USER"
     )
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")

@@ -1313,6 +1313,83 @@ ALTER FUNCTION private.analytics_period(hospital uuid, time_period text, start_d
 COMMENT ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) IS 'A period as local dates of the hospital (first_day and last_day included) and the instants that bound it (from_at included, to_at excluded).';
 
 --
+-- Name: analytics_realtime(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_realtime(hospital_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_realtime.hospital_id);
+    own_topic text;
+    p record;
+    version bigint;
+begin
+    own_topic := private.hospital_topic(
+        hospital,
+        case when hospital = any(private.staff_hospital_ids('{hospital_admin}')) then 'hospital_admin' else 'cro' end
+        ::public.app_role
+    );
+    select coalesce(max(e.seq), 0) into version from public.live_events as e where e.topic = own_topic;
+    select * into p from private.analytics_period(hospital, 'TODAY', null, null);
+    return jsonb_build_object(
+        'hospital_id', hospital,
+        'topic', own_topic,
+        'version', version,
+        'day', p.first_day,
+        'as_of', now(),
+        'appointments', (
+            select jsonb_build_object(
+                'today', count(*) filter (where a.starts_at >= p.from_at and a.starts_at < p.to_at),
+                'completed_today', count(*) filter (
+                    where a.starts_at >= p.from_at and a.starts_at < p.to_at and a.status = 'completed'
+                ),
+                'booked_today', count(*) filter (where a.created_at >= p.from_at and a.created_at < p.to_at)
+            )
+            from public.appointments as a
+            where a.hospital_id = hospital
+                and (
+                    (a.starts_at >= p.from_at and a.starts_at < p.to_at)
+                    or (a.created_at >= p.from_at and a.created_at < p.to_at)
+                )
+        ),
+        'messages', (
+            select jsonb_build_object(
+                'queued_today', count(*),
+                'sent_today', count(*) filter (where m.status in ('sent', 'delivered', 'read')),
+                'failed_today', count(*) filter (where m.status = 'failed')
+            )
+            from public.messages as m
+            where m.hospital_id = hospital and m.direction = 'outbound'
+                and m.created_at >= p.from_at and m.created_at < p.to_at
+        ),
+        'tickets', (
+            select jsonb_build_object(
+                'open', count(*) filter (where t.status in ('open', 'in_progress', 'waiting_on_patient')),
+                'opened_today', count(*) filter (where t.created_at >= p.from_at and t.created_at < p.to_at)
+            )
+            from public.tickets as t
+            where t.hospital_id = hospital
+        ),
+        'journeys', (
+            select jsonb_build_object('active', count(*))
+            from public.journey_instances as i
+            where i.hospital_id = hospital and i.status = 'active'
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_realtime(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_realtime(hospital_id uuid) IS 'Today''s live numbers of a hospital with the version they are as of (see rpc/analytics_realtime).';
+
+--
 -- Name: analytics_voice_calls(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8691,6 +8768,36 @@ end;
 $$;
 
 ALTER FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) OWNER TO postgres;
+
+--
+-- Name: live_analytics_changed(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_analytics_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid;
+begin
+    for hospital in select distinct c.hospital_id from changed as c where c.hospital_id is not null loop
+        perform private.raise_live_event(
+            array[private.hospital_topic(hospital, 'hospital_admin'), private.hospital_topic(hospital, 'cro')],
+            'analytics_changed',
+            jsonb_build_object('hospital_id', hospital, 'occurred_at', now())
+        );
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_analytics_changed() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_analytics_changed(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_analytics_changed() IS 'Statement trigger: raises analytics_changed {hospital_id} for each hospital whose rows the statement wrote, to its admins'' and CROs'' topics.';
 
 --
 -- Name: live_appointment_events(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -16173,6 +16280,25 @@ ALTER FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, sta
 --
 
 COMMENT ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Journeys of a hospital (seed 001 GET /analytics/journeys): active and overdue now; started, completed and cancelled in the period; the same per journey. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_realtime(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_realtime(hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_realtime(analytics_realtime.hospital_id);
+$$;
+
+ALTER FUNCTION public.analytics_realtime(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_realtime(hospital_id uuid) IS 'Today''s live numbers of a hospital (what GET /api/v1/analytics/realtime streams): appointments {today, completed_today, booked_today}, messages {queued_today, sent_today, failed_today}, tickets {open, opened_today}, journeys {active}, as of `version`: the last seq of the caller''s analytics topic (topic), which every write of those tables moves (live event analytics_changed). The hospital''s admins and CROs; PT404 for anyone else.';
 
 --
 -- Name: analytics_voice_calls(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
@@ -25559,6 +25685,18 @@ CREATE TRIGGER appointments_journey_event AFTER UPDATE OF status ON public.appoi
 CREATE TRIGGER appointments_keep_status_reason BEFORE UPDATE OF status_reason ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.keep_status_reason();
 
 --
+-- Name: appointments appointments_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_live_analytics_inserted AFTER INSERT ON public.appointments REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: appointments appointments_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_live_analytics_updated AFTER UPDATE ON public.appointments REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
 -- Name: appointments appointments_lock_booking_keys; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -26159,6 +26297,18 @@ CREATE TRIGGER hospital_business_hours_set_updated_at BEFORE UPDATE ON public.ho
 CREATE TRIGGER hospitals_set_updated_at BEFORE UPDATE ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: journey_instances journey_instances_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_live_analytics_inserted AFTER INSERT ON public.journey_instances REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: journey_instances journey_instances_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_live_analytics_updated AFTER UPDATE ON public.journey_instances REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
 -- Name: journey_instances journey_instances_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -26331,6 +26481,18 @@ CREATE TRIGGER message_templates_set_updated_at BEFORE UPDATE ON public.message_
 --
 
 CREATE TRIGGER messages_cancel_delivery AFTER UPDATE OF status ON public.messages FOR EACH ROW WHEN (((old.status = 'queued'::text) AND (new.status = ANY (ARRAY['cancelled'::text, 'failed'::text])))) EXECUTE FUNCTION private.cancel_message_delivery();
+
+--
+-- Name: messages messages_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_live_analytics_inserted AFTER INSERT ON public.messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: messages messages_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_live_analytics_updated AFTER UPDATE ON public.messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
 
 --
 -- Name: messages messages_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -26739,6 +26901,18 @@ CREATE TRIGGER ticket_sla_targets_set_updated_at BEFORE UPDATE ON public.ticket_
 --
 
 CREATE TRIGGER tickets_guard BEFORE INSERT OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.guard_ticket();
+
+--
+-- Name: tickets tickets_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_live_analytics_inserted AFTER INSERT ON public.tickets REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: tickets tickets_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_live_analytics_updated AFTER UPDATE ON public.tickets REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
 
 --
 -- Name: tickets tickets_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -29857,6 +30031,14 @@ GRANT ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, 
 GRANT ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) TO service_role;
 
 --
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_realtime(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_realtime(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_realtime(hospital_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -31527,6 +31709,12 @@ REVOKE ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.pho
 GRANT ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) TO service_role;
 
 --
+-- Name: FUNCTION live_analytics_changed(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_analytics_changed() FROM PUBLIC;
+
+--
 -- Name: FUNCTION live_appointment_events(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -32961,6 +33149,14 @@ GRANT ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period t
 REVOKE ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
 GRANT ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_realtime(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_realtime(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_realtime(hospital_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres

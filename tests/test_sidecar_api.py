@@ -94,6 +94,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/twilio/status"): "twilio_status_receive",
     ("POST", "/api/v1/webhooks/twilio/whatsapp"): "twilio_whatsapp_receive",
     ("POST", "/api/v1/communications"): "communication_create",
+    ("GET", "/api/v1/analytics/realtime"): "analytics_realtime_stream",
     ("POST", "/api/v1/voice/callback"): "voice_callback_request",
     ("POST", "/api/v1/sessions/copilot"): "copilot_message",
     ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/confirm"): (

@@ -2,7 +2,7 @@
 -- date included; one hospital's numbers never count another's rows, and nobody but its admins
 -- and CROs reads them; settled days come from the rollup, the rest live.
 begin;
-select plan(15);
+select plan(18);
 
 select tests.create_world();
 
@@ -179,6 +179,37 @@ select results_eq(
         from public.analytics_dashboard(tests.id_of('hospitals', 'TSTA')) as d $$,
     $$ values (true, 2, 1) $$,
     'the dashboard gathers them in one call'
+);
+
+-- The live stream's numbers, and the key that says they moved -------------------------------------------------
+select tests.clear_authentication();
+delete from private.live_events_pending;
+insert into public.appointments (hospital_id, doctor_id, patient_id, starts_at, ends_at, status)
+values (
+    tests.id_of('hospitals', 'TSTA'), tests.id_of('doctors', 'a_doctor2'), tests.id_of('patients', 'a_patient2'),
+    '2031-04-01 10:00+05:30', '2031-04-01 10:15+05:30', 'scheduled'
+);
+select results_eq(
+    $$ select topic, event, payload ->> 'hospital_id' from private.live_events_pending
+        where event = 'analytics_changed' order by topic $$,
+    $$ values
+        ('hospital:' || tests.id_of('hospitals', 'TSTA') || ':cro', 'analytics_changed', tests.id_of('hospitals', 'TSTA')::text),
+        ('hospital:' || tests.id_of('hospitals', 'TSTA') || ':hospital_admin', 'analytics_changed',
+            tests.id_of('hospitals', 'TSTA')::text) $$,
+    'a booking tells the hospital''s admins and CROs, by key only, that its numbers moved'
+);
+select tests.act_as('a_admin');
+select results_eq(
+    $$ select r ->> 'topic', (r -> 'appointments' ->> 'booked_today')::integer > 0,
+            (r -> 'journeys' ->> 'active')::integer
+        from public.analytics_realtime(tests.id_of('hospitals', 'TSTA')) as r $$,
+    $$ values ('hospital:' || tests.id_of('hospitals', 'TSTA') || ':hospital_admin', true, 1) $$,
+    'the admin re-reads today''s numbers, with the topic whose seq versions them'
+);
+select tests.act_as('b_admin');
+select throws_ok(
+    $$ select public.analytics_realtime(tests.id_of('hospitals', 'TSTA')) $$, 'PT404', 'hospital not found',
+    'another hospital''s admin cannot'
 );
 
 select * from finish();

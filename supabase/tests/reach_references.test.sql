@@ -1163,6 +1163,10 @@ values
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
+    'analytics_realtime', 'a_admin', $$ select public.analytics_realtime(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
     'analytics_dashboard', 'a_admin', $$ select public.analytics_dashboard(($1 ->> 'hospital_id')::uuid) $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
