@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,8 +14,10 @@ from sidecar.form_cors import WebsiteFormCors
 from sidecar.integrations.claude import ClaudeClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.observability import RequestContext
-from sidecar.rate_limit import RateLimit
+from sidecar.rate_limit import RateLimit, UsageLimits
 from sidecar.routes import (
+    analytics,
+    communications,
     copilot,
     health,
     patient_auth,
@@ -60,6 +63,15 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Live analytics streams held per user (sidecar/routes/analytics.py).
+    app.state.analytics_streams = Counter()
+    app.add_middleware(
+        UsageLimits,
+        per_user=settings.user_rate_limit,
+        per_tenant=settings.tenant_rate_limit,
+        trusted_proxies=settings.trusted_proxies,
+        prefix=f"{API_PREFIX}/",
+    )
     app.add_middleware(RequestContext)
     if origins := [o.strip() for o in settings.website_lead_origins.split(",") if o.strip()]:
         app.add_middleware(WebsiteFormCors, path=f"{API_PREFIX}/leads/website", origins=origins)
@@ -91,6 +103,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
+    api.include_router(communications.router)
+    api.include_router(analytics.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(payments.router)

@@ -50,11 +50,12 @@ def error_response(
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the errors a route can answer.
 
-    Every route can meet a body it cannot parse (400) and a failure of its own (500).
+    Every route can meet a body it cannot parse (400), the per-user and per-tenant limits
+    (429, sidecar.rate_limit.UsageLimits) and a failure of its own (500).
     """
     return {
         status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
-        for status in sorted({*statuses, 400, 500})
+        for status in sorted({*statuses, 400, 429, 500})
     }
 
 

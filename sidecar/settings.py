@@ -8,6 +8,7 @@ CLI's well-known local ones).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class SidecarSettings(BaseSettings):
 
     # Seed 003: 100 requests per 15 minutes per client IP on the auth routes.
     auth_rate_limit: str = Field("100/15 minutes", alias="CAREBASE_SIDECAR_AUTH_RATE_LIMIT")
+    # Seed 001: requests a minute to the API per user and per tenant (the hospital of the
+    # user's token); only requests whose token the database accepted are counted.
+    user_rate_limit: str = Field("100/minute", alias="CAREBASE_SIDECAR_USER_RATE_LIMIT")
+    tenant_rate_limit: str = Field("1000/minute", alias="CAREBASE_SIDECAR_TENANT_RATE_LIMIT")
     # How many proxies in front of the sidecar append to X-Forwarded-For (0: use the peer).
     trusted_proxies: int = Field(0, alias="CAREBASE_SIDECAR_TRUSTED_PROXIES")
 
@@ -86,6 +91,19 @@ class SidecarSettings(BaseSettings):
     twilio_account_sid: str = Field("", alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str = Field("", alias="TWILIO_AUTH_TOKEN")
     twilio_from_number: str = Field("", alias="TWILIO_FROM_NUMBER")
+    # WhatsApp through the same account: the sender as Twilio spells it (whatsapp:+1415...).
+    # Unset: WhatsApp messages stay queued. Status callbacks go to CAREBASE_SIDECAR_PUBLIC_URL
+    # (unset: Twilio is not asked to call back, as it could not reach a local stack).
+    twilio_whatsapp_from: str = Field("", alias="TWILIO_WHATSAPP_FROM")
+    # Email over SMTP (Amazon SES, SendGrid or any relay): host (unset: email stays queued),
+    # port, login, TLS (starttls on 587, ssl on 465, or none for a local relay) and sender.
+    smtp_host: str = Field("", alias="CAREBASE_SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, alias="CAREBASE_SMTP_PORT")
+    smtp_username: str = Field("", alias="CAREBASE_SMTP_USERNAME")
+    smtp_password: str = Field("", alias="CAREBASE_SMTP_PASSWORD")
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field("starttls", alias="CAREBASE_SMTP_TLS")
+    smtp_from: str = Field("", alias="CAREBASE_SMTP_FROM")
+    smtp_from_name: str = Field("carebase", alias="CAREBASE_SMTP_FROM_NAME")
     # Scheduling mirror: Cal.com API v2 (sidecar/integrations/calcom.py). A deployment-wide
     # key; a doctor's own key or OAuth token comes from Vault, never from here.
     calcom_base_url: str = Field("https://api.cal.com/v2", alias="CAREBASE_CALCOM_BASE_URL")
@@ -186,6 +204,14 @@ class SidecarSettings(BaseSettings):
     razorpay_key_secret: str = Field("", alias="RAZORPAY_KEY_SECRET")
     razorpay_webhook_secret: str = Field("", alias="RAZORPAY_WEBHOOK_SECRET")
     razorpay_timeout: float = Field(10.0, gt=0, le=60, alias="CAREBASE_RAZORPAY_TIMEOUT")
+    # The live analytics stream (GET /api/v1/analytics/realtime): seconds between heartbeats
+    # (and between re-reads when Realtime is quiet), and streams one user may hold at once.
+    analytics_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=60, alias="CAREBASE_ANALYTICS_HEARTBEAT_SECONDS"
+    )
+    analytics_streams_per_user: int = Field(
+        3, ge=1, le=100, alias="CAREBASE_ANALYTICS_STREAMS_PER_USER"
+    )
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")

@@ -5,7 +5,8 @@
   path (`python -m sidecar.serve`). Only the `carebase` command (devstack/cli.py) runs the
   sidecar's worker, audit verifier and copilot evaluation itself.
 - In the sidecar, routes/ (HTTP) sit on top: nothing imports them but the app. accounts/,
-  voice/ and copilot/ (the domain: logins, the voice agent's calls, the AI copilot's tools)
+  voice/, copilot/ and messaging/ (the domain: logins, the voice agent's calls, the AI
+  copilot's tools, message templates)
   and jobs/ (workers) use integrations/
   (third-party clients), which import neither; all may use the app-wide settings, errors and
   observability modules.
@@ -67,6 +68,7 @@ MAY_IMPORT = {
         "voice",
         "copilot",
         "exports",
+        "messaging",
         "integrations",
         "errors",
         "settings",
@@ -75,7 +77,8 @@ MAY_IMPORT = {
     "accounts": {"integrations", "errors", "settings"},
     "voice": {"integrations", "errors", "settings"},
     "copilot": {"integrations", "errors", "settings"},
-    "jobs": {"integrations", "errors", "settings", "observability"},
+    "messaging": {"integrations", "errors", "settings"},
+    "jobs": {"messaging", "integrations", "errors", "settings", "observability"},
     "integrations": {"errors", "settings", "observability"},
     "exports": set(),
 }

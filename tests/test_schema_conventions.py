@@ -400,6 +400,8 @@ RECREATED_FUNCTIONS = {
     " it was sent under",
     "private.render_notification": "20261207220000 tells the patient why a calendar_slot_taken"
     " cancellation happened and to choose another time",
+    "public.claim_notifications": "20261211001000 claims messages too and re-checks contact"
+    " consent when a row is claimed; each row's delivery is private.outbox_delivery's",
 }
 
 CREATE_FUNCTION = re.compile(

@@ -15,9 +15,6 @@ the route can stream it; the whole answer is its return value.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,7 +34,7 @@ from sidecar.integrations.claude import (
     Turn,
     tool_results_message,
 )
-from sidecar.integrations.supabase_api import call_rpc
+from sidecar.integrations.supabase_api import call_rpc, token_claims
 from sidecar.settings import SidecarSettings
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -54,12 +51,7 @@ async def _ignore(kind: str, data: dict[str, Any]) -> None:
 def token_subject(token: str) -> str | None:
     """The `sub` claim of a JWT, unverified: only to pick the caller's own rows (the database
     verifies the token on every call) and to key the per-user rate limit."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return None
-    sub = claims.get("sub") if isinstance(claims, dict) else None
+    sub = token_claims(token).get("sub")
     return sub if isinstance(sub, str) else None
 
 

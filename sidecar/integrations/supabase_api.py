@@ -7,6 +7,9 @@ through named RPC functions. Every client forwards the request id (see observabi
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,3 +69,14 @@ async def call_rpc(
         return (await client.rpc(function, params).execute()).data
     except APIError as error:
         raise database_error(error, refusals) from error
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """A Supabase access token's claims, unverified: only to pick the caller's own rows and to
+    key rate limits (the database verifies the token on every call)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}

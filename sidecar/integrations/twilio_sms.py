@@ -1,8 +1,11 @@
-"""SMS through Twilio's Messages API.
+"""SMS and WhatsApp through Twilio's Messages API.
 
 `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded To/From/Body, HTTP basic
 auth with the account SID and auth token. Errors come back as `{"code", "message",
-"more_info", "status"}`; the code says whether trying again can help.
+"more_info", "status"}`; the code says whether trying again can help. WhatsApp is the same
+API with `whatsapp:+91...` numbers (a client made with the WhatsApp sender); an approved
+template goes as `ContentSid` + `ContentVariables` (JSON) instead of a Body.
+`StatusCallback` is the URL Twilio posts the message's status changes to.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ _PERMANENT_CODES = {
     21612,  # 'To' cannot be reached from 'From'
     21614,  # 'To' is not a mobile number
     21617,  # body too long
+    63016,  # WhatsApp: outside the 24-hour window, free-form text is not allowed
 }
 
 
@@ -36,9 +40,26 @@ class TwilioSms:
         self.from_number = from_number
         self.http = http
 
-    async def send(self, to: str, body: str) -> str:
-        """Sends one SMS; returns Twilio's message SID."""
-        form = {"To": to, "From": self.from_number, "Body": body}
+    async def send(
+        self,
+        to: str,
+        body: str,
+        *,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
+        status_callback: str | None = None,
+    ) -> str:
+        """Sends one message (the template `content_sid` instead of `body` when given);
+        returns Twilio's message SID."""
+        form = {"To": to, "From": self.from_number}
+        if content_sid:
+            form["ContentSid"] = content_sid
+            if content_variables:
+                form["ContentVariables"] = content_variables
+        else:
+            form["Body"] = body
+        if status_callback:
+            form["StatusCallback"] = status_callback
         try:
             response = await self.http.post(self.url, data=form, auth=self.auth)
         except httpx.HTTPError as error:

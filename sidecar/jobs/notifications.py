@@ -6,6 +6,9 @@ Every database call is a named RPC made with the service role through the Supaba
 run), `complete_notification` and `fail_notification` settle them (backoff and dead letters
 are the database's rules), `forget_device_token` drops tokens FCM says are gone. A worker
 that dies holding rows loses them when their lease ends; another worker sends them then.
+Messages to patients (public.messages, kind `message`) ride the same rows: SMS and WhatsApp
+through Twilio's Messages API (a WhatsApp template outside the 24-hour window as its Content
+SID), email over SMTP; the database settles the message with its row.
 """
 
 from __future__ import annotations
@@ -21,12 +24,18 @@ import httpx
 
 from sidecar.integrations.fcm import AccessToken, FcmClient, UnregisteredToken
 from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
+from sidecar.integrations.smtp_email import SmtpMailer
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.twilio_sms import TwilioSms
+from sidecar.messaging.templates import TemplateError, render
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
 
 log = logging.getLogger("sidecar.notifications")
+
+# Where Twilio posts a message's status changes (sidecar/routes/webhooks.py), under the
+# sidecar's public URL.
+TWILIO_STATUS_PATH = "/api/v1/webhooks/twilio/status"
 
 
 @dataclass
@@ -35,10 +44,14 @@ class Channels:
 
     push: FcmClient | None = None
     sms: TwilioSms | None = None
+    whatsapp: TwilioSms | None = None
+    email: SmtpMailer | None = None
 
     @property
     def names(self) -> list[str]:
-        return [name for name in ("push", "sms") if getattr(self, name) is not None]
+        return [
+            name for name in ("push", "sms", "whatsapp", "email") if getattr(self, name) is not None
+        ]
 
     @classmethod
     def from_settings(cls, settings: SidecarSettings, http: httpx.AsyncClient) -> Channels:
@@ -54,6 +67,25 @@ class Channels:
                 settings.twilio_auth_token,
                 settings.twilio_from_number,
                 http,
+            )
+        if s.twilio_account_sid and s.twilio_auth_token and s.twilio_whatsapp_from:
+            channels.whatsapp = TwilioSms(
+                s.twilio_base_url,
+                s.twilio_account_sid,
+                s.twilio_auth_token,
+                s.twilio_whatsapp_from,
+                http,
+            )
+        if s.smtp_host and s.smtp_from:
+            channels.email = SmtpMailer(
+                s.smtp_host,
+                s.smtp_port,
+                s.smtp_from,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                tls=s.smtp_tls,
+                sender_name=s.smtp_from_name,
+                timeout=s.delivery_timeout,
             )
         return channels
 
@@ -127,11 +159,60 @@ class Worker:
         log.info("delivered" if done else "delivered after its lease ended", extra=ids)
 
     async def _deliver(self, row: dict[str, Any]) -> str:
+        if row["kind"] == "message":
+            return await self._message(row)
         if row["channel"] == "sms" and self.channels.sms and row.get("phone"):
             return await self.channels.sms.send(row["phone"], f"{row['title']}: {row['body']}")
         if row["channel"] == "push" and self.channels.push:
             return await self._push(row)
         raise permanent(f"no adapter or address for channel {row['channel']}")
+
+    async def _message(self, row: dict[str, Any]) -> str:
+        """A message to a patient (public.messages): its text as it was written, to the
+        address the claim gives; a WhatsApp template outside the 24-hour window as its
+        approved Content SID. Twilio reports the message's progress to the status callback."""
+        data = row.get("data") or {}
+        callback = None
+        if self.settings.sidecar_public_url:
+            callback = (
+                f"{self.settings.sidecar_public_url.rstrip('/')}{TWILIO_STATUS_PATH}"
+                f"?message_id={data.get('message_id', '')}"
+            )
+        channel, phone = row["channel"], row.get("phone")
+        subject, body = row["title"], row["body"]
+        if data.get("render"):
+            subject, body = await self._render(data["message_id"], data["render"])
+        if channel == "sms" and self.channels.sms and phone:
+            return await self.channels.sms.send(phone, body, status_callback=callback)
+        if channel == "whatsapp" and self.channels.whatsapp and phone:
+            return await self.channels.whatsapp.send(
+                f"whatsapp:{phone}",
+                body,
+                content_sid=data.get("content_sid"),
+                content_variables=data.get("content_variables"),
+                status_callback=callback,
+            )
+        if channel == "email" and self.channels.email and data.get("email"):
+            return await self.channels.email.send(data["email"], subject or "", body)
+        raise permanent(f"no adapter or address for channel {channel}")
+
+    async def _render(self, message_id: str, source: dict[str, Any]) -> tuple[str | None, str]:
+        """An automatic message's template rendered in the sandbox, its text recorded on the
+        message before it goes; a template that cannot be rendered fails the message."""
+        values = source.get("values") or {}
+        try:
+            body = render(source["body"], source["variables"], values)
+            subject = (
+                render(source["subject"], source["variables"], values)
+                if source.get("subject")
+                else None
+            )
+        except TemplateError as error:
+            raise permanent(f"{error.code}: {error.message}") from error
+        await self._rpc(
+            "record_message_text", {"message_id": message_id, "subject": subject, "body": body}
+        )
+        return subject, body
 
     async def _push(self, row: dict[str, Any]) -> str:
         """Sends to each of the recipient's devices; one success is a delivery."""
@@ -161,7 +242,8 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         if not self.channels.names:
             log.warning(
-                "no notification channel is configured (set CAREBASE_FCM_* or TWILIO_*): "
+                "no notification channel is configured (set CAREBASE_FCM_*, TWILIO_* or "
+                "CAREBASE_SMTP_*): "
                 "notifications stay queued in the outbox"
             )
         else:

@@ -26,11 +26,17 @@ transaction.
 - `twilio/sms`: a patient texts CALL (or कॉल, ਕਾਲ) to a hospital's line; the database decides
   whether the text asks for a call, records the request (one per number going, 3 a day) and
   the call is placed. The answer is TwiML: a short reply to the sender, or nothing.
+- `twilio/status`: Twilio's status callback of a message carebase sent (the worker names this
+  URL with `?message_id=`); rpc/receive_twilio_status keeps it in the inbox and moves the
+  message forward (sent, delivered, read, failed), never back.
+- `twilio/whatsapp`: a patient's WhatsApp message (rpc/receive_patient_message): kept as a
+  received message at their hospitals, and it opens the 24-hour window for free text.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -317,6 +323,89 @@ def _twiml(text: str | None) -> Response:
     return Response(body, media_type="text/xml")
 
 
+def _twilio_form(request: Request, body: bytes, path: str) -> dict[str, str]:
+    """The form Twilio posted, once X-Twilio-Signature proves Twilio signed it for this URL
+    (the public URL as configured in Twilio, query included); 401 otherwise."""
+    settings = request.app.state.settings
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    base = settings.sidecar_public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    url = base + path + (f"?{request.url.query}" if request.url.query else "")
+    given = request.headers.get("x-twilio-signature")
+    if not twilio_signature.is_valid(settings.twilio_auth_token, url, params, given):
+        raise ApiError(401, "invalid_signature", "X-Twilio-Signature does not match")
+    return dict(params)
+
+
+async def _verified_twilio_form(request: Request, path: str) -> dict[str, str]:
+    settings = request.app.state.settings
+    if not settings.twilio_auth_token:
+        raise ApiError(503, "not_configured", "Twilio webhooks are not accepted: no auth token")
+    body = await _raw_body(request, settings.webhook_max_bytes)
+    return _twilio_form(request, body, path)
+
+
+TWILIO_STATUS_PATH = "/api/v1/webhooks/twilio/status"
+TWILIO_WHATSAPP_PATH = "/api/v1/webhooks/twilio/whatsapp"
+
+
+@router.post(
+    "/webhooks/twilio/status",
+    operation_id="twilio_status_receive",
+    summary="Twilio's status callback of a message carebase sent (sent, delivered, read, failed)",
+    description=(
+        "Form-encoded as Twilio posts it (MessageSid, MessageStatus, ErrorCode...), to the URL "
+        "the worker gave with `?message_id=`; `X-Twilio-Signature` is checked on the full URL "
+        "and every parameter before anything is read (401, nothing stored). Kept in the webhook "
+        "inbox, one entry per message and status (a replay is a duplicate); the message moves "
+        "forward only. Every stored callback is answered 200."
+    ),
+    response_model=WebhookReceipt,
+    response_model_exclude_none=True,
+    responses=error_responses(401, 413, 502, 503),
+)
+async def receive_twilio_status(request: Request, supabase: Supabase) -> Any:
+    form = await _verified_twilio_form(request, TWILIO_STATUS_PATH)
+    message_id = request.query_params.get("message_id")
+    try:
+        message = str(uuid.UUID(message_id or ""))
+    except ValueError:
+        message = None
+    return await call_rpc(
+        supabase.as_service(), "receive_twilio_status", {"message_id": message, "params": form}
+    )
+
+
+@router.post(
+    "/webhooks/twilio/whatsapp",
+    operation_id="twilio_whatsapp_receive",
+    summary="A patient's WhatsApp message to the hospital (Twilio)",
+    description=(
+        "Form-encoded as Twilio posts it (From whatsapp:+91..., Body, MessageSid), signed with "
+        "`X-Twilio-Signature` (401 otherwise). Kept as a received message at each hospital "
+        "where a patient with that number is registered, which opens the 24-hour window for "
+        "free text. The answer is empty TwiML (no automatic reply)."
+    ),
+    response_class=Response,
+    responses={
+        200: {"content": {"text/xml": {}}, "description": "TwiML: no reply"},
+        **error_responses(401, 413, 502, 503),
+    },
+)
+async def receive_twilio_whatsapp(request: Request, supabase: Supabase) -> Response:
+    form = await _verified_twilio_form(request, TWILIO_WHATSAPP_PATH)
+    await call_rpc(
+        supabase.as_service(),
+        "receive_patient_message",
+        {
+            "channel": "whatsapp",
+            "from_phone": form.get("From"),
+            "body": form.get("Body"),
+            "provider_message_id": form.get("MessageSid"),
+        },
+    )
+    return _twiml(None)
+
+
 @router.post(
     "/webhooks/twilio/sms",
     operation_id="twilio_sms_receive",
@@ -329,17 +418,8 @@ def _twiml(text: str | None) -> Response:
 )
 async def receive_twilio_sms(request: Request, supabase: Supabase) -> Response:
     settings = request.app.state.settings
-    if not settings.twilio_auth_token:
-        raise ApiError(503, "not_configured", "Twilio webhooks are not accepted: no auth token")
-    body = await _raw_body(request, settings.webhook_max_bytes)
     # Twilio posts application/x-www-form-urlencoded; every parameter is signed.
-    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    base = settings.sidecar_public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    url = base + TWILIO_SMS_PATH + (f"?{request.url.query}" if request.url.query else "")
-    given = request.headers.get("x-twilio-signature")
-    if not twilio_signature.is_valid(settings.twilio_auth_token, url, params, given):
-        raise ApiError(401, "invalid_signature", "X-Twilio-Signature does not match")
-    fields = dict(params)
+    fields = await _verified_twilio_form(request, TWILIO_SMS_PATH)
     service = supabase.as_service()
     asked = await call_rpc(
         service,

@@ -1,6 +1,6 @@
 -- The transitions of every state machine, read as their subjects are. One permissive select
 -- policy (Supabase's linter: one per table, role and command), so each machine's branch is
--- here; the leads and the billing work each re-created it knowing only their own machine.
+-- here; the leads, billing and engagement work each re-created it knowing only their own.
 -- supabase/tests/state_machines.test.sql fails when a machine has no branch.
 drop policy status_history_select_of_visible_subjects on public.status_history;
 
@@ -33,8 +33,20 @@ using (
         select from public.refunds as r
         where r.id = status_history.subject_id
     ))
+    or (machine = 'ticket' and exists (
+        select from public.tickets as t
+        where t.id = status_history.subject_id
+    ))
+    or (machine = 'message' and exists (
+        select from public.messages as m
+        where m.id = status_history.subject_id
+    ))
+    or (machine = 'journey_instance' and exists (
+        select from public.journey_instances as j
+        where j.id = status_history.subject_id
+    ))
 );
 
 comment on policy status_history_select_of_visible_subjects on public.status_history is
 'A transition is read by whoever may read its subject: a prescription, appointment, lead, invoice, '
-'payment or refund.';
+'payment, refund, ticket, message or journey instance.';

@@ -205,11 +205,14 @@ select is_empty(
                 'ai_sessions',              -- what was said encrypted; in clear only through its logged RPCs
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
+                'messages',                 -- PRM messages: no clinical content by rule (templates refuse it)
                 'consent_events',           -- consent decisions, read by the patient and front desk
                 'leads',                    -- an inquiry before a record exists: contact, what they asked about
                 'credit_notes',             -- billing: an amount, its taxes and why
                 'invoice_lines',            -- billing: the services charged, with their codes and prices
                 'invoices',                 -- billing: amounts, status, due date, the insurer's name
+                'journey_instances',        -- a patient on a journey: stage, times, a status
+                'journey_stage_events',     -- stages entered and completed, staff notes on logistics
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
@@ -218,6 +221,8 @@ select is_empty(
                 'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
                 'record_shares',            -- which hospital may read the record
                 'refunds',                  -- billing: amounts and why
+                'ticket_comments',          -- support conversation about a ticket, not the record
+                'tickets',                  -- support requests: logistics (refills, reports, bills), a status
                 'voice_callbacks'           -- requests for a call back: a number, times, a status
             ) $$,
     'every table naming a patient is either clinical (private.audited_resources) or listed as holding '

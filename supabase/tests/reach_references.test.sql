@@ -99,7 +99,9 @@ where r.patient_id = tests.id_of('patients', 'c_patient5');
 
 -- Per hospital: a consent document, two appointments, an encounter, a signed note, a document,
 -- a prescription with an item, an identifier. Named <side>_<what> (a, b, c).
-create function pg_temp.hospital_rows(side text, hospital text, doctor text, patient text, pharmacy text)
+create function pg_temp.hospital_rows(
+    side text, hospital text, doctor text, patient text, pharmacy text, admin_of text
+)
 returns void
 language plpgsql
 as $$
@@ -169,6 +171,32 @@ begin
     values ('voice', h, side || '-call', (select pt.phone from public.patients as pt where pt.id = p), 'ended', 'shared_number')
     returning id into row_id;
     perform pg_temp.fixture('ai_sessions', side || '_voice_session', row_id);
+    insert into public.tickets (hospital_id, patient_id, title) values (h, p, 'Reach ' || side)
+    returning id into row_id;
+    perform pg_temp.fixture('tickets', side || '_ticket', row_id);
+    insert into public.message_templates (hospital_id, code, name, channel, body)
+    values (h, 'reach', 'Reach', 'sms', 'Hello') returning id into row_id;
+    perform pg_temp.fixture('message_templates', side || '_template', row_id);
+    -- A patient's WhatsApp message to the hospital, unread.
+    insert into public.messages (hospital_id, patient_id, channel, direction, address, body, status)
+    select h, p, 'whatsapp', 'inbound', pt.phone, 'Reach message ' || side, 'received'
+    from public.patients as pt where pt.id = p
+    returning id into row_id;
+    perform pg_temp.fixture('messages', side || '_message', row_id);
+    -- A journey with two stages, and the patient on it.
+    perform tests.act_as(admin_of);
+    confirmed := (public.create_journey(h, 'Reach journey 2', stages => '[{"name": "One"}]') ->> 'id')::uuid;
+    row_id := (
+        public.create_journey(h, 'Reach journey', stages => '[{"name": "One", "due_days": 1}, {"name": "Two"}]') ->> 'id'
+    )::uuid;
+    action := (public.start_journey_instance(row_id, p)).id;
+    perform tests.clear_authentication();
+    perform pg_temp.fixture('journeys', side || '_journey_unused', confirmed);
+    perform pg_temp.fixture('journeys', side || '_journey', row_id);
+    perform pg_temp.fixture('journey_stages', side || '_stage', (
+        select s.id from public.journey_stages as s where s.journey_id = row_id and s.position = 1
+    ));
+    perform pg_temp.fixture('journey_instances', side || '_instance', action);
     insert into public.voice_lines (hospital_id, vapi_phone_number_id, phone)
     values (h, 'pn-reach-' || side, '+9117655001' || length(side) || ascii(side) % 10);
     -- The doctor's copilot session there, with an action waiting and one confirmed.
@@ -212,9 +240,9 @@ begin
 end;
 $$;
 
-select pg_temp.hospital_rows('a', 'TSTA', 'a_doctor', 'a_patient1', 'a_central');
-select pg_temp.hospital_rows('b', 'TSTB', 'b_doctor', 'b_patient3', 'b_central');
-select pg_temp.hospital_rows('c', 'TSTC', 'c_doctor', 'c_patient5', 'c_central');
+select pg_temp.hospital_rows('a', 'TSTA', 'a_doctor', 'a_patient1', 'a_central', 'a_admin');
+select pg_temp.hospital_rows('b', 'TSTB', 'b_doctor', 'b_patient3', 'b_central', 'b_admin');
+select pg_temp.hospital_rows('c', 'TSTC', 'c_doctor', 'c_patient5', 'c_central', 'c_admin');
 -- An approved prescription of A, to dispense from.
 with approved as (
     insert into public.prescriptions (hospital_id, patient_id, doctor_id, pharmacy_id, status)
@@ -396,7 +424,13 @@ from (
     ('public.leads', 'b', null, 'b_lead'), ('public.leads', 'c', null, 'c_lead'),
     ('public.billing_services', 'b', null, 'b_service'), ('public.billing_services', 'c', null, 'c_service'),
     ('public.invoices', 'b', null, 'b_invoice'), ('public.invoices', 'c', null, 'c_invoice'),
-    ('public.payments', 'b', null, 'b_payment'), ('public.payments', 'c', null, 'c_payment')
+    ('public.payments', 'b', null, 'b_payment'), ('public.payments', 'c', null, 'c_payment'),
+    ('public.tickets', 'b', null, 'b_ticket'), ('public.tickets', 'c', null, 'c_ticket'),
+    ('public.message_templates', 'b', null, 'b_template'), ('public.message_templates', 'c', null, 'c_template'),
+    ('public.messages', 'b', null, 'b_message'), ('public.messages', 'c', null, 'c_message'),
+    ('public.journeys', 'b', null, 'b_journey'), ('public.journeys', 'c', null, 'c_journey'),
+    ('public.journey_stages', 'b', null, 'b_stage'), ('public.journey_stages', 'c', null, 'c_stage'),
+    ('public.journey_instances', 'b', null, 'b_instance'), ('public.journey_instances', 'c', null, 'c_instance')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -647,6 +681,40 @@ values
     'public.record_shares', 'a_patient1', jsonb_build_object(
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
         'target_hospital_id', pg_temp.a('hospitals', 'TSTB')
+    )
+),
+(
+    'public.hospital_business_hours', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'weekday', 7, 'opens_at', '10:00', 'closes_at', '14:00'
+    )
+),
+(
+    'public.hospital_closures', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'closed_on', '2031-12-25', 'name', 'Christmas'
+    )
+),
+(
+    'public.message_templates', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'code', 'reach_template', 'name', 'Reach', 'channel', 'sms',
+        'body', 'Hello {{ patient_name }}', 'variables', '{patient_name}'
+    )
+),
+(
+    'public.tickets', 'a_front_desk', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'patient_id', pg_temp.a('patients', 'a_patient1'),
+        'title', 'Reach template', 'assigned_to', tests.user_id('a_nurse'),
+        'journey_instance_id', pg_temp.a('journey_instances', 'a_instance')
+    )
+),
+(
+    'public.ticket_comments', 'a_front_desk', jsonb_build_object(
+        'ticket_id', pg_temp.a('tickets', 'a_ticket'), 'body', 'Called back'
+    )
+),
+(
+    'public.ticket_sla_targets', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'priority', 'low', 'first_response_minutes', 60,
+        'resolution_minutes', 600
     )
 ),
 (
@@ -916,6 +984,12 @@ values
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('action_id', 'public.ai_pending_actions', null),
 ('invoice_id', 'public.invoices', null), ('payment_id', 'public.payments', null),
+('action_id', 'public.ai_pending_actions', null), ('ticket_id', 'public.tickets', null),
+('message_id', 'public.messages', null), ('template_id', 'public.message_templates', null),
+('provider_message_id', null, 'the provider''s id of a message (Twilio SID), for the service role only'),
+('journey_instance_id', 'public.journey_instances', null), ('instance_id', 'public.journey_instances', null),
+('journey_id', 'public.journeys', null), ('stage_id', 'public.journey_stages', null),
+('practitioner_id', 'public.doctors', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', 'public.leads', null), ('preferred_doctor_id', 'public.doctors', null);
 
@@ -1197,6 +1271,139 @@ values
     'copilot_finish_action', 'a_doctor',
     $$ select public.copilot_finish_action(($1 ->> 'action_id')::uuid, '{"done": true}', true) $$,
     jsonb_build_object('action_id', pg_temp.a('ai_pending_actions', 'a_confirmed_action'))
+),
+(
+    'send_message', 'a_front_desk',
+    $$ select to_jsonb(public.send_message(($1 ->> 'patient_id')::uuid, 'sms', 'Hello Gurmeet Singh',
+        hospital_id => ($1 ->> 'hospital_id')::uuid, template_id => ($1 ->> 'template_id')::uuid,
+        journey_instance_id => ($1 ->> 'journey_instance_id')::uuid)) $$,
+    jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
+        'template_id', pg_temp.a('message_templates', 'a_template'),
+        'journey_instance_id', pg_temp.a('journey_instances', 'a_instance')
+    )
+),
+(
+    'create_journey', 'a_admin',
+    $$ select public.create_journey(($1 ->> 'hospital_id')::uuid, 'Reach new', stages => '[{"name": "One"}]') $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'update_journey', 'a_admin', $$ select public.update_journey(($1 ->> 'journey_id')::uuid, name => 'Renamed') $$,
+    jsonb_build_object('journey_id', pg_temp.a('journeys', 'a_journey'))
+),
+(
+    'add_journey_stage', 'a_admin',
+    $$ select public.add_journey_stage(($1 ->> 'journey_id')::uuid, '{"name": "Three"}') $$,
+    jsonb_build_object('journey_id', pg_temp.a('journeys', 'a_journey'))
+),
+(
+    'update_journey_stage', 'a_admin',
+    $$ select public.update_journey_stage(($1 ->> 'stage_id')::uuid, '{"name": "First"}') $$,
+    jsonb_build_object('stage_id', pg_temp.a('journey_stages', 'a_stage'))
+),
+(
+    'journey', 'a_front_desk', $$ select public.journey(($1 ->> 'journey_id')::uuid) $$,
+    jsonb_build_object('journey_id', pg_temp.a('journeys', 'a_journey'))
+),
+(
+    'start_journey_instance', 'a_front_desk',
+    $$ select to_jsonb(public.start_journey_instance(($1 ->> 'journey_id')::uuid, ($1 ->> 'patient_id')::uuid,
+        ($1 ->> 'appointment_id')::uuid, ($1 ->> 'encounter_id')::uuid)) $$,
+    jsonb_build_object(
+        'journey_id', pg_temp.a('journeys', 'a_journey_unused'), 'patient_id', pg_temp.a('patients', 'a_patient1'),
+        'appointment_id', pg_temp.a('appointments', 'a_appointment1'),
+        'encounter_id', pg_temp.a('encounters', 'a_encounter')
+    )
+),
+(
+    'advance_journey_instance', 'a_front_desk',
+    $$ select to_jsonb(public.advance_journey_instance(($1 ->> 'instance_id')::uuid, 'reach')) $$,
+    jsonb_build_object('instance_id', pg_temp.a('journey_instances', 'a_instance'))
+),
+(
+    'cancel_journey_instance', 'a_front_desk',
+    $$ select to_jsonb(public.cancel_journey_instance(($1 ->> 'instance_id')::uuid, 'reach')) $$,
+    jsonb_build_object('instance_id', pg_temp.a('journey_instances', 'a_instance'))
+),
+(
+    'journey_instance', 'a_front_desk', $$ select public.journey_instance(($1 ->> 'instance_id')::uuid) $$,
+    jsonb_build_object('instance_id', pg_temp.a('journey_instances', 'a_instance'))
+),
+(
+    'journey_instance_stats', 'a_front_desk',
+    $$ select nullif(public.journey_instance_stats(($1 ->> 'hospital_id')::uuid, ($1 ->> 'journey_id')::uuid)
+        ->> 'total', '0')::jsonb $$,
+    jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'journey_id', pg_temp.a('journeys', 'a_journey')
+    )
+),
+(
+    'analytics_appointments', 'a_admin',
+    $$ select public.analytics_appointments(($1 ->> 'hospital_id')::uuid,
+        practitioner_id => ($1 ->> 'practitioner_id')::uuid) $$,
+    jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'practitioner_id', pg_temp.a('doctors', 'a_doctor')
+    )
+),
+(
+    'analytics_journeys', 'a_admin', $$ select public.analytics_journeys(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_communications', 'a_admin', $$ select public.analytics_communications(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_voice_calls', 'a_admin', $$ select public.analytics_voice_calls(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_realtime', 'a_admin', $$ select public.analytics_realtime(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'analytics_dashboard', 'a_admin', $$ select public.analytics_dashboard(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'patient_engagement', 'a_front_desk', $$ select public.patient_engagement(($1 ->> 'patient_id')::uuid) $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
+),
+(
+    'journey_overdue_stages', 'a_front_desk',
+    $$ select jsonb_agg(o)
+        from public.journey_overdue_stages(($1 ->> 'hospital_id')::uuid, now() + interval '2 days') as o $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'mark_message_read', 'a_front_desk',
+    $$ select to_jsonb(public.mark_message_read(($1 ->> 'message_id')::uuid)) $$,
+    jsonb_build_object('message_id', pg_temp.a('messages', 'a_message'))
+),
+(
+    'archive_message', 'a_front_desk',
+    $$ select to_jsonb(public.archive_message(($1 ->> 'message_id')::uuid)) $$,
+    jsonb_build_object('message_id', pg_temp.a('messages', 'a_message'))
+),
+(
+    'message_stats', 'a_front_desk', $$ select public.message_stats(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'search_messages', 'a_front_desk',
+    $$ select jsonb_agg(s) from public.search_messages('reach', patient_id => ($1 ->> 'patient_id')::uuid) as s $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'))
+),
+(
+    'ticket_sla', 'a_front_desk', $$ select public.ticket_sla(($1 ->> 'ticket_id')::uuid) $$,
+    jsonb_build_object('ticket_id', pg_temp.a('tickets', 'a_ticket'))
+),
+(
+    'ticket_sla_breaches', 'a_front_desk',
+    $$ select jsonb_agg(b)
+        from public.ticket_sla_breaches(($1 ->> 'hospital_id')::uuid, now() + interval '400 days') as b $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
     'voice_session', 'a_front_desk',

@@ -1,14 +1,17 @@
-"""A fake of Twilio's Messages API (SMS).
+"""A fake of Twilio's Messages API (SMS and WhatsApp).
 
 `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded `To`, `From`, `Body`,
 HTTP basic auth `AccountSid:AuthToken`; answers 201 with the Message resource, or Twilio's
-error body `{"code", "message", "more_info", "status"}`.
+error body `{"code", "message", "more_info", "status"}`. WhatsApp: `whatsapp:` numbers, from
+the account's WhatsApp sender; an approved template as `ContentSid` (HX...) and
+`ContentVariables` (a JSON object) instead of a Body. `StatusCallback` is kept on the message.
 Programmable: numbers that are invalid (21211), statuses to answer next.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 import uuid
@@ -43,10 +46,12 @@ class FakeTwilio:
         account_sid: str = "AC" + "0" * 31 + "1",
         auth_token: str = "fake-twilio-auth-token",  # noqa: S107 (a fake's credential)
         from_number: str = "+15005550006",
+        whatsapp_from: str = "whatsapp:+14155238886",
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.from_number = from_number
+        self.whatsapp_from = whatsapp_from
         self.lock = threading.Lock()
         self.reset()
         self.app = Starlette(
@@ -91,20 +96,29 @@ class FakeTwilio:
         if failure is not None:
             return twilio_error(failure, _FAILURE_CODES.get(failure, 20500), "Service unavailable")
         to, sender, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        content_sid = form.get("ContentSid", "")
+        whatsapp = to.startswith("whatsapp:")
         if not to:
             return twilio_error(400, 21604, "A 'To' phone number is required.")
-        if not _E164.match(to) or invalid:
+        if not _E164.match(to.removeprefix("whatsapp:")) or invalid:
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if not sender:
             return twilio_error(400, 21603, "A 'From' phone number is required.")
-        if sender != self.from_number:
+        if sender != (self.whatsapp_from if whatsapp else self.from_number):
             return twilio_error(
                 400,
                 21606,
                 f"The From phone number {sender} is not a valid, SMS-capable inbound phone"
                 " number or short code for your account.",
             )
-        if not body:
+        if content_sid:
+            if not re.fullmatch(r"HX[0-9a-f]{32}", content_sid):
+                return twilio_error(400, 21655, "The ContentSid is invalid.")
+            try:
+                json.loads(form.get("ContentVariables") or "{}")
+            except ValueError:
+                return twilio_error(400, 21656, "The ContentVariables parameter is invalid.")
+        elif not body:
             return twilio_error(400, 21602, "Message body is required.")
         sid = "SM" + uuid.uuid4().hex
         message = {
@@ -113,6 +127,9 @@ class FakeTwilio:
             "to": to,
             "from": sender,
             "body": body,
+            "content_sid": content_sid or None,
+            "content_variables": form.get("ContentVariables"),
+            "status_callback": form.get("StatusCallback"),
             "status": "queued",
             "num_segments": "1",
             "direction": "outbound-api",
