@@ -982,7 +982,6 @@ values
 ('invitation_id', 'public.staff_invitations', null),
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
-('action_id', 'public.ai_pending_actions', null),
 ('invoice_id', 'public.invoices', null), ('payment_id', 'public.payments', null),
 ('action_id', 'public.ai_pending_actions', null), ('ticket_id', 'public.tickets', null),
 ('message_id', 'public.messages', null), ('template_id', 'public.message_templates', null),
