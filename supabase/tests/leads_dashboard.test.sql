@@ -2,7 +2,7 @@
 -- hand count, a lead moved back a stage included; a lead from before the range is not in the
 -- cohort; only the hospital's front office reads them.
 begin;
-select plan(12);
+select plan(13);
 
 select tests.create_world();
 
@@ -82,6 +82,19 @@ select is(
     )::integer,
     4, 'a wider range takes the older lead in (contacted: B, C, D and G)'
 );
+
+select tests.clear_authentication();
+select is_empty(
+    $$ select r.name from tests.remembered() as r
+        join public.leads as l on l.id = r.id
+        where l.stages_reached::text[] is distinct from array(
+            select h.to_state from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id
+            group by h.to_state order by min(h.occurred_at)
+        ) $$,
+    'the stages a lead keeps are exactly the states its recorded moves entered, in the order first entered'
+);
+select tests.act_as('a_cro');
 
 -- The dashboard ---------------------------------------------------------------------------------------
 select results_eq(
