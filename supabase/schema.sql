@@ -1951,11 +1951,11 @@ CREATE TABLE public.leads (
     last_contacted_at timestamp with time zone,
     patient_id uuid,
     converted_at timestamp with time zone,
-    stages_reached public.lead_status[] DEFAULT '{}'::public.lead_status[] NOT NULL,
     created_via text DEFAULT 'app'::text NOT NULL,
     created_by uuid DEFAULT auth.uid(),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    stages_reached public.lead_status[] DEFAULT '{}'::public.lead_status[] NOT NULL,
     CONSTRAINT leads_age_plausible CHECK (((age >= 0) AND (age <= 120))),
     CONSTRAINT leads_converted_at_with_patient CHECK (((converted_at IS NULL) = (patient_id IS NULL))),
     CONSTRAINT leads_converted_has_patient CHECK (((status = 'converted'::public.lead_status) = (patient_id IS NOT NULL))),
@@ -2088,12 +2088,6 @@ COMMENT ON COLUMN public.leads.patient_id IS 'The patient the lead became (rpc/c
 COMMENT ON COLUMN public.leads.converted_at IS 'When the lead was converted.';
 
 --
--- Name: COLUMN leads.stages_reached; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.leads.stages_reached IS 'Every status the lead has been in (the to_states of its moves in status_history, kept with each move): what rpc/lead_funnel counts.';
-
---
 -- Name: COLUMN leads.created_via; Type: COMMENT; Schema: public; Owner: postgres
 --
 
@@ -2104,6 +2098,12 @@ COMMENT ON COLUMN public.leads.created_via IS 'app (staff) or website (the publi
 --
 
 COMMENT ON COLUMN public.leads.created_by IS 'Who entered the lead (null: the website form).';
+
+--
+-- Name: COLUMN leads.stages_reached; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.stages_reached IS 'Every status the lead has been in (the to_states of its moves in status_history, kept with each move): what rpc/lead_funnel counts.';
 
 --
 -- Name: book_lead_today(public.leads, public.appointment_source); Type: FUNCTION; Schema: private; Owner: postgres

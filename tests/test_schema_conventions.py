@@ -394,6 +394,11 @@ RECREATED_FUNCTIONS = {
     " it was sent under",
     "private.render_notification": "20261207220000 tells the patient why a calendar_slot_taken"
     " cancellation happened and to choose another time",
+    "private.lead_dashboard": "20261209190000 groups the cohort once, read from the index alone",
+    "private.lead_funnel": "20261209190000 counts the stages each lead keeps (leads.stages_reached)"
+    " instead of reading every move of the cohort",
+    "public.cro_queue": "20261209190000 pages the queue and reads it from its index in a security"
+    " definer function (its enum filter cannot run before the leads' policies)",
 }
 
 CREATE_FUNCTION = re.compile(

@@ -227,9 +227,6 @@ create table public.leads (
     last_contacted_at timestamptz,
     patient_id uuid,
     converted_at timestamptz,
-    -- Every stage the lead has been in (its moves in status_history, kept with each move): what
-    -- the funnel counts, without reading the history of every lead of a cohort.
-    stages_reached public.lead_status[] not null default '{}',
     created_via text not null default 'app' constraint leads_created_via_known check (
         created_via in ('app', 'website')
     ),
@@ -245,10 +242,8 @@ create table public.leads (
     constraint leads_converted_at_with_patient check ((converted_at is null) = (patient_id is null))
 );
 
--- The list (newest first), the funnel's cohorts and the dashboard read by hospital and date
--- (what they count included, so that they read the index alone).
-create index leads_hospital_created_idx on public.leads (hospital_id, created_at)
-include (status, source, stages_reached);
+-- The list (newest first), the funnel's cohorts and the dashboard read by hospital and date.
+create index leads_hospital_created_idx on public.leads (hospital_id, created_at);
 -- The CRO queue (a hospital's leads of one status, oldest first) and the assignment backlog.
 create index leads_hospital_status_idx on public.leads (hospital_id, status, status_changed_at);
 -- A repeat inquiry finds the open lead of its phone.
@@ -471,27 +466,6 @@ create trigger leads_state_machine
 before insert or update of status on public.leads
 for each row execute function private.enforce_state_machine('lead');
 
--- The stages a lead has been in, kept with each move (the funnel's counts).
-create function private.note_lead_stage()
-returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-    if not new.status = any(coalesce(new.stages_reached, '{}')) then
-        new.stages_reached := coalesce(new.stages_reached, '{}') || new.status;
-    end if;
-    return new;
-end;
-$$;
-
-comment on function private.note_lead_stage() is
-'Trigger on leads: a lead''s status joins the stages it has reached (leads.stages_reached).';
-
-create trigger leads_note_stage
-before insert or update of status on public.leads
-for each row execute function private.note_lead_stage();
-
 -- Row-level security -------------------------------------------------------------------------------
 alter table public.leads enable row level security;
 revoke all on public.leads from anon, authenticated, service_role;
@@ -557,9 +531,6 @@ comment on column public.leads.last_inquiry_at is 'When the last inquiry came in
 comment on column public.leads.last_contacted_at is 'When the last call to them was logged (lead_activities).';
 comment on column public.leads.patient_id is 'The patient the lead became (rpc/convert_lead).';
 comment on column public.leads.converted_at is 'When the lead was converted.';
-comment on column public.leads.stages_reached is
-'Every status the lead has been in (the to_states of its moves in status_history, kept with each '
-'move): what rpc/lead_funnel counts.';
 comment on column public.leads.created_via is 'app (staff) or website (the public form).';
 comment on column public.leads.created_by is 'Who entered the lead (null: the website form).';
 comment on policy leads_select_front_office_or_booked_doctor on public.leads is

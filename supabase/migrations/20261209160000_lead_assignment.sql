@@ -390,17 +390,8 @@ comment on function public.assign_leads(uuid, integer) is
 'not_front_office, 22023 max_leads_out_of_range.';
 
 -- The CRO intervention queue (seed 004 §3.2): leads in "Stalling - Sent to CRO", oldest first,
--- with their history and last contact, a page at a time (the details read for the page only).
--- Security definer: it reads the queue of the hospitals where the caller works at the front
--- office (the rows its policies would show them) from the queue's index, in order, instead of
--- checking the policies of every lead of the hospital (a lead's status is an enum, whose
--- comparison is not leakproof, so under RLS Postgres would test every row first).
-create function private.cro_queue(
-    hospital_id uuid default null,
-    everyone boolean default false,
-    max_results integer default 50,
-    after timestamptz default null
-)
+-- with their history and last contact. Security invoker: the caller's policies decide.
+create function public.cro_queue(hospital_id uuid default null, everyone boolean default false)
 returns table (
     lead_id uuid,
     hospital_id uuid,
@@ -420,21 +411,8 @@ returns table (
 )
 language sql
 stable
-security definer
 set search_path = ''
 as $$
-    with page as (
-        select l.*
-        from public.leads as l
-        where l.status = 'stalling_sent_to_cro'
-            and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
-            and (cro_queue.hospital_id is null or l.hospital_id = cro_queue.hospital_id)
-            and (cro_queue.everyone or l.assigned_to is null or l.assigned_to = (select auth.uid()))
-            and (cro_queue.after is null or l.status_changed_at > cro_queue.after)
-        order by l.status_changed_at, l.id
-        limit least(greatest(coalesce(cro_queue.max_results, 50), 1), 200)
-    )
-
     select
         l.id,
         l.hospital_id,
@@ -471,52 +449,18 @@ as $$
             from public.status_history as h
             where h.machine = 'lead' and h.subject_id = l.id
         )
-    from page as l
+    from public.leads as l
+    where l.status = 'stalling_sent_to_cro'
+        and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+        and (cro_queue.hospital_id is null or l.hospital_id = cro_queue.hospital_id)
+        and (cro_queue.everyone or l.assigned_to is null or l.assigned_to = (select auth.uid()))
     order by l.status_changed_at, l.id
 $$;
 
-comment on function private.cro_queue(uuid, boolean, integer, timestamptz) is
-'A page of the CRO queue of the hospitals where the caller is front desk, CRO or admin.';
+grant execute on function public.cro_queue(uuid, boolean) to authenticated;
 
-grant execute on function private.cro_queue(uuid, boolean, integer, timestamptz) to authenticated;
-
--- RPC: GET or POST /rest/v1/rpc/cro_queue.
-create function public.cro_queue(
-    hospital_id uuid default null,
-    everyone boolean default false,
-    max_results integer default 50,
-    after timestamptz default null
-)
-returns table (
-    lead_id uuid,
-    hospital_id uuid,
-    full_name text,
-    phone text,
-    inquiry text,
-    source text,
-    problem text,
-    assigned_to uuid,
-    waiting_since timestamptz,
-    inquiries integer,
-    last_contacted_at timestamptz,
-    last_call_outcome text,
-    next_follow_up_at timestamptz,
-    open_follow_ups bigint,
-    history jsonb
-)
-language sql
-stable
-set search_path = ''
-as $$
-    select * from private.cro_queue(
-        cro_queue.hospital_id, cro_queue.everyone, cro_queue.max_results, cro_queue.after
-    );
-$$;
-
-grant execute on function public.cro_queue(uuid, boolean, integer, timestamptz) to authenticated;
-comment on function public.cro_queue(uuid, boolean, integer, timestamptz) is
+comment on function public.cro_queue(uuid, boolean) is
 'The CRO intervention queue (seed 004): the leads in stalling_sent_to_cro of the hospitals where '
 'the caller is front desk, CRO or admin (or the one given), oldest first, each with its last call '
 'outcome, next follow-up and its moves (history). By default the caller''s own and the unassigned '
-'ones; everyone: true for all. A page of max_results (1-200, default 50); the next page: after = '
-'the last row''s waiting_since.';
+'ones; everyone: true for all. GET /rest/v1/rpc/cro_queue takes filters, order and limit.';

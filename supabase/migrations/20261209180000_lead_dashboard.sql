@@ -2,8 +2,7 @@
 --
 -- Both count a cohort: the leads that came in within the date range (days in the hospital's time
 -- zone). The funnel counts, for each stage of the pipeline, the cohort's leads that ever reached
--- it: the moves of status_history, as each lead keeps them (leads.stages_reached, written with
--- each move; a check of the demo data compares the two), not where the leads are now: a lead
+-- it, read from status_history (the moves themselves), not from where the leads are now: a lead
 -- sent to the CRO queue and handed back to the front desk still counts as having reached the
 -- queue, and one lost and re-engaged counts as lost once and as contacted once. Revenue is 0
 -- until financial records exist (issue 18), and says so.
@@ -66,21 +65,19 @@ declare
 begin
     perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
     span := private.hospital_days(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
-    -- One pass over the cohort: how many of each source are in each status now.
-    with counted as materialized (
-        select l.source, l.status, count(*) as n
+    with cohort as materialized (
+        select l.status, l.source
         from public.leads as l
         where l.hospital_id = lead_dashboard.hospital_id
             and l.created_at >= lower(span) and l.created_at < upper(span)
-        group by l.source, l.status
     ),
 
     totals as (
         select
-            coalesce(sum(c.n), 0)::bigint as leads,
-            coalesce(sum(c.n) filter (where c.status = 'converted'), 0)::bigint as converted,
-            coalesce(sum(c.n) filter (where c.status = 'lost'), 0)::bigint as lost
-        from counted as c
+            count(*) as leads,
+            count(*) filter (where c.status = 'converted') as converted,
+            count(*) filter (where c.status = 'lost') as lost
+        from cohort as c
     ),
 
     by_source as (
@@ -88,18 +85,15 @@ begin
             'source', s.source, 'leads', s.leads, 'converted', s.converted
         ) order by s.leads desc, s.source), '[]') as list
         from (
-            select
-                c.source,
-                sum(c.n)::bigint as leads,
-                coalesce(sum(c.n) filter (where c.status = 'converted'), 0)::bigint as converted
-            from counted as c
+            select c.source, count(*) as leads, count(*) filter (where c.status = 'converted') as converted
+            from cohort as c
             group by c.source
         ) as s
     ),
 
     by_status as (
         select coalesce(jsonb_object_agg(s.status, s.n), '{}') as counts
-        from (select c.status, sum(c.n)::bigint as n from counted as c group by c.status) as s
+        from (select c.status, count(*) as n from cohort as c group by c.status) as s
     ),
 
     now_open as (
@@ -177,32 +171,28 @@ declare
 begin
     perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
     span := private.hospital_days(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
-    -- One pass over the cohort (the index alone): how many leads have each status and set of
-    -- stages reached; a few dozen combinations, whatever the cohort's size.
-    with counted as materialized (
-        select l.status, l.stages_reached, count(*) as n
+    with cohort as materialized (
+        select l.id, l.status
         from public.leads as l
         where l.hospital_id = lead_funnel.hospital_id
             and l.created_at >= lower(span) and l.created_at < upper(span)
-        group by l.status, l.stages_reached
     ),
 
-    -- Each lead counts once in every stage it has been in.
     reached as (
-        select r.state::text as state, sum(c.n)::bigint as n
-        from counted as c
-        cross join lateral unnest(c.stages_reached) as r (state)
-        group by r.state
+        select h.to_state, count(distinct h.subject_id) as n
+        from cohort as c
+        join public.status_history as h on h.subject_id = c.id and h.machine = 'lead'
+        group by h.to_state
     ),
 
     standing as (
-        select c.status::text as state, sum(c.n)::bigint as n from counted as c group by c.status
+        select c.status::text as state, count(*) as n from cohort as c group by c.status
     )
 
     select jsonb_build_object(
         'from_date', (lower(span) at time zone ho.time_zone)::date,
         'to_date', (upper(span) at time zone ho.time_zone)::date - 1,
-        'cohort', (select coalesce(sum(c.n), 0)::bigint from counted as c),
+        'cohort', (select count(*) from cohort),
         'stages', jsonb_agg(
             jsonb_build_object(
                 'state', s.state, 'label', s.label, 'position', s.position,
@@ -211,7 +201,7 @@ begin
         )
     ) into answer
     from private.state_machine_states as s
-    left join reached as r on r.state = s.state
+    left join reached as r on r.to_state = s.state
     left join standing as n on n.state = s.state
     cross join public.hospitals as ho
     where s.machine = 'lead' and ho.id = lead_funnel.hospital_id
@@ -241,5 +231,5 @@ comment on function public.lead_funnel(uuid, date, date) is
 'The lead funnel (seed 004 GET /api/dashboard/funnel) of the leads that came in from from_date to '
 'to_date (days in the hospital''s time zone; default the last 30 days): cohort, and per stage of '
 'the pipeline in order {state, label, position, reached: how many of the cohort ever entered it '
-'(from their moves, so a lead moved back still counts where it was), now: how many are in it}. '
+'(from status_history, so a lead moved back still counts where it was), now: how many are in it}. '
 'For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
