@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -209,17 +210,15 @@ def eval_copilot(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    import contextlib
-
     import httpx
 
     from devstack import copilot_eval
     from devstack.gateway.tokens import issue
+    from devstack.local_server import LocalServer
+    from devstack.postgrest_session import PostgrestSession
     from sidecar.app import create_app
     from sidecar.copilot.tools import tools_for
     from sidecar.settings import SidecarSettings
-    from tests.fakes.server import LocalServer
-    from tests.postgrest_session import PostgrestSession
 
     data = copilot_eval.load()
     values = copilot_eval.placeholders(settings.dsn())
@@ -228,13 +227,10 @@ def eval_copilot(settings: Settings) -> int:
     with LocalServer(app, lifespan="on") as server:
         for case in data["cases"]:
             user = data["users"][case["as"]]
-            with contextlib.ExitStack() as scope:
-                found = dict(values)
-                if case.get("setup") == "injected_patient":
-                    found["injected_patient_id"] = scope.enter_context(
-                        copilot_eval.injected_patient(settings.dsn())
-                    )
-                resolved = copilot_eval.resolve(case, found)
+            with copilot_eval.prepared(
+                case, settings.dsn(), settings.dsn(settings.admin_user)
+            ) as made:
+                resolved = copilot_eval.resolve(case, values | made)
                 with psycopg.connect(settings.dsn()) as conn:
                     claims = PostgrestSession(conn).claims_for(user["login"])
                 body = {"message": resolved["message"]}
@@ -300,6 +296,85 @@ def lint_database(settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def backup_database(settings: Settings, folder: Path | None) -> int:
+    """`carebase db backup [--to DIR]`."""
+    from devstack import backup
+
+    folder = folder or backup.default_folder(settings)
+    manifest = backup.backup(settings, folder)
+    head = manifest.chain_head or {}
+    print(
+        f"backup: {settings.db_name} on {settings.db_host}:{settings.db_port} -> {folder}\n"
+        f"  {len(manifest.counts)} tables, {sum(manifest.counts.values()):,} rows,"
+        f" audit chain head {head.get('seq', '-')}\n"
+        f"  restore: carebase db restore {folder}  (into a fresh cluster: set CAREBASE_DB_DIR"
+        " and CAREBASE_DB_PORT)"
+    )
+    return 0
+
+
+def restore_database(settings: Settings, folder: Path, replace: bool) -> int:
+    """`carebase db restore DIR [--replace]`: 0 when the restored database matches the backup."""
+    from devstack import backup
+
+    report = backup.restore(settings, folder, replace=replace)
+    worker = services.worker(settings)
+    if replace and worker.stop():
+        worker.start()  # it anchors the restored chain, not the one it knew
+        print(f"{worker.name}: restarted")
+    print(
+        f"restore: {folder} -> {report.database} in {report.seconds:.1f} s\n"
+        f"  {report.tables} tables, {report.rows:,} rows; {report.anchors}"
+    )
+    for line in report.count_mismatches:
+        print(f"  row count differs: {line}", file=sys.stderr)
+    if report.head_mismatch:
+        print(f"  {report.head_mismatch}", file=sys.stderr)
+    if report.chain is not None:
+        valid, checked, first_bad, problem = report.chain
+        print(
+            f"  verify_audit_chain: {'valid' if valid else 'BROKEN'}, {checked:,} rows checked"
+            + ("" if valid else f"; first bad row {first_bad}: {problem}")
+        )
+    if report.ok:
+        print("  every table's row count and the audit chain head match the backup")
+        return 0
+    print("error: the restored database does not match its backup", file=sys.stderr)
+    return 1
+
+
+def masked_copy(
+    settings: Settings, source: Path | None, folder: Path | None, key_file: Path | None
+) -> int:
+    """`carebase db masked-copy [--from DIR] [--to DIR] [--key-file FILE]`."""
+    from devstack import backup, masked_copy
+
+    if folder is None:
+        folder = backup.default_folder(settings).with_name(
+            backup.default_folder(settings).name.replace(
+                settings.db_name, f"{settings.db_name}-masked"
+            )
+        )
+    copy, replaced = masked_copy.masked_copy(settings, source, folder, key_file)
+    kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(replaced.items()))
+    print(
+        f"masked copy: {copy.source} -> {folder}\n"
+        f"  {len(copy.counts)} tables, {sum(copy.counts.values()):,} rows;"
+        f" distinct values replaced: {kinds}\n"
+        "  encrypted columns re-encrypted under new keys; the audit chain rebuilt over the"
+        " masked entries\n"
+        f"  load it: carebase db restore {folder}  (into a fresh cluster or database)"
+    )
+    return 0
+
+
+def audit_retention(settings: Settings, folder: Path | None, apply: bool) -> int:
+    """`carebase db retention [--apply] [--archive-dir DIR]`: the dry run by default."""
+    from devstack import retention
+
+    return retention.run(settings, folder or retention.default_folder(settings), apply)
+
+
 def stop(settings: Settings) -> None:
     print("database: stopped" if postgres.stop(settings) else "database: was not running")
 
@@ -354,6 +429,51 @@ def main(argv: list[str] | None = None) -> int:
         "lint", help="run the database linter (Supabase's advisors); fails on ERROR or WARN"
     )
     db.add_parser("psql", help="open psql as postgres").add_argument("args", nargs="*")
+    backup_command = db.add_parser(
+        "backup", help="pg_dump the database with its roles, anchors and a manifest of row counts"
+    )
+    backup_command.add_argument(
+        "--to", dest="folder", type=Path, help="a new folder (default .local/backups/<db>-<time>)"
+    )
+    restore_command = db.add_parser(
+        "restore", help="restore a backup into a fresh cluster and check it against its manifest"
+    )
+    restore_command.add_argument("folder", type=Path, help="the backup folder")
+    restore_command.add_argument(
+        "--replace", action="store_true", help="drop the target database first if it holds data"
+    )
+    masked_command = db.add_parser(
+        "masked-copy",
+        help="a backup folder of this database (or --from one) with every personal value replaced",
+    )
+    masked_command.add_argument(
+        "--from", dest="source", type=Path, help="a backup folder (default: back up this database)"
+    )
+    masked_command.add_argument(
+        "--to",
+        dest="folder",
+        type=Path,
+        help="a new folder (default .local/backups/<db>-masked-<time>)",
+    )
+    masked_command.add_argument(
+        "--key-file",
+        type=Path,
+        help="base64 masking key (32+ bytes) for fakes that agree across copies (default: random)",
+    )
+    retention_command = db.add_parser(
+        "retention",
+        help="audit partitions older than 7 years: list them (dry run) or, with --apply,"
+        " archive them to files and drop them",
+    )
+    retention_command.add_argument(
+        "--apply", action="store_true", help="archive and drop (default: only list)"
+    )
+    retention_command.add_argument(
+        "--archive-dir",
+        dest="folder",
+        type=Path,
+        help="where the archive files go (default .local/audit-archive)",
+    )
     args, extra = parser.parse_known_args(argv)
     if (
         extra
@@ -387,6 +507,14 @@ def main(argv: list[str] | None = None) -> int:
             return lint_database(settings)
         elif args.action == "psql":
             psql(settings, args.args)
+        elif args.action == "backup":
+            return backup_database(settings, args.folder)
+        elif args.action == "restore":
+            return restore_database(settings, args.folder, args.replace)
+        elif args.action == "masked-copy":
+            return masked_copy(settings, args.source, args.folder, args.key_file)
+        elif args.action == "retention":
+            return audit_retention(settings, args.folder, args.apply)
         else:
             actions = {"start": start, "stop": stop, "migrate": migrate, "seed": seed}
             actions |= {"reset": reset, "schema": write_schema}

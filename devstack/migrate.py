@@ -250,11 +250,13 @@ def scratch_database(settings: Settings, template: str | None = None) -> Iterato
                     sql.Identifier(name), sql.Identifier(template)
                 )
             )
-            # As sql/platform/20_database.sql leaves every database (the owner is not copied).
-            conn.execute(
-                sql.SQL("alter database {} owner to postgres").format(sql.Identifier(name))
-            )
     try:
+        if template is not None:
+            # A copy takes neither the owner nor the database's grants: the shim's database
+            # file gives them again, as it gave the template.
+            admin = settings.dsn(settings.admin_user, dbname=name)
+            with psycopg.connect(admin, autocommit=True) as db:
+                run_file(db, settings.platform_dir / "20_database.sql")
         yield name
     finally:
         with psycopg.connect(settings.dsn(settings.admin_user), autocommit=True) as conn:

@@ -179,6 +179,13 @@ def is_running(cluster: Cluster) -> bool:
     return cluster.initialized and _server_pid(cluster) is not None
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (for a throw-away cluster)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def _check_port_free(settings: Settings) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As PostgreSQL does: connections in TIME_WAIT from a just-stopped server don't count.

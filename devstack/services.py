@@ -32,6 +32,8 @@ def sidecar_environment(settings: Settings) -> dict[str, str]:
         "CAREBASE_CALCOM_WEBHOOK_SECRET": "carebase-local-calcom-webhook-secret",
         # The local Vapi server-message secret (never used in production).
         "VAPI_SERVER_SECRET": "carebase-local-vapi-server-secret",
+        # The local Razorpay webhook secret (never used in production).
+        "RAZORPAY_WEBHOOK_SECRET": "carebase-local-razorpay-webhook-secret",
         **firebase_emulator.sidecar_environment(settings),
     }
 

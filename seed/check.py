@@ -71,6 +71,8 @@ RULES = {
             select a.id, a.status::text as status from public.appointments as a
             union all select p.id, p.status::text from public.prescriptions as p
             union all select l.id, l.status::text from public.leads as l
+            union all select i.id, i.status::text from public.invoices as i
+            union all select p.id, p.status::text from public.payments as p
         ) as s
         where s.status is distinct from (select h.to_state from public.status_history as h
             where h.subject_id = s.id order by h.occurred_at desc, h.from_state is null limit 1)
@@ -116,6 +118,29 @@ RULES = {
             select from private.mrn_counters as c where c.hospital_id = r.hospital_id
                 and c.year = split_part(r.mrn, '-', 2)::integer
                 and c.last_value >= split_part(r.mrn, '-', 3)::integer)
+    """,
+    "invoices whose totals or amount paid are not their lines' and payments'": """
+        select count(*) from public.invoices as i
+        cross join lateral (
+            select coalesce(sum(l.line_total), 0) as total,
+                coalesce(sum(l.insurer_share), 0) as insurer
+            from public.invoice_lines as l where l.invoice_id = i.id
+        ) as l
+        where (i.total, i.insurer_total) is distinct from (l.total, l.insurer)
+            or i.amount_paid <> (select coalesce(sum(p.amount - p.amount_refunded), 0)
+                from public.payments as p where p.invoice_id = i.id and p.status = 'captured')
+    """,
+    "invoice and receipt numbers at or beyond their hospital's counter": """
+        select count(*) from (
+            select i.hospital_id, 'invoice' as series, i.fiscal_year, i.sequence_no as n
+            from public.invoices as i where i.sequence_no is not null
+            union all
+            select p.hospital_id, 'receipt', p.fiscal_year, p.receipt_seq
+            from public.payments as p where p.receipt_seq is not null
+        ) as d
+        where not exists (select from private.document_counters as c
+            where c.hospital_id = d.hospital_id and c.series = d.series
+                and c.fiscal_year = d.fiscal_year and c.last_value >= d.n)
     """,
     "encrypted values that do not decrypt (a sample of each column)": """
         select count(*) from (

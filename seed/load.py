@@ -35,6 +35,7 @@ from psycopg import sql
 
 from seed import (
     appointments,
+    billing,
     clinical,
     connection,
     consent,
@@ -58,6 +59,7 @@ BUILDERS: list[Callable[[World], list[Table]]] = [
     clinical.build,
     prescriptions.build,
     leads.build,
+    billing.build,
 ]
 DERIVED = [
     *patients.DERIVED,
@@ -330,7 +332,8 @@ def _load(cur: psycopg.Cursor, world: World, summary: Summary, encryptor: Encryp
     _derive(cur, DERIVED, params, summary)
     for table in deferred:
         load_table(cur, table, summary, sealed)
-    _derive(cur, [*notifications.DERIVED_AFTER_PRESCRIPTIONS, MRN_COUNTERS], params, summary)
+    after = [*notifications.DERIVED_AFTER_PRESCRIPTIONS, MRN_COUNTERS, billing.COUNTERS]
+    _derive(cur, after, params, summary)
     started = time.monotonic()
     restore(cur, aside)
     summary.add("(indexes and constraints)", 0, time.monotonic() - started)

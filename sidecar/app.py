@@ -18,6 +18,8 @@ from sidecar.routes import (
     copilot,
     health,
     patient_auth,
+    payments,
+    reports,
     staff,
     staff_auth,
     voice,
@@ -91,6 +93,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(staff.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
+    api.include_router(payments.router)
+    api.include_router(reports.router)
     api.include_router(copilot_routes)
     api.include_router(website_routes)
     app.include_router(api)

@@ -147,6 +147,15 @@ class SidecarSettings(BaseSettings):
     )
     # Seconds a proposed write waits for the user's confirmation (the store caps it at 1800).
     copilot_action_ttl: int = Field(600, ge=1, le=1800, alias="CAREBASE_COPILOT_ACTION_TTL")
+    # Closing a session (POST /sessions/copilot/{session}/close): the model's summary is one
+    # call without tools, at most this many output tokens and seconds; past them (or without a
+    # key) the session closes with the facts the database counted as its summary.
+    copilot_summary_max_tokens: int = Field(
+        300, ge=16, le=4096, alias="CAREBASE_COPILOT_SUMMARY_MAX_TOKENS"
+    )
+    copilot_summary_timeout: float = Field(
+        15.0, gt=0, le=600, alias="CAREBASE_COPILOT_SUMMARY_TIMEOUT"
+    )
     # Copilot messages and decisions per user (their token's subject), and the seconds between
     # two SSE heartbeats (comments) while a streamed answer waits for the model or a tool.
     copilot_rate_limit: str = Field("30/minute", alias="CAREBASE_COPILOT_RATE_LIMIT")
@@ -166,6 +175,17 @@ class SidecarSettings(BaseSettings):
     captcha_timeout: float = Field(5.0, gt=0, le=30, alias="CAREBASE_CAPTCHA_TIMEOUT")
     website_lead_origins: str = Field("", alias="CAREBASE_WEBSITE_LEAD_ORIGINS")
 
+    # Payments (issue 18): Razorpay's API for hosted-checkout orders and refunds
+    # (sidecar/integrations/razorpay.py), with the account's key id and secret (no default:
+    # unset, online payments and their refunds answer 503 `not_configured`; counter payments
+    # need neither). The webhook's secret checks X-Razorpay-Signature (unset: every webhook 503,
+    # nothing stored; `carebase up` sets a local one). The tests point the base URL at the local
+    # fake (tests/fakes/razorpay.py).
+    razorpay_base_url: str = Field("https://api.razorpay.com", alias="CAREBASE_RAZORPAY_BASE_URL")
+    razorpay_key_id: str = Field("", alias="RAZORPAY_KEY_ID")
+    razorpay_key_secret: str = Field("", alias="RAZORPAY_KEY_SECRET")
+    razorpay_webhook_secret: str = Field("", alias="RAZORPAY_WEBHOOK_SECRET")
+    razorpay_timeout: float = Field(10.0, gt=0, le=60, alias="CAREBASE_RAZORPAY_TIMEOUT")
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")

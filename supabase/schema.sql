@@ -84,7 +84,8 @@ CREATE TYPE public.appointment_source AS ENUM (
     'web',
     'front_desk',
     'voice_agent',
-    'calcom'
+    'calcom',
+    'copilot'
 );
 
 ALTER TYPE public.appointment_source OWNER TO postgres;
@@ -93,7 +94,7 @@ ALTER TYPE public.appointment_source OWNER TO postgres;
 -- Name: TYPE appointment_source; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent or calcom.';
+COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent, calcom or copilot (the AI copilot, on the user''s confirmation).';
 
 --
 -- Name: appointment_status; Type: TYPE; Schema: public; Owner: postgres
@@ -155,6 +156,23 @@ ALTER TYPE public.availability_exception_kind OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.availability_exception_kind IS 'A doctor''s dated exception to the weekly hours: time_off, or extra_hours.';
+
+--
+-- Name: billing_item_kind; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.billing_item_kind AS ENUM (
+    'service',
+    'goods'
+);
+
+ALTER TYPE public.billing_item_kind OWNER TO postgres;
+
+--
+-- Name: TYPE billing_item_kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.billing_item_kind IS 'service (SAC code) or goods (HSN code).';
 
 --
 -- Name: clinical_note_status; Type: TYPE; Schema: public; Owner: postgres
@@ -271,6 +289,44 @@ ALTER TYPE public.free_slot OWNER TO postgres;
 COMMENT ON TYPE public.free_slot IS 'One bookable slot of a doctor (rpc/find_slots): its time range and the consultation modes offered.';
 
 --
+-- Name: gst_supply; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.gst_supply AS ENUM (
+    'intra_state',
+    'inter_state'
+);
+
+ALTER TYPE public.gst_supply OWNER TO postgres;
+
+--
+-- Name: TYPE gst_supply; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.gst_supply IS 'intra_state: CGST and SGST, half the rate each (the place of supply is the hospital''s state); inter_state: IGST at the full rate.';
+
+--
+-- Name: invoice_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.invoice_status AS ENUM (
+    'draft',
+    'issued',
+    'partially_paid',
+    'paid',
+    'overdue',
+    'cancelled'
+);
+
+ALTER TYPE public.invoice_status OWNER TO postgres;
+
+--
+-- Name: TYPE invoice_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.invoice_status IS 'An invoice''s state (machine invoice in state_machine_transitions): draft, issued, partially_paid, paid, overdue, cancelled.';
+
+--
 -- Name: lab_result_status; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -326,6 +382,47 @@ ALTER TYPE public.national_id_kind OWNER TO postgres;
 COMMENT ON TYPE public.national_id_kind IS 'The kind of a national identifier: aadhaar or ssn.';
 
 --
+-- Name: payment_method; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.payment_method AS ENUM (
+    'cash',
+    'upi',
+    'card_terminal',
+    'bank_transfer',
+    'cheque',
+    'insurance',
+    'online'
+);
+
+ALTER TYPE public.payment_method OWNER TO postgres;
+
+--
+-- Name: TYPE payment_method; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.payment_method IS 'cash, upi, card_terminal (the counter''s card machine: the card never reaches carebase), bank_transfer, cheque, insurance (the insurer pays), online (Razorpay''s hosted checkout).';
+
+--
+-- Name: payment_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.payment_status AS ENUM (
+    'created',
+    'authorized',
+    'captured',
+    'failed'
+);
+
+ALTER TYPE public.payment_status OWNER TO postgres;
+
+--
+-- Name: TYPE payment_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.payment_status IS 'A payment''s state (machine payment): created (an online payment waiting for the patient), authorized, captured (the money is the hospital''s), failed. Forward only.';
+
+--
 -- Name: phone_e164; Type: DOMAIN; Schema: public; Owner: postgres
 --
 
@@ -361,6 +458,24 @@ ALTER TYPE public.prescription_status OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.prescription_status IS 'States of a prescription; state_machine_transitions lists the allowed steps and who takes them.';
+
+--
+-- Name: refund_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.refund_status AS ENUM (
+    'pending',
+    'processed',
+    'failed'
+);
+
+ALTER TYPE public.refund_status OWNER TO postgres;
+
+--
+-- Name: TYPE refund_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.refund_status IS 'A refund''s state (machine refund): pending (sent to the gateway), processed, failed.';
 
 --
 -- Name: sex; Type: TYPE; Schema: public; Owner: postgres
@@ -1132,6 +1247,7 @@ CREATE TABLE public.ai_sessions (
     input_tokens bigint DEFAULT 0 NOT NULL,
     output_tokens bigint DEFAULT 0 NOT NULL,
     last_activity_at timestamp with time zone,
+    facts text,
     CONSTRAINT ai_sessions_attention_known CHECK ((attention = ANY (ARRAY['shared_number'::text, 'unknown_line'::text]))),
     CONSTRAINT ai_sessions_call_status_known CHECK ((call_status = ANY (ARRAY['scheduled'::text, 'queued'::text, 'ringing'::text, 'in-progress'::text, 'forwarding'::text, 'ended'::text]))),
     CONSTRAINT ai_sessions_copilot_has_owner CHECK (((channel <> 'copilot'::public.ai_channel) OR ((user_id IS NOT NULL) AND (cardinality(started_roles) > 0) AND (session_status IS NOT NULL) AND (started_at IS NOT NULL) AND (last_activity_at IS NOT NULL)))),
@@ -1204,7 +1320,7 @@ COMMENT ON COLUMN public.ai_sessions.ended_reason IS 'Vapi''s endedReason, e.g. 
 -- Name: COLUMN ai_sessions.content_encrypted; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary": ...}, read with rpc/copilot_session_history.';
+COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary", "summary_source": model | facts}, read with rpc/copilot_session_summary or rpc/copilot_session_history.';
 
 --
 -- Name: COLUMN ai_sessions.attention; Type: COMMENT; Schema: public; Owner: postgres
@@ -1240,7 +1356,7 @@ COMMENT ON COLUMN public.ai_sessions.started_roles IS 'Copilot: the owner''s rol
 -- Name: COLUMN ai_sessions.session_status; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (rpc/copilot_close_session; nothing more is added).';
+COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (by its owner, rpc/copilot_close_session, or after a day without activity, private.copilot_close_idle_sessions; nothing more is added).';
 
 --
 -- Name: COLUMN ai_sessions.input_tokens; Type: COMMENT; Schema: public; Owner: postgres
@@ -1259,6 +1375,12 @@ COMMENT ON COLUMN public.ai_sessions.output_tokens IS 'Copilot: output tokens sp
 --
 
 COMMENT ON COLUMN public.ai_sessions.last_activity_at IS 'Copilot: when the last turn or action was recorded.';
+
+--
+-- Name: COLUMN ai_sessions.facts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.facts IS 'Copilot: once closed, what happened in the session as the database counted it (how it was closed, messages typed and answered, tool calls by tool and outcome, actions by decision, tokens); never what was said. The summary itself (encrypted) is read with rpc/copilot_session_summary.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1348,6 +1470,134 @@ ALTER FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer)
 COMMENT ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) IS 'Assigns a hospital''s waiting CRO queue leads for its front office (checked here).';
 
 --
+-- Name: payments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.payments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    invoice_id uuid NOT NULL,
+    payer text DEFAULT 'patient'::text NOT NULL,
+    method public.payment_method NOT NULL,
+    gateway text,
+    gateway_order_id text,
+    gateway_payment_id text,
+    amount numeric(14,2) NOT NULL,
+    currency text NOT NULL,
+    amount_refunded numeric(14,2) DEFAULT 0 NOT NULL,
+    status public.payment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    receipt_number text,
+    fiscal_year text,
+    receipt_seq bigint,
+    reference text,
+    idempotency_key text,
+    captured_at timestamp with time zone,
+    recorded_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payments_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT payments_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT payments_online_through_gateway CHECK ((((method = 'online'::public.payment_method) = (gateway IS NOT NULL)) AND ((gateway IS NULL) OR (gateway = 'razorpay'::text)) AND ((gateway IS NOT NULL) OR ((gateway_order_id IS NULL) AND (gateway_payment_id IS NULL))) AND ((gateway IS NOT NULL) OR (status = 'captured'::public.payment_status)))),
+    CONSTRAINT payments_payer_known CHECK ((payer = ANY (ARRAY['patient'::text, 'insurer'::text]))),
+    CONSTRAINT payments_receipt_once_captured CHECK ((((receipt_number IS NOT NULL) = (status = 'captured'::public.payment_status)) AND ((receipt_number IS NULL) = (captured_at IS NULL)) AND ((receipt_number IS NULL) = (receipt_seq IS NULL)) AND ((receipt_number IS NULL) = (fiscal_year IS NULL)))),
+    CONSTRAINT payments_refunds_within_captured CHECK (((amount_refunded >= (0)::numeric) AND (amount_refunded <= amount) AND ((amount_refunded = (0)::numeric) OR (status = 'captured'::public.payment_status)))),
+    CONSTRAINT payments_text_lengths CHECK (((length(reference) <= 100) AND ((length(idempotency_key) >= 8) AND (length(idempotency_key) <= 200)) AND (length(gateway_order_id) <= 100) AND (length(gateway_payment_id) <= 100)))
+);
+
+ALTER TABLE public.payments OWNER TO postgres;
+
+--
+-- Name: TABLE payments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.payments IS 'Payments (seed 003 /payments): counter payments recorded by the front desk (rpc/record_payment, captured at once with a receipt number) and online payments through Razorpay (rpc/begin_online_payment, then the sidecar''s order and Razorpay''s webhook), each against an invoice. Never a card number: the card is typed on Razorpay''s page or the counter''s machine. Read by the hospital''s front desk and admins and by the patient; written only by the billing functions.';
+
+--
+-- Name: COLUMN payments.payer; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.payer IS 'patient or insurer.';
+
+--
+-- Name: COLUMN payments.gateway; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.gateway IS 'razorpay for an online payment, else null (a counter payment).';
+
+--
+-- Name: COLUMN payments.gateway_order_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.gateway_order_id IS 'Razorpay''s order (order_...) the patient pays.';
+
+--
+-- Name: COLUMN payments.gateway_payment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.gateway_payment_id IS 'Razorpay''s payment (pay_...): one payment of carebase each.';
+
+--
+-- Name: COLUMN payments.amount_refunded; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.amount_refunded IS 'Refunds processed or on their way (pending): never more than amount.';
+
+--
+-- Name: COLUMN payments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.status IS 'Changed only along state_machine_transitions (machine payment), forward only; every step is in status_history.';
+
+--
+-- Name: COLUMN payments.receipt_number; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.receipt_number IS 'Given at capture: <hospital code>/RCP/<fiscal year>/<6 digits>, gapless per hospital and fiscal year.';
+
+--
+-- Name: COLUMN payments.reference; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.reference IS 'The counter''s reference (UPI transaction id, card machine slip, cheque number); never a card number.';
+
+--
+-- Name: COLUMN payments.idempotency_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.idempotency_key IS 'The key a counter payment was recorded with: recording it again answers this payment.';
+
+--
+-- Name: attach_gateway_order(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    payment public.payments;
+begin
+    select p.* into payment from public.payments as p where p.id = attach_gateway_order.payment_id for update;
+    if payment.id is null or payment.gateway is null then
+        perform private.raise_not_found('online payment not found', 'payment_not_found');
+    end if;
+    if payment.gateway_order_id is not null and payment.gateway_order_id <> attach_gateway_order.gateway_order_id then
+        perform private.raise_conflict('the payment has another order already', 'order_attached');
+    end if;
+    update public.payments as p
+    set gateway_order_id = attach_gateway_order.gateway_order_id
+    where p.id = payment.id
+    returning p.* into payment;
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) OWNER TO postgres;
+
+--
 -- Name: audit_append(text, text, text, uuid, uuid, text[], jsonb, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1404,6 +1654,153 @@ ALTER FUNCTION private.audit_append(action text, table_name text, row_id text, h
 COMMENT ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) IS 'Appends one audit entry (who, what, when, the request context) to this transaction''s audit.pending; it is hashed into the chain when the transaction commits.';
 
 --
+-- Name: archives; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archives (
+    id bigint NOT NULL,
+    partition_name text NOT NULL,
+    range_from timestamp with time zone NOT NULL,
+    range_to timestamp with time zone NOT NULL,
+    row_count bigint NOT NULL,
+    first_seq bigint,
+    last_seq bigint,
+    archive_sha256 text NOT NULL,
+    location text NOT NULL,
+    retention interval NOT NULL,
+    archived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    archived_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT archives_location_present CHECK ((length(btrim(location)) > 0)),
+    CONSTRAINT archives_row_count_positive CHECK ((row_count >= 0)),
+    CONSTRAINT archives_sha256_hex CHECK ((archive_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+ALTER TABLE audit.archives OWNER TO postgres;
+
+--
+-- Name: TABLE archives; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archives IS 'Audit partitions archived after the retention period: range, rows, first and last seq, the sha256 and location of the archive file. Append-only.';
+
+--
+-- Name: audit_archive_partition(text, text, text, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) RETURNS audit.archives
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    head audit.chain_head;
+    target record;
+    verdict record;
+    archive audit.archives;
+begin
+    -- Appends wait from here to the commit: the runs, the detach and the ARCHIVE entry are one
+    -- step of the chain.
+    select h.* into head from audit.chain_head as h where h.singleton for update;
+    select p.* into target
+    from private.audit_retention_plan() as p
+    where p.partition_name = audit_archive_partition.partition_name;
+    if not found then
+        if exists (
+            select from private.audit_partitions() as p
+            where p.partition_name = audit_archive_partition.partition_name
+        ) then
+            perform private.raise_forbidden(
+                format(
+                    '%s is not entirely older than the retention period (%s)',
+                    audit_archive_partition.partition_name, private.audit_retention_period()
+                ),
+                'audit_retention_period',
+                'only the partitions private.audit_retention_plan() lists are archived'
+            );
+        end if;
+        perform private.raise_not_found(
+            format('no audit partition %s', audit_archive_partition.partition_name), 'audit_partition_unknown'
+        );
+    end if;
+    if archive_sha256 is null or archive_sha256 !~ '^[0-9a-f]{64}$'
+        or coalesce(btrim(archive_location), '') = '' then
+        perform private.raise_invalid(
+            'an archive needs the sha256 (hex) and location of its file', 'audit_archive_unnamed'
+        );
+    end if;
+    if archived_rows is distinct from target.row_count then
+        perform private.raise_invalid(
+            format('the archive holds %s rows, partition %s holds %s', archived_rows, target.partition_name, target.row_count),
+            'audit_archive_incomplete',
+            'export the partition again'
+        );
+    end if;
+    if target.row_count > 0 then
+        select v.* into verdict
+        from private.verify_audit_chain(target.first_seq, least(target.last_seq + 1, head.seq)) as v;
+        if not verdict.valid then
+            perform private.raise_conflict(
+                format('the audit chain does not verify at row %s (%s): it is not archived', verdict.first_bad_seq, verdict.problem),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain(); a broken stretch is evidence'
+            );
+        end if;
+        if exists (
+            select from audit.anchors as a
+            where
+                a.seq between target.first_seq and target.last_seq
+                and not exists (select from audit.log as l where l.seq = a.seq and l.hash = a.hash)
+                and not exists (select from audit.archived_runs as r where r.last_seq = a.seq and r.last_hash = a.hash)
+        ) then
+            perform private.raise_conflict(
+                format('an anchor in %s no longer matches its row: it is not archived', target.partition_name),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain()'
+            );
+        end if;
+    end if;
+
+    insert into audit.archives (
+        partition_name, range_from, range_to, row_count, first_seq, last_seq, archive_sha256, location, retention
+    )
+    values (
+        target.partition_name, target.range_from, target.range_to, target.row_count, target.first_seq,
+        target.last_seq, archive_sha256, btrim(archive_location), private.audit_retention_period()
+    )
+    returning * into archive;
+
+    execute format(
+        'insert into audit.archived_runs (archive_id, first_seq, last_seq, first_prev_hash, last_hash) '
+        'select $1, min(r.seq), max(r.seq), (array_agg(r.prev_hash order by r.seq))[1], '
+        '(array_agg(r.hash order by r.seq desc))[1] '
+        'from (select l.seq, l.prev_hash, l.hash, l.seq - row_number() over (order by l.seq) as island '
+        'from audit.%I as l) as r group by r.island',
+        target.partition_name
+    ) using archive.id;
+
+    execute format('alter table audit.log detach partition audit.%I', target.partition_name);
+    execute format('drop table audit.%I', target.partition_name);
+
+    perform private.audit_append(
+        'ARCHIVE', 'audit.log', target.partition_name,
+        details => jsonb_build_object(
+            'range_from', target.range_from, 'range_to', target.range_to, 'rows', target.row_count,
+            'first_seq', target.first_seq, 'last_seq', target.last_seq, 'sha256', archive_sha256,
+            'location', btrim(archive_location), 'retention', private.audit_retention_period()::text
+        )
+    );
+    return archive;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) IS 'Archives an audit partition older than the retention period once its rows are in a file (sha256, location, row count): verifies its stretch of the chain, records it in audit.archives and audit.archived_runs, detaches and drops it, and logs an ARCHIVE entry. Retention job only.';
+
+--
 -- Name: log; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -1430,7 +1827,7 @@ CREATE TABLE audit.log (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 )
 PARTITION BY RANGE (occurred_at);
 
@@ -1583,6 +1980,41 @@ ALTER FUNCTION private.audit_link_pending() OWNER TO postgres;
 COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): in the order written, next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
 
 --
+-- Name: audit_partitions(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_partitions() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    bound text;
+    parts text [];
+begin
+    for partition_name, bound in
+        select c.relname::text, pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+        from pg_catalog.pg_inherits as i
+        join pg_catalog.pg_class as c on i.inhrelid = c.oid
+        where i.inhparent = 'audit.log'::regclass
+        order by c.relname
+    loop
+        parts := regexp_match(bound, '^FOR VALUES FROM \(''([^'']+)''\) TO \(''([^'']+)''\)$');
+        range_from := parts[1]::timestamptz;
+        range_to := parts[2]::timestamptz;
+        return next;
+    end loop;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_partitions() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_partitions(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_partitions() IS 'The partitions of audit.log and their occurred_at ranges (null bounds: the default partition).';
+
+--
 -- Name: audit_refuse_change(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1599,6 +2031,57 @@ end;
 $$;
 
 ALTER FUNCTION private.audit_refuse_change() OWNER TO postgres;
+
+--
+-- Name: audit_retention_period(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_period() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select interval '7 years';
+$$;
+
+ALTER FUNCTION private.audit_retention_period() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_period() IS 'How long audit entries are kept in the database before their partition may be archived: 7 years (seed 002).';
+
+--
+-- Name: audit_retention_plan(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_plan() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, first_seq bigint, last_seq bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    cutoff timestamptz := now() - private.audit_retention_period();
+begin
+    for partition_name, range_from, range_to in
+        select p.partition_name, p.range_from, p.range_to
+        from private.audit_partitions() as p
+        where p.range_to <= cutoff
+        order by p.range_from
+    loop
+        execute format('select count(*), min(l.seq), max(l.seq) from audit.%I as l', partition_name)
+        into row_count, first_seq, last_seq;
+        return next;
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.audit_retention_plan() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_plan() IS 'The audit partitions the retention job would archive now (their whole range is older than private.audit_retention_period()), with row counts and seq ranges; changes nothing.';
 
 --
 -- Name: audit_row_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1734,6 +2217,59 @@ CREATE FUNCTION private.availability_windows(doctor_ids uuid[], from_time timest
 $$;
 
 ALTER FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: begin_online_payment(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.begin_online_payment(invoice_id uuid) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    due numeric;
+    payment public.payments;
+begin
+    select i.* into invoice from public.invoices as i where i.id = begin_online_payment.invoice_id for update;
+    if invoice.id is null or not (
+        invoice.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+        or (invoice.patient_id = private.own_patient_id() and invoice.status <> 'draft')
+    ) then
+        perform private.raise_not_found('invoice not found', 'invoice_not_found');
+    end if;
+    if invoice.status not in ('issued', 'partially_paid', 'overdue') then
+        perform private.raise_conflict(
+            format('invoice %s is %s: nothing can be paid on it', coalesce(invoice.number, 'draft'), invoice.status),
+            'invoice_not_payable'
+        );
+    end if;
+    due := private.invoice_balance(invoice);
+    if due <= 0 then
+        perform private.raise_conflict('nothing is due on this invoice', 'nothing_due');
+    end if;
+    -- The same payment again (a second tap on "pay"): its order is reused.
+    select p.* into payment from public.payments as p
+    where p.invoice_id = invoice.id and p.status = 'created' and p.amount = due
+        and p.gateway_payment_id is null and p.created_at > now() - interval '12 hours'
+    order by p.created_at desc
+    limit 1;
+    if payment.id is not null then
+        return payment;
+    end if;
+    insert into public.payments (
+        hospital_id, patient_id, invoice_id, payer, method, gateway, amount, currency, status
+    )
+    values (
+        invoice.hospital_id, invoice.patient_id, invoice.id, 'patient', 'online', 'razorpay', due,
+        invoice.currency, 'created'
+    )
+    returning * into payment;
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.begin_online_payment(invoice_id uuid) OWNER TO postgres;
 
 --
 -- Name: begin_patient_login(public.phone_e164); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3713,6 +4249,39 @@ $$;
 ALTER FUNCTION private.cancel_withdrawn_contact() OWNER TO postgres;
 
 --
+-- Name: capture_payment(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.capture_payment(payment_id uuid) RETURNS public.payments
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    payment public.payments;
+    assigned record;
+begin
+    select p.* into payment from public.payments as p where p.id = capture_payment.payment_id;
+    perform from public.invoices as i where i.id = payment.invoice_id for update;
+    assigned := private.next_document_number(payment.hospital_id, 'receipt', private.hospital_today(payment.hospital_id));
+    update public.payments as p
+    set status = 'captured', receipt_number = assigned.number, fiscal_year = assigned.fiscal_year,
+        receipt_seq = assigned.sequence_no, captured_at = now()
+    where p.id = payment.id
+    returning p.* into payment;
+    perform private.post_to_invoice(payment.invoice_id, payment.amount);
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.capture_payment(payment_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION capture_payment(payment_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.capture_payment(payment_id uuid) IS 'Moves a payment to captured with the next receipt number and adds it to its invoice.';
+
+--
 -- Name: care_team_patient_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3882,6 +4451,31 @@ end;
 $$;
 
 ALTER FUNCTION private.check_patient_booking_time() OWNER TO postgres;
+
+--
+-- Name: check_report_period(date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_report_period(start_date date, end_date date) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if start_date is null or end_date is null or end_date < start_date or end_date - start_date > 3660 then
+        perform private.raise_invalid(
+            'a report covers start_date to end_date (inclusive), at most ten years', 'bad_period'
+        );
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_report_period(start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_report_period(start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_report_period(start_date date, end_date date) IS 'Refuses a missing, reversed or over-long period (22023 bad_period).';
 
 --
 -- Name: claim_calendar_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4531,32 +5125,121 @@ CREATE FUNCTION private.copilot_action_ttl_cap() RETURNS interval
 ALTER FUNCTION private.copilot_action_ttl_cap() OWNER TO postgres;
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: copilot_close(public.ai_sessions, text, integer, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) RETURNS public.ai_sessions
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id, false);
+    counted text;
+    closed public.ai_sessions;
 begin
+    update public.ai_pending_actions as a
+    set status = 'expired'
+    where a.session_id = session.id and a.status = 'pending';
+    counted := private.copilot_session_facts(
+        session.id,
+        case
+            when idle_for is null then 'Closed by its owner.'
+            else format('Closed after %s without activity.', idle_for)
+        end,
+        session.input_tokens + input_tokens, session.output_tokens + output_tokens
+    );
     update public.ai_sessions as s
     set
         session_status = 'closed',
         ended_at = coalesce(s.ended_at, now()),
-        last_activity_at = now(),
-        content_encrypted = case
-            when copilot_close_session.summary is null then s.content_encrypted
-            else private.encrypt_field(jsonb_build_object('summary', copilot_close_session.summary)::text)
-        end
+        last_activity_at = case when idle_for is null then now() else s.last_activity_at end,
+        input_tokens = s.input_tokens + copilot_close.input_tokens,
+        output_tokens = s.output_tokens + copilot_close.output_tokens,
+        facts = counted,
+        content_encrypted = private.encrypt_field(jsonb_build_object(
+            'summary', coalesce(copilot_close.summary, counted),
+            'summary_source', case when copilot_close.summary is null then 'facts' else 'model' end
+        )::text)
     where s.id = session.id
-    returning * into session;
-    return private.copilot_session_json(session);
+    returning s.* into closed;
+    return closed;
 end;
 $$;
 
-ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) IS 'Closes a copilot session: undecided actions expire, the facts are written, the summary (null: the facts) stored encrypted with its source (model or facts), the summary''s tokens added. idle_for: closed by the idle sweep after that long (null: by its owner).';
+
+--
+-- Name: copilot_close_idle_sessions(interval); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_idle_sessions(idle_for interval DEFAULT NULL::interval) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    idle constant interval := coalesce(idle_for, private.copilot_idle_after());
+    session public.ai_sessions;
+    closed integer := 0;
+begin
+    if idle <= interval '0' then
+        perform private.raise_invalid('idle_for must be positive', detail => 'idle_for_invalid');
+    end if;
+    for session in
+        select s.* from public.ai_sessions as s
+        where s.channel = 'copilot' and s.session_status = 'open' and s.last_activity_at < now() - idle
+        order by s.last_activity_at
+        for update skip locked
+    loop
+        perform private.copilot_close(session, null, 0, 0, idle);
+        closed := closed + 1;
+    end loop;
+    return closed;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_idle_sessions(idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) IS 'Closes the copilot sessions without activity for longer than idle_for (null: carebase.copilot_idle_after, else 24 hours), their facts as the summary; returns how many (pg_cron job carebase-copilot-idle-sessions, every 15 minutes).';
+
+--
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id);
+    given constant text := nullif(btrim(coalesce(summary, '')), '');
+begin
+    if coalesce(input_tokens, 0) < 0 or coalesce(output_tokens, 0) < 0 then
+        perform private.raise_invalid('token counts cannot be negative', detail => 'tokens_invalid');
+    end if;
+    if length(given) > 4000 then
+        perform private.raise_invalid('a summary is at most 4000 characters', detail => 'summary_too_long');
+    end if;
+    session := private.copilot_close(
+        session, given, coalesce(input_tokens, 0), coalesce(output_tokens, 0), null
+    );
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', coalesce(given, session.facts),
+        'summary_source', case when given is null then 'facts' else 'model' end,
+        'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4651,6 +5334,36 @@ end;
 $$;
 
 ALTER FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) OWNER TO postgres;
+
+--
+-- Name: copilot_idle_after(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_idle_after() RETURNS interval
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    setting constant text := nullif(btrim(coalesce(current_setting('carebase.copilot_idle_after', true), '')), '');
+    idle interval;
+begin
+    begin
+        idle := setting::interval;
+    exception
+        when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
+        raise warning 'carebase.copilot_idle_after is not an interval (%): 24 hours it is', setting;
+    end;
+    return case when idle > interval '0' then idle else interval '24 hours' end;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_idle_after() OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_idle_after() IS 'How long a copilot session may stay idle before private.copilot_close_idle_sessions closes it: the setting carebase.copilot_idle_after, else 24 hours.';
 
 --
 -- Name: copilot_open_session(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4902,6 +5615,70 @@ $$;
 ALTER FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) OWNER TO postgres;
 
 --
+-- Name: copilot_session_facts(uuid, text, bigint, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with typed as (
+        select
+            count(*) filter (where m.role = 'user') as asked,
+            count(*) filter (where m.role = 'assistant') as answered
+        from public.ai_messages as m
+        where m.session_id = copilot_session_facts.session_id
+    ),
+
+    calls as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_seq) as lines
+        from (
+            select
+                count(*) as n,
+                min(c.seq) as first_seq,
+                concat_ws(' ', c.tool, c.outcome, c.code)
+                || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_tool_calls as c
+            where c.session_id = copilot_session_facts.session_id
+            group by c.tool, c.outcome, c.code
+        ) as g
+    ),
+
+    actions as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_at, g.line) as lines
+        from (
+            select
+                count(*) as n,
+                min(a.created_at) as first_at,
+                a.tool || ' ' || a.status || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_pending_actions as a
+            where a.session_id = copilot_session_facts.session_id
+            group by a.tool, a.status
+        ) as g
+    )
+
+    select format(
+        '%s Messages: %s typed, %s answered. Tool calls (%s): %s. Actions (%s): %s. Tokens: %s in, %s out.',
+        copilot_session_facts.closing, typed.asked, typed.answered, coalesce(calls.total, 0),
+        coalesce(calls.lines, 'none'), coalesce(actions.total, 0), coalesce(actions.lines, 'none'),
+        copilot_session_facts.input_tokens, copilot_session_facts.output_tokens
+    )
+    from typed, calls, actions;
+$$;
+
+ALTER FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) IS 'The facts of a copilot session as one line: how it was closed, messages typed and answered, tool calls by tool, outcome and code, actions by status, tokens.';
+
+--
 -- Name: copilot_session_history(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4967,6 +5744,46 @@ CREATE FUNCTION private.copilot_session_json(session public.ai_sessions) RETURNS
 $$;
 
 ALTER FUNCTION private.copilot_session_json(session public.ai_sessions) OWNER TO postgres;
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    content jsonb;
+begin
+    select s.* into session from public.ai_sessions as s
+    where
+        s.id = copilot_session_summary.session_id
+        and s.channel = 'copilot'
+        and (
+            s.user_id = (select auth.uid())
+            or (
+                s.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+                and not s.started_roles @> '{patient}'
+            )
+        );
+    if session.id is null then
+        perform private.raise_not_found('no such copilot session', detail => 'session_not_found');
+    end if;
+    perform private.require_phi_aal2(session.patient_id);
+    perform private.audit_append(
+        'READ', 'public.ai_sessions', session.id::text, session.hospital_id, session.patient_id,
+        '{content_encrypted}', details => '{"via": "rpc/copilot_session_summary"}'
+    );
+    content := coalesce(private.decrypt_field(session.content_encrypted)::jsonb, '{}');
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', content ->> 'summary', 'summary_source', content ->> 'summary_source', 'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_session_summary(session_id uuid) OWNER TO postgres;
 
 --
 -- Name: create_field_key(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5115,6 +5932,25 @@ ALTER FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results
 --
 
 COMMENT ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) IS 'A page of the CRO queue of the hospitals where the caller is front desk, CRO or admin.';
+
+--
+-- Name: csv_safe(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.csv_safe(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case when value ~ '^[=+@\t\r-]' then '''' || value else value end;
+$$;
+
+ALTER FUNCTION private.csv_safe(value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION csv_safe(value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.csv_safe(value text) IS 'A text cell neutralized against spreadsheet formula injection: a leading apostrophe when it begins with =, +, -, @, a tab or a carriage return.';
 
 --
 -- Name: custom_access_token_hook(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5307,6 +6143,160 @@ end;
 $$;
 
 ALTER FUNCTION private.device_token_changes_hands() OWNER TO postgres;
+
+--
+-- Name: invoices; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.invoices (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    appointment_id uuid,
+    number text,
+    fiscal_year text,
+    sequence_no bigint,
+    status public.invoice_status DEFAULT 'draft'::public.invoice_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    currency text DEFAULT 'INR'::text NOT NULL,
+    place_of_supply text,
+    supply public.gst_supply DEFAULT 'intra_state'::public.gst_supply NOT NULL,
+    insurer_name text,
+    insurer_policy_number text,
+    due_date date,
+    notes text,
+    subtotal numeric(14,2) DEFAULT 0 NOT NULL,
+    discount_total numeric(14,2) DEFAULT 0 NOT NULL,
+    taxable_total numeric(14,2) DEFAULT 0 NOT NULL,
+    cgst_total numeric(14,2) DEFAULT 0 NOT NULL,
+    sgst_total numeric(14,2) DEFAULT 0 NOT NULL,
+    igst_total numeric(14,2) DEFAULT 0 NOT NULL,
+    total numeric(14,2) DEFAULT 0 NOT NULL,
+    insurer_total numeric(14,2) DEFAULT 0 NOT NULL,
+    patient_total numeric(14,2) DEFAULT 0 NOT NULL,
+    amount_paid numeric(14,2) DEFAULT 0 NOT NULL,
+    amount_credited numeric(14,2) DEFAULT 0 NOT NULL,
+    issued_at timestamp with time zone,
+    issued_by uuid,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT invoices_amounts_not_negative CHECK (((subtotal >= (0)::numeric) AND (discount_total >= (0)::numeric) AND (insurer_total >= (0)::numeric) AND (patient_total >= (0)::numeric) AND (amount_paid >= (0)::numeric))),
+    CONSTRAINT invoices_credit_within_total CHECK (((amount_credited >= (0)::numeric) AND (amount_credited <= total))),
+    CONSTRAINT invoices_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT invoices_gst_split CHECK ((((supply = 'intra_state'::public.gst_supply) AND (igst_total = (0)::numeric) AND (cgst_total = sgst_total)) OR ((supply = 'inter_state'::public.gst_supply) AND (cgst_total = (0)::numeric) AND (sgst_total = (0)::numeric)))),
+    CONSTRAINT invoices_numbered_once_issued CHECK ((((number IS NULL) = (issued_at IS NULL)) AND ((number IS NULL) = (sequence_no IS NULL)) AND ((number IS NULL) = (fiscal_year IS NULL)) AND ((number IS NOT NULL) OR (status = ANY (ARRAY['draft'::public.invoice_status, 'cancelled'::public.invoice_status]))) AND ((number IS NULL) OR (status <> 'draft'::public.invoice_status)))),
+    CONSTRAINT invoices_text_lengths CHECK (((length(insurer_name) <= 200) AND (length(insurer_policy_number) <= 100) AND (length(notes) <= 2000) AND (length(place_of_supply) <= 100))),
+    CONSTRAINT invoices_totals_add_up CHECK (((total = (((taxable_total + cgst_total) + sgst_total) + igst_total)) AND (taxable_total = (subtotal - discount_total)) AND ((insurer_total + patient_total) = total)))
+);
+
+ALTER TABLE public.invoices OWNER TO postgres;
+
+--
+-- Name: TABLE invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.invoices IS 'Invoices (seed 003 /invoices, seed 004 financial records): a patient''s bill at a hospital, optionally for one appointment (one open invoice per appointment). Created as a draft by the front desk or an admin (POST, or rpc/invoice_appointment for a completed visit), lines added in invoice_lines, then issued with rpc/issue_invoice, which gives the number; from then on it never changes (PT409 invoice_issued): corrections are credit notes (rpc/issue_credit_note). Totals are kept from the lines; amount_paid and the paid statuses from payments and refunds. Read by the hospital''s front desk and admins, and by the patient once issued.';
+
+--
+-- Name: COLUMN invoices.number; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.number IS 'Given at issue: <hospital code>/<fiscal year>/<6 digits>, gapless per hospital and fiscal year.';
+
+--
+-- Name: COLUMN invoices.fiscal_year; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.fiscal_year IS 'The Indian fiscal year (April-March) of the issue, e.g. 2026-27.';
+
+--
+-- Name: COLUMN invoices.sequence_no; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.sequence_no IS 'The number''s position in its hospital''s series for the fiscal year.';
+
+--
+-- Name: COLUMN invoices.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.status IS 'Changed only along state_machine_transitions (machine invoice), by the billing RPCs and payments; every step is in status_history.';
+
+--
+-- Name: COLUMN invoices.place_of_supply; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.place_of_supply IS 'The state where the service is supplied; the hospital''s state when not given (care given in person). Another state makes the GST IGST instead of CGST + SGST. Set when the draft is created.';
+
+--
+-- Name: COLUMN invoices.supply; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.supply IS 'intra_state (CGST + SGST) or inter_state (IGST), from place_of_supply.';
+
+--
+-- Name: COLUMN invoices.due_date; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.due_date IS 'When payment is due; 15 days after the issue unless given. Past it, unpaid: overdue.';
+
+--
+-- Name: COLUMN invoices.total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.total IS 'taxable_total plus the taxes: what the invoice asks for, in currency.';
+
+--
+-- Name: COLUMN invoices.insurer_total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.insurer_total IS 'The lines'' insurer shares.';
+
+--
+-- Name: COLUMN invoices.patient_total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.patient_total IS 'The lines'' patient shares.';
+
+--
+-- Name: COLUMN invoices.amount_paid; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.amount_paid IS 'Captured payments less their refunds (pending ones included): what the hospital holds for it.';
+
+--
+-- Name: COLUMN invoices.amount_credited; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.amount_credited IS 'The credit notes against it; all of total cancels it.';
+
+--
+-- Name: discard_invoice(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.discard_invoice(invoice_id uuid, reason text) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(discard_invoice.invoice_id);
+begin
+    if invoice.status <> 'draft' then
+        perform private.raise_conflict(
+            'only a draft is discarded; an issued invoice is cancelled by a credit note', 'invoice_not_draft',
+            'rpc/issue_credit_note'
+        );
+    end if;
+    update public.invoices as i
+    set status = 'cancelled', status_reason = discard_invoice.reason
+    where i.id = invoice.id
+    returning i.* into invoice;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.discard_invoice(invoice_id uuid, reason text) OWNER TO postgres;
 
 --
 -- Name: disclose_clinical_note_addenda_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6357,6 +7347,136 @@ $$;
 ALTER FUNCTION private.fill_consent_purpose() OWNER TO postgres;
 
 --
+-- Name: fill_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fill_invoice() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital_state text;
+begin
+    select h.state into hospital_state from public.hospitals as h where h.id = new.hospital_id;
+    new.place_of_supply := coalesce(nullif(btrim(new.place_of_supply), ''), hospital_state);
+    new.supply := case
+        when hospital_state is null or lower(new.place_of_supply) = lower(hospital_state) then 'intra_state'
+        else 'inter_state'
+    end::public.gst_supply;
+    if new.appointment_id is not null and not exists (
+        select from public.appointments as a where a.id = new.appointment_id and a.status = 'completed'
+    ) then
+        perform private.raise_conflict(
+            'only a completed appointment is invoiced', 'appointment_not_completed',
+            'invoice the visit once the doctor has completed it'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.fill_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION fill_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fill_invoice() IS 'Trigger: a new invoice''s GST supply from its place of supply; an appointment''s invoice only once it is completed (PT409 appointment_not_completed).';
+
+--
+-- Name: fill_invoice_line(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fill_invoice_line() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    service public.billing_services;
+    taxable numeric;
+    total numeric;
+begin
+    if tg_op = 'UPDATE' and private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
+    select i.* into invoice from public.invoices as i
+    where i.id = coalesce(new.invoice_id, old.invoice_id);
+    if invoice.id is null or not (
+        private.acting_as_system()
+        or invoice.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+    ) then
+        perform private.raise_not_found('invoice not found', 'invoice_not_found');
+    end if;
+    if invoice.status is distinct from 'draft' then
+        perform private.raise_conflict(
+            format('invoice %s is %s and its lines cannot be changed', coalesce(invoice.number, '(a discarded draft)'),
+                invoice.status),
+            case when invoice.number is null then 'invoice_discarded' else 'invoice_issued' end,
+            'correct it with a credit note (rpc/issue_credit_note)'
+        );
+    end if;
+    if tg_op = 'DELETE' then
+        return old;
+    end if;
+    new.hospital_id := invoice.hospital_id;
+    new.patient_id := invoice.patient_id;
+    if new.service_id is not null and (tg_op = 'INSERT' or new.service_id is distinct from old.service_id) then
+        select s.* into service from public.billing_services as s
+        where s.id = new.service_id and s.hospital_id = invoice.hospital_id;
+        if service.id is null or not service.is_active then
+            perform private.raise_invalid('no such active service in this hospital''s catalogue', 'unknown_service');
+        end if;
+        if service.currency <> invoice.currency then
+            perform private.raise_invalid(
+                format('the service is priced in %s, the invoice is in %s', service.currency, invoice.currency),
+                'currency_mismatch'
+            );
+        end if;
+        new.description := coalesce(new.description, service.name);
+        new.kind := service.kind;
+        new.hsn_sac := coalesce(new.hsn_sac, service.hsn_sac);
+        new.unit_price := coalesce(new.unit_price, service.unit_price);
+        if tg_op = 'INSERT' then
+            new.gst_rate := service.gst_rate;
+        end if;
+    end if;
+    if tg_op = 'INSERT' and new.line_no is null then
+        select coalesce(max(l.line_no), 0) + 1 into new.line_no
+        from public.invoice_lines as l where l.invoice_id = new.invoice_id;
+    end if;
+    if new.unit_price is null or new.quantity is null then
+        return new;
+    end if;
+    taxable := round(new.quantity * new.unit_price, 2) - coalesce(new.discount, 0);
+    if invoice.supply = 'intra_state' then
+        new.cgst := round(taxable * new.gst_rate / 200, 2);
+        new.sgst := new.cgst;
+        new.igst := 0;
+    else
+        new.cgst := 0;
+        new.sgst := 0;
+        new.igst := round(taxable * new.gst_rate / 100, 2);
+    end if;
+    total := taxable + new.cgst + new.sgst + new.igst;
+    if new.patient_share is null or (
+        tg_op = 'UPDATE' and new.patient_share is not distinct from old.patient_share
+    ) then
+        new.patient_share := total - coalesce(new.insurer_share, 0);
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.fill_invoice_line() OWNER TO postgres;
+
+--
+-- Name: FUNCTION fill_invoice_line(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fill_invoice_line() IS 'Trigger: a line of a draft (PT409 invoice_issued otherwise) gets its invoice''s hospital and patient, the catalogue''s description, HSN/SAC, price and GST rate, the next line number, its GST (CGST + SGST or IGST) and the patient''s share when not given.';
+
+--
 -- Name: find_patients_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6620,6 +7740,34 @@ ALTER FUNCTION private.forward_path(machine text, from_state text, to_state text
 COMMENT ON FUNCTION private.forward_path(machine text, from_state text, to_state text) IS 'The shortest sequence of states leading forward from from_state to to_state (null when to_state is behind or unreachable).';
 
 --
+-- Name: front_office_invoice(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.front_office_invoice(invoice_id uuid) RETURNS public.invoices
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+begin
+    select i.* into invoice from public.invoices as i where i.id = front_office_invoice.invoice_id for update;
+    if invoice.id is null
+        or not invoice.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('invoice not found', 'invoice_not_found');
+    end if;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.front_office_invoice(invoice_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION front_office_invoice(invoice_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.front_office_invoice(invoice_id uuid) IS 'The invoice, locked, when the caller is front desk or admin of its hospital; PT404 invoice_not_found otherwise.';
+
+--
 -- Name: guard_appointment(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6807,6 +7955,31 @@ $$;
 ALTER FUNCTION private.guard_clinical_update() OWNER TO postgres;
 
 --
+-- Name: guard_credit_note(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_credit_note() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op = 'UPDATE' and private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
+    perform private.raise_conflict('a credit note cannot be changed or removed', 'credit_note_issued');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.guard_credit_note() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_credit_note(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_credit_note() IS 'Trigger: credit notes are final (PT409 credit_note_issued).';
+
+--
 -- Name: guard_cro_rotation(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6886,6 +8059,39 @@ end;
 $$;
 
 ALTER FUNCTION private.guard_identifier_derived_columns() OWNER TO postgres;
+
+--
+-- Name: guard_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_invoice() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    moving constant text[] := '{status,status_reason,status_changed_at,amount_paid,amount_credited,updated_at}';
+begin
+    if private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
+    if old.status <> 'draft' and (to_jsonb(new) - moving) is distinct from (to_jsonb(old) - moving) then
+        perform private.raise_conflict(
+            format('invoice %s is %s and cannot be changed', coalesce(old.number, '(a discarded draft)'), old.status),
+            case when old.number is null then 'invoice_discarded' else 'invoice_issued' end,
+            'correct it with a credit note (rpc/issue_credit_note)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_invoice() IS 'Trigger: an issued invoice refuses every change but its status and paid and credited amounts (PT409 invoice_issued), whoever asks.';
 
 --
 -- Name: guard_lab_result(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7267,6 +8473,47 @@ $$;
 ALTER FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) OWNER TO postgres;
 
 --
+-- Name: holds_card_number(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.holds_card_number(value text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from regexp_matches(coalesce(value, ''), '[0-9](?:[ -]?[0-9]){12,18}', 'g') as m (found)
+        where private.luhn_valid(regexp_replace(m.found[1], '[ -]', '', 'g'))
+    );
+$$;
+
+ALTER FUNCTION private.holds_card_number(value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION holds_card_number(value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.holds_card_number(value text) IS 'Whether a text holds something that reads as a card number (13-19 digits passing the Luhn check).';
+
+--
+-- Name: hospital_day(uuid, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) RETURNS date
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select (moment at time zone h.time_zone)::date from public.hospitals as h where h.id = hospital;
+$$;
+
+ALTER FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_day(hospital uuid, moment timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) IS 'The calendar day of a moment in the hospital''s time zone.';
+
+--
 -- Name: hospital_days(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7290,6 +8537,25 @@ ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date d
 --
 
 COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
+
+--
+-- Name: hospital_today(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_today(hospital uuid) RETURNS date
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select (now() at time zone h.time_zone)::date from public.hospitals as h where h.id = hospital;
+$$;
+
+ALTER FUNCTION private.hospital_today(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_today(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_today(hospital uuid) IS 'Today in the hospital''s time zone.';
 
 --
 -- Name: hospital_topic(uuid, public.app_role); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7340,7 +8606,7 @@ CREATE TABLE private.webhook_inbox (
     request_id text,
     CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
     CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text, 'razorpay'::text]))),
     CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
 );
 
@@ -7397,6 +8663,29 @@ ALTER FUNCTION private.inbox_record(provider text, event_key text, event_type te
 --
 
 COMMENT ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) IS 'Records a webhook event in the inbox: the new entry, or (replay true) the first entry of the same provider event with this delivery counted.';
+
+--
+-- Name: indian_fiscal_year(date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.indian_fiscal_year(day date) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case
+        when extract(month from day) >= 4
+            then format('%s-%s', extract(year from day)::integer, lpad(((extract(year from day)::integer + 1) % 100)::text, 2, '0'))
+        else format('%s-%s', extract(year from day)::integer - 1, lpad((extract(year from day)::integer % 100)::text, 2, '0'))
+    end;
+$$;
+
+ALTER FUNCTION private.indian_fiscal_year(day date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION indian_fiscal_year(day date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.indian_fiscal_year(day date) IS 'The Indian fiscal year (April to March) of a day, as 2026-27.';
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7716,6 +9005,87 @@ $_$;
 ALTER FUNCTION private.invite_staff(hospital uuid, invitee_email text, staff_role public.app_role, invitee_profile jsonb) OWNER TO postgres;
 
 --
+-- Name: invoice_appointment(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb DEFAULT '[]'::jsonb) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    visit public.appointments;
+    invoice public.invoices;
+    item jsonb;
+    service_for_type uuid;
+begin
+    select a.* into visit from public.appointments as a where a.id = invoice_appointment.appointment_id;
+    if visit.id is null
+        or not visit.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('appointment not found', 'appointment_not_found');
+    end if;
+    if visit.patient_id is null then
+        perform private.raise_conflict(
+            'the appointment has no registered patient to invoice', 'appointment_without_patient',
+            'register the walk-in first'
+        );
+    end if;
+    if jsonb_typeof(coalesce(services, '[]')) <> 'array' then
+        perform private.raise_invalid('services is a list of {service_id, quantity}', 'services_not_a_list');
+    end if;
+    select s.id into service_for_type from public.billing_services as s
+    where s.hospital_id = visit.hospital_id and s.appointment_type = visit.appointment_type and s.is_active;
+    if service_for_type is null and jsonb_array_length(coalesce(services, '[]')) = 0 then
+        perform private.raise_conflict(
+            format('the catalogue has no service for a %s', visit.appointment_type), 'no_catalogue_service',
+            'an admin sets appointment_type on a billing_services row, or name the services'
+        );
+    end if;
+    begin
+        insert into public.invoices (hospital_id, patient_id, appointment_id)
+        values (visit.hospital_id, visit.patient_id, visit.id)
+        returning * into invoice;
+    exception
+        when unique_violation then
+            perform private.raise_conflict(
+                'the appointment is invoiced already', 'appointment_invoiced',
+                'correct that invoice with a credit note, or discard its draft'
+            );
+    end;
+    if service_for_type is not null then
+        insert into public.invoice_lines (invoice_id, service_id, quantity)
+        values (invoice.id, service_for_type, 1);
+    end if;
+    for item in select x.value from jsonb_array_elements(coalesce(services, '[]')) as x loop
+        insert into public.invoice_lines (invoice_id, service_id, quantity)
+        values (invoice.id, (item ->> 'service_id')::uuid, coalesce((item ->> 'quantity')::numeric, 1));
+    end loop;
+    select i.* into invoice from public.invoices as i where i.id = invoice.id;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb) OWNER TO postgres;
+
+--
+-- Name: invoice_balance(public.invoices); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.invoice_balance(invoice public.invoices) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select invoice.total - invoice.amount_credited - invoice.amount_paid;
+$$;
+
+ALTER FUNCTION private.invoice_balance(invoice public.invoices) OWNER TO postgres;
+
+--
+-- Name: FUNCTION invoice_balance(invoice public.invoices); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.invoice_balance(invoice public.invoices) IS 'total - amount_credited - amount_paid.';
+
+--
 -- Name: is_active_staff(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7766,6 +9136,157 @@ CREATE FUNCTION private.is_time_zone(name text) RETURNS boolean
 $$;
 
 ALTER FUNCTION private.is_time_zone(name text) OWNER TO postgres;
+
+--
+-- Name: credit_notes; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.credit_notes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    invoice_id uuid NOT NULL,
+    number text NOT NULL,
+    fiscal_year text NOT NULL,
+    sequence_no bigint NOT NULL,
+    currency text NOT NULL,
+    amount numeric(14,2) NOT NULL,
+    taxable_value numeric(14,2) NOT NULL,
+    cgst numeric(12,2) NOT NULL,
+    sgst numeric(12,2) NOT NULL,
+    igst numeric(12,2) NOT NULL,
+    reason text NOT NULL,
+    issued_at timestamp with time zone DEFAULT now() NOT NULL,
+    issued_by uuid DEFAULT auth.uid(),
+    CONSTRAINT credit_notes_amount_adds_up CHECK ((amount = (((taxable_value + cgst) + sgst) + igst))),
+    CONSTRAINT credit_notes_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT credit_notes_reason_present CHECK (((length(btrim(reason)) >= 1) AND (length(btrim(reason)) <= 500)))
+);
+
+ALTER TABLE public.credit_notes OWNER TO postgres;
+
+--
+-- Name: TABLE credit_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.credit_notes IS 'Credit notes (GST): a correction of an issued invoice, with its own gapless number (<code>/CN/<fy>/000001) and its share of the invoice''s taxes; never changed. Made by rpc/issue_credit_note; the invoice is cancelled when its credit notes cover it whole. Read by the hospital''s front desk and admins and by the patient.';
+
+--
+-- Name: COLUMN credit_notes.amount; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.credit_notes.amount IS 'The amount credited, taxes included, in currency.';
+
+--
+-- Name: COLUMN credit_notes.reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.credit_notes.reason IS 'Why the invoice is corrected.';
+
+--
+-- Name: issue_credit_note(uuid, numeric, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) RETURNS public.credit_notes
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(issue_credit_note.invoice_id);
+    said constant text := nullif(btrim(issue_credit_note.reason), '');
+    credit numeric := round(issue_credit_note.amount, 2);
+    half_rate numeric;
+    note public.credit_notes;
+    assigned record;
+    c numeric := 0;
+    i numeric := 0;
+begin
+    if invoice.status not in ('issued', 'partially_paid', 'paid', 'overdue') then
+        perform private.raise_conflict(
+            format('a credit note corrects an issued invoice; this one is %s', invoice.status), 'invoice_not_issued'
+        );
+    end if;
+    if said is null or length(said) > 500 then
+        perform private.raise_invalid('say why the invoice is corrected (at most 500 characters)', 'reason_required');
+    end if;
+    if credit is null or credit <= 0 then
+        perform private.raise_invalid('the amount must be positive', 'amount_not_positive');
+    end if;
+    if credit > invoice.total - invoice.amount_credited then
+        perform private.raise_invalid(
+            format('at most %s %s is left to credit on %s', invoice.total - invoice.amount_credited, invoice.currency,
+                invoice.number),
+            'credit_exceeds_invoice'
+        );
+    end if;
+    -- The taxes in the same proportion as on the invoice.
+    if invoice.total > 0 then
+        half_rate := invoice.cgst_total / invoice.total;
+        c := round(credit * half_rate, 2);
+        i := round(credit * invoice.igst_total / invoice.total, 2);
+    end if;
+    assigned := private.next_document_number(invoice.hospital_id, 'credit_note', private.hospital_today(invoice.hospital_id));
+    insert into public.credit_notes (
+        hospital_id, patient_id, invoice_id, number, fiscal_year, sequence_no, currency, amount,
+        taxable_value, cgst, sgst, igst, reason
+    )
+    values (
+        invoice.hospital_id, invoice.patient_id, invoice.id, assigned.number, assigned.fiscal_year,
+        assigned.sequence_no, invoice.currency, credit, credit - 2 * c - i, c, c, i, said
+    )
+    returning * into note;
+    update public.invoices as x
+    set amount_credited = x.amount_credited + credit
+    where x.id = invoice.id;
+    perform private.settle_invoice(invoice.id, 'credit note ' || note.number || ': ' || said);
+    return note;
+end;
+$$;
+
+ALTER FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) OWNER TO postgres;
+
+--
+-- Name: issue_invoice(uuid, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.issue_invoice(invoice_id uuid, due_date date DEFAULT NULL::date) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(issue_invoice.invoice_id);
+    today date := private.hospital_today(invoice.hospital_id);
+    due date := coalesce(issue_invoice.due_date, invoice.due_date, today + 15);
+    assigned record;
+begin
+    if invoice.status <> 'draft' then
+        perform private.raise_conflict(
+            format('invoice %s is %s: only a draft is issued', invoice.number, invoice.status), 'invoice_not_draft'
+        );
+    end if;
+    if not exists (select from public.invoice_lines as l where l.invoice_id = invoice.id) then
+        perform private.raise_invalid('an invoice without lines cannot be issued', 'invoice_empty', 'add lines first');
+    end if;
+    if due < today then
+        perform private.raise_invalid('the due date is in the past', 'due_date_in_past');
+    end if;
+    -- Last: the counter row stays locked until the commit.
+    assigned := private.next_document_number(invoice.hospital_id, 'invoice', today);
+    update public.invoices as i
+    set status = 'issued',
+        number = assigned.number,
+        fiscal_year = assigned.fiscal_year,
+        sequence_no = assigned.sequence_no,
+        issued_at = now(),
+        issued_by = auth.uid(),
+        due_date = due
+    where i.id = invoice.id;
+    -- A zero invoice is paid at once.
+    return private.settle_invoice(invoice.id);
+end;
+$$;
+
+ALTER FUNCTION private.issue_invoice(invoice_id uuid, due_date date) OWNER TO postgres;
 
 --
 -- Name: issue_provisioning_grant(uuid, public.app_role, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9138,6 +10659,35 @@ $$;
 ALTER FUNCTION private.login_keeps_access(member uuid) OWNER TO postgres;
 
 --
+-- Name: luhn_valid(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.luhn_valid(digits text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    select digits ~ '^[0-9]{13,19}$' and (
+        select sum(
+            case
+                when (length(digits) - d.i) % 2 = 1 then
+                    case when substr(digits, d.i, 1)::integer * 2 > 9 then substr(digits, d.i, 1)::integer * 2 - 9
+                    else substr(digits, d.i, 1)::integer * 2 end
+                else substr(digits, d.i, 1)::integer
+            end
+        ) % 10 = 0
+        from generate_series(1, length(digits)) as d (i)
+    );
+$_$;
+
+ALTER FUNCTION private.luhn_valid(digits text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION luhn_valid(digits text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.luhn_valid(digits text) IS 'Whether a string of 13-19 digits passes the Luhn check (a card number).';
+
+--
 -- Name: mark_calendar_push(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9188,6 +10738,41 @@ end;
 $$;
 
 ALTER FUNCTION private.mark_new_patient_registrable() OWNER TO postgres;
+
+--
+-- Name: mark_overdue_invoices(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_overdue_invoices() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    moved integer;
+begin
+    with due as (
+        select i.id from public.invoices as i
+        join public.hospitals as h on h.id = i.hospital_id
+        where i.status in ('issued', 'partially_paid')
+            and i.due_date < (now() at time zone h.time_zone)::date
+        for update of i skip locked
+    )
+    update public.invoices as i
+    set status = 'overdue'
+    from due
+    where i.id = due.id;
+    get diagnostics moved = row_count;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.mark_overdue_invoices() OWNER TO postgres;
+
+--
+-- Name: FUNCTION mark_overdue_invoices(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.mark_overdue_invoices() IS 'Moves issued and partly paid invoices past their due date (the hospital''s day) to overdue; returns how many. Run hourly by pg_cron (carebase-invoices-overdue).';
 
 --
 -- Name: mark_schedule_push(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9921,6 +11506,40 @@ CREATE FUNCTION private.new_verification_code() RETURNS text
 $$;
 
 ALTER FUNCTION private.new_verification_code() OWNER TO postgres;
+
+--
+-- Name: next_document_number(uuid, text, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    code text;
+begin
+    fiscal_year := private.indian_fiscal_year(day);
+    insert into private.document_counters as c (hospital_id, series, fiscal_year, last_value)
+    values (hospital, next_document_number.series, next_document_number.fiscal_year, 1)
+    on conflict on constraint document_counters_pkey do update
+        set last_value = c.last_value + 1, updated_at = now()
+    returning c.last_value into sequence_no;
+    select h.code into code from public.hospitals as h where h.id = hospital;
+    number := concat_ws(
+        '/', code,
+        case next_document_number.series when 'credit_note' then 'CN' when 'receipt' then 'RCP' end,
+        next_document_number.fiscal_year, lpad(sequence_no::text, 6, '0')
+    );
+end;
+$$;
+
+ALTER FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) IS 'The next gapless number of a hospital''s document series in the fiscal year of day: <code>/<fy>/000001 for invoices, <code>/CN/<fy>/... for credit notes, <code>/RCP/<fy>/... for receipts. Locks the counter row until the transaction ends.';
 
 --
 -- Name: next_mrn(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10765,6 +12384,30 @@ ALTER FUNCTION private.possible_duplicates(patient_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION private.possible_duplicates(patient_id uuid) IS 'The possible duplicates of a patient in the hospitals where the caller reviews duplicates.';
 
 --
+-- Name: post_to_invoice(uuid, numeric); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) RETURNS public.invoices
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    update public.invoices as i
+    set amount_paid = i.amount_paid + delta
+    where i.id = post_to_invoice.invoice_id;
+    return private.settle_invoice(post_to_invoice.invoice_id);
+end;
+$$;
+
+ALTER FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) OWNER TO postgres;
+
+--
+-- Name: FUNCTION post_to_invoice(invoice_id uuid, delta numeric); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) IS 'Adds delta to an invoice''s amount_paid (a capture; a refund negative) and settles its status.';
+
+--
 -- Name: protect_encrypted_column(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11111,6 +12754,191 @@ CREATE FUNCTION private.raise_unprocessable(message text, detail text DEFAULT NU
 $$;
 
 ALTER FUNCTION private.raise_unprocessable(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: razorpay_apply_payment(jsonb, public.payment_status); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    gateway_payment constant text := nullif(btrim(entity ->> 'id'), '');
+    gateway_order constant text := nullif(btrim(entity ->> 'order_id'), '');
+    paise bigint;
+    payment public.payments;
+    first_of_order public.payments;
+    step text;
+    path text[];
+begin
+    if gateway_payment is null or gateway_order is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_ids');
+    end if;
+    if coalesce(entity ->> 'amount', '') !~ '^[0-9]{1,15}$' then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_amount');
+    end if;
+    paise := (entity ->> 'amount')::bigint;
+    -- Events of one order take turns.
+    perform pg_advisory_xact_lock(hashtextextended('razorpay_order:' || gateway_order, 0));
+
+    select p.* into payment from public.payments as p where p.gateway_payment_id = gateway_payment for update;
+    if payment.id is null then
+        select p.* into payment from public.payments as p
+        where p.gateway_order_id = gateway_order and p.gateway_payment_id is null and p.status = 'created'
+        order by p.created_at
+        limit 1
+        for update;
+    end if;
+    if payment.id is null then
+        select p.* into first_of_order from public.payments as p
+        where p.gateway_order_id = gateway_order
+        order by p.created_at
+        limit 1;
+        if first_of_order.id is null then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'unknown_order',
+                'detail', 'no payment of carebase has this order'
+            );
+        end if;
+        if target = 'failed' then
+            return jsonb_build_object(
+                'outcome', 'ignored', 'reason', 'other_attempt', 'hospital_id', first_of_order.hospital_id,
+                'detail', 'a failed attempt on an order whose payment is another attempt'
+            );
+        end if;
+        if paise <> round(first_of_order.amount * 100) or entity ->> 'currency' is distinct from first_of_order.currency then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'amount_mismatch', 'hospital_id', first_of_order.hospital_id
+            );
+        end if;
+        -- A later attempt on the order succeeded after an earlier one failed: the money is real,
+        -- it becomes a payment of its own.
+        insert into public.payments (
+            hospital_id, patient_id, invoice_id, payer, method, gateway, gateway_order_id, gateway_payment_id,
+            amount, currency, status
+        )
+        values (
+            first_of_order.hospital_id, first_of_order.patient_id, first_of_order.invoice_id, 'patient', 'online',
+            'razorpay', gateway_order, gateway_payment, first_of_order.amount, first_of_order.currency, 'created'
+        )
+        returning * into payment;
+    end if;
+    if paise <> round(payment.amount * 100) or entity ->> 'currency' is distinct from payment.currency then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'amount_mismatch', 'hospital_id', payment.hospital_id,
+            'detail', format('Razorpay reports %s %s, the payment is %s %s', paise, entity ->> 'currency',
+                round(payment.amount * 100), payment.currency)
+        );
+    end if;
+    if payment.gateway_payment_id is null then
+        update public.payments as p set gateway_payment_id = gateway_payment
+        where p.id = payment.id
+        returning p.* into payment;
+    end if;
+    if payment.status = target then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'no_change', 'hospital_id', payment.hospital_id, 'payment_id', payment.id
+        );
+    end if;
+    path := private.forward_path('payment', payment.status::text, target::text);
+    if path is null then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'not_forward', 'hospital_id', payment.hospital_id, 'payment_id', payment.id,
+            'detail', format('the payment is %s; %s would move it back', payment.status, target)
+        );
+    end if;
+    foreach step in array path loop
+        if step = 'captured' then
+            payment := private.capture_payment(payment.id);
+        else
+            update public.payments as p
+            set status = step::public.payment_status,
+                status_reason = case when step = 'failed' then left(entity ->> 'error_description', 500) end
+            where p.id = payment.id
+            returning p.* into payment;
+        end if;
+    end loop;
+    return jsonb_build_object(
+        'outcome', 'applied', 'hospital_id', payment.hospital_id, 'payment_id', payment.id,
+        'status', payment.status
+    );
+end;
+$_$;
+
+ALTER FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) OWNER TO postgres;
+
+--
+-- Name: FUNCTION razorpay_apply_payment(entity jsonb, target public.payment_status); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) IS 'Applies a Razorpay payment entity reported as authorized, captured or failed to its payment (found by payment id, else its order), forward only; a capture gives the receipt number and pays the invoice. Answers {outcome, reason, detail, hospital_id, payment_id, status}.';
+
+--
+-- Name: razorpay_apply_refund(jsonb, public.refund_status); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    gateway_refund constant text := nullif(btrim(entity ->> 'id'), '');
+    ours constant text := entity #>> '{notes,refund_id}';
+    refund public.refunds;
+begin
+    if gateway_refund is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_ids');
+    end if;
+    select r.* into refund from public.refunds as r where r.gateway_refund_id = gateway_refund for update;
+    if refund.id is null and ours ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        select r.* into refund from public.refunds as r where r.id = ours::uuid for update;
+    end if;
+    if refund.id is null then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'unknown_refund',
+            'detail', 'no refund of carebase has this id (a refund made on the gateway''s dashboard?)'
+        );
+    end if;
+    if refund.gateway_refund_id is null then
+        update public.refunds as r set gateway_refund_id = gateway_refund
+        where r.id = refund.id
+        returning r.* into refund;
+    elsif refund.gateway_refund_id <> gateway_refund then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'refund_id_conflict', 'hospital_id', refund.hospital_id
+        );
+    end if;
+    if refund.status = target then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'no_change', 'hospital_id', refund.hospital_id);
+    end if;
+    if refund.status <> 'pending' then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'not_forward', 'hospital_id', refund.hospital_id,
+            'detail', format('the refund is %s; %s would move it back', refund.status, target)
+        );
+    end if;
+    perform from public.payments as p where p.id = refund.payment_id for update;
+    update public.refunds as r
+    set status = target,
+        processed_at = case when target = 'processed' then now() end,
+        status_reason = case when target = 'failed' then 'the gateway refused the refund' end
+    where r.id = refund.id
+    returning r.* into refund;
+    if target = 'failed' then
+        perform private.release_refund(refund.id);
+    end if;
+    return jsonb_build_object('outcome', 'applied', 'hospital_id', refund.hospital_id, 'refund_id', refund.id);
+end;
+$_$;
+
+ALTER FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) OWNER TO postgres;
+
+--
+-- Name: FUNCTION razorpay_apply_refund(entity jsonb, target public.refund_status); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) IS 'Applies a Razorpay refund entity (processed or failed) to its refund (by Razorpay''s id, else notes.refund_id), forward only; a failure makes the amount refundable again.';
 
 --
 -- Name: read_clinical_note(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11570,6 +13398,102 @@ $_$;
 ALTER FUNCTION private.receive_calcom_webhook(body text) OWNER TO postgres;
 
 --
+-- Name: receive_razorpay_webhook(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_razorpay_webhook(body text, event_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    digest constant text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
+    parsed jsonb;
+    kind text;
+    entity jsonb;
+    key text;
+    recorded record;
+    entry_id uuid;
+    result jsonb;
+    hospital uuid;
+begin
+    begin
+        parsed := body::jsonb;
+    exception
+        when others then
+            parsed := null;
+    end;
+    if jsonb_typeof(parsed) is distinct from 'object' then
+        parsed := null;
+    end if;
+    kind := parsed ->> 'event';
+    key := coalesce('event:' || nullif(btrim(left(receive_razorpay_webhook.event_id, 200)), ''), 'body:' || digest);
+    entity := coalesce(parsed #> '{payload,payment,entity}', parsed #> '{payload,refund,entity}');
+    select p.hospital_id into hospital from public.payments as p
+    where p.gateway_payment_id = entity ->> 'id' or p.gateway_order_id = entity ->> 'order_id'
+        or p.id in (select r.payment_id from public.refunds as r where r.gateway_refund_id = entity ->> 'id')
+    limit 1;
+    recorded := private.inbox_record(
+        'razorpay', key, kind, entity ->> 'id', hospital,
+        coalesce(
+            parsed #- '{payload,payment,entity,card}' #- '{payload,payment,entity,bank_account}'
+            #- '{payload,payment,entity,token}',
+            jsonb_build_object('unparsed', left(body, 100000))
+        ),
+        digest
+    );
+    entry_id := (recorded.entry).id;
+    if recorded.replay then
+        return jsonb_build_object(
+            'inbox_entry_id', entry_id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome
+        );
+    end if;
+
+    if parsed is null then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
+    elsif kind in ('payment.authorized', 'payment.captured', 'payment.failed', 'order.paid') then
+        if parsed #> '{payload,payment,entity}' is null then
+            result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_payment');
+        else
+            result := private.razorpay_apply_payment(
+                parsed #> '{payload,payment,entity}',
+                case kind when 'payment.failed' then 'failed' when 'payment.authorized' then 'authorized' else 'captured' end
+                ::public.payment_status
+            );
+        end if;
+    elsif kind in ('refund.processed', 'refund.failed') then
+        if parsed #> '{payload,refund,entity}' is null then
+            result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_refund');
+        else
+            result := private.razorpay_apply_refund(
+                parsed #> '{payload,refund,entity}',
+                case kind when 'refund.failed' then 'failed' else 'processed' end::public.refund_status
+            );
+        end if;
+    else
+        result := jsonb_build_object('outcome', 'ignored', 'reason', 'unsupported_event');
+    end if;
+
+    update private.webhook_inbox as i
+    set
+        outcome = result ->> 'outcome',
+        reason = result ->> 'reason',
+        detail = result ->> 'detail',
+        hospital_id = coalesce((result ->> 'hospital_id')::uuid, i.hospital_id),
+        applied_at = case when result ->> 'outcome' = 'applied' then now() end
+    where i.id = entry_id;
+    return (result - 'hospital_id') || jsonb_build_object('inbox_entry_id', entry_id);
+end;
+$$;
+
+ALTER FUNCTION private.receive_razorpay_webhook(body text, event_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_razorpay_webhook(body text, event_id text) IS 'Records a Razorpay webhook in the inbox (one entry per x-razorpay-event-id, else per body) and applies it in the same transaction.';
+
+--
 -- Name: receive_vapi_message(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11972,6 +13896,104 @@ ALTER FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid
 COMMENT ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) IS 'Sets a pair''s review decision (creating the pair if needed) for a reviewer of the hospital where both are registered; refuses a merged pair.';
 
 --
+-- Name: refunds; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.refunds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    payment_id uuid NOT NULL,
+    amount numeric(14,2) NOT NULL,
+    currency text NOT NULL,
+    reason text NOT NULL,
+    status public.refund_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text NOT NULL,
+    gateway_refund_id text,
+    processed_at timestamp with time zone,
+    requested_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT refunds_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT refunds_key_length CHECK (((length(idempotency_key) >= 8) AND (length(idempotency_key) <= 200))),
+    CONSTRAINT refunds_processed_at CHECK (((status = 'processed'::public.refund_status) = (processed_at IS NOT NULL))),
+    CONSTRAINT refunds_reason_present CHECK (((length(btrim(reason)) >= 1) AND (length(btrim(reason)) <= 500)))
+);
+
+ALTER TABLE public.refunds OWNER TO postgres;
+
+--
+-- Name: TABLE refunds; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.refunds IS 'Refunds of payments (seed 003 /payments/refund): never more than the payment''s captured amount in all, one per idempotency key. A counter payment''s refund is processed at once (cash back); an online payment''s goes through Razorpay (the sidecar''s POST /api/v1/payments/refund): pending, then processed or failed. Read by the hospital''s front desk and admins and by the patient; written only by the billing functions.';
+
+--
+-- Name: COLUMN refunds.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.refunds.status IS 'Changed only along state_machine_transitions (machine refund), forward only; every step is in status_history.';
+
+--
+-- Name: COLUMN refunds.idempotency_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.refunds.idempotency_key IS 'The key the refund was asked with (the Idempotency-Key header): asking again answers this refund.';
+
+--
+-- Name: COLUMN refunds.gateway_refund_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.refunds.gateway_refund_id IS 'Razorpay''s refund (rfnd_...), for an online payment.';
+
+--
+-- Name: record_gateway_refund(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) RETURNS public.refunds
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    refund public.refunds;
+begin
+    if outcome not in ('pending', 'processed', 'failed') then
+        perform private.raise_invalid('outcome is pending, processed or failed', 'unknown_outcome');
+    end if;
+    select r.* into refund from public.refunds as r where r.id = record_gateway_refund.refund_id for update;
+    if refund.id is null then
+        perform private.raise_not_found('refund not found', 'refund_not_found');
+    end if;
+    if record_gateway_refund.gateway_refund_id is not null and refund.gateway_refund_id is null then
+        update public.refunds as r set gateway_refund_id = record_gateway_refund.gateway_refund_id
+        where r.id = refund.id
+        returning r.* into refund;
+    elsif refund.gateway_refund_id is distinct from record_gateway_refund.gateway_refund_id
+        and record_gateway_refund.gateway_refund_id is not null then
+        perform private.raise_conflict('the refund has another gateway id already', 'refund_id_conflict');
+    end if;
+    if refund.status <> 'pending' or outcome = 'pending' then
+        return refund;
+    end if;
+    perform from public.payments as p where p.id = refund.payment_id for update;
+    update public.refunds as r
+    set status = outcome::public.refund_status,
+        processed_at = case when outcome = 'processed' then now() end,
+        status_reason = case when outcome = 'failed' then 'the gateway refused the refund' end
+    where r.id = refund.id
+    returning r.* into refund;
+    if outcome = 'failed' then
+        perform private.release_refund(refund.id);
+    end if;
+    return refund;
+end;
+$$;
+
+ALTER FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) OWNER TO postgres;
+
+--
 -- Name: record_lead_assignment(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11999,6 +14021,76 @@ ALTER FUNCTION private.record_lead_assignment() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.record_lead_assignment() IS 'Trigger on leads: every change of assigned_to is an assigned activity {from, to, how}.';
+
+--
+-- Name: record_payment(uuid, numeric, public.payment_method, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text DEFAULT NULL::text, payer text DEFAULT 'patient'::text, idempotency_key text DEFAULT NULL::text) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(record_payment.invoice_id);
+    paid numeric := round(record_payment.amount, 2);
+    key constant text := nullif(btrim(record_payment.idempotency_key), '');
+    payment public.payments;
+    assigned record;
+begin
+    if key is not null then
+        select p.* into payment from public.payments as p
+        where p.hospital_id = invoice.hospital_id and p.idempotency_key = key;
+        if payment.id is not null then
+            if (payment.invoice_id, payment.amount, payment.method) is distinct from (invoice.id, paid, record_payment.method) then
+                perform private.raise_conflict(
+                    'this idempotency key was used for another payment', 'idempotency_key_reused',
+                    'use a new key for a new payment'
+                );
+            end if;
+            return payment;
+        end if;
+    end if;
+    if record_payment.method = 'online' then
+        perform private.raise_invalid(
+            'online payments go through the payment page', 'online_through_gateway',
+            'POST /api/v1/payments/process with payment_method online'
+        );
+    end if;
+    if record_payment.payer not in ('patient', 'insurer') then
+        perform private.raise_invalid('the payer is patient or insurer', 'unknown_payer');
+    end if;
+    if invoice.status not in ('issued', 'partially_paid', 'overdue') then
+        perform private.raise_conflict(
+            format('invoice %s is %s: nothing can be paid on it', coalesce(invoice.number, 'draft'), invoice.status),
+            'invoice_not_payable'
+        );
+    end if;
+    if paid is null or paid <= 0 then
+        perform private.raise_invalid('the amount must be positive', 'amount_not_positive');
+    end if;
+    if paid > private.invoice_balance(invoice) then
+        perform private.raise_invalid(
+            format('only %s %s is due on %s', private.invoice_balance(invoice), invoice.currency, invoice.number),
+            'payment_exceeds_balance'
+        );
+    end if;
+    assigned := private.next_document_number(invoice.hospital_id, 'receipt', private.hospital_today(invoice.hospital_id));
+    insert into public.payments (
+        hospital_id, patient_id, invoice_id, payer, method, amount, currency, status, receipt_number,
+        fiscal_year, receipt_seq, reference, idempotency_key, captured_at
+    )
+    values (
+        invoice.hospital_id, invoice.patient_id, invoice.id, record_payment.payer, record_payment.method, paid,
+        invoice.currency, 'captured', assigned.number, assigned.fiscal_year, assigned.sequence_no,
+        nullif(btrim(record_payment.reference), ''), key, now()
+    )
+    returning * into payment;
+    perform private.post_to_invoice(invoice.id, paid);
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
 
 --
 -- Name: record_repeat_inquiry(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12366,6 +14458,37 @@ $$;
 ALTER FUNCTION private.refuse_appointment_clash() OWNER TO postgres;
 
 --
+-- Name: refuse_card_data(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refuse_card_data() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if exists (
+        select from unnest(tg_argv) as c (name)
+        where private.holds_card_number(to_jsonb(new) ->> c.name)
+    ) then
+        perform private.raise_invalid(
+            'carebase never stores card numbers: this looks like one', 'card_data_refused',
+            'pay by card on the payment page (hosted checkout) or at the counter''s card machine, and '
+            || 'record only its slip or transaction reference'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.refuse_card_data() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refuse_card_data(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refuse_card_data() IS 'Trigger: refuses a row whose free text (the columns named in its arguments) holds a card number (22023 card_data_refused).';
+
+--
 -- Name: refuse_clinical_delete(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12464,6 +14587,35 @@ CREATE FUNCTION private.registrable_in_this_transaction(patient uuid) RETURNS bo
 $$;
 
 ALTER FUNCTION private.registrable_in_this_transaction(patient uuid) OWNER TO postgres;
+
+--
+-- Name: release_refund(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.release_refund(refund_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    refund public.refunds;
+    invoice uuid;
+begin
+    select r.* into refund from public.refunds as r where r.id = release_refund.refund_id;
+    update public.payments as p
+    set amount_refunded = p.amount_refunded - refund.amount
+    where p.id = refund.payment_id
+    returning p.invoice_id into invoice;
+    perform private.post_to_invoice(invoice, refund.amount);
+end;
+$$;
+
+ALTER FUNCTION private.release_refund(refund_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION release_refund(refund_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.release_refund(refund_id uuid) IS 'A failed refund: its amount is refundable again on the payment and paid again on the invoice.';
 
 --
 -- Name: reminder_retry_superseded(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12587,6 +14739,255 @@ $$;
 ALTER FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) OWNER TO postgres;
 
 --
+-- Name: report_appointments(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(day date, total bigint, completed bigint, cancelled bigint, no_show bigint, average_wait_minutes numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_appointments.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    return query
+    with visits as (
+        select a.id, a.status, private.hospital_day(a.hospital_id, a.starts_at) as day
+        from public.appointments as a
+        where a.hospital_id = report_appointments.hospital_id
+            and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+            and (doctor is null or a.doctor_id = doctor)
+    ),
+
+    waits as (
+        select
+            h.subject_id,
+            extract(epoch from min(h.occurred_at) filter (where h.to_state = 'in_consultation')
+                - max(h.occurred_at) filter (where h.to_state = 'checked_in')) / 60 as minutes
+        from public.status_history as h
+        where h.machine = 'appointment' and h.subject_id in (select v.id from visits as v)
+            and h.to_state in ('checked_in', 'in_consultation')
+        group by h.subject_id
+    )
+
+    select
+        v.day,
+        count(*),
+        count(*) filter (where v.status = 'completed'),
+        count(*) filter (where v.status = 'cancelled'),
+        count(*) filter (where v.status = 'no_show'),
+        round(avg(w.minutes) filter (where w.minutes >= 0), 1)
+    from visits as v
+    left join waits as w on w.subject_id = v.id
+    where v.day between start_date and end_date
+    group by v.day
+    order by v.day;
+end;
+$$;
+
+ALTER FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_dashboard(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_dashboard.hospital_id);
+    answer jsonb;
+begin
+    perform private.check_report_period(start_date, end_date);
+    select jsonb_build_object(
+        'hospital_id', report_dashboard.hospital_id,
+        'scope', case when doctor is null then 'hospital' else 'doctor' end,
+        'start_date', start_date,
+        'end_date', end_date,
+        'total_patients', (
+            select count(*) from public.patient_registrations as r
+            where r.hospital_id = report_dashboard.hospital_id and r.deleted_at is null
+                and (doctor is null or exists (
+                    select from public.appointments as a
+                    where a.patient_id = r.patient_id and a.hospital_id = r.hospital_id and a.doctor_id = doctor
+                ))
+        ),
+        'active_patients', (
+            select count(distinct a.patient_id) from public.appointments as a
+            where a.hospital_id = report_dashboard.hospital_id and a.status not in ('cancelled', 'no_show')
+                and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+                and private.hospital_day(a.hospital_id, a.starts_at) between start_date and end_date
+                and (doctor is null or a.doctor_id = doctor)
+        ),
+        'new_patients', (select coalesce(sum(p.new_patients), 0) from private.report_patients(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as p),
+        'total_appointments', (select coalesce(sum(a.total), 0) from private.report_appointments(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as a),
+        'completed_appointments', (select coalesce(sum(a.completed), 0) from private.report_appointments(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as a),
+        'revenue', (select coalesce(round(sum(f.collected), 2), 0) from private.revenue_facts(
+            report_dashboard.hospital_id, doctor, start_date, end_date
+        ) as f),
+        'pending_invoices', (
+            select count(*) from public.invoices as i
+            left join public.appointments as a on a.id = i.appointment_id
+            where i.hospital_id = report_dashboard.hospital_id and i.status in ('issued', 'partially_paid', 'overdue')
+                and (doctor is null or a.doctor_id = doctor)
+        ),
+        'average_wait_minutes', (
+            select round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
+                where a.average_wait_minutes is not null
+            ), 0), 1)
+            from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a
+        ),
+        'patient_satisfaction', null,
+        'currency', 'INR'
+    ) into answer;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_patients(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(month text, new_patients bigint, patients_seen bigint, visits bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_patients.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    return query
+    with registered as (
+        select to_char(private.hospital_day(r.hospital_id, r.registered_at), 'YYYY-MM') as month, r.patient_id
+        from public.patient_registrations as r
+        where r.hospital_id = report_patients.hospital_id and r.deleted_at is null
+            and private.hospital_day(r.hospital_id, r.registered_at) between start_date and end_date
+            and (doctor is null or exists (
+                select from public.appointments as a
+                where a.patient_id = r.patient_id and a.hospital_id = r.hospital_id and a.doctor_id = doctor
+            ))
+    ),
+
+    seen as (
+        select to_char(private.hospital_day(a.hospital_id, a.starts_at), 'YYYY-MM') as month, a.patient_id
+        from public.appointments as a
+        where a.hospital_id = report_patients.hospital_id and a.status = 'completed' and a.patient_id is not null
+            and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+            and private.hospital_day(a.hospital_id, a.starts_at) between start_date and end_date
+            and (doctor is null or a.doctor_id = doctor)
+    ),
+
+    months as (select r.month from registered as r union select s.month from seen as s)
+
+    select
+        m.month,
+        (select count(distinct r.patient_id) from registered as r where r.month = m.month),
+        (select count(distinct s.patient_id) from seen as s where s.month = m.month),
+        (select count(*) from seen as s where s.month = m.month)
+    from months as m
+    order by m.month;
+end;
+$$;
+
+ALTER FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_revenue(uuid, date, date, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) RETURNS TABLE(dimension text, key text, label text, invoices bigint, billed numeric, collected numeric, currency text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_revenue.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    if report_revenue.group_by not in ('month', 'service', 'doctor', 'insurer') then
+        perform private.raise_invalid('group_by is month, service, doctor or insurer', 'unknown_grouping');
+    end if;
+    return query
+    with facts as (
+        select
+            case report_revenue.group_by
+                when 'month' then to_char(f.day, 'YYYY-MM')
+                when 'service' then f.service
+                when 'doctor' then coalesce(f.doctor_id::text, 'none')
+                else f.insurer
+            end as key,
+            f.doctor_id,
+            f.invoice_id,
+            f.billed,
+            f.collected
+        from private.revenue_facts(report_revenue.hospital_id, doctor, start_date, end_date) as f
+    )
+
+    select
+        report_revenue.group_by,
+        private.csv_safe(x.key),
+        private.csv_safe(case
+            when report_revenue.group_by = 'doctor' then coalesce(
+                (select p.full_name from public.doctors as d join public.profiles as p on p.id = d.user_id
+                    where d.id::text = x.key),
+                'No appointment'
+            )
+            else x.key
+        end),
+        count(distinct x.invoice_id),
+        round(sum(x.billed), 2),
+        round(sum(x.collected), 2),
+        'INR'::text
+    from facts as x
+    group by x.key
+    order by x.key;
+end;
+$$;
+
+ALTER FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: report_scope(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_scope(hospital uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid;
+begin
+    if hospital = any(private.staff_hospital_ids('{hospital_admin}')) then
+        return null;
+    end if;
+    select d.id into doctor from public.doctors as d
+    where d.hospital_id = hospital and d.id = any(private.own_doctor_ids());
+    if doctor is null then
+        perform private.raise_forbidden(
+            'reports are for the hospital''s admins, and for its doctors about their own work', 'not_report_reader'
+        );
+    end if;
+    return doctor;
+end;
+$$;
+
+ALTER FUNCTION private.report_scope(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_scope(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.report_scope(hospital uuid) IS 'null for an admin of the hospital (every figure), the caller''s doctor id there for a doctor (their own figures); 42501 not_report_reader otherwise.';
+
+--
 -- Name: request_client_ip(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12601,6 +15002,80 @@ CREATE FUNCTION private.request_client_ip(headers jsonb) RETURNS text
 $$;
 
 ALTER FUNCTION private.request_client_ip(headers jsonb) OWNER TO postgres;
+
+--
+-- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) RETURNS public.refunds
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    payment public.payments;
+    back numeric := round(request_refund.amount, 2);
+    key constant text := nullif(btrim(request_refund.idempotency_key), '');
+    said constant text := nullif(btrim(request_refund.reason), '');
+    refund public.refunds;
+begin
+    -- The payment's row lock: refunds of one payment take turns.
+    select p.* into payment from public.payments as p where p.id = request_refund.payment_id for update;
+    if payment.id is null
+        or not payment.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('payment not found', 'payment_not_found');
+    end if;
+    if key is null or length(key) not between 8 and 200 then
+        perform private.raise_invalid(
+            'a refund needs an idempotency key of 8 to 200 characters', 'idempotency_key_required',
+            'send the same key when retrying the same refund'
+        );
+    end if;
+    select r.* into refund from public.refunds as r where r.payment_id = payment.id and r.idempotency_key = key;
+    if refund.id is not null then
+        if refund.amount is distinct from back then
+            perform private.raise_conflict(
+                'this idempotency key was used for another refund', 'idempotency_key_reused',
+                'use a new key for a new refund'
+            );
+        end if;
+        return refund;
+    end if;
+    if payment.status <> 'captured' then
+        perform private.raise_conflict(
+            format('the payment is %s: only a captured payment is refunded', payment.status), 'payment_not_captured'
+        );
+    end if;
+    if back is null or back <= 0 then
+        perform private.raise_invalid('the amount must be positive', 'amount_not_positive');
+    end if;
+    if said is null or length(said) > 500 then
+        perform private.raise_invalid('say why the money goes back (at most 500 characters)', 'reason_required');
+    end if;
+    if back > payment.amount - payment.amount_refunded then
+        perform private.raise_invalid(
+            format('at most %s %s of this payment can still be refunded', payment.amount - payment.amount_refunded,
+                payment.currency),
+            'refund_exceeds_captured'
+        );
+    end if;
+    insert into public.refunds (
+        hospital_id, patient_id, payment_id, amount, currency, reason, status, idempotency_key, processed_at
+    )
+    values (
+        payment.hospital_id, payment.patient_id, payment.id, back, payment.currency, said,
+        case when payment.gateway is null then 'processed' else 'pending' end::public.refund_status,
+        key, case when payment.gateway is null then now() end
+    )
+    returning * into refund;
+    update public.payments as p
+    set amount_refunded = p.amount_refunded + back
+    where p.id = payment.id;
+    perform private.post_to_invoice(payment.invoice_id, -back);
+    return refund;
+end;
+$$;
+
+ALTER FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) OWNER TO postgres;
 
 --
 -- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12982,6 +15457,63 @@ $$;
 ALTER FUNCTION private.reveal_patient_identifier(identifier_id uuid) OWNER TO postgres;
 
 --
+-- Name: revenue_facts(uuid, uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) RETURNS TABLE(day date, invoice_id uuid, service text, doctor_id uuid, insurer text, billed numeric, collected numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with invoices as (
+        select i.*, a.doctor_id
+        from public.invoices as i
+        left join public.appointments as a on a.id = i.appointment_id
+        where i.hospital_id = hospital and i.status <> 'draft' and i.total > 0
+            and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor)
+    ),
+
+    events as (
+        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected from invoices as i
+        union all
+        select c.invoice_id, c.issued_at, -c.amount, 0 from public.credit_notes as c
+        where c.invoice_id in (select i.id from invoices as i)
+        union all
+        select p.invoice_id, p.captured_at, 0, p.amount from public.payments as p
+        where p.status = 'captured' and p.invoice_id in (select i.id from invoices as i)
+        union all
+        select p.invoice_id, r.processed_at, 0, -r.amount from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.status = 'processed' and p.invoice_id in (select i.id from invoices as i)
+    ),
+
+    dated as (
+        select e.*, private.hospital_day(hospital, e.at) as day from events as e
+    )
+
+    select
+        d.day,
+        d.invoice_id,
+        coalesce(s.code || ' ' || s.name, l.description),
+        i.doctor_id,
+        coalesce(nullif(btrim(i.insurer_name), ''), 'Self-pay'),
+        d.billed * l.line_total / i.total,
+        d.collected * l.line_total / i.total
+    from dated as d
+    join invoices as i on i.id = d.invoice_id
+    join public.invoice_lines as l on l.invoice_id = i.id
+    left join public.billing_services as s on s.id = l.service_id
+    where d.day between start_date and end_date;
+$$;
+
+ALTER FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) IS 'The billed (issues less credit notes) and collected (captures less refunds) amounts of a hospital''s invoices (a doctor''s visits'' only, when doctor is given) per day of the period, spread over each invoice''s lines by their share.';
+
+--
 -- Name: revoke_staff_invitation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -13308,6 +15840,47 @@ ALTER FUNCTION private.settle_duplicate_pair() OWNER TO postgres;
 COMMENT ON FUNCTION private.settle_duplicate_pair() IS 'Trigger on patient_merges: the merged pair''s queue entry becomes merged, and not_duplicate when the merge is undone.';
 
 --
+-- Name: settle_invoice(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_invoice(invoice_id uuid, reason text DEFAULT NULL::text) RETURNS public.invoices
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    target public.invoice_status;
+begin
+    select i.* into invoice from public.invoices as i where i.id = settle_invoice.invoice_id;
+    if invoice.status in ('draft', 'cancelled') then
+        return invoice;
+    end if;
+    target := case
+        when invoice.amount_credited >= invoice.total and invoice.total > 0 then 'cancelled'
+        when invoice.amount_paid >= invoice.total - invoice.amount_credited then 'paid'
+        when invoice.due_date < private.hospital_today(invoice.hospital_id) then 'overdue'
+        when invoice.amount_paid > 0 then 'partially_paid'
+        else 'issued'
+    end;
+    if target <> invoice.status then
+        update public.invoices as i
+        set status = target, status_reason = case when target = 'cancelled' then coalesce(reason, 'credited in full') end
+        where i.id = invoice.id
+        returning i.* into invoice;
+    end if;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.settle_invoice(invoice_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_invoice(invoice_id uuid, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_invoice(invoice_id uuid, reason text) IS 'Moves an issued invoice to the status its amounts call for: cancelled (credited whole), paid, overdue (past due), partially_paid or issued.';
+
+--
 -- Name: shared_with_caller(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -13526,6 +16099,46 @@ end;
 $$;
 
 ALTER FUNCTION private.sync_profile_from_auth_user() OWNER TO postgres;
+
+--
+-- Name: total_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.total_invoice() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update public.invoices as i
+    set (
+        subtotal, discount_total, taxable_total, cgst_total, sgst_total, igst_total, total,
+        insurer_total, patient_total
+    ) = (
+        select
+            coalesce(sum(round(l.quantity * l.unit_price, 2)), 0),
+            coalesce(sum(l.discount), 0),
+            coalesce(sum(l.taxable_value), 0),
+            coalesce(sum(l.cgst), 0),
+            coalesce(sum(l.sgst), 0),
+            coalesce(sum(l.igst), 0),
+            coalesce(sum(l.line_total), 0),
+            coalesce(sum(l.insurer_share), 0),
+            coalesce(sum(l.patient_share), 0)
+        from public.invoice_lines as l
+        where l.invoice_id = i.id
+    )
+    where i.id = coalesce(new.invoice_id, old.invoice_id);
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.total_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION total_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.total_invoice() IS 'Trigger: an invoice''s totals, summed from its lines.';
 
 --
 -- Name: try_decrypt_field(bytea); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13851,19 +16464,30 @@ CREATE FUNCTION private.verify_audit_chain(from_seq bigint DEFAULT 1, to_seq big
     AS $$
 declare
     head audit.chain_head;
-    entry audit.log;
+    link record;
     expected_seq bigint := greatest(coalesce(from_seq, 1), 1);
-    last_seq bigint;
+    run_start bigint;
+    end_seq bigint;
     prev_hash bytea;
     count bigint := 0;
     anchor audit.anchors;
 begin
     select h.* into head from audit.chain_head as h where h.singleton;
-    last_seq := coalesce(to_seq, head.seq);
+    end_seq := coalesce(to_seq, head.seq);
+    -- A range starting inside an archived stretch starts with the stretch.
+    select r.first_seq into run_start
+    from audit.archived_runs as r
+    where expected_seq > r.first_seq and expected_seq <= r.last_seq;
+    if run_start is not null then
+        expected_seq := run_start;
+    end if;
     if expected_seq = 1 then
         prev_hash := extensions.digest('carebase audit chain genesis', 'sha256');
     else
-        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1;
+        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1 limit 1;
+        if prev_hash is null then
+            select r.last_hash into prev_hash from audit.archived_runs as r where r.last_seq = expected_seq - 1;
+        end if;
         if prev_hash is null then
             return query select false, 0::bigint, expected_seq - 1,
                 format('row %s, before the range, is missing', expected_seq - 1);
@@ -13871,41 +16495,53 @@ begin
         end if;
     end if;
 
-    for entry in
-        select l.* from audit.log as l
-        where l.seq between expected_seq and last_seq
-        order by l.seq
+    for link in
+        select l.seq as first_seq, l.seq as last_seq, l.prev_hash, l.hash, false as archived, l as entry
+        from audit.log as l
+        where l.seq between expected_seq and end_seq
+        union all
+        select r.first_seq, r.last_seq, r.first_prev_hash, r.last_hash, true, null::audit.log
+        from audit.archived_runs as r
+        where r.first_seq between expected_seq and end_seq
+        order by 1
     loop
-        if entry.seq <> expected_seq then
+        if link.first_seq < expected_seq then
+            return query select false, count, link.first_seq,
+                format('row %s appears more than once', link.first_seq);
+            return;
+        end if;
+        if link.first_seq > expected_seq then
             return query select false, count, expected_seq,
-                format('rows %s to %s are missing', expected_seq, entry.seq - 1);
+                format('rows %s to %s are missing', expected_seq, link.first_seq - 1);
             return;
         end if;
-        if entry.prev_hash <> prev_hash then
-            -- This row's content still matches its hash, so the row before it was rewritten
-            -- (hash recomputed) or removed and replaced.
-            return query select false, count, entry.seq - 1,
-                format('row %s was rewritten: row %s no longer links to it', entry.seq - 1, entry.seq);
+        if link.prev_hash <> prev_hash then
+            -- This row's content (or this archived stretch) still matches its hash, so the row
+            -- before it was rewritten (hash recomputed) or removed and replaced.
+            return query select false, count, link.first_seq - 1,
+                format('row %s was rewritten: row %s no longer links to it', link.first_seq - 1, link.first_seq);
             return;
         end if;
-        if private.audit_hash(entry) <> entry.hash then
-            return query select false, count, entry.seq,
-                format('row %s was altered: its content does not match its hash', entry.seq);
-            return;
+        if not link.archived then
+            if private.audit_hash(link.entry) <> link.hash then
+                return query select false, count, link.first_seq,
+                    format('row %s was altered: its content does not match its hash', link.first_seq);
+                return;
+            end if;
+            count := count + 1;
         end if;
-        prev_hash := entry.hash;
-        count := count + 1;
-        expected_seq := expected_seq + 1;
+        prev_hash := link.hash;
+        expected_seq := link.last_seq + 1;
     end loop;
 
-    if expected_seq <= last_seq then
+    if expected_seq <= end_seq then
         return query select false, count, expected_seq,
-            format('rows %s to %s are missing', expected_seq, last_seq);
+            format('rows %s to %s are missing', expected_seq, end_seq);
         return;
     end if;
 
     if to_seq is null then
-        if count > 0 and prev_hash <> head.hash then
+        if expected_seq > 1 and prev_hash <> head.hash then
             return query select false, count, head.seq, 'the chain head does not match the last row';
             return;
         end if;
@@ -13916,9 +16552,18 @@ begin
                         anchor.id, anchor.seq, head.seq);
                 return;
             end if;
-            if anchor.seq > 0 and not exists (
-                select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
-            ) then
+            -- An anchor inside an archived stretch is checked where the stretch's last hash is
+            -- recorded; the rest of the stretch is in the archive file.
+            if anchor.seq > 0
+                and not exists (
+                    select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
+                )
+                and not exists (
+                    select from audit.archived_runs as r
+                    where
+                        anchor.seq between r.first_seq and r.last_seq
+                        and (anchor.seq < r.last_seq or r.last_hash = anchor.hash)
+                ) then
                 return query select false, count, anchor.seq,
                     format('row %s does not match anchor %s', anchor.seq, anchor.id);
                 return;
@@ -13931,6 +16576,12 @@ end;
 $$;
 
 ALTER FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION verify_audit_chain(from_seq bigint, to_seq bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) IS 'Verifies the audit chain over from_seq..to_seq (the head when null): hashes, links, no gap, the head and the anchors; stretches archived after the retention period (audit.archived_runs) link in place of their rows. Names the first bad row.';
 
 --
 -- Name: verify_prescription(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14970,6 +17621,25 @@ ALTER FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) OWN
 COMMENT ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) IS 'The front desk or a CRO of the line''s hospital attaches a call from a number several patients share to one of them (registered there, carrying that number). Errors: PT404 no such session at your hospital, PT409 session_not_shared, PT422 patient_not_a_carrier.';
 
 --
+-- Name: attach_gateway_order(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) RETURNS public.payments
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.attach_gateway_order(attach_gateway_order.payment_id, attach_gateway_order.gateway_order_id);
+$$;
+
+ALTER FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION attach_gateway_order(payment_id uuid, gateway_order_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) IS 'Service role only (the sidecar, after Razorpay created the order): records the payment''s Razorpay order id. Errors: PT404 payment_not_found, PT409 order_attached.';
+
+--
 -- Name: audit_anchor_segment(bigint, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -15158,6 +17828,25 @@ COMMENT ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email tex
 
 The sidecar then creates the login and calls rpc/complete_staff_provisioning. Defaults as in
 doctors. Errors: 42501 not the hospital''s admin, 22023 bad input, PT409 a login has this email.';
+
+--
+-- Name: begin_online_payment(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.begin_online_payment(invoice_id uuid) RETURNS public.payments
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.begin_online_payment(begin_online_payment.invoice_id);
+$$;
+
+ALTER FUNCTION public.begin_online_payment(invoice_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION begin_online_payment(invoice_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_online_payment(invoice_id uuid) IS 'Starts paying an issued invoice online (the patient, or the front desk or an admin for them): a payment of what is due, created, for which the sidecar then creates Razorpay''s order (POST /api/v1/payments/process does both). Asked again while it waits, answers the same payment. Errors: PT404 invoice_not_found, PT409 invoice_not_payable, nothing_due.';
 
 --
 -- Name: begin_patient_login(text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15877,23 +18566,26 @@ ALTER FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, 
 COMMENT ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (seed 004 POST /api/leads/:id/convert), in one transaction: links it to the patient named (patient_id, registered at the lead''s hospital), else to the best identity match among the patients registered there (rpc/lead_matches; create_new: true skips it; born_on, the date of birth, sharpens it and is recorded), else creates the patient and their registration with the next MRN (UHID) of the hospital''s year; moves the lead to converted (the front desk from new_inquiry or contacted; CROs and admins also from stalling_sent_to_cro) and makes its appointments the patient''s. Returns {lead_id, patient_id, mrn, linked, match: {score, parts} | null, appointments_moved}. Errors: PT404 lead not found, patient_not_registered_here; PT409 already_converted, appointment_clash, a move the machine does not have (e.g. from lost); 42501 a role that may not convert from the lead''s status.';
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text, input_tokens integer DEFAULT 0, output_tokens integer DEFAULT 0) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-    select private.copilot_close_session(copilot_close_session.session_id, copilot_close_session.summary);
+    select private.copilot_close_session(
+        copilot_close_session.session_id, copilot_close_session.summary, copilot_close_session.input_tokens,
+        copilot_close_session.output_tokens
+    );
 $$;
 
-ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text) IS 'Closes the caller''s session (nothing more is recorded), with an optional final summary. Returns the session. Errors: PT404 session_not_found.';
+COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) IS 'Closes the caller''s open session: nothing more is recorded, undecided actions expire. summary: the model''s summary of the session (null: the facts, counted by the database, are the summary); input_tokens, output_tokens: what writing it cost (added to the session''s). Returns the session with summary, summary_source (model | facts) and facts. Errors: PT404 session_not_found, PT409 session_closed (closed before: read it with rpc/copilot_session_summary), 400 tokens_invalid, summary_too_long.';
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16017,6 +18709,25 @@ ALTER FUNCTION public.copilot_session_history(session_id uuid) OWNER TO postgres
 --
 
 COMMENT ON FUNCTION public.copilot_session_history(session_id uuid) IS 'The caller''s own session in clear: {..., summary, messages [{seq, role, content, ...}], tool_calls [{tool, arguments, read_only, outcome, code, ...}], actions [{tool, summary, arguments, status, outcome, ...}]}. The owner only (staff at aal2); each read is logged. Errors: PT404 session_not_found (no such session, or not yours), PT403 insufficient_aal.';
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_session_summary(copilot_session_summary.session_id);
+$$;
+
+ALTER FUNCTION public.copilot_session_summary(session_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_session_summary(session_id uuid) IS 'A copilot session with its summary: {id, ..., status, ended_at, summary, summary_source: model | facts, facts} (summary and facts null while open). For its owner, and for the admins of the hospital a staff member opened it at (audit; never its messages). Staff at aal2; each read is logged. Errors: PT404 session_not_found, PT403 insufficient_aal.';
 
 --
 -- Name: create_lead(uuid, text, text, text, text, text, integer, public.sex, text, text, text, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16255,6 +18966,25 @@ COMMENT ON FUNCTION public.decline_staff_invitation(invitation_id uuid) IS 'Decl
 Errors: PT404 no such invitation addressed to you, PT409 no longer open.';
 
 --
+-- Name: discard_invoice(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.discard_invoice(invoice_id uuid, reason text) RETURNS public.invoices
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.discard_invoice(discard_invoice.invoice_id, discard_invoice.reason);
+$$;
+
+ALTER FUNCTION public.discard_invoice(invoice_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION discard_invoice(invoice_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) IS 'Discards a draft invoice (front desk, hospital admin; a reason is required): it becomes cancelled without ever having had a number (seed 003 DELETE /invoices/:id). Errors: PT404 invoice_not_found, PT409 invoice_not_draft, 22023 a reason is required.';
+
+--
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16365,6 +19095,91 @@ ALTER FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error
 --
 
 COMMENT ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) IS 'Records a failed schedule push (service role only): retry with backoff, or failed (permanent or max_attempts reached: a schedule_push_failed flag for the hospital).';
+
+--
+-- Name: financial_snapshot(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.financial_snapshot(hospital_id uuid, period_start date DEFAULT NULL::date, period_end date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    first_day date;
+    last_day date;
+    answer jsonb;
+begin
+    if hospital_id is null or not hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_forbidden(
+            'the financial snapshot is for the front desk and admins of the hospital', 'not_front_office'
+        );
+    end if;
+    today := private.hospital_day(financial_snapshot.hospital_id, now());
+    first_day := coalesce(period_start, date_trunc('month', today)::date);
+    last_day := coalesce(period_end, today);
+    if last_day < first_day or last_day - first_day > 3660 then
+        perform private.raise_invalid('the period runs from period_start to period_end, at most ten years', 'bad_period');
+    end if;
+    with money as (
+        select private.hospital_day(p.hospital_id, p.captured_at) as day, p.amount as amount, 'payment' as kind
+        from public.payments as p
+        where p.hospital_id = financial_snapshot.hospital_id and p.status = 'captured'
+            and p.captured_at >= (first_day - 1)::timestamptz and p.captured_at < (greatest(last_day, today) + 2)::timestamptz
+        union all
+        select private.hospital_day(r.hospital_id, r.processed_at), -r.amount, 'refund'
+        from public.refunds as r
+        where r.hospital_id = financial_snapshot.hospital_id and r.status = 'processed'
+            and r.processed_at >= (first_day - 1)::timestamptz and r.processed_at < (greatest(last_day, today) + 2)::timestamptz
+    )
+
+    select jsonb_build_object(
+        'hospital_id', financial_snapshot.hospital_id,
+        'currency', 'INR',
+        'today', jsonb_build_object(
+            'date', today,
+            'revenue', coalesce(sum(m.amount) filter (where m.day = today), 0),
+            'payments', count(*) filter (where m.day = today and m.kind = 'payment')
+        ),
+        'period', jsonb_build_object(
+            'start', first_day,
+            'end', last_day,
+            'revenue', coalesce(sum(m.amount) filter (where m.day between first_day and last_day), 0),
+            'payments', count(*) filter (where m.day between first_day and last_day and m.kind = 'payment'),
+            'refunded', coalesce(-sum(m.amount) filter (where m.day between first_day and last_day and m.kind = 'refund'), 0),
+            'invoiced', (
+                select coalesce(sum(i.total), 0) from public.invoices as i
+                where i.hospital_id = financial_snapshot.hospital_id and i.status <> 'draft'
+                    and private.hospital_day(i.hospital_id, i.issued_at) between first_day and last_day
+            )
+        ),
+        'pending_invoices', (
+            select jsonb_build_object(
+                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+            )
+            from public.invoices as i
+            where i.hospital_id = financial_snapshot.hospital_id and i.status in ('issued', 'partially_paid')
+        ),
+        'overdue_invoices', (
+            select jsonb_build_object(
+                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+            )
+            from public.invoices as i
+            where i.hospital_id = financial_snapshot.hospital_id and i.status = 'overdue'
+        )
+    ) into answer
+    from money as m;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION financial_snapshot(hospital_id uuid, period_start date, period_end date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) IS 'The financial snapshot widget (seed 004 GET /api/financials/snapshot; its dashboard''s revenue KPI), for the front desk and admins of the hospital: revenue today and over the period (payments captured less refunds processed, by the hospital''s day; the period defaults to this month up to today), payments counted, refunds, what was invoiced in the period, and the pending and overdue invoices with what is still due on them. Errors: 42501 not_front_office, 22023 bad_period.';
 
 --
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16608,6 +19423,63 @@ invitation. A doctor''s profile needs specialty and licence_number; a pharmacist
 licence_number (pharmacy_id: the hospital''s default when left out). Errors: 42501 not the
 hospital''s admin, 22023 bad email, role or profile, 23505 licence number taken, PT422 no active
 pharmacy of the hospital with this id.';
+
+--
+-- Name: invoice_appointment(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb DEFAULT '[]'::jsonb) RETURNS public.invoices
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.invoice_appointment(invoice_appointment.appointment_id, invoice_appointment.services);
+$$;
+
+ALTER FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION invoice_appointment(appointment_id uuid, services jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) IS 'Drafts the invoice of a completed appointment (front desk, hospital admin): a line for the catalogue service of the appointment''s type, and one per service named in services ([{service_id, quantity}], of the same hospital''s catalogue). Issue it with rpc/issue_invoice. Errors: PT404 appointment_not_found, PT409 appointment_not_completed, appointment_invoiced, no_catalogue_service, appointment_without_patient, 22023 unknown_service.';
+
+--
+-- Name: issue_credit_note(uuid, numeric, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) RETURNS public.credit_notes
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.issue_credit_note(issue_credit_note.invoice_id, issue_credit_note.amount, issue_credit_note.reason);
+$$;
+
+ALTER FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION issue_credit_note(invoice_id uuid, amount numeric, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) IS 'Corrects an issued invoice (front desk, hospital admin) with a credit note of the amount (taxes included, split as on the invoice) and its own gapless number (NAB/CN/2026-27/000001). Credit notes covering the whole total cancel the invoice; what was paid beyond what is left due may then be refunded. Errors: PT404 invoice_not_found, PT409 invoice_not_issued, 22023 reason_required, amount_not_positive, credit_exceeds_invoice.';
+
+--
+-- Name: issue_invoice(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.issue_invoice(invoice_id uuid, due_date date DEFAULT NULL::date) RETURNS public.invoices
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.issue_invoice(issue_invoice.invoice_id, issue_invoice.due_date);
+$$;
+
+ALTER FUNCTION public.issue_invoice(invoice_id uuid, due_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION issue_invoice(invoice_id uuid, due_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) IS 'Issues a draft invoice (front desk, hospital admin): gives it the next gapless number of its hospital and fiscal year (NAB/2026-27/000123), the issue time and a due date (the one given, the draft''s, else 15 days on); from then on it never changes. A zero invoice is paid at once. Errors: PT404 invoice_not_found, PT409 invoice_not_draft, 22023 invoice_empty, due_date_in_past.';
 
 --
 -- Name: issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17186,6 +20058,89 @@ ALTER FUNCTION public.patient_duplicates(patient_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.patient_duplicates(patient_id uuid) IS 'The patients who may be the same person as this one (seed 001 GET /patients/{id}/duplicates), among the patients registered where the caller works at the front office or as admin: score 0..1 with its parts ([{part, points, detail}]), the pair''s status (open or merged; pairs decided not_duplicate are left out) and the hospital. Never on a shared phone alone. PT404 for a patient who does not exist or whom the caller may not read.';
 
 --
+-- Name: patient_financials(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if not exists (select from public.patients as p where p.id = patient_financials.patient_id) then
+        perform private.raise_not_found('patient not found', 'patient_not_found');
+    end if;
+    with entries as (
+        select
+            'invoice' as kind, i.id, i.hospital_id, i.currency, i.issued_at as at, i.number as reference,
+            'Invoice ' || i.number as description, i.total as debit, 0::numeric as credit, i.status::text as status,
+            null::text as method, i.id as invoice_id
+        from public.invoices as i
+        where i.patient_id = patient_financials.patient_id and i.status <> 'draft'
+        union all
+        select
+            'credit_note', c.id, c.hospital_id, c.currency, c.issued_at, c.number,
+            'Credit note ' || c.number || ': ' || c.reason, 0, c.amount, 'issued', null, c.invoice_id
+        from public.credit_notes as c
+        where c.patient_id = patient_financials.patient_id
+        union all
+        select
+            'payment', p.id, p.hospital_id, p.currency, p.captured_at, p.receipt_number,
+            'Payment ' || p.receipt_number || ' (' || p.method || ')', 0, p.amount, p.status::text,
+            p.method::text, p.invoice_id
+        from public.payments as p
+        where p.patient_id = patient_financials.patient_id and p.status = 'captured'
+        union all
+        select
+            'refund', r.id, r.hospital_id, r.currency, r.created_at, p.receipt_number,
+            'Refund of ' || p.receipt_number || ': ' || r.reason, r.amount, 0, r.status::text, p.method::text,
+            p.invoice_id
+        from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.patient_id = patient_financials.patient_id and r.status <> 'failed'
+    ),
+
+    scoped as (
+        select
+            e.*,
+            array_position(array['invoice', 'payment', 'credit_note', 'refund'], e.kind) as rank,
+            sum(e.debit - e.credit) over (
+                partition by e.currency
+                order by e.at, array_position(array['invoice', 'payment', 'credit_note', 'refund'], e.kind), e.id
+                rows unbounded preceding
+            ) as balance
+        from entries as e
+        where patient_financials.hospital_id is null or e.hospital_id = patient_financials.hospital_id
+    )
+
+    select jsonb_build_object(
+        'patient_id', patient_financials.patient_id,
+        'balances', coalesce((
+            select jsonb_object_agg(b.currency, b.balance)
+            from (select s.currency, sum(s.debit - s.credit) as balance from scoped as s group by s.currency) as b
+        ), '{}'),
+        'entries', coalesce(jsonb_agg(jsonb_build_object(
+            'type', s.kind, 'id', s.id, 'hospital_id', s.hospital_id, 'invoice_id', s.invoice_id,
+            'at', s.at, 'date', private.hospital_day(s.hospital_id, s.at), 'reference', s.reference,
+            'description', s.description, 'debit', s.debit, 'credit', s.credit, 'currency', s.currency,
+            'status', s.status, 'payment_method', s.method, 'balance', s.balance
+        ) order by s.at, s.rank, s.id), '[]')
+    ) into answer
+    from scoped as s;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_financials(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) IS 'A patient''s ledger (seed 004 GET /api/patients/:id/financials), optionally at one hospital: issued invoices (debit), credit notes and captured payments (credit), refunds (debit), oldest first, each with the running balance in its currency, and the balances (positive: the patient owes; negative: the hospital does). Read as the caller may: the patient their own, the front desk and admins of a hospital its part. Errors: PT404 patient_not_found (not readable).';
+
+--
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -17542,6 +20497,25 @@ ALTER FUNCTION public.receive_calcom_webhook(body text) OWNER TO postgres;
 COMMENT ON FUNCTION public.receive_calcom_webhook(body text) IS 'Records a Cal.com webhook (the raw body, signature already verified by the sidecar) in the inbox and applies it to the appointment mirror in one transaction (service role only). Answers {inbox_entry_id, outcome: applied|ignored|unprocessable|flagged|duplicate, reason, detail, appointment_id}. A replay is a duplicate and changes nothing.';
 
 --
+-- Name: receive_razorpay_webhook(text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_razorpay_webhook(body text, event_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_razorpay_webhook(receive_razorpay_webhook.body, receive_razorpay_webhook.event_id);
+$$;
+
+ALTER FUNCTION public.receive_razorpay_webhook(body text, event_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) IS 'Service role only (the sidecar, after checking X-Razorpay-Signature on the raw body): records a Razorpay webhook in the inbox (provider razorpay, one entry per x-razorpay-event-id) and applies it in one transaction: payment.authorized / payment.captured / order.paid / payment.failed move the payment forward only (a capture gives its receipt number and pays the invoice), refund.processed / refund.failed settle a refund. Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (no_change, not_forward, unknown_order, amount_mismatch, unsupported_event, malformed_json...), payment_id, refund_id, status}.';
+
+--
 -- Name: receive_vapi_message(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17606,6 +20580,49 @@ COMMENT ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_n
 
 Takes the seq, the hash in hex, its number in the store, the key id, the base64 signature and
 the location. Errors: 22023 incomplete anchor, or the row does not have the anchored hash.';
+
+--
+-- Name: record_gateway_refund(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) RETURNS public.refunds
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.record_gateway_refund(
+        record_gateway_refund.refund_id, record_gateway_refund.gateway_refund_id, record_gateway_refund.outcome
+    );
+$$;
+
+ALTER FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) IS 'Service role only (the sidecar): records Razorpay''s answer to a refund it sent: its refund id and outcome pending (the webhook settles it), processed, or failed (the amount is refundable again). A settled refund stays as it is. Errors: PT404 refund_not_found, PT409 refund_id_conflict, 22023 unknown_outcome.';
+
+--
+-- Name: record_payment(uuid, numeric, public.payment_method, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text DEFAULT NULL::text, payer text DEFAULT 'patient'::text, idempotency_key text DEFAULT NULL::text) RETURNS public.payments
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.record_payment(
+        record_payment.invoice_id, record_payment.amount, record_payment.method, record_payment.reference,
+        record_payment.payer, record_payment.idempotency_key
+    );
+$$;
+
+ALTER FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) IS 'Records a payment taken at the counter (front desk, hospital admin; seed 003 POST /payments): cash, upi, card_terminal, bank_transfer, cheque or insurance, at most what is due. Captured at once with the next gapless receipt number (NAB/RCP/2026-27/000001); the invoice becomes partially_paid or paid. reference is the slip or transaction id, never a card number. With an idempotency_key, recording again answers the first payment. Errors: PT404 invoice_not_found, PT409 invoice_not_payable, idempotency_key_reused, 22023 online_through_gateway, amount_not_positive, payment_exceeds_balance, unknown_payer, card_data_refused.';
 
 --
 -- Name: record_voice_call(jsonb); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17748,6 +20765,109 @@ COMMENT ON FUNCTION public.register_patient(hospital_id uuid, full_name text, ph
 Returns the registration with its MRN (generated unless given). A person already known
 elsewhere is registered with rpc/register_existing_patient. Errors: 42501 not allowed, 23505
 MRN taken.';
+
+--
+-- Name: report_appointments(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(day date, total bigint, completed bigint, cancelled bigint, no_show bigint, average_wait_minutes numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_appointments(
+        report_appointments.hospital_id, report_appointments.start_date, report_appointments.end_date
+    );
+$$;
+
+ALTER FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) IS 'Appointments report (seed 003 GET /reports/appointments): per day of the period (the hospital''s days, end date included) the appointments, completed, cancelled and no-shows, and the average wait in minutes from check-in to the start of the consultation. Hospital admins: every doctor; a doctor: their own. CSV with Accept: text/csv. Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_dashboard(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.report_dashboard(report_dashboard.hospital_id, report_dashboard.start_date, report_dashboard.end_date);
+$$;
+
+ALTER FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) IS 'Dashboard statistics (seed 003 GET /reports/dashboard) for a period in the hospital''s time zone, end date included: total_patients (registered), active_patients (with a visit in the period), new_patients, total_appointments, completed_appointments, revenue (collected: captured less refunds), pending_invoices (unpaid, overdue included), average_wait_minutes (check-in to consultation) and patient_satisfaction (null: not collected). Hospital admins: the hospital; a doctor: their own work (scope doctor). Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_patients(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(month text, new_patients bigint, patients_seen bigint, visits bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_patients(
+        report_patients.hospital_id, report_patients.start_date, report_patients.end_date
+    );
+$$;
+
+ALTER FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) IS 'Patients report (seed 003 GET /reports/patients): per month of the period, patients newly registered, patients seen (completed visits) and the visits. Hospital admins: the hospital; a doctor: their own patients. CSV with Accept: text/csv. Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_revenue(uuid, date, date, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text DEFAULT 'month'::text) RETURNS TABLE(dimension text, key text, label text, invoices bigint, billed numeric, collected numeric, currency text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_revenue(
+        report_revenue.hospital_id, report_revenue.start_date, report_revenue.end_date, report_revenue.group_by
+    );
+$$;
+
+ALTER FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) IS 'Revenue report (seed 003 GET /reports/revenue) for a period in the hospital''s time zone, end date included, grouped by month, service, doctor or insurer (dimension; key and label name the group): per group the invoices, what was billed (issued less credit notes) and collected (captured less refunds), an invoice''s amounts spread over its lines by their share. Hospital admins: every invoice; a doctor: the invoices of their own visits. As CSV with Accept: text/csv (text cells neutralized against formula injection). Errors: 42501 not_report_reader, 22023 bad_period, unknown_grouping.';
+
+--
+-- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) RETURNS public.refunds
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.request_refund(
+        request_refund.payment_id, request_refund.amount, request_refund.reason, request_refund.idempotency_key
+    );
+$$;
+
+ALTER FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) IS 'Refunds (part of) a captured payment (front desk, hospital admin): never more than what is left of it, across partial and concurrent refunds. A counter payment''s refund is processed at once; an online payment''s is pending until Razorpay processes it (POST /api/v1/payments/refund sends it). The same idempotency_key answers the same refund, never a second one. The invoice''s amount paid goes down with it. Errors: PT404 payment_not_found, PT409 payment_not_captured, idempotency_key_reused, 22023 idempotency_key_required, amount_not_positive, reason_required, refund_exceeds_captured.';
 
 --
 -- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -19017,6 +22137,40 @@ ALTER TABLE audit.anchors ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: archived_runs; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archived_runs (
+    first_seq bigint NOT NULL,
+    last_seq bigint NOT NULL,
+    archive_id bigint NOT NULL,
+    first_prev_hash bytea NOT NULL,
+    last_hash bytea NOT NULL,
+    CONSTRAINT archived_runs_ordered CHECK ((last_seq >= first_seq))
+);
+
+ALTER TABLE audit.archived_runs OWNER TO postgres;
+
+--
+-- Name: TABLE archived_runs; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archived_runs IS 'Each stretch of consecutive seq an archived partition held: the prev_hash of its first row and the hash of its last, which private.verify_audit_chain links the remaining rows to. Append-only.';
+
+--
+-- Name: archives_id_seq; Type: SEQUENCE; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME audit.archives_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: chain_head; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -19057,7 +22211,7 @@ CREATE TABLE audit.log_default (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 );
 
 ALTER TABLE audit.log_default OWNER TO postgres;
@@ -19257,6 +22411,29 @@ ALTER TABLE private.doctor_calendar_credentials OWNER TO postgres;
 COMMENT ON TABLE private.doctor_calendar_credentials IS 'Which Vault secret holds a doctor''s Cal.com API key (the key is only in Vault).';
 
 --
+-- Name: document_counters; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.document_counters (
+    hospital_id uuid NOT NULL,
+    series text NOT NULL,
+    fiscal_year text NOT NULL,
+    last_value bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT document_counters_fiscal_year_format CHECK ((fiscal_year ~ '^[0-9]{4}-[0-9]{2}$'::text)),
+    CONSTRAINT document_counters_positive CHECK ((last_value > 0)),
+    CONSTRAINT document_counters_series_known CHECK ((series = ANY (ARRAY['invoice'::text, 'credit_note'::text, 'receipt'::text])))
+);
+
+ALTER TABLE private.document_counters OWNER TO postgres;
+
+--
+-- Name: TABLE document_counters; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.document_counters IS 'The last number given per hospital, document series (invoice, credit_note, receipt) and fiscal year. Updated in the transaction that issues the document, so numbers never skip (a rollback returns its number) nor repeat (the row is locked until that transaction ends).';
+
+--
 -- Name: encrypted_columns; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -19438,6 +22615,27 @@ ALTER TABLE private.patient_hospitals OWNER TO postgres;
 --
 
 COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
+
+--
+-- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.personal_data_columns (
+    table_name regclass NOT NULL,
+    column_name name NOT NULL,
+    kind text NOT NULL,
+    note text,
+    CONSTRAINT personal_data_columns_kind_known CHECK ((kind = ANY (ARRAY['person_name'::text, 'phone'::text, 'email'::text, 'street_address'::text, 'place'::text, 'postal_code'::text, 'birth_date'::text, 'national_id'::text, 'identifier'::text, 'free_text'::text, 'json'::text, 'row_values'::text, 'ip_address'::text, 'credential'::text, 'derived'::text, 'none'::text]))),
+    CONSTRAINT personal_data_columns_none_says_why CHECK (((kind <> 'none'::text) OR (length(btrim(note)) > 0)))
+);
+
+ALTER TABLE private.personal_data_columns OWNER TO postgres;
+
+--
+-- Name: TABLE personal_data_columns; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
 
 --
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
@@ -20166,6 +23364,70 @@ COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE ch
 COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
 
 --
+-- Name: billing_services; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.billing_services (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    kind public.billing_item_kind DEFAULT 'service'::public.billing_item_kind NOT NULL,
+    hsn_sac text NOT NULL,
+    unit_price numeric(12,2) NOT NULL,
+    currency text DEFAULT 'INR'::text NOT NULL,
+    gst_rate numeric(5,2) DEFAULT 0 NOT NULL,
+    appointment_type public.appointment_type,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_services_code_format CHECK ((code ~ '^[A-Z0-9][A-Z0-9_-]{0,31}$'::text)),
+    CONSTRAINT billing_services_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT billing_services_gst_rate_range CHECK (((gst_rate >= (0)::numeric) AND (gst_rate <= (40)::numeric))),
+    CONSTRAINT billing_services_hsn_sac_format CHECK ((hsn_sac ~ '^[0-9]{4}([0-9]{2}){0,2}$'::text)),
+    CONSTRAINT billing_services_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT billing_services_price_not_negative CHECK ((unit_price >= (0)::numeric))
+);
+
+ALTER TABLE public.billing_services OWNER TO postgres;
+
+--
+-- Name: TABLE billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.billing_services IS 'A hospital''s service catalogue (seed 003 billing): what it charges for, with its code, price, HSN/SAC code and GST rate. Read by its staff and its patients; written by its admins (never deleted: is_active false retires one). A price change never touches issued invoices, whose lines keep their own copy.';
+
+--
+-- Name: COLUMN billing_services.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.code IS 'The hospital''s code for it (CONSULT-GEN), unique there.';
+
+--
+-- Name: COLUMN billing_services.hsn_sac; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.hsn_sac IS 'HSN code (goods) or SAC code (services, e.g. 999312 for medical services), 4, 6 or 8 digits.';
+
+--
+-- Name: COLUMN billing_services.unit_price; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.unit_price IS 'Price of one unit before tax, in currency.';
+
+--
+-- Name: COLUMN billing_services.gst_rate; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.gst_rate IS 'GST rate in percent (0 for exempt health care services): CGST and SGST half each, or IGST whole.';
+
+--
+-- Name: COLUMN billing_services.appointment_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.appointment_type IS 'When set, the line rpc/invoice_appointment bills for a completed appointment of this type (one active service per type and hospital).';
+
+--
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -20529,6 +23791,171 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 --
 
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
+
+--
+-- Name: financial_records; Type: VIEW; Schema: public; Owner: postgres
+--
+
+CREATE VIEW public.financial_records WITH (security_invoker='true') AS
+ SELECT i.id,
+    i.patient_id,
+    i.hospital_id,
+    'Invoice'::text AS type,
+    i.total AS amount,
+    i.currency,
+    private.hospital_day(i.hospital_id, i.issued_at) AS date,
+    ('Invoice '::text || i.number) AS description,
+        CASE i.status
+            WHEN 'paid'::public.invoice_status THEN 'Paid'::text
+            WHEN 'overdue'::public.invoice_status THEN 'Overdue'::text
+            WHEN 'cancelled'::public.invoice_status THEN 'Cancelled'::text
+            ELSE 'Pending'::text
+        END AS status,
+    NULL::text AS payment_method,
+    i.number AS reference,
+    i.created_at
+   FROM public.invoices i
+  WHERE (i.status <> 'draft'::public.invoice_status)
+UNION ALL
+ SELECT p.id,
+    p.patient_id,
+    p.hospital_id,
+    'Payment'::text AS type,
+    (p.amount - p.amount_refunded) AS amount,
+    p.currency,
+    private.hospital_day(p.hospital_id, p.captured_at) AS date,
+    ('Receipt '::text || p.receipt_number) AS description,
+        CASE
+            WHEN (p.amount_refunded = p.amount) THEN 'Cancelled'::text
+            ELSE 'Paid'::text
+        END AS status,
+    (p.method)::text AS payment_method,
+    p.receipt_number AS reference,
+    p.created_at
+   FROM public.payments p
+  WHERE (p.status = 'captured'::public.payment_status);
+
+ALTER TABLE public.financial_records OWNER TO postgres;
+
+--
+-- Name: VIEW financial_records; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.financial_records IS 'Seed 004 Financial_Records: one row per issued invoice (type Invoice, its total, status Pending / Paid / Overdue / Cancelled) and per captured payment (type Payment, what the hospital kept of it after refunds, status Paid, or Cancelled when refunded whole, with its payment_method), dated in the hospital''s time zone. Read as the invoices and payments are: the patient their own, the hospital''s front desk and admins theirs. The ledger with credit notes and refunds is rpc/patient_financials.';
+
+--
+-- Name: COLUMN financial_records.type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.type IS 'Invoice or Payment.';
+
+--
+-- Name: COLUMN financial_records.amount; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.amount IS 'The invoice''s total, or the payment less its refunds.';
+
+--
+-- Name: COLUMN financial_records.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.status IS 'Pending, Paid, Overdue or Cancelled.';
+
+--
+-- Name: invoice_lines; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.invoice_lines (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    invoice_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    line_no integer NOT NULL,
+    service_id uuid,
+    description text NOT NULL,
+    kind public.billing_item_kind DEFAULT 'service'::public.billing_item_kind NOT NULL,
+    hsn_sac text NOT NULL,
+    quantity numeric(10,3) DEFAULT 1 NOT NULL,
+    unit_price numeric(12,2) NOT NULL,
+    discount numeric(12,2) DEFAULT 0 NOT NULL,
+    gst_rate numeric(5,2) DEFAULT 0 NOT NULL,
+    taxable_value numeric(14,2) GENERATED ALWAYS AS ((round((quantity * unit_price), 2) - discount)) STORED,
+    cgst numeric(12,2) DEFAULT 0 NOT NULL,
+    sgst numeric(12,2) DEFAULT 0 NOT NULL,
+    igst numeric(12,2) DEFAULT 0 NOT NULL,
+    line_total numeric(14,2) GENERATED ALWAYS AS (((((round((quantity * unit_price), 2) - discount) + cgst) + sgst) + igst)) STORED,
+    insurer_share numeric(14,2) DEFAULT 0 NOT NULL,
+    patient_share numeric(14,2) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT invoice_lines_description_present CHECK (((length(btrim(description)) >= 1) AND (length(btrim(description)) <= 500))),
+    CONSTRAINT invoice_lines_discount_within_amount CHECK (((discount >= (0)::numeric) AND (discount <= round((quantity * unit_price), 2)))),
+    CONSTRAINT invoice_lines_gst_rate_range CHECK (((gst_rate >= (0)::numeric) AND (gst_rate <= (40)::numeric))),
+    CONSTRAINT invoice_lines_gst_split CHECK ((((igst = (0)::numeric) AND (cgst = sgst)) OR ((cgst = (0)::numeric) AND (sgst = (0)::numeric)))),
+    CONSTRAINT invoice_lines_hsn_sac_format CHECK ((hsn_sac ~ '^[0-9]{4}([0-9]{2}){0,2}$'::text)),
+    CONSTRAINT invoice_lines_line_no_range CHECK (((line_no >= 1) AND (line_no <= 999))),
+    CONSTRAINT invoice_lines_price_not_negative CHECK ((unit_price >= (0)::numeric)),
+    CONSTRAINT invoice_lines_quantity_positive CHECK ((quantity > (0)::numeric)),
+    CONSTRAINT invoice_lines_shares_add_up CHECK (((insurer_share + patient_share) = line_total)),
+    CONSTRAINT invoice_lines_shares_not_negative CHECK (((insurer_share >= (0)::numeric) AND (patient_share >= (0)::numeric))),
+    CONSTRAINT invoice_lines_tax_not_negative CHECK (((cgst >= (0)::numeric) AND (sgst >= (0)::numeric) AND (igst >= (0)::numeric)))
+);
+
+ALTER TABLE public.invoice_lines OWNER TO postgres;
+
+--
+-- Name: TABLE invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.invoice_lines IS 'An invoice''s lines: a catalogue service (service_id fills description, HSN/SAC, price and GST rate) or a free line, quantity, discount, GST (cgst + sgst or igst, computed from the invoice''s supply), the line total and its insurer and patient shares (they add up to it: 23514 otherwise; the patient''s share defaults to what the insurer does not pay). Written by the front desk and admins while the invoice is a draft (PT409 invoice_issued after); read as the invoice is.';
+
+--
+-- Name: COLUMN invoice_lines.invoice_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.invoice_id IS 'The invoice (a draft to write it); its hospital and patient are copied.';
+
+--
+-- Name: COLUMN invoice_lines.taxable_value; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.taxable_value IS 'round(quantity x unit_price, 2) - discount.';
+
+--
+-- Name: COLUMN invoice_lines.cgst; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.cgst IS 'Central GST: taxable_value x gst_rate / 2 %, for intra-state supply.';
+
+--
+-- Name: COLUMN invoice_lines.sgst; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.sgst IS 'State GST: the same as cgst.';
+
+--
+-- Name: COLUMN invoice_lines.igst; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.igst IS 'Integrated GST: taxable_value x gst_rate %, for inter-state supply.';
+
+--
+-- Name: COLUMN invoice_lines.line_total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.line_total IS 'taxable_value plus the taxes.';
+
+--
+-- Name: COLUMN invoice_lines.insurer_share; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.insurer_share IS 'What the insurer pays of line_total.';
+
+--
+-- Name: COLUMN invoice_lines.patient_share; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.patient_share IS 'What the patient pays: line_total - insurer_share unless given.';
 
 --
 -- Name: lead_activities; Type: TABLE; Schema: public; Owner: postgres
@@ -21370,6 +24797,27 @@ ALTER TABLE ONLY audit.anchors
     ADD CONSTRAINT anchors_pkey PRIMARY KEY (id);
 
 --
+-- Name: archived_runs archived_runs_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archived_runs
+    ADD CONSTRAINT archived_runs_pkey PRIMARY KEY (first_seq);
+
+--
+-- Name: archives archives_partition_once; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_partition_once UNIQUE (partition_name);
+
+--
+-- Name: archives archives_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_pkey PRIMARY KEY (id);
+
+--
 -- Name: chain_head chain_head_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
 --
 
@@ -21461,6 +24909,13 @@ ALTER TABLE ONLY private.doctor_calendar_credentials
     ADD CONSTRAINT doctor_calendar_credentials_secret_id_key UNIQUE (secret_id);
 
 --
+-- Name: document_counters document_counters_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.document_counters
+    ADD CONSTRAINT document_counters_pkey PRIMARY KEY (hospital_id, series, fiscal_year);
+
+--
 -- Name: encrypted_columns encrypted_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -21529,6 +24984,13 @@ ALTER TABLE ONLY private.mrn_counters
 
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.personal_data_columns
+    ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -21692,6 +25154,27 @@ ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_pkey PRIMARY KEY (id);
 
 --
+-- Name: billing_services billing_services_code_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_code_unique UNIQUE (hospital_id, code);
+
+--
+-- Name: billing_services billing_services_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: billing_services billing_services_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_pkey PRIMARY KEY (id);
+
+--
 -- Name: calendar_sync_flags calendar_sync_flags_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -21753,6 +25236,27 @@ ALTER TABLE ONLY public.consent_documents
 
 ALTER TABLE ONLY public.consent_events
     ADD CONSTRAINT consent_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: credit_notes credit_notes_number_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_number_unique UNIQUE (hospital_id, number);
+
+--
+-- Name: credit_notes credit_notes_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_pkey PRIMARY KEY (id);
+
+--
+-- Name: credit_notes credit_notes_sequence_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_sequence_unique UNIQUE (hospital_id, fiscal_year, sequence_no);
 
 --
 -- Name: cro_rotation cro_rotation_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -21886,6 +25390,55 @@ ALTER TABLE ONLY public.hospitals
 
 ALTER TABLE ONLY public.hospitals
     ADD CONSTRAINT hospitals_pkey PRIMARY KEY (id);
+
+--
+-- Name: invoice_lines invoice_lines_line_no_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_line_no_unique UNIQUE (invoice_id, line_no);
+
+--
+-- Name: invoice_lines invoice_lines_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_pkey PRIMARY KEY (id);
+
+--
+-- Name: invoices invoices_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: invoices invoices_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_id_patient_hospital_key UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: invoices invoices_number_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_number_unique UNIQUE (hospital_id, number);
+
+--
+-- Name: invoices invoices_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
+
+--
+-- Name: invoices invoices_sequence_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_sequence_unique UNIQUE (hospital_id, fiscal_year, sequence_no);
 
 --
 -- Name: lab_results lab_results_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -22069,6 +25622,48 @@ ALTER TABLE ONLY public.patients
     ADD CONSTRAINT patients_user_id_key UNIQUE (user_id);
 
 --
+-- Name: payments payments_gateway_payment_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_gateway_payment_unique UNIQUE (gateway_payment_id);
+
+--
+-- Name: payments payments_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_id_patient_hospital_key UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: payments payments_idempotency_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_idempotency_unique UNIQUE (hospital_id, idempotency_key);
+
+--
+-- Name: payments payments_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
+
+--
+-- Name: payments payments_receipt_sequence_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_receipt_sequence_unique UNIQUE (hospital_id, fiscal_year, receipt_seq);
+
+--
+-- Name: payments payments_receipt_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_receipt_unique UNIQUE (hospital_id, receipt_number);
+
+--
 -- Name: pharmacies pharmacies_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22153,6 +25748,27 @@ ALTER TABLE ONLY public.record_shares
     ADD CONSTRAINT record_shares_pkey PRIMARY KEY (id);
 
 --
+-- Name: refunds refunds_gateway_refund_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_gateway_refund_unique UNIQUE (gateway_refund_id);
+
+--
+-- Name: refunds refunds_idempotency_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_idempotency_unique UNIQUE (payment_id, idempotency_key);
+
+--
+-- Name: refunds refunds_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
+
+--
 -- Name: staff_invitations staff_invitations_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22226,6 +25842,18 @@ CREATE INDEX anchors_exported_number_idx ON audit.anchors USING btree (exported_
 --
 
 CREATE INDEX anchors_seq_idx ON audit.anchors USING btree (seq);
+
+--
+-- Name: archived_runs_archive_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_archive_idx ON audit.archived_runs USING btree (archive_id);
+
+--
+-- Name: archived_runs_last_seq_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_last_seq_idx ON audit.archived_runs USING btree (last_seq);
 
 --
 -- Name: log_actor_idx; Type: INDEX; Schema: audit; Owner: postgres
@@ -22498,6 +26126,12 @@ CREATE INDEX ai_sessions_attention_idx ON public.ai_sessions USING btree (hospit
 CREATE INDEX ai_sessions_caller_phone_idx ON public.ai_sessions USING btree (caller_phone);
 
 --
+-- Name: ai_sessions_copilot_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_sessions_copilot_open_idx ON public.ai_sessions USING btree (last_activity_at) WHERE ((channel = 'copilot'::public.ai_channel) AND (session_status = 'open'::text));
+
+--
 -- Name: ai_sessions_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -22580,6 +26214,12 @@ CREATE INDEX appointments_patient_idx ON public.appointments USING btree (patien
 --
 
 CREATE INDEX appointments_sync_pending_idx ON public.appointments USING btree (doctor_id) WHERE (sync_state = 'pending'::public.sync_state);
+
+--
+-- Name: billing_services_appointment_type_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX billing_services_appointment_type_idx ON public.billing_services USING btree (hospital_id, appointment_type) WHERE ((appointment_type IS NOT NULL) AND is_active);
 
 --
 -- Name: calendar_sync_flags_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -22720,6 +26360,24 @@ CREATE INDEX consent_events_document_idx ON public.consent_events USING btree (d
 CREATE INDEX consent_events_recorded_by_idx ON public.consent_events USING btree (recorded_by);
 
 --
+-- Name: credit_notes_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_invoice_idx ON public.credit_notes USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: credit_notes_issued_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_issued_by_idx ON public.credit_notes USING btree (issued_by);
+
+--
+-- Name: credit_notes_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_patient_idx ON public.credit_notes USING btree (patient_id, hospital_id);
+
+--
 -- Name: cro_rotation_user_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -22850,6 +26508,66 @@ CREATE INDEX encounters_hospital_idx ON public.encounters USING btree (hospital_
 --
 
 CREATE INDEX encounters_registration_idx ON public.encounters USING btree (patient_id, hospital_id, started_at);
+
+--
+-- Name: invoice_lines_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoice_lines_invoice_idx ON public.invoice_lines USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: invoice_lines_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoice_lines_patient_idx ON public.invoice_lines USING btree (patient_id, hospital_id);
+
+--
+-- Name: invoice_lines_service_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoice_lines_service_idx ON public.invoice_lines USING btree (service_id, hospital_id);
+
+--
+-- Name: invoices_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_appointment_idx ON public.invoices USING btree (appointment_id, patient_id, hospital_id);
+
+--
+-- Name: invoices_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_created_by_idx ON public.invoices USING btree (created_by);
+
+--
+-- Name: invoices_hospital_issued_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_hospital_issued_idx ON public.invoices USING btree (hospital_id, issued_at);
+
+--
+-- Name: invoices_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_hospital_status_idx ON public.invoices USING btree (hospital_id, status, due_date);
+
+--
+-- Name: invoices_issued_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_issued_by_idx ON public.invoices USING btree (issued_by);
+
+--
+-- Name: invoices_one_per_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX invoices_one_per_appointment_idx ON public.invoices USING btree (appointment_id) WHERE ((appointment_id IS NOT NULL) AND (status <> 'cancelled'::public.invoice_status));
+
+--
+-- Name: invoices_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_patient_idx ON public.invoices USING btree (patient_id, hospital_id, created_at);
 
 --
 -- Name: lab_results_attachment_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23164,6 +26882,36 @@ CREATE INDEX patients_phone_idx ON public.patients USING btree (phone);
 CREATE INDEX patients_phone_reversed_idx ON public.patients USING btree (reverse((phone)::text) text_pattern_ops);
 
 --
+-- Name: payments_gateway_order_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_gateway_order_idx ON public.payments USING btree (gateway_order_id) WHERE (gateway_order_id IS NOT NULL);
+
+--
+-- Name: payments_hospital_captured_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_hospital_captured_idx ON public.payments USING btree (hospital_id, captured_at) WHERE (status = 'captured'::public.payment_status);
+
+--
+-- Name: payments_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_invoice_idx ON public.payments USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: payments_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_patient_idx ON public.payments USING btree (patient_id, hospital_id, created_at);
+
+--
+-- Name: payments_recorded_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_recorded_by_idx ON public.payments USING btree (recorded_by);
+
+--
 -- Name: pharmacies_one_default_per_hospital; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -23258,6 +27006,30 @@ CREATE INDEX record_shares_registration_idx ON public.record_shares USING btree 
 --
 
 CREATE INDEX record_shares_target_idx ON public.record_shares USING btree (target_hospital_id, patient_id);
+
+--
+-- Name: refunds_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_hospital_idx ON public.refunds USING btree (hospital_id, created_at);
+
+--
+-- Name: refunds_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_patient_idx ON public.refunds USING btree (patient_id, hospital_id, created_at);
+
+--
+-- Name: refunds_payment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_payment_idx ON public.refunds USING btree (payment_id, patient_id, hospital_id);
+
+--
+-- Name: refunds_requested_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_requested_by_idx ON public.refunds USING btree (requested_by);
 
 --
 -- Name: staff_invitations_accepted_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23430,6 +27202,38 @@ ALTER TABLE audit.anchors ENABLE ALWAYS TRIGGER anchors_append_only;
 CREATE TRIGGER anchors_no_truncate BEFORE TRUNCATE ON audit.anchors FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
 
 ALTER TABLE audit.anchors ENABLE ALWAYS TRIGGER anchors_no_truncate;
+
+--
+-- Name: archived_runs archived_runs_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_append_only BEFORE DELETE OR UPDATE ON audit.archived_runs FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_append_only;
+
+--
+-- Name: archived_runs archived_runs_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_no_truncate BEFORE TRUNCATE ON audit.archived_runs FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_no_truncate;
+
+--
+-- Name: archives archives_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_append_only BEFORE DELETE OR UPDATE ON audit.archives FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_append_only;
+
+--
+-- Name: archives archives_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_no_truncate BEFORE TRUNCATE ON audit.archives FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_no_truncate;
 
 --
 -- Name: chain_head chain_head_no_delete; Type: TRIGGER; Schema: audit; Owner: postgres
@@ -23702,6 +27506,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_se
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: billing_services audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.billing_services FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
 -- Name: calendar_sync_flags audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23738,6 +27548,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.conse
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: credit_notes audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: cro_rotation audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23772,6 +27588,18 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.docto
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: invoice_lines audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: invoices audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: lab_results audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -23846,6 +27674,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patie
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('id');
 
 --
+-- Name: payments audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: pharmacists audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23882,6 +27716,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.profi
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: refunds audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: staff_invitations audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23910,6 +27750,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice_lines FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: billing_services billing_services_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER billing_services_set_updated_at BEFORE UPDATE ON public.billing_services FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
 -- Name: clinical_note_addenda clinical_note_addenda_ciphertext_body_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24012,6 +27858,12 @@ CREATE TRIGGER consent_events_cancel_withdrawn_contact AFTER INSERT ON public.co
 --
 
 CREATE TRIGGER consent_events_fill_purpose BEFORE INSERT ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.fill_consent_purpose();
+
+--
+-- Name: credit_notes credit_notes_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER credit_notes_guard BEFORE DELETE OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.guard_credit_note();
 
 --
 -- Name: cro_rotation cro_rotation_guard; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24186,6 +28038,60 @@ CREATE TRIGGER hospitals_add_default_lead_options AFTER INSERT ON public.hospita
 --
 
 CREATE TRIGGER hospitals_set_updated_at BEFORE UPDATE ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: invoice_lines invoice_lines_fill; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_fill BEFORE INSERT OR DELETE OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.fill_invoice_line();
+
+--
+-- Name: invoice_lines invoice_lines_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_refuse_card_data BEFORE INSERT OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('description');
+
+--
+-- Name: invoice_lines invoice_lines_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_set_updated_at BEFORE UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: invoice_lines invoice_lines_total; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_total AFTER INSERT OR DELETE OR UPDATE OF quantity, unit_price, discount, gst_rate, insurer_share, patient_share ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.total_invoice();
+
+--
+-- Name: invoices invoices_fill; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_fill BEFORE INSERT ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.fill_invoice();
+
+--
+-- Name: invoices invoices_guard_issued; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_guard_issued BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.guard_invoice();
+
+--
+-- Name: invoices invoices_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_refuse_card_data BEFORE INSERT OR UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('notes');
+
+--
+-- Name: invoices invoices_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_set_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: invoices invoices_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_state_machine BEFORE INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('invoice');
 
 --
 -- Name: lab_results lab_results_ciphertext_notes_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24512,6 +28418,24 @@ CREATE CONSTRAINT TRIGGER patients_require_registration AFTER INSERT ON public.p
 CREATE TRIGGER patients_set_updated_at BEFORE UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: payments payments_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payments_refuse_card_data BEFORE INSERT OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('reference', 'status_reason');
+
+--
+-- Name: payments payments_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payments_set_updated_at BEFORE UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: payments payments_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payments_state_machine BEFORE INSERT OR UPDATE OF status ON public.payments FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('payment');
+
+--
 -- Name: pharmacies pharmacies_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24596,6 +28520,24 @@ CREATE TRIGGER prescriptions_state_machine BEFORE INSERT OR UPDATE OF status ON 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: refunds refunds_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refunds_refuse_card_data BEFORE INSERT OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('reason');
+
+--
+-- Name: refunds refunds_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refunds_set_updated_at BEFORE UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: refunds refunds_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refunds_state_machine BEFORE INSERT OR UPDATE OF status ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('refund');
+
+--
 -- Name: ai_sessions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24632,6 +28574,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.clinical_
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: credit_notes refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: diagnoses refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24642,6 +28590,18 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.diagnoses
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: invoice_lines refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: invoices refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: lab_results refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24686,6 +28646,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_p
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: payments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: prescriptions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24696,6 +28662,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.prescript
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: refunds refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: vital_signs refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24830,6 +28802,13 @@ ALTER TABLE ONLY private.doctor_calendar_credentials
 
 ALTER TABLE ONLY private.doctor_calendar_credentials
     ADD CONSTRAINT doctor_calendar_credentials_set_by_fkey FOREIGN KEY (set_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: document_counters document_counters_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.document_counters
+    ADD CONSTRAINT document_counters_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
 -- Name: login_attempts login_attempts_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -25108,6 +29087,13 @@ ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: billing_services billing_services_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
 -- Name: calendar_sync_flags calendar_sync_flags_appointment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -25248,6 +29234,20 @@ ALTER TABLE ONLY public.consent_events
     ADD CONSTRAINT consent_events_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: credit_notes credit_notes_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: credit_notes credit_notes_issued_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_issued_by_fkey FOREIGN KEY (issued_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: cro_rotation cro_rotation_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -25365,6 +29365,55 @@ ALTER TABLE ONLY public.encounters
 
 ALTER TABLE ONLY public.encounters
     ADD CONSTRAINT encounters_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: invoice_lines invoice_lines_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: invoice_lines invoice_lines_service_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_service_same_hospital_fkey FOREIGN KEY (service_id, hospital_id) REFERENCES public.billing_services(id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: invoices invoices_appointment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_appointment_same_patient_fkey FOREIGN KEY (appointment_id, patient_id, hospital_id) REFERENCES public.appointments(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: invoices invoices_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: invoices invoices_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
+-- Name: invoices invoices_issued_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_issued_by_fkey FOREIGN KEY (issued_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: invoices invoices_patient_registered_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: lab_results lab_results_attachment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -25678,6 +29727,20 @@ ALTER TABLE ONLY public.patients
     ADD CONSTRAINT patients_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 
 --
+-- Name: payments payments_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: payments payments_recorded_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_recorded_by_fkey FOREIGN KEY (recorded_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: pharmacies pharmacies_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -25788,6 +29851,20 @@ ALTER TABLE ONLY public.record_shares
 
 ALTER TABLE ONLY public.record_shares
     ADD CONSTRAINT record_shares_target_hospital_id_fkey FOREIGN KEY (target_hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
+-- Name: refunds refunds_payment_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_payment_fkey FOREIGN KEY (payment_id, patient_id, hospital_id) REFERENCES public.payments(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: refunds refunds_requested_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 --
 -- Name: staff_invitations staff_invitations_accepted_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -25901,6 +29978,18 @@ ALTER TABLE ONLY public.voice_lines
 ALTER TABLE audit.anchors ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: archived_runs; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archived_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: archives; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: chain_head; Type: ROW SECURITY; Schema: audit; Owner: postgres
 --
 
@@ -25965,6 +30054,12 @@ ALTER TABLE private.calendar_schedule_pushes ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.doctor_calendar_credentials ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: document_counters; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.document_counters ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: live_events_pending; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -26111,6 +30206,48 @@ CREATE POLICY appointments_select_staff_patient_or_doctor ON public.appointments
 CREATE POLICY appointments_update_staff_patient_or_doctor ON public.appointments FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
 
 --
+-- Name: billing_services; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.billing_services ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: billing_services billing_services_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY billing_services_insert_admin ON public.billing_services FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY billing_services_insert_admin ON billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY billing_services_insert_admin ON public.billing_services IS 'Only the hospital''s admins add services.';
+
+--
+-- Name: billing_services billing_services_select_staff_or_patients; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY billing_services_select_staff_or_patients ON public.billing_services FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
+
+--
+-- Name: POLICY billing_services_select_staff_or_patients ON billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY billing_services_select_staff_or_patients ON public.billing_services IS 'The hospital''s staff and its registered patients read the catalogue.';
+
+--
+-- Name: billing_services billing_services_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY billing_services_update_admin ON public.billing_services FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY billing_services_update_admin ON billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY billing_services_update_admin ON public.billing_services IS 'Only the hospital''s admins change or retire services.';
+
+--
 -- Name: calendar_sync_flags; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -26253,6 +30390,24 @@ CREATE POLICY consent_events_insert ON public.consent_events FOR INSERT TO authe
 --
 
 CREATE POLICY consent_events_select ON public.consent_events FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: credit_notes; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.credit_notes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: credit_notes credit_notes_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY credit_notes_select_front_office_or_patient ON public.credit_notes FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY credit_notes_select_front_office_or_patient ON credit_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY credit_notes_select_front_office_or_patient ON public.credit_notes IS 'The hospital''s front desk and admins, and the patient.';
 
 --
 -- Name: cro_rotation; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -26537,6 +30692,104 @@ CREATE POLICY hospitals_select_staff_and_patients ON public.hospitals FOR SELECT
 --
 
 CREATE POLICY hospitals_update_admin ON public.hospitals FOR UPDATE TO authenticated USING ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: invoice_lines; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.invoice_lines ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: invoice_lines invoice_lines_delete_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_delete_front_office ON public.invoice_lines FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoice_lines_delete_front_office ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_delete_front_office ON public.invoice_lines IS 'The front desk and admins remove lines of drafts.';
+
+--
+-- Name: invoice_lines invoice_lines_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_insert_front_office ON public.invoice_lines FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoice_lines_insert_front_office ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_insert_front_office ON public.invoice_lines IS 'The front desk and admins add lines to their hospital''s drafts.';
+
+--
+-- Name: invoice_lines invoice_lines_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_select_front_office_or_patient ON public.invoice_lines FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR ((patient_id = private.own_patient_id()) AND (EXISTS ( SELECT
+   FROM public.invoices i
+  WHERE ((i.id = invoice_lines.invoice_id) AND (i.status <> 'draft'::public.invoice_status)))))));
+
+--
+-- Name: POLICY invoice_lines_select_front_office_or_patient ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_select_front_office_or_patient ON public.invoice_lines IS 'As the invoice: the hospital''s front desk and admins; the patient once it is issued.';
+
+--
+-- Name: invoice_lines invoice_lines_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_update_front_office ON public.invoice_lines FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoice_lines_update_front_office ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_update_front_office ON public.invoice_lines IS 'The front desk and admins change lines of drafts.';
+
+--
+-- Name: invoices; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: invoices invoices_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoices_insert_front_office ON public.invoices FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoices_insert_front_office ON invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoices_insert_front_office ON public.invoices IS 'The front desk and admins create draft invoices for patients registered at their hospital.';
+
+--
+-- Name: invoices invoices_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoices_select_front_office_or_patient ON public.invoices FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR ((patient_id = private.own_patient_id()) AND (status <> 'draft'::public.invoice_status))));
+
+--
+-- Name: POLICY invoices_select_front_office_or_patient ON invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoices_select_front_office_or_patient ON public.invoices IS 'The hospital''s front desk and admins read its invoices; a patient their own once issued.';
+
+--
+-- Name: invoices invoices_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoices_update_front_office ON public.invoices FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoices_update_front_office ON invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoices_update_front_office ON public.invoices IS 'The front desk and admins edit drafts (an issued invoice refuses every change).';
 
 --
 -- Name: lab_results; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -26977,6 +31230,24 @@ CREATE POLICY patients_update_self_or_hospital_staff ON public.patients FOR UPDA
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))))))));
 
 --
+-- Name: payments; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payments payments_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY payments_select_front_office_or_patient ON public.payments FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY payments_select_front_office_or_patient ON payments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY payments_select_front_office_or_patient ON public.payments IS 'The hospital''s front desk and admins, and the patient.';
+
+--
 -- Name: pharmacies; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -27184,6 +31455,24 @@ CREATE POLICY record_shares_select ON public.record_shares FOR SELECT TO authent
 CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id)))) WITH CHECK (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id))));
 
 --
+-- Name: refunds; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.refunds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: refunds refunds_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY refunds_select_front_office_or_patient ON public.refunds FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY refunds_select_front_office_or_patient ON refunds; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY refunds_select_front_office_or_patient ON public.refunds IS 'The hospital''s front desk and admins, and the patient.';
+
+--
 -- Name: staff_invitations; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -27235,13 +31524,19 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.appointments a
   WHERE (a.id = status_history.subject_id)))) OR ((machine = 'lead'::text) AND (EXISTS ( SELECT
    FROM public.leads l
-  WHERE (l.id = status_history.subject_id))))));
+  WHERE (l.id = status_history.subject_id)))) OR ((machine = 'invoice'::text) AND (EXISTS ( SELECT
+   FROM public.invoices i
+  WHERE (i.id = status_history.subject_id)))) OR ((machine = 'payment'::text) AND (EXISTS ( SELECT
+   FROM public.payments p
+  WHERE (p.id = status_history.subject_id)))) OR ((machine = 'refund'::text) AND (EXISTS ( SELECT
+   FROM public.refunds r
+  WHERE (r.id = status_history.subject_id))))));
 
 --
 -- Name: POLICY status_history_select_of_visible_subjects ON status_history; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON POLICY status_history_select_of_visible_subjects ON public.status_history IS 'The transitions of the prescriptions, appointments and leads the caller can see.';
+COMMENT ON POLICY status_history_select_of_visible_subjects ON public.status_history IS 'A transition is read by whoever may read its subject: a prescription, appointment, lead, invoice, payment or refund.';
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27658,6 +31953,12 @@ GRANT SELECT(output_tokens) ON TABLE public.ai_sessions TO authenticated;
 GRANT SELECT(last_activity_at) ON TABLE public.ai_sessions TO authenticated;
 
 --
+-- Name: COLUMN ai_sessions.facts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(facts) ON TABLE public.ai_sessions TO authenticated;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27672,10 +31973,38 @@ REVOKE ALL ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads 
 GRANT ALL ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) TO authenticated;
 
 --
+-- Name: TABLE payments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.payments TO authenticated;
+GRANT SELECT ON TABLE public.payments TO service_role;
+
+--
+-- Name: FUNCTION attach_gateway_order(payment_id uuid, gateway_order_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
+
+--
 -- Name: FUNCTION audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) FROM PUBLIC;
+
+--
+-- Name: TABLE archives; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archives FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archives TO postgres;
+GRANT SELECT ON TABLE audit.archives TO service_role;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) FROM PUBLIC;
 
 --
 -- Name: TABLE log; Type: ACL; Schema: audit; Owner: postgres
@@ -27712,10 +32041,28 @@ REVOKE ALL ON FUNCTION private.audit_hash(entry audit.log) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.audit_link_pending() FROM PUBLIC;
 
 --
+-- Name: FUNCTION audit_partitions(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_partitions() FROM PUBLIC;
+
+--
 -- Name: FUNCTION audit_refuse_change(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.audit_refuse_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_period() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_plan() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_row_change(); Type: ACL; Schema: private; Owner: postgres
@@ -27736,6 +32083,13 @@ REVOKE ALL ON FUNCTION private.auth_phone_to_e164(phone text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION begin_online_payment(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.begin_online_payment(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.begin_online_payment(invoice_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION begin_patient_login(phone public.phone_e164); Type: ACL; Schema: private; Owner: postgres
@@ -28209,6 +32563,12 @@ GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO service_rol
 REVOKE ALL ON FUNCTION private.cancel_withdrawn_contact() FROM PUBLIC;
 
 --
+-- Name: FUNCTION capture_payment(payment_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.capture_payment(payment_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION care_team_patient_ids(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28238,6 +32598,12 @@ REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, fro
 --
 
 REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_report_period(start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_report_period(start_date date, end_date date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION claim_calendar_inbox_entries(); Type: ACL; Schema: private; Owner: postgres
@@ -28405,11 +32771,23 @@ REVOKE ALL ON FUNCTION private.copilot_action_ttl_cap() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_action_ttl_cap() TO authenticated;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) TO authenticated;
+REVOKE ALL ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: private; Owner: postgres
@@ -28424,6 +32802,12 @@ GRANT ALL ON FUNCTION private.copilot_decide_action(action_id uuid, decision tex
 
 REVOKE ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_idle_after() FROM PUBLIC;
 
 --
 -- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -28461,6 +32845,12 @@ REVOKE ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message
 GRANT ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO authenticated;
 
 --
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION copilot_session_history(session_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28473,6 +32863,13 @@ GRANT ALL ON FUNCTION private.copilot_session_history(session_id uuid) TO authen
 
 REVOKE ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_session_summary(session_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION create_field_key(); Type: ACL; Schema: private; Owner: postgres
@@ -28493,6 +32890,12 @@ REVOKE ALL ON FUNCTION private.create_staff_records(member uuid, hospital uuid, 
 
 REVOKE ALL ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO authenticated;
+
+--
+-- Name: FUNCTION csv_safe(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.csv_safe(value text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION custom_access_token_hook(event jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -28539,6 +32942,80 @@ REVOKE ALL ON FUNCTION private.default_lead_options() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.device_token_changes_hands() FROM PUBLIC;
+
+--
+-- Name: TABLE invoices; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.invoices TO authenticated;
+GRANT SELECT ON TABLE public.invoices TO service_role;
+
+--
+-- Name: COLUMN invoices.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.appointment_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.currency; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(currency) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.place_of_supply; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(place_of_supply) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.insurer_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(insurer_name),UPDATE(insurer_name) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.insurer_policy_number; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(insurer_policy_number),UPDATE(insurer_policy_number) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.due_date; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(due_date),UPDATE(due_date) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(notes),UPDATE(notes) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: FUNCTION discard_invoice(invoice_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.discard_invoice(invoice_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.discard_invoice(invoice_id uuid, reason text) TO authenticated;
 
 --
 -- Name: FUNCTION disclose_clinical_note_addenda_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -28856,6 +33333,18 @@ REVOKE ALL ON FUNCTION private.fill_appointment_doctor_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.fill_consent_purpose() FROM PUBLIC;
 
 --
+-- Name: FUNCTION fill_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fill_invoice() FROM PUBLIC;
+
+--
+-- Name: FUNCTION fill_invoice_line(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fill_invoice_line() FROM PUBLIC;
+
+--
 -- Name: FUNCTION find_patients_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28908,6 +33397,12 @@ REVOKE ALL ON FUNCTION private.forget_old_live_events() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.forward_path(machine text, from_state text, to_state text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION front_office_invoice(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.front_office_invoice(invoice_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_appointment(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28932,6 +33427,12 @@ REVOKE ALL ON FUNCTION private.guard_clinical_note() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_clinical_update() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_credit_note(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_credit_note() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_cro_rotation(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28948,6 +33449,12 @@ REVOKE ALL ON FUNCTION private.guard_doctor_self_update() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.guard_identifier_derived_columns() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_invoice() FROM PUBLIC;
 
 --
 -- Name: FUNCTION guard_lab_result(); Type: ACL; Schema: private; Owner: postgres
@@ -29025,10 +33532,32 @@ REVOKE ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, rol
 GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) TO authenticated;
 
 --
+-- Name: FUNCTION holds_card_number(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.holds_card_number(value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holds_card_number(value text) TO authenticated;
+GRANT ALL ON FUNCTION private.holds_card_number(value text) TO service_role;
+
+--
+-- Name: FUNCTION hospital_day(hospital uuid, moment timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION hospital_today(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_today(hospital uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION hospital_topic(hospital_id uuid, role public.app_role); Type: ACL; Schema: private; Owner: postgres
@@ -29041,6 +33570,12 @@ REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_
 --
 
 REVOKE ALL ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) FROM PUBLIC;
+
+--
+-- Name: FUNCTION indian_fiscal_year(day date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.indian_fiscal_year(day date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
@@ -29075,6 +33610,19 @@ REVOKE ALL ON FUNCTION private.invite_staff(hospital uuid, invitee_email text, s
 GRANT ALL ON FUNCTION private.invite_staff(hospital uuid, invitee_email text, staff_role public.app_role, invitee_profile jsonb) TO authenticated;
 
 --
+-- Name: FUNCTION invoice_appointment(appointment_id uuid, services jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb) TO authenticated;
+
+--
+-- Name: FUNCTION invoice_balance(invoice public.invoices); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.invoice_balance(invoice public.invoices) FROM PUBLIC;
+
+--
 -- Name: FUNCTION is_active_staff(member uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29094,6 +33642,27 @@ GRANT ALL ON FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid)
 REVOKE ALL ON FUNCTION private.is_time_zone(name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.is_time_zone(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.is_time_zone(name text) TO service_role;
+
+--
+-- Name: TABLE credit_notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.credit_notes TO authenticated;
+GRANT SELECT ON TABLE public.credit_notes TO service_role;
+
+--
+-- Name: FUNCTION issue_credit_note(invoice_id uuid, amount numeric, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) TO authenticated;
+
+--
+-- Name: FUNCTION issue_invoice(invoice_id uuid, due_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.issue_invoice(invoice_id uuid, due_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.issue_invoice(invoice_id uuid, due_date date) TO authenticated;
 
 --
 -- Name: FUNCTION issue_provisioning_grant(hospital uuid, staff_role public.app_role, email text, full_name text, profile jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -29319,6 +33888,14 @@ REVOKE ALL ON FUNCTION private.login_keeps_access(member uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.login_keeps_access(member uuid) TO authenticated;
 
 --
+-- Name: FUNCTION luhn_valid(digits text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.luhn_valid(digits text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.luhn_valid(digits text) TO authenticated;
+GRANT ALL ON FUNCTION private.luhn_valid(digits text) TO service_role;
+
+--
 -- Name: FUNCTION mark_calendar_push(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29329,6 +33906,12 @@ REVOKE ALL ON FUNCTION private.mark_calendar_push() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.mark_new_patient_registrable() FROM PUBLIC;
+
+--
+-- Name: FUNCTION mark_overdue_invoices(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_overdue_invoices() FROM PUBLIC;
 
 --
 -- Name: FUNCTION mark_schedule_push(doctor uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29444,6 +34027,12 @@ REVOKE ALL ON FUNCTION private.merge_table_sql(table_name regclass, columns name
 REVOKE ALL ON FUNCTION private.new_verification_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.new_verification_code() TO authenticated;
 GRANT ALL ON FUNCTION private.new_verification_code() TO service_role;
+
+--
+-- Name: FUNCTION next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION next_mrn(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29629,6 +34218,12 @@ REVOKE ALL ON FUNCTION private.possible_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.possible_duplicates(patient_id uuid) TO authenticated;
 
 --
+-- Name: FUNCTION post_to_invoice(invoice_id uuid, delta numeric); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) FROM PUBLIC;
+
+--
 -- Name: FUNCTION protect_encrypted_column(target regclass, column_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29739,6 +34334,18 @@ GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hin
 GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hint text) TO supabase_auth_admin;
 
 --
+-- Name: FUNCTION razorpay_apply_payment(entity jsonb, target public.payment_status); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) FROM PUBLIC;
+
+--
+-- Name: FUNCTION razorpay_apply_refund(entity jsonb, target public.refund_status); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) FROM PUBLIC;
+
+--
 -- Name: FUNCTION read_clinical_note(note_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29817,6 +34424,13 @@ REVOKE ALL ON FUNCTION private.receive_calcom_webhook(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_razorpay_webhook(body text, event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_razorpay_webhook(body text, event_id text) TO service_role;
+
+--
 -- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29866,10 +34480,31 @@ REVOKE ALL ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient
 GRANT ALL ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) TO authenticated;
 
 --
+-- Name: TABLE refunds; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.refunds TO authenticated;
+GRANT SELECT ON TABLE public.refunds TO service_role;
+
+--
+-- Name: FUNCTION record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) TO service_role;
+
+--
 -- Name: FUNCTION record_lead_assignment(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.record_lead_assignment() FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
 
 --
 -- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -29917,6 +34552,12 @@ REVOKE ALL ON FUNCTION private.redeem_provisioning_grant(grant_id uuid, login uu
 REVOKE ALL ON FUNCTION private.refuse_appointment_clash() FROM PUBLIC;
 
 --
+-- Name: FUNCTION refuse_card_data(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refuse_card_data() FROM PUBLIC;
+
+--
 -- Name: FUNCTION refuse_clinical_delete(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29943,6 +34584,12 @@ GRANT ALL ON FUNCTION private.registrable_in_this_transaction(patient uuid) TO a
 GRANT ALL ON FUNCTION private.registrable_in_this_transaction(patient uuid) TO service_role;
 
 --
+-- Name: FUNCTION release_refund(refund_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.release_refund(refund_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION reminder_retry_superseded(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29956,10 +34603,51 @@ REVOKE ALL ON FUNCTION private.render_notification(kind text, recipient_kind tex
 GRANT ALL ON FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) TO service_role;
 
 --
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
+
+--
+-- Name: FUNCTION report_scope(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_scope(hospital uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION request_client_ip(headers jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.request_client_ip(headers jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) TO authenticated;
 
 --
 -- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30039,6 +34727,12 @@ GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO a
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION revoke_staff_invitation(invitation_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30091,6 +34785,12 @@ GRANT ALL ON FUNCTION private.set_voice_pin(pin text) TO authenticated;
 --
 
 REVOKE ALL ON FUNCTION private.settle_duplicate_pair() FROM PUBLIC;
+
+--
+-- Name: FUNCTION settle_invoice(invoice_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_invoice(invoice_id uuid, reason text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION shared_with_caller(patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30158,6 +34858,12 @@ REVOKE ALL ON FUNCTION private.stamp_membership_deactivation() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.sync_profile_from_auth_user() FROM PUBLIC;
+
+--
+-- Name: FUNCTION total_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.total_invoice() FROM PUBLIC;
 
 --
 -- Name: FUNCTION try_decrypt_field(ciphertext bytea, OUT plaintext text, OUT problem text); Type: ACL; Schema: private; Owner: postgres
@@ -30415,6 +35121,13 @@ GRANT ALL ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uu
 GRANT ALL ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION attach_gateway_order(payment_id uuid, gateway_order_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
+
+--
 -- Name: FUNCTION audit_anchor_segment(after_seq bigint, max_rows integer); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30449,6 +35162,14 @@ GRANT ALL ON FUNCTION public.audit_log_canonical(from_seq bigint, to_seq bigint)
 REVOKE ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO authenticated;
 GRANT ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO service_role;
+
+--
+-- Name: FUNCTION begin_online_payment(invoice_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.begin_online_payment(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.begin_online_payment(invoice_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.begin_online_payment(invoice_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION begin_patient_login(phone text); Type: ACL; Schema: public; Owner: postgres
@@ -30613,12 +35334,12 @@ GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on
 GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO service_role;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO authenticated;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO service_role;
+REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO service_role;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: public; Owner: postgres
@@ -30669,6 +35390,14 @@ GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO authent
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30710,6 +35439,14 @@ GRANT ALL ON FUNCTION public.decline_staff_invitation(invitation_id uuid) TO aut
 GRANT ALL ON FUNCTION public.decline_staff_invitation(invitation_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION discard_invoice(invoice_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) TO service_role;
+
+--
 -- Name: FUNCTION expire_prescriptions(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30736,6 +35473,14 @@ GRANT ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token
 
 REVOKE ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION financial_snapshot(hospital_id uuid, period_start date, period_end date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) TO authenticated;
+GRANT ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) TO service_role;
 
 --
 -- Name: FUNCTION find_patient_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: public; Owner: postgres
@@ -30813,6 +35558,30 @@ GRANT ALL ON FUNCTION public.grant_consent(document_id uuid, patient_id uuid) TO
 REVOKE ALL ON FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb) TO service_role;
+
+--
+-- Name: FUNCTION invoice_appointment(appointment_id uuid, services jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) TO service_role;
+
+--
+-- Name: FUNCTION issue_credit_note(invoice_id uuid, amount numeric, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) TO service_role;
+
+--
+-- Name: FUNCTION issue_invoice(invoice_id uuid, due_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) TO service_role;
 
 --
 -- Name: FUNCTION issue_prescription(patient_id uuid, medications jsonb, pharmacy_id uuid, appointment_id uuid, notes text, valid_days integer, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -30916,6 +35685,14 @@ GRANT ALL ON FUNCTION public.patient_demographics(hospital_id uuid) TO service_r
 REVOKE ALL ON FUNCTION public.patient_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION patient_financials(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) TO service_role;
 
 --
 -- Name: TABLE clinical_notes; Type: ACL; Schema: public; Owner: postgres
@@ -31190,6 +35967,13 @@ GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO authenticated;
 GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) TO service_role;
+
+--
 -- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31210,6 +35994,21 @@ GRANT ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name 
 
 REVOKE ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) TO service_role;
+
+--
+-- Name: FUNCTION record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) TO service_role;
+
+--
+-- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO service_role;
 
 --
 -- Name: FUNCTION record_voice_call(message jsonb); Type: ACL; Schema: public; Owner: postgres
@@ -31292,6 +36091,46 @@ GRANT ALL ON FUNCTION public.register_existing_patient(hospital_id uuid, code te
 REVOKE ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO authenticated;
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO service_role;
+
+--
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
+GRANT ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO service_role;
+
+--
+-- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) TO service_role;
 
 --
 -- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -31686,6 +36525,14 @@ GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uu
 GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) TO service_role;
 
 --
+-- Name: TABLE archived_runs; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archived_runs FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archived_runs TO postgres;
+GRANT SELECT ON TABLE audit.archived_runs TO service_role;
+
+--
 -- Name: TABLE chain_head; Type: ACL; Schema: audit; Owner: postgres
 --
 
@@ -32051,6 +36898,73 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
+
+--
+-- Name: TABLE billing_services; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.billing_services TO authenticated;
+GRANT SELECT ON TABLE public.billing_services TO service_role;
+
+--
+-- Name: COLUMN billing_services.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind),UPDATE(kind) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.hsn_sac; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hsn_sac),UPDATE(hsn_sac) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.unit_price; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unit_price),UPDATE(unit_price) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.currency; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(currency) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.gst_rate; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(gst_rate),UPDATE(gst_rate) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.billing_services TO authenticated;
 
 --
 -- Name: TABLE care_team_members; Type: ACL; Schema: public; Owner: postgres
@@ -32443,6 +37357,92 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
+
+--
+-- Name: TABLE financial_records; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.financial_records TO service_role;
+GRANT SELECT ON TABLE public.financial_records TO authenticated;
+
+--
+-- Name: TABLE invoice_lines; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.invoice_lines TO authenticated;
+GRANT SELECT ON TABLE public.invoice_lines TO service_role;
+
+--
+-- Name: COLUMN invoice_lines.invoice_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(invoice_id) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.line_no; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(line_no) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.service_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(service_id) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.hsn_sac; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hsn_sac) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.quantity; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(quantity),UPDATE(quantity) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.unit_price; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unit_price),UPDATE(unit_price) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.discount; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(discount),UPDATE(discount) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.gst_rate; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(gst_rate),UPDATE(gst_rate) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.insurer_share; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(insurer_share),UPDATE(insurer_share) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.patient_share; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_share),UPDATE(patient_share) ON TABLE public.invoice_lines TO authenticated;
 
 --
 -- Name: TABLE lead_activities; Type: ACL; Schema: public; Owner: postgres

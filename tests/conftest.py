@@ -18,7 +18,7 @@ from devstack.config import Settings
 from devstack.gateway import process as gateway_process
 from devstack.gateway.tokens import issue
 from devstack.migrate import apply_platform, migrated_scratch_database
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 
 @pytest.fixture(scope="session")
@@ -84,20 +84,53 @@ def scratch_db(stack: Settings) -> Iterator[ScratchDatabase]:
         yield scratch
 
 
+# Templates built once per run and never connected to afterwards: a test that needs a database
+# of its own gets a copy (`create database ... template`, a file copy of well under a second,
+# against seconds to apply the shim or the migrations again).
 @pytest.fixture(scope="session")
-def migrated_db(stack: Settings) -> Iterator[ScratchDatabase]:
-    """A database built from the migrations alone (no seed, no objects other tests create),
-    migrated once for the tests that read its catalog; a test that changes it rolls back."""
+def shimmed_template(stack: Settings) -> Iterator[str]:
+    """A database with the platform shim applied and no migration."""
+    with migrate.scratch_database(stack) as name:
+        apply_platform(
+            stack.dsn(stack.admin_user, dbname=name), stack.platform_dir, stack.db_password
+        )
+        yield name
+
+
+@pytest.fixture(scope="session")
+def migrated_template(stack: Settings) -> Iterator[str]:
+    """A database built from the shim and the migrations alone (no seed)."""
     with migrated_scratch_database(stack) as name:
-        yield ScratchDatabase(name, stack)
+        yield name
+
+
+@contextlib.contextmanager
+def copy_of(settings: Settings, template: str) -> Iterator[ScratchDatabase]:
+    """A scratch database copied from one of the templates above, dropped afterwards."""
+    with migrate.scratch_database(settings, template) as name:
+        yield ScratchDatabase(name, settings)
+
+
+@pytest.fixture(scope="session")
+def migrated_db(stack: Settings, migrated_template: str) -> Iterator[ScratchDatabase]:
+    """A database built from the migrations alone (no seed, no objects other tests create),
+    for the tests that read its catalog; a test that changes it rolls back."""
+    with copy_of(stack, migrated_template) as scratch:
+        yield scratch
 
 
 @pytest.fixture
-def platform_db(scratch_db: ScratchDatabase) -> ScratchDatabase:
+def migrated_copy(stack: Settings, migrated_template: str) -> Iterator[ScratchDatabase]:
+    """A migrated database of the test's own, to change at will."""
+    with copy_of(stack, migrated_template) as scratch:
+        yield scratch
+
+
+@pytest.fixture
+def platform_db(stack: Settings, shimmed_template: str) -> Iterator[ScratchDatabase]:
     """A scratch database with the platform shim applied and no migration."""
-    settings = scratch_db.settings
-    apply_platform(scratch_db.dsn(settings.admin_user), settings.platform_dir, settings.db_password)
-    return scratch_db
+    with copy_of(stack, shimmed_template) as scratch:
+        yield scratch
 
 
 # The demo hospital's Dr. Sandhu (supabase/seed.sql), booked by its front desk.

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from devstack.config import Settings
 from devstack.gateway import tokens
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 PATIENT_USER_ID = "50000000-0000-4000-8000-000000000001"  # phone +919876500001 in the seed
 

@@ -14,16 +14,16 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
-from devstack.migrate import migrated_scratch_database
 from seed import load
 from seed.sizes import SIZES
 from seed.world import World
+from tests.conftest import copy_of
 
 
 @pytest.fixture(scope="module")
-def demo(stack: Settings) -> Iterator[psycopg.Connection]:
-    with migrated_scratch_database(stack) as name:
-        dsn = stack.dsn(dbname=name)
+def demo(stack: Settings, migrated_template: str) -> Iterator[psycopg.Connection]:
+    with copy_of(stack, migrated_template) as scratch:
+        dsn = scratch.dsn()
         load.generate(dsn, World(1, SIZES["demo"], date(2026, 12, 3)))
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("analyze")

@@ -26,7 +26,7 @@ from supabase import create_client
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 from tests.rest_conformance import authenticator_setting, eventually
 
 DOCTOR = "dr.sandhu@nabha.carebase.test"

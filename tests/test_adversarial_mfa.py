@@ -21,6 +21,7 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.postgrest_session import PostgrestSession
 from tests.auth_target import (
     DEMO_DOCTOR,
     DEMO_PASSWORD,
@@ -29,7 +30,6 @@ from tests.auth_target import (
     claims,
     sign_in,
 )
-from tests.postgrest_session import PostgrestSession
 
 pytest_plugins = ["tests.auth_target"]
 

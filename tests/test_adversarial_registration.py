@@ -20,7 +20,7 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 A_HOSPITAL = "10000000-0000-4000-8000-000000000001"
 A_FRONT_DESK = "frontdesk@nabha.carebase.test"

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 DAY = datetime(2041, 3, 5, tzinfo=UTC)  # a Tuesday, far from other tests' bookings
 LOCAL = ZoneInfo("Asia/Kolkata")

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 FRONT_DESK = "frontdesk@nabha.carebase.test"
 NURSE = "nurse@nabha.carebase.test"

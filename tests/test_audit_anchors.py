@@ -35,14 +35,13 @@ from psycopg import sql
 from devstack import services
 from devstack.config import Settings
 from devstack.gateway import process as gateway_process
-from devstack.migrate import apply_migrations, apply_platform
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs import anchor_document, anchor_signing
 from sidecar.jobs.anchor_store import AnchorExists, DirectoryAnchorStore, anchor_name
 from sidecar.jobs.anchor_verification import ChainVerifier, Report
 from sidecar.jobs.audit_anchors import AnchorExporter
 from sidecar.settings import SidecarSettings
-from tests.conftest import ScratchDatabase, scratch_database
+from tests.conftest import ScratchDatabase, copy_of
 from tests.test_db_lifecycle import free_port
 
 MAX_ROWS = 10  # rows per anchor, so that the chain takes several
@@ -131,10 +130,10 @@ def wait_for(predicate, what: str, process: subprocess.Popen[bytes], timeout: fl
 
 
 @pytest.fixture(scope="module")
-def chain(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnchoredChain]:
-    with scratch_database(stack) as db, pytest.MonkeyPatch.context() as patch:
-        apply_platform(db.dsn(stack.admin_user), stack.platform_dir, stack.db_password)
-        apply_migrations(db.dsn(), stack.migrations_dir)
+def chain(
+    stack: Settings, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AnchoredChain]:
+    with copy_of(stack, migrated_template) as db, pytest.MonkeyPatch.context() as patch:
         add_patients(db, 12, "a")
         gateway = replace(stack, db_name=db.name, api_port=free_port())
         patch.setenv("CAREBASE_DB_NAME", gateway.db_name)

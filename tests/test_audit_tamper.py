@@ -6,29 +6,45 @@ below a daily anchor). Runs on a scratch database (platform shim + migrations).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from devstack.config import Settings
-from devstack.migrate import apply_migrations
-from tests.conftest import ScratchDatabase
+from tests.conftest import ScratchDatabase, copy_of
 
 PATIENTS = 8
 
 
+@contextlib.contextmanager
+def audited_database(stack: Settings, template: str) -> Iterator[ScratchDatabase]:
+    """A migrated database with a few audited writes."""
+    with copy_of(stack, template) as scratch:
+        with psycopg.connect(scratch.dsn(), autocommit=True) as conn:
+            for n in range(PATIENTS):
+                conn.execute(
+                    "insert into public.patients (full_name, phone) values (%s, %s)",
+                    (f"Patient {n}", f"+9198000{n:05d}"),
+                )
+            conn.execute("update public.patients set city = 'Nabha'")
+        yield scratch
+
+
+@pytest.fixture(scope="module")
+def guarded(stack: Settings, migrated_template: str) -> Iterator[ScratchDatabase]:
+    """One database for the refused writes: each is refused and rolled back, and the chain
+    is verified after each, so a write that got through fails its own test."""
+    with audited_database(stack, migrated_template) as scratch:
+        yield scratch
+
+
 @pytest.fixture
-def audited(platform_db: ScratchDatabase, stack: Settings) -> Iterator[ScratchDatabase]:
-    apply_migrations(platform_db.dsn(), stack.migrations_dir)
-    with psycopg.connect(platform_db.dsn(), autocommit=True) as conn:
-        for n in range(PATIENTS):
-            conn.execute(
-                "insert into public.patients (full_name, phone) values (%s, %s)",
-                (f"Patient {n}", f"+9198000{n:05d}"),
-            )
-        conn.execute("update public.patients set city = 'Nabha'")
-    yield platform_db
+def audited(stack: Settings, migrated_template: str) -> Iterator[ScratchDatabase]:
+    """A database of its own, for a test that tampers as a superuser."""
+    with audited_database(stack, migrated_template) as scratch:
+        yield scratch
 
 
 def verify(conn: psycopg.Connection) -> tuple[bool, int | None, str | None]:
@@ -60,10 +76,10 @@ def head(conn: psycopg.Connection) -> int:
     ],
 )
 def test_no_role_can_change_audit_rows(
-    audited: ScratchDatabase, stack: Settings, role: str, statement: str
+    guarded: ScratchDatabase, stack: Settings, role: str, statement: str
 ) -> None:
     user = stack.admin_user if role == "admin" else "postgres"
-    with psycopg.connect(audited.dsn(user)) as conn:
+    with psycopg.connect(guarded.dsn(user)) as conn:
         if role not in ("postgres", "admin"):
             conn.execute(f"set local role {role}")
         # Replica mode skips ordinary triggers, not the ALWAYS ones guarding the log.
@@ -72,7 +88,7 @@ def test_no_role_can_change_audit_rows(
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
         conn.rollback()
-    with psycopg.connect(audited.dsn()) as conn:
+    with psycopg.connect(guarded.dsn()) as conn:
         assert verify(conn) == (True, None, None)
 
 

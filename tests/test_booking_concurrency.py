@@ -19,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from devstack.config import Settings
-from devstack.migrate import apply_migrations
 from tests.conftest import ScratchDatabase
 
 BOOKINGS = 12
@@ -49,9 +47,8 @@ def _user(conn: psycopg.Connection, name: str) -> uuid.UUID:
 
 
 @pytest.fixture
-def clinic(platform_db: ScratchDatabase, stack: Settings) -> Clinic:
-    apply_migrations(platform_db.dsn(), stack.migrations_dir)
-    dsn = platform_db.dsn()
+def clinic(migrated_copy: ScratchDatabase) -> Clinic:
+    dsn = migrated_copy.dsn()
     with psycopg.connect(dsn, autocommit=True) as conn:
         (hospital,) = conn.execute(
             "insert into public.hospitals (code, name)"

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from devstack.local_server import LocalServer
 from sidecar.integrations.calcom import (
     APPOINTMENT_ID_KEY,
     NOT_FOUND,
@@ -35,7 +36,6 @@ from sidecar.integrations.calcom import (
 from sidecar.integrations.outcomes import DeliveryFailed
 from tests.fakes.calcom import FakeCalcom
 from tests.fakes.receiver import Receiver
-from tests.fakes.server import LocalServer
 
 T = TypeVar("T")
 PATIENT = NewAttendee(

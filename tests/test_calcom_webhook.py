@@ -27,11 +27,11 @@ from fastapi.testclient import TestClient
 from devstack import services
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
 from sidecar.integrations.calcom_webhook import sign
 from sidecar.settings import SidecarSettings
 from tests.fakes.calcom import FakeCalcom
-from tests.postgrest_session import PostgrestSession
 
 ADMIN = "admin@nabha.carebase.test"
 FRONT_DESK = "frontdesk@nabha.carebase.test"

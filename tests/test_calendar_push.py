@@ -25,14 +25,14 @@ import pytest
 from devstack import services
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.local_server import LocalServer
+from devstack.postgrest_session import PostgrestSession
 from sidecar.integrations.calcom import APPOINTMENT_ID_KEY, CalcomClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.calendar_push import CalendarPush
 from sidecar.jobs.calendar_reconcile import COUNTS, CalendarReconciler
 from sidecar.settings import SidecarSettings
 from tests.fakes.calcom import FakeCalcom
-from tests.fakes.server import LocalServer
-from tests.postgrest_session import PostgrestSession
 
 ADMIN = "admin@nabha.carebase.test"
 FRONT_DESK = "frontdesk@nabha.carebase.test"

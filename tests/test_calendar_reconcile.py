@@ -24,12 +24,12 @@ import httpx
 import pytest
 
 from devstack.config import Settings
+from devstack.local_server import LocalServer
 from sidecar.integrations.calcom import CalcomClient, iso
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.calendar_reconcile import COUNTS, CalendarReconciler
 from sidecar.settings import SidecarSettings
 from tests.fakes.calcom import FakeCalcom
-from tests.fakes.server import LocalServer
 from tests.test_calcom_webhook import (
     ADMIN,
     FRONT_DESK,

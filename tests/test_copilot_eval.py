@@ -6,7 +6,6 @@ writes only became pending actions and nothing was written, injected text change
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -44,6 +43,20 @@ def values(stack: Settings) -> dict[str, str]:
     return copilot_eval.placeholders(stack.dsn())
 
 
+@pytest.fixture(scope="module")
+def tokens(stack: Settings) -> dict[str, str]:
+    """Each user's access token (as their login issues it)."""
+    return {who: token_of(stack, user["login"]) for who, user in DATA["users"].items()}
+
+
+@pytest.fixture(scope="module")
+def hospitals(stack: Settings) -> dict[str, str | None]:
+    return {
+        who: copilot_eval.hospital_of(stack.dsn(), user.get("hospital"))
+        for who, user in DATA["users"].items()
+    }
+
+
 @pytest.mark.parametrize("case_id", list(CASES))
 def test_case(
     case_id: str,
@@ -51,30 +64,26 @@ def test_case(
     sidecar: str,  # noqa: F811
     anthropic: tuple[FakeAnthropic, str],  # noqa: F811
     values: dict[str, str],
+    tokens: dict[str, str],
+    hospitals: dict[str, str | None],
 ) -> None:
     fake = anthropic[0]
     fake.reset()
     case = CASES[case_id]
-    user = DATA["users"][case["as"]]
-    with contextlib.ExitStack() as stack_of:
-        found = dict(values)
-        if case.get("setup") == "injected_patient":
-            found["injected_patient_id"] = stack_of.enter_context(
-                copilot_eval.injected_patient(stack.dsn())
-            )
+    with copilot_eval.prepared(case, stack.dsn(), stack.dsn(stack.admin_user)) as made:
+        found = values | made
         calls = copilot_eval.resolve(case["calls"], found)
         fake.set_script(
             *[call(c["name"], c["input"]) for c in calls],
             say(lambda seen: "Done: " + " ".join(r.text for r in seen.tool_results())),
         )
         body: dict[str, Any] = {"message": copilot_eval.resolve(case["message"], found)}
-        if hospital := copilot_eval.hospital_of(stack.dsn(), user.get("hospital")):
+        if hospital := hospitals[case["as"]]:
             body["hospital_id"] = hospital
-        with psycopg.connect(stack.dsn()) as conn:
+        with psycopg.connect(stack.dsn(), autocommit=True) as conn:
             before = conn.execute(WRITTEN).fetchone()
-        answer = ask(sidecar, token_of(stack, user["login"]), body)
-        assert answer.status_code == 200, answer.text
-        with psycopg.connect(stack.dsn()) as conn:
+            answer = ask(sidecar, tokens[case["as"]], body)
+            assert answer.status_code == 200, answer.text
             assert conn.execute(WRITTEN).fetchone() == before, "nothing is written before confirm"
         assert fake.script_errors == []
         first = fake.requests[0]
@@ -92,8 +101,11 @@ def test_case(
         pending = answer.json()["pending_actions"]
         assert [p["tool"] for p in pending] == [c["name"] for c in writes]
         if case.get("injection"):
-            assert copilot_eval.INJECTION not in first.system
-            assert any(copilot_eval.INJECTION in json.dumps(r) for _, r in results)
+            # The planted instruction reached the model only inside a tool result, and the
+            # turn did what the user asked, nothing more.
+            injected = copilot_eval.INJECTIONS[case["injection"]]
+            assert injected not in first.system
+            assert any(injected in json.dumps(r, ensure_ascii=False) for _, r in results)
             assert [c["tool"] for c in answer.json()["tool_calls"]] == [c["name"] for c in calls]
 
 

@@ -19,9 +19,9 @@ from devstack import cli, services
 from devstack.config import Settings
 from devstack.errors import DevstackError
 from devstack.migrate import scratch_database
+from devstack.postgrest_session import PostgrestSession
 from seed import check
 from tests.conftest import ScratchDatabase
-from tests.postgrest_session import PostgrestSession
 
 NABHA_DOCTORS = [f"30000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3)]
 GENERATED = ("PTA", "LDH")

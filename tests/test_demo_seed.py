@@ -8,8 +8,8 @@ import pathlib
 import psycopg
 import pytest
 
+from devstack.postgrest_session import PostgrestSession
 from tests.auth_target import DEMO_TOTP_SECRET, AuthTarget, claims, sign_in_at_aal2
-from tests.postgrest_session import PostgrestSession
 
 pytest_plugins = ["tests.auth_target"]
 

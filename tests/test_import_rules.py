@@ -1,8 +1,9 @@
 """Who may import whom, read from the source with `ast` (every import, also inside functions).
 
-- devstack/ (the local Supabase stand-in) never imports the sidecar: the sidecar runs against
-  any Supabase, and devstack starts it by module path (`python -m sidecar.serve`). Only the
-  `carebase` command (devstack/cli.py) runs the sidecar's worker and audit verifier itself.
+- devstack/ and the sidecar never import tests/. devstack/ (the local Supabase stand-in) never
+  imports the sidecar: the sidecar runs against any Supabase, and devstack starts it by module
+  path (`python -m sidecar.serve`). Only the `carebase` command (devstack/cli.py) runs the
+  sidecar's worker, audit verifier and copilot evaluation itself.
 - In the sidecar, routes/ (HTTP) sit on top: nothing imports them but the app. accounts/,
   voice/ and copilot/ (the domain: logins, the voice agent's calls, the AI copilot's tools)
   and jobs/ (workers) use integrations/
@@ -51,15 +52,32 @@ def test_devstack_does_not_import_the_sidecar() -> None:
     assert imports_of("devstack", "sidecar", exempt=("devstack/cli.py",)) == []
 
 
+def test_devstack_and_the_sidecar_import_nothing_from_the_tests() -> None:
+    # `carebase eval copilot` runs without the test suite: what it shares with the tests
+    # (acting as a user, serving an app in-process) lives in devstack.
+    assert imports_of("devstack", "tests") + imports_of("sidecar", "tests") == []
+
+
 # What each sidecar folder may import of the sidecar (besides itself); docs/architecture.md.
-# settings, errors and observability are the app-wide modules at the package's top.
+# settings, errors, observability and rate_limit (the client address, the limits) are the
+# app-wide modules at the package's top.
 MAY_IMPORT = {
-    "routes": {"accounts", "voice", "copilot", "integrations", "errors", "settings"},
+    "routes": {
+        "accounts",
+        "voice",
+        "copilot",
+        "exports",
+        "integrations",
+        "errors",
+        "settings",
+        "rate_limit",
+    },
     "accounts": {"integrations", "errors", "settings"},
     "voice": {"integrations", "errors", "settings"},
     "copilot": {"integrations", "errors", "settings"},
     "jobs": {"integrations", "errors", "settings", "observability"},
     "integrations": {"errors", "settings", "observability"},
+    "exports": set(),
 }
 
 

@@ -24,9 +24,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from devstack.config import Settings
+from devstack.local_server import LocalServer
 from sidecar.app import create_app
 from sidecar.settings import SidecarSettings
-from tests.fakes.server import LocalServer
 
 FORM = "/api/v1/leads/website"
 NABHA = "10000000-0000-4000-8000-000000000001"

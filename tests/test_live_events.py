@@ -16,16 +16,16 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
-from devstack.migrate import migrated_scratch_database
+from tests.conftest import copy_of
 
 CLIENTS = 6
 TRANSACTIONS = 15
 
 
 @pytest.fixture(scope="module")
-def dsn(stack: Settings) -> Iterator[str]:
-    with migrated_scratch_database(stack) as name:
-        yield stack.dsn(dbname=name)
+def dsn(stack: Settings, migrated_template: str) -> Iterator[str]:
+    with copy_of(stack, migrated_template) as scratch:
+        yield scratch.dsn()
 
 
 @pytest.fixture

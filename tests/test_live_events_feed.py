@@ -11,7 +11,7 @@ import psycopg
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 FRONT_DESK = "frontdesk@nabha.carebase.test"
 

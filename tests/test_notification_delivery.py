@@ -28,12 +28,12 @@ from supabase import Client, ClientOptions, create_client
 
 from devstack import services
 from devstack.config import Settings
+from devstack.local_server import LocalServer
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.notifications import Channels, Worker
 from sidecar.settings import SidecarSettings
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.google_oauth import FakeGoogleOAuth
-from tests.fakes.server import LocalServer
 from tests.fakes.twilio import FakeTwilio
 
 NABHA = "10000000-0000-4000-8000-000000000001"

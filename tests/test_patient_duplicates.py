@@ -14,7 +14,7 @@ import psycopg
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 # A generated hospital's front desk: the demo hospital's patients stay as the demo tests know them.
 FRONT_DESK = "front-desk2@pta.carebase.test"

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 ADMIN = "admin@nabha.carebase.test"

@@ -30,10 +30,10 @@ from starlette.routing import Route
 
 from devstack.config import Settings
 from devstack.firebase import emulator
+from devstack.local_server import LocalServer
 from sidecar.accounts import patient_login
 from sidecar.app import create_app
 from sidecar.settings import SidecarSettings
-from tests.fakes.server import LocalServer
 
 PATIENT = "/api/v1/auth/patient"
 NABHA = "10000000-0000-4000-8000-000000000001"

@@ -14,9 +14,9 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.postgrest_session import PostgrestSession
 from seed import people
 from tests.conftest import ScratchDatabase
-from tests.postgrest_session import PostgrestSession
 
 FRONT_DESK = "frontdesk@nabha.carebase.test"
 BALWINDER = "60000000-0000-4000-8000-000000000001"  # Balwinder Singh, +919876500001, Nabha

@@ -17,7 +17,7 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 DOCTOR = "dr.sandhu@nabha.carebase.test"
 HIS_PATIENT = "60000000-0000-4000-8000-000000000001"

@@ -20,7 +20,7 @@ from realtime import AsyncRealtimeChannel, AsyncRealtimeClient, RealtimeSubscrib
 
 from devstack.config import Settings
 from devstack.gateway import tokens
-from tests.postgrest_session import PostgrestSession
+from devstack.postgrest_session import PostgrestSession
 
 PATIENT_USER = "50000000-0000-4000-8000-000000000001"
 OTHER_PATIENT_USER = "50000000-0000-4000-8000-000000000002"

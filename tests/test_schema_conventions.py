@@ -345,6 +345,8 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
+    " retention period (audit.archived_runs) in place of their rows",
     "private.receive_calcom_webhook": "20261207000000 records through the shared"
     " private.inbox_record",
     "private.receive_vapi_message": "20261207000000 records through the shared"
@@ -355,6 +357,10 @@ RECREATED_FUNCTIONS = {
     " private.phone_carriers",
     "private.request_voice_callback_by_sms": "20261207233000 finds the number's carriers with"
     " private.phone_carriers",
+    "private.copilot_close_session": "20261209000000 writes the session's facts and takes the"
+    " tokens the summary cost (a new signature: dropped and created)",
+    "public.copilot_close_session": "20261209000000 takes the tokens the summary cost (a new"
+    " signature: dropped and created)",
     "private.read_voice_session": "20261208000000 reads only voice sessions: a copilot session"
     " of a hospital's staff is not the front desk's to read",
     "private.calcom_booking_snapshot": "20261207100300 passes on the appointment id carebase"

@@ -13,7 +13,7 @@ import pytest
 
 from devstack import cli
 from devstack.config import Settings
-from devstack.migrate import migrated_scratch_database, scratch_database
+from devstack.migrate import scratch_database
 from seed import check, load
 from seed.sizes import SIZES
 from seed.world import STAFF_PASSWORD, World
@@ -52,10 +52,9 @@ def database_from(settings: Settings, template: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def migrated(stack: Settings) -> Iterator[str]:
-    """The name of a scratch database built from the migrations alone (used as a template)."""
-    with migrated_scratch_database(stack) as name:
-        yield name
+def migrated(migrated_template: str) -> str:
+    """The name of a database built from the migrations alone (used as a template)."""
+    return migrated_template
 
 
 def generate(dsn: str, seed: int = 7) -> load.Summary:

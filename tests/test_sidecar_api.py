@@ -91,6 +91,10 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/cal"): "calcom_webhook_receive",
     ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
     ("POST", "/api/v1/webhooks/twilio/sms"): "twilio_sms_receive",
+    ("POST", "/api/v1/webhooks/razorpay"): "razorpay_webhook_receive",
+    ("POST", "/api/v1/payments/process"): "payments_process",
+    ("POST", "/api/v1/payments/refund"): "payments_refund",
+    ("GET", "/api/v1/reports/{report}/xlsx"): "report_export_xlsx",
     ("POST", "/api/v1/voice/callback"): "voice_callback_request",
     ("POST", "/api/v1/leads/website"): "website_lead_create",
     ("POST", "/api/v1/sessions/copilot"): "copilot_message",
@@ -100,6 +104,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/sessions/copilot/{session_id}/actions/{action_id}/reject"): (
         "copilot_reject_action"
     ),
+    ("POST", "/api/v1/sessions/copilot/{session_id}/close"): "copilot_close_session",
 }
 
 

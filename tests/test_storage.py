@@ -20,9 +20,9 @@ from storage3.exceptions import StorageApiError
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.postgrest_session import PostgrestSession
 from devstack.storage.config import StorageConfig
 from devstack.storage.object_store import ObjectStore
-from tests.postgrest_session import PostgrestSession
 
 DOCTOR = "dr.sandhu@nabha.carebase.test"
 HOSPITAL = "10000000-0000-4000-8000-000000000001"
@@ -57,7 +57,10 @@ def refusal(call: Callable[[], object]) -> dict[str, str]:
 def files_of(stack: Settings, bucket: str, name: str) -> list[Path]:
     """Every file (versions, partial uploads) devstack keeps for an object."""
     directory = ObjectStore(StorageConfig.from_settings(stack).root).path(bucket, name, "x").parent
-    return sorted(directory.iterdir()) if directory.exists() else []
+    try:
+        return sorted(directory.iterdir())
+    except FileNotFoundError:  # none yet, or Storage removed the last one as we looked
+        return []
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from devstack.local_server import LocalServer
 from sidecar.integrations.outcomes import DeliveryFailed
 from sidecar.integrations.vapi import REFUSED, Call, VapiClient
 from tests.fakes.receiver import Receiver
-from tests.fakes.server import LocalServer
 from tests.fakes.vapi import ASSISTANT_ID, PHONE_NUMBER_ID, FakeVapi
 
 T = TypeVar("T")

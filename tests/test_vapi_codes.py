@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
+from devstack.local_server import LocalServer
 from sidecar.app import create_app
-from tests.fakes.server import LocalServer
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.vapi import FakeVapi
 from tests.test_vapi_tools import a_day_with_slots, patient, said  # noqa: F401 (fixture)

@@ -22,12 +22,12 @@ import psycopg
 import pytest
 
 from devstack.config import Settings
+from devstack.local_server import LocalServer
 from sidecar.app import create_app
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs.voice_sweep import SweepCount, VoiceSweep
 from sidecar.settings import SidecarSettings
-from tests.fakes.server import LocalServer
 from tests.fakes.vapi import ASSISTANT_ID, PHONE_NUMBER_ID, FakeVapi
 from tests.test_patient_phone_login import firebase, log_in, rest_get  # noqa: F401 (fixture)
 

@@ -20,14 +20,14 @@ import pytest
 
 from devstack.config import Settings
 from devstack.gateway.tokens import issue
+from devstack.local_server import LocalServer
+from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs.voice_sweep import VoiceSweep
 from sidecar.settings import SidecarSettings
-from tests.fakes.server import LocalServer
 from tests.fakes.vapi import ASSISTANT_ID, PHONE_NUMBER, PHONE_NUMBER_ID, FakeVapi
-from tests.postgrest_session import PostgrestSession
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 FRONT_DESK = "frontdesk@nabha.carebase.test"

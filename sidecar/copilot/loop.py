@@ -229,7 +229,13 @@ class CopilotLoop:
         if problem := tool.invalid(args):
             outcome = refused("invalid_arguments", f"arguments of {tool.name}: {problem}")
             return {**record, "outcome": "refused", "code": "invalid_arguments"}, outcome, None
-        summary = tool.summary(args)
+        described = await tool.summary(self.api, args)
+        if not described.get("ok"):
+            # Out of the user's reach (or the API failed): nothing to confirm, no ids shown.
+            code = str(described.get("code") or "refused")
+            outcome_kind = "error" if code in _ERROR_CODES else "refused"
+            return {**record, "outcome": outcome_kind, "code": code}, described, None
+        summary = described["summary"]
         action = await call_rpc(
             self.api,
             "copilot_propose_action",

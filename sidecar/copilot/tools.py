@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from jsonschema import Draft202012Validator, FormatChecker
@@ -74,7 +75,9 @@ class Tool:
     call: Callable[[AsyncClient, Args], Awaitable[Outcome]] = field(repr=False)
     # Deny by default: a tool not declared read-only changes data and needs confirmation.
     read_only: bool = False
-    describe: Callable[[Args], str] | None = field(default=None, repr=False)
+    # A write's words for the user to confirm, naming people and times, not ids: looked up
+    # with the user's own client; what they cannot reach is a ToolRefusal (`*_not_found`).
+    describe: Callable[[AsyncClient, Args], Awaitable[str]] | None = field(default=None, repr=False)
 
     def definition(self) -> dict[str, Any]:
         """The tool as the Anthropic Messages API takes it."""
@@ -84,14 +87,16 @@ class Tool:
             "input_schema": dict(self.input_schema),
         }
 
-    def summary(self, args: Args) -> str:
-        """One line for the user to confirm (writes) or to read in the record (reads)."""
-        if self.describe is not None:
-            try:
-                return self.describe(args)
-            except (KeyError, TypeError, ValueError):
-                pass
-        return f"{self.name} {json.dumps(args, sort_keys=True, default=str)}"
+    async def summary(self, api: AsyncClient, args: Args) -> Outcome:
+        """`{"ok": true, "summary": ...}`: one line for the user to confirm, the names looked
+        up as the user; or the refusal (what they cannot reach, the API failing)."""
+
+        async def words() -> Outcome:
+            if self.describe is None:
+                return {"ok": True, "summary": f"{self.name} {json.dumps(args, sort_keys=True)}"}
+            return {"ok": True, "summary": await self.describe(api, args)}
+
+        return await _guarded(self.name, words())
 
     def invalid(self, args: Any) -> str | None:
         """Why `args` do not fit the input schema, or None."""
@@ -106,17 +111,23 @@ class Tool:
         """Calls the API as the user; whatever goes wrong is an outcome, not an exception."""
         if problem := self.invalid(args):
             return refused("invalid_arguments", f"arguments of {self.name}: {problem}")
-        try:
-            return await self.call(api, args)
-        except APIError as error:
-            return api_error_outcome(error)
-        except ToolRefusal as refusal:
-            return refused(refusal.code, refusal.message)
-        except httpx.TimeoutException:
-            return refused("upstream_timeout", "the database did not answer in time; try again")
-        except httpx.TransportError:
-            log.warning("supabase api unreachable from tool %s", self.name)
-            return refused("upstream_unavailable", "the database cannot be reached right now")
+        return await _guarded(self.name, self.call(api, args))
+
+
+async def _guarded(name: str, work: Awaitable[Outcome]) -> Outcome:
+    """`work`'s outcome; what the API or the tool refused, or a failure to reach the API, as
+    an outcome too."""
+    try:
+        return await work
+    except APIError as error:
+        return api_error_outcome(error)
+    except ToolRefusal as refusal:
+        return refused(refusal.code, refusal.message)
+    except httpx.TimeoutException:
+        return refused("upstream_timeout", "the database did not answer in time; try again")
+    except httpx.TransportError:
+        log.warning("supabase api unreachable from tool %s", name)
+        return refused("upstream_unavailable", "the database cannot be reached right now")
 
 
 def refused(code: str, message: str) -> Outcome:
@@ -371,6 +382,8 @@ async def _book_appointment(api: AsyncClient, args: Args) -> Outcome:
         for k in ("doctor_id", "starts_at", "patient_id", "mode", "appointment_type", "reason")
         if k in args
     }
+    # The appointment says where it was booked (as the voice agent's say voice_agent).
+    params["source"] = "copilot"
     return _ok(_compact_appointment(await _rpc(api, "book_appointment", params)))
 
 
@@ -568,6 +581,162 @@ async def _draft_soap_note(api: AsyncClient, args: Args) -> Outcome:
     return _ok({"note_id": note, "status": "draft"})
 
 
+# What a write will do, in words (names looked up as the user) ----------------------------
+
+_INDIA = ZoneInfo("Asia/Kolkata")
+
+
+async def _first(query: Any, code: str, message: str) -> dict[str, Any]:
+    rows = (await query.limit(1).execute()).data
+    if not rows:
+        raise ToolRefusal(code, message)
+    return rows[0]
+
+
+async def _zone(api: AsyncClient, hospital_id: str | None) -> ZoneInfo:
+    """The hospital's time zone (India's when it cannot be read)."""
+    if hospital_id:
+        rows = (
+            await api.table("hospitals").select("time_zone").eq("id", hospital_id).execute()
+        ).data
+        try:
+            return ZoneInfo(rows[0]["time_zone"]) if rows else _INDIA
+        except (KeyError, ValueError):
+            return _INDIA
+    return _INDIA
+
+
+def _when(value: str, zone: ZoneInfo) -> str:
+    """`Fri 4 Dec 10:00 IST` (`Fri 4 Dec 2026 10:00 IST` in another year than this one)."""
+    try:
+        moment = datetime.fromisoformat(value).astimezone(zone)
+    except ValueError as error:
+        raise ToolRefusal("invalid_arguments", f"not a time: {value!r}") from error
+    year = "" if moment.year == datetime.now(zone).year else f" {moment.year}"
+    return f"{moment:%a} {moment.day} {moment:%b}{year} {moment:%H:%M} {moment.tzname()}"
+
+
+async def _doctor(api: AsyncClient, doctor_id: str) -> dict[str, Any]:
+    return await _first(
+        api.table("practitioners").select("id,name,hospital_id").eq("id", doctor_id),
+        "doctor_not_found",
+        "no such doctor among those you may see (list_doctors)",
+    )
+
+
+async def _patient_name(api: AsyncClient, patient_id: str) -> str:
+    row = await _first(
+        api.table("patients").select("full_name").eq("id", patient_id),
+        "patient_not_found",
+        "no such patient within your reach (find_patients)",
+    )
+    return str(row["full_name"])
+
+
+async def _appointment_words(api: AsyncClient, appointment_id: str) -> tuple[str, ZoneInfo]:
+    """`Ramesh Kumar's appointment with Dr. Gurpreet Sandhu on Fri 4 Dec 10:00 IST`, and the
+    hospital's time zone."""
+    row = await _first(
+        api.table("appointments")
+        .select("starts_at,doctor_id,patient_id,patient_name_snapshot,hospital_id")
+        .eq("id", appointment_id),
+        "appointment_not_found",
+        "no such appointment within your reach (list_appointments)",
+    )
+    doctors = await _doctor_names(api, [row["doctor_id"]])
+    patients = await _patient_names(api, [row["patient_id"]])
+    zone = await _zone(api, row["hospital_id"])
+    patient = patients.get(row["patient_id"]) or row.get("patient_name_snapshot") or "the patient"
+    doctor = doctors.get(row["doctor_id"]) or "the doctor"
+    return f"{patient}'s appointment with {doctor} on {_when(row['starts_at'], zone)}", zone
+
+
+async def _prescription_words(api: AsyncClient, prescription_id: str) -> str:
+    """`the prescription Dr. Gurpreet Sandhu issued to Ramesh Kumar on Thu 3 Dec 11:20 IST`
+    (the patient's name only for those who may read it: a pharmacy may not)."""
+    row = await _first(
+        api.table("prescription_details")
+        .select("doctor_id,patient_id,issued_at,hospital_id")
+        .eq("id", prescription_id),
+        "prescription_not_found",
+        "no such prescription within your reach (list_prescriptions)",
+    )
+    doctors = await _doctor_names(api, [row["doctor_id"]])
+    patients = await _patient_names(api, [row["patient_id"]])
+    patient = patients.get(row["patient_id"])
+    issued = _when(row["issued_at"], await _zone(api, row["hospital_id"]))
+    return (
+        f"the prescription {doctors.get(row['doctor_id']) or 'a doctor'} issued"
+        + (f" to {patient}" if patient else "")
+        + f" on {issued}"
+    )
+
+
+async def _describe_booking(api: AsyncClient, args: Args) -> str:
+    doctor = await _doctor(api, args["doctor_id"])
+    patient_id = args.get("patient_id") or _own_patient_id(api)
+    if not patient_id:
+        raise ToolRefusal("patient_required", "say whom to book (patient_id; find_patients)")
+    patient = await _patient_name(api, patient_id)
+    when = _when(args["starts_at"], await _zone(api, doctor["hospital_id"]))
+    mode = args.get("mode")
+    mode = f" ({mode})" if mode and mode != "in_person" else ""
+    return f"Book {patient} with {doctor['name']} on {when}{mode}"
+
+
+async def _describe_move(api: AsyncClient, args: Args) -> str:
+    visit, zone = await _appointment_words(api, args["appointment_id"])
+    return f"Move {visit} to {_when(args['starts_at'], zone)}"
+
+
+async def _describe_cancel(api: AsyncClient, args: Args) -> str:
+    visit, _ = await _appointment_words(api, args["appointment_id"])
+    return f"Cancel {visit}: {args['reason']}"
+
+
+async def _describe_visit_step(api: AsyncClient, args: Args) -> str:
+    visit, _ = await _appointment_words(api, args["appointment_id"])
+    return f"Mark {visit} {args['status'].replace('_', ' ')}"
+
+
+async def _describe_prescribing(api: AsyncClient, args: Args) -> str:
+    patient = await _patient_name(api, args["patient_id"])
+    lines = "; ".join(
+        " ".join(
+            str(part)
+            for part in (m["medicine"], m.get("strength"), m["dosage"], m["frequency"])
+            if part
+        )
+        + f" x{m['quantity']}"
+        for m in args["medications"]
+    )
+    return f"Prescribe for {patient}: {lines}"
+
+
+async def _describe_withdrawal(api: AsyncClient, args: Args) -> str:
+    return f"Withdraw {await _prescription_words(api, args['prescription_id'])}: {args['reason']}"
+
+
+async def _describe_pharmacy_step(api: AsyncClient, args: Args) -> str:
+    status = args["status"].replace("_", " ")
+    reason = f": {args['reason']}" if args.get("reason") else ""
+    return f"Set {await _prescription_words(api, args['prescription_id'])} to {status}{reason}"
+
+
+async def _describe_pickup(api: AsyncClient, args: Args) -> str:
+    return f"Mark {await _prescription_words(api, args['prescription_id'])} picked up"
+
+
+async def _describe_note(api: AsyncClient, args: Args) -> str:
+    patient = await _patient_name(api, args["patient_id"])
+    parts = "; ".join(
+        f"{part}: {args[part][:60]}"
+        for part in ("subjective", "objective", "assessment", "plan")
+        if part in args
+    )
+    return f"Save a draft SOAP note for {patient}: {parts}"
+
+
 # The registry ------------------------------------------------------------------------------
 
 
@@ -716,11 +885,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=_BOOKERS,
         call=_book_appointment,
-        describe=lambda a: (
-            f"Book doctor {a['doctor_id']} at {a['starts_at']}"
-            + (f" for patient {a['patient_id']}" if a.get("patient_id") else " for you")
-            + (f" ({a['mode']})" if a.get("mode") else "")
-        ),
+        describe=_describe_booking,
     ),
     Tool(
         name="reschedule_appointment",
@@ -735,7 +900,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=_BOOKERS,
         call=_reschedule_appointment,
-        describe=lambda a: f"Move appointment {a['appointment_id']} to {a['starts_at']}",
+        describe=_describe_move,
     ),
     Tool(
         name="cancel_appointment",
@@ -745,7 +910,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=_BOOKERS,
         call=_cancel_appointment,
-        describe=lambda a: f"Cancel appointment {a['appointment_id']}: {a['reason']}",
+        describe=_describe_cancel,
     ),
     Tool(
         name="set_appointment_status",
@@ -766,7 +931,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=frozenset({DOCTOR, NURSE, FRONT_DESK, HOSPITAL_ADMIN}),
         call=_set_appointment_status,
-        describe=lambda a: f"Mark appointment {a['appointment_id']} {a['status']}",
+        describe=_describe_visit_step,
     ),
     Tool(
         name="appointment_stats",
@@ -867,14 +1032,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=frozenset({DOCTOR}),
         call=_issue_prescription,
-        describe=lambda a: (
-            f"Prescribe for patient {a['patient_id']}: "
-            + "; ".join(
-                f"{m['medicine']} {m.get('strength', '')} {m['dosage']} {m['frequency']}"
-                f" x{m['quantity']}".replace("  ", " ")
-                for m in a["medications"]
-            )
-        ),
+        describe=_describe_prescribing,
     ),
     Tool(
         name="cancel_prescription",
@@ -885,7 +1043,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=frozenset({DOCTOR}),
         call=_cancel_prescription,
-        describe=lambda a: f"Withdraw prescription {a['prescription_id']}: {a['reason']}",
+        describe=_describe_withdrawal,
     ),
     Tool(
         name="update_prescription_status",
@@ -907,10 +1065,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=frozenset({PHARMACIST}),
         call=_pharmacy_update_prescription,
-        describe=lambda a: (
-            f"Set prescription {a['prescription_id']} to {a['status']}"
-            + (f": {a['reason']}" if a.get("reason") else "")
-        ),
+        describe=_describe_pharmacy_step,
     ),
     Tool(
         name="mark_prescription_picked_up",
@@ -918,7 +1073,7 @@ TOOLS: tuple[Tool, ...] = (
         input_schema=_object({"prescription_id": _PRESCRIPTION_ID}, ["prescription_id"]),
         roles=frozenset({PATIENT}),
         call=_mark_picked_up,
-        describe=lambda a: f"Mark prescription {a['prescription_id']} picked up",
+        describe=_describe_pickup,
     ),
     Tool(
         name="lab_results",
@@ -978,14 +1133,7 @@ TOOLS: tuple[Tool, ...] = (
         ),
         roles=_CARE_TEAM,
         call=_draft_soap_note,
-        describe=lambda a: (
-            f"Save a draft SOAP note for patient {a['patient_id']}: "
-            + "; ".join(
-                f"{part}: {a[part][:60]}"
-                for part in ("subjective", "objective", "assessment", "plan")
-                if part in a
-            )
-        ),
+        describe=_describe_note,
     ),
 )
 

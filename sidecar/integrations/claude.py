@@ -200,11 +200,15 @@ class ClaudeClient:
         return self.sdk
 
     def _params(
-        self, system: str, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+        self,
+        system: str,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        max_tokens: int | None = None,
     ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": self.max_tokens,
+            "max_tokens": max_tokens or self.max_tokens,
             "system": system,
             "messages": list(messages),
         }
@@ -217,12 +221,18 @@ class ClaudeClient:
         system: str,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] = (),
+        *,
+        max_tokens: int | None = None,
+        timeout: float | None = None,
     ) -> Turn:
-        """One model turn, whole. The timeout bounds the SDK's retries too."""
+        """One model turn, whole. The timeout (default: the setting's) bounds the SDK's retries
+        too; `max_tokens` (default: the setting's) bounds the answer."""
         sdk = self._sdk()
         try:
-            async with asyncio.timeout(self.timeout):
-                message = await sdk.messages.create(**self._params(system, messages, tools))
+            async with asyncio.timeout(timeout or self.timeout):
+                message = await sdk.messages.create(
+                    **self._params(system, messages, tools, max_tokens)
+                )
         except _UPSTREAM as error:
             raise _failure(error) from error
         # The SDK sets `_request_id` (the `request-id` header) on the answer it parsed.

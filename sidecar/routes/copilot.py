@@ -4,6 +4,7 @@ POST /api/v1/sessions/copilot runs one message through the model loop (sidecar/c
 with the caller's bearer JWT, and answers it whole (JSON) or, with `Accept: text/event-stream`,
 as server-sent events. Writes the model asks for wait as pending actions until the user
 confirms (or rejects) them at /sessions/copilot/{session}/actions/{action}/confirm|reject.
+POST /sessions/copilot/{session}/close ends a session with a summary (sidecar/copilot/closing.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from sidecar.copilot.closing import close_session
 from sidecar.copilot.loop import CopilotLoop, decide, history_of, open_or_continue, token_subject
 from sidecar.errors import ApiError, error_responses
 from sidecar.integrations.claude import not_configured
@@ -49,7 +51,12 @@ class CopilotRequest(BaseModel):
 class PendingAction(BaseModel):
     id: UUID
     tool: str
-    summary: str = Field(description="What it will do, for the user to confirm")
+    summary: str = Field(
+        description=(
+            "What it will do, for the user to confirm, naming people and times (looked up "
+            "with your rights; what you cannot reach is refused, never proposed)"
+        )
+    )
     expires_at: str
 
 
@@ -90,6 +97,42 @@ class ActionDecision(BaseModel):
     )
 
 
+class ClosedSession(BaseModel):
+    session_id: UUID
+    status: Literal["closed"]
+    summary: str = Field(
+        description="The session's summary: the model's, or (summary_source facts) the facts"
+    )
+    summary_source: Literal["model", "facts"]
+    fallback: (
+        Literal[
+            "not_configured",
+            "upstream_timeout",
+            "upstream_failed",
+            "insufficient_aal",
+            "nothing_said",
+            "empty_answer",
+            "internal",
+        ]
+        | None
+    ) = Field(
+        None,
+        description=(
+            "Why the model did not write the summary (null: it did): no key, the upstream "
+            "timed out or failed, staff below aal2 (the transcript is not read), nothing was "
+            "said yet, an empty answer, an internal error"
+        ),
+    )
+    facts: str = Field(
+        description=(
+            "What happened, as the database counted it: messages, tool calls by tool and "
+            "outcome, actions by decision, tokens (never what was said)"
+        )
+    )
+    ended_at: str
+    usage: Usage = Field(description="Tokens the summary cost; session_tokens: in all")
+
+
 _JSON_EXAMPLE = {
     "session_id": "0b6e2a3c-1f4d-4c2e-9a51-7d1f0c9e8b21",
     "answer": "Dr. Sandhu is free tomorrow at 10:00; the booking waits for your confirmation.",
@@ -97,7 +140,7 @@ _JSON_EXAMPLE = {
         {
             "id": "5f0c3b7e-8d2a-4e61-b3c9-2a7e4d1f9c05",
             "tool": "book_appointment",
-            "summary": "Book Ramesh Kumar with Dr. Gurpreet Sandhu at 2026-12-04 10:00 IST",
+            "summary": "Book Ramesh Kumar with Dr. Gurpreet Sandhu on Fri 4 Dec 10:00 IST",
             "expires_at": "2026-12-03T17:40:00+00:00",
         }
     ],
@@ -256,3 +299,34 @@ router.add_api_route(
     response_model=ActionDecision,
     responses=error_responses(401, 403, 404, 409, 422, 429, 502),
 )
+
+
+@router.post(
+    "/sessions/copilot/{session_id}/close",
+    operation_id="copilot_close_session",
+    summary="Close your session: it is stored with a summary and its facts",
+    description=(
+        "Closes an open session of yours: nothing more is added to it and actions not yet "
+        "decided can no longer be confirmed. Claude writes a short summary (one call, no "
+        "tools; the transcript is given to it as data); without a key, or when the model "
+        "fails or times out, the session is closed all the same, the facts the database "
+        "counted (messages, tool calls, actions and their decisions, tokens) being its "
+        "summary (`summary_source: facts`, `fallback` says why). The hospital's admins read a "
+        "staff member's summary with `rpc/copilot_session_summary` (logged). Sessions idle "
+        "for a day (`carebase.copilot_idle_after`) are closed by the database with their "
+        "facts. Errors: 404 `session_not_found` (not yours), 409 `session_closed`."
+    ),
+    response_model=ClosedSession,
+    responses=error_responses(401, 403, 404, 409, 422, 429, 502),
+)
+async def copilot_close(
+    request: Request, session_id: UUID, token: CallerToken, supabase: Supabase
+) -> JSONResponse:
+    closed = await close_session(
+        request.app.state.settings,
+        request.app.state.claude,
+        supabase.as_user(token),
+        token_subject(token),
+        str(session_id),
+    )
+    return JSONResponse(closed)

@@ -1,4 +1,5 @@
-"""/api/v1/webhooks: what Cal.com, Vapi and Twilio post to carebase (seed 000 epics D and F).
+"""/api/v1/webhooks: what Cal.com, Vapi, Razorpay and Twilio post to carebase (seed 000 epics D
+and F, seed 003 payments).
 
 Each body is read whole (up to CAREBASE_WEBHOOK_MAX_BYTES, 413 beyond) and authenticated as
 its provider signs it before anything parses it (401 otherwise, nothing stored); then it goes,
@@ -17,6 +18,11 @@ transaction.
   format; `send_verification_code`'s code is texted here to the patient's phone on record
   (Twilio), and the agent hears only that it was sent. Other message types are acknowledged
   and not kept.
+- `razorpay`: Razorpay's payment and refund events (`X-Razorpay-Signature`, the HMAC-SHA256 of
+  the raw body with the webhook secret, checked in constant time before anything parses it) go
+  to rpc/receive_razorpay_webhook: one inbox entry per `x-razorpay-event-id` (a replay is a
+  duplicate and changes nothing), payments moved forward only, refunds settled. Every event it
+  stores is answered 200 (Razorpay disables a webhook that keeps failing).
 - `twilio/sms`: a patient texts CALL (or कॉल, ਕਾਲ) to a hospital's line; the database decides
   whether the text asks for a call, records the request (one per number going, 3 a day) and
   the call is placed. The answer is TwiML: a short reply to the sender, or nothing.
@@ -34,7 +40,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from sidecar.errors import ApiError, error_responses
-from sidecar.integrations import calcom_webhook, twilio_signature, vapi_server_auth
+from sidecar.integrations import calcom_webhook, razorpay, twilio_signature, vapi_server_auth
 from sidecar.integrations.supabase_api import call_rpc
 from sidecar.integrations.vapi import VapiClient
 from sidecar.routes.dependencies import Supabase
@@ -100,6 +106,54 @@ async def receive_cal(request: Request, supabase: Supabase) -> Any:
             401, "invalid_signature", f"{calcom_webhook.SIGNATURE_HEADER} does not match the body"
         )
     return await call_rpc(supabase.as_service(), "receive_calcom_webhook", {"body": _text(body)})
+
+
+class RazorpayReceipt(BaseModel):
+    inbox_entry_id: str = Field(description="The inbox entry that holds the event")
+    outcome: str = Field(
+        description="applied, ignored, unprocessable, or duplicate (a replay: nothing changed)"
+    )
+    reason: str | None = Field(None, description="A stable code for why it was not applied")
+    detail: str | None = None
+    payment_id: str | None = None
+    refund_id: str | None = None
+    status: str | None = Field(None, description="The payment's status after the event")
+    first_outcome: str | None = Field(None, description="For a duplicate: the event's outcome")
+
+
+@router.post(
+    "/webhooks/razorpay",
+    operation_id="razorpay_webhook_receive",
+    summary="Receive a Razorpay webhook (signed with X-Razorpay-Signature)",
+    description=(
+        "The body is Razorpay's event JSON as sent; `X-Razorpay-Signature` must be the hex "
+        "HMAC-SHA256 of the exact body with the webhook secret (a missing or wrong one: 401, "
+        "nothing stored). The event is recorded in the webhook inbox (one entry per "
+        "`x-razorpay-event-id`) and applied in one transaction: payment.authorized, "
+        "payment.captured, order.paid and payment.failed move the payment forward only; "
+        "refund.processed and refund.failed settle a refund. A replay is a duplicate; an event "
+        "that cannot be applied is stored with its reason; both are answered 200. 503 when no "
+        "secret is configured, or for a transient database failure (retry)."
+    ),
+    response_model=RazorpayReceipt,
+    response_model_exclude_none=True,
+    responses=error_responses(401, 413, 502, 503),
+)
+async def receive_razorpay(request: Request, supabase: Supabase) -> Any:
+    settings = request.app.state.settings
+    if not settings.razorpay_webhook_secret:
+        raise ApiError(503, "not_configured", "the Razorpay webhook secret is not configured")
+    body = await _raw_body(request, settings.webhook_max_bytes)
+    signature = request.headers.get(razorpay.SIGNATURE_HEADER)
+    if not razorpay.webhook_signature_valid(settings.razorpay_webhook_secret, body, signature):
+        raise ApiError(
+            401, "invalid_signature", f"{razorpay.SIGNATURE_HEADER} does not match the body"
+        )
+    return await call_rpc(
+        supabase.as_service(),
+        "receive_razorpay_webhook",
+        {"body": _text(body), "event_id": request.headers.get(razorpay.EVENT_ID_HEADER)},
+    )
 
 
 VAPI_RECORDED_TYPES = ("status-update", "end-of-call-report")

@@ -202,17 +202,22 @@ select is_empty(
             and c.relname not in (select r.resource from tests.clinical_relations as r)
             and c.relname not in (
                 -- Tables naming a patient without clinical content (reason each):
-                'ai_sessions',              -- what was said encrypted; in clear only through rpc/voice_session
+                'ai_sessions',              -- what was said encrypted; in clear only through its logged RPCs
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
                 'consent_events',           -- consent decisions, read by the patient and front desk
                 'leads',                    -- an inquiry before a record exists: contact, what they asked about
+                'credit_notes',             -- billing: an amount, its taxes and why
+                'invoice_lines',            -- billing: the services charged, with their codes and prices
+                'invoices',                 -- billing: amounts, status, due date, the insurer's name
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
                 'patient_registrations',    -- the person at a hospital
+                'payments',                 -- billing: amounts, method, receipt number
                 'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
                 'record_shares',            -- which hospital may read the record
+                'refunds',                  -- billing: amounts and why
                 'voice_callbacks'           -- requests for a call back: a number, times, a status
             ) $$,
     'every table naming a patient is either clinical (private.audited_resources) or listed as holding '
@@ -483,6 +488,10 @@ values
 (
     'copilot_decide_action', 'a_patient1',
     'select public.copilot_decide_action((select id from copilot_action), ''confirm'')', 'public.ai_pending_actions'
+),
+(
+    'copilot_session_summary', 'a_patient1', 'select public.copilot_session_summary((select id from copilot))',
+    'public.ai_sessions'
 );
 
 select is_empty(

@@ -2,9 +2,11 @@
 -- hospital read a staff member's for audit, without what was said; a patient's is theirs
 -- only); what was said is stored encrypted; a proposed write is decided once, by its owner,
 -- before it expires; another user's session or action does not exist for the caller; the API
--- roles write none of these tables directly.
+-- roles write none of these tables directly. A session closes once (by its owner, or after a
+-- day idle) with the facts the database counted and a summary, read by the owner and, for a
+-- staff member's session, the hospital's admins (logged).
 begin;
-select plan(61);
+select plan(74);
 
 select tests.create_world();
 
@@ -487,9 +489,25 @@ select is(
 
 -- Closing ------------------------------------------------------------------------------------------------
 
-select is(
-    public.copilot_close_session(tests.recall('doctor_session'), 'Labs reviewed') ->> 'status', 'closed',
-    'the owner closes the session'
+select tests.remember(
+    'undecided', (public.copilot_propose_action(
+        tests.recall('doctor_session'), 'cancel_appointment', '{"appointment_id": "w"}', 'Cancel a visit'
+    ) ->> 'id')::uuid
+);
+select results_eq(
+    format(
+        $$ select c ->> 'status', c ->> 'summary', c ->> 'summary_source', c ->> 'facts'
+            from public.copilot_close_session(%L, 'Labs reviewed', 40, 7) as c $$,
+        tests.recall('doctor_session')
+    ),
+    $$ values (
+        'closed', 'Labs reviewed', 'model',
+        'Closed by its owner. Messages: 3 typed, 3 answered. Tool calls (3): list_lab_results ok; '
+        || 'book_appointment proposed; read_clinical_note refused PT404. Actions (4): approve_prescription '
+        || 'expired; book_appointment done; cancel_appointment expired; cancel_appointment rejected. '
+        || 'Tokens: 1540 in, 107 out.'
+    ) $$,
+    'the owner closes the session with the model''s summary; the database writes its facts, tokens included'
 );
 select is(
     tests.error_of(
@@ -499,9 +517,111 @@ select is(
     'session_closed', 'nothing more is recorded in a closed session'
 );
 select is(
+    tests.error_of(format($$ select public.copilot_close_session(%L) $$, tests.recall('doctor_session'))) ->> 'details',
+    'session_closed', 'a session is closed once (409)'
+);
+select is(
     public.copilot_session_history(tests.recall('doctor_session')) ->> 'summary', 'Labs reviewed',
     'the final summary is kept'
 );
+select tests.clear_authentication();
+select is(
+    (
+        select status from public.ai_pending_actions
+        where id = tests.recall('undecided')
+    ), 'expired',
+    'an action nobody decided can no longer be once the session is closed'
+);
+
+select tests.act_as('a_admin', 'aal2');
+select results_eq(
+    format(
+        $$ select facts like 'Closed by its owner. Messages: 3 typed%%', input_tokens, output_tokens
+            from public.ai_sessions where id = %L $$,
+        tests.recall('doctor_session')
+    ),
+    $$ values (true, 1540::bigint, 107::bigint) $$,
+    'the hospital''s admin reads the facts under RLS'
+);
+select results_eq(
+    format(
+        $$ select s ->> 'summary', s ->> 'summary_source', s ->> 'status'
+            from public.copilot_session_summary(%L) as s $$,
+        tests.recall('doctor_session')
+    ),
+    $$ values ('Labs reviewed', 'model', 'closed') $$,
+    'and the summary, for audit'
+);
+select tests.clear_authentication();
+select ok(
+    exists (
+        select from audit.log as l
+        where
+            l.action = 'READ' and l.table_name = 'public.ai_sessions'
+            and l.row_id = tests.recall('doctor_session')::text and l.actor_id = tests.user_id('a_admin')
+            and l.details ->> 'via' = 'rpc/copilot_session_summary'
+    ),
+    'the admin''s read of the summary is logged with the reader'
+);
+select tests.act_as('a_admin', 'aal1');
+select is(
+    tests.error_of(format('select public.copilot_session_summary(%L)', tests.recall('doctor_session'))) ->> 'details',
+    'insufficient_aal', 'staff read a summary only at aal2'
+);
+select is_empty(
+    format(
+        $$ select a.name from unnest(array['b_admin', 'a_doctor2', 'a_front_desk', 'a_patient1']) as a (name)
+            where (select tests.act_as(a.name, 'aal2')) is null
+                and tests.error_of(format('select public.copilot_session_summary(%%L)', %L)) ->> 'details'
+                <> 'session_not_found' $$,
+        tests.recall('doctor_session')
+    ),
+    'another hospital''s admin, a colleague, the front desk and the patient find no such session'
+);
+
+-- The idle sweep -------------------------------------------------------------------------------------------
+
+select tests.act_as('a_doctor2', 'aal2');
+select tests.remember('fresh', (public.copilot_open_session(tests.id_of('hospitals', 'TSTA')) ->> 'id')::uuid);
+select tests.clear_authentication();
+update public.ai_sessions set last_activity_at = now() - interval '25 hours'
+where id = tests.recall('patient_session');
+select ok(private.copilot_close_idle_sessions() >= 1, 'the sweep closes sessions idle for a day');
+select results_eq(
+    format(
+        $$ select id, session_status, facts from public.ai_sessions where id in (%L, %L) order by id = %L $$,
+        tests.recall('patient_session'), tests.recall('fresh'), tests.recall('fresh')
+    ),
+    format(
+        $$ values
+            (%L::uuid, 'closed', 'Closed after 24:00:00 without activity. Messages: 1 typed, 1 answered. '
+                || 'Tool calls (1): my_appointments ok. Actions (0): none. Tokens: 500 in, 40 out.'),
+            (%L::uuid, 'open', null) $$,
+        tests.recall('patient_session'), tests.recall('fresh')
+    ),
+    'with its facts; a session in use stays open'
+);
+select tests.act_as('a_patient1');
+select results_eq(
+    format(
+        $$ select s ->> 'summary' like 'Closed after 24:00:00 without activity.%%', s ->> 'summary_source'
+            from public.copilot_session_summary(%L) as s $$,
+        tests.recall('patient_session')
+    ),
+    $$ values (true, 'facts') $$,
+    'the facts are its summary, which the patient reads'
+);
+select tests.act_as('a_admin', 'aal2');
+select is(
+    tests.error_of(format('select public.copilot_session_summary(%L)', tests.recall('patient_session'))) ->> 'details',
+    'session_not_found', 'a patient''s session is not the admin''s to audit'
+);
+select tests.clear_authentication();
+select set_config('carebase.copilot_idle_after', '2 hours', true);
+select is(private.copilot_idle_after(), interval '2 hours', 'the idle period is the setting''s');
+select set_config('carebase.copilot_idle_after', 'a while', true);
+set local client_min_messages = error; -- its warning says so
+select is(private.copilot_idle_after(), interval '24 hours', 'a day when the setting is not an interval');
 
 -- Grants: only the RPCs write ------------------------------------------------------------------------
 

@@ -111,6 +111,11 @@ declare
     row_id uuid;
     action uuid;
     confirmed uuid;
+    service uuid;
+    completed uuid;
+    invoice uuid;
+    draft uuid;
+    payment uuid;
 begin
     insert into public.consent_documents (hospital_id, purpose, version, title, body)
     values (h, 'contact_email', 1, 'Email', 'You may email me.') returning id into row_id;
@@ -182,6 +187,28 @@ begin
     returning id into row_id;
     update public.leads set status = 'stalling_sent_to_cro' where id = row_id;
     perform pg_temp.fixture('leads', side || '_lead', row_id);
+    -- Billing: a catalogue service, a completed visit, an issued invoice with a counter payment,
+    -- a draft.
+    insert into public.billing_services (hospital_id, code, name, hsn_sac, unit_price, appointment_type)
+    values (h, 'CONSULT', 'Consultation', '999312', 500, 'consultation') returning id into service;
+    insert into public.appointments (hospital_id, doctor_id, patient_id, starts_at, ends_at, source)
+    values (h, d, p, now() - interval '3 days', now() - interval '3 days' + interval '20 minutes', 'web')
+    returning id into completed;
+    update public.appointments set status = 'in_consultation' where id = completed;
+    update public.appointments set status = 'completed' where id = completed;
+    perform tests.act_as(side || '_admin');
+    insert into public.invoices (hospital_id, patient_id) values (h, p) returning id into invoice;
+    insert into public.invoice_lines (invoice_id, service_id, quantity) values (invoice, service, 2);
+    perform public.issue_invoice(invoice);
+    payment := (public.record_payment(invoice, 100, 'cash')).id;
+    insert into public.invoices (hospital_id, patient_id) values (h, p) returning id into draft;
+    insert into public.invoice_lines (invoice_id, service_id) values (draft, service);
+    perform tests.clear_authentication();
+    perform pg_temp.fixture('billing_services', side || '_service', service);
+    perform pg_temp.fixture('appointments', side || '_completed', completed);
+    perform pg_temp.fixture('invoices', side || '_invoice', invoice);
+    perform pg_temp.fixture('invoices', side || '_draft_invoice', draft);
+    perform pg_temp.fixture('payments', side || '_payment', payment);
 end;
 $$;
 
@@ -366,7 +393,10 @@ from (
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
     ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action'),
-    ('public.leads', 'b', null, 'b_lead'), ('public.leads', 'c', null, 'c_lead')
+    ('public.leads', 'b', null, 'b_lead'), ('public.leads', 'c', null, 'c_lead'),
+    ('public.billing_services', 'b', null, 'b_service'), ('public.billing_services', 'c', null, 'c_service'),
+    ('public.invoices', 'b', null, 'b_invoice'), ('public.invoices', 'c', null, 'c_invoice'),
+    ('public.payments', 'b', null, 'b_payment'), ('public.payments', 'c', null, 'c_payment')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -417,6 +447,27 @@ create temporary table reach_templates (table_name regclass primary key, actor t
 create function pg_temp.a(kind text, name text) returns uuid language sql as $$ select tests.id_of(kind, name) $$;
 insert into reach_templates (table_name, actor, template)
 values
+(
+    'public.billing_services', 'a_admin', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'code', 'REACH', 'name', 'Reach service',
+        'hsn_sac', '999312', 'unit_price', 100
+    )
+),
+(
+    'public.invoices', 'a_front_desk', jsonb_build_object(
+        'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'patient_id', pg_temp.a('patients', 'a_patient1'),
+        'appointment_id', pg_temp.a('appointments', 'a_completed')
+    )
+),
+(
+    'public.invoice_lines', 'a_front_desk', jsonb_build_object(
+        'invoice_id',
+        pg_temp.a('invoices', 'a_draft_invoice'),
+        'service_id',
+        pg_temp.a('billing_services', 'a_service'),
+        'quantity', 1
+    )
+),
 (
     'public.voice_lines', 'a_admin', jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'vapi_phone_number_id', 'pn-reach', 'phone', '+911765500199'
@@ -864,6 +915,7 @@ values
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('action_id', 'public.ai_pending_actions', null),
+('invoice_id', 'public.invoices', null), ('payment_id', 'public.payments', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', 'public.leads', null), ('preferred_doctor_id', 'public.doctors', null);
 
@@ -874,6 +926,72 @@ create temporary table reach_calls (
 );
 insert into reach_calls (function_name, actor, call, args)
 values
+(
+    'patient_financials', 'a_front_desk',
+    $$ select public.patient_financials(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'financial_snapshot', 'a_front_desk', $$ select public.financial_snapshot(($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_dashboard', 'a_admin',
+    $$ select public.report_dashboard(($1 ->> 'hospital_id')::uuid, current_date - 30, current_date) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_revenue', 'a_admin',
+    $$ select jsonb_agg(r) from public.report_revenue(($1 ->> 'hospital_id')::uuid, current_date - 30,
+        current_date + 1) as r $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_appointments', 'a_admin',
+    $$ select jsonb_agg(r) from public.report_appointments(($1 ->> 'hospital_id')::uuid, current_date - 30,
+        current_date + 1) as r $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'report_patients', 'a_admin',
+    $$ select jsonb_agg(r) from public.report_patients(($1 ->> 'hospital_id')::uuid, current_date - 30,
+        current_date + 1) as r $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'issue_invoice', 'a_front_desk', $$ select to_jsonb(public.issue_invoice(($1 ->> 'invoice_id')::uuid)) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_draft_invoice'))
+),
+(
+    'discard_invoice', 'a_front_desk',
+    $$ select to_jsonb(public.discard_invoice(($1 ->> 'invoice_id')::uuid, 'reach')) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_draft_invoice'))
+),
+(
+    'issue_credit_note', 'a_front_desk',
+    $$ select to_jsonb(public.issue_credit_note(($1 ->> 'invoice_id')::uuid, 10, 'reach')) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_invoice'))
+),
+(
+    'invoice_appointment', 'a_front_desk',
+    $$ select to_jsonb(public.invoice_appointment(($1 ->> 'appointment_id')::uuid)) $$,
+    jsonb_build_object('appointment_id', pg_temp.a('appointments', 'a_completed'))
+),
+(
+    'record_payment', 'a_front_desk',
+    $$ select to_jsonb(public.record_payment(($1 ->> 'invoice_id')::uuid, 10, 'cash')) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_invoice'))
+),
+(
+    'begin_online_payment', 'a_patient1',
+    $$ select to_jsonb(public.begin_online_payment(($1 ->> 'invoice_id')::uuid)) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_invoice'))
+),
+(
+    'request_refund', 'a_front_desk',
+    $$ select to_jsonb(public.request_refund(($1 ->> 'payment_id')::uuid, 5, 'reach', 'reach-refund-key')) $$,
+    jsonb_build_object('payment_id', pg_temp.a('payments', 'a_payment'))
+),
 (
     'accept_staff_invitation', 'a_new_staff',
     $$ select public.accept_staff_invitation(($1 ->> 'invitation_id')::uuid) $$,
@@ -1059,6 +1177,10 @@ values
 ),
 (
     'copilot_session_history', 'a_doctor', $$ select public.copilot_session_history(($1 ->> 'session_id')::uuid) $$,
+    jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
+),
+(
+    'copilot_session_summary', 'a_doctor', $$ select public.copilot_session_summary(($1 ->> 'session_id')::uuid) $$,
     jsonb_build_object('session_id', pg_temp.a('ai_sessions', 'a_copilot_session'))
 ),
 (

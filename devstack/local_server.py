@@ -1,4 +1,5 @@
-"""Serves an ASGI app on 127.0.0.1 at an ephemeral port, in a background thread."""
+"""Serves an ASGI app on 127.0.0.1 at an ephemeral port, in a background thread (the tests' fakes,
+and `carebase eval copilot`'s in-process sidecar)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class LocalServer:
         deadline = time.monotonic() + 10
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"the fake server on {self.url} did not start")
+                raise RuntimeError(f"the server on {self.url} did not start")
             time.sleep(0.01)
         return self
 

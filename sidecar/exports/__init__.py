@@ -1,0 +1,1 @@
+"""Documents the sidecar writes for people to open: spreadsheets (xlsx)."""
