@@ -9597,6 +9597,28 @@ begin
         from public.leads as l
         where l.hospital_id = lead_dashboard.hospital_id
             and l.status in ('new_inquiry', 'stalling_sent_to_cro')
+    ),
+
+    -- Revenue (seed 004: the payments), as rpc/financial_snapshot counts it: payments captured
+    -- less refunds processed within the range, per currency.
+    money as (
+        select p.currency, p.amount
+        from public.payments as p
+        where p.hospital_id = lead_dashboard.hospital_id and p.status = 'captured'
+            and p.captured_at >= lower(span) and p.captured_at < upper(span)
+        union all
+        select r.currency, -r.amount
+        from public.refunds as r
+        where r.hospital_id = lead_dashboard.hospital_id and r.status = 'processed'
+            and r.processed_at >= lower(span) and r.processed_at < upper(span)
+    ),
+
+    revenue as (
+        select
+            coalesce(sum(m.amount) filter (where m.currency = 'INR'), 0) as inr,
+            coalesce(jsonb_agg(jsonb_build_object('currency', m.currency, 'amount', m.amount)
+                order by m.currency), '[]') as by_currency
+        from (select y.currency, sum(y.amount) as amount from money as y group by y.currency) as m
     )
 
     select jsonb_build_object(
@@ -9611,14 +9633,13 @@ begin
         'cro_queue', o.cro_queue,
         'cro_queue_unassigned', o.unassigned,
         'new_inquiries_waiting', o.new_inquiries,
-        'revenue', jsonb_build_object(
-            'amount', 0, 'currency', 'INR', 'note', 'financial records are not kept yet: 0 until they are'
-        )
+        'revenue', jsonb_build_object('amount', rv.inr, 'currency', 'INR', 'by_currency', rv.by_currency)
     ) into answer
     from totals as t
     cross join by_source as bs
     cross join by_status as bst
     cross join now_open as o
+    cross join revenue as rv
     cross join public.hospitals as h
     where h.id = lead_dashboard.hospital_id;
     return answer;
@@ -19646,7 +19667,7 @@ ALTER FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date d
 -- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting. revenue is 0 until financial records are kept. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting; revenue {amount (INR), currency, by_currency}: payments captured less refunds processed within the range, as rpc/financial_snapshot counts them. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
 
 --
 -- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres

@@ -6,7 +6,8 @@
 --   entered (leads.stages_reached, written by a trigger with each move, beside the history;
 --   `carebase seed check` and a pgTAP test compare the two), and the cohort is counted from
 --   the index (hospital_id, created_at) that includes status, source and the stages.
--- - The dashboard groups the cohort once by (source, status).
+-- - The dashboard groups the cohort once by (source, status), and counts revenue now that
+--   payments are kept (issue 18): payments captured less refunds processed in the range.
 -- - The CRO queue is a page (max_results, after), read in order from (hospital_id, status,
 --   status_changed_at) by a security definer function that limits itself to the caller's
 --   front-office hospitals: under RLS a lead's status filter (an enum: its `=` is not
@@ -120,6 +121,28 @@ begin
         from public.leads as l
         where l.hospital_id = lead_dashboard.hospital_id
             and l.status in ('new_inquiry', 'stalling_sent_to_cro')
+    ),
+
+    -- Revenue (seed 004: the payments), as rpc/financial_snapshot counts it: payments captured
+    -- less refunds processed within the range, per currency.
+    money as (
+        select p.currency, p.amount
+        from public.payments as p
+        where p.hospital_id = lead_dashboard.hospital_id and p.status = 'captured'
+            and p.captured_at >= lower(span) and p.captured_at < upper(span)
+        union all
+        select r.currency, -r.amount
+        from public.refunds as r
+        where r.hospital_id = lead_dashboard.hospital_id and r.status = 'processed'
+            and r.processed_at >= lower(span) and r.processed_at < upper(span)
+    ),
+
+    revenue as (
+        select
+            coalesce(sum(m.amount) filter (where m.currency = 'INR'), 0) as inr,
+            coalesce(jsonb_agg(jsonb_build_object('currency', m.currency, 'amount', m.amount)
+                order by m.currency), '[]') as by_currency
+        from (select y.currency, sum(y.amount) as amount from money as y group by y.currency) as m
     )
 
     select jsonb_build_object(
@@ -134,14 +157,13 @@ begin
         'cro_queue', o.cro_queue,
         'cro_queue_unassigned', o.unassigned,
         'new_inquiries_waiting', o.new_inquiries,
-        'revenue', jsonb_build_object(
-            'amount', 0, 'currency', 'INR', 'note', 'financial records are not kept yet: 0 until they are'
-        )
+        'revenue', jsonb_build_object('amount', rv.inr, 'currency', 'INR', 'by_currency', rv.by_currency)
     ) into answer
     from totals as t
     cross join by_source as bs
     cross join by_status as bst
     cross join now_open as o
+    cross join revenue as rv
     cross join public.hospitals as h
     where h.id = lead_dashboard.hospital_id;
     return answer;
@@ -351,3 +373,13 @@ comment on function public.lead_funnel(uuid, date, date) is
 'the pipeline in order {state, label, position, reached: how many of the cohort ever entered it '
 '(from their moves, so a lead moved back still counts where it was), now: how many are in it}. '
 'For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+
+comment on function public.lead_dashboard(uuid, date, date) is
+'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from '
+'from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, '
+'converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), '
+'leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, '
+'cro_queue_unassigned, new_inquiries_waiting; revenue {amount (INR), currency, by_currency}: '
+'payments captured less refunds processed within the range, as rpc/financial_snapshot counts '
+'them. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 '
+'bad_date_range.';
