@@ -82,6 +82,12 @@ RULES = {
         where l.status_changed_at <> (select max(h.occurred_at) from public.status_history as h
             where h.machine = 'lead' and h.subject_id = l.id)
     """,
+    "leads whose stages reached are not the states of their recorded moves": """
+        select count(*) from public.leads as l
+        cross join lateral (select array(select h.to_state from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id) as moves) as m
+        where not (l.stages_reached::text[] @> m.moves and m.moves @> l.stages_reached::text[])
+    """,
     "CRO queue leads given to someone who is no CRO of their hospital": """
         select count(*) from public.leads as l
         where l.status = 'stalling_sent_to_cro' and l.assigned_to is not null

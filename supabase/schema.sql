@@ -3367,6 +3367,7 @@ CREATE TABLE public.leads (
     created_by uuid DEFAULT auth.uid(),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    stages_reached public.lead_status[] DEFAULT '{}'::public.lead_status[] NOT NULL,
     CONSTRAINT leads_age_plausible CHECK (((age >= 0) AND (age <= 120))),
     CONSTRAINT leads_converted_at_with_patient CHECK (((converted_at IS NULL) = (patient_id IS NULL))),
     CONSTRAINT leads_converted_has_patient CHECK (((status = 'converted'::public.lead_status) = (patient_id IS NOT NULL))),
@@ -3509,6 +3510,12 @@ COMMENT ON COLUMN public.leads.created_via IS 'app (staff) or website (the publi
 --
 
 COMMENT ON COLUMN public.leads.created_by IS 'Who entered the lead (null: the website form).';
+
+--
+-- Name: COLUMN leads.stages_reached; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.stages_reached IS 'Every status the lead has been in (the to_states of its moves in status_history, kept with each move): what rpc/lead_funnel counts.';
 
 --
 -- Name: book_lead_today(public.leads, public.appointment_source); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6938,6 +6945,74 @@ end;
 $$;
 
 ALTER FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) OWNER TO postgres;
+
+--
+-- Name: cro_queue(uuid, boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cro_queue(hospital_id uuid DEFAULT NULL::uuid, everyone boolean DEFAULT false, max_results integer DEFAULT 50, after timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(lead_id uuid, hospital_id uuid, full_name text, phone text, inquiry text, source text, problem text, assigned_to uuid, waiting_since timestamp with time zone, inquiries integer, last_contacted_at timestamp with time zone, last_call_outcome text, next_follow_up_at timestamp with time zone, open_follow_ups bigint, history jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with page as (
+        select l.*
+        from public.leads as l
+        where l.status = 'stalling_sent_to_cro'
+            and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+            and (cro_queue.hospital_id is null or l.hospital_id = cro_queue.hospital_id)
+            and (cro_queue.everyone or l.assigned_to is null or l.assigned_to = (select auth.uid()))
+            and (cro_queue.after is null or l.status_changed_at > cro_queue.after)
+        order by l.status_changed_at, l.id
+        limit least(greatest(coalesce(cro_queue.max_results, 50), 1), 200)
+    )
+
+    select
+        l.id,
+        l.hospital_id,
+        l.full_name,
+        l.phone::text,
+        l.inquiry,
+        l.source,
+        l.problem,
+        l.assigned_to,
+        l.status_changed_at,
+        l.inquiries,
+        l.last_contacted_at,
+        (
+            select a.outcome from public.lead_activities as a
+            where a.lead_id = l.id and a.hospital_id = l.hospital_id and a.kind = 'call'
+            order by a.occurred_at desc
+            limit 1
+        ),
+        (
+            select min(f.due_at) from public.lead_follow_ups as f
+            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
+        ),
+        (
+            select count(*) from public.lead_follow_ups as f
+            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
+        ),
+        (
+            select coalesce(jsonb_agg(
+                jsonb_build_object(
+                    'from', h.from_state, 'to', h.to_state, 'by', h.actor_id, 'role', h.actor_role,
+                    'reason', h.reason, 'at', h.occurred_at
+                ) order by h.occurred_at
+            ), '[]')
+            from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id
+        )
+    from page as l
+    order by l.status_changed_at, l.id
+$$;
+
+ALTER FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) IS 'A page of the CRO queue of the hospitals where the caller is front desk, CRO or admin.';
 
 --
 -- Name: csv_safe(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11134,19 +11209,21 @@ declare
 begin
     perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
     span := private.hospital_days(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
-    with cohort as materialized (
-        select l.status, l.source
+    -- One pass over the cohort: how many of each source are in each status now.
+    with counted as materialized (
+        select l.source, l.status, count(*) as n
         from public.leads as l
         where l.hospital_id = lead_dashboard.hospital_id
             and l.created_at >= lower(span) and l.created_at < upper(span)
+        group by l.source, l.status
     ),
 
     totals as (
         select
-            count(*) as leads,
-            count(*) filter (where c.status = 'converted') as converted,
-            count(*) filter (where c.status = 'lost') as lost
-        from cohort as c
+            coalesce(sum(c.n), 0)::bigint as leads,
+            coalesce(sum(c.n) filter (where c.status = 'converted'), 0)::bigint as converted,
+            coalesce(sum(c.n) filter (where c.status = 'lost'), 0)::bigint as lost
+        from counted as c
     ),
 
     by_source as (
@@ -11154,15 +11231,18 @@ begin
             'source', s.source, 'leads', s.leads, 'converted', s.converted
         ) order by s.leads desc, s.source), '[]') as list
         from (
-            select c.source, count(*) as leads, count(*) filter (where c.status = 'converted') as converted
-            from cohort as c
+            select
+                c.source,
+                sum(c.n)::bigint as leads,
+                coalesce(sum(c.n) filter (where c.status = 'converted'), 0)::bigint as converted
+            from counted as c
             group by c.source
         ) as s
     ),
 
     by_status as (
         select coalesce(jsonb_object_agg(s.status, s.n), '{}') as counts
-        from (select c.status, count(*) as n from cohort as c group by c.status) as s
+        from (select c.status, sum(c.n)::bigint as n from counted as c group by c.status) as s
     ),
 
     now_open as (
@@ -11173,6 +11253,28 @@ begin
         from public.leads as l
         where l.hospital_id = lead_dashboard.hospital_id
             and l.status in ('new_inquiry', 'stalling_sent_to_cro')
+    ),
+
+    -- Revenue (seed 004: the payments), as rpc/financial_snapshot counts it: payments captured
+    -- less refunds processed within the range, per currency.
+    money as (
+        select p.currency, p.amount
+        from public.payments as p
+        where p.hospital_id = lead_dashboard.hospital_id and p.status = 'captured'
+            and p.captured_at >= lower(span) and p.captured_at < upper(span)
+        union all
+        select r.currency, -r.amount
+        from public.refunds as r
+        where r.hospital_id = lead_dashboard.hospital_id and r.status = 'processed'
+            and r.processed_at >= lower(span) and r.processed_at < upper(span)
+    ),
+
+    revenue as (
+        select
+            coalesce(sum(m.amount) filter (where m.currency = 'INR'), 0) as inr,
+            coalesce(jsonb_agg(jsonb_build_object('currency', m.currency, 'amount', m.amount)
+                order by m.currency), '[]') as by_currency
+        from (select y.currency, sum(y.amount) as amount from money as y group by y.currency) as m
     )
 
     select jsonb_build_object(
@@ -11187,14 +11289,13 @@ begin
         'cro_queue', o.cro_queue,
         'cro_queue_unassigned', o.unassigned,
         'new_inquiries_waiting', o.new_inquiries,
-        'revenue', jsonb_build_object(
-            'amount', 0, 'currency', 'INR', 'note', 'financial records are not kept yet: 0 until they are'
-        )
+        'revenue', jsonb_build_object('amount', rv.inr, 'currency', 'INR', 'by_currency', rv.by_currency)
     ) into answer
     from totals as t
     cross join by_source as bs
     cross join by_status as bst
     cross join now_open as o
+    cross join revenue as rv
     cross join public.hospitals as h
     where h.id = lead_dashboard.hospital_id;
     return answer;
@@ -11223,28 +11324,32 @@ declare
 begin
     perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
     span := private.hospital_days(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
-    with cohort as materialized (
-        select l.id, l.status
+    -- One pass over the cohort (the index alone): how many leads have each status and set of
+    -- stages reached; a few dozen combinations, whatever the cohort's size.
+    with counted as materialized (
+        select l.status, l.stages_reached, count(*) as n
         from public.leads as l
         where l.hospital_id = lead_funnel.hospital_id
             and l.created_at >= lower(span) and l.created_at < upper(span)
+        group by l.status, l.stages_reached
     ),
 
+    -- Each lead counts once in every stage it has been in.
     reached as (
-        select h.to_state, count(distinct h.subject_id) as n
-        from cohort as c
-        join public.status_history as h on h.subject_id = c.id and h.machine = 'lead'
-        group by h.to_state
+        select r.state::text as state, sum(c.n)::bigint as n
+        from counted as c
+        cross join lateral unnest(c.stages_reached) as r (state)
+        group by r.state
     ),
 
     standing as (
-        select c.status::text as state, count(*) as n from cohort as c group by c.status
+        select c.status::text as state, sum(c.n)::bigint as n from counted as c group by c.status
     )
 
     select jsonb_build_object(
         'from_date', (lower(span) at time zone ho.time_zone)::date,
         'to_date', (upper(span) at time zone ho.time_zone)::date - 1,
-        'cohort', (select count(*) from cohort),
+        'cohort', (select coalesce(sum(c.n), 0)::bigint from counted as c),
         'stages', jsonb_agg(
             jsonb_build_object(
                 'state', s.state, 'label', s.label, 'position', s.position,
@@ -11253,7 +11358,7 @@ begin
         )
     ) into answer
     from private.state_machine_states as s
-    left join reached as r on r.to_state = s.state
+    left join reached as r on r.state = s.state
     left join standing as n on n.state = s.state
     cross join public.hospitals as ho
     where s.machine = 'lead' and ho.id = lead_funnel.hospital_id
@@ -13326,6 +13431,30 @@ ALTER FUNCTION private.note_lead_contact() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.note_lead_contact() IS 'Trigger on lead_activities: a logged call becomes the lead''s last_contacted_at.';
+
+--
+-- Name: note_lead_stage(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_lead_stage() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if not new.status = any(coalesce(new.stages_reached, '{}')) then
+        new.stages_reached := coalesce(new.stages_reached, '{}') || new.status;
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.note_lead_stage() OWNER TO postgres;
+
+--
+-- Name: FUNCTION note_lead_stage(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.note_lead_stage() IS 'Trigger on leads: a lead''s status joins the stages it has reached (leads.stages_reached).';
 
 --
 -- Name: notify_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -21789,64 +21918,25 @@ ALTER FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, 
 COMMENT ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) IS 'Enters a lead (seed 004 POST /api/leads) for the front desk, CROs and admins of the hospital. The phone is read as E.164 (+91 for a 10-digit number). An inquiry from the phone of an open lead (last inquiry within 60 days) is that lead again: counted and recorded on it (merged: true). A new lead with a preferred doctor, or an inquiry mapped to a specialty, is booked into the first free slot of today (instant booking; book_today false skips it). Returns {lead, merged, appointment, booking: booked | no_free_slot_today | no_doctor_to_book | not_requested | not_attempted}. Errors: 42501 not_front_office; 22023 invalid_phone, unknown_lead_source, unknown_lead_inquiry; PT422 doctor_inactive.';
 
 --
--- Name: cro_queue(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: cro_queue(uuid, boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.cro_queue(hospital_id uuid DEFAULT NULL::uuid, everyone boolean DEFAULT false) RETURNS TABLE(lead_id uuid, hospital_id uuid, full_name text, phone text, inquiry text, source text, problem text, assigned_to uuid, waiting_since timestamp with time zone, inquiries integer, last_contacted_at timestamp with time zone, last_call_outcome text, next_follow_up_at timestamp with time zone, open_follow_ups bigint, history jsonb)
+CREATE FUNCTION public.cro_queue(hospital_id uuid DEFAULT NULL::uuid, everyone boolean DEFAULT false, max_results integer DEFAULT 50, after timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(lead_id uuid, hospital_id uuid, full_name text, phone text, inquiry text, source text, problem text, assigned_to uuid, waiting_since timestamp with time zone, inquiries integer, last_contacted_at timestamp with time zone, last_call_outcome text, next_follow_up_at timestamp with time zone, open_follow_ups bigint, history jsonb)
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-    select
-        l.id,
-        l.hospital_id,
-        l.full_name,
-        l.phone::text,
-        l.inquiry,
-        l.source,
-        l.problem,
-        l.assigned_to,
-        l.status_changed_at,
-        l.inquiries,
-        l.last_contacted_at,
-        (
-            select a.outcome from public.lead_activities as a
-            where a.lead_id = l.id and a.hospital_id = l.hospital_id and a.kind = 'call'
-            order by a.occurred_at desc
-            limit 1
-        ),
-        (
-            select min(f.due_at) from public.lead_follow_ups as f
-            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
-        ),
-        (
-            select count(*) from public.lead_follow_ups as f
-            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
-        ),
-        (
-            select coalesce(jsonb_agg(
-                jsonb_build_object(
-                    'from', h.from_state, 'to', h.to_state, 'by', h.actor_id, 'role', h.actor_role,
-                    'reason', h.reason, 'at', h.occurred_at
-                ) order by h.occurred_at
-            ), '[]')
-            from public.status_history as h
-            where h.machine = 'lead' and h.subject_id = l.id
-        )
-    from public.leads as l
-    where l.status = 'stalling_sent_to_cro'
-        and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
-        and (cro_queue.hospital_id is null or l.hospital_id = cro_queue.hospital_id)
-        and (cro_queue.everyone or l.assigned_to is null or l.assigned_to = (select auth.uid()))
-    order by l.status_changed_at, l.id
+    select * from private.cro_queue(
+        cro_queue.hospital_id, cro_queue.everyone, cro_queue.max_results, cro_queue.after
+    );
 $$;
 
-ALTER FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) OWNER TO postgres;
+ALTER FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) OWNER TO postgres;
 
 --
--- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) IS 'The CRO intervention queue (seed 004): the leads in stalling_sent_to_cro of the hospitals where the caller is front desk, CRO or admin (or the one given), oldest first, each with its last call outcome, next follow-up and its moves (history). By default the caller''s own and the unassigned ones; everyone: true for all. GET /rest/v1/rpc/cro_queue takes filters, order and limit.';
+COMMENT ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) IS 'The CRO intervention queue (seed 004): the leads in stalling_sent_to_cro of the hospitals where the caller is front desk, CRO or admin (or the one given), oldest first, each with its last call outcome, next follow-up and its moves (history). By default the caller''s own and the unassigned ones; everyone: true for all. A page of max_results (1-200, default 50); the next page: after = the last row''s waiting_since.';
 
 --
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -22796,7 +22886,7 @@ ALTER FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date d
 -- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting. revenue is 0 until financial records are kept. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting; revenue {amount (INR), currency, by_currency}: payments captured less refunds processed within the range, as rpc/financial_snapshot counts them. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
 
 --
 -- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
@@ -22815,7 +22905,7 @@ ALTER FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date
 -- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The lead funnel (seed 004 GET /api/dashboard/funnel) of the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): cohort, and per stage of the pipeline in order {state, label, position, reached: how many of the cohort ever entered it (from status_history, so a lead moved back still counts where it was), now: how many are in it}. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+COMMENT ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The lead funnel (seed 004 GET /api/dashboard/funnel) of the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): cohort, and per stage of the pipeline in order {state, label, position, reached: how many of the cohort ever entered it (from their moves, so a lead moved back still counts where it was), now: how many are in it}. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
 
 --
 -- Name: lead_matches(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
@@ -30803,7 +30893,7 @@ CREATE INDEX leads_created_by_idx ON public.leads USING btree (created_by);
 -- Name: leads_hospital_created_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX leads_hospital_created_idx ON public.leads USING btree (hospital_id, created_at);
+CREATE INDEX leads_hospital_created_idx ON public.leads USING btree (hospital_id, created_at) INCLUDE (status, source, stages_reached);
 
 --
 -- Name: leads_hospital_phone_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -32568,6 +32658,12 @@ CREATE TRIGGER leads_guard BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW 
 --
 
 CREATE TRIGGER leads_keep_status_reason BEFORE UPDATE OF status_reason ON public.leads FOR EACH ROW EXECUTE FUNCTION private.keep_status_reason();
+
+--
+-- Name: leads leads_note_stage; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_note_stage BEFORE INSERT OR UPDATE OF status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.note_lead_stage();
 
 --
 -- Name: leads leads_record_assignment; Type: TRIGGER; Schema: public; Owner: postgres
@@ -38163,6 +38259,13 @@ GRANT ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journe
 REVOKE ALL ON FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO authenticated;
+
+--
 -- Name: FUNCTION csv_safe(value text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -39449,6 +39552,12 @@ GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind
 --
 
 REVOKE ALL ON FUNCTION private.note_lead_contact() FROM PUBLIC;
+
+--
+-- Name: FUNCTION note_lead_stage(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_lead_stage() FROM PUBLIC;
 
 --
 -- Name: FUNCTION notify_appointment_change(); Type: ACL; Schema: private; Owner: postgres
@@ -41105,12 +41214,12 @@ GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone
 GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO service_role;
 
 --
--- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) TO authenticated;
-GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean) TO service_role;
+REVOKE ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION db_pre_request(); Type: ACL; Schema: public; Owner: postgres

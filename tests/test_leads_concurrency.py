@@ -109,6 +109,8 @@ def clinic(stack: Settings) -> Iterator[Clinic]:
         conn.execute("delete from private.mrn_counters where hospital_id = %s", (hospital,))
         conn.execute("delete from public.patients where id = any(%s)", (patients,))
         conn.execute("delete from public.hospitals where id = %s", (hospital,))
+        # Replica mode fires no cascade: each person's rows go by hand.
+        conn.execute("delete from public.profiles where id = any(%s)", (users,))
         conn.execute("delete from auth.users where id = any(%s)", (users,))
 
 

@@ -402,6 +402,11 @@ RECREATED_FUNCTIONS = {
     " cancellation happened and to choose another time",
     "public.claim_notifications": "20261211001000 claims messages too and re-checks contact"
     " consent when a row is claimed; each row's delivery is private.outbox_delivery's",
+    "private.lead_dashboard": "20261209190000 groups the cohort once, read from the index alone",
+    "private.lead_funnel": "20261209190000 counts the stages each lead keeps (leads.stages_reached)"
+    " instead of reading every move of the cohort",
+    "public.cro_queue": "20261209190000 pages the queue and reads it from its index in a security"
+    " definer function (its enum filter cannot run before the leads' policies)",
 }
 
 CREATE_FUNCTION = re.compile(

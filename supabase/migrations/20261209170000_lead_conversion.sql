@@ -238,7 +238,8 @@ comment on function public.convert_lead(uuid, uuid, date, boolean) is
 'identity match among the patients registered there (rpc/lead_matches; create_new: true skips '
 'it; born_on, the date of birth, sharpens it and is recorded), else creates the patient and '
 'their registration with the next MRN (UHID) of the hospital''s year; moves the lead to converted '
-'(the front desk from new_inquiry or contacted; CROs and admins also from stalling_sent_to_cro) and makes its appointments the patient''s. Returns {lead_id, '
+'(the front desk from new_inquiry or contacted; CROs and admins also from stalling_sent_to_cro) '
+'and makes its appointments the patient''s. Returns {lead_id, '
 'patient_id, mrn, linked, match: {score, parts} | null, appointments_moved}. Errors: PT404 lead '
 'not found, patient_not_registered_here; PT409 already_converted, appointment_clash, a move the '
 'machine does not have (e.g. from lost); 42501 a role that may not convert from the lead''s status.';

@@ -2,7 +2,7 @@
 -- hand count, a lead moved back a stage included; a lead from before the range is not in the
 -- cohort; only the hospital's front office reads them.
 begin;
-select plan(12);
+select plan(14);
 
 select tests.create_world();
 
@@ -83,6 +83,19 @@ select is(
     4, 'a wider range takes the older lead in (contacted: B, C, D and G)'
 );
 
+select tests.clear_authentication();
+select is_empty(
+    $$ select r.name from tests.remembered() as r
+        join public.leads as l on l.id = r.id
+        where l.stages_reached::text[] is distinct from array(
+            select h.to_state from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id
+            group by h.to_state order by min(h.occurred_at)
+        ) $$,
+    'the stages a lead keeps are exactly the states its recorded moves entered, in the order first entered'
+);
+select tests.act_as('a_cro');
+
 -- The dashboard ---------------------------------------------------------------------------------------
 select results_eq(
     $$ select (d ->> 'new_leads')::integer, (d ->> 'converted')::integer, (d ->> 'lost')::integer,
@@ -90,7 +103,7 @@ select results_eq(
             (d ->> 'new_inquiries_waiting')::integer, d -> 'revenue' ->> 'amount'
         from public.lead_dashboard(tests.id_of('hospitals', 'TSTA')) as d $$,
     $$ values (6, 1, 1, 16.7, 1, 0, 1, '0') $$,
-    'the KPIs: new leads, converted, lost, conversion rate, the CRO queue now, new inquiries waiting, revenue 0'
+    'the KPIs: new leads, converted, lost, conversion rate, the CRO queue now, new inquiries waiting; no revenue yet'
 );
 select is(
     public.lead_dashboard(tests.id_of('hospitals', 'TSTA')) -> 'leads_by_source',
@@ -107,6 +120,23 @@ select results_eq(
         tests.id_of('hospitals', 'TSTA'), '2026-01-01', '2026-01-31') as d $$,
     $$ values ('2026-01-01', '2026-01-31') $$,
     'the range is days of the hospital'
+);
+
+-- Revenue: what the hospital was paid in the range, refunds taken off.
+select tests.act_as('a_front_desk');
+insert into public.invoices (id, hospital_id, patient_id)
+values (
+    'a0000000-0000-4000-8000-00000000d001', tests.id_of('hospitals', 'TSTA'), tests.id_of('patients', 'a_patient1')
+);
+insert into public.invoice_lines (invoice_id, description, hsn_sac, unit_price)
+values ('a0000000-0000-4000-8000-00000000d001', 'IVF consultation', '999312', 1500);
+select public.issue_invoice('a0000000-0000-4000-8000-00000000d001') is not null as issued;
+select public.record_payment('a0000000-0000-4000-8000-00000000d001', 1200, 'cash') is not null as paid;
+select tests.act_as('a_cro');
+select is(
+    public.lead_dashboard(tests.id_of('hospitals', 'TSTA')) -> 'revenue',
+    '{"amount": 1200.00, "currency": "INR", "by_currency": [{"amount": 1200.00, "currency": "INR"}]}'::jsonb,
+    'revenue is what the hospital was paid in the range (payments captured, refunds taken off)'
 );
 
 -- Who reads them -----------------------------------------------------------------------------------------
