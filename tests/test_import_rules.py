@@ -67,6 +67,7 @@ MAY_IMPORT = {
         "voice",
         "copilot",
         "exports",
+        "documents",
         "integrations",
         "errors",
         "settings",
@@ -78,6 +79,7 @@ MAY_IMPORT = {
     "jobs": {"integrations", "errors", "settings", "observability"},
     "integrations": {"errors", "settings", "observability"},
     "exports": set(),
+    "documents": set(),  # PDFs and their verification tokens: pure rendering, no I/O
 }
 
 
