@@ -16,6 +16,7 @@ from sidecar.observability import RequestContext
 from sidecar.rate_limit import RateLimit
 from sidecar.routes import (
     copilot,
+    document_verify,
     documents,
     health,
     patient_auth,
@@ -92,7 +93,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     # The public verify route of the PDFs' QR codes: per client address.
     verify_limit = RateLimit("verify", settings.verify_rate_limit, settings.trusted_proxies)
     verify_routes = APIRouter(dependencies=[Depends(verify_limit)])
-    verify_routes.include_router(documents.verify_router)
+    verify_routes.include_router(document_verify.router)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)

@@ -1,8 +1,9 @@
 """Invoice and prescription PDFs with a verification QR code (issue 18, item 5), as the
 patient and whoever scans the code see them: the prescription's QR token verifies ("valid
-prescription issued by Dr ...") and, once the prescription is cancelled, the same token says
-so; a tampered token is refused; a patient gets a signed URL to his own invoice's PDF, which
-carries its number, and a 404 for another patient's invoice.
+prescription issued by Dr ...") and, once the prescription is cancelled (or changed), the same
+token says so; a tampered token is refused; a patient gets a signed URL to his own invoice's
+PDF, which carries its number, and a 404 for another patient's invoice; without its fonts a
+PDF is refused, never printed in boxes.
 
 Runs on the demo hospital (seed.sql): Dr. Sandhu prescribes for and the front desk bills
 Balwinder Singh; Paramjit Kaur is the other patient. What the run made is removed afterwards.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -22,6 +24,7 @@ from devstack.gateway.tokens import issue
 from devstack.local_server import LocalServer
 from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
+from sidecar.documents import render
 from sidecar.settings import SidecarSettings
 
 HOSPITAL = "10000000-0000-4000-8000-000000000001"
@@ -128,6 +131,16 @@ def test_a_prescription_pdf_verifies_until_it_is_cancelled(
     assert cancelled["valid"] is False and cancelled["status"] == "cancelled"
     assert cancelled["message"].startswith("CANCELLED")
 
+    with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
+        conn.execute(
+            "update public.prescriptions set valid_until = valid_until + interval '1 year'"
+            " where id = %s",
+            (prescription,),
+        )
+    changed = get(verify_url).json()
+    assert changed["valid"] is False and changed["content_matches"] is False
+    assert changed["message"].startswith("changed")
+
 
 def test_a_patient_gets_his_invoice_pdf_and_not_anothers(
     stack: Settings, sidecar: str, made: dict[str, list[str]]
@@ -163,3 +176,10 @@ def test_a_patient_gets_his_invoice_pdf_and_not_anothers(
 
     other = get(url, token_of(stack, OTHER_LOGIN))
     assert other.status_code == 404 and other.json()["code"] == "invoice_not_found"
+
+
+def test_without_the_fonts_a_pdf_is_refused_rather_than_printed_in_boxes(tmp_path: Path) -> None:
+    with pytest.raises(render.FontsMissing, match="fonts-noto-core"):
+        render.prescription_pdf(
+            {"status": "pending"}, {"name": "H"}, {"name": "Dr A"}, "ਬਲਵਿੰਦਰ", "x", str(tmp_path)
+        )

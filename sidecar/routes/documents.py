@@ -5,7 +5,8 @@ own token first (RLS decides: another patient's invoice is a 404), then render t
 reuse the one already stored for exactly the same content), keep it in the private Storage
 bucket `document-pdfs` and answer a short-lived signed URL to it.
 
-GET /api/v1/verify/{token} is public and rate-limited: the QR code's token names only the
+GET /api/v1/verify/{token} (routes/document_verify.py) is public and rate-limited: the QR
+code's token names only the
 document's kind, id and content hash, HMAC-signed (sidecar/documents/tokens.py). A tampered
 token is refused; otherwise rpc/document_verification (service role only, the one lookup the
 route needs) answers the document's current status and content hash, so a cancelled or
@@ -29,11 +30,8 @@ from sidecar.integrations.supabase_api import call_rpc
 from sidecar.routes.dependencies import CallerToken, Supabase
 
 router = APIRouter(tags=["Documents"])
-verify_router = APIRouter(tags=["Documents"])
 
 BUCKET = "document-pdfs"
-# Statuses after which a document no longer vouches for anything.
-VOID = {"invoice": {"cancelled"}, "prescription": {"cancelled", "denied", "expired"}}
 
 
 class SignedPdf(BaseModel):
@@ -42,19 +40,7 @@ class SignedPdf(BaseModel):
     verify_url: str = Field(description="What the PDF's QR code opens")
 
 
-class Verification(BaseModel):
-    valid: bool = Field(description="Issued, not cancelled or revoked, and unchanged since printed")
-    kind: str = Field(description="invoice or prescription")
-    status: str
-    content_matches: bool = Field(description="False: the document changed since it was printed")
-    issued_at: str | None = None
-    hospital: str | None = None
-    number: str | None = Field(None, description="An invoice's number")
-    doctor: str | None = Field(None, description="A prescription's doctor")
-    message: str
-
-
-def _secret(request: Request) -> str:
+def signing_secret(request: Request) -> str:
     secret = request.app.state.settings.document_signing_secret
     if not secret:
         raise ApiError(503, "documents_unconfigured", "document signing is not configured")
@@ -68,7 +54,7 @@ def _verify_url(request: Request, token: str) -> str:
     return f"{base}/api/v1/verify/{token}"
 
 
-async def _document_state(supabase: Supabase, kind: str, document_id: UUID) -> dict[str, Any]:
+async def document_state(supabase: Supabase, kind: str, document_id: UUID) -> dict[str, Any]:
     state = await call_rpc(
         supabase.as_service(),
         "document_verification",
@@ -141,7 +127,7 @@ async def _patient_name(client: Any, patient_id: str) -> str:
 async def invoice_pdf(
     request: Request, invoice_id: UUID, token: CallerToken, supabase: Supabase
 ) -> SignedPdf:
-    secret = _secret(request)
+    secret = signing_secret(request)
     client = supabase.as_user(token)
     rows = (await client.table("invoices").select("*").eq("id", str(invoice_id)).execute()).data
     if not rows:
@@ -162,7 +148,7 @@ async def invoice_pdf(
         .execute()
     ).data
     patient = await _patient_name(client, invoice["patient_id"])
-    state = await _document_state(supabase, "invoice", invoice_id)
+    state = await document_state(supabase, "invoice", invoice_id)
     verify_token = tokens.sign(
         secret, tokens.DocumentRef("invoice", invoice_id, state["content_hash"])
     )
@@ -203,7 +189,7 @@ async def invoice_pdf(
 async def prescription_pdf(
     request: Request, prescription_id: UUID, token: CallerToken, supabase: Supabase
 ) -> SignedPdf:
-    secret = _secret(request)
+    secret = signing_secret(request)
     client = supabase.as_user(token)
     rows = await call_rpc(
         client, "read_prescriptions", {"prescription_ids": [str(prescription_id)]}
@@ -212,7 +198,7 @@ async def prescription_pdf(
         raise ApiError(404, "prescription_not_found", "no such prescription, or not yours to read")
     prescription = rows[0]
     patient = await _patient_name(client, prescription["patient_id"])
-    state = await _document_state(supabase, "prescription", prescription_id)
+    state = await document_state(supabase, "prescription", prescription_id)
     verify_token = tokens.sign(
         secret, tokens.DocumentRef("prescription", prescription_id, state["content_hash"])
     )
@@ -235,53 +221,3 @@ async def prescription_pdf(
     )
     ttl = request.app.state.settings.pdf_url_ttl
     return SignedPdf(url=url, expires_in=ttl, verify_url=verify_url)
-
-
-@verify_router.get(
-    "/verify/{token}",
-    operation_id="document_verify",
-    summary="Verify a printed invoice or prescription by its QR code's token",
-    description=(
-        "Public. Answers whether the document is valid, its status, date, hospital and "
-        "number (invoice) or doctor (prescription); never patient data. A token not signed "
-        "by this deployment is refused (400)."
-    ),
-    response_model=Verification,
-    responses=error_responses(400, 404, 429, 502, 503),
-)
-async def verify_document(request: Request, token: str, supabase: Supabase) -> Verification:
-    secret = _secret(request)
-    try:
-        ref = tokens.verify(secret, token)
-    except tokens.InvalidToken as error:
-        raise ApiError(400, "invalid_token", "this is not a genuine document code") from error
-    state = await _document_state(supabase, ref.kind, ref.id)
-    status = str(state["status"])
-    matches = state["content_hash"] == ref.content_hash
-    void = status in VOID[ref.kind] or (ref.kind == "invoice" and status == "draft")
-    issued_on = str(state.get("issued_at") or "")[:10]
-    what = (
-        f"{ref.kind} {state.get('number')}"
-        if ref.kind == "invoice"
-        else f"prescription issued by {state.get('doctor')}"
-    )
-    if not matches:
-        message = f"changed: this {ref.kind} was altered after it was printed"
-    elif void:
-        message = f"{status.upper()}: {what} on {issued_on} at {state.get('hospital')}"
-    else:
-        message = (
-            f"valid {what} on {issued_on} at {state.get('hospital')}, "
-            f"status {status.replace('_', ' ')}"
-        )
-    return Verification(
-        valid=matches and not void,
-        kind=ref.kind,
-        status=status,
-        content_matches=matches,
-        issued_at=state.get("issued_at"),
-        hospital=state.get("hospital"),
-        number=state.get("number") if ref.kind == "invoice" else None,
-        doctor=state.get("doctor") if ref.kind == "prescription" else None,
-        message=message,
-    )
