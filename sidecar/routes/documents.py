@@ -184,7 +184,7 @@ async def invoice_pdf(
         "verifies it."
     ),
     response_model=SignedPdf,
-    responses=error_responses(401, 404, 422, 502, 503),
+    responses=error_responses(401, 403, 404, 422, 502, 503),
 )
 async def prescription_pdf(
     request: Request, prescription_id: UUID, token: CallerToken, supabase: Supabase
@@ -197,6 +197,10 @@ async def prescription_pdf(
     if not rows:
         raise ApiError(404, "prescription_not_found", "no such prescription, or not yours to read")
     prescription = rows[0]
+    if prescription.get("undecryptable"):
+        raise ApiError(
+            503, "prescription_unreadable", "the prescription's contents cannot be decrypted now"
+        )
     patient = await _patient_name(client, prescription["patient_id"])
     state = await document_state(supabase, "prescription", prescription_id)
     verify_token = tokens.sign(
