@@ -9,6 +9,7 @@ packages=(
   hey                                     # HTTP load for bench/
   curl jq                                 # the README's five-minute tour
   python3-venv
+  fonts-noto-core                         # the PDFs' fonts: Latin, Devanagari, Gurmukhi
 )
 
 missing=()

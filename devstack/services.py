@@ -34,6 +34,8 @@ def sidecar_environment(settings: Settings) -> dict[str, str]:
         "VAPI_SERVER_SECRET": "carebase-local-vapi-server-secret",
         # The local Razorpay webhook secret (never used in production).
         "RAZORPAY_WEBHOOK_SECRET": "carebase-local-razorpay-webhook-secret",
+        # The local signing secret of the PDFs' verification tokens (never used in production).
+        "CAREBASE_DOCUMENT_SIGNING_SECRET": "carebase-local-document-signing-secret",
         **firebase_emulator.sidecar_environment(settings),
     }
 

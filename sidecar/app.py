@@ -19,6 +19,8 @@ from sidecar.routes import (
     analytics,
     communications,
     copilot,
+    document_verify,
+    documents,
     health,
     patient_auth,
     payments,
@@ -100,6 +102,11 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     website_routes = APIRouter(dependencies=[Depends(website_limit)])
     website_routes.include_router(website_leads.router)
 
+    # The public verify route of the PDFs' QR codes: per client address.
+    verify_limit = RateLimit("verify", settings.verify_rate_limit, settings.trusted_proxies)
+    verify_routes = APIRouter(dependencies=[Depends(verify_limit)])
+    verify_routes.include_router(document_verify.router)
+
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
@@ -109,6 +116,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(voice.router)
     api.include_router(payments.router)
     api.include_router(reports.router)
+    api.include_router(documents.router)
+    api.include_router(verify_routes)
     api.include_router(copilot_routes)
     api.include_router(website_routes)
     app.include_router(api)

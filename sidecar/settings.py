@@ -185,6 +185,17 @@ class SidecarSettings(BaseSettings):
     # reCAPTCHA speak the same protocol; no secret: no captcha asked, the rate limit alone); the
     # websites allowed to post from a browser (comma-separated origins; empty: none).
     website_lead_rate_limit: str = Field("10/hour", alias="CAREBASE_WEBSITE_LEAD_RATE_LIMIT")
+
+    # Invoice and prescription PDFs (sidecar/routes/documents.py). The QR code's token is
+    # HMAC-signed with this secret; no default, so that nobody can sign tokens with a publicly
+    # known one. Unset: the PDF and verify routes answer 503.
+    document_signing_secret: str = Field("", alias="CAREBASE_DOCUMENT_SIGNING_SECRET")
+    # Where the Noto fonts are (NotoSans, NotoSansDevanagari, NotoSansGurmukhi; Regular, Bold).
+    pdf_font_dir: str = Field("/usr/share/fonts/truetype/noto", alias="CAREBASE_PDF_FONT_DIR")
+    # Seconds a PDF's signed Storage URL stays valid.
+    pdf_url_ttl: int = Field(300, ge=10, le=86400, alias="CAREBASE_PDF_URL_TTL")
+    # The public verify route: per client address.
+    verify_rate_limit: str = Field("60/minute", alias="CAREBASE_VERIFY_RATE_LIMIT")
     captcha_verify_url: str = Field(
         "https://challenges.cloudflare.com/turnstile/v0/siteverify",
         alias="CAREBASE_CAPTCHA_VERIFY_URL",

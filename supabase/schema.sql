@@ -7690,6 +7690,115 @@ $$;
 ALTER FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: document_content_hash(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.document_content_hash(kind text, document_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select case document_content_hash.kind
+        when 'invoice' then (
+            select encode(extensions.digest(
+                (to_jsonb(i) - '{status,status_reason,status_changed_at,amount_paid,amount_credited,updated_at}'::text[])::text
+                || coalesce((
+                    select jsonb_agg(to_jsonb(l) - '{updated_at}'::text[] order by l.line_no)::text
+                    from public.invoice_lines as l where l.invoice_id = i.id
+                ), ''),
+                'sha256'
+            ), 'hex')
+            from public.invoices as i where i.id = document_content_hash.document_id
+        )
+        when 'prescription' then (
+            select encode(extensions.digest(
+                concat_ws(
+                    '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
+                    encode(coalesce(p.notes, ''::bytea), 'hex'),
+                    (
+                        select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
+                        from public.prescription_items as it where it.prescription_id = p.id
+                    )
+                ),
+                'sha256'
+            ), 'hex')
+            from public.prescriptions as p where p.id = document_content_hash.document_id
+        )
+    end;
+$$;
+
+ALTER FUNCTION private.document_content_hash(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); null for an unknown document.';
+
+--
+-- Name: document_verification(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.document_verification(kind text, document_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if document_verification.kind not in ('invoice', 'prescription') then
+        perform private.raise_invalid(
+            format('unknown document kind %s', document_verification.kind), 'document_kind_unknown'
+        );
+    end if;
+    if document_verification.kind = 'invoice' then
+        select jsonb_build_object(
+            'kind', 'invoice', 'id', i.id, 'number', i.number, 'status', i.status,
+            'issued_at', i.issued_at, 'hospital', h.name, 'total', i.total, 'currency', i.currency,
+            'letterhead', jsonb_build_object(
+                'name', h.name, 'address', h.address, 'city', h.city, 'state', h.state, 'phone', h.phone,
+                'email', h.email
+            )
+        ) into answer
+        from public.invoices as i
+        join public.hospitals as h on h.id = i.hospital_id
+        where i.id = document_verification.document_id;
+    else
+        select jsonb_build_object(
+            'kind', 'prescription', 'id', p.id, 'status', p.status, 'issued_at', p.issued_at,
+            'valid_until', p.valid_until, 'hospital', h.name, 'doctor', pr.full_name,
+            'letterhead', jsonb_build_object(
+                'name', h.name, 'address', h.address, 'city', h.city, 'state', h.state, 'phone', h.phone,
+                'email', h.email
+            ),
+            'prescriber', jsonb_build_object(
+                'name', pr.full_name, 'qualification', d.qualification, 'licence_number', d.licence_number,
+                'licence_council', d.licence_council
+            )
+        ) into answer
+        from public.prescriptions as p
+        join public.hospitals as h on h.id = p.hospital_id
+        join public.doctors as d on d.id = p.doctor_id
+        join public.profiles as pr on pr.id = d.user_id
+        where p.id = document_verification.document_id;
+    end if;
+    if answer is null then
+        return null;
+    end if;
+    return answer || jsonb_build_object(
+        'content_hash', private.document_content_hash(document_verification.kind, document_verification.document_id)
+    );
+end;
+$$;
+
+ALTER FUNCTION private.document_verification(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.document_verification(kind text, document_id uuid) IS 'The body of rpc/document_verification (service role only).';
+
+--
 -- Name: drain_lead_backlog(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -22074,6 +22183,25 @@ ALTER FUNCTION public.discard_invoice(invoice_id uuid, reason text) OWNER TO pos
 --
 
 COMMENT ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) IS 'Discards a draft invoice (front desk, hospital admin; a reason is required): it becomes cancelled without ever having had a number (seed 003 DELETE /invoices/:id). Errors: PT404 invoice_not_found, PT409 invoice_not_draft, 22023 a reason is required.';
+
+--
+-- Name: document_verification(text, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.document_verification(kind text, document_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.document_verification(document_verification.kind, document_verification.document_id);
+$$;
+
+ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status) and current content_hash; null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
 
 --
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -38464,6 +38592,20 @@ GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occu
 GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.document_verification(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.document_verification(kind text, document_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION drain_lead_backlog(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -41253,6 +41395,13 @@ GRANT ALL ON FUNCTION public.decline_staff_invitation(invitation_id uuid) TO ser
 REVOKE ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.document_verification(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.document_verification(kind text, document_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION expire_prescriptions(); Type: ACL; Schema: public; Owner: postgres

@@ -69,6 +69,7 @@ MAY_IMPORT = {
         "copilot",
         "exports",
         "messaging",
+        "documents",
         "integrations",
         "errors",
         "settings",
@@ -81,6 +82,7 @@ MAY_IMPORT = {
     "jobs": {"messaging", "integrations", "errors", "settings", "observability"},
     "integrations": {"errors", "settings", "observability"},
     "exports": set(),
+    "documents": set(),  # PDFs and their verification tokens: pure rendering, no I/O
 }
 
 

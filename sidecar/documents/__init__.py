@@ -1,0 +1,1 @@
+"""Printable documents: invoice and prescription PDFs with a verification QR code."""
