@@ -3337,6 +3337,97 @@ $$;
 ALTER FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) OWNER TO postgres;
 
 --
+-- Name: check_diagnosis_code(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_diagnosis_code() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    known public.diagnosis_codes;
+    given text := upper(regexp_replace(coalesce(new.icd10_code, ''), '\s', '', 'g'));
+begin
+    if tg_op = 'UPDATE'
+        and (new.icd10_code, new.code_system, new.code_version)
+        is not distinct from (old.icd10_code, old.code_system, old.code_version) then
+        return new;
+    end if;
+    if given ~ '^[A-Z][0-9][0-9A-Z][0-9A-Z]{1,4}$' then
+        given := left(given, 3) || '.' || substr(given, 4);
+    end if;
+    if new.code_version is null then
+        new.code_version := private.current_code_version(new.code_system);
+        if new.code_version is null then
+            perform private.raise_unprocessable(
+                format('no version of %s is loaded', new.code_system), 'unknown_code_system',
+                'load one with `carebase codes load`'
+            );
+        end if;
+    elsif not exists (
+        select from public.code_systems as s
+        where s.system = new.code_system and s.version = new.code_version
+    ) then
+        perform private.raise_unprocessable(
+            format('%s version %s is not loaded', new.code_system, new.code_version), 'unknown_code_version'
+        );
+    end if;
+    select c.* into known from public.diagnosis_codes as c
+    where c.system = new.code_system and c.version = new.code_version and c.code = given;
+    if known.code is null then
+        perform private.raise_unprocessable(
+            format('%s is not a %s %s code', coalesce(nullif(given, ''), '(empty)'), new.code_system, new.code_version),
+            'unknown_diagnosis_code',
+            'find the code with rpc/search_diagnosis_codes'
+        );
+    end if;
+    new.icd10_code := known.code;
+    if new.description is null or btrim(new.description) = '' then
+        new.description := known.description;
+    end if;
+    return new;
+end;
+$_$;
+
+ALTER FUNCTION private.check_diagnosis_code() OWNER TO postgres;
+
+--
+-- Name: check_diagnosis_codes(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_diagnosis_codes(code_system text) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    current_version constant text := private.current_code_version(check_diagnosis_codes.code_system);
+    open_findings integer;
+begin
+    if current_version is null then
+        return 0;
+    end if;
+    update public.diagnoses as d
+    set code_version = current_version
+    from public.diagnosis_codes as c
+    where d.code_system = check_diagnosis_codes.code_system and d.code_version is null
+        and c.system = d.code_system and c.version = current_version and c.code = d.icd10_code;
+    delete from public.diagnosis_code_findings as f
+    using public.diagnoses as d
+    where d.id = f.diagnosis_id and d.code_version is not null;
+    insert into public.diagnosis_code_findings (diagnosis_id, hospital_id, code_system, checked_version, reason)
+    select d.id, d.hospital_id, d.code_system, current_version, 'unknown_diagnosis_code'
+    from public.diagnoses as d
+    where d.code_system = check_diagnosis_codes.code_system and d.code_version is null
+    on conflict (diagnosis_id) do update set checked_version = excluded.checked_version;
+    select count(*) into open_findings from public.diagnosis_code_findings as f
+    where f.code_system = check_diagnosis_codes.code_system;
+    return open_findings;
+end;
+$$;
+
+ALTER FUNCTION private.check_diagnosis_codes(code_system text) OWNER TO postgres;
+
+--
 -- Name: check_patient_booking_time(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3648,6 +3739,37 @@ end;
 $_$;
 
 ALTER FUNCTION private.clinical_row_exists(resource text, row_id uuid) OWNER TO postgres;
+
+--
+-- Name: collect_diagnosis_code_words(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.collect_diagnosis_code_words(code_system text, version text) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    with added as (
+        insert into public.diagnosis_code_words (system, version, word)
+        select distinct collect_diagnosis_code_words.code_system, collect_diagnosis_code_words.version, w.word
+        from public.diagnosis_codes as c
+        cross join lateral pg_catalog.regexp_split_to_table(
+            pg_catalog.lower(
+                c.description operator(pg_catalog.||) ' '
+                operator(pg_catalog.||) pg_catalog.array_to_string(c.synonyms, ' ')
+                operator(pg_catalog.||) ' ' operator(pg_catalog.||) pg_catalog.array_to_string(c.terms, ' ')
+            ),
+            '[^[:alpha:]]+'
+        ) as w (word)
+        where c.system operator(pg_catalog.=) collect_diagnosis_code_words.code_system
+            and c.version operator(pg_catalog.=) collect_diagnosis_code_words.version
+            and not c.extended and pg_catalog.length(w.word) operator(pg_catalog.>=) 3
+        on conflict do nothing
+        returning 1
+    )
+    select pg_catalog.count(*)::integer from added;
+$$;
+
+ALTER FUNCTION private.collect_diagnosis_code_words(code_system text, version text) OWNER TO postgres;
 
 --
 -- Name: complete_calendar_push(uuid, uuid, text, text, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4443,6 +4565,20 @@ $$;
 ALTER FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) OWNER TO postgres;
 
 --
+-- Name: current_code_version(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.current_code_version(code_system text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select s.version from public.code_systems as s
+    where s.system = current_code_version.code_system and s.is_current;
+$$;
+
+ALTER FUNCTION private.current_code_version(code_system text) OWNER TO postgres;
+
+--
 -- Name: custom_access_token_hook(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4597,6 +4733,69 @@ end;
 $$;
 
 ALTER FUNCTION private.device_token_changes_hands() OWNER TO postgres;
+
+--
+-- Name: diagnosis_code_search_vector(text, text[], text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.diagnosis_code_search_vector(description text, terms text[], synonyms text[]) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select pg_catalog.setweight(pg_catalog.to_tsvector('pg_catalog.english', description), 'A')
+        || pg_catalog.setweight(
+            pg_catalog.to_tsvector('pg_catalog.english', pg_catalog.array_to_string(synonyms, ' | ')), 'B'
+        )
+        || pg_catalog.setweight(
+            pg_catalog.to_tsvector('pg_catalog.english', pg_catalog.array_to_string(terms, ' | ')), 'C'
+        );
+$$;
+
+ALTER FUNCTION private.diagnosis_code_search_vector(description text, terms text[], synonyms text[]) OWNER TO postgres;
+
+--
+-- Name: diagnosis_codes_matching(text, text, text[], text, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) RETURNS TABLE(code text, description text, billable boolean, chapter text, block text, score real)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    q constant text := lower(btrim(query));
+    starts_with constant text := private.like_prefix(q);
+    anywhere constant tsquery := to_tsquery('pg_catalog.english', private.prefix_words(words, ''));
+    in_description constant tsquery := to_tsquery('pg_catalog.english', private.prefix_words(words, 'A'));
+    in_synonyms constant tsquery := to_tsquery('pg_catalog.english', private.prefix_words(words, 'B'));
+    in_terms constant tsquery := to_tsquery('pg_catalog.english', private.prefix_words(words, 'C'));
+    query_words constant integer := cardinality(words);
+begin
+    return query
+    with matches as (
+        select c.code, c.description, c.billable, c.chapter, c.block, c.sort_key,
+            case when c.search_vector operator(pg_catalog.@@) in_description then 1.0 else 0 end
+            + case when c.search_vector operator(pg_catalog.@@) in_synonyms then 0.9 else 0 end
+            + case when c.search_vector operator(pg_catalog.@@) in_terms then 0.3 else 0 end
+            + least(1.0, query_words::numeric / greatest(1, length(ts_filter(c.search_vector, '{a}'))))
+            + case when lower(c.description) like starts_with then 0.3 else 0 end
+            + case when exists (select from unnest(c.terms) as t where lower(t) like starts_with) then 0.3 else 0 end
+            + case when lower(c.description) = q then 1.0 else 0 end
+            + case when q = any(array(select lower(s) from unnest(c.synonyms) as s)) then 1.0 else 0 end
+            + 0.05 * (8 - length(c.code_key))
+            - case when lower(c.description) like 'other %' then 0.4 else 0 end as rank
+        from public.diagnosis_codes as c
+        where c.system = diagnosis_codes_matching.code_system and c.version = diagnosis_codes_matching.code_version
+            and c.search_vector operator(pg_catalog.@@) anywhere
+            and (not diagnosis_codes_matching.billable_only or c.billable)
+    )
+    select m.code, m.description, m.billable, m.chapter, m.block, m.rank::real
+    from matches as m
+    order by m.rank desc, m.sort_key
+    limit diagnosis_codes_matching.max_results;
+end;
+$$;
+
+ALTER FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) OWNER TO postgres;
 
 --
 -- Name: disclose_clinical_note_addenda_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7032,6 +7231,19 @@ ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
 COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
 
 --
+-- Name: like_prefix(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.like_prefix(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select pg_catalog.regexp_replace(pg_catalog.lower(value), '([\\%_])', '\\\1', 'g') operator(pg_catalog.||) '%';
+$$;
+
+ALTER FUNCTION private.like_prefix(value text) OWNER TO postgres;
+
+--
 -- Name: link_patient_login(uuid, public.phone_e164, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9330,6 +9542,23 @@ ALTER FUNCTION private.possible_duplicates(patient_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION private.possible_duplicates(patient_id uuid) IS 'The possible duplicates of a patient in the hospitals where the caller reviews duplicates.';
 
 --
+-- Name: prefix_words(text[], text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.prefix_words(words text[], weight text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select pg_catalog.array_to_string(
+        array(select pg_catalog.quote_literal(w) operator(pg_catalog.||) ':*' operator(pg_catalog.||) weight
+            from pg_catalog.unnest(words) as w),
+        ' & '
+    );
+$$;
+
+ALTER FUNCTION private.prefix_words(words text[], weight text) OWNER TO postgres;
+
+--
 -- Name: protect_encrypted_column(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11313,6 +11542,35 @@ end;
 $$;
 
 ALTER FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) OWNER TO postgres;
+
+--
+-- Name: resolve_code_version(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.resolve_code_version(code_system text, version text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    found text;
+begin
+    if resolve_code_version.version is null then
+        found := private.current_code_version(resolve_code_version.code_system);
+    else
+        select s.version into found from public.code_systems as s
+        where s.system = resolve_code_version.code_system and s.version = resolve_code_version.version;
+    end if;
+    if found is null then
+        perform private.raise_not_found(
+            format('%s %s is not loaded', resolve_code_version.code_system, coalesce(resolve_code_version.version, '')),
+            'unknown_code_system'
+        );
+    end if;
+    return found;
+end;
+$$;
+
+ALTER FUNCTION private.resolve_code_version(code_system text, version text) OWNER TO postgres;
 
 --
 -- Name: retire_field_keys(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14527,6 +14785,69 @@ COMMENT ON FUNCTION public.decline_staff_invitation(invitation_id uuid) IS 'Decl
 Errors: PT404 no such invitation addressed to you, PT409 no longer open.';
 
 --
+-- Name: diagnosis_code(text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.diagnosis_code(code text, code_system text DEFAULT 'ICD-10-CM'::text, version text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    found_version text := private.resolve_code_version(diagnosis_code.code_system, diagnosis_code.version);
+    key constant text := upper(regexp_replace(coalesce(diagnosis_code.code, ''), '[\s.]', '', 'g'));
+    c public.diagnosis_codes;
+begin
+    select d.* into c from public.diagnosis_codes as d
+    where d.system = diagnosis_code.code_system and d.version = found_version and d.code_key = key;
+    if c.code is null then
+        perform private.raise_not_found(
+            format('%s is not a %s %s code', diagnosis_code.code, diagnosis_code.code_system, found_version),
+            'unknown_diagnosis_code'
+        );
+    end if;
+    return jsonb_build_object(
+        'system', c.system,
+        'version', c.version,
+        'code', c.code,
+        'description', c.description,
+        'billable', c.billable,
+        'terms', to_jsonb(c.terms),
+        'synonyms', to_jsonb(c.synonyms),
+        'chapter', (
+            select jsonb_build_object('code', g.code, 'title', g.title) from public.diagnosis_code_groups as g
+            where g.system = c.system and g.version = c.version and g.kind = 'chapter' and g.code = c.chapter
+        ),
+        'block', (
+            select jsonb_build_object('code', g.code, 'title', g.title) from public.diagnosis_code_groups as g
+            where g.system = c.system and g.version = c.version and g.kind = 'block' and g.code = c.block
+        ),
+        'parent', (
+            select jsonb_build_object('code', p.code, 'description', p.description) from public.diagnosis_codes as p
+            where p.system = c.system and p.version = c.version and p.code = c.parent_code
+        ),
+        'children', coalesce((
+            select jsonb_agg(
+                jsonb_build_object('code', k.code, 'description', k.description, 'billable', k.billable)
+                order by k.sort_key
+            )
+            from public.diagnosis_codes as k
+            where k.system = c.system and k.version = c.version and k.parent_code = c.code
+        ), '[]')
+    );
+end;
+$$;
+
+ALTER FUNCTION public.diagnosis_code(code text, code_system text, version text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION diagnosis_code(code text, code_system text, version text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.diagnosis_code(code text, code_system text, version text) IS 'One diagnosis code (seed 003 GET /icd10/codes/:code), with or without its dot: description,
+billable flag, terms, synonyms, chapter, block, parent and children. Errors: PT404
+unknown_diagnosis_code, unknown_code_system.';
+
+--
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16215,6 +16536,102 @@ ALTER FUNCTION public.rotate_field_key() OWNER TO postgres;
 COMMENT ON FUNCTION public.rotate_field_key() IS 'Starts a field-key rotation: a new active key version, the old one decrypt-only (service role).
 
 Returns the new version.';
+
+--
+-- Name: search_diagnosis_codes(text, text, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.search_diagnosis_codes(query text, code_system text DEFAULT 'ICD-10-CM'::text, version text DEFAULT NULL::text, billable_only boolean DEFAULT false, max_results integer DEFAULT 20) RETURNS TABLE(code text, description text, billable boolean, chapter text, block text, code_version text, matched_by text, score real)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    q constant text := btrim(coalesce(query, ''));
+    key constant text := upper(regexp_replace(q, '[\s.]', '', 'g'));
+    found_version text;
+    words text [];
+    corrected text [];
+    found integer := 0;
+begin
+    if length(q) < 2 then
+        perform private.raise_invalid('the query needs at least 2 characters', 'query_too_short');
+    end if;
+    if max_results is null or max_results not between 1 and 100 then
+        perform private.raise_invalid('max_results must be between 1 and 100', 'max_results_out_of_range');
+    end if;
+    found_version := private.resolve_code_version(search_diagnosis_codes.code_system, search_diagnosis_codes.version);
+
+    if key ~ '^[A-Z][0-9][0-9A-Z]{0,5}$' then
+        return query
+        select c.code, c.description, c.billable, c.chapter, c.block, c.version,
+            'code'::text, (case when c.code_key = key then 1.0 else 0.9 end)::real
+        from public.diagnosis_codes as c
+        where c.system = search_diagnosis_codes.code_system and c.version = found_version
+            and c.code_key operator(pg_catalog.~>=~) key and c.code_key operator(pg_catalog.~<~) (key || '~')
+            and (not billable_only or c.billable)
+        order by c.code_key <> key, c.sort_key
+        limit max_results;
+        get diagnostics found = row_count;
+        if found > 0 then
+            return;
+        end if;
+    end if;
+
+    -- The words with a lexeme (stop words such as 'of' have none and would match anything).
+    words := array(
+        select w from regexp_split_to_table(lower(q), '[^[:alnum:]]+') as w
+        where w <> '' and to_tsvector('pg_catalog.english', w) <> ''::tsvector
+    );
+    if cardinality(words) = 0 then
+        return;
+    end if;
+    return query
+    select m.code, m.description, m.billable, m.chapter, m.block, found_version, 'text'::text, m.score
+    from private.diagnosis_codes_matching(
+        search_diagnosis_codes.code_system, found_version, words, q, billable_only, max_results
+    ) as m;
+    get diagnostics found = row_count;
+    if found > 0 then
+        return;
+    end if;
+
+    corrected := array(
+        select coalesce((
+            select v.word from public.diagnosis_code_words as v
+            where v.system = search_diagnosis_codes.code_system and v.version = found_version
+                and v.word operator(extensions.%) w.word
+            order by v.word operator(extensions.<->) w.word, v.word
+            limit 1
+        ), w.word)
+        from unnest(words) with ordinality as w (word, n)
+        order by w.n
+    );
+    if corrected = words then
+        return;
+    end if;
+    return query
+    select m.code, m.description, m.billable, m.chapter, m.block, found_version, 'similar'::text, m.score
+    from private.diagnosis_codes_matching(
+        search_diagnosis_codes.code_system, found_version, corrected, array_to_string(corrected, ' '),
+        billable_only, max_results
+    ) as m;
+end;
+$_$;
+
+ALTER FUNCTION public.search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer) IS 'Search diagnosis codes (seed 003 GET /icd10/codes/search?q=): a code or code prefix (I10, i21,
+E119) lists the codes starting with it; words (hypertension, "heart attack", "essential primary
+hyperten") search descriptions, synonyms and inclusion terms, best match first; words that match
+nothing (a misspelling) are searched as the most similar words the codes use ("diabetis
+melitus": diabetes mellitus). matched_by says how: code, text or similar (corrected words). code_system
+(default ICD-10-CM), version (default the current one), billable_only, max_results 1..100
+(default 20). Errors: 22023 query_too_short (under 2 characters), max_results_out_of_range;
+PT404 unknown_code_system.';
 
 --
 -- Name: search_patients(text, text, integer, uuid, date, public.sex, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -18421,6 +18838,48 @@ COMMENT ON COLUMN public.clinical_note_addenda.author_id IS 'The clinician who w
 COMMENT ON COLUMN public.clinical_note_addenda.body_encrypted IS 'The encrypted text of the addendum.';
 
 --
+-- Name: code_systems; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.code_systems (
+    system text NOT NULL,
+    version text NOT NULL,
+    title text NOT NULL,
+    source text NOT NULL,
+    attribution text NOT NULL,
+    is_current boolean DEFAULT false NOT NULL,
+    code_count integer DEFAULT 0 NOT NULL,
+    loaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT code_systems_attribution_present CHECK ((length(btrim(attribution)) > 0)),
+    CONSTRAINT code_systems_system_format CHECK ((system ~ '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$'::text)),
+    CONSTRAINT code_systems_title_present CHECK ((length(btrim(title)) > 0)),
+    CONSTRAINT code_systems_version_format CHECK ((version ~ '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$'::text))
+);
+
+ALTER TABLE public.code_systems OWNER TO postgres;
+
+--
+-- Name: TABLE code_systems; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.code_systems IS 'Code systems and their loaded versions (ICD-10-CM from the CDC''s public-domain release; another
+system a hospital licenses, from a file), with where the data comes from and the attribution to
+show with it. One version of a system is current: searches and new diagnoses use it. Loaded by
+`carebase codes load`; every signed-in user reads it.';
+
+--
+-- Name: COLUMN code_systems.attribution; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.code_systems.attribution IS 'The notice to show wherever the codes are shown (source, licence).';
+
+--
+-- Name: COLUMN code_systems.is_current; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.code_systems.is_current IS 'The version searches and new diagnoses use when they name none (one per system).';
+
+--
 -- Name: consent_documents; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -18513,8 +18972,10 @@ CREATE TABLE public.diagnoses (
     diagnosed_at timestamp with time zone DEFAULT now() NOT NULL,
     resolved_at timestamp with time zone,
     deleted_at timestamp with time zone,
-    CONSTRAINT diagnoses_description_present CHECK ((length(btrim(description)) > 0)),
-    CONSTRAINT diagnoses_icd10_format CHECK ((icd10_code ~ '^[A-TV-Z][0-9][0-9AB](\.[0-9A-TV-Z]{1,4})?$'::text))
+    code_system text DEFAULT 'ICD-10-CM'::text NOT NULL,
+    code_version text,
+    CONSTRAINT diagnoses_code_format CHECK ((icd10_code ~ '^[0-9A-Z][0-9A-Z.]{1,15}$'::text)),
+    CONSTRAINT diagnoses_description_present CHECK ((length(btrim(description)) > 0))
 );
 
 ALTER TABLE public.diagnoses OWNER TO postgres;
@@ -18532,7 +18993,8 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 -- Name: COLUMN diagnoses.icd10_code; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.diagnoses.icd10_code IS 'ICD-10 code, e.g. E11.9.';
+COMMENT ON COLUMN public.diagnoses.icd10_code IS 'The code in code_system (ICD-10-CM unless named), e.g. E11.9; checked against the code table
+(PT422 unknown_diagnosis_code), written normalised (i219 is stored as I21.9).';
 
 --
 -- Name: COLUMN diagnoses.is_primary; Type: COMMENT; Schema: public; Owner: postgres
@@ -18545,6 +19007,146 @@ COMMENT ON COLUMN public.diagnoses.is_primary IS 'The primary diagnosis (one per
 --
 
 COMMENT ON COLUMN public.diagnoses.resolved_at IS 'When the condition resolved; null while current.';
+
+--
+-- Name: COLUMN diagnoses.code_system; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.code_system IS 'The code system of icd10_code (default ICD-10-CM).';
+
+--
+-- Name: COLUMN diagnoses.code_version; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.code_version IS 'The code system version the code was checked against (the current one when not named);
+empty only for a diagnosis recorded before versions were kept and not yet checked.';
+
+--
+-- Name: diagnosis_code_findings; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.diagnosis_code_findings (
+    diagnosis_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    code_system text NOT NULL,
+    checked_version text NOT NULL,
+    reason text NOT NULL,
+    found_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT diagnosis_code_findings_reason_known CHECK ((reason = 'unknown_diagnosis_code'::text))
+);
+
+ALTER TABLE public.diagnosis_code_findings OWNER TO postgres;
+
+--
+-- Name: TABLE diagnosis_code_findings; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.diagnosis_code_findings IS 'Diagnoses whose code the code system''s current version does not hold, found when codes were
+loaded (diagnoses recorded before codes were checked). The diagnosis is kept as it was; a
+clinician corrects it. Read by the hospital''s admins (the diagnosis itself through
+rpc/patient_timeline).';
+
+--
+-- Name: diagnosis_code_groups; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.diagnosis_code_groups (
+    system text NOT NULL,
+    version text NOT NULL,
+    kind text NOT NULL,
+    code text NOT NULL,
+    title text NOT NULL,
+    chapter text NOT NULL,
+    sort_key integer NOT NULL,
+    CONSTRAINT diagnosis_code_groups_kind_known CHECK ((kind = ANY (ARRAY['chapter'::text, 'block'::text])))
+);
+
+ALTER TABLE public.diagnosis_code_groups OWNER TO postgres;
+
+--
+-- Name: TABLE diagnosis_code_groups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.diagnosis_code_groups IS 'Chapters and blocks (ranges of categories) of a code system version, e.g. chapter 9 "Diseases
+of the circulatory system (I00-I99)", block I10-I1A "Hypertensive diseases". Read by every
+signed-in user.';
+
+--
+-- Name: diagnosis_code_words; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.diagnosis_code_words (
+    system text NOT NULL,
+    version text NOT NULL,
+    word text NOT NULL
+);
+
+ALTER TABLE public.diagnosis_code_words OWNER TO postgres;
+
+--
+-- Name: TABLE diagnosis_code_words; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.diagnosis_code_words IS 'The words of a code system version''s descriptions, synonyms and terms: a misspelled search word
+is corrected to the most similar of them. Read by every signed-in user.';
+
+--
+-- Name: diagnosis_codes; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.diagnosis_codes (
+    system text NOT NULL,
+    version text NOT NULL,
+    code text NOT NULL,
+    code_key text GENERATED ALWAYS AS (replace(code, '.'::text, ''::text)) STORED,
+    description text NOT NULL,
+    parent_code text,
+    chapter text NOT NULL,
+    block text NOT NULL,
+    billable boolean NOT NULL,
+    extended boolean DEFAULT false NOT NULL,
+    terms text[] DEFAULT '{}'::text[] NOT NULL,
+    synonyms text[] DEFAULT '{}'::text[] NOT NULL,
+    search_vector tsvector NOT NULL,
+    sort_key integer NOT NULL,
+    CONSTRAINT diagnosis_codes_code_format CHECK ((code ~ '^[0-9A-Z][0-9A-Z.]{1,15}$'::text)),
+    CONSTRAINT diagnosis_codes_description_present CHECK ((length(btrim(description)) > 0))
+);
+
+ALTER TABLE public.diagnosis_codes OWNER TO postgres;
+
+--
+-- Name: TABLE diagnosis_codes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.diagnosis_codes IS 'The codes of a code system version (seed 003 GET /icd10/codes): categories and subcategories
+with their description, chapter, block, parent, billable flag (a leaf, valid on a claim),
+inclusion terms and synonyms. Read by every signed-in user; search with
+rpc/search_diagnosis_codes, one code with rpc/diagnosis_code.';
+
+--
+-- Name: COLUMN diagnosis_codes.code_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnosis_codes.code_key IS 'The code without its dot (I219 for I21.9).';
+
+--
+-- Name: COLUMN diagnosis_codes.billable; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnosis_codes.billable IS 'A leaf code, valid on a claim (a category with subcategories is not).';
+
+--
+-- Name: COLUMN diagnosis_codes.terms; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnosis_codes.terms IS 'What the classification lists under the code (inclusion terms, includes notes).';
+
+--
+-- Name: COLUMN diagnosis_codes.synonyms; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnosis_codes.synonyms IS 'Other names for it (lay terms, abbreviations), from the loader''s synonym file.';
 
 --
 -- Name: doctor_availability_exceptions; Type: TABLE; Schema: public; Owner: postgres
@@ -19621,6 +20223,13 @@ ALTER TABLE ONLY public.clinical_notes
     ADD CONSTRAINT clinical_notes_pkey PRIMARY KEY (id);
 
 --
+-- Name: code_systems code_systems_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.code_systems
+    ADD CONSTRAINT code_systems_pkey PRIMARY KEY (system, version);
+
+--
 -- Name: consent_documents consent_documents_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -19668,6 +20277,34 @@ ALTER TABLE ONLY public.device_tokens
 
 ALTER TABLE ONLY public.diagnoses
     ADD CONSTRAINT diagnoses_pkey PRIMARY KEY (id);
+
+--
+-- Name: diagnosis_code_findings diagnosis_code_findings_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_findings
+    ADD CONSTRAINT diagnosis_code_findings_pkey PRIMARY KEY (diagnosis_id);
+
+--
+-- Name: diagnosis_code_groups diagnosis_code_groups_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_groups
+    ADD CONSTRAINT diagnosis_code_groups_pkey PRIMARY KEY (system, version, kind, code);
+
+--
+-- Name: diagnosis_code_words diagnosis_code_words_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_words
+    ADD CONSTRAINT diagnosis_code_words_pkey PRIMARY KEY (system, version, word);
+
+--
+-- Name: diagnosis_codes diagnosis_codes_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_codes
+    ADD CONSTRAINT diagnosis_codes_pkey PRIMARY KEY (system, version, code);
 
 --
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -20542,6 +21179,12 @@ CREATE INDEX clinical_notes_hospital_idx ON public.clinical_notes USING btree (h
 CREATE INDEX clinical_notes_registration_idx ON public.clinical_notes USING btree (patient_id, hospital_id, created_at);
 
 --
+-- Name: code_systems_one_current; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX code_systems_one_current ON public.code_systems USING btree (system) WHERE is_current;
+
+--
 -- Name: consent_documents_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -20578,6 +21221,12 @@ CREATE INDEX device_tokens_user_idx ON public.device_tokens USING btree (user_id
 CREATE INDEX diagnoses_code_idx ON public.diagnoses USING btree (icd10_code);
 
 --
+-- Name: diagnoses_code_version_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnoses_code_version_idx ON public.diagnoses USING btree (code_system, code_version, icd10_code);
+
+--
 -- Name: diagnoses_diagnosed_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -20612,6 +21261,48 @@ CREATE UNIQUE INDEX diagnoses_one_primary_per_encounter ON public.diagnoses USIN
 --
 
 CREATE INDEX diagnoses_registration_idx ON public.diagnoses USING btree (patient_id, hospital_id, diagnosed_at);
+
+--
+-- Name: diagnoses_unversioned_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnoses_unversioned_idx ON public.diagnoses USING btree (code_system) WHERE (code_version IS NULL);
+
+--
+-- Name: diagnosis_code_findings_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnosis_code_findings_hospital_idx ON public.diagnosis_code_findings USING btree (hospital_id, found_at);
+
+--
+-- Name: diagnosis_code_words_trigram_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnosis_code_words_trigram_idx ON public.diagnosis_code_words USING gin (word extensions.gin_trgm_ops);
+
+--
+-- Name: diagnosis_codes_order_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnosis_codes_order_idx ON public.diagnosis_codes USING btree (system, version, sort_key);
+
+--
+-- Name: diagnosis_codes_parent_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnosis_codes_parent_idx ON public.diagnosis_codes USING btree (system, version, parent_code);
+
+--
+-- Name: diagnosis_codes_prefix_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnosis_codes_prefix_idx ON public.diagnosis_codes USING btree (system, version, code_key text_pattern_ops);
+
+--
+-- Name: diagnosis_codes_search_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnosis_codes_search_idx ON public.diagnosis_codes USING gin (search_vector);
 
 --
 -- Name: doctor_availability_exceptions_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -21744,6 +22435,12 @@ CREATE TRIGGER consent_events_fill_purpose BEFORE INSERT ON public.consent_event
 --
 
 CREATE TRIGGER device_tokens_change_hands BEFORE INSERT ON public.device_tokens FOR EACH ROW EXECUTE FUNCTION private.device_token_changes_hands();
+
+--
+-- Name: diagnoses diagnoses_check_code; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER diagnoses_check_code BEFORE INSERT OR UPDATE OF icd10_code, code_system, code_version ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.check_diagnosis_code();
 
 --
 -- Name: diagnoses diagnoses_guard; Type: TRIGGER; Schema: public; Owner: postgres
@@ -22881,6 +23578,41 @@ ALTER TABLE ONLY public.diagnoses
     ADD CONSTRAINT diagnoses_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: diagnosis_code_findings diagnosis_code_findings_diagnosis_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_findings
+    ADD CONSTRAINT diagnosis_code_findings_diagnosis_id_fkey FOREIGN KEY (diagnosis_id) REFERENCES public.diagnoses(id) ON DELETE CASCADE;
+
+--
+-- Name: diagnosis_code_findings diagnosis_code_findings_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_findings
+    ADD CONSTRAINT diagnosis_code_findings_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: diagnosis_code_groups diagnosis_code_groups_system_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_groups
+    ADD CONSTRAINT diagnosis_code_groups_system_fkey FOREIGN KEY (system, version) REFERENCES public.code_systems(system, version) ON DELETE CASCADE;
+
+--
+-- Name: diagnosis_code_words diagnosis_code_words_system_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_code_words
+    ADD CONSTRAINT diagnosis_code_words_system_fkey FOREIGN KEY (system, version) REFERENCES public.code_systems(system, version) ON DELETE CASCADE;
+
+--
+-- Name: diagnosis_codes diagnosis_codes_system_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnosis_codes
+    ADD CONSTRAINT diagnosis_codes_system_fkey FOREIGN KEY (system, version) REFERENCES public.code_systems(system, version) ON DELETE CASCADE;
+
+--
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -23726,6 +24458,18 @@ CREATE POLICY clinical_notes_staff_need_aal2 ON public.clinical_notes AS RESTRIC
 CREATE POLICY clinical_notes_update ON public.clinical_notes FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
+-- Name: code_systems; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.code_systems ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: code_systems code_systems_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY code_systems_select ON public.code_systems FOR SELECT TO authenticated USING (true);
+
+--
 -- Name: consent_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -23826,6 +24570,54 @@ CREATE POLICY diagnoses_staff_need_aal2 ON public.diagnoses AS RESTRICTIVE TO au
 --
 
 CREATE POLICY diagnoses_update ON public.diagnoses FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: diagnosis_code_findings; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.diagnosis_code_findings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: diagnosis_code_findings diagnosis_code_findings_select_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY diagnosis_code_findings_select_admin ON public.diagnosis_code_findings FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: diagnosis_code_groups; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.diagnosis_code_groups ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: diagnosis_code_groups diagnosis_code_groups_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY diagnosis_code_groups_select ON public.diagnosis_code_groups FOR SELECT TO authenticated USING (true);
+
+--
+-- Name: diagnosis_code_words; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.diagnosis_code_words ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: diagnosis_code_words diagnosis_code_words_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY diagnosis_code_words_select ON public.diagnosis_code_words FOR SELECT TO authenticated USING (true);
+
+--
+-- Name: diagnosis_codes; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.diagnosis_codes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: diagnosis_codes diagnosis_codes_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY diagnosis_codes_select ON public.diagnosis_codes FOR SELECT TO authenticated USING (true);
 
 --
 -- Name: doctor_availability_exceptions; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -25410,6 +26202,21 @@ REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_diagnosis_code(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_diagnosis_code() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_diagnosis_code() TO authenticated;
+GRANT ALL ON FUNCTION private.check_diagnosis_code() TO service_role;
+
+--
+-- Name: FUNCTION check_diagnosis_codes(code_system text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_diagnosis_codes(code_system text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_diagnosis_codes(code_system text) TO service_role;
+
+--
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -25457,6 +26264,13 @@ GRANT ALL ON FUNCTION private.clash_report(doctor_id uuid, starts_at timestamp w
 REVOKE ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION collect_diagnosis_code_words(code_system text, version text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.collect_diagnosis_code_words(code_system text, version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.collect_diagnosis_code_words(code_system text, version text) TO service_role;
 
 --
 -- Name: FUNCTION complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text); Type: ACL; Schema: private; Owner: postgres
@@ -25657,6 +26471,14 @@ GRANT ALL ON FUNCTION private.create_field_key() TO service_role;
 REVOKE ALL ON FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION current_code_version(code_system text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.current_code_version(code_system text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.current_code_version(code_system text) TO authenticated;
+GRANT ALL ON FUNCTION private.current_code_version(code_system text) TO service_role;
+
+--
 -- Name: FUNCTION custom_access_token_hook(event jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -25695,6 +26517,21 @@ REVOKE ALL ON FUNCTION private.decrypt_field(ciphertext bytea) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.device_token_changes_hands() FROM PUBLIC;
+
+--
+-- Name: FUNCTION diagnosis_code_search_vector(description text, terms text[], synonyms text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.diagnosis_code_search_vector(description text, terms text[], synonyms text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.diagnosis_code_search_vector(description text, terms text[], synonyms text[]) TO service_role;
+
+--
+-- Name: FUNCTION diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) TO authenticated;
+GRANT ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) TO service_role;
 
 --
 -- Name: FUNCTION disclose_clinical_note_addenda_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -26245,6 +27082,14 @@ GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
 
 --
+-- Name: FUNCTION like_prefix(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.like_prefix(value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.like_prefix(value text) TO authenticated;
+GRANT ALL ON FUNCTION private.like_prefix(value text) TO service_role;
+
+--
 -- Name: FUNCTION link_patient_login(user_id uuid, phone public.phone_e164, full_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -26662,6 +27507,14 @@ REVOKE ALL ON FUNCTION private.possible_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.possible_duplicates(patient_id uuid) TO authenticated;
 
 --
+-- Name: FUNCTION prefix_words(words text[], weight text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.prefix_words(words text[], weight text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO authenticated;
+GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO service_role;
+
+--
 -- Name: FUNCTION protect_encrypted_column(target regclass, column_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27028,6 +27881,14 @@ GRANT SELECT ON TABLE public.calendar_sync_flags TO authenticated;
 
 REVOKE ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.resolve_calendar_flag(flag_id uuid, resolution text) TO authenticated;
+
+--
+-- Name: FUNCTION resolve_code_version(code_system text, version text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.resolve_code_version(code_system text, version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.resolve_code_version(code_system text, version text) TO authenticated;
+GRANT ALL ON FUNCTION private.resolve_code_version(code_system text, version text) TO service_role;
 
 --
 -- Name: FUNCTION retire_field_keys(); Type: ACL; Schema: private; Owner: postgres
@@ -27691,6 +28552,14 @@ GRANT ALL ON FUNCTION public.decline_staff_invitation(invitation_id uuid) TO aut
 GRANT ALL ON FUNCTION public.decline_staff_invitation(invitation_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION diagnosis_code(code text, code_system text, version text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.diagnosis_code(code text, code_system text, version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.diagnosis_code(code text, code_system text, version text) TO authenticated;
+GRANT ALL ON FUNCTION public.diagnosis_code(code text, code_system text, version text) TO service_role;
+
+--
 -- Name: FUNCTION expire_prescriptions(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -28325,6 +29194,14 @@ GRANT ALL ON FUNCTION public.rotate_field_encryption(batch_size integer) TO serv
 
 REVOKE ALL ON FUNCTION public.rotate_field_key() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_field_key() TO service_role;
+
+--
+-- Name: FUNCTION search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer) TO authenticated;
+GRANT ALL ON FUNCTION public.search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer) TO service_role;
 
 --
 -- Name: FUNCTION search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text); Type: ACL; Schema: public; Owner: postgres
@@ -29100,6 +29977,13 @@ GRANT INSERT(body_encrypted) ON TABLE public.clinical_note_addenda TO authentica
 GRANT UPDATE(deleted_at) ON TABLE public.clinical_note_addenda TO authenticated;
 
 --
+-- Name: TABLE code_systems; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.code_systems TO service_role;
+GRANT SELECT ON TABLE public.code_systems TO authenticated;
+
+--
 -- Name: TABLE consent_documents; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29239,6 +30123,46 @@ GRANT INSERT(resolved_at),UPDATE(resolved_at) ON TABLE public.diagnoses TO authe
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.diagnoses TO authenticated;
+
+--
+-- Name: COLUMN diagnoses.code_system; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code_system) ON TABLE public.diagnoses TO authenticated;
+
+--
+-- Name: COLUMN diagnoses.code_version; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code_version) ON TABLE public.diagnoses TO authenticated;
+
+--
+-- Name: TABLE diagnosis_code_findings; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.diagnosis_code_findings TO service_role;
+GRANT SELECT ON TABLE public.diagnosis_code_findings TO authenticated;
+
+--
+-- Name: TABLE diagnosis_code_groups; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.diagnosis_code_groups TO service_role;
+GRANT SELECT ON TABLE public.diagnosis_code_groups TO authenticated;
+
+--
+-- Name: TABLE diagnosis_code_words; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.diagnosis_code_words TO service_role;
+GRANT SELECT ON TABLE public.diagnosis_code_words TO authenticated;
+
+--
+-- Name: TABLE diagnosis_codes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.diagnosis_codes TO service_role;
+GRANT SELECT ON TABLE public.diagnosis_codes TO authenticated;
 
 --
 -- Name: TABLE doctor_availability_exceptions; Type: ACL; Schema: public; Owner: postgres

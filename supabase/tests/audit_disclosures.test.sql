@@ -206,6 +206,7 @@ select is_empty(
                 'appointments',             -- scheduling: type, times, status
                 'care_team_members',        -- who treats whom
                 'consent_events',           -- consent decisions, read by the patient and front desk
+                'diagnosis_code_findings',  -- which diagnosis ids carry an unknown code: no code, no patient
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
