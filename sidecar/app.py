@@ -19,6 +19,7 @@ from sidecar.routes import (
     patient_auth,
     staff,
     staff_auth,
+    users,
     voice,
     webhooks,
 )
@@ -60,6 +61,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     auth_limit = RateLimit("auth", settings.auth_rate_limit, settings.trusted_proxies)
+    app.state.auth_rate_limit = auth_limit
     auth_routes = APIRouter(dependencies=[Depends(auth_limit)])
     auth_routes.include_router(staff_auth.router)
     auth_routes.include_router(patient_auth.router)
@@ -78,6 +80,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_routes)
     api.include_router(staff.router)
+    api.include_router(users.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(copilot_routes)

@@ -1510,6 +1510,54 @@ $$;
 ALTER FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: begin_password_reset(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.begin_password_reset(member uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    administered constant uuid [] := private.staff_hospital_ids('{hospital_admin}');
+    hospital uuid;
+    login_email text;
+begin
+    select m.hospital_id into hospital from public.staff_memberships as m
+    where m.user_id = member and m.hospital_id = any(administered)
+    order by m.is_active desc, m.created_at
+    limit 1;
+    if hospital is null then
+        perform private.raise_not_found('no staff member with this id', detail => 'staff_member_not_found');
+    end if;
+    if member = (select auth.uid()) then
+        perform private.raise_conflict(
+            'change your own password with your current one', detail => 'cannot_reset_own_password',
+            hint => 'PATCH /api/v1/users/{id}/password'
+        );
+    end if;
+    if exists (
+        select from public.staff_memberships as m
+        where m.user_id = member and m.is_active and not m.hospital_id = any(administered)
+    ) or exists (select from public.patients as p where p.user_id = member and p.deleted_at is null) then
+        perform private.raise_conflict(
+            'this login also serves another hospital or a patient record; its password is not yours to reset',
+            detail => 'login_serves_elsewhere', hint => 'the person changes it themself, or every admin concerned agrees'
+        );
+    end if;
+    select u.email into login_email from auth.users as u where u.id = member;
+    delete from auth.refresh_tokens as t where t.user_id = member::text and t.session_id is null;
+    delete from auth.sessions as s where s.user_id = member;
+    perform private.audit_append(
+        'UPDATE', 'auth.users', member::text, hospital, null, '{encrypted_password}', null, null,
+        jsonb_build_object('event', 'password_reset_forced')
+    );
+    return jsonb_build_object('user_id', member, 'email', login_email);
+end;
+$$;
+
+ALTER FUNCTION private.begin_password_reset(member uuid) OWNER TO postgres;
+
+--
 -- Name: begin_patient_login(public.phone_e164); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3870,7 +3918,9 @@ begin
     created := private.create_staff_records(
         issued.user_id, issued.hospital_id, issued.role, issued.profile, auth.uid()
     );
-    return private.staff_record(created -> 'profile', issued.full_name, issued.email::text);
+    return private.staff_record(
+        coalesce(nullif(created -> 'profile', 'null'), created -> 'membership'), issued.full_name, issued.email::text
+    );
 end;
 $$;
 
@@ -10943,7 +10993,7 @@ CREATE TABLE private.staff_provisioning_grants (
     expires_at timestamp with time zone DEFAULT (now() + '00:05:00'::interval) NOT NULL,
     consumed_at timestamp with time zone,
     user_id uuid,
-    CONSTRAINT staff_provisioning_grants_role_provisioned CHECK ((role = ANY (ARRAY['doctor'::public.app_role, 'pharmacist'::public.app_role])))
+    CONSTRAINT staff_provisioning_grants_role_staff CHECK ((role <> 'patient'::public.app_role))
 );
 
 ALTER TABLE private.staff_provisioning_grants OWNER TO postgres;
@@ -12087,6 +12137,28 @@ ALTER FUNCTION private.staff_hospital_ids(roles public.app_role[]) OWNER TO post
 --
 
 COMMENT ON FUNCTION private.staff_hospital_ids(roles public.app_role[]) IS 'Inlined into the caller''s query. The active hospitals where the caller holds one of these roles (any role when null).';
+
+--
+-- Name: staff_login_states(uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.staff_login_states(members uuid[]) RETURNS TABLE(user_id uuid, full_name text, email text, phone text, last_sign_in_at timestamp with time zone, banned boolean, password_change_required boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select u.id, p.full_name, coalesce(p.email::text, u.email), p.phone::text, u.last_sign_in_at,
+        coalesce(u.banned_until > now(), false),
+        coalesce((u.raw_app_meta_data ->> 'password_change_required')::boolean, false)
+    from auth.users as u
+    left join public.profiles as p on p.id = u.id
+    where u.id = any(members)
+        and exists (
+            select from public.staff_memberships as m
+            where m.user_id = u.id and m.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+        );
+$$;
+
+ALTER FUNCTION private.staff_login_states(members uuid[]) OWNER TO postgres;
 
 --
 -- Name: staff_record(jsonb, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13829,6 +13901,28 @@ The sidecar then creates the login and calls rpc/complete_staff_provisioning. De
 doctors. Errors: 42501 not the hospital''s admin, 22023 bad input, PT409 a login has this email.';
 
 --
+-- Name: begin_password_reset(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.begin_password_reset(user_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.begin_password_reset(begin_password_reset.user_id);
+$$;
+
+ALTER FUNCTION public.begin_password_reset(user_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION begin_password_reset(user_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_password_reset(user_id uuid) IS 'Force a staff member''s password reset (hospital admin; the sidecar''s POST
+/api/v1/users/{id}/password-reset drives it): ends every session of the login now -> {user_id,
+email}. Errors: PT404 staff_member_not_found; PT409 cannot_reset_own_password,
+login_serves_elsewhere.';
+
+--
 -- Name: begin_patient_login(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -13894,6 +13988,44 @@ COMMENT ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email
 
 Without a pharmacy, the hospital''s default. Errors: 42501 not the hospital''s admin, 22023 bad
 input, PT409 a login has this email, PT422 no active pharmacy of the hospital with this id.';
+
+--
+-- Name: begin_staff_provisioning(uuid, text, text, public.app_role, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb DEFAULT '{}'::jsonb) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.require_hospital_admin(begin_staff_provisioning.hospital_id);
+    if begin_staff_provisioning.role is null or begin_staff_provisioning.role = 'patient' then
+        perform private.raise_invalid('staff are provisioned in a staff role', detail => 'invalid_role');
+    end if;
+    return private.issue_provisioning_grant(
+        begin_staff_provisioning.hospital_id,
+        begin_staff_provisioning.role,
+        begin_staff_provisioning.email,
+        begin_staff_provisioning.full_name,
+        private.invitation_profile(
+            begin_staff_provisioning.hospital_id, begin_staff_provisioning.role, begin_staff_provisioning.profile
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION public.begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb) IS 'Provisioning step 1 for any staff role (hospital admin; the sidecar''s POST /api/v1/staff drives
+it): checks the caller administers the hospital, the email is free and the profile fits the role
+(doctor: specialty, licence_number...; pharmacist: licence_number, pharmacy_id; other roles: {})
+-> a single-use grant for rpc/complete_staff_provisioning. Errors: 42501 not_hospital_admin; 22023
+invalid_role, invalid_profile, invalid_email, full_name_required; PT409 email_exists; PT422
+pharmacy_not_found; 23505 licence_number_exists.';
 
 --
 -- Name: book_appointment(uuid, timestamp with time zone, timestamp with time zone, uuid, public.appointment_type, public.consultation_mode, text, text, public.appointment_source, public.appointment_status, text, text, date, public.sex, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17101,6 +17233,65 @@ Returns the pharmacist plus login_keeps_access. Errors: PT404 no such pharmacist
 the admin.';
 
 --
+-- Name: set_staff_member_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.set_staff_member_active(membership_id uuid, active boolean) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    member public.staff_memberships;
+    profile_id uuid;
+begin
+    select m.* into member from public.staff_memberships as m where m.id = set_staff_member_active.membership_id;
+    if member.id is null then
+        perform private.raise_not_found('no staff member with this id', detail => 'staff_member_not_found');
+    end if;
+    perform private.require_hospital_admin(member.hospital_id);
+    if member.user_id = (select auth.uid()) then
+        perform private.raise_conflict(
+            'an admin does not deactivate or reactivate their own membership',
+            detail => 'cannot_deactivate_self', hint => 'ask another admin of the hospital'
+        );
+    end if;
+    if member.role in ('doctor', 'pharmacist') then
+        select x.id into profile_id
+        from (
+            select d.id from public.doctors as d
+            where member.role = 'doctor' and d.user_id = member.user_id and d.hospital_id = member.hospital_id
+            union all
+            select ph.id from public.pharmacists as ph
+            where member.role = 'pharmacist' and ph.user_id = member.user_id and ph.hospital_id = member.hospital_id
+        ) as x;
+    end if;
+    if profile_id is not null then
+        perform private.set_staff_active(member.role, profile_id, set_staff_member_active.active);
+    else
+        update public.staff_memberships as m set is_active = set_staff_member_active.active
+        where m.id = member.id;
+        if not set_staff_member_active.active then
+            perform private.end_deactivated_staff_sessions(member.user_id, member.hospital_id, member.role);
+        end if;
+    end if;
+    return (
+        select to_jsonb(s.*) from public.staff_members(member.hospital_id) as s where s.membership_id = member.id
+    ) || jsonb_build_object('login_keeps_access', private.login_keeps_access(member.user_id));
+end;
+$$;
+
+ALTER FUNCTION public.set_staff_member_active(membership_id uuid, active boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_staff_member_active(membership_id uuid, active boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_staff_member_active(membership_id uuid, active boolean) IS 'Deactivate (active false) or reactivate any staff member by membership id (hospital admin): a
+doctor''s or pharmacist''s profile row follows; deactivation ends the login''s sessions unless it
+serves another role (login_keeps_access in the answer). Errors: PT404 staff_member_not_found;
+42501 not_hospital_admin; PT409 cannot_deactivate_self.';
+
+--
 -- Name: set_voice_pin(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17150,6 +17341,44 @@ ALTER FUNCTION public.sign_clinical_note(note_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.sign_clinical_note(note_id uuid) IS 'Signs (finalises) a draft note; from then on it is immutable. Returns when it was signed.
 
 Errors: PT404 no such note (or not the caller''s), PT403 insufficient_aal.';
+
+--
+-- Name: staff_members(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.staff_members(hospital_id uuid DEFAULT NULL::uuid) RETURNS TABLE(membership_id uuid, user_id uuid, hospital_id uuid, role public.app_role, is_active boolean, deactivated_at timestamp with time zone, full_name text, email text, phone text, doctor_id uuid, pharmacist_id uuid, joined_at timestamp with time zone, last_sign_in_at timestamp with time zone, banned boolean, password_change_required boolean)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with members as (
+        select m.* from public.staff_memberships as m
+        where m.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+            and (staff_members.hospital_id is null or m.hospital_id = staff_members.hospital_id)
+    ),
+    logins as (
+        select s.* from private.staff_login_states(array(select distinct members.user_id from members)) as s
+    )
+    select m.id, m.user_id, m.hospital_id, m.role, m.is_active, m.deactivated_at, l.full_name, l.email, l.phone,
+        (select d.id from public.doctors as d where d.user_id = m.user_id and d.hospital_id = m.hospital_id
+            and m.role = 'doctor'),
+        (select ph.id from public.pharmacists as ph where ph.user_id = m.user_id and ph.hospital_id = m.hospital_id
+            and m.role = 'pharmacist'),
+        m.created_at, l.last_sign_in_at, coalesce(l.banned, false), coalesce(l.password_change_required, false)
+    from members as m
+    left join logins as l on l.user_id = m.user_id
+    order by m.hospital_id, m.role, l.full_name, m.id;
+$$;
+
+ALTER FUNCTION public.staff_members(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION staff_members(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.staff_members(hospital_id uuid) IS 'The staff of the hospitals the caller administers (seed 003 GET /users), one row per membership:
+role, active or not, name, email, phone, the doctor or pharmacist profile id, when they joined,
+the login''s last sign-in, whether it is banned and whether it must change its password.
+hospital_id narrows it to one hospital. Others get no rows.';
 
 --
 -- Name: unlock_login(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -25816,6 +26045,13 @@ GRANT ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time 
 GRANT ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION begin_password_reset(member uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.begin_password_reset(member uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.begin_password_reset(member uuid) TO authenticated;
+
+--
 -- Name: FUNCTION begin_patient_login(phone public.phone_e164); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27017,6 +27253,7 @@ REVOKE ALL ON FUNCTION private.invitation_for_caller(invitation_id uuid) FROM PU
 --
 
 REVOKE ALL ON FUNCTION private.invitation_profile(hospital uuid, staff_role public.app_role, profile jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.invitation_profile(hospital uuid, staff_role public.app_role, profile jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION invite_staff(hospital uuid, invitee_email text, staff_role public.app_role, invitee_profile jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -27996,6 +28233,13 @@ REVOKE ALL ON FUNCTION private.staff_hospital_ids(roles public.app_role[]) FROM 
 GRANT ALL ON FUNCTION private.staff_hospital_ids(roles public.app_role[]) TO authenticated;
 
 --
+-- Name: FUNCTION staff_login_states(members uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.staff_login_states(members uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.staff_login_states(members uuid[]) TO authenticated;
+
+--
 -- Name: FUNCTION staff_record(item jsonb, full_name text, email text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28317,6 +28561,14 @@ GRANT ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email t
 GRANT ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO service_role;
 
 --
+-- Name: FUNCTION begin_password_reset(user_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.begin_password_reset(user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.begin_password_reset(user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.begin_password_reset(user_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION begin_patient_login(phone text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -28330,6 +28582,14 @@ GRANT ALL ON FUNCTION public.begin_patient_login(phone text) TO service_role;
 REVOKE ALL ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.begin_pharmacist_provisioning(hospital_id uuid, email text, full_name text, licence_number text, pharmacy_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.begin_staff_provisioning(hospital_id uuid, email text, full_name text, role public.app_role, profile jsonb) TO service_role;
 
 --
 -- Name: FUNCTION book_appointment(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, appointment_type public.appointment_type, mode public.consultation_mode, reason text, resource text, source public.appointment_source, status public.appointment_status, patient_name text, patient_phone text, patient_dob date, patient_sex public.sex, lead_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -29373,6 +29633,14 @@ GRANT ALL ON FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active bo
 GRANT ALL ON FUNCTION public.set_pharmacist_active(pharmacist_id uuid, active boolean) TO service_role;
 
 --
+-- Name: FUNCTION set_staff_member_active(membership_id uuid, active boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.set_staff_member_active(membership_id uuid, active boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_staff_member_active(membership_id uuid, active boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.set_staff_member_active(membership_id uuid, active boolean) TO service_role;
+
+--
 -- Name: FUNCTION set_voice_pin(pin text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29387,6 +29655,14 @@ GRANT ALL ON FUNCTION public.set_voice_pin(pin text) TO service_role;
 REVOKE ALL ON FUNCTION public.sign_clinical_note(note_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.sign_clinical_note(note_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.sign_clinical_note(note_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION staff_members(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.staff_members(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.staff_members(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.staff_members(hospital_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION unlock_login(user_id uuid); Type: ACL; Schema: public; Owner: postgres

@@ -55,6 +55,49 @@ class SupabaseApi:
         return client
 
 
+class AuthRefusal(Exception):
+    """Supabase Auth refused a user-endpoint call: its HTTP status, error code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+async def own_user_request(
+    api: SupabaseApi, access_token: str, method: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`GET` or `PUT /auth/v1/user` as the holder of the access token (Supabase Auth's own
+    user endpoint, which the `supabase` client offers only for a session it keeps)."""
+    headers = {
+        "apikey": api.settings.supabase_anon_key,
+        "Authorization": f"Bearer {access_token}",
+        # The current error shape: {"code", "message"}.
+        "X-Supabase-Api-Version": "2024-01-01",
+    }
+    if rid := request_id.get():
+        headers["X-Request-Id"] = rid
+    response = await api.http.request(
+        method,
+        f"{api.settings.supabase_url}/auth/v1/user",
+        headers=headers,
+        json=body,
+        timeout=api.settings.supabase_timeout,
+    )
+    if response.status_code >= 400:
+        try:
+            error = response.json()
+        except ValueError:
+            error = {}
+        raise AuthRefusal(
+            response.status_code,
+            str(error.get("code") or error.get("error_code") or "auth_error"),
+            str(error.get("message") or error.get("msg") or response.text[:200]),
+        )
+    return response.json()
+
+
 async def call_rpc(
     client: AsyncClient,
     function: str,

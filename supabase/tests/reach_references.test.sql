@@ -826,6 +826,7 @@ values
 ('source_id', 'public.patients', null), ('target_id', 'public.patients', null),
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('action_id', 'public.ai_pending_actions', null),
+('membership_id', 'public.staff_memberships', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -877,6 +878,27 @@ values
     jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'pharmacy_id', pg_temp.a('pharmacies', 'a_central')
     )
+),
+(
+    'begin_staff_provisioning', 'a_admin',
+    $$ select to_jsonb(public.begin_staff_provisioning(($1 ->> 'hospital_id')::uuid, 'reach.nurse@test.carebase',
+        'Reach Nurse', 'nurse')) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'staff_members', 'a_admin',
+    $$ select jsonb_agg(s.membership_id) from public.staff_members(($1 ->> 'hospital_id')::uuid) as s $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'set_staff_member_active', 'a_admin',
+    $$ select public.set_staff_member_active(($1 ->> 'membership_id')::uuid, true) $$,
+    jsonb_build_object('membership_id', pg_temp.a('staff_memberships', 'a_nurse'))
+),
+(
+    'begin_password_reset', 'a_admin',
+    $$ select public.begin_password_reset(($1 ->> 'user_id')::uuid) $$,
+    jsonb_build_object('user_id', tests.user_id('a_nurse'))
 ),
 (
     'book_appointment', 'a_front_desk',
