@@ -229,6 +229,28 @@ ALTER TYPE public.consultation_mode OWNER TO postgres;
 COMMENT ON TYPE public.consultation_mode IS 'How a consultation takes place: video, audio or in_person.';
 
 --
+-- Name: dicom_upload_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.dicom_upload_status AS ENUM (
+    'pending',
+    'ingested',
+    'duplicate',
+    'patient_mismatch',
+    'not_dicom',
+    'failed'
+);
+
+ALTER TYPE public.dicom_upload_status OWNER TO postgres;
+
+--
+-- Name: TYPE dicom_upload_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.dicom_upload_status IS 'What the ingestion decided on an uploaded file: pending, ingested, duplicate, patient_mismatch,
+not_dicom, failed.';
+
+--
 -- Name: document_type; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -341,6 +363,66 @@ ALTER TYPE public.prescription_status OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.prescription_status IS 'States of a prescription; state_machine_transitions lists the allowed steps and who takes them.';
+
+--
+-- Name: radiology_scan_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.radiology_scan_status AS ENUM (
+    'ordered',
+    'scheduled',
+    'acquired',
+    'reported',
+    'cancelled'
+);
+
+ALTER TYPE public.radiology_scan_status OWNER TO postgres;
+
+--
+-- Name: TYPE radiology_scan_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.radiology_scan_status IS 'The radiology_scan machine''s states: ordered, scheduled, acquired, reported, cancelled.';
+
+--
+-- Name: scan_modality; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.scan_modality AS ENUM (
+    'ECG',
+    'US',
+    'CT',
+    'MR',
+    'XA',
+    'DX',
+    'NM'
+);
+
+ALTER TYPE public.scan_modality OWNER TO postgres;
+
+--
+-- Name: TYPE scan_modality; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.scan_modality IS 'DICOM modality codes of a scan order: ECG, US, CT, MR, XA, DX, NM.';
+
+--
+-- Name: scan_priority; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.scan_priority AS ENUM (
+    'routine',
+    'urgent',
+    'stat'
+);
+
+ALTER TYPE public.scan_priority OWNER TO postgres;
+
+--
+-- Name: TYPE scan_priority; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.scan_priority IS 'How soon a scan is wanted: routine, urgent, stat.';
 
 --
 -- Name: sex; Type: TYPE; Schema: public; Owner: postgres
@@ -4956,6 +5038,150 @@ CREATE FUNCTION private.disclose_diagnoses_row(row_id uuid, patient uuid, hospit
 ALTER FUNCTION private.disclose_diagnoses_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
 
 --
+-- Name: disclose_dicom_instances_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.disclose_dicom_instances_row(row_id uuid, patient uuid, hospital uuid) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+        declare
+            visible boolean;
+        begin
+            if coalesce(current_setting('request.method', true), '') = ''
+                or coalesce(current_setting('carebase.disclosure_check', true), '') = 'on' then
+                return true;
+            end if;
+            perform set_config('carebase.disclosure_check', 'on', true);
+            visible := exists (select from public.dicom_instances as r where r.id = row_id);
+            perform set_config('carebase.disclosure_check', '', true);
+            if current_setting('transaction_read_only') = 'on' then
+                if visible then
+                    raise exception using
+                        errcode = 'PT405',
+                        message = 'dicom_instances cannot be read in a read-only request: the read could not be logged',
+                        hint = 'clinical records are read through logged calls: POST /rest/v1/rpc/scan_images';
+                end if;
+                return true;
+            end if;
+            if visible or not private.clinical_row_exists('dicom_instances', row_id) then
+                perform private.log_clinical_disclosure('dicom_instances', patient, hospital);
+            end if;
+            return true;
+        end;
+        $$;
+
+ALTER FUNCTION private.disclose_dicom_instances_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: disclose_dicom_series_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.disclose_dicom_series_row(row_id uuid, patient uuid, hospital uuid) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+        declare
+            visible boolean;
+        begin
+            if coalesce(current_setting('request.method', true), '') = ''
+                or coalesce(current_setting('carebase.disclosure_check', true), '') = 'on' then
+                return true;
+            end if;
+            perform set_config('carebase.disclosure_check', 'on', true);
+            visible := exists (select from public.dicom_series as r where r.id = row_id);
+            perform set_config('carebase.disclosure_check', '', true);
+            if current_setting('transaction_read_only') = 'on' then
+                if visible then
+                    raise exception using
+                        errcode = 'PT405',
+                        message = 'dicom_series cannot be read in a read-only request: the read could not be logged',
+                        hint = 'clinical records are read through logged calls: POST /rest/v1/rpc/scan_images';
+                end if;
+                return true;
+            end if;
+            if visible or not private.clinical_row_exists('dicom_series', row_id) then
+                perform private.log_clinical_disclosure('dicom_series', patient, hospital);
+            end if;
+            return true;
+        end;
+        $$;
+
+ALTER FUNCTION private.disclose_dicom_series_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: disclose_dicom_studies_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.disclose_dicom_studies_row(row_id uuid, patient uuid, hospital uuid) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+        declare
+            visible boolean;
+        begin
+            if coalesce(current_setting('request.method', true), '') = ''
+                or coalesce(current_setting('carebase.disclosure_check', true), '') = 'on' then
+                return true;
+            end if;
+            perform set_config('carebase.disclosure_check', 'on', true);
+            visible := exists (select from public.dicom_studies as r where r.id = row_id);
+            perform set_config('carebase.disclosure_check', '', true);
+            if current_setting('transaction_read_only') = 'on' then
+                if visible then
+                    raise exception using
+                        errcode = 'PT405',
+                        message = 'dicom_studies cannot be read in a read-only request: the read could not be logged',
+                        hint = 'clinical records are read through logged calls: POST /rest/v1/rpc/scan_images';
+                end if;
+                return true;
+            end if;
+            if visible or not private.clinical_row_exists('dicom_studies', row_id) then
+                perform private.log_clinical_disclosure('dicom_studies', patient, hospital);
+            end if;
+            return true;
+        end;
+        $$;
+
+ALTER FUNCTION private.disclose_dicom_studies_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: disclose_dicom_uploads_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.disclose_dicom_uploads_row(row_id uuid, patient uuid, hospital uuid) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+        declare
+            visible boolean;
+        begin
+            if coalesce(current_setting('request.method', true), '') = ''
+                or coalesce(current_setting('carebase.disclosure_check', true), '') = 'on' then
+                return true;
+            end if;
+            perform set_config('carebase.disclosure_check', 'on', true);
+            visible := exists (select from public.dicom_uploads as r where r.id = row_id);
+            perform set_config('carebase.disclosure_check', '', true);
+            if current_setting('transaction_read_only') = 'on' then
+                if visible then
+                    raise exception using
+                        errcode = 'PT405',
+                        message = 'dicom_uploads cannot be read in a read-only request: the read could not be logged',
+                        hint = 'clinical records are read through logged calls: POST /rest/v1/rpc/scan_images';
+                end if;
+                return true;
+            end if;
+            if visible or not private.clinical_row_exists('dicom_uploads', row_id) then
+                perform private.log_clinical_disclosure('dicom_uploads', patient, hospital);
+            end if;
+            return true;
+        end;
+        $$;
+
+ALTER FUNCTION private.disclose_dicom_uploads_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
+
+--
 -- Name: disclose_encounters_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5098,6 +5324,42 @@ CREATE FUNCTION private.disclose_patient_documents_row(row_id uuid, patient uuid
         $$;
 
 ALTER FUNCTION private.disclose_patient_documents_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: disclose_radiology_scans_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.disclose_radiology_scans_row(row_id uuid, patient uuid, hospital uuid) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+        declare
+            visible boolean;
+        begin
+            if coalesce(current_setting('request.method', true), '') = ''
+                or coalesce(current_setting('carebase.disclosure_check', true), '') = 'on' then
+                return true;
+            end if;
+            perform set_config('carebase.disclosure_check', 'on', true);
+            visible := exists (select from public.radiology_scans as r where r.id = row_id);
+            perform set_config('carebase.disclosure_check', '', true);
+            if current_setting('transaction_read_only') = 'on' then
+                if visible then
+                    raise exception using
+                        errcode = 'PT405',
+                        message = 'radiology_scans cannot be read in a read-only request: the read could not be logged',
+                        hint = 'clinical records are read through logged calls: POST /rest/v1/rpc/scan_orders';
+                end if;
+                return true;
+            end if;
+            if visible or not private.clinical_row_exists('radiology_scans', row_id) then
+                perform private.log_clinical_disclosure('radiology_scans', patient, hospital);
+            end if;
+            return true;
+        end;
+        $$;
+
+ALTER FUNCTION private.disclose_radiology_scans_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
 
 --
 -- Name: disclose_vital_signs_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7281,6 +7543,64 @@ ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
 COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
 
 --
+-- Name: dicom_uploads; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.dicom_uploads (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    scan_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    storage_path text NOT NULL,
+    size_bytes bigint,
+    uploaded_by uuid,
+    status public.dicom_upload_status DEFAULT 'pending'::public.dicom_upload_status NOT NULL,
+    reason text,
+    header_patient_id text,
+    instance_id uuid,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_until timestamp with time zone,
+    claim_token uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    processed_at timestamp with time zone,
+    deleted_at timestamp with time zone,
+    CONSTRAINT dicom_uploads_path_of_scan CHECK ((storage_path ~~ (('scans/'::text || (scan_id)::text) || '/%'::text)))
+);
+
+ALTER TABLE public.dicom_uploads OWNER TO postgres;
+
+--
+-- Name: TABLE dicom_uploads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.dicom_uploads IS 'Files put in the dicom bucket for a scan and what their ingestion decided: pending, ingested,
+duplicate (the SOP instance was stored already), patient_mismatch (the PatientID is not the
+patient''s MRN here: never attached), not_dicom, failed. The care team''s and the admin''s.';
+
+--
+-- Name: COLUMN dicom_uploads.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.dicom_uploads.status IS 'pending (waiting for the worker), ingested, duplicate (the SOP instance is stored already),
+patient_mismatch (the PatientID is not the MRN: never attached), not_dicom, failed (unreadable
+after its attempts).';
+
+--
+-- Name: leased_upload(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.leased_upload(upload_id uuid, claim_token uuid) RETURNS public.dicom_uploads
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select u.* from public.dicom_uploads as u
+    where u.id = leased_upload.upload_id and u.claim_token = leased_upload.claim_token and u.status = 'pending'
+    for update;
+$$;
+
+ALTER FUNCTION private.leased_upload(upload_id uuid, claim_token uuid) OWNER TO postgres;
+
+--
 -- Name: like_prefix(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8243,6 +8563,45 @@ ALTER FUNCTION private.may_merge_at(hospital uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.may_merge_at(hospital uuid) IS 'Whether the caller may merge patients at the hospital: its admin, or its front desk where allowed.';
+
+--
+-- Name: may_read_scan_image(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_read_scan_image(object_name text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce((
+        select (
+            private.can_read_clinical(i.patient_id, i.hospital_id)
+            or i.patient_id = private.own_patient_id()
+            or i.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+        ) and private.phi_aal2_cleared()
+        from public.dicom_instances as i
+        where i.storage_path = object_name and i.deleted_at is null
+    ), false);
+$$;
+
+ALTER FUNCTION private.may_read_scan_image(object_name text) OWNER TO postgres;
+
+--
+-- Name: may_upload_scan_images(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_upload_scan_images(object_name text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce((
+        select private.on_care_team(s.patient_id, s.hospital_id) and private.phi_aal2_cleared()
+        from public.radiology_scans as s
+        where s.id = private.scan_of_path(object_name) and s.deleted_at is null
+            and s.status in ('ordered', 'scheduled', 'acquired')
+    ), false);
+$$;
+
+ALTER FUNCTION private.may_upload_scan_images(object_name text) OWNER TO postgres;
 
 --
 -- Name: merge_check(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9719,6 +10078,36 @@ $$;
 ALTER FUNCTION private.queue_calendar_push() OWNER TO postgres;
 
 --
+-- Name: queue_dicom_upload(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_dicom_upload() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    scan public.radiology_scans;
+begin
+    select s.* into scan from public.radiology_scans as s where s.id = private.scan_of_path(new.name);
+    if scan.id is null then
+        -- Only the service role can put an object elsewhere; it is not a scan's image.
+        return null;
+    end if;
+    insert into public.dicom_uploads (scan_id, patient_id, hospital_id, storage_path, size_bytes, uploaded_by)
+    values (
+        scan.id, scan.patient_id, scan.hospital_id, new.name, nullif(new.metadata ->> 'size', '')::bigint,
+        coalesce(new.owner, auth.uid())
+    )
+    on conflict (storage_path) do update
+    set status = 'pending', reason = null, header_patient_id = null, attempts = 0, lease_until = null,
+        claim_token = null, processed_at = null, size_bytes = excluded.size_bytes;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.queue_dicom_upload() OWNER TO postgres;
+
+--
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -10267,6 +10656,77 @@ end;
 $$;
 
 ALTER FUNCTION private.read_prescriptions(prescription_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: read_scan_images(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.read_scan_images(scan_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    scan public.radiology_scans;
+    clinician boolean;
+    admin boolean;
+begin
+    select s.* into scan from public.radiology_scans as s where s.id = read_scan_images.scan_id and s.deleted_at is null;
+    clinician := coalesce(private.can_read_clinical(scan.patient_id, scan.hospital_id), false);
+    admin := coalesce(scan.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')), false);
+    if scan.id is null or not (clinician or admin or scan.patient_id is not distinct from private.own_patient_id()) then
+        perform private.raise_not_found('no such scan', 'scan_not_found');
+    end if;
+    perform private.require_phi_aal2(scan.patient_id);
+    perform private.log_clinical_disclosure('dicom_instances', scan.patient_id, scan.hospital_id);
+    return jsonb_build_object(
+        'scan_id', scan.id, 'patient_id', scan.patient_id, 'hospital_id', scan.hospital_id, 'status', scan.status,
+        'modality', scan.modality, 'study_type', scan.study_type,
+        'studies', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', st.id, 'study_instance_uid', st.study_instance_uid, 'study_date', st.study_date,
+                    'study_description', st.study_description, 'modality', st.modality,
+                    'accession_number', st.accession_number,
+                    'series', coalesce((
+                        select jsonb_agg(
+                            jsonb_build_object(
+                                'id', se.id, 'series_instance_uid', se.series_instance_uid,
+                                'series_number', se.series_number, 'modality', se.modality, 'body_part', se.body_part,
+                                'series_description', se.series_description,
+                                'instances', coalesce((
+                                    select jsonb_agg(
+                                        jsonb_build_object(
+                                            'id', i.id, 'sop_instance_uid', i.sop_instance_uid,
+                                            'sop_class_uid', i.sop_class_uid, 'instance_number', i.instance_number,
+                                            'rows', i.rows_count, 'columns', i.columns_count, 'frames', i.frames,
+                                            'storage_path', i.storage_path, 'size_bytes', i.size_bytes
+                                        ) order by i.instance_number nulls last, i.created_at
+                                    )
+                                    from public.dicom_instances as i where i.series_id = se.id and i.deleted_at is null
+                                ), '[]')
+                            ) order by se.series_number nulls last, se.created_at
+                        )
+                        from public.dicom_series as se where se.study_id = st.id and se.deleted_at is null
+                    ), '[]')
+                ) order by st.created_at
+            )
+            from public.dicom_studies as st where st.scan_id = scan.id and st.deleted_at is null
+        ), '[]'),
+        'uploads', case when clinician or admin then coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', u.id, 'storage_path', u.storage_path, 'status', u.status, 'reason', u.reason,
+                    'header_patient_id', u.header_patient_id, 'instance_id', u.instance_id,
+                    'created_at', u.created_at, 'processed_at', u.processed_at
+                ) order by u.created_at
+            )
+            from public.dicom_uploads as u where u.scan_id = scan.id
+        ), '[]') else '[]'::jsonb end
+    );
+end;
+$$;
+
+ALTER FUNCTION private.read_scan_images(scan_id uuid) OWNER TO postgres;
 
 --
 -- Name: read_voice_session(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11790,6 +12250,40 @@ end;
 $_$;
 
 ALTER FUNCTION private.rotate_field_encryption(batch_size integer) OWNER TO postgres;
+
+--
+-- Name: scan_indication(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.scan_indication(scan_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select private.decrypt_field(s.indication_encrypted)
+    from public.radiology_scans as s
+    where s.id = scan_indication.scan_id and s.deleted_at is null
+        and (private.can_read_clinical(s.patient_id, s.hospital_id) or s.patient_id = private.own_patient_id())
+        and private.require_phi_aal2(s.patient_id);
+$$;
+
+ALTER FUNCTION private.scan_indication(scan_id uuid) OWNER TO postgres;
+
+--
+-- Name: scan_of_path(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.scan_of_path(object_name text) RETURNS uuid
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    select case
+        when object_name ~ '^scans/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[^/]+$'
+            and object_name !~ '(^|/)\.\.(/|$)'
+            then split_part(object_name, '/', 2)::uuid
+    end;
+$_$;
+
+ALTER FUNCTION private.scan_of_path(object_name text) OWNER TO postgres;
 
 --
 -- Name: schedule_job(text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14369,6 +14863,44 @@ ALTER FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_a
 COMMENT ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) IS 'Leases up to batch appointments waiting to be pushed to Cal.com (sync_state pending, the doctor linked, and a key for the doctor unless default_key says the worker has the deployment''s) to the worker (service role only), with what was last pushed and the attendee (calcom_born: the booking was made in Cal.com, so it is moved or cancelled there, never made). A lease that runs out makes the appointment claimable again; one that runs out on its last attempt fails it.';
 
 --
+-- Name: claim_dicom_uploads(integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.claim_dicom_uploads(batch integer DEFAULT 20, lease_seconds integer DEFAULT 120) RETURNS TABLE(upload_id uuid, storage_path text, scan_id uuid, claim_token uuid, attempts integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if batch not between 1 and 500 or lease_seconds not between 5 and 3600 then
+        perform private.raise_invalid('batch 1..500, lease_seconds 5..3600', 'invalid_claim');
+    end if;
+    return query
+    with picked as (
+        select u.id from public.dicom_uploads as u
+        where u.status = 'pending' and (u.lease_until is null or u.lease_until < now())
+        order by u.created_at
+        limit batch
+        for update skip locked
+    )
+    update public.dicom_uploads as u
+    set lease_until = now() + make_interval(secs => lease_seconds), claim_token = gen_random_uuid(),
+        attempts = u.attempts + 1
+    from picked
+    where u.id = picked.id
+    returning u.id, u.storage_path, u.scan_id, u.claim_token, u.attempts;
+end;
+$$;
+
+ALTER FUNCTION public.claim_dicom_uploads(batch integer, lease_seconds integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_dicom_uploads(batch integer, lease_seconds integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_dicom_uploads(batch integer, lease_seconds integer) IS 'Ingestion worker (service role): leases pending uploads -> upload_id, storage_path, scan_id,
+claim_token, attempts.';
+
+--
 -- Name: claim_notifications(integer, interval, text[], integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -15031,6 +15563,43 @@ ALTER FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, 
 COMMENT ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) IS 'Records a failed push (service role only): retry (transient, with backoff), failed (permanent, or max_attempts reached: sync_state failed and a push_failed flag), cancelled (slot_taken: Cal.com refused the time, the appointment is cancelled with the reason calendar_slot_taken, the patient told, and a slot_taken flag raised) or lost.';
 
 --
+-- Name: fail_dicom_upload(uuid, uuid, text, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer DEFAULT 5) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    upload public.dicom_uploads := private.leased_upload(fail_dicom_upload.upload_id, fail_dicom_upload.claim_token);
+begin
+    if upload.id is null then
+        return 'lost';
+    end if;
+    if upload.attempts >= max_attempts then
+        update public.dicom_uploads as u
+        set status = 'failed', reason = left(error, 500), processed_at = now(), lease_until = null, claim_token = null
+        where u.id = upload.id;
+        return 'failed';
+    end if;
+    update public.dicom_uploads as u
+    set reason = left(error, 500), claim_token = null,
+        lease_until = now() + make_interval(secs => least(3600, 30 * power(2, upload.attempts - 1)))
+    where u.id = upload.id;
+    return 'pending';
+end;
+$$;
+
+ALTER FUNCTION public.fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer) IS 'Ingestion worker (service role): an upload that could not be read; retried with backoff, then
+failed -> pending, failed or lost.';
+
+--
 -- Name: fail_notification(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -15636,6 +16205,55 @@ COMMENT ON FUNCTION public.metadata_enums() IS 'Every enum of the API and every 
 Returns {enums: {type: [labels]}, state_machines: {machine: {states, transitions}}}.';
 
 --
+-- Name: order_scan(uuid, uuid, public.scan_modality, text, public.scan_priority, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority DEFAULT 'routine'::public.scan_priority, clinical_indication text DEFAULT NULL::text, scheduled_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    made public.radiology_scans;
+begin
+    if coalesce(btrim(order_scan.study_type), '') = '' then
+        perform private.raise_invalid('the study type is required (e.g. "Echocardiogram")', 'study_type_required');
+    end if;
+    perform private.require_phi_aal2(order_scan.patient_id);
+    if not private.on_care_team(order_scan.patient_id, order_scan.hospital_id) then
+        perform private.raise_forbidden(
+            'only the patient''s care team orders scans', 'not_on_care_team',
+            'a doctor of the patient''s care team at this hospital orders it'
+        );
+    end if;
+    insert into public.radiology_scans as s (
+        patient_id, hospital_id, modality, study_type, priority, indication_encrypted, scheduled_at
+    )
+    values (
+        order_scan.patient_id, order_scan.hospital_id, order_scan.modality, btrim(order_scan.study_type),
+        coalesce(order_scan.priority, 'routine'),
+        case when nullif(btrim(order_scan.clinical_indication), '') is not null
+            then private.encrypt_field(btrim(order_scan.clinical_indication)) end,
+        order_scan.scheduled_at
+    )
+    returning s.* into made;
+    perform private.log_clinical_disclosure('radiology_scans', made.patient_id, made.hospital_id);
+    return (to_jsonb(made) - 'indication_encrypted')
+        || jsonb_build_object('clinical_indication', nullif(btrim(order_scan.clinical_indication), ''));
+end;
+$$;
+
+ALTER FUNCTION public.order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone) IS 'Order a scan (seed 003 POST /radiology/scans; a doctor of the patient''s care team, aal2) -> the
+order with its clinical_indication in clear. Upload its DICOM files to Storage bucket dicom at
+scans/<scan id>/<file name>. Errors: 22023 study_type_required; 42501 not_on_care_team; PT403
+insufficient_aal.';
+
+--
 -- Name: patient_360(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16238,6 +16856,143 @@ Takes the seq, the hash in hex, its number in the store, the key id, the base64 
 the location. Errors: 22023 incomplete anchor, or the row does not have the anchored hash.';
 
 --
+-- Name: record_dicom_header(uuid, uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    upload public.dicom_uploads := private.leased_upload(record_dicom_header.upload_id, record_dicom_header.claim_token);
+    scan public.radiology_scans;
+    mrn text;
+    study public.dicom_studies;
+    series public.dicom_series;
+    instance public.dicom_instances;
+    existing public.dicom_instances;
+    outcome public.dicom_upload_status;
+    why text;
+begin
+    if upload.id is null then
+        return jsonb_build_object('outcome', 'lost');
+    end if;
+    if jsonb_typeof(header) is distinct from 'object' then
+        perform private.raise_invalid('the header is a JSON object', 'invalid_header');
+    end if;
+    select s.* into scan from public.radiology_scans as s where s.id = upload.scan_id;
+    select r.mrn into mrn from public.patient_registrations as r
+    where r.patient_id = scan.patient_id and r.hospital_id = scan.hospital_id;
+    select i.* into existing from public.dicom_instances as i where i.sop_instance_uid = header ->> 'sop_instance_uid';
+
+    if not coalesce((header ->> 'dicm')::boolean, false) then
+        outcome := 'not_dicom';
+        why := 'no DICM preamble: not a DICOM Part 10 file';
+    elsif coalesce(header ->> 'sop_instance_uid', '') = '' or coalesce(header ->> 'study_instance_uid', '') = ''
+        or coalesce(header ->> 'series_instance_uid', '') = '' then
+        outcome := 'not_dicom';
+        why := 'the header lacks the SOP instance, study or series UID';
+    elsif existing.id is not null then
+        outcome := 'duplicate';
+        why := format('SOP instance %s is stored already (instance %s)', header ->> 'sop_instance_uid', existing.id);
+    elsif btrim(coalesce(header ->> 'patient_id', '')) is distinct from mrn then
+        outcome := 'patient_mismatch';
+        why := 'the file''s PatientID is not the patient''s MRN at this hospital: not attached';
+    end if;
+    if outcome is not null then
+        update public.dicom_uploads as u
+        set status = outcome, reason = why, processed_at = now(), lease_until = null, claim_token = null,
+            header_patient_id = case when outcome = 'patient_mismatch' then left(header ->> 'patient_id', 64) end
+        where u.id = upload.id;
+        return jsonb_build_object('outcome', outcome, 'reason', why);
+    end if;
+
+    select st.* into study from public.dicom_studies as st where st.study_instance_uid = header ->> 'study_instance_uid';
+    if study.id is not null and study.scan_id <> scan.id then
+        update public.dicom_uploads as u
+        set status = 'patient_mismatch', processed_at = now(), lease_until = null, claim_token = null,
+            reason = 'the study belongs to another scan order: not attached'
+        where u.id = upload.id;
+        return jsonb_build_object('outcome', 'patient_mismatch', 'reason', 'study of another scan');
+    end if;
+    if study.id is null then
+        insert into public.dicom_studies as st (
+            scan_id, patient_id, hospital_id, study_instance_uid, accession_number, study_date, study_time,
+            study_description, modality
+        )
+        values (
+            scan.id, scan.patient_id, scan.hospital_id, header ->> 'study_instance_uid',
+            nullif(header ->> 'accession_number', ''),
+            case when header ->> 'study_date' ~ '^\d{8}$' then to_date(header ->> 'study_date', 'YYYYMMDD') end,
+            nullif(header ->> 'study_time', ''), nullif(header ->> 'study_description', ''),
+            nullif(header ->> 'modality', '')
+        )
+        returning st.* into study;
+    end if;
+    select se.* into series from public.dicom_series as se where se.series_instance_uid = header ->> 'series_instance_uid';
+    if series.id is null then
+        insert into public.dicom_series as se (
+            study_id, patient_id, hospital_id, series_instance_uid, series_number, modality, body_part,
+            series_description
+        )
+        values (
+            study.id, scan.patient_id, scan.hospital_id, header ->> 'series_instance_uid',
+            case when header ->> 'series_number' ~ '^-?\d{1,9}$' then (header ->> 'series_number')::integer end,
+            nullif(header ->> 'modality', ''), nullif(header ->> 'body_part', ''),
+            nullif(header ->> 'series_description', '')
+        )
+        returning se.* into series;
+    elsif series.study_id <> study.id then
+        update public.dicom_uploads as u
+        set status = 'patient_mismatch', processed_at = now(), lease_until = null, claim_token = null,
+            reason = 'the series belongs to another study: not attached'
+        where u.id = upload.id;
+        return jsonb_build_object('outcome', 'patient_mismatch', 'reason', 'series of another study');
+    end if;
+    insert into public.dicom_instances as i (
+        series_id, patient_id, hospital_id, sop_instance_uid, sop_class_uid, instance_number, transfer_syntax_uid,
+        rows_count, columns_count, frames, dicom_patient_id, dicom_patient_name, storage_path, size_bytes
+    )
+    values (
+        series.id, scan.patient_id, scan.hospital_id, header ->> 'sop_instance_uid', nullif(header ->> 'sop_class_uid', ''),
+        case when header ->> 'instance_number' ~ '^-?\d{1,9}$' then (header ->> 'instance_number')::integer end,
+        nullif(header ->> 'transfer_syntax_uid', ''),
+        case when header ->> 'rows' ~ '^\d{1,9}$' then (header ->> 'rows')::integer end,
+        case when header ->> 'columns' ~ '^\d{1,9}$' then (header ->> 'columns')::integer end,
+        case when header ->> 'frames' ~ '^\d{1,9}$' then (header ->> 'frames')::integer end,
+        nullif(header ->> 'patient_id', ''), nullif(header ->> 'patient_name', ''), upload.storage_path,
+        upload.size_bytes
+    )
+    returning i.* into instance;
+    update public.dicom_uploads as u
+    set status = 'ingested', instance_id = instance.id, processed_at = now(), lease_until = null,
+        claim_token = null, reason = null
+    where u.id = upload.id;
+    if scan.status in ('ordered', 'scheduled') then
+        update public.radiology_scans as s set status = 'acquired' where s.id = scan.id;
+    end if;
+    return jsonb_build_object('outcome', 'ingested', 'instance_id', instance.id);
+exception
+    when unique_violation then
+        -- Two workers raced on one SOP instance: the other stored it.
+        update public.dicom_uploads as u
+        set status = 'duplicate', processed_at = now(), lease_until = null, claim_token = null,
+            reason = format('SOP instance %s is stored already', header ->> 'sop_instance_uid')
+        where u.id = upload.id;
+        return jsonb_build_object('outcome', 'duplicate');
+end;
+$_$;
+
+ALTER FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_dicom_header(upload_id uuid, claim_token uuid, header jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) IS 'Ingestion worker (service role): the header read from an upload -> {outcome: ingested,
+duplicate, patient_mismatch, not_dicom or lost, reason, instance_id}.';
+
+--
 -- Name: record_voice_call(jsonb); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16668,6 +17423,64 @@ ALTER FUNCTION public.rotate_field_key() OWNER TO postgres;
 COMMENT ON FUNCTION public.rotate_field_key() IS 'Starts a field-key rotation: a new active key version, the old one decrypt-only (service role).
 
 Returns the new version.';
+
+--
+-- Name: scan_images(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.scan_images(scan_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.read_scan_images(scan_images.scan_id);
+$$;
+
+ALTER FUNCTION public.scan_images(scan_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION scan_images(scan_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.scan_images(scan_id uuid) IS 'One scan''s images (seed 003 GET /scans/:id/dicom; the sidecar adds signed URLs): studies ->
+series -> instances with their Storage paths, and the uploads with their outcome (care team and
+admin). The read is logged. Errors: PT404 scan_not_found; PT403 insufficient_aal.';
+
+--
+-- Name: scan_orders(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.scan_orders(patient_id uuid DEFAULT NULL::uuid, scan_id uuid DEFAULT NULL::uuid) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    scan public.radiology_scans;
+begin
+    for scan in
+        select s.* from public.radiology_scans as s
+        where (scan_orders.patient_id is null or s.patient_id = scan_orders.patient_id)
+            and (scan_orders.scan_id is null or s.id = scan_orders.scan_id)
+        order by s.created_at desc
+        limit 500
+    loop
+        perform private.require_phi_aal2(scan.patient_id);
+        perform private.log_clinical_disclosure('radiology_scans', scan.patient_id, scan.hospital_id);
+        return next (to_jsonb(scan) - 'indication_encrypted') || jsonb_build_object(
+            'clinical_indication', private.scan_indication(scan.id)
+        );
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION public.scan_orders(patient_id uuid, scan_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION scan_orders(patient_id uuid, scan_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.scan_orders(patient_id uuid, scan_id uuid) IS 'The scan orders the caller may read (seed 003 GET /radiology/scans, /scans/:id), of one patient
+or one scan, newest first, with the clinical indication in clear for the care team and the
+patient; each patient''s read is logged.';
 
 --
 -- Name: search_diagnosis_codes(text, text, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -19378,6 +20191,93 @@ COMMENT ON COLUMN public.diagnosis_codes.terms IS 'What the classification lists
 COMMENT ON COLUMN public.diagnosis_codes.synonyms IS 'Other names for it (lay terms, abbreviations), from the loader''s synonym file.';
 
 --
+-- Name: dicom_instances; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.dicom_instances (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    series_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    sop_instance_uid text NOT NULL,
+    sop_class_uid text,
+    instance_number integer,
+    transfer_syntax_uid text,
+    rows_count integer,
+    columns_count integer,
+    frames integer,
+    dicom_patient_id text,
+    dicom_patient_name text,
+    storage_path text NOT NULL,
+    size_bytes bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone
+);
+
+ALTER TABLE public.dicom_instances OWNER TO postgres;
+
+--
+-- Name: TABLE dicom_instances; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.dicom_instances IS 'DICOM instances (one per SOPInstanceUID, stored once), with the header''s facts and the
+Storage path of the file (bucket dicom). Read with rpc/scan_images.';
+
+--
+-- Name: dicom_series; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.dicom_series (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    study_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    series_instance_uid text NOT NULL,
+    series_number integer,
+    modality text,
+    body_part text,
+    series_description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone
+);
+
+ALTER TABLE public.dicom_series OWNER TO postgres;
+
+--
+-- Name: TABLE dicom_series; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.dicom_series IS 'DICOM series of a study (one per SeriesInstanceUID). Read with rpc/scan_images.';
+
+--
+-- Name: dicom_studies; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.dicom_studies (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    scan_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    study_instance_uid text NOT NULL,
+    accession_number text,
+    study_date date,
+    study_time text,
+    study_description text,
+    modality text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone
+);
+
+ALTER TABLE public.dicom_studies OWNER TO postgres;
+
+--
+-- Name: TABLE dicom_studies; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.dicom_studies IS 'DICOM studies of a scan (one per StudyInstanceUID), made by the ingestion of uploaded files.
+Read with rpc/scan_images.';
+
+--
 -- Name: doctor_availability_exceptions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -19761,6 +20661,61 @@ Read with the prescription; recorded by the pharmacy''s pharmacists.';
 --
 
 COMMENT ON COLUMN public.prescription_dispensings.quantity IS 'Quantity handed out, in the medicine''s units.';
+
+--
+-- Name: radiology_scans; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.radiology_scans (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    patient_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    ordered_by uuid DEFAULT auth.uid() NOT NULL,
+    modality public.scan_modality NOT NULL,
+    study_type text NOT NULL,
+    priority public.scan_priority DEFAULT 'routine'::public.scan_priority NOT NULL,
+    indication_encrypted bytea,
+    status public.radiology_scan_status DEFAULT 'ordered'::public.radiology_scan_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    scheduled_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    CONSTRAINT radiology_scans_study_type_present CHECK (((length(btrim(study_type)) >= 1) AND (length(btrim(study_type)) <= 120)))
+);
+
+ALTER TABLE public.radiology_scans OWNER TO postgres;
+
+--
+-- Name: TABLE radiology_scans; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.radiology_scans IS 'Scan orders (seed 003 /radiology/scans): patient, modality, study type, ordering doctor,
+priority, clinical indication (encrypted), moving ordered -> scheduled -> acquired -> reported, or
+cancelled with a reason (machine radiology_scan). Ordered with rpc/order_scan by the care team;
+status, status_reason and scheduled_at changed with PATCH; read with rpc/scan_orders (a GET is
+refused, PT405: reads are logged).';
+
+--
+-- Name: COLUMN radiology_scans.modality; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.radiology_scans.modality IS 'DICOM modality: ECG, US (echo), CT, MR, XA, DX, NM.';
+
+--
+-- Name: COLUMN radiology_scans.indication_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.radiology_scans.indication_encrypted IS 'Why the scan is asked for, encrypted (rpc/order_scan writes it, rpc/scan_orders reads it).';
+
+--
+-- Name: COLUMN radiology_scans.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.radiology_scans.status IS 'ordered -> scheduled -> acquired -> reported, or cancelled (with status_reason) before
+acquisition; machine radiology_scan (PT409 for a move it does not allow, 42501 for a role that may
+not take it). The first ingested image moves it to acquired.';
 
 --
 -- Name: record_disclosures; Type: VIEW; Schema: public; Owner: postgres
@@ -20536,6 +21491,83 @@ ALTER TABLE ONLY public.diagnosis_codes
     ADD CONSTRAINT diagnosis_codes_pkey PRIMARY KEY (system, version, code);
 
 --
+-- Name: dicom_instances dicom_instances_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_instances
+    ADD CONSTRAINT dicom_instances_pkey PRIMARY KEY (id);
+
+--
+-- Name: dicom_instances dicom_instances_sop_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_instances
+    ADD CONSTRAINT dicom_instances_sop_unique UNIQUE (sop_instance_uid);
+
+--
+-- Name: dicom_instances dicom_instances_storage_path_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_instances
+    ADD CONSTRAINT dicom_instances_storage_path_unique UNIQUE (storage_path);
+
+--
+-- Name: dicom_series dicom_series_of_patient; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_series
+    ADD CONSTRAINT dicom_series_of_patient UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: dicom_series dicom_series_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_series
+    ADD CONSTRAINT dicom_series_pkey PRIMARY KEY (id);
+
+--
+-- Name: dicom_series dicom_series_uid_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_series
+    ADD CONSTRAINT dicom_series_uid_unique UNIQUE (series_instance_uid);
+
+--
+-- Name: dicom_studies dicom_studies_of_patient; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_studies
+    ADD CONSTRAINT dicom_studies_of_patient UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: dicom_studies dicom_studies_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_studies
+    ADD CONSTRAINT dicom_studies_pkey PRIMARY KEY (id);
+
+--
+-- Name: dicom_studies dicom_studies_uid_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_studies
+    ADD CONSTRAINT dicom_studies_uid_unique UNIQUE (study_instance_uid);
+
+--
+-- Name: dicom_uploads dicom_uploads_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_uploads
+    ADD CONSTRAINT dicom_uploads_pkey PRIMARY KEY (id);
+
+--
+-- Name: dicom_uploads dicom_uploads_storage_path_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_uploads
+    ADD CONSTRAINT dicom_uploads_storage_path_unique UNIQUE (storage_path);
+
+--
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -20862,6 +21894,20 @@ ALTER TABLE ONLY public.prescriptions
 
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
+
+--
+-- Name: radiology_scans radiology_scans_of_patient; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.radiology_scans
+    ADD CONSTRAINT radiology_scans_of_patient UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: radiology_scans radiology_scans_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.radiology_scans
+    ADD CONSTRAINT radiology_scans_pkey PRIMARY KEY (id);
 
 --
 -- Name: record_shares record_shares_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -21534,6 +22580,96 @@ CREATE INDEX diagnosis_codes_prefix_idx ON public.diagnosis_codes USING btree (s
 CREATE INDEX diagnosis_codes_search_idx ON public.diagnosis_codes USING gin (search_vector);
 
 --
+-- Name: dicom_instances_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_instances_hospital_idx ON public.dicom_instances USING btree (hospital_id);
+
+--
+-- Name: dicom_instances_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_instances_registration_idx ON public.dicom_instances USING btree (patient_id, hospital_id);
+
+--
+-- Name: dicom_instances_series_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_instances_series_idx ON public.dicom_instances USING btree (series_id, patient_id, hospital_id);
+
+--
+-- Name: dicom_series_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_series_hospital_idx ON public.dicom_series USING btree (hospital_id);
+
+--
+-- Name: dicom_series_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_series_registration_idx ON public.dicom_series USING btree (patient_id, hospital_id);
+
+--
+-- Name: dicom_series_study_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_series_study_idx ON public.dicom_series USING btree (study_id, patient_id, hospital_id);
+
+--
+-- Name: dicom_studies_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_studies_hospital_idx ON public.dicom_studies USING btree (hospital_id);
+
+--
+-- Name: dicom_studies_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_studies_registration_idx ON public.dicom_studies USING btree (patient_id, hospital_id);
+
+--
+-- Name: dicom_studies_scan_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_studies_scan_idx ON public.dicom_studies USING btree (scan_id, patient_id, hospital_id);
+
+--
+-- Name: dicom_uploads_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_uploads_hospital_idx ON public.dicom_uploads USING btree (hospital_id);
+
+--
+-- Name: dicom_uploads_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_uploads_instance_idx ON public.dicom_uploads USING btree (instance_id);
+
+--
+-- Name: dicom_uploads_pending_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_uploads_pending_idx ON public.dicom_uploads USING btree (created_at) WHERE (status = 'pending'::public.dicom_upload_status);
+
+--
+-- Name: dicom_uploads_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_uploads_registration_idx ON public.dicom_uploads USING btree (patient_id, hospital_id);
+
+--
+-- Name: dicom_uploads_scan_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_uploads_scan_idx ON public.dicom_uploads USING btree (scan_id, patient_id, hospital_id);
+
+--
+-- Name: dicom_uploads_uploaded_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX dicom_uploads_uploaded_by_idx ON public.dicom_uploads USING btree (uploaded_by);
+
+--
 -- Name: doctor_availability_exceptions_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -21910,6 +23046,24 @@ CREATE INDEX prescriptions_pharmacy_idx ON public.prescriptions USING btree (pha
 --
 
 CREATE INDEX prescriptions_ready_queue_idx ON public.prescriptions USING btree (pharmacy_id, issued_at) WHERE (status = 'ready_for_pickup'::public.prescription_status);
+
+--
+-- Name: radiology_scans_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX radiology_scans_hospital_idx ON public.radiology_scans USING btree (hospital_id, status);
+
+--
+-- Name: radiology_scans_ordered_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX radiology_scans_ordered_by_idx ON public.radiology_scans USING btree (ordered_by);
+
+--
+-- Name: radiology_scans_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX radiology_scans_registration_idx ON public.radiology_scans USING btree (patient_id, hospital_id, created_at);
 
 --
 -- Name: record_shares_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -22420,6 +23574,30 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.devic
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: dicom_instances audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.dicom_instances FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: dicom_series audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.dicom_series FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: dicom_studies audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.dicom_studies FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: dicom_uploads audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.dicom_uploads FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: doctor_calendar_links audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -22520,6 +23698,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.presc
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: radiology_scans audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'indication_encrypted');
 
 --
 -- Name: record_shares audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -22694,6 +23878,102 @@ CREATE TRIGGER diagnoses_never_truncated BEFORE TRUNCATE ON public.diagnoses FOR
 --
 
 CREATE TRIGGER diagnoses_update_disclosed AFTER UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
+-- Name: dicom_instances dicom_instances_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_instances_guard BEFORE UPDATE ON public.dicom_instances FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: dicom_instances dicom_instances_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_instances_never_deleted BEFORE DELETE ON public.dicom_instances FOR EACH ROW EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_instances dicom_instances_never_truncated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_instances_never_truncated BEFORE TRUNCATE ON public.dicom_instances FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_instances dicom_instances_update_disclosed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_instances_update_disclosed AFTER UPDATE ON public.dicom_instances FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
+-- Name: dicom_series dicom_series_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_series_guard BEFORE UPDATE ON public.dicom_series FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: dicom_series dicom_series_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_series_never_deleted BEFORE DELETE ON public.dicom_series FOR EACH ROW EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_series dicom_series_never_truncated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_series_never_truncated BEFORE TRUNCATE ON public.dicom_series FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_series dicom_series_update_disclosed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_series_update_disclosed AFTER UPDATE ON public.dicom_series FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
+-- Name: dicom_studies dicom_studies_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_studies_guard BEFORE UPDATE ON public.dicom_studies FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: dicom_studies dicom_studies_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_studies_never_deleted BEFORE DELETE ON public.dicom_studies FOR EACH ROW EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_studies dicom_studies_never_truncated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_studies_never_truncated BEFORE TRUNCATE ON public.dicom_studies FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_studies dicom_studies_update_disclosed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_studies_update_disclosed AFTER UPDATE ON public.dicom_studies FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
+-- Name: dicom_uploads dicom_uploads_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_uploads_guard BEFORE UPDATE ON public.dicom_uploads FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: dicom_uploads dicom_uploads_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_uploads_never_deleted BEFORE DELETE ON public.dicom_uploads FOR EACH ROW EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_uploads dicom_uploads_never_truncated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_uploads_never_truncated BEFORE TRUNCATE ON public.dicom_uploads FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: dicom_uploads dicom_uploads_update_disclosed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER dicom_uploads_update_disclosed AFTER UPDATE ON public.dicom_uploads FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_mark_schedule_push; Type: TRIGGER; Schema: public; Owner: postgres
@@ -23152,6 +24432,54 @@ CREATE TRIGGER prescriptions_state_machine BEFORE INSERT OR UPDATE OF status ON 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: radiology_scans radiology_scans_ciphertext_indication_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_ciphertext_indication_encrypted_on_insert BEFORE INSERT ON public.radiology_scans FOR EACH ROW WHEN ((new.indication_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('indication_encrypted');
+
+--
+-- Name: radiology_scans radiology_scans_ciphertext_indication_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_ciphertext_indication_encrypted_on_update BEFORE UPDATE ON public.radiology_scans FOR EACH ROW WHEN (((new.indication_encrypted IS NOT NULL) AND (new.indication_encrypted IS DISTINCT FROM old.indication_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('indication_encrypted');
+
+--
+-- Name: radiology_scans radiology_scans_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_guard BEFORE UPDATE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: radiology_scans radiology_scans_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_never_deleted BEFORE DELETE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: radiology_scans radiology_scans_never_truncated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_never_truncated BEFORE TRUNCATE ON public.radiology_scans FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: radiology_scans radiology_scans_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_set_updated_at BEFORE UPDATE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: radiology_scans radiology_scans_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_state_machine BEFORE INSERT OR UPDATE OF status ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('radiology_scan');
+
+--
+-- Name: radiology_scans radiology_scans_update_disclosed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER radiology_scans_update_disclosed AFTER UPDATE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
 -- Name: ai_sessions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23192,6 +24520,30 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.consent_e
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: dicom_instances refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.dicom_instances FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: dicom_series refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.dicom_series FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: dicom_studies refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.dicom_studies FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: dicom_uploads refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.dicom_uploads FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: encounters refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -23240,6 +24592,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_r
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.prescriptions FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: radiology_scans refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: record_shares refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -23842,6 +25200,76 @@ ALTER TABLE ONLY public.diagnosis_codes
     ADD CONSTRAINT diagnosis_codes_system_fkey FOREIGN KEY (system, version) REFERENCES public.code_systems(system, version) ON DELETE CASCADE;
 
 --
+-- Name: dicom_instances dicom_instances_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_instances
+    ADD CONSTRAINT dicom_instances_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_instances dicom_instances_series_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_instances
+    ADD CONSTRAINT dicom_instances_series_fkey FOREIGN KEY (series_id, patient_id, hospital_id) REFERENCES public.dicom_series(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_series dicom_series_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_series
+    ADD CONSTRAINT dicom_series_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_series dicom_series_study_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_series
+    ADD CONSTRAINT dicom_series_study_fkey FOREIGN KEY (study_id, patient_id, hospital_id) REFERENCES public.dicom_studies(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_studies dicom_studies_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_studies
+    ADD CONSTRAINT dicom_studies_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_studies dicom_studies_scan_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_studies
+    ADD CONSTRAINT dicom_studies_scan_fkey FOREIGN KEY (scan_id, patient_id, hospital_id) REFERENCES public.radiology_scans(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_uploads dicom_uploads_instance_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_uploads
+    ADD CONSTRAINT dicom_uploads_instance_id_fkey FOREIGN KEY (instance_id) REFERENCES public.dicom_instances(id) ON DELETE SET NULL;
+
+--
+-- Name: dicom_uploads dicom_uploads_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_uploads
+    ADD CONSTRAINT dicom_uploads_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_uploads dicom_uploads_scan_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_uploads
+    ADD CONSTRAINT dicom_uploads_scan_fkey FOREIGN KEY (scan_id, patient_id, hospital_id) REFERENCES public.radiology_scans(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: dicom_uploads dicom_uploads_uploaded_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.dicom_uploads
+    ADD CONSTRAINT dicom_uploads_uploaded_by_fkey FOREIGN KEY (uploaded_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: doctor_availability_exceptions doctor_availability_exceptions_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -24235,6 +25663,20 @@ ALTER TABLE ONLY public.prescriptions
 
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+--
+-- Name: radiology_scans radiology_scans_ordered_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.radiology_scans
+    ADD CONSTRAINT radiology_scans_ordered_by_fkey FOREIGN KEY (ordered_by) REFERENCES public.profiles(id) ON DELETE RESTRICT;
+
+--
+-- Name: radiology_scans radiology_scans_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.radiology_scans
+    ADD CONSTRAINT radiology_scans_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: record_shares record_shares_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -24847,6 +26289,126 @@ ALTER TABLE public.diagnosis_codes ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY diagnosis_codes_select ON public.diagnosis_codes FOR SELECT TO authenticated USING (true);
+
+--
+-- Name: dicom_instances; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.dicom_instances ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: dicom_instances dicom_instances_disclosed; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_instances_disclosed ON public.dicom_instances AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.dicom_instances'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_dicom_instances_row(id, patient_id, hospital_id)));
+
+--
+-- Name: dicom_instances dicom_instances_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_instances_select ON public.dicom_instances FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR ((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_instances dicom_instances_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_instances_staff_need_aal2 ON public.dicom_instances AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
+
+--
+-- Name: dicom_instances dicom_instances_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_instances_update ON public.dicom_instances FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_series; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.dicom_series ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: dicom_series dicom_series_disclosed; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_series_disclosed ON public.dicom_series AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.dicom_series'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_dicom_series_row(id, patient_id, hospital_id)));
+
+--
+-- Name: dicom_series dicom_series_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_series_select ON public.dicom_series FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR ((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_series dicom_series_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_series_staff_need_aal2 ON public.dicom_series AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
+
+--
+-- Name: dicom_series dicom_series_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_series_update ON public.dicom_series FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_studies; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.dicom_studies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: dicom_studies dicom_studies_disclosed; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_studies_disclosed ON public.dicom_studies AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.dicom_studies'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_dicom_studies_row(id, patient_id, hospital_id)));
+
+--
+-- Name: dicom_studies dicom_studies_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_studies_select ON public.dicom_studies FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR ((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_studies dicom_studies_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_studies_staff_need_aal2 ON public.dicom_studies AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
+
+--
+-- Name: dicom_studies dicom_studies_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_studies_update ON public.dicom_studies FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_uploads; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.dicom_uploads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: dicom_uploads dicom_uploads_disclosed; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_uploads_disclosed ON public.dicom_uploads AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.dicom_uploads'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_dicom_uploads_row(id, patient_id, hospital_id)));
+
+--
+-- Name: dicom_uploads dicom_uploads_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_uploads_select ON public.dicom_uploads FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: dicom_uploads dicom_uploads_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_uploads_staff_need_aal2 ON public.dicom_uploads AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
+
+--
+-- Name: dicom_uploads dicom_uploads_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY dicom_uploads_update ON public.dicom_uploads FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: doctor_availability_exceptions; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -25500,6 +27062,42 @@ CREATE POLICY profiles_select_self_colleagues_directory ON public.profiles FOR S
 CREATE POLICY profiles_update_self_or_admin ON public.profiles FOR UPDATE TO authenticated USING (((id = ( SELECT auth.uid() AS uid)) OR (id = ANY (( SELECT private.staff_user_ids(private.staff_hospital_ids('{hospital_admin}'::public.app_role[])) AS staff_user_ids)::uuid[])))) WITH CHECK (((id = ( SELECT auth.uid() AS uid)) OR (id = ANY (( SELECT private.staff_user_ids(private.staff_hospital_ids('{hospital_admin}'::public.app_role[])) AS staff_user_ids)::uuid[]))));
 
 --
+-- Name: radiology_scans; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.radiology_scans ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: radiology_scans radiology_scans_disclosed; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY radiology_scans_disclosed ON public.radiology_scans AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.radiology_scans'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_radiology_scans_row(id, patient_id, hospital_id)));
+
+--
+-- Name: radiology_scans radiology_scans_insert_care_team; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY radiology_scans_insert_care_team ON public.radiology_scans FOR INSERT TO authenticated WITH CHECK (((deleted_at IS NULL) AND private.on_care_team(patient_id, hospital_id)));
+
+--
+-- Name: radiology_scans radiology_scans_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY radiology_scans_select ON public.radiology_scans FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR ((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: radiology_scans radiology_scans_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY radiology_scans_staff_need_aal2 ON public.radiology_scans AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
+
+--
+-- Name: radiology_scans radiology_scans_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY radiology_scans_update ON public.radiology_scans FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
 -- Name: record_shares; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -25573,7 +27171,9 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.prescriptions p
   WHERE (p.id = status_history.subject_id)))) OR ((machine = 'appointment'::text) AND (EXISTS ( SELECT
    FROM public.appointments a
-  WHERE (a.id = status_history.subject_id))))));
+  WHERE (a.id = status_history.subject_id)))) OR ((machine = 'radiology_scan'::text) AND (EXISTS ( SELECT
+   FROM public.radiology_scans s
+  WHERE (s.id = status_history.subject_id))))));
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -26794,6 +28394,38 @@ GRANT ALL ON FUNCTION private.disclose_diagnoses_row(row_id uuid, patient uuid, 
 GRANT ALL ON FUNCTION private.disclose_diagnoses_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
 
 --
+-- Name: FUNCTION disclose_dicom_instances_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.disclose_dicom_instances_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.disclose_dicom_instances_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.disclose_dicom_instances_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
+
+--
+-- Name: FUNCTION disclose_dicom_series_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.disclose_dicom_series_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.disclose_dicom_series_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.disclose_dicom_series_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
+
+--
+-- Name: FUNCTION disclose_dicom_studies_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.disclose_dicom_studies_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.disclose_dicom_studies_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.disclose_dicom_studies_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
+
+--
+-- Name: FUNCTION disclose_dicom_uploads_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.disclose_dicom_uploads_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.disclose_dicom_uploads_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.disclose_dicom_uploads_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
+
+--
 -- Name: FUNCTION disclose_encounters_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -26824,6 +28456,14 @@ GRANT ALL ON FUNCTION private.disclose_medical_profiles_row(row_id uuid, patient
 REVOKE ALL ON FUNCTION private.disclose_patient_documents_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.disclose_patient_documents_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.disclose_patient_documents_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
+
+--
+-- Name: FUNCTION disclose_radiology_scans_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.disclose_radiology_scans_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.disclose_radiology_scans_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.disclose_radiology_scans_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
 
 --
 -- Name: FUNCTION disclose_vital_signs_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -27319,6 +28959,26 @@ GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
 
 --
+-- Name: TABLE dicom_uploads; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.dicom_uploads TO service_role;
+GRANT SELECT ON TABLE public.dicom_uploads TO authenticated;
+
+--
+-- Name: COLUMN dicom_uploads.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.dicom_uploads TO authenticated;
+
+--
+-- Name: FUNCTION leased_upload(upload_id uuid, claim_token uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.leased_upload(upload_id uuid, claim_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.leased_upload(upload_id uuid, claim_token uuid) TO service_role;
+
+--
 -- Name: FUNCTION like_prefix(value text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27510,6 +29170,20 @@ GRANT ALL ON FUNCTION private.may_join_topic(topic text) TO authenticated;
 --
 
 REVOKE ALL ON FUNCTION private.may_merge_at(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION may_read_scan_image(object_name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_read_scan_image(object_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.may_read_scan_image(object_name text) TO authenticated;
+
+--
+-- Name: FUNCTION may_upload_scan_images(object_name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_upload_scan_images(object_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.may_upload_scan_images(object_name text) TO authenticated;
 
 --
 -- Name: FUNCTION merge_check(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
@@ -27776,6 +29450,12 @@ REVOKE ALL ON FUNCTION private.purge_webhook_payloads() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.queue_calendar_push() FROM PUBLIC;
 
 --
+-- Name: FUNCTION queue_dicom_upload(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_dicom_upload() FROM PUBLIC;
+
+--
 -- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -27916,6 +29596,13 @@ GRANT SELECT ON TABLE public.prescription_details TO authenticated;
 REVOKE ALL ON FUNCTION private.read_prescriptions(prescription_ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.read_prescriptions(prescription_ids uuid[]) TO authenticated;
 GRANT ALL ON FUNCTION private.read_prescriptions(prescription_ids uuid[]) TO service_role;
+
+--
+-- Name: FUNCTION read_scan_images(scan_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.read_scan_images(scan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.read_scan_images(scan_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION read_voice_session(session_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -28162,6 +29849,21 @@ GRANT ALL ON FUNCTION private.revoke_staff_invitation(invitation_id uuid) TO aut
 
 REVOKE ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO service_role;
+
+--
+-- Name: FUNCTION scan_indication(scan_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.scan_indication(scan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.scan_indication(scan_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION scan_of_path(object_name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.scan_of_path(object_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.scan_of_path(object_name text) TO authenticated;
+GRANT ALL ON FUNCTION private.scan_of_path(object_name text) TO service_role;
 
 --
 -- Name: FUNCTION schedule_job(job_name text, schedule text, command text); Type: ACL; Schema: private; Owner: postgres
@@ -28673,6 +30375,13 @@ REVOKE ALL ON FUNCTION public.claim_calendar_pushes(batch integer, lease interva
 GRANT ALL ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
 
 --
+-- Name: FUNCTION claim_dicom_uploads(batch integer, lease_seconds integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.claim_dicom_uploads(batch integer, lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_dicom_uploads(batch integer, lease_seconds integer) TO service_role;
+
+--
 -- Name: FUNCTION claim_notifications(batch integer, lease interval, channels text[], max_attempts integer); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -28834,6 +30543,13 @@ REVOKE ALL ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_toke
 GRANT ALL ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -28978,6 +30694,14 @@ GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO se
 REVOKE ALL ON FUNCTION public.metadata_enums() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.metadata_enums() TO authenticated;
 GRANT ALL ON FUNCTION public.metadata_enums() TO service_role;
+
+--
+-- Name: FUNCTION order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION patient_360(patient_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -29290,6 +31014,13 @@ REVOKE ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exporte
 GRANT ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text) TO service_role;
 
 --
+-- Name: FUNCTION record_dicom_header(upload_id uuid, claim_token uuid, header jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) TO service_role;
+
+--
 -- Name: FUNCTION record_voice_call(message jsonb); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29454,6 +31185,22 @@ GRANT ALL ON FUNCTION public.rotate_field_encryption(batch_size integer) TO serv
 
 REVOKE ALL ON FUNCTION public.rotate_field_key() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_field_key() TO service_role;
+
+--
+-- Name: FUNCTION scan_images(scan_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.scan_images(scan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.scan_images(scan_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.scan_images(scan_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION scan_orders(patient_id uuid, scan_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.scan_orders(patient_id uuid, scan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.scan_orders(patient_id uuid, scan_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.scan_orders(patient_id uuid, scan_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer); Type: ACL; Schema: public; Owner: postgres
@@ -30441,6 +32188,45 @@ GRANT ALL ON TABLE public.diagnosis_codes TO service_role;
 GRANT SELECT ON TABLE public.diagnosis_codes TO authenticated;
 
 --
+-- Name: TABLE dicom_instances; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.dicom_instances TO service_role;
+GRANT SELECT ON TABLE public.dicom_instances TO authenticated;
+
+--
+-- Name: COLUMN dicom_instances.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.dicom_instances TO authenticated;
+
+--
+-- Name: TABLE dicom_series; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.dicom_series TO service_role;
+GRANT SELECT ON TABLE public.dicom_series TO authenticated;
+
+--
+-- Name: COLUMN dicom_series.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.dicom_series TO authenticated;
+
+--
+-- Name: TABLE dicom_studies; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.dicom_studies TO service_role;
+GRANT SELECT ON TABLE public.dicom_studies TO authenticated;
+
+--
+-- Name: COLUMN dicom_studies.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.dicom_studies TO authenticated;
+
+--
 -- Name: TABLE doctor_availability_exceptions; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30793,6 +32579,79 @@ GRANT INSERT(quantity) ON TABLE public.prescription_dispensings TO authenticated
 GRANT INSERT(dispensed_at) ON TABLE public.prescription_dispensings TO authenticated;
 
 --
+-- Name: TABLE radiology_scans; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.radiology_scans TO service_role;
+GRANT SELECT ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.modality; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(modality) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.study_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(study_type) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.priority; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(priority) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.indication_encrypted; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(indication_encrypted) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.scheduled_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(scheduled_at),UPDATE(scheduled_at) ON TABLE public.radiology_scans TO authenticated;
+
+--
+-- Name: COLUMN radiology_scans.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.radiology_scans TO authenticated;
+
+--
 -- Name: TABLE record_disclosures; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31060,8 +32919,11 @@ ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA public GRANT ALL ON T
 --
 
 -- default privileges of role postgres on f in every schema: {postgres=X/postgres}
+CREATE TRIGGER dicom_objects_queue_ingestion AFTER INSERT ON storage.objects FOR EACH ROW WHEN ((new.bucket_id = 'dicom'::text)) EXECUTE FUNCTION private.queue_dicom_upload();
 CREATE TRIGGER on_auth_user_contact_changed AFTER UPDATE OF email, phone, raw_user_meta_data ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_profile_from_auth_user();
+create policy dicom_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'dicom'::text) AND private.may_upload_scan_images(name)));
+create policy dicom_objects_select on storage.objects as PERMISSIVE for SELECT to authenticated using (((bucket_id = 'dicom'::text) AND private.may_read_scan_image(name)));
 create policy live_topics_receive on realtime.messages as PERMISSIVE for SELECT to authenticated using (((extension = 'broadcast'::text) AND (topic = ( SELECT realtime.topic() AS topic)) AND ( SELECT private.may_join_topic(( SELECT realtime.topic() AS topic)) AS may_join_topic)));
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
    FROM patient_documents d

@@ -74,6 +74,29 @@ begin
         when 'lab_results' then
             insert into public.lab_results (patient_id, hospital_id, recorded_by, test_name, result_value, status)
             values (p, h, by_whom, 'HbA1c', '6.1', 'normal') returning id into made;
+        when 'radiology_scans' then
+            insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+            values (p, h, by_whom, 'ECG', 'Resting ECG') returning id into made;
+        when 'dicom_studies', 'dicom_series', 'dicom_instances', 'dicom_uploads' then
+            insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+            values (p, h, by_whom, 'CT', 'Coronary CT angiography') returning id into note;
+            if resource = 'dicom_uploads' then
+                insert into public.dicom_uploads (scan_id, patient_id, hospital_id, storage_path, uploaded_by)
+                values (note, p, h, 'scans/' || note || '/ct.dcm', by_whom) returning id into made;
+                return made;
+            end if;
+            insert into public.dicom_studies (scan_id, patient_id, hospital_id, study_instance_uid)
+            values (note, p, h, '2.25.' || (random() * 1e15)::bigint) returning id into made;
+            if resource = 'dicom_studies' then
+                return made;
+            end if;
+            insert into public.dicom_series (study_id, patient_id, hospital_id, series_instance_uid)
+            values (made, p, h, '2.25.' || (random() * 1e15)::bigint) returning id into made;
+            if resource = 'dicom_series' then
+                return made;
+            end if;
+            insert into public.dicom_instances (series_id, patient_id, hospital_id, sop_instance_uid, storage_path)
+            values (made, p, h, '2.25.' || (random() * 1e15)::bigint, 'scans/' || note || '/ct.dcm') returning id into made;
         else
             raise exception 'the disclosure test has no fixture row for public.%: add one', resource;
     end case;
@@ -479,6 +502,24 @@ values
 (
     'copilot_session_history', 'a_patient1', 'select public.copilot_session_history((select id from copilot))',
     'public.ai_messages'
+),
+(
+    'order_scan', 'a_doctor',
+    format(
+        'select public.order_scan(%L, %L, ''US'', ''Echocardiogram'')', tests.id_of('patients', 'a_patient1'),
+        tests.id_of('hospitals', 'TSTA')
+    ),
+    'public.radiology_scans'
+),
+(
+    'scan_orders', 'a_doctor',
+    format('select count(*) from public.scan_orders(%L)', tests.id_of('patients', 'a_patient1')),
+    'public.radiology_scans'
+),
+(
+    'scan_images', 'a_doctor',
+    format('select public.scan_images(%L)', tests.recall('radiology_scans:a_patient1')),
+    'public.dicom_instances'
 ),
 (
     'copilot_decide_action', 'a_patient1',

@@ -66,6 +66,10 @@ values (
     tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 'LDL', '190', 'abnormal',
     private.encrypt_field('statin advised')
 );
+select public.order_scan(
+    tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 'US', 'Echocardiogram',
+    clinical_indication => 'breathless on exertion'
+) is not null as scan_ordered;
 select id is not null as issued from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Amlodipine", "quantity": 30}]', notes => 'check BP'
 );

@@ -176,6 +176,9 @@ begin
     perform pg_temp.fixture('ai_sessions', side || '_copilot_session', row_id);
     perform pg_temp.fixture('ai_pending_actions', side || '_action', action);
     perform pg_temp.fixture('ai_pending_actions', side || '_confirmed_action', confirmed);
+    insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+    values (p, h, doctor_user, 'ECG', 'Resting ECG') returning id into row_id;
+    perform pg_temp.fixture('radiology_scans', side || '_scan', row_id);
 end;
 $$;
 
@@ -352,7 +355,8 @@ from (
     ('public.staff_invitations', 'b', null, 'b_invitation'), ('public.staff_invitations', 'c', null, 'c_invitation'),
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
-    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action')
+    ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action'),
+    ('public.radiology_scans', 'b', null, 'b_scan'), ('public.radiology_scans', 'c', null, 'c_scan')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -558,6 +562,12 @@ values
     'public.record_shares', 'a_patient1', jsonb_build_object(
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
         'target_hospital_id', pg_temp.a('hospitals', 'TSTB')
+    )
+),
+(
+    'public.radiology_scans', 'a_doctor', jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
+        'modality', 'US', 'study_type', 'Echocardiogram'
     )
 ),
 (
@@ -827,6 +837,7 @@ values
 ('merge_id', 'public.patient_merges', null), ('session_id', 'public.ai_sessions', null),
 ('action_id', 'public.ai_pending_actions', null),
 ('membership_id', 'public.staff_memberships', null),
+('scan_id', 'public.radiology_scans', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -899,6 +910,23 @@ values
     'begin_password_reset', 'a_admin',
     $$ select public.begin_password_reset(($1 ->> 'user_id')::uuid) $$,
     jsonb_build_object('user_id', tests.user_id('a_nurse'))
+),
+(
+    'order_scan', 'a_doctor',
+    $$ select public.order_scan(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid, 'ECG', 'Resting ECG') $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'scan_orders', 'a_doctor',
+    $$ select jsonb_agg(s) from public.scan_orders(($1 ->> 'patient_id')::uuid, ($1 ->> 'scan_id')::uuid) as s $$,
+    jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'scan_id', pg_temp.a('radiology_scans', 'a_scan')
+    )
+),
+(
+    'scan_images', 'a_doctor',
+    $$ select public.scan_images(($1 ->> 'scan_id')::uuid) $$,
+    jsonb_build_object('scan_id', pg_temp.a('radiology_scans', 'a_scan'))
 ),
 (
     'book_appointment', 'a_front_desk',
