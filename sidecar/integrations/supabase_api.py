@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from postgrest.exceptions import APIError
@@ -96,6 +97,30 @@ async def own_user_request(
             str(error.get("message") or error.get("msg") or response.text[:200]),
         )
     return response.json()
+
+
+async def storage_object_start(api: SupabaseApi, bucket: str, path: str, length: int) -> bytes:
+    """The first `length` bytes of a Storage object (one Range request, service role): what a
+    header reader needs, without the rest of a large file in memory. Raises httpx.HTTPStatusError
+    for a refusal (404: the object is gone)."""
+    headers = {
+        "apikey": api.settings.supabase_service_role_key,
+        "Authorization": f"Bearer {api.settings.supabase_service_role_key}",
+        "Range": f"bytes=0-{length - 1}",
+    }
+    if rid := request_id.get():
+        headers["X-Request-Id"] = rid
+    url = f"{api.settings.supabase_url}/storage/v1/object/{bucket}/{quote(path)}"
+    async with api.http.stream(
+        "GET", url, headers=headers, timeout=api.settings.supabase_timeout
+    ) as response:
+        response.raise_for_status()
+        chunks = bytearray()
+        async for chunk in response.aiter_bytes():
+            chunks.extend(chunk)
+            if len(chunks) >= length:
+                break
+    return bytes(chunks[:length])
 
 
 async def call_rpc(
