@@ -17,6 +17,7 @@ from sidecar.routes import (
     copilot,
     health,
     patient_auth,
+    radiology,
     staff,
     staff_auth,
     users,
@@ -81,6 +82,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(auth_routes)
     api.include_router(staff.router)
     api.include_router(users.router)
+    api.include_router(radiology.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(copilot_routes)

@@ -142,7 +142,7 @@ async def ingest(stack: Settings, scan_id: str) -> None:
 
 
 def test_a_real_dicom_file_is_ingested_once_and_a_wrong_patients_file_is_flagged(
-    stack: Settings, gateway: str, scan: tuple[str, str]
+    stack: Settings, sidecar: str, scan: tuple[str, str]
 ) -> None:
     scan_id, mrn = scan
     study, series, sop = (generate_uid() for _ in range(3))
@@ -178,6 +178,20 @@ def test_a_real_dicom_file_is_ingested_once_and_a_wrong_patients_file_is_flagged
     }
     assert rows == [(study, series, sop, 64, mrn)]
     assert status == "acquired"
+
+    # The viewer's URLs: the doctor's signed link downloads the very file.
+    with psycopg.connect(stack.dsn()) as conn:
+        claims = PostgrestSession(conn).claims_for(DOCTOR, "aal2")
+    response = httpx.get(
+        f"{sidecar}/api/v1/scans/{scan_id}/dicom",
+        headers={"Authorization": f"Bearer {issue(claims, stack.jwt_secret)}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    [instance] = response.json()["studies"][0]["series"][0]["instances"]
+    url = instance["signed_url"]
+    downloaded = httpx.get(url if url.startswith("http") else f"{stack.api_url}/storage/v1{url}")
+    assert downloaded.content == echo
 
 
 def test_the_header_is_read_from_the_files_start_without_its_pixel_data() -> None:

@@ -93,6 +93,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/staff/{membership_id}/reactivate"): "staff_reactivate",
     ("POST", "/api/v1/users/{user_id}/password-reset"): "user_password_reset",
     ("PATCH", "/api/v1/users/{user_id}/password"): "user_password_change",
+    ("GET", "/api/v1/scans/{scan_id}/dicom"): "scan_dicom_urls",
     ("POST", "/api/v1/webhooks/cal"): "calcom_webhook_receive",
     ("POST", "/api/v1/webhooks/vapi"): "vapi_webhook_receive",
     ("POST", "/api/v1/webhooks/twilio/sms"): "twilio_sms_receive",

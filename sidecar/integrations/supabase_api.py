@@ -123,6 +123,22 @@ async def storage_object_start(api: SupabaseApi, bucket: str, path: str, length:
     return bytes(chunks[:length])
 
 
+async def signed_urls(
+    client: AsyncClient, bucket: str, paths: list[str], expires_in: int
+) -> dict[str, str | None]:
+    """A signed download URL per Storage path, asked with the client's token (so Storage's
+    policies decide, path by path); None for a path the caller may not read."""
+    urls: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            signed = await client.storage.from_(bucket).create_signed_url(path, expires_in)
+        except Exception:
+            urls[path] = None
+            continue
+        urls[path] = signed.get("signedURL") or signed.get("signedUrl")
+    return urls
+
+
 async def call_rpc(
     client: AsyncClient,
     function: str,
