@@ -157,6 +157,65 @@ ALTER TYPE public.availability_exception_kind OWNER TO postgres;
 COMMENT ON TYPE public.availability_exception_kind IS 'A doctor''s dated exception to the weekly hours: time_off, or extra_hours.';
 
 --
+-- Name: cdss_analysis_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.cdss_analysis_status AS ENUM (
+    'queued',
+    'running',
+    'completed',
+    'failed',
+    'accepted',
+    'overridden'
+);
+
+ALTER TYPE public.cdss_analysis_status OWNER TO postgres;
+
+--
+-- Name: TYPE cdss_analysis_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.cdss_analysis_status IS 'The cdss_analysis machine''s states: queued, running, completed (awaiting review), failed,
+accepted, overridden.';
+
+--
+-- Name: cdss_analysis_type; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.cdss_analysis_type AS ENUM (
+    'ecg_arrhythmia',
+    'cad_detection',
+    'risk_stratification'
+);
+
+ALTER TYPE public.cdss_analysis_type OWNER TO postgres;
+
+--
+-- Name: TYPE cdss_analysis_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.cdss_analysis_type IS 'What the model looks for: ecg_arrhythmia, cad_detection, risk_stratification.';
+
+--
+-- Name: cdss_severity; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.cdss_severity AS ENUM (
+    'low',
+    'moderate',
+    'high',
+    'critical'
+);
+
+ALTER TYPE public.cdss_severity OWNER TO postgres;
+
+--
+-- Name: TYPE cdss_severity; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.cdss_severity IS 'The model''s severity: low, moderate, high, critical.';
+
+--
 -- Name: clinical_note_status; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -3402,6 +3461,140 @@ $$;
 ALTER FUNCTION private.care_team_patient_ids() OWNER TO postgres;
 
 --
+-- Name: cdss_analyses; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.cdss_analyses (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    scan_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    requested_by uuid NOT NULL,
+    analysis_type public.cdss_analysis_type NOT NULL,
+    status public.cdss_analysis_status DEFAULT 'queued'::public.cdss_analysis_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    model_name text,
+    model_version text,
+    inputs_sha256 text,
+    result_encrypted bytea,
+    confidence numeric(5,4),
+    severity public.cdss_severity,
+    error text,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_until timestamp with time zone,
+    claim_token uuid,
+    completed_at timestamp with time zone,
+    reviewed_by uuid,
+    reviewed_at timestamp with time zone,
+    review_reason_encrypted bytea,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    CONSTRAINT cdss_analyses_confidence_range CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
+    CONSTRAINT cdss_analyses_error_when_failed CHECK (((status <> 'failed'::public.cdss_analysis_status) OR (error IS NOT NULL))),
+    CONSTRAINT cdss_analyses_inputs_sha256_hex CHECK ((inputs_sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT cdss_analyses_override_has_reason CHECK (((status = 'overridden'::public.cdss_analysis_status) = (review_reason_encrypted IS NOT NULL))),
+    CONSTRAINT cdss_analyses_result_when_answered CHECK (((status = ANY (ARRAY['completed'::public.cdss_analysis_status, 'accepted'::public.cdss_analysis_status, 'overridden'::public.cdss_analysis_status])) = ((result_encrypted IS NOT NULL) AND (severity IS NOT NULL) AND (model_name IS NOT NULL) AND (inputs_sha256 IS NOT NULL) AND (completed_at IS NOT NULL)))),
+    CONSTRAINT cdss_analyses_reviewed_when_decided CHECK (((status = ANY (ARRAY['accepted'::public.cdss_analysis_status, 'overridden'::public.cdss_analysis_status])) = ((reviewed_by IS NOT NULL) AND (reviewed_at IS NOT NULL))))
+);
+
+ALTER TABLE public.cdss_analyses OWNER TO postgres;
+
+--
+-- Name: TABLE cdss_analyses; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.cdss_analyses IS 'AI analyses of scans (seed 003 /cdss/analysis): requested by a doctor of the care team
+(rpc/request_cdss_analysis), run by the worker against the model service, reviewed by a doctor
+(rpc/review_cdss_analysis: accepted, or overridden with a reason). The patient sees one only once
+reviewed. Read with rpc/cdss_analyses (a GET is refused, PT405: reads are logged).';
+
+--
+-- Name: COLUMN cdss_analyses.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cdss_analyses.status IS 'queued -> running -> completed (awaiting review) -> accepted | overridden; running -> failed, or
+queued again after a transient failure (machine cdss_analysis). A failed analysis stays failed:
+asking again is a new request.';
+
+--
+-- Name: COLUMN cdss_analyses.inputs_sha256; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cdss_analyses.inputs_sha256 IS 'SHA-256 (hex) of the de-identified inputs the worker sent to the model.';
+
+--
+-- Name: COLUMN cdss_analyses.result_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cdss_analyses.result_encrypted IS 'The model''s findings and recommendations, encrypted; present exactly when it answered.';
+
+--
+-- Name: COLUMN cdss_analyses.review_reason_encrypted; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cdss_analyses.review_reason_encrypted IS 'Why the reviewing doctor overrode the result, encrypted; present exactly when overridden.';
+
+--
+-- Name: cdss_inputs(public.cdss_analyses); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cdss_inputs(analysis public.cdss_analyses) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'analysis_type', analysis.analysis_type,
+        'modality', s.modality,
+        'study_type', s.study_type,
+        'age_years', extract(year from age(current_date, p.date_of_birth))::integer,
+        'sex', p.sex,
+        'images', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'modality', se.modality, 'body_part', se.body_part, 'sop_class_uid', i.sop_class_uid,
+                    'rows', i.rows_count, 'columns', i.columns_count, 'frames', i.frames
+                ) order by se.series_number nulls last, i.instance_number nulls last
+            )
+            from public.dicom_studies as st
+            join public.dicom_series as se on se.study_id = st.id and se.deleted_at is null
+            join public.dicom_instances as i on i.series_id = se.id and i.deleted_at is null
+            where st.scan_id = s.id and st.deleted_at is null
+        ), '[]')
+    )
+    from public.radiology_scans as s
+    join public.patients as p on p.id = s.patient_id
+    where s.id = analysis.scan_id;
+$$;
+
+ALTER FUNCTION private.cdss_inputs(analysis public.cdss_analyses) OWNER TO postgres;
+
+--
+-- Name: cdss_result(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cdss_result(analysis_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select private.decrypt_field(c.result_encrypted)::jsonb || case
+        when private.can_read_clinical(c.patient_id, c.hospital_id)
+            then jsonb_build_object('override_reason', private.decrypt_field(c.review_reason_encrypted))
+        else '{}'::jsonb
+    end
+    from public.cdss_analyses as c
+    where c.id = cdss_result.analysis_id and c.deleted_at is null and c.result_encrypted is not null
+        and (
+            private.can_read_clinical(c.patient_id, c.hospital_id)
+            or (c.patient_id = private.own_patient_id() and c.status in ('accepted', 'overridden'))
+        )
+        and private.require_phi_aal2(c.patient_id);
+$$;
+
+ALTER FUNCTION private.cdss_result(analysis_id uuid) OWNER TO postgres;
+
+--
 -- Name: check_appointment_reach(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4697,6 +4890,45 @@ $$;
 ALTER FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) OWNER TO postgres;
 
 --
+-- Name: critical_result_recipients(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    recipients uuid [];
+begin
+    if preferred is not null and private.holds_active_role(preferred, hospital, 'doctor') then
+        return array[preferred];
+    end if;
+    select array[c.member_id] into recipients
+    from public.care_team_members as c
+    where c.patient_id = patient and c.hospital_id = hospital and c.member_role = 'doctor' and c.ended_at is null
+        and private.holds_active_role(c.member_id, c.hospital_id, 'doctor')
+    order by c.is_primary desc, c.assigned_at
+    limit 1;
+    if recipients is not null then
+        return recipients;
+    end if;
+    select array_agg(distinct c.member_id) into recipients
+    from public.care_team_members as c
+    where c.patient_id = patient and c.hospital_id = hospital and c.member_role = 'nurse' and c.ended_at is null
+        and private.holds_active_role(c.member_id, c.hospital_id, 'nurse');
+    if recipients is not null then
+        return recipients;
+    end if;
+    select array_agg(distinct m.user_id) into recipients
+    from public.staff_memberships as m
+    where m.hospital_id = hospital and m.role = 'hospital_admin' and m.is_active;
+    return coalesce(recipients, '{}');
+end;
+$$;
+
+ALTER FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) OWNER TO postgres;
+
+--
 -- Name: current_code_version(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4928,6 +5160,42 @@ end;
 $$;
 
 ALTER FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) OWNER TO postgres;
+
+--
+-- Name: disclose_cdss_analyses_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+        declare
+            visible boolean;
+        begin
+            if coalesce(current_setting('request.method', true), '') = ''
+                or coalesce(current_setting('carebase.disclosure_check', true), '') = 'on' then
+                return true;
+            end if;
+            perform set_config('carebase.disclosure_check', 'on', true);
+            visible := exists (select from public.cdss_analyses as r where r.id = row_id);
+            perform set_config('carebase.disclosure_check', '', true);
+            if current_setting('transaction_read_only') = 'on' then
+                if visible then
+                    raise exception using
+                        errcode = 'PT405',
+                        message = 'cdss_analyses cannot be read in a read-only request: the read could not be logged',
+                        hint = 'clinical records are read through logged calls: POST /rest/v1/rpc/cdss_analyses';
+                end if;
+                return true;
+            end if;
+            if visible or not private.clinical_row_exists('cdss_analyses', row_id) then
+                perform private.log_clinical_disclosure('cdss_analyses', patient, hospital);
+            end if;
+            return true;
+        end;
+        $$;
+
+ALTER FUNCTION private.disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid) OWNER TO postgres;
 
 --
 -- Name: disclose_clinical_note_addenda_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7543,6 +7811,22 @@ ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
 COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
 
 --
+-- Name: leased_analysis(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.leased_analysis(analysis_id uuid, claim_token uuid) RETURNS public.cdss_analyses
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select c.* from public.cdss_analyses as c
+    where c.id = leased_analysis.analysis_id and c.claim_token = leased_analysis.claim_token
+        and c.status = 'running'
+    for update;
+$$;
+
+ALTER FUNCTION private.leased_analysis(analysis_id uuid, claim_token uuid) OWNER TO postgres;
+
+--
 -- Name: dicom_uploads; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9327,6 +9611,36 @@ $$;
 ALTER FUNCTION private.notify_appointment_change() OWNER TO postgres;
 
 --
+-- Name: notify_cdss_result(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.notify_cdss_result() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    alert constant boolean := new.severity in ('high', 'critical');
+    recipient uuid;
+begin
+    foreach recipient in array case
+        when alert then private.critical_result_recipients(new.patient_id, new.hospital_id, new.requested_by)
+        else array[new.requested_by]
+    end loop
+        perform private.enqueue(
+            case when alert then 'cdss_critical' else 'cdss_complete' end, 'cdss_analysis', new.id,
+            new.hospital_id, 'user', recipient, 'push',
+            jsonb_build_object(
+                'analysis_id', new.id, 'scan_id', new.scan_id, 'patient_id', new.patient_id, 'severity', new.severity
+            )
+        );
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.notify_cdss_result() OWNER TO postgres;
+
+--
 -- Name: notify_critical_lab_result(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9335,39 +9649,12 @@ CREATE FUNCTION private.notify_critical_lab_result() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
-    recipients uuid[];
     recipient uuid;
 begin
     if new.status <> 'critical' or (tg_op = 'UPDATE' and old.status = 'critical') then
         return null;
     end if;
-
-    if new.ordered_by is not null and private.holds_active_role(new.ordered_by, new.hospital_id, 'doctor') then
-        recipients := array[new.ordered_by];
-    end if;
-    if recipients is null then
-        select array[c.member_id] into recipients
-        from public.care_team_members as c
-        where c.patient_id = new.patient_id and c.hospital_id = new.hospital_id
-            and c.member_role = 'doctor' and c.ended_at is null
-            and private.holds_active_role(c.member_id, c.hospital_id, 'doctor')
-        order by c.is_primary desc, c.assigned_at
-        limit 1;
-    end if;
-    if recipients is null then
-        select array_agg(distinct c.member_id) into recipients
-        from public.care_team_members as c
-        where c.patient_id = new.patient_id and c.hospital_id = new.hospital_id
-            and c.member_role = 'nurse' and c.ended_at is null
-            and private.holds_active_role(c.member_id, c.hospital_id, 'nurse');
-    end if;
-    if recipients is null then
-        select array_agg(distinct m.user_id) into recipients
-        from public.staff_memberships as m
-        where m.hospital_id = new.hospital_id and m.role = 'hospital_admin' and m.is_active;
-    end if;
-
-    foreach recipient in array coalesce(recipients, '{}') loop
+    foreach recipient in array private.critical_result_recipients(new.patient_id, new.hospital_id, new.ordered_by) loop
         perform private.enqueue(
             'lab_result_critical', 'lab_result', new.id, new.hospital_id, 'user', recipient, 'push',
             jsonb_build_object('lab_result_id', new.id, 'patient_id', new.patient_id)
@@ -11756,6 +12043,55 @@ $$;
 ALTER FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) OWNER TO postgres;
 
 --
+-- Name: request_cdss_analysis(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    scan public.radiology_scans;
+    kind public.cdss_analysis_type;
+    made public.cdss_analyses;
+begin
+    if analysis_type is null or analysis_type not in (select unnest(enum_range(null::public.cdss_analysis_type))::text) then
+        perform private.raise_invalid(
+            'analysis_type is ecg_arrhythmia, cad_detection or risk_stratification', 'unknown_analysis_type'
+        );
+    end if;
+    kind := analysis_type::public.cdss_analysis_type;
+    select s.* into scan from public.radiology_scans as s where s.id = request_cdss_analysis.scan_id and s.deleted_at is null;
+    if scan.id is null or not private.can_read_clinical(scan.patient_id, scan.hospital_id) then
+        perform private.raise_not_found('no such scan', 'scan_not_found');
+    end if;
+    perform private.require_phi_aal2(scan.patient_id);
+    if not private.on_care_team(scan.patient_id, scan.hospital_id) then
+        perform private.raise_forbidden('only the patient''s care team asks for an analysis', 'not_on_care_team');
+    end if;
+    if scan.status not in ('acquired', 'reported') then
+        perform private.raise_conflict(
+            format('the scan is %s: an analysis needs its images', scan.status), 'scan_not_acquired'
+        );
+    end if;
+    insert into public.cdss_analyses as c (scan_id, patient_id, hospital_id, requested_by, analysis_type)
+    values (scan.id, scan.patient_id, scan.hospital_id, (select auth.uid()), kind)
+    returning c.* into made;
+    return jsonb_build_object(
+        'id', made.id, 'scan_id', made.scan_id, 'analysis_type', made.analysis_type, 'status', made.status,
+        'created_at', made.created_at
+    );
+exception
+    when unique_violation then
+        perform private.raise_conflict(
+            'an analysis of this type is already queued or running for this scan', 'analysis_open'
+        );
+end;
+$$;
+
+ALTER FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type text) OWNER TO postgres;
+
+--
 -- Name: request_client_ip(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12178,6 +12514,58 @@ end;
 $$;
 
 ALTER FUNCTION private.reveal_patient_identifier(identifier_id uuid) OWNER TO postgres;
+
+--
+-- Name: review_cdss_analysis(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.review_cdss_analysis(analysis_id uuid, decision text, reason text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    analysis public.cdss_analyses;
+    why constant text := nullif(btrim(reason), '');
+begin
+    if decision is null or decision not in ('accept', 'override') then
+        perform private.raise_invalid('decision is accept or override', 'unknown_decision');
+    end if;
+    if decision = 'override' and why is null then
+        perform private.raise_invalid(
+            'overriding a result needs the reason', 'reason_required', 'say why the result does not hold'
+        );
+    end if;
+    select c.* into analysis from public.cdss_analyses as c
+    where c.id = review_cdss_analysis.analysis_id and c.deleted_at is null
+    for update;
+    if analysis.id is null or not private.can_read_clinical(analysis.patient_id, analysis.hospital_id) then
+        perform private.raise_not_found('no such analysis', 'analysis_not_found');
+    end if;
+    perform private.require_phi_aal2(analysis.patient_id);
+    if not private.on_care_team(analysis.patient_id, analysis.hospital_id) then
+        perform private.raise_forbidden('only the patient''s care team reviews an analysis', 'not_on_care_team');
+    end if;
+    if analysis.status <> 'completed' then
+        perform private.raise_conflict(
+            format('the analysis is %s: only a completed one awaits review', analysis.status), 'not_reviewable'
+        );
+    end if;
+    update public.cdss_analyses as c
+    set status = case decision when 'accept' then 'accepted' else 'overridden' end::public.cdss_analysis_status,
+        status_reason = case decision when 'accept' then 'accepted' else 'overridden' end,
+        review_reason_encrypted = case when decision = 'override' then private.encrypt_field(why) end,
+        reviewed_by = (select auth.uid()),
+        reviewed_at = now()
+    where c.id = analysis.id
+    returning c.* into analysis;
+    return jsonb_build_object(
+        'id', analysis.id, 'status', analysis.status, 'reviewed_by', analysis.reviewed_by,
+        'reviewed_at', analysis.reviewed_at
+    );
+end;
+$$;
+
+ALTER FUNCTION private.review_cdss_analysis(analysis_id uuid, decision text, reason text) OWNER TO postgres;
 
 --
 -- Name: revoke_staff_invitation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14770,6 +15158,51 @@ The state machine decides who may cancel from which state. Errors: PT404 no such
 42501 not allowed.';
 
 --
+-- Name: cdss_analyses(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.cdss_analyses(scan_id uuid DEFAULT NULL::uuid, patient_id uuid DEFAULT NULL::uuid) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    analysis public.cdss_analyses;
+begin
+    for analysis in
+        select c.* from public.cdss_analyses as c
+        where (cdss_analyses.scan_id is null or c.scan_id = cdss_analyses.scan_id)
+            and (cdss_analyses.patient_id is null or c.patient_id = cdss_analyses.patient_id)
+        order by c.created_at desc
+        limit 500
+    loop
+        perform private.log_clinical_disclosure('cdss_analyses', analysis.patient_id, analysis.hospital_id);
+        return next jsonb_build_object(
+            'id', analysis.id, 'scan_id', analysis.scan_id, 'patient_id', analysis.patient_id,
+            'hospital_id', analysis.hospital_id, 'analysis_type', analysis.analysis_type,
+            'status', analysis.status, 'reviewed', analysis.status in ('accepted', 'overridden'),
+            'requested_by', analysis.requested_by, 'created_at', analysis.created_at,
+            'model_name', analysis.model_name, 'model_version', analysis.model_version,
+            'inputs_sha256', analysis.inputs_sha256, 'confidence', analysis.confidence,
+            'severity', analysis.severity, 'completed_at', analysis.completed_at,
+            'error', case when analysis.status = 'failed' then analysis.error end,
+            'reviewed_by', analysis.reviewed_by, 'reviewed_at', analysis.reviewed_at
+        ) || coalesce(private.cdss_result(analysis.id), '{}'::jsonb);
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION public.cdss_analyses(scan_id uuid, patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cdss_analyses(scan_id uuid, patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.cdss_analyses(scan_id uuid, patient_id uuid) IS 'The analyses the caller may read (seed 003 GET /cdss/analysis), of one scan or one patient,
+newest first: status, reviewed or not, model, inputs hash, confidence, severity, findings and
+recommendations once completed (the care team; the patient once reviewed), the error of a failed
+one, the override reason (care team). Each patient''s read is logged.';
+
+--
 -- Name: check_conflicts(uuid, timestamp with time zone, timestamp with time zone, uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14861,6 +15294,49 @@ ALTER FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_a
 --
 
 COMMENT ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) IS 'Leases up to batch appointments waiting to be pushed to Cal.com (sync_state pending, the doctor linked, and a key for the doctor unless default_key says the worker has the deployment''s) to the worker (service role only), with what was last pushed and the attendee (calcom_born: the booking was made in Cal.com, so it is moved or cancelled there, never made). A lease that runs out makes the appointment claimable again; one that runs out on its last attempt fails it.';
+
+--
+-- Name: claim_cdss_analyses(integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.claim_cdss_analyses(batch integer DEFAULT 10, lease_seconds integer DEFAULT 300) RETURNS TABLE(analysis_id uuid, claim_token uuid, attempts integer, inputs jsonb)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if batch not between 1 and 100 or lease_seconds not between 5 and 3600 then
+        perform private.raise_invalid('batch 1..100, lease_seconds 5..3600', 'invalid_claim');
+    end if;
+    return query
+    with picked as (
+        select c.id from public.cdss_analyses as c
+        where c.deleted_at is null
+            and (c.status = 'queued' or c.status = 'running')
+            and (c.lease_until is null or c.lease_until < now())
+        order by c.created_at
+        limit batch
+        for update skip locked
+    ),
+    leased as (
+        update public.cdss_analyses as c
+        set status = 'running', lease_until = now() + make_interval(secs => lease_seconds),
+            claim_token = gen_random_uuid(), attempts = c.attempts + 1
+        from picked
+        where c.id = picked.id
+        returning c.*
+    )
+    select l.id, l.claim_token, l.attempts, private.cdss_inputs(l) from leased as l;
+end;
+$$;
+
+ALTER FUNCTION public.claim_cdss_analyses(batch integer, lease_seconds integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_cdss_analyses(batch integer, lease_seconds integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_cdss_analyses(batch integer, lease_seconds integer) IS 'CDSS worker (service role): leases analyses to run -> analysis_id, claim_token, attempts and the
+de-identified inputs.';
 
 --
 -- Name: claim_dicom_uploads(integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15112,6 +15588,64 @@ ALTER FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uu
 --
 
 COMMENT ON FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) IS 'Records a successful push (service role only): the booking uid (remote_uid) joins the appointment''s uid lineage and external_ref, replaced_uid (a move) is superseded, and the appointment is synced, or stays pending when it changed since it was claimed. Answers synced, pending or lost (the lease was taken by another worker: nothing recorded).';
+
+--
+-- Name: complete_cdss_analysis(uuid, uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    analysis public.cdss_analyses := private.leased_analysis(complete_cdss_analysis.analysis_id, complete_cdss_analysis.claim_token);
+    given_confidence numeric;
+    given_severity public.cdss_severity;
+begin
+    if analysis.id is null then
+        return 'lost';
+    end if;
+    if jsonb_typeof(result -> 'findings') is distinct from 'array'
+        or jsonb_typeof(coalesce(result -> 'recommendations', '[]')) <> 'array'
+        or coalesce(result ->> 'model_name', '') = ''
+        or coalesce(result ->> 'inputs_sha256', '') !~ '^[0-9a-f]{64}$'
+        or coalesce(result ->> 'severity', '') not in ('low', 'moderate', 'high', 'critical')
+        or coalesce(result ->> 'confidence', '') !~ '^\d+(\.\d+)?$' then
+        perform private.raise_invalid(
+            'the result needs model_name, inputs_sha256, findings, confidence and severity', 'invalid_result'
+        );
+    end if;
+    given_confidence := (result ->> 'confidence')::numeric;
+    if given_confidence > 1 then
+        given_confidence := given_confidence / 100;
+    end if;
+    if given_confidence > 1 then
+        perform private.raise_invalid('confidence is 0..1 or a percentage', 'invalid_result');
+    end if;
+    given_severity := (result ->> 'severity')::public.cdss_severity;
+    update public.cdss_analyses as c
+    set status = 'completed', status_reason = null, model_name = left(result ->> 'model_name', 200),
+        model_version = left(result ->> 'model_version', 100), inputs_sha256 = result ->> 'inputs_sha256',
+        result_encrypted = private.encrypt_field(
+            jsonb_build_object(
+                'findings', result -> 'findings', 'recommendations', coalesce(result -> 'recommendations', '[]')
+            )::text
+        ),
+        confidence = given_confidence, severity = given_severity,
+        completed_at = now(), error = null, lease_until = null, claim_token = null
+    where c.id = analysis.id;
+    return 'completed';
+end;
+$_$;
+
+ALTER FUNCTION public.complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb) IS 'CDSS worker (service role): records the model''s answer -> completed or lost; tells the
+requesting doctor, and alerts as for a critical lab result when the severity is high or critical.';
 
 --
 -- Name: complete_notification(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15561,6 +16095,44 @@ ALTER FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, 
 --
 
 COMMENT ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) IS 'Records a failed push (service role only): retry (transient, with backoff), failed (permanent, or max_attempts reached: sync_state failed and a push_failed flag), cancelled (slot_taken: Cal.com refused the time, the appointment is cancelled with the reason calendar_slot_taken, the patient told, and a slot_taken flag raised) or lost.';
+
+--
+-- Name: fail_cdss_analysis(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean DEFAULT true, max_attempts integer DEFAULT 5) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    analysis public.cdss_analyses := private.leased_analysis(fail_cdss_analysis.analysis_id, fail_cdss_analysis.claim_token);
+begin
+    if analysis.id is null then
+        return 'lost';
+    end if;
+    if retryable and analysis.attempts < max_attempts then
+        update public.cdss_analyses as c
+        set status = 'queued', status_reason = 'retry', claim_token = null, error = left(fail_cdss_analysis.error, 500),
+            lease_until = now() + make_interval(secs => least(3600, 30 * power(2, analysis.attempts - 1)))
+        where c.id = analysis.id;
+        return 'queued';
+    end if;
+    update public.cdss_analyses as c
+    set status = 'failed', status_reason = 'model service failed', error = left(coalesce(nullif(fail_cdss_analysis.error, ''), 'failed'), 500),
+        lease_until = null, claim_token = null
+    where c.id = analysis.id;
+    return 'failed';
+end;
+$$;
+
+ALTER FUNCTION public.fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean, max_attempts integer) IS 'CDSS worker (service role): the model service failed -> queued (retried with backoff), failed,
+or lost.';
 
 --
 -- Name: fail_dicom_upload(uuid, uuid, text, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17135,6 +17707,28 @@ elsewhere is registered with rpc/register_existing_patient. Errors: 42501 not al
 MRN taken.';
 
 --
+-- Name: request_cdss_analysis(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.request_cdss_analysis(request_cdss_analysis.scan_id, request_cdss_analysis.analysis_type);
+$$;
+
+ALTER FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_cdss_analysis(scan_id uuid, analysis_type text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) IS 'Ask for an AI analysis of a scan (seed 003 POST /cdss/analysis; a doctor of the care team, aal2):
+analysis_type ecg_arrhythmia, cad_detection or risk_stratification -> {id, scan_id, analysis_type,
+status: queued, created_at}. Errors: 22023 unknown_analysis_type; PT404 scan_not_found; 42501
+not_on_care_team; PT409 scan_not_acquired, analysis_open.';
+
+--
 -- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17304,6 +17898,30 @@ ALTER FUNCTION public.reveal_patient_identifier(identifier_id uuid) OWNER TO pos
 COMMENT ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) IS 'Returns a national identifier in clear (the patient, or staff of the recording hospital); logged.
 
 Errors: 42501 may not see it, PT409 undecryptable_field (the stored value cannot be decrypted).';
+
+--
+-- Name: review_cdss_analysis(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.review_cdss_analysis(analysis_id uuid, decision text, reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.review_cdss_analysis(
+        review_cdss_analysis.analysis_id, review_cdss_analysis.decision, review_cdss_analysis.reason
+    );
+$$;
+
+ALTER FUNCTION public.review_cdss_analysis(analysis_id uuid, decision text, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION review_cdss_analysis(analysis_id uuid, decision text, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.review_cdss_analysis(analysis_id uuid, decision text, reason text) IS 'Review a completed analysis (seed 003 PATCH /cdss/analysis/:id/review; a doctor of the care
+team, aal2): decision accept, or override with a reason -> {id, status, reviewed_by,
+reviewed_at}. Only then may the patient see it. Errors: 22023 unknown_decision, reason_required;
+PT404 analysis_not_found; 42501 not_on_care_team; PT409 not_reviewable.';
 
 --
 -- Name: review_duplicate(uuid, uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -21386,6 +22004,13 @@ ALTER TABLE ONLY public.care_team_members
     ADD CONSTRAINT care_team_members_pkey PRIMARY KEY (id);
 
 --
+-- Name: cdss_analyses cdss_analyses_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cdss_analyses
+    ADD CONSTRAINT cdss_analyses_pkey PRIMARY KEY (id);
+
+--
 -- Name: clinical_note_addenda clinical_note_addenda_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22398,6 +23023,48 @@ CREATE UNIQUE INDEX care_team_members_one_primary_doctor ON public.care_team_mem
 --
 
 CREATE INDEX care_team_members_registration_idx ON public.care_team_members USING btree (patient_id, hospital_id);
+
+--
+-- Name: cdss_analyses_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cdss_analyses_hospital_idx ON public.cdss_analyses USING btree (hospital_id, status);
+
+--
+-- Name: cdss_analyses_one_open_per_scan_and_type; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX cdss_analyses_one_open_per_scan_and_type ON public.cdss_analyses USING btree (scan_id, analysis_type) WHERE ((status = ANY (ARRAY['queued'::public.cdss_analysis_status, 'running'::public.cdss_analysis_status])) AND (deleted_at IS NULL));
+
+--
+-- Name: cdss_analyses_queue_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cdss_analyses_queue_idx ON public.cdss_analyses USING btree (created_at) WHERE (status = ANY (ARRAY['queued'::public.cdss_analysis_status, 'running'::public.cdss_analysis_status]));
+
+--
+-- Name: cdss_analyses_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cdss_analyses_registration_idx ON public.cdss_analyses USING btree (patient_id, hospital_id, created_at);
+
+--
+-- Name: cdss_analyses_requested_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cdss_analyses_requested_by_idx ON public.cdss_analyses USING btree (requested_by);
+
+--
+-- Name: cdss_analyses_reviewed_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cdss_analyses_reviewed_by_idx ON public.cdss_analyses USING btree (reviewed_by);
+
+--
+-- Name: cdss_analyses_scan_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cdss_analyses_scan_idx ON public.cdss_analyses USING btree (scan_id, patient_id, hospital_id);
 
 --
 -- Name: clinical_note_addenda_author_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23538,6 +24205,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.calen
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.care_team_members FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: cdss_analyses audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'result_encrypted', 'review_reason_encrypted');
+
+--
 -- Name: clinical_note_addenda audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -23740,6 +24413,72 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice_lines FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: cdss_analyses cdss_analyses_ciphertext_result_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_ciphertext_result_encrypted_on_insert BEFORE INSERT ON public.cdss_analyses FOR EACH ROW WHEN ((new.result_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('result_encrypted');
+
+--
+-- Name: cdss_analyses cdss_analyses_ciphertext_result_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_ciphertext_result_encrypted_on_update BEFORE UPDATE ON public.cdss_analyses FOR EACH ROW WHEN (((new.result_encrypted IS NOT NULL) AND (new.result_encrypted IS DISTINCT FROM old.result_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('result_encrypted');
+
+--
+-- Name: cdss_analyses cdss_analyses_ciphertext_review_reason_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_ciphertext_review_reason_encrypted_on_insert BEFORE INSERT ON public.cdss_analyses FOR EACH ROW WHEN ((new.review_reason_encrypted IS NOT NULL)) EXECUTE FUNCTION private.require_fresh_ciphertext('review_reason_encrypted');
+
+--
+-- Name: cdss_analyses cdss_analyses_ciphertext_review_reason_encrypted_on_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_ciphertext_review_reason_encrypted_on_update BEFORE UPDATE ON public.cdss_analyses FOR EACH ROW WHEN (((new.review_reason_encrypted IS NOT NULL) AND (new.review_reason_encrypted IS DISTINCT FROM old.review_reason_encrypted))) EXECUTE FUNCTION private.require_fresh_ciphertext('review_reason_encrypted');
+
+--
+-- Name: cdss_analyses cdss_analyses_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_guard BEFORE UPDATE ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: cdss_analyses cdss_analyses_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_never_deleted BEFORE DELETE ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: cdss_analyses cdss_analyses_never_truncated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_never_truncated BEFORE TRUNCATE ON public.cdss_analyses FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_clinical_delete();
+
+--
+-- Name: cdss_analyses cdss_analyses_notify_result; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_notify_result AFTER UPDATE OF status ON public.cdss_analyses FOR EACH ROW WHEN (((new.status = 'completed'::public.cdss_analysis_status) AND (old.status IS DISTINCT FROM 'completed'::public.cdss_analysis_status))) EXECUTE FUNCTION private.notify_cdss_result();
+
+--
+-- Name: cdss_analyses cdss_analyses_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_set_updated_at BEFORE UPDATE ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: cdss_analyses cdss_analyses_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_state_machine BEFORE INSERT OR UPDATE OF status ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('cdss_analysis');
+
+--
+-- Name: cdss_analyses cdss_analyses_update_disclosed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cdss_analyses_update_disclosed AFTER UPDATE ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
 -- Name: clinical_note_addenda clinical_note_addenda_ciphertext_body_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24498,6 +25237,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.appointme
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.care_team_members FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: cdss_analyses refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.cdss_analyses FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: clinical_note_addenda refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25051,6 +25796,34 @@ ALTER TABLE ONLY public.care_team_members
 
 ALTER TABLE ONLY public.care_team_members
     ADD CONSTRAINT care_team_members_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: cdss_analyses cdss_analyses_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cdss_analyses
+    ADD CONSTRAINT cdss_analyses_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: cdss_analyses cdss_analyses_requested_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cdss_analyses
+    ADD CONSTRAINT cdss_analyses_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES public.profiles(id) ON DELETE RESTRICT;
+
+--
+-- Name: cdss_analyses cdss_analyses_reviewed_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cdss_analyses
+    ADD CONSTRAINT cdss_analyses_reviewed_by_fkey FOREIGN KEY (reviewed_by) REFERENCES public.profiles(id) ON DELETE RESTRICT;
+
+--
+-- Name: cdss_analyses cdss_analyses_scan_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cdss_analyses
+    ADD CONSTRAINT cdss_analyses_scan_fkey FOREIGN KEY (scan_id, patient_id, hospital_id) REFERENCES public.radiology_scans(id, patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: clinical_note_addenda clinical_note_addenda_author_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26055,6 +26828,36 @@ CREATE POLICY care_team_members_select ON public.care_team_members FOR SELECT TO
 --
 
 CREATE POLICY care_team_members_update_staff ON public.care_team_members FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk}'::public.app_role[]))));
+
+--
+-- Name: cdss_analyses; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.cdss_analyses ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: cdss_analyses cdss_analyses_disclosed; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cdss_analyses_disclosed ON public.cdss_analyses AS RESTRICTIVE FOR SELECT TO authenticated USING (((COALESCE(( SELECT current_setting('request.method'::text, true) AS current_setting), ''::text) = ''::text) OR (strpos(COALESCE(current_setting('carebase.disclosed.cdss_analyses'::text, true), ''::text), (patient_id)::text) > 0) OR private.disclose_cdss_analyses_row(id, patient_id, hospital_id)));
+
+--
+-- Name: cdss_analyses cdss_analyses_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cdss_analyses_select ON public.cdss_analyses FOR SELECT TO authenticated USING ((((deleted_at IS NULL) AND private.can_read_clinical(patient_id, hospital_id)) OR ((deleted_at IS NULL) AND (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (status = ANY (ARRAY['accepted'::public.cdss_analysis_status, 'overridden'::public.cdss_analysis_status]))) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: cdss_analyses cdss_analyses_staff_need_aal2; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cdss_analyses_staff_need_aal2 ON public.cdss_analyses AS RESTRICTIVE TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id))) WITH CHECK ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR private.require_phi_aal2(patient_id)));
+
+--
+-- Name: cdss_analyses cdss_analyses_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cdss_analyses_update ON public.cdss_analyses FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
 -- Name: clinical_note_addenda; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27173,7 +27976,9 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.appointments a
   WHERE (a.id = status_history.subject_id)))) OR ((machine = 'radiology_scan'::text) AND (EXISTS ( SELECT
    FROM public.radiology_scans s
-  WHERE (s.id = status_history.subject_id))))));
+  WHERE (s.id = status_history.subject_id)))) OR ((machine = 'cdss_analysis'::text) AND (EXISTS ( SELECT
+   FROM public.cdss_analyses c
+  WHERE (c.id = status_history.subject_id))))));
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -28026,6 +28831,33 @@ REVOKE ALL ON FUNCTION private.care_team_patient_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.care_team_patient_ids() TO authenticated;
 
 --
+-- Name: TABLE cdss_analyses; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.cdss_analyses TO service_role;
+GRANT SELECT ON TABLE public.cdss_analyses TO authenticated;
+
+--
+-- Name: COLUMN cdss_analyses.deleted_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(deleted_at) ON TABLE public.cdss_analyses TO authenticated;
+
+--
+-- Name: FUNCTION cdss_inputs(analysis public.cdss_analyses); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cdss_inputs(analysis public.cdss_analyses) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cdss_inputs(analysis public.cdss_analyses) TO service_role;
+
+--
+-- Name: FUNCTION cdss_result(analysis_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cdss_result(analysis_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cdss_result(analysis_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION check_appointment_reach(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28307,6 +29139,14 @@ GRANT ALL ON FUNCTION private.create_field_key() TO service_role;
 REVOKE ALL ON FUNCTION private.create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION critical_result_recipients(patient uuid, hospital uuid, preferred uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) TO service_role;
+
+--
 -- Name: FUNCTION current_code_version(code_system text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28368,6 +29208,14 @@ GRANT ALL ON FUNCTION private.diagnosis_code_search_vector(description text, ter
 REVOKE ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) TO authenticated;
 GRANT ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) TO service_role;
+
+--
+-- Name: FUNCTION disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid) TO service_role;
 
 --
 -- Name: FUNCTION disclose_clinical_note_addenda_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -28959,6 +29807,13 @@ GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
 
 --
+-- Name: FUNCTION leased_analysis(analysis_id uuid, claim_token uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.leased_analysis(analysis_id uuid, claim_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.leased_analysis(analysis_id uuid, claim_token uuid) TO service_role;
+
+--
 -- Name: TABLE dicom_uploads; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -29282,6 +30137,12 @@ GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind
 --
 
 REVOKE ALL ON FUNCTION private.notify_appointment_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION notify_cdss_result(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.notify_cdss_result() FROM PUBLIC;
 
 --
 -- Name: FUNCTION notify_critical_lab_result(); Type: ACL; Schema: private; Owner: postgres
@@ -29746,6 +30607,13 @@ REVOKE ALL ON FUNCTION private.render_notification(kind text, recipient_kind tex
 GRANT ALL ON FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) TO service_role;
 
 --
+-- Name: FUNCTION request_cdss_analysis(scan_id uuid, analysis_type text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type text) TO authenticated;
+
+--
 -- Name: FUNCTION request_client_ip(headers jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29835,6 +30703,13 @@ GRANT ALL ON FUNCTION private.retry_notification(notification_id uuid) TO authen
 REVOKE ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION review_cdss_analysis(analysis_id uuid, decision text, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.review_cdss_analysis(analysis_id uuid, decision text, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.review_cdss_analysis(analysis_id uuid, decision text, reason text) TO authenticated;
 
 --
 -- Name: FUNCTION revoke_staff_invitation(invitation_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30360,6 +31235,14 @@ GRANT ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text
 GRANT ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text) TO service_role;
 
 --
+-- Name: FUNCTION cdss_analyses(scan_id uuid, patient_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.cdss_analyses(scan_id uuid, patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cdss_analyses(scan_id uuid, patient_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.cdss_analyses(scan_id uuid, patient_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION check_conflicts(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, exclude_appointment_id uuid, patient_id uuid, resource text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -30373,6 +31256,13 @@ GRANT ALL ON FUNCTION public.check_conflicts(doctor_id uuid, starts_at timestamp
 
 REVOKE ALL ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
+
+--
+-- Name: FUNCTION claim_cdss_analyses(batch integer, lease_seconds integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.claim_cdss_analyses(batch integer, lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_cdss_analyses(batch integer, lease_seconds integer) TO service_role;
 
 --
 -- Name: FUNCTION claim_dicom_uploads(batch integer, lease_seconds integer); Type: ACL; Schema: public; Owner: postgres
@@ -30416,6 +31306,13 @@ GRANT ALL ON FUNCTION public.clinical_note(note_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) TO service_role;
+
+--
+-- Name: FUNCTION complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_cdss_analysis(analysis_id uuid, claim_token uuid, result jsonb) TO service_role;
 
 --
 -- Name: FUNCTION complete_notification(notification_id uuid, claim_token uuid, provider_message_id text); Type: ACL; Schema: public; Owner: postgres
@@ -30541,6 +31438,13 @@ GRANT ALL ON FUNCTION public.expire_prescriptions() TO service_role;
 
 REVOKE ALL ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_cdss_analysis(analysis_id uuid, claim_token uuid, error text, retryable boolean, max_attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION fail_dicom_upload(upload_id uuid, claim_token uuid, error text, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
@@ -31103,6 +32007,14 @@ GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, 
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO service_role;
 
 --
+-- Name: FUNCTION request_cdss_analysis(scan_id uuid, analysis_type text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) TO authenticated;
+GRANT ALL ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) TO service_role;
+
+--
 -- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31155,6 +32067,14 @@ GRANT ALL ON FUNCTION public.retry_notification(notification_id uuid) TO service
 REVOKE ALL ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.reveal_patient_identifier(identifier_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION review_cdss_analysis(analysis_id uuid, decision text, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.review_cdss_analysis(analysis_id uuid, decision text, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.review_cdss_analysis(analysis_id uuid, decision text, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.review_cdss_analysis(analysis_id uuid, decision text, reason text) TO service_role;
 
 --
 -- Name: FUNCTION review_duplicate(patient_id uuid, other_patient_id uuid, decision text, note text); Type: ACL; Schema: public; Owner: postgres

@@ -345,6 +345,8 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.notify_critical_lab_result": "20261210150000 takes its recipients from the shared"
+    " private.critical_result_recipients, which CDSS alerts use too",
     "private.complete_provisioning_grant": "20261210130000 answers the membership for a role"
     " without a profile row (nurse, front desk, CRO, admin)",
     "private.receive_calcom_webhook": "20261207000000 records through the shared"

@@ -77,6 +77,11 @@ begin
         when 'radiology_scans' then
             insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
             values (p, h, by_whom, 'ECG', 'Resting ECG') returning id into made;
+        when 'cdss_analyses' then
+            insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+            values (p, h, by_whom, 'ECG', 'Resting ECG') returning id into note;
+            insert into public.cdss_analyses (scan_id, patient_id, hospital_id, requested_by, analysis_type)
+            values (note, p, h, by_whom, 'ecg_arrhythmia') returning id into made;
         when 'dicom_studies', 'dicom_series', 'dicom_instances', 'dicom_uploads' then
             insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
             values (p, h, by_whom, 'CT', 'Coronary CT angiography') returning id into note;
@@ -332,6 +337,8 @@ select is_empty(
             and f.name not in (
                 -- RPCs that reach clinical tables but return no clinical content (reason each):
                 'add_note_addendum',   -- the new addendum's id
+                'request_cdss_analysis', -- the new request's id, type and status
+                'review_cdss_analysis', -- the decision, the reviewer and when
                 'sign_clinical_note',  -- the signing time
                 'write_clinical_note'  -- the new note's id
             ) $$,
@@ -502,6 +509,11 @@ values
 (
     'copilot_session_history', 'a_patient1', 'select public.copilot_session_history((select id from copilot))',
     'public.ai_messages'
+),
+(
+    'cdss_analyses', 'a_doctor',
+    format('select count(*) from public.cdss_analyses(patient_id => %L)', tests.id_of('patients', 'a_patient1')),
+    'public.cdss_analyses'
 ),
 (
     'order_scan', 'a_doctor',

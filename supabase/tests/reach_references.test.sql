@@ -179,6 +179,19 @@ begin
     insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
     values (p, h, doctor_user, 'ECG', 'Resting ECG') returning id into row_id;
     perform pg_temp.fixture('radiology_scans', side || '_scan', row_id);
+    -- An acquired scan with a completed analysis awaiting review.
+    insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+    values (p, h, doctor_user, 'ECG', 'Holter') returning id into confirmed;
+    update public.radiology_scans set status = 'acquired' where id = confirmed;
+    perform pg_temp.fixture('radiology_scans', side || '_acquired_scan', confirmed);
+    insert into public.cdss_analyses (scan_id, patient_id, hospital_id, requested_by, analysis_type)
+    values (confirmed, p, h, doctor_user, 'ecg_arrhythmia') returning id into row_id;
+    update public.cdss_analyses set status = 'running' where id = row_id;
+    update public.cdss_analyses set
+        status = 'completed', model_name = 'reach', inputs_sha256 = repeat('0', 64), severity = 'low',
+        result_encrypted = private.encrypt_field('{"findings": []}'), completed_at = now()
+    where id = row_id;
+    perform pg_temp.fixture('cdss_analyses', side || '_analysis', row_id);
 end;
 $$;
 
@@ -356,7 +369,8 @@ from (
     ('public.patient_merges', 'b', null, 'b_merge'), ('public.patient_merges', 'c', null, 'c_merge'),
     ('public.ai_sessions', 'b', null, 'b_voice_session'), ('public.ai_sessions', 'c', null, 'c_voice_session'),
     ('public.ai_pending_actions', 'b', null, 'b_action'), ('public.ai_pending_actions', 'c', null, 'c_action'),
-    ('public.radiology_scans', 'b', null, 'b_scan'), ('public.radiology_scans', 'c', null, 'c_scan')
+    ('public.radiology_scans', 'b', null, 'b_scan'), ('public.radiology_scans', 'c', null, 'c_scan'),
+    ('public.cdss_analyses', 'b', null, 'b_analysis'), ('public.cdss_analyses', 'c', null, 'c_analysis')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -838,6 +852,7 @@ values
 ('action_id', 'public.ai_pending_actions', null),
 ('membership_id', 'public.staff_memberships', null),
 ('scan_id', 'public.radiology_scans', null),
+('analysis_id', 'public.cdss_analyses', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', null, 'leads do not exist yet; the column is a plain reference until they do');
 
@@ -910,6 +925,23 @@ values
     'begin_password_reset', 'a_admin',
     $$ select public.begin_password_reset(($1 ->> 'user_id')::uuid) $$,
     jsonb_build_object('user_id', tests.user_id('a_nurse'))
+),
+(
+    'request_cdss_analysis', 'a_doctor',
+    $$ select public.request_cdss_analysis(($1 ->> 'scan_id')::uuid, 'risk_stratification') $$,
+    jsonb_build_object('scan_id', pg_temp.a('radiology_scans', 'a_acquired_scan'))
+),
+(
+    'review_cdss_analysis', 'a_doctor',
+    $$ select public.review_cdss_analysis(($1 ->> 'analysis_id')::uuid, 'accept') $$,
+    jsonb_build_object('analysis_id', pg_temp.a('cdss_analyses', 'a_analysis'))
+),
+(
+    'cdss_analyses', 'a_doctor',
+    $$ select jsonb_agg(c) from public.cdss_analyses(($1 ->> 'scan_id')::uuid, ($1 ->> 'patient_id')::uuid) as c $$,
+    jsonb_build_object(
+        'scan_id', pg_temp.a('radiology_scans', 'a_acquired_scan'), 'patient_id', pg_temp.a('patients', 'a_patient1')
+    )
 ),
 (
     'order_scan', 'a_doctor',
