@@ -74,8 +74,8 @@ update public.radiology_scans set status = 'acquired'
 where patient_id = tests.id_of('patients', 'a_patient1');
 select public.request_cdss_analysis(
     (
-        select id from public.radiology_scans
-        where patient_id = tests.id_of('patients', 'a_patient1') limit 1
+        select min(id::text)::uuid from public.radiology_scans
+        where patient_id = tests.id_of('patients', 'a_patient1')
     ),
     'ecg_arrhythmia'
 ) is not null as analysis_requested;
