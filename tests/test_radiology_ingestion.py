@@ -87,21 +87,20 @@ def scan(stack: Settings) -> Iterator[tuple[str, str]]:
         conn.execute("delete from public.radiology_scans where id = %s", (scan_id,))
         conn.execute("delete from public.status_history where subject_id = %s", (scan_id,))
     with httpx.Client(base_url=f"{stack.api_url}/storage/v1", timeout=30) as http:
-        http.request(
+        removed = http.request(
             "DELETE",
             "/object/dicom",
             headers=service_headers(stack),
             json={"prefixes": [f"scans/{scan_id}/{name}" for name in NAMES]},
         )
+        assert removed.status_code == 200, removed.text
 
 
 NAMES = ("echo-1.dcm", "echo-1-again.dcm", "other-patient.dcm", "notes.txt")
 
 
 def service_headers(stack: Settings) -> dict[str, str]:
-    key = issue(
-        {"role": "service_role", "iss": "supabase-demo", "exp": 1983812996}, stack.jwt_secret
-    )
+    key = stack.service_role_key
     return {"apikey": key, "Authorization": f"Bearer {key}"}
 
 

@@ -212,6 +212,23 @@ using (
     )
 );
 
+-- The audit trail's entries about the scan, image and analysis tables need aal2, as those about
+-- the rest of the clinical record (20261202140001).
+drop policy log_clinical_entries_need_aal2 on audit.log;
+create policy log_clinical_entries_need_aal2 on audit.log
+as restrictive for select to authenticated
+using (
+    (select private.phi_aal2_cleared())
+    or not (table_name = any(array[
+        'public.medical_profiles', 'public.encounters', 'public.clinical_notes', 'public.clinical_note_addenda',
+        'public.vital_signs', 'public.diagnoses', 'public.patient_documents', 'public.lab_results',
+        'public.prescriptions', 'public.prescription_items', 'public.prescription_dispensings',
+        'public.radiology_scans', 'public.dicom_studies', 'public.dicom_series', 'public.dicom_instances',
+        'public.dicom_uploads', 'public.cdss_analyses'
+    ]))
+    or private.require_phi_aal2(patient_id)
+);
+
 -- Who hears about a result that needs attention, first match wins (as for critical lab
 -- results): the preferred user while an active doctor at the hospital; else one doctor of the
 -- patient's care team there (the primary first); else its nurses; else the hospital's admins.
