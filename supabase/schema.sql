@@ -26599,7 +26599,7 @@ ALTER TABLE audit.log ENABLE ROW LEVEL SECURITY;
 -- Name: log log_clinical_entries_need_aal2; Type: POLICY; Schema: audit; Owner: postgres
 --
 
-CREATE POLICY log_clinical_entries_need_aal2 ON audit.log AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR (NOT (table_name = ANY (ARRAY['public.medical_profiles'::text, 'public.encounters'::text, 'public.clinical_notes'::text, 'public.clinical_note_addenda'::text, 'public.vital_signs'::text, 'public.diagnoses'::text, 'public.patient_documents'::text, 'public.lab_results'::text, 'public.prescriptions'::text, 'public.prescription_items'::text, 'public.prescription_dispensings'::text]))) OR private.require_phi_aal2(patient_id)));
+CREATE POLICY log_clinical_entries_need_aal2 ON audit.log AS RESTRICTIVE FOR SELECT TO authenticated USING ((( SELECT private.phi_aal2_cleared() AS phi_aal2_cleared) OR (NOT (table_name = ANY (ARRAY['public.medical_profiles'::text, 'public.encounters'::text, 'public.clinical_notes'::text, 'public.clinical_note_addenda'::text, 'public.vital_signs'::text, 'public.diagnoses'::text, 'public.patient_documents'::text, 'public.lab_results'::text, 'public.prescriptions'::text, 'public.prescription_items'::text, 'public.prescription_dispensings'::text, 'public.radiology_scans'::text, 'public.dicom_studies'::text, 'public.dicom_series'::text, 'public.dicom_instances'::text, 'public.dicom_uploads'::text, 'public.cdss_analyses'::text]))) OR private.require_phi_aal2(patient_id)));
 
 --
 -- Name: log log_select_patient_or_admin; Type: POLICY; Schema: audit; Owner: postgres

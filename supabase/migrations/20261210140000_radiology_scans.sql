@@ -50,7 +50,7 @@ values
 insert into private.state_transitions (machine, from_state, to_state, roles, requires_reason, description)
 values
 ('radiology_scan', null, 'ordered', '{doctor}', false, 'A doctor of the care team orders the scan'),
-('radiology_scan', 'ordered', 'scheduled', '{doctor,nurse,hospital_admin}', false, 'A time is set'),
+('radiology_scan', 'ordered', 'scheduled', '{doctor,nurse}', false, 'A time is set'),
 (
     'radiology_scan', 'ordered', 'acquired', '{doctor,nurse}', false,
     'Images taken (the first DICOM instance ingested moves it as the system)'
@@ -60,8 +60,8 @@ values
     'Images taken (the first DICOM instance ingested moves it as the system)'
 ),
 ('radiology_scan', 'acquired', 'reported', '{doctor}', false, 'A doctor has reported on the images'),
-('radiology_scan', 'ordered', 'cancelled', '{doctor,hospital_admin}', true, 'Cancelled before acquisition'),
-('radiology_scan', 'scheduled', 'cancelled', '{doctor,hospital_admin}', true, 'Cancelled before acquisition');
+('radiology_scan', 'ordered', 'cancelled', '{doctor}', true, 'Cancelled before acquisition'),
+('radiology_scan', 'scheduled', 'cancelled', '{doctor}', true, 'Cancelled before acquisition');
 
 -- Tables --------------------------------------------------------------------------------------------
 create table public.radiology_scans (

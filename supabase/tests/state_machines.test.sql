@@ -263,7 +263,7 @@ select is(
         inner join pg_class as c on t.tgrelid = c.oid
         where p.proname = 'enforce_state_machine'
     ),
-    'appointments:appointment prescriptions:prescription',
+    'appointments:appointment cdss_analyses:cdss_analysis prescriptions:prescription radiology_scans:radiology_scan',
     'one generic trigger function serves every machine, named by its argument'
 );
 
