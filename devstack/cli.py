@@ -38,6 +38,14 @@ def seed(settings: Settings) -> None:
         print(f"seed: applied {settings.seed_file.relative_to(settings.repo_root)}")
 
 
+def codes(settings: Settings) -> None:
+    """ICD-10-CM in the diagnosis code tables (codes/), loaded once: a database that holds the
+    packaged release keeps it; the diagnoses recorded before are checked against it."""
+    from codes import cli as codes_cli
+
+    print(f"diagnosis codes: {codes_cli.ensure_loaded(settings.dsn())}")
+
+
 def demo(settings: Settings) -> None:
     """The synthetic hospitals of `carebase seed generate --size demo` (CAREBASE_DEMO_DATA),
     loaded once: a database that holds them already is left as it is (README, "Demo data")."""
@@ -73,6 +81,7 @@ def reset(settings: Settings) -> None:
     start(settings)
     migrate(settings)
     seed(settings)
+    codes(settings)
     demo(settings)
     # A running worker anchors the new chain now rather than at its next round.
     worker = services.worker(settings)
@@ -88,6 +97,7 @@ def up(settings: Settings) -> None:
     migrate(settings)
     if created:
         seed(settings)
+    codes(settings)
     demo(settings)
     gateway.start(settings)
     for service in services.background_services(settings):
@@ -408,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "seed", help="synthetic data: generate --size tiny|demo|large|xl, check", add_help=False
     )
+    # The code tables' loader lives in codes/ (README, "Diagnosis codes"); its options its own.
+    commands.add_parser(
+        "codes", help="diagnosis code tables: load (ICD-10-CM, or a file), status", add_help=False
+    )
     evaluate = commands.add_parser("eval", help="evaluation sets")
     evaluate.add_subparsers(dest="action", required=True).add_parser(
         "copilot", help="the copilot's evaluation set against the real model (ANTHROPIC_API_KEY)"
@@ -421,7 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         ("status", "say whether it runs and how to reach it"),
         ("migrate", "apply the platform shim and pending migrations"),
         ("seed", "run supabase/seed.sql"),
-        ("reset", "recreate the database: migrations, supabase/seed.sql, the demo data"),
+        (
+            "reset",
+            "recreate the database: migrations, supabase/seed.sql, ICD-10-CM, the demo data",
+        ),
         ("schema", "write supabase/schema.sql from a scratch database the migrations build"),
     ):
         db.add_parser(action, help=text)
@@ -477,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if (
         extra
-        and args.command != "seed"
+        and args.command not in ("seed", "codes")
         and (args.command, getattr(args, "action", "")) != ("audit", "verify")
     ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -501,6 +518,10 @@ def main(argv: list[str] | None = None) -> int:
             from seed import cli as seed_cli
 
             return seed_cli.main(extra, settings.dsn())
+        elif args.command == "codes":
+            from codes import cli as codes_cli
+
+            return codes_cli.main(extra, settings.dsn())
         elif args.action == "status":
             return status(settings)
         elif args.action == "lint":

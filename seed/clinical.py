@@ -14,7 +14,7 @@ DIAGNOSES = [
     ("E11.9", "Type 2 diabetes mellitus without complications", "increased thirst and tiredness"),
     ("J06.9", "Acute upper respiratory infection, unspecified", "sore throat and cough"),
     ("A09", "Infectious gastroenteritis and colitis, unspecified", "loose stools for two days"),
-    ("M54.5", "Low back pain", "back pain after lifting"),
+    ("M54.50", "Low back pain, unspecified", "back pain after lifting"),
     ("E03.9", "Hypothyroidism, unspecified", "weight gain and tiredness"),
     ("D50.9", "Iron deficiency anaemia, unspecified", "weakness and breathlessness"),
     ("J45.909", "Unspecified asthma, uncomplicated", "wheezing at night"),

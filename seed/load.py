@@ -352,5 +352,8 @@ def _load(cur: psycopg.Cursor, world: World, summary: Summary, encryptor: Encryp
             "select private.audit_append('INSERT', %s, null, null, null, '{}', null, null, %s)",
             (table, json.dumps({**details, "rows": rows})),
         )
+    # Diagnoses take the current ICD-10-CM version when the code tables hold one (the trigger
+    # that would have set it is off); a code it lacks is reported, as for any older diagnosis.
+    cur.execute("select private.check_diagnosis_codes('ICD-10-CM')")
     for table in switched_off:
         cur.execute(sql.SQL("alter table {} enable trigger user").format(sql.SQL(table)))

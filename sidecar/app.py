@@ -24,9 +24,11 @@ from sidecar.routes import (
     health,
     patient_auth,
     payments,
+    radiology,
     reports,
     staff,
     staff_auth,
+    users,
     voice,
     webhooks,
     website_leads,
@@ -80,6 +82,7 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     auth_limit = RateLimit("auth", settings.auth_rate_limit, settings.trusted_proxies)
+    app.state.auth_rate_limit = auth_limit
     auth_routes = APIRouter(dependencies=[Depends(auth_limit)])
     auth_routes.include_router(staff_auth.router)
     auth_routes.include_router(patient_auth.router)
@@ -112,6 +115,8 @@ def create_app(settings: SidecarSettings | None = None) -> FastAPI:
     api.include_router(staff.router)
     api.include_router(communications.router)
     api.include_router(analytics.router)
+    api.include_router(users.router)
+    api.include_router(radiology.router)
     api.include_router(webhooks.router)
     api.include_router(voice.router)
     api.include_router(payments.router)

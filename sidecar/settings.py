@@ -226,6 +226,12 @@ class SidecarSettings(BaseSettings):
     # The worker loop: rows per claim, how long a claim is held, tries before dead-lettering.
     worker_batch_size: int = Field(20, alias="CAREBASE_WORKER_BATCH_SIZE")
     worker_lease_seconds: int = Field(120, alias="CAREBASE_WORKER_LEASE_SECONDS")
+    # The CDSS model service (sidecar/integrations/cdss_model.py, `POST {base}/analyze`). Unset:
+    # the worker runs no analysis and requests stay queued (the local stack has no model).
+    cdss_model_base_url: str = Field("", alias="CAREBASE_CDSS_MODEL_URL")
+    cdss_model_api_key: str = Field("", alias="CAREBASE_CDSS_MODEL_KEY")
+    # Seconds one analysis may take (seed 003: 2 to 5 minutes).
+    cdss_model_timeout: float = Field(600.0, gt=0, le=3600, alias="CAREBASE_CDSS_MODEL_TIMEOUT")
     worker_max_attempts: int = Field(5, alias="CAREBASE_WORKER_MAX_ATTEMPTS")
     worker_poll_seconds: float = Field(2.0, alias="CAREBASE_WORKER_POLL_SECONDS")
     # Seconds to wait for FCM or Twilio before counting the try as failed (and retrying).

@@ -347,6 +347,10 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 RECREATED_FUNCTIONS = {
     "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
     " retention period (audit.archived_runs) in place of their rows",
+    "private.notify_critical_lab_result": "20261210150000 takes its recipients from the shared"
+    " private.critical_result_recipients, which CDSS alerts use too",
+    "private.complete_provisioning_grant": "20261210130000 answers the membership for a role"
+    " without a profile row (nurse, front desk, CRO, admin)",
     "private.receive_calcom_webhook": "20261207000000 records through the shared"
     " private.inbox_record",
     "private.receive_vapi_message": "20261207000000 records through the shared"

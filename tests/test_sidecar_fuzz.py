@@ -87,7 +87,7 @@ def no_role_token(gateway: str, auth: AuthTarget) -> str:
     return sign_in(auth, user["email"], TEST_PASSWORD)["access_token"]
 
 
-@schema.include(path_regex="^/api/v1/(doctors|pharmacists)").parametrize()
+@schema.include(path_regex="^/api/v1/(doctors|pharmacists|staff|users)").parametrize()
 @settings(
     max_examples=25,
     deadline=None,

@@ -31,6 +31,10 @@ class SessionUser(BaseModel):
     memberships: list[Membership] = []
     full_name: str | None = None
     aal: str | None = Field(None, description="aal1, or aal2 after a second factor")
+    password_change_required: bool = Field(
+        False,
+        description="An admin reset the password: set your own (PATCH /api/v1/users/{id}/password)",
+    )
 
 
 class SessionOut(BaseModel):
@@ -70,5 +74,8 @@ def session_out(session: Session) -> SessionOut:
             memberships=claims.get("memberships") or [],
             full_name=metadata.get("full_name"),
             aal=claims.get("aal"),
+            password_change_required=bool(
+                (user.app_metadata or {}).get("password_change_required")
+            ),
         ),
     )

@@ -104,6 +104,22 @@ async def provision(
         raise
 
 
+async def provision_member(
+    api: SupabaseApi, caller_token: str, request: dict[str, Any], password: str
+) -> dict[str, Any]:
+    """Any staff role through the one path (rpc/begin_staff_provisioning), answered as the
+    staff list shows the new member (rpc/staff_members)."""
+    created = await provision(api, caller_token, "begin_staff_provisioning", request, password)
+    rows = await call_rpc(
+        api.as_user(caller_token), "staff_members", {"hospital_id": request["hospital_id"]}
+    )
+    return next(
+        row
+        for row in rows
+        if row["user_id"] == created["user_id"] and row["role"] == request["role"]
+    )
+
+
 async def set_active(
     api: SupabaseApi, caller_token: str, function: str, params: dict[str, Any], active: bool
 ) -> dict[str, Any]:

@@ -8,7 +8,7 @@ by the database.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -111,3 +111,58 @@ class Pharmacist(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+
+
+StaffRole = Literal["doctor", "pharmacist", "hospital_admin", "front_desk", "cro", "nurse"]
+
+
+class NewStaffMember(BaseModel):
+    """Any staff role. `profile`: a doctor's (specialty, licence_number, qualification,
+    licence_council, calendar_color, consultation_modes, languages, bio), a pharmacist's
+    (licence_number, pharmacy_id), nothing for the other roles."""
+
+    email: Email
+    password: Password
+    full_name: Name
+    hospital_id: UUID
+    role: StaffRole
+    profile: dict[str, Any] = Field(default_factory=dict, max_length=20)
+
+
+class StaffMember(BaseModel):
+    """A row of rpc/staff_members: one membership of a person at a hospital."""
+
+    membership_id: UUID
+    user_id: UUID
+    hospital_id: UUID
+    role: StaffRole
+    is_active: bool
+    deactivated_at: datetime | None
+    full_name: str | None
+    email: str | None
+    phone: str | None
+    doctor_id: UUID | None
+    pharmacist_id: UUID | None
+    joined_at: datetime
+    last_sign_in_at: datetime | None
+    banned: bool
+    password_change_required: bool
+
+
+class PasswordChange(BaseModel):
+    current_password: Password
+    new_password: Password = Field(description="Supabase Auth's policy applies (weak_password)")
+
+
+class PasswordChanged(BaseModel):
+    user_id: UUID
+    other_sessions_ended: bool
+
+
+class PasswordReset(BaseModel):
+    user_id: UUID
+    email: str | None
+    temporary_password: str = Field(
+        description="Shown once: give it to the person, who must change it"
+    )
+    password_change_required: bool

@@ -1,12 +1,14 @@
 """The sidecar's worker process: `carebase worker` or `python -m sidecar.jobs.worker`.
 
 Runs the notification worker (sidecar/jobs/notifications.py), the audit anchor exporter
-(sidecar/jobs/audit_anchors.py), the voice call sweep (sidecar/jobs/voice_sweep.py), the
-Cal.com push (sidecar/jobs/calendar_push.py) and the Cal.com reconciliation
-(sidecar/jobs/calendar_reconcile.py) side by side until SIGTERM or SIGINT. Without
+(sidecar/jobs/audit_anchors.py), the DICOM header ingestion (sidecar/jobs/dicom_ingestion.py),
+the voice call sweep (sidecar/jobs/voice_sweep.py), the Cal.com push
+(sidecar/jobs/calendar_push.py), the Cal.com reconciliation (sidecar/jobs/calendar_reconcile.py)
+and the CDSS analyses (sidecar/jobs/cdss.py) side by side until SIGTERM or SIGINT. Without
 CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, without VAPI_API_KEY no call is swept,
-with CAREBASE_CALCOM_PUSH off nothing is pushed to Cal.com, and without CALCOM_API_KEY the
-mirror is not reconciled; the log says so at start.
+with CAREBASE_CALCOM_PUSH off nothing is pushed to Cal.com, without CALCOM_API_KEY the mirror
+is not reconciled, and without CAREBASE_CDSS_MODEL_URL no analysis runs; the log says so at
+start.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import signal
 import httpx
 
 from sidecar.integrations.calcom import CalcomClient
+from sidecar.integrations.cdss_model import CdssModelClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs import anchor_signing
 from sidecar.jobs.audit_anchors import AnchorExporter
 from sidecar.jobs.calendar_push import CalendarPush
 from sidecar.jobs.calendar_reconcile import CalendarReconciler
+from sidecar.jobs.cdss import CdssWorker
+from sidecar.jobs.dicom_ingestion import DicomIngestion
 from sidecar.jobs.notifications import Channels, Worker
 from sidecar.jobs.voice_sweep import VoiceSweep
 from sidecar.observability import configure_logging
@@ -39,7 +44,10 @@ async def serve(settings: SidecarSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with httpx.AsyncClient(timeout=settings.delivery_timeout) as http:
         supabase = SupabaseApi(settings, http)
-        jobs = [Worker(settings, supabase, Channels.from_settings(settings, http)).run(stop)]
+        jobs = [
+            Worker(settings, supabase, Channels.from_settings(settings, http)).run(stop),
+            DicomIngestion(settings, supabase).run(stop),
+        ]
         if not settings.audit_anchor_signing_key:
             log.error(
                 "CAREBASE_AUDIT_ANCHOR_SIGNING_KEY is not set: the audit chain is not anchored "
@@ -69,6 +77,16 @@ async def serve(settings: SidecarSettings) -> None:
             jobs.append(CalendarReconciler(settings, supabase, calcom).run(stop))
         else:
             log.warning("CALCOM_API_KEY is not set: the Cal.com mirror is not reconciled")
+        if settings.cdss_model_base_url:
+            model = CdssModelClient(
+                settings.cdss_model_base_url,
+                settings.cdss_model_api_key,
+                http,
+                settings.cdss_model_timeout,
+            )
+            jobs.append(CdssWorker(settings, supabase, model).run(stop))
+        else:
+            log.warning("CAREBASE_CDSS_MODEL_URL is not set: CDSS analyses stay queued")
         await asyncio.gather(*jobs)
     log.info("worker stopped")
 

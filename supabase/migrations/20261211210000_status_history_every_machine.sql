@@ -1,6 +1,7 @@
 -- The transitions of every state machine, read as their subjects are. One permissive select
 -- policy (Supabase's linter: one per table, role and command), so each machine's branch is
--- here; the leads, billing and engagement work each re-created it knowing only their own.
+-- here; the leads, billing, engagement and radiology work each re-created it knowing only
+-- their own.
 -- supabase/tests/state_machines.test.sql fails when a machine has no branch.
 drop policy status_history_select_of_visible_subjects on public.status_history;
 
@@ -45,8 +46,16 @@ using (
         select from public.journey_instances as j
         where j.id = status_history.subject_id
     ))
+    or (machine = 'radiology_scan' and exists (
+        select from public.radiology_scans as s
+        where s.id = status_history.subject_id
+    ))
+    or (machine = 'cdss_analysis' and exists (
+        select from public.cdss_analyses as c
+        where c.id = status_history.subject_id
+    ))
 );
 
 comment on policy status_history_select_of_visible_subjects on public.status_history is
 'A transition is read by whoever may read its subject: a prescription, appointment, lead, invoice, '
-'payment, refund, ticket, message or journey instance.';
+'payment, refund, ticket, message, journey instance, radiology scan or CDSS analysis.';

@@ -74,6 +74,34 @@ begin
         when 'lab_results' then
             insert into public.lab_results (patient_id, hospital_id, recorded_by, test_name, result_value, status)
             values (p, h, by_whom, 'HbA1c', '6.1', 'normal') returning id into made;
+        when 'radiology_scans' then
+            insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+            values (p, h, by_whom, 'ECG', 'Resting ECG') returning id into made;
+        when 'cdss_analyses' then
+            insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+            values (p, h, by_whom, 'ECG', 'Resting ECG') returning id into note;
+            insert into public.cdss_analyses (scan_id, patient_id, hospital_id, requested_by, analysis_type)
+            values (note, p, h, by_whom, 'ecg_arrhythmia') returning id into made;
+        when 'dicom_studies', 'dicom_series', 'dicom_instances', 'dicom_uploads' then
+            insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+            values (p, h, by_whom, 'CT', 'Coronary CT angiography') returning id into note;
+            if resource = 'dicom_uploads' then
+                insert into public.dicom_uploads (scan_id, patient_id, hospital_id, storage_path, uploaded_by)
+                values (note, p, h, 'scans/' || note || '/ct.dcm', by_whom) returning id into made;
+                return made;
+            end if;
+            insert into public.dicom_studies (scan_id, patient_id, hospital_id, study_instance_uid)
+            values (note, p, h, '2.25.' || (random() * 1e15)::bigint) returning id into made;
+            if resource = 'dicom_studies' then
+                return made;
+            end if;
+            insert into public.dicom_series (study_id, patient_id, hospital_id, series_instance_uid)
+            values (made, p, h, '2.25.' || (random() * 1e15)::bigint) returning id into made;
+            if resource = 'dicom_series' then
+                return made;
+            end if;
+            insert into public.dicom_instances (series_id, patient_id, hospital_id, sop_instance_uid, storage_path)
+            values (made, p, h, '2.25.' || (random() * 1e15)::bigint, 'scans/' || note || '/ct.dcm') returning id into made;
         else
             raise exception 'the disclosure test has no fixture row for public.%: add one', resource;
     end case;
@@ -213,6 +241,7 @@ select is_empty(
                 'invoices',                 -- billing: amounts, status, due date, the insurer's name
                 'journey_instances',        -- a patient on a journey: stage, times, a status
                 'journey_stage_events',     -- stages entered and completed, staff notes on logistics
+                'diagnosis_code_findings',  -- which diagnosis ids carry an unknown code: no code, no patient
                 'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
@@ -319,6 +348,8 @@ select is_empty(
             and f.name not in (
                 -- RPCs that reach clinical tables but return no clinical content (reason each):
                 'add_note_addendum',   -- the new addendum's id
+                'request_cdss_analysis', -- the new request's id, type and status
+                'review_cdss_analysis', -- the decision, the reviewer and when
                 'sign_clinical_note',  -- the signing time
                 'write_clinical_note'  -- the new note's id
             ) $$,
@@ -489,6 +520,29 @@ values
 (
     'copilot_session_history', 'a_patient1', 'select public.copilot_session_history((select id from copilot))',
     'public.ai_messages'
+),
+(
+    'cdss_analyses', 'a_doctor',
+    format('select count(*) from public.cdss_analyses(patient_id => %L)', tests.id_of('patients', 'a_patient1')),
+    'public.cdss_analyses'
+),
+(
+    'order_scan', 'a_doctor',
+    format(
+        'select public.order_scan(%L, %L, ''US'', ''Echocardiogram'')', tests.id_of('patients', 'a_patient1'),
+        tests.id_of('hospitals', 'TSTA')
+    ),
+    'public.radiology_scans'
+),
+(
+    'scan_orders', 'a_doctor',
+    format('select count(*) from public.scan_orders(%L)', tests.id_of('patients', 'a_patient1')),
+    'public.radiology_scans'
+),
+(
+    'scan_images', 'a_doctor',
+    format('select public.scan_images(%L)', tests.recall('radiology_scans:a_patient1')),
+    'public.dicom_instances'
 ),
 (
     'copilot_decide_action', 'a_patient1',

@@ -83,7 +83,8 @@ select set_eq(
             and qual like '%require_phi_aal2%' and with_check like '%require_phi_aal2%' $$,
     array[
         'medical_profiles', 'encounters', 'clinical_notes', 'clinical_note_addenda', 'vital_signs', 'diagnoses',
-        'patient_documents', 'lab_results', 'prescriptions', 'prescription_items', 'prescription_dispensings'
+        'patient_documents', 'lab_results', 'prescriptions', 'prescription_items', 'prescription_dispensings',
+        'radiology_scans', 'dicom_studies', 'dicom_series', 'dicom_instances', 'dicom_uploads', 'cdss_analyses'
     ],
     'a restrictive aal2 policy for every command on every clinical and prescription table'
 );

@@ -313,7 +313,7 @@ select throws_ok(
 select throws_ok(
     $$ insert into public.diagnoses (patient_id, hospital_id, icd10_code, description)
         values (tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 'angina', 'x') $$,
-    '23514', null, 'a diagnosis needs an ICD-10 code'
+    'PT422', null, 'a diagnosis needs an ICD-10 code (diagnosis_codes.test.sql: the code table decides)'
 );
 select throws_ok(
     $$ insert into public.diagnoses (patient_id, hospital_id, encounter_id, icd10_code, description, is_primary)

@@ -66,6 +66,37 @@ values (
     tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 'LDL', '190', 'abnormal',
     private.encrypt_field('statin advised')
 );
+select public.order_scan(
+    tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 'US', 'Echocardiogram',
+    clinical_indication => 'breathless on exertion'
+) is not null as scan_ordered;
+update public.radiology_scans set status = 'acquired'
+where patient_id = tests.id_of('patients', 'a_patient1');
+select public.request_cdss_analysis(
+    (
+        select min(id::text)::uuid from public.radiology_scans
+        where patient_id = tests.id_of('patients', 'a_patient1')
+    ),
+    'ecg_arrhythmia'
+) is not null as analysis_requested;
+select tests.act_as_service_role();
+select
+    public.complete_cdss_analysis(
+        l.analysis_id, l.claim_token,
+        jsonb_build_object(
+            'model_name', 'ecg', 'inputs_sha256', repeat('0', 64), 'findings', jsonb_build_array('AF'),
+            'confidence', 0.9, 'severity', 'low'
+        )
+    ) as analysis_completed
+from public.claim_cdss_analyses(100) as l;
+select tests.act_as('a_doctor', 'aal2');
+select public.review_cdss_analysis(
+    (
+        select id from public.cdss_analyses
+        where patient_id = tests.id_of('patients', 'a_patient1')
+    ), 'override',
+    'sinus rhythm with artefact'
+) ->> 'status' as overridden;
 select id is not null as issued from public.issue_prescription(
     tests.id_of('patients', 'a_patient1'), '[{"name": "Amlodipine", "quantity": 30}]', notes => 'check BP'
 );

@@ -237,6 +237,22 @@ begin
     perform pg_temp.fixture('invoices', side || '_invoice', invoice);
     perform pg_temp.fixture('invoices', side || '_draft_invoice', draft);
     perform pg_temp.fixture('payments', side || '_payment', payment);
+    insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+    values (p, h, doctor_user, 'ECG', 'Resting ECG') returning id into row_id;
+    perform pg_temp.fixture('radiology_scans', side || '_scan', row_id);
+    -- An acquired scan with a completed analysis awaiting review.
+    insert into public.radiology_scans (patient_id, hospital_id, ordered_by, modality, study_type)
+    values (p, h, doctor_user, 'ECG', 'Holter') returning id into confirmed;
+    update public.radiology_scans set status = 'acquired' where id = confirmed;
+    perform pg_temp.fixture('radiology_scans', side || '_acquired_scan', confirmed);
+    insert into public.cdss_analyses (scan_id, patient_id, hospital_id, requested_by, analysis_type)
+    values (confirmed, p, h, doctor_user, 'ecg_arrhythmia') returning id into row_id;
+    update public.cdss_analyses set status = 'running' where id = row_id;
+    update public.cdss_analyses set
+        status = 'completed', model_name = 'reach', inputs_sha256 = repeat('0', 64), severity = 'low',
+        result_encrypted = private.encrypt_field('{"findings": []}'), completed_at = now()
+    where id = row_id;
+    perform pg_temp.fixture('cdss_analyses', side || '_analysis', row_id);
 end;
 $$;
 
@@ -430,7 +446,9 @@ from (
     ('public.messages', 'b', null, 'b_message'), ('public.messages', 'c', null, 'c_message'),
     ('public.journeys', 'b', null, 'b_journey'), ('public.journeys', 'c', null, 'c_journey'),
     ('public.journey_stages', 'b', null, 'b_stage'), ('public.journey_stages', 'c', null, 'c_stage'),
-    ('public.journey_instances', 'b', null, 'b_instance'), ('public.journey_instances', 'c', null, 'c_instance')
+    ('public.journey_instances', 'b', null, 'b_instance'), ('public.journey_instances', 'c', null, 'c_instance'),
+    ('public.radiology_scans', 'b', null, 'b_scan'), ('public.radiology_scans', 'c', null, 'c_scan'),
+    ('public.cdss_analyses', 'b', null, 'b_analysis'), ('public.cdss_analyses', 'c', null, 'c_analysis')
 ) as t (target, side, kind, name);
 
 -- References that point at another hospital by design (side b), or even a closed one (c).
@@ -715,6 +733,9 @@ values
     'public.ticket_sla_targets', 'a_admin', jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'priority', 'low', 'first_response_minutes', 60,
         'resolution_minutes', 600
+    'public.radiology_scans', 'a_doctor', jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
+        'modality', 'US', 'study_type', 'Echocardiogram'
     )
 ),
 (
@@ -989,6 +1010,10 @@ values
 ('journey_instance_id', 'public.journey_instances', null), ('instance_id', 'public.journey_instances', null),
 ('journey_id', 'public.journeys', null), ('stage_id', 'public.journey_stages', null),
 ('practitioner_id', 'public.doctors', null),
+('action_id', 'public.ai_pending_actions', null),
+('membership_id', 'public.staff_memberships', null),
+('scan_id', 'public.radiology_scans', null),
+('analysis_id', 'public.cdss_analyses', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
 ('lead_id', 'public.leads', null), ('preferred_doctor_id', 'public.doctors', null);
 
@@ -1141,6 +1166,59 @@ values
     'cro_queue', 'a_cro',
     $$ select jsonb_agg(q) from public.cro_queue(($1 ->> 'hospital_id')::uuid, everyone => true) as q $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+    'begin_staff_provisioning', 'a_admin',
+    $$ select to_jsonb(public.begin_staff_provisioning(($1 ->> 'hospital_id')::uuid, 'reach.nurse@test.carebase',
+        'Reach Nurse', 'nurse')) $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'staff_members', 'a_admin',
+    $$ select jsonb_agg(s.membership_id) from public.staff_members(($1 ->> 'hospital_id')::uuid) as s $$,
+    jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'set_staff_member_active', 'a_admin',
+    $$ select public.set_staff_member_active(($1 ->> 'membership_id')::uuid, true) $$,
+    jsonb_build_object('membership_id', pg_temp.a('staff_memberships', 'a_nurse'))
+),
+(
+    'begin_password_reset', 'a_admin',
+    $$ select public.begin_password_reset(($1 ->> 'user_id')::uuid) $$,
+    jsonb_build_object('user_id', tests.user_id('a_nurse'))
+),
+(
+    'request_cdss_analysis', 'a_doctor',
+    $$ select public.request_cdss_analysis(($1 ->> 'scan_id')::uuid, 'risk_stratification') $$,
+    jsonb_build_object('scan_id', pg_temp.a('radiology_scans', 'a_acquired_scan'))
+),
+(
+    'review_cdss_analysis', 'a_doctor',
+    $$ select public.review_cdss_analysis(($1 ->> 'analysis_id')::uuid, 'accept') $$,
+    jsonb_build_object('analysis_id', pg_temp.a('cdss_analyses', 'a_analysis'))
+),
+(
+    'cdss_analyses', 'a_doctor',
+    $$ select jsonb_agg(c) from public.cdss_analyses(($1 ->> 'scan_id')::uuid, ($1 ->> 'patient_id')::uuid) as c $$,
+    jsonb_build_object(
+        'scan_id', pg_temp.a('radiology_scans', 'a_acquired_scan'), 'patient_id', pg_temp.a('patients', 'a_patient1')
+    )
+),
+(
+    'order_scan', 'a_doctor',
+    $$ select public.order_scan(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid, 'ECG', 'Resting ECG') $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'scan_orders', 'a_doctor',
+    $$ select jsonb_agg(s) from public.scan_orders(($1 ->> 'patient_id')::uuid, ($1 ->> 'scan_id')::uuid) as s $$,
+    jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'scan_id', pg_temp.a('radiology_scans', 'a_scan')
+    )
+),
+(
+    'scan_images', 'a_doctor',
+    $$ select public.scan_images(($1 ->> 'scan_id')::uuid) $$,
+    jsonb_build_object('scan_id', pg_temp.a('radiology_scans', 'a_scan'))
 ),
 (
     'book_appointment', 'a_front_desk',

@@ -263,8 +263,9 @@ select is(
         inner join pg_class as c on t.tgrelid = c.oid
         where p.proname = 'enforce_state_machine'
     ),
-    'appointments:appointment invoices:invoice journey_instances:journey_instance leads:lead messages:message '
-    || 'payments:payment prescriptions:prescription refunds:refund tickets:ticket',
+    'appointments:appointment cdss_analyses:cdss_analysis invoices:invoice journey_instances:journey_instance '
+    || 'leads:lead messages:message payments:payment prescriptions:prescription radiology_scans:radiology_scan '
+    || 'refunds:refund tickets:ticket',
     'one generic trigger function serves every machine, named by its argument'
 );
 
