@@ -733,6 +733,9 @@ values
     'public.ticket_sla_targets', 'a_admin', jsonb_build_object(
         'hospital_id', pg_temp.a('hospitals', 'TSTA'), 'priority', 'low', 'first_response_minutes', 60,
         'resolution_minutes', 600
+    )
+),
+(
     'public.radiology_scans', 'a_doctor', jsonb_build_object(
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
         'modality', 'US', 'study_type', 'Echocardiogram'
