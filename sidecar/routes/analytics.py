@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ from sidecar.routes.dependencies import Supabase
 router = APIRouter(tags=["Analytics"])
 log = logging.getLogger("sidecar.analytics")
 _bearer = HTTPBearer(auto_error=False, description="A Supabase access token (JWT)")
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def stream_token(
@@ -42,15 +44,14 @@ def stream_token(
         Query(description="For EventSource, which cannot send headers: the access token"),
     ] = None,
 ) -> str:
-    if (
-        credentials is not None
-        and credentials.scheme.lower() == "bearer"
-        and credentials.credentials
-    ):
-        return credentials.credentials
-    if access_token:
-        return access_token
-    raise ApiError(401, "missing_token", "send the access token as `Authorization: Bearer ...`")
+    token = access_token
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = credentials.credentials or token
+    if not token:
+        raise ApiError(401, "missing_token", "send the access token as `Authorization: Bearer ...`")
+    if not _JWT.fullmatch(token):
+        raise ApiError(401, "invalid_token", "the access token is not a JWT")
+    return token
 
 
 def _event(numbers: dict[str, Any]) -> bytes:

@@ -15,9 +15,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter
+from postgrest.exceptions import APIError
 from pydantic import BaseModel, Field
 
-from sidecar.errors import ApiError, error_responses
+from sidecar.errors import ApiError, database_error, error_responses
 from sidecar.integrations.supabase_api import call_rpc
 from sidecar.messaging.templates import TemplateError, render
 from sidecar.routes.dependencies import CallerToken, Supabase
@@ -55,7 +56,10 @@ async def _template(client: Any, body: CommunicationCreate) -> dict[str, Any]:
         query = query.eq("code", body.template_name)
     if body.hospital_id:
         query = query.eq("hospital_id", str(body.hospital_id))
-    rows = (await query.limit(2).execute()).data or []
+    try:
+        rows = (await query.limit(2).execute()).data or []
+    except APIError as error:
+        raise database_error(error) from error
     if not rows:
         raise ApiError(404, "not_found", "template not found")
     if len(rows) > 1:
