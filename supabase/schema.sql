@@ -84,7 +84,8 @@ CREATE TYPE public.appointment_source AS ENUM (
     'web',
     'front_desk',
     'voice_agent',
-    'calcom'
+    'calcom',
+    'copilot'
 );
 
 ALTER TYPE public.appointment_source OWNER TO postgres;
@@ -93,7 +94,7 @@ ALTER TYPE public.appointment_source OWNER TO postgres;
 -- Name: TYPE appointment_source; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent or calcom.';
+COMMENT ON TYPE public.appointment_source IS 'Where an appointment was booked: app, web, front_desk, voice_agent, calcom or copilot (the AI copilot, on the user''s confirmation).';
 
 --
 -- Name: appointment_status; Type: TYPE; Schema: public; Owner: postgres
@@ -155,6 +156,23 @@ ALTER TYPE public.availability_exception_kind OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.availability_exception_kind IS 'A doctor''s dated exception to the weekly hours: time_off, or extra_hours.';
+
+--
+-- Name: billing_item_kind; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.billing_item_kind AS ENUM (
+    'service',
+    'goods'
+);
+
+ALTER TYPE public.billing_item_kind OWNER TO postgres;
+
+--
+-- Name: TYPE billing_item_kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.billing_item_kind IS 'service (SAC code) or goods (HSN code).';
 
 --
 -- Name: cdss_analysis_status; Type: TYPE; Schema: public; Owner: postgres
@@ -352,6 +370,44 @@ ALTER TYPE public.free_slot OWNER TO postgres;
 COMMENT ON TYPE public.free_slot IS 'One bookable slot of a doctor (rpc/find_slots): its time range and the consultation modes offered.';
 
 --
+-- Name: gst_supply; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.gst_supply AS ENUM (
+    'intra_state',
+    'inter_state'
+);
+
+ALTER TYPE public.gst_supply OWNER TO postgres;
+
+--
+-- Name: TYPE gst_supply; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.gst_supply IS 'intra_state: CGST and SGST, half the rate each (the place of supply is the hospital''s state); inter_state: IGST at the full rate.';
+
+--
+-- Name: invoice_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.invoice_status AS ENUM (
+    'draft',
+    'issued',
+    'partially_paid',
+    'paid',
+    'overdue',
+    'cancelled'
+);
+
+ALTER TYPE public.invoice_status OWNER TO postgres;
+
+--
+-- Name: TYPE invoice_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.invoice_status IS 'An invoice''s state (machine invoice in state_machine_transitions): draft, issued, partially_paid, paid, overdue, cancelled.';
+
+--
 -- Name: lab_result_status; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -370,6 +426,61 @@ ALTER TYPE public.lab_result_status OWNER TO postgres;
 COMMENT ON TYPE public.lab_result_status IS 'normal, abnormal or critical; a critical result notifies the ordering doctor (or the care team).';
 
 --
+-- Name: lead_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.lead_status AS ENUM (
+    'new_inquiry',
+    'contacted',
+    'stalling_sent_to_cro',
+    'converted',
+    'lost'
+);
+
+ALTER TYPE public.lead_status OWNER TO postgres;
+
+--
+-- Name: TYPE lead_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.lead_status IS 'Where a lead is in the pipeline (seed 004 LeadStatus): new_inquiry, contacted, stalling_sent_to_cro (hesitant, in the CRO intervention queue), converted (an active patient), lost. The labels and the moves each role may make: rpc/metadata_enums, machine lead.';
+
+--
+-- Name: message_channel; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.message_channel AS ENUM (
+    'whatsapp',
+    'sms',
+    'email'
+);
+
+ALTER TYPE public.message_channel OWNER TO postgres;
+
+--
+-- Name: TYPE message_channel; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.message_channel IS 'How a message travels: whatsapp, sms or email.';
+
+--
+-- Name: message_direction; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.message_direction AS ENUM (
+    'outbound',
+    'inbound'
+);
+
+ALTER TYPE public.message_direction OWNER TO postgres;
+
+--
+-- Name: TYPE message_direction; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.message_direction IS 'outbound (the hospital to the patient) or inbound (the patient to the hospital).';
+
+--
 -- Name: national_id_kind; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -385,6 +496,47 @@ ALTER TYPE public.national_id_kind OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.national_id_kind IS 'The kind of a national identifier: aadhaar or ssn.';
+
+--
+-- Name: payment_method; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.payment_method AS ENUM (
+    'cash',
+    'upi',
+    'card_terminal',
+    'bank_transfer',
+    'cheque',
+    'insurance',
+    'online'
+);
+
+ALTER TYPE public.payment_method OWNER TO postgres;
+
+--
+-- Name: TYPE payment_method; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.payment_method IS 'cash, upi, card_terminal (the counter''s card machine: the card never reaches carebase), bank_transfer, cheque, insurance (the insurer pays), online (Razorpay''s hosted checkout).';
+
+--
+-- Name: payment_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.payment_status AS ENUM (
+    'created',
+    'authorized',
+    'captured',
+    'failed'
+);
+
+ALTER TYPE public.payment_status OWNER TO postgres;
+
+--
+-- Name: TYPE payment_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.payment_status IS 'A payment''s state (machine payment): created (an online payment waiting for the patient), authorized, captured (the money is the hospital''s), failed. Forward only.';
 
 --
 -- Name: phone_e164; Type: DOMAIN; Schema: public; Owner: postgres
@@ -442,6 +594,24 @@ ALTER TYPE public.radiology_scan_status OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.radiology_scan_status IS 'The radiology_scan machine''s states: ordered, scheduled, acquired, reported, cancelled.';
+
+--
+-- Name: refund_status; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.refund_status AS ENUM (
+    'pending',
+    'processed',
+    'failed'
+);
+
+ALTER TYPE public.refund_status OWNER TO postgres;
+
+--
+-- Name: TYPE refund_status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.refund_status IS 'A refund''s state (machine refund): pending (sent to the gateway), processed, failed.';
 
 --
 -- Name: scan_modality; Type: TYPE; Schema: public; Owner: postgres
@@ -520,6 +690,25 @@ ALTER TYPE public.sync_state OWNER TO postgres;
 --
 
 COMMENT ON TYPE public.sync_state IS 'Mirror state towards Cal.com: local (nothing to sync), pending, synced or failed.';
+
+--
+-- Name: ticket_priority; Type: TYPE; Schema: public; Owner: postgres
+--
+
+CREATE TYPE public.ticket_priority AS ENUM (
+    'low',
+    'medium',
+    'high',
+    'urgent'
+);
+
+ALTER TYPE public.ticket_priority OWNER TO postgres;
+
+--
+-- Name: TYPE ticket_priority; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.ticket_priority IS 'How urgent a ticket is: low, medium, high, urgent. Each has its SLA (ticket_sla_targets).';
 
 --
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -771,6 +960,117 @@ ALTER FUNCTION private.add_booked_doctor_to_care_team() OWNER TO postgres;
 COMMENT ON FUNCTION private.add_booked_doctor_to_care_team() IS 'Booking adds the doctor to the care team only when the patient, the hospital''s front office or the system booked.';
 
 --
+-- Name: add_business_minutes(uuid, timestamp with time zone, numeric); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    remaining numeric := minutes;
+    chunk_start timestamptz := from_at;
+    w record;
+    length_ numeric;
+begin
+    if remaining is null or remaining <= 0 then
+        return from_at;
+    end if;
+    for month_ in 1..13 loop
+        for w in
+            select * from private.business_windows(hospital, chunk_start, chunk_start + interval '31 days')
+        loop
+            length_ := extract(epoch from w.closes - w.opens) / 60;
+            if remaining <= length_ then
+                return w.opens + make_interval(secs => remaining * 60);
+            end if;
+            remaining := remaining - length_;
+        end loop;
+        chunk_start := chunk_start + interval '31 days';
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) IS 'The instant that many business minutes of the hospital after from_at (null when it is not open within a year).';
+
+--
+-- Name: add_default_lead_options(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.add_default_lead_options() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    -- Security definer: the hospital's creator (the platform) is nobody's admin yet.
+    insert into public.lead_options (hospital_id, kind, name, specialty, appointment_type, is_website, position)
+    select new.id, d.kind, d.name, d.specialty, d.appointment_type, d.is_website, d.sort_order
+    from private.default_lead_options() as d
+    on conflict do nothing;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.add_default_lead_options() OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_default_lead_options(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.add_default_lead_options() IS 'Trigger on hospitals: a new hospital starts with the default lead sources and inquiries.';
+
+--
+-- Name: add_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_journey public.journeys;
+    version public.journey_versions;
+    at_position integer;
+    last_position integer;
+begin
+    select j.* into found_journey from public.journeys as j where j.id = add_journey_stage.journey_id for update;
+    if found_journey.id is null then
+        perform private.raise_not_found('journey not found');
+    end if;
+    perform private.require_journey_office(found_journey.hospital_id);
+    version := private.journey_version_for_edit(found_journey.id);
+    select coalesce(max(s.position), 0) into last_position
+    from public.journey_stages as s where s.journey_version_id = version.id;
+    at_position := least(
+        greatest(coalesce((stage ->> 'order_index')::integer, (stage ->> 'position')::integer, last_position + 1), 1),
+        last_position + 1
+    );
+    -- Make room (from the end, so that no two stages share a position meanwhile).
+    update public.journey_stages as s set position = s.position + 1000
+    where s.journey_version_id = version.id and s.position >= at_position;
+    update public.journey_stages as s set position = s.position - 999
+    where s.journey_version_id = version.id and s.position >= at_position + 1000;
+    return to_jsonb(private.insert_journey_stage(version, stage, at_position))
+        || jsonb_build_object('version', version.version);
+end;
+$$;
+
+ALTER FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) IS 'Adds a stage to a journey at a position (default: last), in a new version when instances use the current one.';
+
+--
 -- Name: administered_patient_ids(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -790,6 +1090,189 @@ $$;
 ALTER FUNCTION private.administered_patient_ids() OWNER TO postgres;
 
 --
+-- Name: advance_due_journeys(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.advance_due_journeys() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance record;
+    moved integer := 0;
+begin
+    for instance in
+        select i.id, nxt.trigger_event
+        from public.journey_instances as i
+        join public.journey_stages as cur on cur.id = i.current_stage_id
+        join public.journey_stages as nxt
+            on nxt.journey_version_id = i.journey_version_id
+            and nxt.position = (
+                select min(s.position) from public.journey_stages as s
+                where s.journey_version_id = i.journey_version_id and s.position > cur.position
+            )
+        where i.status = 'active'
+            and (
+                (nxt.trigger_event = 'days_after_previous' and i.stage_entered_at + make_interval(days => nxt.wait_days) <= now())
+                or (nxt.trigger_event = 'days_after_start' and i.created_at + make_interval(days => nxt.wait_days) <= now())
+            )
+        order by i.stage_entered_at
+        limit 1000
+    loop
+        perform private.advance_journey(instance.id, null, instance.trigger_event);
+        moved := moved + 1;
+    end loop;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.advance_due_journeys() OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_due_journeys(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.advance_due_journeys() IS 'Advances the instances whose next stage is time-triggered and due (pg_cron: carebase-journeys-due).';
+
+--
+-- Name: journey_instances; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_instances (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    journey_id uuid NOT NULL,
+    journey_version_id uuid NOT NULL,
+    appointment_id uuid,
+    encounter_id uuid,
+    context jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    current_stage_id uuid,
+    stage_entered_at timestamp with time zone,
+    started_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT journey_instances_context_object CHECK ((jsonb_typeof(context) = 'object'::text))
+);
+
+ALTER TABLE public.journey_instances OWNER TO postgres;
+
+--
+-- Name: TABLE journey_instances; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_instances IS 'A patient on a journey (seed 001 instances), pinned to the version they started on, at one stage of it at a time. Started with rpc/start_journey_instance, moved with rpc/advance_journey_instance (and automatically by trigger events), cancelled with rpc/cancel_journey_instance; rpc/journey_instance gives it with its stages. At most one active instance of a journey per patient. Read by the hospital''s staff and the patient.';
+
+--
+-- Name: COLUMN journey_instances.context; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.context IS 'Values for the journey''s messages (text values; e.g. {"procedure_date": "5 Jan"}).';
+
+--
+-- Name: COLUMN journey_instances.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.status IS 'Changed only along state_machine_transitions (machine journey_instance): active, completed, cancelled. Every step is in status_history.';
+
+--
+-- Name: COLUMN journey_instances.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.status_reason IS 'Why it was cancelled.';
+
+--
+-- Name: COLUMN journey_instances.current_stage_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.current_stage_id IS 'The stage the patient is in (null once completed or cancelled).';
+
+--
+-- Name: COLUMN journey_instances.stage_entered_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_instances.stage_entered_at IS 'When the patient entered the current stage.';
+
+--
+-- Name: advance_journey(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.advance_journey(instance_id uuid, notes text, how text) RETURNS public.journey_instances
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+    current_position integer;
+    next_stage public.journey_stages;
+begin
+    select i.* into instance from public.journey_instances as i where i.id = advance_journey.instance_id for update;
+    if instance.status <> 'active' then
+        perform private.raise_conflict(
+            format('the journey is %s', instance.status), 'journey_not_active', 'only an active journey moves on'
+        );
+    end if;
+    update public.journey_stage_events as e
+    set completed_at = clock_timestamp(), completed_by = (select auth.uid()), notes = advance_journey.notes
+    where e.instance_id = instance.id and e.stage_id = instance.current_stage_id and e.completed_at is null;
+    select s.position into current_position from public.journey_stages as s where s.id = instance.current_stage_id;
+    select s.* into next_stage from public.journey_stages as s
+    where s.journey_version_id = instance.journey_version_id and s.position > current_position
+    order by s.position
+    limit 1;
+    if next_stage.id is null then
+        update public.journey_instances as i
+        set status = 'completed', current_stage_id = null, stage_entered_at = null, completed_at = clock_timestamp()
+        where i.id = instance.id;
+    else
+        perform private.enter_journey_stage(instance.id, next_stage, how);
+    end if;
+    select i.* into instance from public.journey_instances as i where i.id = advance_journey.instance_id;
+    return instance;
+end;
+$$;
+
+ALTER FUNCTION private.advance_journey(instance_id uuid, notes text, how text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_journey(instance_id uuid, notes text, how text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.advance_journey(instance_id uuid, notes text, how text) IS 'Completes an instance''s current stage (with notes) and enters the next, or completes the instance.';
+
+--
+-- Name: advance_journey_instance(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.advance_journey_instance(instance_id uuid, notes text) RETURNS public.journey_instances
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid;
+begin
+    select i.hospital_id into hospital from public.journey_instances as i where i.id = advance_journey_instance.instance_id;
+    if hospital is null then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+    perform private.require_journey_staff(hospital);
+    return private.advance_journey(advance_journey_instance.instance_id, advance_journey_instance.notes, 'manual');
+end;
+$$;
+
+ALTER FUNCTION private.advance_journey_instance(instance_id uuid, notes text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) IS 'Advances an instance by hand, for the hospital''s staff.';
+
+--
 -- Name: allow_registration_of(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -805,6 +1288,462 @@ CREATE FUNCTION private.allow_registration_of(patient uuid) RETURNS void
 $$;
 
 ALTER FUNCTION private.allow_registration_of(patient uuid) OWNER TO postgres;
+
+--
+-- Name: analytics_appointments(uuid, text, date, date, public.appointment_source, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_appointments.hospital_id);
+    p record;
+begin
+    if practitioner_id is not null and not exists (
+        select from public.doctors as d where d.id = practitioner_id and d.hospital_id = hospital
+    ) then
+        perform private.raise_not_found('practitioner not found');
+    end if;
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    return (
+        with counted as materialized (
+            select c.day, c.doctor_id, c.source::text as source, c.mode::text as mode, c.status::text as status, c.n
+            from private.appointment_counts(
+                hospital, p.first_day, p.last_day, p.time_zone, channel_origin, practitioner_id
+            ) as c
+        )
+
+        select jsonb_build_object(
+            'hospital_id', hospital,
+            'period', jsonb_build_object(
+                'time_period', upper(coalesce(
+                    time_period, case when start_date is not null then 'CUSTOM' else 'LAST_30_DAYS' end
+                )),
+                'first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone
+            ),
+            'total', coalesce(sum(r.n), 0),
+            'completed', coalesce(sum(r.n) filter (where r.status = 'completed'), 0),
+            'cancelled', coalesce(sum(r.n) filter (where r.status = 'cancelled'), 0),
+            'no_show', coalesce(sum(r.n) filter (where r.status = 'no_show'), 0),
+            'upcoming', coalesce(sum(r.n) filter (where r.status in ('requested', 'scheduled')), 0),
+            'completion_rate', round(
+                coalesce(sum(r.n) filter (where r.status = 'completed'), 0)::numeric
+                / nullif(sum(r.n) filter (where r.status in ('completed', 'no_show')), 0), 4
+            ),
+            'no_show_rate', round(
+                coalesce(sum(r.n) filter (where r.status = 'no_show'), 0)::numeric
+                / nullif(sum(r.n) filter (where r.status in ('completed', 'no_show')), 0), 4
+            ),
+            'by_status', coalesce((
+                select jsonb_object_agg(s.status, s.n)
+                from (select x.status, sum(x.n) as n from counted as x group by x.status) as s
+            ), '{}')
+        ) || case when not coalesce(include_breakdown, true) then '{}'::jsonb else jsonb_build_object(
+            'breakdown', jsonb_build_object(
+                'by_day', coalesce((
+                    select jsonb_agg(jsonb_build_object(
+                        'day', d.day, 'total', d.total, 'completed', d.completed, 'cancelled', d.cancelled,
+                        'no_show', d.no_show
+                    ) order by d.day)
+                    from (
+                        select x.day, sum(x.n) as total,
+                            coalesce(sum(x.n) filter (where x.status = 'completed'), 0) as completed,
+                            coalesce(sum(x.n) filter (where x.status = 'cancelled'), 0) as cancelled,
+                            coalesce(sum(x.n) filter (where x.status = 'no_show'), 0) as no_show
+                        from counted as x group by x.day
+                    ) as d
+                ), '[]'),
+                'by_channel', coalesce((
+                    select jsonb_object_agg(s.source, s.n)
+                    from (select x.source, sum(x.n) as n from counted as x group by x.source) as s
+                ), '{}'),
+                'by_mode', coalesce((
+                    select jsonb_object_agg(s.mode, s.n)
+                    from (select x.mode, sum(x.n) as n from counted as x group by x.mode) as s
+                ), '{}'),
+                'by_practitioner', coalesce((
+                    select jsonb_agg(jsonb_build_object(
+                        'practitioner_id', d.doctor_id, 'name', pr.full_name, 'total', d.total,
+                        'completed', d.completed
+                    ) order by d.total desc, pr.full_name)
+                    from (
+                        select x.doctor_id, sum(x.n) as total,
+                            coalesce(sum(x.n) filter (where x.status = 'completed'), 0) as completed
+                        from counted as x group by x.doctor_id
+                    ) as d
+                    left join public.doctors as doc on doc.id = d.doctor_id
+                    left join public.profiles as pr on pr.id = doc.user_id
+                ), '[]')
+            )
+        ) end
+        from counted as r
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) IS 'Appointment analytics of one hospital and period (see rpc/analytics_appointments).';
+
+--
+-- Name: analytics_communications(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_communications.hospital_id);
+    p record;
+    volumes jsonb;
+    replies jsonb;
+begin
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    with outbound as (
+        select m.channel::text as channel, m.status, count(*) as n
+        from public.messages as m
+        where m.hospital_id = hospital and m.direction = 'outbound'
+            and m.created_at >= p.from_at and m.created_at < p.to_at
+        group by m.channel, m.status
+    )
+
+    select jsonb_build_object(
+        'sent', coalesce(sum(o.n), 0),
+        'by_channel', coalesce((
+            select jsonb_object_agg(c.channel, c.n)
+            from (select x.channel, sum(x.n) as n from outbound as x group by x.channel) as c
+        ), '{}'),
+        'by_status', coalesce((
+            select jsonb_object_agg(s.status, s.n)
+            from (select x.status, sum(x.n) as n from outbound as x group by x.status) as s
+        ), '{}'),
+        'delivered', coalesce(sum(o.n) filter (where o.status in ('delivered', 'read')), 0),
+        'read', coalesce(sum(o.n) filter (where o.status = 'read'), 0),
+        'failed', coalesce(sum(o.n) filter (where o.status = 'failed'), 0),
+        'delivery_rate', round(
+            coalesce(sum(o.n) filter (where o.status in ('delivered', 'read')), 0)::numeric
+            / nullif(sum(o.n) filter (where o.status in ('sent', 'delivered', 'read', 'failed')), 0), 4
+        ),
+        'read_rate', round(
+            coalesce(sum(o.n) filter (where o.status = 'read'), 0)::numeric
+            / nullif(sum(o.n) filter (where o.status in ('sent', 'delivered', 'read', 'failed')), 0), 4
+        )
+    ) into volumes
+    from outbound as o;
+    -- Response time: from a patient's message to the hospital's next message to them.
+    with answered as (
+        select extract(epoch from (
+            select min(r.created_at) from public.messages as r
+            where r.hospital_id = m.hospital_id and r.patient_id = m.patient_id and r.direction = 'outbound'
+                and r.created_at > m.created_at
+        ) - m.created_at) / 60 as minutes
+        from public.messages as m
+        where m.hospital_id = hospital and m.direction = 'inbound'
+            and m.created_at >= p.from_at and m.created_at < p.to_at
+    )
+
+    select jsonb_build_object(
+        'inbound', count(*),
+        'answered', count(a.minutes),
+        'median_minutes', round((percentile_cont(0.5) within group (order by a.minutes))::numeric, 1),
+        'p90_minutes', round((percentile_cont(0.9) within group (order by a.minutes))::numeric, 1)
+    ) into replies
+    from answered as a;
+    return jsonb_build_object(
+        'hospital_id', hospital,
+        'period', jsonb_build_object('first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone)
+    ) || volumes || jsonb_build_object('response_time', replies);
+end;
+$$;
+
+ALTER FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Communication analytics of one hospital and period (see rpc/analytics_communications).';
+
+--
+-- Name: analytics_hospital(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_hospital(hospital_id uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    mine uuid [] := private.staff_hospital_ids('{hospital_admin,cro}');
+begin
+    if analytics_hospital.hospital_id is null then
+        if cardinality(mine) = 1 then
+            return mine[1];
+        end if;
+        perform private.raise_invalid('name the hospital', 'hospital_required');
+    end if;
+    if not analytics_hospital.hospital_id = any(mine) then
+        perform private.raise_not_found('hospital not found');
+    end if;
+    return analytics_hospital.hospital_id;
+end;
+$$;
+
+ALTER FUNCTION private.analytics_hospital(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_hospital(hospital_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_hospital(hospital_id uuid) IS 'The hospital an analytics call is about, refused (PT404) unless the caller is its admin or CRO.';
+
+--
+-- Name: analytics_journeys(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_journeys.hospital_id);
+    p record;
+begin
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    return (
+        with per_journey as (
+            select j.id, j.name,
+                count(*) filter (where i.status = 'active') as active,
+                count(*) filter (where i.created_at >= p.from_at and i.created_at < p.to_at) as started,
+                count(*) filter (where i.completed_at >= p.from_at and i.completed_at < p.to_at) as completed,
+                count(*) filter (
+                    where i.status = 'cancelled' and i.status_changed_at >= p.from_at and i.status_changed_at < p.to_at
+                ) as cancelled,
+                count(*) filter (
+                    where i.status = 'active' and s.due_days is not null
+                        and i.stage_entered_at + make_interval(days => s.due_days) < now()
+                ) as overdue
+            from public.journeys as j
+            left join public.journey_instances as i on i.journey_id = j.id
+            left join public.journey_stages as s on s.id = i.current_stage_id
+            where j.hospital_id = hospital
+            group by j.id, j.name
+        )
+
+        select jsonb_build_object(
+            'hospital_id', hospital,
+            'period', jsonb_build_object('first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone),
+            'active', coalesce(sum(x.active), 0),
+            'started', coalesce(sum(x.started), 0),
+            'completed', coalesce(sum(x.completed), 0),
+            'cancelled', coalesce(sum(x.cancelled), 0),
+            'overdue', coalesce(sum(x.overdue), 0),
+            'by_journey', coalesce(jsonb_agg(jsonb_build_object(
+                'journey_id', x.id, 'name', x.name, 'active', x.active, 'started', x.started,
+                'completed', x.completed, 'cancelled', x.cancelled, 'overdue', x.overdue
+            ) order by x.name) filter (where x.id is not null), '[]')
+        )
+        from per_journey as x
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Journey analytics of one hospital and period (see rpc/analytics_journeys).';
+
+--
+-- Name: analytics_period(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) RETURNS TABLE(time_zone text, first_day date, last_day date, from_at timestamp with time zone, to_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    kind text := upper(coalesce(
+        analytics_period.time_period,
+        case when analytics_period.start_date is not null then 'CUSTOM' else 'LAST_30_DAYS' end
+    ));
+begin
+    select h.time_zone into time_zone from public.hospitals as h where h.id = analytics_period.hospital;
+    today := (now() at time zone time_zone)::date;
+    case kind
+        when 'TODAY' then first_day := today; last_day := today;
+        when 'YESTERDAY' then first_day := today - 1; last_day := today - 1;
+        when 'LAST_7_DAYS' then first_day := today - 6; last_day := today;
+        when 'LAST_30_DAYS' then first_day := today - 29; last_day := today;
+        when 'LAST_90_DAYS' then first_day := today - 89; last_day := today;
+        when 'CUSTOM' then
+            first_day := analytics_period.start_date;
+            last_day := coalesce(analytics_period.end_date, today);
+            if first_day is null or last_day < first_day or last_day - first_day > 365 then
+                perform private.raise_invalid(
+                    'a custom period runs from start_date to end_date (included), at most 366 days',
+                    'period_invalid'
+                );
+            end if;
+        else
+            perform private.raise_invalid(
+                format('unknown time_period %s', analytics_period.time_period), 'period_unknown',
+                'TODAY, YESTERDAY, LAST_7_DAYS, LAST_30_DAYS, LAST_90_DAYS or CUSTOM'
+            );
+    end case;
+    from_at := first_day::timestamp at time zone time_zone;
+    to_at := (last_day + 1)::timestamp at time zone time_zone;
+    return next;
+end;
+$$;
+
+ALTER FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_period(hospital uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) IS 'A period as local dates of the hospital (first_day and last_day included) and the instants that bound it (from_at included, to_at excluded).';
+
+--
+-- Name: analytics_realtime(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_realtime(hospital_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_realtime.hospital_id);
+    own_topic text;
+    p record;
+    version bigint;
+begin
+    own_topic := private.hospital_topic(
+        hospital,
+        case when hospital = any(private.staff_hospital_ids('{hospital_admin}')) then 'hospital_admin' else 'cro' end
+        ::public.app_role
+    );
+    select coalesce(max(e.seq), 0) into version from public.live_events as e where e.topic = own_topic;
+    select * into p from private.analytics_period(hospital, 'TODAY', null, null);
+    return jsonb_build_object(
+        'hospital_id', hospital,
+        'topic', own_topic,
+        'version', version,
+        'day', p.first_day,
+        'as_of', now(),
+        'appointments', (
+            select jsonb_build_object(
+                'today', count(*) filter (where a.starts_at >= p.from_at and a.starts_at < p.to_at),
+                'completed_today', count(*) filter (
+                    where a.starts_at >= p.from_at and a.starts_at < p.to_at and a.status = 'completed'
+                ),
+                'booked_today', count(*) filter (where a.created_at >= p.from_at and a.created_at < p.to_at)
+            )
+            from public.appointments as a
+            where a.hospital_id = hospital
+                and (
+                    (a.starts_at >= p.from_at and a.starts_at < p.to_at)
+                    or (a.created_at >= p.from_at and a.created_at < p.to_at)
+                )
+        ),
+        'messages', (
+            select jsonb_build_object(
+                'queued_today', count(*),
+                'sent_today', count(*) filter (where m.status in ('sent', 'delivered', 'read')),
+                'failed_today', count(*) filter (where m.status = 'failed')
+            )
+            from public.messages as m
+            where m.hospital_id = hospital and m.direction = 'outbound'
+                and m.created_at >= p.from_at and m.created_at < p.to_at
+        ),
+        'tickets', (
+            select jsonb_build_object(
+                'open', count(*) filter (where t.status in ('open', 'in_progress', 'waiting_on_patient')),
+                'opened_today', count(*) filter (where t.created_at >= p.from_at and t.created_at < p.to_at)
+            )
+            from public.tickets as t
+            where t.hospital_id = hospital
+        ),
+        'journeys', (
+            select jsonb_build_object('active', count(*))
+            from public.journey_instances as i
+            where i.hospital_id = hospital and i.status = 'active'
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_realtime(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_realtime(hospital_id uuid) IS 'Today''s live numbers of a hospital with the version they are as of (see rpc/analytics_realtime).';
+
+--
+-- Name: analytics_voice_calls(uuid, text, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.analytics_hospital(analytics_voice_calls.hospital_id);
+    p record;
+begin
+    select * into p from private.analytics_period(hospital, time_period, start_date, end_date);
+    return (
+        with calls as (
+            select s.call_status, s.ended_reason, s.duration_seconds, s.cost, s.patient_id
+            from public.ai_sessions as s
+            where s.hospital_id = hospital and s.channel = 'voice'
+                and coalesce(s.started_at, s.created_at) >= p.from_at and coalesce(s.started_at, s.created_at) < p.to_at
+        )
+
+        select jsonb_build_object(
+            'hospital_id', hospital,
+            'period', jsonb_build_object('first_day', p.first_day, 'last_day', p.last_day, 'time_zone', p.time_zone),
+            'total', count(*),
+            'ended', count(*) filter (where c.call_status = 'ended'),
+            'identified_patient', count(c.patient_id),
+            'total_duration_seconds', coalesce(sum(c.duration_seconds), 0),
+            'average_duration_seconds', round(avg(c.duration_seconds), 1),
+            'cost', coalesce(sum(c.cost), 0),
+            'by_outcome', coalesce((
+                select jsonb_object_agg(o.reason, o.n) from (
+                    select coalesce(x.ended_reason, 'unknown') as reason, count(*) as n from calls as x group by 1
+                ) as o
+            ), '{}'),
+            'by_status', coalesce((
+                select jsonb_object_agg(o.call_status, o.n) from (
+                    select x.call_status, count(*) as n from calls as x group by 1
+                ) as o
+            ), '{}')
+        )
+        from calls as c
+    );
+end;
+$$;
+
+ALTER FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Voice call analytics of one hospital and period (see rpc/analytics_voice_calls).';
 
 --
 -- Name: anchors; Type: TABLE; Schema: audit; Owner: postgres
@@ -953,6 +1892,59 @@ ALTER FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) IS 'Applies an inbox entry (webhook or re-apply) and records its outcome; answers {inbox_entry_id, outcome, reason, detail, appointment_id}.';
 
 --
+-- Name: apply_message_status(uuid, text, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    msg public.messages;
+    path text [];
+    step text;
+begin
+    select m.* into msg from public.messages as m where m.id = apply_message_status.message for update;
+    if msg.id is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'unknown_message');
+    end if;
+    if apply_message_status.provider_message_id is not null then
+        if msg.provider_message_id is null then
+            update public.messages as m set provider_message_id = apply_message_status.provider_message_id
+            where m.id = msg.id;
+        elsif msg.provider_message_id <> apply_message_status.provider_message_id then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'provider_id_mismatch', 'hospital_id', msg.hospital_id
+            );
+        end if;
+    end if;
+    if target is null or target = msg.status then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'no_change', 'hospital_id', msg.hospital_id);
+    end if;
+    path := private.forward_path('message', msg.status, target);
+    if path is null then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'not_forward', 'hospital_id', msg.hospital_id);
+    end if;
+    foreach step in array path loop
+        update public.messages as m
+        set status = step,
+            status_reason = case when step = 'failed' then coalesce(apply_message_status.error_message, 'failed') end,
+            error_code = case when step = 'failed' then apply_message_status.error_code else m.error_code end
+        where m.id = msg.id;
+    end loop;
+    return jsonb_build_object('outcome', 'applied', 'hospital_id', msg.hospital_id);
+end;
+$$;
+
+ALTER FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) IS 'Moves a message forward to a status reported by its provider, one transition at a time; never back.';
+
+--
 -- Name: appointment_clashes(uuid, timestamp with time zone, timestamp with time zone, uuid, text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -986,6 +1978,51 @@ CREATE FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp 
 $$;
 
 ALTER FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) OWNER TO postgres;
+
+--
+-- Name: appointment_counts(uuid, date, date, text, public.appointment_source, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) RETURNS TABLE(day date, doctor_id uuid, source public.appointment_source, mode public.consultation_mode, status public.appointment_status, n bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with settled as materialized (
+        select coalesce(
+            (
+                select (r.refreshed_at at time zone appointment_counts.time_zone)::date - 1
+                from private.analytics_refreshes as r where r.name = 'appointment_day_counts'
+            ),
+            date '0001-01-01'
+        ) as until_day
+    )
+
+    select c.day, c.doctor_id, c.source, c.mode, c.status, c.n
+    from private.appointment_day_counts as c, settled
+    where c.hospital_id = appointment_counts.hospital
+        and c.day between appointment_counts.first_day and least(appointment_counts.last_day, settled.until_day - 1)
+        and (appointment_counts.source is null or c.source = appointment_counts.source)
+        and (appointment_counts.doctor is null or c.doctor_id = appointment_counts.doctor)
+    union all
+    select (a.starts_at at time zone appointment_counts.time_zone)::date, a.doctor_id, a.source, a.mode, a.status,
+        count(*)
+    from public.appointments as a, settled
+    where a.hospital_id = appointment_counts.hospital
+        and a.starts_at >= greatest(appointment_counts.first_day, settled.until_day)::timestamp
+        at time zone appointment_counts.time_zone
+        and a.starts_at < (appointment_counts.last_day + 1)::timestamp at time zone appointment_counts.time_zone
+        and (appointment_counts.source is null or a.source = appointment_counts.source)
+        and (appointment_counts.doctor is null or a.doctor_id = appointment_counts.doctor)
+    group by 1, 2, 3, 4, 5;
+$$;
+
+ALTER FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) IS 'Appointment counts per local day, doctor, source, mode and status: the rollup for settled days, live after.';
 
 --
 -- Name: appointment_reminder_due(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1042,6 +2079,145 @@ ALTER FUNCTION private.asks_for_callback(body text) OWNER TO postgres;
 COMMENT ON FUNCTION private.asks_for_callback(body text) IS 'Whether an SMS asks for a call back: its first word is CALL (or callback, phone) in English, Hindi or Punjabi, in their scripts or in Latin letters.';
 
 --
+-- Name: assign_lead_sent_to_cro(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.assign_lead_sent_to_cro() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.assign_leads(new.hospital_id, array[new.id], 1, 'round_robin');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.assign_lead_sent_to_cro() OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_lead_sent_to_cro(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.assign_lead_sent_to_cro() IS 'Trigger on leads: a lead entering stalling_sent_to_cro without a CRO is assigned round-robin.';
+
+--
+-- Name: assign_leads(uuid, uuid[], integer, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[] DEFAULT NULL::uuid[], max_leads integer DEFAULT 100, how text DEFAULT 'round_robin'::text) RETURNS TABLE(lead_id uuid, assigned_to uuid)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    turn_base bigint;
+    batch constant integer := least(greatest(coalesce(max_leads, 100), 1), 10000);
+begin
+    select (now() at time zone h.time_zone)::date into today
+    from public.hospitals as h where h.id = assign_leads.hospital_id and h.is_active;
+    if today is null then
+        return;
+    end if;
+    turn_base := nextval('private.cro_rotation_turns') * 100000;
+    perform set_config('carebase.lead_assignment', coalesce(how, 'round_robin'), true);
+    return query
+    with waiting as materialized (
+        select l.id, l.status_changed_at
+        from public.leads as l
+        where l.hospital_id = assign_leads.hospital_id
+            and l.status = 'stalling_sent_to_cro'
+            and (assign_leads.lead_ids is null or l.id = any(assign_leads.lead_ids))
+            and (
+                l.assigned_to is null
+                or not exists (
+                    select from public.staff_memberships as m
+                    where m.user_id = l.assigned_to and m.hospital_id = l.hospital_id and m.role = 'cro' and m.is_active
+                )
+            )
+        order by l.status_changed_at, l.id
+        limit batch
+        for update of l skip locked
+    ),
+
+    cro as materialized (
+        select
+            r.user_id,
+            r.last_turn,
+            case when r.assigned_on = today then r.assigned_today else 0 end as taken_today,
+            r.daily_cap
+        from public.cro_rotation as r
+        where r.hospital_id = assign_leads.hospital_id
+            and r.on_shift
+            and (r.daily_cap is null or case when r.assigned_on = today then r.assigned_today else 0 end < r.daily_cap)
+            and exists (
+                select from public.staff_memberships as m
+                where m.user_id = r.user_id and m.hospital_id = r.hospital_id and m.role = 'cro' and m.is_active
+            )
+        order by r.last_turn nulls first, r.user_id
+        limit (select count(*) from waiting)
+        for update of r skip locked
+    ),
+
+    -- Round k gives each CRO with room their k-th lead of the batch, in rotation order.
+    slot as (
+        select
+            c.user_id,
+            row_number() over (order by k.round, c.last_turn nulls first, c.user_id) as n
+        from cro as c
+        cross join lateral generate_series(1, coalesce(c.daily_cap - c.taken_today, batch)) as k (round)
+    ),
+
+    backlog as (
+        select w.id, row_number() over (order by w.status_changed_at, w.id) as n
+        from waiting as w
+    ),
+
+    pair as (
+        select b.id, s.user_id, s.n
+        from backlog as b
+        join slot as s on s.n = b.n
+    ),
+
+    assigned as (
+        update public.leads as l
+        set assigned_to = p.user_id
+        from pair as p
+        where l.id = p.id
+        returning l.id, l.assigned_to
+    ),
+
+    turns as (
+        select p.user_id, count(*) as taken, max(p.n) as last_n
+        from pair as p
+        group by p.user_id
+    ),
+
+    counted as (
+        update public.cro_rotation as r
+        set
+            assigned_today = case when r.assigned_on = today then r.assigned_today else 0 end + t.taken,
+            assigned_on = today,
+            last_turn = turn_base + t.last_n,
+            last_assigned_at = now()
+        from turns as t
+        where r.hospital_id = assign_leads.hospital_id and r.user_id = t.user_id
+        returning r.user_id
+    )
+
+    select a.id, a.assigned_to from assigned as a;
+    perform set_config('carebase.lead_assignment', '', true);
+end;
+$$;
+
+ALTER FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text) IS 'Gives the hospital''s CRO queue leads without a CRO (oldest first; all, or those named) to its CROs in turn, on shift and under their daily cap, in one statement with for update skip locked.';
+
+--
 -- Name: assign_mrn(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1088,6 +2264,7 @@ CREATE TABLE public.ai_sessions (
     input_tokens bigint DEFAULT 0 NOT NULL,
     output_tokens bigint DEFAULT 0 NOT NULL,
     last_activity_at timestamp with time zone,
+    facts text,
     CONSTRAINT ai_sessions_attention_known CHECK ((attention = ANY (ARRAY['shared_number'::text, 'unknown_line'::text]))),
     CONSTRAINT ai_sessions_call_status_known CHECK ((call_status = ANY (ARRAY['scheduled'::text, 'queued'::text, 'ringing'::text, 'in-progress'::text, 'forwarding'::text, 'ended'::text]))),
     CONSTRAINT ai_sessions_copilot_has_owner CHECK (((channel <> 'copilot'::public.ai_channel) OR ((user_id IS NOT NULL) AND (cardinality(started_roles) > 0) AND (session_status IS NOT NULL) AND (started_at IS NOT NULL) AND (last_activity_at IS NOT NULL)))),
@@ -1160,7 +2337,7 @@ COMMENT ON COLUMN public.ai_sessions.ended_reason IS 'Vapi''s endedReason, e.g. 
 -- Name: COLUMN ai_sessions.content_encrypted; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary": ...}, read with rpc/copilot_session_history.';
+COMMENT ON COLUMN public.ai_sessions.content_encrypted IS 'Encrypted (private.encrypt_field). Voice: what was said, read with rpc/voice_session. Copilot: {"summary", "summary_source": model | facts}, read with rpc/copilot_session_summary or rpc/copilot_session_history.';
 
 --
 -- Name: COLUMN ai_sessions.attention; Type: COMMENT; Schema: public; Owner: postgres
@@ -1196,7 +2373,7 @@ COMMENT ON COLUMN public.ai_sessions.started_roles IS 'Copilot: the owner''s rol
 -- Name: COLUMN ai_sessions.session_status; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (rpc/copilot_close_session; nothing more is added).';
+COMMENT ON COLUMN public.ai_sessions.session_status IS 'Copilot: open (turns are recorded), closed (by its owner, rpc/copilot_close_session, or after a day without activity, private.copilot_close_idle_sessions; nothing more is added).';
 
 --
 -- Name: COLUMN ai_sessions.input_tokens; Type: COMMENT; Schema: public; Owner: postgres
@@ -1215,6 +2392,12 @@ COMMENT ON COLUMN public.ai_sessions.output_tokens IS 'Copilot: output tokens sp
 --
 
 COMMENT ON COLUMN public.ai_sessions.last_activity_at IS 'Copilot: when the last turn or action was recorded.';
+
+--
+-- Name: COLUMN ai_sessions.facts; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ai_sessions.facts IS 'Copilot: once closed, what happened in the session as the database counted it (how it was closed, messages typed and answered, tool calls by tool and outcome, actions by decision, tokens); never what was said. The summary itself (encrypted) is read with rpc/copilot_session_summary.';
 
 --
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1261,6 +2444,175 @@ end;
 $$;
 
 ALTER FUNCTION private.assign_voice_session(session_id uuid, patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: assign_waiting_leads(uuid, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    given jsonb;
+begin
+    if not coalesce(assign_waiting_leads.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital assign its leads', 'not_front_office'
+        );
+    end if;
+    if max_leads is null or max_leads not between 1 and 500 then
+        perform private.raise_invalid('max_leads is 1 to 500', 'max_leads_out_of_range');
+    end if;
+    select coalesce(jsonb_agg(jsonb_build_object('lead_id', a.lead_id, 'assigned_to', a.assigned_to)), '[]')
+    into given
+    from private.assign_leads(assign_waiting_leads.hospital_id, null, assign_waiting_leads.max_leads, 'round_robin') as a;
+    return jsonb_build_object(
+        'assigned', given,
+        'waiting', (
+            select count(*) from public.leads as l
+            where l.hospital_id = assign_waiting_leads.hospital_id and l.status = 'stalling_sent_to_cro'
+                and l.assigned_to is null
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_waiting_leads(hospital_id uuid, max_leads integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) IS 'Assigns a hospital''s waiting CRO queue leads for its front office (checked here).';
+
+--
+-- Name: payments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.payments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    invoice_id uuid NOT NULL,
+    payer text DEFAULT 'patient'::text NOT NULL,
+    method public.payment_method NOT NULL,
+    gateway text,
+    gateway_order_id text,
+    gateway_payment_id text,
+    amount numeric(14,2) NOT NULL,
+    currency text NOT NULL,
+    amount_refunded numeric(14,2) DEFAULT 0 NOT NULL,
+    status public.payment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    receipt_number text,
+    fiscal_year text,
+    receipt_seq bigint,
+    reference text,
+    idempotency_key text,
+    captured_at timestamp with time zone,
+    recorded_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payments_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT payments_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT payments_online_through_gateway CHECK ((((method = 'online'::public.payment_method) = (gateway IS NOT NULL)) AND ((gateway IS NULL) OR (gateway = 'razorpay'::text)) AND ((gateway IS NOT NULL) OR ((gateway_order_id IS NULL) AND (gateway_payment_id IS NULL))) AND ((gateway IS NOT NULL) OR (status = 'captured'::public.payment_status)))),
+    CONSTRAINT payments_payer_known CHECK ((payer = ANY (ARRAY['patient'::text, 'insurer'::text]))),
+    CONSTRAINT payments_receipt_once_captured CHECK ((((receipt_number IS NOT NULL) = (status = 'captured'::public.payment_status)) AND ((receipt_number IS NULL) = (captured_at IS NULL)) AND ((receipt_number IS NULL) = (receipt_seq IS NULL)) AND ((receipt_number IS NULL) = (fiscal_year IS NULL)))),
+    CONSTRAINT payments_refunds_within_captured CHECK (((amount_refunded >= (0)::numeric) AND (amount_refunded <= amount) AND ((amount_refunded = (0)::numeric) OR (status = 'captured'::public.payment_status)))),
+    CONSTRAINT payments_text_lengths CHECK (((length(reference) <= 100) AND ((length(idempotency_key) >= 8) AND (length(idempotency_key) <= 200)) AND (length(gateway_order_id) <= 100) AND (length(gateway_payment_id) <= 100)))
+);
+
+ALTER TABLE public.payments OWNER TO postgres;
+
+--
+-- Name: TABLE payments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.payments IS 'Payments (seed 003 /payments): counter payments recorded by the front desk (rpc/record_payment, captured at once with a receipt number) and online payments through Razorpay (rpc/begin_online_payment, then the sidecar''s order and Razorpay''s webhook), each against an invoice. Never a card number: the card is typed on Razorpay''s page or the counter''s machine. Read by the hospital''s front desk and admins and by the patient; written only by the billing functions.';
+
+--
+-- Name: COLUMN payments.payer; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.payer IS 'patient or insurer.';
+
+--
+-- Name: COLUMN payments.gateway; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.gateway IS 'razorpay for an online payment, else null (a counter payment).';
+
+--
+-- Name: COLUMN payments.gateway_order_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.gateway_order_id IS 'Razorpay''s order (order_...) the patient pays.';
+
+--
+-- Name: COLUMN payments.gateway_payment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.gateway_payment_id IS 'Razorpay''s payment (pay_...): one payment of carebase each.';
+
+--
+-- Name: COLUMN payments.amount_refunded; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.amount_refunded IS 'Refunds processed or on their way (pending): never more than amount.';
+
+--
+-- Name: COLUMN payments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.status IS 'Changed only along state_machine_transitions (machine payment), forward only; every step is in status_history.';
+
+--
+-- Name: COLUMN payments.receipt_number; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.receipt_number IS 'Given at capture: <hospital code>/RCP/<fiscal year>/<6 digits>, gapless per hospital and fiscal year.';
+
+--
+-- Name: COLUMN payments.reference; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.reference IS 'The counter''s reference (UPI transaction id, card machine slip, cheque number); never a card number.';
+
+--
+-- Name: COLUMN payments.idempotency_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payments.idempotency_key IS 'The key a counter payment was recorded with: recording it again answers this payment.';
+
+--
+-- Name: attach_gateway_order(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    payment public.payments;
+begin
+    select p.* into payment from public.payments as p where p.id = attach_gateway_order.payment_id for update;
+    if payment.id is null or payment.gateway is null then
+        perform private.raise_not_found('online payment not found', 'payment_not_found');
+    end if;
+    if payment.gateway_order_id is not null and payment.gateway_order_id <> attach_gateway_order.gateway_order_id then
+        perform private.raise_conflict('the payment has another order already', 'order_attached');
+    end if;
+    update public.payments as p
+    set gateway_order_id = attach_gateway_order.gateway_order_id
+    where p.id = payment.id
+    returning p.* into payment;
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) OWNER TO postgres;
 
 --
 -- Name: audit_append(text, text, text, uuid, uuid, text[], jsonb, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1319,6 +2671,153 @@ ALTER FUNCTION private.audit_append(action text, table_name text, row_id text, h
 COMMENT ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) IS 'Appends one audit entry (who, what, when, the request context) to this transaction''s audit.pending; it is hashed into the chain when the transaction commits.';
 
 --
+-- Name: archives; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archives (
+    id bigint NOT NULL,
+    partition_name text NOT NULL,
+    range_from timestamp with time zone NOT NULL,
+    range_to timestamp with time zone NOT NULL,
+    row_count bigint NOT NULL,
+    first_seq bigint,
+    last_seq bigint,
+    archive_sha256 text NOT NULL,
+    location text NOT NULL,
+    retention interval NOT NULL,
+    archived_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    archived_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT archives_location_present CHECK ((length(btrim(location)) > 0)),
+    CONSTRAINT archives_row_count_positive CHECK ((row_count >= 0)),
+    CONSTRAINT archives_sha256_hex CHECK ((archive_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+ALTER TABLE audit.archives OWNER TO postgres;
+
+--
+-- Name: TABLE archives; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archives IS 'Audit partitions archived after the retention period: range, rows, first and last seq, the sha256 and location of the archive file. Append-only.';
+
+--
+-- Name: audit_archive_partition(text, text, text, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) RETURNS audit.archives
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    head audit.chain_head;
+    target record;
+    verdict record;
+    archive audit.archives;
+begin
+    -- Appends wait from here to the commit: the runs, the detach and the ARCHIVE entry are one
+    -- step of the chain.
+    select h.* into head from audit.chain_head as h where h.singleton for update;
+    select p.* into target
+    from private.audit_retention_plan() as p
+    where p.partition_name = audit_archive_partition.partition_name;
+    if not found then
+        if exists (
+            select from private.audit_partitions() as p
+            where p.partition_name = audit_archive_partition.partition_name
+        ) then
+            perform private.raise_forbidden(
+                format(
+                    '%s is not entirely older than the retention period (%s)',
+                    audit_archive_partition.partition_name, private.audit_retention_period()
+                ),
+                'audit_retention_period',
+                'only the partitions private.audit_retention_plan() lists are archived'
+            );
+        end if;
+        perform private.raise_not_found(
+            format('no audit partition %s', audit_archive_partition.partition_name), 'audit_partition_unknown'
+        );
+    end if;
+    if archive_sha256 is null or archive_sha256 !~ '^[0-9a-f]{64}$'
+        or coalesce(btrim(archive_location), '') = '' then
+        perform private.raise_invalid(
+            'an archive needs the sha256 (hex) and location of its file', 'audit_archive_unnamed'
+        );
+    end if;
+    if archived_rows is distinct from target.row_count then
+        perform private.raise_invalid(
+            format('the archive holds %s rows, partition %s holds %s', archived_rows, target.partition_name, target.row_count),
+            'audit_archive_incomplete',
+            'export the partition again'
+        );
+    end if;
+    if target.row_count > 0 then
+        select v.* into verdict
+        from private.verify_audit_chain(target.first_seq, least(target.last_seq + 1, head.seq)) as v;
+        if not verdict.valid then
+            perform private.raise_conflict(
+                format('the audit chain does not verify at row %s (%s): it is not archived', verdict.first_bad_seq, verdict.problem),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain(); a broken stretch is evidence'
+            );
+        end if;
+        if exists (
+            select from audit.anchors as a
+            where
+                a.seq between target.first_seq and target.last_seq
+                and not exists (select from audit.log as l where l.seq = a.seq and l.hash = a.hash)
+                and not exists (select from audit.archived_runs as r where r.last_seq = a.seq and r.last_hash = a.hash)
+        ) then
+            perform private.raise_conflict(
+                format('an anchor in %s no longer matches its row: it is not archived', target.partition_name),
+                'audit_chain_broken',
+                'investigate with private.verify_audit_chain()'
+            );
+        end if;
+    end if;
+
+    insert into audit.archives (
+        partition_name, range_from, range_to, row_count, first_seq, last_seq, archive_sha256, location, retention
+    )
+    values (
+        target.partition_name, target.range_from, target.range_to, target.row_count, target.first_seq,
+        target.last_seq, archive_sha256, btrim(archive_location), private.audit_retention_period()
+    )
+    returning * into archive;
+
+    execute format(
+        'insert into audit.archived_runs (archive_id, first_seq, last_seq, first_prev_hash, last_hash) '
+        'select $1, min(r.seq), max(r.seq), (array_agg(r.prev_hash order by r.seq))[1], '
+        '(array_agg(r.hash order by r.seq desc))[1] '
+        'from (select l.seq, l.prev_hash, l.hash, l.seq - row_number() over (order by l.seq) as island '
+        'from audit.%I as l) as r group by r.island',
+        target.partition_name
+    ) using archive.id;
+
+    execute format('alter table audit.log detach partition audit.%I', target.partition_name);
+    execute format('drop table audit.%I', target.partition_name);
+
+    perform private.audit_append(
+        'ARCHIVE', 'audit.log', target.partition_name,
+        details => jsonb_build_object(
+            'range_from', target.range_from, 'range_to', target.range_to, 'rows', target.row_count,
+            'first_seq', target.first_seq, 'last_seq', target.last_seq, 'sha256', archive_sha256,
+            'location', btrim(archive_location), 'retention', private.audit_retention_period()::text
+        )
+    );
+    return archive;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) IS 'Archives an audit partition older than the retention period once its rows are in a file (sha256, location, row count): verifies its stretch of the chain, records it in audit.archives and audit.archived_runs, detaches and drops it, and logs an ARCHIVE entry. Retention job only.';
+
+--
 -- Name: log; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -1345,7 +2844,7 @@ CREATE TABLE audit.log (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 )
 PARTITION BY RANGE (occurred_at);
 
@@ -1498,6 +2997,41 @@ ALTER FUNCTION private.audit_link_pending() OWNER TO postgres;
 COMMENT ON FUNCTION private.audit_link_pending() IS 'Links a transaction''s pending audit entries into the chain when it commits (constraint trigger pending_link on audit.pending, initially deferred): in the order written, next seq, prev_hash, hash, insert into audit.log, move the head. The chain head is locked only from then to the commit.';
 
 --
+-- Name: audit_partitions(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_partitions() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+    bound text;
+    parts text [];
+begin
+    for partition_name, bound in
+        select c.relname::text, pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+        from pg_catalog.pg_inherits as i
+        join pg_catalog.pg_class as c on i.inhrelid = c.oid
+        where i.inhparent = 'audit.log'::regclass
+        order by c.relname
+    loop
+        parts := regexp_match(bound, '^FOR VALUES FROM \(''([^'']+)''\) TO \(''([^'']+)''\)$');
+        range_from := parts[1]::timestamptz;
+        range_to := parts[2]::timestamptz;
+        return next;
+    end loop;
+end;
+$_$;
+
+ALTER FUNCTION private.audit_partitions() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_partitions(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_partitions() IS 'The partitions of audit.log and their occurred_at ranges (null bounds: the default partition).';
+
+--
 -- Name: audit_refuse_change(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1514,6 +3048,57 @@ end;
 $$;
 
 ALTER FUNCTION private.audit_refuse_change() OWNER TO postgres;
+
+--
+-- Name: audit_retention_period(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_period() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select interval '7 years';
+$$;
+
+ALTER FUNCTION private.audit_retention_period() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_period() IS 'How long audit entries are kept in the database before their partition may be archived: 7 years (seed 002).';
+
+--
+-- Name: audit_retention_plan(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.audit_retention_plan() RETURNS TABLE(partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, first_seq bigint, last_seq bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    cutoff timestamptz := now() - private.audit_retention_period();
+begin
+    for partition_name, range_from, range_to in
+        select p.partition_name, p.range_from, p.range_to
+        from private.audit_partitions() as p
+        where p.range_to <= cutoff
+        order by p.range_from
+    loop
+        execute format('select count(*), min(l.seq), max(l.seq) from audit.%I as l', partition_name)
+        into row_count, first_seq, last_seq;
+        return next;
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.audit_retention_plan() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.audit_retention_plan() IS 'The audit partitions the retention job would archive now (their whole range is older than private.audit_retention_period()), with row counts and seq ranges; changes nothing.';
 
 --
 -- Name: audit_row_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -1651,6 +3236,59 @@ $$;
 ALTER FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: begin_online_payment(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.begin_online_payment(invoice_id uuid) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    due numeric;
+    payment public.payments;
+begin
+    select i.* into invoice from public.invoices as i where i.id = begin_online_payment.invoice_id for update;
+    if invoice.id is null or not (
+        invoice.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+        or (invoice.patient_id = private.own_patient_id() and invoice.status <> 'draft')
+    ) then
+        perform private.raise_not_found('invoice not found', 'invoice_not_found');
+    end if;
+    if invoice.status not in ('issued', 'partially_paid', 'overdue') then
+        perform private.raise_conflict(
+            format('invoice %s is %s: nothing can be paid on it', coalesce(invoice.number, 'draft'), invoice.status),
+            'invoice_not_payable'
+        );
+    end if;
+    due := private.invoice_balance(invoice);
+    if due <= 0 then
+        perform private.raise_conflict('nothing is due on this invoice', 'nothing_due');
+    end if;
+    -- The same payment again (a second tap on "pay"): its order is reused.
+    select p.* into payment from public.payments as p
+    where p.invoice_id = invoice.id and p.status = 'created' and p.amount = due
+        and p.gateway_payment_id is null and p.created_at > now() - interval '12 hours'
+    order by p.created_at desc
+    limit 1;
+    if payment.id is not null then
+        return payment;
+    end if;
+    insert into public.payments (
+        hospital_id, patient_id, invoice_id, payer, method, gateway, amount, currency, status
+    )
+    values (
+        invoice.hospital_id, invoice.patient_id, invoice.id, 'patient', 'online', 'razorpay', due,
+        invoice.currency, 'created'
+    )
+    returning * into payment;
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.begin_online_payment(invoice_id uuid) OWNER TO postgres;
+
+--
 -- Name: begin_password_reset(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -1746,6 +3384,470 @@ CREATE FUNCTION private.blind_index(kind text, value text) RETURNS bytea
 $$;
 
 ALTER FUNCTION private.blind_index(kind text, value text) OWNER TO postgres;
+
+--
+-- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.appointments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    doctor_id uuid NOT NULL,
+    doctor_user_id uuid NOT NULL,
+    patient_id uuid,
+    patient_name_snapshot text,
+    phone_snapshot public.phone_e164,
+    dob_snapshot date,
+    sex_snapshot public.sex,
+    lead_id uuid,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
+    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
+    video_room text,
+    reason text,
+    resource text,
+    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
+    external_ref text,
+    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
+    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    booked_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
+    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
+    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
+);
+
+ALTER TABLE public.appointments OWNER TO postgres;
+
+--
+-- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
+
+No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
+appointment in the way only when the caller may read it. Front desk, admin and CRO book and
+move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
+steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
+
+--
+-- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
+
+--
+-- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
+
+--
+-- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
+
+--
+-- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
+
+--
+-- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
+
+--
+-- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
+
+--
+-- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
+
+--
+-- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
+
+--
+-- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
+
+--
+-- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
+
+--
+-- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
+
+--
+-- Name: leads; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.leads (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    full_name text NOT NULL,
+    phone public.phone_e164 NOT NULL,
+    email extensions.citext,
+    age integer,
+    sex public.sex,
+    source text NOT NULL,
+    inquiry text,
+    problem text,
+    treatment_doctor text,
+    treatment_suggested text,
+    preferred_doctor_id uuid,
+    status public.lead_status DEFAULT 'new_inquiry'::public.lead_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    assigned_to uuid,
+    assigned_at timestamp with time zone,
+    inquiries integer DEFAULT 1 NOT NULL,
+    last_inquiry_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_contacted_at timestamp with time zone,
+    patient_id uuid,
+    converted_at timestamp with time zone,
+    created_via text DEFAULT 'app'::text NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    stages_reached public.lead_status[] DEFAULT '{}'::public.lead_status[] NOT NULL,
+    CONSTRAINT leads_age_plausible CHECK (((age >= 0) AND (age <= 120))),
+    CONSTRAINT leads_converted_at_with_patient CHECK (((converted_at IS NULL) = (patient_id IS NULL))),
+    CONSTRAINT leads_converted_has_patient CHECK (((status = 'converted'::public.lead_status) = (patient_id IS NOT NULL))),
+    CONSTRAINT leads_created_via_known CHECK ((created_via = ANY (ARRAY['app'::text, 'website'::text]))),
+    CONSTRAINT leads_full_name_present CHECK (((length(btrim(full_name)) >= 1) AND (length(btrim(full_name)) <= 200))),
+    CONSTRAINT leads_inquiries_positive CHECK ((inquiries > 0)),
+    CONSTRAINT leads_problem_length CHECK ((length(problem) <= 4000))
+);
+
+ALTER TABLE public.leads OWNER TO postgres;
+
+--
+-- Name: TABLE leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.leads IS 'Leads (seed 004 Leads): people who asked about treatment and are not patients yet. Read and worked by the front desk, CROs and admins of the hospital (a doctor reads only a lead with an appointment booked to them; patients never). Create with rpc/create_lead (a repeat inquiry from an open lead''s phone is recorded on it; instant booking); move with PATCH {status, status_reason} along machine lead (status_history keeps every move); convert with rpc/convert_lead. Errors: 22023 unknown_lead_source, unknown_lead_inquiry; 42501 assignee_not_front_office or a move the role may not make; PT409 a move the machine does not have, duplicate_lead, convert_with_rpc.';
+
+--
+-- Name: COLUMN leads.full_name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.full_name IS 'The person''s name as given.';
+
+--
+-- Name: COLUMN leads.phone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.phone IS 'E.164; one open lead per phone and hospital.';
+
+--
+-- Name: COLUMN leads.age; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.age IS 'Years, as given (seed 004 age).';
+
+--
+-- Name: COLUMN leads.source; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.source IS 'Where the lead came from: a source of lead_options (first inquiry).';
+
+--
+-- Name: COLUMN leads.inquiry; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.inquiry IS 'What they asked about: an inquiry of lead_options (IVF, IUI, General...).';
+
+--
+-- Name: COLUMN leads.problem; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.problem IS 'What they told about their problem.';
+
+--
+-- Name: COLUMN leads.treatment_doctor; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.treatment_doctor IS 'Camp leads: the doctor named at the camp, as written.';
+
+--
+-- Name: COLUMN leads.treatment_suggested; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.treatment_suggested IS 'Camp leads: the treatment suggested there.';
+
+--
+-- Name: COLUMN leads.preferred_doctor_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.preferred_doctor_id IS 'The doctor they asked for (instant booking books them today).';
+
+--
+-- Name: COLUMN leads.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.status IS 'Changed only along state_machine_transitions (machine lead); every step is in status_history. converted only through rpc/convert_lead; lost needs a status_reason.';
+
+--
+-- Name: COLUMN leads.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.status_reason IS 'Why the last move was made (required for lost).';
+
+--
+-- Name: COLUMN leads.status_changed_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.status_changed_at IS 'When the lead entered its status (the CRO queue''s order).';
+
+--
+-- Name: COLUMN leads.assigned_to; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.assigned_to IS 'Who works the lead: round-robin among the hospital''s CROs when it reaches the CRO queue, or set by hand.';
+
+--
+-- Name: COLUMN leads.assigned_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.assigned_at IS 'When assigned_to was last set.';
+
+--
+-- Name: COLUMN leads.inquiries; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.inquiries IS 'Inquiries made while open (a repeat from the same phone counts here).';
+
+--
+-- Name: COLUMN leads.last_inquiry_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.last_inquiry_at IS 'When the last inquiry came in.';
+
+--
+-- Name: COLUMN leads.last_contacted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.last_contacted_at IS 'When the last call to them was logged (lead_activities).';
+
+--
+-- Name: COLUMN leads.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.patient_id IS 'The patient the lead became (rpc/convert_lead).';
+
+--
+-- Name: COLUMN leads.converted_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.converted_at IS 'When the lead was converted.';
+
+--
+-- Name: COLUMN leads.created_via; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.created_via IS 'app (staff) or website (the public form).';
+
+--
+-- Name: COLUMN leads.created_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.created_by IS 'Who entered the lead (null: the website form).';
+
+--
+-- Name: COLUMN leads.stages_reached; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.leads.stages_reached IS 'Every status the lead has been in (the to_states of its moves in status_history, kept with each move): what rpc/lead_funnel counts.';
+
+--
+-- Name: book_lead_today(public.leads, public.appointment_source); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) RETURNS public.appointments
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    inquiry public.lead_options;
+    day_end timestamptz;
+    slot public.free_slot;
+    booked public.appointments;
+begin
+    select o.* into inquiry from public.lead_options as o
+    where o.hospital_id = lead.hospital_id and o.kind = 'inquiry' and o.name = lead.inquiry;
+    if lead.preferred_doctor_id is null and inquiry.specialty is null then
+        return null;
+    end if;
+    select ((now() at time zone h.time_zone)::date + 1)::timestamp at time zone h.time_zone into day_end
+    from public.hospitals as h where h.id = lead.hospital_id;
+    for slot in
+        select s.* from public.find_slots(
+            now(), day_end,
+            doctor_id => lead.preferred_doctor_id,
+            specialty => case when lead.preferred_doctor_id is null then inquiry.specialty end,
+            mode => 'in_person',
+            hospital_id => lead.hospital_id
+        ) as s
+        order by s.starts_at, s.doctor_id
+        limit 20
+    loop
+        begin
+            insert into public.appointments (
+                hospital_id, doctor_id, patient_name_snapshot, phone_snapshot, sex_snapshot, lead_id,
+                starts_at, ends_at, appointment_type, mode, reason, source, status
+            )
+            values (
+                lead.hospital_id, slot.doctor_id, lead.full_name, lead.phone, lead.sex, lead.id,
+                slot.starts_at, slot.ends_at, coalesce(inquiry.appointment_type, 'consultation'), 'in_person',
+                coalesce(lead.inquiry, 'first consultation'), book_lead_today.source, 'scheduled'
+            )
+            returning * into booked;
+            return booked;
+        exception when exclusion_violation then
+            -- Taken since the slots were read (another lead raced for it): the next one.
+            null;
+        end;
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) OWNER TO postgres;
+
+--
+-- Name: FUNCTION book_lead_today(lead public.leads, source public.appointment_source); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) IS 'Books a new lead into the first free slot today of its preferred doctor or its inquiry''s specialty; null when none is free. Runs with the caller''s rights.';
+
+--
+-- Name: business_minutes(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(sum(extract(epoch from w.closes - w.opens) / 60), 0)
+    from private.business_windows(business_minutes.hospital, business_minutes.from_at, business_minutes.to_at) as w
+    where business_minutes.to_at > business_minutes.from_at;
+$$;
+
+ALTER FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) IS 'How many minutes between two instants fall in the hospital''s open hours (0 when to_at is not after from_at).';
+
+--
+-- Name: business_windows(uuid, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) RETURNS TABLE(opens timestamp with time zone, closes timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with zone as (
+        select h.time_zone,
+            exists (select from public.hospital_business_hours as b where b.hospital_id = h.id) as configured
+        from public.hospitals as h
+        where h.id = business_windows.hospital
+    ),
+
+    hours as (
+        select b.weekday, b.opens_at, b.closes_at
+        from public.hospital_business_hours as b, zone
+        where b.hospital_id = business_windows.hospital and zone.configured
+        union all
+        select d.weekday, time '09:00', time '18:00'
+        from generate_series(1, 6) as d (weekday), zone
+        where not zone.configured
+    ),
+
+    days as (
+        select d::date as day, zone.time_zone
+        from zone,
+            generate_series(
+                (business_windows.from_at at time zone zone.time_zone)::date,
+                (business_windows.to_at at time zone zone.time_zone)::date,
+                interval '1 day'
+            ) as d
+    ),
+
+    windows as (
+        select
+            (days.day + hours.opens_at) at time zone days.time_zone as opens,
+            (days.day + hours.closes_at) at time zone days.time_zone as closes
+        from days
+        inner join hours on hours.weekday = extract(isodow from days.day)
+        where not exists (
+            select from public.hospital_closures as c
+            where c.hospital_id = business_windows.hospital and c.closed_on = days.day
+        )
+    )
+
+    select greatest(w.opens, business_windows.from_at), least(w.closes, business_windows.to_at)
+    from windows as w
+    where least(w.closes, business_windows.to_at) > greatest(w.opens, business_windows.from_at)
+    order by w.opens;
+$$;
+
+ALTER FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) IS 'The hospital''s open windows between two instants (its hours, or Monday-Saturday 09:00-18:00 when it set none, less its closures), clipped to them, in order.';
 
 --
 -- Name: busy_times_by_doctor(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
@@ -2415,145 +4517,6 @@ ALTER FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) 
 --
 
 COMMENT ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) IS 'Applies one booking snapshot (webhook or reconciliation) to the appointment mirror, forward only; answers {outcome, reason, detail, appointment_id, hospital_id}.';
-
---
--- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.appointments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    doctor_id uuid NOT NULL,
-    doctor_user_id uuid NOT NULL,
-    patient_id uuid,
-    patient_name_snapshot text,
-    phone_snapshot public.phone_e164,
-    dob_snapshot date,
-    sex_snapshot public.sex,
-    lead_id uuid,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
-    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
-    video_room text,
-    reason text,
-    resource text,
-    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
-    external_ref text,
-    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
-    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
-    status_reason text,
-    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    booked_by uuid DEFAULT auth.uid(),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
-    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
-    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
-);
-
-ALTER TABLE public.appointments OWNER TO postgres;
-
---
--- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
-
-No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
-appointment in the way only when the caller may read it. Front desk, admin and CRO book and
-move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
-steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
-
---
--- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
-
---
--- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
-
---
--- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
-
---
--- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
-
---
--- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
-
---
--- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
-
---
--- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
-
---
--- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
-
---
--- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
-
---
--- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
-
---
--- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
 
 --
 -- Name: calendar_booking_holder(text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3409,6 +5372,63 @@ $$;
 ALTER FUNCTION private.can_see_schedules(hospital_id uuid) OWNER TO postgres;
 
 --
+-- Name: cancel_journey_instance(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) RETURNS public.journey_instances
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    changed public.journey_instances;
+begin
+    select i.* into changed from public.journey_instances as i where i.id = cancel_journey_instance.instance_id for update;
+    if changed.id is null then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+    perform private.require_journey_staff(changed.hospital_id);
+    update public.journey_instances as i
+    set status = 'cancelled', status_reason = cancel_journey_instance.reason, current_stage_id = null,
+        stage_entered_at = null
+    where i.id = changed.id
+    returning * into changed;
+    return changed;
+end;
+$$;
+
+ALTER FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) IS 'Cancels an instance, for the hospital''s staff.';
+
+--
+-- Name: cancel_message_delivery(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cancel_message_delivery() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update private.outbox as o
+    set state = 'cancelled', last_error = format('the message was %s', new.status)
+    where o.kind = 'message' and o.subject_id = new.id and o.state = 'pending';
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.cancel_message_delivery() OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_message_delivery(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cancel_message_delivery() IS 'Trigger: a queued message cancelled or failed by hand is not sent (its pending outbox row is cancelled).';
+
+--
 -- Name: cancel_withdrawn_contact(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3431,6 +5451,39 @@ end;
 $$;
 
 ALTER FUNCTION private.cancel_withdrawn_contact() OWNER TO postgres;
+
+--
+-- Name: capture_payment(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.capture_payment(payment_id uuid) RETURNS public.payments
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    payment public.payments;
+    assigned record;
+begin
+    select p.* into payment from public.payments as p where p.id = capture_payment.payment_id;
+    perform from public.invoices as i where i.id = payment.invoice_id for update;
+    assigned := private.next_document_number(payment.hospital_id, 'receipt', private.hospital_today(payment.hospital_id));
+    update public.payments as p
+    set status = 'captured', receipt_number = assigned.number, fiscal_year = assigned.fiscal_year,
+        receipt_seq = assigned.sequence_no, captured_at = now()
+    where p.id = payment.id
+    returning p.* into payment;
+    perform private.post_to_invoice(payment.invoice_id, payment.amount);
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.capture_payment(payment_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION capture_payment(payment_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.capture_payment(payment_id uuid) IS 'Moves a payment to captured with the next receipt number and adds it to its invoice.';
 
 --
 -- Name: care_team_patient_ids(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3751,6 +5804,35 @@ $$;
 ALTER FUNCTION private.check_diagnosis_codes(code_system text) OWNER TO postgres;
 
 --
+-- Name: check_lead_dashboard_reader(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not coalesce(check_lead_dashboard_reader.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital read its lead numbers', 'not_front_office'
+        );
+    end if;
+    if check_lead_dashboard_reader.to_date < check_lead_dashboard_reader.from_date
+        or check_lead_dashboard_reader.to_date - check_lead_dashboard_reader.from_date > 3660 then
+        perform private.raise_invalid('from_date must come before to_date, at most 10 years apart', 'bad_date_range');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) IS 'Refuses a caller who is not front desk, CRO or admin of the hospital (42501 not_front_office), and a bad range.';
+
+--
 -- Name: check_patient_booking_time(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3798,6 +5880,31 @@ end;
 $$;
 
 ALTER FUNCTION private.check_patient_booking_time() OWNER TO postgres;
+
+--
+-- Name: check_report_period(date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_report_period(start_date date, end_date date) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if start_date is null or end_date is null or end_date < start_date or end_date - start_date > 3660 then
+        perform private.raise_invalid(
+            'a report covers start_date to end_date (inclusive), at most ten years', 'bad_period'
+        );
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_report_period(start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_report_period(start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_report_period(start_date date, end_date date) IS 'Refuses a missing, reversed or over-long period (22023 bad_period).';
 
 --
 -- Name: claim_calendar_inbox_entries(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4064,6 +6171,23 @@ $_$;
 ALTER FUNCTION private.clinical_row_exists(resource text, row_id uuid) OWNER TO postgres;
 
 --
+-- Name: clinical_variable(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.clinical_variable(name text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    RETURN (name ~ ('(diagnos|icd|result|lab_value|medic|drug|dose|dosage|prescri|symptom|soap|assessment|vital|allerg|'::text || 'condition|treatment|procedure)'::text));
+
+ALTER FUNCTION private.clinical_variable(name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION clinical_variable(name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.clinical_variable(name text) IS 'Whether a template variable is named for clinical content (diagnosis, result, medication, ...).';
+
+--
 -- Name: collect_diagnosis_code_words(text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4249,6 +6373,114 @@ $$;
 ALTER FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) OWNER TO postgres;
 
 --
+-- Name: convert_lead(uuid, uuid, date, boolean); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    lead public.leads;
+    target uuid;
+    match_score numeric;
+    match_parts jsonb;
+    linked boolean := false;
+    registration public.patient_registrations;
+    moved integer;
+begin
+    select l.* into lead from public.leads as l where l.id = convert_lead.lead_id for update;
+    if lead.id is null
+        or not lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')) then
+        perform private.raise_not_found('lead not found');
+    end if;
+    if lead.status = 'converted' then
+        perform private.raise_conflict(
+            'this lead was converted already', 'already_converted',
+            format('its patient is %s', lead.patient_id)
+        );
+    end if;
+
+    if convert_lead.patient_id is not null then
+        -- The patient the caller names: one registered at the lead's hospital.
+        select p.id into target from public.patients as p
+        where p.id = convert_lead.patient_id and p.deleted_at is null and p.merged_into is null
+            and exists (
+                select from public.patient_registrations as r
+                where r.patient_id = p.id and r.hospital_id = lead.hospital_id and r.deleted_at is null
+            );
+        if target is null then
+            perform private.raise_not_found(
+                'patient not found', 'patient_not_registered_here',
+                'name a patient registered at the lead''s hospital, or leave patient_id out'
+            );
+        end if;
+        linked := true;
+    elsif not coalesce(convert_lead.create_new, false) then
+        select m.patient_id, m.score, m.parts into target, match_score, match_parts
+        from private.lead_patient_matches(lead.id, convert_lead.born_on) as m
+        limit 1;
+        linked := target is not null;
+    end if;
+
+    if target is null then
+        insert into public.patients (full_name, phone, email, sex, date_of_birth)
+        values (lead.full_name, lead.phone, lead.email, lead.sex, convert_lead.born_on)
+        returning id into target;
+        insert into public.patient_registrations (patient_id, hospital_id, referral_source)
+        values (target, lead.hospital_id, lead.source)
+        returning * into registration;
+    else
+        select r.* into registration from public.patient_registrations as r
+        where r.patient_id = target and r.hospital_id = lead.hospital_id;
+    end if;
+
+    -- The lead's appointments (booked by name) are the patient's now; their doctors treat them.
+    begin
+        update public.appointments as a
+        set patient_id = target
+        where a.lead_id = lead.id and a.hospital_id = lead.hospital_id and a.patient_id is null;
+        get diagnostics moved = row_count;
+    exception when exclusion_violation then
+        perform private.raise_conflict(
+            'an appointment of the lead overlaps one of the patient''s', 'appointment_clash',
+            'cancel or move one of them, then convert again'
+        );
+    end;
+    insert into public.care_team_members (patient_id, hospital_id, member_id, member_role, assigned_by)
+    select distinct target, lead.hospital_id, a.doctor_user_id, 'doctor'::public.app_role, auth.uid()
+    from public.appointments as a
+    where a.lead_id = lead.id and a.hospital_id = lead.hospital_id and a.status not in ('cancelled', 'no_show')
+        and private.holds_active_role(a.doctor_user_id, lead.hospital_id, 'doctor')
+    on conflict do nothing;
+
+    -- The move itself: the state machine checks the caller's role from the lead's status.
+    update public.leads as l
+    set status = 'converted', patient_id = target, converted_at = now()
+    where l.id = lead.id;
+
+    return jsonb_build_object(
+        'lead_id', lead.id,
+        'patient_id', target,
+        'mrn', registration.mrn,
+        'linked', linked,
+        'match', case when match_score is not null
+            then jsonb_build_object('score', match_score, 'parts', match_parts)
+        end,
+        'appointments_moved', moved
+    );
+end;
+$$;
+
+ALTER FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (found, named or created) in one transaction, for the front office of its hospital.';
+
+--
 -- Name: ai_pending_actions; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -4372,32 +6604,121 @@ CREATE FUNCTION private.copilot_action_ttl_cap() RETURNS interval
 ALTER FUNCTION private.copilot_action_ttl_cap() OWNER TO postgres;
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: copilot_close(public.ai_sessions, text, integer, integer, interval); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) RETURNS public.ai_sessions
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id, false);
+    counted text;
+    closed public.ai_sessions;
 begin
+    update public.ai_pending_actions as a
+    set status = 'expired'
+    where a.session_id = session.id and a.status = 'pending';
+    counted := private.copilot_session_facts(
+        session.id,
+        case
+            when idle_for is null then 'Closed by its owner.'
+            else format('Closed after %s without activity.', idle_for)
+        end,
+        session.input_tokens + input_tokens, session.output_tokens + output_tokens
+    );
     update public.ai_sessions as s
     set
         session_status = 'closed',
         ended_at = coalesce(s.ended_at, now()),
-        last_activity_at = now(),
-        content_encrypted = case
-            when copilot_close_session.summary is null then s.content_encrypted
-            else private.encrypt_field(jsonb_build_object('summary', copilot_close_session.summary)::text)
-        end
+        last_activity_at = case when idle_for is null then now() else s.last_activity_at end,
+        input_tokens = s.input_tokens + copilot_close.input_tokens,
+        output_tokens = s.output_tokens + copilot_close.output_tokens,
+        facts = counted,
+        content_encrypted = private.encrypt_field(jsonb_build_object(
+            'summary', coalesce(copilot_close.summary, counted),
+            'summary_source', case when copilot_close.summary is null then 'facts' else 'model' end
+        )::text)
     where s.id = session.id
-    returning * into session;
-    return private.copilot_session_json(session);
+    returning s.* into closed;
+    return closed;
 end;
 $$;
 
-ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) IS 'Closes a copilot session: undecided actions expire, the facts are written, the summary (null: the facts) stored encrypted with its source (model or facts), the summary''s tokens added. idle_for: closed by the idle sweep after that long (null: by its owner).';
+
+--
+-- Name: copilot_close_idle_sessions(interval); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_idle_sessions(idle_for interval DEFAULT NULL::interval) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    idle constant interval := coalesce(idle_for, private.copilot_idle_after());
+    session public.ai_sessions;
+    closed integer := 0;
+begin
+    if idle <= interval '0' then
+        perform private.raise_invalid('idle_for must be positive', detail => 'idle_for_invalid');
+    end if;
+    for session in
+        select s.* from public.ai_sessions as s
+        where s.channel = 'copilot' and s.session_status = 'open' and s.last_activity_at < now() - idle
+        order by s.last_activity_at
+        for update skip locked
+    loop
+        perform private.copilot_close(session, null, 0, 0, idle);
+        closed := closed + 1;
+    end loop;
+    return closed;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_idle_sessions(idle_for interval) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) IS 'Closes the copilot sessions without activity for longer than idle_for (null: carebase.copilot_idle_after, else 24 hours), their facts as the summary; returns how many (pg_cron job carebase-copilot-idle-sessions, every 15 minutes).';
+
+--
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions := private.copilot_own_session(copilot_close_session.session_id);
+    given constant text := nullif(btrim(coalesce(summary, '')), '');
+begin
+    if coalesce(input_tokens, 0) < 0 or coalesce(output_tokens, 0) < 0 then
+        perform private.raise_invalid('token counts cannot be negative', detail => 'tokens_invalid');
+    end if;
+    if length(given) > 4000 then
+        perform private.raise_invalid('a summary is at most 4000 characters', detail => 'summary_too_long');
+    end if;
+    session := private.copilot_close(
+        session, given, coalesce(input_tokens, 0), coalesce(output_tokens, 0), null
+    );
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', coalesce(given, session.facts),
+        'summary_source', case when given is null then 'facts' else 'model' end,
+        'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4492,6 +6813,36 @@ end;
 $$;
 
 ALTER FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) OWNER TO postgres;
+
+--
+-- Name: copilot_idle_after(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_idle_after() RETURNS interval
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    setting constant text := nullif(btrim(coalesce(current_setting('carebase.copilot_idle_after', true), '')), '');
+    idle interval;
+begin
+    begin
+        idle := setting::interval;
+    exception
+        when invalid_datetime_format or datetime_field_overflow or interval_field_overflow then
+        raise warning 'carebase.copilot_idle_after is not an interval (%): 24 hours it is', setting;
+    end;
+    return case when idle > interval '0' then idle else interval '24 hours' end;
+end;
+$$;
+
+ALTER FUNCTION private.copilot_idle_after() OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_idle_after() IS 'How long a copilot session may stay idle before private.copilot_close_idle_sessions closes it: the setting carebase.copilot_idle_after, else 24 hours.';
 
 --
 -- Name: copilot_open_session(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4743,6 +7094,70 @@ $$;
 ALTER FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) OWNER TO postgres;
 
 --
+-- Name: copilot_session_facts(uuid, text, bigint, bigint); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with typed as (
+        select
+            count(*) filter (where m.role = 'user') as asked,
+            count(*) filter (where m.role = 'assistant') as answered
+        from public.ai_messages as m
+        where m.session_id = copilot_session_facts.session_id
+    ),
+
+    calls as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_seq) as lines
+        from (
+            select
+                count(*) as n,
+                min(c.seq) as first_seq,
+                concat_ws(' ', c.tool, c.outcome, c.code)
+                || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_tool_calls as c
+            where c.session_id = copilot_session_facts.session_id
+            group by c.tool, c.outcome, c.code
+        ) as g
+    ),
+
+    actions as (
+        select
+            sum(g.n) as total,
+            string_agg(g.line, '; ' order by g.first_at, g.line) as lines
+        from (
+            select
+                count(*) as n,
+                min(a.created_at) as first_at,
+                a.tool || ' ' || a.status || case when count(*) > 1 then ' x' || count(*) else '' end as line
+            from public.ai_pending_actions as a
+            where a.session_id = copilot_session_facts.session_id
+            group by a.tool, a.status
+        ) as g
+    )
+
+    select format(
+        '%s Messages: %s typed, %s answered. Tool calls (%s): %s. Actions (%s): %s. Tokens: %s in, %s out.',
+        copilot_session_facts.closing, typed.asked, typed.answered, coalesce(calls.total, 0),
+        coalesce(calls.lines, 'none'), coalesce(actions.total, 0), coalesce(actions.lines, 'none'),
+        copilot_session_facts.input_tokens, copilot_session_facts.output_tokens
+    )
+    from typed, calls, actions;
+$$;
+
+ALTER FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) IS 'The facts of a copilot session as one line: how it was closed, messages typed and answered, tool calls by tool, outcome and code, actions by status, tokens.';
+
+--
 -- Name: copilot_session_history(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4810,6 +7225,46 @@ $$;
 ALTER FUNCTION private.copilot_session_json(session public.ai_sessions) OWNER TO postgres;
 
 --
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    session public.ai_sessions;
+    content jsonb;
+begin
+    select s.* into session from public.ai_sessions as s
+    where
+        s.id = copilot_session_summary.session_id
+        and s.channel = 'copilot'
+        and (
+            s.user_id = (select auth.uid())
+            or (
+                s.hospital_id = any(private.staff_hospital_ids('{hospital_admin}'))
+                and not s.started_roles @> '{patient}'
+            )
+        );
+    if session.id is null then
+        perform private.raise_not_found('no such copilot session', detail => 'session_not_found');
+    end if;
+    perform private.require_phi_aal2(session.patient_id);
+    perform private.audit_append(
+        'READ', 'public.ai_sessions', session.id::text, session.hospital_id, session.patient_id,
+        '{content_encrypted}', details => '{"via": "rpc/copilot_session_summary"}'
+    );
+    content := coalesce(private.decrypt_field(session.content_encrypted)::jsonb, '{}');
+    return private.copilot_session_json(session) || jsonb_build_object(
+        'summary', content ->> 'summary', 'summary_source', content ->> 'summary_source', 'facts', session.facts
+    );
+end;
+$$;
+
+ALTER FUNCTION private.copilot_session_summary(session_id uuid) OWNER TO postgres;
+
+--
 -- Name: create_field_key(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -4836,6 +7291,55 @@ end;
 $$;
 
 ALTER FUNCTION private.create_field_key() OWNER TO postgres;
+
+--
+-- Name: create_journey(uuid, text, text, text, boolean, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    made public.journeys;
+    version public.journey_versions;
+    stage jsonb;
+    n integer := 0;
+begin
+    perform private.require_journey_office(create_journey.hospital_id);
+    if jsonb_typeof(coalesce(stages, '[]')) <> 'array' then
+        perform private.raise_invalid('stages is an array', 'stages_malformed');
+    end if;
+    insert into public.journeys (hospital_id, name, journey_type, description, is_default)
+    values (
+        create_journey.hospital_id, create_journey.name, coalesce(create_journey.journey_type, 'general'),
+        create_journey.description, coalesce(create_journey.is_default, false)
+    )
+    returning * into made;
+    insert into public.journey_versions (journey_id, hospital_id, version, trigger_conditions)
+    values (made.id, made.hospital_id, 1, coalesce(create_journey.trigger_conditions, '{}'))
+    returning * into version;
+    for stage in
+        select s.value from jsonb_array_elements(coalesce(stages, '[]')) with ordinality as s (value, n)
+        order by coalesce((s.value ->> 'order_index')::integer, (s.value ->> 'position')::integer, s.n::integer), s.n
+    loop
+        n := n + 1;
+        perform private.insert_journey_stage(version, stage, n);
+    end loop;
+    return private.journey_json(made.id);
+exception
+    when check_violation or not_null_violation then
+        perform private.raise_invalid(format('the journey is not valid: %s', sqlerrm), 'journey_invalid');
+end;
+$$;
+
+ALTER FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) IS 'Creates a journey, its version 1 and its stages (admins and CROs of the hospital).';
 
 --
 -- Name: create_staff_records(uuid, uuid, public.app_role, jsonb, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -4927,6 +7431,93 @@ end;
 $$;
 
 ALTER FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) OWNER TO postgres;
+
+--
+-- Name: cro_queue(uuid, boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.cro_queue(hospital_id uuid DEFAULT NULL::uuid, everyone boolean DEFAULT false, max_results integer DEFAULT 50, after timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(lead_id uuid, hospital_id uuid, full_name text, phone text, inquiry text, source text, problem text, assigned_to uuid, waiting_since timestamp with time zone, inquiries integer, last_contacted_at timestamp with time zone, last_call_outcome text, next_follow_up_at timestamp with time zone, open_follow_ups bigint, history jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with page as (
+        select l.*
+        from public.leads as l
+        where l.status = 'stalling_sent_to_cro'
+            and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+            and (cro_queue.hospital_id is null or l.hospital_id = cro_queue.hospital_id)
+            and (cro_queue.everyone or l.assigned_to is null or l.assigned_to = (select auth.uid()))
+            and (cro_queue.after is null or l.status_changed_at > cro_queue.after)
+        order by l.status_changed_at, l.id
+        limit least(greatest(coalesce(cro_queue.max_results, 50), 1), 200)
+    )
+
+    select
+        l.id,
+        l.hospital_id,
+        l.full_name,
+        l.phone::text,
+        l.inquiry,
+        l.source,
+        l.problem,
+        l.assigned_to,
+        l.status_changed_at,
+        l.inquiries,
+        l.last_contacted_at,
+        (
+            select a.outcome from public.lead_activities as a
+            where a.lead_id = l.id and a.hospital_id = l.hospital_id and a.kind = 'call'
+            order by a.occurred_at desc
+            limit 1
+        ),
+        (
+            select min(f.due_at) from public.lead_follow_ups as f
+            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
+        ),
+        (
+            select count(*) from public.lead_follow_ups as f
+            where f.lead_id = l.id and f.hospital_id = l.hospital_id and f.done_at is null
+        ),
+        (
+            select coalesce(jsonb_agg(
+                jsonb_build_object(
+                    'from', h.from_state, 'to', h.to_state, 'by', h.actor_id, 'role', h.actor_role,
+                    'reason', h.reason, 'at', h.occurred_at
+                ) order by h.occurred_at
+            ), '[]')
+            from public.status_history as h
+            where h.machine = 'lead' and h.subject_id = l.id
+        )
+    from page as l
+    order by l.status_changed_at, l.id
+$$;
+
+ALTER FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) IS 'A page of the CRO queue of the hospitals where the caller is front desk, CRO or admin.';
+
+--
+-- Name: csv_safe(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.csv_safe(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case when value ~ '^[=+@\t\r-]' then '''' || value else value end;
+$$;
+
+ALTER FUNCTION private.csv_safe(value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION csv_safe(value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.csv_safe(value text) IS 'A text cell neutralized against spreadsheet formula injection: a leading apostrophe when it begins with =, +, -, @, a tab or a carriage return.';
 
 --
 -- Name: current_code_version(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5083,6 +7674,42 @@ $$;
 ALTER FUNCTION private.decrypt_field(ciphertext bytea) OWNER TO postgres;
 
 --
+-- Name: default_lead_options(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.default_lead_options() RETURNS TABLE(kind text, name text, specialty text, appointment_type public.appointment_type, is_website boolean, sort_order integer)
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select o.kind, o.name, o.specialty, o.appointment_type::public.appointment_type, o.is_website, o.position
+    from (
+        values
+        ('source', 'Walk-In', null, null, false, 10),
+        ('source', 'Google Ads', null, null, false, 20),
+        ('source', 'Referral', null, null, false, 30),
+        ('source', 'Sakhi App', null, null, false, 40),
+        ('source', 'Camp', null, null, false, 50),
+        ('source', 'Website', null, null, true, 60),
+        ('source', 'Phone Call', null, null, false, 70),
+        ('source', 'Social Media', null, null, false, 80),
+        ('inquiry', 'IVF', 'Reproductive Medicine', 'ivf_consult', false, 10),
+        ('inquiry', 'IUI', 'Reproductive Medicine', 'consultation', false, 20),
+        ('inquiry', 'ICSI', 'Reproductive Medicine', 'ivf_consult', false, 30),
+        ('inquiry', 'Egg Freezing', 'Reproductive Medicine', 'consultation', false, 40),
+        ('inquiry', 'Male Infertility', 'Reproductive Medicine', 'consultation', false, 50),
+        ('inquiry', 'General', null, 'consultation', false, 60)
+    ) as o (kind, name, specialty, appointment_type, is_website, position)
+$$;
+
+ALTER FUNCTION private.default_lead_options() OWNER TO postgres;
+
+--
+-- Name: FUNCTION default_lead_options(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.default_lead_options() IS 'The lead sources and inquiries a new hospital starts with.';
+
+--
 -- Name: device_token_changes_hands(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5160,6 +7787,160 @@ end;
 $$;
 
 ALTER FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) OWNER TO postgres;
+
+--
+-- Name: invoices; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.invoices (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    appointment_id uuid,
+    number text,
+    fiscal_year text,
+    sequence_no bigint,
+    status public.invoice_status DEFAULT 'draft'::public.invoice_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    currency text DEFAULT 'INR'::text NOT NULL,
+    place_of_supply text,
+    supply public.gst_supply DEFAULT 'intra_state'::public.gst_supply NOT NULL,
+    insurer_name text,
+    insurer_policy_number text,
+    due_date date,
+    notes text,
+    subtotal numeric(14,2) DEFAULT 0 NOT NULL,
+    discount_total numeric(14,2) DEFAULT 0 NOT NULL,
+    taxable_total numeric(14,2) DEFAULT 0 NOT NULL,
+    cgst_total numeric(14,2) DEFAULT 0 NOT NULL,
+    sgst_total numeric(14,2) DEFAULT 0 NOT NULL,
+    igst_total numeric(14,2) DEFAULT 0 NOT NULL,
+    total numeric(14,2) DEFAULT 0 NOT NULL,
+    insurer_total numeric(14,2) DEFAULT 0 NOT NULL,
+    patient_total numeric(14,2) DEFAULT 0 NOT NULL,
+    amount_paid numeric(14,2) DEFAULT 0 NOT NULL,
+    amount_credited numeric(14,2) DEFAULT 0 NOT NULL,
+    issued_at timestamp with time zone,
+    issued_by uuid,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT invoices_amounts_not_negative CHECK (((subtotal >= (0)::numeric) AND (discount_total >= (0)::numeric) AND (insurer_total >= (0)::numeric) AND (patient_total >= (0)::numeric) AND (amount_paid >= (0)::numeric))),
+    CONSTRAINT invoices_credit_within_total CHECK (((amount_credited >= (0)::numeric) AND (amount_credited <= total))),
+    CONSTRAINT invoices_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT invoices_gst_split CHECK ((((supply = 'intra_state'::public.gst_supply) AND (igst_total = (0)::numeric) AND (cgst_total = sgst_total)) OR ((supply = 'inter_state'::public.gst_supply) AND (cgst_total = (0)::numeric) AND (sgst_total = (0)::numeric)))),
+    CONSTRAINT invoices_numbered_once_issued CHECK ((((number IS NULL) = (issued_at IS NULL)) AND ((number IS NULL) = (sequence_no IS NULL)) AND ((number IS NULL) = (fiscal_year IS NULL)) AND ((number IS NOT NULL) OR (status = ANY (ARRAY['draft'::public.invoice_status, 'cancelled'::public.invoice_status]))) AND ((number IS NULL) OR (status <> 'draft'::public.invoice_status)))),
+    CONSTRAINT invoices_text_lengths CHECK (((length(insurer_name) <= 200) AND (length(insurer_policy_number) <= 100) AND (length(notes) <= 2000) AND (length(place_of_supply) <= 100))),
+    CONSTRAINT invoices_totals_add_up CHECK (((total = (((taxable_total + cgst_total) + sgst_total) + igst_total)) AND (taxable_total = (subtotal - discount_total)) AND ((insurer_total + patient_total) = total)))
+);
+
+ALTER TABLE public.invoices OWNER TO postgres;
+
+--
+-- Name: TABLE invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.invoices IS 'Invoices (seed 003 /invoices, seed 004 financial records): a patient''s bill at a hospital, optionally for one appointment (one open invoice per appointment). Created as a draft by the front desk or an admin (POST, or rpc/invoice_appointment for a completed visit), lines added in invoice_lines, then issued with rpc/issue_invoice, which gives the number; from then on it never changes (PT409 invoice_issued): corrections are credit notes (rpc/issue_credit_note). Totals are kept from the lines; amount_paid and the paid statuses from payments and refunds. Read by the hospital''s front desk and admins, and by the patient once issued.';
+
+--
+-- Name: COLUMN invoices.number; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.number IS 'Given at issue: <hospital code>/<fiscal year>/<6 digits>, gapless per hospital and fiscal year.';
+
+--
+-- Name: COLUMN invoices.fiscal_year; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.fiscal_year IS 'The Indian fiscal year (April-March) of the issue, e.g. 2026-27.';
+
+--
+-- Name: COLUMN invoices.sequence_no; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.sequence_no IS 'The number''s position in its hospital''s series for the fiscal year.';
+
+--
+-- Name: COLUMN invoices.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.status IS 'Changed only along state_machine_transitions (machine invoice), by the billing RPCs and payments; every step is in status_history.';
+
+--
+-- Name: COLUMN invoices.place_of_supply; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.place_of_supply IS 'The state where the service is supplied; the hospital''s state when not given (care given in person). Another state makes the GST IGST instead of CGST + SGST. Set when the draft is created.';
+
+--
+-- Name: COLUMN invoices.supply; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.supply IS 'intra_state (CGST + SGST) or inter_state (IGST), from place_of_supply.';
+
+--
+-- Name: COLUMN invoices.due_date; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.due_date IS 'When payment is due; 15 days after the issue unless given. Past it, unpaid: overdue.';
+
+--
+-- Name: COLUMN invoices.total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.total IS 'taxable_total plus the taxes: what the invoice asks for, in currency.';
+
+--
+-- Name: COLUMN invoices.insurer_total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.insurer_total IS 'The lines'' insurer shares.';
+
+--
+-- Name: COLUMN invoices.patient_total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.patient_total IS 'The lines'' patient shares.';
+
+--
+-- Name: COLUMN invoices.amount_paid; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.amount_paid IS 'Captured payments less their refunds (pending ones included): what the hospital holds for it.';
+
+--
+-- Name: COLUMN invoices.amount_credited; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoices.amount_credited IS 'The credit notes against it; all of total cancels it.';
+
+--
+-- Name: discard_invoice(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.discard_invoice(invoice_id uuid, reason text) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(discard_invoice.invoice_id);
+begin
+    if invoice.status <> 'draft' then
+        perform private.raise_conflict(
+            'only a draft is discarded; an issued invoice is cancelled by a credit note', 'invoice_not_draft',
+            'rpc/issue_credit_note'
+        );
+    end if;
+    update public.invoices as i
+    set status = 'cancelled', status_reason = discard_invoice.reason
+    where i.id = invoice.id
+    returning i.* into invoice;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.discard_invoice(invoice_id uuid, reason text) OWNER TO postgres;
 
 --
 -- Name: disclose_cdss_analyses_row(uuid, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -5688,6 +8469,147 @@ $$;
 ALTER FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: document_content_hash(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.document_content_hash(kind text, document_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select case document_content_hash.kind
+        when 'invoice' then (
+            select encode(extensions.digest(
+                (to_jsonb(i) - '{status,status_reason,status_changed_at,amount_paid,amount_credited,updated_at}'::text[])::text
+                || coalesce((
+                    select jsonb_agg(to_jsonb(l) - '{updated_at}'::text[] order by l.line_no)::text
+                    from public.invoice_lines as l where l.invoice_id = i.id
+                ), ''),
+                'sha256'
+            ), 'hex')
+            from public.invoices as i where i.id = document_content_hash.document_id
+        )
+        when 'prescription' then (
+            select encode(extensions.digest(
+                concat_ws(
+                    '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
+                    encode(coalesce(p.notes, ''::bytea), 'hex'),
+                    (
+                        select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
+                        from public.prescription_items as it where it.prescription_id = p.id
+                    )
+                ),
+                'sha256'
+            ), 'hex')
+            from public.prescriptions as p where p.id = document_content_hash.document_id
+        )
+    end;
+$$;
+
+ALTER FUNCTION private.document_content_hash(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); null for an unknown document.';
+
+--
+-- Name: document_verification(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.document_verification(kind text, document_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if document_verification.kind not in ('invoice', 'prescription') then
+        perform private.raise_invalid(
+            format('unknown document kind %s', document_verification.kind), 'document_kind_unknown'
+        );
+    end if;
+    if document_verification.kind = 'invoice' then
+        select jsonb_build_object(
+            'kind', 'invoice', 'id', i.id, 'number', i.number, 'status', i.status,
+            'issued_at', i.issued_at, 'hospital', h.name, 'total', i.total, 'currency', i.currency,
+            'letterhead', jsonb_build_object(
+                'name', h.name, 'address', h.address, 'city', h.city, 'state', h.state, 'phone', h.phone,
+                'email', h.email
+            )
+        ) into answer
+        from public.invoices as i
+        join public.hospitals as h on h.id = i.hospital_id
+        where i.id = document_verification.document_id;
+    else
+        select jsonb_build_object(
+            'kind', 'prescription', 'id', p.id, 'status', p.status, 'issued_at', p.issued_at,
+            'valid_until', p.valid_until, 'hospital', h.name, 'doctor', pr.full_name,
+            'letterhead', jsonb_build_object(
+                'name', h.name, 'address', h.address, 'city', h.city, 'state', h.state, 'phone', h.phone,
+                'email', h.email
+            ),
+            'prescriber', jsonb_build_object(
+                'name', pr.full_name, 'qualification', d.qualification, 'licence_number', d.licence_number,
+                'licence_council', d.licence_council
+            )
+        ) into answer
+        from public.prescriptions as p
+        join public.hospitals as h on h.id = p.hospital_id
+        join public.doctors as d on d.id = p.doctor_id
+        join public.profiles as pr on pr.id = d.user_id
+        where p.id = document_verification.document_id;
+    end if;
+    if answer is null then
+        return null;
+    end if;
+    return answer || jsonb_build_object(
+        'content_hash', private.document_content_hash(document_verification.kind, document_verification.document_id)
+    );
+end;
+$$;
+
+ALTER FUNCTION private.document_verification(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.document_verification(kind text, document_id uuid) IS 'The body of rpc/document_verification (service role only).';
+
+--
+-- Name: drain_lead_backlog(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.drain_lead_backlog() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid;
+    given integer := 0;
+    n integer;
+begin
+    for hospital in
+        select distinct l.hospital_id from public.leads as l
+        where l.status = 'stalling_sent_to_cro' and l.assigned_to is null
+    loop
+        select count(*) into n from private.assign_leads(hospital, null, 500, 'round_robin');
+        given := given + n;
+    end loop;
+    return given;
+end;
+$$;
+
+ALTER FUNCTION private.drain_lead_backlog() OWNER TO postgres;
+
+--
+-- Name: FUNCTION drain_lead_backlog(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.drain_lead_backlog() IS 'Assigns the waiting CRO queue leads of every hospital (the pg_cron job carebase-lead-backlog); returns how many.';
+
+--
 -- Name: duplicate_matches(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6209,6 +9131,123 @@ $$;
 ALTER FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) OWNER TO postgres;
 
 --
+-- Name: journey_actions_valid(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_actions_valid(actions jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    select jsonb_typeof(actions) = 'array' and jsonb_array_length(actions) <= 10 and not exists (
+        select from jsonb_array_elements(actions) as a (action)
+        where jsonb_typeof(a.action) <> 'object'
+            or not case a.action ->> 'type'
+                when 'send_template' then
+                    coalesce(a.action ->> 'template_code', '') ~ '^[a-z][a-z0-9_]{0,62}$'
+                    and coalesce(a.action ->> 'channel', '') in ('whatsapp', 'sms', 'email')
+                when 'create_ticket' then
+                    length(btrim(coalesce(a.action ->> 'title', ''))) between 1 and 200
+                    and coalesce(a.action ->> 'priority', 'medium') in ('low', 'medium', 'high', 'urgent')
+                    and coalesce(a.action ->> 'category', 'journey') ~ '^[a-z][a-z_]{0,39}$'
+                when 'book_follow_up' then
+                    coalesce(a.action ->> 'days', '0') ~ '^[0-9]{1,4}$'
+                else false
+            end
+    );
+$_$;
+
+ALTER FUNCTION private.journey_actions_valid(actions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_actions_valid(actions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_actions_valid(actions jsonb) IS 'Whether a stage''s actions are an array of send_template {template_code, channel}, create_ticket {title, priority, category} and book_follow_up {days} objects.';
+
+--
+-- Name: journey_stages; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_stages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    journey_version_id uuid NOT NULL,
+    journey_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    "position" integer NOT NULL,
+    name text NOT NULL,
+    description text,
+    trigger_event text DEFAULT 'manual'::text NOT NULL,
+    wait_days integer,
+    due_days integer,
+    actions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT journey_stages_actions_valid CHECK (private.journey_actions_valid(actions)),
+    CONSTRAINT journey_stages_days_range CHECK ((((wait_days >= 0) AND (wait_days <= 3650)) AND ((due_days >= 0) AND (due_days <= 3650)))),
+    CONSTRAINT journey_stages_name_length CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT journey_stages_position_positive CHECK (("position" > 0)),
+    CONSTRAINT journey_stages_trigger_known CHECK ((trigger_event = ANY (ARRAY['manual'::text, 'appointment_completed'::text, 'lab_result_recorded'::text, 'days_after_previous'::text, 'days_after_start'::text]))),
+    CONSTRAINT journey_stages_wait_for_days CHECK (((trigger_event ~~ 'days_after_%'::text) = (wait_days IS NOT NULL)))
+);
+
+ALTER TABLE public.journey_stages OWNER TO postgres;
+
+--
+-- Name: TABLE journey_stages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_stages IS 'The ordered stages of a journey version. trigger_event says how an instance enters the stage: manual (rpc/advance_journey_instance), appointment_completed, lab_result_recorded, days_after_previous or days_after_start (wait_days). actions run on entering it. due_days: overdue when an instance stays in the stage longer.';
+
+--
+-- Name: COLUMN journey_stages."position"; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stages."position" IS 'The order, from 1 (the stage an instance starts in).';
+
+--
+-- Name: COLUMN journey_stages.actions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stages.actions IS 'Run when an instance enters the stage: [{"type": "send_template", "template_code", "channel"}, {"type": "create_ticket", "title", "priority", "category"}, {"type": "book_follow_up", "days"}].';
+
+--
+-- Name: enter_journey_stage(uuid, public.journey_stages, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+    event_id uuid;
+    done jsonb := '[]';
+    action jsonb;
+begin
+    update public.journey_instances as i
+    set current_stage_id = stage.id, stage_entered_at = clock_timestamp()
+    where i.id = enter_journey_stage.instance_id
+    returning * into instance;
+    insert into public.journey_stage_events (instance_id, hospital_id, patient_id, stage_id, entered_by_event)
+    values (instance.id, instance.hospital_id, instance.patient_id, stage.id, how)
+    returning id into event_id;
+    for action in select a.value from jsonb_array_elements(stage.actions) as a (value) loop
+        done := done || jsonb_build_array(private.run_journey_action(instance, stage, action));
+    end loop;
+    if jsonb_array_length(done) > 0 then
+        update public.journey_stage_events as e set actions_done = done where e.id = event_id;
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION enter_journey_stage(instance_id uuid, stage public.journey_stages, how text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) IS 'Moves an instance into a stage: recorded in journey_stage_events, with what its actions did.';
+
+--
 -- Name: fail_calendar_push(uuid, uuid, text, boolean, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6394,6 +9433,162 @@ $$;
 ALTER FUNCTION private.fill_consent_purpose() OWNER TO postgres;
 
 --
+-- Name: fill_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fill_invoice() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital_state text;
+begin
+    select h.state into hospital_state from public.hospitals as h where h.id = new.hospital_id;
+    new.place_of_supply := coalesce(nullif(btrim(new.place_of_supply), ''), hospital_state);
+    new.supply := case
+        when hospital_state is null or lower(new.place_of_supply) = lower(hospital_state) then 'intra_state'
+        else 'inter_state'
+    end::public.gst_supply;
+    if new.appointment_id is not null and not exists (
+        select from public.appointments as a where a.id = new.appointment_id and a.status = 'completed'
+    ) then
+        perform private.raise_conflict(
+            'only a completed appointment is invoiced', 'appointment_not_completed',
+            'invoice the visit once the doctor has completed it'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.fill_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION fill_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fill_invoice() IS 'Trigger: a new invoice''s GST supply from its place of supply; an appointment''s invoice only once it is completed (PT409 appointment_not_completed).';
+
+--
+-- Name: fill_invoice_line(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fill_invoice_line() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    service public.billing_services;
+    taxable numeric;
+    total numeric;
+begin
+    if tg_op = 'UPDATE' and private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
+    select i.* into invoice from public.invoices as i
+    where i.id = coalesce(new.invoice_id, old.invoice_id);
+    if invoice.id is null or not (
+        private.acting_as_system()
+        or invoice.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+    ) then
+        perform private.raise_not_found('invoice not found', 'invoice_not_found');
+    end if;
+    if invoice.status is distinct from 'draft' then
+        perform private.raise_conflict(
+            format('invoice %s is %s and its lines cannot be changed', coalesce(invoice.number, '(a discarded draft)'),
+                invoice.status),
+            case when invoice.number is null then 'invoice_discarded' else 'invoice_issued' end,
+            'correct it with a credit note (rpc/issue_credit_note)'
+        );
+    end if;
+    if tg_op = 'DELETE' then
+        return old;
+    end if;
+    new.hospital_id := invoice.hospital_id;
+    new.patient_id := invoice.patient_id;
+    if new.service_id is not null and (tg_op = 'INSERT' or new.service_id is distinct from old.service_id) then
+        select s.* into service from public.billing_services as s
+        where s.id = new.service_id and s.hospital_id = invoice.hospital_id;
+        if service.id is null or not service.is_active then
+            perform private.raise_invalid('no such active service in this hospital''s catalogue', 'unknown_service');
+        end if;
+        if service.currency <> invoice.currency then
+            perform private.raise_invalid(
+                format('the service is priced in %s, the invoice is in %s', service.currency, invoice.currency),
+                'currency_mismatch'
+            );
+        end if;
+        new.description := coalesce(new.description, service.name);
+        new.kind := service.kind;
+        new.hsn_sac := coalesce(new.hsn_sac, service.hsn_sac);
+        new.unit_price := coalesce(new.unit_price, service.unit_price);
+        if tg_op = 'INSERT' then
+            new.gst_rate := service.gst_rate;
+        end if;
+    end if;
+    if tg_op = 'INSERT' and new.line_no is null then
+        select coalesce(max(l.line_no), 0) + 1 into new.line_no
+        from public.invoice_lines as l where l.invoice_id = new.invoice_id;
+    end if;
+    if new.unit_price is null or new.quantity is null then
+        return new;
+    end if;
+    taxable := round(new.quantity * new.unit_price, 2) - coalesce(new.discount, 0);
+    if invoice.supply = 'intra_state' then
+        new.cgst := round(taxable * new.gst_rate / 200, 2);
+        new.sgst := new.cgst;
+        new.igst := 0;
+    else
+        new.cgst := 0;
+        new.sgst := 0;
+        new.igst := round(taxable * new.gst_rate / 100, 2);
+    end if;
+    total := taxable + new.cgst + new.sgst + new.igst;
+    if new.patient_share is null or (
+        tg_op = 'UPDATE' and new.patient_share is not distinct from old.patient_share
+    ) then
+        new.patient_share := total - coalesce(new.insurer_share, 0);
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.fill_invoice_line() OWNER TO postgres;
+
+--
+-- Name: FUNCTION fill_invoice_line(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fill_invoice_line() IS 'Trigger: a line of a draft (PT409 invoice_issued otherwise) gets its invoice''s hospital and patient, the catalogue''s description, HSN/SAC, price and GST rate, the next line number, its GST (CGST + SGST or IGST) and the patient''s share when not given.';
+
+--
+-- Name: fill_ticket_comment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fill_ticket_comment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    select t.hospital_id, t.patient_id into new.hospital_id, new.patient_id
+    from public.tickets as t
+    where t.id = new.ticket_id;
+    new.author_id := coalesce((select auth.uid()), new.author_id);
+    new.by_staff := new.author_id is not null and private.is_active_staff_at(new.author_id, new.hospital_id);
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.fill_ticket_comment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION fill_ticket_comment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.fill_ticket_comment() IS 'Trigger: a comment takes its ticket''s hospital and patient, its author is the caller, and by_staff says whether the author is staff of that hospital.';
+
+--
 -- Name: find_patients_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6519,6 +9714,50 @@ $$;
 ALTER FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) OWNER TO postgres;
 
 --
+-- Name: follow_cro_membership(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.follow_cro_membership() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    handed_back uuid[];
+begin
+    if new.is_active then
+        insert into public.cro_rotation (hospital_id, user_id) values (new.hospital_id, new.user_id)
+        on conflict do nothing;
+        return null;
+    end if;
+    if tg_op = 'UPDATE' and old.is_active then
+        perform set_config('carebase.lead_assignment', 'reassigned', true);
+        with released as (
+            update public.leads as l
+            set assigned_to = null
+            where l.assigned_to = new.user_id and l.hospital_id = new.hospital_id
+                and l.status in ('new_inquiry', 'contacted', 'stalling_sent_to_cro')
+            returning l.id, l.status
+        )
+        select coalesce(array_agg(r.id) filter (where r.status = 'stalling_sent_to_cro'), '{}') into handed_back
+        from released as r;
+        perform set_config('carebase.lead_assignment', '', true);
+        if cardinality(handed_back) > 0 then
+            perform private.assign_leads(new.hospital_id, handed_back, cardinality(handed_back), 'reassigned');
+        end if;
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.follow_cro_membership() OWNER TO postgres;
+
+--
+-- Name: FUNCTION follow_cro_membership(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.follow_cro_membership() IS 'Trigger on staff_memberships (CROs): an active CRO is in the rotation; a deactivated one''s open leads are released, those in the CRO queue reassigned round-robin.';
+
+--
 -- Name: forget_cached_access(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6611,6 +9850,34 @@ ALTER FUNCTION private.forward_path(machine text, from_state text, to_state text
 --
 
 COMMENT ON FUNCTION private.forward_path(machine text, from_state text, to_state text) IS 'The shortest sequence of states leading forward from from_state to to_state (null when to_state is behind or unreachable).';
+
+--
+-- Name: front_office_invoice(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.front_office_invoice(invoice_id uuid) RETURNS public.invoices
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+begin
+    select i.* into invoice from public.invoices as i where i.id = front_office_invoice.invoice_id for update;
+    if invoice.id is null
+        or not invoice.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('invoice not found', 'invoice_not_found');
+    end if;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.front_office_invoice(invoice_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION front_office_invoice(invoice_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.front_office_invoice(invoice_id uuid) IS 'The invoice, locked, when the caller is front desk or admin of its hospital; PT404 invoice_not_found otherwise.';
 
 --
 -- Name: guard_appointment(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -6800,6 +10067,60 @@ $$;
 ALTER FUNCTION private.guard_clinical_update() OWNER TO postgres;
 
 --
+-- Name: guard_credit_note(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_credit_note() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op = 'UPDATE' and private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
+    perform private.raise_conflict('a credit note cannot be changed or removed', 'credit_note_issued');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.guard_credit_note() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_credit_note(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_credit_note() IS 'Trigger: credit notes are final (PT409 credit_note_issued).';
+
+--
+-- Name: guard_cro_rotation(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_cro_rotation() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if current_user::text <> 'authenticated' or new.hospital_id = any(private.staff_hospital_ids('{hospital_admin}')) then
+        return new;
+    end if;
+    if new.user_id is distinct from auth.uid() or new.daily_cap is distinct from old.daily_cap then
+        perform private.raise_forbidden(
+            'a CRO changes only their own shift; caps are set by the hospital''s admin', 'rotation_admin_only'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_cro_rotation() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_cro_rotation(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_cro_rotation() IS 'Trigger on cro_rotation: admins change anything; a CRO only their own on_shift.';
+
+--
 -- Name: guard_doctor_self_update(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6852,6 +10173,68 @@ $$;
 ALTER FUNCTION private.guard_identifier_derived_columns() OWNER TO postgres;
 
 --
+-- Name: guard_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_invoice() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    moving constant text[] := '{status,status_reason,status_changed_at,amount_paid,amount_credited,updated_at}';
+begin
+    if private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        return new;
+    end if;
+    if old.status <> 'draft' and (to_jsonb(new) - moving) is distinct from (to_jsonb(old) - moving) then
+        perform private.raise_conflict(
+            format('invoice %s is %s and cannot be changed', coalesce(old.number, '(a discarded draft)'), old.status),
+            case when old.number is null then 'invoice_discarded' else 'invoice_issued' end,
+            'correct it with a credit note (rpc/issue_credit_note)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_invoice() IS 'Trigger: an issued invoice refuses every change but its status and paid and credited amounts (PT409 invoice_issued), whoever asks.';
+
+--
+-- Name: guard_journey_version_frozen(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_journey_version_frozen() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    version_id uuid := case when tg_table_name = 'journey_versions' then old.id else old.journey_version_id end;
+begin
+    if exists (select from public.journey_instances as i where i.journey_version_id = version_id) then
+        perform private.raise_conflict(
+            'a journey version with instances does not change', 'journey_version_frozen',
+            'edit the journey: the edit makes a new version'
+        );
+    end if;
+    return case when tg_op = 'DELETE' then old else new end;
+end;
+$$;
+
+ALTER FUNCTION private.guard_journey_version_frozen() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_journey_version_frozen(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_journey_version_frozen() IS 'Trigger: refuses changing or removing a journey version (or its stages) that instances are pinned to.';
+
+--
 -- Name: guard_lab_result(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6895,6 +10278,205 @@ end;
 $$;
 
 ALTER FUNCTION private.guard_lab_result_orderer() OWNER TO postgres;
+
+--
+-- Name: guard_lead(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_lead() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    canonical text;
+    existing uuid;
+begin
+    -- Nothing of a hospital's leads or lists is told to someone who may not enter its leads.
+    if tg_op = 'INSERT' and not private.acting_as_system()
+        and not coalesce(new.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital enter its leads', 'not_front_office'
+        );
+    end if;
+    if tg_op = 'INSERT' or new.source is distinct from old.source then
+        canonical := private.lead_option_name(new.hospital_id, 'source', new.source);
+        if canonical is null then
+            perform private.raise_invalid(
+                format('%s is not a lead source of this hospital', new.source), 'unknown_lead_source',
+                'GET /rest/v1/lead_options?kind=eq.source lists them'
+            );
+        end if;
+        new.source := canonical;
+    end if;
+    if new.inquiry is not null and (tg_op = 'INSERT' or new.inquiry is distinct from old.inquiry) then
+        canonical := private.lead_option_name(new.hospital_id, 'inquiry', new.inquiry);
+        if canonical is null then
+            perform private.raise_invalid(
+                format('%s is not an inquiry of this hospital', new.inquiry), 'unknown_lead_inquiry',
+                'GET /rest/v1/lead_options?kind=eq.inquiry lists them'
+            );
+        end if;
+        new.inquiry := canonical;
+    end if;
+    if new.assigned_to is not null and (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to)
+        and not private.may_work_leads(new.assigned_to, new.hospital_id) then
+        perform private.raise_forbidden(
+            'a lead is given only to a CRO, front desk or admin of its hospital', 'assignee_not_front_office'
+        );
+    end if;
+    if tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to then
+        new.assigned_at := case when new.assigned_to is not null then now() end;
+    end if;
+    if new.preferred_doctor_id is not null
+        and (tg_op = 'INSERT' or new.preferred_doctor_id is distinct from old.preferred_doctor_id)
+        and exists (
+            select from public.doctors as d
+            where d.id = new.preferred_doctor_id and d.hospital_id = new.hospital_id and not d.is_active
+        ) then
+        perform private.raise_unprocessable('this doctor is not taking appointments', 'doctor_inactive');
+    end if;
+    if new.status = 'converted' and new.patient_id is null then
+        perform private.raise_conflict(
+            'a lead is converted with rpc/convert_lead', 'convert_with_rpc',
+            'POST /rest/v1/rpc/convert_lead {"lead_id": "..."} makes or finds the patient and moves the lead'
+        );
+    end if;
+
+    if tg_op = 'INSERT' then
+        -- A second inquiry from the phone of an open lead is that lead again: rpc/create_lead and
+        -- the website form record it there; a direct insert is told which lead it is.
+        perform private.lock_lead_phone(new.hospital_id, new.phone);
+        existing := private.open_lead_of_phone(new.hospital_id, new.phone);
+        if existing is not null then
+            perform private.raise_conflict(
+                format('this phone already has an open lead (%s)', existing), 'duplicate_lead',
+                'POST /rest/v1/rpc/create_lead records a repeat inquiry on the open lead'
+            );
+        end if;
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_lead() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_lead(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_lead() IS 'Trigger on leads: source and inquiry from the hospital''s lists, assignee of the front office, an active preferred doctor, conversion only through rpc/convert_lead, no second open lead per phone.';
+
+--
+-- Name: guard_lead_activity(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_lead_activity() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if current_user::text = 'authenticated' and new.kind not in ('call', 'note') then
+        perform private.raise_invalid(
+            'staff log calls and notes; repeat inquiries and assignments are recorded by the database',
+            'activity_kind_reserved'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_lead_activity() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_lead_activity(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_lead_activity() IS 'Trigger on lead_activities: the API logs calls and notes only.';
+
+--
+-- Name: guard_lead_follow_up(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_lead_follow_up() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to)
+        and not private.may_work_leads(new.assigned_to, new.hospital_id) then
+        perform private.raise_forbidden(
+            'a follow-up is given only to a CRO, front desk or admin of the lead''s hospital',
+            'assignee_not_front_office'
+        );
+    end if;
+    if tg_op = 'UPDATE' and new.done_at is distinct from old.done_at then
+        new.done_by := case when new.done_at is not null then auth.uid() end;
+    elsif tg_op = 'INSERT' then
+        new.done_by := case when new.done_at is not null then auth.uid() end;
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_lead_follow_up() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_lead_follow_up(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_lead_follow_up() IS 'Trigger on lead_follow_ups: the assignee works the lead''s hospital''s front office; done_by is whoever set done_at.';
+
+--
+-- Name: guard_message_template(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_message_template() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    undeclared text [];
+    clinical text [];
+begin
+    select array_agg(v order by v) into clinical from unnest(new.variables) as v where private.clinical_variable(v);
+    if clinical is not null then
+        perform private.raise_invalid(
+            format('message bodies carry no clinical content; rename or remove: %s', array_to_string(clinical, ', ')),
+            'template_variable_clinical',
+            'say that something is available and let the patient log in to see it'
+        );
+    end if;
+    if (select count(distinct v) from unnest(new.variables) as v) <> cardinality(new.variables) then
+        perform private.raise_invalid('a template declares each variable once', 'template_variable_repeated');
+    end if;
+    select array_agg(p order by p) into undeclared
+    from unnest(private.template_placeholders(new.body) || private.template_placeholders(new.subject)) as p
+    where not p = any(new.variables);
+    if undeclared is not null then
+        perform private.raise_invalid(
+            format('the template uses variables it does not declare: %s', array_to_string(undeclared, ', ')),
+            'template_variable_undeclared', 'add them to variables, or take them out of the text'
+        );
+    end if;
+    if tg_op = 'UPDATE' and (new.body, new.subject, new.variables, new.channel)
+        is distinct from (old.body, old.subject, old.variables, old.channel)
+        and exists (select from public.messages as m where m.template_id = new.id) then
+        perform private.raise_conflict(
+            'a template that messages were sent from keeps its text', 'template_in_use',
+            'create a new template (and deactivate this one)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_message_template() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_message_template(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_message_template() IS 'Trigger: a template declares every variable its text uses, nothing clinical, each once; a used template''s text does not change.';
 
 --
 -- Name: guard_note_addendum(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7039,6 +10621,59 @@ $$;
 ALTER FUNCTION private.guard_prescription_pharmacy() OWNER TO postgres;
 
 --
+-- Name: guard_ticket(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_ticket() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op = 'UPDATE' and not private.acting_as_system()
+        and not private.is_active_staff_at((select auth.uid()), new.hospital_id)
+        and to_jsonb(new) - '{status,status_reason,status_changed_at,updated_at}'::text[]
+        <> to_jsonb(old) - '{status,status_reason,status_changed_at,updated_at}'::text[]
+        and not private.merge_repointing(to_jsonb(old), to_jsonb(new)) then
+        perform private.raise_forbidden(
+            'a patient only reopens or closes their ticket', 'ticket_patient_fields',
+            'the hospital''s staff change the rest'
+        );
+    end if;
+    if new.assigned_to is not null
+        and (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to) then
+        if not private.acting_as_system()
+            and not private.is_active_staff_at((select auth.uid()), new.hospital_id) then
+            perform private.raise_forbidden(
+                'only the hospital''s staff assign tickets', 'ticket_assignment_staff_only'
+            );
+        end if;
+        if not private.is_active_staff_at(new.assigned_to, new.hospital_id) then
+            perform private.raise_invalid(
+                'a ticket is assigned to active staff of its hospital only', 'ticket_assignee_not_staff',
+                'choose someone with an active membership at the ticket''s hospital'
+            );
+        end if;
+    end if;
+    if new.status = 'resolved' and (tg_op = 'INSERT' or old.status is distinct from 'resolved')
+        and coalesce(btrim(new.resolution_notes), '') = '' then
+        perform private.raise_invalid(
+            'a resolved ticket says how it was resolved', 'resolution_notes_required',
+            'set resolution_notes together with status'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_ticket() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_ticket(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_ticket() IS 'Trigger: a patient changes only the status of their ticket; the assignee is active staff of the ticket''s hospital, set by its staff; resolving needs resolution notes.';
+
+--
 -- Name: has_consent(uuid, uuid, public.consent_purpose); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7082,6 +10717,91 @@ end;
 $$;
 
 ALTER FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) OWNER TO postgres;
+
+--
+-- Name: holds_card_number(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.holds_card_number(value text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from regexp_matches(coalesce(value, ''), '[0-9](?:[ -]?[0-9]){12,18}', 'g') as m (found)
+        where private.luhn_valid(regexp_replace(m.found[1], '[ -]', '', 'g'))
+    );
+$$;
+
+ALTER FUNCTION private.holds_card_number(value text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION holds_card_number(value text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.holds_card_number(value text) IS 'Whether a text holds something that reads as a card number (13-19 digits passing the Luhn check).';
+
+--
+-- Name: hospital_day(uuid, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) RETURNS date
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select (moment at time zone h.time_zone)::date from public.hospitals as h where h.id = hospital;
+$$;
+
+ALTER FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_day(hospital uuid, moment timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) IS 'The calendar day of a moment in the hospital''s time zone.';
+
+--
+-- Name: hospital_days(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) RETURNS tstzrange
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    -- Security definer: the service role and jobs read the hospital's time zone as its staff do.
+    select tstzrange(
+        coalesce(hospital_days.from_date, (now() at time zone h.time_zone)::date - 29)::timestamp at time zone h.time_zone,
+        (coalesce(hospital_days.to_date, (now() at time zone h.time_zone)::date) + 1)::timestamp at time zone h.time_zone
+    )
+    from public.hospitals as h
+    where h.id = hospital_days.hospital_id
+$$;
+
+ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
+
+--
+-- Name: hospital_today(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_today(hospital uuid) RETURNS date
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select (now() at time zone h.time_zone)::date from public.hospitals as h where h.id = hospital;
+$$;
+
+ALTER FUNCTION private.hospital_today(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_today(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_today(hospital uuid) IS 'Today in the hospital''s time zone.';
 
 --
 -- Name: hospital_topic(uuid, public.app_role); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7132,7 +10852,7 @@ CREATE TABLE private.webhook_inbox (
     request_id text,
     CONSTRAINT webhook_inbox_outcome_known CHECK ((outcome = ANY (ARRAY['received'::text, 'applied'::text, 'ignored'::text, 'unprocessable'::text, 'flagged'::text]))),
     CONSTRAINT webhook_inbox_payload_kept_or_erased CHECK (((payload IS NULL) = (payload_erased_at IS NOT NULL))),
-    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text]))),
+    CONSTRAINT webhook_inbox_provider_known CHECK ((provider = ANY (ARRAY['calcom'::text, 'vapi'::text, 'razorpay'::text, 'twilio'::text]))),
     CONSTRAINT webhook_inbox_reason_code CHECK ((reason ~ '^[a-z][a-z_]*$'::text))
 );
 
@@ -7189,6 +10909,102 @@ ALTER FUNCTION private.inbox_record(provider text, event_key text, event_type te
 --
 
 COMMENT ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) IS 'Records a webhook event in the inbox: the new entry, or (replay true) the first entry of the same provider event with this delivery counted.';
+
+--
+-- Name: indian_fiscal_year(date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.indian_fiscal_year(day date) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case
+        when extract(month from day) >= 4
+            then format('%s-%s', extract(year from day)::integer, lpad(((extract(year from day)::integer + 1) % 100)::text, 2, '0'))
+        else format('%s-%s', extract(year from day)::integer - 1, lpad((extract(year from day)::integer % 100)::text, 2, '0'))
+    end;
+$$;
+
+ALTER FUNCTION private.indian_fiscal_year(day date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION indian_fiscal_year(day date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.indian_fiscal_year(day date) IS 'The Indian fiscal year (April to March) of a day, as 2026-27.';
+
+--
+-- Name: journey_versions; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_versions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    journey_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    version integer NOT NULL,
+    trigger_conditions jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT journey_versions_conditions_object CHECK ((jsonb_typeof(trigger_conditions) = 'object'::text)),
+    CONSTRAINT journey_versions_positive CHECK ((version > 0))
+);
+
+ALTER TABLE public.journey_versions OWNER TO postgres;
+
+--
+-- Name: TABLE journey_versions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_versions IS 'Versions of a journey: editing a journey whose latest version has instances makes a new one; instances stay on theirs. A version with instances never changes.';
+
+--
+-- Name: COLUMN journey_versions.trigger_conditions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_versions.trigger_conditions IS 'When the journey applies (free-form, for the hospital''s staff).';
+
+--
+-- Name: insert_journey_stage(public.journey_versions, jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) RETURNS public.journey_stages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    made public.journey_stages;
+begin
+    if jsonb_typeof(stage) is distinct from 'object' then
+        perform private.raise_invalid('a stage is an object', 'stage_malformed');
+    end if;
+    insert into public.journey_stages (
+        journey_version_id, journey_id, hospital_id, position, name, description, trigger_event, wait_days,
+        due_days, actions
+    )
+    values (
+        version.id, version.journey_id, version.hospital_id, at_position, stage ->> 'name', stage ->> 'description',
+        coalesce(stage ->> 'trigger_event', 'manual'), (stage ->> 'wait_days')::integer,
+        (stage ->> 'due_days')::integer, coalesce(stage -> 'actions', '[]')
+    )
+    returning * into made;
+    return made;
+exception
+    when check_violation or not_null_violation or invalid_text_representation then
+        perform private.raise_invalid(
+            format('the stage is not valid: %s', sqlerrm), 'stage_invalid',
+            'name; trigger_event manual, appointment_completed, lab_result_recorded, days_after_previous or '
+            || 'days_after_start (with wait_days); due_days; actions (see journey_stages.actions)'
+        );
+end;
+$$;
+
+ALTER FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) IS 'Adds a stage (its JSON: name, description, trigger_event, wait_days, due_days, actions) to a version.';
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7508,6 +11324,87 @@ $_$;
 ALTER FUNCTION private.invite_staff(hospital uuid, invitee_email text, staff_role public.app_role, invitee_profile jsonb) OWNER TO postgres;
 
 --
+-- Name: invoice_appointment(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb DEFAULT '[]'::jsonb) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    visit public.appointments;
+    invoice public.invoices;
+    item jsonb;
+    service_for_type uuid;
+begin
+    select a.* into visit from public.appointments as a where a.id = invoice_appointment.appointment_id;
+    if visit.id is null
+        or not visit.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('appointment not found', 'appointment_not_found');
+    end if;
+    if visit.patient_id is null then
+        perform private.raise_conflict(
+            'the appointment has no registered patient to invoice', 'appointment_without_patient',
+            'register the walk-in first'
+        );
+    end if;
+    if jsonb_typeof(coalesce(services, '[]')) <> 'array' then
+        perform private.raise_invalid('services is a list of {service_id, quantity}', 'services_not_a_list');
+    end if;
+    select s.id into service_for_type from public.billing_services as s
+    where s.hospital_id = visit.hospital_id and s.appointment_type = visit.appointment_type and s.is_active;
+    if service_for_type is null and jsonb_array_length(coalesce(services, '[]')) = 0 then
+        perform private.raise_conflict(
+            format('the catalogue has no service for a %s', visit.appointment_type), 'no_catalogue_service',
+            'an admin sets appointment_type on a billing_services row, or name the services'
+        );
+    end if;
+    begin
+        insert into public.invoices (hospital_id, patient_id, appointment_id)
+        values (visit.hospital_id, visit.patient_id, visit.id)
+        returning * into invoice;
+    exception
+        when unique_violation then
+            perform private.raise_conflict(
+                'the appointment is invoiced already', 'appointment_invoiced',
+                'correct that invoice with a credit note, or discard its draft'
+            );
+    end;
+    if service_for_type is not null then
+        insert into public.invoice_lines (invoice_id, service_id, quantity)
+        values (invoice.id, service_for_type, 1);
+    end if;
+    for item in select x.value from jsonb_array_elements(coalesce(services, '[]')) as x loop
+        insert into public.invoice_lines (invoice_id, service_id, quantity)
+        values (invoice.id, (item ->> 'service_id')::uuid, coalesce((item ->> 'quantity')::numeric, 1));
+    end loop;
+    select i.* into invoice from public.invoices as i where i.id = invoice.id;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb) OWNER TO postgres;
+
+--
+-- Name: invoice_balance(public.invoices); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.invoice_balance(invoice public.invoices) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select invoice.total - invoice.amount_credited - invoice.amount_paid;
+$$;
+
+ALTER FUNCTION private.invoice_balance(invoice public.invoices) OWNER TO postgres;
+
+--
+-- Name: FUNCTION invoice_balance(invoice public.invoices); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.invoice_balance(invoice public.invoices) IS 'total - amount_credited - amount_paid.';
+
+--
 -- Name: is_active_staff(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7523,6 +11420,30 @@ CREATE FUNCTION private.is_active_staff(member uuid) RETURNS boolean
 $$;
 
 ALTER FUNCTION private.is_active_staff(member uuid) OWNER TO postgres;
+
+--
+-- Name: is_active_staff_at(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.is_active_staff_at(member uuid, hospital uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from public.staff_memberships as m
+        join public.hospitals as h on h.id = m.hospital_id
+        where m.user_id = is_active_staff_at.member and m.hospital_id = is_active_staff_at.hospital
+            and m.is_active and h.is_active
+    );
+$$;
+
+ALTER FUNCTION private.is_active_staff_at(member uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION is_active_staff_at(member uuid, hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) IS 'Whether the user holds an active membership at the hospital, and the hospital is active.';
 
 --
 -- Name: is_own_pharmacy_home(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7558,6 +11479,157 @@ CREATE FUNCTION private.is_time_zone(name text) RETURNS boolean
 $$;
 
 ALTER FUNCTION private.is_time_zone(name text) OWNER TO postgres;
+
+--
+-- Name: credit_notes; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.credit_notes (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    invoice_id uuid NOT NULL,
+    number text NOT NULL,
+    fiscal_year text NOT NULL,
+    sequence_no bigint NOT NULL,
+    currency text NOT NULL,
+    amount numeric(14,2) NOT NULL,
+    taxable_value numeric(14,2) NOT NULL,
+    cgst numeric(12,2) NOT NULL,
+    sgst numeric(12,2) NOT NULL,
+    igst numeric(12,2) NOT NULL,
+    reason text NOT NULL,
+    issued_at timestamp with time zone DEFAULT now() NOT NULL,
+    issued_by uuid DEFAULT auth.uid(),
+    CONSTRAINT credit_notes_amount_adds_up CHECK ((amount = (((taxable_value + cgst) + sgst) + igst))),
+    CONSTRAINT credit_notes_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT credit_notes_reason_present CHECK (((length(btrim(reason)) >= 1) AND (length(btrim(reason)) <= 500)))
+);
+
+ALTER TABLE public.credit_notes OWNER TO postgres;
+
+--
+-- Name: TABLE credit_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.credit_notes IS 'Credit notes (GST): a correction of an issued invoice, with its own gapless number (<code>/CN/<fy>/000001) and its share of the invoice''s taxes; never changed. Made by rpc/issue_credit_note; the invoice is cancelled when its credit notes cover it whole. Read by the hospital''s front desk and admins and by the patient.';
+
+--
+-- Name: COLUMN credit_notes.amount; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.credit_notes.amount IS 'The amount credited, taxes included, in currency.';
+
+--
+-- Name: COLUMN credit_notes.reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.credit_notes.reason IS 'Why the invoice is corrected.';
+
+--
+-- Name: issue_credit_note(uuid, numeric, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) RETURNS public.credit_notes
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(issue_credit_note.invoice_id);
+    said constant text := nullif(btrim(issue_credit_note.reason), '');
+    credit numeric := round(issue_credit_note.amount, 2);
+    half_rate numeric;
+    note public.credit_notes;
+    assigned record;
+    c numeric := 0;
+    i numeric := 0;
+begin
+    if invoice.status not in ('issued', 'partially_paid', 'paid', 'overdue') then
+        perform private.raise_conflict(
+            format('a credit note corrects an issued invoice; this one is %s', invoice.status), 'invoice_not_issued'
+        );
+    end if;
+    if said is null or length(said) > 500 then
+        perform private.raise_invalid('say why the invoice is corrected (at most 500 characters)', 'reason_required');
+    end if;
+    if credit is null or credit <= 0 then
+        perform private.raise_invalid('the amount must be positive', 'amount_not_positive');
+    end if;
+    if credit > invoice.total - invoice.amount_credited then
+        perform private.raise_invalid(
+            format('at most %s %s is left to credit on %s', invoice.total - invoice.amount_credited, invoice.currency,
+                invoice.number),
+            'credit_exceeds_invoice'
+        );
+    end if;
+    -- The taxes in the same proportion as on the invoice.
+    if invoice.total > 0 then
+        half_rate := invoice.cgst_total / invoice.total;
+        c := round(credit * half_rate, 2);
+        i := round(credit * invoice.igst_total / invoice.total, 2);
+    end if;
+    assigned := private.next_document_number(invoice.hospital_id, 'credit_note', private.hospital_today(invoice.hospital_id));
+    insert into public.credit_notes (
+        hospital_id, patient_id, invoice_id, number, fiscal_year, sequence_no, currency, amount,
+        taxable_value, cgst, sgst, igst, reason
+    )
+    values (
+        invoice.hospital_id, invoice.patient_id, invoice.id, assigned.number, assigned.fiscal_year,
+        assigned.sequence_no, invoice.currency, credit, credit - 2 * c - i, c, c, i, said
+    )
+    returning * into note;
+    update public.invoices as x
+    set amount_credited = x.amount_credited + credit
+    where x.id = invoice.id;
+    perform private.settle_invoice(invoice.id, 'credit note ' || note.number || ': ' || said);
+    return note;
+end;
+$$;
+
+ALTER FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) OWNER TO postgres;
+
+--
+-- Name: issue_invoice(uuid, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.issue_invoice(invoice_id uuid, due_date date DEFAULT NULL::date) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(issue_invoice.invoice_id);
+    today date := private.hospital_today(invoice.hospital_id);
+    due date := coalesce(issue_invoice.due_date, invoice.due_date, today + 15);
+    assigned record;
+begin
+    if invoice.status <> 'draft' then
+        perform private.raise_conflict(
+            format('invoice %s is %s: only a draft is issued', invoice.number, invoice.status), 'invoice_not_draft'
+        );
+    end if;
+    if not exists (select from public.invoice_lines as l where l.invoice_id = invoice.id) then
+        perform private.raise_invalid('an invoice without lines cannot be issued', 'invoice_empty', 'add lines first');
+    end if;
+    if due < today then
+        perform private.raise_invalid('the due date is in the past', 'due_date_in_past');
+    end if;
+    -- Last: the counter row stays locked until the commit.
+    assigned := private.next_document_number(invoice.hospital_id, 'invoice', today);
+    update public.invoices as i
+    set status = 'issued',
+        number = assigned.number,
+        fiscal_year = assigned.fiscal_year,
+        sequence_no = assigned.sequence_no,
+        issued_at = now(),
+        issued_by = auth.uid(),
+        due_date = due
+    where i.id = invoice.id;
+    -- A zero invoice is paid at once.
+    return private.settle_invoice(invoice.id);
+end;
+$$;
+
+ALTER FUNCTION private.issue_invoice(invoice_id uuid, due_date date) OWNER TO postgres;
 
 --
 -- Name: issue_provisioning_grant(uuid, public.app_role, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7662,6 +11734,207 @@ ALTER FUNCTION private.joinable_topics() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.joinable_topics() IS 'The live-event topics the caller may join and read: user:<own uid>, hospital:<hospital>:<role> for each active membership at an active hospital, and pharmacy:<pharmacy> for each pharmacy where they are an active pharmacist.';
+
+--
+-- Name: journey_appointment_completed(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_appointment_completed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.journey_event(new.patient_id, new.hospital_id, 'appointment_completed');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.journey_appointment_completed() OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_appointment_completed(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_appointment_completed() IS 'Trigger: a completed appointment advances the patient''s journeys waiting for one.';
+
+--
+-- Name: journey_event(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_event(patient uuid, hospital uuid, event text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+    moved integer := 0;
+begin
+    for instance in
+        select i.* from public.journey_instances as i
+        join public.journey_stages as cur on cur.id = i.current_stage_id
+        join public.journey_stages as nxt
+            on nxt.journey_version_id = i.journey_version_id
+            and nxt.position = (
+                select min(s.position) from public.journey_stages as s
+                where s.journey_version_id = i.journey_version_id and s.position > cur.position
+            )
+        where i.patient_id = journey_event.patient and i.hospital_id = journey_event.hospital
+            and i.status = 'active' and nxt.trigger_event = journey_event.event
+        order by i.id
+    loop
+        perform private.advance_journey(instance.id, null, journey_event.event);
+        moved := moved + 1;
+    end loop;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.journey_event(patient uuid, hospital uuid, event text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_event(patient uuid, hospital uuid, event text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_event(patient uuid, hospital uuid, event text) IS 'Advances the patient''s active instances at the hospital whose next stage this event enters.';
+
+--
+-- Name: journey_json(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_json(journey uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select to_jsonb(j) || jsonb_build_object(
+        'version', v.version,
+        'journey_version_id', v.id,
+        'trigger_conditions', v.trigger_conditions,
+        'stages', coalesce((
+            select jsonb_agg(to_jsonb(s) order by s.position)
+            from public.journey_stages as s where s.journey_version_id = v.id
+        ), '[]'),
+        'instances', jsonb_build_object(
+            'active', (select count(*) from public.journey_instances as i where i.journey_id = j.id and i.status = 'active'),
+            'total', (select count(*) from public.journey_instances as i where i.journey_id = j.id)
+        )
+    )
+    from public.journeys as j
+    cross join lateral (
+        select x.* from public.journey_versions as x where x.journey_id = j.id order by x.version desc limit 1
+    ) as v
+    where j.id = journey_json.journey;
+$$;
+
+ALTER FUNCTION private.journey_json(journey uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_json(journey uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_json(journey uuid) IS 'A journey with its current version''s stages.';
+
+--
+-- Name: journey_lab_result_recorded(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_lab_result_recorded() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.journey_event(new.patient_id, new.hospital_id, 'lab_result_recorded');
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.journey_lab_result_recorded() OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_lab_result_recorded(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_lab_result_recorded() IS 'Trigger: a recorded lab result advances the patient''s journeys waiting for one.';
+
+--
+-- Name: journey_message_values(public.journey_instances, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce((
+        select jsonb_object_agg(c.key, c.value) from jsonb_each(instance.context) as c
+        where jsonb_typeof(c.value) in ('string', 'number', 'boolean')
+    ), '{}') || jsonb_strip_nulls(jsonb_build_object(
+        'patient_name', p.full_name,
+        'hospital_name', h.name,
+        'journey_name', j.name,
+        'stage_name', journey_message_values.stage_name,
+        'appointment_date', to_char(a.starts_at at time zone h.time_zone, 'DD Mon YYYY'),
+        'appointment_time', to_char(a.starts_at at time zone h.time_zone, 'HH24:MI'),
+        'practitioner_name', pr.full_name
+    ))
+    from public.patients as p
+    join public.hospitals as h on h.id = instance.hospital_id
+    join public.journeys as j on j.id = instance.journey_id
+    left join public.appointments as a on a.id = instance.appointment_id
+    left join public.doctors as d on d.id = a.doctor_id
+    left join public.profiles as pr on pr.id = d.user_id
+    where p.id = instance.patient_id;
+$$;
+
+ALTER FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_message_values(instance public.journey_instances, stage_name text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) IS 'The values a journey''s message templates may use: the instance context, patient_name, hospital_name, journey_name, stage_name, appointment_date, appointment_time, practitioner_name.';
+
+--
+-- Name: journey_version_for_edit(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_version_for_edit(journey uuid) RETURNS public.journey_versions
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    latest public.journey_versions;
+    copy public.journey_versions;
+begin
+    select v.* into latest
+    from public.journey_versions as v
+    where v.journey_id = journey_version_for_edit.journey
+    order by v.version desc
+    limit 1
+    for update;
+    if not exists (select from public.journey_instances as i where i.journey_version_id = latest.id) then
+        return latest;
+    end if;
+    insert into public.journey_versions (journey_id, hospital_id, version, trigger_conditions)
+    values (latest.journey_id, latest.hospital_id, latest.version + 1, latest.trigger_conditions)
+    returning * into copy;
+    insert into public.journey_stages (
+        journey_version_id, journey_id, hospital_id, position, name, description, trigger_event, wait_days,
+        due_days, actions
+    )
+    select copy.id, s.journey_id, s.hospital_id, s.position, s.name, s.description, s.trigger_event, s.wait_days,
+        s.due_days, s.actions
+    from public.journey_stages as s
+    where s.journey_version_id = latest.id;
+    return copy;
+end;
+$$;
+
+ALTER FUNCTION private.journey_version_for_edit(journey uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_version_for_edit(journey uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_version_for_edit(journey uuid) IS 'The version a journey edit goes to: the latest, or a new copy of it when instances are pinned to it.';
 
 --
 -- Name: keep_status_reason(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7809,6 +12082,287 @@ ALTER FUNCTION private.latin_reading(name text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.latin_reading(name text) IS 'The Latin reading of a name in Devanagari or Gurmukhi script (other text unchanged), with Hindi/Punjabi schwa deletion: for matching names across scripts, not for display.';
+
+--
+-- Name: lead_dashboard(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    span tstzrange;
+    answer jsonb;
+begin
+    perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
+    span := private.hospital_days(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
+    -- One pass over the cohort: how many of each source are in each status now.
+    with counted as materialized (
+        select l.source, l.status, count(*) as n
+        from public.leads as l
+        where l.hospital_id = lead_dashboard.hospital_id
+            and l.created_at >= lower(span) and l.created_at < upper(span)
+        group by l.source, l.status
+    ),
+
+    totals as (
+        select
+            coalesce(sum(c.n), 0)::bigint as leads,
+            coalesce(sum(c.n) filter (where c.status = 'converted'), 0)::bigint as converted,
+            coalesce(sum(c.n) filter (where c.status = 'lost'), 0)::bigint as lost
+        from counted as c
+    ),
+
+    by_source as (
+        select coalesce(jsonb_agg(jsonb_build_object(
+            'source', s.source, 'leads', s.leads, 'converted', s.converted
+        ) order by s.leads desc, s.source), '[]') as list
+        from (
+            select
+                c.source,
+                sum(c.n)::bigint as leads,
+                coalesce(sum(c.n) filter (where c.status = 'converted'), 0)::bigint as converted
+            from counted as c
+            group by c.source
+        ) as s
+    ),
+
+    by_status as (
+        select coalesce(jsonb_object_agg(s.status, s.n), '{}') as counts
+        from (select c.status, sum(c.n)::bigint as n from counted as c group by c.status) as s
+    ),
+
+    now_open as (
+        select
+            count(*) filter (where l.status = 'stalling_sent_to_cro') as cro_queue,
+            count(*) filter (where l.status = 'stalling_sent_to_cro' and l.assigned_to is null) as unassigned,
+            count(*) filter (where l.status = 'new_inquiry') as new_inquiries
+        from public.leads as l
+        where l.hospital_id = lead_dashboard.hospital_id
+            and l.status in ('new_inquiry', 'stalling_sent_to_cro')
+    ),
+
+    -- Revenue (seed 004: the payments), as rpc/financial_snapshot counts it: payments captured
+    -- less refunds processed within the range, per currency.
+    money as (
+        select p.currency, p.amount
+        from public.payments as p
+        where p.hospital_id = lead_dashboard.hospital_id and p.status = 'captured'
+            and p.captured_at >= lower(span) and p.captured_at < upper(span)
+        union all
+        select r.currency, -r.amount
+        from public.refunds as r
+        where r.hospital_id = lead_dashboard.hospital_id and r.status = 'processed'
+            and r.processed_at >= lower(span) and r.processed_at < upper(span)
+    ),
+
+    revenue as (
+        select
+            coalesce(sum(m.amount) filter (where m.currency = 'INR'), 0) as inr,
+            coalesce(jsonb_agg(jsonb_build_object('currency', m.currency, 'amount', m.amount)
+                order by m.currency), '[]') as by_currency
+        from (select y.currency, sum(y.amount) as amount from money as y group by y.currency) as m
+    )
+
+    select jsonb_build_object(
+        'from_date', (lower(span) at time zone h.time_zone)::date,
+        'to_date', (upper(span) at time zone h.time_zone)::date - 1,
+        'new_leads', t.leads,
+        'converted', t.converted,
+        'lost', t.lost,
+        'conversion_rate', case when t.leads = 0 then 0 else round(100.0 * t.converted / t.leads, 1) end,
+        'leads_by_source', bs.list,
+        'leads_by_status', bst.counts,
+        'cro_queue', o.cro_queue,
+        'cro_queue_unassigned', o.unassigned,
+        'new_inquiries_waiting', o.new_inquiries,
+        'revenue', jsonb_build_object('amount', rv.inr, 'currency', 'INR', 'by_currency', rv.by_currency)
+    ) into answer
+    from totals as t
+    cross join by_source as bs
+    cross join by_status as bst
+    cross join now_open as o
+    cross join revenue as rv
+    cross join public.hospitals as h
+    where h.id = lead_dashboard.hospital_id;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs of a hospital over a cohort of leads (for its front desk, CROs and admins).';
+
+--
+-- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    span tstzrange;
+    answer jsonb;
+begin
+    perform private.check_lead_dashboard_reader(hospital_id, from_date, to_date);
+    span := private.hospital_days(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
+    -- One pass over the cohort (the index alone): how many leads have each status and set of
+    -- stages reached; a few dozen combinations, whatever the cohort's size.
+    with counted as materialized (
+        select l.status, l.stages_reached, count(*) as n
+        from public.leads as l
+        where l.hospital_id = lead_funnel.hospital_id
+            and l.created_at >= lower(span) and l.created_at < upper(span)
+        group by l.status, l.stages_reached
+    ),
+
+    -- Each lead counts once in every stage it has been in.
+    reached as (
+        select r.state::text as state, sum(c.n)::bigint as n
+        from counted as c
+        cross join lateral unnest(c.stages_reached) as r (state)
+        group by r.state
+    ),
+
+    standing as (
+        select c.status::text as state, sum(c.n)::bigint as n from counted as c group by c.status
+    )
+
+    select jsonb_build_object(
+        'from_date', (lower(span) at time zone ho.time_zone)::date,
+        'to_date', (upper(span) at time zone ho.time_zone)::date - 1,
+        'cohort', (select coalesce(sum(c.n), 0)::bigint from counted as c),
+        'stages', jsonb_agg(
+            jsonb_build_object(
+                'state', s.state, 'label', s.label, 'position', s.position,
+                'reached', coalesce(r.n, 0), 'now', coalesce(n.n, 0)
+            ) order by s.position
+        )
+    ) into answer
+    from private.state_machine_states as s
+    left join reached as r on r.state = s.state
+    left join standing as n on n.state = s.state
+    cross join public.hospitals as ho
+    where s.machine = 'lead' and ho.id = lead_funnel.hospital_id
+    group by ho.time_zone;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The funnel of a hospital''s cohort of leads from their moves (for its front desk, CROs and admins).';
+
+--
+-- Name: lead_option_name(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select o.name from public.lead_options as o
+    where o.hospital_id = lead_option_name.hospital_id and o.kind = lead_option_name.kind
+        and lower(o.name) = lower(btrim(lead_option_name.typed)) and o.is_active
+$$;
+
+ALTER FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_option_name(hospital_id uuid, kind text, typed text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) IS 'The canonical name of a hospital''s active lead source or inquiry typed in any case; null when it has none such.';
+
+--
+-- Name: lead_patient_matches(uuid, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date DEFAULT NULL::date) RETURNS TABLE(patient_id uuid, score numeric, parts jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with lead as (
+        select l.* from public.leads as l where l.id = lead_patient_matches.lead_id
+    ),
+
+    me as (
+        select (jsonb_populate_record(
+            null::public.patients,
+            jsonb_build_object(
+                'id', lead.id, 'full_name', lead.full_name, 'name_key', private.name_key(lead.full_name),
+                'phone', lead.phone, 'email', lead.email, 'sex', lead.sex,
+                'date_of_birth', lead_patient_matches.date_of_birth
+            )
+        )).*
+        from lead
+    ),
+
+    blocked as (
+        select o.id from me join public.patients as o on o.phone = me.phone
+        union
+        select o.id from me join public.patients as o on o.email operator(extensions.=) me.email
+        union
+        select o.id from me join public.patients as o on o.date_of_birth = me.date_of_birth
+        union
+        select n.id from me cross join lateral (
+            select o.id from public.patients as o
+            where o.name_key operator(extensions.%) me.name_key
+            order by o.name_key operator(extensions.<->) me.name_key
+            limit 50
+        ) as n
+    )
+
+    select o.id, s.score, s.parts
+    from me
+    cross join lead
+    join blocked as b on true
+    join public.patients as o
+        on o.id = b.id and o.deleted_at is null and o.merged_into is null
+        and extensions.similarity(o.name_key, me.name_key) >= 0.5
+    cross join lateral private.duplicate_score(me, o) as s
+    where s.score >= private.duplicate_threshold()
+        and exists (
+            select from public.patient_registrations as r
+            where r.patient_id = o.id and r.hospital_id = lead.hospital_id and r.deleted_at is null
+        )
+    order by s.score desc, o.id
+$$;
+
+ALTER FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_patient_matches(lead_id uuid, date_of_birth date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) IS 'The patients registered at a lead''s hospital who may be its person (identity match score from the threshold, names at least half alike), best first.';
+
+--
+-- Name: lead_repeat_window(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lead_repeat_window() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select interval '60 days' $$;
+
+ALTER FUNCTION private.lead_repeat_window() OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_repeat_window(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lead_repeat_window() IS 'An inquiry from the phone of an open lead whose last inquiry is this recent is that lead again.';
 
 --
 -- Name: leased_analysis(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -7978,6 +12532,36 @@ end;
 $$;
 
 ALTER FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) OWNER TO postgres;
+
+--
+-- Name: live_analytics_changed(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_analytics_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid;
+begin
+    for hospital in select distinct c.hospital_id from changed as c where c.hospital_id is not null loop
+        perform private.raise_live_event(
+            array[private.hospital_topic(hospital, 'hospital_admin'), private.hospital_topic(hospital, 'cro')],
+            'analytics_changed',
+            jsonb_build_object('hospital_id', hospital, 'occurred_at', now())
+        );
+    end loop;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_analytics_changed() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_analytics_changed(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_analytics_changed() IS 'Statement trigger: raises analytics_changed {hospital_id} for each hospital whose rows the statement wrote, to its admins'' and CROs'' topics.';
 
 --
 -- Name: live_appointment_events(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8163,6 +12747,49 @@ ALTER FUNCTION private.live_lab_result_events() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.live_lab_result_events() IS 'Raises lab_result_created / _finalised for the ordering doctor and, once final, the patient''s login (ids and times only; the result and its flag are read through the logged API).';
+
+--
+-- Name: live_lead_events(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.live_lead_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    payload jsonb := jsonb_build_object(
+        'lead_id', new.id, 'hospital_id', new.hospital_id, 'status', new.status, 'source', new.source,
+        'assigned_to', new.assigned_to, 'occurred_at', now()
+    );
+begin
+    if tg_op = 'INSERT' then
+        perform private.raise_live_event(
+            array[private.hospital_topic(new.hospital_id, 'front_desk'), private.hospital_topic(new.hospital_id, 'cro')],
+            'lead_created', payload
+        );
+    end if;
+    if new.assigned_to is not null and (tg_op = 'INSERT' or new.assigned_to is distinct from old.assigned_to) then
+        perform private.raise_live_event(
+            array[private.staff_user_topic(new.assigned_to, new.hospital_id)], 'lead_assigned', payload
+        );
+    end if;
+    if tg_op = 'UPDATE' and new.status is distinct from old.status then
+        perform private.raise_live_event(
+            array[private.hospital_topic(new.hospital_id, 'front_desk'), private.hospital_topic(new.hospital_id, 'cro')],
+            'lead_status_changed', payload || jsonb_build_object('previous_status', old.status)
+        );
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.live_lead_events() OWNER TO postgres;
+
+--
+-- Name: FUNCTION live_lead_events(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.live_lead_events() IS 'Raises lead_created and lead_status_changed for the hospital''s front desk and CROs, and lead_assigned for the assignee (ids, status and source only).';
 
 --
 -- Name: patient_merges; Type: TABLE; Schema: public; Owner: postgres
@@ -8577,6 +13204,25 @@ $$;
 ALTER FUNCTION private.lock_booking_keys() OWNER TO postgres;
 
 --
+-- Name: lock_lead_phone(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select pg_advisory_xact_lock(hashtextextended('lead:' || lock_lead_phone.hospital_id || ':' || lock_lead_phone.phone, 0));
+$$;
+
+ALTER FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lock_lead_phone(hospital_id uuid, phone text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) IS 'Takes the transaction''s turn for new inquiries from one phone at one hospital.';
+
+--
 -- Name: log_clinical_disclosure(text, uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8695,6 +13341,35 @@ $$;
 ALTER FUNCTION private.login_keeps_access(member uuid) OWNER TO postgres;
 
 --
+-- Name: luhn_valid(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.luhn_valid(digits text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    select digits ~ '^[0-9]{13,19}$' and (
+        select sum(
+            case
+                when (length(digits) - d.i) % 2 = 1 then
+                    case when substr(digits, d.i, 1)::integer * 2 > 9 then substr(digits, d.i, 1)::integer * 2 - 9
+                    else substr(digits, d.i, 1)::integer * 2 end
+                else substr(digits, d.i, 1)::integer
+            end
+        ) % 10 = 0
+        from generate_series(1, length(digits)) as d (i)
+    );
+$_$;
+
+ALTER FUNCTION private.luhn_valid(digits text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION luhn_valid(digits text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.luhn_valid(digits text) IS 'Whether a string of 13-19 digits passes the Luhn check (a card number).';
+
+--
 -- Name: mark_calendar_push(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8745,6 +13420,41 @@ end;
 $$;
 
 ALTER FUNCTION private.mark_new_patient_registrable() OWNER TO postgres;
+
+--
+-- Name: mark_overdue_invoices(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_overdue_invoices() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    moved integer;
+begin
+    with due as (
+        select i.id from public.invoices as i
+        join public.hospitals as h on h.id = i.hospital_id
+        where i.status in ('issued', 'partially_paid')
+            and i.due_date < (now() at time zone h.time_zone)::date
+        for update of i skip locked
+    )
+    update public.invoices as i
+    set status = 'overdue'
+    from due
+    where i.id = due.id;
+    get diagnostics moved = row_count;
+    return moved;
+end;
+$$;
+
+ALTER FUNCTION private.mark_overdue_invoices() OWNER TO postgres;
+
+--
+-- Name: FUNCTION mark_overdue_invoices(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.mark_overdue_invoices() IS 'Moves issued and partly paid invoices past their due date (the hospital''s day) to overdue; returns how many. Run hourly by pg_cron (carebase-invoices-overdue).';
 
 --
 -- Name: mark_schedule_push(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8886,6 +13596,31 @@ CREATE FUNCTION private.may_upload_scan_images(object_name text) RETURNS boolean
 $$;
 
 ALTER FUNCTION private.may_upload_scan_images(object_name text) OWNER TO postgres;
+
+--
+-- Name: may_work_leads(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.may_work_leads(member uuid, hospital uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    -- Security definer: reads the memberships of the hospital whatever the caller may read.
+    select exists (
+        select from public.staff_memberships as m
+        join public.hospitals as h on h.id = m.hospital_id
+        where m.user_id = may_work_leads.member and m.hospital_id = may_work_leads.hospital
+            and m.role in ('cro', 'front_desk', 'hospital_admin') and m.is_active and h.is_active
+    )
+$$;
+
+ALTER FUNCTION private.may_work_leads(member uuid, hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION may_work_leads(member uuid, hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.may_work_leads(member uuid, hospital uuid) IS 'True for an active CRO, front desk or admin of the hospital (who may be given a lead or a follow-up).';
 
 --
 -- Name: merge_check(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9477,6 +14212,120 @@ ALTER FUNCTION private.merge_table_sql(table_name regclass, columns name[], sour
 COMMENT ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) IS 'SQL pieces for one table of a merge: its row key (primary key as JSON; a digest of it outside public), how to find a journaled row again, and which rows move.';
 
 --
+-- Name: outbox; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.outbox (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    kind text NOT NULL,
+    subject_type text NOT NULL,
+    subject_id uuid NOT NULL,
+    hospital_id uuid,
+    recipient_kind text NOT NULL,
+    recipient_id uuid NOT NULL,
+    channel text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    deliver_after timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_until timestamp with time zone,
+    claim_token uuid,
+    sent_at timestamp with time zone,
+    provider_message_id text,
+    CONSTRAINT outbox_channel_known CHECK ((channel = ANY (ARRAY['push'::text, 'sms'::text, 'email'::text, 'whatsapp'::text]))),
+    CONSTRAINT outbox_kind_format CHECK ((kind ~ '^[a-z][a-z_]*$'::text)),
+    CONSTRAINT outbox_recipient_kind_known CHECK ((recipient_kind = ANY (ARRAY['patient'::text, 'user'::text, 'pharmacy'::text]))),
+    CONSTRAINT outbox_state_known CHECK ((state = ANY (ARRAY['pending'::text, 'processing'::text, 'sent'::text, 'failed'::text, 'dead'::text, 'cancelled'::text])))
+);
+
+ALTER TABLE private.outbox OWNER TO postgres;
+
+--
+-- Name: message_delivery(private.outbox); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.message_delivery(row_ private.outbox) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    msg public.messages;
+    person public.patients;
+    template public.message_templates;
+    to_address text;
+    as_template boolean := false;
+begin
+    select m.* into msg from public.messages as m where m.id = row_.subject_id for update;
+    if msg.id is null or msg.status <> 'queued' or msg.archived_at is not null then
+        return jsonb_build_object(
+            'settle', 'cancelled',
+            'error', format('the message is %s', coalesce(case when msg.archived_at is not null then 'archived' end, msg.status, 'gone'))
+        );
+    end if;
+    select p.* into person from public.patients as p where p.id = msg.patient_id;
+    to_address := case when msg.channel = 'email' then person.email::text else person.phone::text end;
+    if to_address is null or person.deleted_at is not null then
+        return jsonb_build_object(
+            'settle', 'dead',
+            'error', format('undeliverable: the patient has no %s', case when msg.channel = 'email' then 'email address' else 'phone number' end)
+        );
+    end if;
+    if msg.template_id is not null then
+        select t.* into template from public.message_templates as t where t.id = msg.template_id;
+    end if;
+    if msg.channel = 'whatsapp' and not private.whatsapp_window_open(person.id, now()) then
+        if template.whatsapp_content_sid is null then
+            return jsonb_build_object(
+                'settle', 'dead',
+                'error', 'whatsapp_window_closed: the 24-hour window closed before it went out'
+            );
+        end if;
+        as_template := true;
+    end if;
+    update public.messages as m set address = to_address where m.id = msg.id;
+    if msg.body is null and template.id is null then
+        return jsonb_build_object('settle', 'dead', 'error', 'the template of the message is gone');
+    end if;
+    return jsonb_build_object(
+        'channel', msg.channel,
+        'phone', case when msg.channel <> 'email' then to_address end,
+        'title', msg.subject,
+        'body', msg.body,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'notification_id', row_.id::text,
+            'kind', 'message',
+            'subject_type', 'message',
+            'subject_id', msg.id::text,
+            'message_id', msg.id::text,
+            'email', case when msg.channel = 'email' then to_address end,
+            'content_sid', case when as_template then template.whatsapp_content_sid end,
+            'content_variables', case when as_template then (
+                select jsonb_object_agg(v.n::text, coalesce(msg.template_variables ->> v.name, ''))
+                from unnest(template.variables) with ordinality as v (name, n)
+            )::text end,
+            -- Not rendered yet: the worker renders it (Jinja2 sandbox) and records the text
+            -- with rpc/record_message_text before it sends.
+            'render', case when msg.body is null then jsonb_build_object(
+                'body', template.body, 'subject', template.subject, 'variables', to_jsonb(template.variables),
+                'values', msg.template_variables
+            ) end
+        ))
+    );
+end;
+$$;
+
+ALTER FUNCTION private.message_delivery(row_ private.outbox) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_delivery(row_ private.outbox); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.message_delivery(row_ private.outbox) IS 'For the worker: how to send the message of an outbox row (address, text, WhatsApp template), or how to settle the row when it must not go.';
+
+--
 -- Name: new_verification_code(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9492,6 +14341,40 @@ CREATE FUNCTION private.new_verification_code() RETURNS text
 $$;
 
 ALTER FUNCTION private.new_verification_code() OWNER TO postgres;
+
+--
+-- Name: next_document_number(uuid, text, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    code text;
+begin
+    fiscal_year := private.indian_fiscal_year(day);
+    insert into private.document_counters as c (hospital_id, series, fiscal_year, last_value)
+    values (hospital, next_document_number.series, next_document_number.fiscal_year, 1)
+    on conflict on constraint document_counters_pkey do update
+        set last_value = c.last_value + 1, updated_at = now()
+    returning c.last_value into sequence_no;
+    select h.code into code from public.hospitals as h where h.id = hospital;
+    number := concat_ws(
+        '/', code,
+        case next_document_number.series when 'credit_note' then 'CN' when 'receipt' then 'RCP' end,
+        next_document_number.fiscal_year, lpad(sequence_no::text, 6, '0')
+    );
+end;
+$$;
+
+ALTER FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) IS 'The next gapless number of a hospital''s document series in the fiscal year of day: <code>/<fy>/000001 for invoices, <code>/CN/<fy>/... for credit notes, <code>/RCP/<fy>/... for receipts. Locks the counter row until the transaction ends.';
 
 --
 -- Name: next_mrn(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9538,6 +14421,54 @@ end;
 $_$;
 
 ALTER FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) OWNER TO postgres;
+
+--
+-- Name: note_lead_contact(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_lead_contact() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update public.leads as l
+    set last_contacted_at = greatest(l.last_contacted_at, new.occurred_at)
+    where l.id = new.lead_id;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.note_lead_contact() OWNER TO postgres;
+
+--
+-- Name: FUNCTION note_lead_contact(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.note_lead_contact() IS 'Trigger on lead_activities: a logged call becomes the lead''s last_contacted_at.';
+
+--
+-- Name: note_lead_stage(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_lead_stage() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if not new.status = any(coalesce(new.stages_reached, '{}')) then
+        new.stages_reached := coalesce(new.stages_reached, '{}') || new.status;
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.note_lead_stage() OWNER TO postgres;
+
+--
+-- Name: FUNCTION note_lead_stage(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.note_lead_stage() IS 'Trigger on leads: a lead''s status joins the stages it has reached (leads.stages_reached).';
 
 --
 -- Name: notify_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9745,6 +14676,150 @@ ALTER FUNCTION private.on_care_team(patient uuid, hospital uuid) OWNER TO postgr
 --
 
 COMMENT ON FUNCTION private.on_care_team(patient uuid, hospital uuid) IS 'Whether the caller is on the patient''s care team at this hospital, with an active membership at an active hospital and a live registration.';
+
+--
+-- Name: open_lead_of_phone(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select l.id from public.leads as l
+    where l.hospital_id = open_lead_of_phone.hospital_id and l.phone = open_lead_of_phone.phone
+        and l.status in ('new_inquiry', 'contacted', 'stalling_sent_to_cro')
+        and l.last_inquiry_at > now() - private.lead_repeat_window()
+    order by l.last_inquiry_at desc
+    limit 1
+$$;
+
+ALTER FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION open_lead_of_phone(hospital_id uuid, phone text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) IS 'The open lead of a phone at a hospital whose last inquiry is within the repeat window.';
+
+--
+-- Name: outbox_delivery(private.outbox, text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    tokens text [] := '{}';
+    number text;
+    channel_ text := row_.channel;
+    text_ record;
+begin
+    if row_.recipient_kind = 'patient' and row_.channel in ('sms', 'whatsapp', 'email')
+        and row_.hospital_id is not null
+        and private.contact_withdrawn(row_.recipient_id, row_.hospital_id, row_.channel) then
+        return jsonb_build_object(
+            'settle', 'cancelled',
+            'error', format('the patient withdrew consent to contact by %s', row_.channel)
+        );
+    end if;
+    if row_.kind = 'message' then
+        return private.message_delivery(row_);
+    end if;
+
+    if row_.channel = 'push' then
+        tokens := private.recipient_device_tokens(row_.recipient_kind, row_.recipient_id);
+        if cardinality(tokens) = 0 and row_.recipient_kind = 'patient'
+            and 'sms' = any(channels)
+            and not (row_.hospital_id is not null
+                and private.contact_withdrawn(row_.recipient_id, row_.hospital_id, 'sms')) then
+            number := private.recipient_phone('patient', row_.recipient_id);
+            if number is not null then
+                channel_ := 'sms';
+                update private.outbox as o set channel = 'sms' where o.id = row_.id;
+            end if;
+        end if;
+    elsif row_.channel = 'sms' then
+        number := private.recipient_phone(row_.recipient_kind, row_.recipient_id);
+    end if;
+
+    -- Nowhere to send it: a patient must hear (dead letter: an admin can add the phone
+    -- number and retry); staff and pharmacies without the app are simply not notified.
+    if cardinality(tokens) = 0 and number is null then
+        return jsonb_build_object(
+            'settle', case when row_.recipient_kind = 'patient' then 'dead' else 'cancelled' end,
+            'error', case row_.channel
+                when 'push' then 'undeliverable: the recipient has no registered device'
+                when 'sms' then 'undeliverable: the recipient has no phone number'
+                else format('undeliverable: no address for channel %s', row_.channel)
+            end
+        );
+    end if;
+
+    select r.title, r.body into text_
+    from public.hospitals as h,
+        lateral private.render_notification(row_.kind, row_.recipient_kind, row_.payload, h.time_zone) as r
+    where h.id = row_.hospital_id;
+    if not found then
+        select r.title, r.body into text_
+        from private.render_notification(row_.kind, row_.recipient_kind, row_.payload, 'Asia/Kolkata') as r;
+    end if;
+    return jsonb_build_object(
+        'channel', channel_,
+        'device_tokens', to_jsonb(tokens),
+        'phone', number,
+        'title', text_.title,
+        'body', text_.body,
+        -- For the app to open the right screen: ids only, as strings (FCM data values are strings).
+        'data', jsonb_build_object(
+            'notification_id', row_.id::text, 'kind', row_.kind,
+            'subject_type', row_.subject_type, 'subject_id', row_.subject_id::text
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION outbox_delivery(row_ private.outbox, channels text[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) IS 'For the worker: where and what to send for a claimed outbox row (notification or message), or how to settle it instead (consent withdrawn since it was queued, no address, ...).';
+
+--
+-- Name: outbox_message_settled(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.outbox_message_settled() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.state = 'sent' then
+        update public.messages as m
+        set provider_message_id = coalesce(m.provider_message_id, new.provider_message_id)
+        where m.id = new.subject_id and m.provider_message_id is null and new.provider_message_id is not null;
+        update public.messages as m
+        set status = 'sent'
+        where m.id = new.subject_id and m.status = 'queued';
+    elsif new.state in ('dead', 'cancelled') then
+        update public.messages as m
+        set status = case when new.state = 'dead' then 'failed' else 'cancelled' end,
+            status_reason = coalesce(new.last_error, 'not sent')
+        where m.id = new.subject_id and m.status = 'queued';
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.outbox_message_settled() OWNER TO postgres;
+
+--
+-- Name: FUNCTION outbox_message_settled(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.outbox_message_settled() IS 'Trigger: a message follows its outbox row (sent, failed when dead-lettered, cancelled).';
 
 --
 -- Name: outbox_respect_contact_consent(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10213,6 +15288,35 @@ ALTER FUNCTION private.phone_carriers(phone public.phone_e164) OWNER TO postgres
 COMMENT ON FUNCTION private.phone_carriers(phone public.phone_e164) IS 'The live (not deleted, not merged) patients carrying a number; a number identifies a patient only when exactly one carries it.';
 
 --
+-- Name: phone_to_e164(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.phone_to_e164(raw text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    with digits as (select regexp_replace(btrim(raw), '[\s().-]', '', 'g') as d)
+    select case
+        when raw is null or btrim(raw) = '' then null
+        when d ~ '^\+' then d
+        when d ~ '^00[1-9]' then '+' || substr(d, 3)
+        when d ~ '^[6-9][0-9]{9}$' then '+91' || d
+        when d ~ '^0[6-9][0-9]{9}$' then '+91' || substr(d, 2)
+        when d ~ '^91[6-9][0-9]{9}$' then '+' || d
+        else d
+    end
+    from digits
+$_$;
+
+ALTER FUNCTION private.phone_to_e164(raw text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION phone_to_e164(raw text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.phone_to_e164(raw text) IS 'A typed phone number in E.164 (+91 for a 10-digit Indian number); other input as typed.';
+
+--
 -- Name: possible_duplicates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -10236,6 +15340,30 @@ ALTER FUNCTION private.possible_duplicates(patient_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.possible_duplicates(patient_id uuid) IS 'The possible duplicates of a patient in the hospitals where the caller reviews duplicates.';
+
+--
+-- Name: post_to_invoice(uuid, numeric); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) RETURNS public.invoices
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    update public.invoices as i
+    set amount_paid = i.amount_paid + delta
+    where i.id = post_to_invoice.invoice_id;
+    return private.settle_invoice(post_to_invoice.invoice_id);
+end;
+$$;
+
+ALTER FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) OWNER TO postgres;
+
+--
+-- Name: FUNCTION post_to_invoice(invoice_id uuid, delta numeric); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) IS 'Adds delta to an invoice''s amount_paid (a capture; a refund negative) and settles its status.';
 
 --
 -- Name: prefix_words(text[], text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10631,6 +15759,191 @@ CREATE FUNCTION private.raise_unprocessable(message text, detail text DEFAULT NU
 $$;
 
 ALTER FUNCTION private.raise_unprocessable(message text, detail text, hint text) OWNER TO postgres;
+
+--
+-- Name: razorpay_apply_payment(jsonb, public.payment_status); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    gateway_payment constant text := nullif(btrim(entity ->> 'id'), '');
+    gateway_order constant text := nullif(btrim(entity ->> 'order_id'), '');
+    paise bigint;
+    payment public.payments;
+    first_of_order public.payments;
+    step text;
+    path text[];
+begin
+    if gateway_payment is null or gateway_order is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_ids');
+    end if;
+    if coalesce(entity ->> 'amount', '') !~ '^[0-9]{1,15}$' then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_amount');
+    end if;
+    paise := (entity ->> 'amount')::bigint;
+    -- Events of one order take turns.
+    perform pg_advisory_xact_lock(hashtextextended('razorpay_order:' || gateway_order, 0));
+
+    select p.* into payment from public.payments as p where p.gateway_payment_id = gateway_payment for update;
+    if payment.id is null then
+        select p.* into payment from public.payments as p
+        where p.gateway_order_id = gateway_order and p.gateway_payment_id is null and p.status = 'created'
+        order by p.created_at
+        limit 1
+        for update;
+    end if;
+    if payment.id is null then
+        select p.* into first_of_order from public.payments as p
+        where p.gateway_order_id = gateway_order
+        order by p.created_at
+        limit 1;
+        if first_of_order.id is null then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'unknown_order',
+                'detail', 'no payment of carebase has this order'
+            );
+        end if;
+        if target = 'failed' then
+            return jsonb_build_object(
+                'outcome', 'ignored', 'reason', 'other_attempt', 'hospital_id', first_of_order.hospital_id,
+                'detail', 'a failed attempt on an order whose payment is another attempt'
+            );
+        end if;
+        if paise <> round(first_of_order.amount * 100) or entity ->> 'currency' is distinct from first_of_order.currency then
+            return jsonb_build_object(
+                'outcome', 'unprocessable', 'reason', 'amount_mismatch', 'hospital_id', first_of_order.hospital_id
+            );
+        end if;
+        -- A later attempt on the order succeeded after an earlier one failed: the money is real,
+        -- it becomes a payment of its own.
+        insert into public.payments (
+            hospital_id, patient_id, invoice_id, payer, method, gateway, gateway_order_id, gateway_payment_id,
+            amount, currency, status
+        )
+        values (
+            first_of_order.hospital_id, first_of_order.patient_id, first_of_order.invoice_id, 'patient', 'online',
+            'razorpay', gateway_order, gateway_payment, first_of_order.amount, first_of_order.currency, 'created'
+        )
+        returning * into payment;
+    end if;
+    if paise <> round(payment.amount * 100) or entity ->> 'currency' is distinct from payment.currency then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'amount_mismatch', 'hospital_id', payment.hospital_id,
+            'detail', format('Razorpay reports %s %s, the payment is %s %s', paise, entity ->> 'currency',
+                round(payment.amount * 100), payment.currency)
+        );
+    end if;
+    if payment.gateway_payment_id is null then
+        update public.payments as p set gateway_payment_id = gateway_payment
+        where p.id = payment.id
+        returning p.* into payment;
+    end if;
+    if payment.status = target then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'no_change', 'hospital_id', payment.hospital_id, 'payment_id', payment.id
+        );
+    end if;
+    path := private.forward_path('payment', payment.status::text, target::text);
+    if path is null then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'not_forward', 'hospital_id', payment.hospital_id, 'payment_id', payment.id,
+            'detail', format('the payment is %s; %s would move it back', payment.status, target)
+        );
+    end if;
+    foreach step in array path loop
+        if step = 'captured' then
+            payment := private.capture_payment(payment.id);
+        else
+            update public.payments as p
+            set status = step::public.payment_status,
+                status_reason = case when step = 'failed' then left(entity ->> 'error_description', 500) end
+            where p.id = payment.id
+            returning p.* into payment;
+        end if;
+    end loop;
+    return jsonb_build_object(
+        'outcome', 'applied', 'hospital_id', payment.hospital_id, 'payment_id', payment.id,
+        'status', payment.status
+    );
+end;
+$_$;
+
+ALTER FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) OWNER TO postgres;
+
+--
+-- Name: FUNCTION razorpay_apply_payment(entity jsonb, target public.payment_status); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) IS 'Applies a Razorpay payment entity reported as authorized, captured or failed to its payment (found by payment id, else its order), forward only; a capture gives the receipt number and pays the invoice. Answers {outcome, reason, detail, hospital_id, payment_id, status}.';
+
+--
+-- Name: razorpay_apply_refund(jsonb, public.refund_status); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    gateway_refund constant text := nullif(btrim(entity ->> 'id'), '');
+    ours constant text := entity #>> '{notes,refund_id}';
+    refund public.refunds;
+begin
+    if gateway_refund is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_ids');
+    end if;
+    select r.* into refund from public.refunds as r where r.gateway_refund_id = gateway_refund for update;
+    if refund.id is null and ours ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        select r.* into refund from public.refunds as r where r.id = ours::uuid for update;
+    end if;
+    if refund.id is null then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'unknown_refund',
+            'detail', 'no refund of carebase has this id (a refund made on the gateway''s dashboard?)'
+        );
+    end if;
+    if refund.gateway_refund_id is null then
+        update public.refunds as r set gateway_refund_id = gateway_refund
+        where r.id = refund.id
+        returning r.* into refund;
+    elsif refund.gateway_refund_id <> gateway_refund then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'refund_id_conflict', 'hospital_id', refund.hospital_id
+        );
+    end if;
+    if refund.status = target then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'no_change', 'hospital_id', refund.hospital_id);
+    end if;
+    if refund.status <> 'pending' then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'not_forward', 'hospital_id', refund.hospital_id,
+            'detail', format('the refund is %s; %s would move it back', refund.status, target)
+        );
+    end if;
+    perform from public.payments as p where p.id = refund.payment_id for update;
+    update public.refunds as r
+    set status = target,
+        processed_at = case when target = 'processed' then now() end,
+        status_reason = case when target = 'failed' then 'the gateway refused the refund' end
+    where r.id = refund.id
+    returning r.* into refund;
+    if target = 'failed' then
+        perform private.release_refund(refund.id);
+    end if;
+    return jsonb_build_object('outcome', 'applied', 'hospital_id', refund.hospital_id, 'refund_id', refund.id);
+end;
+$_$;
+
+ALTER FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) OWNER TO postgres;
+
+--
+-- Name: FUNCTION razorpay_apply_refund(entity jsonb, target public.refund_status); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) IS 'Applies a Razorpay refund entity (processed or failed) to its refund (by Razorpay''s id, else notes.refund_id), forward only; a failure makes the amount refundable again.';
 
 --
 -- Name: read_clinical_note(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11161,6 +16474,208 @@ $_$;
 ALTER FUNCTION private.receive_calcom_webhook(body text) OWNER TO postgres;
 
 --
+-- Name: receive_patient_message(public.message_channel, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    number text := regexp_replace(coalesce(from_phone, ''), '^whatsapp:', '');
+    recorded integer;
+begin
+    if coalesce(btrim(body), '') = '' then
+        return jsonb_build_object('outcome', 'ignored', 'reason', 'empty', 'messages', 0);
+    end if;
+    if exists (select from public.messages as m where m.provider_message_id = receive_patient_message.provider_message_id) then
+        return jsonb_build_object('outcome', 'duplicate', 'messages', 0);
+    end if;
+    insert into public.messages (
+        hospital_id, patient_id, channel, direction, address, body, status, provider_message_id
+    )
+    select r.hospital_id, p.id, receive_patient_message.channel, 'inbound', number, left(body, 20000), 'received',
+        case when row_number() over (order by p.id, r.hospital_id) = 1 then receive_patient_message.provider_message_id end
+    from public.patients as p
+    join public.patient_registrations as r on r.patient_id = p.id and r.deleted_at is null
+    where p.phone::text = number and p.deleted_at is null and p.merged_into is null;
+    get diagnostics recorded = row_count;
+    return jsonb_build_object(
+        'outcome', case when recorded > 0 then 'applied' else 'ignored' end,
+        'reason', case when recorded = 0 then 'unknown_number' end,
+        'messages', recorded
+    );
+end;
+$$;
+
+ALTER FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) IS 'Records a patient''s inbound message for each registration of the patients carrying the number.';
+
+--
+-- Name: receive_razorpay_webhook(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_razorpay_webhook(body text, event_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    digest constant text := encode(extensions.digest(convert_to(body, 'UTF8'), 'sha256'), 'hex');
+    parsed jsonb;
+    kind text;
+    entity jsonb;
+    key text;
+    recorded record;
+    entry_id uuid;
+    result jsonb;
+    hospital uuid;
+begin
+    begin
+        parsed := body::jsonb;
+    exception
+        when others then
+            parsed := null;
+    end;
+    if jsonb_typeof(parsed) is distinct from 'object' then
+        parsed := null;
+    end if;
+    kind := parsed ->> 'event';
+    key := coalesce('event:' || nullif(btrim(left(receive_razorpay_webhook.event_id, 200)), ''), 'body:' || digest);
+    entity := coalesce(parsed #> '{payload,payment,entity}', parsed #> '{payload,refund,entity}');
+    select p.hospital_id into hospital from public.payments as p
+    where p.gateway_payment_id = entity ->> 'id' or p.gateway_order_id = entity ->> 'order_id'
+        or p.id in (select r.payment_id from public.refunds as r where r.gateway_refund_id = entity ->> 'id')
+    limit 1;
+    recorded := private.inbox_record(
+        'razorpay', key, kind, entity ->> 'id', hospital,
+        coalesce(
+            parsed #- '{payload,payment,entity,card}' #- '{payload,payment,entity,bank_account}'
+            #- '{payload,payment,entity,token}',
+            jsonb_build_object('unparsed', left(body, 100000))
+        ),
+        digest
+    );
+    entry_id := (recorded.entry).id;
+    if recorded.replay then
+        return jsonb_build_object(
+            'inbox_entry_id', entry_id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome
+        );
+    end if;
+
+    if parsed is null then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'malformed_json');
+    elsif kind in ('payment.authorized', 'payment.captured', 'payment.failed', 'order.paid') then
+        if parsed #> '{payload,payment,entity}' is null then
+            result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_payment');
+        else
+            result := private.razorpay_apply_payment(
+                parsed #> '{payload,payment,entity}',
+                case kind when 'payment.failed' then 'failed' when 'payment.authorized' then 'authorized' else 'captured' end
+                ::public.payment_status
+            );
+        end if;
+    elsif kind in ('refund.processed', 'refund.failed') then
+        if parsed #> '{payload,refund,entity}' is null then
+            result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_refund');
+        else
+            result := private.razorpay_apply_refund(
+                parsed #> '{payload,refund,entity}',
+                case kind when 'refund.failed' then 'failed' else 'processed' end::public.refund_status
+            );
+        end if;
+    else
+        result := jsonb_build_object('outcome', 'ignored', 'reason', 'unsupported_event');
+    end if;
+
+    update private.webhook_inbox as i
+    set
+        outcome = result ->> 'outcome',
+        reason = result ->> 'reason',
+        detail = result ->> 'detail',
+        hospital_id = coalesce((result ->> 'hospital_id')::uuid, i.hospital_id),
+        applied_at = case when result ->> 'outcome' = 'applied' then now() end
+    where i.id = entry_id;
+    return (result - 'hospital_id') || jsonb_build_object('inbox_entry_id', entry_id);
+end;
+$$;
+
+ALTER FUNCTION private.receive_razorpay_webhook(body text, event_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_razorpay_webhook(body text, event_id text) IS 'Records a Razorpay webhook in the inbox (one entry per x-razorpay-event-id, else per body) and applies it in the same transaction.';
+
+--
+-- Name: receive_twilio_status(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    sid text := nullif(params ->> 'MessageSid', '');
+    reported text := lower(params ->> 'MessageStatus');
+    recorded record;
+    result jsonb;
+begin
+    recorded := private.inbox_record(
+        'twilio', concat_ws('|', 'status', sid, receive_twilio_status.message_id, reported), 'message-status', sid,
+        (select m.hospital_id from public.messages as m where m.id = receive_twilio_status.message_id),
+        params, encode(extensions.digest(convert_to(params::text, 'UTF8'), 'sha256'), 'hex')
+    );
+    if recorded.replay then
+        return jsonb_build_object(
+            'inbox_entry_id', (recorded.entry).id, 'outcome', 'duplicate', 'first_outcome', (recorded.entry).outcome
+        );
+    end if;
+    if receive_twilio_status.message_id is null or sid is null or reported is null then
+        result := jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_fields');
+    else
+        result := private.apply_message_status(
+            receive_twilio_status.message_id,
+            case reported
+                when 'sent' then 'sent'
+                when 'delivered' then 'delivered'
+                when 'read' then 'read'
+                when 'failed' then 'failed'
+                when 'undelivered' then 'failed'
+                when 'canceled' then 'cancelled'
+            end,
+            nullif(params ->> 'ErrorCode', ''),
+            coalesce(
+                nullif(params ->> 'ErrorMessage', ''),
+                case when reported in ('failed', 'undelivered') then
+                    format('twilio %s%s', reported, coalesce(' ' || nullif(params ->> 'ErrorCode', ''), ''))
+                end
+            ),
+            sid
+        );
+    end if;
+    update private.webhook_inbox as i
+    set outcome = result ->> 'outcome', reason = result ->> 'reason',
+        applied_at = case when result ->> 'outcome' = 'applied' then now() end
+    where i.id = (recorded.entry).id;
+    return result || jsonb_build_object('inbox_entry_id', (recorded.entry).id);
+end;
+$$;
+
+ALTER FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) IS 'Records a verified Twilio status callback in the webhook inbox and moves its message forward.';
+
+--
 -- Name: receive_vapi_message(text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11257,6 +16772,76 @@ ALTER FUNCTION private.receive_vapi_message(body text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.receive_vapi_message(body text) IS 'Records a Vapi status-update or end-of-call-report (the raw body, authenticated by the sidecar) in the webhook inbox and into the call''s voice session, in one transaction.';
+
+--
+-- Name: receive_website_lead(text, text, text, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    e164 constant text := private.phone_to_e164(receive_website_lead.phone);
+    hospital uuid;
+    source_name text;
+    inquiry_name text;
+    existing uuid;
+begin
+    select h.id, o.name into hospital, source_name
+    from public.hospitals as h
+    join public.lead_options as o on o.hospital_id = h.id and o.is_website and o.is_active
+    where h.code = upper(btrim(receive_website_lead.hospital_code)) and h.is_active;
+    if hospital is null then
+        perform private.raise_not_found('this hospital takes no leads from its website', 'website_leads_off');
+    end if;
+    if coalesce(length(btrim(receive_website_lead.full_name)), 0) not between 1 and 200 then
+        perform private.raise_invalid('give a name', 'name_required');
+    end if;
+    if e164 is null or e164 !~ '^\+[1-9][0-9]{7,14}$' then
+        perform private.raise_invalid('the phone number is not valid', 'invalid_phone');
+    end if;
+    if length(receive_website_lead.message) > 4000 or length(receive_website_lead.email) > 254 then
+        perform private.raise_invalid('the message or email is too long', 'too_long');
+    end if;
+    -- An inquiry the hospital does not list is kept in the message rather than refused.
+    inquiry_name := private.lead_option_name(hospital, 'inquiry', receive_website_lead.inquiry);
+
+    perform private.lock_lead_phone(hospital, e164);
+    existing := private.open_lead_of_phone(hospital, e164);
+    if existing is not null then
+        perform private.record_repeat_inquiry(
+            existing,
+            jsonb_build_object(
+                'source', source_name, 'inquiry', coalesce(inquiry_name, receive_website_lead.inquiry),
+                'problem', receive_website_lead.message, 'full_name', btrim(receive_website_lead.full_name),
+                'via', 'website'
+            )
+        );
+        return jsonb_build_object('outcome', 'merged');
+    end if;
+    insert into public.leads (hospital_id, full_name, phone, email, source, inquiry, problem, created_via)
+    values (
+        hospital, btrim(receive_website_lead.full_name), e164, nullif(btrim(receive_website_lead.email), ''),
+        source_name, inquiry_name,
+        nullif(concat_ws(
+            E'\n',
+            case when inquiry_name is null then nullif(btrim(receive_website_lead.inquiry), '') end,
+            nullif(btrim(receive_website_lead.message), '')
+        ), ''),
+        'website'
+    );
+    return jsonb_build_object('outcome', 'created');
+end;
+$_$;
+
+ALTER FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) IS 'Files a lead from a hospital''s public website form (or records a repeat inquiry on the open lead of the phone).';
 
 --
 -- Name: recipient_device_tokens(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11491,6 +17076,239 @@ ALTER FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid
 --
 
 COMMENT ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) IS 'Sets a pair''s review decision (creating the pair if needed) for a reviewer of the hospital where both are registered; refuses a merged pair.';
+
+--
+-- Name: refunds; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.refunds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    payment_id uuid NOT NULL,
+    amount numeric(14,2) NOT NULL,
+    currency text NOT NULL,
+    reason text NOT NULL,
+    status public.refund_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text NOT NULL,
+    gateway_refund_id text,
+    processed_at timestamp with time zone,
+    requested_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT refunds_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT refunds_key_length CHECK (((length(idempotency_key) >= 8) AND (length(idempotency_key) <= 200))),
+    CONSTRAINT refunds_processed_at CHECK (((status = 'processed'::public.refund_status) = (processed_at IS NOT NULL))),
+    CONSTRAINT refunds_reason_present CHECK (((length(btrim(reason)) >= 1) AND (length(btrim(reason)) <= 500)))
+);
+
+ALTER TABLE public.refunds OWNER TO postgres;
+
+--
+-- Name: TABLE refunds; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.refunds IS 'Refunds of payments (seed 003 /payments/refund): never more than the payment''s captured amount in all, one per idempotency key. A counter payment''s refund is processed at once (cash back); an online payment''s goes through Razorpay (the sidecar''s POST /api/v1/payments/refund): pending, then processed or failed. Read by the hospital''s front desk and admins and by the patient; written only by the billing functions.';
+
+--
+-- Name: COLUMN refunds.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.refunds.status IS 'Changed only along state_machine_transitions (machine refund), forward only; every step is in status_history.';
+
+--
+-- Name: COLUMN refunds.idempotency_key; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.refunds.idempotency_key IS 'The key the refund was asked with (the Idempotency-Key header): asking again answers this refund.';
+
+--
+-- Name: COLUMN refunds.gateway_refund_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.refunds.gateway_refund_id IS 'Razorpay''s refund (rfnd_...), for an online payment.';
+
+--
+-- Name: record_gateway_refund(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) RETURNS public.refunds
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    refund public.refunds;
+begin
+    if outcome not in ('pending', 'processed', 'failed') then
+        perform private.raise_invalid('outcome is pending, processed or failed', 'unknown_outcome');
+    end if;
+    select r.* into refund from public.refunds as r where r.id = record_gateway_refund.refund_id for update;
+    if refund.id is null then
+        perform private.raise_not_found('refund not found', 'refund_not_found');
+    end if;
+    if record_gateway_refund.gateway_refund_id is not null and refund.gateway_refund_id is null then
+        update public.refunds as r set gateway_refund_id = record_gateway_refund.gateway_refund_id
+        where r.id = refund.id
+        returning r.* into refund;
+    elsif refund.gateway_refund_id is distinct from record_gateway_refund.gateway_refund_id
+        and record_gateway_refund.gateway_refund_id is not null then
+        perform private.raise_conflict('the refund has another gateway id already', 'refund_id_conflict');
+    end if;
+    if refund.status <> 'pending' or outcome = 'pending' then
+        return refund;
+    end if;
+    perform from public.payments as p where p.id = refund.payment_id for update;
+    update public.refunds as r
+    set status = outcome::public.refund_status,
+        processed_at = case when outcome = 'processed' then now() end,
+        status_reason = case when outcome = 'failed' then 'the gateway refused the refund' end
+    where r.id = refund.id
+    returning r.* into refund;
+    if outcome = 'failed' then
+        perform private.release_refund(refund.id);
+    end if;
+    return refund;
+end;
+$$;
+
+ALTER FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) OWNER TO postgres;
+
+--
+-- Name: record_lead_assignment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_lead_assignment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    insert into public.lead_activities (lead_id, hospital_id, kind, details)
+    values (
+        new.id, new.hospital_id, 'assigned',
+        jsonb_build_object(
+            'from', case when tg_op = 'UPDATE' then old.assigned_to end, 'to', new.assigned_to,
+            'how', coalesce(nullif(current_setting('carebase.lead_assignment', true), ''), 'manual')
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.record_lead_assignment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_lead_assignment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_lead_assignment() IS 'Trigger on leads: every change of assigned_to is an assigned activity {from, to, how}.';
+
+--
+-- Name: record_payment(uuid, numeric, public.payment_method, text, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text DEFAULT NULL::text, payer text DEFAULT 'patient'::text, idempotency_key text DEFAULT NULL::text) RETURNS public.payments
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(record_payment.invoice_id);
+    paid numeric := round(record_payment.amount, 2);
+    key constant text := nullif(btrim(record_payment.idempotency_key), '');
+    payment public.payments;
+    assigned record;
+begin
+    if key is not null then
+        select p.* into payment from public.payments as p
+        where p.hospital_id = invoice.hospital_id and p.idempotency_key = key;
+        if payment.id is not null then
+            if (payment.invoice_id, payment.amount, payment.method) is distinct from (invoice.id, paid, record_payment.method) then
+                perform private.raise_conflict(
+                    'this idempotency key was used for another payment', 'idempotency_key_reused',
+                    'use a new key for a new payment'
+                );
+            end if;
+            return payment;
+        end if;
+    end if;
+    if record_payment.method = 'online' then
+        perform private.raise_invalid(
+            'online payments go through the payment page', 'online_through_gateway',
+            'POST /api/v1/payments/process with payment_method online'
+        );
+    end if;
+    if record_payment.payer not in ('patient', 'insurer') then
+        perform private.raise_invalid('the payer is patient or insurer', 'unknown_payer');
+    end if;
+    if invoice.status not in ('issued', 'partially_paid', 'overdue') then
+        perform private.raise_conflict(
+            format('invoice %s is %s: nothing can be paid on it', coalesce(invoice.number, 'draft'), invoice.status),
+            'invoice_not_payable'
+        );
+    end if;
+    if paid is null or paid <= 0 then
+        perform private.raise_invalid('the amount must be positive', 'amount_not_positive');
+    end if;
+    if paid > private.invoice_balance(invoice) then
+        perform private.raise_invalid(
+            format('only %s %s is due on %s', private.invoice_balance(invoice), invoice.currency, invoice.number),
+            'payment_exceeds_balance'
+        );
+    end if;
+    assigned := private.next_document_number(invoice.hospital_id, 'receipt', private.hospital_today(invoice.hospital_id));
+    insert into public.payments (
+        hospital_id, patient_id, invoice_id, payer, method, amount, currency, status, receipt_number,
+        fiscal_year, receipt_seq, reference, idempotency_key, captured_at
+    )
+    values (
+        invoice.hospital_id, invoice.patient_id, invoice.id, record_payment.payer, record_payment.method, paid,
+        invoice.currency, 'captured', assigned.number, assigned.fiscal_year, assigned.sequence_no,
+        nullif(btrim(record_payment.reference), ''), key, now()
+    )
+    returning * into payment;
+    perform private.post_to_invoice(invoice.id, paid);
+    return payment;
+end;
+$$;
+
+ALTER FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: record_repeat_inquiry(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) RETURNS public.leads
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    lead public.leads;
+begin
+    select l.* into lead from public.leads as l where l.id = record_repeat_inquiry.lead_id for update;
+    if lead.id is null or not (
+        private.acting_as_system()
+        or lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'))
+    ) then
+        perform private.raise_not_found('lead not found');
+    end if;
+    update public.leads as l
+    set inquiries = l.inquiries + 1, last_inquiry_at = now()
+    where l.id = lead.id
+    returning l.* into lead;
+    insert into public.lead_activities (lead_id, hospital_id, kind, details)
+    values (lead.id, lead.hospital_id, 'repeat_inquiry', jsonb_strip_nulls(record_repeat_inquiry.inquiry));
+    return lead;
+end;
+$$;
+
+ALTER FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) IS 'Counts a repeat inquiry on an open lead and records what came in (source, inquiry, problem, name).';
 
 --
 -- Name: record_transition(text, uuid, uuid, text, text, public.app_role, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11791,6 +17609,31 @@ $$;
 ALTER FUNCTION private.redeem_provisioning_grant(grant_id uuid, login uuid) OWNER TO postgres;
 
 --
+-- Name: refresh_analytics(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refresh_analytics() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    started timestamptz := clock_timestamp();
+begin
+    refresh materialized view concurrently private.appointment_day_counts;
+    insert into private.analytics_refreshes (name, refreshed_at) values ('appointment_day_counts', started)
+    on conflict (name) do update set refreshed_at = excluded.refreshed_at;
+end;
+$$;
+
+ALTER FUNCTION private.refresh_analytics() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refresh_analytics(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refresh_analytics() IS 'Refreshes the analytics rollups (pg_cron: carebase-analytics-rollup, every 10 minutes).';
+
+--
 -- Name: refuse_appointment_clash(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11820,6 +17663,37 @@ end;
 $$;
 
 ALTER FUNCTION private.refuse_appointment_clash() OWNER TO postgres;
+
+--
+-- Name: refuse_card_data(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.refuse_card_data() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if exists (
+        select from unnest(tg_argv) as c (name)
+        where private.holds_card_number(to_jsonb(new) ->> c.name)
+    ) then
+        perform private.raise_invalid(
+            'carebase never stores card numbers: this looks like one', 'card_data_refused',
+            'pay by card on the payment page (hosted checkout) or at the counter''s card machine, and '
+            || 'record only its slip or transaction reference'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.refuse_card_data() OWNER TO postgres;
+
+--
+-- Name: FUNCTION refuse_card_data(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.refuse_card_data() IS 'Trigger: refuses a row whose free text (the columns named in its arguments) holds a card number (22023 card_data_refused).';
 
 --
 -- Name: refuse_clinical_delete(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -11920,6 +17794,35 @@ CREATE FUNCTION private.registrable_in_this_transaction(patient uuid) RETURNS bo
 $$;
 
 ALTER FUNCTION private.registrable_in_this_transaction(patient uuid) OWNER TO postgres;
+
+--
+-- Name: release_refund(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.release_refund(refund_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    refund public.refunds;
+    invoice uuid;
+begin
+    select r.* into refund from public.refunds as r where r.id = release_refund.refund_id;
+    update public.payments as p
+    set amount_refunded = p.amount_refunded - refund.amount
+    where p.id = refund.payment_id
+    returning p.invoice_id into invoice;
+    perform private.post_to_invoice(invoice, refund.amount);
+end;
+$$;
+
+ALTER FUNCTION private.release_refund(refund_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION release_refund(refund_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.release_refund(refund_id uuid) IS 'A failed refund: its amount is refundable again on the payment and paid again on the invoice.';
 
 --
 -- Name: reminder_retry_superseded(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12043,6 +17946,255 @@ $$;
 ALTER FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) OWNER TO postgres;
 
 --
+-- Name: report_appointments(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(day date, total bigint, completed bigint, cancelled bigint, no_show bigint, average_wait_minutes numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_appointments.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    return query
+    with visits as (
+        select a.id, a.status, private.hospital_day(a.hospital_id, a.starts_at) as day
+        from public.appointments as a
+        where a.hospital_id = report_appointments.hospital_id
+            and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+            and (doctor is null or a.doctor_id = doctor)
+    ),
+
+    waits as (
+        select
+            h.subject_id,
+            extract(epoch from min(h.occurred_at) filter (where h.to_state = 'in_consultation')
+                - max(h.occurred_at) filter (where h.to_state = 'checked_in')) / 60 as minutes
+        from public.status_history as h
+        where h.machine = 'appointment' and h.subject_id in (select v.id from visits as v)
+            and h.to_state in ('checked_in', 'in_consultation')
+        group by h.subject_id
+    )
+
+    select
+        v.day,
+        count(*),
+        count(*) filter (where v.status = 'completed'),
+        count(*) filter (where v.status = 'cancelled'),
+        count(*) filter (where v.status = 'no_show'),
+        round(avg(w.minutes) filter (where w.minutes >= 0), 1)
+    from visits as v
+    left join waits as w on w.subject_id = v.id
+    where v.day between start_date and end_date
+    group by v.day
+    order by v.day;
+end;
+$$;
+
+ALTER FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_dashboard(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_dashboard.hospital_id);
+    answer jsonb;
+begin
+    perform private.check_report_period(start_date, end_date);
+    select jsonb_build_object(
+        'hospital_id', report_dashboard.hospital_id,
+        'scope', case when doctor is null then 'hospital' else 'doctor' end,
+        'start_date', start_date,
+        'end_date', end_date,
+        'total_patients', (
+            select count(*) from public.patient_registrations as r
+            where r.hospital_id = report_dashboard.hospital_id and r.deleted_at is null
+                and (doctor is null or exists (
+                    select from public.appointments as a
+                    where a.patient_id = r.patient_id and a.hospital_id = r.hospital_id and a.doctor_id = doctor
+                ))
+        ),
+        'active_patients', (
+            select count(distinct a.patient_id) from public.appointments as a
+            where a.hospital_id = report_dashboard.hospital_id and a.status not in ('cancelled', 'no_show')
+                and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+                and private.hospital_day(a.hospital_id, a.starts_at) between start_date and end_date
+                and (doctor is null or a.doctor_id = doctor)
+        ),
+        'new_patients', (select coalesce(sum(p.new_patients), 0) from private.report_patients(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as p),
+        'total_appointments', (select coalesce(sum(a.total), 0) from private.report_appointments(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as a),
+        'completed_appointments', (select coalesce(sum(a.completed), 0) from private.report_appointments(
+            report_dashboard.hospital_id, start_date, end_date
+        ) as a),
+        'revenue', (select coalesce(round(sum(f.collected), 2), 0) from private.revenue_facts(
+            report_dashboard.hospital_id, doctor, start_date, end_date
+        ) as f),
+        'pending_invoices', (
+            select count(*) from public.invoices as i
+            left join public.appointments as a on a.id = i.appointment_id
+            where i.hospital_id = report_dashboard.hospital_id and i.status in ('issued', 'partially_paid', 'overdue')
+                and (doctor is null or a.doctor_id = doctor)
+        ),
+        'average_wait_minutes', (
+            select round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
+                where a.average_wait_minutes is not null
+            ), 0), 1)
+            from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a
+        ),
+        'patient_satisfaction', null,
+        'currency', 'INR'
+    ) into answer;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_patients(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(month text, new_patients bigint, patients_seen bigint, visits bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_patients.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    return query
+    with registered as (
+        select to_char(private.hospital_day(r.hospital_id, r.registered_at), 'YYYY-MM') as month, r.patient_id
+        from public.patient_registrations as r
+        where r.hospital_id = report_patients.hospital_id and r.deleted_at is null
+            and private.hospital_day(r.hospital_id, r.registered_at) between start_date and end_date
+            and (doctor is null or exists (
+                select from public.appointments as a
+                where a.patient_id = r.patient_id and a.hospital_id = r.hospital_id and a.doctor_id = doctor
+            ))
+    ),
+
+    seen as (
+        select to_char(private.hospital_day(a.hospital_id, a.starts_at), 'YYYY-MM') as month, a.patient_id
+        from public.appointments as a
+        where a.hospital_id = report_patients.hospital_id and a.status = 'completed' and a.patient_id is not null
+            and a.starts_at >= (start_date - 1)::timestamptz and a.starts_at < (end_date + 2)::timestamptz
+            and private.hospital_day(a.hospital_id, a.starts_at) between start_date and end_date
+            and (doctor is null or a.doctor_id = doctor)
+    ),
+
+    months as (select r.month from registered as r union select s.month from seen as s)
+
+    select
+        m.month,
+        (select count(distinct r.patient_id) from registered as r where r.month = m.month),
+        (select count(distinct s.patient_id) from seen as s where s.month = m.month),
+        (select count(*) from seen as s where s.month = m.month)
+    from months as m
+    order by m.month;
+end;
+$$;
+
+ALTER FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: report_revenue(uuid, date, date, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) RETURNS TABLE(dimension text, key text, label text, invoices bigint, billed numeric, collected numeric, currency text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid := private.report_scope(report_revenue.hospital_id);
+begin
+    perform private.check_report_period(start_date, end_date);
+    if report_revenue.group_by not in ('month', 'service', 'doctor', 'insurer') then
+        perform private.raise_invalid('group_by is month, service, doctor or insurer', 'unknown_grouping');
+    end if;
+    return query
+    with facts as (
+        select
+            case report_revenue.group_by
+                when 'month' then to_char(f.day, 'YYYY-MM')
+                when 'service' then f.service
+                when 'doctor' then coalesce(f.doctor_id::text, 'none')
+                else f.insurer
+            end as key,
+            f.doctor_id,
+            f.invoice_id,
+            f.billed,
+            f.collected
+        from private.revenue_facts(report_revenue.hospital_id, doctor, start_date, end_date) as f
+    )
+
+    select
+        report_revenue.group_by,
+        private.csv_safe(x.key),
+        private.csv_safe(case
+            when report_revenue.group_by = 'doctor' then coalesce(
+                (select p.full_name from public.doctors as d join public.profiles as p on p.id = d.user_id
+                    where d.id::text = x.key),
+                'No appointment'
+            )
+            else x.key
+        end),
+        count(distinct x.invoice_id),
+        round(sum(x.billed), 2),
+        round(sum(x.collected), 2),
+        'INR'::text
+    from facts as x
+    group by x.key
+    order by x.key;
+end;
+$$;
+
+ALTER FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: report_scope(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_scope(hospital uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    doctor uuid;
+begin
+    if hospital = any(private.staff_hospital_ids('{hospital_admin}')) then
+        return null;
+    end if;
+    select d.id into doctor from public.doctors as d
+    where d.hospital_id = hospital and d.id = any(private.own_doctor_ids());
+    if doctor is null then
+        perform private.raise_forbidden(
+            'reports are for the hospital''s admins, and for its doctors about their own work', 'not_report_reader'
+        );
+    end if;
+    return doctor;
+end;
+$$;
+
+ALTER FUNCTION private.report_scope(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_scope(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.report_scope(hospital uuid) IS 'null for an admin of the hospital (every figure), the caller''s doctor id there for a doctor (their own figures); 42501 not_report_reader otherwise.';
+
+--
 -- Name: request_cdss_analysis(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12106,6 +18258,80 @@ CREATE FUNCTION private.request_client_ip(headers jsonb) RETURNS text
 $$;
 
 ALTER FUNCTION private.request_client_ip(headers jsonb) OWNER TO postgres;
+
+--
+-- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) RETURNS public.refunds
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    payment public.payments;
+    back numeric := round(request_refund.amount, 2);
+    key constant text := nullif(btrim(request_refund.idempotency_key), '');
+    said constant text := nullif(btrim(request_refund.reason), '');
+    refund public.refunds;
+begin
+    -- The payment's row lock: refunds of one payment take turns.
+    select p.* into payment from public.payments as p where p.id = request_refund.payment_id for update;
+    if payment.id is null
+        or not payment.hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_not_found('payment not found', 'payment_not_found');
+    end if;
+    if key is null or length(key) not between 8 and 200 then
+        perform private.raise_invalid(
+            'a refund needs an idempotency key of 8 to 200 characters', 'idempotency_key_required',
+            'send the same key when retrying the same refund'
+        );
+    end if;
+    select r.* into refund from public.refunds as r where r.payment_id = payment.id and r.idempotency_key = key;
+    if refund.id is not null then
+        if refund.amount is distinct from back then
+            perform private.raise_conflict(
+                'this idempotency key was used for another refund', 'idempotency_key_reused',
+                'use a new key for a new refund'
+            );
+        end if;
+        return refund;
+    end if;
+    if payment.status <> 'captured' then
+        perform private.raise_conflict(
+            format('the payment is %s: only a captured payment is refunded', payment.status), 'payment_not_captured'
+        );
+    end if;
+    if back is null or back <= 0 then
+        perform private.raise_invalid('the amount must be positive', 'amount_not_positive');
+    end if;
+    if said is null or length(said) > 500 then
+        perform private.raise_invalid('say why the money goes back (at most 500 characters)', 'reason_required');
+    end if;
+    if back > payment.amount - payment.amount_refunded then
+        perform private.raise_invalid(
+            format('at most %s %s of this payment can still be refunded', payment.amount - payment.amount_refunded,
+                payment.currency),
+            'refund_exceeds_captured'
+        );
+    end if;
+    insert into public.refunds (
+        hospital_id, patient_id, payment_id, amount, currency, reason, status, idempotency_key, processed_at
+    )
+    values (
+        payment.hospital_id, payment.patient_id, payment.id, back, payment.currency, said,
+        case when payment.gateway is null then 'processed' else 'pending' end::public.refund_status,
+        key, case when payment.gateway is null then now() end
+    )
+    returning * into refund;
+    update public.payments as p
+    set amount_refunded = p.amount_refunded + back
+    where p.id = payment.id;
+    perform private.post_to_invoice(payment.invoice_id, -back);
+    return refund;
+end;
+$$;
+
+ALTER FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) OWNER TO postgres;
 
 --
 -- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12256,6 +18482,54 @@ end;
 $$;
 
 ALTER FUNCTION private.require_hospital_admin(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: require_journey_office(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.require_journey_office(hospital uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not private.acting_as_system()
+        and not coalesce(hospital = any(private.staff_hospital_ids('{hospital_admin,cro}')), false) then
+        perform private.raise_not_found('journey not found');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.require_journey_office(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION require_journey_office(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.require_journey_office(hospital uuid) IS 'Refuses (PT404, as for a journey that does not exist) anyone but the hospital''s admins and CROs.';
+
+--
+-- Name: require_journey_staff(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.require_journey_staff(hospital uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not private.acting_as_system()
+        and not coalesce(hospital = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin,nurse,doctor}')), false) then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.require_journey_staff(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION require_journey_staff(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.require_journey_staff(hospital uuid) IS 'Refuses (PT404) anyone but the hospital''s front desk, CROs, admins, nurses and doctors.';
 
 --
 -- Name: require_patient_registration(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12516,6 +18790,63 @@ $$;
 ALTER FUNCTION private.reveal_patient_identifier(identifier_id uuid) OWNER TO postgres;
 
 --
+-- Name: revenue_facts(uuid, uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) RETURNS TABLE(day date, invoice_id uuid, service text, doctor_id uuid, insurer text, billed numeric, collected numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with invoices as (
+        select i.*, a.doctor_id
+        from public.invoices as i
+        left join public.appointments as a on a.id = i.appointment_id
+        where i.hospital_id = hospital and i.status <> 'draft' and i.total > 0
+            and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor)
+    ),
+
+    events as (
+        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected from invoices as i
+        union all
+        select c.invoice_id, c.issued_at, -c.amount, 0 from public.credit_notes as c
+        where c.invoice_id in (select i.id from invoices as i)
+        union all
+        select p.invoice_id, p.captured_at, 0, p.amount from public.payments as p
+        where p.status = 'captured' and p.invoice_id in (select i.id from invoices as i)
+        union all
+        select p.invoice_id, r.processed_at, 0, -r.amount from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.status = 'processed' and p.invoice_id in (select i.id from invoices as i)
+    ),
+
+    dated as (
+        select e.*, private.hospital_day(hospital, e.at) as day from events as e
+    )
+
+    select
+        d.day,
+        d.invoice_id,
+        coalesce(s.code || ' ' || s.name, l.description),
+        i.doctor_id,
+        coalesce(nullif(btrim(i.insurer_name), ''), 'Self-pay'),
+        d.billed * l.line_total / i.total,
+        d.collected * l.line_total / i.total
+    from dated as d
+    join invoices as i on i.id = d.invoice_id
+    join public.invoice_lines as l on l.invoice_id = i.id
+    left join public.billing_services as s on s.id = l.service_id
+    where d.day between start_date and end_date;
+$$;
+
+ALTER FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) IS 'The billed (issues less credit notes) and collected (captures less refunds) amounts of a hospital''s invoices (a doctor''s visits'' only, when doctor is given) per day of the period, spread over each invoice''s lines by their share.';
+
+--
 -- Name: review_cdss_analysis(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12640,6 +18971,72 @@ $_$;
 ALTER FUNCTION private.rotate_field_encryption(batch_size integer) OWNER TO postgres;
 
 --
+-- Name: run_journey_action(public.journey_instances, public.journey_stages, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    template public.message_templates;
+    sent public.messages;
+    ticket uuid;
+    values_ jsonb;
+    failure_detail text;
+begin
+    case action ->> 'type'
+        when 'send_template' then
+            select t.* into template from public.message_templates as t
+            where t.hospital_id = instance.hospital_id and t.code = action ->> 'template_code'
+                and t.channel = (action ->> 'channel')::public.message_channel and t.is_active;
+            if template.id is null then
+                return action || jsonb_build_object('outcome', 'skipped', 'reason', 'template_not_found');
+            end if;
+            values_ := private.journey_message_values(instance, stage.name);
+            sent := private.send_message(
+                instance.patient_id, template.channel, null, null, instance.hospital_id, template.id,
+                coalesce((
+                    select jsonb_object_agg(v.name, values_ -> v.name)
+                    from unnest(template.variables) as v (name) where values_ ? v.name
+                ), '{}'),
+                null, instance.id
+            );
+            return action || jsonb_build_object('outcome', 'done', 'message_id', sent.id);
+        when 'create_ticket', 'book_follow_up' then
+            insert into public.tickets (hospital_id, patient_id, journey_instance_id, title, category, priority)
+            values (
+                instance.hospital_id, instance.patient_id, instance.id,
+                case when action ->> 'type' = 'book_follow_up'
+                    then format('Book a follow-up visit in %s days (%s)', coalesce(action ->> 'days', '0'), stage.name)
+                    else action ->> 'title'
+                end,
+                case when action ->> 'type' = 'book_follow_up' then 'appointment' else coalesce(action ->> 'category', 'journey') end,
+                coalesce(action ->> 'priority', 'medium')::public.ticket_priority
+            )
+            returning id into ticket;
+            return action || jsonb_build_object('outcome', 'done', 'ticket_id', ticket);
+        else
+            return action || jsonb_build_object('outcome', 'skipped', 'reason', 'unknown_action');
+    end case;
+exception
+    when others then
+        get stacked diagnostics failure_detail = pg_exception_detail;
+        return action || jsonb_build_object(
+            'outcome', 'skipped', 'reason', coalesce(nullif(failure_detail, ''), 'failed'), 'message', sqlerrm
+        );
+end;
+$$;
+
+ALTER FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) IS 'Runs a stage action (send_template, create_ticket, book_follow_up) and answers its outcome; a refusal (consent withdrawn, the WhatsApp window, no template) is an outcome, not an error.';
+
+--
 -- Name: scan_indication(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -12709,6 +19106,230 @@ ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) 
 --
 
 COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
+
+--
+-- Name: messages; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.messages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    journey_instance_id uuid,
+    channel public.message_channel NOT NULL,
+    direction public.message_direction DEFAULT 'outbound'::public.message_direction NOT NULL,
+    address text,
+    subject text,
+    body text,
+    template_id uuid,
+    template_variables jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    scheduled_for timestamp with time zone,
+    sent_at timestamp with time zone,
+    delivered_at timestamp with time zone,
+    read_at timestamp with time zone,
+    failed_at timestamp with time zone,
+    error_code text,
+    provider_message_id text,
+    archived_at timestamp with time zone,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ((COALESCE(subject, ''::text) || ' '::text) || COALESCE(body, ''::text)))) STORED,
+    CONSTRAINT messages_body_length CHECK (((length(body) >= 1) AND (length(body) <= 20000))),
+    CONSTRAINT messages_body_or_template CHECK (((body IS NOT NULL) OR (template_id IS NOT NULL))),
+    CONSTRAINT messages_subject_length CHECK ((length(subject) <= 200)),
+    CONSTRAINT messages_template_variables_object CHECK ((jsonb_typeof(template_variables) = 'object'::text))
+);
+
+ALTER TABLE public.messages OWNER TO postgres;
+
+--
+-- Name: TABLE messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.messages IS 'Messages to and from patients (seed 001 communications): WhatsApp, SMS, email. Sent with rpc/send_message (or POST /api/v1/communications on the sidecar, which renders templates); listed with filters here (?patient_id=eq...&channel=eq...&status=eq...&archived_at=is.null); searched with rpc/search_messages; counted with rpc/message_stats; archived with rpc/archive_message (never deleted). Read by the hospital''s staff and by the patient (until archived); staff PATCH status (delivered, read, failed with status_reason as the error).';
+
+--
+-- Name: COLUMN messages.address; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.address IS 'The patient''s number (E.164) or email it went to (set when it was sent), or came from (inbound).';
+
+--
+-- Name: COLUMN messages.body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.body IS 'The text as sent (rendered from the template): never clinical content. Null only for an automatic message (a journey stage''s) until the worker renders its template.';
+
+--
+-- Name: COLUMN messages.template_variables; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.template_variables IS 'The values the template was rendered with.';
+
+--
+-- Name: COLUMN messages.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.status IS 'Changed only along state_machine_transitions (machine message): queued, sent, delivered, read, failed, cancelled (outbound); received, read (inbound). Every step is in status_history.';
+
+--
+-- Name: COLUMN messages.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.status_reason IS 'Why: the error of a failure, the cause of a cancellation.';
+
+--
+-- Name: COLUMN messages.scheduled_for; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.scheduled_for IS 'When it is to go out; null: at once.';
+
+--
+-- Name: COLUMN messages.error_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.error_code IS 'The provider''s error code of a failure (e.g. Twilio 30008).';
+
+--
+-- Name: COLUMN messages.provider_message_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.provider_message_id IS 'The provider''s id (Twilio Message SID, SMTP Message-ID).';
+
+--
+-- Name: COLUMN messages.archived_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.archived_at IS 'Archived (the API''s delete): hidden from the patient and from search.';
+
+--
+-- Name: COLUMN messages.search; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.search IS 'The subject and body for full-text search (simple configuration: any script).';
+
+--
+-- Name: send_message(uuid, public.message_channel, text, text, uuid, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) RETURNS public.messages
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := send_message.hospital_id;
+    person public.patients;
+    template public.message_templates;
+    due timestamptz := greatest(coalesce(send_message.scheduled_for, now()), now());
+    made public.messages;
+begin
+    if hospital is null then
+        -- The one hospital of the caller's where the patient is registered (else: name it).
+        select r.hospital_id into strict hospital
+        from public.patient_registrations as r
+        where r.patient_id = send_message.patient_id and r.deleted_at is null
+            and private.is_active_staff_at((select auth.uid()), r.hospital_id);
+    end if;
+    if not private.acting_as_system() and not private.is_active_staff_at((select auth.uid()), hospital) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    select p.* into person
+    from public.patients as p
+    join public.patient_registrations as r on r.patient_id = p.id
+    where p.id = send_message.patient_id and r.hospital_id = hospital and r.deleted_at is null;
+    if person.id is null then
+        perform private.raise_not_found('patient not found');
+    end if;
+
+    if send_message.channel in ('sms', 'whatsapp') and person.phone is null then
+        perform private.raise_unprocessable('the patient has no phone number', 'patient_has_no_phone');
+    elsif send_message.channel = 'email' and person.email is null then
+        perform private.raise_unprocessable('the patient has no email address', 'patient_has_no_email');
+    end if;
+    if private.contact_withdrawn(person.id, hospital, send_message.channel::text) then
+        perform private.raise_conflict(
+            format('the patient withdrew consent to contact by %s', send_message.channel),
+            'contact_consent_withdrawn'
+        );
+    end if;
+
+    if send_message.template_id is not null then
+        select t.* into template
+        from public.message_templates as t
+        where t.id = send_message.template_id and t.hospital_id = hospital;
+        if template.id is null then
+            perform private.raise_not_found('template not found');
+        end if;
+        if template.channel <> send_message.channel or not template.is_active then
+            perform private.raise_invalid(
+                format('the template is for %s%s', template.channel, case when template.is_active then '' else ', and inactive' end),
+                'template_not_usable'
+            );
+        end if;
+    end if;
+    -- Without a body, a template is rendered by the worker when the message goes out (a
+    -- journey stage's messages; clients that do not render it themselves).
+    if coalesce(btrim(send_message.body), '') = '' and not (send_message.body is null and template.id is not null) then
+        perform private.raise_invalid('a message needs a body, or a template', 'body_required');
+    end if;
+    if length(send_message.body) > (
+        case send_message.channel when 'sms' then 1600 when 'whatsapp' then 4096 else 20000 end
+    ) then
+        perform private.raise_invalid(
+            format('the body is too long for %s', send_message.channel), 'body_too_long',
+            'SMS: 1600 characters, WhatsApp: 4096, email: 20000'
+        );
+    end if;
+    if send_message.channel = 'email' and coalesce(btrim(send_message.subject), '') = ''
+        and send_message.body is not null then
+        perform private.raise_invalid('an email needs a subject', 'subject_required');
+    end if;
+    if send_message.scheduled_for > now() + interval '366 days' then
+        perform private.raise_invalid('a message is scheduled at most a year ahead', 'scheduled_too_far');
+    end if;
+    if send_message.channel = 'whatsapp' and template.whatsapp_content_sid is null
+        and not private.whatsapp_window_open(person.id, due) then
+        perform private.raise_conflict(
+            'outside the 24-hour WhatsApp window only an approved template may be sent', 'whatsapp_window_closed',
+            'send an approved template (one with a whatsapp_content_sid), or use SMS'
+        );
+    end if;
+
+    insert into public.messages (
+        hospital_id, patient_id, journey_instance_id, channel, direction, subject, body, template_id,
+        template_variables, scheduled_for
+    )
+    values (
+        hospital, person.id, send_message.journey_instance_id, send_message.channel, 'outbound',
+        nullif(btrim(send_message.subject), ''), nullif(send_message.body, ''), send_message.template_id,
+        coalesce(send_message.template_variables, '{}'), send_message.scheduled_for
+    )
+    returning * into made;
+    perform private.enqueue(
+        'message', 'message', made.id, hospital, 'patient', person.id, send_message.channel::text,
+        jsonb_build_object('message_id', made.id), due
+    );
+    return made;
+exception
+    when no_data_found or too_many_rows then
+        perform private.raise_invalid(
+            'name the hospital the message is from', 'hospital_required',
+            'the patient is registered at none, or at several, of your hospitals'
+        );
+end;
+$$;
+
+ALTER FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) IS 'Queues a message and its outbox row after checking reach, consent, address and the WhatsApp window.';
 
 --
 -- Name: set_doctor_calendar_key(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -12928,6 +19549,47 @@ ALTER FUNCTION private.settle_duplicate_pair() OWNER TO postgres;
 COMMENT ON FUNCTION private.settle_duplicate_pair() IS 'Trigger on patient_merges: the merged pair''s queue entry becomes merged, and not_duplicate when the merge is undone.';
 
 --
+-- Name: settle_invoice(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.settle_invoice(invoice_id uuid, reason text DEFAULT NULL::text) RETURNS public.invoices
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    target public.invoice_status;
+begin
+    select i.* into invoice from public.invoices as i where i.id = settle_invoice.invoice_id;
+    if invoice.status in ('draft', 'cancelled') then
+        return invoice;
+    end if;
+    target := case
+        when invoice.amount_credited >= invoice.total and invoice.total > 0 then 'cancelled'
+        when invoice.amount_paid >= invoice.total - invoice.amount_credited then 'paid'
+        when invoice.due_date < private.hospital_today(invoice.hospital_id) then 'overdue'
+        when invoice.amount_paid > 0 then 'partially_paid'
+        else 'issued'
+    end;
+    if target <> invoice.status then
+        update public.invoices as i
+        set status = target, status_reason = case when target = 'cancelled' then coalesce(reason, 'credited in full') end
+        where i.id = invoice.id
+        returning i.* into invoice;
+    end if;
+    return invoice;
+end;
+$$;
+
+ALTER FUNCTION private.settle_invoice(invoice_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION settle_invoice(invoice_id uuid, reason text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.settle_invoice(invoice_id uuid, reason text) IS 'Moves an issued invoice to the status its amounts call for: cancelled (credited whole), paid, overdue (past due), partially_paid or issued.';
+
+--
 -- Name: shared_with_caller(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -13144,6 +19806,114 @@ $$;
 ALTER FUNCTION private.stamp_membership_deactivation() OWNER TO postgres;
 
 --
+-- Name: stamp_message_status(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.stamp_message_status() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op = 'UPDATE' and new.status is not distinct from old.status then
+        return new;
+    end if;
+    case new.status
+        when 'sent' then new.sent_at := coalesce(new.sent_at, now());
+        when 'delivered' then
+            new.sent_at := coalesce(new.sent_at, now());
+            new.delivered_at := coalesce(new.delivered_at, now());
+        when 'read' then new.read_at := coalesce(new.read_at, now());
+        when 'failed' then new.failed_at := coalesce(new.failed_at, now());
+        else
+            null;
+    end case;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.stamp_message_status() OWNER TO postgres;
+
+--
+-- Name: FUNCTION stamp_message_status(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.stamp_message_status() IS 'Trigger: sets sent_at, delivered_at, read_at or failed_at when a message reaches that status.';
+
+--
+-- Name: start_journey_instance(uuid, uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) RETURNS public.journey_instances
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_journey public.journeys;
+    version public.journey_versions;
+    first_stage public.journey_stages;
+    made public.journey_instances;
+begin
+    select j.* into found_journey from public.journeys as j where j.id = start_journey_instance.journey_id;
+    if found_journey.id is null then
+        perform private.raise_not_found('journey not found');
+    end if;
+    if not private.acting_as_system()
+        and not coalesce(found_journey.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin,nurse,doctor}')), false) then
+        perform private.raise_not_found('journey not found');
+    end if;
+    if not found_journey.is_active then
+        perform private.raise_conflict('the journey is inactive', 'journey_inactive');
+    end if;
+    if not exists (
+        select from public.patient_registrations as r
+        where r.patient_id = start_journey_instance.patient_id and r.hospital_id = found_journey.hospital_id
+            and r.deleted_at is null
+    ) then
+        perform private.raise_not_found('patient not found');
+    end if;
+    select v.* into version from public.journey_versions as v
+    where v.journey_id = found_journey.id order by v.version desc limit 1;
+    select s.* into first_stage from public.journey_stages as s
+    where s.journey_version_id = version.id order by s.position limit 1;
+    if first_stage.id is null then
+        perform private.raise_invalid('the journey has no stages', 'journey_has_no_stages');
+    end if;
+    begin
+        insert into public.journey_instances (
+            hospital_id, patient_id, journey_id, journey_version_id, appointment_id, encounter_id, context
+        )
+        values (
+            found_journey.hospital_id, start_journey_instance.patient_id, found_journey.id, version.id,
+            start_journey_instance.appointment_id, start_journey_instance.encounter_id,
+            coalesce(start_journey_instance.context, '{}')
+        )
+        returning * into made;
+    exception
+        when exclusion_violation then
+            perform private.raise_conflict(
+                'the patient is already on this journey', 'journey_already_active',
+                'complete or cancel the active instance first'
+            );
+        when foreign_key_violation then
+            perform private.raise_not_found('appointment or encounter not found');
+        when check_violation then
+            perform private.raise_invalid('context is an object', 'context_malformed');
+    end;
+    perform private.enter_journey_stage(made.id, first_stage, 'start');
+    select i.* into made from public.journey_instances as i where i.id = made.id;
+    return made;
+end;
+$$;
+
+ALTER FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) IS 'Starts a patient on the current version of a journey, in its first stage.';
+
+--
 -- Name: sync_profile_from_auth_user(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -13168,6 +19938,281 @@ end;
 $$;
 
 ALTER FUNCTION private.sync_profile_from_auth_user() OWNER TO postgres;
+
+--
+-- Name: template_placeholders(text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.template_placeholders(source text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select coalesce(array_agg(distinct m[1]), '{}')
+    from regexp_matches(coalesce(template_placeholders.source, ''), '\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)', 'g') as m;
+$$;
+
+ALTER FUNCTION private.template_placeholders(source text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION template_placeholders(source text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.template_placeholders(source text) IS 'The variable names a template text uses ({{ name ... }}), as declared variables must cover them.';
+
+--
+-- Name: tickets; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.tickets (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    journey_instance_id uuid,
+    title text NOT NULL,
+    description text,
+    category text DEFAULT 'general'::text NOT NULL,
+    priority public.ticket_priority DEFAULT 'medium'::public.ticket_priority NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    assigned_to uuid,
+    resolution_notes text,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tickets_category_format CHECK ((category ~ '^[a-z][a-z_]{0,39}$'::text)),
+    CONSTRAINT tickets_description_length CHECK ((length(description) <= 4000)),
+    CONSTRAINT tickets_resolution_notes_length CHECK ((length(resolution_notes) <= 4000)),
+    CONSTRAINT tickets_title_length CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 200)))
+);
+
+ALTER TABLE public.tickets OWNER TO postgres;
+
+--
+-- Name: TABLE tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.tickets IS 'Support tickets (seed 001): a patient''s problem the hospital works on. Create with POST (hospital_id, patient_id, title, optional description, category, priority, assigned_to, journey_instance_id); change with PATCH (status along the ticket machine, priority, category, assigned_to: active staff of the hospital only, resolution_notes: required to resolve). Read by the hospital''s staff and by the patient; patients may open tickets at their hospitals but not assign them. SLA: rpc/ticket_sla and rpc/ticket_sla_breaches.';
+
+--
+-- Name: COLUMN tickets.journey_instance_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.journey_instance_id IS 'The patient journey instance the ticket belongs to, if any.';
+
+--
+-- Name: COLUMN tickets.category; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.category IS 'A lower-case code, e.g. prescription, appointment, billing, general.';
+
+--
+-- Name: COLUMN tickets.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.status IS 'Changed only along state_machine_transitions (machine ticket): open, in_progress, waiting_on_patient (the SLA clock stops), resolved, closed; reopen with a status_reason. Every step is in status_history.';
+
+--
+-- Name: COLUMN tickets.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.status_reason IS 'Why the last transition was taken (required to reopen, or to close unresolved).';
+
+--
+-- Name: COLUMN tickets.assigned_to; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.assigned_to IS 'The staff member working on it: a user with an active membership at the ticket''s hospital when assigned.';
+
+--
+-- Name: COLUMN tickets.resolution_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.resolution_notes IS 'How the problem was resolved (required to resolve).';
+
+--
+-- Name: COLUMN tickets.created_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.tickets.created_by IS 'Who opened the ticket (the caller, always).';
+
+--
+-- Name: ticket_sla(public.tickets, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    target record;
+    step record;
+    opened_at timestamptz;
+    state_ text;
+    since timestamptz;
+    responded_at timestamptz;
+    resolved_at timestamptz;
+    worked numeric := 0;
+    piece numeric;
+    first_due timestamptz;
+    resolution_due timestamptz;
+begin
+    select * into target from private.ticket_sla_target(ticket.hospital_id, ticket.priority);
+    for step in
+        select h.from_state, h.to_state, h.occurred_at
+        from public.status_history as h
+        where h.machine = 'ticket' and h.subject_id = ticket.id and h.occurred_at <= ticket_sla.at
+        order by h.occurred_at
+    loop
+        if state_ is null then
+            opened_at := step.occurred_at;
+        else
+            if state_ in ('open', 'in_progress') then
+                piece := private.business_minutes(ticket.hospital_id, since, step.occurred_at);
+                if resolution_due is null and worked + piece >= target.resolution_minutes then
+                    resolution_due := private.add_business_minutes(
+                        ticket.hospital_id, since, target.resolution_minutes - worked
+                    );
+                end if;
+                worked := worked + piece;
+            end if;
+            if state_ = 'open' and responded_at is null then
+                responded_at := step.occurred_at;
+            end if;
+        end if;
+        -- Resolved when it first reached resolved or closed since it last ran.
+        if step.to_state not in ('resolved', 'closed') then
+            resolved_at := null;
+        elsif resolved_at is null then
+            resolved_at := step.occurred_at;
+        end if;
+        state_ := step.to_state;
+        since := step.occurred_at;
+    end loop;
+    if opened_at is null then
+        return null;
+    end if;
+
+    -- The segment still running at `at`.
+    if state_ in ('open', 'in_progress') then
+        piece := private.business_minutes(ticket.hospital_id, since, ticket_sla.at);
+        if resolution_due is null then
+            resolution_due := private.add_business_minutes(ticket.hospital_id, since, target.resolution_minutes - worked);
+        end if;
+        worked := worked + piece;
+    end if;
+
+    responded_at := least(responded_at, (
+        select min(c.created_at) from public.ticket_comments as c
+        where c.ticket_id = ticket.id and c.by_staff and not c.is_internal and c.created_at <= ticket_sla.at
+    ));
+    first_due := private.add_business_minutes(ticket.hospital_id, opened_at, target.first_response_minutes);
+
+    return jsonb_build_object(
+        'ticket_id', ticket.id,
+        'hospital_id', ticket.hospital_id,
+        'priority', ticket.priority,
+        'status', state_,
+        'paused', state_ = 'waiting_on_patient',
+        'as_of', ticket_sla.at,
+        'opened_at', opened_at,
+        'first_response', jsonb_build_object(
+            'target_minutes', target.first_response_minutes,
+            'elapsed_minutes', round(private.business_minutes(
+                ticket.hospital_id, opened_at, coalesce(responded_at, ticket_sla.at)
+            ), 1),
+            'due_at', first_due,
+            'met_at', responded_at,
+            'breached', coalesce(responded_at, ticket_sla.at) > first_due
+        ),
+        'resolution', jsonb_build_object(
+            'target_minutes', target.resolution_minutes,
+            'elapsed_minutes', round(worked, 1),
+            'due_at', resolution_due,
+            'met_at', resolved_at,
+            'breached', worked > target.resolution_minutes
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla(ticket public.tickets, at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) IS 'A ticket''s SLA as of a time, computed from its status history and comments in the hospital''s business hours (see rpc/ticket_sla).';
+
+--
+-- Name: ticket_sla_target(uuid, public.ticket_priority); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) RETURNS TABLE(first_response_minutes integer, resolution_minutes integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(t.first_response_minutes, d.first_response_minutes),
+        coalesce(t.resolution_minutes, d.resolution_minutes)
+    from (
+        values
+        ('urgent'::public.ticket_priority, 60, 240),
+        ('high'::public.ticket_priority, 240, 960),
+        ('medium'::public.ticket_priority, 480, 2400),
+        ('low'::public.ticket_priority, 960, 4800)
+    ) as d (priority, first_response_minutes, resolution_minutes)
+    left join public.ticket_sla_targets as t
+        on t.hospital_id = ticket_sla_target.hospital and t.priority = d.priority
+    where d.priority = ticket_sla_target.priority;
+$$;
+
+ALTER FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla_target(hospital uuid, priority public.ticket_priority); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) IS 'The hospital''s SLA for a priority (ticket_sla_targets), or the default.';
+
+--
+-- Name: total_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.total_invoice() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    update public.invoices as i
+    set (
+        subtotal, discount_total, taxable_total, cgst_total, sgst_total, igst_total, total,
+        insurer_total, patient_total
+    ) = (
+        select
+            coalesce(sum(round(l.quantity * l.unit_price, 2)), 0),
+            coalesce(sum(l.discount), 0),
+            coalesce(sum(l.taxable_value), 0),
+            coalesce(sum(l.cgst), 0),
+            coalesce(sum(l.sgst), 0),
+            coalesce(sum(l.igst), 0),
+            coalesce(sum(l.line_total), 0),
+            coalesce(sum(l.insurer_share), 0),
+            coalesce(sum(l.patient_share), 0)
+        from public.invoice_lines as l
+        where l.invoice_id = i.id
+    )
+    where i.id = coalesce(new.invoice_id, old.invoice_id);
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.total_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION total_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.total_invoice() IS 'Trigger: an invoice''s totals, summed from its lines.';
 
 --
 -- Name: try_decrypt_field(bytea); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13450,6 +20495,107 @@ ALTER FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) OWN
 COMMENT ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) IS 'The unmerge itself (rpc/unmerge_patients): restores the source, its registrations and moved rows.';
 
 --
+-- Name: update_journey(uuid, text, text, text, boolean, boolean, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_journey public.journeys;
+    version public.journey_versions;
+begin
+    select j.* into found_journey from public.journeys as j where j.id = update_journey.journey_id for update;
+    if found_journey.id is null then
+        perform private.raise_not_found('journey not found');
+    end if;
+    perform private.require_journey_office(found_journey.hospital_id);
+    update public.journeys as j
+    set name = coalesce(update_journey.name, j.name),
+        journey_type = coalesce(update_journey.journey_type, j.journey_type),
+        description = coalesce(update_journey.description, j.description),
+        is_default = coalesce(update_journey.is_default, j.is_default),
+        is_active = coalesce(update_journey.is_active, j.is_active)
+    where j.id = found_journey.id;
+    if update_journey.trigger_conditions is not null then
+        version := private.journey_version_for_edit(found_journey.id);
+        if version.trigger_conditions is distinct from update_journey.trigger_conditions then
+            update public.journey_versions as v set trigger_conditions = update_journey.trigger_conditions
+            where v.id = version.id;
+        end if;
+    end if;
+    return private.journey_json(found_journey.id);
+exception
+    when check_violation then
+        perform private.raise_invalid(format('the journey is not valid: %s', sqlerrm), 'journey_invalid');
+end;
+$$;
+
+ALTER FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) IS 'Changes a journey; new trigger conditions go to a new version when instances use the current one.';
+
+--
+-- Name: update_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    old_stage public.journey_stages;
+    version public.journey_versions;
+    target public.journey_stages;
+begin
+    select s.* into old_stage from public.journey_stages as s where s.id = update_journey_stage.stage_id;
+    if old_stage.id is null then
+        perform private.raise_not_found('stage not found');
+    end if;
+    perform private.require_journey_office(old_stage.hospital_id);
+    perform from public.journeys as j where j.id = old_stage.journey_id for update;
+    if exists (
+        select from public.journey_versions as v
+        where v.journey_id = old_stage.journey_id
+            and v.version > (select x.version from public.journey_versions as x where x.id = old_stage.journey_version_id)
+    ) then
+        perform private.raise_conflict(
+            'the stage is of an older version of the journey', 'stage_of_old_version', 'edit the current version''s stage'
+        );
+    end if;
+    version := private.journey_version_for_edit(old_stage.journey_id);
+    select s.* into target from public.journey_stages as s
+    where s.journey_version_id = version.id and s.position = old_stage.position;
+    update public.journey_stages as s
+    set name = coalesce(changes ->> 'name', s.name),
+        description = coalesce(changes ->> 'description', s.description),
+        trigger_event = coalesce(changes ->> 'trigger_event', s.trigger_event),
+        wait_days = case when changes ? 'wait_days' then (changes ->> 'wait_days')::integer else s.wait_days end,
+        due_days = case when changes ? 'due_days' then (changes ->> 'due_days')::integer else s.due_days end,
+        actions = coalesce(changes -> 'actions', s.actions)
+    where s.id = target.id
+    returning * into target;
+    return to_jsonb(target) || jsonb_build_object('version', version.version);
+exception
+    when check_violation or invalid_text_representation then
+        perform private.raise_invalid(format('the stage is not valid: %s', sqlerrm), 'stage_invalid');
+end;
+$$;
+
+ALTER FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) IS 'Changes a stage of a journey''s current version, in a new version when instances use it.';
+
+--
 -- Name: user_topic(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -13493,19 +20639,30 @@ CREATE FUNCTION private.verify_audit_chain(from_seq bigint DEFAULT 1, to_seq big
     AS $$
 declare
     head audit.chain_head;
-    entry audit.log;
+    link record;
     expected_seq bigint := greatest(coalesce(from_seq, 1), 1);
-    last_seq bigint;
+    run_start bigint;
+    end_seq bigint;
     prev_hash bytea;
     count bigint := 0;
     anchor audit.anchors;
 begin
     select h.* into head from audit.chain_head as h where h.singleton;
-    last_seq := coalesce(to_seq, head.seq);
+    end_seq := coalesce(to_seq, head.seq);
+    -- A range starting inside an archived stretch starts with the stretch.
+    select r.first_seq into run_start
+    from audit.archived_runs as r
+    where expected_seq > r.first_seq and expected_seq <= r.last_seq;
+    if run_start is not null then
+        expected_seq := run_start;
+    end if;
     if expected_seq = 1 then
         prev_hash := extensions.digest('carebase audit chain genesis', 'sha256');
     else
-        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1;
+        select l.hash into prev_hash from audit.log as l where l.seq = expected_seq - 1 limit 1;
+        if prev_hash is null then
+            select r.last_hash into prev_hash from audit.archived_runs as r where r.last_seq = expected_seq - 1;
+        end if;
         if prev_hash is null then
             return query select false, 0::bigint, expected_seq - 1,
                 format('row %s, before the range, is missing', expected_seq - 1);
@@ -13513,41 +20670,53 @@ begin
         end if;
     end if;
 
-    for entry in
-        select l.* from audit.log as l
-        where l.seq between expected_seq and last_seq
-        order by l.seq
+    for link in
+        select l.seq as first_seq, l.seq as last_seq, l.prev_hash, l.hash, false as archived, l as entry
+        from audit.log as l
+        where l.seq between expected_seq and end_seq
+        union all
+        select r.first_seq, r.last_seq, r.first_prev_hash, r.last_hash, true, null::audit.log
+        from audit.archived_runs as r
+        where r.first_seq between expected_seq and end_seq
+        order by 1
     loop
-        if entry.seq <> expected_seq then
+        if link.first_seq < expected_seq then
+            return query select false, count, link.first_seq,
+                format('row %s appears more than once', link.first_seq);
+            return;
+        end if;
+        if link.first_seq > expected_seq then
             return query select false, count, expected_seq,
-                format('rows %s to %s are missing', expected_seq, entry.seq - 1);
+                format('rows %s to %s are missing', expected_seq, link.first_seq - 1);
             return;
         end if;
-        if entry.prev_hash <> prev_hash then
-            -- This row's content still matches its hash, so the row before it was rewritten
-            -- (hash recomputed) or removed and replaced.
-            return query select false, count, entry.seq - 1,
-                format('row %s was rewritten: row %s no longer links to it', entry.seq - 1, entry.seq);
+        if link.prev_hash <> prev_hash then
+            -- This row's content (or this archived stretch) still matches its hash, so the row
+            -- before it was rewritten (hash recomputed) or removed and replaced.
+            return query select false, count, link.first_seq - 1,
+                format('row %s was rewritten: row %s no longer links to it', link.first_seq - 1, link.first_seq);
             return;
         end if;
-        if private.audit_hash(entry) <> entry.hash then
-            return query select false, count, entry.seq,
-                format('row %s was altered: its content does not match its hash', entry.seq);
-            return;
+        if not link.archived then
+            if private.audit_hash(link.entry) <> link.hash then
+                return query select false, count, link.first_seq,
+                    format('row %s was altered: its content does not match its hash', link.first_seq);
+                return;
+            end if;
+            count := count + 1;
         end if;
-        prev_hash := entry.hash;
-        count := count + 1;
-        expected_seq := expected_seq + 1;
+        prev_hash := link.hash;
+        expected_seq := link.last_seq + 1;
     end loop;
 
-    if expected_seq <= last_seq then
+    if expected_seq <= end_seq then
         return query select false, count, expected_seq,
-            format('rows %s to %s are missing', expected_seq, last_seq);
+            format('rows %s to %s are missing', expected_seq, end_seq);
         return;
     end if;
 
     if to_seq is null then
-        if count > 0 and prev_hash <> head.hash then
+        if expected_seq > 1 and prev_hash <> head.hash then
             return query select false, count, head.seq, 'the chain head does not match the last row';
             return;
         end if;
@@ -13558,9 +20727,18 @@ begin
                         anchor.id, anchor.seq, head.seq);
                 return;
             end if;
-            if anchor.seq > 0 and not exists (
-                select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
-            ) then
+            -- An anchor inside an archived stretch is checked where the stretch's last hash is
+            -- recorded; the rest of the stretch is in the archive file.
+            if anchor.seq > 0
+                and not exists (
+                    select from audit.log as l where l.seq = anchor.seq and l.hash = anchor.hash
+                )
+                and not exists (
+                    select from audit.archived_runs as r
+                    where
+                        anchor.seq between r.first_seq and r.last_seq
+                        and (anchor.seq < r.last_seq or r.last_hash = anchor.hash)
+                ) then
                 return query select false, count, anchor.seq,
                     format('row %s does not match anchor %s', anchor.seq, anchor.id);
                 return;
@@ -13573,6 +20751,12 @@ end;
 $$;
 
 ALTER FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) OWNER TO postgres;
+
+--
+-- Name: FUNCTION verify_audit_chain(from_seq bigint, to_seq bigint); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.verify_audit_chain(from_seq bigint, to_seq bigint) IS 'Verifies the audit chain over from_seq..to_seq (the head when null): hashes, links, no gap, the head and the anchors; stretches archived after the retention period (audit.archived_runs) link in place of their rows. Names the first bad row.';
 
 --
 -- Name: verify_prescription(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14429,6 +21613,31 @@ $$;
 ALTER FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) OWNER TO postgres;
 
 --
+-- Name: whatsapp_window_open(uuid, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from public.patients as p
+        join public.messages as m on m.address = p.phone::text
+        where p.id = whatsapp_window_open.patient
+            and m.direction = 'inbound' and m.channel = 'whatsapp'
+            and m.created_at > whatsapp_window_open.at - interval '24 hours'
+    );
+$$;
+
+ALTER FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION whatsapp_window_open(patient uuid, at timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) IS 'Whether the patient''s number sent us a WhatsApp message in the 24 hours before `at`.';
+
+--
 -- Name: accept_staff_invitation(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14451,6 +21660,25 @@ You become a member of the hospital in the role (a doctor or pharmacist with the
 other sessions end when you were not staff before: sign in again with email and password.
 Errors: PT404 no such invitation addressed to you, PT409 expired, accepted, withdrawn, declined,
 hospital no longer active or role already held, 23505 licence number taken.';
+
+--
+-- Name: add_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.add_journey_stage(add_journey_stage.journey_id, add_journey_stage.stage);
+$$;
+
+ALTER FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) IS 'Adds a stage to a journey (seed 001 POST /journeys/{id}/stages): {name, order_index (default: last), description, trigger_event, wait_days, due_days, actions}. When instances are on the current version the stage goes to a new version (a copy of it); running instances keep theirs. Answers the stage with the version it is in.';
 
 --
 -- Name: add_note_addendum(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14486,6 +21714,176 @@ ALTER FUNCTION public.add_note_addendum(note_id uuid, body text) OWNER TO postgr
 COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text) IS 'Adds a correction or addition to a signed note (the care team); returns the addendum''s id.
 
 Errors: PT404 no such signed note, 22023 empty body, 42501 not allowed, PT403 insufficient_aal.';
+
+--
+-- Name: advance_journey_instance(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.advance_journey_instance(instance_id uuid, notes text DEFAULT NULL::text) RETURNS public.journey_instances
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.advance_journey_instance(advance_journey_instance.instance_id, advance_journey_instance.notes);
+$$;
+
+ALTER FUNCTION public.advance_journey_instance(instance_id uuid, notes text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) IS 'Completes the current stage with notes and moves to the next (seed 001 POST /journeys/instances/{id}/advance), whatever its trigger; after the last stage the instance is completed. PT404 beyond reach; PT409 journey_not_active.';
+
+--
+-- Name: analytics_appointments(uuid, text, date, date, public.appointment_source, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_appointments(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date, channel_origin public.appointment_source DEFAULT NULL::public.appointment_source, practitioner_id uuid DEFAULT NULL::uuid, include_breakdown boolean DEFAULT true) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_appointments(
+        analytics_appointments.hospital_id, analytics_appointments.time_period, analytics_appointments.start_date,
+        analytics_appointments.end_date, analytics_appointments.channel_origin, analytics_appointments.practitioner_id,
+        analytics_appointments.include_breakdown
+    );
+$$;
+
+ALTER FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) IS 'Appointments of a hospital by the day they take place (seed 001 GET /analytics/appointments): time_period TODAY, YESTERDAY, LAST_7_DAYS, LAST_30_DAYS (default), LAST_90_DAYS or CUSTOM (start_date, end_date: local dates, both included), optionally of one channel_origin (source) or practitioner: {period, total, completed, cancelled, no_show, upcoming, completion_rate and no_show_rate (of completed plus no-shows), by_status, breakdown {by_day, by_channel, by_mode, by_practitioner}}. The hospital''s admins and CROs; PT404 for anyone else, and for a practitioner of another hospital.';
+
+--
+-- Name: analytics_communications(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_communications(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_communications(
+        analytics_communications.hospital_id, analytics_communications.time_period,
+        analytics_communications.start_date, analytics_communications.end_date
+    );
+$$;
+
+ALTER FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Messages of a hospital queued in a period (seed 001 GET /analytics/communication): sent (all outbound), by_channel, by_status, delivered, read, failed, delivery_rate and read_rate (of those that left), and response_time {inbound, answered, median_minutes, p90_minutes}: from a patient''s message to the hospital''s next message to them. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_dashboard(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_dashboard(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'TODAY'::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    appointments jsonb := public.analytics_appointments(
+        analytics_dashboard.hospital_id, analytics_dashboard.time_period, include_breakdown => false
+    );
+    hospital uuid := (appointments ->> 'hospital_id')::uuid;
+begin
+    return jsonb_build_object(
+        'hospital_id', hospital,
+        'period', appointments -> 'period',
+        'appointments', appointments - 'hospital_id' - 'period',
+        'journeys', public.analytics_journeys(hospital, analytics_dashboard.time_period) - 'hospital_id' - 'period',
+        'communications', public.analytics_communications(hospital, analytics_dashboard.time_period)
+        - 'hospital_id' - 'period',
+        'voice_calls', public.analytics_voice_calls(hospital, analytics_dashboard.time_period) - 'hospital_id' - 'period',
+        'tickets', (
+            select jsonb_build_object(
+                'open', count(*) filter (where t.status in ('open', 'in_progress', 'waiting_on_patient')),
+                'urgent_open', count(*) filter (
+                    where t.status in ('open', 'in_progress', 'waiting_on_patient') and t.priority = 'urgent'
+                )
+            )
+            from public.tickets as t where t.hospital_id = hospital
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_dashboard(hospital_id uuid, time_period text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) IS 'Every dashboard number of a hospital in one call (seed 001 GET /analytics/dashboard): appointments, journeys, communications, voice_calls of the period (default TODAY; as the analytics_* calls) and open tickets now. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_journeys(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_journeys(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_journeys(
+        analytics_journeys.hospital_id, analytics_journeys.time_period, analytics_journeys.start_date,
+        analytics_journeys.end_date
+    );
+$$;
+
+ALTER FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Journeys of a hospital (seed 001 GET /analytics/journeys): active and overdue now; started, completed and cancelled in the period; the same per journey. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_realtime(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_realtime(hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_realtime(analytics_realtime.hospital_id);
+$$;
+
+ALTER FUNCTION public.analytics_realtime(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_realtime(hospital_id uuid) IS 'Today''s live numbers of a hospital (what GET /api/v1/analytics/realtime streams): appointments {today, completed_today, booked_today}, messages {queued_today, sent_today, failed_today}, tickets {open, opened_today}, journeys {active}, as of `version`: the last seq of the caller''s analytics topic (topic), which every write of those tables moves (live event analytics_changed). The hospital''s admins and CROs; PT404 for anyone else.';
+
+--
+-- Name: analytics_voice_calls(uuid, text, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.analytics_voice_calls(hospital_id uuid DEFAULT NULL::uuid, time_period text DEFAULT 'LAST_30_DAYS'::text, start_date date DEFAULT NULL::date, end_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.analytics_voice_calls(
+        analytics_voice_calls.hospital_id, analytics_voice_calls.time_period, analytics_voice_calls.start_date,
+        analytics_voice_calls.end_date
+    );
+$$;
+
+ALTER FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) IS 'Calls to the voice agent''s lines of a hospital started in a period (seed 001 GET /analytics/voice-calls): total, ended, identified_patient, total and average duration (seconds), cost, by_outcome (Vapi''s endedReason), by_status. Periods as rpc/analytics_appointments. The hospital''s admins and CROs; PT404 for anyone else.';
 
 --
 -- Name: appointment_stats(date, date, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14574,6 +21972,55 @@ Returns {total, today, upcoming, requested, completed, cancelled, no_show, by_st
 by_type}, optionally for one hospital.';
 
 --
+-- Name: archive_message(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.archive_message(message_id uuid) RETURNS public.messages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    changed public.messages;
+begin
+    update public.messages as m
+    set archived_at = coalesce(m.archived_at, now())
+    where m.id = archive_message.message_id
+    returning * into changed;
+    if changed.id is null then
+        perform private.raise_not_found('message not found');
+    end if;
+    return changed;
+end;
+$$;
+
+ALTER FUNCTION public.archive_message(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION archive_message(message_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.archive_message(message_id uuid) IS 'Archives a message (seed 001 DELETE /communications/{id}): kept, hidden from the patient and from search. The hospital''s staff only; PT404 otherwise.';
+
+--
+-- Name: assign_leads(uuid, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.assign_leads(hospital_id uuid, max_leads integer DEFAULT 50) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.assign_waiting_leads(assign_leads.hospital_id, assign_leads.max_leads);
+$$;
+
+ALTER FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, max_leads integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) IS 'Gives the hospital''s CRO queue leads without a CRO to its CROs round-robin (on shift, under their daily cap), oldest first, at most max_leads (1-500). For its front desk, CROs and admins. Returns {assigned: [{lead_id, assigned_to}], waiting: leads still without a CRO}. Errors: 42501 not_front_office, 22023 max_leads_out_of_range.';
+
+--
 -- Name: assign_voice_session(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -14591,6 +22038,25 @@ ALTER FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) OWN
 --
 
 COMMENT ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) IS 'The front desk or a CRO of the line''s hospital attaches a call from a number several patients share to one of them (registered there, carrying that number). Errors: PT404 no such session at your hospital, PT409 session_not_shared, PT422 patient_not_a_carrier.';
+
+--
+-- Name: attach_gateway_order(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) RETURNS public.payments
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.attach_gateway_order(attach_gateway_order.payment_id, attach_gateway_order.gateway_order_id);
+$$;
+
+ALTER FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION attach_gateway_order(payment_id uuid, gateway_order_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) IS 'Service role only (the sidecar, after Razorpay created the order): records the payment''s Razorpay order id. Errors: PT404 payment_not_found, PT409 order_attached.';
 
 --
 -- Name: audit_anchor_segment(bigint, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -14781,6 +22247,25 @@ COMMENT ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email tex
 
 The sidecar then creates the login and calls rpc/complete_staff_provisioning. Defaults as in
 doctors. Errors: 42501 not the hospital''s admin, 22023 bad input, PT409 a login has this email.';
+
+--
+-- Name: begin_online_payment(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.begin_online_payment(invoice_id uuid) RETURNS public.payments
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.begin_online_payment(begin_online_payment.invoice_id);
+$$;
+
+ALTER FUNCTION public.begin_online_payment(invoice_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION begin_online_payment(invoice_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.begin_online_payment(invoice_id uuid) IS 'Starts paying an issued invoice online (the patient, or the front desk or an admin for them): a payment of what is due, created, for which the sidecar then creates Razorpay''s order (POST /api/v1/payments/process does both). Asked again while it waits, answers the same payment. Errors: PT404 invoice_not_found, PT409 invoice_not_payable, nothing_due.';
 
 --
 -- Name: begin_password_reset(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15158,6 +22643,25 @@ The state machine decides who may cancel from which state. Errors: PT404 no such
 42501 not allowed.';
 
 --
+-- Name: cancel_journey_instance(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) RETURNS public.journey_instances
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.cancel_journey_instance(cancel_journey_instance.instance_id, cancel_journey_instance.reason);
+$$;
+
+ALTER FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) IS 'Takes the patient off the journey (active -> cancelled, with a reason). PT404 beyond reach.';
+
+--
 -- Name: cdss_analyses(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -15387,19 +22891,9 @@ CREATE FUNCTION public.claim_notifications(batch integer DEFAULT 20, lease inter
 #variable_conflict use_column
 declare
     row_ private.outbox;
-    tokens text[];
-    number text;
-    text_ record;
+    delivery jsonb;
 begin
-    if batch is null or batch not between 1 and 500 then
-        perform private.raise_invalid('batch must be between 1 and 500');
-    end if;
-    if lease is null or lease not between interval '5 seconds' and interval '1 hour' then
-        perform private.raise_invalid('lease must be between 5 seconds and 1 hour');
-    end if;
-    if max_attempts is null or max_attempts < 1 then
-        perform private.raise_invalid('max_attempts must be at least 1');
-    end if;
+    perform private.check_claim_arguments(batch, lease, max_attempts);
 
     update private.outbox as o
     set state = 'dead', lease_until = null, claim_token = null,
@@ -15427,65 +22921,27 @@ begin
         )
         returning o.*
     loop
-        tokens := '{}';
-        number := null;
-        if row_.channel = 'push' then
-            tokens := private.recipient_device_tokens(row_.recipient_kind, row_.recipient_id);
-            if cardinality(tokens) = 0 and row_.recipient_kind = 'patient'
-                and 'sms' = any(channels)
-                and not (row_.hospital_id is not null
-                    and private.contact_withdrawn(row_.recipient_id, row_.hospital_id, 'sms')) then
-                number := private.recipient_phone('patient', row_.recipient_id);
-                if number is not null then
-                    row_.channel := 'sms';
-                    update private.outbox as o set channel = 'sms' where o.id = row_.id;
-                end if;
-            end if;
-        elsif row_.channel = 'sms' then
-            number := private.recipient_phone(row_.recipient_kind, row_.recipient_id);
-        end if;
-
-        -- Nowhere to send it: a patient must hear (dead letter: an admin can add the phone
-        -- number and retry); staff and pharmacies without the app are simply not notified.
-        if cardinality(tokens) = 0 and number is null then
+        delivery := private.outbox_delivery(row_, channels);
+        if delivery ? 'settle' then
             update private.outbox as o
-            set state = case when row_.recipient_kind = 'patient' then 'dead' else 'cancelled' end,
-                lease_until = null, claim_token = null,
-                last_error = case row_.channel
-                    when 'push' then 'undeliverable: the recipient has no registered device'
-                    when 'sms' then 'undeliverable: the recipient has no phone number'
-                    else format('undeliverable: no address for channel %s', row_.channel)
-                end
+            set state = delivery ->> 'settle', lease_until = null, claim_token = null,
+                last_error = delivery ->> 'error'
             where o.id = row_.id;
             continue;
         end if;
-
-        select r.title, r.body into text_
-        from public.hospitals as h,
-            lateral private.render_notification(row_.kind, row_.recipient_kind, row_.payload, h.time_zone) as r
-        where h.id = row_.hospital_id;
-        if not found then
-            select r.title, r.body into text_
-            from private.render_notification(row_.kind, row_.recipient_kind, row_.payload, 'Asia/Kolkata') as r;
-        end if;
-
         id := row_.id;
         claim_token := row_.claim_token;
         kind := row_.kind;
-        channel := row_.channel;
+        channel := delivery ->> 'channel';
         attempts := row_.attempts;
         recipient_kind := row_.recipient_kind;
         recipient_id := row_.recipient_id;
         hospital_id := row_.hospital_id;
-        device_tokens := tokens;
-        phone := number;
-        title := text_.title;
-        body := text_.body;
-        -- For the app to open the right screen: ids only, as strings (FCM data values are strings).
-        data := jsonb_build_object(
-            'notification_id', row_.id::text, 'kind', row_.kind,
-            'subject_type', row_.subject_type, 'subject_id', row_.subject_id::text
-        );
+        device_tokens := array(select jsonb_array_elements_text(coalesce(delivery -> 'device_tokens', '[]')));
+        phone := delivery ->> 'phone';
+        title := delivery ->> 'title';
+        body := delivery ->> 'body';
+        data := delivery -> 'data';
         return next;
     end loop;
 end;
@@ -15723,23 +23179,47 @@ Redeems the grant for the login made for it; returns the new doctor or pharmacis
 trail names the admin.';
 
 --
--- Name: copilot_close_session(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: convert_lead(uuid, uuid, date, boolean); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.convert_lead(lead_id uuid, patient_id uuid DEFAULT NULL::uuid, born_on date DEFAULT NULL::date, create_new boolean DEFAULT false) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-    select private.copilot_close_session(copilot_close_session.session_id, copilot_close_session.summary);
+    select private.convert_lead(
+        convert_lead.lead_id, convert_lead.patient_id, convert_lead.born_on, convert_lead.create_new
+    );
 $$;
 
-ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text) OWNER TO postgres;
+ALTER FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) OWNER TO postgres;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text) IS 'Closes the caller''s session (nothing more is recorded), with an optional final summary. Returns the session. Errors: PT404 session_not_found.';
+COMMENT ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) IS 'Converts a lead into a patient (seed 004 POST /api/leads/:id/convert), in one transaction: links it to the patient named (patient_id, registered at the lead''s hospital), else to the best identity match among the patients registered there (rpc/lead_matches; create_new: true skips it; born_on, the date of birth, sharpens it and is recorded), else creates the patient and their registration with the next MRN (UHID) of the hospital''s year; moves the lead to converted (the front desk from new_inquiry or contacted; CROs and admins also from stalling_sent_to_cro) and makes its appointments the patient''s. Returns {lead_id, patient_id, mrn, linked, match: {score, parts} | null, appointments_moved}. Errors: PT404 lead not found, patient_not_registered_here; PT409 already_converted, appointment_clash, a move the machine does not have (e.g. from lost); 42501 a role that may not convert from the lead''s status.';
+
+--
+-- Name: copilot_close_session(uuid, text, integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_close_session(session_id uuid, summary text DEFAULT NULL::text, input_tokens integer DEFAULT 0, output_tokens integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_close_session(
+        copilot_close_session.session_id, copilot_close_session.summary, copilot_close_session.input_tokens,
+        copilot_close_session.output_tokens
+    );
+$$;
+
+ALTER FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) IS 'Closes the caller''s open session: nothing more is recorded, undecided actions expire. summary: the model''s summary of the session (null: the facts, counted by the database, are the summary); input_tokens, output_tokens: what writing it cost (added to the session''s). Returns the session with summary, summary_source (model | facts) and facts. Errors: PT404 session_not_found, PT409 session_closed (closed before: read it with rpc/copilot_session_summary), 400 tokens_invalid, summary_too_long.';
 
 --
 -- Name: copilot_decide_action(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -15863,6 +23343,165 @@ ALTER FUNCTION public.copilot_session_history(session_id uuid) OWNER TO postgres
 --
 
 COMMENT ON FUNCTION public.copilot_session_history(session_id uuid) IS 'The caller''s own session in clear: {..., summary, messages [{seq, role, content, ...}], tool_calls [{tool, arguments, read_only, outcome, code, ...}], actions [{tool, summary, arguments, status, outcome, ...}]}. The owner only (staff at aal2); each read is logged. Errors: PT404 session_not_found (no such session, or not yours), PT403 insufficient_aal.';
+
+--
+-- Name: copilot_session_summary(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.copilot_session_summary(session_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.copilot_session_summary(copilot_session_summary.session_id);
+$$;
+
+ALTER FUNCTION public.copilot_session_summary(session_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.copilot_session_summary(session_id uuid) IS 'A copilot session with its summary: {id, ..., status, ended_at, summary, summary_source: model | facts, facts} (summary and facts null while open). For its owner, and for the admins of the hospital a staff member opened it at (audit; never its messages). Staff at aal2; each read is logged. Errors: PT404 session_not_found, PT403 insufficient_aal.';
+
+--
+-- Name: create_journey(uuid, text, text, text, boolean, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text DEFAULT 'general'::text, description text DEFAULT NULL::text, is_default boolean DEFAULT false, trigger_conditions jsonb DEFAULT '{}'::jsonb, stages jsonb DEFAULT '[]'::jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.create_journey(
+        create_journey.hospital_id, create_journey.name, create_journey.journey_type, create_journey.description,
+        create_journey.is_default, create_journey.trigger_conditions, create_journey.stages
+    );
+$$;
+
+ALTER FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) IS 'Creates a journey (seed 001 POST /journeys) with its stages, in order of order_index: [{name, description, trigger_event, wait_days, due_days, actions}]. The hospital''s admins and CROs; PT404 for anyone else. Answers the journey as rpc/journey does.';
+
+--
+-- Name: create_lead(uuid, text, text, text, text, text, integer, public.sex, text, text, text, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text DEFAULT 'Walk-In'::text, inquiry text DEFAULT NULL::text, email text DEFAULT NULL::text, age integer DEFAULT NULL::integer, sex public.sex DEFAULT NULL::public.sex, problem text DEFAULT NULL::text, treatment_doctor text DEFAULT NULL::text, treatment_suggested text DEFAULT NULL::text, preferred_doctor_id uuid DEFAULT NULL::uuid, book_today boolean DEFAULT true) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    e164 constant text := private.phone_to_e164(create_lead.phone);
+    source_name text;
+    inquiry_name text;
+    existing uuid;
+    lead public.leads;
+    booked public.appointments;
+begin
+    if not coalesce(create_lead.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}')), false) then
+        perform private.raise_forbidden(
+            'only the front desk, CROs and admins of the hospital enter its leads', 'not_front_office'
+        );
+    end if;
+    if e164 is null or e164 !~ '^\+[1-9][0-9]{7,14}$' then
+        perform private.raise_invalid(
+            'the phone number is not valid', 'invalid_phone', 'e.g. +919876543210 or 98765 43210'
+        );
+    end if;
+    source_name := private.lead_option_name(create_lead.hospital_id, 'source', coalesce(create_lead.source, 'Walk-In'));
+    if source_name is null then
+        perform private.raise_invalid(
+            format('%s is not a lead source of this hospital', create_lead.source), 'unknown_lead_source',
+            'GET /rest/v1/lead_options?kind=eq.source lists them'
+        );
+    end if;
+    if create_lead.inquiry is not null then
+        inquiry_name := private.lead_option_name(create_lead.hospital_id, 'inquiry', create_lead.inquiry);
+        if inquiry_name is null then
+            perform private.raise_invalid(
+                format('%s is not an inquiry of this hospital', create_lead.inquiry), 'unknown_lead_inquiry',
+                'GET /rest/v1/lead_options?kind=eq.inquiry lists them'
+            );
+        end if;
+    end if;
+
+    perform private.lock_lead_phone(create_lead.hospital_id, e164);
+    existing := private.open_lead_of_phone(create_lead.hospital_id, e164);
+    if existing is not null then
+        lead := private.record_repeat_inquiry(
+            existing,
+            jsonb_build_object(
+                'source', source_name, 'inquiry', inquiry_name, 'problem', create_lead.problem,
+                'full_name', nullif(btrim(create_lead.full_name), ''), 'via', 'app'
+            )
+        );
+        return jsonb_build_object('lead', to_jsonb(lead), 'merged', true, 'appointment', null, 'booking', 'not_attempted');
+    end if;
+
+    insert into public.leads (
+        hospital_id, full_name, phone, email, age, sex, source, inquiry, problem, treatment_doctor,
+        treatment_suggested, preferred_doctor_id
+    )
+    values (
+        create_lead.hospital_id, btrim(create_lead.full_name), e164, nullif(btrim(create_lead.email), ''),
+        create_lead.age, create_lead.sex, source_name, inquiry_name, create_lead.problem,
+        create_lead.treatment_doctor, create_lead.treatment_suggested, create_lead.preferred_doctor_id
+    )
+    returning * into lead;
+
+    if create_lead.book_today then
+        booked := private.book_lead_today(lead, 'front_desk');
+    end if;
+    return jsonb_build_object(
+        'lead', to_jsonb(lead),
+        'merged', false,
+        'appointment', case when booked.id is not null then to_jsonb(booked) end,
+        'booking', case
+            when not create_lead.book_today then 'not_requested'
+            when booked.id is not null then 'booked'
+            when lead.preferred_doctor_id is null
+                and not exists (
+                    select from public.lead_options as o
+                    where o.hospital_id = lead.hospital_id and o.kind = 'inquiry' and o.name = lead.inquiry
+                        and o.specialty is not null
+                ) then 'no_doctor_to_book'
+            else 'no_free_slot_today'
+        end
+    );
+end;
+$_$;
+
+ALTER FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) IS 'Enters a lead (seed 004 POST /api/leads) for the front desk, CROs and admins of the hospital. The phone is read as E.164 (+91 for a 10-digit number). An inquiry from the phone of an open lead (last inquiry within 60 days) is that lead again: counted and recorded on it (merged: true). A new lead with a preferred doctor, or an inquiry mapped to a specialty, is booked into the first free slot of today (instant booking; book_today false skips it). Returns {lead, merged, appointment, booking: booked | no_free_slot_today | no_doctor_to_book | not_requested | not_attempted}. Errors: 42501 not_front_office; 22023 invalid_phone, unknown_lead_source, unknown_lead_inquiry; PT422 doctor_inactive.';
+
+--
+-- Name: cro_queue(uuid, boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.cro_queue(hospital_id uuid DEFAULT NULL::uuid, everyone boolean DEFAULT false, max_results integer DEFAULT 50, after timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(lead_id uuid, hospital_id uuid, full_name text, phone text, inquiry text, source text, problem text, assigned_to uuid, waiting_since timestamp with time zone, inquiries integer, last_contacted_at timestamp with time zone, last_call_outcome text, next_follow_up_at timestamp with time zone, open_follow_ups bigint, history jsonb)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.cro_queue(
+        cro_queue.hospital_id, cro_queue.everyone, cro_queue.max_results, cro_queue.after
+    );
+$$;
+
+ALTER FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) IS 'The CRO intervention queue (seed 004): the leads in stalling_sent_to_cro of the hospitals where the caller is front desk, CRO or admin (or the one given), oldest first, each with its last call outcome, next follow-up and its moves (history). By default the caller''s own and the unassigned ones; everyone: true for all. A page of max_results (1-200, default 50); the next page: after = the last row''s waiting_since.';
 
 --
 -- Name: db_pre_request(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16044,6 +23683,44 @@ ALTER FUNCTION public.diagnosis_code(code text, code_system text, version text) 
 COMMENT ON FUNCTION public.diagnosis_code(code text, code_system text, version text) IS 'One diagnosis code (seed 003 GET /icd10/codes/:code), with or without its dot: description,
 billable flag, terms, synonyms, chapter, block, parent and children. Errors: PT404
 unknown_diagnosis_code, unknown_code_system.';
+
+--
+-- Name: discard_invoice(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.discard_invoice(invoice_id uuid, reason text) RETURNS public.invoices
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.discard_invoice(discard_invoice.invoice_id, discard_invoice.reason);
+$$;
+
+ALTER FUNCTION public.discard_invoice(invoice_id uuid, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION discard_invoice(invoice_id uuid, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) IS 'Discards a draft invoice (front desk, hospital admin; a reason is required): it becomes cancelled without ever having had a number (seed 003 DELETE /invoices/:id). Errors: PT404 invoice_not_found, PT409 invoice_not_draft, 22023 a reason is required.';
+
+--
+-- Name: document_verification(text, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.document_verification(kind text, document_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.document_verification(document_verification.kind, document_verification.document_id);
+$$;
+
+ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status) and current content_hash; null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
 
 --
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16231,6 +23908,91 @@ ALTER FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error
 --
 
 COMMENT ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) IS 'Records a failed schedule push (service role only): retry with backoff, or failed (permanent or max_attempts reached: a schedule_push_failed flag for the hospital).';
+
+--
+-- Name: financial_snapshot(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.financial_snapshot(hospital_id uuid, period_start date DEFAULT NULL::date, period_end date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    today date;
+    first_day date;
+    last_day date;
+    answer jsonb;
+begin
+    if hospital_id is null or not hospital_id = any(private.staff_hospital_ids('{front_desk,hospital_admin}')) then
+        perform private.raise_forbidden(
+            'the financial snapshot is for the front desk and admins of the hospital', 'not_front_office'
+        );
+    end if;
+    today := private.hospital_day(financial_snapshot.hospital_id, now());
+    first_day := coalesce(period_start, date_trunc('month', today)::date);
+    last_day := coalesce(period_end, today);
+    if last_day < first_day or last_day - first_day > 3660 then
+        perform private.raise_invalid('the period runs from period_start to period_end, at most ten years', 'bad_period');
+    end if;
+    with money as (
+        select private.hospital_day(p.hospital_id, p.captured_at) as day, p.amount as amount, 'payment' as kind
+        from public.payments as p
+        where p.hospital_id = financial_snapshot.hospital_id and p.status = 'captured'
+            and p.captured_at >= (first_day - 1)::timestamptz and p.captured_at < (greatest(last_day, today) + 2)::timestamptz
+        union all
+        select private.hospital_day(r.hospital_id, r.processed_at), -r.amount, 'refund'
+        from public.refunds as r
+        where r.hospital_id = financial_snapshot.hospital_id and r.status = 'processed'
+            and r.processed_at >= (first_day - 1)::timestamptz and r.processed_at < (greatest(last_day, today) + 2)::timestamptz
+    )
+
+    select jsonb_build_object(
+        'hospital_id', financial_snapshot.hospital_id,
+        'currency', 'INR',
+        'today', jsonb_build_object(
+            'date', today,
+            'revenue', coalesce(sum(m.amount) filter (where m.day = today), 0),
+            'payments', count(*) filter (where m.day = today and m.kind = 'payment')
+        ),
+        'period', jsonb_build_object(
+            'start', first_day,
+            'end', last_day,
+            'revenue', coalesce(sum(m.amount) filter (where m.day between first_day and last_day), 0),
+            'payments', count(*) filter (where m.day between first_day and last_day and m.kind = 'payment'),
+            'refunded', coalesce(-sum(m.amount) filter (where m.day between first_day and last_day and m.kind = 'refund'), 0),
+            'invoiced', (
+                select coalesce(sum(i.total), 0) from public.invoices as i
+                where i.hospital_id = financial_snapshot.hospital_id and i.status <> 'draft'
+                    and private.hospital_day(i.hospital_id, i.issued_at) between first_day and last_day
+            )
+        ),
+        'pending_invoices', (
+            select jsonb_build_object(
+                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+            )
+            from public.invoices as i
+            where i.hospital_id = financial_snapshot.hospital_id and i.status in ('issued', 'partially_paid')
+        ),
+        'overdue_invoices', (
+            select jsonb_build_object(
+                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+            )
+            from public.invoices as i
+            where i.hospital_id = financial_snapshot.hospital_id and i.status = 'overdue'
+        )
+    ) into answer
+    from money as m;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION financial_snapshot(hospital_id uuid, period_start date, period_end date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) IS 'The financial snapshot widget (seed 004 GET /api/financials/snapshot; its dashboard''s revenue KPI), for the front desk and admins of the hospital: revenue today and over the period (payments captured less refunds processed, by the hospital''s day; the period defaults to this month up to today), payments counted, refunds, what was invoiced in the period, and the pending and overdue invoices with what is still due on them. Errors: 42501 not_front_office, 22023 bad_period.';
 
 --
 -- Name: find_patient_by_identifier(public.national_id_kind, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16476,6 +24238,63 @@ hospital''s admin, 22023 bad email, role or profile, 23505 licence number taken,
 pharmacy of the hospital with this id.';
 
 --
+-- Name: invoice_appointment(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb DEFAULT '[]'::jsonb) RETURNS public.invoices
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.invoice_appointment(invoice_appointment.appointment_id, invoice_appointment.services);
+$$;
+
+ALTER FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION invoice_appointment(appointment_id uuid, services jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) IS 'Drafts the invoice of a completed appointment (front desk, hospital admin): a line for the catalogue service of the appointment''s type, and one per service named in services ([{service_id, quantity}], of the same hospital''s catalogue). Issue it with rpc/issue_invoice. Errors: PT404 appointment_not_found, PT409 appointment_not_completed, appointment_invoiced, no_catalogue_service, appointment_without_patient, 22023 unknown_service.';
+
+--
+-- Name: issue_credit_note(uuid, numeric, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) RETURNS public.credit_notes
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.issue_credit_note(issue_credit_note.invoice_id, issue_credit_note.amount, issue_credit_note.reason);
+$$;
+
+ALTER FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION issue_credit_note(invoice_id uuid, amount numeric, reason text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) IS 'Corrects an issued invoice (front desk, hospital admin) with a credit note of the amount (taxes included, split as on the invoice) and its own gapless number (NAB/CN/2026-27/000001). Credit notes covering the whole total cancel the invoice; what was paid beyond what is left due may then be refunded. Errors: PT404 invoice_not_found, PT409 invoice_not_issued, 22023 reason_required, amount_not_positive, credit_exceeds_invoice.';
+
+--
+-- Name: issue_invoice(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.issue_invoice(invoice_id uuid, due_date date DEFAULT NULL::date) RETURNS public.invoices
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.issue_invoice(issue_invoice.invoice_id, issue_invoice.due_date);
+$$;
+
+ALTER FUNCTION public.issue_invoice(invoice_id uuid, due_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION issue_invoice(invoice_id uuid, due_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) IS 'Issues a draft invoice (front desk, hospital admin): gives it the next gapless number of its hospital and fiscal year (NAB/2026-27/000123), the issue time and a due date (the one given, the draft''s, else 15 days on); from then on it never changes. A zero invoice is paid at once. Errors: PT404 invoice_not_found, PT409 invoice_not_draft, 22023 invoice_empty, due_date_in_past.';
+
+--
 -- Name: issue_prescription(uuid, jsonb, uuid, uuid, text, integer, uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16624,6 +24443,228 @@ An 8-character code valid once for 15 minutes, which the patient tells the front
 signed-in patient.';
 
 --
+-- Name: journey(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey(journey_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if not exists (select from public.journeys as j where j.id = journey.journey_id) then
+        perform private.raise_not_found('journey not found');
+    end if;
+    answer := private.journey_json(journey.journey_id);
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.journey(journey_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey(journey_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey(journey_id uuid) IS 'A journey with its current version, trigger conditions, ordered stages and instance counts (seed 001 GET /journeys/{id}), for the hospital''s staff; PT404 otherwise.';
+
+--
+-- Name: journey_instance(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey_instance(instance_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    instance public.journey_instances;
+begin
+    select i.* into instance from public.journey_instances as i where i.id = journey_instance.instance_id;
+    if instance.id is null then
+        perform private.raise_not_found('journey instance not found');
+    end if;
+    return to_jsonb(instance) || jsonb_build_object(
+        'journey_name', (select j.name from public.journeys as j where j.id = instance.journey_id),
+        'version', (select v.version from public.journey_versions as v where v.id = instance.journey_version_id),
+        'stages', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'stage_id', s.id, 'position', s.position, 'name', s.name, 'trigger_event', s.trigger_event,
+                    'due_days', s.due_days,
+                    'status', case
+                        when s.id = instance.current_stage_id then 'current'
+                        when e.completed_at is not null then 'completed'
+                        when e.entered_at is not null then 'skipped'
+                        else 'pending'
+                    end,
+                    'entered_at', e.entered_at, 'completed_at', e.completed_at, 'notes', e.notes,
+                    'actions', e.actions_done
+                ) order by s.position
+            )
+            from public.journey_stages as s
+            left join lateral (
+                select x.* from public.journey_stage_events as x
+                where x.instance_id = instance.id and x.stage_id = s.id
+                order by x.entered_at desc limit 1
+            ) as e on true
+            where s.journey_version_id = instance.journey_version_id
+        ), '[]')
+    );
+end;
+$$;
+
+ALTER FUNCTION public.journey_instance(instance_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_instance(instance_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey_instance(instance_id uuid) IS 'A journey instance with the stages of its version (seed 001 GET /journeys/instances/{id}): each stage''s status (completed, current, pending), when it was entered and completed, the notes and what its actions did. PT404 beyond reach.';
+
+--
+-- Name: journey_instance_stats(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey_instance_stats(hospital_id uuid DEFAULT NULL::uuid, journey_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    with counted as (
+        select i.status, j.name, count(*) as n
+        from public.journey_instances as i
+        join public.journeys as j on j.id = i.journey_id
+        where (journey_instance_stats.hospital_id is null or i.hospital_id = journey_instance_stats.hospital_id)
+            and (journey_instance_stats.journey_id is null or i.journey_id = journey_instance_stats.journey_id)
+        group by i.status, j.name
+    )
+
+    select jsonb_build_object(
+        'total', coalesce(sum(c.n), 0),
+        'active', coalesce(sum(c.n) filter (where c.status = 'active'), 0),
+        'completed', coalesce(sum(c.n) filter (where c.status = 'completed'), 0),
+        'cancelled', coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0),
+        'by_status', coalesce((
+            select jsonb_object_agg(s.status, s.n)
+            from (select x.status, sum(x.n) as n from counted as x group by x.status) as s
+        ), '{}'),
+        'by_journey', coalesce((
+            select jsonb_object_agg(s.name, s.n)
+            from (select x.name, sum(x.n) as n from counted as x group by x.name) as s
+        ), '{}')
+    )
+    from counted as c;
+$$;
+
+ALTER FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_instance_stats(hospital_id uuid, journey_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) IS 'Counts of the journey instances the caller may read (seed 001 GET /journeys/instances/stats), optionally of one hospital or journey: {total, active, completed, cancelled, by_status, by_journey (by name)}.';
+
+--
+-- Name: journey_overdue_stages(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.journey_overdue_stages(hospital_id uuid DEFAULT NULL::uuid, at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(instance_id uuid, hospital_id uuid, patient_id uuid, journey_id uuid, journey_name text, stage_id uuid, stage_name text, entered_at timestamp with time zone, due_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select i.id, i.hospital_id, i.patient_id, i.journey_id, j.name, s.id, s.name, i.stage_entered_at,
+        i.stage_entered_at + make_interval(days => s.due_days)
+    from public.journey_instances as i
+    join public.journey_stages as s on s.id = i.current_stage_id
+    join public.journeys as j on j.id = i.journey_id
+    where i.status = 'active' and s.due_days is not null
+        and i.stage_entered_at + make_interval(days => s.due_days) < coalesce(journey_overdue_stages.at, now())
+        and (journey_overdue_stages.hospital_id is null or i.hospital_id = journey_overdue_stages.hospital_id)
+    order by i.stage_entered_at + make_interval(days => s.due_days), i.id;
+$$;
+
+ALTER FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_overdue_stages(hospital_id uuid, at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) IS 'The active instances the caller may read whose current stage is overdue (in it longer than its due_days) as of `at` (default now), optionally of one hospital, oldest due first.';
+
+--
+-- Name: lead_dashboard(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_dashboard(hospital_id uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.lead_dashboard(lead_dashboard.hospital_id, lead_dashboard.from_date, lead_dashboard.to_date);
+$$;
+
+ALTER FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) IS 'The front office''s KPIs (seed 004 GET /api/dashboard/stats) for the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): new_leads, converted and lost (of those, as they stand now), conversion_rate (converted / new_leads x 100), leads_by_source [{source, leads, converted}], leads_by_status; and now: cro_queue, cro_queue_unassigned, new_inquiries_waiting; revenue {amount (INR), currency, by_currency}: payments captured less refunds processed within the range, as rpc/financial_snapshot counts them. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+
+--
+-- Name: lead_funnel(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_funnel(hospital_id uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.lead_funnel(lead_funnel.hospital_id, lead_funnel.from_date, lead_funnel.to_date);
+$$;
+
+ALTER FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) IS 'The lead funnel (seed 004 GET /api/dashboard/funnel) of the leads that came in from from_date to to_date (days in the hospital''s time zone; default the last 30 days): cohort, and per stage of the pipeline in order {state, label, position, reached: how many of the cohort ever entered it (from their moves, so a lead moved back still counts where it was), now: how many are in it}. For the hospital''s front desk, CROs and admins. Errors: 42501 not_front_office; 22023 bad_date_range.';
+
+--
+-- Name: lead_matches(uuid, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.lead_matches(lead_id uuid, born_on date DEFAULT NULL::date) RETURNS TABLE(patient_id uuid, full_name text, date_of_birth date, sex public.sex, mrn text, score numeric, parts jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    lead_hospital uuid;
+begin
+    select l.hospital_id into lead_hospital from public.leads as l
+    where l.id = lead_matches.lead_id
+        and l.hospital_id = any(private.staff_hospital_ids('{front_desk,cro,hospital_admin}'));
+    if lead_hospital is null then
+        perform private.raise_not_found('lead not found');
+    end if;
+    return query
+    select p.id, p.full_name, p.date_of_birth, p.sex, r.mrn, m.score, m.parts
+    from private.lead_patient_matches(lead_matches.lead_id, lead_matches.born_on) as m
+    join public.patients as p on p.id = m.patient_id
+    join public.patient_registrations as r
+        on r.patient_id = p.id and r.hospital_id = lead_hospital and r.deleted_at is null
+    order by m.score desc, p.id;
+end;
+$$;
+
+ALTER FUNCTION public.lead_matches(lead_id uuid, born_on date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.lead_matches(lead_id uuid, born_on date) IS 'The patients registered at the lead''s hospital who may be the lead''s person, best first, each with its MRN, score (0..1, from 0.55) and its parts (as rpc/patient_duplicates; never on a shared phone alone). born_on (the date of birth), if known, sharpens the match. For the front desk, CROs and admins of the lead''s hospital; PT404 otherwise.';
+
+--
 -- Name: link_patient_login(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -16665,6 +24706,39 @@ ALTER FUNCTION public.live_topics() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.live_topics() IS 'The live-event topics the caller may join now: user:<own uid>, hospital:<hospital>:<role> for each active membership and pharmacy:<pharmacy> for a pharmacist''s pharmacy. Subscribe to the private channel realtime:<topic> of each; catch up from live_events.';
+
+--
+-- Name: mark_message_read(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.mark_message_read(message_id uuid) RETURNS public.messages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    changed public.messages;
+begin
+    update public.messages as m
+    set status = 'read'
+    where m.id = mark_message_read.message_id and m.status <> 'read'
+    returning * into changed;
+    if changed.id is null then
+        select m.* into changed from public.messages as m where m.id = mark_message_read.message_id;
+        if changed.id is null then
+            perform private.raise_not_found('message not found');
+        end if;
+    end if;
+    return changed;
+end;
+$$;
+
+ALTER FUNCTION public.mark_message_read(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION mark_message_read(message_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.mark_message_read(message_id uuid) IS 'Marks a message read (seed 001 PATCH /communications/{id}/read): an inbound message the hospital read, or an outbound one the patient read; a read message is returned as it is. PT404 for a message the caller cannot read; PT409 when its status cannot become read (queued, failed).';
 
 --
 -- Name: merge_patients(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -16716,6 +24790,60 @@ ALTER FUNCTION public.merge_preview(source_id uuid, target_id uuid) OWNER TO pos
 --
 
 COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed, in a session with a second factor; both records held only by hospitals where the caller merges. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, 42501 registered_elsewhere, PT403 insufficient_aal.';
+
+--
+-- Name: message_stats(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.message_stats(hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    counted jsonb;
+begin
+    if message_stats.hospital_id is not null
+        and not message_stats.hospital_id = any(private.staff_hospital_ids()) then
+        perform private.raise_not_found('hospital not found');
+    end if;
+    with visible as (
+        select m.channel::text as channel, m.status, count(*) as n
+        from public.messages as m
+        where m.archived_at is null and m.direction = 'outbound'
+            and (message_stats.hospital_id is null or m.hospital_id = message_stats.hospital_id)
+        group by m.channel, m.status
+    )
+
+    select jsonb_build_object(
+        'total', coalesce(sum(v.n), 0),
+        'by_channel', coalesce((
+            select jsonb_object_agg(c.channel, c.n) from (
+                select x.channel, sum(x.n) as n from visible as x group by x.channel
+            ) as c
+        ), '{}'),
+        'by_status', coalesce((
+            select jsonb_object_agg(s.status, s.n) from (
+                select x.status, sum(x.n) as n from visible as x group by x.status
+            ) as s
+        ), '{}'),
+        'sent', coalesce(sum(v.n) filter (where v.status in ('sent', 'delivered', 'read')), 0),
+        'delivered', coalesce(sum(v.n) filter (where v.status in ('delivered', 'read')), 0),
+        'read', coalesce(sum(v.n) filter (where v.status = 'read'), 0),
+        'pending', coalesce(sum(v.n) filter (where v.status = 'queued'), 0),
+        'failed', coalesce(sum(v.n) filter (where v.status = 'failed'), 0)
+    ) into counted
+    from visible as v;
+    return counted;
+end;
+$$;
+
+ALTER FUNCTION public.message_stats(hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_stats(hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.message_stats(hospital_id uuid) IS 'Counts of the outbound messages the caller may read, not archived, optionally of one hospital (seed 001 GET /communications/stats): {total, by_channel, by_status, sent (sent, delivered or read), delivered, read, pending (queued), failed}. PT404 for a hospital the caller is not staff of.';
 
 --
 -- Name: metadata_enums(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17026,6 +25154,157 @@ ALTER FUNCTION public.patient_duplicates(patient_id uuid) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.patient_duplicates(patient_id uuid) IS 'The patients who may be the same person as this one (seed 001 GET /patients/{id}/duplicates), among the patients registered where the caller works at the front office or as admin: score 0..1 with its parts ([{part, points, detail}]), the pair''s status (open or merged; pairs decided not_duplicate are left out) and the hospital. Never on a shared phone alone. PT404 for a patient who does not exist or whom the caller may not read.';
+
+--
+-- Name: patient_engagement(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_engagement(patient_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if not exists (select from public.patients as p where p.id = patient_engagement.patient_id) then
+        -- The same answer for a patient who does not exist and one beyond the caller's reach.
+        perform private.raise_not_found('patient not found');
+    end if;
+    return jsonb_build_object(
+        'journeys', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', i.id, 'hospital_id', i.hospital_id, 'journey_id', i.journey_id, 'journey_name', j.name,
+                'stage_id', i.current_stage_id, 'stage_name', s.name, 'stage_entered_at', i.stage_entered_at,
+                'started_at', i.created_at
+            ) order by i.created_at desc)
+            from public.journey_instances as i
+            join public.journeys as j on j.id = i.journey_id
+            left join public.journey_stages as s on s.id = i.current_stage_id
+            where i.patient_id = patient_engagement.patient_id and i.status = 'active'
+        ), '[]'),
+        'tickets', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'id', t.id, 'hospital_id', t.hospital_id, 'title', t.title, 'status', t.status,
+                'priority', t.priority, 'category', t.category, 'assigned_to', t.assigned_to, 'created_at', t.created_at
+            ) order by t.created_at desc)
+            from public.tickets as t
+            where t.patient_id = patient_engagement.patient_id and t.status in ('open', 'in_progress', 'waiting_on_patient')
+        ), '[]'),
+        'communications', coalesce((
+            select jsonb_agg(to_jsonb(r) order by r.created_at desc)
+            from (
+                select m.id, m.hospital_id, m.channel, m.direction, m.status, m.subject, m.created_at
+                from public.messages as m
+                where m.patient_id = patient_engagement.patient_id and m.archived_at is null
+                order by m.created_at desc
+                limit 10
+            ) as r
+        ), '[]'),
+        'active_journeys', (
+            select count(*) from public.journey_instances as i
+            where i.patient_id = patient_engagement.patient_id and i.status = 'active'
+        ),
+        'open_tickets', (
+            select count(*) from public.tickets as t
+            where t.patient_id = patient_engagement.patient_id and t.status in ('open', 'in_progress', 'waiting_on_patient')
+        ),
+        'recent_communications', (
+            select count(*) from public.messages as m
+            where m.patient_id = patient_engagement.patient_id and m.archived_at is null
+                and m.created_at > now() - interval '30 days'
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION public.patient_engagement(patient_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_engagement(patient_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_engagement(patient_id uuid) IS 'A patient''s engagement at a glance, the other half of seed 001 GET /patients/{id}/360 beside rpc/patient_360, each part as the caller may read it: journeys (active instances, current stage), tickets (open, in progress, waiting on the patient), communications (the ten latest, without their text), active_journeys, open_tickets, recent_communications (30 days). PT404 when the patient does not exist or is beyond the caller''s reach.';
+
+--
+-- Name: patient_financials(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    answer jsonb;
+begin
+    if not exists (select from public.patients as p where p.id = patient_financials.patient_id) then
+        perform private.raise_not_found('patient not found', 'patient_not_found');
+    end if;
+    with entries as (
+        select
+            'invoice' as kind, i.id, i.hospital_id, i.currency, i.issued_at as at, i.number as reference,
+            'Invoice ' || i.number as description, i.total as debit, 0::numeric as credit, i.status::text as status,
+            null::text as method, i.id as invoice_id
+        from public.invoices as i
+        where i.patient_id = patient_financials.patient_id and i.status <> 'draft'
+        union all
+        select
+            'credit_note', c.id, c.hospital_id, c.currency, c.issued_at, c.number,
+            'Credit note ' || c.number || ': ' || c.reason, 0, c.amount, 'issued', null, c.invoice_id
+        from public.credit_notes as c
+        where c.patient_id = patient_financials.patient_id
+        union all
+        select
+            'payment', p.id, p.hospital_id, p.currency, p.captured_at, p.receipt_number,
+            'Payment ' || p.receipt_number || ' (' || p.method || ')', 0, p.amount, p.status::text,
+            p.method::text, p.invoice_id
+        from public.payments as p
+        where p.patient_id = patient_financials.patient_id and p.status = 'captured'
+        union all
+        select
+            'refund', r.id, r.hospital_id, r.currency, r.created_at, p.receipt_number,
+            'Refund of ' || p.receipt_number || ': ' || r.reason, r.amount, 0, r.status::text, p.method::text,
+            p.invoice_id
+        from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.patient_id = patient_financials.patient_id and r.status <> 'failed'
+    ),
+
+    scoped as (
+        select
+            e.*,
+            array_position(array['invoice', 'payment', 'credit_note', 'refund'], e.kind) as rank,
+            sum(e.debit - e.credit) over (
+                partition by e.currency
+                order by e.at, array_position(array['invoice', 'payment', 'credit_note', 'refund'], e.kind), e.id
+                rows unbounded preceding
+            ) as balance
+        from entries as e
+        where patient_financials.hospital_id is null or e.hospital_id = patient_financials.hospital_id
+    )
+
+    select jsonb_build_object(
+        'patient_id', patient_financials.patient_id,
+        'balances', coalesce((
+            select jsonb_object_agg(b.currency, b.balance)
+            from (select s.currency, sum(s.debit - s.credit) as balance from scoped as s group by s.currency) as b
+        ), '{}'),
+        'entries', coalesce(jsonb_agg(jsonb_build_object(
+            'type', s.kind, 'id', s.id, 'hospital_id', s.hospital_id, 'invoice_id', s.invoice_id,
+            'at', s.at, 'date', private.hospital_day(s.hospital_id, s.at), 'reference', s.reference,
+            'description', s.description, 'debit', s.debit, 'credit', s.credit, 'currency', s.currency,
+            'status', s.status, 'payment_method', s.method, 'balance', s.balance
+        ) order by s.at, s.rank, s.id), '[]')
+    ) into answer
+    from scoped as s;
+    return answer;
+end;
+$$;
+
+ALTER FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION patient_financials(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) IS 'A patient''s ledger (seed 004 GET /api/patients/:id/financials), optionally at one hospital: issued invoices (debit), credit notes and captured payments (credit), refunds (debit), oldest first, each with the running balance in its currency, and the balances (positive: the patient owes; negative: the hospital does). Read as the caller may: the patient their own, the front desk and admins of a hospital its part. Errors: PT404 patient_not_found (not readable).';
 
 --
 -- Name: clinical_notes; Type: TABLE; Schema: public; Owner: postgres
@@ -17384,6 +25663,66 @@ ALTER FUNCTION public.receive_calcom_webhook(body text) OWNER TO postgres;
 COMMENT ON FUNCTION public.receive_calcom_webhook(body text) IS 'Records a Cal.com webhook (the raw body, signature already verified by the sidecar) in the inbox and applies it to the appointment mirror in one transaction (service role only). Answers {inbox_entry_id, outcome: applied|ignored|unprocessable|flagged|duplicate, reason, detail, appointment_id}. A replay is a duplicate and changes nothing.';
 
 --
+-- Name: receive_patient_message(public.message_channel, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_patient_message(
+        receive_patient_message.channel, receive_patient_message.from_phone, receive_patient_message.body,
+        receive_patient_message.provider_message_id
+    );
+$$;
+
+ALTER FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) IS 'For the sidecar (service role) after verifying X-Twilio-Signature: a patient''s WhatsApp or SMS message (From as Twilio sends it, whatsapp: prefix allowed), recorded as a received message at each hospital where a patient with that number is registered; it opens the 24-hour WhatsApp window. Answers {outcome, reason, messages}.';
+
+--
+-- Name: receive_razorpay_webhook(text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_razorpay_webhook(body text, event_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_razorpay_webhook(receive_razorpay_webhook.body, receive_razorpay_webhook.event_id);
+$$;
+
+ALTER FUNCTION public.receive_razorpay_webhook(body text, event_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) IS 'Service role only (the sidecar, after checking X-Razorpay-Signature on the raw body): records a Razorpay webhook in the inbox (provider razorpay, one entry per x-razorpay-event-id) and applies it in one transaction: payment.authorized / payment.captured / order.paid / payment.failed move the payment forward only (a capture gives its receipt number and pays the invoice), refund.processed / refund.failed settle a refund. Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (no_change, not_forward, unknown_order, amount_mismatch, unsupported_event, malformed_json...), payment_id, refund_id, status}.';
+
+--
+-- Name: receive_twilio_status(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_twilio_status(receive_twilio_status.message_id, receive_twilio_status.params);
+$$;
+
+ALTER FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) IS 'For the sidecar (service role) after verifying X-Twilio-Signature: a message status callback (the form parameters as an object, message_id from the callback URL). Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason}.';
+
+--
 -- Name: receive_vapi_message(text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17401,6 +25740,28 @@ ALTER FUNCTION public.receive_vapi_message(body text) OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION public.receive_vapi_message(body text) IS 'Service role only (the sidecar, after authenticating Vapi''s message): records a call''s status-update or end-of-call-report in the webhook inbox and its voice session in one transaction. Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (already_recorded, status_not_forward, malformed_json, call_id_missing, ...), session_id}.';
+
+--
+-- Name: receive_website_lead(text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text DEFAULT NULL::text, inquiry text DEFAULT NULL::text, message text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.receive_website_lead(
+        receive_website_lead.hospital_code, receive_website_lead.full_name, receive_website_lead.phone,
+        receive_website_lead.email, receive_website_lead.inquiry, receive_website_lead.message
+    );
+$$;
+
+ALTER FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) IS 'Service role only (the sidecar''s public POST /api/v1/leads/website, after its rate limit and captcha): files a website lead at the hospital of that code under its website source, or records a repeat inquiry on the open lead of the phone. Answers {outcome: created | merged} and nothing about the lead. Errors: PT404 website_leads_off; 22023 name_required, invalid_phone, too_long.';
 
 --
 -- Name: record_audit_anchor(bigint, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -17565,6 +25926,74 @@ COMMENT ON FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid,
 duplicate, patient_mismatch, not_dicom or lost, reason, instance_id}.';
 
 --
+-- Name: record_gateway_refund(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) RETURNS public.refunds
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.record_gateway_refund(
+        record_gateway_refund.refund_id, record_gateway_refund.gateway_refund_id, record_gateway_refund.outcome
+    );
+$$;
+
+ALTER FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) IS 'Service role only (the sidecar): records Razorpay''s answer to a refund it sent: its refund id and outcome pending (the webhook settles it), processed, or failed (the amount is refundable again). A settled refund stays as it is. Errors: PT404 refund_not_found, PT409 refund_id_conflict, 22023 unknown_outcome.';
+
+--
+-- Name: record_message_text(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_message_text(message_id uuid, subject text, body text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    with recorded as (
+        update public.messages as m
+        set body = record_message_text.body, subject = coalesce(record_message_text.subject, m.subject)
+        where m.id = record_message_text.message_id and m.body is null and m.status = 'queued'
+        returning 1
+    )
+    select exists (select from recorded);
+$$;
+
+ALTER FUNCTION public.record_message_text(message_id uuid, subject text, body text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_message_text(message_id uuid, subject text, body text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_message_text(message_id uuid, subject text, body text) IS 'For the worker (service role): the text it rendered from the template of an automatic message, recorded before it is sent (once: false when the message already has its text).';
+
+--
+-- Name: record_payment(uuid, numeric, public.payment_method, text, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text DEFAULT NULL::text, payer text DEFAULT 'patient'::text, idempotency_key text DEFAULT NULL::text) RETURNS public.payments
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.record_payment(
+        record_payment.invoice_id, record_payment.amount, record_payment.method, record_payment.reference,
+        record_payment.payer, record_payment.idempotency_key
+    );
+$$;
+
+ALTER FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) IS 'Records a payment taken at the counter (front desk, hospital admin; seed 003 POST /payments): cash, upi, card_terminal, bank_transfer, cheque or insurance, at most what is due. Captured at once with the next gapless receipt number (NAB/RCP/2026-27/000001); the invoice becomes partially_paid or paid. reference is the slip or transaction id, never a card number. With an idempotency_key, recording again answers the first payment. Errors: PT404 invoice_not_found, PT409 invoice_not_payable, idempotency_key_reused, 22023 online_through_gateway, amount_not_positive, payment_exceeds_balance, unknown_payer, card_data_refused.';
+
+--
 -- Name: record_voice_call(jsonb); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17707,6 +26136,88 @@ elsewhere is registered with rpc/register_existing_patient. Errors: 42501 not al
 MRN taken.';
 
 --
+-- Name: report_appointments(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(day date, total bigint, completed bigint, cancelled bigint, no_show bigint, average_wait_minutes numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_appointments(
+        report_appointments.hospital_id, report_appointments.start_date, report_appointments.end_date
+    );
+$$;
+
+ALTER FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) IS 'Appointments report (seed 003 GET /reports/appointments): per day of the period (the hospital''s days, end date included) the appointments, completed, cancelled and no-shows, and the average wait in minutes from check-in to the start of the consultation. Hospital admins: every doctor; a doctor: their own. CSV with Accept: text/csv. Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_dashboard(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.report_dashboard(report_dashboard.hospital_id, report_dashboard.start_date, report_dashboard.end_date);
+$$;
+
+ALTER FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) IS 'Dashboard statistics (seed 003 GET /reports/dashboard) for a period in the hospital''s time zone, end date included: total_patients (registered), active_patients (with a visit in the period), new_patients, total_appointments, completed_appointments, revenue (collected: captured less refunds), pending_invoices (unpaid, overdue included), average_wait_minutes (check-in to consultation) and patient_satisfaction (null: not collected). Hospital admins: the hospital; a doctor: their own work (scope doctor). Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_patients(uuid, date, date); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) RETURNS TABLE(month text, new_patients bigint, patients_seen bigint, visits bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_patients(
+        report_patients.hospital_id, report_patients.start_date, report_patients.end_date
+    );
+$$;
+
+ALTER FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) IS 'Patients report (seed 003 GET /reports/patients): per month of the period, patients newly registered, patients seen (completed visits) and the visits. Hospital admins: the hospital; a doctor: their own patients. CSV with Accept: text/csv. Errors: 42501 not_report_reader, 22023 bad_period.';
+
+--
+-- Name: report_revenue(uuid, date, date, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text DEFAULT 'month'::text) RETURNS TABLE(dimension text, key text, label text, invoices bigint, billed numeric, collected numeric, currency text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select * from private.report_revenue(
+        report_revenue.hospital_id, report_revenue.start_date, report_revenue.end_date, report_revenue.group_by
+    );
+$$;
+
+ALTER FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) IS 'Revenue report (seed 003 GET /reports/revenue) for a period in the hospital''s time zone, end date included, grouped by month, service, doctor or insurer (dimension; key and label name the group): per group the invoices, what was billed (issued less credit notes) and collected (captured less refunds), an invoice''s amounts spread over its lines by their share. Hospital admins: every invoice; a doctor: the invoices of their own visits. As CSV with Accept: text/csv (text cells neutralized against formula injection). Errors: 42501 not_report_reader, 22023 bad_period, unknown_grouping.';
+
+--
 -- Name: request_cdss_analysis(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -17727,6 +26238,27 @@ COMMENT ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type tex
 analysis_type ecg_arrhythmia, cad_detection or risk_stratification -> {id, scan_id, analysis_type,
 status: queued, created_at}. Errors: 22023 unknown_analysis_type; PT404 scan_not_found; 42501
 not_on_care_team; PT409 scan_not_acquired, analysis_open.';
+
+--
+-- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) RETURNS public.refunds
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.request_refund(
+        request_refund.payment_id, request_refund.amount, request_refund.reason, request_refund.idempotency_key
+    );
+$$;
+
+ALTER FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) IS 'Refunds (part of) a captured payment (front desk, hospital admin): never more than what is left of it, across partial and concurrent refunds. A counter payment''s refund is processed at once; an online payment''s is pending until Razorpay processes it (POST /api/v1/payments/refund sends it). The same idempotency_key answers the same refund, never a second one. The invoice''s amount paid goes down with it. Errors: PT404 payment_not_found, PT409 payment_not_captured, idempotency_key_reused, 22023 idempotency_key_required, amount_not_positive, reason_required, refund_exceeds_captured.';
 
 --
 -- Name: request_voice_callback(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -18197,6 +26729,46 @@ melitus": diabetes mellitus). matched_by says how: code, text or similar (correc
 PT404 unknown_code_system.';
 
 --
+-- Name: search_messages(text, uuid, public.message_channel, timestamp with time zone, timestamp with time zone, integer, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.search_messages(query text, patient_id uuid DEFAULT NULL::uuid, channel public.message_channel DEFAULT NULL::public.message_channel, date_from timestamp with time zone DEFAULT NULL::timestamp with time zone, date_to timestamp with time zone DEFAULT NULL::timestamp with time zone, page integer DEFAULT 1, page_size integer DEFAULT 20) RETURNS TABLE(message jsonb, rank real, total bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    terms tsquery;
+begin
+    if length(btrim(coalesce(query, ''))) < 2 then
+        perform private.raise_invalid('search for at least 2 characters', 'query_too_short');
+    end if;
+    if page is null or page < 1 or page_size is null or page_size not between 1 and 100 then
+        perform private.raise_invalid('page starts at 1; page_size is 1 to 100', 'bad_page');
+    end if;
+    terms := websearch_to_tsquery('simple'::regconfig, query);
+    return query
+    select to_jsonb(m) - 'search', ts_rank_cd(m.search, terms), count(*) over ()
+    from public.messages as m
+    where m.search @@ terms
+        and m.archived_at is null
+        and (search_messages.patient_id is null or m.patient_id = search_messages.patient_id)
+        and (search_messages.channel is null or m.channel = search_messages.channel)
+        and (search_messages.date_from is null or m.created_at >= search_messages.date_from)
+        and (search_messages.date_to is null or m.created_at <= search_messages.date_to)
+    order by ts_rank_cd(m.search, terms) desc, m.created_at desc, m.id
+    limit page_size offset (page - 1) * page_size;
+end;
+$$;
+
+ALTER FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) IS 'Full-text search over the subject and body of the messages the caller may read, not archived (seed 001 GET /communications/search): web-search syntax ("quoted phrase", or, -word), ranked, with patient, channel and date filters (date_to inclusive), a page of page_size (at most 100): rows {message (the messages row), rank, total (the number of matches)}. 22023 query_too_short under 2 characters.';
+
+--
 -- Name: search_patients(text, text, integer, uuid, date, public.sex, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -18251,6 +26823,29 @@ ALTER FUNCTION public.search_patients(query text, kind text, max_results integer
 --
 
 COMMENT ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) IS 'Find patients by name (misspelled, any of Latin, Gurmukhi and Devanagari script), phone (the number or its last 4+ digits), MRN (exact) or email (exact), best match first. Only patients the caller may read (their policies decide); phone and email masked, MRNs of the registrations the caller may read. kind (name, phone, mrn, email) searches one way only; filters: hospital_id (registered there), born_on, of_sex, status (active, archived). max_results 1..50 (default 20). Errors: 22023 with details query_too_short (under 2 characters), max_results_out_of_range, unknown_kind, unknown_status.';
+
+--
+-- Name: send_message(uuid, public.message_channel, text, text, uuid, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text DEFAULT NULL::text, hospital_id uuid DEFAULT NULL::uuid, template_id uuid DEFAULT NULL::uuid, template_variables jsonb DEFAULT '{}'::jsonb, scheduled_for timestamp with time zone DEFAULT NULL::timestamp with time zone, journey_instance_id uuid DEFAULT NULL::uuid) RETURNS public.messages
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.send_message(
+        send_message.patient_id, send_message.channel, send_message.body, send_message.subject,
+        send_message.hospital_id, send_message.template_id, send_message.template_variables,
+        send_message.scheduled_for, send_message.journey_instance_id
+    );
+$$;
+
+ALTER FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) IS 'Queues a message to a patient of the caller''s hospital (seed 001 POST /communications): channel whatsapp, sms or email; body (the rendered text: POST /api/v1/communications on the sidecar renders a template; null with a template: the worker renders it with template_variables when it goes out, and a variable it lacks fails the message), subject (email); hospital_id (needed when the patient is registered at several of the caller''s hospitals); template_id and template_variables (what it was rendered from); scheduled_for (null: now). It goes to the patient''s phone or email on record. Errors: PT404 patient or template not found; PT409 contact_consent_withdrawn, whatsapp_window_closed (outside 24 hours since the patient''s last WhatsApp message only a template with a whatsapp_content_sid may be sent); PT422 patient_has_no_phone / patient_has_no_email; 22023 body_required, subject_required, body_too_long, template_not_usable.';
 
 --
 -- Name: set_doctor_active(uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
@@ -18812,6 +27407,87 @@ the login''s last sign-in, whether it is banned and whether it must change its p
 hospital_id narrows it to one hospital. Others get no rows.';
 
 --
+-- Name: start_journey_instance(uuid, uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid DEFAULT NULL::uuid, encounter_id uuid DEFAULT NULL::uuid, context jsonb DEFAULT '{}'::jsonb) RETURNS public.journey_instances
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.start_journey_instance(
+        start_journey_instance.journey_id, start_journey_instance.patient_id, start_journey_instance.appointment_id,
+        start_journey_instance.encounter_id, start_journey_instance.context
+    );
+$$;
+
+ALTER FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) IS 'Starts a patient on a journey (seed 001 POST /journeys/instances): pinned to the journey''s current version, in its first stage, whose actions run. Optional appointment and encounter of the same patient at the hospital; context: values for its messages. The hospital''s front desk, CROs, admins, nurses and doctors. PT404 journey or patient not found (or beyond reach); PT409 journey_already_active (one active instance of a journey per patient), journey_inactive.';
+
+--
+-- Name: ticket_sla(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+    subject public.tickets;
+begin
+    select t.* into subject from public.tickets as t where t.id = ticket_sla.ticket_id;
+    if subject.id is null then
+        perform private.raise_not_found('ticket not found');
+    end if;
+    return private.ticket_sla(subject, coalesce(ticket_sla.at, clock_timestamp()));
+end;
+$$;
+
+ALTER FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla(ticket_id uuid, at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) IS 'The SLA of a ticket the caller may read, as of `at` (default: now), in the business hours of its hospital: {ticket_id, hospital_id, priority, status, paused (waiting on the patient), opened_at, first_response {target_minutes, elapsed_minutes, due_at, met_at, breached}, resolution {target_minutes, elapsed_minutes (business minutes worked: open and in_progress), due_at (null while paused and not yet breached), met_at (resolved or closed), breached}}. Computed from the ticket''s status history and comments. PT404 for a ticket the caller cannot read.';
+
+--
+-- Name: ticket_sla_breaches(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.ticket_sla_breaches(hospital_id uuid DEFAULT NULL::uuid, at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(ticket_id uuid, hospital_id uuid, patient_id uuid, title text, priority public.ticket_priority, status text, assigned_to uuid, breach text, due_at timestamp with time zone, elapsed_minutes numeric, target_minutes integer)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select s.ticket_id, s.hospital_id, s.patient_id, s.title, s.priority, s.status, s.assigned_to, b.breach,
+        (s.sla -> b.breach ->> 'due_at')::timestamptz,
+        (s.sla -> b.breach ->> 'elapsed_minutes')::numeric,
+        (s.sla -> b.breach ->> 'target_minutes')::integer
+    from (
+        select t.id as ticket_id, t.hospital_id, t.patient_id, t.title, t.priority, t.status, t.assigned_to,
+            private.ticket_sla(t, coalesce(ticket_sla_breaches.at, clock_timestamp())) as sla
+        from public.tickets as t
+        where t.status in ('open', 'in_progress', 'waiting_on_patient')
+            and (ticket_sla_breaches.hospital_id is null or t.hospital_id = ticket_sla_breaches.hospital_id)
+    ) as s
+    cross join lateral (values ('first_response'), ('resolution')) as b (breach)
+    where (s.sla -> b.breach ->> 'breached')::boolean
+    order by (s.sla -> b.breach ->> 'due_at')::timestamptz, s.ticket_id, b.breach;
+$$;
+
+ALTER FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION ticket_sla_breaches(hospital_id uuid, at timestamp with time zone); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) IS 'The SLA breaches of the unresolved tickets (open, in_progress, waiting_on_patient) the caller may read, optionally of one hospital, as of `at` (default: now): one row per breached deadline (breach first_response or resolution) with its due time and the business minutes elapsed, oldest due first.';
+
+--
 -- Name: unlock_login(uuid); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -18945,6 +27621,47 @@ COMMENT ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, special
 
 Fields left null keep their value; licence and status are the admin''s. Returns the doctor.
 Errors: PT404 no such doctor, 42501 not allowed, 22023 bad input, 23505 duplicate licence.';
+
+--
+-- Name: update_journey(uuid, text, text, text, boolean, boolean, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.update_journey(journey_id uuid, name text DEFAULT NULL::text, journey_type text DEFAULT NULL::text, description text DEFAULT NULL::text, is_default boolean DEFAULT NULL::boolean, is_active boolean DEFAULT NULL::boolean, trigger_conditions jsonb DEFAULT NULL::jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.update_journey(
+        update_journey.journey_id, update_journey.name, update_journey.journey_type, update_journey.description,
+        update_journey.is_default, update_journey.is_active, update_journey.trigger_conditions
+    );
+$$;
+
+ALTER FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) IS 'Changes a journey (seed 001 PATCH /journeys/{id}); arguments left out stay. New trigger conditions make a new version when instances are on the current one. An inactive journey starts no new instance. PT404 for anyone but the hospital''s admins and CROs.';
+
+--
+-- Name: update_journey_stage(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.update_journey_stage(update_journey_stage.stage_id, update_journey_stage.changes);
+$$;
+
+ALTER FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) IS 'Changes a stage (seed 001 PATCH /journeys/{id}/stages/{stage_id}): changes {name, description, trigger_event, wait_days, due_days, actions}. When instances are on the stage''s version the change goes to a new version and the answer is the new version''s stage (a new id). PT409 stage_of_old_version for a stage a newer version replaced.';
 
 --
 -- Name: update_pharmacist(uuid, text, text, uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -19271,6 +27988,40 @@ ALTER TABLE audit.anchors ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: archived_runs; Type: TABLE; Schema: audit; Owner: postgres
+--
+
+CREATE TABLE audit.archived_runs (
+    first_seq bigint NOT NULL,
+    last_seq bigint NOT NULL,
+    archive_id bigint NOT NULL,
+    first_prev_hash bytea NOT NULL,
+    last_hash bytea NOT NULL,
+    CONSTRAINT archived_runs_ordered CHECK ((last_seq >= first_seq))
+);
+
+ALTER TABLE audit.archived_runs OWNER TO postgres;
+
+--
+-- Name: TABLE archived_runs; Type: COMMENT; Schema: audit; Owner: postgres
+--
+
+COMMENT ON TABLE audit.archived_runs IS 'Each stretch of consecutive seq an archived partition held: the prev_hash of its first row and the hash of its last, which private.verify_audit_chain links the remaining rows to. Append-only.';
+
+--
+-- Name: archives_id_seq; Type: SEQUENCE; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME audit.archives_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: chain_head; Type: TABLE; Schema: audit; Owner: postgres
 --
 
@@ -19311,7 +28062,7 @@ CREATE TABLE audit.log_default (
     request_path text,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text])))
+    CONSTRAINT log_action_known CHECK ((action = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'READ'::text, 'ANCHOR'::text, 'ARCHIVE'::text])))
 );
 
 ALTER TABLE audit.log_default OWNER TO postgres;
@@ -19346,6 +28097,114 @@ ALTER TABLE audit.pending ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: analytics_refreshes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.analytics_refreshes (
+    name text NOT NULL,
+    refreshed_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE private.analytics_refreshes OWNER TO postgres;
+
+--
+-- Name: TABLE analytics_refreshes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.analytics_refreshes IS 'When each analytics rollup was last refreshed.';
+
+--
+-- Name: hospitals; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.hospitals (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    address text,
+    city text,
+    state text,
+    country_code text DEFAULT 'IN'::text NOT NULL,
+    time_zone text DEFAULT 'Asia/Kolkata'::text NOT NULL,
+    phone public.phone_e164,
+    email extensions.citext,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    front_desk_may_merge_patients boolean DEFAULT false NOT NULL,
+    CONSTRAINT hospitals_code_format CHECK ((code ~ '^[A-Z][A-Z0-9]{1,9}$'::text)),
+    CONSTRAINT hospitals_country_code_format CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
+    CONSTRAINT hospitals_name_present CHECK ((length(btrim(name)) > 0)),
+    CONSTRAINT hospitals_time_zone_known CHECK (private.is_time_zone(time_zone))
+);
+
+ALTER TABLE public.hospitals OWNER TO postgres;
+
+--
+-- Name: TABLE hospitals; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospitals IS 'Hospitals: the tenants; every tenant-scoped row carries a hospital_id.
+
+Read by their staff and patients; updated by their admins. A deactivated hospital is gone for
+its staff; its patients keep their own record there.';
+
+--
+-- Name: COLUMN hospitals.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.code IS 'Short upper-case code (e.g. NAB); prefixes the hospital''s MRNs (NAB-2026-000001).';
+
+--
+-- Name: COLUMN hospitals.country_code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.country_code IS 'ISO 3166-1 alpha-2 country code.';
+
+--
+-- Name: COLUMN hospitals.time_zone; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.time_zone IS 'IANA time zone (e.g. Asia/Kolkata): working hours and the local times of views are in it.';
+
+--
+-- Name: COLUMN hospitals.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.is_active IS 'False once deactivated: its staff lose access, its patients keep their own record.';
+
+--
+-- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospitals.front_desk_may_merge_patients IS 'Whether the hospital''s front desk may merge and unmerge patient records (rpc/merge_patients); off by default, changed by the hospital''s admin.';
+
+--
+-- Name: appointment_day_counts; Type: MATERIALIZED VIEW; Schema: private; Owner: postgres
+--
+
+CREATE MATERIALIZED VIEW private.appointment_day_counts AS
+ SELECT a.hospital_id,
+    ((a.starts_at AT TIME ZONE h.time_zone))::date AS day,
+    a.doctor_id,
+    a.source,
+    a.mode,
+    a.status,
+    count(*) AS n
+   FROM (public.appointments a
+     JOIN public.hospitals h ON ((a.hospital_id = h.id)))
+  GROUP BY a.hospital_id, (((a.starts_at AT TIME ZONE h.time_zone))::date), a.doctor_id, a.source, a.mode, a.status
+  WITH NO DATA;
+
+ALTER TABLE private.appointment_day_counts OWNER TO postgres;
+
+--
+-- Name: MATERIALIZED VIEW appointment_day_counts; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON MATERIALIZED VIEW private.appointment_day_counts IS 'Appointments per hospital, local day, doctor, source, mode and status; refreshed by pg_cron (carebase-analytics-rollup). Read only through the analytics functions.';
 
 --
 -- Name: appointment_external_refs; Type: TABLE; Schema: private; Owner: postgres
@@ -19478,6 +28337,19 @@ ALTER TABLE private.client_ip_settings OWNER TO postgres;
 COMMENT ON TABLE private.client_ip_settings IS 'How many proxies in front of PostgREST append to X-Forwarded-For; the client address is the entry that many places from the right (private.request_client_ip).';
 
 --
+-- Name: cro_rotation_turns; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+CREATE SEQUENCE private.cro_rotation_turns
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER TABLE private.cro_rotation_turns OWNER TO postgres;
+
+--
 -- Name: doctor_calendar_credentials; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -19496,6 +28368,29 @@ ALTER TABLE private.doctor_calendar_credentials OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.doctor_calendar_credentials IS 'Which Vault secret holds a doctor''s Cal.com API key (the key is only in Vault).';
+
+--
+-- Name: document_counters; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.document_counters (
+    hospital_id uuid NOT NULL,
+    series text NOT NULL,
+    fiscal_year text NOT NULL,
+    last_value bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT document_counters_fiscal_year_format CHECK ((fiscal_year ~ '^[0-9]{4}-[0-9]{2}$'::text)),
+    CONSTRAINT document_counters_positive CHECK ((last_value > 0)),
+    CONSTRAINT document_counters_series_known CHECK ((series = ANY (ARRAY['invoice'::text, 'credit_note'::text, 'receipt'::text])))
+);
+
+ALTER TABLE private.document_counters OWNER TO postgres;
+
+--
+-- Name: TABLE document_counters; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.document_counters IS 'The last number given per hospital, document series (invoice, credit_note, receipt) and fiscal year. Updated in the transaction that issues the document, so numbers never skip (a rollback returns its number) nor repeat (the row is locked until that transaction ends).';
 
 --
 -- Name: encrypted_columns; Type: TABLE; Schema: private; Owner: postgres
@@ -19631,38 +28526,6 @@ CREATE TABLE private.mrn_counters (
 ALTER TABLE private.mrn_counters OWNER TO postgres;
 
 --
--- Name: outbox; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.outbox (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    kind text NOT NULL,
-    subject_type text NOT NULL,
-    subject_id uuid NOT NULL,
-    hospital_id uuid,
-    recipient_kind text NOT NULL,
-    recipient_id uuid NOT NULL,
-    channel text NOT NULL,
-    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
-    state text DEFAULT 'pending'::text NOT NULL,
-    deliver_after timestamp with time zone DEFAULT now() NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    last_error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    lease_until timestamp with time zone,
-    claim_token uuid,
-    sent_at timestamp with time zone,
-    provider_message_id text,
-    CONSTRAINT outbox_channel_known CHECK ((channel = ANY (ARRAY['push'::text, 'sms'::text, 'email'::text, 'whatsapp'::text]))),
-    CONSTRAINT outbox_kind_format CHECK ((kind ~ '^[a-z][a-z_]*$'::text)),
-    CONSTRAINT outbox_recipient_kind_known CHECK ((recipient_kind = ANY (ARRAY['patient'::text, 'user'::text, 'pharmacy'::text]))),
-    CONSTRAINT outbox_state_known CHECK ((state = ANY (ARRAY['pending'::text, 'processing'::text, 'sent'::text, 'failed'::text, 'dead'::text, 'cancelled'::text])))
-);
-
-ALTER TABLE private.outbox OWNER TO postgres;
-
---
 -- Name: patient_hospitals; Type: VIEW; Schema: private; Owner: postgres
 --
 
@@ -19679,6 +28542,27 @@ ALTER TABLE private.patient_hospitals OWNER TO postgres;
 --
 
 COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
+
+--
+-- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.personal_data_columns (
+    table_name regclass NOT NULL,
+    column_name name NOT NULL,
+    kind text NOT NULL,
+    note text,
+    CONSTRAINT personal_data_columns_kind_known CHECK ((kind = ANY (ARRAY['person_name'::text, 'phone'::text, 'email'::text, 'street_address'::text, 'place'::text, 'postal_code'::text, 'birth_date'::text, 'national_id'::text, 'identifier'::text, 'free_text'::text, 'json'::text, 'row_values'::text, 'ip_address'::text, 'credential'::text, 'derived'::text, 'none'::text]))),
+    CONSTRAINT personal_data_columns_none_says_why CHECK (((kind <> 'none'::text) OR (length(btrim(note)) > 0)))
+);
+
+ALTER TABLE private.personal_data_columns OWNER TO postgres;
+
+--
+-- Name: TABLE personal_data_columns; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
 
 --
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
@@ -20057,72 +28941,6 @@ COMMENT ON COLUMN public.doctors.languages IS 'Languages the doctor consults in.
 COMMENT ON COLUMN public.doctors.is_active IS 'False while deactivated (rpc/set_doctor_active): not bookable, no access.';
 
 --
--- Name: hospitals; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.hospitals (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    code text NOT NULL,
-    name text NOT NULL,
-    address text,
-    city text,
-    state text,
-    country_code text DEFAULT 'IN'::text NOT NULL,
-    time_zone text DEFAULT 'Asia/Kolkata'::text NOT NULL,
-    phone public.phone_e164,
-    email extensions.citext,
-    is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    front_desk_may_merge_patients boolean DEFAULT false NOT NULL,
-    CONSTRAINT hospitals_code_format CHECK ((code ~ '^[A-Z][A-Z0-9]{1,9}$'::text)),
-    CONSTRAINT hospitals_country_code_format CHECK ((country_code ~ '^[A-Z]{2}$'::text)),
-    CONSTRAINT hospitals_name_present CHECK ((length(btrim(name)) > 0)),
-    CONSTRAINT hospitals_time_zone_known CHECK (private.is_time_zone(time_zone))
-);
-
-ALTER TABLE public.hospitals OWNER TO postgres;
-
---
--- Name: TABLE hospitals; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.hospitals IS 'Hospitals: the tenants; every tenant-scoped row carries a hospital_id.
-
-Read by their staff and patients; updated by their admins. A deactivated hospital is gone for
-its staff; its patients keep their own record there.';
-
---
--- Name: COLUMN hospitals.code; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.code IS 'Short upper-case code (e.g. NAB); prefixes the hospital''s MRNs (NAB-2026-000001).';
-
---
--- Name: COLUMN hospitals.country_code; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.country_code IS 'ISO 3166-1 alpha-2 country code.';
-
---
--- Name: COLUMN hospitals.time_zone; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.time_zone IS 'IANA time zone (e.g. Asia/Kolkata): working hours and the local times of views are in it.';
-
---
--- Name: COLUMN hospitals.is_active; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.is_active IS 'False once deactivated: its staff lose access, its patients keep their own record.';
-
---
--- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.hospitals.front_desk_may_merge_patients IS 'Whether the hospital''s front desk may merge and unmerge patient records (rpc/merge_patients); off by default, changed by the hospital''s admin.';
-
---
 -- Name: profiles; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -20407,6 +29225,70 @@ COMMENT ON COLUMN public.audit_trail.changed_fields IS 'The columns an UPDATE ch
 COMMENT ON COLUMN public.audit_trail.hash IS 'SHA-256 (hex) over this entry and the previous entry''s hash.';
 
 --
+-- Name: billing_services; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.billing_services (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    kind public.billing_item_kind DEFAULT 'service'::public.billing_item_kind NOT NULL,
+    hsn_sac text NOT NULL,
+    unit_price numeric(12,2) NOT NULL,
+    currency text DEFAULT 'INR'::text NOT NULL,
+    gst_rate numeric(5,2) DEFAULT 0 NOT NULL,
+    appointment_type public.appointment_type,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_services_code_format CHECK ((code ~ '^[A-Z0-9][A-Z0-9_-]{0,31}$'::text)),
+    CONSTRAINT billing_services_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT billing_services_gst_rate_range CHECK (((gst_rate >= (0)::numeric) AND (gst_rate <= (40)::numeric))),
+    CONSTRAINT billing_services_hsn_sac_format CHECK ((hsn_sac ~ '^[0-9]{4}([0-9]{2}){0,2}$'::text)),
+    CONSTRAINT billing_services_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT billing_services_price_not_negative CHECK ((unit_price >= (0)::numeric))
+);
+
+ALTER TABLE public.billing_services OWNER TO postgres;
+
+--
+-- Name: TABLE billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.billing_services IS 'A hospital''s service catalogue (seed 003 billing): what it charges for, with its code, price, HSN/SAC code and GST rate. Read by its staff and its patients; written by its admins (never deleted: is_active false retires one). A price change never touches issued invoices, whose lines keep their own copy.';
+
+--
+-- Name: COLUMN billing_services.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.code IS 'The hospital''s code for it (CONSULT-GEN), unique there.';
+
+--
+-- Name: COLUMN billing_services.hsn_sac; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.hsn_sac IS 'HSN code (goods) or SAC code (services, e.g. 999312 for medical services), 4, 6 or 8 digits.';
+
+--
+-- Name: COLUMN billing_services.unit_price; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.unit_price IS 'Price of one unit before tax, in currency.';
+
+--
+-- Name: COLUMN billing_services.gst_rate; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.gst_rate IS 'GST rate in percent (0 for exempt health care services): CGST and SGST half each, or IGST whole.';
+
+--
+-- Name: COLUMN billing_services.appointment_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.billing_services.appointment_type IS 'When set, the line rpc/invoice_appointment bills for a completed appointment of this type (one active service per type and hospital).';
+
+--
 -- Name: care_team_members; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -20572,6 +29454,75 @@ Read by the hospital''s staff and patients; published by its admin.';
 --
 
 COMMENT ON COLUMN public.consent_documents.version IS 'Version of the text for its purpose at the hospital (from 1).';
+
+--
+-- Name: cro_rotation; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.cro_rotation (
+    hospital_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    role public.app_role DEFAULT 'cro'::public.app_role NOT NULL,
+    on_shift boolean DEFAULT true NOT NULL,
+    daily_cap integer,
+    assigned_on date,
+    assigned_today integer DEFAULT 0 NOT NULL,
+    last_turn bigint,
+    last_assigned_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cro_rotation_daily_cap_positive CHECK ((daily_cap > 0)),
+    CONSTRAINT cro_rotation_role_is_cro CHECK ((role = 'cro'::public.app_role))
+);
+
+ALTER TABLE public.cro_rotation OWNER TO postgres;
+
+--
+-- Name: TABLE cro_rotation; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.cro_rotation IS 'The round-robin of a hospital''s CROs for the intervention queue: one row per CRO (made with their membership). on_shift and daily_cap decide who is given leads; assigned_today and last_turn are the rotation''s state. Read by the front desk, CROs and admins of the hospital; admins set caps and shifts (PATCH {daily_cap, on_shift}), a CRO their own on_shift. Errors: 42501 rotation_admin_only.';
+
+--
+-- Name: COLUMN cro_rotation.role; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.role IS 'Always cro (ties the row to the CRO membership).';
+
+--
+-- Name: COLUMN cro_rotation.on_shift; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.on_shift IS 'Given leads only while on shift.';
+
+--
+-- Name: COLUMN cro_rotation.daily_cap; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.daily_cap IS 'At most this many leads a day (hospital time); null: no cap.';
+
+--
+-- Name: COLUMN cro_rotation.assigned_on; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.assigned_on IS 'The hospital''s day assigned_today counts.';
+
+--
+-- Name: COLUMN cro_rotation.assigned_today; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.assigned_today IS 'Leads given on assigned_on.';
+
+--
+-- Name: COLUMN cro_rotation.last_turn; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.last_turn IS 'Their place in the rotation: the lowest goes next (null: never).';
+
+--
+-- Name: COLUMN cro_rotation.last_assigned_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.cro_rotation.last_assigned_at IS 'When they were last given a lead.';
 
 --
 -- Name: device_tokens; Type: TABLE; Schema: public; Owner: postgres
@@ -20975,6 +29926,512 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
 
 --
+-- Name: financial_records; Type: VIEW; Schema: public; Owner: postgres
+--
+
+CREATE VIEW public.financial_records WITH (security_invoker='true') AS
+ SELECT i.id,
+    i.patient_id,
+    i.hospital_id,
+    'Invoice'::text AS type,
+    i.total AS amount,
+    i.currency,
+    private.hospital_day(i.hospital_id, i.issued_at) AS date,
+    ('Invoice '::text || i.number) AS description,
+        CASE i.status
+            WHEN 'paid'::public.invoice_status THEN 'Paid'::text
+            WHEN 'overdue'::public.invoice_status THEN 'Overdue'::text
+            WHEN 'cancelled'::public.invoice_status THEN 'Cancelled'::text
+            ELSE 'Pending'::text
+        END AS status,
+    NULL::text AS payment_method,
+    i.number AS reference,
+    i.created_at
+   FROM public.invoices i
+  WHERE (i.status <> 'draft'::public.invoice_status)
+UNION ALL
+ SELECT p.id,
+    p.patient_id,
+    p.hospital_id,
+    'Payment'::text AS type,
+    (p.amount - p.amount_refunded) AS amount,
+    p.currency,
+    private.hospital_day(p.hospital_id, p.captured_at) AS date,
+    ('Receipt '::text || p.receipt_number) AS description,
+        CASE
+            WHEN (p.amount_refunded = p.amount) THEN 'Cancelled'::text
+            ELSE 'Paid'::text
+        END AS status,
+    (p.method)::text AS payment_method,
+    p.receipt_number AS reference,
+    p.created_at
+   FROM public.payments p
+  WHERE (p.status = 'captured'::public.payment_status);
+
+ALTER TABLE public.financial_records OWNER TO postgres;
+
+--
+-- Name: VIEW financial_records; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.financial_records IS 'Seed 004 Financial_Records: one row per issued invoice (type Invoice, its total, status Pending / Paid / Overdue / Cancelled) and per captured payment (type Payment, what the hospital kept of it after refunds, status Paid, or Cancelled when refunded whole, with its payment_method), dated in the hospital''s time zone. Read as the invoices and payments are: the patient their own, the hospital''s front desk and admins theirs. The ledger with credit notes and refunds is rpc/patient_financials.';
+
+--
+-- Name: COLUMN financial_records.type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.type IS 'Invoice or Payment.';
+
+--
+-- Name: COLUMN financial_records.amount; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.amount IS 'The invoice''s total, or the payment less its refunds.';
+
+--
+-- Name: COLUMN financial_records.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.financial_records.status IS 'Pending, Paid, Overdue or Cancelled.';
+
+--
+-- Name: hospital_business_hours; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.hospital_business_hours (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    weekday smallint NOT NULL,
+    opens_at time without time zone NOT NULL,
+    closes_at time without time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT hospital_business_hours_range_order CHECK ((closes_at > opens_at)),
+    CONSTRAINT hospital_business_hours_weekday_iso CHECK (((weekday >= 1) AND (weekday <= 7)))
+);
+
+ALTER TABLE public.hospital_business_hours OWNER TO postgres;
+
+--
+-- Name: TABLE hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospital_business_hours IS 'When a hospital is open, per ISO weekday (1 = Monday ... 7 = Sunday), in its local time: the calendar that ticket SLAs count business time on. A hospital with no rows is open Monday to Saturday 09:00-18:00; once it has rows, a weekday without one is closed. Read by its staff and patients, set by its admins.';
+
+--
+-- Name: COLUMN hospital_business_hours.weekday; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_business_hours.weekday IS 'ISO weekday: 1 = Monday ... 7 = Sunday.';
+
+--
+-- Name: COLUMN hospital_business_hours.opens_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_business_hours.opens_at IS 'Local wall-clock time in the hospital''s time zone.';
+
+--
+-- Name: COLUMN hospital_business_hours.closes_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_business_hours.closes_at IS 'Local wall-clock time in the hospital''s time zone; may be 24:00 (midnight).';
+
+--
+-- Name: hospital_closures; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.hospital_closures (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    closed_on date NOT NULL,
+    name text NOT NULL,
+    CONSTRAINT hospital_closures_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200)))
+);
+
+ALTER TABLE public.hospital_closures OWNER TO postgres;
+
+--
+-- Name: TABLE hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.hospital_closures IS 'Days a hospital is closed (public holidays, ...): no business time is counted on them.';
+
+--
+-- Name: COLUMN hospital_closures.closed_on; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.hospital_closures.closed_on IS 'The local date the hospital is closed.';
+
+--
+-- Name: invoice_lines; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.invoice_lines (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    invoice_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    line_no integer NOT NULL,
+    service_id uuid,
+    description text NOT NULL,
+    kind public.billing_item_kind DEFAULT 'service'::public.billing_item_kind NOT NULL,
+    hsn_sac text NOT NULL,
+    quantity numeric(10,3) DEFAULT 1 NOT NULL,
+    unit_price numeric(12,2) NOT NULL,
+    discount numeric(12,2) DEFAULT 0 NOT NULL,
+    gst_rate numeric(5,2) DEFAULT 0 NOT NULL,
+    taxable_value numeric(14,2) GENERATED ALWAYS AS ((round((quantity * unit_price), 2) - discount)) STORED,
+    cgst numeric(12,2) DEFAULT 0 NOT NULL,
+    sgst numeric(12,2) DEFAULT 0 NOT NULL,
+    igst numeric(12,2) DEFAULT 0 NOT NULL,
+    line_total numeric(14,2) GENERATED ALWAYS AS (((((round((quantity * unit_price), 2) - discount) + cgst) + sgst) + igst)) STORED,
+    insurer_share numeric(14,2) DEFAULT 0 NOT NULL,
+    patient_share numeric(14,2) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT invoice_lines_description_present CHECK (((length(btrim(description)) >= 1) AND (length(btrim(description)) <= 500))),
+    CONSTRAINT invoice_lines_discount_within_amount CHECK (((discount >= (0)::numeric) AND (discount <= round((quantity * unit_price), 2)))),
+    CONSTRAINT invoice_lines_gst_rate_range CHECK (((gst_rate >= (0)::numeric) AND (gst_rate <= (40)::numeric))),
+    CONSTRAINT invoice_lines_gst_split CHECK ((((igst = (0)::numeric) AND (cgst = sgst)) OR ((cgst = (0)::numeric) AND (sgst = (0)::numeric)))),
+    CONSTRAINT invoice_lines_hsn_sac_format CHECK ((hsn_sac ~ '^[0-9]{4}([0-9]{2}){0,2}$'::text)),
+    CONSTRAINT invoice_lines_line_no_range CHECK (((line_no >= 1) AND (line_no <= 999))),
+    CONSTRAINT invoice_lines_price_not_negative CHECK ((unit_price >= (0)::numeric)),
+    CONSTRAINT invoice_lines_quantity_positive CHECK ((quantity > (0)::numeric)),
+    CONSTRAINT invoice_lines_shares_add_up CHECK (((insurer_share + patient_share) = line_total)),
+    CONSTRAINT invoice_lines_shares_not_negative CHECK (((insurer_share >= (0)::numeric) AND (patient_share >= (0)::numeric))),
+    CONSTRAINT invoice_lines_tax_not_negative CHECK (((cgst >= (0)::numeric) AND (sgst >= (0)::numeric) AND (igst >= (0)::numeric)))
+);
+
+ALTER TABLE public.invoice_lines OWNER TO postgres;
+
+--
+-- Name: TABLE invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.invoice_lines IS 'An invoice''s lines: a catalogue service (service_id fills description, HSN/SAC, price and GST rate) or a free line, quantity, discount, GST (cgst + sgst or igst, computed from the invoice''s supply), the line total and its insurer and patient shares (they add up to it: 23514 otherwise; the patient''s share defaults to what the insurer does not pay). Written by the front desk and admins while the invoice is a draft (PT409 invoice_issued after); read as the invoice is.';
+
+--
+-- Name: COLUMN invoice_lines.invoice_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.invoice_id IS 'The invoice (a draft to write it); its hospital and patient are copied.';
+
+--
+-- Name: COLUMN invoice_lines.taxable_value; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.taxable_value IS 'round(quantity x unit_price, 2) - discount.';
+
+--
+-- Name: COLUMN invoice_lines.cgst; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.cgst IS 'Central GST: taxable_value x gst_rate / 2 %, for intra-state supply.';
+
+--
+-- Name: COLUMN invoice_lines.sgst; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.sgst IS 'State GST: the same as cgst.';
+
+--
+-- Name: COLUMN invoice_lines.igst; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.igst IS 'Integrated GST: taxable_value x gst_rate %, for inter-state supply.';
+
+--
+-- Name: COLUMN invoice_lines.line_total; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.line_total IS 'taxable_value plus the taxes.';
+
+--
+-- Name: COLUMN invoice_lines.insurer_share; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.insurer_share IS 'What the insurer pays of line_total.';
+
+--
+-- Name: COLUMN invoice_lines.patient_share; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.invoice_lines.patient_share IS 'What the patient pays: line_total - insurer_share unless given.';
+
+--
+-- Name: journey_stage_events; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_stage_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    instance_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    stage_id uuid NOT NULL,
+    entered_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    entered_by_event text NOT NULL,
+    completed_at timestamp with time zone,
+    completed_by uuid,
+    notes text,
+    actions_done jsonb DEFAULT '[]'::jsonb NOT NULL,
+    CONSTRAINT journey_stage_events_notes_length CHECK ((length(notes) <= 4000))
+);
+
+ALTER TABLE public.journey_stage_events OWNER TO postgres;
+
+--
+-- Name: TABLE journey_stage_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_stage_events IS 'Every stage a journey instance entered: when and how (start, manual, appointment_completed...), when it was completed, by whom, with what notes, and what its actions did.';
+
+--
+-- Name: COLUMN journey_stage_events.actions_done; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stage_events.actions_done IS 'One outcome per action: {type, outcome: done | skipped | failed, message_id / ticket_id, reason}.';
+
+--
+-- Name: journeys; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journeys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    name text NOT NULL,
+    description text,
+    journey_type text DEFAULT 'general'::text NOT NULL,
+    is_default boolean DEFAULT false NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT journeys_description_length CHECK ((length(description) <= 4000)),
+    CONSTRAINT journeys_name_length CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT journeys_type_format CHECK ((journey_type ~ '^[a-z][a-z_]{0,39}$'::text))
+);
+
+ALTER TABLE public.journeys OWNER TO postgres;
+
+--
+-- Name: TABLE journeys; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journeys IS 'Journey definitions of a hospital (seed 001): name, journey_type (post_procedure, onboarding, ivf_cycle...), is_default, is_active. Their stages and trigger conditions are in versions (journey_versions, journey_stages; rpc/journey gives the current one). Created and edited with rpc/create_journey, rpc/update_journey, rpc/add_journey_stage, rpc/update_journey_stage by the hospital''s admins and CROs; read by its staff.';
+
+--
+-- Name: COLUMN journeys.journey_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journeys.journey_type IS 'A lower-case code: post_procedure, onboarding, ivf_cycle, general...';
+
+--
+-- Name: COLUMN journeys.is_default; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journeys.is_default IS 'Offered first for its type.';
+
+--
+-- Name: lead_activities; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lead_activities (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    lead_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    kind text NOT NULL,
+    outcome text,
+    notes text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    actor_id uuid DEFAULT auth.uid(),
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lead_activities_call_has_outcome CHECK (((kind = 'call'::text) = (outcome IS NOT NULL))),
+    CONSTRAINT lead_activities_kind_known CHECK ((kind = ANY (ARRAY['call'::text, 'note'::text, 'repeat_inquiry'::text, 'assigned'::text]))),
+    CONSTRAINT lead_activities_notes_length CHECK ((length(notes) <= 4000)),
+    CONSTRAINT lead_activities_outcome_known CHECK ((outcome = ANY (ARRAY['interested'::text, 'hesitant'::text, 'not_interested'::text, 'no_answer'::text, 'busy'::text, 'call_back_later'::text, 'wrong_number'::text])))
+);
+
+ALTER TABLE public.lead_activities OWNER TO postgres;
+
+--
+-- Name: TABLE lead_activities; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lead_activities IS 'What was done with a lead, append-only (seed 004 call outcomes): calls with their outcome and notes written by the front office (POST {lead_id, hospital_id, kind: call, outcome, notes}); repeat inquiries (details: source, inquiry, problem, name) and assignments (details: from, to, how: manual, round_robin, reassigned) recorded by the database. Read by the front desk, CROs and admins of the hospital. Errors: 22023 activity_kind_reserved.';
+
+--
+-- Name: COLUMN lead_activities.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.kind IS 'call, note, repeat_inquiry or assigned.';
+
+--
+-- Name: COLUMN lead_activities.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.outcome IS 'Calls: interested, hesitant, not_interested, no_answer, busy, call_back_later or wrong_number.';
+
+--
+-- Name: COLUMN lead_activities.notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.notes IS 'What was said.';
+
+--
+-- Name: COLUMN lead_activities.details; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.details IS 'Repeat inquiries and assignments: what came in, who had it.';
+
+--
+-- Name: COLUMN lead_activities.actor_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_activities.actor_id IS 'Who did it (null: the system).';
+
+--
+-- Name: lead_follow_ups; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lead_follow_ups (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    lead_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    assigned_to uuid DEFAULT auth.uid() NOT NULL,
+    due_at timestamp with time zone NOT NULL,
+    note text,
+    done_at timestamp with time zone,
+    done_by uuid,
+    outcome text,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lead_follow_ups_done_by_with_done_at CHECK (((done_at IS NULL) = (done_by IS NULL))),
+    CONSTRAINT lead_follow_ups_note_length CHECK ((length(note) <= 2000)),
+    CONSTRAINT lead_follow_ups_outcome_length CHECK ((length(outcome) <= 2000))
+);
+
+ALTER TABLE public.lead_follow_ups OWNER TO postgres;
+
+--
+-- Name: TABLE lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lead_follow_ups IS 'Follow-up tasks on leads (seed 004 CRO queue): who calls whom when. POST {lead_id, hospital_id, due_at, note} (assigned_to defaults to you); done with PATCH {done_at, outcome}. One''s open ones: ?assigned_to=eq.<me>&done_at=is.null&order=due_at. Read and kept by the front desk, CROs and admins of the lead''s hospital. Errors: 42501 assignee_not_front_office.';
+
+--
+-- Name: COLUMN lead_follow_ups.assigned_to; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.assigned_to IS 'Who is to follow up (a CRO, front desk or admin there).';
+
+--
+-- Name: COLUMN lead_follow_ups.due_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.due_at IS 'When.';
+
+--
+-- Name: COLUMN lead_follow_ups.note; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.note IS 'What to do.';
+
+--
+-- Name: COLUMN lead_follow_ups.done_at; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.done_at IS 'When it was done (null: open).';
+
+--
+-- Name: COLUMN lead_follow_ups.done_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.done_by IS 'Who marked it done.';
+
+--
+-- Name: COLUMN lead_follow_ups.outcome; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.outcome IS 'What came of it.';
+
+--
+-- Name: COLUMN lead_follow_ups.created_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_follow_ups.created_by IS 'Who set it.';
+
+--
+-- Name: lead_options; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.lead_options (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    specialty text,
+    appointment_type public.appointment_type,
+    is_website boolean DEFAULT false NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    "position" integer DEFAULT 100 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT lead_options_booking_for_inquiries CHECK (((kind = 'inquiry'::text) OR ((specialty IS NULL) AND (appointment_type IS NULL)))),
+    CONSTRAINT lead_options_kind_known CHECK ((kind = ANY (ARRAY['source'::text, 'inquiry'::text]))),
+    CONSTRAINT lead_options_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 60))),
+    CONSTRAINT lead_options_website_is_a_source CHECK (((NOT is_website) OR (kind = 'source'::text)))
+);
+
+ALTER TABLE public.lead_options OWNER TO postgres;
+
+--
+-- Name: TABLE lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.lead_options IS 'The choices of a hospital''s lead form (seed 004 lead source and inquiry lists): kind source (Walk-In, Google Ads, Referral, Sakhi App, Camp, Website...) or inquiry (IVF, IUI, General...). Read by the hospital''s staff (GET ?hospital_id=eq.<h>&is_active=eq.true&order=kind,position); kept by its admins (names are never changed: deactivate one and add another). A new hospital starts with the defaults.';
+
+--
+-- Name: COLUMN lead_options.kind; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.kind IS 'source or inquiry.';
+
+--
+-- Name: COLUMN lead_options.name; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.name IS 'What the form shows and leads.source / leads.inquiry hold.';
+
+--
+-- Name: COLUMN lead_options.specialty; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.specialty IS 'Inquiries: the doctors'' specialty instant booking looks at when no doctor is chosen (e.g. Reproductive Medicine).';
+
+--
+-- Name: COLUMN lead_options.appointment_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.appointment_type IS 'Inquiries: the type of the appointment instant booking makes.';
+
+--
+-- Name: COLUMN lead_options.is_website; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.is_website IS 'Sources: the public website form files its leads under this one; none active: the hospital takes no website leads.';
+
+--
+-- Name: COLUMN lead_options.is_active; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options.is_active IS 'Offered for new leads; leads filed under an inactive one keep it.';
+
+--
+-- Name: COLUMN lead_options."position"; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.lead_options."position" IS 'Order in the form.';
+
+--
 -- Name: live_events; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -21058,6 +30515,67 @@ refused (PT405); read through rpc/patient_timeline or a write with return=repres
 --
 
 COMMENT ON COLUMN public.medical_profiles.details_encrypted IS 'Encrypted {allergies, chronic_conditions, current_medications}.';
+
+--
+-- Name: message_templates; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.message_templates (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    channel public.message_channel NOT NULL,
+    category text DEFAULT 'general'::text NOT NULL,
+    subject text,
+    body text NOT NULL,
+    variables text[] DEFAULT '{}'::text[] NOT NULL,
+    whatsapp_content_sid text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT message_templates_body_length CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 20000))),
+    CONSTRAINT message_templates_category_known CHECK ((category = ANY (ARRAY['appointment'::text, 'instructions'::text, 'follow_up'::text, 'results'::text, 'pharmacy'::text, 'billing'::text, 'general'::text]))),
+    CONSTRAINT message_templates_code_format CHECK ((code ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT message_templates_content_sid CHECK (((whatsapp_content_sid IS NULL) OR ((channel = 'whatsapp'::public.message_channel) AND (whatsapp_content_sid ~ '^HX[0-9a-f]{32}$'::text)))),
+    CONSTRAINT message_templates_email_has_subject CHECK (((channel <> 'email'::public.message_channel) OR (length(btrim(subject)) > 0))),
+    CONSTRAINT message_templates_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT message_templates_subject_length CHECK ((length(subject) <= 200)),
+    CONSTRAINT message_templates_variables_named CHECK (((cardinality(variables) <= 20) AND (array_to_string(variables, ','::text) ~ '^([a-z][a-z0-9_]{0,39}(,|$))*$'::text)))
+);
+
+ALTER TABLE public.message_templates OWNER TO postgres;
+
+--
+-- Name: TABLE message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.message_templates IS 'Message templates per hospital and channel (seed 001): code, name, category (appointment, instructions, follow_up, results, pharmacy, billing, general), subject (email), body in Jinja2 syntax using only its declared variables (none named for clinical content), and for WhatsApp the Twilio Content SID of the template as WhatsApp approved it (ContentVariables "1", "2"... are the declared variables in order). Read by the hospital''s staff; written by its admins and CROs. A template messages were sent from keeps its text.';
+
+--
+-- Name: COLUMN message_templates.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.code IS 'The template''s key within its hospital and channel, e.g. apt_reminder.';
+
+--
+-- Name: COLUMN message_templates.body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.body IS 'The text in Jinja2 syntax, e.g. "Hi {{ patient_name }}, your appointment is on {{ appointment_date }}".';
+
+--
+-- Name: COLUMN message_templates.variables; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.variables IS 'The variables the text may use, in order; rendering refuses any other, and any left out.';
+
+--
+-- Name: COLUMN message_templates.whatsapp_content_sid; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.whatsapp_content_sid IS 'The Twilio Content SID (HX...) of the WhatsApp-approved template: what may be sent outside the 24-hour window.';
 
 --
 -- Name: patient_consents; Type: VIEW; Schema: public; Owner: postgres
@@ -21611,6 +31129,95 @@ COMMENT ON COLUMN public.status_history.actor_role IS 'The role the actor acted 
 COMMENT ON COLUMN public.status_history.details IS 'Extra facts about the event, e.g. the old and new times of a reschedule.';
 
 --
+-- Name: ticket_comments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ticket_comments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    ticket_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    author_id uuid DEFAULT auth.uid(),
+    body text NOT NULL,
+    is_internal boolean DEFAULT false NOT NULL,
+    by_staff boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT ticket_comments_body_length CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 4000)))
+);
+
+ALTER TABLE public.ticket_comments OWNER TO postgres;
+
+--
+-- Name: TABLE ticket_comments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ticket_comments IS 'Comments on a ticket. The hospital''s staff read and write all of them; the patient reads and writes those not internal. A comment by staff that is not internal is the hospital''s first response for the SLA. POST with ticket_id, body and is_internal.';
+
+--
+-- Name: COLUMN ticket_comments.hospital_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.hospital_id IS 'The ticket''s hospital (filled in).';
+
+--
+-- Name: COLUMN ticket_comments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.patient_id IS 'The ticket''s patient (filled in).';
+
+--
+-- Name: COLUMN ticket_comments.author_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.author_id IS 'Who wrote it (the caller, always).';
+
+--
+-- Name: COLUMN ticket_comments.is_internal; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.is_internal IS 'A note for staff only, hidden from the patient.';
+
+--
+-- Name: COLUMN ticket_comments.by_staff; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_comments.by_staff IS 'Whether the author was staff of the hospital when writing it (filled in).';
+
+--
+-- Name: ticket_sla_targets; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.ticket_sla_targets (
+    hospital_id uuid NOT NULL,
+    priority public.ticket_priority NOT NULL,
+    first_response_minutes integer NOT NULL,
+    resolution_minutes integer NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ticket_sla_targets_positive CHECK (((first_response_minutes > 0) AND (resolution_minutes > 0))),
+    CONSTRAINT ticket_sla_targets_response_first CHECK ((resolution_minutes >= first_response_minutes))
+);
+
+ALTER TABLE public.ticket_sla_targets OWNER TO postgres;
+
+--
+-- Name: TABLE ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.ticket_sla_targets IS 'A hospital''s SLA per priority, in business minutes of its calendar (hospital_business_hours). Without a row the defaults apply: urgent 60 / 240, high 240 / 960, medium 480 / 2400, low 960 / 4800 (first response / resolution). Read by its staff, set by its admins.';
+
+--
+-- Name: COLUMN ticket_sla_targets.first_response_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_sla_targets.first_response_minutes IS 'Business minutes from opening to the first response (a staff comment to the patient, or any step out of open).';
+
+--
+-- Name: COLUMN ticket_sla_targets.resolution_minutes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.ticket_sla_targets.resolution_minutes IS 'Business minutes of work (open or in_progress; waiting_on_patient does not count) until resolved.';
+
+--
 -- Name: vital_signs; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -21668,6 +31275,27 @@ ALTER TABLE ONLY audit.anchors
     ADD CONSTRAINT anchors_pkey PRIMARY KEY (id);
 
 --
+-- Name: archived_runs archived_runs_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archived_runs
+    ADD CONSTRAINT archived_runs_pkey PRIMARY KEY (first_seq);
+
+--
+-- Name: archives archives_partition_once; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_partition_once UNIQUE (partition_name);
+
+--
+-- Name: archives archives_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE ONLY audit.archives
+    ADD CONSTRAINT archives_pkey PRIMARY KEY (id);
+
+--
 -- Name: chain_head chain_head_pkey; Type: CONSTRAINT; Schema: audit; Owner: postgres
 --
 
@@ -21694,6 +31322,13 @@ ALTER TABLE ONLY audit.log_default
 
 ALTER TABLE ONLY audit.pending
     ADD CONSTRAINT pending_pkey PRIMARY KEY (xact, id);
+
+--
+-- Name: analytics_refreshes analytics_refreshes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.analytics_refreshes
+    ADD CONSTRAINT analytics_refreshes_pkey PRIMARY KEY (name);
 
 --
 -- Name: appointment_external_refs appointment_external_refs_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -21757,6 +31392,13 @@ ALTER TABLE ONLY private.doctor_calendar_credentials
 
 ALTER TABLE ONLY private.doctor_calendar_credentials
     ADD CONSTRAINT doctor_calendar_credentials_secret_id_key UNIQUE (secret_id);
+
+--
+-- Name: document_counters document_counters_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.document_counters
+    ADD CONSTRAINT document_counters_pkey PRIMARY KEY (hospital_id, series, fiscal_year);
 
 --
 -- Name: encrypted_columns encrypted_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -21827,6 +31469,13 @@ ALTER TABLE ONLY private.mrn_counters
 
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.personal_data_columns
+    ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -21990,6 +31639,27 @@ ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_pkey PRIMARY KEY (id);
 
 --
+-- Name: billing_services billing_services_code_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_code_unique UNIQUE (hospital_id, code);
+
+--
+-- Name: billing_services billing_services_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: billing_services billing_services_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_pkey PRIMARY KEY (id);
+
+--
 -- Name: calendar_sync_flags calendar_sync_flags_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22065,6 +31735,34 @@ ALTER TABLE ONLY public.consent_documents
 
 ALTER TABLE ONLY public.consent_events
     ADD CONSTRAINT consent_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: credit_notes credit_notes_number_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_number_unique UNIQUE (hospital_id, number);
+
+--
+-- Name: credit_notes credit_notes_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_pkey PRIMARY KEY (id);
+
+--
+-- Name: credit_notes credit_notes_sequence_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_sequence_unique UNIQUE (hospital_id, fiscal_year, sequence_no);
+
+--
+-- Name: cro_rotation cro_rotation_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cro_rotation
+    ADD CONSTRAINT cro_rotation_pkey PRIMARY KEY (hospital_id, user_id);
 
 --
 -- Name: device_tokens device_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -22284,6 +31982,34 @@ ALTER TABLE ONLY public.encounters
     ADD CONSTRAINT encounters_pkey PRIMARY KEY (id);
 
 --
+-- Name: hospital_business_hours hospital_business_hours_one_range_a_day; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_business_hours
+    ADD CONSTRAINT hospital_business_hours_one_range_a_day UNIQUE (hospital_id, weekday);
+
+--
+-- Name: hospital_business_hours hospital_business_hours_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_business_hours
+    ADD CONSTRAINT hospital_business_hours_pkey PRIMARY KEY (id);
+
+--
+-- Name: hospital_closures hospital_closures_once_a_day; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_closures
+    ADD CONSTRAINT hospital_closures_once_a_day UNIQUE (hospital_id, closed_on);
+
+--
+-- Name: hospital_closures hospital_closures_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_closures
+    ADD CONSTRAINT hospital_closures_pkey PRIMARY KEY (id);
+
+--
 -- Name: hospitals hospitals_code_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22298,11 +32024,179 @@ ALTER TABLE ONLY public.hospitals
     ADD CONSTRAINT hospitals_pkey PRIMARY KEY (id);
 
 --
+-- Name: invoice_lines invoice_lines_line_no_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_line_no_unique UNIQUE (invoice_id, line_no);
+
+--
+-- Name: invoice_lines invoice_lines_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_pkey PRIMARY KEY (id);
+
+--
+-- Name: invoices invoices_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: invoices invoices_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_id_patient_hospital_key UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: invoices invoices_number_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_number_unique UNIQUE (hospital_id, number);
+
+--
+-- Name: invoices invoices_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
+
+--
+-- Name: invoices invoices_sequence_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_sequence_unique UNIQUE (hospital_id, fiscal_year, sequence_no);
+
+--
+-- Name: journey_instances journey_instances_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_id_patient_hospital_key UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: journey_instances journey_instances_one_active; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_one_active EXCLUDE USING btree (patient_id WITH =, journey_id WITH =) WHERE ((status = 'active'::text));
+
+--
+-- Name: journey_instances journey_instances_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_pkey PRIMARY KEY (id);
+
+--
+-- Name: journey_stage_events journey_stage_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_pkey PRIMARY KEY (id);
+
+--
+-- Name: journey_stages journey_stages_id_version_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_id_version_hospital_key UNIQUE (id, journey_version_id, hospital_id);
+
+--
+-- Name: journey_stages journey_stages_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_pkey PRIMARY KEY (id);
+
+--
+-- Name: journey_stages journey_stages_position_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_position_once UNIQUE (journey_version_id, "position");
+
+--
+-- Name: journey_versions journey_versions_id_journey_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_id_journey_hospital_key UNIQUE (id, journey_id, hospital_id);
+
+--
+-- Name: journey_versions journey_versions_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_once UNIQUE (journey_id, version);
+
+--
+-- Name: journey_versions journey_versions_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_pkey PRIMARY KEY (id);
+
+--
+-- Name: journeys journeys_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: journeys journeys_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_pkey PRIMARY KEY (id);
+
+--
 -- Name: lab_results lab_results_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.lab_results
     ADD CONSTRAINT lab_results_pkey PRIMARY KEY (id);
+
+--
+-- Name: lead_activities lead_activities_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_activities
+    ADD CONSTRAINT lead_activities_pkey PRIMARY KEY (id);
+
+--
+-- Name: lead_follow_ups lead_follow_ups_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_pkey PRIMARY KEY (id);
+
+--
+-- Name: lead_options lead_options_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_options
+    ADD CONSTRAINT lead_options_pkey PRIMARY KEY (id);
+
+--
+-- Name: leads leads_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: leads leads_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_pkey PRIMARY KEY (id);
 
 --
 -- Name: live_events live_events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -22324,6 +32218,41 @@ ALTER TABLE ONLY public.medical_profiles
 
 ALTER TABLE ONLY public.medical_profiles
     ADD CONSTRAINT medical_profiles_pkey PRIMARY KEY (id);
+
+--
+-- Name: message_templates message_templates_code_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_code_unique UNIQUE (hospital_id, channel, code);
+
+--
+-- Name: message_templates message_templates_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_id_hospital_key UNIQUE (id, hospital_id);
+
+--
+-- Name: message_templates message_templates_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_pkey PRIMARY KEY (id);
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: messages messages_provider_message_once; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_provider_message_once UNIQUE (provider_message_id);
 
 --
 -- Name: patient_documents patient_documents_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -22444,6 +32373,48 @@ ALTER TABLE ONLY public.patients
     ADD CONSTRAINT patients_user_id_key UNIQUE (user_id);
 
 --
+-- Name: payments payments_gateway_payment_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_gateway_payment_unique UNIQUE (gateway_payment_id);
+
+--
+-- Name: payments payments_id_patient_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_id_patient_hospital_key UNIQUE (id, patient_id, hospital_id);
+
+--
+-- Name: payments payments_idempotency_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_idempotency_unique UNIQUE (hospital_id, idempotency_key);
+
+--
+-- Name: payments payments_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
+
+--
+-- Name: payments payments_receipt_sequence_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_receipt_sequence_unique UNIQUE (hospital_id, fiscal_year, receipt_seq);
+
+--
+-- Name: payments payments_receipt_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_receipt_unique UNIQUE (hospital_id, receipt_number);
+
+--
 -- Name: pharmacies pharmacies_id_hospital_key; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22542,6 +32513,27 @@ ALTER TABLE ONLY public.record_shares
     ADD CONSTRAINT record_shares_pkey PRIMARY KEY (id);
 
 --
+-- Name: refunds refunds_gateway_refund_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_gateway_refund_unique UNIQUE (gateway_refund_id);
+
+--
+-- Name: refunds refunds_idempotency_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_idempotency_unique UNIQUE (payment_id, idempotency_key);
+
+--
+-- Name: refunds refunds_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
+
+--
 -- Name: staff_invitations staff_invitations_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -22568,6 +32560,34 @@ ALTER TABLE ONLY public.staff_memberships
 
 ALTER TABLE ONLY public.status_history
     ADD CONSTRAINT status_history_pkey PRIMARY KEY (id);
+
+--
+-- Name: ticket_comments ticket_comments_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_comments
+    ADD CONSTRAINT ticket_comments_pkey PRIMARY KEY (id);
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_sla_targets
+    ADD CONSTRAINT ticket_sla_targets_pkey PRIMARY KEY (hospital_id, priority);
+
+--
+-- Name: tickets tickets_id_hospital_patient_key; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_id_hospital_patient_key UNIQUE (id, hospital_id, patient_id);
+
+--
+-- Name: tickets tickets_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_pkey PRIMARY KEY (id);
 
 --
 -- Name: vital_signs vital_signs_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
@@ -22617,6 +32637,18 @@ CREATE INDEX anchors_exported_number_idx ON audit.anchors USING btree (exported_
 CREATE INDEX anchors_seq_idx ON audit.anchors USING btree (seq);
 
 --
+-- Name: archived_runs_archive_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_archive_idx ON audit.archived_runs USING btree (archive_id);
+
+--
+-- Name: archived_runs_last_seq_idx; Type: INDEX; Schema: audit; Owner: postgres
+--
+
+CREATE INDEX archived_runs_last_seq_idx ON audit.archived_runs USING btree (last_seq);
+
+--
 -- Name: log_actor_idx; Type: INDEX; Schema: audit; Owner: postgres
 --
 
@@ -22663,6 +32695,12 @@ CREATE INDEX log_table_row_idx ON ONLY audit.log USING btree (table_name, row_id
 --
 
 CREATE INDEX log_default_table_name_row_id_idx ON audit.log_default USING btree (table_name, row_id);
+
+--
+-- Name: appointment_day_counts_key; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE UNIQUE INDEX appointment_day_counts_key ON private.appointment_day_counts USING btree (hospital_id, day, doctor_id, source, mode, status);
 
 --
 -- Name: appointment_external_refs_appointment_idx; Type: INDEX; Schema: private; Owner: postgres
@@ -22887,6 +32925,12 @@ CREATE INDEX ai_sessions_attention_idx ON public.ai_sessions USING btree (hospit
 CREATE INDEX ai_sessions_caller_phone_idx ON public.ai_sessions USING btree (caller_phone);
 
 --
+-- Name: ai_sessions_copilot_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ai_sessions_copilot_open_idx ON public.ai_sessions USING btree (last_activity_at) WHERE ((channel = 'copilot'::public.ai_channel) AND (session_status = 'open'::text));
+
+--
 -- Name: ai_sessions_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -22953,6 +32997,12 @@ CREATE INDEX appointments_external_ref_idx ON public.appointments USING btree (e
 CREATE INDEX appointments_hospital_starts_idx ON public.appointments USING btree (hospital_id, starts_at);
 
 --
+-- Name: appointments_lead_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX appointments_lead_idx ON public.appointments USING btree (lead_id, hospital_id);
+
+--
 -- Name: appointments_patient_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -22963,6 +33013,12 @@ CREATE INDEX appointments_patient_idx ON public.appointments USING btree (patien
 --
 
 CREATE INDEX appointments_sync_pending_idx ON public.appointments USING btree (doctor_id) WHERE (sync_state = 'pending'::public.sync_state);
+
+--
+-- Name: billing_services_appointment_type_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX billing_services_appointment_type_idx ON public.billing_services USING btree (hospital_id, appointment_type) WHERE ((appointment_type IS NOT NULL) AND is_active);
 
 --
 -- Name: calendar_sync_flags_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23149,6 +33205,30 @@ CREATE INDEX consent_events_document_idx ON public.consent_events USING btree (d
 --
 
 CREATE INDEX consent_events_recorded_by_idx ON public.consent_events USING btree (recorded_by);
+
+--
+-- Name: credit_notes_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_invoice_idx ON public.credit_notes USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: credit_notes_issued_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_issued_by_idx ON public.credit_notes USING btree (issued_by);
+
+--
+-- Name: credit_notes_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_patient_idx ON public.credit_notes USING btree (patient_id, hospital_id);
+
+--
+-- Name: cro_rotation_user_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX cro_rotation_user_idx ON public.cro_rotation USING btree (user_id);
 
 --
 -- Name: device_tokens_user_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23415,6 +33495,156 @@ CREATE INDEX encounters_hospital_idx ON public.encounters USING btree (hospital_
 CREATE INDEX encounters_registration_idx ON public.encounters USING btree (patient_id, hospital_id, started_at);
 
 --
+-- Name: invoice_lines_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoice_lines_invoice_idx ON public.invoice_lines USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: invoice_lines_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoice_lines_patient_idx ON public.invoice_lines USING btree (patient_id, hospital_id);
+
+--
+-- Name: invoice_lines_service_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoice_lines_service_idx ON public.invoice_lines USING btree (service_id, hospital_id);
+
+--
+-- Name: invoices_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_appointment_idx ON public.invoices USING btree (appointment_id, patient_id, hospital_id);
+
+--
+-- Name: invoices_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_created_by_idx ON public.invoices USING btree (created_by);
+
+--
+-- Name: invoices_hospital_issued_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_hospital_issued_idx ON public.invoices USING btree (hospital_id, issued_at);
+
+--
+-- Name: invoices_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_hospital_status_idx ON public.invoices USING btree (hospital_id, status, due_date);
+
+--
+-- Name: invoices_issued_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_issued_by_idx ON public.invoices USING btree (issued_by);
+
+--
+-- Name: invoices_one_per_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX invoices_one_per_appointment_idx ON public.invoices USING btree (appointment_id) WHERE ((appointment_id IS NOT NULL) AND (status <> 'cancelled'::public.invoice_status));
+
+--
+-- Name: invoices_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_patient_idx ON public.invoices USING btree (patient_id, hospital_id, created_at);
+
+--
+-- Name: journey_instances_appointment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_appointment_idx ON public.journey_instances USING btree (appointment_id, patient_id, hospital_id);
+
+--
+-- Name: journey_instances_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_encounter_idx ON public.journey_instances USING btree (encounter_id, patient_id, hospital_id);
+
+--
+-- Name: journey_instances_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_hospital_status_idx ON public.journey_instances USING btree (hospital_id, status, journey_id);
+
+--
+-- Name: journey_instances_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_registration_idx ON public.journey_instances USING btree (patient_id, hospital_id);
+
+--
+-- Name: journey_instances_stage_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_stage_idx ON public.journey_instances USING btree (current_stage_id, journey_version_id, hospital_id);
+
+--
+-- Name: journey_instances_started_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_started_by_idx ON public.journey_instances USING btree (started_by);
+
+--
+-- Name: journey_instances_version_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_instances_version_idx ON public.journey_instances USING btree (journey_version_id, journey_id, hospital_id);
+
+--
+-- Name: journey_stage_events_completed_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stage_events_completed_by_idx ON public.journey_stage_events USING btree (completed_by);
+
+--
+-- Name: journey_stage_events_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stage_events_instance_idx ON public.journey_stage_events USING btree (instance_id, patient_id, hospital_id, entered_at);
+
+--
+-- Name: journey_stage_events_stage_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stage_events_stage_idx ON public.journey_stage_events USING btree (stage_id);
+
+--
+-- Name: journey_stages_version_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_stages_version_idx ON public.journey_stages USING btree (journey_version_id, journey_id, hospital_id);
+
+--
+-- Name: journey_versions_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_versions_created_by_idx ON public.journey_versions USING btree (created_by);
+
+--
+-- Name: journey_versions_journey_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journey_versions_journey_idx ON public.journey_versions USING btree (journey_id, hospital_id);
+
+--
+-- Name: journeys_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journeys_created_by_idx ON public.journeys USING btree (created_by);
+
+--
+-- Name: journeys_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX journeys_hospital_idx ON public.journeys USING btree (hospital_id, journey_type);
+
+--
 -- Name: lab_results_attachment_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -23451,6 +33681,96 @@ CREATE INDEX lab_results_recorded_by_idx ON public.lab_results USING btree (reco
 CREATE INDEX lab_results_registration_idx ON public.lab_results USING btree (patient_id, hospital_id, test_date);
 
 --
+-- Name: lead_activities_actor_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_activities_actor_idx ON public.lead_activities USING btree (actor_id);
+
+--
+-- Name: lead_activities_lead_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_activities_lead_idx ON public.lead_activities USING btree (lead_id, hospital_id, occurred_at);
+
+--
+-- Name: lead_follow_ups_assigned_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_assigned_idx ON public.lead_follow_ups USING btree (assigned_to, due_at);
+
+--
+-- Name: lead_follow_ups_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_created_by_idx ON public.lead_follow_ups USING btree (created_by);
+
+--
+-- Name: lead_follow_ups_done_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_done_by_idx ON public.lead_follow_ups USING btree (done_by);
+
+--
+-- Name: lead_follow_ups_lead_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX lead_follow_ups_lead_idx ON public.lead_follow_ups USING btree (lead_id, hospital_id, due_at);
+
+--
+-- Name: lead_options_name_unique; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX lead_options_name_unique ON public.lead_options USING btree (hospital_id, kind, lower(name));
+
+--
+-- Name: lead_options_one_website_source; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX lead_options_one_website_source ON public.lead_options USING btree (hospital_id) WHERE is_website;
+
+--
+-- Name: leads_assigned_to_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_assigned_to_idx ON public.leads USING btree (assigned_to, status);
+
+--
+-- Name: leads_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_created_by_idx ON public.leads USING btree (created_by);
+
+--
+-- Name: leads_hospital_created_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_hospital_created_idx ON public.leads USING btree (hospital_id, created_at) INCLUDE (status, source, stages_reached);
+
+--
+-- Name: leads_hospital_phone_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_hospital_phone_idx ON public.leads USING btree (hospital_id, phone, last_inquiry_at);
+
+--
+-- Name: leads_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_hospital_status_idx ON public.leads USING btree (hospital_id, status, status_changed_at);
+
+--
+-- Name: leads_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_patient_idx ON public.leads USING btree (patient_id, hospital_id);
+
+--
+-- Name: leads_preferred_doctor_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX leads_preferred_doctor_idx ON public.leads USING btree (preferred_doctor_id, hospital_id);
+
+--
 -- Name: live_events_created_at_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -23467,6 +33787,60 @@ CREATE INDEX medical_profiles_hospital_idx ON public.medical_profiles USING btre
 --
 
 CREATE INDEX medical_profiles_updated_by_idx ON public.medical_profiles USING btree (updated_by);
+
+--
+-- Name: message_templates_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX message_templates_created_by_idx ON public.message_templates USING btree (created_by);
+
+--
+-- Name: messages_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_created_by_idx ON public.messages USING btree (created_by);
+
+--
+-- Name: messages_hospital_channel_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_hospital_channel_status_idx ON public.messages USING btree (hospital_id, channel, status);
+
+--
+-- Name: messages_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_hospital_idx ON public.messages USING btree (hospital_id, created_at DESC);
+
+--
+-- Name: messages_inbound_address_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_inbound_address_idx ON public.messages USING btree (address, channel, created_at DESC) WHERE (direction = 'inbound'::public.message_direction);
+
+--
+-- Name: messages_journey_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_journey_instance_idx ON public.messages USING btree (journey_instance_id, patient_id, hospital_id);
+
+--
+-- Name: messages_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_registration_idx ON public.messages USING btree (patient_id, hospital_id, created_at DESC);
+
+--
+-- Name: messages_search_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_search_idx ON public.messages USING gin (search);
+
+--
+-- Name: messages_template_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_template_idx ON public.messages USING btree (template_id, hospital_id);
 
 --
 -- Name: patient_documents_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23637,6 +34011,36 @@ CREATE INDEX patients_phone_idx ON public.patients USING btree (phone);
 CREATE INDEX patients_phone_reversed_idx ON public.patients USING btree (reverse((phone)::text) text_pattern_ops);
 
 --
+-- Name: payments_gateway_order_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_gateway_order_idx ON public.payments USING btree (gateway_order_id) WHERE (gateway_order_id IS NOT NULL);
+
+--
+-- Name: payments_hospital_captured_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_hospital_captured_idx ON public.payments USING btree (hospital_id, captured_at) WHERE (status = 'captured'::public.payment_status);
+
+--
+-- Name: payments_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_invoice_idx ON public.payments USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: payments_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_patient_idx ON public.payments USING btree (patient_id, hospital_id, created_at);
+
+--
+-- Name: payments_recorded_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payments_recorded_by_idx ON public.payments USING btree (recorded_by);
+
+--
 -- Name: pharmacies_one_default_per_hospital; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -23751,6 +34155,30 @@ CREATE INDEX record_shares_registration_idx ON public.record_shares USING btree 
 CREATE INDEX record_shares_target_idx ON public.record_shares USING btree (target_hospital_id, patient_id);
 
 --
+-- Name: refunds_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_hospital_idx ON public.refunds USING btree (hospital_id, created_at);
+
+--
+-- Name: refunds_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_patient_idx ON public.refunds USING btree (patient_id, hospital_id, created_at);
+
+--
+-- Name: refunds_payment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_payment_idx ON public.refunds USING btree (payment_id, patient_id, hospital_id);
+
+--
+-- Name: refunds_requested_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_requested_by_idx ON public.refunds USING btree (requested_by);
+
+--
 -- Name: staff_invitations_accepted_by_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -23809,6 +34237,48 @@ CREATE INDEX status_history_machine_idx ON public.status_history USING btree (ma
 --
 
 CREATE INDEX status_history_subject_idx ON public.status_history USING btree (subject_id, occurred_at);
+
+--
+-- Name: ticket_comments_author_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ticket_comments_author_idx ON public.ticket_comments USING btree (author_id);
+
+--
+-- Name: ticket_comments_ticket_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX ticket_comments_ticket_idx ON public.ticket_comments USING btree (ticket_id, hospital_id, patient_id, created_at);
+
+--
+-- Name: tickets_assigned_to_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_assigned_to_idx ON public.tickets USING btree (assigned_to, status);
+
+--
+-- Name: tickets_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_created_by_idx ON public.tickets USING btree (created_by);
+
+--
+-- Name: tickets_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_hospital_status_idx ON public.tickets USING btree (hospital_id, status, created_at DESC);
+
+--
+-- Name: tickets_journey_instance_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_journey_instance_idx ON public.tickets USING btree (journey_instance_id, patient_id, hospital_id);
+
+--
+-- Name: tickets_registration_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX tickets_registration_idx ON public.tickets USING btree (patient_id, hospital_id);
 
 --
 -- Name: vital_signs_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -23923,6 +34393,38 @@ CREATE TRIGGER anchors_no_truncate BEFORE TRUNCATE ON audit.anchors FOR EACH STA
 ALTER TABLE audit.anchors ENABLE ALWAYS TRIGGER anchors_no_truncate;
 
 --
+-- Name: archived_runs archived_runs_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_append_only BEFORE DELETE OR UPDATE ON audit.archived_runs FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_append_only;
+
+--
+-- Name: archived_runs archived_runs_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archived_runs_no_truncate BEFORE TRUNCATE ON audit.archived_runs FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archived_runs ENABLE ALWAYS TRIGGER archived_runs_no_truncate;
+
+--
+-- Name: archives archives_append_only; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_append_only BEFORE DELETE OR UPDATE ON audit.archives FOR EACH ROW EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_append_only;
+
+--
+-- Name: archives archives_no_truncate; Type: TRIGGER; Schema: audit; Owner: postgres
+--
+
+CREATE TRIGGER archives_no_truncate BEFORE TRUNCATE ON audit.archives FOR EACH STATEMENT EXECUTE FUNCTION private.audit_refuse_change();
+
+ALTER TABLE audit.archives ENABLE ALWAYS TRIGGER archives_no_truncate;
+
+--
 -- Name: chain_head chain_head_no_delete; Type: TRIGGER; Schema: audit; Owner: postgres
 --
 
@@ -23993,6 +34495,12 @@ CREATE TRIGGER live_events_outbox AFTER INSERT ON private.outbox FOR EACH ROW WH
 CREATE CONSTRAINT TRIGGER live_events_publish AFTER INSERT ON private.live_events_pending DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION private.live_events_publish();
 
 ALTER TABLE private.live_events_pending ENABLE ALWAYS TRIGGER live_events_publish;
+
+--
+-- Name: outbox outbox_message_settled; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE TRIGGER outbox_message_settled AFTER UPDATE OF state ON private.outbox FOR EACH ROW WHEN (((new.kind = 'message'::text) AND (new.state IS DISTINCT FROM old.state))) EXECUTE FUNCTION private.outbox_message_settled();
 
 --
 -- Name: outbox outbox_reminder_retry_superseded; Type: TRIGGER; Schema: private; Owner: postgres
@@ -24109,10 +34617,28 @@ CREATE TRIGGER appointments_guard BEFORE INSERT OR UPDATE ON public.appointments
 CREATE TRIGGER appointments_guard_nurse_fields BEFORE UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.guard_appointment_nurse_fields();
 
 --
+-- Name: appointments appointments_journey_event; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_journey_event AFTER UPDATE OF status ON public.appointments FOR EACH ROW WHEN (((new.status = 'completed'::public.appointment_status) AND (old.status IS DISTINCT FROM 'completed'::public.appointment_status))) EXECUTE FUNCTION private.journey_appointment_completed();
+
+--
 -- Name: appointments appointments_keep_status_reason; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER appointments_keep_status_reason BEFORE UPDATE OF status_reason ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.keep_status_reason();
+
+--
+-- Name: appointments appointments_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_live_analytics_inserted AFTER INSERT ON public.appointments REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: appointments appointments_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_live_analytics_updated AFTER UPDATE ON public.appointments REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
 
 --
 -- Name: appointments appointments_lock_booking_keys; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24193,6 +34719,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ai_se
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: billing_services audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.billing_services FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
 -- Name: calendar_sync_flags audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24233,6 +34765,18 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.conse
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: credit_notes audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: cro_rotation audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.cro_rotation FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
 
 --
 -- Name: device_tokens audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24289,16 +34833,100 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.docto
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: hospital_business_hours audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.hospital_business_hours FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: hospital_closures audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.hospital_closures FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: invoice_lines audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: invoices audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: journey_instances audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: journey_stage_events audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_stage_events FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: journey_stages audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_stages FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: journey_versions audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journey_versions FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: journeys audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.journeys FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
 -- Name: lab_results audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'notes_encrypted');
 
 --
+-- Name: lead_activities audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lead_activities FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: lead_follow_ups audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.lead_follow_ups FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: leads audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: medical_profiles audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id', 'details_encrypted');
+
+--
+-- Name: message_templates audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.message_templates FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: messages audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: patient_documents audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24343,6 +34971,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patie
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('id');
 
 --
+-- Name: payments audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: pharmacists audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24385,6 +35019,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.radio
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
 
 --
+-- Name: refunds audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
 -- Name: staff_invitations audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24395,6 +35035,24 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.staff
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.staff_memberships FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: ticket_comments audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ticket_comments FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
+
+--
+-- Name: ticket_sla_targets audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.ticket_sla_targets FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('');
+
+--
+-- Name: tickets audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: vital_signs audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24413,6 +35071,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.voice_lines FOR EACH ROW EXECUTE FUNCTION private.audit_row_change();
+
+--
+-- Name: billing_services billing_services_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER billing_services_set_updated_at BEFORE UPDATE ON public.billing_services FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
 -- Name: cdss_analyses cdss_analyses_ciphertext_result_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24581,6 +35245,24 @@ CREATE TRIGGER consent_events_cancel_withdrawn_contact AFTER INSERT ON public.co
 --
 
 CREATE TRIGGER consent_events_fill_purpose BEFORE INSERT ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.fill_consent_purpose();
+
+--
+-- Name: credit_notes credit_notes_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER credit_notes_guard BEFORE DELETE OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.guard_credit_note();
+
+--
+-- Name: cro_rotation cro_rotation_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cro_rotation_guard BEFORE UPDATE ON public.cro_rotation FOR EACH ROW EXECUTE FUNCTION private.guard_cro_rotation();
+
+--
+-- Name: cro_rotation cro_rotation_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER cro_rotation_set_updated_at BEFORE UPDATE ON public.cro_rotation FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
 -- Name: device_tokens device_tokens_change_hands; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24835,10 +35517,118 @@ CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE
 CREATE TRIGGER forget_cached_access AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.staff_memberships FOR EACH STATEMENT EXECUTE FUNCTION private.forget_cached_access();
 
 --
+-- Name: hospital_business_hours hospital_business_hours_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hospital_business_hours_set_updated_at BEFORE UPDATE ON public.hospital_business_hours FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: hospitals hospitals_add_default_lead_options; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hospitals_add_default_lead_options AFTER INSERT ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.add_default_lead_options();
+
+--
 -- Name: hospitals hospitals_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER hospitals_set_updated_at BEFORE UPDATE ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: invoice_lines invoice_lines_fill; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_fill BEFORE INSERT OR DELETE OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.fill_invoice_line();
+
+--
+-- Name: invoice_lines invoice_lines_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_refuse_card_data BEFORE INSERT OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('description');
+
+--
+-- Name: invoice_lines invoice_lines_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_set_updated_at BEFORE UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: invoice_lines invoice_lines_total; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoice_lines_total AFTER INSERT OR DELETE OR UPDATE OF quantity, unit_price, discount, gst_rate, insurer_share, patient_share ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.total_invoice();
+
+--
+-- Name: invoices invoices_fill; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_fill BEFORE INSERT ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.fill_invoice();
+
+--
+-- Name: invoices invoices_guard_issued; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_guard_issued BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.guard_invoice();
+
+--
+-- Name: invoices invoices_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_refuse_card_data BEFORE INSERT OR UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('notes');
+
+--
+-- Name: invoices invoices_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_set_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: invoices invoices_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_state_machine BEFORE INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('invoice');
+
+--
+-- Name: journey_instances journey_instances_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_live_analytics_inserted AFTER INSERT ON public.journey_instances REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: journey_instances journey_instances_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_live_analytics_updated AFTER UPDATE ON public.journey_instances REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: journey_instances journey_instances_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_set_updated_at BEFORE UPDATE ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: journey_instances journey_instances_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_instances_state_machine BEFORE INSERT OR UPDATE OF status ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('journey_instance');
+
+--
+-- Name: journey_stages journey_stages_frozen; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_stages_frozen BEFORE DELETE OR UPDATE ON public.journey_stages FOR EACH ROW EXECUTE FUNCTION private.guard_journey_version_frozen();
+
+--
+-- Name: journey_versions journey_versions_frozen; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journey_versions_frozen BEFORE DELETE OR UPDATE ON public.journey_versions FOR EACH ROW EXECUTE FUNCTION private.guard_journey_version_frozen();
+
+--
+-- Name: journeys journeys_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER journeys_set_updated_at BEFORE UPDATE ON public.journeys FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
 -- Name: lab_results lab_results_ciphertext_notes_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24871,6 +35661,12 @@ CREATE TRIGGER lab_results_guard_final BEFORE UPDATE ON public.lab_results FOR E
 CREATE TRIGGER lab_results_guard_orderer BEFORE INSERT OR UPDATE OF ordered_by ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.guard_lab_result_orderer();
 
 --
+-- Name: lab_results lab_results_journey_event; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lab_results_journey_event AFTER INSERT ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.journey_lab_result_recorded();
+
+--
 -- Name: lab_results lab_results_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24895,6 +35691,78 @@ CREATE TRIGGER lab_results_notify_critical AFTER INSERT OR UPDATE OF status ON p
 CREATE TRIGGER lab_results_update_disclosed AFTER UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: lead_activities lead_activities_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_activities_guard BEFORE INSERT ON public.lead_activities FOR EACH ROW EXECUTE FUNCTION private.guard_lead_activity();
+
+--
+-- Name: lead_activities lead_activities_note_contact; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_activities_note_contact AFTER INSERT ON public.lead_activities FOR EACH ROW WHEN ((new.kind = 'call'::text)) EXECUTE FUNCTION private.note_lead_contact();
+
+--
+-- Name: lead_follow_ups lead_follow_ups_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_follow_ups_guard BEFORE INSERT OR UPDATE ON public.lead_follow_ups FOR EACH ROW EXECUTE FUNCTION private.guard_lead_follow_up();
+
+--
+-- Name: lead_follow_ups lead_follow_ups_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lead_follow_ups_set_updated_at BEFORE UPDATE ON public.lead_follow_ups FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: leads leads_assign_sent_to_cro; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_assign_sent_to_cro AFTER UPDATE OF status ON public.leads FOR EACH ROW WHEN (((new.status = 'stalling_sent_to_cro'::public.lead_status) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION private.assign_lead_sent_to_cro();
+
+--
+-- Name: leads leads_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_guard BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.guard_lead();
+
+--
+-- Name: leads leads_keep_status_reason; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_keep_status_reason BEFORE UPDATE OF status_reason ON public.leads FOR EACH ROW EXECUTE FUNCTION private.keep_status_reason();
+
+--
+-- Name: leads leads_note_stage; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_note_stage BEFORE INSERT OR UPDATE OF status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.note_lead_stage();
+
+--
+-- Name: leads leads_record_assignment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_record_assignment AFTER INSERT ON public.leads FOR EACH ROW WHEN ((new.assigned_to IS NOT NULL)) EXECUTE FUNCTION private.record_lead_assignment();
+
+--
+-- Name: leads leads_record_reassignment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_record_reassignment AFTER UPDATE OF assigned_to ON public.leads FOR EACH ROW WHEN ((new.assigned_to IS DISTINCT FROM old.assigned_to)) EXECUTE FUNCTION private.record_lead_assignment();
+
+--
+-- Name: leads leads_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_set_updated_at BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: leads leads_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER leads_state_machine BEFORE INSERT OR UPDATE OF status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('lead');
+
+--
 -- Name: appointments live_events_appointments; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -24911,6 +35779,12 @@ CREATE TRIGGER live_events_duplicate_pairs AFTER INSERT OR UPDATE OF status ON p
 --
 
 CREATE TRIGGER live_events_lab_results AFTER INSERT OR UPDATE OF finalised_at ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.live_lab_result_events();
+
+--
+-- Name: leads live_events_leads; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER live_events_leads AFTER INSERT OR UPDATE OF assigned_to, status ON public.leads FOR EACH ROW EXECUTE FUNCTION private.live_lead_events();
 
 --
 -- Name: prescriptions live_events_prescriptions; Type: TRIGGER; Schema: public; Owner: postgres
@@ -24959,6 +35833,54 @@ CREATE TRIGGER medical_profiles_set_updated_at BEFORE UPDATE ON public.medical_p
 --
 
 CREATE TRIGGER medical_profiles_update_disclosed AFTER UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
+
+--
+-- Name: message_templates message_templates_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER message_templates_guard BEFORE INSERT OR UPDATE ON public.message_templates FOR EACH ROW EXECUTE FUNCTION private.guard_message_template();
+
+--
+-- Name: message_templates message_templates_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER message_templates_set_updated_at BEFORE UPDATE ON public.message_templates FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: messages messages_cancel_delivery; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_cancel_delivery AFTER UPDATE OF status ON public.messages FOR EACH ROW WHEN (((old.status = 'queued'::text) AND (new.status = ANY (ARRAY['cancelled'::text, 'failed'::text])))) EXECUTE FUNCTION private.cancel_message_delivery();
+
+--
+-- Name: messages messages_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_live_analytics_inserted AFTER INSERT ON public.messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: messages messages_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_live_analytics_updated AFTER UPDATE ON public.messages REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: messages messages_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_set_updated_at BEFORE UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: messages messages_stamp_status; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_stamp_status BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.stamp_message_status();
+
+--
+-- Name: messages messages_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_state_machine BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('message');
 
 --
 -- Name: patient_documents patient_documents_guard; Type: TRIGGER; Schema: public; Owner: postgres
@@ -25085,6 +36007,24 @@ CREATE CONSTRAINT TRIGGER patients_require_registration AFTER INSERT ON public.p
 --
 
 CREATE TRIGGER patients_set_updated_at BEFORE UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: payments payments_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payments_refuse_card_data BEFORE INSERT OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('reference', 'status_reason');
+
+--
+-- Name: payments payments_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payments_set_updated_at BEFORE UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: payments payments_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payments_state_machine BEFORE INSERT OR UPDATE OF status ON public.payments FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('payment');
 
 --
 -- Name: pharmacies pharmacies_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -25219,6 +36159,24 @@ CREATE TRIGGER radiology_scans_state_machine BEFORE INSERT OR UPDATE OF status O
 CREATE TRIGGER radiology_scans_update_disclosed AFTER UPDATE ON public.radiology_scans FOR EACH ROW EXECUTE FUNCTION private.log_clinical_update_disclosure();
 
 --
+-- Name: refunds refunds_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refunds_refuse_card_data BEFORE INSERT OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.refuse_card_data('reason');
+
+--
+-- Name: refunds refunds_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refunds_set_updated_at BEFORE UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: refunds refunds_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refunds_state_machine BEFORE INSERT OR UPDATE OF status ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('refund');
+
+--
 -- Name: ai_sessions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25261,6 +36219,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.clinical_
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.consent_events FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: credit_notes refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: diagnoses refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25297,16 +36261,52 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.dicom_upl
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: invoice_lines refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: invoices refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: journey_instances refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.journey_instances FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: journey_stage_events refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.journey_stage_events FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: lab_results refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.lab_results FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: leads refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: medical_profiles refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.medical_profiles FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: messages refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.messages FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: patient_documents refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -25333,6 +36333,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_p
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: payments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
 -- Name: prescriptions refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25349,6 +36355,24 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.radiology
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.record_shares FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: refunds refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: ticket_comments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.ticket_comments FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: tickets refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: vital_signs refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -25369,6 +36393,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.voice_cal
 CREATE TRIGGER staff_invitations_set_updated_at BEFORE UPDATE ON public.staff_invitations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: staff_memberships staff_memberships_follow_cro; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER staff_memberships_follow_cro AFTER INSERT OR UPDATE OF is_active ON public.staff_memberships FOR EACH ROW WHEN ((new.role = 'cro'::public.app_role)) EXECUTE FUNCTION private.follow_cro_membership();
+
+--
 -- Name: staff_memberships staff_memberships_new_staff_signs_in_again; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -25385,6 +36415,48 @@ CREATE TRIGGER staff_memberships_set_updated_at BEFORE UPDATE ON public.staff_me
 --
 
 CREATE TRIGGER staff_memberships_stamp_deactivation BEFORE INSERT OR UPDATE OF is_active ON public.staff_memberships FOR EACH ROW EXECUTE FUNCTION private.stamp_membership_deactivation();
+
+--
+-- Name: ticket_comments ticket_comments_fill; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ticket_comments_fill BEFORE INSERT ON public.ticket_comments FOR EACH ROW EXECUTE FUNCTION private.fill_ticket_comment();
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER ticket_sla_targets_set_updated_at BEFORE UPDATE ON public.ticket_sla_targets FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: tickets tickets_guard; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_guard BEFORE INSERT OR UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.guard_ticket();
+
+--
+-- Name: tickets tickets_live_analytics_inserted; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_live_analytics_inserted AFTER INSERT ON public.tickets REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: tickets tickets_live_analytics_updated; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_live_analytics_updated AFTER UPDATE ON public.tickets REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.live_analytics_changed();
+
+--
+-- Name: tickets tickets_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_set_updated_at BEFORE UPDATE ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: tickets tickets_state_machine; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER tickets_state_machine BEFORE INSERT OR UPDATE OF status ON public.tickets FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('ticket');
 
 --
 -- Name: vital_signs vital_signs_guard; Type: TRIGGER; Schema: public; Owner: postgres
@@ -25477,6 +36549,13 @@ ALTER TABLE ONLY private.doctor_calendar_credentials
 
 ALTER TABLE ONLY private.doctor_calendar_credentials
     ADD CONSTRAINT doctor_calendar_credentials_set_by_fkey FOREIGN KEY (set_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: document_counters document_counters_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.document_counters
+    ADD CONSTRAINT document_counters_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
 -- Name: login_attempts login_attempts_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -25735,11 +36814,31 @@ ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
 
 --
+-- Name: appointments appointments_lead_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.appointments
+    ADD CONSTRAINT appointments_lead_same_hospital_fkey FOREIGN KEY (lead_id, hospital_id) REFERENCES public.leads(id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: CONSTRAINT appointments_lead_same_hospital_fkey ON appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT appointments_lead_same_hospital_fkey ON public.appointments IS 'An appointment names a lead of its own hospital (seed 004 instant booking).';
+
+--
 -- Name: appointments appointments_patient_registered_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: billing_services billing_services_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.billing_services
+    ADD CONSTRAINT billing_services_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
 
 --
 -- Name: calendar_sync_flags calendar_sync_flags_appointment_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -25908,6 +37007,34 @@ ALTER TABLE ONLY public.consent_events
 
 ALTER TABLE ONLY public.consent_events
     ADD CONSTRAINT consent_events_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: credit_notes credit_notes_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: credit_notes credit_notes_issued_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.credit_notes
+    ADD CONSTRAINT credit_notes_issued_by_fkey FOREIGN KEY (issued_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: cro_rotation cro_rotation_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cro_rotation
+    ADD CONSTRAINT cro_rotation_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: cro_rotation cro_rotation_membership_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.cro_rotation
+    ADD CONSTRAINT cro_rotation_membership_fkey FOREIGN KEY (user_id, hospital_id, role) REFERENCES public.staff_memberships(user_id, hospital_id, role) ON DELETE CASCADE;
 
 --
 -- Name: device_tokens device_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26120,6 +37247,167 @@ ALTER TABLE ONLY public.encounters
     ADD CONSTRAINT encounters_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: hospital_business_hours hospital_business_hours_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_business_hours
+    ADD CONSTRAINT hospital_business_hours_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: hospital_closures hospital_closures_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.hospital_closures
+    ADD CONSTRAINT hospital_closures_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: invoice_lines invoice_lines_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: invoice_lines invoice_lines_service_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoice_lines
+    ADD CONSTRAINT invoice_lines_service_same_hospital_fkey FOREIGN KEY (service_id, hospital_id) REFERENCES public.billing_services(id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: invoices invoices_appointment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_appointment_same_patient_fkey FOREIGN KEY (appointment_id, patient_id, hospital_id) REFERENCES public.appointments(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: invoices invoices_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: invoices invoices_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
+-- Name: invoices invoices_issued_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_issued_by_fkey FOREIGN KEY (issued_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: invoices invoices_patient_registered_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_appointment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_appointment_same_patient_fkey FOREIGN KEY (appointment_id, patient_id, hospital_id) REFERENCES public.appointments(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_encounter_same_patient_fkey FOREIGN KEY (encounter_id, patient_id, hospital_id) REFERENCES public.encounters(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_stage_of_version_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_stage_of_version_fkey FOREIGN KEY (current_stage_id, journey_version_id, hospital_id) REFERENCES public.journey_stages(id, journey_version_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_instances journey_instances_started_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_started_by_fkey FOREIGN KEY (started_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journey_instances journey_instances_version_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_instances
+    ADD CONSTRAINT journey_instances_version_fkey FOREIGN KEY (journey_version_id, journey_id, hospital_id) REFERENCES public.journey_versions(id, journey_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_stage_events journey_stage_events_completed_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_completed_by_fkey FOREIGN KEY (completed_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journey_stage_events journey_stage_events_instance_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_instance_fkey FOREIGN KEY (instance_id, patient_id, hospital_id) REFERENCES public.journey_instances(id, patient_id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: journey_stage_events journey_stage_events_stage_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stage_events
+    ADD CONSTRAINT journey_stage_events_stage_id_fkey FOREIGN KEY (stage_id) REFERENCES public.journey_stages(id) ON DELETE RESTRICT;
+
+--
+-- Name: journey_stages journey_stages_version_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_stages
+    ADD CONSTRAINT journey_stages_version_fkey FOREIGN KEY (journey_version_id, journey_id, hospital_id) REFERENCES public.journey_versions(id, journey_id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: journey_versions journey_versions_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journey_versions journey_versions_journey_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journey_versions
+    ADD CONSTRAINT journey_versions_journey_fkey FOREIGN KEY (journey_id, hospital_id) REFERENCES public.journeys(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: journeys journeys_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: journeys journeys_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.journeys
+    ADD CONSTRAINT journeys_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
 -- Name: lab_results lab_results_attachment_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -26155,6 +37443,90 @@ ALTER TABLE ONLY public.lab_results
     ADD CONSTRAINT lab_results_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: lead_activities lead_activities_actor_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_activities
+    ADD CONSTRAINT lead_activities_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: lead_activities lead_activities_lead_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_activities
+    ADD CONSTRAINT lead_activities_lead_fkey FOREIGN KEY (lead_id, hospital_id) REFERENCES public.leads(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_assigned_to_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_done_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_done_by_fkey FOREIGN KEY (done_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_lead_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_follow_ups
+    ADD CONSTRAINT lead_follow_ups_lead_fkey FOREIGN KEY (lead_id, hospital_id) REFERENCES public.leads(id, hospital_id) ON DELETE CASCADE;
+
+--
+-- Name: lead_options lead_options_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.lead_options
+    ADD CONSTRAINT lead_options_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: leads leads_assigned_to_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: leads leads_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: leads leads_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
+
+--
+-- Name: leads leads_patient_registered_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_patient_registered_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: leads leads_preferred_doctor_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.leads
+    ADD CONSTRAINT leads_preferred_doctor_same_hospital_fkey FOREIGN KEY (preferred_doctor_id, hospital_id) REFERENCES public.doctors(id, hospital_id) ON DELETE RESTRICT;
+
+--
 -- Name: medical_profiles medical_profiles_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -26167,6 +37539,55 @@ ALTER TABLE ONLY public.medical_profiles
 
 ALTER TABLE ONLY public.medical_profiles
     ADD CONSTRAINT medical_profiles_updated_by_fkey FOREIGN KEY (updated_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: message_templates message_templates_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: message_templates message_templates_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.message_templates
+    ADD CONSTRAINT message_templates_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: messages messages_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: messages messages_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: messages messages_journey_instance_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_journey_instance_same_patient_fkey FOREIGN KEY (journey_instance_id, patient_id, hospital_id) REFERENCES public.journey_instances(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: messages messages_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: messages messages_template_same_hospital_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_template_same_hospital_fkey FOREIGN KEY (template_id, hospital_id) REFERENCES public.message_templates(id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: patient_documents patient_documents_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26347,6 +37768,20 @@ ALTER TABLE ONLY public.patients
     ADD CONSTRAINT patients_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE SET NULL;
 
 --
+-- Name: payments payments_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: payments payments_recorded_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_recorded_by_fkey FOREIGN KEY (recorded_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: pharmacies pharmacies_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -26473,6 +37908,20 @@ ALTER TABLE ONLY public.record_shares
     ADD CONSTRAINT record_shares_target_hospital_id_fkey FOREIGN KEY (target_hospital_id) REFERENCES public.hospitals(id) ON DELETE RESTRICT;
 
 --
+-- Name: refunds refunds_payment_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_payment_fkey FOREIGN KEY (payment_id, patient_id, hospital_id) REFERENCES public.payments(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: refunds refunds_requested_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
 -- Name: staff_invitations staff_invitations_accepted_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -26520,6 +37969,62 @@ ALTER TABLE ONLY public.staff_memberships
 
 ALTER TABLE ONLY public.staff_memberships
     ADD CONSTRAINT staff_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+--
+-- Name: ticket_comments ticket_comments_author_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_comments
+    ADD CONSTRAINT ticket_comments_author_id_fkey FOREIGN KEY (author_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: ticket_comments ticket_comments_ticket_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_comments
+    ADD CONSTRAINT ticket_comments_ticket_fkey FOREIGN KEY (ticket_id, hospital_id, patient_id) REFERENCES public.tickets(id, hospital_id, patient_id) ON DELETE CASCADE;
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.ticket_sla_targets
+    ADD CONSTRAINT ticket_sla_targets_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: tickets tickets_assigned_to_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.profiles(id);
+
+--
+-- Name: tickets tickets_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: tickets tickets_hospital_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+
+--
+-- Name: tickets tickets_journey_instance_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_journey_instance_same_patient_fkey FOREIGN KEY (journey_instance_id, patient_id, hospital_id) REFERENCES public.journey_instances(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: tickets tickets_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: vital_signs vital_signs_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -26584,6 +38089,18 @@ ALTER TABLE ONLY public.voice_lines
 ALTER TABLE audit.anchors ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: archived_runs; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archived_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: archives; Type: ROW SECURITY; Schema: audit; Owner: postgres
+--
+
+ALTER TABLE audit.archives ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: chain_head; Type: ROW SECURITY; Schema: audit; Owner: postgres
 --
 
@@ -26612,6 +38129,12 @@ CREATE POLICY log_select_patient_or_admin ON audit.log FOR SELECT TO authenticat
 --
 
 ALTER TABLE audit.pending ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: analytics_refreshes; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.analytics_refreshes ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: appointment_external_refs; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -26648,6 +38171,12 @@ ALTER TABLE private.calendar_schedule_pushes ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.doctor_calendar_credentials ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: document_counters; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.document_counters ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: live_events_pending; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -26792,6 +38321,48 @@ CREATE POLICY appointments_select_staff_patient_or_doctor ON public.appointments
 --
 
 CREATE POLICY appointments_update_staff_patient_or_doctor ON public.appointments FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids())))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,front_desk,cro,nurse}'::public.app_role[]))) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (doctor_id = ANY (private.own_doctor_ids()))));
+
+--
+-- Name: billing_services; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.billing_services ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: billing_services billing_services_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY billing_services_insert_admin ON public.billing_services FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY billing_services_insert_admin ON billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY billing_services_insert_admin ON public.billing_services IS 'Only the hospital''s admins add services.';
+
+--
+-- Name: billing_services billing_services_select_staff_or_patients; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY billing_services_select_staff_or_patients ON public.billing_services FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
+
+--
+-- Name: POLICY billing_services_select_staff_or_patients ON billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY billing_services_select_staff_or_patients ON public.billing_services IS 'The hospital''s staff and its registered patients read the catalogue.';
+
+--
+-- Name: billing_services billing_services_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY billing_services_update_admin ON public.billing_services FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY billing_services_update_admin ON billing_services; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY billing_services_update_admin ON public.billing_services IS 'Only the hospital''s admins change or retire services.';
 
 --
 -- Name: calendar_sync_flags; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -26978,6 +38549,54 @@ CREATE POLICY consent_events_insert ON public.consent_events FOR INSERT TO authe
 --
 
 CREATE POLICY consent_events_select ON public.consent_events FOR SELECT TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: credit_notes; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.credit_notes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: credit_notes credit_notes_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY credit_notes_select_front_office_or_patient ON public.credit_notes FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY credit_notes_select_front_office_or_patient ON credit_notes; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY credit_notes_select_front_office_or_patient ON public.credit_notes IS 'The hospital''s front desk and admins, and the patient.';
+
+--
+-- Name: cro_rotation; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.cro_rotation ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: cro_rotation cro_rotation_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cro_rotation_select_front_office ON public.cro_rotation FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY cro_rotation_select_front_office ON cro_rotation; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY cro_rotation_select_front_office ON public.cro_rotation IS 'The front desk, CROs and admins of the hospital read its rotation.';
+
+--
+-- Name: cro_rotation cro_rotation_update_admin_or_self; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY cro_rotation_update_admin_or_self ON public.cro_rotation FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (private.staff_hospital_ids('{cro}'::public.app_role[])))))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((user_id = ( SELECT auth.uid() AS uid)) AND (hospital_id = ANY (private.staff_hospital_ids('{cro}'::public.app_role[]))))));
+
+--
+-- Name: POLICY cro_rotation_update_admin_or_self ON cro_rotation; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY cro_rotation_update_admin_or_self ON public.cro_rotation IS 'The hospital''s admins set caps and shifts; a CRO their own shift (column rules: guard_cro_rotation).';
 
 --
 -- Name: device_tokens; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27378,6 +38997,114 @@ CREATE POLICY encounters_staff_need_aal2 ON public.encounters AS RESTRICTIVE TO 
 CREATE POLICY encounters_update ON public.encounters FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
 
 --
+-- Name: hospital_business_hours; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.hospital_business_hours ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: hospital_business_hours hospital_business_hours_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_delete_admin ON public.hospital_business_hours FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_business_hours_delete_admin ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_delete_admin ON public.hospital_business_hours IS 'The hospital''s admins remove a weekday''s hours.';
+
+--
+-- Name: hospital_business_hours hospital_business_hours_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_insert_admin ON public.hospital_business_hours FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_business_hours_insert_admin ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_insert_admin ON public.hospital_business_hours IS 'The hospital''s admins set its hours.';
+
+--
+-- Name: hospital_business_hours hospital_business_hours_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_select ON public.hospital_business_hours FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
+
+--
+-- Name: POLICY hospital_business_hours_select ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_select ON public.hospital_business_hours IS 'Staff and registered patients of the hospital read its hours.';
+
+--
+-- Name: hospital_business_hours hospital_business_hours_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_business_hours_update_admin ON public.hospital_business_hours FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_business_hours_update_admin ON hospital_business_hours; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_business_hours_update_admin ON public.hospital_business_hours IS 'The hospital''s admins change its hours.';
+
+--
+-- Name: hospital_closures; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.hospital_closures ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: hospital_closures hospital_closures_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_delete_admin ON public.hospital_closures FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_closures_delete_admin ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_delete_admin ON public.hospital_closures IS 'The hospital''s admins remove closures.';
+
+--
+-- Name: hospital_closures hospital_closures_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_insert_admin ON public.hospital_closures FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_closures_insert_admin ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_insert_admin ON public.hospital_closures IS 'The hospital''s admins add closures.';
+
+--
+-- Name: hospital_closures hospital_closures_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_select ON public.hospital_closures FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (hospital_id = ANY (private.patient_hospital_ids()))));
+
+--
+-- Name: POLICY hospital_closures_select ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_select ON public.hospital_closures IS 'Staff and registered patients of the hospital read its closures.';
+
+--
+-- Name: hospital_closures hospital_closures_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY hospital_closures_update_admin ON public.hospital_closures FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY hospital_closures_update_admin ON hospital_closures; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY hospital_closures_update_admin ON public.hospital_closures IS 'The hospital''s admins rename closures.';
+
+--
 -- Name: hospitals; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -27400,6 +39127,194 @@ CREATE POLICY hospitals_select_staff_and_patients ON public.hospitals FOR SELECT
 --
 
 CREATE POLICY hospitals_update_admin ON public.hospitals FOR UPDATE TO authenticated USING ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: invoice_lines; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.invoice_lines ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: invoice_lines invoice_lines_delete_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_delete_front_office ON public.invoice_lines FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoice_lines_delete_front_office ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_delete_front_office ON public.invoice_lines IS 'The front desk and admins remove lines of drafts.';
+
+--
+-- Name: invoice_lines invoice_lines_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_insert_front_office ON public.invoice_lines FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoice_lines_insert_front_office ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_insert_front_office ON public.invoice_lines IS 'The front desk and admins add lines to their hospital''s drafts.';
+
+--
+-- Name: invoice_lines invoice_lines_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_select_front_office_or_patient ON public.invoice_lines FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR ((patient_id = private.own_patient_id()) AND (EXISTS ( SELECT
+   FROM public.invoices i
+  WHERE ((i.id = invoice_lines.invoice_id) AND (i.status <> 'draft'::public.invoice_status)))))));
+
+--
+-- Name: POLICY invoice_lines_select_front_office_or_patient ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_select_front_office_or_patient ON public.invoice_lines IS 'As the invoice: the hospital''s front desk and admins; the patient once it is issued.';
+
+--
+-- Name: invoice_lines invoice_lines_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoice_lines_update_front_office ON public.invoice_lines FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoice_lines_update_front_office ON invoice_lines; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoice_lines_update_front_office ON public.invoice_lines IS 'The front desk and admins change lines of drafts.';
+
+--
+-- Name: invoices; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: invoices invoices_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoices_insert_front_office ON public.invoices FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoices_insert_front_office ON invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoices_insert_front_office ON public.invoices IS 'The front desk and admins create draft invoices for patients registered at their hospital.';
+
+--
+-- Name: invoices invoices_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoices_select_front_office_or_patient ON public.invoices FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR ((patient_id = private.own_patient_id()) AND (status <> 'draft'::public.invoice_status))));
+
+--
+-- Name: POLICY invoices_select_front_office_or_patient ON invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoices_select_front_office_or_patient ON public.invoices IS 'The hospital''s front desk and admins read its invoices; a patient their own once issued.';
+
+--
+-- Name: invoices invoices_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY invoices_update_front_office ON public.invoices FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY invoices_update_front_office ON invoices; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY invoices_update_front_office ON public.invoices IS 'The front desk and admins edit drafts (an issued invoice refuses every change).';
+
+--
+-- Name: journey_instances; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_instances ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_instances journey_instances_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_instances_select ON public.journey_instances FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY journey_instances_select ON journey_instances; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_instances_select ON public.journey_instances IS 'The hospital''s staff read its instances; the patient their own.';
+
+--
+-- Name: journey_stage_events; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_stage_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_stage_events journey_stage_events_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_stage_events_select ON public.journey_stage_events FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY journey_stage_events_select ON journey_stage_events; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_stage_events_select ON public.journey_stage_events IS 'The hospital''s staff read them; the patient their own.';
+
+--
+-- Name: journey_stages; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_stages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_stages journey_stages_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_stages_select_staff ON public.journey_stages FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY journey_stages_select_staff ON journey_stages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_stages_select_staff ON public.journey_stages IS 'The hospital''s staff read them.';
+
+--
+-- Name: journey_versions; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journey_versions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journey_versions journey_versions_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journey_versions_select_staff ON public.journey_versions FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY journey_versions_select_staff ON journey_versions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journey_versions_select_staff ON public.journey_versions IS 'The hospital''s staff read them.';
+
+--
+-- Name: journeys; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.journeys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: journeys journeys_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY journeys_select_staff ON public.journeys FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY journeys_select_staff ON journeys; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY journeys_select_staff ON public.journeys IS 'The hospital''s staff read its journeys.';
 
 --
 -- Name: lab_results; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27436,6 +39351,164 @@ CREATE POLICY lab_results_staff_need_aal2 ON public.lab_results AS RESTRICTIVE T
 --
 
 CREATE POLICY lab_results_update ON public.lab_results FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: lead_activities; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lead_activities ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lead_activities lead_activities_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_activities_insert_front_office ON public.lead_activities FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_activities_insert_front_office ON lead_activities; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_activities_insert_front_office ON public.lead_activities IS 'The front desk, CROs and admins of the lead''s hospital log calls and notes.';
+
+--
+-- Name: lead_activities lead_activities_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_activities_select_front_office ON public.lead_activities FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_activities_select_front_office ON lead_activities; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_activities_select_front_office ON public.lead_activities IS 'The front desk, CROs and admins of the lead''s hospital read what was done with it.';
+
+--
+-- Name: lead_follow_ups; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lead_follow_ups ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lead_follow_ups lead_follow_ups_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_follow_ups_insert_front_office ON public.lead_follow_ups FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_follow_ups_insert_front_office ON lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_follow_ups_insert_front_office ON public.lead_follow_ups IS 'The front desk, CROs and admins of the lead''s hospital set follow-ups.';
+
+--
+-- Name: lead_follow_ups lead_follow_ups_select_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_follow_ups_select_front_office ON public.lead_follow_ups FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_follow_ups_select_front_office ON lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_follow_ups_select_front_office ON public.lead_follow_ups IS 'The front desk, CROs and admins of the lead''s hospital read its follow-ups.';
+
+--
+-- Name: lead_follow_ups lead_follow_ups_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_follow_ups_update_front_office ON public.lead_follow_ups FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_follow_ups_update_front_office ON lead_follow_ups; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_follow_ups_update_front_office ON public.lead_follow_ups IS 'The front desk, CROs and admins of the lead''s hospital reschedule and close follow-ups.';
+
+--
+-- Name: lead_options; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.lead_options ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lead_options lead_options_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_options_insert_admin ON public.lead_options FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_options_insert_admin ON lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_options_insert_admin ON public.lead_options IS 'The hospital''s admins add choices.';
+
+--
+-- Name: lead_options lead_options_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_options_select_staff ON public.lead_options FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY lead_options_select_staff ON lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_options_select_staff ON public.lead_options IS 'The hospital''s staff read its lists.';
+
+--
+-- Name: lead_options lead_options_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY lead_options_update_admin ON public.lead_options FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY lead_options_update_admin ON lead_options; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY lead_options_update_admin ON public.lead_options IS 'The hospital''s admins reorder, (de)activate and map choices.';
+
+--
+-- Name: leads; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: leads leads_insert_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY leads_insert_front_office ON public.leads FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY leads_insert_front_office ON leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY leads_insert_front_office ON public.leads IS 'The front desk, CROs and admins enter leads.';
+
+--
+-- Name: leads leads_select_front_office_or_booked_doctor; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY leads_select_front_office_or_booked_doctor ON public.leads FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))) OR (EXISTS ( SELECT
+   FROM public.appointments a
+  WHERE ((a.lead_id = leads.id) AND (a.doctor_id = ANY (private.own_doctor_ids())))))));
+
+--
+-- Name: POLICY leads_select_front_office_or_booked_doctor ON leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY leads_select_front_office_or_booked_doctor ON public.leads IS 'The front desk, CROs and admins of the hospital read its leads; a doctor those booked to them.';
+
+--
+-- Name: leads leads_update_front_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY leads_update_front_office ON public.leads FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{front_desk,cro,hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY leads_update_front_office ON leads; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY leads_update_front_office ON public.leads IS 'The front desk, CROs and admins work leads (moves further limited per role by the state machine).';
 
 --
 -- Name: live_events; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27490,6 +39563,78 @@ CREATE POLICY medical_profiles_staff_need_aal2 ON public.medical_profiles AS RES
 --
 
 CREATE POLICY medical_profiles_update ON public.medical_profiles FOR UPDATE TO authenticated USING ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))))) WITH CHECK ((private.on_care_team(patient_id, hospital_id) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))));
+
+--
+-- Name: message_templates; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.message_templates ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: message_templates message_templates_insert_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY message_templates_insert_office ON public.message_templates FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,cro}'::public.app_role[]))));
+
+--
+-- Name: POLICY message_templates_insert_office ON message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY message_templates_insert_office ON public.message_templates IS 'The hospital''s admins and CROs add templates.';
+
+--
+-- Name: message_templates message_templates_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY message_templates_select_staff ON public.message_templates FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY message_templates_select_staff ON message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY message_templates_select_staff ON public.message_templates IS 'The hospital''s staff read its templates.';
+
+--
+-- Name: message_templates message_templates_update_office; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY message_templates_update_office ON public.message_templates FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,cro}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin,cro}'::public.app_role[]))));
+
+--
+-- Name: POLICY message_templates_update_office ON message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY message_templates_update_office ON public.message_templates IS 'The hospital''s admins and CROs change templates (the text only while unused).';
+
+--
+-- Name: messages; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: messages messages_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY messages_select ON public.messages FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (archived_at IS NULL))));
+
+--
+-- Name: POLICY messages_select ON messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY messages_select ON public.messages IS 'The hospital''s staff read its messages; the patient their own until archived.';
+
+--
+-- Name: messages messages_update_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY messages_update_staff ON public.messages FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids()))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY messages_update_staff ON messages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY messages_update_staff ON public.messages IS 'The hospital''s staff move a message''s status and archive it.';
 
 --
 -- Name: patient_documents; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27680,6 +39825,24 @@ CREATE POLICY patients_update_self_or_hospital_staff ON public.patients FOR UPDA
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))))))))) WITH CHECK ((((user_id = ( SELECT auth.uid() AS uid)) AND (deleted_at IS NULL)) OR ((deleted_at IS NULL) AND (EXISTS ( SELECT 1
    FROM private.patient_hospitals r
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))))))));
+
+--
+-- Name: payments; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payments payments_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY payments_select_front_office_or_patient ON public.payments FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY payments_select_front_office_or_patient ON payments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY payments_select_front_office_or_patient ON public.payments IS 'The hospital''s front desk and admins, and the patient.';
 
 --
 -- Name: pharmacies; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -27925,6 +40088,24 @@ CREATE POLICY record_shares_select ON public.record_shares FOR SELECT TO authent
 CREATE POLICY record_shares_update ON public.record_shares FOR UPDATE TO authenticated USING (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id)))) WITH CHECK (((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) OR (hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))) OR ((hospital_id = ANY (private.staff_hospital_ids('{doctor}'::public.app_role[]))) AND private.on_care_team(patient_id, hospital_id))));
 
 --
+-- Name: refunds; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.refunds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: refunds refunds_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY refunds_select_front_office_or_patient ON public.refunds FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY refunds_select_front_office_or_patient ON refunds; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY refunds_select_front_office_or_patient ON public.refunds IS 'The hospital''s front desk and admins, and the patient.';
+
+--
 -- Name: staff_invitations; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -27974,11 +40155,157 @@ CREATE POLICY status_history_select_of_visible_subjects ON public.status_history
    FROM public.prescriptions p
   WHERE (p.id = status_history.subject_id)))) OR ((machine = 'appointment'::text) AND (EXISTS ( SELECT
    FROM public.appointments a
-  WHERE (a.id = status_history.subject_id)))) OR ((machine = 'radiology_scan'::text) AND (EXISTS ( SELECT
+  WHERE (a.id = status_history.subject_id)))) OR ((machine = 'lead'::text) AND (EXISTS ( SELECT
+   FROM public.leads l
+  WHERE (l.id = status_history.subject_id)))) OR ((machine = 'invoice'::text) AND (EXISTS ( SELECT
+   FROM public.invoices i
+  WHERE (i.id = status_history.subject_id)))) OR ((machine = 'payment'::text) AND (EXISTS ( SELECT
+   FROM public.payments p
+  WHERE (p.id = status_history.subject_id)))) OR ((machine = 'refund'::text) AND (EXISTS ( SELECT
+   FROM public.refunds r
+  WHERE (r.id = status_history.subject_id)))) OR ((machine = 'ticket'::text) AND (EXISTS ( SELECT
+   FROM public.tickets t
+  WHERE (t.id = status_history.subject_id)))) OR ((machine = 'message'::text) AND (EXISTS ( SELECT
+   FROM public.messages m
+  WHERE (m.id = status_history.subject_id)))) OR ((machine = 'journey_instance'::text) AND (EXISTS ( SELECT
+   FROM public.journey_instances j
+  WHERE (j.id = status_history.subject_id)))) OR ((machine = 'radiology_scan'::text) AND (EXISTS ( SELECT
    FROM public.radiology_scans s
   WHERE (s.id = status_history.subject_id)))) OR ((machine = 'cdss_analysis'::text) AND (EXISTS ( SELECT
    FROM public.cdss_analyses c
   WHERE (c.id = status_history.subject_id))))));
+
+--
+-- Name: POLICY status_history_select_of_visible_subjects ON status_history; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY status_history_select_of_visible_subjects ON public.status_history IS 'A transition is read by whoever may read its subject: a prescription, appointment, lead, invoice, payment, refund, ticket, message, journey instance, radiology scan or CDSS analysis.';
+
+--
+-- Name: ticket_comments; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ticket_comments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ticket_comments ticket_comments_insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_comments_insert ON public.ticket_comments FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (private.patient_hospital_ids())) AND (NOT is_internal))));
+
+--
+-- Name: POLICY ticket_comments_insert ON ticket_comments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_comments_insert ON public.ticket_comments IS 'The hospital''s staff comment on its tickets; the patient on their own, never internal.';
+
+--
+-- Name: ticket_comments ticket_comments_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_comments_select ON public.ticket_comments FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (NOT is_internal))));
+
+--
+-- Name: POLICY ticket_comments_select ON ticket_comments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_comments_select ON public.ticket_comments IS 'The hospital''s staff read every comment; the patient those not internal.';
+
+--
+-- Name: ticket_sla_targets; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.ticket_sla_targets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_delete_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_delete_admin ON public.ticket_sla_targets FOR DELETE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY ticket_sla_targets_delete_admin ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_delete_admin ON public.ticket_sla_targets IS 'The hospital''s admins go back to the default SLA.';
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_insert_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_insert_admin ON public.ticket_sla_targets FOR INSERT TO authenticated WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY ticket_sla_targets_insert_admin ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_insert_admin ON public.ticket_sla_targets IS 'The hospital''s admins set its SLA.';
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_select_staff; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_select_staff ON public.ticket_sla_targets FOR SELECT TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids())));
+
+--
+-- Name: POLICY ticket_sla_targets_select_staff ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_select_staff ON public.ticket_sla_targets IS 'The hospital''s staff read its SLA.';
+
+--
+-- Name: ticket_sla_targets ticket_sla_targets_update_admin; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY ticket_sla_targets_update_admin ON public.ticket_sla_targets FOR UPDATE TO authenticated USING ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[])))) WITH CHECK ((hospital_id = ANY (private.staff_hospital_ids('{hospital_admin}'::public.app_role[]))));
+
+--
+-- Name: POLICY ticket_sla_targets_update_admin ON ticket_sla_targets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY ticket_sla_targets_update_admin ON public.ticket_sla_targets IS 'The hospital''s admins change its SLA.';
+
+--
+-- Name: tickets; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.tickets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tickets tickets_insert; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY tickets_insert ON public.tickets FOR INSERT TO authenticated WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids())) OR ((patient_id = ( SELECT private.own_patient_id() AS own_patient_id)) AND (hospital_id = ANY (private.patient_hospital_ids())) AND (assigned_to IS NULL))));
+
+--
+-- Name: POLICY tickets_insert ON tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY tickets_insert ON public.tickets IS 'The hospital''s staff open tickets for its patients; a patient opens their own, unassigned.';
+
+--
+-- Name: tickets tickets_select; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY tickets_select ON public.tickets FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY tickets_select ON tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY tickets_select ON public.tickets IS 'The hospital''s staff, and the patient, read a ticket.';
+
+--
+-- Name: tickets tickets_update; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY tickets_update ON public.tickets FOR UPDATE TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id)))) WITH CHECK (((hospital_id = ANY (private.staff_hospital_ids())) OR (patient_id = ( SELECT private.own_patient_id() AS own_patient_id))));
+
+--
+-- Name: POLICY tickets_update ON tickets; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY tickets_update ON public.tickets IS 'The hospital''s staff work on its tickets; the patient reopens or closes their own (guard_ticket).';
 
 --
 -- Name: vital_signs; Type: ROW SECURITY; Schema: public; Owner: postgres
@@ -28166,6 +40493,28 @@ GRANT ALL ON FUNCTION private.actor_roles(hospital_id uuid, patient_id uuid) TO 
 REVOKE ALL ON FUNCTION private.add_booked_doctor_to_care_team() FROM PUBLIC;
 
 --
+-- Name: FUNCTION add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) TO authenticated;
+GRANT ALL ON FUNCTION private.add_business_minutes(hospital uuid, from_at timestamp with time zone, minutes numeric) TO service_role;
+
+--
+-- Name: FUNCTION add_default_lead_options(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.add_default_lead_options() FROM PUBLIC;
+
+--
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.add_journey_stage(journey_id uuid, stage jsonb) TO service_role;
+
+--
 -- Name: FUNCTION administered_patient_ids(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28174,10 +40523,93 @@ GRANT ALL ON FUNCTION private.administered_patient_ids() TO authenticated;
 GRANT ALL ON FUNCTION private.administered_patient_ids() TO service_role;
 
 --
+-- Name: FUNCTION advance_due_journeys(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.advance_due_journeys() FROM PUBLIC;
+
+--
+-- Name: TABLE journey_instances; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_instances TO authenticated;
+GRANT SELECT ON TABLE public.journey_instances TO service_role;
+
+--
+-- Name: FUNCTION advance_journey(instance_id uuid, notes text, how text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.advance_journey(instance_id uuid, notes text, how text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) TO authenticated;
+GRANT ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes text) TO service_role;
+
+--
 -- Name: FUNCTION allow_registration_of(patient uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.allow_registration_of(patient uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO service_role;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_hospital(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_hospital(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_hospital(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_hospital(hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_period(hospital uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_period(hospital uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_realtime(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_realtime(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_realtime(hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION private.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
 
 --
 -- Name: TABLE anchors; Type: ACL; Schema: audit; Owner: postgres
@@ -28207,12 +40639,25 @@ REVOKE ALL ON FUNCTION private.apply_dispensing() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.apply_inbox_entry(inbox_entry_id uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.apply_message_status(message uuid, target text, error_code text, error_message text, provider_message_id text) TO service_role;
+
+--
 -- Name: FUNCTION appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at timestamp with time zone, ends_at timestamp with time zone, patient_id uuid, resource text, exclude_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION appointment_reminder_due(starts_at timestamp with time zone, decided_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
@@ -28231,6 +40676,18 @@ REVOKE ALL ON FUNCTION private.archive_registrations_of_deleted_patient() FROM P
 --
 
 REVOKE ALL ON FUNCTION private.asks_for_callback(body text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION assign_lead_sent_to_cro(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.assign_lead_sent_to_cro() FROM PUBLIC;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.assign_leads(hospital_id uuid, lead_ids uuid[], max_leads integer, how text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION assign_mrn(); Type: ACL; Schema: private; Owner: postgres
@@ -28377,6 +40834,12 @@ GRANT SELECT(output_tokens) ON TABLE public.ai_sessions TO authenticated;
 GRANT SELECT(last_activity_at) ON TABLE public.ai_sessions TO authenticated;
 
 --
+-- Name: COLUMN ai_sessions.facts; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(facts) ON TABLE public.ai_sessions TO authenticated;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28384,10 +40847,45 @@ REVOKE ALL ON FUNCTION private.assign_voice_session(session_id uuid, patient_id 
 GRANT ALL ON FUNCTION private.assign_voice_session(session_id uuid, patient_id uuid) TO authenticated;
 
 --
+-- Name: FUNCTION assign_waiting_leads(hospital_id uuid, max_leads integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.assign_waiting_leads(hospital_id uuid, max_leads integer) TO authenticated;
+
+--
+-- Name: TABLE payments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.payments TO authenticated;
+GRANT SELECT ON TABLE public.payments TO service_role;
+
+--
+-- Name: FUNCTION attach_gateway_order(payment_id uuid, gateway_order_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
+
+--
 -- Name: FUNCTION audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb) FROM PUBLIC;
+
+--
+-- Name: TABLE archives; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archives FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archives TO postgres;
+GRANT SELECT ON TABLE audit.archives TO service_role;
+
+--
+-- Name: FUNCTION audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_archive_partition(partition_name text, archive_sha256 text, archive_location text, archived_rows bigint) FROM PUBLIC;
 
 --
 -- Name: TABLE log; Type: ACL; Schema: audit; Owner: postgres
@@ -28424,10 +40922,28 @@ REVOKE ALL ON FUNCTION private.audit_hash(entry audit.log) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.audit_link_pending() FROM PUBLIC;
 
 --
+-- Name: FUNCTION audit_partitions(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_partitions() FROM PUBLIC;
+
+--
 -- Name: FUNCTION audit_refuse_change(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.audit_refuse_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_period(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_period() FROM PUBLIC;
+
+--
+-- Name: FUNCTION audit_retention_plan(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.audit_retention_plan() FROM PUBLIC;
 
 --
 -- Name: FUNCTION audit_row_change(); Type: ACL; Schema: private; Owner: postgres
@@ -28450,6 +40966,13 @@ GRANT ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time 
 GRANT ALL ON FUNCTION private.availability_windows(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
 
 --
+-- Name: FUNCTION begin_online_payment(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.begin_online_payment(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.begin_online_payment(invoice_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION begin_password_reset(member uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28470,45 +40993,6 @@ GRANT ALL ON FUNCTION private.begin_patient_login(phone public.phone_e164) TO se
 REVOKE ALL ON FUNCTION private.blind_index(kind text, value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO authenticated;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO service_role;
-
---
--- Name: FUNCTION busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
-GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
-
---
--- Name: FUNCTION calcom_api_booking_snapshot(booking jsonb); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calcom_api_booking_snapshot(booking jsonb) FROM PUBLIC;
-
---
--- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calcom_booking_snapshot(body jsonb) FROM PUBLIC;
-
---
--- Name: FUNCTION calcom_event_key(body jsonb, body_sha256 text); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FROM PUBLIC;
-
---
--- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) TO service_role;
-
---
--- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) FROM PUBLIC;
 
 --
 -- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
@@ -28630,6 +41114,165 @@ GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticate
 --
 
 GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: TABLE leads; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.leads TO service_role;
+GRANT SELECT ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.full_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(full_name),UPDATE(full_name) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(phone),UPDATE(phone) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(email),UPDATE(email) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.age; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(age),UPDATE(age) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.sex; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(sex),UPDATE(sex) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.source; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(source),UPDATE(source) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.inquiry; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(inquiry),UPDATE(inquiry) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.problem; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(problem),UPDATE(problem) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.treatment_doctor; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(treatment_doctor),UPDATE(treatment_doctor) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.treatment_suggested; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(treatment_suggested),UPDATE(treatment_suggested) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.preferred_doctor_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(preferred_doctor_id),UPDATE(preferred_doctor_id) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: COLUMN leads.assigned_to; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(assigned_to),UPDATE(assigned_to) ON TABLE public.leads TO authenticated;
+
+--
+-- Name: FUNCTION book_lead_today(lead public.leads, source public.appointment_source); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.book_lead_today(lead public.leads, source public.appointment_source) TO authenticated;
+
+--
+-- Name: FUNCTION business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.business_minutes(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.business_windows(hospital uuid, from_at timestamp with time zone, to_at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.busy_times_by_doctor(doctor_ids uuid[], from_time timestamp with time zone, to_time timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION calcom_api_booking_snapshot(booking jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_api_booking_snapshot(booking jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calcom_booking_snapshot(body jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_booking_snapshot(body jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calcom_event_key(body jsonb, body_sha256 text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calcom_event_key(body jsonb, body_sha256 text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION calendar_api_key(doctor_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.calendar_api_key(doctor_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION calendar_apply_booking(snapshot jsonb, inbox_entry uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.calendar_apply_booking(snapshot jsonb, inbox_entry uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION calendar_booking_holder(booking_ref text, previous_ref text); Type: ACL; Schema: private; Owner: postgres
@@ -28818,10 +41461,30 @@ GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO authenticat
 GRANT ALL ON FUNCTION private.can_see_schedules(hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION private.cancel_journey_instance(instance_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION cancel_message_delivery(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cancel_message_delivery() FROM PUBLIC;
+
+--
 -- Name: FUNCTION cancel_withdrawn_contact(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.cancel_withdrawn_contact() FROM PUBLIC;
+
+--
+-- Name: FUNCTION capture_payment(payment_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.capture_payment(payment_id uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION care_team_patient_ids(); Type: ACL; Schema: private; Owner: postgres
@@ -28868,6 +41531,7 @@ REVOKE ALL ON FUNCTION private.check_appointment_reach() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_claim_arguments(batch integer, lease interval, max_attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION check_diagnosis_code(); Type: ACL; Schema: private; Owner: postgres
@@ -28885,10 +41549,22 @@ REVOKE ALL ON FUNCTION private.check_diagnosis_codes(code_system text) FROM PUBL
 GRANT ALL ON FUNCTION private.check_diagnosis_codes(code_system text) TO service_role;
 
 --
+-- Name: FUNCTION check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_report_period(start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_report_period(start_date date, end_date date) FROM PUBLIC;
 
 --
 -- Name: FUNCTION claim_calendar_inbox_entries(); Type: ACL; Schema: private; Owner: postgres
@@ -28934,6 +41610,14 @@ GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO
 GRANT ALL ON FUNCTION private.clinical_row_exists(resource text, row_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION clinical_variable(name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.clinical_variable(name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.clinical_variable(name text) TO authenticated;
+GRANT ALL ON FUNCTION private.clinical_variable(name text) TO service_role;
+
+--
 -- Name: FUNCTION collect_diagnosis_code_words(code_system text, version text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -28968,6 +41652,13 @@ GRANT ALL ON FUNCTION private.complete_schedule_push(doctor_id uuid, claim_token
 REVOKE ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO authenticated;
 GRANT ALL ON FUNCTION private.contact_withdrawn(patient uuid, hospital uuid, channel text) TO service_role;
+
+--
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO authenticated;
 
 --
 -- Name: TABLE ai_pending_actions; Type: ACL; Schema: public; Owner: postgres
@@ -29056,11 +41747,23 @@ REVOKE ALL ON FUNCTION private.copilot_action_ttl_cap() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_action_ttl_cap() TO authenticated;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text) TO authenticated;
+REVOKE ALL ON FUNCTION private.copilot_close(session public.ai_sessions, summary text, input_tokens integer, output_tokens integer, idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_idle_sessions(idle_for interval); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_idle_sessions(idle_for interval) FROM PUBLIC;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: private; Owner: postgres
@@ -29075,6 +41778,12 @@ GRANT ALL ON FUNCTION private.copilot_decide_action(action_id uuid, decision tex
 
 REVOKE ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.copilot_finish_action(action_id uuid, outcome jsonb, ok boolean) TO authenticated;
+
+--
+-- Name: FUNCTION copilot_idle_after(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_idle_after() FROM PUBLIC;
 
 --
 -- Name: FUNCTION copilot_open_session(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29112,6 +41821,12 @@ REVOKE ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message
 GRANT ALL ON FUNCTION private.copilot_record_turn(session_id uuid, user_message text, assistant_message text, tool_calls jsonb, input_tokens integer, output_tokens integer, summary text) TO authenticated;
 
 --
+-- Name: FUNCTION copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_facts(session_id uuid, closing text, input_tokens bigint, output_tokens bigint) FROM PUBLIC;
+
+--
 -- Name: FUNCTION copilot_session_history(session_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29126,11 +41841,26 @@ REVOKE ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) 
 GRANT ALL ON FUNCTION private.copilot_session_json(session public.ai_sessions) TO authenticated;
 
 --
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.copilot_session_summary(session_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION create_field_key(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.create_field_key() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.create_field_key() TO service_role;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO service_role;
 
 --
 -- Name: FUNCTION create_staff_records(member uuid, hospital uuid, staff_role public.app_role, profile jsonb, decided_by uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29145,6 +41875,19 @@ REVOKE ALL ON FUNCTION private.create_staff_records(member uuid, hospital uuid, 
 REVOKE ALL ON FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.critical_result_recipients(patient uuid, hospital uuid, preferred uuid) TO service_role;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO authenticated;
+
+--
+-- Name: FUNCTION csv_safe(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.csv_safe(value text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION current_code_version(code_system text); Type: ACL; Schema: private; Owner: postgres
@@ -29189,6 +41932,12 @@ GRANT ALL ON FUNCTION private.declined_invitation_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.decrypt_field(ciphertext bytea) FROM PUBLIC;
 
 --
+-- Name: FUNCTION default_lead_options(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.default_lead_options() FROM PUBLIC;
+
+--
 -- Name: FUNCTION device_token_changes_hands(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29208,6 +41957,80 @@ GRANT ALL ON FUNCTION private.diagnosis_code_search_vector(description text, ter
 REVOKE ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) TO authenticated;
 GRANT ALL ON FUNCTION private.diagnosis_codes_matching(code_system text, code_version text, words text[], query text, billable_only boolean, max_results integer) TO service_role;
+
+--
+-- Name: TABLE invoices; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.invoices TO authenticated;
+GRANT SELECT ON TABLE public.invoices TO service_role;
+
+--
+-- Name: COLUMN invoices.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.appointment_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_id) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.currency; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(currency) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.place_of_supply; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(place_of_supply) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.insurer_name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(insurer_name),UPDATE(insurer_name) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.insurer_policy_number; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(insurer_policy_number),UPDATE(insurer_policy_number) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.due_date; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(due_date),UPDATE(due_date) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: COLUMN invoices.notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(notes),UPDATE(notes) ON TABLE public.invoices TO authenticated;
+
+--
+-- Name: FUNCTION discard_invoice(invoice_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.discard_invoice(invoice_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.discard_invoice(invoice_id uuid, reason text) TO authenticated;
 
 --
 -- Name: FUNCTION disclose_cdss_analyses_row(row_id uuid, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29328,6 +42151,26 @@ GRANT ALL ON FUNCTION private.disclose_vital_signs_row(row_id uuid, patient uuid
 REVOKE ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION private.disclosure_actor_name(entry_seq bigint, entry_occurred_at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.document_verification(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.document_verification(kind text, document_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION drain_lead_backlog(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.drain_lead_backlog() FROM PUBLIC;
 
 --
 -- Name: FUNCTION duplicate_matches(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29527,6 +42370,27 @@ REVOKE ALL ON FUNCTION private.enforce_state_machine() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) FROM PUBLIC;
 
 --
+-- Name: FUNCTION journey_actions_valid(actions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_actions_valid(actions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO service_role;
+
+--
+-- Name: TABLE journey_stages; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_stages TO authenticated;
+GRANT SELECT ON TABLE public.journey_stages TO service_role;
+
+--
+-- Name: FUNCTION enter_journey_stage(instance_id uuid, stage public.journey_stages, how text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.enter_journey_stage(instance_id uuid, stage public.journey_stages, how text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29567,6 +42431,24 @@ REVOKE ALL ON FUNCTION private.fill_appointment_doctor_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.fill_consent_purpose() FROM PUBLIC;
 
 --
+-- Name: FUNCTION fill_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fill_invoice() FROM PUBLIC;
+
+--
+-- Name: FUNCTION fill_invoice_line(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fill_invoice_line() FROM PUBLIC;
+
+--
+-- Name: FUNCTION fill_ticket_comment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fill_ticket_comment() FROM PUBLIC;
+
+--
 -- Name: FUNCTION find_patients_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29587,6 +42469,12 @@ GRANT SELECT ON TABLE public.voice_callbacks TO service_role;
 
 REVOKE ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.finish_voice_callback(callback_id uuid, vapi_call_id text, failure text) TO service_role;
+
+--
+-- Name: FUNCTION follow_cro_membership(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.follow_cro_membership() FROM PUBLIC;
 
 --
 -- Name: FUNCTION forget_cached_access(); Type: ACL; Schema: private; Owner: postgres
@@ -29613,6 +42501,12 @@ REVOKE ALL ON FUNCTION private.forget_old_live_events() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.forward_path(machine text, from_state text, to_state text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION front_office_invoice(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.front_office_invoice(invoice_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_appointment(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29637,6 +42531,18 @@ REVOKE ALL ON FUNCTION private.guard_clinical_note() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_clinical_update() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_credit_note(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_credit_note() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_cro_rotation(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_cro_rotation() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_doctor_self_update(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29649,6 +42555,18 @@ REVOKE ALL ON FUNCTION private.guard_doctor_self_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_identifier_derived_columns() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_invoice() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_journey_version_frozen(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_journey_version_frozen() FROM PUBLIC;
+
+--
 -- Name: FUNCTION guard_lab_result(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29659,6 +42577,30 @@ REVOKE ALL ON FUNCTION private.guard_lab_result() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.guard_lab_result_orderer() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_lead(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_lead() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_lead_activity(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_lead_activity() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_lead_follow_up(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_lead_follow_up() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_message_template(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_message_template() FROM PUBLIC;
 
 --
 -- Name: FUNCTION guard_note_addendum(); Type: ACL; Schema: private; Owner: postgres
@@ -29691,6 +42633,12 @@ REVOKE ALL ON FUNCTION private.guard_prescription() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_prescription_pharmacy() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_ticket(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_ticket() FROM PUBLIC;
+
+--
 -- Name: FUNCTION has_consent(patient uuid, hospital uuid, purpose public.consent_purpose); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29706,6 +42654,34 @@ REVOKE ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, rol
 GRANT ALL ON FUNCTION private.holds_active_role(member uuid, hospital uuid, role public.app_role) TO authenticated;
 
 --
+-- Name: FUNCTION holds_card_number(value text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.holds_card_number(value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holds_card_number(value text) TO authenticated;
+GRANT ALL ON FUNCTION private.holds_card_number(value text) TO service_role;
+
+--
+-- Name: FUNCTION hospital_day(hospital uuid, moment timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION hospital_days(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION hospital_today(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_today(hospital uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION hospital_topic(hospital_id uuid, role public.app_role); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29716,6 +42692,25 @@ REVOKE ALL ON FUNCTION private.hospital_topic(hospital_id uuid, role public.app_
 --
 
 REVOKE ALL ON FUNCTION private.inbox_record(provider text, event_key text, event_type text, external_ref text, hospital_id uuid, payload jsonb, body_sha256 text, organizer_cal_user_id bigint, organizer_email text, OUT entry private.webhook_inbox, OUT replay boolean) FROM PUBLIC;
+
+--
+-- Name: FUNCTION indian_fiscal_year(day date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.indian_fiscal_year(day date) FROM PUBLIC;
+
+--
+-- Name: TABLE journey_versions; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_versions TO authenticated;
+GRANT SELECT ON TABLE public.journey_versions TO service_role;
+
+--
+-- Name: FUNCTION insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
@@ -29751,10 +42746,31 @@ REVOKE ALL ON FUNCTION private.invite_staff(hospital uuid, invitee_email text, s
 GRANT ALL ON FUNCTION private.invite_staff(hospital uuid, invitee_email text, staff_role public.app_role, invitee_profile jsonb) TO authenticated;
 
 --
+-- Name: FUNCTION invoice_appointment(appointment_id uuid, services jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.invoice_appointment(appointment_id uuid, services jsonb) TO authenticated;
+
+--
+-- Name: FUNCTION invoice_balance(invoice public.invoices); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.invoice_balance(invoice public.invoices) FROM PUBLIC;
+
+--
 -- Name: FUNCTION is_active_staff(member uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.is_active_staff(member uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION is_active_staff_at(member uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.is_active_staff_at(member uuid, hospital uuid) TO service_role;
 
 --
 -- Name: FUNCTION is_own_pharmacy_home(pharmacy uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29770,6 +42786,27 @@ GRANT ALL ON FUNCTION private.is_own_pharmacy_home(pharmacy uuid, hospital uuid)
 REVOKE ALL ON FUNCTION private.is_time_zone(name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.is_time_zone(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.is_time_zone(name text) TO service_role;
+
+--
+-- Name: TABLE credit_notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.credit_notes TO authenticated;
+GRANT SELECT ON TABLE public.credit_notes TO service_role;
+
+--
+-- Name: FUNCTION issue_credit_note(invoice_id uuid, amount numeric, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.issue_credit_note(invoice_id uuid, amount numeric, reason text) TO authenticated;
+
+--
+-- Name: FUNCTION issue_invoice(invoice_id uuid, due_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.issue_invoice(invoice_id uuid, due_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.issue_invoice(invoice_id uuid, due_date date) TO authenticated;
 
 --
 -- Name: FUNCTION issue_provisioning_grant(hospital uuid, staff_role public.app_role, email text, full_name text, profile jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -29793,6 +42830,44 @@ REVOKE ALL ON FUNCTION private.joinable_topics() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.joinable_topics() TO authenticated;
 
 --
+-- Name: FUNCTION journey_appointment_completed(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_appointment_completed() FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_event(patient uuid, hospital uuid, event text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_event(patient uuid, hospital uuid, event text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_json(journey uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_json(journey uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.journey_json(journey uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.journey_json(journey uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_lab_result_recorded(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_lab_result_recorded() FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_message_values(instance public.journey_instances, stage_name text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_message_values(instance public.journey_instances, stage_name text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION journey_version_for_edit(journey uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_version_for_edit(journey uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION keep_status_reason(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29805,6 +42880,41 @@ REVOKE ALL ON FUNCTION private.keep_status_reason() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.latin_reading(name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.latin_reading(name text) TO service_role;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_funnel(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_option_name(hospital_id uuid, kind text, typed text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_option_name(hospital_id uuid, kind text, typed text) TO authenticated;
+
+--
+-- Name: FUNCTION lead_patient_matches(lead_id uuid, date_of_birth date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_patient_matches(lead_id uuid, date_of_birth date) TO authenticated;
+
+--
+-- Name: FUNCTION lead_repeat_window(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lead_repeat_window() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lead_repeat_window() TO authenticated;
 
 --
 -- Name: FUNCTION leased_analysis(analysis_id uuid, claim_token uuid); Type: ACL; Schema: private; Owner: postgres
@@ -29849,6 +42959,12 @@ REVOKE ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.pho
 GRANT ALL ON FUNCTION private.link_patient_login(user_id uuid, phone public.phone_e164, full_name text) TO service_role;
 
 --
+-- Name: FUNCTION live_analytics_changed(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_analytics_changed() FROM PUBLIC;
+
+--
 -- Name: FUNCTION live_appointment_events(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29871,6 +42987,12 @@ REVOKE ALL ON FUNCTION private.live_events_publish() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.live_lab_result_events() FROM PUBLIC;
+
+--
+-- Name: FUNCTION live_lead_events(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.live_lead_events() FROM PUBLIC;
 
 --
 -- Name: TABLE patient_merges; Type: ACL; Schema: public; Owner: postgres
@@ -29939,6 +43061,13 @@ GRANT ALL ON FUNCTION private.load_staff_hospital_ids(roles public.app_role[]) T
 REVOKE ALL ON FUNCTION private.lock_booking_keys() FROM PUBLIC;
 
 --
+-- Name: FUNCTION lock_lead_phone(hospital_id uuid, phone text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lock_lead_phone(hospital_id uuid, phone text) TO authenticated;
+
+--
 -- Name: FUNCTION log_clinical_disclosure(resource text, patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29982,6 +43111,14 @@ REVOKE ALL ON FUNCTION private.login_keeps_access(member uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.login_keeps_access(member uuid) TO authenticated;
 
 --
+-- Name: FUNCTION luhn_valid(digits text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.luhn_valid(digits text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.luhn_valid(digits text) TO authenticated;
+GRANT ALL ON FUNCTION private.luhn_valid(digits text) TO service_role;
+
+--
 -- Name: FUNCTION mark_calendar_push(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -29992,6 +43129,12 @@ REVOKE ALL ON FUNCTION private.mark_calendar_push() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.mark_new_patient_registrable() FROM PUBLIC;
+
+--
+-- Name: FUNCTION mark_overdue_invoices(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_overdue_invoices() FROM PUBLIC;
 
 --
 -- Name: FUNCTION mark_schedule_push(doctor uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30039,6 +43182,12 @@ GRANT ALL ON FUNCTION private.may_read_scan_image(object_name text) TO authentic
 
 REVOKE ALL ON FUNCTION private.may_upload_scan_images(object_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.may_upload_scan_images(object_name text) TO authenticated;
+
+--
+-- Name: FUNCTION may_work_leads(member uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.may_work_leads(member uuid, hospital uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION merge_check(source uuid, target uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30109,12 +43258,31 @@ REVOKE ALL ON FUNCTION private.merge_state_refusals(source uuid, target uuid) FR
 REVOKE ALL ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) FROM PUBLIC;
 
 --
+-- Name: TABLE outbox; Type: ACL; Schema: private; Owner: postgres
+--
+
+GRANT SELECT,UPDATE ON TABLE private.outbox TO service_role;
+
+--
+-- Name: FUNCTION message_delivery(row_ private.outbox); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.message_delivery(row_ private.outbox) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.message_delivery(row_ private.outbox) TO service_role;
+
+--
 -- Name: FUNCTION new_verification_code(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.new_verification_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.new_verification_code() TO authenticated;
 GRANT ALL ON FUNCTION private.new_verification_code() TO service_role;
+
+--
+-- Name: FUNCTION next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION next_mrn(hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30131,6 +43299,18 @@ GRANT ALL ON FUNCTION private.next_mrn(hospital_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) TO authenticated;
 GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) TO service_role;
+
+--
+-- Name: FUNCTION note_lead_contact(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_lead_contact() FROM PUBLIC;
+
+--
+-- Name: FUNCTION note_lead_stage(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_lead_stage() FROM PUBLIC;
 
 --
 -- Name: FUNCTION notify_appointment_change(); Type: ACL; Schema: private; Owner: postgres
@@ -30162,6 +43342,26 @@ REVOKE ALL ON FUNCTION private.notify_prescription_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) TO authenticated;
+
+--
+-- Name: FUNCTION open_lead_of_phone(hospital_id uuid, phone text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) TO authenticated;
+
+--
+-- Name: FUNCTION outbox_delivery(row_ private.outbox, channels text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.outbox_delivery(row_ private.outbox, channels text[]) TO service_role;
+
+--
+-- Name: FUNCTION outbox_message_settled(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.outbox_message_settled() FROM PUBLIC;
 
 --
 -- Name: FUNCTION outbox_respect_contact_consent(); Type: ACL; Schema: private; Owner: postgres
@@ -30272,11 +43472,25 @@ GRANT ALL ON FUNCTION private.phi_aal2_cleared() TO service_role;
 REVOKE ALL ON FUNCTION private.phone_carriers(phone public.phone_e164) FROM PUBLIC;
 
 --
+-- Name: FUNCTION phone_to_e164(raw text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.phone_to_e164(raw text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.phone_to_e164(raw text) TO authenticated;
+GRANT ALL ON FUNCTION private.phone_to_e164(raw text) TO service_role;
+
+--
 -- Name: FUNCTION possible_duplicates(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.possible_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.possible_duplicates(patient_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION post_to_invoice(invoice_id uuid, delta numeric); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.post_to_invoice(invoice_id uuid, delta numeric) FROM PUBLIC;
 
 --
 -- Name: FUNCTION prefix_words(words text[], weight text); Type: ACL; Schema: private; Owner: postgres
@@ -30403,6 +43617,18 @@ GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hin
 GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hint text) TO supabase_auth_admin;
 
 --
+-- Name: FUNCTION razorpay_apply_payment(entity jsonb, target public.payment_status); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) FROM PUBLIC;
+
+--
+-- Name: FUNCTION razorpay_apply_refund(entity jsonb, target public.refund_status); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.razorpay_apply_refund(entity jsonb, target public.refund_status) FROM PUBLIC;
+
+--
 -- Name: FUNCTION read_clinical_note(note_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30488,11 +43714,39 @@ REVOKE ALL ON FUNCTION private.receive_calcom_webhook(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_razorpay_webhook(body text, event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_razorpay_webhook(body text, event_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_twilio_status(message_id uuid, params jsonb) TO service_role;
+
+--
 -- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.receive_vapi_message(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_vapi_message(body text) TO service_role;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) TO service_role;
 
 --
 -- Name: FUNCTION recipient_device_tokens(recipient_kind text, recipient_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30530,6 +43784,40 @@ REVOKE ALL ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient
 GRANT ALL ON FUNCTION private.record_duplicate_review(hospital_id uuid, patient_id uuid, other_patient_id uuid, decision text, note text) TO authenticated;
 
 --
+-- Name: TABLE refunds; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.refunds TO authenticated;
+GRANT SELECT ON TABLE public.refunds TO service_role;
+
+--
+-- Name: FUNCTION record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) TO service_role;
+
+--
+-- Name: FUNCTION record_lead_assignment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_lead_assignment() FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
+
+--
+-- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) TO authenticated;
+
+--
 -- Name: FUNCTION record_transition(machine text, subject_id uuid, hospital_id uuid, from_state text, to_state text, actor_role public.app_role, reason text, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30562,10 +43850,22 @@ REVOKE ALL ON FUNCTION private.record_voice_callback(line public.voice_lines, pa
 REVOKE ALL ON FUNCTION private.redeem_provisioning_grant(grant_id uuid, login uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION refresh_analytics(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refresh_analytics() FROM PUBLIC;
+
+--
 -- Name: FUNCTION refuse_appointment_clash(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.refuse_appointment_clash() FROM PUBLIC;
+
+--
+-- Name: FUNCTION refuse_card_data(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.refuse_card_data() FROM PUBLIC;
 
 --
 -- Name: FUNCTION refuse_clinical_delete(); Type: ACL; Schema: private; Owner: postgres
@@ -30594,6 +43894,12 @@ GRANT ALL ON FUNCTION private.registrable_in_this_transaction(patient uuid) TO a
 GRANT ALL ON FUNCTION private.registrable_in_this_transaction(patient uuid) TO service_role;
 
 --
+-- Name: FUNCTION release_refund(refund_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.release_refund(refund_id uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION reminder_retry_superseded(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30607,6 +43913,40 @@ REVOKE ALL ON FUNCTION private.render_notification(kind text, recipient_kind tex
 GRANT ALL ON FUNCTION private.render_notification(kind text, recipient_kind text, payload jsonb, time_zone text) TO service_role;
 
 --
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_appointments(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_patients(hospital_id uuid, start_date date, end_date date) TO authenticated;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
+
+--
+-- Name: FUNCTION report_scope(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_scope(hospital uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION request_cdss_analysis(scan_id uuid, analysis_type text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30618,6 +43958,13 @@ GRANT ALL ON FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type 
 --
 
 REVOKE ALL ON FUNCTION private.request_client_ip(headers jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) TO authenticated;
 
 --
 -- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30645,6 +43992,22 @@ REVOKE ALL ON FUNCTION private.require_fresh_ciphertext() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.require_hospital_admin(hospital uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.require_hospital_admin(hospital uuid) TO authenticated;
+
+--
+-- Name: FUNCTION require_journey_office(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.require_journey_office(hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_journey_office(hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.require_journey_office(hospital uuid) TO service_role;
+
+--
+-- Name: FUNCTION require_journey_staff(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.require_journey_staff(hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_journey_staff(hospital uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.require_journey_staff(hospital uuid) TO service_role;
 
 --
 -- Name: FUNCTION require_patient_registration(); Type: ACL; Schema: private; Owner: postgres
@@ -30705,6 +44068,12 @@ GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO a
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) FROM PUBLIC;
+
+--
 -- Name: FUNCTION review_cdss_analysis(analysis_id uuid, decision text, reason text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30726,6 +44095,12 @@ REVOKE ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) FROM 
 GRANT ALL ON FUNCTION private.rotate_field_encryption(batch_size integer) TO service_role;
 
 --
+-- Name: FUNCTION run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) FROM PUBLIC;
+
+--
 -- Name: FUNCTION scan_indication(scan_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -30745,6 +44120,39 @@ GRANT ALL ON FUNCTION private.scan_of_path(object_name text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
+
+--
+-- Name: TABLE messages; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.messages TO authenticated;
+GRANT SELECT,UPDATE ON TABLE public.messages TO service_role;
+
+--
+-- Name: COLUMN messages.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: COLUMN messages.archived_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(archived_at) ON TABLE public.messages TO authenticated;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION set_doctor_calendar_key(doctor_id uuid, api_key text); Type: ACL; Schema: private; Owner: postgres
@@ -30779,6 +44187,12 @@ GRANT ALL ON FUNCTION private.set_voice_pin(pin text) TO authenticated;
 --
 
 REVOKE ALL ON FUNCTION private.settle_duplicate_pair() FROM PUBLIC;
+
+--
+-- Name: FUNCTION settle_invoice(invoice_id uuid, reason text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.settle_invoice(invoice_id uuid, reason text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION shared_with_caller(patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -30849,10 +44263,127 @@ REVOKE ALL ON FUNCTION private.stamp_identifier_hospital() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.stamp_membership_deactivation() FROM PUBLIC;
 
 --
+-- Name: FUNCTION stamp_message_status(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.stamp_message_status() FROM PUBLIC;
+
+--
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO service_role;
+
+--
 -- Name: FUNCTION sync_profile_from_auth_user(); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.sync_profile_from_auth_user() FROM PUBLIC;
+
+--
+-- Name: FUNCTION template_placeholders(source text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.template_placeholders(source text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.template_placeholders(source text) TO authenticated;
+GRANT ALL ON FUNCTION private.template_placeholders(source text) TO service_role;
+
+--
+-- Name: TABLE tickets; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.tickets TO authenticated;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.tickets TO service_role;
+
+--
+-- Name: COLUMN tickets.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.journey_instance_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(journey_instance_id),UPDATE(journey_instance_id) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.title; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.category; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(category),UPDATE(category) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.priority; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(priority),UPDATE(priority) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(status_reason) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.assigned_to; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(assigned_to),UPDATE(assigned_to) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: COLUMN tickets.resolution_notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(resolution_notes) ON TABLE public.tickets TO authenticated;
+
+--
+-- Name: FUNCTION ticket_sla(ticket public.tickets, at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.ticket_sla(ticket public.tickets, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION ticket_sla_target(hospital uuid, priority public.ticket_priority); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) TO authenticated;
+GRANT ALL ON FUNCTION private.ticket_sla_target(hospital uuid, priority public.ticket_priority) TO service_role;
+
+--
+-- Name: FUNCTION total_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.total_invoice() FROM PUBLIC;
 
 --
 -- Name: FUNCTION try_decrypt_field(ciphertext bytea, OUT plaintext text, OUT problem text); Type: ACL; Schema: private; Owner: postgres
@@ -30901,6 +44432,22 @@ REVOKE ALL ON FUNCTION private.unmerge_move_rows(moved jsonb, source uuid, targe
 REVOKE ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) TO authenticated;
 GRANT ALL ON FUNCTION private.unmerge_patients_as_owner(merge_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO service_role;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.update_journey_stage(stage_id uuid, changes jsonb) TO service_role;
 
 --
 -- Name: FUNCTION user_topic(user_id uuid); Type: ACL; Schema: private; Owner: postgres
@@ -31070,12 +44617,28 @@ GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO auth
 GRANT ALL ON FUNCTION private.webhook_inbox_payload(inbox_entry_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION whatsapp_window_open(patient uuid, at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.whatsapp_window_open(patient uuid, at timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION accept_staff_invitation(invitation_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.accept_staff_invitation(invitation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accept_staff_invitation(invitation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.accept_staff_invitation(invitation_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION add_journey_stage(journey_id uuid, stage jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO service_role;
 
 --
 -- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: ACL; Schema: public; Owner: postgres
@@ -31086,6 +44649,62 @@ GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO authe
 GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO service_role;
 
 --
+-- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO authenticated;
+GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO service_role;
+
+--
+-- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean) TO service_role;
+
+--
+-- Name: FUNCTION analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_communications(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_dashboard(hospital_id uuid, time_period text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_dashboard(hospital_id uuid, time_period text) TO service_role;
+
+--
+-- Name: FUNCTION analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_journeys(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION analytics_realtime(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_realtime(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_realtime(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_realtime(hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.analytics_voice_calls(hospital_id uuid, time_period text, start_date date, end_date date) TO service_role;
+
+--
 -- Name: FUNCTION appointment_stats(start_date date, end_date date, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31094,12 +44713,35 @@ GRANT ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, h
 GRANT ALL ON FUNCTION public.appointment_stats(start_date date, end_date date, hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION archive_message(message_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.archive_message(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.archive_message(message_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.archive_message(message_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION assign_leads(hospital_id uuid, max_leads integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) TO authenticated;
+GRANT ALL ON FUNCTION public.assign_leads(hospital_id uuid, max_leads integer) TO service_role;
+
+--
 -- Name: FUNCTION assign_voice_session(session_id uuid, patient_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.assign_voice_session(session_id uuid, patient_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION attach_gateway_order(payment_id uuid, gateway_order_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
 
 --
 -- Name: FUNCTION audit_anchor_segment(after_seq bigint, max_rows integer); Type: ACL; Schema: public; Owner: postgres
@@ -31136,6 +44778,14 @@ GRANT ALL ON FUNCTION public.audit_log_canonical(from_seq bigint, to_seq bigint)
 REVOKE ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO authenticated;
 GRANT ALL ON FUNCTION public.begin_doctor_provisioning(hospital_id uuid, email text, full_name text, specialty text, licence_number text, qualification text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO service_role;
+
+--
+-- Name: FUNCTION begin_online_payment(invoice_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.begin_online_payment(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.begin_online_payment(invoice_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.begin_online_payment(invoice_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION begin_password_reset(user_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -31233,6 +44883,14 @@ GRANT ALL ON FUNCTION public.calendar_reconciliations() TO service_role;
 REVOKE ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.cancel_appointment(appointment_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION cancel_journey_instance(instance_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_journey_instance(instance_id uuid, reason text) TO service_role;
 
 --
 -- Name: FUNCTION cdss_analyses(scan_id uuid, patient_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -31337,12 +44995,20 @@ GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id 
 GRANT ALL ON FUNCTION public.complete_staff_provisioning(grant_id uuid, user_id uuid) TO service_role;
 
 --
--- Name: FUNCTION copilot_close_session(session_id uuid, summary text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO authenticated;
-GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text) TO service_role;
+REVOKE ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.convert_lead(lead_id uuid, patient_id uuid, born_on date, create_new boolean) TO service_role;
+
+--
+-- Name: FUNCTION copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_close_session(session_id uuid, summary text, input_tokens integer, output_tokens integer) TO service_role;
 
 --
 -- Name: FUNCTION copilot_decide_action(action_id uuid, decision text); Type: ACL; Schema: public; Owner: postgres
@@ -31393,6 +45059,38 @@ GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO authent
 GRANT ALL ON FUNCTION public.copilot_session_history(session_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION copilot_session_summary(session_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.copilot_session_summary(session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.copilot_session_summary(session_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.create_journey(hospital_id uuid, name text, journey_type text, description text, is_default boolean, trigger_conditions jsonb, stages jsonb) TO service_role;
+
+--
+-- Name: FUNCTION create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO service_role;
+
+--
+-- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION db_pre_request(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31424,6 +45122,21 @@ GRANT ALL ON FUNCTION public.decline_staff_invitation(invitation_id uuid) TO ser
 REVOKE ALL ON FUNCTION public.diagnosis_code(code text, code_system text, version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.diagnosis_code(code text, code_system text, version text) TO authenticated;
 GRANT ALL ON FUNCTION public.diagnosis_code(code text, code_system text, version text) TO service_role;
+
+--
+-- Name: FUNCTION discard_invoice(invoice_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.discard_invoice(invoice_id uuid, reason text) TO service_role;
+
+--
+-- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.document_verification(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.document_verification(kind text, document_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION expire_prescriptions(); Type: ACL; Schema: public; Owner: postgres
@@ -31466,6 +45179,14 @@ GRANT ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token
 
 REVOKE ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION financial_snapshot(hospital_id uuid, period_start date, period_end date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) TO authenticated;
+GRANT ALL ON FUNCTION public.financial_snapshot(hospital_id uuid, period_start date, period_end date) TO service_role;
 
 --
 -- Name: FUNCTION find_patient_by_identifier(kind public.national_id_kind, value text); Type: ACL; Schema: public; Owner: postgres
@@ -31545,6 +45266,30 @@ GRANT ALL ON FUNCTION public.invite_staff(hospital_id uuid, email text, role pub
 GRANT ALL ON FUNCTION public.invite_staff(hospital_id uuid, email text, role public.app_role, profile jsonb) TO service_role;
 
 --
+-- Name: FUNCTION invoice_appointment(appointment_id uuid, services jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.invoice_appointment(appointment_id uuid, services jsonb) TO service_role;
+
+--
+-- Name: FUNCTION issue_credit_note(invoice_id uuid, amount numeric, reason text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.issue_credit_note(invoice_id uuid, amount numeric, reason text) TO service_role;
+
+--
+-- Name: FUNCTION issue_invoice(invoice_id uuid, due_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.issue_invoice(invoice_id uuid, due_date date) TO service_role;
+
+--
 -- Name: FUNCTION issue_prescription(patient_id uuid, medications jsonb, pharmacy_id uuid, appointment_id uuid, notes text, valid_days integer, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31559,6 +45304,62 @@ GRANT ALL ON FUNCTION public.issue_prescription(patient_id uuid, medications jso
 REVOKE ALL ON FUNCTION public.issue_registration_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO authenticated;
 GRANT ALL ON FUNCTION public.issue_registration_code() TO service_role;
+
+--
+-- Name: FUNCTION journey(journey_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey(journey_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey(journey_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.journey(journey_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_instance(instance_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey_instance(instance_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey_instance(instance_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.journey_instance(instance_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_instance_stats(hospital_id uuid, journey_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.journey_instance_stats(hospital_id uuid, journey_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION journey_overdue_stages(hospital_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.journey_overdue_stages(hospital_id uuid, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION lead_dashboard(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_dashboard(hospital_id uuid, from_date date, to_date date) TO service_role;
+
+--
+-- Name: FUNCTION lead_funnel(hospital_id uuid, from_date date, to_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_funnel(hospital_id uuid, from_date date, to_date date) TO service_role;
+
+--
+-- Name: FUNCTION lead_matches(lead_id uuid, born_on date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) TO authenticated;
+GRANT ALL ON FUNCTION public.lead_matches(lead_id uuid, born_on date) TO service_role;
 
 --
 -- Name: FUNCTION link_patient_login(user_id uuid, phone text, full_name text); Type: ACL; Schema: public; Owner: postgres
@@ -31576,6 +45377,14 @@ GRANT ALL ON FUNCTION public.live_topics() TO authenticated;
 GRANT ALL ON FUNCTION public.live_topics() TO service_role;
 
 --
+-- Name: FUNCTION mark_message_read(message_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.mark_message_read(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -31590,6 +45399,14 @@ GRANT ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reas
 REVOKE ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION message_stats(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.message_stats(hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.message_stats(hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.message_stats(hospital_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION metadata_enums(); Type: ACL; Schema: public; Owner: postgres
@@ -31630,6 +45447,22 @@ GRANT ALL ON FUNCTION public.patient_demographics(hospital_id uuid) TO service_r
 REVOKE ALL ON FUNCTION public.patient_duplicates(patient_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.patient_duplicates(patient_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION patient_engagement(patient_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_engagement(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_engagement(patient_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_engagement(patient_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION patient_financials(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.patient_financials(patient_id uuid, hospital_id uuid) TO service_role;
 
 --
 -- Name: TABLE clinical_notes; Type: ACL; Schema: public; Owner: postgres
@@ -31904,11 +45737,40 @@ GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO authenticated;
 GRANT ALL ON FUNCTION public.receive_calcom_webhook(body text) TO service_role;
 
 --
+-- Name: FUNCTION receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_twilio_status(message_id uuid, params jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_twilio_status(message_id uuid, params jsonb) TO service_role;
+
+--
 -- Name: FUNCTION receive_vapi_message(body text); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.receive_vapi_message(body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.receive_vapi_message(body text) TO service_role;
+
+--
+-- Name: FUNCTION receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) TO authenticated;
+GRANT ALL ON FUNCTION public.receive_website_lead(hospital_code text, full_name text, phone text, email text, inquiry text, message text) TO service_role;
 
 --
 -- Name: FUNCTION record_audit_anchor(seq bigint, hash text, exported_number bigint, key_id text, signature text, location text); Type: ACL; Schema: public; Owner: postgres
@@ -31923,6 +45785,28 @@ GRANT ALL ON FUNCTION public.record_audit_anchor(seq bigint, hash text, exported
 
 REVOKE ALL ON FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.record_dicom_header(upload_id uuid, claim_token uuid, header jsonb) TO service_role;
+
+--
+-- Name: FUNCTION record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_gateway_refund(refund_id uuid, gateway_refund_id text, outcome text) TO service_role;
+
+--
+-- Name: FUNCTION record_message_text(message_id uuid, subject text, body text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_message_text(message_id uuid, subject text, body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_message_text(message_id uuid, subject text, body text) TO service_role;
+
+--
+-- Name: FUNCTION record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO service_role;
 
 --
 -- Name: FUNCTION record_voice_call(message jsonb); Type: ACL; Schema: public; Owner: postgres
@@ -32007,12 +45891,52 @@ GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, 
 GRANT ALL ON FUNCTION public.register_patient(hospital_id uuid, full_name text, phone text, date_of_birth date, sex public.sex, email text, mrn text, preferred_language text, referral_source text) TO service_role;
 
 --
+-- Name: FUNCTION report_appointments(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_appointments(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_dashboard(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_dashboard(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_patients(hospital_id uuid, start_date date, end_date date); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) TO authenticated;
+GRANT ALL ON FUNCTION public.report_patients(hospital_id uuid, start_date date, end_date date) TO service_role;
+
+--
+-- Name: FUNCTION report_revenue(hospital_id uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
+GRANT ALL ON FUNCTION public.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO service_role;
+
+--
 -- Name: FUNCTION request_cdss_analysis(scan_id uuid, analysis_type text); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) TO authenticated;
 GRANT ALL ON FUNCTION public.request_cdss_analysis(scan_id uuid, analysis_type text) TO service_role;
+
+--
+-- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text) TO service_role;
 
 --
 -- Name: FUNCTION request_voice_callback(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -32131,12 +46055,28 @@ GRANT ALL ON FUNCTION public.search_diagnosis_codes(query text, code_system text
 GRANT ALL ON FUNCTION public.search_diagnosis_codes(query text, code_system text, version text, billable_only boolean, max_results integer) TO service_role;
 
 --
+-- Name: FUNCTION search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) TO authenticated;
+GRANT ALL ON FUNCTION public.search_messages(query text, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone, page integer, page_size integer) TO service_role;
+
+--
 -- Name: FUNCTION search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) TO authenticated;
 GRANT ALL ON FUNCTION public.search_patients(query text, kind text, max_results integer, hospital_id uuid, born_on date, of_sex public.sex, status text) TO service_role;
+
+--
+-- Name: FUNCTION send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.send_message(patient_id uuid, channel public.message_channel, body text, subject text, hospital_id uuid, template_id uuid, template_variables jsonb, scheduled_for timestamp with time zone, journey_instance_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION set_doctor_active(doctor_id uuid, active boolean); Type: ACL; Schema: public; Owner: postgres
@@ -32332,6 +46272,30 @@ GRANT ALL ON FUNCTION public.staff_members(hospital_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.staff_members(hospital_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.start_journey_instance(journey_id uuid, patient_id uuid, appointment_id uuid, encounter_id uuid, context jsonb) TO service_role;
+
+--
+-- Name: FUNCTION ticket_sla(ticket_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.ticket_sla(ticket_id uuid, at timestamp with time zone) TO service_role;
+
+--
+-- Name: FUNCTION ticket_sla_breaches(hospital_id uuid, at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.ticket_sla_breaches(hospital_id uuid, at timestamp with time zone) TO service_role;
+
+--
 -- Name: FUNCTION unlock_login(user_id uuid); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -32362,6 +46326,22 @@ GRANT ALL ON FUNCTION public.update_clinical_note(note_id uuid, soap jsonb) TO s
 REVOKE ALL ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO authenticated;
 GRANT ALL ON FUNCTION public.update_doctor(doctor_id uuid, full_name text, specialty text, qualification text, licence_number text, licence_council text, calendar_color text, consultation_modes public.consultation_mode[], languages text[], bio text) TO service_role;
+
+--
+-- Name: FUNCTION update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.update_journey(journey_id uuid, name text, journey_type text, description text, is_default boolean, is_active boolean, trigger_conditions jsonb) TO service_role;
+
+--
+-- Name: FUNCTION update_journey_stage(stage_id uuid, changes jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.update_journey_stage(stage_id uuid, changes jsonb) TO service_role;
 
 --
 -- Name: FUNCTION update_pharmacist(pharmacist_id uuid, full_name text, licence_number text, pharmacy_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -32455,6 +46435,14 @@ GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uu
 GRANT ALL ON FUNCTION public.write_clinical_note(patient_id uuid, hospital_id uuid, soap jsonb, appointment_id uuid, encounter_id uuid) TO service_role;
 
 --
+-- Name: TABLE archived_runs; Type: ACL; Schema: audit; Owner: postgres
+--
+
+REVOKE ALL ON TABLE audit.archived_runs FROM postgres;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.archived_runs TO postgres;
+GRANT SELECT ON TABLE audit.archived_runs TO service_role;
+
+--
 -- Name: TABLE chain_head; Type: ACL; Schema: audit; Owner: postgres
 --
 
@@ -32468,6 +46456,73 @@ GRANT SELECT ON TABLE audit.chain_head TO service_role;
 
 REVOKE ALL ON TABLE audit.log_default FROM postgres;
 GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE audit.log_default TO postgres;
+
+--
+-- Name: TABLE hospitals; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.hospitals TO service_role;
+GRANT SELECT ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(id) ON TABLE public.hospitals TO supabase_auth_admin;
+
+--
+-- Name: COLUMN hospitals.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(name) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.address; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(address) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.city; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(city) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.state; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(state) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.time_zone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(time_zone) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.phone; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(phone) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.email; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(email) ON TABLE public.hospitals TO authenticated;
+
+--
+-- Name: COLUMN hospitals.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(is_active) ON TABLE public.hospitals TO supabase_auth_admin;
+
+--
+-- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(front_desk_may_merge_patients) ON TABLE public.hospitals TO authenticated;
 
 --
 -- Name: TABLE audited_resources; Type: ACL; Schema: private; Owner: postgres
@@ -32487,12 +46542,6 @@ GRANT SELECT ON TABLE private.field_keys TO service_role;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.login_attempts TO supabase_auth_admin;
-
---
--- Name: TABLE outbox; Type: ACL; Schema: private; Owner: postgres
---
-
-GRANT SELECT,UPDATE ON TABLE private.outbox TO service_role;
 
 --
 -- Name: TABLE patient_hospitals; Type: ACL; Schema: private; Owner: postgres
@@ -32702,73 +46751,6 @@ GRANT UPDATE(bio) ON TABLE public.doctors TO authenticated;
 GRANT UPDATE(is_active) ON TABLE public.doctors TO authenticated;
 
 --
--- Name: TABLE hospitals; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.hospitals TO service_role;
-GRANT SELECT ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(id) ON TABLE public.hospitals TO supabase_auth_admin;
-
---
--- Name: COLUMN hospitals.name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(name) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.address; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(address) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.city; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(city) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.state; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(state) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.time_zone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(time_zone) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.phone; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(phone) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.email; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(email) ON TABLE public.hospitals TO authenticated;
-
---
--- Name: COLUMN hospitals.is_active; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT(is_active) ON TABLE public.hospitals TO supabase_auth_admin;
-
---
--- Name: COLUMN hospitals.front_desk_may_merge_patients; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT UPDATE(front_desk_may_merge_patients) ON TABLE public.hospitals TO authenticated;
-
---
 -- Name: TABLE profiles; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -32820,6 +46802,73 @@ GRANT SELECT ON TABLE public.appointments_upcoming TO authenticated;
 
 GRANT INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON TABLE public.audit_trail TO service_role;
 GRANT SELECT ON TABLE public.audit_trail TO authenticated;
+
+--
+-- Name: TABLE billing_services; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.billing_services TO authenticated;
+GRANT SELECT ON TABLE public.billing_services TO service_role;
+
+--
+-- Name: COLUMN billing_services.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind),UPDATE(kind) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.hsn_sac; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hsn_sac),UPDATE(hsn_sac) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.unit_price; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unit_price),UPDATE(unit_price) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.currency; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(currency) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.gst_rate; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(gst_rate),UPDATE(gst_rate) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.billing_services TO authenticated;
+
+--
+-- Name: COLUMN billing_services.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.billing_services TO authenticated;
 
 --
 -- Name: TABLE care_team_members; Type: ACL; Schema: public; Owner: postgres
@@ -32974,6 +47023,25 @@ GRANT INSERT(body) ON TABLE public.consent_documents TO authenticated;
 --
 
 GRANT INSERT(published_at) ON TABLE public.consent_documents TO authenticated;
+
+--
+-- Name: TABLE cro_rotation; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.cro_rotation TO service_role;
+GRANT SELECT ON TABLE public.cro_rotation TO authenticated;
+
+--
+-- Name: COLUMN cro_rotation.on_shift; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(on_shift) ON TABLE public.cro_rotation TO authenticated;
+
+--
+-- Name: COLUMN cro_rotation.daily_cap; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT UPDATE(daily_cap) ON TABLE public.cro_rotation TO authenticated;
 
 --
 -- Name: TABLE device_tokens; Type: ACL; Schema: public; Owner: postgres
@@ -33281,6 +47349,303 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
 
 --
+-- Name: TABLE financial_records; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.financial_records TO service_role;
+GRANT SELECT ON TABLE public.financial_records TO authenticated;
+
+--
+-- Name: TABLE hospital_business_hours; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.hospital_business_hours TO authenticated;
+GRANT SELECT ON TABLE public.hospital_business_hours TO service_role;
+
+--
+-- Name: COLUMN hospital_business_hours.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: COLUMN hospital_business_hours.weekday; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(weekday) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: COLUMN hospital_business_hours.opens_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(opens_at),UPDATE(opens_at) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: COLUMN hospital_business_hours.closes_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(closes_at),UPDATE(closes_at) ON TABLE public.hospital_business_hours TO authenticated;
+
+--
+-- Name: TABLE hospital_closures; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.hospital_closures TO authenticated;
+GRANT SELECT ON TABLE public.hospital_closures TO service_role;
+
+--
+-- Name: COLUMN hospital_closures.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.hospital_closures TO authenticated;
+
+--
+-- Name: COLUMN hospital_closures.closed_on; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(closed_on) ON TABLE public.hospital_closures TO authenticated;
+
+--
+-- Name: COLUMN hospital_closures.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.hospital_closures TO authenticated;
+
+--
+-- Name: TABLE invoice_lines; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.invoice_lines TO authenticated;
+GRANT SELECT ON TABLE public.invoice_lines TO service_role;
+
+--
+-- Name: COLUMN invoice_lines.invoice_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(invoice_id) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.line_no; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(line_no) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.service_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(service_id) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.description; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(description),UPDATE(description) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.hsn_sac; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hsn_sac) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.quantity; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(quantity),UPDATE(quantity) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.unit_price; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(unit_price),UPDATE(unit_price) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.discount; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(discount),UPDATE(discount) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.gst_rate; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(gst_rate),UPDATE(gst_rate) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.insurer_share; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(insurer_share),UPDATE(insurer_share) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: COLUMN invoice_lines.patient_share; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_share),UPDATE(patient_share) ON TABLE public.invoice_lines TO authenticated;
+
+--
+-- Name: TABLE journey_stage_events; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_stage_events TO authenticated;
+GRANT SELECT ON TABLE public.journey_stage_events TO service_role;
+
+--
+-- Name: TABLE journeys; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journeys TO authenticated;
+GRANT SELECT ON TABLE public.journeys TO service_role;
+
+--
+-- Name: TABLE lead_activities; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_activities TO service_role;
+GRANT SELECT ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.outcome; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(outcome) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: COLUMN lead_activities.notes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(notes) ON TABLE public.lead_activities TO authenticated;
+
+--
+-- Name: TABLE lead_follow_ups; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.lead_follow_ups TO service_role;
+GRANT SELECT ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.assigned_to; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(assigned_to),UPDATE(assigned_to) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.due_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(due_at),UPDATE(due_at) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.note; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(note),UPDATE(note) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.done_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(done_at),UPDATE(done_at) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: COLUMN lead_follow_ups.outcome; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(outcome),UPDATE(outcome) ON TABLE public.lead_follow_ups TO authenticated;
+
+--
+-- Name: TABLE lead_options; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.lead_options TO authenticated;
+GRANT SELECT ON TABLE public.lead_options TO service_role;
+
+--
+-- Name: COLUMN lead_options.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.kind; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(kind) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.specialty; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(specialty),UPDATE(specialty) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.is_website; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_website),UPDATE(is_website) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.lead_options TO authenticated;
+
+--
+-- Name: COLUMN lead_options."position"; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT("position"),UPDATE("position") ON TABLE public.lead_options TO authenticated;
+
+--
 -- Name: TABLE live_events; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -33341,6 +47706,73 @@ GRANT INSERT(updated_at) ON TABLE public.medical_profiles TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.medical_profiles TO authenticated;
+
+--
+-- Name: TABLE message_templates; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.message_templates TO authenticated;
+GRANT SELECT ON TABLE public.message_templates TO service_role;
+
+--
+-- Name: COLUMN message_templates.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.channel; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(channel) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.category; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(category),UPDATE(category) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.subject; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(subject),UPDATE(subject) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(body),UPDATE(body) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.variables; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(variables),UPDATE(variables) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.whatsapp_content_sid; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(whatsapp_content_sid),UPDATE(whatsapp_content_sid) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.message_templates TO authenticated;
 
 --
 -- Name: TABLE patient_consents; Type: ACL; Schema: public; Owner: postgres
@@ -33685,6 +48117,62 @@ GRANT SELECT ON TABLE public.state_machine_transitions TO authenticated;
 
 GRANT ALL ON TABLE public.status_history TO service_role;
 GRANT SELECT ON TABLE public.status_history TO authenticated;
+
+--
+-- Name: TABLE ticket_comments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.ticket_comments TO authenticated;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.ticket_comments TO service_role;
+
+--
+-- Name: COLUMN ticket_comments.ticket_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(ticket_id) ON TABLE public.ticket_comments TO authenticated;
+
+--
+-- Name: COLUMN ticket_comments.body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(body) ON TABLE public.ticket_comments TO authenticated;
+
+--
+-- Name: COLUMN ticket_comments.is_internal; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_internal) ON TABLE public.ticket_comments TO authenticated;
+
+--
+-- Name: TABLE ticket_sla_targets; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT,DELETE ON TABLE public.ticket_sla_targets TO authenticated;
+GRANT SELECT ON TABLE public.ticket_sla_targets TO service_role;
+
+--
+-- Name: COLUMN ticket_sla_targets.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.ticket_sla_targets TO authenticated;
+
+--
+-- Name: COLUMN ticket_sla_targets.priority; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(priority) ON TABLE public.ticket_sla_targets TO authenticated;
+
+--
+-- Name: COLUMN ticket_sla_targets.first_response_minutes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(first_response_minutes),UPDATE(first_response_minutes) ON TABLE public.ticket_sla_targets TO authenticated;
+
+--
+-- Name: COLUMN ticket_sla_targets.resolution_minutes; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(resolution_minutes),UPDATE(resolution_minutes) ON TABLE public.ticket_sla_targets TO authenticated;
 
 --
 -- Name: TABLE vital_signs; Type: ACL; Schema: public; Owner: postgres

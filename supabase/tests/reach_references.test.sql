@@ -1013,7 +1013,6 @@ values
 ('journey_instance_id', 'public.journey_instances', null), ('instance_id', 'public.journey_instances', null),
 ('journey_id', 'public.journeys', null), ('stage_id', 'public.journey_stages', null),
 ('practitioner_id', 'public.doctors', null),
-('action_id', 'public.ai_pending_actions', null),
 ('membership_id', 'public.staff_memberships', null),
 ('scan_id', 'public.radiology_scans', null),
 ('analysis_id', 'public.cdss_analyses', null),
@@ -1169,6 +1168,8 @@ values
     'cro_queue', 'a_cro',
     $$ select jsonb_agg(q) from public.cro_queue(($1 ->> 'hospital_id')::uuid, everyone => true) as q $$,
     jsonb_build_object('hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
     'begin_staff_provisioning', 'a_admin',
     $$ select to_jsonb(public.begin_staff_provisioning(($1 ->> 'hospital_id')::uuid, 'reach.nurse@test.carebase',
         'Reach Nurse', 'nurse')) $$,
