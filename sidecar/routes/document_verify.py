@@ -45,7 +45,7 @@ class Verification(BaseModel):
         "by this deployment is refused (400)."
     ),
     response_model=Verification,
-    responses=error_responses(400, 404, 429, 502, 503),
+    responses=error_responses(400, 404, 422, 429, 502, 503),
 )
 async def verify_document(request: Request, token: str, supabase: Supabase) -> Verification:
     secret = signing_secret(request)

@@ -22,12 +22,23 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
+from postgrest.exceptions import APIError
 from pydantic import BaseModel, Field
 
 from sidecar.documents import render, tokens
-from sidecar.errors import ApiError, error_responses
+from sidecar.errors import ApiError, database_error, error_responses
 from sidecar.integrations.supabase_api import call_rpc
 from sidecar.routes.dependencies import CallerToken, Supabase
+
+
+async def _rows(query: Any) -> list[dict[str, Any]]:
+    """The rows a query answers with the caller's own client; a refusal (a bad or expired
+    token, the database down) is the same error answer as everywhere else, never a 500."""
+    try:
+        return (await query.execute()).data
+    except APIError as error:
+        raise database_error(error) from error
+
 
 router = APIRouter(tags=["Documents"])
 
@@ -108,7 +119,7 @@ async def _stored_pdf(
 
 
 async def _patient_name(client: Any, patient_id: str) -> str:
-    rows = (await client.table("patients").select("full_name").eq("id", patient_id).execute()).data
+    rows = await _rows(client.table("patients").select("full_name").eq("id", patient_id))
     return rows[0]["full_name"] if rows else ""
 
 
@@ -129,24 +140,19 @@ async def invoice_pdf(
 ) -> SignedPdf:
     secret = signing_secret(request)
     client = supabase.as_user(token)
-    rows = (await client.table("invoices").select("*").eq("id", str(invoice_id)).execute()).data
+    rows = await _rows(client.table("invoices").select("*").eq("id", str(invoice_id)))
     if not rows:
         raise ApiError(404, "invoice_not_found", "no such invoice, or not yours to read")
     invoice = rows[0]
-    lines = (
-        await client.table("invoice_lines")
-        .select("*")
-        .eq("invoice_id", str(invoice_id))
-        .order("line_no")
-        .execute()
-    ).data
-    payments = (
-        await client.table("payments")
+    lines = await _rows(
+        client.table("invoice_lines").select("*").eq("invoice_id", str(invoice_id)).order("line_no")
+    )
+    payments = await _rows(
+        client.table("payments")
         .select("method,status,amount,captured_at,created_at")
         .eq("invoice_id", str(invoice_id))
         .order("created_at")
-        .execute()
-    ).data
+    )
     patient = await _patient_name(client, invoice["patient_id"])
     state = await document_state(supabase, "invoice", invoice_id)
     verify_token = tokens.sign(
