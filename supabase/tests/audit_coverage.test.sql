@@ -75,10 +75,10 @@ select is_empty(
 );
 select is_empty(
     $$ select c.relname::text
-        from unnest(array[
-            'medical_profiles', 'encounters', 'clinical_notes', 'clinical_note_addenda', 'vital_signs', 'diagnoses',
-            'patient_documents', 'lab_results'
-        ]) as c (relname)
+        -- the clinical tables: the tables of private.audited_resources
+        from private.audited_resources as r
+        inner join pg_catalog.pg_class as c
+            on r.resource = c.relname and c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
         where not exists (
             select from pg_catalog.pg_policy as p
             where p.polrelid = ('public.' || c.relname)::regclass and p.polname = c.relname || '_disclosed'

@@ -81,11 +81,25 @@ select set_eq(
     $$ select tablename::text from pg_catalog.pg_policies
         where schemaname = 'public' and permissive = 'RESTRICTIVE' and cmd = 'ALL'
             and qual like '%require_phi_aal2%' and with_check like '%require_phi_aal2%' $$,
-    array[
-        'medical_profiles', 'encounters', 'clinical_notes', 'clinical_note_addenda', 'vital_signs', 'diagnoses',
-        'patient_documents', 'lab_results', 'prescriptions', 'prescription_items', 'prescription_dispensings',
-        'radiology_scans', 'dicom_studies', 'dicom_series', 'dicom_instances', 'dicom_uploads', 'cdss_analyses'
-    ],
+    -- the clinical tables (those of private.audited_resources), prescriptions and every public
+    -- table under it by foreign key (its items, their dispensings)
+    $$ with recursive prescription_tables (oid) as (
+            select 'public.prescriptions'::regclass::oid
+            union
+            select k.conrelid from pg_catalog.pg_constraint as k
+            inner join prescription_tables as p on k.confrelid = p.oid
+            inner join pg_catalog.pg_class as t on k.conrelid = t.oid
+            where k.contype = 'f' and k.conrelid <> p.oid and t.relnamespace = 'public'::regnamespace
+        )
+        select c.relname::text from pg_catalog.pg_class as c
+        where c.relkind in ('r', 'p')
+            and (
+                c.oid in (select p.oid from prescription_tables as p)
+                or (
+                    c.relnamespace = 'public'::regnamespace
+                    and c.relname in (select r.resource from private.audited_resources as r)
+                )
+            ) $$,
     'a restrictive aal2 policy for every command on every clinical and prescription table'
 );
 

@@ -3,7 +3,7 @@
 -- says so; refusals carry their documented codes; every transition is recorded in
 -- status_history, which is readable under the RLS of its row.
 begin;
-select plan(799);
+select plan(800);
 
 select tests.create_world();
 
@@ -251,22 +251,30 @@ select is(
     'metadata_enums lists the API enums (seed 004 metadata/enums)'
 );
 select tests.clear_authentication();
-select is(
-    (
-        select
-            string_agg(
-                format('%s:%s', c.relname, replace(encode(t.tgargs, 'escape'), '\000', '')), ' '
-                order by c.relname
-            )
-        from pg_trigger as t
-        inner join pg_proc as p on t.tgfoid = p.oid
-        inner join pg_class as c on t.tgrelid = c.oid
-        where p.proname = 'enforce_state_machine'
-    ),
-    'appointments:appointment cdss_analyses:cdss_analysis invoices:invoice journey_instances:journey_instance '
-    || 'leads:lead messages:message payments:payment prescriptions:prescription radiology_scans:radiology_scan '
-    || 'refunds:refund tickets:ticket',
+-- Every machine of the definitions (private.state_machine_states) is enforced by exactly one
+-- trigger of the generic function, named by its argument, before insert or update of status;
+-- a new machine without its trigger (or a trigger naming no machine) fails here.
+create view tests.sm_triggers as
+select
+    t.tgrelid,
+    replace(encode(t.tgargs, 'escape'), '\000', '') as machine,
+    t.tgtype,
+    t.tgattr
+from pg_trigger as t
+where t.tgfoid = 'private.enforce_state_machine'::regproc;
+select bag_eq(
+    $$ select machine from tests.sm_triggers $$,
+    $$ select distinct machine from private.state_machine_states $$,
     'one generic trigger function serves every machine, named by its argument'
+);
+select is_empty(
+    $$ select t.tgrelid::regclass::text from tests.sm_triggers as t
+        -- 23: row, before, insert or update; the update fires on the status column alone
+        where t.tgtype <> 23 or cardinality(t.tgattr::int2[]) <> 1
+            or t.tgattr[0] <> (
+                select a.attnum from pg_attribute as a where a.attrelid = t.tgrelid and a.attname = 'status'
+            ) $$,
+    'each machine''s trigger runs before every insert and every update of status'
 );
 
 -- Every machine's transitions are readable as its subjects are: the one select policy of
