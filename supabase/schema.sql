@@ -8936,7 +8936,7 @@ begin
         return null;
     end if;
     sealed := int2send(version::smallint)
-        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256');
+        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256, s2k-mode=1');
     insert into private.fresh_ciphertexts (digest) values (extensions.digest(sealed, 'sha256'));
     return sealed;
 end;
