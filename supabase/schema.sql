@@ -8489,15 +8489,27 @@ CREATE FUNCTION private.document_content_hash(kind text, document_id uuid) RETUR
             from public.invoices as i where i.id = document_content_hash.document_id
         )
         when 'prescription' then (
+            -- jsonb's text is canonical (keys sorted); a value that cannot be decrypted hashes as
+            -- its problem, so that the document shows as changed rather than failing the lookup.
             select encode(extensions.digest(
-                concat_ws(
-                    '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
-                    encode(coalesce(p.notes, ''::bytea), 'hex'),
-                    (
-                        select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
+                jsonb_build_object(
+                    'hospital_id', p.hospital_id, 'patient_id', p.patient_id, 'doctor_id', p.doctor_id,
+                    'issued_at', p.issued_at at time zone 'UTC', 'valid_until', p.valid_until at time zone 'UTC',
+                    'notes', (select coalesce(d.plaintext, d.problem) from private.try_decrypt_field(p.notes) as d),
+                    'items', (
+                        select jsonb_agg(
+                            jsonb_build_object(
+                                'line_no', it.line_no, 'quantity', it.quantity,
+                                'details', (
+                                    select coalesce(d.plaintext, d.problem)
+                                    from private.try_decrypt_field(it.details) as d
+                                )
+                            )
+                            order by it.line_no
+                        )
                         from public.prescription_items as it where it.prescription_id = p.id
                     )
-                ),
+                )::text,
                 'sha256'
             ), 'hex')
             from public.prescriptions as p where p.id = document_content_hash.document_id
@@ -8511,7 +8523,38 @@ ALTER FUNCTION private.document_content_hash(kind text, document_id uuid) OWNER 
 -- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); null for an unknown document.';
+COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); a prescription''s over its clear content (unchanged by re-encryption). Null for an unknown document.';
+
+--
+-- Name: document_content_hashes_v1(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select case document_content_hashes_v1.kind
+        when 'invoice' then
+            jsonb_build_array(private.document_content_hash('invoice', document_content_hashes_v1.document_id))
+        when 'prescription' then
+            jsonb_build_array(private.prescription_sealed_hash(document_content_hashes_v1.document_id))
+            || coalesce((
+                select jsonb_build_array(r.sealed_hash)
+                from private.prescription_sealed_hashes as r
+                where
+                    r.prescription_id = document_content_hashes_v1.document_id
+                    and r.content_hash = private.document_content_hash('prescription', r.prescription_id)
+            ), '[]'::jsonb)
+    end;
+$$;
+
+ALTER FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_content_hashes_v1(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) IS 'The hashes a version 1 verification token (printed before 20261213161000) may carry and still match the document: its sealed hash now, and the one recorded then while the clear content is unchanged.';
 
 --
 -- Name: document_verification(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15383,6 +15426,36 @@ $$;
 ALTER FUNCTION private.prefix_words(words text[], weight text) OWNER TO postgres;
 
 --
+-- Name: prescription_sealed_hash(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.prescription_sealed_hash(prescription_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select encode(extensions.digest(
+        concat_ws(
+            '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
+            encode(coalesce(p.notes, ''::bytea), 'hex'),
+            (
+                select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
+                from public.prescription_items as it where it.prescription_id = p.id
+            )
+        ),
+        'sha256'
+    ), 'hex')
+    from public.prescriptions as p where p.id = prescription_sealed_hash.prescription_id;
+$$;
+
+ALTER FUNCTION private.prescription_sealed_hash(prescription_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION prescription_sealed_hash(prescription_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) IS 'The version 1 verification hash of a prescription (its sealed bytes, 20261211130000), which tokens printed before 20261213161000 carry; null for an unknown prescription.';
+
+--
 -- Name: protect_encrypted_column(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -17273,6 +17346,36 @@ end;
 $$;
 
 ALTER FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: record_prescription_sealed_hashes(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_prescription_sealed_hashes() RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with recorded as (
+        insert into private.prescription_sealed_hashes (prescription_id, sealed_hash, content_hash)
+        select
+            p.id,
+            private.prescription_sealed_hash(p.id),
+            private.document_content_hash('prescription', p.id)
+        from public.prescriptions as p
+        on conflict (prescription_id) do nothing
+        returning 1
+    )
+
+    select count(*)::integer from recorded;
+$$;
+
+ALTER FUNCTION private.record_prescription_sealed_hashes() OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_prescription_sealed_hashes(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_prescription_sealed_hashes() IS 'Records the version 1 verification hash of every prescription not recorded yet (run by 20261213161000; again after restoring a database dumped before it). Returns how many.';
 
 --
 -- Name: record_repeat_inquiry(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -23711,7 +23814,11 @@ CREATE FUNCTION public.document_verification(kind text, document_id uuid) RETURN
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-    select private.document_verification(document_verification.kind, document_verification.document_id);
+    select private.document_verification(document_verification.kind, document_verification.document_id)
+        || jsonb_build_object(
+            'content_hashes_v1',
+            private.document_content_hashes_v1(document_verification.kind, document_verification.document_id)
+        );
 $$;
 
 ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER TO postgres;
@@ -23720,7 +23827,7 @@ ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER T
 -- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status) and current content_hash; null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
+COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status), its current content_hash and content_hashes_v1 (what a token printed before 20261213161000 may carry); null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
 
 --
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -28565,6 +28672,25 @@ ALTER TABLE private.personal_data_columns OWNER TO postgres;
 COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
 
 --
+-- Name: prescription_sealed_hashes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.prescription_sealed_hashes (
+    prescription_id uuid NOT NULL,
+    sealed_hash text NOT NULL,
+    content_hash text NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.prescription_sealed_hashes OWNER TO postgres;
+
+--
+-- Name: TABLE prescription_sealed_hashes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.prescription_sealed_hashes IS 'Each prescription''s version 1 (sealed) verification hash and its clear content hash when 20261213161000 ran: a token printed before stays valid while the clear content is unchanged, whatever was re-encrypted since.';
+
+--
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -31476,6 +31602,13 @@ ALTER TABLE ONLY private.outbox
 
 ALTER TABLE ONLY private.personal_data_columns
     ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
+
+--
+-- Name: prescription_sealed_hashes prescription_sealed_hashes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.prescription_sealed_hashes
+    ADD CONSTRAINT prescription_sealed_hashes_pkey PRIMARY KEY (prescription_id);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -36570,6 +36703,13 @@ ALTER TABLE ONLY private.login_attempts
 
 ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: prescription_sealed_hashes prescription_sealed_hashes_prescription_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.prescription_sealed_hashes
+    ADD CONSTRAINT prescription_sealed_hashes_prescription_id_fkey FOREIGN KEY (prescription_id) REFERENCES public.prescriptions(id) ON DELETE CASCADE;
 
 --
 -- Name: registration_codes registration_codes_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -42160,6 +42300,13 @@ REVOKE ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid
 GRANT ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION document_content_hashes_v1(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43501,6 +43648,13 @@ GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO authent
 GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO service_role;
 
 --
+-- Name: FUNCTION prescription_sealed_hash(prescription_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION protect_encrypted_column(target regclass, column_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43809,6 +43963,12 @@ REVOKE ALL ON FUNCTION private.record_lead_assignment() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
+
+--
+-- Name: FUNCTION record_prescription_sealed_hashes(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_prescription_sealed_hashes() FROM PUBLIC;
 
 --
 -- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: ACL; Schema: private; Owner: postgres

@@ -1,9 +1,10 @@
 """Invoice and prescription PDFs with a verification QR code (issue 18, item 5), as the
 patient and whoever scans the code see them: the prescription's QR token verifies ("valid
 prescription issued by Dr ...") and, once the prescription is cancelled (or changed), the same
-token says so; a tampered token is refused; a patient gets a signed URL to his own invoice's
-PDF, which carries its number, and a 404 for another patient's invoice; without its fonts a
-PDF is refused, never printed in boxes.
+token says so; re-encrypting its content (a key rotation) keeps both its token and one printed
+before 20261213161000 valid, another medication shows as changed; a tampered token is refused;
+a patient gets a signed URL to his own invoice's PDF, which carries its number, and a 404 for
+another patient's invoice; without its fonts a PDF is refused, never printed in boxes.
 
 Runs on the demo hospital (seed.sql): Dr. Sandhu prescribes for and the front desk bills
 Balwinder Singh; Paramjit Kaur is the other patient. What the run made is removed afterwards.
@@ -24,7 +25,7 @@ from devstack.gateway.tokens import issue
 from devstack.local_server import LocalServer
 from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
-from sidecar.documents import render
+from sidecar.documents import render, tokens
 from sidecar.settings import SidecarSettings
 
 HOSPITAL = "10000000-0000-4000-8000-000000000001"
@@ -33,6 +34,7 @@ PATIENT_LOGIN = "50000000-0000-4000-8000-000000000001"
 OTHER_LOGIN = "50000000-0000-4000-8000-000000000002"  # Paramjit Kaur
 DOCTOR = "dr.sandhu@nabha.carebase.test"
 FRONT_DESK = "frontdesk@nabha.carebase.test"
+SECRET = "test-document-signing-secret"
 MEDICATIONS = (
     '[{"medicine": "Metformin", "strength": "500 mg", "dosage": "1 tablet",'
     ' "frequency": "twice a day", "quantity": 60}]'
@@ -58,6 +60,10 @@ def made(stack: Settings) -> Iterator[dict[str, list[str]]]:
             "delete from public.prescription_items where prescription_id = any(%s)",
             (prescriptions,),
         )
+        conn.execute(
+            "delete from private.prescription_sealed_hashes where prescription_id = any(%s)",
+            (prescriptions,),
+        )
         conn.execute("delete from public.prescriptions where id = any(%s)", (prescriptions,))
         conn.execute(
             "delete from storage.objects where bucket_id = 'document-pdfs'"
@@ -68,9 +74,7 @@ def made(stack: Settings) -> Iterator[dict[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def sidecar(stack: Settings, gateway: str) -> Iterator[str]:
-    settings = SidecarSettings(
-        supabase_url=stack.api_url, document_signing_secret="test-document-signing-secret"
-    )
+    settings = SidecarSettings(supabase_url=stack.api_url, document_signing_secret=SECRET)
     with LocalServer(create_app(settings), lifespan="on") as server:
         yield server.url
 
@@ -120,6 +124,51 @@ def test_a_prescription_pdf_verifies_until_it_is_cancelled(
     for forged in (f"{flipped}.{token.split('.')[1]}", token[:-2] + "AA"):
         refused = get(f"{sidecar}/api/v1/verify/{forged}")
         assert refused.status_code == 400 and refused.json()["code"] == "invalid_token"
+
+    # A token printed before 20261213161000 (version 1: the sealed bytes' hash, recorded as the
+    # migration does for the prescriptions it found).
+    with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
+        conn.execute("select private.record_prescription_sealed_hashes()")
+        (sealed,) = conn.execute(
+            "select private.prescription_sealed_hash(%s)", (prescription,)
+        ).fetchone()
+    old = tokens.sign(
+        SECRET, tokens.DocumentRef("prescription", uuid.UUID(prescription), sealed, version=1)
+    )
+    assert not old.startswith("2") and token.startswith("2p")
+    old_url = f"{sidecar}/api/v1/verify/{old}"
+    assert get(old_url).json()["valid"] is True
+
+    # Re-encrypting the same content (what a key rotation does) changes neither answer.
+    def rewrite(statement: str) -> None:
+        with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
+            conn.execute(statement, (prescription,))
+
+    rewrite(
+        "update public.prescription_items"
+        " set details = private.encrypt_field(private.decrypt_field(details))"
+        " where prescription_id = %s"
+    )
+    for url in (verify_url, old_url):
+        again = get(url).json()
+        assert again["valid"] is True and again["message"].startswith("valid prescription"), url
+
+    # Another medication in the same sealed place: both show the change.
+    rewrite(
+        "update public.prescription_items set details = private.encrypt_field("
+        "replace(private.decrypt_field(details), 'Metformin', 'Glimepiride'))"
+        " where prescription_id = %s"
+    )
+    for url in (verify_url, old_url):
+        altered = get(url).json()
+        assert altered["valid"] is False and altered["content_matches"] is False, url
+        assert altered["message"].startswith("changed")
+    rewrite(
+        "update public.prescription_items set details = private.encrypt_field("
+        "replace(private.decrypt_field(details), 'Glimepiride', 'Metformin'))"
+        " where prescription_id = %s"
+    )
+    assert get(verify_url).json()["valid"] is True
 
     with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
         conn.execute(

@@ -345,6 +345,10 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.document_content_hash": "20261213161000 hashes a prescription's clear content, so"
+    " that re-encrypting it (a key rotation) does not show its printouts as changed",
+    "public.document_verification": "20261213161000 adds the hashes a token printed before"
+    " may carry (content_hashes_v1)",
     "private.encrypt_field": "20261213160000 encrypts with a salted, not iterated S2K"
     " (s2k-mode=1): the keys are random secrets, and the iterations cost ~1 ms a value",
     "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
