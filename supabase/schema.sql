@@ -22238,6 +22238,31 @@ segment''s first and last seq, last hash and time, and an 8-byte fingerprint (he
 row''s hash in seq order. Errors: 22023 bad after_seq or max_rows.';
 
 --
+-- Name: audit_archived_runs(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.audit_archived_runs() RETURNS TABLE(first_seq bigint, last_seq bigint, first_prev_hash text, last_hash text, archive_id bigint, partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, archive_first_seq bigint, archive_last_seq bigint, archive_sha256 text, retention interval, archived_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select
+        r.first_seq, r.last_seq, encode(r.first_prev_hash, 'hex'), encode(r.last_hash, 'hex'), r.archive_id,
+        a.partition_name, a.range_from, a.range_to, a.row_count, a.first_seq, a.last_seq, a.archive_sha256,
+        a.retention, a.archived_at
+    from audit.archived_runs as r
+    left join audit.archives as a on r.archive_id = a.id
+    order by r.first_seq;
+$$;
+
+ALTER FUNCTION public.audit_archived_runs() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_archived_runs(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.audit_archived_runs() IS 'The stretches of the audit chain archived after the retention period (audit.archived_runs: first and last seq, the prev_hash of the first row and the hash of the last, in hex) with their archive record (audit.archives; null columns when none). Service role only (the anchor verifier).';
+
+--
 -- Name: audit_chain_head(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -44909,6 +44934,13 @@ GRANT ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order
 
 REVOKE ALL ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) TO service_role;
+
+--
+-- Name: FUNCTION audit_archived_runs(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.audit_archived_runs() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.audit_archived_runs() TO service_role;
 
 --
 -- Name: FUNCTION audit_chain_head(); Type: ACL; Schema: public; Owner: postgres

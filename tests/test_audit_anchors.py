@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -73,13 +74,19 @@ class AnchoredChain:
         store = store or self.store
         return [anchor_document.parse(n, store.read(n)) for n in store.names()]
 
-    def verify(self, store: DirectoryAnchorStore | None = None, public_key: str = "") -> Report:
+    def verify(
+        self,
+        store: DirectoryAnchorStore | None = None,
+        public_key: str = "",
+        retention: timedelta | None = None,
+    ) -> Report:
         keys = anchor_signing.trusted_keys(public_key or self.public_key)
+        extra = {} if retention is None else {"retention": retention}
 
         async def run() -> Report:
             async with httpx.AsyncClient(timeout=30) as http:
                 api = SupabaseApi(self.settings, http)
-                return await ChainVerifier(api, store or self.store, keys).verify()
+                return await ChainVerifier(api, store or self.store, keys, **extra).verify()
 
         return asyncio.run(run())
 
@@ -418,21 +425,108 @@ def test_cutting_off_the_tail_is_caught(
         assert [(p.kind, p.seq) for p in problems] == [("tail_truncated", cut + 1)]
         assert f"the chain ends at row {cut}" in problems[0].message
     finally:
-        jsonb = {"old_values", "new_values", "details"}
-        with owner_rights.cursor() as cur:
-            cur.executemany(
-                sql.SQL("insert into audit.log ({}) values ({})").format(
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-                ),
-                [
-                    tuple(
-                        psycopg.types.json.Jsonb(v) if c in jsonb and v is not None else v
-                        for c, v in zip(columns, row, strict=True)
-                    )
-                    for row in saved
-                ],
-            )
+        put_back(owner_rights, columns, saved)
+        for table in tables:
+            owner_rights.execute(f"revoke delete on {table} from postgres")
+
+
+def put_back(conn: psycopg.Connection, columns: list[str], saved: list[tuple]) -> None:
+    """Inserts audit rows removed by a test back, as they were."""
+    jsonb = {"old_values", "new_values", "details"}
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL("insert into audit.log ({}) values ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            ),
+            [
+                tuple(
+                    psycopg.types.json.Jsonb(v) if c in jsonb and v is not None else v
+                    for c, v in zip(columns, row, strict=True)
+                )
+                for row in saved
+            ],
+        )
+
+
+def test_rows_archived_after_the_retention_period_verify_and_a_forged_archive_does_not(
+    chain: AnchoredChain, owner_rights: psycopg.Connection
+) -> None:
+    """Issue 21: rows 1 to the end of the first anchor archived as `carebase db retention`
+    leaves them (rows gone, an audit.archives record and the run's link hashes). The retention
+    period is set to zero for the verifier here, as these rows were written minutes ago."""
+    first = chain.anchors()[0]
+    archived = first.seq
+    saved = owner_rights.execute(
+        "select * from audit.log where seq <= %s order by seq", (archived,)
+    ).fetchall()
+    columns = [c.name for c in owner_rights.execute("select * from audit.log limit 0").description]
+    (last_hash,) = owner_rights.execute(
+        "select hash from audit.log where seq = %s", (archived,)
+    ).fetchone()
+    tables = ["audit.log", *partitions(owner_rights)]
+    for table in tables:
+        owner_rights.execute(f"grant delete on {table} to postgres")
+    owner_rights.execute("grant delete on audit.archives, audit.archived_runs to postgres")
+    guards = {
+        "audit.archives": "archives_append_only",
+        "audit.archived_runs": "archived_runs_append_only",
+    }
+    for table, trigger in guards.items():
+        owner_rights.execute(f"alter table {table} disable trigger {trigger}")
+
+    def record_run(last: bytes) -> None:
+        owner_rights.execute("delete from audit.archived_runs where first_seq = 1")
+        owner_rights.execute(
+            "insert into audit.archived_runs"
+            " (first_seq, last_seq, archive_id, first_prev_hash, last_hash)"
+            " select 1, %s, a.id, extensions.digest('carebase audit chain genesis', 'sha256'), %s"
+            " from audit.archives as a where a.partition_name = 'log_test_archived'",
+            (archived, last),
+        )
+
+    try:
+        owner_rights.execute(
+            "insert into audit.archives (partition_name, range_from, range_to, row_count,"
+            " first_seq, last_seq, archive_sha256, location, retention)"
+            " values ('log_test_archived', now() - interval '1 day', now() - interval '1 second',"
+            " %s, 1, %s, repeat('0', 64), 'test', interval '7 years')",
+            (archived, archived),
+        )
+        record_run(last_hash)
+        owner_rights.execute("delete from audit.log where seq <= %s", (archived,))
+        assert owner_rights.execute(
+            "select valid from private.verify_audit_chain()"
+        ).fetchone() == (True,)
+
+        report = chain.verify(retention=timedelta(0))
+        assert report.problems == [] and report.ok
+        assert report.archived_rows == archived and report.rows == chain.head() - archived
+        assert f"{archived} row(s) archived after the retention period" in "\n".join(report.lines())
+
+        # Within the retention period (7 years): the signed anchors prove the rows recent.
+        [early] = chain.verify().problems
+        assert (early.kind, early.seq) == ("archived_too_early", 1)
+
+        # A run whose last hash is not the anchored one (a forged archive of other rows).
+        record_run(bytes(32))
+        [forged] = chain.verify(retention=timedelta(0)).problems
+        assert (forged.kind, forged.anchor) == ("row_rewritten", first.number)
+
+        # Rows removed with no archive record are missing, as before.
+        owner_rights.execute("delete from audit.archived_runs where first_seq = 1")
+        [missing] = chain.verify(retention=timedelta(0)).problems
+        assert (missing.kind, missing.seq) == ("rows_missing", 1)
+    finally:
+        owner_rights.execute("delete from audit.archived_runs where first_seq = 1")
+        owner_rights.execute(
+            "delete from audit.archives where partition_name = 'log_test_archived'"
+        )
+        for table, trigger in guards.items():
+            owner_rights.execute(f"alter table {table} enable always trigger {trigger}")
+        owner_rights.execute("revoke delete on audit.archives, audit.archived_runs from postgres")
+        if not owner_rights.execute("select from audit.log where seq = 1").fetchone():
+            put_back(owner_rights, columns, saved)
         for table in tables:
             owner_rights.execute(f"revoke delete on {table} from postgres")
 

@@ -16,6 +16,16 @@ only the anchors in the store and the public keys it is given:
 Rows after the last anchor are checked for links and content but are not yet anchored: that
 window (at most the export interval) is reported.
 
+Archived stretches (issue 21 retention: `audit_archived_runs`, audit.archived_runs with their
+audit.archives record) stand in for their rows, as in `verify_audit_chain`: a stretch must link
+to the row before it, the row after it to the stretch's last hash, and an anchor ending in it
+or fingerprinting its last row must agree with that hash. A stretch is accepted only with its
+archive record, which must be past the retention period (7 years, seed 002) when it was
+archived, not in the future, and every signed anchor that covered its rows must have been signed
+by the end of the archived month (plus the slack of a late export): rows the anchors prove
+recent cannot be passed off as archived. The archived rows' content is the archive file's to
+prove (its sha256 is in audit.archives).
+
 `carebase audit verify` or `python -m sidecar.jobs.anchor_verification`; exit status 0 when
 the chain verifies, 1 when it does not, 2 when the verifier is not configured.
 """
@@ -28,6 +38,7 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -40,6 +51,11 @@ from sidecar.jobs.anchor_store import AnchorStore, DirectoryAnchorStore, anchor_
 from sidecar.settings import SidecarSettings, get_settings
 
 PAGE_ROWS = 2000
+# Seed 002: audit entries are kept 7 years (private.audit_retention_period).
+RETENTION = timedelta(days=7 * 365 + 1)
+# How long after an archived month's end an anchor covering its rows may have been signed (a
+# worker stopped for a while exports late).
+ANCHOR_SLACK = timedelta(days=31)
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,7 @@ class Problem:
 class Report:
     anchors: int = 0  # anchors whose signature verified
     rows: int = 0  # rows re-hashed
+    archived_rows: int = 0  # rows passed over as archived after the retention period
     head_seq: int = 0
     anchored_seq: int = 0  # the last row a valid anchor covers
     last_signed_at: str | None = None
@@ -71,6 +88,11 @@ class Report:
             f"audit anchors: {self.anchors} signed anchor(s) verified; "
             f"{self.rows} row(s) re-hashed; chain head at row {self.head_seq}"
         ]
+        if self.archived_rows:
+            out.append(
+                f"  {self.archived_rows} row(s) archived after the retention period "
+                "(linked through their archive records)"
+            )
         if self.head_seq > self.anchored_seq:
             since = f", last anchor signed {self.last_signed_at}" if self.last_signed_at else ""
             out.append(
@@ -179,10 +201,17 @@ def load_anchors(
 
 
 class ChainVerifier:
-    def __init__(self, supabase: SupabaseApi, store: AnchorStore, keys: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        supabase: SupabaseApi,
+        store: AnchorStore,
+        keys: dict[str, Any],
+        retention: timedelta = RETENTION,
+    ) -> None:
         self.supabase = supabase
         self.store = store
         self.keys = keys
+        self.retention = retention
 
     async def _rpc(self, function: str, params: dict[str, Any] | None = None) -> Any:
         return (await self.supabase.as_service().rpc(function, params or {}).execute()).data
@@ -241,18 +270,24 @@ class ChainVerifier:
             for seq in range(anchor.from_seq, anchor.seq + 1):
                 covering.setdefault(seq, anchor)
         ends = {a.seq: a for a in anchors}
+        runs = {r["first_seq"]: r for r in await self._rpc("audit_archived_runs")}
         last = max(head["seq"], report.anchored_seq)
         running, expected = GENESIS_HASH, 1
-        for start in range(1, last + 1, PAGE_ROWS):
-            rows = await self._rpc(
-                "audit_log_canonical",
-                {"from_seq": start, "to_seq": min(start + PAGE_ROWS - 1, last)},
-            )
+        while expected <= last:
+            run = runs.get(expected)
+            if run is not None:
+                running = self._pass_run(run, running, anchors, covering, ends)
+                report.archived_rows += run["last_seq"] - run["first_seq"] + 1
+                expected = run["last_seq"] + 1
+                continue
+            next_run = min((first for first in runs if first > expected), default=last + 1)
+            stop = min(expected + PAGE_ROWS - 1, last, next_run - 1)
+            rows = await self._rpc("audit_log_canonical", {"from_seq": expected, "to_seq": stop})
             for row in rows:
                 running = self._check_row(row, expected, running, covering, ends)
                 expected += 1
                 report.rows += 1
-            if expected < min(start + PAGE_ROWS, last + 1):
+            if expected <= stop:
                 break  # rows are missing from here
         if expected <= last:
             anchor = covering.get(expected) or (anchors[-1] if anchors else None)
@@ -287,6 +322,73 @@ class ChainVerifier:
                     seq=head["seq"],
                 )
             )
+
+    def _pass_run(
+        self,
+        run: dict[str, Any],
+        running: str,
+        anchors: list[Anchor],
+        covering: dict[int, Anchor],
+        ends: dict[int, Anchor],
+    ) -> str:
+        """The last hash of an archived stretch, once it checks out; else _ChainBroken."""
+        first, last = run["first_seq"], run["last_seq"]
+        what = f"the archived rows {first}-{last}"
+
+        def broken(kind: str, message: str, anchor: Anchor | None = None) -> _ChainBroken:
+            return _ChainBroken(
+                Problem(
+                    kind,
+                    message,
+                    seq=first,
+                    anchor=anchor.number if anchor else None,
+                    signed_at=anchor.signed_at if anchor else None,
+                )
+            )
+
+        if run["partition_name"] is None or not (
+            run["archive_first_seq"] <= first and last <= run["archive_last_seq"]
+        ):
+            raise broken(
+                "archive_unrecorded",
+                f"{what} have no archive record that holds them (audit.archives): rows removed "
+                "without being archived",
+            )
+        what += f" ({run['partition_name']})"
+        range_to = datetime.fromisoformat(run["range_to"])
+        archived_at = datetime.fromisoformat(run["archived_at"])
+        if range_to + self.retention > archived_at or archived_at > datetime.now(UTC):
+            raise broken(
+                "archived_too_early",
+                f"{what} were archived {run['archived_at']}, before the retention period after "
+                f"{run['range_to']} ended (or in the future)",
+            )
+        for anchor in anchors:
+            if (
+                anchor.from_seq <= last
+                and anchor.seq >= first
+                and datetime.fromisoformat(anchor.signed_at) > range_to + ANCHOR_SLACK
+            ):
+                raise broken(
+                    "archived_too_early",
+                    f"{what} are recent: {anchor.describe()} covered them, long after their "
+                    f"month ended ({run['range_to']})",
+                    anchor,
+                )
+        if run["first_prev_hash"] != running:
+            raise broken("row_rewritten", f"{what} do not link to row {first - 1} as it stands")
+        anchor = covering.get(last)
+        if anchor is not None and (
+            bytes.fromhex(run["last_hash"])[: anchor_document.FINGERPRINT_BYTES]
+            != anchor.fingerprint(last)
+            or (last in ends and ends[last].hash != run["last_hash"])
+        ):
+            raise broken(
+                "row_rewritten",
+                f"{what} end with a hash that is not the one {anchor.describe()} recorded",
+                anchor,
+            )
+        return run["last_hash"]
 
     @staticmethod
     def _missing(seq: int, until: int, covering: dict[int, Anchor]) -> Problem:
