@@ -28658,6 +28658,24 @@ CREATE TABLE private.mrn_counters (
 ALTER TABLE private.mrn_counters OWNER TO postgres;
 
 --
+-- Name: non_clinical_patient_tables; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.non_clinical_patient_tables (
+    table_name regclass NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT non_clinical_patient_tables_reason_given CHECK ((length(btrim(reason)) > 0))
+);
+
+ALTER TABLE private.non_clinical_patient_tables OWNER TO postgres;
+
+--
+-- Name: TABLE non_clinical_patient_tables; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.non_clinical_patient_tables IS 'Public tables naming a patient (a patient_id column, or a reference to a clinical table) that hold no clinical content, and why: their reads are not disclosure-logged. Every other such table must be in private.audited_resources (audit_disclosures.test.sql).';
+
+--
 -- Name: patient_hospitals; Type: VIEW; Schema: private; Owner: postgres
 --
 
@@ -31613,6 +31631,13 @@ ALTER TABLE ONLY private.merge_operations
 
 ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_pkey PRIMARY KEY (hospital_id, year);
+
+--
+-- Name: non_clinical_patient_tables non_clinical_patient_tables_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.non_clinical_patient_tables
+    ADD CONSTRAINT non_clinical_patient_tables_pkey PRIMARY KEY (table_name);
 
 --
 -- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres

@@ -2,8 +2,9 @@
 -- entry naming the patient, or is refused. Generated from the catalog, so that a new clinical
 -- table, view or RPC without logging fails here:
 --   tables   every public table naming a patient (a patient_id column) or referencing a
---            clinical table is either clinical (in private.audited_resources) or listed below
---            as holding no clinical content; every clinical table is checked row by row;
+--            clinical table is either clinical (in private.audited_resources) or registered
+--            as holding none (private.non_clinical_patient_tables, with the reason); every
+--            clinical table is checked row by row;
 --   views    every clinical view read in a read-write request names the patient;
 --   RPCs     every public function an API user may call that reaches a clinical relation or
 --            decrypts (pgcrypto's pgp_*_decrypt; found through the function bodies,
@@ -228,34 +229,11 @@ select is_empty(
                 )
             )
             and c.relname not in (select r.resource from tests.clinical_relations as r)
-            and c.relname not in (
-                -- Tables naming a patient without clinical content (reason each):
-                'ai_sessions',              -- what was said encrypted; in clear only through its logged RPCs
-                'appointments',             -- scheduling: type, times, status
-                'care_team_members',        -- who treats whom
-                'messages',                 -- PRM messages: no clinical content by rule (templates refuse it)
-                'consent_events',           -- consent decisions, read by the patient and front desk
-                'leads',                    -- an inquiry before a record exists: contact, what they asked about
-                'credit_notes',             -- billing: an amount, its taxes and why
-                'invoice_lines',            -- billing: the services charged, with their codes and prices
-                'invoices',                 -- billing: amounts, status, due date, the insurer's name
-                'journey_instances',        -- a patient on a journey: stage, times, a status
-                'journey_stage_events',     -- stages entered and completed, staff notes on logistics
-                'diagnosis_code_findings',  -- which diagnosis ids carry an unknown code: no code, no patient
-                'patient_duplicate_pairs',  -- pairs of record ids, a score and its parts' names
-                'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
-                'patient_pharmacy_choices', -- where prescriptions go
-                'patient_registrations',    -- the person at a hospital
-                'payments',                 -- billing: amounts, method, receipt number
-                'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
-                'record_shares',            -- which hospital may read the record
-                'refunds',                  -- billing: amounts and why
-                'ticket_comments',          -- support conversation about a ticket, not the record
-                'tickets',                  -- support requests: logistics (refills, reports, bills), a status
-                'voice_callbacks'           -- requests for a call back: a number, times, a status
+            and not exists (
+                select from private.non_clinical_patient_tables as n where n.table_name = c.oid
             ) $$,
-    'every table naming a patient is either clinical (private.audited_resources) or listed as holding '
-    || 'no clinical content'
+    'every table naming a patient is either clinical (private.audited_resources) or registered as holding '
+    || 'no clinical content (private.non_clinical_patient_tables)'
 );
 select is_empty(
     $$ select r.resource from tests.clinical_relations as r
