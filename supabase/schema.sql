@@ -2615,6 +2615,19 @@ $$;
 ALTER FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) OWNER TO postgres;
 
 --
+-- Name: attachment_types(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.attachment_types() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select array['application/pdf', 'image/jpeg', 'image/png', 'image/webp', 'text/plain'];
+$$;
+
+ALTER FUNCTION private.attachment_types() OWNER TO postgres;
+
+--
 -- Name: audit_append(text, text, text, uuid, uuid, text[], jsonb, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -5882,6 +5895,43 @@ $$;
 ALTER FUNCTION private.check_patient_booking_time() OWNER TO postgres;
 
 --
+-- Name: check_record_attachment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_record_attachment() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if not private.acting_as_system() and not private.on_care_team(new.patient_id, new.hospital_id) then
+        perform private.raise_forbidden(
+            'only the patient''s care team attaches files to a medical record', 'not_on_care_team'
+        );
+    end if;
+    if new.mime_type is null or not new.mime_type = any(private.attachment_types()) then
+        perform private.raise_invalid(
+            format('%s files are not attached to medical records', coalesce(new.mime_type, 'untyped')),
+            'attachment_type_not_allowed', array_to_string(private.attachment_types(), ', ')
+        );
+    end if;
+    if new.size_bytes is null or new.size_bytes > 26214400 then
+        perform private.raise_invalid(
+            'an attachment states its size, at most 25 MiB', 'attachment_too_large'
+        );
+    end if;
+    if new.storage_path not like 'patients/' || new.patient_id::text || '/records/' || new.encounter_id::text || '/%' then
+        perform private.raise_invalid(
+            'a record''s attachment lives under its record', 'attachment_path_outside_record',
+            'patients/<patient id>/records/<record id>/<document id>/<file name>'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.check_record_attachment() OWNER TO postgres;
+
+--
 -- Name: check_report_period(date, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8489,27 +8539,15 @@ CREATE FUNCTION private.document_content_hash(kind text, document_id uuid) RETUR
             from public.invoices as i where i.id = document_content_hash.document_id
         )
         when 'prescription' then (
-            -- jsonb's text is canonical (keys sorted); a value that cannot be decrypted hashes as
-            -- its problem, so that the document shows as changed rather than failing the lookup.
             select encode(extensions.digest(
-                jsonb_build_object(
-                    'hospital_id', p.hospital_id, 'patient_id', p.patient_id, 'doctor_id', p.doctor_id,
-                    'issued_at', p.issued_at at time zone 'UTC', 'valid_until', p.valid_until at time zone 'UTC',
-                    'notes', (select coalesce(d.plaintext, d.problem) from private.try_decrypt_field(p.notes) as d),
-                    'items', (
-                        select jsonb_agg(
-                            jsonb_build_object(
-                                'line_no', it.line_no, 'quantity', it.quantity,
-                                'details', (
-                                    select coalesce(d.plaintext, d.problem)
-                                    from private.try_decrypt_field(it.details) as d
-                                )
-                            )
-                            order by it.line_no
-                        )
+                concat_ws(
+                    '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
+                    encode(coalesce(p.notes, ''::bytea), 'hex'),
+                    (
+                        select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
                         from public.prescription_items as it where it.prescription_id = p.id
                     )
-                )::text,
+                ),
                 'sha256'
             ), 'hex')
             from public.prescriptions as p where p.id = document_content_hash.document_id
@@ -8523,38 +8561,7 @@ ALTER FUNCTION private.document_content_hash(kind text, document_id uuid) OWNER 
 -- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); a prescription''s over its clear content (unchanged by re-encryption). Null for an unknown document.';
-
---
--- Name: document_content_hashes_v1(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-    select case document_content_hashes_v1.kind
-        when 'invoice' then
-            jsonb_build_array(private.document_content_hash('invoice', document_content_hashes_v1.document_id))
-        when 'prescription' then
-            jsonb_build_array(private.prescription_sealed_hash(document_content_hashes_v1.document_id))
-            || coalesce((
-                select jsonb_build_array(r.sealed_hash)
-                from private.prescription_sealed_hashes as r
-                where
-                    r.prescription_id = document_content_hashes_v1.document_id
-                    and r.content_hash = private.document_content_hash('prescription', r.prescription_id)
-            ), '[]'::jsonb)
-    end;
-$$;
-
-ALTER FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION document_content_hashes_v1(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) IS 'The hashes a version 1 verification token (printed before 20261213161000) may carry and still match the document: its sealed hash now, and the one recorded then while the clear content is unchanged.';
+COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); null for an unknown document.';
 
 --
 -- Name: document_verification(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -8979,7 +8986,7 @@ begin
         return null;
     end if;
     sealed := int2send(version::smallint)
-        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256, s2k-mode=1');
+        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256');
     insert into private.fresh_ciphertexts (digest) values (extensions.digest(sealed, 'sha256'));
     return sealed;
 end;
@@ -10664,6 +10671,31 @@ $$;
 ALTER FUNCTION private.guard_prescription_pharmacy() OWNER TO postgres;
 
 --
+-- Name: guard_signed_encounter(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_signed_encounter() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.chief_complaint is distinct from old.chief_complaint
+        and exists (
+            select from public.clinical_notes as n
+            where n.encounter_id = new.id and n.status = 'signed' and n.deleted_at is null
+        ) then
+        perform private.raise_conflict(
+            'a signed medical record cannot be changed', 'record_signed',
+            'add an addendum to its note (rpc/add_note_addendum)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_signed_encounter() OWNER TO postgres;
+
+--
 -- Name: guard_ticket(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11048,6 +11080,64 @@ ALTER FUNCTION private.insert_journey_stage(version public.journey_versions, sta
 --
 
 COMMENT ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) IS 'Adds a stage (its JSON: name, description, trigger_event, wait_days, due_days, actions) to a version.';
+
+--
+-- Name: insert_record_vitals(uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    new_id uuid := gen_random_uuid();
+    unknown text;
+    problem text;
+    temperature numeric;
+begin
+    if jsonb_typeof(vitals) is distinct from 'object' then
+        perform private.raise_invalid('vital_signs must be an object', 'invalid_vital_signs');
+    end if;
+    select string_agg(k, ', ' order by k) into unknown
+    from jsonb_each(vitals) as v (k, value)
+    where
+        k not in (
+            'systolic_mmhg', 'diastolic_mmhg', 'heart_rate_bpm', 'temperature_c', 'temperature_f', 'spo2_percent',
+            'respiratory_rate_per_min', 'weight_kg', 'height_cm'
+        )
+        or jsonb_typeof(value) not in ('number', 'null');
+    if unknown is not null then
+        perform private.raise_invalid(
+            format('vital signs are numbers of known kinds: %s is not', unknown), 'invalid_vital_signs'
+        );
+    end if;
+    temperature := coalesce(
+        (vitals ->> 'temperature_c')::numeric, round(((vitals ->> 'temperature_f')::numeric - 32) * 5 / 9, 1)
+    );
+    begin
+        insert into public.vital_signs (
+            id, patient_id, hospital_id, encounter_id, systolic_mmhg, diastolic_mmhg, heart_rate_bpm,
+            temperature_c, spo2_percent, respiratory_rate_per_min, weight_kg, height_cm
+        )
+        values (
+            new_id, patient, hospital, encounter, (vitals ->> 'systolic_mmhg')::integer,
+            (vitals ->> 'diastolic_mmhg')::integer, (vitals ->> 'heart_rate_bpm')::integer, temperature,
+            (vitals ->> 'spo2_percent')::integer, (vitals ->> 'respiratory_rate_per_min')::integer,
+            (vitals ->> 'weight_kg')::numeric, (vitals ->> 'height_cm')::numeric
+        );
+    exception
+        when check_violation or invalid_text_representation or numeric_value_out_of_range then
+            get stacked diagnostics problem = constraint_name;
+            perform private.raise_invalid(
+                'implausible vital signs', 'invalid_vital_signs',
+                coalesce(problem, 'whole numbers for pressures, rates and saturation')
+            );
+    end;
+    return new_id;
+end;
+$$;
+
+ALTER FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) OWNER TO postgres;
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13309,6 +13399,33 @@ $$;
 ALTER FUNCTION private.log_clinical_update_disclosure() OWNER TO postgres;
 
 --
+-- Name: log_records_read(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.log_records_read(patient_id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    resource text;
+    flag text;
+begin
+    perform private.audit_append(
+        'READ', 'public.encounters', null, null, log_records_read.patient_id, '{}', null, null,
+        jsonb_build_object('via', 'rpc/medical_records')
+    );
+    foreach resource in array array['encounters', 'clinical_notes', 'diagnoses', 'patient_documents'] loop
+        flag := 'carebase.disclosed.' || resource;
+        perform set_config(
+            flag, coalesce(current_setting(flag, true), '') || log_records_read.patient_id::text || ' ', true
+        );
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.log_records_read(patient_id uuid) OWNER TO postgres;
+
+--
 -- Name: log_request_level_read(text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -14466,6 +14583,26 @@ $_$;
 ALTER FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) OWNER TO postgres;
 
 --
+-- Name: note_addenda(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_addenda(note_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(
+        jsonb_build_object(
+            'id', a.id, 'author_id', a.author_id, 'created_at', a.created_at, 'signed_at', a.created_at,
+            'reason', a.reason, 'body', private.decrypt_field(a.body_encrypted)
+        ) order by a.created_at, a.id
+    ), '[]')
+    from public.clinical_note_addenda as a
+    where a.note_id = note_addenda.note_id and a.deleted_at is null;
+$$;
+
+ALTER FUNCTION private.note_addenda(note_id uuid) OWNER TO postgres;
+
+--
 -- Name: note_lead_contact(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15426,34 +15563,30 @@ $$;
 ALTER FUNCTION private.prefix_words(words text[], weight text) OWNER TO postgres;
 
 --
--- Name: prescription_sealed_hash(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+-- Name: profile_hospital(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
-CREATE FUNCTION private.prescription_sealed_hash(prescription_id uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+CREATE FUNCTION private.profile_hospital(patient uuid, hospital uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    select encode(extensions.digest(
-        concat_ws(
-            '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
-            encode(coalesce(p.notes, ''::bytea), 'hex'),
-            (
-                select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
-                from public.prescription_items as it where it.prescription_id = p.id
-            )
-        ),
-        'sha256'
-    ), 'hex')
-    from public.prescriptions as p where p.id = prescription_sealed_hash.prescription_id;
+declare
+    found uuid [];
+begin
+    select array_agg(r.hospital_id order by r.hospital_id) into found
+    from public.patient_registrations as r
+    where
+        r.patient_id = patient
+        and (hospital is null or r.hospital_id = hospital)
+        and (r.patient_id = private.own_patient_id() or private.can_read_clinical(r.patient_id, r.hospital_id));
+    if cardinality(found) > 1 then
+        perform private.raise_invalid('the patient is registered at several hospitals: name one', 'hospital_required');
+    end if;
+    return found[1];
+end;
 $$;
 
-ALTER FUNCTION private.prescription_sealed_hash(prescription_id uuid) OWNER TO postgres;
-
---
--- Name: FUNCTION prescription_sealed_hash(prescription_id uuid); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) IS 'The version 1 verification hash of a prescription (its sealed bytes, 20261211130000), which tokens printed before 20261213161000 carry; null for an unknown prescription.';
+ALTER FUNCTION private.profile_hospital(patient uuid, hospital uuid) OWNER TO postgres;
 
 --
 -- Name: protect_encrypted_column(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -16048,21 +16181,146 @@ begin
         'appointment_id', note.appointment_id, 'encounter_id', note.encounter_id, 'author_id', note.author_id,
         'status', note.status, 'signed_at', note.signed_at, 'created_at', note.created_at,
         'soap', private.decrypt_field(note.soap_encrypted)::jsonb,
-        'addenda', coalesce((
-            select jsonb_agg(
-                jsonb_build_object(
-                    'id', a.id, 'author_id', a.author_id, 'created_at', a.created_at,
-                    'body', private.decrypt_field(a.body_encrypted)
-                ) order by a.created_at
-            )
-            from public.clinical_note_addenda as a
-            where a.note_id = note.id and a.deleted_at is null
-        ), '[]')
+        'addenda', private.note_addenda(note.id)
     );
 end;
 $$;
 
 ALTER FUNCTION private.read_clinical_note(note_id uuid) OWNER TO postgres;
+
+--
+-- Name: read_medical_profile(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.profile_hospital(read_medical_profile.patient_id, read_medical_profile.hospital_id);
+    profile public.medical_profiles;
+    details jsonb;
+begin
+    if hospital is null then
+        perform private.raise_not_found(
+            'no such patient', 'patient_not_found',
+            'a profile is read by the patient''s care team and by the patient'
+        );
+    end if;
+    perform private.require_phi_aal2(read_medical_profile.patient_id);
+    select p.* into profile from public.medical_profiles as p
+    where p.patient_id = read_medical_profile.patient_id and p.hospital_id = hospital and p.deleted_at is null;
+    perform private.audit_append(
+        'READ', 'public.medical_profiles', profile.id::text, hospital, read_medical_profile.patient_id,
+        '{details_encrypted}', null, null, jsonb_build_object('via', 'rpc/medical_profile')
+    );
+    details := coalesce(private.decrypt_field(profile.details_encrypted)::jsonb, '{}');
+    return jsonb_build_object(
+        'patient_id', read_medical_profile.patient_id, 'hospital_id', hospital,
+        'blood_group', profile.blood_group,
+        'allergies', coalesce(details -> 'allergies', '[]'),
+        'chronic_conditions', coalesce(details -> 'chronic_conditions', '[]'),
+        'current_medications', coalesce(details -> 'current_medications', '[]'),
+        'updated_at', profile.updated_at, 'updated_by', profile.updated_by,
+        'active_diagnoses', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', d.id, 'icd10_code', d.icd10_code, 'description', d.description,
+                    'is_primary', d.is_primary, 'diagnosed_at', d.diagnosed_at, 'encounter_id', d.encounter_id
+                ) order by d.diagnosed_at desc
+            )
+            from public.diagnoses as d
+            where
+                d.patient_id = read_medical_profile.patient_id and d.hospital_id = hospital
+                and d.resolved_at is null and d.deleted_at is null
+        ), '[]'),
+        'last_vital_signs', (
+            select to_jsonb(v) - 'deleted_at' - 'patient_id' - 'hospital_id'
+            from public.vital_signs as v
+            where v.patient_id = read_medical_profile.patient_id and v.hospital_id = hospital and v.deleted_at is null
+            order by v.recorded_at desc
+            limit 1
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: read_medical_record(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.read_medical_record(encounter_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    enc public.encounters;
+    clinical boolean;
+begin
+    select e.* into enc from public.encounters as e
+    where e.id = read_medical_record.encounter_id and e.deleted_at is null;
+    clinical := coalesce(private.can_read_clinical(enc.patient_id, enc.hospital_id), false);
+    if enc.id is null or not (clinical or enc.patient_id is not distinct from private.own_patient_id()) then
+        perform private.raise_not_found(
+            'no such medical record', 'medical_record_not_found',
+            'records are read by the patient''s care team and by the patient'
+        );
+    end if;
+    perform private.require_phi_aal2(enc.patient_id);
+    perform private.audit_append(
+        'READ', 'public.encounters', enc.id::text, enc.hospital_id, enc.patient_id, '{}', null, null,
+        jsonb_build_object('via', 'rpc/medical_record')
+    );
+    return jsonb_build_object(
+        'id', enc.id, 'patient_id', enc.patient_id, 'hospital_id', enc.hospital_id,
+        'appointment_id', enc.appointment_id, 'clinician_id', enc.clinician_id,
+        'record_type', enc.record_type, 'chief_complaint', enc.chief_complaint,
+        'started_at', enc.started_at, 'ended_at', enc.ended_at,
+        'vital_signs', coalesce((
+            select jsonb_agg(to_jsonb(v) - 'deleted_at' - 'patient_id' - 'hospital_id' order by v.recorded_at)
+            from public.vital_signs as v
+            where v.encounter_id = enc.id and v.deleted_at is null
+        ), '[]'),
+        'notes', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', n.id, 'author_id', n.author_id, 'status', n.status, 'signed_at', n.signed_at,
+                    'created_at', n.created_at, 'soap', private.decrypt_field(n.soap_encrypted)::jsonb,
+                    'addenda', private.note_addenda(n.id)
+                ) order by n.created_at
+            )
+            from public.clinical_notes as n
+            where n.encounter_id = enc.id and n.deleted_at is null and (clinical or n.status = 'signed')
+        ), '[]'),
+        'diagnoses', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', d.id, 'icd10_code', d.icd10_code, 'code_system', d.code_system,
+                    'code_version', d.code_version, 'description', d.description, 'is_primary', d.is_primary,
+                    'diagnosed_by', d.diagnosed_by, 'diagnosed_at', d.diagnosed_at, 'resolved_at', d.resolved_at
+                ) order by d.is_primary desc, d.diagnosed_at
+            )
+            from public.diagnoses as d
+            where d.encounter_id = enc.id and d.deleted_at is null
+        ), '[]'),
+        'attachments', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', a.id, 'name', a.name, 'document_type', a.document_type, 'mime_type', a.mime_type,
+                    'size_bytes', a.size_bytes, 'bucket', 'patient-documents', 'storage_path', a.storage_path,
+                    'uploaded_by', a.uploaded_by, 'uploaded_at', a.uploaded_at
+                ) order by a.uploaded_at
+            )
+            from public.patient_documents as a
+            where a.encounter_id = enc.id and a.deleted_at is null
+        ), '[]')
+    );
+end;
+$$;
+
+ALTER FUNCTION private.read_medical_record(encounter_id uuid) OWNER TO postgres;
 
 --
 -- Name: prescription_items; Type: TABLE; Schema: public; Owner: postgres
@@ -17346,36 +17604,6 @@ end;
 $$;
 
 ALTER FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
-
---
--- Name: record_prescription_sealed_hashes(); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.record_prescription_sealed_hashes() RETURNS integer
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-    with recorded as (
-        insert into private.prescription_sealed_hashes (prescription_id, sealed_hash, content_hash)
-        select
-            p.id,
-            private.prescription_sealed_hash(p.id),
-            private.document_content_hash('prescription', p.id)
-        from public.prescriptions as p
-        on conflict (prescription_id) do nothing
-        returning 1
-    )
-
-    select count(*)::integer from recorded;
-$$;
-
-ALTER FUNCTION private.record_prescription_sealed_hashes() OWNER TO postgres;
-
---
--- Name: FUNCTION record_prescription_sealed_hashes(); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.record_prescription_sealed_hashes() IS 'Records the version 1 verification hash of every prescription not recorded yet (run by 20261213161000; again after restoring a database dumped before it). Returns how many.';
 
 --
 -- Name: record_repeat_inquiry(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -21784,10 +22012,10 @@ ALTER FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) OWNER TO p
 COMMENT ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) IS 'Adds a stage to a journey (seed 001 POST /journeys/{id}/stages): {name, order_index (default: last), description, trigger_event, wait_days, due_days, actions}. When instances are on the current version the stage goes to a new version (a copy of it); running instances keep theirs. Answers the stage with the version it is in.';
 
 --
--- Name: add_note_addendum(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: add_note_addendum(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.add_note_addendum(note_id uuid, body text) RETURNS uuid
+CREATE FUNCTION public.add_note_addendum(note_id uuid, body text, reason text DEFAULT 'correction'::text) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -21802,21 +22030,30 @@ begin
     if length(btrim(coalesce(body, ''))) = 0 then
         perform private.raise_invalid('an addendum needs a text');
     end if;
-    insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted)
-    values (new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body));
+    if reason is null or reason not in ('correction', 'clarification', 'late_entry', 'addition') then
+        perform private.raise_invalid(
+            'an addendum''s reason is correction, clarification, late_entry or addition', 'invalid_addendum_reason'
+        );
+    end if;
+    insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted, reason)
+    values (
+        new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body),
+        add_note_addendum.reason
+    );
     return new_id;
 end;
 $$;
 
-ALTER FUNCTION public.add_note_addendum(note_id uuid, body text) OWNER TO postgres;
+ALTER FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) OWNER TO postgres;
 
 --
--- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION add_note_addendum(note_id uuid, body text, reason text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text) IS 'Adds a correction or addition to a signed note (the care team); returns the addendum''s id.
-
-Errors: PT404 no such signed note, 22023 empty body, 42501 not allowed, PT403 insufficient_aal.';
+COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) IS 'A correction or addition to a signed note (care team, aal2) -> the addendum''s id; final as written
+(its author and time sign it), read with the note (rpc/clinical_note, rpc/medical_record). reason:
+correction (default), clarification, late_entry, addition. Errors: PT404 (no such note); 22023
+invalid_addendum_reason; PT409 (the note is a draft: edit it instead).';
 
 --
 -- Name: advance_journey_instance(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -22162,6 +22399,54 @@ ALTER FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id tex
 COMMENT ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) IS 'Service role only (the sidecar, after Razorpay created the order): records the payment''s Razorpay order id. Errors: PT404 payment_not_found, PT409 order_attached.';
 
 --
+-- Name: attach_medical_record_file(uuid, text, text, bigint, public.document_type); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type DEFAULT 'other'::public.document_type) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    enc public.encounters;
+    document uuid := gen_random_uuid();
+    path text;
+begin
+    select e.* into enc from public.encounters as e where e.id = attach_medical_record_file.encounter_id;
+    if enc.id is null then
+        perform private.raise_not_found('no such medical record', 'medical_record_not_found');
+    end if;
+    if length(btrim(coalesce(name, ''))) = 0 then
+        perform private.raise_invalid('an attachment needs a file name', 'attachment_name_required');
+    end if;
+    path := format(
+        'patients/%s/records/%s/%s/%s', enc.patient_id, enc.id, document,
+        left(regexp_replace(btrim(name), '[^A-Za-z0-9._-]+', '_', 'g'), 120)
+    );
+    insert into public.patient_documents (
+        id, patient_id, hospital_id, encounter_id, name, document_type, storage_path, mime_type, size_bytes
+    )
+    values (
+        document, enc.patient_id, enc.hospital_id, enc.id, btrim(name),
+        attach_medical_record_file.document_type, path, attach_medical_record_file.mime_type,
+        attach_medical_record_file.size_bytes
+    );
+    return jsonb_build_object('id', document, 'bucket', 'patient-documents', 'storage_path', path);
+end;
+$$;
+
+ALTER FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) OWNER TO postgres;
+
+--
+-- Name: FUNCTION attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) IS 'Seed 003 POST /medical-records/:id/attachments, step 1 (care team, aal2): the attachment''s row ->
+{id, bucket, storage_path}; then upload the file to Storage bucket patient-documents at storage_path
+with the same content type and at most size_bytes. Types: PDF, JPEG, PNG, WebP, plain text; at most
+25 MiB. Errors: PT404 medical_record_not_found; 42501 not_on_care_team; 22023
+attachment_type_not_allowed, attachment_too_large, attachment_name_required.';
+
+--
 -- Name: audit_anchor_segment(bigint, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -22236,31 +22521,6 @@ COMMENT ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integ
 Returns the head''s seq, the hash of row after_seq as the database now has it, and the
 segment''s first and last seq, last hash and time, and an 8-byte fingerprint (hex) of each
 row''s hash in seq order. Errors: 22023 bad after_seq or max_rows.';
-
---
--- Name: audit_archived_runs(); Type: FUNCTION; Schema: public; Owner: postgres
---
-
-CREATE FUNCTION public.audit_archived_runs() RETURNS TABLE(first_seq bigint, last_seq bigint, first_prev_hash text, last_hash text, archive_id bigint, partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, archive_first_seq bigint, archive_last_seq bigint, archive_sha256 text, retention interval, archived_at timestamp with time zone)
-    LANGUAGE sql STABLE
-    SET search_path TO ''
-    AS $$
-    select
-        r.first_seq, r.last_seq, encode(r.first_prev_hash, 'hex'), encode(r.last_hash, 'hex'), r.archive_id,
-        a.partition_name, a.range_from, a.range_to, a.row_count, a.first_seq, a.last_seq, a.archive_sha256,
-        a.retention, a.archived_at
-    from audit.archived_runs as r
-    left join audit.archives as a on r.archive_id = a.id
-    order by r.first_seq;
-$$;
-
-ALTER FUNCTION public.audit_archived_runs() OWNER TO postgres;
-
---
--- Name: FUNCTION audit_archived_runs(); Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON FUNCTION public.audit_archived_runs() IS 'The stretches of the audit chain archived after the retention period (audit.archived_runs: first and last seq, the prev_hash of the first row and the hash of the last, in hex) with their archive record (audit.archives; null columns when none). Service role only (the anchor verifier).';
 
 --
 -- Name: audit_chain_head(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -23611,6 +23871,141 @@ ALTER FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, 
 COMMENT ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) IS 'Enters a lead (seed 004 POST /api/leads) for the front desk, CROs and admins of the hospital. The phone is read as E.164 (+91 for a 10-digit number). An inquiry from the phone of an open lead (last inquiry within 60 days) is that lead again: counted and recorded on it (merged: true). A new lead with a preferred doctor, or an inquiry mapped to a specialty, is booked into the first free slot of today (instant booking; book_today false skips it). Returns {lead, merged, appointment, booking: booked | no_free_slot_today | no_doctor_to_book | not_requested | not_attempted}. Errors: 42501 not_front_office; 22023 invalid_phone, unknown_lead_source, unknown_lead_inquiry; PT422 doctor_inactive.';
 
 --
+-- Name: create_medical_record(uuid, uuid, jsonb, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid DEFAULT NULL::uuid, sign boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    encounter uuid := gen_random_uuid();
+    note uuid;
+    vitals uuid;
+    soap jsonb;
+    diagnosis jsonb;
+    diagnosis_ids uuid [] := '{}';
+    new_diagnosis uuid;
+    unknown text;
+    problem text;
+begin
+    if not coalesce(private.on_care_team(create_medical_record.patient_id, create_medical_record.hospital_id), false) then
+        perform private.raise_forbidden(
+            'only the patient''s care team writes medical records', 'not_on_care_team'
+        );
+    end if;
+    perform private.require_phi_aal2(create_medical_record.patient_id);
+    if jsonb_typeof(content) is distinct from 'object' then
+        perform private.raise_invalid('content must be a JSON object', 'invalid_medical_record');
+    end if;
+    select string_agg(k, ', ' order by k) into unknown
+    from jsonb_object_keys(content) as k
+    where k not in (
+        'record_type', 'chief_complaint', 'vital_signs', 'subjective', 'objective', 'assessment', 'plan', 'diagnoses'
+    );
+    if unknown is not null then
+        perform private.raise_invalid(format('unknown fields: %s', unknown), 'invalid_medical_record');
+    end if;
+    if content ? 'diagnoses' and (
+        jsonb_typeof(content -> 'diagnoses') <> 'array'
+        or exists (
+            select from jsonb_array_elements(content -> 'diagnoses') as d
+            where jsonb_typeof(d) <> 'object' or jsonb_typeof(d -> 'icd10_code') is distinct from 'string'
+        )
+    ) then
+        perform private.raise_invalid(
+            'diagnoses is an array of {icd10_code, description, is_primary}', 'invalid_diagnoses'
+        );
+    end if;
+    if (
+        select count(*) from jsonb_array_elements(coalesce(content -> 'diagnoses', '[]')) as d
+        where d ->> 'is_primary' = 'true'
+    ) > 1 then
+        perform private.raise_invalid('one primary diagnosis per record', 'several_primary_diagnoses');
+    end if;
+
+    begin
+        insert into public.encounters (id, patient_id, hospital_id, appointment_id, chief_complaint, record_type)
+        values (
+            encounter, create_medical_record.patient_id, create_medical_record.hospital_id,
+            create_medical_record.appointment_id, nullif(btrim(content ->> 'chief_complaint'), ''),
+            coalesce(content ->> 'record_type', 'consultation')
+        );
+    exception
+        when foreign_key_violation then
+            perform private.raise_invalid(
+                'the appointment is not this patient''s at this hospital', 'appointment_not_of_patient'
+            );
+        when unique_violation then
+            perform private.raise_conflict('the appointment has its medical record already', 'appointment_has_record');
+        when check_violation then
+            get stacked diagnostics problem = constraint_name;
+            perform private.raise_invalid(
+                'record_type is consultation, follow_up, emergency, procedure, telemedicine or other',
+                'invalid_medical_record', problem
+            );
+    end;
+
+    if content ? 'vital_signs' and jsonb_typeof(content -> 'vital_signs') <> 'null' then
+        vitals := private.insert_record_vitals(
+            create_medical_record.patient_id, create_medical_record.hospital_id, encounter, content -> 'vital_signs'
+        );
+    end if;
+
+    soap := jsonb_strip_nulls(jsonb_build_object(
+        'chief_complaint', content -> 'chief_complaint', 'subjective', content -> 'subjective',
+        'objective', content -> 'objective', 'assessment', content -> 'assessment', 'plan', content -> 'plan'
+    ));
+    if soap ?| array['subjective', 'objective', 'assessment', 'plan'] then
+        note := public.write_clinical_note(
+            create_medical_record.patient_id, create_medical_record.hospital_id, soap,
+            create_medical_record.appointment_id, encounter
+        );
+        if sign then
+            perform public.sign_clinical_note(note);
+        end if;
+    elsif sign then
+        perform private.raise_invalid('a record is signed with its note: give its SOAP text', 'nothing_to_sign');
+    end if;
+
+    for diagnosis in select d from jsonb_array_elements(coalesce(content -> 'diagnoses', '[]')) as d loop
+        new_diagnosis := gen_random_uuid();
+        insert into public.diagnoses (
+            id, patient_id, hospital_id, encounter_id, icd10_code, description, is_primary, code_system, code_version
+        )
+        values (
+            new_diagnosis, create_medical_record.patient_id, create_medical_record.hospital_id, encounter,
+            diagnosis ->> 'icd10_code', coalesce(diagnosis ->> 'description', ''),
+            coalesce((diagnosis ->> 'is_primary')::boolean, false),
+            coalesce(diagnosis ->> 'code_system', 'ICD-10-CM'), diagnosis ->> 'code_version'
+        );
+        diagnosis_ids := diagnosis_ids || new_diagnosis;
+    end loop;
+
+    return jsonb_build_object(
+        'id', encounter, 'note_id', note, 'vital_signs_id', vitals, 'diagnosis_ids', to_jsonb(diagnosis_ids),
+        'status', case when note is null then null when sign then 'signed' else 'draft' end
+    );
+end;
+$$;
+
+ALTER FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) IS 'Seed 003 POST /medical-records (care team, aal2): the encounter, its vital signs, SOAP note
+(draft, or signed with sign=true) and ICD-10 diagnoses in one transaction -> {id, note_id,
+vital_signs_id, diagnosis_ids, status}. content: {record_type, chief_complaint, vital_signs:
+{systolic_mmhg, diastolic_mmhg, heart_rate_bpm, temperature_c or temperature_f, spo2_percent,
+respiratory_rate_per_min, weight_kg, height_cm}, subjective, objective, assessment, plan, diagnoses:
+[{icd10_code, description, is_primary}]}. Errors (nothing written): 42501 not_on_care_team; PT403
+insufficient_aal; 22023 invalid_medical_record, invalid_vital_signs, invalid_diagnoses,
+several_primary_diagnoses, appointment_not_of_patient, nothing_to_sign; PT422
+unknown_diagnosis_code; PT409 appointment_has_record.';
+
+--
 -- Name: cro_queue(uuid, boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -23839,11 +24234,7 @@ CREATE FUNCTION public.document_verification(kind text, document_id uuid) RETURN
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-    select private.document_verification(document_verification.kind, document_verification.document_id)
-        || jsonb_build_object(
-            'content_hashes_v1',
-            private.document_content_hashes_v1(document_verification.kind, document_verification.document_id)
-        );
+    select private.document_verification(document_verification.kind, document_verification.document_id);
 $$;
 
 ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER TO postgres;
@@ -23852,7 +24243,7 @@ ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER T
 -- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status), its current content_hash and content_hashes_v1 (what a token printed before 20261213161000 may carry); null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
+COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status) and current content_hash; null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
 
 --
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -24873,6 +25264,93 @@ ALTER FUNCTION public.mark_message_read(message_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.mark_message_read(message_id uuid) IS 'Marks a message read (seed 001 PATCH /communications/{id}/read): an inbound message the hospital read, or an outbound one the patient read; a read message is returned as it is. PT404 for a message the caller cannot read; PT409 when its status cannot become read (queued, failed).';
 
 --
+-- Name: medical_profile(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.read_medical_profile(medical_profile.patient_id, medical_profile.hospital_id);
+$$;
+
+ALTER FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION medical_profile(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) IS 'Seed 003 GET /patients/:id/medical-profile: blood group, allergies, chronic conditions, current
+medications, active diagnoses and the last vital signs; the care team''s and the patient''s own.
+The read is logged. Errors: PT404 patient_not_found; 22023 hospital_required (registered at
+several hospitals: name one); PT403 insufficient_aal.';
+
+--
+-- Name: medical_record(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.medical_record(encounter_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.read_medical_record(medical_record.encounter_id);
+$$;
+
+ALTER FUNCTION public.medical_record(encounter_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION medical_record(encounter_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.medical_record(encounter_id uuid) IS 'Seed 003 GET /medical-records/:id: one record in clear (vital signs, notes with their addenda,
+diagnoses, attachments with their Storage paths); the care team''s, the patient''s own (signed
+notes only). The read is logged. Errors: PT404 medical_record_not_found; PT403 insufficient_aal.';
+
+--
+-- Name: medical_records(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.medical_records(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.require_phi_aal2(medical_records.patient_id);
+    perform private.log_records_read(medical_records.patient_id);
+    return query
+    select jsonb_build_object(
+        'id', e.id, 'patient_id', e.patient_id, 'hospital_id', e.hospital_id, 'appointment_id', e.appointment_id,
+        'record_type', e.record_type, 'chief_complaint', e.chief_complaint, 'clinician_id', e.clinician_id,
+        'started_at', e.started_at, 'ended_at', e.ended_at,
+        'note_status', (
+            select n.status from public.clinical_notes as n
+            where n.encounter_id = e.id order by n.status desc, n.created_at desc limit 1
+        ),
+        'primary_diagnosis', (
+            select d.icd10_code || ' ' || d.description from public.diagnoses as d
+            where d.encounter_id = e.id and d.is_primary limit 1
+        ),
+        'attachments', (select count(*) from public.patient_documents as a where a.encounter_id = e.id)
+    )
+    from public.encounters as e
+    where
+        e.patient_id = medical_records.patient_id
+        and (medical_records.hospital_id is null or e.hospital_id = medical_records.hospital_id)
+    order by e.started_at desc, e.id;
+end;
+$$;
+
+ALTER FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION medical_records(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) IS 'Seed 003 GET /medical-records, GET /patients/:id/medical-records: a patient''s records (of one
+hospital, or every one the caller reads), newest first, without SOAP text; each patient''s read is
+logged. Errors: PT403 insufficient_aal.';
+
+--
 -- Name: merge_patients(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -25577,6 +26055,7 @@ CREATE TABLE public.patient_documents (
     uploaded_by uuid DEFAULT auth.uid(),
     uploaded_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
+    encounter_id uuid,
     CONSTRAINT patient_documents_name_present CHECK ((length(btrim(name)) > 0)),
     CONSTRAINT patient_documents_path_of_patient CHECK (((storage_path ~~ (('patients/'::text || (patient_id)::text) || '/%'::text)) AND (storage_path !~ '(^|/)\.\.(/|$)'::text))),
     CONSTRAINT patient_documents_size_positive CHECK ((size_bytes > 0))
@@ -25605,6 +26084,12 @@ COMMENT ON COLUMN public.patient_documents.storage_path IS 'Object path in bucke
 --
 
 COMMENT ON COLUMN public.patient_documents.size_bytes IS 'File size in bytes.';
+
+--
+-- Name: COLUMN patient_documents.encounter_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_documents.encounter_id IS 'The medical record (encounter) a file is attached to (rpc/attach_medical_record_file), if any.';
 
 --
 -- Name: patient_timeline; Type: VIEW; Schema: public; Owner: postgres
@@ -27254,6 +27739,54 @@ desk any of its doctors''. Returns the new rows. Errors: 22023 bad input, PT404 
 found, 42501 not allowed.';
 
 --
+-- Name: set_medical_profile(uuid, uuid, text, jsonb, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text DEFAULT NULL::text, allergies jsonb DEFAULT '[]'::jsonb, chronic_conditions jsonb DEFAULT '[]'::jsonb, current_medications jsonb DEFAULT '[]'::jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    details bytea;
+begin
+    if not coalesce(private.on_care_team(set_medical_profile.patient_id, set_medical_profile.hospital_id), false) then
+        perform private.raise_forbidden('only the patient''s care team writes the medical profile', 'not_on_care_team');
+    end if;
+    perform private.require_phi_aal2(set_medical_profile.patient_id);
+    if jsonb_typeof(allergies) is distinct from 'array' or jsonb_typeof(chronic_conditions) is distinct from 'array'
+        or jsonb_typeof(current_medications) is distinct from 'array' then
+        perform private.raise_invalid(
+            'allergies, chronic_conditions and current_medications are arrays', 'invalid_medical_profile'
+        );
+    end if;
+    if blood_group is not null and blood_group not in ('A+', 'A-', 'B+', 'B-', 'AB+', 'AB-', 'O+', 'O-') then
+        perform private.raise_invalid('blood_group is one of A+ A- B+ B- AB+ AB- O+ O-', 'invalid_blood_group');
+    end if;
+    details := private.encrypt_field(jsonb_build_object(
+        'allergies', allergies, 'chronic_conditions', chronic_conditions, 'current_medications', current_medications
+    )::text);
+    update public.medical_profiles as p
+    set blood_group = set_medical_profile.blood_group, details_encrypted = details
+    where p.patient_id = set_medical_profile.patient_id and p.hospital_id = set_medical_profile.hospital_id
+        and p.deleted_at is null;
+    if not found then
+        insert into public.medical_profiles (patient_id, hospital_id, blood_group, details_encrypted)
+        values (set_medical_profile.patient_id, set_medical_profile.hospital_id, set_medical_profile.blood_group, details);
+    end if;
+end;
+$$;
+
+ALTER FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) IS 'Seed 003 PUT /patients/:id/medical-profile (care team, aal2): blood group and the allergies,
+chronic conditions and current medications (arrays, stored encrypted) replace the profile.
+Errors: 42501 not_on_care_team; 22023 invalid_medical_profile, invalid_blood_group.';
+
+--
 -- Name: patient_identifiers; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -28658,24 +29191,6 @@ CREATE TABLE private.mrn_counters (
 ALTER TABLE private.mrn_counters OWNER TO postgres;
 
 --
--- Name: non_clinical_patient_tables; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.non_clinical_patient_tables (
-    table_name regclass NOT NULL,
-    reason text NOT NULL,
-    CONSTRAINT non_clinical_patient_tables_reason_given CHECK ((length(btrim(reason)) > 0))
-);
-
-ALTER TABLE private.non_clinical_patient_tables OWNER TO postgres;
-
---
--- Name: TABLE non_clinical_patient_tables; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.non_clinical_patient_tables IS 'Public tables naming a patient (a patient_id column, or a reference to a clinical table) that hold no clinical content, and why: their reads are not disclosure-logged. Every other such table must be in private.audited_resources (audit_disclosures.test.sql).';
-
---
 -- Name: patient_hospitals; Type: VIEW; Schema: private; Owner: postgres
 --
 
@@ -28713,25 +29228,6 @@ ALTER TABLE private.personal_data_columns OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
-
---
--- Name: prescription_sealed_hashes; Type: TABLE; Schema: private; Owner: postgres
---
-
-CREATE TABLE private.prescription_sealed_hashes (
-    prescription_id uuid NOT NULL,
-    sealed_hash text NOT NULL,
-    content_hash text NOT NULL,
-    recorded_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-ALTER TABLE private.prescription_sealed_hashes OWNER TO postgres;
-
---
--- Name: TABLE prescription_sealed_hashes; Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON TABLE private.prescription_sealed_hashes IS 'Each prescription''s version 1 (sealed) verification hash and its clear content hash when 20261213161000 ran: a token printed before stays valid while the clear content is unchanged, whatever was re-encrypted since.';
 
 --
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
@@ -29522,7 +30018,9 @@ CREATE TABLE public.clinical_note_addenda (
     author_id uuid DEFAULT auth.uid() NOT NULL,
     body_encrypted bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone
+    deleted_at timestamp with time zone,
+    reason text DEFAULT 'addition'::text NOT NULL,
+    CONSTRAINT clinical_note_addenda_reason_known CHECK ((reason = ANY (ARRAY['correction'::text, 'clarification'::text, 'late_entry'::text, 'addition'::text])))
 );
 
 ALTER TABLE public.clinical_note_addenda OWNER TO postgres;
@@ -29547,6 +30045,12 @@ COMMENT ON COLUMN public.clinical_note_addenda.author_id IS 'The clinician who w
 --
 
 COMMENT ON COLUMN public.clinical_note_addenda.body_encrypted IS 'The encrypted text of the addendum.';
+
+--
+-- Name: COLUMN clinical_note_addenda.reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_note_addenda.reason IS 'Why the addendum was written: correction, clarification, late_entry or addition.';
 
 --
 -- Name: code_systems; Type: TABLE; Schema: public; Owner: postgres
@@ -30074,7 +30578,9 @@ CREATE TABLE public.encounters (
     ended_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
-    CONSTRAINT encounters_end_after_start CHECK (((ended_at IS NULL) OR (ended_at >= started_at)))
+    record_type text DEFAULT 'consultation'::text NOT NULL,
+    CONSTRAINT encounters_end_after_start CHECK (((ended_at IS NULL) OR (ended_at >= started_at))),
+    CONSTRAINT encounters_record_type_known CHECK ((record_type = ANY (ARRAY['consultation'::text, 'follow_up'::text, 'emergency'::text, 'procedure'::text, 'telemedicine'::text, 'other'::text])))
 );
 
 ALTER TABLE public.encounters OWNER TO postgres;
@@ -30093,6 +30599,13 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 --
 
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
+
+--
+-- Name: COLUMN encounters.record_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.encounters.record_type IS 'The kind of medical record (seed 003 recordType): consultation, follow_up, emergency, procedure,
+telemedicine, other.';
 
 --
 -- Name: financial_records; Type: VIEW; Schema: public; Owner: postgres
@@ -31633,13 +32146,6 @@ ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_pkey PRIMARY KEY (hospital_id, year);
 
 --
--- Name: non_clinical_patient_tables non_clinical_patient_tables_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.non_clinical_patient_tables
-    ADD CONSTRAINT non_clinical_patient_tables_pkey PRIMARY KEY (table_name);
-
---
 -- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -31652,13 +32158,6 @@ ALTER TABLE ONLY private.outbox
 
 ALTER TABLE ONLY private.personal_data_columns
     ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
-
---
--- Name: prescription_sealed_hashes prescription_sealed_hashes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.prescription_sealed_hashes
-    ADD CONSTRAINT prescription_sealed_hashes_pkey PRIMARY KEY (prescription_id);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -34026,6 +34525,12 @@ CREATE INDEX messages_search_idx ON public.messages USING gin (search);
 CREATE INDEX messages_template_idx ON public.messages USING btree (template_id, hospital_id);
 
 --
+-- Name: patient_documents_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_documents_encounter_idx ON public.patient_documents USING btree (encounter_id, patient_id, hospital_id);
+
+--
 -- Name: patient_documents_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -35640,6 +36145,12 @@ CREATE TRIGGER doctors_set_updated_at BEFORE UPDATE ON public.doctors FOR EACH R
 CREATE TRIGGER encounters_guard BEFORE UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
 
 --
+-- Name: encounters encounters_guard_signed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER encounters_guard_signed BEFORE UPDATE OF chief_complaint ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.guard_signed_encounter();
+
+--
 -- Name: encounters encounters_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -36064,6 +36575,12 @@ CREATE TRIGGER messages_stamp_status BEFORE INSERT OR UPDATE OF status ON public
 --
 
 CREATE TRIGGER messages_state_machine BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('message');
+
+--
+-- Name: patient_documents patient_documents_check_record_attachment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER patient_documents_check_record_attachment BEFORE INSERT OR UPDATE OF encounter_id ON public.patient_documents FOR EACH ROW WHEN ((new.encounter_id IS NOT NULL)) EXECUTE FUNCTION private.check_record_attachment();
 
 --
 -- Name: patient_documents patient_documents_guard; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36753,13 +37270,6 @@ ALTER TABLE ONLY private.login_attempts
 
 ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
-
---
--- Name: prescription_sealed_hashes prescription_sealed_hashes_prescription_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
---
-
-ALTER TABLE ONLY private.prescription_sealed_hashes
-    ADD CONSTRAINT prescription_sealed_hashes_prescription_id_fkey FOREIGN KEY (prescription_id) REFERENCES public.prescriptions(id) ON DELETE CASCADE;
 
 --
 -- Name: registration_codes registration_codes_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -37778,6 +38288,13 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_template_same_hospital_fkey FOREIGN KEY (template_id, hospital_id) REFERENCES public.message_templates(id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: patient_documents patient_documents_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_documents
+    ADD CONSTRAINT patient_documents_encounter_same_patient_fkey FOREIGN KEY (encounter_id, patient_id, hospital_id) REFERENCES public.encounters(id, patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: patient_documents patient_documents_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -41058,6 +41575,13 @@ REVOKE ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_ord
 GRANT ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
 
 --
+-- Name: FUNCTION attachment_types(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.attachment_types() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.attachment_types() TO authenticated;
+
+--
 -- Name: FUNCTION audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -41751,6 +42275,13 @@ REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, fro
 REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_record_attachment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_record_attachment() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_record_attachment() TO authenticated;
+
+--
 -- Name: FUNCTION check_report_period(start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42350,13 +42881,6 @@ REVOKE ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid
 GRANT ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) TO service_role;
 
 --
--- Name: FUNCTION document_content_hashes_v1(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) TO service_role;
-
---
 -- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42830,6 +43354,13 @@ REVOKE ALL ON FUNCTION private.guard_prescription() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_prescription_pharmacy() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_signed_encounter(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_signed_encounter() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.guard_signed_encounter() TO authenticated;
+
+--
 -- Name: FUNCTION guard_ticket(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42908,6 +43439,13 @@ GRANT SELECT ON TABLE public.journey_versions TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
@@ -43279,6 +43817,13 @@ GRANT ALL ON FUNCTION private.log_clinical_disclosure(resource text, patient uui
 REVOKE ALL ON FUNCTION private.log_clinical_update_disclosure() FROM PUBLIC;
 
 --
+-- Name: FUNCTION log_records_read(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.log_records_read(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.log_records_read(patient_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION log_request_level_read(resource text, via text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43498,6 +44043,13 @@ GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind
 GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) TO service_role;
 
 --
+-- Name: FUNCTION note_addenda(note_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_addenda(note_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.note_addenda(note_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION note_lead_contact(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43698,11 +44250,11 @@ GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO authent
 GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO service_role;
 
 --
--- Name: FUNCTION prescription_sealed_hash(prescription_id uuid); Type: ACL; Schema: private; Owner: postgres
+-- Name: FUNCTION profile_hospital(patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.profile_hospital(patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.profile_hospital(patient uuid, hospital uuid) TO authenticated;
 
 --
 -- Name: FUNCTION protect_encrypted_column(target regclass, column_name text); Type: ACL; Schema: private; Owner: postgres
@@ -43839,6 +44391,20 @@ REVOKE ALL ON FUNCTION private.razorpay_apply_refund(entity jsonb, target public
 REVOKE ALL ON FUNCTION private.read_clinical_note(note_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.read_clinical_note(note_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.read_clinical_note(note_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION read_medical_profile(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION read_medical_record(encounter_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.read_medical_record(encounter_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.read_medical_record(encounter_id uuid) TO authenticated;
 
 --
 -- Name: TABLE prescription_items; Type: ACL; Schema: public; Owner: postgres
@@ -44013,12 +44579,6 @@ REVOKE ALL ON FUNCTION private.record_lead_assignment() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
-
---
--- Name: FUNCTION record_prescription_sealed_hashes(); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.record_prescription_sealed_hashes() FROM PUBLIC;
 
 --
 -- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -44851,12 +45411,12 @@ GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO 
 GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO service_role;
 
 --
--- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION add_note_addendum(note_id uuid, body text, reason text); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO authenticated;
-GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO service_role;
+REVOKE ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) TO service_role;
 
 --
 -- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: ACL; Schema: public; Owner: postgres
@@ -44954,18 +45514,19 @@ REVOKE ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_orde
 GRANT ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
 
 --
+-- Name: FUNCTION attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) TO authenticated;
+GRANT ALL ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) TO service_role;
+
+--
 -- Name: FUNCTION audit_anchor_segment(after_seq bigint, max_rows integer); Type: ACL; Schema: public; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) TO service_role;
-
---
--- Name: FUNCTION audit_archived_runs(); Type: ACL; Schema: public; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION public.audit_archived_runs() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.audit_archived_runs() TO service_role;
 
 --
 -- Name: FUNCTION audit_chain_head(); Type: ACL; Schema: public; Owner: postgres
@@ -45300,6 +45861,14 @@ GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone
 GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO service_role;
 
 --
+-- Name: FUNCTION create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) TO service_role;
+
+--
 -- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -45600,6 +46169,30 @@ GRANT ALL ON FUNCTION public.live_topics() TO service_role;
 REVOKE ALL ON FUNCTION public.mark_message_read(message_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION medical_profile(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION medical_record(encounter_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.medical_record(encounter_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.medical_record(encounter_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.medical_record(encounter_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION medical_records(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
@@ -45905,6 +46498,12 @@ GRANT INSERT(uploaded_at) ON TABLE public.patient_documents TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.patient_documents TO authenticated;
+
+--
+-- Name: COLUMN patient_documents.encounter_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(encounter_id) ON TABLE public.patient_documents TO authenticated;
 
 --
 -- Name: TABLE patient_timeline; Type: ACL; Schema: public; Owner: postgres
@@ -46367,6 +46966,14 @@ GRANT UPDATE(valid_until) ON TABLE public.doctor_working_hours TO authenticated;
 REVOKE ALL ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) TO authenticated;
 GRANT ALL ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) TO service_role;
+
+--
+-- Name: FUNCTION set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) TO service_role;
 
 --
 -- Name: TABLE patient_identifiers; Type: ACL; Schema: public; Owner: postgres
@@ -47186,6 +47793,12 @@ GRANT INSERT(body_encrypted) ON TABLE public.clinical_note_addenda TO authentica
 GRANT UPDATE(deleted_at) ON TABLE public.clinical_note_addenda TO authenticated;
 
 --
+-- Name: COLUMN clinical_note_addenda.reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(reason) ON TABLE public.clinical_note_addenda TO authenticated;
+
+--
 -- Name: TABLE code_systems; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -47564,6 +48177,12 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
+
+--
+-- Name: COLUMN encounters.record_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(record_type) ON TABLE public.encounters TO authenticated;
 
 --
 -- Name: TABLE financial_records; Type: ACL; Schema: public; Owner: postgres
@@ -48553,6 +49172,9 @@ create policy live_topics_receive on realtime.messages as PERMISSIVE for SELECT 
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE ((d.storage_path = objects.name) AND ((d.patient_id)::text = (storage.foldername(objects.name))[2]) AND (private.on_care_team(d.patient_id, d.hospital_id) OR ((d.document_type = ANY (ARRAY['insurance'::document_type, 'consent'::document_type])) AND (d.hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::app_role[]))))))))));
+create policy patient_documents_objects_record_limits on storage.objects as RESTRICTIVE for INSERT to authenticated with check (((bucket_id <> 'patient-documents'::text) OR ((storage.foldername(name))[3] IS DISTINCT FROM 'records'::text) OR (EXISTS ( SELECT
+   FROM patient_documents d
+  WHERE ((d.storage_path = objects.name) AND (d.encounter_id IS NOT NULL) AND (d.mime_type = (objects.metadata ->> 'mimetype'::text)) AND (COALESCE(((objects.metadata ->> 'size'::text))::bigint, ((objects.metadata ->> 'contentLength'::text))::bigint, (0)::bigint) <= d.size_bytes))))));
 create policy patient_documents_objects_select on storage.objects as PERMISSIVE for SELECT to authenticated using (((bucket_id = 'patient-documents'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE (d.storage_path = objects.name)))));

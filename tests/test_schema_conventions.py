@@ -351,6 +351,10 @@ RECREATED_FUNCTIONS = {
     " may carry (content_hashes_v1)",
     "private.encrypt_field": "20261213160000 encrypts with a salted, not iterated S2K"
     " (s2k-mode=1): the keys are random secrets, and the iterations cost ~1 ms a value",
+    "public.add_note_addendum": "20261212200000 takes the addendum's reason (correction,"
+    " clarification, late_entry, addition)",
+    "private.read_clinical_note": "20261212200000 returns the addenda through the shared"
+    " private.note_addenda, with their reason",
     "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
     " retention period (audit.archived_runs) in place of their rows",
     "private.notify_critical_lab_result": "20261210150000 takes its recipients from the shared"

@@ -326,6 +326,8 @@ select is_empty(
             and f.name not in (
                 -- RPCs that reach clinical tables but return no clinical content (reason each):
                 'add_note_addendum',   -- the new addendum's id
+                'attach_medical_record_file', -- the new attachment's id and Storage path
+                'create_medical_record', -- the new rows' ids and the note's status
                 'request_cdss_analysis', -- the new request's id, type and status
                 'review_cdss_analysis', -- the decision, the reviewer and when
                 'sign_clinical_note',  -- the signing time
@@ -529,6 +531,19 @@ values
 (
     'copilot_session_summary', 'a_patient1', 'select public.copilot_session_summary((select id from copilot))',
     'public.ai_sessions'
+),
+(
+    'medical_record', 'a_doctor', format('select public.medical_record(%L)', tests.recall('encounters:a_patient1')),
+    'public.encounters'
+),
+(
+    'medical_records', 'a_doctor',
+    format('select count(*) from public.medical_records(%L)', tests.id_of('patients', 'a_patient1')),
+    'public.encounters'
+),
+(
+    'medical_profile', 'a_doctor', format('select public.medical_profile(%L)', tests.id_of('patients', 'a_patient1')),
+    'public.medical_profiles'
 );
 
 select is_empty(

@@ -643,8 +643,10 @@ values
 (
     'public.patient_documents', 'a_doctor', jsonb_build_object(
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
-        'name', 'Echo', 'document_type', 'imaging',
-        'storage_path', 'patients/' || pg_temp.a('patients', 'a_patient1') || '/echo.pdf'
+        'name', 'Echo', 'document_type', 'imaging', 'encounter_id', pg_temp.a('encounters', 'a_encounter'),
+        'mime_type', 'application/pdf', 'size_bytes', 2048,
+        'storage_path', 'patients/' || pg_temp.a('patients', 'a_patient1') || '/records/'
+        || pg_temp.a('encounters', 'a_encounter') || '/echo/echo.pdf'
     )
 ),
 (
@@ -1115,6 +1117,42 @@ values
 (
     'add_note_addendum', 'a_doctor', $$ select to_jsonb(public.add_note_addendum(($1 ->> 'note_id')::uuid, 'more')) $$,
     jsonb_build_object('note_id', pg_temp.a('clinical_notes', 'a_note'))
+),
+(
+    'create_medical_record', 'a_doctor',
+    $$ select public.create_medical_record(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid,
+        '{"chief_complaint": "reach", "vital_signs": {"heart_rate_bpm": 72}, "assessment": "reach",
+          "diagnoses": [{"icd10_code": "I10"}]}', ($1 ->> 'appointment_id')::uuid) $$,
+    jsonb_build_object(
+        'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
+        'appointment_id', pg_temp.a('appointments', 'a_appointment2')
+    )
+),
+(
+    'attach_medical_record_file', 'a_doctor',
+    $$ select public.attach_medical_record_file(($1 ->> 'encounter_id')::uuid, 'reach.pdf', 'application/pdf', 10) $$,
+    jsonb_build_object('encounter_id', pg_temp.a('encounters', 'a_encounter'))
+),
+(
+    'medical_record', 'a_doctor', $$ select public.medical_record(($1 ->> 'encounter_id')::uuid) $$,
+    jsonb_build_object('encounter_id', pg_temp.a('encounters', 'a_encounter'))
+),
+(
+    'medical_records', 'a_doctor',
+    $$ select jsonb_agg(r)
+        from public.medical_records(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid) as r $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'medical_profile', 'a_doctor',
+    $$ select public.medical_profile(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid) $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
+),
+(
+    'set_medical_profile', 'a_doctor',
+    $$ select to_jsonb(public.set_medical_profile(($1 ->> 'patient_id')::uuid, ($1 ->> 'hospital_id')::uuid, 'O+'))
+        || '{"written": true}' $$,
+    jsonb_build_object('patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'))
 ),
 (
     'appointment_stats', 'a_admin', $$ select public.appointment_stats(hospital_id => ($1 ->> 'hospital_id')::uuid) $$,
