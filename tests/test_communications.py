@@ -2,7 +2,8 @@
 them: templates rendered in the sidecar (served in-process over HTTP), queued in the running
 stack's database, sent by the worker (in-process, service role) to a real local SMTP server
 (aiosmtpd, with a login) and to the Twilio fake, and moved on by Twilio's signed status
-callbacks. The database rules themselves are pgTAP's (supabase/tests/communications.test.sql).
+callbacks; an appointment's event emails arrive with their calendar invitation. The database
+rules themselves are pgTAP's (supabase/tests/communications.test.sql, event_emails.test.sql).
 """
 
 from __future__ import annotations
@@ -187,9 +188,14 @@ def patient(stack: Settings) -> Iterator[Patient]:
             (patient_id,),
         ).fetchall()
         conn.execute("delete from public.messages where patient_id = %s", (patient_id,))
+        # The test's own templates, not the hospital's event email templates.
         conn.execute(
-            "delete from public.message_templates where id = any(%s)", ([t for (t,) in templates],)
+            "delete from public.message_templates where id = any(%s) and code not in"
+            " (select code from private.default_event_email_templates())",
+            ([t for (t,) in templates],),
         )
+        conn.execute("delete from public.care_team_members where patient_id = %s", (patient_id,))
+        conn.execute("delete from public.appointments where patient_id = %s", (patient_id,))
         conn.execute(
             "delete from public.patient_registrations where patient_id = %s", (patient_id,)
         )
@@ -410,3 +416,91 @@ def test_a_template_queued_without_its_text_is_rendered_by_the_worker(
     assert failed["status"] == "failed"
     assert failed["status_reason"].startswith("template_variable_missing")
     assert failed["body"] is None
+
+
+def plain(email: Message) -> str:
+    """The plain-text body of a multipart email."""
+    [part] = [p for p in email.walk() if p.get_content_type() == "text/plain"]
+    return str(part.get_payload(decode=True).decode()).replace("\r\n", "\n")
+
+
+def calendar(email: Message) -> tuple[str, dict[str, str]]:
+    """The invitation attached to an email: its method (Content-Type) and its properties,
+    after checking the RFC 5545 layout (CRLF, lines of at most 75 octets) and unfolding."""
+    [part] = [p for p in email.walk() if p.get_content_type() == "text/calendar"]
+    raw = part.get_payload(decode=True)
+    assert raw.endswith(b"\r\n") and b"\n" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
+    unfolded = raw.decode().replace("\r\n ", "").split("\r\n")
+    properties: dict[str, str] = {}
+    for line in unfolded[:-1]:
+        name, _, value = line.partition(":")
+        properties.setdefault(name.split(";")[0], value)
+    assert (unfolded[0], unfolded[-2]) == ("BEGIN:VCALENDAR", "END:VCALENDAR")
+    return part.get_param("method"), properties
+
+
+def test_an_appointment_emails_its_invitation_and_each_move_and_the_cancellation(
+    stack: Settings, mailbox: Mailbox, worker_settings: SidecarSettings, patient: Patient
+) -> None:
+    """Booked: a confirmation with a calendar invitation (METHOD:REQUEST, SEQUENCE 0); moved:
+    the same UID with SEQUENCE 1 and the new time; cancelled: METHOD:CANCEL, SEQUENCE 2."""
+    day = secrets.randbelow(3000)
+    with psycopg.connect(stack.dsn(), autocommit=True) as conn:
+        (appointment_id, doctor) = conn.execute(
+            "insert into public.appointments (hospital_id, doctor_id, patient_id, starts_at,"
+            " ends_at) select %s, d.id, %s, s, s + interval '15 minutes'"
+            " from public.doctors as d, lateral (select timestamptz '2030-01-01 04:30Z'"
+            " + make_interval(days => %s)) as t (s)"
+            " where d.hospital_id = %s order by d.id limit 1 returning id,"
+            " (select full_name from public.profiles where id = doctor_user_id)",
+            (NABHA, patient.id, day, NABHA),
+        ).fetchone()
+
+        def sent() -> tuple[str, dict[str, str], Message]:
+            mailbox.messages.clear()
+            deliver(worker_settings)
+            [(recipients, email)] = mailbox.messages
+            assert recipients == [patient.email]
+            method, properties = calendar(email)
+            return method, properties, email
+
+        method, booked, email = sent()
+        assert method == "REQUEST" and booked["METHOD"] == "REQUEST"
+        assert email["Subject"].startswith("Civil Hospital Nabha: your appointment on ")
+        text = plain(email)
+        assert f"with {doctor} at Civil Hospital Nabha is confirmed for" in text
+        assert "at 10:00 (Asia/Kolkata)" in text
+        assert (booked["UID"], booked["SEQUENCE"], booked["STATUS"]) == (
+            f"{appointment_id}@carebase",
+            "0",
+            "CONFIRMED",
+        )
+        assert booked["SUMMARY"] == f"Appointment with {doctor} at Civil Hospital Nabha"
+        assert booked["DTSTART"].endswith("T043000Z") and booked["DTEND"].endswith("T044500Z")
+        assert booked["ORGANIZER"] == "mailto:contact@nabha.carebase.test"
+        assert "(Asia/Kolkata)" in booked["DESCRIPTION"]
+
+        conn.execute(
+            "update public.appointments set starts_at = starts_at + interval '2 hours',"
+            " ends_at = ends_at + interval '2 hours' where id = %s",
+            (appointment_id,),
+        )
+        method, moved, email = sent()
+        assert " is now on " in plain(email)
+        assert (method, moved["UID"], moved["SEQUENCE"]) == ("REQUEST", booked["UID"], "1")
+        assert moved["DTSTART"].endswith("T063000Z")
+
+        conn.execute(
+            "update public.appointments set status = 'cancelled', status_reason = 'unwell'"
+            " where id = %s",
+            (appointment_id,),
+        )
+        method, cancelled, email = sent()
+        assert (method, cancelled["METHOD"], cancelled["STATUS"]) == (
+            "CANCEL",
+            "CANCEL",
+            "CANCELLED",
+        )
+        assert (cancelled["UID"], cancelled["SEQUENCE"]) == (booked["UID"], "2")
+        assert "is cancelled" in email["Subject"]
