@@ -150,6 +150,12 @@ comment on function private.seed_event_email_templates(uuid) is
 
 select private.seed_event_email_templates(h.id) from public.hospitals as h;
 
+-- A hospital's templates are its settings: they go with it (as its lead options do) when a
+-- hospital that never sent anything is deleted (messages keep theirs: restrict).
+alter table public.message_templates drop constraint message_templates_hospital_id_fkey;
+alter table public.message_templates add constraint message_templates_hospital_id_fkey
+foreign key (hospital_id) references public.hospitals (id) on delete cascade;
+
 -- A new hospital starts with them. Security definer: templates are written by admins only.
 create function private.hospital_event_email_templates()
 returns trigger
@@ -538,7 +544,7 @@ comment on function public.message_calendar(uuid) is
 'method REQUEST | CANCEL, status, starts_at, ends_at (UTC), time_zone, summary, location, '
 'organizer_name, organizer_email, attendee_name, attendee_email}; null for any other message.';
 
-revoke execute on function public.message_calendar(uuid) from public, anon, authenticated;
+revoke execute on function public.message_calendar(uuid) from authenticated;
 grant execute on function public.message_calendar(uuid) to service_role;
 grant execute on function private.message_calendar(uuid) to service_role;
 grant execute on function private.queue_event_email(text, uuid, uuid, uuid, jsonb, integer) to service_role;
