@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import socket
 import uuid
@@ -34,6 +35,7 @@ from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.notifications import Channels, Worker
+from sidecar.messaging.ics import invitation
 from sidecar.settings import SidecarSettings
 from tests.fakes.twilio import FakeTwilio
 
@@ -418,6 +420,11 @@ def test_a_template_queued_without_its_text_is_rendered_by_the_worker(
     assert failed["body"] is None
 
 
+def subject(email: Message) -> str:
+    """The Subject header, unfolded."""
+    return " ".join(str(email["Subject"]).split())
+
+
 def plain(email: Message) -> str:
     """The plain-text body of a multipart email."""
     [part] = [p for p in email.walk() if p.get_content_type() == "text/plain"]
@@ -467,7 +474,7 @@ def test_an_appointment_emails_its_invitation_and_each_move_and_the_cancellation
 
         method, booked, email = sent()
         assert method == "REQUEST" and booked["METHOD"] == "REQUEST"
-        assert email["Subject"].startswith("Civil Hospital Nabha: your appointment on ")
+        assert subject(email).startswith("Civil Hospital Nabha: your appointment on ")
         text = plain(email)
         assert f"with {doctor} at Civil Hospital Nabha is confirmed for" in text
         assert "at 10:00 (Asia/Kolkata)" in text
@@ -503,4 +510,40 @@ def test_an_appointment_emails_its_invitation_and_each_move_and_the_cancellation
             "CANCELLED",
         )
         assert (cancelled["UID"], cancelled["SEQUENCE"]) == (booked["UID"], "2")
-        assert "is cancelled" in email["Subject"]
+        assert subject(email).endswith(" is cancelled")
+
+
+def test_an_invitation_escapes_text_and_folds_long_lines_between_characters() -> None:
+    """Commas, semicolons, backslashes and newlines are escaped; lines of multi-byte text fold
+    at 75 octets without splitting a character; unfolded, the text is what was given."""
+    location = "ਸਿਵਲ ਹਸਪਤਾਲ ਨਾਭਾ, Patiala Gate Road; Ward 3\\B\nFloor 2 " * 2
+    ics = invitation(
+        {
+            "uid": "a@carebase",
+            "sequence": 3,
+            "method": "REQUEST",
+            "status": "CONFIRMED",
+            "starts_at": "2030-04-01T05:00:00+00:00",
+            "ends_at": "2030-04-01T05:30:00+00:00",
+            "time_zone": "Asia/Kolkata",
+            "summary": "Appointment with Dr. Kaur at Nabha",
+            "location": location,
+            "organizer_name": "Civil Hospital, Nabha",
+            "organizer_email": None,
+            "attendee_name": None,
+            "attendee_email": None,
+        },
+        fallback_organizer="care@nabha.carebase.test",
+    )
+    raw = ics.encode()
+    lines = raw.split(b"\r\n")
+    assert all(len(line) <= 75 for line in lines) and max(len(line) for line in lines) >= 70
+    [line.decode() for line in lines]  # every physical line is whole UTF-8
+    unfolded = ics.replace("\r\n ", "").split("\r\n")
+    [escaped] = [line[len("LOCATION:") :] for line in unfolded if line.startswith("LOCATION:")]
+    assert escaped.count("\\,") == 2 and escaped.count("\\;") == 2 and escaped.count("\\n") == 2
+    unescaped = re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], escaped)
+    assert unescaped == location
+    assert 'ORGANIZER;CN="Civil Hospital, Nabha":mailto:care@nabha.carebase.test' in unfolded
+    assert "DTSTART:20300401T050000Z" in unfolded and "SEQUENCE:3" in unfolded
+    assert "DESCRIPTION:At the hospital: 2030-04-01 10:30 (Asia/Kolkata). " in " ".join(unfolded)
