@@ -15924,7 +15924,7 @@ ALTER FUNCTION private.queue_dicom_upload() OWNER TO postgres;
 CREATE FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer DEFAULT NULL::integer) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
     person public.patients;
     template public.message_templates;
@@ -15939,10 +15939,14 @@ begin
         or private.contact_withdrawn(person.id, queue_event_email.hospital, 'email') then
         return null;
     end if;
+    -- The event's template, or the newest active version of it (<event>_v2, ...: a template
+    -- that was used keeps its text, so a new text is a new template).
     select t.* into template
     from public.message_templates as t
-    where t.hospital_id = queue_event_email.hospital and t.channel = 'email'
-        and t.code = queue_event_email.kind and t.is_active;
+    where t.hospital_id = queue_event_email.hospital and t.channel = 'email' and t.is_active
+        and (t.code = queue_event_email.kind or t.code ~ ('^' || queue_event_email.kind || '_v[0-9]+$'))
+    order by t.created_at desc, t.id
+    limit 1;
     if template.id is null then
         return null;
     end if;
@@ -15968,7 +15972,7 @@ begin
     end if;
     return made;
 end;
-$$;
+$_$;
 
 ALTER FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) OWNER TO postgres;
 
@@ -15976,7 +15980,7 @@ ALTER FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid,
 -- Name: FUNCTION queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) IS 'Queues the email of an event (its template rendered by the worker) when the patient has an email address, has not withdrawn email contact, and the hospital''s template of the event is active; once per subject (but moves).';
+COMMENT ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) IS 'Queues the email of an event (its template rendered by the worker) when the patient has an email address, has not withdrawn email contact, and the hospital has an active template of the event (code <event>, or <event>_v<n>: the newest); once per subject (but moves).';
 
 --
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres

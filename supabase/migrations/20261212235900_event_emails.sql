@@ -206,10 +206,14 @@ begin
         or private.contact_withdrawn(person.id, queue_event_email.hospital, 'email') then
         return null;
     end if;
+    -- The event's template, or the newest active version of it (<event>_v2, ...: a template
+    -- that was used keeps its text, so a new text is a new template).
     select t.* into template
     from public.message_templates as t
-    where t.hospital_id = queue_event_email.hospital and t.channel = 'email'
-        and t.code = queue_event_email.kind and t.is_active;
+    where t.hospital_id = queue_event_email.hospital and t.channel = 'email' and t.is_active
+        and (t.code = queue_event_email.kind or t.code ~ ('^' || queue_event_email.kind || '_v[0-9]+$'))
+    order by t.created_at desc, t.id
+    limit 1;
     if template.id is null then
         return null;
     end if;
@@ -239,8 +243,8 @@ $$;
 
 comment on function private.queue_event_email(text, uuid, uuid, uuid, jsonb, integer) is
 'Queues the email of an event (its template rendered by the worker) when the patient has an email '
-'address, has not withdrawn email contact, and the hospital''s template of the event is active; once '
-'per subject (but moves).';
+'address, has not withdrawn email contact, and the hospital has an active template of the event '
+'(code <event>, or <event>_v<n>: the newest); once per subject (but moves).';
 
 -- The values an appointment's emails use, in the hospital's time zone.
 create function private.appointment_email_values(appointment public.appointments)

@@ -4,7 +4,7 @@
 -- queued as email messages from the hospital's templates; never for a patient without an
 -- email address or who withdrew email contact, and one withdrawn after queueing is not sent.
 begin;
-select plan(27);
+select plan(29);
 
 select tests.create_world();
 update private.outbox set state = 'cancelled'
@@ -269,6 +269,16 @@ select is_empty(
     $$ select 1 from public.messages where event_subject_id = tests.recall('invoice') $$,
     'a draft invoice sends nothing'
 );
+select tests.act_as('a_admin');
+insert into public.message_templates (hospital_id, code, name, channel, category, subject, body, variables)
+values (
+    tests.id_of('hospitals', 'TSTA'), 'invoice_issued_v2', 'Invoice (new text)', 'email', 'billing',
+    'Invoice {{ invoice_number }}', 'Dear {{ patient_name }}, {{ amount_due }} {{ currency }} to pay.',
+    '{patient_name,invoice_number,amount_due,currency}'
+);
+update public.message_templates set is_active = false
+where hospital_id = tests.id_of('hospitals', 'TSTA') and code = 'invoice_issued';
+select tests.act_as('a_front_desk');
 select public.issue_invoice(tests.recall('invoice'));
 select tests.clear_authentication();
 select results_eq(
@@ -278,6 +288,34 @@ select results_eq(
     $$ select 'invoice_issued', i.number, '112.00', 'INR' from public.invoices as i
         where i.id = tests.recall('invoice') $$,
     'an issued invoice: its number and the amount to pay'
+);
+select is(
+    (
+        select t.code from public.messages as m
+        inner join public.message_templates as t on m.template_id = t.id
+        where m.event_subject_id = tests.recall('invoice')
+    ),
+    'invoice_issued_v2',
+    'from the newest active version of the hospital''s template'
+);
+update public.message_templates set is_active = false
+where hospital_id = tests.id_of('hospitals', 'TSTA') and code like 'invoice\_issued%';
+select tests.act_as('a_front_desk');
+insert into public.invoices (hospital_id, patient_id, notes)
+values (tests.id_of('hospitals', 'TSTA'), tests.id_of('patients', 'a_patient1'), 'second invoice');
+select tests.clear_authentication();
+select tests.remember('second_invoice', (
+    select id from public.invoices
+    where notes = 'second invoice'
+));
+select tests.act_as('a_front_desk');
+insert into public.invoice_lines (invoice_id, description, hsn_sac, unit_price, gst_rate)
+values (tests.recall('second_invoice'), 'Dressing', '300590', 100, 12);
+select public.issue_invoice(tests.recall('second_invoice'));
+select tests.clear_authentication();
+select is_empty(
+    $$ select 1 from public.messages where event_subject_id = tests.recall('second_invoice') $$,
+    'with its templates deactivated, the hospital sends no invoice email'
 );
 
 -- Lab results available ------------------------------------------------------------------------------
