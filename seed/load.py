@@ -67,6 +67,16 @@ DERIVED = [
     *clinical.DERIVED,
     *notifications.DERIVED,
     *leads.DERIVED,
+    # private.hospital_event_email_templates: every hospital has the event email templates.
+    """
+    insert into public.message_templates
+        (hospital_id, code, name, channel, category, subject, body, variables)
+    select h.id, t.code, t.name, 'email', t.category, t.subject, t.body, t.variables
+    from public.hospitals as h
+    cross join private.default_event_email_templates() as t
+    where h.id = any(%(hospitals)s)
+    on conflict do nothing
+    """,
 ]
 MRN_COUNTERS = """
     insert into private.mrn_counters as c (hospital_id, year, last_value)

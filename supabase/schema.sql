@@ -2025,6 +2025,180 @@ ALTER FUNCTION private.appointment_counts(hospital uuid, first_day date, last_da
 COMMENT ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) IS 'Appointment counts per local day, doctor, source, mode and status: the rollup for settled days, live after.';
 
 --
+-- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.appointments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    doctor_id uuid NOT NULL,
+    doctor_user_id uuid NOT NULL,
+    patient_id uuid,
+    patient_name_snapshot text,
+    phone_snapshot public.phone_e164,
+    dob_snapshot date,
+    sex_snapshot public.sex,
+    lead_id uuid,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
+    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
+    video_room text,
+    reason text,
+    resource text,
+    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
+    external_ref text,
+    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
+    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    booked_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
+    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
+    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
+);
+
+ALTER TABLE public.appointments OWNER TO postgres;
+
+--
+-- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
+
+No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
+appointment in the way only when the caller may read it. Front desk, admin and CRO book and
+move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
+steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
+
+--
+-- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
+
+--
+-- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
+
+--
+-- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
+
+--
+-- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
+
+--
+-- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
+
+--
+-- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
+
+--
+-- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
+
+--
+-- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
+
+--
+-- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
+
+--
+-- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
+
+--
+-- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
+
+--
+-- Name: appointment_email_values(public.appointments); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.appointment_email_values(appointment public.appointments) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'patient_name', p.full_name,
+        'hospital_name', h.name,
+        'doctor_name', coalesce(pr.full_name, 'your doctor'),
+        'appointment_date', to_char(appointment.starts_at at time zone h.time_zone, 'FMDay, FMDD FMMonth YYYY'),
+        'appointment_time', to_char(appointment.starts_at at time zone h.time_zone, 'HH24:MI'),
+        'time_zone', h.time_zone,
+        'location', case
+            when appointment.mode::text = 'in_person'
+                then concat_ws(', ', h.name, nullif(h.address, ''), nullif(h.city, ''))
+            else 'online (log in to carebase to join)'
+        end
+    )
+    from public.hospitals as h
+    cross join public.patients as p
+    left join public.profiles as pr on pr.id = appointment.doctor_user_id
+    where h.id = appointment.hospital_id and p.id = appointment.patient_id;
+$$;
+
+ALTER FUNCTION private.appointment_email_values(appointment public.appointments) OWNER TO postgres;
+
+--
+-- Name: FUNCTION appointment_email_values(appointment public.appointments); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.appointment_email_values(appointment public.appointments) IS 'The template values of an appointment''s emails: patient, hospital and doctor names, local date and time with the hospital''s time zone, and where.';
+
+--
 -- Name: appointment_reminder_due(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -3397,145 +3571,6 @@ CREATE FUNCTION private.blind_index(kind text, value text) RETURNS bytea
 $$;
 
 ALTER FUNCTION private.blind_index(kind text, value text) OWNER TO postgres;
-
---
--- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.appointments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    doctor_id uuid NOT NULL,
-    doctor_user_id uuid NOT NULL,
-    patient_id uuid,
-    patient_name_snapshot text,
-    phone_snapshot public.phone_e164,
-    dob_snapshot date,
-    sex_snapshot public.sex,
-    lead_id uuid,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
-    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
-    video_room text,
-    reason text,
-    resource text,
-    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
-    external_ref text,
-    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
-    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
-    status_reason text,
-    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    booked_by uuid DEFAULT auth.uid(),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
-    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
-    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
-);
-
-ALTER TABLE public.appointments OWNER TO postgres;
-
---
--- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
-
-No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
-appointment in the way only when the caller may read it. Front desk, admin and CRO book and
-move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
-steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
-
---
--- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
-
---
--- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
-
---
--- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
-
---
--- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
-
---
--- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
-
---
--- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
-
---
--- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
-
---
--- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
-
---
--- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
-
---
--- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
-
---
--- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
 
 --
 -- Name: leads; Type: TABLE; Schema: public; Owner: postgres
@@ -7724,6 +7759,86 @@ $$;
 ALTER FUNCTION private.decrypt_field(ciphertext bytea) OWNER TO postgres;
 
 --
+-- Name: default_event_email_templates(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.default_event_email_templates() RETURNS TABLE(code text, name text, category text, subject text, body text, variables text[])
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select t.code, t.name, t.category, t.subject, t.body, t.variables
+    from (
+        values
+        (
+            'appointment_confirmation', 'Appointment confirmed (email)', 'appointment',
+            '{{ hospital_name }}: your appointment on {{ appointment_date }}',
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} is '
+            || E'confirmed for {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
+            || E'Where: {{ location }}\n\nThe attached invitation adds it to your calendar. To change or '
+            || E'cancel it, log in to carebase or call the hospital.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+        ),
+        (
+            'appointment_updated', 'Appointment moved (email)', 'appointment',
+            '{{ hospital_name }}: your appointment has moved to {{ appointment_date }}',
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} is '
+            || E'now on {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
+            || E'Where: {{ location }}\n\nThe attached invitation updates your calendar.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+        ),
+        (
+            'appointment_cancelled', 'Appointment cancelled (email)', 'appointment',
+            '{{ hospital_name }}: your appointment on {{ appointment_date }} is cancelled',
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} on '
+            || E'{{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}) is cancelled.\n\n'
+            || E'The attached update removes it from your calendar. To book another, log in to carebase '
+            || E'or call the hospital.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone}'::text []
+        ),
+        (
+            'appointment_reminder', 'Appointment reminder, a day before (email)', 'appointment',
+            '{{ hospital_name }}: reminder of your appointment on {{ appointment_date }}',
+            E'Dear {{ patient_name }},\n\na reminder: your appointment with {{ doctor_name }} at '
+            || E'{{ hospital_name }} is on {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
+            || E'Where: {{ location }}\n\nIf you cannot come, log in to carebase or call the hospital to '
+            || E'cancel or move it.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+        ),
+        (
+            'prescription_ready', 'Ready for pickup at the pharmacy (email)', 'pharmacy',
+            '{{ hospital_name }}: ready for pickup at {{ pharmacy_name }}',
+            E'Dear {{ patient_name }},\n\na prescription from {{ hospital_name }} is ready for pickup at '
+            || E'{{ pharmacy_name }}.\nWhere: {{ pickup_address }}\n\nBring your patient ID or this email. '
+            || E'Log in to carebase to see the details.\n',
+            '{patient_name,hospital_name,pharmacy_name,pickup_address}'::text []
+        ),
+        (
+            'invoice_issued', 'Invoice issued (email)', 'billing',
+            '{{ hospital_name }}: invoice {{ invoice_number }}',
+            E'Dear {{ patient_name }},\n\n{{ hospital_name }} has issued invoice {{ invoice_number }}: '
+            || E'{{ amount_due }} {{ currency }} to pay.\n\nLog in to carebase to see and pay it, or pay '
+            || E'at the hospital''s front desk.\n',
+            '{patient_name,hospital_name,invoice_number,amount_due,currency}'::text []
+        ),
+        (
+            'lab_results_available', 'Lab results available (email)', 'results',
+            '{{ hospital_name }}: new lab results are available',
+            E'Dear {{ patient_name }},\n\nnew lab results from {{ hospital_name }} are available. Log in to '
+            || E'carebase to view them.\n\nFor your privacy this email does not contain them.\n',
+            '{patient_name,hospital_name}'::text []
+        )
+    ) as t (code, name, category, subject, body, variables);
+$$;
+
+ALTER FUNCTION private.default_event_email_templates() OWNER TO postgres;
+
+--
+-- Name: FUNCTION default_event_email_templates(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.default_event_email_templates() IS 'The default email templates of the event emails: code (the event), name, category, subject, body and declared variables.';
+
+--
 -- Name: default_lead_options(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8956,6 +9071,163 @@ ALTER FUNCTION private.duplicate_threshold() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.duplicate_threshold() IS 'The score from which two records are proposed as one person (names at least half alike too).';
+
+--
+-- Name: email_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_appointment_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    event_ text;
+begin
+    if new.patient_id is null then
+        return null;
+    end if;
+    if new.status = 'scheduled' and (tg_op = 'INSERT' or old.status = 'requested') then
+        event_ := 'appointment_confirmation';
+    elsif tg_op = 'UPDATE' and new.status = 'cancelled' and old.status is distinct from 'cancelled'
+        and exists (
+            select from public.messages as m
+            where m.event_subject_id = new.id and m.event in ('appointment_confirmation', 'appointment_updated')
+                and m.status not in ('cancelled', 'failed')
+        ) then
+        event_ := 'appointment_cancelled';
+    elsif tg_op = 'UPDATE' and new.status = 'scheduled' and old.status = 'scheduled'
+        and (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
+        event_ := 'appointment_updated';
+    end if;
+    if event_ is not null then
+        perform private.queue_event_email(
+            event_, new.patient_id, new.hospital_id, new.id, private.appointment_email_values(new),
+            private.next_calendar_sequence(new.id)
+        );
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_appointment_change() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_appointment_change(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_appointment_change() IS 'Trigger: queues the confirmation, update or cancellation email (with its calendar SEQUENCE) of an appointment.';
+
+--
+-- Name: email_invoice_issued(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_invoice_issued() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.queue_event_email(
+        'invoice_issued', new.patient_id, new.hospital_id, new.id,
+        (
+            select jsonb_build_object(
+                'patient_name', p.full_name,
+                'hospital_name', h.name,
+                'invoice_number', new.number,
+                'amount_due', to_char(new.patient_total, 'FM999999999990.00'),
+                'currency', new.currency
+            )
+            from public.hospitals as h
+            cross join public.patients as p
+            where h.id = new.hospital_id and p.id = new.patient_id
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_invoice_issued() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_invoice_issued(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_invoice_issued() IS 'Trigger: an issued invoice queues the email with its number and the amount the patient owes.';
+
+--
+-- Name: email_lab_results_available(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_lab_results_available() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.deleted_at is not null or exists (
+        select from public.messages as m
+        where m.patient_id = new.patient_id and m.hospital_id = new.hospital_id
+            and m.event = 'lab_results_available' and m.status = 'queued'
+    ) then
+        return null;
+    end if;
+    perform private.queue_event_email(
+        'lab_results_available', new.patient_id, new.hospital_id, new.id,
+        (
+            select jsonb_build_object('patient_name', p.full_name, 'hospital_name', h.name)
+            from public.hospitals as h
+            cross join public.patients as p
+            where h.id = new.hospital_id and p.id = new.patient_id
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_lab_results_available() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_lab_results_available(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_lab_results_available() IS 'Trigger: a lab result made final queues the "results available, log in to view" email (never the result), one while another is still waiting.';
+
+--
+-- Name: email_prescription_ready(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_prescription_ready() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.queue_event_email(
+        'prescription_ready', new.patient_id, new.hospital_id, new.id,
+        (
+            select jsonb_build_object(
+                'patient_name', p.full_name,
+                'hospital_name', h.name,
+                'pharmacy_name', coalesce(ph.name, h.name),
+                'pickup_address', coalesce(
+                    nullif(ph.address, ''), nullif(concat_ws(', ', nullif(h.address, ''), nullif(h.city, '')), ''),
+                    h.name
+                )
+            )
+            from public.hospitals as h
+            cross join public.patients as p
+            left join public.pharmacies as ph on ph.id = new.pharmacy_id
+            where h.id = new.hospital_id and p.id = new.patient_id
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_prescription_ready() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_prescription_ready(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_prescription_ready() IS 'Trigger: a prescription ready for pickup queues the email saying where (no drug names).';
 
 --
 -- Name: encrypt_contents(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -10858,6 +11130,28 @@ ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date d
 --
 
 COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
+
+--
+-- Name: hospital_event_email_templates(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_event_email_templates() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.seed_event_email_templates(new.id);
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.hospital_event_email_templates() OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_event_email_templates(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_event_email_templates() IS 'Trigger: a new hospital gets the default event email templates.';
 
 --
 -- Name: hospital_today(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14372,6 +14666,45 @@ ALTER FUNCTION private.merge_table_sql(table_name regclass, columns name[], sour
 COMMENT ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) IS 'SQL pieces for one table of a merge: its row key (primary key as JSON; a digest of it outside public), how to find a journaled row again, and which rows move.';
 
 --
+-- Name: message_calendar(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.message_calendar(message_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'uid', a.id::text || '@carebase',
+        'sequence', m.calendar_sequence,
+        'method', case when m.event = 'appointment_cancelled' then 'CANCEL' else 'REQUEST' end,
+        'status', case when m.event = 'appointment_cancelled' then 'CANCELLED' else 'CONFIRMED' end,
+        'starts_at', a.starts_at,
+        'ends_at', a.ends_at,
+        'time_zone', h.time_zone,
+        'summary', format('Appointment with %s at %s', coalesce(pr.full_name, 'your doctor'), h.name),
+        'location', private.appointment_email_values(a) ->> 'location',
+        'organizer_name', h.name,
+        'organizer_email', h.email::text,
+        'attendee_name', p.full_name,
+        'attendee_email', p.email::text
+    )
+    from public.messages as m
+    join public.appointments as a on a.id = m.event_subject_id
+    join public.hospitals as h on h.id = a.hospital_id
+    join public.patients as p on p.id = m.patient_id
+    left join public.profiles as pr on pr.id = a.doctor_user_id
+    where m.id = message_calendar.message_id and m.calendar_sequence is not null;
+$$;
+
+ALTER FUNCTION private.message_calendar(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_calendar(message_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.message_calendar(message_id uuid) IS 'The calendar invitation fields of an appointment email (null for other messages).';
+
+--
 -- Name: outbox; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -14501,6 +14834,27 @@ CREATE FUNCTION private.new_verification_code() RETURNS text
 $$;
 
 ALTER FUNCTION private.new_verification_code() OWNER TO postgres;
+
+--
+-- Name: next_calendar_sequence(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.next_calendar_sequence(appointment uuid) RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(max(m.calendar_sequence) + 1, 0)
+    from public.messages as m
+    where m.event_subject_id = next_calendar_sequence.appointment and m.calendar_sequence is not null;
+$$;
+
+ALTER FUNCTION private.next_calendar_sequence(appointment uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION next_calendar_sequence(appointment uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.next_calendar_sequence(appointment uuid) IS 'The calendar SEQUENCE the next invitation email of an appointment carries.';
 
 --
 -- Name: next_document_number(uuid, text, date); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15673,6 +16027,47 @@ ALTER FUNCTION private.purge_webhook_payloads() OWNER TO postgres;
 COMMENT ON FUNCTION private.purge_webhook_payloads() IS 'Erases webhook payloads past their retention (30 days once applied or ignored, 180 days otherwise); returns how many.';
 
 --
+-- Name: queue_appointment_reminder_emails(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_appointment_reminder_emails() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    queued integer := 0;
+    appointment public.appointments;
+begin
+    for appointment in
+        select a.* from public.appointments as a
+        where a.status = 'scheduled' and a.patient_id is not null
+            and a.starts_at > now() and a.starts_at <= now() + interval '24 hours'
+            and a.created_at <= a.starts_at - interval '24 hours'
+            and not exists (
+                select from public.messages as m
+                where m.event_subject_id = a.id and m.event = 'appointment_reminder'
+            )
+    loop
+        if private.queue_event_email(
+            'appointment_reminder', appointment.patient_id, appointment.hospital_id, appointment.id,
+            private.appointment_email_values(appointment)
+        ) is not null then
+            queued := queued + 1;
+        end if;
+    end loop;
+    return queued;
+end;
+$$;
+
+ALTER FUNCTION private.queue_appointment_reminder_emails() OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_appointment_reminder_emails(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_appointment_reminder_emails() IS 'Queues the 24-hour reminder email of each scheduled appointment starting within a day (booked at least a day ahead), once; answers how many it queued. Run by pg_cron every 15 minutes.';
+
+--
 -- Name: queue_calendar_push(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15727,6 +16122,71 @@ end;
 $$;
 
 ALTER FUNCTION private.queue_dicom_upload() OWNER TO postgres;
+
+--
+-- Name: queue_event_email(text, uuid, uuid, uuid, jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer DEFAULT NULL::integer) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    person public.patients;
+    template public.message_templates;
+    made uuid;
+begin
+    select p.* into person
+    from public.patients as p
+    join public.patient_registrations as r on r.patient_id = p.id
+    where p.id = queue_event_email.patient and r.hospital_id = queue_event_email.hospital
+        and r.deleted_at is null and p.deleted_at is null and p.merged_into is null;
+    if person.id is null or person.email is null
+        or private.contact_withdrawn(person.id, queue_event_email.hospital, 'email') then
+        return null;
+    end if;
+    -- The event's template, or the newest active version of it (<event>_v2, ...: a template
+    -- that was used keeps its text, so a new text is a new template).
+    select t.* into template
+    from public.message_templates as t
+    where t.hospital_id = queue_event_email.hospital and t.channel = 'email' and t.is_active
+        and (t.code = queue_event_email.kind or t.code ~ ('^' || queue_event_email.kind || '_v[0-9]+$'))
+    order by t.created_at desc, t.id
+    limit 1;
+    if template.id is null then
+        return null;
+    end if;
+    insert into public.messages (
+        hospital_id, patient_id, channel, direction, template_id, template_variables, event,
+        event_subject_id, calendar_sequence
+    )
+    values (
+        queue_event_email.hospital, person.id, 'email', 'outbound', template.id,
+        coalesce((
+            select jsonb_object_agg(v.name, coalesce(values_ ->> v.name, ''))
+            from unnest(template.variables) as v (name) where values_ ? v.name
+        ), '{}'),
+        queue_event_email.kind, queue_event_email.subject, queue_event_email.sequence_
+    )
+    on conflict (event_subject_id, event) where event is not null and event <> 'appointment_updated' do nothing
+    returning id into made;
+    if made is not null then
+        perform private.enqueue(
+            'message', 'message', made, queue_event_email.hospital, 'patient', person.id, 'email',
+            jsonb_build_object('message_id', made)
+        );
+    end if;
+    return made;
+end;
+$_$;
+
+ALTER FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) IS 'Queues the email of an event (its template rendered by the worker) when the patient has an email address, has not withdrawn email contact, and the hospital has an active template of the event (code <event>, or <event>_v<n>: the newest); once per subject (but moves).';
 
 --
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -19439,6 +19899,28 @@ ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) 
 COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
 
 --
+-- Name: seed_event_email_templates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.seed_event_email_templates(hospital uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    insert into public.message_templates (hospital_id, code, name, channel, category, subject, body, variables)
+    select seed_event_email_templates.hospital, t.code, t.name, 'email', t.category, t.subject, t.body, t.variables
+    from private.default_event_email_templates() as t
+    on conflict (hospital_id, channel, code) do nothing;
+$$;
+
+ALTER FUNCTION private.seed_event_email_templates(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION seed_event_email_templates(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.seed_event_email_templates(hospital uuid) IS 'Adds the default email templates of the event emails to a hospital (keeps those it has).';
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -19469,8 +19951,14 @@ CREATE TABLE public.messages (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ((COALESCE(subject, ''::text) || ' '::text) || COALESCE(body, ''::text)))) STORED,
+    event text,
+    event_subject_id uuid,
+    calendar_sequence integer,
     CONSTRAINT messages_body_length CHECK (((length(body) >= 1) AND (length(body) <= 20000))),
     CONSTRAINT messages_body_or_template CHECK (((body IS NOT NULL) OR (template_id IS NOT NULL))),
+    CONSTRAINT messages_calendar_sequence CHECK ((((calendar_sequence IS NOT NULL) = COALESCE((event = ANY (ARRAY['appointment_confirmation'::text, 'appointment_updated'::text, 'appointment_cancelled'::text])), false)) AND (COALESCE(calendar_sequence, 0) >= 0))),
+    CONSTRAINT messages_event_known CHECK ((event = ANY (ARRAY['appointment_confirmation'::text, 'appointment_updated'::text, 'appointment_cancelled'::text, 'appointment_reminder'::text, 'prescription_ready'::text, 'invoice_issued'::text, 'lab_results_available'::text]))),
+    CONSTRAINT messages_event_subject CHECK (((event IS NULL) = (event_subject_id IS NULL))),
     CONSTRAINT messages_subject_length CHECK ((length(subject) <= 200)),
     CONSTRAINT messages_template_variables_object CHECK ((jsonb_typeof(template_variables) = 'object'::text))
 );
@@ -19542,6 +20030,24 @@ COMMENT ON COLUMN public.messages.archived_at IS 'Archived (the API''s delete): 
 --
 
 COMMENT ON COLUMN public.messages.search IS 'The subject and body for full-text search (simple configuration: any script).';
+
+--
+-- Name: COLUMN messages.event; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.event IS 'The event an automatic email tells of (appointment_confirmation, appointment_updated, appointment_cancelled, appointment_reminder, prescription_ready, invoice_issued, lab_results_available); null for other messages.';
+
+--
+-- Name: COLUMN messages.event_subject_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.event_subject_id IS 'The appointment, prescription, invoice or lab result of the event.';
+
+--
+-- Name: COLUMN messages.calendar_sequence; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.calendar_sequence IS 'The SEQUENCE of the calendar invitation an appointment email carries (0 at confirmation, one more for each move and the cancellation).';
 
 --
 -- Name: send_message(uuid, public.message_channel, text, text, uuid, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -25400,6 +25906,25 @@ ALTER FUNCTION public.merge_preview(source_id uuid, target_id uuid) OWNER TO pos
 --
 
 COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed, in a session with a second factor; both records held only by hospitals where the caller merges. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, 42501 registered_elsewhere, PT403 insufficient_aal.';
+
+--
+-- Name: message_calendar(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.message_calendar(message_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.message_calendar(message_calendar.message_id);
+$$;
+
+ALTER FUNCTION public.message_calendar(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_calendar(message_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.message_calendar(message_id uuid) IS 'For the worker (service role): the calendar invitation of an appointment email, {uid, sequence, method REQUEST | CANCEL, status, starts_at, ends_at (UTC), time_zone, summary, location, organizer_name, organizer_email, attendee_name, attendee_email}; null for any other message.';
 
 --
 -- Name: message_stats(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -33691,6 +34216,12 @@ CREATE INDEX appointments_lead_idx ON public.appointments USING btree (lead_id, 
 CREATE INDEX appointments_patient_idx ON public.appointments USING btree (patient_id, hospital_id, starts_at);
 
 --
+-- Name: appointments_scheduled_starts_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX appointments_scheduled_starts_idx ON public.appointments USING btree (starts_at) WHERE (status = 'scheduled'::public.appointment_status);
+
+--
 -- Name: appointments_sync_pending_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -34481,6 +35012,18 @@ CREATE INDEX message_templates_created_by_idx ON public.message_templates USING 
 --
 
 CREATE INDEX messages_created_by_idx ON public.messages USING btree (created_by);
+
+--
+-- Name: messages_event_once; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX messages_event_once ON public.messages USING btree (event_subject_id, event) WHERE ((event IS NOT NULL) AND (event <> 'appointment_updated'::text));
+
+--
+-- Name: messages_event_subject_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_event_subject_idx ON public.messages USING btree (event_subject_id) WHERE (event IS NOT NULL);
 
 --
 -- Name: messages_hospital_channel_status_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -35285,6 +35828,12 @@ CREATE TRIGGER ai_tool_calls_ciphertext_arguments_encrypted_on_update BEFORE UPD
 --
 
 CREATE TRIGGER appointments_add_doctor_to_care_team AFTER INSERT ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.add_booked_doctor_to_care_team();
+
+--
+-- Name: appointments appointments_event_emails; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_event_emails AFTER INSERT OR UPDATE OF status, starts_at, ends_at ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.email_appointment_change();
 
 --
 -- Name: appointments appointments_fill_doctor_user; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36223,6 +36772,12 @@ CREATE TRIGGER hospital_business_hours_set_updated_at BEFORE UPDATE ON public.ho
 CREATE TRIGGER hospitals_add_default_lead_options AFTER INSERT ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.add_default_lead_options();
 
 --
+-- Name: hospitals hospitals_event_email_templates; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hospitals_event_email_templates AFTER INSERT ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.hospital_event_email_templates();
+
+--
 -- Name: hospitals hospitals_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -36263,6 +36818,12 @@ CREATE TRIGGER invoices_fill BEFORE INSERT ON public.invoices FOR EACH ROW EXECU
 --
 
 CREATE TRIGGER invoices_guard_issued BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.guard_invoice();
+
+--
+-- Name: invoices invoices_issued_email; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_issued_email AFTER UPDATE OF status ON public.invoices FOR EACH ROW WHEN (((new.status = 'issued'::public.invoice_status) AND (old.status = 'draft'::public.invoice_status))) EXECUTE FUNCTION private.email_invoice_issued();
 
 --
 -- Name: invoices invoices_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36323,6 +36884,12 @@ CREATE TRIGGER journey_versions_frozen BEFORE DELETE OR UPDATE ON public.journey
 --
 
 CREATE TRIGGER journeys_set_updated_at BEFORE UPDATE ON public.journeys FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: lab_results lab_results_available_email; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lab_results_available_email AFTER INSERT OR UPDATE OF finalised_at ON public.lab_results FOR EACH ROW WHEN ((new.finalised_at IS NOT NULL)) EXECUTE FUNCTION private.email_lab_results_available();
 
 --
 -- Name: lab_results lab_results_ciphertext_notes_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36791,6 +37358,12 @@ CREATE TRIGGER prescriptions_notify AFTER INSERT OR UPDATE ON public.prescriptio
 --
 
 CREATE TRIGGER prescriptions_outside_pharmacy_consent BEFORE INSERT OR UPDATE OF pharmacy_id, hospital_id, patient_id ON public.prescriptions FOR EACH ROW EXECUTE FUNCTION private.guard_prescription_pharmacy();
+
+--
+-- Name: prescriptions prescriptions_ready_email; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER prescriptions_ready_email AFTER UPDATE OF status ON public.prescriptions FOR EACH ROW WHEN (((new.status = 'ready_for_pickup'::public.prescription_status) AND (old.status IS DISTINCT FROM 'ready_for_pickup'::public.prescription_status))) EXECUTE FUNCTION private.email_prescription_ready();
 
 --
 -- Name: prescriptions prescriptions_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -38252,7 +38825,7 @@ ALTER TABLE ONLY public.message_templates
 --
 
 ALTER TABLE ONLY public.message_templates
-    ADD CONSTRAINT message_templates_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+    ADD CONSTRAINT message_templates_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
 -- Name: messages messages_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -41367,6 +41940,133 @@ GRANT ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at time
 REVOKE ALL ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) FROM PUBLIC;
 
 --
+-- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.appointments TO service_role;
+GRANT SELECT ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.doctor_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(doctor_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_name_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(phone_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(dob_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(sex_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.starts_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(starts_at),UPDATE(starts_at) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.ends_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(ends_at),UPDATE(ends_at) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.mode; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(mode),UPDATE(mode) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.video_room; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(video_room),UPDATE(video_room) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(reason),UPDATE(reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.resource; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(resource),UPDATE(resource) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.source; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(source) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: FUNCTION appointment_email_values(appointment public.appointments); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.appointment_email_values(appointment public.appointments) FROM PUBLIC;
+
+--
 -- Name: FUNCTION appointment_reminder_due(starts_at timestamp with time zone, decided_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -41707,127 +42407,6 @@ GRANT ALL ON FUNCTION private.begin_patient_login(phone public.phone_e164) TO se
 REVOKE ALL ON FUNCTION private.blind_index(kind text, value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO authenticated;
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO service_role;
-
---
--- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.appointments TO service_role;
-GRANT SELECT ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.hospital_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(hospital_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.doctor_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(doctor_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.patient_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(patient_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(patient_name_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(phone_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(dob_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(sex_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.lead_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(lead_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.starts_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(starts_at),UPDATE(starts_at) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.ends_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(ends_at),UPDATE(ends_at) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.appointment_type; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.mode; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(mode),UPDATE(mode) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.video_room; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(video_room),UPDATE(video_room) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.reason; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(reason),UPDATE(reason) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.resource; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(resource),UPDATE(resource) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.source; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(source) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.status; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.status_reason; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
 
 --
 -- Name: TABLE leads; Type: ACL; Schema: public; Owner: postgres
@@ -42653,6 +43232,12 @@ GRANT ALL ON FUNCTION private.declined_invitation_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.decrypt_field(ciphertext bytea) FROM PUBLIC;
 
 --
+-- Name: FUNCTION default_event_email_templates(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.default_event_email_templates() FROM PUBLIC;
+
+--
 -- Name: FUNCTION default_lead_options(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43044,6 +43629,30 @@ REVOKE ALL ON FUNCTION private.duplicate_score(a public.patients, b public.patie
 REVOKE ALL ON FUNCTION private.duplicate_threshold() FROM PUBLIC;
 
 --
+-- Name: FUNCTION email_appointment_change(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_appointment_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION email_invoice_issued(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_invoice_issued() FROM PUBLIC;
+
+--
+-- Name: FUNCTION email_lab_results_available(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_lab_results_available() FROM PUBLIC;
+
+--
+-- Name: FUNCTION email_prescription_ready(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_prescription_ready() FROM PUBLIC;
+
+--
 -- Name: FUNCTION encrypt_contents(contents jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43402,6 +44011,12 @@ GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with 
 --
 
 REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION hospital_event_email_templates(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_event_email_templates() FROM PUBLIC;
 
 --
 -- Name: FUNCTION hospital_today(hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -44000,6 +44615,13 @@ REVOKE ALL ON FUNCTION private.merge_state_refusals(source uuid, target uuid) FR
 REVOKE ALL ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION message_calendar(message_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.message_calendar(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.message_calendar(message_id uuid) TO service_role;
+
+--
 -- Name: TABLE outbox; Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44019,6 +44641,12 @@ GRANT ALL ON FUNCTION private.message_delivery(row_ private.outbox) TO service_r
 REVOKE ALL ON FUNCTION private.new_verification_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.new_verification_code() TO authenticated;
 GRANT ALL ON FUNCTION private.new_verification_code() TO service_role;
+
+--
+-- Name: FUNCTION next_calendar_sequence(appointment uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.next_calendar_sequence(appointment uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text); Type: ACL; Schema: private; Owner: postgres
@@ -44275,6 +44903,13 @@ REVOKE ALL ON FUNCTION private.purge_calendar_reconciliations() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.purge_webhook_payloads() FROM PUBLIC;
 
 --
+-- Name: FUNCTION queue_appointment_reminder_emails(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_appointment_reminder_emails() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.queue_appointment_reminder_emails() TO service_role;
+
+--
 -- Name: FUNCTION queue_calendar_push(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44285,6 +44920,13 @@ REVOKE ALL ON FUNCTION private.queue_calendar_push() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.queue_dicom_upload() FROM PUBLIC;
+
+--
+-- Name: FUNCTION queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) TO service_role;
 
 --
 -- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
@@ -44890,6 +45532,12 @@ GRANT ALL ON FUNCTION private.scan_of_path(object_name text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION seed_event_email_templates(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.seed_event_email_templates(hospital uuid) FROM PUBLIC;
 
 --
 -- Name: TABLE messages; Type: ACL; Schema: public; Owner: postgres
@@ -46209,6 +46857,13 @@ GRANT ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reas
 REVOKE ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION message_calendar(message_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.message_calendar(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.message_calendar(message_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION message_stats(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres

@@ -2,7 +2,8 @@
 them: templates rendered in the sidecar (served in-process over HTTP), queued in the running
 stack's database, sent by the worker (in-process, service role) to a real local SMTP server
 (aiosmtpd, with a login) and to the Twilio fake, and moved on by Twilio's signed status
-callbacks. The database rules themselves are pgTAP's (supabase/tests/communications.test.sql).
+callbacks; an appointment's event emails arrive with their calendar invitation. The database
+rules themselves are pgTAP's (supabase/tests/communications.test.sql, event_emails.test.sql).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import socket
 import uuid
@@ -33,6 +35,7 @@ from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.notifications import Channels, Worker
+from sidecar.messaging.ics import invitation
 from sidecar.settings import SidecarSettings
 from tests.fakes.twilio import FakeTwilio
 
@@ -187,9 +190,14 @@ def patient(stack: Settings) -> Iterator[Patient]:
             (patient_id,),
         ).fetchall()
         conn.execute("delete from public.messages where patient_id = %s", (patient_id,))
+        # The test's own templates, not the hospital's event email templates.
         conn.execute(
-            "delete from public.message_templates where id = any(%s)", ([t for (t,) in templates],)
+            "delete from public.message_templates where id = any(%s) and code not in"
+            " (select code from private.default_event_email_templates())",
+            ([t for (t,) in templates],),
         )
+        conn.execute("delete from public.care_team_members where patient_id = %s", (patient_id,))
+        conn.execute("delete from public.appointments where patient_id = %s", (patient_id,))
         conn.execute(
             "delete from public.patient_registrations where patient_id = %s", (patient_id,)
         )
@@ -410,3 +418,132 @@ def test_a_template_queued_without_its_text_is_rendered_by_the_worker(
     assert failed["status"] == "failed"
     assert failed["status_reason"].startswith("template_variable_missing")
     assert failed["body"] is None
+
+
+def subject(email: Message) -> str:
+    """The Subject header, unfolded."""
+    return " ".join(str(email["Subject"]).split())
+
+
+def plain(email: Message) -> str:
+    """The plain-text body of a multipart email."""
+    [part] = [p for p in email.walk() if p.get_content_type() == "text/plain"]
+    return str(part.get_payload(decode=True).decode()).replace("\r\n", "\n")
+
+
+def calendar(email: Message) -> tuple[str, dict[str, str]]:
+    """The invitation attached to an email: its method (Content-Type) and its properties,
+    after checking the RFC 5545 layout (CRLF, lines of at most 75 octets) and unfolding."""
+    [part] = [p for p in email.walk() if p.get_content_type() == "text/calendar"]
+    raw = part.get_payload(decode=True)
+    assert raw.endswith(b"\r\n") and b"\n" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
+    unfolded = raw.decode().replace("\r\n ", "").split("\r\n")
+    properties: dict[str, str] = {}
+    for line in unfolded[:-1]:
+        name, _, value = line.partition(":")
+        properties.setdefault(name.split(";")[0], value)
+    assert (unfolded[0], unfolded[-2]) == ("BEGIN:VCALENDAR", "END:VCALENDAR")
+    return part.get_param("method"), properties
+
+
+def test_an_appointment_emails_its_invitation_and_each_move_and_the_cancellation(
+    stack: Settings, mailbox: Mailbox, worker_settings: SidecarSettings, patient: Patient
+) -> None:
+    """Booked: a confirmation with a calendar invitation (METHOD:REQUEST, SEQUENCE 0); moved:
+    the same UID with SEQUENCE 1 and the new time; cancelled: METHOD:CANCEL, SEQUENCE 2."""
+    day = secrets.randbelow(3000)
+    with psycopg.connect(stack.dsn(), autocommit=True) as conn:
+        (appointment_id, doctor) = conn.execute(
+            "insert into public.appointments (hospital_id, doctor_id, patient_id, starts_at,"
+            " ends_at) select %s, d.id, %s, s, s + interval '15 minutes'"
+            " from public.doctors as d, lateral (select timestamptz '2030-01-01 04:30Z'"
+            " + make_interval(days => %s)) as t (s)"
+            " where d.hospital_id = %s order by d.id limit 1 returning id,"
+            " (select full_name from public.profiles where id = doctor_user_id)",
+            (NABHA, patient.id, day, NABHA),
+        ).fetchone()
+
+        def sent() -> tuple[str, dict[str, str], Message]:
+            mailbox.messages.clear()
+            deliver(worker_settings)
+            [(recipients, email)] = mailbox.messages
+            assert recipients == [patient.email]
+            method, properties = calendar(email)
+            return method, properties, email
+
+        method, booked, email = sent()
+        assert method == "REQUEST" and booked["METHOD"] == "REQUEST"
+        assert subject(email).startswith("Civil Hospital Nabha: your appointment on ")
+        text = plain(email)
+        assert f"with {doctor} at Civil Hospital Nabha is confirmed for" in text
+        assert "at 10:00 (Asia/Kolkata)" in text
+        assert (booked["UID"], booked["SEQUENCE"], booked["STATUS"]) == (
+            f"{appointment_id}@carebase",
+            "0",
+            "CONFIRMED",
+        )
+        assert booked["SUMMARY"] == f"Appointment with {doctor} at Civil Hospital Nabha"
+        assert booked["DTSTART"].endswith("T043000Z") and booked["DTEND"].endswith("T044500Z")
+        assert booked["ORGANIZER"] == "mailto:contact@nabha.carebase.test"
+        assert "(Asia/Kolkata)" in booked["DESCRIPTION"]
+
+        conn.execute(
+            "update public.appointments set starts_at = starts_at + interval '2 hours',"
+            " ends_at = ends_at + interval '2 hours' where id = %s",
+            (appointment_id,),
+        )
+        method, moved, email = sent()
+        assert " is now on " in plain(email)
+        assert (method, moved["UID"], moved["SEQUENCE"]) == ("REQUEST", booked["UID"], "1")
+        assert moved["DTSTART"].endswith("T063000Z")
+
+        conn.execute(
+            "update public.appointments set status = 'cancelled', status_reason = 'unwell'"
+            " where id = %s",
+            (appointment_id,),
+        )
+        method, cancelled, email = sent()
+        assert (method, cancelled["METHOD"], cancelled["STATUS"]) == (
+            "CANCEL",
+            "CANCEL",
+            "CANCELLED",
+        )
+        assert (cancelled["UID"], cancelled["SEQUENCE"]) == (booked["UID"], "2")
+        assert subject(email).endswith(" is cancelled")
+
+
+def test_an_invitation_escapes_text_and_folds_long_lines_between_characters() -> None:
+    """Commas, semicolons, backslashes and newlines are escaped; lines of multi-byte text fold
+    at 75 octets without splitting a character; unfolded, the text is what was given."""
+    location = "ਸਿਵਲ ਹਸਪਤਾਲ ਨਾਭਾ, Patiala Gate Road; Ward 3\\B\nFloor 2 " * 2
+    ics = invitation(
+        {
+            "uid": "a@carebase",
+            "sequence": 3,
+            "method": "REQUEST",
+            "status": "CONFIRMED",
+            "starts_at": "2030-04-01T05:00:00+00:00",
+            "ends_at": "2030-04-01T05:30:00+00:00",
+            "time_zone": "Asia/Kolkata",
+            "summary": "Appointment with Dr. Kaur at Nabha",
+            "location": location,
+            "organizer_name": "Civil Hospital, Nabha",
+            "organizer_email": None,
+            "attendee_name": None,
+            "attendee_email": None,
+        },
+        fallback_organizer="care@nabha.carebase.test",
+    )
+    raw = ics.encode()
+    lines = raw.split(b"\r\n")
+    assert all(len(line) <= 75 for line in lines) and max(len(line) for line in lines) >= 70
+    [line.decode() for line in lines]  # every physical line is whole UTF-8
+    unfolded = ics.replace("\r\n ", "").split("\r\n")
+    [escaped] = [line[len("LOCATION:") :] for line in unfolded if line.startswith("LOCATION:")]
+    assert escaped.count("\\,") == 2 and escaped.count("\\;") == 2 and escaped.count("\\n") == 2
+    unescaped = re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], escaped)
+    assert unescaped == location
+    assert 'ORGANIZER;CN="Civil Hospital, Nabha":mailto:care@nabha.carebase.test' in unfolded
+    assert "DTSTART:20300401T050000Z" in unfolded and "SEQUENCE:3" in unfolded
+    assert "DESCRIPTION:At the hospital: 2030-04-01 10:30 (Asia/Kolkata). " in " ".join(unfolded)

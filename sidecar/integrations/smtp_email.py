@@ -4,7 +4,8 @@ One message per connection: connect (implicit TLS on `ssl`, else plain and then 
 `starttls`), log in when a username is set, send, quit. smtplib blocks, so each send runs in
 a worker thread. A 5xx reply about the recipient or the message is permanent (the same send
 fails again); a 4xx, a lost connection or refused credentials (an operator fixes them) are
-worth retrying. The returned id is the message's Message-ID.
+worth retrying. The returned id is the message's Message-ID. An email may carry attachments
+(a calendar invitation: text/calendar with its iTIP method, after the plain-text body).
 """
 
 from __future__ import annotations
@@ -12,12 +13,25 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 from sidecar.integrations.outcomes import permanent, transient
 
 TLS_MODES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to an email: its name, MIME type, type parameters and bytes."""
+
+    filename: str
+    maintype: str
+    subtype: str
+    data: bytes
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class SmtpMailer:
@@ -44,7 +58,9 @@ class SmtpMailer:
         self.tls = tls
         self.timeout = timeout
 
-    def _message(self, to: str, subject: str, body: str) -> EmailMessage:
+    def _message(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> EmailMessage:
         message = EmailMessage()
         message["From"] = (
             formataddr((self.sender_name, self.sender)) if self.sender_name else self.sender
@@ -54,6 +70,14 @@ class SmtpMailer:
         domain = self.sender.rpartition("@")[2] or None
         message["Message-ID"] = make_msgid(domain=domain)
         message.set_content(body)
+        for attachment in attachments:
+            message.add_attachment(
+                attachment.data,
+                maintype=attachment.maintype,
+                subtype=attachment.subtype,
+                filename=attachment.filename,
+                params=attachment.params,
+            )
         return message
 
     def _send(self, message: EmailMessage) -> None:
@@ -71,9 +95,11 @@ class SmtpMailer:
                 client.login(self.username, self.password)
             client.send_message(message)
 
-    async def send(self, to: str, subject: str, body: str) -> str:
-        """Sends one plain-text email; returns its Message-ID."""
-        message = self._message(to, subject, body)
+    async def send(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> str:
+        """Sends one plain-text email (with its attachments); returns its Message-ID."""
+        message = self._message(to, subject, body, attachments)
         try:
             await asyncio.to_thread(self._send, message)
         except smtplib.SMTPRecipientsRefused as error:

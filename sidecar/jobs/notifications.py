@@ -8,7 +8,9 @@ are the database's rules), `forget_device_token` drops tokens FCM says are gone.
 that dies holding rows loses them when their lease ends; another worker sends them then.
 Messages to patients (public.messages, kind `message`) ride the same rows: SMS and WhatsApp
 through Twilio's Messages API (a WhatsApp template outside the 24-hour window as its Content
-SID), email over SMTP; the database settles the message with its row.
+SID), email over SMTP; the database settles the message with its row. An appointment's
+email (confirmation, move, cancellation) carries its calendar invitation, built here from
+`message_calendar` (sidecar/messaging/ics.py) when it is sent.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import httpx
 
 from sidecar.integrations.fcm import AccessToken, FcmClient, UnregisteredToken
 from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
-from sidecar.integrations.smtp_email import SmtpMailer
+from sidecar.integrations.smtp_email import Attachment, SmtpMailer
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.twilio_sms import TwilioSms
+from sidecar.messaging.ics import invitation
 from sidecar.messaging.templates import TemplateError, render
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
@@ -193,8 +196,26 @@ class Worker:
                 status_callback=callback,
             )
         if channel == "email" and self.channels.email and data.get("email"):
-            return await self.channels.email.send(data["email"], subject or "", body)
+            attachments = await self._calendar(data["message_id"])
+            return await self.channels.email.send(data["email"], subject or "", body, attachments)
         raise permanent(f"no adapter or address for channel {channel}")
+
+    async def _calendar(self, message_id: str) -> list[Attachment]:
+        """The calendar invitation of an appointment email (none for other messages)."""
+        event = await self._rpc("message_calendar", {"message_id": message_id})
+        if not event:
+            return []
+        assert self.channels.email is not None
+        ics = invitation(event, fallback_organizer=self.channels.email.sender)
+        return [
+            Attachment(
+                filename="invite.ics" if event["method"] == "REQUEST" else "cancel.ics",
+                maintype="text",
+                subtype="calendar",
+                data=ics.encode(),
+                params={"method": event["method"], "charset": "UTF-8"},
+            )
+        ]
 
     async def _render(self, message_id: str, source: dict[str, Any]) -> tuple[str | None, str]:
         """An automatic message's template rendered in the sandbox, its text recorded on the
