@@ -26747,16 +26747,33 @@ begin
     end if;
     terms := websearch_to_tsquery('simple'::regconfig, query);
     return query
-    select to_jsonb(m) - 'search', ts_rank_cd(m.search, terms), count(*) over ()
-    from public.messages as m
-    where m.search @@ terms
-        and m.archived_at is null
-        and (search_messages.patient_id is null or m.patient_id = search_messages.patient_id)
-        and (search_messages.channel is null or m.channel = search_messages.channel)
-        and (search_messages.date_from is null or m.created_at >= search_messages.date_from)
-        and (search_messages.date_to is null or m.created_at <= search_messages.date_to)
-    order by ts_rank_cd(m.search, terms) desc, m.created_at desc, m.id
-    limit page_size offset (page - 1) * page_size;
+    with matched as materialized (
+        select m.id, m.created_at, ts_rank_cd(m.search, terms) as score
+        from public.messages as m
+        where m.search @@ terms
+            and m.archived_at is null
+            and (search_messages.patient_id is null or m.patient_id = search_messages.patient_id)
+            and (search_messages.channel is null or m.channel = search_messages.channel)
+            and (search_messages.date_from is null or m.created_at >= search_messages.date_from)
+            and (search_messages.date_to is null or m.created_at <= search_messages.date_to)
+    ),
+
+    counted as (
+        select count(*) as n from matched
+    ),
+
+    shown as (
+        select x.id, x.created_at, x.score
+        from matched as x
+        order by x.score desc, x.created_at desc, x.id
+        limit page_size offset (page - 1) * page_size
+    )
+
+    select to_jsonb(m) - 'search', s.score, c.n
+    from shown as s
+    join public.messages as m on m.id = s.id
+    cross join counted as c
+    order by s.score desc, s.created_at desc, s.id;
 end;
 $$;
 
