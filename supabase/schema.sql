@@ -3386,6 +3386,156 @@ $$;
 ALTER FUNCTION private.blind_index(kind text, value text) OWNER TO postgres;
 
 --
+-- Name: journey_actions_valid(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.journey_actions_valid(actions jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+    select jsonb_typeof(actions) = 'array' and jsonb_array_length(actions) <= 10 and not exists (
+        select from jsonb_array_elements(actions) as a (action)
+        where jsonb_typeof(a.action) <> 'object'
+            or not case a.action ->> 'type'
+                when 'send_template' then
+                    coalesce(a.action ->> 'template_code', '') ~ '^[a-z][a-z0-9_]{0,62}$'
+                    and coalesce(a.action ->> 'channel', '') in ('whatsapp', 'sms', 'email')
+                when 'create_ticket' then
+                    length(btrim(coalesce(a.action ->> 'title', ''))) between 1 and 200
+                    and coalesce(a.action ->> 'priority', 'medium') in ('low', 'medium', 'high', 'urgent')
+                    and coalesce(a.action ->> 'category', 'journey') ~ '^[a-z][a-z_]{0,39}$'
+                when 'book_follow_up' then
+                    coalesce(a.action ->> 'days', '0') ~ '^[0-9]{1,4}$'
+                else false
+            end
+    );
+$_$;
+
+ALTER FUNCTION private.journey_actions_valid(actions jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION journey_actions_valid(actions jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.journey_actions_valid(actions jsonb) IS 'Whether a stage''s actions are an array of send_template {template_code, channel}, create_ticket {title, priority, category} and book_follow_up {days} objects.';
+
+--
+-- Name: journey_stages; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.journey_stages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    journey_version_id uuid NOT NULL,
+    journey_id uuid NOT NULL,
+    hospital_id uuid NOT NULL,
+    "position" integer NOT NULL,
+    name text NOT NULL,
+    description text,
+    trigger_event text DEFAULT 'manual'::text NOT NULL,
+    wait_days integer,
+    due_days integer,
+    actions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT journey_stages_actions_valid CHECK (private.journey_actions_valid(actions)),
+    CONSTRAINT journey_stages_days_range CHECK ((((wait_days >= 0) AND (wait_days <= 3650)) AND ((due_days >= 0) AND (due_days <= 3650)))),
+    CONSTRAINT journey_stages_name_length CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT journey_stages_position_positive CHECK (("position" > 0)),
+    CONSTRAINT journey_stages_trigger_known CHECK ((trigger_event = ANY (ARRAY['manual'::text, 'appointment_completed'::text, 'lab_result_recorded'::text, 'days_after_previous'::text, 'days_after_start'::text]))),
+    CONSTRAINT journey_stages_wait_for_days CHECK (((trigger_event ~~ 'days_after_%'::text) = (wait_days IS NOT NULL)))
+);
+
+ALTER TABLE public.journey_stages OWNER TO postgres;
+
+--
+-- Name: TABLE journey_stages; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.journey_stages IS 'The ordered stages of a journey version. trigger_event says how an instance enters the stage: manual (rpc/advance_journey_instance), appointment_completed, lab_result_recorded, days_after_previous or days_after_start (wait_days). actions run on entering it. due_days: overdue when an instance stays in the stage longer.';
+
+--
+-- Name: COLUMN journey_stages."position"; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stages."position" IS 'The order, from 1 (the stage an instance starts in).';
+
+--
+-- Name: COLUMN journey_stages.actions; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.journey_stages.actions IS 'Run when an instance enters the stage: [{"type": "send_template", "template_code", "channel"}, {"type": "create_ticket", "title", "priority", "category"}, {"type": "book_follow_up", "days"}].';
+
+--
+-- Name: book_journey_follow_up(public.journey_instances, public.journey_stages, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    days integer := coalesce(action ->> 'days', '0')::integer;
+    visit public.appointments;
+    target timestamptz;
+    slot public.free_slot;
+    booked public.appointments;
+    why text;
+    ticket uuid;
+begin
+    -- The visit is the instance's own (same patient and hospital: its foreign key says so).
+    select a.* into visit from public.appointments as a
+    where a.id = instance.appointment_id and a.patient_id = instance.patient_id
+        and a.hospital_id = instance.hospital_id;
+    if visit.id is null then
+        why := 'the journey was not started from a visit, so there is no doctor to book with';
+    else
+        target := now() + make_interval(days => days);
+        select s.* into slot
+        from public.find_slots(target, target + interval '7 days', doctor_id => visit.doctor_id, mode => visit.mode) as s
+        where s.hospital_id = instance.hospital_id
+        order by s.starts_at
+        limit 1;
+        if slot.starts_at is null then
+            why := format(
+                'no free slot with the doctor of the visit in the 7 days from %s',
+                to_char(target at time zone 'Asia/Kolkata', 'DD Mon YYYY')
+            );
+        else
+            begin
+                booked := public.book_appointment(
+                    visit.doctor_id, slot.starts_at, slot.ends_at, instance.patient_id, 'follow_up', visit.mode,
+                    format('Follow-up (%s)', stage.name), source => 'front_desk'
+                );
+                return action || jsonb_build_object(
+                    'outcome', 'done', 'appointment_id', booked.id, 'starts_at', booked.starts_at
+                );
+            exception
+                when others then
+                    why := format('booking the free slot at %s was refused: %s', slot.starts_at, sqlerrm);
+            end;
+        end if;
+    end if;
+    insert into public.tickets (
+        hospital_id, patient_id, journey_instance_id, title, description, category, priority
+    )
+    values (
+        instance.hospital_id, instance.patient_id, instance.id,
+        format('Book a follow-up visit in %s days (%s)', days, stage.name), why, 'appointment',
+        coalesce(action ->> 'priority', 'medium')::public.ticket_priority
+    )
+    returning id into ticket;
+    return action || jsonb_build_object('outcome', 'done', 'ticket_id', ticket, 'reason', why);
+end;
+$$;
+
+ALTER FUNCTION private.book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb) IS 'The book_follow_up stage action: books the first free slot of the journey visit''s doctor from `days` days on (a week long), else opens a ticket to book it by hand saying why.';
+
+--
 -- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -9129,85 +9279,6 @@ CREATE FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, h
 $$;
 
 ALTER FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) OWNER TO postgres;
-
---
--- Name: journey_actions_valid(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
---
-
-CREATE FUNCTION private.journey_actions_valid(actions jsonb) RETURNS boolean
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $_$
-    select jsonb_typeof(actions) = 'array' and jsonb_array_length(actions) <= 10 and not exists (
-        select from jsonb_array_elements(actions) as a (action)
-        where jsonb_typeof(a.action) <> 'object'
-            or not case a.action ->> 'type'
-                when 'send_template' then
-                    coalesce(a.action ->> 'template_code', '') ~ '^[a-z][a-z0-9_]{0,62}$'
-                    and coalesce(a.action ->> 'channel', '') in ('whatsapp', 'sms', 'email')
-                when 'create_ticket' then
-                    length(btrim(coalesce(a.action ->> 'title', ''))) between 1 and 200
-                    and coalesce(a.action ->> 'priority', 'medium') in ('low', 'medium', 'high', 'urgent')
-                    and coalesce(a.action ->> 'category', 'journey') ~ '^[a-z][a-z_]{0,39}$'
-                when 'book_follow_up' then
-                    coalesce(a.action ->> 'days', '0') ~ '^[0-9]{1,4}$'
-                else false
-            end
-    );
-$_$;
-
-ALTER FUNCTION private.journey_actions_valid(actions jsonb) OWNER TO postgres;
-
---
--- Name: FUNCTION journey_actions_valid(actions jsonb); Type: COMMENT; Schema: private; Owner: postgres
---
-
-COMMENT ON FUNCTION private.journey_actions_valid(actions jsonb) IS 'Whether a stage''s actions are an array of send_template {template_code, channel}, create_ticket {title, priority, category} and book_follow_up {days} objects.';
-
---
--- Name: journey_stages; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.journey_stages (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    journey_version_id uuid NOT NULL,
-    journey_id uuid NOT NULL,
-    hospital_id uuid NOT NULL,
-    "position" integer NOT NULL,
-    name text NOT NULL,
-    description text,
-    trigger_event text DEFAULT 'manual'::text NOT NULL,
-    wait_days integer,
-    due_days integer,
-    actions jsonb DEFAULT '[]'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    CONSTRAINT journey_stages_actions_valid CHECK (private.journey_actions_valid(actions)),
-    CONSTRAINT journey_stages_days_range CHECK ((((wait_days >= 0) AND (wait_days <= 3650)) AND ((due_days >= 0) AND (due_days <= 3650)))),
-    CONSTRAINT journey_stages_name_length CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
-    CONSTRAINT journey_stages_position_positive CHECK (("position" > 0)),
-    CONSTRAINT journey_stages_trigger_known CHECK ((trigger_event = ANY (ARRAY['manual'::text, 'appointment_completed'::text, 'lab_result_recorded'::text, 'days_after_previous'::text, 'days_after_start'::text]))),
-    CONSTRAINT journey_stages_wait_for_days CHECK (((trigger_event ~~ 'days_after_%'::text) = (wait_days IS NOT NULL)))
-);
-
-ALTER TABLE public.journey_stages OWNER TO postgres;
-
---
--- Name: TABLE journey_stages; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.journey_stages IS 'The ordered stages of a journey version. trigger_event says how an instance enters the stage: manual (rpc/advance_journey_instance), appointment_completed, lab_result_recorded, days_after_previous or days_after_start (wait_days). actions run on entering it. due_days: overdue when an instance stays in the stage longer.';
-
---
--- Name: COLUMN journey_stages."position"; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.journey_stages."position" IS 'The order, from 1 (the stage an instance starts in).';
-
---
--- Name: COLUMN journey_stages.actions; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.journey_stages.actions IS 'Run when an instance enters the stage: [{"type": "send_template", "template_code", "channel"}, {"type": "create_ticket", "title", "priority", "category"}, {"type": "book_follow_up", "days"}].';
 
 --
 -- Name: enter_journey_stage(uuid, public.journey_stages, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -19003,16 +19074,13 @@ begin
                 null, instance.id
             );
             return action || jsonb_build_object('outcome', 'done', 'message_id', sent.id);
-        when 'create_ticket', 'book_follow_up' then
+        when 'book_follow_up' then
+            return private.book_journey_follow_up(instance, stage, action);
+        when 'create_ticket' then
             insert into public.tickets (hospital_id, patient_id, journey_instance_id, title, category, priority)
             values (
-                instance.hospital_id, instance.patient_id, instance.id,
-                case when action ->> 'type' = 'book_follow_up'
-                    then format('Book a follow-up visit in %s days (%s)', coalesce(action ->> 'days', '0'), stage.name)
-                    else action ->> 'title'
-                end,
-                case when action ->> 'type' = 'book_follow_up' then 'appointment' else coalesce(action ->> 'category', 'journey') end,
-                coalesce(action ->> 'priority', 'medium')::public.ticket_priority
+                instance.hospital_id, instance.patient_id, instance.id, action ->> 'title',
+                coalesce(action ->> 'category', 'journey'), coalesce(action ->> 'priority', 'medium')::public.ticket_priority
             )
             returning id into ticket;
             return action || jsonb_build_object('outcome', 'done', 'ticket_id', ticket);
@@ -19034,7 +19102,7 @@ ALTER FUNCTION private.run_journey_action(instance public.journey_instances, sta
 -- Name: FUNCTION run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) IS 'Runs a stage action (send_template, create_ticket, book_follow_up) and answers its outcome; a refusal (consent withdrawn, the WhatsApp window, no template) is an outcome, not an error.';
+COMMENT ON FUNCTION private.run_journey_action(instance public.journey_instances, stage public.journey_stages, action jsonb) IS 'Runs a stage action (send_template, create_ticket, book_follow_up: private.book_journey_follow_up) and answers its outcome; a refusal (consent withdrawn, the WhatsApp window, no template) is an outcome, not an error.';
 
 --
 -- Name: scan_indication(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -41012,6 +41080,27 @@ GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO authenticate
 GRANT ALL ON FUNCTION private.blind_index(kind text, value text) TO service_role;
 
 --
+-- Name: FUNCTION journey_actions_valid(actions jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.journey_actions_valid(actions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO service_role;
+
+--
+-- Name: TABLE journey_stages; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.journey_stages TO authenticated;
+GRANT SELECT ON TABLE public.journey_stages TO service_role;
+
+--
+-- Name: FUNCTION book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb) FROM PUBLIC;
+
+--
 -- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -42385,21 +42474,6 @@ REVOKE ALL ON FUNCTION private.enforce_state_machine() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.enqueue(kind text, subject_type text, subject_id uuid, hospital_id uuid, recipient_kind text, recipient_id uuid, channel text, payload jsonb, deliver_after timestamp with time zone) FROM PUBLIC;
-
---
--- Name: FUNCTION journey_actions_valid(actions jsonb); Type: ACL; Schema: private; Owner: postgres
---
-
-REVOKE ALL ON FUNCTION private.journey_actions_valid(actions jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO authenticated;
-GRANT ALL ON FUNCTION private.journey_actions_valid(actions jsonb) TO service_role;
-
---
--- Name: TABLE journey_stages; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT ON TABLE public.journey_stages TO authenticated;
-GRANT SELECT ON TABLE public.journey_stages TO service_role;
 
 --
 -- Name: FUNCTION enter_journey_stage(instance_id uuid, stage public.journey_stages, how text); Type: ACL; Schema: private; Owner: postgres

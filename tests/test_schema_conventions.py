@@ -345,6 +345,8 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.run_journey_action": "20261212101000 hands book_follow_up to"
+    " private.book_journey_follow_up, which books the follow-up visit (a ticket when it cannot)",
     "public.search_messages": "20261212100000 ranks and counts the matches from their ids and"
     " builds the JSON of the page's rows only (a common word cost seconds on 1M messages)",
     "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
