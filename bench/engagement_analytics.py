@@ -64,13 +64,21 @@ SEARCHES = {
         "select * from public.search_messages('\"appointment confirm\"', page => 3)"
     ),
 }
-# What EXPLAIN is shown for: the search as the function runs it, under the admin's RLS.
+# What EXPLAIN is shown for: the search as rpc/search_messages runs it (20261212100000: the
+# matches ranked and counted from their ids, the page's rows read back), under the caller's RLS.
 SEARCH_SQL = """
-    select to_jsonb(m) - 'search', ts_rank_cd(m.search, q), count(*) over ()
-    from public.messages as m, websearch_to_tsquery('simple', 'report') as q
-    where m.search @@ q and m.archived_at is null
-    order by ts_rank_cd(m.search, q) desc, m.created_at desc, m.id
-    limit 20
+    with matched as materialized (
+        select m.id, m.created_at, ts_rank_cd(m.search, q) as score
+        from public.messages as m, websearch_to_tsquery('simple', 'report') as q
+        where m.search @@ q and m.archived_at is null
+    ),
+    shown as (
+        select x.id, x.created_at, x.score from matched as x
+        order by x.score desc, x.created_at desc, x.id limit 20
+    )
+    select to_jsonb(m) - 'search', s.score, (select count(*) from matched)
+    from shown as s join public.messages as m on m.id = s.id
+    order by s.score desc, s.created_at desc, s.id
 """
 REPLIES_SQL = """
     select count(*), percentile_cont(0.5) within group (order by a.minutes)
