@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench bench-encryption bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-scale bench-codes bench-dicom install system firebase-tools js-clients splinter
+.PHONY: up down reset test lint pgtap pytest bench bench-encryption bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-scale bench-codes bench-dicom bench-engagement install system firebase-tools js-clients splinter
 
 up: install
 	@$(BIN)/carebase up
@@ -76,6 +76,9 @@ bench-dicom: install
 bench-encryption: install
 	@$(BIN)/carebase up >/dev/null
 	$(BIN)/python bench/encryption.py
+
+bench-engagement: install
+	$(BIN)/python bench/engagement_analytics.py $(BENCH_ARGS)
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --size $(SIZE) $(BENCH_ARGS)

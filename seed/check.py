@@ -151,6 +151,58 @@ RULES = {
         ) as s
         where (select d.problem from private.try_decrypt_field(s.v) as d) is not null
     """,
+    "message templates using undeclared or clinical variables": """
+        select count(*) from public.message_templates as t
+        where exists (
+            select from unnest(private.template_placeholders(t.body)
+                || private.template_placeholders(t.subject)) as p
+            where not p = any(t.variables))
+            or exists (select from unnest(t.variables) as v where private.clinical_variable(v))
+    """,
+    "outbound WhatsApp messages typed outside the 24-hour window": """
+        select count(*) from public.messages as m
+        left join public.message_templates as t on t.id = m.template_id
+        where m.channel = 'whatsapp' and m.direction = 'outbound'
+            and t.whatsapp_content_sid is null
+            and not exists (select from public.messages as i
+                where i.address = m.address and i.channel = 'whatsapp'
+                    and i.direction = 'inbound' and i.created_at <= m.created_at
+                    and i.created_at > m.created_at - interval '24 hours')
+    """,
+    "queued messages without their pending outbox row": """
+        select count(*) from public.messages as m
+        where m.status = 'queued' and not exists (select from private.outbox as o
+            where o.kind = 'message' and o.subject_id = m.id and o.state = 'pending')
+    """,
+    "messages whose status times do not match their status": """
+        select count(*) from public.messages as m
+        where (m.status in ('sent', 'delivered', 'read', 'failed') and m.direction = 'outbound'
+                and m.sent_at is null)
+            or (m.status = 'delivered' and m.delivered_at is null)
+            or (m.status = 'read' and m.read_at is null)
+            or (m.status = 'failed' and (m.failed_at is null or m.status_reason is null))
+            or (m.status in ('queued', 'cancelled') and m.sent_at is not null)
+    """,
+    "tickets whose status is not where their history ends": """
+        select count(*) from public.tickets as t
+        where t.status is distinct from (select h.to_state from public.status_history as h
+            where h.machine = 'ticket' and h.subject_id = t.id
+            order by h.occurred_at desc, h.from_state is null limit 1)
+    """,
+    "tickets resolved without resolution notes, or assigned to non-staff": """
+        select count(*) from public.tickets as t
+        where (t.status = 'resolved' and coalesce(btrim(t.resolution_notes), '') = '')
+            or (t.assigned_to is not null
+                and not private.is_active_staff_at(t.assigned_to, t.hospital_id))
+    """,
+    "journey instances whose current stage has no event in step with it": """
+        select count(*) from public.journey_instances as i
+        where i.current_stage_id is not null and not exists (
+            select from public.journey_stage_events as e
+            where e.instance_id = i.id and e.stage_id = i.current_stage_id
+                and (i.status <> 'active' or e.completed_at is null)
+                and (i.status <> 'completed' or e.completed_at is not null))
+    """,
     "staff without a hashed password": """
         select count(*) from public.staff_memberships as m
         join auth.users as u on u.id = m.user_id

@@ -37,14 +37,17 @@ from seed import (
     appointments,
     billing,
     clinical,
+    communications,
     connection,
     consent,
     hospitals,
+    journeys,
     leads,
     notifications,
     patients,
     prescriptions,
     schedules,
+    tickets,
 )
 from seed.encryption import Encryptor
 from seed.sizes import Size
@@ -60,6 +63,9 @@ BUILDERS: list[Callable[[World], list[Table]]] = [
     prescriptions.build,
     leads.build,
     billing.build,
+    journeys.build,
+    tickets.build,
+    communications.build,
 ]
 DERIVED = [
     *patients.DERIVED,
@@ -77,6 +83,7 @@ DERIVED = [
     where h.id = any(%(hospitals)s)
     on conflict do nothing
     """,
+    *communications.DERIVED,
 ]
 MRN_COUNTERS = """
     insert into private.mrn_counters as c (hospital_id, year, last_value)

@@ -32,13 +32,36 @@ class Size:
     duplicate_share: float = 0.01
     # Leads of the fertility front office (seed 004), over the last days_back days (60 at least).
     leads: int = 0
+    # Patient engagement (seed 001 PRM): messages on WhatsApp and SMS over the last days_back
+    # days (and scheduled ones ahead), tickets, and patients on journeys.
+    messages: int = 0
+    tickets: int = 0
+    journey_instances: int = 0
 
 
 SIZES = {
     size.name: size
     for size in (
         Size(
-            "tiny", 1, 4, 1, 1, 1, 2, 1, 60, 400, 21, 7, 1.0, 0.4, duplicate_share=0.08, leads=150
+            "tiny",
+            1,
+            4,
+            1,
+            1,
+            1,
+            2,
+            1,
+            60,
+            400,
+            21,
+            7,
+            1.0,
+            0.4,
+            duplicate_share=0.08,
+            leads=150,
+            messages=300,
+            tickets=40,
+            journey_instances=30,
         ),
         Size(
             "demo",
@@ -57,9 +80,29 @@ SIZES = {
             0.35,
             duplicate_share=0.02,
             leads=1_200,
+            messages=800,
+            tickets=120,
+            journey_instances=80,
         ),
         Size(
-            "large", 2, 100, 2, 10, 4, 40, 6, 100_000, 1_000_000, 330, 30, 0.05, 0.25, leads=100_000
+            "large",
+            2,
+            100,
+            2,
+            10,
+            4,
+            40,
+            6,
+            100_000,
+            1_000_000,
+            330,
+            30,
+            0.05,
+            0.25,
+            leads=100_000,
+            messages=1_000_000,
+            tickets=20_000,
+            journey_instances=30_000,
         ),
         Size(
             "xl",
@@ -77,6 +120,9 @@ SIZES = {
             0.02,
             0.15,
             leads=1_000_000,
+            messages=5_000_000,
+            tickets=100_000,
+            journey_instances=150_000,
         ),
     )
 }

@@ -96,6 +96,8 @@ class World:
     patients: list[Patient] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     encounters: list[tuple[str, int]] = field(default_factory=list)  # (encounter id, visit index)
+    # Journey instances other domains hang messages and tickets on: (id, patient, hospital).
+    journey_instances: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def now(self) -> float:

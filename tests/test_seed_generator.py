@@ -37,6 +37,9 @@ DIGESTS = {
         "select (patient_id, hospital_id, member_id, member_role, is_primary, assigned_at)::text"
         " from public.care_team_members order by 1"
     ),
+    "messages": "select (m.*)::text from public.messages as m order by id",
+    "tickets": "select (t.*)::text from public.tickets as t order by id",
+    "journey_instances": "select (j.*)::text from public.journey_instances as j order by id",
     "outbox": (
         "select (kind, subject_id, recipient_id, state, deliver_after, payload)::text"
         " from private.outbox order by 1"
@@ -194,6 +197,33 @@ def test_tiny_looks_like_the_data_it_stands_for(tiny: str) -> None:
             (STAFF_PASSWORD,),
         ).fetchone()
         assert accepted
+        # Patient engagement: messages in every status, in English, Hinglish and both
+        # scripts; tickets along their machine; journeys active and finished.
+        assert {"read", "delivered", "failed", "queued", "received"} <= values(
+            "select status from public.messages"
+        )
+        assert values("select channel::text from public.messages") == {"whatsapp", "sms"}
+        bodies = values("select body from public.messages")
+        assert any("\u0a00" <= ch <= "\u0a7f" for body in bodies for ch in body), "Gurmukhi"
+        assert any("\u0900" <= ch <= "\u097f" for body in bodies for ch in body), "Devanagari"
+        assert any("aapki" in body.lower() for body in bodies), "Hinglish"
+        (scheduled,) = conn.execute(
+            "select count(*) from public.messages where status = 'queued'"
+            " and scheduled_for > now() - interval '1 day'"
+        ).fetchone()
+        assert scheduled > 0
+        assert values("select channel::text from public.message_templates") == {
+            "whatsapp",
+            "sms",
+            "email",
+        }
+        assert {"open", "in_progress", "waiting_on_patient", "resolved", "closed"} == values(
+            "select status from public.tickets"
+        )
+        assert values("select count(*) > 0 from public.ticket_comments") == {True}
+        assert {"active", "completed", "cancelled"} == values(
+            "select status from public.journey_instances"
+        )
         (doctors_with_hours,) = conn.execute(
             "select count(distinct doctor_id) = (select count(*) from public.doctors)"
             " from public.doctor_working_hours"

@@ -4,7 +4,7 @@
 -- the window; the outbox settles the message; Twilio's status callbacks move it forward only;
 -- read, archive, stats and ranked search under RLS.
 begin;
-select plan(57);
+select plan(59);
 
 select tests.create_world();
 -- Only this file's rows are waiting in the outbox (the stack's demo data may have some).
@@ -412,6 +412,17 @@ select results_eq(
     $$ select s.message ->> 'id' from public.search_messages('Gurmeet', channel => 'whatsapp') as s $$,
     $$ values (tests.recall('wa_template')::text) $$,
     'filtered by channel'
+);
+select results_eq(
+    $$ select s.message ->> 'id', s.total from public.search_messages('appointment or Gurmeet', page_size => 1) as s $$,
+    $$ values (tests.recall('sms')::text, 2::bigint) $$,
+    'a page of one: the best match, and the total counts every match'
+);
+select results_eq(
+    $$ select s.message ->> 'id', s.total
+        from public.search_messages('appointment or Gurmeet', page => 2, page_size => 1) as s $$,
+    $$ values (tests.recall('wa_template')::text, 2::bigint) $$,
+    'the second page holds the next one'
 );
 select lives_ok($$ select public.archive_message(tests.recall('sms')) $$, 'the front desk archives a message');
 select is_empty(
