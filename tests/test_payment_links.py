@@ -26,6 +26,7 @@ from devstack.gateway.tokens import issue
 from devstack.local_server import LocalServer
 from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
+from sidecar.documents import render
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.notifications import Channels, Worker
 from sidecar.settings import SidecarSettings
@@ -280,3 +281,19 @@ def test_the_link_is_emailed_with_consent_and_not_without(
     assert refused.json()["email"] == {"queued": False, "reason": "contact_consent_withdrawn"}
     deliver_email(stack, gateway, mailbox)
     assert len([m for to, m in mailbox.messages if to == [email]]) == 1
+
+
+@pytest.mark.parametrize(("status", "pay_qr"), [("issued", True), ("paid", False)])
+def test_the_invoice_pdf_has_a_scan_to_pay_qr_only_while_payable(status: str, pay_qr: bool) -> None:
+    invoice = {"number": "NAB/2026-27/000001", "status": status, "total": 500, "currency": "INR"}
+    pdf = render.invoice_pdf(
+        invoice,
+        [],
+        [],
+        {"name": "Nabha Hospital"},
+        "Simranjit Kaur",
+        "https://verify.test/t",
+        pay_url="https://rzp.io/rzp/abc123",
+    )
+    images = pdf.count(b"/Subtype /Image")
+    assert (images, b"(https://rzp.io/rzp/abc123)" in pdf) == ((2, True) if pay_qr else (1, False))
