@@ -19236,45 +19236,49 @@ CREATE FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date dat
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    with invoices as (
-        select i.*, a.doctor_id
-        from public.invoices as i
-        left join public.appointments as a on a.id = i.appointment_id
-        where i.hospital_id = hospital and i.status <> 'draft' and i.total > 0
-            and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor)
+    with zone as (
+        select h.time_zone, private.hospital_days(h.id, start_date, end_date) as period
+        from public.hospitals as h
+        where h.id = hospital
     ),
 
     events as (
-        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected from invoices as i
+        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected
+        from public.invoices as i, zone as z
+        where i.hospital_id = hospital and i.issued_at >= lower(z.period) and i.issued_at < upper(z.period)
         union all
-        select c.invoice_id, c.issued_at, -c.amount, 0 from public.credit_notes as c
-        where c.invoice_id in (select i.id from invoices as i)
+        select c.invoice_id, c.issued_at, -c.amount, 0
+        from public.credit_notes as c, zone as z
+        where c.hospital_id = hospital and c.issued_at >= lower(z.period) and c.issued_at < upper(z.period)
         union all
-        select p.invoice_id, p.captured_at, 0, p.amount from public.payments as p
-        where p.status = 'captured' and p.invoice_id in (select i.id from invoices as i)
+        select p.invoice_id, p.captured_at, 0, p.amount
+        from public.payments as p, zone as z
+        where p.hospital_id = hospital and p.status = 'captured'
+            and p.captured_at >= lower(z.period) and p.captured_at < upper(z.period)
         union all
-        select p.invoice_id, r.processed_at, 0, -r.amount from public.refunds as r
-        join public.payments as p on p.id = r.payment_id
-        where r.status = 'processed' and p.invoice_id in (select i.id from invoices as i)
-    ),
-
-    dated as (
-        select e.*, private.hospital_day(hospital, e.at) as day from events as e
+        select p.invoice_id, r.processed_at, 0, -r.amount
+        from public.refunds as r
+        join public.payments as p on p.id = r.payment_id, zone as z
+        where r.hospital_id = hospital and r.status = 'processed'
+            and r.processed_at >= lower(z.period) and r.processed_at < upper(z.period)
     )
 
     select
-        d.day,
-        d.invoice_id,
+        (e.at at time zone z.time_zone)::date,
+        e.invoice_id,
         coalesce(s.code || ' ' || s.name, l.description),
-        i.doctor_id,
+        a.doctor_id,
         coalesce(nullif(btrim(i.insurer_name), ''), 'Self-pay'),
-        d.billed * l.line_total / i.total,
-        d.collected * l.line_total / i.total
-    from dated as d
-    join invoices as i on i.id = d.invoice_id
+        e.billed * l.line_total / i.total,
+        e.collected * l.line_total / i.total
+    from events as e
+    cross join zone as z
+    join public.invoices as i on i.id = e.invoice_id
+    left join public.appointments as a on a.id = i.appointment_id
     join public.invoice_lines as l on l.invoice_id = i.id
     left join public.billing_services as s on s.id = l.service_id
-    where d.day between start_date and end_date;
+    where i.status <> 'draft' and i.total > 0
+        and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor);
 $$;
 
 ALTER FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) OWNER TO postgres;
@@ -33658,6 +33662,12 @@ CREATE INDEX consent_events_document_idx ON public.consent_events USING btree (d
 CREATE INDEX consent_events_recorded_by_idx ON public.consent_events USING btree (recorded_by);
 
 --
+-- Name: credit_notes_hospital_issued_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_hospital_issued_idx ON public.credit_notes USING btree (hospital_id, issued_at);
+
+--
 -- Name: credit_notes_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -34634,6 +34644,12 @@ CREATE INDEX record_shares_target_idx ON public.record_shares USING btree (targe
 --
 
 CREATE INDEX refunds_hospital_idx ON public.refunds USING btree (hospital_id, created_at);
+
+--
+-- Name: refunds_hospital_processed_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_hospital_processed_idx ON public.refunds USING btree (hospital_id, processed_at) WHERE (status = 'processed'::public.refund_status);
 
 --
 -- Name: refunds_patient_idx; Type: INDEX; Schema: public; Owner: postgres

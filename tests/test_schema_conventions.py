@@ -351,6 +351,8 @@ RECREATED_FUNCTIONS = {
     " private.critical_result_recipients, which CDSS alerts use too",
     "private.complete_provisioning_grant": "20261210130000 answers the membership for a role"
     " without a profile row (nurse, front desk, CRO, admin)",
+    "private.revenue_facts": "20261212001000 reads only the period's events (by hospital and"
+    " moment, on indexes) before joining their invoices: the reports over 1M payments",
     "public.receive_razorpay_webhook": "20261212000000 goes through"
     " private.receive_razorpay_event, which applies payment link events after the inbox",
     "private.receive_calcom_webhook": "20261207000000 records through the shared"
