@@ -24446,7 +24446,8 @@ begin
             'invoiced', (
                 select coalesce(sum(i.total), 0) from public.invoices as i
                 where i.hospital_id = financial_snapshot.hospital_id and i.status <> 'draft'
-                    and private.hospital_day(i.hospital_id, i.issued_at) between first_day and last_day
+                    and i.issued_at >= lower(private.hospital_days(financial_snapshot.hospital_id, first_day, last_day))
+                    and i.issued_at < upper(private.hospital_days(financial_snapshot.hospital_id, first_day, last_day))
             )
         ),
         'pending_invoices', (
@@ -33992,6 +33993,12 @@ CREATE INDEX invoices_created_by_idx ON public.invoices USING btree (created_by)
 CREATE INDEX invoices_hospital_issued_idx ON public.invoices USING btree (hospital_id, issued_at);
 
 --
+-- Name: invoices_hospital_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_hospital_open_idx ON public.invoices USING btree (hospital_id, status) WHERE (status = ANY (ARRAY['issued'::public.invoice_status, 'partially_paid'::public.invoice_status, 'overdue'::public.invoice_status]));
+
+--
 -- Name: invoices_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -43243,6 +43250,7 @@ GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with 
 --
 
 REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) TO authenticated;
 
 --
 -- Name: TABLE message_templates; Type: ACL; Schema: public; Owner: postgres
