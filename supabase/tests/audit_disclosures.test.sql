@@ -246,6 +246,7 @@ select is_empty(
                 'patient_identifiers',      -- masked; in clear only through rpc/reveal_patient_identifier
                 'patient_pharmacy_choices', -- where prescriptions go
                 'patient_registrations',    -- the person at a hospital
+                'payment_links',            -- billing: an amount and Razorpay's link to pay it
                 'payments',                 -- billing: amounts, method, receipt number
                 'prescriptions',            -- contents encrypted; in clear only through rpc/read_prescriptions
                 'record_shares',            -- which hospital may read the record
