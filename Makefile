@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench bench-encryption bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-scale bench-codes bench-dicom bench-engagement install system firebase-tools js-clients splinter
+.PHONY: up down reset test lint pgtap pytest bench bench-encryption bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-scale bench-codes bench-dicom bench-engagement bench-revenue install system firebase-tools js-clients splinter
 
 up: install
 	@$(BIN)/carebase up
@@ -43,7 +43,7 @@ pytest:
 # stack; the scale bench its own (bench/scale_stack.py), on the data set SIZE (demo, large or xl):
 #   make bench-scale SIZE=demo BENCH_ARGS=--quick
 SIZE ?= large
-bench: bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-codes bench-dicom bench-encryption bench-scale
+bench: bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-codes bench-dicom bench-encryption bench-engagement bench-revenue bench-scale
 
 bench-gateway: install
 	@$(BIN)/carebase up >/dev/null
@@ -79,6 +79,10 @@ bench-encryption: install
 
 bench-engagement: install
 	$(BIN)/python bench/engagement_analytics.py $(BENCH_ARGS)
+
+bench-revenue: install
+	@$(BIN)/carebase up >/dev/null
+	$(BIN)/python bench/revenue_report.py $(BENCH_ARGS)
 
 bench-scale: install
 	$(BIN)/python bench/scale.py --size $(SIZE) $(BENCH_ARGS)

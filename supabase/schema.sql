@@ -2615,6 +2615,103 @@ $$;
 ALTER FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) OWNER TO postgres;
 
 --
+-- Name: payment_links; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.payment_links (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    patient_id uuid NOT NULL,
+    invoice_id uuid NOT NULL,
+    amount numeric(14,2) NOT NULL,
+    currency text NOT NULL,
+    status text DEFAULT 'created'::text NOT NULL,
+    gateway_link_id text,
+    short_url text,
+    payment_id uuid,
+    paid_at timestamp with time zone,
+    closed_at timestamp with time zone,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payment_links_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT payment_links_attached_together CHECK (((gateway_link_id IS NULL) = (short_url IS NULL))),
+    CONSTRAINT payment_links_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT payment_links_gateway_format CHECK (((gateway_link_id ~ '^plink_[A-Za-z0-9]{1,60}$'::text) AND (short_url ~ '^https?://\S+$'::text) AND (length(short_url) <= 300))),
+    CONSTRAINT payment_links_paid CHECK (((status = 'paid'::text) = ((paid_at IS NOT NULL) AND (payment_id IS NOT NULL)))),
+    CONSTRAINT payment_links_status_known CHECK ((status = ANY (ARRAY['created'::text, 'paid'::text, 'cancelled'::text, 'expired'::text])))
+);
+
+ALTER TABLE public.payment_links OWNER TO postgres;
+
+--
+-- Name: TABLE payment_links; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.payment_links IS 'Razorpay Payment Links for invoices (POST /api/v1/invoices/{id}/payment-link): one open link per invoice, for its outstanding patient share; paid through Razorpay''s page (never a card number here), recorded by the payment_link.paid webhook as a captured online payment. Read by the hospital''s front desk and admins and by the patient; written only by the billing functions.';
+
+--
+-- Name: COLUMN payment_links.amount; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payment_links.amount IS 'What the link asks for: the patient share due when it was opened.';
+
+--
+-- Name: COLUMN payment_links.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payment_links.status IS 'created (open: payable), paid (payment_link.paid), cancelled (superseded when what is due changed, or cancelled on Razorpay), expired (Razorpay''s expiry). Set only by the billing functions, forward only; no state machine row (no role moves it by hand).';
+
+--
+-- Name: COLUMN payment_links.gateway_link_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payment_links.gateway_link_id IS 'Razorpay''s payment link (plink_...).';
+
+--
+-- Name: COLUMN payment_links.short_url; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payment_links.short_url IS 'Razorpay''s short URL of the link (the patient''s payment page; the PDF''s "Scan to pay" QR).';
+
+--
+-- Name: COLUMN payment_links.payment_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.payment_links.payment_id IS 'The captured payment the link''s payment became.';
+
+--
+-- Name: attach_payment_link(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) RETURNS public.payment_links
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    link public.payment_links;
+begin
+    select l.* into link from public.payment_links as l where l.id = attach_payment_link.link_id for update;
+    if link.id is null then
+        perform private.raise_not_found('payment link not found', 'payment_link_not_found');
+    end if;
+    if link.gateway_link_id is not null then
+        if link.gateway_link_id <> attach_payment_link.gateway_link_id then
+            perform private.raise_conflict('the link has another Razorpay link already', 'link_attached');
+        end if;
+        return link;
+    end if;
+    update public.payment_links as l
+    set gateway_link_id = attach_payment_link.gateway_link_id, short_url = attach_payment_link.short_url
+    where l.id = link.id
+    returning l.* into link;
+    return link;
+end;
+$$;
+
+ALTER FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) OWNER TO postgres;
+
+--
 -- Name: audit_append(text, text, text, uuid, uuid, text[], jsonb, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9058,6 +9155,57 @@ ALTER FUNCTION private.duplicate_threshold() OWNER TO postgres;
 COMMENT ON FUNCTION private.duplicate_threshold() IS 'The score from which two records are proposed as one person (names at least half alike too).';
 
 --
+-- Name: email_payment_link(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_payment_link(invoice_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(email_payment_link.invoice_id);
+    link public.payment_links;
+    person public.patients;
+    template public.message_templates;
+    message public.messages;
+begin
+    select l.* into link from public.payment_links as l
+    where l.invoice_id = invoice.id and l.status = 'created' and l.short_url is not null;
+    if link.id is null then
+        return jsonb_build_object('queued', false, 'reason', 'no_open_link');
+    end if;
+    select p.* into person from public.patients as p where p.id = invoice.patient_id;
+    if person.email is null then
+        return jsonb_build_object('queued', false, 'reason', 'patient_has_no_email');
+    end if;
+    if private.contact_withdrawn(person.id, invoice.hospital_id, 'email') then
+        return jsonb_build_object('queued', false, 'reason', 'contact_consent_withdrawn');
+    end if;
+    template := private.hospital_template(
+        invoice.hospital_id, 'payment_link', 'email', 'billing', 'Invoice payment link',
+        'Invoice {{ invoice_number }}: {{ amount_due }} to pay',
+        E'Dear {{ patient_name }},\n\nYour invoice {{ invoice_number }} has {{ amount_due }} to pay. '
+        || E'You can pay it online, securely on Razorpay''s page:\n\n{{ link }}\n\n'
+        || E'If you have already paid, please ignore this message.\n',
+        '{patient_name,invoice_number,amount_due,link}'
+    );
+    message := private.send_message(
+        person.id, 'email', null, null, invoice.hospital_id, template.id,
+        jsonb_build_object(
+            'patient_name', person.full_name,
+            'invoice_number', invoice.number,
+            'amount_due', link.currency || ' ' || to_char(link.amount, 'FM999999999990.00'),
+            'link', link.short_url
+        ),
+        null, null
+    );
+    return jsonb_build_object('queued', true, 'message_id', message.id);
+end;
+$$;
+
+ALTER FUNCTION private.email_payment_link(invoice_id uuid) OWNER TO postgres;
+
+--
 -- Name: encrypt_contents(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -10856,6 +11004,99 @@ ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date d
 COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
 
 --
+-- Name: message_templates; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.message_templates (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    channel public.message_channel NOT NULL,
+    category text DEFAULT 'general'::text NOT NULL,
+    subject text,
+    body text NOT NULL,
+    variables text[] DEFAULT '{}'::text[] NOT NULL,
+    whatsapp_content_sid text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT message_templates_body_length CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 20000))),
+    CONSTRAINT message_templates_category_known CHECK ((category = ANY (ARRAY['appointment'::text, 'instructions'::text, 'follow_up'::text, 'results'::text, 'pharmacy'::text, 'billing'::text, 'general'::text]))),
+    CONSTRAINT message_templates_code_format CHECK ((code ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT message_templates_content_sid CHECK (((whatsapp_content_sid IS NULL) OR ((channel = 'whatsapp'::public.message_channel) AND (whatsapp_content_sid ~ '^HX[0-9a-f]{32}$'::text)))),
+    CONSTRAINT message_templates_email_has_subject CHECK (((channel <> 'email'::public.message_channel) OR (length(btrim(subject)) > 0))),
+    CONSTRAINT message_templates_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
+    CONSTRAINT message_templates_subject_length CHECK ((length(subject) <= 200)),
+    CONSTRAINT message_templates_variables_named CHECK (((cardinality(variables) <= 20) AND (array_to_string(variables, ','::text) ~ '^([a-z][a-z0-9_]{0,39}(,|$))*$'::text)))
+);
+
+ALTER TABLE public.message_templates OWNER TO postgres;
+
+--
+-- Name: TABLE message_templates; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.message_templates IS 'Message templates per hospital and channel (seed 001): code, name, category (appointment, instructions, follow_up, results, pharmacy, billing, general), subject (email), body in Jinja2 syntax using only its declared variables (none named for clinical content), and for WhatsApp the Twilio Content SID of the template as WhatsApp approved it (ContentVariables "1", "2"... are the declared variables in order). Read by the hospital''s staff; written by its admins and CROs. A template messages were sent from keeps its text.';
+
+--
+-- Name: COLUMN message_templates.code; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.code IS 'The template''s key within its hospital and channel, e.g. apt_reminder.';
+
+--
+-- Name: COLUMN message_templates.body; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.body IS 'The text in Jinja2 syntax, e.g. "Hi {{ patient_name }}, your appointment is on {{ appointment_date }}".';
+
+--
+-- Name: COLUMN message_templates.variables; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.variables IS 'The variables the text may use, in order; rendering refuses any other, and any left out.';
+
+--
+-- Name: COLUMN message_templates.whatsapp_content_sid; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.message_templates.whatsapp_content_sid IS 'The Twilio Content SID (HX...) of the WhatsApp-approved template: what may be sent outside the 24-hour window.';
+
+--
+-- Name: hospital_template(uuid, text, public.message_channel, text, text, text, text, text[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_template(hospital_id uuid, code text, channel public.message_channel, category text, name text, subject text, body text, variables text[]) RETURNS public.message_templates
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    template public.message_templates;
+begin
+    insert into public.message_templates (hospital_id, code, name, channel, category, subject, body, variables, created_by)
+    values (
+        hospital_template.hospital_id, hospital_template.code, hospital_template.name, hospital_template.channel,
+        hospital_template.category, hospital_template.subject, hospital_template.body, hospital_template.variables, null
+    )
+    on conflict on constraint message_templates_code_unique do nothing;
+    select t.* into template from public.message_templates as t
+    where t.hospital_id = hospital_template.hospital_id and t.channel = hospital_template.channel
+        and t.code = hospital_template.code;
+    return template;
+end;
+$$;
+
+ALTER FUNCTION private.hospital_template(hospital_id uuid, code text, channel public.message_channel, category text, name text, subject text, body text, variables text[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_template(hospital_id uuid, code text, channel public.message_channel, category text, name text, subject text, body text, variables text[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_template(hospital_id uuid, code text, channel public.message_channel, category text, name text, subject text, body text, variables text[]) IS 'A hospital''s template (hospital, channel, code), made from the given text when it has none yet.';
+
+--
 -- Name: hospital_today(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11474,6 +11715,31 @@ ALTER FUNCTION private.invoice_balance(invoice public.invoices) OWNER TO postgre
 --
 
 COMMENT ON FUNCTION private.invoice_balance(invoice public.invoices) IS 'total - amount_credited - amount_paid.';
+
+--
+-- Name: invoice_patient_due(public.invoices); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.invoice_patient_due(invoice public.invoices) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select greatest(least(
+        private.invoice_balance(invoice),
+        invoice.patient_total - coalesce((
+            select sum(p.amount - p.amount_refunded) from public.payments as p
+            where p.invoice_id = invoice.id and p.payer = 'patient' and p.status = 'captured'
+        ), 0)
+    ), 0);
+$$;
+
+ALTER FUNCTION private.invoice_patient_due(invoice public.invoices) OWNER TO postgres;
+
+--
+-- Name: FUNCTION invoice_patient_due(invoice public.invoices); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.invoice_patient_due(invoice public.invoices) IS 'The outstanding patient share of an invoice: patient_total less the patient''s captured payments (net of refunds), at most the balance, never negative.';
 
 --
 -- Name: is_active_staff(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14773,6 +15039,51 @@ ALTER FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) OWNER TO
 COMMENT ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) IS 'The open lead of a phone at a hospital whose last inquiry is within the repeat window.';
 
 --
+-- Name: open_payment_link(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.open_payment_link(invoice_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices := private.front_office_invoice(open_payment_link.invoice_id);
+    due numeric;
+    link public.payment_links;
+    superseded text;
+begin
+    if invoice.status not in ('issued', 'partially_paid', 'overdue') then
+        perform private.raise_conflict(
+            format('invoice %s is %s: nothing can be paid on it', coalesce(invoice.number, 'draft'), invoice.status),
+            'invoice_not_payable'
+        );
+    end if;
+    due := private.invoice_patient_due(invoice);
+    if due <= 0 then
+        perform private.raise_conflict('the patient owes nothing on this invoice', 'nothing_due');
+    end if;
+    select l.* into link from public.payment_links as l
+    where l.invoice_id = invoice.id and l.status = 'created'
+    for update;
+    if link.id is not null and link.amount = due then
+        return jsonb_build_object('link', to_jsonb(link), 'reused', true, 'superseded_gateway_link_id', null);
+    end if;
+    if link.id is not null then
+        update public.payment_links as l
+        set status = 'cancelled', closed_at = now()
+        where l.id = link.id;
+        superseded := link.gateway_link_id;
+    end if;
+    insert into public.payment_links (hospital_id, patient_id, invoice_id, amount, currency)
+    values (invoice.hospital_id, invoice.patient_id, invoice.id, due, invoice.currency)
+    returning * into link;
+    return jsonb_build_object('link', to_jsonb(link), 'reused', false, 'superseded_gateway_link_id', superseded);
+end;
+$$;
+
+ALTER FUNCTION private.open_payment_link(invoice_id uuid) OWNER TO postgres;
+
+--
 -- Name: outbox_delivery(private.outbox, text[]); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15951,6 +16262,93 @@ ALTER FUNCTION private.razorpay_apply_payment(entity jsonb, target public.paymen
 COMMENT ON FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) IS 'Applies a Razorpay payment entity reported as authorized, captured or failed to its payment (found by payment id, else its order), forward only; a capture gives the receipt number and pays the invoice. Answers {outcome, reason, detail, hospital_id, payment_id, status}.';
 
 --
+-- Name: razorpay_apply_payment_link(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.razorpay_apply_payment_link(parsed jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+    kind constant text := parsed ->> 'event';
+    entity constant jsonb := parsed #> '{payload,payment_link,entity}';
+    paid_with constant jsonb := parsed #> '{payload,payment,entity}';
+    ours constant text := entity ->> 'reference_id';
+    link public.payment_links;
+    payment public.payments;
+    result jsonb;
+begin
+    if nullif(btrim(entity ->> 'id'), '') is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_payment_link');
+    end if;
+    select l.* into link from public.payment_links as l where l.gateway_link_id = entity ->> 'id' for update;
+    if link.id is null and ours ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        select l.* into link from public.payment_links as l
+        where l.id = ours::uuid and l.gateway_link_id is null
+        for update;
+    end if;
+    if link.id is null then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'unknown_payment_link',
+            'detail', 'no payment link of carebase has this id'
+        );
+    end if;
+    if kind in ('payment_link.cancelled', 'payment_link.expired') then
+        if link.status <> 'created' then
+            return jsonb_build_object('outcome', 'ignored', 'reason', 'no_change', 'hospital_id', link.hospital_id);
+        end if;
+        update public.payment_links as l
+        set status = case kind when 'payment_link.expired' then 'expired' else 'cancelled' end, closed_at = now()
+        where l.id = link.id;
+        return jsonb_build_object('outcome', 'applied', 'hospital_id', link.hospital_id);
+    end if;
+    -- payment_link.paid: the payment made on the link's order, recorded as an order's is.
+    if paid_with is null or nullif(btrim(paid_with ->> 'order_id'), '') is null then
+        return jsonb_build_object('outcome', 'unprocessable', 'reason', 'missing_payment', 'hospital_id', link.hospital_id);
+    end if;
+    if link.status = 'paid' then
+        return jsonb_build_object(
+            'outcome', 'ignored', 'reason', 'no_change', 'hospital_id', link.hospital_id, 'payment_id', link.payment_id
+        );
+    end if;
+    if paid_with ->> 'amount' is distinct from round(link.amount * 100)::text
+        or paid_with ->> 'currency' is distinct from link.currency then
+        return jsonb_build_object(
+            'outcome', 'unprocessable', 'reason', 'amount_mismatch', 'hospital_id', link.hospital_id,
+            'detail', format('Razorpay reports %s %s, the link is %s %s', paid_with ->> 'amount',
+                paid_with ->> 'currency', round(link.amount * 100), link.currency)
+        );
+    end if;
+    -- The money is real even on a link superseded in the meantime: it is recorded all the same.
+    select p.* into payment from public.payments as p where p.gateway_payment_id = paid_with ->> 'id';
+    if payment.id is null then
+        insert into public.payments (
+            hospital_id, patient_id, invoice_id, payer, method, gateway, gateway_order_id, amount, currency, status
+        )
+        values (
+            link.hospital_id, link.patient_id, link.invoice_id, 'patient', 'online', 'razorpay',
+            paid_with ->> 'order_id', link.amount, link.currency, 'created'
+        );
+    end if;
+    result := private.razorpay_apply_payment(paid_with, 'captured');
+    if result ->> 'outcome' = 'applied' or result ->> 'reason' = 'no_change' then
+        update public.payment_links as l
+        set status = 'paid', paid_at = now(), payment_id = (result ->> 'payment_id')::uuid
+        where l.id = link.id;
+    end if;
+    return result;
+end;
+$_$;
+
+ALTER FUNCTION private.razorpay_apply_payment_link(parsed jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION razorpay_apply_payment_link(parsed jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.razorpay_apply_payment_link(parsed jsonb) IS 'Applies a Razorpay payment_link.paid / .cancelled / .expired event to its link (by Razorpay''s id, else reference_id): a paid link''s payment is made on the link''s order and captured by private.razorpay_apply_payment, as an order''s payment is. Answers as razorpay_apply_payment.';
+
+--
 -- Name: razorpay_apply_refund(jsonb, public.refund_status); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -16586,6 +16984,47 @@ ALTER FUNCTION private.receive_patient_message(channel public.message_channel, f
 --
 
 COMMENT ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) IS 'Records a patient''s inbound message for each registration of the patients carrying the number.';
+
+--
+-- Name: receive_razorpay_event(text, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.receive_razorpay_event(body text, event_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    received jsonb := private.receive_razorpay_webhook(receive_razorpay_event.body, receive_razorpay_event.event_id);
+    parsed jsonb;
+    result jsonb;
+begin
+    if received ->> 'outcome' is distinct from 'ignored' or received ->> 'reason' is distinct from 'unsupported_event' then
+        return received;
+    end if;
+    parsed := body::jsonb;
+    if parsed ->> 'event' not in ('payment_link.paid', 'payment_link.cancelled', 'payment_link.expired') then
+        return received;
+    end if;
+    result := private.razorpay_apply_payment_link(parsed);
+    update private.webhook_inbox as i
+    set
+        outcome = result ->> 'outcome',
+        reason = result ->> 'reason',
+        detail = result ->> 'detail',
+        hospital_id = coalesce((result ->> 'hospital_id')::uuid, i.hospital_id),
+        applied_at = case when result ->> 'outcome' = 'applied' then now() end
+    where i.id = (received ->> 'inbox_entry_id')::uuid;
+    return (result - 'hospital_id') || jsonb_build_object('inbox_entry_id', received ->> 'inbox_entry_id');
+end;
+$$;
+
+ALTER FUNCTION private.receive_razorpay_event(body text, event_id text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION receive_razorpay_event(body text, event_id text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.receive_razorpay_event(body text, event_id text) IS 'private.receive_razorpay_webhook (inbox, order and refund events), then a payment link event applied by private.razorpay_apply_payment_link and its inbox entry updated.';
 
 --
 -- Name: receive_razorpay_webhook(text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -18868,45 +19307,49 @@ CREATE FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date dat
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    with invoices as (
-        select i.*, a.doctor_id
-        from public.invoices as i
-        left join public.appointments as a on a.id = i.appointment_id
-        where i.hospital_id = hospital and i.status <> 'draft' and i.total > 0
-            and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor)
+    with zone as (
+        select h.time_zone, private.hospital_days(h.id, start_date, end_date) as period
+        from public.hospitals as h
+        where h.id = hospital
     ),
 
     events as (
-        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected from invoices as i
+        select i.id as invoice_id, i.issued_at as at, i.total as billed, 0::numeric as collected
+        from public.invoices as i, zone as z
+        where i.hospital_id = hospital and i.issued_at >= lower(z.period) and i.issued_at < upper(z.period)
         union all
-        select c.invoice_id, c.issued_at, -c.amount, 0 from public.credit_notes as c
-        where c.invoice_id in (select i.id from invoices as i)
+        select c.invoice_id, c.issued_at, -c.amount, 0
+        from public.credit_notes as c, zone as z
+        where c.hospital_id = hospital and c.issued_at >= lower(z.period) and c.issued_at < upper(z.period)
         union all
-        select p.invoice_id, p.captured_at, 0, p.amount from public.payments as p
-        where p.status = 'captured' and p.invoice_id in (select i.id from invoices as i)
+        select p.invoice_id, p.captured_at, 0, p.amount
+        from public.payments as p, zone as z
+        where p.hospital_id = hospital and p.status = 'captured'
+            and p.captured_at >= lower(z.period) and p.captured_at < upper(z.period)
         union all
-        select p.invoice_id, r.processed_at, 0, -r.amount from public.refunds as r
-        join public.payments as p on p.id = r.payment_id
-        where r.status = 'processed' and p.invoice_id in (select i.id from invoices as i)
-    ),
-
-    dated as (
-        select e.*, private.hospital_day(hospital, e.at) as day from events as e
+        select p.invoice_id, r.processed_at, 0, -r.amount
+        from public.refunds as r
+        join public.payments as p on p.id = r.payment_id, zone as z
+        where r.hospital_id = hospital and r.status = 'processed'
+            and r.processed_at >= lower(z.period) and r.processed_at < upper(z.period)
     )
 
     select
-        d.day,
-        d.invoice_id,
+        (e.at at time zone z.time_zone)::date,
+        e.invoice_id,
         coalesce(s.code || ' ' || s.name, l.description),
-        i.doctor_id,
+        a.doctor_id,
         coalesce(nullif(btrim(i.insurer_name), ''), 'Self-pay'),
-        d.billed * l.line_total / i.total,
-        d.collected * l.line_total / i.total
-    from dated as d
-    join invoices as i on i.id = d.invoice_id
+        e.billed * l.line_total / i.total,
+        e.collected * l.line_total / i.total
+    from events as e
+    cross join zone as z
+    join public.invoices as i on i.id = e.invoice_id
+    left join public.appointments as a on a.id = i.appointment_id
     join public.invoice_lines as l on l.invoice_id = i.id
     left join public.billing_services as s on s.id = l.service_id
-    where d.day between start_date and end_date;
+    where i.status <> 'draft' and i.total > 0
+        and (revenue_facts.doctor is null or a.doctor_id = revenue_facts.doctor);
 $$;
 
 ALTER FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) OWNER TO postgres;
@@ -22127,6 +22570,27 @@ ALTER FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id tex
 COMMENT ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) IS 'Service role only (the sidecar, after Razorpay created the order): records the payment''s Razorpay order id. Errors: PT404 payment_not_found, PT409 order_attached.';
 
 --
+-- Name: attach_payment_link(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) RETURNS public.payment_links
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.attach_payment_link(
+        attach_payment_link.link_id, attach_payment_link.gateway_link_id, attach_payment_link.short_url
+    );
+$$;
+
+ALTER FUNCTION public.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION attach_payment_link(link_id uuid, gateway_link_id text, short_url text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) IS 'Service role only (the sidecar, after Razorpay made the link): records its plink_ id and short_url. Again with the same id, the same link. Errors: PT404 payment_link_not_found, PT409 link_attached.';
+
+--
 -- Name: audit_anchor_segment(bigint, integer); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -23791,6 +24255,25 @@ ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER T
 COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status) and current content_hash; null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
 
 --
+-- Name: email_payment_link(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.email_payment_link(invoice_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.email_payment_link(email_payment_link.invoice_id);
+$$;
+
+ALTER FUNCTION public.email_payment_link(invoice_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_payment_link(invoice_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.email_payment_link(invoice_id uuid) IS 'Front desk, hospital admin of the invoice''s hospital: queues the invoice''s open payment link to the patient''s email through the communications outbox, from the hospital''s billing template payment_link (made on first use; variables patient_name, invoice_number, amount_due, link; nothing clinical). Consent is checked again when the worker sends it. Answers {queued: true, message_id}, or {queued: false, reason: no_open_link | patient_has_no_email | contact_consent_withdrawn}. Errors: PT404 invoice_not_found.';
+
+--
 -- Name: expire_prescriptions(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -24031,7 +24514,8 @@ begin
             'invoiced', (
                 select coalesce(sum(i.total), 0) from public.invoices as i
                 where i.hospital_id = financial_snapshot.hospital_id and i.status <> 'draft'
-                    and private.hospital_day(i.hospital_id, i.issued_at) between first_day and last_day
+                    and i.issued_at >= lower(private.hospital_days(financial_snapshot.hospital_id, first_day, last_day))
+                    and i.issued_at < upper(private.hospital_days(financial_snapshot.hospital_id, first_day, last_day))
             )
         ),
         'pending_invoices', (
@@ -24973,6 +25457,25 @@ COMMENT ON FUNCTION public.metadata_enums() IS 'Every enum of the API and every 
 Returns {enums: {type: [labels]}, state_machines: {machine: {states, transitions}}}.';
 
 --
+-- Name: open_payment_link(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.open_payment_link(invoice_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.open_payment_link(open_payment_link.invoice_id);
+$$;
+
+ALTER FUNCTION public.open_payment_link(invoice_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION open_payment_link(invoice_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.open_payment_link(invoice_id uuid) IS 'Front desk, hospital admin of the invoice''s hospital: the invoice''s open payment link for its outstanding patient share, made if there is none (POST /api/v1/invoices/{id}/payment-link makes it on Razorpay too). Asked again, the same link (reused true); when what is due changed, the old link is cancelled (superseded_gateway_link_id, to cancel on Razorpay) and a new one opened. Answers {link, reused, superseded_gateway_link_id}. Errors: PT404 invoice_not_found, PT409 invoice_not_payable, nothing_due.';
+
+--
 -- Name: order_scan(uuid, uuid, public.scan_modality, text, public.scan_priority, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -25760,7 +26263,7 @@ CREATE FUNCTION public.receive_razorpay_webhook(body text, event_id text DEFAULT
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-    select private.receive_razorpay_webhook(receive_razorpay_webhook.body, receive_razorpay_webhook.event_id);
+    select private.receive_razorpay_event(receive_razorpay_webhook.body, receive_razorpay_webhook.event_id);
 $$;
 
 ALTER FUNCTION public.receive_razorpay_webhook(body text, event_id text) OWNER TO postgres;
@@ -25769,7 +26272,7 @@ ALTER FUNCTION public.receive_razorpay_webhook(body text, event_id text) OWNER T
 -- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) IS 'Service role only (the sidecar, after checking X-Razorpay-Signature on the raw body): records a Razorpay webhook in the inbox (provider razorpay, one entry per x-razorpay-event-id) and applies it in one transaction: payment.authorized / payment.captured / order.paid / payment.failed move the payment forward only (a capture gives its receipt number and pays the invoice), refund.processed / refund.failed settle a refund. Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (no_change, not_forward, unknown_order, amount_mismatch, unsupported_event, malformed_json...), payment_id, refund_id, status}.';
+COMMENT ON FUNCTION public.receive_razorpay_webhook(body text, event_id text) IS 'Service role only (the sidecar, after checking X-Razorpay-Signature on the raw body): records a Razorpay webhook in the inbox (provider razorpay, one entry per x-razorpay-event-id) and applies it in one transaction: payment.authorized / payment.captured / order.paid / payment.failed move the payment forward only (a capture gives its receipt number and pays the invoice), refund.processed / refund.failed settle a refund, payment_link.paid records the link''s payment as captured (payment_link.cancelled / .expired close the link). Answers {inbox_entry_id, outcome: applied | ignored | unprocessable | duplicate, reason (no_change, not_forward, unknown_order, unknown_payment_link, amount_mismatch, unsupported_event, malformed_json...), payment_id, refund_id, status}.';
 
 --
 -- Name: receive_twilio_status(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
@@ -30602,67 +31105,6 @@ refused (PT405); read through rpc/patient_timeline or a write with return=repres
 COMMENT ON COLUMN public.medical_profiles.details_encrypted IS 'Encrypted {allergies, chronic_conditions, current_medications}.';
 
 --
--- Name: message_templates; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.message_templates (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    code text NOT NULL,
-    name text NOT NULL,
-    channel public.message_channel NOT NULL,
-    category text DEFAULT 'general'::text NOT NULL,
-    subject text,
-    body text NOT NULL,
-    variables text[] DEFAULT '{}'::text[] NOT NULL,
-    whatsapp_content_sid text,
-    is_active boolean DEFAULT true NOT NULL,
-    created_by uuid DEFAULT auth.uid(),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT message_templates_body_length CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 20000))),
-    CONSTRAINT message_templates_category_known CHECK ((category = ANY (ARRAY['appointment'::text, 'instructions'::text, 'follow_up'::text, 'results'::text, 'pharmacy'::text, 'billing'::text, 'general'::text]))),
-    CONSTRAINT message_templates_code_format CHECK ((code ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
-    CONSTRAINT message_templates_content_sid CHECK (((whatsapp_content_sid IS NULL) OR ((channel = 'whatsapp'::public.message_channel) AND (whatsapp_content_sid ~ '^HX[0-9a-f]{32}$'::text)))),
-    CONSTRAINT message_templates_email_has_subject CHECK (((channel <> 'email'::public.message_channel) OR (length(btrim(subject)) > 0))),
-    CONSTRAINT message_templates_name_present CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 200))),
-    CONSTRAINT message_templates_subject_length CHECK ((length(subject) <= 200)),
-    CONSTRAINT message_templates_variables_named CHECK (((cardinality(variables) <= 20) AND (array_to_string(variables, ','::text) ~ '^([a-z][a-z0-9_]{0,39}(,|$))*$'::text)))
-);
-
-ALTER TABLE public.message_templates OWNER TO postgres;
-
---
--- Name: TABLE message_templates; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.message_templates IS 'Message templates per hospital and channel (seed 001): code, name, category (appointment, instructions, follow_up, results, pharmacy, billing, general), subject (email), body in Jinja2 syntax using only its declared variables (none named for clinical content), and for WhatsApp the Twilio Content SID of the template as WhatsApp approved it (ContentVariables "1", "2"... are the declared variables in order). Read by the hospital''s staff; written by its admins and CROs. A template messages were sent from keeps its text.';
-
---
--- Name: COLUMN message_templates.code; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.message_templates.code IS 'The template''s key within its hospital and channel, e.g. apt_reminder.';
-
---
--- Name: COLUMN message_templates.body; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.message_templates.body IS 'The text in Jinja2 syntax, e.g. "Hi {{ patient_name }}, your appointment is on {{ appointment_date }}".';
-
---
--- Name: COLUMN message_templates.variables; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.message_templates.variables IS 'The variables the text may use, in order; rendering refuses any other, and any left out.';
-
---
--- Name: COLUMN message_templates.whatsapp_content_sid; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.message_templates.whatsapp_content_sid IS 'The Twilio Content SID (HX...) of the WhatsApp-approved template: what may be sent outside the 24-hour window.';
-
---
 -- Name: patient_consents; Type: VIEW; Schema: public; Owner: postgres
 --
 
@@ -32458,6 +32900,20 @@ ALTER TABLE ONLY public.patients
     ADD CONSTRAINT patients_user_id_key UNIQUE (user_id);
 
 --
+-- Name: payment_links payment_links_gateway_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payment_links
+    ADD CONSTRAINT payment_links_gateway_unique UNIQUE (gateway_link_id);
+
+--
+-- Name: payment_links payment_links_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payment_links
+    ADD CONSTRAINT payment_links_pkey PRIMARY KEY (id);
+
+--
 -- Name: payments payments_gateway_payment_unique; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -33292,6 +33748,12 @@ CREATE INDEX consent_events_document_idx ON public.consent_events USING btree (d
 CREATE INDEX consent_events_recorded_by_idx ON public.consent_events USING btree (recorded_by);
 
 --
+-- Name: credit_notes_hospital_issued_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX credit_notes_hospital_issued_idx ON public.credit_notes USING btree (hospital_id, issued_at);
+
+--
 -- Name: credit_notes_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -33614,6 +34076,12 @@ CREATE INDEX invoices_created_by_idx ON public.invoices USING btree (created_by)
 --
 
 CREATE INDEX invoices_hospital_issued_idx ON public.invoices USING btree (hospital_id, issued_at);
+
+--
+-- Name: invoices_hospital_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX invoices_hospital_open_idx ON public.invoices USING btree (hospital_id, status) WHERE (status = ANY (ARRAY['issued'::public.invoice_status, 'partially_paid'::public.invoice_status, 'overdue'::public.invoice_status]));
 
 --
 -- Name: invoices_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -34096,6 +34564,30 @@ CREATE INDEX patients_phone_idx ON public.patients USING btree (phone);
 CREATE INDEX patients_phone_reversed_idx ON public.patients USING btree (reverse((phone)::text) text_pattern_ops);
 
 --
+-- Name: payment_links_created_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payment_links_created_by_idx ON public.payment_links USING btree (created_by);
+
+--
+-- Name: payment_links_invoice_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payment_links_invoice_idx ON public.payment_links USING btree (invoice_id, patient_id, hospital_id);
+
+--
+-- Name: payment_links_one_open_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX payment_links_one_open_idx ON public.payment_links USING btree (invoice_id) WHERE (status = 'created'::text);
+
+--
+-- Name: payment_links_payment_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX payment_links_payment_idx ON public.payment_links USING btree (payment_id, patient_id, hospital_id);
+
+--
 -- Name: payments_gateway_order_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -34244,6 +34736,12 @@ CREATE INDEX record_shares_target_idx ON public.record_shares USING btree (targe
 --
 
 CREATE INDEX refunds_hospital_idx ON public.refunds USING btree (hospital_id, created_at);
+
+--
+-- Name: refunds_hospital_processed_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX refunds_hospital_processed_idx ON public.refunds USING btree (hospital_id, processed_at) WHERE (status = 'processed'::public.refund_status);
 
 --
 -- Name: refunds_patient_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -35054,6 +35552,12 @@ CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patie
 --
 
 CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('id');
+
+--
+-- Name: payment_links audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER audit_row_change AFTER INSERT OR DELETE OR UPDATE ON public.payment_links FOR EACH ROW EXECUTE FUNCTION private.audit_row_change('patient_id');
 
 --
 -- Name: payments audit_row_change; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36094,6 +36598,12 @@ CREATE CONSTRAINT TRIGGER patients_require_registration AFTER INSERT ON public.p
 CREATE TRIGGER patients_set_updated_at BEFORE UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: payment_links payment_links_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payment_links_set_updated_at BEFORE UPDATE ON public.payment_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
 -- Name: payments payments_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -36416,6 +36926,12 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_p
 --
 
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.patient_registrations FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
+
+--
+-- Name: payment_links refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.payment_links FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
 -- Name: payments refuse_merged_patient; Type: TRIGGER; Schema: public; Owner: postgres
@@ -37851,6 +38367,27 @@ ALTER TABLE ONLY public.patients
 
 ALTER TABLE ONLY public.patients
     ADD CONSTRAINT patients_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE SET NULL;
+
+--
+-- Name: payment_links payment_links_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payment_links
+    ADD CONSTRAINT payment_links_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+--
+-- Name: payment_links payment_links_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payment_links
+    ADD CONSTRAINT payment_links_invoice_fkey FOREIGN KEY (invoice_id, patient_id, hospital_id) REFERENCES public.invoices(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: payment_links payment_links_payment_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.payment_links
+    ADD CONSTRAINT payment_links_payment_fkey FOREIGN KEY (payment_id, patient_id, hospital_id) REFERENCES public.payments(id, patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: payments payments_invoice_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -39912,6 +40449,24 @@ CREATE POLICY patients_update_self_or_hospital_staff ON public.patients FOR UPDA
   WHERE ((r.patient_id = patients.id) AND (r.deleted_at IS NULL) AND (r.hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[])))))))));
 
 --
+-- Name: payment_links; Type: ROW SECURITY; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.payment_links ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payment_links payment_links_select_front_office_or_patient; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY payment_links_select_front_office_or_patient ON public.payment_links FOR SELECT TO authenticated USING (((hospital_id = ANY (private.staff_hospital_ids('{front_desk,hospital_admin}'::public.app_role[]))) OR (patient_id = private.own_patient_id())));
+
+--
+-- Name: POLICY payment_links_select_front_office_or_patient ON payment_links; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON POLICY payment_links_select_front_office_or_patient ON public.payment_links IS 'The hospital''s front desk and admins, and the patient.';
+
+--
 -- Name: payments; Type: ROW SECURITY; Schema: public; Owner: postgres
 --
 
@@ -40951,6 +41506,20 @@ GRANT SELECT ON TABLE public.payments TO service_role;
 
 REVOKE ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
+
+--
+-- Name: TABLE payment_links; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.payment_links TO authenticated;
+GRANT SELECT ON TABLE public.payment_links TO service_role;
+
+--
+-- Name: FUNCTION attach_payment_link(link_id uuid, gateway_link_id text, short_url text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) TO service_role;
 
 --
 -- Name: FUNCTION audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -42429,6 +42998,13 @@ REVOKE ALL ON FUNCTION private.duplicate_score(a public.patients, b public.patie
 REVOKE ALL ON FUNCTION private.duplicate_threshold() FROM PUBLIC;
 
 --
+-- Name: FUNCTION email_payment_link(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_payment_link(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.email_payment_link(invoice_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION encrypt_contents(contents jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42765,6 +43341,80 @@ GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with 
 --
 
 REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: TABLE message_templates; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.message_templates TO authenticated;
+GRANT SELECT ON TABLE public.message_templates TO service_role;
+
+--
+-- Name: COLUMN message_templates.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.code; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(code) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.name; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.channel; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(channel) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.category; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(category),UPDATE(category) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.subject; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(subject),UPDATE(subject) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.body; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(body),UPDATE(body) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.variables; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(variables),UPDATE(variables) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.whatsapp_content_sid; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(whatsapp_content_sid),UPDATE(whatsapp_content_sid) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: COLUMN message_templates.is_active; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.message_templates TO authenticated;
+
+--
+-- Name: FUNCTION hospital_template(hospital_id uuid, code text, channel public.message_channel, category text, name text, subject text, body text, variables text[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_template(hospital_id uuid, code text, channel public.message_channel, category text, name text, subject text, body text, variables text[]) FROM PUBLIC;
 
 --
 -- Name: FUNCTION hospital_today(hospital uuid); Type: ACL; Schema: private; Owner: postgres
@@ -42848,6 +43498,12 @@ GRANT ALL ON FUNCTION private.invoice_appointment(appointment_id uuid, services 
 --
 
 REVOKE ALL ON FUNCTION private.invoice_balance(invoice public.invoices) FROM PUBLIC;
+
+--
+-- Name: FUNCTION invoice_patient_due(invoice public.invoices); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.invoice_patient_due(invoice public.invoices) FROM PUBLIC;
 
 --
 -- Name: FUNCTION is_active_staff(member uuid); Type: ACL; Schema: private; Owner: postgres
@@ -43442,6 +44098,13 @@ REVOKE ALL ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) 
 GRANT ALL ON FUNCTION private.open_lead_of_phone(hospital_id uuid, phone text) TO authenticated;
 
 --
+-- Name: FUNCTION open_payment_link(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.open_payment_link(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.open_payment_link(invoice_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION outbox_delivery(row_ private.outbox, channels text[]); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43714,6 +44377,12 @@ GRANT ALL ON FUNCTION private.raise_unprocessable(message text, detail text, hin
 REVOKE ALL ON FUNCTION private.razorpay_apply_payment(entity jsonb, target public.payment_status) FROM PUBLIC;
 
 --
+-- Name: FUNCTION razorpay_apply_payment_link(parsed jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.razorpay_apply_payment_link(parsed jsonb) FROM PUBLIC;
+
+--
 -- Name: FUNCTION razorpay_apply_refund(entity jsonb, target public.refund_status); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43810,6 +44479,13 @@ GRANT ALL ON FUNCTION private.receive_calcom_webhook(body text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.receive_patient_message(channel public.message_channel, from_phone text, body text, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION receive_razorpay_event(body text, event_id text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.receive_razorpay_event(body text, event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.receive_razorpay_event(body text, event_id text) TO service_role;
 
 --
 -- Name: FUNCTION receive_razorpay_webhook(body text, event_id text); Type: ACL; Schema: private; Owner: postgres
@@ -44835,6 +45511,13 @@ REVOKE ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_orde
 GRANT ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
 
 --
+-- Name: FUNCTION attach_payment_link(link_id uuid, gateway_link_id text, short_url text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) TO service_role;
+
+--
 -- Name: FUNCTION audit_anchor_segment(after_seq bigint, max_rows integer); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -45230,6 +45913,14 @@ REVOKE ALL ON FUNCTION public.document_verification(kind text, document_id uuid)
 GRANT ALL ON FUNCTION public.document_verification(kind text, document_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION email_payment_link(invoice_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.email_payment_link(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.email_payment_link(invoice_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.email_payment_link(invoice_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION expire_prescriptions(); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -45506,6 +46197,14 @@ GRANT ALL ON FUNCTION public.message_stats(hospital_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.metadata_enums() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.metadata_enums() TO authenticated;
 GRANT ALL ON FUNCTION public.metadata_enums() TO service_role;
+
+--
+-- Name: FUNCTION open_payment_link(invoice_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.open_payment_link(invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.open_payment_link(invoice_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.open_payment_link(invoice_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION order_scan(patient_id uuid, hospital_id uuid, modality public.scan_modality, study_type text, priority public.scan_priority, clinical_indication text, scheduled_at timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
@@ -47797,73 +48496,6 @@ GRANT INSERT(updated_at) ON TABLE public.medical_profiles TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.medical_profiles TO authenticated;
-
---
--- Name: TABLE message_templates; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT SELECT ON TABLE public.message_templates TO authenticated;
-GRANT SELECT ON TABLE public.message_templates TO service_role;
-
---
--- Name: COLUMN message_templates.hospital_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(hospital_id) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.code; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(code) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.name; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(name),UPDATE(name) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.channel; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(channel) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.category; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(category),UPDATE(category) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.subject; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(subject),UPDATE(subject) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.body; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(body),UPDATE(body) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.variables; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(variables),UPDATE(variables) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.whatsapp_content_sid; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(whatsapp_content_sid),UPDATE(whatsapp_content_sid) ON TABLE public.message_templates TO authenticated;
-
---
--- Name: COLUMN message_templates.is_active; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(is_active),UPDATE(is_active) ON TABLE public.message_templates TO authenticated;
 
 --
 -- Name: TABLE patient_consents; Type: ACL; Schema: public; Owner: postgres

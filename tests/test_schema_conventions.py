@@ -365,6 +365,12 @@ RECREATED_FUNCTIONS = {
     " private.critical_result_recipients, which CDSS alerts use too",
     "private.complete_provisioning_grant": "20261210130000 answers the membership for a role"
     " without a profile row (nurse, front desk, CRO, admin)",
+    "public.financial_snapshot": "20261212002000 finds the period's invoices by hospital and"
+    " moment (on an index) instead of dating every invoice: the snapshot over 1M payments",
+    "private.revenue_facts": "20261212001000 reads only the period's events (by hospital and"
+    " moment, on indexes) before joining their invoices: the reports over 1M payments",
+    "public.receive_razorpay_webhook": "20261212000000 goes through"
+    " private.receive_razorpay_event, which applies payment link events after the inbox",
     "private.receive_calcom_webhook": "20261207000000 records through the shared"
     " private.inbox_record",
     "private.receive_vapi_message": "20261207000000 records through the shared"

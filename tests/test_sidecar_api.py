@@ -100,6 +100,7 @@ OPERATION_IDS = {
     ("POST", "/api/v1/webhooks/razorpay"): "razorpay_webhook_receive",
     ("POST", "/api/v1/payments/process"): "payments_process",
     ("POST", "/api/v1/payments/refund"): "payments_refund",
+    ("POST", "/api/v1/invoices/{invoice_id}/payment-link"): "invoice_payment_link",
     ("GET", "/api/v1/reports/{report}/xlsx"): "report_export_xlsx",
     ("POST", "/api/v1/webhooks/twilio/status"): "twilio_status_receive",
     ("POST", "/api/v1/webhooks/twilio/whatsapp"): "twilio_whatsapp_receive",

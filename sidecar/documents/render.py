@@ -3,7 +3,8 @@
 Text is set in Noto Sans with Noto Sans Devanagari and Gurmukhi as fallbacks, shaped by
 HarfBuzz (uharfbuzz), so Hindi and Punjabi names print as words, not boxes. Missing fonts
 (Debian's fonts-noto-core, or CAREBASE_PDF_FONT_DIR) are an error, never a fallback to
-boxes. The QR code (segno) holds the verification URL with its signed token only.
+boxes. The QR code (segno) holds the verification URL with its signed token only; a payable
+invoice with an open payment link has a second one, "Scan to pay", with the link's URL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ FONTS = {
     "deva": "NotoSansDevanagari",
     "guru": "NotoSansGurmukhi",
 }
+# Invoice statuses with something left to pay.
+PAYABLE = frozenset({"issued", "partially_paid", "overdue"})
 
 
 class FontsMissing(RuntimeError):
@@ -77,7 +80,7 @@ def _stamp(pdf: FPDF, word: str) -> None:
     pdf.set_text_color(0, 0, 0)
 
 
-def _qr(pdf: FPDF, url: str, caption: str) -> None:
+def _qr(pdf: FPDF, url: str, caption: str, link: bool = False) -> None:
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="png", scale=4, border=2)
     buffer.seek(0)
@@ -86,7 +89,7 @@ def _qr(pdf: FPDF, url: str, caption: str) -> None:
     if y + 40 > pdf.h - pdf.b_margin:
         pdf.add_page()
         y = pdf.get_y()
-    pdf.image(buffer, x=pdf.l_margin, y=y, w=32, h=32)
+    pdf.image(buffer, x=pdf.l_margin, y=y, w=32, h=32, link=url if link else "")
     pdf.set_xy(pdf.l_margin + 36, y + 8)
     pdf.set_font("noto", "", 8)
     pdf.multi_cell(0, 4, f"{caption}\n{url}", new_x="LMARGIN", new_y="NEXT")
@@ -119,7 +122,10 @@ def invoice_pdf(
     patient_name: str,
     verify_url: str,
     font_dir: str = "",
+    pay_url: str | None = None,
 ) -> bytes:
+    """The invoice; `pay_url` (its open payment link) adds a "Scan to pay" QR code while the
+    invoice is payable (never on a paid or cancelled one)."""
     pdf = _pdf(font_dir, f"Invoice {invoice.get('number') or '(draft)'}")
     _letterhead(pdf, hospital, "TAX INVOICE")
     if invoice["status"] == "cancelled":
@@ -207,6 +213,8 @@ def invoice_pdf(
                 for p in payments
             ],
         )
+    if pay_url and invoice["status"] in PAYABLE:
+        _qr(pdf, pay_url, "Scan to pay (Razorpay's secure payment page)", link=True)
     _qr(pdf, verify_url, "Scan to verify this invoice")
     return bytes(pdf.output())
 

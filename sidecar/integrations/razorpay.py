@@ -9,6 +9,13 @@ API (`{base}/v1`, Basic auth `key_id:key_secret`, amounts in paise):
   "created", ...}`
 - `POST /v1/payments/{id}/refund` `{amount, notes}` with header `X-Refund-Idempotency` (the
   same key answers the same refund) -> `{id: "rfnd_...", status: "pending" | "processed" | ...}`
+- `POST /v1/payment_links` `{amount, currency, accept_partial, reference_id, description,
+  customer, notify: {sms, email}, reminder_enable, notes, callback_url, callback_method}` ->
+  `{id: "plink_...", short_url, status: "created" | "partially_paid" | "paid" | "cancelled" |
+  "expired", amount, amount_paid, reference_id, ...}` (a reference_id used before is 400);
+  `POST /v1/payment_links/{id}/cancel` -> the link, status "cancelled". A paid link sends the
+  webhook `payment_link.paid` with `payload.payment_link.entity`, `payload.order.entity` and
+  `payload.payment.entity` (the payment, on the link's order).
 - errors: `{"error": {"code": "BAD_REQUEST_ERROR", "description", "field", "reason", ...}}`
 
 Webhooks: `X-Razorpay-Signature` is the hex HMAC-SHA256 of the raw body with the webhook's
@@ -78,6 +85,16 @@ class Refund:
     payment_id: str
     amount: int  # paise
     status: str  # pending, processed, failed
+
+
+@dataclass(frozen=True)
+class PaymentLink:
+    id: str
+    short_url: str
+    amount: int  # paise
+    currency: str
+    status: str
+    reference_id: str | None
 
 
 class RazorpayClient:
@@ -154,10 +171,47 @@ class RazorpayClient:
             status=str(data.get("status", "pending")),
         )
 
+    async def create_payment_link(
+        self,
+        amount: int,
+        currency: str,
+        reference_id: str,
+        description: str,
+        notes: dict[str, str],
+    ) -> PaymentLink:
+        """A Payment Link for `amount`. Razorpay notifies no one (carebase sends the link itself,
+        with the patient's consent) and is told nothing about the patient."""
+        body: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "accept_partial": False,
+            "reference_id": reference_id[:40],
+            "description": description[:2048],
+            "notify": {"sms": False, "email": False},
+            "reminder_enable": False,
+            "notes": notes,
+        }
+        return _payment_link(await self._post("/payment_links", body))
+
+    async def cancel_payment_link(self, link_id: str) -> PaymentLink:
+        return _payment_link(await self._post(f"/payment_links/{link_id}/cancel", {}))
+
+
+def _payment_link(data: dict[str, Any]) -> PaymentLink:
+    return PaymentLink(
+        id=str(data["id"]),
+        short_url=str(data["short_url"]),
+        amount=int(data["amount"]),
+        currency=str(data.get("currency", "INR")),
+        status=str(data.get("status", "")),
+        reference_id=data.get("reference_id"),
+    )
+
 
 __all__ = [
     "DeliveryFailed",
     "Order",
+    "PaymentLink",
     "RazorpayClient",
     "Refund",
     "checkout_signature_valid",

@@ -153,6 +153,16 @@ async def invoice_pdf(
         .eq("invoice_id", str(invoice_id))
         .order("created_at")
     )
+    pay_url = None
+    if invoice["status"] in render.PAYABLE:
+        links = await _rows(
+            client.table("payment_links")
+            .select("short_url")
+            .eq("invoice_id", str(invoice_id))
+            .eq("status", "created")
+            .not_.is_("short_url", "null")
+        )
+        pay_url = links[0]["short_url"] if links else None
     patient = await _patient_name(client, invoice["patient_id"])
     state = await document_state(supabase, "invoice", invoice_id)
     verify_token = tokens.sign(
@@ -160,6 +170,8 @@ async def invoice_pdf(
     )
     verify_url = _verify_url(request, verify_token)
     inputs = [invoice, lines, payments, state["letterhead"], patient, verify_url]
+    if pay_url:
+        inputs.append(pay_url)
     url = await _stored_pdf(
         request,
         supabase,
@@ -174,6 +186,7 @@ async def invoice_pdf(
             patient,
             verify_url,
             request.app.state.settings.pdf_font_dir,
+            pay_url,
         ),
     )
     ttl = request.app.state.settings.pdf_url_ttl

@@ -18,15 +18,17 @@ counter's card machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request
+from postgrest.exceptions import APIError
 from pydantic import BaseModel, ConfigDict, Field
 
-from sidecar.errors import ApiError, error_responses
+from sidecar.errors import ApiError, database_error, error_responses
 from sidecar.integrations import razorpay
 from sidecar.integrations.outcomes import DeliveryFailed
 from sidecar.integrations.supabase_api import call_rpc
@@ -362,3 +364,98 @@ async def refund_payment(
         "record_gateway_refund",
         {"refund_id": refund["id"], "gateway_refund_id": sent.id, "outcome": outcome},
     )
+
+
+class PaymentLinkRequest(BaseModel):
+    email: bool = Field(
+        False,
+        description="Also email the link to the patient (when they have an email address and "
+        "have not withdrawn contact by email), through the communications outbox",
+    )
+
+
+class EmailOutcome(BaseModel):
+    queued: bool
+    reason: str | None = Field(
+        None, description="no_open_link, patient_has_no_email or contact_consent_withdrawn"
+    )
+    message_id: UUID | None = None
+
+
+class PaymentLinkAnswer(BaseModel):
+    id: UUID
+    invoice_id: UUID
+    status: str = Field(description="created (open), paid, cancelled or expired")
+    amount: float = Field(description="The outstanding patient share when the link was opened")
+    currency: str
+    short_url: str = Field(description="Razorpay's payment page for the patient")
+    gateway_link_id: str = Field(description="Razorpay's plink_ id")
+    reused: bool = Field(description="The invoice's open link, asked for again")
+    email: EmailOutcome | None = None
+
+
+@router.post(
+    "/invoices/{invoice_id}/payment-link",
+    operation_id="invoice_payment_link",
+    summary="Open (or reuse) the invoice's Razorpay Payment Link, and optionally email it",
+    description=(
+        "Front desk, hospital admin of the invoice's hospital (another's invoice, or one out of "
+        "reach: 404). One open link per invoice, for its outstanding patient share: asked again, "
+        "the same link; when what is due changed since, the old link is cancelled (on Razorpay "
+        "too) and a new one opened. The patient pays on Razorpay's page (never a card number "
+        "here); the payment_link.paid webhook records the payment and its receipt number. With "
+        "`email`, the link is queued to the patient's email (template payment_link) when they "
+        "have an address and have not withdrawn contact by email."
+    ),
+    response_model=PaymentLinkAnswer,
+    response_model_exclude_none=True,
+    responses=error_responses(401, 403, 404, 409, 422, 502, 503),
+)
+async def invoice_payment_link(
+    request: Request,
+    invoice_id: UUID,
+    token: CallerToken,
+    supabase: Supabase,
+    body: PaymentLinkRequest | None = None,
+) -> dict[str, Any]:
+    gateway = _gateway(request)
+    user = supabase.as_user(token)
+    try:
+        found = (
+            await user.table("invoices").select("id,number").eq("id", str(invoice_id)).execute()
+        ).data
+    except APIError as error:
+        raise database_error(error) from error
+    if not found:
+        raise ApiError(404, "invoice_not_found", "invoice not found")
+    opened = await call_rpc(user, "open_payment_link", {"invoice_id": str(invoice_id)})
+    link = opened["link"]
+    if opened.get("superseded_gateway_link_id"):
+        # Already paid, cancelled or expired there: its webhook says which.
+        with contextlib.suppress(DeliveryFailed):
+            await gateway.cancel_payment_link(opened["superseded_gateway_link_id"])
+    if not link.get("gateway_link_id"):
+        try:
+            made = await gateway.create_payment_link(
+                razorpay.to_paise(link["amount"]),
+                link["currency"],
+                reference_id=link["id"],
+                description=f"Invoice {found[0]['number']}",
+                notes={"payment_link_id": link["id"], "invoice_id": link["invoice_id"]},
+            )
+        except DeliveryFailed as error:
+            raise _gateway_error(error) from error
+        link = await call_rpc(
+            supabase.as_service(),
+            "attach_payment_link",
+            {"link_id": link["id"], "gateway_link_id": made.id, "short_url": made.short_url},
+        )
+    answer = {
+        key: link[key] for key in ("id", "invoice_id", "status", "amount", "currency", "short_url")
+    }
+    answer |= {"gateway_link_id": link["gateway_link_id"], "reused": opened["reused"]}
+    if body is not None and body.email:
+        answer["email"] = await call_rpc(
+            user, "email_payment_link", {"invoice_id": str(invoice_id)}
+        )
+    return answer

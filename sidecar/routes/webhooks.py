@@ -18,10 +18,11 @@ transaction.
   format; `send_verification_code`'s code is texted here to the patient's phone on record
   (Twilio), and the agent hears only that it was sent. Other message types are acknowledged
   and not kept.
-- `razorpay`: Razorpay's payment and refund events (`X-Razorpay-Signature`, the HMAC-SHA256 of
-  the raw body with the webhook secret, checked in constant time before anything parses it) go
-  to rpc/receive_razorpay_webhook: one inbox entry per `x-razorpay-event-id` (a replay is a
-  duplicate and changes nothing), payments moved forward only, refunds settled. Every event it
+- `razorpay`: Razorpay's payment, refund and payment link events (`X-Razorpay-Signature`,
+  the HMAC-SHA256 of the raw body with the webhook secret, checked in constant time before
+  anything parses it) go to rpc/receive_razorpay_webhook: one inbox entry per
+  `x-razorpay-event-id` (a replay is a duplicate and changes nothing), payments moved forward
+  only, refunds settled, a paid payment link's payment captured. Every event it
   stores is answered 200 (Razorpay disables a webhook that keeps failing).
 - `twilio/sms`: a patient texts CALL (or कॉल, ਕਾਲ) to a hospital's line; the database decides
   whether the text asks for a call, records the request (one per number going, 3 a day) and
@@ -137,9 +138,12 @@ class RazorpayReceipt(BaseModel):
         "nothing stored). The event is recorded in the webhook inbox (one entry per "
         "`x-razorpay-event-id`) and applied in one transaction: payment.authorized, "
         "payment.captured, order.paid and payment.failed move the payment forward only; "
-        "refund.processed and refund.failed settle a refund. A replay is a duplicate; an event "
-        "that cannot be applied is stored with its reason; both are answered 200. 503 when no "
-        "secret is configured, or for a transient database failure (retry)."
+        "refund.processed and refund.failed settle a refund; payment_link.paid records the "
+        "link's payment as captured (its receipt number, the invoice paid), "
+        "payment_link.cancelled and payment_link.expired close the link. A replay is a "
+        "duplicate; an event that cannot be applied is stored with its reason; both are "
+        "answered 200. 503 when no secret is configured, or for a transient database failure "
+        "(retry)."
     ),
     response_model=RazorpayReceipt,
     response_model_exclude_none=True,

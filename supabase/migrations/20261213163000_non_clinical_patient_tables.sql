@@ -33,6 +33,7 @@ values
 ('public.patient_identifiers', 'masked; in clear only through rpc/reveal_patient_identifier'),
 ('public.patient_pharmacy_choices', 'where prescriptions go'),
 ('public.patient_registrations', 'the person at a hospital'),
+('public.payment_links', 'billing: an amount and Razorpay''s link to pay it'),
 ('public.payments', 'billing: amounts, method, receipt number'),
 ('public.prescriptions', 'contents encrypted; in clear only through rpc/read_prescriptions'),
 ('public.record_shares', 'which hospital may read the record'),

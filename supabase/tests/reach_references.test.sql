@@ -1090,6 +1090,16 @@ values
     jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_invoice'))
 ),
 (
+    'open_payment_link', 'a_front_desk',
+    $$ select public.open_payment_link(($1 ->> 'invoice_id')::uuid) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_invoice'))
+),
+(
+    'email_payment_link', 'a_front_desk',
+    $$ select public.email_payment_link(($1 ->> 'invoice_id')::uuid) $$,
+    jsonb_build_object('invoice_id', pg_temp.a('invoices', 'a_invoice'))
+),
+(
     'request_refund', 'a_front_desk',
     $$ select to_jsonb(public.request_refund(($1 ->> 'payment_id')::uuid, 5, 'reach', 'reach-refund-key')) $$,
     jsonb_build_object('payment_id', pg_temp.a('payments', 'a_payment'))

@@ -9,14 +9,20 @@ API (Basic auth `key_id:key_secret`, JSON, amounts in paise), as Razorpay's v1 a
   key answers the same refund) -> the refund `{id: "rfnd_...", entity: "refund", amount,
   currency, payment_id, notes, status, speed_processed, created_at}`; more than what is left of
   the payment is 400;
+- `POST /v1/payment_links` `{amount, currency, reference_id, description, notify, notes, ...}`
+  -> the link `{id: "plink_...", entity: "payment_link", short_url, status: "created", amount,
+  amount_paid, reference_id, order_id: null, ...}` (a reference_id used before is 400);
+  `GET /v1/payment_links/{id}`; `POST /v1/payment_links/{id}/cancel` (a paid one is 400);
 - errors: `{"error": {"code": "BAD_REQUEST_ERROR", "description", "source", "step", "reason",
   "metadata": {}, "field"}}`; bad credentials are 401 "Authentication failed".
 
-The test drives the checkout: `pay(order_id)` is the patient paying on Razorpay's page (an
-authorized then captured payment, with the card's network and last 4 digits as Razorpay keeps
-them), `fail(order_id)` a declined attempt; `event(...)` builds a webhook body as Razorpay sends
-it and `deliver(url, body)` posts it with `X-Razorpay-Signature` (hex HMAC-SHA256 of the raw body
-with the webhook secret) and `x-razorpay-event-id`.
+The test drives the checkout: `pay_link(link_id)` is the patient paying a payment link (an
+order made for it, paid; `link_event(kind, link_id)` its webhook body), `pay(order_id)` is the
+patient paying on Razorpay's page (an authorized then captured payment, with the card's
+network and last 4 digits as Razorpay keeps them), `fail(order_id)` a declined attempt;
+`event(...)` builds a webhook body as Razorpay sends it and `deliver(url, body)` posts it with
+`X-Razorpay-Signature` (hex HMAC-SHA256 of the raw body with the webhook secret)
+and `x-razorpay-event-id`.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ class FakeRazorpay:
                 Route("/v1/orders/{id}", self.get_order, methods=["GET"]),
                 Route("/v1/payments/{id}", self.get_payment, methods=["GET"]),
                 Route("/v1/payments/{id}/refund", self.create_refund, methods=["POST"]),
+                Route("/v1/payment_links", self.create_payment_link, methods=["POST"]),
+                Route("/v1/payment_links/{id}", self.get_payment_link, methods=["GET"]),
+                Route("/v1/payment_links/{id}/cancel", self.cancel_payment_link, methods=["POST"]),
             ]
         )
 
@@ -88,6 +97,7 @@ class FakeRazorpay:
             self.payments: dict[str, dict[str, Any]] = {}
             self.refunds: dict[str, dict[str, Any]] = {}
             self.refund_keys: dict[str, str] = {}
+            self.links: dict[str, dict[str, Any]] = {}
             self.requests: list[tuple[str, str]] = []
             # The next refunds' answer: None (processed), or an HTTP status to fail with.
             self.refund_failures: list[int] = []
@@ -209,6 +219,66 @@ class FakeRazorpay:
                 self.refund_keys[key] = refund["id"]
         return JSONResponse(refund)
 
+    async def create_payment_link(self, request: Request) -> JSONResponse:
+        self.requests.append(("POST", request.url.path))
+        if not self._authorized(request):
+            return razorpay_error(401, "Authentication failed")
+        body = await request.json()
+        amount = body.get("amount")
+        if not isinstance(amount, int) or amount < 100:
+            return razorpay_error(400, "The amount must be atleast INR 1.00", "amount")
+        reference = body.get("reference_id")
+        with self.lock:
+            if reference and any(v["reference_id"] == reference for v in self.links.values()):
+                return razorpay_error(
+                    400, f"Payment Link with reference_id {reference} exists", "reference_id"
+                )
+            link_id = _id("plink_")
+            link = {
+                "id": link_id,
+                "entity": "payment_link",
+                "accept_partial": bool(body.get("accept_partial")),
+                "amount": amount,
+                "amount_paid": 0,
+                "currency": body.get("currency", "INR"),
+                "customer": body.get("customer") or {},
+                "description": body.get("description"),
+                "notes": body.get("notes") or [],
+                "notify": body.get("notify") or {"sms": False, "email": False},
+                "order_id": "",
+                "payments": None,
+                "reference_id": reference,
+                "reminder_enable": bool(body.get("reminder_enable")),
+                "short_url": f"https://rzp.io/rzp/{link_id[6:14]}",
+                "status": "created",
+                "expire_by": 0,
+                "created_at": int(time.time()),
+                "updated_at": int(time.time()),
+            }
+            self.links[link_id] = link
+        return JSONResponse(link)
+
+    async def get_payment_link(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return razorpay_error(401, "Authentication failed")
+        link = self.links.get(request.path_params["id"])
+        if link is None:
+            return razorpay_error(400, "The id provided does not exist", "id")
+        return JSONResponse(link)
+
+    async def cancel_payment_link(self, request: Request) -> JSONResponse:
+        self.requests.append(("POST", request.url.path))
+        if not self._authorized(request):
+            return razorpay_error(401, "Authentication failed")
+        with self.lock:
+            link = self.links.get(request.path_params["id"])
+            if link is None:
+                return razorpay_error(400, "The id provided does not exist", "id")
+            if link["status"] != "created":
+                return razorpay_error(400, f"Payment link cannot be cancelled in {link['status']}")
+            link["status"] = "cancelled"
+        return JSONResponse(link)
+
     # The checkout and webhooks ---------------------------------------------------------------
     def _attempt(self, order_id: str, status: str) -> dict[str, Any]:
         with self.lock:
@@ -264,6 +334,44 @@ class FakeRazorpay:
     def pay(self, order_id: str) -> dict[str, Any]:
         """The patient pays the order on Razorpay's page: a captured payment."""
         return self._attempt(order_id, "captured")
+
+    def pay_link(self, link_id: str) -> dict[str, Any]:
+        """The patient pays a payment link on its page: an order made for it, and its captured
+        payment."""
+        with self.lock:
+            link = self.links[link_id]
+            order_id = _id("order_")
+            self.orders[order_id] = {
+                "id": order_id,
+                "entity": "order",
+                "amount": link["amount"],
+                "amount_paid": 0,
+                "amount_due": link["amount"],
+                "currency": link["currency"],
+                "receipt": link["reference_id"],
+                "offer_id": None,
+                "status": "created",
+                "attempts": 0,
+                "notes": link["notes"],
+                "created_at": int(time.time()),
+            }
+        payment = self._attempt(order_id, "captured")
+        with self.lock:
+            link.update(status="paid", amount_paid=link["amount"], order_id=order_id)
+        return payment
+
+    def link_event(self, kind: str, link_id: str, payment: dict[str, Any] | None = None) -> bytes:
+        """A payment_link.* webhook body: the link, and for paid its order and payment."""
+        link = dict(self.links[link_id])
+        if kind == "payment_link.cancelled":
+            link["status"] = "cancelled"
+        elif kind == "payment_link.expired":
+            link["status"] = "expired"
+        entities: dict[str, Any] = {"payment_link": link}
+        if payment is not None:
+            entities["order"] = self.orders[payment["order_id"]]
+            entities["payment"] = payment
+        return self.event(kind, **entities)
 
     def fail(self, order_id: str) -> dict[str, Any]:
         """A declined attempt on the order."""
