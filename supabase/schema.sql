@@ -2025,6 +2025,180 @@ ALTER FUNCTION private.appointment_counts(hospital uuid, first_day date, last_da
 COMMENT ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) IS 'Appointment counts per local day, doctor, source, mode and status: the rollup for settled days, live after.';
 
 --
+-- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.appointments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    hospital_id uuid NOT NULL,
+    doctor_id uuid NOT NULL,
+    doctor_user_id uuid NOT NULL,
+    patient_id uuid,
+    patient_name_snapshot text,
+    phone_snapshot public.phone_e164,
+    dob_snapshot date,
+    sex_snapshot public.sex,
+    lead_id uuid,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
+    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
+    video_room text,
+    reason text,
+    resource text,
+    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
+    external_ref text,
+    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
+    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    booked_by uuid DEFAULT auth.uid(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
+    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
+    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
+);
+
+ALTER TABLE public.appointments OWNER TO postgres;
+
+--
+-- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
+
+No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
+appointment in the way only when the caller may read it. Front desk, admin and CRO book and
+move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
+steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
+
+--
+-- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
+
+--
+-- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
+
+--
+-- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
+
+--
+-- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
+
+--
+-- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
+
+--
+-- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
+
+--
+-- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
+
+--
+-- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
+
+--
+-- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
+
+--
+-- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
+
+--
+-- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
+
+--
+-- Name: appointment_email_values(public.appointments); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.appointment_email_values(appointment public.appointments) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'patient_name', p.full_name,
+        'hospital_name', h.name,
+        'doctor_name', coalesce(pr.full_name, 'your doctor'),
+        'appointment_date', to_char(appointment.starts_at at time zone h.time_zone, 'FMDay, FMDD FMMonth YYYY'),
+        'appointment_time', to_char(appointment.starts_at at time zone h.time_zone, 'HH24:MI'),
+        'time_zone', h.time_zone,
+        'location', case
+            when appointment.mode::text = 'in_person'
+                then concat_ws(', ', h.name, nullif(h.address, ''), nullif(h.city, ''))
+            else 'online (log in to carebase to join)'
+        end
+    )
+    from public.hospitals as h
+    cross join public.patients as p
+    left join public.profiles as pr on pr.id = appointment.doctor_user_id
+    where h.id = appointment.hospital_id and p.id = appointment.patient_id;
+$$;
+
+ALTER FUNCTION private.appointment_email_values(appointment public.appointments) OWNER TO postgres;
+
+--
+-- Name: FUNCTION appointment_email_values(appointment public.appointments); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.appointment_email_values(appointment public.appointments) IS 'The template values of an appointment''s emails: patient, hospital and doctor names, local date and time with the hospital''s time zone, and where.';
+
+--
 -- Name: appointment_reminder_due(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -2710,6 +2884,19 @@ end;
 $$;
 
 ALTER FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) OWNER TO postgres;
+
+--
+-- Name: attachment_types(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.attachment_types() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select array['application/pdf', 'image/jpeg', 'image/png', 'image/webp', 'text/plain'];
+$$;
+
+ALTER FUNCTION private.attachment_types() OWNER TO postgres;
 
 --
 -- Name: audit_append(text, text, text, uuid, uuid, text[], jsonb, jsonb, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -3631,145 +3818,6 @@ ALTER FUNCTION private.book_journey_follow_up(instance public.journey_instances,
 --
 
 COMMENT ON FUNCTION private.book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb) IS 'The book_follow_up stage action: books the first free slot of the journey visit''s doctor from `days` days on (a week long), else opens a ticket to book it by hand saying why.';
-
---
--- Name: appointments; Type: TABLE; Schema: public; Owner: postgres
---
-
-CREATE TABLE public.appointments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    hospital_id uuid NOT NULL,
-    doctor_id uuid NOT NULL,
-    doctor_user_id uuid NOT NULL,
-    patient_id uuid,
-    patient_name_snapshot text,
-    phone_snapshot public.phone_e164,
-    dob_snapshot date,
-    sex_snapshot public.sex,
-    lead_id uuid,
-    starts_at timestamp with time zone NOT NULL,
-    ends_at timestamp with time zone NOT NULL,
-    appointment_type public.appointment_type DEFAULT 'consultation'::public.appointment_type NOT NULL,
-    mode public.consultation_mode DEFAULT 'in_person'::public.consultation_mode NOT NULL,
-    video_room text,
-    reason text,
-    resource text,
-    source public.appointment_source DEFAULT 'app'::public.appointment_source NOT NULL,
-    external_ref text,
-    sync_state public.sync_state DEFAULT 'local'::public.sync_state NOT NULL,
-    status public.appointment_status DEFAULT 'scheduled'::public.appointment_status NOT NULL,
-    status_reason text,
-    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    booked_by uuid DEFAULT auth.uid(),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT appointments_length_plausible CHECK (((ends_at - starts_at) <= '12:00:00'::interval)),
-    CONSTRAINT appointments_someone_comes CHECK (((patient_id IS NOT NULL) OR (length(btrim(patient_name_snapshot)) > 0))),
-    CONSTRAINT appointments_time_order CHECK ((ends_at > starts_at))
-);
-
-ALTER TABLE public.appointments OWNER TO postgres;
-
---
--- Name: TABLE appointments; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON TABLE public.appointments IS 'Appointments: a doctor seeing a patient (or a not yet registered lead) at a time.
-
-No doctor, patient or room is ever double-booked: a clash is a 409 (23P01) naming the
-appointment in the way only when the caller may read it. Front desk, admin and CRO book and
-move them, a doctor their own, a patient their own; a nurse only takes the visit''s status
-steps. Prefer rpc/book_appointment, reschedule_appointment and cancel_appointment.';
-
---
--- Name: COLUMN appointments.doctor_user_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.doctor_user_id IS 'The doctor as a person (filled from doctors.user_id): one person is never in two places at once.';
-
---
--- Name: COLUMN appointments.patient_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_id IS 'Null for leads and walk-ins not yet registered: the snapshot fields say who comes.';
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.patient_name_snapshot IS 'The patient''s name as given when booking (kept as booked).';
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.phone_snapshot IS 'The patient''s phone as given when booking.';
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.dob_snapshot IS 'The patient''s date of birth as given when booking.';
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sex_snapshot IS 'The patient''s sex as given when booking.';
-
---
--- Name: COLUMN appointments.lead_id; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.lead_id IS 'The lead (leads pipeline) the booking is for, when the person is not yet a patient.';
-
---
--- Name: COLUMN appointments.mode; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.mode IS 'How the consultation takes place.';
-
---
--- Name: COLUMN appointments.video_room; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.video_room IS 'Video or audio room reference (the call provider''s room name).';
-
---
--- Name: COLUMN appointments.resource; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.resource IS 'Room or machine booked with the appointment; never double-booked either.';
-
---
--- Name: COLUMN appointments.external_ref; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.external_ref IS 'Cal.com booking uid (or another scheduler''s reference).';
-
---
--- Name: COLUMN appointments.sync_state; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.sync_state IS 'Mirror state towards Cal.com.';
-
---
--- Name: COLUMN appointments.status; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status IS 'Changed only along state_machine_transitions (machine appointment); every step is in status_history.';
-
---
--- Name: COLUMN appointments.status_reason; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.status_reason IS 'Why the last status change was made (required for some steps, e.g. cancelling).';
-
---
--- Name: COLUMN appointments.booked_by; Type: COMMENT; Schema: public; Owner: postgres
---
-
-COMMENT ON COLUMN public.appointments.booked_by IS 'Who booked it (user id); set by the database.';
 
 --
 -- Name: leads; Type: TABLE; Schema: public; Owner: postgres
@@ -6129,6 +6177,43 @@ $$;
 ALTER FUNCTION private.check_patient_booking_time() OWNER TO postgres;
 
 --
+-- Name: check_record_attachment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_record_attachment() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    if not private.acting_as_system() and not private.on_care_team(new.patient_id, new.hospital_id) then
+        perform private.raise_forbidden(
+            'only the patient''s care team attaches files to a medical record', 'not_on_care_team'
+        );
+    end if;
+    if new.mime_type is null or not new.mime_type = any(private.attachment_types()) then
+        perform private.raise_invalid(
+            format('%s files are not attached to medical records', coalesce(new.mime_type, 'untyped')),
+            'attachment_type_not_allowed', array_to_string(private.attachment_types(), ', ')
+        );
+    end if;
+    if new.size_bytes is null or new.size_bytes > 26214400 then
+        perform private.raise_invalid(
+            'an attachment states its size, at most 25 MiB', 'attachment_too_large'
+        );
+    end if;
+    if new.storage_path not like 'patients/' || new.patient_id::text || '/records/' || new.encounter_id::text || '/%' then
+        perform private.raise_invalid(
+            'a record''s attachment lives under its record', 'attachment_path_outside_record',
+            'patients/<patient id>/records/<record id>/<document id>/<file name>'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.check_record_attachment() OWNER TO postgres;
+
+--
 -- Name: check_report_period(date, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -7921,6 +8006,86 @@ $$;
 ALTER FUNCTION private.decrypt_field(ciphertext bytea) OWNER TO postgres;
 
 --
+-- Name: default_event_email_templates(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.default_event_email_templates() RETURNS TABLE(code text, name text, category text, subject text, body text, variables text[])
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select t.code, t.name, t.category, t.subject, t.body, t.variables
+    from (
+        values
+        (
+            'appointment_confirmation', 'Appointment confirmed (email)', 'appointment',
+            '{{ hospital_name }}: your appointment on {{ appointment_date }}',
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} is '
+            || E'confirmed for {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
+            || E'Where: {{ location }}\n\nThe attached invitation adds it to your calendar. To change or '
+            || E'cancel it, log in to carebase or call the hospital.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+        ),
+        (
+            'appointment_updated', 'Appointment moved (email)', 'appointment',
+            '{{ hospital_name }}: your appointment has moved to {{ appointment_date }}',
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} is '
+            || E'now on {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
+            || E'Where: {{ location }}\n\nThe attached invitation updates your calendar.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+        ),
+        (
+            'appointment_cancelled', 'Appointment cancelled (email)', 'appointment',
+            '{{ hospital_name }}: your appointment on {{ appointment_date }} is cancelled',
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} on '
+            || E'{{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}) is cancelled.\n\n'
+            || E'The attached update removes it from your calendar. To book another, log in to carebase '
+            || E'or call the hospital.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone}'::text []
+        ),
+        (
+            'appointment_reminder', 'Appointment reminder, a day before (email)', 'appointment',
+            '{{ hospital_name }}: reminder of your appointment on {{ appointment_date }}',
+            E'Dear {{ patient_name }},\n\na reminder: your appointment with {{ doctor_name }} at '
+            || E'{{ hospital_name }} is on {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
+            || E'Where: {{ location }}\n\nIf you cannot come, log in to carebase or call the hospital to '
+            || E'cancel or move it.\n',
+            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+        ),
+        (
+            'prescription_ready', 'Ready for pickup at the pharmacy (email)', 'pharmacy',
+            '{{ hospital_name }}: ready for pickup at {{ pharmacy_name }}',
+            E'Dear {{ patient_name }},\n\na prescription from {{ hospital_name }} is ready for pickup at '
+            || E'{{ pharmacy_name }}.\nWhere: {{ pickup_address }}\n\nBring your patient ID or this email. '
+            || E'Log in to carebase to see the details.\n',
+            '{patient_name,hospital_name,pharmacy_name,pickup_address}'::text []
+        ),
+        (
+            'invoice_issued', 'Invoice issued (email)', 'billing',
+            '{{ hospital_name }}: invoice {{ invoice_number }}',
+            E'Dear {{ patient_name }},\n\n{{ hospital_name }} has issued invoice {{ invoice_number }}: '
+            || E'{{ amount_due }} {{ currency }} to pay.\n\nLog in to carebase to see and pay it, or pay '
+            || E'at the hospital''s front desk.\n',
+            '{patient_name,hospital_name,invoice_number,amount_due,currency}'::text []
+        ),
+        (
+            'lab_results_available', 'Lab results available (email)', 'results',
+            '{{ hospital_name }}: new lab results are available',
+            E'Dear {{ patient_name }},\n\nnew lab results from {{ hospital_name }} are available. Log in to '
+            || E'carebase to view them.\n\nFor your privacy this email does not contain them.\n',
+            '{patient_name,hospital_name}'::text []
+        )
+    ) as t (code, name, category, subject, body, variables);
+$$;
+
+ALTER FUNCTION private.default_event_email_templates() OWNER TO postgres;
+
+--
+-- Name: FUNCTION default_event_email_templates(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.default_event_email_templates() IS 'The default email templates of the event emails: code (the event), name, category, subject, body and declared variables.';
+
+--
 -- Name: default_lead_options(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -8736,15 +8901,27 @@ CREATE FUNCTION private.document_content_hash(kind text, document_id uuid) RETUR
             from public.invoices as i where i.id = document_content_hash.document_id
         )
         when 'prescription' then (
+            -- jsonb's text is canonical (keys sorted); a value that cannot be decrypted hashes as
+            -- its problem, so that the document shows as changed rather than failing the lookup.
             select encode(extensions.digest(
-                concat_ws(
-                    '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
-                    encode(coalesce(p.notes, ''::bytea), 'hex'),
-                    (
-                        select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
+                jsonb_build_object(
+                    'hospital_id', p.hospital_id, 'patient_id', p.patient_id, 'doctor_id', p.doctor_id,
+                    'issued_at', p.issued_at at time zone 'UTC', 'valid_until', p.valid_until at time zone 'UTC',
+                    'notes', (select coalesce(d.plaintext, d.problem) from private.try_decrypt_field(p.notes) as d),
+                    'items', (
+                        select jsonb_agg(
+                            jsonb_build_object(
+                                'line_no', it.line_no, 'quantity', it.quantity,
+                                'details', (
+                                    select coalesce(d.plaintext, d.problem)
+                                    from private.try_decrypt_field(it.details) as d
+                                )
+                            )
+                            order by it.line_no
+                        )
                         from public.prescription_items as it where it.prescription_id = p.id
                     )
-                ),
+                )::text,
                 'sha256'
             ), 'hex')
             from public.prescriptions as p where p.id = document_content_hash.document_id
@@ -8758,7 +8935,38 @@ ALTER FUNCTION private.document_content_hash(kind text, document_id uuid) OWNER 
 -- Name: FUNCTION document_content_hash(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); null for an unknown document.';
+COMMENT ON FUNCTION private.document_content_hash(kind text, document_id uuid) IS 'The sha256 (hex) of what an invoice''s or prescription''s PDF vouches for, without what moves on its own (an invoice''s status and paid amounts); a prescription''s over its clear content (unchanged by re-encryption). Null for an unknown document.';
+
+--
+-- Name: document_content_hashes_v1(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select case document_content_hashes_v1.kind
+        when 'invoice' then
+            jsonb_build_array(private.document_content_hash('invoice', document_content_hashes_v1.document_id))
+        when 'prescription' then
+            jsonb_build_array(private.prescription_sealed_hash(document_content_hashes_v1.document_id))
+            || coalesce((
+                select jsonb_build_array(r.sealed_hash)
+                from private.prescription_sealed_hashes as r
+                where
+                    r.prescription_id = document_content_hashes_v1.document_id
+                    and r.content_hash = private.document_content_hash('prescription', r.prescription_id)
+            ), '[]'::jsonb)
+    end;
+$$;
+
+ALTER FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION document_content_hashes_v1(kind text, document_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) IS 'The hashes a version 1 verification token (printed before 20261213161000) may carry and still match the document: its sealed hash now, and the one recorded then while the clear content is unchanged.';
 
 --
 -- Name: document_verification(text, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9155,6 +9363,124 @@ ALTER FUNCTION private.duplicate_threshold() OWNER TO postgres;
 COMMENT ON FUNCTION private.duplicate_threshold() IS 'The score from which two records are proposed as one person (names at least half alike too).';
 
 --
+-- Name: email_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_appointment_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    event_ text;
+begin
+    if new.patient_id is null then
+        return null;
+    end if;
+    if new.status = 'scheduled' and (tg_op = 'INSERT' or old.status = 'requested') then
+        event_ := 'appointment_confirmation';
+    elsif tg_op = 'UPDATE' and new.status = 'cancelled' and old.status is distinct from 'cancelled'
+        and exists (
+            select from public.messages as m
+            where m.event_subject_id = new.id and m.event in ('appointment_confirmation', 'appointment_updated')
+                and m.status not in ('cancelled', 'failed')
+        ) then
+        event_ := 'appointment_cancelled';
+    elsif tg_op = 'UPDATE' and new.status = 'scheduled' and old.status = 'scheduled'
+        and (new.starts_at, new.ends_at) is distinct from (old.starts_at, old.ends_at) then
+        event_ := 'appointment_updated';
+    end if;
+    if event_ is not null then
+        perform private.queue_event_email(
+            event_, new.patient_id, new.hospital_id, new.id, private.appointment_email_values(new),
+            private.next_calendar_sequence(new.id)
+        );
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_appointment_change() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_appointment_change(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_appointment_change() IS 'Trigger: queues the confirmation, update or cancellation email (with its calendar SEQUENCE) of an appointment.';
+
+--
+-- Name: email_invoice_issued(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_invoice_issued() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.queue_event_email(
+        'invoice_issued', new.patient_id, new.hospital_id, new.id,
+        (
+            select jsonb_build_object(
+                'patient_name', p.full_name,
+                'hospital_name', h.name,
+                'invoice_number', new.number,
+                'amount_due', to_char(new.patient_total, 'FM999999999990.00'),
+                'currency', new.currency
+            )
+            from public.hospitals as h
+            cross join public.patients as p
+            where h.id = new.hospital_id and p.id = new.patient_id
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_invoice_issued() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_invoice_issued(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_invoice_issued() IS 'Trigger: an issued invoice queues the email with its number and the amount the patient owes.';
+
+--
+-- Name: email_lab_results_available(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_lab_results_available() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.deleted_at is not null or exists (
+        select from public.messages as m
+        where m.patient_id = new.patient_id and m.hospital_id = new.hospital_id
+            and m.event = 'lab_results_available' and m.status = 'queued'
+    ) then
+        return null;
+    end if;
+    perform private.queue_event_email(
+        'lab_results_available', new.patient_id, new.hospital_id, new.id,
+        (
+            select jsonb_build_object('patient_name', p.full_name, 'hospital_name', h.name)
+            from public.hospitals as h
+            cross join public.patients as p
+            where h.id = new.hospital_id and p.id = new.patient_id
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_lab_results_available() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_lab_results_available(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_lab_results_available() IS 'Trigger: a lab result made final queues the "results available, log in to view" email (never the result), one while another is still waiting.';
+
+--
 -- Name: email_payment_link(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9206,6 +9532,45 @@ $$;
 ALTER FUNCTION private.email_payment_link(invoice_id uuid) OWNER TO postgres;
 
 --
+-- Name: email_prescription_ready(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.email_prescription_ready() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.queue_event_email(
+        'prescription_ready', new.patient_id, new.hospital_id, new.id,
+        (
+            select jsonb_build_object(
+                'patient_name', p.full_name,
+                'hospital_name', h.name,
+                'pharmacy_name', coalesce(ph.name, h.name),
+                'pickup_address', coalesce(
+                    nullif(ph.address, ''), nullif(concat_ws(', ', nullif(h.address, ''), nullif(h.city, '')), ''),
+                    h.name
+                )
+            )
+            from public.hospitals as h
+            cross join public.patients as p
+            left join public.pharmacies as ph on ph.id = new.pharmacy_id
+            where h.id = new.hospital_id and p.id = new.patient_id
+        )
+    );
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.email_prescription_ready() OWNER TO postgres;
+
+--
+-- Name: FUNCTION email_prescription_ready(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.email_prescription_ready() IS 'Trigger: a prescription ready for pickup queues the email saying where (no drug names).';
+
+--
 -- Name: encrypt_contents(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9234,7 +9599,7 @@ begin
         return null;
     end if;
     sealed := int2send(version::smallint)
-        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256');
+        || extensions.pgp_sym_encrypt(plaintext, private.field_key(version), 'cipher-algo=aes256, s2k-mode=1');
     insert into private.fresh_ciphertexts (digest) values (extensions.digest(sealed, 'sha256'));
     return sealed;
 end;
@@ -10840,6 +11205,31 @@ $$;
 ALTER FUNCTION private.guard_prescription_pharmacy() OWNER TO postgres;
 
 --
+-- Name: guard_signed_encounter(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_signed_encounter() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.chief_complaint is distinct from old.chief_complaint
+        and exists (
+            select from public.clinical_notes as n
+            where n.encounter_id = new.id and n.status = 'signed' and n.deleted_at is null
+        ) then
+        perform private.raise_conflict(
+            'a signed medical record cannot be changed', 'record_signed',
+            'add an addendum to its note (rpc/add_note_addendum)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_signed_encounter() OWNER TO postgres;
+
+--
 -- Name: guard_ticket(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11002,6 +11392,28 @@ ALTER FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date d
 --
 
 COMMENT ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) IS 'from_date 00:00 to the end of to_date in the hospital''s time zone (default: the last 30 days, today included).';
+
+--
+-- Name: hospital_event_email_templates(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.hospital_event_email_templates() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.seed_event_email_templates(new.id);
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.hospital_event_email_templates() OWNER TO postgres;
+
+--
+-- Name: FUNCTION hospital_event_email_templates(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.hospital_event_email_templates() IS 'Trigger: a new hospital gets the default event email templates.';
 
 --
 -- Name: message_templates; Type: TABLE; Schema: public; Owner: postgres
@@ -11317,6 +11729,64 @@ ALTER FUNCTION private.insert_journey_stage(version public.journey_versions, sta
 --
 
 COMMENT ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) IS 'Adds a stage (its JSON: name, description, trigger_event, wait_days, due_days, actions) to a version.';
+
+--
+-- Name: insert_record_vitals(uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    new_id uuid := gen_random_uuid();
+    unknown text;
+    problem text;
+    temperature numeric;
+begin
+    if jsonb_typeof(vitals) is distinct from 'object' then
+        perform private.raise_invalid('vital_signs must be an object', 'invalid_vital_signs');
+    end if;
+    select string_agg(k, ', ' order by k) into unknown
+    from jsonb_each(vitals) as v (k, value)
+    where
+        k not in (
+            'systolic_mmhg', 'diastolic_mmhg', 'heart_rate_bpm', 'temperature_c', 'temperature_f', 'spo2_percent',
+            'respiratory_rate_per_min', 'weight_kg', 'height_cm'
+        )
+        or jsonb_typeof(value) not in ('number', 'null');
+    if unknown is not null then
+        perform private.raise_invalid(
+            format('vital signs are numbers of known kinds: %s is not', unknown), 'invalid_vital_signs'
+        );
+    end if;
+    temperature := coalesce(
+        (vitals ->> 'temperature_c')::numeric, round(((vitals ->> 'temperature_f')::numeric - 32) * 5 / 9, 1)
+    );
+    begin
+        insert into public.vital_signs (
+            id, patient_id, hospital_id, encounter_id, systolic_mmhg, diastolic_mmhg, heart_rate_bpm,
+            temperature_c, spo2_percent, respiratory_rate_per_min, weight_kg, height_cm
+        )
+        values (
+            new_id, patient, hospital, encounter, (vitals ->> 'systolic_mmhg')::integer,
+            (vitals ->> 'diastolic_mmhg')::integer, (vitals ->> 'heart_rate_bpm')::integer, temperature,
+            (vitals ->> 'spo2_percent')::integer, (vitals ->> 'respiratory_rate_per_min')::integer,
+            (vitals ->> 'weight_kg')::numeric, (vitals ->> 'height_cm')::numeric
+        );
+    exception
+        when check_violation or invalid_text_representation or numeric_value_out_of_range then
+            get stacked diagnostics problem = constraint_name;
+            perform private.raise_invalid(
+                'implausible vital signs', 'invalid_vital_signs',
+                coalesce(problem, 'whole numbers for pressures, rates and saturation')
+            );
+    end;
+    return new_id;
+end;
+$$;
+
+ALTER FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) OWNER TO postgres;
 
 --
 -- Name: install_clinical_disclosure(text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -13603,6 +14073,33 @@ $$;
 ALTER FUNCTION private.log_clinical_update_disclosure() OWNER TO postgres;
 
 --
+-- Name: log_records_read(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.log_records_read(patient_id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    resource text;
+    flag text;
+begin
+    perform private.audit_append(
+        'READ', 'public.encounters', null, null, log_records_read.patient_id, '{}', null, null,
+        jsonb_build_object('via', 'rpc/medical_records')
+    );
+    foreach resource in array array['encounters', 'clinical_notes', 'diagnoses', 'patient_documents'] loop
+        flag := 'carebase.disclosed.' || resource;
+        perform set_config(
+            flag, coalesce(current_setting(flag, true), '') || log_records_read.patient_id::text || ' ', true
+        );
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.log_records_read(patient_id uuid) OWNER TO postgres;
+
+--
 -- Name: log_request_level_read(text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -14549,6 +15046,45 @@ ALTER FUNCTION private.merge_table_sql(table_name regclass, columns name[], sour
 COMMENT ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) IS 'SQL pieces for one table of a merge: its row key (primary key as JSON; a digest of it outside public), how to find a journaled row again, and which rows move.';
 
 --
+-- Name: message_calendar(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.message_calendar(message_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'uid', a.id::text || '@carebase',
+        'sequence', m.calendar_sequence,
+        'method', case when m.event = 'appointment_cancelled' then 'CANCEL' else 'REQUEST' end,
+        'status', case when m.event = 'appointment_cancelled' then 'CANCELLED' else 'CONFIRMED' end,
+        'starts_at', a.starts_at,
+        'ends_at', a.ends_at,
+        'time_zone', h.time_zone,
+        'summary', format('Appointment with %s at %s', coalesce(pr.full_name, 'your doctor'), h.name),
+        'location', private.appointment_email_values(a) ->> 'location',
+        'organizer_name', h.name,
+        'organizer_email', h.email::text,
+        'attendee_name', p.full_name,
+        'attendee_email', p.email::text
+    )
+    from public.messages as m
+    join public.appointments as a on a.id = m.event_subject_id
+    join public.hospitals as h on h.id = a.hospital_id
+    join public.patients as p on p.id = m.patient_id
+    left join public.profiles as pr on pr.id = a.doctor_user_id
+    where m.id = message_calendar.message_id and m.calendar_sequence is not null;
+$$;
+
+ALTER FUNCTION private.message_calendar(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_calendar(message_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.message_calendar(message_id uuid) IS 'The calendar invitation fields of an appointment email (null for other messages).';
+
+--
 -- Name: outbox; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -14680,6 +15216,27 @@ $$;
 ALTER FUNCTION private.new_verification_code() OWNER TO postgres;
 
 --
+-- Name: next_calendar_sequence(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.next_calendar_sequence(appointment uuid) RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(max(m.calendar_sequence) + 1, 0)
+    from public.messages as m
+    where m.event_subject_id = next_calendar_sequence.appointment and m.calendar_sequence is not null;
+$$;
+
+ALTER FUNCTION private.next_calendar_sequence(appointment uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION next_calendar_sequence(appointment uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.next_calendar_sequence(appointment uuid) IS 'The calendar SEQUENCE the next invitation email of an appointment carries.';
+
+--
 -- Name: next_document_number(uuid, text, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -14758,6 +15315,26 @@ end;
 $_$;
 
 ALTER FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) OWNER TO postgres;
+
+--
+-- Name: note_addenda(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_addenda(note_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(jsonb_agg(
+        jsonb_build_object(
+            'id', a.id, 'author_id', a.author_id, 'created_at', a.created_at, 'signed_at', a.created_at,
+            'reason', a.reason, 'body', private.decrypt_field(a.body_encrypted)
+        ) order by a.created_at, a.id
+    ), '[]')
+    from public.clinical_note_addenda as a
+    where a.note_id = note_addenda.note_id and a.deleted_at is null;
+$$;
+
+ALTER FUNCTION private.note_addenda(note_id uuid) OWNER TO postgres;
 
 --
 -- Name: note_lead_contact(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15765,6 +16342,62 @@ $$;
 ALTER FUNCTION private.prefix_words(words text[], weight text) OWNER TO postgres;
 
 --
+-- Name: prescription_sealed_hash(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.prescription_sealed_hash(prescription_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select encode(extensions.digest(
+        concat_ws(
+            '|', p.hospital_id, p.patient_id, p.doctor_id, p.issued_at, p.valid_until,
+            encode(coalesce(p.notes, ''::bytea), 'hex'),
+            (
+                select string_agg(encode(it.details, 'hex'), ',' order by it.line_no)
+                from public.prescription_items as it where it.prescription_id = p.id
+            )
+        ),
+        'sha256'
+    ), 'hex')
+    from public.prescriptions as p where p.id = prescription_sealed_hash.prescription_id;
+$$;
+
+ALTER FUNCTION private.prescription_sealed_hash(prescription_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION prescription_sealed_hash(prescription_id uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) IS 'The version 1 verification hash of a prescription (its sealed bytes, 20261211130000), which tokens printed before 20261213161000 carry; null for an unknown prescription.';
+
+--
+-- Name: profile_hospital(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.profile_hospital(patient uuid, hospital uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found uuid [];
+begin
+    select array_agg(r.hospital_id order by r.hospital_id) into found
+    from public.patient_registrations as r
+    where
+        r.patient_id = patient
+        and (hospital is null or r.hospital_id = hospital)
+        and (r.patient_id = private.own_patient_id() or private.can_read_clinical(r.patient_id, r.hospital_id));
+    if cardinality(found) > 1 then
+        perform private.raise_invalid('the patient is registered at several hospitals: name one', 'hospital_required');
+    end if;
+    return found[1];
+end;
+$$;
+
+ALTER FUNCTION private.profile_hospital(patient uuid, hospital uuid) OWNER TO postgres;
+
+--
 -- Name: protect_encrypted_column(regclass, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15849,6 +16482,47 @@ ALTER FUNCTION private.purge_webhook_payloads() OWNER TO postgres;
 COMMENT ON FUNCTION private.purge_webhook_payloads() IS 'Erases webhook payloads past their retention (30 days once applied or ignored, 180 days otherwise); returns how many.';
 
 --
+-- Name: queue_appointment_reminder_emails(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_appointment_reminder_emails() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    queued integer := 0;
+    appointment public.appointments;
+begin
+    for appointment in
+        select a.* from public.appointments as a
+        where a.status = 'scheduled' and a.patient_id is not null
+            and a.starts_at > now() and a.starts_at <= now() + interval '24 hours'
+            and a.created_at <= a.starts_at - interval '24 hours'
+            and not exists (
+                select from public.messages as m
+                where m.event_subject_id = a.id and m.event = 'appointment_reminder'
+            )
+    loop
+        if private.queue_event_email(
+            'appointment_reminder', appointment.patient_id, appointment.hospital_id, appointment.id,
+            private.appointment_email_values(appointment)
+        ) is not null then
+            queued := queued + 1;
+        end if;
+    end loop;
+    return queued;
+end;
+$$;
+
+ALTER FUNCTION private.queue_appointment_reminder_emails() OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_appointment_reminder_emails(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_appointment_reminder_emails() IS 'Queues the 24-hour reminder email of each scheduled appointment starting within a day (booked at least a day ahead), once; answers how many it queued. Run by pg_cron every 15 minutes.';
+
+--
 -- Name: queue_calendar_push(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -15903,6 +16577,71 @@ end;
 $$;
 
 ALTER FUNCTION private.queue_dicom_upload() OWNER TO postgres;
+
+--
+-- Name: queue_event_email(text, uuid, uuid, uuid, jsonb, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer DEFAULT NULL::integer) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+    person public.patients;
+    template public.message_templates;
+    made uuid;
+begin
+    select p.* into person
+    from public.patients as p
+    join public.patient_registrations as r on r.patient_id = p.id
+    where p.id = queue_event_email.patient and r.hospital_id = queue_event_email.hospital
+        and r.deleted_at is null and p.deleted_at is null and p.merged_into is null;
+    if person.id is null or person.email is null
+        or private.contact_withdrawn(person.id, queue_event_email.hospital, 'email') then
+        return null;
+    end if;
+    -- The event's template, or the newest active version of it (<event>_v2, ...: a template
+    -- that was used keeps its text, so a new text is a new template).
+    select t.* into template
+    from public.message_templates as t
+    where t.hospital_id = queue_event_email.hospital and t.channel = 'email' and t.is_active
+        and (t.code = queue_event_email.kind or t.code ~ ('^' || queue_event_email.kind || '_v[0-9]+$'))
+    order by t.created_at desc, t.id
+    limit 1;
+    if template.id is null then
+        return null;
+    end if;
+    insert into public.messages (
+        hospital_id, patient_id, channel, direction, template_id, template_variables, event,
+        event_subject_id, calendar_sequence
+    )
+    values (
+        queue_event_email.hospital, person.id, 'email', 'outbound', template.id,
+        coalesce((
+            select jsonb_object_agg(v.name, coalesce(values_ ->> v.name, ''))
+            from unnest(template.variables) as v (name) where values_ ? v.name
+        ), '{}'),
+        queue_event_email.kind, queue_event_email.subject, queue_event_email.sequence_
+    )
+    on conflict (event_subject_id, event) where event is not null and event <> 'appointment_updated' do nothing
+    returning id into made;
+    if made is not null then
+        perform private.enqueue(
+            'message', 'message', made, queue_event_email.hospital, 'patient', person.id, 'email',
+            jsonb_build_object('message_id', made)
+        );
+    end if;
+    return made;
+end;
+$_$;
+
+ALTER FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) IS 'Queues the email of an event (its template rendered by the worker) when the patient has an email address, has not withdrawn email contact, and the hospital has an active template of the event (code <event>, or <event>_v<n>: the newest); once per subject (but moves).';
 
 --
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -16444,21 +17183,146 @@ begin
         'appointment_id', note.appointment_id, 'encounter_id', note.encounter_id, 'author_id', note.author_id,
         'status', note.status, 'signed_at', note.signed_at, 'created_at', note.created_at,
         'soap', private.decrypt_field(note.soap_encrypted)::jsonb,
-        'addenda', coalesce((
-            select jsonb_agg(
-                jsonb_build_object(
-                    'id', a.id, 'author_id', a.author_id, 'created_at', a.created_at,
-                    'body', private.decrypt_field(a.body_encrypted)
-                ) order by a.created_at
-            )
-            from public.clinical_note_addenda as a
-            where a.note_id = note.id and a.deleted_at is null
-        ), '[]')
+        'addenda', private.note_addenda(note.id)
     );
 end;
 $$;
 
 ALTER FUNCTION private.read_clinical_note(note_id uuid) OWNER TO postgres;
+
+--
+-- Name: read_medical_profile(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    hospital uuid := private.profile_hospital(read_medical_profile.patient_id, read_medical_profile.hospital_id);
+    profile public.medical_profiles;
+    details jsonb;
+begin
+    if hospital is null then
+        perform private.raise_not_found(
+            'no such patient', 'patient_not_found',
+            'a profile is read by the patient''s care team and by the patient'
+        );
+    end if;
+    perform private.require_phi_aal2(read_medical_profile.patient_id);
+    select p.* into profile from public.medical_profiles as p
+    where p.patient_id = read_medical_profile.patient_id and p.hospital_id = hospital and p.deleted_at is null;
+    perform private.audit_append(
+        'READ', 'public.medical_profiles', profile.id::text, hospital, read_medical_profile.patient_id,
+        '{details_encrypted}', null, null, jsonb_build_object('via', 'rpc/medical_profile')
+    );
+    details := coalesce(private.decrypt_field(profile.details_encrypted)::jsonb, '{}');
+    return jsonb_build_object(
+        'patient_id', read_medical_profile.patient_id, 'hospital_id', hospital,
+        'blood_group', profile.blood_group,
+        'allergies', coalesce(details -> 'allergies', '[]'),
+        'chronic_conditions', coalesce(details -> 'chronic_conditions', '[]'),
+        'current_medications', coalesce(details -> 'current_medications', '[]'),
+        'updated_at', profile.updated_at, 'updated_by', profile.updated_by,
+        'active_diagnoses', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', d.id, 'icd10_code', d.icd10_code, 'description', d.description,
+                    'is_primary', d.is_primary, 'diagnosed_at', d.diagnosed_at, 'encounter_id', d.encounter_id
+                ) order by d.diagnosed_at desc
+            )
+            from public.diagnoses as d
+            where
+                d.patient_id = read_medical_profile.patient_id and d.hospital_id = hospital
+                and d.resolved_at is null and d.deleted_at is null
+        ), '[]'),
+        'last_vital_signs', (
+            select to_jsonb(v) - 'deleted_at' - 'patient_id' - 'hospital_id'
+            from public.vital_signs as v
+            where v.patient_id = read_medical_profile.patient_id and v.hospital_id = hospital and v.deleted_at is null
+            order by v.recorded_at desc
+            limit 1
+        )
+    );
+end;
+$$;
+
+ALTER FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: read_medical_record(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.read_medical_record(encounter_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    enc public.encounters;
+    clinical boolean;
+begin
+    select e.* into enc from public.encounters as e
+    where e.id = read_medical_record.encounter_id and e.deleted_at is null;
+    clinical := coalesce(private.can_read_clinical(enc.patient_id, enc.hospital_id), false);
+    if enc.id is null or not (clinical or enc.patient_id is not distinct from private.own_patient_id()) then
+        perform private.raise_not_found(
+            'no such medical record', 'medical_record_not_found',
+            'records are read by the patient''s care team and by the patient'
+        );
+    end if;
+    perform private.require_phi_aal2(enc.patient_id);
+    perform private.audit_append(
+        'READ', 'public.encounters', enc.id::text, enc.hospital_id, enc.patient_id, '{}', null, null,
+        jsonb_build_object('via', 'rpc/medical_record')
+    );
+    return jsonb_build_object(
+        'id', enc.id, 'patient_id', enc.patient_id, 'hospital_id', enc.hospital_id,
+        'appointment_id', enc.appointment_id, 'clinician_id', enc.clinician_id,
+        'record_type', enc.record_type, 'chief_complaint', enc.chief_complaint,
+        'started_at', enc.started_at, 'ended_at', enc.ended_at,
+        'vital_signs', coalesce((
+            select jsonb_agg(to_jsonb(v) - 'deleted_at' - 'patient_id' - 'hospital_id' order by v.recorded_at)
+            from public.vital_signs as v
+            where v.encounter_id = enc.id and v.deleted_at is null
+        ), '[]'),
+        'notes', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', n.id, 'author_id', n.author_id, 'status', n.status, 'signed_at', n.signed_at,
+                    'created_at', n.created_at, 'soap', private.decrypt_field(n.soap_encrypted)::jsonb,
+                    'addenda', private.note_addenda(n.id)
+                ) order by n.created_at
+            )
+            from public.clinical_notes as n
+            where n.encounter_id = enc.id and n.deleted_at is null and (clinical or n.status = 'signed')
+        ), '[]'),
+        'diagnoses', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', d.id, 'icd10_code', d.icd10_code, 'code_system', d.code_system,
+                    'code_version', d.code_version, 'description', d.description, 'is_primary', d.is_primary,
+                    'diagnosed_by', d.diagnosed_by, 'diagnosed_at', d.diagnosed_at, 'resolved_at', d.resolved_at
+                ) order by d.is_primary desc, d.diagnosed_at
+            )
+            from public.diagnoses as d
+            where d.encounter_id = enc.id and d.deleted_at is null
+        ), '[]'),
+        'attachments', coalesce((
+            select jsonb_agg(
+                jsonb_build_object(
+                    'id', a.id, 'name', a.name, 'document_type', a.document_type, 'mime_type', a.mime_type,
+                    'size_bytes', a.size_bytes, 'bucket', 'patient-documents', 'storage_path', a.storage_path,
+                    'uploaded_by', a.uploaded_by, 'uploaded_at', a.uploaded_at
+                ) order by a.uploaded_at
+            )
+            from public.patient_documents as a
+            where a.encounter_id = enc.id and a.deleted_at is null
+        ), '[]')
+    );
+end;
+$$;
+
+ALTER FUNCTION private.read_medical_record(encounter_id uuid) OWNER TO postgres;
 
 --
 -- Name: prescription_items; Type: TABLE; Schema: public; Owner: postgres
@@ -17783,6 +18647,36 @@ end;
 $$;
 
 ALTER FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) OWNER TO postgres;
+
+--
+-- Name: record_prescription_sealed_hashes(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_prescription_sealed_hashes() RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with recorded as (
+        insert into private.prescription_sealed_hashes (prescription_id, sealed_hash, content_hash)
+        select
+            p.id,
+            private.prescription_sealed_hash(p.id),
+            private.document_content_hash('prescription', p.id)
+        from public.prescriptions as p
+        on conflict (prescription_id) do nothing
+        returning 1
+    )
+
+    select count(*)::integer from recorded;
+$$;
+
+ALTER FUNCTION private.record_prescription_sealed_hashes() OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_prescription_sealed_hashes(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_prescription_sealed_hashes() IS 'Records the version 1 verification hash of every prescription not recorded yet (run by 20261213161000; again after restoring a database dumped before it). Returns how many.';
 
 --
 -- Name: record_repeat_inquiry(uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -19619,6 +20513,28 @@ ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) 
 COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
 
 --
+-- Name: seed_event_email_templates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.seed_event_email_templates(hospital uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    insert into public.message_templates (hospital_id, code, name, channel, category, subject, body, variables)
+    select seed_event_email_templates.hospital, t.code, t.name, 'email', t.category, t.subject, t.body, t.variables
+    from private.default_event_email_templates() as t
+    on conflict (hospital_id, channel, code) do nothing;
+$$;
+
+ALTER FUNCTION private.seed_event_email_templates(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION seed_event_email_templates(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.seed_event_email_templates(hospital uuid) IS 'Adds the default email templates of the event emails to a hospital (keeps those it has).';
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -19649,8 +20565,14 @@ CREATE TABLE public.messages (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, ((COALESCE(subject, ''::text) || ' '::text) || COALESCE(body, ''::text)))) STORED,
+    event text,
+    event_subject_id uuid,
+    calendar_sequence integer,
     CONSTRAINT messages_body_length CHECK (((length(body) >= 1) AND (length(body) <= 20000))),
     CONSTRAINT messages_body_or_template CHECK (((body IS NOT NULL) OR (template_id IS NOT NULL))),
+    CONSTRAINT messages_calendar_sequence CHECK ((((calendar_sequence IS NOT NULL) = COALESCE((event = ANY (ARRAY['appointment_confirmation'::text, 'appointment_updated'::text, 'appointment_cancelled'::text])), false)) AND (COALESCE(calendar_sequence, 0) >= 0))),
+    CONSTRAINT messages_event_known CHECK ((event = ANY (ARRAY['appointment_confirmation'::text, 'appointment_updated'::text, 'appointment_cancelled'::text, 'appointment_reminder'::text, 'prescription_ready'::text, 'invoice_issued'::text, 'lab_results_available'::text]))),
+    CONSTRAINT messages_event_subject CHECK (((event IS NULL) = (event_subject_id IS NULL))),
     CONSTRAINT messages_subject_length CHECK ((length(subject) <= 200)),
     CONSTRAINT messages_template_variables_object CHECK ((jsonb_typeof(template_variables) = 'object'::text))
 );
@@ -19722,6 +20644,24 @@ COMMENT ON COLUMN public.messages.archived_at IS 'Archived (the API''s delete): 
 --
 
 COMMENT ON COLUMN public.messages.search IS 'The subject and body for full-text search (simple configuration: any script).';
+
+--
+-- Name: COLUMN messages.event; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.event IS 'The event an automatic email tells of (appointment_confirmation, appointment_updated, appointment_cancelled, appointment_reminder, prescription_ready, invoice_issued, lab_results_available); null for other messages.';
+
+--
+-- Name: COLUMN messages.event_subject_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.event_subject_id IS 'The appointment, prescription, invoice or lab result of the event.';
+
+--
+-- Name: COLUMN messages.calendar_sequence; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.messages.calendar_sequence IS 'The SEQUENCE of the calendar invitation an appointment email carries (0 at confirmation, one more for each move and the cancellation).';
 
 --
 -- Name: send_message(uuid, public.message_channel, text, text, uuid, uuid, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -22192,10 +23132,10 @@ ALTER FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) OWNER TO p
 COMMENT ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) IS 'Adds a stage to a journey (seed 001 POST /journeys/{id}/stages): {name, order_index (default: last), description, trigger_event, wait_days, due_days, actions}. When instances are on the current version the stage goes to a new version (a copy of it); running instances keep theirs. Answers the stage with the version it is in.';
 
 --
--- Name: add_note_addendum(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+-- Name: add_note_addendum(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
-CREATE FUNCTION public.add_note_addendum(note_id uuid, body text) RETURNS uuid
+CREATE FUNCTION public.add_note_addendum(note_id uuid, body text, reason text DEFAULT 'correction'::text) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -22210,21 +23150,30 @@ begin
     if length(btrim(coalesce(body, ''))) = 0 then
         perform private.raise_invalid('an addendum needs a text');
     end if;
-    insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted)
-    values (new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body));
+    if reason is null or reason not in ('correction', 'clarification', 'late_entry', 'addition') then
+        perform private.raise_invalid(
+            'an addendum''s reason is correction, clarification, late_entry or addition', 'invalid_addendum_reason'
+        );
+    end if;
+    insert into public.clinical_note_addenda (id, note_id, patient_id, hospital_id, body_encrypted, reason)
+    values (
+        new_id, note.id, note.patient_id, note.hospital_id, private.encrypt_field(add_note_addendum.body),
+        add_note_addendum.reason
+    );
     return new_id;
 end;
 $$;
 
-ALTER FUNCTION public.add_note_addendum(note_id uuid, body text) OWNER TO postgres;
+ALTER FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) OWNER TO postgres;
 
 --
--- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: COMMENT; Schema: public; Owner: postgres
+-- Name: FUNCTION add_note_addendum(note_id uuid, body text, reason text); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text) IS 'Adds a correction or addition to a signed note (the care team); returns the addendum''s id.
-
-Errors: PT404 no such signed note, 22023 empty body, 42501 not allowed, PT403 insufficient_aal.';
+COMMENT ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) IS 'A correction or addition to a signed note (care team, aal2) -> the addendum''s id; final as written
+(its author and time sign it), read with the note (rpc/clinical_note, rpc/medical_record). reason:
+correction (default), clarification, late_entry, addition. Errors: PT404 (no such note); 22023
+invalid_addendum_reason; PT409 (the note is a draft: edit it instead).';
 
 --
 -- Name: advance_journey_instance(uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
@@ -22570,6 +23519,54 @@ ALTER FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id tex
 COMMENT ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) IS 'Service role only (the sidecar, after Razorpay created the order): records the payment''s Razorpay order id. Errors: PT404 payment_not_found, PT409 order_attached.';
 
 --
+-- Name: attach_medical_record_file(uuid, text, text, bigint, public.document_type); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type DEFAULT 'other'::public.document_type) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    enc public.encounters;
+    document uuid := gen_random_uuid();
+    path text;
+begin
+    select e.* into enc from public.encounters as e where e.id = attach_medical_record_file.encounter_id;
+    if enc.id is null then
+        perform private.raise_not_found('no such medical record', 'medical_record_not_found');
+    end if;
+    if length(btrim(coalesce(name, ''))) = 0 then
+        perform private.raise_invalid('an attachment needs a file name', 'attachment_name_required');
+    end if;
+    path := format(
+        'patients/%s/records/%s/%s/%s', enc.patient_id, enc.id, document,
+        left(regexp_replace(btrim(name), '[^A-Za-z0-9._-]+', '_', 'g'), 120)
+    );
+    insert into public.patient_documents (
+        id, patient_id, hospital_id, encounter_id, name, document_type, storage_path, mime_type, size_bytes
+    )
+    values (
+        document, enc.patient_id, enc.hospital_id, enc.id, btrim(name),
+        attach_medical_record_file.document_type, path, attach_medical_record_file.mime_type,
+        attach_medical_record_file.size_bytes
+    );
+    return jsonb_build_object('id', document, 'bucket', 'patient-documents', 'storage_path', path);
+end;
+$$;
+
+ALTER FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) OWNER TO postgres;
+
+--
+-- Name: FUNCTION attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) IS 'Seed 003 POST /medical-records/:id/attachments, step 1 (care team, aal2): the attachment''s row ->
+{id, bucket, storage_path}; then upload the file to Storage bucket patient-documents at storage_path
+with the same content type and at most size_bytes. Types: PDF, JPEG, PNG, WebP, plain text; at most
+25 MiB. Errors: PT404 medical_record_not_found; 42501 not_on_care_team; 22023
+attachment_type_not_allowed, attachment_too_large, attachment_name_required.';
+
+--
 -- Name: attach_payment_link(uuid, text, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -22665,6 +23662,31 @@ COMMENT ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integ
 Returns the head''s seq, the hash of row after_seq as the database now has it, and the
 segment''s first and last seq, last hash and time, and an 8-byte fingerprint (hex) of each
 row''s hash in seq order. Errors: 22023 bad after_seq or max_rows.';
+
+--
+-- Name: audit_archived_runs(); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.audit_archived_runs() RETURNS TABLE(first_seq bigint, last_seq bigint, first_prev_hash text, last_hash text, archive_id bigint, partition_name text, range_from timestamp with time zone, range_to timestamp with time zone, row_count bigint, archive_first_seq bigint, archive_last_seq bigint, archive_sha256 text, retention interval, archived_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select
+        r.first_seq, r.last_seq, encode(r.first_prev_hash, 'hex'), encode(r.last_hash, 'hex'), r.archive_id,
+        a.partition_name, a.range_from, a.range_to, a.row_count, a.first_seq, a.last_seq, a.archive_sha256,
+        a.retention, a.archived_at
+    from audit.archived_runs as r
+    left join audit.archives as a on r.archive_id = a.id
+    order by r.first_seq;
+$$;
+
+ALTER FUNCTION public.audit_archived_runs() OWNER TO postgres;
+
+--
+-- Name: FUNCTION audit_archived_runs(); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.audit_archived_runs() IS 'The stretches of the audit chain archived after the retention period (audit.archived_runs: first and last seq, the prev_hash of the first row and the hash of the last, in hex) with their archive record (audit.archives; null columns when none). Service role only (the anchor verifier).';
 
 --
 -- Name: audit_chain_head(); Type: FUNCTION; Schema: public; Owner: postgres
@@ -24015,6 +25037,141 @@ ALTER FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, 
 COMMENT ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) IS 'Enters a lead (seed 004 POST /api/leads) for the front desk, CROs and admins of the hospital. The phone is read as E.164 (+91 for a 10-digit number). An inquiry from the phone of an open lead (last inquiry within 60 days) is that lead again: counted and recorded on it (merged: true). A new lead with a preferred doctor, or an inquiry mapped to a specialty, is booked into the first free slot of today (instant booking; book_today false skips it). Returns {lead, merged, appointment, booking: booked | no_free_slot_today | no_doctor_to_book | not_requested | not_attempted}. Errors: 42501 not_front_office; 22023 invalid_phone, unknown_lead_source, unknown_lead_inquiry; PT422 doctor_inactive.';
 
 --
+-- Name: create_medical_record(uuid, uuid, jsonb, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid DEFAULT NULL::uuid, sign boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    encounter uuid := gen_random_uuid();
+    note uuid;
+    vitals uuid;
+    soap jsonb;
+    diagnosis jsonb;
+    diagnosis_ids uuid [] := '{}';
+    new_diagnosis uuid;
+    unknown text;
+    problem text;
+begin
+    if not coalesce(private.on_care_team(create_medical_record.patient_id, create_medical_record.hospital_id), false) then
+        perform private.raise_forbidden(
+            'only the patient''s care team writes medical records', 'not_on_care_team'
+        );
+    end if;
+    perform private.require_phi_aal2(create_medical_record.patient_id);
+    if jsonb_typeof(content) is distinct from 'object' then
+        perform private.raise_invalid('content must be a JSON object', 'invalid_medical_record');
+    end if;
+    select string_agg(k, ', ' order by k) into unknown
+    from jsonb_object_keys(content) as k
+    where k not in (
+        'record_type', 'chief_complaint', 'vital_signs', 'subjective', 'objective', 'assessment', 'plan', 'diagnoses'
+    );
+    if unknown is not null then
+        perform private.raise_invalid(format('unknown fields: %s', unknown), 'invalid_medical_record');
+    end if;
+    if content ? 'diagnoses' and (
+        jsonb_typeof(content -> 'diagnoses') <> 'array'
+        or exists (
+            select from jsonb_array_elements(content -> 'diagnoses') as d
+            where jsonb_typeof(d) <> 'object' or jsonb_typeof(d -> 'icd10_code') is distinct from 'string'
+        )
+    ) then
+        perform private.raise_invalid(
+            'diagnoses is an array of {icd10_code, description, is_primary}', 'invalid_diagnoses'
+        );
+    end if;
+    if (
+        select count(*) from jsonb_array_elements(coalesce(content -> 'diagnoses', '[]')) as d
+        where d ->> 'is_primary' = 'true'
+    ) > 1 then
+        perform private.raise_invalid('one primary diagnosis per record', 'several_primary_diagnoses');
+    end if;
+
+    begin
+        insert into public.encounters (id, patient_id, hospital_id, appointment_id, chief_complaint, record_type)
+        values (
+            encounter, create_medical_record.patient_id, create_medical_record.hospital_id,
+            create_medical_record.appointment_id, nullif(btrim(content ->> 'chief_complaint'), ''),
+            coalesce(content ->> 'record_type', 'consultation')
+        );
+    exception
+        when foreign_key_violation then
+            perform private.raise_invalid(
+                'the appointment is not this patient''s at this hospital', 'appointment_not_of_patient'
+            );
+        when unique_violation then
+            perform private.raise_conflict('the appointment has its medical record already', 'appointment_has_record');
+        when check_violation then
+            get stacked diagnostics problem = constraint_name;
+            perform private.raise_invalid(
+                'record_type is consultation, follow_up, emergency, procedure, telemedicine or other',
+                'invalid_medical_record', problem
+            );
+    end;
+
+    if content ? 'vital_signs' and jsonb_typeof(content -> 'vital_signs') <> 'null' then
+        vitals := private.insert_record_vitals(
+            create_medical_record.patient_id, create_medical_record.hospital_id, encounter, content -> 'vital_signs'
+        );
+    end if;
+
+    soap := jsonb_strip_nulls(jsonb_build_object(
+        'chief_complaint', content -> 'chief_complaint', 'subjective', content -> 'subjective',
+        'objective', content -> 'objective', 'assessment', content -> 'assessment', 'plan', content -> 'plan'
+    ));
+    if soap ?| array['subjective', 'objective', 'assessment', 'plan'] then
+        note := public.write_clinical_note(
+            create_medical_record.patient_id, create_medical_record.hospital_id, soap,
+            create_medical_record.appointment_id, encounter
+        );
+        if sign then
+            perform public.sign_clinical_note(note);
+        end if;
+    elsif sign then
+        perform private.raise_invalid('a record is signed with its note: give its SOAP text', 'nothing_to_sign');
+    end if;
+
+    for diagnosis in select d from jsonb_array_elements(coalesce(content -> 'diagnoses', '[]')) as d loop
+        new_diagnosis := gen_random_uuid();
+        insert into public.diagnoses (
+            id, patient_id, hospital_id, encounter_id, icd10_code, description, is_primary, code_system, code_version
+        )
+        values (
+            new_diagnosis, create_medical_record.patient_id, create_medical_record.hospital_id, encounter,
+            diagnosis ->> 'icd10_code', coalesce(diagnosis ->> 'description', ''),
+            coalesce((diagnosis ->> 'is_primary')::boolean, false),
+            coalesce(diagnosis ->> 'code_system', 'ICD-10-CM'), diagnosis ->> 'code_version'
+        );
+        diagnosis_ids := diagnosis_ids || new_diagnosis;
+    end loop;
+
+    return jsonb_build_object(
+        'id', encounter, 'note_id', note, 'vital_signs_id', vitals, 'diagnosis_ids', to_jsonb(diagnosis_ids),
+        'status', case when note is null then null when sign then 'signed' else 'draft' end
+    );
+end;
+$$;
+
+ALTER FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) OWNER TO postgres;
+
+--
+-- Name: FUNCTION create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) IS 'Seed 003 POST /medical-records (care team, aal2): the encounter, its vital signs, SOAP note
+(draft, or signed with sign=true) and ICD-10 diagnoses in one transaction -> {id, note_id,
+vital_signs_id, diagnosis_ids, status}. content: {record_type, chief_complaint, vital_signs:
+{systolic_mmhg, diastolic_mmhg, heart_rate_bpm, temperature_c or temperature_f, spo2_percent,
+respiratory_rate_per_min, weight_kg, height_cm}, subjective, objective, assessment, plan, diagnoses:
+[{icd10_code, description, is_primary}]}. Errors (nothing written): 42501 not_on_care_team; PT403
+insufficient_aal; 22023 invalid_medical_record, invalid_vital_signs, invalid_diagnoses,
+several_primary_diagnoses, appointment_not_of_patient, nothing_to_sign; PT422
+unknown_diagnosis_code; PT409 appointment_has_record.';
+
+--
 -- Name: cro_queue(uuid, boolean, integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -24243,7 +25400,11 @@ CREATE FUNCTION public.document_verification(kind text, document_id uuid) RETURN
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-    select private.document_verification(document_verification.kind, document_verification.document_id);
+    select private.document_verification(document_verification.kind, document_verification.document_id)
+        || jsonb_build_object(
+            'content_hashes_v1',
+            private.document_content_hashes_v1(document_verification.kind, document_verification.document_id)
+        );
 $$;
 
 ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER TO postgres;
@@ -24252,7 +25413,7 @@ ALTER FUNCTION public.document_verification(kind text, document_id uuid) OWNER T
 -- Name: FUNCTION document_verification(kind text, document_id uuid); Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status) and current content_hash; null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
+COMMENT ON FUNCTION public.document_verification(kind text, document_id uuid) IS 'Service role only (the sidecar''s public GET /api/v1/verify/{token}, after it checked the token''s signature, and its PDF routes after the caller read the record): an invoice''s or prescription''s kind, id, status, issue date, hospital, number (invoice) or doctor (prescription), the hospital''s letterhead and the doctor''s registration (printed on the PDF; the verify route shows only name, number, date and status), its current content_hash and content_hashes_v1 (what a token printed before 20261213161000 may carry); null when there is no such document. No patient data. Raises document_kind_unknown for another kind.';
 
 --
 -- Name: email_payment_link(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -25293,6 +26454,93 @@ ALTER FUNCTION public.mark_message_read(message_id uuid) OWNER TO postgres;
 COMMENT ON FUNCTION public.mark_message_read(message_id uuid) IS 'Marks a message read (seed 001 PATCH /communications/{id}/read): an inbound message the hospital read, or an outbound one the patient read; a read message is returned as it is. PT404 for a message the caller cannot read; PT409 when its status cannot become read (queued, failed).';
 
 --
+-- Name: medical_profile(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.read_medical_profile(medical_profile.patient_id, medical_profile.hospital_id);
+$$;
+
+ALTER FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION medical_profile(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) IS 'Seed 003 GET /patients/:id/medical-profile: blood group, allergies, chronic conditions, current
+medications, active diagnoses and the last vital signs; the care team''s and the patient''s own.
+The read is logged. Errors: PT404 patient_not_found; 22023 hospital_required (registered at
+several hospitals: name one); PT403 insufficient_aal.';
+
+--
+-- Name: medical_record(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.medical_record(encounter_id uuid) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.read_medical_record(medical_record.encounter_id);
+$$;
+
+ALTER FUNCTION public.medical_record(encounter_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION medical_record(encounter_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.medical_record(encounter_id uuid) IS 'Seed 003 GET /medical-records/:id: one record in clear (vital signs, notes with their addenda,
+diagnoses, attachments with their Storage paths); the care team''s, the patient''s own (signed
+notes only). The read is logged. Errors: PT404 medical_record_not_found; PT403 insufficient_aal.';
+
+--
+-- Name: medical_records(uuid, uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.medical_records(patient_id uuid, hospital_id uuid DEFAULT NULL::uuid) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.require_phi_aal2(medical_records.patient_id);
+    perform private.log_records_read(medical_records.patient_id);
+    return query
+    select jsonb_build_object(
+        'id', e.id, 'patient_id', e.patient_id, 'hospital_id', e.hospital_id, 'appointment_id', e.appointment_id,
+        'record_type', e.record_type, 'chief_complaint', e.chief_complaint, 'clinician_id', e.clinician_id,
+        'started_at', e.started_at, 'ended_at', e.ended_at,
+        'note_status', (
+            select n.status from public.clinical_notes as n
+            where n.encounter_id = e.id order by n.status desc, n.created_at desc limit 1
+        ),
+        'primary_diagnosis', (
+            select d.icd10_code || ' ' || d.description from public.diagnoses as d
+            where d.encounter_id = e.id and d.is_primary limit 1
+        ),
+        'attachments', (select count(*) from public.patient_documents as a where a.encounter_id = e.id)
+    )
+    from public.encounters as e
+    where
+        e.patient_id = medical_records.patient_id
+        and (medical_records.hospital_id is null or e.hospital_id = medical_records.hospital_id)
+    order by e.started_at desc, e.id;
+end;
+$$;
+
+ALTER FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION medical_records(patient_id uuid, hospital_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) IS 'Seed 003 GET /medical-records, GET /patients/:id/medical-records: a patient''s records (of one
+hospital, or every one the caller reads), newest first, without SOAP text; each patient''s read is
+logged. Errors: PT403 insufficient_aal.';
+
+--
 -- Name: merge_patients(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -25342,6 +26590,25 @@ ALTER FUNCTION public.merge_preview(source_id uuid, target_id uuid) OWNER TO pos
 --
 
 COMMENT ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) IS 'Preview of merging patient source_id into target_id (seed 001 POST /patients/merge, first step): can_merge, refusals [{code, message}] (merge_into_itself, patient_archived, already_merged, has_merged_records, sex_differs, national_id_differs, merge_conflict), moves [{table, columns, count, rows}] found from the catalog''s foreign keys, kept_registrations, conflicts [{constraint, table, source_row, target_row}]. Hospital admin of a hospital where both are registered, or its front desk where allowed, in a session with a second factor; both records held only by hospitals where the caller merges. Errors: PT404 patient not found (also when out of reach), 42501 merge_not_allowed, 42501 registered_elsewhere, PT403 insufficient_aal.';
+
+--
+-- Name: message_calendar(uuid); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.message_calendar(message_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select private.message_calendar(message_calendar.message_id);
+$$;
+
+ALTER FUNCTION public.message_calendar(message_id uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION message_calendar(message_id uuid); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.message_calendar(message_id uuid) IS 'For the worker (service role): the calendar invitation of an appointment email, {uid, sequence, method REQUEST | CANCEL, status, starts_at, ends_at (UTC), time_zone, summary, location, organizer_name, organizer_email, attendee_name, attendee_email}; null for any other message.';
 
 --
 -- Name: message_stats(uuid); Type: FUNCTION; Schema: public; Owner: postgres
@@ -26016,6 +27283,7 @@ CREATE TABLE public.patient_documents (
     uploaded_by uuid DEFAULT auth.uid(),
     uploaded_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
+    encounter_id uuid,
     CONSTRAINT patient_documents_name_present CHECK ((length(btrim(name)) > 0)),
     CONSTRAINT patient_documents_path_of_patient CHECK (((storage_path ~~ (('patients/'::text || (patient_id)::text) || '/%'::text)) AND (storage_path !~ '(^|/)\.\.(/|$)'::text))),
     CONSTRAINT patient_documents_size_positive CHECK ((size_bytes > 0))
@@ -26044,6 +27312,12 @@ COMMENT ON COLUMN public.patient_documents.storage_path IS 'Object path in bucke
 --
 
 COMMENT ON COLUMN public.patient_documents.size_bytes IS 'File size in bytes.';
+
+--
+-- Name: COLUMN patient_documents.encounter_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.patient_documents.encounter_id IS 'The medical record (encounter) a file is attached to (rpc/attach_medical_record_file), if any.';
 
 --
 -- Name: patient_timeline; Type: VIEW; Schema: public; Owner: postgres
@@ -27710,6 +28984,54 @@ desk any of its doctors''. Returns the new rows. Errors: 22023 bad input, PT404 
 found, 42501 not allowed.';
 
 --
+-- Name: set_medical_profile(uuid, uuid, text, jsonb, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text DEFAULT NULL::text, allergies jsonb DEFAULT '[]'::jsonb, chronic_conditions jsonb DEFAULT '[]'::jsonb, current_medications jsonb DEFAULT '[]'::jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    details bytea;
+begin
+    if not coalesce(private.on_care_team(set_medical_profile.patient_id, set_medical_profile.hospital_id), false) then
+        perform private.raise_forbidden('only the patient''s care team writes the medical profile', 'not_on_care_team');
+    end if;
+    perform private.require_phi_aal2(set_medical_profile.patient_id);
+    if jsonb_typeof(allergies) is distinct from 'array' or jsonb_typeof(chronic_conditions) is distinct from 'array'
+        or jsonb_typeof(current_medications) is distinct from 'array' then
+        perform private.raise_invalid(
+            'allergies, chronic_conditions and current_medications are arrays', 'invalid_medical_profile'
+        );
+    end if;
+    if blood_group is not null and blood_group not in ('A+', 'A-', 'B+', 'B-', 'AB+', 'AB-', 'O+', 'O-') then
+        perform private.raise_invalid('blood_group is one of A+ A- B+ B- AB+ AB- O+ O-', 'invalid_blood_group');
+    end if;
+    details := private.encrypt_field(jsonb_build_object(
+        'allergies', allergies, 'chronic_conditions', chronic_conditions, 'current_medications', current_medications
+    )::text);
+    update public.medical_profiles as p
+    set blood_group = set_medical_profile.blood_group, details_encrypted = details
+    where p.patient_id = set_medical_profile.patient_id and p.hospital_id = set_medical_profile.hospital_id
+        and p.deleted_at is null;
+    if not found then
+        insert into public.medical_profiles (patient_id, hospital_id, blood_group, details_encrypted)
+        values (set_medical_profile.patient_id, set_medical_profile.hospital_id, set_medical_profile.blood_group, details);
+    end if;
+end;
+$$;
+
+ALTER FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) IS 'Seed 003 PUT /patients/:id/medical-profile (care team, aal2): blood group and the allergies,
+chronic conditions and current medications (arrays, stored encrypted) replace the profile.
+Errors: 42501 not_on_care_team; 22023 invalid_medical_profile, invalid_blood_group.';
+
+--
 -- Name: patient_identifiers; Type: TABLE; Schema: public; Owner: postgres
 --
 
@@ -29114,6 +30436,24 @@ CREATE TABLE private.mrn_counters (
 ALTER TABLE private.mrn_counters OWNER TO postgres;
 
 --
+-- Name: non_clinical_patient_tables; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.non_clinical_patient_tables (
+    table_name regclass NOT NULL,
+    reason text NOT NULL,
+    CONSTRAINT non_clinical_patient_tables_reason_given CHECK ((length(btrim(reason)) > 0))
+);
+
+ALTER TABLE private.non_clinical_patient_tables OWNER TO postgres;
+
+--
+-- Name: TABLE non_clinical_patient_tables; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.non_clinical_patient_tables IS 'Public tables naming a patient (a patient_id column, or a reference to a clinical table) that hold no clinical content, and why: their reads are not disclosure-logged. Every other such table must be in private.audited_resources (audit_disclosures.test.sql).';
+
+--
 -- Name: patient_hospitals; Type: VIEW; Schema: private; Owner: postgres
 --
 
@@ -29151,6 +30491,25 @@ ALTER TABLE private.personal_data_columns OWNER TO postgres;
 --
 
 COMMENT ON TABLE private.personal_data_columns IS 'The personal-data classification of columns (kind, and why when none): what carebase db masked-copy replaces. A column that looks personal and is not listed fails the tests.';
+
+--
+-- Name: prescription_sealed_hashes; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.prescription_sealed_hashes (
+    prescription_id uuid NOT NULL,
+    sealed_hash text NOT NULL,
+    content_hash text NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.prescription_sealed_hashes OWNER TO postgres;
+
+--
+-- Name: TABLE prescription_sealed_hashes; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.prescription_sealed_hashes IS 'Each prescription''s version 1 (sealed) verification hash and its clear content hash when 20261213161000 ran: a token printed before stays valid while the clear content is unchanged, whatever was re-encrypted since.';
 
 --
 -- Name: registration_codes; Type: TABLE; Schema: private; Owner: postgres
@@ -29941,7 +31300,9 @@ CREATE TABLE public.clinical_note_addenda (
     author_id uuid DEFAULT auth.uid() NOT NULL,
     body_encrypted bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    deleted_at timestamp with time zone
+    deleted_at timestamp with time zone,
+    reason text DEFAULT 'addition'::text NOT NULL,
+    CONSTRAINT clinical_note_addenda_reason_known CHECK ((reason = ANY (ARRAY['correction'::text, 'clarification'::text, 'late_entry'::text, 'addition'::text])))
 );
 
 ALTER TABLE public.clinical_note_addenda OWNER TO postgres;
@@ -29966,6 +31327,12 @@ COMMENT ON COLUMN public.clinical_note_addenda.author_id IS 'The clinician who w
 --
 
 COMMENT ON COLUMN public.clinical_note_addenda.body_encrypted IS 'The encrypted text of the addendum.';
+
+--
+-- Name: COLUMN clinical_note_addenda.reason; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.clinical_note_addenda.reason IS 'Why the addendum was written: correction, clarification, late_entry or addition.';
 
 --
 -- Name: code_systems; Type: TABLE; Schema: public; Owner: postgres
@@ -30493,7 +31860,9 @@ CREATE TABLE public.encounters (
     ended_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
-    CONSTRAINT encounters_end_after_start CHECK (((ended_at IS NULL) OR (ended_at >= started_at)))
+    record_type text DEFAULT 'consultation'::text NOT NULL,
+    CONSTRAINT encounters_end_after_start CHECK (((ended_at IS NULL) OR (ended_at >= started_at))),
+    CONSTRAINT encounters_record_type_known CHECK ((record_type = ANY (ARRAY['consultation'::text, 'follow_up'::text, 'emergency'::text, 'procedure'::text, 'telemedicine'::text, 'other'::text])))
 );
 
 ALTER TABLE public.encounters OWNER TO postgres;
@@ -30512,6 +31881,13 @@ Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline
 --
 
 COMMENT ON COLUMN public.encounters.clinician_id IS 'The clinician who saw the patient (user id).';
+
+--
+-- Name: COLUMN encounters.record_type; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.encounters.record_type IS 'The kind of medical record (seed 003 recordType): consultation, follow_up, emergency, procedure,
+telemedicine, other.';
 
 --
 -- Name: financial_records; Type: VIEW; Schema: public; Owner: postgres
@@ -31991,6 +33367,13 @@ ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_pkey PRIMARY KEY (hospital_id, year);
 
 --
+-- Name: non_clinical_patient_tables non_clinical_patient_tables_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.non_clinical_patient_tables
+    ADD CONSTRAINT non_clinical_patient_tables_pkey PRIMARY KEY (table_name);
+
+--
 -- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -32003,6 +33386,13 @@ ALTER TABLE ONLY private.outbox
 
 ALTER TABLE ONLY private.personal_data_columns
     ADD CONSTRAINT personal_data_columns_pkey PRIMARY KEY (table_name, column_name);
+
+--
+-- Name: prescription_sealed_hashes prescription_sealed_hashes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.prescription_sealed_hashes
+    ADD CONSTRAINT prescription_sealed_hashes_pkey PRIMARY KEY (prescription_id);
 
 --
 -- Name: registration_codes registration_codes_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -33550,6 +34940,12 @@ CREATE INDEX appointments_lead_idx ON public.appointments USING btree (lead_id, 
 CREATE INDEX appointments_patient_idx ON public.appointments USING btree (patient_id, hospital_id, starts_at);
 
 --
+-- Name: appointments_scheduled_starts_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX appointments_scheduled_starts_idx ON public.appointments USING btree (starts_at) WHERE (status = 'scheduled'::public.appointment_status);
+
+--
 -- Name: appointments_sync_pending_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -34354,6 +35750,18 @@ CREATE INDEX message_templates_created_by_idx ON public.message_templates USING 
 CREATE INDEX messages_created_by_idx ON public.messages USING btree (created_by);
 
 --
+-- Name: messages_event_once; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX messages_event_once ON public.messages USING btree (event_subject_id, event) WHERE ((event IS NOT NULL) AND (event <> 'appointment_updated'::text));
+
+--
+-- Name: messages_event_subject_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_event_subject_idx ON public.messages USING btree (event_subject_id) WHERE (event IS NOT NULL);
+
+--
 -- Name: messages_hospital_channel_status_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -34394,6 +35802,12 @@ CREATE INDEX messages_search_idx ON public.messages USING gin (search);
 --
 
 CREATE INDEX messages_template_idx ON public.messages USING btree (template_id, hospital_id);
+
+--
+-- Name: patient_documents_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX patient_documents_encounter_idx ON public.patient_documents USING btree (encounter_id, patient_id, hospital_id);
 
 --
 -- Name: patient_documents_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -35180,6 +36594,12 @@ CREATE TRIGGER ai_tool_calls_ciphertext_arguments_encrypted_on_update BEFORE UPD
 --
 
 CREATE TRIGGER appointments_add_doctor_to_care_team AFTER INSERT ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.add_booked_doctor_to_care_team();
+
+--
+-- Name: appointments appointments_event_emails; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER appointments_event_emails AFTER INSERT OR UPDATE OF status, starts_at, ends_at ON public.appointments FOR EACH ROW EXECUTE FUNCTION private.email_appointment_change();
 
 --
 -- Name: appointments appointments_fill_doctor_user; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36046,6 +37466,12 @@ CREATE TRIGGER doctors_set_updated_at BEFORE UPDATE ON public.doctors FOR EACH R
 CREATE TRIGGER encounters_guard BEFORE UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
 
 --
+-- Name: encounters encounters_guard_signed; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER encounters_guard_signed BEFORE UPDATE OF chief_complaint ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.guard_signed_encounter();
+
+--
 -- Name: encounters encounters_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -36118,6 +37544,12 @@ CREATE TRIGGER hospital_business_hours_set_updated_at BEFORE UPDATE ON public.ho
 CREATE TRIGGER hospitals_add_default_lead_options AFTER INSERT ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.add_default_lead_options();
 
 --
+-- Name: hospitals hospitals_event_email_templates; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER hospitals_event_email_templates AFTER INSERT ON public.hospitals FOR EACH ROW EXECUTE FUNCTION private.hospital_event_email_templates();
+
+--
 -- Name: hospitals hospitals_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -36158,6 +37590,12 @@ CREATE TRIGGER invoices_fill BEFORE INSERT ON public.invoices FOR EACH ROW EXECU
 --
 
 CREATE TRIGGER invoices_guard_issued BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.guard_invoice();
+
+--
+-- Name: invoices invoices_issued_email; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_issued_email AFTER UPDATE OF status ON public.invoices FOR EACH ROW WHEN (((new.status = 'issued'::public.invoice_status) AND (old.status = 'draft'::public.invoice_status))) EXECUTE FUNCTION private.email_invoice_issued();
 
 --
 -- Name: invoices invoices_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36218,6 +37656,12 @@ CREATE TRIGGER journey_versions_frozen BEFORE DELETE OR UPDATE ON public.journey
 --
 
 CREATE TRIGGER journeys_set_updated_at BEFORE UPDATE ON public.journeys FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: lab_results lab_results_available_email; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER lab_results_available_email AFTER INSERT OR UPDATE OF finalised_at ON public.lab_results FOR EACH ROW WHEN ((new.finalised_at IS NOT NULL)) EXECUTE FUNCTION private.email_lab_results_available();
 
 --
 -- Name: lab_results lab_results_ciphertext_notes_encrypted_on_insert; Type: TRIGGER; Schema: public; Owner: postgres
@@ -36472,6 +37916,12 @@ CREATE TRIGGER messages_stamp_status BEFORE INSERT OR UPDATE OF status ON public
 CREATE TRIGGER messages_state_machine BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('message');
 
 --
+-- Name: patient_documents patient_documents_check_record_attachment; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER patient_documents_check_record_attachment BEFORE INSERT OR UPDATE OF encounter_id ON public.patient_documents FOR EACH ROW WHEN ((new.encounter_id IS NOT NULL)) EXECUTE FUNCTION private.check_record_attachment();
+
+--
 -- Name: patient_documents patient_documents_guard; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -36686,6 +38136,12 @@ CREATE TRIGGER prescriptions_notify AFTER INSERT OR UPDATE ON public.prescriptio
 --
 
 CREATE TRIGGER prescriptions_outside_pharmacy_consent BEFORE INSERT OR UPDATE OF pharmacy_id, hospital_id, patient_id ON public.prescriptions FOR EACH ROW EXECUTE FUNCTION private.guard_prescription_pharmacy();
+
+--
+-- Name: prescriptions prescriptions_ready_email; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER prescriptions_ready_email AFTER UPDATE OF status ON public.prescriptions FOR EACH ROW WHEN (((new.status = 'ready_for_pickup'::public.prescription_status) AND (old.status IS DISTINCT FROM 'ready_for_pickup'::public.prescription_status))) EXECUTE FUNCTION private.email_prescription_ready();
 
 --
 -- Name: prescriptions prescriptions_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -37171,6 +38627,13 @@ ALTER TABLE ONLY private.login_attempts
 
 ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: prescription_sealed_hashes prescription_sealed_hashes_prescription_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.prescription_sealed_hashes
+    ADD CONSTRAINT prescription_sealed_hashes_prescription_id_fkey FOREIGN KEY (prescription_id) REFERENCES public.prescriptions(id) ON DELETE CASCADE;
 
 --
 -- Name: registration_codes registration_codes_patient_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -38153,7 +39616,7 @@ ALTER TABLE ONLY public.message_templates
 --
 
 ALTER TABLE ONLY public.message_templates
-    ADD CONSTRAINT message_templates_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id);
+    ADD CONSTRAINT message_templates_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
 -- Name: messages messages_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -38189,6 +39652,13 @@ ALTER TABLE ONLY public.messages
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_template_same_hospital_fkey FOREIGN KEY (template_id, hospital_id) REFERENCES public.message_templates(id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: patient_documents patient_documents_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.patient_documents
+    ADD CONSTRAINT patient_documents_encounter_same_patient_fkey FOREIGN KEY (encounter_id, patient_id, hospital_id) REFERENCES public.encounters(id, patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
 -- Name: patient_documents patient_documents_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -41300,6 +42770,133 @@ GRANT ALL ON FUNCTION private.appointment_clashes(doctor_id uuid, starts_at time
 REVOKE ALL ON FUNCTION private.appointment_counts(hospital uuid, first_day date, last_day date, time_zone text, source public.appointment_source, doctor uuid) FROM PUBLIC;
 
 --
+-- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TABLE public.appointments TO service_role;
+GRANT SELECT ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.hospital_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(hospital_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.doctor_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(doctor_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.patient_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.patient_name_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(patient_name_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.phone_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(phone_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.dob_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(dob_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.sex_snapshot; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(sex_snapshot) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.lead_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(lead_id) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.starts_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(starts_at),UPDATE(starts_at) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.ends_at; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(ends_at),UPDATE(ends_at) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.appointment_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.mode; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(mode),UPDATE(mode) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.video_room; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(video_room),UPDATE(video_room) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(reason),UPDATE(reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.resource; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(resource),UPDATE(resource) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.source; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(source) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.status; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: COLUMN appointments.status_reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
+
+--
+-- Name: FUNCTION appointment_email_values(appointment public.appointments); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.appointment_email_values(appointment public.appointments) FROM PUBLIC;
+
+--
 -- Name: FUNCTION appointment_reminder_due(starts_at timestamp with time zone, decided_at timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -41522,6 +43119,13 @@ REVOKE ALL ON FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id
 GRANT ALL ON FUNCTION private.attach_payment_link(link_id uuid, gateway_link_id text, short_url text) TO service_role;
 
 --
+-- Name: FUNCTION attachment_types(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.attachment_types() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.attachment_types() TO authenticated;
+
+--
 -- Name: FUNCTION audit_append(action text, table_name text, row_id text, hospital_id uuid, patient_id uuid, changed_fields text[], old_values jsonb, new_values jsonb, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -41668,127 +43272,6 @@ GRANT SELECT ON TABLE public.journey_stages TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.book_journey_follow_up(instance public.journey_instances, stage public.journey_stages, action jsonb) FROM PUBLIC;
-
---
--- Name: TABLE appointments; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT ALL ON TABLE public.appointments TO service_role;
-GRANT SELECT ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.hospital_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(hospital_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.doctor_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(doctor_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.patient_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(patient_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.patient_name_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(patient_name_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.phone_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(phone_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.dob_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(dob_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.sex_snapshot; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(sex_snapshot) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.lead_id; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(lead_id) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.starts_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(starts_at),UPDATE(starts_at) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.ends_at; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(ends_at),UPDATE(ends_at) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.appointment_type; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(appointment_type),UPDATE(appointment_type) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.mode; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(mode),UPDATE(mode) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.video_room; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(video_room),UPDATE(video_room) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.reason; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(reason),UPDATE(reason) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.resource; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(resource),UPDATE(resource) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.source; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(source) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.status; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(status),UPDATE(status) ON TABLE public.appointments TO authenticated;
-
---
--- Name: COLUMN appointments.status_reason; Type: ACL; Schema: public; Owner: postgres
---
-
-GRANT INSERT(status_reason),UPDATE(status_reason) ON TABLE public.appointments TO authenticated;
 
 --
 -- Name: TABLE leads; Type: ACL; Schema: public; Owner: postgres
@@ -42236,6 +43719,13 @@ REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, fro
 REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_record_attachment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_record_attachment() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_record_attachment() TO authenticated;
+
+--
 -- Name: FUNCTION check_report_period(start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42607,6 +44097,12 @@ GRANT ALL ON FUNCTION private.declined_invitation_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.decrypt_field(ciphertext bytea) FROM PUBLIC;
 
 --
+-- Name: FUNCTION default_event_email_templates(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.default_event_email_templates() FROM PUBLIC;
+
+--
 -- Name: FUNCTION default_lead_options(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42835,6 +44331,13 @@ REVOKE ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid
 GRANT ALL ON FUNCTION private.document_content_hash(kind text, document_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION document_content_hashes_v1(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.document_content_hashes_v1(kind text, document_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION document_verification(kind text, document_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -42998,11 +44501,35 @@ REVOKE ALL ON FUNCTION private.duplicate_score(a public.patients, b public.patie
 REVOKE ALL ON FUNCTION private.duplicate_threshold() FROM PUBLIC;
 
 --
+-- Name: FUNCTION email_appointment_change(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_appointment_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION email_invoice_issued(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_invoice_issued() FROM PUBLIC;
+
+--
+-- Name: FUNCTION email_lab_results_available(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_lab_results_available() FROM PUBLIC;
+
+--
 -- Name: FUNCTION email_payment_link(invoice_id uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.email_payment_link(invoice_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.email_payment_link(invoice_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION email_prescription_ready(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.email_prescription_ready() FROM PUBLIC;
 
 --
 -- Name: FUNCTION encrypt_contents(contents jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -43300,6 +44827,13 @@ REVOKE ALL ON FUNCTION private.guard_prescription() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_prescription_pharmacy() FROM PUBLIC;
 
 --
+-- Name: FUNCTION guard_signed_encounter(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_signed_encounter() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.guard_signed_encounter() TO authenticated;
+
+--
 -- Name: FUNCTION guard_ticket(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43342,6 +44876,12 @@ GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with 
 
 REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) TO authenticated;
+
+--
+-- Name: FUNCTION hospital_event_email_templates(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.hospital_event_email_templates() FROM PUBLIC;
 
 --
 -- Name: TABLE message_templates; Type: ACL; Schema: public; Owner: postgres
@@ -43452,6 +44992,13 @@ GRANT SELECT ON TABLE public.journey_versions TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION install_clinical_disclosure(resource text); Type: ACL; Schema: private; Owner: postgres
@@ -43829,6 +45376,13 @@ GRANT ALL ON FUNCTION private.log_clinical_disclosure(resource text, patient uui
 REVOKE ALL ON FUNCTION private.log_clinical_update_disclosure() FROM PUBLIC;
 
 --
+-- Name: FUNCTION log_records_read(patient_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.log_records_read(patient_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.log_records_read(patient_id uuid) TO authenticated;
+
+--
 -- Name: FUNCTION log_request_level_read(resource text, via text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44005,6 +45559,13 @@ REVOKE ALL ON FUNCTION private.merge_state_refusals(source uuid, target uuid) FR
 REVOKE ALL ON FUNCTION private.merge_table_sql(table_name regclass, columns name[], source uuid, target uuid, alias text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION message_calendar(message_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.message_calendar(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.message_calendar(message_id uuid) TO service_role;
+
+--
 -- Name: TABLE outbox; Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44024,6 +45585,12 @@ GRANT ALL ON FUNCTION private.message_delivery(row_ private.outbox) TO service_r
 REVOKE ALL ON FUNCTION private.new_verification_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.new_verification_code() TO authenticated;
 GRANT ALL ON FUNCTION private.new_verification_code() TO service_role;
+
+--
+-- Name: FUNCTION next_calendar_sequence(appointment uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.next_calendar_sequence(appointment uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION next_document_number(hospital uuid, series text, day date, OUT fiscal_year text, OUT sequence_no bigint, OUT number text); Type: ACL; Schema: private; Owner: postgres
@@ -44046,6 +45613,13 @@ GRANT ALL ON FUNCTION private.next_mrn(hospital_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) TO authenticated;
 GRANT ALL ON FUNCTION private.normalize_national_id(kind public.national_id_kind, value text) TO service_role;
+
+--
+-- Name: FUNCTION note_addenda(note_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_addenda(note_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.note_addenda(note_id uuid) TO authenticated;
 
 --
 -- Name: FUNCTION note_lead_contact(); Type: ACL; Schema: private; Owner: postgres
@@ -44255,6 +45829,20 @@ GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO authent
 GRANT ALL ON FUNCTION private.prefix_words(words text[], weight text) TO service_role;
 
 --
+-- Name: FUNCTION prescription_sealed_hash(prescription_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.prescription_sealed_hash(prescription_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION profile_hospital(patient uuid, hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.profile_hospital(patient uuid, hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.profile_hospital(patient uuid, hospital uuid) TO authenticated;
+
+--
 -- Name: FUNCTION protect_encrypted_column(target regclass, column_name text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44273,6 +45861,13 @@ REVOKE ALL ON FUNCTION private.purge_calendar_reconciliations() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.purge_webhook_payloads() FROM PUBLIC;
 
 --
+-- Name: FUNCTION queue_appointment_reminder_emails(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_appointment_reminder_emails() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.queue_appointment_reminder_emails() TO service_role;
+
+--
 -- Name: FUNCTION queue_calendar_push(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44283,6 +45878,13 @@ REVOKE ALL ON FUNCTION private.queue_calendar_push() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.queue_dicom_upload() FROM PUBLIC;
+
+--
+-- Name: FUNCTION queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) TO service_role;
 
 --
 -- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
@@ -44395,6 +45997,20 @@ REVOKE ALL ON FUNCTION private.razorpay_apply_refund(entity jsonb, target public
 REVOKE ALL ON FUNCTION private.read_clinical_note(note_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.read_clinical_note(note_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.read_clinical_note(note_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION read_medical_profile(patient_id uuid, hospital_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.read_medical_profile(patient_id uuid, hospital_id uuid) TO authenticated;
+
+--
+-- Name: FUNCTION read_medical_record(encounter_id uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.read_medical_record(encounter_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.read_medical_record(encounter_id uuid) TO authenticated;
 
 --
 -- Name: TABLE prescription_items; Type: ACL; Schema: public; Owner: postgres
@@ -44576,6 +46192,12 @@ REVOKE ALL ON FUNCTION private.record_lead_assignment() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_payment(invoice_id uuid, amount numeric, method public.payment_method, reference text, payer text, idempotency_key text) TO authenticated;
+
+--
+-- Name: FUNCTION record_prescription_sealed_hashes(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_prescription_sealed_hashes() FROM PUBLIC;
 
 --
 -- Name: FUNCTION record_repeat_inquiry(lead_id uuid, inquiry jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -44887,6 +46509,12 @@ GRANT ALL ON FUNCTION private.scan_of_path(object_name text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION seed_event_email_templates(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.seed_event_email_templates(hospital uuid) FROM PUBLIC;
 
 --
 -- Name: TABLE messages; Type: ACL; Schema: public; Owner: postgres
@@ -45408,12 +47036,12 @@ GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO 
 GRANT ALL ON FUNCTION public.add_journey_stage(journey_id uuid, stage jsonb) TO service_role;
 
 --
--- Name: FUNCTION add_note_addendum(note_id uuid, body text); Type: ACL; Schema: public; Owner: postgres
+-- Name: FUNCTION add_note_addendum(note_id uuid, body text, reason text); Type: ACL; Schema: public; Owner: postgres
 --
 
-REVOKE ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO authenticated;
-GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text) TO service_role;
+REVOKE ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason text) TO service_role;
 
 --
 -- Name: FUNCTION advance_journey_instance(instance_id uuid, notes text); Type: ACL; Schema: public; Owner: postgres
@@ -45511,6 +47139,14 @@ REVOKE ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_orde
 GRANT ALL ON FUNCTION public.attach_gateway_order(payment_id uuid, gateway_order_id text) TO service_role;
 
 --
+-- Name: FUNCTION attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) TO authenticated;
+GRANT ALL ON FUNCTION public.attach_medical_record_file(encounter_id uuid, name text, mime_type text, size_bytes bigint, document_type public.document_type) TO service_role;
+
+--
 -- Name: FUNCTION attach_payment_link(link_id uuid, gateway_link_id text, short_url text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -45523,6 +47159,13 @@ GRANT ALL ON FUNCTION public.attach_payment_link(link_id uuid, gateway_link_id t
 
 REVOKE ALL ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.audit_anchor_segment(after_seq bigint, max_rows integer) TO service_role;
+
+--
+-- Name: FUNCTION audit_archived_runs(); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.audit_archived_runs() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.audit_archived_runs() TO service_role;
 
 --
 -- Name: FUNCTION audit_chain_head(); Type: ACL; Schema: public; Owner: postgres
@@ -45857,6 +47500,14 @@ GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone
 GRANT ALL ON FUNCTION public.create_lead(hospital_id uuid, full_name text, phone text, source text, inquiry text, email text, age integer, sex public.sex, problem text, treatment_doctor text, treatment_suggested text, preferred_doctor_id uuid, book_today boolean) TO service_role;
 
 --
+-- Name: FUNCTION create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.create_medical_record(patient_id uuid, hospital_id uuid, content jsonb, appointment_id uuid, sign boolean) TO service_role;
+
+--
 -- Name: FUNCTION cro_queue(hospital_id uuid, everyone boolean, max_results integer, after timestamp with time zone); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -46167,6 +47818,30 @@ GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO authenticated
 GRANT ALL ON FUNCTION public.mark_message_read(message_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION medical_profile(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.medical_profile(patient_id uuid, hospital_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION medical_record(encounter_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.medical_record(encounter_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.medical_record(encounter_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.medical_record(encounter_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION medical_records(patient_id uuid, hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.medical_records(patient_id uuid, hospital_id uuid) TO service_role;
+
+--
 -- Name: FUNCTION merge_patients(source_id uuid, target_id uuid, reason text); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -46181,6 +47856,13 @@ GRANT ALL ON FUNCTION public.merge_patients(source_id uuid, target_id uuid, reas
 REVOKE ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.merge_preview(source_id uuid, target_id uuid) TO service_role;
+
+--
+-- Name: FUNCTION message_calendar(message_id uuid); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.message_calendar(message_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.message_calendar(message_id uuid) TO service_role;
 
 --
 -- Name: FUNCTION message_stats(hospital_id uuid); Type: ACL; Schema: public; Owner: postgres
@@ -46478,6 +48160,12 @@ GRANT INSERT(uploaded_at) ON TABLE public.patient_documents TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.patient_documents TO authenticated;
+
+--
+-- Name: COLUMN patient_documents.encounter_id; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(encounter_id) ON TABLE public.patient_documents TO authenticated;
 
 --
 -- Name: TABLE patient_timeline; Type: ACL; Schema: public; Owner: postgres
@@ -46940,6 +48628,14 @@ GRANT UPDATE(valid_until) ON TABLE public.doctor_working_hours TO authenticated;
 REVOKE ALL ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) TO authenticated;
 GRANT ALL ON FUNCTION public.set_doctor_schedule(doctor_id uuid, hours jsonb, time_zone text) TO service_role;
+
+--
+-- Name: FUNCTION set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.set_medical_profile(patient_id uuid, hospital_id uuid, blood_group text, allergies jsonb, chronic_conditions jsonb, current_medications jsonb) TO service_role;
 
 --
 -- Name: TABLE patient_identifiers; Type: ACL; Schema: public; Owner: postgres
@@ -47759,6 +49455,12 @@ GRANT INSERT(body_encrypted) ON TABLE public.clinical_note_addenda TO authentica
 GRANT UPDATE(deleted_at) ON TABLE public.clinical_note_addenda TO authenticated;
 
 --
+-- Name: COLUMN clinical_note_addenda.reason; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(reason) ON TABLE public.clinical_note_addenda TO authenticated;
+
+--
 -- Name: TABLE code_systems; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -48137,6 +49839,12 @@ GRANT INSERT(created_at) ON TABLE public.encounters TO authenticated;
 --
 
 GRANT INSERT(deleted_at),UPDATE(deleted_at) ON TABLE public.encounters TO authenticated;
+
+--
+-- Name: COLUMN encounters.record_type; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT INSERT(record_type) ON TABLE public.encounters TO authenticated;
 
 --
 -- Name: TABLE financial_records; Type: ACL; Schema: public; Owner: postgres
@@ -49059,6 +50767,9 @@ create policy live_topics_receive on realtime.messages as PERMISSIVE for SELECT 
 create policy patient_documents_objects_insert on storage.objects as PERMISSIVE for INSERT to authenticated with check (((bucket_id = 'patient-documents'::text) AND ((storage.foldername(name))[1] = 'patients'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE ((d.storage_path = objects.name) AND ((d.patient_id)::text = (storage.foldername(objects.name))[2]) AND (private.on_care_team(d.patient_id, d.hospital_id) OR ((d.document_type = ANY (ARRAY['insurance'::document_type, 'consent'::document_type])) AND (d.hospital_id = ANY (private.staff_hospital_ids('{front_desk}'::app_role[]))))))))));
+create policy patient_documents_objects_record_limits on storage.objects as RESTRICTIVE for INSERT to authenticated with check (((bucket_id <> 'patient-documents'::text) OR ((storage.foldername(name))[3] IS DISTINCT FROM 'records'::text) OR (EXISTS ( SELECT
+   FROM patient_documents d
+  WHERE ((d.storage_path = objects.name) AND (d.encounter_id IS NOT NULL) AND (d.mime_type = (objects.metadata ->> 'mimetype'::text)) AND (COALESCE(((objects.metadata ->> 'size'::text))::bigint, ((objects.metadata ->> 'contentLength'::text))::bigint, (0)::bigint) <= d.size_bytes))))));
 create policy patient_documents_objects_select on storage.objects as PERMISSIVE for SELECT to authenticated using (((bucket_id = 'patient-documents'::text) AND (EXISTS ( SELECT
    FROM patient_documents d
   WHERE (d.storage_path = objects.name)))));
