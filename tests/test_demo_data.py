@@ -136,16 +136,18 @@ def test_a_worker_could_claim_and_render_every_generated_notification(
     session.service_role()
     claimed: list[tuple] = []
     while rows := session.rows(
-        "select id, channel, title, body, phone, hospital_id"
-        " from public.claim_notifications(500, '2 minutes', '{push,sms}')"
+        "select id, channel, title, body, phone, hospital_id, kind"
+        " from public.claim_notifications(500, '2 minutes', '{push,sms,whatsapp,email}')"
     ):
         # Any other due row of the stack is claimed too; only the generated ones are counted.
         claimed += [row for row in rows if row[5] in hospitals]
         assert len(claimed) <= made_due
     assert claimed
     assert len({row[0] for row in claimed}) == len(claimed), "each row is claimed once"
-    assert all(title and body for _, _, title, body, _, _ in claimed)
-    assert all(phone for _, channel, _, _, phone, _ in claimed if channel == "sms")
+    assert all(body for _, _, _, body, _, _, _ in claimed)
+    # A notification has a title; a PRM text message (SMS, WhatsApp) has none, only its body.
+    assert all(title for _, _, title, _, _, _, kind in claimed if kind != "message")
+    assert all(phone for _, channel, _, _, phone, _, _ in claimed if channel in {"sms", "whatsapp"})
     db.execute("set local role postgres")
     [(left,)] = db.execute(
         "select count(*) from private.outbox where state = 'pending' and hospital_id = any(%s)",
