@@ -8,7 +8,6 @@ rules themselves are pgTAP's (supabase/tests/communications.test.sql, event_emai
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -33,11 +32,10 @@ from devstack.gateway.tokens import issue
 from devstack.local_server import LocalServer
 from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
-from sidecar.integrations.supabase_api import SupabaseApi
-from sidecar.jobs.notifications import Channels, Worker
 from sidecar.messaging.ics import invitation
 from sidecar.settings import SidecarSettings
 from tests.fakes.twilio import FakeTwilio
+from tests.outbox import deliver
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 ADMIN = "admin@nabha.carebase.test"
@@ -132,20 +130,6 @@ def worker_settings(
         smtp_from="care@nabha.carebase.test",
         delivery_timeout=5.0,
     )
-
-
-def deliver(settings: SidecarSettings) -> int:
-    async def run() -> int:
-        async with httpx.AsyncClient(timeout=settings.delivery_timeout) as http:
-            worker = Worker(
-                settings, SupabaseApi(settings, http), Channels.from_settings(settings, http)
-            )
-            total = 0
-            while claimed := await worker.run_once():
-                total += claimed
-            return total
-
-    return asyncio.run(run())
 
 
 def headers(stack: Settings, email: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ Test rows are committed (the worker reads them through the API) and removed afte
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
@@ -29,12 +28,11 @@ from supabase import Client, ClientOptions, create_client
 from devstack import services
 from devstack.config import Settings
 from devstack.local_server import LocalServer
-from sidecar.integrations.supabase_api import SupabaseApi
-from sidecar.jobs.notifications import Channels, Worker
 from sidecar.settings import SidecarSettings
 from tests.fakes.fcm import FakeFcm
 from tests.fakes.google_oauth import FakeGoogleOAuth
 from tests.fakes.twilio import FakeTwilio
+from tests.outbox import deliver
 
 NABHA = "10000000-0000-4000-8000-000000000001"
 DEMO_PASSWORD = "Carebase#2026"
@@ -77,27 +75,6 @@ def settings(stack: Settings, gateway: str, fcm: FakeFcm, twilio: FakeTwilio) ->
         worker_max_attempts=MAX_ATTEMPTS,
         delivery_timeout=5.0,
     )
-
-
-def deliver(settings: SidecarSettings, workers: int = 1) -> int:
-    """Runs `workers` workers side by side until nothing is due; returns the rows claimed."""
-
-    async def drain(worker: Worker) -> int:
-        total = 0
-        while claimed := await worker.run_once():
-            total += claimed
-        return total
-
-    async def run() -> int:
-        async with httpx.AsyncClient(timeout=settings.delivery_timeout) as http:
-            api = SupabaseApi(settings, http)
-            team = [
-                Worker(settings, api, Channels.from_settings(settings, http))
-                for _ in range(workers)
-            ]
-            return sum(await asyncio.gather(*(drain(w) for w in team)))
-
-    return asyncio.run(run())
 
 
 @dataclass
