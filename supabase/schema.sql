@@ -9871,6 +9871,8 @@ declare
     event_id uuid;
     done jsonb := '[]';
     action jsonb;
+    automatic constant boolean := how not in ('manual', 'start');
+    caller constant jsonb := private.request_identity();
 begin
     update public.journey_instances as i
     set current_stage_id = stage.id, stage_entered_at = clock_timestamp()
@@ -9879,9 +9881,15 @@ begin
     insert into public.journey_stage_events (instance_id, hospital_id, patient_id, stage_id, entered_by_event)
     values (instance.id, instance.hospital_id, instance.patient_id, stage.id, how)
     returning id into event_id;
+    if automatic then
+        perform private.set_request_identity('{}');
+    end if;
     for action in select a.value from jsonb_array_elements(stage.actions) as a (value) loop
         done := done || jsonb_build_array(private.run_journey_action(instance, stage, action));
     end loop;
+    if automatic then
+        perform private.set_request_identity(caller);
+    end if;
     if jsonb_array_length(done) > 0 then
         update public.journey_stage_events as e set actions_done = done where e.id = event_id;
     end if;
@@ -19909,6 +19917,29 @@ $$;
 ALTER FUNCTION private.request_client_ip(headers jsonb) OWNER TO postgres;
 
 --
+-- Name: request_identity(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_identity() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'request.jwt.claims', coalesce(current_setting('request.jwt.claims', true), ''),
+        'request.jwt.claim.sub', coalesce(current_setting('request.jwt.claim.sub', true), ''),
+        'request.jwt.claim.role', coalesce(current_setting('request.jwt.claim.role', true), '')
+    );
+$$;
+
+ALTER FUNCTION private.request_identity() OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_identity(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.request_identity() IS 'The identity claims of the request (request.jwt.claims, claim.sub, claim.role), to put back later.';
+
+--
 -- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -21092,6 +21123,31 @@ end;
 $$;
 
 ALTER FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) OWNER TO postgres;
+
+--
+-- Name: set_request_identity(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_request_identity(identity jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    setting text;
+begin
+    foreach setting in array array['request.jwt.claims', 'request.jwt.claim.sub', 'request.jwt.claim.role'] loop
+        perform set_config(setting, coalesce(identity ->> setting, ''), true);
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.set_request_identity(identity jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_request_identity(identity jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.set_request_identity(identity jsonb) IS 'Sets the request''s identity claims for the rest of the transaction: the given ones, or none (''{}'': the system).';
 
 --
 -- Name: set_staff_active(public.app_role, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
@@ -46772,6 +46828,12 @@ GRANT ALL ON FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type 
 REVOKE ALL ON FUNCTION private.request_client_ip(headers jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION request_identity(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_identity() FROM PUBLIC;
+
+--
 -- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -46978,6 +47040,12 @@ GRANT ALL ON FUNCTION private.send_message(patient_id uuid, channel public.messa
 
 REVOKE ALL ON FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) TO authenticated;
+
+--
+-- Name: FUNCTION set_request_identity(identity jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_request_identity(identity jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION set_staff_active(staff_role public.app_role, staff_id uuid, active boolean); Type: ACL; Schema: private; Owner: postgres

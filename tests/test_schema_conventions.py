@@ -345,6 +345,9 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.enter_journey_stage": "20261214181000 runs the actions of a stage entered"
+    " automatically (an event, time) as the system, not with the rights of whoever raised the"
+    " event",
     "public.create_medical_record": "20261214180000 signs the record after writing its"
     " diagnoses (a signed record's diagnoses are frozen), through the shared"
     " private.insert_record_diagnoses",

@@ -1,12 +1,14 @@
--- The journey stage action book_follow_up when nobody is signed in: a stage entered by a trigger
--- event the system raised (a visit completed by Cal.com's MEETING_ENDED webhook, applied by
--- rpc/receive_calcom_webhook as the service role) and
--- one entered by time (private.advance_due_journeys, as the pg_cron job carebase-journeys-due
--- runs it: the postgres role, no JWT) book the follow-up, or open the ticket, as the system:
+-- The journey stage action book_follow_up on an automatic advance, which acts as the system: a
+-- stage entered by a trigger event the system raised (a visit completed by Cal.com's
+-- MEETING_ENDED webhook, applied by rpc/receive_calcom_webhook as the service role) and one
+-- entered by time (private.advance_due_journeys, as the pg_cron job carebase-journeys-due runs
+-- it: the postgres role, no JWT) book the follow-up, or open the ticket, as the system:
 -- booked_by / created_by empty (no person booked it), the status history and the audit trail
--- naming the system's database role, and the stage event keeping what was done.
+-- naming the system's database role, and the stage event keeping what was done. A stage entered
+-- because a user's change raised its event (a nurse recording a lab result) acts as the system
+-- too, not with that user's rights (a nurse books no appointment).
 begin;
-select plan(15);
+select plan(18);
 select tests.create_world();
 
 -- a_doctor works every day, 09:00 to 17:00, in person and by video, and is linked to Cal.com;
@@ -62,6 +64,11 @@ values
     'in_person'
 ),
 (
+    tests.remember('visit4', gen_random_uuid()), tests.id_of('hospitals', 'TSTA'), tests.id_of('doctors', 'a_doctor'),
+    tests.id_of('patients', 'a_patient1'), now() + interval '5 hours', now() + interval '315 minutes', 'scheduled',
+    'in_person'
+),
+(
     tests.remember('visit3', gen_random_uuid()), tests.id_of('hospitals', 'TSTA'), tests.id_of('doctors', 'a_doctor'),
     tests.id_of('patients', 'ab_patient4'), now() + interval '4 hours', now() + interval '255 minutes', 'scheduled',
     'in_person'
@@ -88,7 +95,22 @@ select tests.remember('by_time', (
         ]$$
     ) ->> 'id'
 )::uuid);
+select tests.remember('on_lab', (
+    public.create_journey(
+        tests.id_of('hospitals', 'TSTA'), 'After the tests', 'post_tests',
+        stages => $$[
+            {"name": "Tests ordered", "order_index": 1},
+            {"name": "Results in", "order_index": 2, "trigger_event": "lab_result_recorded",
+             "actions": [{"type": "book_follow_up", "days": "10"}]}
+        ]$$
+    ) ->> 'id'
+)::uuid);
 select tests.act_as('a_front_desk');
+select tests.remember('lab_instance', (
+    public.start_journey_instance(
+        tests.recall('on_lab'), tests.id_of('patients', 'a_patient1'), appointment_id => tests.recall('visit4')
+    )
+).id);
 select tests.remember('completion_instance', (
     public.start_journey_instance(
         tests.recall('on_completion'), tests.recall('cal_patient'), appointment_id => tests.recall('visit1')
@@ -156,6 +178,29 @@ select results_eq(
 select is_empty(
     $$ select id from public.tickets where journey_instance_id = tests.recall('completion_instance') $$,
     'and no ticket asks for it'
+);
+
+-- A trigger event a user raised: a nurse records a lab result ---------------------------------------------
+select tests.act_as('a_nurse');
+insert into public.lab_results (patient_id, hospital_id, test_name, result_value, status)
+values (tests.id_of('patients', 'a_patient1'), tests.id_of('hospitals', 'TSTA'), 'Troponin I', '0.01', 'normal');
+select is(
+    (select auth.uid()), tests.user_id('a_nurse'), 'the nurse is still who she is after the journey''s actions'
+);
+select tests.clear_authentication();
+select results_eq(
+    $$ select * from pg_temp.booked(tests.recall('lab_instance')) $$,
+    $$ values (tests.id_of('doctors', 'a_doctor'), tests.id_of('patients', 'a_patient1'), 'follow_up', 'scheduled',
+        true, null::uuid, null::uuid, null::text, null::uuid, 'authenticated') $$,
+    'the result moves the patient on and the follow-up is booked by the system, not refused as the nurse''s: '
+    'the audit entry keeps the nurse''s request (its role), with no person'
+);
+select results_eq(
+    $$ select l.actor_id from audit.log as l join public.lab_results as r on l.row_id = r.id::text
+        where l.table_name = 'public.lab_results' and l.action = 'INSERT'
+            and r.patient_id = tests.id_of('patients', 'a_patient1') $$,
+    $$ values (tests.user_id('a_nurse')) $$,
+    'the lab result itself stays the nurse''s in the audit trail'
 );
 
 -- Time, as the pg_cron job runs it -----------------------------------------------------------------------
