@@ -11343,7 +11343,9 @@ begin
         new.addendum_id := amending;
         return new;
     end if;
-    if private.merge_running() or not private.record_signed(old.encounter_id) then
+    -- A row moved into a signed record counts as changing it too (encounter_id is in the diff).
+    if private.merge_running()
+        or not (private.record_signed(old.encounter_id) or private.record_signed(new.encounter_id)) then
         return new;
     end if;
     old_row := to_jsonb(old);

@@ -3,7 +3,7 @@
 -- its reason) may add diagnoses and vital signs and mark rows entered in error, which stay
 -- readable and stop counting.
 begin;
-select plan(26);
+select plan(27);
 
 select tests.create_world();
 
@@ -150,6 +150,12 @@ select tests.remember('draft', (public.create_medical_record(
     '{"assessment": "Cough", "diagnoses": [{"icd10_code": "R05.9"}]}'
 ) ->> 'id')::uuid);
 select tests.clear_authentication();
+select is(
+    pg_temp.refusal('postgres', format(
+        'update public.diagnoses set encounter_id = %L where encounter_id = %L', tests.recall('made'), tests.recall('draft')
+    )),
+    'PT409 record_signed', 'nor does a diagnosis of another record move into it'
+);
 select is(
     pg_temp.refusal('a_doctor', format(
         'select public.amend_medical_record(%L, ''x'', ''correction'')', tests.recall('draft')
