@@ -1290,6 +1290,34 @@ $$;
 ALTER FUNCTION private.allow_registration_of(patient uuid) OWNER TO postgres;
 
 --
+-- Name: amending_addendum(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.amending_addendum(encounter uuid) RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select a.id
+    from public.clinical_note_addenda as a
+    join public.clinical_notes as n on n.id = a.note_id
+    where
+        n.encounter_id = amending_addendum.encounter and n.status = 'signed' and n.deleted_at is null
+        and a.deleted_at is null and a.created_at = now()
+        and (private.acting_as_system() or a.author_id = (select auth.uid()))
+    order by a.created_at desc, a.id desc
+    limit 1;
+$$;
+
+ALTER FUNCTION private.amending_addendum(encounter uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION amending_addendum(encounter uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.amending_addendum(encounter uuid) IS 'The addendum to an encounter''s signed note the caller wrote in this transaction (the amendment that
+may add or retract its rows), or null.';
+
+--
 -- Name: analytics_appointments(uuid, text, date, date, public.appointment_source, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6214,6 +6242,43 @@ $$;
 ALTER FUNCTION private.check_record_attachment() OWNER TO postgres;
 
 --
+-- Name: check_record_diagnoses(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_record_diagnoses(diagnoses jsonb) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+    if diagnoses is not null and (
+        jsonb_typeof(diagnoses) <> 'array'
+        or exists (
+            select from jsonb_array_elements(diagnoses) as d
+            where jsonb_typeof(d) <> 'object' or jsonb_typeof(d -> 'icd10_code') is distinct from 'string'
+        )
+    ) then
+        perform private.raise_invalid(
+            'diagnoses is an array of {icd10_code, description, is_primary}', 'invalid_diagnoses'
+        );
+    end if;
+    if (
+        select count(*) from jsonb_array_elements(coalesce(diagnoses, '[]')) as d
+        where d ->> 'is_primary' = 'true'
+    ) > 1 then
+        perform private.raise_invalid('one primary diagnosis per record', 'several_primary_diagnoses');
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.check_record_diagnoses(diagnoses jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_record_diagnoses(diagnoses jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_record_diagnoses(diagnoses jsonb) IS 'Checks a record''s diagnoses JSON (an array of {icd10_code, ...}, one primary at most).';
+
+--
 -- Name: check_report_period(date, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -9806,6 +9871,8 @@ declare
     event_id uuid;
     done jsonb := '[]';
     action jsonb;
+    automatic constant boolean := how not in ('manual', 'start');
+    caller constant jsonb := private.request_identity();
 begin
     update public.journey_instances as i
     set current_stage_id = stage.id, stage_entered_at = clock_timestamp()
@@ -9814,9 +9881,15 @@ begin
     insert into public.journey_stage_events (instance_id, hospital_id, patient_id, stage_id, entered_by_event)
     values (instance.id, instance.hospital_id, instance.patient_id, stage.id, how)
     returning id into event_id;
+    if automatic then
+        perform private.set_request_identity('{}');
+    end if;
     for action in select a.value from jsonb_array_elements(stage.actions) as a (value) loop
         done := done || jsonb_build_array(private.run_journey_action(instance, stage, action));
     end loop;
+    if automatic then
+        perform private.set_request_identity(caller);
+    end if;
     if jsonb_array_length(done) > 0 then
         update public.journey_stage_events as e set actions_done = done where e.id = event_id;
     end if;
@@ -11230,6 +11303,79 @@ $$;
 ALTER FUNCTION private.guard_signed_encounter() OWNER TO postgres;
 
 --
+-- Name: guard_signed_record_row(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.guard_signed_record_row() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    old_row jsonb;
+    new_row jsonb;
+    amending uuid;
+    free_keys text[] := array['deleted_at', 'resolved_at', 'code_version', 'entered_in_error_by'];
+begin
+    if tg_op = 'INSERT' then
+        if new.entered_in_error_by is not null
+            or (new.addendum_id is not null and not private.record_signed(new.encounter_id)) then
+            perform private.raise_invalid(
+                'addendum_id and entered_in_error_by are set by an amendment', 'set_by_amendment',
+                'amend a signed record with rpc/amend_medical_record'
+            );
+        end if;
+        if not private.record_signed(new.encounter_id) then
+            return new;
+        end if;
+        amending := private.amending_addendum(new.encounter_id);
+        if amending is null then
+            perform private.raise_conflict(
+                'a signed medical record cannot be changed', 'record_signed',
+                'amend it: rpc/amend_medical_record (an addendum with its reason, corrections included)'
+            );
+        end if;
+        if new.addendum_id is not null and new.addendum_id <> amending then
+            perform private.raise_invalid(
+                'addendum_id and entered_in_error_by are set by an amendment', 'set_by_amendment',
+                'amend a signed record with rpc/amend_medical_record'
+            );
+        end if;
+        new.addendum_id := amending;
+        return new;
+    end if;
+    -- A row moved into a signed record counts as changing it too (encounter_id is in the diff).
+    if private.merge_running()
+        or not (private.record_signed(old.encounter_id) or private.record_signed(new.encounter_id)) then
+        return new;
+    end if;
+    old_row := to_jsonb(old);
+    new_row := to_jsonb(new);
+    if (new_row - free_keys) is distinct from (old_row - free_keys)
+        or (old_row ->> 'code_version' is not null and new_row -> 'code_version' is distinct from old_row -> 'code_version')
+        or (
+            new.entered_in_error_by is distinct from old.entered_in_error_by
+            and (old.entered_in_error_by is not null or new.entered_in_error_by is distinct from private.amending_addendum(old.encounter_id))
+        ) then
+        perform private.raise_conflict(
+            'a signed medical record cannot be changed', 'record_signed',
+            'amend it: rpc/amend_medical_record (an addendum with its reason, corrections included)'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.guard_signed_record_row() OWNER TO postgres;
+
+--
+-- Name: FUNCTION guard_signed_record_row(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.guard_signed_record_row() IS 'Trigger on vital_signs and diagnoses: a signed record''s rows are frozen for every role (PT409
+record_signed) but for archiving, resolving a diagnosis, stamping a code version once, a merge, and
+what an amendment written in the same transaction by the same user adds or retracts.';
+
+--
 -- Name: guard_ticket(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -11729,6 +11875,53 @@ ALTER FUNCTION private.insert_journey_stage(version public.journey_versions, sta
 --
 
 COMMENT ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) IS 'Adds a stage (its JSON: name, description, trigger_event, wait_days, due_days, actions) to a version.';
+
+--
+-- Name: insert_record_diagnoses(uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb) RETURNS uuid[]
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    diagnosis jsonb;
+    ids uuid [] := '{}';
+    new_id uuid;
+begin
+    perform private.check_record_diagnoses(diagnoses);
+    for diagnosis in select d from jsonb_array_elements(coalesce(diagnoses, '[]')) as d loop
+        new_id := gen_random_uuid();
+        begin
+            insert into public.diagnoses (
+                id, patient_id, hospital_id, encounter_id, icd10_code, description, is_primary, code_system,
+                code_version
+            )
+            values (
+                new_id, patient, hospital, encounter, diagnosis ->> 'icd10_code', coalesce(diagnosis ->> 'description', ''),
+                coalesce((diagnosis ->> 'is_primary')::boolean, false), coalesce(diagnosis ->> 'code_system', 'ICD-10-CM'),
+                diagnosis ->> 'code_version'
+            );
+        exception
+            when unique_violation then
+                perform private.raise_invalid(
+                    'one primary diagnosis per record', 'several_primary_diagnoses',
+                    'mark the current primary diagnosis entered in error first'
+                );
+        end;
+        ids := ids || new_id;
+    end loop;
+    return ids;
+end;
+$$;
+
+ALTER FUNCTION private.insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb) IS 'Writes a record''s diagnoses from its JSON as the caller -> their ids.';
 
 --
 -- Name: insert_record_vitals(uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
@@ -14236,6 +14429,43 @@ end;
 $$;
 
 ALTER FUNCTION private.mark_calendar_push() OWNER TO postgres;
+
+--
+-- Name: mark_entered_in_error(uuid, uuid, uuid[]); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    marked integer;
+    also_marked integer;
+begin
+    update public.diagnoses as d set entered_in_error_by = mark_entered_in_error.addendum
+    where d.id = any(row_ids) and d.encounter_id = mark_entered_in_error.encounter and d.entered_in_error_by is null
+        and d.deleted_at is null;
+    get diagnostics marked = row_count;
+    update public.vital_signs as v set entered_in_error_by = mark_entered_in_error.addendum
+    where v.id = any(row_ids) and v.encounter_id = mark_entered_in_error.encounter and v.entered_in_error_by is null
+        and v.deleted_at is null;
+    get diagnostics also_marked = row_count;
+    if marked + also_marked <> cardinality(array(select distinct r from unnest(row_ids) as r)) then
+        perform private.raise_invalid(
+            'entered_in_error_ids names diagnoses and vital signs of this record, not entered in error yet',
+            'not_in_record'
+        );
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]) IS 'Marks diagnoses and vital signs of a record entered in error by the caller''s amendment.';
 
 --
 -- Name: mark_new_patient_registrable(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -17234,12 +17464,14 @@ begin
             from public.diagnoses as d
             where
                 d.patient_id = read_medical_profile.patient_id and d.hospital_id = hospital
-                and d.resolved_at is null and d.deleted_at is null
+                and d.resolved_at is null and d.deleted_at is null and d.entered_in_error_by is null
         ), '[]'),
         'last_vital_signs', (
             select to_jsonb(v) - 'deleted_at' - 'patient_id' - 'hospital_id'
             from public.vital_signs as v
-            where v.patient_id = read_medical_profile.patient_id and v.hospital_id = hospital and v.deleted_at is null
+            where
+                v.patient_id = read_medical_profile.patient_id and v.hospital_id = hospital and v.deleted_at is null
+                and v.entered_in_error_by is null
             order by v.recorded_at desc
             limit 1
         )
@@ -17301,7 +17533,8 @@ begin
                 jsonb_build_object(
                     'id', d.id, 'icd10_code', d.icd10_code, 'code_system', d.code_system,
                     'code_version', d.code_version, 'description', d.description, 'is_primary', d.is_primary,
-                    'diagnosed_by', d.diagnosed_by, 'diagnosed_at', d.diagnosed_at, 'resolved_at', d.resolved_at
+                    'diagnosed_by', d.diagnosed_by, 'diagnosed_at', d.diagnosed_at, 'resolved_at', d.resolved_at,
+                    'addendum_id', d.addendum_id, 'entered_in_error_by', d.entered_in_error_by
                 ) order by d.is_primary desc, d.diagnosed_at
             )
             from public.diagnoses as d
@@ -18715,6 +18948,28 @@ ALTER FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) OWNER 
 COMMENT ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) IS 'Counts a repeat inquiry on an open lead and records what came in (source, inquiry, problem, name).';
 
 --
+-- Name: record_signed(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.record_signed(encounter uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select exists (
+        select from public.clinical_notes as n
+        where n.encounter_id = record_signed.encounter and n.status = 'signed' and n.deleted_at is null
+    );
+$$;
+
+ALTER FUNCTION private.record_signed(encounter uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION record_signed(encounter uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.record_signed(encounter uuid) IS 'Whether an encounter''s note is signed (and not archived): its vital signs and diagnoses are frozen.';
+
+--
 -- Name: record_transition(text, uuid, uuid, text, text, public.app_role, text, jsonb); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -19662,6 +19917,29 @@ CREATE FUNCTION private.request_client_ip(headers jsonb) RETURNS text
 $$;
 
 ALTER FUNCTION private.request_client_ip(headers jsonb) OWNER TO postgres;
+
+--
+-- Name: request_identity(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.request_identity() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    select jsonb_build_object(
+        'request.jwt.claims', coalesce(current_setting('request.jwt.claims', true), ''),
+        'request.jwt.claim.sub', coalesce(current_setting('request.jwt.claim.sub', true), ''),
+        'request.jwt.claim.role', coalesce(current_setting('request.jwt.claim.role', true), '')
+    );
+$$;
+
+ALTER FUNCTION private.request_identity() OWNER TO postgres;
+
+--
+-- Name: FUNCTION request_identity(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.request_identity() IS 'The identity claims of the request (request.jwt.claims, claim.sub, claim.role), to put back later.';
 
 --
 -- Name: request_refund(uuid, numeric, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -20847,6 +21125,31 @@ end;
 $$;
 
 ALTER FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) OWNER TO postgres;
+
+--
+-- Name: set_request_identity(jsonb); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.set_request_identity(identity jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    setting text;
+begin
+    foreach setting in array array['request.jwt.claims', 'request.jwt.claim.sub', 'request.jwt.claim.role'] loop
+        perform set_config(setting, coalesce(identity ->> setting, ''), true);
+    end loop;
+end;
+$$;
+
+ALTER FUNCTION private.set_request_identity(identity jsonb) OWNER TO postgres;
+
+--
+-- Name: FUNCTION set_request_identity(identity jsonb); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.set_request_identity(identity jsonb) IS 'Sets the request''s identity claims for the rest of the transaction: the given ones, or none (''{}'': the system).';
 
 --
 -- Name: set_staff_active(public.app_role, uuid, boolean); Type: FUNCTION; Schema: private; Owner: postgres
@@ -23195,6 +23498,71 @@ ALTER FUNCTION public.advance_journey_instance(instance_id uuid, notes text) OWN
 COMMENT ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) IS 'Completes the current stage with notes and moves to the next (seed 001 POST /journeys/instances/{id}/advance), whatever its trigger; after the last stage the instance is completed. PT404 beyond reach; PT409 journey_not_active.';
 
 --
+-- Name: amend_medical_record(uuid, text, text, jsonb, jsonb, uuid[]); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.amend_medical_record(encounter_id uuid, body text, reason text DEFAULT 'correction'::text, diagnoses jsonb DEFAULT NULL::jsonb, vital_signs jsonb DEFAULT NULL::jsonb, entered_in_error_ids uuid[] DEFAULT NULL::uuid[]) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+    enc public.encounters;
+    note uuid;
+    addendum uuid;
+    vitals uuid;
+    diagnosis_ids uuid [];
+begin
+    select e.* into enc from public.encounters as e
+    where e.id = amend_medical_record.encounter_id and e.deleted_at is null;
+    if enc.id is null then
+        perform private.raise_not_found('no such medical record', 'medical_record_not_found');
+    end if;
+    perform private.require_phi_aal2(enc.patient_id);
+    select n.id into note from public.clinical_notes as n
+    where n.encounter_id = enc.id and n.status = 'signed' and n.deleted_at is null
+    order by n.signed_at desc
+    limit 1;
+    if note is null then
+        perform private.raise_conflict(
+            'the record is not signed: edit it instead', 'record_not_signed',
+            'rpc/update_clinical_note, and vital signs and diagnoses as rows'
+        );
+    end if;
+    perform private.check_record_diagnoses(diagnoses);
+    addendum := public.add_note_addendum(note, body, reason);
+    if coalesce(cardinality(entered_in_error_ids), 0) > 0 then
+        perform private.mark_entered_in_error(enc.id, addendum, entered_in_error_ids);
+    end if;
+    if vital_signs is not null and jsonb_typeof(vital_signs) <> 'null' then
+        vitals := private.insert_record_vitals(enc.patient_id, enc.hospital_id, enc.id, vital_signs);
+    end if;
+    diagnosis_ids := private.insert_record_diagnoses(enc.patient_id, enc.hospital_id, enc.id, diagnoses);
+    return jsonb_build_object(
+        'id', enc.id, 'addendum_id', addendum, 'vital_signs_id', vitals, 'diagnosis_ids', to_jsonb(diagnosis_ids),
+        'entered_in_error_ids', to_jsonb(coalesce(entered_in_error_ids, '{}'))
+    );
+end;
+$$;
+
+ALTER FUNCTION public.amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]) OWNER TO postgres;
+
+--
+-- Name: FUNCTION amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]) IS 'Seed 003 PUT /medical-records/:id once the record is signed (care team, aal2): an amendment, i.e.
+an addendum to the signed note (body, reason: correction (default), clarification, late_entry,
+addition; its author and time sign it) that may add diagnoses ([{icd10_code, description,
+is_primary}]) and vital_signs (as in rpc/create_medical_record) and mark diagnoses and vital signs
+of the record entered in error (entered_in_error_ids); nothing is overwritten, retracted rows stay
+readable with entered_in_error_by. One transaction -> {id, addendum_id, vital_signs_id,
+diagnosis_ids, entered_in_error_ids}. Errors (nothing written): PT404 medical_record_not_found;
+PT403 insufficient_aal;
+PT409 record_not_signed (edit the draft instead); 42501 (not on the care team); 22023
+invalid_addendum_reason, invalid_diagnoses, several_primary_diagnoses (retract the current primary
+first), invalid_vital_signs, not_in_record; PT422 unknown_diagnosis_code.';
+
+--
 -- Name: analytics_appointments(uuid, text, date, date, public.appointment_source, uuid, boolean); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -25049,9 +25417,7 @@ declare
     note uuid;
     vitals uuid;
     soap jsonb;
-    diagnosis jsonb;
-    diagnosis_ids uuid [] := '{}';
-    new_diagnosis uuid;
+    diagnosis_ids uuid [];
     unknown text;
     problem text;
 begin
@@ -25072,23 +25438,7 @@ begin
     if unknown is not null then
         perform private.raise_invalid(format('unknown fields: %s', unknown), 'invalid_medical_record');
     end if;
-    if content ? 'diagnoses' and (
-        jsonb_typeof(content -> 'diagnoses') <> 'array'
-        or exists (
-            select from jsonb_array_elements(content -> 'diagnoses') as d
-            where jsonb_typeof(d) <> 'object' or jsonb_typeof(d -> 'icd10_code') is distinct from 'string'
-        )
-    ) then
-        perform private.raise_invalid(
-            'diagnoses is an array of {icd10_code, description, is_primary}', 'invalid_diagnoses'
-        );
-    end if;
-    if (
-        select count(*) from jsonb_array_elements(coalesce(content -> 'diagnoses', '[]')) as d
-        where d ->> 'is_primary' = 'true'
-    ) > 1 then
-        perform private.raise_invalid('one primary diagnosis per record', 'several_primary_diagnoses');
-    end if;
+    perform private.check_record_diagnoses(content -> 'diagnoses');
 
     begin
         insert into public.encounters (id, patient_id, hospital_id, appointment_id, chief_complaint, record_type)
@@ -25127,26 +25477,16 @@ begin
             create_medical_record.patient_id, create_medical_record.hospital_id, soap,
             create_medical_record.appointment_id, encounter
         );
-        if sign then
-            perform public.sign_clinical_note(note);
-        end if;
     elsif sign then
         perform private.raise_invalid('a record is signed with its note: give its SOAP text', 'nothing_to_sign');
     end if;
 
-    for diagnosis in select d from jsonb_array_elements(coalesce(content -> 'diagnoses', '[]')) as d loop
-        new_diagnosis := gen_random_uuid();
-        insert into public.diagnoses (
-            id, patient_id, hospital_id, encounter_id, icd10_code, description, is_primary, code_system, code_version
-        )
-        values (
-            new_diagnosis, create_medical_record.patient_id, create_medical_record.hospital_id, encounter,
-            diagnosis ->> 'icd10_code', coalesce(diagnosis ->> 'description', ''),
-            coalesce((diagnosis ->> 'is_primary')::boolean, false),
-            coalesce(diagnosis ->> 'code_system', 'ICD-10-CM'), diagnosis ->> 'code_version'
-        );
-        diagnosis_ids := diagnosis_ids || new_diagnosis;
-    end loop;
+    diagnosis_ids := private.insert_record_diagnoses(
+        create_medical_record.patient_id, create_medical_record.hospital_id, encounter, content -> 'diagnoses'
+    );
+    if sign then
+        perform public.sign_clinical_note(note);
+    end if;
 
     return jsonb_build_object(
         'id', encounter, 'note_id', note, 'vital_signs_id', vitals, 'diagnosis_ids', to_jsonb(diagnosis_ids),
@@ -26518,7 +26858,7 @@ begin
         ),
         'primary_diagnosis', (
             select d.icd10_code || ' ' || d.description from public.diagnoses as d
-            where d.encounter_id = e.id and d.is_primary limit 1
+            where d.encounter_id = e.id and d.is_primary and d.entered_in_error_by is null limit 1
         ),
         'attachments', (select count(*) from public.patient_documents as a where a.encounter_id = e.id)
     )
@@ -31540,6 +31880,8 @@ CREATE TABLE public.diagnoses (
     deleted_at timestamp with time zone,
     code_system text DEFAULT 'ICD-10-CM'::text NOT NULL,
     code_version text,
+    addendum_id uuid,
+    entered_in_error_by uuid,
     CONSTRAINT diagnoses_code_format CHECK ((icd10_code ~ '^[0-9A-Z][0-9A-Z.]{1,15}$'::text)),
     CONSTRAINT diagnoses_description_present CHECK ((length(btrim(description)) > 0))
 );
@@ -31586,6 +31928,20 @@ COMMENT ON COLUMN public.diagnoses.code_system IS 'The code system of icd10_code
 
 COMMENT ON COLUMN public.diagnoses.code_version IS 'The code system version the code was checked against (the current one when not named);
 empty only for a diagnosis recorded before versions were kept and not yet checked.';
+
+--
+-- Name: COLUMN diagnoses.addendum_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.addendum_id IS 'The amendment (clinical_note_addenda) that added this diagnosis to a signed record; null for those
+recorded before it was signed. Set by the database (rpc/amend_medical_record).';
+
+--
+-- Name: COLUMN diagnoses.entered_in_error_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.diagnoses.entered_in_error_by IS 'The amendment that marked this diagnosis entered in error (it stays, readable, and no longer counts:
+not the primary, not active). Set by rpc/amend_medical_record only.';
 
 --
 -- Name: diagnosis_code_findings; Type: TABLE; Schema: public; Owner: postgres
@@ -33140,6 +33496,8 @@ CREATE TABLE public.vital_signs (
     weight_kg numeric(5,1),
     height_cm numeric(4,1),
     deleted_at timestamp with time zone,
+    addendum_id uuid,
+    entered_in_error_by uuid,
     CONSTRAINT vital_signs_blood_pressure_pair CHECK (((systolic_mmhg IS NULL) = (diastolic_mmhg IS NULL))),
     CONSTRAINT vital_signs_diastolic_plausible CHECK (((diastolic_mmhg >= 20) AND (diastolic_mmhg <= 160))),
     CONSTRAINT vital_signs_heart_rate_plausible CHECK (((heart_rate_bpm >= 20) AND (heart_rate_bpm <= 250))),
@@ -33163,6 +33521,20 @@ COMMENT ON TABLE public.vital_signs IS 'Vital signs: measurements with their uni
 
 Clinical: read by the patient, their care team and the admin; recorded by the care team.
 Each read is logged: a GET is refused (PT405); read through rpc/patient_timeline.';
+
+--
+-- Name: COLUMN vital_signs.addendum_id; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.vital_signs.addendum_id IS 'The amendment (clinical_note_addenda) that added these vital signs to a signed record; null for
+those recorded before it was signed. Set by the database (rpc/amend_medical_record).';
+
+--
+-- Name: COLUMN vital_signs.entered_in_error_by; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON COLUMN public.vital_signs.entered_in_error_by IS 'The amendment that marked these vital signs entered in error (they stay, readable, and no longer
+count as the last vital signs). Set by rpc/amend_medical_record only.';
 
 --
 -- Name: log_default; Type: TABLE ATTACH; Schema: audit; Owner: postgres
@@ -35180,6 +35552,12 @@ CREATE INDEX cro_rotation_user_idx ON public.cro_rotation USING btree (user_id);
 CREATE INDEX device_tokens_user_idx ON public.device_tokens USING btree (user_id);
 
 --
+-- Name: diagnoses_addendum_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnoses_addendum_idx ON public.diagnoses USING btree (addendum_id);
+
+--
 -- Name: diagnoses_code_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -35204,6 +35582,12 @@ CREATE INDEX diagnoses_diagnosed_by_idx ON public.diagnoses USING btree (diagnos
 CREATE INDEX diagnoses_encounter_idx ON public.diagnoses USING btree (encounter_id, patient_id, hospital_id);
 
 --
+-- Name: diagnoses_entered_in_error_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX diagnoses_entered_in_error_by_idx ON public.diagnoses USING btree (entered_in_error_by);
+
+--
 -- Name: diagnoses_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
@@ -35219,7 +35603,7 @@ CREATE UNIQUE INDEX diagnoses_one_current_primary_without_encounter ON public.di
 -- Name: diagnoses_one_primary_per_encounter; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE UNIQUE INDEX diagnoses_one_primary_per_encounter ON public.diagnoses USING btree (encounter_id) WHERE (is_primary AND (deleted_at IS NULL));
+CREATE UNIQUE INDEX diagnoses_one_primary_per_encounter ON public.diagnoses USING btree (encounter_id) WHERE (is_primary AND (deleted_at IS NULL) AND (entered_in_error_by IS NULL));
 
 --
 -- Name: diagnoses_registration_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -36278,10 +36662,22 @@ CREATE INDEX tickets_journey_instance_idx ON public.tickets USING btree (journey
 CREATE INDEX tickets_registration_idx ON public.tickets USING btree (patient_id, hospital_id);
 
 --
+-- Name: vital_signs_addendum_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX vital_signs_addendum_idx ON public.vital_signs USING btree (addendum_id);
+
+--
 -- Name: vital_signs_encounter_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
 CREATE INDEX vital_signs_encounter_idx ON public.vital_signs USING btree (encounter_id, patient_id, hospital_id);
+
+--
+-- Name: vital_signs_entered_in_error_by_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX vital_signs_entered_in_error_by_idx ON public.vital_signs USING btree (entered_in_error_by);
 
 --
 -- Name: vital_signs_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -37290,6 +37686,12 @@ CREATE TRIGGER diagnoses_check_code BEFORE INSERT OR UPDATE OF icd10_code, code_
 --
 
 CREATE TRIGGER diagnoses_guard BEFORE UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
+
+--
+-- Name: diagnoses diagnoses_guard_signed_record; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER diagnoses_guard_signed_record BEFORE INSERT OR UPDATE ON public.diagnoses FOR EACH ROW EXECUTE FUNCTION private.guard_signed_record_row();
 
 --
 -- Name: diagnoses diagnoses_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
@@ -38522,6 +38924,12 @@ CREATE TRIGGER tickets_state_machine BEFORE INSERT OR UPDATE OF status ON public
 CREATE TRIGGER vital_signs_guard BEFORE UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.guard_clinical_update();
 
 --
+-- Name: vital_signs vital_signs_guard_signed_record; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER vital_signs_guard_signed_record BEFORE INSERT OR UPDATE ON public.vital_signs FOR EACH ROW EXECUTE FUNCTION private.guard_signed_record_row();
+
+--
 -- Name: vital_signs vital_signs_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -39108,6 +39516,13 @@ ALTER TABLE ONLY public.device_tokens
     ADD CONSTRAINT device_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
 --
+-- Name: diagnoses diagnoses_addendum_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnoses
+    ADD CONSTRAINT diagnoses_addendum_id_fkey FOREIGN KEY (addendum_id) REFERENCES public.clinical_note_addenda(id) ON DELETE RESTRICT;
+
+--
 -- Name: diagnoses diagnoses_diagnosed_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -39120,6 +39535,13 @@ ALTER TABLE ONLY public.diagnoses
 
 ALTER TABLE ONLY public.diagnoses
     ADD CONSTRAINT diagnoses_encounter_same_patient_fkey FOREIGN KEY (encounter_id, patient_id, hospital_id) REFERENCES public.encounters(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: diagnoses diagnoses_entered_in_error_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.diagnoses
+    ADD CONSTRAINT diagnoses_entered_in_error_by_fkey FOREIGN KEY (entered_in_error_by) REFERENCES public.clinical_note_addenda(id) ON DELETE RESTRICT;
 
 --
 -- Name: diagnoses diagnoses_registration_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -40119,11 +40541,25 @@ ALTER TABLE ONLY public.tickets
     ADD CONSTRAINT tickets_registration_fkey FOREIGN KEY (patient_id, hospital_id) REFERENCES public.patient_registrations(patient_id, hospital_id) ON DELETE RESTRICT;
 
 --
+-- Name: vital_signs vital_signs_addendum_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.vital_signs
+    ADD CONSTRAINT vital_signs_addendum_id_fkey FOREIGN KEY (addendum_id) REFERENCES public.clinical_note_addenda(id) ON DELETE RESTRICT;
+
+--
 -- Name: vital_signs vital_signs_encounter_same_patient_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.vital_signs
     ADD CONSTRAINT vital_signs_encounter_same_patient_fkey FOREIGN KEY (encounter_id, patient_id, hospital_id) REFERENCES public.encounters(id, patient_id, hospital_id) ON DELETE RESTRICT;
+
+--
+-- Name: vital_signs vital_signs_entered_in_error_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.vital_signs
+    ADD CONSTRAINT vital_signs_entered_in_error_by_fkey FOREIGN KEY (entered_in_error_by) REFERENCES public.clinical_note_addenda(id) ON DELETE RESTRICT;
 
 --
 -- Name: vital_signs vital_signs_recorded_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
@@ -42666,6 +43102,14 @@ GRANT ALL ON FUNCTION private.advance_journey_instance(instance_id uuid, notes t
 REVOKE ALL ON FUNCTION private.allow_registration_of(patient uuid) FROM PUBLIC;
 
 --
+-- Name: FUNCTION amending_addendum(encounter uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.amending_addendum(encounter uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.amending_addendum(encounter uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.amending_addendum(encounter uuid) TO service_role;
+
+--
 -- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -43724,6 +44168,13 @@ REVOKE ALL ON FUNCTION private.check_patient_booking_time() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.check_record_attachment() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.check_record_attachment() TO authenticated;
+
+--
+-- Name: FUNCTION check_record_diagnoses(diagnoses jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_record_diagnoses(diagnoses jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_record_diagnoses(diagnoses jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION check_report_period(start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
@@ -44834,6 +45285,14 @@ REVOKE ALL ON FUNCTION private.guard_signed_encounter() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.guard_signed_encounter() TO authenticated;
 
 --
+-- Name: FUNCTION guard_signed_record_row(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.guard_signed_record_row() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.guard_signed_record_row() TO authenticated;
+GRANT ALL ON FUNCTION private.guard_signed_record_row() TO service_role;
+
+--
 -- Name: FUNCTION guard_ticket(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44992,6 +45451,13 @@ GRANT SELECT ON TABLE public.journey_versions TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.insert_journey_stage(version public.journey_versions, stage jsonb, at_position integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.insert_record_diagnoses(patient uuid, hospital uuid, encounter uuid, diagnoses jsonb) TO authenticated;
 
 --
 -- Name: FUNCTION insert_record_vitals(patient uuid, hospital uuid, encounter uuid, vitals jsonb); Type: ACL; Schema: private; Owner: postgres
@@ -45424,6 +45890,13 @@ GRANT ALL ON FUNCTION private.luhn_valid(digits text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.mark_calendar_push() FROM PUBLIC;
+
+--
+-- Name: FUNCTION mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.mark_entered_in_error(encounter uuid, addendum uuid, row_ids uuid[]) TO authenticated;
 
 --
 -- Name: FUNCTION mark_new_patient_registrable(); Type: ACL; Schema: private; Owner: postgres
@@ -46207,6 +46680,14 @@ REVOKE ALL ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb
 GRANT ALL ON FUNCTION private.record_repeat_inquiry(lead_id uuid, inquiry jsonb) TO authenticated;
 
 --
+-- Name: FUNCTION record_signed(encounter uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.record_signed(encounter uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_signed(encounter uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.record_signed(encounter uuid) TO service_role;
+
+--
 -- Name: FUNCTION record_transition(machine text, subject_id uuid, hospital_id uuid, from_state text, to_state text, actor_role public.app_role, reason text, details jsonb); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -46347,6 +46828,12 @@ GRANT ALL ON FUNCTION private.request_cdss_analysis(scan_id uuid, analysis_type 
 --
 
 REVOKE ALL ON FUNCTION private.request_client_ip(headers jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION request_identity(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.request_identity() FROM PUBLIC;
 
 --
 -- Name: FUNCTION request_refund(payment_id uuid, amount numeric, reason text, idempotency_key text); Type: ACL; Schema: private; Owner: postgres
@@ -46555,6 +47042,12 @@ GRANT ALL ON FUNCTION private.send_message(patient_id uuid, channel public.messa
 
 REVOKE ALL ON FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.set_doctor_calendar_key(doctor_id uuid, api_key text) TO authenticated;
+
+--
+-- Name: FUNCTION set_request_identity(identity jsonb); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.set_request_identity(identity jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION set_staff_active(staff_role public.app_role, staff_id uuid, active boolean); Type: ACL; Schema: private; Owner: postgres
@@ -47050,6 +47543,14 @@ GRANT ALL ON FUNCTION public.add_note_addendum(note_id uuid, body text, reason t
 REVOKE ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO authenticated;
 GRANT ALL ON FUNCTION public.advance_journey_instance(instance_id uuid, notes text) TO service_role;
+
+--
+-- Name: FUNCTION amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]) TO authenticated;
+GRANT ALL ON FUNCTION public.amend_medical_record(encounter_id uuid, body text, reason text, diagnoses jsonb, vital_signs jsonb, entered_in_error_ids uuid[]) TO service_role;
 
 --
 -- Name: FUNCTION analytics_appointments(hospital_id uuid, time_period text, start_date date, end_date date, channel_origin public.appointment_source, practitioner_id uuid, include_breakdown boolean); Type: ACL; Schema: public; Owner: postgres

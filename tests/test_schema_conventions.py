@@ -345,6 +345,18 @@ def test_encrypted_and_status_columns_of_exposed_tables_have_a_comment(
 # Functions a later migration must create again, and why. Every other function is created in
 # exactly one migration, in its final form, so that its body has one place to read.
 RECREATED_FUNCTIONS = {
+    "private.enter_journey_stage": "20261214181000 runs the actions of a stage entered"
+    " automatically (an event, time) as the system, not with the rights of whoever raised the"
+    " event",
+    "public.create_medical_record": "20261214180000 signs the record after writing its"
+    " diagnoses (a signed record's diagnoses are frozen), through the shared"
+    " private.insert_record_diagnoses",
+    "private.read_medical_record": "20261214180000 says which amendment added or retracted"
+    " each diagnosis (addendum_id, entered_in_error_by)",
+    "public.medical_records": "20261214180000 never shows a diagnosis entered in error as the"
+    " record's primary",
+    "private.read_medical_profile": "20261214180000 leaves diagnoses and vital signs entered in"
+    " error out of the active diagnoses and the last vital signs",
     "private.document_content_hash": "20261213161000 hashes a prescription's clear content, so"
     " that re-encrypting it (a key rotation) does not show its printouts as changed",
     "public.document_verification": "20261213161000 adds the hashes a token printed before"

@@ -326,6 +326,7 @@ select is_empty(
             and f.name not in (
                 -- RPCs that reach clinical tables but return no clinical content (reason each):
                 'add_note_addendum',   -- the new addendum's id
+                'amend_medical_record', -- the new rows' ids and those it marked entered in error
                 'attach_medical_record_file', -- the new attachment's id and Storage path
                 'create_medical_record', -- the new rows' ids and the note's status
                 'request_cdss_analysis', -- the new request's id, type and status

@@ -175,6 +175,9 @@ select results_eq(
 select tests.clear_authentication();
 
 -- Time: both instances entered their first stage four days ago -------------------------------------------
+-- Other instances in the database (the demo data's) are not due during this test.
+update public.journey_instances set stage_entered_at = now(), created_at = now()
+where id not in (tests.recall('first'), tests.recall('second'));
 update public.journey_instances set stage_entered_at = now() - interval '4 days', created_at = now() - interval '4 days'
 where id in (tests.recall('first'), tests.recall('second'));
 select is(private.advance_due_journeys(), 1, 'the job advances the instance whose 3 days are up');

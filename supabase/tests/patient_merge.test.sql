@@ -59,6 +59,13 @@ values (
     tests.user_id('a_doctor'), private.encrypt_field('{"assessment": "merge fixture"}')
 )
 returning tests.remember('note', id);
+-- The record's diagnosis, written before it is signed (a signed record's diagnoses are frozen).
+insert into public.diagnoses (patient_id, hospital_id, encounter_id, icd10_code, description, diagnosed_by)
+values (
+    tests.recall('source'), tests.id_of('hospitals', 'TSTA'), tests.recall('encounter'), 'E11.9', 'Type 2 diabetes',
+    tests.user_id('a_doctor')
+)
+returning tests.remember('diagnosis', id);
 update public.clinical_notes set status = 'signed'
 where id = tests.recall('note');
 insert into public.lab_results (
@@ -71,12 +78,6 @@ values (
 returning tests.remember('lab', id);
 update public.lab_results set finalised_at = now()
 where id = tests.recall('lab');
-insert into public.diagnoses (patient_id, hospital_id, encounter_id, icd10_code, description, diagnosed_by)
-values (
-    tests.recall('source'), tests.id_of('hospitals', 'TSTA'), tests.recall('encounter'), 'E11.9', 'Type 2 diabetes',
-    tests.user_id('a_doctor')
-)
-returning tests.remember('diagnosis', id);
 
 -- Tables the migrations do not know: one referencing patients, one through a registration.
 create table public.merge_probe_direct (

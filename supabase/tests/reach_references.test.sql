@@ -138,6 +138,16 @@ begin
     insert into public.clinical_notes (patient_id, hospital_id, author_id, soap_encrypted)
     values (p, h, doctor_user, private.encrypt_field('{"assessment": "draft"}')) returning id into row_id;
     perform pg_temp.fixture('clinical_notes', side || '_draft', row_id);
+    -- A signed medical record with a diagnosis (written before signing).
+    insert into public.encounters (patient_id, hospital_id, clinician_id)
+    values (p, h, doctor_user) returning id into row_id;
+    perform pg_temp.fixture('encounters', side || '_signed_encounter', row_id);
+    insert into public.diagnoses (patient_id, hospital_id, encounter_id, icd10_code, description, diagnosed_by)
+    values (p, h, row_id, 'I10', 'Hypertension', doctor_user) returning id into action;
+    perform pg_temp.fixture('diagnoses', side || '_diagnosis', action);
+    insert into public.clinical_notes (patient_id, hospital_id, encounter_id, author_id, soap_encrypted)
+    values (p, h, row_id, doctor_user, private.encrypt_field('{"assessment": "signed record"}')) returning id into row_id;
+    update public.clinical_notes set status = 'signed' where id = row_id;
     insert into public.patient_documents (patient_id, hospital_id, name, document_type, storage_path, uploaded_by)
     values (p, h, 'Report', 'lab_report', 'patients/' || p || '/' || side || '-report.pdf', doctor_user)
     returning id into row_id;
@@ -424,6 +434,7 @@ from (
     ('public.appointments', 'b', null, 'b_appointment2'), ('public.appointments', 'c', null, 'c_appointment2'),
     ('public.encounters', 'b', null, 'b_encounter'), ('public.encounters', 'c', null, 'c_encounter'),
     ('public.clinical_notes', 'b', null, 'b_note'), ('public.clinical_notes', 'c', null, 'c_note'),
+    ('public.diagnoses', 'b', null, 'b_diagnosis'), ('public.diagnoses', 'c', null, 'c_diagnosis'),
     ('public.patient_documents', 'b', null, 'b_document'), ('public.patient_documents', 'c', null, 'c_document'),
     ('public.prescriptions', 'b', null, 'b_prescription'), ('public.prescriptions', 'c', null, 'c_prescription'),
     ('public.prescription_items', 'b', null, 'b_item'), ('public.prescription_items', 'c', null, 'c_item'),
@@ -1019,7 +1030,8 @@ values
 ('scan_id', 'public.radiology_scans', null),
 ('analysis_id', 'public.cdss_analyses', null),
 ('grant_id', null, 'a single-use grant handed to the admin who began provisioning; tested in staff_provisioning'),
-('lead_id', 'public.leads', null), ('preferred_doctor_id', 'public.doctors', null);
+('lead_id', 'public.leads', null), ('preferred_doctor_id', 'public.doctors', null),
+('entered_in_error_ids', 'public.diagnoses', null);
 
 -- A call the actor may make, as a query over the argument object $1 whose answer is not
 -- empty; every key of the object is a reference to swap.
@@ -1136,6 +1148,15 @@ values
     jsonb_build_object(
         'patient_id', pg_temp.a('patients', 'a_patient1'), 'hospital_id', pg_temp.a('hospitals', 'TSTA'),
         'appointment_id', pg_temp.a('appointments', 'a_appointment2')
+    )
+),
+(
+    'amend_medical_record', 'a_doctor',
+    $$ select public.amend_medical_record(($1 ->> 'encounter_id')::uuid, 'reach', 'correction',
+        entered_in_error_ids => array[($1 ->> 'entered_in_error_ids')::uuid]) $$,
+    jsonb_build_object(
+        'encounter_id', pg_temp.a('encounters', 'a_signed_encounter'),
+        'entered_in_error_ids', pg_temp.a('diagnoses', 'a_diagnosis')
     )
 ),
 (
