@@ -6575,8 +6575,9 @@ declare
     invoice public.invoices;
     link public.payment_links;
 begin
+    delete from private.payment_link_checks as c where c.invoice_id = new.invoice_id;
     select l.* into link from public.payment_links as l
-    where l.invoice_id = new.id and l.status = 'created'
+    where l.invoice_id = new.invoice_id and l.status = 'created'
     for update skip locked;
     -- None open, or one another transaction holds (the payment_link.paid webhook paying it, which
     -- locks the link before the invoice: waiting here could deadlock; rpc/open_payment_link
@@ -6584,7 +6585,7 @@ begin
     if link.id is null then
         return null;
     end if;
-    select i.* into invoice from public.invoices as i where i.id = new.id;
+    select i.* into invoice from public.invoices as i where i.id = new.invoice_id;
     if invoice.status in ('issued', 'partially_paid', 'overdue')
         and private.invoice_patient_due(invoice) = link.amount then
         return null;
@@ -6602,7 +6603,7 @@ ALTER FUNCTION private.close_stale_payment_link() OWNER TO postgres;
 -- Name: FUNCTION close_stale_payment_link(); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.close_stale_payment_link() IS 'Deferred, after an invoice''s amount_paid, amount_credited or status changed: cancels its open payment link when the invoice is no longer payable or the outstanding patient share is no longer the link''s amount (the cancellation is queued for Razorpay).';
+COMMENT ON FUNCTION private.close_stale_payment_link() IS 'Deferred, at the end of a transaction that changed the money of an invoice with an open link: cancels the link when the invoice is no longer payable or the outstanding patient share is no longer the link''s amount (the cancellation is queued for Razorpay).';
 
 --
 -- Name: collect_diagnosis_code_words(text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15528,6 +15529,31 @@ ALTER FUNCTION private.note_lead_stage() OWNER TO postgres;
 --
 
 COMMENT ON FUNCTION private.note_lead_stage() IS 'Trigger on leads: a lead''s status joins the stages it has reached (leads.stages_reached).';
+
+--
+-- Name: note_payment_link_check(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_payment_link_check() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if exists (select from public.payment_links as l where l.invoice_id = new.id and l.status = 'created') then
+        insert into private.payment_link_checks (invoice_id) values (new.id)
+        on conflict (invoice_id) do nothing;
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.note_payment_link_check() OWNER TO postgres;
+
+--
+-- Name: FUNCTION note_payment_link_check(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.note_payment_link_check() IS 'After an invoice''s amount_paid, amount_credited or status changed: when it has an open payment link, queues the check of that link for the end of the transaction.';
 
 --
 -- Name: notify_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -30739,6 +30765,23 @@ ALTER TABLE private.payment_link_cancels OWNER TO postgres;
 COMMENT ON TABLE private.payment_link_cancels IS 'Payment links carebase cancelled, to cancel on Razorpay too: the worker''s lease and attempts, and what Razorpay answered (outcome cancelled, paid, expired or not_created).';
 
 --
+-- Name: payment_link_checks; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.payment_link_checks (
+    invoice_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.payment_link_checks OWNER TO postgres;
+
+--
+-- Name: TABLE payment_link_checks; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.payment_link_checks IS 'Invoices whose amount_paid, amount_credited or status changed in the running transaction while they had an open payment link: their link is checked at commit (private.close_stale_payment_link) and the row removed.';
+
+--
 -- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -33653,6 +33696,13 @@ ALTER TABLE ONLY private.outbox
 
 ALTER TABLE ONLY private.payment_link_cancels
     ADD CONSTRAINT payment_link_cancels_pkey PRIMARY KEY (link_id);
+
+--
+-- Name: payment_link_checks payment_link_checks_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.payment_link_checks
+    ADD CONSTRAINT payment_link_checks_pkey PRIMARY KEY (invoice_id);
 
 --
 -- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
@@ -36798,6 +36848,12 @@ CREATE TRIGGER outbox_respect_contact_consent BEFORE INSERT ON private.outbox FO
 CREATE TRIGGER outbox_set_updated_at BEFORE UPDATE ON private.outbox FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: payment_link_checks payment_link_checks_close_stale; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE CONSTRAINT TRIGGER payment_link_checks_close_stale AFTER INSERT ON private.payment_link_checks DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION private.close_stale_payment_link();
+
+--
 -- Name: registration_codes refuse_merged_patient; Type: TRIGGER; Schema: private; Owner: postgres
 --
 
@@ -37860,12 +37916,6 @@ CREATE TRIGGER invoice_lines_set_updated_at BEFORE UPDATE ON public.invoice_line
 CREATE TRIGGER invoice_lines_total AFTER INSERT OR DELETE OR UPDATE OF quantity, unit_price, discount, gst_rate, insurer_share, patient_share ON public.invoice_lines FOR EACH ROW EXECUTE FUNCTION private.total_invoice();
 
 --
--- Name: invoices invoices_close_stale_payment_link; Type: TRIGGER; Schema: public; Owner: postgres
---
-
-CREATE CONSTRAINT TRIGGER invoices_close_stale_payment_link AFTER UPDATE OF amount_paid, amount_credited, status ON public.invoices DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION private.close_stale_payment_link();
-
---
 -- Name: invoices invoices_fill; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -37882,6 +37932,12 @@ CREATE TRIGGER invoices_guard_issued BEFORE UPDATE ON public.invoices FOR EACH R
 --
 
 CREATE TRIGGER invoices_issued_email AFTER UPDATE OF status ON public.invoices FOR EACH ROW WHEN (((new.status = 'issued'::public.invoice_status) AND (old.status = 'draft'::public.invoice_status))) EXECUTE FUNCTION private.email_invoice_issued();
+
+--
+-- Name: invoices invoices_note_payment_link_check; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_note_payment_link_check AFTER UPDATE OF amount_paid, amount_credited, status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.note_payment_link_check();
 
 --
 -- Name: invoices invoices_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
@@ -40592,6 +40648,12 @@ ALTER TABLE private.merge_operations ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.payment_link_cancels ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payment_link_checks; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.payment_link_checks ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: voice_codes; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -45964,6 +46026,12 @@ REVOKE ALL ON FUNCTION private.note_lead_contact() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION private.note_lead_stage() FROM PUBLIC;
+
+--
+-- Name: FUNCTION note_payment_link_check(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_payment_link_check() FROM PUBLIC;
 
 --
 -- Name: FUNCTION notify_appointment_change(); Type: ACL; Schema: private; Owner: postgres

@@ -7,7 +7,10 @@
 --     any more (paid, cancelled), or the outstanding patient share is another amount. A
 --     deferred trigger, so that the payment_link.paid webhook, which captures the link's own
 --     payment and then marks the link paid in the same transaction, is not taken for a payment
---     made another way. rpc/open_payment_link still supersedes a stale link itself.
+--     made another way. The deferred check is queued in a private table
+--     (private.payment_link_checks), only for an invoice with an open link, so that no event
+--     stays pending on public.invoices itself (an ALTER TABLE of it in the same transaction
+--     would be refused). rpc/open_payment_link still supersedes a stale link itself.
 --   * Every link carebase cancels (and one Razorpay attached after it was cancelled: a create
 --     whose answer came late) is queued in private.payment_link_cancels; the worker
 --     (sidecar/jobs/payment_link_cancels.py) claims it (rpc/claim_payment_link_cancels: a
@@ -75,9 +78,48 @@ create trigger payment_links_queue_cancel
 after update of status, gateway_link_id on public.payment_links
 for each row execute function private.queue_payment_link_cancel();
 
--- At the end of a transaction that changed an invoice's money: its open link, when it no longer
--- asks for what is due, is cancelled (and so queued for Razorpay). Security definer: the
--- trigger may follow a patient's own online payment.
+-- Invoices whose money changed in this transaction while they had an open link: checked at the
+-- end of it (the deferred trigger below), then forgotten.
+create table private.payment_link_checks (
+    invoice_id uuid primary key,
+    created_at timestamptz not null default now()
+);
+
+alter table private.payment_link_checks enable row level security;
+revoke all on private.payment_link_checks from anon, authenticated, service_role;
+
+comment on table private.payment_link_checks is
+'Invoices whose amount_paid, amount_credited or status changed in the running transaction while '
+'they had an open payment link: their link is checked at commit (private.close_stale_payment_link) '
+'and the row removed.';
+
+-- After an invoice's money changed. Security definer: it may follow a patient's own online
+-- payment, and the checks are private.
+create function private.note_payment_link_check()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    if exists (select from public.payment_links as l where l.invoice_id = new.id and l.status = 'created') then
+        insert into private.payment_link_checks (invoice_id) values (new.id)
+        on conflict (invoice_id) do nothing;
+    end if;
+    return null;
+end;
+$$;
+
+comment on function private.note_payment_link_check() is
+'After an invoice''s amount_paid, amount_credited or status changed: when it has an open payment '
+'link, queues the check of that link for the end of the transaction.';
+
+create trigger invoices_note_payment_link_check
+after update of amount_paid, amount_credited, status on public.invoices
+for each row execute function private.note_payment_link_check();
+
+-- At the end of the transaction: the invoice's open link, when it no longer asks for what is
+-- due, is cancelled (and so queued for Razorpay). Security definer: see above.
 create function private.close_stale_payment_link()
 returns trigger
 language plpgsql
@@ -88,8 +130,9 @@ declare
     invoice public.invoices;
     link public.payment_links;
 begin
+    delete from private.payment_link_checks as c where c.invoice_id = new.invoice_id;
     select l.* into link from public.payment_links as l
-    where l.invoice_id = new.id and l.status = 'created'
+    where l.invoice_id = new.invoice_id and l.status = 'created'
     for update skip locked;
     -- None open, or one another transaction holds (the payment_link.paid webhook paying it, which
     -- locks the link before the invoice: waiting here could deadlock; rpc/open_payment_link
@@ -97,7 +140,7 @@ begin
     if link.id is null then
         return null;
     end if;
-    select i.* into invoice from public.invoices as i where i.id = new.id;
+    select i.* into invoice from public.invoices as i where i.id = new.invoice_id;
     if invoice.status in ('issued', 'partially_paid', 'overdue')
         and private.invoice_patient_due(invoice) = link.amount then
         return null;
@@ -110,12 +153,12 @@ end;
 $$;
 
 comment on function private.close_stale_payment_link() is
-'Deferred, after an invoice''s amount_paid, amount_credited or status changed: cancels its open '
-'payment link when the invoice is no longer payable or the outstanding patient share is no '
+'Deferred, at the end of a transaction that changed the money of an invoice with an open link: '
+'cancels the link when the invoice is no longer payable or the outstanding patient share is no '
 'longer the link''s amount (the cancellation is queued for Razorpay).';
 
-create constraint trigger invoices_close_stale_payment_link
-after update of amount_paid, amount_credited, status on public.invoices
+create constraint trigger payment_link_checks_close_stale
+after insert on private.payment_link_checks
 deferrable initially deferred
 for each row execute function private.close_stale_payment_link();
 
@@ -285,3 +328,6 @@ comment on function public.complete_payment_link_cancel(uuid, uuid, text) is
 comment on function public.fail_payment_link_cancel(uuid, uuid, text, boolean, integer) is
 'Service role only (the worker): a failed cancel on Razorpay: retry (transient, with backoff) or '
 'failed (permanent, or max_attempts reached), or lost.';
+
+insert into private.personal_data_columns (table_name, column_name, kind, note) values
+('private.payment_link_cancels', 'last_error', 'free_text', null);

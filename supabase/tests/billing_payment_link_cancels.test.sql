@@ -68,8 +68,8 @@ select tests.act_as_service_role();
 select public.attach_payment_link(tests.recall('la'), 'plink_CA', 'https://rzp.io/rzp/CA');
 select tests.act_as('a_front_desk');
 select public.record_payment(tests.recall('a'), 1000, 'cash');
-set constraints public.invoices_close_stale_payment_link immediate;
-set constraints public.invoices_close_stale_payment_link deferred;
+set constraints private.payment_link_checks_close_stale immediate;
+set constraints private.payment_link_checks_close_stale deferred;
 select results_eq(
     $$ select status, pg_temp.queued(id) from public.payment_links where id = tests.recall('la') $$,
     $$ values ('cancelled', 'pending') $$,
@@ -80,8 +80,8 @@ select results_eq(
 select tests.remember('b', pg_temp.invoice(800));
 select tests.remember('lb', pg_temp.link_of(tests.recall('b')));
 select public.record_payment(tests.recall('b'), 300, 'upi');
-set constraints public.invoices_close_stale_payment_link immediate;
-set constraints public.invoices_close_stale_payment_link deferred;
+set constraints private.payment_link_checks_close_stale immediate;
+set constraints private.payment_link_checks_close_stale deferred;
 select results_eq(
     $$ select status, pg_temp.queued(id) from public.payment_links where id = tests.recall('lb') $$,
     $$ values ('cancelled', 'pending') $$,
@@ -98,8 +98,8 @@ select results_eq(
 select tests.remember('c', pg_temp.invoice(400));
 select tests.remember('lc', pg_temp.link_of(tests.recall('c')));
 select public.issue_credit_note(tests.recall('c'), 400, 'billed by mistake');
-set constraints public.invoices_close_stale_payment_link immediate;
-set constraints public.invoices_close_stale_payment_link deferred;
+set constraints private.payment_link_checks_close_stale immediate;
+set constraints private.payment_link_checks_close_stale deferred;
 select results_eq(
     $$ select status, pg_temp.queued(id) from public.payment_links where id = tests.recall('lc') $$,
     $$ values ('cancelled', 'pending') $$,
@@ -111,8 +111,8 @@ select tests.remember('d', pg_temp.invoice(600));
 select tests.remember('ld', pg_temp.link_of(tests.recall('d')));
 select tests.act_as_service_role();
 select public.attach_payment_link(tests.recall('ld'), 'plink_CD', 'https://rzp.io/rzp/CD');
-set constraints public.invoices_close_stale_payment_link immediate;
-set constraints public.invoices_close_stale_payment_link deferred;
+set constraints private.payment_link_checks_close_stale immediate;
+set constraints private.payment_link_checks_close_stale deferred;
 select results_eq(
     $$ select status, pg_temp.queued(id) from public.payment_links where id = tests.recall('ld') $$,
     $$ values ('created', null::text) $$,
@@ -127,8 +127,8 @@ select results_eq(
     $$ values ('applied', 'captured') $$,
     'payment_link.paid pays the invoice'
 );
-set constraints public.invoices_close_stale_payment_link immediate;
-set constraints public.invoices_close_stale_payment_link deferred;
+set constraints private.payment_link_checks_close_stale immediate;
+set constraints private.payment_link_checks_close_stale deferred;
 select results_eq(
     $$ select status, pg_temp.queued(id) from public.payment_links where id = tests.recall('ld') $$,
     $$ values ('paid', null::text) $$,
