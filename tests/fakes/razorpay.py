@@ -21,7 +21,8 @@ The test drives the checkout: `pay_link(link_id)` is the patient paying a paymen
 order made for it, paid; `link_event(kind, link_id)` its webhook body), `pay(order_id)` is the
 patient paying on Razorpay's page (an authorized then captured payment, with the card's
 network and last 4 digits as Razorpay keeps them), `fail(order_id)` a declined attempt;
-`event(...)` builds a webhook body as Razorpay sends it and `deliver(url, body)` posts it with
+`lost_link_answers = n` makes the next n payment links and answers 504 (the answer lost on the
+way); `event(...)` builds a webhook body as Razorpay sends it and `deliver(url, body)` posts it with
 `X-Razorpay-Signature` (hex HMAC-SHA256 of the raw body with the webhook secret)
 and `x-razorpay-event-id`.
 """
