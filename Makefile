@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PGPASSWORD ?= $(or $(CAREBASE_DB_PASSWORD),postgres)
 DB_PORT := $(or $(CAREBASE_DB_PORT),54322)
 
-.PHONY: up down reset test lint pgtap pytest bench bench-encryption bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-scale bench-codes bench-dicom bench-engagement bench-revenue install system firebase-tools js-clients splinter
+.PHONY: up down reset test lint pgtap pytest bench bench-encryption bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-scale bench-codes bench-dicom bench-engagement bench-revenue bench-pdf install system firebase-tools js-clients splinter
 
 up: install
 	@$(BIN)/carebase up
@@ -39,11 +39,11 @@ pytest:
 	$(BIN)/pytest
 
 # Benchmarks, on demand only (never part of `make test`); figures go to bench/REPORT.md.
-# `make bench` runs all nine; each target runs one. All but the scale bench use `make up`'s
+# `make bench` runs them all; each target runs one. All but the scale bench use `make up`'s
 # stack; the scale bench its own (bench/scale_stack.py), on the data set SIZE (demo, large or xl):
 #   make bench-scale SIZE=demo BENCH_ARGS=--quick
 SIZE ?= large
-bench: bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-codes bench-dicom bench-encryption bench-engagement bench-revenue bench-scale
+bench: bench-gateway bench-audit bench-realtime bench-storage bench-webhooks bench-codes bench-dicom bench-encryption bench-engagement bench-revenue bench-pdf bench-scale
 
 bench-gateway: install
 	@$(BIN)/carebase up >/dev/null
@@ -72,6 +72,10 @@ bench-codes: install
 bench-dicom: install
 	@$(BIN)/carebase up >/dev/null
 	$(BIN)/python bench/dicom_ingestion.py
+
+# No stack: the PDF rendering alone, in this process.
+bench-pdf: install
+	$(BIN)/python -m bench.pdf_render $(BENCH_ARGS)
 
 bench-encryption: install
 	@$(BIN)/carebase up >/dev/null

@@ -6405,6 +6405,50 @@ $$;
 ALTER FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) OWNER TO postgres;
 
 --
+-- Name: claim_payment_link_cancels(integer, interval, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) RETURNS TABLE(link_id uuid, claim_token uuid, attempts integer, hospital_id uuid, invoice_id uuid, gateway_link_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+begin
+    perform private.check_claim_arguments(batch, lease, max_attempts);
+
+    -- Leases that ran out on their last attempt: the worker holding them stopped answering.
+    update private.payment_link_cancels as c
+    set state = 'failed', claim_token = null, lease_until = null, next_attempt_at = 'infinity',
+        last_error = format('the worker cancelling it stopped answering (attempt %s of %s)', c.attempts, max_attempts)
+    where c.state = 'pending' and c.lease_until <= now() and c.attempts >= max_attempts;
+
+    return query
+    with picked as (
+        select c.link_id
+        from private.payment_link_cancels as c
+        where c.state = 'pending' and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until <= now())
+        order by c.next_attempt_at
+        limit batch
+        for update skip locked
+    ),
+
+    claimed as (
+        update private.payment_link_cancels as c
+        set attempts = c.attempts + 1, claim_token = gen_random_uuid(), lease_until = now() + lease
+        from picked
+        where c.link_id = picked.link_id
+        returning c.link_id, c.claim_token, c.attempts
+    )
+
+    select c.link_id, c.claim_token, c.attempts, l.hospital_id, l.invoice_id, l.gateway_link_id
+    from claimed as c
+    inner join public.payment_links as l on l.id = c.link_id;
+end;
+$$;
+
+ALTER FUNCTION private.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) OWNER TO postgres;
+
+--
 -- Name: claim_schedule_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6585,6 +6629,48 @@ ALTER FUNCTION private.clinical_variable(name text) OWNER TO postgres;
 COMMENT ON FUNCTION private.clinical_variable(name text) IS 'Whether a template variable is named for clinical content (diagnosis, result, medication, ...).';
 
 --
+-- Name: close_stale_payment_link(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.close_stale_payment_link() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    invoice public.invoices;
+    link public.payment_links;
+begin
+    delete from private.payment_link_checks as c where c.invoice_id = new.invoice_id;
+    select l.* into link from public.payment_links as l
+    where l.invoice_id = new.invoice_id and l.status = 'created'
+    for update skip locked;
+    -- None open, or one another transaction holds (the payment_link.paid webhook paying it, which
+    -- locks the link before the invoice: waiting here could deadlock; rpc/open_payment_link
+    -- supersedes a link left stale).
+    if link.id is null then
+        return null;
+    end if;
+    select i.* into invoice from public.invoices as i where i.id = new.invoice_id;
+    if invoice.status in ('issued', 'partially_paid', 'overdue')
+        and private.invoice_patient_due(invoice) = link.amount then
+        return null;
+    end if;
+    update public.payment_links as l
+    set status = 'cancelled', closed_at = now()
+    where l.id = link.id;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.close_stale_payment_link() OWNER TO postgres;
+
+--
+-- Name: FUNCTION close_stale_payment_link(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.close_stale_payment_link() IS 'Deferred, at the end of a transaction that changed the money of an invoice with an open link: cancels the link when the invoice is no longer payable or the outstanding patient share is no longer the link''s amount (the cancellation is queued for Razorpay).';
+
+--
 -- Name: collect_diagnosis_code_words(text, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -6697,6 +6783,32 @@ end;
 $$;
 
 ALTER FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) OWNER TO postgres;
+
+--
+-- Name: complete_payment_link_cancel(uuid, uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    found_link uuid;
+begin
+    if complete_payment_link_cancel.outcome is null
+        or complete_payment_link_cancel.outcome not in ('cancelled', 'paid', 'expired', 'not_created') then
+        perform private.raise_invalid('outcome is cancelled, paid, expired or not_created');
+    end if;
+    update private.payment_link_cancels as c
+    set state = 'done', outcome = complete_payment_link_cancel.outcome, claim_token = null, lease_until = null,
+        last_error = null, next_attempt_at = 'infinity', done_at = now()
+    where c.link_id = complete_payment_link_cancel.link_id and c.claim_token = complete_payment_link_cancel.claim_token
+    returning c.link_id into found_link;
+    return case when found_link is null then 'lost' else 'done' end;
+end;
+$$;
+
+ALTER FUNCTION private.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) OWNER TO postgres;
 
 --
 -- Name: complete_provisioning_grant(uuid, uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -9969,6 +10081,40 @@ end;
 $$;
 
 ALTER FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: fail_payment_link_cancel(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    queued private.payment_link_cancels;
+    message constant text := left(coalesce(nullif(btrim(error), ''), 'unknown error'), 1000);
+begin
+    select c.* into queued from private.payment_link_cancels as c
+    where c.link_id = fail_payment_link_cancel.link_id and c.claim_token = fail_payment_link_cancel.claim_token
+    for update;
+    if queued.link_id is null then
+        return 'lost';
+    end if;
+    if permanent or queued.attempts >= coalesce(fail_payment_link_cancel.max_attempts, 5) then
+        update private.payment_link_cancels as c
+        set state = 'failed', claim_token = null, lease_until = null, last_error = message, next_attempt_at = 'infinity'
+        where c.link_id = queued.link_id;
+        return 'failed';
+    end if;
+    update private.payment_link_cancels as c
+    set claim_token = null, lease_until = null, last_error = message,
+        next_attempt_at = now() + least(interval '1 hour', interval '30 seconds' * power(2, greatest(c.attempts - 1, 0)))
+    where c.link_id = queued.link_id;
+    return 'retry';
+end;
+$$;
+
+ALTER FUNCTION private.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) OWNER TO postgres;
 
 --
 -- Name: fail_schedule_push(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: private; Owner: postgres
@@ -15615,6 +15761,31 @@ ALTER FUNCTION private.note_lead_stage() OWNER TO postgres;
 COMMENT ON FUNCTION private.note_lead_stage() IS 'Trigger on leads: a lead''s status joins the stages it has reached (leads.stages_reached).';
 
 --
+-- Name: note_payment_link_check(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.note_payment_link_check() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if exists (select from public.payment_links as l where l.invoice_id = new.id and l.status = 'created') then
+        insert into private.payment_link_checks (invoice_id) values (new.id)
+        on conflict (invoice_id) do nothing;
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.note_payment_link_check() OWNER TO postgres;
+
+--
+-- Name: FUNCTION note_payment_link_check(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.note_payment_link_check() IS 'After an invoice''s amount_paid, amount_credited or status changed: when it has an open payment link, queues the check of that link for the end of the transaction.';
+
+--
 -- Name: notify_appointment_change(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -16872,6 +17043,35 @@ ALTER FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid,
 --
 
 COMMENT ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) IS 'Queues the email of an event (its template rendered by the worker) when the patient has an email address, has not withdrawn email contact, and the hospital has an active template of the event (code <event>, or <event>_v<n>: the newest); once per subject (but moves).';
+
+--
+-- Name: queue_payment_link_cancel(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.queue_payment_link_cancel() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if new.status = 'cancelled'
+        and (old.status = 'created' or (old.gateway_link_id is null and new.gateway_link_id is not null)) then
+        insert into private.payment_link_cancels as c (link_id)
+        values (new.id)
+        on conflict (link_id) do update
+        set state = 'pending', outcome = null, attempts = 0, next_attempt_at = now(), last_error = null,
+            done_at = null;
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.queue_payment_link_cancel() OWNER TO postgres;
+
+--
+-- Name: FUNCTION queue_payment_link_cancel(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.queue_payment_link_cancel() IS 'Queues a payment link cancelled in carebase (or attached to Razorpay''s link once cancelled) for the worker to cancel on Razorpay.';
 
 --
 -- Name: queue_possible_duplicates(); Type: FUNCTION; Schema: private; Owner: postgres
@@ -24881,6 +25081,27 @@ Returns, per row, the claim token, where it goes (device tokens or phone) and th
 Errors: 22023 bad arguments.';
 
 --
+-- Name: claim_payment_link_cancels(integer, interval, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.claim_payment_link_cancels(batch integer DEFAULT 20, lease interval DEFAULT '00:02:00'::interval, max_attempts integer DEFAULT 5) RETURNS TABLE(link_id uuid, claim_token uuid, attempts integer, hospital_id uuid, invoice_id uuid, gateway_link_id text)
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select * from private.claim_payment_link_cancels(
+        claim_payment_link_cancels.batch, claim_payment_link_cancels.lease, claim_payment_link_cancels.max_attempts
+    );
+$$;
+
+ALTER FUNCTION public.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION claim_payment_link_cancels(batch integer, lease interval, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) IS 'Service role only (the worker): leases up to batch payment links carebase cancelled that are still to cancel on Razorpay, with their Razorpay id (null: never stored; look it up by reference_id, the link''s id). A lease that runs out makes the link claimable again; one that runs out on its last attempt fails it.';
+
+--
 -- Name: claim_schedule_pushes(integer, interval, integer, boolean); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
@@ -25054,6 +25275,28 @@ ALTER FUNCTION public.complete_notification(notification_id uuid, claim_token uu
 COMMENT ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) IS 'Marks a claimed notification sent (service role: the worker).
 
 False when the claim is no longer the caller''s (its lease ended and another worker took it).';
+
+--
+-- Name: complete_payment_link_cancel(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.complete_payment_link_cancel(
+        complete_payment_link_cancel.link_id, complete_payment_link_cancel.claim_token,
+        complete_payment_link_cancel.outcome
+    );
+$$;
+
+ALTER FUNCTION public.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) IS 'Service role only (the worker): what Razorpay answered: cancelled, paid (the patient paid it first: the payment_link.paid webhook records the payment), expired, or not_created (Razorpay has no link with this reference). Answers done, or lost (the lease was taken by another worker: nothing recorded).';
 
 --
 -- Name: complete_schedule_push(uuid, uuid, bigint); Type: FUNCTION; Schema: public; Owner: postgres
@@ -25938,6 +26181,28 @@ COMMENT ON FUNCTION public.fail_notification(notification_id uuid, claim_token u
 A permanent failure, or the last of max_attempts, dead-letters the row; otherwise it is retried
 after 30 s * 2^(attempts - 1), at most an hour, give or take 20 %. Returns the new state and
 when it is due; no row when the claim is no longer the caller''s.';
+
+--
+-- Name: fail_payment_link_cancel(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean DEFAULT false, max_attempts integer DEFAULT 5) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+    select private.fail_payment_link_cancel(
+        fail_payment_link_cancel.link_id, fail_payment_link_cancel.claim_token, fail_payment_link_cancel.error,
+        fail_payment_link_cancel.permanent, fail_payment_link_cancel.max_attempts
+    );
+$$;
+
+ALTER FUNCTION public.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON FUNCTION public.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) IS 'Service role only (the worker): a failed cancel on Razorpay: retry (transient, with backoff) or failed (permanent, or max_attempts reached), or lost.';
 
 --
 -- Name: fail_schedule_push(uuid, uuid, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: postgres
@@ -30812,6 +31077,51 @@ ALTER TABLE private.patient_hospitals OWNER TO postgres;
 COMMENT ON VIEW private.patient_hospitals IS 'Where each patient is registered (live when deleted_at is null), read as the owner: for the patients policies only. Not served by the API; select is granted to authenticated because policies are checked with the querying role''s privileges on the views they name.';
 
 --
+-- Name: payment_link_cancels; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.payment_link_cancels (
+    link_id uuid NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    outcome text,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    claim_token uuid,
+    lease_until timestamp with time zone,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    done_at timestamp with time zone,
+    CONSTRAINT payment_link_cancels_done_with_outcome CHECK (((state = 'done'::text) = (outcome IS NOT NULL))),
+    CONSTRAINT payment_link_cancels_outcome_known CHECK ((outcome = ANY (ARRAY['cancelled'::text, 'paid'::text, 'expired'::text, 'not_created'::text]))),
+    CONSTRAINT payment_link_cancels_state_known CHECK ((state = ANY (ARRAY['pending'::text, 'done'::text, 'failed'::text])))
+);
+
+ALTER TABLE private.payment_link_cancels OWNER TO postgres;
+
+--
+-- Name: TABLE payment_link_cancels; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.payment_link_cancels IS 'Payment links carebase cancelled, to cancel on Razorpay too: the worker''s lease and attempts, and what Razorpay answered (outcome cancelled, paid, expired or not_created).';
+
+--
+-- Name: payment_link_checks; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.payment_link_checks (
+    invoice_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE private.payment_link_checks OWNER TO postgres;
+
+--
+-- Name: TABLE payment_link_checks; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.payment_link_checks IS 'Invoices whose amount_paid, amount_credited or status changed in the running transaction while they had an open payment link: their link is checked at commit (private.close_stale_payment_link) and the row removed.';
+
+--
 -- Name: personal_data_columns; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -33753,6 +34063,20 @@ ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
 --
+-- Name: payment_link_cancels payment_link_cancels_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.payment_link_cancels
+    ADD CONSTRAINT payment_link_cancels_pkey PRIMARY KEY (link_id);
+
+--
+-- Name: payment_link_checks payment_link_checks_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.payment_link_checks
+    ADD CONSTRAINT payment_link_checks_pkey PRIMARY KEY (invoice_id);
+
+--
 -- Name: personal_data_columns personal_data_columns_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -35088,6 +35412,12 @@ CREATE INDEX outbox_recipient_idx ON private.outbox USING btree (recipient_id, c
 --
 
 CREATE INDEX outbox_subject_idx ON private.outbox USING btree (subject_id, kind);
+
+--
+-- Name: payment_link_cancels_due_idx; Type: INDEX; Schema: private; Owner: postgres
+--
+
+CREATE INDEX payment_link_cancels_due_idx ON private.payment_link_cancels USING btree (next_attempt_at) WHERE (state = 'pending'::text);
 
 --
 -- Name: registration_codes_hospital_idx; Type: INDEX; Schema: private; Owner: postgres
@@ -36914,6 +37244,12 @@ CREATE TRIGGER outbox_respect_contact_consent BEFORE INSERT ON private.outbox FO
 CREATE TRIGGER outbox_set_updated_at BEFORE UPDATE ON private.outbox FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 --
+-- Name: payment_link_checks payment_link_checks_close_stale; Type: TRIGGER; Schema: private; Owner: postgres
+--
+
+CREATE CONSTRAINT TRIGGER payment_link_checks_close_stale AFTER INSERT ON private.payment_link_checks DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION private.close_stale_payment_link();
+
+--
 -- Name: registration_codes refuse_merged_patient; Type: TRIGGER; Schema: private; Owner: postgres
 --
 
@@ -38000,6 +38336,12 @@ CREATE TRIGGER invoices_guard_issued BEFORE UPDATE ON public.invoices FOR EACH R
 CREATE TRIGGER invoices_issued_email AFTER UPDATE OF status ON public.invoices FOR EACH ROW WHEN (((new.status = 'issued'::public.invoice_status) AND (old.status = 'draft'::public.invoice_status))) EXECUTE FUNCTION private.email_invoice_issued();
 
 --
+-- Name: invoices invoices_note_payment_link_check; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER invoices_note_payment_link_check AFTER UPDATE OF amount_paid, amount_credited, status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.note_payment_link_check();
+
+--
 -- Name: invoices invoices_refuse_card_data; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -38448,6 +38790,12 @@ CREATE CONSTRAINT TRIGGER patients_require_registration AFTER INSERT ON public.p
 --
 
 CREATE TRIGGER patients_set_updated_at BEFORE UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+--
+-- Name: payment_links payment_links_queue_cancel; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER payment_links_queue_cancel AFTER UPDATE OF status, gateway_link_id ON public.payment_links FOR EACH ROW EXECUTE FUNCTION private.queue_payment_link_cancel();
 
 --
 -- Name: payment_links payment_links_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
@@ -39035,6 +39383,13 @@ ALTER TABLE ONLY private.login_attempts
 
 ALTER TABLE ONLY private.mrn_counters
     ADD CONSTRAINT mrn_counters_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: payment_link_cancels payment_link_cancels_link_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.payment_link_cancels
+    ADD CONSTRAINT payment_link_cancels_link_id_fkey FOREIGN KEY (link_id) REFERENCES public.payment_links(id) ON DELETE CASCADE;
 
 --
 -- Name: prescription_sealed_hashes prescription_sealed_hashes_prescription_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -40723,6 +41078,18 @@ ALTER TABLE private.live_topic_heads ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE private.merge_operations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payment_link_cancels; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.payment_link_cancels ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: payment_link_checks; Type: ROW SECURITY; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.payment_link_checks ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: voice_codes; Type: ROW SECURITY; Schema: private; Owner: postgres
@@ -44196,6 +44563,13 @@ REVOKE ALL ON FUNCTION private.claim_calendar_pushes(batch integer, lease interv
 GRANT ALL ON FUNCTION private.claim_calendar_pushes(batch integer, lease interval, max_attempts integer, default_key boolean) TO service_role;
 
 --
+-- Name: FUNCTION claim_payment_link_cancels(batch integer, lease interval, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44234,6 +44608,12 @@ GRANT ALL ON FUNCTION private.clinical_variable(name text) TO authenticated;
 GRANT ALL ON FUNCTION private.clinical_variable(name text) TO service_role;
 
 --
+-- Name: FUNCTION close_stale_payment_link(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.close_stale_payment_link() FROM PUBLIC;
+
+--
 -- Name: FUNCTION collect_diagnosis_code_words(code_system text, version text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -44246,6 +44626,13 @@ GRANT ALL ON FUNCTION private.collect_diagnosis_code_words(code_system text, ver
 
 REVOKE ALL ON FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.complete_calendar_push(appointment_id uuid, claim_token uuid, remote_uid text, pushed_state text, pushed_starts_at timestamp with time zone, pushed_ends_at timestamp with time zone, replaced_uid text) TO service_role;
+
+--
+-- Name: FUNCTION complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) TO service_role;
 
 --
 -- Name: FUNCTION complete_provisioning_grant(grant_id uuid, login uuid); Type: ACL; Schema: private; Owner: postgres
@@ -45041,6 +45428,13 @@ REVOKE ALL ON FUNCTION private.enter_journey_stage(instance_id uuid, stage publi
 
 REVOKE ALL ON FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.fail_calendar_push(appointment_id uuid, claim_token uuid, error text, permanent boolean, slot_taken boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: private; Owner: postgres
@@ -46107,6 +46501,12 @@ REVOKE ALL ON FUNCTION private.note_lead_contact() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.note_lead_stage() FROM PUBLIC;
 
 --
+-- Name: FUNCTION note_payment_link_check(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.note_payment_link_check() FROM PUBLIC;
+
+--
 -- Name: FUNCTION notify_appointment_change(); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -46358,6 +46758,12 @@ REVOKE ALL ON FUNCTION private.queue_dicom_upload() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_event_email(kind text, patient uuid, hospital uuid, subject uuid, values_ jsonb, sequence_ integer) TO service_role;
+
+--
+-- Name: FUNCTION queue_payment_link_cancel(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.queue_payment_link_cancel() FROM PUBLIC;
 
 --
 -- Name: FUNCTION queue_possible_duplicates(); Type: ACL; Schema: private; Owner: postgres
@@ -47855,6 +48261,13 @@ REVOKE ALL ON FUNCTION public.claim_notifications(batch integer, lease interval,
 GRANT ALL ON FUNCTION public.claim_notifications(batch integer, lease interval, channels text[], max_attempts integer) TO service_role;
 
 --
+-- Name: FUNCTION claim_payment_link_cancels(batch integer, lease interval, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_payment_link_cancels(batch integer, lease interval, max_attempts integer) TO service_role;
+
+--
 -- Name: FUNCTION claim_schedule_pushes(batch integer, lease interval, max_attempts integer, default_key boolean); Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -47896,6 +48309,13 @@ GRANT ALL ON FUNCTION public.complete_cdss_analysis(analysis_id uuid, claim_toke
 
 REVOKE ALL ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_notification(notification_id uuid, claim_token uuid, provider_message_id text) TO service_role;
+
+--
+-- Name: FUNCTION complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_payment_link_cancel(link_id uuid, claim_token uuid, outcome text) TO service_role;
 
 --
 -- Name: FUNCTION complete_schedule_push(doctor_id uuid, claim_token uuid, version bigint); Type: ACL; Schema: public; Owner: postgres
@@ -48106,6 +48526,13 @@ GRANT ALL ON FUNCTION public.fail_dicom_upload(upload_id uuid, claim_token uuid,
 
 REVOKE ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_notification(notification_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
+
+--
+-- Name: FUNCTION fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION public.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_payment_link_cancel(link_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer) TO service_role;
 
 --
 -- Name: FUNCTION fail_schedule_push(doctor_id uuid, claim_token uuid, error text, permanent boolean, max_attempts integer); Type: ACL; Schema: public; Owner: postgres

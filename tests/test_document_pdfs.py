@@ -12,8 +12,10 @@ Balwinder Singh; Paramjit Kaur is the other patient. What the run made is remove
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -232,3 +234,42 @@ def test_without_the_fonts_a_pdf_is_refused_rather_than_printed_in_boxes(tmp_pat
         render.prescription_pdf(
             {"status": "pending"}, {"name": "H"}, {"name": "Dr A"}, "ਬਲਵਿੰਦਰ", "x", str(tmp_path)
         )
+
+
+def test_documents_rendered_at_once_share_the_fonts_and_print_the_same(tmp_path: Path) -> None:
+    """The fonts are parsed once per process and shared by the route's rendering threads: each
+    document still gets its own glyph subset, so concurrent renders print exactly what one
+    render alone prints."""
+
+    def invoice(name: str) -> bytes:
+        return render.invoice_pdf(
+            {"number": "NAB/2026-27/000009", "status": "issued", "total": 500, "currency": "INR"},
+            [
+                {
+                    "line_no": 1,
+                    "description": "Consultation",
+                    "hsn_sac": "999312",
+                    "quantity": 1,
+                    "unit_price": 500,
+                    "gst_rate": 0,
+                    "cgst": 0,
+                    "sgst": 0,
+                    "igst": 0,
+                    "line_total": 500,
+                }
+            ],
+            [],
+            {"name": "Civil Hospital Nabha"},
+            name,
+            "https://verify.test/t",
+        )
+
+    def same(pdf: bytes) -> bytes:
+        return re.sub(rb"/(CreationDate|ModDate) \(D:[^)]*\)|/ID \[[^\]]*\]", b"", pdf)
+
+    names = ["बलविंदर सिंह", "ਬਲਵਿੰਦਰ ਸਿੰਘ", "Harpreet Kaur"]
+    alone = [same(invoice(name)) for name in names]
+    with ThreadPoolExecutor(3) as pool:
+        together = [same(pdf) for pdf in pool.map(invoice, names)]
+    assert together == alone
+    assert len(set(alone)) == 3, "each name is in its own document"

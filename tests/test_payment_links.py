@@ -1,10 +1,12 @@
 """An invoice paid through a Razorpay Payment Link (issue 18, items 2 and 6), as the front desk,
 the patient and Razorpay see it, against the local fake of Razorpay and a local SMTP server:
-one open link per invoice for what the patient owes (asked again, the same link; superseded
-when a counter payment changed what is due), paid on Razorpay's page and recorded by the signed
+one open link per invoice for what the patient owes (asked again, the same link, also after
+Razorpay's answer was lost; superseded when a counter payment changed what is due, and then
+cancelled on Razorpay by the worker), paid on Razorpay's page and recorded by the signed
 payment_link.paid webhook as the order flow records a payment (its receipt number, the invoice
-paid), a replay changing nothing; the link emailed to a patient who has an email and has not
-withdrawn contact by email, and not otherwise.
+paid), a replay changing nothing; a link paid on Razorpay before the worker could cancel it
+recorded all the same; the link emailed to a patient who has an email and has not withdrawn
+contact by email, and not otherwise.
 
 Runs on the demo hospital with a patient of its own, removed afterwards with what hangs on them.
 """
@@ -27,8 +29,10 @@ from devstack.local_server import LocalServer
 from devstack.postgrest_session import PostgrestSession
 from sidecar.app import create_app
 from sidecar.documents import render
+from sidecar.integrations.razorpay import RazorpayClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.jobs.notifications import Channels, Worker
+from sidecar.jobs.payment_link_cancels import PaymentLinkCancels
 from sidecar.settings import SidecarSettings
 from tests.fakes.razorpay import KEY_ID, KEY_SECRET, WEBHOOK_SECRET, FakeRazorpay
 from tests.test_communications import SMTP_LOGIN, SMTP_PASSWORD, Mailbox, free_port
@@ -110,6 +114,11 @@ def patient(stack: Settings) -> Iterator[tuple[str, str]]:
         )
         conn.execute("delete from private.outbox where recipient_id = %(p)s", p)
         conn.execute("delete from public.messages where patient_id = %(p)s", p)
+        conn.execute(
+            "delete from private.payment_link_cancels where link_id in"
+            " (select id from public.payment_links where patient_id = %(p)s)",
+            p,
+        )
         conn.execute("delete from public.payment_links where patient_id = %(p)s", p)
         conn.execute("delete from public.payments where patient_id = %(p)s", p)
         conn.execute(
@@ -158,8 +167,30 @@ def post(url: str, token: str, body: Any = None) -> httpx.Response:
     return httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+def cancel_links(stack: Settings, gateway: str, razorpay_url: str) -> None:
+    """The worker's job cancelling on Razorpay the links carebase cancelled, until none is left."""
+    settings = SidecarSettings(
+        supabase_url=gateway,
+        supabase_anon_key=stack.anon_key,
+        supabase_service_role_key=stack.service_role_key,
+    )
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            job = PaymentLinkCancels(
+                settings,
+                SupabaseApi(settings, http),
+                RazorpayClient(razorpay_url, KEY_ID, KEY_SECRET, http),
+            )
+            while await job.run_once():
+                pass
+
+    asyncio.run(run())
+
+
 def test_a_payment_link_is_one_per_invoice_paid_once_through_its_signed_webhook(
     stack: Settings,
+    gateway: str,
     sidecar: str,
     razorpay: tuple[FakeRazorpay, str],
     patient: tuple[str, str],
@@ -181,16 +212,20 @@ def test_a_payment_link_is_one_per_invoice_paid_once_through_its_signed_webhook(
     assert (again["id"], again["reused"]) == (link["id"], True)
     assert len(fake.links) == 1
 
-    # A counter payment changes what is due: the old link is cancelled there, a new one opened.
+    # A counter payment changes what is due: the old link is cancelled, here at once and on
+    # Razorpay by the worker; the front desk opens a new one.
     counter = post(
         f"{sidecar}/api/v1/payments/process",
         desk,
         {"invoiceId": invoice, "paymentMethod": "cash", "amount": 500},
     )
     assert counter.status_code == 200, counter.text
+    old = row(stack, "select status from public.payment_links where id = %s", link["id"])
+    assert old == ("cancelled",)
+    cancel_links(stack, gateway, razorpay[1])
+    assert fake.links[link["gateway_link_id"]]["status"] == "cancelled"
     second = post(url, desk).json()
     assert (second["amount"], second["reused"]) == (1000, False)
-    assert fake.links[link["gateway_link_id"]]["status"] == "cancelled"
 
     # The patient pays the link; Razorpay's signed webhook records it once.
     paid = fake.pay_link(second["gateway_link_id"])
@@ -218,6 +253,68 @@ def test_a_payment_link_is_one_per_invoice_paid_once_through_its_signed_webhook(
     assert receipt.startswith("NAB/RCP/")
     # Paid: nothing is due, no new link.
     assert post(url, desk).json()["code"] == "invoice_not_payable"
+
+
+def test_a_retry_gets_the_link_razorpay_made_and_a_link_paid_first_is_recorded(
+    stack: Settings,
+    gateway: str,
+    sidecar: str,
+    razorpay: tuple[FakeRazorpay, str],
+    patient: tuple[str, str],
+) -> None:
+    fake = razorpay[0]
+    invoice = issued_invoice(stack, patient[0], 1000)
+    desk = token_of(stack, FRONT_DESK)
+    url = f"{sidecar}/api/v1/invoices/{invoice}/payment-link"
+
+    # Razorpay makes the link but its answer is lost: the link is found by its reference_id.
+    fake.lost_link_answers = 1
+    first = post(url, desk)
+    assert first.status_code == 200, first.text
+    link = first.json()
+    made = [v for v in fake.links.values() if v["reference_id"] == link["id"]]
+    assert [v["id"] for v in made] == [link["gateway_link_id"]]
+    # A link Razorpay made whose id carebase never stored (the sidecar stopped in between):
+    # asked again, Razorpay refuses the reference_id, and the link it has is the answer.
+    with psycopg.connect(stack.dsn(stack.admin_user), autocommit=True) as conn:
+        conn.execute(
+            "update public.payment_links set gateway_link_id = null, short_url = null"
+            " where id = %s",
+            (link["id"],),
+        )
+    again = post(url, desk)
+    assert again.status_code == 200, again.text
+    assert (again.json()["id"], again.json()["gateway_link_id"]) == (
+        link["id"],
+        link["gateway_link_id"],
+    )
+
+    # The patient pays the link on Razorpay while the front desk takes the same money at the
+    # counter: the worker's cancel finds it paid, and its webhook records the payment all the
+    # same, the extra money a credit on the invoice to refund.
+    paid = fake.pay_link(link["gateway_link_id"])
+    counter = post(
+        f"{sidecar}/api/v1/payments/process",
+        desk,
+        {"invoiceId": invoice, "paymentMethod": "cash", "amount": 1000},
+    )
+    assert counter.status_code == 200, counter.text
+    cancel_links(stack, gateway, razorpay[1])
+    assert row(
+        stack,
+        "select state, outcome from private.payment_link_cancels where link_id = %s",
+        link["id"],
+    ) == ("done", "paid")
+    body = fake.link_event("payment_link.paid", link["gateway_link_id"], paid)
+    delivered = fake.deliver(f"{sidecar}/api/v1/webhooks/razorpay", body)
+    assert delivered.json()["outcome"] == "applied", delivered.text
+    status, amount_paid, link_status = row(
+        stack,
+        "select i.status::text, i.amount_paid, l.status from public.invoices i"
+        " join public.payment_links l on l.invoice_id = i.id where l.id = %s",
+        link["id"],
+    )
+    assert (status, amount_paid, link_status) == ("paid", 2000, "paid")
 
 
 def deliver_email(stack: Settings, gateway: str, mailbox: Mailbox) -> None:

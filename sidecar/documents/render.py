@@ -5,18 +5,31 @@ HarfBuzz (uharfbuzz), so Hindi and Punjabi names print as words, not boxes. Miss
 (Debian's fonts-noto-core, or CAREBASE_PDF_FONT_DIR) are an error, never a fallback to
 boxes. The QR code (segno) holds the verification URL with its signed token only; a payable
 invoice with an open payment link has a second one, "Scan to pay", with the link's URL.
+
+The fonts are read once per process (per folder): fpdf2's parse of each font (character
+widths, glyph ids, metrics) is kept, with the file's bytes less the tables fpdf2 drops from
+every embedded font (the layout tables its subsetter would otherwise decompile for every
+document) and HarfBuzz's blob of the whole file. Every document gets its own copy of what a
+document changes: the glyph subset, cut from a font object of its own made from those bytes,
+and HarfBuzz's font, sized per run of text. Concurrent renders share nothing mutable.
 """
 
 from __future__ import annotations
 
+import copy
 import io
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import segno
+import uharfbuzz
+from fontTools import ttLib
 from fpdf import FPDF
+from fpdf.fonts import HarfBuzzFont, SubsetMap, TTFFont
 
 DEFAULT_FONT_DIR = "/usr/share/fonts/truetype/noto"
 FONTS = {
@@ -24,6 +37,27 @@ FONTS = {
     "deva": "NotoSansDevanagari",
     "guru": "NotoSansGurmukhi",
 }
+# The tables fpdf2 drops from every font it embeds (fpdf/output.py). Its subsetter reads the
+# layout tables (GSUB, GPOS: most of a font's parse) before dropping them, so the copy each
+# document cuts its subset from is made without them; HarfBuzz shapes with the whole font.
+DROPPED_TABLES = (
+    "FFTM",
+    "GDEF",
+    "GPOS",
+    "GSUB",
+    "MATH",
+    "hdmx",
+    "meta",
+    "sbix",
+    "CBDT",
+    "CBLC",
+    "EBDT",
+    "EBLC",
+    "EBSC",
+    "SVG ",
+    "CPAL",
+    "COLR",
+)
 # Invoice statuses with something left to pay.
 PAYABLE = frozenset({"issued", "partially_paid", "overdue"})
 
@@ -32,21 +66,95 @@ class FontsMissing(RuntimeError):
     """The Noto fonts the PDFs need are not installed."""
 
 
+@dataclass(frozen=True)
+class _Font:
+    """One font file as fpdf2 parsed it, its bytes without the tables fpdf2 drops (each
+    document's own subset is cut from them) and HarfBuzz's blob of the whole file (immutable,
+    shared by every document's HarfBuzz font)."""
+
+    family: str
+    style: str
+    parsed: TTFFont
+    embeddable: bytes
+    blob: Any
+
+
+def _without_dropped_tables(data: bytes) -> bytes:
+    font = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False)
+    for tag in DROPPED_TABLES:
+        if tag in font:
+            del font[tag]
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+_fonts: dict[Path, tuple[_Font, ...]] = {}
+_fonts_lock = threading.Lock()
+
+
+def _load_fonts(folder: Path) -> tuple[_Font, ...]:
+    """The six fonts of a folder, parsed the first time a document needs them."""
+    with _fonts_lock:
+        if folder in _fonts:
+            return _fonts[folder]
+        loaded = []
+        for family, stem in FONTS.items():
+            for style, suffix in (("", "Regular"), ("B", "Bold")):
+                path = folder / f"{stem}-{suffix}.ttf"
+                if not path.is_file():
+                    raise FontsMissing(
+                        f"{path} is missing: install fonts-noto-core "
+                        "(devstack/install-system-packages.sh) or set CAREBASE_PDF_FONT_DIR"
+                    )
+                scratch = FPDF()
+                scratch.add_font(family, style, str(path))
+                data = path.read_bytes()
+                parsed = scratch.fonts[f"{family}{style}"]
+                loaded.append(
+                    _Font(
+                        family,
+                        style,
+                        parsed,
+                        _without_dropped_tables(data),
+                        uharfbuzz.Blob(data),
+                    )
+                )
+        _fonts[folder] = tuple(loaded)
+        return _fonts[folder]
+
+
+def _add_font(pdf: FPDF, font: _Font) -> None:
+    """The parsed font in this document: what fpdf2 reads is shared, what it writes is its own."""
+    parsed = font.parsed
+    if parsed.color_font is not None:  # tied to the document it was parsed for
+        pdf.add_font(font.family, font.style, str(parsed.ttffile))
+        return
+    own = TTFFont.__new__(TTFFont)
+    for slot in TTFFont.__slots__:
+        if hasattr(parsed, slot):
+            setattr(own, slot, getattr(parsed, slot))
+    own.i = len(pdf.fonts) + 1
+    # The output cuts the subset out of this object: one of the document's own.
+    own.ttfont = ttLib.TTFont(io.BytesIO(font.embeddable), recalcTimestamp=False, lazy=True)
+    own.cw = copy.copy(parsed.cw)
+    own.glyph_ids = dict(parsed.glyph_ids)
+    own.missing_glyphs = []
+    own.biggest_size_pt = 0
+    own._hbfont = HarfBuzzFont(uharfbuzz.Face(font.blob))
+    own.subset = SubsetMap(own)
+    pdf.fonts[f"{font.family}{font.style}"] = own
+
+
 def _pdf(font_dir: str, title: str) -> FPDF:
     folder = Path(font_dir or DEFAULT_FONT_DIR)
+    fonts = _load_fonts(folder)
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_creator("carebase")
     pdf.set_auto_page_break(True, margin=15)
-    for family, stem in FONTS.items():
-        for style, suffix in (("", "Regular"), ("B", "Bold")):
-            path = folder / f"{stem}-{suffix}.ttf"
-            if not path.is_file():
-                raise FontsMissing(
-                    f"{path} is missing: install fonts-noto-core "
-                    "(devstack/install-system-packages.sh) or set CAREBASE_PDF_FONT_DIR"
-                )
-            pdf.add_font(family, style, str(path))
+    for font in fonts:
+        _add_font(pdf, font)
     pdf.set_fallback_fonts(["deva", "guru"])
     pdf.set_text_shaping(True)
     pdf.add_page()

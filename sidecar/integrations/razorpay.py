@@ -13,7 +13,10 @@ API (`{base}/v1`, Basic auth `key_id:key_secret`, amounts in paise):
   customer, notify: {sms, email}, reminder_enable, notes, callback_url, callback_method}` ->
   `{id: "plink_...", short_url, status: "created" | "partially_paid" | "paid" | "cancelled" |
   "expired", amount, amount_paid, reference_id, ...}` (a reference_id used before is 400);
-  `POST /v1/payment_links/{id}/cancel` -> the link, status "cancelled". A paid link sends the
+  `GET /v1/payment_links?reference_id=...` -> `{payment_links: [...]}` (the link a create whose
+  answer was lost made); `GET /v1/payment_links/{id}`;
+  `POST /v1/payment_links/{id}/cancel` -> the link, status "cancelled" (only a link in
+  "created" can be cancelled: a paid or partially paid one is 400). A paid link sends the
   webhook `payment_link.paid` with `payload.payment_link.entity`, `payload.order.entity` and
   `payload.payment.entity` (the payment, on the link's order).
 - errors: `{"error": {"code": "BAD_REQUEST_ERROR", "description", "field", "reason", ...}}`
@@ -117,10 +120,22 @@ class RazorpayClient:
     async def _post(
         self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
+        return await self._call("POST", path, json=body, headers=headers)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         try:
-            response = await self.http.post(
+            response = await self.http.request(
+                method,
                 f"{self.base_url}/v1{path}",
-                json=body,
+                json=json,
+                params=params,
                 auth=self.auth,
                 headers=headers,
                 timeout=self.timeout,
@@ -194,7 +209,21 @@ class RazorpayClient:
         return _payment_link(await self._post("/payment_links", body))
 
     async def cancel_payment_link(self, link_id: str) -> PaymentLink:
+        """Cancels a link in "created"; any other (paid, cancelled, expired) is refused."""
         return _payment_link(await self._post(f"/payment_links/{link_id}/cancel", {}))
+
+    async def get_payment_link(self, link_id: str) -> PaymentLink:
+        return _payment_link(await self._call("GET", f"/payment_links/{link_id}"))
+
+    async def find_payment_link(self, reference_id: str) -> PaymentLink | None:
+        """The link made with this reference_id (unique per link), if Razorpay has one."""
+        data = await self._call("GET", "/payment_links", params={"reference_id": reference_id[:40]})
+        found = [
+            link
+            for link in data.get("payment_links") or []
+            if link.get("reference_id") == reference_id[:40]
+        ]
+        return _payment_link(found[0]) if found else None
 
 
 def _payment_link(data: dict[str, Any]) -> PaymentLink:

@@ -3,11 +3,13 @@
 Runs the notification worker (sidecar/jobs/notifications.py), the audit anchor exporter
 (sidecar/jobs/audit_anchors.py), the DICOM header ingestion (sidecar/jobs/dicom_ingestion.py),
 the voice call sweep (sidecar/jobs/voice_sweep.py), the Cal.com push
-(sidecar/jobs/calendar_push.py), the Cal.com reconciliation (sidecar/jobs/calendar_reconcile.py)
-and the CDSS analyses (sidecar/jobs/cdss.py) side by side until SIGTERM or SIGINT. Without
+(sidecar/jobs/calendar_push.py), the Cal.com reconciliation (sidecar/jobs/calendar_reconcile.py),
+the CDSS analyses (sidecar/jobs/cdss.py) and the Razorpay payment link cancels
+(sidecar/jobs/payment_link_cancels.py) side by side until SIGTERM or SIGINT. Without
 CAREBASE_AUDIT_ANCHOR_SIGNING_KEY no anchor is exported, without VAPI_API_KEY no call is swept,
 with CAREBASE_CALCOM_PUSH off nothing is pushed to Cal.com, without CALCOM_API_KEY the mirror
-is not reconciled, and without CAREBASE_CDSS_MODEL_URL no analysis runs; the log says so at
+is not reconciled, without CAREBASE_CDSS_MODEL_URL no analysis runs, and without
+RAZORPAY_KEY_ID and its secret no payment link is cancelled on Razorpay; the log says so at
 start.
 """
 
@@ -21,6 +23,7 @@ import httpx
 
 from sidecar.integrations.calcom import CalcomClient
 from sidecar.integrations.cdss_model import CdssModelClient
+from sidecar.integrations.razorpay import RazorpayClient
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.vapi import VapiClient
 from sidecar.jobs import anchor_signing
@@ -30,6 +33,7 @@ from sidecar.jobs.calendar_reconcile import CalendarReconciler
 from sidecar.jobs.cdss import CdssWorker
 from sidecar.jobs.dicom_ingestion import DicomIngestion
 from sidecar.jobs.notifications import Channels, Worker
+from sidecar.jobs.payment_link_cancels import PaymentLinkCancels
 from sidecar.jobs.voice_sweep import VoiceSweep
 from sidecar.observability import configure_logging
 from sidecar.settings import SidecarSettings, get_settings
@@ -87,6 +91,20 @@ async def serve(settings: SidecarSettings) -> None:
             jobs.append(CdssWorker(settings, supabase, model).run(stop))
         else:
             log.warning("CAREBASE_CDSS_MODEL_URL is not set: CDSS analyses stay queued")
+        if settings.razorpay_key_id and settings.razorpay_key_secret:
+            gateway = RazorpayClient(
+                settings.razorpay_base_url,
+                settings.razorpay_key_id,
+                settings.razorpay_key_secret,
+                http,
+                settings.razorpay_timeout,
+            )
+            jobs.append(PaymentLinkCancels(settings, supabase, gateway).run(stop))
+        else:
+            log.warning(
+                "RAZORPAY_KEY_ID is not set: payment links cancelled in carebase are not "
+                "cancelled on Razorpay (they wait, queued)"
+            )
         await asyncio.gather(*jobs)
     log.info("worker stopped")
 

@@ -394,6 +394,31 @@ class PaymentLinkAnswer(BaseModel):
     email: EmailOutcome | None = None
 
 
+async def _razorpay_link(
+    gateway: razorpay.RazorpayClient, link: dict[str, Any], description: str
+) -> razorpay.PaymentLink:
+    """Razorpay's link for carebase's, made with the link's id as its reference_id (unique per
+    link on Razorpay). When the create fails (its answer lost on the way, or Razorpay refusing
+    the reference_id because an earlier try whose link was never stored used it), the link
+    that reference already has is looked up and used: a retry never makes a second link."""
+    try:
+        return await gateway.create_payment_link(
+            razorpay.to_paise(link["amount"]),
+            link["currency"],
+            reference_id=link["id"],
+            description=description,
+            notes={"payment_link_id": link["id"], "invoice_id": link["invoice_id"]},
+        )
+    except DeliveryFailed as error:
+        failure = error
+    if failure.code != "unauthorized":
+        with contextlib.suppress(DeliveryFailed):
+            made = await gateway.find_payment_link(link["id"])
+            if made is not None and made.amount == razorpay.to_paise(link["amount"]):
+                return made
+    raise _gateway_error(failure) from failure
+
+
 @router.post(
     "/invoices/{invoice_id}/payment-link",
     operation_id="invoice_payment_link",
@@ -401,11 +426,13 @@ class PaymentLinkAnswer(BaseModel):
     description=(
         "Front desk, hospital admin of the invoice's hospital (another's invoice, or one out of "
         "reach: 404). One open link per invoice, for its outstanding patient share: asked again, "
-        "the same link; when what is due changed since, the old link is cancelled (on Razorpay "
-        "too) and a new one opened. The patient pays on Razorpay's page (never a card number "
-        "here); the payment_link.paid webhook records the payment and its receipt number. With "
-        "`email`, the link is queued to the patient's email (template payment_link) when they "
-        "have an address and have not withdrawn contact by email."
+        "the same link (also after a failure: Razorpay's link made by the first try is found by "
+        "its reference_id); when what is due changed since, the old link is cancelled (on "
+        "Razorpay too, by the worker) and a new one opened. The patient pays on Razorpay's "
+        "page (never a card number here); the payment_link.paid webhook records the payment "
+        "and its receipt number. With `email`, the link is queued to the patient's email "
+        "(template payment_link) when they have an address and have not withdrawn contact by "
+        "email."
     ),
     response_model=PaymentLinkAnswer,
     response_model_exclude_none=True,
@@ -428,23 +455,11 @@ async def invoice_payment_link(
         raise database_error(error) from error
     if not found:
         raise ApiError(404, "invoice_not_found", "invoice not found")
+    # A superseded link is cancelled on Razorpay by the worker (rpc/claim_payment_link_cancels).
     opened = await call_rpc(user, "open_payment_link", {"invoice_id": str(invoice_id)})
     link = opened["link"]
-    if opened.get("superseded_gateway_link_id"):
-        # Already paid, cancelled or expired there: its webhook says which.
-        with contextlib.suppress(DeliveryFailed):
-            await gateway.cancel_payment_link(opened["superseded_gateway_link_id"])
     if not link.get("gateway_link_id"):
-        try:
-            made = await gateway.create_payment_link(
-                razorpay.to_paise(link["amount"]),
-                link["currency"],
-                reference_id=link["id"],
-                description=f"Invoice {found[0]['number']}",
-                notes={"payment_link_id": link["id"], "invoice_id": link["invoice_id"]},
-            )
-        except DeliveryFailed as error:
-            raise _gateway_error(error) from error
+        made = await _razorpay_link(gateway, link, f"Invoice {found[0]['number']}")
         link = await call_rpc(
             supabase.as_service(),
             "attach_payment_link",

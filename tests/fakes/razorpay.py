@@ -12,7 +12,8 @@ API (Basic auth `key_id:key_secret`, JSON, amounts in paise), as Razorpay's v1 a
 - `POST /v1/payment_links` `{amount, currency, reference_id, description, notify, notes, ...}`
   -> the link `{id: "plink_...", entity: "payment_link", short_url, status: "created", amount,
   amount_paid, reference_id, order_id: null, ...}` (a reference_id used before is 400);
-  `GET /v1/payment_links/{id}`; `POST /v1/payment_links/{id}/cancel` (a paid one is 400);
+  `GET /v1/payment_links?reference_id=` -> `{payment_links: [...]}`; `GET /v1/payment_links/{id}`;
+  `POST /v1/payment_links/{id}/cancel` (one not in "created", e.g. paid, is 400);
 - errors: `{"error": {"code": "BAD_REQUEST_ERROR", "description", "source", "step", "reason",
   "metadata": {}, "field"}}`; bad credentials are 401 "Authentication failed".
 
@@ -20,7 +21,8 @@ The test drives the checkout: `pay_link(link_id)` is the patient paying a paymen
 order made for it, paid; `link_event(kind, link_id)` its webhook body), `pay(order_id)` is the
 patient paying on Razorpay's page (an authorized then captured payment, with the card's
 network and last 4 digits as Razorpay keeps them), `fail(order_id)` a declined attempt;
-`event(...)` builds a webhook body as Razorpay sends it and `deliver(url, body)` posts it with
+`lost_link_answers = n` makes the next n payment links and answers 504 (the answer lost on the
+way); `event(...)` builds a webhook body as Razorpay sends it and `deliver(url, body)` posts it with
 `X-Razorpay-Signature` (hex HMAC-SHA256 of the raw body with the webhook secret)
 and `x-razorpay-event-id`.
 """
@@ -86,6 +88,7 @@ class FakeRazorpay:
                 Route("/v1/payments/{id}", self.get_payment, methods=["GET"]),
                 Route("/v1/payments/{id}/refund", self.create_refund, methods=["POST"]),
                 Route("/v1/payment_links", self.create_payment_link, methods=["POST"]),
+                Route("/v1/payment_links", self.list_payment_links, methods=["GET"]),
                 Route("/v1/payment_links/{id}", self.get_payment_link, methods=["GET"]),
                 Route("/v1/payment_links/{id}/cancel", self.cancel_payment_link, methods=["POST"]),
             ]
@@ -101,6 +104,8 @@ class FakeRazorpay:
             self.requests: list[tuple[str, str]] = []
             # The next refunds' answer: None (processed), or an HTTP status to fail with.
             self.refund_failures: list[int] = []
+            # How many next payment links are made but answered 504 (the answer lost on the way).
+            self.lost_link_answers = 0
 
     # The API -------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -256,7 +261,24 @@ class FakeRazorpay:
                 "updated_at": int(time.time()),
             }
             self.links[link_id] = link
+            if self.lost_link_answers:
+                self.lost_link_answers -= 1
+                return JSONResponse(
+                    {"error": {"code": "SERVER_ERROR", "description": "Gateway timeout"}}, 504
+                )
         return JSONResponse(link)
+
+    async def list_payment_links(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return razorpay_error(401, "Authentication failed")
+        reference = request.query_params.get("reference_id")
+        with self.lock:
+            links = [
+                link
+                for link in self.links.values()
+                if reference is None or link["reference_id"] == reference
+            ]
+        return JSONResponse({"payment_links": links})
 
     async def get_payment_link(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
