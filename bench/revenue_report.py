@@ -140,9 +140,12 @@ def _time(
     }
 
 
-def _explain(settings: Settings, name: str, claims: str, params: tuple) -> list[str]:
-    """The plan of the year's report by service as the admin runs it: auto_explain sends the
-    nested statements' plans (the summary's reads) to the client as LOG messages."""
+def _explain(
+    settings: Settings, name: str, claims: str, query: str, params: tuple, keep: str
+) -> list[str]:
+    """The plans of a call's nested statements that mention `keep`, as the admin runs it:
+    auto_explain (ANALYZE, BUFFERS) sends them to the client as LOG messages. The query texts
+    (the functions' bodies) are left out."""
     messages: list[str] = []
     with psycopg.connect(settings.dsn(settings.admin_user, name)) as admin:
         admin.add_notice_handler(lambda d: messages.append(d.message_primary or ""))
@@ -161,15 +164,13 @@ def _explain(settings: Settings, name: str, claims: str, params: tuple) -> list[
                 " set_config('request.jwt.claims', %s, true)",
                 (claims,),
             )
-            admin.execute("select * from public.report_revenue(%s, %s, %s, %s)", params).fetchall()
-    # The plans of the statements that read the summary (the rest: the reach check, csv_safe).
+            admin.execute(query, params).fetchall()
     plan: list[str] = []
     for message in messages:
-        if "revenue_day" not in message or "Query Text: select x.key" in message:
-            continue
         lines = message.splitlines()
-        # The duration, then the plan without the query's text (revenue_groups' body).
         start = next((i for i, line in enumerate(lines) if "(cost=" in line), len(lines))
+        if not any(keep in line for line in lines[start:]):
+            continue
         plan += [lines[0], *lines[start:]]
     return plan
 
@@ -285,7 +286,32 @@ def main(argv: list[str] | None = None) -> int:
                 (hospital, month_ago, today),
                 args.calls,
             )
-            plan = _explain(settings, name, claims, (hospital, year_ago, today, "service"))
+            plans = {
+                "revenue by service, a year": _explain(
+                    settings,
+                    name,
+                    claims,
+                    revenue,
+                    (hospital, year_ago, today, "service"),
+                    "revenue_day",
+                ),
+                "financial snapshot, 30 days": _explain(
+                    settings,
+                    name,
+                    claims,
+                    "select public.financial_snapshot(%s, %s, %s)",
+                    (hospital, month_ago, today),
+                    "invoices",
+                ),
+                "dashboard, 30 days": _explain(
+                    settings,
+                    name,
+                    claims,
+                    "select public.report_dashboard(%s, %s, %s)",
+                    (hospital, month_ago, today),
+                    " on ",
+                ),
+            }
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -305,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "copies": copies,
         "summary_rebuild_seconds": round(summarized, 1),
         "calls": measured,
-        "explain_year_by_service": plan,
+        "explain": plans,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -391,13 +417,11 @@ def _section(result: dict) -> str:
         " zone; private.revenue_summary_differences(hospital) audits a hospital's summary"
         " against the recomputation.",
         "",
-        "The year's report by service, as the admin runs it (auto_explain of the statements"
-        " reading the summary, ANALYZE and BUFFERS):",
-        "",
-        "```",
-        *result.get("explain_year_by_service", []),
-        "```",
+        "The plans as the admin runs the calls (auto_explain of the nested statements that"
+        " read tables, ANALYZE and BUFFERS; durations include auto_explain's own timing):",
     ]
+    for title, plan in result.get("explain", {}).items():
+        lines += ["", f"{title}:", "", "```", *plan, "```"]
     return "\n".join(lines) + "\n"
 
 

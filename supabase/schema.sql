@@ -15592,6 +15592,29 @@ ALTER FUNCTION private.on_care_team(patient uuid, hospital uuid) OWNER TO postgr
 COMMENT ON FUNCTION private.on_care_team(patient uuid, hospital uuid) IS 'Whether the caller is on the patient''s care team at this hospital, with an active membership at an active hospital and a live registration.';
 
 --
+-- Name: open_invoices(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.open_invoices(hospital uuid) RETURNS TABLE(status public.invoice_status, invoices bigint, amount numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select i.status, count(*), coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+    from public.invoices as i
+    where i.hospital_id = hospital and i.status in ('issued', 'partially_paid', 'overdue')
+        and hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+    group by i.status;
+$$;
+
+ALTER FUNCTION private.open_invoices(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION open_invoices(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.open_invoices(hospital uuid) IS 'A hospital''s open invoices (issued, partially paid, overdue) per status: how many and what they still ask for; for its front desk and admins only.';
+
+--
 -- Name: open_lead_of_phone(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -26471,18 +26494,14 @@ begin
             'invoiced', coalesce(sum(m.invoiced) filter (where m.in_period), 0)
         ),
         'pending_invoices', (
-            select jsonb_build_object(
-                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
-            )
-            from public.invoices as i
-            where i.hospital_id = financial_snapshot.hospital_id and i.status in ('issued', 'partially_paid')
+            select jsonb_build_object('count', coalesce(sum(o.invoices), 0), 'amount', coalesce(sum(o.amount), 0))
+            from private.open_invoices(financial_snapshot.hospital_id) as o
+            where o.status in ('issued', 'partially_paid')
         ),
         'overdue_invoices', (
-            select jsonb_build_object(
-                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
-            )
-            from public.invoices as i
-            where i.hospital_id = financial_snapshot.hospital_id and i.status = 'overdue'
+            select jsonb_build_object('count', coalesce(sum(o.invoices), 0), 'amount', coalesce(sum(o.amount), 0))
+            from private.open_invoices(financial_snapshot.hospital_id) as o
+            where o.status = 'overdue'
         )
     ) into answer
     from money as m;
@@ -36427,7 +36446,7 @@ CREATE INDEX invoices_hospital_issued_idx ON public.invoices USING btree (hospit
 -- Name: invoices_hospital_open_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX invoices_hospital_open_idx ON public.invoices USING btree (hospital_id, status) WHERE (status = ANY (ARRAY['issued'::public.invoice_status, 'partially_paid'::public.invoice_status, 'overdue'::public.invoice_status]));
+CREATE INDEX invoices_hospital_open_idx ON public.invoices USING btree (hospital_id, status) INCLUDE (total, amount_credited, amount_paid, appointment_id) WHERE (status = ANY (ARRAY['issued'::public.invoice_status, 'partially_paid'::public.invoice_status, 'overdue'::public.invoice_status]));
 
 --
 -- Name: invoices_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -46700,6 +46719,13 @@ REVOKE ALL ON FUNCTION private.notify_prescription_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) TO authenticated;
+
+--
+-- Name: FUNCTION open_invoices(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.open_invoices(hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.open_invoices(hospital uuid) TO authenticated;
 
 --
 -- Name: FUNCTION open_lead_of_phone(hospital_id uuid, phone text); Type: ACL; Schema: private; Owner: postgres

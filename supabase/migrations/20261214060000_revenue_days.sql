@@ -1000,6 +1000,29 @@ comment on function private.revenue_money(uuid, date, date) is
 
 grant execute on function private.revenue_money(uuid, date, date) to authenticated;
 
+-- The snapshot's open invoices per status, for the front desk and admins (nothing for others):
+-- past row-level security, which would have every row's policy checked on the heap, so that the
+-- sums come from invoices_hospital_open_idx alone.
+create function private.open_invoices(hospital uuid)
+returns table (status public.invoice_status, invoices bigint, amount numeric)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select i.status, count(*), coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+    from public.invoices as i
+    where i.hospital_id = hospital and i.status in ('issued', 'partially_paid', 'overdue')
+        and hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+    group by i.status;
+$$;
+
+comment on function private.open_invoices(uuid) is
+'A hospital''s open invoices (issued, partially paid, overdue) per status: how many and what they '
+'still ask for; for its front desk and admins only.';
+
+grant execute on function private.open_invoices(uuid) to authenticated;
+
 create or replace function public.financial_snapshot(
     hospital_id uuid, period_start date default null, period_end date default null
 )
@@ -1052,24 +1075,27 @@ begin
             'invoiced', coalesce(sum(m.invoiced) filter (where m.in_period), 0)
         ),
         'pending_invoices', (
-            select jsonb_build_object(
-                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
-            )
-            from public.invoices as i
-            where i.hospital_id = financial_snapshot.hospital_id and i.status in ('issued', 'partially_paid')
+            select jsonb_build_object('count', coalesce(sum(o.invoices), 0), 'amount', coalesce(sum(o.amount), 0))
+            from private.open_invoices(financial_snapshot.hospital_id) as o
+            where o.status in ('issued', 'partially_paid')
         ),
         'overdue_invoices', (
-            select jsonb_build_object(
-                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
-            )
-            from public.invoices as i
-            where i.hospital_id = financial_snapshot.hospital_id and i.status = 'overdue'
+            select jsonb_build_object('count', coalesce(sum(o.invoices), 0), 'amount', coalesce(sum(o.amount), 0))
+            from private.open_invoices(financial_snapshot.hospital_id) as o
+            where o.status = 'overdue'
         )
     ) into answer
     from money as m;
     return answer;
 end;
 $$;
+
+-- The snapshot's and the dashboard's pending and overdue invoices: summed from the open invoices'
+-- index alone (an index-only scan; over 1M payments the heap visits cost about a second).
+drop index public.invoices_hospital_open_idx;
+create index invoices_hospital_open_idx on public.invoices (hospital_id, status)
+include (total, amount_credited, amount_paid, appointment_id)
+where status in ('issued', 'partially_paid', 'overdue');
 
 -- The summary of the rows billed so far.
 select private.revenue_summary_rebuild(h.id) from public.hospitals as h;
