@@ -169,7 +169,10 @@ def _explain(
     for message in messages:
         lines = message.splitlines()
         start = next((i for i, line in enumerate(lines) if "(cost=" in line), len(lines))
-        if not any(keep in line for line in lines[start:]):
+        # The statements that matter: those reading tables, a millisecond or more (the rest are
+        # thousands of per-row helper calls such as private.hospital_day).
+        took = float(lines[0].split()[1]) if lines[0].startswith("duration:") else 0.0
+        if took < 1 or not any(keep in line for line in lines[start:]):
             continue
         plan += [lines[0], *lines[start:]]
     return plan
@@ -415,7 +418,12 @@ def _section(result: dict) -> str:
         " figures equal to the facts' for every grouping, reader and period through payments,"
         " refunds, credit notes, cancellation, back-dated events, a new doctor and a new time"
         " zone; private.revenue_summary_differences(hospital) audits a hospital's summary"
-        " against the recomputation.",
+        " against the recomputation. The snapshot's pending and overdue invoices are summed past"
+        " RLS (after its own reach check) from a covering partial index of the open invoices;"
+        " the dashboard's pending invoices likewise. What remains of the dashboard's time is not"
+        " billing: its appointment and patient figures (private.report_appointments computed"
+        " three times and private.report_patients, each dating every appointment of the period"
+        " with private.hospital_day), visible in its plan below.",
         "",
         "The plans as the admin runs the calls (auto_explain of the nested statements that"
         " read tables, ANALYZE and BUFFERS; durations include auto_explain's own timing):",
