@@ -19431,9 +19431,19 @@ CREATE FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_
     AS $$
 declare
     doctor uuid := private.report_scope(report_dashboard.hospital_id);
+    visits record;
     answer jsonb;
 begin
     perform private.check_report_period(start_date, end_date);
+    -- The appointments report once (it dates every visit of the period), for three figures.
+    select
+        coalesce(sum(a.total), 0) as total,
+        coalesce(sum(a.completed), 0) as completed,
+        round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
+            where a.average_wait_minutes is not null
+        ), 0), 1) as wait
+    into visits
+    from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a;
     select jsonb_build_object(
         'hospital_id', report_dashboard.hospital_id,
         'scope', case when doctor is null then 'hospital' else 'doctor' end,
@@ -19457,12 +19467,8 @@ begin
         'new_patients', (select coalesce(sum(p.new_patients), 0) from private.report_patients(
             report_dashboard.hospital_id, start_date, end_date
         ) as p),
-        'total_appointments', (select coalesce(sum(a.total), 0) from private.report_appointments(
-            report_dashboard.hospital_id, start_date, end_date
-        ) as a),
-        'completed_appointments', (select coalesce(sum(a.completed), 0) from private.report_appointments(
-            report_dashboard.hospital_id, start_date, end_date
-        ) as a),
+        'total_appointments', visits.total,
+        'completed_appointments', visits.completed,
         'revenue', private.revenue_collected(report_dashboard.hospital_id, doctor, start_date, end_date),
         'pending_invoices', (
             select count(*) from public.invoices as i
@@ -19470,12 +19476,7 @@ begin
             where i.hospital_id = report_dashboard.hospital_id and i.status in ('issued', 'partially_paid', 'overdue')
                 and (doctor is null or a.doctor_id = doctor)
         ),
-        'average_wait_minutes', (
-            select round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
-                where a.average_wait_minutes is not null
-            ), 0), 1)
-            from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a
-        ),
+        'average_wait_minutes', visits.wait,
         'patient_satisfaction', null,
         'currency', 'INR'
     ) into answer;
