@@ -109,6 +109,11 @@ comment on table private.revenue_money_days is
 'Per hospital and local day: the totals of the invoices issued, the captured payments and the '
 'processed refunds (amounts and counts), for the financial snapshot.';
 
+-- A typed line's text (no catalogue service) may name a person, as the line's own does.
+insert into private.personal_data_columns (table_name, column_name, kind, note) values
+('private.revenue_days', 'description', 'free_text', null),
+('private.revenue_day_invoices', 'description', 'free_text', null);
+
 -- The service key of a line: its catalogue service, else its text (labels are resolved when read,
 -- so a renamed service shows its new name, as the facts do).
 create function private.revenue_line_description(service_id uuid, description text)
