@@ -140,6 +140,44 @@ def _time(
     }
 
 
+def _explain(
+    settings: Settings, name: str, claims: str, query: str, params: tuple, keep: str
+) -> list[str]:
+    """The plans of a call's nested statements that mention `keep`, as the admin runs it:
+    auto_explain (ANALYZE, BUFFERS) sends them to the client as LOG messages. The query texts
+    (the functions' bodies) are left out."""
+    messages: list[str] = []
+    with psycopg.connect(settings.dsn(settings.admin_user, name)) as admin:
+        admin.add_notice_handler(lambda d: messages.append(d.message_primary or ""))
+        admin.execute("load 'auto_explain'")
+        for setting, value in (
+            ("auto_explain.log_min_duration", "0"),
+            ("auto_explain.log_nested_statements", "on"),
+            ("auto_explain.log_analyze", "on"),
+            ("auto_explain.log_buffers", "on"),
+            ("client_min_messages", "log"),
+        ):
+            admin.execute("select set_config(%s, %s, false)", (setting, value))
+        with admin.transaction():
+            admin.execute(
+                "select set_config('role', 'authenticated', true),"
+                " set_config('request.jwt.claims', %s, true)",
+                (claims,),
+            )
+            admin.execute(query, params).fetchall()
+    plan: list[str] = []
+    for message in messages:
+        lines = message.splitlines()
+        start = next((i for i, line in enumerate(lines) if "(cost=" in line), len(lines))
+        # The statements that matter: those reading tables, a millisecond or more (the rest are
+        # thousands of per-row helper calls such as private.hospital_day).
+        took = float(lines[0].split()[1]) if lines[0].startswith("duration:") else 0.0
+        if took < 1 or not any(keep in line for line in lines[start:]):
+            continue
+        plan += [lines[0], *lines[start:]]
+    return plan
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/revenue_report.py", description=__doc__)
     parser.add_argument("--payments", type=int, default=1_000_000)
@@ -186,12 +224,25 @@ def main(argv: list[str] | None = None) -> int:
                 "vacuum analyze public.invoices, public.invoice_lines, public.payments,"
                 " public.refunds, public.credit_notes, public.appointments"
             )
+            # The bulk copy bypassed the triggers that keep the revenue summary: recomputed, as
+            # the migration's backfill does for existing rows.
+            started = time.monotonic()
+            conn.execute("select private.revenue_summary_rebuild(h.id) from public.hospitals as h")
+            summarized = time.monotonic() - started
+            conn.execute(
+                "vacuum analyze private.revenue_days, private.revenue_day_invoices,"
+                " private.revenue_invoice_days, private.revenue_money_days"
+            )
             counts = dict(
                 conn.execute(
                     "select 'invoices', count(*) from public.invoices union all"
                     " select 'invoice_lines', count(*) from public.invoice_lines union all"
                     " select 'payments', count(*) from public.payments union all"
-                    " select 'refunds', count(*) from public.refunds"
+                    " select 'refunds', count(*) from public.refunds union all"
+                    " select 'revenue_days', count(*) from private.revenue_days union all"
+                    " select 'revenue_day_invoices', count(*) from private.revenue_day_invoices"
+                    " union all select 'revenue_invoice_days', count(*)"
+                    " from private.revenue_invoice_days"
                 ).fetchall()
             )
             (billing_bytes,) = conn.execute(
@@ -238,6 +289,32 @@ def main(argv: list[str] | None = None) -> int:
                 (hospital, month_ago, today),
                 args.calls,
             )
+            plans = {
+                "revenue by service, a year": _explain(
+                    settings,
+                    name,
+                    claims,
+                    revenue,
+                    (hospital, year_ago, today, "service"),
+                    "revenue_day",
+                ),
+                "financial snapshot, 30 days": _explain(
+                    settings,
+                    name,
+                    claims,
+                    "select public.financial_snapshot(%s, %s, %s)",
+                    (hospital, month_ago, today),
+                    "invoices",
+                ),
+                "dashboard, 30 days": _explain(
+                    settings,
+                    name,
+                    claims,
+                    "select public.report_dashboard(%s, %s, %s)",
+                    (hospital, month_ago, today),
+                    " on ",
+                ),
+            }
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -255,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         "generated_seconds": round(generated, 1),
         "copied_seconds": round(copied, 1),
         "copies": copies,
+        "summary_rebuild_seconds": round(summarized, 1),
         "calls": measured,
+        "explain": plans,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -265,13 +344,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Before the summary (9c209bd, 2026-12-04T01:19 UTC, load average 6.68 at the start; the same
+# data's size): P50 in ms, the reports joining the period's events to invoices and lines.
+BEFORE_P50_MS = {
+    "revenue_by_month_30_days": 7150.8,
+    "revenue_by_service_30_days": 6403.0,
+    "revenue_by_doctor_30_days": 4494.0,
+    "revenue_by_insurer_30_days": 4713.8,
+    "owner_revenue_facts_by_service_30_days": 4143.0,
+    "financial_snapshot_30_days": 2879.9,
+    "dashboard_30_days": 3949.3,
+    "revenue_by_month_year": 26684.2,
+    "revenue_by_service_year": 24989.8,
+    "revenue_by_doctor_year": 23646.9,
+    "revenue_by_insurer_year": 23455.9,
+    "owner_revenue_facts_by_service_year": 16479.0,
+}
+
+
 def _section(result: dict) -> str:
     rows = result["rows"]
     lines = [
         "## Revenue reports over 1M payments",
         "",
         f"`make bench-revenue` (bench/revenue_report.py) at {result['commit']}, measured"
-        f" {result['measured_at']} UTC on this machine's 2 cores shared with five other"
+        f" {result['measured_at']} UTC on this machine's 2 cores shared with other"
         " helpers' stacks and tests (load average"
         f" {', '.join(map(str, result['load_average_start']))} at the start,"
         f" {', '.join(map(str, result['load_average_end']))} at the end), in a scratch"
@@ -283,20 +380,56 @@ def _section(result: dict) -> str:
         f" {rows['invoices']:,} invoices, {rows['invoice_lines']:,} invoice lines,"
         f" {rows['refunds']:,} refunds, {result['billing_tables_mb']:,} MB with indexes, over"
         f" the last 330 days in two hospitals ({result['hospital_payments']:,} payments at the"
-        " one measured). Each call is one transaction as PostgREST runs it, as the hospital's"
-        " admin (RLS and the report's reach check in force), in the database (the gateway's own"
-        " cost: the gateway section); `owner` is the same aggregation straight on"
-        " private.revenue_facts as the database owner (no RLS, no reach check; the service role"
-        " is refused by the reports).",
+        " one measured). The copy runs with the triggers off, so the revenue summary"
+        " (20261214060000) is then recomputed by private.revenue_summary_rebuild, as the"
+        f" migration's backfill does: {result['summary_rebuild_seconds']} s for both hospitals,"
+        f" {rows['revenue_days']:,} rows of private.revenue_days,"
+        f" {rows['revenue_day_invoices']:,} of private.revenue_day_invoices and"
+        f" {rows['revenue_invoice_days']:,} of private.revenue_invoice_days. Each call is one"
+        " transaction as PostgREST runs it, as the hospital's admin (RLS and the report's reach"
+        " check in force), in the database (the gateway's own cost: the gateway section);"
+        " `owner revenue facts` is the old computation (private.revenue_facts, the period's"
+        " events joined to their invoices and lines) as the database owner, for comparison in"
+        " the same run. `before` is the P50 of the same call before the summary (9c209bd, the"
+        " same data size, load average 6.7).",
         "",
-        "| call | calls | P50 | P95 | max |",
-        "|---|---:|---:|---:|---:|",
+        "| call | calls | before P50 | P50 | P95 | max |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, figures in result["calls"].items():
+        before = BEFORE_P50_MS.get(name)
         lines.append(
-            f"| {name.replace('_', ' ')} | {figures['calls']} | {figures['p50_ms']} ms"
+            f"| {name.replace('_', ' ')} | {figures['calls']}"
+            f" | {f'{before} ms' if before is not None else ''} | {figures['p50_ms']} ms"
             f" | {figures['p95_ms']} ms | {figures['max_ms']} ms |"
         )
+    lines += [
+        "",
+        "The reports read the per-day summary: per hospital, local day, service, doctor and"
+        " insurer the billed (issues less credit notes), collected (captures less refunds),"
+        " credited and refunded amounts, and the distinct invoices as counts keyed by each"
+        " invoice-day's previous event day (an invoice counts in a period at its first event"
+        " day there, whose previous day lies before it), so a year's report reads at most a"
+        " row per day and group. The triggers on invoices, credit notes, payments, refunds (and"
+        " an appointment's doctor, a hospital's time zone) keep it in the billing write's own"
+        " transaction: exact and current. The snapshot reads private.revenue_money_days (one"
+        " row per hospital-day) instead of dating each payment with a function call; the"
+        " dashboard's revenue reads the summary. pgTAP (billing_revenue_summary) proves the"
+        " figures equal to the facts' for every grouping, reader and period through payments,"
+        " refunds, credit notes, cancellation, back-dated events, a new doctor and a new time"
+        " zone; private.revenue_summary_differences(hospital) audits a hospital's summary"
+        " against the recomputation. The snapshot's pending and overdue invoices are summed past"
+        " RLS (after its own reach check) from a covering partial index of the open invoices;"
+        " the dashboard's pending invoices likewise. What remains of the dashboard's time is not"
+        " billing: its appointment and patient figures (private.report_appointments computed"
+        " three times and private.report_patients, each dating every appointment of the period"
+        " with private.hospital_day), visible in its plan below.",
+        "",
+        "The plans as the admin runs the calls (auto_explain of the nested statements that"
+        " read tables, ANALYZE and BUFFERS; durations include auto_explain's own timing):",
+    ]
+    for title, plan in result.get("explain", {}).items():
+        lines += ["", f"{title}:", "", "```", *plan, "```"]
     return "\n".join(lines) + "\n"
 
 

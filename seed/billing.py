@@ -40,6 +40,38 @@ COUNTERS = """
 """
 
 
+# The revenue summary the billing triggers would have kept (migration 20261214060000), recomputed
+# from the rows loaded.
+REVENUE_SUMMARY = [
+    """
+    insert into private.revenue_days (
+        hospital_id, day, service_id, description, doctor_id, insurer,
+        billed, collected, credited, refunded
+    )
+    select c.* from unnest(%(hospitals)s::uuid[]) as h, private.revenue_days_computed(h) as c
+    """,
+    """
+    insert into private.revenue_invoice_days (invoice_id, day, events)
+    select c.invoice_id, c.day, c.events
+    from unnest(%(hospitals)s::uuid[]) as h, private.revenue_invoice_days_computed(h) as c
+    """,
+    """
+    insert into private.revenue_day_invoices (
+        hospital_id, day, previous_day, per_service, service_id, description, doctor_id,
+        insurer, invoices
+    )
+    select c.*
+    from unnest(%(hospitals)s::uuid[]) as h, private.revenue_day_invoices_computed(h) as c
+    """,
+    """
+    insert into private.revenue_money_days (
+        hospital_id, day, invoiced, payments, captured, refunds, refunded
+    )
+    select c.* from unnest(%(hospitals)s::uuid[]) as h, private.revenue_money_days_computed(h) as c
+    """,
+]
+
+
 def money(paise: int) -> str:
     return f"{paise // 100}.{paise % 100:02d}"
 

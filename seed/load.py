@@ -349,7 +349,12 @@ def _load(cur: psycopg.Cursor, world: World, summary: Summary, encryptor: Encryp
     _derive(cur, DERIVED, params, summary)
     for table in deferred:
         load_table(cur, table, summary, sealed)
-    after = [*notifications.DERIVED_AFTER_PRESCRIPTIONS, MRN_COUNTERS, billing.COUNTERS]
+    after = [
+        *notifications.DERIVED_AFTER_PRESCRIPTIONS,
+        MRN_COUNTERS,
+        billing.COUNTERS,
+        *billing.REVENUE_SUMMARY,
+    ]
     _derive(cur, after, params, summary)
     started = time.monotonic()
     restore(cur, aside)

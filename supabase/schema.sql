@@ -15993,6 +15993,29 @@ ALTER FUNCTION private.on_care_team(patient uuid, hospital uuid) OWNER TO postgr
 COMMENT ON FUNCTION private.on_care_team(patient uuid, hospital uuid) IS 'Whether the caller is on the patient''s care team at this hospital, with an active membership at an active hospital and a live registration.';
 
 --
+-- Name: open_invoices(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.open_invoices(hospital uuid) RETURNS TABLE(status public.invoice_status, invoices bigint, amount numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select i.status, count(*), coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
+    from public.invoices as i
+    where i.hospital_id = hospital and i.status in ('issued', 'partially_paid', 'overdue')
+        and hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin}'))
+    group by i.status;
+$$;
+
+ALTER FUNCTION private.open_invoices(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION open_invoices(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.open_invoices(hospital uuid) IS 'A hospital''s open invoices (issued, partially paid, overdue) per status: how many and what they still ask for; for its front desk and admins only.';
+
+--
 -- Name: open_lead_of_phone(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -19863,9 +19886,19 @@ CREATE FUNCTION private.report_dashboard(hospital_id uuid, start_date date, end_
     AS $$
 declare
     doctor uuid := private.report_scope(report_dashboard.hospital_id);
+    visits record;
     answer jsonb;
 begin
     perform private.check_report_period(start_date, end_date);
+    -- The appointments report once (it dates every visit of the period), for three figures.
+    select
+        coalesce(sum(a.total), 0) as total,
+        coalesce(sum(a.completed), 0) as completed,
+        round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
+            where a.average_wait_minutes is not null
+        ), 0), 1) as wait
+    into visits
+    from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a;
     select jsonb_build_object(
         'hospital_id', report_dashboard.hospital_id,
         'scope', case when doctor is null then 'hospital' else 'doctor' end,
@@ -19889,27 +19922,16 @@ begin
         'new_patients', (select coalesce(sum(p.new_patients), 0) from private.report_patients(
             report_dashboard.hospital_id, start_date, end_date
         ) as p),
-        'total_appointments', (select coalesce(sum(a.total), 0) from private.report_appointments(
-            report_dashboard.hospital_id, start_date, end_date
-        ) as a),
-        'completed_appointments', (select coalesce(sum(a.completed), 0) from private.report_appointments(
-            report_dashboard.hospital_id, start_date, end_date
-        ) as a),
-        'revenue', (select coalesce(round(sum(f.collected), 2), 0) from private.revenue_facts(
-            report_dashboard.hospital_id, doctor, start_date, end_date
-        ) as f),
+        'total_appointments', visits.total,
+        'completed_appointments', visits.completed,
+        'revenue', private.revenue_collected(report_dashboard.hospital_id, doctor, start_date, end_date),
         'pending_invoices', (
             select count(*) from public.invoices as i
             left join public.appointments as a on a.id = i.appointment_id
             where i.hospital_id = report_dashboard.hospital_id and i.status in ('issued', 'partially_paid', 'overdue')
                 and (doctor is null or a.doctor_id = doctor)
         ),
-        'average_wait_minutes', (
-            select round(sum(a.average_wait_minutes * a.completed) / nullif(sum(a.completed) filter (
-                where a.average_wait_minutes is not null
-            ), 0), 1)
-            from private.report_appointments(report_dashboard.hospital_id, start_date, end_date) as a
-        ),
+        'average_wait_minutes', visits.wait,
         'patient_satisfaction', null,
         'currency', 'INR'
     ) into answer;
@@ -19982,21 +20004,6 @@ begin
         perform private.raise_invalid('group_by is month, service, doctor or insurer', 'unknown_grouping');
     end if;
     return query
-    with facts as (
-        select
-            case report_revenue.group_by
-                when 'month' then to_char(f.day, 'YYYY-MM')
-                when 'service' then f.service
-                when 'doctor' then coalesce(f.doctor_id::text, 'none')
-                else f.insurer
-            end as key,
-            f.doctor_id,
-            f.invoice_id,
-            f.billed,
-            f.collected
-        from private.revenue_facts(report_revenue.hospital_id, doctor, start_date, end_date) as f
-    )
-
     select
         report_revenue.group_by,
         private.csv_safe(x.key),
@@ -20008,17 +20015,50 @@ begin
             )
             else x.key
         end),
-        count(distinct x.invoice_id),
-        round(sum(x.billed), 2),
-        round(sum(x.collected), 2),
+        x.invoices,
+        x.billed,
+        x.collected,
         'INR'::text
-    from facts as x
-    group by x.key
+    from private.revenue_groups(report_revenue.hospital_id, doctor, start_date, end_date, report_revenue.group_by) as x
     order by x.key;
 end;
 $$;
 
 ALTER FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: report_revenue_from_facts(uuid, uuid, date, date, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.report_revenue_from_facts(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) RETURNS TABLE(key text, invoices bigint, billed numeric, collected numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select x.key, count(distinct x.invoice_id), round(sum(x.billed), 2), round(sum(x.collected), 2)
+    from (
+        select
+            case group_by
+                when 'month' then to_char(f.day, 'YYYY-MM')
+                when 'service' then f.service
+                when 'doctor' then coalesce(f.doctor_id::text, 'none')
+                else f.insurer
+            end as key,
+            f.invoice_id,
+            f.billed,
+            f.collected
+        from private.revenue_facts(hospital, doctor, start_date, end_date) as f
+    ) as x
+    group by x.key
+    order by x.key;
+$$;
+
+ALTER FUNCTION private.report_revenue_from_facts(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION report_revenue_from_facts(hospital uuid, doctor uuid, start_date date, end_date date, group_by text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.report_revenue_from_facts(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) IS 'The revenue report''s groups (key, invoices, billed, collected) computed from the facts, as before the summary: for proofs and audits that the summary-based report is the same.';
 
 --
 -- Name: report_scope(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -20672,6 +20712,189 @@ $$;
 ALTER FUNCTION private.reveal_patient_identifier(identifier_id uuid) OWNER TO postgres;
 
 --
+-- Name: revenue_collected(uuid, uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_collected(hospital uuid, doctor uuid, start_date date, end_date date) RETURNS numeric
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select coalesce(round(sum(r.collected), 2), 0)
+    from private.revenue_days as r
+    where r.hospital_id = hospital and r.day between start_date and end_date
+        and (doctor is null or r.doctor_id = doctor);
+$$;
+
+ALTER FUNCTION private.revenue_collected(hospital uuid, doctor uuid, start_date date, end_date date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_collected(hospital uuid, doctor uuid, start_date date, end_date date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_collected(hospital uuid, doctor uuid, start_date date, end_date date) IS 'The revenue collected (captures less refunds) in a period, of a doctor''s visits when doctor is given.';
+
+--
+-- Name: revenue_count(uuid, uuid, uuid, text, date, date, integer); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_count(invoice uuid, hospital uuid, doctor uuid, insurer text, day date, previous_day date, sign integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    insert into private.revenue_day_invoices as c (
+        hospital_id, day, previous_day, per_service, service_id, description, doctor_id, insurer, invoices
+    )
+    select hospital, day, previous_day, false, null, null, doctor, insurer, sign
+    union all
+    select distinct
+        hospital, day, previous_day, true, l.service_id,
+        private.revenue_line_description(l.service_id, l.description), doctor, insurer, sign
+    from public.invoice_lines as l
+    where l.invoice_id = invoice
+    order by 4, 5, 6
+    on conflict on constraint revenue_day_invoices_key do update set invoices = c.invoices + excluded.invoices;
+$$;
+
+ALTER FUNCTION private.revenue_count(invoice uuid, hospital uuid, doctor uuid, insurer text, day date, previous_day date, sign integer) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_count(invoice uuid, hospital uuid, doctor uuid, insurer text, day date, previous_day date, sign integer); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_count(invoice uuid, hospital uuid, doctor uuid, insurer text, day date, previous_day date, sign integer) IS 'Adds sign to the invoice''s counts at day after previous_day (invoice level and each service).';
+
+--
+-- Name: revenue_day_invoices_computed(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_day_invoices_computed(hospital uuid) RETURNS TABLE(hospital_id uuid, day date, previous_day date, per_service boolean, service_id uuid, description text, doctor_id uuid, insurer text, invoices integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with days as (
+        select d.* from private.revenue_invoice_days_computed(hospital) as d
+    ),
+
+    services as (
+        select distinct l.invoice_id, l.service_id, private.revenue_line_description(l.service_id, l.description) as description
+        from public.invoice_lines as l
+        where l.hospital_id = hospital
+    )
+
+    select hospital, d.day, d.previous_day, false, null::uuid, null::text, d.doctor_id, d.insurer, count(*)::integer
+    from days as d
+    group by d.day, d.previous_day, d.doctor_id, d.insurer
+    union all
+    select hospital, d.day, d.previous_day, true, s.service_id, s.description, d.doctor_id, d.insurer, count(*)::integer
+    from days as d
+    join services as s on s.invoice_id = d.invoice_id
+    group by d.day, d.previous_day, s.service_id, s.description, d.doctor_id, d.insurer;
+$$;
+
+ALTER FUNCTION private.revenue_day_invoices_computed(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_day_invoices_computed(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_day_invoices_computed(hospital uuid) IS 'private.revenue_day_invoices of a hospital recomputed from the billing tables.';
+
+--
+-- Name: revenue_days_computed(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_days_computed(hospital uuid) RETURNS TABLE(hospital_id uuid, day date, service_id uuid, description text, doctor_id uuid, insurer text, billed numeric, collected numeric, credited numeric, refunded numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select
+        hospital,
+        e.day,
+        l.service_id,
+        private.revenue_line_description(l.service_id, l.description),
+        e.doctor_id,
+        e.insurer,
+        coalesce(sum(e.signed * l.line_total / e.total) filter (where e.kind in ('issue', 'credit')), 0),
+        coalesce(sum(e.signed * l.line_total / e.total) filter (where e.kind in ('capture', 'refund')), 0),
+        coalesce(sum(e.amount * l.line_total / e.total) filter (where e.kind = 'credit'), 0),
+        coalesce(sum(e.amount * l.line_total / e.total) filter (where e.kind = 'refund'), 0)
+    from private.revenue_events(hospital) as e
+    join public.invoice_lines as l on l.invoice_id = e.invoice_id
+    group by 2, 3, 4, 5, 6;
+$$;
+
+ALTER FUNCTION private.revenue_days_computed(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_days_computed(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_days_computed(hospital uuid) IS 'private.revenue_days of a hospital recomputed from the billing tables.';
+
+--
+-- Name: revenue_events(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_events(hospital uuid) RETURNS TABLE(invoice_id uuid, day date, kind text, signed numeric, amount numeric, total numeric, doctor_id uuid, insurer text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with zone as (
+        select h.time_zone from public.hospitals as h
+        where h.id = hospital
+    ),
+
+    invoices as (
+        select
+            i.id,
+            i.total,
+            i.issued_at,
+            coalesce(nullif(btrim(i.insurer_name), ''), 'Self-pay') as insurer,
+            a.doctor_id
+        from public.invoices as i
+        left join public.appointments as a on a.id = i.appointment_id
+        where i.hospital_id = hospital and i.status <> 'draft' and i.total > 0
+            and exists (select from public.invoice_lines as l where l.invoice_id = i.id)
+    ),
+
+    events as (
+        select i.id as invoice_id, i.issued_at as at, 'issue' as kind, i.total as amount from invoices as i
+        union all
+        select c.invoice_id, c.issued_at, 'credit', c.amount from public.credit_notes as c
+        where c.hospital_id = hospital
+        union all
+        select p.invoice_id, p.captured_at, 'capture', p.amount from public.payments as p
+        where p.hospital_id = hospital and p.status = 'captured'
+        union all
+        select p.invoice_id, r.processed_at, 'refund', r.amount from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where r.hospital_id = hospital and r.status = 'processed'
+    )
+
+    select
+        e.invoice_id,
+        (e.at at time zone z.time_zone)::date,
+        e.kind,
+        case when e.kind in ('issue', 'capture') then e.amount else -e.amount end,
+        e.amount,
+        i.total,
+        i.doctor_id,
+        i.insurer
+    from events as e
+    join invoices as i on i.id = e.invoice_id
+    cross join zone as z
+    where e.at is not null;
+$$;
+
+ALTER FUNCTION private.revenue_events(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_events(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_events(hospital uuid) IS 'A hospital''s revenue events (issue, credit, capture, refund) of its issued invoices with a total, per local day, as private.revenue_facts reads them: the recomputation of the summary.';
+
+--
 -- Name: revenue_facts(uuid, uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -20731,6 +20954,605 @@ ALTER FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date
 --
 
 COMMENT ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) IS 'The billed (issues less credit notes) and collected (captures less refunds) amounts of a hospital''s invoices (a doctor''s visits'' only, when doctor is given) per day of the period, spread over each invoice''s lines by their share.';
+
+--
+-- Name: revenue_groups(uuid, uuid, date, date, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_groups(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) RETURNS TABLE(key text, invoices bigint, billed numeric, collected numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with counted as (
+        select
+            case group_by
+                when 'month' then to_char(c.day, 'YYYY-MM')
+                when 'service' then coalesce(s.code || ' ' || s.name, c.description)
+                when 'doctor' then coalesce(c.doctor_id::text, 'none')
+                else c.insurer
+            end as key,
+            sum(c.invoices) as invoices
+        from private.revenue_day_invoices as c
+        left join public.billing_services as s on s.id = c.service_id
+        where c.hospital_id = hospital and c.day between start_date and end_date
+            and c.per_service = (group_by = 'service')
+            and (doctor is null or c.doctor_id = doctor)
+            and (c.previous_day is null or c.previous_day < case
+                when group_by = 'month' then greatest(start_date, date_trunc('month', c.day)::date)
+                else start_date
+            end)
+        group by 1
+    ),
+
+    amounts as (
+        select
+            case group_by
+                when 'month' then to_char(r.day, 'YYYY-MM')
+                when 'service' then coalesce(s.code || ' ' || s.name, r.description)
+                when 'doctor' then coalesce(r.doctor_id::text, 'none')
+                else r.insurer
+            end as key,
+            sum(r.billed) as billed,
+            sum(r.collected) as collected
+        from private.revenue_days as r
+        left join public.billing_services as s on s.id = r.service_id
+        where r.hospital_id = hospital and r.day between start_date and end_date
+            and (doctor is null or r.doctor_id = doctor)
+        group by 1
+    )
+
+    select c.key, c.invoices::bigint, round(coalesce(a.billed, 0), 2), round(coalesce(a.collected, 0), 2)
+    from counted as c
+    left join amounts as a on a.key is not distinct from c.key
+    where c.invoices > 0
+    order by c.key;
+$$;
+
+ALTER FUNCTION private.revenue_groups(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_groups(hospital uuid, doctor uuid, start_date date, end_date date, group_by text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_groups(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) IS 'The revenue report''s groups (key, invoices, billed, collected) from the summary: the same figures as private.report_revenue_from_facts.';
+
+--
+-- Name: revenue_invoice_days_computed(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_invoice_days_computed(hospital uuid) RETURNS TABLE(invoice_id uuid, day date, events integer, previous_day date, doctor_id uuid, insurer text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select
+        e.invoice_id,
+        e.day,
+        count(*)::integer,
+        lag(e.day) over (partition by e.invoice_id order by e.day),
+        e.doctor_id,
+        e.insurer
+    from private.revenue_events(hospital) as e
+    group by e.invoice_id, e.day, e.doctor_id, e.insurer;
+$$;
+
+ALTER FUNCTION private.revenue_invoice_days_computed(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_invoice_days_computed(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_invoice_days_computed(hospital uuid) IS 'private.revenue_invoice_days of a hospital recomputed, with each day''s previous event day.';
+
+--
+-- Name: revenue_line_description(uuid, text); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_line_description(service_id uuid, description text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+    select case when service_id is null then description end;
+$$;
+
+ALTER FUNCTION private.revenue_line_description(service_id uuid, description text) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_line_description(service_id uuid, description text); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_line_description(service_id uuid, description text) IS 'The description kept for a line''s revenue: null when it has a catalogue service (named when read).';
+
+--
+-- Name: revenue_money(uuid, date, date); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_money(hospital uuid, first_day date, last_day date) RETURNS TABLE(day date, invoiced numeric, payments integer, captured numeric, refunds integer, refunded numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select m.day, m.invoiced, m.payments, m.captured, m.refunds, m.refunded
+    from private.revenue_money_days as m
+    where m.hospital_id = hospital and m.day between first_day and last_day
+        and hospital = any(private.staff_hospital_ids('{front_desk,hospital_admin}'));
+$$;
+
+ALTER FUNCTION private.revenue_money(hospital uuid, first_day date, last_day date) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_money(hospital uuid, first_day date, last_day date); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_money(hospital uuid, first_day date, last_day date) IS 'A hospital''s invoiced totals, captured payments and processed refunds per local day, for its front desk and admins only.';
+
+--
+-- Name: revenue_money_days_computed(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_money_days_computed(hospital uuid) RETURNS TABLE(hospital_id uuid, day date, invoiced numeric, payments integer, captured numeric, refunds integer, refunded numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    select
+        hospital,
+        (m.at at time zone h.time_zone)::date,
+        coalesce(sum(m.amount) filter (where m.kind = 'issue'), 0),
+        (count(*) filter (where m.kind = 'capture'))::integer,
+        coalesce(sum(m.amount) filter (where m.kind = 'capture'), 0),
+        (count(*) filter (where m.kind = 'refund'))::integer,
+        coalesce(sum(m.amount) filter (where m.kind = 'refund'), 0)
+    from (
+        select i.issued_at as at, 'issue' as kind, i.total as amount from public.invoices as i
+        where i.hospital_id = hospital and i.status <> 'draft'
+        union all
+        select p.captured_at, 'capture', p.amount from public.payments as p
+        where p.hospital_id = hospital and p.status = 'captured'
+        union all
+        select r.processed_at, 'refund', r.amount from public.refunds as r
+        where r.hospital_id = hospital and r.status = 'processed'
+    ) as m
+    cross join public.hospitals as h
+    where h.id = hospital and m.at is not null
+    group by 2;
+$$;
+
+ALTER FUNCTION private.revenue_money_days_computed(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_money_days_computed(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_money_days_computed(hospital uuid) IS 'private.revenue_money_days of a hospital recomputed from the billing tables.';
+
+--
+-- Name: revenue_on_appointment_doctor(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_on_appointment_doctor() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.revenue_post_invoice(i.id, -1, true, old.doctor_id), private.revenue_post_invoice(i.id, 1)
+    from public.invoices as i
+    where i.appointment_id = new.id and i.status <> 'draft';
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_on_appointment_doctor() OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_on_appointment_doctor(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_on_appointment_doctor() IS 'Trigger: the revenue of an appointment''s invoices moves to its new doctor.';
+
+--
+-- Name: revenue_on_credit_note(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_on_credit_note() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op <> 'INSERT' then
+        perform private.revenue_post(old.invoice_id, old.issued_at, 'credit', old.amount, -1);
+    end if;
+    if tg_op <> 'DELETE' then
+        perform private.revenue_post(new.invoice_id, new.issued_at, 'credit', new.amount, 1);
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_on_credit_note() OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_on_credit_note(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_on_credit_note() IS 'Trigger: a credit note in the revenue summary.';
+
+--
+-- Name: revenue_on_hospital_time_zone(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_on_hospital_time_zone() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.revenue_summary_rebuild(new.id);
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_on_hospital_time_zone() OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_on_hospital_time_zone(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_on_hospital_time_zone() IS 'Trigger: a hospital''s new time zone re-dates its revenue summary.';
+
+--
+-- Name: revenue_on_invoice(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_on_invoice() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op <> 'INSERT' and old.status <> 'draft' then
+        perform private.revenue_post(old.id, old.issued_at, 'issue', old.total, -1);
+    end if;
+    if tg_op <> 'DELETE' and new.status <> 'draft' then
+        perform private.revenue_post(new.id, new.issued_at, 'issue', new.total, 1);
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_on_invoice() OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_on_invoice(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_on_invoice() IS 'Trigger: an invoice''s issue (total, day) in the revenue summary.';
+
+--
+-- Name: revenue_on_payment(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_on_payment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op <> 'INSERT' and old.status = 'captured' then
+        perform private.revenue_post(old.invoice_id, old.captured_at, 'capture', old.amount, -1);
+    end if;
+    if tg_op <> 'DELETE' and new.status = 'captured' then
+        perform private.revenue_post(new.invoice_id, new.captured_at, 'capture', new.amount, 1);
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_on_payment() OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_on_payment(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_on_payment() IS 'Trigger: a captured payment in the revenue summary.';
+
+--
+-- Name: revenue_on_refund(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_on_refund() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    if tg_op <> 'INSERT' and old.status = 'processed' then
+        perform private.revenue_post(
+            (select p.invoice_id from public.payments as p where p.id = old.payment_id),
+            old.processed_at, 'refund', old.amount, -1
+        );
+    end if;
+    if tg_op <> 'DELETE' and new.status = 'processed' then
+        perform private.revenue_post(
+            (select p.invoice_id from public.payments as p where p.id = new.payment_id),
+            new.processed_at, 'refund', new.amount, 1
+        );
+    end if;
+    return null;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_on_refund() OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_on_refund(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_on_refund() IS 'Trigger: a processed refund in the revenue summary.';
+
+--
+-- Name: revenue_post(uuid, timestamp with time zone, text, numeric, integer, boolean, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_post(invoice uuid, moment timestamp with time zone, kind text, amount numeric, sign integer, doctor_given boolean DEFAULT false, given_doctor uuid DEFAULT NULL::uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    i record;
+    -- As private.revenue_facts signs it: billed for issues and credit notes, collected for
+    -- captures and refunds.
+    signed numeric := case when revenue_post.kind in ('issue', 'capture') then revenue_post.amount else -revenue_post.amount end;
+    written integer;
+    day_events integer;
+    prev_day date;
+    next_day date;
+begin
+    if moment is null then
+        return;
+    end if;
+    select
+        inv.hospital_id,
+        inv.status,
+        inv.total,
+        coalesce(nullif(btrim(inv.insurer_name), ''), 'Self-pay') as insurer,
+        case when doctor_given then given_doctor else a.doctor_id end as doctor_id,
+        (moment at time zone h.time_zone)::date as day
+    into i
+    from public.invoices as inv
+    join public.hospitals as h on h.id = inv.hospital_id
+    left join public.appointments as a on a.id = inv.appointment_id
+    where inv.id = revenue_post.invoice;
+    if not found then
+        return;
+    end if;
+    -- The hospital's day first: the writers of a day queue here (see the header).
+    insert into private.revenue_money_days as m (hospital_id, day, invoiced, payments, captured, refunds, refunded)
+    values (
+        i.hospital_id, i.day,
+        case when revenue_post.kind = 'issue' then sign * revenue_post.amount else 0 end,
+        case when revenue_post.kind = 'capture' then sign else 0 end,
+        case when revenue_post.kind = 'capture' then sign * revenue_post.amount else 0 end,
+        case when revenue_post.kind = 'refund' then sign else 0 end,
+        case when revenue_post.kind = 'refund' then sign * revenue_post.amount else 0 end
+    )
+    on conflict on constraint revenue_money_days_pkey do update set
+        invoiced = m.invoiced + excluded.invoiced,
+        payments = m.payments + excluded.payments,
+        captured = m.captured + excluded.captured,
+        refunds = m.refunds + excluded.refunds,
+        refunded = m.refunded + excluded.refunded;
+    -- The reports count what private.revenue_facts counts: issued invoices with a total.
+    if i.status = 'draft' or i.total <= 0 then
+        return;
+    end if;
+    insert into private.revenue_days as r (
+        hospital_id, day, service_id, description, doctor_id, insurer, billed, collected, credited, refunded
+    )
+    select
+        i.hospital_id,
+        i.day,
+        l.service_id,
+        private.revenue_line_description(l.service_id, l.description),
+        i.doctor_id,
+        i.insurer,
+        sign * coalesce(sum(signed * l.line_total / i.total) filter (where revenue_post.kind in ('issue', 'credit')), 0),
+        sign * coalesce(sum(signed * l.line_total / i.total) filter (where revenue_post.kind in ('capture', 'refund')), 0),
+        sign * coalesce(sum(revenue_post.amount * l.line_total / i.total) filter (where revenue_post.kind = 'credit'), 0),
+        sign * coalesce(sum(revenue_post.amount * l.line_total / i.total) filter (where revenue_post.kind = 'refund'), 0)
+    from public.invoice_lines as l
+    where l.invoice_id = revenue_post.invoice
+    group by l.service_id, private.revenue_line_description(l.service_id, l.description)
+    order by 3, 4
+    on conflict on constraint revenue_days_key do update set
+        billed = r.billed + excluded.billed,
+        collected = r.collected + excluded.collected,
+        credited = r.credited + excluded.credited,
+        refunded = r.refunded + excluded.refunded;
+    get diagnostics written = row_count;
+    if written = 0 then
+        return; -- no lines, no facts
+    end if;
+    insert into private.revenue_invoice_days as d (invoice_id, day, events)
+    values (revenue_post.invoice, i.day, sign)
+    on conflict on constraint revenue_invoice_days_pkey do update set events = d.events + excluded.events
+    returning d.events into day_events;
+    if sign > 0 and day_events = 1 or sign < 0 and day_events = 0 then
+        -- A day the invoice had no event on before, or has none on now: its neighbours' links move.
+        if day_events = 0 then
+            delete from private.revenue_invoice_days as d
+            where d.invoice_id = revenue_post.invoice and d.day = i.day;
+        end if;
+        select max(d.day) filter (where d.day < i.day), min(d.day) filter (where d.day > i.day)
+        into prev_day, next_day
+        from private.revenue_invoice_days as d
+        where d.invoice_id = revenue_post.invoice;
+        if next_day is not null then
+            perform private.revenue_count(invoice, i.hospital_id, i.doctor_id, i.insurer, next_day, prev_day, -sign);
+            perform private.revenue_count(invoice, i.hospital_id, i.doctor_id, i.insurer, next_day, i.day, sign);
+        end if;
+        perform private.revenue_count(invoice, i.hospital_id, i.doctor_id, i.insurer, i.day, prev_day, sign);
+    end if;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_post(invoice uuid, moment timestamp with time zone, kind text, amount numeric, sign integer, doctor_given boolean, given_doctor uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_post(invoice uuid, moment timestamp with time zone, kind text, amount numeric, sign integer, doctor_given boolean, given_doctor uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_post(invoice uuid, moment timestamp with time zone, kind text, amount numeric, sign integer, doctor_given boolean, given_doctor uuid) IS 'Adds (sign 1) or takes back (-1) one revenue event of an invoice (issue, credit, capture, refund) in the revenue summary, in the caller''s transaction (as given_doctor''s when doctor_given).';
+
+--
+-- Name: revenue_post_invoice(uuid, integer, boolean, uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_post_invoice(invoice uuid, sign integer, doctor_given boolean DEFAULT false, given_doctor uuid DEFAULT NULL::uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    perform private.revenue_post(invoice, e.at, e.kind, e.amount, sign, doctor_given, given_doctor)
+    from (
+        select i.issued_at as at, 'issue' as kind, i.total as amount from public.invoices as i
+        where i.id = invoice and i.status <> 'draft'
+        union all
+        select c.issued_at, 'credit', c.amount from public.credit_notes as c
+        where c.invoice_id = invoice
+        union all
+        select p.captured_at, 'capture', p.amount from public.payments as p
+        where p.invoice_id = invoice and p.status = 'captured'
+        union all
+        select r.processed_at, 'refund', r.amount from public.refunds as r
+        join public.payments as p on p.id = r.payment_id
+        where p.invoice_id = invoice and r.status = 'processed'
+    ) as e;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_post_invoice(invoice uuid, sign integer, doctor_given boolean, given_doctor uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_post_invoice(invoice uuid, sign integer, doctor_given boolean, given_doctor uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_post_invoice(invoice uuid, sign integer, doctor_given boolean, given_doctor uuid) IS 'Adds (1) or takes back (-1) every revenue event of an invoice in the summary.';
+
+--
+-- Name: revenue_summary_differences(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_summary_differences(hospital uuid) RETURNS TABLE(summary text, side text, row_data jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    with kept_days as (
+        select r.hospital_id, r.day, r.service_id, r.description, r.doctor_id, r.insurer,
+            r.billed, r.collected, r.credited, r.refunded
+        from private.revenue_days as r
+        where r.hospital_id = hospital and (r.billed, r.collected, r.credited, r.refunded) <> (0, 0, 0, 0)
+    ),
+
+    computed_days as (
+        select c.* from private.revenue_days_computed(hospital) as c
+        where (c.billed, c.collected, c.credited, c.refunded) <> (0, 0, 0, 0)
+    ),
+
+    kept_counts as (
+        select c.hospital_id, c.day, c.previous_day, c.per_service, c.service_id, c.description, c.doctor_id,
+            c.insurer, c.invoices
+        from private.revenue_day_invoices as c
+        where c.hospital_id = hospital and c.invoices <> 0
+    ),
+
+    computed_counts as (
+        select c.* from private.revenue_day_invoices_computed(hospital) as c
+    ),
+
+    kept_invoice_days as (
+        select d.invoice_id, d.day, d.events from private.revenue_invoice_days as d
+        join public.invoices as i on i.id = d.invoice_id
+        where i.hospital_id = hospital
+    ),
+
+    computed_invoice_days as (
+        select c.invoice_id, c.day, c.events from private.revenue_invoice_days_computed(hospital) as c
+    ),
+
+    kept_money as (
+        select m.hospital_id, m.day, m.invoiced, m.payments, m.captured, m.refunds, m.refunded
+        from private.revenue_money_days as m
+        where m.hospital_id = hospital and (m.invoiced, m.payments, m.captured, m.refunds, m.refunded) <> (0, 0, 0, 0, 0)
+    ),
+
+    computed_money as (
+        select c.* from private.revenue_money_days_computed(hospital) as c
+        where (c.invoiced, c.payments, c.captured, c.refunds, c.refunded) <> (0, 0, 0, 0, 0)
+    )
+
+    select 'revenue_days', 'kept', to_jsonb(x) from (select * from kept_days except all select * from computed_days) as x
+    union all
+    select 'revenue_days', 'recomputed', to_jsonb(x)
+    from (select * from computed_days except all select * from kept_days) as x
+    union all
+    select 'revenue_day_invoices', 'kept', to_jsonb(x)
+    from (select * from kept_counts except all select * from computed_counts) as x
+    union all
+    select 'revenue_day_invoices', 'recomputed', to_jsonb(x)
+    from (select * from computed_counts except all select * from kept_counts) as x
+    union all
+    select 'revenue_invoice_days', 'kept', to_jsonb(x)
+    from (select * from kept_invoice_days except all select * from computed_invoice_days) as x
+    union all
+    select 'revenue_invoice_days', 'recomputed', to_jsonb(x)
+    from (select * from computed_invoice_days except all select * from kept_invoice_days) as x
+    union all
+    select 'revenue_money_days', 'kept', to_jsonb(x)
+    from (select * from kept_money except all select * from computed_money) as x
+    union all
+    select 'revenue_money_days', 'recomputed', to_jsonb(x)
+    from (select * from computed_money except all select * from kept_money) as x;
+$$;
+
+ALTER FUNCTION private.revenue_summary_differences(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_summary_differences(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_summary_differences(hospital uuid) IS 'Audit: the rows of a hospital''s revenue summary that differ from the recomputation (kept: only in the summary; recomputed: only in the recomputation); none when they agree.';
+
+--
+-- Name: revenue_summary_rebuild(uuid); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.revenue_summary_rebuild(hospital uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+    delete from private.revenue_days as r where r.hospital_id = hospital;
+    delete from private.revenue_day_invoices as c where c.hospital_id = hospital;
+    delete from private.revenue_money_days as m where m.hospital_id = hospital;
+    delete from private.revenue_invoice_days as d
+    using public.invoices as i
+    where i.id = d.invoice_id and i.hospital_id = hospital;
+    insert into private.revenue_days (
+        hospital_id, day, service_id, description, doctor_id, insurer, billed, collected, credited, refunded
+    )
+    select c.* from private.revenue_days_computed(hospital) as c;
+    insert into private.revenue_invoice_days (invoice_id, day, events)
+    select c.invoice_id, c.day, c.events from private.revenue_invoice_days_computed(hospital) as c;
+    insert into private.revenue_day_invoices (
+        hospital_id, day, previous_day, per_service, service_id, description, doctor_id, insurer, invoices
+    )
+    select c.* from private.revenue_day_invoices_computed(hospital) as c;
+    insert into private.revenue_money_days (hospital_id, day, invoiced, payments, captured, refunds, refunded)
+    select c.* from private.revenue_money_days_computed(hospital) as c;
+end;
+$$;
+
+ALTER FUNCTION private.revenue_summary_rebuild(hospital uuid) OWNER TO postgres;
+
+--
+-- Name: FUNCTION revenue_summary_rebuild(hospital uuid); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.revenue_summary_rebuild(hospital uuid) IS 'Recomputes a hospital''s revenue summary from the billing tables (repair; after bulk loads).';
 
 --
 -- Name: review_cdss_analysis(uuid, text, text); Type: FUNCTION; Schema: private; Owner: postgres
@@ -26252,15 +27074,13 @@ begin
         perform private.raise_invalid('the period runs from period_start to period_end, at most ten years', 'bad_period');
     end if;
     with money as (
-        select private.hospital_day(p.hospital_id, p.captured_at) as day, p.amount as amount, 'payment' as kind
-        from public.payments as p
-        where p.hospital_id = financial_snapshot.hospital_id and p.status = 'captured'
-            and p.captured_at >= (first_day - 1)::timestamptz and p.captured_at < (greatest(last_day, today) + 2)::timestamptz
-        union all
-        select private.hospital_day(r.hospital_id, r.processed_at), -r.amount, 'refund'
-        from public.refunds as r
-        where r.hospital_id = financial_snapshot.hospital_id and r.status = 'processed'
-            and r.processed_at >= (first_day - 1)::timestamptz and r.processed_at < (greatest(last_day, today) + 2)::timestamptz
+        select
+            m.*,
+            m.day = today as is_today,
+            m.day between first_day and last_day as in_period,
+            m.captured - m.refunded as revenue,
+            m.payments <> 0 or m.refunds <> 0 as moved
+        from private.revenue_money(financial_snapshot.hospital_id, least(first_day, today), greatest(last_day, today)) as m
     )
 
     select jsonb_build_object(
@@ -26268,35 +27088,26 @@ begin
         'currency', 'INR',
         'today', jsonb_build_object(
             'date', today,
-            'revenue', coalesce(sum(m.amount) filter (where m.day = today), 0),
-            'payments', count(*) filter (where m.day = today and m.kind = 'payment')
+            'revenue', coalesce(sum(m.revenue) filter (where m.is_today and m.moved), 0),
+            'payments', coalesce(sum(m.payments) filter (where m.is_today), 0)
         ),
         'period', jsonb_build_object(
             'start', first_day,
             'end', last_day,
-            'revenue', coalesce(sum(m.amount) filter (where m.day between first_day and last_day), 0),
-            'payments', count(*) filter (where m.day between first_day and last_day and m.kind = 'payment'),
-            'refunded', coalesce(-sum(m.amount) filter (where m.day between first_day and last_day and m.kind = 'refund'), 0),
-            'invoiced', (
-                select coalesce(sum(i.total), 0) from public.invoices as i
-                where i.hospital_id = financial_snapshot.hospital_id and i.status <> 'draft'
-                    and i.issued_at >= lower(private.hospital_days(financial_snapshot.hospital_id, first_day, last_day))
-                    and i.issued_at < upper(private.hospital_days(financial_snapshot.hospital_id, first_day, last_day))
-            )
+            'revenue', coalesce(sum(m.revenue) filter (where m.in_period and m.moved), 0),
+            'payments', coalesce(sum(m.payments) filter (where m.in_period), 0),
+            'refunded', coalesce(sum(m.refunded) filter (where m.in_period and m.refunds <> 0), 0),
+            'invoiced', coalesce(sum(m.invoiced) filter (where m.in_period), 0)
         ),
         'pending_invoices', (
-            select jsonb_build_object(
-                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
-            )
-            from public.invoices as i
-            where i.hospital_id = financial_snapshot.hospital_id and i.status in ('issued', 'partially_paid')
+            select jsonb_build_object('count', coalesce(sum(o.invoices), 0), 'amount', coalesce(sum(o.amount), 0))
+            from private.open_invoices(financial_snapshot.hospital_id) as o
+            where o.status in ('issued', 'partially_paid')
         ),
         'overdue_invoices', (
-            select jsonb_build_object(
-                'count', count(*), 'amount', coalesce(sum(i.total - i.amount_credited - i.amount_paid), 0)
-            )
-            from public.invoices as i
-            where i.hospital_id = financial_snapshot.hospital_id and i.status = 'overdue'
+            select jsonb_build_object('count', coalesce(sum(o.invoices), 0), 'amount', coalesce(sum(o.amount), 0))
+            from private.open_invoices(financial_snapshot.hospital_id) as o
+            where o.status = 'overdue'
         )
     ) into answer
     from money as m;
@@ -31178,6 +31989,123 @@ CREATE TABLE private.registration_codes (
 ALTER TABLE private.registration_codes OWNER TO postgres;
 
 --
+-- Name: revenue_day_invoices; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.revenue_day_invoices (
+    id bigint NOT NULL,
+    hospital_id uuid NOT NULL,
+    day date NOT NULL,
+    previous_day date,
+    per_service boolean NOT NULL,
+    service_id uuid,
+    description text,
+    doctor_id uuid,
+    insurer text NOT NULL,
+    invoices integer DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE private.revenue_day_invoices OWNER TO postgres;
+
+--
+-- Name: TABLE revenue_day_invoices; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.revenue_day_invoices IS 'Invoices with an event on day whose previous event day is previous_day (null: none), per invoice (per_service false) or per service of its lines: the distinct invoices of a period are the sum over its days of the rows whose previous_day lies before the period.';
+
+--
+-- Name: revenue_day_invoices_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.revenue_day_invoices ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.revenue_day_invoices_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: revenue_days; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.revenue_days (
+    id bigint NOT NULL,
+    hospital_id uuid NOT NULL,
+    day date NOT NULL,
+    service_id uuid,
+    description text,
+    doctor_id uuid,
+    insurer text NOT NULL,
+    billed numeric DEFAULT 0 NOT NULL,
+    collected numeric DEFAULT 0 NOT NULL,
+    credited numeric DEFAULT 0 NOT NULL,
+    refunded numeric DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE private.revenue_days OWNER TO postgres;
+
+--
+-- Name: TABLE revenue_days; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.revenue_days IS 'Revenue per hospital, local day, service (service_id, else the line''s description), doctor and insurer: billed (issues less credit notes), collected (captures less refunds), credited and refunded, each event spread over its invoice''s lines. Kept by the billing triggers.';
+
+--
+-- Name: revenue_days_id_seq; Type: SEQUENCE; Schema: private; Owner: postgres
+--
+
+ALTER TABLE private.revenue_days ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.revenue_days_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: revenue_invoice_days; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.revenue_invoice_days (
+    invoice_id uuid NOT NULL,
+    day date NOT NULL,
+    events integer NOT NULL
+);
+
+ALTER TABLE private.revenue_invoice_days OWNER TO postgres;
+
+--
+-- Name: TABLE revenue_invoice_days; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.revenue_invoice_days IS 'The local days on which an invoice has revenue events (issue, credit notes, captures, refunds), with their number; no foreign key: issued invoices are never removed, and bulk rebuilds stay fast.';
+
+--
+-- Name: revenue_money_days; Type: TABLE; Schema: private; Owner: postgres
+--
+
+CREATE TABLE private.revenue_money_days (
+    hospital_id uuid NOT NULL,
+    day date NOT NULL,
+    invoiced numeric DEFAULT 0 NOT NULL,
+    payments integer DEFAULT 0 NOT NULL,
+    captured numeric DEFAULT 0 NOT NULL,
+    refunds integer DEFAULT 0 NOT NULL,
+    refunded numeric DEFAULT 0 NOT NULL
+);
+
+ALTER TABLE private.revenue_money_days OWNER TO postgres;
+
+--
+-- Name: TABLE revenue_money_days; Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON TABLE private.revenue_money_days IS 'Per hospital and local day: the totals of the invoices issued, the captured payments and the processed refunds (amounts and counts), for the financial snapshot.';
+
+--
 -- Name: staff_invitation_declines; Type: TABLE; Schema: private; Owner: postgres
 --
 
@@ -34098,6 +35026,48 @@ ALTER TABLE ONLY private.registration_codes
     ADD CONSTRAINT registration_codes_pkey PRIMARY KEY (code_hash);
 
 --
+-- Name: revenue_day_invoices revenue_day_invoices_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_day_invoices
+    ADD CONSTRAINT revenue_day_invoices_key UNIQUE NULLS NOT DISTINCT (hospital_id, day, previous_day, per_service, service_id, description, doctor_id, insurer);
+
+--
+-- Name: revenue_day_invoices revenue_day_invoices_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_day_invoices
+    ADD CONSTRAINT revenue_day_invoices_pkey PRIMARY KEY (id);
+
+--
+-- Name: revenue_days revenue_days_key; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_days
+    ADD CONSTRAINT revenue_days_key UNIQUE NULLS NOT DISTINCT (hospital_id, day, service_id, description, doctor_id, insurer);
+
+--
+-- Name: revenue_days revenue_days_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_days
+    ADD CONSTRAINT revenue_days_pkey PRIMARY KEY (id);
+
+--
+-- Name: revenue_invoice_days revenue_invoice_days_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_invoice_days
+    ADD CONSTRAINT revenue_invoice_days_pkey PRIMARY KEY (invoice_id, day);
+
+--
+-- Name: revenue_money_days revenue_money_days_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_money_days
+    ADD CONSTRAINT revenue_money_days_pkey PRIMARY KEY (hospital_id, day);
+
+--
 -- Name: staff_invitation_declines staff_invitation_declines_pkey; Type: CONSTRAINT; Schema: private; Owner: postgres
 --
 
@@ -36191,7 +37161,7 @@ CREATE INDEX invoices_hospital_issued_idx ON public.invoices USING btree (hospit
 -- Name: invoices_hospital_open_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX invoices_hospital_open_idx ON public.invoices USING btree (hospital_id, status) WHERE (status = ANY (ARRAY['issued'::public.invoice_status, 'partially_paid'::public.invoice_status, 'overdue'::public.invoice_status]));
+CREATE INDEX invoices_hospital_open_idx ON public.invoices USING btree (hospital_id, status) INCLUDE (total, amount_credited, amount_paid, appointment_id) WHERE (status = ANY (ARRAY['issued'::public.invoice_status, 'partially_paid'::public.invoice_status, 'overdue'::public.invoice_status]));
 
 --
 -- Name: invoices_hospital_status_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -39194,6 +40164,72 @@ CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.vital_sig
 CREATE TRIGGER refuse_merged_patient BEFORE INSERT OR UPDATE ON public.voice_callbacks FOR EACH ROW EXECUTE FUNCTION private.refuse_merged_patient('patient_id');
 
 --
+-- Name: credit_notes revenue_summary; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary AFTER INSERT OR DELETE ON public.credit_notes FOR EACH ROW EXECUTE FUNCTION private.revenue_on_credit_note();
+
+--
+-- Name: payments revenue_summary; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary AFTER INSERT OR DELETE ON public.payments FOR EACH ROW EXECUTE FUNCTION private.revenue_on_payment();
+
+--
+-- Name: refunds revenue_summary; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary AFTER INSERT OR DELETE ON public.refunds FOR EACH ROW EXECUTE FUNCTION private.revenue_on_refund();
+
+--
+-- Name: invoices revenue_summary_delete; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_delete AFTER DELETE ON public.invoices FOR EACH ROW WHEN ((old.status <> 'draft'::public.invoice_status)) EXECUTE FUNCTION private.revenue_on_invoice();
+
+--
+-- Name: appointments revenue_summary_doctor; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_doctor AFTER UPDATE OF doctor_id ON public.appointments FOR EACH ROW WHEN ((old.doctor_id IS DISTINCT FROM new.doctor_id)) EXECUTE FUNCTION private.revenue_on_appointment_doctor();
+
+--
+-- Name: invoices revenue_summary_insert; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_insert AFTER INSERT ON public.invoices FOR EACH ROW WHEN ((new.status <> 'draft'::public.invoice_status)) EXECUTE FUNCTION private.revenue_on_invoice();
+
+--
+-- Name: hospitals revenue_summary_time_zone; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_time_zone AFTER UPDATE OF time_zone ON public.hospitals FOR EACH ROW WHEN ((old.time_zone IS DISTINCT FROM new.time_zone)) EXECUTE FUNCTION private.revenue_on_hospital_time_zone();
+
+--
+-- Name: credit_notes revenue_summary_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_update AFTER UPDATE ON public.credit_notes FOR EACH ROW WHEN ((((old.invoice_id IS DISTINCT FROM new.invoice_id) OR (old.issued_at IS DISTINCT FROM new.issued_at)) OR (old.amount IS DISTINCT FROM new.amount))) EXECUTE FUNCTION private.revenue_on_credit_note();
+
+--
+-- Name: invoices revenue_summary_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_update AFTER UPDATE OF status, issued_at, total ON public.invoices FOR EACH ROW WHEN ((((old.status = 'draft'::public.invoice_status) <> (new.status = 'draft'::public.invoice_status)) OR ((new.status <> 'draft'::public.invoice_status) AND ((old.issued_at IS DISTINCT FROM new.issued_at) OR (old.total IS DISTINCT FROM new.total))))) EXECUTE FUNCTION private.revenue_on_invoice();
+
+--
+-- Name: payments revenue_summary_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_update AFTER UPDATE ON public.payments FOR EACH ROW WHEN ((((old.status = 'captured'::public.payment_status) OR (new.status = 'captured'::public.payment_status)) AND ((((old.status IS DISTINCT FROM new.status) OR (old.invoice_id IS DISTINCT FROM new.invoice_id)) OR (old.captured_at IS DISTINCT FROM new.captured_at)) OR (old.amount IS DISTINCT FROM new.amount)))) EXECUTE FUNCTION private.revenue_on_payment();
+
+--
+-- Name: refunds revenue_summary_update; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER revenue_summary_update AFTER UPDATE ON public.refunds FOR EACH ROW WHEN ((((old.status = 'processed'::public.refund_status) OR (new.status = 'processed'::public.refund_status)) AND ((((old.status IS DISTINCT FROM new.status) OR (old.payment_id IS DISTINCT FROM new.payment_id)) OR (old.processed_at IS DISTINCT FROM new.processed_at)) OR (old.amount IS DISTINCT FROM new.amount)))) EXECUTE FUNCTION private.revenue_on_refund();
+
+--
 -- Name: staff_invitations staff_invitations_set_updated_at; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -39418,6 +40454,27 @@ ALTER TABLE ONLY private.registration_codes
 
 ALTER TABLE ONLY private.registration_codes
     ADD CONSTRAINT registration_codes_used_by_fkey FOREIGN KEY (used_by) REFERENCES auth.users(id) ON DELETE SET NULL;
+
+--
+-- Name: revenue_day_invoices revenue_day_invoices_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_day_invoices
+    ADD CONSTRAINT revenue_day_invoices_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: revenue_days revenue_days_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_days
+    ADD CONSTRAINT revenue_days_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
+
+--
+-- Name: revenue_money_days revenue_money_days_hospital_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
+--
+
+ALTER TABLE ONLY private.revenue_money_days
+    ADD CONSTRAINT revenue_money_days_hospital_id_fkey FOREIGN KEY (hospital_id) REFERENCES public.hospitals(id) ON DELETE CASCADE;
 
 --
 -- Name: staff_invitation_declines staff_invitation_declines_declined_by_fkey; Type: FK CONSTRAINT; Schema: private; Owner: postgres
@@ -46538,6 +47595,13 @@ REVOKE ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) FROM PU
 GRANT ALL ON FUNCTION private.on_care_team(patient uuid, hospital uuid) TO authenticated;
 
 --
+-- Name: FUNCTION open_invoices(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.open_invoices(hospital uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.open_invoices(hospital uuid) TO authenticated;
+
+--
 -- Name: FUNCTION open_lead_of_phone(hospital_id uuid, phone text); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -47217,6 +48281,12 @@ REVOKE ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date,
 GRANT ALL ON FUNCTION private.report_revenue(hospital_id uuid, start_date date, end_date date, group_by text) TO authenticated;
 
 --
+-- Name: FUNCTION report_revenue_from_facts(hospital uuid, doctor uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.report_revenue_from_facts(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION report_scope(hospital uuid); Type: ACL; Schema: private; Owner: postgres
 --
 
@@ -47350,10 +48420,131 @@ GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO a
 GRANT ALL ON FUNCTION private.reveal_patient_identifier(identifier_id uuid) TO service_role;
 
 --
+-- Name: FUNCTION revenue_collected(hospital uuid, doctor uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_collected(hospital uuid, doctor uuid, start_date date, end_date date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_count(invoice uuid, hospital uuid, doctor uuid, insurer text, day date, previous_day date, sign integer); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_count(invoice uuid, hospital uuid, doctor uuid, insurer text, day date, previous_day date, sign integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_day_invoices_computed(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_day_invoices_computed(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_days_computed(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_days_computed(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_events(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_events(hospital uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date); Type: ACL; Schema: private; Owner: postgres
 --
 
 REVOKE ALL ON FUNCTION private.revenue_facts(hospital uuid, doctor uuid, start_date date, end_date date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_groups(hospital uuid, doctor uuid, start_date date, end_date date, group_by text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_groups(hospital uuid, doctor uuid, start_date date, end_date date, group_by text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_invoice_days_computed(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_invoice_days_computed(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_line_description(service_id uuid, description text); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_line_description(service_id uuid, description text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_money(hospital uuid, first_day date, last_day date); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_money(hospital uuid, first_day date, last_day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.revenue_money(hospital uuid, first_day date, last_day date) TO authenticated;
+
+--
+-- Name: FUNCTION revenue_money_days_computed(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_money_days_computed(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_on_appointment_doctor(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_on_appointment_doctor() FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_on_credit_note(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_on_credit_note() FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_on_hospital_time_zone(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_on_hospital_time_zone() FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_on_invoice(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_on_invoice() FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_on_payment(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_on_payment() FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_on_refund(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_on_refund() FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_post(invoice uuid, moment timestamp with time zone, kind text, amount numeric, sign integer, doctor_given boolean, given_doctor uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_post(invoice uuid, moment timestamp with time zone, kind text, amount numeric, sign integer, doctor_given boolean, given_doctor uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_post_invoice(invoice uuid, sign integer, doctor_given boolean, given_doctor uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_post_invoice(invoice uuid, sign integer, doctor_given boolean, given_doctor uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_summary_differences(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_summary_differences(hospital uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION revenue_summary_rebuild(hospital uuid); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.revenue_summary_rebuild(hospital uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION review_cdss_analysis(analysis_id uuid, decision text, reason text); Type: ACL; Schema: private; Owner: postgres

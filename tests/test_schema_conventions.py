@@ -378,7 +378,12 @@ RECREATED_FUNCTIONS = {
     "private.complete_provisioning_grant": "20261210130000 answers the membership for a role"
     " without a profile row (nurse, front desk, CRO, admin)",
     "public.financial_snapshot": "20261212002000 finds the period's invoices by hospital and"
-    " moment (on an index) instead of dating every invoice: the snapshot over 1M payments",
+    " moment (on an index) instead of dating every invoice; 20261214060000 reads the money per"
+    " hospital-day from the revenue summary: the snapshot over 1M payments",
+    "private.report_revenue": "20261214060000 reads the per-day revenue summary"
+    " (private.revenue_groups) instead of the facts: the reports over 1M payments",
+    "private.report_dashboard": "20261214060000 takes its revenue from the summary"
+    " (private.revenue_collected): the dashboard over 1M payments",
     "private.revenue_facts": "20261212001000 reads only the period's events (by hospital and"
     " moment, on indexes) before joining their invoices: the reports over 1M payments",
     "public.receive_razorpay_webhook": "20261212000000 goes through"
