@@ -20548,7 +20548,7 @@ ALTER FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, 
 -- Name: FUNCTION search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
 --
 
-COMMENT ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) IS 'The messages matching a text query (and the filters) that the caller may read, not archived: id, created_at and rank (ts_rank_cd). The reach of policy messages_select, applied beside the text query so the GIN index drives the search (rpc/search_messages).';
+COMMENT ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) IS 'The messages matching a text query (and the filters) that the caller may read, not archived: id, created_at and rank (ts_rank_cd). The reach of policy messages_select, applied beside the text query so the GIN index drives the search (rpc/search_messages). Executable by the service role too (rpc/search_messages names it in a plan the service role runs; it finds nothing for the service role, which rpc/search_messages lets search the table itself).';
 
 --
 -- Name: seed_event_email_templates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
@@ -46570,6 +46570,7 @@ REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, comman
 
 REVOKE ALL ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION seed_event_email_templates(hospital uuid); Type: ACL; Schema: private; Owner: postgres

@@ -58,11 +58,13 @@ comment on function private.search_messages_in_reach(
 ) is
 'The messages matching a text query (and the filters) that the caller may read, not archived: '
 'id, created_at and rank (ts_rank_cd). The reach of policy messages_select, applied beside the '
-'text query so the GIN index drives the search (rpc/search_messages).';
+'text query so the GIN index drives the search (rpc/search_messages). Executable by the service '
+'role too (rpc/search_messages names it in a plan the service role runs; it finds nothing for '
+'the service role, which rpc/search_messages lets search the table itself).';
 
 grant execute on function private.search_messages_in_reach(
     tsquery, uuid, public.message_channel, timestamptz, timestamptz
-) to authenticated;
+) to authenticated, service_role;
 
 -- Re-created: the matches come from private.search_messages_in_reach when the caller is bound by
 -- the messages' policies. Same parameters, rows, order and errors.

@@ -4,7 +4,7 @@
 -- same filters), with the same total; another hospital's staff find none of a hospital's, a
 -- patient only their own, an archived patient and a user without a role nothing.
 begin;
-select plan(52);
+select plan(54);
 
 select tests.create_world();
 
@@ -122,7 +122,8 @@ select is_empty($$ select * from pg_temp.found('a_archived') $$, 'an archived pa
 select is_empty($$ select * from pg_temp.found('nobody') $$, 'a user without a role finds nothing');
 select is_empty($$ select * from pg_temp.found('a_revoked_doctor') $$, 'nor does a revoked doctor');
 
--- The service role is not bound by the policies: every message, not archived.
+-- The service role is not bound by the policies: every message, not archived; also with the
+-- generic plan a session's plan cache may choose (the definer branch is in it, not run).
 select tests.act_as_service_role();
 select results_eq(
     $$ select count(*)::integer, max(s.total)::integer
@@ -130,6 +131,19 @@ select results_eq(
     $$ values (7, 7) $$,
     'the service role finds every hospital''s messages'
 );
+set local plan_cache_mode = force_generic_plan;
+select results_eq(
+    $$ select count(*)::integer from public.search_messages('reachword', page_size => 100) as s $$,
+    $$ values (7) $$,
+    'with a generic plan too'
+);
+select tests.act_as('a_patient1');
+select results_eq(
+    $$ select count(*)::integer from public.search_messages('reachword', page_size => 100) as s $$,
+    $$ values (2) $$,
+    'and a patient their own with it'
+);
+reset plan_cache_mode;
 select tests.clear_authentication();
 
 select * from finish();
