@@ -90,8 +90,8 @@ RARE_SQL = """
     select s.word from ts_stat(
         'select search from public.messages tablesample system (5) repeatable (1)'
     ) as s
-    where s.word !~ '[[:digit:][:punct:]]' and s.ndoc between 5 and 25
-    order by s.ndoc desc, s.word
+    where s.word !~ '[[:digit:][:punct:]]'
+    order by s.ndoc > 25, s.ndoc desc, s.word
     limit 1
 """
 VOLUMES_SQL = """
