@@ -59,18 +59,24 @@ ANALYTICS = {
 }
 SEARCHES = {
     "search 'report' (common)": "select * from public.search_messages('report')",
-    "search 'parking' (rare)": "select * from public.search_messages('parking')",
+    "search 'parking' (one template's word)": "select * from public.search_messages('parking')",
     "search phrase, page 3": (
         "select * from public.search_messages('\"appointment confirm\"', page => 3)"
     ),
+    # A word few messages hold (0.01 to 0.05% of them: in the generated data, a first name in
+    # Gurmukhi), picked from a sample of the data (RARE_SQL).
+    "search a rare word": "select * from public.search_messages(%s)",
 }
-# What EXPLAIN is shown for: the search as rpc/search_messages runs it (20261212100000: the
-# matches ranked and counted from their ids, the page's rows read back), under the caller's RLS.
+# What EXPLAIN is shown for: the matching as rpc/search_messages runs it (20261214000000: the
+# matches of the caller's reach, ranked and counted from their ids, the page's rows read back).
+# As the admin, the statement private.search_messages_in_reach runs (as its owner, the reach
+# applied beside the text query: `hospitals` are the admin's); as service role, the table's.
 SEARCH_SQL = """
     with matched as materialized (
         select m.id, m.created_at, ts_rank_cd(m.search, q) as score
-        from public.messages as m, websearch_to_tsquery('simple', 'report') as q
+        from public.messages as m, websearch_to_tsquery('simple', %s) as q
         where m.search @@ q and m.archived_at is null
+            and (%s::uuid[] is null or m.hospital_id = any(%s::uuid[]))
     ),
     shown as (
         select x.id, x.created_at, x.score from matched as x
@@ -79,6 +85,21 @@ SEARCH_SQL = """
     select to_jsonb(m) - 'search', s.score, (select count(*) from matched)
     from shown as s join public.messages as m on m.id = s.id
     order by s.score desc, s.created_at desc, s.id
+"""
+RARE_SQL = """
+    select s.word from ts_stat(
+        'select search from public.messages tablesample system (5) repeatable (1)'
+    ) as s
+    where s.word !~ '[[:digit:][:punct:]]'
+    order by s.ndoc > 25, s.ndoc desc, s.word
+    limit 1
+"""
+VOLUMES_SQL = """
+    select m.channel, m.status, count(*)
+    from public.messages as m
+    where m.hospital_id = %s and m.direction = 'outbound'
+        and m.created_at >= now() - interval '30 days' and m.created_at < now()
+    group by m.channel, m.status
 """
 REPLIES_SQL = """
     select count(*), percentile_cont(0.5) within group (order by a.minutes)
@@ -139,6 +160,14 @@ def _time(
         "p95_ms": round(took[max(0, int(len(took) * 0.95) - 1)], 1),
         "rows": rows,
     }
+
+
+def _matches(conn: psycopg.Connection, claims: str | None, query: str, params: tuple) -> int:
+    """The search's total: how many messages match for this caller."""
+    with conn.transaction():
+        _as(conn, claims)
+        rows = conn.execute(query, params).fetchall()
+    return int(rows[0][2]) if rows else 0
 
 
 def _explain(conn: psycopg.Connection, claims: str | None, query: str, params: tuple) -> str:
@@ -213,14 +242,34 @@ def main(argv: list[str] | None = None) -> int:
                         role: _time(conn, claims, query, (hospital,), args.calls)
                         for role, claims in who.items()
                     }
+            (rare,) = conn.execute(RARE_SQL).fetchone()
             for label, query in SEARCHES.items():
+                params = (rare,) if "%s" in query else ()
                 measured[label] = {
-                    "admin": _time(conn, who["admin"], query, (), args.calls),
-                    "service_role": _time(conn, None, query, (), args.calls),
+                    "admin": _time(conn, who["admin"], query, params, args.calls),
+                    "service_role": _time(conn, None, query, params, args.calls),
                 }
+                for role, claims in (("admin", who["admin"]), ("service_role", None)):
+                    measured[label][role]["matches"] = _matches(conn, claims, query, params)
+            (admin_hospitals,) = conn.execute(
+                "select array_agg(hospital_id) from public.staff_memberships"
+                " where user_id = %s and is_active",
+                (admin,),
+            ).fetchone()
             explains = {
-                "search 'report' as the admin (RLS)": _explain(conn, who["admin"], SEARCH_SQL, ()),
-                "search 'report' as service_role": _explain(conn, None, SEARCH_SQL, ()),
+                "search 'report' as the admin: the statement private.search_messages_in_reach"
+                " runs (as its owner, the admin's hospitals as the reach)": _explain(
+                    conn, None, SEARCH_SQL, ("report", admin_hospitals, admin_hospitals)
+                ),
+                "search 'report' as service_role": _explain(
+                    conn, None, SEARCH_SQL, ("report", None, None)
+                ),
+                f"search '{rare}' (rare) as the admin, as above": _explain(
+                    conn, None, SEARCH_SQL, (rare, admin_hospitals, admin_hospitals)
+                ),
+                "communications: outbound volumes (LAST_30_DAYS)": _explain(
+                    conn, None, VOLUMES_SQL, (hospital,)
+                ),
                 "communications: response times (LAST_30_DAYS)": _explain(
                     conn, None, REPLIES_SQL, (hospital,)
                 ),
@@ -274,7 +323,8 @@ def _section(result: dict, before: dict | None = None) -> str:
             return "-"
         if "p95_ms" not in entry:
             return f"{entry['p50_ms']} (once)"
-        return f"{entry['p50_ms']} / {entry['p95_ms']}"
+        matches = f" ({entry['matches']:,} matches)" if "matches" in entry else ""
+        return f"{entry['p50_ms']} / {entry['p95_ms']}{matches}"
 
     def row(label: str, by_role: dict) -> str:
         return (

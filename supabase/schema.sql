@@ -21813,6 +21813,44 @@ ALTER FUNCTION private.schedule_job(job_name text, schedule text, command text) 
 COMMENT ON FUNCTION private.schedule_job(job_name text, schedule text, command text) IS 'Schedules (or reschedules) a pg_cron job from a migration, enabling pg_cron where this is its database; elsewhere says in a notice that the job is not scheduled.';
 
 --
+-- Name: search_messages_in_reach(tsquery, uuid, public.message_channel, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) RETURNS TABLE(id uuid, created_at timestamp with time zone, score real)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    -- The reach of policy messages_select: the archived messages it also lets staff read are
+    -- never searched.
+    hospitals uuid [] := private.staff_hospital_ids();
+    own uuid := private.own_patient_id();
+begin
+    if cardinality(hospitals) = 0 and own is null then
+        return;
+    end if;
+    return query
+    select m.id, m.created_at, ts_rank_cd(m.search, terms)
+    from public.messages as m
+    where m.search @@ terms
+        and m.archived_at is null
+        and (m.hospital_id = any(hospitals) or m.patient_id = own)
+        and (search_messages_in_reach.patient_id is null or m.patient_id = search_messages_in_reach.patient_id)
+        and (search_messages_in_reach.channel is null or m.channel = search_messages_in_reach.channel)
+        and (search_messages_in_reach.date_from is null or m.created_at >= search_messages_in_reach.date_from)
+        and (search_messages_in_reach.date_to is null or m.created_at <= search_messages_in_reach.date_to);
+end;
+$$;
+
+ALTER FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) OWNER TO postgres;
+
+--
+-- Name: FUNCTION search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) IS 'The messages matching a text query (and the filters) that the caller may read, not archived: id, created_at and rank (ts_rank_cd). The reach of policy messages_select, applied beside the text query so the GIN index drives the search (rpc/search_messages). Executable by the service role too (rpc/search_messages names it in a plan the service role runs; it finds nothing for the service role, which rpc/search_messages lets search the table itself).';
+
+--
 -- Name: seed_event_email_templates(uuid); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -29999,6 +30037,8 @@ CREATE FUNCTION public.search_messages(query text, patient_id uuid DEFAULT NULL:
     AS $$
 declare
     terms tsquery;
+    -- Whether the messages' policies bind the caller (not the service role).
+    bound boolean := pg_catalog.row_security_active('public.messages'::regclass);
 begin
     if length(btrim(coalesce(query, ''))) < 2 then
         perform private.raise_invalid('search for at least 2 characters', 'query_too_short');
@@ -30009,9 +30049,17 @@ begin
     terms := websearch_to_tsquery('simple'::regconfig, query);
     return query
     with matched as materialized (
-        select m.id, m.created_at, ts_rank_cd(m.search, terms) as score
+        select r.id, r.created_at, r.score
+        from private.search_messages_in_reach(
+            terms, search_messages.patient_id, search_messages.channel, search_messages.date_from,
+            search_messages.date_to
+        ) as r
+        where bound
+        union all
+        select m.id, m.created_at, ts_rank_cd(m.search, terms)
         from public.messages as m
-        where m.search @@ terms
+        where not bound
+            and m.search @@ terms
             and m.archived_at is null
             and (search_messages.patient_id is null or m.patient_id = search_messages.patient_id)
             and (search_messages.channel is null or m.channel = search_messages.channel)
@@ -37455,7 +37503,7 @@ CREATE INDEX messages_hospital_channel_status_idx ON public.messages USING btree
 -- Name: messages_hospital_idx; Type: INDEX; Schema: public; Owner: postgres
 --
 
-CREATE INDEX messages_hospital_idx ON public.messages USING btree (hospital_id, created_at DESC);
+CREATE INDEX messages_hospital_idx ON public.messages USING btree (hospital_id, created_at DESC) INCLUDE (direction, channel, status, patient_id);
 
 --
 -- Name: messages_inbound_address_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -37468,6 +37516,12 @@ CREATE INDEX messages_inbound_address_idx ON public.messages USING btree (addres
 --
 
 CREATE INDEX messages_journey_instance_idx ON public.messages USING btree (journey_instance_id, patient_id, hospital_id);
+
+--
+-- Name: messages_outbound_patient_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX messages_outbound_patient_idx ON public.messages USING btree (patient_id, hospital_id, created_at) WHERE (direction = 'outbound'::public.message_direction);
 
 --
 -- Name: messages_registration_idx; Type: INDEX; Schema: public; Owner: postgres
@@ -48593,6 +48647,14 @@ GRANT ALL ON FUNCTION private.scan_of_path(object_name text) TO service_role;
 --
 
 REVOKE ALL ON FUNCTION private.schedule_job(job_name text, schedule text, command text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION private.search_messages_in_reach(terms tsquery, patient_id uuid, channel public.message_channel, date_from timestamp with time zone, date_to timestamp with time zone) TO service_role;
 
 --
 -- Name: FUNCTION seed_event_email_templates(hospital uuid); Type: ACL; Schema: private; Owner: postgres

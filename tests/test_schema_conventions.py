@@ -370,7 +370,9 @@ RECREATED_FUNCTIONS = {
     "private.run_journey_action": "20261212101000 hands book_follow_up to"
     " private.book_journey_follow_up, which books the follow-up visit (a ticket when it cannot)",
     "public.search_messages": "20261212100000 ranks and counts the matches from their ids and"
-    " builds the JSON of the page's rows only (a common word cost seconds on 1M messages)",
+    " builds the JSON of the page's rows only (a common word cost seconds on 1M messages);"
+    " 20261214000000 takes a policy-bound caller's matches from"
+    " private.search_messages_in_reach, so that the GIN index drives the search under RLS",
     "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
     " retention period (audit.archived_runs) in place of their rows",
     "private.notify_critical_lab_result": "20261210150000 takes its recipients from the shared"
