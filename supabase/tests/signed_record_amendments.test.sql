@@ -152,7 +152,8 @@ select tests.remember('draft', (public.create_medical_record(
 select tests.clear_authentication();
 select is(
     pg_temp.refusal('postgres', format(
-        'update public.diagnoses set encounter_id = %L where encounter_id = %L', tests.recall('made'), tests.recall('draft')
+        'update public.diagnoses set encounter_id = %L where encounter_id = %L',
+        tests.recall('made'), tests.recall('draft')
     )),
     'PT409 record_signed', 'nor does a diagnosis of another record move into it'
 );
