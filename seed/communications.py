@@ -34,9 +34,9 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "appointment",
         "sms",
         None,
-        "Namaste {{ patient_name }}, a reminder of your appointment with {{ doctor_name }} on "
-        "{{ date }} at {{ time }}, {{ hospital_name }}. Reply C to confirm, or call us to change "
-        "it.",
+        "Namaste {{ patient_name }}, a reminder of your appointment with "
+        "{{ practitioner_name }} on {{ appointment_date }} at {{ appointment_time }}, "
+        "{{ hospital_name }}. Reply C to confirm, or call us to change it.",
     ),
     (
         "appointment_reminder",
@@ -44,8 +44,9 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "appointment",
         "whatsapp",
         None,
-        "Namaste {{ patient_name }} 🙏 Your appointment with {{ doctor_name }} is on {{ date }} at "
-        "{{ time }}. Please come 15 minutes early with your old reports. - {{ hospital_name }}",
+        "Namaste {{ patient_name }} 🙏 Your appointment with {{ practitioner_name }} is on "
+        "{{ appointment_date }} at {{ appointment_time }}. Please come 15 minutes early with "
+        "your old reports. - {{ hospital_name }}",
     ),
     (
         "appointment_reminder_hinglish",
@@ -53,8 +54,9 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "appointment",
         "whatsapp",
         None,
-        "Namaste {{ patient_name }} ji, aapki appointment {{ doctor_name }} ke saath {{ date }} ko "
-        "{{ time }} baje hai. Kripya 15 minute pehle aa jaayein. - {{ hospital_name }}",
+        "Namaste {{ patient_name }} ji, aapki appointment {{ practitioner_name }} ke saath "
+        "{{ appointment_date }} ko {{ appointment_time }} baje hai. Kripya 15 minute pehle "
+        "aa jaayein. - {{ hospital_name }}",
     ),
     (
         "appointment_reminder_hi",
@@ -62,8 +64,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "appointment",
         "sms",
         None,
-        "नमस्ते {{ patient_name }} जी, {{ doctor_name }} के साथ आपकी अपॉइंटमेंट {{ date }} को "
-        "{{ time }} बजे है। - {{ hospital_name }}",
+        "नमस्ते {{ patient_name }} जी, {{ practitioner_name }} के साथ आपकी अपॉइंटमेंट "
+        "{{ appointment_date }} को {{ appointment_time }} बजे है। - {{ hospital_name }}",
     ),
     (
         "appointment_reminder_pa",
@@ -71,8 +73,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "appointment",
         "whatsapp",
         None,
-        "ਸਤ ਸ੍ਰੀ ਅਕਾਲ {{ patient_name }} ਜੀ, {{ doctor_name }} ਨਾਲ ਤੁਹਾਡੀ ਮੁਲਾਕਾਤ {{ date }} ਨੂੰ "
-        "{{ time }} ਵਜੇ ਹੈ। - {{ hospital_name }}",
+        "ਸਤ ਸ੍ਰੀ ਅਕਾਲ {{ patient_name }} ਜੀ, {{ practitioner_name }} ਨਾਲ ਤੁਹਾਡੀ ਮੁਲਾਕਾਤ "
+        "{{ appointment_date }} ਨੂੰ {{ appointment_time }} ਵਜੇ ਹੈ। - {{ hospital_name }}",
     ),
     (
         "results_ready",
@@ -80,8 +82,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "results",
         "sms",
         None,
-        "Dear {{ patient_name }}, your report is ready. Please log in to the {{ hospital_name }} "
-        "app to view it, or collect it from the front desk.",
+        "Dear {{ patient_name }}, your report is ready. Please log in to the "
+        "{{ hospital_name }} app to view it, or collect it from the front desk.",
     ),
     (
         "results_ready",
@@ -89,8 +91,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "results",
         "whatsapp",
         None,
-        "{{ patient_name }} ji, aapki report ready hai. App mein login karke dekh lijiye. "
-        "- {{ hospital_name }}",
+        "{{ patient_name }} ji, aapki report ready hai. App mein login karke dekh lijiye. - "
+        "{{ hospital_name }}",
     ),
     (
         "follow_up_due",
@@ -98,8 +100,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "follow_up",
         "sms",
         None,
-        "Dear {{ patient_name }}, it is time for your follow-up visit with {{ doctor_name }}. "
-        "Call {{ hospital_name }} or book in the app.",
+        "Dear {{ patient_name }}, it is time for your follow-up visit with "
+        "{{ practitioner_name }}. Call {{ hospital_name }} or book in the app.",
     ),
     (
         "follow_up_due",
@@ -107,8 +109,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "follow_up",
         "whatsapp",
         None,
-        "ਸਤ ਸ੍ਰੀ ਅਕਾਲ {{ patient_name }} ਜੀ, {{ doctor_name }} ਕੋਲ ਦੁਬਾਰਾ ਦਿਖਾਉਣ ਦਾ ਸਮਾਂ ਹੋ ਗਿਆ ਹੈ। "
-        "ਐਪ ਵਿੱਚ ਸਮਾਂ ਲਓ। - {{ hospital_name }}",
+        "ਸਤ ਸ੍ਰੀ ਅਕਾਲ {{ patient_name }} ਜੀ, {{ practitioner_name }} ਕੋਲ ਦੁਬਾਰਾ ਦਿਖਾਉਣ ਦਾ "
+        "ਸਮਾਂ ਹੋ ਗਿਆ ਹੈ। ਐਪ ਵਿੱਚ ਸਮਾਂ ਲਓ। - {{ hospital_name }}",
     ),
     (
         "visit_instructions",
@@ -116,8 +118,17 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "instructions",
         "whatsapp",
         None,
-        "Please bring your ID, your old reports and the list of medicines you take. Parking is at "
-        "gate 2. - {{ hospital_name }}",
+        "Please bring your ID, your old reports and the list of medicines you take. Parking "
+        "is at gate 2. - {{ hospital_name }}",
+    ),
+    (
+        "stimulation_start",
+        "Stimulation starts",
+        "instructions",
+        "whatsapp",
+        None,
+        "{{ patient_name }} ji, your stimulation starts today. Take the injections at the "
+        "times your doctor wrote down, and call us with any question. - {{ hospital_name }}",
     ),
     (
         "pharmacy_ready",
@@ -134,8 +145,8 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "billing",
         "sms",
         None,
-        "Dear {{ patient_name }}, a bill of Rs {{ amount }} is due at {{ hospital_name }}. Pay in "
-        "the app or at the billing counter.",
+        "Dear {{ patient_name }}, a bill of Rs {{ amount }} is due at {{ hospital_name }}. "
+        "Pay in the app or at the billing counter.",
     ),
     (
         "appointment_reminder",
@@ -143,8 +154,9 @@ TEMPLATES: list[tuple[str, str, str, str, str | None, str]] = [
         "appointment",
         "email",
         "Your appointment at {{ hospital_name }}",
-        "Dear {{ patient_name }},\n\nThis is a reminder of your appointment with {{ doctor_name }} "
-        "on {{ date }} at {{ time }}.\n\nPlease bring your earlier reports.\n\n{{ hospital_name }}",
+        "Dear {{ patient_name }},\n\nThis is a reminder of your appointment with "
+        "{{ practitioner_name }} on {{ appointment_date }} at {{ appointment_time }}.\n\n"
+        "Please bring your earlier reports.\n\n{{ hospital_name }}",
     ),
     (
         "results_ready",
@@ -309,10 +321,10 @@ def _messages(world: World, rng: Randomness, usable: dict) -> list[tuple]:
         first = patient.full_name.split()[0]
         values = {
             "patient_name": first,
-            "doctor_name": rng.choice(doctors[h]),
+            "practitioner_name": rng.choice(doctors[h]),
             "hospital_name": hospital.name,
-            "date": timestamp(at + rng.uniform(1, 6) * 86400)[:10],
-            "time": f"{rng.randrange(9, 18)}:{rng.choice(('00', '15', '30', '45'))}",
+            "appointment_date": timestamp(at + rng.uniform(1, 6) * 86400)[:10],
+            "appointment_time": f"{rng.randrange(9, 18)}:{rng.choice(('00', '15', '30', '45'))}",
             "amount": f"{rng.randrange(3, 250) * 100:,}",
         }
         whatsapp = rng.chance(0.6)

@@ -46,7 +46,7 @@ JOURNEYS = [
         [
             ("Consultation", "manual", None, 2, []),
             ("Stimulation", "days_after_start", 2, 10,
-             [{"type": "send_template", "template_code": "appointment_reminder",
+             [{"type": "send_template", "template_code": "stimulation_start",
                "channel": "whatsapp"}]),
             ("Egg retrieval", "days_after_previous", 12, 2,
              [{"type": "create_ticket", "title": "Confirm the retrieval slot and fasting",

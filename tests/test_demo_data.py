@@ -136,7 +136,7 @@ def test_a_worker_could_claim_and_render_every_generated_notification(
     session.service_role()
     claimed: list[tuple] = []
     while rows := session.rows(
-        "select id, channel, title, body, phone, hospital_id, kind"
+        "select id, channel, title, body, phone, hospital_id, kind, data"
         " from public.claim_notifications(500, '2 minutes', '{push,sms,whatsapp,email}')"
     ):
         # Any other due row of the stack is claimed too; only the generated ones are counted.
@@ -144,10 +144,17 @@ def test_a_worker_could_claim_and_render_every_generated_notification(
         assert len(claimed) <= made_due
     assert claimed
     assert len({row[0] for row in claimed}) == len(claimed), "each row is claimed once"
-    assert all(body for _, _, _, body, _, _, _ in claimed)
+    # A message a journey queued from a template is rendered by the worker as it goes: the
+    # claim gives the template and its values, every variable of it given.
+    for _, _, _, body, _, _, kind, data in claimed:
+        if not body:
+            assert kind == "message", data
+            assert set(data["render"]["variables"]) <= set(data["render"]["values"]), data
     # A notification has a title; a PRM text message (SMS, WhatsApp) has none, only its body.
-    assert all(title for _, _, title, _, _, _, kind in claimed if kind != "message")
-    assert all(phone for _, channel, _, _, phone, _, _ in claimed if channel in {"sms", "whatsapp"})
+    assert all(title for _, _, title, _, _, _, kind, _ in claimed if kind != "message")
+    assert all(
+        phone for _, channel, _, _, phone, _, _, _ in claimed if channel in {"sms", "whatsapp"}
+    )
     db.execute("set local role postgres")
     [(left,)] = db.execute(
         "select count(*) from private.outbox where state = 'pending' and hospital_id = any(%s)",

@@ -80,7 +80,7 @@ select is(
     (
         select
             concat_ws(
-                ' | ', m.template_variables ->> 'doctor_name', m.template_variables ->> 'appointment_date',
+                ' | ', m.template_variables ->> 'practitioner_name', m.template_variables ->> 'appointment_date',
                 m.template_variables ->> 'appointment_time', m.template_variables ->> 'time_zone'
             )
         from public.messages as m
