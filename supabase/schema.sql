@@ -2202,7 +2202,7 @@ CREATE FUNCTION private.appointment_email_values(appointment public.appointments
     select jsonb_build_object(
         'patient_name', p.full_name,
         'hospital_name', h.name,
-        'doctor_name', coalesce(pr.full_name, 'your doctor'),
+        'practitioner_name', coalesce(pr.full_name, 'your doctor'),
         'appointment_date', to_char(appointment.starts_at at time zone h.time_zone, 'FMDay, FMDD FMMonth YYYY'),
         'appointment_time', to_char(appointment.starts_at at time zone h.time_zone, 'HH24:MI'),
         'time_zone', h.time_zone,
@@ -8196,37 +8196,37 @@ CREATE FUNCTION private.default_event_email_templates() RETURNS TABLE(code text,
         (
             'appointment_confirmation', 'Appointment confirmed (email)', 'appointment',
             '{{ hospital_name }}: your appointment on {{ appointment_date }}',
-            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} is '
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ practitioner_name }} at {{ hospital_name }} is '
             || E'confirmed for {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
             || E'Where: {{ location }}\n\nThe attached invitation adds it to your calendar. To change or '
             || E'cancel it, log in to carebase or call the hospital.\n',
-            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+            '{patient_name,hospital_name,practitioner_name,appointment_date,appointment_time,time_zone,location}'::text []
         ),
         (
             'appointment_updated', 'Appointment moved (email)', 'appointment',
             '{{ hospital_name }}: your appointment has moved to {{ appointment_date }}',
-            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} is '
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ practitioner_name }} at {{ hospital_name }} is '
             || E'now on {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
             || E'Where: {{ location }}\n\nThe attached invitation updates your calendar.\n',
-            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+            '{patient_name,hospital_name,practitioner_name,appointment_date,appointment_time,time_zone,location}'::text []
         ),
         (
             'appointment_cancelled', 'Appointment cancelled (email)', 'appointment',
             '{{ hospital_name }}: your appointment on {{ appointment_date }} is cancelled',
-            E'Dear {{ patient_name }},\n\nyour appointment with {{ doctor_name }} at {{ hospital_name }} on '
+            E'Dear {{ patient_name }},\n\nyour appointment with {{ practitioner_name }} at {{ hospital_name }} on '
             || E'{{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}) is cancelled.\n\n'
             || E'The attached update removes it from your calendar. To book another, log in to carebase '
             || E'or call the hospital.\n',
-            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone}'::text []
+            '{patient_name,hospital_name,practitioner_name,appointment_date,appointment_time,time_zone}'::text []
         ),
         (
             'appointment_reminder', 'Appointment reminder, a day before (email)', 'appointment',
             '{{ hospital_name }}: reminder of your appointment on {{ appointment_date }}',
-            E'Dear {{ patient_name }},\n\na reminder: your appointment with {{ doctor_name }} at '
+            E'Dear {{ patient_name }},\n\na reminder: your appointment with {{ practitioner_name }} at '
             || E'{{ hospital_name }} is on {{ appointment_date }} at {{ appointment_time }} ({{ time_zone }}).\n'
             || E'Where: {{ location }}\n\nIf you cannot come, log in to carebase or call the hospital to '
             || E'cancel or move it.\n',
-            '{patient_name,hospital_name,doctor_name,appointment_date,appointment_time,time_zone,location}'::text []
+            '{patient_name,hospital_name,practitioner_name,appointment_date,appointment_time,time_zone,location}'::text []
         ),
         (
             'prescription_ready', 'Ready for pickup at the pharmacy (email)', 'pharmacy',
