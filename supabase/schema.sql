@@ -6156,6 +6156,40 @@ ALTER FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date d
 COMMENT ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) IS 'Refuses a caller who is not front desk, CRO or admin of the hospital (42501 not_front_office), and a bad range.';
 
 --
+-- Name: check_message_template_values(); Type: FUNCTION; Schema: private; Owner: postgres
+--
+
+CREATE FUNCTION private.check_message_template_values() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+    missing text [];
+begin
+    select array_agg(v.name order by v.n) into missing
+    from public.message_templates as t
+    cross join unnest(t.variables) with ordinality as v (name, n)
+    where t.id = new.template_id and t.hospital_id = new.hospital_id
+        and coalesce(jsonb_typeof(new.template_variables -> v.name), 'null') = 'null';
+    if missing is not null then
+        perform private.raise_invalid(
+            format('the template needs a value for %s', array_to_string(missing, ', ')),
+            'template_values_missing'
+        );
+    end if;
+    return new;
+end;
+$$;
+
+ALTER FUNCTION private.check_message_template_values() OWNER TO postgres;
+
+--
+-- Name: FUNCTION check_message_template_values(); Type: COMMENT; Schema: private; Owner: postgres
+--
+
+COMMENT ON FUNCTION private.check_message_template_values() IS 'Trigger: refuses an outbound message from a template without a value for each of its declared variables (400 template_values_missing). Security definer: reads the template of the message''s own hospital only.';
+
+--
 -- Name: check_patient_booking_time(); Type: FUNCTION; Schema: private; Owner: postgres
 --
 
@@ -39684,6 +39718,12 @@ CREATE TRIGGER messages_stamp_status BEFORE INSERT OR UPDATE OF status ON public
 CREATE TRIGGER messages_state_machine BEFORE INSERT OR UPDATE OF status ON public.messages FOR EACH ROW EXECUTE FUNCTION private.enforce_state_machine('message');
 
 --
+-- Name: messages messages_template_values; Type: TRIGGER; Schema: public; Owner: postgres
+--
+
+CREATE TRIGGER messages_template_values BEFORE INSERT OR UPDATE OF template_id, template_variables ON public.messages FOR EACH ROW WHEN (((new.template_id IS NOT NULL) AND (new.direction = 'outbound'::public.message_direction))) EXECUTE FUNCTION private.check_message_template_values();
+
+--
 -- Name: patient_documents patient_documents_check_record_attachment; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
@@ -45633,6 +45673,12 @@ GRANT ALL ON FUNCTION private.check_diagnosis_codes(code_system text) TO service
 --
 
 REVOKE ALL ON FUNCTION private.check_lead_dashboard_reader(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_message_template_values(); Type: ACL; Schema: private; Owner: postgres
+--
+
+REVOKE ALL ON FUNCTION private.check_message_template_values() FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_patient_booking_time(); Type: ACL; Schema: private; Owner: postgres
