@@ -25908,6 +25908,8 @@ CREATE FUNCTION public.claim_notifications(batch integer DEFAULT 20, lease inter
 declare
     row_ private.outbox;
     delivery jsonb;
+    handed integer := 0;
+    settled integer;
 begin
     perform private.check_claim_arguments(batch, lease, max_attempts);
 
@@ -25920,45 +25922,54 @@ begin
         for update skip locked
     );
 
-    for row_ in
-        update private.outbox as o
-        set state = 'processing', attempts = o.attempts + 1, lease_until = now() + lease,
-            claim_token = gen_random_uuid()
-        where o.id in (
-            select x.id from private.outbox as x
-            where x.channel = any(channels)
-                and (
-                    (x.state = 'pending' and x.deliver_after <= now())
-                    or (x.state = 'processing' and x.lease_until <= now())
-                )
-            order by x.deliver_after
-            limit batch
-            for update skip locked
-        )
-        returning o.*
-    loop
-        delivery := private.outbox_delivery(row_, channels);
-        if delivery ? 'settle' then
+    -- Rows settled here (no address, consent withdrawn) are not handed out: claim again in
+    -- their place, so that a batch of them does not look like an empty queue to the worker
+    -- (which then waits its poll interval). At most 50 rounds a call.
+    for round_ in 1..50 loop
+        settled := 0;
+        for row_ in
             update private.outbox as o
-            set state = delivery ->> 'settle', lease_until = null, claim_token = null,
-                last_error = delivery ->> 'error'
-            where o.id = row_.id;
-            continue;
-        end if;
-        id := row_.id;
-        claim_token := row_.claim_token;
-        kind := row_.kind;
-        channel := delivery ->> 'channel';
-        attempts := row_.attempts;
-        recipient_kind := row_.recipient_kind;
-        recipient_id := row_.recipient_id;
-        hospital_id := row_.hospital_id;
-        device_tokens := array(select jsonb_array_elements_text(coalesce(delivery -> 'device_tokens', '[]')));
-        phone := delivery ->> 'phone';
-        title := delivery ->> 'title';
-        body := delivery ->> 'body';
-        data := delivery -> 'data';
-        return next;
+            set state = 'processing', attempts = o.attempts + 1, lease_until = now() + lease,
+                claim_token = gen_random_uuid()
+            where o.id in (
+                select x.id from private.outbox as x
+                where x.channel = any(channels)
+                    and (
+                        (x.state = 'pending' and x.deliver_after <= now())
+                        or (x.state = 'processing' and x.lease_until <= now())
+                    )
+                order by x.deliver_after
+                limit batch - handed
+                for update skip locked
+            )
+            returning o.*
+        loop
+            delivery := private.outbox_delivery(row_, channels);
+            if delivery ? 'settle' then
+                update private.outbox as o
+                set state = delivery ->> 'settle', lease_until = null, claim_token = null,
+                    last_error = delivery ->> 'error'
+                where o.id = row_.id;
+                settled := settled + 1;
+                continue;
+            end if;
+            id := row_.id;
+            claim_token := row_.claim_token;
+            kind := row_.kind;
+            channel := delivery ->> 'channel';
+            attempts := row_.attempts;
+            recipient_kind := row_.recipient_kind;
+            recipient_id := row_.recipient_id;
+            hospital_id := row_.hospital_id;
+            device_tokens := array(select jsonb_array_elements_text(coalesce(delivery -> 'device_tokens', '[]')));
+            phone := delivery ->> 'phone';
+            title := delivery ->> 'title';
+            body := delivery ->> 'body';
+            data := delivery -> 'data';
+            handed := handed + 1;
+            return next;
+        end loop;
+        exit when settled = 0 or handed >= batch;
     end loop;
 end;
 $$;

@@ -1,9 +1,9 @@
 """Runs the notification worker in-process until nothing it can send is due.
 
-An empty batch alone does not mean the queue is drained: rows the database settles while
-claiming them (no device token, contact withdrawn) are not handed out, so a batch made only
-of those comes back empty while later rows, the test's own among them, are still due. The
-demo data queues reminders through the day, so which rows fall due first depends on the clock.
+An empty batch alone does not prove the queue drained: rows the database settles while claiming
+them (no device token, contact withdrawn) are not handed out, and a claim goes on past them for
+at most 50 rounds (20261214200000). So the drain asks the database whether anything of the
+worker's channels is still due, whatever the demo data queued through the day.
 """
 
 from __future__ import annotations

@@ -444,7 +444,9 @@ RECREATED_FUNCTIONS = {
     "private.render_notification": "20261207220000 tells the patient why a calendar_slot_taken"
     " cancellation happened and to choose another time",
     "public.claim_notifications": "20261211001000 claims messages too and re-checks contact"
-    " consent when a row is claimed; each row's delivery is private.outbox_delivery's",
+    " consent when a row is claimed; each row's delivery is private.outbox_delivery's;"
+    " 20261214200000 claims on in place of the rows it settles, so that a batch of them does"
+    " not look like an empty queue",
     "private.lead_dashboard": "20261209190000 groups the cohort once, read from the index alone",
     "private.lead_funnel": "20261209190000 counts the stages each lead keeps (leads.stages_reached)"
     " instead of reading every move of the cohort",

@@ -4,7 +4,7 @@
 -- a hospital admin lists and retries the dead letters of their hospital only.
 
 begin;
-select plan(58);
+select plan(60);
 
 select tests.create_world();
 delete from private.outbox;
@@ -417,6 +417,28 @@ select is(
     public.retry_notification(tests.recall('sms_p4')),
     'cancelled',
     'retrying a dead SMS to a patient who withdrew SMS contact cancels it instead'
+);
+
+-- A claim fills its batch past the rows it settles ---------------------------------------------
+select tests.clear_authentication();
+update private.outbox set state = 'cancelled'
+where state in ('pending', 'processing');
+select tests.add_note('settles_' || n, 'user', 'a_doctor', 'push', now() - interval '10 minutes')
+from generate_series(1, 25) as n;
+select tests.add_note('behind_them', 'patient', 'a_patient1', 'push', now() - interval '1 minute');
+select tests.act_as_service_role();
+select results_eq(
+    $$ select c.id from public.claim_notifications(20, '2 minutes', '{push}') as c $$,
+    $$ values (tests.recall('behind_them')) $$,
+    'a claim goes on past the rows it settles (25 for a doctor without the app) to the one behind them'
+);
+select tests.clear_authentication();
+select results_eq(
+    $$ select o.state, count(*)::integer from private.outbox as o
+        where o.id in (select tests.recall('settles_' || n) from generate_series(1, 25) as n)
+        group by o.state $$,
+    $$ values ('cancelled', 25) $$,
+    'and every row it passed is settled, none left waiting'
 );
 
 -- forget_device_token ---------------------------------------------------------------------------
