@@ -11466,14 +11466,17 @@ CREATE FUNCTION private.guard_signed_encounter() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-    if new.chief_complaint is distinct from old.chief_complaint
-        and exists (
-            select from public.clinical_notes as n
-            where n.encounter_id = new.id and n.status = 'signed' and n.deleted_at is null
-        ) then
+    if private.merge_running() or not exists (
+        select from public.clinical_notes as n
+        where n.encounter_id = old.id and n.status = 'signed' and n.deleted_at is null
+    ) then
+        return new;
+    end if;
+    if (to_jsonb(new) - array['deleted_at', 'ended_at']) is distinct from (to_jsonb(old) - array['deleted_at', 'ended_at'])
+        or (old.ended_at is not null and new.ended_at is distinct from old.ended_at) then
         perform private.raise_conflict(
             'a signed medical record cannot be changed', 'record_signed',
-            'add an addendum to its note (rpc/add_note_addendum)'
+            'amend it: rpc/amend_medical_record (an addendum with its reason, corrections included)'
         );
     end if;
     return new;
@@ -39276,7 +39279,7 @@ CREATE TRIGGER encounters_guard BEFORE UPDATE ON public.encounters FOR EACH ROW 
 -- Name: encounters encounters_guard_signed; Type: TRIGGER; Schema: public; Owner: postgres
 --
 
-CREATE TRIGGER encounters_guard_signed BEFORE UPDATE OF chief_complaint ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.guard_signed_encounter();
+CREATE TRIGGER encounters_guard_signed BEFORE UPDATE ON public.encounters FOR EACH ROW EXECUTE FUNCTION private.guard_signed_encounter();
 
 --
 -- Name: encounters encounters_never_deleted; Type: TRIGGER; Schema: public; Owner: postgres

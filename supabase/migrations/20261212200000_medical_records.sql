@@ -35,8 +35,10 @@ constraint clinical_note_addenda_reason_known check (
 );
 grant insert (reason) on public.clinical_note_addenda to authenticated;
 
--- A signed record's chief complaint stays as signed. Security definer: looks for the signed
--- note whatever the caller's RLS, without logging a read of it.
+-- The encounter of a signed record is part of it: its complaint and times stay as signed; a
+-- visit signed before it was closed may still be given its end, once. Archiving (deleted_at)
+-- and a patient merge's re-pointing stay open. Security definer: looks for the signed note
+-- whatever the caller's RLS, without logging a read of it.
 create function private.guard_signed_encounter()
 returns trigger
 language plpgsql
@@ -44,14 +46,17 @@ security definer
 set search_path = ''
 as $$
 begin
-    if new.chief_complaint is distinct from old.chief_complaint
-        and exists (
-            select from public.clinical_notes as n
-            where n.encounter_id = new.id and n.status = 'signed' and n.deleted_at is null
-        ) then
+    if private.merge_running() or not exists (
+        select from public.clinical_notes as n
+        where n.encounter_id = old.id and n.status = 'signed' and n.deleted_at is null
+    ) then
+        return new;
+    end if;
+    if (to_jsonb(new) - array['deleted_at', 'ended_at']) is distinct from (to_jsonb(old) - array['deleted_at', 'ended_at'])
+        or (old.ended_at is not null and new.ended_at is distinct from old.ended_at) then
         perform private.raise_conflict(
             'a signed medical record cannot be changed', 'record_signed',
-            'add an addendum to its note (rpc/add_note_addendum)'
+            'amend it: rpc/amend_medical_record (an addendum with its reason, corrections included)'
         );
     end if;
     return new;
@@ -59,7 +64,7 @@ end;
 $$;
 
 create trigger encounters_guard_signed
-before update of chief_complaint on public.encounters
+before update on public.encounters
 for each row execute function private.guard_signed_encounter();
 
 -- Attachments --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 -- its reason) may add diagnoses and vital signs and mark rows entered in error, which stay
 -- readable and stop counting.
 begin;
-select plan(27);
+select plan(31);
 
 select tests.create_world();
 
@@ -268,6 +268,32 @@ select is(
         tests.recall('made'), tests.recall('angina')
     )),
     '22023 not_in_record', 'a row is retracted once'
+);
+
+-- The encounter of a signed record -------------------------------------------------------------------
+select is(
+    pg_temp.refusal('a_doctor', format(
+        'update public.encounters set chief_complaint = %L where id = %L', 'Indigestion', tests.recall('made')
+    )),
+    'PT409 record_signed', 'the complaint of a signed record is frozen with it'
+);
+select is(
+    pg_temp.refusal('postgres', format(
+        'update public.encounters set started_at = started_at - interval ''1 day'' where id = %L', tests.recall('made')
+    )),
+    'PT409 record_signed', 'and its start, whoever writes'
+);
+select tests.act_as('a_doctor');
+select lives_ok(
+    format('update public.encounters set ended_at = now() where id = %L', tests.recall('made')),
+    'a visit signed before it was closed is given its end'
+);
+select tests.clear_authentication();
+select is(
+    pg_temp.refusal('a_doctor', format(
+        'update public.encounters set ended_at = ended_at + interval ''2 hours'' where id = %L', tests.recall('made')
+    )),
+    'PT409 record_signed', 'once: the end of a signed record does not move'
 );
 
 select * from finish();
