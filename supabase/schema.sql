@@ -11466,10 +11466,7 @@ CREATE FUNCTION private.guard_signed_encounter() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-    if private.merge_running() or not exists (
-        select from public.clinical_notes as n
-        where n.encounter_id = old.id and n.status = 'signed' and n.deleted_at is null
-    ) then
+    if private.merge_running() or not private.record_signed(old.id) then
         return new;
     end if;
     if (to_jsonb(new) - array['deleted_at', 'ended_at']) is distinct from (to_jsonb(old) - array['deleted_at', 'ended_at'])
@@ -46899,7 +46896,6 @@ GRANT ALL ON FUNCTION private.hospital_day(hospital uuid, moment timestamp with 
 --
 
 REVOKE ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.hospital_days(hospital_id uuid, from_date date, to_date date) TO authenticated;
 
 --
 -- Name: FUNCTION hospital_event_email_templates(); Type: ACL; Schema: private; Owner: postgres

@@ -348,15 +348,6 @@ RECREATED_FUNCTIONS = {
     "private.enter_journey_stage": "20261214181000 runs the actions of a stage entered"
     " automatically (an event, time) as the system, not with the rights of whoever raised the"
     " event",
-    "public.create_medical_record": "20261214180000 signs the record after writing its"
-    " diagnoses (a signed record's diagnoses are frozen), through the shared"
-    " private.insert_record_diagnoses",
-    "private.read_medical_record": "20261214180000 says which amendment added or retracted"
-    " each diagnosis (addendum_id, entered_in_error_by)",
-    "public.medical_records": "20261214180000 never shows a diagnosis entered in error as the"
-    " record's primary",
-    "private.read_medical_profile": "20261214180000 leaves diagnoses and vital signs entered in"
-    " error out of the active diagnoses and the last vital signs",
     "private.document_content_hash": "20261213161000 hashes a prescription's clear content, so"
     " that re-encrypting it (a key rotation) does not show its printouts as changed",
     "public.document_verification": "20261213161000 adds the hashes a token printed before"
@@ -369,19 +360,18 @@ RECREATED_FUNCTIONS = {
     " private.note_addenda, with their reason",
     "private.run_journey_action": "20261212101000 hands book_follow_up to"
     " private.book_journey_follow_up, which books the follow-up visit (a ticket when it cannot)",
-    "public.search_messages": "20261212100000 ranks and counts the matches from their ids and"
-    " builds the JSON of the page's rows only (a common word cost seconds on 1M messages);"
-    " 20261214000000 takes a policy-bound caller's matches from"
-    " private.search_messages_in_reach, so that the GIN index drives the search under RLS",
+    "public.search_messages": "20261214000000 takes a policy-bound caller's matches from"
+    " private.search_messages_in_reach, so that the GIN index drives the search under RLS, and"
+    " builds the JSON of the page's rows only (a common word cost seconds on 1M messages)",
     "private.verify_audit_chain": "20261209100000 links the stretches archived after the"
     " retention period (audit.archived_runs) in place of their rows",
     "private.notify_critical_lab_result": "20261210150000 takes its recipients from the shared"
     " private.critical_result_recipients, which CDSS alerts use too",
     "private.complete_provisioning_grant": "20261210130000 answers the membership for a role"
     " without a profile row (nurse, front desk, CRO, admin)",
-    "public.financial_snapshot": "20261212002000 finds the period's invoices by hospital and"
-    " moment (on an index) instead of dating every invoice; 20261214060000 reads the money per"
-    " hospital-day from the revenue summary: the snapshot over 1M payments",
+    "public.financial_snapshot": "20261214060000 reads the money per hospital-day from the"
+    " revenue summary and the open invoices from a covering index instead of dating every"
+    " invoice: the snapshot over 1M payments",
     "private.report_revenue": "20261214060000 reads the per-day revenue summary"
     " (private.revenue_groups) instead of the facts: the reports over 1M payments",
     "private.report_dashboard": "20261214060000 takes its revenue from the summary"

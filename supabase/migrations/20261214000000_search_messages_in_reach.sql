@@ -66,8 +66,11 @@ grant execute on function private.search_messages_in_reach(
     tsquery, uuid, public.message_channel, timestamptz, timestamptz
 ) to authenticated, service_role;
 
--- Re-created: the matches come from private.search_messages_in_reach when the caller is bound by
--- the messages' policies. Same parameters, rows, order and errors.
+-- Re-created (from 20261211001000): the matches come from private.search_messages_in_reach when
+-- the caller is bound by the messages' policies; they are ranked and counted from (id,
+-- created_at, rank) alone, and only the page's rows are read back and turned into JSON (it built
+-- the JSON of every match beside a window count, so a common word cost seconds on 1M messages).
+-- Same parameters, rows, order and errors.
 create or replace function public.search_messages(
     query text,
     patient_id uuid default null,

@@ -1098,7 +1098,6 @@ $$;
 
 -- The snapshot's and the dashboard's pending and overdue invoices: summed from the open invoices'
 -- index alone (an index-only scan; over 1M payments the heap visits cost about a second).
-drop index public.invoices_hospital_open_idx;
 create index invoices_hospital_open_idx on public.invoices (hospital_id, status)
 include (total, amount_credited, amount_paid, appointment_id)
 where status in ('issued', 'partially_paid', 'overdue');
