@@ -26,7 +26,6 @@ CALCOM_API_KEY.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from sidecar.integrations.calcom import (
 )
 from sidecar.integrations.outcomes import DeliveryFailed, permanent
 from sidecar.integrations.supabase_api import SupabaseApi, call_rpc
+from sidecar.jobs.polling import poll
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
 
@@ -297,14 +297,10 @@ class CalendarPush:
             "calendar push started",
             extra={"worker": self.name, "deployment_key": bool(self.settings.calcom_api_key)},
         )
-        pause = self.settings.worker_poll_seconds
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-                pause = self.settings.worker_poll_seconds
-            except Exception:
-                log.exception("claiming calendar pushes failed")
-                claimed, pause = 0, min(pause * 2, 60.0)
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await poll(
+            self.run_once,
+            stop,
+            self.settings.worker_poll_seconds,
+            log,
+            "claiming calendar pushes failed",
+        )

@@ -14,7 +14,6 @@ minutes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import Any
 from sidecar.integrations.cdss_model import CdssModelClient
 from sidecar.integrations.outcomes import DeliveryFailed
 from sidecar.integrations.supabase_api import SupabaseApi, call_rpc
+from sidecar.jobs.polling import poll
 from sidecar.settings import SidecarSettings
 
 log = logging.getLogger("sidecar.cdss")
@@ -94,14 +94,10 @@ class CdssWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("cdss worker started", extra={"model": self.model.base_url})
-        pause = self.settings.worker_poll_seconds
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-                pause = self.settings.worker_poll_seconds
-            except Exception:
-                log.exception("running cdss analyses failed")
-                claimed, pause = 0, min(pause * 2, 60.0)
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await poll(
+            self.run_once,
+            stop,
+            self.settings.worker_poll_seconds,
+            log,
+            "running cdss analyses failed",
+        )

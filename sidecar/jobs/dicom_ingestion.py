@@ -14,7 +14,6 @@ with backoff, then failed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 from typing import Any
@@ -24,6 +23,7 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from sidecar.integrations.supabase_api import SupabaseApi, call_rpc, storage_object_start
+from sidecar.jobs.polling import poll
 from sidecar.settings import SidecarSettings
 
 log = logging.getLogger("sidecar.dicom_ingestion")
@@ -136,14 +136,6 @@ class DicomIngestion:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("dicom ingestion started")
-        pause = self.settings.worker_poll_seconds
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-                pause = self.settings.worker_poll_seconds
-            except Exception:
-                log.exception("dicom ingestion failed")
-                claimed, pause = 0, min(pause * 2, 60.0)
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await poll(
+            self.run_once, stop, self.settings.worker_poll_seconds, log, "dicom ingestion failed"
+        )

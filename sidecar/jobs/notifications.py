@@ -16,7 +16,6 @@ email (confirmation, move, cancellation) carries its calendar invitation, built 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from sidecar.integrations.outcomes import DeliveryFailed, permanent, transient
 from sidecar.integrations.smtp_email import Attachment, SmtpMailer
 from sidecar.integrations.supabase_api import SupabaseApi
 from sidecar.integrations.twilio_sms import TwilioSms
+from sidecar.jobs.polling import poll
 from sidecar.messaging.ics import invitation
 from sidecar.messaging.templates import TemplateError, render
 from sidecar.observability import request_id
@@ -269,15 +269,10 @@ class Worker:
             )
         else:
             log.info("worker started", extra={"worker": self.name, "channels": self.channels.names})
-        pause = self.settings.worker_poll_seconds
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-                pause = self.settings.worker_poll_seconds
-            except Exception:
-                # The Supabase API is down or refused: wait longer each time, up to a minute.
-                log.exception("claiming notifications failed")
-                claimed, pause = 0, min(pause * 2, 60.0)
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await poll(
+            self.run_once,
+            stop,
+            self.settings.worker_poll_seconds,
+            log,
+            "claiming notifications failed",
+        )

@@ -21,7 +21,6 @@ retried with backoff; after max_attempts, or a refusal it cannot explain: failed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 from sidecar.integrations.outcomes import DeliveryFailed
 from sidecar.integrations.razorpay import RazorpayClient
 from sidecar.integrations.supabase_api import SupabaseApi, call_rpc
+from sidecar.jobs.polling import poll
 from sidecar.observability import request_id
 from sidecar.settings import SidecarSettings
 
@@ -133,14 +133,10 @@ class PaymentLinkCancels:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("payment link cancels started", extra={"worker": self.name})
-        pause = self.settings.worker_poll_seconds
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-                pause = self.settings.worker_poll_seconds
-            except Exception:
-                log.exception("claiming payment link cancels failed")
-                claimed, pause = 0, min(pause * 2, 60.0)
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause)
+        await poll(
+            self.run_once,
+            stop,
+            self.settings.worker_poll_seconds,
+            log,
+            "claiming payment link cancels failed",
+        )
